@@ -1,0 +1,47 @@
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+
+export interface OriginalDst {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+interface Binding {
+  getOriginalDst(fd: number): OriginalDst;
+}
+
+// src/ and dist/ are both one level below the package root, so this path serves both.
+const ADDON_PATH = '../build/Release/original_dst.node';
+
+function loadBinding(): Binding {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as Binding;
+  } catch (cause) {
+    throw new Error(
+      `@pgw/original-dst: native addon ${ADDON_PATH} is not loadable; run "npm run build -w @pgw/original-dst"`,
+      { cause },
+    );
+  }
+}
+
+const binding = loadBinding();
+
+/** Node keeps the fd on its private libuv handle; -1 or absent means no open OS socket. */
+interface SocketWithHandle {
+  _handle?: { fd?: number } | null;
+}
+
+/**
+ * The destination the client addressed before nftables redirected or DNAT-ed the connection
+ * to us (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). For a connection conntrack tracked but did
+ * not NAT, this is the socket's own local address; for one conntrack never saw, it throws
+ * (errno ENOENT). Throws when the socket has no file descriptor (not connected, or closed).
+ */
+export function getOriginalDst(socket: Socket): OriginalDst {
+  const fd = (socket as unknown as SocketWithHandle)._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    throw new Error('getOriginalDst: socket has no file descriptor (not connected, destroyed, or not a TCP socket)');
+  }
+  return binding.getOriginalDst(fd);
+}
