@@ -1,0 +1,24 @@
+import { type Db } from '@pgw/db';
+import { sql } from 'kysely';
+
+/** Service roles created NOLOGIN by migration 0002, and the variable holding each one's password. */
+export const SERVICE_ROLES = {
+  pgw_api: 'PGW_DB_PASSWORD_API',
+  pgw_health: 'PGW_DB_PASSWORD_HEALTH',
+  pgw_agent: 'PGW_DB_PASSWORD_AGENT',
+  pgw_forwarder: 'PGW_DB_PASSWORD_FORWARDER',
+} as const;
+
+/** Gives each service role a login password from the environment; a role with no password set stays NOLOGIN. */
+export async function setServiceRolePasswords(db: Db, env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<void> {
+  for (const [role, variable] of Object.entries(SERVICE_ROLES)) {
+    const password = env[variable];
+    if (!password) {
+      out(`skipped ${role}: ${variable} is not set (role stays NOLOGIN)`);
+      continue;
+    }
+    if (password.length < 16) throw new Error(`${variable}: must be at least 16 characters`);
+    await sql`ALTER ROLE ${sql.id(role)} LOGIN PASSWORD ${sql.lit(password)}`.execute(db);
+    out(`login enabled for ${role}`);
+  }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { fields, loadConfig } from '@pgw/config';
+import { createDb } from '@pgw/db';
+import { z } from 'zod';
+import { setServiceRolePasswords } from './commands/db-roles.js';
+import { migrate, printMigrationStatus } from './commands/migrate.js';
+
+const USAGE = `usage: pgw <command>
+  migrate            apply pending migrations (safe to re-run)
+  migrate --status   list migrations and whether each is applied (exit 3 when some are pending)
+  db roles           give the service roles their login passwords from PGW_DB_PASSWORD_*`;
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const known = new Set(['migrate', 'migrate --status', 'db roles']);
+  const invocation = [command, ...rest].join(' ');
+  if (!known.has(invocation)) {
+    process.stderr.write(`${command ? `pgw: unknown command "${invocation}"\n` : ''}${USAGE}\n`);
+    return 2;
+  }
+  const config = loadConfig(z.object({ PGW_DATABASE_URL: fields.postgresUrl }));
+  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-cli', maxConnections: 1 });
+  try {
+    if (invocation === 'migrate') await migrate(db, out);
+    if (invocation === 'migrate --status') return (await printMigrationStatus(db, out)) > 0 ? 3 : 0;
+    if (invocation === 'db roles') await setServiceRolePasswords(db, process.env, out);
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    process.stderr.write(`pgw: ${error.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,4 @@
+import { fileURLToPath } from 'node:url';
+
+/** The repository's `migrations/` folder, found from this file whether run from src or dist. */
+export const MIGRATIONS_FOLDER = process.env.PGW_MIGRATIONS_DIR ?? fileURLToPath(new URL('../../../migrations/', import.meta.url));

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+/** Reusable environment field parsers: every value arrives as a string. */
+
+export const logLevel = z.enum(['error', 'warn', 'info', 'debug']).default('info');
+
+export const postgresUrl = z
+  .string()
+  .refine((s) => /^postgres(ql)?:\/\//.test(s), 'must be a postgres:// URL (for a socket: postgres://user:pass@/db?host=/var/run/postgresql)');
+
+/** A redis:// URL, or an absolute path to a Unix socket (how services inside the gateway namespace reach Redis). */
+export const redisUrl = z
+  .string()
+  .refine((s) => s.startsWith('/') || /^rediss?:\/\//.test(s), 'must be a redis:// URL or an absolute Unix socket path');
+
+export const tcpPort = z.coerce
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be between 1 and 65535')
+  .max(65535, 'must be between 1 and 65535');
+
+export const listenHost = z.string().regex(/^[0-9A-Za-z.:-]+$/, 'must be an address or hostname to listen on');
+
+export function positiveInt(defaultValue: number, max = Number.MAX_SAFE_INTEGER) {
+  return z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(max, `must be at most ${max}`)
+    .default(defaultValue);
+}
+
+export const booleanFlag = (defaultValue: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+    .transform((s) => s === 'true' || s === '1' || s === 'yes')
+    .default(defaultValue);
+
+/** The AES-256-GCM key that encrypts proxy passwords at rest: 32 bytes as 64 hex chars or base64. */
+export const secretKey = z.string().transform((s, ctx) => {
+  const bytes = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : Buffer.from(s, 'base64');
+  if (bytes.length !== 32) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 random bytes as 64 hex characters or base64 (openssl rand -hex 32)' });
+    return z.NEVER;
+  }
+  return bytes;
+});

@@ -1,0 +1,117 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Tables as kysely sees them (CamelCasePlugin maps snake_case columns). Mirrors migrations/*.sql. */
+export interface Database {
+  users: UsersTable;
+  proxies: ProxiesTable;
+  mappings: MappingsTable;
+  settings: SettingsTable;
+  proxyChecks: ProxyChecksTable;
+  auditLog: AuditLogTable;
+  revokedTokens: RevokedTokensTable;
+}
+
+type CreatedAt = ColumnType<Date, never, never>;
+type UpdatedAt = ColumnType<Date, Date | undefined, Date>;
+/** bigserial comes back from pg as a string. */
+type BigId = ColumnType<string, never, never>;
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  passwordHash: string;
+  role: 'admin' | 'viewer';
+  tokenVersion: Generated<number>;
+  createdAt: CreatedAt;
+  updatedAt: UpdatedAt;
+}
+
+export interface ProxiesTable {
+  id: Generated<number>;
+  name: string;
+  protocol: 'http' | 'socks5';
+  host: string;
+  port: number;
+  username: string | null;
+  passwordEnc: string | null;
+  status: Generated<'unknown' | 'up' | 'down'>;
+  statusChangedAt: Date | null;
+  latencyMs: number | null;
+  exitIp: string | null;
+  lastError: string | null;
+  lastCheckedAt: Date | null;
+  consecutiveSuccesses: Generated<number>;
+  consecutiveFailures: Generated<number>;
+  createdAt: CreatedAt;
+  updatedAt: UpdatedAt;
+}
+
+export interface MappingsTable {
+  id: Generated<number>;
+  clientIp: string;
+  proxyId: number;
+  listenPort: number;
+  enabled: Generated<boolean>;
+  description: Generated<string>;
+  createdAt: CreatedAt;
+  updatedAt: UpdatedAt;
+}
+
+export interface SettingsTable {
+  id: Generated<number>;
+  lanInterface: string;
+  wanInterface: string;
+  lanCidr: string;
+  forwarderPortMin: number;
+  forwarderPortMax: number;
+  healthIntervalS: number;
+  probeTimeoutMs: number;
+  checkUrl: string;
+  dnsMode: 'drop';
+  strictOutput: boolean;
+  failThreshold: number;
+  recoverThreshold: number;
+  historyRetentionDays: number;
+  updatedAt: UpdatedAt;
+}
+
+export type ProbeTrigger = 'periodic' | 'on_demand' | 'upstream_failure';
+
+export interface ProxyChecksTable {
+  id: BigId;
+  proxyId: number;
+  checkedAt: ColumnType<Date, Date | undefined, never>;
+  ok: boolean;
+  latencyMs: number | null;
+  exitIp: string | null;
+  error: string | null;
+  trigger: ProbeTrigger;
+}
+
+export interface AuditLogTable {
+  id: BigId;
+  at: ColumnType<Date, Date | undefined, never>;
+  actorUserId: number | null;
+  actorUsername: string | null;
+  sourceIp: string | null;
+  action: string;
+  entityType: string;
+  entityId: string | null;
+  before: ColumnType<unknown, string | null, never>;
+  after: ColumnType<unknown, string | null, never>;
+  requestId: string | null;
+}
+
+export interface RevokedTokensTable {
+  jti: string;
+  expiresAt: Date;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type ProxyRow = Selectable<ProxiesTable>;
+export type NewProxy = Insertable<ProxiesTable>;
+export type ProxyUpdate = Updateable<ProxiesTable>;
+export type MappingRow = Selectable<MappingsTable>;
+export type SettingsRow = Selectable<SettingsTable>;
+export type ProxyCheckRow = Selectable<ProxyChecksTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;

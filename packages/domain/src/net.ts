@@ -1,0 +1,74 @@
+import { isIPv4 } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * Values that may reach an nft script. Each is a branded string or number that can only be
+ * obtained through its parser, so a raw database string can never be rendered by mistake.
+ */
+export type Ipv4 = string & { readonly __brand: 'Ipv4' };
+export type Ipv4Cidr = string & { readonly __brand: 'Ipv4Cidr' };
+export type Port = number & { readonly __brand: 'Port' };
+export type InterfaceName = string & { readonly __brand: 'InterfaceName' };
+
+/** Canonical dotted quad: four decimal octets, no leading zeros (rejects "010.0.0.1"). */
+const CANONICAL_IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** Linux IFNAMSIZ is 16 including the NUL; we also refuse anything nft would need quoted. */
+const INTERFACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+export const ipv4Schema = z
+  .string()
+  .refine((s) => CANONICAL_IPV4.test(s) && isIPv4(s), 'must be an IPv4 address like 192.168.2.10')
+  .transform((s) => s as Ipv4);
+
+export const portSchema = z
+  .number()
+  .int('must be a whole number')
+  .min(1, 'must be between 1 and 65535')
+  .max(65535, 'must be between 1 and 65535')
+  .transform((n) => n as Port);
+
+export const interfaceNameSchema = z
+  .string()
+  .regex(INTERFACE_NAME, 'must be a network interface name (1-15 of A-Z a-z 0-9 _ . -)')
+  .transform((s) => s as InterfaceName);
+
+export const ipv4CidrSchema = z
+  .string()
+  .refine((s) => {
+    const [ip, bits, ...rest] = s.split('/');
+    if (rest.length > 0 || ip === undefined || bits === undefined || !/^\d{1,2}$/.test(bits)) return false;
+    const prefix = Number(bits);
+    if (!CANONICAL_IPV4.test(ip) || prefix > 32) return false;
+    return (ipv4ToInt(ip) & prefixMask(prefix)) >>> 0 === ipv4ToInt(ip);
+  }, 'must be an IPv4 network like 192.168.2.0/24 (host bits zero)')
+  .transform((s) => s as Ipv4Cidr);
+
+export function parseIpv4(value: string): Ipv4 {
+  return ipv4Schema.parse(value);
+}
+
+export function parsePort(value: number): Port {
+  return portSchema.parse(value);
+}
+
+export function parseInterfaceName(value: string): InterfaceName {
+  return interfaceNameSchema.parse(value);
+}
+
+export function parseIpv4Cidr(value: string): Ipv4Cidr {
+  return ipv4CidrSchema.parse(value);
+}
+
+export function ipv4ToInt(ip: string): number {
+  return ip.split('.').reduce((acc, octet) => ((acc << 8) | Number(octet)) >>> 0, 0);
+}
+
+function prefixMask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+export function cidrContains(cidr: Ipv4Cidr, ip: Ipv4): boolean {
+  const [network, bits] = cidr.split('/') as [string, string];
+  const mask = prefixMask(Number(bits));
+  return ((ipv4ToInt(ip) & mask) >>> 0) === ipv4ToInt(network);
+}

@@ -1,0 +1,32 @@
+import type { ClientBlockReason } from './client-state.js';
+import type { DnsMode } from './settings.js';
+import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from './net.js';
+
+export interface PolicyClient {
+  readonly ip: Ipv4;
+  /** The forwarder port on 127.0.0.1 that this client's TCP is DNAT-ed to. */
+  readonly port: Port;
+  /** null: effective. Otherwise the client gets nothing, for this reason. */
+  readonly blocked: ClientBlockReason | null;
+}
+
+export interface PolicyUpstream {
+  readonly ip: Ipv4;
+  readonly port: Port;
+}
+
+/**
+ * The only input of the ruleset renderer: everything the nftables table `inet pgw` enforces.
+ * Built from typed, validated values only, so no database string can reach nft syntax.
+ */
+export interface GatewayPolicy {
+  readonly lan: { readonly interface: InterfaceName; readonly cidr: Ipv4Cidr };
+  readonly wan: { readonly interface: InterfaceName };
+  readonly dnsMode: DnsMode;
+  readonly clients: readonly PolicyClient[];
+  /** null: strict OUTPUT off. Otherwise only these uids may reach these endpoints on the WAN. */
+  readonly strictOutput: null | {
+    readonly allowedUids: readonly number[];
+    readonly upstreams: readonly PolicyUpstream[];
+  };
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import type { Port } from './net.js';
+import { portSchema } from './net.js';
+
+export const PROXY_PROTOCOLS = ['http', 'socks5'] as const;
+export type ProxyProtocol = (typeof PROXY_PROTOCOLS)[number];
+
+export const PROXY_STATUSES = ['unknown', 'up', 'down'] as const;
+/** Fail closed: only 'up' lets traffic through; 'unknown' is treated as down everywhere. */
+export type ProxyStatus = (typeof PROXY_STATUSES)[number];
+
+/** Everything needed to dial through an upstream proxy. Credentials are plaintext in memory only. */
+export interface ProxyEndpoint {
+  readonly protocol: ProxyProtocol;
+  readonly host: string;
+  readonly port: Port;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+/** A proxy as stored and shown: never carries the password, only whether one is set. */
+export interface Proxy {
+  readonly id: number;
+  readonly name: string;
+  readonly protocol: ProxyProtocol;
+  readonly host: string;
+  readonly port: Port;
+  readonly username: string | null;
+  readonly hasPassword: boolean;
+  readonly status: ProxyStatus;
+  readonly latencyMs: number | null;
+  readonly exitIp: string | null;
+  readonly lastError: string | null;
+  readonly lastCheckedAt: Date | null;
+}
+
+/** A hostname (RFC 1123 labels) or an IPv4 literal; no spaces, quotes or shell/nft syntax. */
+const HOST = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+export const proxyHostSchema = z.string().regex(HOST, 'must be a hostname or IPv4 address');
+
+export const proxyEndpointSchema = z.object({
+  protocol: z.enum(PROXY_PROTOCOLS),
+  host: proxyHostSchema,
+  port: portSchema,
+  username: z.string().min(1).max(255).optional(),
+  password: z.string().max(255).optional(),
+});
+
+/**
+ * Parses `socks5://user:pass@host:port` or `http://host:port`. Throws an Error whose message
+ * names what is wrong, for API and CLI input.
+ */
+export function parseProxyUrl(input: string): ProxyEndpoint {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new Error(`proxy URL "${redactUrl(input)}" is not a URL (expected http://host:port or socks5://host:port)`);
+  }
+  const protocol = url.protocol.replace(/:$/, '');
+  if (!(PROXY_PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw new Error(`proxy URL scheme "${protocol}" is not supported (use http or socks5)`);
+  }
+  if (url.pathname !== '' && url.pathname !== '/') throw new Error('proxy URL must not have a path');
+  if (url.port === '') throw new Error('proxy URL must name a port (1-65535)');
+  const result = proxyEndpointSchema.safeParse({
+    protocol,
+    host: url.hostname,
+    port: Number(url.port),
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+  });
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new Error(`proxy URL ${issue.path.join('.')}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+/** For logs and errors: never print a password. */
+export function redactUrl(input: string): string {
+  return input.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
+
+export function endpointLabel(endpoint: ProxyEndpoint): string {
+  return `${endpoint.protocol}://${endpoint.host}:${endpoint.port}`;
+}

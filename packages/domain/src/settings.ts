@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
+
+/** Only "drop" exists in v1.1: UDP/53 from clients is dropped. The DoH stub is out of scope. */
+export const DNS_MODES = ['drop'] as const;
+export type DnsMode = (typeof DNS_MODES)[number];
+
+/** Operator settings, one row in Postgres, changed through the API. */
+export const settingsSchema = z
+  .object({
+    lanInterface: interfaceNameSchema,
+    wanInterface: interfaceNameSchema,
+    lanCidr: ipv4CidrSchema,
+    forwarderPortMin: portSchema,
+    forwarderPortMax: portSchema,
+    healthIntervalS: z.number().int().min(5).max(3600),
+    probeTimeoutMs: z.number().int().min(500).max(60000),
+    checkUrl: z.url({ protocol: /^https?$/ }),
+    dnsMode: z.enum(DNS_MODES),
+    strictOutput: z.boolean(),
+    failThreshold: z.number().int().min(1).max(10),
+    recoverThreshold: z.number().int().min(1).max(10),
+    historyRetentionDays: z.number().int().min(1).max(3650),
+  })
+  .refine((s) => s.forwarderPortMin <= s.forwarderPortMax, {
+    message: 'forwarderPortMin must not be above forwarderPortMax',
+    path: ['forwarderPortMin'],
+  })
+  .refine((s) => s.lanInterface !== s.wanInterface, {
+    message: 'lanInterface and wanInterface must differ',
+    path: ['wanInterface'],
+  });
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+export const DEFAULT_SETTINGS: Settings = settingsSchema.parse({
+  lanInterface: 'ens19',
+  wanInterface: 'eth0',
+  lanCidr: '192.168.2.0/24',
+  forwarderPortMin: 20000,
+  forwarderPortMax: 29999,
+  healthIntervalS: 30,
+  probeTimeoutMs: 5000,
+  checkUrl: 'http://203.0.113.10:8080/ip',
+  dnsMode: 'drop',
+  strictOutput: false,
+  failThreshold: 1,
+  recoverThreshold: 2,
+  historyRetentionDays: 30,
+});

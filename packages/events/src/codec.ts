@@ -1,0 +1,21 @@
+import { type PgwEvent, pgwEventSchema, type ReceivedEvent } from './events.js';
+
+/** Stream entry layout: `type <type> at <iso time> data <json>`. */
+export function encodeEvent(event: PgwEvent, at: Date): string[] {
+  return ['type', event.type, 'at', at.toISOString(), 'data', JSON.stringify(event)];
+}
+
+export function decodeEvent(id: string, fields: string[]): ReceivedEvent | { id: string; error: string } {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(map.get('data') ?? '');
+  } catch {
+    return { id, error: 'data is not JSON' };
+  }
+  const parsed = pgwEventSchema.safeParse(raw);
+  if (!parsed.success) return { id, error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  const at = new Date(map.get('at') ?? Number(id.split('-')[0]));
+  return { id, at, event: parsed.data };
+}

@@ -1,0 +1,227 @@
+import { hostname } from 'node:os';
+import type { Logger } from '@pgw/log';
+import type { Redis } from 'ioredis';
+import { decodeEvent, encodeEvent } from './codec.js';
+import type { PgwEvent, ReceivedEvent } from './events.js';
+import { connectRedis, reconnectDelayMs } from './redis-connection.js';
+
+export const DEFAULT_STREAM = 'pgw:events';
+
+export interface EventBusOptions {
+  redisUrl: string;
+  logger: Logger;
+  stream?: string;
+  /** Approximate cap on the stream length; notices are not the only copy of anything. */
+  maxLen?: number;
+}
+
+export interface SubscribeOptions {
+  /** One consumer group per service: every service sees every notice once. */
+  group: string;
+  /** Stable across restarts, so a restarted consumer finds its own pending entries first. */
+  consumer?: string;
+  handler: (received: ReceivedEvent) => Promise<void>;
+  blockMs?: number;
+  batch?: number;
+  /** Entries another consumer left unacknowledged this long are reclaimed (it crashed). */
+  reclaimIdleMs?: number;
+}
+
+export interface Subscription {
+  stop(): Promise<void>;
+}
+
+type StreamReply = [string, [string, string[]][]][] | null;
+
+/**
+ * A typed layer over one Redis stream. Publishing fails fast while Redis is down (callers log
+ * and rely on the Postgres resync); consumers ack only after their handler succeeded.
+ */
+export class EventBus {
+  private readonly publisher: Redis;
+  private readonly stream: string;
+  private readonly subscriptions = new Set<Subscription>();
+
+  constructor(private readonly options: EventBusOptions) {
+    this.stream = options.stream ?? DEFAULT_STREAM;
+    this.publisher = connectRedis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    this.publisher.on('error', () => undefined);
+  }
+
+  async publish(event: PgwEvent): Promise<string> {
+    const fields = encodeEvent(event, new Date());
+    const id = await this.publisher.xadd(this.stream, 'MAXLEN', '~', String(this.options.maxLen ?? 10_000), '*', ...fields);
+    return id!;
+  }
+
+  /** Resolves once Redis answers; used by readiness checks. */
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.publisher.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  subscribe(options: SubscribeOptions): Subscription {
+    const loop = new GroupConsumer(this.options, this.stream, options);
+    const subscription = { stop: () => loop.stop() };
+    this.subscriptions.add(subscription);
+    loop.start();
+    return subscription;
+  }
+
+  /** Reads everything after `fromId` without a group (SSE: each browser tab is its own reader). */
+  tail(fromId: string, handler: (received: ReceivedEvent) => void): Subscription {
+    const redis = connectRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
+    redis.on('error', () => undefined);
+    let stopped = false;
+    let lastId = fromId;
+    const run = async () => {
+      let attempt = 0;
+      while (!stopped) {
+        try {
+          const reply = (await redis.xread('COUNT', 100, 'BLOCK', 5_000, 'STREAMS', this.stream, lastId)) as StreamReply;
+          attempt = 0;
+          for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+            lastId = id;
+            const decoded = decodeEvent(id, fields);
+            if ('event' in decoded) handler(decoded);
+          }
+        } catch {
+          if (!stopped) await sleep(reconnectDelayMs(attempt++));
+        }
+      }
+    };
+    const done = run();
+    const subscription = {
+      stop: async () => {
+        stopped = true;
+        redis.disconnect();
+        await done;
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** The newest id in the stream, so a new SSE client starts from now. */
+  async lastId(): Promise<string> {
+    const entries = (await this.publisher.xrevrange(this.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return entries[0]?.[0] ?? '0-0';
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    this.publisher.disconnect();
+  }
+}
+
+class GroupConsumer {
+  private readonly redis: Redis;
+  private readonly consumer: string;
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly bus: EventBusOptions,
+    private readonly stream: string,
+    private readonly options: SubscribeOptions,
+  ) {
+    this.consumer = options.consumer ?? `${options.group}@${hostname()}`;
+    this.redis = connectRedis(bus.redisUrl, { maxRetriesPerRequest: null });
+    this.redis.on('error', () => undefined);
+  }
+
+  start(): void {
+    this.done = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.redis.disconnect();
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    let groupReady = false;
+    let lastReclaim = 0;
+    while (!this.stopped) {
+      try {
+        if (!groupReady) {
+          await this.ensureGroup();
+          // Our own entries that were delivered but never acknowledged (we crashed mid-handling).
+          await this.handleBatch(await this.readGroup('0', 0));
+          groupReady = true;
+        }
+        const reclaimIdleMs = this.options.reclaimIdleMs ?? 30_000;
+        if (Date.now() - lastReclaim >= reclaimIdleMs / 2) {
+          await this.reclaim(reclaimIdleMs);
+          lastReclaim = Date.now();
+        }
+        await this.handleBatch(await this.readGroup('>', this.options.blockMs ?? 2_000));
+        attempt = 0;
+      } catch (error) {
+        if (this.stopped) break;
+        groupReady = false;
+        const delay = reconnectDelayMs(attempt++);
+        this.bus.logger.warn('event consumer error, retrying', { group: this.options.group, error: (error as Error).message, retryInMs: delay });
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.stream, this.options.group, '$', 'MKSTREAM');
+    } catch (error) {
+      if (!(error as Error).message.includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  private async readGroup(id: string, blockMs: number): Promise<[string, string[]][]> {
+    const count = this.options.batch ?? 50;
+    const args: (string | number)[] = ['GROUP', this.options.group, this.consumer, 'COUNT', count];
+    if (blockMs > 0) args.push('BLOCK', blockMs);
+    args.push('STREAMS', this.stream, id);
+    const reply = (await this.redis.call('XREADGROUP', ...args)) as StreamReply;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  private async reclaim(minIdleMs: number): Promise<void> {
+    let cursor = '0-0';
+    for (let round = 0; round < 10; round++) {
+      const reply = (await this.redis.call('XAUTOCLAIM', this.stream, this.options.group, this.consumer, minIdleMs, cursor, 'COUNT', 100)) as [
+        string,
+        [string, string[]][],
+      ];
+      await this.handleBatch(reply[1]);
+      cursor = reply[0];
+      if (cursor === '0-0') return;
+    }
+  }
+
+  private async handleBatch(entries: [string, string[]][]): Promise<void> {
+    for (const [id, fields] of entries) {
+      // XAUTOCLAIM returns deleted (trimmed) entries as null fields: nothing to handle, just ack.
+      if (fields === null) {
+        await this.redis.xack(this.stream, this.options.group, id);
+        continue;
+      }
+      const decoded = decodeEvent(id, fields);
+      if ('error' in decoded) {
+        // A malformed notice would otherwise be redelivered forever; the resync covers its meaning.
+        this.bus.logger.error('dropping malformed event', { id, error: decoded.error });
+      } else {
+        await this.options.handler(decoded);
+      }
+      await this.redis.xack(this.stream, this.options.group, id);
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

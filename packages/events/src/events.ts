@@ -1,0 +1,72 @@
+import { PROXY_STATUSES } from '@pgw/domain';
+import { z } from 'zod';
+
+/**
+ * Every notice that crosses Redis. Notices say "something changed"; consumers reload the truth
+ * from Postgres, so a lost notice costs latency, never correctness.
+ */
+const id = z.number().int().positive();
+const status = z.enum(PROXY_STATUSES);
+
+export const mappingChanged = z.object({
+  type: z.literal('mapping.changed'),
+  mappingId: id.nullable(),
+  action: z.enum(['created', 'updated', 'deleted', 'imported']),
+});
+
+export const proxyChanged = z.object({
+  type: z.literal('proxy.changed'),
+  proxyId: id,
+  action: z.enum(['created', 'updated', 'deleted']),
+});
+
+export const configChanged = z.object({ type: z.literal('config.changed') });
+
+/** Published by the health service on every status transition. */
+export const proxyStatusChanged = z.object({
+  type: z.literal('proxy.status'),
+  proxyId: id,
+  status,
+  previous: status,
+  latencyMs: z.number().nullable(),
+  exitIp: z.string().nullable(),
+  error: z.string().nullable(),
+});
+
+/** Published by the forwarder when a proxy refuses or times out repeatedly; health probes it at once. */
+export const upstreamFailure = z.object({
+  type: z.literal('forwarder.upstream_failure'),
+  proxyId: id,
+  reason: z.string(),
+  failures: z.number().int().positive(),
+});
+
+/** Published by the agent after each reconcile that changed something or failed. */
+export const agentReconciled = z.object({
+  type: z.literal('agent.reconciled'),
+  ok: z.boolean(),
+  durationMs: z.number(),
+  appliedMappings: z.number().int().nonnegative(),
+  blockedClients: z.number().int().nonnegative(),
+  error: z.string().nullable(),
+});
+
+export const pgwEventSchema = z.discriminatedUnion('type', [
+  mappingChanged,
+  proxyChanged,
+  configChanged,
+  proxyStatusChanged,
+  upstreamFailure,
+  agentReconciled,
+]);
+
+export type PgwEvent = z.infer<typeof pgwEventSchema>;
+export type PgwEventType = PgwEvent['type'];
+export type EventOf<T extends PgwEventType> = Extract<PgwEvent, { type: T }>;
+
+/** An event as read back: its stream id (usable as SSE Last-Event-ID) and when it was published. */
+export interface ReceivedEvent {
+  readonly id: string;
+  readonly at: Date;
+  readonly event: PgwEvent;
+}

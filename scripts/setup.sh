@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent machine setup for a fresh Debian 12 with Node 20, as root: packages, users, npm ci,
+# build, Postgres and Redis running, Postgres access for the pgw roles. `--tests` adds test tools.
+source "$(dirname "$0")/lib.sh"
+require_root
+cd "$REPO_ROOT"
+
+RUN_PACKAGES=(nftables iproute2 util-linux postgresql redis-server dante-server tinyproxy tcpdump iperf3 conntrack curl ca-certificates)
+TEST_PACKAGES=(redsocks chromium docker-compose prometheus)
+packages=("${RUN_PACKAGES[@]}")
+[ "${1:-}" = "--tests" ] && packages+=("${TEST_PACKAGES[@]}")
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+[ "$node_major" -ge 20 ] || die "Node.js 20 or newer is required (found: $(node -v 2>/dev/null || echo none))"
+
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  # Keep the packaged daemons (danted, tinyproxy, redsocks) from starting on the host: the lab runs its own.
+  created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+for user in pgw pgw-health pgw-api; do
+  id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+done
+
+if [ ! -f node_modules/.package-lock.json ] || ! cmp -s <(sha256sum package-lock.json) node_modules/.pgw-lock.sha256 2>/dev/null; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  sha256sum package-lock.json > node_modules/.pgw-lock.sha256
+fi
+bash scripts/build.sh
+
+# Postgres: start the cluster if needed; let root administer it and the service roles log in with passwords.
+pg_version=$(ls /etc/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
+  say "starting PostgreSQL $pg_version"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
+fi
+hba=/etc/postgresql/$pg_version/main/pg_hba.conf
+if ! grep -q 'pgw-managed' "$hba"; then
+  say "allowing the pgw service roles to log in over the local socket (pg_hba.conf)"
+  sed -i '0,/^local/s//# pgw-managed: service roles authenticate with passwords over the socket\nlocal all pgw_api,pgw_health,pgw_agent,pgw_forwarder scram-sha-256\n&/' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
+fi
+if ! psql -h /var/run/postgresql -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+  runuser -u postgres -- createuser --superuser root
+fi
+
+# Redis: integration tests use the machine's Redis; the lab starts its own on a Unix socket.
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  say "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind '127.0.0.1 -::1' --port 6379 --save '' --appendonly no --dir /var/lib/redis --logfile /var/log/redis/pgw.log
+  for _ in $(seq 50); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+say "setup done"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's test command: sets the machine up, builds, then runs every test in one node:test run.
+#   bash scripts/test.sh            unit + integration + e2e
+#   bash scripts/test.sh unit       only one group (unit | integration | e2e)
+source "$(dirname "$0")/lib.sh"
+require_root
+cd "$REPO_ROOT"
+group=${1:-all}
+bash scripts/setup.sh --tests
+
+files=()
+if [ "$group" = all ] || [ "$group" = unit ]; then
+  while IFS= read -r f; do files+=("$f"); done < <(find packages services ui test -name '*.spec.ts' -not -path '*/node_modules/*' -not -path '*/dist/*' | sort)
+fi
+for g in integration e2e; do
+  if [ "$group" = all ] || [ "$group" = "$g" ]; then
+    while IFS= read -r f; do files+=("$f"); done < <(find "test/$g" -name '*.test.ts' 2>/dev/null | sort)
+  fi
+done
+[ ${#files[@]} -gt 0 ] || die "no test files found for group '$group'"
+
+node --import tsx test/lab/cleanup.ts 2>/dev/null || true
+say "running ${#files[@]} test files"
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+# One at a time: lab tests measure latencies on 2 cores and must not compete with each other.
+set +e
+node --conditions=pgw-source --import tsx --test --test-concurrency=1 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" "${files[@]}"
+status=$?
+set -e
+passed=$(awk '/^# pass /{print $3}' "$tap"); failed=$(awk '/^# fail /{print $3}' "$tap")
+skipped=$(awk '/^# skipped /{print $3}' "$tap")
+echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit "$status"
