@@ -1,0 +1,43 @@
+import { execIn } from './netns.js';
+
+/** Users the pgw services run as; the lab creates them so tests can spawn services under them. */
+export const PGW_SYSTEM_USERS = ['pgw', 'pgw-health', 'pgw-api'] as const;
+
+const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** useradd/passwd take a lock on /etc/passwd that fails instead of waiting: serialise lab callers. */
+const LOCK_FILE = '/tmp/pgw-lab-users.lock';
+
+export function validateUserName(name: string): void {
+  if (!USER_NAME.test(name)) throw new Error(`invalid system user name ${JSON.stringify(name)}: expected ${USER_NAME}`);
+}
+
+async function userExists(name: string): Promise<boolean> {
+  return (await execIn(undefined, ['id', '-u', name], { reject: false })).exitCode === 0;
+}
+
+async function addSystemUser(name: string): Promise<void> {
+  validateUserName(name);
+  if (await userExists(name)) return;
+  const result = await execIn(
+    undefined,
+    ['flock', LOCK_FILE, 'sh', '-c', 'id -u "$0" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$0"', name],
+    { reject: false },
+  );
+  if (result.exitCode !== 0) throw new Error(`useradd ${name} failed: ${result.stderr.trim()}`);
+}
+
+/** Idempotently creates the pgw, pgw-health and pgw-api system users. */
+export async function ensureSystemUsers(): Promise<void> {
+  for (const name of PGW_SYSTEM_USERS) await addSystemUser(name);
+}
+
+/**
+ * Idempotently creates a login-less system user with this password, for dante's
+ * `username` method (it checks the system password database).
+ */
+export async function ensurePasswordUser(username: string, password: string): Promise<void> {
+  if (password.length === 0 || /[\n\r]/.test(password)) throw new Error(`invalid password for ${username}: empty or contains a line break`);
+  await addSystemUser(username);
+  const result = await execIn(undefined, ['flock', LOCK_FILE, 'chpasswd'], { input: `${username}:${password}\n`, reject: false });
+  if (result.exitCode !== 0) throw new Error(`chpasswd for ${username} failed: ${result.stderr.trim()}`);
+}
