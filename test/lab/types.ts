@@ -127,7 +127,9 @@ export interface LabNamespaces {
 export interface LabDescription {
   id: string;
   dir: string;
+  /** The process whose life bounds the lab (the test process, or for `lab up` its echo server). */
   ownerPid: number;
+  ownerStartTime: string;
   namespaces: LabNamespaces;
   gateway: {
     lanIface: 'ens19';

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { cleanupStaleLabs, createLab, echoServerArgv, execIn, waitTcpPort, LAB_PROXY_CREDENTIALS, type Lab, type ProxyHandle } from '../lab/index.js';
+
+const ECHO_URL = 'http://203.0.113.10/ip';
+
+async function echoedIp(lab: Lab, ns: string, opts: { proxyUrl?: string; sourceIp?: string } = {}): Promise<string> {
+  const res = await lab.httpGet({ ns, url: ECHO_URL, timeoutMs: 5000, ...opts });
+  assert.ok(res.ok, `request failed: ${res.ok ? '' : res.error}`);
+  assert.equal(res.status, 200);
+  return (JSON.parse(res.body) as { ip: string }).ip;
+}
+
+async function namespacesOf(id: string): Promise<string[]> {
+  const { stdout } = await execIn(undefined, ['ip', 'netns', 'list']);
+  return stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter((name) => name.endsWith(`-${id}`));
+}
+
+describe('lab (4 clients, default proxies)', () => {
+  let lab: Lab;
+  before(async () => {
+    await cleanupStaleLabs();
+    lab = await createLab();
+  });
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  it('creates its three namespaces with the documented interfaces', async () => {
+    assert.deepEqual((await namespacesOf(lab.id)).sort(), [lab.ns.gateway, lab.ns.lan, lab.ns.wan].sort());
+    const links = (await lab.exec(lab.ns.gateway, ['ip', '-o', 'link', 'show'])).stdout;
+    assert.match(links, /: ens19@/);
+    assert.match(links, /: eth0@/);
+    const forward = (await lab.exec(lab.ns.gateway, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
+    assert.equal(forward, '1');
+    assert.deepEqual(lab.clients, ['192.168.2.10', '192.168.2.11', '192.168.2.12', '192.168.2.13']);
+  });
+
+  it('echo server tells addresses apart: a direct request from the gateway reports 198.51.100.1', async () => {
+    assert.equal(await echoedIp(lab, lab.ns.gateway), '198.51.100.1');
+  });
+
+  it('each real proxy reaches the echo server, which reports the proxy address, and tcpdump on eth0 sees it', async () => {
+    assert.deepEqual(lab.proxies.map((p) => p.kind), ['socks5', 'socks5-auth', 'http']);
+    const capture = await lab.capture({ ns: lab.ns.gateway, iface: 'eth0', filter: 'tcp' });
+    for (const proxy of lab.proxies) {
+      assert.equal(await echoedIp(lab, lab.ns.gateway, { proxyUrl: proxy.url }), proxy.ip, `through ${proxy.url}`);
+    }
+    const lines = await capture.stop();
+    for (const proxy of lab.proxies) {
+      const toProxy = lines.filter((l) => l.includes(`198.51.100.1.`) && l.includes(`> ${proxy.ip}.${proxy.port}:`));
+      assert.ok(toProxy.length > 0, `no packet from the gateway to ${proxy.ip}:${proxy.port} in ${lines.length} captured lines`);
+    }
+  });
+
+  it('the http proxy CONNECTs to a non-443 port (no ConnectPort restriction)', async () => {
+    const http = lab.proxies.find((p) => p.kind === 'http') as ProxyHandle;
+    const res = await lab.httpGet({ ns: lab.ns.gateway, url: 'http://203.0.113.10:80/nope', proxyUrl: http.url });
+    assert.ok(res.ok && res.status === 404, JSON.stringify(res));
+  });
+
+  it('dante with auth refuses a wrong password and accepts the right one', async () => {
+    const dante = lab.proxies.find((p) => p.kind === 'socks5-auth') as ProxyHandle;
+    assert.equal(dante.username, LAB_PROXY_CREDENTIALS.username);
+    const wrong = await lab.httpGet({ ns: lab.ns.gateway, url: ECHO_URL, proxyUrl: `socks5://${dante.username}:wrong-password@${dante.ip}:${dante.port}` });
+    assert.equal(wrong.ok, false);
+    const none = await lab.httpGet({ ns: lab.ns.gateway, url: ECHO_URL, proxyUrl: `socks5://${dante.ip}:${dante.port}` });
+    assert.equal(none.ok, false);
+    assert.equal(await echoedIp(lab, lab.ns.gateway, { proxyUrl: dante.url }), dante.ip);
+  });
+
+  it('a proxy can be killed and started again', async () => {
+    const socks = lab.proxies.find((p) => p.kind === 'socks5') as ProxyHandle;
+    await socks.kill();
+    assert.equal(socks.pid, undefined);
+    const refused = await lab.httpGet({ ns: lab.ns.gateway, url: ECHO_URL, proxyUrl: socks.url, timeoutMs: 2000 });
+    assert.equal(refused.ok, false);
+    await socks.start();
+    assert.equal(await echoedIp(lab, lab.ns.gateway, { proxyUrl: socks.url }), socks.ip);
+  });
+
+  it('without pgw the gateway forwards LAN traffic (positive control for leak tests)', async () => {
+    assert.equal(await echoedIp(lab, lab.ns.lan, { sourceIp: '192.168.2.11' }), '192.168.2.11');
+  });
+
+  it('TCP echo port echoes bytes', async () => {
+    const script = 'exec 3<>/dev/tcp/203.0.113.10/7; printf hello-lab >&3; head -c 9 <&3';
+    const { stdout } = await lab.exec(lab.ns.gateway, ['timeout', '5', 'bash', '-c', script]);
+    assert.equal(stdout, 'hello-lab');
+  });
+
+  it('redis answers on its unix socket from inside the gateway ns and can be taken down', async () => {
+    const ping = ['redis-cli', '-s', lab.redis.socketPath, 'ping'];
+    assert.equal((await lab.exec(lab.ns.gateway, ping)).stdout.trim(), 'PONG');
+    await lab.redis.stop();
+    assert.notEqual((await lab.exec(lab.ns.gateway, ping, { reject: false })).stdout.trim(), 'PONG');
+    await lab.redis.start();
+    assert.equal((await lab.exec(lab.ns.gateway, ping)).stdout.trim(), 'PONG');
+  });
+
+  it('spawns a process as user pgw with only net_admin', async () => {
+    const proc = await lab.spawn(lab.ns.gateway, ['bash', '-c', 'grep -E "^(Uid|CapAmb|CapBnd)" /proc/self/status; sleep 30'], {
+      uid: 'pgw',
+      caps: ['net_admin'],
+      name: 'caps-probe',
+    });
+    const deadline = Date.now() + 5000;
+    const { readFile } = await import('node:fs/promises');
+    let log = '';
+    while (Date.now() < deadline && !log.includes('CapBnd')) {
+      log = await readFile(proc.logFile, 'utf8');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const uid = (await execIn(undefined, ['id', '-u', 'pgw'])).stdout.trim();
+    assert.match(log, new RegExp(`Uid:\\s+${uid}\\s`));
+    assert.match(log, /CapAmb:\s+0000000000001000/); // CAP_NET_ADMIN = bit 12
+    assert.match(log, /CapBnd:\s+0000000000001000/);
+    await proc.stop();
+  });
+
+  it('destroy() leaves no namespace, process or directory behind', async () => {
+    const pids = lab.proxies.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
+    await lab.destroy();
+    assert.deepEqual(await namespacesOf(lab.id), []);
+    assert.equal(existsSync(lab.dir), false);
+    for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `proxy pid ${pid} still running`);
+  });
+});
+
+describe('lab with 256 clients (the whole /24)', () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await createLab({ clients: 256, proxies: ['socks5'] });
+  });
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  it('clients .0 and .255 reach the gateway and, forwarded, the echo server', async () => {
+    assert.equal(lab.clients.length, 256);
+    assert.equal(lab.clients[0], '192.168.2.0');
+    assert.equal(lab.clients[255], '192.168.2.255');
+    // A server on the gateway's own LAN address (no ping binary on this machine): it echoes the client address too.
+    await lab.spawn(lab.ns.gateway, echoServerArgv('169.254.2.1', 8080, 8007), { name: 'gateway-echo' });
+    await waitTcpPort(lab.ns.gateway, '169.254.2.1', 8080, 10_000);
+    for (const ip of ['192.168.2.0', '192.168.2.255']) {
+      const res = await lab.httpGet({ ns: lab.ns.lan, url: 'http://169.254.2.1:8080/ip', sourceIp: ip });
+      assert.ok(res.ok, `from ${ip}: ${res.ok ? '' : res.error}`);
+      assert.equal(JSON.parse(res.body).ip, ip);
+      assert.equal(await echoedIp(lab, lab.ns.lan, { sourceIp: ip }), ip);
+    }
+  });
+});

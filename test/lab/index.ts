@@ -1,0 +1,16 @@
+export type {
+  Capture, CaptureOptions, Credentials, ExecOptions, ExecResult, HttpGetOptions, HttpGetResult, Lab, LabDescription,
+  LabNamespaces, LabOptions, LabProcess, ProxyHandle, ProxyKind, RedisHandle, SpawnInLabOptions,
+} from './types.js';
+export { createLab, LAB_PROXY_CREDENTIALS } from './lab.js';
+export { cleanupStaleLabs } from './cleanup.js';
+export { startDante, startTinyproxy, type ProxyStartOptions } from './proxies.js';
+export { startRedis } from './redis.js';
+export { ensureSystemUsers, PGW_SYSTEM_USERS } from './system-users.js';
+export { echoServerArgv } from './echo-command.js';
+export { httpGet } from './http-get.js';
+export { execIn, nsArgv } from './netns.js';
+export { waitTcpPort } from './tcp-probe.js';
+export { ADDR, PORTS, MAX_CLIENTS } from './topology.js';
+export { readState } from './state.js';
+export { teardownLab } from './teardown.js';
