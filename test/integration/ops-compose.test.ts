@@ -1,0 +1,274 @@
+// The Compose deployment without a Docker engine: `docker-compose config` validates the file against
+// Compose's schema with real env files from docker/generate-env.sh, and the parsed file is checked for
+// the privilege split (capabilities, users, networks), healthchecks, restart policies and secrets.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const COMPOSE_FILE = join(REPO, 'docker-compose.yml');
+const DOCKERFILE = join(REPO, 'docker/Dockerfile');
+const ENV_FILES = ['postgres', 'migrate', 'api', 'health', 'agent', 'forwarder'];
+const LONG_RUNNING = ['postgres', 'redis', 'api', 'health', 'agent', 'forwarder', 'prometheus'];
+const ONE_SHOT = ['migrate', 'guard'];
+
+interface Service {
+  image?: string;
+  build?: { target?: string };
+  user?: string;
+  network_mode?: string;
+  cap_add?: string[];
+  cap_drop?: string[];
+  privileged?: boolean;
+  restart?: string;
+  env_file?: string | string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  profiles?: string[];
+  security_opt?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  ports?: string[];
+  command?: string[];
+}
+
+const compose = parse(readFileSync(COMPOSE_FILE, 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const services = compose.services;
+const service = (name: string): Service => {
+  const found = services[name];
+  assert.ok(found, `docker-compose.yml has no service "${name}"`);
+  return found;
+};
+const templateVariables = new Set(
+  readFileSync(join(REPO, '.env.template'), 'utf8')
+    .split('\n')
+    .map((line) => /^#?\s*(PGW_[A-Z0-9_]+)=/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined),
+);
+
+let envDir: string;
+before(() => {
+  envDir = mkdtempSync(join(tmpdir(), 'pgw-ops-compose-'));
+  execFileSync('sh', [join(REPO, 'docker/generate-env.sh'), join(envDir, 'env')], { stdio: 'pipe' });
+});
+after(() => rmSync(envDir, { recursive: true, force: true }));
+
+function dockerCompose(args: string[], env: Record<string, string>) {
+  return spawnSync('docker-compose', ['-f', COMPOSE_FILE, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+}
+
+describe('docker-compose config (Debian docker-compose 1.29)', () => {
+  it('accepts the file, with and without the prometheus profile', () => {
+    for (const args of [['config', '-q'], ['--profile', 'prometheus', 'config', '-q']]) {
+      const result = dockerCompose(args, { PGW_ENV_DIR: join(envDir, 'env') });
+      assert.equal(result.status, 0, `docker-compose ${args.join(' ')} failed: ${result.stderr}`);
+    }
+  });
+
+  it('fails when an env file is missing, so the check above really reads them', () => {
+    const result = dockerCompose(['config', '-q'], { PGW_ENV_DIR: join(envDir, 'nowhere') });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /env file/i);
+  });
+
+  it('lists every service; prometheus is behind its profile', () => {
+    const listed = dockerCompose(['config', '--services'], { PGW_ENV_DIR: join(envDir, 'env') }).stdout.trim().split('\n').sort();
+    assert.deepEqual(listed, ['agent', 'api', 'forwarder', 'guard', 'health', 'migrate', 'postgres', 'prometheus', 'redis']);
+    assert.deepEqual(service('prometheus').profiles, ['prometheus']);
+    for (const [name, s] of Object.entries(services)) if (name !== 'prometheus') assert.equal(s.profiles, undefined, name);
+  });
+});
+
+describe('privilege split in docker-compose.yml', () => {
+  it('agent: host network, root with only NET_ADMIN', () => {
+    const agent = service('agent');
+    assert.equal(agent.network_mode, 'host');
+    assert.equal(agent.user, 'root');
+    assert.deepEqual(agent.cap_drop, ['ALL']);
+    assert.deepEqual(agent.cap_add, ['NET_ADMIN']);
+    assert.equal(agent.build?.target, 'agent');
+  });
+
+  it('guard: one-shot in the host network, root with only NET_ADMIN, before the agent', () => {
+    const guard = service('guard');
+    assert.equal(guard.network_mode, 'host');
+    assert.deepEqual(guard.cap_drop, ['ALL']);
+    assert.deepEqual(guard.cap_add, ['NET_ADMIN']);
+    assert.equal(guard.restart, 'no');
+    assert.equal(guard.build?.target, 'guard');
+    assert.deepEqual(service('agent').depends_on?.guard, { condition: 'service_completed_successfully' });
+  });
+
+  it('forwarder: host network, user pgw, no capabilities', () => {
+    const forwarder = service('forwarder');
+    assert.equal(forwarder.network_mode, 'host');
+    assert.equal(forwarder.user, 'pgw');
+    assert.deepEqual(forwarder.cap_drop, ['ALL']);
+    assert.equal(forwarder.cap_add, undefined);
+  });
+
+  it('api, health, migrate: their own non-root users, no capabilities', () => {
+    for (const [name, user] of [['api', 'pgw-api'], ['health', 'pgw-health'], ['migrate', 'pgw-api']] as const) {
+      assert.equal(service(name).user, user, name);
+      assert.deepEqual(service(name).cap_drop, ['ALL'], name);
+      assert.equal(service(name).cap_add, undefined, name);
+    }
+  });
+
+  it('nothing is privileged, everything has no-new-privileges, only agent and guard add a capability', () => {
+    for (const [name, s] of Object.entries(services)) {
+      assert.notEqual(s.privileged, true, name);
+      assert.ok(s.security_opt?.includes('no-new-privileges:true'), `${name}: no-new-privileges`);
+      if (s.cap_add) assert.ok(['agent', 'guard'].includes(name), `${name} adds capabilities`);
+    }
+  });
+
+  it('only the api publishes a port, on the host loopback; postgres and redis have no network', () => {
+    for (const [name, s] of Object.entries(services)) if (name !== 'api') assert.equal(s.ports, undefined, name);
+    assert.deepEqual(service('api').ports, ['127.0.0.1:8080:8080']);
+    assert.equal(service('postgres').network_mode, 'none');
+    assert.equal(service('redis').network_mode, 'none');
+  });
+});
+
+describe('operability in docker-compose.yml', () => {
+  it('long-running services restart and have a healthcheck; one-shots do not restart', () => {
+    for (const name of LONG_RUNNING) {
+      assert.equal(service(name).restart, 'unless-stopped', name);
+      assert.ok(service(name).healthcheck?.test.length, `${name}: healthcheck`);
+    }
+    for (const name of ONE_SHOT) assert.equal(service(name).restart, 'no', name);
+  });
+
+  it('services start after a successful migrate; migrate after a healthy postgres', () => {
+    assert.deepEqual(service('migrate').depends_on?.postgres, { condition: 'service_healthy' });
+    for (const name of ['api', 'health', 'agent', 'forwarder']) {
+      assert.deepEqual(service(name).depends_on?.migrate, { condition: 'service_completed_successfully' }, name);
+    }
+    assert.deepEqual(service('migrate').command, ['sh', 'docker/migrate.sh']);
+    const migrate = readFileSync(join(REPO, 'docker/migrate.sh'), 'utf8');
+    assert.match(migrate, /node packages\/cli\/dist\/main\.js migrate\n[^]*node packages\/cli\/dist\/main\.js db roles/);
+  });
+
+  it('each pgw service reads its own env file from PGW_ENV_DIR', () => {
+    for (const name of ENV_FILES) {
+      assert.equal(service(name).env_file, `\${PGW_ENV_DIR:-/etc/pgw}/${name}.env`, name);
+    }
+  });
+
+  it('metrics ports agree with the contracts (agent 9101, forwarder 9102, health 9103, api 8080)', () => {
+    const ports = { agent: '9101', forwarder: '9102', health: '9103' } as const;
+    for (const [name, port] of Object.entries(ports)) {
+      assert.equal(service(name).environment?.PGW_METRICS_PORT, port, name);
+      assert.ok(service(name).healthcheck?.test.includes(`http://127.0.0.1:${port}/healthz`), name);
+    }
+    assert.equal(service('api').environment?.PGW_API_PORT, '8080');
+  });
+});
+
+describe('no secrets in the repository files', () => {
+  it('environment blocks hold only known, non-secret PGW_ variables', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const variable of Object.keys(s.environment ?? {})) {
+        assert.ok(templateVariables.has(variable), `${name}: ${variable} is not in .env.template`);
+        assert.doesNotMatch(variable, /PASSWORD|SECRET|KEY|TOKEN/, `${name}: ${variable} belongs in an env file`);
+      }
+    }
+  });
+
+  it('no long random-looking strings in the compose file or the Dockerfile', () => {
+    for (const file of [COMPOSE_FILE, DOCKERFILE]) {
+      assert.doesNotMatch(readFileSync(file, 'utf8'), /[0-9a-f]{24,}|[A-Za-z0-9+/]{40,}={0,2}/, file);
+    }
+  });
+});
+
+/** user and password of postgres://user:password@/db?host=/socket (WHATWG URL refuses the empty host). */
+function userinfo(url: string): { username: string; password: string } {
+  const match = /^postgres:\/\/([^:@/]+):([^@/]+)@\/pgw\?host=\/var\/run\/postgresql$/.exec(url);
+  assert.ok(match, `unexpected database URL shape: ${url.replace(/:[^:@]*@/, ':***@')}`);
+  return { username: match[1]!, password: match[2]! };
+}
+
+describe('docker/generate-env.sh', () => {
+  it('writes one 0600 file per service, only variables the services know', () => {
+    const dir = join(envDir, 'env');
+    assert.deepEqual(readdirSync(dir).sort(), ENV_FILES.map((f) => `${f}.env`).sort());
+    for (const file of readdirSync(dir)) {
+      assert.equal(statSync(join(dir, file)).mode & 0o777, 0o600, file);
+      for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+        const name = /^([A-Z0-9_]+)=/.exec(line)?.[1];
+        if (!name) continue;
+        assert.ok(file === 'postgres.env' ? name.startsWith('POSTGRES_') : templateVariables.has(name), `${file}: unknown variable ${name}`);
+      }
+    }
+  });
+
+  it('gives each role the same password in migrate.env and in its service URL, and one secret key', () => {
+    const read = (file: string) =>
+      Object.fromEntries(
+        readFileSync(join(envDir, 'env', `${file}.env`), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('='))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      ) as Record<string, string>;
+    const migrate = read('migrate');
+    for (const [service, role, variable] of [
+      ['api', 'pgw_api', 'PGW_DB_PASSWORD_API'],
+      ['health', 'pgw_health', 'PGW_DB_PASSWORD_HEALTH'],
+      ['agent', 'pgw_agent', 'PGW_DB_PASSWORD_AGENT'],
+      ['forwarder', 'pgw_forwarder', 'PGW_DB_PASSWORD_FORWARDER'],
+    ] as const) {
+      const url = userinfo(read(service).PGW_DATABASE_URL!);
+      assert.equal(url.username, role);
+      assert.equal(url.password, migrate[variable], `${service}: role password`);
+      assert.ok(url.password.length >= 16);
+    }
+    assert.equal(userinfo(migrate.PGW_DATABASE_URL!).password, read('postgres').POSTGRES_PASSWORD);
+    const keys = ['api', 'health', 'forwarder'].map((s) => read(s).PGW_SECRET_KEY);
+    assert.match(keys[0]!, /^[0-9a-f]{64}$/);
+    assert.equal(new Set(keys).size, 1);
+    assert.equal(read('agent').PGW_SECRET_KEY, undefined, 'the agent never gets the key to the proxy passwords');
+  });
+
+  it('refuses to overwrite existing files', () => {
+    const before = readFileSync(join(envDir, 'env', 'api.env'), 'utf8');
+    const result = spawnSync('sh', [join(REPO, 'docker/generate-env.sh'), join(envDir, 'env')], { encoding: 'utf8' });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /exists, nothing written/);
+    assert.equal(readFileSync(join(envDir, 'env', 'api.env'), 'utf8'), before);
+  });
+});
+
+describe('docker/Dockerfile', () => {
+  const text = readFileSync(DOCKERFILE, 'utf8');
+  const stages = new Map<string, string>();
+  for (const block of text.split(/^(?=FROM )/m).slice(1)) stages.set(/ AS (\w+)/.exec(block.split('\n')[0]!)?.[1] ?? '', block);
+  const lastUser = (stage: string) => [...(stages.get(stage) ?? '').matchAll(/^USER (\S+)/gm)].at(-1)?.[1];
+
+  it('is multi-stage on node:20-bookworm-slim; the build stage runs npm ci and npm run build', () => {
+    assert.match(text, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    assert.deepEqual([...stages.keys()], ['build', 'runtime', 'agent', 'guard']);
+    assert.match(stages.get('build')!, /npm ci\b[^]*npm run build/);
+    assert.match(stages.get('runtime')!, /COPY --from=build/);
+    assert.doesNotMatch(stages.get('runtime')!, /g\+\+|python3/, 'no build tools at run time');
+  });
+
+  it('runtime defaults to a non-root user and creates the service users with fixed uids', () => {
+    assert.equal(lastUser('runtime'), 'pgw-api');
+    for (const [user, uid] of [['pgw', 10001], ['pgw-api', 10002], ['pgw-health', 10003]] as const) {
+      assert.match(stages.get('runtime')!, new RegExp(`useradd --system --uid ${uid} --gid ${user} `));
+    }
+  });
+
+  it('only the agent and guard images run as root, and they carry nft', () => {
+    assert.equal(lastUser('agent'), 'root');
+    assert.match(stages.get('agent')!, /install[^\n]*nftables/);
+    assert.match(stages.get('guard')!, /install[^\n]*nftables/);
+    assert.match(stages.get('guard')!, /COPY guard\/pgw-guard\.nft/);
+  });
+});
