@@ -1,0 +1,30 @@
+/**
+ * Why a dial failed, coarse enough for metrics and health status:
+ * - connect_refused / connect_timeout / connect_failed: the proxy itself was not reachable
+ *   (connect_timeout also covers a proxy that accepted but never finished the handshake);
+ * - auth_failed: credentials missing or rejected; proxy_refused: the proxy denied the request;
+ * - target_unreachable: the proxy works but could not reach the target (SOCKS5 replies 3-6);
+ * - protocol_error: the proxy spoke something else; closed: it hung up mid-handshake;
+ * - aborted: the caller's signal fired; invalid_request: bad target or credentials, nothing sent.
+ */
+export type DialFailureReason =
+  | 'connect_refused'
+  | 'connect_timeout'
+  | 'connect_failed'
+  | 'auth_failed'
+  | 'proxy_refused'
+  | 'target_unreachable'
+  | 'protocol_error'
+  | 'closed'
+  | 'aborted'
+  | 'invalid_request';
+
+export class DialError extends Error {
+  override readonly name = 'DialError';
+  readonly reason: DialFailureReason;
+
+  constructor(reason: DialFailureReason, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,26 @@
+import type { ProxyProtocol } from '@pgw/domain';
+import { HttpConnectDialer } from './http-connect.js';
+import { Socks5Dialer } from './socks5.js';
+import type { Dialer } from './types.js';
+
+export { DialError, type DialFailureReason } from './dial-error.js';
+export type { DialOptions, DialTarget, Dialer } from './types.js';
+export { HttpConnectDialer } from './http-connect.js';
+export { Socks5Dialer } from './socks5.js';
+
+const SOCKS5 = new Socks5Dialer();
+const HTTP = new HttpConnectDialer();
+
+/** The shared, stateless-per-dial dialer for a protocol (used by the prober and the forwarder). */
+export function dialerFor(protocol: ProxyProtocol): Dialer {
+  switch (protocol) {
+    case 'socks5':
+      return SOCKS5;
+    case 'http':
+      return HTTP;
+    default: {
+      const unknown: never = protocol;
+      throw new Error(`no dialer for proxy protocol ${JSON.stringify(unknown)} (expected http or socks5)`);
+    }
+  }
+}

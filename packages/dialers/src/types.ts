@@ -1,0 +1,26 @@
+import type { Socket } from 'node:net';
+import type { ProxyEndpoint, ProxyProtocol } from '@pgw/domain';
+
+/** Where the proxy should connect to: an IPv4/IPv6 literal or a hostname (resolved by the proxy). */
+export interface DialTarget {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface DialOptions {
+  /** Bound on the whole dial: TCP connect to the proxy plus its handshake. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+  /** TCP keepalive on the returned socket; default true. */
+  readonly keepAlive?: boolean;
+}
+
+export interface Dialer {
+  readonly protocol: ProxyProtocol;
+  /**
+   * Resolves with a socket connected through `proxy` to `target` (TCP_NODELAY set, keepalive
+   * unless disabled, allowHalfOpen so the caller ends its side itself, any bytes the proxy sent
+   * after its reply put back for the first read), or rejects with a DialError.
+   */
+  dial(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket>;
+}
