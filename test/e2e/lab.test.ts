@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { cleanupStaleLabs, createLab, echoServerArgv, execIn, waitTcpPort, LAB_PROXY_CREDENTIALS, type Lab, type ProxyHandle } from '../lab/index.js';
@@ -149,6 +152,49 @@ describe('lab with 256 clients (the whole /24)', () => {
       assert.ok(res.ok, `from ${ip}: ${res.ok ? '' : res.error}`);
       assert.equal(JSON.parse(res.body).ip, ip);
       assert.equal(await echoedIp(lab, lab.ns.lan, { sourceIp: ip }), ip);
+    }
+  });
+});
+
+describe('lab cleanup when its owner dies', () => {
+  const libraryUrl = new URL('../lab/index.ts', import.meta.url).href;
+  const ownerScript =
+    `import { createLab } from ${JSON.stringify(libraryUrl)};` +
+    `const lab = await createLab({ proxies: ['socks5'] });` +
+    `console.log(lab.id); setInterval(() => undefined, 1000);`;
+
+  async function startOwner(): Promise<{ child: ChildProcess; id: string }> {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', ownerScript], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    assert.match(line, /^[0-9a-f]{6}$/);
+    assert.equal((await namespacesOf(line)).length, 3);
+    return { child, id: line };
+  }
+
+  it('SIGTERM to the owner runs the exit hook: namespaces and dir are gone', async () => {
+    const { child, id } = await startOwner();
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    assert.deepEqual(await namespacesOf(id), []);
+    assert.equal(existsSync(`/tmp/pgw-lab/${id}`), false);
+  });
+
+  it('SIGKILL leaves the lab behind; cleanupStaleLabs() removes it and spares live labs', async () => {
+    const live = await createLab({ proxies: [] });
+    try {
+      const { child, id } = await startOwner();
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      assert.equal((await namespacesOf(id)).length, 3, 'positive control: SIGKILL cannot run exit hooks');
+      const removed = await cleanupStaleLabs();
+      assert.ok(removed.includes(id), `removed ${JSON.stringify(removed)}`);
+      assert.ok(!removed.includes(live.id));
+      assert.deepEqual(await namespacesOf(id), []);
+      assert.equal((await namespacesOf(live.id)).length, 3);
+    } finally {
+      await live.destroy();
     }
   });
 });
