@@ -87,6 +87,12 @@ describe('lab (4 clients, default proxies)', () => {
     assert.equal(await echoedIp(lab, lab.ns.lan, { sourceIp: '192.168.2.11' }), '192.168.2.11');
   });
 
+  it('IPv6 is on for the LAN link: the gateway answers fd00:2::10 (a refused connection proves reachability)', async () => {
+    assert.equal((await lab.exec(lab.ns.lan, ['sysctl', '-n', 'net.ipv6.conf.gw0.disable_ipv6'])).stdout.trim(), '0');
+    const probe = await lab.exec(lab.ns.lan, ['timeout', '3', 'bash', '-c', 'exec 3<>/dev/tcp/fd00:2::1/9'], { reject: false });
+    assert.match(probe.stderr, /Connection refused/, `expected a TCP reset from the gateway, got: ${probe.stderr}`);
+  });
+
   it('TCP echo port echoes bytes', async () => {
     const script = 'exec 3<>/dev/tcp/203.0.113.10/7; printf hello-lab >&3; head -c 9 <&3';
     const { stdout } = await lab.exec(lab.ns.gateway, ['timeout', '5', 'bash', '-c', script]);

@@ -1,3 +1,8 @@
+/**
+ * pgw test lab: real network namespaces (gateway with ens19/eth0, LAN clients, WAN with an
+ * IP-echo "internet" host, iperf3 and real dante/tinyproxy proxies) plus a private Redis.
+ *   await cleanupStaleLabs(); const lab = await createLab({ clients: 4 }); ...; await lab.destroy();
+ */
 export type {
   Capture, CaptureOptions, Credentials, ExecOptions, ExecResult, HttpGetOptions, HttpGetResult, Lab, LabDescription,
   LabNamespaces, LabOptions, LabProcess, ProxyHandle, ProxyKind, RedisHandle, SpawnInLabOptions,

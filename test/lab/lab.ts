@@ -53,6 +53,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
 
   const processes: LabProcess[] = []; // tracked for state and teardown: root-ns ones (redis) matter most
+  const redisProcesses = new Set<LabProcess>();
   const captures = new Set<Capture>();
   const proxies: ProxyHandle[] = [];
   let redis: RedisHandle | undefined;
@@ -118,7 +119,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     destroyed = true;
     await Promise.allSettled([...captures].map((c) => c.stop()));
     // Services first (they may still talk to Redis or the proxies while draining), then the lab's own parts.
-    for (const proc of [...processes].reverse()) if (proc.name !== 'redis') await proc.stop(2000);
+    for (const proc of [...processes].reverse()) if (!redisProcesses.has(proc)) await proc.stop(2000);
     await Promise.allSettled(proxies.map((p) => p.stop()));
     await redis?.stop();
     await teardownLab({ dir, namespaces: ns, processes: description.processes });
@@ -166,7 +167,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       }),
       startIperf(),
       startProxies(),
-      startRedis({ dir, detached, onStart: (proc) => track(proc) }).then((handle) => {
+      startRedis({ dir, detached, onStart: (proc) => track(proc) && redisProcesses.add(proc) }).then((handle) => {
         redis = handle;
       }),
     ]);
