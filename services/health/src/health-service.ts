@@ -1,0 +1,144 @@
+import { hostname } from 'node:os';
+import { type Db, loadSettings } from '@pgw/db';
+import type { Settings } from '@pgw/domain';
+import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent } from '@pgw/events';
+import type { Logger } from '@pgw/log';
+import { Queue } from 'bullmq';
+import type { Registry } from 'prom-client';
+import { PerKeyDebouncer } from './debouncer.js';
+import { ProbeDispatcher } from './dispatcher.js';
+import { createHealthMetrics } from './metrics.js';
+import { Prober } from './prober.js';
+import { pruneHistory } from './repositories/checks.js';
+import { listProxies } from './repositories/proxies.js';
+import { PeriodicScheduler } from './scheduler.js';
+import { Semaphore } from './semaphore.js';
+import { startProbeWorker } from './worker.js';
+
+export interface HealthServiceOptions {
+  readonly db: Db;
+  readonly bus: EventBus;
+  readonly redisUrl: string;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly secretKey: Buffer;
+  /** Probes in flight at once (PGW_HEALTH_CONCURRENCY). */
+  readonly concurrency: number;
+  /** Fallback for lost notices: reload proxies and settings this often. */
+  readonly reconcileIntervalMs?: number;
+  readonly pruneIntervalMs?: number;
+  /** At most one upstream-failure probe per proxy per window, plus one trailing. */
+  readonly upstreamDebounceMs?: number;
+}
+
+export interface HealthService {
+  /** Reloads proxies and settings from Postgres now (what a notice triggers). */
+  reconcile(): Promise<void>;
+  prune(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Composes the health service: the pgw-probes worker, the periodic scheduler, the consumer of
+ * proxy/config/upstream-failure notices, the reconcile loop and history pruning.
+ */
+export async function startHealthService(options: HealthServiceOptions): Promise<HealthService> {
+  const { db, bus, logger } = options;
+  let settings: Settings = await loadSettings(db);
+  const metrics = createHealthMetrics(options.registry);
+  const semaphore = new Semaphore(options.concurrency);
+  const prober = new Prober({ db, bus, logger, metrics, secretKey: options.secretKey, settings: () => settings });
+
+  // Fails fast while Redis is down (the dispatcher then probes locally); the worker's connection waits.
+  const queueConnection = connectRedis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const workerConnection = connectRedis(options.redisUrl, { maxRetriesPerRequest: null });
+  for (const connection of [queueConnection, workerConnection]) connection.on('error', () => undefined);
+  const queue = new Queue<ProbeJobData, ProbeResult>(PROBE_QUEUE, { connection: queueConnection });
+  queue.on('error', () => undefined);
+  const worker = startProbeWorker(workerConnection, prober, semaphore);
+  let workerErrorLogged = 0;
+  worker.on('error', (error) => {
+    // Redis outages repeat the same error many times a second; one line per minute is enough.
+    if (Date.now() - workerErrorLogged < 60_000) return;
+    workerErrorLogged = Date.now();
+    logger.warn('probe worker error', { error: error.message });
+  });
+  worker.on('failed', (job, error) => logger.warn('probe job failed', { jobId: job?.id, error: error.message }));
+
+  const dispatcher = new ProbeDispatcher(queue, prober, semaphore, logger);
+  const scheduler = new PeriodicScheduler((proxyId) => dispatcher.dispatch(proxyId, 'periodic'));
+  const upstreamFailures = new PerKeyDebouncer<number>(options.upstreamDebounceMs ?? 2_000, (proxyId) => dispatcher.dispatch(proxyId, 'upstream_failure'));
+  let known = new Set<number>();
+
+  async function reconcile(): Promise<void> {
+    settings = await loadSettings(db);
+    const proxies = await listProxies(db);
+    scheduler.sync(
+      proxies.map((p) => ({ id: p.id, endpointKey: [p.protocol, p.host, p.port, p.username, p.passwordEnc].join('\u0000'), probeNow: p.status === 'unknown' })),
+      settings.healthIntervalS * 1000,
+    );
+    const present = new Set(proxies.map((p) => p.id));
+    for (const id of known) {
+      if (present.has(id)) continue;
+      prober.forget(id);
+      upstreamFailures.forget(id);
+      metrics.proxyUp.remove({ proxy: String(id) });
+      metrics.proxyLatencyMs.remove({ proxy: String(id) });
+    }
+    // The api may reset a status (edited endpoint): the gauge follows Postgres, not only our probes.
+    for (const p of proxies) metrics.proxyUp.set({ proxy: String(p.id) }, p.status === 'up' ? 1 : 0);
+    known = present;
+  }
+
+  async function handle({ event }: ReceivedEvent): Promise<void> {
+    if (event.type === 'forwarder.upstream_failure') {
+      logger.info('upstream failure reported: probing now', { proxyId: event.proxyId, reason: event.reason, failures: event.failures });
+      upstreamFailures.notify(event.proxyId);
+    } else if (event.type === 'proxy.changed' || event.type === 'config.changed') {
+      await reconcile();
+    }
+  }
+
+  async function prune(): Promise<number> {
+    const { deleted, more } = await pruneHistory(db, settings.historyRetentionDays);
+    if (deleted > 0) logger.info('pruned probe history', { deleted, retentionDays: settings.historyRetentionDays, more });
+    pruneTimer = setTimeout(runPrune, more ? 1_000 : (options.pruneIntervalMs ?? 600_000));
+    return deleted;
+  }
+  function runPrune(): void {
+    prune().catch((error: Error) => {
+      logger.warn('pruning probe history failed', { error: error.message });
+      pruneTimer = setTimeout(runPrune, options.pruneIntervalMs ?? 600_000);
+    });
+  }
+
+  await reconcile();
+  scheduler.start();
+  const subscription = bus.subscribe({ group: 'health', consumer: `health@${hostname()}`, handler: handle });
+  const reconcileTimer = setInterval(() => {
+    reconcile().catch((error: Error) => logger.warn('reconcile with Postgres failed; keeping the last schedule', { error: error.message }));
+  }, options.reconcileIntervalMs ?? 15_000);
+  let pruneTimer: NodeJS.Timeout | undefined;
+  runPrune();
+  logger.info('health service started', { proxies: known.size, intervalS: settings.healthIntervalS, concurrency: options.concurrency });
+
+  return {
+    reconcile,
+    async prune() {
+      clearTimeout(pruneTimer);
+      return prune();
+    },
+    async stop() {
+      clearInterval(reconcileTimer);
+      clearTimeout(pruneTimer);
+      scheduler.stop();
+      upstreamFailures.stop();
+      await subscription.stop();
+      await worker.close();
+      await dispatcher.drain();
+      await queue.close();
+      queueConnection.disconnect();
+      workerConnection.disconnect();
+    },
+  };
+}

@@ -1,0 +1,148 @@
+import { request } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { connect as tlsConnect } from 'node:tls';
+import { endpointLabel, type ProxyEndpoint } from '@pgw/domain';
+import { DialError, type DialFailureReason, type Dialer } from '@pgw/dialers';
+import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
+
+/** Bounded label values for pgw_health_probes_total{result}. */
+export type ProbeResultLabel = 'ok' | DialFailureReason | 'timeout' | 'tls_error' | 'http_status' | 'bad_answer' | 'request_failed';
+
+export type ProbeOutcome =
+  | { readonly ok: true; readonly result: 'ok'; readonly latencyMs: number; readonly exitIp: string }
+  | {
+      readonly ok: false;
+      readonly result: Exclude<ProbeResultLabel, 'ok'>;
+      readonly error: string;
+      /** False when the proxy itself could not be connected to (see target-suspicion.ts). */
+      readonly reachedProxy: boolean;
+    };
+
+export interface CheckTarget {
+  readonly url: URL;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  /** Shown in errors: the URL without credentials or query. */
+  readonly label: string;
+}
+
+/** settings.checkUrl as a dial target (validated http(s) URL by the settings schema). */
+export function checkTargetFromUrl(checkUrl: string): CheckTarget {
+  const url = new URL(checkUrl);
+  const tls = url.protocol === 'https:';
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = url.port === '' ? (tls ? 443 : 80) : Number(url.port);
+  return { url, host, port, tls, label: `${url.protocol}//${url.host}${url.pathname}` };
+}
+
+const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refused', 'connect_failed']);
+
+/**
+ * Layer 7 through the proxy: dial the check URL's host with the shared dialer, speak HTTP (over
+ * TLS for https) on that tunnel and read the exit IP from the same answer. A TCP ping would say
+ * "up" for a proxy that no longer proxies. Everything, dial included, fits in `timeoutMs`;
+ * latencyMs is the whole probe (dial, handshake, request, answer).
+ */
+export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number): Promise<ProbeOutcome> {
+  const started = performance.now();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  let socket: Socket | undefined;
+  try {
+    socket = await dialer.dial(proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false });
+    if (target.tls) socket = await startTls(socket, target, controller.signal);
+    const body = await fetchBody(socket, target, controller.signal);
+    if (body.status < 200 || body.status > 299) throw new AnswerError('http_status', `check URL answered HTTP ${body.status}`);
+    const exitIp = parseAnswer(body.text);
+    return { ok: true, result: 'ok', latencyMs: Math.max(1, Math.round(performance.now() - started)), exitIp };
+  } catch (error) {
+    return failure(error, proxy, target, timeoutMs, controller.signal.aborted);
+  } finally {
+    clearTimeout(timer);
+    socket?.destroy();
+  }
+}
+
+class AnswerError extends Error {
+  constructor(
+    readonly result: 'http_status' | 'bad_answer' | 'tls_error' | 'request_failed',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number, timedOut: boolean): ProbeOutcome {
+  if (error instanceof DialError) {
+    if (error.reason === 'aborted' || (timedOut && error.reason === 'connect_timeout')) {
+      return { ok: false, result: 'timeout', reachedProxy: true, error: `${endpointLabel(proxy)}: no tunnel to ${target.host}:${target.port} within ${timeoutMs} ms` };
+    }
+    return { ok: false, result: error.reason, reachedProxy: !PROXY_UNREACHED.has(error.reason), error: error.message };
+  }
+  const where = `${endpointLabel(proxy)} -> ${target.label}`;
+  if (timedOut) return { ok: false, result: 'timeout', reachedProxy: true, error: `${where}: no complete answer within ${timeoutMs} ms` };
+  if (error instanceof AnswerError) return { ok: false, result: error.result, reachedProxy: true, error: `${where}: ${error.message}` };
+  const message = error instanceof Error ? error.message : String(error);
+  return { ok: false, result: 'bad_answer', reachedProxy: true, error: `${where}: ${message}` };
+}
+
+function parseAnswer(text: string): string {
+  try {
+    return parseEchoBody(text);
+  } catch (error) {
+    throw new AnswerError('bad_answer', (error as Error).message);
+  }
+}
+
+function startTls(socket: Socket, target: CheckTarget, signal: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    // SNI carries hostnames only, never address literals (RFC 6066).
+    const servername = isIP(target.host) === 0 ? target.host : undefined;
+    const secure = tlsConnect({ socket, servername, ALPNProtocols: ['http/1.1'] });
+    const onAbort = () => secure.destroy(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    secure.once('secureConnect', () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(secure);
+    });
+    secure.once('error', (error: Error) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(new AnswerError('tls_error', `TLS with the check URL failed: ${error.message}`));
+    });
+  });
+}
+
+function fetchBody(socket: Socket, target: CheckTarget, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        method: 'GET',
+        host: target.host,
+        port: target.port,
+        path: `${target.url.pathname}${target.url.search}`,
+        headers: { host: target.url.host, accept: 'application/json, text/plain', 'user-agent': 'pgw-health', connection: 'close' },
+        createConnection: () => socket,
+        signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let length = 0;
+        res.on('data', (chunk: Buffer) => {
+          length += chunk.length;
+          if (length > MAX_ECHO_BODY_BYTES) {
+            res.destroy();
+            reject(new AnswerError('bad_answer', `check URL answer is longer than ${MAX_ECHO_BODY_BYTES} bytes, not an IP echo`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', (error) => reject(new AnswerError('request_failed', `answer broke off: ${error.message}`)));
+      },
+    );
+    req.on('error', (error) => reject(new AnswerError('request_failed', `HTTP request through the proxy failed: ${error.message}`)));
+    req.end();
+  });
+}

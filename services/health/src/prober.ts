@@ -1,0 +1,144 @@
+import { performance } from 'node:perf_hooks';
+import { decryptSecret } from '@pgw/crypto';
+import type { Db } from '@pgw/db';
+import { type ProxyEndpoint, type ProxyStatus, type Settings, parsePort } from '@pgw/domain';
+import { dialerFor } from '@pgw/dialers';
+import type { EventBus, ProbeResult, ProbeTrigger } from '@pgw/events';
+import type { Logger } from '@pgw/log';
+import { countProbe, type HealthMetrics } from './metrics.js';
+import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
+import { findProxy, type ProxyToProbe, recordProbe } from './repositories/proxies.js';
+import { judgeCheckTarget, type LatestProbe } from './target-suspicion.js';
+
+export class ProxyNotFoundError extends Error {
+  override readonly name = 'ProxyNotFoundError';
+}
+
+export interface ProberDeps {
+  readonly db: Db;
+  readonly bus: EventBus;
+  readonly logger: Logger;
+  readonly metrics: HealthMetrics;
+  readonly secretKey: Buffer;
+  /** The settings as last loaded from Postgres (interval, timeout, check URL, thresholds). */
+  readonly settings: () => Settings;
+}
+
+/**
+ * One probe of one proxy, end to end: read the proxy, probe through it, apply the result to its
+ * status and history in Postgres, publish a transition, update metrics. Used by the BullMQ worker
+ * and by the local fallback while Redis is down.
+ */
+export class Prober {
+  private readonly latest = new Map<number, LatestProbe>();
+  private targetSuspected = false;
+
+  constructor(private readonly deps: ProberDeps) {}
+
+  async probe(proxyId: number, trigger: ProbeTrigger): Promise<ProbeResult> {
+    const { db, logger, metrics } = this.deps;
+    const proxy = await findProxy(db, proxyId);
+    if (proxy === undefined) throw new ProxyNotFoundError(`proxy ${proxyId} does not exist`);
+    const settings = this.deps.settings();
+    const started = performance.now();
+    const outcome = await this.run(proxy, settings);
+    countProbe(metrics, outcome.result, (performance.now() - started) / 1000);
+    const checkedAt = new Date();
+    const error = this.observe(proxyId, outcome, settings);
+    const recorded = await recordProbe(
+      db,
+      {
+        proxyId,
+        trigger,
+        checkedAt,
+        ok: outcome.ok,
+        latencyMs: outcome.ok ? outcome.latencyMs : null,
+        exitIp: outcome.ok ? outcome.exitIp : null,
+        error,
+      },
+      settings,
+    );
+    const result: ProbeResult = {
+      proxyId,
+      ok: outcome.ok,
+      latencyMs: outcome.ok ? outcome.latencyMs : null,
+      exitIp: outcome.ok ? outcome.exitIp : null,
+      error,
+      checkedAt: checkedAt.toISOString(),
+    };
+    if (recorded === undefined) {
+      logger.info('proxy deleted while being probed; result not recorded', { proxyId });
+      return result;
+    }
+    const label = String(proxyId);
+    metrics.proxyUp.set({ proxy: label }, recorded.next.status === 'up' ? 1 : 0);
+    if (outcome.ok) metrics.proxyLatencyMs.set({ proxy: label }, outcome.latencyMs);
+    else metrics.proxyLatencyMs.remove({ proxy: label });
+    if (outcome.ok && recorded.previousExitIp !== null && recorded.previousExitIp !== outcome.exitIp) {
+      logger.warn('proxy exit IP changed', { proxyId, name: proxy.name, previous: recorded.previousExitIp, exitIp: outcome.exitIp });
+    }
+    if (recorded.next.status !== recorded.previous.status) await this.publishTransition(proxy, recorded.previous.status, recorded.next.status, result, trigger);
+    return result;
+  }
+
+  /** Drops what is remembered about a deleted proxy. */
+  forget(proxyId: number): void {
+    this.latest.delete(proxyId);
+  }
+
+  private async run(proxy: ProxyToProbe, settings: Settings): Promise<ProbeOutcome> {
+    let endpoint: ProxyEndpoint;
+    try {
+      endpoint = {
+        protocol: proxy.protocol,
+        host: proxy.host,
+        port: parsePort(proxy.port),
+        ...(proxy.username !== null ? { username: proxy.username } : {}),
+        ...(proxy.passwordEnc !== null ? { password: decryptSecret(proxy.passwordEnc, this.deps.secretKey) } : {}),
+      };
+    } catch (error) {
+      // Fail closed: a proxy we cannot dial correctly is down, with the reason on record.
+      return { ok: false, result: 'invalid_request', reachedProxy: false, error: `cannot prepare the dial: ${(error as Error).message}` };
+    }
+    return probeThroughProxy(dialerFor(endpoint.protocol), endpoint, checkTargetFromUrl(settings.checkUrl), settings.probeTimeoutMs);
+  }
+
+  /**
+   * Feeds the check-target verdict (one working proxy clears it) and returns the error to record:
+   * the failure's message, plus a pointer at the check target when it fails through every proxy.
+   */
+  private observe(proxyId: number, outcome: ProbeOutcome, settings: Settings): string | null {
+    const now = Date.now();
+    this.latest.set(proxyId, { ok: outcome.ok, reachedProxy: outcome.ok || outcome.reachedProxy, atMs: now });
+    const verdict = judgeCheckTarget(this.latest.values(), now, settings.healthIntervalS * 1000 + settings.probeTimeoutMs);
+    if (verdict.suspected !== this.targetSuspected) this.reportTargetVerdict(verdict.suspected, verdict.considered, settings);
+    if (outcome.ok) return null;
+    if (!verdict.suspected) return outcome.error;
+    return `${outcome.error} (the check URL fails through all ${verdict.considered} recently probed proxies: the check target is the likely problem; proxies stay blocked)`;
+  }
+
+  private reportTargetVerdict(suspected: boolean, proxies: number, settings: Settings): void {
+    this.targetSuspected = suspected;
+    this.deps.metrics.checkTargetSuspected.set(suspected ? 1 : 0);
+    const checkUrl = checkTargetFromUrl(settings.checkUrl).label;
+    if (suspected) {
+      this.deps.logger.error('check URL fails through every proxy: the check target is the likely problem, not the proxies (they stay blocked, fail closed)', {
+        checkUrl,
+        proxies,
+      });
+    } else {
+      this.deps.logger.info('check URL answers through a proxy again', { checkUrl });
+    }
+  }
+
+  private async publishTransition(proxy: ProxyToProbe, previous: ProxyStatus, status: ProxyStatus, result: ProbeResult, trigger: ProbeTrigger): Promise<void> {
+    const { bus, logger } = this.deps;
+    logger.info('proxy status changed', { proxyId: proxy.id, name: proxy.name, previous, status, trigger, error: result.error, exitIp: result.exitIp });
+    try {
+      await bus.publish({ type: 'proxy.status', proxyId: proxy.id, status, previous, latencyMs: result.latencyMs, exitIp: result.exitIp, error: result.error });
+    } catch (error) {
+      // The status is in Postgres; the agent's periodic resync picks it up without the notice.
+      logger.warn('cannot publish proxy.status (Redis down?); the dataplane resync will see it', { proxyId: proxy.id, error: (error as Error).message });
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import type { ProxyProtocol, ProxyStatus } from '@pgw/domain';
+import type { Db } from '@pgw/db';
+import type { ProbeTrigger } from '@pgw/events';
+import { applyProbe, type HealthState, type Thresholds } from '../health-state.js';
+
+/** What the health service needs to probe a proxy; the password stays sealed until the dial. */
+export interface ProxyToProbe {
+  readonly id: number;
+  readonly name: string;
+  readonly protocol: ProxyProtocol;
+  readonly host: string;
+  readonly port: number;
+  readonly username: string | null;
+  readonly passwordEnc: string | null;
+  readonly status: ProxyStatus;
+}
+
+const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status'] as const;
+
+export async function listProxies(db: Db): Promise<ProxyToProbe[]> {
+  return db.selectFrom('proxies').select(COLUMNS).orderBy('id').execute();
+}
+
+export async function findProxy(db: Db, id: number): Promise<ProxyToProbe | undefined> {
+  return db.selectFrom('proxies').select(COLUMNS).where('id', '=', id).executeTakeFirst();
+}
+
+export interface ProbeRecord {
+  readonly proxyId: number;
+  readonly trigger: ProbeTrigger;
+  readonly checkedAt: Date;
+  readonly ok: boolean;
+  readonly latencyMs: number | null;
+  readonly exitIp: string | null;
+  readonly error: string | null;
+}
+
+export interface RecordedProbe {
+  readonly previous: HealthState;
+  readonly next: HealthState;
+  /** The exit IP stored before this probe (exit-IP changes are worth a log line). */
+  readonly previousExitIp: string | null;
+}
+
+/**
+ * Applies one probe to the proxy's status and appends it to the history, in one transaction.
+ * The row lock serialises concurrent probes of the same proxy (periodic, on-demand, upstream
+ * failure) so their consecutive counts cannot be lost. Returns undefined when the proxy is gone.
+ */
+export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresholds): Promise<RecordedProbe | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .selectFrom('proxies')
+      .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp'])
+      .where('id', '=', probe.proxyId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    const previous: HealthState = { status: row.status, consecutiveSuccesses: row.consecutiveSuccesses, consecutiveFailures: row.consecutiveFailures };
+    const next = applyProbe(previous, probe.ok, thresholds);
+    await trx
+      .updateTable('proxies')
+      .set({
+        status: next.status,
+        consecutiveSuccesses: next.consecutiveSuccesses,
+        consecutiveFailures: next.consecutiveFailures,
+        lastCheckedAt: probe.checkedAt,
+        lastError: probe.error,
+        // A failed probe says nothing about latency; the last seen exit IP stays for the console.
+        latencyMs: probe.latencyMs,
+        ...(probe.exitIp !== null ? { exitIp: probe.exitIp } : {}),
+        ...(next.status !== previous.status ? { statusChangedAt: probe.checkedAt } : {}),
+      })
+      .where('id', '=', probe.proxyId)
+      .execute();
+    await trx
+      .insertInto('proxyChecks')
+      .values({
+        proxyId: probe.proxyId,
+        checkedAt: probe.checkedAt,
+        ok: probe.ok,
+        latencyMs: probe.latencyMs,
+        exitIp: probe.exitIp,
+        error: probe.error,
+        trigger: probe.trigger,
+      })
+      .execute();
+    return { previous, next, previousExitIp: row.exitIp };
+  });
+}

@@ -1,0 +1,84 @@
+import { realTimers, type Timers } from './debouncer.js';
+import { nextPhaseAt } from './spread.js';
+
+export interface ScheduledProxy {
+  readonly id: number;
+  /** Changes when the proxy's endpoint or credentials change: such a proxy is probed at once. */
+  readonly endpointKey: string;
+  /** Never probed or reset (status unknown): probed at once rather than at its phase. */
+  readonly probeNow: boolean;
+}
+
+/**
+ * One periodic probe per proxy, each at its own phase of the period (spread.ts), driven by a
+ * single timer set to the earliest due time. Level-triggered: sync() takes the whole current
+ * proxy list (from Postgres) and the interval, so a lost notice only delays a change until the
+ * next reconcile.
+ */
+export class PeriodicScheduler {
+  private readonly dueAt = new Map<number, { endpointKey: string; at: number }>();
+  private intervalMs = 0;
+  private timer: unknown;
+  private stopped = true;
+
+  constructor(
+    private readonly dispatch: (proxyId: number) => void,
+    private readonly timers: Timers = realTimers,
+  ) {}
+
+  get size(): number {
+    return this.dueAt.size;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  sync(proxies: readonly ScheduledProxy[], intervalMs: number): void {
+    const now = this.timers.now();
+    const intervalChanged = intervalMs !== this.intervalMs;
+    this.intervalMs = intervalMs;
+    const present = new Set<number>();
+    for (const proxy of proxies) {
+      present.add(proxy.id);
+      const entry = this.dueAt.get(proxy.id);
+      if (entry === undefined) {
+        this.dueAt.set(proxy.id, { endpointKey: proxy.endpointKey, at: proxy.probeNow ? now : nextPhaseAt(proxy.id, intervalMs, now) });
+      } else if (entry.endpointKey !== proxy.endpointKey) {
+        this.dueAt.set(proxy.id, { endpointKey: proxy.endpointKey, at: now });
+      } else if (intervalChanged) {
+        // Move to the new phase without ever waiting longer than the new interval.
+        entry.at = Math.min(entry.at, nextPhaseAt(proxy.id, intervalMs, now));
+      }
+    }
+    for (const id of this.dueAt.keys()) if (!present.has(id)) this.dueAt.delete(id);
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped || this.dueAt.size === 0) return;
+    let earliest = Infinity;
+    for (const entry of this.dueAt.values()) earliest = Math.min(earliest, entry.at);
+    this.timer = this.timers.setTimeout(() => this.tick(), Math.max(0, earliest - this.timers.now()));
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    const now = this.timers.now();
+    for (const [id, entry] of this.dueAt) {
+      if (entry.at > now) continue;
+      entry.at = nextPhaseAt(id, this.intervalMs, now);
+      this.dispatch(id);
+    }
+    this.arm();
+  }
+}
