@@ -3,6 +3,9 @@ import type { DnsMode } from './settings.js';
 import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from './net.js';
 
 export interface PolicyClient {
+  /** The mapping that pins this client; not rendered, used to report and to detect a changed mapping. */
+  readonly mappingId: number;
+  readonly proxyId: number;
   readonly ip: Ipv4;
   /** The forwarder port on 127.0.0.1 that this client's TCP is DNAT-ed to. */
   readonly port: Port;

@@ -1,0 +1,36 @@
+import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from '@pgw/domain';
+
+/**
+ * Last line of defence before a value is written into nft syntax. The branded types already
+ * guarantee these shapes; a value forced in with a cast (or a corrupted state file) still
+ * stops here with an error instead of reaching the root-run `nft`.
+ */
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const CIDR = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
+const IFACE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+export function nftIpv4(value: Ipv4): string {
+  if (typeof value !== 'string' || !IPV4.test(value)) throw new Error(`refusing to render ${JSON.stringify(value)}: not an IPv4 address`);
+  return value;
+}
+
+export function nftCidr(value: Ipv4Cidr): string {
+  if (typeof value !== 'string' || !CIDR.test(value)) throw new Error(`refusing to render ${JSON.stringify(value)}: not an IPv4 network`);
+  return value;
+}
+
+export function nftPort(value: Port): string {
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`refusing to render ${JSON.stringify(value)}: not a port`);
+  return String(value);
+}
+
+/** Quoted, because nft would otherwise read names like "eth0.100" or "1" as other tokens. */
+export function nftInterface(value: InterfaceName): string {
+  if (typeof value !== 'string' || !IFACE.test(value)) throw new Error(`refusing to render ${JSON.stringify(value)}: not an interface name`);
+  return `"${value}"`;
+}
+
+export function nftUid(value: number): string {
+  if (!Number.isInteger(value) || value < 0 || value > 0xfffffffe) throw new Error(`refusing to render ${JSON.stringify(value)}: not a uid`);
+  return String(value);
+}

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { decodePolicy, encodePolicy } from './policy-codec.js';
+
+const policy: GatewayPolicy = {
+  lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
+  wan: { interface: parseInterfaceName('eth0') },
+  dnsMode: 'drop',
+  clients: [{ mappingId: 1, proxyId: 2, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), blocked: 'proxy_down' }],
+  strictOutput: { allowedUids: [999], upstreams: [{ ip: parseIpv4('198.51.100.10'), port: parsePort(1080) }] },
+};
+
+function tampered(edit: (raw: { policy: Record<string, any> }) => void): string {
+  const raw = JSON.parse(encodePolicy(policy));
+  edit(raw);
+  return JSON.stringify(raw);
+}
+
+describe('state file codec', () => {
+  it('round-trips a policy', () => {
+    assert.deepEqual(decodePolicy(encodePolicy(policy)), policy);
+  });
+
+  it('rejects injection attempts in every field that reaches nft, naming the field', () => {
+    const cases: [string, (raw: { policy: Record<string, any> }) => void, RegExp][] = [
+      ['interface with ;', (r) => (r.policy.wan.interface = 'eth0; flush ruleset'), /policy\.wan\.interface/],
+      ['interface with }', (r) => (r.policy.lan.interface = 'ens19}'), /policy\.lan\.interface/],
+      ['interface with quote', (r) => (r.policy.lan.interface = 'ens19"'), /policy\.lan\.interface/],
+      ['interface with newline', (r) => (r.policy.lan.interface = 'ens\n19'), /policy\.lan\.interface/],
+      ['client ip with newline', (r) => (r.policy.clients[0].ip = '192.168.2.10\nflush ruleset'), /policy\.clients\.0\.ip/],
+      ['client ip with }', (r) => (r.policy.clients[0].ip = '192.168.2.10 }'), /policy\.clients\.0\.ip/],
+      ['port as string', (r) => (r.policy.clients[0].port = '20000; drop'), /policy\.clients\.0\.port/],
+      ['cidr with rule', (r) => (r.policy.lan.cidr = '192.168.2.0/24 accept'), /policy\.lan\.cidr/],
+      ['unknown reason', (r) => (r.policy.clients[0].blocked = 'whatever'), /policy\.clients\.0\.blocked/],
+      ['upstream ip', (r) => (r.policy.strictOutput.upstreams[0].ip = '198.51.100.10;'), /policy\.strictOutput\.upstreams\.0\.ip/],
+      ['uid', (r) => (r.policy.strictOutput.allowedUids[0] = -1), /policy\.strictOutput\.allowedUids\.0/],
+    ];
+    for (const [label, edit, pattern] of cases) assert.throws(() => decodePolicy(tampered(edit)), pattern, label);
+  });
+
+  it('rejects a file that is not JSON or of another version', () => {
+    assert.throws(() => decodePolicy('{'), /not JSON/);
+    assert.throws(() => decodePolicy(JSON.stringify({ version: 2, policy })), /version/);
+  });
+});

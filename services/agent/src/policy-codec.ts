@@ -1,0 +1,40 @@
+import { CLIENT_BLOCK_REASONS, DNS_MODES, type GatewayPolicy, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, portSchema } from '@pgw/domain';
+import { z } from 'zod';
+
+const id = z.number().int().positive();
+
+/** The state file is read by a root process and rendered into nft: it is validated like any input. */
+const policySchema = z.object({
+  lan: z.object({ interface: interfaceNameSchema, cidr: ipv4CidrSchema }),
+  wan: z.object({ interface: interfaceNameSchema }),
+  dnsMode: z.enum(DNS_MODES),
+  clients: z.array(
+    z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, blocked: z.enum(CLIENT_BLOCK_REASONS).nullable() }),
+  ),
+  strictOutput: z
+    .object({
+      allowedUids: z.array(z.number().int().min(0).max(0xfffffffe)),
+      upstreams: z.array(z.object({ ip: ipv4Schema, port: portSchema })),
+    })
+    .nullable(),
+});
+
+export function encodePolicy(policy: GatewayPolicy): string {
+  return JSON.stringify({ version: 1, policy }) + '\n';
+}
+
+/** Throws an Error naming the first invalid field. */
+export function decodePolicy(text: string): GatewayPolicy {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new Error('state file is not JSON');
+  }
+  const envelope = z.object({ version: z.literal(1), policy: policySchema }).safeParse(raw);
+  if (!envelope.success) {
+    const issue = envelope.error.issues[0]!;
+    throw new Error(`state file ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return envelope.data.policy;
+}

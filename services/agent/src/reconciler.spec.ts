@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import type { PolicyBuild } from './build-policy.js';
+import { type ReconcileOutcome, Reconciler, type ReconcilerPorts } from './reconciler.js';
+import { renderRuleset } from './render-ruleset.js';
+import type { TableListing } from './verify-table.js';
+
+const c = (last: number, blocked: PolicyClient['blocked'] = null): PolicyClient => ({
+  mappingId: last,
+  proxyId: 1,
+  ip: parseIpv4(`192.168.2.${last}`),
+  port: parsePort(20000 + last),
+  blocked,
+});
+const policy = (clients: PolicyClient[]): GatewayPolicy => ({
+  lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
+  wan: { interface: parseInterfaceName('eth0') },
+  dnsMode: 'drop',
+  clients,
+  strictOutput: null,
+});
+
+/**
+ * A stand-in kernel: holds the table as the listing the last full script produced, applies
+ * deltas element by element, and fails like nft when told to. Logic test only; the real nft
+ * is exercised by the e2e tests.
+ */
+class FakeKernel {
+  table: { elements: Map<string, string[]>; chains: Map<string, number> } | null = null;
+  scripts: string[] = [];
+  failNext = false;
+
+  apply(script: string, policyOfScript: () => GatewayPolicy): void {
+    this.scripts.push(script);
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('Error: Could not process rule: No such file or directory');
+    }
+    if (script.includes('delete table inet pgw')) {
+      const r = renderRuleset(policyOfScript());
+      this.table = { elements: new Map(Object.entries(r.elements).map(([k, v]) => [k, [...v]])), chains: new Map(Object.entries(r.chains)) };
+      return;
+    }
+    if (!this.table) throw new Error('Error: No such file or directory (table inet pgw)');
+    for (const line of script.trim().split('\n')) {
+      const m = /^(add|delete) element inet pgw (\w+) \{ (.*) \}$/.exec(line)!;
+      const current = this.table.elements.get(m[2]!)!;
+      for (const value of m[3]!.split(', ')) {
+        if (m[1] === 'add') current.push(value);
+        else {
+          const index = current.findIndex((e) => e === value || e.startsWith(`${value} : `));
+          if (index < 0) throw new Error('Error: Could not process rule: No such file or directory');
+          current.splice(index, 1);
+        }
+      }
+      current.sort();
+    }
+  }
+
+  list(): TableListing | null {
+    return this.table && { elements: this.table.elements, chains: this.table.chains };
+  }
+}
+
+function setup(initial: GatewayPolicy) {
+  const kernel = new FakeKernel();
+  const outcomes: ReconcileOutcome[] = [];
+  const disconnected: string[][] = [];
+  let desired = initial;
+  let loads = 0;
+  let loadGate: Promise<void> = Promise.resolve();
+  let dbDown = false;
+  const ports: ReconcilerPorts = {
+    loadDesired: async () => {
+      loads++;
+      await loadGate;
+      if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
+      return { policy: desired, rejected: [], unresolvedProxies: [] } satisfies PolicyBuild;
+    },
+    applyScript: async (script) => kernel.apply(script, () => desired),
+    listTable: async () => kernel.list(),
+    prepareLan: async () => undefined,
+    disconnectClients: async (ips) => void disconnected.push([...ips]),
+    saveState: async () => undefined,
+    report: (o) => void outcomes.push(o),
+    now: () => 0,
+  };
+  const reconciler = new Reconciler(ports, { fullVerifyEvery: 1 });
+  return {
+    kernel,
+    outcomes,
+    disconnected,
+    reconciler,
+    setDesired: (p: GatewayPolicy) => void (desired = p),
+    loads: () => loads,
+    gate: (g: Promise<void>) => void (loadGate = g),
+    setDbDown: (down: boolean) => void (dbDown = down),
+  };
+}
+
+describe('Reconciler', () => {
+  it('applies in full first, then skips an unchanged state that still verifies', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    await t.reconciler.request('resync');
+    assert.deepEqual(t.outcomes.map((o) => [o.mode, o.ok]), [['full', true], ['none', true]]);
+    assert.equal(t.kernel.scripts.length, 1);
+  });
+
+  it('applies a one-client change as a delta and ends that client’s connections', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await t.reconciler.request('event:proxy.status');
+    assert.equal(t.outcomes.at(-1)?.mode, 'delta');
+    assert.doesNotMatch(t.kernel.scripts.at(-1)!, /delete table/);
+    assert.deepEqual(t.kernel.table?.elements.get('lan_blocked'), ['192.168.2.11']);
+    assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
+  });
+
+  it('coalesces requests made during a run into exactly one more run', async () => {
+    const t = setup(policy([c(10)]));
+    let open!: () => void;
+    t.gate(new Promise<void>((resolve) => (open = resolve)));
+    const first = t.reconciler.request('a');
+    const waits = [t.reconciler.request('b'), t.reconciler.request('c'), t.reconciler.request('d')];
+    assert.equal(waits[0], waits[2]);
+    open();
+    await Promise.all([first, ...waits]);
+    assert.equal(t.loads(), 2);
+    assert.deepEqual(t.outcomes.map((o) => o.trigger), ['a', 'b']);
+  });
+
+  it('re-applies in full when the table vanished (another tool flushed the ruleset)', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    t.kernel.table = null;
+    await t.reconciler.request('resync');
+    const last = t.outcomes.at(-1)!;
+    assert.equal(last.mode, 'full');
+    assert.deepEqual(last.drift, ['table inet pgw is missing']);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10']);
+  });
+
+  it('restores a vanished table even while Postgres is down', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    t.setDbDown(true);
+    t.kernel.table = null;
+    await t.reconciler.request('resync');
+    const last = t.outcomes.at(-1)!;
+    assert.equal(last.ok, false);
+    assert.equal(last.errors[0]?.cause, 'desired_state');
+    assert.equal(last.mode, 'full');
+    assert.ok(t.kernel.table);
+  });
+
+  it('falls back from a refused delta to a full apply; when nft refuses both, keeps and reports the previous ruleset', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    t.setDesired(policy([c(10), c(11)]));
+    t.kernel.failNext = true;
+    await t.reconciler.request('event:mapping.changed');
+    // The delta was refused; the full replacement that follows it succeeds.
+    const last = t.outcomes.at(-1)!;
+    assert.equal(last.mode, 'full');
+    assert.ok(last.ok);
+    t.setDesired(policy([c(10), c(11), c(12)]));
+    const scripts = t.kernel.scripts.length;
+    t.kernel.apply = function (script) {
+      this.scripts.push(script);
+      throw new Error('Error: syntax error');
+    };
+    await t.reconciler.request('event:mapping.changed');
+    const failed = t.outcomes.at(-1)!;
+    assert.equal(failed.ok, false);
+    assert.deepEqual(failed.errors.map((e) => e.cause), ['nft_apply']);
+    assert.equal(failed.build?.policy.clients.length, 2, 'reports the policy still in force');
+    assert.equal(t.kernel.scripts.length, scripts + 2, 'tried the delta, then the full script');
+    assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10', '192.168.2.11']);
+  });
+
+  it('enforces the cached policy at start, then needs no apply when Postgres says the same', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.enforceCached(policy([c(10)]));
+    assert.equal(t.outcomes.at(-1)?.trigger, 'state_file');
+    assert.equal(t.loads(), 0);
+    await t.reconciler.request('start');
+    assert.equal(t.outcomes.at(-1)?.mode, 'none');
+    assert.equal(t.kernel.scripts.length, 1);
+    assert.throws(() => t.reconciler.enforceCached(policy([])), /only for the start/);
+  });
+});

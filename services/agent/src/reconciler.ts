@@ -1,0 +1,212 @@
+import type { GatewayPolicy, Ipv4 } from '@pgw/domain';
+import type { PolicyBuild } from './build-policy.js';
+import { clientsToDisconnect } from './disconnect-plan.js';
+import { renderDelta } from './render-delta.js';
+import { type RenderedRuleset, renderRuleset } from './render-ruleset.js';
+import { type TableListing, verifyTable } from './verify-table.js';
+
+export const ERROR_CAUSES = ['desired_state', 'render', 'nft_apply', 'verify', 'lan_sysctl', 'conntrack', 'state_file'] as const;
+export type ErrorCause = (typeof ERROR_CAUSES)[number];
+
+export interface ReconcilerPorts {
+  /** Snapshot of the desired state as a policy (Postgres read + DNS for strict output). */
+  loadDesired(): Promise<PolicyBuild>;
+  /** One `nft -f -` transaction; rejects with nft's error, the kernel keeping the old ruleset. */
+  applyScript(script: string): Promise<void>;
+  /** `nft -j list table inet pgw` (terse: without set elements); null when the table is absent. */
+  listTable(terse: boolean): Promise<TableListing | null>;
+  /** route_localnet on the LAN interface: only ever after a ruleset closing the hole is in force. */
+  prepareLan(policy: GatewayPolicy): Promise<void>;
+  disconnectClients(ips: readonly Ipv4[]): Promise<void>;
+  saveState(policy: GatewayPolicy): Promise<void>;
+  report(outcome: ReconcileOutcome): void;
+  now(): number;
+}
+
+export interface ReconcileOutcome {
+  readonly trigger: string;
+  /** full: table replaced; delta: set elements changed; none: already in force and verified. */
+  readonly mode: 'full' | 'delta' | 'none';
+  readonly ok: boolean;
+  readonly durationMs: number;
+  /** The policy now in force (the previous one when this run failed before applying). */
+  readonly build: PolicyBuild | null;
+  readonly errors: readonly { readonly cause: ErrorCause; readonly message: string }[];
+  /** Why a full apply was needed although the script was unchanged (table gone or altered). */
+  readonly drift: readonly string[];
+}
+
+interface Applied {
+  readonly policy: GatewayPolicy;
+  readonly rendered: RenderedRuleset;
+}
+
+export interface ReconcilerOptions {
+  /** Every n-th unchanged run reads the set elements back too; the others check only the structure. */
+  fullVerifyEvery?: number;
+}
+
+/**
+ * Converges table inet pgw to the desired state, one run at a time: requests arriving during a
+ * run coalesce into exactly one more run. A run never throws; its outcome is reported.
+ */
+export class Reconciler {
+  private applied: Applied | null = null;
+  private lastBuild: PolicyBuild | null = null;
+  private current: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  private unchangedRuns = 0;
+
+  constructor(
+    private readonly ports: ReconcilerPorts,
+    private readonly options: ReconcilerOptions = {},
+  ) {}
+
+  /** Resolves once a run that started after this call has finished. */
+  request(trigger: string): Promise<void> {
+    if (this.queued) return this.queued;
+    if (this.current) {
+      this.queued = this.current.then(() => {
+        this.queued = null;
+        return this.start(trigger);
+      });
+      return this.queued;
+    }
+    return this.start(trigger);
+  }
+
+  /** Resolves when no run is in progress or queued. */
+  async idle(): Promise<void> {
+    while (this.current || this.queued) await (this.queued ?? this.current);
+  }
+
+  /** At start, before Postgres answers: enforce the policy that was in force before the restart. */
+  enforceCached(policy: GatewayPolicy): Promise<void> {
+    if (this.current || this.queued || this.applied) throw new Error('enforceCached() is only for the start, before any other run');
+    return this.start('state_file', async () => ({ policy, rejected: [], unresolvedProxies: [] }));
+  }
+
+  private start(trigger: string, load: () => Promise<PolicyBuild> = () => this.ports.loadDesired()): Promise<void> {
+    const run = this.runWith(trigger, load).finally(() => {
+      if (this.current === run) this.current = null;
+    });
+    this.current = run;
+    return run;
+  }
+
+  private async runWith(trigger: string, load: () => Promise<PolicyBuild>): Promise<void> {
+    const started = this.ports.now();
+    const errors: { cause: ErrorCause; message: string }[] = [];
+    let mode: ReconcileOutcome['mode'] = 'none';
+    let drift: string[] = [];
+    const finish = () =>
+      this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift });
+
+    let build: PolicyBuild;
+    let rendered: RenderedRuleset;
+    try {
+      build = await load();
+    } catch (error) {
+      errors.push({ cause: 'desired_state', message: messageOf(error) });
+      // The desired state is unknown, but the last applied one must stay in force (another
+      // tool may have flushed the ruleset while Postgres is down).
+      if (this.applied) ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
+      return finish();
+    }
+    try {
+      rendered = renderRuleset(build.policy);
+    } catch (error) {
+      errors.push({ cause: 'render', message: messageOf(error) });
+      return finish();
+    }
+
+    const previous = this.applied;
+    if (previous && previous.rendered.script === rendered.script) {
+      ({ mode, drift } = await this.restoreIfDrifted(previous, errors));
+      this.lastBuild = build;
+      if (mode === 'none') return finish();
+    } else {
+      mode = await this.applyChange(previous, rendered, errors);
+      if (mode === 'none') return finish();
+      this.lastBuild = build;
+      this.applied = { policy: build.policy, rendered };
+      await this.verifyApplied(rendered, errors);
+    }
+    await this.afterApply(previous?.policy ?? null, build.policy, errors);
+    return finish();
+  }
+
+  /** Unchanged desired state: check the kernel still holds it, re-apply in full when not. */
+  private async restoreIfDrifted(applied: Applied, errors: { cause: ErrorCause; message: string }[]): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
+    const every = this.options.fullVerifyEvery ?? 10;
+    const withElements = ++this.unchangedRuns % every === 0;
+    let drift: string[];
+    try {
+      const listing = await this.ports.listTable(!withElements);
+      drift = listing === null ? ['table inet pgw is missing'] : verifyTable(applied.rendered, listing, withElements);
+    } catch (error) {
+      drift = [`read-back failed: ${messageOf(error)}`];
+    }
+    if (drift.length === 0) return { mode: 'none', drift };
+    try {
+      await this.ports.applyScript(applied.rendered.script);
+    } catch (error) {
+      errors.push({ cause: 'nft_apply', message: messageOf(error) });
+      return { mode: 'none', drift };
+    }
+    await this.verifyApplied(applied.rendered, errors);
+    return { mode: 'full', drift };
+  }
+
+  /** Delta when only set elements differ, full replacement otherwise or when the delta fails. */
+  private async applyChange(previous: Applied | null, rendered: RenderedRuleset, errors: { cause: ErrorCause; message: string }[]): Promise<ReconcileOutcome['mode']> {
+    const delta = previous ? renderDelta(previous.rendered, rendered) : null;
+    if (delta !== null) {
+      try {
+        if (delta !== '') await this.ports.applyScript(delta);
+        return 'delta';
+      } catch {
+        // The kernel no longer holds what we applied last (e.g. an element was removed by hand):
+        // the full replacement below is correct whatever it holds.
+      }
+    }
+    try {
+      await this.ports.applyScript(rendered.script);
+      return 'full';
+    } catch (error) {
+      errors.push({ cause: 'nft_apply', message: messageOf(error) });
+      return 'none';
+    }
+  }
+
+  private async verifyApplied(rendered: RenderedRuleset, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
+    try {
+      const listing = await this.ports.listTable(false);
+      const problems = listing === null ? ['table inet pgw is missing after apply'] : verifyTable(rendered, listing, true);
+      if (problems.length > 0) errors.push({ cause: 'verify', message: problems.join('; ') });
+    } catch (error) {
+      errors.push({ cause: 'verify', message: messageOf(error) });
+    }
+    // A failed verification forces a full apply on the next run.
+    if (errors.some((e) => e.cause === 'verify') && this.applied?.rendered === rendered) this.applied = null;
+  }
+
+  private async afterApply(previous: GatewayPolicy | null, next: GatewayPolicy, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
+    const steps: [ErrorCause, () => Promise<void>][] = [
+      ['lan_sysctl', () => this.ports.prepareLan(next)],
+      ['conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next))],
+      ['state_file', () => this.ports.saveState(next)],
+    ];
+    for (const [cause, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        errors.push({ cause, message: messageOf(error) });
+      }
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

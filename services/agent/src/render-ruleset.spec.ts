@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type GatewayPolicy, type Ipv4, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { renderRuleset } from './render-ruleset.js';
+
+function client(n: number, blocked: PolicyClient['blocked'] = null): PolicyClient {
+  return { mappingId: n + 1, proxyId: 1, ip: parseIpv4(`10.${(n >> 8) & 255}.${n & 255}.1`), port: parsePort(20000 + n), blocked };
+}
+
+function policy(clients: PolicyClient[], strict = false): GatewayPolicy {
+  return {
+    lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('10.0.0.0/8') },
+    wan: { interface: parseInterfaceName('eth0') },
+    dnsMode: 'drop',
+    clients,
+    strictOutput: strict ? { allowedUids: [998, 999], upstreams: [{ ip: parseIpv4('198.51.100.10'), port: parsePort(1080) }] } : null,
+  };
+}
+
+/** The rules of one chain, as rendered. */
+function chainRules(script: string, name: string): string[] {
+  const start = script.indexOf(`\tchain ${name} {`);
+  assert.ok(start >= 0, `chain ${name} rendered`);
+  const body = script.slice(start, script.indexOf('\n\t}', start)).split('\n').slice(1);
+  return body.map((l) => l.trim()).filter((l) => !l.startsWith('type '));
+}
+
+describe('renderRuleset', () => {
+  it('replaces only table inet pgw, atomically in one script', () => {
+    const { script } = renderRuleset(policy([]));
+    const statements = script.split('\n').filter((l) => /^(table|delete|flush|add|create)\b/.test(l));
+    assert.deepEqual(statements.slice(0, 3), ['table inet pgw', 'delete table inet pgw', 'table inet pgw {']);
+    assert.doesNotMatch(script, /flush ruleset/);
+    assert.doesNotMatch(script, /pgw_guard/);
+    assert.equal(script.match(/^(table|delete table) /gm)?.filter((s) => s.startsWith('delete')).length, 1);
+  });
+
+  it('renders an empty policy: no elements, every LAN packet judged', () => {
+    const r = renderRuleset(policy([]));
+    for (const values of Object.values(r.elements)) assert.equal(values.length, 0);
+    assert.doesNotMatch(r.script, /add element/);
+    assert.ok(chainRules(r.script, 'from_lan').includes('ip saddr != @lan_mapped drop'));
+  });
+
+  it('puts an effective client in the mapped set, the DNAT map and the input pairs', () => {
+    const r = renderRuleset(policy([client(1)]));
+    assert.deepEqual(r.elements.lan_mapped, ['10.0.1.1']);
+    assert.deepEqual(r.elements.client_port, ['10.0.1.1 : 20001']);
+    assert.deepEqual(r.elements.client_ports, ['10.0.1.1 . 20001']);
+    assert.deepEqual(r.elements.lan_blocked, []);
+    assert.match(r.script, /^add element inet pgw client_port \{ 10\.0\.1\.1 : 20001 \}$/m);
+  });
+
+  it('puts a blocked client only in the blocked set: no DNAT entry, no port', () => {
+    const r = renderRuleset(policy([client(1), client(2, 'proxy_down')]));
+    assert.deepEqual(r.elements.lan_blocked, ['10.0.2.1']);
+    assert.ok(!r.elements.client_port.some((e) => e.startsWith('10.0.2.1 ')));
+    assert.ok(!r.elements.lan_mapped.includes('10.0.2.1'));
+  });
+
+  it('keeps one rule per purpose for 4096 clients: the change is in the elements only', () => {
+    const many = Array.from({ length: 4096 }, (_, i) => client(i, i % 7 === 0 ? 'proxy_unknown' : null));
+    const r = renderRuleset(policy(many));
+    const one = renderRuleset(policy([client(0)]));
+    assert.equal(r.skeleton, one.skeleton);
+    assert.deepEqual(r.chains, one.chains);
+    assert.equal(r.elements.lan_blocked.length, 586);
+    assert.equal(r.elements.client_port.length, 4096 - 586);
+    assert.equal(r.script.split('\n').length, one.script.split('\n').length + 1);
+  });
+
+  it('judges LAN packets before NAT: IPv6, 127/8, invalid, spoofed, DNS, blocked, unmapped, non-TCP', () => {
+    const r = renderRuleset(policy([client(1)]));
+    assert.match(r.script, /chain lan_prerouting \{\n\t\ttype filter hook prerouting priority -150; policy accept;\n\t\tiifname "ens19" jump from_lan/);
+    assert.match(r.script, /type nat hook prerouting priority dstnat;/);
+    assert.deepEqual(chainRules(r.script, 'from_lan'), [
+      'meta nfproto ipv6 drop',
+      'ip daddr 127.0.0.0/8 drop',
+      'ct state invalid drop',
+      'ip saddr != 10.0.0.0/8 drop',
+      'udp dport 53 drop',
+      'ip saddr @lan_blocked meta l4proto tcp reject with tcp reset',
+      'ip saddr @lan_blocked drop',
+      'ip saddr != @lan_mapped meta l4proto tcp reject with tcp reset',
+      'ip saddr != @lan_mapped drop',
+      'meta l4proto != tcp drop',
+    ]);
+  });
+
+  it('lets the LAN reach only its own DNAT-ed forwarder port on the gateway, and forwards nothing', () => {
+    const r = renderRuleset(policy([client(1)]));
+    assert.deepEqual(chainRules(r.script, 'input'), ['ct state invalid drop', 'iifname "ens19" jump lan_input']);
+    assert.deepEqual(chainRules(r.script, 'lan_input'), [
+      'ct status dnat ip daddr 127.0.0.1 ip saddr . tcp dport @client_ports accept',
+      'meta l4proto tcp reject with tcp reset',
+      'drop',
+    ]);
+    assert.deepEqual(chainRules(r.script, 'forward'), [
+      'ct state invalid drop',
+      'iifname "ens19" meta l4proto tcp reject with tcp reset',
+      'iifname "ens19" drop',
+      'oifname "ens19" drop',
+    ]);
+  });
+
+  it('renders strict OUTPUT only when on: uids to upstream endpoints, replies, nothing else', () => {
+    const off = renderRuleset(policy([client(1)]));
+    assert.doesNotMatch(off.script, /hook output/);
+    assert.deepEqual(off.elements.upstreams, []);
+    const on = renderRuleset(policy([client(1)], true));
+    assert.deepEqual(on.elements.upstreams, ['198.51.100.10 . 1080']);
+    assert.deepEqual(on.elements.strict_uids, ['998', '999']);
+    assert.deepEqual(chainRules(on.script, 'output'), ['oifname "eth0" jump wan_output']);
+    const rules = chainRules(on.script, 'wan_output');
+    assert.equal(rules.at(-1), 'drop');
+    assert.ok(rules.includes('meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept'));
+    assert.notEqual(on.skeleton, off.skeleton);
+  });
+
+  it('refuses values forced past the types: injection never reaches the script', () => {
+    const evil = ['10.0.0.1; flush ruleset', '10.0.0.1 }', '10.0.0.1\nflush ruleset', '"10.0.0.1"', '10.0.0.1 , 10.0.0.2'];
+    for (const ip of evil) {
+      const bad = { ...client(1), ip: ip as Ipv4 };
+      assert.throws(() => renderRuleset(policy([bad])), /refusing to render .*not an IPv4 address/);
+    }
+    for (const name of ['eth0"; flush ruleset; "', 'eth0 }', 'eth\n0', 'a'.repeat(16), '']) {
+      const bad = { ...policy([]), wan: { interface: name as never } };
+      assert.throws(() => renderRuleset(bad), /not an interface name/);
+    }
+    assert.throws(() => renderRuleset(policy([{ ...client(1), port: 70000 as never }])), /not a port/);
+    assert.throws(() => renderRuleset({ ...policy([]), lan: { ...policy([]).lan, cidr: '10.0.0.0/8 accept' as never } }), /not an IPv4 network/);
+  });
+});

@@ -1,0 +1,188 @@
+import type { GatewayPolicy } from '@pgw/domain';
+import { nftCidr, nftInterface, nftIpv4, nftPort, nftUid } from './nft-values.js';
+
+export const TABLE_FAMILY = 'inet';
+export const TABLE_NAME = 'pgw';
+const TABLE = `${TABLE_FAMILY} ${TABLE_NAME}`;
+
+/** Named sets and maps of table inet pgw, with their nft type. */
+export const SETS = {
+  /** Effective clients: mapped, enabled, proxy up. */
+  lan_mapped: 'type ipv4_addr;',
+  /** Mapped clients that get nothing (mapping disabled, proxy down or unknown). */
+  lan_blocked: 'type ipv4_addr;',
+  /** DNAT target port of each effective client. */
+  client_port: 'type ipv4_addr : inet_service;',
+  /** The same pairs as a set: input lets a client reach only its own forwarder port. */
+  client_ports: 'type ipv4_addr . inet_service;',
+  /** Strict OUTPUT: the upstream proxy endpoints. */
+  upstreams: 'type ipv4_addr . inet_service;',
+  /** Strict OUTPUT: the uids that may reach them. */
+  strict_uids: 'type uid;',
+} as const;
+export type SetName = keyof typeof SETS;
+
+export interface RenderedRuleset {
+  /** One `nft -f -` transaction replacing table inet pgw as a whole (kernel sees old or new). */
+  readonly script: string;
+  /** The table definition without set elements: equal skeletons differ only in elements. */
+  readonly skeleton: string;
+  /** Elements of each set in nft syntax, sorted; the read-back must show exactly these. */
+  readonly elements: Readonly<Record<SetName, readonly string[]>>;
+  /** Rule count of each chain; the read-back must show exactly these chains. */
+  readonly chains: Readonly<Record<string, number>>;
+}
+
+interface Chain {
+  readonly name: string;
+  /** Base chain header (`type ... hook ...`), absent for regular chains reached by jump. */
+  readonly hook?: string;
+  readonly rules: readonly string[];
+}
+
+/**
+ * The complete ruleset for a policy. Every block is a drop or a reject (an accept in one table
+ * is not final for another table, a drop is); the LAN's packets are judged in a filter chain
+ * at priority -150, after conntrack (-200) and before DNAT (-100).
+ */
+export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
+  const lan = nftInterface(policy.lan.interface);
+  const wan = nftInterface(policy.wan.interface);
+  const cidr = nftCidr(policy.lan.cidr);
+
+  const chains: Chain[] = [
+    {
+      name: 'lan_prerouting',
+      hook: 'type filter hook prerouting priority -150; policy accept;',
+      rules: [`iifname ${lan} jump from_lan`],
+    },
+    {
+      // Flows F4-F12 of docs/SECURITY.md, in order.
+      name: 'from_lan',
+      rules: [
+        'meta nfproto ipv6 drop',
+        // route_localnet hole: before DNAT no legitimate LAN packet is addressed to 127.0.0.0/8.
+        'ip daddr 127.0.0.0/8 drop',
+        'ct state invalid drop',
+        `ip saddr != ${cidr} drop`,
+        ...(policy.dnsMode === 'drop' ? ['udp dport 53 drop'] : []),
+        'ip saddr @lan_blocked meta l4proto tcp reject with tcp reset',
+        'ip saddr @lan_blocked drop',
+        'ip saddr != @lan_mapped meta l4proto tcp reject with tcp reset',
+        'ip saddr != @lan_mapped drop',
+        'meta l4proto != tcp drop',
+      ],
+    },
+    {
+      name: 'lan_dnat',
+      hook: 'type nat hook prerouting priority dstnat; policy accept;',
+      rules: [`iifname ${lan} meta l4proto tcp dnat ip to 127.0.0.1 : ip saddr map @client_port`],
+    },
+    {
+      name: 'input',
+      hook: 'type filter hook input priority filter; policy accept;',
+      rules: ['ct state invalid drop', `iifname ${lan} jump lan_input`],
+    },
+    {
+      name: 'lan_input',
+      rules: [
+        'ct status dnat ip daddr 127.0.0.1 ip saddr . tcp dport @client_ports accept',
+        'meta l4proto tcp reject with tcp reset',
+        'drop',
+      ],
+    },
+    {
+      name: 'forward',
+      hook: 'type filter hook forward priority filter; policy accept;',
+      rules: [
+        'ct state invalid drop',
+        `iifname ${lan} meta l4proto tcp reject with tcp reset`,
+        `iifname ${lan} drop`,
+        `oifname ${lan} drop`,
+      ],
+    },
+  ];
+  if (policy.strictOutput) {
+    chains.push(
+      {
+        name: 'output',
+        hook: 'type filter hook output priority filter; policy accept;',
+        rules: [`oifname ${wan} jump wan_output`],
+      },
+      {
+        // Strict OUTPUT: the gateway opens nothing new on the WAN but the relays and probes.
+        name: 'wan_output',
+        rules: [
+          'ct state invalid drop',
+          // Replies on connections opened to the gateway from the WAN (e.g. the operator's SSH).
+          'ct direction reply accept',
+          'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',
+          // FIN/RST the kernel sends for those flows after their socket is gone (no owner uid).
+          'meta l4proto tcp ct state established ip daddr . tcp dport @upstreams accept',
+          'drop',
+        ],
+      },
+    );
+  }
+
+  const elements = renderElements(policy);
+  const skeleton = [
+    `table ${TABLE} {`,
+    ...Object.entries(SETS).map(([name, type]) => `\t${name === 'client_port' ? 'map' : 'set'} ${name} { ${type} }`),
+    ...chains.flatMap((chain) => [`\tchain ${chain.name} {`, ...(chain.hook ? [`\t\t${chain.hook}`] : []), ...chain.rules.map((r) => `\t\t${r}`), '\t}']),
+    '}',
+  ].join('\n');
+  const script = [
+    '# table inet pgw, generated by pgw-agent: replaced as a whole, do not edit',
+    // Creating first makes the delete valid when the table is absent; all in one transaction.
+    `table ${TABLE}`,
+    `delete table ${TABLE}`,
+    skeleton,
+    ...addElementLines(elements),
+    '',
+  ].join('\n');
+  return { script, skeleton, elements, chains: Object.fromEntries(chains.map((c) => [c.name, c.rules.length])) };
+}
+
+function renderElements(policy: GatewayPolicy): Record<SetName, string[]> {
+  const mapped: string[] = [];
+  const blocked: string[] = [];
+  const clientPort: string[] = [];
+  const clientPorts: string[] = [];
+  for (const client of policy.clients) {
+    const ip = nftIpv4(client.ip);
+    if (client.blocked !== null) {
+      blocked.push(ip);
+      continue;
+    }
+    const port = nftPort(client.port);
+    mapped.push(ip);
+    clientPort.push(`${ip} : ${port}`);
+    clientPorts.push(`${ip} . ${port}`);
+  }
+  const strict = policy.strictOutput;
+  const upstreams = strict ? strict.upstreams.map((u) => `${nftIpv4(u.ip)} . ${nftPort(u.port)}`) : [];
+  const uids = strict ? strict.allowedUids.map(nftUid) : [];
+  return {
+    lan_mapped: uniqueSorted(mapped),
+    lan_blocked: uniqueSorted(blocked),
+    client_port: uniqueSorted(clientPort),
+    client_ports: uniqueSorted(clientPorts),
+    upstreams: uniqueSorted(upstreams),
+    strict_uids: uniqueSorted(uids),
+  };
+}
+
+function uniqueSorted(values: string[]): string[] {
+  return [...new Set(values)].sort();
+}
+
+/** `add element` lines, one per non-empty set; shared by the full script and the delta. */
+export function addElementLines(elements: Readonly<Partial<Record<SetName, readonly string[]>>>, verb: 'add' | 'delete' = 'add'): string[] {
+  const lines: string[] = [];
+  for (const name of Object.keys(SETS) as SetName[]) {
+    const values = elements[name];
+    if (values && values.length > 0) lines.push(`${verb} element ${TABLE} ${name} { ${values.join(', ')} }`);
+  }
+  return lines;
+}

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { agentStatus } from './status.js';
+
+describe('agentStatus', () => {
+  it('shows per client why it is blocked, the rejected mappings and the errors', () => {
+    const status = agentStatus(
+      {
+        trigger: 'resync',
+        mode: 'delta',
+        ok: false,
+        durationMs: 12.345,
+        drift: [],
+        errors: [{ cause: 'conntrack', message: 'conntrack -D failed for 1 client(s)' }],
+        build: {
+          policy: {
+            lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
+            wan: { interface: parseInterfaceName('eth0') },
+            dnsMode: 'drop',
+            clients: [
+              { mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), blocked: null },
+              { mappingId: 2, proxyId: 2, ip: parseIpv4('192.168.2.11'), port: parsePort(20001), blocked: 'proxy_down' },
+            ],
+            strictOutput: null,
+          },
+          rejected: [{ mappingId: 3, reason: 'client 10.0.0.1 is outside the LAN 192.168.2.0/24' }],
+          unresolvedProxies: [],
+        },
+      },
+      new Date('2025-01-01T00:00:00Z'),
+    );
+    assert.deepEqual(status, {
+      ok: false,
+      at: '2025-01-01T00:00:00.000Z',
+      durationMs: 12.3,
+      appliedMappings: 1,
+      blocked: { '192.168.2.11': 'proxy_down' },
+      rejected: [{ mappingId: 3, reason: 'client 10.0.0.1 is outside the LAN 192.168.2.0/24' }],
+      error: 'conntrack: conntrack -D failed for 1 client(s)',
+    });
+  });
+});

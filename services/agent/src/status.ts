@@ -1,0 +1,78 @@
+import type { EventBus } from '@pgw/events';
+import type { Logger } from '@pgw/log';
+import type { Redis } from 'ioredis';
+import type { ReconcileOutcome } from './reconciler.js';
+
+export const STATUS_KEY = 'pgw:agent:status';
+const TTL_S = 60;
+const REFRESH_MS = 20_000;
+
+/** The `pgw:agent:status` value (contracts.md): what the dashboard shows per client. */
+export interface AgentStatus {
+  ok: boolean;
+  at: string;
+  durationMs: number;
+  appliedMappings: number;
+  blocked: Record<string, string>;
+  rejected: { mappingId: number; reason: string }[];
+  error: string | null;
+}
+
+export function agentStatus(outcome: ReconcileOutcome, at: Date): AgentStatus {
+  const clients = outcome.build?.policy.clients ?? [];
+  return {
+    ok: outcome.ok,
+    at: at.toISOString(),
+    durationMs: Math.round(outcome.durationMs * 10) / 10,
+    appliedMappings: clients.filter((c) => c.blocked === null).length,
+    blocked: Object.fromEntries(clients.flatMap((c) => (c.blocked === null ? [] : [[c.ip, c.blocked]]))),
+    rejected: [...(outcome.build?.rejected ?? [])],
+    error: outcome.errors.length === 0 ? null : outcome.errors.map((e) => `${e.cause}: ${e.message}`).join('; '),
+  };
+}
+
+/** Whether the dashboard needs a new value: anything but the time and duration changed. */
+function sameStatus(a: AgentStatus, b: AgentStatus): boolean {
+  return JSON.stringify({ ...a, at: '', durationMs: 0 }) === JSON.stringify({ ...b, at: '', durationMs: 0 });
+}
+
+/**
+ * Writes the status key (on change, and refreshed before its TTL runs out) and publishes
+ * agent.reconciled after a run that changed something or failed. Redis being down is logged,
+ * never fatal: enforcement does not depend on it.
+ */
+export class StatusReporter {
+  private last: AgentStatus | null = null;
+  private lastWriteAt = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+  ) {}
+
+  report(outcome: ReconcileOutcome): void {
+    const status = agentStatus(outcome, new Date());
+    const now = Date.now();
+    if (this.last === null || !sameStatus(this.last, status) || now - this.lastWriteAt >= REFRESH_MS) {
+      this.lastWriteAt = now;
+      this.last = status;
+      this.redis.set(STATUS_KEY, JSON.stringify(status), 'EX', TTL_S).catch((error: Error) => {
+        this.lastWriteAt = 0;
+        this.logger.warn('cannot write agent status to Redis', { error: error.message });
+      });
+    }
+    if (outcome.mode !== 'none' || !outcome.ok) {
+      this.bus
+        .publish({
+          type: 'agent.reconciled',
+          ok: status.ok,
+          durationMs: status.durationMs,
+          appliedMappings: status.appliedMappings,
+          blockedClients: Object.keys(status.blocked).length,
+          error: status.error,
+        })
+        .catch((error: Error) => this.logger.warn('cannot publish agent.reconciled', { error: error.message }));
+    }
+  }
+}

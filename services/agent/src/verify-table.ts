@@ -1,0 +1,67 @@
+import { type RenderedRuleset, SETS, type SetName, TABLE_NAME } from './render-ruleset.js';
+
+/** What `nft -j list table inet pgw` shows that we check: set contents and rule counts per chain. */
+export interface TableListing {
+  readonly elements: ReadonlyMap<string, readonly string[]>;
+  readonly chains: ReadonlyMap<string, number>;
+}
+
+/** Parses `nft -j list table` output. Throws on output that is not nft's JSON. */
+export function parseTableListing(json: string): TableListing {
+  const parsed = JSON.parse(json) as { nftables?: unknown };
+  if (!Array.isArray(parsed.nftables)) throw new Error('nft -j output has no "nftables" array');
+  const elements = new Map<string, string[]>();
+  const chains = new Map<string, number>();
+  for (const item of parsed.nftables as Record<string, Record<string, unknown>>[]) {
+    const set = item.set ?? item.map;
+    if (set && set.table === TABLE_NAME) {
+      const elem = (set.elem as unknown[] | undefined) ?? [];
+      elements.set(String(set.name), elem.map((e) => elementText(e, item.map !== undefined)).sort());
+    } else if (item.chain && item.chain.table === TABLE_NAME) {
+      const name = String(item.chain.name);
+      if (!chains.has(name)) chains.set(name, 0);
+    } else if (item.rule && item.rule.table === TABLE_NAME) {
+      const name = String(item.rule.chain);
+      chains.set(name, (chains.get(name) ?? 0) + 1);
+    }
+  }
+  return { elements, chains };
+}
+
+/** One element in the syntax the renderer writes: `1.2.3.4`, `1.2.3.4 . 80`, `1.2.3.4 : 80`. */
+function elementText(element: unknown, isMap: boolean): string {
+  if (isMap && Array.isArray(element) && element.length === 2) return `${elementText(element[0], false)} : ${elementText(element[1], false)}`;
+  if (typeof element === 'string' || typeof element === 'number') return String(element);
+  if (element && typeof element === 'object') {
+    const record = element as Record<string, unknown>;
+    if (Array.isArray(record.concat)) return record.concat.map((part) => elementText(part, false)).join(' . ');
+    if (record.elem && typeof record.elem === 'object') return elementText((record.elem as Record<string, unknown>).val, false);
+  }
+  return JSON.stringify(element);
+}
+
+/**
+ * Differences between what was meant and what the kernel holds; empty means verified.
+ * `withElements` false (a terse listing) checks only that the sets and chains are there.
+ */
+export function verifyTable(expected: RenderedRuleset, listing: TableListing, withElements = true): string[] {
+  const problems: string[] = [];
+  for (const name of Object.keys(SETS) as SetName[]) {
+    const actual = listing.elements.get(name);
+    if (actual === undefined) {
+      problems.push(`set ${name} is missing`);
+      continue;
+    }
+    if (!withElements) continue;
+    const want = expected.elements[name];
+    if (actual.length !== want.length) problems.push(`set ${name} holds ${actual.length} elements, expected ${want.length}`);
+    else if (actual.some((e, i) => e !== want[i])) problems.push(`set ${name} holds other elements than expected`);
+  }
+  for (const [name, count] of Object.entries(expected.chains)) {
+    const actual = listing.chains.get(name);
+    if (actual === undefined) problems.push(`chain ${name} is missing`);
+    else if (actual !== count) problems.push(`chain ${name} has ${actual} rules, expected ${count}`);
+  }
+  for (const name of listing.chains.keys()) if (!(name in expected.chains)) problems.push(`unexpected chain ${name}`);
+  return problems;
+}
