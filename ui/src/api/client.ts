@@ -1,0 +1,69 @@
+import { request } from './http.js';
+import type {
+  AuditEntry,
+  Cursored,
+  ImportResult,
+  Mapping,
+  MappingWrite,
+  Page,
+  ProbeResult,
+  Proxy,
+  ProxyCheck,
+  ProxyWrite,
+  Session,
+  Settings,
+  Status,
+  User,
+  UserCreate,
+  UserUpdate,
+} from './types.js';
+
+/** One function per operation of API_SPEC.yaml that the console uses. */
+export const api = {
+  login: (username: string, password: string) =>
+    request<Session>('/auth/login', { method: 'POST', json: { username, password }, anonymous: true }),
+  logout: () => request<void>('/auth/logout', { method: 'POST' }),
+  me: () => request<User>('/auth/me'),
+  csrf: () => request<{ csrfToken: string }>('/auth/csrf'),
+  changePassword: (currentPassword: string, newPassword: string) =>
+    request<Session>('/auth/password', { method: 'POST', json: { currentPassword, newPassword } }),
+
+  listUsers: () => request<{ items: User[] }>('/users'),
+  createUser: (body: UserCreate) => request<User>('/users', { method: 'POST', json: body }),
+  updateUser: (id: number, body: UserUpdate) => request<User>(`/users/${id}`, { method: 'PATCH', json: body }),
+  deleteUser: (id: number) => request<void>(`/users/${id}`, { method: 'DELETE' }),
+
+  listProxies: () => request<{ items: Proxy[] }>('/proxies'),
+  createProxy: (body: ProxyWrite) => request<Proxy>('/proxies', { method: 'POST', json: body }),
+  updateProxy: (id: number, body: ProxyWrite) => request<Proxy>(`/proxies/${id}`, { method: 'PATCH', json: body }),
+  deleteProxy: (id: number) => request<void>(`/proxies/${id}`, { method: 'DELETE' }),
+  checkProxy: (id: number) => request<ProbeResult>(`/proxies/${id}/check`, { method: 'POST' }),
+  listProxyChecks: (id: number, limit: number) => request<Cursored<ProxyCheck>>(`/proxies/${id}/checks`, { query: { limit } }),
+
+  listMappings: (offset: number, limit: number) => request<Page<Mapping>>('/mappings', { query: { offset, limit } }),
+  getMapping: (id: number) => request<Mapping>(`/mappings/${id}`),
+  createMapping: (body: MappingWrite) => request<Mapping>('/mappings', { method: 'POST', json: body }),
+  updateMapping: (id: number, body: MappingWrite) => request<Mapping>(`/mappings/${id}`, { method: 'PATCH', json: body }),
+  deleteMapping: (id: number) => request<void>(`/mappings/${id}`, { method: 'DELETE' }),
+  setMappingEnabled: (id: number, enabled: boolean) =>
+    request<Mapping>(`/mappings/${id}/${enabled ? 'enable' : 'disable'}`, { method: 'POST' }),
+  exportMappings: () => request<string>('/mappings/export', { accept: 'text/csv' }),
+  importMappings: (csv: string) =>
+    request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
+
+  getSettings: () => request<Settings>('/settings'),
+  putSettings: (body: Settings) => request<Settings>('/settings', { method: 'PUT', json: body }),
+  getStatus: () => request<Status>('/status'),
+  listAudit: (limit: number) => request<Cursored<AuditEntry>>('/audit', { query: { limit } }),
+};
+
+/** Every mapping, page by page (the API caps a page at 1000). */
+export async function listAllMappings(): Promise<Mapping[]> {
+  const pageSize = 1000;
+  const all: Mapping[] = [];
+  for (let offset = 0; ; offset += pageSize) {
+    const page = await api.listMappings(offset, pageSize);
+    all.push(...page.items);
+    if (page.items.length === 0 || all.length >= page.total) return all;
+  }
+}

@@ -1,0 +1,91 @@
+import type { ApiErrorBody } from './types.js';
+
+/** An API error as the spec defines it: a stable code, a message, and the offending field if any. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export const API_BASE = '/api/v1';
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+let csrfToken: string | null = null;
+let onUnauthenticated: () => void = () => undefined;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+/** Called when a request answers 401 (session expired or revoked elsewhere). */
+export function setUnauthenticatedHandler(handler: () => void): void {
+  onUnauthenticated = handler;
+}
+
+export interface RequestOptions {
+  method?: string;
+  json?: unknown;
+  text?: { body: string; contentType: string };
+  query?: Record<string, string | number | undefined>;
+  /** The login call: a 401 there is a wrong password, not an expired session. */
+  anonymous?: boolean;
+  accept?: string;
+}
+
+export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const method = options.method ?? 'GET';
+  const headers: Record<string, string> = { Accept: options.accept ?? 'application/json' };
+  let body: string | undefined;
+  if (options.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(options.json);
+  } else if (options.text) {
+    headers['Content-Type'] = options.text.contentType;
+    body = options.text.body;
+  }
+  if (UNSAFE.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const response = await fetch(API_BASE + path + queryString(options.query), { method, headers, body, credentials: 'same-origin' });
+  if (response.status === 204) return undefined as T;
+  const contentType = response.headers.get('Content-Type') ?? '';
+  if (!response.ok) {
+    const error = await readError(response, contentType);
+    if (response.status === 401 && !options.anonymous) onUnauthenticated();
+    throw error;
+  }
+  return (contentType.includes('application/json') ? await response.json() : await response.text()) as T;
+}
+
+async function readError(response: Response, contentType: string): Promise<ApiError> {
+  if (contentType.includes('application/json')) {
+    try {
+      const body = (await response.json()) as Partial<ApiErrorBody>;
+      if (body.error) return new ApiError(response.status, body.error.code, body.error.message, body.error.field, body.error.details);
+    } catch {
+      // Fall through to the generic error below.
+    }
+  }
+  const retry = response.headers.get('Retry-After');
+  const suffix = retry ? ` (retry after ${retry} s)` : '';
+  return new ApiError(response.status, 'http_' + response.status, `${response.status} ${response.statusText}${suffix}`.trim());
+}
+
+function queryString(query: RequestOptions['query']): string {
+  if (!query) return '';
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(key, String(value));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+/** The message to show for any failure (network errors included). */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof TypeError) return 'The gateway API cannot be reached (network error).';
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { describeEvent } from './events-text.js';
+
+const name = (id: number) => (id === 7 ? 'dante-a' : `#${id}`);
+
+test('a proxy going down names the proxy and the probe error', () => {
+  const text = describeEvent(
+    { type: 'proxy.status', proxyId: 7, status: 'down', previous: 'up', latencyMs: null, exitIp: null, error: 'connect ECONNREFUSED', at: '' },
+    name,
+  );
+  assert.equal(text, 'Proxy dante-a up → down: connect ECONNREFUSED');
+});
+
+test('a failed reconcile says the rules were not applied and why', () => {
+  const text = describeEvent(
+    { type: 'agent.reconciled', ok: false, durationMs: 3, appliedMappings: 0, blockedClients: 0, error: 'nft: syntax error', at: '' },
+    name,
+  );
+  assert.equal(text, 'Rules NOT applied: nft: syntax error');
+});

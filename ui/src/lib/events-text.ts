@@ -1,0 +1,23 @@
+import type { LiveEvent } from '../api/types.js';
+
+/** One line per notice for the dashboard feed; proxy names are looked up by the caller. */
+export function describeEvent(event: LiveEvent, proxyName: (id: number) => string): string {
+  switch (event.type) {
+    case 'proxy.status': {
+      const why = event.status === 'down' && event.error ? `: ${event.error}` : '';
+      return `Proxy ${proxyName(event.proxyId)} ${event.previous} → ${event.status}${why}`;
+    }
+    case 'proxy.changed':
+      return `Proxy ${proxyName(event.proxyId)} ${event.action}`;
+    case 'mapping.changed':
+      return event.mappingId === null ? `Mappings ${event.action}` : `Mapping #${event.mappingId} ${event.action}`;
+    case 'config.changed':
+      return 'Settings changed';
+    case 'agent.reconciled':
+      return event.ok
+        ? `Rules applied in ${Math.round(event.durationMs)} ms: ${event.appliedMappings} mappings, ${event.blockedClients} clients blocked`
+        : `Rules NOT applied: ${event.error ?? 'unknown error'}`;
+    case 'forwarder.upstream_failure':
+      return `Forwarder cannot reach proxy ${proxyName(event.proxyId)} (${event.failures}×): ${event.reason}`;
+  }
+}

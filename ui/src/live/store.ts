@@ -1,0 +1,125 @@
+import { reactive, shallowRef, triggerRef } from 'vue';
+import { api, listAllMappings } from '../api/client.js';
+import { errorMessage } from '../api/http.js';
+import type { LiveEvent, Mapping, Proxy, Status } from '../api/types.js';
+import { openEventStream, type StreamState } from './event-stream.js';
+
+const STATUS_POLL_MS = 10_000;
+const RELOAD_DEBOUNCE_MS = 200;
+const FEED_LENGTH = 50;
+
+/**
+ * The console's copy of the gateway state: snapshots from the REST API, patched by SSE notices
+ * and reloaded after each (re)connect. Lists are shallow refs replaced as a whole, so a table of
+ * 1000 mappings costs no deep watchers.
+ */
+export const live = reactive({
+  stream: 'connecting' as StreamState,
+  /** When the stream was last known good; shown while disconnected. */
+  lastLiveAt: null as Date | null,
+  loadError: null as string | null,
+  /** Bumped on config.changed, so an open settings form can offer a reload. */
+  configVersion: 0,
+});
+export const proxies = shallowRef<Proxy[]>([]);
+export const mappings = shallowRef<Mapping[]>([]);
+export const status = shallowRef<Status | null>(null);
+export const feed = shallowRef<(LiveEvent & { key: number })[]>([]);
+/** proxy id -> how many times its status changed this session (the dashboard re-reads its history). */
+export const proxyStatusTicks = shallowRef(new Map<number, number>());
+
+let stream: { close(): void } | null = null;
+let pollTimer: ReturnType<typeof setInterval> | undefined;
+let feedKey = 0;
+const pending = new Set<'proxies' | 'mappings' | 'status'>();
+let reloadTimer: ReturnType<typeof setTimeout> | undefined;
+
+export function startLive(): void {
+  if (stream) return;
+  stream = openEventStream({
+    onState(state) {
+      live.stream = state;
+      if (state === 'live') live.lastLiveAt = new Date();
+    },
+    onOpen() {
+      scheduleReload('proxies', 'mappings', 'status');
+    },
+    onEvent: handleEvent,
+  });
+  pollTimer = setInterval(() => {
+    if (live.stream === 'live') live.lastLiveAt = new Date();
+    scheduleReload('status');
+  }, STATUS_POLL_MS);
+  scheduleReload('proxies', 'mappings', 'status');
+}
+
+export function stopLive(): void {
+  stream?.close();
+  stream = null;
+  clearInterval(pollTimer);
+  clearTimeout(reloadTimer);
+  pending.clear();
+  proxies.value = [];
+  mappings.value = [];
+  status.value = null;
+  feed.value = [];
+  live.stream = 'connecting';
+}
+
+export function scheduleReload(...what: ('proxies' | 'mappings' | 'status')[]): void {
+  for (const w of what) pending.add(w);
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => void reloadNow(), RELOAD_DEBOUNCE_MS);
+}
+
+export async function reloadNow(): Promise<void> {
+  const what = new Set(pending);
+  pending.clear();
+  try {
+    await Promise.all([
+      what.has('proxies') ? api.listProxies().then((r) => (proxies.value = r.items)) : null,
+      what.has('mappings') ? listAllMappings().then((items) => (mappings.value = items)) : null,
+      what.has('status') ? api.getStatus().then((s) => (status.value = s)) : null,
+    ]);
+    live.loadError = null;
+  } catch (error) {
+    live.loadError = errorMessage(error);
+  }
+}
+
+function handleEvent(event: LiveEvent): void {
+  live.lastLiveAt = new Date();
+  feed.value = [{ ...event, key: ++feedKey }, ...feed.value].slice(0, FEED_LENGTH);
+  switch (event.type) {
+    case 'proxy.status':
+      patchProxyStatus(event);
+      scheduleReload('status', 'mappings');
+      break;
+    case 'proxy.changed':
+      scheduleReload('proxies', 'mappings', 'status');
+      break;
+    case 'mapping.changed':
+    case 'agent.reconciled':
+      scheduleReload('mappings', 'status');
+      break;
+    case 'config.changed':
+      live.configVersion++;
+      break;
+    case 'forwarder.upstream_failure':
+      break;
+  }
+}
+
+/** Applied at once (not after the debounced reload) so a proxy going down shows immediately. */
+function patchProxyStatus(event: Extract<LiveEvent, { type: 'proxy.status' }>): void {
+  proxies.value = proxies.value.map((p) =>
+    p.id === event.proxyId
+      ? { ...p, status: event.status, latencyMs: event.latencyMs, exitIp: event.exitIp ?? p.exitIp, lastError: event.error, statusChangedAt: event.at }
+      : p,
+  );
+  if (mappings.value.some((m) => m.proxyId === event.proxyId)) {
+    mappings.value = mappings.value.map((m) => (m.proxyId === event.proxyId ? { ...m, proxyStatus: event.status } : m));
+  }
+  proxyStatusTicks.value.set(event.proxyId, (proxyStatusTicks.value.get(event.proxyId) ?? 0) + 1);
+  triggerRef(proxyStatusTicks);
+}
