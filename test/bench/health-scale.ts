@@ -1,0 +1,190 @@
+// 256 proxies probed by the health service (run from dist as its own process, Postgres role
+// pgw_health) within one period with no bunching. The few real proxy processes (dante and
+// tinyproxy on loopback addresses) each back many proxy rows. Prints the per-second spread of
+// the probes, the first-probe burst of never-checked proxies, health CPU and RSS, and ends
+// with one JSON line. Usage: node --conditions=pgw-source --import tsx test/bench/health-scale.ts
+//   [--proxies 256] [--periods 30,10] (seconds; a shorter second period shows the same spread at 3x the rate)
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EventBus } from '@pgw/events';
+import { createLogger } from '@pgw/log';
+import { maxInWindow } from '../../services/health/src/spread.js';
+import { spawnProcess } from '../lab/process.js';
+import { startDante, startTinyproxy } from '../lab/proxies.js';
+import { startRedis } from '../lab/redis.js';
+import type { LabProcess, ProxyHandle, RedisHandle } from '../lab/types.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const { values: args } = parseArgs({ options: { proxies: { type: 'string', default: '256' }, periods: { type: 'string', default: '30,10' } } });
+const PROXIES = Number(args.proxies);
+const PERIODS_S = args.periods.split(',').map(Number);
+if (!Number.isInteger(PROXIES) || PROXIES < 1 || PROXIES > 5000) throw new Error(`--proxies must be 1..5000 (is ${args.proxies})`);
+if (PERIODS_S.some((p) => !Number.isInteger(p) || p < 5 || p > 120)) throw new Error(`--periods must be seconds in 5..120 (is ${args.periods})`);
+const SUBNET = `127.63.${randomInt(1, 250)}`;
+const CLK_TCK = 100;
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function echoServer(ip: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress })));
+  return new Promise((resolve, reject) => server.once('error', reject).listen(0, ip, () => resolve({ server, url: `http://${ip}:${(server.address() as AddressInfo).port}/ip` })));
+}
+
+function freePort(): Promise<number> {
+  const server = createTcpServer();
+  return new Promise((resolve, reject) =>
+    server.once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    }),
+  );
+}
+
+/** utime + stime of a process in seconds, and its RSS in MiB. */
+function sampleProcess(pid: number): { cpuS: number; rssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { cpuS, rssMb: rssKb / 1024 };
+}
+
+function perSecondHistogram(times: number[], start: number, seconds: number): number[] {
+  const buckets = new Array<number>(seconds).fill(0);
+  for (const t of times) {
+    const i = Math.floor((t - start) / 1000);
+    if (i >= 0 && i < seconds) buckets[i]!++;
+  }
+  return buckets;
+}
+
+async function main(): Promise<void> {
+  let database: TestDatabase | undefined;
+  let redis: RedisHandle | undefined;
+  let health: LabProcess | undefined;
+  let echo: Server | undefined;
+  const handles: ProxyHandle[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'pgw-health-scale-'));
+  try {
+    console.log('building services/health (dist) ...');
+    execFileSync('npx', ['tsc', '-b', 'services/health'], { cwd: ROOT, stdio: 'inherit' });
+    database = await createTestDatabase();
+    redis = await startRedis({ dir });
+    const check = await echoServer(`${SUBNET}.100`);
+    echo = check.server;
+    for (let i = 0; i < 4; i++) handles.push(await startDante({ ip: `${SUBNET}.${11 + i}`, port: 1080, dir }));
+    for (let i = 0; i < 4; i++) handles.push(await startTinyproxy({ ip: `${SUBNET}.${21 + i}`, port: 3128, dir }));
+    await database.db.updateTable('settings').set({ healthIntervalS: PERIODS_S[0]!, probeTimeoutMs: 5000, checkUrl: check.url }).where('id', '=', 1).execute();
+    await database.db
+      .insertInto('proxies')
+      .values(
+        Array.from({ length: PROXIES }, (_, i) => {
+          const h = handles[i % handles.length]!;
+          return { name: `scale-${i}`, protocol: h.kind === 'socks5' ? ('socks5' as const) : ('http' as const), host: h.ip, port: h.port, username: null, passwordEnc: null };
+        }),
+      )
+      .execute();
+    console.log(`${PROXIES} proxies backed by ${handles.length} proxy processes (4 dante, 4 tinyproxy); check URL ${check.url}`);
+
+    const concurrency = 32;
+    const startedAt = Date.now();
+    health = await spawnProcess(['node', join(ROOT, 'services/health/dist/main.js')], {
+      logFile: join(dir, 'health.log'),
+      name: 'pgw-health',
+      env: {
+        ...(process.env as Record<string, string>),
+        PGW_LOG_LEVEL: 'warn',
+        PGW_DATABASE_URL: database.urlFor('pgw_health'),
+        PGW_REDIS_URL: redis.socketPath,
+        PGW_SECRET_KEY: randomBytes(32).toString('hex'),
+        PGW_METRICS_PORT: String(await freePort()),
+        PGW_HEALTH_CONCURRENCY: String(concurrency),
+      },
+    });
+    const healthPid = health.pid;
+    let peakRssMb = 0;
+    const sampler = setInterval(() => {
+      if (health?.isAlive()) peakRssMb = Math.max(peakRssMb, sampleProcess(healthPid).rssMb);
+    }, 500);
+
+    // Never-checked proxies are probed at once: a burst bounded by the concurrency.
+    const db = database.db;
+    let firstBurstMs = NaN;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(100)) {
+      if (!health.isAlive()) throw new Error(`health exited; see ${health.logFile}:\n${readFileSync(health.logFile, 'utf8').slice(-2000)}`);
+      const { n } = await db.selectFrom('proxies').select((eb) => eb.fn.countAll<string>().as('n')).where('lastCheckedAt', 'is not', null).executeTakeFirstOrThrow();
+      if (Number(n) === PROXIES) {
+        firstBurstMs = Date.now() - startedAt;
+        break;
+      }
+    }
+    if (Number.isNaN(firstBurstMs)) throw new Error('not every proxy got its first probe within 60 s');
+    console.log(`first probe of ${PROXIES} never-checked proxies: all done ${firstBurstMs} ms after start (process start included, concurrency ${concurrency})`);
+
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger: createLogger('bench', 'warn') });
+    const periods = [];
+    for (const [index, periodS] of PERIODS_S.entries()) {
+      if (index > 0) {
+        await db.updateTable('settings').set({ healthIntervalS: periodS }).where('id', '=', 1).execute();
+        for (let i = 0; i < 50 && !(await bus.ping()); i++) await sleep(100);
+        await bus.publish({ type: 'config.changed' });
+      }
+      // Let the schedule settle on the phases of this period, then watch exactly one period.
+      await sleep(periodS * 1000 + 2_000);
+      const windowStart = Date.now();
+      const before = sampleProcess(healthPid);
+      await sleep(periodS * 1000);
+      const after = sampleProcess(healthPid);
+      const windowEnd = windowStart + periodS * 1000;
+      const rows = await db
+        .selectFrom('proxyChecks')
+        .select(['proxyId', 'checkedAt', 'ok', 'latencyMs'])
+        .where('checkedAt', '>=', new Date(windowStart))
+        .where('checkedAt', '<', new Date(windowEnd))
+        .where('trigger', '=', 'periodic')
+        .execute();
+      const times = rows.map((r) => r.checkedAt.getTime());
+      const histogram = perSecondHistogram(times, windowStart, periodS);
+      const latencies = rows.filter((r) => r.ok).map((r) => r.latencyMs!).sort((a, b) => a - b);
+      const result = {
+        periodS,
+        probes: rows.length,
+        distinctProxies: new Set(rows.map((r) => r.proxyId)).size,
+        failed: rows.filter((r) => !r.ok).length,
+        meanPerSecond: Number((rows.length / periodS).toFixed(2)),
+        maxInAny1s: maxInWindow(times, 1000),
+        maxInAny100ms: maxInWindow(times, 100),
+        histogram,
+        latencyMsP50: latencies[Math.floor(latencies.length * 0.5)] ?? null,
+        latencyMsP99: latencies[Math.floor(latencies.length * 0.99)] ?? null,
+        cpuPercent: Number((((after.cpuS - before.cpuS) / periodS) * 100).toFixed(1)),
+        rssMb: Number(after.rssMb.toFixed(1)),
+      };
+      periods.push(result);
+      console.log(`\nperiod ${periodS} s: ${result.probes} periodic probes of ${result.distinctProxies} distinct proxies (${result.failed} failed)`);
+      console.log(`  probes per second: ${histogram.join(' ')}`);
+      console.log(`  mean ${result.meanPerSecond}/s, max in any 1 s window ${result.maxInAny1s}, max in any 100 ms window ${result.maxInAny100ms}`);
+      console.log(`  probe latency p50 ${result.latencyMsP50} ms, p99 ${result.latencyMsP99} ms`);
+      console.log(`  health CPU ${result.cpuPercent}% of one core over the period, RSS ${result.rssMb} MiB`);
+    }
+    await bus.close();
+    clearInterval(sampler);
+    console.log(`\nhealth peak RSS ${peakRssMb.toFixed(1)} MiB`);
+    console.log(JSON.stringify({ bench: 'health-scale', proxies: PROXIES, proxyProcesses: handles.length, concurrency, firstBurstMs, peakRssMb: Number(peakRssMb.toFixed(1)), periods }));
+  } finally {
+    await health?.stop();
+    echo?.close();
+    for (const h of handles) await h.stop();
+    await redis?.stop();
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
