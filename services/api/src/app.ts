@@ -1,0 +1,89 @@
+import cookieParser from 'cookie-parser';
+import express, { type Express, type RequestHandler } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import helmet from 'helmet';
+import { Histogram, type Registry } from 'prom-client';
+import type { ApiContext } from './context.js';
+import './http/express-types.js';
+import { enforceAccess } from './http/access.js';
+import { ApiError } from './http/api-error.js';
+import { authenticate } from './http/authenticate.js';
+import { errorHandler } from './http/error-handler.js';
+import { requestContext } from './http/request-context.js';
+import { auditRoutes } from './routes/audit.js';
+import { authRoutes } from './routes/auth.js';
+import { consoleRoutes } from './routes/console.js';
+import { docsRoutes } from './routes/docs.js';
+import { eventRoutes } from './routes/events.js';
+import { mappingCsvRoutes } from './routes/mappings-csv.js';
+import { mappingRoutes } from './routes/mappings.js';
+import { opsRoutes } from './routes/ops.js';
+import { proxyRoutes } from './routes/proxies.js';
+import { settingsRoutes } from './routes/settings.js';
+import { statusRoutes } from './routes/status.js';
+import { userRoutes } from './routes/users.js';
+
+export interface AppOptions {
+  specPath: string;
+  uiDir: string | null;
+  /** express "trust proxy": false, true, a hop count or addresses of the reverse proxy. */
+  trustProxy: boolean | number | string;
+  /** Tests: also validate every response against the spec (a mismatch becomes a 500). */
+  validateResponses: boolean;
+  registry: Registry;
+}
+
+/** Paths the contract covers; everything else (docs, console) is served outside the validator. */
+const API_PATHS = /^\/(api\/v1(\/|$)|healthz$|readyz$|metrics$)/;
+const NOT_API_PATHS = /^\/(?!api\/v1(\/|$)|healthz$|readyz$|metrics$)/;
+
+const onlyApi = (handler: RequestHandler): RequestHandler => (req, res, next) => (API_PATHS.test(req.path) ? handler(req, res, next) : next());
+
+export function createApp(ctx: ApiContext, options: AppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', options.trustProxy);
+  const duration = new Histogram({
+    name: 'pgw_api_http_request_duration_seconds',
+    help: 'API request latency by method, OpenAPI route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [options.registry],
+  });
+
+  app.use(requestContext(ctx.logger, duration));
+  app.use(helmet());
+  app.use(docsRoutes(options.specPath));
+  app.use(cookieParser());
+  app.use(express.json({ limit: '256kb' }));
+  app.use(express.text({ type: 'text/csv', limit: '2mb' }));
+  const validator = OpenApiValidator.middleware({
+      apiSpec: options.specPath,
+      validateRequests: { allowUnknownQueryParameters: false },
+      validateResponses: options.validateResponses ? { onError: (error) => { throw error; } } : false,
+      validateSecurity: false,
+      ignorePaths: NOT_API_PATHS,
+  }) as unknown as RequestHandler[];
+  app.use(...validator);
+  app.use(onlyApi(authenticate(ctx)));
+  app.use(onlyApi(enforceAccess(ctx)));
+  for (const router of [
+    opsRoutes(ctx, options.registry),
+    authRoutes(ctx),
+    userRoutes(ctx),
+    proxyRoutes(ctx),
+    mappingCsvRoutes(ctx),
+    mappingRoutes(ctx),
+    settingsRoutes(ctx),
+    statusRoutes(ctx),
+    auditRoutes(ctx),
+    eventRoutes(ctx),
+  ]) {
+    app.use(router);
+  }
+  const console = options.uiDir ? consoleRoutes(options.uiDir) : null;
+  if (console) app.use(console);
+  app.use((req, _res, next) => next(new ApiError(404, 'not_found', `nothing at ${req.method} ${req.path}`)));
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

@@ -1,0 +1,12 @@
+export type Role = 'admin' | 'viewer';
+
+/** Who is calling, established from a verified, unrevoked token. */
+export interface AuthContext {
+  readonly userId: number;
+  readonly username: string;
+  readonly role: Role;
+  readonly jti: string;
+  readonly expiresAt: Date;
+  /** Cookie sessions need a CSRF token on state-changing requests; bearer tokens do not. */
+  readonly via: 'cookie' | 'bearer';
+}

@@ -1,0 +1,43 @@
+import { fields, loadConfig } from '@pgw/config';
+import { z } from 'zod';
+import { weakSecretReason } from './logic/secret-strength.js';
+
+const signingSecret = z.string().superRefine((s, ctx) => {
+  const reason = weakSecretReason(s);
+  if (reason) ctx.addIssue({ code: 'custom', message: reason });
+});
+
+/** "false" | "true" | a hop count | addresses/subnets of the reverse proxy, as express "trust proxy" takes them. */
+const trustProxy = z
+  .string()
+  .default('false')
+  .transform((s): boolean | number | string => (s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s))
+  .refine((v) => typeof v !== 'string' || /^[0-9A-Fa-f.:/, a-z]+$/.test(v), 'must be false, true, a hop count or comma-separated addresses/subnets');
+
+const schema = z
+  .object({
+    PGW_LOG_LEVEL: fields.logLevel,
+    PGW_DATABASE_URL: fields.postgresUrl,
+    PGW_REDIS_URL: fields.redisUrl,
+    PGW_SECRET_KEY: fields.secretKey,
+    PGW_JWT_SECRET: signingSecret,
+    PGW_CSRF_SECRET: signingSecret,
+    PGW_TOKEN_TTL_S: fields.positiveInt(28_800, 7 * 86_400),
+    PGW_API_HOST: fields.listenHost.default('127.0.0.1'),
+    PGW_API_PORT: fields.tcpPort.default(8080),
+    PGW_TLS_CERT_FILE: z.string().optional(),
+    PGW_TLS_KEY_FILE: z.string().optional(),
+    PGW_TRUST_PROXY: trustProxy,
+    PGW_ADMIN_USERNAME: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ -').optional(),
+    PGW_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
+    PGW_UI_DIR: z.string().optional(),
+  })
+  .refine((c) => !c.PGW_TLS_CERT_FILE === !c.PGW_TLS_KEY_FILE, { message: 'set both PGW_TLS_CERT_FILE and PGW_TLS_KEY_FILE, or neither', path: ['PGW_TLS_KEY_FILE'] })
+  .refine((c) => !c.PGW_ADMIN_USERNAME === !c.PGW_ADMIN_PASSWORD, { message: 'set both PGW_ADMIN_USERNAME and PGW_ADMIN_PASSWORD, or neither', path: ['PGW_ADMIN_PASSWORD'] })
+  .refine((c) => c.PGW_JWT_SECRET !== c.PGW_CSRF_SECRET, { message: 'must differ from PGW_JWT_SECRET', path: ['PGW_CSRF_SECRET'] });
+
+export type ApiConfig = z.infer<typeof schema>;
+
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  return loadConfig(schema as unknown as z.ZodObject, env) as ApiConfig;
+}

@@ -1,0 +1,28 @@
+import type { Db } from '@pgw/db';
+import type { EventBus } from '@pgw/events';
+import type { Logger } from '@pgw/log';
+import type { DoubleCsrfUtilities } from 'csrf-csrf';
+import type { Redis } from 'ioredis';
+import type { LoginThrottle } from './auth/login-throttle.js';
+import type { TokenIssuer } from './auth/tokens.js';
+import type { Notifier } from './notifier.js';
+import type { ProbeGate } from './probe-gate.js';
+
+/** Everything the route handlers share, built once by main.ts (or a test). */
+export interface ApiContext {
+  readonly db: Db;
+  /** Status keys and readiness; fails fast while Redis is down (no offline queue). */
+  readonly redis: Redis;
+  readonly bus: EventBus;
+  readonly notifier: Notifier;
+  readonly probes: ProbeGate;
+  readonly tokens: TokenIssuer;
+  readonly throttle: LoginThrottle;
+  readonly csrf: DoubleCsrfUtilities;
+  readonly logger: Logger;
+  /** Seals proxy passwords (AES-256-GCM). */
+  readonly secretKey: Buffer;
+  /** Added to the probe timeout of the settings while the gate waits for the health service. */
+  readonly probeWaitMarginMs: number;
+  readonly sseHeartbeatMs: number;
+}

@@ -1,0 +1,26 @@
+import type { RequestHandler } from 'express';
+import type { ApiContext } from '../context.js';
+import { findSessionUser } from '../repositories/users.js';
+
+export const SESSION_COOKIE = 'pgw_session';
+export const CSRF_COOKIE = 'pgw_csrf';
+
+/**
+ * Establishes req.auth from `Authorization: Bearer` or the session cookie. A missing, bad, expired
+ * or revoked token just leaves the request anonymous; enforceAccess decides what that means.
+ */
+export function authenticate(ctx: ApiContext): RequestHandler {
+  return async (req, _res, next) => {
+    const header = req.get('authorization');
+    const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const cookie = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
+    const token = bearer ?? cookie;
+    if (!token) return next();
+    const claims = ctx.tokens.verify(token);
+    if (!claims) return next();
+    const user = await findSessionUser(ctx.db, claims.userId, claims.jti);
+    if (!user || user.revoked || user.tokenVersion !== claims.tokenVersion) return next();
+    req.auth = { userId: user.id, username: user.username, role: user.role, jti: claims.jti, expiresAt: claims.expiresAt, via: bearer ? 'bearer' : 'cookie' };
+    next();
+  };
+}

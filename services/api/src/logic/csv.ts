@@ -1,0 +1,73 @@
+/** RFC 4180 CSV: quoted fields may hold commas, quotes ("") and newlines. */
+
+export class CsvSyntaxError extends Error {
+  constructor(readonly line: number, message: string) {
+    super(`line ${line}: ${message}`);
+  }
+}
+
+/** Rows of fields, each with the 1-based line it starts on; blank lines are skipped. */
+export function parseCsv(text: string): { line: number; fields: string[] }[] {
+  const rows: { line: number; fields: string[] }[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let line = 1;
+  let rowLine = 1;
+  let fieldStarted = false;
+  const input = text.startsWith('\ufeff') ? text.slice(1) : text;
+  const endRow = () => {
+    fields.push(field);
+    if (fields.length > 1 || fields[0] !== '') rows.push({ line: rowLine, fields });
+    fields = [];
+    field = '';
+    fieldStarted = false;
+  };
+  for (let i = 0; i < input.length; i++) {
+    const c = input[i]!;
+    if (quoted) {
+      if (c === '"' && input[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') {
+        quoted = false;
+        const next = input[i + 1];
+        if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') throw new CsvSyntaxError(line, 'text after a closing quote');
+      } else {
+        if (c === '\n') line++;
+        field += c;
+      }
+    } else if (c === '"' && !fieldStarted && field === '') {
+      quoted = true;
+      fieldStarted = true;
+    } else if (c === ',') {
+      fields.push(field);
+      field = '';
+      fieldStarted = false;
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && input[i + 1] === '\n') i++;
+      endRow();
+      line++;
+      rowLine = line;
+    } else if (c === '"') {
+      throw new CsvSyntaxError(line, 'quote inside an unquoted field');
+    } else {
+      field += c;
+      fieldStarted = true;
+    }
+  }
+  if (quoted) throw new CsvSyntaxError(rowLine, 'unterminated quoted field');
+  endRow();
+  return rows;
+}
+
+export function formatCsvField(value: string | number | boolean): string {
+  const text = String(value);
+  // A leading = + - @ would be a formula in a spreadsheet: quote-prefix it (CSV injection).
+  const safe = /^[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function formatCsv(header: readonly string[], rows: readonly (readonly (string | number | boolean)[])[]): string {
+  return [header, ...rows].map((row) => row.map(formatCsvField).join(',')).join('\r\n') + '\r\n';
+}

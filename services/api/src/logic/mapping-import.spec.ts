@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_SETTINGS } from '@pgw/domain';
+import { ApiError } from '../http/api-error.js';
+import { planImport } from './mapping-import.js';
+
+const snapshot = {
+  settings: DEFAULT_SETTINGS,
+  proxies: [{ id: 1, name: 'dante' }, { id: 2, name: 'tiny' }],
+  mappings: [{ id: 9, clientIp: '192.168.2.10', listenPort: 20000 }, { id: 10, clientIp: '192.168.2.50', listenPort: 20001 }],
+};
+
+test('creates new clients, updates existing ones, allocates free ports', () => {
+  const plan = planImport('client_ip,proxy_name,listen_port,enabled,description\n192.168.2.10,tiny,,false,desk\n192.168.2.11,dante,,,\n192.168.2.12,dante,20005,yes,"a, b"\n', snapshot);
+  assert.deepEqual(plan, [
+    { line: 2, existingId: 9, clientIp: '192.168.2.10', proxyId: 2, listenPort: 20000, enabled: false, description: 'desk' },
+    { line: 3, existingId: null, clientIp: '192.168.2.11', proxyId: 1, listenPort: 20002, enabled: true, description: '' },
+    { line: 4, existingId: null, clientIp: '192.168.2.12', proxyId: 1, listenPort: 20005, enabled: true, description: 'a, b' },
+  ]);
+});
+
+test('every bad row is reported with its line and column; the first names the field', () => {
+  assert.throws(
+    () => planImport('client_ip,proxy_name,listen_port\n10.0.0.1,dante,\n192.168.2.20,nope,\n192.168.2.21,dante,40000\n', snapshot),
+    (e: unknown) => {
+      assert.ok(e instanceof ApiError);
+      assert.equal(e.status, 400);
+      assert.equal(e.field, 'client_ip');
+      assert.deepEqual((e.details as { rows: { line: number; field: string }[] }).rows.map((r) => [r.line, r.field]), [[2, 'client_ip'], [3, 'proxy_name'], [4, 'listen_port']]);
+      return true;
+    },
+  );
+});
+
+test('duplicates inside the file or against other mappings are conflicts', () => {
+  const conflictOf = (text: string) => {
+    try {
+      planImport(text, snapshot);
+    } catch (e) {
+      assert.ok(e instanceof ApiError && e.status === 409);
+      return [e.field, e.message];
+    }
+    assert.fail('expected a conflict');
+  };
+  assert.deepEqual(conflictOf('client_ip,proxy_id\n192.168.2.30,1\n192.168.2.30,2\n'), ['client_ip', 'line 3: client_ip 192.168.2.30 is also on line 2']);
+  assert.deepEqual(conflictOf('client_ip,proxy_id,listen_port\n192.168.2.31,1,20001\n'), ['listen_port', 'line 2: listen_port 20001 is already used by mapping 10']);
+});
+
+test('a header without the needed columns is refused', () => {
+  assert.throws(() => planImport('proxy_name\ndante\n', snapshot), /no client_ip column/);
+  assert.throws(() => planImport('client_ip,colour\n', snapshot), /unknown column "colour"/);
+  assert.throws(() => planImport('', snapshot), /empty/);
+});

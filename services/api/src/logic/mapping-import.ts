@@ -1,0 +1,130 @@
+import type { Settings } from '@pgw/domain';
+import { ApiError } from '../http/api-error.js';
+import { parseCsv } from './csv.js';
+import { validClientIp, validListenPort } from './mapping-rules.js';
+import { lowestFreePort } from './port-allocation.js';
+
+export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description'] as const;
+
+export interface ImportSnapshot {
+  settings: Settings;
+  proxies: readonly { id: number; name: string }[];
+  mappings: readonly { id: number; clientIp: string; listenPort: number }[];
+}
+
+export interface PlannedRow {
+  line: number;
+  /** Set when the client already has a mapping: the row updates it. */
+  existingId: number | null;
+  clientIp: string;
+  proxyId: number;
+  listenPort: number;
+  enabled: boolean;
+  description: string;
+}
+
+interface RowProblem {
+  line: number;
+  field: string;
+  message: string;
+}
+
+const BOOLEAN: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false, '': true };
+
+/**
+ * Turns an uploaded CSV into the rows to create or update, checking everything against a snapshot
+ * of the database. Any problem rejects the whole file (400, or 409 for duplicates), every problem
+ * listed with its line and column.
+ */
+export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[] {
+  let rows;
+  try {
+    rows = parseCsv(text);
+  } catch (error) {
+    throw new ApiError(400, 'validation_failed', (error as Error).message, 'body');
+  }
+  const [header, ...data] = rows;
+  if (!header) throw new ApiError(400, 'validation_failed', 'the CSV file is empty; expected a header row', 'body');
+  const columns = header.fields.map((f) => f.trim().toLowerCase());
+  const col = (name: string) => columns.indexOf(name);
+  const unknown = columns.find((c) => ![...EXPORT_COLUMNS, 'proxy_id', 'id'].includes(c));
+  if (unknown !== undefined) throw new ApiError(400, 'validation_failed', `unknown column "${unknown}" in the header`, 'body');
+  if (col('client_ip') < 0) throw new ApiError(400, 'validation_failed', 'the header has no client_ip column', 'body');
+  if (col('proxy_name') < 0 && col('proxy_id') < 0) throw new ApiError(400, 'validation_failed', 'the header needs a proxy_name or proxy_id column', 'body');
+
+  const { settings } = snapshot;
+  const byName = new Map(snapshot.proxies.map((p) => [p.name, p.id]));
+  const ids = new Set(snapshot.proxies.map((p) => p.id));
+  const existingByIp = new Map(snapshot.mappings.map((m) => [m.clientIp, m]));
+  const problems: RowProblem[] = [];
+  const duplicates: RowProblem[] = [];
+  const seenIps = new Map<string, number>();
+  const planned: (Omit<PlannedRow, 'listenPort'> & { listenPort: number | null })[] = [];
+
+  for (const { line, fields } of data) {
+    const get = (name: string) => (col(name) >= 0 ? (fields[col(name)] ?? '').trim() : '');
+    const fail = (field: string, message: string) => problems.push({ line, field, message });
+    let clientIp: string | null = null;
+    try {
+      clientIp = validClientIp(get('client_ip'), settings, 'client_ip');
+    } catch (error) {
+      fail('client_ip', (error as Error).message);
+    }
+    let proxyId: number | undefined;
+    if (get('proxy_id') !== '') {
+      proxyId = /^\d+$/.test(get('proxy_id')) && ids.has(Number(get('proxy_id'))) ? Number(get('proxy_id')) : undefined;
+      if (proxyId === undefined) fail('proxy_id', `no proxy with id "${get('proxy_id')}"`);
+    } else {
+      proxyId = byName.get(get('proxy_name'));
+      if (proxyId === undefined) fail('proxy_name', get('proxy_name') ? `no proxy named "${get('proxy_name')}"` : 'proxy_name is empty');
+    }
+    let listenPort: number | null = null;
+    if (get('listen_port') !== '') {
+      try {
+        if (!/^\d{1,5}$/.test(get('listen_port'))) throw new Error(`listen_port "${get('listen_port')}" is not a port number`);
+        listenPort = validListenPort(Number(get('listen_port')), settings, 'listen_port');
+      } catch (error) {
+        fail('listen_port', (error as Error).message);
+      }
+    }
+    const enabled = BOOLEAN[get('enabled').toLowerCase()];
+    if (enabled === undefined) fail('enabled', `enabled "${get('enabled')}" is not true/false`);
+    const description = col('description') >= 0 ? (fields[col('description')] ?? '') : '';
+    if (description.length > 500) fail('description', 'description is longer than 500 characters');
+    if (clientIp !== null) {
+      const first = seenIps.get(clientIp);
+      if (first !== undefined) duplicates.push({ line, field: 'client_ip', message: `client_ip ${clientIp} is also on line ${first}` });
+      seenIps.set(clientIp, line);
+    }
+    if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
+      const existing = existingByIp.get(clientIp);
+      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description });
+    }
+  }
+  if (problems.length) {
+    const first = problems[0]!;
+    throw new ApiError(400, 'validation_failed', `line ${first.line}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, first.field, { rows: problems });
+  }
+
+  // Ports: those the file names, plus those of mappings the file does not touch, are taken.
+  const touched = new Set(planned.map((p) => p.existingId).filter((id) => id !== null));
+  const taken = new Map<number, string>();
+  for (const m of snapshot.mappings) if (!touched.has(m.id)) taken.set(m.listenPort, `mapping ${m.id}`);
+  for (const p of planned) {
+    if (p.listenPort === null) continue;
+    const holder = taken.get(p.listenPort);
+    if (holder) duplicates.push({ line: p.line, field: 'listen_port', message: `listen_port ${p.listenPort} is already used by ${holder}` });
+    taken.set(p.listenPort, `line ${p.line}`);
+  }
+  if (duplicates.length) {
+    const first = duplicates[0]!;
+    throw new ApiError(409, 'conflict', `line ${first.line}: ${first.message}`, first.field, { rows: duplicates });
+  }
+  return planned.map((p) => {
+    if (p.listenPort !== null) return p as PlannedRow;
+    const port = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, taken.keys());
+    if (port === null) throw new ApiError(409, 'conflict', `line ${p.line}: no free port left in the forwarder range`, 'listen_port');
+    taken.set(port, `line ${p.line}`);
+    return { ...p, listenPort: port };
+  });
+}

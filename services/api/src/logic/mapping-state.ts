@@ -1,0 +1,33 @@
+import { clientBlockReason, type ProxyStatus } from '@pgw/domain';
+import type { AgentStatus } from './component-status.js';
+
+export type MappingStateKind = 'effective' | 'blocked' | 'not_applied';
+export interface MappingState {
+  readonly state: MappingStateKind;
+  readonly reason: string | null;
+}
+
+export interface MappingFacts {
+  readonly id: number;
+  readonly clientIp: string;
+  readonly enabled: boolean;
+  readonly updatedAt: Date;
+}
+
+/**
+ * What the gateway really does for one client, judged from the agent's last reconcile rather than
+ * from what is stored: a row the agent has not applied yet is never shown as effective.
+ */
+export function mappingState(mapping: MappingFacts, proxyStatus: ProxyStatus, agent: AgentStatus | null): MappingState {
+  if (!agent) return { state: 'not_applied', reason: 'agent_unavailable' };
+  if (Array.isArray(agent.rejected) && agent.rejected.some((r) => r.mappingId === mapping.id)) return { state: 'not_applied', reason: 'rejected' };
+  if (!agent.ok) return { state: 'not_applied', reason: 'agent_error' };
+  if (mapping.updatedAt.getTime() > agent.at.getTime()) return { state: 'not_applied', reason: 'pending' };
+  const applied = agent.blocked[mapping.clientIp];
+  if (applied) return { state: 'blocked', reason: applied };
+  const desired = clientBlockReason(mapping, proxyStatus);
+  // A disabled client gets nothing whether or not the agent lists it among the blocked.
+  if (desired === 'mapping_disabled') return { state: 'blocked', reason: desired };
+  if (desired) return { state: 'not_applied', reason: 'pending' };
+  return { state: 'effective', reason: null };
+}

@@ -1,0 +1,58 @@
+import { parseProxyUrl, proxyEndpointSchema, type ProxyProtocol } from '@pgw/domain';
+import { badRequest } from '../http/api-error.js';
+
+/** A proxy's endpoint as the API receives it: `url`, or separate fields. Password plaintext, in memory only. */
+export interface ProxyInput {
+  url?: string;
+  protocol?: ProxyProtocol;
+  host?: string;
+  port?: number;
+  username?: string | null;
+  password?: string | null;
+}
+
+export interface EndpointChange {
+  protocol?: ProxyProtocol;
+  host?: string;
+  port?: number;
+  username?: string | null;
+  /** undefined: keep the stored password; null: clear it; string: set it. */
+  password?: string | null;
+}
+
+const ENDPOINT_FIELDS = ['protocol', 'host', 'port', 'username', 'password'] as const;
+
+/**
+ * Turns create/update input into endpoint fields, validated with the domain rules. On create every
+ * endpoint field is required (from the URL or given separately).
+ */
+export function endpointFromInput(input: ProxyInput, mode: 'create' | 'update'): EndpointChange {
+  if (input.url !== undefined) {
+    const mixed = ENDPOINT_FIELDS.find((f) => input[f] !== undefined);
+    if (mixed) throw badRequest(mixed, `${mixed} cannot be combined with url (the url already sets it)`);
+    let endpoint;
+    try {
+      endpoint = parseProxyUrl(input.url);
+    } catch (error) {
+      throw badRequest('url', (error as Error).message);
+    }
+    return { protocol: endpoint.protocol, host: endpoint.host, port: endpoint.port, username: endpoint.username ?? null, password: endpoint.password ?? null };
+  }
+  if (mode === 'create') {
+    const missing = (['protocol', 'host', 'port'] as const).find((f) => input[f] === undefined);
+    if (missing) throw badRequest(missing, `${missing} is required (or give the whole proxy as url, e.g. socks5://user:pass@host:1080)`);
+  }
+  const change: EndpointChange = {};
+  for (const field of ENDPOINT_FIELDS) if (input[field] !== undefined) (change as Record<string, unknown>)[field] = input[field];
+  const check = proxyEndpointSchema.partial().safeParse({
+    ...change,
+    username: change.username ?? undefined,
+    password: change.password ?? undefined,
+  });
+  if (!check.success) {
+    const issue = check.error.issues[0]!;
+    throw badRequest(issue.path.join('.'), `${issue.path.join('.')}: ${issue.message}`);
+  }
+  if (mode === 'create' && change.password && !change.username) throw badRequest('password', 'a password needs a username');
+  return change;
+}

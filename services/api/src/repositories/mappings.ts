@@ -1,0 +1,96 @@
+import type { Db, MappingRow } from '@pgw/db';
+import { sql } from 'kysely';
+
+/** A mapping row with the proxy facts its effective state depends on. */
+export type MappingWithProxy = MappingRow & { proxyName: string; proxyStatus: 'unknown' | 'up' | 'down' };
+
+export interface MappingFilter {
+  proxyId?: number;
+  q?: string;
+}
+
+function joined(db: Db, filter: MappingFilter) {
+  let query = db
+    .selectFrom('mappings')
+    .innerJoin('proxies', 'proxies.id', 'mappings.proxyId')
+    .selectAll('mappings')
+    .select(['proxies.name as proxyName', 'proxies.status as proxyStatus']);
+  if (filter.proxyId) query = query.where('mappings.proxyId', '=', filter.proxyId);
+  if (filter.q) {
+    const pattern = `%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) => eb.or([eb(sql`host(mappings.client_ip)`, 'like', pattern), eb('mappings.description', 'ilike', pattern)]));
+  }
+  return query;
+}
+
+export async function listMappingsPage(db: Db, filter: MappingFilter, limit: number, offset: number): Promise<{ items: MappingWithProxy[]; total: number }> {
+  const [items, count] = await Promise.all([
+    joined(db, filter).orderBy('mappings.id').limit(limit).offset(offset).execute(),
+    joined(db, filter).clearSelect().select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { items, total: Number(count.n) };
+}
+
+export function listAllMappings(db: Db, filter: MappingFilter = {}): Promise<MappingWithProxy[]> {
+  return joined(db, filter).orderBy('mappings.id').execute();
+}
+
+export function findMapping(db: Db, id: number): Promise<MappingWithProxy | undefined> {
+  return joined(db, {}).where('mappings.id', '=', id).executeTakeFirst();
+}
+
+export function findMappingRow(db: Db, id: number): Promise<MappingRow | undefined> {
+  return db.selectFrom('mappings').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export function findMappingByClientIp(db: Db, clientIp: string): Promise<MappingRow | undefined> {
+  return db.selectFrom('mappings').selectAll().where('clientIp', '=', clientIp).executeTakeFirst();
+}
+
+export function findMappingByPort(db: Db, port: number): Promise<MappingRow | undefined> {
+  return db.selectFrom('mappings').selectAll().where('listenPort', '=', port).executeTakeFirst();
+}
+
+export async function usedPorts(db: Db): Promise<number[]> {
+  return (await db.selectFrom('mappings').select('listenPort').execute()).map((r) => r.listenPort);
+}
+
+export interface MappingFields {
+  clientIp: string;
+  proxyId: number;
+  listenPort: number;
+  enabled: boolean;
+  description: string;
+}
+
+export function insertMapping(db: Db, fields: MappingFields): Promise<MappingRow> {
+  return db.insertInto('mappings').values(fields).returningAll().executeTakeFirstOrThrow();
+}
+
+export function updateMapping(db: Db, id: number, fields: Partial<MappingFields>): Promise<MappingRow> {
+  return db.updateTable('mappings').set({ ...fields, updatedAt: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function deleteMapping(db: Db, id: number): Promise<void> {
+  await db.deleteFrom('mappings').where('id', '=', id).execute();
+}
+
+export async function mappingCounts(db: Db): Promise<{ total: number; enabled: number }> {
+  const row = await db
+    .selectFrom('mappings')
+    .select([(eb) => eb.fn.countAll<string>().as('total'), sql<string>`count(*) filter (where enabled)`.as('enabled')])
+    .executeTakeFirstOrThrow();
+  return { total: Number(row.total), enabled: Number(row.enabled) };
+}
+
+/** For a settings change: mappings the new LAN CIDR or port range would leave outside. */
+export async function mappingsOutside(db: Db, lanCidr: string, portMin: number, portMax: number): Promise<{ outsideCidr: number; outsideRange: number }> {
+  const row = await db
+    .selectFrom('mappings')
+    .select([
+      sql<string>`count(*) filter (where not (client_ip <<= ${lanCidr}::cidr))`.as('outsideCidr'),
+      sql<string>`count(*) filter (where listen_port < ${portMin} or listen_port > ${portMax})`.as('outsideRange'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { outsideCidr: Number(row.outsideCidr), outsideRange: Number(row.outsideRange) };
+}

@@ -1,0 +1,123 @@
+import type { Db, ProxyCheckRow, ProxyRow } from '@pgw/db';
+
+export interface ProxyDto {
+  id: number;
+  name: string;
+  protocol: 'http' | 'socks5';
+  host: string;
+  port: number;
+  username: string | null;
+  hasPassword: boolean;
+  status: 'unknown' | 'up' | 'down';
+  statusChangedAt: Date | null;
+  latencyMs: number | null;
+  exitIp: string | null;
+  lastError: string | null;
+  lastCheckedAt: Date | null;
+  mappingCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** The only shape a proxy leaves the API in: the sealed password never does. */
+export function toProxyDto(row: ProxyRow, mappingCount: number): ProxyDto {
+  return {
+    id: row.id,
+    name: row.name,
+    protocol: row.protocol,
+    host: row.host,
+    port: row.port,
+    username: row.username,
+    hasPassword: row.passwordEnc !== null,
+    status: row.status,
+    statusChangedAt: row.statusChangedAt,
+    latencyMs: row.latencyMs,
+    exitIp: row.exitIp,
+    lastError: row.lastError,
+    lastCheckedAt: row.lastCheckedAt,
+    mappingCount,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+function withMappingCount(db: Db) {
+  return db
+    .selectFrom('proxies')
+    .selectAll('proxies')
+    .select((eb) => eb.selectFrom('mappings').select((e) => e.fn.countAll<string>().as('n')).whereRef('mappings.proxyId', '=', 'proxies.id').as('mappingCount'));
+}
+
+export async function listProxies(db: Db, status?: ProxyRow['status']): Promise<ProxyDto[]> {
+  let query = withMappingCount(db);
+  if (status) query = query.where('status', '=', status);
+  const rows = await query.orderBy('id').execute();
+  return rows.map(({ mappingCount, ...row }) => toProxyDto(row, Number(mappingCount ?? 0)));
+}
+
+export async function getProxyDto(db: Db, id: number): Promise<ProxyDto | undefined> {
+  const row = await withMappingCount(db).where('id', '=', id).executeTakeFirst();
+  if (!row) return undefined;
+  const { mappingCount, ...rest } = row;
+  return toProxyDto(rest, Number(mappingCount ?? 0));
+}
+
+export function findProxyRow(db: Db, id: number, lock = false): Promise<ProxyRow | undefined> {
+  const query = db.selectFrom('proxies').selectAll().where('id', '=', id);
+  return (lock ? query.forUpdate() : query).executeTakeFirst();
+}
+
+export function findProxyByName(db: Db, name: string): Promise<ProxyRow | undefined> {
+  return db.selectFrom('proxies').selectAll().where('name', '=', name).executeTakeFirst();
+}
+
+export interface ProxyFields {
+  name: string;
+  protocol: 'http' | 'socks5';
+  host: string;
+  port: number;
+  username: string | null;
+  passwordEnc: string | null;
+}
+
+export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
+  return db.insertInto('proxies').values(fields).returningAll().executeTakeFirstOrThrow();
+}
+
+/**
+ * A changed endpoint invalidates what the health service knew: back to unknown (fail closed) until
+ * it is probed again.
+ */
+export function updateProxy(db: Db, id: number, fields: Partial<ProxyFields>, endpointChanged: boolean): Promise<ProxyRow> {
+  const reset = endpointChanged ? { status: 'unknown' as const, statusChangedAt: new Date(), consecutiveSuccesses: 0, consecutiveFailures: 0 } : {};
+  return db
+    .updateTable('proxies')
+    .set({ ...fields, ...reset, updatedAt: new Date() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function deleteProxy(db: Db, id: number): Promise<void> {
+  await db.deleteFrom('proxies').where('id', '=', id).execute();
+}
+
+export async function mappingCountOf(db: Db, proxyId: number): Promise<number> {
+  const row = await db.selectFrom('mappings').select((eb) => eb.fn.countAll<string>().as('n')).where('proxyId', '=', proxyId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function listChecks(db: Db, proxyId: number, limit: number, before?: string): Promise<{ items: ProxyCheckRow[]; nextCursor: string | null }> {
+  let query = db.selectFrom('proxyChecks').selectAll().where('proxyId', '=', proxyId);
+  if (before) query = query.where('id', '<', before);
+  const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
+  const items = rows.slice(0, limit);
+  return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+}
+
+export async function proxyStatusCounts(db: Db): Promise<Record<'up' | 'down' | 'unknown', number>> {
+  const rows = await db.selectFrom('proxies').select(['status', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('status').execute();
+  const counts = { up: 0, down: 0, unknown: 0 };
+  for (const row of rows) counts[row.status] = Number(row.n);
+  return counts;
+}

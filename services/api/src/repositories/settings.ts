@@ -1,0 +1,8 @@
+import type { Settings } from '@pgw/domain';
+import { type Db, loadSettings } from '@pgw/db';
+
+export { loadSettings };
+
+export async function saveSettings(db: Db, settings: Settings): Promise<void> {
+  await db.updateTable('settings').set({ ...settings, updatedAt: new Date() }).where('id', '=', 1).execute();
+}

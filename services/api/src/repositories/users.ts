@@ -1,0 +1,72 @@
+import type { Db, UserRow } from '@pgw/db';
+import { sql } from 'kysely';
+import type { Role } from '../auth/auth-context.js';
+
+export interface UserDto {
+  id: number;
+  username: string;
+  role: Role;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const toUserDto = (row: UserRow): UserDto => ({ id: row.id, username: row.username, role: row.role, createdAt: row.createdAt, updatedAt: row.updatedAt });
+
+export function listUsers(db: Db): Promise<UserRow[]> {
+  return db.selectFrom('users').selectAll().orderBy('id').execute();
+}
+
+export function findUserById(db: Db, id: number): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+}
+
+export function insertUser(db: Db, user: { username: string; passwordHash: string; role: Role }): Promise<UserRow> {
+  return db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
+}
+
+/** A role or password change bumps token_version: every token issued before it stops working. */
+export function updateUser(db: Db, id: number, change: { role?: Role; passwordHash?: string }): Promise<UserRow> {
+  return db
+    .updateTable('users')
+    .set({ ...change, tokenVersion: sql`token_version + 1`, updatedAt: new Date() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function deleteUser(db: Db, id: number): Promise<void> {
+  await db.deleteFrom('users').where('id', '=', id).execute();
+}
+
+/** Locks the admin rows so two concurrent demotions cannot both see "another admin exists". */
+export async function countAdminsForUpdate(db: Db): Promise<number> {
+  const rows = await db.selectFrom('users').select('id').where('role', '=', 'admin').forUpdate().execute();
+  return rows.length;
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const row = await db.selectFrom('users').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** One round trip per authenticated request: the user and whether this token was revoked. */
+export function findSessionUser(db: Db, userId: number, jti: string) {
+  return db
+    .selectFrom('users')
+    .select(['id', 'username', 'role', 'tokenVersion'])
+    .select((eb) => eb.exists(eb.selectFrom('revokedTokens').select('jti').where('jti', '=', jti)).as('revoked'))
+    .where('id', '=', userId)
+    .executeTakeFirst();
+}
+
+export async function revokeToken(db: Db, jti: string, expiresAt: Date): Promise<void> {
+  await db.insertInto('revokedTokens').values({ jti, expiresAt }).onConflict((oc) => oc.column('jti').doNothing()).execute();
+}
+
+export async function purgeExpiredRevocations(db: Db): Promise<void> {
+  await db.deleteFrom('revokedTokens').where('expiresAt', '<', new Date()).execute();
+}

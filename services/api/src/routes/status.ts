@@ -1,0 +1,21 @@
+import { Router } from 'express';
+import { readComponentStatus } from '../component-status-reader.js';
+import type { ApiContext } from '../context.js';
+import { mappingCounts } from '../repositories/mappings.js';
+import { proxyStatusCounts } from '../repositories/proxies.js';
+
+export function statusRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  router.get('/api/v1/status', async (_req, res) => {
+    const [proxies, mappings, { agent, forwarder }] = await Promise.all([proxyStatusCounts(ctx.db), mappingCounts(ctx.db), readComponentStatus(ctx.redis)]);
+    res.json({
+      proxies: { total: proxies.up + proxies.down + proxies.unknown, ...proxies },
+      mappings,
+      clientsBlocked: agent ? Object.keys(agent.blocked).length : null,
+      activeConnections: forwarder ? forwarder.activeConnections : null,
+      agent: agent && { ok: agent.ok, lastReconcileAt: agent.at, durationMs: agent.durationMs, appliedMappings: agent.appliedMappings, error: agent.error },
+      forwarder: forwarder && { at: forwarder.at, activeConnections: forwarder.activeConnections, listeners: forwarder.listeners },
+    });
+  });
+  return router;
+}

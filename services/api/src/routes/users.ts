@@ -1,0 +1,71 @@
+import { Router } from 'express';
+import type { Role } from '../auth/auth-context.js';
+import { hashPassword } from '../auth/passwords.js';
+import type { ApiContext } from '../context.js';
+import { actorOf, idParam } from '../http/actor.js';
+import { conflict, notFound } from '../http/api-error.js';
+import { writeAudit } from '../repositories/audit.js';
+import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, insertUser, listUsers, toUserDto, updateUser } from '../repositories/users.js';
+
+export function userRoutes(ctx: ApiContext): Router {
+  const router = Router();
+
+  router.get('/api/v1/users', async (_req, res) => {
+    res.json({ items: (await listUsers(ctx.db)).map(toUserDto) });
+  });
+
+  router.post('/api/v1/users', async (req, res) => {
+    const { username, password, role } = req.body as { username: string; password: string; role: Role };
+    if (await findUserByUsername(ctx.db, username)) throw conflict('username', `user "${username}" already exists`);
+    const passwordHash = await hashPassword(password);
+    const user = await ctx.db.transaction().execute(async (trx) => {
+      const row = await insertUser(trx, { username, passwordHash, role });
+      await writeAudit(trx, actorOf(req), { action: 'create', entityType: 'user', entityId: row.id, before: null, after: toUserDto(row) });
+      return row;
+    });
+    res.status(201).json(toUserDto(user));
+  });
+
+  router.get('/api/v1/users/:id', async (req, res) => {
+    const user = await findUserById(ctx.db, idParam(req));
+    if (!user) throw notFound(`user ${idParam(req)}`);
+    res.json(toUserDto(user));
+  });
+
+  router.patch('/api/v1/users/:id', async (req, res) => {
+    const id = idParam(req);
+    const body = req.body as { role?: Role; password?: string };
+    const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
+    const user = await ctx.db.transaction().execute(async (trx) => {
+      const before = await findUserById(trx, id);
+      if (!before) throw notFound(`user ${id}`);
+      if (before.role === 'admin' && body.role === 'viewer' && (await countAdminsForUpdate(trx)) <= 1) {
+        throw conflict('role', 'this is the last admin; make another user admin first');
+      }
+      const row = await updateUser(trx, id, { ...(body.role ? { role: body.role } : {}), ...(passwordHash ? { passwordHash } : {}) });
+      await writeAudit(trx, actorOf(req), {
+        action: 'update',
+        entityType: 'user',
+        entityId: id,
+        before: toUserDto(before),
+        after: { ...toUserDto(row), ...(passwordHash ? { password: 'changed' } : {}) },
+      });
+      return row;
+    });
+    res.json(toUserDto(user));
+  });
+
+  router.delete('/api/v1/users/:id', async (req, res) => {
+    const id = idParam(req);
+    await ctx.db.transaction().execute(async (trx) => {
+      const before = await findUserById(trx, id);
+      if (!before) throw notFound(`user ${id}`);
+      if (before.role === 'admin' && (await countAdminsForUpdate(trx)) <= 1) throw conflict(undefined, 'this is the last admin; it cannot be deleted');
+      await deleteUser(trx, id);
+      await writeAudit(trx, actorOf(req), { action: 'delete', entityType: 'user', entityId: id, before: toUserDto(before), after: null });
+    });
+    res.status(204).end();
+  });
+
+  return router;
+}

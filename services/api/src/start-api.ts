@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createDb } from '@pgw/db';
+import { connectRedis, EventBus } from '@pgw/events';
+import type { Logger } from '@pgw/log';
+import { createMetricsRegistry } from '@pgw/metrics';
+import { doubleCsrf } from 'csrf-csrf';
+import { createApp } from './app.js';
+import { LoginThrottle, type ThrottleLimits } from './auth/login-throttle.js';
+import { TokenIssuer } from './auth/tokens.js';
+import type { ApiConfig } from './config.js';
+import type { ApiContext } from './context.js';
+import { ensureFirstAdmin } from './first-admin.js';
+import { CSRF_COOKIE } from './http/authenticate.js';
+import { Notifier } from './notifier.js';
+import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
+import { ProbeGate } from './probe-gate.js';
+import { purgeExpiredRevocations } from './repositories/users.js';
+
+export interface StartApiOptions {
+  config: ApiConfig;
+  logger: Logger;
+  /** Tests isolate themselves with their own stream and BullMQ prefix; production uses the defaults. */
+  stream?: string;
+  queuePrefix?: string;
+  validateResponses?: boolean;
+  sseHeartbeatMs?: number;
+  probeWaitMarginMs?: number;
+  throttle?: ThrottleLimits;
+  dbConnections?: number;
+}
+
+export interface RunningApi {
+  readonly url: string;
+  readonly ctx: ApiContext;
+  readonly server: Server;
+  stop(): Promise<void>;
+}
+
+export async function startApi(options: StartApiOptions): Promise<RunningApi> {
+  const { config, logger } = options;
+  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-api', maxConnections: options.dbConnections ?? 10 });
+  const redis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger, ...(options.stream ? { stream: options.stream } : {}) });
+  const probes = new ProbeGate({ redisUrl: config.PGW_REDIS_URL, ...(options.queuePrefix ? { prefix: options.queuePrefix } : {}) });
+  // csrf-csrf (double submit, HMAC-bound to the session's jti) replaces csurf, which is deprecated and archived.
+  const csrf = doubleCsrf({
+    getSecret: () => config.PGW_CSRF_SECRET,
+    getSessionIdentifier: (req) => req.auth?.jti ?? '',
+    cookieName: CSRF_COOKIE,
+    cookieOptions: { sameSite: 'strict', path: '/', httpOnly: true },
+    getCsrfTokenFromRequest: (req) => req.get('x-csrf-token'),
+  });
+  const ctx: ApiContext = {
+    db,
+    redis,
+    bus,
+    notifier: new Notifier(bus, logger),
+    probes,
+    tokens: new TokenIssuer(config.PGW_JWT_SECRET, config.PGW_TOKEN_TTL_S),
+    throttle: new LoginThrottle(options.throttle),
+    csrf,
+    logger,
+    secretKey: config.PGW_SECRET_KEY,
+    probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,
+    sseHeartbeatMs: options.sseHeartbeatMs ?? 15_000,
+  };
+  const registry = createMetricsRegistry('api');
+  try {
+    await ensureFirstAdmin(db, logger, { username: config.PGW_ADMIN_USERNAME, password: config.PGW_ADMIN_PASSWORD });
+  } catch (error) {
+    await Promise.allSettled([db.destroy(), bus.close(), probes.close()]);
+    redis.disconnect();
+    throw new Error(`cannot reach Postgres or create the first admin: ${(error as Error).message}`);
+  }
+  const app = createApp(ctx, {
+    specPath: API_SPEC_PATH,
+    uiDir: config.PGW_UI_DIR ?? DEFAULT_UI_DIR,
+    trustProxy: config.PGW_TRUST_PROXY,
+    validateResponses: options.validateResponses ?? false,
+    registry,
+  });
+  const tls = config.PGW_TLS_CERT_FILE && config.PGW_TLS_KEY_FILE;
+  const server = tls
+    ? createHttpsServer({ cert: readFileSync(config.PGW_TLS_CERT_FILE!), key: readFileSync(config.PGW_TLS_KEY_FILE!) }, app)
+    : createHttpServer(app);
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PGW_API_PORT, config.PGW_API_HOST, () => resolve());
+  });
+  const purge = setInterval(() => void purgeExpiredRevocations(db).catch(() => undefined), 3_600_000);
+  purge.unref();
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info('listening', { url: `${tls ? 'https' : 'http'}://${host}:${address.port}` });
+  return {
+    url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,
+    ctx,
+    server,
+    stop: async () => {
+      clearInterval(purge);
+      // SSE responses never end on their own: close them so the server can.
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.allSettled([bus.close(), probes.close()]);
+      redis.disconnect();
+      await db.destroy();
+    },
+  };
+}
