@@ -6,6 +6,7 @@ import type { PgwEvent, ReceivedEvent } from './events.js';
 import { connectRedis, reconnectDelayMs } from './redis-connection.js';
 
 export const DEFAULT_STREAM = 'pgw:events';
+const PUBLISH_WAIT_MS = 1_000;
 
 export interface EventBusOptions {
   redisUrl: string;
@@ -49,9 +50,26 @@ export class EventBus {
   }
 
   async publish(event: PgwEvent): Promise<string> {
+    await this.publisherReady();
     const fields = encodeEvent(event, new Date());
     const id = await this.publisher.xadd(this.stream, 'MAXLEN', '~', String(this.options.maxLen ?? 10_000), '*', ...fields);
     return id!;
+  }
+
+  /** Waits a bounded time for the connection (at start, or mid-reconnect), then fails: never hangs a caller. */
+  private async publisherReady(): Promise<void> {
+    if (this.publisher.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.publisher.off('ready', onReady);
+        reject(new Error(`Redis is not reachable (connection ${this.publisher.status})`));
+      }, PUBLISH_WAIT_MS);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.publisher.once('ready', onReady);
+    });
   }
 
   /** Resolves once Redis answers; used by readiness checks. */

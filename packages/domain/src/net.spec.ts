@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
+
+describe('ipv4Schema', () => {
+  it('accepts canonical dotted quads', () => {
+    for (const ip of ['0.0.0.0', '192.168.2.10', '255.255.255.255']) assert.equal(ipv4Schema.parse(ip), ip);
+  });
+  it('rejects anything that could be read two ways or carry syntax', () => {
+    for (const bad of ['192.168.2', '192.168.2.256', '010.0.0.1', ' 1.2.3.4', '1.2.3.4;', '1.2.3.4 }', '::1', '1.2.3.4/32', '']) {
+      assert.equal(ipv4Schema.safeParse(bad).success, false, bad);
+    }
+  });
+});
+
+describe('portSchema', () => {
+  it('accepts 1..65535 and rejects the rest', () => {
+    assert.equal(portSchema.parse(1), 1);
+    assert.equal(portSchema.parse(65535), 65535);
+    for (const bad of [0, 65536, 1.5, -1, Number.NaN]) assert.equal(portSchema.safeParse(bad).success, false, String(bad));
+  });
+});
+
+describe('interfaceNameSchema', () => {
+  it('accepts Linux interface names', () => {
+    for (const name of ['ens19', 'eth0', 'br-lan.10', 'wg_0']) assert.equal(interfaceNameSchema.parse(name), name);
+  });
+  it('rejects names nft would need quoted, and names over 15 characters', () => {
+    for (const bad of ['eth0"', 'eth0;drop', 'a b', 'x}', '', 'abcdefghijklmnop', '-eth0', 'eth0\n']) {
+      assert.equal(interfaceNameSchema.safeParse(bad).success, false, JSON.stringify(bad));
+    }
+  });
+});
+
+describe('ipv4CidrSchema and cidrContains', () => {
+  it('requires zero host bits', () => {
+    assert.equal(ipv4CidrSchema.parse('192.168.2.0/24'), '192.168.2.0/24');
+    assert.equal(ipv4CidrSchema.safeParse('192.168.2.1/24').success, false);
+    assert.equal(ipv4CidrSchema.safeParse('192.168.2.0/33').success, false);
+    assert.equal(ipv4CidrSchema.safeParse('192.168.2.0').success, false);
+  });
+  it('tells inside from outside', () => {
+    const lan = parseIpv4Cidr('192.168.2.0/24');
+    assert.equal(cidrContains(lan, parseIpv4('192.168.2.0')), true);
+    assert.equal(cidrContains(lan, parseIpv4('192.168.2.255')), true);
+    assert.equal(cidrContains(lan, parseIpv4('192.168.3.1')), false);
+    assert.equal(cidrContains(parseIpv4Cidr('0.0.0.0/0'), parseIpv4('203.0.113.7')), true);
+  });
+});

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { endpointLabel, parseProxyUrl, redactUrl } from './proxy.js';
+
+describe('parseProxyUrl', () => {
+  it('parses socks5 with credentials', () => {
+    assert.deepEqual(parseProxyUrl('socks5://alice:s%40cret@198.51.100.10:1080'), {
+      protocol: 'socks5',
+      host: '198.51.100.10',
+      port: 1080,
+      username: 'alice',
+      password: 's@cret',
+    });
+  });
+  it('parses http without credentials', () => {
+    const endpoint = parseProxyUrl('http://proxy.example.net:3128');
+    assert.equal(endpointLabel(endpoint), 'http://proxy.example.net:3128');
+    assert.equal(endpoint.username, undefined);
+  });
+  it('names what is wrong', () => {
+    assert.throws(() => parseProxyUrl('ftp://h:1'), /scheme "ftp" is not supported/);
+    assert.throws(() => parseProxyUrl('socks5://h'), /must name a port/);
+    assert.throws(() => parseProxyUrl('http://h:1/path'), /must not have a path/);
+    assert.throws(() => parseProxyUrl('not a url'), /is not a URL/);
+    assert.throws(() => parseProxyUrl('http://h:70000'), /not a URL|port/);
+  });
+  it('never echoes a password in its errors', () => {
+    assert.throws(() => parseProxyUrl('socks5://u:topsecret@'), (error: Error) => !error.message.includes('topsecret'));
+    assert.equal(redactUrl('socks5://u:topsecret@h:1'), 'socks5://u:***@h:1');
+  });
+});

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
+import { createLogger } from '@pgw/log';
+import type { Redis } from 'ioredis';
+import { startRedis } from '../lab/redis.js';
+import type { RedisHandle } from '../lab/types.js';
+
+const logger = createLogger('event-bus-test', 'error');
+const FIXTURE = fileURLToPath(new URL('./fixtures/stuck-consumer.ts', import.meta.url));
+
+/** Collects events until `count` arrived or the deadline passes (bounded wait). */
+async function waitFor<T>(items: T[], count: number, timeoutMs = 5_000): Promise<T[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (items.length < count && Date.now() < deadline) await sleep(20);
+  return items;
+}
+
+/** A consumer in a child process that never acks; kill() is a real crash (SIGKILL). */
+async function startStuckConsumer(redisUrl: string, stream: string, group: string, consumer: string) {
+  const child = spawn(process.execPath, ['--conditions=pgw-source', '--import', 'tsx', FIXTURE, redisUrl, stream, group, consumer], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const until = async (text: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!output.includes(text) && Date.now() < deadline) await sleep(20);
+    if (!output.includes(text)) throw new Error(`stuck consumer never printed "${text}": ${output}`);
+  };
+  await until('subscribed');
+  await sleep(400); // its group exists once its first read has run
+  return { received: (id: string) => until(`received ${id}`), kill: () => child.kill('SIGKILL') };
+}
+
+describe('event bus over a real Redis', () => {
+  let dir: string;
+  let redis: RedisHandle;
+  let admin: Redis;
+  let stream = '';
+  let n = 0;
+  const newStream = () => (stream = `pgw:test:${process.pid}:${++n}`);
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pgw-bus-'));
+    redis = await startRedis({ dir });
+    admin = connectRedis(redis.socketPath);
+  });
+  after(async () => {
+    admin?.disconnect();
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('delivers a published event to every consumer group once, and acks after handling', async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const agent: ReceivedEvent[] = [];
+    const forwarder: ReceivedEvent[] = [];
+    bus.subscribe({ group: 'agent', handler: async (e) => void agent.push(e), blockMs: 200 });
+    bus.subscribe({ group: 'forwarder', handler: async (e) => void forwarder.push(e), blockMs: 200 });
+    await sleep(300); // groups are created at '$': subscribe before publishing
+    const id = await bus.publish({ type: 'proxy.changed', proxyId: 3, action: 'updated' });
+    await waitFor(agent, 1);
+    await waitFor(forwarder, 1);
+    assert.equal(agent.length, 1);
+    assert.equal(forwarder.length, 1);
+    assert.equal(agent[0]!.id, id);
+    assert.deepEqual(agent[0]!.event, { type: 'proxy.changed', proxyId: 3, action: 'updated' });
+    await sleep(100);
+    const pending = (await admin.xpending(stream, 'agent')) as [number, ...unknown[]];
+    assert.equal(pending[0], 0, 'acknowledged after the handler returned');
+    await bus.close();
+  });
+
+  it('redelivers an event whose consumer crashed before ack: reclaimed by another consumer', async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const crashed = await startStuckConsumer(redis.socketPath, stream, 'agent', 'agent@crashed');
+    const id = await bus.publish({ type: 'config.changed' });
+    await crashed.received(id);
+    crashed.kill();
+
+    const survivor: ReceivedEvent[] = [];
+    bus.subscribe({ group: 'agent', consumer: 'agent@survivor', handler: async (e) => void survivor.push(e), blockMs: 200, reclaimIdleMs: 500 });
+    await waitFor(survivor, 1);
+    assert.equal(survivor.length, 1, 'reclaimed after it sat idle');
+    assert.equal(survivor[0]!.id, id);
+    await sleep(100);
+    const pending = (await admin.xpending(stream, 'agent')) as [number, ...unknown[]];
+    assert.equal(pending[0], 0);
+    await bus.close();
+  });
+
+  it('a restarted consumer handles its own unacknowledged entries first', async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const crashed = await startStuckConsumer(redis.socketPath, stream, 'forwarder', 'fwd@host');
+    const id = await bus.publish({ type: 'mapping.changed', mappingId: 1, action: 'created' });
+    await crashed.received(id);
+    crashed.kill();
+    const handled: ReceivedEvent[] = [];
+    // Same consumer name, reclaim far away: only the "own pending first" path can deliver it.
+    bus.subscribe({ group: 'forwarder', consumer: 'fwd@host', handler: async (e) => void handled.push(e), blockMs: 200, reclaimIdleMs: 600_000 });
+    await waitFor(handled, 1);
+    assert.equal(handled.length, 1);
+    assert.equal(handled[0]!.id, id);
+    await bus.close();
+  });
+
+  it('drops a malformed entry once instead of redelivering it forever', async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const handled: ReceivedEvent[] = [];
+    bus.subscribe({ group: 'agent', handler: async (e) => void handled.push(e), blockMs: 200 });
+    await sleep(300);
+    await admin.xadd(stream, '*', 'type', 'bogus', 'data', '{"type":"bogus"}');
+    await bus.publish({ type: 'config.changed' });
+    await waitFor(handled, 1);
+    await sleep(200);
+    assert.deepEqual(handled.map((e) => e.event.type), ['config.changed']);
+    const pending = (await admin.xpending(stream, 'agent')) as [number, ...unknown[]];
+    assert.equal(pending[0], 0);
+    await bus.close();
+  });
+
+  it('fails fast while Redis is down and resumes consuming after it returns', async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const handled: ReceivedEvent[] = [];
+    bus.subscribe({ group: 'agent', handler: async (e) => void handled.push(e), blockMs: 200 });
+    await sleep(300);
+    await redis.stop();
+    const started = Date.now();
+    await assert.rejects(bus.publish({ type: 'config.changed' }));
+    assert.ok(Date.now() - started < 1_500, 'publish does not hang while Redis is down');
+    await redis.start(); // no persistence: the stream and group are gone, as after a Redis crash
+    admin.disconnect();
+    admin = connectRedis(redis.socketPath);
+    let published = false;
+    for (let i = 0; i < 50 && !published; i++) {
+      published = await bus.publish({ type: 'proxy.changed', proxyId: 9, action: 'created' }).then(() => true, () => false);
+      if (!published) await sleep(100);
+    }
+    assert.ok(published, 'the publisher reconnected');
+    // The consumer recreates its group at '$' after reconnecting; keep publishing until one lands.
+    for (let i = 0; i < 50 && handled.length === 0; i++) {
+      await bus.publish({ type: 'proxy.changed', proxyId: 9, action: 'updated' }).catch(() => undefined);
+      await sleep(100);
+    }
+    assert.ok(handled.length >= 1, 'the consumer reconnected and resumed');
+    await bus.close();
+  });
+
+  it('tails the stream without a group from a given id (SSE resume)', async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const first = await bus.publish({ type: 'config.changed' });
+    await bus.publish({ type: 'proxy.changed', proxyId: 1, action: 'deleted' });
+    const seen: ReceivedEvent[] = [];
+    const tail = bus.tail(first, (e) => seen.push(e));
+    await waitFor(seen, 1);
+    assert.deepEqual(seen.map((e) => e.event.type), ['proxy.changed'], 'resumes after the given id');
+    assert.equal(await bus.lastId(), seen[0]!.id);
+    await tail.stop();
+    await bus.close();
+  });
+});

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createDb } from '@pgw/db';
+import { execa } from 'execa';
+import { sql } from 'kysely';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const CLI = ['--conditions=pgw-source', '--import', 'tsx', 'packages/cli/src/main.ts'];
+
+describe('pgw migrate against a real Postgres', () => {
+  let database: TestDatabase;
+  const cli = (args: string[]) => execa('node', [...CLI, ...args], { env: { PGW_DATABASE_URL: database.adminUrl }, reject: false });
+  const schemaFingerprint = async () =>
+    (
+      await sql<{ c: string }>`SELECT table_name || '.' || column_name || ':' || data_type AS c FROM information_schema.columns
+                               WHERE table_schema = 'public' ORDER BY 1`.execute(database.db)
+    ).rows.map((r) => r.c);
+
+  before(async () => {
+    database = await createTestDatabase({ migrate: false });
+  });
+  after(async () => database?.drop());
+
+  it('reports every migration pending on an empty database', async () => {
+    const status = await cli(['migrate', '--status']);
+    assert.equal(status.exitCode, 3, status.stderr);
+    assert.match(status.stdout, /pending\s+0001_initial_schema/);
+  });
+
+  it('migrates an empty database, then a second run changes nothing', async () => {
+    const first = await cli(['migrate']);
+    assert.equal(first.exitCode, 0, first.stderr);
+    assert.match(first.stdout, /applied: 0001_initial_schema\napplied: 0002_service_roles/);
+    const schema = await schemaFingerprint();
+    assert.ok(schema.includes('mappings.client_ip:inet'));
+    assert.ok(schema.includes('proxy_checks.exit_ip:inet'));
+
+    const second = await cli(['migrate']);
+    assert.equal(second.exitCode, 0, second.stderr);
+    assert.equal(second.stdout.trim(), 'database is up to date');
+    assert.deepEqual(await schemaFingerprint(), schema);
+    const status = await cli(['migrate', '--status']);
+    assert.equal(status.exitCode, 0);
+    assert.doesNotMatch(status.stdout, /pending/);
+  });
+
+  it('refuses to run without PGW_DATABASE_URL, in one line', async () => {
+    const result = await execa('node', [...CLI, 'migrate'], { env: { PGW_DATABASE_URL: '' }, reject: false });
+    assert.equal(result.exitCode, 1);
+    assert.equal(result.stderr.trim(), 'pgw: PGW_DATABASE_URL: required but not set');
+  });
+
+  it('rejects an unknown command with usage and exit 2', async () => {
+    const result = await cli(['migrate', '--sideways']);
+    assert.equal(result.exitCode, 2);
+    assert.match(result.stderr, /unknown command "migrate --sideways"/);
+  });
+
+  it('gives each service role least privilege', async () => {
+    await sql`INSERT INTO proxies (name, protocol, host, port, password_enc) VALUES ('p', 'socks5', '198.51.100.10', 1080, 'sealed')`.execute(database.db);
+    const as = (role: 'pgw_agent' | 'pgw_forwarder' | 'pgw_health' | 'pgw_api') => createDb(database.urlFor(role), { applicationName: 'privilege-test', maxConnections: 1 });
+    const denied = /permission denied/;
+    const agent = as('pgw_agent');
+    const forwarder = as('pgw_forwarder');
+    const health = as('pgw_health');
+    const api = as('pgw_api');
+    try {
+      assert.equal((await sql`SELECT id, host, status FROM proxies`.execute(agent)).rows.length, 1);
+      await assert.rejects(sql`SELECT password_enc FROM proxies`.execute(agent), denied, 'the agent never reads credentials');
+      await assert.rejects(sql`DELETE FROM mappings`.execute(agent), denied);
+      assert.equal((await sql<{ passwordEnc: string }>`SELECT password_enc FROM proxies`.execute(forwarder)).rows[0]?.passwordEnc, 'sealed');
+      await assert.rejects(sql`UPDATE proxies SET status = 'up'`.execute(forwarder), denied, 'the forwarder is read-only');
+      await sql`UPDATE proxies SET status = 'up', latency_ms = 5`.execute(health);
+      await assert.rejects(sql`UPDATE proxies SET host = 'evil.example'`.execute(health), denied, 'health writes only status columns');
+      await assert.rejects(sql`SELECT * FROM users`.execute(health), denied);
+      await sql`INSERT INTO audit_log (action, entity_type) VALUES ('create', 'proxy')`.execute(api);
+      await assert.rejects(sql`UPDATE audit_log SET action = 'forged'`.execute(api), denied, 'the audit log is append-only');
+      await assert.rejects(sql`DELETE FROM audit_log`.execute(api), denied);
+    } finally {
+      await Promise.all([agent.destroy(), forwarder.destroy(), health.destroy(), api.destroy()]);
+    }
+  });
+});
