@@ -1,0 +1,144 @@
+/**
+ * LAN-side load for the operations benches (reboot.ts, restart.ts): one Node process inside the
+ * lab's LAN namespace opens HTTP connections from many client addresses at once (curl per request
+ * would cost more CPU than the gateway under test on 2 cores). Every request is a fresh TCP
+ * connection bound to the client's address; it counts as effective only when the IP-echo server saw
+ * the client's own proxy as the source (the client exited via its proxy).
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface LanClientPlan {
+  ip: string;
+  /** The address the echo server must report: the WAN address of this client's proxy. */
+  expectedExitIp: string;
+}
+
+export interface LanLoadOptions {
+  ns: string;
+  clients: readonly LanClientPlan[];
+  /** e.g. http://203.0.113.10:80/ip */
+  url: string;
+  /** Per-attempt timeout: a SYN dropped by the guard is retried after this. */
+  attemptTimeoutMs: number;
+  /** Pause between requests of one client. */
+  pauseMs: number;
+  /** Hard stop of the whole run. */
+  maxRunMs: number;
+}
+
+/** Per client: ms from `go` to its first effective request, or null if it never got one. */
+export interface UntilEffectiveResult {
+  firstEffectiveMs: (number | null)[];
+  attempts: number;
+}
+
+export interface ContinuousResult {
+  /** One entry per request: start (ms since go), duration, outcome. */
+  requests: { client: number; t: number; ms: number; ok: boolean; error?: string }[];
+}
+
+// Runs inside the LAN namespace as `node --input-type=module -e`. Reads "go" then (continuous mode)
+// "stop" on stdin; prints one JSON line.
+const SCRIPT = String.raw`
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+const o = JSON.parse(process.env.PGW_LAN_LOAD);
+const url = new URL(o.url);
+function attempt(i) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const req = http.get({ host: url.hostname, port: url.port, path: url.pathname, localAddress: o.clients[i].ip, agent: false, timeout: o.attemptTimeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => {
+        let ip;
+        try { ip = JSON.parse(body).ip; } catch { ip = undefined; }
+        const ok = res.statusCode === 200 && ip === o.clients[i].expectedExitIp;
+        resolve({ ok, ms: performance.now() - started, error: ok ? undefined : 'status ' + res.statusCode + ' exit ' + ip });
+      });
+      res.on('error', (e) => resolve({ ok: false, ms: performance.now() - started, error: e.code ?? e.message }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (e) => resolve({ ok: false, ms: performance.now() - started, error: e.code ?? e.message }));
+  });
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const lines = createInterface({ input: process.stdin });
+const next = () => new Promise((r) => lines.once('line', r));
+process.stdout.write('ready\n');
+await next();
+const go = performance.now();
+const deadline = go + o.maxRunMs;
+if (o.mode === 'until-effective') {
+  const first = o.clients.map(() => null);
+  let attempts = 0;
+  await Promise.all(o.clients.map(async (_, i) => {
+    while (first[i] === null && performance.now() < deadline) {
+      attempts++;
+      const r = await attempt(i);
+      if (r.ok) first[i] = performance.now() - go;
+      else await sleep(o.pauseMs);
+    }
+  }));
+  process.stdout.write(JSON.stringify({ firstEffectiveMs: first, attempts }) + '\n');
+} else {
+  let stopped = false;
+  void next().then(() => (stopped = true));
+  const requests = [];
+  await Promise.all(o.clients.map(async (_, i) => {
+    while (!stopped && performance.now() < deadline) {
+      const t = performance.now() - go;
+      const r = await attempt(i);
+      requests.push({ client: i, t: Math.round(t * 10) / 10, ms: Math.round(r.ms * 10) / 10, ok: r.ok, error: r.error });
+      await sleep(o.pauseMs);
+    }
+  }));
+  process.stdout.write(JSON.stringify({ requests }) + '\n');
+}
+process.exit(0);
+`;
+
+export interface LanLoad<R> {
+  /** Starts the clock inside the LAN process (call right when the measured action starts). */
+  go(): void;
+  /** Continuous mode: ends the run. */
+  stop(): void;
+  result: Promise<R>;
+  kill(): void;
+}
+
+async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: LanLoadOptions): Promise<LanLoad<R>> {
+  const child = spawn('ip', ['netns', 'exec', opts.ns, process.execPath, '--input-type=module', '-e', SCRIPT], {
+    env: { ...process.env, PGW_LAN_LOAD: JSON.stringify({ ...opts, mode }) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const lines = createInterface({ input: child.stdout });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    lines.once('line', (line) => (line === 'ready' ? resolve() : reject(new Error(`LAN load: unexpected first line ${line}`))));
+    void exited.then((code) => reject(new Error(`LAN load exited (${code}) before ready: ${stderr.trim()}`)));
+  });
+  await ready;
+  const result = new Promise<R>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as R));
+    void exited.then((code) => reject(new Error(`LAN load exited (${code}) without a result: ${stderr.trim()}`)));
+  });
+  return {
+    go: () => child.stdin.write('go\n'),
+    stop: () => child.stdin.write('stop\n'),
+    result,
+    kill: () => void (child.exitCode === null && child.kill('SIGKILL')),
+  };
+}
+
+export function startUntilEffective(opts: LanLoadOptions): Promise<LanLoad<UntilEffectiveResult>> {
+  return startLanLoad('until-effective', opts);
+}
+
+export function startContinuous(opts: LanLoadOptions): Promise<LanLoad<ContinuousResult>> {
+  return startLanLoad('continuous', opts);
+}
