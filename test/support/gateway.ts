@@ -1,0 +1,200 @@
+/**
+ * Runs the real pgw services against a lab: agent, forwarder and health inside the gateway
+ * namespace (as root with CAP_NET_ADMIN only, uid pgw, uid pgw-health), the api in the machine's
+ * namespace on a free loopback port (it needs no gateway network) as uid pgw-api. Each service
+ * gets its own Postgres role from a fresh test database and the lab's Redis socket.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encryptSecret } from '@pgw/crypto';
+import { EventBus, type PgwEvent } from '@pgw/events';
+import { createLogger } from '@pgw/log';
+import type { Lab, LabProcess, ProxyHandle } from '../lab/index.js';
+import type { ServiceRole, TestDatabase } from './database.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const SERVICES = ['agent', 'forwarder', 'health', 'api'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+interface ServiceSpec {
+  role: ServiceRole;
+  /** null: the machine's own namespace. */
+  inGateway: boolean;
+  uid: string;
+  caps: string[];
+  metricsPort: number;
+}
+
+const SPECS: Record<ServiceName, ServiceSpec> = {
+  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin'], metricsPort: 9101 },
+  forwarder: { role: 'pgw_forwarder', inGateway: true, uid: 'pgw', caps: [], metricsPort: 9102 },
+  health: { role: 'pgw_health', inGateway: true, uid: 'pgw-health', caps: [], metricsPort: 9103 },
+  api: { role: 'pgw_api', inGateway: false, uid: 'pgw-api', caps: [], metricsPort: 0 },
+};
+
+export const ADMIN_CREDENTIALS = { username: 'admin', password: 'admin-password-for-tests' } as const;
+
+export interface GatewayOptions {
+  /** Extra or overriding environment per service. */
+  env?: Partial<Record<ServiceName, Record<string, string>>>;
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class Gateway {
+  readonly secretKey = randomBytes(32);
+  readonly jwtSecret = randomBytes(32).toString('hex');
+  readonly csrfSecret = randomBytes(32).toString('hex');
+  readonly bus: EventBus;
+  readonly stateDir: string;
+  /** Where the api listens, once started. */
+  apiUrl = '';
+  private readonly running = new Map<ServiceName, LabProcess>();
+  private apiPort = 0;
+
+  constructor(
+    readonly lab: Lab,
+    readonly database: TestDatabase,
+    private readonly options: GatewayOptions = {},
+  ) {
+    this.bus = new EventBus({ redisUrl: lab.redis.socketPath, logger: createLogger('gateway-test', 'error') });
+    this.stateDir = join(lab.dir, 'agent-state');
+    mkdirSync(this.stateDir, { recursive: true });
+  }
+
+  envFor(service: ServiceName): Record<string, string> {
+    const spec = SPECS[service];
+    const common: Record<string, string> = {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      PGW_LOG_LEVEL: 'info',
+      PGW_DATABASE_URL: this.database.urlFor(spec.role),
+      PGW_REDIS_URL: this.lab.redis.socketPath,
+    };
+    if (spec.metricsPort) common.PGW_METRICS_PORT = String(spec.metricsPort);
+    const perService: Record<ServiceName, Record<string, string>> = {
+      agent: { PGW_STATE_DIR: this.stateDir, PGW_RESYNC_INTERVAL_MS: '1000' },
+      forwarder: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
+      health: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
+      api: {
+        PGW_SECRET_KEY: this.secretKey.toString('hex'),
+        PGW_JWT_SECRET: this.jwtSecret,
+        PGW_CSRF_SECRET: this.csrfSecret,
+        PGW_API_HOST: '127.0.0.1',
+        PGW_API_PORT: String(this.apiPort),
+        PGW_ADMIN_USERNAME: ADMIN_CREDENTIALS.username,
+        PGW_ADMIN_PASSWORD: ADMIN_CREDENTIALS.password,
+      },
+    };
+    return { ...common, ...perService[service], ...this.options.env?.[service] };
+  }
+
+  /** Starts the built service (services/<name>/dist/main.js) and resolves once it answers its health endpoint. */
+  async start(service: ServiceName, extraEnv: Record<string, string> = {}): Promise<LabProcess> {
+    if (this.running.get(service)?.isAlive()) throw new Error(`${service} is already running`);
+    const spec = SPECS[service];
+    if (service === 'api' && this.apiPort === 0) {
+      this.apiPort = await freeLoopbackPort();
+      this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
+    }
+    const argv = ['node', join(REPO_ROOT, `services/${service}/dist/main.js`)];
+    const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.lab.dir, `pgw-${service}.log`) };
+    // The api lives in the machine's namespace: an empty ns name runs it there through the lab's spawner.
+    const proc = await this.lab.spawn(spec.inGateway ? this.lab.ns.gateway : '', argv, options);
+    this.running.set(service, proc);
+    await this.waitReady(service, proc);
+    return proc;
+  }
+
+  private async waitReady(service: ServiceName, proc: LabProcess, timeoutMs = 20_000): Promise<void> {
+    const spec = SPECS[service];
+    const url = service === 'api' ? `${this.apiUrl}/healthz` : `http://127.0.0.1:${spec.metricsPort}/healthz`;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!proc.isAlive()) throw new Error(`${service} exited during start; see ${proc.logFile}`);
+      const probe = spec.inGateway
+        ? (await this.lab.exec(this.lab.ns.gateway, ['curl', '-sf', '--max-time', '1', url], { reject: false })).exitCode === 0
+        : await fetch(url).then((r) => r.ok, () => false);
+      if (probe) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${service} not ready within ${timeoutMs} ms; see ${proc.logFile}`);
+  }
+
+  process(service: ServiceName): LabProcess | undefined {
+    return this.running.get(service);
+  }
+
+  /** SIGKILL: a crash, nothing graceful. */
+  async kill(service: ServiceName): Promise<void> {
+    const proc = this.running.get(service);
+    if (!proc) return;
+    await proc.kill();
+    await proc.exited;
+    this.running.delete(service);
+  }
+
+  /** SIGTERM and wait: what `systemctl stop` does. */
+  async stop(service: ServiceName): Promise<void> {
+    const proc = this.running.get(service);
+    if (!proc) return;
+    await proc.stop(10_000);
+    this.running.delete(service);
+  }
+
+  async restart(service: ServiceName): Promise<LabProcess> {
+    await this.stop(service);
+    return this.start(service);
+  }
+
+  /** Inserts a proxy row for a lab proxy, its password sealed as the api would. */
+  async seedProxy(proxy: ProxyHandle, options: { name?: string; status?: 'up' | 'down' | 'unknown' } = {}): Promise<number> {
+    const row = await this.database.db
+      .insertInto('proxies')
+      .values({
+        name: options.name ?? `${proxy.kind}-${proxy.ip}-${proxy.port}`,
+        protocol: proxy.kind.startsWith('socks5') ? 'socks5' : 'http',
+        host: proxy.ip,
+        port: proxy.port,
+        username: proxy.username ?? null,
+        passwordEnc: proxy.password ? encryptSecret(proxy.password, this.secretKey) : null,
+        status: options.status ?? 'unknown',
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  async seedMapping(clientIp: string, proxyId: number, listenPort: number, enabled = true): Promise<number> {
+    const row = await this.database.db.insertInto('mappings').values({ clientIp, proxyId, listenPort, enabled }).returning('id').executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  /** Writes a proxy status as the health service does and, unless told not to, publishes its transition notice. */
+  async setProxyStatus(proxyId: number, status: 'up' | 'down', publish = true): Promise<void> {
+    const before = await this.database.db.selectFrom('proxies').select('status').where('id', '=', proxyId).executeTakeFirstOrThrow();
+    await this.database.db.updateTable('proxies').set({ status, statusChangedAt: new Date() }).where('id', '=', proxyId).execute();
+    if (publish) await this.publish({ type: 'proxy.status', proxyId, status, previous: before.status, latencyMs: null, exitIp: null, error: null });
+  }
+
+  publish(event: PgwEvent): Promise<string> {
+    return this.bus.publish(event);
+  }
+
+  /** Stops every service (SIGKILL: teardown need not be graceful) and the bus; the lab and database are the caller's. */
+  async destroy(): Promise<void> {
+    for (const service of [...this.running.keys()]) await this.kill(service).catch(() => undefined);
+    await this.bus.close();
+  }
+}
