@@ -4,11 +4,14 @@ import { createDb } from '@pgw/db';
 import { z } from 'zod';
 import { setServiceRolePasswords } from './commands/db-roles.js';
 import { migrate, printMigrationStatus } from './commands/migrate.js';
+import { createUser, parseUserCreateArgs, readNewPassword } from './commands/user-create.js';
 
 const USAGE = `usage: pgw <command>
   migrate            apply pending migrations (safe to re-run)
   migrate --status   list migrations and whether each is applied (exit 3 when some are pending)
-  db roles           give the service roles their login passwords from PGW_DB_PASSWORD_*`;
+  db roles           give the service roles their login passwords from PGW_DB_PASSWORD_*
+  user create --role admin|viewer --username NAME
+                     create a console/API user; the password is read from PGW_NEW_PASSWORD or stdin`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -16,16 +19,20 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const known = new Set(['migrate', 'migrate --status', 'db roles']);
   const invocation = [command, ...rest].join(' ');
-  if (!known.has(invocation)) {
+  const userCreate = command === 'user' && rest[0] === 'create';
+  if (!known.has(invocation) && !userCreate) {
     process.stderr.write(`${command ? `pgw: unknown command "${invocation}"\n` : ''}${USAGE}\n`);
     return 2;
   }
+  const userArgs = userCreate ? parseUserCreateArgs(rest.slice(1)) : undefined;
+  const password = userArgs ? await readNewPassword(process.env, process.stdin) : undefined;
   const config = loadConfig(z.object({ PGW_DATABASE_URL: fields.postgresUrl }));
   const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-cli', maxConnections: 1 });
   try {
     if (invocation === 'migrate') await migrate(db, out);
     if (invocation === 'migrate --status') return (await printMigrationStatus(db, out)) > 0 ? 3 : 0;
     if (invocation === 'db roles') await setServiceRolePasswords(db, process.env, out);
+    if (userArgs && password) await createUser(db, userArgs, password, out);
     return 0;
   } finally {
     await db.destroy();

@@ -1,0 +1,67 @@
+import argon2 from 'argon2';
+import type { Db } from '@pgw/db';
+
+export interface UserCreateArgs {
+  role: 'admin' | 'viewer';
+  username: string;
+}
+
+const USERNAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+
+/** `--role admin|viewer --username NAME`, in any order; anything else is an error naming it. */
+export function parseUserCreateArgs(args: readonly string[]): UserCreateArgs {
+  const values = new Map<string, string>();
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i]!;
+    const value = args[i + 1];
+    if (flag !== '--role' && flag !== '--username') throw new Error(`unknown option "${flag}" (use --role admin|viewer --username NAME)`);
+    if (value === undefined || value.startsWith('--')) throw new Error(`${flag} needs a value`);
+    values.set(flag, value);
+  }
+  const role = values.get('--role');
+  const username = values.get('--username');
+  if (role !== 'admin' && role !== 'viewer') throw new Error('--role must be admin or viewer');
+  if (!username || !USERNAME.test(username)) throw new Error('--username must be 1-64 of A-Z a-z 0-9 _ . @ -');
+  return { role, username };
+}
+
+/**
+ * The password comes from PGW_NEW_PASSWORD or stdin, never from argv (argv is visible in `ps` and
+ * shell history). Only the first line of stdin counts.
+ */
+export async function readNewPassword(env: NodeJS.ProcessEnv, stdin: NodeJS.ReadableStream): Promise<string> {
+  let password = env.PGW_NEW_PASSWORD;
+  if (!password) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
+    password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  }
+  if (password.length < 12) throw new Error('the password must be at least 12 characters (set PGW_NEW_PASSWORD or pipe it on stdin)');
+  if (password.length > 256) throw new Error('the password must be at most 256 characters');
+  return password;
+}
+
+/** Creates a console/API user with an Argon2id hash (same parameters the api uses), audited as the CLI. */
+export async function createUser(db: Db, args: UserCreateArgs, password: string, out: (line: string) => void): Promise<void> {
+  const passwordHash = await argon2.hash(password, { type: argon2.argon2id });
+  await db.transaction().execute(async (trx) => {
+    const existing = await trx.selectFrom('users').select('id').where('username', '=', args.username).executeTakeFirst();
+    if (existing) throw new Error(`user "${args.username}" already exists`);
+    const row = await trx.insertInto('users').values({ username: args.username, passwordHash, role: args.role }).returning(['id', 'username', 'role']).executeTakeFirstOrThrow();
+    await trx
+      .insertInto('auditLog')
+      .values({
+        actorUserId: null,
+        actorUsername: 'pgw-cli',
+        sourceIp: null,
+        action: 'create',
+        entityType: 'user',
+        entityId: String(row.id),
+        before: null,
+        after: JSON.stringify(row),
+        requestId: `cli-${process.pid}`,
+      })
+      .execute();
+  });
+  out(`created ${args.role} "${args.username}"`);
+}
