@@ -163,7 +163,8 @@ describe('health service against real proxies', () => {
     });
     // The first check ran at once (status unknown); later ones keep the proxy's phase, one period apart.
     const gap = periodic[2]!.checkedAt.getTime() - periodic[1]!.checkedAt.getTime();
-    assert.ok(Math.abs(gap - PERIOD_S * 1000) < 300, `gap between periodic checks ${gap} ms`);
+    // Loose bound: timers run late on a loaded 2-core machine; a wrong phase would be off by seconds.
+    assert.ok(Math.abs(gap - PERIOD_S * 1000) < 750, `gap between periodic checks ${gap} ms`);
     assert.ok(periodic.every((c) => c.ok && c.exitIp === proxies[0]!.handle.ip));
     const metrics = await registry.metrics();
     assert.match(metrics, new RegExp(`pgw_proxy_up\\{proxy="${first}"\\} 1`));
