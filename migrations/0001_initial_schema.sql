@@ -53,7 +53,7 @@ CREATE TABLE settings (
   forwarder_port_max     integer NOT NULL DEFAULT 29999 CHECK (forwarder_port_max BETWEEN 1 AND 65535),
   health_interval_s      integer NOT NULL DEFAULT 30 CHECK (health_interval_s BETWEEN 5 AND 3600),
   probe_timeout_ms       integer NOT NULL DEFAULT 5000 CHECK (probe_timeout_ms BETWEEN 500 AND 60000),
-  check_url              text NOT NULL DEFAULT 'http://203.0.113.10:8080/ip',
+  check_url              text NOT NULL DEFAULT 'http://203.0.113.10/ip',
   dns_mode               text NOT NULL DEFAULT 'drop' CHECK (dns_mode IN ('drop')),
   strict_output          boolean NOT NULL DEFAULT false,
   fail_threshold         integer NOT NULL DEFAULT 1 CHECK (fail_threshold BETWEEN 1 AND 10),

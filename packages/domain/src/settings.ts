@@ -41,7 +41,7 @@ export const DEFAULT_SETTINGS: Settings = settingsSchema.parse({
   forwarderPortMax: 29999,
   healthIntervalS: 30,
   probeTimeoutMs: 5000,
-  checkUrl: 'http://203.0.113.10:8080/ip',
+  checkUrl: 'http://203.0.113.10/ip',
   dnsMode: 'drop',
   strictOutput: false,
   failThreshold: 1,

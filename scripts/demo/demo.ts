@@ -1,0 +1,166 @@
+/**
+ * The demo: a lab (gateway, LAN and WAN namespaces with real dante and tinyproxy), the guard, and
+ * all four pgw services with their real privilege split, seeded through the api so the health gate
+ * runs. Idempotent: `up` again reuses what is running.
+ *   node --import tsx scripts/demo/demo.ts up | down | status
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readState } from '../../test/lab/state.js';
+import type { LabDescription } from '../../test/lab/types.js';
+import { ApiClient } from './api-client.js';
+import { loadOrCreateSecrets, type DemoSecrets } from './secrets.js';
+import { DEMO_SERVICES, type DemoService, ServiceRegistry } from './services.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const DIR = process.env.PGW_DEMO_DIR ?? '/var/lib/pgw-demo';
+const LAB_STATE = join(DIR, 'lab.json');
+const DATABASE = 'pgw';
+const SOCKET = '/var/run/postgresql';
+const API_URL = 'http://127.0.0.1:8080';
+const ADMIN = 'admin';
+
+const say = (line: string) => console.log(`pgw demo: ${line}`);
+const dbUrl = (user: string, password?: string) => `postgres://${user}${password ? `:${password}` : ''}@/${DATABASE}?host=${encodeURIComponent(SOCKET)}`;
+
+function run(argv: string[], env: Record<string, string> = {}): string {
+  return execFileSync(argv[0]!, argv.slice(1), { cwd: REPO, env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+function prepareDatabase(secrets: DemoSecrets): void {
+  const exists = run(['psql', '-h', SOCKET, '-d', 'postgres', '-Atc', `SELECT 1 FROM pg_database WHERE datname = '${DATABASE}'`]).trim() === '1';
+  if (!exists) {
+    say(`creating database ${DATABASE}`);
+    run(['createdb', '-h', SOCKET, DATABASE]);
+  }
+  const cli = ['node', 'packages/cli/dist/main.js'];
+  for (const line of run([...cli, 'migrate'], { PGW_DATABASE_URL: dbUrl('root') }).trim().split('\n')) say(`migrate: ${line}`);
+  run([...cli, 'db', 'roles'], { PGW_DATABASE_URL: dbUrl('root'), ...secrets });
+}
+
+function labIsUp(): boolean {
+  if (!existsSync(LAB_STATE)) return false;
+  return spawnSync('node', ['--import', 'tsx', 'test/lab/cli.ts', 'status', '--state', LAB_STATE], { cwd: REPO, stdio: 'ignore' }).status === 0;
+}
+
+function serviceEnv(service: DemoService, lab: LabDescription, secrets: DemoSecrets): Record<string, string> {
+  const common = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', PGW_LOG_LEVEL: 'info', PGW_REDIS_URL: lab.redis.socketPath };
+  switch (service) {
+    case 'agent':
+      return { ...common, PGW_DATABASE_URL: dbUrl('pgw_agent', secrets.PGW_DB_PASSWORD_AGENT), PGW_STATE_DIR: join(DIR, 'agent-state') };
+    case 'forwarder':
+      return { ...common, PGW_DATABASE_URL: dbUrl('pgw_forwarder', secrets.PGW_DB_PASSWORD_FORWARDER), PGW_SECRET_KEY: secrets.PGW_SECRET_KEY };
+    case 'health':
+      return { ...common, PGW_DATABASE_URL: dbUrl('pgw_health', secrets.PGW_DB_PASSWORD_HEALTH), PGW_SECRET_KEY: secrets.PGW_SECRET_KEY };
+    case 'api':
+      return {
+        ...common,
+        PGW_DATABASE_URL: dbUrl('pgw_api', secrets.PGW_DB_PASSWORD_API),
+        PGW_SECRET_KEY: secrets.PGW_SECRET_KEY,
+        PGW_JWT_SECRET: secrets.PGW_JWT_SECRET,
+        PGW_CSRF_SECRET: secrets.PGW_CSRF_SECRET,
+        PGW_ADMIN_USERNAME: ADMIN,
+        PGW_ADMIN_PASSWORD: secrets.PGW_ADMIN_PASSWORD,
+      };
+  }
+}
+
+async function waitHealthy(service: DemoService, gatewayNs: string, logFile: string): Promise<void> {
+  const { inGateway, healthUrl } = DEMO_SERVICES[service];
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ok = inGateway
+      ? spawnSync('ip', ['netns', 'exec', gatewayNs, 'curl', '-sf', '--max-time', '1', healthUrl], { stdio: 'ignore' }).status === 0
+      : await fetch(healthUrl).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${service} did not become healthy within 30 s; see ${logFile}`);
+}
+
+async function seed(api: ApiClient, lab: LabDescription): Promise<void> {
+  if ((await api.get<unknown[]>('/api/v1/proxies')).length > 0) return;
+  say(`seeding ${lab.proxies.length} proxies and ${lab.lan.clients.length} mappings through the api (each mapping is health-gated)`);
+  await api.put('/api/v1/settings', { ...(await api.get<Record<string, unknown>>('/api/v1/settings')), checkUrl: lab.internet.echoUrl });
+  const proxyIds: number[] = [];
+  for (const proxy of lab.proxies) {
+    const created = await api.post<{ id: number }>('/api/v1/proxies', { name: `lab ${proxy.kind}`, url: proxy.url });
+    proxyIds.push(created.id);
+  }
+  for (const [index, clientIp] of lab.lan.clients.entries()) {
+    await api.post('/api/v1/mappings', { clientIp, proxyId: proxyIds[index % proxyIds.length], description: `demo client ${index + 1}` });
+  }
+}
+
+/** A real request from each LAN client through the gateway: what the client's exit IP is. */
+function exitIps(lab: LabDescription): string[] {
+  return lab.lan.clients.map((clientIp) => {
+    const result = spawnSync('ip', ['netns', 'exec', lab.namespaces.lan, 'curl', '-s', '--max-time', '3', '--interface', clientIp, lab.internet.echoUrl], { encoding: 'utf8' });
+    const ip = /"ip"\s*:\s*"([^"]+)"/.exec(result.stdout)?.[1];
+    return `${clientIp} -> ${ip ?? `no internet (${result.status === 0 ? 'unexpected answer' : `curl exit ${result.status}`})`}`;
+  });
+}
+
+async function up(): Promise<void> {
+  mkdirSync(DIR, { recursive: true, mode: 0o700 });
+  mkdirSync(join(DIR, 'logs'), { recursive: true });
+  const secrets = loadOrCreateSecrets(join(DIR, 'secrets.env'));
+  prepareDatabase(secrets);
+  if (!labIsUp()) {
+    say('bringing the lab up (namespaces, dante, tinyproxy, echo server, redis)');
+    run(['node', '--import', 'tsx', 'test/lab/cli.ts', 'up', '--clients', '4', '--proxies', 'socks5,socks5-auth,http', '--state', LAB_STATE]);
+  }
+  const lab = readState(LAB_STATE);
+  run(['ip', 'netns', 'exec', lab.namespaces.gateway, join(REPO, 'guard/load-guard.sh')]);
+  say(`guard table inet pgw_guard loaded in ${lab.namespaces.gateway}`);
+  const registry = new ServiceRegistry(join(DIR, 'services.json'));
+  for (const service of ['agent', 'forwarder', 'health', 'api'] as DemoService[]) {
+    if (registry.isRunning(service)) continue;
+    await registry.start(service, lab.namespaces.gateway, serviceEnv(service, lab, secrets), REPO, join(DIR, 'logs'));
+    await waitHealthy(service, lab.namespaces.gateway, join(DIR, 'logs', `${service}.log`));
+    say(`${service} running as ${DEMO_SERVICES[service].user}${DEMO_SERVICES[service].inGateway ? ` in ${lab.namespaces.gateway}` : ''}`);
+  }
+  const api = await ApiClient.login(API_URL, ADMIN, secrets.PGW_ADMIN_PASSWORD);
+  await seed(api, lab);
+  const deadline = Date.now() + 15_000;
+  let routes = exitIps(lab);
+  while (routes.some((r) => r.includes('no internet')) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    routes = exitIps(lab);
+  }
+  const status = await api.get<{ proxies: { up: number; total: number }; mappings: { total: number }; clientsBlocked: number | null }>('/api/v1/status');
+  for (const route of routes) say(`client ${route}`);
+  say(`console ${API_URL}  login: ${ADMIN} / ${secrets.PGW_ADMIN_PASSWORD}  (secrets in ${join(DIR, 'secrets.env')})`);
+  say(`status: ${status.proxies.up}/${status.proxies.total} proxies up, ${status.mappings.total} mappings, ${status.clientsBlocked ?? '?'} clients blocked; logs in ${join(DIR, 'logs')}`);
+  say(`try: ip netns exec ${lab.namespaces.lan} curl --interface ${lab.lan.clients[0]} ${lab.internet.echoUrl}`);
+  say('stop: bash scripts/demo.sh down');
+}
+
+async function down(): Promise<void> {
+  await new ServiceRegistry(join(DIR, 'services.json')).stopAll();
+  say('services stopped');
+  if (existsSync(LAB_STATE)) {
+    run(['node', '--import', 'tsx', 'test/lab/cli.ts', 'down', '--state', LAB_STATE]);
+    say('lab removed (the database pgw is kept)');
+  }
+}
+
+function status(): void {
+  const registry = new ServiceRegistry(join(DIR, 'services.json'));
+  for (const service of Object.keys(DEMO_SERVICES) as DemoService[]) say(`${service.padEnd(9)} ${registry.isRunning(service) ? 'running' : 'stopped'}`);
+  say(`lab       ${labIsUp() ? 'up' : 'down'}`);
+  if (labIsUp()) for (const route of exitIps(readState(LAB_STATE))) say(`client ${route}`);
+}
+
+const command = process.argv[2] ?? 'up';
+const commands: Record<string, () => Promise<void> | void> = { up, down, status };
+if (!commands[command]) {
+  console.error(`usage: scripts/demo.sh [up|down|status] (got "${command}")`);
+  process.exit(2);
+}
+Promise.resolve(commands[command]!()).catch((error: Error) => {
+  console.error(`pgw demo: ${error.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nsArgv } from '../../test/lab/netns.js';
+import { isSameProcessAlive, stopForeignGroup } from '../../test/lab/proc.js';
+import { setprivArgv } from '../../test/lab/privileges.js';
+import { spawnProcess } from '../../test/lab/process.js';
+
+export type DemoService = 'agent' | 'forwarder' | 'health' | 'api';
+
+/** Who runs each service in the demo: the same split as the systemd units. */
+export const DEMO_SERVICES: Record<DemoService, { inGateway: boolean; user: string; caps: string[]; healthUrl: string }> = {
+  agent: { inGateway: true, user: 'root', caps: ['net_admin'], healthUrl: 'http://127.0.0.1:9101/healthz' },
+  forwarder: { inGateway: true, user: 'pgw', caps: [], healthUrl: 'http://127.0.0.1:9102/healthz' },
+  health: { inGateway: true, user: 'pgw-health', caps: [], healthUrl: 'http://127.0.0.1:9103/healthz' },
+  api: { inGateway: false, user: 'pgw-api', caps: [], healthUrl: 'http://127.0.0.1:8080/healthz' },
+};
+
+interface Record_ {
+  pid: number;
+  startTime: string;
+  logFile: string;
+}
+type Registry = Partial<Record<DemoService, Record_>>;
+
+export class ServiceRegistry {
+  constructor(private readonly file: string) {}
+
+  read(): Registry {
+    return existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as Registry) : {};
+  }
+
+  isRunning(service: DemoService): boolean {
+    const entry = this.read()[service];
+    return entry !== undefined && isSameProcessAlive(entry.pid, entry.startTime);
+  }
+
+  async start(service: DemoService, gatewayNs: string, env: Record<string, string>, repoRoot: string, logDir: string): Promise<void> {
+    const spec = DEMO_SERVICES[service];
+    const argv = [...setprivArgv(spec.user, spec.caps), 'node', join(repoRoot, `services/${service}/dist/main.js`)];
+    const logFile = join(logDir, `${service}.log`);
+    const proc = await spawnProcess(nsArgv(spec.inGateway ? gatewayNs : undefined, argv), { logFile, env, cwd: repoRoot, detached: true, name: service });
+    const registry = this.read();
+    registry[service] = { pid: proc.pid, startTime: proc.startTime, logFile };
+    writeFileSync(this.file, JSON.stringify(registry, null, 2));
+  }
+
+  async stopAll(): Promise<void> {
+    const registry = this.read();
+    for (const service of ['api', 'health', 'forwarder', 'agent'] as DemoService[]) {
+      const entry = registry[service];
+      if (entry && isSameProcessAlive(entry.pid, entry.startTime)) await stopForeignGroup(entry.pid, entry.startTime, 10_000);
+    }
+    writeFileSync(this.file, '{}');
+  }
+}
