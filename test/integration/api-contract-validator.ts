@@ -30,7 +30,8 @@ export class ContractValidator {
   }
 
   operations(): string[] {
-    return Object.values(this.spec.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
+    const methods = new Set(['get', 'put', 'post', 'patch', 'delete']);
+    return Object.values(this.spec.paths).flatMap((item) => Object.entries(item).filter(([m]) => methods.has(m)).map(([, op]) => op.operationId));
   }
 
   /** Throws with a readable reason when the response breaks the contract. */

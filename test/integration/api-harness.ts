@@ -34,7 +34,8 @@ export interface CallOptions {
 export class ApiHarness {
   readonly contract = new ContractValidator();
   readonly id = randomBytes(4).toString('hex');
-  readonly stream = `pgw:test:${this.id}:events`;
+  /** The notice stream this api publishes to and tails (the default one when the test owns its Redis). */
+  stream = `pgw:test:${this.id}:events`;
   readonly queuePrefix = `pgwtest-${this.id}`;
 
   private constructor(
@@ -64,6 +65,7 @@ export class ApiHarness {
         ...overrides,
       };
       const harness = new ApiHarness(database, undefined as unknown as RunningApi, config);
+      if ('stream' in options && options.stream === undefined) harness.stream = 'pgw:events';
       harness.api = await startApi({
         config,
         logger: createLogger('api-test', process.env.PGW_TEST_LOG_LEVEL ?? 'error'),

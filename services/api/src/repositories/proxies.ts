@@ -9,11 +9,11 @@ export interface ProxyDto {
   username: string | null;
   hasPassword: boolean;
   status: 'unknown' | 'up' | 'down';
-  statusChangedAt: Date | null;
+  statusChangedAt: string | null;
   latencyMs: number | null;
   exitIp: string | null;
   lastError: string | null;
-  lastCheckedAt: Date | null;
+  lastCheckedAt: string | null;
   mappingCount: number;
   createdAt: Date;
   updatedAt: Date;
@@ -30,11 +30,11 @@ export function toProxyDto(row: ProxyRow, mappingCount: number): ProxyDto {
     username: row.username,
     hasPassword: row.passwordEnc !== null,
     status: row.status,
-    statusChangedAt: row.statusChangedAt,
+    statusChangedAt: row.statusChangedAt?.toISOString() ?? null,
     latencyMs: row.latencyMs,
     exitIp: row.exitIp,
     lastError: row.lastError,
-    lastCheckedAt: row.lastCheckedAt,
+    lastCheckedAt: row.lastCheckedAt?.toISOString() ?? null,
     mappingCount,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
