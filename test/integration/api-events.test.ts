@@ -1,0 +1,169 @@
+// Live events over SSE and behaviour with Redis down: real Postgres, a private Redis that the test
+// really stops, the real EventBus publishing a proxy status notice as the health service does.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { EventBus } from '@pgw/events';
+import { createLogger } from '@pgw/log';
+import { startRedis } from '../lab/redis.js';
+import type { RedisHandle } from '../lab/types.js';
+import { ADMIN, ApiHarness, type Session } from './api-harness.js';
+
+interface SseMessage {
+  id?: string;
+  event?: string;
+  data?: string;
+  comment?: string;
+}
+
+/** A minimal EventSource over fetch that keeps every message and comment with its arrival time. */
+async function openStream(url: string, headers: Record<string, string>) {
+  const abort = new AbortController();
+  const res = await fetch(url, { headers, signal: abort.signal });
+  const messages: (SseMessage & { receivedAt: number })[] = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  const pump = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const message: SseMessage = {};
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) message.comment = line.slice(1).trim();
+            else {
+              const [key, ...rest] = line.split(':');
+              (message as Record<string, string>)[key!] = rest.join(':').trimStart();
+            }
+          }
+          messages.push({ ...message, receivedAt: Date.now() });
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    res,
+    messages,
+    async waitFor(pred: (m: SseMessage) => boolean, timeoutMs: number) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const found = messages.find(pred);
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(messages)}`);
+    },
+    close: async () => {
+      abort.abort();
+      await pump;
+    },
+  };
+}
+
+describe('api events and Redis outages', () => {
+  let h: ApiHarness;
+  let redisDir: string;
+  let redis: RedisHandle;
+  let bus: EventBus;
+  let admin: Session;
+
+  before(async () => {
+    redisDir = mkdtempSync(join(tmpdir(), 'pgw-api-events-'));
+    redis = await startRedis({ dir: redisDir });
+    h = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath }, { stream: undefined, queuePrefix: undefined });
+    bus = new EventBus({ redisUrl: redis.socketPath, logger: createLogger('events-test', 'error') });
+    admin = await h.login(ADMIN);
+  });
+  after(async () => {
+    await bus?.close();
+    await h?.stop();
+    await redis?.stop();
+    if (redisDir) rmSync(redisDir, { recursive: true, force: true });
+  });
+
+  it('an SSE client receives a proxy status change within 1 s of its notice, and heartbeats', async () => {
+    const stream = await openStream(`${h.url}/api/v1/events`, { cookie: admin.cookie });
+    try {
+      assert.equal(stream.res.status, 200);
+      assert.match(stream.res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      await stream.waitFor((m) => m.comment === 'heartbeat', 2_000);
+      const publishedAt = Date.now();
+      const id = await bus.publish({ type: 'proxy.status', proxyId: 7, status: 'down', previous: 'up', latencyMs: null, exitIp: null, error: 'connection refused' });
+      const message = await stream.waitFor((m) => m.event === 'proxy.status', 1_000);
+      assert.equal(message.id, id, 'id: is the stream id');
+      const data = JSON.parse(message.data!);
+      assert.deepEqual([data.proxyId, data.status, data.previous], [7, 'down', 'up']);
+      assert.ok((message as { receivedAt: number }).receivedAt - publishedAt < 1_000);
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('a reconnecting client resumes after Last-Event-ID without losing notices', async () => {
+    const first = await bus.publish({ type: 'config.changed' });
+    const missed = await bus.publish({ type: 'mapping.changed', mappingId: 3, action: 'deleted' });
+    const stream = await openStream(`${h.url}/api/v1/events`, { cookie: admin.cookie, 'last-event-id': first });
+    try {
+      const message = await stream.waitFor((m) => m.event === 'mapping.changed', 1_000);
+      assert.equal(message.id, missed);
+      assert.equal(stream.messages.some((m) => m.id === first), false, 'nothing at or before Last-Event-ID again');
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('a change made through the api reaches SSE clients as a notice', async () => {
+    const stream = await openStream(`${h.url}/api/v1/events`, { cookie: admin.cookie });
+    try {
+      await stream.waitFor((m) => m.comment === 'heartbeat', 2_000);
+      const created = await h.call('POST', '/api/v1/proxies', { auth: { bearer: admin.token }, body: { name: 'sse', url: 'http://198.51.100.40:3128' } });
+      const message = await stream.waitFor((m) => m.event === 'proxy.changed', 1_000);
+      assert.deepEqual(JSON.parse(message.data!).proxyId, created.body.id);
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('with Redis down a change is still stored and audited, and the api still answers', async () => {
+    const proxyId = await h.seedProxy('while-down');
+    const mappingId = await h.seedMapping(proxyId, '192.168.2.50', 21000);
+    await redis.stop();
+    try {
+      const audits = await h.auditCount();
+      const started = Date.now();
+      const disabled = await h.call('POST', `/api/v1/mappings/${mappingId}/disable`, { auth: { bearer: admin.token } });
+      assert.equal(disabled.status, 200, disabled.text);
+      assert.ok(Date.now() - started < 2_000, `answered in ${Date.now() - started} ms`);
+      const row = await h.db.selectFrom('mappings').select('enabled').where('id', '=', mappingId).executeTakeFirstOrThrow();
+      assert.equal(row.enabled, false, 'stored in Postgres');
+      assert.equal(await h.auditCount(), audits + 1, 'audited');
+      const renamed = await h.call('PATCH', `/api/v1/proxies/${proxyId}`, { auth: { bearer: admin.token }, body: { name: 'still-works' } });
+      assert.equal(renamed.status, 200);
+      assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, { auth: { bearer: admin.token } })).body.effective, { state: 'not_applied', reason: 'agent_unavailable' });
+      const status = await h.call('GET', '/api/v1/status', { auth: { bearer: admin.token } });
+      assert.deepEqual([status.status, status.body.agent], [200, null]);
+      const ready = await h.call('GET', '/readyz');
+      assert.deepEqual([ready.status, ready.body.checks], [503, { postgres: true, redis: false }]);
+      const gate = await h.call('POST', `/api/v1/mappings/${mappingId}/enable`, { auth: { bearer: admin.token } });
+      assert.deepEqual([gate.status, gate.body.error.code], [503, 'unavailable'], 'the gate fails closed');
+      assert.equal((await h.db.selectFrom('mappings').select('enabled').where('id', '=', mappingId).executeTakeFirstOrThrow()).enabled, false);
+      assert.equal((await fetch(`${h.url}/api/v1/events`, { headers: { cookie: admin.cookie } })).status, 503);
+    } finally {
+      await redis.start();
+    }
+    const deadline = Date.now() + 5_000;
+    while ((await h.call('GET', '/readyz')).status !== 200) {
+      assert.ok(Date.now() < deadline, 'ready again after Redis is back');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
