@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '@pgw/config';
+import { loadForwarderConfig } from './config.js';
+
+const BASE = {
+  PGW_DATABASE_URL: 'postgres://pgw_forwarder:pw@/pgw?host=/var/run/postgresql',
+  PGW_REDIS_URL: '/run/redis/redis.sock',
+  PGW_SECRET_KEY: 'ab'.repeat(32),
+};
+
+describe('loadForwarderConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadForwarderConfig(BASE);
+    assert.equal(config.bindHost, '127.0.0.1');
+    assert.equal(config.metricsPort, 9102);
+    assert.equal(config.maxConnections, 20_000);
+    assert.equal(config.maxConnectionsPerMapping, 1024);
+    assert.equal(config.connectTimeoutMs, 5_000);
+    assert.equal(config.idleTimeoutMs, 300_000);
+    assert.equal(config.upstreamFailureThreshold, 3);
+    assert.equal(config.resyncIntervalMs, 2_000);
+    assert.equal(config.drainTimeoutMs, 5_000);
+    assert.deepEqual(config.secretKey, Buffer.alloc(32, 0xab));
+  });
+
+  it('reads every variable as given', () => {
+    const config = loadForwarderConfig({
+      ...BASE,
+      PGW_FORWARDER_BIND: '0.0.0.0',
+      PGW_MAX_CONNECTIONS: '100',
+      PGW_MAX_CONNECTIONS_PER_MAPPING: '10',
+      PGW_CONNECT_TIMEOUT_MS: '1500',
+      PGW_IDLE_TIMEOUT_MS: '60000',
+      PGW_UPSTREAM_FAILURE_THRESHOLD: '5',
+      PGW_FORWARDER_RESYNC_INTERVAL_MS: '500',
+      PGW_FORWARDER_DRAIN_TIMEOUT_MS: '100',
+      PGW_METRICS_PORT: '19102',
+    });
+    assert.deepEqual(
+      [config.bindHost, config.maxConnections, config.maxConnectionsPerMapping, config.connectTimeoutMs, config.idleTimeoutMs],
+      ['0.0.0.0', 100, 10, 1500, 60000],
+    );
+    assert.deepEqual([config.upstreamFailureThreshold, config.resyncIntervalMs, config.drainTimeoutMs, config.metricsPort], [5, 500, 100, 19102]);
+  });
+
+  it('names a missing required variable', () => {
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_SECRET_KEY: '' }), (e: Error) => e instanceof ConfigError && /^PGW_SECRET_KEY: required/.test(e.message));
+  });
+
+  it('names a bad number', () => {
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_CONNECT_TIMEOUT_MS: 'soon' }), /PGW_CONNECT_TIMEOUT_MS: must be a number/);
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_MAX_CONNECTIONS: '0' }), /PGW_MAX_CONNECTIONS: must be at least 1/);
+  });
+
+  it('refuses a per-mapping limit above the global one', () => {
+    assert.throws(
+      () => loadForwarderConfig({ ...BASE, PGW_MAX_CONNECTIONS: '10', PGW_MAX_CONNECTIONS_PER_MAPPING: '11' }),
+      /PGW_MAX_CONNECTIONS_PER_MAPPING: must not be above PGW_MAX_CONNECTIONS/,
+    );
+  });
+
+  it('refuses a bind address with shell or nft syntax', () => {
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_BIND: '127.0.0.1; rm' }), /PGW_FORWARDER_BIND: must be an address/);
+  });
+});

@@ -1,0 +1,63 @@
+import { fields, loadConfig } from '@pgw/config';
+import { z } from 'zod';
+
+/** Every PGW_* variable the forwarder reads (see .env.template, forwarder section). */
+export const forwarderEnvSchema = z
+  .object({
+    PGW_LOG_LEVEL: fields.logLevel,
+    PGW_DATABASE_URL: fields.postgresUrl,
+    PGW_REDIS_URL: fields.redisUrl,
+    PGW_SECRET_KEY: fields.secretKey,
+    PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
+    PGW_METRICS_PORT: fields.tcpPort.default(9102),
+    PGW_FORWARDER_BIND: fields.listenHost.default('127.0.0.1'),
+    PGW_MAX_CONNECTIONS: fields.positiveInt(20_000, 1_000_000),
+    PGW_MAX_CONNECTIONS_PER_MAPPING: fields.positiveInt(1024, 1_000_000),
+    PGW_CONNECT_TIMEOUT_MS: fields.positiveInt(5_000, 120_000),
+    PGW_IDLE_TIMEOUT_MS: fields.positiveInt(300_000, 7 * 24 * 3_600_000),
+    PGW_UPSTREAM_FAILURE_THRESHOLD: fields.positiveInt(3, 1_000),
+    PGW_FORWARDER_RESYNC_INTERVAL_MS: fields.positiveInt(2_000, 60_000),
+    PGW_FORWARDER_DRAIN_TIMEOUT_MS: fields.positiveInt(5_000, 600_000),
+  })
+  .refine((env) => env.PGW_MAX_CONNECTIONS_PER_MAPPING <= env.PGW_MAX_CONNECTIONS, {
+    message: 'must not be above PGW_MAX_CONNECTIONS',
+    path: ['PGW_MAX_CONNECTIONS_PER_MAPPING'],
+  });
+
+export interface ForwarderConfig {
+  readonly logLevel: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly secretKey: Buffer;
+  readonly metricsHost: string;
+  readonly metricsPort: number;
+  readonly bindHost: string;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerMapping: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly upstreamFailureThreshold: number;
+  readonly resyncIntervalMs: number;
+  readonly drainTimeoutMs: number;
+}
+
+/** Throws ConfigError with one line naming the first bad variable. */
+export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): ForwarderConfig {
+  const e = loadConfig(forwarderEnvSchema, env);
+  return {
+    logLevel: e.PGW_LOG_LEVEL,
+    databaseUrl: e.PGW_DATABASE_URL,
+    redisUrl: e.PGW_REDIS_URL,
+    secretKey: e.PGW_SECRET_KEY,
+    metricsHost: e.PGW_METRICS_HOST,
+    metricsPort: e.PGW_METRICS_PORT,
+    bindHost: e.PGW_FORWARDER_BIND,
+    maxConnections: e.PGW_MAX_CONNECTIONS,
+    maxConnectionsPerMapping: e.PGW_MAX_CONNECTIONS_PER_MAPPING,
+    connectTimeoutMs: e.PGW_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: e.PGW_IDLE_TIMEOUT_MS,
+    upstreamFailureThreshold: e.PGW_UPSTREAM_FAILURE_THRESHOLD,
+    resyncIntervalMs: e.PGW_FORWARDER_RESYNC_INTERVAL_MS,
+    drainTimeoutMs: e.PGW_FORWARDER_DRAIN_TIMEOUT_MS,
+  };
+}

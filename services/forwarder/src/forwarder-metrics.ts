@@ -1,0 +1,102 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ConnectionLimits } from './connection-limits.js';
+import type { Forwarder } from './forwarder.js';
+import type { ForwarderStats } from './forwarder-stats.js';
+
+/** Upstream dial latency buckets, from a lab LAN proxy (sub-millisecond) to the connect timeout. */
+const CONNECT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface ForwarderMetrics {
+  connectObserver(proxyId: number): (seconds: number) => void;
+  /** Drops the latency series of proxies no mapping uses any more. */
+  retainProxies(proxyIds: ReadonlySet<number>): void;
+}
+
+/**
+ * The contract's metric names. Counts live in plain fields (ForwarderStats, listeners) and are
+ * copied in at scrape time; only the latency histogram is observed per dial.
+ */
+export function registerForwarderMetrics(registry: Registry, stats: ForwarderStats, limits: ConnectionLimits, forwarder: Forwarder): ForwarderMetrics {
+  new Gauge({
+    name: 'pgw_forwarder_active_connections',
+    help: 'Relayed connections open now (dials in flight included), per mapping',
+    labelNames: ['mapping'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [id, listener] of forwarder.perMapping()) this.set({ mapping: String(id) }, listener.activeConnections);
+    },
+  });
+  new Counter({
+    name: 'pgw_forwarder_connections_total',
+    help: 'Connections accepted on mapping ports (refused ones included)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats.connectionsTotal);
+    },
+  });
+  new Counter({
+    name: 'pgw_forwarder_bytes_total',
+    help: 'Bytes relayed; direction up = client to upstream, down = upstream to client',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      const totals: [number, number] = [stats.closedBytesUp, stats.closedBytesDown];
+      for (const listener of forwarder.perMapping().values()) listener.addLiveBytes(totals);
+      this.reset();
+      this.inc({ direction: 'up' }, totals[0]);
+      this.inc({ direction: 'down' }, totals[1]);
+    },
+  });
+  new Counter({
+    name: 'pgw_forwarder_failures_total',
+    help: 'Connections not relayed, by reason (refusals before the dial and dial failures)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of stats.failures) this.inc({ reason }, count);
+    },
+  });
+  new Gauge({
+    name: 'pgw_forwarder_max_connections',
+    help: 'The configured global relay limit (PGW_MAX_CONNECTIONS)',
+    registers: [registry],
+  }).set(limits.maxGlobal);
+  new Gauge({
+    name: 'pgw_forwarder_listeners',
+    help: 'Mapping ports listening now',
+    registers: [registry],
+    collect() {
+      this.set(forwarder.listenerCount);
+    },
+  });
+  const connectSeconds = new Histogram({
+    name: 'pgw_forwarder_upstream_connect_seconds',
+    help: 'Time to a relay-ready upstream: TCP connect to the proxy plus its handshake, per proxy',
+    labelNames: ['proxy'],
+    buckets: CONNECT_BUCKETS,
+    registers: [registry],
+  });
+  const observers = new Map<number, (seconds: number) => void>();
+  return {
+    connectObserver(proxyId) {
+      let observe = observers.get(proxyId);
+      if (observe === undefined) {
+        const child = connectSeconds.labels({ proxy: String(proxyId) });
+        observe = (seconds) => child.observe(seconds);
+        observers.set(proxyId, observe);
+      }
+      return observe;
+    },
+    retainProxies(proxyIds) {
+      for (const id of observers.keys()) {
+        if (!proxyIds.has(id)) {
+          observers.delete(id);
+          connectSeconds.remove({ proxy: String(id) });
+        }
+      }
+    },
+  };
+}

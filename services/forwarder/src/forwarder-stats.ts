@@ -1,0 +1,18 @@
+/** Why a connection ended without being relayed (refusals before a dial, and dial failures). */
+export type RefusalReason = 'blocked' | 'not_client' | 'limit_global' | 'limit_mapping' | 'no_original_dst' | 'not_redirected' | 'draining';
+
+/**
+ * Plain counters the hot path bumps; the metrics registry reads them at scrape time, so a
+ * connection costs no label hashing.
+ */
+export class ForwarderStats {
+  connectionsTotal = 0;
+  /** Bytes of relays already closed; live relays are added at read time. */
+  closedBytesUp = 0;
+  closedBytesDown = 0;
+  readonly failures = new Map<string, number>();
+
+  failure(reason: string): void {
+    this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
+  }
+}

@@ -1,0 +1,133 @@
+// The per-connection hot path. One Relay object per accepted connection, found from its sockets
+// through a symbol, so every event handler below is a module-level function: no closures, no
+// per-chunk allocation of our own (chunks go from one socket's read straight into the other's
+// write, and a full write buffer pauses the reading side until 'drain').
+import type { Socket } from 'node:net';
+
+const RELAY = Symbol('pgw.forwarder.relay');
+
+export interface RelaySocket extends Socket {
+  [RELAY]?: Relay;
+}
+
+/** The mapping listener a relay belongs to: told exactly once when both sockets are closed. */
+export interface RelayOwner {
+  relayReleased(relay: Relay): void;
+}
+
+export class Relay {
+  /** Intrusive list of the owner's relays, so adding and removing one allocates nothing. */
+  prev: Relay | null = null;
+  next: Relay | null = null;
+  upstream: RelaySocket | null = null;
+  /** Both sockets closed and the owner told: a dial still in flight must throw its socket away. */
+  released = false;
+  private openSockets = 1;
+  private idleTimeoutMs = 0;
+
+  constructor(
+    readonly client: RelaySocket,
+    readonly owner: RelayOwner,
+  ) {
+    client[RELAY] = this;
+    client.on('error', onSocketError);
+    client.on('close', onSocketClose);
+  }
+
+  /**
+   * Starts relaying both ways over an upstream socket that is connected through the proxy.
+   * The client was accepted paused (pauseOnConnect): whatever it sent meanwhile waits in the
+   * kernel and flows now.
+   */
+  attach(upstream: RelaySocket, idleTimeoutMs: number): void {
+    const client = this.client;
+    this.idleTimeoutMs = idleTimeoutMs;
+    // The dialer's socket ends its writable side when the proxy's FIN arrives unless told otherwise.
+    upstream.allowHalfOpen = true;
+    upstream[RELAY] = this;
+    this.upstream = upstream;
+    this.openSockets++;
+    upstream.on('error', onSocketError);
+    upstream.on('close', onSocketClose);
+    upstream.on('data', onUpstreamData);
+    upstream.on('end', onUpstreamEnd);
+    upstream.on('drain', onUpstreamDrain);
+    client.on('data', onClientData);
+    client.on('end', onClientEnd);
+    client.on('drain', onClientDrain);
+    // Every read and write of the client socket counts as activity, so one timer covers both directions.
+    client.setTimeout(idleTimeoutMs);
+    client.on('timeout', onIdle);
+    client.resume();
+    upstream.resume();
+  }
+
+  /** Closes both sockets now; the release follows from their 'close' events. */
+  destroy(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  /** Refuses with a TCP reset so the client's application fails fast instead of hanging. */
+  reset(): void {
+    if (!this.client.destroyed) this.client.resetAndDestroy();
+    this.upstream?.destroy();
+  }
+
+  socketClosed(socket: RelaySocket, hadError: boolean): void {
+    if (--this.openSockets === 0) {
+      this.released = true;
+      this.owner.relayReleased(this);
+      return;
+    }
+    // A clean close means this side finished both directions (half-closes done); the other side
+    // then still flushes what it has and closes on its own. Anything else takes both down.
+    if (hadError || !socket.readableEnded || !socket.writableFinished) {
+      this.destroy();
+      return;
+    }
+    // The surviving upstream only flushes now; bound that too, in case its peer stops reading.
+    // (A surviving client keeps the idle timer it has had since attach.)
+    if (socket === this.client) {
+      this.upstream!.setTimeout(this.idleTimeoutMs);
+      this.upstream!.on('timeout', onIdle);
+    }
+  }
+}
+
+function onClientData(this: RelaySocket, chunk: Buffer): void {
+  if (!this[RELAY]!.upstream!.write(chunk)) this.pause();
+}
+
+function onUpstreamData(this: RelaySocket, chunk: Buffer): void {
+  if (!this[RELAY]!.client.write(chunk)) this.pause();
+}
+
+function onUpstreamDrain(this: RelaySocket): void {
+  this[RELAY]!.client.resume();
+}
+
+function onClientDrain(this: RelaySocket): void {
+  this[RELAY]!.upstream!.resume();
+}
+
+function onClientEnd(this: RelaySocket): void {
+  this[RELAY]!.upstream!.end();
+}
+
+function onUpstreamEnd(this: RelaySocket): void {
+  this[RELAY]!.client.end();
+}
+
+function onIdle(this: RelaySocket): void {
+  this[RELAY]!.destroy();
+}
+
+function onSocketError(this: RelaySocket): void {
+  // Resets and broken pipes are normal endings of a relayed connection; 'close' follows.
+  this[RELAY]!.destroy();
+}
+
+function onSocketClose(this: RelaySocket, hadError: boolean): void {
+  this[RELAY]!.socketClosed(this, hadError);
+}

@@ -1,0 +1,84 @@
+import { type ClientBlockReason, clientBlockReason, type Ipv4, type Port, type ProxyEndpoint } from '@pgw/domain';
+import type { DesiredProxyWithCredentials, DesiredState } from '@pgw/db';
+
+/** Why the forwarder refuses a mapping's connections: the domain's reasons plus its own. */
+export type RouteBlockReason = ClientBlockReason | 'proxy_missing' | 'credentials_unreadable';
+
+/** What one mapping's listener needs: who may connect, and through which proxy it dials. */
+export interface MappingRoute {
+  readonly mappingId: number;
+  readonly clientIp: Ipv4;
+  readonly listenPort: Port;
+  readonly proxyId: number;
+  /** null only while blocked (the proxy row is missing or its password cannot be decrypted). */
+  readonly proxy: ProxyEndpoint | null;
+  /** null: connections are relayed. Otherwise they are refused and live ones closed (fail closed). */
+  readonly blocked: RouteBlockReason | null;
+}
+
+export interface RouteProblem {
+  readonly mappingId: number;
+  readonly reason: string;
+}
+
+export interface RouteTable {
+  readonly routes: ReadonlyMap<number, MappingRoute>;
+  /** Mappings that get no listener at all, with the reason (logged, shown in status). */
+  readonly problems: readonly RouteProblem[];
+}
+
+/**
+ * Desired state -> one route per mapping, pure. `decrypt` opens a sealed proxy password; a
+ * password that cannot be opened blocks that proxy's mappings instead of dialing without it.
+ */
+export function buildRoutes(state: DesiredState<DesiredProxyWithCredentials>, decrypt: (sealed: string) => string): RouteTable {
+  const proxies = new Map<number, { endpoint: ProxyEndpoint | null; status: DesiredProxyWithCredentials['status'] }>();
+  for (const row of state.proxies) proxies.set(row.id, { endpoint: endpointOf(row, decrypt), status: row.status });
+  const { forwarderPortMin, forwarderPortMax } = state.settings;
+  const routes = new Map<number, MappingRoute>();
+  const problems: RouteProblem[] = [...state.rejected];
+  for (const mapping of state.mappings) {
+    if (mapping.listenPort < forwarderPortMin || mapping.listenPort > forwarderPortMax) {
+      problems.push({
+        mappingId: mapping.id,
+        reason: `listen port ${mapping.listenPort} is outside the forwarder port range ${forwarderPortMin}-${forwarderPortMax}`,
+      });
+      continue;
+    }
+    const proxy = proxies.get(mapping.proxyId);
+    let blocked: RouteBlockReason | null;
+    if (proxy === undefined) blocked = 'proxy_missing';
+    else if (proxy.endpoint === null) blocked = 'credentials_unreadable';
+    else blocked = clientBlockReason(mapping, proxy.status);
+    routes.set(mapping.id, {
+      mappingId: mapping.id,
+      clientIp: mapping.clientIp,
+      listenPort: mapping.listenPort,
+      proxyId: mapping.proxyId,
+      proxy: proxy?.endpoint ?? null,
+      blocked,
+    });
+  }
+  return { routes, problems };
+}
+
+function endpointOf(row: DesiredProxyWithCredentials, decrypt: (sealed: string) => string): ProxyEndpoint | null {
+  let password: string | undefined;
+  if (row.passwordEnc !== null) {
+    try {
+      password = decrypt(row.passwordEnc);
+    } catch {
+      return null;
+    }
+  }
+  const endpoint: { -readonly [K in keyof ProxyEndpoint]: ProxyEndpoint[K] } = { protocol: row.protocol, host: row.host, port: row.port };
+  if (row.username !== null) endpoint.username = row.username;
+  if (password !== undefined) endpoint.password = password;
+  return endpoint;
+}
+
+export function sameEndpoint(a: ProxyEndpoint | null, b: ProxyEndpoint | null): boolean {
+  if (a === b) return true;
+  if (a === null || b === null) return false;
+  return a.protocol === b.protocol && a.host === b.host && a.port === b.port && a.username === b.username && a.password === b.password;
+}

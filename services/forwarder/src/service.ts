@@ -1,0 +1,110 @@
+import { hostname } from 'node:os';
+import { createDb, loadDesiredStateWithCredentials } from '@pgw/db';
+import { DialError } from '@pgw/dialers';
+import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
+import type { Logger } from '@pgw/log';
+import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
+import type { StopFn } from '@pgw/runtime';
+import type { ForwarderConfig } from './config.js';
+import { ConnectionLimits } from './connection-limits.js';
+import { CredentialOpener } from './credential-opener.js';
+import { Forwarder } from './forwarder.js';
+import { type ForwarderMetrics, registerForwarderMetrics } from './forwarder-metrics.js';
+import { ForwarderStats } from './forwarder-stats.js';
+import type { ListenerContext } from './mapping-listener.js';
+import { Reconciler } from './reconciler.js';
+import { buildRoutes, type RouteProblem } from './routes.js';
+import { startStatusWriter } from './status-writer.js';
+import { UpstreamFailureTracker } from './upstream-failures.js';
+
+/** At most one upstream-failure notice per proxy this often while its dials keep failing. */
+const UPSTREAM_NOTICE_DEBOUNCE_MS = 5_000;
+
+/** Notices after which the desired state is reloaded; the others are not about the forwarder's inputs. */
+const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
+
+export async function startForwarder(config: ForwarderConfig, logger: Logger): Promise<StopFn> {
+  const db = createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
+  const bus = new EventBus({ redisUrl: config.redisUrl, logger });
+  const redis = connectRedis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerMapping);
+  const stats = new ForwarderStats();
+  const failures = new UpstreamFailureTracker(config.upstreamFailureThreshold, UPSTREAM_NOTICE_DEBOUNCE_MS);
+  const registry = createMetricsRegistry('forwarder');
+  let metrics: ForwarderMetrics | undefined;
+
+  const ctx: ListenerContext = {
+    limits,
+    stats,
+    connectTimeoutMs: config.connectTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    connectObserver: (proxyId) => metrics!.connectObserver(proxyId),
+    dialSucceeded: (proxyId) => failures.success(proxyId),
+    dialFailed(route, error) {
+      const reason = error instanceof DialError ? error.reason : 'connect_failed';
+      stats.failure(reason);
+      if (logger.isDebugEnabled()) logger.debug('dial failed', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
+      const notice = failures.failure(route.proxyId, reason, Date.now());
+      if (notice === null) return;
+      logger.warn('upstream keeps failing, telling the health service', { ...notice });
+      bus.publish({ type: 'forwarder.upstream_failure', ...notice }).catch((publishError: Error) =>
+        logger.warn('cannot publish the upstream failure notice', { proxyId: notice.proxyId, error: publishError.message }),
+      );
+    },
+    acceptFailed(route, error) {
+      stats.failure('accept_error');
+      if (logger.isDebugEnabled()) logger.debug('accept failed', { mappingId: route.mappingId, error: error.message });
+    },
+  };
+  const forwarder = new Forwarder(ctx, config.bindHost, logger);
+  metrics = registerForwarderMetrics(registry, stats, limits, forwarder);
+
+  const opener = new CredentialOpener(config.secretKey);
+  let lastProblems = '';
+  const reconciler = new Reconciler(async () => {
+    const state = await loadDesiredStateWithCredentials(db);
+    const table = buildRoutes(state, opener.open);
+    opener.endLoad();
+    const problems = describeProblems(table.problems);
+    if (problems !== lastProblems) {
+      if (table.problems.length > 0) logger.warn('mappings without a listener', { problems: table.problems });
+      lastProblems = problems;
+    }
+    const result = await forwarder.apply(table);
+    const proxyIds = new Set([...table.routes.values()].map((route) => route.proxyId));
+    failures.retain(proxyIds);
+    metrics!.retainProxies(proxyIds);
+    if (result.opened + result.closed + result.updated > 0) logger.info('applied mappings', { ...result, listeners: forwarder.listenerCount });
+  }, logger);
+
+  await reconciler.request();
+  reconciler.startPeriodic(config.resyncIntervalMs);
+  const subscription = bus.subscribe({
+    group: 'forwarder',
+    consumer: `forwarder@${hostname()}`,
+    handler: async (received: ReceivedEvent) => {
+      if (RELEVANT_EVENTS.has(received.event.type)) await reconciler.request();
+    },
+  });
+  const statusWriter = startStatusWriter(redis, forwarder, limits, logger);
+  void statusWriter.writeNow();
+  const metricsServer = await startMetricsServer(registry, config.metricsHost, config.metricsPort);
+  logger.info('ready', { listeners: forwarder.listenerCount, bind: config.bindHost, metrics: `${config.metricsHost}:${config.metricsPort}` });
+
+  return async () => {
+    await Promise.all([reconciler.stop(), subscription.stop()]);
+    const { remaining } = await forwarder.drain(config.drainTimeoutMs);
+    logger.info('drained', { closedAtDeadline: remaining });
+    statusWriter.stop();
+    await statusWriter.writeNow();
+    metricsServer.close();
+    await bus.close();
+    redis.disconnect();
+    await db.destroy();
+  };
+}
+
+function describeProblems(problems: readonly RouteProblem[]): string {
+  return problems.map((p) => `${p.mappingId}:${p.reason}`).join('\n');
+}

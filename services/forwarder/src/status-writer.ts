@@ -1,0 +1,28 @@
+import type { Logger } from '@pgw/log';
+import type { Redis } from 'ioredis';
+import type { Forwarder } from './forwarder.js';
+import type { ConnectionLimits } from './connection-limits.js';
+import { buildStatus, FORWARDER_STATUS_KEY, FORWARDER_STATUS_TTL_S } from './status.js';
+
+/** Refreshes the status key well inside its TTL; a Redis outage is logged once per outage. */
+export function startStatusWriter(redis: Redis, forwarder: Forwarder, limits: ConnectionLimits, logger: Logger, intervalMs = 5_000): { stop(): void; writeNow(): Promise<void> } {
+  let failing = false;
+  const writeNow = async () => {
+    const status = buildStatus(
+      new Date(),
+      limits.activeConnections,
+      [...forwarder.perMapping()].map(([id, listener]) => [id, listener.activeConnections] as const),
+    );
+    try {
+      await redis.set(FORWARDER_STATUS_KEY, JSON.stringify(status), 'EX', FORWARDER_STATUS_TTL_S);
+      if (failing) logger.info('status key written again');
+      failing = false;
+    } catch (error) {
+      if (!failing) logger.warn('cannot write the status key', { key: FORWARDER_STATUS_KEY, error: (error as Error).message });
+      failing = true;
+    }
+  };
+  const timer = setInterval(() => void writeNow(), intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer), writeNow };
+}
