@@ -1,0 +1,116 @@
+// Blocking a dead proxy's clients (docs/SECURITY.md flow 18) and agent restarts (flows 14, 17):
+// the real agent, real nftables and the lab's Redis; latencies measured and printed.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createDataplane, type Dataplane } from './dataplane-harness.js';
+
+const CLIENT = '192.168.2.10';
+const OTHER = '192.168.2.11'; // same proxy
+const PORTS = { [CLIENT]: 20010, [OTHER]: 20011 } as const;
+const TRIALS = 10;
+
+let dp: Dataplane;
+let proxyId: number;
+let internet: string;
+let httpPort: number;
+
+function stats(values: number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return `min ${sorted[0]} ms, p50 ${at(0.5)} ms, max ${sorted.at(-1)} ms`;
+}
+
+describe('dataplane blocking (flow 18) and restarts (flows 14, 17)', { timeout: 240_000 }, () => {
+  before(async () => {
+    dp = await createDataplane({ clients: 4, proxies: ['socks5'] });
+    internet = dp.lab.description.internet.ip;
+    httpPort = dp.lab.description.internet.httpPort;
+    await dp.loadGuard();
+    proxyId = await dp.addProxy(0, 'up');
+    await dp.addMapping(CLIENT, proxyId, PORTS[CLIENT]);
+    await dp.addMapping(OTHER, proxyId, PORTS[OTHER]);
+    await dp.startPortListeners(Object.values(PORTS));
+    await dp.startAgent();
+    await dp.waitFor('both clients effective', async () => (await dp.prober.tcp(CLIENT, internet, httpPort)).result === 'connected' && (await dp.prober.tcp(OTHER, internet, httpPort)).result === 'connected');
+  });
+
+  after(async () => {
+    await dp?.destroy();
+  });
+
+  it(`flow 18: a proxy-down notice blocks its clients in under 1 s (${TRIALS} trials, goal 100 ms); an up notice unblocks them`, async () => {
+    const blockMs: number[] = [];
+    const unblockMs: number[] = [];
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const refused = dp.prober.until(CLIENT, internet, httpPort, 'refused', 3_000);
+      const started = Date.now();
+      await dp.setProxyStatus(proxyId, 'down');
+      const blocked = await refused;
+      assert.equal(blocked.gaveUp, undefined, `trial ${trial}: still connecting after 3 s`);
+      blockMs.push(blocked.at - started);
+      assert.equal((await dp.prober.tcp(OTHER, internet, httpPort)).result, 'refused', 'every client of the proxy is blocked');
+
+      const connected = dp.prober.until(CLIENT, internet, httpPort, 'connected', 3_000);
+      const upStarted = Date.now();
+      await dp.setProxyStatus(proxyId, 'up');
+      const unblocked = await connected;
+      assert.equal(unblocked.gaveUp, undefined, `trial ${trial}: still refused after 3 s`);
+      unblockMs.push(unblocked.at - upStarted);
+    }
+    console.log(`# proxy down -> new TCP refused: ${blockMs.join(', ')} ms (${stats(blockMs)})`);
+    console.log(`# proxy up -> new TCP connected: ${unblockMs.join(', ')} ms (${stats(unblockMs)})`);
+    for (const ms of blockMs) assert.ok(ms < 1_000, `blocked in ${ms} ms`);
+  });
+
+  it('flow 18: with the lab’s Redis stopped, the periodic resync blocks within 5 s, and unblocks', async () => {
+    await dp.lab.redis.stop();
+    try {
+      const refused = dp.prober.until(CLIENT, internet, httpPort, 'refused', 7_000);
+      const started = Date.now();
+      await dp.setProxyStatus(proxyId, 'down', false);
+      const blocked = await refused;
+      const ms = blocked.at - started;
+      console.log(`# Redis down: proxy down -> new TCP refused in ${ms} ms (resync)`);
+      assert.equal(blocked.gaveUp, undefined);
+      assert.ok(ms < 5_000, `blocked in ${ms} ms`);
+      const connected = dp.prober.until(CLIENT, internet, httpPort, 'connected', 7_000);
+      await dp.setProxyStatus(proxyId, 'up', false);
+      assert.equal((await connected).gaveUp, undefined);
+    } finally {
+      await dp.lab.redis.start();
+      await dp.waitFor('the test’s Redis client to reconnect', () => dp.bus.ping());
+    }
+  });
+
+  it('flow 18: a client that becomes blocked loses its tracked connections', async () => {
+    await dp.prober.tcp(CLIENT, internet, httpPort);
+    const listed = async () => (await dp.lab.exec(dp.gw, ['conntrack', '-L', '-s', CLIENT], { reject: false })).stdout.trim();
+    assert.notEqual(await listed(), '', 'the client has tracked connections before');
+    await dp.setProxyStatus(proxyId, 'down');
+    const ms = await dp.waitFor('conntrack entries of the blocked client deleted', async () => (await listed()) === '', 2_000);
+    console.log(`# blocked client's conntrack entries gone after ${ms} ms`);
+    await dp.setProxyStatus(proxyId, 'up');
+    await dp.prober.until(CLIENT, internet, httpPort, 'connected', 3_000);
+  });
+
+  it('flows 14, 17: SIGKILL of the agent and restart: no leak in between, state file enforced at start, then converged', async () => {
+    const capture = await dp.captureWan();
+    await dp.killAgent();
+    // While the agent is dead: the rules stay; a change is not applied yet (nothing leaks either way).
+    await dp.setProxyStatus(proxyId, 'down', false);
+    const whileDead = await Promise.all([dp.prober.tcp(CLIENT, internet, httpPort), dp.prober.tcp('192.168.2.12', internet, httpPort)]);
+    assert.deepEqual(whileDead.map((r) => r.result), ['connected', 'refused']);
+    // Flush the table too, so the restarted agent must enforce from its state file.
+    await dp.nft('delete', 'table', 'inet', 'pgw');
+    const restarted = Date.now();
+    await dp.startAgent();
+    const blocked = await dp.prober.until(CLIENT, internet, httpPort, 'refused', 5_000);
+    console.log(`# agent restart -> converged (client blocked) after ${blocked.at - restarted} ms`);
+    assert.equal(blocked.gaveUp, undefined);
+    await dp.setProxyStatus(proxyId, 'up');
+    assert.equal((await dp.prober.until(CLIENT, internet, httpPort, 'connected', 3_000)).gaveUp, undefined);
+    const wan = await capture.stop();
+    assert.deepEqual(wan.fromClients, []);
+    assert.deepEqual(wan.toOtherHosts, []);
+  });
+});
