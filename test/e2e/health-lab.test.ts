@@ -95,7 +95,7 @@ describe('health service in the lab gateway', () => {
       .orderBy('id')
       .execute();
     // Up exactly at the second consecutive success after the last failure (recoverThreshold 2).
-    const lastFailure = checks.findLastIndex((c) => !c.ok);
+    const lastFailure = checks.map((c) => c.ok).lastIndexOf(false);
     const successes = checks.slice(lastFailure + 1);
     assert.ok(lastFailure >= 0 && successes.length >= 2, JSON.stringify(checks));
     assert.equal(statusChangedAt?.getTime(), successes[1]!.checkedAt.getTime());
