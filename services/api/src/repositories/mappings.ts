@@ -9,12 +9,8 @@ export interface MappingFilter {
   q?: string;
 }
 
-function joined(db: Db, filter: MappingFilter) {
-  let query = db
-    .selectFrom('mappings')
-    .innerJoin('proxies', 'proxies.id', 'mappings.proxyId')
-    .selectAll('mappings')
-    .select(['proxies.name as proxyName', 'proxies.status as proxyStatus']);
+function filtered(db: Db, filter: MappingFilter) {
+  let query = db.selectFrom('mappings');
   if (filter.proxyId) query = query.where('mappings.proxyId', '=', filter.proxyId);
   if (filter.q) {
     const pattern = `%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -23,10 +19,17 @@ function joined(db: Db, filter: MappingFilter) {
   return query;
 }
 
+function joined(db: Db, filter: MappingFilter) {
+  return filtered(db, filter)
+    .innerJoin('proxies', 'proxies.id', 'mappings.proxyId')
+    .selectAll('mappings')
+    .select(['proxies.name as proxyName', 'proxies.status as proxyStatus']);
+}
+
 export async function listMappingsPage(db: Db, filter: MappingFilter, limit: number, offset: number): Promise<{ items: MappingWithProxy[]; total: number }> {
   const [items, count] = await Promise.all([
     joined(db, filter).orderBy('mappings.id').limit(limit).offset(offset).execute(),
-    joined(db, filter).clearSelect().select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+    filtered(db, filter).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return { items, total: Number(count.n) };
 }
