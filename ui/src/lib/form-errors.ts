@@ -10,12 +10,12 @@ export interface FormErrors {
 export const NO_ERRORS: FormErrors = { fields: {}, general: null };
 
 /**
- * Places an API error next to the input it names. The spec's `field` is a dotted path
+ * Places an API error next to the input it names. The spec's `field` is a dotted (or slash) path
  * ("body.clientIp", "clientIp"); its last segment is matched against the form's inputs.
  */
 export function formErrors(error: unknown, formFields: readonly string[], fallback: (e: unknown) => string): FormErrors {
   if (error instanceof ApiError && error.field) {
-    const name = error.field.split('.').pop() ?? error.field;
+    const name = error.field.split(/[./]/).pop() ?? error.field;
     if (formFields.includes(name)) return { fields: { [name]: error.message }, general: null };
   }
   return { fields: {}, general: fallback(error) };

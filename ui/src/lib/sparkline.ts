@@ -9,11 +9,13 @@ export interface Sparkline {
   readonly path: string;
   /** x positions of failed probes, drawn as marks on the baseline. */
   readonly failures: readonly number[];
+  /** Good probes with no good neighbour: a path of one point draws nothing, so they become dots. */
+  readonly dots: readonly { readonly x: number; readonly y: number }[];
   readonly max: number;
 }
 
 export function buildSparkline(points: readonly SparkPoint[], width: number, height: number, pad = 2): Sparkline {
-  if (points.length === 0) return { path: '', failures: [], max: 0 };
+  if (points.length === 0) return { path: '', failures: [], dots: [], max: 0 };
   const sorted = [...points].sort((a, b) => a.at - b.at);
   const first = sorted[0]!.at;
   const span = Math.max(1, sorted[sorted.length - 1]!.at - first);
@@ -22,17 +24,18 @@ export function buildSparkline(points: readonly SparkPoint[], width: number, hei
   const y = (v: number) => round(height - pad - (v / max) * (height - 2 * pad));
   const parts: string[] = [];
   const failures: number[] = [];
-  let penDown = false;
-  for (const p of sorted) {
+  const dots: { x: number; y: number }[] = [];
+  sorted.forEach((p, i) => {
     if (p.value === null) {
       failures.push(x(p.at));
-      penDown = false;
-      continue;
+      return;
     }
-    parts.push(`${penDown ? 'L' : 'M'}${x(p.at)} ${y(p.value)}`);
-    penDown = true;
-  }
-  return { path: parts.join(' '), failures, max };
+    const penDown = i > 0 && sorted[i - 1]!.value !== null;
+    const continues = i + 1 < sorted.length && sorted[i + 1]!.value !== null;
+    if (!penDown && !continues) dots.push({ x: x(p.at), y: y(p.value) });
+    else parts.push(`${penDown ? 'L' : 'M'}${x(p.at)} ${y(p.value)}`);
+  });
+  return { path: parts.join(' '), failures, dots, max };
 }
 
 function round(n: number): number {

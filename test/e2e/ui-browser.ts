@@ -1,0 +1,53 @@
+// Browser helpers for the console tests: Debian's chromium through playwright-core (never a
+// browser download), screenshots under docs/screenshots/.
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const SCREENSHOT_DIR = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+export const DESKTOP = { width: 1280, height: 860 } as const;
+export const PHONE = { width: 375, height: 812 } as const;
+
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    timeout: 30_000,
+  });
+}
+
+/** A fresh cookie jar per user, so an admin and a viewer never share a session. */
+export async function newSession(browser: Browser, baseURL: string, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ baseURL, viewport: DESKTOP, colorScheme });
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  return { context, page };
+}
+
+export async function logIn(page: Page, username: string, password: string): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+  await page.locator('[data-testid="stream-indicator"][data-state="live"]').waitFor();
+}
+
+/** The same screen at desktop width and at 375 px, as <name>-desktop.png and <name>-375.png. */
+export async function screenshotBoth(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const before = page.viewportSize() ?? DESKTOP;
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}-desktop.png`, fullPage: true });
+  await page.setViewportSize(PHONE);
+  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}-375.png`, fullPage: true });
+  await page.setViewportSize(before);
+}
+
+/** Page width must not exceed the viewport at 375 px (tables scroll inside their own box). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+  await page.setViewportSize(PHONE);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  await page.setViewportSize(DESKTOP);
+  return overflow;
+}
