@@ -2,22 +2,18 @@
  * Shared setup of the dataplane e2e tests (agent and guard): a lab, a test database seeded with
  * proxies and mappings, the real pgw-agent in the gateway namespace, a long-lived TCP/UDP prober
  * in the LAN namespace and a tcpdump analysis of the gateway's eth0.
- *
- * startAgent() is a stop-gap until test/support/gateway.ts (the lead's) lands; it only spawns
- * services/agent/dist/main.js in the gateway namespace as root with CAP_NET_ADMIN only.
+ * Services run through the lead's test/support/gateway.ts (their uids, capabilities and roles).
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { EventBus } from '@pgw/events';
-import { createLogger } from '@pgw/log';
+import type { EventBus } from '@pgw/events';
 import { createLab, type Lab, type LabProcess, type ProxyKind } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { Gateway } from '../support/gateway.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const AGENT_MAIN = join(REPO, 'services/agent/dist/main.js');
 export const GUARD_LOADER = join(REPO, 'guard/load-guard.sh');
 export const AGENT_METRICS_PORT = 9101;
 
@@ -156,6 +152,7 @@ export interface DataplaneOptions {
 export interface Dataplane {
   readonly lab: Lab;
   readonly tdb: TestDatabase;
+  readonly gateway: Gateway;
   readonly bus: EventBus;
   readonly prober: Prober;
   readonly gw: string;
@@ -189,45 +186,29 @@ export async function createDataplane(options: DataplaneOptions = {}): Promise<D
   try {
     const tdb = await createTestDatabase({ prefix: 'pgw_dp' });
     cleanups.push(() => tdb.drop());
-    const bus = new EventBus({ redisUrl: lab.redis.socketPath, logger: createLogger('dataplane-test', 'error') });
-    cleanups.push(() => bus.close());
+    const gateway = new Gateway(lab, tdb, { env: { agent: { PGW_RESYNC_INTERVAL_MS: String(options.resyncIntervalMs ?? 1000) } } });
+    cleanups.push(() => gateway.destroy());
+    const bus = gateway.bus;
     const prober = new Prober(lab.ns.lan);
     cleanups.push(() => prober.close());
     await prober.ready;
-    const stateDir = mkdtempSync(join(lab.dir, 'agent-state-'));
-    cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
     const gw = lab.ns.gateway;
     let proxySeq = 0;
 
     const dp: Dataplane = {
       lab,
       tdb,
+      gateway,
       bus,
       prober,
       gw,
       proxyEndpoints: lab.proxies.map((p) => ({ ip: p.ip, port: p.port })),
       agent: undefined,
       async startAgent() {
-        dp.agent = await lab.spawn(gw, ['node', AGENT_MAIN], {
-          name: 'pgw-agent',
-          uid: 'root',
-          caps: ['net_admin'],
-          cwd: REPO,
-          env: {
-            PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-            PGW_LOG_LEVEL: 'info',
-            PGW_DATABASE_URL: tdb.urlFor('pgw_agent'),
-            PGW_REDIS_URL: lab.redis.socketPath,
-            PGW_STATE_DIR: stateDir,
-            PGW_RESYNC_INTERVAL_MS: String(options.resyncIntervalMs ?? 1000),
-            PGW_METRICS_PORT: String(AGENT_METRICS_PORT),
-          },
-        });
-        await dp.waitFor('agent metrics endpoint', async () => (await lab.exec(gw, ['curl', '-sf', `http://127.0.0.1:${AGENT_METRICS_PORT}/healthz`], { reject: false })).exitCode === 0, 15_000);
+        dp.agent = await gateway.start('agent');
       },
       async killAgent() {
-        await dp.agent?.kill();
-        await dp.agent?.exited;
+        await gateway.kill('agent');
         dp.agent = undefined;
       },
       async loadGuard() {
@@ -249,29 +230,14 @@ export async function createDataplane(options: DataplaneOptions = {}): Promise<D
         }
         return Date.now() - started;
       },
-      async addProxy(index, status) {
-        const proxy = lab.proxies[index]!;
-        const row = await tdb.db
-          .insertInto('proxies')
-          .values({ name: `lab-${index}-${++proxySeq}`, protocol: proxy.kind.startsWith('socks5') ? 'socks5' : 'http', host: proxy.ip, port: proxy.port, username: proxy.username ?? null, passwordEnc: null, status })
-          .returning('id')
-          .executeTakeFirstOrThrow();
-        return row.id;
-      },
+      addProxy: (index, status) => gateway.seedProxy(lab.proxies[index]!, { name: `lab-${index}-${++proxySeq}`, status }),
       async addMapping(clientIp, proxyId, port, enabled = true) {
-        const row = await tdb.db
-          .insertInto('mappings')
-          .values({ clientIp, proxyId, listenPort: port, enabled, description: `e2e "${clientIp}"; } flush ruleset` })
-          .returning('id')
-          .executeTakeFirstOrThrow();
-        return row.id;
+        const id = await gateway.seedMapping(clientIp, proxyId, port, enabled);
+        // A hostile description: it must never reach the ruleset (it cannot: only typed values do).
+        await tdb.db.updateTable('mappings').set({ description: `e2e "${clientIp}"; } flush ruleset\n` }).where('id', '=', id).execute();
+        return id;
       },
-      async setProxyStatus(proxyId, status, publish = true) {
-        await tdb.db.updateTable('proxies').set({ status, statusChangedAt: new Date() }).where('id', '=', proxyId).execute();
-        if (publish) {
-          await bus.publish({ type: 'proxy.status', proxyId, status, previous: status === 'up' ? 'down' : 'up', latencyMs: null, exitIp: null, error: null });
-        }
-      },
+      setProxyStatus: (proxyId, status, publish = true) => gateway.setProxyStatus(proxyId, status, publish),
       async startPortListeners(ports) {
         await lab.spawn(gw, ['node', '-e', PORT_LISTENER, ...ports.map(String)], { name: 'forwarder-port-stand-in' });
       },
@@ -284,7 +250,6 @@ export async function createDataplane(options: DataplaneOptions = {}): Promise<D
       },
       destroy,
     };
-    cleanups.push(() => dp.killAgent());
     return dp;
   } catch (error) {
     await destroy();
