@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 
@@ -7,10 +7,15 @@ export type TokenClaims = { userId: number; jti: string; tokenVersion: number; e
 
 /** HS256 JWTs: `ver` is the user's token_version, so a password change revokes every older token. */
 export class TokenIssuer {
+  /** Built once: jsonwebtoken would otherwise derive a KeyObject from the string on every verify. */
+  private readonly secret: KeyObject;
+
   constructor(
-    private readonly secret: string,
+    secret: string,
     private readonly ttlSeconds: number,
-  ) {}
+  ) {
+    this.secret = createSecretKey(Buffer.from(secret, 'utf8'));
+  }
 
   issue(userId: number, tokenVersion: number): { token: string; claims: TokenClaims } {
     const jti = randomUUID();
