@@ -1,6 +1,9 @@
 // Authorisation matrix: anonymous, viewer and admin against every operation of API_SPEC.yaml, plus
 // CSRF for cookie sessions and login throttling. Real Postgres and Redis (own stream and queue prefix).
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ACCESS } from '../../services/api/src/http/access.js';
 import { ADMIN, ApiHarness, type Session, VIEWER } from './api-harness.js';
@@ -152,5 +155,32 @@ describe('api authorisation', () => {
     assert.equal(throttled.status, 429);
     assert.ok(Number(throttled.headers.get('retry-after')) > 0);
     assert.equal((await h.call('POST', '/api/v1/auth/login', { body: VIEWER })).status, 200, 'other users are not locked out');
+  });
+});
+
+describe('api docs and console', () => {
+  it('serves the spec and an interactive viewer at /api/docs, and the console with an SPA fallback', async () => {
+    // A stand-in build of the console: the real one is built by the ui workspace and not in git.
+    const uiDir = mkdtempSync(join(tmpdir(), 'pgw-ui-'));
+    writeFileSync(join(uiDir, 'index.html'), '<!doctype html><div id="app"></div>');
+    const h = await ApiHarness.start({ PGW_UI_DIR: uiDir });
+    try {
+      for (const path of ['/api/docs', '/api/docs/']) {
+        const page = await fetch(`${h.url}${path}`, { redirect: 'manual' });
+        assert.equal(page.status, 200, path);
+        assert.match(await page.text(), /swagger-ui-bundle\.js/);
+      }
+      const spec = await fetch(`${h.url}/api/docs/openapi.yaml`);
+      assert.match(await spec.text(), /^openapi: 3\.1\.0/);
+      assert.equal((await fetch(`${h.url}/api/docs/swagger-ui-bundle.js`)).status, 200);
+      const deepLink = await fetch(`${h.url}/mappings`, { headers: { accept: 'text/html' } });
+      assert.equal(deepLink.status, 200);
+      assert.equal(await deepLink.text(), '<!doctype html><div id="app"></div>');
+      const unknownApi = await fetch(`${h.url}/api/v1/nope`, { headers: { accept: 'text/html' } });
+      assert.equal(unknownApi.status, 404, 'API paths never fall back to the console');
+    } finally {
+      await h.stop();
+      rmSync(uiDir, { recursive: true, force: true });
+    }
   });
 });

@@ -21,8 +21,8 @@ const INIT = `window.ui = SwaggerUIBundle({ url: '/api/docs/openapi.yaml', dom_i
 /** The contract at /api/docs/openapi.yaml and an interactive viewer (swagger-ui-dist) at /api/docs/. */
 export function docsRoutes(specPath: string): Router {
   const router = Router();
-  router.get('/api/docs', (_req, res) => res.redirect(301, '/api/docs/'));
-  router.get('/api/docs/', (_req, res) => void res.type('html').send(INDEX));
+  // Non-strict routing: this serves both /api/docs and /api/docs/ (the page uses absolute URLs).
+  router.get('/api/docs', (_req, res) => void res.type('html').send(INDEX));
   router.get('/api/docs/pgw-init.js', (_req, res) => void res.type('js').send(INIT));
   router.get('/api/docs/openapi.yaml', (_req, res) => res.type('application/yaml').sendFile(specPath));
   router.use('/api/docs', express.static(SWAGGER_DIR, { index: false }));
