@@ -19,8 +19,10 @@ export interface LanLoadOptions {
   clients: readonly LanClientPlan[];
   /** e.g. http://203.0.113.10:80/ip */
   url: string;
-  /** Per-attempt timeout: a SYN dropped by the guard is retried after this. */
-  attemptTimeoutMs: number;
+  /** A connection not established within this is abandoned and retried (a SYN the guard dropped). */
+  connectTimeoutMs: number;
+  /** An established connection must deliver the whole answer within this. */
+  responseTimeoutMs: number;
   /** Pause between requests of one client. */
   pauseMs: number;
   /** Hard stop of the whole run. */
@@ -30,6 +32,8 @@ export interface LanLoadOptions {
 /** Per client: ms from `go` to its first effective request, or null if it never got one. */
 export interface UntilEffectiveResult {
   firstEffectiveMs: (number | null)[];
+  /** Per client: the last failure seen (why it was not yet effective). */
+  lastError: (string | null)[];
   attempts: number;
 }
 
@@ -48,7 +52,7 @@ const url = new URL(o.url);
 function attempt(i) {
   return new Promise((resolve) => {
     const started = performance.now();
-    const req = http.get({ host: url.hostname, port: url.port, path: url.pathname, localAddress: o.clients[i].ip, agent: false, timeout: o.attemptTimeoutMs }, (res) => {
+    const req = http.get({ host: url.hostname, port: url.port, path: url.pathname, localAddress: o.clients[i].ip, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
@@ -60,7 +64,11 @@ function attempt(i) {
       });
       res.on('error', (e) => resolve({ ok: false, ms: performance.now() - started, error: e.code ?? e.message }));
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    const abort = (code) => req.destroy(Object.assign(new Error(code), { code }));
+    const connectTimer = setTimeout(() => abort('CONNECT_TIMEOUT'), o.connectTimeoutMs);
+    const responseTimer = setTimeout(() => abort('RESPONSE_TIMEOUT'), o.connectTimeoutMs + o.responseTimeoutMs);
+    req.on('socket', (s) => s.once('connect', () => clearTimeout(connectTimer)));
+    req.on('close', () => { clearTimeout(connectTimer); clearTimeout(responseTimer); });
     req.on('error', (e) => resolve({ ok: false, ms: performance.now() - started, error: e.code ?? e.message }));
   });
 }
@@ -73,16 +81,20 @@ const go = performance.now();
 const deadline = go + o.maxRunMs;
 if (o.mode === 'until-effective') {
   const first = o.clients.map(() => null);
+  const lastError = o.clients.map(() => null);
   let attempts = 0;
   await Promise.all(o.clients.map(async (_, i) => {
     while (first[i] === null && performance.now() < deadline) {
       attempts++;
       const r = await attempt(i);
       if (r.ok) first[i] = performance.now() - go;
-      else await sleep(o.pauseMs);
+      else {
+        lastError[i] = r.error;
+        await sleep(o.pauseMs);
+      }
     }
   }));
-  process.stdout.write(JSON.stringify({ firstEffectiveMs: first, attempts }) + '\n');
+  process.stdout.write(JSON.stringify({ firstEffectiveMs: first, lastError, attempts }) + '\n');
 } else {
   let stopped = false;
   void next().then(() => (stopped = true));
