@@ -154,7 +154,10 @@ describe('health service against real proxies', () => {
       assert.equal(current.exitIp, handle.ip, `${handle.kind} exit IP`);
       assert.ok(current.latencyMs !== null && current.latencyMs >= 1 && current.latencyMs < 2000, `latency ${current.latencyMs}`);
       assert.equal(current.lastError, null);
-      assert.ok(events.some((e) => e.type === 'proxy.status' && e.proxyId === id && e.previous === 'unknown' && e.status === 'up' && e.exitIp === handle.ip));
+      // Published after the commit: the row can be read a moment before the notice arrives.
+      await waitFor(`proxy.status up notice for ${handle.kind}`, 2_000, async () =>
+        events.some((e) => e.type === 'proxy.status' && e.proxyId === id && e.previous === 'unknown' && e.status === 'up' && e.exitIp === handle.ip) || undefined,
+      );
     }
     const first = proxies[0]!.id;
     const periodic = await waitFor('three periodic checks', 3 * PERIOD_S * 1000, async () => {
@@ -213,7 +216,9 @@ describe('health service against real proxies', () => {
     let current = await row(id);
     assert.equal(current.status, 'down');
     assert.equal(current.lastError, down.error);
-    assert.ok(events.some((e) => e.type === 'proxy.status' && e.proxyId === id && e.status === 'down' && e.previous === 'up' && e.error === down.error));
+    await waitFor('proxy.status down notice', 2_000, async () =>
+      events.some((e) => e.type === 'proxy.status' && e.proxyId === id && e.status === 'down' && e.previous === 'up' && e.error === down.error) || undefined,
+    );
 
     await handle.start();
     const firstOk = await onDemand(id);
