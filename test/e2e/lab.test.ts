@@ -24,7 +24,8 @@ describe('lab (4 clients, default proxies)', () => {
   let lab: Lab;
   before(async () => {
     await cleanupStaleLabs();
-    lab = await createLab();
+    // Both tinyproxy kinds share port 3128 on different addresses: each must keep its own config.
+    lab = await createLab({ proxies: ['socks5', 'socks5-auth', 'http', 'http-auth'] });
   });
   after(async () => {
     await lab?.destroy();
@@ -45,7 +46,7 @@ describe('lab (4 clients, default proxies)', () => {
   });
 
   it('each real proxy reaches the echo server, which reports the proxy address, and tcpdump on eth0 sees it', async () => {
-    assert.deepEqual(lab.proxies.map((p) => p.kind), ['socks5', 'socks5-auth', 'http']);
+    assert.deepEqual(lab.proxies.map((p) => p.kind), ['socks5', 'socks5-auth', 'http', 'http-auth']);
     const capture = await lab.capture({ ns: lab.ns.gateway, iface: 'eth0', filter: 'tcp' });
     for (const proxy of lab.proxies) {
       assert.equal(await echoedIp(lab, lab.ns.gateway, { proxyUrl: proxy.url }), proxy.ip, `through ${proxy.url}`);

@@ -51,8 +51,10 @@ function tail(file: string, lines = 15): string {
 async function startProxy(spec: ProxySpec, opts: ProxyStartOptions): Promise<ProxyHandle> {
   const ownsDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `pgw-${spec.program}-`));
-  const configFile = join(dir, `${spec.configName}-${opts.port}.conf`);
-  const logFile = join(dir, `${spec.configName}-${opts.port}.log`);
+  // Named by address and port: two proxies of one kind may share a port on different addresses.
+  const instance = `${spec.configName}-${opts.ip}-${opts.port}`;
+  const configFile = join(dir, `${instance}.conf`);
+  const logFile = join(dir, `${instance}.log`);
   let proc: LabProcess | undefined;
 
   async function waitReady(timeoutMs = 5000): Promise<void> {
@@ -128,7 +130,7 @@ export async function startDante(opts: ProxyStartOptions): Promise<ProxyHandle> 
       configName: 'danted',
       config: renderDanteConfig({ ip: opts.ip, port: opts.port, withAuth: opts.auth !== undefined }),
       // Foreground (no -D); own pid file so several instances do not collide.
-      argv: (configFile, dir) => ['/usr/sbin/danted', '-f', configFile, '-p', join(dir, `danted-${opts.port}.pid`)],
+      argv: (configFile, dir) => ['/usr/sbin/danted', '-f', configFile, '-p', join(dir, `danted-${opts.ip}-${opts.port}.pid`)],
     },
     opts,
   );
