@@ -43,9 +43,12 @@ if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
   pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
 fi
 hba=/etc/postgresql/$pg_version/main/pg_hba.conf
-if ! grep -q 'pgw-managed' "$hba"; then
+# Service roles, and the per-test logins that are members of them ("+role"), use passwords over the socket.
+hba_line='local all pgw_api,pgw_health,pgw_agent,pgw_forwarder,+pgw_api,+pgw_health,+pgw_agent,+pgw_forwarder scram-sha-256'
+if ! grep -qxF "$hba_line" "$hba"; then
   say "allowing the pgw service roles to log in over the local socket (pg_hba.conf)"
-  sed -i '0,/^local/s//# pgw-managed: service roles authenticate with passwords over the socket\nlocal all pgw_api,pgw_health,pgw_agent,pgw_forwarder scram-sha-256\n&/' "$hba"
+  sed -i '/pgw-managed/,+1d' "$hba"
+  sed -i "0,/^local/s//# pgw-managed: service roles authenticate with passwords over the socket\n$hba_line\n&/" "$hba"
   pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
 fi
 if ! psql -h /var/run/postgresql -d postgres -Atc 'select 1' >/dev/null 2>&1; then

@@ -6,8 +6,6 @@ import { sql } from 'kysely';
 export const SERVICE_ROLES = ['pgw_api', 'pgw_health', 'pgw_agent', 'pgw_forwarder'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
-/** Local test cluster only: every service role gets this login password while tests run. */
-export const TEST_ROLE_PASSWORD = process.env.PGW_TEST_ROLE_PASSWORD ?? 'pgw-test-role-password-not-a-secret';
 const SOCKET_DIR = process.env.PGW_TEST_PG_SOCKET ?? '/var/run/postgresql';
 const MIGRATIONS = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
@@ -16,7 +14,11 @@ export interface TestDatabase {
   /** Superuser connection to this database, for seeding and assertions. */
   readonly db: Db;
   readonly adminUrl: string;
-  /** Connection URL for a service role: what a service under test gets as PGW_DATABASE_URL. */
+  /**
+   * Connection URL with the privileges of a service role: what a service under test gets as
+   * PGW_DATABASE_URL. The login is a per-database member of that role, so tests never change the
+   * real (cluster-wide) service roles that a running pgw on the same machine logs in with.
+   */
   urlFor(role: ServiceRole): string;
   drop(): Promise<void>;
 }
@@ -30,12 +32,15 @@ function urlOf(user: string, password: string | null, database: string): string 
 export async function createTestDatabase(options: { migrate?: boolean; prefix?: string } = {}): Promise<TestDatabase> {
   const prefix = options.prefix ?? 'pgw_t';
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(18).toString('base64url');
+  const loginFor = (role: ServiceRole) => `${role}_${name}`;
   const admin = createDb(urlOf(process.env.PGW_TEST_PG_ADMIN_USER ?? 'root', null, 'postgres'), { applicationName: 'pgw-test', maxConnections: 1 });
   try {
     await sql`CREATE DATABASE ${sql.id(name)}`.execute(admin);
     for (const role of SERVICE_ROLES) {
-      await sql`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${sql.lit(role)}) THEN CREATE ROLE ${sql.id(role)}; END IF; END $$`.execute(admin);
-      await sql`ALTER ROLE ${sql.id(role)} LOGIN PASSWORD ${sql.lit(TEST_ROLE_PASSWORD)}`.execute(admin);
+      // The service roles themselves are only created (NOLOGIN) when missing, never altered.
+      await sql`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${sql.lit(role)}) THEN CREATE ROLE ${sql.id(role)} NOLOGIN; END IF; END $$`.execute(admin);
+      await sql`CREATE ROLE ${sql.id(loginFor(role))} LOGIN INHERIT PASSWORD ${sql.lit(password)} IN ROLE ${sql.id(role)}`.execute(admin);
     }
   } finally {
     await admin.destroy();
@@ -50,12 +55,13 @@ export async function createTestDatabase(options: { migrate?: boolean; prefix?: 
     name,
     db,
     adminUrl,
-    urlFor: (role) => urlOf(role, TEST_ROLE_PASSWORD, name),
+    urlFor: (role) => urlOf(loginFor(role), password, name),
     drop: async () => {
       await db.destroy();
       const cleanup = createDb(urlOf(process.env.PGW_TEST_PG_ADMIN_USER ?? 'root', null, 'postgres'), { applicationName: 'pgw-test', maxConnections: 1 });
       try {
         await sql`DROP DATABASE IF EXISTS ${sql.id(name)} WITH (FORCE)`.execute(cleanup);
+        for (const role of SERVICE_ROLES) await sql`DROP ROLE IF EXISTS ${sql.id(loginFor(role))}`.execute(cleanup);
       } finally {
         await cleanup.destroy();
       }
