@@ -1,0 +1,228 @@
+/**
+ * bench:forwarder — added TCP connect latency and throughput of pgw's forwarder against direct
+ * routing and redsocks (Debian package), in one lab run, against the same dante (SOCKS5) and
+ * tinyproxy (HTTP CONNECT). Prints a table and ends with one JSON line holding every figure.
+ *
+ *   node --conditions=pgw-source --import tsx test/bench/forwarder.ts
+ *
+ * The setups cannot run at the same time (pgw's ruleset drops LAN -> WAN forwarding, which direct
+ * routing needs, and unmapped clients, which redsocks' clients are), so the run alternates: in each
+ * round direct + redsocks, then pgw (agent started, its table in force). Samples are pooled over
+ * the rounds and iperf3 takes the median, so load from other work on the machine hits all setups.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { rssMiB } from './forwarder/gateway-probes.js';
+import { LanClient } from './forwarder/lan-client-handle.js';
+import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
+import { round, type Summary, summarize } from './forwarder/stats.js';
+
+/** Per row and round; pooled over the rounds. */
+const SEQUENTIAL = 500;
+const CONCURRENT = 500;
+const CONCURRENCY = 10;
+const WARMUP = 30;
+const IPERF_SECONDS = 5;
+const ROUNDS = 3;
+const FLOOR_ADDED_P95_MS = 30;
+
+const CLIENT = {
+  direct: '192.168.2.10',
+  redsocksSocks5: '192.168.2.11',
+  redsocksHttp: '192.168.2.12',
+  pgwSocks5: '192.168.2.13',
+  pgwHttp: '192.168.2.14',
+} as const;
+
+type Setup = 'direct' | 'redsocks' | 'pgw';
+type ProxyKind = 'none' | 'socks5' | 'http';
+
+interface Row {
+  setup: Setup;
+  proxy: ProxyKind;
+  sequential: Summary;
+  concurrent: Summary;
+  failures: number;
+  iperfGbps: number;
+  /** RSS of the relay process right after its iperf3 runs (MiB); null for direct routing. */
+  rssMiB: number | null;
+  addedSequential?: Summary;
+  addedConcurrent?: Summary;
+}
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+interface Samples {
+  sequential: number[];
+  concurrent: number[];
+  failures: number;
+  iperfGbps: number[];
+}
+
+async function measure(lab: Lab, lan: LanClient, label: string, src: string, into: Samples): Promise<void> {
+  const { ip, httpPort, iperfPort } = lab.description.internet;
+  const request = `GET /ip HTTP/1.1\r\nHost: ${ip}\r\nConnection: close\r\n\r\n`;
+  const target = { src, host: ip, port: httpPort, request, timeoutMs: 5_000 };
+  await lan.run({ op: 'latency', ...target, count: WARMUP, concurrency: 1 });
+  const sequential = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
+  const concurrent = await lan.run({ op: 'latency', ...target, count: CONCURRENT, concurrency: CONCURRENCY }, 120_000);
+  const failures = (sequential.failures ?? 0) + (concurrent.failures ?? 0);
+  if (failures > 0) say(`  ${label}: ${failures} failed tries (first: ${sequential.firstError ?? concurrent.firstError})`);
+  const iperf = await lab.exec(lab.ns.lan, ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', src, '-t', String(IPERF_SECONDS), '-J'], { timeoutMs: (IPERF_SECONDS + 20) * 1000 });
+  const report = JSON.parse(iperf.stdout) as { end: { sum_received: { bits_per_second: number } } };
+  const gbps = report.end.sum_received.bits_per_second / 1e9;
+  into.sequential.push(...(sequential.samples ?? []));
+  into.concurrent.push(...(concurrent.samples ?? []));
+  into.failures += failures;
+  into.iperfGbps.push(gbps);
+  say(`  ${label}: sequential p50 ${summarize(sequential.samples ?? []).p50} ms, concurrent p50 ${summarize(concurrent.samples ?? []).p50} ms, iperf3 ${gbps.toFixed(2)} Gbit/s`);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+function loadAverage(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+async function waitEffective(lab: Lab, pairs: readonly (readonly [string, ProxyHandle])[]): Promise<void> {
+  for (const [client, proxy] of pairs) {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 2_000 });
+      if (r.ok && (JSON.parse(r.body) as { ip: string }).ip === proxy.ip) break;
+      if (Date.now() > deadline) throw new Error(`pgw client ${client} not effective through ${proxy.url} within 15 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+function minus(a: Summary, b: Summary): Summary {
+  return { p50: round(a.p50 - b.p50), p95: round(a.p95 - b.p95), p99: round(a.p99 - b.p99) };
+}
+
+function printTable(rows: Row[]): void {
+  const f = (s: Summary | undefined) => (s ? `${s.p50.toFixed(2)} / ${s.p95.toFixed(2)} / ${s.p99.toFixed(2)}` : '-');
+  const header = ['setup', 'proxy', 'seq p50/p95/p99 ms', 'added seq', `conc(${CONCURRENCY}) p50/p95/p99 ms`, 'added conc', 'iperf3 Gbit/s', 'RSS MiB'];
+  const lines = rows.map((r) => [r.setup, r.proxy, f(r.sequential), f(r.addedSequential), f(r.concurrent), f(r.addedConcurrent), r.iperfGbps.toFixed(2), r.rssMiB === null ? '-' : r.rssMiB.toFixed(1)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(show(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const line of lines) console.log(show(line));
+}
+
+async function main(): Promise<void> {
+  execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  try {
+    say('bench:forwarder: creating the lab');
+    const lab = await createLab({ clients: 5, proxies: ['socks5', 'http'] });
+    cleanups.push(() => lab.destroy());
+    const tdb: TestDatabase = await createTestDatabase({ prefix: 'pgw_bench_fw' });
+    cleanups.push(() => tdb.drop());
+    const lan = new LanClient(lab.ns.lan);
+    cleanups.push(() => lan.close());
+    await lan.ready;
+    const dante = lab.proxies.find((p) => p.kind === 'socks5') as ProxyHandle;
+    const tinyproxy = lab.proxies.find((p) => p.kind === 'http') as ProxyHandle;
+    const keys = [
+      ['direct', 'none', CLIENT.direct],
+      ['redsocks', 'socks5', CLIENT.redsocksSocks5],
+      ['redsocks', 'http', CLIENT.redsocksHttp],
+      ['pgw', 'socks5', CLIENT.pgwSocks5],
+      ['pgw', 'http', CLIENT.pgwHttp],
+    ] as const;
+    const samples = new Map<string, Samples>(keys.map(([setup, proxy]) => [`${setup}/${proxy}`, { sequential: [], concurrent: [], failures: 0, iperfGbps: [] }]));
+    const rss: { redsocks: number[]; pgw: number[] } = { redsocks: [], pgw: [] };
+    const loads: number[] = [];
+
+    const gateway = new Gateway(lab, tdb);
+    cleanups.push(() => gateway.destroy());
+    const socksId = await gateway.seedProxy(dante, { status: 'up' });
+    const httpId = await gateway.seedProxy(tinyproxy, { status: 'up' });
+    await gateway.seedMapping(CLIENT.pgwSocks5, socksId, 20013);
+    await gateway.seedMapping(CLIENT.pgwHttp, httpId, 20014);
+    // The forwarder runs throughout (as a deployment would); the agent's table decides who reaches it.
+    const forwarder = await gateway.start('forwarder');
+
+    for (let round = 1; round <= ROUNDS; round++) {
+      loads.push(loadAverage());
+      say(`round ${round}/${ROUNDS} (load average ${loads.at(-1)}): direct routing and redsocks (its own nft redirect rules), no pgw table`);
+      const redsocks: Redsocks = await startRedsocks(lab, [
+        { client: CLIENT.redsocksSocks5, localPort: 12345, proxy: { ip: dante.ip, port: dante.port, type: 'socks5' } },
+        { client: CLIENT.redsocksHttp, localPort: 12346, proxy: { ip: tinyproxy.ip, port: tinyproxy.port, type: 'http-connect' } },
+      ]);
+      try {
+        for (const [setup, proxy, client] of keys.filter(([setup]) => setup !== 'pgw')) await measure(lab, lan, `${setup}/${proxy}`, client, samples.get(`${setup}/${proxy}`)!);
+        rss.redsocks.push(rssMiB(redsocks.process.pid));
+      } finally {
+        await redsocks.stop();
+      }
+
+      say(`round ${round}/${ROUNDS}: pgw (agent ruleset + forwarder as uid pgw)`);
+      await gateway.start('agent');
+      await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
+      for (const [setup, proxy, client] of keys.filter(([setup]) => setup === 'pgw')) await measure(lab, lan, `${setup}/${proxy}`, client, samples.get(`${setup}/${proxy}`)!);
+      rss.pgw.push(rssMiB(forwarder.pid));
+      // Back to a gateway without pgw's table for the next round's direct and redsocks runs.
+      await gateway.stop('agent');
+      await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', 'pgw'], { reject: false });
+    }
+
+    const rows: Row[] = keys.map(([setup, proxy]) => {
+      const s = samples.get(`${setup}/${proxy}`)!;
+      const relay = setup === 'direct' ? null : setup === 'redsocks' ? rss.redsocks : rss.pgw;
+      return {
+        setup,
+        proxy,
+        sequential: summarize(s.sequential),
+        concurrent: summarize(s.concurrent),
+        failures: s.failures,
+        iperfGbps: round(median(s.iperfGbps), 2),
+        rssMiB: relay === null ? null : round(Math.max(...relay), 1),
+      };
+    });
+    const direct = rows[0]!;
+    for (const row of rows.slice(1)) {
+      row.addedSequential = minus(row.sequential, direct.sequential);
+      row.addedConcurrent = minus(row.concurrent, direct.concurrent);
+    }
+    console.log(
+      `\nforwarder benchmark: ${ROUNDS} rounds x (${SEQUENTIAL} sequential + ${CONCURRENT} concurrent (${CONCURRENCY} at once)) connect + GET /ip + close per row, pooled; ` +
+        `iperf3 ${IPERF_SECONDS} s per round, median; RSS = largest after an iperf3 run; "added" = row minus direct at the same percentile; load average ${loads.join(', ')}\n`,
+    );
+    printTable(rows);
+    const pick = (setup: Setup, proxy: ProxyKind) => rows.find((r) => r.setup === setup && r.proxy === proxy)!;
+    const verdicts: Record<string, boolean> = {};
+    for (const proxy of ['socks5', 'http'] as const) {
+      const pgw = pick('pgw', proxy);
+      const redsocksRow = pick('redsocks', proxy);
+      verdicts[`${proxy}_floor_added_p95_le_${FLOOR_ADDED_P95_MS}ms`] = pgw.addedSequential!.p95 <= FLOOR_ADDED_P95_MS;
+      verdicts[`${proxy}_goal_p50_le_redsocks`] = pgw.sequential.p50 <= redsocksRow.sequential.p50;
+      verdicts[`${proxy}_goal_throughput_ge_0.8x_redsocks`] = pgw.iperfGbps >= 0.8 * redsocksRow.iperfGbps;
+    }
+    console.log('');
+    for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
+    const failures = rows.reduce((sum, r) => sum + r.failures, 0);
+    if (failures > 0) console.log(`WARNING: ${failures} tries failed in total (their times are not in the percentiles)`);
+    console.log(JSON.stringify({ bench: 'forwarder', at: new Date().toISOString(), rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts }));
+  } finally {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    console.error(`bench:forwarder failed: ${error.stack ?? error.message}`);
+    process.exit(1);
+  },
+);
