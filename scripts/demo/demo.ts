@@ -17,9 +17,11 @@ import { DEMO_SERVICES, type DemoService, ServiceRegistry } from './services.js'
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = process.env.PGW_DEMO_DIR ?? '/var/lib/pgw-demo';
 const LAB_STATE = join(DIR, 'lab.json');
-const DATABASE = 'pgw';
+// Overridable so the e2e test can run a second demo beside an operator's.
+const DATABASE = process.env.PGW_DEMO_DATABASE ?? 'pgw';
 const SOCKET = '/var/run/postgresql';
-const API_URL = 'http://127.0.0.1:8080';
+const API_PORT = process.env.PGW_DEMO_API_PORT ?? '8080';
+const API_URL = `http://127.0.0.1:${API_PORT}`;
 const ADMIN = 'admin';
 
 const say = (line: string) => console.log(`pgw demo: ${line}`);
@@ -63,12 +65,14 @@ function serviceEnv(service: DemoService, lab: LabDescription, secrets: DemoSecr
         PGW_CSRF_SECRET: secrets.PGW_CSRF_SECRET,
         PGW_ADMIN_USERNAME: ADMIN,
         PGW_ADMIN_PASSWORD: secrets.PGW_ADMIN_PASSWORD,
+        PGW_API_PORT: API_PORT,
       };
   }
 }
 
 async function waitHealthy(service: DemoService, gatewayNs: string, logFile: string): Promise<void> {
-  const { inGateway, healthUrl } = DEMO_SERVICES[service];
+  const { inGateway } = DEMO_SERVICES[service];
+  const healthUrl = service === 'api' ? `${API_URL}/healthz` : DEMO_SERVICES[service].healthUrl;
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const ok = inGateway
@@ -81,7 +85,7 @@ async function waitHealthy(service: DemoService, gatewayNs: string, logFile: str
 }
 
 async function seed(api: ApiClient, lab: LabDescription): Promise<void> {
-  if ((await api.get<unknown[]>('/api/v1/proxies')).length > 0) return;
+  if ((await api.get<{ items: unknown[] }>('/api/v1/proxies')).items.length > 0) return;
   say(`seeding ${lab.proxies.length} proxies and ${lab.lan.clients.length} mappings through the api (each mapping is health-gated)`);
   await api.put('/api/v1/settings', { ...(await api.get<Record<string, unknown>>('/api/v1/settings')), checkUrl: lab.internet.echoUrl });
   const proxyIds: number[] = [];
@@ -143,7 +147,7 @@ async function down(): Promise<void> {
   say('services stopped');
   if (existsSync(LAB_STATE)) {
     run(['node', '--import', 'tsx', 'test/lab/cli.ts', 'down', '--state', LAB_STATE]);
-    say('lab removed (the database pgw is kept)');
+    say(`lab removed (the database ${DATABASE} is kept)`);
   }
 }
 

@@ -7,12 +7,12 @@ import { spawnProcess } from '../../test/lab/process.js';
 
 export type DemoService = 'agent' | 'forwarder' | 'health' | 'api';
 
-/** Who runs each service in the demo: the same split as the systemd units. */
+/** Who runs each service in the demo: the same split as the systemd units (the api's health URL follows its port). */
 export const DEMO_SERVICES: Record<DemoService, { inGateway: boolean; user: string; caps: string[]; healthUrl: string }> = {
   agent: { inGateway: true, user: 'root', caps: ['net_admin'], healthUrl: 'http://127.0.0.1:9101/healthz' },
   forwarder: { inGateway: true, user: 'pgw', caps: [], healthUrl: 'http://127.0.0.1:9102/healthz' },
   health: { inGateway: true, user: 'pgw-health', caps: [], healthUrl: 'http://127.0.0.1:9103/healthz' },
-  api: { inGateway: false, user: 'pgw-api', caps: [], healthUrl: 'http://127.0.0.1:8080/healthz' },
+  api: { inGateway: false, user: 'pgw-api', caps: [], healthUrl: '' },
 };
 
 interface Record_ {
