@@ -151,6 +151,21 @@ describe('event bus over a real Redis', () => {
     await bus.close();
   });
 
+  it('close() settles promptly while Redis is down (a service can still stop)', async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    bus.subscribe({ group: 'agent', handler: async () => undefined, blockMs: 200 });
+    bus.tail('$', () => undefined);
+    await sleep(300);
+    await redis.stop();
+    await sleep(1_500); // both readers are now waiting to reconnect, their reads queued
+    const started = Date.now();
+    await bus.close();
+    assert.ok(Date.now() - started < 2_000, `close took ${Date.now() - started} ms`);
+    await redis.start();
+    admin.disconnect();
+    admin = connectRedis(redis.socketPath);
+  });
+
   it('tails the stream without a group from a given id (SSE resume)', async () => {
     const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
     const first = await bus.publish({ type: 'config.changed' });

@@ -7,6 +7,11 @@ import { connectRedis, reconnectDelayMs } from './redis-connection.js';
 
 export const DEFAULT_STREAM = 'pgw:events';
 const PUBLISH_WAIT_MS = 1_000;
+/**
+ * How long stop() waits for a read in flight. While ioredis waits to reconnect, a disconnect()
+ * never settles the command it queued, so a stop that awaited it would hang whenever Redis is down.
+ */
+const STOP_GRACE_MS = 500;
 
 export interface EventBusOptions {
   redisUrl: string;
@@ -116,7 +121,7 @@ export class EventBus {
       stop: async () => {
         stopped = true;
         redis.disconnect();
-        await done;
+        await settledOrTimeout(done, STOP_GRACE_MS);
         this.subscriptions.delete(subscription);
       },
     };
@@ -159,7 +164,7 @@ class GroupConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.redis.disconnect();
-    await this.done;
+    await settledOrTimeout(this.done, STOP_GRACE_MS);
   }
 
   private async run(): Promise<void> {
@@ -238,6 +243,15 @@ class GroupConsumer {
       await this.redis.xack(this.stream, this.options.group, id);
     }
   }
+}
+
+function settledOrTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function sleep(ms: number): Promise<void> {
