@@ -112,7 +112,7 @@ describe('renderRuleset', () => {
     assert.deepEqual(on.elements.strict_uids, ['998', '999']);
     assert.deepEqual(chainRules(on.script, 'output'), ['oifname "eth0" jump wan_output']);
     const rules = chainRules(on.script, 'wan_output');
-    assert.equal(rules.at(-1), 'drop');
+    assert.deepEqual(rules.slice(-2), ['meta l4proto tcp reject with tcp reset', 'drop']);
     assert.ok(rules.includes('meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept'));
     assert.notEqual(on.skeleton, off.skeleton);
   });

@@ -119,6 +119,9 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
           'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',
           // FIN/RST the kernel sends for those flows after their socket is gone (no owner uid).
           'meta l4proto tcp ct state established ip daddr . tcp dport @upstreams accept',
+          // A dropped SYN would leave the local connect retrying until its timeout; the reset is
+          // delivered to the local socket (via lo), never sent on the WAN.
+          'meta l4proto tcp reject with tcp reset',
           'drop',
         ],
       },

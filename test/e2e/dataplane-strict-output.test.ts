@@ -1,0 +1,202 @@
+// Strict OUTPUT mode (docs/SECURITY.md flows 2, 3 and 13): with the setting on, the gateway opens
+// nothing on eth0 but the forwarder's (uid pgw) and the health checker's (uid pgw-health) TCP to
+// the proxy endpoints. Real agent, forwarder and health service; connects from the gateway
+// namespace as several uids, each from its own source port so tcpdump on eth0 shows which left.
+// Positive control: the same connects with the setting off are seen on eth0.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setprivArgv } from '../lab/privileges.js';
+import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
+
+const CLIENT = '192.168.2.10';
+const CLIENT_PORT = 20010;
+const GATEWAY_SERVICE_PORT = 2222;
+const HEALTH_PERIOD_S = 5;
+
+/** One connect (TCP) or datagram (UDP) from the gateway namespace; prints its outcome. */
+const CONNECTOR = `
+const [proto, host, port, localPort] = process.argv.slice(1);
+const done = (result) => { process.stdout.write(result); process.exit(0); };
+if (proto === 'udp') {
+  const s = require('node:dgram').createSocket('udp4');
+  s.bind(Number(localPort), () => s.send(Buffer.from('pgw-strict-probe'), Number(port), host, (e) => done(e ? 'error:' + e.code : 'sent')));
+} else {
+  const s = require('node:net').connect({ host, port: Number(port), localPort: Number(localPort), timeout: 1500 });
+  s.once('connect', () => { s.destroy(); done('connected'); });
+  s.once('timeout', () => done('timeout'));
+  s.once('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
+}
+`;
+
+type Uid = 'root' | 'pgw' | 'pgw-api' | 'pgw-health' | 'nobody';
+
+/** A user as a local process of the gateway runs it: no capabilities unless root. */
+function asUser(uid: Uid): string[] {
+  if (uid === 'root') return [];
+  // Debian's nobody has group nogroup, not nobody.
+  if (uid === 'nobody') return ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '--inh-caps', '-all', '--bounding-set', '-all', '--'];
+  return setprivArgv(uid);
+}
+
+let dp: Dataplane;
+let proxy: { ip: string; port: number };
+let internet: string;
+let httpPort: number;
+let gatewayWanIp: string;
+let proxyId: number;
+let nextLocalPort = 41000;
+
+interface Attempt {
+  uid: Uid;
+  proto: 'tcp' | 'udp';
+  host: string;
+  port: number;
+  localPort: number;
+  result: string;
+}
+
+async function attempt(uid: Uid, host: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<Attempt> {
+  const localPort = nextLocalPort++;
+  const r = await dp.lab.exec(dp.gw, [...asUser(uid), 'node', '-e', CONNECTOR, proto, host, String(port), String(localPort)], { timeoutMs: 10_000 });
+  return { uid, proto, host, port, localPort, result: r.stdout.trim() };
+}
+
+/** eth0 lines of packets the gateway sent from this attempt's source port. */
+function sentBy(lines: readonly string[], a: Attempt): string[] {
+  return lines.filter((l) => l.includes(` IP ${gatewayWanIp}.${a.localPort} > ${a.host}.${a.port}:`));
+}
+
+async function onWan<T>(probe: () => Promise<T>) {
+  const capture = await dp.captureWan();
+  const result = await probe();
+  await new Promise((resolve) => setTimeout(resolve, 300)); // late retransmissions
+  return { result, wan: await capture.stop() };
+}
+
+async function setStrictOutput(on: boolean): Promise<void> {
+  await dp.tdb.db.updateTable('settings').set({ strictOutput: on }).where('id', '=', 1).execute();
+  await dp.gateway.publish({ type: 'config.changed' });
+  await dp.waitFor(`strict OUTPUT ${on ? 'in force' : 'off'}`, async () => ((await dp.nft('list', 'chain', 'inet', 'pgw', 'wan_output')).exitCode === 0) === on);
+}
+
+async function exitIp(client: string): Promise<string | null> {
+  const r = await dp.lab.httpGet({ ns: dp.lab.ns.lan, url: dp.lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 5_000 });
+  return r.ok && r.status === 200 ? (JSON.parse(r.body) as { ip: string }).ip : null;
+}
+
+describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, () => {
+  before(async () => {
+    for (const service of ['forwarder', 'health']) execFileSync('npx', ['tsc', '-b', join(REPO, `services/${service}`)], { cwd: REPO, stdio: 'inherit', timeout: 180_000 });
+    dp = await createDataplane({ clients: 2, proxies: ['socks5'] });
+    proxy = dp.proxyEndpoints[0]!;
+    internet = dp.lab.description.internet.ip;
+    httpPort = dp.lab.description.internet.httpPort;
+    gatewayWanIp = dp.lab.description.gateway.wanIp;
+    await dp.loadGuard();
+    await dp.tdb.db
+      .updateTable('settings')
+      .set({ strictOutput: true, healthIntervalS: HEALTH_PERIOD_S, probeTimeoutMs: 2_000, checkUrl: dp.lab.description.internet.echoUrl })
+      .where('id', '=', 1)
+      .execute();
+    proxyId = await dp.addProxy(0, 'up');
+    await dp.addMapping(CLIENT, proxyId, CLIENT_PORT);
+    await dp.startGatewayService(GATEWAY_SERVICE_PORT);
+    await dp.startAgent();
+    await dp.waitFor('strict OUTPUT in force', async () => (await dp.setElements('strict_uids'))?.length === 2);
+    await dp.gateway.start('forwarder');
+    await dp.gateway.start('health');
+  });
+
+  after(async () => {
+    await dp?.destroy();
+  });
+
+  it('flow 13: the ruleset allows exactly uids pgw and pgw-health to exactly the proxy endpoints', async () => {
+    const uid = (name: string) => execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim();
+    assert.deepEqual(await dp.setElements('strict_uids'), [uid('pgw'), uid('pgw-health')].sort());
+    assert.equal((await dp.setElements('upstreams'))?.length, 1);
+    assert.match((await dp.nft('list', 'set', 'inet', 'pgw', 'upstreams')).stdout, new RegExp(`${proxy.ip.replaceAll('.', '\\.')} \\. ${proxy.port}`));
+  });
+
+  it('flows 1, 2, 13: a mapped client exits through the real forwarder (uid pgw) and its proxy; eth0 carries only proxy traffic', async () => {
+    const { result, wan } = await onWan(() => exitIp(CLIENT));
+    assert.equal(result, proxy.ip);
+    assert.deepEqual(wan.fromClients, []);
+    assert.deepEqual(wan.toOtherHosts, []);
+    assert.ok(wan.all.some((l) => l.includes(` > ${proxy.ip}.${proxy.port}:`)), 'the relay to the proxy is seen on eth0');
+  });
+
+  it('flows 2, 13: a direct connect as uid pgw reaches the proxy endpoint; the same connect as root, pgw-api or nobody is refused locally at once (a reset via lo) and never leaves', async () => {
+    const { result, wan } = await onWan(async () => {
+      const out: Attempt[] = [];
+      for (const uid of ['pgw', 'root', 'pgw-api', 'nobody'] as const) out.push(await attempt(uid, proxy.ip, proxy.port));
+      return out;
+    });
+    const [pgw, ...others] = result;
+    assert.equal(pgw!.result, 'connected');
+    assert.ok(sentBy(wan.all, pgw!).length > 0, 'the allowed connect is seen on eth0');
+    for (const a of others) {
+      assert.equal(a.result, 'refused', `${a.uid} -> proxy`);
+      assert.deepEqual(sentBy(wan.all, a), [], `${a.uid}'s packets on eth0`);
+    }
+    assert.deepEqual(wan.toOtherHosts, []);
+  });
+
+  it('flow 13: uid pgw (or root) to a WAN host that is no proxy endpoint is refused at once, UDP/53 gets EPERM; nothing but proxy traffic crosses eth0', async () => {
+    const { result, wan } = await onWan(async () => [
+      await attempt('pgw', internet, httpPort),
+      await attempt('root', internet, httpPort),
+      // The proxy's address on another port is no endpoint either.
+      await attempt('pgw', proxy.ip, httpPort),
+      await attempt('root', internet, 53, 'udp'),
+    ]);
+    for (const a of result) {
+      assert.equal(a.result, a.proto === 'tcp' ? 'refused' : 'error:EPERM', `${a.uid} ${a.proto} -> ${a.host}:${a.port}`);
+      assert.deepEqual(sentBy(wan.all, a), []);
+    }
+    assert.deepEqual(wan.toOtherHosts, []);
+    assert.deepEqual(wan.fromClients, []);
+  });
+
+  it('flows 2, 13: the health service (uid pgw-health) still probes the proxy through it and records it up', async () => {
+    const last = await dp.tdb.db.selectFrom('proxyChecks').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    const since = String(last?.id ?? '0');
+    const checks = () => dp.tdb.db.selectFrom('proxyChecks').selectAll().where('proxyId', '=', proxyId).where('id', '>', since).orderBy('id').execute();
+    await dp.waitFor('a probe after strict OUTPUT was in force', async () => (await checks()).length > 0, (HEALTH_PERIOD_S + 5) * 1000);
+    const [check] = await checks();
+    assert.equal(check!.ok, true, `probe failed: ${check!.error}`);
+    assert.equal(check!.exitIp, proxy.ip);
+    const row = await dp.tdb.db.selectFrom('proxies').select('status').where('id', '=', proxyId).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'up');
+  });
+
+  it('flow 13: a connection opened to the gateway from the WAN (the operator’s SSH) still gets its replies', async () => {
+    const r = await dp.lab.exec(dp.lab.ns.wan, ['node', '-e', `const s = require('node:net').connect(${GATEWAY_SERVICE_PORT}, '${gatewayWanIp}'); let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => process.stdout.write(got)); s.on('error', (e) => process.stdout.write('error:' + e.code)); setTimeout(() => { process.stdout.write('timeout'); process.exit(0); }, 2000).unref();`], { timeoutMs: 10_000 });
+    assert.equal(r.stdout, 'gateway-service');
+  });
+
+  it('positive control (flow 3): with strict OUTPUT off, the same denied connects leave through eth0', async () => {
+    await setStrictOutput(false);
+    try {
+      const { result, wan } = await onWan(async () => [
+        await attempt('root', internet, httpPort),
+        await attempt('nobody', proxy.ip, proxy.port),
+        await attempt('pgw', internet, httpPort),
+        await attempt('root', internet, 53, 'udp'),
+      ]);
+      const [rootToInternet, nobodyToProxy, pgwToInternet, dns] = result;
+      assert.equal(rootToInternet!.result, 'connected');
+      assert.equal(nobodyToProxy!.result, 'connected');
+      assert.equal(pgwToInternet!.result, 'connected');
+      assert.equal(dns!.result, 'sent');
+      for (const a of result) assert.ok(sentBy(wan.all, a).length > 0, `${a.uid} ${a.proto} -> ${a.host}:${a.port} seen on eth0`);
+      assert.ok(wan.toOtherHosts.length > 0);
+    } finally {
+      await setStrictOutput(true);
+    }
+    // And back on: denied again.
+    assert.equal((await attempt('root', internet, httpPort)).result, 'refused');
+  });
+});
