@@ -14,6 +14,17 @@ export interface LanClientPlan {
   expectedExitIp: string;
 }
 
+export interface RetrySchedule {
+  firstMs: number;
+  maxMs: number;
+  jitter: number;
+}
+
+export function describeRetry(r: RetrySchedule): string {
+  if (r.firstMs === r.maxMs) return `fixed ${r.firstMs} ms${r.jitter ? ` +-${Math.round(r.jitter * 100)}%` : ''}`;
+  return `backoff ${r.firstMs} ms doubling to ${r.maxMs} ms${r.jitter ? `, +-${Math.round(r.jitter * 100)}% jitter` : ''}`;
+}
+
 export interface LanLoadOptions {
   ns: string;
   clients: readonly LanClientPlan[];
@@ -23,15 +34,32 @@ export interface LanLoadOptions {
   connectTimeoutMs: number;
   /** An established connection must deliver the whole answer within this. */
   responseTimeoutMs: number;
-  /** Pause between requests of one client. */
-  pauseMs: number;
   /** Hard stop of the whole run. */
   maxRunMs: number;
 }
 
-/** Per client: ms from `go` to its first effective request, or null if it never got one. */
+export interface UntilEffectiveOptions extends LanLoadOptions {
+  /**
+   * Pause after a failed request of one client: firstMs, doubled after each further failure up to
+   * maxMs, each pause scattered by +-jitter (0..1) so that clients do not retry in lockstep.
+   * { firstMs: 100, maxMs: 100, jitter: 0 } is a fixed 100 ms.
+   */
+  retry: RetrySchedule;
+}
+
+export interface ContinuousOptions extends LanLoadOptions {
+  /** Pause between two requests of one client. */
+  pauseMs: number;
+}
+
 export interface UntilEffectiveResult {
+  /** Per client: ms from `go` until its first effective request had its answer, or null if it never got one. */
   firstEffectiveMs: (number | null)[];
+  /**
+   * Per client: ms from `go` to the start of its last failed request before that (null: the first
+   * request succeeded). The mapping became effective between this and firstEffectiveMs.
+   */
+  lastFailureStartMs: (number | null)[];
   /** Per client: the last failure seen (why it was not yet effective). */
   lastError: (string | null)[];
   attempts: number;
@@ -81,20 +109,28 @@ const go = performance.now();
 const deadline = go + o.maxRunMs;
 if (o.mode === 'until-effective') {
   const first = o.clients.map(() => null);
+  const lastFailureStart = o.clients.map(() => null);
   const lastError = o.clients.map(() => null);
   let attempts = 0;
+  const pause = (failures) => {
+    const base = Math.min(o.retry.maxMs, o.retry.firstMs * 2 ** (failures - 1));
+    return base * (1 + o.retry.jitter * (2 * Math.random() - 1));
+  };
   await Promise.all(o.clients.map(async (_, i) => {
+    let failures = 0;
     while (first[i] === null && performance.now() < deadline) {
       attempts++;
+      const started = performance.now() - go;
       const r = await attempt(i);
       if (r.ok) first[i] = performance.now() - go;
       else {
+        lastFailureStart[i] = started;
         lastError[i] = r.error;
-        await sleep(o.pauseMs);
+        await sleep(pause(++failures));
       }
     }
   }));
-  process.stdout.write(JSON.stringify({ firstEffectiveMs: first, lastError, attempts }) + '\n');
+  process.stdout.write(JSON.stringify({ firstEffectiveMs: first, lastFailureStartMs: lastFailureStart, lastError, attempts }) + '\n');
 } else {
   let stopped = false;
   void next().then(() => (stopped = true));
@@ -113,6 +149,8 @@ process.exit(0);
 `;
 
 export interface LanLoad<R> {
+  /** pid of the Node process in the LAN namespace (for its CPU time). */
+  readonly pid: number;
   /** Starts the clock inside the LAN process (call right when the measured action starts). */
   go(): void;
   /** Continuous mode: ends the run. */
@@ -121,7 +159,7 @@ export interface LanLoad<R> {
   kill(): void;
 }
 
-async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: LanLoadOptions): Promise<LanLoad<R>> {
+async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: UntilEffectiveOptions | ContinuousOptions): Promise<LanLoad<R>> {
   const child = spawn('ip', ['netns', 'exec', opts.ns, process.execPath, '--input-type=module', '-e', SCRIPT], {
     env: { ...process.env, PGW_LAN_LOAD: JSON.stringify({ ...opts, mode }) },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -140,6 +178,7 @@ async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: Lan
     void exited.then((code) => reject(new Error(`LAN load exited (${code}) without a result: ${stderr.trim()}`)));
   });
   return {
+    pid: child.pid!,
     go: () => child.stdin.write('go\n'),
     stop: () => child.stdin.write('stop\n'),
     result,
@@ -147,10 +186,10 @@ async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: Lan
   };
 }
 
-export function startUntilEffective(opts: LanLoadOptions): Promise<LanLoad<UntilEffectiveResult>> {
+export function startUntilEffective(opts: UntilEffectiveOptions): Promise<LanLoad<UntilEffectiveResult>> {
   return startLanLoad('until-effective', opts);
 }
 
-export function startContinuous(opts: LanLoadOptions): Promise<LanLoad<ContinuousResult>> {
+export function startContinuous(opts: ContinuousOptions): Promise<LanLoad<ContinuousResult>> {
   return startLanLoad('continuous', opts);
 }

@@ -37,6 +37,13 @@ const SPECS: Record<ServiceName, ServiceSpec> = {
 
 export const ADMIN_CREDENTIALS = { username: 'admin', password: 'admin-password-for-tests' } as const;
 
+/** Wall-clock times (Date.now()) of a service's last start. */
+export interface StartTiming {
+  spawnedAt: number;
+  /** When its health endpoint first answered (polled every 100 ms). */
+  readyAt: number;
+}
+
 export interface GatewayOptions {
   /** Extra or overriding environment per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
@@ -62,6 +69,7 @@ export class Gateway {
   /** Where the api listens, once started. */
   apiUrl = '';
   private readonly running = new Map<ServiceName, LabProcess>();
+  private readonly startTimings = new Map<ServiceName, StartTiming>();
   private apiPort = 0;
 
   constructor(
@@ -110,11 +118,18 @@ export class Gateway {
     }
     const argv = ['node', join(REPO_ROOT, `services/${service}/dist/main.js`)];
     const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.lab.dir, `pgw-${service}.log`) };
+    const spawnedAt = Date.now();
     // The api lives in the machine's namespace: an empty ns name runs it there through the lab's spawner.
     const proc = await this.lab.spawn(spec.inGateway ? this.lab.ns.gateway : '', argv, options);
     this.running.set(service, proc);
     await this.waitReady(service, proc);
+    this.startTimings.set(service, { spawnedAt, readyAt: Date.now() });
     return proc;
+  }
+
+  /** Timing of the service's last successful start(), for start-up breakdowns. */
+  lastStart(service: ServiceName): StartTiming | undefined {
+    return this.startTimings.get(service);
   }
 
   private async waitReady(service: ServiceName, proc: LabProcess, timeoutMs = 20_000): Promise<void> {
