@@ -2,7 +2,9 @@
 // pgw_api, a private Redis holding agent/forwarder status), autocannon sends GET /api/v1/mappings
 // (default page of 100, with each row's effective state) and GET /api/v1/status at a fixed 200
 // requests/s each. Prints p50/p99 per route and ends with one JSON line. Goal: p99 < 20 ms.
-// Usage: node --conditions=pgw-source --import tsx test/bench/api.ts [--mappings 4096] [--seconds 15]
+// Usage: node --conditions=pgw-source --import tsx test/bench/api.ts [--mappings 4096] [--seconds 15] [--cpu-prof DIR]
+// --cpu-prof DIR: the api runs with node --cpu-prof and writes its .cpuprofile into DIR on exit.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -18,7 +20,7 @@ import { startRedis } from '../lab/redis.js';
 import type { LabProcess, RedisHandle } from '../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-const { values: args } = parseArgs({ options: { mappings: { type: 'string', default: '4096' }, seconds: { type: 'string', default: '15' } } });
+const { values: args } = parseArgs({ options: { mappings: { type: 'string', default: '4096' }, seconds: { type: 'string', default: '15' }, 'cpu-prof': { type: 'string' } } });
 const MAPPINGS = Number(args.mappings);
 const SECONDS = Number(args.seconds);
 if (!Number.isInteger(MAPPINGS) || MAPPINGS < 1 || MAPPINGS > 8000) throw new Error(`--mappings must be 1..8000 (is ${args.mappings})`);
@@ -78,6 +80,30 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+/**
+ * Instructions the api process retires (user and kernel), counted by `perf stat` when it is available:
+ * unlike CPU time, this does not grow when other load on the machine slows every instruction down.
+ */
+function countInstructions(pid: number): { stop(): Promise<number | null> } {
+  const perf = spawn('perf', ['stat', '-x', ',', '-e', 'instructions', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  perf.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => {
+    perf.once('error', () => resolve());
+    perf.once('exit', () => resolve());
+  });
+  return {
+    async stop() {
+      perf.kill('SIGINT');
+      const timer = setTimeout(() => perf.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(timer);
+      const count = Number(/^(\d+),/m.exec(output)?.[1]);
+      return Number.isFinite(count) && count > 0 ? count : null;
+    },
+  };
+}
+
 function run(url: string, path: string, token: string): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(
@@ -99,7 +125,8 @@ try {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const logFile = join(dir, 'api.log');
-  api = await spawnProcess(['node', '--conditions=pgw-source', '--import', 'tsx', 'services/api/src/main.ts'], {
+  const profile = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
+  api = await spawnProcess(['node', ...profile, '--conditions=pgw-source', '--import', 'tsx', 'services/api/src/main.ts'], {
     logFile,
     name: 'pgw-api',
     cwd: ROOT,
@@ -122,17 +149,22 @@ try {
   const { token } = (await login.json()) as { token: string };
   const page = (await (await fetch(`${url}/api/v1/mappings`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total: number; items: unknown[] };
   if (page.total !== MAPPINGS) throw new Error(`expected ${MAPPINGS} mappings, the api reports ${page.total}`);
-  const figures: Record<string, { p50: number; p99: number; max: number; requests: number; non2xx: number; errors: number; cpuMsPerRequest: number }> = {};
+  const figures: Record<string, { p50: number; p99: number; max: number; requests: number; non2xx: number; errors: number; cpuMsPerRequest: number; kInstructionsPerRequest: number | null }> = {};
   for (const [name, path] of [['mappings', '/api/v1/mappings'], ['status', '/api/v1/status']] as const) {
     await run(url, path, token).then(() => undefined, () => undefined); // warm-up is the first second of a short run
+    const instructions = countInstructions(api.pid!);
     const cpuBefore = cpuMs(api.pid!);
     const result = await run(url, path, token);
     const cpuMsPerRequest = Math.round(((cpuMs(api.pid!) - cpuBefore) / result.requests.total) * 100) / 100;
-    figures[name] = { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, cpuMsPerRequest };
-    console.log(`GET ${path}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms over ${result.requests.total} requests (target ${RATE}/s; ${result.non2xx} non-2xx, ${result.errors} errors), api CPU ${cpuMsPerRequest} ms/request`);
+    const counted = await instructions.stop();
+    const kInstructionsPerRequest = counted === null ? null : Math.round(counted / result.requests.total / 1000);
+    figures[name] = { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, cpuMsPerRequest, kInstructionsPerRequest };
+    console.log(
+      `GET ${path}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms over ${result.requests.total} requests (target ${RATE}/s; ${result.non2xx} non-2xx, ${result.errors} errors), api CPU ${cpuMsPerRequest} ms/request, ${kInstructionsPerRequest ?? '?'} k instructions/request`,
+    );
   }
   const pass = Object.values(figures).every((f) => f.p99 < 20 && f.non2xx === 0 && f.errors === 0);
-  console.log(JSON.stringify({ bench: 'api', mappings: MAPPINGS, ratePerSecond: RATE, seconds: SECONDS, mappingsP50Ms: figures.mappings!.p50, mappingsP99Ms: figures.mappings!.p99, statusP50Ms: figures.status!.p50, statusP99Ms: figures.status!.p99, mappingsCpuMsPerRequest: figures.mappings!.cpuMsPerRequest, statusCpuMsPerRequest: figures.status!.cpuMsPerRequest, loadAverage1m: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]), goalP99Ms: 20, pass }));
+  console.log(JSON.stringify({ bench: 'api', mappings: MAPPINGS, ratePerSecond: RATE, seconds: SECONDS, mappingsP50Ms: figures.mappings!.p50, mappingsP99Ms: figures.mappings!.p99, statusP50Ms: figures.status!.p50, statusP99Ms: figures.status!.p99, mappingsCpuMsPerRequest: figures.mappings!.cpuMsPerRequest, statusCpuMsPerRequest: figures.status!.cpuMsPerRequest, mappingsKInstructionsPerRequest: figures.mappings!.kInstructionsPerRequest, statusKInstructionsPerRequest: figures.status!.kInstructionsPerRequest, loadAverage1m: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]), goalP99Ms: 20, pass }));
 } finally {
   await api?.stop();
   await redis?.stop();

@@ -4,6 +4,7 @@ import type { Logger } from '@pgw/log';
 import type { DoubleCsrfUtilities } from 'csrf-csrf';
 import type { Redis } from 'ioredis';
 import type { LoginThrottle } from './auth/login-throttle.js';
+import type { SessionCache } from './auth/session-cache.js';
 import type { TokenIssuer } from './auth/tokens.js';
 import type { Notifier } from './notifier.js';
 import type { ProbeGate } from './probe-gate.js';
@@ -17,6 +18,8 @@ export interface ApiContext {
   readonly notifier: Notifier;
   readonly probes: ProbeGate;
   readonly tokens: TokenIssuer;
+  /** Forget a user's or token's entries after every revocation, or it stays valid for up to its TTL. */
+  readonly sessions: SessionCache;
   readonly throttle: LoginThrottle;
   readonly csrf: DoubleCsrfUtilities;
   readonly logger: Logger;

@@ -9,6 +9,7 @@ import { createMetricsRegistry } from '@pgw/metrics';
 import { doubleCsrf } from 'csrf-csrf';
 import { createApp } from './app.js';
 import { LoginThrottle, type ThrottleLimits } from './auth/login-throttle.js';
+import { SessionCache } from './auth/session-cache.js';
 import { TokenIssuer } from './auth/tokens.js';
 import type { ApiConfig } from './config.js';
 import type { ApiContext } from './context.js';
@@ -61,6 +62,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     notifier: new Notifier(bus, logger),
     probes,
     tokens: new TokenIssuer(config.PGW_JWT_SECRET, config.PGW_TOKEN_TTL_S),
+    sessions: new SessionCache(),
     throttle: new LoginThrottle(options.throttle),
     csrf,
     logger,

@@ -8,6 +8,7 @@ export const CSRF_COOKIE = 'pgw_csrf';
 /**
  * Establishes req.auth from `Authorization: Bearer` or the session cookie. A missing, bad, expired
  * or revoked token just leaves the request anonymous; enforceAccess decides what that means.
+ * Verified sessions are cached briefly (SessionCache); this process's revocations clear them.
  */
 export function authenticate(ctx: ApiContext): RequestHandler {
   return async (req, _res, next) => {
@@ -16,11 +17,20 @@ export function authenticate(ctx: ApiContext): RequestHandler {
     const cookie = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
     const token = bearer ?? cookie;
     if (!token) return next();
+    const via = bearer ? 'bearer' : 'cookie';
+    const cached = ctx.sessions.get(token);
+    if (cached) {
+      req.auth = { ...cached, via };
+      return next();
+    }
     const claims = ctx.tokens.verify(token);
     if (!claims) return next();
+    const generation = ctx.sessions.generation;
     const user = await findSessionUser(ctx.db, claims.userId, claims.jti);
     if (!user || user.revoked || user.tokenVersion !== claims.tokenVersion) return next();
-    req.auth = { userId: user.id, username: user.username, role: user.role, jti: claims.jti, expiresAt: claims.expiresAt, via: bearer ? 'bearer' : 'cookie' };
+    const session = { userId: user.id, username: user.username, role: user.role, jti: claims.jti, expiresAt: claims.expiresAt };
+    ctx.sessions.set(token, session, generation);
+    req.auth = { ...session, via };
     next();
   };
 }

@@ -20,6 +20,8 @@ export function requestContext(logger: Logger, duration: Histogram<'method' | 'r
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = req.openapi?.openApiRoute ?? (req.path.startsWith('/api/') ? 'unmatched' : 'static');
       duration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      // winston formats a line before its transports drop it by level: skip the work when info is off.
+      if (!logger.isLevelEnabled('info')) return;
       withLogContext({ requestId }, () =>
         logger.info('request', { method: req.method, path: req.path, status: res.statusCode, durationMs: Math.round(seconds * 10_000) / 10, ip: req.ip }),
       );

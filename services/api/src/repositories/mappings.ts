@@ -26,12 +26,22 @@ function joined(db: Db, filter: MappingFilter) {
     .select(['proxies.name as proxyName', 'proxies.status as proxyStatus']);
 }
 
+/**
+ * One page and the total that matches the filter, in one round trip: the count is an uncorrelated
+ * subquery, evaluated once. A page past the end has no row to carry it, so only then count apart.
+ */
 export async function listMappingsPage(db: Db, filter: MappingFilter, limit: number, offset: number): Promise<{ items: MappingWithProxy[]; total: number }> {
-  const [items, count] = await Promise.all([
-    joined(db, filter).orderBy('mappings.id').limit(limit).offset(offset).execute(),
-    filtered(db, filter).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  return { items, total: Number(count.n) };
+  const rows = await joined(db, filter)
+    .select(filtered(db, filter).select((eb) => eb.fn.countAll<string>().as('n')).as('total'))
+    .orderBy('mappings.id')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  if (rows.length === 0) {
+    const total = offset === 0 ? 0 : Number((await filtered(db, filter).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+    return { items: [], total };
+  }
+  return { items: rows.map(({ total: _total, ...row }) => row), total: Number(rows[0]!.total) };
 }
 
 export function listAllMappings(db: Db, filter: MappingFilter = {}): Promise<MappingWithProxy[]> {
@@ -76,14 +86,6 @@ export function updateMapping(db: Db, id: number, fields: Partial<MappingFields>
 
 export async function deleteMapping(db: Db, id: number): Promise<void> {
   await db.deleteFrom('mappings').where('id', '=', id).execute();
-}
-
-export async function mappingCounts(db: Db): Promise<{ total: number; enabled: number }> {
-  const row = await db
-    .selectFrom('mappings')
-    .select([(eb) => eb.fn.countAll<string>().as('total'), sql<string>`count(*) filter (where enabled)`.as('enabled')])
-    .executeTakeFirstOrThrow();
-  return { total: Number(row.total), enabled: Number(row.enabled) };
 }
 
 /** For a settings change: mappings the new LAN CIDR or port range would leave outside. */

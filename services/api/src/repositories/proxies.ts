@@ -114,10 +114,3 @@ export async function listChecks(db: Db, proxyId: number, limit: number, before?
   const items = rows.slice(0, limit);
   return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
 }
-
-export async function proxyStatusCounts(db: Db): Promise<Record<'up' | 'down' | 'unknown', number>> {
-  const rows = await db.selectFrom('proxies').select(['status', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('status').execute();
-  const counts = { up: 0, down: 0, unknown: 0 };
-  for (const row of rows) counts[row.status] = Number(row.n);
-  return counts;
-}

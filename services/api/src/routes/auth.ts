@@ -32,6 +32,7 @@ export function authRoutes(ctx: ApiContext): Router {
 
   router.post('/api/v1/auth/logout', async (req, res) => {
     await revokeToken(ctx.db, req.auth!.jti, req.auth!.expiresAt);
+    ctx.sessions.forgetToken(req.auth!.jti);
     endSession(req, res);
     res.status(204).end();
   });
@@ -59,6 +60,7 @@ export function authRoutes(ctx: ApiContext): Router {
       await writeAudit(trx, actorOf(req), { action: 'password_change', entityType: 'user', entityId: user.id, before: null, after: null });
       return row;
     });
+    ctx.sessions.forgetUser(user.id);
     res.json(startSession(ctx, req, res, updated));
   });
 

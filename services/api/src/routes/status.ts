@@ -1,13 +1,12 @@
 import { Router } from 'express';
 import { readComponentStatus } from '../component-status-reader.js';
 import type { ApiContext } from '../context.js';
-import { mappingCounts } from '../repositories/mappings.js';
-import { proxyStatusCounts } from '../repositories/proxies.js';
+import { dashboardCounts } from '../repositories/status.js';
 
 export function statusRoutes(ctx: ApiContext): Router {
   const router = Router();
   router.get('/api/v1/status', async (_req, res) => {
-    const [proxies, mappings, { agent, forwarder }] = await Promise.all([proxyStatusCounts(ctx.db), mappingCounts(ctx.db), readComponentStatus(ctx.redis)]);
+    const [{ proxies, mappings }, { agent, forwarder }] = await Promise.all([dashboardCounts(ctx.db), readComponentStatus(ctx.redis)]);
     res.json({
       proxies: { total: proxies.up + proxies.down + proxies.unknown, ...proxies },
       mappings,

@@ -52,6 +52,7 @@ export function userRoutes(ctx: ApiContext): Router {
       });
       return row;
     });
+    ctx.sessions.forgetUser(id);
     res.json(toUserDto(user));
   });
 
@@ -64,6 +65,7 @@ export function userRoutes(ctx: ApiContext): Router {
       await deleteUser(trx, id);
       await writeAudit(trx, actorOf(req), { action: 'delete', entityType: 'user', entityId: id, before: toUserDto(before), after: null });
     });
+    ctx.sessions.forgetUser(id);
     res.status(204).end();
   });
 
