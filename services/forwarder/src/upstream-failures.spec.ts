@@ -26,6 +26,15 @@ describe('UpstreamFailureTracker', () => {
     assert.notEqual(tracker.failure(1, 'auth_failed', 2), null);
   });
 
+  it('a success also restarts the notice window: a proxy that recovers and fails again is reported at once', () => {
+    const tracker = new UpstreamFailureTracker(2, 5_000);
+    tracker.failure(1, 'connect_refused', 0);
+    assert.notEqual(tracker.failure(1, 'connect_refused', 10), null, 'first streak reported');
+    tracker.success(1);
+    assert.equal(tracker.failure(1, 'connect_refused', 1_000), null, 'below the threshold again');
+    assert.deepEqual(tracker.failure(1, 'connect_refused', 1_010), { proxyId: 1, reason: 'connect_refused', failures: 2 }, 'within 5 s of the last notice');
+  });
+
   it('ignores failures that are not the proxy\'s fault', () => {
     const tracker = new UpstreamFailureTracker(1, 0);
     assert.equal(tracker.failure(1, 'target_unreachable', 0), null);

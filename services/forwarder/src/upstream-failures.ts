@@ -21,8 +21,9 @@ interface ProxyFailures {
 
 /**
  * Consecutive dial failures per proxy. At `threshold` it asks for a notice, then at most once
- * per `debounceMs` per proxy while the failures go on; a success resets the count. Pure apart
- * from the clock passed in.
+ * per `debounceMs` per proxy while the failures go on. A success ends the streak: the count and
+ * the notice window start over, so a proxy that recovers and fails again is reported at once.
+ * Pure apart from the clock passed in.
  */
 export class UpstreamFailureTracker {
   private readonly byProxy = new Map<number, ProxyFailures>();
@@ -47,8 +48,7 @@ export class UpstreamFailureTracker {
   }
 
   success(proxyId: number): void {
-    const entry = this.byProxy.get(proxyId);
-    if (entry !== undefined) entry.consecutive = 0;
+    this.byProxy.delete(proxyId);
   }
 
   /** Forget proxies that no mapping uses any more. */
