@@ -1,18 +1,20 @@
 // Agent reconcile benchmark: full and one-change apply times for 256 and 4096 mappings against the
-// real nft in a lab gateway namespace, the real agent's notice-to-applied time for one change at
-// 4096 mappings, and its idle CPU and RSS. Prints a table and ends with one JSON line.
+// real nft in a lab gateway namespace; then the real agent with 256 and with 4096 mappings: start to
+// applied, notice to 16 clients blocked, its own run time per phase, idle CPU (v1.1 floor under 5 %
+// of one core, with the periodic resync running) and RSS (floor under 128 MB). Prints tables and
+// ends with one JSON line.
 //   node --conditions=pgw-source --import tsx test/bench/reconcile.ts
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
 import { renderDelta } from '../../services/agent/src/render-delta.js';
 import { renderRuleset } from '../../services/agent/src/render-ruleset.js';
 import { parseTableListing, verifyTable } from '../../services/agent/src/verify-table.js';
-import { createDataplane, type Dataplane } from '../e2e/dataplane-harness.js';
-import { execIn } from '../lab/index.js';
+import { AGENT_METRICS_PORT, createDataplane, type Dataplane } from '../e2e/dataplane-harness.js';
 
 const SIZES = [256, 4096] as const;
 const REPEATS = 5;
-const IDLE_WINDOW_MS = 10_000;
+const IDLE_WINDOW_MS = 20_000;
+const RESYNC_MS = 1_000;
 
 const clientIp = (i: number) => `10.0.${(i >> 8) & 255}.${i & 255}`;
 
@@ -71,65 +73,131 @@ async function applyTimes(dp: Dataplane, count: number) {
   return { count, renderMs: Math.round(renderMs * 10) / 10, fullApplyMs: median(full), oneChangeApplyMs: median(delta), verifyMs: median(verify) };
 }
 
-function cpuTicks(pid: number): number {
+/** CPU ticks of the process itself, and of the children it waited for (the nft and conntrack it spawns). */
+function cpuTicks(pid: number): { own: number; children: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
+  return { own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) }; // utime+stime, cutime+cstime
 }
 
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Math.round(Number(line.replace(/\D+/g, '')) / 102.4) / 10;
+/** Current and peak resident memory in MB. */
+function memoryMb(pid: number): { rssMb: number; peakRssMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n');
+  const kb = (key: string) => Number(status.find((l) => l.startsWith(key))!.replace(/\D+/g, ''));
+  return { rssMb: Math.round(kb('VmRSS:') / 102.4) / 10, peakRssMb: Math.round(kb('VmHWM:') / 102.4) / 10 };
+}
+
+/** The agent's own log lines of runs that applied something for this trigger (JSON lines). */
+function appliedRuns(logFile: string, fromByte: number, trigger: string): { durationMs: number; phases?: Record<string, number> }[] {
+  return readFileSync(logFile)
+    .subarray(fromByte)
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.includes('"ruleset applied"') && l.includes(`"trigger":"${trigger}"`))
+    .map((l) => JSON.parse(l) as { durationMs: number; phases?: Record<string, number> });
+}
+
+interface AgentFigures {
+  mappings: number;
+  startToAppliedMs: number;
+  noticeToBlockedMs: number;
+  /** The agent's own duration of a run applying one proxy.status notice (median). */
+  oneChangeReconcileMs: number;
+  /** Median time per phase of those runs, as the agent logs them. */
+  phasesMs: Record<string, number>;
+  idleCpuPercent: number;
+  idleCpuWithChildrenPercent: number;
+  rssMb: number;
+  peakRssMb: number;
+  /** V8 heap in use and external memory (Buffers, strings outside the heap), from the agent's /metrics. */
+  heapUsedMb: number;
+  externalMb: number;
+}
+
+async function heapMb(dp: Dataplane): Promise<{ heapUsedMb: number; externalMb: number }> {
+  const text = (await dp.lab.exec(dp.gw, ['curl', '-sf', `http://127.0.0.1:${AGENT_METRICS_PORT}/metrics`])).stdout;
+  const value = (name: string) => Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 104857.6) / 10;
+  return { heapUsedMb: value('nodejs_heap_size_used_bytes'), externalMb: value('nodejs_external_memory_bytes') };
+}
+
+/** The real agent with `count` mappings (one proxy per 16 clients, so one notice blocks 16): timings, idle CPU, memory. */
+async function measureAgent(dp: Dataplane, count: number, proxyIds: readonly number[]): Promise<AgentFigures> {
+  const startAt = performance.now();
+  await dp.startAgent();
+  await dp.waitFor(`${count} mappings applied`, async () => (await dp.setElements('lan_mapped'))?.length === count, 60_000);
+  const startToAppliedMs = Math.round(performance.now() - startAt);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const logFrom = statSync(dp.agent!.logFile).size;
+
+  const noticeToBlocked: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const proxyId = proxyIds[i]!;
+    const blockedIp = clientIp(i * 16 + 1);
+    const started = performance.now();
+    await dp.setProxyStatus(proxyId, 'down');
+    await dp.waitFor('16 clients blocked', async () => (await dp.setElements('lan_blocked'))?.includes(blockedIp) ?? false, 5_000);
+    noticeToBlocked.push(performance.now() - started);
+    await dp.setProxyStatus(proxyId, 'up');
+    await dp.waitFor('unblocked', async () => !((await dp.setElements('lan_blocked'))?.includes(blockedIp) ?? true), 5_000);
+  }
+  const runs = appliedRuns(dp.agent!.logFile, logFrom, 'event:proxy.status');
+  const phaseNames = [...new Set(runs.flatMap((r) => Object.keys(r.phases ?? {})))];
+  const phasesMs = Object.fromEntries(phaseNames.map((name) => [name, median(runs.map((r) => r.phases?.[name] ?? 0))]));
+
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const pid = dp.agent!.pid;
+  const before = cpuTicks(pid);
+  await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+  const after = cpuTicks(pid);
+  const percent = (ticks: number) => Math.round((ticks / 100 / (IDLE_WINDOW_MS / 1000)) * 1000) / 10;
+  const figures: AgentFigures = {
+    mappings: count,
+    startToAppliedMs,
+    noticeToBlockedMs: median(noticeToBlocked),
+    oneChangeReconcileMs: median(runs.map((r) => r.durationMs)),
+    phasesMs,
+    idleCpuPercent: percent(after.own - before.own),
+    idleCpuWithChildrenPercent: percent(after.own - before.own + after.children - before.children),
+    ...memoryMb(pid),
+    ...(await heapMb(dp)),
+  };
+  await dp.gateway.stop('agent');
+  dp.agent = undefined;
+  return figures;
 }
 
 async function main(): Promise<void> {
-  const dp = await createDataplane({ clients: 1, proxies: ['socks5'] });
+  const dp = await createDataplane({ clients: 1, proxies: ['socks5'], resyncIntervalMs: RESYNC_MS });
   try {
     const results = [];
     for (const count of SIZES) results.push(await applyTimes(dp, count));
     await dp.nft('delete', 'table', 'inet', 'pgw');
 
-    // The real agent with 4096 mappings: one proxy per 16 clients, so one notice blocks 16.
     await dp.tdb.db.updateTable('settings').set({ lanCidr: '10.0.0.0/16', forwarderPortMin: 20000, forwarderPortMax: 29999 }).where('id', '=', 1).execute();
     const proxyIds: number[] = [];
-    for (let p = 0; p < 4096 / 16; p++) proxyIds.push(await dp.addProxy(0, 'up'));
-    const rows = Array.from({ length: 4096 }, (_, i) => ({ clientIp: clientIp(i + 1), proxyId: proxyIds[i >> 4]!, listenPort: 20000 + i, enabled: true, description: '' }));
-    for (let i = 0; i < rows.length; i += 1000) await dp.tdb.db.insertInto('mappings').values(rows.slice(i, i + 1000)).execute();
-    const startAt = performance.now();
-    await dp.startAgent();
-    await dp.waitFor('4096 mappings applied', async () => (await dp.setElements('lan_mapped'))?.length === 4096, 60_000);
-    const startToAppliedMs = Math.round(performance.now() - startAt);
-
-    const noticeToApplied: number[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      const proxyId = proxyIds[i]!;
-      const blockedIp = clientIp(i * 16 + 1);
-      const started = performance.now();
-      await dp.setProxyStatus(proxyId, 'down');
-      await dp.waitFor('16 clients blocked', async () => (await dp.setElements('lan_blocked'))?.includes(blockedIp) ?? false, 5_000);
-      noticeToApplied.push(performance.now() - started);
-      await dp.setProxyStatus(proxyId, 'up');
-      await dp.waitFor('unblocked', async () => !((await dp.setElements('lan_blocked'))?.includes(blockedIp) ?? true), 5_000);
+    for (let p = 0; p < SIZES.at(-1)! / 16; p++) proxyIds.push(await dp.addProxy(0, 'up'));
+    const agents: AgentFigures[] = [];
+    let inserted = 0;
+    for (const count of SIZES) {
+      const rows = Array.from({ length: count - inserted }, (_, k) => {
+        const i = inserted + k;
+        return { clientIp: clientIp(i + 1), proxyId: proxyIds[i >> 4]!, listenPort: 20000 + i, enabled: true, description: '' };
+      });
+      for (let i = 0; i < rows.length; i += 1000) await dp.tdb.db.insertInto('mappings').values(rows.slice(i, i + 1000)).execute();
+      inserted = count;
+      agents.push(await measureAgent(dp, count, proxyIds));
     }
-    const status = JSON.parse((await execIn(undefined, ['redis-cli', '-s', dp.lab.redis.socketPath, 'GET', 'pgw:agent:status'])).stdout) as { durationMs: number };
-
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const pid = dp.agent!.pid;
-    const ticksBefore = cpuTicks(pid);
-    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
-    const idleCpuPercent = Math.round(((cpuTicks(pid) - ticksBefore) / 100 / (IDLE_WINDOW_MS / 1000)) * 1000) / 10;
-    const agentRssMb = rssMb(pid);
 
     console.log('mappings | render | full apply (nft -f) | one-change apply (delta) | read-back+verify');
     for (const r of results) console.log(`${String(r.count).padStart(8)} | ${r.renderMs} ms | ${r.fullApplyMs} ms | ${r.oneChangeApplyMs} ms | ${r.verifyMs} ms`);
-    console.log(`real agent, 4096 mappings: start -> all applied ${startToAppliedMs} ms; proxy.status notice -> 16 clients blocked (median of ${REPEATS}) ${median(noticeToApplied)} ms; last reported reconcile ${status.durationMs} ms`);
-    console.log(`real agent idle (resync every 1 s, 4096 mappings): CPU ${idleCpuPercent} % of one core over ${IDLE_WINDOW_MS / 1000} s, RSS ${agentRssMb} MB`);
-    console.log(
-      JSON.stringify({
-        bench: 'agent-reconcile',
-        apply: results,
-        agent4096: { startToAppliedMs, noticeToBlockedMs: median(noticeToApplied), lastReconcileMs: status.durationMs, idleCpuPercent, rssMb: agentRssMb },
-      }),
-    );
+    console.log(`real agent (resync every ${RESYNC_MS} ms), medians of ${REPEATS} proxy.status notices each blocking 16 clients:`);
+    console.log('mappings | start -> all applied | notice -> blocked | agent run for the notice | idle CPU (own / with nft children) | RSS (peak) | V8 heap used, external');
+    for (const a of agents) {
+      console.log(
+        `${String(a.mappings).padStart(8)} | ${a.startToAppliedMs} ms | ${a.noticeToBlockedMs} ms | ${a.oneChangeReconcileMs} ms | ${a.idleCpuPercent} % / ${a.idleCpuWithChildrenPercent} % over ${IDLE_WINDOW_MS / 1000} s | ${a.rssMb} MB (${a.peakRssMb} MB) | ${a.heapUsedMb} MB, ${a.externalMb} MB`,
+      );
+      if (Object.keys(a.phasesMs).length > 0) console.log(`         phases of the agent run: ${Object.entries(a.phasesMs).map(([k, v]) => `${k} ${v} ms`).join(', ')}`);
+    }
+    console.log(JSON.stringify({ bench: 'agent-reconcile', apply: results, resyncIntervalMs: RESYNC_MS, idleWindowMs: IDLE_WINDOW_MS, agents }));
   } finally {
     await dp.destroy();
   }

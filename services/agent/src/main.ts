@@ -1,17 +1,18 @@
 import { readFile } from 'node:fs/promises';
-import { createDb, loadDesiredState } from '@pgw/db';
+import { createDb } from '@pgw/db';
 import { connectRedis, EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import { runService } from '@pgw/runtime';
-import { buildGatewayPolicy } from './build-policy.js';
 import { loadAgentConfig } from './config.js';
 import { deleteClientConnections } from './conntrack.js';
+import { DesiredSource } from './desired-source.js';
 import { enableRouteLocalnet } from './lan-sysctl.js';
 import { createAgentMetrics } from './metrics.js';
 import { createNft } from './nft.js';
 import { uidFromPasswd } from './passwd.js';
 import { type ReconcileOutcome, Reconciler } from './reconciler.js';
+import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './resolve-hosts.js';
 import { StateCache } from './state-cache.js';
 import { StatusReporter } from './status.js';
@@ -43,18 +44,16 @@ await runService('agent', async () => {
   const report = (outcome: ReconcileOutcome) => {
     recordMetrics(outcome);
     status.report(outcome);
-    const fields = { trigger: outcome.trigger, mode: outcome.mode, durationMs: Math.round(outcome.durationMs), drift: outcome.drift };
+    const fields = { trigger: outcome.trigger, mode: outcome.mode, durationMs: Math.round(outcome.durationMs), phases: outcome.phases, drift: outcome.drift };
     if (!outcome.ok) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors });
     else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
   };
+  const desired = new DesiredSource({ loadIfChanged: (known) => loadDesiredStateIfChanged(db, known), resolve: resolveHosts, strictOutputUids: strictUids });
   const reconciler = new Reconciler({
-    loadDesired: async () => {
-      const state = await loadDesiredState(db);
-      const resolved = state.settings.strictOutput ? await resolveHosts(state.proxies.map((p) => p.host)) : new Map();
-      return buildGatewayPolicy(state, resolved, strictUids);
-    },
+    loadDesired: () => desired.load(),
     applyScript: (script) => nft.apply(script),
-    listTable: (terse) => nft.listTable(terse),
+    listTable: () => nft.listTable(),
+    listChains: () => nft.listChains(),
     prepareLan: (policy) => enableRouteLocalnet(policy.lan.interface),
     disconnectClients: (ips) => deleteClientConnections(config.PGW_CONNTRACK_BIN, ips),
     saveState: (policy) => stateCache.save(policy),

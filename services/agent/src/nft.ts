@@ -1,27 +1,33 @@
 import { execa } from 'execa';
 import { TABLE_FAMILY, TABLE_NAME } from './render-ruleset.js';
-import { parseTableListing, type TableListing } from './verify-table.js';
+import { parseChainNames, parseTableListing, type TableListing } from './verify-table.js';
 
 const TIMEOUT_MS = 10_000;
 
 export interface Nft {
   apply(script: string): Promise<void>;
-  listTable(terse: boolean): Promise<TableListing | null>;
+  listTable(): Promise<TableListing | null>;
+  listChains(): Promise<string[]>;
 }
 
-/** The agent's only way to touch nftables: `nft -f -` transactions and `nft -j list table inet pgw`. */
+/** The agent's only way to touch nftables: `nft -f -` transactions, `nft -j list table inet pgw` and `nft -j list chains inet`. */
 export function createNft(bin: string): Nft {
   return {
     async apply(script) {
       const result = await execa(bin, ['-f', '-'], { input: script, reject: false, timeout: TIMEOUT_MS });
       if (result.exitCode !== 0) throw new Error(`nft -f failed (exit ${result.exitCode ?? result.signal}): ${firstLines(result.stderr || result.stdout)}`);
     },
-    async listTable(terse) {
-      const args = [...(terse ? ['-t'] : []), '-j', 'list', 'table', TABLE_FAMILY, TABLE_NAME];
-      const result = await execa(bin, args, { reject: false, timeout: TIMEOUT_MS });
+    async listTable() {
+      const result = await execa(bin, ['-j', 'list', 'table', TABLE_FAMILY, TABLE_NAME], { reject: false, timeout: TIMEOUT_MS });
       if (result.exitCode === 0) return parseTableListing(result.stdout);
       if (/No such file or directory/.test(result.stderr)) return null;
       throw new Error(`nft list table failed (exit ${result.exitCode ?? result.signal}): ${firstLines(result.stderr)}`);
+    },
+    // Cheap (no set elements are fetched): a few ms where the full listing of 4096 mappings takes ~80.
+    async listChains() {
+      const result = await execa(bin, ['-j', 'list', 'chains', TABLE_FAMILY], { reject: false, timeout: TIMEOUT_MS });
+      if (result.exitCode !== 0) throw new Error(`nft list chains failed (exit ${result.exitCode ?? result.signal}): ${firstLines(result.stderr)}`);
+      return parseChainNames(result.stdout);
     },
   };
 }

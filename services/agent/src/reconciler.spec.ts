@@ -63,7 +63,7 @@ class FakeKernel {
   }
 }
 
-function setup(initial: GatewayPolicy) {
+function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   const kernel = new FakeKernel();
   const outcomes: ReconcileOutcome[] = [];
   const disconnected: string[][] = [];
@@ -71,6 +71,7 @@ function setup(initial: GatewayPolicy) {
   let loads = 0;
   let loadGate: Promise<void> = Promise.resolve();
   let dbDown = false;
+  const reads = { full: 0, chains: 0 };
   const ports: ReconcilerPorts = {
     loadDesired: async () => {
       loads++;
@@ -79,18 +80,20 @@ function setup(initial: GatewayPolicy) {
       return { policy: desired, rejected: [], unresolvedProxies: [] } satisfies PolicyBuild;
     },
     applyScript: async (script) => kernel.apply(script, () => desired),
-    listTable: async () => kernel.list(),
+    listTable: async () => (reads.full++, kernel.list()),
+    listChains: async () => (reads.chains++, [...(kernel.list()?.chains.keys() ?? [])]),
     prepareLan: async () => undefined,
     disconnectClients: async (ips) => void disconnected.push([...ips]),
     saveState: async () => undefined,
     report: (o) => void outcomes.push(o),
     now: () => 0,
   };
-  const reconciler = new Reconciler(ports, { fullVerifyEvery: 1 });
+  const reconciler = new Reconciler(ports, { fullVerifyEvery });
   return {
     kernel,
     outcomes,
     disconnected,
+    reads,
     reconciler,
     setDesired: (p: GatewayPolicy) => void (desired = p),
     loads: () => loads,
@@ -190,5 +193,29 @@ describe('Reconciler', () => {
     assert.equal(t.outcomes.at(-1)?.mode, 'none');
     assert.equal(t.kernel.scripts.length, 1);
     assert.throws(() => t.reconciler.enforceCached(policy([])), /only for the start/);
+  });
+
+  it('checks an unchanged snapshot cheaply (chains only, nothing rendered); every n-th run reads the elements back', async () => {
+    const t = setup(policy([c(10)]), 3);
+    await t.reconciler.request('start');
+    assert.deepEqual(t.reads, { full: 1, chains: 0 }, 'the apply is verified in full');
+    for (let i = 0; i < 6; i++) await t.reconciler.request('resync');
+    assert.deepEqual(t.reads, { full: 3, chains: 4 });
+    assert.ok(t.outcomes.slice(1).every((o) => o.mode === 'none' && o.ok && o.phases.render === undefined));
+    // An element removed behind the agent's back is found by the next full read-back.
+    t.kernel.table!.elements.set('lan_mapped', []);
+    for (let i = 0; i < 3; i++) await t.reconciler.request('resync');
+    assert.equal(t.outcomes.filter((o) => o.mode === 'full').length, 2);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10']);
+  });
+
+  it('ends the connections of a client moved to another proxy on the same port, although the ruleset is unchanged', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    const scripts = t.kernel.scripts.length;
+    t.setDesired(policy([c(10), { ...c(11), proxyId: 2 }]));
+    await t.reconciler.request('event:mapping.changed');
+    assert.equal(t.kernel.scripts.length, scripts, 'nothing to apply');
+    assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
   });
 });

@@ -1,20 +1,26 @@
 import type { GatewayPolicy, Ipv4 } from '@pgw/domain';
 import type { PolicyBuild } from './build-policy.js';
 import { clientsToDisconnect } from './disconnect-plan.js';
+import { PhaseTimer } from './phase-timer.js';
 import { renderDelta } from './render-delta.js';
 import { type RenderedRuleset, renderRuleset } from './render-ruleset.js';
-import { type TableListing, verifyTable } from './verify-table.js';
+import { type TableListing, verifyChainNames, verifyTable } from './verify-table.js';
 
 export const ERROR_CAUSES = ['desired_state', 'render', 'nft_apply', 'verify', 'lan_sysctl', 'conntrack', 'state_file'] as const;
 export type ErrorCause = (typeof ERROR_CAUSES)[number];
 
 export interface ReconcilerPorts {
-  /** Snapshot of the desired state as a policy (Postgres read + DNS for strict output). */
+  /**
+   * Snapshot of the desired state as a policy (Postgres read + DNS for strict output). Returning
+   * the very PolicyBuild of the previous run means "unchanged": nothing is rendered again.
+   */
   loadDesired(): Promise<PolicyBuild>;
   /** One `nft -f -` transaction; rejects with nft's error, the kernel keeping the old ruleset. */
   applyScript(script: string): Promise<void>;
-  /** `nft -j list table inet pgw` (terse: without set elements); null when the table is absent. */
-  listTable(terse: boolean): Promise<TableListing | null>;
+  /** `nft -j list table inet pgw` with every set element; null when the table is absent. */
+  listTable(): Promise<TableListing | null>;
+  /** Names of the chains of table inet pgw, none when it is absent: the cheap check between full read-backs. */
+  listChains(): Promise<readonly string[]>;
   /** route_localnet on the LAN interface: only ever after a ruleset closing the hole is in force. */
   prepareLan(policy: GatewayPolicy): Promise<void>;
   disconnectClients(ips: readonly Ipv4[]): Promise<void>;
@@ -34,6 +40,8 @@ export interface ReconcileOutcome {
   readonly errors: readonly { readonly cause: ErrorCause; readonly message: string }[];
   /** Why a full apply was needed although the script was unchanged (table gone or altered). */
   readonly drift: readonly string[];
+  /** Milliseconds spent per phase (load, render, apply, verify, lan, conntrack, state); the last four overlap. */
+  readonly phases: Readonly<Record<string, number>>;
 }
 
 interface Applied {
@@ -42,7 +50,11 @@ interface Applied {
 }
 
 export interface ReconcilerOptions {
-  /** Every n-th unchanged run reads the set elements back too; the others check only the structure. */
+  /**
+   * Every n-th unchanged run reads the whole table back (set elements, rule counts); the others
+   * only check that the table is there with its chains, which costs a few ms at any size.
+   * Every apply is followed by a full read-back.
+   */
   fullVerifyEvery?: number;
 }
 
@@ -56,6 +68,8 @@ export class Reconciler {
   private current: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private unchangedRuns = 0;
+  /** Of the run in progress (runs never overlap). */
+  private timer = new PhaseTimer(() => 0);
 
   constructor(
     private readonly ports: ReconcilerPorts,
@@ -96,16 +110,17 @@ export class Reconciler {
 
   private async runWith(trigger: string, load: () => Promise<PolicyBuild>): Promise<void> {
     const started = this.ports.now();
+    const timer = (this.timer = new PhaseTimer(() => this.ports.now()));
     const errors: { cause: ErrorCause; message: string }[] = [];
     let mode: ReconcileOutcome['mode'] = 'none';
     let drift: string[] = [];
     const finish = () =>
-      this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift });
+      this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift, phases: timer.phases });
 
     let build: PolicyBuild;
     let rendered: RenderedRuleset;
     try {
-      build = await load();
+      build = await timer.time('load', load);
     } catch (error) {
       errors.push({ cause: 'desired_state', message: messageOf(error) });
       // The desired state is unknown, but the last applied one must stay in force (another
@@ -113,48 +128,62 @@ export class Reconciler {
       if (this.applied) ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
       return finish();
     }
+
+    const previous = this.applied;
+    if (previous && build.policy === previous.policy) {
+      // The very snapshot in force (the idle resync): nothing to render, only check the kernel.
+      this.lastBuild = build;
+      ({ mode, drift } = await this.restoreIfDrifted(previous, errors));
+      if (mode !== 'none') await this.afterApply(previous.policy, build.policy, errors, null);
+      return finish();
+    }
     try {
-      rendered = renderRuleset(build.policy);
+      rendered = await timer.time('render', () => renderRuleset(build.policy));
     } catch (error) {
       errors.push({ cause: 'render', message: messageOf(error) });
       return finish();
     }
 
-    const previous = this.applied;
     if (previous && previous.rendered.script === rendered.script) {
-      ({ mode, drift } = await this.restoreIfDrifted(previous, errors));
+      // Another snapshot with the same ruleset (the state file's policy at start, a setting the
+      // ruleset does not use, a client moved to another proxy on the same port).
+      this.applied = { policy: build.policy, rendered: previous.rendered };
       this.lastBuild = build;
-      if (mode === 'none') return finish();
-    } else {
-      mode = await this.applyChange(previous, rendered, errors);
-      if (mode === 'none') return finish();
-      this.lastBuild = build;
-      this.applied = { policy: build.policy, rendered };
-      await this.verifyApplied(rendered, errors);
+      ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
+      await this.afterApply(previous.policy, build.policy, errors, null);
+      return finish();
     }
-    await this.afterApply(previous?.policy ?? null, build.policy, errors);
+    mode = await this.applyChange(previous, rendered, errors);
+    if (mode === 'none') return finish();
+    this.lastBuild = build;
+    this.applied = { policy: build.policy, rendered };
+    await this.afterApply(previous?.policy ?? null, build.policy, errors, rendered);
     return finish();
   }
 
   /** Unchanged desired state: check the kernel still holds it, re-apply in full when not. */
   private async restoreIfDrifted(applied: Applied, errors: { cause: ErrorCause; message: string }[]): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
     const every = this.options.fullVerifyEvery ?? 10;
-    const withElements = ++this.unchangedRuns % every === 0;
+    const full = ++this.unchangedRuns % every === 0;
     let drift: string[];
     try {
-      const listing = await this.ports.listTable(!withElements);
-      drift = listing === null ? ['table inet pgw is missing'] : verifyTable(applied.rendered, listing, withElements);
+      if (full) {
+        const listing = await this.timer.time('verify', () => this.ports.listTable());
+        drift = listing === null ? ['table inet pgw is missing'] : verifyTable(applied.rendered, listing);
+      } else {
+        drift = verifyChainNames(applied.rendered, await this.timer.time('verify', () => this.ports.listChains()));
+      }
     } catch (error) {
       drift = [`read-back failed: ${messageOf(error)}`];
     }
     if (drift.length === 0) return { mode: 'none', drift };
     try {
-      await this.ports.applyScript(applied.rendered.script);
+      await this.timer.time('apply', () => this.ports.applyScript(applied.rendered.script));
     } catch (error) {
       errors.push({ cause: 'nft_apply', message: messageOf(error) });
       return { mode: 'none', drift };
     }
-    await this.verifyApplied(applied.rendered, errors);
+    await this.timer.time('verify', () => this.verifyApplied(applied.rendered, errors));
     return { mode: 'full', drift };
   }
 
@@ -163,7 +192,7 @@ export class Reconciler {
     const delta = previous ? renderDelta(previous.rendered, rendered) : null;
     if (delta !== null) {
       try {
-        if (delta !== '') await this.ports.applyScript(delta);
+        if (delta !== '') await this.timer.time('apply', () => this.ports.applyScript(delta));
         return 'delta';
       } catch {
         // The kernel no longer holds what we applied last (e.g. an element was removed by hand):
@@ -171,7 +200,7 @@ export class Reconciler {
       }
     }
     try {
-      await this.ports.applyScript(rendered.script);
+      await this.timer.time('apply', () => this.ports.applyScript(rendered.script));
       return 'full';
     } catch (error) {
       errors.push({ cause: 'nft_apply', message: messageOf(error) });
@@ -179,31 +208,39 @@ export class Reconciler {
     }
   }
 
+  /** Full read-back after an apply; a failure forces a full apply on the next run. */
   private async verifyApplied(rendered: RenderedRuleset, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
     try {
-      const listing = await this.ports.listTable(false);
-      const problems = listing === null ? ['table inet pgw is missing after apply'] : verifyTable(rendered, listing, true);
+      const listing = await this.ports.listTable();
+      const problems = listing === null ? ['table inet pgw is missing after apply'] : verifyTable(rendered, listing);
       if (problems.length > 0) errors.push({ cause: 'verify', message: problems.join('; ') });
     } catch (error) {
       errors.push({ cause: 'verify', message: messageOf(error) });
     }
-    // A failed verification forces a full apply on the next run.
     if (errors.some((e) => e.cause === 'verify') && this.applied?.rendered === rendered) this.applied = null;
   }
 
-  private async afterApply(previous: GatewayPolicy | null, next: GatewayPolicy, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
-    const steps: [ErrorCause, () => Promise<void>][] = [
-      ['lan_sysctl', () => this.ports.prepareLan(next)],
-      ['conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next))],
-      ['state_file', () => this.ports.saveState(next)],
+  /**
+   * Once the new ruleset is in force: its read-back, route_localnet, the conntrack entries of
+   * clients that lost their binding and the state file. Independent of each other, so they run
+   * side by side; each failure is reported under its own cause.
+   */
+  private async afterApply(previous: GatewayPolicy | null, next: GatewayPolicy, errors: { cause: ErrorCause; message: string }[], verify: RenderedRuleset | null): Promise<void> {
+    const steps: [ErrorCause, string, () => Promise<void>][] = [
+      ['lan_sysctl', 'lan', () => this.ports.prepareLan(next)],
+      ['conntrack', 'conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next))],
+      ['state_file', 'state', () => this.ports.saveState(next)],
     ];
-    for (const [cause, step] of steps) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push({ cause, message: messageOf(error) });
-      }
-    }
+    await Promise.all([
+      verify ? this.timer.time('verify', () => this.verifyApplied(verify, errors)) : undefined,
+      ...steps.map(async ([cause, phase, step]) => {
+        try {
+          await this.timer.time(phase, step);
+        } catch (error) {
+          errors.push({ cause, message: messageOf(error) });
+        }
+      }),
+    ]);
   }
 }
 

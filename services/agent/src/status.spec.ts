@@ -12,6 +12,7 @@ describe('agentStatus', () => {
         ok: false,
         durationMs: 12.345,
         drift: [],
+        phases: {},
         errors: [{ cause: 'conntrack', message: 'conntrack -D failed for 1 client(s)' }],
         build: {
           policy: {

@@ -28,6 +28,17 @@ export function parseTableListing(json: string): TableListing {
   return { elements, chains };
 }
 
+/** Names of the chains of table inet pgw in `nft -j list chains` output; none when the table is absent. */
+export function parseChainNames(json: string): string[] {
+  const parsed = JSON.parse(json) as { nftables?: unknown };
+  if (!Array.isArray(parsed.nftables)) throw new Error('nft -j output has no "nftables" array');
+  const names: string[] = [];
+  for (const item of parsed.nftables as Record<string, Record<string, unknown>>[]) {
+    if (item.chain && item.chain.table === TABLE_NAME) names.push(String(item.chain.name));
+  }
+  return names;
+}
+
 /** One element in the syntax the renderer writes: `1.2.3.4`, `1.2.3.4 . 80`, `1.2.3.4 : 80`. */
 function elementText(element: unknown, isMap: boolean): string {
   if (isMap && Array.isArray(element) && element.length === 2) return `${elementText(element[0], false)} : ${elementText(element[1], false)}`;
@@ -40,11 +51,8 @@ function elementText(element: unknown, isMap: boolean): string {
   return JSON.stringify(element);
 }
 
-/**
- * Differences between what was meant and what the kernel holds; empty means verified.
- * `withElements` false (a terse listing) checks only that the sets and chains are there.
- */
-export function verifyTable(expected: RenderedRuleset, listing: TableListing, withElements = true): string[] {
+/** Differences between what was meant and what the kernel holds (set elements, rule counts); empty means verified. */
+export function verifyTable(expected: RenderedRuleset, listing: TableListing): string[] {
   const problems: string[] = [];
   for (const name of Object.keys(SETS) as SetName[]) {
     const actual = listing.elements.get(name);
@@ -52,7 +60,6 @@ export function verifyTable(expected: RenderedRuleset, listing: TableListing, wi
       problems.push(`set ${name} is missing`);
       continue;
     }
-    if (!withElements) continue;
     const want = expected.elements[name];
     if (actual.length !== want.length) problems.push(`set ${name} holds ${actual.length} elements, expected ${want.length}`);
     else if (actual.some((e, i) => e !== want[i])) problems.push(`set ${name} holds other elements than expected`);
@@ -63,5 +70,14 @@ export function verifyTable(expected: RenderedRuleset, listing: TableListing, wi
     else if (actual !== count) problems.push(`chain ${name} has ${actual} rules, expected ${count}`);
   }
   for (const name of listing.chains.keys()) if (!(name in expected.chains)) problems.push(`unexpected chain ${name}`);
+  return problems;
+}
+
+/** The cheap check between full read-backs: the table is there with exactly its chains. */
+export function verifyChainNames(expected: RenderedRuleset, names: readonly string[]): string[] {
+  if (names.length === 0) return ['table inet pgw is missing'];
+  const problems: string[] = [];
+  for (const name of Object.keys(expected.chains)) if (!names.includes(name)) problems.push(`chain ${name} is missing`);
+  for (const name of names) if (!(name in expected.chains)) problems.push(`unexpected chain ${name}`);
   return problems;
 }
