@@ -1,10 +1,11 @@
 // The forwarder in the lab: real agent ruleset (DNAT to the forwarder's ports), real dante and
 // tinyproxy, the forwarder as uid pgw without capabilities. Proves the relay through each proxy
 // kind, the peer check, mapping removal and blocking, drain on SIGTERM, restart after SIGKILL,
-// upstream failure notices, and that no file descriptor leaks (redsocks' own test standard).
+// a proxy change ending the mapping's live relays, upstream failure notices, and that no file descriptor leaks (redsocks' own test standard).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { encryptSecret } from '@pgw/crypto';
 import { connectRedis } from '@pgw/events';
 import { createLab, type Lab, type ProxyHandle, waitTcpPort } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -27,6 +28,8 @@ let internet: { ip: string; httpPort: number; tcpEchoPort: number; echoUrl: stri
 const port: Record<string, number> = {};
 const mappingOf: Record<string, number> = {};
 let holeProxyId: number;
+let movableProxyId: number;
+let httpAuthProxyId: number;
 
 const CLIENTS = {
   socks5: '192.168.2.10',
@@ -35,6 +38,7 @@ const CLIENTS = {
   hole: '192.168.2.13',
   removed: '192.168.2.14',
   disabled: '192.168.2.15',
+  moved: '192.168.2.16',
 } as const;
 
 function proxy(kind: ProxyHandle['kind']): ProxyHandle {
@@ -77,7 +81,7 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined | fal
 describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tinyproxy)', { timeout: 300_000 }, () => {
   before(async () => {
     execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
-    lab = await createLab({ clients: 6, proxies: ['socks5', 'socks5-auth', 'http-auth'] });
+    lab = await createLab({ clients: 7, proxies: ['socks5', 'socks5-auth', 'http-auth'] });
     gw = lab.ns.gateway;
     internet = lab.description.internet;
     tdb = await createTestDatabase({ prefix: 'pgw_fw' });
@@ -91,9 +95,12 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     const socks5 = await gateway.seedProxy(proxy('socks5'), { status: 'up' });
     const socks5Auth = await gateway.seedProxy(proxy('socks5-auth'), { status: 'up' });
     const httpAuth = await gateway.seedProxy(proxy('http-auth'), { status: 'up' });
+    httpAuthProxyId = httpAuth;
     holeProxyId = (
       await tdb.db.insertInto('proxies').values({ name: 'silent', protocol: 'socks5', host: hole, port: HOLE_PORT, status: 'up' }).returning('id').executeTakeFirstOrThrow()
     ).id;
+    // Its own row (first pointing at dante without auth), so editing it moves no other mapping.
+    movableProxyId = await gateway.seedProxy(proxy('socks5'), { name: 'movable', status: 'up' });
     const plan: [keyof typeof CLIENTS, number][] = [
       ['socks5', socks5],
       ['socks5Auth', socks5Auth],
@@ -101,6 +108,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       ['hole', holeProxyId],
       ['removed', socks5],
       ['disabled', socks5],
+      ['moved', movableProxyId],
     ];
     for (const [name, proxyId] of plan) {
       const client = CLIENTS[name];
@@ -160,6 +168,37 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     console.log(`# disabled mapping: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
     // The listener stays (a re-enable reuses it) but is not reachable by the client any more.
     await assert.rejects(lan.run({ op: 'echo', src: CLIENTS.disabled, host: internet.ip, port: internet.tcpEchoPort, bytes: 16, timeoutMs: 2_000 }));
+  });
+
+  it('a changed proxy (endpoint and credentials, then another proxy) closes that mapping\'s live connections only; new ones exit through the new proxy', async () => {
+    const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
+    assert.equal(await exitIpVia(CLIENTS.moved), proxy('socks5').ip);
+    await lan.run({ op: 'hold', key: 'bystander', src: CLIENTS.socks5, ...echoAt });
+
+    await lan.run({ op: 'hold', key: 'moved-endpoint', src: CLIENTS.moved, ...echoAt });
+    const target = proxy('socks5-auth');
+    await tdb.db
+      .updateTable('proxies')
+      .set({ host: target.ip, port: target.port, username: target.username!, passwordEnc: encryptSecret(target.password!, gateway.secretKey) })
+      .where('id', '=', movableProxyId)
+      .execute();
+    let started = Date.now();
+    await gateway.publish({ type: 'proxy.changed', proxyId: movableProxyId, action: 'updated' });
+    let closed = await lan.closed('moved-endpoint', 5_000);
+    console.log(`# proxy endpoint changed: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
+    assert.equal(await exitIpVia(CLIENTS.moved), target.ip, 'a new connection uses the new endpoint');
+
+    await lan.run({ op: 'hold', key: 'moved-proxy', src: CLIENTS.moved, ...echoAt });
+    await tdb.db.updateTable('mappings').set({ proxyId: httpAuthProxyId }).where('id', '=', mappingOf.moved!).execute();
+    started = Date.now();
+    await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.moved!, action: 'updated' });
+    closed = await lan.closed('moved-proxy', 5_000);
+    console.log(`# mapping moved to another proxy: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
+    assert.equal(await exitIpVia(CLIENTS.moved), proxy('http-auth').ip, 'a new connection uses the new proxy');
+
+    // The mapping on the unchanged proxy kept its connection through both changes.
+    await assert.rejects(lan.closed('bystander', 500), /still open/);
+    await lan.run({ op: 'release', keys: ['bystander'] });
   });
 
   it('a proxy that never answers: the client is reset after the connect timeout, and the health service is told', async () => {

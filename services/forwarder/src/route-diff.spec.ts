@@ -38,17 +38,31 @@ describe('diffRoutes', () => {
     assert.deepEqual(diff.open.map((r) => r.listenPort), [20100]);
   });
 
-  it('a changed proxy updates the route for new connections and keeps live ones', () => {
+  it('another proxy: the route is updated and the live connections are closed (no client left on the old exit IP)', () => {
     const next = route(1, { proxyId: 2, proxy: { protocol: 'http', host: '198.51.100.12', port: parsePort(8888) } });
     const diff = diffRoutes(table(route(1)), table(next));
-    assert.deepEqual(diff.update, [{ route: next, closeConnections: false }]);
-    assert.deepEqual([diff.open, diff.close], [[], []]);
+    assert.deepEqual(diff.update, [{ route: next, closeConnections: true }]);
+    assert.deepEqual([diff.open, diff.close], [[], []], 'the port stays open');
   });
 
-  it('changed credentials of the same proxy count as a changed proxy', () => {
-    const before = route(1, { proxy: { protocol: 'socks5', host: 'h', port: parsePort(1080), username: 'u', password: 'old' } });
-    const after = route(1, { proxy: { protocol: 'socks5', host: 'h', port: parsePort(1080), username: 'u', password: 'new' } });
-    assert.deepEqual(diffRoutes(table(before), table(after)).update, [{ route: after, closeConnections: false }]);
+  it('another proxy id with an equal endpoint still counts as another proxy', () => {
+    const next = route(1, { proxyId: 2 });
+    assert.deepEqual(diffRoutes(table(route(1)), table(next)).update, [{ route: next, closeConnections: true }]);
+  });
+
+  it('the same proxy with a changed endpoint or credentials closes the live connections', () => {
+    const base = { protocol: 'socks5', host: '198.51.100.10', port: parsePort(1080), username: 'u', password: 'old' } as const;
+    for (const change of [{ password: 'new' }, { username: 'v' }, { host: '198.51.100.11' }, { port: parsePort(1081) }, { protocol: 'http' as const }]) {
+      const before = route(1, { proxy: base });
+      const after = route(1, { proxy: { ...base, ...change } });
+      assert.deepEqual(diffRoutes(table(before), table(after)).update, [{ route: after, closeConnections: true }], JSON.stringify(change));
+    }
+  });
+
+  it('other mappings on the changed proxy are touched only through their own routes', () => {
+    const moved = route(1, { proxyId: 2, proxy: { protocol: 'http', host: '198.51.100.12', port: parsePort(8888) } });
+    const diff = diffRoutes(table(route(1), route(2)), table(moved, route(2)));
+    assert.deepEqual(diff.update.map((u) => u.route.mappingId), [1]);
   });
 
   it('a client that becomes blocked gets its live connections closed (mapping disabled, proxy down)', () => {

@@ -8,15 +8,17 @@ export interface RouteDiff {
   readonly open: readonly MappingRoute[];
   /**
    * Same port, new route: new connections use it. `closeConnections` is true when the live
-   * connections must go too: the client became blocked, or the client address changed.
+   * connections must go too: the client became blocked, its address changed, or its proxy
+   * changed (another proxy, or the same proxy's endpoint or credentials).
    */
   readonly update: readonly { readonly route: MappingRoute; readonly closeConnections: boolean }[];
 }
 
 /**
  * Pure: old routes (listeners in force) vs desired routes. Unchanged routes appear nowhere, so
- * a change touches only its own mapping. A changed proxy keeps live connections on the old one
- * (they are not cut mid-transfer) and applies to new connections.
+ * a change touches only its own mapping. A changed proxy also ends the live connections: left
+ * on the old proxy they would keep the old exit IP, or a dead proxy after a failover (mihomo
+ * issue 2223); the client's reconnect goes through the new one.
  */
 export function diffRoutes(current: ReadonlyMap<number, MappingRoute>, desired: ReadonlyMap<number, MappingRoute>): RouteDiff {
   const close: number[] = [];
@@ -31,8 +33,9 @@ export function diffRoutes(current: ReadonlyMap<number, MappingRoute>, desired: 
     if (old === undefined || old.listenPort !== next.listenPort) {
       open.push(next);
     } else if (!sameRoute(old, next)) {
-      const closeConnections = next.blocked !== null || next.clientIp !== old.clientIp;
-      update.push({ route: sameEndpoint(old.proxy, next.proxy) ? { ...next, proxy: old.proxy } : next, closeConnections });
+      const sameProxy = old.proxyId === next.proxyId && sameEndpoint(old.proxy, next.proxy);
+      const closeConnections = next.blocked !== null || next.clientIp !== old.clientIp || !sameProxy;
+      update.push({ route: sameProxy ? { ...next, proxy: old.proxy } : next, closeConnections });
     }
   }
   return { close, open, update };
