@@ -196,6 +196,21 @@ export class Gateway {
     return row.id;
   }
 
+  /**
+   * Seeds every lab proxy (status up) and one mapping per lab client, spread round robin over the
+   * proxies, on ports from firstPort. Returns each client with the exit address it must show.
+   */
+  async seedAllClients(firstPort = 20000): Promise<{ ip: string; expectedExitIp: string }[]> {
+    const proxyIds: number[] = [];
+    for (const proxy of this.lab.proxies) proxyIds.push(await this.seedProxy(proxy, { status: 'up' }));
+    const plan: { ip: string; expectedExitIp: string }[] = [];
+    for (const [i, ip] of this.lab.clients.entries()) {
+      await this.seedMapping(ip, proxyIds[i % proxyIds.length]!, firstPort + i);
+      plan.push({ ip, expectedExitIp: this.lab.proxies[i % this.lab.proxies.length]!.ip });
+    }
+    return plan;
+  }
+
   /** Writes a proxy status as the health service does and, unless told not to, publishes its transition notice. */
   async setProxyStatus(proxyId: number, status: 'up' | 'down', publish = true): Promise<void> {
     const before = await this.database.db.selectFrom('proxies').select('status').where('id', '=', proxyId).executeTakeFirstOrThrow();
