@@ -179,8 +179,7 @@ export function runHandshake<Context extends number>(
       host: proxy.host,
       port: proxy.port,
       noDelay: true,
-      // A relay propagates each direction's FIN on its own; Node must not end our side for us.
-      allowHalfOpen: true,
+      allowHalfOpen: options.allowHalfOpen !== false,
       keepAlive: options.keepAlive !== false,
       keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS,
     });

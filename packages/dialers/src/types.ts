@@ -13,13 +13,18 @@ export interface DialOptions {
   readonly signal?: AbortSignal;
   /** TCP keepalive on the returned socket; default true. */
   readonly keepAlive?: boolean;
+  /**
+   * Keep our writable side open after the proxy's FIN, so a relay can end each direction on its
+   * own (Node's net.Socket option of that name); default true.
+   */
+  readonly allowHalfOpen?: boolean;
 }
 
 export interface Dialer {
   readonly protocol: ProxyProtocol;
   /**
-   * Resolves with a socket connected through `proxy` to `target` (TCP_NODELAY set, keepalive
-   * unless disabled, allowHalfOpen so the caller ends its side itself, any bytes the proxy sent
+   * Resolves with a socket connected through `proxy` to `target` (TCP_NODELAY set, keepalive and
+   * allowHalfOpen unless disabled in the options, any bytes the proxy sent
    * after its reply put back for the first read), or rejects with a DialError.
    */
   dial(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket>;

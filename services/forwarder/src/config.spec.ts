@@ -51,6 +51,8 @@ describe('loadForwarderConfig', () => {
   it('names a bad number', () => {
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_CONNECT_TIMEOUT_MS: 'soon' }), /PGW_CONNECT_TIMEOUT_MS: must be a number/);
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_MAX_CONNECTIONS: '0' }), /PGW_MAX_CONNECTIONS: must be at least 1/);
+    // The stop deadline is derived from it, so a typo must stop the start, not fall back silently.
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_DRAIN_TIMEOUT_MS: '5s' }), (e: Error) => /^PGW_FORWARDER_DRAIN_TIMEOUT_MS: must be a number/.test(e.message) && !e.message.includes('\n'));
   });
 
   it('refuses a per-mapping limit above the global one', () => {

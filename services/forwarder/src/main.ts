@@ -1,17 +1,21 @@
 import { createLogger } from '@pgw/log';
-import { runService } from '@pgw/runtime';
+import { type RunOptions, runService } from '@pgw/runtime';
 import { loadForwarderConfig } from './config.js';
 import { startForwarder } from './service.js';
 
-// Read once, before runService, so the graceful stop deadline can include the drain.
-const drainMs = Number(process.env.PGW_FORWARDER_DRAIN_TIMEOUT_MS) || 5_000;
+/** What a graceful stop may take beyond the drain: status write, bus, db. */
+const STOP_MARGIN_MS = 5_000;
+
+// runService reads stopTimeoutMs only when a stop begins, after start() has loaded the config.
+const options: RunOptions = {};
 
 await runService(
   'forwarder',
   async () => {
     const config = loadForwarderConfig();
+    options.stopTimeoutMs = config.drainTimeoutMs + STOP_MARGIN_MS;
     const logger = createLogger('forwarder', config.logLevel);
     return { logger, stop: await startForwarder(config, logger) };
   },
-  { stopTimeoutMs: drainMs + 5_000 },
+  options,
 );

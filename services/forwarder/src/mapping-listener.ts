@@ -153,7 +153,8 @@ export class MappingListener implements RelayOwner {
     const started = performance.now();
     let upstream: RelaySocket;
     try {
-      upstream = await dialer.dial(route.proxy!, { host: dst.address, port: dst.port }, { timeoutMs: this.ctx.connectTimeoutMs, signal });
+      // allowHalfOpen: each direction's FIN is relayed on its own (see relay.ts).
+      upstream = await dialer.dial(route.proxy!, { host: dst.address, port: dst.port }, { timeoutMs: this.ctx.connectTimeoutMs, signal, allowHalfOpen: true });
     } catch (error) {
       this.ctx.dialFailed(route, error);
       relay.reset();

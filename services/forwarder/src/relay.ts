@@ -42,8 +42,6 @@ export class Relay {
   attach(upstream: RelaySocket, idleTimeoutMs: number): void {
     const client = this.client;
     this.idleTimeoutMs = idleTimeoutMs;
-    // The dialer's socket ends its writable side when the proxy's FIN arrives unless told otherwise.
-    upstream.allowHalfOpen = true;
     upstream[RELAY] = this;
     this.upstream = upstream;
     this.openSockets++;
