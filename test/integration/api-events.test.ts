@@ -9,7 +9,7 @@ import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { startRedis } from '../lab/redis.js';
 import type { RedisHandle } from '../lab/types.js';
-import { ADMIN, ApiHarness, type Session } from './api-harness.js';
+import { ADMIN, ApiHarness, type Session, VIEWER } from './api-harness.js';
 
 interface SseMessage {
   id?: string;
@@ -25,11 +25,16 @@ async function openStream(url: string, headers: Record<string, string>) {
   const messages: (SseMessage & { receivedAt: number })[] = [];
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
+  /** 'ended' once the server ended the response cleanly; 'failed' on a reset or an abort. */
+  let outcome: 'open' | 'ended' | 'failed' = 'open';
   const pump = (async () => {
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) return;
+        if (done) {
+          outcome = 'ended';
+          return;
+        }
         buffer += value;
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -47,7 +52,7 @@ async function openStream(url: string, headers: Record<string, string>) {
         }
       }
     } catch {
-      // aborted
+      outcome = 'failed';
     }
   })();
   return {
@@ -61,6 +66,14 @@ async function openStream(url: string, headers: Record<string, string>) {
         await new Promise((r) => setTimeout(r, 10));
       }
       throw new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(messages)}`);
+    },
+    get outcome() {
+      return outcome;
+    },
+    /** Resolves with how the stream ended, or 'open' if it still is after timeoutMs. */
+    async ended(timeoutMs: number) {
+      await Promise.race([pump, new Promise((r) => setTimeout(r, timeoutMs))]);
+      return outcome;
     },
     close: async () => {
       abort.abort();
@@ -133,6 +146,20 @@ describe('api events and Redis outages', () => {
     }
   });
 
+  it('a stream whose token was revoked behind the api\'s back ends at the next heartbeat', async () => {
+    const session = await h.login(ADMIN);
+    const stream = await openStream(`${h.url}/api/v1/events`, { cookie: session.cookie });
+    try {
+      await stream.waitFor((m) => m.comment === 'heartbeat', 2_000);
+      // What another api process or an operator's SQL would do: this api learns it only from Postgres.
+      await h.db.updateTable('users').set((eb) => ({ tokenVersion: eb('tokenVersion', '+', 1) })).where('username', '=', ADMIN.username).execute();
+      assert.equal(await stream.ended(3 * 300 + 500), 'ended', 'heartbeats are 300 ms apart in tests');
+    } finally {
+      await stream.close();
+      admin = await h.login(ADMIN);
+    }
+  });
+
   it('with Redis down a change is still stored and audited, and the api still answers', async () => {
     const proxyId = await h.seedProxy('while-down');
     const mappingId = await h.seedMapping(proxyId, '192.168.2.50', 21000);
@@ -165,5 +192,43 @@ describe('api events and Redis outages', () => {
       assert.ok(Date.now() < deadline, 'ready again after Redis is back');
       await new Promise((r) => setTimeout(r, 100));
     }
+  });
+
+  // Heartbeats a minute apart: within a second only the revocation itself can end a stream here.
+  describe('revocations made through this api', () => {
+    let quiet: ApiHarness;
+    before(async () => {
+      quiet = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath }, { stream: undefined, queuePrefix: undefined, sseHeartbeatMs: 60_000 });
+    });
+    after(async () => {
+      await quiet?.stop();
+    });
+
+    it('a stream ends at once when its session logs out; the same user\'s other sessions keep theirs', async () => {
+      const [leaving, staying] = [await quiet.login(ADMIN), await quiet.login(ADMIN)];
+      const [doomed, other] = [await openStream(`${quiet.url}/api/v1/events`, { cookie: leaving.cookie }), await openStream(`${quiet.url}/api/v1/events`, { cookie: staying.cookie })];
+      try {
+        const started = Date.now();
+        assert.equal((await quiet.call('POST', '/api/v1/auth/logout', { auth: { session: leaving } })).status, 204);
+        assert.equal(await doomed.ended(1_000), 'ended', 'ended cleanly by the server');
+        assert.ok(Date.now() - started < 1_000, `ended ${Date.now() - started} ms after the logout`);
+        assert.equal(await other.ended(300), 'open');
+      } finally {
+        await doomed.close();
+        await other.close();
+      }
+    });
+
+    it('a stream ends at once when its user changes the password', async () => {
+      const viewer = await quiet.login(VIEWER);
+      const stream = await openStream(`${quiet.url}/api/v1/events`, { authorization: `Bearer ${viewer.token}` });
+      try {
+        const changed = await quiet.call('POST', '/api/v1/auth/password', { auth: { bearer: viewer.token }, body: { currentPassword: VIEWER.password, newPassword: 'victor-password-789' } });
+        assert.equal(changed.status, 200, changed.text);
+        assert.equal(await stream.ended(1_000), 'ended');
+      } finally {
+        await stream.close();
+      }
+    });
   });
 });

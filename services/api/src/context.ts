@@ -8,6 +8,7 @@ import type { SessionCache } from './auth/session-cache.js';
 import type { TokenIssuer } from './auth/tokens.js';
 import type { Notifier } from './notifier.js';
 import type { ProbeGate } from './probe-gate.js';
+import type { SseStreams } from './sse-streams.js';
 
 /** Everything the route handlers share, built once by main.ts (or a test). */
 export interface ApiContext {
@@ -28,4 +29,5 @@ export interface ApiContext {
   /** Added to the probe timeout of the settings while the gate waits for the health service. */
   readonly probeWaitMarginMs: number;
   readonly sseHeartbeatMs: number;
+  readonly streams: SseStreams;
 }

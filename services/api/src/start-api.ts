@@ -15,10 +15,12 @@ import type { ApiConfig } from './config.js';
 import type { ApiContext } from './context.js';
 import { ensureFirstAdmin } from './first-admin.js';
 import { CSRF_COOKIE } from './http/authenticate.js';
+import { drainServer } from './http/drain.js';
 import { Notifier } from './notifier.js';
 import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
 import { ProbeGate } from './probe-gate.js';
 import { purgeExpiredRevocations } from './repositories/users.js';
+import { SseStreams } from './sse-streams.js';
 
 export interface StartApiOptions {
   config: ApiConfig;
@@ -31,6 +33,8 @@ export interface StartApiOptions {
   probeWaitMarginMs?: number;
   throttle?: ThrottleLimits;
   dbConnections?: number;
+  /** How long a stop lets requests in flight finish; below runService's 10 s stop timeout. */
+  drainDeadlineMs?: number;
 }
 
 export interface RunningApi {
@@ -69,6 +73,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     secretKey: config.PGW_SECRET_KEY,
     probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,
     sseHeartbeatMs: options.sseHeartbeatMs ?? 15_000,
+    streams: new SseStreams(),
   };
   const registry = createMetricsRegistry('api');
   try {
@@ -106,9 +111,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     server,
     stop: async () => {
       clearInterval(purge);
-      // SSE responses never end on their own: close them so the server can.
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await drainServer(server, ctx.streams, options.drainDeadlineMs ?? 5_000, logger);
       await Promise.allSettled([bus.close(), probes.close()]);
       redis.disconnect();
       await db.destroy();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type CachedSession, SessionCache } from './session-cache.js';
 
-const session = (userId: number, jti: string, expiresAt = new Date(1_000_000)): CachedSession => ({ userId, username: `u${userId}`, role: 'viewer', jti, expiresAt });
+const session = (userId: number, jti: string, expiresAt = new Date(1_000_000)): CachedSession => ({ userId, username: `u${userId}`, role: 'viewer', jti, tokenVersion: 0, expiresAt });
 
 test('a session is served from the cache until its TTL or its token expiry', () => {
   let now = 0;

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { ApiContext } from '../context.js';
-import { findSessionUser } from '../repositories/users.js';
+import { validSessionUser } from '../repositories/users.js';
 
 export const SESSION_COOKIE = 'pgw_session';
 export const CSRF_COOKIE = 'pgw_csrf';
@@ -26,9 +26,9 @@ export function authenticate(ctx: ApiContext): RequestHandler {
     const claims = ctx.tokens.verify(token);
     if (!claims) return next();
     const generation = ctx.sessions.generation;
-    const user = await findSessionUser(ctx.db, claims.userId, claims.jti);
-    if (!user || user.revoked || user.tokenVersion !== claims.tokenVersion) return next();
-    const session = { userId: user.id, username: user.username, role: user.role, jti: claims.jti, expiresAt: claims.expiresAt };
+    const user = await validSessionUser(ctx.db, claims);
+    if (!user) return next();
+    const session = { userId: user.id, username: user.username, role: user.role, jti: claims.jti, tokenVersion: claims.tokenVersion, expiresAt: claims.expiresAt };
     ctx.sessions.set(token, session, generation);
     req.auth = { ...session, via };
     next();

@@ -7,7 +7,7 @@ import { CSRF_COOKIE, SESSION_COOKIE } from './authenticate.js';
 /** Issues a token, sets the session cookie, and binds a fresh CSRF token to it. */
 export function startSession(ctx: ApiContext, req: Request, res: Response, user: UserRow) {
   const { token, claims } = ctx.tokens.issue(user.id, user.tokenVersion);
-  req.auth = { userId: user.id, username: user.username, role: user.role, jti: claims.jti, expiresAt: claims.expiresAt, via: 'cookie' };
+  req.auth = { userId: user.id, username: user.username, role: user.role, jti: claims.jti, tokenVersion: user.tokenVersion, expiresAt: claims.expiresAt, via: 'cookie' };
   res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/', expires: claims.expiresAt });
   const csrfToken = ctx.csrf.generateCsrfToken(req, res, { overwrite: true, cookieOptions: { secure: req.secure } });
   return { token, csrfToken, expiresAt: claims.expiresAt, user: toUserDto(user) };

@@ -53,8 +53,17 @@ export async function countUsers(db: Db): Promise<number> {
   return Number(row.n);
 }
 
-/** One round trip per authenticated request: the user and whether this token was revoked. */
-export function findSessionUser(db: Db, userId: number, jti: string) {
+/**
+ * The user a token speaks for, if the token is still honoured: the user exists, this token was not
+ * revoked (logout) and it was issued under the user's current token_version (no password or role
+ * change since). One round trip.
+ */
+export async function validSessionUser(db: Db, claims: { userId: number; jti: string; tokenVersion: number }) {
+  const user = await findSessionUser(db, claims.userId, claims.jti);
+  return user && !user.revoked && user.tokenVersion === claims.tokenVersion ? user : undefined;
+}
+
+function findSessionUser(db: Db, userId: number, jti: string) {
   return db
     .selectFrom('users')
     .select(['id', 'username', 'role', 'tokenVersion'])

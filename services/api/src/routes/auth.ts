@@ -3,6 +3,7 @@ import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwor
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../http/actor.js';
 import { ApiError, unauthenticated } from '../http/api-error.js';
+import { revoked } from '../http/revocation.js';
 import { endSession, startSession } from '../http/session.js';
 import { writeAudit } from '../repositories/audit.js';
 import { findUserById, findUserByUsername, revokeToken, toUserDto, updateUser } from '../repositories/users.js';
@@ -32,7 +33,7 @@ export function authRoutes(ctx: ApiContext): Router {
 
   router.post('/api/v1/auth/logout', async (req, res) => {
     await revokeToken(ctx.db, req.auth!.jti, req.auth!.expiresAt);
-    ctx.sessions.forgetToken(req.auth!.jti);
+    revoked(ctx, { jti: req.auth!.jti });
     endSession(req, res);
     res.status(204).end();
   });
@@ -60,7 +61,7 @@ export function authRoutes(ctx: ApiContext): Router {
       await writeAudit(trx, actorOf(req), { action: 'password_change', entityType: 'user', entityId: user.id, before: null, after: null });
       return row;
     });
-    ctx.sessions.forgetUser(user.id);
+    revoked(ctx, { userId: user.id });
     res.json(startSession(ctx, req, res, updated));
   });
 

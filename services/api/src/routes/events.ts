@@ -1,16 +1,20 @@
 import { Router } from 'express';
 import type { ApiContext } from '../context.js';
 import { unavailable } from '../http/api-error.js';
+import { validSessionUser } from '../repositories/users.js';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 /**
  * Server-Sent Events: each browser tab tails the notice stream from where it left off
  * (Last-Event-ID) or from now. Authentication is the session cookie (or a Bearer header), never a URL token.
+ * A stream lives only as long as its token: it ends at once when this api revokes the token, and each
+ * heartbeat re-checks the token in Postgres (expiry, revocation by anyone).
  */
 export function eventRoutes(ctx: ApiContext): Router {
   const router = Router();
   router.get('/api/v1/events', async (req, res) => {
+    const auth = req.auth!;
     const resumeFrom = req.get('last-event-id');
     let from: string;
     if (resumeFrom && STREAM_ID.test(resumeFrom)) {
@@ -24,14 +28,28 @@ export function eventRoutes(ctx: ApiContext): Router {
     }
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 2000\n\n');
+    let ended = false;
     const subscription = ctx.bus.tail(from, ({ id, at, event }) => {
-      res.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event, at: at.toISOString() })}\n\n`);
+      if (!ended) res.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event, at: at.toISOString() })}\n\n`);
     });
-    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), ctx.sseHeartbeatMs);
-    req.on('close', () => {
+    const end = () => {
+      if (ended) return;
+      ended = true;
       clearInterval(heartbeat);
+      forget();
       void subscription.stop();
-    });
+      res.end();
+    };
+    const forget = ctx.streams.add({ auth, end });
+    const heartbeat = setInterval(() => {
+      if (auth.expiresAt.getTime() <= Date.now()) return end();
+      validSessionUser(ctx.db, auth).then(
+        (user) => (user ? !ended && res.write(': heartbeat\n\n') : end()),
+        // Postgres unreachable: the token cannot be re-checked now; keep the stream and check again next beat.
+        () => !ended && res.write(': heartbeat\n\n'),
+      );
+    }, ctx.sseHeartbeatMs);
+    req.on('close', end);
   });
   return router;
 }

@@ -4,6 +4,7 @@ import { hashPassword } from '../auth/passwords.js';
 import type { ApiContext } from '../context.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { conflict, notFound } from '../http/api-error.js';
+import { revoked } from '../http/revocation.js';
 import { writeAudit } from '../repositories/audit.js';
 import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, insertUser, listUsers, toUserDto, updateUser } from '../repositories/users.js';
 
@@ -52,7 +53,7 @@ export function userRoutes(ctx: ApiContext): Router {
       });
       return row;
     });
-    ctx.sessions.forgetUser(id);
+    revoked(ctx, { userId: id });
     res.json(toUserDto(user));
   });
 
@@ -65,7 +66,7 @@ export function userRoutes(ctx: ApiContext): Router {
       await deleteUser(trx, id);
       await writeAudit(trx, actorOf(req), { action: 'delete', entityType: 'user', entityId: id, before: toUserDto(before), after: null });
     });
-    ctx.sessions.forgetUser(id);
+    revoked(ctx, { userId: id });
     res.status(204).end();
   });
 

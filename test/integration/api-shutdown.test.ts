@@ -1,0 +1,189 @@
+// Graceful shutdown of the real api process (services/api/dist, built by the test script): on SIGTERM
+// it stops accepting, ends SSE streams cleanly, lets a request in flight finish, and exits 0; a request
+// still running at the drain deadline (5 s) is cut and the process still exits 0. Real Postgres, a
+// private Redis, and a BullMQ worker standing in for the health service to hold a probe request open.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { connectRedis, PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
+import { Worker } from 'bullmq';
+import { spawnProcess } from '../lab/process.js';
+import { startRedis } from '../lab/redis.js';
+import type { LabProcess, RedisHandle } from '../lab/types.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { ContractValidator } from './api-contract-validator.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const MAIN = join(ROOT, 'services/api/dist/main.js');
+const ADMIN = { username: 'shutdown-admin', password: randomBytes(12).toString('hex') };
+const DRAIN_DEADLINE_MS = 5_000;
+
+function freePort(): Promise<number> {
+  const server = createServer();
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    }),
+  );
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('api graceful shutdown', () => {
+  const contract = new ContractValidator();
+  let dir: string;
+  let database: TestDatabase;
+  let redis: RedisHandle;
+  let proxyId: number;
+  const started: LabProcess[] = [];
+
+  before(async () => {
+    assert.ok(existsSync(MAIN), `${MAIN} is missing: build first (npx tsc -b services/api)`);
+    dir = mkdtempSync(join(tmpdir(), 'pgw-api-shutdown-'));
+    redis = await startRedis({ dir });
+    database = await createTestDatabase({ prefix: 'pgw_api_shutdown' });
+    proxyId = (
+      await database.db.insertInto('proxies').values({ name: 'held', protocol: 'socks5', host: '198.51.100.10', port: 1080, username: null, passwordEnc: null }).returning('id').executeTakeFirstOrThrow()
+    ).id;
+  });
+  after(async () => {
+    for (const proc of started) await proc.kill().catch(() => undefined);
+    await redis?.stop();
+    await database?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Starts the api from dist, waits until it is ready, logs in. */
+  async function startApi(name: string): Promise<{ proc: LabProcess; url: string; token: string; logFile: string }> {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const logFile = join(dir, `${name}.log`);
+    const proc = await spawnProcess(['node', MAIN], {
+      logFile,
+      name: 'pgw-api',
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        PGW_LOG_LEVEL: 'info',
+        PGW_DATABASE_URL: database.urlFor('pgw_api'),
+        PGW_REDIS_URL: redis.socketPath,
+        PGW_SECRET_KEY: randomBytes(32).toString('hex'),
+        PGW_JWT_SECRET: randomBytes(32).toString('hex'),
+        PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
+        PGW_API_PORT: String(port),
+        PGW_ADMIN_USERNAME: ADMIN.username,
+        PGW_ADMIN_PASSWORD: ADMIN.password,
+      },
+    });
+    started.push(proc);
+    await until(
+      `${name} ready`,
+      async () => {
+        if (!proc.isAlive()) throw new Error(`api exited: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+        return fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+      },
+      30_000,
+    );
+    const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    assert.equal(login.status, 200);
+    return { proc, url, token: ((await login.json()) as { token: string }).token, logFile };
+  }
+
+  /** An SSE stream, recording whether the server ended it cleanly. */
+  async function openEvents(url: string, token: string) {
+    const res = await fetch(`${url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    let outcome: 'open' | 'ended' | 'failed' = 'open';
+    const reader = res.body!.getReader();
+    void (async () => {
+      try {
+        while (!(await reader.read()).done);
+        outcome = 'ended';
+      } catch {
+        outcome = 'failed';
+      }
+    })();
+    return { outcome: () => outcome };
+  }
+
+  it('on SIGTERM stops accepting, ends SSE streams, finishes the request in flight, exits 0', async () => {
+    const api = await startApi('drain');
+    // The health service's part, held open until the test lets the probe finish.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let jobs = 0;
+    const connection = connectRedis(redis.socketPath, { maxRetriesPerRequest: null });
+    const worker = new Worker<ProbeJobData, ProbeResult>(
+      PROBE_QUEUE,
+      async (job) => {
+        jobs++;
+        await released;
+        return { proxyId: job.data.proxyId, ok: true, latencyMs: 12, exitIp: '198.51.100.10', error: null, checkedAt: new Date().toISOString() };
+      },
+      { connection },
+    );
+    try {
+      const events = await openEvents(api.url, api.token);
+      const inFlight = fetch(`${api.url}/api/v1/proxies/${proxyId}/check`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` } });
+      await until('the probe job reached the worker', () => jobs === 1, 10_000);
+
+      const signalledAt = Date.now();
+      process.kill(api.proc.pid, 'SIGTERM');
+      await until('the SSE stream ended', () => events.outcome() !== 'open', 2_000);
+      assert.equal(events.outcome(), 'ended', 'ended cleanly, not reset');
+      await assert.rejects(fetch(`${api.url}/healthz`), 'no new connection is accepted while draining');
+      assert.equal(api.proc.isAlive(), true, 'still running while a request is in flight');
+
+      release();
+      const res = await inFlight;
+      const body = await res.json();
+      contract.check('POST', `/api/v1/proxies/${proxyId}/check`, res.status, res.headers.get('content-type'), body);
+      assert.deepEqual([res.status, (body as ProbeResult).ok], [200, true], 'the request in flight got its answer');
+      assert.equal(await api.proc.exited, 0);
+      assert.ok(Date.now() - signalledAt < DRAIN_DEADLINE_MS, `exited ${Date.now() - signalledAt} ms after SIGTERM, without waiting for the deadline`);
+      assert.match(readFileSync(api.logFile, 'utf8'), /"message":"stopped"/);
+    } finally {
+      release();
+      await worker.close();
+      connection.disconnect();
+    }
+  });
+
+  it('cuts a request still running at the drain deadline and still exits 0', async () => {
+    // No worker: the probe would wait for the health service far longer than the deadline.
+    await database.db.updateTable('settings').set({ probeTimeoutMs: 30_000 }).where('id', '=', 1).execute();
+    const api = await startApi('deadline');
+    const stuck = fetch(`${api.url}/api/v1/proxies/${proxyId}/check`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` } }).then(
+      (res) => `answered ${res.status}`,
+      () => 'connection closed',
+    );
+    await until('the probe job is queued', async () => (await queuedJobs()) > 0, 10_000);
+    const signalledAt = Date.now();
+    process.kill(api.proc.pid, 'SIGTERM');
+    assert.equal(await api.proc.exited, 0);
+    const took = Date.now() - signalledAt;
+    assert.ok(took >= DRAIN_DEADLINE_MS - 250 && took < DRAIN_DEADLINE_MS + 3_000, `exited ${took} ms after SIGTERM (deadline ${DRAIN_DEADLINE_MS} ms)`);
+    assert.equal(await stuck, 'connection closed');
+    assert.match(readFileSync(api.logFile, 'utf8'), /requests still in flight at the shutdown deadline/);
+  });
+
+  async function queuedJobs(): Promise<number> {
+    const client = connectRedis(redis.socketPath);
+    try {
+      return await client.llen(`bull:${PROBE_QUEUE}:wait`);
+    } finally {
+      client.disconnect();
+    }
+  }
+});
