@@ -1,49 +1,55 @@
 import { request } from './http.js';
 import type {
-  AuditEntry,
-  Cursored,
+  AuditPage,
+  ChangePasswordRequest,
+  CsrfToken,
   ImportResult,
+  LoginRequest,
   Mapping,
-  MappingWrite,
-  Page,
+  MappingCreate,
+  MappingPage,
+  MappingUpdate,
   ProbeResult,
   Proxy,
-  ProxyCheck,
-  ProxyWrite,
+  ProxyCheckPage,
+  ProxyCreate,
+  ProxyList,
+  ProxyUpdate,
   Session,
   Settings,
   Status,
   User,
   UserCreate,
+  UserList,
   UserUpdate,
 } from './types.js';
 
 /** One function per operation of API_SPEC.yaml that the console uses. */
 export const api = {
   login: (username: string, password: string) =>
-    request<Session>('/auth/login', { method: 'POST', json: { username, password }, anonymous: true }),
+    request<Session>('/auth/login', { method: 'POST', json: { username, password } satisfies LoginRequest, anonymous: true }),
   logout: () => request<void>('/auth/logout', { method: 'POST' }),
   me: () => request<User>('/auth/me'),
-  csrf: () => request<{ csrfToken: string }>('/auth/csrf'),
+  csrf: () => request<CsrfToken>('/auth/csrf'),
   changePassword: (currentPassword: string, newPassword: string) =>
-    request<Session>('/auth/password', { method: 'POST', json: { currentPassword, newPassword } }),
+    request<Session>('/auth/password', { method: 'POST', json: { currentPassword, newPassword } satisfies ChangePasswordRequest }),
 
-  listUsers: () => request<{ items: User[] }>('/users'),
+  listUsers: () => request<UserList>('/users'),
   createUser: (body: UserCreate) => request<User>('/users', { method: 'POST', json: body }),
   updateUser: (id: number, body: UserUpdate) => request<User>(`/users/${id}`, { method: 'PATCH', json: body }),
   deleteUser: (id: number) => request<void>(`/users/${id}`, { method: 'DELETE' }),
 
-  listProxies: () => request<{ items: Proxy[] }>('/proxies'),
-  createProxy: (body: ProxyWrite) => request<Proxy>('/proxies', { method: 'POST', json: body }),
-  updateProxy: (id: number, body: ProxyWrite) => request<Proxy>(`/proxies/${id}`, { method: 'PATCH', json: body }),
+  listProxies: () => request<ProxyList>('/proxies'),
+  createProxy: (body: ProxyCreate) => request<Proxy>('/proxies', { method: 'POST', json: body }),
+  updateProxy: (id: number, body: ProxyUpdate) => request<Proxy>(`/proxies/${id}`, { method: 'PATCH', json: body }),
   deleteProxy: (id: number) => request<void>(`/proxies/${id}`, { method: 'DELETE' }),
   checkProxy: (id: number) => request<ProbeResult>(`/proxies/${id}/check`, { method: 'POST' }),
-  listProxyChecks: (id: number, limit: number) => request<Cursored<ProxyCheck>>(`/proxies/${id}/checks`, { query: { limit } }),
+  listProxyChecks: (id: number, limit: number) => request<ProxyCheckPage>(`/proxies/${id}/checks`, { query: { limit } }),
 
-  listMappings: (offset: number, limit: number) => request<Page<Mapping>>('/mappings', { query: { offset, limit } }),
+  listMappings: (offset: number, limit: number) => request<MappingPage>('/mappings', { query: { offset, limit } }),
   getMapping: (id: number) => request<Mapping>(`/mappings/${id}`),
-  createMapping: (body: MappingWrite) => request<Mapping>('/mappings', { method: 'POST', json: body }),
-  updateMapping: (id: number, body: MappingWrite) => request<Mapping>(`/mappings/${id}`, { method: 'PATCH', json: body }),
+  createMapping: (body: MappingCreate) => request<Mapping>('/mappings', { method: 'POST', json: body }),
+  updateMapping: (id: number, body: MappingUpdate) => request<Mapping>(`/mappings/${id}`, { method: 'PATCH', json: body }),
   deleteMapping: (id: number) => request<void>(`/mappings/${id}`, { method: 'DELETE' }),
   setMappingEnabled: (id: number, enabled: boolean) =>
     request<Mapping>(`/mappings/${id}/${enabled ? 'enable' : 'disable'}`, { method: 'POST' }),
@@ -54,7 +60,7 @@ export const api = {
   getSettings: () => request<Settings>('/settings'),
   putSettings: (body: Settings) => request<Settings>('/settings', { method: 'PUT', json: body }),
   getStatus: () => request<Status>('/status'),
-  listAudit: (limit: number) => request<Cursored<AuditEntry>>('/audit', { query: { limit } }),
+  listAudit: (limit: number) => request<AuditPage>('/audit', { query: { limit } }),
 };
 
 /** Every mapping, page by page (the API caps a page at 1000). */

@@ -1,173 +1,51 @@
-/** Types of API_SPEC.yaml (components/schemas), hand-written from the contract. */
-export type Role = 'admin' | 'viewer';
-export type ProxyProtocol = 'http' | 'socks5';
+/** Names for the types of API_SPEC.yaml, as generated into schema.d.ts (`npm run generate`); none is written by hand. */
+import type { components, operations } from './schema.js';
+
+type Schemas = components['schemas'];
+type JsonBody<Response> = Response extends { content: { 'application/json': infer Body } } ? Body : never;
+
+export type Role = Schemas['Role'];
+export type ProxyProtocol = Schemas['ProxyProtocol'];
 /** Fail closed: only "up" lets traffic through. */
-export type ProxyStatus = 'unknown' | 'up' | 'down';
-export type MappingStateKind = 'effective' | 'blocked' | 'not_applied';
+export type ProxyStatus = Schemas['ProxyStatus'];
 
-export interface ApiErrorBody {
-  error: { code: string; message: string; field?: string; details?: unknown };
-}
+export type ApiErrorBody = Schemas['Error'];
 
-export interface User {
-  id: number;
-  username: string;
-  role: Role;
-  createdAt: string;
-  updatedAt: string;
-}
+export type User = Schemas['User'];
+export type LoginRequest = Schemas['LoginRequest'];
+export type Session = Schemas['Session'];
+export type ChangePasswordRequest = Schemas['ChangePasswordRequest'];
+export type UserCreate = Schemas['UserCreate'];
+export type UserUpdate = Schemas['UserUpdate'];
 
-export interface Session {
-  token: string;
-  csrfToken: string;
-  expiresAt: string;
-  user: User;
-}
+export type Proxy = Schemas['Proxy'];
+export type ProxyCreate = Schemas['ProxyCreate'];
+/** `password` null clears it, omitted keeps it. */
+export type ProxyUpdate = Schemas['ProxyUpdate'];
+export type ProbeResult = Schemas['ProbeResult'];
 
-export interface UserCreate {
-  username: string;
-  password: string;
-  role: Role;
-}
+export type MappingState = Schemas['MappingState'];
+export type Mapping = Schemas['Mapping'];
+export type MappingCreate = Schemas['MappingCreate'];
+export type MappingUpdate = Schemas['MappingUpdate'];
 
-export interface UserUpdate {
-  role?: Role;
-  password?: string;
-}
+export type Settings = Schemas['Settings'];
+export type Status = Schemas['Status'];
+export type AuditEntry = Schemas['AuditEntry'];
 
-export interface Proxy {
-  id: number;
-  name: string;
-  protocol: ProxyProtocol;
-  host: string;
-  port: number;
-  username: string | null;
-  hasPassword: boolean;
-  status: ProxyStatus;
-  statusChangedAt: string | null;
-  latencyMs: number | null;
-  exitIp: string | null;
-  lastError: string | null;
-  lastCheckedAt: string | null;
-  mappingCount: number;
-  createdAt: string;
-  updatedAt: string;
-}
+// Response bodies the spec defines inline, per operation.
+export type CsrfToken = JsonBody<operations['getCsrfToken']['responses'][200]>;
+export type UserList = JsonBody<operations['listUsers']['responses'][200]>;
+export type ProxyList = JsonBody<operations['listProxies']['responses'][200]>;
+export type ProxyCheckPage = JsonBody<operations['listProxyChecks']['responses'][200]>;
+export type MappingPage = JsonBody<operations['listMappings']['responses'][200]>;
+export type ImportResult = JsonBody<operations['importMappings']['responses'][200]>;
+export type AuditPage = JsonBody<operations['listAudit']['responses'][200]>;
 
-export interface ProxyWrite {
-  name?: string;
-  url?: string;
-  protocol?: ProxyProtocol;
-  host?: string;
-  port?: number;
-  username?: string | null;
-  /** null clears it (update), omitted keeps it. */
-  password?: string | null;
-}
-
-export interface ProbeResult {
-  proxyId: number;
-  ok: boolean;
-  latencyMs: number | null;
-  exitIp: string | null;
-  error: string | null;
-  checkedAt: string;
-}
-
-export interface ProxyCheck {
-  id: string;
-  checkedAt: string;
-  ok: boolean;
-  latencyMs: number | null;
-  exitIp: string | null;
-  error: string | null;
-  trigger: 'periodic' | 'on_demand' | 'upstream_failure';
-}
-
-export interface MappingState {
-  state: MappingStateKind;
-  reason: string | null;
-}
-
-export interface Mapping {
-  id: number;
-  clientIp: string;
-  proxyId: number;
-  proxyName: string;
-  proxyStatus: ProxyStatus;
-  listenPort: number;
-  enabled: boolean;
-  description: string;
-  effective: MappingState;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface MappingWrite {
-  clientIp?: string;
-  proxyId?: number;
-  listenPort?: number;
-  enabled?: boolean;
-  description?: string;
-}
-
-export interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
-
-export interface Cursored<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-
-export interface Settings {
-  lanInterface: string;
-  wanInterface: string;
-  lanCidr: string;
-  forwarderPortMin: number;
-  forwarderPortMax: number;
-  healthIntervalS: number;
-  probeTimeoutMs: number;
-  checkUrl: string;
-  dnsMode: 'drop';
-  strictOutput: boolean;
-  failThreshold: number;
-  recoverThreshold: number;
-  historyRetentionDays: number;
-}
-
-export interface Status {
-  proxies: { total: number; up: number; down: number; unknown: number };
-  mappings: { total: number; enabled: number };
-  clientsBlocked: number | null;
-  activeConnections: number | null;
-  agent: null | { ok: boolean; lastReconcileAt: string; durationMs: number; appliedMappings: number; error: string | null };
-  forwarder: null | { at: string; activeConnections: number; listeners: number };
-}
-
-export interface AuditEntry {
-  id: string;
-  at: string;
-  actorUserId: number | null;
-  actorUsername: string | null;
-  sourceIp: string | null;
-  action: string;
-  entityType: 'user' | 'proxy' | 'mapping' | 'settings' | 'session';
-  entityId: string | null;
-  before: unknown;
-  after: unknown;
-  requestId: string | null;
-}
-
-export interface ImportResult {
-  created: number;
-  updated: number;
-}
-
-/** SSE notices (`event:` = type; `data:` = the notice plus `at`). */
+/**
+ * SSE notices (`event:` = type; `data:` = the notice plus `at`). The spec describes them in prose only
+ * (GET /api/v1/events), so these follow @pgw/events (packages/events/src/events.ts).
+ */
 export type LiveEvent =
   | { type: 'proxy.status'; proxyId: number; status: ProxyStatus; previous: ProxyStatus; latencyMs: number | null; exitIp: string | null; error: string | null; at: string }
   | { type: 'mapping.changed'; mappingId: number | null; action: 'created' | 'updated' | 'deleted' | 'imported'; at: string }
