@@ -17,6 +17,8 @@ import { DEMO_SERVICES, type DemoService, ServiceRegistry } from './services.js'
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = process.env.PGW_DEMO_DIR ?? '/var/lib/pgw-demo';
 const LAB_STATE = join(DIR, 'lab.json');
+/** Not under DIR: a second demo (the e2e test's) must log in with the same cluster-wide roles. */
+const ROLE_PASSWORDS = '/var/lib/pgw-demo-db-roles.env';
 // Overridable so the e2e test can run a second demo beside an operator's.
 const DATABASE = process.env.PGW_DEMO_DATABASE ?? 'pgw';
 const SOCKET = '/var/run/postgresql';
@@ -110,7 +112,7 @@ function exitIps(lab: LabDescription): string[] {
 async function up(): Promise<void> {
   mkdirSync(DIR, { recursive: true, mode: 0o700 });
   mkdirSync(join(DIR, 'logs'), { recursive: true });
-  const secrets = loadOrCreateSecrets(join(DIR, 'secrets.env'));
+  const secrets = loadOrCreateSecrets(join(DIR, 'secrets.env'), ROLE_PASSWORDS);
   prepareDatabase(secrets);
   if (!labIsUp()) {
     say('bringing the lab up (namespaces, dante, tinyproxy, echo server, redis)');

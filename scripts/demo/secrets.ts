@@ -13,18 +13,12 @@ export interface DemoSecrets {
   PGW_ADMIN_PASSWORD: string;
 }
 
-const KEYS: (keyof DemoSecrets)[] = [
-  'PGW_SECRET_KEY',
-  'PGW_JWT_SECRET',
-  'PGW_CSRF_SECRET',
-  'PGW_DB_PASSWORD_API',
-  'PGW_DB_PASSWORD_HEALTH',
-  'PGW_DB_PASSWORD_AGENT',
-  'PGW_DB_PASSWORD_FORWARDER',
-  'PGW_ADMIN_PASSWORD',
-];
+type Key = keyof DemoSecrets;
+const INSTALL_KEYS: Key[] = ['PGW_SECRET_KEY', 'PGW_JWT_SECRET', 'PGW_CSRF_SECRET', 'PGW_ADMIN_PASSWORD'];
+/** Postgres roles are cluster-wide, so their passwords are too: every demo on the machine shares them. */
+const ROLE_KEYS: Key[] = ['PGW_DB_PASSWORD_API', 'PGW_DB_PASSWORD_HEALTH', 'PGW_DB_PASSWORD_AGENT', 'PGW_DB_PASSWORD_FORWARDER'];
 
-export function loadOrCreateSecrets(file: string): DemoSecrets {
+function loadOrCreate(file: string, keys: Key[]): Partial<DemoSecrets> {
   const existing = new Map<string, string>();
   if (existsSync(file)) {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -32,7 +26,13 @@ export function loadOrCreateSecrets(file: string): DemoSecrets {
       if (match) existing.set(match[1]!, match[2]!);
     }
   }
-  const secrets = Object.fromEntries(KEYS.map((key) => [key, existing.get(key) ?? randomBytes(key === 'PGW_ADMIN_PASSWORD' ? 9 : 32).toString(key === 'PGW_ADMIN_PASSWORD' ? 'base64url' : 'hex')])) as unknown as DemoSecrets;
-  writeFileSync(file, `${KEYS.map((key) => `${key}=${secrets[key]}`).join('\n')}\n`, { mode: 0o600 });
-  return secrets;
+  const fresh = (key: Key) => (key === 'PGW_ADMIN_PASSWORD' ? randomBytes(9).toString('base64url') : randomBytes(32).toString('hex'));
+  const values = Object.fromEntries(keys.map((key) => [key, existing.get(key) ?? fresh(key)]));
+  writeFileSync(file, `${keys.map((key) => `${key}=${values[key]}`).join('\n')}\n`, { mode: 0o600 });
+  return values;
+}
+
+/** This demo's own secrets in installFile; the service roles' passwords in the machine-wide rolesFile. */
+export function loadOrCreateSecrets(installFile: string, rolesFile: string): DemoSecrets {
+  return { ...loadOrCreate(installFile, INSTALL_KEYS), ...loadOrCreate(rolesFile, ROLE_KEYS) } as DemoSecrets;
 }

@@ -36,6 +36,14 @@ describe('the demo command brings up the lab with all services and prints a work
     assert.equal([...again.stdout.matchAll(/client 192\.168\.2\.\d+ -> 198\.51\.100\.1[0-2]/g)].length, 4, again.stdout);
   });
 
+  it('leaves the cluster-wide service roles usable by another pgw on the machine', async () => {
+    // The operator's demo logs in with these same role passwords: a second demo must not change them.
+    const roles = await execa('psql', ['-h', '/var/run/postgresql', '-d', 'postgres', '-Atc', "SELECT count(*) FROM pg_roles WHERE rolname IN ('pgw_api', 'pgw_health', 'pgw_agent', 'pgw_forwarder') AND rolcanlogin"], { reject: false });
+    assert.equal(roles.stdout.trim(), '4', 'the four service roles can log in');
+    const again = await demo('up');
+    assert.match(again.stdout, /client 192\.168\.2\.10 -> 198\.51\.100\.10/, 'a second up still logs every service in');
+  });
+
   it('down stops the services and removes the lab', async () => {
     const down = await demo('down');
     assert.equal(down.exitCode, 0, down.stderr);

@@ -36,6 +36,11 @@ export async function createTestDatabase(options: { migrate?: boolean; prefix?: 
   const loginFor = (role: ServiceRole) => `${role}_${name}`;
   const admin = createDb(urlOf(process.env.PGW_TEST_PG_ADMIN_USER ?? 'root', null, 'postgres'), { applicationName: 'pgw-test', maxConnections: 1 });
   try {
+    // Logins of test databases that no longer exist (a run that was killed before its drop()).
+    const stale = await sql<{ rolname: string }>`SELECT rolname FROM pg_roles
+      WHERE rolname ~ '^pgw_(api|health|agent|forwarder)_pgw_'
+        AND NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = regexp_replace(rolname, '^pgw_(api|health|agent|forwarder)_', ''))`.execute(admin);
+    for (const { rolname } of stale.rows) await sql`DROP ROLE IF EXISTS ${sql.id(rolname)}`.execute(admin);
     await sql`CREATE DATABASE ${sql.id(name)}`.execute(admin);
     for (const role of SERVICE_ROLES) {
       // The service roles themselves are only created (NOLOGIN) when missing, never altered.
