@@ -1,0 +1,96 @@
+import { readFile } from 'node:fs/promises';
+import { createDb } from '@pgw/db';
+import { connectRedis, EventBus } from '@pgw/events';
+import { createLogger } from '@pgw/log';
+import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
+import type { StopFn } from '@pgw/runtime';
+import type { Logger } from '@pgw/log';
+import type { EarlyEnforcement } from './boot.js';
+import type { AgentConfig } from './config.js';
+import { deleteClientConnections } from './conntrack.js';
+import { DesiredSource } from './desired-source.js';
+import { enableRouteLocalnet } from './lan-sysctl.js';
+import { createAgentMetrics } from './metrics.js';
+import { createNft } from './nft.js';
+import { uidFromPasswd } from './passwd.js';
+import { type ReconcileOutcome, Reconciler } from './reconciler.js';
+import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
+import { resolveHosts } from './resolve-hosts.js';
+import type { StateCache } from './state-cache.js';
+import { StatusReporter } from './status.js';
+
+/** Notices that can change the desired state; the others (our own, the forwarder's) cannot. */
+const RELEVANT = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
+
+/** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
+export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement): Promise<{ logger: Logger; stop: StopFn }> {
+  const logger = createLogger('agent', config.PGW_LOG_LEVEL);
+  if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
+  else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms) });
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  const strictUids = [config.PGW_FORWARDER_USER, config.PGW_HEALTH_USER].map((name, i) => {
+    try {
+      return uidFromPasswd(passwd, name);
+    } catch (error) {
+      throw new Error(`${i === 0 ? 'PGW_FORWARDER_USER' : 'PGW_HEALTH_USER'}: ${(error as Error).message}`);
+    }
+  });
+  const registry = createMetricsRegistry('agent');
+  const recordMetrics = createAgentMetrics(registry);
+  const nft = createNft(config.PGW_NFT_BIN);
+  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-agent', maxConnections: 2 });
+  const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger });
+  const statusRedis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  statusRedis.on('error', () => undefined);
+  const status = new StatusReporter(statusRedis, bus, logger);
+
+  const report = (outcome: ReconcileOutcome) => {
+    recordMetrics(outcome);
+    status.report(outcome);
+    const fields = { trigger: outcome.trigger, mode: outcome.mode, durationMs: Math.round(outcome.durationMs), phases: outcome.phases, drift: outcome.drift };
+    if (!outcome.ok) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors });
+    else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
+  };
+  const desired = new DesiredSource({ loadIfChanged: (known) => loadDesiredStateIfChanged(db, known), resolve: resolveHosts, strictOutputUids: strictUids });
+  const reconciler = new Reconciler({
+    loadDesired: () => desired.load(),
+    applyScript: (script) => nft.apply(script),
+    listTable: () => nft.listTable(),
+    listChains: () => nft.listChains(),
+    prepareLan: (policy) => enableRouteLocalnet(policy.lan.interface),
+    disconnectClients: (ips) => deleteClientConnections(config.PGW_CONNTRACK_BIN, ips),
+    saveState: (policy) => stateCache.save(policy),
+    report,
+    now: () => performance.now(),
+  });
+
+  // Take over the boot path's policy: applied again in the same transaction shape (identical
+  // table, no gap) and read back, so the reconciler starts from a verified state.
+  if (early.policy) await reconciler.enforceCached(early.policy);
+
+  const server = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
+  const subscription = bus.subscribe({
+    group: 'agent',
+    handler: async ({ event }) => {
+      if (RELEVANT.has(event.type)) await reconciler.request(`event:${event.type}`);
+    },
+  });
+  const resync = setInterval(() => void reconciler.request('resync'), config.PGW_RESYNC_INTERVAL_MS);
+  void reconciler.request('start');
+  logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
+
+  return {
+    logger,
+    // The ruleset stays in force after the agent stops: enforcement never depends on it running.
+    stop: async () => {
+      clearInterval(resync);
+      await subscription.stop();
+      await reconciler.idle();
+      await bus.close();
+      statusRedis.disconnect();
+      await db.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+

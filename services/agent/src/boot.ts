@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import type { GatewayPolicy } from '@pgw/domain';
+import type { AgentConfig } from './config.js';
+import { enableRouteLocalnet } from './lan-sysctl.js';
+import { renderRuleset } from './render-ruleset.js';
+import type { StateCache } from './state-cache.js';
+
+/** What the boot fast path did: the policy it put in force, or why it could not. */
+export interface EarlyEnforcement {
+  readonly policy: GatewayPolicy | null;
+  readonly error: string | null;
+  readonly ms: number;
+}
+
+/**
+ * The boot fast path: the last applied policy goes back in force before the agent loads its
+ * database, Redis, logging and metrics modules (over a second of CPU on a small box), so a
+ * rebooted gateway enforces at once. Only light modules are imported here, and nft runs through
+ * node:child_process for the same reason. The full agent then re-applies and verifies it.
+ */
+export async function enforceStateFileEarly(config: AgentConfig, stateCache: StateCache): Promise<EarlyEnforcement> {
+  const started = performance.now();
+  try {
+    const policy = await stateCache.load();
+    if (!policy) return { policy: null, error: null, ms: performance.now() - started };
+    await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
+    await enableRouteLocalnet(policy.lan.interface);
+    return { policy, error: null, ms: performance.now() - started };
+  } catch (error) {
+    return { policy: null, error: (error as Error).message, ms: performance.now() - started };
+  }
+}
+
+function applyScript(bin: string, script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f failed (exit ${code}): ${stderr.trim().slice(0, 500)}`))));
+    child.stdin.end(script);
+  });
+}
