@@ -1,0 +1,200 @@
+/**
+ * A/B runs of the forwarder through dante (SOCKS5): the same lab, the forwarder restarted per
+ * variant (its own environment, e.g. NODE_OPTIONS with V8 flags), variants alternating in each
+ * round (ABBA...) so machine load hits them alike; medians per variant. With --profile the first
+ * variant runs once more under the V8 CPU profiler during an iperf3 run and the self time is summarised.
+ *
+ *   node --conditions=pgw-source --import tsx test/bench/forwarder/variants.ts \
+ *     [--rounds 4] [--profile] [name=ENV=value,ENV=value ...]   (default: one variant, "base")
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLab } from '../../lab/index.js';
+import { createTestDatabase } from '../../support/database.js';
+import { Gateway, REPO_ROOT } from '../../support/gateway.js';
+import { rssMiB } from './gateway-probes.js';
+import { LanClient } from './lan-client-handle.js';
+import { summarize } from './stats.js';
+
+const CLIENT = '192.168.2.10';
+const PORT = 20010;
+const SEQUENTIAL = 300;
+const IPERF_SECONDS = 4;
+/** --cpu-prof is not allowed in NODE_OPTIONS; this preload does the same through node:inspector. */
+const PROFILE_PRELOAD = fileURLToPath(new URL('./cpu-profile-preload.cjs', import.meta.url));
+
+interface Variant {
+  name: string;
+  env: Record<string, string>;
+}
+
+interface Trial {
+  p50: number;
+  p95: number;
+  gbps: number;
+  rss: number;
+  /** RSS before the iperf3 run (after the latency tries). */
+  rssBefore: number;
+  /** After iperf3: anonymous memory (V8 heap, malloc) vs pages of the node binary and libraries. */
+  anon: number;
+  file: number;
+}
+
+/** RssAnon and RssFile of a process, MiB. */
+function rssParts(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024;
+  return { anon: kib('RssAnon'), file: kib('RssFile') };
+}
+
+function parseArgs(argv: string[]): { rounds: number; profile: boolean; variants: Variant[] } {
+  let rounds = 4;
+  let profile = false;
+  const variants: Variant[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--rounds') rounds = Number(argv[++i]);
+    else if (arg === '--profile') profile = true;
+    else {
+      const at = arg.indexOf('=');
+      const name = at === -1 ? arg : arg.slice(0, at);
+      const env: Record<string, string> = {};
+      if (at !== -1) {
+        for (const pair of arg.slice(at + 1).split(',')) {
+          const eq = pair.indexOf('=');
+          if (eq < 1) throw new Error(`variant ${name}: "${pair}" is not ENV=value`);
+          env[pair.slice(0, eq)] = pair.slice(eq + 1);
+        }
+      }
+      variants.push({ name, env });
+    }
+  }
+  if (!(rounds >= 1 && rounds <= 20)) throw new Error('--rounds must be 1-20');
+  return { rounds, profile, variants: variants.length > 0 ? variants : [{ name: 'base', env: {} }] };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/** Self time per function (and per category) from a .cpuprofile, largest first. */
+function summariseProfile(file: string, top = 25): string[] {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const frame = byId.get(id)!.callFrame;
+    const where = frame.url === '' ? '' : ` ${frame.url.replace(/^.*\/(node_modules|services|packages)\//, '$1/').replace(/^node:/, 'node:')}:${frame.lineNumber + 1}`;
+    const key = `${frame.functionName || '(anonymous)'}${where}`;
+    const dt = profile.timeDeltas[i] ?? 0;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    total += dt;
+  });
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, us]) => `${((100 * us) / total).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}`);
+}
+
+async function main(): Promise<void> {
+  const { rounds, profile, variants } = parseArgs(process.argv.slice(2));
+  execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  try {
+    const lab = await createLab({ clients: 1, proxies: ['socks5'] });
+    cleanups.push(() => lab.destroy());
+    const tdb = await createTestDatabase({ prefix: 'pgw_bench_fwab' });
+    cleanups.push(() => tdb.drop());
+    const lan = new LanClient(lab.ns.lan);
+    cleanups.push(() => lan.close());
+    await lan.ready;
+    const gateway = new Gateway(lab, tdb);
+    cleanups.push(() => gateway.destroy());
+    const dante = lab.proxies[0]!;
+    await gateway.seedMapping(CLIENT, await gateway.seedProxy(dante, { status: 'up' }), PORT);
+    await gateway.start('agent');
+    const { ip, httpPort, iperfPort } = lab.description.internet;
+    const request = `GET /ip HTTP/1.1\r\nHost: ${ip}\r\nConnection: close\r\n\r\n`;
+    const iperf = async (): Promise<number> => {
+      const run = await lab.exec(lab.ns.lan, ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', CLIENT, '-t', String(IPERF_SECONDS), '-J'], { timeoutMs: (IPERF_SECONDS + 20) * 1000 });
+      return (JSON.parse(run.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+    };
+    const waitEffective = async () => {
+      for (let i = 0; i < 150; i++) {
+        const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: CLIENT, timeoutMs: 2_000 });
+        if (r.ok && r.body.includes(dante.ip)) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error('client not effective through dante within 15 s');
+    };
+
+    const trials = new Map<string, Trial[]>(variants.map((v) => [v.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      for (const variant of order) {
+        const proc = await gateway.start('forwarder', variant.env);
+        await waitEffective();
+        const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
+        await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
+        const seq = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
+        const rssBefore = rssMiB(proc.pid);
+        const gbps = await iperf();
+        const { p50, p95 } = summarize(seq.samples ?? []);
+        const trial: Trial = { p50, p95, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
+        trials.get(variant.name)!.push(trial);
+        process.stderr.write(
+          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
+            `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`,
+        );
+        await gateway.stop('forwarder');
+      }
+    }
+    const result = variants.map((v) => {
+      const t = trials.get(v.name)!;
+      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
+    });
+    console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
+    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
+
+    if (profile) {
+      // The forwarder runs as uid pgw, which cannot enter the lab's directory.
+      const dir = mkdtempSync(join(tmpdir(), 'pgw-fw-cpu-prof-'));
+      chmodSync(dir, 0o777);
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const first = variants[0]!;
+      const file = join(dir, 'forwarder.cpuprofile');
+      const nodeOptions = `${first.env.NODE_OPTIONS ?? ''} --require ${PROFILE_PRELOAD}`.trim();
+      await gateway.start('forwarder', { ...first.env, NODE_OPTIONS: nodeOptions, PGW_BENCH_CPU_PROFILE: file });
+      await waitEffective();
+      const gbps = await iperf();
+      await gateway.stop('forwarder');
+      if (!existsSync(file)) throw new Error(`the forwarder wrote no profile to ${file}`);
+      console.log(`\nself time of ${first.name} during one iperf3 run (${gbps.toFixed(2)} Gbit/s under --cpu-prof), whole process life:`);
+      for (const line of summariseProfile(file)) console.log(line);
+    }
+    console.log(JSON.stringify({ bench: 'forwarder-variants', at: new Date().toISOString(), rounds, result }));
+  } catch (error) {
+    const log = /see (\S+\.log)/.exec((error as Error).message)?.[1];
+    if (log !== undefined && existsSync(log)) process.stderr.write(`${log}:\n${readFileSync(log, 'utf8').slice(-3000)}\n`);
+    throw error;
+  } finally {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => process.stderr.write(`cleanup: ${error.message}\n`));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    console.error(`forwarder variants failed: ${error.stack ?? error.message}`);
+    process.exit(1);
+  },
+);
