@@ -1,5 +1,27 @@
+import { readFileSync } from 'node:fs';
 import { fields, loadConfig } from '@pgw/config';
 import { z } from 'zod';
+import { parseCaBundle } from './trusted-ca.js';
+
+/** A PEM file of CAs the probe trusts for an https check URL; read and checked at start. */
+const caFile = z
+  .string()
+  .refine((path) => path.startsWith('/'), 'must be an absolute path to a PEM file of CA certificates')
+  .transform((path, ctx) => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+      return z.NEVER;
+    }
+    try {
+      return { path, certificates: parseCaBundle(text) };
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `${path} ${(error as Error).message}` });
+      return z.NEVER;
+    }
+  });
 
 const schema = z.object({
   PGW_LOG_LEVEL: fields.logLevel,
@@ -9,6 +31,7 @@ const schema = z.object({
   PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
   PGW_METRICS_PORT: fields.tcpPort.default(9103),
   PGW_HEALTH_CONCURRENCY: fields.positiveInt(32, 1024),
+  PGW_HEALTH_CA_FILE: caFile.optional(),
 });
 
 export type HealthConfig = z.infer<typeof schema>;

@@ -13,6 +13,7 @@ import { pruneHistory } from './repositories/checks.js';
 import { listProxies } from './repositories/proxies.js';
 import { PeriodicScheduler } from './scheduler.js';
 import { Semaphore } from './semaphore.js';
+import { trustedCaList } from './trusted-ca.js';
 import { startProbeWorker } from './worker.js';
 
 export interface HealthServiceOptions {
@@ -24,6 +25,8 @@ export interface HealthServiceOptions {
   readonly secretKey: Buffer;
   /** Probes in flight at once (PGW_HEALTH_CONCURRENCY). */
   readonly concurrency: number;
+  /** CAs trusted besides the public roots for an https check URL (PGW_HEALTH_CA_FILE). */
+  readonly extraCa?: readonly string[];
   /** Fallback for lost notices: reload proxies and settings this often. */
   readonly reconcileIntervalMs?: number;
   readonly pruneIntervalMs?: number;
@@ -47,7 +50,15 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   let settings: Settings = await loadSettings(db);
   const metrics = createHealthMetrics(options.registry);
   const semaphore = new Semaphore(options.concurrency);
-  const prober = new Prober({ db, bus, logger, metrics, secretKey: options.secretKey, settings: () => settings });
+  const prober = new Prober({
+    db,
+    bus,
+    logger,
+    metrics,
+    secretKey: options.secretKey,
+    trustedCa: trustedCaList(options.extraCa ?? []),
+    settings: () => settings,
+  });
 
   // Fails fast while Redis is down (the dispatcher then probes locally); the worker's connection waits.
   const queueConnection = connectRedis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });

@@ -21,6 +21,7 @@ await runService('health', async () => {
     registry,
     secretKey: config.PGW_SECRET_KEY,
     concurrency: config.PGW_HEALTH_CONCURRENCY,
+    extraCa: config.PGW_HEALTH_CA_FILE?.certificates ?? [],
   });
   const metricsServer = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
   return {

@@ -37,6 +37,13 @@ export function checkTargetFromUrl(checkUrl: string): CheckTarget {
   return { url, host, port, tls, label: `${url.protocol}//${url.host}${url.pathname}` };
 }
 
+export interface ProbeOptions {
+  /** Everything, dial included, fits in this. */
+  readonly timeoutMs: number;
+  /** The CAs an https check URL's certificate must chain to (verified, and its name or address checked). */
+  readonly trustedCa: readonly string[];
+}
+
 const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refused', 'connect_failed']);
 
 /**
@@ -45,14 +52,14 @@ const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refuse
  * "up" for a proxy that no longer proxies. Everything, dial included, fits in `timeoutMs`;
  * latencyMs is the whole probe (dial, handshake, request, answer).
  */
-export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number): Promise<ProbeOutcome> {
+export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, { timeoutMs, trustedCa }: ProbeOptions): Promise<ProbeOutcome> {
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   let socket: Socket | undefined;
   try {
     socket = await dialer.dial(proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false });
-    if (target.tls) socket = await startTls(socket, target, controller.signal);
+    if (target.tls) socket = await startTls(socket, target, trustedCa, controller.signal);
     const body = await fetchBody(socket, target, controller.signal);
     if (body.status < 200 || body.status > 299) throw new AnswerError('http_status', `check URL answered HTTP ${body.status}`);
     const exitIp = parseAnswer(body.text);
@@ -96,19 +103,27 @@ function parseAnswer(text: string): string {
   }
 }
 
-function startTls(socket: Socket, target: CheckTarget, signal: AbortSignal): Promise<Socket> {
+/** OpenSSL's verdicts on the certificate chain and Node's name check: the operator can act on these. */
+const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
+function startTls(socket: Socket, target: CheckTarget, trustedCa: readonly string[], signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    // SNI carries hostnames only, never address literals (RFC 6066).
+    // SNI carries hostnames only, never address literals (RFC 6066). `host` is what the
+    // certificate is checked against: without it an address target would be checked as "localhost".
     const servername = isIP(target.host) === 0 ? target.host : undefined;
-    const secure = tlsConnect({ socket, servername, ALPNProtocols: ['http/1.1'] });
+    const secure = tlsConnect({ socket, host: target.host, servername, ca: [...trustedCa], rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
     const onAbort = () => secure.destroy(new Error('aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
     secure.once('secureConnect', () => {
       signal.removeEventListener('abort', onAbort);
       resolve(secure);
     });
-    secure.once('error', (error: Error) => {
+    secure.once('error', (error: NodeJS.ErrnoException) => {
       signal.removeEventListener('abort', onAbort);
+      if (CERTIFICATE_ERRORS.test(error.code ?? '')) {
+        reject(new AnswerError('tls_error', `check URL certificate not trusted: ${error.message} (a private CA can be trusted with PGW_HEALTH_CA_FILE)`));
+        return;
+      }
       reject(new AnswerError('tls_error', `TLS with the check URL failed: ${error.message}`));
     });
   });

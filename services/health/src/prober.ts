@@ -20,6 +20,8 @@ export interface ProberDeps {
   readonly logger: Logger;
   readonly metrics: HealthMetrics;
   readonly secretKey: Buffer;
+  /** The CAs an https check URL's certificate must chain to. */
+  readonly trustedCa: readonly string[];
   /** The settings as last loaded from Postgres (interval, timeout, check URL, thresholds). */
   readonly settings: () => Settings;
 }
@@ -100,7 +102,10 @@ export class Prober {
       // Fail closed: a proxy we cannot dial correctly is down, with the reason on record.
       return { ok: false, result: 'invalid_request', reachedProxy: false, error: `cannot prepare the dial: ${(error as Error).message}` };
     }
-    return probeThroughProxy(dialerFor(endpoint.protocol), endpoint, checkTargetFromUrl(settings.checkUrl), settings.probeTimeoutMs);
+    return probeThroughProxy(dialerFor(endpoint.protocol), endpoint, checkTargetFromUrl(settings.checkUrl), {
+      timeoutMs: settings.probeTimeoutMs,
+      trustedCa: this.deps.trustedCa,
+    });
   }
 
   /**
