@@ -4,6 +4,7 @@
 // the probes, the first-probe burst of never-checked proxies, health CPU and RSS, and ends
 // with one JSON line. Usage: node --conditions=pgw-source --import tsx test/bench/health-scale.ts
 //   [--proxies 256] [--periods 30,10] (seconds; a shorter second period shows the same spread at 3x the rate)
+//   [--node-flags="--cpu-prof --cpu-prof-dir=/tmp/x"] (extra node flags for the health process, to profile or compare V8 settings)
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,10 +23,12 @@ import { startRedis } from '../lab/redis.js';
 import type { LabProcess, ProxyHandle, RedisHandle } from '../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-const { values: args } = parseArgs({ options: { proxies: { type: 'string', default: '256' }, periods: { type: 'string', default: '30,10' } } });
+const { values: args } = parseArgs({ options: { proxies: { type: 'string', default: '256' }, periods: { type: 'string', default: '30,10' }, 'node-flags': { type: 'string', default: '' } } });
 const PROXIES = Number(args.proxies);
 const PERIODS_S = args.periods.split(',').map(Number);
 if (!Number.isInteger(PROXIES) || PROXIES < 1 || PROXIES > 5000) throw new Error(`--proxies must be 1..5000 (is ${args.proxies})`);
+const NODE_FLAGS = args['node-flags'].split(' ').filter((f) => f !== '');
+if (NODE_FLAGS.some((f) => !f.startsWith('--'))) throw new Error(`--node-flags must be node options starting with -- (is ${args['node-flags']})`);
 if (PERIODS_S.some((p) => !Number.isInteger(p) || p < 5 || p > 120)) throw new Error(`--periods must be seconds in 5..120 (is ${args.periods})`);
 const SUBNET = `127.63.${randomInt(1, 250)}`;
 const CLK_TCK = 100;
@@ -53,6 +56,39 @@ function sampleProcess(pid: number): { cpuS: number; rssMb: number } {
   const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   return { cpuS, rssMb: rssKb / 1024 };
+}
+
+/** The service's own view of its memory, from its /metrics (prom-client default metrics), in MiB. */
+interface MemoryBreakdown {
+  rssMb: number;
+  heapTotalMb: number;
+  heapUsedMb: number;
+  externalMb: number;
+  /** V8's young generation (semi-spaces): sized by allocation rate, not by what is kept. */
+  newSpaceMb: number;
+  oldSpaceUsedMb: number;
+}
+
+async function memoryBreakdown(metricsPort: number): Promise<MemoryBreakdown> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const value = (name: string, labels = ''): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+    if (line === undefined) throw new Error(`health /metrics has no ${name}${labels ? ` with ${labels}` : ''}`);
+    return Number(line.slice(line.lastIndexOf(' ') + 1)) / 1024 / 1024;
+  };
+  const mb = (n: number) => Number(n.toFixed(1));
+  return {
+    rssMb: mb(value('process_resident_memory_bytes')),
+    heapTotalMb: mb(value('nodejs_heap_size_total_bytes')),
+    heapUsedMb: mb(value('nodejs_heap_size_used_bytes')),
+    externalMb: mb(value('nodejs_external_memory_bytes')),
+    newSpaceMb: mb(value('nodejs_heap_space_size_total_bytes', 'space="new"')),
+    oldSpaceUsedMb: mb(value('nodejs_heap_space_size_used_bytes', 'space="old"')),
+  };
+}
+
+function describeMemory(m: MemoryBreakdown): string {
+  return `RSS ${m.rssMb} MiB = heap ${m.heapTotalMb} MiB (used ${m.heapUsedMb}, old space used ${m.oldSpaceUsedMb}, new space ${m.newSpaceMb}) + external ${m.externalMb} MiB + code, stacks and native`;
 }
 
 function perSecondHistogram(times: number[], start: number, seconds: number): number[] {
@@ -93,8 +129,9 @@ async function main(): Promise<void> {
     console.log(`${PROXIES} proxies backed by ${handles.length} proxy processes (4 dante, 4 tinyproxy); check URL ${check.url}`);
 
     const concurrency = 32;
+    const metricsPort = await freePort();
     const startedAt = Date.now();
-    health = await spawnProcess(['node', join(ROOT, 'services/health/dist/main.js')], {
+    health = await spawnProcess(['node', ...NODE_FLAGS, join(ROOT, 'services/health/dist/main.js')], {
       logFile: join(dir, 'health.log'),
       name: 'pgw-health',
       env: {
@@ -103,7 +140,7 @@ async function main(): Promise<void> {
         PGW_DATABASE_URL: database.urlFor('pgw_health'),
         PGW_REDIS_URL: redis.socketPath,
         PGW_SECRET_KEY: randomBytes(32).toString('hex'),
-        PGW_METRICS_PORT: String(await freePort()),
+        PGW_METRICS_PORT: String(metricsPort),
         PGW_HEALTH_CONCURRENCY: String(concurrency),
       },
     });
@@ -126,6 +163,8 @@ async function main(): Promise<void> {
     }
     if (Number.isNaN(firstBurstMs)) throw new Error('not every proxy got its first probe within 60 s');
     console.log(`first probe of ${PROXIES} never-checked proxies: all done ${firstBurstMs} ms after start (process start included, concurrency ${concurrency})`);
+    const afterFirstBurst = await memoryBreakdown(metricsPort);
+    console.log(`  health memory: ${describeMemory(afterFirstBurst)}`);
 
     const bus = new EventBus({ redisUrl: redis.socketPath, logger: createLogger('bench', 'warn') });
     const periods = [];
@@ -165,6 +204,7 @@ async function main(): Promise<void> {
         latencyMsP99: latencies[Math.floor(latencies.length * 0.99)] ?? null,
         cpuPercent: Number((((after.cpuS - before.cpuS) / periodS) * 100).toFixed(1)),
         rssMb: Number(after.rssMb.toFixed(1)),
+        memory: await memoryBreakdown(metricsPort),
       };
       periods.push(result);
       console.log(`\nperiod ${periodS} s: ${result.probes} periodic probes of ${result.distinctProxies} distinct proxies (${result.failed} failed)`);
@@ -172,11 +212,12 @@ async function main(): Promise<void> {
       console.log(`  mean ${result.meanPerSecond}/s, max in any 1 s window ${result.maxInAny1s}, max in any 100 ms window ${result.maxInAny100ms}`);
       console.log(`  probe latency p50 ${result.latencyMsP50} ms, p99 ${result.latencyMsP99} ms`);
       console.log(`  health CPU ${result.cpuPercent}% of one core over the period, RSS ${result.rssMb} MiB`);
+      console.log(`  health memory: ${describeMemory(result.memory)}`);
     }
     await bus.close();
     clearInterval(sampler);
     console.log(`\nhealth peak RSS ${peakRssMb.toFixed(1)} MiB`);
-    console.log(JSON.stringify({ bench: 'health-scale', proxies: PROXIES, proxyProcesses: handles.length, concurrency, firstBurstMs, peakRssMb: Number(peakRssMb.toFixed(1)), periods }));
+    console.log(JSON.stringify({ bench: 'health-scale', nodeFlags: NODE_FLAGS, proxies: PROXIES, proxyProcesses: handles.length, concurrency, firstBurstMs, afterFirstBurst, peakRssMb: Number(peakRssMb.toFixed(1)), periods }));
   } finally {
     await health?.stop();
     echo?.close();
