@@ -3,8 +3,11 @@ import type { Logger } from '@pgw/log';
 /** What a started service hands back: how to stop it gracefully. */
 export type StopFn = () => Promise<void>;
 
-export interface RunOptions {
-  /** How long a graceful stop may take before the process exits anyway. */
+/** What start() hands back. */
+export interface StartedService {
+  logger: Logger;
+  stop: StopFn;
+  /** How long a graceful stop may take before the process exits anyway (default 10 s); known only after the config is read. */
   stopTimeoutMs?: number;
 }
 
@@ -12,15 +15,15 @@ export interface RunOptions {
  * Starts a service and owns its process lifecycle. A start that fails prints one line,
  * `pgw-<name>: cannot start: <reason>`, and exits 1; SIGTERM/SIGINT stop it gracefully.
  */
-export async function runService(name: string, start: () => Promise<{ logger: Logger; stop: StopFn }>, options: RunOptions = {}): Promise<void> {
-  let started: { logger: Logger; stop: StopFn };
+export async function runService(name: string, start: () => Promise<StartedService>): Promise<void> {
+  let started: StartedService;
   try {
     started = await start();
   } catch (error) {
     process.stderr.write(`pgw-${name}: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
-  const { logger, stop } = started;
+  const { logger, stop, stopTimeoutMs = 10_000 } = started;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -29,7 +32,7 @@ export async function runService(name: string, start: () => Promise<{ logger: Lo
     const timer = setTimeout(() => {
       logger.error('graceful stop timed out, exiting');
       process.exit(1);
-    }, options.stopTimeoutMs ?? 10_000);
+    }, stopTimeoutMs);
     timer.unref();
     stop().then(
       () => {
