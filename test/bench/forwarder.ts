@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { measureFootprint, printFootprint } from './footprint.js';
 import { rssMiB } from './forwarder/gateway-probes.js';
 import { LanClient } from './forwarder/lan-client-handle.js';
 import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
@@ -28,6 +29,8 @@ const WARMUP = 30;
 const IPERF_SECONDS = 5;
 const ROUNDS = 3;
 const FLOOR_ADDED_P95_MS = 30;
+const FOOTPRINT_MAPPINGS = 256;
+const FOOTPRINT_IDLE_S = 20;
 
 const CLIENT = {
   direct: '192.168.2.10',
@@ -120,6 +123,7 @@ function printTable(rows: Row[]): void {
 }
 
 async function main(): Promise<void> {
+  let summary: Record<string, unknown> = {};
   execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
   const cleanups: (() => Promise<void> | void)[] = [];
   try {
@@ -213,10 +217,15 @@ async function main(): Promise<void> {
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
     const failures = rows.reduce((sum, r) => sum + r.failures, 0);
     if (failures > 0) console.log(`WARNING: ${failures} tries failed in total (their times are not in the percentiles)`);
-    console.log(JSON.stringify({ bench: 'forwarder', at: new Date().toISOString(), rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts }));
+    summary = { bench: 'forwarder', at: new Date().toISOString(), rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }
+  // Issue 3 asks this bench for the agent's idle CPU and every service's memory with 256 mappings: a lab of its own.
+  say(`footprint: all four services with ${FOOTPRINT_MAPPINGS} mappings, idle ${FOOTPRINT_IDLE_S} s`);
+  const footprint = await measureFootprint(FOOTPRINT_MAPPINGS, FOOTPRINT_IDLE_S, say);
+  printFootprint(footprint);
+  console.log(JSON.stringify({ ...summary, footprint }));
 }
 
 main().then(
