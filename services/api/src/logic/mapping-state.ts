@@ -11,7 +11,8 @@ export interface MappingFacts {
   readonly id: number;
   readonly clientIp: string;
   readonly enabled: boolean;
-  readonly updatedAt: Date;
+  /** ISO 8601, as the mapping queries return it. */
+  readonly updatedAt: string;
 }
 
 /**
@@ -22,7 +23,7 @@ export function mappingState(mapping: MappingFacts, proxyStatus: ProxyStatus, ag
   if (!agent) return { state: 'not_applied', reason: 'agent_unavailable' };
   if (Array.isArray(agent.rejected) && agent.rejected.some((r) => r.mappingId === mapping.id)) return { state: 'not_applied', reason: 'rejected' };
   if (!agent.ok) return { state: 'not_applied', reason: 'agent_error' };
-  if (mapping.updatedAt.getTime() > agent.at.getTime()) return { state: 'not_applied', reason: 'pending' };
+  if (Date.parse(mapping.updatedAt) > agent.at.getTime()) return { state: 'not_applied', reason: 'pending' };
   const applied = agent.blocked[mapping.clientIp];
   if (applied) return { state: 'blocked', reason: applied };
   const desired = clientBlockReason(mapping, proxyStatus);
