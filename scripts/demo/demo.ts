@@ -73,8 +73,8 @@ function serviceEnv(service: DemoService, lab: LabDescription, secrets: DemoSecr
 }
 
 async function waitHealthy(service: DemoService, gatewayNs: string, logFile: string): Promise<void> {
-  const { inGateway } = DEMO_SERVICES[service];
-  const healthUrl = service === 'api' ? `${API_URL}/healthz` : DEMO_SERVICES[service].healthUrl;
+  const { inGateway, metricsPort } = DEMO_SERVICES[service];
+  const healthUrl = service === 'api' ? `${API_URL}/healthz` : `http://127.0.0.1:${metricsPort}/healthz`;
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const ok = inGateway
@@ -126,7 +126,7 @@ async function up(): Promise<void> {
     if (registry.isRunning(service)) continue;
     await registry.start(service, lab.namespaces.gateway, serviceEnv(service, lab, secrets), REPO, join(DIR, 'logs'));
     await waitHealthy(service, lab.namespaces.gateway, join(DIR, 'logs', `${service}.log`));
-    say(`${service} running as ${DEMO_SERVICES[service].user}${DEMO_SERVICES[service].inGateway ? ` in ${lab.namespaces.gateway}` : ''}`);
+    say(`${service} running as ${DEMO_SERVICES[service].uid}${DEMO_SERVICES[service].inGateway ? ` in ${lab.namespaces.gateway}` : ''}`);
   }
   const api = await ApiClient.login(API_URL, ADMIN, secrets.PGW_ADMIN_PASSWORD);
   await seed(api, lab);

@@ -5,15 +5,11 @@ import { isSameProcessAlive, stopForeignGroup } from '../../test/lab/proc.js';
 import { setprivArgv } from '../../test/lab/privileges.js';
 import { spawnProcess } from '../../test/lab/process.js';
 
-export type DemoService = 'agent' | 'forwarder' | 'health' | 'api';
+import { SERVICE_SPECS, type ServiceName } from '../../test/support/gateway.js';
 
-/** Who runs each service in the demo: the same split as the systemd units (the api's health URL follows its port). */
-export const DEMO_SERVICES: Record<DemoService, { inGateway: boolean; user: string; caps: string[]; healthUrl: string }> = {
-  agent: { inGateway: true, user: 'root', caps: ['net_admin'], healthUrl: 'http://127.0.0.1:9101/healthz' },
-  forwarder: { inGateway: true, user: 'pgw', caps: [], healthUrl: 'http://127.0.0.1:9102/healthz' },
-  health: { inGateway: true, user: 'pgw-health', caps: [], healthUrl: 'http://127.0.0.1:9103/healthz' },
-  api: { inGateway: false, user: 'pgw-api', caps: [], healthUrl: '' },
-};
+export type DemoService = ServiceName;
+/** The demo launches each service exactly as the tests do. */
+export const DEMO_SERVICES = SERVICE_SPECS;
 
 interface Record_ {
   pid: number;
@@ -36,7 +32,7 @@ export class ServiceRegistry {
 
   async start(service: DemoService, gatewayNs: string, env: Record<string, string>, repoRoot: string, logDir: string): Promise<void> {
     const spec = DEMO_SERVICES[service];
-    const argv = [...setprivArgv(spec.user, spec.caps), 'node', join(repoRoot, `services/${service}/dist/main.js`)];
+    const argv = [...setprivArgv(spec.uid, spec.caps), 'node', ...spec.nodeFlags, join(repoRoot, `services/${service}/dist/main.js`)];
     const logFile = join(logDir, `${service}.log`);
     const proc = await spawnProcess(nsArgv(spec.inGateway ? gatewayNs : undefined, argv), { logFile, env, cwd: repoRoot, detached: true, name: service });
     const registry = this.read();

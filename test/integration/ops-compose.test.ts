@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { SERVICE_SPECS, SERVICES } from '../support/gateway.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = join(REPO, 'docker-compose.yml');
@@ -152,6 +153,12 @@ describe('operability in docker-compose.yml', () => {
     assert.deepEqual(service('migrate').command, ['sh', 'docker/migrate.sh']);
     const migrate = readFileSync(join(REPO, 'docker/migrate.sh'), 'utf8');
     assert.match(migrate, /node packages\/cli\/dist\/main\.js migrate\n[^]*node packages\/cli\/dist\/main\.js db roles/);
+  });
+
+  it('each node service starts with the same node flags as the demo and the tests (SERVICE_SPECS)', () => {
+    for (const name of SERVICES) {
+      assert.deepEqual(compose.services[name]?.command, ['node', ...SERVICE_SPECS[name].nodeFlags, `services/${name}/dist/main.js`], name);
+    }
   });
 
   it('each pgw service reads its own env file from PGW_ENV_DIR', () => {

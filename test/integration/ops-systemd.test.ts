@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_SPECS, type ServiceName } from '../support/gateway.js';
 
 const DIR = fileURLToPath(new URL('../../systemd/', import.meta.url));
 const UNITS = readdirSync(DIR).filter((f) => /\.(service|target)$/.test(f)).sort();
@@ -65,7 +66,9 @@ describe('privilege split and operability in systemd/', () => {
       const unit = readUnit(`pgw-${name}.service`);
       assert.equal(one(unit, 'User'), user, name);
       assert.equal(one(unit, 'EnvironmentFile'), `/etc/pgw/${name}.env`, name);
-      assert.equal(one(unit, 'ExecStart'), `/usr/bin/node /opt/pgw/services/${name}/dist/main.js`, name);
+      // The same node flags as the demo and the tests launch it with (SERVICE_SPECS).
+      const flags = SERVICE_SPECS[name as ServiceName].nodeFlags;
+      assert.equal(one(unit, 'ExecStart'), ['/usr/bin/node', ...flags, `/opt/pgw/services/${name}/dist/main.js`].join(' '), name);
       assert.equal(one(unit, 'Restart'), 'on-failure', name);
       assert.equal(one(unit, 'PartOf'), 'pgw.target', name);
       assert.equal(one(unit, 'WantedBy'), 'pgw.target', name);
