@@ -70,6 +70,9 @@ describe('privilege split and operability in systemd/', () => {
       const flags = SERVICE_SPECS[name as ServiceName].nodeFlags;
       assert.equal(one(unit, 'ExecStart'), ['/usr/bin/node', ...flags, `/opt/pgw/services/${name}/dist/main.js`].join(' '), name);
       assert.equal(one(unit, 'Restart'), 'on-failure', name);
+      // Start-up share: CPUWeight=50 where the launch spec (tests, demo) uses nice 3, the default elsewhere.
+      const niceness = SERVICE_SPECS[name as ServiceName].niceness;
+      assert.equal(unit.get('CPUWeight')?.[0], niceness > 0 ? '50' : undefined, `${name} CPUWeight`);
       assert.equal(one(unit, 'PartOf'), 'pgw.target', name);
       assert.equal(one(unit, 'WantedBy'), 'pgw.target', name);
       assert.ok(one(unit, 'MemoryMax'), `${name}: MemoryMax`);

@@ -14,6 +14,7 @@ import { EventBus, type PgwEvent } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import type { Lab, LabProcess, ProxyHandle } from '../lab/index.js';
 import type { ServiceRole, TestDatabase } from './database.js';
+import { waitFor } from './wait.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SERVICES = ['agent', 'forwarder', 'health', 'api'] as const;
@@ -29,15 +30,20 @@ export interface ServiceSpec {
   /** 0 for the api, which serves /healthz and /metrics on its own port. */
   metricsPort: number;
   nodeFlags: string[];
+  /**
+   * Start-up priority. systemd gives api and health CPUWeight=50 (half the dataplane's share) so the
+   * agent and forwarder win the CPU at boot; `nice -n 3` is the same share ratio for a plain process.
+   */
+  niceness: number;
 }
 
 // A 2 MiB young generation keeps health and api near 100 MiB RSS (measured 130-145 without); the
 // forwarder keeps the default, which the relay's throughput needs.
 export const SERVICE_SPECS: Record<ServiceName, ServiceSpec> = {
-  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin'], metricsPort: 9101, nodeFlags: [] },
-  forwarder: { role: 'pgw_forwarder', inGateway: true, uid: 'pgw', caps: [], metricsPort: 9102, nodeFlags: [] },
-  health: { role: 'pgw_health', inGateway: true, uid: 'pgw-health', caps: [], metricsPort: 9103, nodeFlags: ['--max-semi-space-size=2'] },
-  api: { role: 'pgw_api', inGateway: false, uid: 'pgw-api', caps: [], metricsPort: 0, nodeFlags: ['--max-semi-space-size=2'] },
+  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin'], metricsPort: 9101, nodeFlags: [], niceness: 0 },
+  forwarder: { role: 'pgw_forwarder', inGateway: true, uid: 'pgw', caps: [], metricsPort: 9102, nodeFlags: [], niceness: 0 },
+  health: { role: 'pgw_health', inGateway: true, uid: 'pgw-health', caps: [], metricsPort: 9103, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
+  api: { role: 'pgw_api', inGateway: false, uid: 'pgw-api', caps: [], metricsPort: 0, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
 };
 const SPECS = SERVICE_SPECS;
 
@@ -53,6 +59,10 @@ export interface StartTiming {
 export interface GatewayOptions {
   /** Extra or overriding environment per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
+}
+
+export function niceArgv(spec: ServiceSpec): string[] {
+  return spec.niceness > 0 ? ['nice', '-n', String(spec.niceness)] : [];
 }
 
 async function freeLoopbackPort(): Promise<number> {
@@ -122,7 +132,7 @@ export class Gateway {
       this.apiPort = await freeLoopbackPort();
       this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
     }
-    const argv = ['node', ...spec.nodeFlags, join(REPO_ROOT, `services/${service}/dist/main.js`)];
+    const argv = [...niceArgv(spec), 'node', ...spec.nodeFlags, join(REPO_ROOT, `services/${service}/dist/main.js`)];
     const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.lab.dir, `pgw-${service}.log`) };
     const spawnedAt = Date.now();
     // The api lives in the machine's namespace: an empty ns name runs it there through the lab's spawner.
@@ -141,16 +151,12 @@ export class Gateway {
   private async waitReady(service: ServiceName, proc: LabProcess, timeoutMs = 20_000): Promise<void> {
     const spec = SPECS[service];
     const url = service === 'api' ? `${this.apiUrl}/healthz` : `http://127.0.0.1:${spec.metricsPort}/healthz`;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    await waitFor(`${service} to answer ${url}; see ${proc.logFile}`, timeoutMs, async () => {
       if (!proc.isAlive()) throw new Error(`${service} exited during start; see ${proc.logFile}`);
-      const probe = spec.inGateway
+      return spec.inGateway
         ? (await this.lab.exec(this.lab.ns.gateway, ['curl', '-sf', '--max-time', '1', url], { reject: false })).exitCode === 0
         : await fetch(url).then((r) => r.ok, () => false);
-      if (probe) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`${service} not ready within ${timeoutMs} ms; see ${proc.logFile}`);
+    }, { intervalMs: 100 });
   }
 
   process(service: ServiceName): LabProcess | undefined {
