@@ -11,27 +11,21 @@ import { createLogger } from '@pgw/log';
 import type { Redis } from 'ioredis';
 import { startRedis } from '../lab/redis.js';
 import type { RedisHandle } from '../lab/types.js';
+import { waitFor } from '../support/wait.js';
 
 const logger = createLogger('event-bus-test', 'error');
 const FIXTURE = fileURLToPath(new URL('./fixtures/stuck-consumer.ts', import.meta.url));
 
-/** Collects events until `count` arrived or the deadline passes (bounded wait). */
-async function waitFor<T>(items: T[], count: number, timeoutMs = 5_000): Promise<T[]> {
-  const deadline = Date.now() + timeoutMs;
-  while (items.length < count && Date.now() < deadline) await sleep(20);
-  return items;
-}
+/** Waits until a handler collected an event in items. */
+const arrived = (what: string, items: unknown[]) => waitFor(`an event ${what}`, 5_000, () => items.length > 0, { intervalMs: 20 });
 
 /** A consumer in a child process that never acks; kill() is a real crash (SIGKILL). */
 async function startStuckConsumer(redisUrl: string, stream: string, group: string, consumer: string) {
   const child = spawn(process.execPath, ['--conditions=pgw-source', '--import', 'tsx', FIXTURE, redisUrl, stream, group, consumer], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const until = async (text: string) => {
-    const deadline = Date.now() + 10_000;
-    while (!output.includes(text) && Date.now() < deadline) await sleep(20);
-    if (!output.includes(text)) throw new Error(`stuck consumer never printed "${text}": ${output}`);
-  };
+  const until = (text: string) =>
+    waitFor(`the stuck consumer to print "${text}"`, 10_000, () => output.includes(text), { intervalMs: 20, detail: () => `it printed: ${output}` });
   await until('subscribed');
   await sleep(400); // its group exists once its first read has run
   return { received: (id: string) => until(`received ${id}`), kill: () => child.kill('SIGKILL') };
@@ -64,8 +58,8 @@ describe('event bus over a real Redis', () => {
     bus.subscribe({ group: 'forwarder', handler: async (e) => void forwarder.push(e), blockMs: 200 });
     await sleep(300); // groups are created at '$': subscribe before publishing
     const id = await bus.publish({ type: 'proxy.changed', proxyId: 3, action: 'updated' });
-    await waitFor(agent, 1);
-    await waitFor(forwarder, 1);
+    await arrived('handled by agent', agent);
+    await arrived('handled by forwarder', forwarder);
     assert.equal(agent.length, 1);
     assert.equal(forwarder.length, 1);
     assert.equal(agent[0]!.id, id);
@@ -85,7 +79,7 @@ describe('event bus over a real Redis', () => {
 
     const survivor: ReceivedEvent[] = [];
     bus.subscribe({ group: 'agent', consumer: 'agent@survivor', handler: async (e) => void survivor.push(e), blockMs: 200, reclaimIdleMs: 500 });
-    await waitFor(survivor, 1);
+    await arrived('reclaimed by the survivor', survivor);
     assert.equal(survivor.length, 1, 'reclaimed after it sat idle');
     assert.equal(survivor[0]!.id, id);
     await sleep(100);
@@ -103,7 +97,7 @@ describe('event bus over a real Redis', () => {
     const handled: ReceivedEvent[] = [];
     // Same consumer name, reclaim far away: only the "own pending first" path can deliver it.
     bus.subscribe({ group: 'forwarder', consumer: 'fwd@host', handler: async (e) => void handled.push(e), blockMs: 200, reclaimIdleMs: 600_000 });
-    await waitFor(handled, 1);
+    await arrived('handled', handled);
     assert.equal(handled.length, 1);
     assert.equal(handled[0]!.id, id);
     await bus.close();
@@ -116,7 +110,7 @@ describe('event bus over a real Redis', () => {
     await sleep(300);
     await admin.xadd(stream, '*', 'type', 'bogus', 'data', '{"type":"bogus"}');
     await bus.publish({ type: 'config.changed' });
-    await waitFor(handled, 1);
+    await arrived('handled', handled);
     await sleep(200);
     assert.deepEqual(handled.map((e) => e.event.type), ['config.changed']);
     const pending = (await admin.xpending(stream, 'agent')) as [number, ...unknown[]];
@@ -172,7 +166,7 @@ describe('event bus over a real Redis', () => {
     await bus.publish({ type: 'proxy.changed', proxyId: 1, action: 'deleted' });
     const seen: ReceivedEvent[] = [];
     const tail = bus.tail(first, (e) => seen.push(e));
-    await waitFor(seen, 1);
+    await arrived('tailed', seen);
     assert.deepEqual(seen.map((e) => e.event.type), ['proxy.changed'], 'resumes after the given id');
     assert.equal(await bus.lastId(), seen[0]!.id);
     await tail.stop();

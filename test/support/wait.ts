@@ -1,0 +1,39 @@
+/** What a poll returns: undefined or false while the awaited state is not there yet. */
+export type Poll<T> = () => T | undefined | false | Promise<T | undefined | false>;
+
+export interface WaitOptions {
+  /** Pause between two reads, in ms. */
+  intervalMs?: number;
+  /**
+   * Keep polling when a read throws (its last error joins the timeout error). Off: a read that
+   * throws fails the wait at once, so a broken check is not mistaken for "not yet".
+   */
+  retryErrors?: boolean;
+  /** The state at the timeout, added to its error (what was seen instead). */
+  detail?: () => string;
+}
+
+/**
+ * Reads until the read returns a value other than undefined or false, and returns that value.
+ * Bounded: after timeoutMs it throws an error naming `what` it waited for. The read is always
+ * tried once, and once more after the deadline when the last pause crossed it.
+ */
+export async function waitFor<T>(what: string, timeoutMs: number, read: Poll<T>, options: WaitOptions = {}): Promise<T> {
+  const { intervalMs = 50, retryErrors = false, detail } = options;
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      const value = await read();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      if (!retryErrors) throw error;
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() > deadline) {
+      const seen = [detail?.(), lastError && `last error: ${lastError}`].filter(Boolean).join('; ');
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${seen ? ` (${seen})` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
