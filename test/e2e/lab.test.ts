@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { cleanupStaleLabs, createLab, echoServerArgv, execIn, waitTcpPort, LAB_PROXY_CREDENTIALS, type Lab, type ProxyHandle } from '../lab/index.js';
+import { waitFor } from '../support/wait.js';
 
 const ECHO_URL = 'http://203.0.113.10/ip';
 
@@ -115,13 +116,11 @@ describe('lab (4 clients, default proxies)', () => {
       caps: ['net_admin'],
       name: 'caps-probe',
     });
-    const deadline = Date.now() + 5000;
     const { readFile } = await import('node:fs/promises');
-    let log = '';
-    while (Date.now() < deadline && !log.includes('CapBnd')) {
-      log = await readFile(proc.logFile, 'utf8');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const log = await waitFor('caps-probe to print its CapBnd', 5000, async () => {
+      const text = await readFile(proc.logFile, 'utf8');
+      return text.includes('CapBnd') && text;
+    });
     const uid = (await execIn(undefined, ['id', '-u', 'pgw'])).stdout.trim();
     assert.match(log, new RegExp(`Uid:\\s+${uid}\\s`));
     assert.match(log, /CapAmb:\s+0000000000001000/); // CAP_NET_ADMIN = bit 12

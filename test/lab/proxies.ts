@@ -6,8 +6,8 @@ import { nsArgv } from './netns.js';
 import { spawnProcess } from './process.js';
 import { renderDanteConfig, renderTinyproxyConfig } from './proxy-config.js';
 import { ensurePasswordUser, validateUserName } from './system-users.js';
-import { waitTcpPort } from './tcp-probe.js';
 import type { Credentials, LabProcess, ProxyHandle, ProxyKind } from './types.js';
+import { waitProcessPort } from './wait.js';
 
 export interface ProxyStartOptions {
   /** Network namespace to run in (`ip netns exec`); the caller's namespace when omitted. */
@@ -58,18 +58,8 @@ async function startProxy(spec: ProxySpec, opts: ProxyStartOptions): Promise<Pro
   let proc: LabProcess | undefined;
 
   async function waitReady(timeoutMs = 5000): Promise<void> {
-    const current = proc;
-    if (!current) throw new Error(`${spec.kind} proxy ${opts.ip}:${opts.port} is not running`);
-    let settled = false;
-    const exitedEarly = current.exited.then((code) => {
-      if (!settled) throw new Error(`${spec.program} exited (code ${code}) before listening on ${opts.ip}:${opts.port}:\n${tail(logFile)}`);
-    });
-    exitedEarly.catch(() => undefined); // observed through the race below
-    try {
-      await Promise.race([waitTcpPort(opts.ns, opts.ip, opts.port, timeoutMs), exitedEarly]);
-    } finally {
-      settled = true;
-    }
+    if (!proc) throw new Error(`${spec.kind} proxy ${opts.ip}:${opts.port} is not running`);
+    await waitProcessPort(proc, opts.ns, opts.ip, opts.port, timeoutMs, () => ` (${spec.program}):\n${tail(logFile)}`);
   }
 
   async function start(): Promise<void> {
