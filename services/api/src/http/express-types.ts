@@ -5,6 +5,6 @@ declare module 'express-serve-static-core' {
   interface Request {
     requestId: string;
     auth?: AuthContext;
-    openapi?: { openApiRoute?: string };
+    openapi?: { openApiRoute?: string; schema?: { operationId?: string } };
   }
 }
