@@ -12,6 +12,7 @@ import type { EventBus } from '@pgw/events';
 import { createLab, type Lab, type LabProcess, type ProxyKind } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway } from '../support/gateway.js';
+import { waitFor } from '../support/wait.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const GUARD_LOADER = join(REPO, 'guard/load-guard.sh');
@@ -224,10 +225,7 @@ export async function createDataplane(options: DataplaneOptions = {}): Promise<D
       },
       async waitFor(what, check, timeoutMs = 10_000) {
         const started = Date.now();
-        while (!(await check())) {
-          if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
+        await waitFor(what, timeoutMs, check, { intervalMs: 25 });
         return Date.now() - started;
       },
       addProxy: (index, status) => gateway.seedProxy(lab.proxies[index]!, { name: `lab-${index}-${++proxySeq}`, status }),

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import { cleanupStaleLabs, createLab, type Lab, type LabProcess } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { type Poll, waitFor } from '../support/wait.js';
 
 const PROMETHEUS_PORT = 9090;
 /** What each job must expose (contracts.md), given one effective mapping and one disabled one. */
@@ -27,20 +27,8 @@ const EXPECTED: Record<string, string[]> = {
   'pgw-api': ['pgw_api_http_request_duration_seconds_bucket'],
 };
 
-async function waitFor<T>(what: string, timeoutMs: number, read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await read();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(250);
-  }
-}
+/** Prometheus and the services answer once they are up: a failed request only means "not yet". */
+const eventually = <T>(what: string, timeoutMs: number, read: Poll<T>) => waitFor(what, timeoutMs, read, { intervalMs: 250, retryErrors: true });
 
 describe('Prometheus scrapes every pgw service in the lab', () => {
   let lab: Lab;
@@ -84,7 +72,7 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
     // Traffic, so that the forwarder's labelled series exist: one relayed request, and one the
     // proxy cannot complete (nothing listens on port 81 of the echo host).
     const echo = lab.description.internet;
-    await waitFor('client 0 relayed through its proxy', 20_000, async () => {
+    await eventually('client 0 relayed through its proxy', 20_000, async () => {
       const r = await lab.httpGet({ ns: lab.ns.lan, url: echo.echoUrl, sourceIp: lab.clients[0]!, timeoutMs: 2000 });
       return r.ok && r.status === 200 ? true : undefined;
     });
@@ -101,7 +89,7 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
       'prometheus', `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${PROMETHEUS_PORT}`,
     ], { name: 'prometheus', logFile: join(dir, 'prometheus.log') });
-    await waitFor('prometheus ready', 30_000, async () => {
+    await eventually('prometheus ready', 30_000, async () => {
       const r = await lab.exec(lab.ns.gateway, ['curl', '-sf', '--max-time', '1', `http://127.0.0.1:${PROMETHEUS_PORT}/-/ready`], { reject: false });
       return r.exitCode === 0 ? true : undefined;
     });
@@ -116,7 +104,7 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
   });
 
   it('has every pgw target up', async () => {
-    const up = await waitFor('all four targets up', 30_000, async () => {
+    const up = await eventually('all four targets up', 30_000, async () => {
       const result = await query('up{job=~"pgw-.*"} == 1');
       return result.length === 4 ? result : undefined;
     });
@@ -125,7 +113,7 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
 
   it("finds each service's contract metrics under its job", async () => {
     let absent: string[] = [];
-    await waitFor('every contract metric', 30_000, async () => {
+    await eventually('every contract metric', 30_000, async () => {
       absent = [];
       for (const [job, names] of Object.entries(EXPECTED)) {
         const found = new Set((await query(`count by (__name__) ({job="${job}", __name__=~"pgw_.*"})`)).map((r) => r.metric.__name__));
@@ -138,14 +126,14 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
   });
 
   it('sees the lab state in the metrics: one mapping applied, the disabled one blocked, the proxy up', async () => {
-    const applied = await waitFor('applied mappings = 1', 30_000, async () => {
+    const applied = await eventually('applied mappings = 1', 30_000, async () => {
       const r = await query('pgw_agent_applied_mappings');
       return r[0]?.value[1] === '1' ? r : undefined;
     });
     assert.equal(applied.length, 1);
     const blocked = await query('pgw_client_blocked == 1');
     assert.deepEqual(blocked.map((r) => [r.metric.client, r.metric.reason]), [[lab.clients[1], 'mapping_disabled']]);
-    const up = await waitFor('proxy probed up', 30_000, async () => {
+    const up = await eventually('proxy probed up', 30_000, async () => {
       const r = await query('pgw_proxy_up == 1');
       return r.length === 1 ? r : undefined;
     });
@@ -153,7 +141,7 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
   });
 
   it('loads the shipped alert rules and evaluates them without error', async () => {
-    const data = await waitFor('rules evaluated', 30_000, async () => {
+    const data = await eventually('rules evaluated', 30_000, async () => {
       const d = await promApi<{ groups: { rules: { name: string; health: string; lastError?: string; lastEvaluation: string }[] }[] }>('/api/v1/rules?type=alert');
       const rules = d.groups.flatMap((g) => g.rules);
       return rules.length > 0 && rules.every((r) => !r.lastEvaluation.startsWith('0001')) ? rules : undefined;
