@@ -14,7 +14,6 @@ import { TokenIssuer } from './auth/tokens.js';
 import type { ApiConfig } from './config.js';
 import type { ApiContext } from './context.js';
 import { ensureFirstAdmin } from './first-admin.js';
-import { startHeapTrim } from './heap-trim.js';
 import { CSRF_COOKIE } from './http/authenticate.js';
 import { drainServer } from './http/drain.js';
 import { Notifier } from './notifier.js';
@@ -101,7 +100,6 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     server.once('error', reject);
     server.listen(config.PGW_API_PORT, config.PGW_API_HOST, () => resolve());
   });
-  const heapTrim = startHeapTrim(server);
   const purge = setInterval(() => void purgeExpiredRevocations(db).catch(() => undefined), 3_600_000);
   purge.unref();
   const address = server.address() as AddressInfo;
@@ -113,7 +111,6 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     server,
     stop: async () => {
       clearInterval(purge);
-      heapTrim.stop();
       await drainServer(server, ctx.streams, options.drainDeadlineMs ?? 5_000, logger);
       await Promise.allSettled([bus.close(), probes.close()]);
       redis.disconnect();
