@@ -38,6 +38,14 @@ describe('event bus over a real Redis', () => {
   let stream = '';
   let n = 0;
   const newStream = () => (stream = `pgw:test:${process.pid}:${++n}`);
+  /** A bus on a new stream whose agent group collects what it handles; subscribed before anything is published. */
+  const agentBus = async () => {
+    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const handled: ReceivedEvent[] = [];
+    bus.subscribe({ group: 'agent', handler: async (e) => void handled.push(e), blockMs: 200 });
+    await sleep(300); // groups are created at '$'
+    return { bus, handled };
+  };
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pgw-bus-'));
@@ -104,10 +112,7 @@ describe('event bus over a real Redis', () => {
   });
 
   it('drops a malformed entry once instead of redelivering it forever', async () => {
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
-    const handled: ReceivedEvent[] = [];
-    bus.subscribe({ group: 'agent', handler: async (e) => void handled.push(e), blockMs: 200 });
-    await sleep(300);
+    const { bus, handled } = await agentBus();
     await admin.xadd(stream, '*', 'type', 'bogus', 'data', '{"type":"bogus"}');
     await bus.publish({ type: 'config.changed' });
     await arrived('handled', handled);
@@ -119,10 +124,7 @@ describe('event bus over a real Redis', () => {
   });
 
   it('fails fast while Redis is down and resumes consuming after it returns', async () => {
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
-    const handled: ReceivedEvent[] = [];
-    bus.subscribe({ group: 'agent', handler: async (e) => void handled.push(e), blockMs: 200 });
-    await sleep(300);
+    const { bus, handled } = await agentBus();
     await redis.stop();
     const started = Date.now();
     await assert.rejects(bus.publish({ type: 'config.changed' }));
