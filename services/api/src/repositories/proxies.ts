@@ -71,14 +71,8 @@ export function findProxyByName(db: Db, name: string): Promise<ProxyRow | undefi
   return db.selectFrom('proxies').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
-export interface ProxyFields {
-  name: string;
-  protocol: 'http' | 'socks5';
-  host: string;
-  port: number;
-  username: string | null;
-  passwordEnc: string | null;
-}
+/** The columns an operator sets; the rest are the health service's or generated. */
+export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'>;
 
 export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
   return db.insertInto('proxies').values(fields).returningAll().executeTakeFirstOrThrow();
