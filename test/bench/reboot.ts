@@ -206,13 +206,7 @@ async function main(): Promise<void> {
     database = await createTestDatabase();
     gateway = new Gateway(lab, database);
     await database.db.updateTable('settings').set({ checkUrl: lab.description.internet.echoUrl }).where('id', '=', 1).execute();
-    const proxyIds = [];
-    for (const proxy of lab.proxies) proxyIds.push(await gateway.seedProxy(proxy, { status: 'up' }));
-    const plan: LanClientPlan[] = [];
-    for (const [i, ip] of lab.clients.entries()) {
-      await gateway.seedMapping(ip, proxyIds[i % proxyIds.length]!, FIRST_PORT + i);
-      plan.push({ ip, expectedExitIp: lab.proxies[i % lab.proxies.length]!.ip });
-    }
+    const plan: LanClientPlan[] = await gateway.seedAllClients(FIRST_PORT);
 
     // Before the first "reboot": the services have run once, so the agent has its state file.
     const warm = await trial(lab, gateway, plan, {});

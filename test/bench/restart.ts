@@ -147,13 +147,7 @@ async function main(): Promise<void> {
     if (controlPackets === 0) throw new Error('positive control failed: tcpdump on eth0 saw no client packet without enforcement, so 0 leaks below would prove nothing');
     console.log(`positive control: ${controlPackets} client packets on eth0 with no enforcement (filter: ${leakFilter})`);
 
-    const proxyIds = [];
-    for (const proxy of lab.proxies) proxyIds.push(await gateway.seedProxy(proxy, { status: 'up' }));
-    const plan: LanClientPlan[] = [];
-    for (const [i, ip] of lab.clients.entries()) {
-      await gateway.seedMapping(ip, proxyIds[i % proxyIds.length]!, FIRST_PORT + i);
-      plan.push({ ip, expectedExitIp: lab.proxies[i % lab.proxies.length]!.ip });
-    }
+    const plan: LanClientPlan[] = await gateway.seedAllClients(FIRST_PORT);
     capture = await lab.capture({ ns: lab.ns.gateway, iface: 'eth0', filter: leakFilter });
     await lab.exec(lab.ns.gateway, ['sh', join(REPO_ROOT, 'guard/load-guard.sh')]);
     for (const service of SERVICES) await gateway.start(service);
