@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { cleanupStaleLabs, createLab } from '../lab/index.js';
 import { createTestDatabase } from '../support/database.js';
 import { Gateway, SERVICES, type ServiceName } from '../support/gateway.js';
+import { waitFor } from '../support/wait.js';
 import { rssMiB } from './forwarder/gateway-probes.js';
 import { cpuMs, machineLoad } from './ops-machine.js';
 
@@ -22,10 +23,8 @@ const FLOOR = { agentIdleCpuPercent: 5, rssMiB: 128 };
 
 /** Every client must exit through its own proxy before the idle window starts. */
 async function waitAllEffective(gateway: Gateway, plan: { ip: string; expectedExitIp: string }[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let pending = plan;
-  while (pending.length > 0) {
-    if (Date.now() > deadline) throw new Error(`${pending.length} clients not effective after ${timeoutMs} ms, e.g. ${pending[0]!.ip}`);
+  const round = async () => {
     const results = await Promise.all(
       pending.map(async (client) => {
         const reply = await gateway.lab.httpGet({ ns: gateway.lab.ns.lan, url: gateway.lab.description.internet.echoUrl, sourceIp: client.ip, timeoutMs: 2_000 });
@@ -33,7 +32,10 @@ async function waitAllEffective(gateway: Gateway, plan: { ip: string; expectedEx
       }),
     );
     pending = pending.filter((_, i) => !results[i]);
-  }
+    return pending.length === 0;
+  };
+  // Each round already waits for its requests: no pause between rounds.
+  await waitFor(`all ${plan.length} clients effective`, timeoutMs, round, { intervalMs: 0, detail: () => `${pending.length} not yet, e.g. ${pending[0]?.ip}` });
 }
 
 export async function measureFootprint(clients: number, idleSeconds: number, log: (line: string) => void): Promise<Footprint> {

@@ -18,6 +18,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { cleanupStaleLabs, createLab, nsArgv, type Lab, type ProxyHandle } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { waitFor } from '../support/wait.js';
 
 const { values: args } = parseArgs({ options: { trials: { type: 'string', default: '10' } } });
 const TRIALS = Number(args.trials);
@@ -160,13 +161,13 @@ async function main(): Promise<void> {
     queueEvents = new QueueEvents(PROBE_QUEUE, { connection: { path: lab.redis.socketPath } });
 
     const clientWorks = async (timeoutMs: number): Promise<void> => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
+      let last = '';
+      const exitsThroughProxy = async () => {
         const res = await lab!.httpGet({ ns: lab!.ns.lan, url: echoUrl, timeoutMs: 1000 });
-        if (res.ok && res.status === 200 && (JSON.parse(res.body) as { ip: string }).ip === proxy.ip) return;
-        if (Date.now() > deadline) throw new Error(`client ${clientIp} does not get through ${proxy.url} within ${timeoutMs} ms: ${res.ok ? res.body : res.error}`);
-        await sleep(200);
-      }
+        last = res.ok ? res.body : res.error;
+        return res.ok && res.status === 200 && (JSON.parse(res.body) as { ip: string }).ip === proxy.ip;
+      };
+      await waitFor(`client ${clientIp} to get through ${proxy.url}`, timeoutMs, exitsThroughProxy, { intervalMs: 200, detail: () => `last reply: ${last}` });
     };
     /** The "check now" path: two on-demand probes bring the restarted proxy up (recoverThreshold 2). */
     const recover = async (): Promise<void> => {
