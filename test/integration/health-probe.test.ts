@@ -23,6 +23,7 @@ import { startDante, startTinyproxy } from '../lab/proxies.js';
 import { startRedis } from '../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { waitFor } from '../support/wait.js';
 
 const SUBNET = `127.62.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
@@ -52,15 +53,6 @@ interface ProxyRow {
   statusChangedAt: Date | null;
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('health service against real proxies', () => {
   let database: TestDatabase;
