@@ -19,3 +19,10 @@ test('a failed reconcile says the rules were not applied and why', () => {
   );
   assert.equal(text, 'Rules NOT applied: nft: syntax error');
 });
+
+test('an applied reconcile counts effective mappings and blocked clients in words', () => {
+  const applied = (appliedMappings: number, blockedClients: number) =>
+    describeEvent({ type: 'agent.reconciled', ok: true, durationMs: 12.4, appliedMappings, blockedClients, error: null, at: '' }, name);
+  assert.equal(applied(0, 1), 'Rules applied in 12 ms: 0 mappings effective, 1 client blocked');
+  assert.equal(applied(1, 2), 'Rules applied in 12 ms: 1 mapping effective, 2 clients blocked');
+});

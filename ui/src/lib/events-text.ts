@@ -1,5 +1,9 @@
 import type { LiveEvent } from '../api/types.js';
 
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** One line per notice for the dashboard feed; proxy names are looked up by the caller. */
 export function describeEvent(event: LiveEvent, proxyName: (id: number) => string): string {
   switch (event.type) {
@@ -15,7 +19,7 @@ export function describeEvent(event: LiveEvent, proxyName: (id: number) => strin
       return 'Settings changed';
     case 'agent.reconciled':
       return event.ok
-        ? `Rules applied in ${Math.round(event.durationMs)} ms: ${event.appliedMappings} mappings, ${event.blockedClients} clients blocked`
+        ? `Rules applied in ${Math.round(event.durationMs)} ms: ${count(event.appliedMappings, 'mapping')} effective, ${count(event.blockedClients, 'client')} blocked`
         : `Rules NOT applied: ${event.error ?? 'unknown error'}`;
     case 'forwarder.upstream_failure':
       return `Forwarder cannot reach proxy ${proxyName(event.proxyId)} (${event.failures}×): ${event.reason}`;
