@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cleanupStaleLabs, createLab, type Lab } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway } from '../support/gateway.js';
+import { waitFor } from '../support/wait.js';
 
 /** Issue 7: after a reboot the agent enforces its cached state at once, before Postgres or Redis answer. */
 describe('agent boot with Postgres and Redis unreachable (flows 14, 17)', () => {
@@ -33,9 +36,11 @@ describe('agent boot with Postgres and Redis unreachable (flows 14, 17)', () => 
     const proxyId = await gateway.seedProxy(lab.proxies[0]!, { status: 'up' });
     await gateway.seedMapping(lab.clients[0]!, proxyId, 20000);
     await gateway.start('agent');
-    const deadline = Date.now() + 10_000;
-    while (!(await mappedClients())?.includes(lab.clients[0]!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(await mappedClients(), [lab.clients[0]], 'the normal run applied the mapping (and wrote the state file)');
+    await waitFor('the mapping applied', 10_000, async () => (await mappedClients())?.includes(lab.clients[0]!));
+    // The state file is written beside the read-back, just after the apply: wait for it, as a reboot would find it.
+    const stateFile = join(gateway.stateDir, 'policy.json');
+    await waitFor('the state file naming the client', 10_000, async () => (await readFile(stateFile, 'utf8').catch(() => '')).includes(`"${lab.clients[0]}"`));
+    assert.deepEqual(await mappedClients(), [lab.clients[0]], 'the normal run applied the mapping');
 
     // A reboot: the agent dies, the kernel forgets table inet pgw, and neither Postgres nor Redis answers yet.
     await gateway.kill('agent');
