@@ -19,6 +19,9 @@ for g in integration e2e; do
 done
 [ ${#files[@]} -gt 0 ] || die "no test files found for group '$group'"
 
+say "type-checking tests, benchmarks, scripts and the console"
+npx tsc --noEmit -p test/tsconfig.json
+npm run --silent typecheck -w @pgw/ui
 node --import tsx test/lab/cleanup.ts 2>/dev/null || true
 say "running ${#files[@]} test files"
 tap=$(mktemp)

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ACCESS } from '../../services/api/src/http/access.js';
-import { ADMIN, ApiHarness, type Session, VIEWER } from './api-harness.js';
+import { ADMIN, ApiHarness, type CallOptions, type Session, VIEWER } from './api-harness.js';
 
 type Who = 'anonymous' | 'viewer' | 'admin';
 interface Row {
@@ -123,7 +123,7 @@ describe('api authorisation', () => {
     const session = await h.login(ADMIN);
     const other = await h.login(ADMIN);
     const audits = await h.auditCount();
-    const create = (name: string, auth: Parameters<ApiHarness['call']>[2]['auth']) => h.call('POST', '/api/v1/proxies', { auth, body: { name, url: 'http://198.51.100.30:3128' } });
+    const create = (name: string, auth: CallOptions['auth']) => h.call('POST', '/api/v1/proxies', { auth, body: { name, url: 'http://198.51.100.30:3128' } });
     const missing = await create('csrf-1', { session, csrf: false });
     assert.deepEqual([missing.status, missing.body.error.code], [403, 'csrf_invalid']);
     assert.equal((await create('csrf-2', { session, csrf: 'forged-token' })).status, 403);
