@@ -4,21 +4,20 @@
 // requests/s each. Prints p50/p99 per route and ends with one JSON line. Goal: p99 < 20 ms.
 // Usage: node --conditions=pgw-source --import tsx test/bench/api.ts [--mappings 4096] [--seconds 15] [--cpu-prof DIR]
 // --cpu-prof DIR: the api runs with node --cpu-prof and writes its .cpuprofile into DIR on exit.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connectRedis } from '@pgw/events';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
-import { spawnProcess } from '../lab/process.js';
 import { startRedis } from '../lab/redis.js';
 import type { LabProcess, RedisHandle } from '../lab/types.js';
+import { startApiProcess } from '../support/api-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { REPO_ROOT } from '../support/gateway.js';
 
 const { values: args } = parseArgs({ options: { mappings: { type: 'string', default: '4096' }, seconds: { type: 'string', default: '15' }, 'cpu-prof': { type: 'string' } } });
 const MAPPINGS = Number(args.mappings);
@@ -27,16 +26,8 @@ if (!Number.isInteger(MAPPINGS) || MAPPINGS < 1 || MAPPINGS > 8000) throw new Er
 if (!Number.isInteger(SECONDS) || SECONDS < 3 || SECONDS > 120) throw new Error(`--seconds must be 3..120 (is ${args.seconds})`);
 const RATE = 200;
 const PROXIES = 64;
-const ROOT = new URL('../../', import.meta.url).pathname;
 const ADMIN = { username: 'bench', password: randomBytes(12).toString('hex') };
 
-function freePort(): Promise<number> {
-  const server = createServer();
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number };
-    server.close(() => resolve(port));
-  }));
-}
 
 async function seed(database: TestDatabase): Promise<void> {
   // A /19 LAN holds 8190 clients; each mapping gets its own client and forwarder port.
@@ -60,19 +51,6 @@ async function agentStatus(redisPath: string): Promise<void> {
   redis.disconnect();
 }
 
-async function waitReady(url: string, proc: LabProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (!proc.isAlive()) throw new Error(`api exited: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error('api not ready within 30 s');
-}
 
 /** CPU time (user+system) the api process has used, in ms: a figure the machine's other load does not inflate. */
 function cpuMs(pid: number): number {
@@ -122,28 +100,12 @@ try {
   redis = await startRedis({ dir });
   await seed(database);
   await agentStatus(redis.socketPath);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const logFile = join(dir, 'api.log');
   const profile = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
-  api = await spawnProcess(['node', ...profile, '--conditions=pgw-source', '--import', 'tsx', 'services/api/src/main.ts'], {
-    logFile,
-    name: 'pgw-api',
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      PGW_LOG_LEVEL: 'warn',
-      PGW_DATABASE_URL: database.urlFor('pgw_api'),
-      PGW_REDIS_URL: redis.socketPath,
-      PGW_SECRET_KEY: randomBytes(32).toString('hex'),
-      PGW_JWT_SECRET: randomBytes(32).toString('hex'),
-      PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
-      PGW_API_PORT: String(port),
-      PGW_ADMIN_USERNAME: ADMIN.username,
-      PGW_ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  await waitReady(url, api, logFile);
+  // The built api with its production node flags: what ships is what is measured.
+  execFileSync('npx', ['tsc', '-b', join(REPO_ROOT, 'services/api')], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 180_000 });
+  const started = await startApiProcess({ database, redisUrl: redis.socketPath, dir, admin: ADMIN, logLevel: 'warn', nodeArgs: profile });
+  api = started.proc;
+  const { url } = started;
   const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
   const { token } = (await login.json()) as { token: string };

@@ -5,32 +5,22 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectRedis, PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
 import { Worker } from 'bullmq';
-import { spawnProcess } from '../lab/process.js';
 import { startRedis } from '../lab/redis.js';
 import type { LabProcess, RedisHandle } from '../lab/types.js';
+import { startApiProcess } from '../support/api-process.js';
+import { REPO_ROOT } from '../support/gateway.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ContractValidator } from './api-contract-validator.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const MAIN = join(ROOT, 'services/api/dist/main.js');
+const MAIN = join(REPO_ROOT, 'services/api/dist/main.js');
 const ADMIN = { username: 'shutdown-admin', password: randomBytes(12).toString('hex') };
 const DRAIN_DEADLINE_MS = 5_000;
 
-function freePort(): Promise<number> {
-  const server = createServer();
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    }),
-  );
-}
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -66,35 +56,8 @@ describe('api graceful shutdown', () => {
 
   /** Starts the api from dist, waits until it is ready, logs in. */
   async function startApi(name: string): Promise<{ proc: LabProcess; url: string; token: string; logFile: string }> {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const logFile = join(dir, `${name}.log`);
-    const proc = await spawnProcess(['node', MAIN], {
-      logFile,
-      name: 'pgw-api',
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        PGW_LOG_LEVEL: 'info',
-        PGW_DATABASE_URL: database.urlFor('pgw_api'),
-        PGW_REDIS_URL: redis.socketPath,
-        PGW_SECRET_KEY: randomBytes(32).toString('hex'),
-        PGW_JWT_SECRET: randomBytes(32).toString('hex'),
-        PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
-        PGW_API_PORT: String(port),
-        PGW_ADMIN_USERNAME: ADMIN.username,
-        PGW_ADMIN_PASSWORD: ADMIN.password,
-      },
-    });
+    const { proc, url, logFile } = await startApiProcess({ database, redisUrl: redis.socketPath, dir, admin: ADMIN, name });
     started.push(proc);
-    await until(
-      `${name} ready`,
-      async () => {
-        if (!proc.isAlive()) throw new Error(`api exited: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-        return fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
-      },
-      30_000,
-    );
     const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
     assert.equal(login.status, 200);
     return { proc, url, token: ((await login.json()) as { token: string }).token, logFile };

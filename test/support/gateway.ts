@@ -65,7 +65,7 @@ export function niceArgv(spec: ServiceSpec): string[] {
   return spec.niceness > 0 ? ['nice', '-n', String(spec.niceness)] : [];
 }
 
-async function freeLoopbackPort(): Promise<number> {
+export async function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
