@@ -9,8 +9,7 @@ import { cleanupStaleLabs, createLab } from '../lab/index.js';
 import { createTestDatabase } from '../support/database.js';
 import { Gateway, SERVICES, type ServiceName } from '../support/gateway.js';
 import { waitFor } from '../support/wait.js';
-import { rssMiB } from './forwarder/gateway-probes.js';
-import { cpuMs, machineLoad } from './ops-machine.js';
+import { cpuMs, machineLoad, rssMiB } from './ops-machine.js';
 
 export interface Footprint {
   mappings: number;

@@ -16,7 +16,7 @@ import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { measureFootprint, printFootprint } from './footprint.js';
-import { rssMiB } from './forwarder/gateway-probes.js';
+import { rssMiB } from './ops-machine.js';
 import { LanClient } from './forwarder/lan-client-handle.js';
 import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
 import { round, type Summary, summarize } from './forwarder/stats.js';

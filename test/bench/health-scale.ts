@@ -22,6 +22,7 @@ import { startDante, startTinyproxy } from '../lab/proxies.js';
 import { startRedis } from '../lab/redis.js';
 import type { LabProcess, ProxyHandle, RedisHandle } from '../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { cpuMs, rssMiB } from './ops-machine.js';
 
 const { values: args } = parseArgs({ options: { proxies: { type: 'string', default: '256' }, periods: { type: 'string', default: '30,10' }, 'node-flags': { type: 'string', default: '' } } });
 const PROXIES = Number(args.proxies);
@@ -31,7 +32,6 @@ const NODE_FLAGS = args['node-flags'].split(' ').filter((f) => f !== '');
 if (NODE_FLAGS.some((f) => !f.startsWith('--'))) throw new Error(`--node-flags must be node options starting with -- (is ${args['node-flags']})`);
 if (PERIODS_S.some((p) => !Number.isInteger(p) || p < 5 || p > 120)) throw new Error(`--periods must be seconds in 5..120 (is ${args.periods})`);
 const SUBNET = `127.63.${randomInt(1, 250)}`;
-const CLK_TCK = 100;
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 function echoServer(ip: string): Promise<{ server: Server; url: string }> {
@@ -49,13 +49,11 @@ function freePort(): Promise<number> {
   );
 }
 
-/** utime + stime of a process in seconds, and its RSS in MiB. */
+/** CPU time of a live process in seconds, and its RSS in MiB. */
 function sampleProcess(pid: number): { cpuS: number; rssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { cpuS, rssMb: rssKb / 1024 };
+  const ms = cpuMs(pid);
+  if (ms === null) throw new Error(`process ${pid} is gone`);
+  return { cpuS: ms / 1000, rssMb: rssMiB(pid) };
 }
 
 /** The service's own view of its memory, from its /metrics (prom-client default metrics), in MiB. */

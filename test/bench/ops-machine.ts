@@ -12,16 +12,41 @@ export function loadAverage1m(): number {
   return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }
 
-/** CPU time (user + system) a live process has used since it started, in ms; null once it is gone. */
-export function cpuMs(pid: number): number | null {
+/** USER_HZ: /proc/<pid>/stat counts CPU time in ticks of 10 ms on Linux. */
+const TICK_MS = 10;
+
+/**
+ * CPU time (user + system) a live process has used since it started, and that of the children it
+ * waited for (an agent's nft and conntrack runs), in ms; null once the process is gone.
+ */
+export function cpuTimesMs(pid: number): { own: number; children: number } | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return null;
   }
-  // Fields after the command name (which may contain spaces) in ")": utime is field 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return Math.round((ticks * 1000) / 100); // USER_HZ is 100 on Linux
+  // Fields after the command name (which may contain spaces) in ")": utime 14, stime 15, cutime 16, cstime 17.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { own: (fields[11]! + fields[12]!) * TICK_MS, children: (fields[13]! + fields[14]!) * TICK_MS };
+}
+
+/** CPU time (user + system) a live process has used since it started, in ms; null once it is gone. */
+export function cpuMs(pid: number): number | null {
+  return cpuTimesMs(pid)?.own ?? null;
+}
+
+/** Resident memory of a live process now and at its peak, in MiB. */
+export function memoryMiB(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mib = (key: string) => {
+    const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!match) throw new Error(`no ${key} for pid ${pid}`);
+    return Number(match[1]) / 1024;
+  };
+  return { rss: mib('VmRSS'), peak: mib('VmHWM') };
+}
+
+export function rssMiB(pid: number): number {
+  return memoryMiB(pid).rss;
 }

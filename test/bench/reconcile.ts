@@ -10,6 +10,7 @@ import { renderDelta } from '../../services/agent/src/render-delta.js';
 import { renderRuleset } from '../../services/agent/src/render-ruleset.js';
 import { parseTableListing, verifyTable } from '../../services/agent/src/verify-table.js';
 import { AGENT_METRICS_PORT, createDataplane, type Dataplane } from '../e2e/dataplane-harness.js';
+import { cpuTimesMs, memoryMiB } from './ops-machine.js';
 
 const SIZES = [256, 4096] as const;
 const REPEATS = 5;
@@ -73,17 +74,17 @@ async function applyTimes(dp: Dataplane, count: number) {
   return { count, renderMs: Math.round(renderMs * 10) / 10, fullApplyMs: median(full), oneChangeApplyMs: median(delta), verifyMs: median(verify) };
 }
 
-/** CPU ticks of the process itself, and of the children it waited for (the nft and conntrack it spawns). */
-function cpuTicks(pid: number): { own: number; children: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) }; // utime+stime, cutime+cstime
+/** Current and peak resident memory in MB, to 0.1. */
+function memoryMb(pid: number): { rssMb: number; peakRssMb: number } {
+  const { rss, peak } = memoryMiB(pid);
+  return { rssMb: Math.round(rss * 10) / 10, peakRssMb: Math.round(peak * 10) / 10 };
 }
 
-/** Current and peak resident memory in MB. */
-function memoryMb(pid: number): { rssMb: number; peakRssMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n');
-  const kb = (key: string) => Number(status.find((l) => l.startsWith(key))!.replace(/\D+/g, ''));
-  return { rssMb: Math.round(kb('VmRSS:') / 102.4) / 10, peakRssMb: Math.round(kb('VmHWM:') / 102.4) / 10 };
+/** CPU time of the live agent itself and of the nft/conntrack children it waited for, in ms. */
+function agentCpu(pid: number): { own: number; children: number } {
+  const times = cpuTimesMs(pid);
+  if (times === null) throw new Error('the agent exited during the bench');
+  return times;
 }
 
 /** The agent's own log lines of runs that applied something for this trigger (JSON lines). */
@@ -145,10 +146,10 @@ async function measureAgent(dp: Dataplane, count: number, proxyIds: readonly num
 
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const pid = dp.agent!.pid;
-  const before = cpuTicks(pid);
+  const before = agentCpu(pid);
   await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
-  const after = cpuTicks(pid);
-  const percent = (ticks: number) => Math.round((ticks / 100 / (IDLE_WINDOW_MS / 1000)) * 1000) / 10;
+  const after = agentCpu(pid);
+  const percent = (ms: number) => Math.round((ms / IDLE_WINDOW_MS) * 1000) / 10;
   const figures: AgentFigures = {
     mappings: count,
     startToAppliedMs,

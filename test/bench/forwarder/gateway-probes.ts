@@ -53,11 +53,6 @@ export function countFds(pid: number): FdCount {
   return { total, tcp };
 }
 
-export function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) / 1024;
-}
 
 const CONNECT_SCRIPT = `
 const s = require('node:net').connect(Number(process.argv[1]), '127.0.0.1');

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab } from '../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
-import { rssMiB } from './gateway-probes.js';
+import { rssMiB } from '../ops-machine.js';
 import { LanClient } from './lan-client-handle.js';
 import { summarize } from './stats.js';
 
