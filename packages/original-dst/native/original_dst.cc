@@ -9,6 +9,8 @@
 #include <string>
 #include <sys/socket.h>
 
+#include "tcp_keepalive.h"
+
 // From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; those headers do not
 // compile cleanly as C++ next to the libc socket headers, and the values are kernel ABI.
 #ifndef SO_ORIGINAL_DST
@@ -86,6 +88,7 @@ Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst, "getOriginalDst"));
+  exports.Set("setTcpKeepalive", Napi::Function::New(env, SetTcpKeepalive, "setTcpKeepalive"));
   return exports;
 }
 

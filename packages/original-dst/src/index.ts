@@ -9,6 +9,7 @@ export interface OriginalDst {
 
 interface Binding {
   getOriginalDst(fd: number): OriginalDst;
+  setTcpKeepalive(fd: number, idleS: number, intervalS: number, count: number): void;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.
@@ -44,4 +45,23 @@ export function getOriginalDst(socket: Socket): OriginalDst {
     throw new Error('getOriginalDst: socket has no file descriptor (not connected, destroyed, or not a TCP socket)');
   }
   return binding.getOriginalDst(fd);
+}
+
+export interface KeepaliveTimers {
+  /** Seconds of silence before the first probe. */
+  readonly idleS: number;
+  /** Seconds between unanswered probes. */
+  readonly intervalS: number;
+  /** Unanswered probes after which the kernel ends the connection with ETIMEDOUT. */
+  readonly count: number;
+}
+
+/**
+ * TCP keepalive with all three timers (Node's setKeepAlive sets only the idle time; libuv keeps
+ * 10 probes 1 s apart). A connected socket is required: call it on 'connect'.
+ */
+export function setTcpKeepalive(socket: Socket, timers: KeepaliveTimers): void {
+  const fd = (socket as unknown as SocketWithHandle)._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('setTcpKeepalive: socket has no file descriptor (not connected or destroyed)');
+  binding.setTcpKeepalive(fd, timers.idleS, timers.intervalS, timers.count);
 }

@@ -1,0 +1,41 @@
+// setTcpKeepalive(fd, idleS, intervalS, count): TCP keepalive with all three timers. Node's
+// setKeepAlive sets only the idle time (libuv fixes the interval at 1 s and the count at 10, so a
+// silently vanished peer is noticed after 11 s); the health service's liveness connections need
+// a few seconds. Pure syscall wrapper: no state.
+#include "tcp_keepalive.h"
+
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string>
+#include <sys/socket.h>
+
+Napi::Value SetTcpKeepalive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    Napi::TypeError::New(env, "setTcpKeepalive(fd, idleS, intervalS, count): four numbers expected").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const int values[3] = {info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(),
+                         info[3].As<Napi::Number>().Int32Value()};
+  const int options[3] = {TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT};
+  const char* names[3] = {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"};
+  const int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0) {
+    Napi::Error::New(env, std::string("setTcpKeepalive: SO_KEEPALIVE: ") + std::strerror(errno)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (int i = 0; i < 3; i++) {
+    if (values[i] < 1) {
+      Napi::RangeError::New(env, std::string("setTcpKeepalive: ") + names[i] + " must be at least 1").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (setsockopt(fd, IPPROTO_TCP, options[i], &values[i], sizeof(values[i])) != 0) {
+      Napi::Error::New(env, std::string("setTcpKeepalive: ") + names[i] + ": " + std::strerror(errno)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  return env.Undefined();
+}
