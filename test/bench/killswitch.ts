@@ -10,7 +10,6 @@
 // control proves it sees them when nothing enforces. Ends with one JSON line.
 // Usage: node --conditions=pgw-source --import tsx test/bench/killswitch.ts [--trials 10]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
@@ -18,6 +17,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { cleanupStaleLabs, createLab, nsArgv, type Lab, type ProxyHandle } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { NftWatch } from '../support/nft-watch.js';
 import { waitFor } from '../support/wait.js';
 
 const { values: args } = parseArgs({ options: { trials: { type: 'string', default: '10' } } });
@@ -41,45 +41,6 @@ interface Trial {
   writtenToBlockedMs: number | null;
   /** Which probe found it (proxy_checks.trigger). */
   trigger: string | null;
-}
-
-/** Timestamps each line of `nft monitor` in the gateway: when the agent's transactions hit the kernel. */
-class NftWatch {
-  private readonly child: ChildProcess;
-  private readonly waiters: { test: (line: string) => boolean; resolve: (at: number) => void }[] = [];
-
-  constructor(ns: string) {
-    const argv = nsArgv(ns, ['nft', 'monitor']);
-    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      const at = Date.now();
-      for (const waiter of [...this.waiters]) {
-        if (!waiter.test(line)) continue;
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        waiter.resolve(at);
-      }
-    });
-  }
-
-  /** Resolves with the time the client is added to lan_blocked, or null after timeoutMs. */
-  blocked(clientIp: string, timeoutMs: number): Promise<number | null> {
-    const ip = new RegExp(`(^|[^\\d.])${clientIp.replace(/\./g, '\\.')}([^\\d.]|$)`);
-    return new Promise((resolve) => {
-      const waiter = { test: (line: string) => line.startsWith('add ') && line.includes('lan_blocked') && ip.test(line), resolve: (at: number | null) => resolve(at) };
-      this.waiters.push(waiter);
-      setTimeout(() => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) {
-          this.waiters.splice(i, 1);
-          resolve(null);
-        }
-      }, timeoutMs);
-    });
-  }
-
-  stop(): void {
-    this.child.kill('SIGTERM');
-  }
 }
 
 /** A LAN client that opens a connection to the echo host every 50 ms, for at most maxSeconds. */

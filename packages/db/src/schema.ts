@@ -1,3 +1,4 @@
+import type { ProbeTrigger } from '@pgw/domain';
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /** Tables as kysely sees them (CamelCasePlugin maps snake_case columns). Mirrors migrations/*.sql. */
@@ -75,7 +76,7 @@ export interface SettingsTable {
   updatedAt: UpdatedAt;
 }
 
-export type ProbeTrigger = 'periodic' | 'on_demand' | 'upstream_failure';
+export type { ProbeTrigger };
 
 export interface ProxyChecksTable {
   id: BigId;

@@ -85,3 +85,7 @@ export function redactUrl(input: string): string {
 export function endpointLabel(endpoint: ProxyEndpoint): string {
   return `${endpoint.protocol}://${endpoint.host}:${endpoint.port}`;
 }
+
+/** What started a check of a proxy (the proxy_checks.trigger column, the probe jobs' data). */
+export const PROBE_TRIGGERS = ['periodic', 'on_demand', 'upstream_failure', 'liveness'] as const;
+export type ProbeTrigger = (typeof PROBE_TRIGGERS)[number];

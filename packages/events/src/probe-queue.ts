@@ -1,7 +1,9 @@
 /** The BullMQ contract between the api (on-demand probes, the mapping health gate) and the health service. */
 export const PROBE_QUEUE = 'pgw-probes';
 
-export type ProbeTrigger = 'periodic' | 'on_demand' | 'upstream_failure';
+import type { ProbeTrigger } from '@pgw/domain';
+
+export type { ProbeTrigger };
 
 export interface ProbeJobData {
   readonly proxyId: number;

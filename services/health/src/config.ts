@@ -32,6 +32,8 @@ const schema = z.object({
   PGW_METRICS_PORT: fields.tcpPort.default(9103),
   PGW_HEALTH_CONCURRENCY: fields.positiveInt(32, 1024),
   PGW_HEALTH_CA_FILE: caFile.optional(),
+  /** One idle connection per proxy that notices its death without client traffic. */
+  PGW_HEALTH_LIVENESS: z.enum(['on', 'off']).default('on'),
 });
 
 export type HealthConfig = z.infer<typeof schema>;

@@ -13,6 +13,8 @@ import { pruneHistory } from './repositories/checks.js';
 import { listProxies } from './repositories/proxies.js';
 import { PeriodicScheduler } from './scheduler.js';
 import { Semaphore } from './semaphore.js';
+import { LivenessMonitor } from './liveness/liveness-monitor.js';
+import type { LivenessTimings } from './liveness/liveness-watch.js';
 import { trustedCaList } from './trusted-ca.js';
 import { startProbeWorker } from './worker.js';
 
@@ -32,6 +34,8 @@ export interface HealthServiceOptions {
   readonly pruneIntervalMs?: number;
   /** At most one upstream-failure probe per proxy per window, plus one trailing. */
   readonly upstreamDebounceMs?: number;
+  /** One idle connection per proxy that notices its death without client traffic (PGW_HEALTH_LIVENESS); false turns it off. */
+  readonly liveness?: LivenessTimings | false;
 }
 
 export interface HealthService {
@@ -79,6 +83,20 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   const dispatcher = new ProbeDispatcher(queue, prober, semaphore, logger);
   const scheduler = new PeriodicScheduler((proxyId) => dispatcher.dispatch(proxyId, 'periodic'));
   const upstreamFailures = new PerKeyDebouncer<number>(options.upstreamDebounceMs ?? 2_000, (proxyId) => dispatcher.dispatch(proxyId, 'upstream_failure'));
+  const liveness =
+    options.liveness === false
+      ? null
+      : new LivenessMonitor(
+          {
+            recordLoss: async (proxyId, detail) => {
+              await prober.recordLoss(proxyId, detail);
+            },
+            probeNow: (proxyId) => dispatcher.dispatch(proxyId, 'liveness'),
+          },
+          logger,
+          metrics.livenessLosses,
+          options.liveness,
+        );
   let known = new Set<number>();
 
   async function reconcile(): Promise<void> {
@@ -88,6 +106,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
       proxies.map((p) => ({ id: p.id, endpointKey: [p.protocol, p.host, p.port, p.username, p.passwordEnc].join('\u0000'), probeNow: p.status === 'unknown' })),
       settings.healthIntervalS * 1000,
     );
+    liveness?.sync(proxies);
     const present = new Set(proxies.map((p) => p.id));
     for (const id of known) {
       if (present.has(id)) continue;
@@ -143,6 +162,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
       clearInterval(reconcileTimer);
       clearTimeout(pruneTimer);
       scheduler.stop();
+      liveness?.stop();
       upstreamFailures.stop();
       await subscription.stop();
       await worker.close();

@@ -8,6 +8,7 @@ export interface HealthMetrics {
   readonly probeDuration: Histogram;
   readonly probes: Counter<'result'>;
   readonly checkTargetSuspected: Gauge;
+  readonly livenessLosses: Counter<'reason'>;
 }
 
 export function createHealthMetrics(registry: Registry): HealthMetrics {
@@ -29,6 +30,12 @@ export function createHealthMetrics(registry: Registry): HealthMetrics {
     checkTargetSuspected: new Gauge({
       name: 'pgw_health_check_target_suspected',
       help: '1 while the check URL fails through every recently probed proxy (the target, not the proxies, is the likely problem)',
+      registers: [registry],
+    }),
+    livenessLosses: new Counter({
+      name: 'pgw_health_liveness_losses_total',
+      help: 'Proxies seen dead by their idle liveness connection, by what was seen (refused, closed, silent, connect_timeout, connect_failed)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

@@ -38,13 +38,33 @@ export class Prober {
   constructor(private readonly deps: ProberDeps) {}
 
   async probe(proxyId: number, trigger: ProbeTrigger): Promise<ProbeResult> {
-    const { db, logger, metrics } = this.deps;
-    const proxy = await findProxy(db, proxyId);
-    if (proxy === undefined) throw new ProxyNotFoundError(`proxy ${proxyId} does not exist`);
-    const settings = this.deps.settings();
+    const proxy = await this.find(proxyId);
     const started = performance.now();
-    const outcome = await this.run(proxy, settings);
-    countProbe(metrics, outcome.result, (performance.now() - started) / 1000);
+    const outcome = await this.run(proxy, this.deps.settings());
+    countProbe(this.deps.metrics, outcome.result, (performance.now() - started) / 1000);
+    return this.record(proxy, outcome, trigger);
+  }
+
+  /**
+   * The liveness connection saw the proxy die (refused, reset, silent): recorded like a failed
+   * probe that could not reach the proxy, without waiting for one.
+   */
+  async recordLoss(proxyId: number, error: string): Promise<ProbeResult> {
+    const proxy = await this.find(proxyId);
+    return this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness');
+  }
+
+  private async find(proxyId: number): Promise<ProxyToProbe> {
+    const proxy = await findProxy(this.deps.db, proxyId);
+    if (proxy === undefined) throw new ProxyNotFoundError(`proxy ${proxyId} does not exist`);
+    return proxy;
+  }
+
+  /** Applies an outcome to the proxy's status and history, then metrics and the transition notice. */
+  private async record(proxy: ProxyToProbe, outcome: ProbeOutcome, trigger: ProbeTrigger): Promise<ProbeResult> {
+    const { db, logger, metrics } = this.deps;
+    const proxyId = proxy.id;
+    const settings = this.deps.settings();
     const checkedAt = new Date();
     const error = this.observe(proxyId, outcome, settings);
     const recorded = await recordProbe(

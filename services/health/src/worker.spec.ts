@@ -9,7 +9,7 @@ describe('parseJobData', () => {
 
   it('names the bad field', () => {
     assert.throws(() => parseJobData({ proxyId: '3', trigger: 'on_demand' }), /data\.proxyId must be a positive integer \(is "3"\)/);
-    assert.throws(() => parseJobData({ proxyId: 3, trigger: 'now' }), /data\.trigger must be one of periodic, on_demand, upstream_failure/);
+    assert.throws(() => parseJobData({ proxyId: 3, trigger: 'now' }), /data\.trigger must be one of periodic, on_demand, upstream_failure, liveness/);
     assert.throws(() => parseJobData(null), /data\.proxyId/);
   });
 });

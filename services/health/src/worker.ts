@@ -1,3 +1,4 @@
+import { PROBE_TRIGGERS } from '@pgw/domain';
 import { withLogContext } from '@pgw/log';
 import { PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
@@ -5,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { ProxyNotFoundError, type Prober } from './prober.js';
 import type { Semaphore } from './semaphore.js';
 
-const TRIGGERS: readonly string[] = ['periodic', 'on_demand', 'upstream_failure'];
+const TRIGGERS: readonly string[] = PROBE_TRIGGERS;
 
 /** Checks a job's data; an Error naming what is wrong otherwise (it fails the job without retries). */
 export function parseJobData(data: unknown): ProbeJobData {
