@@ -22,6 +22,13 @@ export const settingsSchema = z
     recoverThreshold: z.number().int().min(1).max(10),
     historyRetentionDays: z.number().int().min(1).max(3650),
   })
+  // Ports below 1024 belong to system services (sshd, DNS, DHCP): a client DNAT-ed there would
+  // reach them. The other limits (the kernel's ip_local_port_range, pgw's own service ports,
+  // ports other users listen on) depend on the gateway host and are checked by the agent.
+  .refine((s) => s.forwarderPortMin >= 1024, {
+    message: 'forwarderPortMin must be at least 1024 (lower ports belong to system services)',
+    path: ['forwarderPortMin'],
+  })
   .refine((s) => s.forwarderPortMin <= s.forwarderPortMax, {
     message: 'forwarderPortMin must not be above forwarderPortMax',
     path: ['forwarderPortMin'],
