@@ -25,6 +25,10 @@ describe('interfaceNameSchema', () => {
   it('accepts Linux interface names', () => {
     for (const name of ['ens19', 'eth0', 'br-lan.10', 'wg_0']) assert.equal(interfaceNameSchema.parse(name), name);
   });
+  it('rejects the sysctl pseudo-interfaces and loopback, saying why', () => {
+    assert.match(interfaceNameSchema.safeParse('lo').error?.issues[0]?.message ?? '', /loopback/);
+    for (const name of ['all', 'default']) assert.match(interfaceNameSchema.safeParse(name).error?.issues[0]?.message ?? '', /every interface in sysctl/, name);
+  });
   it('rejects names nft would need quoted, and names over 15 characters', () => {
     for (const bad of ['eth0"', 'eth0;drop', 'a b', 'x}', '', 'abcdefghijklmnop', '-eth0', 'eth0\n']) {
       assert.equal(interfaceNameSchema.safeParse(bad).success, false, JSON.stringify(bad));

@@ -27,9 +27,19 @@ export const portSchema = z
   .max(65535, 'must be between 1 and 65535')
   .transform((n) => n as Port);
 
+/**
+ * Names that pass the syntax but are no usable LAN/WAN interface: `all` and `default` name every
+ * interface in sysctl paths (net.ipv4.conf.<name>), `lo` is the gateway's own loopback. Whether a
+ * name exists is only known in the gateway's namespace: the agent checks that.
+ */
+const NOT_AN_INTERFACE = new Set(['all', 'default', 'lo']);
+
 export const interfaceNameSchema = z
   .string()
   .regex(INTERFACE_NAME, 'must be a network interface name (1-15 of A-Z a-z 0-9 _ . -)')
+  .superRefine((s, ctx) => {
+    if (NOT_AN_INTERFACE.has(s)) ctx.addIssue({ code: 'custom', message: `"${s}" cannot be used: ${s === 'lo' ? 'it is the loopback interface' : 'it names every interface in sysctl'}` });
+  })
   .transform((s) => s as InterfaceName);
 
 export const ipv4CidrSchema = z

@@ -19,6 +19,11 @@ describe('settingsSchema', () => {
     const badIf = settingsSchema.safeParse({ ...DEFAULT_SETTINGS, lanInterface: 'ens19; flush ruleset' });
     assert.deepEqual(badIf.error?.issues[0]?.path, ['lanInterface']);
   });
+  it('refuses a forwarder port window reaching below 1024', () => {
+    const low = settingsSchema.safeParse({ ...DEFAULT_SETTINGS, forwarderPortMin: 1, forwarderPortMax: 65535 });
+    assert.deepEqual(low.error?.issues.map((i) => [i.path, i.message]), [[['forwarderPortMin'], 'forwarderPortMin must be at least 1024 (lower ports belong to system services)']]);
+    assert.equal(settingsSchema.safeParse({ ...DEFAULT_SETTINGS, forwarderPortMin: 1024 }).success, true);
+  });
 });
 
 describe('clientBlockReason', () => {

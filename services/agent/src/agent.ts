@@ -6,10 +6,11 @@ import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
 import type { EarlyEnforcement } from './boot.js';
-import type { AgentConfig } from './config.js';
+import { type AgentConfig, reservedPorts } from './config.js';
 import { deleteClientConnections } from './conntrack.js';
 import { DesiredSource } from './desired-source.js';
-import { enableRouteLocalnet } from './lan-sysctl.js';
+import { readHostFacts } from './host-facts.js';
+import { LanSysctl } from './lan-sysctl.js';
 import { createAgentMetrics } from './metrics.js';
 import { createNft } from './nft.js';
 import { uidFromPasswd } from './passwd.js';
@@ -51,13 +52,20 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     if (!outcome.ok) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors });
     else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
   };
-  const desired = new DesiredSource({ loadIfChanged: (known) => loadDesiredStateIfChanged(db, known), resolve: resolveHosts, strictOutputUids: strictUids });
+  const hostFacts = { forwarderUid: strictUids[0]!, reserved: reservedPorts(config) };
+  const desired = new DesiredSource({
+    loadIfChanged: (known) => loadDesiredStateIfChanged(db, known),
+    resolve: resolveHosts,
+    hostFacts: () => readHostFacts(hostFacts),
+    strictOutputUids: strictUids,
+  });
+  const lanSysctl = new LanSysctl(config.PGW_STATE_DIR);
   const reconciler = new Reconciler({
     loadDesired: () => desired.load(),
     applyScript: (script) => nft.apply(script),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),
-    prepareLan: (policy) => enableRouteLocalnet(policy.lan.interface),
+    prepareLan: (policy, localnet) => lanSysctl.prepare(policy.lan.interface, localnet),
     disconnectClients: (ips) => deleteClientConnections(config.PGW_CONNTRACK_BIN, ips),
     saveState: (policy) => stateCache.save(policy),
     report,

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { GatewayPolicy } from '@pgw/domain';
 import type { AgentConfig } from './config.js';
-import { enableRouteLocalnet } from './lan-sysctl.js';
+import { LanSysctl } from './lan-sysctl.js';
 import { renderRuleset } from './render-ruleset.js';
 import type { StateCache } from './state-cache.js';
 
@@ -24,7 +24,7 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
     const policy = await stateCache.load();
     if (!policy) return { policy: null, error: null, ms: performance.now() - started };
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
-    await enableRouteLocalnet(policy.lan.interface);
+    await new LanSysctl(config.PGW_STATE_DIR).prepare(policy.lan.interface, true);
     return { policy, error: null, ms: performance.now() - started };
   } catch (error) {
     return { policy: null, error: (error as Error).message, ms: performance.now() - started };

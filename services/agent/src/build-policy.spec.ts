@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DesiredProxy, DesiredState } from '@pgw/db';
-import { DEFAULT_SETTINGS, type Ipv4, type Mapping, parseIpv4, parsePort, type ProxyStatus } from '@pgw/domain';
-import { buildGatewayPolicy } from './build-policy.js';
+import { DEFAULT_SETTINGS, type InterfaceName, type Ipv4, type Mapping, parseInterfaceName, parseIpv4, parsePort, type ProxyStatus } from '@pgw/domain';
+import { buildGatewayPolicy, type HostFacts, SettingsRefused } from './build-policy.js';
+
+/** A gateway with ens19/eth0, the kernel's default ephemeral range and nothing else listening. */
+const HOST: HostFacts = {
+  interfaces: new Set(['lo', 'ens19', 'eth0']),
+  localPortRange: { min: 32768, max: 60999 },
+  reserved: new Map([[9103, 'pgw-health metrics']]),
+  foreignListeners: new Map(),
+};
 
 function proxy(id: number, status: ProxyStatus, host = `198.51.100.${10 + id}`): DesiredProxy {
   return { id, protocol: 'socks5', host, port: parsePort(1080), status };
@@ -25,6 +33,7 @@ describe('buildGatewayPolicy', () => {
       ),
       new Map(),
       [],
+      HOST,
     );
     assert.deepEqual(
       policy.clients.map((c) => [c.ip, c.blocked]),
@@ -41,7 +50,7 @@ describe('buildGatewayPolicy', () => {
 
   it('leaves out and reports a client outside the LAN, and rows the loader rejected', () => {
     const desired = { ...state([mapping(1, '10.9.9.9', 1), mapping(2, '192.168.2.10', 1)], [proxy(1, 'up')]), rejected: [{ mappingId: 7, reason: 'invalid client_ip' }] };
-    const { policy, rejected } = buildGatewayPolicy(desired, new Map(), []);
+    const { policy, rejected } = buildGatewayPolicy(desired, new Map(), [], HOST);
     assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.10']);
     assert.deepEqual(rejected, [
       { mappingId: 7, reason: 'invalid client_ip' },
@@ -52,18 +61,18 @@ describe('buildGatewayPolicy', () => {
   it('never gives one client two ports or two clients one port', () => {
     const twice = { ...mapping(2, '192.168.2.10', 1) };
     const samePort = { ...mapping(3, '192.168.2.11', 1), listenPort: parsePort(20001) };
-    const { policy, rejected } = buildGatewayPolicy(state([mapping(1, '192.168.2.10', 1), twice, samePort], [proxy(1, 'up')]), new Map(), []);
+    const { policy, rejected } = buildGatewayPolicy(state([mapping(1, '192.168.2.10', 1), twice, samePort], [proxy(1, 'up')]), new Map(), [], HOST);
     assert.equal(policy.clients.length, 1);
     assert.deepEqual(rejected.map((r) => r.mappingId), [2, 3]);
   });
 
   it('sorts clients by address so the script does not depend on row order', () => {
-    const { policy } = buildGatewayPolicy(state([mapping(1, '192.168.2.100', 1), mapping(2, '192.168.2.9', 1)], [proxy(1, 'up')]), new Map(), []);
+    const { policy } = buildGatewayPolicy(state([mapping(1, '192.168.2.100', 1), mapping(2, '192.168.2.9', 1)], [proxy(1, 'up')]), new Map(), [], HOST);
     assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.9', '192.168.2.100']);
   });
 
   it('strict OUTPUT off: no upstreams, no uids', () => {
-    const { policy } = buildGatewayPolicy(state([], [proxy(1, 'up')]), new Map(), [999]);
+    const { policy } = buildGatewayPolicy(state([], [proxy(1, 'up')]), new Map(), [999], HOST);
     assert.equal(policy.strictOutput, null);
   });
 
@@ -73,9 +82,45 @@ describe('buildGatewayPolicy', () => {
       state([], [proxy(1, 'down'), proxy(2, 'up', 'proxy.example'), proxy(3, 'up', 'gone.example')], true),
       resolved,
       [999, 998, 999],
+      HOST,
     );
     assert.deepEqual(policy.strictOutput?.allowedUids, [998, 999]);
     assert.deepEqual(policy.strictOutput?.upstreams.map((u) => `${u.ip}:${u.port}`), ['198.51.100.11:1080', '203.0.113.50:1080', '203.0.113.51:1080']);
     assert.deepEqual(unresolvedProxies, [{ proxyId: 3, host: 'gone.example' }]);
+  });
+
+  it('blocks (never DNATs) a mapping whose port the host refuses, and says why', () => {
+    const onMetrics = { ...mapping(2, '192.168.2.11', 1), listenPort: parsePort(9103) };
+    const foreign = { ...mapping(3, '192.168.2.12', 1), listenPort: parsePort(21000) };
+    const host = { ...HOST, foreignListeners: new Map([[21000, 'a listening socket of uid 1001, not the forwarder']]) };
+    const desired = { ...state([mapping(1, '192.168.2.10', 1), onMetrics, foreign], [proxy(1, 'up')]), settings: { ...DEFAULT_SETTINGS, forwarderPortMin: parsePort(9000) } };
+    const { policy, refusals } = buildGatewayPolicy(desired, new Map(), [], host);
+    assert.deepEqual(policy.clients.map((c) => [c.ip, c.port, c.blocked]), [
+      ['192.168.2.10', 20001, null],
+      ['192.168.2.11', 9103, 'port_refused'],
+      ['192.168.2.12', 21000, 'port_refused'],
+    ]);
+    assert.deepEqual(refusals, [
+      { subject: 'mapping 2 (192.168.2.11)', reason: 'port refused (9103 is pgw-health metrics)' },
+      { subject: 'mapping 3 (192.168.2.12)', reason: 'port refused (21000 has a listening socket of uid 1001, not the forwarder)' },
+    ]);
+  });
+
+  it('refuses settings the host cannot enforce: the whole desired state, with every reason', () => {
+    const bad = { ...state([mapping(1, '192.168.2.10', 1)], [proxy(1, 'up')]) };
+    const refused = (settings: Partial<DesiredState['settings']>) => {
+      try {
+        buildGatewayPolicy({ ...bad, settings: { ...bad.settings, ...settings } }, new Map(), [], HOST);
+      } catch (error) {
+        assert.ok(error instanceof SettingsRefused);
+        return error.refusals;
+      }
+      assert.fail('settings accepted');
+    };
+    assert.deepEqual(refused({ lanInterface: 'lo' as InterfaceName }), [{ subject: 'lanInterface', reason: 'lanInterface "lo" is the loopback interface' }]);
+    assert.deepEqual(refused({ lanInterface: parseInterfaceName('ens20'), forwarderPortMin: parsePort(1), forwarderPortMax: parsePort(65535) }), [
+      { subject: 'lanInterface', reason: 'lanInterface "ens20" does not exist on this gateway' },
+      { subject: 'forwarderPortMin', reason: 'forwarder port window 1-65535 reaches below 1024' },
+    ]);
   });
 });

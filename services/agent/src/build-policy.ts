@@ -10,10 +10,31 @@ import {
   type PolicyUpstream,
   type ProxyStatus,
 } from '@pgw/domain';
+import { interfaceRefusal } from './interface-check.js';
+import { type PortFacts, portRefusal, windowRefusal } from './port-window.js';
 
 export interface RejectedMapping {
   readonly mappingId: number;
   readonly reason: string;
+}
+
+/** A setting or mapping the agent would not apply, in words for the console. */
+export interface Refusal {
+  /** What was refused: a setting name, or `mapping <id> (<client>)`. */
+  readonly subject: string;
+  readonly reason: string;
+}
+
+/** What the agent sees of the gateway it enforces on (read in its network namespace). */
+export interface HostFacts extends PortFacts {
+  readonly interfaces: ReadonlySet<string>;
+}
+
+/** The settings cannot be enforced on this gateway: nothing of this desired state is applied. */
+export class SettingsRefused extends Error {
+  constructor(readonly refusals: readonly Refusal[]) {
+    super(`settings refused: ${refusals.map((r) => r.reason).join('; ')}`);
+  }
 }
 
 export interface PolicyBuild {
@@ -22,14 +43,34 @@ export interface PolicyBuild {
   readonly rejected: readonly RejectedMapping[];
   /** Strict OUTPUT only: proxies whose host resolved to no IPv4 address (nobody can reach them). */
   readonly unresolvedProxies: readonly { readonly proxyId: number; readonly host: string }[];
+  /** Mappings blocked because their port was refused (port_refused), with the reason. */
+  readonly refusals: readonly Refusal[];
+}
+
+/** The settings the agent checks against the host; any refusal stops the whole desired state. */
+function settingsRefusals(settings: DesiredState['settings'], host: HostFacts): Refusal[] {
+  const refusals: Refusal[] = [];
+  for (const setting of ['lanInterface', 'wanInterface'] as const) {
+    const reason = interfaceRefusal(setting, settings[setting], host.interfaces);
+    if (reason) refusals.push({ subject: setting, reason });
+  }
+  const window = windowRefusal({ min: settings.forwarderPortMin, max: settings.forwarderPortMax }, host);
+  if (window) refusals.push({ subject: 'forwarderPortMin', reason: window });
+  return refusals;
 }
 
 /**
  * Desired state -> the policy the ruleset enforces. Pure: hostnames were resolved by the caller
- * (`resolved`: host -> IPv4 addresses), and the strict-output uids were looked up by it.
+ * (`resolved`: host -> IPv4 addresses), the strict-output uids and the host's interfaces, port
+ * range and listeners were looked up by it. Throws SettingsRefused when the settings cannot be
+ * enforced on this host; a mapping whose port is refused is blocked (port_refused), never DNAT-ed.
  */
-export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, strictOutputUids: readonly number[]): PolicyBuild {
+export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, strictOutputUids: readonly number[], host: HostFacts): PolicyBuild {
   const { settings } = state;
+  const refusedSettings = settingsRefusals(settings, host);
+  if (refusedSettings.length > 0) throw new SettingsRefused(refusedSettings);
+  const window = { min: settings.forwarderPortMin, max: settings.forwarderPortMax };
+  const refusals: Refusal[] = [];
   const statusOf = new Map<number, ProxyStatus>(state.proxies.map((p) => [p.id, p.status]));
   const rejected: RejectedMapping[] = [...state.rejected];
   const seenIps = new Set<string>();
@@ -52,13 +93,15 @@ export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<st
     }
     seenIps.add(mapping.clientIp);
     seenPorts.add(mapping.listenPort);
+    const portRefused = portRefusal(mapping.listenPort, window, host);
+    if (portRefused) refusals.push({ subject: `mapping ${mapping.id} (${mapping.clientIp})`, reason: portRefused });
     clients.push({
       mappingId: mapping.id,
       proxyId: mapping.proxyId,
       ip: mapping.clientIp,
       port: mapping.listenPort,
       // A mapping whose proxy row is gone has an unknown proxy: fail closed.
-      blocked: clientBlockReason(mapping, statusOf.get(mapping.proxyId) ?? 'unknown'),
+      blocked: portRefused ? 'port_refused' : clientBlockReason(mapping, statusOf.get(mapping.proxyId) ?? 'unknown'),
     });
   }
   clients.sort((a, b) => ipv4ToInt(a.ip) - ipv4ToInt(b.ip));
@@ -86,5 +129,6 @@ export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<st
     },
     rejected,
     unresolvedProxies,
+    refusals,
   };
 }

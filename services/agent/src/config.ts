@@ -3,6 +3,11 @@ import { z } from 'zod';
 
 const absolutePath = z.string().refine((s) => s.startsWith('/'), 'must be an absolute path');
 const userName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a system user name');
+const portList = z
+  .string()
+  .regex(/^(\d{1,5}(,\d{1,5})*)?$/, 'must be a comma-separated list of ports, e.g. 9090,9100')
+  .transform((s) => (s === '' ? [] : s.split(',').map(Number)))
+  .refine((ports) => ports.every((p) => p >= 1 && p <= 65535), 'every port must be between 1 and 65535');
 
 export const agentConfigSchema = z.object({
   PGW_LOG_LEVEL: fields.logLevel,
@@ -16,10 +21,30 @@ export const agentConfigSchema = z.object({
   PGW_CONNTRACK_BIN: absolutePath.default('/usr/sbin/conntrack'),
   PGW_FORWARDER_USER: userName.default('pgw'),
   PGW_HEALTH_USER: userName.default('pgw-health'),
+  // Ports of pgw's other services, never a forwarder port (a client DNAT-ed there would reach them).
+  PGW_FORWARDER_METRICS_PORT: fields.tcpPort.default(9102),
+  PGW_HEALTH_METRICS_PORT: fields.tcpPort.default(9103),
+  PGW_API_PORT: fields.tcpPort.default(8080),
+  /** Further ports no client may be DNAT-ed to (e.g. Prometheus, node_exporter). */
+  PGW_RESERVED_PORTS: portList.default([]),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   return loadConfig(agentConfigSchema, env);
+}
+
+/** Port -> what it is, for the agent's port checks and its refusal messages. */
+export function reservedPorts(config: AgentConfig): Map<number, string> {
+  const entries: [number, string][] = [
+    [config.PGW_METRICS_PORT, 'pgw-agent metrics'],
+    [config.PGW_FORWARDER_METRICS_PORT, 'pgw-forwarder metrics'],
+    [config.PGW_HEALTH_METRICS_PORT, 'pgw-health metrics'],
+    [config.PGW_API_PORT, 'the pgw-api port'],
+    ...config.PGW_RESERVED_PORTS.map((port): [number, string] => [port, 'reserved (PGW_RESERVED_PORTS)']),
+  ];
+  const reserved = new Map<number, string>();
+  for (const [port, what] of entries) if (!reserved.has(port)) reserved.set(port, what);
+  return reserved;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DesiredState } from '@pgw/db';
 import { DEFAULT_SETTINGS, type Ipv4, parseIpv4, parsePort } from '@pgw/domain';
+import type { HostFacts } from './build-policy.js';
 import { DesiredSource } from './desired-source.js';
 
 function state(status: 'up' | 'down', host = '198.51.100.10', strictOutput = false): DesiredState {
@@ -17,6 +18,7 @@ function setup(initial: DesiredState) {
   let rows = initial;
   let fingerprint = 'f1';
   let addresses: Ipv4[] = [parseIpv4('203.0.113.50')];
+  let host: HostFacts = { interfaces: new Set(['ens19', 'eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
   const asked: (string | null)[] = [];
   const source = new DesiredSource({
     loadIfChanged: async (known) => {
@@ -24,6 +26,7 @@ function setup(initial: DesiredState) {
       return { fingerprint, state: known === fingerprint ? null : rows };
     },
     resolve: async (hosts) => new Map(hosts.filter((h) => !/^\d/.test(h)).map((h) => [h, addresses])),
+    hostFacts: async () => host,
     strictOutputUids: [999],
   });
   return {
@@ -31,6 +34,7 @@ function setup(initial: DesiredState) {
     asked,
     change: (next: DesiredState, fp: string) => void ((rows = next), (fingerprint = fp)),
     resolveTo: (ips: Ipv4[]) => void (addresses = ips),
+    hostIs: (facts: HostFacts) => void (host = facts),
   };
 }
 
@@ -55,5 +59,18 @@ describe('DesiredSource', () => {
     const next = await t.source.load();
     assert.notEqual(next, first);
     assert.deepEqual(next.policy.strictOutput?.upstreams.map((u) => u.ip), ['203.0.113.51']);
+  });
+
+  it('rebuilds when another user starts listening on a mapped port although the rows are unchanged', async () => {
+    const t = setup(state('up'));
+    const first = await t.source.load();
+    assert.equal(first.policy.clients[0]?.blocked, null);
+    const facts = { interfaces: new Set(['ens19', 'eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
+    t.hostIs(facts);
+    assert.equal(await t.source.load(), first, 'equal facts: the same build');
+    t.hostIs({ ...facts, foreignListeners: new Map([[20000, 'a listening socket of uid 1001, not the forwarder']]) });
+    const next = await t.source.load();
+    assert.equal(next.policy.clients[0]?.blocked, 'port_refused');
+    assert.deepEqual(next.refusals.map((r) => r.reason), ['port refused (20000 has a listening socket of uid 1001, not the forwarder)']);
   });
 });

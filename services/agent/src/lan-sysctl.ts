@@ -1,12 +1,91 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import type { InterfaceName } from '@pgw/domain';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type InterfaceName, interfaceNameSchema } from '@pgw/domain';
+
+/** Interfaces on which this agent switched route_localnet on, written before each switch. */
+const LEDGER = 'route-localnet';
+
+const ipv4 = (iface: string, key: string) => `/proc/sys/net/ipv4/conf/${iface}/${key}`;
+const ipv6 = (iface: string, key: string) => `/proc/sys/net/ipv6/conf/${iface}/${key}`;
 
 /**
- * DNAT to 127.0.0.1 needs route_localnet on the LAN interface. It opens a hole (LAN packets
- * addressed to 127.0.0.0/8), closed by the ruleset's from_lan chain and by the guard: the
- * reconciler only calls this after such a ruleset is in force.
+ * The LAN interface's sysctls, docs/SECURITY.md "Layers":
+ * - the kernel backstop, always: IPv4 forwarding off for packets arriving on it (the kernel then
+ *   routes nothing from the LAN, with no nft table and no pgw process) and IPv6 off on it (IPv6
+ *   forwarding has no per-interface switch; the LAN gets no IPv6 anyway, flow 10). A later
+ *   `sysctl net.ipv4.ip_forward=1` resets every interface's forwarding to 1, so this is asserted
+ *   on every reconcile, not once.
+ * - route_localnet, which DNAT to 127.0.0.1 needs and which opens the 127.0.0.0/8 hole: on only
+ *   while the agent runs and a ruleset closing the hole is in force. Every interface it is switched
+ *   on for is recorded first in the state directory, so that the previous LAN interface is switched
+ *   off after a change and `pgw-agent-stopped` (ExecStopPost) switches all of them off after any
+ *   exit of the agent, SIGKILL included.
  */
-export async function enableRouteLocalnet(iface: InterfaceName): Promise<void> {
-  const file = `/proc/sys/net/ipv4/conf/${iface}/route_localnet`;
-  if ((await readFile(file, 'utf8')).trim() !== '1') await writeFile(file, '1\n');
+export class LanSysctl {
+  constructor(private readonly stateDir: string) {}
+
+  /** Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded interface. */
+  async prepare(lan: InterfaceName, localnet: boolean): Promise<void> {
+    await setSysctl(ipv4(lan, 'forwarding'), '0');
+    await setSysctl(ipv6(lan, 'disable_ipv6'), '1');
+    const recorded = await this.recorded();
+    if (!localnet) {
+      await this.resetAll();
+      return;
+    }
+    if (!recorded.includes(lan)) await this.record([...recorded, lan]);
+    await setSysctl(ipv4(lan, 'route_localnet'), '1');
+    const others = recorded.filter((iface) => iface !== lan);
+    if (others.length === 0) return;
+    for (const iface of others) await resetLocalnet(iface);
+    await this.record([lan]);
+  }
+
+  /** route_localnet off on every recorded interface (those that no longer exist are skipped). */
+  async resetAll(): Promise<InterfaceName[]> {
+    const recorded = await this.recorded();
+    for (const iface of recorded) await resetLocalnet(iface);
+    if (recorded.length > 0) await this.record([]);
+    return recorded;
+  }
+
+  private async recorded(): Promise<InterfaceName[]> {
+    let text: string;
+    try {
+      text = await readFile(join(this.stateDir, LEDGER), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    // Validated like any input of root code: a name becomes part of a /proc path.
+    return text.split('\n').filter(Boolean).map((name) => interfaceNameSchema.parse(name));
+  }
+
+  /** Atomic and synced: after a crash the file holds the old list or the new one. */
+  private async record(ifaces: readonly InterfaceName[]): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    const target = join(this.stateDir, LEDGER);
+    const temp = `${target}.${process.pid}.tmp`;
+    const file = await open(temp, 'w', 0o600);
+    try {
+      await file.writeFile(ifaces.map((i) => `${i}\n`).join(''));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, target);
+  }
+}
+
+async function setSysctl(file: string, value: string): Promise<void> {
+  if ((await readFile(file, 'utf8')).trim() !== value) await writeFile(file, `${value}\n`);
+}
+
+async function resetLocalnet(iface: InterfaceName): Promise<void> {
+  try {
+    await setSysctl(ipv4(iface, 'route_localnet'), '0');
+  } catch (error) {
+    // The interface is gone: nothing of it can receive packets any more.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
-import type { PolicyBuild } from './build-policy.js';
+import { type PolicyBuild, SettingsRefused } from './build-policy.js';
 import { type ReconcileOutcome, Reconciler, type ReconcilerPorts } from './reconciler.js';
 import { renderRuleset } from './render-ruleset.js';
 import type { TableListing } from './verify-table.js';
@@ -71,18 +71,21 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let loads = 0;
   let loadGate: Promise<void> = Promise.resolve();
   let dbDown = false;
+  let refused: SettingsRefused | null = null;
+  const lan: [string, boolean][] = [];
   const reads = { full: 0, chains: 0 };
   const ports: ReconcilerPorts = {
     loadDesired: async () => {
       loads++;
       await loadGate;
       if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
-      return { policy: desired, rejected: [], unresolvedProxies: [] } satisfies PolicyBuild;
+      if (refused) throw refused;
+      return { policy: desired, rejected: [], unresolvedProxies: [], refusals: [] } satisfies PolicyBuild;
     },
     applyScript: async (script) => kernel.apply(script, () => desired),
     listTable: async () => (reads.full++, kernel.list()),
     listChains: async () => (reads.chains++, [...(kernel.list()?.chains.keys() ?? [])]),
-    prepareLan: async () => undefined,
+    prepareLan: async (p, localnet) => void lan.push([p.lan.interface, localnet]),
     disconnectClients: async (ips) => void disconnected.push([...ips]),
     saveState: async () => undefined,
     report: (o) => void outcomes.push(o),
@@ -99,6 +102,8 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     loads: () => loads,
     gate: (g: Promise<void>) => void (loadGate = g),
     setDbDown: (down: boolean) => void (dbDown = down),
+    refuse: (error: SettingsRefused | null) => void (refused = error),
+    lan,
   };
 }
 
@@ -217,5 +222,34 @@ describe('Reconciler', () => {
     await t.reconciler.request('event:mapping.changed');
     assert.equal(t.kernel.scripts.length, scripts, 'nothing to apply');
     assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
+  });
+
+  it('asserts the LAN sysctls on every run, idle ones too; route_localnet only while the table is in force', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    await t.reconciler.request('resync');
+    assert.deepEqual(t.lan, [['ens19', true], ['ens19', true]]);
+    // The table vanished and nft refuses to restore it: the loopback hole must close.
+    t.kernel.table = null;
+    t.kernel.failNext = true;
+    await t.reconciler.request('resync');
+    assert.deepEqual(t.lan.at(-1), ['ens19', false]);
+    assert.equal(t.outcomes.at(-1)?.ok, false);
+  });
+
+  it('keeps the previous policy in force when the settings are refused, and reports every reason', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    const scripts = t.kernel.scripts.length;
+    t.refuse(new SettingsRefused([{ subject: 'lanInterface', reason: 'lanInterface "ens20" does not exist on this gateway' }]));
+    t.setDesired(policy([c(10), c(11)]));
+    await t.reconciler.request('event:config.changed');
+    const outcome = t.outcomes.at(-1)!;
+    assert.equal(outcome.ok, false);
+    assert.deepEqual(outcome.errors, [{ cause: 'refused', message: 'settings refused: lanInterface "ens20" does not exist on this gateway' }]);
+    assert.deepEqual(outcome.refusals, [{ subject: 'lanInterface', reason: 'lanInterface "ens20" does not exist on this gateway' }]);
+    assert.equal(t.kernel.scripts.length, scripts, 'nothing applied');
+    assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10']);
+    assert.deepEqual(t.lan.at(-1), ['ens19', true], 'the previous LAN interface stays prepared');
   });
 });

@@ -1,12 +1,12 @@
 import type { GatewayPolicy, Ipv4 } from '@pgw/domain';
-import type { PolicyBuild } from './build-policy.js';
+import { type PolicyBuild, type Refusal, SettingsRefused } from './build-policy.js';
 import { clientsToDisconnect } from './disconnect-plan.js';
 import { PhaseTimer } from './phase-timer.js';
 import { renderDelta } from './render-delta.js';
 import { type RenderedRuleset, renderRuleset } from './render-ruleset.js';
 import { type TableListing, verifyChainNames, verifyTable } from './verify-table.js';
 
-export const ERROR_CAUSES = ['desired_state', 'render', 'nft_apply', 'verify', 'lan_sysctl', 'conntrack', 'state_file'] as const;
+export const ERROR_CAUSES = ['desired_state', 'refused', 'render', 'nft_apply', 'verify', 'lan_sysctl', 'conntrack', 'state_file'] as const;
 export type ErrorCause = (typeof ERROR_CAUSES)[number];
 
 export interface ReconcilerPorts {
@@ -21,8 +21,11 @@ export interface ReconcilerPorts {
   listTable(): Promise<TableListing | null>;
   /** Names of the chains of table inet pgw, none when it is absent: the cheap check between full read-backs. */
   listChains(): Promise<readonly string[]>;
-  /** route_localnet on the LAN interface: only ever after a ruleset closing the hole is in force. */
-  prepareLan(policy: GatewayPolicy): Promise<void>;
+  /**
+   * The LAN interface's kernel backstop (forwarding off), asserted on every run; route_localnet on
+   * it only when `localnet` (a ruleset closing the hole is in force), off everywhere else.
+   */
+  prepareLan(policy: GatewayPolicy, localnet: boolean): Promise<void>;
   disconnectClients(ips: readonly Ipv4[]): Promise<void>;
   saveState(policy: GatewayPolicy): Promise<void>;
   report(outcome: ReconcileOutcome): void;
@@ -40,6 +43,8 @@ export interface ReconcileOutcome {
   readonly errors: readonly { readonly cause: ErrorCause; readonly message: string }[];
   /** Why a full apply was needed although the script was unchanged (table gone or altered). */
   readonly drift: readonly string[];
+  /** What the agent refused to apply (settings it cannot enforce here, mapping ports), with the reason. */
+  readonly refusals: readonly Refusal[];
   /** Milliseconds spent per phase (load, render, apply, verify, lan, conntrack, state); the last four overlap. */
   readonly phases: Readonly<Record<string, number>>;
 }
@@ -97,7 +102,7 @@ export class Reconciler {
   /** At start, before Postgres answers: enforce the policy that was in force before the restart. */
   enforceCached(policy: GatewayPolicy): Promise<void> {
     if (this.current || this.queued || this.applied) throw new Error('enforceCached() is only for the start, before any other run');
-    return this.start('state_file', async () => ({ policy, rejected: [], unresolvedProxies: [] }));
+    return this.start('state_file', async () => ({ policy, rejected: [], unresolvedProxies: [], refusals: [] }));
   }
 
   private start(trigger: string, load: () => Promise<PolicyBuild> = () => this.ports.loadDesired()): Promise<void> {
@@ -114,20 +119,26 @@ export class Reconciler {
     const errors: { cause: ErrorCause; message: string }[] = [];
     let mode: ReconcileOutcome['mode'] = 'none';
     let drift: string[] = [];
+    let refusals: readonly Refusal[] = [];
     const finish = () =>
-      this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift, phases: timer.phases });
+      this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift, refusals, phases: timer.phases });
 
     let build: PolicyBuild;
     let rendered: RenderedRuleset;
     try {
       build = await timer.time('load', load);
     } catch (error) {
-      errors.push({ cause: 'desired_state', message: messageOf(error) });
-      // The desired state is unknown, but the last applied one must stay in force (another
-      // tool may have flushed the ruleset while Postgres is down).
-      if (this.applied) ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
+      if (error instanceof SettingsRefused) refusals = error.refusals;
+      errors.push({ cause: error instanceof SettingsRefused ? 'refused' : 'desired_state', message: messageOf(error) });
+      // The desired state is unknown or refused, but the last applied one must stay in force
+      // (another tool may have flushed the ruleset while Postgres is down).
+      if (this.applied) {
+        ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
+        await this.keepLan(this.applied.policy, errors);
+      }
       return finish();
     }
+    refusals = build.refusals;
 
     const previous = this.applied;
     if (previous && build.policy === previous.policy) {
@@ -135,6 +146,7 @@ export class Reconciler {
       this.lastBuild = build;
       ({ mode, drift } = await this.restoreIfDrifted(previous, errors));
       if (mode !== 'none') await this.afterApply(previous.policy, build.policy, errors, null);
+      else await this.keepLan(previous.policy, errors);
       return finish();
     }
     try {
@@ -221,13 +233,27 @@ export class Reconciler {
   }
 
   /**
+   * No apply this run: the LAN sysctls are asserted again (another tool may have reset them, e.g.
+   * `sysctl net.ipv4.ip_forward=1` turns every interface's forwarding back on). route_localnet
+   * stays on only while the table closing its hole is known to be in force.
+   */
+  private async keepLan(policy: GatewayPolicy, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
+    const inForce = !errors.some((e) => e.cause === 'nft_apply' || e.cause === 'verify');
+    try {
+      await this.timer.time('lan', () => this.ports.prepareLan(policy, inForce));
+    } catch (error) {
+      errors.push({ cause: 'lan_sysctl', message: messageOf(error) });
+    }
+  }
+
+  /**
    * Once the new ruleset is in force: its read-back, route_localnet, the conntrack entries of
    * clients that lost their binding and the state file. Independent of each other, so they run
    * side by side; each failure is reported under its own cause.
    */
   private async afterApply(previous: GatewayPolicy | null, next: GatewayPolicy, errors: { cause: ErrorCause; message: string }[], verify: RenderedRuleset | null): Promise<void> {
     const steps: [ErrorCause, string, () => Promise<void>][] = [
-      ['lan_sysctl', 'lan', () => this.ports.prepareLan(next)],
+      ['lan_sysctl', 'lan', () => this.ports.prepareLan(next, true)],
       ['conntrack', 'conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next))],
       ['state_file', 'state', () => this.ports.saveState(next)],
     ];

@@ -4,7 +4,7 @@ import { parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/do
 import { agentStatus } from './status.js';
 
 describe('agentStatus', () => {
-  it('shows per client why it is blocked, the rejected mappings and the errors', () => {
+  it('shows per client why it is blocked, the rejected mappings, the refusals and the errors', () => {
     const status = agentStatus(
       {
         trigger: 'resync',
@@ -12,6 +12,7 @@ describe('agentStatus', () => {
         ok: false,
         durationMs: 12.345,
         drift: [],
+        refusals: [{ subject: 'mapping 4 (192.168.2.12)', reason: 'port refused (9103 is pgw-health metrics)' }],
         phases: {},
         errors: [{ cause: 'conntrack', message: 'conntrack -D failed for 1 client(s)' }],
         build: {
@@ -27,6 +28,7 @@ describe('agentStatus', () => {
           },
           rejected: [{ mappingId: 3, reason: 'client 10.0.0.1 is outside the LAN 192.168.2.0/24' }],
           unresolvedProxies: [],
+          refusals: [{ subject: 'mapping 4 (192.168.2.12)', reason: 'port refused (9103 is pgw-health metrics)' }],
         },
       },
       new Date('2025-01-01T00:00:00Z'),
@@ -38,6 +40,7 @@ describe('agentStatus', () => {
       appliedMappings: 1,
       blocked: { '192.168.2.11': 'proxy_down' },
       rejected: [{ mappingId: 3, reason: 'client 10.0.0.1 is outside the LAN 192.168.2.0/24' }],
+      refusals: [{ subject: 'mapping 4 (192.168.2.12)', reason: 'port refused (9103 is pgw-health metrics)' }],
       error: 'conntrack: conntrack -D failed for 1 client(s)',
     });
   });

@@ -15,6 +15,8 @@ export interface AgentStatus {
   appliedMappings: number;
   blocked: Record<string, string>;
   rejected: { mappingId: number; reason: string }[];
+  /** Settings and mapping ports the agent refused to apply here, each with the reason (shown in the console). */
+  refusals: { subject: string; reason: string }[];
   error: string | null;
 }
 
@@ -27,6 +29,7 @@ export function agentStatus(outcome: ReconcileOutcome, at: Date): AgentStatus {
     appliedMappings: clients.filter((c) => c.blocked === null).length,
     blocked: Object.fromEntries(clients.flatMap((c) => (c.blocked === null ? [] : [[c.ip, c.blocked]]))),
     rejected: [...(outcome.build?.rejected ?? [])],
+    refusals: outcome.refusals.map((r) => ({ subject: r.subject, reason: r.reason })),
     error: outcome.errors.length === 0 ? null : outcome.errors.map((e) => `${e.cause}: ${e.message}`).join('; '),
   };
 }

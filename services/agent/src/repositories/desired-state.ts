@@ -1,4 +1,6 @@
 import { type Db, type DesiredProxy, type DesiredState, loadSettings } from '@pgw/db';
+import { ZodError } from 'zod';
+import { SettingsRefused } from '../build-policy.js';
 import { type Mapping, ipv4Schema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 
@@ -21,7 +23,7 @@ export async function loadDesiredStateIfChanged(db: Db, known: string | null): P
         )) AS fingerprint`.execute(trx);
       const fingerprint = rows[0]!.fingerprint;
       if (fingerprint === known) return { fingerprint, state: null };
-      const settings = await loadSettings(trx);
+      const settings = await loadSettings(trx).catch(refuseInvalidSettings);
       const proxies: DesiredProxy[] = await trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).orderBy('id').execute() as DesiredProxy[];
       const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled']).orderBy('id').execute();
       const mappings: Mapping[] = [];
@@ -34,4 +36,13 @@ export async function loadDesiredStateIfChanged(db: Db, known: string | null): P
       }
       return { fingerprint, state: { settings, proxies, mappings, rejected } };
     });
+}
+
+/**
+ * A settings row the domain schema refuses (written past the api, e.g. lanInterface `lo`) is a
+ * refusal with the schema's words, like the agent's own checks: nothing of it is applied.
+ */
+function refuseInvalidSettings(error: unknown): never {
+  if (!(error instanceof ZodError)) throw error;
+  throw new SettingsRefused(error.issues.map((issue) => ({ subject: issue.path.join('.') || 'settings', reason: `${issue.path.join('.') || 'settings'}: ${issue.message}` })));
 }

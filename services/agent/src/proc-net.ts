@@ -1,0 +1,46 @@
+/**
+ * Parsers of the kernel's per-namespace views the agent checks its inputs against. Pure: the
+ * caller reads the files (in the gateway's network namespace, where the agent runs).
+ */
+
+export interface Listener {
+  readonly port: number;
+  /** Owner of the socket: the uid that created it. */
+  readonly uid: number;
+  readonly inode: string;
+}
+
+const TCP_LISTEN = '0A';
+
+/** LISTEN sockets of /proc/net/tcp and /proc/net/tcp6 (header lines included or not). */
+export function parseListeners(text: string): Listener[] {
+  const listeners: Listener[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 2 || fields[0] === 'sl') continue;
+    const [, local, , state, , , , uid, , inode] = fields;
+    const port = /:([0-9A-F]{4})$/.exec(local ?? '');
+    // A line we cannot read could be the very listener we must not overlook.
+    if (!port || !/^[0-9A-F]{2}$/.test(state ?? '') || !/^\d+$/.test(uid ?? '') || !/^\d+$/.test(inode ?? '')) {
+      throw new Error(`cannot read /proc/net/tcp line: ${line.trim().slice(0, 120)}`);
+    }
+    if (state === TCP_LISTEN) listeners.push({ port: parseInt(port[1]!, 16), uid: Number(uid), inode: inode! });
+  }
+  return listeners;
+}
+
+/** Interface names of /proc/net/dev. */
+export function parseInterfaces(text: string): string[] {
+  return text
+    .split('\n')
+    .slice(2)
+    .map((line) => /^\s*([^:\s]+):/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined);
+}
+
+/** /proc/sys/net/ipv4/ip_local_port_range: the ports the kernel picks for outgoing connections. */
+export function parsePortRange(text: string): { min: number; max: number } {
+  const match = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);
+  if (!match) throw new Error(`cannot read ip_local_port_range: ${JSON.stringify(text.slice(0, 40))}`);
+  return { min: Number(match[1]), max: Number(match[2]) };
+}

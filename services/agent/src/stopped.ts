@@ -1,0 +1,19 @@
+/**
+ * `node services/agent/dist/stopped.js`: run after the agent exited, however it exited (systemd
+ * ExecStopPost=, the Compose entrypoint, the demo's and tests' supervisor). Switches route_localnet
+ * off on every interface the agent switched it on for: without the agent nobody keeps the ruleset
+ * that closes its 127.0.0.0/8 hole, and the forwarding backstop stays as it is (always off).
+ * Reads only PGW_STATE_DIR; loads nothing else, so it runs in a fraction of a second.
+ */
+import { loadConfig } from '@pgw/config';
+import { agentConfigSchema } from './config.js';
+import { LanSysctl } from './lan-sysctl.js';
+
+const config = loadConfig(agentConfigSchema.pick({ PGW_STATE_DIR: true }), process.env);
+try {
+  const reset = await new LanSysctl(config.PGW_STATE_DIR).resetAll();
+  process.stdout.write(`pgw-agent-stopped: route_localnet off on ${reset.length > 0 ? reset.join(', ') : 'no interface (none was on)'}\n`);
+} catch (error) {
+  process.stderr.write(`pgw-agent-stopped: cannot switch route_localnet off: ${(error as Error).message}\n`);
+  process.exitCode = 1;
+}
