@@ -43,7 +43,7 @@ async function snapshot<P extends DesiredProxy>(db: Db, selectProxies: (trx: Db)
     .execute(async (trx) => {
       const settings: Settings = await loadSettings(trx);
       const proxies = (await selectProxies(trx)) as P[];
-      const rows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'description']).orderBy('id').execute();
+      const rows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'description', 'privateDestinations']).orderBy('id').execute();
       const mappings: Mapping[] = [];
       const rejected: { mappingId: number; reason: string }[] = [];
       for (const row of rows) {

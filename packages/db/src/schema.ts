@@ -54,6 +54,7 @@ export interface MappingsTable {
   listenPort: number;
   enabled: Generated<boolean>;
   description: Generated<string>;
+  privateDestinations: Generated<'deny' | 'allow' | null>;
   createdAt: CreatedAt;
   updatedAt: UpdatedAt;
 }
@@ -73,6 +74,7 @@ export interface SettingsTable {
   failThreshold: number;
   recoverThreshold: number;
   historyRetentionDays: number;
+  privateDestinations: 'deny' | 'allow';
   updatedAt: UpdatedAt;
 }
 

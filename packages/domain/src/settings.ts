@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { privateDestinationsSchema } from './destination-policy.js';
 import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
 
 /** Only "drop" exists in v1.1: UDP/53 from clients is dropped. The DoH stub is out of scope. */
@@ -21,6 +22,8 @@ export const settingsSchema = z
     failThreshold: z.number().int().min(1).max(10),
     recoverThreshold: z.number().int().min(1).max(10),
     historyRetentionDays: z.number().int().min(1).max(3650),
+    /** Whether clients may reach RFC 1918, CGNAT and ULA destinations through their proxy (mappings may override). */
+    privateDestinations: privateDestinationsSchema,
   })
   // Ports below 1024 belong to system services (sshd, DNS, DHCP): a client DNAT-ed there would
   // reach them. The other limits (the kernel's ip_local_port_range, pgw's own service ports,
@@ -54,4 +57,5 @@ export const DEFAULT_SETTINGS: Settings = settingsSchema.parse({
   failThreshold: 1,
   recoverThreshold: 2,
   historyRetentionDays: 30,
+  privateDestinations: 'deny',
 });
