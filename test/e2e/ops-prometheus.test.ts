@@ -59,10 +59,11 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
     await gateway.seedMapping(lab.clients[1]!, proxyId, 20001, false);
     for (const service of ['agent', 'forwarder', 'health'] as const) await gateway.start(service);
 
-    // The api at its contract port inside the gateway namespace (gateway.ts puts it on a random
-    // port in the machine's namespace), so that the shipped scrape config reaches all four services.
+    // The api at its contract ports inside the gateway namespace (gateway.ts puts it on random
+    // ports in the machine's namespace), so that the shipped scrape config reaches all four services:
+    // its metrics on their own loopback listener (9104), not on the API port.
     api = await lab.spawn(lab.ns.gateway, ['node', join(REPO_ROOT, 'services/api/dist/main.js')], {
-      env: { ...gateway.envFor('api'), PGW_API_HOST: '127.0.0.1', PGW_API_PORT: '8080' },
+      env: { ...gateway.envFor('api'), PGW_API_HOST: '127.0.0.1', PGW_API_PORT: '8080', PGW_API_METRICS_PORT: '9104' },
       uid: 'pgw-api',
       cwd: REPO_ROOT,
       name: 'pgw-api-8080',

@@ -50,7 +50,6 @@ describe('api authorisation', () => {
   const rows = (): Row[] => [
     { op: 'healthz', method: 'GET', path: '/healthz', expect: open(200) },
     { op: 'readyz', method: 'GET', path: '/readyz', expect: open(200) },
-    { op: 'metrics', method: 'GET', path: '/metrics', expect: open(200) },
     { op: 'login', method: 'POST', path: '/api/v1/auth/login', body: { username: 'x' }, expect: open(400) },
     { op: 'logout', method: 'POST', path: '/api/v1/auth/logout', fresh: true, expect: user(204) },
     { op: 'getMe', method: 'GET', path: '/api/v1/auth/me', expect: user(200) },

@@ -44,8 +44,10 @@ describe('api contract', () => {
   it('ops endpoints answer', async () => {
     assert.deepEqual((await h.call('GET', '/healthz')).body, { status: 'ok' });
     assert.deepEqual((await h.call('GET', '/readyz')).body, { status: 'ready', checks: { postgres: true, redis: true } });
-    const metrics = await h.call('GET', '/metrics');
-    assert.match(metrics.text, /pgw_api_http_request_duration_seconds_bucket\{.*route="\/readyz"/);
+    // Metrics are served by a listener of their own, not on the API port.
+    const metrics = await fetch(`${h.api.metricsUrl}/metrics`);
+    assert.match(await metrics.text(), /pgw_api_http_request_duration_seconds_bucket\{.*route="\/readyz"/);
+    assert.equal((await fetch(`${h.url}/metrics`)).status, 404);
   });
 
   it('logs in, refuses bad credentials and malformed bodies, returns request ids', async () => {

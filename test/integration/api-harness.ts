@@ -60,6 +60,8 @@ export class ApiHarness {
         PGW_TOKEN_TTL_S: 3600,
         PGW_API_HOST: '127.0.0.1',
         PGW_API_PORT: 0,
+        PGW_API_METRICS_HOST: '127.0.0.1',
+        PGW_API_METRICS_PORT: 0,
         PGW_TRUST_PROXY: false,
         PGW_UI_DIR: '/nonexistent',
         ...overrides,

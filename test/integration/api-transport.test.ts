@@ -100,6 +100,40 @@ describe('api behind a reverse proxy (PGW_TRUST_PROXY)', () => {
     }
   });
 
+  /** The Set-Cookie lines of a login sent with these headers. */
+  async function loginCookies(h: ApiHarness, headers: Record<string, string>): Promise<string[]> {
+    const res = await h.call('POST', '/api/v1/auth/login', { body: ADMIN, headers });
+    assert.equal(res.status, 200, res.text);
+    const cookies = res.headers.getSetCookie();
+    assert.ok(cookies.length >= 2, 'session and CSRF cookies');
+    return cookies;
+  }
+
+  it('marks session cookies Secure when a trusted TLS-terminating proxy says the client used HTTPS', async () => {
+    const h = await ApiHarness.start({ PGW_TRUST_PROXY: '127.0.0.1' });
+    try {
+      for (const cookie of await loginCookies(h, { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.80' })) assert.match(cookie, /; Secure/i, cookie.split('=')[0]);
+      const session = await h.login(ADMIN);
+      const csrf = await h.call('GET', '/api/v1/auth/csrf', { auth: { session }, headers: { 'x-forwarded-proto': 'https' } });
+      for (const cookie of csrf.headers.getSetCookie()) assert.match(cookie, /; Secure/i, `refreshed ${cookie.split('=')[0]}`);
+      const logout = await h.call('POST', '/api/v1/auth/logout', { auth: { session }, headers: { 'x-forwarded-proto': 'https' } });
+      assert.equal(logout.status, 204);
+      for (const cookie of logout.headers.getSetCookie()) assert.match(cookie, /; Secure/i, `cleared ${cookie.split('=')[0]}`);
+      for (const cookie of await loginCookies(h, { 'x-forwarded-proto': 'http' })) assert.doesNotMatch(cookie, /; Secure/i, 'plain HTTP at the proxy');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('does not take X-Forwarded-Proto from a peer that is not the trusted proxy', async () => {
+    const h = await ApiHarness.start({ PGW_TRUST_PROXY: '10.9.9.9' });
+    try {
+      for (const cookie of await loginCookies(h, { 'x-forwarded-proto': 'https' })) assert.doesNotMatch(cookie, /; Secure/i, cookie.split('=')[0]);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('ignores X-Forwarded-For when no proxy is trusted, or the peer is not the trusted one', async () => {
     for (const trust of [false, '10.9.9.9'] as const) {
       const h = await ApiHarness.start({ PGW_TRUST_PROXY: trust });

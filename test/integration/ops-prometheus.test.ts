@@ -11,8 +11,8 @@ import { parse } from 'yaml';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(REPO, 'deploy/prometheus');
-/** Scrape targets fixed by the contracts: api 8080, agent 9101, forwarder 9102, health 9103. */
-const TARGETS = { 'pgw-api': '127.0.0.1:8080', 'pgw-agent': '127.0.0.1:9101', 'pgw-forwarder': '127.0.0.1:9102', 'pgw-health': '127.0.0.1:9103' };
+/** Scrape targets fixed by the contracts: api 9104 (its metrics listener), agent 9101, forwarder 9102, health 9103. */
+const TARGETS = { 'pgw-api': '127.0.0.1:9104', 'pgw-agent': '127.0.0.1:9101', 'pgw-forwarder': '127.0.0.1:9102', 'pgw-health': '127.0.0.1:9103' };
 const REQUIRED_ALERTS = ['PgwServiceDown', 'PgwProxyDown', 'PgwClientBlocked', 'PgwReconcileFailing', 'PgwReconcileErrors', 'PgwForwarderSaturated'];
 
 function promtool(args: string[], cwd = DIR) {

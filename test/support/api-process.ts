@@ -27,6 +27,8 @@ export interface ApiProcessOptions {
 export interface ApiProcess {
   proc: LabProcess;
   url: string;
+  /** Its metrics listener (PGW_API_METRICS_PORT): `${metricsUrl}/metrics`. */
+  metricsUrl: string;
   logFile: string;
 }
 
@@ -34,6 +36,7 @@ export interface ApiProcess {
 export async function startApiProcess(options: ApiProcessOptions): Promise<ApiProcess> {
   const name = options.name ?? 'api';
   const port = await freeLoopbackPort();
+  const metricsPort = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const logFile = join(options.dir, `${name}.log`);
   const argv = ['node', ...SERVICE_SPECS.api.nodeFlags, ...(options.nodeArgs ?? []), join(REPO_ROOT, 'services/api/dist/main.js')];
@@ -50,6 +53,7 @@ export async function startApiProcess(options: ApiProcessOptions): Promise<ApiPr
       PGW_JWT_SECRET: randomBytes(32).toString('hex'),
       PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
       PGW_API_PORT: String(port),
+      PGW_API_METRICS_PORT: String(metricsPort),
       PGW_ADMIN_USERNAME: options.admin.username,
       PGW_ADMIN_PASSWORD: options.admin.password,
     },
@@ -63,5 +67,5 @@ export async function startApiProcess(options: ApiProcessOptions): Promise<ApiPr
     await proc.kill();
     throw error;
   }
-  return { proc, url, logFile };
+  return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}`, logFile };
 }

@@ -27,7 +27,7 @@ export interface ServiceSpec {
   inGateway: boolean;
   uid: string;
   caps: string[];
-  /** 0 for the api, which serves /healthz and /metrics on its own port. */
+  /** 0 for the api: its /healthz is on the API port, its /metrics on a free port (PGW_API_METRICS_PORT). */
   metricsPort: number;
   nodeFlags: string[];
   /**
@@ -87,6 +87,8 @@ export class Gateway {
   private readonly running = new Map<ServiceName, LabProcess>();
   private readonly startTimings = new Map<ServiceName, StartTiming>();
   private apiPort = 0;
+  /** The api's metrics listener, beside its API port in the machine's namespace (free, so parallel runs do not collide). */
+  private apiMetricsPort = 0;
 
   constructor(
     readonly lab: Lab,
@@ -117,6 +119,7 @@ export class Gateway {
         PGW_CSRF_SECRET: this.csrfSecret,
         PGW_API_HOST: '127.0.0.1',
         PGW_API_PORT: String(this.apiPort),
+        ...(this.apiMetricsPort ? { PGW_API_METRICS_PORT: String(this.apiMetricsPort) } : {}),
         PGW_ADMIN_USERNAME: ADMIN_CREDENTIALS.username,
         PGW_ADMIN_PASSWORD: ADMIN_CREDENTIALS.password,
       },
@@ -130,6 +133,7 @@ export class Gateway {
     const spec = SPECS[service];
     if (service === 'api' && this.apiPort === 0) {
       this.apiPort = await freeLoopbackPort();
+      this.apiMetricsPort = await freeLoopbackPort();
       this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
     }
     const argv = [...niceArgv(spec), 'node', ...spec.nodeFlags, join(REPO_ROOT, `services/${service}/dist/main.js`)];

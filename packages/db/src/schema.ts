@@ -97,6 +97,8 @@ export interface AuditLogTable {
   actorUserId: number | null;
   actorUsername: string | null;
   sourceIp: string | null;
+  /** The client's User-Agent (cut to 512 characters); 0003_audit_user_agent.sql. */
+  userAgent: string | null;
   action: string;
   entityType: string;
   entityId: string | null;

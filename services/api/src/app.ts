@@ -93,7 +93,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
   app.use(onlyApi(authenticate(ctx)));
   app.use(onlyApi(enforceAccess(ctx)));
   for (const router of [
-    opsRoutes(ctx, options.registry),
+    opsRoutes(ctx),
     authRoutes(ctx),
     userRoutes(ctx),
     proxyRoutes(ctx),

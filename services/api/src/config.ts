@@ -25,6 +25,9 @@ const schema = z
     PGW_TOKEN_TTL_S: fields.positiveInt(28_800, 7 * 86_400),
     PGW_API_HOST: fields.listenHost.default('127.0.0.1'),
     PGW_API_PORT: fields.tcpPort.default(8080),
+    // /metrics is not on the API port (which may face the LAN): a listener of its own, loopback by default, like the other services.
+    PGW_API_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
+    PGW_API_METRICS_PORT: fields.tcpPort.default(9104),
     PGW_TLS_CERT_FILE: z.string().optional(),
     PGW_TLS_KEY_FILE: z.string().optional(),
     PGW_TRUST_PROXY: trustProxy,
@@ -34,7 +37,8 @@ const schema = z
   })
   .refine((c) => !c.PGW_TLS_CERT_FILE === !c.PGW_TLS_KEY_FILE, { message: 'set both PGW_TLS_CERT_FILE and PGW_TLS_KEY_FILE, or neither', path: ['PGW_TLS_KEY_FILE'] })
   .refine((c) => !c.PGW_ADMIN_USERNAME === !c.PGW_ADMIN_PASSWORD, { message: 'set both PGW_ADMIN_USERNAME and PGW_ADMIN_PASSWORD, or neither', path: ['PGW_ADMIN_PASSWORD'] })
-  .refine((c) => c.PGW_JWT_SECRET !== c.PGW_CSRF_SECRET, { message: 'must differ from PGW_JWT_SECRET', path: ['PGW_CSRF_SECRET'] });
+  .refine((c) => c.PGW_JWT_SECRET !== c.PGW_CSRF_SECRET, { message: 'must differ from PGW_JWT_SECRET', path: ['PGW_CSRF_SECRET'] })
+  .refine((c) => c.PGW_API_METRICS_PORT !== c.PGW_API_PORT, { message: 'must differ from PGW_API_PORT', path: ['PGW_API_METRICS_PORT'] });
 
 export type ApiConfig = z.infer<typeof schema>;
 

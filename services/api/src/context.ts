@@ -3,9 +3,11 @@ import type { EventBus } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import type { DoubleCsrfUtilities } from 'csrf-csrf';
 import type { Redis } from 'ioredis';
+import type { LoginMetrics } from './auth/login-metrics.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { SessionCache } from './auth/session-cache.js';
 import type { TokenIssuer } from './auth/tokens.js';
+import type { WorkGate } from './auth/work-gate.js';
 import type { Notifier } from './notifier.js';
 import type { ProbeGate } from './probe-gate.js';
 import type { SseStreams } from './sse-streams.js';
@@ -22,6 +24,9 @@ export interface ApiContext {
   /** Forget a user's or token's entries after every revocation, or it stays valid for up to its TTL. */
   readonly sessions: SessionCache;
   readonly throttle: LoginThrottle;
+  /** Every argon2 check or hash runs through it (64 MiB each while it runs): bounds memory under a login storm. */
+  readonly passwordGate: WorkGate;
+  readonly loginMetrics: LoginMetrics;
   readonly csrf: DoubleCsrfUtilities;
   readonly logger: Logger;
   /** Seals proxy passwords (AES-256-GCM). */

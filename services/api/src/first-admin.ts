@@ -20,7 +20,7 @@ export async function ensureFirstAdmin(db: Db, logger: Logger, admin: { username
     await sql`SELECT pg_advisory_xact_lock(hashtext('pgw-first-admin'))`.execute(trx);
     if ((await countUsers(trx)) > 0) return false;
     const row = await insertUser(trx, { username: admin.username!, passwordHash, role: 'admin' });
-    await writeAudit(trx, { userId: null, username: 'pgw-api', sourceIp: null, requestId: 'first-start' }, {
+    await writeAudit(trx, { userId: null, username: 'pgw-api', sourceIp: null, userAgent: null, requestId: 'first-start' }, {
       action: 'create', entityType: 'user', entityId: row.id, before: null, after: { id: row.id, username: row.username, role: row.role },
     });
     return true;

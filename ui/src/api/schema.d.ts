@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Log in; sets the session cookie and returns the token and a CSRF token
-         * @description Throttled per source IP and per username (429 with Retry-After).
+         * @description Each attempt is counted before the password is checked, per source address and username, per source address, and against a global ceiling; password checks run one at a time with a short queue. Either limit answers 429 with Retry-After. Successes and failures are audited (`login`, `login_failed`) with the source address and User-Agent.
          */
         post: operations["login"];
         delete?: never;
@@ -454,23 +454,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/metrics": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Prometheus metrics (pgw_api_http_request_duration_seconds and process metrics) */
-        get: operations["metrics"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -698,7 +681,9 @@ export interface components {
             actorUserId: number | null;
             actorUsername: string | null;
             sourceIp: string | null;
-            /** @description create, update, delete, enable, disable, import, password_change */
+            /** @description The client's User-Agent header (first 512 characters) */
+            userAgent: string | null;
+            /** @description create, update, delete, enable, disable, import, password_change, password_change_failed, login, login_failed, logout */
             action: string;
             entityType: components["schemas"]["AuditEntityType"];
             entityId: string | null;
@@ -941,6 +926,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     listUsers: {
@@ -1714,26 +1700,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
-                };
-            };
-        };
-    };
-    metrics: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Prometheus text format */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/plain": string;
                 };
             };
         };

@@ -1,29 +1,86 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LoginThrottle } from './login-throttle.js';
+import { LoginThrottle, type Reservation, type ThrottleLimits } from './login-throttle.js';
 
-test('throttles a username after its limit, from any IP, until the window ends', () => {
-  let now = 0;
-  const throttle = new LoginThrottle({ perIp: 100, perUsername: 3, windowMs: 60_000 }, () => now);
-  for (let i = 0; i < 3; i++) {
-    assert.equal(throttle.retryAfterSeconds(`10.0.0.${i}`, 'Admin'), 0);
-    throttle.recordFailure(`10.0.0.${i}`, 'Admin');
-  }
-  assert.equal(throttle.retryAfterSeconds('10.0.0.99', 'admin'), 60);
-  assert.equal(throttle.retryAfterSeconds('10.0.0.99', 'other'), 0);
-  now = 60_000;
-  assert.equal(throttle.retryAfterSeconds('10.0.0.99', 'admin'), 0);
+const limits = (overrides: Partial<ThrottleLimits> = {}): ThrottleLimits => ({ perAddressAndUser: 3, perAddress: 100, windowMs: 60_000, global: 1_000, globalWindowMs: 10_000, ...overrides });
+
+function reserved(throttle: LoginThrottle, address: string, username: string): Reservation {
+  const result = throttle.reserve(address, username);
+  assert.ok('reservation' in result, `${address}/${username} was refused: retry after ${'retryAfterSeconds' in result ? result.retryAfterSeconds : '?'} s`);
+  return result.reservation;
+}
+
+const retryAfter = (throttle: LoginThrottle, address: string, username: string) => {
+  const result = throttle.reserve(address, username);
+  return 'retryAfterSeconds' in result ? result.retryAfterSeconds : 0;
+};
+
+test('attempts are counted when reserved, before any check settles them: a burst cannot pass the limit', () => {
+  const throttle = new LoginThrottle(limits(), () => 0);
+  const inFlight = [0, 1, 2].map(() => reserved(throttle, '10.0.0.1', 'admin'));
+  assert.equal(retryAfter(throttle, '10.0.0.1', 'Admin'), 60, 'the 4th concurrent attempt is refused while 3 are unsettled (username case does not matter)');
+  for (const r of inFlight) r.failed();
+  assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 60);
 });
 
-test('throttles an IP spraying many usernames; a success clears only the username', () => {
-  const now = 0;
-  const throttle = new LoginThrottle({ perIp: 4, perUsername: 2, windowMs: 1_000 }, () => now);
-  for (let i = 0; i < 4; i++) throttle.recordFailure('10.0.0.1', `user${i}`);
-  assert.equal(throttle.retryAfterSeconds('10.0.0.1', 'fresh'), 1);
-  assert.equal(throttle.retryAfterSeconds('10.0.0.2', 'fresh'), 0);
-  throttle.recordFailure('10.0.0.2', 'bob');
-  throttle.recordFailure('10.0.0.2', 'bob');
-  assert.ok(throttle.retryAfterSeconds('10.0.0.3', 'bob') > 0);
-  throttle.recordSuccess('bob');
-  assert.equal(throttle.retryAfterSeconds('10.0.0.3', 'bob'), 0);
+test('failures from one address do not lock the user out from another', () => {
+  const throttle = new LoginThrottle(limits(), () => 0);
+  for (let i = 0; i < 3; i++) reserved(throttle, '10.0.0.1', 'admin').failed();
+  assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 60);
+  reserved(throttle, '10.0.0.2', 'admin').succeeded();
+  reserved(throttle, '10.0.0.1', 'bob').failed();
+});
+
+test('the window ends, and a success clears the address-and-username counter', () => {
+  let now = 0;
+  const throttle = new LoginThrottle(limits(), () => now);
+  for (let i = 0; i < 3; i++) reserved(throttle, '10.0.0.1', 'admin').failed();
+  now = 59_001;
+  assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 1, 'rounded up to whole seconds');
+  now = 60_000;
+  reserved(throttle, '10.0.0.1', 'admin').failed();
+  reserved(throttle, '10.0.0.1', 'admin').failed();
+  reserved(throttle, '10.0.0.1', 'admin').succeeded();
+  for (let i = 0; i < 3; i++) reserved(throttle, '10.0.0.1', 'admin').failed();
+  assert.ok(retryAfter(throttle, '10.0.0.1', 'admin') > 0);
+});
+
+test('an address spraying usernames is throttled as an address', () => {
+  const throttle = new LoginThrottle(limits({ perAddress: 4 }), () => 0);
+  for (let i = 0; i < 4; i++) reserved(throttle, '10.0.0.1', `user${i}`).failed();
+  assert.equal(retryAfter(throttle, '10.0.0.1', 'fresh'), 60);
+  reserved(throttle, '10.0.0.2', 'fresh').failed();
+});
+
+test('the global ceiling refuses everyone for its own short window, then lets attempts through again', () => {
+  let now = 0;
+  const throttle = new LoginThrottle(limits({ global: 5 }), () => now);
+  for (let i = 0; i < 5; i++) reserved(throttle, `10.0.1.${i}`, 'admin').failed();
+  assert.equal(retryAfter(throttle, '10.0.9.9', 'someone'), 10);
+  now = 10_000;
+  reserved(throttle, '10.0.9.9', 'someone').succeeded();
+});
+
+test('an abandoned attempt (no password checked) is refunded everywhere', () => {
+  const throttle = new LoginThrottle(limits({ perAddressAndUser: 2, global: 2 }), () => 0);
+  const first = reserved(throttle, '10.0.0.1', 'admin');
+  const second = reserved(throttle, '10.0.0.1', 'admin');
+  assert.ok(retryAfter(throttle, '10.0.0.9', 'other') > 0, 'global full while two are in flight');
+  first.abandoned();
+  second.abandoned();
+  reserved(throttle, '10.0.0.1', 'admin').failed();
+  reserved(throttle, '10.0.0.1', 'admin').failed();
+  assert.ok(retryAfter(throttle, '10.0.0.1', 'admin') > 0, 'the two real failures count');
+});
+
+test('a reservation settled twice counts once', () => {
+  const throttle = new LoginThrottle(limits(), () => 0);
+  const first = reserved(throttle, '10.0.0.1', 'admin');
+  reserved(throttle, '10.0.0.1', 'admin');
+  reserved(throttle, '10.0.0.1', 'admin');
+  first.abandoned();
+  first.abandoned();
+  first.succeeded();
+  reserved(throttle, '10.0.0.1', 'admin');
+  assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 60, 'three in flight again: one refund, not two, and no success');
 });

@@ -1,58 +1,120 @@
 /**
- * Failed-login counters per source IP and per username in fixed windows. Kept in memory: the api is
- * a single process, and a throttle that needs Redis would either lock everyone out or let everyone
- * through while Redis is down.
+ * Login attempts counted in fixed windows, reserved BEFORE the password is checked: concurrent
+ * attempts each take a place, so a burst cannot slip past the limit while the checks are running.
+ *
+ * Keys: (source address, username), so failures from one address never lock the user out from
+ * another; the source address alone, against one address spraying many usernames; and a global
+ * ceiling across all addresses, which bounds distributed guessing (it can refuse everyone, but only
+ * for its short window and only while the attack goes on).
+ *
+ * Kept in memory: the api is a single process, and a throttle that needs Redis would either lock
+ * everyone out or let everyone through while Redis is down. The global ceiling also bounds how many
+ * keys a window can create, so the map cannot be grown without limit.
  */
 export interface ThrottleLimits {
-  perIp: number;
-  perUsername: number;
+  perAddressAndUser: number;
+  perAddress: number;
   windowMs: number;
+  global: number;
+  globalWindowMs: number;
 }
 
-export const DEFAULT_THROTTLE: ThrottleLimits = { perIp: 20, perUsername: 5, windowMs: 15 * 60_000 };
+export const DEFAULT_THROTTLE: ThrottleLimits = { perAddressAndUser: 5, perAddress: 20, windowMs: 15 * 60_000, global: 120, globalWindowMs: 60_000 };
+
+interface Window {
+  count: number;
+  resetAt: number;
+}
+
+interface Counted {
+  key: string;
+  window: Window;
+}
+
+/** One reserved attempt: settle it exactly once with what the check found. */
+export interface Reservation {
+  /** Right password: the (address, username) counter starts over, the attempt is refunded elsewhere. */
+  succeeded(): void;
+  /** Wrong username or password: the attempt stays counted. */
+  failed(): void;
+  /** No password was checked (busy, an error): the attempt is refunded everywhere. */
+  abandoned(): void;
+}
+
+export type ReserveResult = { reservation: Reservation } | { retryAfterSeconds: number };
 
 export class LoginThrottle {
-  private readonly failures = new Map<string, { count: number; resetAt: number }>();
+  private readonly windows = new Map<string, Window>();
 
   constructor(
     private readonly limits: ThrottleLimits = DEFAULT_THROTTLE,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Seconds to wait before trying again, or 0 when this attempt may proceed. */
-  retryAfterSeconds(ip: string, username: string): number {
-    const waits = [this.wait(`ip:${ip}`, this.limits.perIp), this.wait(`user:${username.toLowerCase()}`, this.limits.perUsername)];
-    return Math.max(...waits);
-  }
-
-  recordFailure(ip: string, username: string): void {
-    this.bump(`ip:${ip}`);
-    this.bump(`user:${username.toLowerCase()}`);
-  }
-
-  /** A success clears the username's counter (the user knows the password), not the IP's. */
-  recordSuccess(username: string): void {
-    this.failures.delete(`user:${username.toLowerCase()}`);
-  }
-
-  private wait(key: string, limit: number): number {
-    const entry = this.failures.get(key);
-    if (!entry || entry.resetAt <= this.now()) return 0;
-    return entry.count >= limit ? Math.ceil((entry.resetAt - this.now()) / 1000) : 0;
-  }
-
-  private bump(key: string): void {
+  reserve(address: string, username: string): ReserveResult {
     const now = this.now();
-    const entry = this.failures.get(key);
-    if (!entry || entry.resetAt <= now) {
-      this.failures.set(key, { count: 1, resetAt: now + this.limits.windowMs });
-      if (this.failures.size > 100_000) this.evictExpired(now);
-    } else {
-      entry.count++;
+    // An address cannot contain NUL, so the pair key is unambiguous whatever the username holds.
+    const keys: [key: string, limit: number, windowMs: number][] = [
+      [`pair:${address}\u0000${username.toLowerCase()}`, this.limits.perAddressAndUser, this.limits.windowMs],
+      [`addr:${address}`, this.limits.perAddress, this.limits.windowMs],
+      ['global', this.limits.global, this.limits.globalWindowMs],
+    ];
+    const waits = keys.map(([key, limit]) => {
+      const w = this.live(key, now);
+      return w && w.count >= limit ? Math.ceil((w.resetAt - now) / 1000) : 0;
+    });
+    if (waits.some((s) => s > 0)) return { retryAfterSeconds: Math.max(...waits) };
+    // Windows are created only for attempts that are counted, and dropped again when refunded to
+    // zero: refused attempts leave nothing behind.
+    const counted = keys.map(([key, , windowMs]) => this.count(key, windowMs, now));
+    const [pair, addr, global] = counted as [Counted, Counted, Counted];
+    let settled = false;
+    const settle = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      action();
+    };
+    return {
+      reservation: {
+        succeeded: () =>
+          settle(() => {
+            this.forget(pair);
+            this.refund(addr);
+            this.refund(global);
+          }),
+        failed: () => settle(() => undefined),
+        abandoned: () => settle(() => counted.forEach((c) => this.refund(c))),
+      },
+    };
+  }
+
+  private live(key: string, now: number): Window | undefined {
+    const w = this.windows.get(key);
+    return w && w.resetAt > now ? w : undefined;
+  }
+
+  private count(key: string, windowMs: number, now: number): Counted {
+    let window = this.live(key, now);
+    if (!window) {
+      window = { count: 0, resetAt: now + windowMs };
+      this.windows.set(key, window);
+      if (this.windows.size > 10_000) this.evictExpired(now);
     }
+    window.count++;
+    return { key, window };
+  }
+
+  /** Takes back one attempt from the window it was counted in; a window that has ended since is left alone. */
+  private refund({ key, window }: Counted): void {
+    window.count = Math.max(0, window.count - 1);
+    if (window.count === 0 && this.windows.get(key) === window) this.windows.delete(key);
+  }
+
+  private forget({ key, window }: Counted): void {
+    if (this.windows.get(key) === window) this.windows.delete(key);
   }
 
   private evictExpired(now: number): void {
-    for (const [key, entry] of this.failures) if (entry.resetAt <= now) this.failures.delete(key);
+    for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
   }
 }

@@ -6,6 +6,7 @@ export interface Actor {
   readonly userId: number | null;
   readonly username: string | null;
   readonly sourceIp: string | null;
+  readonly userAgent: string | null;
   readonly requestId: string;
 }
 
@@ -28,6 +29,7 @@ export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry): Prom
       actorUserId: actor.userId,
       actorUsername: actor.username,
       sourceIp: actor.sourceIp,
+      userAgent: actor.userAgent,
       action: entry.action,
       entityType: entry.entityType,
       entityId: entry.entityId === null ? null : String(entry.entityId),

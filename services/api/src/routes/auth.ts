@@ -1,5 +1,7 @@
-import { Router } from 'express';
+import type { UserRow } from '@pgw/db';
+import { type Request, type Response, Router } from 'express';
 import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
+import { GateFull } from '../auth/work-gate.js';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../http/actor.js';
 import { ApiError, unauthenticated } from '../http/api-error.js';
@@ -8,31 +10,66 @@ import { endSession, startSession } from '../http/session.js';
 import { writeAudit } from '../repositories/audit.js';
 import { findUserById, findUserByUsername, revokeToken, toUserDto, updateUser } from '../repositories/users.js';
 
+/** 429 with Retry-After: the client may try again then. */
+function tooMany(res: Response, seconds: number, message: string): ApiError {
+  res.setHeader('Retry-After', String(seconds));
+  return new ApiError(429, 'too_many_requests', message);
+}
+
+/** The password-check queue was full: nothing was checked, the attempt is not held against anyone. */
+const busy = (res: Response) => tooMany(res, 1, 'too many logins are being checked; try again in 1 s');
+
 export function authRoutes(ctx: ApiContext): Router {
   const router = Router();
+
+  /** A failed login, audited without the attempted name unless it is a real user's (it may be a mistyped password). */
+  const auditFailedLogin = (req: Request, user: UserRow | undefined) =>
+    writeAudit(ctx.db, actorOf(req), { action: 'login_failed', entityType: 'user', entityId: user?.id ?? null, before: null, after: user ? { username: user.username } : null });
 
   router.post('/api/v1/auth/login', async (req, res) => {
     const { username, password } = req.body as { username: string; password: string };
     const ip = actorOf(req).sourceIp ?? 'unknown';
-    const wait = ctx.throttle.retryAfterSeconds(ip, username);
-    if (wait > 0) {
-      res.setHeader('Retry-After', String(wait));
-      throw new ApiError(429, 'too_many_requests', `too many failed logins; try again in ${wait} s`);
+    // Counted before the password is checked: concurrent attempts cannot all pass a limit that only failures would fill.
+    const reserved = ctx.throttle.reserve(ip, username);
+    if ('retryAfterSeconds' in reserved) {
+      ctx.loginMetrics.refusals.inc({ reason: 'throttled' });
+      throw tooMany(res, reserved.retryAfterSeconds, `too many failed logins; try again in ${reserved.retryAfterSeconds} s`);
     }
-    const user = await findUserByUsername(ctx.db, username);
-    const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
+    const { reservation } = reserved;
+    let checked: { user: UserRow | undefined; ok: boolean };
+    try {
+      // The user lookup is inside the gate too, so a storm cannot drain the Postgres pool either.
+      checked = await ctx.passwordGate.run(async () => {
+        const user = await findUserByUsername(ctx.db, username);
+        const hash = user?.passwordHash ?? (await dummyPasswordHash());
+        ctx.loginMetrics.passwordChecks.inc();
+        return { user, ok: await verifyPassword(hash, password) };
+      });
+    } catch (error) {
+      reservation.abandoned();
+      if (!(error instanceof GateFull)) throw error;
+      ctx.loginMetrics.refusals.inc({ reason: 'busy' });
+      throw busy(res);
+    }
+    const { user, ok } = checked;
     if (!user || !ok) {
-      ctx.throttle.recordFailure(ip, username);
+      reservation.failed();
       ctx.logger.warn('login failed', { username, ip });
+      await auditFailedLogin(req, user);
       throw unauthenticated('wrong username or password');
     }
-    ctx.throttle.recordSuccess(username);
+    reservation.succeeded();
     ctx.logger.info('login', { username, ip });
-    res.json(startSession(ctx, req, res, user));
+    const session = startSession(ctx, req, res, user);
+    await writeAudit(ctx.db, actorOf(req), { action: 'login', entityType: 'session', entityId: req.auth!.jti, before: null, after: null });
+    res.json(session);
   });
 
   router.post('/api/v1/auth/logout', async (req, res) => {
-    await revokeToken(ctx.db, req.auth!.jti, req.auth!.expiresAt);
+    await ctx.db.transaction().execute(async (trx) => {
+      await revokeToken(trx, req.auth!.jti, req.auth!.expiresAt);
+      await writeAudit(trx, actorOf(req), { action: 'logout', entityType: 'session', entityId: req.auth!.jti, before: null, after: null });
+    });
     revoked(ctx, { jti: req.auth!.jti });
     endSession(req, res);
     res.status(204).end();
@@ -52,13 +89,21 @@ export function authRoutes(ctx: ApiContext): Router {
     const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string };
     const user = await findUserById(ctx.db, req.auth!.userId);
     if (!user) throw unauthenticated();
-    if (!(await verifyPassword(user.passwordHash, currentPassword))) {
+    let passwordHash: string | null;
+    try {
+      // Both argon2 runs in one turn of the gate: a change that got in is not refused halfway.
+      passwordHash = await ctx.passwordGate.run(async () => ((await verifyPassword(user.passwordHash, currentPassword)) ? hashPassword(newPassword) : null));
+    } catch (error) {
+      if (error instanceof GateFull) throw busy(res);
+      throw error;
+    }
+    if (passwordHash === null) {
+      await writeAudit(ctx.db, actorOf(req), { action: 'password_change_failed', entityType: 'user', entityId: user.id, before: null, after: null });
       throw new ApiError(422, 'wrong_password', 'the current password is wrong', 'currentPassword');
     }
-    const passwordHash = await hashPassword(newPassword);
     const updated = await ctx.db.transaction().execute(async (trx) => {
-      const row = await updateUser(trx, user.id, { passwordHash });
-      await writeAudit(trx, actorOf(req), { action: 'password_change', entityType: 'user', entityId: user.id, before: null, after: null });
+      const row = await updateUser(trx, user.id, { passwordHash: passwordHash! });
+      await writeAudit(trx, actorOf(req), { action: 'password_change', entityType: 'user', entityId: user.id, before: null, after: { sessionsRevoked: 'all' } });
       return row;
     });
     revoked(ctx, { userId: user.id });

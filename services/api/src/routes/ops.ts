@@ -1,6 +1,5 @@
 import { Router } from 'express';
 import { sql } from 'kysely';
-import type { Registry } from 'prom-client';
 import type { ApiContext } from '../context.js';
 
 async function within<T>(ms: number, work: Promise<T>): Promise<T | false> {
@@ -15,7 +14,8 @@ async function within<T>(ms: number, work: Promise<T>): Promise<T | false> {
   }
 }
 
-export function opsRoutes(ctx: ApiContext, registry: Registry): Router {
+/** Liveness and readiness; /metrics is served by the metrics listener (start-api.ts), not on the API port. */
+export function opsRoutes(ctx: ApiContext): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -27,9 +27,6 @@ export function opsRoutes(ctx: ApiContext, registry: Registry): Router {
     ]);
     const ready = postgres === true && redis === true;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: { postgres: postgres === true, redis: redis === true } });
-  });
-  router.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
   });
   return router;
 }

@@ -8,6 +8,9 @@ import { revoked } from '../http/revocation.js';
 import { writeAudit } from '../repositories/audit.js';
 import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, insertUser, listUsers, toUserDto, updateUser } from '../repositories/users.js';
 
+/** Admin-only and rare: waits its turn at the argon2 gate rather than being refused during a login storm. */
+const hashThroughGate = (ctx: ApiContext, password: string) => ctx.passwordGate.run(() => hashPassword(password), { queueAlways: true });
+
 export function userRoutes(ctx: ApiContext): Router {
   const router = Router();
 
@@ -18,7 +21,7 @@ export function userRoutes(ctx: ApiContext): Router {
   router.post('/api/v1/users', async (req, res) => {
     const { username, password, role } = req.body as { username: string; password: string; role: Role };
     if (await findUserByUsername(ctx.db, username)) throw conflict('username', `user "${username}" already exists`);
-    const passwordHash = await hashPassword(password);
+    const passwordHash = await hashThroughGate(ctx, password);
     const user = await ctx.db.transaction().execute(async (trx) => {
       const row = await insertUser(trx, { username, passwordHash, role });
       await writeAudit(trx, actorOf(req), { action: 'create', entityType: 'user', entityId: row.id, before: null, after: toUserDto(row) });
@@ -36,7 +39,7 @@ export function userRoutes(ctx: ApiContext): Router {
   router.patch('/api/v1/users/:id', async (req, res) => {
     const id = idParam(req);
     const body = req.body as { role?: Role; password?: string };
-    const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
+    const passwordHash = body.password === undefined ? undefined : await hashThroughGate(ctx, body.password);
     const user = await ctx.db.transaction().execute(async (trx) => {
       const before = await findUserById(trx, id);
       if (!before) throw notFound(`user ${id}`);

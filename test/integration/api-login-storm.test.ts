@@ -1,0 +1,147 @@
+// Login under pressure, against the built api process with its production node flags (issue 10,
+// point 3): a storm of concurrent wrong-password logins is throttled before any password is checked,
+// argon2 runs with bounded concurrency, the api stays under its systemd MemoryMax with no 5xx, and
+// the real user still logs in at once from another address. Distinct source addresses are real
+// loopback addresses (127.0.0.x as the socket's local address), not a forwarded header.
+// Real Postgres, a private Redis; argon2 verifications are counted by the api's own metric.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_THROTTLE } from '../../services/api/src/auth/login-throttle.js';
+import { startRedis } from '../lab/redis.js';
+import type { RedisHandle } from '../lab/types.js';
+import { type ApiProcess, startApiProcess } from '../support/api-process.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { REPO_ROOT } from '../support/gateway.js';
+
+const ADMIN = { username: 'storm-admin', password: 'storm-admin-password-1' };
+const STORM = 200;
+
+interface LoginResult {
+  status: number;
+  retryAfter: string | undefined;
+}
+
+/** One login on its own connection from `from` (a loopback address), so the api sees that source address. */
+function login(url: string, from: string, body: { username: string; password: string }): Promise<LoginResult> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}/api/v1/auth/login`,
+      { method: 'POST', localAddress: from, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The unit's MemoryMax in bytes, read from systemd/pgw-api.service (the limit production runs under). */
+function unitMemoryMax(): number {
+  const unit = readFileSync(join(REPO_ROOT, 'systemd/pgw-api.service'), 'utf8');
+  const match = /^MemoryMax=(\d+)([KMG])$/m.exec(unit);
+  assert.ok(match, 'systemd/pgw-api.service sets MemoryMax');
+  return Number(match[1]) * 1024 ** ' KMG'.indexOf(match[2]!);
+}
+
+/** Peak resident set size of the process so far (VmHWM), in bytes. */
+function peakRss(pid: number): number {
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(match, `no VmHWM in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/** Starts the peak over, so each storm's peak is its own (clear_refs "5" resets VmHWM to the current RSS). */
+function resetPeakRss(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** The api's count of argon2 verifications done for logins, from its metrics listener. */
+async function passwordChecks(api: ApiProcess): Promise<number> {
+  const text = await (await fetch(`${api.metricsUrl}/metrics`)).text();
+  const match = /^pgw_api_login_password_checks_total(?:\{[^}]*\})? (\d+)$/m.exec(text);
+  assert.ok(match, 'pgw_api_login_password_checks_total is exported');
+  return Number(match[1]);
+}
+
+/** Results by status code. */
+function byStatus(results: LoginResult[]): Record<string, LoginResult[]> {
+  const groups: Record<string, LoginResult[]> = {};
+  for (const r of results) (groups[r.status] ??= []).push(r);
+  return groups;
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+describe('login storm against the built api process', () => {
+  let dir: string;
+  let database: TestDatabase;
+  let redis: RedisHandle;
+  let api: ApiProcess;
+  const memoryMax = unitMemoryMax();
+
+  before(async () => {
+    const main = join(REPO_ROOT, 'services/api/dist/main.js');
+    assert.ok(existsSync(main), `${main} is missing: build first (npx tsc -b services/api)`);
+    dir = mkdtempSync(join(tmpdir(), 'pgw-api-storm-'));
+    redis = await startRedis({ dir });
+    database = await createTestDatabase({ prefix: 'pgw_api_storm' });
+    api = await startApiProcess({ database, redisUrl: redis.socketPath, dir, admin: ADMIN, logLevel: 'error' });
+    console.log(`# api pid ${api.proc.pid}: peak RSS after start ${mib(peakRss(api.proc.pid))}, unit MemoryMax ${mib(memoryMax)}`);
+  });
+  after(async () => {
+    await api?.proc.kill();
+    await redis?.stop();
+    await database?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The real admin, from an address of its own: must succeed on the first try. */
+  async function realAdminLogsIn(from: string): Promise<void> {
+    const started = Date.now();
+    const result = await login(api.url, from, ADMIN);
+    console.log(`# real admin from ${from}: ${result.status} in ${Date.now() - started} ms`);
+    assert.equal(result.status, 200, `the real admin is not locked out from ${from} (got ${result.status}, Retry-After ${result.retryAfter})`);
+  }
+
+  it(`${STORM} concurrent wrong-password logins from one address: at most the allowed number are checked, no 5xx`, async () => {
+    const checksBefore = await passwordChecks(api);
+    resetPeakRss(api.proc.pid);
+    const results = await Promise.all(Array.from({ length: STORM }, () => login(api.url, '127.0.0.2', { username: ADMIN.username, password: 'wrong-password-guess' })));
+    const counts = byStatus(results);
+    const peak = peakRss(api.proc.pid);
+    console.log(`# one address: ${Object.entries(counts).map(([s, rs]) => `${rs.length}x${s}`).join(' ')}; api peak RSS ${mib(peak)}`);
+    assert.deepEqual(Object.keys(counts).sort(), ['401', '429'], 'only 401 (checked, wrong) and 429 (throttled); no 5xx');
+    for (const r of counts['429']!) assert.ok(Number(r.retryAfter) > 0, `429 with Retry-After (got ${r.retryAfter})`);
+    assert.ok(counts['401']!.length <= DEFAULT_THROTTLE.perAddressAndUser, `${counts['401']!.length} wrong passwords answered; the throttle allows ${DEFAULT_THROTTLE.perAddressAndUser}`);
+    assert.ok(api.proc.isAlive(), 'the api is still running');
+    assert.ok(peak < memoryMax, `peak RSS ${mib(peak)} stays under MemoryMax ${mib(memoryMax)}`);
+    await realAdminLogsIn('127.0.0.3');
+    const checked = (await passwordChecks(api)) - checksBefore;
+    console.log(`# argon2 verifications: ${checked} (storm ${counts['401']!.length} + the real admin 1)`);
+    assert.equal(checked, counts['401']!.length + 1, 'a password is verified only for the attempts the throttle let through');
+  });
+
+  it(`${STORM} concurrent wrong-password logins from 100 addresses: checks run a few at a time, memory stays bounded`, async () => {
+    // Two attempts per address stay under the per-address limits: only the bounded check gate and the global ceiling stand in the way.
+    const sources = Array.from({ length: STORM }, (_, i) => `127.0.1.${(i % 100) + 1}`);
+    const checksBefore = await passwordChecks(api);
+    resetPeakRss(api.proc.pid);
+    const results = await Promise.all(sources.map((from) => login(api.url, from, { username: ADMIN.username, password: 'wrong-password-guess' })));
+    const counts = byStatus(results);
+    const peak = peakRss(api.proc.pid);
+    const checked = (await passwordChecks(api)) - checksBefore;
+    console.log(`# 100 addresses: ${Object.entries(counts).map(([s, rs]) => `${rs.length}x${s}`).join(' ')}; ${checked} argon2 verifications; api peak RSS ${mib(peak)}`);
+    assert.ok(results.every((r) => r.status === 401 || (r.status === 429 && Number(r.retryAfter) > 0)), 'each is 401, or 429 with Retry-After; no 5xx');
+    assert.equal(checked, counts['401']?.length ?? 0, 'every 401 was a verified password, every 429 cost none');
+    assert.ok(api.proc.isAlive(), 'the api is still running');
+    assert.ok(peak < memoryMax, `peak RSS ${mib(peak)} stays under MemoryMax ${mib(memoryMax)}`);
+    await realAdminLogsIn('127.0.0.4');
+  });
+});
