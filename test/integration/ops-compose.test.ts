@@ -131,7 +131,7 @@ describe('privilege split in docker-compose.yml', () => {
 
   it('only the api publishes a port, on the host loopback; postgres and redis have no network', () => {
     for (const [name, s] of Object.entries(services)) if (name !== 'api') assert.equal(s.ports, undefined, name);
-    assert.deepEqual(service('api').ports, ['127.0.0.1:8080:8080']);
+    assert.deepEqual(service('api').ports, ['127.0.0.1:8080:8080', '127.0.0.1:9104:9104'], 'the API and its metrics listener');
     assert.equal(service('postgres').network_mode, 'none');
     assert.equal(service('redis').network_mode, 'none');
   });
@@ -170,13 +170,14 @@ describe('operability in docker-compose.yml', () => {
     }
   });
 
-  it('metrics ports agree with the contracts (agent 9101, forwarder 9102, health 9103, api 8080)', () => {
+  it('metrics ports agree with the contracts (agent 9101, forwarder 9102, health 9103, api 9104 beside its API on 8080)', () => {
     const ports = { agent: '9101', forwarder: '9102', health: '9103' } as const;
     for (const [name, port] of Object.entries(ports)) {
       assert.equal(service(name).environment?.PGW_METRICS_PORT, port, name);
       assert.ok(service(name).healthcheck?.test.includes(`http://127.0.0.1:${port}/healthz`), name);
     }
     assert.equal(service('api').environment?.PGW_API_PORT, '8080');
+    assert.equal(service('api').environment?.PGW_API_METRICS_PORT, '9104');
   });
 });
 
