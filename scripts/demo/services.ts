@@ -5,7 +5,7 @@ import { isSameProcessAlive, stopForeignGroup } from '../../test/lab/proc.js';
 import { setprivArgv } from '../../test/lab/privileges.js';
 import { spawnProcess } from '../../test/lab/process.js';
 
-import { niceArgv, SERVICE_SPECS, type ServiceName } from '../../test/support/gateway.js';
+import { niceArgv, SERVICE_SPECS, type ServiceName, serviceMainArgv } from '../../test/support/gateway.js';
 
 export type DemoService = ServiceName;
 /** The demo launches each service exactly as the tests do. */
@@ -32,7 +32,8 @@ export class ServiceRegistry {
 
   async start(service: DemoService, gatewayNs: string, env: Record<string, string>, repoRoot: string, logDir: string): Promise<void> {
     const spec = DEMO_SERVICES[service];
-    const argv = [...setprivArgv(spec.uid, spec.caps), ...niceArgv(spec), 'node', ...spec.nodeFlags, join(repoRoot, `services/${service}/dist/main.js`)];
+    // The agent under its supervisor (guard/run-agent.sh): route_localnet goes off when it exits.
+    const argv = [...setprivArgv(spec.uid, spec.caps), ...niceArgv(spec), ...serviceMainArgv(service)];
     const logFile = join(logDir, `${service}.log`);
     const proc = await spawnProcess(nsArgv(spec.inGateway ? gatewayNs : undefined, argv), { logFile, env, cwd: repoRoot, detached: true, name: service });
     const registry = this.read();

@@ -108,10 +108,13 @@ export class Prober {
   }
 }
 
-/** Accepts TCP on 127.0.0.1:<port> for each port given: where the forwarder would listen. */
+/**
+ * Accepts TCP on 127.0.0.1:<port> for each port given: where the forwarder would listen. Writes
+ * one line per accepted connection (its log is the proof a socket received or did not receive).
+ */
 const PORT_LISTENER = `
 const net = require('node:net');
-for (const port of process.argv.slice(1).map(Number)) net.createServer((s) => s.on('error', () => {})).listen(port, '127.0.0.1');
+for (const port of process.argv.slice(1).map(Number)) net.createServer((s) => { console.log('accepted ' + port + ' from ' + s.remoteAddress); s.on('error', () => {}); s.end('listener-' + port); }).listen(port, '127.0.0.1');
 `;
 /** A service on every gateway address (as an operator's SSH would be). */
 const ANY_LISTENER = `require('node:net').createServer((s) => s.end('gateway-service')).listen({ port: Number(process.argv[1]), host: '::', ipv6Only: false });`;
@@ -171,7 +174,10 @@ export interface Dataplane {
   addMapping(clientIp: string, proxyId: number, port: number, enabled?: boolean): Promise<number>;
   /** Writes the status as the health service does, then publishes its notice (unless Redis is meant down). */
   setProxyStatus(proxyId: number, status: 'up' | 'down', publish?: boolean): Promise<void>;
+  /** Stand-ins for the forwarder's listeners: uid pgw, as the agent requires of a forwarder port. */
   startPortListeners(ports: number[]): Promise<void>;
+  /** Listeners on 127.0.0.1 as another user (a local user or another service): their process, whose log lists what they accepted. */
+  startListenersAs(uid: string, ports: number[], name: string): Promise<LabProcess>;
   startGatewayService(port: number): Promise<void>;
   captureWan(): Promise<{ stop(): Promise<WanAnalysis> }>;
   destroy(): Promise<void>;
@@ -237,7 +243,15 @@ export async function createDataplane(options: DataplaneOptions = {}): Promise<D
       },
       setProxyStatus: (proxyId, status, publish = true) => gateway.setProxyStatus(proxyId, status, publish),
       async startPortListeners(ports) {
-        await lab.spawn(gw, ['node', '-e', PORT_LISTENER, ...ports.map(String)], { name: 'forwarder-port-stand-in' });
+        await lab.spawn(gw, ['node', '-e', PORT_LISTENER, ...ports.map(String)], { name: 'forwarder-port-stand-in', uid: 'pgw' });
+      },
+      async startListenersAs(uid, ports, name) {
+        const proc = await lab.spawn(gw, ['node', '-e', PORT_LISTENER, ...ports.map(String)], { name, uid });
+        await waitFor(`${name} listening on ${ports.join(', ')}`, 10_000, async () => {
+          const listening = (await lab.exec(gw, ['ss', '-Hltn'])).stdout;
+          return ports.every((p) => listening.includes(`127.0.0.1:${p} `));
+        });
+        return proc;
       },
       async startGatewayService(port) {
         await lab.spawn(gw, ['node', '-e', ANY_LISTENER, String(port)], { name: 'gateway-service' });

@@ -84,7 +84,7 @@ describe('privilege split and operability in systemd/', () => {
     assert.equal(one(agent, 'CapabilityBoundingSet'), 'CAP_NET_ADMIN');
     assert.equal(one(agent, 'AmbientCapabilities'), 'CAP_NET_ADMIN');
     assert.equal(one(agent, 'StateDirectory'), 'pgw/agent');
-    assert.equal(one(agent, 'ReadWritePaths'), '/proc/sys/net/ipv4/conf', 'the only tunable it may write');
+    assert.equal(one(agent, 'ReadWritePaths'), '/proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf', 'the only tunables it may write (route_localnet, LAN forwarding and IPv6 off)');
     assert.match(one(agent, 'RestrictAddressFamilies')!, /AF_NETLINK/);
   });
 
@@ -125,7 +125,10 @@ describe('privilege split and operability in systemd/', () => {
     assert.equal(one(guard, 'RemainAfterExit'), 'yes');
     assert.equal(one(guard, 'DefaultDependencies'), 'no');
     assert.match(one(guard, 'Before')!, /\bnetwork-pre\.target\b/);
-    assert.equal(one(guard, 'ExecStart'), '/usr/sbin/nft -f /opt/pgw/guard/pgw-guard.nft');
+    assert.equal(one(guard, 'ExecStart'), '/bin/sh /opt/pgw/guard/load-guard.sh');
+    assert.match(one(guard, 'ReadWritePaths')!, /\/proc\/sys\/net\/ipv4\/conf/, 'the loader writes the LAN forwarding backstop');
+    const agent = readUnit('pgw-agent.service');
+    assert.equal(one(agent, 'ExecStopPost'), '/usr/bin/node /opt/pgw/services/agent/dist/stopped.js', 'route_localnet off after any agent exit');
     assert.equal(guard.get('ExecStop'), undefined, 'stopping the unit must not unload the guard table');
     assert.equal(one(guard, 'WantedBy'), 'sysinit.target');
     assert.equal(one(readUnit('pgw-agent.service'), 'After')?.split(' ')[0], 'pgw-guard.service');

@@ -5,7 +5,7 @@
  * gets its own Postgres role from a fresh test database and the lab's Redis socket.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,29 @@ export function niceArgv(spec: ServiceSpec): string[] {
   return spec.niceness > 0 ? ['nice', '-n', String(spec.niceness)] : [];
 }
 
+/**
+ * The agent runs under guard/run-agent.sh, which switches route_localnet off after any exit of the
+ * agent, SIGKILL included: what ExecStopPost= does under systemd (docs/SECURITY.md, "Layers").
+ */
+export const AGENT_SUPERVISOR = join(REPO_ROOT, 'guard/run-agent.sh');
+
+/** The service's command line after the privilege and nice prefixes: the same in the tests and the demo. */
+export function serviceMainArgv(service: ServiceName): string[] {
+  const spec = SERVICE_SPECS[service];
+  const main = ['node', ...spec.nodeFlags, join(REPO_ROOT, `services/${service}/dist/main.js`)];
+  return service === 'agent' ? ['sh', AGENT_SUPERVISOR, ...main] : main;
+}
+
+/** The process a supervisor runs (the agent under run-agent.sh), or undefined once it has exited. */
+function supervisedPid(supervisor: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return children.length > 0 ? Number(children[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -110,7 +133,13 @@ export class Gateway {
     };
     if (spec.metricsPort) common.PGW_METRICS_PORT = String(spec.metricsPort);
     const perService: Record<ServiceName, Record<string, string>> = {
-      agent: { PGW_STATE_DIR: this.stateDir, PGW_RESYNC_INTERVAL_MS: '1000' },
+      agent: {
+        PGW_STATE_DIR: this.stateDir,
+        PGW_RESYNC_INTERVAL_MS: '1000',
+        // The ports the agent never DNATs to: the other services' metrics listeners beside it.
+        PGW_FORWARDER_METRICS_PORT: String(SPECS.forwarder.metricsPort),
+        PGW_HEALTH_METRICS_PORT: String(SPECS.health.metricsPort),
+      },
       forwarder: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
       health: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
       api: {
@@ -136,7 +165,7 @@ export class Gateway {
       this.apiMetricsPort = await freeLoopbackPort();
       this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
     }
-    const argv = [...niceArgv(spec), 'node', ...spec.nodeFlags, join(REPO_ROOT, `services/${service}/dist/main.js`)];
+    const argv = [...niceArgv(spec), ...serviceMainArgv(service)];
     const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.lab.dir, `pgw-${service}.log`) };
     const spawnedAt = Date.now();
     // The api lives in the machine's namespace: an empty ns name runs it there through the lab's spawner.
@@ -167,11 +196,16 @@ export class Gateway {
     return this.running.get(service);
   }
 
-  /** SIGKILL: a crash, nothing graceful. */
+  /**
+   * SIGKILL: a crash, nothing graceful. For the agent that is its own process: its supervisor
+   * outlives it and runs the post-stop reset, as systemd runs ExecStopPost= after a SIGKILL.
+   */
   async kill(service: ServiceName): Promise<void> {
     const proc = this.running.get(service);
     if (!proc) return;
-    await proc.kill();
+    const agentPid = service === 'agent' ? supervisedPid(proc.pid) : undefined;
+    if (agentPid !== undefined) process.kill(agentPid, 'SIGKILL');
+    else await proc.kill();
     await proc.exited;
     this.running.delete(service);
   }

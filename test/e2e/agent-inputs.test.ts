@@ -1,0 +1,175 @@
+// The agent distrusts its inputs (issue 10 point 2): forwarder ports it will not DNAT to, interface
+// names it will not use, a LAN interface change, and the refusals shown through the api's status.
+// Real agent, api, nftables and kernel in a lab; the forwarder's sockets are stand-ins as uid pgw.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import type { LabProcess } from '../lab/index.js';
+import { ADMIN_CREDENTIALS } from '../support/gateway.js';
+import { createDataplane, type Dataplane } from './dataplane-harness.js';
+
+const EFFECTIVE = '192.168.2.10';
+const ON_METRICS = '192.168.2.11'; // mapped to the health service's metrics port
+const ON_FOREIGN = '192.168.2.12'; // mapped to a port another local user listens on
+const PORTS = { effective: 20010, metrics: 9103, foreign: 20012 } as const;
+
+interface Refusal {
+  subject: string;
+  reason: string;
+}
+interface AgentView {
+  ok: boolean;
+  error: string | null;
+  refusals: Refusal[];
+}
+
+let dp: Dataplane;
+let token = '';
+let metricsStandIn: LabProcess;
+let foreignListener: LabProcess;
+let internet: string;
+let httpPort: number;
+const ids = { metrics: 0, foreign: 0 };
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${dp.gateway.apiUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+async function agentView(): Promise<AgentView | null> {
+  return (await api<{ agent: AgentView | null }>('GET', '/api/v1/status')).body.agent;
+}
+
+/** Waits until the agent's status, read through the api, satisfies `check`; returns it. */
+async function waitAgent(what: string, check: (agent: AgentView) => boolean): Promise<AgentView> {
+  let last: AgentView | null = null;
+  await dp.waitFor(`${what} (last agent status: ${JSON.stringify(last)})`, async () => {
+    last = await agentView();
+    return last !== null && check(last);
+  }, 15_000);
+  return last!;
+}
+
+type Settings = Record<string, unknown>;
+async function settings(): Promise<Settings> {
+  return (await api<Settings>('GET', '/api/v1/settings')).body;
+}
+async function putSettings(change: Settings): Promise<{ status: number; body: { error?: { message: string; details?: unknown } } }> {
+  const { updatedAt: _updatedAt, ...current } = await settings();
+  return api('PUT', '/api/v1/settings', { ...current, ...change });
+}
+
+const sysctl = async (key: string) => (await dp.lab.exec(dp.gw, ['sysctl', '-n', key])).stdout.trim();
+const accepted = async (proc: LabProcess) => (await readFile(proc.logFile, 'utf8')).split('\n').filter((l) => l.startsWith('accepted'));
+
+describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000 }, () => {
+  before(async () => {
+    dp = await createDataplane({ clients: 4, proxies: ['socks5'] });
+    internet = dp.lab.description.internet.ip;
+    httpPort = dp.lab.description.internet.httpPort;
+    await dp.loadGuard();
+    // An admin widened the window so that 9103 is inside it (issue 10: the range was 1-65535).
+    await dp.tdb.db.updateTable('settings').set({ forwarderPortMin: 9000 }).where('id', '=', 1).execute();
+    const up = await dp.addProxy(0, 'up');
+    await dp.addMapping(EFFECTIVE, up, PORTS.effective);
+    ids.metrics = await dp.addMapping(ON_METRICS, up, PORTS.metrics);
+    ids.foreign = await dp.addMapping(ON_FOREIGN, up, PORTS.foreign);
+    await dp.startPortListeners([PORTS.effective]);
+    // What a DNAT to them would hand the client: the health service's metrics (uid pgw-health) and
+    // a socket of another local user (uid pgw-api stands for any user that is not the forwarder).
+    metricsStandIn = await dp.startListenersAs('pgw-health', [PORTS.metrics], 'health-metrics-stand-in');
+    foreignListener = await dp.startListenersAs('pgw-api', [PORTS.foreign], 'foreign-user-listener');
+    await dp.startAgent();
+    await dp.gateway.start('api');
+    const login = await fetch(`${dp.gateway.apiUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN_CREDENTIALS) });
+    token = ((await login.json()) as { token: string }).token;
+    assert.ok(token, 'logged in');
+  });
+
+  after(async () => {
+    await dp?.lab.exec(dp.gw, ['ip', 'link', 'del', 'lan2'], { reject: false });
+    await dp?.destroy();
+  });
+
+  it('a mapping on a pgw metrics port or on a port another user listens on is refused: its client gets nothing from that socket, the reason is in the api status', async () => {
+    const agent = await waitAgent('both refusals reported', (a) => a.refusals.length === 2);
+    const reasons = Object.fromEntries(agent.refusals.map((r) => [r.subject, r.reason]));
+    assert.deepEqual(Object.keys(reasons).sort(), [`mapping ${ids.metrics} (${ON_METRICS})`, `mapping ${ids.foreign} (${ON_FOREIGN})`].sort());
+    assert.equal(reasons[`mapping ${ids.metrics} (${ON_METRICS})`], 'port refused (9103 is pgw-health metrics)');
+    assert.match(reasons[`mapping ${ids.foreign} (${ON_FOREIGN})`]!, /^port refused \(20012 has a listening socket of uid \d+, not the forwarder\)$/);
+
+    // Never DNAT-ed: blocked, and the DNAT map holds only the effective client.
+    assert.deepEqual(await dp.setElements('lan_blocked'), [ON_METRICS, ON_FOREIGN].sort());
+    assert.deepEqual(await dp.setElements('client_port'), [`${EFFECTIVE} : ${PORTS.effective}`]);
+    const probes = await Promise.all([EFFECTIVE, ON_METRICS, ON_FOREIGN].map((src) => dp.prober.tcp(src, internet, httpPort)));
+    assert.deepEqual(probes.map((p) => p.result), ['connected', 'refused', 'refused']);
+    assert.deepEqual(await accepted(metricsStandIn), [], 'the metrics socket received no client');
+    assert.deepEqual(await accepted(foreignListener), [], 'the other user’s socket received no client');
+
+    const mappings = (await api<{ items: { clientIp: string; effective: { state: string; reason: string | null } }[] }>('GET', '/api/v1/mappings')).body.items;
+    assert.deepEqual(
+      mappings.map((m) => [m.clientIp, m.effective.state, m.effective.reason]).sort(),
+      [[EFFECTIVE, 'effective', null], [ON_METRICS, 'blocked', 'port_refused'], [ON_FOREIGN, 'blocked', 'port_refused']].sort(),
+    );
+  });
+
+  it('the forwarder port window: below 1024 refused by the api, overlapping ip_local_port_range refused by the agent (previous settings stay)', async () => {
+    const low = await putSettings({ forwarderPortMin: 1, forwarderPortMax: 65535 });
+    assert.equal(low.status, 422, JSON.stringify(low.body));
+    assert.match(JSON.stringify(low.body), /forwarderPortMin/);
+    const range = await sysctl('net.ipv4.ip_local_port_range');
+    const overlapping = await putSettings({ forwarderPortMax: 40000 });
+    assert.equal(overlapping.status, 200, JSON.stringify(overlapping.body));
+    const agent = await waitAgent('the window refused', (a) => a.refusals.some((r) => r.subject === 'forwarderPortMin'));
+    assert.equal(agent.ok, false);
+    assert.deepEqual(agent.refusals, [{ subject: 'forwarderPortMin', reason: `forwarder port window 9000-40000 overlaps ip_local_port_range ${range.replace(/\s+/, '-')}` }]);
+    assert.equal((await dp.prober.tcp(EFFECTIVE, internet, httpPort)).result, 'connected', 'the previous rules stay in force');
+    assert.equal((await putSettings({ forwarderPortMax: 29999 })).status, 200);
+    await waitAgent('the window accepted again', (a) => !a.refusals.some((r) => r.subject === 'forwarderPortMin'));
+  });
+
+  it('LAN interface lo, all or a missing name: lo and all refused by the api, a missing name and lo written past the api refused by the agent, with the reason in the status', async () => {
+    for (const name of ['lo', 'all', 'default']) {
+      const response = await putSettings({ lanInterface: name });
+      assert.equal(response.status, 422, `${name}: ${JSON.stringify(response.body)}`);
+      assert.match(JSON.stringify(response.body), /lanInterface/);
+    }
+    const missing = await putSettings({ lanInterface: 'ens99' });
+    assert.equal(missing.status, 200, JSON.stringify(missing.body));
+    let agent = await waitAgent('ens99 refused', (a) => a.refusals.some((r) => r.subject === 'lanInterface'));
+    assert.equal(agent.ok, false);
+    assert.deepEqual(agent.refusals.filter((r) => r.subject === 'lanInterface'), [{ subject: 'lanInterface', reason: 'lanInterface "ens99" does not exist on this gateway' }]);
+    assert.equal((await dp.prober.tcp(EFFECTIVE, internet, httpPort)).result, 'connected', 'the previous rules stay in force');
+    assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1');
+
+    // A writer past the api (the database itself) sets lo: the agent refuses it too.
+    await dp.tdb.db.updateTable('settings').set({ lanInterface: 'lo' }).where('id', '=', 1).execute();
+    await dp.bus.publish({ type: 'config.changed' });
+    agent = await waitAgent('lo refused', (a) => a.refusals.some((r) => r.reason.includes('"lo"')));
+    assert.deepEqual(agent.refusals, [{ subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' }]);
+    assert.equal(await sysctl('net.ipv4.conf.lo.route_localnet'), '0', 'route_localnet never switched on for lo');
+    assert.deepEqual(await dp.setElements('client_port'), [`${EFFECTIVE} : ${PORTS.effective}`]);
+
+    await dp.tdb.db.updateTable('settings').set({ lanInterface: 'ens19' }).where('id', '=', 1).execute();
+    await dp.bus.publish({ type: 'config.changed' });
+    agent = await waitAgent('settings accepted again', (a) => !a.refusals.some((r) => r.subject === 'lanInterface'));
+  });
+
+  it('a LAN interface change switches route_localnet off on the previous interface (and the backstop on for the new one)', async () => {
+    await dp.lab.exec(dp.gw, ['ip', 'link', 'add', 'lan2', 'type', 'dummy']);
+    await dp.lab.exec(dp.gw, ['ip', 'link', 'set', 'lan2', 'up']);
+    await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.lan2.forwarding=1']);
+    assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1');
+    assert.equal((await putSettings({ lanInterface: 'lan2' })).status, 200);
+    await dp.waitFor('route_localnet on lan2 and off on ens19', async () => (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '0');
+    assert.equal(await sysctl('net.ipv4.conf.lan2.forwarding'), '0');
+    assert.equal((await putSettings({ lanInterface: 'ens19' })).status, 200);
+    await dp.waitFor('back on ens19, off on lan2', async () => (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '0');
+    assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined);
+  });
+});

@@ -1,0 +1,122 @@
+// The kernel backstop under nftables (issue 11 point 1, docs/SECURITY.md "Layers"): LAN forwarding
+// and LAN IPv6 off from the guard on, kept by the agent; route_localnet only while the agent runs.
+// With the agent SIGKILLed and every nft table flushed, nothing from the LAN leaves eth0 and no
+// loopback service is reached; each control is then switched back on alone to show it was the
+// one stopping the packets (positive controls), so a capture that sees nothing cannot pass.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createDataplane, type Dataplane, type WanAnalysis } from './dataplane-harness.js';
+
+const EFFECTIVE = '192.168.2.10';
+const PORT = 20010;
+/** A loopback-only service on the gateway, as the services' metrics endpoints are. */
+const LOOPBACK_SERVICE_PORT = 9199;
+
+let dp: Dataplane;
+let internet: string;
+let httpPort: number;
+
+const sysctl = async (key: string) => (await dp.lab.exec(dp.gw, ['sysctl', '-n', key])).stdout.trim();
+const setSysctl = (key: string, value: string) => dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', `${key}=${value}`]);
+
+/** Routes the LAN namespace's 127.0.0.0/8 to the gateway, so a client can send what an attacker would. */
+async function routeLoopbackToGateway(): Promise<void> {
+  for (const argv of [
+    ['sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1'],
+    ['sysctl', '-q', '-w', 'net.ipv4.conf.gw0.route_localnet=1'],
+    ['ip', 'route', 'add', '127.0.0.0/8', 'via', '192.168.2.1', 'dev', 'gw0', 'table', '100'],
+    ['ip', 'rule', 'add', 'pref', '10', 'to', '127.0.0.0/8', 'lookup', '100'],
+    ['ip', 'rule', 'del', 'pref', '0', 'lookup', 'local'],
+    ['ip', 'rule', 'add', 'pref', '100', 'lookup', 'local'],
+  ]) {
+    await dp.lab.exec(dp.lab.ns.lan, argv);
+  }
+}
+
+/** Every client's TCP to the WAN host, UDP/53 and a SYN to the gateway's 127.0.0.1, with eth0 captured. */
+async function probeAll(): Promise<{ tcp: string[]; udp: string; loopback: string; wan: WanAnalysis }> {
+  const capture = await dp.captureWan();
+  const tcp = await Promise.all(dp.lab.clients.map((src) => dp.prober.tcp(src, internet, httpPort)));
+  const udp = await dp.prober.udp(dp.lab.clients[1]!, internet, 53);
+  const loopback = await dp.prober.tcp(dp.lab.clients[1]!, '127.0.0.1', LOOPBACK_SERVICE_PORT);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // late retransmissions
+  return { tcp: tcp.map((r) => r.result), udp: udp.result, loopback: loopback.result, wan: await capture.stop() };
+}
+
+describe('kernel backstop: LAN forwarding off, route_localnet only while the agent runs (issue 11 point 1)', { timeout: 240_000 }, () => {
+  before(async () => {
+    dp = await createDataplane({ clients: 4, proxies: ['socks5'] });
+    internet = dp.lab.description.internet.ip;
+    httpPort = dp.lab.description.internet.httpPort;
+    // The lab's gateway forwards (ip_forward=1): the worst case the backstop must hold against.
+    assert.equal(await sysctl('net.ipv4.conf.ens19.forwarding'), '1');
+    await dp.loadGuard();
+    const up = await dp.addProxy(0, 'up');
+    await dp.addMapping(EFFECTIVE, up, PORT);
+    await dp.startPortListeners([PORT, LOOPBACK_SERVICE_PORT]);
+    await routeLoopbackToGateway();
+  });
+
+  after(async () => {
+    await dp?.destroy();
+  });
+
+  it('the boot guard switches LAN forwarding and LAN IPv6 off before any agent runs', async () => {
+    assert.equal(await sysctl('net.ipv4.conf.ens19.forwarding'), '0');
+    assert.equal(await sysctl('net.ipv6.conf.ens19.disable_ipv6'), '1');
+    assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '0');
+    assert.equal(await sysctl('net.ipv4.conf.eth0.forwarding'), '1', 'only the LAN interface is touched');
+  });
+
+  it('the agent keeps them off: `sysctl net.ipv4.ip_forward=1` (which turns every interface back on) is undone at its next reconcile', async () => {
+    await dp.startAgent();
+    await dp.waitFor('route_localnet on ens19', async () => (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '1');
+    assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined);
+    await setSysctl('net.ipv4.ip_forward', '1');
+    await setSysctl('net.ipv6.conf.ens19.disable_ipv6', '0');
+    const ms = await dp.waitFor('LAN forwarding and IPv6 off again', async () => (await sysctl('net.ipv4.conf.ens19.forwarding')) === '0' && (await sysctl('net.ipv6.conf.ens19.disable_ipv6')) === '1', 5_000);
+    console.log(`# LAN forwarding re-asserted ${ms} ms after ip_forward=1`);
+  });
+
+  it('after kill -9 of the agent and `nft flush ruleset`: route_localnet and LAN forwarding are 0, no LAN packet leaves eth0, no loopback service is reached', async () => {
+    await dp.killAgent();
+    assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '0', 'route_localnet switched off after SIGKILL');
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    assert.equal((await dp.nft('list', 'ruleset')).stdout.trim(), '', 'no nft table at all');
+    assert.equal(await sysctl('net.ipv4.conf.ens19.forwarding'), '0');
+
+    const held = await probeAll();
+    assert.deepEqual(held.wan.fromClients, [], 'packets with a client address on eth0');
+    assert.ok(!held.tcp.includes('connected'), `no client connected: ${held.tcp.join(', ')}`);
+    assert.equal(held.udp, 'none');
+    assert.equal(held.loopback, 'timeout', 'the route_localnet hole is shut without any table');
+
+    // Positive controls: each layer switched back on alone lets the same probes through.
+    await setSysctl('net.ipv4.conf.ens19.forwarding', '1');
+    try {
+      const leaked = await probeAll();
+      assert.deepEqual(leaked.tcp, ['connected', 'connected', 'connected', 'connected'], 'with LAN forwarding on, clients reach the WAN host directly');
+      for (const src of dp.lab.clients) assert.ok(leaked.wan.fromClients.some((l) => l.includes(`${src}.`)), `${src} seen on eth0`);
+    } finally {
+      await setSysctl('net.ipv4.conf.ens19.forwarding', '0');
+    }
+    await setSysctl('net.ipv4.conf.ens19.route_localnet', '1');
+    try {
+      assert.equal((await dp.prober.tcp(dp.lab.clients[1]!, '127.0.0.1', LOOPBACK_SERVICE_PORT)).result, 'connected', 'with route_localnet on, the loopback service is reached');
+    } finally {
+      await setSysctl('net.ipv4.conf.ens19.route_localnet', '0');
+    }
+  });
+
+  it('a restarted agent restores its rules and route_localnet; a graceful stop switches route_localnet off too', async () => {
+    await dp.loadGuard();
+    await dp.startAgent();
+    await dp.waitFor('route_localnet on ens19', async () => (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '1');
+    assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined);
+    await dp.gateway.stop('agent');
+    dp.agent = undefined;
+    assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '0');
+    const probe = await dp.prober.tcp(EFFECTIVE, internet, httpPort);
+    assert.notEqual(probe.result, 'connected', 'no client is served while the agent is stopped');
+  });
+});
