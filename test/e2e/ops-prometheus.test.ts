@@ -24,7 +24,7 @@ const EXPECTED: Record<string, string[]> = {
     'pgw_forwarder_upstream_connect_seconds_bucket', 'pgw_forwarder_failures_total', 'pgw_forwarder_max_connections',
   ],
   'pgw-health': ['pgw_proxy_up', 'pgw_proxy_latency_ms', 'pgw_health_probe_duration_seconds_bucket', 'pgw_health_probes_total'],
-  'pgw-api': ['pgw_api_http_request_duration_seconds_bucket'],
+  'pgw-api': ['pgw_api_http_request_duration_seconds_bucket', 'pgw_api_login_password_checks_total'],
 };
 
 /** Prometheus and the services answer once they are up: a failed request only means "not yet". */
@@ -68,6 +68,12 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
       cwd: REPO_ROOT,
       name: 'pgw-api-8080',
       logFile: join(lab.dir, 'pgw-api-8080.log'),
+    });
+    // One API request, so that the request histogram has a series: Prometheus' scrapes go to the
+    // metrics listener and no longer count as API requests.
+    await eventually('api answers on 8080', 30_000, async () => {
+      const r = await lab.exec(lab.ns.gateway, ['curl', '-sf', '--max-time', '1', 'http://127.0.0.1:8080/healthz'], { reject: false });
+      return r.exitCode === 0 ? true : undefined;
     });
 
     // Traffic, so that the forwarder's labelled series exist: one relayed request, and one the

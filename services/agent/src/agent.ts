@@ -12,11 +12,14 @@ import { DesiredSource } from './desired-source.js';
 import { readHostFacts } from './host-facts.js';
 import { LanSysctl } from './lan-sysctl.js';
 import { createAgentMetrics } from './metrics.js';
+import { openGuardFile } from './guard-restore.js';
 import { createNft } from './nft.js';
+import { OwnWriters } from './nft-monitor-events.js';
 import { uidFromPasswd } from './passwd.js';
 import { type ReconcileOutcome, Reconciler } from './reconciler.js';
 import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './resolve-hosts.js';
+import { SelfHeal } from './self-heal.js';
 import type { StateCache } from './state-cache.js';
 import { StatusReporter } from './status.js';
 
@@ -38,7 +41,10 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   });
   const registry = createMetricsRegistry('agent');
   const recordMetrics = createAgentMetrics(registry);
-  const nft = createNft(config.PGW_NFT_BIN);
+  // The pids of the agent's own nft writers: the self-heal leaves their transactions alone.
+  const ownWriters = new OwnWriters(() => performance.now());
+  const nft = createNft(config.PGW_NFT_BIN, (pid) => ownWriters.add(pid));
+  const guard = await openGuardFile(config.PGW_NFT_BIN, config.PGW_GUARD_FILE, (pid) => ownWriters.add(pid));
   const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-agent', maxConnections: 2 });
   const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger });
   const statusRedis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
@@ -76,6 +82,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // table, no gap) and read back, so the reconciler starts from a verified state.
   if (early.policy) await reconciler.enforceCached(early.policy);
 
+  const selfHeal = new SelfHeal({ nftBin: config.PGW_NFT_BIN, guard, reconciler, own: ownWriters, logger, registry, now: () => performance.now() });
+  selfHeal.start();
   const server = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
   const subscription = bus.subscribe({
     group: 'agent',
@@ -92,6 +100,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     // The ruleset stays in force after the agent stops: enforcement never depends on it running.
     stop: async () => {
       clearInterval(resync);
+      await selfHeal.stop();
       await subscription.stop();
       await reconciler.idle();
       await bus.close();

@@ -1,6 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
 import { z } from 'zod';
 
+// guard/pgw-guard.nft of this install: src/ and dist/ are both two levels below services/agent.
+const INSTALLED_GUARD_FILE = fileURLToPath(new URL('../../../guard/pgw-guard.nft', import.meta.url));
 const absolutePath = z.string().refine((s) => s.startsWith('/'), 'must be an absolute path');
 const userName = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a system user name');
 const portList = z
@@ -18,6 +21,8 @@ export const agentConfigSchema = z.object({
   PGW_STATE_DIR: absolutePath.default('/var/lib/pgw/agent'),
   PGW_RESYNC_INTERVAL_MS: fields.positiveInt(1000, 2000),
   PGW_NFT_BIN: absolutePath.default('/usr/sbin/nft'),
+  /** The static guard table, re-loaded by the self-heal exactly as the boot guard loads it (checked at start). */
+  PGW_GUARD_FILE: absolutePath.default(INSTALLED_GUARD_FILE),
   PGW_CONNTRACK_BIN: absolutePath.default('/usr/sbin/conntrack'),
   PGW_FORWARDER_USER: userName.default('pgw'),
   PGW_HEALTH_USER: userName.default('pgw-health'),

@@ -10,11 +10,16 @@ export interface Nft {
   listChains(): Promise<string[]>;
 }
 
-/** The agent's only way to touch nftables: `nft -f -` transactions, `nft -j list table inet pgw` and `nft -j list chains inet`. */
-export function createNft(bin: string): Nft {
+/**
+ * The agent's only way to touch nftables: `nft -f -` transactions, `nft -j list table inet pgw` and `nft -j list chains inet`.
+ * onSpawn gets the pid of each writing nft, so the self-heal knows its transaction as the agent's own.
+ */
+export function createNft(bin: string, onSpawn: (pid: number) => void = () => undefined): Nft {
   return {
     async apply(script) {
-      const result = await execa(bin, ['-f', '-'], { input: script, reject: false, timeout: TIMEOUT_MS });
+      const child = execa(bin, ['-f', '-'], { input: script, reject: false, timeout: TIMEOUT_MS });
+      if (child.pid !== undefined) onSpawn(child.pid);
+      const result = await child;
       if (result.exitCode !== 0) throw new Error(`nft -f failed (exit ${result.exitCode ?? result.signal}): ${firstLines(result.stderr || result.stdout)}`);
     },
     async listTable() {

@@ -252,4 +252,38 @@ describe('Reconciler', () => {
     assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10']);
     assert.deepEqual(t.lan.at(-1), ['ens19', true], 'the previous LAN interface stays prepared');
   });
+
+  it('self-heal: restoreInForce puts back in full the ruleset of the last write, a delta’s result included, without loading', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    assert.deepEqual(await t.reconciler.restoreInForce(false), { result: 'nothing_in_force' });
+    await t.reconciler.request('start');
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await t.reconciler.request('event:proxy.status');
+    assert.equal(t.outcomes.at(-1)?.mode, 'delta');
+    const loads = t.loads();
+    t.kernel.table = null; // another tool's flush
+    assert.deepEqual(await t.reconciler.restoreInForce(false), { result: 'restored' });
+    assert.match(t.kernel.scripts.at(-1)!, /delete table inet pgw/);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'the state after the delta, not before');
+    assert.equal(t.loads(), loads, 'the desired state is not loaded');
+    const scripts = t.kernel.scripts.length;
+    assert.deepEqual(await t.reconciler.restoreInForce(true), { result: 'intact' });
+    assert.equal(t.kernel.scripts.length, scripts, 'a check that verifies writes nothing');
+    t.kernel.table!.elements.set('lan_mapped', ['192.168.2.10', '192.168.2.99']); // an element added by hand
+    assert.deepEqual(await t.reconciler.restoreInForce(true), { result: 'restored' });
+    assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10']);
+  });
+
+  it('self-heal: restores and runs interleave only between nft writes, so a run’s change is never undone', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    t.setDesired(policy([c(10), c(12)]));
+    const run = t.reconciler.request('event:mapping.changed');
+    const heals = [t.reconciler.restoreInForce(false)];
+    await run;
+    heals.push(t.reconciler.restoreInForce(false));
+    await Promise.all(heals);
+    assert.match(t.kernel.scripts.at(-1)!, /delete table inet pgw/);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10', '192.168.2.12']);
+  });
 });

@@ -73,6 +73,10 @@ export class Reconciler {
   private current: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private unchangedRuns = 0;
+  /** The ruleset the last successful nft write put in force (what a self-heal puts back). */
+  private inForce: RenderedRuleset | null = null;
+  /** Every nft write, one at a time in call order: a self-heal never interleaves with a run's apply. */
+  private writes: Promise<unknown> = Promise.resolve();
   /** Of the run in progress (runs never overlap). */
   private timer = new PhaseTimer(() => 0);
 
@@ -97,6 +101,28 @@ export class Reconciler {
   /** Resolves when no run is in progress or queued. */
   async idle(): Promise<void> {
     while (this.current || this.queued) await (this.queued ?? this.current);
+  }
+
+  /**
+   * Self-heal (an nft event showed table inet pgw removed or edited by another writer): puts the
+   * ruleset in force back in full, without loading the desired state, right after the nft write in
+   * progress if any. With check, only when the kernel differs from it (full read-back). Never throws.
+   */
+  restoreInForce(check: boolean): Promise<{ result: 'restored' | 'intact' | 'nothing_in_force' | 'failed'; error?: string }> {
+    return this.serialized(async () => {
+      const rendered = this.inForce;
+      if (!rendered) return { result: 'nothing_in_force' as const };
+      try {
+        if (check) {
+          const listing = await this.ports.listTable();
+          if (listing !== null && verifyTable(rendered, listing).length === 0) return { result: 'intact' as const };
+        }
+        await this.ports.applyScript(rendered.script);
+        return { result: 'restored' as const };
+      } catch (error) {
+        return { result: 'failed' as const, error: messageOf(error) };
+      }
+    });
   }
 
   /** At start, before Postgres answers: enforce the policy that was in force before the restart. */
@@ -190,7 +216,7 @@ export class Reconciler {
     }
     if (drift.length === 0) return { mode: 'none', drift };
     try {
-      await this.timer.time('apply', () => this.ports.applyScript(applied.rendered.script));
+      await this.timer.time('apply', () => this.write(applied.rendered.script, applied.rendered));
     } catch (error) {
       errors.push({ cause: 'nft_apply', message: messageOf(error) });
       return { mode: 'none', drift };
@@ -204,7 +230,8 @@ export class Reconciler {
     const delta = previous ? renderDelta(previous.rendered, rendered) : null;
     if (delta !== null) {
       try {
-        if (delta !== '') await this.timer.time('apply', () => this.ports.applyScript(delta));
+        if (delta !== '') await this.timer.time('apply', () => this.write(delta, rendered));
+        else this.inForce = rendered;
         return 'delta';
       } catch {
         // The kernel no longer holds what we applied last (e.g. an element was removed by hand):
@@ -212,12 +239,26 @@ export class Reconciler {
       }
     }
     try {
-      await this.timer.time('apply', () => this.ports.applyScript(rendered.script));
+      await this.timer.time('apply', () => this.write(rendered.script, rendered));
       return 'full';
     } catch (error) {
       errors.push({ cause: 'nft_apply', message: messageOf(error) });
       return 'none';
     }
+  }
+
+  /** One nft write in the queue; once it succeeded, `after` is the ruleset in force. */
+  private write(script: string, after: RenderedRuleset): Promise<void> {
+    return this.serialized(async () => {
+      await this.ports.applyScript(script);
+      this.inForce = after;
+    });
+  }
+
+  private serialized<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(step);
+    this.writes = run.catch(() => undefined);
+    return run;
   }
 
   /** Full read-back after an apply; a failure forces a full apply on the next run. */
