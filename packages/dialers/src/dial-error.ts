@@ -5,7 +5,8 @@
  * - auth_failed: credentials missing or rejected; proxy_refused: the proxy denied the request;
  * - target_unreachable: the proxy works but could not reach the target (SOCKS5 replies 3-6);
  * - protocol_error: the proxy spoke something else; closed: it hung up mid-handshake;
- * - aborted: the caller's signal fired; invalid_request: bad target or credentials, nothing sent.
+ * - aborted: the caller's signal fired; invalid_request: bad target or credentials, nothing sent;
+ * - proxy_forbidden: the proxy's address is one where no proxy may be (DialOptions.checkProxyAddress), nothing sent.
  */
 export type DialFailureReason =
   | 'connect_refused'
@@ -17,7 +18,8 @@ export type DialFailureReason =
   | 'protocol_error'
   | 'closed'
   | 'aborted'
-  | 'invalid_request';
+  | 'invalid_request'
+  | 'proxy_forbidden';
 
 export class DialError extends Error {
   override readonly name = 'DialError';

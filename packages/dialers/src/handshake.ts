@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { endpointLabel, type ProxyEndpoint } from '@pgw/domain';
 import { DialError, type DialFailureReason } from './dial-error.js';
+import { guardedLookup, refuseLiteralHost } from './proxy-address-check.js';
 import { formatHostPort } from './target.js';
 import type { DialOptions, DialTarget } from './types.js';
 
@@ -90,6 +91,8 @@ class Handshake {
   }
 
   socketError(error: NodeJS.ErrnoException): void {
+    // A refused proxy address, from the lookup hook: nothing was sent.
+    if (error instanceof DialError) return this.fail(error);
     const code = error.code ?? 'unknown error';
     let reason: DialFailureReason;
     let message: string;
@@ -174,10 +177,16 @@ export function runHandshake<Context extends number>(
   if (options.signal?.aborted) {
     return Promise.reject(withContext(new DialError('aborted', 'dial aborted by the caller'), proxy, target));
   }
+  const check = options.checkProxyAddress;
+  if (check !== undefined) {
+    const refused = refuseLiteralHost(proxy.host, check);
+    if (refused !== null) return Promise.reject(withContext(refused, proxy, target));
+  }
   return new Promise<net.Socket>((resolve, reject) => {
     const socket = net.connect({
       host: proxy.host,
       port: proxy.port,
+      ...(check === undefined ? {} : { lookup: guardedLookup(check) }),
       noDelay: true,
       allowHalfOpen: options.allowHalfOpen !== false,
       keepAlive: options.keepAlive !== false,

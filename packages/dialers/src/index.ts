@@ -4,7 +4,7 @@ import { Socks5Dialer } from './socks5.js';
 import type { Dialer } from './types.js';
 
 export { DialError, type DialFailureReason } from './dial-error.js';
-export type { DialOptions, DialTarget, Dialer } from './types.js';
+export type { DialOptions, DialTarget, Dialer, ProxyAddressCheck } from './types.js';
 export { HttpConnectDialer } from './http-connect.js';
 export { Socks5Dialer } from './socks5.js';
 

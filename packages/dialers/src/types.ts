@@ -18,7 +18,16 @@ export interface DialOptions {
    * own (Node's net.Socket option of that name); default true.
    */
   readonly allowHalfOpen?: boolean;
+  /**
+   * Refuses a proxy at an address where none may be (loopback, the LAN, ...): returns why, or
+   * null. Asked for a literal host before any packet, and for every address a name resolves to
+   * before connecting; a refusal rejects with DialError 'proxy_forbidden' whose cause is the
+   * returned value.
+   */
+  readonly checkProxyAddress?: ProxyAddressCheck;
 }
+
+export type ProxyAddressCheck = (address: string) => { readonly message: string } | null;
 
 export interface Dialer {
   readonly protocol: ProxyProtocol;

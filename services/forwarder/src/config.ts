@@ -1,4 +1,5 @@
 import { fields, loadConfig } from '@pgw/config';
+import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
 
 /** Every PGW_* variable the forwarder reads (see .env.template, forwarder section). */
@@ -18,6 +19,7 @@ export const forwarderEnvSchema = z
     PGW_UPSTREAM_FAILURE_THRESHOLD: fields.positiveInt(3, 1_000),
     PGW_FORWARDER_RESYNC_INTERVAL_MS: fields.positiveInt(2_000, 60_000),
     PGW_FORWARDER_DRAIN_TIMEOUT_MS: fields.positiveInt(5_000, 600_000),
+    PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
   })
   .refine((env) => env.PGW_MAX_CONNECTIONS_PER_MAPPING <= env.PGW_MAX_CONNECTIONS, {
     message: 'must not be above PGW_MAX_CONNECTIONS',
@@ -39,6 +41,8 @@ export interface ForwarderConfig {
   readonly upstreamFailureThreshold: number;
   readonly resyncIntervalMs: number;
   readonly drainTimeoutMs: number;
+  /** Networks where proxies may be although loopback, link-local or LAN (e.g. a proxy client on the gateway). */
+  readonly proxyAllowNetworks: readonly string[];
 }
 
 /** Throws ConfigError with one line naming the first bad variable. */
@@ -59,5 +63,6 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     upstreamFailureThreshold: e.PGW_UPSTREAM_FAILURE_THRESHOLD,
     resyncIntervalMs: e.PGW_FORWARDER_RESYNC_INTERVAL_MS,
     drainTimeoutMs: e.PGW_FORWARDER_DRAIN_TIMEOUT_MS,
+    proxyAllowNetworks: e.PGW_PROXY_ALLOW_CIDRS,
   };
 }

@@ -59,6 +59,16 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
       for (const [reason, count] of stats.failures) this.inc({ reason }, count);
     },
   });
+  new Counter({
+    name: 'pgw_forwarder_refused_total',
+    help: 'Connections refused by the destination policy, by reason: destination_<class> (loopback, link_local, gateway, lan, private, ...) or proxy_<class> (a proxy at such an address)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of stats.refusals) this.inc({ reason }, count);
+    },
+  });
   new Gauge({
     name: 'pgw_forwarder_max_connections',
     help: 'The configured global relay limit (PGW_MAX_CONNECTIONS)',

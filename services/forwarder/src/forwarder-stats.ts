@@ -1,5 +1,10 @@
+import type { DestinationRefusal, ProxyHostRefusal } from '@pgw/domain';
+
+/** Refusals by the destination policy: a forbidden destination, or a proxy at a forbidden address. */
+export type PolicyRefusal = DestinationRefusal | ProxyHostRefusal;
+
 /** Why a connection ended without being relayed (refusals before a dial, and dial failures). */
-export type RefusalReason = 'blocked' | 'not_client' | 'limit_global' | 'limit_mapping' | 'no_original_dst' | 'not_redirected' | 'draining';
+export type RefusalReason = 'blocked' | 'not_client' | 'limit_global' | 'limit_mapping' | 'no_original_dst' | 'not_redirected' | 'draining' | PolicyRefusal;
 
 /**
  * Plain counters the hot path bumps; the metrics registry reads them at scrape time, so a
@@ -11,8 +16,15 @@ export class ForwarderStats {
   closedBytesUp = 0;
   closedBytesDown = 0;
   readonly failures = new Map<string, number>();
+  /** The policy refusals alone (also counted in failures): pgw_forwarder_refused_total and the status record. */
+  readonly refusals = new Map<PolicyRefusal, number>();
 
   failure(reason: string): void {
     this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
+  }
+
+  refused(reason: PolicyRefusal): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+    this.failure(reason);
   }
 }

@@ -5,6 +5,7 @@ import { type Dialer, dialerFor } from '@pgw/dialers';
 import { getOriginalDst, type OriginalDst } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
+import type { DestinationGuard } from './destination-guard.js';
 import type { ForwarderStats, RefusalReason } from './forwarder-stats.js';
 import { Relay, type RelayOwner, type RelaySocket } from './relay.js';
 import type { MappingRoute } from './routes.js';
@@ -15,6 +16,7 @@ export interface ListenerContext {
   readonly stats: ForwarderStats;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly destinations: Pick<DestinationGuard, 'refusal' | 'checkProxyAddress'>;
   /** The upstream connect latency histogram's child for one proxy (looked up once per route). */
   connectObserver(proxyId: number): (seconds: number) => void;
   dialSucceeded(proxyId: number): void;
@@ -142,6 +144,14 @@ export class MappingListener implements RelayOwner {
       ctx.limits.release(this.slots);
       return refuse(socket, 'not_redirected', ctx.stats);
     }
+    // Loopback, link-local, the gateway, the LAN (and private ranges if so set): refused before the proxy hears of it.
+    const forbidden = ctx.destinations.refusal(dst.address, route.privateDestinations);
+    if (forbidden !== null) {
+      ctx.limits.release(this.slots);
+      ctx.stats.refused(forbidden);
+      socket.resetAndDestroy();
+      return;
+    }
     const relay = new Relay(socket, this);
     relay.next = this.head;
     if (this.head !== null) this.head.prev = relay;
@@ -154,7 +164,12 @@ export class MappingListener implements RelayOwner {
     let upstream: RelaySocket;
     try {
       // allowHalfOpen: each direction's FIN is relayed on its own (see relay.ts).
-      upstream = await dialer.dial(route.proxy!, { host: dst.address, port: dst.port }, { timeoutMs: this.ctx.connectTimeoutMs, signal, allowHalfOpen: true });
+      upstream = await dialer.dial(route.proxy!, { host: dst.address, port: dst.port }, {
+        timeoutMs: this.ctx.connectTimeoutMs,
+        signal,
+        allowHalfOpen: true,
+        checkProxyAddress: this.ctx.destinations.checkProxyAddress,
+      });
     } catch (error) {
       this.ctx.dialFailed(route, error);
       relay.reset();

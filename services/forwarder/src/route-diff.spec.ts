@@ -12,6 +12,7 @@ function route(id: number, extra: Partial<MappingRoute> = {}): MappingRoute {
     proxyId: 1,
     proxy: { protocol: 'socks5', host: '198.51.100.10', port: parsePort(1080) },
     blocked: null,
+    privateDestinations: null,
     ...extra,
   };
 }
@@ -81,6 +82,11 @@ describe('diffRoutes', () => {
   it('a changed client address closes the old client\'s connections', () => {
     const diff = diffRoutes(table(route(1)), table(route(1, { clientIp: parseIpv4('192.168.2.99') })));
     assert.deepEqual(diff.update.map((u) => u.closeConnections), [true]);
+  });
+
+  it('a changed private-destination override reaches the listener (new connections follow it)', () => {
+    const diff = diffRoutes(table(route(1)), table(route(1, { privateDestinations: 'allow' })));
+    assert.deepEqual(diff.update.map((u) => [u.route.privateDestinations, u.closeConnections]), [['allow', false]]);
   });
 
   it('keeps the proxy endpoint object when only another field changed (dialers cache per endpoint)', () => {

@@ -42,5 +42,7 @@ export function diffRoutes(current: ReadonlyMap<number, MappingRoute>, desired: 
 }
 
 function sameRoute(a: MappingRoute, b: MappingRoute): boolean {
-  return a.clientIp === b.clientIp && a.proxyId === b.proxyId && a.blocked === b.blocked && sameEndpoint(a.proxy, b.proxy);
+  return (
+    a.clientIp === b.clientIp && a.proxyId === b.proxyId && a.blocked === b.blocked && a.privateDestinations === b.privateDestinations && sameEndpoint(a.proxy, b.proxy)
+  );
 }

@@ -32,6 +32,7 @@ describe('buildRoutes', () => {
       proxyId: 1,
       proxy: { protocol: 'socks5', host: '198.51.100.11', port: 1080, username: 'alice', password: 's3cret' },
       blocked: null,
+      privateDestinations: null,
     });
   });
 
@@ -67,6 +68,11 @@ describe('buildRoutes', () => {
       { mappingId: 5, reason: 'invalid client_ip' },
       { mappingId: 1, reason: 'listen port 9102 is outside the forwarder port range 20000-29999' },
     ]);
+  });
+
+  it("carries the mapping's private-destination override (absent or null: the global setting)", () => {
+    const { routes } = buildRoutes(state([proxy(1)], [mapping(1, 1, { privateDestinations: 'allow' }), mapping(2, 1, { privateDestinations: null }), mapping(3, 1)]), decrypt);
+    assert.deepEqual([...routes.values()].map((r) => r.privateDestinations), ['allow', null, null]);
   });
 
   it('decrypts each proxy once even when many mappings use it', () => {

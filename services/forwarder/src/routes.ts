@@ -1,4 +1,4 @@
-import { type ClientBlockReason, clientBlockReason, type Ipv4, type Port, type ProxyEndpoint } from '@pgw/domain';
+import { type ClientBlockReason, clientBlockReason, type Ipv4, type Port, type PrivateDestinations, type ProxyEndpoint } from '@pgw/domain';
 import type { DesiredProxyWithCredentials, DesiredState } from '@pgw/db';
 
 /** Why the forwarder refuses a mapping's connections: the domain's reasons plus its own. */
@@ -14,6 +14,8 @@ export interface MappingRoute {
   readonly proxy: ProxyEndpoint | null;
   /** null: connections are relayed. Otherwise they are refused and live ones closed (fail closed). */
   readonly blocked: RouteBlockReason | null;
+  /** The mapping's own choice for private destinations; null: the global setting. */
+  readonly privateDestinations: PrivateDestinations | null;
 }
 
 export interface RouteProblem {
@@ -57,6 +59,7 @@ export function buildRoutes(state: DesiredState<DesiredProxyWithCredentials>, de
       proxyId: mapping.proxyId,
       proxy: proxy?.endpoint ?? null,
       blocked,
+      privateDestinations: mapping.privateDestinations ?? null,
     });
   }
   return { routes, problems };

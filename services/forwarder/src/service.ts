@@ -8,6 +8,7 @@ import type { StopFn } from '@pgw/runtime';
 import type { ForwarderConfig } from './config.js';
 import { ConnectionLimits } from './connection-limits.js';
 import { CredentialOpener } from './credential-opener.js';
+import { DestinationGuard, proxyRefusalOf } from './destination-guard.js';
 import { Forwarder } from './forwarder.js';
 import { type ForwarderMetrics, registerForwarderMetrics } from './forwarder-metrics.js';
 import { ForwarderStats } from './forwarder-stats.js';
@@ -33,15 +34,25 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
   const failures = new UpstreamFailureTracker(config.upstreamFailureThreshold, UPSTREAM_NOTICE_DEBOUNCE_MS);
   const registry = createMetricsRegistry('forwarder');
   let metrics: ForwarderMetrics | undefined;
+  const destinations = new DestinationGuard(config.proxyAllowNetworks);
+  const stopAddressWatch = destinations.watch();
 
   const ctx: ListenerContext = {
     limits,
     stats,
     connectTimeoutMs: config.connectTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
+    destinations,
     connectObserver: (proxyId) => metrics!.connectObserver(proxyId),
     dialSucceeded: (proxyId) => failures.success(proxyId),
     dialFailed(route, error) {
+      const forbidden = proxyRefusalOf(error);
+      // Not the proxy failing: it is where no proxy may be. Counted and logged, not reported to health.
+      if (forbidden !== null) {
+        stats.refused(forbidden);
+        if (logger.isDebugEnabled()) logger.debug('proxy address refused', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
+        return;
+      }
       const reason = error instanceof DialError ? error.reason : 'connect_failed';
       stats.failure(reason);
       if (logger.isDebugEnabled()) logger.debug('dial failed', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
@@ -64,6 +75,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
   let lastProblems = '';
   const reconciler = new Reconciler(async () => {
     const state = await loadDesiredStateWithCredentials(db);
+    destinations.configure(state.settings);
     const table = buildRoutes(state, opener.open);
     opener.endLoad();
     const problems = describeProblems(table.problems);
@@ -87,7 +99,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
       if (RELEVANT_EVENTS.has(received.event.type)) await reconciler.request();
     },
   });
-  const statusWriter = startStatusWriter(redis, forwarder, limits, logger);
+  const statusWriter = startStatusWriter(redis, forwarder, limits, stats, logger);
   void statusWriter.writeNow();
   const metricsServer = await startMetricsServer(registry, config.metricsHost, config.metricsPort);
   logger.info('ready', { listeners: forwarder.listenerCount, bind: config.bindHost, metrics: `${config.metricsHost}:${config.metricsPort}` });
@@ -100,6 +112,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
     const { remaining } = await drained;
     logger.info('drained', { closedAtDeadline: remaining });
     statusWriter.stop();
+    stopAddressWatch();
     await statusWriter.writeNow();
     metricsServer.close();
     await bus.close();

@@ -2,16 +2,18 @@ import type { Logger } from '@pgw/log';
 import type { Redis } from 'ioredis';
 import type { Forwarder } from './forwarder.js';
 import type { ConnectionLimits } from './connection-limits.js';
+import type { ForwarderStats } from './forwarder-stats.js';
 import { buildStatus, FORWARDER_STATUS_KEY, FORWARDER_STATUS_TTL_S } from './status.js';
 
 /** Refreshes the status key well inside its TTL; a Redis outage is logged once per outage. */
-export function startStatusWriter(redis: Redis, forwarder: Forwarder, limits: ConnectionLimits, logger: Logger, intervalMs = 5_000): { stop(): void; writeNow(): Promise<void> } {
+export function startStatusWriter(redis: Redis, forwarder: Forwarder, limits: ConnectionLimits, stats: ForwarderStats, logger: Logger, intervalMs = 5_000): { stop(): void; writeNow(): Promise<void> } {
   let failing = false;
   const writeNow = async () => {
     const status = buildStatus(
       new Date(),
       limits.activeConnections,
       [...forwarder.perMapping()].map(([id, listener]) => [id, listener.activeConnections] as const),
+      stats.refusals,
     );
     try {
       await redis.set(FORWARDER_STATUS_KEY, JSON.stringify(status), 'EX', FORWARDER_STATUS_TTL_S);

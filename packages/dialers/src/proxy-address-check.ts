@@ -1,0 +1,40 @@
+// Applies DialOptions.checkProxyAddress to the proxy's address before any packet is sent to it:
+// directly for a literal host, and through net.connect's `lookup` hook for a name, so that the
+// address actually dialed is the one checked (no second resolution that could answer otherwise).
+import dns from 'node:dns';
+import net from 'node:net';
+import { DialError } from './dial-error.js';
+import type { ProxyAddressCheck } from './types.js';
+
+type LookupFunction = NonNullable<net.TcpSocketConnectOpts['lookup']>;
+
+/** One lookup function per check function: a dial allocates nothing for it. */
+const lookups = new WeakMap<ProxyAddressCheck, LookupFunction>();
+
+/** The refusal of a literal proxy host, or null (also null for a name: see guardedLookup). */
+export function refuseLiteralHost(host: string, check: ProxyAddressCheck): DialError | null {
+  if (net.isIP(host) === 0) return null;
+  const problem = check(host);
+  return problem === null ? null : new DialError('proxy_forbidden', problem.message, { cause: problem });
+}
+
+/** A dns.lookup that fails with a DialError when any resolved address is refused. */
+export function guardedLookup(check: ProxyAddressCheck): LookupFunction {
+  let lookup = lookups.get(check);
+  if (lookup === undefined) {
+    lookup = ((hostname: string, options: dns.LookupOptions, callback: (error: Error | null, address: string | dns.LookupAddress[], family?: number) => void) => {
+      dns.lookup(hostname, options, (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => {
+        if (error) return callback(error, address, family);
+        for (const entry of Array.isArray(address) ? address : [{ address, family: family ?? 0 }]) {
+          const problem = check(entry.address);
+          if (problem !== null) {
+            return callback(new DialError('proxy_forbidden', `${hostname} resolves to ${entry.address}: ${problem.message}`, { cause: problem }), address, family);
+          }
+        }
+        callback(null, address, family);
+      });
+    }) as LookupFunction;
+    lookups.set(check, lookup);
+  }
+  return lookup;
+}

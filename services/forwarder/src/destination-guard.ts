@@ -1,0 +1,82 @@
+// The forwarder's destination policy in force: the pure rules of @pgw/domain (destination-policy.ts)
+// fed with the settings of the last desired-state load and the addresses on the gateway's own
+// interfaces, re-read on a timer. The forwarder runs in the gateway's network namespace, so
+// os.networkInterfaces() (getifaddrs, a few microseconds) sees exactly the gateway's addresses; an
+// address added by DHCP or an operator is refused within one period, without a netlink watch.
+import { networkInterfaces } from 'node:os';
+import { DialError, type ProxyAddressCheck } from '@pgw/dialers';
+import { DestinationPolicy, type DestinationRefusal, type PrivateDestinations, ProxyHostPolicy, type ProxyHostProblem, type ProxyHostRefusal, type Settings } from '@pgw/domain';
+
+export const ADDRESS_REFRESH_MS = 2_000;
+
+/** Until the first settings arrive every IPv4 address counts as LAN: nothing is relayed or dialed (fail closed). */
+const NOTHING_YET: Pick<Settings, 'lanCidr' | 'privateDestinations'> = { lanCidr: '0.0.0.0/0' as Settings['lanCidr'], privateDestinations: 'deny' };
+
+export function gatewayAddresses(): string[] {
+  const addresses: string[] = [];
+  for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) addresses.push(entry.address);
+  return addresses.sort();
+}
+
+export class DestinationGuard {
+  private settings = NOTHING_YET;
+  private addresses: string[] = [];
+  private destinations!: DestinationPolicy;
+  private proxies!: ProxyHostPolicy;
+
+  constructor(
+    /** PGW_PROXY_ALLOW_CIDRS: networks where the operator allows proxies although they would be refused. */
+    private readonly allowedProxyNetworks: readonly string[],
+    private readonly readAddresses: () => string[] = gatewayAddresses,
+  ) {
+    this.refreshAddresses();
+    this.rebuild();
+  }
+
+  /** Called with the settings of every desired-state load; rebuilds only when they changed. */
+  configure(settings: Pick<Settings, 'lanCidr' | 'privateDestinations'>): void {
+    if (settings.lanCidr === this.settings.lanCidr && settings.privateDestinations === this.settings.privateDestinations) return;
+    this.settings = { lanCidr: settings.lanCidr, privateDestinations: settings.privateDestinations };
+    this.rebuild();
+  }
+
+  /** Re-reads the gateway's addresses; true when they changed. */
+  refreshAddresses(): boolean {
+    const next = this.readAddresses();
+    if (next.length === this.addresses.length && next.every((address, i) => address === this.addresses[i])) return false;
+    this.addresses = next;
+    return true;
+  }
+
+  /** Re-reads the addresses every `intervalMs` until the returned function is called. */
+  watch(intervalMs = ADDRESS_REFRESH_MS): () => void {
+    const timer = setInterval(() => {
+      if (this.refreshAddresses()) this.rebuild();
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  get gatewayAddresses(): readonly string[] {
+    return this.addresses;
+  }
+
+  /** null: the client's original destination may be relayed. */
+  refusal(destination: string, override: PrivateDestinations | null): DestinationRefusal | null {
+    return this.destinations.refusal(destination, override);
+  }
+
+  /** For DialOptions.checkProxyAddress: a proxy never on loopback, link-local, the LAN, ... */
+  readonly checkProxyAddress: ProxyAddressCheck = (address) => this.proxies.problem(address);
+
+  private rebuild(): void {
+    this.destinations = new DestinationPolicy({ lanCidr: this.settings.lanCidr, gatewayAddresses: this.addresses, privateDestinations: this.settings.privateDestinations });
+    this.proxies = new ProxyHostPolicy({ lanCidr: this.settings.lanCidr, allowedNetworks: this.allowedProxyNetworks });
+  }
+}
+
+/** The refusal reason of a dial that checkProxyAddress stopped, else null. */
+export function proxyRefusalOf(error: unknown): ProxyHostRefusal | null {
+  if (!(error instanceof DialError) || error.reason !== 'proxy_forbidden') return null;
+  return (error.cause as ProxyHostProblem).reason;
+}
