@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { loadApiConfig } from './config.js';
+
+const env = {
+  PGW_DATABASE_URL: 'postgres://pgw_api:pw@/pgw?host=/var/run/postgresql',
+  PGW_REDIS_URL: '/run/redis/redis.sock',
+  PGW_SECRET_KEY: 'ab'.repeat(32),
+  PGW_JWT_SECRET: randomBytes(32).toString('hex'),
+  PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
+};
+
+test('/metrics has a loopback listener of its own by default, beside the API port', () => {
+  const config = loadApiConfig(env);
+  assert.deepEqual([config.PGW_API_METRICS_HOST, config.PGW_API_METRICS_PORT, config.PGW_API_PORT], ['127.0.0.1', 9104, 8080]);
+});
+
+test('a metrics port equal to the API port is refused, naming the variable', () => {
+  assert.throws(() => loadApiConfig({ ...env, PGW_API_METRICS_PORT: '8080' }), /PGW_API_METRICS_PORT: must differ from PGW_API_PORT/);
+});
