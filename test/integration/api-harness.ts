@@ -64,6 +64,7 @@ export class ApiHarness {
         PGW_API_METRICS_PORT: 0,
         PGW_TRUST_PROXY: false,
         PGW_UI_DIR: '/nonexistent',
+        PGW_PROXY_ALLOW_CIDRS: [],
         ...overrides,
       };
       const harness = new ApiHarness(database, undefined as unknown as RunningApi, config);

@@ -45,7 +45,9 @@ export class ApiStack {
       cleanup.push(async () => echo.close());
       const dante = await startDante({ ip: `${subnet}.11`, port: 1080 });
       cleanup.push(() => dante.stop());
-      const harness = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath }, { stream: undefined, queuePrefix: undefined });
+      // The proxies live on loopback (the only network a test outside the lab has): the operator's
+      // exception for proxies where they would be refused (PGW_PROXY_ALLOW_CIDRS), this subnet only.
+      const harness = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath, PGW_PROXY_ALLOW_CIDRS: [`${subnet}.0/24`] }, { stream: undefined, queuePrefix: undefined });
       cleanup.push(() => harness.stop());
       const checkUrl = `http://${subnet}.100:${(echo.address() as AddressInfo).port}/ip`;
       await harness.db.updateTable('settings').set({ checkUrl, probeTimeoutMs: 2000 }).where('id', '=', 1).execute();

@@ -1,4 +1,5 @@
 import { fields, loadConfig } from '@pgw/config';
+import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
 import { weakSecretReason } from './logic/secret-strength.js';
 
@@ -34,6 +35,7 @@ const schema = z
     PGW_ADMIN_USERNAME: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ -').optional(),
     PGW_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
     PGW_UI_DIR: z.string().optional(),
+    PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
   })
   .refine((c) => !c.PGW_TLS_CERT_FILE === !c.PGW_TLS_KEY_FILE, { message: 'set both PGW_TLS_CERT_FILE and PGW_TLS_KEY_FILE, or neither', path: ['PGW_TLS_KEY_FILE'] })
   .refine((c) => !c.PGW_ADMIN_USERNAME === !c.PGW_ADMIN_PASSWORD, { message: 'set both PGW_ADMIN_USERNAME and PGW_ADMIN_PASSWORD, or neither', path: ['PGW_ADMIN_PASSWORD'] })

@@ -29,6 +29,8 @@ export interface ApiContext {
   readonly loginMetrics: LoginMetrics;
   readonly csrf: DoubleCsrfUtilities;
   readonly logger: Logger;
+  /** PGW_PROXY_ALLOW_CIDRS: networks where proxies may be saved although loopback, link-local or LAN. */
+  readonly proxyAllowNetworks: readonly string[];
   /** Seals proxy passwords (AES-256-GCM). */
   readonly secretKey: Buffer;
   /** Added to the probe timeout of the settings while the gate waits for the health service. */

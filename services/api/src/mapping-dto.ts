@@ -12,6 +12,7 @@ export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null) {
     listenPort: row.listenPort,
     enabled: row.enabled,
     description: row.description,
+    privateDestinations: row.privateDestinations,
     effective: mappingState(row, row.proxyStatus, agent),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -19,6 +20,22 @@ export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null) {
 }
 
 /** What the audit log keeps of a mapping. */
-export function auditedMapping(row: { id: number; clientIp: string; proxyId: number; listenPort: number; enabled: boolean; description: string }) {
-  return { id: row.id, clientIp: row.clientIp, proxyId: row.proxyId, listenPort: row.listenPort, enabled: row.enabled, description: row.description };
+export function auditedMapping(row: {
+  id: number;
+  clientIp: string;
+  proxyId: number;
+  listenPort: number;
+  enabled: boolean;
+  description: string;
+  privateDestinations: 'deny' | 'allow' | null;
+}) {
+  return {
+    id: row.id,
+    clientIp: row.clientIp,
+    proxyId: row.proxyId,
+    listenPort: row.listenPort,
+    enabled: row.enabled,
+    description: row.description,
+    privateDestinations: row.privateDestinations,
+  };
 }

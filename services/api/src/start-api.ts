@@ -81,6 +81,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     csrf,
     logger,
     secretKey: config.PGW_SECRET_KEY,
+    proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
     probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,
     sseHeartbeatMs: options.sseHeartbeatMs ?? 15_000,
     streams: new SseStreams(),

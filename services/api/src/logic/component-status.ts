@@ -30,6 +30,8 @@ const forwarderStatusSchema = z.object({
   activeConnections: z.number().int().default(0),
   perMapping: z.record(z.string(), z.number()).default({}),
   listeners: z.number().int().default(0),
+  // Connections the destination policy refused since the forwarder started, by reason (destination_loopback, proxy_lan, ...).
+  refused: z.record(z.string(), z.number()).default({}),
 });
 export type ForwarderStatus = z.infer<typeof forwarderStatusSchema>;
 

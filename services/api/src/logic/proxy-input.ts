@@ -1,4 +1,4 @@
-import { parseProxyUrl, proxyEndpointSchema, type ProxyProtocol } from '@pgw/domain';
+import { parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
 import { badRequest } from '../http/api-error.js';
 
 /** A proxy's endpoint as the API receives it: `url`, or separate fields. Password plaintext, in memory only. */
@@ -24,9 +24,20 @@ const ENDPOINT_FIELDS = ['protocol', 'host', 'port', 'username', 'password'] as 
 
 /**
  * Turns create/update input into endpoint fields, validated with the domain rules. On create every
- * endpoint field is required (from the URL or given separately).
+ * endpoint field is required (from the URL or given separately). A host where no proxy may be
+ * (loopback, link-local, the LAN, ...: `hosts`) is refused naming the field it came from.
  */
-export function endpointFromInput(input: ProxyInput, mode: 'create' | 'update'): EndpointChange {
+export function endpointFromInput(input: ProxyInput, mode: 'create' | 'update', hosts: ProxyHostPolicy): EndpointChange {
+  const change = parseEndpoint(input, mode);
+  const problem = change.host === undefined ? null : hosts.problem(change.host);
+  if (problem !== null) {
+    const field = input.url !== undefined ? 'url' : 'host';
+    throw badRequest(field, `${field}: ${problem.message}`);
+  }
+  return change;
+}
+
+function parseEndpoint(input: ProxyInput, mode: 'create' | 'update'): EndpointChange {
   if (input.url !== undefined) {
     const mixed = ENDPOINT_FIELDS.find((f) => input[f] !== undefined);
     if (mixed) throw badRequest(mixed, `${mixed} cannot be combined with url (the url already sets it)`);

@@ -24,6 +24,8 @@ interface MappingInput {
   listenPort?: number;
   enabled?: boolean;
   description?: string;
+  /** Validated by the spec's enum. */
+  privateDestinations?: 'deny' | 'allow' | null;
 }
 
 /** Validates input against the settings and the other mappings: 400 / 404 / 409 naming the field. */
@@ -53,6 +55,7 @@ async function resolveFields(db: Db, settings: Settings, input: MappingInput, ex
     listenPort,
     enabled: input.enabled ?? existing?.enabled ?? true,
     description: input.description ?? existing?.description ?? '',
+    privateDestinations: input.privateDestinations === undefined ? (existing?.privateDestinations ?? null) : input.privateDestinations,
   };
 }
 

@@ -1,6 +1,8 @@
 import { encryptSecret } from '@pgw/crypto';
 import type { ProxyRow } from '@pgw/db';
-import { Router } from 'express';
+import { ProxyHostPolicy } from '@pgw/domain';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { conflict, notFound } from '../http/api-error.js';
@@ -19,8 +21,13 @@ function storedFields(change: EndpointChange, key: Buffer): Partial<ProxyFields>
 
 const audited = (row: ProxyRow) => toProxyDto(row, 0);
 
+/** Where proxies may be, as of the settings now (the LAN prefix) and the operator's allowed networks. */
+async function proxyHosts(ctx: ApiContext): Promise<ProxyHostPolicy> {
+  return new ProxyHostPolicy({ lanCidr: (await loadSettings(ctx.db)).lanCidr, allowedNetworks: ctx.proxyAllowNetworks });
+}
+
 export function proxyRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
 
   router.get('/api/v1/proxies', async (req, res) => {
     res.json({ items: await listProxies(ctx.db, req.query.status as ProxyRow['status'] | undefined) });
@@ -28,7 +35,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
 
   router.post('/api/v1/proxies', async (req, res) => {
     const body = req.body as ProxyInput & { name: string };
-    const endpoint = endpointFromInput(body, 'create');
+    const endpoint = endpointFromInput(body, 'create', await proxyHosts(ctx));
     if (await findProxyByName(ctx.db, body.name)) throw conflict('name', `a proxy named "${body.name}" already exists`);
     const row = await ctx.db.transaction().execute(async (trx) => {
       const fields = storedFields(endpoint, ctx.secretKey);
@@ -56,7 +63,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
   router.patch('/api/v1/proxies/:id', async (req, res) => {
     const id = idParam(req);
     const body = req.body as ProxyInput & { name?: string };
-    const endpoint = endpointFromInput(body, 'update');
+    const endpoint = endpointFromInput(body, 'update', await proxyHosts(ctx));
     if (body.name !== undefined) {
       const other = await findProxyByName(ctx.db, body.name);
       if (other && other.id !== id) throw conflict('name', `a proxy named "${body.name}" already exists`);

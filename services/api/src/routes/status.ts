@@ -13,7 +13,7 @@ export function statusRoutes(ctx: ApiContext): Router {
       clientsBlocked: agent ? Object.keys(agent.blocked).length : null,
       activeConnections: forwarder ? forwarder.activeConnections : null,
       agent: agent && { ok: agent.ok, lastReconcileAt: agent.at, durationMs: agent.durationMs, appliedMappings: agent.appliedMappings, error: agent.error },
-      forwarder: forwarder && { at: forwarder.at, activeConnections: forwarder.activeConnections, listeners: forwarder.listeners },
+      forwarder: forwarder && { at: forwarder.at, activeConnections: forwarder.activeConnections, listeners: forwarder.listeners, refused: forwarder.refused },
     });
   });
   return router;
