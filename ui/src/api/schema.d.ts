@@ -543,6 +543,9 @@ export interface components {
         /**
          * @description Either `url` (socks5://user:pass@host:port or http://host:port) or `protocol` + `host` + `port`
          *     (+ optional `username`, `password`); the two forms cannot be mixed (400 naming the field).
+         *     A host on loopback (`localhost` included), link-local, unspecified, multicast or broadcast, or inside
+         *     the LAN prefix, is refused with 400 naming `host` or `url` and the reason (docs/SECURITY.md flow 19);
+         *     the operator may allow networks with PGW_PROXY_ALLOW_CIDRS.
          */
         ProxyCreate: {
             name: components["schemas"]["ProxyName"];
@@ -579,7 +582,7 @@ export interface components {
             exitIp: string | null;
             error: string | null;
             /** @enum {string} */
-            trigger: "periodic" | "on_demand" | "upstream_failure";
+            trigger: "periodic" | "on_demand" | "upstream_failure" | "liveness";
         };
         /** @enum {string} */
         MappingStateKind: "effective" | "blocked" | "not_applied";
@@ -602,6 +605,7 @@ export interface components {
             listenPort: number;
             enabled: boolean;
             description: string;
+            privateDestinations: components["schemas"]["MappingPrivateDestinations"];
             effective: components["schemas"]["MappingState"];
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
@@ -609,6 +613,18 @@ export interface components {
         /** @description An IPv4 address inside the LAN CIDR of the settings */
         ClientIp: string;
         Description: string;
+        /**
+         * @description Whether clients may reach private destinations (RFC 1918, 100.64.0.0/10, fc00::/7) through their
+         *     proxy. Loopback, link-local (169.254.169.254 included), the gateway's own addresses and the LAN
+         *     prefix are refused whatever this says (docs/SECURITY.md flow 19).
+         * @enum {string}
+         */
+        PrivateDestinations: "deny" | "allow";
+        /**
+         * @description This client's own choice for private destinations; null follows the setting privateDestinations.
+         * @enum {string|null}
+         */
+        MappingPrivateDestinations: "deny" | "allow" | null;
         MappingCreate: {
             clientIp: components["schemas"]["ClientIp"];
             proxyId: number;
@@ -617,6 +633,7 @@ export interface components {
             /** @default true */
             enabled?: boolean;
             description?: components["schemas"]["Description"];
+            privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
         };
         MappingUpdate: {
             clientIp?: components["schemas"]["ClientIp"];
@@ -624,6 +641,7 @@ export interface components {
             listenPort?: number;
             enabled?: boolean;
             description?: components["schemas"]["Description"];
+            privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
         };
         Settings: {
             lanInterface: string;
@@ -642,6 +660,7 @@ export interface components {
             failThreshold: number;
             recoverThreshold: number;
             historyRetentionDays: number;
+            privateDestinations: components["schemas"]["PrivateDestinations"];
         };
         Status: {
             proxies: {
@@ -671,6 +690,14 @@ export interface components {
                 at: components["schemas"]["Timestamp"];
                 activeConnections: number;
                 listeners: number;
+                /**
+                 * @description Connections the destination policy refused since the forwarder started, by reason:
+                 *     destination_<class> (loopback, link_local, unspecified, multicast, broadcast, gateway, lan,
+                 *     private, invalid) for a client's destination, proxy_<class> for a proxy at such an address.
+                 */
+                refused?: {
+                    [key: string]: number;
+                };
             };
         };
         /** @enum {string} */
