@@ -49,13 +49,18 @@ function labIsUp(): boolean {
   return spawnSync('node', ['--import', 'tsx', 'test/lab/cli.ts', 'status', '--state', LAB_STATE], { cwd: REPO, stdio: 'ignore' }).status === 0;
 }
 
+/** The agent's listener socket: in the lab's directory, which the forwarder's uid can reach (like the lab's Redis socket). */
+function listenerSocket(lab: LabDescription): string {
+  return join(lab.dir, 'listeners.sock');
+}
+
 function serviceEnv(service: DemoService, lab: LabDescription, secrets: DemoSecrets): Record<string, string> {
   const common = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', PGW_LOG_LEVEL: 'info', PGW_REDIS_URL: lab.redis.socketPath };
   switch (service) {
     case 'agent':
-      return { ...common, PGW_DATABASE_URL: dbUrl('pgw_agent', secrets.PGW_DB_PASSWORD_AGENT), PGW_STATE_DIR: join(DIR, 'agent-state') };
+      return { ...common, PGW_DATABASE_URL: dbUrl('pgw_agent', secrets.PGW_DB_PASSWORD_AGENT), PGW_STATE_DIR: join(DIR, 'agent-state'), PGW_LISTENER_SOCKET: listenerSocket(lab) };
     case 'forwarder':
-      return { ...common, PGW_DATABASE_URL: dbUrl('pgw_forwarder', secrets.PGW_DB_PASSWORD_FORWARDER), PGW_SECRET_KEY: secrets.PGW_SECRET_KEY };
+      return { ...common, PGW_DATABASE_URL: dbUrl('pgw_forwarder', secrets.PGW_DB_PASSWORD_FORWARDER), PGW_SECRET_KEY: secrets.PGW_SECRET_KEY, PGW_LISTENER_SOCKET: listenerSocket(lab) };
     case 'health':
       return { ...common, PGW_DATABASE_URL: dbUrl('pgw_health', secrets.PGW_DB_PASSWORD_HEALTH), PGW_SECRET_KEY: secrets.PGW_SECRET_KEY };
     case 'api':

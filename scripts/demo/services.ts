@@ -33,7 +33,7 @@ export class ServiceRegistry {
   async start(service: DemoService, gatewayNs: string, env: Record<string, string>, repoRoot: string, logDir: string): Promise<void> {
     const spec = DEMO_SERVICES[service];
     // The agent under its supervisor (guard/run-agent.sh): route_localnet goes off when it exits.
-    const argv = [...setprivArgv(spec.uid, spec.caps), ...niceArgv(spec), ...serviceMainArgv(service)];
+    const argv = [...setprivArgv(spec.uid, spec.caps, spec.groups), ...niceArgv(spec), ...serviceMainArgv(service)];
     const logFile = join(logDir, `${service}.log`);
     const proc = await spawnProcess(nsArgv(spec.inGateway ? gatewayNs : undefined, argv), { logFile, env, cwd: repoRoot, detached: true, name: service });
     const registry = this.read();

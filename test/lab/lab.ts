@@ -100,7 +100,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   async function spawnIn(nsName: string, argv: string[], opts: SpawnInLabOptions = {}): Promise<LabProcess> {
     if (opts.caps?.length && !opts.uid) throw new Error('spawn: caps need uid (a root process already has every capability)');
     const name = opts.name ?? `${argv[0]?.split('/').pop() ?? 'process'}-${++seq}`;
-    const prefix = opts.uid ? setprivArgv(opts.uid, opts.caps) : [];
+    const prefix = opts.uid ? setprivArgv(opts.uid, opts.caps, opts.groups) : [];
     const proc = await spawnProcess(nsArgv(nsName, [...prefix, ...argv]), {
       name,
       logFile: opts.logFile ?? join(dir, `${name}.log`),

@@ -64,6 +64,8 @@ export interface SpawnInLabOptions {
   /** Name shown in status/state; defaults to the program's basename. */
   name?: string;
 }
+  /** Supplementary groups (instead of none). */
+  groups?: string[];
 
 export interface ExecOptions {
   /** Default true: a non-zero exit throws. */

@@ -27,6 +27,11 @@ export interface ServiceSpec {
   inGateway: boolean;
   uid: string;
   caps: string[];
+  /**
+   * Supplementary groups. The agent is in the forwarder's group (systemd SupplementaryGroups=, Compose
+   * group_add) so that it can give its listener socket file to that group without CAP_CHOWN.
+   */
+  groups: string[];
   /** 0 for the api: its /healthz is on the API port, its /metrics on a free port (PGW_API_METRICS_PORT). */
   metricsPort: number;
   nodeFlags: string[];
@@ -40,10 +45,10 @@ export interface ServiceSpec {
 // A 2 MiB young generation keeps health and api near 100 MiB RSS (measured 130-145 without); the
 // forwarder keeps the default, which the relay's throughput needs.
 export const SERVICE_SPECS: Record<ServiceName, ServiceSpec> = {
-  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin'], metricsPort: 9101, nodeFlags: [], niceness: 0 },
-  forwarder: { role: 'pgw_forwarder', inGateway: true, uid: 'pgw', caps: [], metricsPort: 9102, nodeFlags: [], niceness: 0 },
-  health: { role: 'pgw_health', inGateway: true, uid: 'pgw-health', caps: [], metricsPort: 9103, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
-  api: { role: 'pgw_api', inGateway: false, uid: 'pgw-api', caps: [], metricsPort: 0, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
+  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin'], groups: ['pgw'], metricsPort: 9101, nodeFlags: [], niceness: 0 },
+  forwarder: { role: 'pgw_forwarder', inGateway: true, uid: 'pgw', caps: [], groups: [], metricsPort: 9102, nodeFlags: [], niceness: 0 },
+  health: { role: 'pgw_health', inGateway: true, uid: 'pgw-health', caps: [], groups: [], metricsPort: 9103, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
+  api: { role: 'pgw_api', inGateway: false, uid: 'pgw-api', caps: [], groups: [], metricsPort: 0, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
 };
 const SPECS = SERVICE_SPECS;
 
@@ -105,6 +110,8 @@ export class Gateway {
   readonly csrfSecret = randomBytes(32).toString('hex');
   readonly bus: EventBus;
   readonly stateDir: string;
+  /** The agent's listener socket, through which the forwarder gets its listening sockets. */
+  readonly listenerSocket: string;
   /** Where the api listens, once started. */
   apiUrl = '';
   private readonly running = new Map<ServiceName, LabProcess>();
@@ -120,6 +127,7 @@ export class Gateway {
   ) {
     this.bus = new EventBus({ redisUrl: lab.redis.socketPath, logger: createLogger('gateway-test', 'error') });
     this.stateDir = join(lab.dir, 'agent-state');
+    this.listenerSocket = join(lab.dir, 'listeners.sock');
     mkdirSync(this.stateDir, { recursive: true });
   }
 
@@ -139,8 +147,9 @@ export class Gateway {
         // The ports the agent never DNATs to: the other services' metrics listeners beside it.
         PGW_FORWARDER_METRICS_PORT: String(SPECS.forwarder.metricsPort),
         PGW_HEALTH_METRICS_PORT: String(SPECS.health.metricsPort),
+        PGW_LISTENER_SOCKET: this.listenerSocket,
       },
-      forwarder: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
+      forwarder: { PGW_SECRET_KEY: this.secretKey.toString('hex'), PGW_LISTENER_SOCKET: this.listenerSocket },
       health: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
       api: {
         PGW_SECRET_KEY: this.secretKey.toString('hex'),
@@ -166,7 +175,7 @@ export class Gateway {
       this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
     }
     const argv = [...niceArgv(spec), ...serviceMainArgv(service)];
-    const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.lab.dir, `pgw-${service}.log`) };
+    const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, groups: spec.groups, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.lab.dir, `pgw-${service}.log`) };
     const spawnedAt = Date.now();
     // The api lives in the machine's namespace: an empty ns name runs it there through the lab's spawner.
     const proc = await this.lab.spawn(spec.inGateway ? this.lab.ns.gateway : '', argv, options);

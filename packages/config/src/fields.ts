@@ -45,3 +45,10 @@ export const secretKey = z.string().transform((s, ctx) => {
   }
   return bytes;
 });
+
+/** A Unix socket's file: absolute, and short enough for sun_path (108 bytes with the NUL). */
+export const unixSocketPath = z
+  .string()
+  .refine((s) => s.startsWith('/'), 'must be an absolute path')
+  .refine((s) => Buffer.byteLength(s) <= 107, 'must be at most 107 bytes (the limit of a Unix socket path)')
+  .refine((s) => !s.includes('\0'), 'must not contain a NUL byte');

@@ -9,6 +9,8 @@
 #include <string>
 #include <sys/socket.h>
 
+#include "fd_channel.h"
+#include "listen_socket.h"
 #include "tcp_keepalive.h"
 
 // From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; those headers do not
@@ -89,6 +91,15 @@ Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst, "getOriginalDst"));
   exports.Set("setTcpKeepalive", Napi::Function::New(env, SetTcpKeepalive, "setTcpKeepalive"));
+  exports.Set("tcpListenLoopback", Napi::Function::New(env, TcpListenLoopback, "tcpListenLoopback"));
+  exports.Set("describeSocket", Napi::Function::New(env, DescribeSocket, "describeSocket"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("seqpacketListen", Napi::Function::New(env, SeqpacketListen, "seqpacketListen"));
+  exports.Set("seqpacketAccept", Napi::Function::New(env, SeqpacketAccept, "seqpacketAccept"));
+  exports.Set("seqpacketConnect", Napi::Function::New(env, SeqpacketConnect, "seqpacketConnect"));
+  exports.Set("sendPacket", Napi::Function::New(env, SendPacket, "sendPacket"));
+  exports.Set("recvPacket", Napi::Function::New(env, RecvPacket, "recvPacket"));
+  InitFdWatcher(env, exports);
   return exports;
 }
 

@@ -1,32 +1,15 @@
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import { binding } from './binding.js';
+
+export { errorCode, type PeerCredentials, type SocketDescription } from './binding.js';
+export * from './listen-socket.js';
+export * from './packet-channel.js';
 
 export interface OriginalDst {
   readonly address: string;
   readonly port: number;
   readonly family: 4 | 6;
 }
-
-interface Binding {
-  getOriginalDst(fd: number): OriginalDst;
-  setTcpKeepalive(fd: number, idleS: number, intervalS: number, count: number): void;
-}
-
-// src/ and dist/ are both one level below the package root, so this path serves both.
-const ADDON_PATH = '../build/Release/original_dst.node';
-
-function loadBinding(): Binding {
-  try {
-    return createRequire(import.meta.url)(ADDON_PATH) as Binding;
-  } catch (cause) {
-    throw new Error(
-      `@pgw/original-dst: native addon ${ADDON_PATH} is not loadable; run "npm run build -w @pgw/original-dst"`,
-      { cause },
-    );
-  }
-}
-
-const binding = loadBinding();
 
 /** Node keeps the fd on its private libuv handle; -1 or absent means no open OS socket. */
 interface SocketWithHandle {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { GatewayPolicy } from '@pgw/domain';
 import type { AgentConfig } from './config.js';
 import { LanSysctl } from './lan-sysctl.js';
+import type { ListenerRegistry } from './listener-registry.js';
 import { renderRuleset } from './render-ruleset.js';
 import type { StateCache } from './state-cache.js';
 
@@ -18,11 +19,13 @@ export interface EarlyEnforcement {
  * rebooted gateway enforces at once. Only light modules are imported here, and nft runs through
  * node:child_process for the same reason. The full agent then re-applies and verifies it.
  */
-export async function enforceStateFileEarly(config: AgentConfig, stateCache: StateCache): Promise<EarlyEnforcement> {
+export async function enforceStateFileEarly(config: AgentConfig, stateCache: StateCache, listeners: ListenerRegistry): Promise<EarlyEnforcement> {
   const started = performance.now();
   try {
-    const policy = await stateCache.load();
-    if (!policy) return { policy: null, error: null, ms: performance.now() - started };
+    const cached = await stateCache.load();
+    if (!cached) return { policy: null, error: null, ms: performance.now() - started };
+    // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
+    const { policy } = listeners.hold(cached);
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
     await new LanSysctl(config.PGW_STATE_DIR).prepare(policy.lan.interface, true);
     return { policy, error: null, ms: performance.now() - started };

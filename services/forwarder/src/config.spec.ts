@@ -12,7 +12,7 @@ const BASE = {
 describe('loadForwarderConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadForwarderConfig(BASE);
-    assert.equal(config.bindHost, '127.0.0.1');
+    assert.equal(config.listenerSocket, '/run/pgw/listeners.sock');
     assert.equal(config.metricsPort, 9102);
     assert.equal(config.maxConnections, 20_000);
     assert.equal(config.maxConnectionsPerMapping, 1024);
@@ -27,7 +27,7 @@ describe('loadForwarderConfig', () => {
   it('reads every variable as given', () => {
     const config = loadForwarderConfig({
       ...BASE,
-      PGW_FORWARDER_BIND: '0.0.0.0',
+      PGW_LISTENER_SOCKET: '/run/pgw-lab/listeners.sock',
       PGW_MAX_CONNECTIONS: '100',
       PGW_MAX_CONNECTIONS_PER_MAPPING: '10',
       PGW_CONNECT_TIMEOUT_MS: '1500',
@@ -38,8 +38,8 @@ describe('loadForwarderConfig', () => {
       PGW_METRICS_PORT: '19102',
     });
     assert.deepEqual(
-      [config.bindHost, config.maxConnections, config.maxConnectionsPerMapping, config.connectTimeoutMs, config.idleTimeoutMs],
-      ['0.0.0.0', 100, 10, 1500, 60000],
+      [config.listenerSocket, config.maxConnections, config.maxConnectionsPerMapping, config.connectTimeoutMs, config.idleTimeoutMs],
+      ['/run/pgw-lab/listeners.sock', 100, 10, 1500, 60000],
     );
     assert.deepEqual([config.upstreamFailureThreshold, config.resyncIntervalMs, config.drainTimeoutMs, config.metricsPort], [5, 500, 100, 19102]);
   });
@@ -62,7 +62,8 @@ describe('loadForwarderConfig', () => {
     );
   });
 
-  it('refuses a bind address with shell or nft syntax', () => {
-    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_BIND: '127.0.0.1; rm' }), /PGW_FORWARDER_BIND: must be an address/);
+  it('refuses a listener socket path that is relative or too long for a Unix socket', () => {
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_LISTENER_SOCKET: 'run/listeners.sock' }), /PGW_LISTENER_SOCKET: must be an absolute path/);
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_LISTENER_SOCKET: `/${'a'.repeat(110)}` }), /PGW_LISTENER_SOCKET: must be at most 107 bytes/);
   });
 });

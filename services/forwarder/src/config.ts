@@ -11,7 +11,7 @@ export const forwarderEnvSchema = z
     PGW_SECRET_KEY: fields.secretKey,
     PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
     PGW_METRICS_PORT: fields.tcpPort.default(9102),
-    PGW_FORWARDER_BIND: fields.listenHost.default('127.0.0.1'),
+    PGW_LISTENER_SOCKET: fields.unixSocketPath.default('/run/pgw/listeners.sock'),
     PGW_MAX_CONNECTIONS: fields.positiveInt(20_000, 1_000_000),
     PGW_MAX_CONNECTIONS_PER_MAPPING: fields.positiveInt(1024, 1_000_000),
     PGW_CONNECT_TIMEOUT_MS: fields.positiveInt(5_000, 120_000),
@@ -33,7 +33,8 @@ export interface ForwarderConfig {
   readonly secretKey: Buffer;
   readonly metricsHost: string;
   readonly metricsPort: number;
-  readonly bindHost: string;
+  /** The agent's listener socket: the agent creates and holds the mapped ports' listening sockets. */
+  readonly listenerSocket: string;
   readonly maxConnections: number;
   readonly maxConnectionsPerMapping: number;
   readonly connectTimeoutMs: number;
@@ -55,7 +56,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     secretKey: e.PGW_SECRET_KEY,
     metricsHost: e.PGW_METRICS_HOST,
     metricsPort: e.PGW_METRICS_PORT,
-    bindHost: e.PGW_FORWARDER_BIND,
+    listenerSocket: e.PGW_LISTENER_SOCKET,
     maxConnections: e.PGW_MAX_CONNECTIONS,
     maxConnectionsPerMapping: e.PGW_MAX_CONNECTIONS_PER_MAPPING,
     connectTimeoutMs: e.PGW_CONNECT_TIMEOUT_MS,

@@ -1,4 +1,6 @@
 import type { Logger } from '@pgw/log';
+import { closeFd } from '@pgw/original-dst';
+import type { PortSocket } from './agent-listeners.js';
 import type { ListenerContext } from './mapping-listener.js';
 import { MappingListener } from './mapping-listener.js';
 import { diffRoutes } from './route-diff.js';
@@ -12,6 +14,11 @@ export interface ApplyResult {
   readonly failed: number;
 }
 
+/** Where the listening sockets come from: the agent creates and holds them (agent-listeners.ts). */
+export interface ListenerSource {
+  acquire(ports: readonly number[]): Promise<ReadonlyMap<number, PortSocket>>;
+}
+
 /** All mapping listeners: converges them to a route table, and drains them on shutdown. */
 export class Forwarder {
   private readonly listeners = new Map<number, MappingListener>();
@@ -21,7 +28,7 @@ export class Forwarder {
 
   constructor(
     private readonly ctx: ListenerContext,
-    private readonly bindHost: string,
+    private readonly source: ListenerSource,
     private readonly logger: Logger,
   ) {}
 
@@ -39,6 +46,16 @@ export class Forwarder {
     return this.listeners;
   }
 
+  /** Port -> descriptor of every listening socket held, for the handback to a restarted agent. */
+  inventory(): Map<number, number> {
+    const held = new Map<number, number>();
+    for (const listener of this.listeners.values()) {
+      const fd = listener.fd;
+      if (fd !== null) held.set(listener.currentRoute.listenPort, fd);
+    }
+    return held;
+  }
+
   async apply(table: RouteTable): Promise<ApplyResult> {
     if (!this.accepting) return { opened: 0, closed: 0, updated: 0, failed: 0 };
     const diff = diffRoutes(this.routes(), table.routes);
@@ -49,19 +66,25 @@ export class Forwarder {
     }
     for (const { route, closeConnections } of diff.update) this.listeners.get(route.mappingId)?.update(route, closeConnections);
     let failed = 0;
+    const fail = (route: MappingRoute, message: string) => {
+      failed++;
+      if (this.listenErrors.get(route.mappingId) !== message) {
+        this.logger.error('cannot listen for mapping', { mappingId: route.mappingId, port: route.listenPort, error: message });
+        this.listenErrors.set(route.mappingId, message);
+      }
+    };
+    const sockets = diff.open.length > 0 ? await this.source.acquire(diff.open.map((route) => route.listenPort)) : new Map<number, PortSocket>();
     await Promise.all(
       diff.open.map(async (route) => {
+        const socket = sockets.get(route.listenPort) ?? { reason: 'not asked' };
+        if (!('fd' in socket)) return fail(route, `no listening socket from the agent: ${socket.reason}`);
+        if (!this.accepting) return closeFd(socket.fd);
         const listener = new MappingListener(route, this.ctx);
         try {
-          await listener.listen(this.bindHost);
+          await listener.listen(socket.fd);
         } catch (error) {
-          failed++;
-          const message = (error as Error).message;
-          if (this.listenErrors.get(route.mappingId) !== message) {
-            this.logger.error('cannot listen for mapping', { mappingId: route.mappingId, port: route.listenPort, error: message });
-            this.listenErrors.set(route.mappingId, message);
-          }
-          return;
+          closeFd(socket.fd);
+          return fail(route, (error as Error).message);
         }
         if (!this.accepting) return listener.close();
         if (this.listenErrors.delete(route.mappingId)) this.logger.info('listening again for mapping', { mappingId: route.mappingId });

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Dialer, dialerFor } from '@pgw/dialers';
-import { getOriginalDst, type OriginalDst } from '@pgw/original-dst';
+import { getOriginalDst, type OriginalDst, serverFd } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
 import type { DestinationGuard } from './destination-guard.js';
@@ -34,6 +34,9 @@ const SERVER_OPTIONS: net.ServerOpts = {
 };
 
 const LISTENER = Symbol('pgw.forwarder.listener');
+
+/** listen() sets the shared socket's backlog again: the same as the agent's (listener-server.ts). */
+const LISTEN_BACKLOG = 1024;
 
 interface ListenerServer extends net.Server {
   [LISTENER]?: MappingListener;
@@ -69,11 +72,20 @@ export class MappingListener implements RelayOwner {
     return this.slots.active;
   }
 
-  listen(host: string): Promise<void> {
+  /** This listener's descriptor of the port's listening socket; null once closed. */
+  get fd(): number | null {
+    return serverFd(this.server);
+  }
+
+  /**
+   * Serves a listening socket the agent created (its descriptor is ours from now on). Closing
+   * this server closes only our duplicate: the agent's keeps the port and its queued connections.
+   */
+  listen(fd: number): Promise<void> {
     const server = this.server;
     return new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port: this.route.listenPort, backlog: 1024 }, () => {
+      server.listen({ fd, backlog: LISTEN_BACKLOG }, () => {
         server.removeListener('error', reject);
         // After listening, errors are failed accepts (EMFILE and the like): count, keep serving.
         server.on('error', (error: Error) => this.ctx.acceptFailed(this.route, error));

@@ -5,6 +5,7 @@ import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
+import { AgentListeners } from './agent-listeners.js';
 import type { ForwarderConfig } from './config.js';
 import { ConnectionLimits } from './connection-limits.js';
 import { CredentialOpener } from './credential-opener.js';
@@ -68,7 +69,12 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
       if (logger.isDebugEnabled()) logger.debug('accept failed', { mappingId: route.mappingId, error: error.message });
     },
   };
-  const forwarder = new Forwarder(ctx, config.bindHost, logger);
+  // The listening sockets are the agent's (it holds every mapped port); ours are duplicates.
+  const agentListeners: AgentListeners = new AgentListeners(
+    { path: config.listenerSocket, inventory: () => forwarder.inventory(), onConnected: () => void reconciler.request() },
+    logger,
+  );
+  const forwarder: Forwarder = new Forwarder(ctx, agentListeners, logger);
   metrics = registerForwarderMetrics(registry, stats, limits, forwarder);
 
   const opener = new CredentialOpener(config.secretKey);
@@ -90,6 +96,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
     if (result.opened + result.closed + result.updated > 0) logger.info('applied mappings', { ...result, listeners: forwarder.listenerCount });
   }, logger);
 
+  agentListeners.start();
   await reconciler.request();
   reconciler.startPeriodic(config.resyncIntervalMs);
   const subscription = bus.subscribe({
@@ -102,7 +109,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
   const statusWriter = startStatusWriter(redis, forwarder, limits, stats, logger);
   void statusWriter.writeNow();
   const metricsServer = await startMetricsServer(registry, config.metricsHost, config.metricsPort);
-  logger.info('ready', { listeners: forwarder.listenerCount, bind: config.bindHost, metrics: `${config.metricsHost}:${config.metricsPort}` });
+  logger.info('ready', { listeners: forwarder.listenerCount, listenerSocket: config.listenerSocket, metrics: `${config.metricsHost}:${config.metricsPort}` });
 
   return async () => {
     // Draining starts at once: it also stops any later apply from opening listeners again.
@@ -111,6 +118,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
     await Promise.all([reconciler.stop(), subscription.stop()]);
     const { remaining } = await drained;
     logger.info('drained', { closedAtDeadline: remaining });
+    agentListeners.stop();
     statusWriter.stop();
     stopAddressWatch();
     await statusWriter.writeNow();

@@ -1,0 +1,129 @@
+// Listening TCP sockets that the privileged agent creates and holds for the forwarder (see
+// docs/ARCHITECTURE.md, "Listening sockets"). Created here rather than with net.Server because
+// libuv would then accept connections in the agent. Pure syscall wrappers: no state.
+#include "listen_socket.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <netinet/in.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "napi_errors.h"
+
+namespace {
+
+bool IntArg(const Napi::CallbackInfo& info, size_t i, int min, int max, int* out) {
+  if (info.Length() <= i || !info[i].IsNumber()) return false;
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (v != static_cast<int>(v) || v < min || v > max) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+}  // namespace
+
+// tcpListenLoopback(port, backlog) -> fd: 127.0.0.1:port, SO_REUSEADDR (rebinding over TIME_WAIT
+// entries; Linux still refuses any bind that overlaps a LISTEN socket), never SO_REUSEPORT, so no
+// other socket of any uid can bind the port while this one is open.
+Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int port = 0;
+  int backlog = 0;
+  if (!IntArg(info, 0, 1, 65535, &port) || !IntArg(info, 1, 1, 65535, &backlog)) {
+    Napi::TypeError::New(env, "tcpListenLoopback(port 1-65535, backlog 1-65535) expected").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    ThrowErrno(env, "socket(AF_INET, SOCK_STREAM)", errno);
+    return env.Undefined();
+  }
+  const int on = 1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const char* step = nullptr;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) step = "setsockopt(SO_REUSEADDR)";
+  else if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) step = "bind 127.0.0.1";
+  else if (listen(fd, backlog) != 0) step = "listen";
+  if (step != nullptr) {
+    const int err = errno;
+    close(fd);
+    ThrowErrno(env, std::string(step) + ":" + std::to_string(port), err);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// describeSocket(fd) -> what a received descriptor really is, so that a handed-back fd is adopted
+// only when it is a listening TCP socket on the expected address.
+Napi::Value DescribeSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!IntArg(info, 0, 0, 1 << 30, &fd)) {
+    Napi::TypeError::New(env, "describeSocket(fd) expects a file descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    ThrowErrno(env, "fstat", errno);
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("isSocket", Napi::Boolean::New(env, S_ISSOCK(st.st_mode)));
+  out.Set("inode", Napi::Number::New(env, static_cast<double>(st.st_ino)));
+  out.Set("ownerUid", Napi::Number::New(env, st.st_uid));
+  if (!S_ISSOCK(st.st_mode)) return out;
+  int type = 0, protocol = 0, accepting = 0, reusePort = 0;
+  socklen_t len = sizeof(int);
+  const bool ok = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+                  (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0) &&
+                  (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0) &&
+                  (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reusePort, &len) == 0);
+  if (!ok) {
+    ThrowErrno(env, "getsockopt(SOL_SOCKET)", errno);
+    return env.Undefined();
+  }
+  sockaddr_storage local{};
+  socklen_t localLen = sizeof(local);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLen) != 0) {
+    ThrowErrno(env, "getsockname", errno);
+    return env.Undefined();
+  }
+  out.Set("tcp", Napi::Boolean::New(env, type == SOCK_STREAM && protocol == IPPROTO_TCP));
+  out.Set("listening", Napi::Boolean::New(env, accepting != 0));
+  out.Set("reusePort", Napi::Boolean::New(env, reusePort != 0));
+  if (local.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&local);
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &a->sin_addr, text, sizeof(text));
+    out.Set("family", Napi::Number::New(env, 4));
+    out.Set("address", Napi::String::New(env, text));
+    out.Set("port", Napi::Number::New(env, ntohs(a->sin_port)));
+  } else if (local.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&local);
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof(text));
+    out.Set("family", Napi::Number::New(env, 6));
+    out.Set("address", Napi::String::New(env, text));
+    out.Set("port", Napi::Number::New(env, ntohs(a->sin6_port)));
+  } else {
+    out.Set("family", Napi::Number::New(env, 0));
+  }
+  return out;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!IntArg(info, 0, 0, 1 << 30, &fd)) {
+    Napi::TypeError::New(env, "closeFd(fd) expects a file descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (close(fd) != 0 && errno != EINTR) ThrowErrno(env, "close", errno);
+  return env.Undefined();
+}

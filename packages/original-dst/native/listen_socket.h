@@ -1,0 +1,6 @@
+#pragma once
+#include <napi.h>
+
+Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info);
+Napi::Value DescribeSocket(const Napi::CallbackInfo& info);
+Napi::Value CloseFd(const Napi::CallbackInfo& info);

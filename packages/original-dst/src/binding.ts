@@ -1,0 +1,64 @@
+import { createRequire } from 'node:module';
+import type { OriginalDst } from './index.js';
+
+export interface SocketDescription {
+  readonly isSocket: boolean;
+  readonly inode: number;
+  /** The uid that created the socket (its inode's owner); kept when the descriptor is passed on. */
+  readonly ownerUid: number;
+  readonly tcp?: boolean;
+  readonly listening?: boolean;
+  readonly reusePort?: boolean;
+  /** 4, 6, or 0 for any other family. */
+  readonly family?: 0 | 4 | 6;
+  readonly address?: string;
+  readonly port?: number;
+}
+
+export interface PeerCredentials {
+  readonly fd: number;
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface RawPacket {
+  readonly data: Buffer;
+  readonly fds: number[];
+}
+
+export interface Binding {
+  getOriginalDst(fd: number): OriginalDst;
+  setTcpKeepalive(fd: number, idleS: number, intervalS: number, count: number): void;
+  tcpListenLoopback(port: number, backlog: number): number;
+  describeSocket(fd: number): SocketDescription;
+  closeFd(fd: number): void;
+  seqpacketListen(path: string, mode: number, gid: number): number;
+  seqpacketAccept(fd: number): PeerCredentials | null;
+  seqpacketConnect(path: string): PeerCredentials;
+  sendPacket(fd: number, data: Buffer, fds: readonly number[]): void;
+  recvPacket(fd: number, maxBytes: number): RawPacket | null;
+  FdWatcher: new (fd: number, onReadable: () => void) => { close(): void };
+}
+
+// src/ and dist/ are both one level below the package root, so this path serves both.
+const ADDON_PATH = '../build/Release/original_dst.node';
+
+function loadBinding(): Binding {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as Binding;
+  } catch (cause) {
+    throw new Error(
+      `@pgw/original-dst: native addon ${ADDON_PATH} is not loadable; run "npm run build -w @pgw/original-dst"`,
+      { cause },
+    );
+  }
+}
+
+export const binding = loadBinding();
+
+/** The errno name of a failed syscall (EADDRINUSE, EAGAIN, ...), as Node's system errors carry it. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,27 @@
+import type { Server } from 'node:net';
+import { binding, type SocketDescription } from './binding.js';
+
+/**
+ * A listening TCP socket on 127.0.0.1:port (SO_REUSEADDR, never SO_REUSEPORT), created with plain
+ * syscalls so that no libuv handle accepts on it: the caller holds the descriptor and hands it on.
+ * Throws an error whose `code` is the errno name (EADDRINUSE when another socket holds the port).
+ */
+export function listenLoopbackTcp(port: number, backlog: number): number {
+  return binding.tcpListenLoopback(port, backlog);
+}
+
+/** What a descriptor is: socket or not, TCP, listening, SO_REUSEPORT, local address, creator uid. */
+export function describeSocket(fd: number): SocketDescription {
+  return binding.describeSocket(fd);
+}
+
+/** Closes a descriptor that no Node handle owns. */
+export function closeFd(fd: number): void {
+  binding.closeFd(fd);
+}
+
+/** The descriptor of a listening net.Server (Node keeps it on its private libuv handle); null when closed. */
+export function serverFd(server: Server): number | null {
+  const fd = (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { GatewayPolicy, Ipv4, Port } from '@pgw/domain';
+import type { SocketDescription } from '@pgw/original-dst';
+import { type ListenerSyscalls, ListenerRegistry } from './listener-registry.js';
+
+/** A kernel stand-in: which ports are taken and by which uid, which descriptors are open. */
+class FakeKernel implements ListenerSyscalls {
+  readonly taken = new Map<number, number>();
+  readonly open = new Map<number, SocketDescription>();
+  private nextFd = 100;
+
+  listen(port: number): number {
+    if (this.taken.has(port)) throw Object.assign(new Error(`bind 127.0.0.1:${port}: Address already in use`), { code: 'EADDRINUSE' });
+    this.taken.set(port, 0);
+    return this.add({ port });
+  }
+
+  add(overrides: Partial<SocketDescription>): number {
+    const fd = this.nextFd++;
+    this.open.set(fd, { isSocket: true, inode: fd, ownerUid: 0, tcp: true, listening: true, reusePort: false, family: 4, address: '127.0.0.1', port: 0, ...overrides });
+    return fd;
+  }
+
+  describe(fd: number): SocketDescription {
+    const d = this.open.get(fd);
+    if (!d) throw new Error('EBADF');
+    return d;
+  }
+
+  close(fd: number): void {
+    assert.ok(this.open.delete(fd), `close of a descriptor that is not open: ${fd}`);
+  }
+
+  uidsBoundToPort(port: number): number[] {
+    const uid = this.taken.get(port);
+    return uid === undefined ? [] : [uid];
+  }
+}
+
+const FORWARDER_UID = 999;
+
+function policy(...ports: number[]): GatewayPolicy {
+  return {
+    lan: { interface: 'ens19', cidr: '192.168.2.0/24' },
+    wan: { interface: 'eth0' },
+    dnsMode: 'minimal',
+    clients: ports.map((port, i) => ({ mappingId: i + 1, proxyId: 1, ip: `192.168.2.${10 + i}` as Ipv4, port: port as Port, blocked: null })),
+    strictOutput: null,
+  } as unknown as GatewayPolicy;
+}
+
+function setup(): { kernel: FakeKernel; registry: ListenerRegistry } {
+  const kernel = new FakeKernel();
+  return { kernel, registry: new ListenerRegistry(kernel, new Set([0, FORWARDER_UID])) };
+}
+
+describe('ListenerRegistry', () => {
+  it('binds every client port before the policy is applied and returns the very same policy', () => {
+    const { kernel, registry } = setup();
+    const p = policy(20000, 20001);
+    const held = registry.hold(p);
+    assert.equal(held.policy, p);
+    assert.deepEqual(held.refused, []);
+    assert.deepEqual(registry.heldPorts(), [20000, 20001]);
+    assert.equal(kernel.open.size, 2);
+  });
+
+  it('blocks (never DNATs) a client whose port another uid holds, with the reason, until it is free', () => {
+    const { kernel, registry } = setup();
+    kernel.taken.set(20001, 65534);
+    const p = policy(20000, 20001);
+    const held = registry.hold(p);
+    assert.deepEqual(held.policy.clients.map((c) => [c.port, c.blocked]), [[20000, null], [20001, 'port_refused']]);
+    assert.deepEqual(held.refused, [{ mappingId: 2, port: 20001, reason: 'blocked: port 20001 held by another socket (uid 65534)' }]);
+    assert.equal(registry.hold(p), held, 'same input and same refusals: the same result, so the reconciler sees no change');
+    assert.deepEqual(registry.grant(20001), { reason: "port 20001 is not in the agent's desired state" });
+    kernel.taken.delete(20001);
+    assert.equal(registry.hold(p).policy, p);
+    assert.deepEqual(registry.heldPorts(), [20000, 20001]);
+  });
+
+  it('keeps the DNAT of a port a root-created socket holds (a previous agent) and adopts it when handed back', () => {
+    const { kernel, registry } = setup();
+    kernel.taken.set(20000, 0);
+    const p = policy(20000);
+    assert.equal(registry.hold(p).policy, p);
+    assert.deepEqual(registry.awaitingPorts(), [20000]);
+    assert.deepEqual(registry.grant(20000), { reason: 'port 20000 is awaiting the handback of its socket' });
+    const handedBack = kernel.add({ port: 20000 });
+    assert.equal(registry.adopt(20000, handedBack), null);
+    assert.deepEqual(registry.grant(20000), { fd: handedBack });
+    assert.deepEqual(registry.awaitingPorts(), []);
+    const again = kernel.add({ port: 20000 });
+    assert.equal(registry.adopt(20000, again), null, 'a second handback of a held port is the same socket');
+    assert.ok(!kernel.open.has(again), 'and its duplicate descriptor is closed');
+  });
+
+  it('refuses and closes a handed-back descriptor that is not a plain listening TCP socket on 127.0.0.1:port', () => {
+    const cases: [Partial<SocketDescription>, RegExp][] = [
+      [{ address: '0.0.0.0' }, /bound to 0.0.0.0:20000, not 127.0.0.1:20000/],
+      [{ port: 20001 }, /not 127.0.0.1:20000/],
+      [{ listening: false }, /not listening/],
+      [{ reusePort: true }, /SO_REUSEPORT/],
+      [{ tcp: false }, /not a TCP socket/],
+      [{ isSocket: false }, /not a socket/],
+      [{ family: 6, address: '::1' }, /not 127.0.0.1/],
+    ];
+    for (const [overrides, reason] of cases) {
+      const { kernel, registry } = setup();
+      kernel.taken.set(20000, FORWARDER_UID);
+      registry.hold(policy(20000));
+      const fd = kernel.add({ port: 20000, ...overrides });
+      assert.match(registry.adopt(20000, fd) ?? '', reason);
+      assert.ok(!kernel.open.has(fd), `closed: ${reason}`);
+      assert.deepEqual(registry.heldPorts(), []);
+    }
+  });
+
+  it('adopts nothing for a port outside its desired state', () => {
+    const { kernel, registry } = setup();
+    registry.hold(policy(20000));
+    const fd = kernel.add({ port: 20005 });
+    assert.equal(registry.adopt(20005, fd), "port 20005 is not in the agent's desired state");
+    assert.ok(!kernel.open.has(fd));
+  });
+
+  it('closes a socket only after the policy in force no longer uses its port', () => {
+    const { kernel, registry } = setup();
+    const before = policy(20000, 20001);
+    registry.hold(before);
+    const after = policy(20000);
+    registry.hold(after);
+    assert.deepEqual(registry.release(before), [], 'the rule for 20001 is still in force: its socket stays');
+    assert.deepEqual(registry.release(after), [20001]);
+    assert.equal(kernel.open.size, 1);
+  });
+
+  it('never binds a port that the agent port checks refused (it may be a pgw service port)', () => {
+    const { kernel, registry } = setup();
+    const p = policy(9103);
+    const refusedByChecks = { ...p, clients: p.clients.map((c) => ({ ...c, blocked: 'port_refused' as const })) };
+    assert.equal(registry.hold(refusedByChecks).policy, refusedByChecks);
+    assert.equal(kernel.open.size, 0);
+    assert.deepEqual(registry.grant(9103), { reason: "port 9103 is not in the agent's desired state" });
+  });
+
+  it('holdBuild adds its refusals to the port refusals and returns the same build while nothing changes', () => {
+    const { kernel, registry } = setup();
+    kernel.taken.set(20001, 1000);
+    const earlier = { subject: 'mapping 9 (192.168.2.99)', reason: 'port refused (9103 is the health metrics port)' };
+    const build = { policy: policy(20000, 20001), rejected: [], unresolvedProxies: [], refusals: [earlier] };
+    const held = registry.holdBuild(build);
+    assert.deepEqual(held.refusals, [earlier, { subject: 'mapping 2 (192.168.2.11)', reason: 'blocked: port 20001 held by another socket (uid 1000)' }]);
+    assert.equal(registry.holdBuild(build), held);
+    const clean = { policy: policy(20000), rejected: [], unresolvedProxies: [], refusals: [] };
+    assert.equal(registry.holdBuild(clean), clean);
+  });
+});

@@ -1,0 +1,190 @@
+import type { GatewayPolicy, Port } from '@pgw/domain';
+import type { SocketDescription } from '@pgw/original-dst';
+import type { PolicyBuild } from './build-policy.js';
+
+/** The syscalls the registry needs (the native addon and /proc in production, fakes in its spec). */
+export interface ListenerSyscalls {
+  /** A listening 127.0.0.1:port socket; throws with `code` EADDRINUSE when another socket holds the port. */
+  listen(port: number): number;
+  describe(fd: number): SocketDescription;
+  close(fd: number): void;
+  /** The creator uids of the sockets bound to the port (see listener-proc.ts). */
+  uidsBoundToPort(port: number): number[];
+}
+
+export interface RefusedClient {
+  readonly mappingId: number;
+  readonly port: Port;
+  readonly reason: string;
+}
+
+export interface HeldPolicy {
+  /** The policy with every client whose port has no socket of ours blocked as port_refused (never DNAT-ed). */
+  readonly policy: GatewayPolicy;
+  readonly refused: readonly RefusedClient[];
+}
+
+export type Grant = { readonly fd: number } | { readonly reason: string };
+
+/**
+ * The listening sockets of the forwarder's ports, created and held by the agent so that no other
+ * local user can bind a mapped port (whether the forwarder runs or not) and so that they outlive
+ * forwarder restarts. Order: a port's socket exists before its DNAT rule (hold() runs before the
+ * apply) and is closed only after the rule is gone (release() runs after it).
+ *
+ * A port that cannot be bound because a socket created by a trusted uid (root: a previous agent
+ * whose socket the forwarder still holds; or the forwarder's own uid) already listens on it is
+ * "awaiting handback": its DNAT stays, and the forwarder's handback makes it held again. Any other
+ * holder blocks the port's client.
+ */
+export class ListenerRegistry {
+  /** Port -> the descriptor of our listening socket. */
+  private readonly held = new Map<number, number>();
+  private readonly awaiting = new Set<number>();
+  /** Ports of the last hold() that were not refused: the ones the forwarder may get. */
+  private granted = new Set<number>();
+  private last: { input: GatewayPolicy; output: HeldPolicy } | null = null;
+  private lastBuild: { input: PolicyBuild; output: PolicyBuild } | null = null;
+
+  constructor(
+    private readonly sys: ListenerSyscalls,
+    private readonly trustedUids: ReadonlySet<number>,
+  ) {}
+
+  /** Ports whose socket the agent holds. */
+  heldPorts(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  awaitingPorts(): number[] {
+    return [...this.awaiting].sort((a, b) => a - b);
+  }
+
+  /**
+   * Before applying `policy`: makes sure every client port has a socket of ours. Returns the very
+   * same policy object when nothing is refused, and the same result object for the same input
+   * and the same refusals, so an unchanged snapshot stays unchanged for the reconciler.
+   */
+  hold(policy: GatewayPolicy): HeldPolicy {
+    const refused: RefusedClient[] = [];
+    const granted = new Set<number>();
+    for (const client of policy.clients) {
+      // Refused by the agent's port checks (a service port, outside the window, ...): never bound.
+      if (client.blocked === 'port_refused') continue;
+      const reason = this.ensure(client.port);
+      if (reason === null) granted.add(client.port);
+      else refused.push({ mappingId: client.mappingId, port: client.port, reason });
+    }
+    this.granted = granted;
+    const last = this.last;
+    if (last !== null && last.input === policy && sameRefusals(last.output.refused, refused)) return last.output;
+    const refusedPorts = new Set(refused.map((r) => r.port));
+    const output: HeldPolicy = refused.length === 0
+      ? { policy, refused }
+      : { policy: { ...policy, clients: policy.clients.map((c) => (refusedPorts.has(c.port) ? { ...c, blocked: 'port_refused' as const } : c)) }, refused };
+    this.last = { input: policy, output };
+    return output;
+  }
+
+  /**
+   * hold() for a reconciler snapshot: refused clients join the build's port refusals (the status
+   * and the console show them with their reason). The same build comes back while nothing changes.
+   */
+  holdBuild(build: PolicyBuild): PolicyBuild {
+    const held = this.hold(build.policy);
+    if (held.policy === build.policy) return build;
+    const cached = this.lastBuild;
+    if (cached !== null && cached.input === build && cached.output.policy === held.policy) return cached.output;
+    const ipOf = new Map(build.policy.clients.map((c) => [c.mappingId, c.ip]));
+    const refusals = held.refused.map(({ mappingId, reason }) => ({ subject: `mapping ${mappingId} (${ipOf.get(mappingId)})`, reason }));
+    const output: PolicyBuild = { ...build, policy: held.policy, refusals: [...build.refusals, ...refusals] };
+    this.lastBuild = { input: build, output };
+    return output;
+  }
+
+  /** After an apply: closes the sockets of ports that neither the policy in force nor the last hold() uses. */
+  release(inForce: GatewayPolicy | null): number[] {
+    const keep = new Set(this.granted);
+    for (const client of inForce?.clients ?? []) keep.add(client.port);
+    const closed: number[] = [];
+    for (const [port, fd] of this.held) {
+      if (keep.has(port)) continue;
+      this.held.delete(port);
+      this.sys.close(fd);
+      closed.push(port);
+    }
+    for (const port of this.awaiting) if (!keep.has(port)) this.awaiting.delete(port);
+    return closed;
+  }
+
+  /** A forwarder asks for a port's socket: only ports of the agent's validated desired state get one. */
+  grant(port: number): Grant {
+    if (!this.granted.has(port)) return { reason: `port ${port} is not in the agent's desired state` };
+    if (!this.held.has(port)) {
+      const reason = this.ensure(port);
+      if (reason !== null) return { reason };
+    }
+    const fd = this.held.get(port);
+    return fd !== undefined ? { fd } : { reason: `port ${port} is awaiting the handback of its socket` };
+  }
+
+  /**
+   * A forwarder hands back a socket it holds (after an agent restart). Adopted only when it is a
+   * listening TCP socket on 127.0.0.1:port without SO_REUSEPORT, for a port of the desired state;
+   * otherwise it is closed. Returns null when the agent now holds the port, else the reason.
+   */
+  adopt(port: number, fd: number): string | null {
+    if (this.held.has(port)) {
+      // The same socket (a port cannot have two listeners without SO_REUSEPORT): keep ours.
+      this.sys.close(fd);
+      return null;
+    }
+    let problem: string | null;
+    try {
+      problem = this.granted.has(port) ? describeProblem(this.sys.describe(fd), port) : `port ${port} is not in the agent's desired state`;
+    } catch (error) {
+      problem = `cannot inspect the descriptor: ${(error as Error).message}`;
+    }
+    if (problem !== null) {
+      this.sys.close(fd);
+      return problem;
+    }
+    this.held.set(port, fd);
+    this.awaiting.delete(port);
+    return null;
+  }
+
+  /** null: the port has a socket of ours, or one of a trusted uid awaiting handback. Otherwise why not. */
+  private ensure(port: number): string | null {
+    if (this.held.has(port)) return null;
+    try {
+      this.held.set(port, this.sys.listen(port));
+      this.awaiting.delete(port);
+      return null;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== 'EADDRINUSE') return `port ${port}: cannot listen: ${(error as Error).message}`;
+    }
+    const uids = this.sys.uidsBoundToPort(port);
+    if (uids.length > 0 && uids.every((uid) => this.trustedUids.has(uid))) {
+      this.awaiting.add(port);
+      return null;
+    }
+    this.awaiting.delete(port);
+    const others = [...new Set(uids.filter((uid) => !this.trustedUids.has(uid)))];
+    return `blocked: port ${port} held by another socket${others.length > 0 ? ` (uid ${others.join(', ')})` : ''}`;
+  }
+}
+
+function describeProblem(d: SocketDescription, port: number): string | null {
+  if (!d.isSocket) return 'not a socket';
+  if (!d.tcp) return 'not a TCP socket';
+  if (!d.listening) return 'not listening';
+  if (d.reusePort) return 'SO_REUSEPORT is set (another socket of the same uid could share the port)';
+  if (d.family !== 4 || d.address !== '127.0.0.1' || d.port !== port) return `bound to ${d.address}:${d.port}, not 127.0.0.1:${port}`;
+  return null;
+}
+
+function sameRefusals(a: readonly RefusedClient[], b: readonly RefusedClient[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.mappingId === b[i]!.mappingId && r.port === b[i]!.port && r.reason === b[i]!.reason);
+}

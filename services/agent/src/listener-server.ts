@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import {
+  type AgentMessageInput,
+  agentMessageSchema,
+  type ForwarderMessage,
+  forwarderMessageSchema,
+  LISTENER_PROTOCOL_VERSION,
+  parseListenerMessage,
+} from '@pgw/domain';
+import type { Logger } from '@pgw/log';
+import {
+  closeFd,
+  describeSocket,
+  listenLoopbackTcp,
+  type Packet,
+  PacketServer,
+  PacketSocket,
+} from '@pgw/original-dst';
+import type { ListenerRegistry, ListenerSyscalls } from './listener-registry.js';
+import { uidsBoundToPort } from './listener-proc.js';
+import { gidFromPasswd, uidFromPasswd } from './passwd.js';
+
+/** Queued connections per mapped port while no forwarder accepts (a restart): the kernel completes their handshakes. */
+export const LISTEN_BACKLOG = 1024;
+
+/** The real syscalls: the native addon and /proc/net/tcp{,6} of the agent's network namespace. */
+export const nativeListenerSyscalls: ListenerSyscalls = {
+  listen: (port) => listenLoopbackTcp(port, LISTEN_BACKLOG),
+  describe: describeSocket,
+  close: closeFd,
+  uidsBoundToPort: (port) => ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => uidsBoundToPort(readProc(file), port)),
+};
+
+function readProc(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return ''; // no IPv6 in this namespace
+  }
+}
+
+/** uid and gid of a system user from /etc/passwd; the error names the variable that names the user. */
+export function systemUser(variable: string, name: string): { uid: number; gid: number } {
+  const passwd = readFileSync('/etc/passwd', 'utf8');
+  try {
+    return { uid: uidFromPasswd(passwd, name), gid: gidFromPasswd(passwd, name) };
+  } catch (error) {
+    throw new Error(`${variable}: ${(error as Error).message}`);
+  }
+}
+
+export interface ListenerServerOptions {
+  readonly path: string;
+  /** Only a peer with this uid (SO_PEERCRED) gets descriptors. */
+  readonly forwarderUid: number;
+  /** The socket file is 0660, of this group: only the forwarder's group may even connect. */
+  readonly forwarderGid: number;
+}
+
+/**
+ * The agent's end of the listener protocol (@pgw/domain listener-protocol): serves the forwarder
+ * the listening sockets of its desired state, and adopts the ones it hands back after an agent
+ * restart. Any other peer is disconnected before it is read.
+ */
+export function startListenerServer(options: ListenerServerOptions, registry: ListenerRegistry, logger: Logger): { close(): void } {
+  const sessions = new Set<PacketSocket>();
+  const server = new PacketServer(
+    options.path,
+    { mode: 0o660, gid: options.forwarderGid },
+    (peer) => {
+      if (peer.uid !== options.forwarderUid) {
+        logger.warn('listener socket: refused a peer that is not the forwarder', { uid: peer.uid, pid: peer.pid });
+        closeFd(peer.fd);
+        return;
+      }
+      const session: PacketSocket = new PacketSocket(peer, {
+        onPacket: (packet) => handle(session, packet, registry, logger),
+        onClose: (error) => {
+          sessions.delete(session);
+          if (error) logger.warn('listener socket: forwarder session ended', { pid: peer.pid, error: error.message });
+        },
+      });
+      sessions.add(session);
+      logger.info('listener socket: forwarder connected', { pid: peer.pid });
+    },
+    (error) => logger.warn('listener socket: accept failed', { error: error.message }),
+  );
+  return {
+    close() {
+      server.close();
+      for (const session of sessions) session.close();
+    },
+  };
+}
+
+function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistry, logger: Logger): void {
+  let message: ForwarderMessage;
+  try {
+    message = parseListenerMessage(forwarderMessageSchema, packet.data);
+    if (message.type === 'handback' && packet.fds.length !== message.ports.length) {
+      throw new Error(`listener protocol: handback lists ${message.ports.length} ports but carries ${packet.fds.length} descriptors`);
+    }
+    if (message.type === 'request' && packet.fds.length > 0) throw new Error('listener protocol: a request carries no descriptors');
+  } catch (error) {
+    for (const fd of packet.fds) closeFd(fd);
+    logger.warn('listener socket: bad message from the forwarder, closing its session', { error: (error as Error).message });
+    return session.close(error as Error);
+  }
+  if (message.type === 'handback') {
+    const held: number[] = [];
+    const refused: { port: number; reason: string }[] = [];
+    message.ports.forEach((port, i) => {
+      const reason = registry.adopt(port, packet.fds[i]!);
+      if (reason === null) held.push(port);
+      else refused.push({ port, reason });
+    });
+    if (refused.length > 0) logger.warn('listener socket: handed-back sockets refused', { refused });
+    if (held.length > 0) logger.info('listener socket: forwarder handed back its sockets', { held: held.length });
+    return reply(session, { v: LISTENER_PROTOCOL_VERSION, type: 'handback_result', id: message.id, held, refused }, []);
+  }
+  const granted: number[] = [];
+  const fds: number[] = [];
+  const refused: { port: number; reason: string }[] = [];
+  for (const port of message.ports) {
+    const grant = registry.grant(port);
+    if ('fd' in grant) {
+      granted.push(port);
+      fds.push(grant.fd);
+    } else {
+      refused.push({ port, reason: grant.reason });
+    }
+  }
+  reply(session, { v: LISTENER_PROTOCOL_VERSION, type: 'sockets', id: message.id, granted, refused }, fds);
+}
+
+function reply(session: PacketSocket, message: AgentMessageInput, fds: readonly number[]): void {
+  // Validated on the way out too: the forwarder would refuse anything else.
+  const data = Buffer.from(JSON.stringify(agentMessageSchema.parse(message)));
+  try {
+    session.send(data, fds);
+  } catch (error) {
+    session.close(error as Error);
+  }
+}

@@ -1,0 +1,208 @@
+import {
+  type AgentMessage,
+  agentMessageSchema,
+  chunkPorts,
+  type ForwarderMessageInput,
+  LISTENER_PROTOCOL_VERSION,
+  parseListenerMessage,
+} from '@pgw/domain';
+import type { Logger } from '@pgw/log';
+import { closeFd, connectPacketServer, type Packet, PacketSocket } from '@pgw/original-dst';
+
+/** A port's listening socket from the agent (the descriptor is the caller's), or why there is none. */
+export type PortSocket = { readonly fd: number } | { readonly reason: string };
+
+export interface AgentListenersOptions {
+  readonly path: string;
+  /** The sockets this forwarder holds (port -> descriptor), handed back on every (re)connect. */
+  inventory(): ReadonlyMap<number, number>;
+  /** Called once connected (and after each reconnect): a good moment to open what is missing. */
+  onConnected(): void;
+}
+
+/** How long the agent may take to answer one message. */
+const ANSWER_TIMEOUT_MS = 5_000;
+/** Reconnect attempts while the agent is away: it restarts in about a second. */
+const RECONNECT_MS = [50, 100, 200, 500, 1_000] as const;
+/** A port the agent does not serve yet (a mapping it has not applied): asked again this soon. */
+const RETRY_MS = [100, 250] as const;
+
+interface Pending {
+  resolve(message: AgentMessage, fds: readonly number[]): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The forwarder's end of the listener protocol: the agent (root) creates and holds the listening
+ * socket of every mapped port; the forwarder asks for the ones it has mappings for and listens on
+ * its duplicates. A peer that is not root is not the agent and is refused.
+ */
+export class AgentListeners {
+  private session: PacketSocket | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastError = '';
+
+  constructor(
+    private readonly options: AgentListenersOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  get connected(): boolean {
+    return this.session?.isOpen ?? false;
+  }
+
+  /** Connects now (and keeps reconnecting while the agent is away). */
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.session?.close();
+  }
+
+  /**
+   * The listening sockets of these ports. Ports the agent refuses are asked again a few times
+   * within ~350 ms (it may not have applied a new mapping yet); what stays refused is returned
+   * with the agent's reason, and asked again on the forwarder's next apply.
+   */
+  async acquire(ports: readonly number[]): Promise<Map<number, PortSocket>> {
+    const result = new Map<number, PortSocket>();
+    let missing = [...ports];
+    for (let attempt = 0; missing.length > 0; attempt++) {
+      for (const chunk of chunkPorts(missing)) {
+        for (const [port, socket] of await this.request(chunk)) result.set(port, socket);
+      }
+      missing = missing.filter((port) => !('fd' in result.get(port)!));
+      const delay = RETRY_MS[attempt];
+      if (delay === undefined || !this.connected) break;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    return result;
+  }
+
+  private async request(ports: readonly number[]): Promise<Map<number, PortSocket>> {
+    const out = new Map<number, PortSocket>();
+    if (!this.connected) {
+      for (const port of ports) out.set(port, { reason: `the agent is not reachable on ${this.options.path}${this.lastError ? ` (${this.lastError})` : ''}` });
+      return out;
+    }
+    let answer: { message: AgentMessage; fds: readonly number[] };
+    try {
+      answer = await this.send({ v: LISTENER_PROTOCOL_VERSION, type: 'request', id: this.nextId++, ports: [...ports] }, []);
+    } catch (error) {
+      for (const port of ports) out.set(port, { reason: `the agent did not answer: ${(error as Error).message}` });
+      return out;
+    }
+    const { message, fds } = answer;
+    if (message.type !== 'sockets' || fds.length !== message.granted.length) {
+      for (const fd of fds) closeFd(fd);
+      this.session?.close(new Error('listener protocol: the agent answered a request with something else'));
+      for (const port of ports) out.set(port, { reason: 'the agent answered with something else' });
+      return out;
+    }
+    message.granted.forEach((port, i) => out.set(port, { fd: fds[i]! }));
+    for (const { port, reason } of message.refused) out.set(port, { reason });
+    for (const port of ports) if (!out.has(port)) out.set(port, { reason: 'the agent did not answer for this port' });
+    return out;
+  }
+
+  private send(message: ForwarderMessageInput, fds: readonly number[]): Promise<{ message: AgentMessage; fds: readonly number[] }> {
+    const session = this.session!;
+    return new Promise((resolve, reject) => {
+      const id = message.id;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`no answer within ${ANSWER_TIMEOUT_MS} ms`));
+      }, ANSWER_TIMEOUT_MS);
+      this.pending.set(id, { resolve: (m, f) => resolve({ message: m, fds: f }), reject, timer });
+      try {
+        session.send(Buffer.from(JSON.stringify(message)), fds);
+      } catch (error) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(error as Error);
+      }
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    try {
+      const peer = connectPacketServer(this.options.path);
+      if (peer.uid !== 0) {
+        closeFd(peer.fd);
+        throw new Error(`the peer on ${this.options.path} runs as uid ${peer.uid}, not root: it is not the agent`);
+      }
+      this.session = new PacketSocket(peer, { onPacket: (packet) => this.onPacket(packet), onClose: (error) => this.onClose(error) });
+    } catch (error) {
+      this.lastError = (error as Error).message;
+      if (this.attempt === 0) this.logger.warn('cannot reach the agent for listening sockets, retrying', { path: this.options.path, error: this.lastError });
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.attempt > 0) this.logger.info('reached the agent for listening sockets again', { path: this.options.path });
+    this.attempt = 0;
+    this.lastError = '';
+    void this.handBack().finally(() => this.options.onConnected());
+  }
+
+  /** After an agent restart the sockets are only in this process: the new agent adopts them. */
+  private async handBack(): Promise<void> {
+    const inventory = [...this.options.inventory()];
+    for (const chunk of chunkPorts(inventory)) {
+      try {
+        const { message } = await this.send({ v: LISTENER_PROTOCOL_VERSION, type: 'handback', id: this.nextId++, ports: chunk.map(([port]) => port) }, chunk.map(([, fd]) => fd));
+        if (message.type === 'handback_result' && message.refused.length > 0) this.logger.warn('the agent refused handed-back sockets', { refused: message.refused });
+      } catch (error) {
+        this.logger.warn('cannot hand the listening sockets back to the agent', { error: (error as Error).message });
+        return;
+      }
+    }
+  }
+
+  private onPacket(packet: Packet): void {
+    let message: AgentMessage;
+    try {
+      message = parseListenerMessage(agentMessageSchema, packet.data);
+    } catch (error) {
+      for (const fd of packet.fds) closeFd(fd);
+      return this.session?.close(error as Error);
+    }
+    const pending = this.pending.get(message.id);
+    if (pending === undefined) {
+      // An answer after its timeout: nobody waits for these descriptors.
+      for (const fd of packet.fds) closeFd(fd);
+      return;
+    }
+    this.pending.delete(message.id);
+    clearTimeout(pending.timer);
+    pending.resolve(message, packet.fds);
+  }
+
+  private onClose(error: Error | null): void {
+    this.session = null;
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new Error('the agent closed the listener socket'));
+      this.pending.delete(id);
+    }
+    if (this.stopped) return;
+    this.lastError = error?.message ?? 'the agent closed the connection';
+    this.logger.warn('lost the agent listener socket, reconnecting', { error: this.lastError });
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const delay = RECONNECT_MS[Math.min(this.attempt, RECONNECT_MS.length - 1)]!;
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.reconnectTimer.unref();
+  }
+}

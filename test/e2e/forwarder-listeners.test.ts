@@ -1,0 +1,239 @@
+// The forwarder's listening sockets belong to the agent (docs/ARCHITECTURE.md, "Listening
+// sockets"): in the lab, with the real agent ruleset, dante and tinyproxy, and LAN clients
+// relayed through them. Proves that a local user cannot take a mapped port while the forwarder is
+// down (nor receive its client's traffic), that forwarder restarts under client load refuse no
+// connection (SIGKILL: none refused; graceful: none refused or reset) and how soon a restarted
+// forwarder serves again, and that a restarted agent adopts the sockets the forwarder kept.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { type ContinuousResult, type LanClientPlan, startContinuous, startUntilEffective } from '../bench/ops-lan-load.js';
+import { createLab, type Lab, type LabProcess } from '../lab/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { waitFor } from '../support/wait.js';
+
+const FIRST_PORT = 20000;
+const CLIENTS = 4;
+/**
+ * Issue 11's bound: a restarted forwarder serves new connections this soon. Asserted from the moment
+ * it is up (its 'ready' line); the time from its spawn is printed (docs/benchmarks.md has both).
+ */
+const SERVE_AGAIN_MS = 200;
+
+let lab: Lab;
+let tdb: TestDatabase;
+let gateway: Gateway;
+let plan: LanClientPlan[];
+
+// A local user's attempt to take a mapped port: binds 127.0.0.1 and 0.0.0.0, each without and with
+// SO_REUSEPORT; whatever it got, it accepts for a while and reports every connection it received.
+const THIEF = String.raw`
+import json, socket, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+binds, held = [], []
+for host in ('127.0.0.1', '0.0.0.0'):
+    for reuse in (False, True):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            s.bind((host, port))
+            s.listen(64)
+            s.setblocking(False)
+            held.append(s)
+            binds.append({'host': host, 'reuseport': reuse, 'result': 'bound'})
+        except OSError as e:
+            binds.append({'host': host, 'reuseport': reuse, 'result': e.strerror})
+print(json.dumps({'ready': True}), flush=True)
+accepted, deadline = [], time.time() + seconds
+while time.time() < deadline:
+    for s in held:
+        try:
+            conn, peer = s.accept()
+            accepted.append(peer[0])
+            conn.close()
+        except BlockingIOError:
+            pass
+    time.sleep(0.01)
+print(json.dumps({'binds': binds, 'accepted': accepted}), flush=True)
+`;
+
+interface TheftReport {
+  binds: { host: string; reuseport: boolean; result: string }[];
+  accepted: string[];
+}
+
+function lastJsonLine<T>(proc: LabProcess): T | undefined {
+  const lines = readFileSync(proc.logFile, 'utf8').trim().split('\n').filter((l) => l.startsWith('{'));
+  return lines.length > 0 ? (JSON.parse(lines.at(-1)!) as T) : undefined;
+}
+
+/** Runs the thief as uid nobody inside the gateway namespace; resolves once it has tried every bind. */
+async function startThief(port: number, seconds: number): Promise<{ done: Promise<TheftReport> }> {
+  const argv = ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/bin/python3', '-c', THIEF, String(port), String(seconds)];
+  const proc = await lab.spawn(lab.ns.gateway, argv, { name: `thief-${port}` });
+  await waitFor(`the thief on port ${port} to try its binds; see ${proc.logFile}`, 5_000, async () => {
+    if (!proc.isAlive() && lastJsonLine(proc) === undefined) throw new Error('the thief exited');
+    return lastJsonLine(proc) !== undefined;
+  });
+  return {
+    done: proc.exited.then(() => {
+      const report = lastJsonLine<TheftReport & { ready?: true }>(proc);
+      if (!report?.binds) throw new Error(`the thief gave no report; see ${proc.logFile}`);
+      return report;
+    }),
+  };
+}
+
+/** Pids of the processes holding a descriptor of the LISTEN socket on 127.0.0.1:port in the gateway namespace. */
+async function holdersOf(port: number): Promise<string[]> {
+  const script = `
+    inode=$(awk -v p=$(printf '%04X' ${port}) '$2 == "0100007F:" p && $4 == "0A" { print $10 }' /proc/net/tcp)
+    [ -n "$inode" ] || exit 0
+    for fd in /proc/[0-9]*/fd/*; do
+      [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ] && echo "\${fd#/proc/}" | cut -d/ -f1
+    done | sort -u | while read pid; do tr '\\0' ' ' < /proc/$pid/cmdline; echo; done`;
+  const { stdout } = await lab.exec(lab.ns.gateway, ['sh', '-c', script]);
+  return stdout.split('\n').filter(Boolean);
+}
+
+async function allEffective(timeoutMs: number): Promise<void> {
+  const load = await startUntilEffective({
+    ns: lab.ns.lan, clients: plan, url: lab.description.internet.echoUrl, connectTimeoutMs: 1000, responseTimeoutMs: 3000, retry: { firstMs: 100, maxMs: 400, jitter: 0.2 }, maxRunMs: timeoutMs,
+  });
+  load.go();
+  const result = await load.result;
+  load.kill();
+  assert.ok(result.firstEffectiveMs.every((t) => t !== null), `every client effective: ${result.lastError.filter(Boolean).join('; ')}`);
+}
+
+interface LoadRun {
+  requests: ContinuousResult['requests'];
+  errors: Record<string, number>;
+  /** Date.now() when the load started: request times (t) are ms after it. */
+  goAt: number;
+}
+
+/** Client load while `action` runs: every client opens a fresh connection every 50 ms. */
+async function underLoad(action: () => Promise<void>): Promise<LoadRun> {
+  // A connection that waits in the kernel's queue while no forwarder accepts must not time out.
+  const load = await startContinuous({ ns: lab.ns.lan, clients: plan, url: lab.description.internet.echoUrl, connectTimeoutMs: 15_000, responseTimeoutMs: 15_000, pauseMs: 50, maxRunMs: 60_000 });
+  try {
+    const goAt = Date.now();
+    load.go();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await action();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    load.stop();
+    const { requests } = await load.result;
+    const errors: Record<string, number> = {};
+    for (const r of requests) if (!r.ok) errors[r.error ?? 'unknown'] = (errors[r.error ?? 'unknown'] ?? 0) + 1;
+    return { requests, errors, goAt };
+  } finally {
+    load.kill();
+  }
+}
+
+/**
+ * How soon the forwarder started at `startedAt` (Date.now()) served: the first successful answer
+ * after it, in ms. Connections opened while no forwarder ran wait in the agent's socket and are
+ * served first.
+ */
+function servedAfterMs(run: LoadRun, startedAt: number): number | null {
+  const since = startedAt - run.goAt;
+  const done = run.requests.filter((r) => r.ok && r.t + r.ms > since).map((r) => r.t + r.ms - since);
+  return done.length > 0 ? Math.round(Math.min(...done)) : null;
+}
+
+/** The forwarder log's 'ready' line of its last start (Date.now() of it). */
+function forwarderReadyAt(): number {
+  const lines = readFileSync(gateway.process('forwarder')!.logFile, 'utf8').trim().split('\n');
+  const ready = lines.map((l) => { try { return JSON.parse(l) as { message?: string; timestamp?: string }; } catch { return {}; } }).filter((l) => l.message === 'ready').at(-1);
+  if (!ready?.timestamp) throw new Error('the forwarder logged no ready line');
+  return Date.parse(ready.timestamp);
+}
+
+describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
+  before(async () => {
+    execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
+    lab = await createLab({ clients: CLIENTS, proxies: ['socks5', 'http'] });
+    tdb = await createTestDatabase({ prefix: 'pgw_fl' });
+    gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_FORWARDER_DRAIN_TIMEOUT_MS: '3000' } } });
+    plan = await gateway.seedAllClients(FIRST_PORT);
+    await lab.exec(lab.ns.gateway, ['sh', `${REPO_ROOT}guard/load-guard.sh`]);
+    await gateway.start('agent');
+    await gateway.start('forwarder');
+    await allEffective(20_000);
+  });
+
+  after(async () => {
+    await gateway?.destroy();
+    await lab?.destroy();
+    await tdb?.drop();
+  });
+
+  it('a local user cannot bind a mapped port while the forwarder is down, and gets none of its client traffic', async () => {
+    await gateway.kill('forwarder');
+    try {
+      const port = FIRST_PORT;
+      const thief = await startThief(port, 4);
+      // The mapped client connects while the thief listens (or would): its SYN is DNAT-ed to the port.
+      const attempt = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: plan[0]!.ip, timeoutMs: 2000 });
+      const report = await thief.done;
+      console.log(`thief (uid nobody) on port ${port}: ${report.binds.map((b) => `${b.host}${b.reuseport ? '+SO_REUSEPORT' : ''} ${b.result}`).join(', ')}; accepted ${report.accepted.length}`);
+      assert.deepEqual(report.binds.filter((b) => b.result === 'bound'), [], 'no bind of the mapped port succeeds');
+      assert.deepEqual(report.accepted, [], "the client's connection reached no other process");
+      assert.ok(!attempt.ok, 'and the client got no answer from anyone while the forwarder is down');
+      const holders = await holdersOf(port);
+      assert.ok(holders.some((cmd) => cmd.includes('services/agent/dist/main.js')), `the agent holds the listening socket: ${holders.join(' | ')}`);
+    } finally {
+      await gateway.start('forwarder');
+    }
+    await allEffective(15_000);
+  });
+
+  it('SIGKILL of the forwarder under load refuses no connection, and the restarted one serves what waited at once', async () => {
+    const run = await underLoad(async () => {
+      await gateway.kill('forwarder');
+      await gateway.start('forwarder');
+    });
+    const start = gateway.lastStart('forwarder')!;
+    const fromSpawn = servedAfterMs(run, start.spawnedAt);
+    const fromReady = servedAfterMs(run, forwarderReadyAt());
+    console.log(`SIGKILL + start under load: ${run.requests.length} requests, failures ${JSON.stringify(run.errors)}; first answer ${fromSpawn} ms after the new forwarder was spawned, ${fromReady} ms after it logged ready`);
+    assert.equal(run.errors.ECONNREFUSED ?? 0, 0, 'no connection refused');
+    assert.ok(fromReady !== null && fromReady <= SERVE_AGAIN_MS, `the connections waiting in the queue are served within ${SERVE_AGAIN_MS} ms of the forwarder being up (${fromReady} ms)`);
+  });
+
+  it('a graceful restart (SIGTERM, exit, start) under load refuses and resets no connection', async () => {
+    const run = await underLoad(async () => {
+      await gateway.stop('forwarder');
+      await gateway.start('forwarder');
+    });
+    const fromSpawn = servedAfterMs(run, gateway.lastStart('forwarder')!.spawnedAt);
+    console.log(`SIGTERM + start under load: ${run.requests.length} requests, failures ${JSON.stringify(run.errors)}; first answer ${fromSpawn} ms after the new forwarder was spawned`);
+    assert.deepEqual(run.errors, {}, 'no connection failed: none refused, none reset, none timed out');
+  });
+
+  it('a restarted agent adopts the sockets the forwarder kept, and mappings stay effective', async () => {
+    await gateway.stop('agent');
+    await gateway.start('agent');
+    await waitFor('the restarted agent to hold every mapped port again', 10_000, async () => {
+      for (let i = 0; i < CLIENTS; i++) if (!(await holdersOf(FIRST_PORT + i)).some((cmd) => cmd.includes('services/agent/dist/main.js'))) return false;
+      return true;
+    });
+    await allEffective(15_000);
+    // The adopted sockets carry the next forwarder restart: no one else can take a port meanwhile.
+    await gateway.kill('forwarder');
+    try {
+      const report = await (await startThief(FIRST_PORT + 1, 0.5)).done;
+      assert.deepEqual(report.binds.filter((b) => b.result === 'bound'), [], 'no bind of the mapped port succeeds');
+    } finally {
+      await gateway.start('forwarder');
+    }
+    await allEffective(15_000);
+  });
+});
