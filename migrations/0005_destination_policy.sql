@@ -1,4 +1,4 @@
--- Destination policy (docs/SECURITY.md, flow 19): may LAN clients reach private ranges (RFC 1918,
+-- Destination policy (docs/SECURITY.md, Destinations): may LAN clients reach private ranges (RFC 1918,
 -- 100.64.0.0/10, fc00::/7) through their proxy? Denied by default; a mapping may override either
 -- way (NULL: the global setting). Loopback, link-local, the gateway's own addresses and the LAN
 -- prefix are refused regardless and need no column.

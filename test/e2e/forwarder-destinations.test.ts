@@ -1,4 +1,4 @@
-// The forwarder's destination policy in the lab (docs/SECURITY.md flow 19): an effective client's
+// The forwarder's destination policy in the lab (docs/SECURITY.md, Destinations): an effective client's
 // TCP to the gateway's own addresses, the LAN prefix, link-local (169.254.169.254) or a private
 // range is DNAT-ed into the forwarder like any other; the forwarder must refuse it before the proxy
 // hears of it. Proven with tcpdump on eth0 (no packet to the proxy), a service on the gateway that

@@ -1,4 +1,4 @@
-// Proxies where none may be (docs/SECURITY.md flow 19): a proxy on the gateway's loopback, a
+// Proxies where none may be (docs/SECURITY.md, Destinations): a proxy on the gateway's loopback, a
 // link-local address (the cloud metadata service) or inside the LAN prefix would turn a mapping
 // into a door to the gateway's own or its neighbours' services. Saving one is refused with 400
 // naming the field and the reason, and changes nothing (rows and audit log compared).

@@ -544,7 +544,7 @@ export interface components {
          * @description Either `url` (socks5://user:pass@host:port or http://host:port) or `protocol` + `host` + `port`
          *     (+ optional `username`, `password`); the two forms cannot be mixed (400 naming the field).
          *     A host on loopback (`localhost` included), link-local, unspecified, multicast or broadcast, or inside
-         *     the LAN prefix, is refused with 400 naming `host` or `url` and the reason (docs/SECURITY.md flow 19);
+         *     the LAN prefix, is refused with 400 naming `host` or `url` and the reason (docs/SECURITY.md, Destinations);
          *     the operator may allow networks with PGW_PROXY_ALLOW_CIDRS.
          */
         ProxyCreate: {
@@ -616,7 +616,7 @@ export interface components {
         /**
          * @description Whether clients may reach private destinations (RFC 1918, 100.64.0.0/10, fc00::/7) through their
          *     proxy. Loopback, link-local (169.254.169.254 included), the gateway's own addresses and the LAN
-         *     prefix are refused whatever this says (docs/SECURITY.md flow 19).
+         *     prefix are refused whatever this says (docs/SECURITY.md, Destinations).
          * @enum {string}
          */
         PrivateDestinations: "deny" | "allow";
