@@ -588,7 +588,8 @@ export interface components {
         MappingStateKind: "effective" | "blocked" | "not_applied";
         /**
          * @description What the gateway actually does for this client, from the agent's last reconcile.
-         *     `blocked` reasons: mapping_disabled, proxy_down, proxy_unknown (or another the agent reports).
+         *     `blocked` reasons: mapping_disabled, proxy_down, proxy_unknown, port_refused (the agent will not DNAT
+         *     to its port; the reason is in the status' agent.refusals), or another the agent reports.
          *     `not_applied` reasons: pending (changed after the last reconcile), agent_unavailable (no fresh agent
          *     status), agent_error (last reconcile failed), rejected (the agent refused the row).
          */
@@ -648,6 +649,7 @@ export interface components {
             wanInterface: string;
             /** @description IPv4 network, host bits zero, e.g. 192.168.2.0/24 */
             lanCidr: string;
+            /** @description at least 1024; the agent also refuses a window overlapping the kernel's ip_local_port_range */
             forwarderPortMin: number;
             forwarderPortMax: number;
             healthIntervalS: number;
@@ -684,6 +686,18 @@ export interface components {
                 durationMs: number;
                 appliedMappings: number;
                 error: string | null;
+                /**
+                 * @description What the agent refused to apply on this gateway, with the reason: settings it cannot
+                 *     enforce here (an interface that is loopback, `all`/`default` or missing; a forwarder
+                 *     port window below 1024 or overlapping the kernel's ip_local_port_range; the previous
+                 *     settings then stay in force) and mappings whose port it will not DNAT to (blocked
+                 *     as `port_refused`: a pgw service port, a port another user listens on, outside the window).
+                 */
+                refusals: {
+                    /** @description a setting name, or mapping <id> (<client>) */
+                    subject: string;
+                    reason: string;
+                }[];
             };
             /** @description The forwarder's last report (null when it has not reported within 60 s) */
             forwarder: null | {

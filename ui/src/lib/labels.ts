@@ -11,6 +11,7 @@ const REASONS: Record<string, string> = {
   mapping_disabled: 'mapping disabled',
   proxy_down: 'proxy down',
   proxy_unknown: 'proxy not checked yet',
+  port_refused: 'port refused by the agent',
   pending: 'changed, not applied yet',
   agent_unavailable: 'agent not reporting',
   agent_error: 'last apply failed',

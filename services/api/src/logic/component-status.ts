@@ -21,6 +21,8 @@ const agentStatusSchema = z.object({
   blocked: z.record(z.string(), z.string()).default({}),
   // A count or the list of rejected rows, depending on how much the agent reports.
   rejected: z.union([z.number(), z.array(z.object({ mappingId: z.number(), reason: z.string() }))]).default(0),
+  // Settings and mapping ports the agent refused to apply on this gateway, each with its reason.
+  refusals: z.array(z.object({ subject: z.string(), reason: z.string() })).default([]),
   error: z.string().nullable().default(null),
 });
 export type AgentStatus = z.infer<typeof agentStatusSchema>;

@@ -6,7 +6,7 @@ import { mappingState } from './mapping-state.js';
 
 const at = new Date('2025-01-01T00:00:10Z');
 const agent = (overrides: Partial<AgentStatus> = {}): AgentStatus => ({
-  ok: true, at, durationMs: 3, appliedMappings: 1, blocked: {}, rejected: 0, error: null, ...overrides,
+  ok: true, at, durationMs: 3, appliedMappings: 1, blocked: {}, rejected: 0, refusals: [], error: null, ...overrides,
 });
 const mapping = { id: 7, clientIp: '192.168.2.10', enabled: true, updatedAt: '2025-01-01T00:00:05.000Z' };
 
@@ -32,4 +32,11 @@ test('agent status JSON is parsed leniently; garbage is treated as no status', (
   assert.equal(parseAgentStatus('{not json'), null);
   assert.equal(parseAgentStatus(JSON.stringify({ ok: 'yes' })), null);
   assert.equal(parseAgentStatus(null), null);
+});
+
+test('the agent status carries its refusals (none from an agent that reports none)', () => {
+  const base = { ok: false, at: at.toISOString(), blocked: {}, error: 'refused: settings refused' };
+  assert.deepEqual(parseAgentStatus(JSON.stringify(base))?.refusals, []);
+  const refusals = [{ subject: 'lanInterface', reason: 'lanInterface "ens99" does not exist on this gateway' }];
+  assert.deepEqual(parseAgentStatus(JSON.stringify({ ...base, refusals }))?.refusals, refusals);
 });

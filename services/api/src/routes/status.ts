@@ -12,7 +12,7 @@ export function statusRoutes(ctx: ApiContext): Router {
       mappings,
       clientsBlocked: agent ? Object.keys(agent.blocked).length : null,
       activeConnections: forwarder ? forwarder.activeConnections : null,
-      agent: agent && { ok: agent.ok, lastReconcileAt: agent.at, durationMs: agent.durationMs, appliedMappings: agent.appliedMappings, error: agent.error },
+      agent: agent && { ok: agent.ok, lastReconcileAt: agent.at, durationMs: agent.durationMs, appliedMappings: agent.appliedMappings, error: agent.error, refusals: agent.refusals },
       forwarder: forwarder && { at: forwarder.at, activeConnections: forwarder.activeConnections, listeners: forwarder.listeners, refused: forwarder.refused },
     });
   });
