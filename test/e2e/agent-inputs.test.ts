@@ -107,19 +107,22 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
   });
 
   it('a mapping on a pgw metrics port or on a port another user listens on is refused: its client gets nothing from that socket, the reason is in the api status', async () => {
-    const agent = await waitAgent('both refusals reported', (a) => a.refusals.length === 2);
-    const reasons = Object.fromEntries(agent.refusals.map((r) => [r.subject, r.reason]));
-    assert.deepEqual(Object.keys(reasons).sort(), [`mapping ${ids.metrics} (${ON_METRICS})`, `mapping ${ids.foreign} (${ON_FOREIGN})`].sort());
-    assert.equal(reasons[`mapping ${ids.metrics} (${ON_METRICS})`], 'port refused (9103 is pgw-health metrics)');
-    assert.match(reasons[`mapping ${ids.foreign} (${ON_FOREIGN})`]!, /^port refused \(20012 has a listening socket of uid \d+, not the forwarder\)$/);
-
-    // Never DNAT-ed: blocked, and the DNAT map holds only the effective client.
-    assert.deepEqual(await dp.setElements('lan_blocked'), [ON_METRICS, ON_FOREIGN].sort());
-    assert.deepEqual(await dnatTargets(), [`${EFFECTIVE} : ${PORTS.effective}`]);
+    await dp.waitFor('the agent to apply the effective client', async () => (await dp.setElements('lan_mapped'))?.includes(EFFECTIVE) === true, 15_000);
+    // What a client on each mapping gets: the legitimate port connects, the others are refused and
+    // their sockets receive nobody (before the fix both were DNAT-ed and accepted the client).
     const probes = await Promise.all([EFFECTIVE, ON_METRICS, ON_FOREIGN].map((src) => dp.prober.tcp(src, internet, httpPort)));
     assert.deepEqual(probes.map((p) => p.result), ['connected', 'refused', 'refused']);
     assert.deepEqual(await accepted(metricsStandIn), [], 'the metrics socket received no client');
     assert.deepEqual(await accepted(foreignListener), [], 'the other user’s socket received no client');
+    // Never DNAT-ed: blocked, and the DNAT map holds only the effective client.
+    assert.deepEqual(await dnatTargets(), [`${EFFECTIVE} : ${PORTS.effective}`]);
+    assert.deepEqual(await dp.setElements('lan_blocked'), [ON_METRICS, ON_FOREIGN].sort());
+
+    const agent = await waitAgent('both refusals reported', (a) => a.refusals?.length === 2);
+    const reasons = Object.fromEntries(agent.refusals.map((r) => [r.subject, r.reason]));
+    assert.deepEqual(Object.keys(reasons).sort(), [`mapping ${ids.metrics} (${ON_METRICS})`, `mapping ${ids.foreign} (${ON_FOREIGN})`].sort());
+    assert.equal(reasons[`mapping ${ids.metrics} (${ON_METRICS})`], 'port refused (9103 is pgw-health metrics)');
+    assert.match(reasons[`mapping ${ids.foreign} (${ON_FOREIGN})`]!, /^port refused \(20012 has a listening socket of uid \d+, not the forwarder\)$/);
 
     const mappings = (await api<{ items: { clientIp: string; effective: { state: string; reason: string | null } }[] }>('GET', '/api/v1/mappings')).body.items;
     assert.deepEqual(

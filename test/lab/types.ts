@@ -123,6 +123,8 @@ export interface LabNamespaces {
   gateway: string;
   lan: string;
   wan: string;
+  /** A second LAN host with its own MAC address (empty until Lab.addLanHost). */
+  lanHost: string;
 }
 
 /** Serialisable description of a running lab (the CLI's state file). */
@@ -161,5 +163,11 @@ export interface Lab {
   spawn(ns: string, argv: string[], opts?: SpawnInLabOptions): Promise<LabProcess>;
   capture(opts: CaptureOptions): Promise<Capture>;
   httpGet(opts: HttpGetOptions): Promise<HttpGetResult>;
+  /**
+   * Gives namespace ns.lanHost an interface on the LAN segment (a macvlan on the LAN's gw0) with
+   * its own MAC address and `ip`, default route via the gateway: another machine on the LAN,
+   * e.g. one that takes a client's address. Returns the MAC of the clients' own interface gw0.
+   */
+  addLanHost(ip: string, mac: string): Promise<{ clientsMac: string }>;
   destroy(): Promise<void>;
 }

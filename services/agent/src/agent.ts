@@ -10,6 +10,7 @@ import { type AgentConfig, reservedPorts } from './config.js';
 import { deleteClientConnections } from './conntrack.js';
 import { DesiredSource } from './desired-source.js';
 import { readHostFacts } from './host-facts.js';
+import { LanNeighbours } from './lan-neighbours.js';
 import { LanSysctl } from './lan-sysctl.js';
 import { createAgentMetrics } from './metrics.js';
 import type { ListenerRegistry } from './listener-registry.js';
@@ -83,13 +84,17 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     strictOutputUids: strictUids,
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR);
+  const neighbours = new LanNeighbours(config.PGW_IP_BIN);
   const reconciler = new Reconciler({
     // Sockets before rules: every port of the snapshot gets a listening socket of ours, or its client is left out.
     loadDesired: async () => listeners.registry.holdBuild(await desired.load()),
     applyScript: (script) => nft.apply(script),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),
-    prepareLan: (policy, localnet) => lanSysctl.prepare(policy.lan.interface, localnet),
+    prepareLan: async (policy, localnet) => {
+      await lanSysctl.prepare(policy.lan.interface, localnet);
+      await neighbours.sync(policy);
+    },
     disconnectClients: (ips) => deleteClientConnections(config.PGW_CONNTRACK_BIN, ips),
     saveState: (policy) => stateCache.save(policy),
     report,

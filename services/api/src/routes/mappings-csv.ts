@@ -14,7 +14,7 @@ export function mappingCsvRoutes(ctx: ApiContext): Router {
 
   router.get('/api/v1/mappings/export', async (_req, res) => {
     const rows = await listAllMappings(ctx.db);
-    const csv = formatCsv(EXPORT_COLUMNS, rows.map((m) => [m.clientIp, m.proxyName, m.listenPort, m.enabled, m.description]));
+    const csv = formatCsv(EXPORT_COLUMNS, rows.map((m) => [m.clientIp, m.proxyName, m.listenPort, m.enabled, m.description, m.macAddress ?? '']));
     res.setHeader('Content-Disposition', 'attachment; filename="pgw-mappings.csv"');
     res.type('text/csv').send(csv);
   });

@@ -6,7 +6,7 @@ import type { ApiContext } from '../context.js';
 import { requireHealthyProxy } from '../health-gate.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { conflict, notFound } from '../http/api-error.js';
-import { validClientIp, validListenPort } from '../logic/mapping-rules.js';
+import { validClientIp, validListenPort, validMacAddress } from '../logic/mapping-rules.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
 import { lowestFreePort } from '../logic/port-allocation.js';
 import { auditedMapping, toMappingDto } from '../mapping-dto.js';
@@ -24,6 +24,7 @@ interface MappingInput {
   listenPort?: number;
   enabled?: boolean;
   description?: string;
+  macAddress?: string | null;
   /** Validated by the spec's enum. */
   privateDestinations?: 'deny' | 'allow' | null;
 }
@@ -55,6 +56,7 @@ async function resolveFields(db: Db, settings: Settings, input: MappingInput, ex
     listenPort,
     enabled: input.enabled ?? existing?.enabled ?? true,
     description: input.description ?? existing?.description ?? '',
+    macAddress: input.macAddress === undefined ? (existing?.macAddress ?? null) : input.macAddress === null ? null : validMacAddress(input.macAddress),
     privateDestinations: input.privateDestinations === undefined ? (existing?.privateDestinations ?? null) : input.privateDestinations,
   };
 }
