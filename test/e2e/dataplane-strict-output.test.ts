@@ -1,8 +1,10 @@
 // Strict OUTPUT mode (docs/SECURITY.md flows 2, 3 and 13): with the setting on, the gateway opens
-// nothing on eth0 but the forwarder's (uid pgw) and the health checker's (uid pgw-health) TCP to
-// the proxy endpoints. Real agent, forwarder and health service; connects from the gateway
-// namespace as several uids, each from its own source port so tcpdump on eth0 shows which left.
-// Positive control: the same connects with the setting off are seen on eth0.
+// nothing on any interface but lo except the forwarder's (uid pgw) and the health checker's (uid
+// pgw-health) TCP to the proxy endpoints, and only root's sockets answer connections from outside
+// (another uid's listener cannot send data back). Real agent, forwarder and health service;
+// connects from the gateway namespace as several uids, each from its own source port so tcpdump on
+// eth0, ens19 and a third interface shows which left. Positive control: the same sends with the
+// setting off are seen there.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,6 +15,14 @@ import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 const CLIENT = '192.168.2.10';
 const CLIENT_PORT = 20010;
 const GATEWAY_SERVICE_PORT = 2222;
+/** Another uid's listener on every gateway address: what it sends is data leaving the gateway. */
+const LEAKY_SERVICE_PORT = 2223;
+const UNMAPPED = '192.168.2.11';
+/** A LAN host's listener (in the LAN namespace): where a local process of the gateway could send. */
+const LAN_LISTENER_PORT = 7777;
+/** A third interface with a network behind it: strict OUTPUT is not about eth0 alone. */
+const THIRD_IFACE = 'mgmt0';
+const THIRD_NET_HOST = '10.99.0.2';
 const HEALTH_PERIOD_S = 5;
 
 /** One connect (TCP) or datagram (UDP) from the gateway namespace; prints its outcome. */
@@ -29,6 +39,10 @@ if (proto === 'udp') {
   s.once('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
 }
 `;
+
+/** Sends data to whoever connects: run as nobody, it is what a local user would use to send data out. */
+const LEAKY_LISTENER = `require('node:net').createServer((s) => { s.on('error', () => {}); s.end('leaked-by-nobody'); }).listen({ port: Number(process.argv[1]), host: '::', ipv6Only: false });`;
+const LAN_LISTENER = `require('node:net').createServer((s) => s.destroy()).listen(Number(process.argv[2]), process.argv[1]); require('node:dgram').createSocket('udp4').bind(Number(process.argv[2]), process.argv[1]);`;
 
 type Uid = 'root' | 'pgw' | 'pgw-api' | 'pgw-health' | 'nobody';
 
@@ -68,6 +82,44 @@ function sentBy(lines: readonly string[], a: Attempt): string[] {
   return lines.filter((l) => l.includes(` IP ${gatewayWanIp}.${a.localPort} > ${a.host}.${a.port}:`));
 }
 
+/** Lines of packets from this attempt's source port, whatever the interface's address. */
+function sentFrom(lines: readonly string[], a: Attempt): string[] {
+  return lines.filter((l) => l.includes(`.${a.localPort} > ${a.host}.${a.port}:`));
+}
+
+/** Captures eth0, ens19 and the third interface around a probe. */
+async function onEveryInterface<T>(probe: () => Promise<T>) {
+  const captures = await Promise.all(['eth0', 'ens19', THIRD_IFACE].map((iface) => dp.lab.capture({ ns: dp.gw, iface })));
+  const result = await probe();
+  await new Promise((resolve) => setTimeout(resolve, 300)); // late retransmissions
+  const [eth0, ens19, third] = await Promise.all(captures.map((c) => c.stop()));
+  return { result, lines: { eth0: eth0!, ens19: ens19!, [THIRD_IFACE]: third! } as Record<string, string[]> };
+}
+
+/** Sends of uids that are not the forwarder's or the health checker's, to a LAN host, a WAN host, a proxy endpoint and a host behind the third interface. */
+async function otherUidsEverywhere(): Promise<Attempt[]> {
+  const out: Attempt[] = [];
+  for (const uid of ['nobody', 'pgw-api'] as const) {
+    out.push(await attempt(uid, CLIENT, LAN_LISTENER_PORT));
+    out.push(await attempt(uid, CLIENT, LAN_LISTENER_PORT, 'udp'));
+    out.push(await attempt(uid, internet, httpPort));
+    out.push(await attempt(uid, proxy.ip, proxy.port));
+    out.push(await attempt(uid, THIRD_NET_HOST, httpPort));
+    out.push(await attempt(uid, THIRD_NET_HOST, 53, 'udp'));
+  }
+  // Neither root nor the forwarder's uid opens anything towards the LAN or the third network.
+  out.push(await attempt('root', CLIENT, LAN_LISTENER_PORT));
+  out.push(await attempt('pgw', CLIENT, LAN_LISTENER_PORT));
+  out.push(await attempt('pgw', THIRD_NET_HOST, httpPort));
+  return out;
+}
+
+/** A WAN host connects to the other uid's listener on the gateway: what it receives (or timeout). */
+async function wanReadsLeakyService(): Promise<string> {
+  const script = `const s = require('node:net').connect(${LEAKY_SERVICE_PORT}, '${gatewayWanIp}'); let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => { process.stdout.write(got); process.exit(0); }); s.on('error', (e) => { process.stdout.write('error:' + e.code); process.exit(0); }); setTimeout(() => { process.stdout.write(got || 'timeout'); process.exit(0); }, 2000).unref();`;
+  return (await dp.lab.exec(dp.lab.ns.wan, ['node', '-e', script], { timeoutMs: 10_000 })).stdout;
+}
+
 async function onWan<T>(probe: () => Promise<T>) {
   const capture = await dp.captureWan();
   const result = await probe();
@@ -76,9 +128,9 @@ async function onWan<T>(probe: () => Promise<T>) {
 }
 
 async function setStrictOutput(on: boolean): Promise<void> {
+  // No notice: the agent's resync (every second) finds the changed setting by itself.
   await dp.tdb.db.updateTable('settings').set({ strictOutput: on }).where('id', '=', 1).execute();
-  await dp.gateway.publish({ type: 'config.changed' });
-  await dp.waitFor(`strict OUTPUT ${on ? 'in force' : 'off'}`, async () => ((await dp.nft('list', 'chain', 'inet', 'pgw', 'wan_output')).exitCode === 0) === on);
+  await dp.waitFor(`strict OUTPUT ${on ? 'in force' : 'off'}`, async () => ((await dp.nft('list', 'chain', 'inet', 'pgw', 'output')).exitCode === 0) === on);
 }
 
 async function exitIp(client: string): Promise<string | null> {
@@ -103,6 +155,13 @@ describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, 
     proxyId = await dp.addProxy(0, 'up');
     await dp.addMapping(CLIENT, proxyId, CLIENT_PORT);
     await dp.startGatewayService(GATEWAY_SERVICE_PORT);
+    await dp.lab.spawn(dp.gw, [...asUser('nobody'), 'node', '-e', LEAKY_LISTENER, String(LEAKY_SERVICE_PORT)], { name: 'leaky-service' });
+    await dp.lab.spawn(dp.lab.ns.lan, ['node', '-e', LAN_LISTENER, CLIENT, String(LAN_LISTENER_PORT)], { name: 'lan-listener' });
+    // A veth pair inside the gateway namespace; the static neighbour lets packets to the host leave without ARP.
+    await dp.lab.exec(dp.gw, ['sh', '-c', [
+      `ip link add ${THIRD_IFACE} type veth peer name ${THIRD_IFACE}p`, `ip addr add 10.99.0.1/24 dev ${THIRD_IFACE}`, `ip link set ${THIRD_IFACE}p up`,
+      `ip link set ${THIRD_IFACE} up`, `ip neigh add ${THIRD_NET_HOST} lladdr 02:00:00:00:99:02 dev ${THIRD_IFACE} nud permanent`,
+    ].join(' && ')]);
     await dp.startAgent();
     await dp.waitFor('strict OUTPUT in force', async () => (await dp.setElements('strict_uids'))?.length === 2);
     await dp.gateway.start('forwarder');
@@ -177,6 +236,25 @@ describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, 
     assert.equal(r.stdout, 'gateway-service');
   });
 
+  it('flow 13: other uids send nothing on any interface but lo: not to a LAN host, a WAN host, a proxy endpoint or a third network (TCP refused locally, UDP EPERM)', async () => {
+    const { result, lines } = await onEveryInterface(otherUidsEverywhere);
+    for (const a of result) {
+      assert.equal(a.result, a.proto === 'tcp' ? 'refused' : 'error:EPERM', `${a.uid} ${a.proto} -> ${a.host}:${a.port}`);
+      for (const [iface, seen] of Object.entries(lines)) assert.deepEqual(sentFrom(seen, a), [], `${a.uid} ${a.proto} -> ${a.host}:${a.port} on ${iface}`);
+    }
+  });
+
+  it('flow 13: a listener of another uid that a WAN host connects to cannot send data back (the reply exception is root’s only)', async () => {
+    const { result, wan } = await onWan(wanReadsLeakyService);
+    assert.equal(result, 'timeout');
+    assert.deepEqual(wan.all.filter((l) => l.includes(` IP ${gatewayWanIp}.${LEAKY_SERVICE_PORT} > `)), [], 'no answer of the listener on eth0');
+  });
+
+  it('flows 5, 6, 13: LAN clients still get their TCP resets from the gateway’s reject rules (kernel answers pass)', async () => {
+    const r = await dp.prober.tcp(UNMAPPED, internet, httpPort, 1500);
+    assert.equal(r.result, 'refused');
+  });
+
   it('positive control (flow 3): with strict OUTPUT off, the same denied connects leave through eth0', async () => {
     await setStrictOutput(false);
     try {
@@ -193,6 +271,14 @@ describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, 
       assert.equal(dns!.result, 'sent');
       for (const a of result) assert.ok(sentBy(wan.all, a).length > 0, `${a.uid} ${a.proto} -> ${a.host}:${a.port} seen on eth0`);
       assert.ok(wan.toOtherHosts.length > 0);
+
+      const everywhere = await onEveryInterface(otherUidsEverywhere);
+      const ifaceOf = (host: string) => (host === CLIENT ? 'ens19' : host === THIRD_NET_HOST ? THIRD_IFACE : 'eth0');
+      for (const a of everywhere.result) {
+        if (a.proto === 'udp') assert.equal(a.result, 'sent', `${a.uid} udp -> ${a.host}:${a.port}`);
+        assert.ok(sentFrom(everywhere.lines[ifaceOf(a.host)]!, a).length > 0, `${a.uid} ${a.proto} -> ${a.host}:${a.port} seen on ${ifaceOf(a.host)}`);
+      }
+      assert.equal(await wanReadsLeakyService(), 'leaked-by-nobody');
     } finally {
       await setStrictOutput(true);
     }

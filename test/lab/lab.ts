@@ -132,8 +132,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     if (plan.proxies.some((p) => p.kind.endsWith('-auth'))) {
       await ensurePasswordUser(LAB_PROXY_CREDENTIALS.username, LAB_PROXY_CREDENTIALS.password);
     }
-    progress(`lab ${id}: creating namespaces ${ns.gateway}, ${ns.lan}, ${ns.wan} (${plan.clients.length} clients)`);
-    await ipBatch(undefined, [`netns add ${ns.gateway}`, `netns add ${ns.lan}`, `netns add ${ns.wan}`]);
+    progress(`lab ${id}: creating namespaces ${ns.gateway}, ${ns.lan}, ${ns.wan}, ${ns.lanHost} (${plan.clients.length} clients)`);
+    await ipBatch(undefined, [`netns add ${ns.gateway}`, `netns add ${ns.lan}`, `netns add ${ns.wan}`, `netns add ${ns.lanHost}`]);
+    await ipBatch(ns.lanHost, ['link set lo up']);
     await ipBatch(ns.gateway, plan.batches.gateway);
     await Promise.all([
       ipBatch(ns.lan, plan.batches.lan),
@@ -208,6 +209,13 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       return tracked;
     },
     httpGet,
+    async addLanHost(ip, mac) {
+      // Created beside gw0 and moved, so it never exists in the machine's own namespace.
+      await ipBatch(ns.lan, [`link add lanhost0 link gw0 address ${mac} type macvlan mode bridge`, `link set lanhost0 netns ${ns.lanHost}`]);
+      await ipBatch(ns.lanHost, [`addr add ${ip}/24 dev lanhost0`, 'link set lanhost0 up', `route add default via ${plan.gatewayLanIp} dev lanhost0 onlink`]);
+      const link = JSON.parse((await execIn(ns.lan, ['ip', '-j', 'link', 'show', 'gw0'])).stdout) as { address: string }[];
+      return { clientsMac: link[0]!.address };
+    },
     destroy,
   };
 }

@@ -27,7 +27,7 @@ describe('lab topology plan', () => {
     assert.deepEqual(plan.proxies.map((p) => `${p.ip}:${p.port}`), [
       '198.51.100.10:1080', '198.51.100.11:1080', '198.51.100.12:3128', '198.51.100.13:3128',
     ]);
-    assert.deepEqual(plan.ns, { gateway: 'pgw-gw-abc123', lan: 'pgw-lan-abc123', wan: 'pgw-wan-abc123' });
+    assert.deepEqual(plan.ns, { gateway: 'pgw-gw-abc123', lan: 'pgw-lan-abc123', wan: 'pgw-wan-abc123', lanHost: 'pgw-lanh-abc123' });
   });
 
   it('rejects bad input naming what is wrong', () => {

@@ -22,11 +22,11 @@ export const DEFAULT_PROXIES: readonly ProxyKind[] = ['socks5', 'socks5-auth', '
 const PROXY_KINDS: readonly ProxyKind[] = ['socks5', 'socks5-auth', 'http', 'http-auth'];
 
 export function namespaceNames(id: string): LabNamespaces {
-  return { gateway: `pgw-gw-${id}`, lan: `pgw-lan-${id}`, wan: `pgw-wan-${id}` };
+  return { gateway: `pgw-gw-${id}`, lan: `pgw-lan-${id}`, wan: `pgw-wan-${id}`, lanHost: `pgw-lanh-${id}` };
 }
 
 /** Namespace names a lab creates, e.g. pgw-gw-1a2b3c (group 2 is the lab id). */
-export const LAB_NS_PATTERN = /^pgw-(gw|lan|wan)-([0-9a-f]{6})$/;
+export const LAB_NS_PATTERN = /^pgw-(gw|lan|lanh|wan)-([0-9a-f]{6})$/;
 
 export interface ProxyPlan {
   kind: ProxyKind;

@@ -55,6 +55,8 @@ export interface MappingsTable {
   enabled: Generated<boolean>;
   description: Generated<string>;
   privateDestinations: Generated<'deny' | 'allow' | null>;
+  /** macaddr, lower-case colon form (migration 0006); null: not pinned. */
+  macAddress: Generated<string | null>;
   createdAt: CreatedAt;
   updatedAt: UpdatedAt;
 }

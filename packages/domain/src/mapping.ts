@@ -1,4 +1,5 @@
 import type { PrivateDestinations } from './destination-policy.js';
+import type { MacAddress } from './mac.js';
 import type { Ipv4, Port } from './net.js';
 
 /** One LAN client pinned to one upstream proxy through its own forwarder port. */
@@ -9,6 +10,8 @@ export interface Mapping {
   readonly listenPort: Port;
   readonly enabled: boolean;
   readonly description: string;
+  /** null: any MAC may use the client's IP. Otherwise only this one (dropped before DNAT). */
+  readonly macAddress?: MacAddress | null;
   /** This client's own choice for private destinations; absent or null: the global setting. */
   readonly privateDestinations?: PrivateDestinations | null;
 }

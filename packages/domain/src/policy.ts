@@ -1,5 +1,6 @@
 import type { ClientBlockReason } from './client-state.js';
 import type { DnsMode } from './settings.js';
+import type { MacAddress } from './mac.js';
 import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from './net.js';
 
 export interface PolicyClient {
@@ -9,6 +10,8 @@ export interface PolicyClient {
   readonly ip: Ipv4;
   /** The forwarder port on 127.0.0.1 that this client's TCP is DNAT-ed to. */
   readonly port: Port;
+  /** Absent or null: not pinned. Otherwise the client's packets from any other source MAC are dropped before DNAT. */
+  readonly mac?: MacAddress | null;
   /** null: effective. Otherwise the client gets nothing, for this reason. */
   readonly blocked: ClientBlockReason | null;
 }

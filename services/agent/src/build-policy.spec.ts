@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DesiredProxy, DesiredState } from '@pgw/db';
-import { DEFAULT_SETTINGS, type InterfaceName, type Ipv4, type Mapping, parseInterfaceName, parseIpv4, parsePort, type ProxyStatus } from '@pgw/domain';
+import { DEFAULT_SETTINGS, type InterfaceName, type Ipv4, type Mapping, parseInterfaceName, parseIpv4, parseMacAddress, parsePort, type ProxyStatus } from '@pgw/domain';
 import { buildGatewayPolicy, type HostFacts, SettingsRefused } from './build-policy.js';
 
 /** A gateway with ens19/eth0, the kernel's default ephemeral range and nothing else listening. */
@@ -25,6 +25,12 @@ function state(mappings: Mapping[], proxies: DesiredProxy[], strictOutput = fals
 }
 
 describe('buildGatewayPolicy', () => {
+  it('carries a mapping’s MAC pin to its client, blocked or not; an unpinned client has none', () => {
+    const mac = parseMacAddress('52:54:00:ab:cd:0f');
+    const { policy } = buildGatewayPolicy(state([{ ...mapping(1, '192.168.2.10', 1), macAddress: mac }, { ...mapping(2, '192.168.2.11', 2), macAddress: mac }, mapping(3, '192.168.2.12', 1)], [proxy(1, 'up'), proxy(2, 'down')]), new Map(), [], HOST);
+    assert.deepEqual(policy.clients.map((c) => [c.ip, c.mac ?? null, c.blocked]), [['192.168.2.10', mac, null], ['192.168.2.11', mac, 'proxy_down'], ['192.168.2.12', null, null]]);
+  });
+
   it('gives every state its reason, failing closed (unknown and missing proxies are not up)', () => {
     const { policy } = buildGatewayPolicy(
       state(

@@ -100,6 +100,7 @@ export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<st
       proxyId: mapping.proxyId,
       ip: mapping.clientIp,
       port: mapping.listenPort,
+      ...(mapping.macAddress ? { mac: mapping.macAddress } : {}),
       // A mapping whose proxy row is gone has an unknown proxy: fail closed.
       blocked: portRefused ? 'port_refused' : clientBlockReason(mapping, statusOf.get(mapping.proxyId) ?? 'unknown'),
     });

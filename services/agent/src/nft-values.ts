@@ -1,4 +1,4 @@
-import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from '@pgw/domain';
+import type { InterfaceName, Ipv4, Ipv4Cidr, MacAddress, Port } from '@pgw/domain';
 
 /**
  * Last line of defence before a value is written into nft syntax. The branded types already
@@ -8,6 +8,8 @@ import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from '@pgw/domain';
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const CIDR = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
 const IFACE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+/** Lower-case colon form, first octet even: unicast (multicast and broadcast have its lowest bit set). */
+const UNICAST_MAC = /^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/;
 
 export function nftIpv4(value: Ipv4): string {
   if (typeof value !== 'string' || !IPV4.test(value)) throw new Error(`refusing to render ${JSON.stringify(value)}: not an IPv4 address`);
@@ -33,4 +35,11 @@ export function nftInterface(value: InterfaceName): string {
 export function nftUid(value: number): string {
   if (!Number.isInteger(value) || value < 0 || value > 0xfffffffe) throw new Error(`refusing to render ${JSON.stringify(value)}: not a uid`);
   return String(value);
+}
+
+export function nftMac(value: MacAddress): string {
+  if (typeof value !== 'string' || !UNICAST_MAC.test(value) || value === '00:00:00:00:00:00') {
+    throw new Error(`refusing to render ${JSON.stringify(value)}: not a unicast MAC address`);
+  }
+  return value;
 }

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort } from '@pgw/domain';
 import { decodePolicy, encodePolicy } from './policy-codec.js';
 
 const policy: GatewayPolicy = {
   lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
   wan: { interface: parseInterfaceName('eth0') },
   dnsMode: 'drop',
-  clients: [{ mappingId: 1, proxyId: 2, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), blocked: 'proxy_down' }],
+  clients: [{ mappingId: 1, proxyId: 2, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), mac: parseMacAddress('52:54:00:ab:cd:0f'), blocked: 'proxy_down' }],
   strictOutput: { allowedUids: [999], upstreams: [{ ip: parseIpv4('198.51.100.10'), port: parsePort(1080) }] },
 };
 
@@ -32,11 +32,18 @@ describe('state file codec', () => {
       ['client ip with }', (r) => (r.policy.clients[0].ip = '192.168.2.10 }'), /policy\.clients\.0\.ip/],
       ['port as string', (r) => (r.policy.clients[0].port = '20000; drop'), /policy\.clients\.0\.port/],
       ['cidr with rule', (r) => (r.policy.lan.cidr = '192.168.2.0/24 accept'), /policy\.lan\.cidr/],
+      ['mac with }', (r) => (r.policy.clients[0].mac = '52:54:00:ab:cd:0f }'), /policy\.clients\.0\.mac/],
+      ['broadcast mac', (r) => (r.policy.clients[0].mac = 'ff:ff:ff:ff:ff:ff'), /policy\.clients\.0\.mac: .*broadcast/],
       ['unknown reason', (r) => (r.policy.clients[0].blocked = 'whatever'), /policy\.clients\.0\.blocked/],
       ['upstream ip', (r) => (r.policy.strictOutput.upstreams[0].ip = '198.51.100.10;'), /policy\.strictOutput\.upstreams\.0\.ip/],
       ['uid', (r) => (r.policy.strictOutput.allowedUids[0] = -1), /policy\.strictOutput\.allowedUids\.0/],
     ];
     for (const [label, edit, pattern] of cases) assert.throws(() => decodePolicy(tampered(edit)), pattern, label);
+  });
+
+  it('reads a state file written before MAC pins existed: its clients are not pinned', () => {
+    const old = tampered((r) => delete r.policy.clients[0].mac);
+    assert.equal(decodePolicy(old).clients[0]!.mac, undefined);
   });
 
   it('rejects a file that is not JSON or of another version', () => {

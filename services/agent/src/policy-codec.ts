@@ -1,4 +1,4 @@
-import { CLIENT_BLOCK_REASONS, DNS_MODES, type GatewayPolicy, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, portSchema } from '@pgw/domain';
+import { CLIENT_BLOCK_REASONS, DNS_MODES, type GatewayPolicy, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { z } from 'zod';
 
 const id = z.number().int().positive();
@@ -9,7 +9,8 @@ const policySchema = z.object({
   wan: z.object({ interface: interfaceNameSchema }),
   dnsMode: z.enum(DNS_MODES),
   clients: z.array(
-    z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, blocked: z.enum(CLIENT_BLOCK_REASONS).nullable() }),
+    // mac is absent in state files written before MAC pins existed: not pinned.
+    z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable() }),
   ),
   strictOutput: z
     .object({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort, type PolicyClient } from '@pgw/domain';
 import { renderDelta } from './render-delta.js';
 import { renderRuleset } from './render-ruleset.js';
 
@@ -21,6 +21,16 @@ const policy = (clients: PolicyClient[], strict = false): GatewayPolicy => ({
 const delta = (a: GatewayPolicy, b: GatewayPolicy) => renderDelta(renderRuleset(a), renderRuleset(b));
 
 describe('renderDelta', () => {
+  it('pins, re-pins and unpins a client’s MAC with element changes only', () => {
+    const pin = (mac: string | null) => policy([{ ...c(10, 20010), mac: mac === null ? null : parseMacAddress(mac) }]);
+    assert.equal(delta(pin(null), pin('52:54:00:ab:cd:0f')), ['add element inet pgw pinned_clients { 192.168.2.10 }', 'add element inet pgw client_macs { 192.168.2.10 . 52:54:00:ab:cd:0f }', ''].join('\n'));
+    assert.equal(
+      delta(pin('52:54:00:ab:cd:0f'), pin('02:00:00:00:00:01')),
+      ['delete element inet pgw client_macs { 192.168.2.10 . 52:54:00:ab:cd:0f }', 'add element inet pgw client_macs { 192.168.2.10 . 02:00:00:00:00:01 }', ''].join('\n'),
+    );
+    assert.equal(delta(pin('02:00:00:00:00:01'), pin(null)), ['delete element inet pgw pinned_clients { 192.168.2.10 }', 'delete element inet pgw client_macs { 192.168.2.10 . 02:00:00:00:00:01 }', ''].join('\n'));
+  });
+
   it('is empty when nothing changed', () => {
     assert.equal(delta(policy([c(10, 20010)]), policy([c(10, 20010)])), '');
   });

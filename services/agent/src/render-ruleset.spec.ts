@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, type Ipv4, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { type GatewayPolicy, type Ipv4, type MacAddress, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort, type PolicyClient } from '@pgw/domain';
 import { renderRuleset } from './render-ruleset.js';
 
 function client(n: number, blocked: PolicyClient['blocked'] = null): PolicyClient {
@@ -78,6 +78,7 @@ describe('renderRuleset', () => {
       'ip daddr 127.0.0.0/8 drop',
       'ct state invalid drop',
       'ip saddr != 10.0.0.0/8 drop',
+      'ip saddr @pinned_clients ip saddr . ether saddr != @client_macs drop',
       'udp dport 53 drop',
       'ip saddr @lan_blocked meta l4proto tcp reject with tcp reset',
       'ip saddr @lan_blocked drop',
@@ -103,18 +104,37 @@ describe('renderRuleset', () => {
     ]);
   });
 
-  it('renders strict OUTPUT only when on: uids to upstream endpoints, replies, nothing else', () => {
+  it('renders strict OUTPUT only when on, for every interface but lo: uids to upstream endpoints, the forwarder’s LAN replies, root’s replies, kernel answers, nothing else', () => {
     const off = renderRuleset(policy([client(1)]));
     assert.doesNotMatch(off.script, /hook output/);
     assert.deepEqual(off.elements.upstreams, []);
     const on = renderRuleset(policy([client(1)], true));
     assert.deepEqual(on.elements.upstreams, ['198.51.100.10 . 1080']);
     assert.deepEqual(on.elements.strict_uids, ['998', '999']);
-    assert.deepEqual(chainRules(on.script, 'output'), ['oifname "eth0" jump wan_output']);
-    const rules = chainRules(on.script, 'wan_output');
-    assert.deepEqual(rules.slice(-2), ['meta l4proto tcp reject with tcp reset', 'drop']);
-    assert.ok(rules.includes('meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept'));
+    assert.deepEqual(chainRules(on.script, 'output'), ['oifname != "lo" jump strict_output']);
+    assert.deepEqual(chainRules(on.script, 'strict_output'), [
+      'ct state invalid drop',
+      'oifname "ens19" ct direction reply ct status dnat ip daddr . tcp sport @client_ports accept',
+      'ct direction reply ct state related accept',
+      'ct direction reply meta skuid 0 accept',
+      'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',
+      'meta l4proto tcp ct direction original ct state established ip daddr . tcp dport @upstreams accept',
+      'meta l4proto tcp reject with tcp reset',
+      'drop',
+    ]);
+    assert.doesNotMatch(on.script, /ct direction reply accept/, 'no reply exception that any uid could use');
     assert.notEqual(on.skeleton, off.skeleton);
+  });
+
+  it('pins a client’s MAC: its IP in the pinned set and the IP . MAC pair in the allowed pairs; unpinned clients in neither', () => {
+    const mac = parseMacAddress('52:54:00:AB:CD:0F');
+    const r = renderRuleset(policy([{ ...client(1), mac }, client(2), { ...client(3, 'proxy_down'), mac: parseMacAddress('02:00:00:00:00:03') }]));
+    assert.deepEqual(r.elements.pinned_clients, ['10.0.1.1', '10.0.3.1']);
+    assert.deepEqual(r.elements.client_macs, ['10.0.1.1 . 52:54:00:ab:cd:0f', '10.0.3.1 . 02:00:00:00:00:03']);
+    assert.match(r.script, /^add element inet pgw client_macs \{ 10\.0\.1\.1 \. 52:54:00:ab:cd:0f, 10\.0\.3\.1 \. 02:00:00:00:00:03 \}$/m);
+    assert.match(r.skeleton, /set client_macs \{ type ipv4_addr \. ether_addr; \}/);
+    // A pin is a set element: pinning or unpinning never changes the table definition.
+    assert.equal(r.skeleton, renderRuleset(policy([client(1)])).skeleton);
   });
 
   it('refuses values forced past the types: injection never reaches the script', () => {
@@ -128,6 +148,9 @@ describe('renderRuleset', () => {
       assert.throws(() => renderRuleset(bad), /not an interface name/);
     }
     assert.throws(() => renderRuleset(policy([{ ...client(1), port: 70000 as never }])), /not a port/);
+    for (const mac of ['52:54:00:ab:cd:0f }', '52:54:00:ab:cd', 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', '52:54:00:AB:CD:0F', '52-54-00-ab-cd-0f']) {
+      assert.throws(() => renderRuleset(policy([{ ...client(1), mac: mac as MacAddress }])), /refusing to render .*not a unicast MAC address/, mac);
+    }
     assert.throws(() => renderRuleset({ ...policy([]), lan: { ...policy([]).lan, cidr: '10.0.0.0/8 accept' as never } }), /not an IPv4 network/);
   });
 });

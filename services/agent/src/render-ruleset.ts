@@ -1,5 +1,5 @@
 import type { GatewayPolicy } from '@pgw/domain';
-import { nftCidr, nftInterface, nftIpv4, nftPort, nftUid } from './nft-values.js';
+import { nftCidr, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
 
 export const TABLE_FAMILY = 'inet';
 export const TABLE_NAME = 'pgw';
@@ -15,6 +15,10 @@ export const SETS = {
   client_port: 'type ipv4_addr : inet_service;',
   /** The same pairs as a set: input lets a client reach only its own forwarder port. */
   client_ports: 'type ipv4_addr . inet_service;',
+  /** Clients whose MAC is pinned (flow 19)... */
+  pinned_clients: 'type ipv4_addr;',
+  /** ...and the only source MAC each of them may use. */
+  client_macs: 'type ipv4_addr . ether_addr;',
   /** Strict OUTPUT: the upstream proxy endpoints. */
   upstreams: 'type ipv4_addr . inet_service;',
   /** Strict OUTPUT: the uids that may reach them. */
@@ -47,7 +51,8 @@ interface Chain {
  */
 export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   const lan = nftInterface(policy.lan.interface);
-  const wan = nftInterface(policy.wan.interface);
+  // Not rendered (strict OUTPUT covers every interface but lo), still refused when malformed.
+  nftInterface(policy.wan.interface);
   const cidr = nftCidr(policy.lan.cidr);
 
   const chains: Chain[] = [
@@ -65,6 +70,8 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         'ip daddr 127.0.0.0/8 drop',
         'ct state invalid drop',
         `ip saddr != ${cidr} drop`,
+        // Another LAN host that takes a pinned client's IP gets nothing, before DNAT (flow 19).
+        'ip saddr @pinned_clients ip saddr . ether saddr != @client_macs drop',
         ...(policy.dnsMode === 'drop' ? ['udp dport 53 drop'] : []),
         'ip saddr @lan_blocked meta l4proto tcp reject with tcp reset',
         'ip saddr @lan_blocked drop',
@@ -107,18 +114,29 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       {
         name: 'output',
         hook: 'type filter hook output priority filter; policy accept;',
-        rules: [`oifname ${wan} jump wan_output`],
+        // Every interface but lo: a local user's data must not leave by the LAN or a third interface either.
+        rules: ['oifname != "lo" jump strict_output'],
       },
       {
-        // Strict OUTPUT: the gateway opens nothing new on the WAN but the relays and probes.
-        name: 'wan_output',
+        // Strict OUTPUT (flow 13): the gateway sends nothing but the relays and probes, the
+        // forwarder's side of the clients' connections, and answers that no local user can use.
+        name: 'strict_output',
         rules: [
           'ct state invalid drop',
-          // Replies on connections opened to the gateway from the WAN (e.g. the operator's SSH).
-          'ct direction reply accept',
+          // The forwarder's side of a client's DNAT-ed connection, to that client from its own port:
+          // only the socket that accepted it holds that tuple. Matched by the tuple, not the uid: the
+          // SYN-ACK comes from the listening socket, whoever created it.
+          `oifname ${lan} ct direction reply ct status dnat ip daddr . tcp sport @client_ports accept`,
+          // The kernel's answers to packets that came in (the resets of the reject rules, ICMP
+          // errors): no socket of a local user sends a related packet (no conntrack helpers).
+          'ct direction reply ct state related accept',
+          // Replies on connections opened to the gateway from outside (the operator's sshd) only from
+          // root's sockets, which include the kernel's own resets and ACKs. Another uid's listener
+          // cannot answer, so it cannot send data out either.
+          'ct direction reply meta skuid 0 accept',
           'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',
           // FIN/RST the kernel sends for those flows after their socket is gone (no owner uid).
-          'meta l4proto tcp ct state established ip daddr . tcp dport @upstreams accept',
+          'meta l4proto tcp ct direction original ct state established ip daddr . tcp dport @upstreams accept',
           // A dropped SYN would leave the local connect retrying until its timeout; the reset is
           // delivered to the local socket (via lo), never sent on the WAN.
           'meta l4proto tcp reject with tcp reset',
@@ -152,8 +170,15 @@ function renderElements(policy: GatewayPolicy): Record<SetName, string[]> {
   const blocked: string[] = [];
   const clientPort: string[] = [];
   const clientPorts: string[] = [];
+  const pinned: string[] = [];
+  const clientMacs: string[] = [];
   for (const client of policy.clients) {
     const ip = nftIpv4(client.ip);
+    // Pinned whether effective or blocked: the pin says who the client is, not whether it may exit.
+    if (client.mac) {
+      pinned.push(ip);
+      clientMacs.push(`${ip} . ${nftMac(client.mac)}`);
+    }
     if (client.blocked !== null) {
       blocked.push(ip);
       continue;
@@ -171,6 +196,8 @@ function renderElements(policy: GatewayPolicy): Record<SetName, string[]> {
     lan_blocked: uniqueSorted(blocked),
     client_port: uniqueSorted(clientPort),
     client_ports: uniqueSorted(clientPorts),
+    pinned_clients: uniqueSorted(pinned),
+    client_macs: uniqueSorted(clientMacs),
     upstreams: uniqueSorted(upstreams),
     strict_uids: uniqueSorted(uids),
   };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort } from '@pgw/domain';
 import { renderRuleset } from './render-ruleset.js';
 import { parseChainNames, parseTableListing, verifyChainNames, verifyTable } from './verify-table.js';
 
@@ -9,7 +9,7 @@ const policy: GatewayPolicy = {
   wan: { interface: parseInterfaceName('eth0') },
   dnsMode: 'drop',
   clients: [
-    { mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), blocked: null },
+    { mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), mac: parseMacAddress('52:54:00:ab:cd:0f'), blocked: null },
     { mappingId: 2, proxyId: 1, ip: parseIpv4('192.168.2.11'), port: parsePort(20001), blocked: 'proxy_down' },
   ],
   strictOutput: { allowedUids: [999], upstreams: [{ ip: parseIpv4('198.51.100.10'), port: parsePort(1080) }] },
@@ -36,6 +36,8 @@ const goodElems = {
   lan_blocked: ['192.168.2.11'],
   client_port: [['192.168.2.10', 20000]],
   client_ports: [{ concat: ['192.168.2.10', 20000] }],
+  pinned_clients: ['192.168.2.10'],
+  client_macs: [{ concat: ['192.168.2.10', '52:54:00:ab:cd:0f'] }],
   upstreams: [{ concat: ['198.51.100.10', 1080] }],
   strict_uids: [999],
 };
@@ -46,7 +48,13 @@ describe('verifyTable', () => {
     assert.deepEqual(listing.elements.get('client_port'), ['192.168.2.10 : 20000']);
     assert.deepEqual(listing.elements.get('client_ports'), ['192.168.2.10 . 20000']);
     assert.equal(listing.elements.get('other'), undefined);
+    assert.deepEqual(listing.elements.get('client_macs'), ['192.168.2.10 . 52:54:00:ab:cd:0f']);
     assert.deepEqual(verifyTable(rendered, listing), []);
+  });
+
+  it('finds a pinned MAC changed by hand', () => {
+    const altered = { ...goodElems, client_macs: [{ concat: ['192.168.2.10', '02:00:00:00:00:01'] }] };
+    assert.deepEqual(verifyTable(rendered, parseTableListing(nftJson(altered, rendered.chains))), ['set client_macs holds other elements than expected']);
   });
 
   it('reads element objects with attributes ({elem: {val}})', () => {

@@ -12,6 +12,7 @@ export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null) {
     listenPort: row.listenPort,
     enabled: row.enabled,
     description: row.description,
+    macAddress: row.macAddress,
     privateDestinations: row.privateDestinations,
     effective: mappingState(row, row.proxyStatus, agent),
     createdAt: row.createdAt,
@@ -27,6 +28,7 @@ export function auditedMapping(row: {
   listenPort: number;
   enabled: boolean;
   description: string;
+  macAddress: string | null;
   privateDestinations: 'deny' | 'allow' | null;
 }) {
   return {
@@ -36,6 +38,7 @@ export function auditedMapping(row: {
     listenPort: row.listenPort,
     enabled: row.enabled,
     description: row.description,
+    macAddress: row.macAddress,
     privateDestinations: row.privateDestinations,
   };
 }

@@ -307,7 +307,7 @@ export interface paths {
         };
         /**
          * All mappings as CSV
-         * @description Header: `client_ip,proxy_name,listen_port,enabled,description` (RFC 4180 quoting); re-importable.
+         * @description Header: `client_ip,proxy_name,listen_port,enabled,description,mac_address` (RFC 4180 quoting); re-importable.
          */
         get: operations["exportMappings"];
         put?: never;
@@ -330,7 +330,8 @@ export interface paths {
         /**
          * Create or update mappings from CSV (admin), all or nothing
          * @description Columns (header row required, any order): `client_ip` (required), `proxy_name` or `proxy_id` (required),
-         *     `listen_port` (optional: allocated), `enabled` (optional, default true), `description` (optional).
+         *     `listen_port` (optional: allocated), `enabled` (optional, default true), `description` (optional),
+         *     `mac_address` (optional: pins the client's MAC; an empty cell unpins; without the column pins stay as they are).
          *     A row whose client IP already has a mapping updates it. Every distinct proxy of an enabled row is
          *     probed first (health gate). Any error rejects the whole file: 400 with `details.rows` naming line
          *     and field, 409 for duplicates, 422 when a probe fails.
@@ -606,6 +607,8 @@ export interface components {
             listenPort: number;
             enabled: boolean;
             description: string;
+            /** @description The pinned client MAC (lower-case colon form); null: not pinned */
+            macAddress: string | null;
             privateDestinations: components["schemas"]["MappingPrivateDestinations"];
             effective: components["schemas"]["MappingState"];
             createdAt: components["schemas"]["Timestamp"];
@@ -614,6 +617,12 @@ export interface components {
         /** @description An IPv4 address inside the LAN CIDR of the settings */
         ClientIp: string;
         Description: string;
+        /**
+         * @description Pins the client's MAC address: packets from the client IP with any other source MAC are dropped
+         *     before DNAT (docs/SECURITY.md flow 19). Colon, dash or dotted form, any case; stored in lower-case
+         *     colon form. Broadcast, multicast and all-zero addresses are refused (400). null: not pinned.
+         */
+        MacAddress: string | null;
         /**
          * @description Whether clients may reach private destinations (RFC 1918, 100.64.0.0/10, fc00::/7) through their
          *     proxy. Loopback, link-local (169.254.169.254 included), the gateway's own addresses and the LAN
@@ -634,6 +643,7 @@ export interface components {
             /** @default true */
             enabled?: boolean;
             description?: components["schemas"]["Description"];
+            macAddress?: components["schemas"]["MacAddress"];
             privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
         };
         MappingUpdate: {
@@ -642,6 +652,7 @@ export interface components {
             listenPort?: number;
             enabled?: boolean;
             description?: components["schemas"]["Description"];
+            macAddress?: components["schemas"]["MacAddress"];
             privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
         };
         Settings: {

@@ -13,6 +13,7 @@ function mapping(over: Partial<Mapping>): Mapping {
     listenPort: 20000,
     enabled: true,
     description: '',
+    macAddress: null,
     effective: { state: 'effective', reason: null },
     createdAt: '',
     updatedAt: '',

@@ -1,7 +1,7 @@
 import { type Db, type DesiredProxy, type DesiredState, loadSettings } from '@pgw/db';
 import { ZodError } from 'zod';
 import { SettingsRefused } from '../build-policy.js';
-import { type Mapping, ipv4Schema, portSchema } from '@pgw/domain';
+import { type Mapping, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 
 /**
@@ -19,20 +19,22 @@ export async function loadDesiredStateIfChanged(db: Db, known: string | null): P
         SELECT md5(concat_ws('|',
           (SELECT row_to_json(s)::text FROM settings s WHERE id = 1),
           (SELECT string_agg(concat_ws(',', id, host, port, status), ';' ORDER BY id) FROM proxies),
-          (SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled), ';' ORDER BY id) FROM mappings)
+          (SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address), ';' ORDER BY id) FROM mappings)
         )) AS fingerprint`.execute(trx);
       const fingerprint = rows[0]!.fingerprint;
       if (fingerprint === known) return { fingerprint, state: null };
       const settings = await loadSettings(trx).catch(refuseInvalidSettings);
       const proxies: DesiredProxy[] = await trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).orderBy('id').execute() as DesiredProxy[];
-      const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled']).orderBy('id').execute();
+      const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'macAddress']).orderBy('id').execute();
       const mappings: Mapping[] = [];
       const rejected: { mappingId: number; reason: string }[] = [];
       for (const row of mappingRows) {
         const clientIp = ipv4Schema.safeParse(row.clientIp);
         const listenPort = portSchema.safeParse(row.listenPort);
-        if (clientIp.success && listenPort.success) mappings.push({ ...row, description: '', clientIp: clientIp.data, listenPort: listenPort.data });
-        else rejected.push({ mappingId: row.id, reason: `invalid ${clientIp.success ? 'listen_port' : 'client_ip'}` });
+        const macAddress = row.macAddress === null ? null : macAddressSchema.safeParse(row.macAddress);
+        if (clientIp.success && listenPort.success && macAddress?.success !== false) {
+          mappings.push({ ...row, description: '', clientIp: clientIp.data, listenPort: listenPort.data, macAddress: macAddress?.data ?? null });
+        } else rejected.push({ mappingId: row.id, reason: `invalid ${!clientIp.success ? 'client_ip' : !listenPort.success ? 'listen_port' : 'mac_address'}` });
       }
       return { fingerprint, state: { settings, proxies, mappings, rejected } };
     });

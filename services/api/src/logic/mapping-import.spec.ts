@@ -51,3 +51,24 @@ test('a header without the needed columns is refused', () => {
   assert.throws(() => planImport('client_ip,colour\n', snapshot), /unknown column "colour"/);
   assert.throws(() => planImport('', snapshot), /empty/);
 });
+
+test('mac_address pins a client (normalised), an empty cell unpins it, and without the column a pin is left as it is', () => {
+  const plan = planImport('client_ip,proxy_name,mac_address\n192.168.2.10,dante,52-54-00-AB-CD-0F\n192.168.2.11,dante,\n', snapshot);
+  assert.deepEqual(plan.map((p) => [p.clientIp, p.macAddress]), [['192.168.2.10', '52:54:00:ab:cd:0f'], ['192.168.2.11', null]]);
+  const without = planImport('client_ip,proxy_name\n192.168.2.10,dante\n', snapshot);
+  assert.equal('macAddress' in without[0]!, false);
+});
+
+test('a mac_address that is no unicast MAC rejects the file, naming line and column', () => {
+  assert.throws(
+    () => planImport('client_ip,proxy_name,mac_address\n192.168.2.10,dante,ff:ff:ff:ff:ff:ff\n192.168.2.11,dante,nope\n', snapshot),
+    (e: unknown) => {
+      assert.ok(e instanceof ApiError);
+      assert.equal(e.status, 400);
+      assert.equal(e.field, 'mac_address');
+      assert.match(e.message, /line 2: mac_address ff:ff:ff:ff:ff:ff is the broadcast address/);
+      assert.deepEqual((e.details as { rows: { line: number; field: string }[] }).rows.map((r) => [r.line, r.field]), [[2, 'mac_address'], [3, 'mac_address']]);
+      return true;
+    },
+  );
+});

@@ -1,10 +1,10 @@
 import type { Settings } from '@pgw/domain';
 import { ApiError } from '../http/api-error.js';
 import { parseCsv } from './csv.js';
-import { validClientIp, validListenPort } from './mapping-rules.js';
+import { validClientIp, validListenPort, validMacAddress } from './mapping-rules.js';
 import { lowestFreePort } from './port-allocation.js';
 
-export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description'] as const;
+export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address'] as const;
 
 export interface ImportSnapshot {
   settings: Settings;
@@ -21,6 +21,8 @@ export interface PlannedRow {
   listenPort: number;
   enabled: boolean;
   description: string;
+  /** Present only when the file has a mac_address column: null unpins, absent leaves a pin as it is. */
+  macAddress?: string | null;
 }
 
 interface RowProblem {
@@ -91,6 +93,14 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     if (enabled === undefined) fail('enabled', `enabled "${get('enabled')}" is not true/false`);
     const description = col('description') >= 0 ? (fields[col('description')] ?? '') : '';
     if (description.length > 500) fail('description', 'description is longer than 500 characters');
+    let mac: { macAddress?: string | null } = {};
+    if (col('mac_address') >= 0) {
+      try {
+        mac = { macAddress: get('mac_address') === '' ? null : validMacAddress(get('mac_address'), 'mac_address') };
+      } catch (error) {
+        fail('mac_address', (error as Error).message);
+      }
+    }
     if (clientIp !== null) {
       const first = seenIps.get(clientIp);
       if (first !== undefined) duplicates.push({ line, field: 'client_ip', message: `client_ip ${clientIp} is also on line ${first}` });
@@ -98,7 +108,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     }
     if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
       const existing = existingByIp.get(clientIp);
-      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description });
+      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac });
     }
   }
   if (problems.length) {

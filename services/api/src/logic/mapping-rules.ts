@@ -1,4 +1,4 @@
-import { cidrContains, type Ipv4, ipv4Schema, ipv4ToInt, type Settings } from '@pgw/domain';
+import { cidrContains, type Ipv4, ipv4Schema, ipv4ToInt, type MacAddress, macAddressSchema, type Settings } from '@pgw/domain';
 import { badRequest } from '../http/api-error.js';
 
 /** A client IP must be a usable host address inside the LAN (not its network or broadcast address). */
@@ -23,4 +23,13 @@ export function validListenPort(port: number, settings: Pick<Settings, 'forwarde
     throw badRequest(field, `${field} ${port} is outside the forwarder port range ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
   }
   return port;
+}
+
+/** A pinned client MAC (docs/SECURITY.md flow 19): unicast only, normalised to lower-case colon form. */
+export function validMacAddress(value: string, field = 'macAddress'): MacAddress {
+  const parsed = macAddressSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const message = parsed.error.issues[0]!.message;
+  // The schema names the normalised address when its form was right; otherwise quote the input.
+  throw badRequest(field, message.startsWith('must') ? `${field} ${JSON.stringify(value)} ${message}` : `${field} ${message}`);
 }

@@ -34,7 +34,7 @@ function filtered(db: Db, filter: MappingFilter) {
 function joined(db: Db, filter: MappingFilter) {
   return filtered(db, filter)
     .innerJoin('proxies', 'proxies.id', 'mappings.proxyId')
-    .select(['mappings.id', 'mappings.clientIp', 'mappings.proxyId', 'mappings.listenPort', 'mappings.enabled', 'mappings.description', 'mappings.privateDestinations'])
+    .select(['mappings.id', 'mappings.clientIp', 'mappings.proxyId', 'mappings.listenPort', 'mappings.enabled', 'mappings.description', 'mappings.macAddress', 'mappings.privateDestinations'])
     .select([isoUtc('mappings.createdAt').as('createdAt'), isoUtc('mappings.updatedAt').as('updatedAt'), 'proxies.name as proxyName', 'proxies.status as proxyStatus']);
 }
 
@@ -86,6 +86,8 @@ export interface MappingFields {
   listenPort: number;
   enabled: boolean;
   description: string;
+  /** Absent: left as it is (an import without the column). */
+  macAddress?: string | null;
   /** This client's choice for private destinations; null: the global setting. Absent: left as it is. */
   privateDestinations?: 'deny' | 'allow' | null;
 }
