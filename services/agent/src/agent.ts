@@ -41,9 +41,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
   else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms) });
   const passwd = await readFile('/etc/passwd', 'utf8');
-  // First: a forwarder that kept running hands back the sockets it holds as soon as it can reach us.
+  // First: a forwarder that kept running hands back the sockets it holds as soon as it can reach us;
+  // their clients are blocked until then, and unblocked by the run this requests.
+  let reconcileAfterHandback: () => void = () => undefined;
   const listenerServer = startListenerServer(
-    { path: config.PGW_LISTENER_SOCKET, forwarderUid: listeners.forwarder.uid, forwarderGid: listeners.forwarder.gid },
+    { path: config.PGW_LISTENER_SOCKET, forwarderUid: listeners.forwarder.uid, forwarderGid: listeners.forwarder.gid, onAdopted: () => reconcileAfterHandback() },
     listeners.registry,
     logger,
   );
@@ -104,6 +106,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // Take over the boot path's policy: applied again in the same transaction shape (identical
   // table, no gap) and read back, so the reconciler starts from a verified state.
   if (early.policy) await reconciler.enforceCached(early.policy);
+  reconcileAfterHandback = () => void reconciler.request('handback');
 
   const selfHeal = new SelfHeal({ nftBin: config.PGW_NFT_BIN, guard, reconciler, own: ownWriters, logger, registry, now: () => performance.now() });
   selfHeal.start();

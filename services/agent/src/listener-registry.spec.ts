@@ -80,17 +80,18 @@ describe('ListenerRegistry', () => {
     assert.deepEqual(registry.heldPorts(), [20000, 20001]);
   });
 
-  it('keeps the DNAT of a port a root-created socket holds (a previous agent) and adopts it when handed back', () => {
+  it('blocks a port a root-created socket holds (a previous agent) until the forwarder hands it back, then adopts it', () => {
     const { kernel, registry } = setup();
     kernel.taken.set(20000, 0);
     const p = policy(20000);
-    assert.equal(registry.hold(p).policy, p);
-    assert.deepEqual(registry.awaitingPorts(), [20000]);
-    assert.deepEqual(registry.grant(20000), { reason: 'port 20000 is awaiting the handback of its socket' });
+    const held = registry.hold(p);
+    assert.deepEqual(held.refused, [{ mappingId: 1, port: 20000, reason: "port 20000 awaits the forwarder's handback of its socket" }]);
+    assert.equal(held.policy.clients[0]!.blocked, 'port_refused', 'no DNAT to a socket the agent does not hold');
+    assert.deepEqual(registry.grant(20000), { reason: "port 20000 is not in the agent's desired state" });
     const handedBack = kernel.add({ port: 20000 });
     assert.equal(registry.adopt(20000, handedBack), null);
+    assert.equal(registry.hold(p).policy, p, 'held again: the client is effective on the next run');
     assert.deepEqual(registry.grant(20000), { fd: handedBack });
-    assert.deepEqual(registry.awaitingPorts(), []);
     const again = kernel.add({ port: 20000 });
     assert.equal(registry.adopt(20000, again), null, 'a second handback of a held port is the same socket');
     assert.ok(!kernel.open.has(again), 'and its duplicate descriptor is closed');
@@ -115,6 +116,15 @@ describe('ListenerRegistry', () => {
       assert.ok(!kernel.open.has(fd), `closed: ${reason}`);
       assert.deepEqual(registry.heldPorts(), []);
     }
+  });
+
+  it('adopts the handed-back socket of a port the agent checks refused because that very socket held it', () => {
+    const { kernel, registry } = setup();
+    const p = policy(20000);
+    registry.hold({ ...p, clients: p.clients.map((c) => ({ ...c, blocked: 'port_refused' as const })) });
+    const fd = kernel.add({ port: 20000 });
+    assert.equal(registry.adopt(20000, fd), null);
+    assert.deepEqual(registry.heldPorts(), [20000]);
   });
 
   it('adopts nothing for a port outside its desired state', () => {

@@ -32,17 +32,18 @@ export type Grant = { readonly fd: number } | { readonly reason: string };
  * forwarder restarts. Order: a port's socket exists before its DNAT rule (hold() runs before the
  * apply) and is closed only after the rule is gone (release() runs after it).
  *
- * A port that cannot be bound because a socket created by a trusted uid (root: a previous agent
- * whose socket the forwarder still holds; or the forwarder's own uid) already listens on it is
- * "awaiting handback": its DNAT stays, and the forwarder's handback makes it held again. Any other
- * holder blocks the port's client.
+ * A port that cannot be bound is never DNAT-ed: its client is blocked (port_refused) until the
+ * agent holds a socket for it. After an agent restart that is the forwarder's handback of the
+ * socket it kept (created by the previous agent, so owned by root); any other holder (uid) is named
+ * in the reason.
  */
 export class ListenerRegistry {
   /** Port -> the descriptor of our listening socket. */
   private readonly held = new Map<number, number>();
-  private readonly awaiting = new Set<number>();
   /** Ports of the last hold() that were not refused: the ones the forwarder may get. */
   private granted = new Set<number>();
+  /** Every client port of the last hold(): the ones whose handed-back socket may be adopted. */
+  private candidates = new Set<number>();
   private last: { input: GatewayPolicy; output: HeldPolicy } | null = null;
   private lastBuild: { input: PolicyBuild; output: PolicyBuild } | null = null;
 
@@ -56,10 +57,6 @@ export class ListenerRegistry {
     return [...this.held.keys()].sort((a, b) => a - b);
   }
 
-  awaitingPorts(): number[] {
-    return [...this.awaiting].sort((a, b) => a - b);
-  }
-
   /**
    * Before applying `policy`: makes sure every client port has a socket of ours. Returns the very
    * same policy object when nothing is refused, and the same result object for the same input
@@ -68,6 +65,7 @@ export class ListenerRegistry {
   hold(policy: GatewayPolicy): HeldPolicy {
     const refused: RefusedClient[] = [];
     const granted = new Set<number>();
+    this.candidates = new Set(policy.clients.map((c) => c.port));
     for (const client of policy.clients) {
       // Refused by the agent's port checks (a service port, outside the window, ...): never bound.
       if (client.blocked === 'port_refused') continue;
@@ -113,25 +111,21 @@ export class ListenerRegistry {
       this.sys.close(fd);
       closed.push(port);
     }
-    for (const port of this.awaiting) if (!keep.has(port)) this.awaiting.delete(port);
     return closed;
   }
 
   /** A forwarder asks for a port's socket: only ports of the agent's validated desired state get one. */
   grant(port: number): Grant {
     if (!this.granted.has(port)) return { reason: `port ${port} is not in the agent's desired state` };
-    if (!this.held.has(port)) {
-      const reason = this.ensure(port);
-      if (reason !== null) return { reason };
-    }
-    const fd = this.held.get(port);
-    return fd !== undefined ? { fd } : { reason: `port ${port} is awaiting the handback of its socket` };
+    const reason = this.ensure(port);
+    return reason === null ? { fd: this.held.get(port)! } : { reason };
   }
 
   /**
    * A forwarder hands back a socket it holds (after an agent restart). Adopted only when it is a
-   * listening TCP socket on 127.0.0.1:port without SO_REUSEPORT, for a port of the desired state;
-   * otherwise it is closed. Returns null when the agent now holds the port, else the reason.
+   * listening TCP socket on 127.0.0.1:port without SO_REUSEPORT, for a client port of the last
+   * snapshot (also one blocked because this very socket held it); otherwise it is closed. Returns
+   * null when the agent now holds the port, else the reason. The next hold() unblocks the client.
    */
   adopt(port: number, fd: number): string | null {
     if (this.held.has(port)) {
@@ -141,7 +135,7 @@ export class ListenerRegistry {
     }
     let problem: string | null;
     try {
-      problem = this.granted.has(port) ? describeProblem(this.sys.describe(fd), port) : `port ${port} is not in the agent's desired state`;
+      problem = this.candidates.has(port) ? describeProblem(this.sys.describe(fd), port) : `port ${port} is not in the agent's desired state`;
     } catch (error) {
       problem = `cannot inspect the descriptor: ${(error as Error).message}`;
     }
@@ -150,27 +144,22 @@ export class ListenerRegistry {
       return problem;
     }
     this.held.set(port, fd);
-    this.awaiting.delete(port);
     return null;
   }
 
-  /** null: the port has a socket of ours, or one of a trusted uid awaiting handback. Otherwise why not. */
+  /** null: the port has a socket of ours. Otherwise why not. */
   private ensure(port: number): string | null {
     if (this.held.has(port)) return null;
     try {
       this.held.set(port, this.sys.listen(port));
-      this.awaiting.delete(port);
       return null;
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code !== 'EADDRINUSE') return `port ${port}: cannot listen: ${(error as Error).message}`;
     }
     const uids = this.sys.uidsBoundToPort(port);
-    if (uids.length > 0 && uids.every((uid) => this.trustedUids.has(uid))) {
-      this.awaiting.add(port);
-      return null;
-    }
-    this.awaiting.delete(port);
+    // Root's socket is the previous agent's, kept by the forwarder (only root creates uid-0 sockets).
+    if (uids.length > 0 && uids.every((uid) => this.trustedUids.has(uid))) return `port ${port} awaits the forwarder's handback of its socket`;
     const others = [...new Set(uids.filter((uid) => !this.trustedUids.has(uid)))];
     return `blocked: port ${port} held by another socket${others.length > 0 ? ` (uid ${others.join(', ')})` : ''}`;
   }

@@ -55,6 +55,8 @@ export interface ListenerServerOptions {
   readonly forwarderUid: number;
   /** The socket file is 0660, of this group: only the forwarder's group may even connect. */
   readonly forwarderGid: number;
+  /** Sockets were adopted: their clients, blocked until now, can be unblocked by a reconcile. */
+  onAdopted(): void;
 }
 
 /**
@@ -74,7 +76,7 @@ export function startListenerServer(options: ListenerServerOptions, registry: Li
         return;
       }
       const session: PacketSocket = new PacketSocket(peer, {
-        onPacket: (packet) => handle(session, packet, registry, logger),
+        onPacket: (packet) => handle(session, packet, registry, logger, options.onAdopted),
         onClose: (error) => {
           sessions.delete(session);
           if (error) logger.warn('listener socket: forwarder session ended', { pid: peer.pid, error: error.message });
@@ -93,7 +95,7 @@ export function startListenerServer(options: ListenerServerOptions, registry: Li
   };
 }
 
-function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistry, logger: Logger): void {
+function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistry, logger: Logger, onAdopted: () => void): void {
   let message: ForwarderMessage;
   try {
     message = parseListenerMessage(forwarderMessageSchema, packet.data);
@@ -115,7 +117,10 @@ function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistr
       else refused.push({ port, reason });
     });
     if (refused.length > 0) logger.warn('listener socket: handed-back sockets refused', { refused });
-    if (held.length > 0) logger.info('listener socket: forwarder handed back its sockets', { held: held.length });
+    if (held.length > 0) {
+      logger.info('listener socket: forwarder handed back its sockets', { held: held.length });
+      onAdopted();
+    }
     return reply(session, { v: LISTENER_PROTOCOL_VERSION, type: 'handback_result', id: message.id, held, refused }, []);
   }
   const granted: number[] = [];
