@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { labRedisUrl } from '../../test/lab/redis.js';
 import { readState } from '../../test/lab/state.js';
 import type { LabDescription } from '../../test/lab/types.js';
 import { ApiClient } from './api-client.js';
@@ -55,7 +56,7 @@ function listenerSocket(lab: LabDescription): string {
 }
 
 function serviceEnv(service: DemoService, lab: LabDescription, secrets: DemoSecrets): Record<string, string> {
-  const common = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', PGW_LOG_LEVEL: 'info', PGW_REDIS_URL: lab.redis.socketPath };
+  const common = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', PGW_LOG_LEVEL: 'info', PGW_REDIS_URL: labRedisUrl(lab.dir, service) };
   switch (service) {
     case 'agent':
       return { ...common, PGW_DATABASE_URL: dbUrl('pgw_agent', secrets.PGW_DB_PASSWORD_AGENT), PGW_STATE_DIR: join(DIR, 'agent-state'), PGW_LISTENER_SOCKET: listenerSocket(lab) };

@@ -101,11 +101,11 @@ try {
   database = await createTestDatabase({ prefix: 'pgw_bench_api' });
   redis = await startRedis({ dir });
   await seed(database);
-  await agentStatus(redis.socketPath);
+  await agentStatus(redis.adminUrl);
   const profile = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
   // The built api with its production node flags: what ships is what is measured.
   execFileSync('npx', ['tsc', '-b', join(REPO_ROOT, 'services/api')], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 180_000 });
-  const started = await startApiProcess({ database, redisUrl: redis.socketPath, dir, admin: ADMIN, logLevel: 'warn', nodeArgs: profile });
+  const started = await startApiProcess({ database, redisUrl: redis.url('api'), dir, admin: ADMIN, logLevel: 'warn', nodeArgs: profile });
   api = started.proc;
   const { url } = started;
   const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });

@@ -136,7 +136,7 @@ async function main(): Promise<void> {
         ...(process.env as Record<string, string>),
         PGW_LOG_LEVEL: 'warn',
         PGW_DATABASE_URL: database.urlFor('pgw_health'),
-        PGW_REDIS_URL: redis.socketPath,
+        PGW_REDIS_URL: redis.url('health'),
         PGW_SECRET_KEY: randomBytes(32).toString('hex'),
         PGW_METRICS_PORT: String(metricsPort),
         PGW_HEALTH_CONCURRENCY: String(concurrency),
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     const afterFirstBurst = await memoryBreakdown(metricsPort);
     console.log(`  health memory: ${describeMemory(afterFirstBurst)}`);
 
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger: createLogger('bench', 'warn') });
+    const bus = new EventBus({ redisUrl: redis.url('api'), logger: createLogger('bench', 'warn') });
     const periods = [];
     for (const [index, periodS] of PERIODS_S.entries()) {
       if (index > 0) {

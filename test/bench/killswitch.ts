@@ -118,8 +118,8 @@ async function main(): Promise<void> {
     await gateway.start('forwarder');
     await gateway.start('health');
     watch = new NftWatch(lab.ns.gateway);
-    queue = new Queue(PROBE_QUEUE, { connection: { path: lab.redis.socketPath, maxRetriesPerRequest: null } });
-    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: { path: lab.redis.socketPath } });
+    queue = new Queue(PROBE_QUEUE, { connection: { ...lab.redis.connection('admin'), maxRetriesPerRequest: null } });
+    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: lab.redis.connection('admin') });
 
     const clientWorks = async (timeoutMs: number): Promise<void> => {
       let last = '';

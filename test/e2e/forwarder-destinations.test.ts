@@ -148,7 +148,7 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
   });
 
   it('the refusal counts reach the status record the api shows', async () => {
-    const redis = connectRedis(lab.redis.socketPath);
+    const redis = connectRedis(lab.redis.url('api')); // what the api reads
     try {
       const status = await waitFor('the forwarder status to carry the refusals', 10_000, async () => {
         const parsed = JSON.parse((await redis.get('pgw:forwarder:status')) ?? '{}') as { refused?: Record<string, number> };

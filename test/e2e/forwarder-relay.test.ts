@@ -202,7 +202,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
   });
 
   it('a proxy that never answers: the client is reset after the connect timeout, and the health service is told', async () => {
-    const redis = connectRedis(lab.redis.socketPath);
+    const redis = connectRedis(lab.redis.url('api')); // the api may read every stream
     try {
       const startId = String(Date.now() - 1);
       const samples: number[] = [];
@@ -214,7 +214,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       console.log(`# silent proxy: client reset after ${samples.join(', ')} ms (connect timeout ${CONNECT_TIMEOUT_MS} ms)`);
       for (const ms of samples) assert.ok(ms >= CONNECT_TIMEOUT_MS - 50 && ms < CONNECT_TIMEOUT_MS + 1000, `reset after ${ms} ms`);
       const notices = await waitFor('an upstream failure notice', async () => {
-        const entries = (await redis.xrange('pgw:events', startId, '+')) as [string, string[]][];
+        const entries = (await redis.xrange('pgw:events:forwarder', startId, '+')) as [string, string[]][];
         const found = entries.map(([, f]) => JSON.parse(f[f.indexOf('data') + 1]!) as { type: string; proxyId?: number; reason?: string; failures?: number }).filter((e) => e.type === 'forwarder.upstream_failure');
         return found.length > 0 ? found : undefined;
       }, 3_000);

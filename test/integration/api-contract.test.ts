@@ -34,7 +34,7 @@ describe('api contract', () => {
   before(async () => {
     stack = await ApiStack.start();
     h = stack.harness;
-    redis = connectRedis(stack.redis.socketPath);
+    redis = connectRedis(stack.redis.adminUrl); // stands in for the agent and forwarder
   });
   after(async () => {
     redis?.disconnect();

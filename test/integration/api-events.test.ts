@@ -92,8 +92,8 @@ describe('api events and Redis outages', () => {
   before(async () => {
     redisDir = mkdtempSync(join(tmpdir(), 'pgw-api-events-'));
     redis = await startRedis({ dir: redisDir });
-    h = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath }, { stream: undefined, queuePrefix: undefined });
-    bus = new EventBus({ redisUrl: redis.socketPath, logger: createLogger('events-test', 'error') });
+    h = await ApiHarness.start({ PGW_REDIS_URL: redis.url('api') }, { stream: undefined, queuePrefix: undefined });
+    bus = new EventBus({ redisUrl: redis.adminUrl, logger: createLogger('events-test', 'error') }); // stands in for every publisher
     admin = await h.login(ADMIN);
   });
   after(async () => {
@@ -198,7 +198,7 @@ describe('api events and Redis outages', () => {
   describe('revocations made through this api', () => {
     let quiet: ApiHarness;
     before(async () => {
-      quiet = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath }, { stream: undefined, queuePrefix: undefined, sseHeartbeatMs: 60_000 });
+      quiet = await ApiHarness.start({ PGW_REDIS_URL: redis.url('api') }, { stream: undefined, queuePrefix: undefined, sseHeartbeatMs: 60_000 });
     });
     after(async () => {
       await quiet?.stop();

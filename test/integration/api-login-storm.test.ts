@@ -92,7 +92,7 @@ describe('login storm against the built api process', () => {
     dir = mkdtempSync(join(tmpdir(), 'pgw-api-storm-'));
     redis = await startRedis({ dir });
     database = await createTestDatabase({ prefix: 'pgw_api_storm' });
-    api = await startApiProcess({ database, redisUrl: redis.socketPath, dir, admin: ADMIN, logLevel: 'error' });
+    api = await startApiProcess({ database, redisUrl: redis.url('api'), dir, admin: ADMIN, logLevel: 'error' });
     console.log(`# api pid ${api.proc.pid}: peak RSS after start ${mib(peakRss(api.proc.pid))}, unit MemoryMax ${mib(memoryMax)}`);
   });
   after(async () => {

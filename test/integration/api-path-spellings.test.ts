@@ -4,7 +4,8 @@
 // operation. None may succeed or crash, and nothing may change: every table of the database (row
 // count and content) and the api's Redis are compared before and after. The exact spellings of the
 // same requests, sent as an admin, reach their handlers: the inputs are right, only the spelling is
-// refused. Real api, real Postgres, a private Redis; raw HTTP so no client normalises the path.
+// refused. Real api, real Postgres and Redis (own stream and queue prefix); raw HTTP so no client
+// normalises the path.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -17,8 +18,6 @@ import { connectRedis } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { parse } from 'yaml';
-import { startRedis } from '../lab/redis.js';
-import type { RedisHandle } from '../lab/types.js';
 import { pathSpellings } from '../support/path-spellings.js';
 import { ADMIN, ApiHarness, type Session, VIEWER } from './api-harness.js';
 
@@ -89,9 +88,7 @@ async function databaseState(db: Db): Promise<Record<string, string>> {
 
 describe('api path spellings', () => {
   let h: ApiHarness;
-  let redisDir: string;
-  let redis: RedisHandle;
-  let redisClient: Redis;
+  let redis: Redis;
   let uiDir: string;
   let base: URL;
   /** Path parameter values by the collection segment before them; DELETE gets its own victim. */
@@ -99,15 +96,13 @@ describe('api path spellings', () => {
   let settings: Record<string, unknown>;
 
   before(async () => {
-    redisDir = mkdtempSync(join(tmpdir(), 'pgw-spellings-redis-'));
-    redis = await startRedis({ dir: redisDir });
-    redisClient = connectRedis(redis.socketPath);
     // A stand-in build of the console, so the SPA fallback is in play for every spelling.
     uiDir = mkdtempSync(join(tmpdir(), 'pgw-spellings-ui-'));
     writeFileSync(join(uiDir, 'index.html'), '<!doctype html><div id="app"></div>');
     mkdirSync(join(uiDir, 'assets'));
     writeFileSync(join(uiDir, 'assets', 'app.js'), 'console.log(1)');
-    h = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath, PGW_UI_DIR: uiDir });
+    h = await ApiHarness.start({ PGW_UI_DIR: uiDir });
+    redis = connectRedis(h.config.PGW_REDIS_URL);
     base = new URL(h.url);
     // Nothing answers the probe queue here: gated calls of the control give up after 1.5 s.
     await h.db.updateTable('settings').set({ probeTimeoutMs: 500 }).where('id', '=', 1).execute();
@@ -121,11 +116,16 @@ describe('api path spellings', () => {
     settings = JSON.parse((await send(base, 'GET', '/api/v1/settings', { authorization: `Bearer ${admin.token}` })).text) as Record<string, unknown>;
   });
   after(async () => {
+    // The control's probe jobs, which nothing here works off.
+    if (redis && h) for (const key of await redisKeys()) await redis.del(key);
+    redis?.disconnect();
     await h?.stop();
-    redisClient?.disconnect();
-    await redis?.stop();
-    for (const dir of [redisDir, uiDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+    if (uiDir) rmSync(uiDir, { recursive: true, force: true });
   });
+
+  /** This api's keys in the shared Redis: its BullMQ queue and its notice stream. */
+  const redisKeys = async () => [...(await redis.keys(`${h.queuePrefix}:*`)), ...(await redis.keys(h.stream))].sort();
+  const redisState = async () => ({ keys: await redisKeys(), streamLength: await redis.xlen(h.stream) });
 
   const json = (value: unknown): Body => ({ type: 'application/json', text: JSON.stringify(value) });
   /** Inputs each operation accepts (checked by the control below); `me` is the caller. */
@@ -167,7 +167,7 @@ describe('api path spellings', () => {
       const sessions = new Map<string, Session>();
       if (who === 'viewer') for (const op of OPERATIONS) sessions.set(op.operationId, await h.login(VIEWER));
       const databaseBefore = await databaseState(h.db);
-      const redisBefore = await redisClient.dbsize();
+      const redisBefore = await redisState();
       const lastAudit = await h.db.selectFrom('auditLog').select((eb) => eb.fn.max('id').as('id')).executeTakeFirstOrThrow();
       const failures: string[] = [];
       let sent = 0;
@@ -193,7 +193,7 @@ describe('api path spellings', () => {
       assert.deepEqual(failures, [], `${failures.length} of ${sent} requests were not refused with a 4xx`);
       assert.deepEqual(audit, [], 'audit rows written by refused requests');
       assert.deepEqual(await databaseState(h.db), databaseBefore, 'the database changed');
-      assert.equal(await redisClient.dbsize(), redisBefore, 'keys were added to or removed from Redis');
+      assert.deepEqual(await redisState(), redisBefore, "this api's Redis keys or its notice stream changed");
     });
   }
 

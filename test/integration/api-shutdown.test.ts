@@ -56,7 +56,7 @@ describe('api graceful shutdown', () => {
 
   /** Starts the api from dist, waits until it is ready, logs in. */
   async function startApi(name: string): Promise<{ proc: LabProcess; url: string; token: string; logFile: string }> {
-    const { proc, url, logFile } = await startApiProcess({ database, redisUrl: redis.socketPath, dir, admin: ADMIN, name });
+    const { proc, url, logFile } = await startApiProcess({ database, redisUrl: redis.url('api'), dir, admin: ADMIN, name });
     started.push(proc);
     const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
     assert.equal(login.status, 200);
@@ -86,7 +86,7 @@ describe('api graceful shutdown', () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let jobs = 0;
-    const connection = connectRedis(redis.socketPath, { maxRetriesPerRequest: null });
+    const connection = connectRedis(redis.url('health'), { maxRetriesPerRequest: null });
     const worker = new Worker<ProbeJobData, ProbeResult>(
       PROBE_QUEUE,
       async (job) => {
@@ -142,7 +142,7 @@ describe('api graceful shutdown', () => {
   });
 
   async function queuedJobs(): Promise<number> {
-    const client = connectRedis(redis.socketPath);
+    const client = connectRedis(redis.adminUrl);
     try {
       return await client.llen(`bull:${PROBE_QUEUE}:wait`);
     } finally {

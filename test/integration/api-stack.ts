@@ -47,15 +47,15 @@ export class ApiStack {
       cleanup.push(() => dante.stop());
       // The proxies live on loopback (the only network a test outside the lab has): the operator's
       // exception for proxies where they would be refused (PGW_PROXY_ALLOW_CIDRS), this subnet only.
-      const harness = await ApiHarness.start({ PGW_REDIS_URL: redis.socketPath, PGW_PROXY_ALLOW_CIDRS: [`${subnet}.0/24`] }, { stream: undefined, queuePrefix: undefined });
+      const harness = await ApiHarness.start({ PGW_REDIS_URL: redis.url('api'), PGW_PROXY_ALLOW_CIDRS: [`${subnet}.0/24`] }, { stream: undefined, queuePrefix: undefined });
       cleanup.push(() => harness.stop());
       const checkUrl = `http://${subnet}.100:${(echo.address() as AddressInfo).port}/ip`;
       await harness.db.updateTable('settings').set({ checkUrl, probeTimeoutMs: 2000 }).where('id', '=', 1).execute();
       const logger = createLogger('health-for-api-test', 'error');
       const healthDb: Db = createDb(harness.database.urlFor('pgw_health'), { applicationName: 'pgw-health-test' });
-      const bus = new EventBus({ redisUrl: redis.socketPath, logger });
+      const bus = new EventBus({ redisUrl: redis.url('health'), logger });
       const health: HealthService = await startHealthService({
-        db: healthDb, bus, redisUrl: redis.socketPath, logger, registry: new Registry(), secretKey: harness.config.PGW_SECRET_KEY, concurrency: 4,
+        db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey: harness.config.PGW_SECRET_KEY, concurrency: 4,
       });
       cleanup.push(async () => {
         await health.stop();

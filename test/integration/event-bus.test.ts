@@ -37,10 +37,12 @@ describe('event bus over a real Redis', () => {
   let admin: Redis;
   let stream = '';
   let n = 0;
+  /** A new stream base; these notices are all the api's, so they land in `<base>:api`. The lab's admin user
+   * stands in for every service: these tests are about the bus, redis-acl.test.ts about the users. */
   const newStream = () => (stream = `pgw:test:${process.pid}:${++n}`);
   /** A bus on a new stream whose agent group collects what it handles; subscribed before anything is published. */
   const agentBus = async () => {
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
     const handled: ReceivedEvent[] = [];
     bus.subscribe({ group: 'agent', handler: async (e) => void handled.push(e), blockMs: 200 });
     await sleep(300); // groups are created at '$'
@@ -50,7 +52,7 @@ describe('event bus over a real Redis', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pgw-bus-'));
     redis = await startRedis({ dir });
-    admin = connectRedis(redis.socketPath);
+    admin = connectRedis(redis.adminUrl);
   });
   after(async () => {
     admin?.disconnect();
@@ -59,7 +61,7 @@ describe('event bus over a real Redis', () => {
   });
 
   it('delivers a published event to every consumer group once, and acks after handling', async () => {
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
     const agent: ReceivedEvent[] = [];
     const forwarder: ReceivedEvent[] = [];
     bus.subscribe({ group: 'agent', handler: async (e) => void agent.push(e), blockMs: 200 });
@@ -73,14 +75,14 @@ describe('event bus over a real Redis', () => {
     assert.equal(agent[0]!.id, id);
     assert.deepEqual(agent[0]!.event, { type: 'proxy.changed', proxyId: 3, action: 'updated' });
     await sleep(100);
-    const pending = (await admin.xpending(stream, 'agent')) as [number, ...unknown[]];
+    const pending = (await admin.xpending(`${stream}:api`, 'agent')) as [number, ...unknown[]];
     assert.equal(pending[0], 0, 'acknowledged after the handler returned');
     await bus.close();
   });
 
   it('redelivers an event whose consumer crashed before ack: reclaimed by another consumer', async () => {
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
-    const crashed = await startStuckConsumer(redis.socketPath, stream, 'agent', 'agent@crashed');
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
+    const crashed = await startStuckConsumer(redis.adminUrl, stream, 'agent', 'agent@crashed');
     const id = await bus.publish({ type: 'config.changed' });
     await crashed.received(id);
     crashed.kill();
@@ -91,14 +93,14 @@ describe('event bus over a real Redis', () => {
     assert.equal(survivor.length, 1, 'reclaimed after it sat idle');
     assert.equal(survivor[0]!.id, id);
     await sleep(100);
-    const pending = (await admin.xpending(stream, 'agent')) as [number, ...unknown[]];
+    const pending = (await admin.xpending(`${stream}:api`, 'agent')) as [number, ...unknown[]];
     assert.equal(pending[0], 0);
     await bus.close();
   });
 
   it('a restarted consumer handles its own unacknowledged entries first', async () => {
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
-    const crashed = await startStuckConsumer(redis.socketPath, stream, 'forwarder', 'fwd@host');
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
+    const crashed = await startStuckConsumer(redis.adminUrl, stream, 'forwarder', 'fwd@host');
     const id = await bus.publish({ type: 'mapping.changed', mappingId: 1, action: 'created' });
     await crashed.received(id);
     crashed.kill();
@@ -113,12 +115,12 @@ describe('event bus over a real Redis', () => {
 
   it('drops a malformed entry once instead of redelivering it forever', async () => {
     const { bus, handled } = await agentBus();
-    await admin.xadd(stream, '*', 'type', 'bogus', 'data', '{"type":"bogus"}');
+    await admin.xadd(`${stream}:api`, '*', 'type', 'bogus', 'data', '{"type":"bogus"}');
     await bus.publish({ type: 'config.changed' });
     await arrived('handled', handled);
     await sleep(200);
     assert.deepEqual(handled.map((e) => e.event.type), ['config.changed']);
-    const pending = (await admin.xpending(stream, 'agent')) as [number, ...unknown[]];
+    const pending = (await admin.xpending(`${stream}:api`, 'agent')) as [number, ...unknown[]];
     assert.equal(pending[0], 0);
     await bus.close();
   });
@@ -131,7 +133,7 @@ describe('event bus over a real Redis', () => {
     assert.ok(Date.now() - started < 1_500, 'publish does not hang while Redis is down');
     await redis.start(); // no persistence: the stream and group are gone, as after a Redis crash
     admin.disconnect();
-    admin = connectRedis(redis.socketPath);
+    admin = connectRedis(redis.adminUrl);
     let published = false;
     for (let i = 0; i < 50 && !published; i++) {
       published = await bus.publish({ type: 'proxy.changed', proxyId: 9, action: 'created' }).then(() => true, () => false);
@@ -150,7 +152,7 @@ describe('event bus over a real Redis', () => {
   it('close() settles promptly while Redis is down (a service can still stop)', async () => {
     await redis.stop();
     // Started while Redis is unreachable: both readers sit in ioredis' reconnect wait with a read queued.
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
     bus.subscribe({ group: 'agent', handler: async () => undefined, blockMs: 200 });
     bus.tail('$', () => undefined);
     await sleep(1_500);
@@ -159,11 +161,11 @@ describe('event bus over a real Redis', () => {
     assert.ok(Date.now() - started < 2_000, `close took ${Date.now() - started} ms`);
     await redis.start();
     admin.disconnect();
-    admin = connectRedis(redis.socketPath);
+    admin = connectRedis(redis.adminUrl);
   });
 
   it('tails the stream without a group from a given id (SSE resume)', async () => {
-    const bus = new EventBus({ redisUrl: redis.socketPath, logger, stream: newStream() });
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
     const first = await bus.publish({ type: 'config.changed' });
     await bus.publish({ type: 'proxy.changed', proxyId: 1, action: 'deleted' });
     const seen: ReceivedEvent[] = [];

@@ -70,11 +70,11 @@ describe('health probe of an https check URL', () => {
 
   const baseEnv = () => ({
     PGW_DATABASE_URL: database.urlFor('pgw_health'),
-    PGW_REDIS_URL: redis.socketPath,
+    PGW_REDIS_URL: redis.url('health'),
     PGW_SECRET_KEY: secretKey.toString('hex'),
   });
   const startHealth = async (extraCa: readonly string[]) => {
-    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.socketPath, logger, registry: new Registry(), secretKey, concurrency: 2, extraCa, reconcileIntervalMs: 60_000 });
+    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey, concurrency: 2, extraCa, reconcileIntervalMs: 60_000 });
   };
   const stopHealth = async () => {
     await health?.stop();
@@ -112,10 +112,10 @@ describe('health probe of an https check URL', () => {
       .values({ name: 'dante', protocol: 'socks5', host: proxy.ip, port: proxy.port, username: null, passwordEnc: null })
       .returning('id')
       .executeTakeFirstOrThrow());
-    bus = new EventBus({ redisUrl: redis.socketPath, logger });
+    bus = new EventBus({ redisUrl: redis.url('health'), logger });
     healthDb = createDb(database.urlFor('pgw_health'), { applicationName: 'pgw-health-https-test' });
-    queue = new Queue(PROBE_QUEUE, { connection: { path: redis.socketPath } });
-    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: { path: redis.socketPath } });
+    queue = new Queue(PROBE_QUEUE, { connection: redis.connection('admin') });
+    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: redis.connection('admin') });
     await queueEvents.waitUntilReady();
   });
 

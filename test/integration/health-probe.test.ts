@@ -113,13 +113,13 @@ describe('health service against real proxies', () => {
       proxies.push({ handle, id: inserted.id });
     }
     const logger = createLogger('health-test', 'warn');
-    bus = new EventBus({ redisUrl: redis.socketPath, logger });
+    bus = new EventBus({ redisUrl: redis.adminUrl, logger }); // also tails every stream for the assertions
     stopTail = bus.tail('0-0', ({ event }) => events.push(event)).stop;
     healthDb = createDb(database.urlFor('pgw_health'), { applicationName: 'pgw-health-test' });
     registry = new Registry();
-    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.socketPath, logger, registry, secretKey: key, concurrency: 4, reconcileIntervalMs: 60_000 });
-    queue = new Queue(PROBE_QUEUE, { connection: { path: redis.socketPath } });
-    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: { path: redis.socketPath } });
+    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.url('health'), logger, registry, secretKey: key, concurrency: 4, reconcileIntervalMs: 60_000 });
+    queue = new Queue(PROBE_QUEUE, { connection: redis.connection('admin') });
+    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: redis.connection('admin') });
     await queueEvents.waitUntilReady();
   });
 
@@ -228,7 +228,7 @@ describe('health service against real proxies', () => {
     const { handle, id } = proxies[1]!;
     await handle.kill();
     const before = (await checks(id)).length;
-    const publisher = new EventBus({ redisUrl: redis.socketPath, logger: createLogger('forwarder-stand-in', 'warn') });
+    const publisher = new EventBus({ redisUrl: redis.url('forwarder'), logger: createLogger('forwarder-stand-in', 'warn') });
     try {
       // The bus publishes without an offline queue: wait until it is connected.
       await waitFor('publisher connected', 3_000, async () => ((await publisher.ping()) ? true : undefined));

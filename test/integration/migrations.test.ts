@@ -80,4 +80,32 @@ describe('pgw migrate against a real Postgres', () => {
       await Promise.all([agent.destroy(), forwarder.destroy(), health.destroy(), api.destroy()]);
     }
   });
+
+  it('pgw_api cannot write what the probes found, but creates and edits proxies (an endpoint change resets the status)', async () => {
+    const api = createDb(database.urlFor('pgw_api'), { applicationName: 'privilege-test', maxConnections: 1 });
+    const health = createDb(database.urlFor('pgw_health'), { applicationName: 'privilege-test', maxConnections: 1 });
+    const denied = /permission denied/;
+    try {
+      const { id } = (await sql<{ id: number }>`INSERT INTO proxies (name, protocol, host, port, username, password_enc)
+                                                 VALUES ('api-made', 'socks5', '198.51.100.20', 1080, 'u', 'sealed') RETURNING id`.execute(api)).rows[0]!;
+      for (const [column, value] of [['status', sql`'up'`], ['latency_ms', sql`1`], ['exit_ip', sql`'198.51.100.66'`], ['last_error', sql`NULL`], ['consecutive_successes', sql`9`]] as const) {
+        await assert.rejects(sql`UPDATE proxies SET ${sql.ref(column)} = ${value} WHERE id = ${id}`.execute(api), denied, `pgw_api may not write ${column}`);
+      }
+      await assert.rejects(
+        sql`INSERT INTO proxies (name, protocol, host, port, status, exit_ip) VALUES ('born-up', 'http', '198.51.100.21', 3128, 'up', '198.51.100.66')`.execute(api),
+        denied,
+        'pgw_api may not create a proxy that is already up',
+      );
+      const probed = await sql`UPDATE proxies SET status = 'up', status_changed_at = now(), latency_ms = 12, exit_ip = '198.51.100.30', consecutive_successes = 3 WHERE id = ${id}`.execute(health);
+      assert.equal(probed.numAffectedRows, 1n);
+      const row = async () =>
+        (await sql<{ name: string; status: string; latencyMs: number | null; consecutiveSuccesses: number }>`SELECT name, status, latency_ms, consecutive_successes FROM proxies WHERE id = ${id}`.execute(api)).rows[0]!;
+      await sql`UPDATE proxies SET name = 'renamed', updated_at = now() WHERE id = ${id}`.execute(api);
+      assert.deepEqual(await row(), { name: 'renamed', status: 'up', latencyMs: 12, consecutiveSuccesses: 3 }, 'a rename keeps the status');
+      await sql`UPDATE proxies SET host = '198.51.100.22', updated_at = now() WHERE id = ${id}`.execute(api);
+      assert.deepEqual(await row(), { name: 'renamed', status: 'unknown', latencyMs: 12, consecutiveSuccesses: 0 }, 'a new endpoint is unknown until probed');
+    } finally {
+      await Promise.all([api.destroy(), health.destroy()]);
+    }
+  });
 });

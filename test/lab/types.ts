@@ -1,4 +1,5 @@
 /** Public types of the lab. Implementation lives in one file per concept. */
+import type { RedisService } from '@pgw/events';
 
 export type ProxyKind = 'socks5' | 'socks5-auth' | 'http' | 'http-auth';
 
@@ -48,6 +49,12 @@ export interface LabProcess {
 
 export interface RedisHandle {
   readonly socketPath: string;
+  /** PGW_REDIS_URL for a service: its own ACL user (@pgw/events redis-acl.ts). */
+  url(service: RedisService): string;
+  /** For test code only (seeding, inspecting any key); never given to a service. */
+  readonly adminUrl: string;
+  /** ioredis/BullMQ connection options for a service's user or the admin. */
+  connection(who: RedisService | 'admin'): { path: string; username: string; password: string };
   readonly pid: number | undefined;
   stop(): Promise<void>;
   start(): Promise<void>;

@@ -125,7 +125,8 @@ export class Gateway {
     readonly database: TestDatabase,
     private readonly options: GatewayOptions = {},
   ) {
-    this.bus = new EventBus({ redisUrl: lab.redis.socketPath, logger: createLogger('gateway-test', 'error') });
+    // Stands in for any publisher: the lab's admin user (the services use their own).
+    this.bus = new EventBus({ redisUrl: lab.redis.adminUrl, logger: createLogger('gateway-test', 'error') });
     this.stateDir = join(lab.dir, 'agent-state');
     this.listenerSocket = join(lab.dir, 'listeners.sock');
     mkdirSync(this.stateDir, { recursive: true });
@@ -137,7 +138,7 @@ export class Gateway {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       PGW_LOG_LEVEL: 'info',
       PGW_DATABASE_URL: this.database.urlFor(spec.role),
-      PGW_REDIS_URL: this.lab.redis.socketPath,
+      PGW_REDIS_URL: this.lab.redis.url(service),
     };
     if (spec.metricsPort) common.PGW_METRICS_PORT = String(spec.metricsPort);
     const perService: Record<ServiceName, Record<string, string>> = {

@@ -8,10 +8,38 @@ export const postgresUrl = z
   .string()
   .refine((s) => /^postgres(ql)?:\/\//.test(s), 'must be a postgres:// URL (for a socket: postgres://user:pass@/db?host=/var/run/postgresql)');
 
+const SOCKET_CREDENTIALS = new Set(['username', 'password']);
+
+/**
+ * Why a Redis URL is unusable, or null. Credentials: `redis://user:password@host:port`, or for a
+ * socket `/path/redis.sock?username=user&password=password` (each service has its own ACL user).
+ * Messages never repeat the value: it holds a password.
+ */
+function redisUrlProblem(s: string): string | null {
+  if (s.startsWith('/')) {
+    const query = s.indexOf('?');
+    if (query === -1) return null;
+    const params = new URLSearchParams(s.slice(query + 1));
+    const unknown = [...params.keys()].filter((key) => !SOCKET_CREDENTIALS.has(key));
+    if (unknown.length > 0) return `a socket path takes only username and password parameters (not ${unknown.join(', ')})`;
+    if (!params.get('username') || !params.get('password')) return 'a socket path with credentials needs both username and password';
+    return null;
+  }
+  if (!/^rediss?:\/\//.test(s)) return 'must be a redis:// URL or an absolute Unix socket path';
+  try {
+    const url = new URL(s);
+    if (url.username && !url.password) return `user ${decodeURIComponent(url.username)} has no password`;
+  } catch {
+    return 'is not a valid redis:// URL';
+  }
+  return null;
+}
+
 /** A redis:// URL, or an absolute path to a Unix socket (how services inside the gateway namespace reach Redis). */
-export const redisUrl = z
-  .string()
-  .refine((s) => s.startsWith('/') || /^rediss?:\/\//.test(s), 'must be a redis:// URL or an absolute Unix socket path');
+export const redisUrl = z.string().superRefine((s, ctx) => {
+  const problem = redisUrlProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 export const tcpPort = z.coerce
   .number({ error: 'must be a number' })

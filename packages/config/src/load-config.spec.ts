@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { postgresUrl, positiveInt, secretKey, tcpPort } from './fields.js';
+import { postgresUrl, positiveInt, redisUrl, secretKey, tcpPort } from './fields.js';
 import { ConfigError, loadConfig } from './load-config.js';
 
 const schema = z.object({
@@ -29,5 +29,25 @@ describe('loadConfig', () => {
     const secrets = z.object({ PGW_SECRET_KEY: secretKey });
     assert.throws(() => loadConfig(secrets, { PGW_SECRET_KEY: 'hunter2hunter2' }), (error: Error) => /PGW_SECRET_KEY: must be 32 random bytes/.test(error.message) && !error.message.includes('hunter2'));
     assert.equal(loadConfig(secrets, { PGW_SECRET_KEY: 'ab'.repeat(32) }).PGW_SECRET_KEY.length, 32);
+  });
+});
+
+describe('redisUrl', () => {
+  const schema = z.object({ PGW_REDIS_URL: redisUrl });
+  const load = (value: string) => loadConfig(schema, { PGW_REDIS_URL: value }).PGW_REDIS_URL;
+  it('takes a socket path or a redis:// URL, with a service user and password', () => {
+    for (const ok of ['/run/redis/redis.sock', '/run/redis/redis.sock?username=pgw-api&password=s3cr3tpass', 'redis://127.0.0.1:6379', 'redis://pgw-api:s3cr3tpass@127.0.0.1:6379/0', 'rediss://:s3cr3tpass@h:6380']) {
+      assert.equal(load(ok), ok);
+    }
+  });
+  it('names what is wrong without printing the password', () => {
+    const refused = (value: string, message: RegExp) =>
+      assert.throws(() => load(value), (error: Error) => message.test(error.message) && error.message.startsWith('PGW_REDIS_URL: ') && !error.message.includes('s3cr3tpass'));
+    refused('/run/redis/redis.sock?username=pgw-api', /needs both username and password/);
+    refused('/run/redis/redis.sock?password=s3cr3tpass', /needs both username and password/);
+    refused('/run/redis/redis.sock?username=pgw-api&password=s3cr3tpass&db=2', /only username and password parameters \(not db\)/);
+    refused('redis://pgw-api@127.0.0.1:6379', /user pgw-api has no password/);
+    refused('http://pgw-api:s3cr3tpass@127.0.0.1', /must be a redis:\/\/ URL/);
+    refused('redis://pgw-api:s3cr3tpass@[bad', /not a valid redis:\/\/ URL/);
   });
 });

@@ -1,11 +1,13 @@
 import { type PgwEvent, pgwEventSchema, type ReceivedEvent } from './events.js';
+import { type EventPublisher, PUBLISHER_OF } from './routing.js';
 
 /** Stream entry layout: `type <type> at <iso time> data <json>`. */
 export function encodeEvent(event: PgwEvent, at: Date): string[] {
   return ['type', event.type, 'at', at.toISOString(), 'data', JSON.stringify(event)];
 }
 
-export function decodeEvent(id: string, fields: string[]): ReceivedEvent | { id: string; error: string } {
+/** Decodes an entry read from `from`'s stream; a notice that only another service may publish is an error. */
+export function decodeEvent(id: string, fields: string[], from: EventPublisher): ReceivedEvent | { id: string; error: string } {
   const map = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
   let raw: unknown;
@@ -16,6 +18,8 @@ export function decodeEvent(id: string, fields: string[]): ReceivedEvent | { id:
   }
   const parsed = pgwEventSchema.safeParse(raw);
   if (!parsed.success) return { id, error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  const owner = PUBLISHER_OF[parsed.data.type];
+  if (owner !== from) return { id, error: `${parsed.data.type} is published only by ${owner}, not found in the ${from} stream` };
   const at = new Date(map.get('at') ?? Number(id.split('-')[0]));
   return { id, at, event: parsed.data };
 }

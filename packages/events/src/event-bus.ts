@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { decodeEvent, encodeEvent } from './codec.js';
 import type { PgwEvent, ReceivedEvent } from './events.js';
 import { connectRedis, reconnectDelayMs } from './redis-connection.js';
+import { compareStreamIds, type ConsumerGroup, CONSUMER_SOURCES, EVENT_PUBLISHERS, type EventPublisher, PUBLISHER_OF, streamKey } from './routing.js';
 
 export const DEFAULT_STREAM = 'pgw:events';
 const PUBLISH_WAIT_MS = 1_000;
@@ -16,14 +17,15 @@ const STOP_GRACE_MS = 500;
 export interface EventBusOptions {
   redisUrl: string;
   logger: Logger;
+  /** Base name of the streams: each publisher writes `<stream>:<publisher>` (routing.ts). */
   stream?: string;
   /** Approximate cap on the stream length; notices are not the only copy of anything. */
   maxLen?: number;
 }
 
 export interface SubscribeOptions {
-  /** One consumer group per service: every service sees every notice once. */
-  group: string;
+  /** One consumer group per service: it sees every notice of the publishers it reads (CONSUMER_SOURCES) once. */
+  group: ConsumerGroup;
   /** Stable across restarts, so a restarted consumer finds its own pending entries first. */
   consumer?: string;
   handler: (received: ReceivedEvent) => Promise<void>;
@@ -37,11 +39,12 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
-type StreamReply = [string, [string, string[]][]][] | null;
+type Entry = [string, string[]];
+type StreamReply = [string, Entry[]][] | null;
 
 /**
- * A typed layer over one Redis stream. Publishing fails fast while Redis is down (callers log
- * and rely on the Postgres resync); consumers ack only after their handler succeeded.
+ * A typed layer over the per-publisher Redis streams. Publishing fails fast while Redis is down
+ * (callers log and rely on the Postgres resync); consumers ack only after their handler succeeded.
  */
 export class EventBus {
   private readonly publisher: Redis;
@@ -57,7 +60,7 @@ export class EventBus {
   async publish(event: PgwEvent): Promise<string> {
     await this.publisherReady();
     const fields = encodeEvent(event, new Date());
-    const id = await this.publisher.xadd(this.stream, 'MAXLEN', '~', String(this.options.maxLen ?? 10_000), '*', ...fields);
+    const id = await this.publisher.xadd(streamKey(this.stream, PUBLISHER_OF[event.type]), 'MAXLEN', '~', String(this.options.maxLen ?? 10_000), '*', ...fields);
     return id!;
   }
 
@@ -94,23 +97,32 @@ export class EventBus {
     return subscription;
   }
 
-  /** Reads everything after `fromId` without a group (SSE: each browser tab is its own reader). */
+  /**
+   * Reads every publisher's notices after `fromId` without a group (SSE: each browser tab is its own
+   * reader), merged in id order. One id resumes all streams: ids of one server share its clock.
+   */
   tail(fromId: string, handler: (received: ReceivedEvent) => void): Subscription {
     const redis = connectRedis(this.options.redisUrl, { maxRetriesPerRequest: null });
     redis.on('error', () => undefined);
     let stopped = false;
-    let lastId = fromId;
+    const keys = EVENT_PUBLISHERS.map((publisher) => streamKey(this.stream, publisher));
+    const lastIds = keys.map(() => fromId);
     const run = async () => {
       let attempt = 0;
       while (!stopped) {
         try {
-          const reply = (await redis.xread('COUNT', 100, 'BLOCK', 5_000, 'STREAMS', this.stream, lastId)) as StreamReply;
+          const reply = (await redis.xread('COUNT', 100, 'BLOCK', 5_000, 'STREAMS', ...keys, ...lastIds)) as StreamReply;
           attempt = 0;
-          for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-            lastId = id;
-            const decoded = decodeEvent(id, fields);
-            if ('event' in decoded) handler(decoded);
+          const received: ReceivedEvent[] = [];
+          for (const [key, entries] of reply ?? []) {
+            const index = keys.indexOf(key);
+            for (const [id, fields] of entries) {
+              lastIds[index] = id;
+              const decoded = decodeEvent(id, fields, EVENT_PUBLISHERS[index]!);
+              if ('event' in decoded) received.push(decoded);
+            }
           }
+          for (const event of received.sort((a, b) => compareStreamIds(a.id, b.id))) handler(event);
         } catch {
           if (!stopped) await sleep(reconnectDelayMs(attempt++));
         }
@@ -129,10 +141,12 @@ export class EventBus {
     return subscription;
   }
 
-  /** The newest id in the stream, so a new SSE client starts from now. */
+  /** The newest id in any stream, so a new SSE client starts from now. */
   async lastId(): Promise<string> {
-    const entries = (await this.publisher.xrevrange(this.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    return entries[0]?.[0] ?? '0-0';
+    const newest = await Promise.all(
+      EVENT_PUBLISHERS.map(async (publisher) => ((await this.publisher.xrevrange(streamKey(this.stream, publisher), '+', '-', 'COUNT', 1)) as Entry[])[0]?.[0] ?? '0-0'),
+    );
+    return newest.sort(compareStreamIds).at(-1)!;
   }
 
   async close(): Promise<void> {
@@ -141,9 +155,11 @@ export class EventBus {
   }
 }
 
+/** One group reading the streams of the publishers it listens to. */
 class GroupConsumer {
   private readonly redis: Redis;
   private readonly consumer: string;
+  private readonly sources: readonly EventPublisher[];
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
 
@@ -153,6 +169,7 @@ class GroupConsumer {
     private readonly options: SubscribeOptions,
   ) {
     this.consumer = options.consumer ?? `${options.group}@${hostname()}`;
+    this.sources = CONSUMER_SOURCES[options.group];
     this.redis = connectRedis(bus.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', () => undefined);
   }
@@ -176,7 +193,7 @@ class GroupConsumer {
         if (!groupReady) {
           await this.ensureGroup();
           // Our own entries that were delivered but never acknowledged (we crashed mid-handling).
-          await this.handleBatch(await this.readGroup('0', 0));
+          await this.handleReply(await this.readGroup('0', 0));
           groupReady = true;
         }
         const reclaimIdleMs = this.options.reclaimIdleMs ?? 30_000;
@@ -184,7 +201,7 @@ class GroupConsumer {
           await this.reclaim(reclaimIdleMs);
           lastReclaim = Date.now();
         }
-        await this.handleBatch(await this.readGroup('>', this.options.blockMs ?? 2_000));
+        await this.handleReply(await this.readGroup('>', this.options.blockMs ?? 2_000));
         attempt = 0;
       } catch (error) {
         if (this.stopped) break;
@@ -196,51 +213,63 @@ class GroupConsumer {
     }
   }
 
+  private key(publisher: EventPublisher): string {
+    return streamKey(this.stream, publisher);
+  }
+
   private async ensureGroup(): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', this.stream, this.options.group, '$', 'MKSTREAM');
-    } catch (error) {
-      if (!(error as Error).message.includes('BUSYGROUP')) throw error;
+    for (const publisher of this.sources) {
+      try {
+        await this.redis.xgroup('CREATE', this.key(publisher), this.options.group, '$', 'MKSTREAM');
+      } catch (error) {
+        if (!(error as Error).message.includes('BUSYGROUP')) throw error;
+      }
     }
   }
 
-  private async readGroup(id: string, blockMs: number): Promise<[string, string[]][]> {
+  private async readGroup(id: string, blockMs: number): Promise<StreamReply> {
     const count = this.options.batch ?? 50;
     const args: (string | number)[] = ['GROUP', this.options.group, this.consumer, 'COUNT', count];
     if (blockMs > 0) args.push('BLOCK', blockMs);
-    args.push('STREAMS', this.stream, id);
-    const reply = (await this.redis.call('XREADGROUP', ...args)) as StreamReply;
-    return reply?.[0]?.[1] ?? [];
+    args.push('STREAMS', ...this.sources.map((p) => this.key(p)), ...this.sources.map(() => id));
+    return (await this.redis.call('XREADGROUP', ...args)) as StreamReply;
   }
 
-  private async reclaim(minIdleMs: number): Promise<void> {
-    let cursor = '0-0';
-    for (let round = 0; round < 10; round++) {
-      const reply = (await this.redis.call('XAUTOCLAIM', this.stream, this.options.group, this.consumer, minIdleMs, cursor, 'COUNT', 100)) as [
-        string,
-        [string, string[]][],
-      ];
-      await this.handleBatch(reply[1]);
-      cursor = reply[0];
-      if (cursor === '0-0') return;
+  private async handleReply(reply: StreamReply): Promise<void> {
+    for (const [key, entries] of reply ?? []) {
+      const publisher = this.sources.find((p) => this.key(p) === key);
+      if (publisher) await this.handleBatch(publisher, entries);
     }
   }
 
-  private async handleBatch(entries: [string, string[]][]): Promise<void> {
+  private async reclaim(minIdleMs: number): Promise<void> {
+    for (const publisher of this.sources) {
+      let cursor = '0-0';
+      for (let round = 0; round < 10; round++) {
+        const reply = (await this.redis.call('XAUTOCLAIM', this.key(publisher), this.options.group, this.consumer, minIdleMs, cursor, 'COUNT', 100)) as [string, Entry[]];
+        await this.handleBatch(publisher, reply[1]);
+        cursor = reply[0];
+        if (cursor === '0-0') break;
+      }
+    }
+  }
+
+  private async handleBatch(publisher: EventPublisher, entries: Entry[]): Promise<void> {
+    const key = this.key(publisher);
     for (const [id, fields] of entries) {
       // XAUTOCLAIM returns deleted (trimmed) entries as null fields: nothing to handle, just ack.
       if (fields === null) {
-        await this.redis.xack(this.stream, this.options.group, id);
+        await this.redis.xack(key, this.options.group, id);
         continue;
       }
-      const decoded = decodeEvent(id, fields);
+      const decoded = decodeEvent(id, fields, publisher);
       if ('error' in decoded) {
-        // A malformed notice would otherwise be redelivered forever; the resync covers its meaning.
-        this.bus.logger.error('dropping malformed event', { id, error: decoded.error });
+        // A malformed or misplaced notice would otherwise be redelivered forever; the resync covers its meaning.
+        this.bus.logger.error('dropping malformed event', { stream: key, id, error: decoded.error });
       } else {
         await this.options.handler(decoded);
       }
-      await this.redis.xack(this.stream, this.options.group, id);
+      await this.redis.xack(key, this.options.group, id);
     }
   }
 }

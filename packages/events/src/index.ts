@@ -2,3 +2,5 @@ export * from './events.js';
 export * from './event-bus.js';
 export * from './redis-connection.js';
 export * from './probe-queue.js';
+export * from './routing.js';
+export * from './redis-acl.js';

@@ -6,10 +6,10 @@ export function reconnectDelayMs(attempt: number): number {
 }
 
 /**
- * Accepts `redis://host:port/db` or an absolute Unix socket path (services inside the gateway
- * namespace reach Redis through its socket file).
+ * Accepts `redis://user:password@host:port/db` or an absolute Unix socket path, with the service's
+ * credentials as `?username=…&password=…` (services inside the gateway namespace reach Redis
+ * through its socket file). ioredis parses both forms itself.
  */
 export function connectRedis(url: string, options: RedisOptions = {}): Redis {
-  const common: RedisOptions = { retryStrategy: reconnectDelayMs, lazyConnect: false, ...options };
-  return url.startsWith('/') ? new Redis({ ...common, path: url }) : new Redis(url, common);
+  return new Redis(url, { retryStrategy: reconnectDelayMs, lazyConnect: false, ...options });
 }

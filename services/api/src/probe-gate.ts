@@ -26,10 +26,16 @@ export class ProbeGate {
     this.connection.on('error', () => undefined);
     this.eventsConnection.on('error', () => undefined);
     const prefix = options.prefix ? { prefix: options.prefix } : {};
-    this.queue = new Queue(PROBE_QUEUE, { connection: this.connection, ...prefix });
+    // The health service owns the queue's meta (its Redis user may write it; the api's may not).
+    this.queue = new Queue(PROBE_QUEUE, { connection: this.connection, skipMetasUpdate: true, ...prefix });
     this.events = new QueueEvents(PROBE_QUEUE, { connection: this.eventsConnection, ...prefix });
     this.queue.on('error', () => undefined);
     this.events.on('error', () => undefined);
+  }
+
+  /** Resolves once both connections are up (start-up, tests). */
+  async ready(): Promise<void> {
+    await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
   }
 
   /** Resolves with the probe's result; 503 when the queue is unreachable, 504 when no result came in time. */

@@ -79,14 +79,13 @@ export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
 }
 
 /**
- * A changed endpoint invalidates what the health service knew: back to unknown (fail closed) until
- * it is probed again.
+ * A changed endpoint invalidates what the health service knew: Postgres sets it back to unknown
+ * (fail closed) until it is probed again (migration 0004; pgw_api may not write the status columns).
  */
-export function updateProxy(db: Db, id: number, fields: Partial<ProxyFields>, endpointChanged: boolean): Promise<ProxyRow> {
-  const reset = endpointChanged ? { status: 'unknown' as const, statusChangedAt: new Date(), consecutiveSuccesses: 0, consecutiveFailures: 0 } : {};
+export function updateProxy(db: Db, id: number, fields: Partial<ProxyFields>): Promise<ProxyRow> {
   return db
     .updateTable('proxies')
-    .set({ ...fields, ...reset, updatedAt: new Date() })
+    .set({ ...fields, updatedAt: new Date() })
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow();

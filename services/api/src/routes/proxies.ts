@@ -75,8 +75,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
       const username = 'username' in fields ? fields.username : before.username;
       const hasPassword = 'passwordEnc' in fields ? fields.passwordEnc !== null : before.passwordEnc !== null;
       if (hasPassword && !username) throw conflict('password', 'a password needs a username');
-      const changed = (['protocol', 'host', 'port', 'username'] as const).some((f) => f in fields && fields[f] !== before[f]) || 'passwordEnc' in fields;
-      const updated = await updateProxy(trx, id, fields, changed);
+      const updated = await updateProxy(trx, id, fields);
       await writeAudit(trx, actorOf(req), { action: 'update', entityType: 'proxy', entityId: id, before: audited(before), after: audited(updated) });
       return updated;
     });

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { DEFAULT_STREAM } from './event-bus.js';
+import { PROBE_QUEUE } from './probe-queue.js';
+import { CONSUMER_SOURCES, type EventPublisher, streamKey } from './routing.js';
+
+/**
+ * The one definition of what each service may do in Redis. The lab, the demo and the deployment
+ * files (docker/redis-users.acl.in, written by docker/render-redis-acl.ts) are all rendered from it.
+ * Each grant becomes an ACL selector, so its commands apply only to its keys: the api may XADD to
+ * its own stream but not to the health service's, may GET the status keys but SET none of them.
+ */
+export const REDIS_SERVICES = ['api', 'health', 'agent', 'forwarder'] as const;
+export type RedisService = (typeof REDIS_SERVICES)[number];
+
+export interface RedisNames {
+  /** Base of the event streams (EventBusOptions.stream). */
+  readonly streamBase: string;
+  /** BullMQ key prefix; the probe queue's keys are `<prefix>:pgw-probes:*`. */
+  readonly queuePrefix: string;
+}
+export const DEFAULT_REDIS_NAMES: RedisNames = { streamBase: DEFAULT_STREAM, queuePrefix: 'bull' };
+
+export const AGENT_STATUS_KEY = 'pgw:agent:status';
+export const FORWARDER_STATUS_KEY = 'pgw:forwarder:status';
+
+/** Commands (without the leading +/-) allowed on keys (ACL patterns: `~p` read/write, `%R~p` read only). */
+export interface RedisGrant {
+  readonly why: string;
+  readonly commands: readonly string[];
+  readonly keys: readonly string[];
+}
+
+export interface RedisUserAcl {
+  readonly user: string;
+  /** Key-less commands: PING (readiness), INFO (ioredis' ready check, BullMQ's version check). */
+  readonly connection: readonly string[];
+  readonly grants: readonly RedisGrant[];
+}
+
+export function redisUser(service: RedisService): string {
+  return `pgw-${service}`;
+}
+
+const publish = (names: RedisNames, publisher: EventPublisher): RedisGrant => ({
+  why: `publish its own notices (${publisher} stream only)`,
+  commands: ['xadd'],
+  keys: [`~${streamKey(names.streamBase, publisher)}`],
+});
+
+const consume = (names: RedisNames, group: keyof typeof CONSUMER_SOURCES): RedisGrant => ({
+  why: `read the ${CONSUMER_SOURCES[group].join(' and ')} streams with its consumer group (no XADD there)`,
+  commands: ['xgroup|create', 'xreadgroup', 'xack', 'xautoclaim'],
+  keys: CONSUMER_SOURCES[group].map((publisher) => `~${streamKey(names.streamBase, publisher)}`),
+});
+
+const ownStatus = (key: string): RedisGrant => ({ why: 'write its own status key', commands: ['set'], keys: [`~${key}`] });
+
+/** What BullMQ's Queue.add (addStandardJob) and Job.waitUntilFinished (isFinished, QueueEvents) read. */
+const QUEUE_READS = ['exists', 'get', 'hget', 'hmget', 'hgetall', 'hexists', 'llen', 'lrange', 'scard', 'smembers', 'zscore', 'zcard', 'zrange', 'zrangebyscore', 'zrevrange', 'zrevrangebyscore', 'xread', 'xrevrange', 'xlen', 'pttl'];
+
+function probeProducer(queue: string): RedisGrant[] {
+  return [
+    {
+      why: "run BullMQ's scripts on the probe queue; each command inside is checked against the grants below",
+      commands: ['evalsha', 'eval'],
+      keys: [`~${queue}:*`],
+    },
+    { why: 'read job states and wait for results', commands: QUEUE_READS, keys: [`%R~${queue}:*`] },
+    { why: 'take the next job id', commands: ['incr'], keys: [`~${queue}:id`] },
+    { why: 'store its own jobs (numeric ids; the health service uses named ids)', commands: ['hmset', 'hset'], keys: [`~${queue}:[0-9]*`] },
+    { why: 'queue a job and wake the worker', commands: ['lpush', 'rpush', 'zadd'], keys: [`~${queue}:wait`, `~${queue}:paused`, `~${queue}:marker`] },
+    { why: "announce the job on the queue's event stream", commands: ['xadd', 'xtrim'], keys: [`~${queue}:events`] },
+  ];
+}
+
+/** The health service owns the probe queue: any non-dangerous command, on the queue's keys only. */
+function probeOwner(queue: string): RedisGrant {
+  return {
+    why: 'own the probe queue: add jobs, run the worker, move jobs to completed or failed',
+    commands: ['@all', '-@dangerous', '-@pubsub', '-@connection', '-function', '-script|flush', '-script|kill', '-scan', '-randomkey', '-dbsize', '-move', '-copy'],
+    keys: [`~${queue}:*`],
+  };
+}
+
+export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_REDIS_NAMES): RedisUserAcl {
+  const queue = `${names.queuePrefix}:${PROBE_QUEUE}`;
+  const user = redisUser(service);
+  switch (service) {
+    case 'api':
+      return {
+        user,
+        connection: ['ping', 'info', 'client|setname'],
+        grants: [
+          publish(names, 'api'),
+          { why: 'tail every stream for the console (SSE)', commands: ['xread', 'xrevrange', 'xrange'], keys: [`%R~${names.streamBase}:*`] },
+          { why: 'show what the agent and forwarder report', commands: ['get', 'mget'], keys: [`%R~${AGENT_STATUS_KEY}`, `%R~${FORWARDER_STATUS_KEY}`] },
+          ...probeProducer(queue),
+        ],
+      };
+    case 'health':
+      return { user, connection: ['ping', 'info', 'client|setname'], grants: [publish(names, 'health'), consume(names, 'health'), probeOwner(queue)] };
+    case 'agent':
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY)] };
+    case 'forwarder':
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(FORWARDER_STATUS_KEY)] };
+  }
+}
+
+const rule = (command: string) => (command.startsWith('-') ? command : `+${command}`);
+
+/** One aclfile line: `passwordHash` is the SHA-256 of the password in hex (or a placeholder a generator replaces). */
+export function renderAclUser(acl: RedisUserAcl, passwordHash: string): string {
+  const selectors = acl.grants.map((grant) => `(${[...grant.commands.map(rule), ...grant.keys].join(' ')})`);
+  return ['user', acl.user, 'on', `#${passwordHash}`, 'resetkeys', 'resetchannels', 'nocommands', ...acl.connection.map(rule), ...selectors].join(' ');
+}
+
+/** Without credentials a client may only PING (health checks); everything else needs a service's user. */
+export const DEFAULT_USER_LINE = 'user default on nopass resetkeys resetchannels nocommands +ping';
+
+/** The whole aclfile for the four services, given each one's password hash. */
+export function renderAclFile(passwordHashes: Readonly<Record<RedisService, string>>, names: RedisNames = DEFAULT_REDIS_NAMES): string {
+  return [DEFAULT_USER_LINE, ...REDIS_SERVICES.map((service) => renderAclUser(redisUserAcl(service, names), passwordHashes[service]))].join('\n') + '\n';
+}
+
+export function sha256Hex(password: string): string {
+  return createHash('sha256').update(password).digest('hex');
+}
+
+/**
+ * A service's PGW_REDIS_URL: `redis://user:password@host:port` for TCP, or for the Unix socket
+ * `/path/redis.sock?username=user&password=password` (the form ioredis reads for a socket path).
+ */
+export function redisServiceUrl(base: string, username: string, password: string): string {
+  if (base.startsWith('/')) {
+    return `${base}?${new URLSearchParams({ username, password }).toString()}`;
+  }
+  const url = new URL(base);
+  url.username = encodeURIComponent(username);
+  url.password = encodeURIComponent(password);
+  return url.toString();
+}
