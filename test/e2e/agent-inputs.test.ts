@@ -89,7 +89,6 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     await dp.addMapping(EFFECTIVE, up, PORTS.effective);
     ids.metrics = await dp.addMapping(ON_METRICS, up, PORTS.metrics);
     ids.foreign = await dp.addMapping(ON_FOREIGN, up, PORTS.foreign);
-    await dp.startPortListeners([PORTS.effective]);
     // What a DNAT to them would hand the client: the health service's metrics (uid pgw-health) and
     // a socket of another local user (uid pgw-api stands for any user that is not the forwarder).
     metricsStandIn = await dp.startListenersAs('pgw-health', [PORTS.metrics], 'health-metrics-stand-in');

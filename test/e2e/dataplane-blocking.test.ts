@@ -29,7 +29,7 @@ describe('dataplane blocking (flow 18) and restarts (flows 14, 17)', { timeout: 
     proxyId = await dp.addProxy(0, 'up');
     await dp.addMapping(CLIENT, proxyId, PORTS[CLIENT]);
     await dp.addMapping(OTHER, proxyId, PORTS[OTHER]);
-    await dp.startPortListeners(Object.values(PORTS));
+    // The mapped ports' listening sockets are the agent's own (it holds the forwarder's listeners).
     await dp.startAgent();
     await dp.waitFor('both clients effective', async () => (await dp.prober.tcp(CLIENT, internet, httpPort)).result === 'connected' && (await dp.prober.tcp(OTHER, internet, httpPort)).result === 'connected');
   });
@@ -96,10 +96,11 @@ describe('dataplane blocking (flow 18) and restarts (flows 14, 17)', { timeout: 
   it('flows 14, 17: SIGKILL of the agent and restart: no leak in between, state file enforced at start, then converged', async () => {
     const capture = await dp.captureWan();
     await dp.killAgent();
-    // While the agent is dead: the rules stay; a change is not applied yet (nothing leaks either way).
+    // While the agent is dead: the rules stay, route_localnet is off (so the effective client's
+    // DNAT-ed SYN is dropped), a change is not applied yet (nothing leaks either way).
     await dp.setProxyStatus(proxyId, 'down', false);
     const whileDead = await Promise.all([dp.prober.tcp(CLIENT, internet, httpPort), dp.prober.tcp('192.168.2.12', internet, httpPort)]);
-    assert.deepEqual(whileDead.map((r) => r.result), ['connected', 'refused']);
+    assert.deepEqual(whileDead.map((r) => r.result), ['timeout', 'refused']);
     // Flush the table too, so the restarted agent must enforce from its state file.
     await dp.nft('delete', 'table', 'inet', 'pgw');
     const restarted = Date.now();

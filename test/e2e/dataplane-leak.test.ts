@@ -87,8 +87,8 @@ describe('dataplane leak tests (docs/SECURITY.md flows)', { timeout: 240_000 }, 
     await dp.addMapping(EFFECTIVE, up, PORTS[EFFECTIVE]);
     await dp.addMapping(BLOCKED, down, PORTS[BLOCKED]);
     await dp.addMapping(DISABLED, up, PORTS[DISABLED], false);
-    // Listeners on every mapped port: a blocked client wrongly DNAT-ed would connect, so the test can fail.
-    await dp.startPortListeners(Object.values(PORTS));
+    // Every mapped port has a listening socket, the agent's own (it holds the forwarder's
+    // listeners): a blocked client wrongly DNAT-ed would connect, so the test can fail.
     await dp.startPortListeners([LOOPBACK_SERVICE_PORT]);
     await dp.startGatewayService(GATEWAY_SERVICE_PORT);
     await routeLoopbackToGateway();
@@ -153,10 +153,12 @@ describe('dataplane leak tests (docs/SECURITY.md flows)', { timeout: 240_000 }, 
     assert.match(conntrack.stdout, new RegExp(`src=127\\.0\\.0\\.1 dst=${EFFECTIVE} sport=${PORTS[EFFECTIVE]}`));
   });
 
-  it('flow 14: with the agent killed the rules stay in force; nothing crosses eth0', async () => {
+  it('flow 14: with the agent killed the rules stay in force and route_localnet goes off (the effective client gets nothing until it is back); nothing crosses eth0', async () => {
     await dp.killAgent();
+    assert.equal((await dp.lab.exec(dp.gw, ['cat', '/proc/sys/net/ipv4/conf/ens19/route_localnet'])).stdout.trim(), '0');
     const { result, wan } = await onWan(async () => Promise.all(dp.lab.clients.map((src) => probes.tcpToInternet(src))));
-    assert.deepEqual(result.map((r) => r.result), ['connected', 'refused', 'refused', 'refused']);
+    // DNAT-ed to 127.0.0.1 without route_localnet: a martian, dropped by the kernel.
+    assert.deepEqual(result.map((r) => r.result), ['timeout', 'refused', 'refused', 'refused']);
     assertNoLeak(wan);
     await dp.startAgent();
   });
@@ -191,10 +193,13 @@ describe('dataplane leak tests (docs/SECURITY.md flows)', { timeout: 240_000 }, 
     assertNoLeak(wan);
   });
 
-  it('positive control: with inet pgw and the guard absent, the same probes are seen on eth0 and reach their targets', async () => {
+  it('positive control: with inet pgw, the guard and the kernel backstop absent, the same probes are seen on eth0 and reach their targets', async () => {
     await dp.killAgent();
     await dp.nft('delete', 'table', 'inet', 'pgw');
     await dp.nft('delete', 'table', 'inet', 'pgw_guard');
+    // The kernel layer (docs/SECURITY.md, "Layers") switched back to what a plain router has.
+    for (const key of ['net.ipv4.conf.ens19.forwarding=1', 'net.ipv6.conf.ens19.disable_ipv6=0', 'net.ipv4.conf.ens19.route_localnet=1']) await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', key]);
+    await dp.lab.exec(dp.gw, ['ip', 'addr', 'replace', `${dp.lab.description.gateway.lanIp6}/64`, 'dev', 'ens19', 'nodad']);
     try {
       const { result, wan } = await onWan(async () => ({
         tcp: await Promise.all(dp.lab.clients.map((src) => probes.tcpToInternet(src))),

@@ -53,7 +53,8 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
     await dp.loadGuard();
     const up = await dp.addProxy(0, 'up');
     await dp.addMapping(EFFECTIVE, up, PORT);
-    await dp.startPortListeners([PORT, LOOPBACK_SERVICE_PORT]);
+    // The mapped port's socket is the agent's own (it holds the forwarder's listeners).
+    await dp.startPortListeners([LOOPBACK_SERVICE_PORT]);
     await routeLoopbackToGateway();
   });
 
