@@ -139,7 +139,7 @@ describe('api path spellings', () => {
     updateProxy: () => json({ name: 'renamed' }),
     createMapping: () => json({ clientIp: '192.168.2.50', proxyId: ids.proxies!.main, enabled: false }),
     updateMapping: () => json({ description: 'edited' }),
-    importMappings: () => ({ type: 'text/csv', text: 'client_ip,proxy_name,enabled\n192.168.2.51,main,false\n' }),
+    importMappings: () => ({ type: 'text/csv', text: `client_ip,proxy_id,enabled\n192.168.2.51,${ids.proxies!.main},false\n` }),
     putSettings: () => json({ ...settings, healthIntervalS: 3600 }),
   };
 
@@ -216,7 +216,7 @@ describe('api path spellings', () => {
     }
     const refused = [
       '/API/docs', '/api/DOCS/openapi.yaml', '//api/docs', '/api/docs/../v1/proxies', '/api/docs/package.json', '/api/docs/index.html',
-      '/API', '/api', '/api/', '/Api/v2/x', '/HEALTHZ', '/Metrics/', '/%61pi/v1/users', '/x/../api/v1/users', '/x/..', '/./mappings',
+      '/API', '/api', '/api/', '/Api/v2/x', '/HEALTHZ', '/Readyz/', '/%61pi/v1/users', '/x/../api/v1/users', '/x/..', '/./mappings',
       '//mappings', '/mappings//x', '/mappings;x', '/mappings%00', '/%2e%2e/etc/passwd', '/assets/%2e%2e/index.html', '/assets\\app.js',
       'http://127.0.0.1/mappings', '/mappings#x',
     ];

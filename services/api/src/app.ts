@@ -12,7 +12,8 @@ import { ApiError } from './http/api-error.js';
 import { authenticate } from './http/authenticate.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
-import { plainOperations, type SpecPaths } from './logic/plain-operations.js';
+import { resolveOperation } from './http/resolve-operation.js';
+import { compileOperations, type SpecPaths } from './logic/operation-matcher.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { consoleRoutes } from './routes/console.js';
@@ -36,37 +37,22 @@ export interface AppOptions {
   registry: Registry;
 }
 
-/** Paths the contract covers; everything else (docs, console) is served outside the validator. */
-const API_PATHS = /^\/(api\/v1(\/|$)|healthz$|readyz$|metrics$)/;
-const NOT_API_PATHS = /^\/(?!api\/v1(\/|$)|healthz$|readyz$|metrics$)/;
-
-const onlyApi = (handler: RequestHandler): RequestHandler => (req, res, next) => (API_PATHS.test(req.path) ? handler(req, res, next) : next());
-
 /** No query string and no body: for a plain operation there is nothing for the validator to check but the route. */
 const hasNoInput = (req: Request) => !req.url.includes('?') && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
 
 /**
- * The OpenAPI validator, except for requests to plain operations (see plainOperations) that carry no
- * input: those get the operation from a map lookup. Everything else, including every request with a
- * query, a body or a templated path, goes through the validator as before.
+ * The OpenAPI validator (parameters, query, body, and responses in tests), except for calls of plain
+ * operations without input: for those the resolved operation is all there is to know, and skipping
+ * the validator's own route scan keeps the hot reads fast.
  */
-function validateRequests(specPath: string, validator: RequestHandler[]): RequestHandler[] {
-  const plain = plainOperations(parse(readFileSync(specPath, 'utf8')) as SpecPaths);
-  const matched = new WeakSet<Request>();
-  const lookup: RequestHandler = (req, _res, next) => {
-    const operation = hasNoInput(req) ? plain.get(`${req.method} ${req.path}`) : undefined;
-    if (operation) {
-      req.openapi = { openApiRoute: operation.openApiRoute, schema: { operationId: operation.operationId } };
-      matched.add(req);
-    }
-    next();
-  };
-  return [lookup, ...validator.map((handler): RequestHandler => (req, res, next) => (matched.has(req) ? next() : handler(req, res, next)))];
-}
+const validateRequests = (validator: RequestHandler[]): RequestHandler[] =>
+  validator.map((handler): RequestHandler => (req, res, next) => (req.operation?.plain && hasNoInput(req) ? next() : handler(req, res, next)));
 
 export function createApp(ctx: ApiContext, options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   app.set('trust proxy', options.trustProxy);
   const duration = new Histogram({
     name: 'pgw_api_http_request_duration_seconds',
@@ -78,7 +64,11 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
 
   app.use(requestContext(ctx.logger, duration));
   app.use(helmet());
-  app.use(docsRoutes(options.specPath));
+  // Every request is resolved to one spec operation (or a public docs/console file) before anything
+  // else looks at it; everything after this line runs only for operations of API_SPEC.yaml.
+  const matcher = compileOperations(parse(readFileSync(options.specPath, 'utf8')) as SpecPaths);
+  const console = options.uiDir ? consoleRoutes(options.uiDir, matcher.prefixes) : null;
+  app.use(resolveOperation(matcher, [docsRoutes(options.specPath), ...(console ? [console] : [])]));
   app.use(cookieParser());
   app.use(express.json({ limit: '256kb' }));
   app.use(express.text({ type: 'text/csv', limit: '2mb' }));
@@ -87,11 +77,10 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
       validateRequests: { allowUnknownQueryParameters: false },
       validateResponses: options.validateResponses ? { onError: (error) => { throw error; } } : false,
       validateSecurity: false,
-      ignorePaths: NOT_API_PATHS,
   }) as unknown as RequestHandler[];
-  app.use(...validateRequests(options.specPath, validator));
-  app.use(onlyApi(authenticate(ctx)));
-  app.use(onlyApi(enforceAccess(ctx)));
+  app.use(...validateRequests(validator));
+  app.use(authenticate(ctx));
+  app.use(enforceAccess(ctx));
   for (const router of [
     opsRoutes(ctx),
     authRoutes(ctx),
@@ -106,8 +95,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
   ]) {
     app.use(router);
   }
-  const console = options.uiDir ? consoleRoutes(options.uiDir) : null;
-  if (console) app.use(console);
+  // An operation of the spec that no router implements.
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `nothing at ${req.method} ${req.path}`)));
   app.use(errorHandler(ctx.logger));
   return app;

@@ -48,11 +48,15 @@ export const ACCESS: Readonly<Record<string, Access>> = {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** Enforces ACCESS for the operation the OpenAPI validator matched, and CSRF for cookie sessions. */
+/**
+ * Enforces ACCESS for the operation resolveOperation attached (none: refused), and CSRF for cookie
+ * sessions. The decision reads only the operation, never the path, so no spelling of a path can
+ * reach a handler under another operation's rule.
+ */
 export function enforceAccess(ctx: ApiContext): RequestHandler {
   return (req, _res, next) => {
-    const operationId = (req.openapi as { schema?: { operationId?: string } } | undefined)?.schema?.operationId;
-    const access = operationId ? ACCESS[operationId] : undefined;
+    const operationId = req.operation?.operationId;
+    const access = operationId && Object.hasOwn(ACCESS, operationId) ? ACCESS[operationId] : undefined;
     if (!access) throw new ApiError(403, 'forbidden', 'this operation has no access rule');
     if (access === 'public') return next();
     if (!req.auth) throw unauthenticated();

@@ -18,7 +18,8 @@ export function requestContext(logger: Logger, duration: Histogram<'method' | 'r
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = req.openapi?.openApiRoute ?? (req.path.startsWith('/api/') ? 'unmatched' : 'static');
+      // The spec's template, never the raw path: other spellings must not mint label values.
+      const route = req.operation?.template ?? (res.statusCode < 400 ? 'static' : 'unmatched');
       duration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       // winston formats a line before its transports drop it by level: skip the work when info is off.
       if (!logger.isLevelEnabled('info')) return;

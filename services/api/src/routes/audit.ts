@@ -1,9 +1,10 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
 import { listAudit } from '../repositories/audit.js';
 
 export function auditRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
   router.get('/api/v1/audit', async (req, res) => {
     const q = req.query as Record<string, string | undefined>;
     const page = await listAudit(ctx.db, {

@@ -1,5 +1,6 @@
 import type { UserRow } from '@pgw/db';
-import { type Request, type Response, Router } from 'express';
+import type { Request, Response, Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
 import { GateFull } from '../auth/work-gate.js';
 import type { ApiContext } from '../context.js';
@@ -20,7 +21,7 @@ function tooMany(res: Response, seconds: number, message: string): ApiError {
 const busy = (res: Response) => tooMany(res, 1, 'too many logins are being checked; try again in 1 s');
 
 export function authRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
 
   /** A failed login, audited without the attempted name unless it is a real user's (it may be a mistyped password). */
   const auditFailedLogin = (req: Request, user: UserRow | undefined) =>

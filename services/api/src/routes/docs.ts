@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import express, { Router } from 'express';
+import { dirname, join } from 'node:path';
+import type { RequestHandler, Response } from 'express';
 
 const SWAGGER_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
@@ -18,13 +18,26 @@ const INIT = `window.ui = SwaggerUIBundle({ url: '/api/docs/openapi.yaml', dom_i
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout' });
 `;
 
-/** The contract at /api/docs/openapi.yaml and an interactive viewer (swagger-ui-dist) at /api/docs/. */
-export function docsRoutes(specPath: string): Router {
-  const router = Router();
-  // Non-strict routing: this serves both /api/docs and /api/docs/ (the page uses absolute URLs).
-  router.get('/api/docs', (_req, res) => void res.type('html').send(INDEX));
-  router.get('/api/docs/pgw-init.js', (_req, res) => void res.type('js').send(INIT));
-  router.get('/api/docs/openapi.yaml', (_req, res) => res.type('application/yaml').sendFile(specPath));
-  router.use('/api/docs', express.static(SWAGGER_DIR, { index: false }));
-  return router;
+/**
+ * The contract at /api/docs/openapi.yaml and an interactive viewer (swagger-ui-dist) at /api/docs/:
+ * a fixed table of exact paths (GET and HEAD), public like the console. Only the files the page
+ * loads are served, not the rest of the package (its petstore index, package.json, ...).
+ */
+export function docsRoutes(specPath: string): RequestHandler {
+  const file = (path: string, type?: string) => (res: Response) => void (type ? res.type(type) : res).sendFile(path);
+  const page = (type: string, body: string) => (res: Response) => void res.type(type).send(body);
+  const pages = new Map<string, (res: Response) => void>([
+    // The page uses absolute URLs, so it works at both spellings people type.
+    ['/api/docs', page('html', INDEX)],
+    ['/api/docs/', page('html', INDEX)],
+    ['/api/docs/pgw-init.js', page('js', INIT)],
+    ['/api/docs/openapi.yaml', file(specPath, 'application/yaml')],
+    ...['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js'].map((name) => [`/api/docs/${name}`, file(join(SWAGGER_DIR, name))] as const),
+  ]);
+  return (req, res, next) => {
+    const query = req.url.indexOf('?');
+    const serve = req.method === 'GET' || req.method === 'HEAD' ? pages.get(query === -1 ? req.url : req.url.slice(0, query)) : undefined;
+    if (serve) serve(res);
+    else next();
+  };
 }

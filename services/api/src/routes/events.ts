@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
 import { unavailable } from '../http/api-error.js';
 import { validSessionUser } from '../repositories/users.js';
@@ -12,7 +13,7 @@ const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
  * heartbeat re-checks the token in Postgres (expiry, revocation by anyone).
  */
 export function eventRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
   router.get('/api/v1/events', async (req, res) => {
     const auth = req.auth!;
     const resumeFrom = req.get('last-event-id');

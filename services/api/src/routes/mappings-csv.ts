@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
 import { requireHealthyProxy } from '../health-gate.js';
 import { actorOf } from '../http/actor.js';
@@ -10,7 +11,7 @@ import { insertMapping, listAllMappings, updateMapping } from '../repositories/m
 import { loadSettings } from '../repositories/settings.js';
 
 export function mappingCsvRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
 
   router.get('/api/v1/mappings/export', async (_req, res) => {
     const rows = await listAllMappings(ctx.db);

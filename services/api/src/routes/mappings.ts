@@ -1,6 +1,7 @@
 import type { Settings } from '@pgw/domain';
 import type { Db, MappingRow } from '@pgw/db';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import { readComponentStatus } from '../component-status-reader.js';
 import type { ApiContext } from '../context.js';
 import { requireHealthyProxy } from '../health-gate.js';
@@ -68,7 +69,7 @@ function needsProbe(before: MappingRow, after: MappingFields): boolean {
 }
 
 export function mappingRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
 
   const respond = async (id: number) => {
     const [row, status] = await Promise.all([findMapping(ctx.db, id), readComponentStatus(ctx.redis)]);

@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import { sql } from 'kysely';
 import type { ApiContext } from '../context.js';
 
@@ -16,7 +17,7 @@ async function within<T>(ms: number, work: Promise<T>): Promise<T | false> {
 
 /** Liveness and readiness; /metrics is served by the metrics listener (start-api.ts), not on the API port. */
 export function opsRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -1,5 +1,6 @@
 import { settingsSchema } from '@pgw/domain';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../http/actor.js';
 import { badRequest, conflict } from '../http/api-error.js';
@@ -8,7 +9,7 @@ import { mappingsOutside } from '../repositories/mappings.js';
 import { loadSettings, saveSettings } from '../repositories/settings.js';
 
 export function settingsRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
 
   router.get('/api/v1/settings', async (_req, res) => {
     res.json(await loadSettings(ctx.db));

@@ -1,10 +1,11 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import { readComponentStatus } from '../component-status-reader.js';
 import type { ApiContext } from '../context.js';
 import { dashboardCounts } from '../repositories/status.js';
 
 export function statusRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
   router.get('/api/v1/status', async (_req, res) => {
     const [{ proxies, mappings }, { agent, forwarder }] = await Promise.all([dashboardCounts(ctx.db), readComponentStatus(ctx.redis)]);
     res.json({

@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { strictRouter } from '../http/router.js';
 import type { Role } from '../auth/auth-context.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { ApiContext } from '../context.js';
@@ -12,7 +13,7 @@ import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, ins
 const hashThroughGate = (ctx: ApiContext, password: string) => ctx.passwordGate.run(() => hashPassword(password), { queueAlways: true });
 
 export function userRoutes(ctx: ApiContext): Router {
-  const router = Router();
+  const router = strictRouter();
 
   router.get('/api/v1/users', async (_req, res) => {
     res.json({ items: (await listUsers(ctx.db)).map(toUserDto) });
