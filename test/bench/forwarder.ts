@@ -176,9 +176,11 @@ async function main(): Promise<void> {
       await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
       for (const [setup, proxy, client] of keys.filter(([setup]) => setup === 'pgw')) await measure(lab, lan, `${setup}/${proxy}`, client, samples.get(`${setup}/${proxy}`)!);
       rss.pgw.push(rssMiB(forwarder.pid));
-      // Back to a gateway without pgw's table for the next round's direct and redsocks runs.
+      // Back to a gateway without pgw's table for the next round's direct and redsocks runs, and
+      // without its kernel backstop: the agent switched LAN forwarding off, direct routing needs it.
       await gateway.stop('agent');
       await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', 'pgw'], { reject: false });
+      await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
     }
 
     const rows: Row[] = keys.map(([setup, proxy]) => {
