@@ -2,8 +2,11 @@
  * Restart of each service alone (npm run bench:restart): with every pgw service running in a lab
  * and LAN clients opening a fresh connection each through their mapping all along, each service is
  * restarted as `systemctl restart` does it (SIGTERM, wait for the exit, start, wait for healthz).
- * Restarting agent, health or api must fail no client connection; the forwarder's gap (first to
- * last refused connection, and until every client is through again) is measured and printed.
+ * Restarting agent, health or api must fail no client connection. The forwarder is restarted
+ * gracefully and also SIGKILLed and started again ("forwarder-kill"): since the agent holds its
+ * listening sockets, a restart must refuse no connection (and a graceful one reset none); the
+ * refused and reset counts and how soon the new forwarder served (the first answer after its
+ * spawn) are printed.
  * tcpdump on the gateway's eth0 watches the whole run for any packet from or to a LAN client or
  * straight to the echo host, after a positive control proves it sees them when nothing enforces.
  * Prints a table, then one JSON line.
@@ -24,7 +27,9 @@ import { machineLoad } from './ops-machine.js';
 const FIRST_PORT = 20000;
 const BEFORE_MS = 1000;
 const AFTER_READY_MS = 1500;
-const RESTART_ORDER: ServiceName[] = ['agent', 'health', 'api', 'forwarder'];
+/** forwarder-kill: SIGKILL, then start (a crash and systemd's restart, without its RestartSec). */
+type Restart = ServiceName | 'forwarder-kill';
+const RESTART_ORDER: Restart[] = ['agent', 'health', 'api', 'forwarder', 'forwarder-kill'];
 
 const { values: args } = parseArgs({
   options: {
@@ -44,9 +49,14 @@ function positive(name: string, value: string): number {
 }
 
 interface RestartTrial {
-  service: ServiceName;
+  service: Restart;
   requests: number;
   failed: number;
+  /** Connections refused (ECONNREFUSED) and reset (ECONNRESET). */
+  refused: number;
+  reset: number;
+  /** Forwarder only: ms from the new process's spawn to the first answer completed after it. */
+  servedAfterSpawnMs: number | null;
   /** Failures by error (ECONNREFUSED, RESPONSE_TIMEOUT, "exit <ip>", ...). */
   errors: Record<string, number>;
   /** All times in ms after SIGTERM. */
@@ -63,12 +73,14 @@ interface RestartTrial {
 
 const round = (v: number) => Math.round(v);
 
-function analyse(service: ServiceName, result: ContinuousResult, termAt: number, clients: number): Omit<RestartTrial, 'exitedMs' | 'healthzMs' | 'listenersOpenMs'> {
+function analyse(service: Restart, result: ContinuousResult, termAt: number, clients: number, spawnedAt: number | null): Omit<RestartTrial, 'exitedMs' | 'healthzMs' | 'listenersOpenMs'> {
   const requests = result.requests.map((r) => ({ ...r, t: r.t - termAt }));
   const failed = requests.filter((r) => !r.ok);
   const errors: Record<string, number> = {};
   for (const r of failed) errors[r.error ?? 'unknown'] = (errors[r.error ?? 'unknown'] ?? 0) + 1;
-  if (failed.length === 0) return { service, requests: requests.length, failed: 0, errors, firstFailureMs: null, lastFailureMs: null, allClientsBackMs: null };
+  const served = spawnedAt === null ? [] : requests.filter((r) => r.ok && r.t + r.ms > spawnedAt).map((r) => r.t + r.ms - spawnedAt);
+  const counts = { refused: errors.ECONNREFUSED ?? 0, reset: errors.ECONNRESET ?? 0, servedAfterSpawnMs: served.length > 0 ? round(Math.min(...served)) : null };
+  if (failed.length === 0) return { service, requests: requests.length, failed: 0, ...counts, errors, firstFailureMs: null, lastFailureMs: null, allClientsBackMs: null };
   const first = Math.min(...failed.map((r) => r.t));
   const last = Math.max(...failed.map((r) => r.t));
   let back: number | null = 0;
@@ -76,29 +88,32 @@ function analyse(service: ServiceName, result: ContinuousResult, termAt: number,
     const ok = requests.filter((r) => r.client === c && r.ok && r.t > last).map((r) => r.t + r.ms);
     back = ok.length ? Math.max(back, Math.min(...ok)) : null;
   }
-  return { service, requests: requests.length, failed: failed.length, errors, firstFailureMs: round(first), lastFailureMs: round(last), allClientsBackMs: back === null ? null : round(back) };
+  return { service, requests: requests.length, failed: failed.length, ...counts, errors, firstFailureMs: round(first), lastFailureMs: round(last), allClientsBackMs: back === null ? null : round(back) };
 }
 
-async function restartOnce(lab: Lab, gateway: Gateway, plan: LanClientPlan[], service: ServiceName): Promise<RestartTrial> {
+async function restartOnce(lab: Lab, gateway: Gateway, plan: LanClientPlan[], restart: Restart): Promise<RestartTrial> {
+  const service: ServiceName = restart === 'forwarder-kill' ? 'forwarder' : restart;
+  // A connection waiting in the agent's socket while no forwarder accepts is slow, not failed.
   const load = await startContinuous({
-    ns: lab.ns.lan, clients: plan, url: lab.description.internet.echoUrl, connectTimeoutMs: 1000, responseTimeoutMs: 3000, pauseMs: PAUSE_MS, maxRunMs: 30_000,
+    ns: lab.ns.lan, clients: plan, url: lab.description.internet.echoUrl, connectTimeoutMs: 5000, responseTimeoutMs: 8000, pauseMs: PAUSE_MS, maxRunMs: 40_000,
   });
   try {
     const goAt = Date.now();
     load.go();
     await sleep(BEFORE_MS);
     const termAt = Date.now();
-    await gateway.stop(service);
+    if (restart === 'forwarder-kill') await gateway.kill(service);
+    else await gateway.stop(service);
     const exitedAt = Date.now();
     await gateway.start(service);
-    const readyAt = gateway.lastStart(service)!.readyAt;
+    const { readyAt, spawnedAt } = gateway.lastStart(service)!;
     await sleep(AFTER_READY_MS);
     load.stop();
     const result = await load.result;
     const listeners = service === 'forwarder'
       ? forwarderMilestones(parseLog(readFileSync(join(lab.dir, 'pgw-forwarder.log'), 'utf8'), exitedAt), termAt).listenersOpen?.atMs ?? null
       : null;
-    return { ...analyse(service, result, termAt - goAt, plan.length), exitedMs: exitedAt - termAt, healthzMs: readyAt - termAt, listenersOpenMs: listeners };
+    return { ...analyse(restart, result, termAt - goAt, plan.length, service === 'forwarder' ? spawnedAt - termAt : null), exitedMs: exitedAt - termAt, healthzMs: readyAt - termAt, listenersOpenMs: listeners };
   } finally {
     load.kill();
   }
@@ -113,10 +128,14 @@ function summarise(trials: RestartTrial[]) {
     trials: trials.length,
     requests: trials.reduce((n, t) => n + t.requests, 0),
     failed: trials.reduce((n, t) => n + t.failed, 0),
+    refused: trials.reduce((n, t) => n + t.refused, 0),
+    reset: trials.reduce((n, t) => n + t.reset, 0),
+    /** The new forwarder's spawn until its first answer (worst trial). */
+    maxServedAfterSpawnMs: maxOf((t) => t.servedAfterSpawnMs),
     maxExitedMs: maxOf((t) => t.exitedMs),
     maxHealthzMs: maxOf((t) => t.healthzMs),
     maxListenersOpenMs: maxOf((t) => t.listenersOpenMs),
-    /** First to last refused connection. */
+    /** First to last failed connection. */
     maxRefusedWindowMs: maxOf((t) => (t.firstFailureMs === null ? null : t.lastFailureMs! - t.firstFailureMs)),
     /** SIGTERM until every client is through again. */
     maxAllClientsBackMs: maxOf((t) => t.allClientsBackMs),
@@ -168,7 +187,8 @@ async function main(): Promise<void> {
         const errs = Object.entries(t.errors).map(([e, c]) => `${e} x${c}`).join(', ');
         console.log(
           `${service} #${n}: exited +${t.exitedMs} ms, healthz +${t.healthzMs} ms${t.listenersOpenMs === null ? '' : `, listeners +${t.listenersOpenMs} ms`}; ` +
-            `${t.failed}/${t.requests} connections failed${t.failed ? ` (${errs}) from +${t.firstFailureMs} to +${t.lastFailureMs} ms, every client through again +${t.allClientsBackMs ?? 'never'} ms` : ''}`,
+            `${t.servedAfterSpawnMs === null ? '' : `first answer ${t.servedAfterSpawnMs} ms after the new process was spawned; `}` +
+          `${t.failed}/${t.requests} connections failed (${t.refused} refused, ${t.reset} reset)${t.failed ? ` (${errs}) from +${t.firstFailureMs} to +${t.lastFailureMs} ms, every client through again +${t.allClientsBackMs ?? 'never'} ms` : ''}`,
         );
       }
     }
@@ -176,18 +196,20 @@ async function main(): Promise<void> {
     capture = undefined;
     if (leaked.length > 0) console.log(`LEAKED packets on eth0:\n${leaked.slice(0, 20).join('\n')}`);
 
-    const summaries = Object.fromEntries(RESTART_ORDER.map((s) => [s, summarise(trials.filter((t) => t.service === s))])) as Record<ServiceName, ReturnType<typeof summarise>>;
+    const summaries = Object.fromEntries(RESTART_ORDER.map((s) => [s, summarise(trials.filter((t) => t.service === s))])) as Record<Restart, ReturnType<typeof summarise>>;
     const cell = (v: number | null) => (v === null ? '-' : String(v)).padStart(10);
     console.log('');
-    console.log('service    | failed/requests | exited ms | healthz ms | listeners | refused window ms | all back ms   (max over trials, from SIGTERM)');
+    console.log('service        | failed/requests | refused | reset | exited ms | healthz ms | listeners | served after spawn ms | failure window ms | all back ms   (max over trials, from SIGTERM/SIGKILL)');
     for (const s of RESTART_ORDER) {
       const m = summaries[s];
-      console.log(`${s.padEnd(10)} | ${`${m.failed}/${m.requests}`.padStart(15)} |${cell(m.maxExitedMs)} | ${cell(m.maxHealthzMs)} |${cell(m.maxListenersOpenMs)} | ${cell(m.maxRefusedWindowMs).padStart(17)} |${cell(m.maxAllClientsBackMs)}`);
+      console.log(`${s.padEnd(14)} | ${`${m.failed}/${m.requests}`.padStart(15)} | ${String(m.refused).padStart(7)} | ${String(m.reset).padStart(5)} |${cell(m.maxExitedMs)} | ${cell(m.maxHealthzMs)} |${cell(m.maxListenersOpenMs)} | ${cell(m.maxServedAfterSpawnMs).padStart(21)} | ${cell(m.maxRefusedWindowMs).padStart(17)} |${cell(m.maxAllClientsBackMs)}`);
     }
     const quietOk = (['agent', 'health', 'api'] as const).every((s) => summaries[s].failed === 0);
-    const pass = quietOk && leaked.length === 0;
+    // The agent holds the forwarder's listening sockets: no restart refuses, a graceful one resets nothing either.
+    const forwarderOk = summaries.forwarder.failed === 0 && summaries['forwarder-kill'].refused === 0;
+    const pass = quietOk && forwarderOk && leaked.length === 0;
     console.log(`leaked packets on eth0: ${leaked.length} (positive control saw ${controlPackets})`);
-    console.log(`agent, health, api restarts failed no connection: ${quietOk ? 'yes' : 'NO'}; ${pass ? 'PASS' : 'FAIL'}`);
+    console.log(`agent, health, api restarts failed no connection: ${quietOk ? 'yes' : 'NO'}; forwarder restarts refused none (graceful: failed none): ${forwarderOk ? 'yes' : 'NO'}; ${pass ? 'PASS' : 'FAIL'}`);
     const loadAtEnd = machineLoad();
     console.log(`machine at end: ${loadAtEnd}; the bench's own LAN load: ${CLIENTS} clients every ${PAUSE_MS} ms`);
     console.log(JSON.stringify({
