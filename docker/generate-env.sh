@@ -3,6 +3,11 @@
 # so that the passwords agree across files (each service role's password in migrate.env and in that
 # service's database URL; one PGW_SECRET_KEY for api, health and forwarder). Used by both the Compose
 # and the systemd deployment. Never overwrites a file: rotating a secret is a deliberate, manual step.
+# Redis: each service gets its own ACL user and password in its PGW_REDIS_URL, and redis-users.acl
+# (for redis-server's aclfile) holds those users with only the SHA-256 of each password, so it is
+# 0644 for the redis user to read. Its rules come from docker/redis-users.acl.in, which is rendered
+# from packages/events/src/redis-acl.ts. The Postgres owner's password goes only to postgres.env and
+# migrate.env: no long-running service gets it.
 #   sh docker/generate-env.sh [DIR]
 # Optional: PGW_REDIS_URL (default /run/redis/redis.sock), PGW_PG_SOCKET_DIR (default /var/run/postgresql).
 set -eu
@@ -10,16 +15,32 @@ dir=${1:-/etc/pgw}
 redis_url=${PGW_REDIS_URL:-/run/redis/redis.sock}
 pg_socket=${PGW_PG_SOCKET_DIR:-/var/run/postgresql}
 command -v openssl >/dev/null || { echo "generate-env: openssl is required" >&2; exit 1; }
-for f in postgres migrate api health agent forwarder; do
-  if [ -e "$dir/$f.env" ]; then echo "generate-env: $dir/$f.env exists, nothing written" >&2; exit 1; fi
+acl_template="$(dirname "$0")/redis-users.acl.in"
+[ -r "$acl_template" ] || { echo "generate-env: $acl_template is missing" >&2; exit 1; }
+case $redis_url in
+  /*|redis://*|rediss://*) ;;
+  *) echo "generate-env: PGW_REDIS_URL must be a socket path or a redis:// URL without credentials" >&2; exit 1 ;;
+esac
+case $redis_url in *@*|*\?*) echo "generate-env: PGW_REDIS_URL must not carry credentials; each service gets its own" >&2; exit 1 ;; esac
+for f in postgres.env migrate.env api.env health.env agent.env forwarder.env redis-users.acl; do
+  if [ -e "$dir/$f" ]; then echo "generate-env: $dir/$f exists, nothing written" >&2; exit 1; fi
 done
 umask 077
 mkdir -p "$dir"
 secret() { openssl rand -hex "$1"; }
 db_url() { printf 'postgres://%s:%s@/pgw?host=%s' "$1" "$2" "$pg_socket"; }
+# A service's Redis URL: its ACL user pgw-<service> and password (hex, so no escaping is needed).
+redis_for() {
+  case $redis_url in
+    /*) printf '%s?username=pgw-%s&password=%s' "$redis_url" "$1" "$2" ;;
+    *) printf '%s' "$redis_url" | sed "s|://|://pgw-$1:$2@|" ;;
+  esac
+}
+sha256() { printf '%s' "$1" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 
 owner_pw=$(secret 24); api_pw=$(secret 24); health_pw=$(secret 24); agent_pw=$(secret 24); forwarder_pw=$(secret 24)
 secret_key=$(secret 32)
+redis_api=$(secret 32); redis_health=$(secret 32); redis_agent=$(secret 32); redis_forwarder=$(secret 32)
 
 cat > "$dir/postgres.env" <<END
 # Compose only: the official postgres image creates this owner role and database at first start.
@@ -38,7 +59,7 @@ END
 cat > "$dir/api.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_api "$api_pw")
-PGW_REDIS_URL=$redis_url
+PGW_REDIS_URL=$(redis_for api "$redis_api")
 PGW_SECRET_KEY=$secret_key
 PGW_JWT_SECRET=$(secret 32)
 PGW_CSRF_SECRET=$(secret 32)
@@ -48,19 +69,25 @@ END
 cat > "$dir/health.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_health "$health_pw")
-PGW_REDIS_URL=$redis_url
+PGW_REDIS_URL=$(redis_for health "$redis_health")
 PGW_SECRET_KEY=$secret_key
 END
 cat > "$dir/agent.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_agent "$agent_pw")
-PGW_REDIS_URL=$redis_url
+PGW_REDIS_URL=$(redis_for agent "$redis_agent")
 END
 cat > "$dir/forwarder.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_forwarder "$forwarder_pw")
-PGW_REDIS_URL=$redis_url
+PGW_REDIS_URL=$(redis_for forwarder "$redis_forwarder")
 PGW_SECRET_KEY=$secret_key
 END
+sed -e "s/@PGW_REDIS_HASH_API@/$(sha256 "$redis_api")/" \
+    -e "s/@PGW_REDIS_HASH_HEALTH@/$(sha256 "$redis_health")/" \
+    -e "s/@PGW_REDIS_HASH_AGENT@/$(sha256 "$redis_agent")/" \
+    -e "s/@PGW_REDIS_HASH_FORWARDER@/$(sha256 "$redis_forwarder")/" "$acl_template" > "$dir/redis-users.acl"
+chmod 0644 "$dir/redis-users.acl"
 echo "generate-env: wrote postgres, migrate, api, health, agent, forwarder .env files to $dir (mode 0600)"
+echo "generate-env: wrote $dir/redis-users.acl (password hashes only, 0644): redis-server's aclfile"
 echo "generate-env: the first admin's password is PGW_ADMIN_PASSWORD in $dir/api.env"

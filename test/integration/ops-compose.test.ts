@@ -2,14 +2,18 @@
 // Compose's schema with real env files from docker/generate-env.sh, and the parsed file is checked for
 // the privilege split (capabilities, users, networks), healthchecks, restart policies and secrets.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { connectRedis, redisAclTemplate, redisUser, sha256Hex } from '@pgw/events';
+import type { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { SERVICE_SPECS, SERVICES } from '../support/gateway.js';
+import { waitFor } from '../support/wait.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = join(REPO, 'docker-compose.yml');
@@ -206,10 +210,11 @@ function userinfo(url: string): { username: string; password: string } {
 }
 
 describe('docker/generate-env.sh', () => {
-  it('writes one 0600 file per service, only variables the services know', () => {
+  it('writes one 0600 file per service, only variables the services know, and the Redis aclfile', () => {
     const dir = join(envDir, 'env');
-    assert.deepEqual(readdirSync(dir).sort(), ENV_FILES.map((f) => `${f}.env`).sort());
-    for (const file of readdirSync(dir)) {
+    assert.deepEqual(readdirSync(dir).sort(), [...ENV_FILES.map((f) => `${f}.env`), 'redis-users.acl'].sort());
+    assert.equal(statSync(join(dir, 'redis-users.acl')).mode & 0o777, 0o644, 'the aclfile holds only password hashes, for the redis user to read');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.env'))) {
       assert.equal(statSync(join(dir, file)).mode & 0o777, 0o600, file);
       for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
         const name = /^([A-Z0-9_]+)=/.exec(line)?.[1];
@@ -252,6 +257,76 @@ describe('docker/generate-env.sh', () => {
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /exists, nothing written/);
     assert.equal(readFileSync(join(envDir, 'env', 'api.env'), 'utf8'), before);
+  });
+});
+
+describe('stores with least privilege', () => {
+  const read = (file: string) => readFileSync(join(envDir, 'env', file), 'utf8');
+  const variable = (file: string, name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(read(file))?.[1];
+
+  it('only the migrate job gets the Postgres superuser (and the postgres container, which creates it)', () => {
+    const owner = userinfo(variable('migrate.env', 'PGW_DATABASE_URL')!);
+    assert.equal(owner.username, 'pgw_owner');
+    for (const [name, s] of Object.entries(services)) {
+      const files = [s.env_file ?? []].flat();
+      if (name !== 'migrate') assert.ok(!files.some((f) => f.endsWith('/migrate.env')), `${name} reads migrate.env`);
+      if (name !== 'postgres') assert.ok(!files.some((f) => f.endsWith('/postgres.env')), `${name} reads postgres.env`);
+      for (const value of Object.values(s.environment ?? {})) assert.doesNotMatch(String(value), /pgw_owner|POSTGRES_/, name);
+    }
+    for (const service of ['api', 'health', 'agent', 'forwarder']) {
+      const text = read(`${service}.env`);
+      assert.ok(!text.includes(owner.password), `${service}.env holds the owner's password`);
+      assert.doesNotMatch(text, /pgw_owner|POSTGRES_/, service);
+      assert.equal(userinfo(variable(`${service}.env`, 'PGW_DATABASE_URL')!).username, `pgw_${service}`);
+    }
+  });
+
+  it('redis requires authentication: it loads the generated aclfile, each service has its own user and password', () => {
+    const redis = service('redis');
+    const command = redis.command ?? [];
+    assert.equal(command[command.indexOf('--aclfile') + 1], '/etc/redis/users.acl');
+    assert.ok((redis as { volumes?: string[] }).volumes?.includes('${PGW_ENV_DIR:-/etc/pgw}/redis-users.acl:/etc/redis/users.acl:ro'));
+    const passwords = new Set<string>();
+    for (const s of ['api', 'health', 'agent', 'forwarder'] as const) {
+      const url = new URL(`file://${variable(`${s}.env`, 'PGW_REDIS_URL')!}`);
+      assert.equal(url.pathname, '/run/redis/redis.sock');
+      assert.equal(url.searchParams.get('username'), redisUser(s));
+      const password = url.searchParams.get('password')!;
+      assert.match(password, /^[0-9a-f]{64}$/);
+      passwords.add(password);
+      assert.ok(read('redis-users.acl').includes(`user ${redisUser(s)} on #${sha256Hex(password)} `), `${s}: its hash is in the aclfile`);
+    }
+    assert.equal(passwords.size, 4, 'no two services share a password');
+  });
+
+  it('the generated aclfile is what @pgw/events renders, and a real redis-server enforces it', async () => {
+    assert.equal(readFileSync(join(REPO, 'docker/redis-users.acl.in'), 'utf8'), redisAclTemplate(), 'regenerate: node --conditions=pgw-source --import tsx docker/render-redis-acl.ts > docker/redis-users.acl.in');
+    const dir = join(envDir, 'redis');
+    mkdirSync(dir);
+    const socket = join(dir, 'redis.sock');
+    const server = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir, '--aclfile', join(envDir, 'env', 'redis-users.acl')], { stdio: 'ignore' });
+    const clients: Redis[] = [];
+    try {
+      await waitFor('redis-server on its socket', 5_000, () => existsSync(socket));
+      const connect = (url: string) => {
+        const client = connectRedis(url, { maxRetriesPerRequest: 1, enableReadyCheck: false });
+        client.on('error', () => undefined);
+        clients.push(client);
+        return client;
+      };
+      const anonymous = connect(socket);
+      assert.equal(await anonymous.ping(), 'PONG');
+      await assert.rejects(anonymous.get('pgw:agent:status'), /NOPERM/);
+      const agent = connect(variable('agent.env', 'PGW_REDIS_URL')!.replace('/run/redis/redis.sock', socket));
+      assert.equal(await agent.set('pgw:agent:status', '{}'), 'OK');
+      const api = connect(variable('api.env', 'PGW_REDIS_URL')!.replace('/run/redis/redis.sock', socket));
+      assert.equal(await api.get('pgw:agent:status'), '{}');
+      await assert.rejects(api.set('pgw:agent:status', '{"forged":true}'), /NOPERM/);
+    } finally {
+      for (const client of clients) client.disconnect();
+      server.kill();
+      await once(server, 'exit');
+    }
   });
 });
 

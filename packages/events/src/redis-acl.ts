@@ -139,3 +139,9 @@ export function redisServiceUrl(base: string, username: string, password: string
   url.password = encodeURIComponent(password);
   return url.toString();
 }
+
+/** The aclfile with `@PGW_REDIS_HASH_<SERVICE>@` for each hash: docker/generate-env.sh fills them in (no Node needed there). */
+export function redisAclTemplate(): string {
+  const placeholders = Object.fromEntries(REDIS_SERVICES.map((service) => [service, `@PGW_REDIS_HASH_${service.toUpperCase()}@`])) as Record<RedisService, string>;
+  return renderAclFile(placeholders);
+}

@@ -44,7 +44,12 @@ export class ProbeGate {
       throw new ApiError(503, 'unavailable', 'the probe queue (Redis) is unavailable; the proxy cannot be checked now');
     }
     await this.events.waitUntilReady();
-    const job = await this.queue.add('on-demand', { proxyId, trigger: 'on_demand' }, { removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 86_400 } });
+    const job = await this.queue
+      .add('on-demand', { proxyId, trigger: 'on_demand' }, { removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 86_400 } })
+      .catch((error: Error) => {
+        // The api's Redis user may only queue jobs; the health service sets the queue up when it starts.
+        throw new ApiError(503, 'unavailable', `the probe queue refused the job (has pgw-health started?): ${error.message}`);
+      });
     try {
       return await job.waitUntilFinished(this.events, timeoutMs);
     } catch (error) {
