@@ -43,7 +43,6 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   streamEvents: 'user',
   healthz: 'public',
   readyz: 'public',
-  metrics: 'public',
 };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
