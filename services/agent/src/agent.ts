@@ -9,7 +9,7 @@ import type { EarlyEnforcement } from './boot.js';
 import { type AgentConfig, reservedPorts } from './config.js';
 import { deleteClientConnections } from './conntrack.js';
 import { DesiredSource } from './desired-source.js';
-import { readHostFacts } from './host-facts.js';
+import { createHostFactsReader } from './host-facts.js';
 import { LanNeighbours } from './lan-neighbours.js';
 import { LanSysctl } from './lan-sysctl.js';
 import { createAgentMetrics } from './metrics.js';
@@ -78,11 +78,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     if (!outcome.ok) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors });
     else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
   };
-  const hostFacts = { forwarderUid: strictUids[0]!, reserved: reservedPorts(config) };
+  const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config) });
   const desired = new DesiredSource({
     loadIfChanged: (known) => loadDesiredStateIfChanged(db, known),
     resolve: resolveHosts,
-    hostFacts: () => readHostFacts(hostFacts),
+    hostFacts,
     strictOutputUids: strictUids,
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR);

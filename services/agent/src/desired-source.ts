@@ -8,8 +8,8 @@ export interface DesiredSourceDeps {
   loadIfChanged(known: string | null): Promise<{ fingerprint: string; state: DesiredState | null }>;
   /** Strict OUTPUT only: proxy hostnames -> IPv4 addresses. */
   resolve(hosts: readonly string[]): Promise<ReadonlyMap<string, readonly Ipv4[]>>;
-  /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners, read now. */
-  hostFacts(): Promise<HostFacts>;
+  /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
+  hostFacts(ports: ReadonlySet<number>): Promise<HostFacts>;
   readonly strictOutputUids: readonly number[];
 }
 
@@ -31,7 +31,7 @@ export class DesiredSource {
     // Hostnames are resolved and the host is read on every run: both change while the rows do not.
     const [resolved, host] = await Promise.all([
       state.settings.strictOutput ? this.deps.resolve(state.proxies.map((p) => p.host)) : new Map<string, readonly Ipv4[]>(),
-      this.deps.hostFacts(),
+      this.deps.hostFacts(new Set(state.mappings.map((m) => m.listenPort))),
     ]);
     const inputsKey = JSON.stringify([[...resolved].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), hostFactsKey(host)]);
     if (this.last && fresh === null && inputsKey === this.last.inputsKey) return this.last.build;

@@ -1,4 +1,5 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { HostFacts } from './build-policy.js';
 import { foreignListeners } from './port-window.js';
 import { parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
@@ -10,32 +11,62 @@ export interface HostFactsOptions {
 }
 
 /**
- * Reads what the agent checks its inputs against, in its own network namespace (the gateway's):
- * /proc/net/* and the sysctl are per namespace. A few ms even with thousands of listeners.
+ * Every n-th read re-reads the listeners although the mapped ports did not change, and re-scans the
+ * agent's own sockets although every suspect is already known as its own.
  */
-export async function readHostFacts(options: HostFactsOptions): Promise<HostFacts> {
-  const [dev, range, tcp, tcp6] = await Promise.all([
-    readFile('/proc/net/dev', 'utf8'),
-    readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'),
-    readFile('/proc/net/tcp', 'utf8'),
-    // Absent when IPv6 is disabled in the kernel: then no IPv6 socket can listen either.
-    readFile('/proc/net/tcp6', 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error))),
-  ]);
-  const listeners = [...parseListeners(tcp), ...parseListeners(tcp6)];
-  const suspects = listeners.some((l) => l.uid !== options.forwarderUid);
-  return {
-    interfaces: new Set(parseInterfaces(dev)),
-    localPortRange: parsePortRange(range),
-    reserved: options.reserved,
-    foreignListeners: foreignListeners(listeners, options.forwarderUid, suspects ? await ownSocketInodes() : new Set()),
+const FULL_SCAN_EVERY = 10;
+
+/**
+ * Reads what the agent checks its inputs against, in its own network namespace (the gateway's):
+ * /proc/net/* and the sysctl are per namespace. `ports`: the mapped ports, the only ones whose
+ * listeners matter. /proc/net/tcp costs 5-15 ms (the kernel walks every socket hash bucket), so
+ * the listeners are read again when the mapped ports change and on every FULL_SCAN_EVERY-th read
+ * (about 10 s): between those, the agent holds every mapped port's socket itself (no other socket
+ * can bind 127.0.0.1 or 0.0.0.0 on it). The sockets it holds (uid 0) are told apart from anyone
+ * else's by inode; its descriptors (thousands with 4096 mappings) are scanned again only when a
+ * listener is not known as its own, and on the periodic full read.
+ */
+export function createHostFactsReader(options: HostFactsOptions): (ports: ReadonlySet<number>) => Promise<HostFacts> {
+  let own = new Set<string>();
+  let reads = 0;
+  let last: { portsKey: string; foreign: Map<number, string> } | null = null;
+  return async (ports) => {
+    const full = ++reads % FULL_SCAN_EVERY === 0;
+    const [dev, range] = await Promise.all([readFile('/proc/net/dev', 'utf8'), readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')]);
+    const portsKey = [...ports].sort((a, b) => a - b).join(',');
+    if (full || last === null || last.portsKey !== portsKey) {
+      const [tcp, tcp6] = await Promise.all([
+        readFile('/proc/net/tcp', 'utf8'),
+        // Absent when IPv6 is disabled in the kernel: then no IPv6 socket can listen either.
+        readFile('/proc/net/tcp6', 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error))),
+      ]);
+      const listeners = [...parseListeners(tcp), ...parseListeners(tcp6)].filter((l) => ports.has(l.port));
+      const suspects = listeners.filter((l) => l.uid !== options.forwarderUid).map((l) => l.inode);
+      if (full || suspects.some((inode) => !own.has(inode))) own = ownSocketInodes();
+      last = { portsKey, foreign: foreignListeners(listeners, options.forwarderUid, own) };
+    }
+    return {
+      interfaces: new Set(parseInterfaces(dev)),
+      localPortRange: parsePortRange(range),
+      reserved: options.reserved,
+      foreignListeners: last.foreign,
+    };
   };
 }
 
-/** Inodes of the sockets this process holds: listeners the agent creates for the forwarder are legitimate. */
-async function ownSocketInodes(): Promise<Set<string>> {
+/**
+ * Inodes of the sockets this process holds. Synchronous on purpose: thousands of tiny readlink
+ * calls cost ~15 ms this way and ten times that through the thread pool.
+ */
+function ownSocketInodes(): Set<string> {
   const inodes = new Set<string>();
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing
+    }
     const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
     if (inode) inodes.add(inode);
   }
