@@ -14,6 +14,7 @@ function mapping(over: Partial<Mapping>): Mapping {
     enabled: true,
     description: '',
     macAddress: null,
+    privateDestinations: null,
     effective: { state: 'effective', reason: null },
     createdAt: '',
     updatedAt: '',
