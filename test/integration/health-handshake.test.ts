@@ -1,0 +1,171 @@
+// The health service in-process (Postgres role pgw_health, a private Redis) learning each SOCKS5
+// proxy's handshake (issue 12 point 2): real dante accepts the pipelined greeting+auth+CONNECT;
+// a server that reads each message with one read and drops what was pipelined after it must be
+// reported up (learned: sequential), never down because pipelining failed. Everything listens on
+// loopback addresses of the machine's namespace; each proxy leaves from its own address.
+import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { encryptSecret } from '@pgw/crypto';
+import { createDb, type Db } from '@pgw/db';
+import { EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
+import { createLogger } from '@pgw/log';
+import { Queue, QueueEvents } from 'bullmq';
+import { Registry } from 'prom-client';
+import { type HealthService, startHealthService } from '../../services/health/src/health-service.js';
+import { type OddBehaviour, startOddProxy } from '../lab/odd-proxy-server.js';
+import { startDante } from '../lab/proxies.js';
+import { startRedis } from '../lab/redis.js';
+import type { ProxyHandle, RedisHandle } from '../lab/types.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const SUBNET = `127.63.${randomInt(1, 250)}`;
+const ECHO_IP = `${SUBNET}.100`;
+const AUTH = { username: 'pgwhandshake', password: 'handshake-test-pass' };
+
+describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_000 }, () => {
+  let database: TestDatabase;
+  let healthDb: Db;
+  let redisDir: string;
+  let redis: RedisHandle;
+  let bus: EventBus;
+  let health: HealthService;
+  let queue: Queue<ProbeJobData, ProbeResult>;
+  let queueEvents: QueueEvents;
+  let dante: ProxyHandle;
+  const key = randomBytes(32);
+  const servers: (Server | NetServer)[] = [];
+
+  const probe = async (proxyId: number): Promise<ProbeResult> => {
+    const job = await queue.add('probe', { proxyId, trigger: 'on_demand' });
+    return job.waitUntilFinished(queueEvents, 15_000);
+  };
+  const statusOf = (id: number) =>
+    database.db.selectFrom('proxies').select(['status', 'exitIp', 'lastError']).where('id', '=', id).executeTakeFirstOrThrow();
+  const learnedOf = async (id: number) =>
+    (await database.db.selectFrom('proxies').select('handshakeLearned').where('id', '=', id).executeTakeFirstOrThrow()).handshakeLearned;
+
+  async function addProxy(name: string, host: string, port: number, auth?: typeof AUTH): Promise<number> {
+    const row = await database.db
+      .insertInto('proxies')
+      .values({ name, protocol: 'socks5', host, port, username: auth?.username ?? null, passwordEnc: auth ? encryptSecret(auth.password, key) : null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  async function odd(behaviour: OddBehaviour, host: string, auth?: typeof AUTH): Promise<number> {
+    servers.push(await startOddProxy({ behaviour, ip: host, port: 1080, ...(auth ? { auth } : {}) }));
+    return addProxy(`${behaviour}-${host}`, host, 1080, auth);
+  }
+
+  before(async () => {
+    database = await createTestDatabase();
+    redisDir = mkdtempSync(join(tmpdir(), 'pgw-handshake-test-'));
+    redis = await startRedis({ dir: redisDir });
+    const echo = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress })));
+    servers.push(echo);
+    await new Promise<void>((resolve, reject) => echo.once('error', reject).listen(0, ECHO_IP, resolve));
+    const checkUrl = `http://${ECHO_IP}:${(echo.address() as AddressInfo).port}/ip`;
+    // Long period: only the on-demand probes below run (plus the first one at start).
+    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
+    dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
+    const logger = createLogger('health-handshake-test', 'warn');
+    bus = new EventBus({ redisUrl: redis.adminUrl, logger });
+    healthDb = createDb(database.urlFor('pgw_health'), { applicationName: 'pgw-health-handshake-test' });
+    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey: key, concurrency: 4, reconcileIntervalMs: 60_000 });
+    queue = new Queue(PROBE_QUEUE, { connection: redis.connection('admin') });
+    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: redis.connection('admin') });
+    await queueEvents.waitUntilReady();
+  });
+
+  after(async () => {
+    await health?.stop();
+    await queueEvents?.close();
+    await queue?.close();
+    await bus?.close();
+    await healthDb?.destroy();
+    for (const server of servers) server.close();
+    await dante?.stop();
+    await redis?.stop();
+    await database?.drop();
+    if (redisDir) rmSync(redisDir, { recursive: true, force: true });
+  });
+
+  it('reports a server that drops pipelined bytes up, through the sequential handshake, and remembers it', async () => {
+    for (const auth of [undefined, AUTH]) {
+      const host = auth ? `${SUBNET}.22` : `${SUBNET}.21`;
+      const id = await odd('socks5-one-read', host, auth);
+      const result = await probe(id);
+      assert.equal(result.ok, true, `one-read server${auth ? ' with auth' : ''}: ${result.error}`);
+      assert.equal(result.exitIp, host);
+      assert.equal((await statusOf(id)).status, 'up');
+      assert.equal(await learnedOf(id), 'sequential');
+      // Known now: the next probe goes straight to the sequential handshake.
+      const again = await probe(id);
+      assert.equal(again.ok, true, String(again.error));
+      assert.equal(await learnedOf(id), 'sequential');
+    }
+  });
+
+  it('learns pipelined for dante and for servers that split replies or answer with a domain or IPv6 BND.ADDR', async () => {
+    const ids: [string, number][] = [
+      ['dante', await addProxy('dante', dante.ip, dante.port)],
+      ['split', await odd('socks5-split', `${SUBNET}.31`)],
+      ['split with auth', await odd('socks5-split', `${SUBNET}.32`, AUTH)],
+      ['domain BND.ADDR', await odd('socks5-bnd-domain', `${SUBNET}.33`)],
+      ['IPv6 BND.ADDR', await odd('socks5-bnd-ipv6', `${SUBNET}.34`)],
+    ];
+    for (const [what, id] of ids) {
+      const result = await probe(id);
+      assert.equal(result.ok, true, `${what}: ${result.error}`);
+      assert.equal(await learnedOf(id), 'pipelined', what);
+    }
+  });
+
+  it('reports a server that closes after method selection down, naming the step, and learns nothing', async () => {
+    const id = await odd('socks5-close-after-method', `${SUBNET}.41`);
+    const result = await probe(id);
+    assert.equal(result.ok, false);
+    assert.match(result.error ?? '', /socks5:\/\/127\.63\.\d+\.41:1080 -> .*SOCKS5 reply: proxy closed the connection after the method selection/);
+    assert.equal((await statusOf(id)).status, 'down');
+    assert.equal(await learnedOf(id), null);
+  });
+
+  it('uses a forced mode as set: pipelined on the one-read server fails naming pipelining, sequential learns nothing', async () => {
+    const id = await odd('socks5-one-read', `${SUBNET}.51`);
+    await database.db.updateTable('proxies').set({ handshakeMode: 'pipelined' }).where('id', '=', id).execute();
+    const forced = await probe(id);
+    assert.equal(forced.ok, false);
+    assert.match(forced.error ?? '', /SOCKS5 reply: no answer to the pipelined CONNECT after the method selection .*set the handshake to auto or sequential/);
+    await database.db.updateTable('proxies').set({ handshakeMode: 'sequential' }).where('id', '=', id).execute();
+    const sequential = await probe(id);
+    assert.equal(sequential.ok, true, String(sequential.error));
+    assert.equal(await learnedOf(id), null);
+  });
+
+  it('re-learns after an endpoint change (Postgres resets what was learned)', async () => {
+    const id = await addProxy('dante-moved', dante.ip, dante.port);
+    assert.equal((await probe(id)).ok, true);
+    assert.equal(await learnedOf(id), 'pipelined');
+    const oneRead = `${SUBNET}.61`;
+    servers.push(await startOddProxy({ behaviour: 'socks5-one-read', ip: oneRead, port: 1080 }));
+    // As the api writes it (role pgw_api): the trigger of migration 0008 forgets the learned mode.
+    const apiDb = createDb(database.urlFor('pgw_api'), { applicationName: 'pgw-handshake-test-api' });
+    try {
+      await apiDb.updateTable('proxies').set({ host: oneRead, updatedAt: new Date() }).where('id', '=', id).execute();
+    } finally {
+      await apiDb.destroy();
+    }
+    assert.equal(await learnedOf(id), null);
+    const result = await probe(id);
+    assert.equal(result.ok, true, String(result.error));
+    assert.equal(result.exitIp, oneRead);
+    assert.equal(await learnedOf(id), 'sequential');
+  });
+});
