@@ -6,7 +6,9 @@
  * - target_unreachable: the proxy works but could not reach the target (SOCKS5 replies 3-6);
  * - protocol_error: the proxy spoke something else; closed: it hung up mid-handshake;
  * - aborted: the caller's signal fired; invalid_request: bad target or credentials, nothing sent;
- * - proxy_forbidden: the proxy's address is one where no proxy may be (DialOptions.checkProxyAddress), nothing sent.
+ * - proxy_forbidden: the proxy's address is one where no proxy may be (DialOptions.checkProxyAddress), nothing sent;
+ * - pipelining_unanswered: a pipelined SOCKS5 handshake got the method selection, then nothing
+ *   (closed, or silent for DialOptions.pipelineGraceMs): the proxy drops what follows the greeting.
  */
 export type DialFailureReason =
   | 'connect_refused'
@@ -19,14 +21,24 @@ export type DialFailureReason =
   | 'closed'
   | 'aborted'
   | 'invalid_request'
-  | 'proxy_forbidden';
+  | 'proxy_forbidden'
+  | 'pipelining_unanswered';
+
+/**
+ * Where a dial failed: `connect` (TCP to the proxy), `greeting` (SOCKS5 method selection),
+ * `auth` (RFC 1929, or an HTTP 401/407), `reply` (the answer to CONNECT). Named in the message too.
+ */
+export type DialStep = 'connect' | 'greeting' | 'auth' | 'reply';
 
 export class DialError extends Error {
   override readonly name = 'DialError';
   readonly reason: DialFailureReason;
+  /** Unset for failures before any packet (bad input, a forbidden proxy address, an early abort). */
+  readonly step: DialStep | undefined;
 
-  constructor(reason: DialFailureReason, message: string, options?: ErrorOptions) {
+  constructor(reason: DialFailureReason, message: string, options?: ErrorOptions & { step?: DialStep | undefined }) {
     super(message, options);
     this.reason = reason;
+    this.step = options?.step;
   }
 }

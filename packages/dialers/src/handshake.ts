@@ -1,22 +1,35 @@
-// Connects to a proxy, sends the whole handshake request in one write and feeds the replies
-// to a pure parser. Per dial this allocates the socket, one Handshake and the promise; the
-// event handlers are module-level functions that find their Handshake through a symbol on the
-// socket, the timer gets it as an argument and the abort signal calls its handleEvent, so no
-// closures are created per connection beyond the promise executor.
+// Connects to a proxy and runs its handshake as a list of exchanges (request bytes, then a pure
+// parser for the answer), fed as the answers arrive. Pipelined: every request leaves in the
+// first write and the answers are parsed in turn (one round trip). Sequential: each request
+// leaves once the previous answer is complete. Per dial this allocates the socket, one Handshake
+// and the promise; the event handlers are module-level functions that find their Handshake
+// through a symbol on the socket, the timers get it as an argument and the abort signal calls its
+// handleEvent, so no closures are created per connection beyond the promise executor.
 import net from 'node:net';
 import { endpointLabel, type ProxyEndpoint } from '@pgw/domain';
-import { DialError, type DialFailureReason } from './dial-error.js';
+import { DialError, type DialFailureReason, type DialStep } from './dial-error.js';
 import { guardedLookup, refuseLiteralHost } from './proxy-address-check.js';
 import { formatHostPort } from './target.js';
 import type { DialOptions, DialTarget } from './types.js';
 
-/** Returns 0 while the reply is incomplete, else the reply's length; throws DialError. */
-export type ReplyParser<Context extends number> = (reply: Buffer, context: Context) => number;
+/** Returns 0 while the answer is incomplete, else its length; throws DialError. */
+export type ReplyParser = (reply: Buffer) => number;
+
+/** One request and the answer it waits for. */
+export interface Exchange {
+  readonly step: DialStep;
+  /** Written when this exchange starts; null when an earlier write already carried it (pipelined). */
+  readonly request: Buffer | null;
+  readonly parse: ReplyParser;
+}
 
 // Dead peers behind a NAT-ed client connection are found within minutes, not the 2 h default.
 const KEEPALIVE_INITIAL_DELAY_MS = 60_000;
 
 const HANDSHAKE = Symbol('pgw.dialers.handshake');
+
+/** What an answer is called in errors ("after the method selection"). */
+const ANSWER_NAME: Record<DialStep, string> = { connect: 'TCP connection', greeting: 'method selection', auth: 'auth reply', reply: 'reply' };
 
 interface HandshakeSocket extends net.Socket {
   [HANDSHAKE]?: Handshake | undefined;
@@ -24,12 +37,13 @@ interface HandshakeSocket extends net.Socket {
 
 class Handshake {
   private buffered: Buffer | null = null;
+  private index = 0;
   private timer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: HandshakeSocket,
-    private readonly parse: ReplyParser<number>,
-    private readonly context: number,
+    private readonly exchanges: readonly Exchange[],
     private readonly protocolName: string,
     private readonly proxy: ProxyEndpoint,
     private readonly target: DialTarget,
@@ -38,7 +52,12 @@ class Handshake {
     private readonly reject: (error: DialError) => void,
   ) {}
 
-  start(request: Buffer): void {
+  /** True when later requests rode along with the first write. */
+  private get pipelined(): boolean {
+    return this.exchanges.length > 1 && this.exchanges[1]!.request === null;
+  }
+
+  start(): void {
     const socket = this.socket;
     socket[HANDSHAKE] = this;
     // 'readable' (not 'data') so that removing the listener leaves the stream neither flowing
@@ -50,44 +69,81 @@ class Handshake {
     this.options.signal?.addEventListener('abort', this);
     this.timer = setTimeout(onTimeout, this.options.timeoutMs, this);
     // Queued by net.Socket until connected, then sent as one segment (TCP_NODELAY).
-    socket.write(request);
+    socket.write(this.exchanges[0]!.request!);
   }
 
   receive(chunk: Buffer): boolean {
-    const reply = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
-    let length: number;
-    try {
-      length = this.parse(reply, this.context);
-    } catch (error) {
-      this.fail(error instanceof DialError ? error : new DialError('protocol_error', String(error)));
-      return true;
+    if (this.graceTimer !== undefined) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
     }
-    if (length === 0) {
-      this.buffered = reply;
-      return false;
+    let reply = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
+    for (;;) {
+      const exchange = this.exchanges[this.index]!;
+      let length: number;
+      try {
+        length = exchange.parse(reply);
+      } catch (error) {
+        const failure = error instanceof DialError ? error : new DialError('protocol_error', String(error));
+        this.fail(this.stepError(failure.reason, failure.message, failure.step ?? exchange.step));
+        return true;
+      }
+      if (length === 0) {
+        this.buffered = reply;
+        return false;
+      }
+      reply = reply.subarray(length);
+      this.index++;
+      if (this.index === this.exchanges.length) {
+        this.detach();
+        if (reply.length > 0) this.socket.unshift(reply);
+        this.resolve(this.socket);
+        return true;
+      }
+      const next = this.exchanges[this.index]!;
+      if (next.request !== null) this.socket.write(next.request);
+      if (reply.length === 0) {
+        this.buffered = null;
+        const grace = this.options.pipelineGraceMs;
+        if (this.index === 1 && grace !== undefined && this.pipelined) this.graceTimer = setTimeout(onGrace, grace, this);
+        return false;
+      }
     }
-    this.detach();
-    if (length < reply.length) this.socket.unshift(reply.subarray(length));
-    this.resolve(this.socket);
-    return true;
+  }
+
+  /** Pipelined, the method selection came and then nothing of the next answer. */
+  private unansweredPipelining(): boolean {
+    return this.pipelined && this.index === 1 && (this.buffered === null || this.buffered.length === 0);
+  }
+
+  private pipeliningError(why: string): DialError {
+    const step = this.exchanges[1]!.step;
+    return this.stepError(
+      'pipelining_unanswered',
+      `no answer to the pipelined ${step === 'auth' ? 'auth' : 'CONNECT'} after the method selection (${why}): ` +
+        'the proxy does not accept pipelining; set the handshake to auto or sequential',
+      step,
+    );
+  }
+
+  graceExpired(): void {
+    this.graceTimer = undefined;
+    if (this.unansweredPipelining()) this.fail(this.pipeliningError(`silent for ${this.options.pipelineGraceMs} ms`));
   }
 
   timedOut(): void {
     this.timer = undefined;
     const ms = this.options.timeoutMs;
     this.fail(
-      new DialError(
-        'connect_timeout',
-        this.socket.connecting
-          ? `no TCP connection to the proxy within ${ms} ms`
-          : `proxy did not complete the ${this.protocolName} handshake within ${ms} ms`,
-      ),
+      this.socket.connecting
+        ? this.stepError('connect_timeout', `no TCP connection to the proxy within ${ms} ms`, 'connect')
+        : this.stepError('connect_timeout', `proxy did not complete the ${this.protocolName} handshake within ${ms} ms`),
     );
   }
 
   /** EventListener for the abort signal. */
   handleEvent(): void {
-    this.fail(new DialError('aborted', 'dial aborted by the caller'));
+    this.fail(this.stepError('aborted', 'dial aborted by the caller'));
   }
 
   socketError(error: NodeJS.ErrnoException): void {
@@ -102,15 +158,37 @@ class Handshake {
     } else if (error.syscall === 'connect' || error.syscall === 'getaddrinfo' || this.socket.connecting) {
       reason = code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_failed';
       message = `cannot connect to the proxy (${code})`;
+    } else if (this.unansweredPipelining()) {
+      return this.fail(this.pipeliningError(`the connection failed: ${code}`));
     } else {
       reason = 'closed';
       message = `connection to the proxy failed during the ${this.protocolName} handshake (${code})`;
     }
-    this.fail(new DialError(reason, message, { cause: error }));
+    const connecting = reason !== 'closed';
+    this.fail(new DialError(reason, `${connecting ? 'connect' : this.stepName()}: ${message}`, { cause: error, step: connecting ? 'connect' : this.currentStep() }));
   }
 
   closed(): void {
-    this.fail(new DialError('closed', `proxy closed the connection during the ${this.protocolName} handshake`));
+    if (this.unansweredPipelining()) return this.fail(this.pipeliningError('the proxy closed the connection'));
+    const partial = this.buffered !== null && this.buffered.length > 0;
+    const where = partial
+      ? `in the middle of its ${ANSWER_NAME[this.currentStep()]}`
+      : this.index === 0
+        ? `before answering the ${this.exchanges[0]!.step === 'greeting' ? 'greeting' : 'CONNECT'}`
+        : `after the ${ANSWER_NAME[this.exchanges[this.index - 1]!.step]}`;
+    this.fail(this.stepError('closed', `proxy closed the connection ${where}`));
+  }
+
+  private currentStep(): DialStep {
+    return this.socket.connecting ? 'connect' : this.exchanges[this.index]!.step;
+  }
+
+  private stepName(step: DialStep = this.currentStep()): string {
+    return step === 'connect' ? 'connect' : `${this.protocolName} ${step}`;
+  }
+
+  private stepError(reason: DialFailureReason, message: string, step: DialStep = this.currentStep()): DialError {
+    return new DialError(reason, `${this.stepName(step)}: ${message}`, { step });
   }
 
   private fail(error: DialError): void {
@@ -128,6 +206,7 @@ class Handshake {
     socket.removeListener('error', onError);
     this.options.signal?.removeEventListener('abort', this);
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
     this.buffered = null;
   }
 }
@@ -151,24 +230,26 @@ function onTimeout(handshake: Handshake): void {
   handshake.timedOut();
 }
 
+function onGrace(handshake: Handshake): void {
+  handshake.graceExpired();
+}
+
 /** Prefixes the message with proxy and target (never the credentials) for logs. */
 export function withContext(error: DialError, proxy: ProxyEndpoint, target: DialTarget): DialError {
   const where = `${endpointLabel(proxy)} -> ${formatHostPort(target.host, target.port)}`;
-  return new DialError(error.reason, `${where}: ${error.message}`, { cause: error.cause });
+  return new DialError(error.reason, `${where}: ${error.message}`, { cause: error.cause, step: error.step });
 }
 
 /**
- * Dials `proxy`, writes `request` and resolves once `parse` accepts the reply. Rejects with a
- * DialError whose message names the proxy and target (never the credentials).
+ * Dials `proxy` and runs `exchanges` (see Exchange), resolving once the last answer is complete.
+ * Rejects with a DialError whose message names the proxy, target and step (never the credentials).
  */
-export function runHandshake<Context extends number>(
+export function runHandshake(
   proxy: ProxyEndpoint,
   target: DialTarget,
   options: DialOptions,
   protocolName: string,
-  request: Buffer,
-  parse: ReplyParser<Context>,
-  context: Context,
+  exchanges: readonly Exchange[],
 ): Promise<net.Socket> {
   if (!(options.timeoutMs > 0) || !Number.isFinite(options.timeoutMs)) {
     const error = new DialError('invalid_request', `dial timeoutMs must be a positive number (is ${options.timeoutMs})`);
@@ -192,17 +273,6 @@ export function runHandshake<Context extends number>(
       keepAlive: options.keepAlive !== false,
       keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS,
     });
-    const handshake = new Handshake(
-      socket,
-      parse as ReplyParser<number>,
-      context,
-      protocolName,
-      proxy,
-      target,
-      options,
-      resolve,
-      reject,
-    );
-    handshake.start(request);
+    new Handshake(socket, exchanges, protocolName, proxy, target, options, resolve, reject).start();
   });
 }

@@ -75,6 +75,11 @@ describe('parseConnectResponse', () => {
     rejects(head, 'auth_failed', /requires authentication but no credentials .*"HTTP\/1.1 407 Proxy Authentication Required"$/);
     rejects(head, 'auth_failed', /rejected the credentials: "HTTP\/1.1 407/, HTTP_WITH_CREDENTIALS);
     rejects('HTTP/1.0 401 Unauthorized\r\n', 'auth_failed', /rejected the credentials: "HTTP\/1.0 401 Unauthorized"/, HTTP_WITH_CREDENTIALS);
+    // The dial's error names the auth step, not the reply.
+    assert.throws(
+      () => parseConnectResponse(Buffer.from(head, 'latin1'), HTTP_WITH_CREDENTIALS),
+      (error: unknown) => error instanceof DialError && error.step === 'auth',
+    );
   });
 
   it('maps other statuses to proxy_refused as soon as the status line is complete', () => {

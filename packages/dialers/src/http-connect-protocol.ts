@@ -76,6 +76,7 @@ export function parseConnectResponse(response: Buffer, credentials: HttpCredenti
       credentials === HTTP_WITH_CREDENTIALS
         ? `proxy rejected the credentials: "${statusLine(response, lineEnd)}"`
         : `proxy requires authentication but no credentials are configured: "${statusLine(response, lineEnd)}"`,
+      { step: 'auth' },
     );
   }
   if (status < 200 || status > 299) {

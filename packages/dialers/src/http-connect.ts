@@ -1,7 +1,6 @@
-import type { Socket } from 'node:net';
 import type { ProxyEndpoint } from '@pgw/domain';
-import { DialError } from './dial-error.js';
-import { runHandshake, withContext } from './handshake.js';
+import { ProxyDialer } from './dialer-base.js';
+import type { Exchange, ReplyParser } from './handshake.js';
 import {
   connectRequest,
   HTTP_WITH_CREDENTIALS,
@@ -9,29 +8,30 @@ import {
   parseConnectResponse,
   proxyAuthorizationLine,
 } from './http-connect-protocol.js';
-import { checkTarget } from './target.js';
-import type { DialOptions, DialTarget, Dialer } from './types.js';
+import type { DialTarget } from './types.js';
 
-/** HTTP CONNECT dialer with optional Basic proxy authentication. */
-export class HttpConnectDialer implements Dialer {
+/** Per proxy: the Proxy-Authorization line and the response parser that words a 401/407. */
+interface HttpPrepared {
+  readonly authorization: string;
+  readonly parse: ReplyParser;
+}
+
+const PARSE_WITHOUT: ReplyParser = (reply) => parseConnectResponse(reply, HTTP_WITHOUT_CREDENTIALS);
+const PARSE_WITH: ReplyParser = (reply) => parseConnectResponse(reply, HTTP_WITH_CREDENTIALS);
+
+/** HTTP CONNECT dialer with optional Basic proxy authentication: one request, one answer. */
+export class HttpConnectDialer extends ProxyDialer<HttpPrepared> {
   readonly protocol = 'http' as const;
-  // The Proxy-Authorization line only depends on the proxy's credentials.
-  private readonly authorizationLines = new WeakMap<ProxyEndpoint, string>();
+  protected readonly protocolName = 'HTTP CONNECT';
 
-  dial(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket> {
-    let request: Buffer;
-    try {
-      checkTarget(target);
-      let authorization = this.authorizationLines.get(proxy);
-      if (authorization === undefined) {
-        authorization = proxyAuthorizationLine(proxy.username, proxy.password);
-        this.authorizationLines.set(proxy, authorization);
-      }
-      request = connectRequest(authorization, target);
-    } catch (error) {
-      return Promise.reject(error instanceof DialError ? withContext(error, proxy, target) : error);
-    }
-    const credentials = proxy.username === undefined ? HTTP_WITHOUT_CREDENTIALS : HTTP_WITH_CREDENTIALS;
-    return runHandshake(proxy, target, options, 'HTTP CONNECT', request, parseConnectResponse, credentials);
+  protected prepare(proxy: ProxyEndpoint): HttpPrepared {
+    return {
+      authorization: proxyAuthorizationLine(proxy.username, proxy.password),
+      parse: proxy.username === undefined ? PARSE_WITHOUT : PARSE_WITH,
+    };
+  }
+
+  protected exchanges(prepared: HttpPrepared, target: DialTarget): readonly Exchange[] {
+    return [{ step: 'reply', request: connectRequest(prepared.authorization, target), parse: prepared.parse }];
   }
 }

@@ -3,7 +3,7 @@ import { HttpConnectDialer } from './http-connect.js';
 import { Socks5Dialer } from './socks5.js';
 import type { Dialer } from './types.js';
 
-export { DialError, type DialFailureReason } from './dial-error.js';
+export { DialError, type DialFailureReason, type DialStep } from './dial-error.js';
 export type { DialOptions, DialTarget, Dialer, ProxyAddressCheck } from './types.js';
 export { HttpConnectDialer } from './http-connect.js';
 export { Socks5Dialer } from './socks5.js';

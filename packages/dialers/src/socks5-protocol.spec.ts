@@ -2,14 +2,30 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DialError } from './dial-error.js';
 import {
-  parseSocks5Replies,
+  parseAuthStatus,
+  parseConnectReply,
+  parseMethodSelection,
   SOCKS5_METHOD_NONE,
   SOCKS5_METHOD_USERPASS,
+  socks5Auth,
+  socks5Greeting,
   socks5Preamble,
   socks5Request,
 } from './socks5-protocol.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+
+/** The step parsers in turn, as a pipelined handshake feeds them the stream: its length, or 0. */
+function parseSocks5Replies(reply: Buffer, method: 0 | 2): number {
+  const steps = [(b: Buffer) => parseMethodSelection(b, method), ...(method === SOCKS5_METHOD_USERPASS ? [parseAuthStatus] : []), parseConnectReply];
+  let at = 0;
+  for (const parse of steps) {
+    const length = parse(reply.subarray(at));
+    if (length === 0) return 0;
+    at += length;
+  }
+  return at;
+}
 
 function rejects(reply: Buffer, method: 0 | 2, reason: string, message: RegExp): void {
   assert.throws(
@@ -56,6 +72,13 @@ describe('socks5Preamble / socks5Request', () => {
     );
   });
 
+  it('sends the same greeting and auth bytes one at a time (sequential) as pipelined', () => {
+    assert.deepEqual(socks5Greeting(SOCKS5_METHOD_NONE), hex('050100'));
+    assert.deepEqual(Buffer.concat([socks5Greeting(SOCKS5_METHOD_USERPASS), socks5Auth('user', 'pw')]), socks5Preamble('user', 'pw'));
+    // A sequential CONNECT is the request alone.
+    assert.deepEqual(socks5Request(Buffer.alloc(0), { host: '203.0.113.5', port: 80 }), hex('05010001 cb007105 0050'));
+  });
+
   it('rejects credentials and hostnames that do not fit their length bytes', () => {
     assert.throws(() => socks5Preamble('', 'x'), /username must be 1-255 bytes \(is 0\)/);
     assert.throws(() => socks5Preamble('u'.repeat(256), 'x'), /username must be 1-255 bytes \(is 256\)/);
@@ -67,7 +90,7 @@ describe('socks5Preamble / socks5Request', () => {
   });
 });
 
-describe('parseSocks5Replies', () => {
+describe('parseMethodSelection / parseAuthStatus / parseConnectReply in turn', () => {
   const noAuthOk = hex('0500 05000001 7f000001 1f90');
   const authOk = hex('0502 0100 05000001 7f000001 1f90');
 

@@ -1,37 +1,61 @@
-import type { Socket } from 'node:net';
 import type { ProxyEndpoint } from '@pgw/domain';
-import { DialError } from './dial-error.js';
-import { runHandshake, withContext } from './handshake.js';
+import { ProxyDialer } from './dialer-base.js';
+import type { Exchange, ReplyParser } from './handshake.js';
 import {
-  parseSocks5Replies,
+  parseAuthStatus,
+  parseConnectReply,
+  parseMethodSelection,
   SOCKS5_METHOD_NONE,
   SOCKS5_METHOD_USERPASS,
-  socks5Preamble,
+  socks5Auth,
+  socks5Greeting,
   socks5Request,
 } from './socks5-protocol.js';
-import { checkTarget } from './target.js';
-import type { DialOptions, DialTarget, Dialer } from './types.js';
+import type { DialOptions, DialTarget } from './types.js';
 
-/** SOCKS5 dialer: greeting, auth and CONNECT pipelined in one write (see socks5-protocol.ts). */
-export class Socks5Dialer implements Dialer {
+/** Per proxy: the greeting and auth bytes and their exchanges, for both handshakes. */
+interface Socks5Prepared {
+  /** Pipelined: greeting and auth, sent with the CONNECT in one write. */
+  readonly preamble: Buffer;
+  readonly parseGreeting: ReplyParser;
+  /** Sequential: greeting (and auth) each sent on its own. */
+  readonly sequential: readonly Exchange[];
+  /** Pipelined: the answers after the method selection, their requests already sent. */
+  readonly pipelinedRest: readonly Exchange[];
+}
+
+const EMPTY = Buffer.alloc(0);
+const PIPELINED_AUTH: Exchange = { step: 'auth', request: null, parse: parseAuthStatus };
+const PIPELINED_REPLY: Exchange = { step: 'reply', request: null, parse: parseConnectReply };
+
+/**
+ * SOCKS5 dialer (see socks5-protocol.ts). Pipelined (default): greeting, auth and CONNECT in one
+ * write, one round trip. Sequential: each message after the previous answer, for servers that
+ * drop bytes pipelined after the greeting (DialOptions.handshake).
+ */
+export class Socks5Dialer extends ProxyDialer<Socks5Prepared> {
   readonly protocol = 'socks5' as const;
-  // The greeting and auth bytes only depend on the proxy's credentials.
-  private readonly preambles = new WeakMap<ProxyEndpoint, Buffer>();
+  protected readonly protocolName = 'SOCKS5';
 
-  dial(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket> {
-    let request: Buffer;
-    try {
-      checkTarget(target);
-      let preamble = this.preambles.get(proxy);
-      if (preamble === undefined) {
-        preamble = socks5Preamble(proxy.username, proxy.password);
-        this.preambles.set(proxy, preamble);
-      }
-      request = socks5Request(preamble, target);
-    } catch (error) {
-      return Promise.reject(error instanceof DialError ? withContext(error, proxy, target) : error);
-    }
+  protected prepare(proxy: ProxyEndpoint): Socks5Prepared {
     const method = proxy.username === undefined ? SOCKS5_METHOD_NONE : SOCKS5_METHOD_USERPASS;
-    return runHandshake(proxy, target, options, 'SOCKS5', request, parseSocks5Replies, method);
+    const parseGreeting: ReplyParser = (reply) => parseMethodSelection(reply, method);
+    const greeting = socks5Greeting(method);
+    const auth = proxy.username === undefined ? null : socks5Auth(proxy.username, proxy.password);
+    const sequential: Exchange[] = [{ step: 'greeting', request: greeting, parse: parseGreeting }];
+    if (auth !== null) sequential.push({ step: 'auth', request: auth, parse: parseAuthStatus });
+    return {
+      preamble: auth === null ? greeting : Buffer.concat([greeting, auth]),
+      parseGreeting,
+      sequential,
+      pipelinedRest: auth === null ? [PIPELINED_REPLY] : [PIPELINED_AUTH, PIPELINED_REPLY],
+    };
+  }
+
+  protected exchanges(prepared: Socks5Prepared, target: DialTarget, options: DialOptions): readonly Exchange[] {
+    if (options.handshake === 'sequential') {
+      return [...prepared.sequential, { step: 'reply', request: socks5Request(EMPTY, target), parse: parseConnectReply }];
+    }
+    return [{ step: 'greeting', request: socks5Request(prepared.preamble, target), parse: prepared.parseGreeting }, ...prepared.pipelinedRest];
   }
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { ProxyEndpoint, ProxyProtocol } from '@pgw/domain';
+import type { ProxyEndpoint, ProxyHandshake, ProxyProtocol } from '@pgw/domain';
 
 /** Where the proxy should connect to: an IPv4/IPv6 literal or a hostname (resolved by the proxy). */
 export interface DialTarget {
@@ -25,6 +25,17 @@ export interface DialOptions {
    * returned value.
    */
   readonly checkProxyAddress?: ProxyAddressCheck;
+  /**
+   * SOCKS5 only: greeting, auth and CONNECT in one write (`pipelined`, default: one round trip)
+   * or each after the previous answer (`sequential`: works with servers that drop pipelined bytes).
+   */
+  readonly handshake?: ProxyHandshake;
+  /**
+   * SOCKS5 pipelined only: once the method selection has arrived, fail with
+   * 'pipelining_unanswered' when nothing more arrives within this many ms (the health probe
+   * learning the mode); unset: wait for timeoutMs like any handshake.
+   */
+  readonly pipelineGraceMs?: number;
 }
 
 export type ProxyAddressCheck = (address: string) => { readonly message: string } | null;

@@ -9,6 +9,26 @@ export const PROXY_STATUSES = ['unknown', 'up', 'down'] as const;
 /** Fail closed: only 'up' lets traffic through; 'unknown' is treated as down everywhere. */
 export type ProxyStatus = (typeof PROXY_STATUSES)[number];
 
+/**
+ * How a SOCKS5 dial sends its greeting, auth and CONNECT (a proxy setting; HTTP CONNECT is one
+ * request either way). `pipelined`: all in one write, one round trip, but RFC 1928 does not promise
+ * that it works and some servers drop what follows the greeting. `sequential`: each message after
+ * the previous answer, as curl and redsocks do. `auto` (default): the health probe learns which one
+ * the proxy accepts (handshake_learned) and the forwarder uses that.
+ */
+export const PROXY_HANDSHAKE_MODES = ['auto', 'pipelined', 'sequential'] as const;
+export type ProxyHandshakeMode = (typeof PROXY_HANDSHAKE_MODES)[number];
+/** A handshake a dial can use: a mode other than auto, or what auto learned. */
+export type ProxyHandshake = Exclude<ProxyHandshakeMode, 'auto'>;
+
+/**
+ * The handshake a dial uses: the forced mode, or what auto learned; sequential until learned,
+ * because it works with every server while pipelining may not.
+ */
+export function handshakeToUse(mode: ProxyHandshakeMode, learned: ProxyHandshake | null): ProxyHandshake {
+  return mode === 'auto' ? (learned ?? 'sequential') : mode;
+}
+
 /** Everything needed to dial through an upstream proxy. Credentials are plaintext in memory only. */
 export interface ProxyEndpoint {
   readonly protocol: ProxyProtocol;
@@ -28,6 +48,9 @@ export interface Proxy {
   readonly username: string | null;
   readonly hasPassword: boolean;
   readonly status: ProxyStatus;
+  readonly handshakeMode: ProxyHandshakeMode;
+  /** What the health probe learned in mode auto (null: not yet, or not SOCKS5). */
+  readonly handshakeLearned: ProxyHandshake | null;
   readonly latencyMs: number | null;
   readonly exitIp: string | null;
   readonly lastError: string | null;
