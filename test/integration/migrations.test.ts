@@ -88,7 +88,7 @@ describe('pgw migrate against a real Postgres', () => {
     try {
       const { id } = (await sql<{ id: number }>`INSERT INTO proxies (name, protocol, host, port, username, password_enc)
                                                  VALUES ('api-made', 'socks5', '198.51.100.20', 1080, 'u', 'sealed') RETURNING id`.execute(api)).rows[0]!;
-      for (const [column, value] of [['status', sql`'up'`], ['latency_ms', sql`1`], ['exit_ip', sql`'198.51.100.66'`], ['last_error', sql`NULL`], ['consecutive_successes', sql`9`]] as const) {
+      for (const [column, value] of [['status', sql`'up'`], ['latency_ms', sql`1`], ['exit_ip', sql`'198.51.100.66'`], ['last_error', sql`NULL`], ['consecutive_successes', sql`9`], ['handshake_learned', sql`'pipelined'`]] as const) {
         await assert.rejects(sql`UPDATE proxies SET ${sql.ref(column)} = ${value} WHERE id = ${id}`.execute(api), denied, `pgw_api may not write ${column}`);
       }
       await assert.rejects(

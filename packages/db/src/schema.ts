@@ -36,6 +36,9 @@ export interface ProxiesTable {
   username: string | null;
   passwordEnc: string | null;
   status: Generated<'unknown' | 'up' | 'down'>;
+  /** SOCKS5 handshake setting and what mode auto learned (migration 0008). */
+  handshakeMode: Generated<'auto' | 'pipelined' | 'sequential'>;
+  handshakeLearned: Generated<'pipelined' | 'sequential' | null>;
   statusChangedAt: Date | null;
   latencyMs: number | null;
   exitIp: string | null;

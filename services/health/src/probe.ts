@@ -2,15 +2,23 @@ import { request } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
-import { endpointLabel, type ProxyEndpoint } from '@pgw/domain';
+import { endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
 import { DialError, type DialFailureReason, type Dialer } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
+import { dialAndLearn, type HandshakePlan } from './handshake-learning.js';
 
 /** Bounded label values for pgw_health_probes_total{result}. */
 export type ProbeResultLabel = 'ok' | DialFailureReason | 'timeout' | 'tls_error' | 'http_status' | 'bad_answer' | 'request_failed';
 
 export type ProbeOutcome =
-  | { readonly ok: true; readonly result: 'ok'; readonly latencyMs: number; readonly exitIp: string }
+  | {
+      readonly ok: true;
+      readonly result: 'ok';
+      readonly latencyMs: number;
+      readonly exitIp: string;
+      /** The SOCKS5 handshake this probe learned (mode auto), else null. */
+      readonly handshakeLearned: ProxyHandshake | null;
+    }
   | {
       readonly ok: false;
       readonly result: Exclude<ProbeResultLabel, 'ok'>;
@@ -42,7 +50,11 @@ export interface ProbeOptions {
   readonly timeoutMs: number;
   /** The CAs an https check URL's certificate must chain to (verified, and its name or address checked). */
   readonly trustedCa: readonly string[];
+  /** The proxy's handshake setting and what was learned; default: auto, nothing learned. */
+  readonly handshake?: HandshakePlan;
 }
+
+const NOTHING_LEARNED: HandshakePlan = { mode: 'auto', learned: null };
 
 const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refused', 'connect_failed']);
 
@@ -52,18 +64,19 @@ const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refuse
  * "up" for a proxy that no longer proxies. Everything, dial included, fits in `timeoutMs`;
  * latencyMs is the whole probe (dial, handshake, request, answer).
  */
-export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, { timeoutMs, trustedCa }: ProbeOptions): Promise<ProbeOutcome> {
+export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, { timeoutMs, trustedCa, handshake = NOTHING_LEARNED }: ProbeOptions): Promise<ProbeOutcome> {
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   let socket: Socket | undefined;
   try {
-    socket = await dialer.dial(proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false });
+    const dialed = await dialAndLearn(dialer, proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false }, handshake);
+    socket = dialed.socket;
     if (target.tls) socket = await startTls(socket, target, trustedCa, controller.signal);
     const body = await fetchBody(socket, target, controller.signal);
     if (body.status < 200 || body.status > 299) throw new AnswerError('http_status', `check URL answered HTTP ${body.status}`);
     const exitIp = parseAnswer(body.text);
-    return { ok: true, result: 'ok', latencyMs: Math.max(1, Math.round(performance.now() - started)), exitIp };
+    return { ok: true, result: 'ok', latencyMs: Math.max(1, Math.round(performance.now() - started)), exitIp, handshakeLearned: dialed.learned };
   } catch (error) {
     return failure(error, proxy, target, timeoutMs, controller.signal.aborted);
   } finally {

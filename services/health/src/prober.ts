@@ -77,6 +77,7 @@ export class Prober {
         latencyMs: outcome.ok ? outcome.latencyMs : null,
         exitIp: outcome.ok ? outcome.exitIp : null,
         error,
+        ...(outcome.ok && outcome.handshakeLearned !== null ? { learned: { handshake: outcome.handshakeLearned, probed: proxy } } : {}),
       },
       settings,
     );
@@ -125,6 +126,7 @@ export class Prober {
     return probeThroughProxy(dialerFor(endpoint.protocol), endpoint, checkTargetFromUrl(settings.checkUrl), {
       timeoutMs: settings.probeTimeoutMs,
       trustedCa: this.deps.trustedCa,
+      handshake: { mode: proxy.handshakeMode, learned: proxy.handshakeLearned },
     });
   }
 

@@ -1,4 +1,4 @@
-import type { ProxyProtocol, ProxyStatus } from '@pgw/domain';
+import type { ProxyHandshake, ProxyHandshakeMode, ProxyProtocol, ProxyStatus } from '@pgw/domain';
 import type { Db } from '@pgw/db';
 import type { ProbeTrigger } from '@pgw/events';
 import { applyProbe, type HealthState, type Thresholds } from '../health-state.js';
@@ -13,9 +13,11 @@ export interface ProxyToProbe {
   readonly username: string | null;
   readonly passwordEnc: string | null;
   readonly status: ProxyStatus;
+  readonly handshakeMode: ProxyHandshakeMode;
+  readonly handshakeLearned: ProxyHandshake | null;
 }
 
-const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status'] as const;
+const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'handshakeMode', 'handshakeLearned'] as const;
 
 export async function listProxies(db: Db): Promise<ProxyToProbe[]> {
   return db.selectFrom('proxies').select(COLUMNS).orderBy('id').execute();
@@ -33,6 +35,11 @@ export interface ProbeRecord {
   readonly latencyMs: number | null;
   readonly exitIp: string | null;
   readonly error: string | null;
+  /**
+   * The SOCKS5 handshake the probe learned, with the proxy as it was probed: stored only while
+   * the row still has that endpoint, credentials and mode (an edit during the probe re-learns).
+   */
+  readonly learned?: { readonly handshake: ProxyHandshake; readonly probed: ProxyToProbe };
 }
 
 export interface RecordedProbe {
@@ -51,13 +58,23 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('proxies')
-      .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp'])
+      .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned'])
       .where('id', '=', probe.proxyId)
       .forUpdate()
       .executeTakeFirst();
     if (row === undefined) return undefined;
     const previous: HealthState = { status: row.status, consecutiveSuccesses: row.consecutiveSuccesses, consecutiveFailures: row.consecutiveFailures };
     const next = applyProbe(previous, probe.ok, thresholds);
+    const learned = probe.learned;
+    const learnedNow =
+      learned !== undefined &&
+      learned.handshake !== row.handshakeLearned &&
+      row.protocol === learned.probed.protocol &&
+      row.host === learned.probed.host &&
+      row.port === learned.probed.port &&
+      row.username === learned.probed.username &&
+      row.passwordEnc === learned.probed.passwordEnc &&
+      row.handshakeMode === learned.probed.handshakeMode;
     await trx
       .updateTable('proxies')
       .set({
@@ -70,6 +87,7 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
         latencyMs: probe.latencyMs,
         ...(probe.exitIp !== null ? { exitIp: probe.exitIp } : {}),
         ...(next.status !== previous.status ? { statusChangedAt: probe.checkedAt } : {}),
+        ...(learnedNow ? { handshakeLearned: learned.handshake } : {}),
       })
       .where('id', '=', probe.proxyId)
       .execute();
