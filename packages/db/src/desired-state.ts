@@ -1,4 +1,4 @@
-import { type Mapping, type Port, type ProxyProtocol, type ProxyStatus, type Settings, ipv4Schema, portSchema } from '@pgw/domain';
+import { type Mapping, type Port, type ProxyHandshake, type ProxyHandshakeMode, type ProxyProtocol, type ProxyStatus, type Settings, ipv4Schema, portSchema } from '@pgw/domain';
 import type { Db } from './create-db.js';
 import { loadSettings } from './settings-repository.js';
 
@@ -11,10 +11,12 @@ export interface DesiredProxy {
   readonly status: ProxyStatus;
 }
 
-/** The forwarder also needs the sealed credentials to dial. */
+/** The forwarder also needs the sealed credentials and the SOCKS5 handshake to dial. */
 export interface DesiredProxyWithCredentials extends DesiredProxy {
   readonly username: string | null;
   readonly passwordEnc: string | null;
+  readonly handshakeMode: ProxyHandshakeMode;
+  readonly handshakeLearned: ProxyHandshake | null;
 }
 
 /** What the dataplane converges to: a consistent snapshot read in one repeatable-read transaction. */
@@ -32,7 +34,7 @@ export async function loadDesiredState(db: Db): Promise<DesiredState> {
 
 export async function loadDesiredStateWithCredentials(db: Db): Promise<DesiredState<DesiredProxyWithCredentials>> {
   return snapshot(db, (trx) =>
-    trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status', 'username', 'passwordEnc']).orderBy('id').execute(),
+    trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned']).orderBy('id').execute(),
   );
 }
 

@@ -181,6 +181,7 @@ export class MappingListener implements RelayOwner {
         signal,
         allowHalfOpen: true,
         checkProxyAddress: this.ctx.destinations.checkProxyAddress,
+        handshake: route.handshake,
       });
     } catch (error) {
       this.ctx.dialFailed(route, error);

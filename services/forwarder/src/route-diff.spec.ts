@@ -11,6 +11,7 @@ function route(id: number, extra: Partial<MappingRoute> = {}): MappingRoute {
     listenPort: parsePort(20000 + id),
     proxyId: 1,
     proxy: { protocol: 'socks5', host: '198.51.100.10', port: parsePort(1080) },
+    handshake: 'sequential',
     blocked: null,
     privateDestinations: null,
     ...extra,
@@ -87,6 +88,11 @@ describe('diffRoutes', () => {
   it('a changed private-destination override reaches the listener (new connections follow it)', () => {
     const diff = diffRoutes(table(route(1)), table(route(1, { privateDestinations: 'allow' })));
     assert.deepEqual(diff.update.map((u) => [u.route.privateDestinations, u.closeConnections]), [['allow', false]]);
+  });
+
+  it('a learned handshake reaches the listener without closing live connections (same proxy, same endpoint)', () => {
+    const diff = diffRoutes(table(route(1)), table(route(1, { handshake: 'pipelined' })));
+    assert.deepEqual(diff.update.map((u) => [u.route.handshake, u.closeConnections]), [['pipelined', false]]);
   });
 
   it('keeps the proxy endpoint object when only another field changed (dialers cache per endpoint)', () => {

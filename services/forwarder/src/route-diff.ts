@@ -43,6 +43,11 @@ export function diffRoutes(current: ReadonlyMap<number, MappingRoute>, desired: 
 
 function sameRoute(a: MappingRoute, b: MappingRoute): boolean {
   return (
-    a.clientIp === b.clientIp && a.proxyId === b.proxyId && a.blocked === b.blocked && a.privateDestinations === b.privateDestinations && sameEndpoint(a.proxy, b.proxy)
+    a.clientIp === b.clientIp &&
+    a.proxyId === b.proxyId &&
+    a.blocked === b.blocked &&
+    a.privateDestinations === b.privateDestinations &&
+    a.handshake === b.handshake &&
+    sameEndpoint(a.proxy, b.proxy)
   );
 }

@@ -5,7 +5,7 @@ import { DEFAULT_SETTINGS, type Mapping, parseIpv4, parsePort } from '@pgw/domai
 import { buildRoutes, sameEndpoint } from './routes.js';
 
 function proxy(id: number, extra: Partial<DesiredProxyWithCredentials> = {}): DesiredProxyWithCredentials {
-  return { id, protocol: 'socks5', host: `198.51.100.${10 + id}`, port: parsePort(1080), status: 'up', username: null, passwordEnc: null, ...extra };
+  return { id, protocol: 'socks5', host: `198.51.100.${10 + id}`, port: parsePort(1080), status: 'up', username: null, passwordEnc: null, handshakeMode: 'auto', handshakeLearned: null, ...extra };
 }
 
 function mapping(id: number, proxyId: number, extra: Partial<Mapping> = {}): Mapping {
@@ -33,6 +33,7 @@ describe('buildRoutes', () => {
       proxy: { protocol: 'socks5', host: '198.51.100.11', port: 1080, username: 'alice', password: 's3cret' },
       blocked: null,
       privateDestinations: null,
+      handshake: 'sequential',
     });
   });
 
@@ -73,6 +74,17 @@ describe('buildRoutes', () => {
   it("carries the mapping's private-destination override (absent or null: the global setting)", () => {
     const { routes } = buildRoutes(state([proxy(1)], [mapping(1, 1, { privateDestinations: 'allow' }), mapping(2, 1, { privateDestinations: null }), mapping(3, 1)]), decrypt);
     assert.deepEqual([...routes.values()].map((r) => r.privateDestinations), ['allow', null, null]);
+  });
+
+  it('dials with the forced handshake, or what auto learned, and sequential until learned', () => {
+    const proxies = [
+      proxy(1),
+      proxy(2, { handshakeLearned: 'pipelined' }),
+      proxy(3, { handshakeMode: 'pipelined' }),
+      proxy(4, { handshakeMode: 'sequential', handshakeLearned: 'pipelined' }),
+    ];
+    const { routes } = buildRoutes(state(proxies, [mapping(1, 1), mapping(2, 2), mapping(3, 3), mapping(4, 4)]), decrypt);
+    assert.deepEqual([1, 2, 3, 4].map((id) => routes.get(id)?.handshake), ['sequential', 'pipelined', 'pipelined', 'sequential']);
   });
 
   it('decrypts each proxy once even when many mappings use it', () => {

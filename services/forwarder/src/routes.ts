@@ -1,4 +1,4 @@
-import { type ClientBlockReason, clientBlockReason, type Ipv4, type Port, type PrivateDestinations, type ProxyEndpoint } from '@pgw/domain';
+import { type ClientBlockReason, clientBlockReason, handshakeToUse, type Ipv4, type Port, type PrivateDestinations, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
 import type { DesiredProxyWithCredentials, DesiredState } from '@pgw/db';
 
 /** Why the forwarder refuses a mapping's connections: the domain's reasons plus its own. */
@@ -12,6 +12,8 @@ export interface MappingRoute {
   readonly proxyId: number;
   /** null only while blocked (the proxy row is missing or its password cannot be decrypted). */
   readonly proxy: ProxyEndpoint | null;
+  /** The SOCKS5 handshake to dial with: the proxy's forced mode, or what auto learned (sequential until then). */
+  readonly handshake: ProxyHandshake;
   /** null: connections are relayed. Otherwise they are refused and live ones closed (fail closed). */
   readonly blocked: RouteBlockReason | null;
   /** The mapping's own choice for private destinations; null: the global setting. */
@@ -34,8 +36,10 @@ export interface RouteTable {
  * password that cannot be opened blocks that proxy's mappings instead of dialing without it.
  */
 export function buildRoutes(state: DesiredState<DesiredProxyWithCredentials>, decrypt: (sealed: string) => string): RouteTable {
-  const proxies = new Map<number, { endpoint: ProxyEndpoint | null; status: DesiredProxyWithCredentials['status'] }>();
-  for (const row of state.proxies) proxies.set(row.id, { endpoint: endpointOf(row, decrypt), status: row.status });
+  const proxies = new Map<number, { endpoint: ProxyEndpoint | null; status: DesiredProxyWithCredentials['status']; handshake: ProxyHandshake }>();
+  for (const row of state.proxies) {
+    proxies.set(row.id, { endpoint: endpointOf(row, decrypt), status: row.status, handshake: handshakeToUse(row.handshakeMode, row.handshakeLearned) });
+  }
   const { forwarderPortMin, forwarderPortMax } = state.settings;
   const routes = new Map<number, MappingRoute>();
   const problems: RouteProblem[] = [...state.rejected];
@@ -58,6 +62,7 @@ export function buildRoutes(state: DesiredState<DesiredProxyWithCredentials>, de
       listenPort: mapping.listenPort,
       proxyId: mapping.proxyId,
       proxy: proxy?.endpoint ?? null,
+      handshake: proxy?.handshake ?? 'sequential',
       blocked,
       privateDestinations: mapping.privateDestinations ?? null,
     });
