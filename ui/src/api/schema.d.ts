@@ -534,10 +534,24 @@ export interface components {
             exitIp: string | null;
             lastError: string | null;
             lastCheckedAt: components["schemas"]["NullableTimestamp"];
+            handshakeMode: components["schemas"]["ProxyHandshakeMode"];
+            /**
+             * @description The SOCKS5 handshake the health probe learned in mode `auto`; null until learned (the forwarder dials sequential), and for HTTP proxies
+             * @enum {string|null}
+             */
+            handshakeLearned: "pipelined" | "sequential" | null;
             mappingCount: number;
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
         };
+        /**
+         * @description SOCKS5 only (HTTP CONNECT is one request either way). `pipelined` sends greeting, auth and CONNECT in one
+         *     write (one round trip); `sequential` sends each after the previous answer, which every server accepts;
+         *     `auto` (default) lets the health probe learn which one the proxy accepts (`handshakeLearned`), learned
+         *     again after a change of endpoint, credentials or mode.
+         * @enum {string}
+         */
+        ProxyHandshakeMode: "auto" | "pipelined" | "sequential";
         ProxyName: string;
         ProxyHost: string;
         ProxyPort: number;
@@ -556,6 +570,7 @@ export interface components {
             port?: components["schemas"]["ProxyPort"];
             username?: string | null;
             password?: string | null;
+            handshakeMode?: components["schemas"]["ProxyHandshakeMode"];
         };
         /** @description `url` replaces protocol, host, port, username and password together; it cannot be combined with them. */
         ProxyUpdate: {
@@ -566,6 +581,7 @@ export interface components {
             port?: components["schemas"]["ProxyPort"];
             username?: string | null;
             password?: string | null;
+            handshakeMode?: components["schemas"]["ProxyHandshakeMode"];
         };
         ProbeResult: {
             proxyId: number;

@@ -6,6 +6,7 @@ type JsonBody<Response> = Response extends { content: { 'application/json': infe
 
 export type Role = Schemas['Role'];
 export type ProxyProtocol = Schemas['ProxyProtocol'];
+export type ProxyHandshakeMode = Schemas['ProxyHandshakeMode'];
 /** Fail closed: only "up" lets traffic through. */
 export type ProxyStatus = Schemas['ProxyStatus'];
 

@@ -14,6 +14,8 @@ export interface ProxyDto {
   exitIp: string | null;
   lastError: string | null;
   lastCheckedAt: string | null;
+  handshakeMode: 'auto' | 'pipelined' | 'sequential';
+  handshakeLearned: 'pipelined' | 'sequential' | null;
   mappingCount: number;
   createdAt: Date;
   updatedAt: Date;
@@ -35,6 +37,8 @@ export function toProxyDto(row: ProxyRow, mappingCount: number): ProxyDto {
     exitIp: row.exitIp,
     lastError: row.lastError,
     lastCheckedAt: row.lastCheckedAt?.toISOString() ?? null,
+    handshakeMode: row.handshakeMode,
+    handshakeLearned: row.handshakeLearned,
     mappingCount,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -72,7 +76,7 @@ export function findProxyByName(db: Db, name: string): Promise<ProxyRow | undefi
 }
 
 /** The columns an operator sets; the rest are the health service's or generated. */
-export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'>;
+export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'> & { handshakeMode?: ProxyRow['handshakeMode'] };
 
 export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
   return db.insertInto('proxies').values(fields).returningAll().executeTakeFirstOrThrow();
@@ -80,7 +84,8 @@ export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
 
 /**
  * A changed endpoint invalidates what the health service knew: Postgres sets it back to unknown
- * (fail closed) until it is probed again (migration 0004; pgw_api may not write the status columns).
+ * (fail closed) until it is probed again (migration 0004; pgw_api may not write the status columns),
+ * and forgets the learned SOCKS5 handshake on an endpoint, credential or mode change (migration 0008).
  */
 export function updateProxy(db: Db, id: number, fields: Partial<ProxyFields>): Promise<ProxyRow> {
   return db

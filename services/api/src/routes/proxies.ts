@@ -34,7 +34,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
   });
 
   router.post('/api/v1/proxies', async (req, res) => {
-    const body = req.body as ProxyInput & { name: string };
+    const body = req.body as ProxyInput & { name: string; handshakeMode?: ProxyFields['handshakeMode'] };
     const endpoint = endpointFromInput(body, 'create', await proxyHosts(ctx));
     if (await findProxyByName(ctx.db, body.name)) throw conflict('name', `a proxy named "${body.name}" already exists`);
     const row = await ctx.db.transaction().execute(async (trx) => {
@@ -46,6 +46,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
         port: fields.port!,
         username: fields.username ?? null,
         passwordEnc: fields.passwordEnc ?? null,
+        ...(body.handshakeMode !== undefined ? { handshakeMode: body.handshakeMode } : {}),
       });
       await writeAudit(trx, actorOf(req), { action: 'create', entityType: 'proxy', entityId: inserted.id, before: null, after: audited(inserted) });
       return inserted;
@@ -62,7 +63,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
 
   router.patch('/api/v1/proxies/:id', async (req, res) => {
     const id = idParam(req);
-    const body = req.body as ProxyInput & { name?: string };
+    const body = req.body as ProxyInput & { name?: string; handshakeMode?: ProxyFields['handshakeMode'] };
     const endpoint = endpointFromInput(body, 'update', await proxyHosts(ctx));
     if (body.name !== undefined) {
       const other = await findProxyByName(ctx.db, body.name);
@@ -71,7 +72,11 @@ export function proxyRoutes(ctx: ApiContext): Router {
     const row = await ctx.db.transaction().execute(async (trx) => {
       const before = await findProxyRow(trx, id, true);
       if (!before) throw notFound(`proxy ${id}`);
-      const fields = { ...storedFields(endpoint, ctx.secretKey), ...(body.name !== undefined ? { name: body.name } : {}) };
+      const fields = {
+        ...storedFields(endpoint, ctx.secretKey),
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        ...(body.handshakeMode !== undefined ? { handshakeMode: body.handshakeMode } : {}),
+      };
       const username = 'username' in fields ? fields.username : before.username;
       const hasPassword = 'passwordEnc' in fields ? fields.passwordEnc !== null : before.passwordEnc !== null;
       if (hasPassword && !username) throw conflict('password', 'a password needs a username');
