@@ -32,8 +32,8 @@ describe('lab (4 clients, default proxies)', () => {
     await lab?.destroy();
   });
 
-  it('creates its three namespaces with the documented interfaces', async () => {
-    assert.deepEqual((await namespacesOf(lab.id)).sort(), [lab.ns.gateway, lab.ns.lan, lab.ns.wan].sort());
+  it('creates its four namespaces with the documented interfaces', async () => {
+    assert.deepEqual((await namespacesOf(lab.id)).sort(), [lab.ns.gateway, lab.ns.lan, lab.ns.lanHost, lab.ns.wan].sort());
     const links = (await lab.exec(lab.ns.gateway, ['ip', '-o', 'link', 'show'])).stdout;
     assert.match(links, /: ens19@/);
     assert.match(links, /: eth0@/);
@@ -175,7 +175,7 @@ describe('lab cleanup when its owner dies', () => {
     });
     const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
     assert.match(line, /^[0-9a-f]{6}$/);
-    assert.equal((await namespacesOf(line)).length, 3);
+    assert.equal((await namespacesOf(line)).length, 4);
     return { child, id: line };
   }
 
@@ -193,12 +193,12 @@ describe('lab cleanup when its owner dies', () => {
       const { child, id } = await startOwner();
       child.kill('SIGKILL');
       await once(child, 'exit');
-      assert.equal((await namespacesOf(id)).length, 3, 'positive control: SIGKILL cannot run exit hooks');
+      assert.equal((await namespacesOf(id)).length, 4, 'positive control: SIGKILL cannot run exit hooks');
       const removed = await cleanupStaleLabs();
       assert.ok(removed.includes(id), `removed ${JSON.stringify(removed)}`);
       assert.ok(!removed.includes(live.id));
       assert.deepEqual(await namespacesOf(id), []);
-      assert.equal((await namespacesOf(live.id)).length, 3);
+      assert.equal((await namespacesOf(live.id)).length, 4);
     } finally {
       await live.destroy();
     }
