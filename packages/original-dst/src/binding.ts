@@ -39,6 +39,7 @@ export interface Binding {
   sendPacket(fd: number, data: Buffer, fds: readonly number[]): void;
   recvPacket(fd: number, maxBytes: number): RawPacket | null;
   FdWatcher: new (fd: number, onReadable: () => void) => { close(): void };
+  netfilterTalk(request: Buffer, answers: number): Promise<Buffer>;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.

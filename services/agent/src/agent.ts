@@ -93,11 +93,12 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     applyScript: (script) => nft.apply(script),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),
+    checkScript: (script) => nft.check(script),
     prepareLan: async (policy, localnet) => {
       await lanSysctl.prepare(policy.lan.interface, localnet);
       await neighbours.sync(policy);
     },
-    disconnectClients: (ips) => deleteClientConnections(config.PGW_CONNTRACK_BIN, ips),
+    disconnectClients: async (ips) => void (await deleteClientConnections(ips)),
     saveState: (policy) => stateCache.save(policy),
     report,
     now: () => performance.now(),

@@ -23,7 +23,6 @@ export const agentConfigSchema = z.object({
   PGW_NFT_BIN: absolutePath.default('/usr/sbin/nft'),
   /** The static guard table, re-loaded by the self-heal exactly as the boot guard loads it (checked at start). */
   PGW_GUARD_FILE: absolutePath.default(INSTALLED_GUARD_FILE),
-  PGW_CONNTRACK_BIN: absolutePath.default('/usr/sbin/conntrack'),
   PGW_IP_BIN: absolutePath.default('/usr/sbin/ip'),
   PGW_FORWARDER_USER: userName.default('pgw'),
   PGW_HEALTH_USER: userName.default('pgw-health'),

@@ -1,30 +1,36 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Ipv4, ipv4Schema } from '@pgw/domain';
-import { execa } from 'execa';
+import { netfilterTalk } from '@pgw/original-dst';
+import { deleteRequests, dumpRequest, parseAcks, parseDump } from './ctnetlink.js';
+
+/** Deletes per request: their acknowledgements (36 bytes each) stay far below the socket's receive buffer. */
+const DELETES_PER_REQUEST = 1000;
+/** A dump the table's changes interrupted is taken again, at most this many times. */
+const DUMP_ATTEMPTS = 3;
 
 /**
  * Ends the tracked connections the clients opened (original source = the client), so nothing
- * keeps flowing on a DNAT binding that is no longer in force. One `conntrack -R <file>` batch for
- * all of them: a spawn per client took about a second for 16 clients on a busy 2-core gateway.
- * A file, because conntrack opens "/dev/stdin" by name, which fails on the socket Node gives it.
+ * keeps flowing on a DNAT binding that is no longer in force. Over ctnetlink directly: ONE dump
+ * of the namespace's table (the kernel walks every bucket of its hash, ~10 ms however few entries
+ * there are) filtered here by source, then one delete per matching entry by tuple and id (a hash
+ * lookup each), all in one request. `conntrack -D -s` walks the table once per client, and even
+ * its batch mode (-R) does one dump per line: 150 ms for 16 clients on an idle table.
  * Runs in the agent's namespace; a client without entries is not an error.
  */
-export async function deleteClientConnections(bin: string, ips: readonly Ipv4[]): Promise<void> {
-  if (ips.length === 0) return;
-  // Re-checked: this text is read by a root process.
-  const batch = ips.map((ip) => `-D -f ipv4 -s ${ipv4Schema.parse(ip)}`).join('\n') + '\n';
-  const dir = await mkdtemp(join(tmpdir(), 'pgw-agent-conntrack-'));
-  let result;
-  try {
-    const file = join(dir, 'batch');
-    await writeFile(file, batch, { mode: 0o600 });
-    result = await execa(bin, ['-R', file], { reject: false, timeout: 5_000 });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  if (result.exitCode !== 0) {
-    throw new Error(`conntrack -R (delete ${ips.length} client(s)) failed (exit ${result.exitCode ?? result.signal}): ${result.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+export async function deleteClientConnections(ips: readonly Ipv4[]): Promise<{ deleted: number }> {
+  if (ips.length === 0) return { deleted: 0 };
+  const sources = new Set(ips.map((ip) => ipv4Schema.parse(ip)));
+  let seq = Date.now() >>> 0;
+  let deleted = 0;
+  for (let attempt = 1; ; attempt++) {
+    const dump = parseDump(await netfilterTalk(dumpRequest(seq++), 1), sources);
+    for (let i = 0; i < dump.entries.length; i += DELETES_PER_REQUEST) {
+      const chunk = dump.entries.slice(i, i + DELETES_PER_REQUEST);
+      const acks = parseAcks(await netfilterTalk(deleteRequests(chunk, seq), chunk.length));
+      seq += chunk.length;
+      if (acks.errors.length > 0) throw new Error(`conntrack delete of ${chunk.length} entr(ies) failed: errno ${[...new Set(acks.errors)].join(', ')}`);
+      deleted += acks.deleted;
+    }
+    if (!dump.interrupted) return { deleted };
+    if (attempt === DUMP_ATTEMPTS) throw new Error(`conntrack dump interrupted ${DUMP_ATTEMPTS} times by table changes; ${deleted} entr(ies) deleted`);
   }
 }

@@ -61,6 +61,20 @@ class FakeKernel {
   list(): TableListing | null {
     return this.table && { elements: this.table.elements, chains: this.table.chains };
   }
+
+  /** `nft -c`: create fails on an element (map: key) that is there, delete on one that is not; nothing changes. */
+  check(script: string): void {
+    for (const line of script.trim().split('\n')) {
+      const m = /^(create|delete) element inet pgw (\w+) \{ (.*) \}$/.exec(line)!;
+      const current = this.table?.elements.get(m[2]!) ?? [];
+      for (const value of m[3]!.split(', ')) {
+        const key = value.split(' : ')[0]!;
+        const there = current.some((e) => e === value || e.startsWith(`${key} : `));
+        if (m[1] === 'create' && there) throw new Error('Error: Could not process rule: File exists');
+        if (m[1] === 'delete' && !there) throw new Error('Error: Could not process rule: No such file or directory');
+      }
+    }
+  }
 }
 
 function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
@@ -73,7 +87,10 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let dbDown = false;
   let refused: SettingsRefused | null = null;
   const lan: [string, boolean][] = [];
-  const reads = { full: 0, chains: 0 };
+  const reads = { full: 0, chains: 0, checks: 0 };
+  const saved: GatewayPolicy[] = [];
+  let saveGate: Promise<void> = Promise.resolve();
+  let saveFails = false;
   const ports: ReconcilerPorts = {
     loadDesired: async () => {
       loads++;
@@ -85,9 +102,14 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     applyScript: async (script) => kernel.apply(script, () => desired),
     listTable: async () => (reads.full++, kernel.list()),
     listChains: async () => (reads.chains++, [...(kernel.list()?.chains.keys() ?? [])]),
+    checkScript: async (script) => (reads.checks++, kernel.check(script)),
     prepareLan: async (p, localnet) => void lan.push([p.lan.interface, localnet]),
     disconnectClients: async (ips) => void disconnected.push([...ips]),
-    saveState: async () => undefined,
+    saveState: async (p) => {
+      await saveGate;
+      if (saveFails) throw new Error('EROFS: read-only file system');
+      saved.push(p);
+    },
     report: (o) => void outcomes.push(o),
     now: () => 0,
   };
@@ -97,6 +119,9 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     outcomes,
     disconnected,
     reads,
+    saved,
+    gateSave: (g: Promise<void>) => void (saveGate = g),
+    failSaves: (fail: boolean) => void (saveFails = fail),
     reconciler,
     setDesired: (p: GatewayPolicy) => void (desired = p),
     loads: () => loads,
@@ -125,6 +150,66 @@ describe('Reconciler', () => {
     assert.doesNotMatch(t.kernel.scripts.at(-1)!, /delete table/);
     assert.deepEqual(t.kernel.table?.elements.get('lan_blocked'), ['192.168.2.11']);
     assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
+  });
+
+  it('reads back a delta as what it changed (nft -c), not the whole table', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    assert.deepEqual(t.reads, { full: 1, chains: 0, checks: 0 }, 'a full apply is read back in full');
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await t.reconciler.request('event:proxy.status');
+    assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['delta', true]);
+    assert.deepEqual(t.reads, { full: 1, chains: 0, checks: 1 });
+  });
+
+  it('a delta the kernel does not hold after the apply fails its check, and the next run applies in full', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    // Another writer takes the blocked client out of lan_blocked right after the delta.
+    const apply = t.kernel.apply.bind(t.kernel);
+    t.kernel.apply = (script, of) => {
+      apply(script, of);
+      t.kernel.table?.elements.set('lan_blocked', []);
+    };
+    await t.reconciler.request('event:proxy.status');
+    t.kernel.apply = apply;
+    const failed = t.outcomes.at(-1)!;
+    assert.equal(failed.ok, false);
+    assert.match(failed.errors.map((e) => `${e.cause}: ${e.message}`).join(), /^verify: the delta is not in force: .*No such file/);
+    await t.reconciler.request('resync');
+    assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['full', true]);
+    assert.deepEqual(t.kernel.table?.elements.get('lan_blocked'), ['192.168.2.11']);
+  });
+
+  it('writes the state file after the run is reported and before request() resolves', async () => {
+    const t = setup(policy([c(10)]));
+    let open!: () => void;
+    t.gateSave(new Promise<void>((resolve) => (open = resolve)));
+    let resolved = false;
+    const request = t.reconciler.request('start').then(() => (resolved = true));
+    while (t.outcomes.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(t.outcomes[0]?.mode, 'full', 'reported while the file is still being written');
+    assert.equal(t.outcomes[0]?.phases.state, undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(resolved, false, 'the notice is not acknowledged before the state file is written');
+    assert.equal(t.saved.length, 0);
+    open();
+    await request;
+    assert.equal(t.saved.length, 1);
+  });
+
+  it('a state file that could not be written is reported by the next run, which writes it again', async () => {
+    const t = setup(policy([c(10)]));
+    t.failSaves(true);
+    await t.reconciler.request('start');
+    assert.equal(t.outcomes.at(-1)?.ok, true, 'the write had not failed yet when the run was reported');
+    t.failSaves(false);
+    await t.reconciler.request('resync');
+    assert.deepEqual(t.outcomes.at(-1)?.errors, [{ cause: 'state_file', message: 'EROFS: read-only file system' }]);
+    assert.equal(t.saved.length, 1, 'written again');
+    await t.reconciler.request('resync');
+    assert.equal(t.outcomes.at(-1)?.ok, true);
   });
 
   it('coalesces requests made during a run into exactly one more run', async () => {
@@ -203,9 +288,9 @@ describe('Reconciler', () => {
   it('checks an unchanged snapshot cheaply (chains only, nothing rendered); every n-th run reads the elements back', async () => {
     const t = setup(policy([c(10)]), 3);
     await t.reconciler.request('start');
-    assert.deepEqual(t.reads, { full: 1, chains: 0 }, 'the apply is verified in full');
+    assert.deepEqual(t.reads, { full: 1, chains: 0, checks: 0 }, 'the apply is verified in full');
     for (let i = 0; i < 6; i++) await t.reconciler.request('resync');
-    assert.deepEqual(t.reads, { full: 3, chains: 4 });
+    assert.deepEqual(t.reads, { full: 3, chains: 4, checks: 0 });
     assert.ok(t.outcomes.slice(1).every((o) => o.mode === 'none' && o.ok && o.phases.render === undefined));
     // An element removed behind the agent's back is found by the next full read-back.
     t.kernel.table!.elements.set('lan_mapped', []);

@@ -2,7 +2,7 @@ import type { GatewayPolicy, Ipv4 } from '@pgw/domain';
 import { type PolicyBuild, type Refusal, SettingsRefused } from './build-policy.js';
 import { clientsToDisconnect } from './disconnect-plan.js';
 import { PhaseTimer } from './phase-timer.js';
-import { renderDelta } from './render-delta.js';
+import { renderDelta, renderDeltaCheck } from './render-delta.js';
 import { type RenderedRuleset, renderRuleset } from './render-ruleset.js';
 import { type TableListing, verifyChainNames, verifyTable } from './verify-table.js';
 
@@ -21,12 +21,15 @@ export interface ReconcilerPorts {
   listTable(): Promise<TableListing | null>;
   /** Names of the chains of table inet pgw, none when it is absent: the cheap check between full read-backs. */
   listChains(): Promise<readonly string[]>;
+  /** `nft -c -f -`: the kernel runs the transaction and discards it; rejects with nft's error. */
+  checkScript(script: string): Promise<void>;
   /**
    * The LAN interface's kernel backstop (forwarding off), asserted on every run; route_localnet on
    * it only when `localnet` (a ruleset closing the hole is in force), off everywhere else.
    */
   prepareLan(policy: GatewayPolicy, localnet: boolean): Promise<void>;
   disconnectClients(ips: readonly Ipv4[]): Promise<void>;
+  /** Written after the run's report, before request() resolves (the notice is acknowledged then). */
   saveState(policy: GatewayPolicy): Promise<void>;
   report(outcome: ReconcileOutcome): void;
   now(): number;
@@ -45,7 +48,7 @@ export interface ReconcileOutcome {
   readonly drift: readonly string[];
   /** What the agent refused to apply (settings it cannot enforce here, mapping ports), with the reason. */
   readonly refusals: readonly Refusal[];
-  /** Milliseconds spent per phase (load, render, apply, verify, lan, conntrack, state); the last four overlap. */
+  /** Milliseconds spent per phase (load, render, apply, verify, lan, conntrack); the last three overlap. */
   readonly phases: Readonly<Record<string, number>>;
 }
 
@@ -58,7 +61,7 @@ export interface ReconcilerOptions {
   /**
    * Every n-th unchanged run reads the whole table back (set elements, rule counts); the others
    * only check that the table is there with its chains, which costs a few ms at any size.
-   * Every apply is followed by a full read-back.
+   * A full apply is followed by a full read-back, a delta by the check of what it changed.
    */
   fullVerifyEvery?: number;
 }
@@ -79,6 +82,14 @@ export class Reconciler {
   private writes: Promise<unknown> = Promise.resolve();
   /** Of the run in progress (runs never overlap). */
   private timer = new PhaseTimer(() => 0);
+  /**
+   * State file writes, one at a time, after the run that asked for them (off the run's critical
+   * path: the kernel enforces the change before the file is written). Only the newest policy
+   * waiting is written; a failure is reported by the next run, which writes again.
+   */
+  private saving: Promise<void> = Promise.resolve();
+  private toSave: GatewayPolicy | null = null;
+  private stateError: string | null = null;
 
   constructor(
     private readonly ports: ReconcilerPorts,
@@ -98,9 +109,10 @@ export class Reconciler {
     return this.start(trigger);
   }
 
-  /** Resolves when no run is in progress or queued. */
+  /** Resolves when no run is in progress or queued and the state file is written. */
   async idle(): Promise<void> {
     while (this.current || this.queued) await (this.queued ?? this.current);
+    await this.saving;
   }
 
   /**
@@ -131,23 +143,49 @@ export class Reconciler {
     return this.start('state_file', async () => ({ policy, rejected: [], unresolvedProxies: [], refusals: [] }));
   }
 
+  /** The run, and then the state file it asked for: what request() resolves after. */
   private start(trigger: string, load: () => Promise<PolicyBuild> = () => this.ports.loadDesired()): Promise<void> {
-    const run = this.runWith(trigger, load).finally(() => {
+    let saved: Promise<void> = Promise.resolve();
+    const run = this.runWith(trigger, load, (policy) => (saved = this.saveLater(policy))).finally(() => {
       if (this.current === run) this.current = null;
     });
     this.current = run;
-    return run;
+    return run.then(() => saved);
   }
 
-  private async runWith(trigger: string, load: () => Promise<PolicyBuild>): Promise<void> {
+  private saveLater(policy: GatewayPolicy): Promise<void> {
+    this.toSave = policy;
+    this.saving = this.saving.then(async () => {
+      // After the report of the run that asked: encoding thousands of clients is not on its path.
+      await new Promise((resolve) => setImmediate(resolve));
+      const latest = this.toSave;
+      if (latest === null) return;
+      this.toSave = null;
+      try {
+        await this.ports.saveState(latest);
+        this.stateError = null;
+      } catch (error) {
+        this.stateError = messageOf(error);
+      }
+    });
+    return this.saving;
+  }
+
+  private async runWith(trigger: string, load: () => Promise<PolicyBuild>, save: (policy: GatewayPolicy) => void): Promise<void> {
     const started = this.ports.now();
     const timer = (this.timer = new PhaseTimer(() => this.ports.now()));
     const errors: { cause: ErrorCause; message: string }[] = [];
     let mode: ReconcileOutcome['mode'] = 'none';
     let drift: string[] = [];
     let refusals: readonly Refusal[] = [];
-    const finish = () =>
+    const finish = () => {
+      // A state file that could not be written since the last report: said now, written again.
+      if (this.stateError !== null) {
+        errors.push({ cause: 'state_file', message: this.stateError });
+        if (this.applied) save(this.applied.policy);
+      }
       this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift, refusals, phases: timer.phases });
+    };
 
     let build: PolicyBuild;
     let rendered: RenderedRuleset;
@@ -171,7 +209,7 @@ export class Reconciler {
       // The very snapshot in force (the idle resync): nothing to render, only check the kernel.
       this.lastBuild = build;
       ({ mode, drift } = await this.restoreIfDrifted(previous, errors));
-      if (mode !== 'none') await this.afterApply(previous.policy, build.policy, errors, null);
+      if (mode !== 'none') await this.afterApply(previous.policy, build.policy, errors, null, save);
       else await this.keepLan(previous.policy, errors);
       return finish();
     }
@@ -188,14 +226,17 @@ export class Reconciler {
       this.applied = { policy: build.policy, rendered: previous.rendered };
       this.lastBuild = build;
       ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
-      await this.afterApply(previous.policy, build.policy, errors, null);
+      await this.afterApply(previous.policy, build.policy, errors, null, save);
       return finish();
     }
     mode = await this.applyChange(previous, rendered, errors);
     if (mode === 'none') return finish();
     this.lastBuild = build;
     this.applied = { policy: build.policy, rendered };
-    await this.afterApply(previous?.policy ?? null, build.policy, errors, rendered);
+    // A delta is read back as what it changed (the periodic full read-back covers the rest).
+    const check = mode === 'delta' && previous ? renderDeltaCheck(previous.rendered, rendered) : null;
+    const verify = check !== null ? () => this.verifyDelta(rendered, check, errors) : () => this.verifyApplied(rendered, errors);
+    await this.afterApply(previous?.policy ?? null, build.policy, errors, verify, save);
     return finish();
   }
 
@@ -261,6 +302,17 @@ export class Reconciler {
     return run;
   }
 
+  /** The kernel holds what the delta changed; a failure forces a full apply on the next run. */
+  private async verifyDelta(rendered: RenderedRuleset, check: string, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
+    if (check === '') return;
+    try {
+      await this.ports.checkScript(check);
+    } catch (error) {
+      errors.push({ cause: 'verify', message: `the delta is not in force: ${messageOf(error)}` });
+      if (this.applied?.rendered === rendered) this.applied = null;
+    }
+  }
+
   /** Full read-back after an apply; a failure forces a full apply on the next run. */
   private async verifyApplied(rendered: RenderedRuleset, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
     try {
@@ -288,18 +340,24 @@ export class Reconciler {
   }
 
   /**
-   * Once the new ruleset is in force: its read-back, route_localnet, the conntrack entries of
-   * clients that lost their binding and the state file. Independent of each other, so they run
-   * side by side; each failure is reported under its own cause.
+   * Once the new ruleset is in force: its read-back, route_localnet and the conntrack entries of
+   * clients that lost their binding, side by side (independent of each other; each failure is
+   * reported under its own cause). The state file is written after the run (saveLater).
    */
-  private async afterApply(previous: GatewayPolicy | null, next: GatewayPolicy, errors: { cause: ErrorCause; message: string }[], verify: RenderedRuleset | null): Promise<void> {
+  private async afterApply(
+    previous: GatewayPolicy | null,
+    next: GatewayPolicy,
+    errors: { cause: ErrorCause; message: string }[],
+    verify: (() => Promise<void>) | null,
+    save: (policy: GatewayPolicy) => void,
+  ): Promise<void> {
+    save(next);
     const steps: [ErrorCause, string, () => Promise<void>][] = [
       ['lan_sysctl', 'lan', () => this.ports.prepareLan(next, true)],
       ['conntrack', 'conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next))],
-      ['state_file', 'state', () => this.ports.saveState(next)],
     ];
     await Promise.all([
-      verify ? this.timer.time('verify', () => this.verifyApplied(verify, errors)) : undefined,
+      verify ? this.timer.time('verify', verify) : undefined,
       ...steps.map(async ([cause, phase, step]) => {
         try {
           await this.timer.time(phase, step);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort, type PolicyClient } from '@pgw/domain';
-import { renderDelta } from './render-delta.js';
+import { renderDelta, renderDeltaCheck } from './render-delta.js';
 import { renderRuleset } from './render-ruleset.js';
 
 const c = (last: number, port: number, blocked: PolicyClient['blocked'] = null): PolicyClient => ({
@@ -77,5 +77,39 @@ describe('renderDelta', () => {
 
   it('refuses a delta when the table definition changes (strict output toggled)', () => {
     assert.equal(delta(policy([c(10, 20010)]), policy([c(10, 20010)], true)), null);
+  });
+});
+
+describe('renderDeltaCheck', () => {
+  const check = (a: GatewayPolicy, b: GatewayPolicy) => renderDeltaCheck(renderRuleset(a), renderRuleset(b));
+
+  it('asserts a blocked client is out of the effective sets and in lan_blocked', () => {
+    assert.equal(
+      check(policy([c(10, 20010), c(11, 20011)]), policy([c(10, 20010), c(11, 20011, 'proxy_down')])),
+      [
+        'create element inet pgw lan_mapped { 192.168.2.11 }',
+        'create element inet pgw client_port { 192.168.2.11 : 20011 }',
+        'create element inet pgw client_ports { 192.168.2.11 . 20011 }',
+        'delete element inet pgw lan_blocked { 192.168.2.11 }',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('checks a re-mapped client by its map key and its exact pair in client_ports', () => {
+    assert.equal(
+      check(policy([c(10, 20010)]), policy([c(10, 20099)])),
+      [
+        'create element inet pgw client_ports { 192.168.2.10 . 20010 }',
+        'delete element inet pgw client_port { 192.168.2.10 }',
+        'delete element inet pgw client_ports { 192.168.2.10 . 20099 }',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('is empty when nothing changed and null when the table definition changed', () => {
+    assert.equal(check(policy([c(10, 20010)]), policy([c(10, 20010)])), '');
+    assert.equal(check(policy([c(10, 20010)]), policy([c(10, 20010)], true)), null);
   });
 });

@@ -208,7 +208,7 @@ function uniqueSorted(values: string[]): string[] {
 }
 
 /** `add element` lines, one per non-empty set; shared by the full script and the delta. */
-export function addElementLines(elements: Readonly<Partial<Record<SetName, readonly string[]>>>, verb: 'add' | 'delete' = 'add'): string[] {
+export function addElementLines(elements: Readonly<Partial<Record<SetName, readonly string[]>>>, verb: 'add' | 'create' | 'delete' = 'add'): string[] {
   const lines: string[] = [];
   for (const name of Object.keys(SETS) as SetName[]) {
     const values = elements[name];
