@@ -5,7 +5,8 @@
  * gets its own Postgres role from a fresh test database and the lab's Redis socket.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +111,8 @@ export class Gateway {
   readonly csrfSecret = randomBytes(32).toString('hex');
   readonly bus: EventBus;
   readonly stateDir: string;
+  /** The forwarder's cache of the desired state (its own directory, uid pgw, 0700). */
+  readonly forwarderStateDir: string;
   /** The agent's listener socket, through which the forwarder gets its listening sockets. */
   readonly listenerSocket: string;
   /** Where the api listens, once started. */
@@ -130,6 +133,10 @@ export class Gateway {
     this.stateDir = join(lab.dir, 'agent-state');
     this.listenerSocket = join(lab.dir, 'listeners.sock');
     mkdirSync(this.stateDir, { recursive: true });
+    this.forwarderStateDir = join(lab.dir, 'forwarder-state');
+    mkdirSync(this.forwarderStateDir, { recursive: true, mode: 0o700 });
+    const uid = (flag: string) => Number(execFileSync('id', [flag, SPECS.forwarder.uid]).toString().trim());
+    chownSync(this.forwarderStateDir, uid('-u'), uid('-g'));
   }
 
   envFor(service: ServiceName): Record<string, string> {
@@ -150,7 +157,7 @@ export class Gateway {
         PGW_HEALTH_METRICS_PORT: String(SPECS.health.metricsPort),
         PGW_LISTENER_SOCKET: this.listenerSocket,
       },
-      forwarder: { PGW_SECRET_KEY: this.secretKey.toString('hex'), PGW_LISTENER_SOCKET: this.listenerSocket },
+      forwarder: { PGW_SECRET_KEY: this.secretKey.toString('hex'), PGW_LISTENER_SOCKET: this.listenerSocket, PGW_FORWARDER_STATE_DIR: this.forwarderStateDir },
       health: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
       api: {
         PGW_SECRET_KEY: this.secretKey.toString('hex'),

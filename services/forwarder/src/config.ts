@@ -12,6 +12,7 @@ export const forwarderEnvSchema = z
     PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
     PGW_METRICS_PORT: fields.tcpPort.default(9102),
     PGW_LISTENER_SOCKET: fields.unixSocketPath.default('/run/pgw/listeners.sock'),
+    PGW_FORWARDER_STATE_DIR: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/var/lib/pgw/forwarder'),
     PGW_MAX_CONNECTIONS: fields.positiveInt(20_000, 1_000_000),
     PGW_MAX_CONNECTIONS_PER_MAPPING: fields.positiveInt(1024, 1_000_000),
     PGW_CONNECT_TIMEOUT_MS: fields.positiveInt(5_000, 120_000),
@@ -35,6 +36,8 @@ export interface ForwarderConfig {
   readonly metricsPort: number;
   /** The agent's listener socket: the agent creates and holds the mapped ports' listening sockets. */
   readonly listenerSocket: string;
+  /** Where the last desired state from Postgres is kept, served at a start while Postgres is unreachable. */
+  readonly stateDir: string;
   readonly maxConnections: number;
   readonly maxConnectionsPerMapping: number;
   readonly connectTimeoutMs: number;
@@ -57,6 +60,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     metricsHost: e.PGW_METRICS_HOST,
     metricsPort: e.PGW_METRICS_PORT,
     listenerSocket: e.PGW_LISTENER_SOCKET,
+    stateDir: e.PGW_FORWARDER_STATE_DIR,
     maxConnections: e.PGW_MAX_CONNECTIONS,
     maxConnectionsPerMapping: e.PGW_MAX_CONNECTIONS_PER_MAPPING,
     connectTimeoutMs: e.PGW_CONNECT_TIMEOUT_MS,

@@ -16,6 +16,7 @@ import { ForwarderStats } from './forwarder-stats.js';
 import type { ListenerContext } from './mapping-listener.js';
 import { Reconciler } from './reconciler.js';
 import { buildRoutes, type RouteProblem } from './routes.js';
+import { type ForwarderState, ForwarderStateCache } from './state-cache.js';
 import { startStatusWriter } from './status-writer.js';
 import { UpstreamFailureTracker } from './upstream-failures.js';
 
@@ -78,9 +79,34 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
   metrics = registerForwarderMetrics(registry, stats, limits, forwarder);
 
   const opener = new CredentialOpener(config.secretKey);
+  const stateCache = new ForwarderStateCache(config.stateDir);
+  let loadedOnce = false;
+  /**
+   * From Postgres, kept on disk for the next start. At a start with Postgres unreachable, the state
+   * last loaded serves (as the agent's state file enforces): its clients are not refused until
+   * Postgres answers. After that a failed load keeps what is in force.
+   */
+  const loadState = async (): Promise<ForwarderState> => {
+    try {
+      const state = await loadDesiredStateWithCredentials(db);
+      loadedOnce = true;
+      stateCache.save(state).catch((error: Error) => logger.warn('cannot write the desired state cache', { dir: config.stateDir, error: error.message }));
+      return state;
+    } catch (error) {
+      if (loadedOnce) throw error;
+      const cached = await stateCache.load().catch((cacheError: Error) => {
+        logger.error('desired state cache unusable', { error: cacheError.message });
+        return null;
+      });
+      if (cached === null) throw error;
+      loadedOnce = true;
+      logger.warn('Postgres unreachable at start: serving the cached desired state', { error: (error as Error).message, mappings: cached.mappings.length });
+      return cached;
+    }
+  };
   let lastProblems = '';
   const reconciler = new Reconciler(async () => {
-    const state = await loadDesiredStateWithCredentials(db);
+    const state = await loadState();
     destinations.configure(state.settings);
     const table = buildRoutes(state, opener.open);
     opener.endLoad();

@@ -1,0 +1,74 @@
+// Issue 11 point 3 / issue 13 point 4: a forwarder that starts while Postgres is unreachable serves
+// the mappings of the desired state it last loaded (its cache file), as the agent enforces its state
+// file; without the cache it serves nothing. In the lab with the real agent ruleset and an
+// authenticated upstream (tinyproxy Basic auth), so the cached sealed credentials are used too.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLab, type Lab } from '../lab/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { waitFor } from '../support/wait.js';
+
+const PORT = 20000;
+const UNREACHABLE_DB = 'postgres://pgw_forwarder:unreachable@/pgw?host=/nonexistent-pgw-socket-dir';
+
+describe('forwarder start from its cached desired state with Postgres unreachable', { timeout: 240_000 }, () => {
+  let lab: Lab;
+  let tdb: TestDatabase;
+  let gateway: Gateway;
+  let client: string;
+  const cacheFile = () => join(gateway.forwarderStateDir, 'desired-state.json');
+  const get = () => lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 3000 });
+
+  before(async () => {
+    execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
+    lab = await createLab({ clients: 2, proxies: ['http-auth'] });
+    tdb = await createTestDatabase({ prefix: 'pgw_fcache' });
+    gateway = new Gateway(lab, tdb);
+    client = lab.clients[0]!;
+    const proxyId = await gateway.seedProxy(lab.proxies[0]!, { status: 'up' });
+    await gateway.seedMapping(client, proxyId, PORT);
+    await lab.exec(lab.ns.gateway, ['sh', `${REPO_ROOT}guard/load-guard.sh`]);
+    await gateway.start('agent');
+    await gateway.start('forwarder');
+    await waitFor('the client served with Postgres up', 15_000, async () => (await get()).ok);
+  });
+  after(async () => {
+    await gateway?.destroy();
+    await lab?.destroy();
+    await tdb?.drop();
+  });
+
+  it('keeps the loaded state on disk: mode 0600, the password sealed', async () => {
+    await waitFor('the cache file naming the client', 10_000, async () => (await readFile(cacheFile(), 'utf8').catch(() => '')).includes(`"${client}"`));
+    assert.equal((await stat(cacheFile())).mode & 0o777, 0o600);
+    const text = await readFile(cacheFile(), 'utf8');
+    assert.ok(!text.includes(lab.proxies[0]!.password!), 'the upstream password is not in the file in clear');
+  });
+
+  it('serves the cached mappings when it starts with Postgres unreachable', async () => {
+    await gateway.kill('forwarder');
+    const started = Date.now();
+    await gateway.start('forwarder', { PGW_DATABASE_URL: UNREACHABLE_DB });
+    const ms = await waitFor('the client served from the cached state', 10_000, async () => (await get()).ok).then(() => Date.now() - started);
+    console.log(`# client served ${ms} ms after the forwarder's start with Postgres unreachable`);
+    const log = await readFile(gateway.process('forwarder')!.logFile, 'utf8');
+    assert.match(log, /serving the cached desired state/);
+  });
+
+  it('without the cache, a forwarder started with Postgres unreachable serves nothing (control)', async () => {
+    await gateway.kill('forwarder');
+    await rm(cacheFile());
+    await gateway.start('forwarder', { PGW_DATABASE_URL: UNREACHABLE_DB });
+    // Given the same time the cached start needed and more: still nothing.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const attempt = await get();
+    assert.equal(attempt.ok, false, 'no listener, no answer');
+    await gateway.kill('forwarder');
+    await gateway.start('forwarder');
+    await waitFor('served again once Postgres is reachable', 15_000, async () => (await get()).ok);
+  });
+});
