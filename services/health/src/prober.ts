@@ -49,8 +49,10 @@ export class Prober {
    * The liveness connection saw the proxy die (refused, reset, silent): recorded like a failed
    * probe that could not reach the proxy, without waiting for one.
    */
-  async recordLoss(proxyId: number, error: string): Promise<ProbeResult> {
+  async recordLoss(proxyId: number, error: string): Promise<ProbeResult | null> {
     const proxy = await this.find(proxyId);
+    // The watch reports every failed reconnect; one failure on record per outage is enough.
+    if (proxy.status === 'down') return null;
     return this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness');
   }
 

@@ -1,15 +1,17 @@
+import { endpointLabel, parsePort, type ProxyProtocol } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import type { Counter } from 'prom-client';
 import { DEFAULT_LIVENESS_TIMINGS, type LivenessLoss, LivenessWatch, type LivenessTimings } from './liveness-watch.js';
 
 export interface WatchedProxy {
   readonly id: number;
+  readonly protocol: ProxyProtocol;
   readonly host: string;
   readonly port: number;
 }
 
 export interface LivenessActions {
-  /** The proxy is dead beyond doubt (refused, reset, silent): record a failure now. */
+  /** The proxy is dead beyond doubt (refused, reset, silent): record a failure now, unless it is already down. */
   recordLoss(proxyId: number, detail: string): Promise<void>;
   /** Not certain (a slow connect) or alive again: let a full layer-7 probe decide. */
   probeNow(proxyId: number): void;
@@ -38,7 +40,7 @@ export class LivenessMonitor {
       if (watch !== undefined && watch.host === proxy.host && watch.port === proxy.port) continue;
       watch?.stop();
       const fresh = new LivenessWatch(proxy.host, proxy.port, {
-        lost: (loss, detail) => this.lost(proxy.id, loss, detail),
+        lost: (loss, detail, repeated) => this.lost(proxy, loss, detail, repeated),
         restored: () => this.actions.probeNow(proxy.id),
       }, this.timings);
       this.watches.set(proxy.id, fresh);
@@ -56,15 +58,18 @@ export class LivenessMonitor {
     this.watches.clear();
   }
 
-  private lost(proxyId: number, loss: LivenessLoss, detail: string): void {
-    this.losses.inc({ reason: loss });
+  private lost(proxy: WatchedProxy, loss: LivenessLoss, detail: string, repeated: boolean): void {
+    const proxyId = proxy.id;
+    if (!repeated) this.losses.inc({ reason: loss });
     if (loss === 'connect_timeout') {
+      if (repeated) return;
       this.logger.info('liveness: slow TCP connect to the proxy; probing now', { proxyId, detail });
       this.actions.probeNow(proxyId);
       return;
     }
-    this.logger.warn('liveness: proxy lost', { proxyId, loss, detail });
-    this.actions.recordLoss(proxyId, `liveness: ${detail}`).catch((error: Error) => {
+    if (!repeated) this.logger.warn('liveness: proxy lost', { proxyId, loss, detail });
+    // Worded like the dialers' errors: the endpoint first, so the console's error names the proxy.
+    this.actions.recordLoss(proxyId, `${endpointLabel({ protocol: proxy.protocol, host: proxy.host, port: parsePort(proxy.port) })} (liveness): ${detail}`).catch((error: Error) => {
       // Postgres down: the probe path (run locally when Redis is down too) tries again.
       this.logger.warn('liveness: cannot record the loss; probing instead', { proxyId, error: error.message });
       this.actions.probeNow(proxyId);

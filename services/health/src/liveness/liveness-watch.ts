@@ -13,22 +13,32 @@ export interface LivenessTimings {
   readonly connectTimeoutMs: number;
   /** Wait before the next connect after a failed one (the endpoint is already reported lost). */
   readonly retryMs: number;
-  /** A connection that lived shorter than this is not reconnected at once (a proxy that closes at once must not make us spin). */
+  /**
+   * After two connections in a row that lived shorter than this, the next connect waits retryMs (a
+   * proxy that closes at once must not make us spin). The first reconnect is always immediate: it is
+   * what tells a dead proxy from one that closed an idle connection.
+   */
   readonly minLifetimeMs: number;
   readonly keepalive: KeepaliveTimers;
 }
 
-/** Process exit: FIN/RST then refused, in milliseconds. Silent host: about idle + interval x count = 3 s. */
+/**
+ * Process exit: FIN/RST then refused, in milliseconds (within retryMs when it dies while we are
+ * between connections). Silent host: about idle + interval x count = 3 s.
+ */
 export const DEFAULT_LIVENESS_TIMINGS: LivenessTimings = {
   connectTimeoutMs: 1_000,
-  retryMs: 1_000,
+  retryMs: 250,
   minLifetimeMs: 1_000,
   keepalive: { idleS: 1, intervalS: 1, count: 2 },
 };
 
 export interface LivenessEvents {
-  /** The endpoint stopped answering; called once per loss, with what was seen. */
-  lost(loss: LivenessLoss, detail: string): void;
+  /**
+   * The endpoint did not answer: called for every failed attempt, `repeated` after the first one
+   * since the last good connection (the status may have come back up by a probe meanwhile).
+   */
+  lost(loss: LivenessLoss, detail: string, repeated: boolean): void;
   /** A connection succeeded again after a loss. */
   restored(): void;
 }
@@ -37,6 +47,7 @@ export class LivenessWatch {
   private socket: net.Socket | null = null;
   private timer: NodeJS.Timeout | undefined;
   private connectedAt = 0;
+  private shortLivedInARow = 0;
   private reportedLost = false;
   private stopped = false;
 
@@ -107,7 +118,8 @@ export class LivenessWatch {
       return;
     }
     const lived = Date.now() - this.connectedAt;
-    this.schedule(lived >= this.timings.minLifetimeMs ? 0 : this.timings.minLifetimeMs - lived);
+    this.shortLivedInARow = lived < this.timings.minLifetimeMs ? this.shortLivedInARow + 1 : 0;
+    this.schedule(this.shortLivedInARow >= 2 ? this.timings.retryMs : 0);
   }
 
   private connectFailed(error: NodeJS.ErrnoException | undefined): void {
@@ -120,9 +132,9 @@ export class LivenessWatch {
   }
 
   private report(loss: LivenessLoss, detail: string): void {
-    if (this.reportedLost) return;
+    const repeated = this.reportedLost;
     this.reportedLost = true;
-    this.events.lost(loss, detail);
+    this.events.lost(loss, detail, repeated);
   }
 
   private schedule(ms: number): void {
