@@ -173,10 +173,16 @@ describe('lab cleanup when its owner dies', () => {
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', ownerScript], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    assert.match(line, /^[0-9a-f]{6}$/);
-    assert.equal((await namespacesOf(line)).length, 4);
-    return { child, id: line };
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+      assert.match(line, /^[0-9a-f]{6}$/);
+      assert.equal((await namespacesOf(line)).length, 4);
+      return { child, id: line };
+    } catch (error) {
+      // The owner never exits on its own: a failed check must not leave it (and its lab) running.
+      child.kill('SIGTERM');
+      throw error;
+    }
   }
 
   it('SIGTERM to the owner runs the exit hook: namespaces and dir are gone', async () => {
