@@ -35,13 +35,13 @@ export class TransactionWatch {
   }
 
   /** Starts the monitor and resolves once it is subscribed (it has seen a marker transaction). */
-  static async start(dp: Dataplane): Promise<TransactionWatch> {
+  static async start(dp: Pick<Dataplane, 'gw' | 'lab'>): Promise<TransactionWatch> {
     const watch = new TransactionWatch(dp.gw);
     await watch.marker(dp);
     return watch;
   }
 
-  private async marker(dp: Dataplane): Promise<void> {
+  private async marker(dp: Pick<Dataplane, 'gw' | 'lab'>): Promise<void> {
     const deadline = performance.now() + 5000;
     for (;;) {
       const mark = this.seen.length;
