@@ -93,7 +93,6 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     applyScript: (script) => nft.apply(script),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),
-    checkScript: (script) => nft.check(script),
     prepareLan: async (policy, localnet) => {
       await lanSysctl.prepare(policy.lan.interface, localnet);
       await neighbours.sync(policy);

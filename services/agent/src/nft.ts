@@ -8,11 +8,10 @@ export interface Nft {
   apply(script: string): Promise<void>;
   listTable(): Promise<TableListing | null>;
   listChains(): Promise<string[]>;
-  check(script: string): Promise<void>;
 }
 
 /**
- * The agent's only way to touch nftables: `nft -f -` transactions, their `nft -c -f -` checks, `nft -j list table inet pgw` and `nft -j list chains inet`.
+ * The agent's only way to touch nftables: `nft -f -` transactions, `nft -j list table inet pgw` and `nft -j list chains inet`.
  * onSpawn gets the pid of each writing nft, so the self-heal knows its transaction as the agent's own.
  */
 export function createNft(bin: string, onSpawn: (pid: number) => void = () => undefined): Nft {
@@ -28,12 +27,6 @@ export function createNft(bin: string, onSpawn: (pid: number) => void = () => un
       if (result.exitCode === 0) return parseTableListing(result.stdout);
       if (/No such file or directory/.test(result.stderr)) return null;
       throw new Error(`nft list table failed (exit ${result.exitCode ?? result.signal}): ${firstLines(result.stderr)}`);
-    },
-    // Check mode: the kernel validates the transaction against what it holds, then discards it
-    // (no commit, so no nft monitor event and nothing for the self-heal to tell apart).
-    async check(script) {
-      const result = await execa(bin, ['-c', '-f', '-'], { input: script, reject: false, timeout: TIMEOUT_MS });
-      if (result.exitCode !== 0) throw new Error(`nft -c -f failed (exit ${result.exitCode ?? result.signal}): ${firstLines(result.stderr || result.stdout)}`);
     },
     // Cheap (no set elements are fetched): a few ms where the full listing of 4096 mappings takes ~80.
     async listChains() {

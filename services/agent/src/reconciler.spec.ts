@@ -43,11 +43,16 @@ class FakeKernel {
       return;
     }
     if (!this.table) throw new Error('Error: No such file or directory (table inet pgw)');
+    // One transaction: any failing line leaves the table as it was.
+    const elements = new Map([...this.table.elements].map(([name, values]) => [name, [...values]]));
     for (const line of script.trim().split('\n')) {
-      const m = /^(add|delete) element inet pgw (\w+) \{ (.*) \}$/.exec(line)!;
-      const current = this.table.elements.get(m[2]!)!;
+      const m = /^(add|create|delete) element inet pgw (\w+) \{ (.*) \}$/.exec(line)!;
+      const current = elements.get(m[2]!)!;
       for (const value of m[3]!.split(', ')) {
-        if (m[1] === 'add') current.push(value);
+        const key = value.split(' : ')[0]!;
+        // create, like nft: EEXIST for an element (map: key) already there; the transaction is refused whole.
+        if (m[1] === 'create' && current.some((e) => e === value || e.startsWith(`${key} : `))) throw new Error('Error: Could not process rule: File exists');
+        if (m[1] !== 'delete') current.push(value);
         else {
           const index = current.findIndex((e) => e === value || e.startsWith(`${value} : `));
           if (index < 0) throw new Error('Error: Could not process rule: No such file or directory');
@@ -56,24 +61,11 @@ class FakeKernel {
       }
       current.sort();
     }
+    this.table.elements = elements;
   }
 
   list(): TableListing | null {
     return this.table && { elements: this.table.elements, chains: this.table.chains };
-  }
-
-  /** `nft -c`: create fails on an element (map: key) that is there, delete on one that is not; nothing changes. */
-  check(script: string): void {
-    for (const line of script.trim().split('\n')) {
-      const m = /^(create|delete) element inet pgw (\w+) \{ (.*) \}$/.exec(line)!;
-      const current = this.table?.elements.get(m[2]!) ?? [];
-      for (const value of m[3]!.split(', ')) {
-        const key = value.split(' : ')[0]!;
-        const there = current.some((e) => e === value || e.startsWith(`${key} : `));
-        if (m[1] === 'create' && there) throw new Error('Error: Could not process rule: File exists');
-        if (m[1] === 'delete' && !there) throw new Error('Error: Could not process rule: No such file or directory');
-      }
-    }
   }
 }
 
@@ -87,7 +79,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let dbDown = false;
   let refused: SettingsRefused | null = null;
   const lan: [string, boolean][] = [];
-  const reads = { full: 0, chains: 0, checks: 0 };
+  const reads = { full: 0, chains: 0 };
   const saved: GatewayPolicy[] = [];
   let saveGate: Promise<void> = Promise.resolve();
   let saveFails = false;
@@ -102,7 +94,6 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     applyScript: async (script) => kernel.apply(script, () => desired),
     listTable: async () => (reads.full++, kernel.list()),
     listChains: async () => (reads.chains++, [...(kernel.list()?.chains.keys() ?? [])]),
-    checkScript: async (script) => (reads.checks++, kernel.check(script)),
     prepareLan: async (p, localnet) => void lan.push([p.lan.interface, localnet]),
     disconnectClients: async (ips) => void disconnected.push([...ips]),
     saveState: async (p) => {
@@ -152,34 +143,31 @@ describe('Reconciler', () => {
     assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
   });
 
-  it('reads back a delta as what it changed (nft -c), not the whole table', async () => {
+  it('a one-change run starts one nft process: the delta itself is the check (strict create/delete), no read-back', async () => {
     const t = setup(policy([c(10), c(11)]));
     await t.reconciler.request('start');
-    assert.deepEqual(t.reads, { full: 1, chains: 0, checks: 0 }, 'a full apply is read back in full');
+    assert.deepEqual(t.reads, { full: 1, chains: 0 }, 'a full apply is read back in full');
+    const scripts = t.kernel.scripts.length;
     t.setDesired(policy([c(10), c(11, 'proxy_down')]));
     await t.reconciler.request('event:proxy.status');
     assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['delta', true]);
-    assert.deepEqual(t.reads, { full: 1, chains: 0, checks: 1 });
+    assert.deepEqual(t.reads, { full: 1, chains: 0 });
+    assert.equal(t.kernel.scripts.length, scripts + 1);
+    assert.match(t.kernel.scripts.at(-1)!, /^create element inet pgw lan_blocked \{ 192\.168\.2\.11 \}$/m);
   });
 
-  it('a delta the kernel does not hold after the apply fails its check, and the next run applies in full', async () => {
+  it('a delta the kernel does not expect (an element already there) is refused whole, and the run applies in full, naming the drift', async () => {
     const t = setup(policy([c(10), c(11)]));
     await t.reconciler.request('start');
+    // Another writer already put the client in lan_blocked: the kernel is not what the agent applied.
+    t.kernel.table?.elements.set('lan_blocked', ['192.168.2.11']);
     t.setDesired(policy([c(10), c(11, 'proxy_down')]));
-    // Another writer takes the blocked client out of lan_blocked right after the delta.
-    const apply = t.kernel.apply.bind(t.kernel);
-    t.kernel.apply = (script, of) => {
-      apply(script, of);
-      t.kernel.table?.elements.set('lan_blocked', []);
-    };
     await t.reconciler.request('event:proxy.status');
-    t.kernel.apply = apply;
-    const failed = t.outcomes.at(-1)!;
-    assert.equal(failed.ok, false);
-    assert.match(failed.errors.map((e) => `${e.cause}: ${e.message}`).join(), /^verify: the delta is not in force: .*No such file/);
-    await t.reconciler.request('resync');
-    assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['full', true]);
+    const run = t.outcomes.at(-1)!;
+    assert.deepEqual([run.mode, run.ok], ['full', true]);
+    assert.match(run.drift.join(), /delta refused by the kernel: .*File exists/);
     assert.deepEqual(t.kernel.table?.elements.get('lan_blocked'), ['192.168.2.11']);
+    assert.deepEqual(t.kernel.table?.elements.get('lan_mapped'), ['192.168.2.10']);
   });
 
   it('writes the state file after the run is reported and before request() resolves', async () => {
@@ -288,9 +276,9 @@ describe('Reconciler', () => {
   it('checks an unchanged snapshot cheaply (chains only, nothing rendered); every n-th run reads the elements back', async () => {
     const t = setup(policy([c(10)]), 3);
     await t.reconciler.request('start');
-    assert.deepEqual(t.reads, { full: 1, chains: 0, checks: 0 }, 'the apply is verified in full');
+    assert.deepEqual(t.reads, { full: 1, chains: 0 }, 'the apply is verified in full');
     for (let i = 0; i < 6; i++) await t.reconciler.request('resync');
-    assert.deepEqual(t.reads, { full: 3, chains: 4, checks: 0 });
+    assert.deepEqual(t.reads, { full: 3, chains: 4 });
     assert.ok(t.outcomes.slice(1).every((o) => o.mode === 'none' && o.ok && o.phases.render === undefined));
     // An element removed behind the agent's back is found by the next full read-back.
     t.kernel.table!.elements.set('lan_mapped', []);

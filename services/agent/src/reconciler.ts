@@ -2,7 +2,7 @@ import type { GatewayPolicy, Ipv4 } from '@pgw/domain';
 import { type PolicyBuild, type Refusal, SettingsRefused } from './build-policy.js';
 import { clientsToDisconnect } from './disconnect-plan.js';
 import { PhaseTimer } from './phase-timer.js';
-import { renderDelta, renderDeltaCheck } from './render-delta.js';
+import { renderDelta } from './render-delta.js';
 import { type RenderedRuleset, renderRuleset } from './render-ruleset.js';
 import { type TableListing, verifyChainNames, verifyTable } from './verify-table.js';
 
@@ -21,8 +21,6 @@ export interface ReconcilerPorts {
   listTable(): Promise<TableListing | null>;
   /** Names of the chains of table inet pgw, none when it is absent: the cheap check between full read-backs. */
   listChains(): Promise<readonly string[]>;
-  /** `nft -c -f -`: the kernel runs the transaction and discards it; rejects with nft's error. */
-  checkScript(script: string): Promise<void>;
   /**
    * The LAN interface's kernel backstop (forwarding off), asserted on every run; route_localnet on
    * it only when `localnet` (a ruleset closing the hole is in force), off everywhere else.
@@ -44,7 +42,7 @@ export interface ReconcileOutcome {
   /** The policy now in force (the previous one when this run failed before applying). */
   readonly build: PolicyBuild | null;
   readonly errors: readonly { readonly cause: ErrorCause; readonly message: string }[];
-  /** Why a full apply was needed although the script was unchanged (table gone or altered). */
+  /** Why a full apply was needed: the table gone or altered, or a delta the kernel refused (it did not hold what was applied last). */
   readonly drift: readonly string[];
   /** What the agent refused to apply (settings it cannot enforce here, mapping ports), with the reason. */
   readonly refusals: readonly Refusal[];
@@ -61,7 +59,7 @@ export interface ReconcilerOptions {
   /**
    * Every n-th unchanged run reads the whole table back (set elements, rule counts); the others
    * only check that the table is there with its chains, which costs a few ms at any size.
-   * A full apply is followed by a full read-back, a delta by the check of what it changed.
+   * A full apply is followed by a full read-back; a delta is its own check (renderDelta).
    */
   fullVerifyEvery?: number;
 }
@@ -229,13 +227,12 @@ export class Reconciler {
       await this.afterApply(previous.policy, build.policy, errors, null, save);
       return finish();
     }
-    mode = await this.applyChange(previous, rendered, errors);
+    ({ mode, drift } = await this.applyChange(previous, rendered, errors));
     if (mode === 'none') return finish();
     this.lastBuild = build;
     this.applied = { policy: build.policy, rendered };
-    // A delta is read back as what it changed (the periodic full read-back covers the rest).
-    const check = mode === 'delta' && previous ? renderDeltaCheck(previous.rendered, rendered) : null;
-    const verify = check !== null ? () => this.verifyDelta(rendered, check, errors) : () => this.verifyApplied(rendered, errors);
+    // A strict delta committed is verified by the kernel itself; a full apply is read back in full.
+    const verify = mode === 'full' ? () => this.verifyApplied(rendered, errors) : null;
     await this.afterApply(previous?.policy ?? null, build.policy, errors, verify, save);
     return finish();
   }
@@ -266,25 +263,33 @@ export class Reconciler {
     return { mode: 'full', drift };
   }
 
-  /** Delta when only set elements differ, full replacement otherwise or when the delta fails. */
-  private async applyChange(previous: Applied | null, rendered: RenderedRuleset, errors: { cause: ErrorCause; message: string }[]): Promise<ReconcileOutcome['mode']> {
+  /**
+   * Delta when only set elements differ, full replacement otherwise or when the kernel refuses the
+   * strict delta (it no longer holds what we applied last, e.g. an element removed or added by
+   * hand): the full replacement is correct whatever it holds, and the refusal is the run's drift.
+   */
+  private async applyChange(
+    previous: Applied | null,
+    rendered: RenderedRuleset,
+    errors: { cause: ErrorCause; message: string }[],
+  ): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
     const delta = previous ? renderDelta(previous.rendered, rendered) : null;
+    const drift: string[] = [];
     if (delta !== null) {
       try {
         if (delta !== '') await this.timer.time('apply', () => this.write(delta, rendered));
         else this.inForce = rendered;
-        return 'delta';
-      } catch {
-        // The kernel no longer holds what we applied last (e.g. an element was removed by hand):
-        // the full replacement below is correct whatever it holds.
+        return { mode: 'delta', drift };
+      } catch (error) {
+        drift.push(`delta refused by the kernel: ${messageOf(error)}`);
       }
     }
     try {
       await this.timer.time('apply', () => this.write(rendered.script, rendered));
-      return 'full';
+      return { mode: 'full', drift };
     } catch (error) {
       errors.push({ cause: 'nft_apply', message: messageOf(error) });
-      return 'none';
+      return { mode: 'none', drift };
     }
   }
 
@@ -300,17 +305,6 @@ export class Reconciler {
     const run = this.writes.then(step);
     this.writes = run.catch(() => undefined);
     return run;
-  }
-
-  /** The kernel holds what the delta changed; a failure forces a full apply on the next run. */
-  private async verifyDelta(rendered: RenderedRuleset, check: string, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
-    if (check === '') return;
-    try {
-      await this.ports.checkScript(check);
-    } catch (error) {
-      errors.push({ cause: 'verify', message: `the delta is not in force: ${messageOf(error)}` });
-      if (this.applied?.rendered === rendered) this.applied = null;
-    }
   }
 
   /** Full read-back after an apply; a failure forces a full apply on the next run. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort, type PolicyClient } from '@pgw/domain';
-import { renderDelta, renderDeltaCheck } from './render-delta.js';
+import { renderDelta } from './render-delta.js';
 import { renderRuleset } from './render-ruleset.js';
 
 const c = (last: number, port: number, blocked: PolicyClient['blocked'] = null): PolicyClient => ({
@@ -23,10 +23,10 @@ const delta = (a: GatewayPolicy, b: GatewayPolicy) => renderDelta(renderRuleset(
 describe('renderDelta', () => {
   it('pins, re-pins and unpins a client’s MAC with element changes only', () => {
     const pin = (mac: string | null) => policy([{ ...c(10, 20010), mac: mac === null ? null : parseMacAddress(mac) }]);
-    assert.equal(delta(pin(null), pin('52:54:00:ab:cd:0f')), ['add element inet pgw pinned_clients { 192.168.2.10 }', 'add element inet pgw client_macs { 192.168.2.10 . 52:54:00:ab:cd:0f }', ''].join('\n'));
+    assert.equal(delta(pin(null), pin('52:54:00:ab:cd:0f')), ['create element inet pgw pinned_clients { 192.168.2.10 }', 'create element inet pgw client_macs { 192.168.2.10 . 52:54:00:ab:cd:0f }', ''].join('\n'));
     assert.equal(
       delta(pin('52:54:00:ab:cd:0f'), pin('02:00:00:00:00:01')),
-      ['delete element inet pgw client_macs { 192.168.2.10 . 52:54:00:ab:cd:0f }', 'add element inet pgw client_macs { 192.168.2.10 . 02:00:00:00:00:01 }', ''].join('\n'),
+      ['delete element inet pgw client_macs { 192.168.2.10 . 52:54:00:ab:cd:0f }', 'create element inet pgw client_macs { 192.168.2.10 . 02:00:00:00:00:01 }', ''].join('\n'),
     );
     assert.equal(delta(pin('02:00:00:00:00:01'), pin(null)), ['delete element inet pgw pinned_clients { 192.168.2.10 }', 'delete element inet pgw client_macs { 192.168.2.10 . 02:00:00:00:00:01 }', ''].join('\n'));
   });
@@ -39,9 +39,9 @@ describe('renderDelta', () => {
     assert.equal(
       delta(policy([c(10, 20010)]), policy([c(10, 20010), c(11, 20011)])),
       [
-        'add element inet pgw lan_mapped { 192.168.2.11 }',
-        'add element inet pgw client_port { 192.168.2.11 : 20011 }',
-        'add element inet pgw client_ports { 192.168.2.11 . 20011 }',
+        'create element inet pgw lan_mapped { 192.168.2.11 }',
+        'create element inet pgw client_port { 192.168.2.11 : 20011 }',
+        'create element inet pgw client_ports { 192.168.2.11 . 20011 }',
         '',
       ].join('\n'),
     );
@@ -54,16 +54,16 @@ describe('renderDelta', () => {
         'delete element inet pgw lan_mapped { 192.168.2.10 }',
         'delete element inet pgw client_port { 192.168.2.10 }',
         'delete element inet pgw client_ports { 192.168.2.10 . 20010 }',
-        'add element inet pgw lan_blocked { 192.168.2.10 }',
+        'create element inet pgw lan_blocked { 192.168.2.10 }',
         '',
       ].join('\n'),
     );
   });
 
-  it('changes a port as delete plus add of the map element', () => {
+  it('changes a port as delete plus create of the map element', () => {
     const text = delta(policy([c(10, 20010)]), policy([c(10, 20020)]))!;
     assert.match(text, /^delete element inet pgw client_port \{ 192\.168\.2\.10 \}$/m);
-    assert.match(text, /^add element inet pgw client_port \{ 192\.168\.2\.10 : 20020 \}$/m);
+    assert.match(text, /^create element inet pgw client_port \{ 192\.168\.2\.10 : 20020 \}$/m);
     assert.doesNotMatch(text, /lan_mapped/);
   });
 
@@ -77,39 +77,5 @@ describe('renderDelta', () => {
 
   it('refuses a delta when the table definition changes (strict output toggled)', () => {
     assert.equal(delta(policy([c(10, 20010)]), policy([c(10, 20010)], true)), null);
-  });
-});
-
-describe('renderDeltaCheck', () => {
-  const check = (a: GatewayPolicy, b: GatewayPolicy) => renderDeltaCheck(renderRuleset(a), renderRuleset(b));
-
-  it('asserts a blocked client is out of the effective sets and in lan_blocked', () => {
-    assert.equal(
-      check(policy([c(10, 20010), c(11, 20011)]), policy([c(10, 20010), c(11, 20011, 'proxy_down')])),
-      [
-        'create element inet pgw lan_mapped { 192.168.2.11 }',
-        'create element inet pgw client_port { 192.168.2.11 : 20011 }',
-        'create element inet pgw client_ports { 192.168.2.11 . 20011 }',
-        'delete element inet pgw lan_blocked { 192.168.2.11 }',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('checks a re-mapped client by its map key and its exact pair in client_ports', () => {
-    assert.equal(
-      check(policy([c(10, 20010)]), policy([c(10, 20099)])),
-      [
-        'create element inet pgw client_ports { 192.168.2.10 . 20010 }',
-        'delete element inet pgw client_port { 192.168.2.10 }',
-        'delete element inet pgw client_ports { 192.168.2.10 . 20099 }',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('is empty when nothing changed and null when the table definition changed', () => {
-    assert.equal(check(policy([c(10, 20010)]), policy([c(10, 20010)])), '');
-    assert.equal(check(policy([c(10, 20010)]), policy([c(10, 20010)], true)), null);
   });
 });

@@ -20,36 +20,19 @@ function elementChanges(applied: RenderedRuleset, next: RenderedRuleset): { remo
  * The small transaction that turns the applied ruleset into the next one when only set
  * elements differ (a mapping added, removed, blocked or unblocked). Returns null when the
  * table definition itself changed: then only a full replacement is correct. An empty string
- * means nothing to do. Deletes come first so a changed map value is a delete plus an add.
+ * means nothing to do. Deletes come first so a changed map value is a delete plus a create.
+ *
+ * Strict, so the transaction is its own check: `delete` fails (ENOENT) for an element (map: key)
+ * that is not there, `create` (EEXIST) for one that already is, and the kernel then refuses the
+ * whole transaction. It commits only when the table held exactly what the agent applied last for
+ * these elements, and then holds exactly the change: no read-back process after it. Later foreign
+ * edits are the nft monitor's (self-heal) and the periodic full read-back's.
  */
 export function renderDelta(applied: RenderedRuleset, next: RenderedRuleset): string | null {
   const changes = elementChanges(applied, next);
   if (changes === null) return null;
   const removedKeys = Object.fromEntries(Object.entries(changes.removed).map(([name, values]) => [name, values.map(keyOf(name as SetName))]));
-  const lines = [...addElementLines(removedKeys, 'delete'), ...addElementLines(changes.added, 'add')];
-  return lines.length === 0 ? '' : lines.join('\n') + '\n';
-}
-
-/**
- * The read-back of a delta, for `nft -c -f -` (the kernel runs the transaction, then discards it):
- * `create` of every removed element fails (EEXIST) if it is still there, `delete` of every added
- * one fails (ENOENT) if it is missing. So it passes only when the kernel holds exactly what the
- * delta changed, at the cost of the change, not of the table. A map key whose value changed is
- * checked by its presence; the value itself through client_ports, which holds the same pairs.
- * Null when the skeletons differ, empty when nothing changed.
- */
-export function renderDeltaCheck(applied: RenderedRuleset, next: RenderedRuleset): string | null {
-  const changes = elementChanges(applied, next);
-  if (changes === null) return null;
-  const absent: Elements = {};
-  const present: Elements = {};
-  for (const name of Object.keys(SETS) as SetName[]) {
-    const key = keyOf(name);
-    const addedKeys = new Set((changes.added[name] ?? []).map(key));
-    absent[name] = (changes.removed[name] ?? []).filter((e) => !addedKeys.has(key(e)));
-    present[name] = (changes.added[name] ?? []).map(key);
-  }
-  const lines = [...addElementLines(absent, 'create'), ...addElementLines(present, 'delete')];
+  const lines = [...addElementLines(removedKeys, 'delete'), ...addElementLines(changes.added, 'create')];
   return lines.length === 0 ? '' : lines.join('\n') + '\n';
 }
 
