@@ -112,12 +112,12 @@ export class Prober {
  * Accepts TCP on 127.0.0.1:<port> for each port given: where the forwarder would listen. Writes
  * one line per accepted connection (its log is the proof a socket received or did not receive).
  */
-const PORT_LISTENER = `
+export const PORT_LISTENER = `
 const net = require('node:net');
 for (const port of process.argv.slice(1).map(Number)) net.createServer((s) => { console.log('accepted ' + port + ' from ' + s.remoteAddress); s.on('error', () => {}); s.end('listener-' + port); }).listen(port, '127.0.0.1');
 `;
 /** A service on every gateway address (as an operator's SSH would be). */
-const ANY_LISTENER = `require('node:net').createServer((s) => s.end('gateway-service')).listen({ port: Number(process.argv[1]), host: '::', ipv6Only: false });`;
+export const ANY_LISTENER = `require('node:net').createServer((s) => s.end('gateway-service')).listen({ port: Number(process.argv[1]), host: '::', ipv6Only: false });`;
 
 export interface WanAnalysis {
   /** Packets whose source or destination is a LAN client address. */

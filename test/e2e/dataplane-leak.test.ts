@@ -4,81 +4,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createDataplane, type Dataplane } from './dataplane-harness.js';
+import { assertNoLeak, GATEWAY_SERVICE_PORT, type LeakProbes, leakProbes, LOOPBACK_SERVICE_PORT } from './leak-probes.js';
 
 const EFFECTIVE = '192.168.2.10';
 const BLOCKED = '192.168.2.11'; // proxy down
 const UNMAPPED = '192.168.2.12';
 const DISABLED = '192.168.2.13'; // mapping disabled
 const PORTS = { [EFFECTIVE]: 20010, [BLOCKED]: 20011, [DISABLED]: 20013 } as const;
-const GATEWAY_SERVICE_PORT = 2222;
-/** A loopback-only service on the gateway (as the services' metrics endpoints are). */
-const LOOPBACK_SERVICE_PORT = 9199;
-
 let dp: Dataplane;
+let probes: LeakProbes;
 let internet: string;
 let httpPort: number;
-
-/** Routes the LAN namespace's 127.0.0.0/8 to the gateway, so a client can send what an attacker would. */
-async function routeLoopbackToGateway(): Promise<void> {
-  for (const argv of [
-    ['sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1'],
-    ['sysctl', '-q', '-w', 'net.ipv4.conf.gw0.route_localnet=1'],
-    ['ip', 'route', 'add', '127.0.0.0/8', 'via', '192.168.2.1', 'dev', 'gw0', 'table', '100'],
-    ['ip', 'rule', 'add', 'pref', '10', 'to', '127.0.0.0/8', 'lookup', '100'],
-    ['ip', 'rule', 'del', 'pref', '0', 'lookup', 'local'],
-    ['ip', 'rule', 'add', 'pref', '100', 'lookup', 'local'],
-  ]) {
-    await dp.lab.exec(dp.lab.ns.lan, argv);
-  }
-}
-
-/** Runs `probe` with tcpdump on eth0 and returns what crossed it. */
-async function onWan<T>(probe: () => Promise<T>): Promise<{ result: T; wan: Awaited<ReturnType<Awaited<ReturnType<Dataplane['captureWan']>>['stop']>> }> {
-  const capture = await dp.captureWan();
-  const result = await probe();
-  await new Promise((resolve) => setTimeout(resolve, 300)); // late retransmissions
-  return { result, wan: await capture.stop() };
-}
-
-function assertNoLeak(wan: { fromClients: string[]; toOtherHosts: string[] }): void {
-  assert.deepEqual(wan.fromClients, [], 'packets with a client address on eth0');
-  assert.deepEqual(wan.toOtherHosts, [], 'packets to WAN hosts other than the proxy endpoints on eth0');
-}
-
-/** One ICMP echo request from `src` (no ping binary on the machine): exit 0 when a reply came. */
-const ICMP_ECHO = `
-import socket, sys, time
-src, dst = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-s.bind((src, 0)); s.settimeout(1.0)
-def checksum(b):
-    t = sum(int.from_bytes(b[i:i+2], 'big') for i in range(0, len(b), 2))
-    t = (t >> 16) + (t & 0xffff); t += t >> 16
-    return (~t) & 0xffff
-body = b'\\x00' * 8 + b'pgw-leak-probe'
-packet = bytearray(body); packet[0] = 8; packet[4:6] = (0x4242).to_bytes(2, 'big')
-packet[2:4] = checksum(bytes(packet)).to_bytes(2, 'big')
-s.sendto(bytes(packet), (dst, 0))
-try:
-    while True:
-        data, addr = s.recvfrom(2048)
-        if addr[0] == dst and data[20] == 0: sys.exit(0)
-except socket.timeout:
-    sys.exit(1)
-`;
-
-const probes = {
-  tcpToInternet: (src: string) => dp.prober.tcp(src, internet, httpPort),
-  udpDns: async (src: string) => [await dp.prober.udp(src, internet, 53), await dp.prober.udp(src, '192.168.2.1', 53)],
-  ping: (src: string) => dp.lab.exec(dp.lab.ns.lan, ['/usr/bin/python3', '-c', ICMP_ECHO, src, internet], { reject: false }),
-  ipv6ToGateway: () => dp.prober.tcp(dp.lab.description.lan.clientIp6, dp.lab.description.gateway.lanIp6, GATEWAY_SERVICE_PORT),
-  loopbackService: (src: string) => dp.prober.tcp(src, '127.0.0.1', LOOPBACK_SERVICE_PORT),
-  gatewayService: (src: string) => dp.prober.tcp(src, '192.168.2.1', GATEWAY_SERVICE_PORT),
-};
+const routeLoopbackToGateway = () => probes.routeLoopbackToGateway();
+const onWan = <T>(probe: () => Promise<T>) => probes.onWan(probe);
 
 describe('dataplane leak tests (docs/SECURITY.md flows)', { timeout: 240_000 }, () => {
   before(async () => {
     dp = await createDataplane({ clients: 4, proxies: ['socks5'] });
+    probes = leakProbes(dp);
     internet = dp.lab.description.internet.ip;
     httpPort = dp.lab.description.internet.httpPort;
     await dp.loadGuard();

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds every image the Compose file runs, with no container registry and no network during the
+# build (`docker build --network none`), into the daemon at DOCKER_HOST:
+#   pgw, pgw-agent, pgw-guard    docker/Dockerfile (runtime, agent, guard) on the local bases
+#   pgw-postgres, pgw-redis      docker/stores.Dockerfile (Debian's postgresql-15 and redis-server)
+# all tagged ${PGW_VERSION:-1.1.0-dev}. The local bases come from scripts/deploy/base-images.sh;
+# npm packages come from an npm cache that `npm ci` on this machine fills (PGW_DEPLOY_CACHE/npm), copied into the
+# build context: the only step that needs the npm registry (or PGW's npm mirror), once per lock file. Then: PGW_POSTGRES_IMAGE=pgw-postgres:<version> PGW_REDIS_IMAGE=pgw-redis:<version>
+# docker-compose up -d --no-build (docs/DEPLOYMENT.md, "Offline site").
+#   DOCKER_HOST=unix:///path/docker.sock bash scripts/deploy/build-images.sh
+source "$(dirname "$0")/../lib.sh"
+require_root
+: "${DOCKER_HOST:?DOCKER_HOST must name the daemon to build in}"
+cd "$REPO_ROOT"
+version=${PGW_VERSION:-1.1.0-dev}
+docker=${DOCKER:-/usr/bin/docker}
+cache=${PGW_DEPLOY_CACHE:-/var/cache/pgw-deploy}
+npm_cache=$cache/npm
+
+bash scripts/deploy/base-images.sh local/pgw-node:bookworm local/pgw-nft:bookworm local/pgw-build:bookworm local/pgw-postgres:bookworm local/pgw-redis:bookworm
+
+# The context: the checkout's files (tracked and new, as git sees them; .dockerignore still applies),
+# or with PGW_DEPLOY_SOURCE=<commit> that commit's, and the npm cache, which the build stage's
+# `npm ci --prefer-offline` reads.
+context=$cache/context
+rm -rf "$context"
+mkdir -p "$context"
+if [ -n "${PGW_DEPLOY_SOURCE:-}" ]; then
+  git archive --format=tar "$PGW_DEPLOY_SOURCE" | tar -C "$context" -xf -
+else
+  git ls-files -z --cached --others --exclude-standard \
+    | xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done; true' _ \
+    | tar --null -T - -cf - | tar -C "$context" -xf -
+fi
+# Every package and registry answer the build stage's `npm ci` asks for, fetched by this machine's
+# npm (the same version the build image runs, so the cached answers match its requests).
+primed="$npm_cache/primed-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -e "$primed" ]; then
+  say "filling the npm cache for the offline build (npm ci --ignore-scripts)"
+  (cd "$context" && npm ci --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error --cache "$npm_cache" >/dev/null)
+  find "$context" -name node_modules -prune -exec rm -rf {} +
+  rm -f "$npm_cache"/primed-*
+  touch "$primed"
+fi
+cp -a "$npm_cache" "$context/.npm-cache"
+
+build() { # $1 tag, $2 Dockerfile, $3 target, build args...
+  local tag=$1 file=$2 target=$3 started=$SECONDS; shift 3
+  say "building $tag ($file, target $target)"
+  "$docker" build --quiet --network none -f "$file" --target "$target" -t "$tag" "$@" "$context" >/dev/null
+  say "built $tag in $((SECONDS - started)) s"
+}
+local_bases=(--build-arg NODE_IMAGE=local/pgw-node:bookworm --build-arg BUILD_IMAGE=local/pgw-build:bookworm --build-arg DEBIAN_IMAGE=local/pgw-nft:bookworm)
+build "pgw:$version" docker/Dockerfile runtime "${local_bases[@]}"
+build "pgw-agent:$version" docker/Dockerfile agent "${local_bases[@]}"
+build "pgw-guard:$version" docker/Dockerfile guard "${local_bases[@]}"
+# The engine's builder builds every stage before the target too: both bases for both targets.
+store_bases=(--build-arg POSTGRES_BASE=local/pgw-postgres:bookworm --build-arg REDIS_BASE=local/pgw-redis:bookworm)
+build "pgw-postgres:$version" docker/stores.Dockerfile postgres "${store_bases[@]}"
+build "pgw-redis:$version" docker/stores.Dockerfile redis "${store_bases[@]}"
+"$docker" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^pgw(-[a-z]+)?:$version " | sed 's/^/pgw: image /'

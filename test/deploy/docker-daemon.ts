@@ -1,0 +1,115 @@
+/**
+ * A private Docker Engine for the deployment tests, never in the machine's own network namespace
+ * (it would create bridges and rules there): dockerd is started with `nsenter --net` in a namespace
+ * the test created (`ip netns exec` cannot be used: it remounts /sys and dockerd then finds no
+ * devices cgroup), without a default bridge and without iptables. Containers with
+ * `network_mode: host` then live in that namespace, e.g. the lab's gateway.
+ * The data root is a cache kept between runs (built images and layers); a lock file keeps two
+ * runs from sharing it. stop() removes every container, volume and network it created.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { onProcessExit } from '../lab/exit-hooks.js';
+import { spawnProcess } from '../lab/process.js';
+import type { ExecResult, LabProcess } from '../lab/types.js';
+import { waitFor } from '../support/wait.js';
+
+export const DEPLOY_CACHE = process.env.PGW_DEPLOY_CACHE ?? '/var/cache/pgw-deploy';
+/** The docker.io package's client (the same engine version; not a client installed by hand). */
+export const DOCKER = process.env.DOCKER ?? '/usr/bin/docker';
+
+export interface DockerDaemon {
+  /** DOCKER_HOST for clients, unix://<dir>/docker.sock */
+  readonly host: string;
+  readonly dir: string;
+  /** dockerd, while the engine runs. */
+  readonly proc: LabProcess | undefined;
+  /** `docker <args>` against this daemon; a non-zero exit throws unless reject is false. */
+  docker(args: readonly string[], opts?: { reject?: boolean; input?: string; timeoutMs?: number }): Promise<ExecResult>;
+  /** Runs a program (docker-compose, a build script) with DOCKER_HOST set to this daemon. */
+  run(argv: readonly string[], opts?: { env?: Record<string, string>; reject?: boolean; timeoutMs?: number; cwd?: string }): Promise<ExecResult>;
+  /** A reboot of the engine: stopEngine() stops dockerd (and its containers, as at shutdown), startEngine() starts it again. */
+  stopEngine(): Promise<void>;
+  startEngine(): Promise<void>;
+  /** Removes every container, volume and network, then stops dockerd. */
+  stop(): Promise<void>;
+}
+
+/** Starts dockerd in network namespace `ns` (a name under /run/netns); `dir` holds its socket, pid and exec root. */
+export async function startDockerDaemon(ns: string, dir: string): Promise<DockerDaemon> {
+  mkdirSync(dir, { recursive: true });
+  const dataRoot = join(DEPLOY_CACHE, 'docker');
+  mkdirSync(dataRoot, { recursive: true });
+  const socket = join(dir, 'docker.sock');
+  const host = `unix://${socket}`;
+  // flock: the lock lives as long as dockerd, so a second run waits instead of sharing the data root.
+  const argv = ['flock', '--wait', '900', join(DEPLOY_CACHE, 'docker.lock'),
+    'nsenter', `--net=/run/netns/${ns}`, 'dockerd', '--data-root', dataRoot, '--exec-root', join(dir, 'exec'),
+    '--pidfile', join(dir, 'dockerd.pid'), '-H', host, '--bridge=none', '--iptables=false', '--ip6tables=false',
+    '--ip-forward=false', '--ip-masq=false', '--userland-proxy=true'];
+  const env = { ...process.env, DOCKER_HOST: host } as Record<string, string>;
+  const run: DockerDaemon['run'] = async (cmd, opts = {}) => {
+    const r = await execa(cmd[0]!, cmd.slice(1), { env: { ...env, ...opts.env }, reject: false, timeout: opts.timeoutMs ?? 900_000, cwd: opts.cwd, stdin: 'ignore' });
+    if ((opts.reject ?? true) && r.exitCode !== 0) throw new Error(`${cmd.join(' ')} failed (${r.exitCode}): ${r.stderr.slice(-3000)}`);
+    return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  };
+  const docker: DockerDaemon['docker'] = async (args, opts = {}) => {
+    const r = await execa(DOCKER, args, { env, reject: false, input: opts.input, timeout: opts.timeoutMs ?? 120_000, stdin: opts.input === undefined ? 'ignore' : 'pipe' });
+    if ((opts.reject ?? true) && r.exitCode !== 0) throw new Error(`docker ${args.join(' ')} failed (${r.exitCode}): ${r.stderr.slice(-2000)}`);
+    return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  let proc: LabProcess | undefined;
+  const logFile = join(dir, 'dockerd.log');
+  const startEngine = async () => {
+    proc = await spawnProcess(argv, { logFile, name: 'dockerd', env: { ...process.env } as Record<string, string> });
+    const running = proc;
+    await waitFor(`dockerd answering on ${socket} (log ${logFile})`, 120_000, async () => {
+      if (!running.isAlive()) throw new Error(`dockerd exited: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+      return existsSync(socket) && (await docker(['version', '--format', '{{.Server.Version}}'], { reject: false })).exitCode === 0;
+    }, { intervalMs: 100 });
+  };
+  // SIGTERM to dockerd alone (not its process group: containerd must outlive it while it stops the
+  // containers), as at a shutdown; SIGKILL to the whole group when it does not exit in time.
+  const stopEngine = async () => {
+    if (!proc) return;
+    const running = proc;
+    proc = undefined;
+    const pidFile = join(dir, 'dockerd.pid');
+    if (running.isAlive() && existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    const timer = setTimeout(() => void running.kill(), 60_000);
+    await running.exited;
+    clearTimeout(timer);
+    await running.stop(0); // any helper left in its group
+  };
+
+  let stopped = false;
+  const unhook = onProcessExit(() => {
+    // Last resort on an abrupt exit: dockerd stops its containers when it gets SIGTERM.
+    if (proc?.isAlive()) execFileSync('kill', ['-TERM', String(proc.pid)]);
+  });
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (proc?.isAlive()) {
+      const ids = (await docker(['ps', '-aq'], { reject: false })).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids], { reject: false, timeoutMs: 120_000 });
+      await docker(['volume', 'prune', '-f'], { reject: false });
+      await docker(['network', 'prune', '-f'], { reject: false });
+      await stopEngine();
+    }
+    unhook();
+    // Only once nothing is mounted below it any more (a container's root filesystem would be emptied).
+    const exec = join(dir, 'exec');
+    if (!readFileSync('/proc/self/mounts', 'utf8').includes(` ${exec}`)) rmSync(exec, { recursive: true, force: true });
+  };
+  try {
+    await startEngine();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { host, dir, get proc() { return proc; }, docker, run, stopEngine, startEngine, stop };
+}
