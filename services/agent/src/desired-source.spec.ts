@@ -22,8 +22,8 @@ function setup(initial: DesiredState) {
   const asked: (string | null)[] = [];
   const source = new DesiredSource({
     loadIfChanged: async (known) => {
-      asked.push(known);
-      return { fingerprint, state: known === fingerprint ? null : rows };
+      asked.push(known?.fingerprint ?? null);
+      return { fingerprint, state: known?.fingerprint === fingerprint ? null : rows };
     },
     resolve: async (hosts) => new Map(hosts.filter((h) => !/^\d/.test(h)).map((h) => [h, addresses])),
     hostFacts: async () => host,

@@ -4,8 +4,11 @@ import { buildGatewayPolicy, type HostFacts, type PolicyBuild } from './build-po
 import { hostFactsKey } from './host-facts.js';
 
 export interface DesiredSourceDeps {
-  /** The rows when their fingerprint differs from `known`, else only the fingerprint (one snapshot). */
-  loadIfChanged(known: string | null): Promise<{ fingerprint: string; state: DesiredState | null }>;
+  /**
+   * The rows when their fingerprint differs from `known`'s, else only the fingerprint (one snapshot);
+   * tables unchanged since `known` may be taken from its state.
+   */
+  loadIfChanged(known: { readonly fingerprint: string; readonly state: DesiredState } | null): Promise<{ fingerprint: string; state: DesiredState | null }>;
   /** Strict OUTPUT only: proxy hostnames -> IPv4 addresses. */
   resolve(hosts: readonly string[]): Promise<ReadonlyMap<string, readonly Ipv4[]>>;
   /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
@@ -25,7 +28,7 @@ export class DesiredSource {
   constructor(private readonly deps: DesiredSourceDeps) {}
 
   async load(): Promise<PolicyBuild> {
-    const { fingerprint, state: fresh } = await this.deps.loadIfChanged(this.last?.fingerprint ?? null);
+    const { fingerprint, state: fresh } = await this.deps.loadIfChanged(this.last);
     const state = fresh ?? this.last?.state;
     if (!state) throw new Error('desired state unchanged but never loaded');
     // Hostnames are resolved and the host is read on every run: both change while the rows do not.

@@ -4,40 +4,59 @@ import { SettingsRefused } from '../build-policy.js';
 import { type Mapping, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 
+/** What the agent loaded last: the rows of each table are reloaded only when that table's fingerprint changed. */
+export interface LoadedDesiredState {
+  readonly fingerprint: string;
+  readonly state: DesiredState;
+}
+
 /**
- * The agent's read of the desired state: a fingerprint of every row it renders from, and the
- * rows themselves only when the fingerprint differs from `known`. Both come from one
- * repeatable-read snapshot, so the fingerprint always describes exactly the rows returned with
- * it. Columns the agent does not use (descriptions, timestamps of mappings) are not read.
+ * The agent's read of the desired state: a fingerprint of every row it renders from, one per table
+ * (settings, proxies, mappings), and the rows of the tables whose fingerprint differs from
+ * `known`'s; the other tables are taken from `known` as they are (a proxy-status notice does not
+ * reload and revalidate 4096 mappings). All from one repeatable-read snapshot, so the fingerprint
+ * always describes exactly the rows returned with it. state is null when nothing changed. Columns
+ * the agent does not use (descriptions, timestamps of mappings) are not read.
  */
-export async function loadDesiredStateIfChanged(db: Db, known: string | null): Promise<{ fingerprint: string; state: DesiredState | null }> {
+export async function loadDesiredStateIfChanged(db: Db, known: LoadedDesiredState | null): Promise<{ fingerprint: string; state: DesiredState | null }> {
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      const { rows } = await sql<{ fingerprint: string }>`
-        SELECT md5(concat_ws('|',
-          (SELECT row_to_json(s)::text FROM settings s WHERE id = 1),
-          (SELECT string_agg(concat_ws(',', id, host, port, status), ';' ORDER BY id) FROM proxies),
-          (SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address), ';' ORDER BY id) FROM mappings)
-        )) AS fingerprint`.execute(trx);
-      const fingerprint = rows[0]!.fingerprint;
-      if (fingerprint === known) return { fingerprint, state: null };
-      const settings = await loadSettings(trx).catch(refuseInvalidSettings);
-      const proxies: DesiredProxy[] = await trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).orderBy('id').execute() as DesiredProxy[];
-      const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'macAddress']).orderBy('id').execute();
-      const mappings: Mapping[] = [];
-      const rejected: { mappingId: number; reason: string }[] = [];
-      for (const row of mappingRows) {
-        const clientIp = ipv4Schema.safeParse(row.clientIp);
-        const listenPort = portSchema.safeParse(row.listenPort);
-        const macAddress = row.macAddress === null ? null : macAddressSchema.safeParse(row.macAddress);
-        if (clientIp.success && listenPort.success && macAddress?.success !== false) {
-          mappings.push({ ...row, description: '', clientIp: clientIp.data, listenPort: listenPort.data, macAddress: macAddress?.data ?? null });
-        } else rejected.push({ mappingId: row.id, reason: `invalid ${!clientIp.success ? 'client_ip' : !listenPort.success ? 'listen_port' : 'mac_address'}` });
-      }
+      const { rows } = await sql<{ settings: string; proxies: string; mappings: string }>`
+        SELECT
+          md5(coalesce((SELECT row_to_json(s)::text FROM settings s WHERE id = 1), '')) AS settings,
+          md5(coalesce((SELECT string_agg(concat_ws(',', id, host, port, status), ';' ORDER BY id) FROM proxies), '')) AS proxies,
+          md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address), ';' ORDER BY id) FROM mappings), '')) AS mappings`.execute(trx);
+      const parts = rows[0]!;
+      const fingerprint = `${parts.settings}.${parts.proxies}.${parts.mappings}`;
+      if (known !== null && fingerprint === known.fingerprint) return { fingerprint, state: null };
+      const [knownSettings, knownProxies, knownMappings] = known === null ? [] : known.fingerprint.split('.');
+      const previous = known?.state;
+      const settings = previous && knownSettings === parts.settings ? previous.settings : await loadSettings(trx).catch(refuseInvalidSettings);
+      const proxies =
+        previous && knownProxies === parts.proxies
+          ? previous.proxies
+          : ((await trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).orderBy('id').execute()) as DesiredProxy[]);
+      const { mappings, rejected } = previous && knownMappings === parts.mappings ? previous : await loadMappings(trx);
       return { fingerprint, state: { settings, proxies, mappings, rejected } };
     });
+}
+
+/** The mapping rows, each validated like any input of root code: an invalid one is left out and reported. */
+async function loadMappings(trx: Db): Promise<Pick<DesiredState, 'mappings' | 'rejected'>> {
+  const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'macAddress']).orderBy('id').execute();
+  const mappings: Mapping[] = [];
+  const rejected: { mappingId: number; reason: string }[] = [];
+  for (const row of mappingRows) {
+    const clientIp = ipv4Schema.safeParse(row.clientIp);
+    const listenPort = portSchema.safeParse(row.listenPort);
+    const macAddress = row.macAddress === null ? null : macAddressSchema.safeParse(row.macAddress);
+    if (clientIp.success && listenPort.success && macAddress?.success !== false) {
+      mappings.push({ ...row, description: '', clientIp: clientIp.data, listenPort: listenPort.data, macAddress: macAddress?.data ?? null });
+    } else rejected.push({ mappingId: row.id, reason: `invalid ${!clientIp.success ? 'client_ip' : !listenPort.success ? 'listen_port' : 'mac_address'}` });
+  }
+  return { mappings, rejected };
 }
 
 /**

@@ -1,0 +1,64 @@
+// The agent's desired-state read against real Postgres (as its role pgw_agent): each table's rows
+// are read again only when that table changed, so a proxy-status notice does not reload and
+// revalidate every mapping (issue 13.1, 'load only what the notice can change').
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createDb, type Db } from '@pgw/db';
+import { type LoadedDesiredState, loadDesiredStateIfChanged } from '../../services/agent/src/repositories/desired-state.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+describe('agent desired-state load', () => {
+  let tdb: TestDatabase;
+  let agentDb: Db;
+  let proxyId: number;
+
+  before(async () => {
+    tdb = await createTestDatabase();
+    agentDb = createDb(tdb.urlFor('pgw_agent'), { applicationName: 'pgw-agent-test', maxConnections: 1 });
+    proxyId = (await tdb.db.insertInto('proxies').values({ name: 'p', protocol: 'socks5', host: '198.51.100.10', port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow()).id;
+    const rows = Array.from({ length: 300 }, (_, i) => ({ clientIp: `10.0.${(i + 1) >> 8}.${(i + 1) & 255}`, proxyId, listenPort: 20000 + i, enabled: true, description: '' }));
+    await tdb.db.insertInto('mappings').values(rows).execute();
+  });
+  after(async () => {
+    await agentDb?.destroy();
+    await tdb?.drop();
+  });
+
+  const load = async (known: LoadedDesiredState | null): Promise<LoadedDesiredState> => {
+    const { fingerprint, state } = await loadDesiredStateIfChanged(agentDb, known);
+    return { fingerprint, state: state ?? known!.state };
+  };
+
+  it('reads nothing again when nothing changed, only the proxies after a status change, the mappings after a mapping change', async () => {
+    const first = await load(null);
+    assert.equal(first.state.mappings.length, 300);
+
+    const same = await loadDesiredStateIfChanged(agentDb, first);
+    assert.deepEqual(same, { fingerprint: first.fingerprint, state: null });
+
+    await tdb.db.updateTable('proxies').set({ status: 'down' }).where('id', '=', proxyId).execute();
+    const proxyDown = await load(first);
+    assert.notEqual(proxyDown.fingerprint, first.fingerprint);
+    assert.equal(proxyDown.state.proxies[0]?.status, 'down');
+    assert.equal(proxyDown.state.mappings, first.state.mappings, 'the mappings are the ones already loaded, not read again');
+    assert.equal(proxyDown.state.settings, first.state.settings);
+
+    await tdb.db.updateTable('mappings').set({ enabled: false }).where('listenPort', '=', 20007).execute();
+    const mappingOff = await load(proxyDown);
+    assert.notEqual(mappingOff.state.mappings, proxyDown.state.mappings);
+    assert.equal(mappingOff.state.mappings.find((m) => m.listenPort === 20007)?.enabled, false);
+    assert.equal(mappingOff.state.proxies, proxyDown.state.proxies);
+
+    await tdb.db.updateTable('settings').set({ lanCidr: '10.0.0.0/16' }).where('id', '=', 1).execute();
+    const settingsChanged = await load(mappingOff);
+    assert.equal(settingsChanged.state.settings.lanCidr, '10.0.0.0/16');
+    assert.equal(settingsChanged.state.mappings, mappingOff.state.mappings);
+  });
+
+  it('reads every table again from a cold start, whatever it loaded before', async () => {
+    const cold = await load(null);
+    const again = await load(null);
+    assert.notEqual(again.state.mappings, cold.state.mappings);
+    assert.deepEqual(again.state, cold.state);
+  });
+});
