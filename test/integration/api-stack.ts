@@ -12,6 +12,7 @@ import { type HealthService, startHealthService } from '../../services/health/sr
 import { startDante } from '../lab/proxies.js';
 import { startRedis } from '../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../lab/types.js';
+import type { ApiConfig } from '../../services/api/src/config.js';
 import { ApiHarness } from './api-harness.js';
 
 /**
@@ -29,7 +30,8 @@ export class ApiStack {
     private readonly cleanup: (() => Promise<unknown>)[],
   ) {}
 
-  static async start(): Promise<ApiStack> {
+  /** `overrides`: api settings of the test, e.g. PGW_UI_DIR to serve the built console. */
+  static async start(overrides: Partial<ApiConfig> = {}): Promise<ApiStack> {
     const cleanup: (() => Promise<unknown>)[] = [];
     const run = async () => {
       for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
@@ -47,7 +49,7 @@ export class ApiStack {
       cleanup.push(() => dante.stop());
       // The proxies live on loopback (the only network a test outside the lab has): the operator's
       // exception for proxies where they would be refused (PGW_PROXY_ALLOW_CIDRS), this subnet only.
-      const harness = await ApiHarness.start({ PGW_REDIS_URL: redis.url('api'), PGW_PROXY_ALLOW_CIDRS: [`${subnet}.0/24`] }, { stream: undefined, queuePrefix: undefined });
+      const harness = await ApiHarness.start({ PGW_REDIS_URL: redis.url('api'), PGW_PROXY_ALLOW_CIDRS: [`${subnet}.0/24`], ...overrides }, { stream: undefined, queuePrefix: undefined });
       cleanup.push(() => harness.stop());
       const checkUrl = `http://${subnet}.100:${(echo.address() as AddressInfo).port}/ip`;
       await harness.db.updateTable('settings').set({ checkUrl, probeTimeoutMs: 2000 }).where('id', '=', 1).execute();

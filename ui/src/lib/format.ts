@@ -16,3 +16,26 @@ export function formatTime(iso: string | Date): string {
   const d = typeof iso === 'string' ? new Date(iso) : iso;
   return d.toLocaleTimeString([], { hour12: false });
 }
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Date and time in the browser's zone, unambiguous in any locale: "2025-01-05 14:03:22". */
+export function formatDateTime(iso: string | Date): string {
+  const d = typeof iso === 'string' ? new Date(iso) : iso;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** An event time: the time alone today, with its date otherwise (a feed can span midnight). */
+export function formatEventTime(iso: string | Date, now: number): string {
+  const d = typeof iso === 'string' ? new Date(iso) : iso;
+  const today = new Date(now);
+  const sameDay = d.getFullYear() === today.getFullYear() && d.getMonth() === today.getMonth() && d.getDate() === today.getDate();
+  return sameDay ? formatDateTime(d).slice(11) : formatDateTime(d);
+}
+
+/** What an audit row changed, named as the console names it (proxy name, client IP, username), never by id. */
+export function auditSubject(entry: { entityType: string; before: unknown; after: unknown }): string {
+  const state = (entry.after ?? entry.before) as Record<string, unknown> | null;
+  const name = state && typeof state === 'object' ? (state.name ?? state.clientIp ?? state.username) : undefined;
+  return typeof name === 'string' ? `${entry.entityType} ${name}` : entry.entityType;
+}

@@ -4,7 +4,11 @@ import { errorMessage } from '../api/http.js';
 import type { LiveEvent, Mapping, Proxy, Status } from '../api/types.js';
 import { openEventStream, type StreamState } from './event-stream.js';
 
-const STATUS_POLL_MS = 10_000;
+/**
+ * Status and proxies are re-read this often: a probe that changes no status (new latency, "checked"
+ * time, exit IP) is announced by no notice, and a notice lost while Redis was down is never sent again.
+ */
+const POLL_MS = 10_000;
 const RELOAD_DEBOUNCE_MS = 200;
 const FEED_LENGTH = 50;
 
@@ -48,8 +52,8 @@ export function startLive(): void {
   });
   pollTimer = setInterval(() => {
     if (live.stream === 'live') live.lastLiveAt = new Date();
-    scheduleReload('status');
-  }, STATUS_POLL_MS);
+    scheduleReload('status', 'proxies');
+  }, POLL_MS);
   scheduleReload('proxies', 'mappings', 'status');
 }
 
@@ -93,12 +97,15 @@ function handleEvent(event: LiveEvent): void {
   switch (event.type) {
     case 'proxy.status':
       patchProxyStatus(event);
-      scheduleReload('status', 'mappings');
+      scheduleReload('status', 'mappings', 'proxies');
       break;
     case 'proxy.changed':
       scheduleReload('proxies', 'mappings', 'status');
       break;
     case 'mapping.changed':
+      // Each proxy's mapping count changes with the mappings.
+      scheduleReload('mappings', 'status', 'proxies');
+      break;
     case 'agent.reconciled':
       scheduleReload('mappings', 'status');
       break;
