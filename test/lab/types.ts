@@ -66,13 +66,13 @@ export interface SpawnInLabOptions {
   uid?: string;
   /** Capabilities (e.g. ['net_admin']) kept in the bounding, inheritable and ambient sets. */
   caps?: string[];
+  /** Supplementary groups (instead of none). */
+  groups?: string[];
   logFile?: string;
   cwd?: string;
   /** Name shown in status/state; defaults to the program's basename. */
   name?: string;
 }
-  /** Supplementary groups (instead of none). */
-  groups?: string[];
 
 export interface ExecOptions {
   /** Default true: a non-zero exit throws. */
