@@ -12,6 +12,7 @@
 #include "fd_channel.h"
 #include "listen_socket.h"
 #include "netfilter_talk.h"
+#include "splice_relay.h"
 #include "tcp_keepalive.h"
 
 // From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; those headers do not
@@ -102,6 +103,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvPacket", Napi::Function::New(env, RecvPacket, "recvPacket"));
   exports.Set("netfilterTalk", Napi::Function::New(env, NetfilterTalk, "netfilterTalk"));
   InitFdWatcher(env, exports);
+  InitSpliceRelay(env, exports);
   return exports;
 }
 

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { OriginalDst } from './index.js';
+import type { SpliceClosed, SplicedRelay } from './splice-relay.js';
 
 export interface SocketDescription {
   readonly isSocket: boolean;
@@ -40,6 +41,14 @@ export interface Binding {
   recvPacket(fd: number, maxBytes: number): RawPacket | null;
   FdWatcher: new (fd: number, onReadable: () => void) => { close(): void };
   netfilterTalk(request: Buffer, answers: number): Promise<Buffer>;
+  SpliceRelay: new (
+    clientFd: number,
+    upstreamFd: number,
+    idleTimeoutMs: number,
+    toClient: Buffer | undefined,
+    toUpstream: Buffer | undefined,
+    onClosed: SpliceClosed,
+  ) => SplicedRelay;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.

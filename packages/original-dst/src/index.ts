@@ -5,6 +5,7 @@ export { errorCode, type PeerCredentials, type SocketDescription } from './bindi
 export * from './listen-socket.js';
 export * from './netfilter.js';
 export * from './packet-channel.js';
+export * from './splice-relay.js';
 
 export interface OriginalDst {
   readonly address: string;

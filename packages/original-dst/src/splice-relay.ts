@@ -1,0 +1,66 @@
+import type { Socket } from 'node:net';
+import { binding } from './binding.js';
+
+/** A connection whose bytes the kernel moves (splice(2)); see native/splice_relay.cc. */
+export interface SplicedRelay {
+  /** Bytes delivered client -> upstream and upstream -> client so far. */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  /** Ends the relay now (reset: the client gets a TCP reset); onClosed follows asynchronously. */
+  close(reset: boolean): void;
+}
+
+/** Why the relay ended: null when both directions finished cleanly (each FIN relayed and flushed). */
+export type SpliceClosed = (this: SplicedRelay, reason: string | null) => void;
+
+interface HandleSocket extends Socket {
+  _handle?: { fd?: number } | null;
+}
+
+function plainFd(socket: Socket): number | null {
+  // A TLS socket's handle has no fd: its bytes must go through OpenSSL, hence through JavaScript.
+  const fd = (socket as HandleSocket)._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
+
+/**
+ * Hands two connected TCP sockets over to a native relay and destroys the net.Sockets (the relay
+ * holds duplicates of their descriptors, so destroying them closes nothing on the wire). Bytes
+ * Node had already read (a proxy's first tunnel bytes, unshifted by the dialer) are written first.
+ * The caller must have removed its own listeners: the sockets emit 'close' once destroyed.
+ *
+ * Returns null, touching nothing, when the sockets cannot be handed over: not plain TCP, or
+ * writes still queued in Node. The caller then relays in JavaScript.
+ */
+export function spliceSockets(client: Socket, upstream: Socket, idleTimeoutMs: number, onClosed: SpliceClosed): SplicedRelay | null {
+  const clientFd = plainFd(client);
+  const upstreamFd = plainFd(upstream);
+  if (clientFd === null || upstreamFd === null) return null;
+  if (client.writableLength > 0 || upstream.writableLength > 0) return null;
+  client.pause();
+  upstream.pause();
+  const toClient = takeBuffered(upstream);
+  const toUpstream = takeBuffered(client);
+  let relay: SplicedRelay;
+  try {
+    relay = new binding.SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, toUpstream, onClosed);
+  } catch {
+    // Out of descriptors, mostly: the sockets are still whole, with their bytes put back.
+    if (toClient !== undefined) upstream.unshift(toClient);
+    if (toUpstream !== undefined) client.unshift(toUpstream);
+    return null;
+  }
+  // Errors of a socket being destroyed are of no interest any more (the relay owns the connection).
+  client.on('error', ignore);
+  upstream.on('error', ignore);
+  client.destroy();
+  upstream.destroy();
+  return relay;
+}
+
+function takeBuffered(socket: Socket): Buffer | undefined {
+  if (socket.readableLength === 0) return undefined;
+  return socket.read(socket.readableLength) as Buffer;
+}
+
+function ignore(): void {}
