@@ -182,6 +182,9 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       .set({ host: target.ip, port: target.port, username: target.username!, passwordEnc: encryptSecret(target.password!, gateway.secretKey) })
       .where('id', '=', movableProxyId)
       .execute();
+    // An endpoint change resets the status to unknown (migration 0004's trigger: fail closed until
+    // probed); this is the probe's verdict, as health would write it.
+    await tdb.db.updateTable('proxies').set({ status: 'up' }).where('id', '=', movableProxyId).execute();
     let started = Date.now();
     await gateway.publish({ type: 'proxy.changed', proxyId: movableProxyId, action: 'updated' });
     let closed = await lan.closed('moved-endpoint', 5_000);
