@@ -78,4 +78,115 @@ describe('operator console: defects found by a new operator (chromium, real api 
     const later = await checked();
     await dash.locator(`time[datetime="${later}"]`).waitFor({ timeout: POLL_BOUND_MS });
   });
+  it('fits the Proxies tab: no sideways page at 375 px, no table wider than its box at 1366 and 1280 px, Delete always on screen', async () => {
+    const { page } = admin;
+    // Long but ordinary values: a provider's account name, a down proxy with its error.
+    await createProxy({ name: 'residential-eu-west-01', protocol: 'socks5', host: stack.dante.ip, port: stack.dante.port, username: 'customer-account-778101-zone-resi', password: 'pw-778101-secret' });
+    const dead = await createProxy({ name: 'datacenter-us-east-02', protocol: 'http', host: stack.deadEndpoint.host, port: stack.deadEndpoint.port });
+    await h.call('POST', `/api/v1/proxies/${dead}/check`, bearer());
+    await page.goto('/#/mappings?section=proxies');
+    await page.locator('tr[data-proxy="datacenter-us-east-02"] [data-testid="proxy-status"][data-tone="bad"]').waitFor({ timeout: POLL_BOUND_MS });
+    for (const viewport of [{ width: 1366, height: 768 }, DESKTOP]) {
+      await page.setViewportSize(viewport);
+      const box = await page.evaluate(() => {
+        const wrap = document.querySelector('#panel-proxies .table-wrap') as HTMLElement;
+        return { scroll: wrap.scrollWidth, client: wrap.clientWidth };
+      });
+      assert.ok(box.scroll <= box.client, `at ${viewport.width} px the proxies table is ${box.scroll} px in a ${box.client} px box`);
+      await assertDeleteButtonsVisible(page, viewport.width);
+    }
+    await page.setViewportSize(PHONE);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.equal(overflow, 0, `the page scrolls sideways by ${overflow} px at 375 px`);
+    await assertDeleteButtonsVisible(page, PHONE.width);
+    await page.setViewportSize(DESKTOP);
+  });
+
+  it("tells the truth after saving a proxy, in plain words, every problem once and without internal ids", async () => {
+    const { page } = admin;
+    await page.goto('/#/mappings?section=proxies');
+    await page.getByTestId('add-proxy').click();
+    let dialog = page.getByRole('dialog', { name: 'Add proxy' });
+    // Every problem at once, worded for a person (no validator text, no regex).
+    await dialog.getByLabel('Name', { exact: true }).fill('   ');
+    await dialog.getByLabel('Host', { exact: true }).fill('');
+    await dialog.getByTestId('form-submit').click();
+    await dialog.locator('#pf-name-err').filter({ hasText: /\S/ }).waitFor();
+    const nameError = (await dialog.locator('#pf-name-err').textContent()) ?? '';
+    const hostError = (await dialog.locator('#pf-host-err').textContent()) ?? '';
+    assert.ok(hostError.trim() !== '', `the second problem (host) is not shown; name says "${nameError}"`);
+    for (const text of [nameError, hostError, (await dialog.textContent()) ?? '']) assert.doesNotMatch(text, /must NOT|pattern|\^|\$|characters$/, `raw validator text: ${text}`);
+
+    await dialog.getByLabel('Name', { exact: true }).fill('form-proxy');
+    await dialog.getByLabel('Host', { exact: true }).fill(stack.dante.ip);
+    await dialog.getByLabel('Port', { exact: true }).fill(String(stack.dante.port));
+    await dialog.getByTestId('form-submit').click();
+    const row = page.locator('tr[data-proxy="form-proxy"]');
+    await row.locator('[data-testid="proxy-status"][data-tone="ok"]').waitFor({ timeout: POLL_BOUND_MS });
+    const notice = page.getByTestId('proxies-notice');
+    await notice.filter({ hasText: /\bup\b/ }).waitFor({ timeout: 2_000 }).catch(() => undefined);
+    const saved = (await notice.textContent()) ?? '';
+    assert.doesNotMatch(saved, /unknown/, `the notice contradicts the row: ${saved}`);
+    assert.match(saved, /form-proxy/);
+    assert.match(saved, /\bup\b/, `the notice does not say the proxy is up: ${saved}`);
+
+    // Renamed: same truth.
+    await page.getByRole('button', { name: 'Edit form-proxy' }).click();
+    dialog = page.getByRole('dialog', { name: /Edit proxy form-proxy/ });
+    await dialog.getByLabel('Name', { exact: true }).fill('form-proxy-2');
+    await dialog.getByTestId('form-submit').click();
+    await page.locator('tr[data-proxy="form-proxy-2"]').waitFor();
+    assert.doesNotMatch((await notice.textContent()) ?? '', /unknown/);
+
+    // A conflict names the client, never an id the console does not show.
+    await page.getByRole('tab', { name: 'Mappings' }).click();
+    await page.locator('tr[data-client="192.168.2.10"]').waitFor();
+    await page.getByTestId('add-mapping').click();
+    dialog = page.getByRole('dialog', { name: 'Add mapping' });
+    await dialog.getByLabel('Client IP').fill('192.168.2.10');
+    await dialog.getByTestId('form-submit').click();
+    const clientError = dialog.locator('[id$="-err"]').filter({ hasText: /\S/ }).first();
+    await clientError.waitFor();
+    assert.doesNotMatch((await dialog.textContent()) ?? '', /mapping \d+|#\d+/, 'an internal id in the message');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // CSV problems: each once.
+    const csv = 'client_ip,proxy_name\n10.9.9.9,form-proxy-2\n192.168.2.77,no-such-proxy\n';
+    await page.locator('input[type="file"]').setInputFiles({ name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    const importNotice = page.getByTestId('mappings-notice');
+    await importNotice.filter({ hasText: 'Nothing imported' }).waitFor();
+    const text = (await importNotice.textContent()) ?? '';
+    for (const problem of ['10.9.9.9 is not inside the LAN', 'no proxy named "no-such-proxy"']) {
+      assert.equal(text.split(problem).length - 1, 1, `"${problem}" should appear once in: ${text}`);
+    }
+  });
+
+  it('sends a revoked session to the login page at once, without waiting for an api call', async () => {
+    const viewer = await newSession(browser, h.url);
+    try {
+      await logIn(viewer.page, VIEWER.username, VIEWER.password);
+      await viewer.page.goto('/#/mappings?section=proxies');
+      await viewer.page.locator('tr[data-proxy]').first().waitFor();
+      const users = (await h.call('GET', '/api/v1/users', bearer())).body.items as { id: number; username: string }[];
+      const victor = users.find((u) => u.username === VIEWER.username)!;
+      const revokedAt = Date.now();
+      assert.equal((await h.call('PATCH', `/api/v1/users/${victor.id}`, { ...bearer(), body: { password: 'a-new-password-for-victor' } })).status, 200);
+      await viewer.page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: 5_000 });
+      console.log(`login page ${Date.now() - revokedAt} ms after the revocation`);
+      assert.equal(await viewer.page.locator('tr[data-proxy]').count(), 0, 'data still shown after the revocation');
+    } finally {
+      await viewer.context.close();
+    }
+  });
 });
+
+/** Every row's Delete button lies inside the viewport (not cut off, not behind a sideways scroll). */
+async function assertDeleteButtonsVisible(page: Page, width: number): Promise<void> {
+  const buttons = page.locator('#panel-proxies tbody button', { hasText: /^Delete$/ });
+  const n = await buttons.count();
+  assert.ok(n >= 2, `expected Delete buttons, found ${n}`);
+  for (let i = 0; i < n; i++) {
+    const box = await buttons.nth(i).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= width, `Delete button ${i} is at ${JSON.stringify(box)}, outside 0-${width} px`);
+  }
+}

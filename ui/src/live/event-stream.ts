@@ -8,6 +8,11 @@ export interface EventStreamHandlers {
   /** Every (re)connect: the caller reloads its snapshot, since notices may have been missed. */
   onOpen(): void;
   onState(state: StreamState): void;
+  /**
+   * The stream dropped. The api ends the stream of a revoked or expired session, and EventSource
+   * never says why (a 401 on the reconnect looks like any error): the caller asks the api.
+   */
+  onDrop(): void;
 }
 
 /**
@@ -32,6 +37,7 @@ export function openEventStream(handlers: EventStreamHandlers): { close(): void 
     source.onerror = () => {
       if (closed || !source) return;
       handlers.onState('disconnected');
+      handlers.onDrop();
       if (source.readyState === EventSource.CLOSED) {
         source = null;
         const delay = Math.min(10_000, 500 * 2 ** attempt++);

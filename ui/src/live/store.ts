@@ -49,6 +49,9 @@ export function startLive(): void {
       scheduleReload('proxies', 'mappings', 'status');
     },
     onEvent: handleEvent,
+    // A 401 here reaches the session's handler, which logs the console out (login page, data cleared).
+    // Any other failure (api down) keeps the stale view under "disconnected" and the stream retrying.
+    onDrop: () => void api.me().catch(() => undefined),
   });
   pollTimer = setInterval(() => {
     if (live.stream === 'live') live.lastLiveAt = new Date();
