@@ -183,7 +183,7 @@ describe('api contract', () => {
     assert.equal(exported.text, 'client_ip,proxy_name,listen_port,enabled,description,mac_address\r\n192.168.2.10,dante,20000,true,desk 2,\r\n');
     const csv = 'client_ip,proxy_name,listen_port,enabled,description\r\n192.168.2.10,dante,20000,true,desk 3\r\n192.168.2.20,dante,,true,"new, one"\r\n';
     const imported = await audited(2, () => h.call('POST', '/api/v1/mappings/import', { ...as(admin), csv }));
-    assert.deepEqual(imported.body, { created: 1, updated: 1 });
+    assert.deepEqual(imported.body, { created: 1, updated: 1, unchanged: 0 });
     const badRow = await audited(0, () => h.call('POST', '/api/v1/mappings/import', { ...as(admin), csv: 'client_ip,proxy_name\n192.168.2.30,dante\n10.0.0.1,dante\n' }));
     assert.equal(badRow.status, 400);
     assert.deepEqual(badRow.body.error.details.rows, [{ line: 3, field: 'client_ip', message: 'client_ip 10.0.0.1 is not inside the LAN 192.168.2.0/24' }]);

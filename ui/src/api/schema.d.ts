@@ -332,8 +332,8 @@ export interface paths {
          * @description Columns (header row required, any order): `client_ip` (required), `proxy_name` or `proxy_id` (required),
          *     `listen_port` (optional: allocated), `enabled` (optional, default true), `description` (optional),
          *     `mac_address` (optional: pins the client's MAC; an empty cell unpins; without the column pins stay as they are).
-         *     A row whose client IP already has a mapping updates it. Every distinct proxy of an enabled row is
-         *     probed first (health gate). Any error rejects the whole file: 400 with `details.rows` naming line
+         *     A row whose client IP already has a mapping updates it; a row equal to that mapping is counted as
+         *     unchanged and not written. Every distinct proxy of an enabled row that changes is probed first (health gate). Any error rejects the whole file: 400 with `details.rows` naming line
          *     and field, 409 for duplicates, 422 when a probe fails.
          */
         post: operations["importMappings"];
@@ -1574,6 +1574,8 @@ export interface operations {
                     "application/json": {
                         created: number;
                         updated: number;
+                        /** @description Rows equal to the stored mapping: not written, not audited, not announced */
+                        unchanged: number;
                     };
                 };
             };

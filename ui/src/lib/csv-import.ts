@@ -21,3 +21,10 @@ export function previewMappingsCsv(text: string): ImportPreview {
   if (rows.length < 2) throw new CsvError('no mapping rows after the header', 2);
   return { rows: rows.length - 1, columns: header };
 }
+
+/** The notice after an import: what changed, and that unchanged rows were left alone (no re-apply). */
+export function importSummary(rows: number, fileName: string, result: { created: number; updated: number; unchanged: number }): string {
+  const parts = [`${result.created} created`, `${result.updated} updated`, `${result.unchanged} unchanged`];
+  const gate = result.created + result.updated > 0 ? ' (health gate passed)' : '; nothing to apply';
+  return `Imported ${rows} ${rows === 1 ? 'row' : 'rows'} from ${fileName}: ${parts.join(', ')}${gate}.`;
+}

@@ -1,22 +1,43 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_SETTINGS } from '@pgw/domain';
+import { DEFAULT_SETTINGS, portSchema } from '@pgw/domain';
 import { ApiError } from '../http/api-error.js';
 import { planImport } from './mapping-import.js';
 
 const snapshot = {
   settings: DEFAULT_SETTINGS,
   proxies: [{ id: 1, name: 'dante' }, { id: 2, name: 'tiny' }],
-  mappings: [{ id: 9, clientIp: '192.168.2.10', listenPort: 20000 }, { id: 10, clientIp: '192.168.2.50', listenPort: 20001 }],
+  mappings: [
+    { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, enabled: true, description: '', macAddress: null },
+    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f' },
+  ],
 };
 
 test('creates new clients, updates existing ones, allocates free ports', () => {
   const plan = planImport('client_ip,proxy_name,listen_port,enabled,description\n192.168.2.10,tiny,,false,desk\n192.168.2.11,dante,,,\n192.168.2.12,dante,20005,yes,"a, b"\n', snapshot);
   assert.deepEqual(plan, [
-    { line: 2, existingId: 9, clientIp: '192.168.2.10', proxyId: 2, listenPort: 20000, enabled: false, description: 'desk' },
-    { line: 3, existingId: null, clientIp: '192.168.2.11', proxyId: 1, listenPort: 20002, enabled: true, description: '' },
-    { line: 4, existingId: null, clientIp: '192.168.2.12', proxyId: 1, listenPort: 20005, enabled: true, description: 'a, b' },
+    { line: 2, existingId: 9, change: 'update', clientIp: '192.168.2.10', proxyId: 2, listenPort: 20000, enabled: false, description: 'desk' },
+    { line: 3, existingId: null, change: 'create', clientIp: '192.168.2.11', proxyId: 1, listenPort: 20002, enabled: true, description: '' },
+    { line: 4, existingId: null, change: 'create', clientIp: '192.168.2.12', proxyId: 1, listenPort: 20005, enabled: true, description: 'a, b' },
   ]);
+});
+
+test('a row equal to the stored mapping is unchanged; any differing field makes it an update', () => {
+  const header = 'client_ip,proxy_name,listen_port,enabled,description,mac_address\n';
+  const changes = (row: string) => planImport(header + row + '\n', snapshot).map((p) => p.change);
+  assert.deepEqual(changes('192.168.2.50,tiny,20001,false,printer,52:54:00:AB:CD:0F'), ['unchanged']);
+  assert.deepEqual(changes('192.168.2.10,dante,,true,,'), ['unchanged'], 'an empty listen_port keeps the stored port');
+  assert.deepEqual(changes('192.168.2.50,dante,20001,false,printer,52:54:00:ab:cd:0f'), ['update']);
+  assert.deepEqual(changes('192.168.2.50,tiny,20003,false,printer,52:54:00:ab:cd:0f'), ['update']);
+  assert.deepEqual(changes('192.168.2.50,tiny,20001,true,printer,52:54:00:ab:cd:0f'), ['update']);
+  assert.deepEqual(changes('192.168.2.50,tiny,20001,false,Printer,52:54:00:ab:cd:0f'), ['update']);
+  assert.deepEqual(changes('192.168.2.50,tiny,20001,false,printer,'), ['update'], 'an empty mac_address unpins');
+  assert.deepEqual(planImport('client_ip,proxy_name,enabled,description\n192.168.2.50,tiny,false,printer\n', snapshot).map((p) => p.change), ['unchanged'], 'no mac_address column leaves the pin');
+});
+
+test('a full port range is a conflict that names no column (the user left the cell empty)', () => {
+  const full = { ...snapshot, settings: { ...DEFAULT_SETTINGS, forwarderPortMin: portSchema.parse(20000), forwarderPortMax: portSchema.parse(20001) } };
+  assert.throws(() => planImport('client_ip,proxy_name\n192.168.2.11,dante\n', full), (e: unknown) => e instanceof ApiError && e.status === 409 && e.field === undefined && /no free forwarder port/.test(e.message));
 });
 
 test('every bad row is reported with its line and column; the first names the field', () => {
@@ -43,7 +64,7 @@ test('duplicates inside the file or against other mappings are conflicts', () =>
     assert.fail('expected a conflict');
   };
   assert.deepEqual(conflictOf('client_ip,proxy_id\n192.168.2.30,1\n192.168.2.30,2\n'), ['client_ip', 'line 3: client_ip 192.168.2.30 is also on line 2']);
-  assert.deepEqual(conflictOf('client_ip,proxy_id,listen_port\n192.168.2.31,1,20001\n'), ['listen_port', 'line 2: listen_port 20001 is already used by mapping 10']);
+  assert.deepEqual(conflictOf('client_ip,proxy_id,listen_port\n192.168.2.31,1,20001\n'), ['listen_port', 'line 2: listen_port 20001 is already used by the mapping of 192.168.2.50']);
 });
 
 test('a header without the needed columns is refused', () => {

@@ -6,16 +6,29 @@ import { lowestFreePort } from './port-allocation.js';
 
 export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address'] as const;
 
+/** What an import compares a row with: the stored mapping of the same client. */
+export interface StoredMapping {
+  id: number;
+  clientIp: string;
+  listenPort: number;
+  proxyId: number;
+  enabled: boolean;
+  description: string;
+  macAddress: string | null;
+}
+
 export interface ImportSnapshot {
   settings: Settings;
   proxies: readonly { id: number; name: string }[];
-  mappings: readonly { id: number; clientIp: string; listenPort: number }[];
+  mappings: readonly StoredMapping[];
 }
 
 export interface PlannedRow {
   line: number;
   /** Set when the client already has a mapping: the row updates it. */
   existingId: number | null;
+  /** An unchanged row is not written: no audit row, no new updated_at, so the client stays applied. */
+  change: 'create' | 'update' | 'unchanged';
   clientIp: string;
   proxyId: number;
   listenPort: number;
@@ -61,7 +74,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   const problems: RowProblem[] = [];
   const duplicates: RowProblem[] = [];
   const seenIps = new Map<string, number>();
-  const planned: (Omit<PlannedRow, 'listenPort'> & { listenPort: number | null })[] = [];
+  const planned: (Omit<PlannedRow, 'listenPort' | 'change'> & { listenPort: number | null })[] = [];
 
   for (const { line, fields } of data) {
     const get = (name: string) => (col(name) >= 0 ? (fields[col(name)] ?? '').trim() : '');
@@ -119,7 +132,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   // Ports: those the file names, plus those of mappings the file does not touch, are taken.
   const touched = new Set(planned.map((p) => p.existingId).filter((id) => id !== null));
   const taken = new Map<number, string>();
-  for (const m of snapshot.mappings) if (!touched.has(m.id)) taken.set(m.listenPort, `mapping ${m.id}`);
+  for (const m of snapshot.mappings) if (!touched.has(m.id)) taken.set(m.listenPort, `the mapping of ${m.clientIp}`);
   for (const p of planned) {
     if (p.listenPort === null) continue;
     const holder = taken.get(p.listenPort);
@@ -130,11 +143,28 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     const first = duplicates[0]!;
     throw new ApiError(409, 'conflict', `line ${first.line}: ${first.message}`, first.field, { rows: duplicates });
   }
+  const byId = new Map(snapshot.mappings.map((m) => [m.id, m]));
   return planned.map((p) => {
-    if (p.listenPort !== null) return p as PlannedRow;
-    const port = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, taken.keys());
-    if (port === null) throw new ApiError(409, 'conflict', `line ${p.line}: no free port left in the forwarder range`, 'listen_port');
-    taken.set(port, `line ${p.line}`);
-    return { ...p, listenPort: port };
+    let listenPort = p.listenPort;
+    if (listenPort === null) {
+      listenPort = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, taken.keys());
+      // A full range is not the fault of an empty listen_port cell: the error names no column.
+      if (listenPort === null) throw new ApiError(409, 'conflict', `line ${p.line}: no free forwarder port left in ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
+      taken.set(listenPort, `line ${p.line}`);
+    }
+    const row = { ...p, listenPort };
+    const stored = p.existingId === null ? undefined : byId.get(p.existingId);
+    return { ...row, change: !stored ? 'create' : sameAsStored(row, stored) ? 'unchanged' : 'update' };
   });
+}
+
+/** Every field the row sets equals the stored one (a row without mac_address leaves the pin alone). */
+function sameAsStored(row: Omit<PlannedRow, 'change'>, stored: StoredMapping): boolean {
+  return (
+    row.proxyId === stored.proxyId &&
+    row.listenPort === stored.listenPort &&
+    row.enabled === stored.enabled &&
+    row.description === stored.description &&
+    (row.macAddress === undefined || row.macAddress === stored.macAddress)
+  );
 }

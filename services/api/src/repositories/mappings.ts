@@ -80,6 +80,15 @@ export async function usedPorts(db: Db): Promise<number[]> {
   return (await db.selectFrom('mappings').select('listenPort').execute()).map((r) => r.listenPort);
 }
 
+/**
+ * Serialises every transaction that writes a listen port, until it commits: an allocation reads the
+ * ports in use and inserts under this lock, so two admins saving at once never pick the same port
+ * (the unique index would refuse the second with an error under a field it left empty).
+ */
+export async function lockListenPorts(trx: Db): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtext('pgw-mapping-listen-ports'))`.execute(trx);
+}
+
 export interface MappingFields {
   clientIp: string;
   proxyId: number;

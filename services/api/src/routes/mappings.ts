@@ -13,8 +13,8 @@ import { lowestFreePort } from '../logic/port-allocation.js';
 import { auditedMapping, toMappingDto } from '../mapping-dto.js';
 import { writeAudit } from '../repositories/audit.js';
 import {
-  deleteMapping, findMapping, findMappingByClientIp, findMappingByPort, findMappingRow, insertMapping, listAllMappings, listMappingsPage, type MappingFields,
-  updateMapping, usedPorts,
+  deleteMapping, findMapping, findMappingByClientIp, findMappingByPort, findMappingRow, insertMapping, listAllMappings, listMappingsPage, lockListenPorts,
+  type MappingFields, updateMapping, usedPorts,
 } from '../repositories/mappings.js';
 import { findProxyRow } from '../repositories/proxies.js';
 import { loadSettings } from '../repositories/settings.js';
@@ -30,26 +30,30 @@ interface MappingInput {
   privateDestinations?: 'deny' | 'allow' | null;
 }
 
+/** The fields to store; a listen port of null is allocated inside the write transaction (placePort). */
+type ResolvedFields = Omit<MappingFields, 'listenPort'> & { listenPort: number | null };
+
+/** A port held by another mapping, named by what the console shows (its client), never by an internal id. */
+async function checkPortFree(db: Db, listenPort: number, selfId: number | undefined): Promise<void> {
+  const other = await findMappingByPort(db, listenPort);
+  if (other && other.id !== selfId) throw conflict('listenPort', `port ${listenPort} is already used by the mapping of ${other.clientIp}`);
+}
+
 /** Validates input against the settings and the other mappings: 400 / 404 / 409 naming the field. */
-async function resolveFields(db: Db, settings: Settings, input: MappingInput, existing: MappingRow | null): Promise<MappingFields> {
+async function resolveFields(db: Db, settings: Settings, input: MappingInput, existing: MappingRow | null): Promise<ResolvedFields> {
   const clientIp = input.clientIp === undefined ? existing!.clientIp : validClientIp(input.clientIp, settings);
   if (input.clientIp !== undefined) {
     const other = await findMappingByClientIp(db, clientIp);
-    if (other && other.id !== existing?.id) throw conflict('clientIp', `client ${clientIp} already has mapping ${other.id}`);
+    if (other && other.id !== existing?.id) throw conflict('clientIp', `client ${clientIp} already has a mapping; edit that one instead`);
   }
   const proxyId = input.proxyId ?? existing!.proxyId;
   if (!(await findProxyRow(db, proxyId))) throw notFound(`proxy ${proxyId}`, 'proxyId');
-  let listenPort: number;
+  let listenPort: number | null = null;
   if (input.listenPort !== undefined) {
     listenPort = validListenPort(input.listenPort, settings);
-    const other = await findMappingByPort(db, listenPort);
-    if (other && other.id !== existing?.id) throw conflict('listenPort', `port ${listenPort} is already used by mapping ${other.id}`);
+    await checkPortFree(db, listenPort, existing?.id);
   } else if (existing) {
     listenPort = existing.listenPort;
-  } else {
-    const free = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, await usedPorts(db));
-    if (free === null) throw conflict('listenPort', `no free port left in ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
-    listenPort = free;
   }
   return {
     clientIp,
@@ -62,8 +66,24 @@ async function resolveFields(db: Db, settings: Settings, input: MappingInput, ex
   };
 }
 
+/**
+ * Inside the write transaction, under the listen-port lock: re-checks a port the user chose (another
+ * admin may have taken it during the health probe) or allocates the lowest free one. A full range is
+ * not the fault of a field the user left empty, so that error names no field.
+ */
+async function placePort(trx: Db, settings: Settings, fields: ResolvedFields, selfId: number | undefined): Promise<MappingFields> {
+  await lockListenPorts(trx);
+  if (fields.listenPort !== null) {
+    await checkPortFree(trx, fields.listenPort, selfId);
+    return { ...fields, listenPort: fields.listenPort };
+  }
+  const free = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, await usedPorts(trx));
+  if (free === null) throw conflict(undefined, `no free forwarder port left in ${settings.forwarderPortMin}-${settings.forwarderPortMax}; widen the range in Configuration`);
+  return { ...fields, listenPort: free };
+}
+
 /** Edits that change where or whether traffic flows need a healthy proxy; a description or a disable does not. */
-function needsProbe(before: MappingRow, after: MappingFields): boolean {
+function needsProbe(before: MappingRow, after: ResolvedFields): boolean {
   if (!after.enabled) return false;
   return !before.enabled || before.clientIp !== after.clientIp || before.proxyId !== after.proxyId || before.listenPort !== after.listenPort;
 }
@@ -98,7 +118,7 @@ export function mappingRoutes(ctx: ApiContext): Router {
     const proxy = (await findProxyRow(ctx.db, fields.proxyId))!;
     await requireHealthyProxy(ctx, proxy);
     const row = await ctx.db.transaction().execute(async (trx) => {
-      const inserted = await insertMapping(trx, fields);
+      const inserted = await insertMapping(trx, await placePort(trx, settings, fields, undefined));
       await writeAudit(trx, actorOf(req), { action: 'create', entityType: 'mapping', entityId: inserted.id, before: null, after: auditedMapping(inserted) });
       return inserted;
     });
@@ -121,7 +141,7 @@ export function mappingRoutes(ctx: ApiContext): Router {
     await ctx.db.transaction().execute(async (trx) => {
       const before = await findMappingRow(trx, id);
       if (!before) throw notFound(`mapping ${id}`);
-      const updated = await updateMapping(trx, id, fields);
+      const updated = await updateMapping(trx, id, await placePort(trx, settings, fields, id));
       await writeAudit(trx, actor, { action, entityType: 'mapping', entityId: id, before: auditedMapping(before), after: auditedMapping(updated) });
     });
     await ctx.notifier.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });

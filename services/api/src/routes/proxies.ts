@@ -94,7 +94,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
       const before = await findProxyRow(trx, id, true);
       if (!before) throw notFound(`proxy ${id}`);
       const used = await mappingCountOf(trx, id);
-      if (used > 0) throw conflict(undefined, `proxy ${id} is used by ${used} mapping(s); move or delete them first`, { mappingCount: used });
+      if (used > 0) throw conflict(undefined, `proxy "${before.name}" is used by ${used === 1 ? '1 mapping' : `${used} mappings`}; move or delete ${used === 1 ? 'it' : 'them'} first`, { mappingCount: used });
       await deleteProxy(trx, id);
       await writeAudit(trx, actorOf(req), { action: 'delete', entityType: 'proxy', entityId: id, before: audited(before), after: null });
     });
