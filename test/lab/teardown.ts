@@ -1,10 +1,29 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { execIn } from './netns.js';
 import { isSameProcessAlive, signalGroup, stopForeignGroup } from './proc.js';
 import type { LabDescription } from './types.js';
 
 type Parts = Pick<LabDescription, 'dir' | 'namespaces' | 'processes'>;
+
+/**
+ * Lazily unmounts whatever is mounted below the lab dir (a tmpfs a test put there, the netns files
+ * of a Docker daemon that ran in the lab), deepest first: a mount point cannot be removed (EBUSY).
+ */
+function unmountBelow(dir: string): void {
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/mounts', 'utf8');
+  } catch {
+    return;
+  }
+  const below = mounts
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((mountPoint) => mountPoint.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const mountPoint of below) execFileSync('umount', ['-l', mountPoint], { stdio: 'ignore' });
+}
 
 function pidsInNamespace(output: string): number[] {
   return output.split('\n').map(Number).filter((pid) => Number.isInteger(pid) && pid > 0);
@@ -24,6 +43,7 @@ export async function teardownLab(parts: Parts, graceMs = 2000): Promise<void> {
     }
     await execIn(undefined, ['ip', 'netns', 'del', ns], { reject: false });
   }
+  unmountBelow(parts.dir);
   rmSync(parts.dir, { recursive: true, force: true });
 }
 
@@ -47,5 +67,6 @@ export function teardownLabSync(parts: Parts): void {
       // namespace already gone
     }
   }
+  unmountBelow(parts.dir);
   rmSync(parts.dir, { recursive: true, force: true });
 }
