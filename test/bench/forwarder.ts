@@ -148,7 +148,9 @@ async function main(): Promise<void> {
     const rss: { redsocks: number[]; pgw: number[] } = { redsocks: [], pgw: [] };
     const loads: number[] = [];
 
-    const gateway = new Gateway(lab, tdb);
+    // PGW_FORWARDER_RELAY=js|splice in the bench's environment compares the two relays on one machine.
+    const relayEnv: Record<string, string> = process.env.PGW_FORWARDER_RELAY === undefined ? {} : { PGW_FORWARDER_RELAY: process.env.PGW_FORWARDER_RELAY };
+    const gateway = new Gateway(lab, tdb, { env: { forwarder: relayEnv } });
     cleanups.push(() => gateway.destroy());
     const socksId = await gateway.seedProxy(dante, { status: 'up' });
     const httpId = await gateway.seedProxy(tinyproxy, { status: 'up' });
@@ -219,7 +221,7 @@ async function main(): Promise<void> {
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
     const failures = rows.reduce((sum, r) => sum + r.failures, 0);
     if (failures > 0) console.log(`WARNING: ${failures} tries failed in total (their times are not in the percentiles)`);
-    summary = { bench: 'forwarder', at: new Date().toISOString(), rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts };
+    summary = { bench: 'forwarder', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'splice (default)', rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }

@@ -1,6 +1,7 @@
 import { fields, loadConfig } from '@pgw/config';
 import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
+import { RELAY_MODES, type RelayMode } from './relay.js';
 
 /** Every PGW_* variable the forwarder reads (see .env.template, forwarder section). */
 export const forwarderEnvSchema = z
@@ -20,6 +21,7 @@ export const forwarderEnvSchema = z
     PGW_UPSTREAM_FAILURE_THRESHOLD: fields.positiveInt(3, 1_000),
     PGW_FORWARDER_RESYNC_INTERVAL_MS: fields.positiveInt(2_000, 60_000),
     PGW_FORWARDER_DRAIN_TIMEOUT_MS: fields.positiveInt(5_000, 600_000),
+    PGW_FORWARDER_RELAY: z.enum(RELAY_MODES).default('splice'),
     PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
   })
   .refine((env) => env.PGW_MAX_CONNECTIONS_PER_MAPPING <= env.PGW_MAX_CONNECTIONS, {
@@ -45,6 +47,8 @@ export interface ForwarderConfig {
   readonly upstreamFailureThreshold: number;
   readonly resyncIntervalMs: number;
   readonly drainTimeoutMs: number;
+  /** splice: the kernel moves a relayed connection's bytes (native addon); js: net.Socket reads and writes. */
+  readonly relayMode: RelayMode;
   /** Networks where proxies may be although loopback, link-local or LAN (e.g. a proxy client on the gateway). */
   readonly proxyAllowNetworks: readonly string[];
 }
@@ -68,6 +72,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     upstreamFailureThreshold: e.PGW_UPSTREAM_FAILURE_THRESHOLD,
     resyncIntervalMs: e.PGW_FORWARDER_RESYNC_INTERVAL_MS,
     drainTimeoutMs: e.PGW_FORWARDER_DRAIN_TIMEOUT_MS,
+    relayMode: e.PGW_FORWARDER_RELAY,
     proxyAllowNetworks: e.PGW_PROXY_ALLOW_CIDRS,
   };
 }

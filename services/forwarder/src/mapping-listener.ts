@@ -7,7 +7,7 @@ import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
 import type { DestinationGuard } from './destination-guard.js';
 import type { ForwarderStats, RefusalReason } from './forwarder-stats.js';
-import { Relay, type RelayOwner, type RelaySocket } from './relay.js';
+import { Relay, type RelayMode, type RelayOwner, type RelaySocket } from './relay.js';
 import type { MappingRoute } from './routes.js';
 
 /** What every mapping listener shares with the forwarder. */
@@ -16,6 +16,7 @@ export interface ListenerContext {
   readonly stats: ForwarderStats;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly relayMode: RelayMode;
   readonly destinations: Pick<DestinationGuard, 'refusal' | 'checkProxyAddress'>;
   /** The upstream connect latency histogram's child for one proxy (looked up once per route). */
   connectObserver(proxyId: number): (seconds: number) => void;
@@ -119,8 +120,8 @@ export class MappingListener implements RelayOwner {
   /** Bytes relayed so far by the live connections: [client -> upstream, upstream -> client]. */
   addLiveBytes(totals: [number, number]): void {
     for (let relay = this.head; relay !== null; relay = relay.next) {
-      totals[0] += relay.client.bytesRead;
-      totals[1] += relay.client.bytesWritten;
+      totals[0] += relay.bytesUp;
+      totals[1] += relay.bytesDown;
     }
   }
 
@@ -130,8 +131,8 @@ export class MappingListener implements RelayOwner {
     if (relay.next !== null) relay.next.prev = relay.prev;
     relay.prev = relay.next = null;
     this.ctx.limits.release(this.slots);
-    this.ctx.stats.closedBytesUp += relay.client.bytesRead;
-    this.ctx.stats.closedBytesDown += relay.client.bytesWritten;
+    this.ctx.stats.closedBytesUp += relay.bytesUp;
+    this.ctx.stats.closedBytesDown += relay.bytesDown;
   }
 
   accept(socket: RelaySocket): void {
@@ -195,7 +196,7 @@ export class MappingListener implements RelayOwner {
       upstream.destroy();
       return;
     }
-    relay.attach(upstream, this.ctx.idleTimeoutMs);
+    relay.attach(upstream, this.ctx.idleTimeoutMs, this.ctx.relayMode);
   }
 
   private setRoute(route: MappingRoute): void {

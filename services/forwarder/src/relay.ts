@@ -1,12 +1,22 @@
 // The per-connection hot path. One Relay object per accepted connection, found from its sockets
-// through a symbol, so every event handler below is a module-level function: no closures, no
-// per-chunk allocation of our own (chunks go from one socket's read straight into the other's
-// write, and a full write buffer pauses the reading side until 'drain').
+// through a symbol, so every event handler below is a module-level function: no closures.
+// Mode splice: once the upstream is connected, both sockets are handed to the native addon and
+// the kernel moves the bytes (splice(2) through a pipe; see packages/original-dst/native/splice_relay.cc).
+// Mode js, and sockets the addon cannot take (TLS, writes queued): chunks go from one socket's
+// read straight into the other's write, and a full write buffer pauses the reading side until 'drain'.
 import type { Socket } from 'node:net';
+import { type SplicedRelay, spliceSockets } from '@pgw/original-dst';
 
 const RELAY = Symbol('pgw.forwarder.relay');
 
+export const RELAY_MODES = ['splice', 'js'] as const;
+export type RelayMode = (typeof RELAY_MODES)[number];
+
 export interface RelaySocket extends Socket {
+  [RELAY]?: Relay;
+}
+
+interface RelaySplice extends SplicedRelay {
   [RELAY]?: Relay;
 }
 
@@ -24,6 +34,8 @@ export class Relay {
   released = false;
   private openSockets = 1;
   private idleTimeoutMs = 0;
+  /** Set once the sockets are handed over to the kernel relay; the net.Sockets are gone then. */
+  private spliced: RelaySplice | null = null;
 
   constructor(
     readonly client: RelaySocket,
@@ -39,11 +51,12 @@ export class Relay {
    * The client was accepted paused (pauseOnConnect): whatever it sent meanwhile waits in the
    * kernel and flows now.
    */
-  attach(upstream: RelaySocket, idleTimeoutMs: number): void {
+  attach(upstream: RelaySocket, idleTimeoutMs: number, mode: RelayMode): void {
     const client = this.client;
     this.idleTimeoutMs = idleTimeoutMs;
     upstream[RELAY] = this;
     this.upstream = upstream;
+    if (mode === 'splice' && this.splice(upstream, idleTimeoutMs)) return;
     this.openSockets++;
     upstream.on('error', onSocketError);
     upstream.on('close', onSocketClose);
@@ -60,16 +73,51 @@ export class Relay {
     upstream.resume();
   }
 
-  /** Closes both sockets now; the release follows from their 'close' events. */
+  /** Bytes relayed client -> upstream so far. */
+  get bytesUp(): number {
+    return this.spliced === null ? this.client.bytesRead : this.spliced.bytesUp;
+  }
+
+  /** Bytes relayed upstream -> client so far. */
+  get bytesDown(): number {
+    return this.spliced === null ? this.client.bytesWritten : this.spliced.bytesDown;
+  }
+
+  /** Closes both sockets now; the release follows from their 'close' events (or the kernel relay's end). */
   destroy(): void {
+    if (this.spliced !== null) return this.spliced.close(false);
     this.client.destroy();
     this.upstream?.destroy();
   }
 
   /** Refuses with a TCP reset so the client's application fails fast instead of hanging. */
   reset(): void {
+    if (this.spliced !== null) return this.spliced.close(true);
     if (!this.client.destroyed) this.client.resetAndDestroy();
     this.upstream?.destroy();
+  }
+
+  /** Hands both sockets to the kernel relay; false when it cannot take them (the JS relay follows). */
+  private splice(upstream: RelaySocket, idleTimeoutMs: number): boolean {
+    const client = this.client;
+    // The destroyed net.Sockets' 'close' is not the connection's end: the kernel relay reports that.
+    client.removeListener('error', onSocketError);
+    client.removeListener('close', onSocketClose);
+    const spliced: RelaySplice | null = spliceSockets(client, upstream, idleTimeoutMs, onSpliceClosed);
+    if (spliced === null) {
+      client.on('error', onSocketError);
+      client.on('close', onSocketClose);
+      return false;
+    }
+    spliced[RELAY] = this;
+    this.spliced = spliced;
+    return true;
+  }
+
+  splicedClosed(): void {
+    this.openSockets = 0;
+    this.released = true;
+    this.owner.relayReleased(this);
   }
 
   socketClosed(socket: RelaySocket, hadError: boolean): void {
@@ -124,6 +172,11 @@ function onIdle(this: RelaySocket): void {
 function onSocketError(this: RelaySocket): void {
   // Resets and broken pipes are normal endings of a relayed connection; 'close' follows.
   this[RELAY]!.destroy();
+}
+
+function onSpliceClosed(this: RelaySplice): void {
+  // The reason (null, 'idle timeout', a reset...) ends the connection like a JS socket's 'close'.
+  this[RELAY]!.splicedClosed();
 }
 
 function onSocketClose(this: RelaySocket, hadError: boolean): void {

@@ -44,6 +44,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
     stats,
     connectTimeoutMs: config.connectTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
+    relayMode: config.relayMode,
     destinations,
     connectObserver: (proxyId) => metrics!.connectObserver(proxyId),
     dialSucceeded: (proxyId) => failures.success(proxyId),
