@@ -101,9 +101,19 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
     } finally {
       await setSysctl('net.ipv4.conf.ens19.forwarding', '0');
     }
+    // route_localnet on with no table (a flush while the agent runs): the policy routing rules
+    // (lan-routing.ts) alone refuse the unmarked LAN -> 127/8 packets; without them it is reached.
     await setSysctl('net.ipv4.conf.ens19.route_localnet', '1');
     try {
-      assert.equal((await dp.prober.tcp(dp.lab.clients[1]!, '127.0.0.1', LOOPBACK_SERVICE_PORT)).result, 'connected', 'with route_localnet on, the loopback service is reached');
+      assert.equal((await dp.prober.tcp(dp.lab.clients[1]!, '127.0.0.1', LOOPBACK_SERVICE_PORT)).result, 'timeout', 'with route_localnet on and no table, the routing rules still refuse the hole');
+      const rules = (await dp.lab.exec(dp.gw, ['ip', 'rule', 'show', 'pref', '101'])).stdout;
+      assert.match(rules, /iif ens19 .*blackhole proto 242/, 'the blackhole rule is in force');
+      await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', '101', 'protocol', '242']);
+      try {
+        assert.equal((await dp.prober.tcp(dp.lab.clients[1]!, '127.0.0.1', LOOPBACK_SERVICE_PORT)).result, 'connected', 'with route_localnet on and no routing rule, the loopback service is reached');
+      } finally {
+        await dp.lab.exec(dp.gw, ['ip', 'rule', 'add', 'pref', '101', 'iif', 'ens19', 'to', '127.0.0.0/8', 'blackhole', 'protocol', '242']);
+      }
     } finally {
       await setSysctl('net.ipv4.conf.ens19.route_localnet', '0');
     }

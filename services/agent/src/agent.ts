@@ -85,7 +85,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     hostFacts,
     strictOutputUids: strictUids,
   });
-  const lanSysctl = new LanSysctl(config.PGW_STATE_DIR);
+  const lanSysctl = new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN);
   const neighbours = new LanNeighbours(config.PGW_IP_BIN);
   const reconciler = new Reconciler({
     // Sockets before rules: every port of the snapshot gets a listening socket of ours, or its client is left out.

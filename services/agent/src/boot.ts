@@ -27,7 +27,7 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
     // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
     const { policy } = listeners.hold(cached);
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
-    await new LanSysctl(config.PGW_STATE_DIR).prepare(policy.lan.interface, true);
+    await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, true);
     return { policy, error: null, ms: performance.now() - started };
   } catch (error) {
     return { policy: null, error: (error as Error).message, ms: performance.now() - started };

@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type InterfaceName, interfaceNameSchema } from '@pgw/domain';
+import { LanRouting } from './lan-routing.js';
 
 /** Interfaces on which this agent switched route_localnet on, written before each switch. */
 const LEDGER = 'route-localnet';
@@ -19,15 +20,25 @@ const ipv6 = (iface: string, key: string) => `/proc/sys/net/ipv6/conf/${iface}/$
  *   while the agent runs and a ruleset closing the hole is in force. Every interface it is switched
  *   on for is recorded first in the state directory, so that the previous LAN interface is switched
  *   off after a change and `pgw-agent-stopped` (ExecStopPost) switches all of them off after any
- *   exit of the agent, SIGKILL included.
+ *   exit of the agent, SIGKILL included. It is switched on only once the policy routing rules of
+ *   lan-routing.ts are in force, which refuse the hole's packets even with every nft table flushed.
  */
 export class LanSysctl {
-  constructor(private readonly stateDir: string) {}
+  private readonly routing: LanRouting;
+
+  constructor(
+    private readonly stateDir: string,
+    ipBin: string,
+  ) {
+    this.routing = new LanRouting(ipBin);
+  }
 
   /** Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded interface. */
   async prepare(lan: InterfaceName, localnet: boolean): Promise<void> {
     await setSysctl(ipv4(lan, 'forwarding'), '0');
     await setSysctl(ipv6(lan, 'disable_ipv6'), '1');
+    // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
+    await this.routing.ensure(lan);
     const recorded = await this.recorded();
     if (!localnet) {
       await this.resetAll();

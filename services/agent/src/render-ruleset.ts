@@ -1,4 +1,5 @@
 import type { GatewayPolicy } from '@pgw/domain';
+import { LOCAL_MARK } from './lan-routing.js';
 import { nftCidr, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
 
 export const TABLE_FAMILY = 'inet';
@@ -84,6 +85,14 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       name: 'lan_dnat',
       hook: 'type nat hook prerouting priority dstnat; policy accept;',
       rules: [`iifname ${lan} meta l4proto tcp dnat ip to 127.0.0.1 : ip saddr map @client_port`],
+    },
+    {
+      // After DNAT, before the routing decision: every packet of a flow DNAT-ed above (the SYN
+      // too, its conntrack entry has IPS_DST_NAT by now) gets the mark that the policy routing
+      // of lan-routing.ts requires for LAN -> 127/8. No table, no mark: the kernel refuses them.
+      name: 'lan_mark',
+      hook: 'type filter hook prerouting priority -90; policy accept;',
+      rules: [`iifname ${lan} ct status dnat meta mark set meta mark | 0x${LOCAL_MARK.toString(16).padStart(8, '0')}`],
     },
     {
       name: 'input',

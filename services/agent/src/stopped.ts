@@ -9,9 +9,9 @@ import { loadConfig } from '@pgw/config';
 import { agentConfigSchema } from './config.js';
 import { LanSysctl } from './lan-sysctl.js';
 
-const config = loadConfig(agentConfigSchema.pick({ PGW_STATE_DIR: true }), process.env);
+const config = loadConfig(agentConfigSchema.pick({ PGW_STATE_DIR: true, PGW_IP_BIN: true }), process.env);
 try {
-  const reset = await new LanSysctl(config.PGW_STATE_DIR).resetAll();
+  const reset = await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).resetAll();
   process.stdout.write(`pgw-agent-stopped: route_localnet off on ${reset.length > 0 ? reset.join(', ') : 'no interface (none was on)'}\n`);
 } catch (error) {
   process.stderr.write(`pgw-agent-stopped: cannot switch route_localnet off: ${(error as Error).message}\n`);
