@@ -4,7 +4,9 @@
 // authenticated upstream (tinyproxy Basic auth), so the cached sealed credentials are used too.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLab, type Lab } from '../lab/index.js';
@@ -57,6 +59,33 @@ describe('forwarder start from its cached desired state with Postgres unreachabl
     console.log(`# client served ${ms} ms after the forwarder's start with Postgres unreachable`);
     const log = await readFile(gateway.process('forwarder')!.logFile, 'utf8');
     assert.match(log, /serving the cached desired state/);
+  });
+
+  it('serves the cached mappings before Postgres answers (a Postgres that accepts and never answers)', async () => {
+    // The boot fast path serves the cache first; before it, the client waited for the first load
+    // to fail (the 3 s connect timeout) and only then got the cached state.
+    const dir = await mkdtemp(join(tmpdir(), 'pgw-silent-pg-'));
+    await chmod(dir, 0o755);
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(join(dir, '.s.PGSQL.5432'), resolve));
+    try {
+      await chmod(join(dir, '.s.PGSQL.5432'), 0o777);
+      // The log file is the lab's, one per service: only what this start writes counts.
+      const logFile = gateway.process('forwarder')!.logFile;
+      await gateway.kill('forwarder');
+      const before = (await readFile(logFile, 'utf8')).length;
+      // start() resolves at /healthz, which answers once Postgres was asked: not awaited first.
+      const starting = gateway.start('forwarder', { PGW_DATABASE_URL: `postgres://pgw_forwarder:silent@/pgw?host=${dir}` });
+      starting.catch(() => undefined);
+      await waitFor('the client served from the cached state', 10_000, async () => (await get()).ok);
+      const log = (await readFile(logFile, 'utf8')).slice(before);
+      assert.doesNotMatch(log, /Postgres unreachable at start/, 'served before the first load from Postgres gave up');
+      assert.match(log, /cached desired state loaded, served until Postgres answers/);
+      await starting;
+    } finally {
+      silent.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('without the cache, a forwarder started with Postgres unreachable serves nothing (control)', async () => {

@@ -1,93 +1,36 @@
 import { hostname } from 'node:os';
 import { createDb, loadDesiredStateWithCredentials } from '@pgw/db';
-import { DialError } from '@pgw/dialers';
 import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
-import { AgentListeners } from './agent-listeners.js';
+import type { ForwarderCore } from './boot.js';
 import type { ForwarderConfig } from './config.js';
-import { ConnectionLimits } from './connection-limits.js';
-import { CredentialOpener } from './credential-opener.js';
-import { DestinationGuard, proxyRefusalOf } from './destination-guard.js';
-import { Forwarder } from './forwarder.js';
-import { type ForwarderMetrics, registerForwarderMetrics } from './forwarder-metrics.js';
-import { ForwarderStats } from './forwarder-stats.js';
-import type { ListenerContext } from './mapping-listener.js';
-import { Reconciler } from './reconciler.js';
-import { buildRoutes, type RouteProblem } from './routes.js';
-import { type ForwarderState, ForwarderStateCache } from './state-cache.js';
+import { registerForwarderMetrics } from './forwarder-metrics.js';
+import type { ForwarderState } from './state-cache.js';
 import { startStatusWriter } from './status-writer.js';
-import { UpstreamFailureTracker } from './upstream-failures.js';
-
-/** At most one upstream-failure notice per proxy this often while its dials keep failing. */
-const UPSTREAM_NOTICE_DEBOUNCE_MS = 5_000;
 
 /** Notices after which the desired state is reloaded; the others are not about the forwarder's inputs. */
 const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
 
-export async function startForwarder(config: ForwarderConfig, logger: Logger): Promise<StopFn> {
+/** Everything but the boot fast path (boot.ts), which may already serve the cached state. */
+export async function startForwarder(config: ForwarderConfig, logger: Logger, core: ForwarderCore): Promise<StopFn> {
+  const { limits, stats, stopAddressWatch, agentListeners, forwarder, stateCache, reconciler, late } = core;
   const db = createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
   const bus = new EventBus({ redisUrl: config.redisUrl, logger });
   const redis = connectRedis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
-  const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerMapping);
-  const stats = new ForwarderStats();
-  const failures = new UpstreamFailureTracker(config.upstreamFailureThreshold, UPSTREAM_NOTICE_DEBOUNCE_MS);
   const registry = createMetricsRegistry('forwarder');
-  let metrics: ForwarderMetrics | undefined;
-  const destinations = new DestinationGuard(config.proxyAllowNetworks);
-  const stopAddressWatch = destinations.watch();
+  late.metrics = registerForwarderMetrics(registry, stats, limits, forwarder);
+  late.publish = (notice) => bus.publish({ type: 'forwarder.upstream_failure', ...notice });
 
-  const ctx: ListenerContext = {
-    limits,
-    stats,
-    connectTimeoutMs: config.connectTimeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
-    relayMode: config.relayMode,
-    destinations,
-    connectObserver: (proxyId) => metrics!.connectObserver(proxyId),
-    dialSucceeded: (proxyId) => failures.success(proxyId),
-    dialFailed(route, error) {
-      const forbidden = proxyRefusalOf(error);
-      // Not the proxy failing: it is where no proxy may be. Counted and logged, not reported to health.
-      if (forbidden !== null) {
-        stats.refused(forbidden);
-        if (logger.isDebugEnabled()) logger.debug('proxy address refused', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
-        return;
-      }
-      const reason = error instanceof DialError ? error.reason : 'connect_failed';
-      stats.failure(reason);
-      if (logger.isDebugEnabled()) logger.debug('dial failed', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
-      const notice = failures.failure(route.proxyId, reason, Date.now());
-      if (notice === null) return;
-      logger.warn('upstream keeps failing, telling the health service', { ...notice });
-      bus.publish({ type: 'forwarder.upstream_failure', ...notice }).catch((publishError: Error) =>
-        logger.warn('cannot publish the upstream failure notice', { proxyId: notice.proxyId, error: publishError.message }),
-      );
-    },
-    acceptFailed(route, error) {
-      stats.failure('accept_error');
-      if (logger.isDebugEnabled()) logger.debug('accept failed', { mappingId: route.mappingId, error: error.message });
-    },
-  };
-  // The listening sockets are the agent's (it holds every mapped port); ours are duplicates.
-  const agentListeners: AgentListeners = new AgentListeners(
-    { path: config.listenerSocket, inventory: () => forwarder.inventory(), onConnected: () => void reconciler.request() },
-    logger,
-  );
-  const forwarder: Forwarder = new Forwarder(ctx, agentListeners, logger);
-  metrics = registerForwarderMetrics(registry, stats, limits, forwarder);
-
-  const opener = new CredentialOpener(config.secretKey);
-  const stateCache = new ForwarderStateCache(config.stateDir);
   let loadedOnce = false;
   /**
    * From Postgres, kept on disk for the next start. At a start with Postgres unreachable, the state
    * last loaded serves (as the agent's state file enforces): its clients are not refused until
    * Postgres answers. After that a failed load keeps what is in force.
    */
-  const loadState = async (): Promise<ForwarderState> => {
+  late.load = async (): Promise<ForwarderState> => {
     try {
       const state = await loadDesiredStateWithCredentials(db);
       loadedOnce = true;
@@ -105,25 +48,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
       return cached;
     }
   };
-  let lastProblems = '';
-  const reconciler = new Reconciler(async () => {
-    const state = await loadState();
-    destinations.configure(state.settings);
-    const table = buildRoutes(state, opener.open);
-    opener.endLoad();
-    const problems = describeProblems(table.problems);
-    if (problems !== lastProblems) {
-      if (table.problems.length > 0) logger.warn('mappings without a listener', { problems: table.problems });
-      lastProblems = problems;
-    }
-    const result = await forwarder.apply(table);
-    const proxyIds = new Set([...table.routes.values()].map((route) => route.proxyId));
-    failures.retain(proxyIds);
-    metrics!.retainProxies(proxyIds);
-    if (result.opened + result.closed + result.updated > 0) logger.info('applied mappings', { ...result, listeners: forwarder.listenerCount });
-  }, logger);
 
-  agentListeners.start();
   await reconciler.request();
   reconciler.startPeriodic(config.resyncIntervalMs);
   const subscription = bus.subscribe({
@@ -154,8 +79,4 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger): P
     redis.disconnect();
     await db.destroy();
   };
-}
-
-function describeProblems(problems: readonly RouteProblem[]): string {
-  return problems.map((p) => `${p.mappingId}:${p.reason}`).join('\n');
 }

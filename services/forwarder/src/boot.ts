@@ -1,0 +1,147 @@
+import { DialError } from '@pgw/dialers';
+import type { Logger } from '@pgw/log';
+import { AgentListeners } from './agent-listeners.js';
+import type { ForwarderConfig } from './config.js';
+import { ConnectionLimits } from './connection-limits.js';
+import { CredentialOpener } from './credential-opener.js';
+import { DestinationGuard, proxyRefusalOf } from './destination-guard.js';
+import { Forwarder } from './forwarder.js';
+import type { ForwarderMetrics } from './forwarder-metrics.js';
+import { ForwarderStats } from './forwarder-stats.js';
+import type { ListenerContext } from './mapping-listener.js';
+import { Reconciler } from './reconciler.js';
+import { buildRoutes, type RouteProblem } from './routes.js';
+import { type ForwarderState, ForwarderStateCache } from './state-cache.js';
+import { type FailureNotice, UpstreamFailureTracker } from './upstream-failures.js';
+
+/** At most one upstream-failure notice per proxy this often while its dials keep failing. */
+const UPSTREAM_NOTICE_DEBOUNCE_MS = 5_000;
+
+/**
+ * What service.ts wires in once its heavy modules (Postgres, Redis, metrics) are loaded. Until
+ * then the forwarder serves its cached state, counts in plain fields and publishes nothing.
+ */
+export interface LateWiring {
+  metrics?: ForwarderMetrics;
+  publish?: (notice: FailureNotice) => Promise<unknown>;
+  /** The desired state from Postgres (the cache until it is set). */
+  load?: () => Promise<ForwarderState>;
+}
+
+/** The serving part of the forwarder, created by the boot fast path and completed by service.ts. */
+export interface ForwarderCore {
+  readonly limits: ConnectionLimits;
+  readonly stats: ForwarderStats;
+  readonly failures: UpstreamFailureTracker;
+  readonly destinations: DestinationGuard;
+  readonly stopAddressWatch: () => void;
+  readonly agentListeners: AgentListeners;
+  readonly forwarder: Forwarder;
+  readonly stateCache: ForwarderStateCache;
+  readonly reconciler: Reconciler;
+  readonly late: LateWiring;
+  /** The cached state served before Postgres was asked: when, and how many mappings (null: no cache). */
+  readonly early: { readonly ms: number; readonly mappings: number } | null;
+}
+
+/**
+ * The boot fast path, as the agent's boot.ts: the listening sockets from the agent and the cached
+ * desired state are served before the database, Redis and metrics modules load (about a second of
+ * CPU on a small box), so a rebooted gateway's clients are relayed as soon as the agent enforces
+ * its state file. The cache is what was last loaded from Postgres; service.ts replaces it with
+ * Postgres' answer as soon as it has one (a stale route lives only that long, as the agent's).
+ */
+export async function serveCachedStateEarly(config: ForwarderConfig, logger: Logger): Promise<ForwarderCore> {
+  const started = performance.now();
+  const late: LateWiring = {};
+  const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerMapping);
+  const stats = new ForwarderStats();
+  const failures = new UpstreamFailureTracker(config.upstreamFailureThreshold, UPSTREAM_NOTICE_DEBOUNCE_MS);
+  const destinations = new DestinationGuard(config.proxyAllowNetworks);
+  const stopAddressWatch = destinations.watch();
+
+  const ctx: ListenerContext = {
+    limits,
+    stats,
+    connectTimeoutMs: config.connectTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    relayMode: config.relayMode,
+    destinations,
+    // A listener opened before the metrics exist observes through them once they do.
+    connectObserver: (proxyId) => (seconds) => late.metrics?.connectObserver(proxyId)(seconds),
+    dialSucceeded: (proxyId) => failures.success(proxyId),
+    dialFailed(route, error) {
+      const forbidden = proxyRefusalOf(error);
+      // Not the proxy failing: it is where no proxy may be. Counted and logged, not reported to health.
+      if (forbidden !== null) {
+        stats.refused(forbidden);
+        if (logger.isDebugEnabled()) logger.debug('proxy address refused', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
+        return;
+      }
+      const reason = error instanceof DialError ? error.reason : 'connect_failed';
+      stats.failure(reason);
+      if (logger.isDebugEnabled()) logger.debug('dial failed', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
+      const notice = failures.failure(route.proxyId, reason, Date.now());
+      if (notice === null) return;
+      logger.warn('upstream keeps failing, telling the health service', { ...notice });
+      if (!late.publish) return void logger.warn('cannot publish the upstream failure notice yet (starting)', { proxyId: notice.proxyId });
+      late.publish(notice).catch((publishError: Error) => logger.warn('cannot publish the upstream failure notice', { proxyId: notice.proxyId, error: publishError.message }));
+    },
+    acceptFailed(route, error) {
+      stats.failure('accept_error');
+      if (logger.isDebugEnabled()) logger.debug('accept failed', { mappingId: route.mappingId, error: error.message });
+    },
+  };
+  // The listening sockets are the agent's (it holds every mapped port); ours are duplicates.
+  const agentListeners: AgentListeners = new AgentListeners(
+    {
+      path: config.listenerSocket,
+      inventory: () => forwarder.inventory(),
+      // Connected (at start, or the agent restarted): apply what we know, so its sockets are asked for.
+      onConnected: () => {
+        if (cached !== null || late.load) void reconciler.request();
+      },
+    },
+    logger,
+  );
+  const forwarder: Forwarder = new Forwarder(ctx, agentListeners, logger);
+  const opener = new CredentialOpener(config.secretKey);
+  const stateCache = new ForwarderStateCache(config.stateDir);
+
+  const cached: ForwarderState | null = await stateCache.load().catch((error: Error) => {
+    logger.error('desired state cache unusable', { error: error.message });
+    return null;
+  });
+  const load = async (): Promise<ForwarderState> => {
+    if (late.load) return late.load();
+    if (cached === null) throw new Error('no cached desired state, and Postgres not asked yet');
+    return cached;
+  };
+  let lastProblems = '';
+  const reconciler = new Reconciler(async () => {
+    const state = await load();
+    destinations.configure(state.settings);
+    const table = buildRoutes(state, opener.open);
+    opener.endLoad();
+    const problems = describeProblems(table.problems);
+    if (problems !== lastProblems) {
+      if (table.problems.length > 0) logger.warn('mappings without a listener', { problems: table.problems });
+      lastProblems = problems;
+    }
+    const result = await forwarder.apply(table);
+    const proxyIds = new Set([...table.routes.values()].map((route) => route.proxyId));
+    failures.retain(proxyIds);
+    late.metrics?.retainProxies(proxyIds);
+    if (result.opened + result.closed + result.updated > 0) logger.info('applied mappings', { ...result, listeners: forwarder.listenerCount });
+  }, logger);
+
+  // Served once the agent's socket answers (onConnected), whether or not the rest has loaded by then.
+  agentListeners.start();
+  const early = cached === null ? null : { ms: performance.now() - started, mappings: cached.mappings.length };
+  if (early) logger.info('cached desired state loaded, served until Postgres answers', { mappings: early.mappings, ms: Math.round(early.ms) });
+  return { limits, stats, failures, destinations, stopAddressWatch, agentListeners, forwarder, stateCache, reconciler, late, early };
+}
+
+function describeProblems(problems: readonly RouteProblem[]): string {
+  return problems.map((p) => `${p.mappingId}:${p.reason}`).join('\n');
+}
