@@ -11,6 +11,11 @@ import { type ChaosLab, createChaosLab, type FaultRow, formatRow, leaksSince, RO
 
 /** Self-heal bound of issue 11 point 2 (flush, table deleted: both tables back). */
 const SELF_HEAL_MS = 100;
+/**
+ * After the agent restarts (SIGKILL, or a flush while it was dead): the forwarder hands its
+ * sockets back and the agent's reconcile unblocks their clients at once, not at a later resync.
+ */
+const AFTER_AGENT_READY_MS = 1000;
 /** Issue 11 point 4: a proxy process that dies blocks its idle clients within 1 s. */
 const IDLE_BLOCK_MS = 1000;
 
@@ -44,6 +49,12 @@ describe('chaos matrix: fail closed under every fault (issue 11.5)', { timeout: 
       if (fault.selfHeal) assert.ok(row.tablesBackMs != null && row.tablesBackMs <= SELF_HEAL_MS, `both tables back in ${row.tablesBackMs} ms`);
       if (fault.key.startsWith('forwarder') || fault.key === 'kill-forwarder') assert.equal(row.refused, 0, 'forwarder restart: no connection refused');
       if (fault.key === 'forwarder-restart') assert.equal(row.failed, 0, `graceful forwarder restart: no connection failed (${JSON.stringify(row.errors)})`);
+      if (fault.key === 'kill-agent' || fault.key === 'flush-agent-dead') {
+        const ready = Number(row.extra.readyMs ?? row.extra.agentReadyMs);
+        const afterReady = row.recoveryMs! - row.heldMs - ready;
+        console.log(`# ${fault.name}: every client served ${afterReady} ms after the agent was ready`);
+        assert.ok(afterReady <= AFTER_AGENT_READY_MS, `clients served again ${afterReady} ms after the agent was ready`);
+      }
       if (fault.key === 'proxy-kill-idle') {
         assert.ok(typeof row.extra.blockedMs === 'number' && row.extra.blockedMs <= IDLE_BLOCK_MS, `idle client blocked after ${row.extra.blockedMs} ms`);
         assert.notEqual(row.extra.idleBackMs, null, 'the idle client effective again once its proxy is back');

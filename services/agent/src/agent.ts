@@ -106,7 +106,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // Take over the boot path's policy: applied again in the same transaction shape (identical
   // table, no gap) and read back, so the reconciler starts from a verified state.
   if (early.policy) await reconciler.enforceCached(early.policy);
-  reconcileAfterHandback = () => void reconciler.request('handback');
+  // Adopted before this point: the start run below is the first to read the listeners.
+  reconcileAfterHandback = () => {
+    hostFacts.invalidate();
+    void reconciler.request('handback');
+  };
 
   const selfHeal = new SelfHeal({ nftBin: config.PGW_NFT_BIN, guard, reconciler, own: ownWriters, logger, registry, now: () => performance.now() });
   selfHeal.start();

@@ -26,11 +26,21 @@ const FULL_SCAN_EVERY = 10;
  * else's by inode; its descriptors (thousands with 4096 mappings) are scanned again only when a
  * listener is not known as its own, and on the periodic full read.
  */
-export function createHostFactsReader(options: HostFactsOptions): (ports: ReadonlySet<number>) => Promise<HostFacts> {
+export interface HostFactsReader {
+  (ports: ReadonlySet<number>): Promise<HostFacts>;
+  /**
+   * The listeners are read again at the next call. For a handback: the sockets a forwarder kept
+   * across an agent restart (uid 0, the previous agent's) were another process's at the last read
+   * and are the agent's own now; until re-read their clients would stay port_refused.
+   */
+  invalidate(): void;
+}
+
+export function createHostFactsReader(options: HostFactsOptions): HostFactsReader {
   let own = new Set<string>();
   let reads = 0;
   let last: { portsKey: string; foreign: Map<number, string> } | null = null;
-  return async (ports) => {
+  const read = async (ports: ReadonlySet<number>): Promise<HostFacts> => {
     const full = ++reads % FULL_SCAN_EVERY === 0;
     const [dev, range] = await Promise.all([readFile('/proc/net/dev', 'utf8'), readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')]);
     const portsKey = [...ports].sort((a, b) => a - b).join(',');
@@ -52,6 +62,7 @@ export function createHostFactsReader(options: HostFactsOptions): (ports: Readon
       foreignListeners: last.foreign,
     };
   };
+  return Object.assign(read, { invalidate: () => void (last = null) });
 }
 
 /**

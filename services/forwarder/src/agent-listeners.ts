@@ -22,8 +22,12 @@ export interface AgentListenersOptions {
 
 /** How long the agent may take to answer one message. */
 const ANSWER_TIMEOUT_MS = 5_000;
-/** Reconnect attempts while the agent is away: it restarts in about a second. */
-const RECONNECT_MS = [50, 100, 200, 500, 1_000] as const;
+/**
+ * Reconnect attempts while the agent is away: it restarts in one to three seconds, and the clients
+ * of the sockets this forwarder holds stay blocked until it hands them back, so the wait after the
+ * agent is up must stay short. A refused connect() on a Unix socket costs microseconds.
+ */
+const RECONNECT_MS = [50, 100] as const;
 /** A port the agent does not serve yet (a mapping it has not applied): asked again this soon. */
 const RETRY_MS = [100, 250] as const;
 
