@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Mapping } from '../api/types.js';
-import { clientStateLabel, filterMappings, proxyStatusLabel } from './labels.js';
+import { clientStateLabel, filterMappings, matchesIp, proxyStatusLabel, sortMappings } from './labels.js';
 
 function mapping(over: Partial<Mapping>): Mapping {
   return {
@@ -44,4 +44,23 @@ test('filters by text, proxy status and client state together', () => {
   assert.deepEqual(ids({ text: '', client: 'disabled', proxy: 'all' }), [3]);
   assert.deepEqual(ids({ text: '', client: 'all', proxy: 'down' }), [2]);
   assert.deepEqual(ids({ text: '20000', client: 'effective', proxy: 'up' }), [1]);
+});
+
+test('an IP search matches whole octets unless a trailing * asks for a prefix', () => {
+  assert.equal(matchesIp('.10', '192.168.2.10'), true);
+  assert.equal(matchesIp('.10', '192.168.2.100'), false);
+  assert.equal(matchesIp('.10*', '192.168.2.100'), true);
+  assert.equal(matchesIp('192.168.2.1', '192.168.2.10'), false);
+  assert.equal(matchesIp('192.168.2.1', '192.168.2.1'), true);
+  assert.equal(matchesIp('168.2', '192.168.2.77'), true);
+  assert.equal(matchesIp('192.168.2.', '192.168.2.77'), true);
+  assert.equal(matchesIp('10', '192.168.2.100'), false);
+  assert.equal(matchesIp('desk', '192.168.2.10'), false);
+});
+
+test('sorting by client IP is numeric and stable, either way', () => {
+  const rows = ['192.168.2.100', '192.168.2.9', '192.168.2.10'].map((clientIp, id) => mapping({ id, clientIp }));
+  assert.deepEqual(sortMappings(rows, 'clientIp', 'asc').map((m) => m.clientIp), ['192.168.2.9', '192.168.2.10', '192.168.2.100']);
+  assert.deepEqual(sortMappings(rows, 'clientIp', 'desc').map((m) => m.clientIp), ['192.168.2.100', '192.168.2.10', '192.168.2.9']);
+  assert.deepEqual(sortMappings(rows, 'proxyName', 'asc').map((m) => m.id), [0, 1, 2], 'equal keys keep their order');
 });

@@ -44,7 +44,7 @@ export interface MappingFilter {
   readonly proxy: ProxyFilter;
 }
 
-/** Search by client IP, proxy name, port or description; one pass, no per-row state. */
+/** Search by client IP (whole octets, see matchesIp), proxy name, port or description; one pass, no per-row state. */
 export function filterMappings(rows: readonly Mapping[], filter: MappingFilter): Mapping[] {
   const needle = filter.text.trim().toLowerCase();
   return rows.filter((m) => {
@@ -52,10 +52,53 @@ export function filterMappings(rows: readonly Mapping[], filter: MappingFilter):
     if (filter.client === 'disabled' ? m.enabled : filter.client !== 'all' && m.effective.state !== filter.client) return false;
     if (!needle) return true;
     return (
-      m.clientIp.includes(needle) ||
+      matchesIp(needle, m.clientIp) ||
       m.proxyName.toLowerCase().includes(needle) ||
       String(m.listenPort) === needle ||
       m.description.toLowerCase().includes(needle)
     );
   });
+}
+
+/**
+ * An IP search matches whole octets: ".10" finds 192.168.2.10, not .100; "192.168.2." every client of
+ * that /24; a trailing "*" asks for a prefix (".10*" finds .10 and .100-.109). Only digits and dots
+ * (and the star) make a needle an IP search.
+ */
+export function matchesIp(needle: string, ip: string): boolean {
+  if (!/^[\d.]+\*?$/.test(needle)) return false;
+  const prefix = needle.endsWith('*');
+  const body = prefix ? needle.slice(0, -1) : needle;
+  if (!body) return true;
+  const wanted = (body.startsWith('.') ? '' : '.') + body + (prefix || body.endsWith('.') ? '' : '.');
+  return `.${ip}.`.includes(wanted);
+}
+
+export type MappingSortKey = 'clientIp' | 'proxyName' | 'proxyStatus' | 'state' | 'listenPort' | 'description';
+export const MAPPING_SORT_KEYS: readonly MappingSortKey[] = ['clientIp', 'proxyName', 'proxyStatus', 'state', 'listenPort', 'description'];
+
+const ipValue = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+
+/** A stable sort by one column; IPs by value (.9 before .10 before .100), text by locale. */
+export function sortMappings(rows: readonly Mapping[], key: MappingSortKey, dir: 'asc' | 'desc'): Mapping[] {
+  const value = (m: Mapping): number | string => {
+    switch (key) {
+      case 'clientIp':
+        return ipValue(m.clientIp);
+      case 'listenPort':
+        return m.listenPort;
+      case 'state':
+        return clientStateLabel(m.effective).text;
+      default:
+        return m[key];
+    }
+  };
+  const sign = dir === 'asc' ? 1 : -1;
+  return rows
+    .map((m, i) => ({ m, i, v: value(m) }))
+    .sort((a, b) => {
+      const c = typeof a.v === 'number' && typeof b.v === 'number' ? a.v - b.v : String(a.v).localeCompare(String(b.v));
+      return c !== 0 ? sign * c : a.i - b.i;
+    })
+    .map((x) => x.m);
 }

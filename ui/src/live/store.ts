@@ -79,14 +79,26 @@ export function scheduleReload(...what: ('proxies' | 'mappings' | 'status')[]): 
   reloadTimer = setTimeout(() => void reloadNow(), RELOAD_DEBOUNCE_MS);
 }
 
+/** Per list, the newest request sent and the newest applied: a slow answer never overwrites a newer one. */
+const sent = { proxies: 0, mappings: 0, status: 0 };
+const applied = { proxies: 0, mappings: 0, status: 0 };
+function newest<T>(kind: keyof typeof sent, load: () => Promise<T>, apply: (value: T) => void): Promise<void> {
+  const n = ++sent[kind];
+  return load().then((value) => {
+    if (n < applied[kind]) return;
+    applied[kind] = n;
+    apply(value);
+  });
+}
+
 export async function reloadNow(): Promise<void> {
   const what = new Set(pending);
   pending.clear();
   try {
     await Promise.all([
-      what.has('proxies') ? api.listProxies().then((r) => (proxies.value = r.items)) : null,
-      what.has('mappings') ? listAllMappings().then((items) => (mappings.value = items)) : null,
-      what.has('status') ? api.getStatus().then((s) => (status.value = s)) : null,
+      what.has('proxies') ? newest('proxies', api.listProxies, (r) => (proxies.value = r.items)) : null,
+      what.has('mappings') ? newest('mappings', listAllMappings, (items) => (mappings.value = items)) : null,
+      what.has('status') ? newest('status', api.getStatus, (s) => (status.value = s)) : null,
     ]);
     live.loadError = null;
   } catch (error) {
