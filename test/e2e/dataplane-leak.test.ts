@@ -142,6 +142,10 @@ describe('dataplane leak tests (docs/SECURITY.md flows)', { timeout: 240_000 }, 
     await dp.nft('delete', 'table', 'inet', 'pgw_guard');
     // The kernel layer (docs/SECURITY.md, "Layers") switched back to what a plain router has.
     for (const key of ['net.ipv4.conf.ens19.forwarding=1', 'net.ipv6.conf.ens19.disable_ipv6=0', 'net.ipv4.conf.ens19.route_localnet=1']) await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', key]);
+    // And the policy routing that refuses LAN -> 127/8 without pgw's mark (lan-routing.ts): the
+    // kernel's default rules again (local lookup at pref 0). The guard loader puts ours back.
+    await dp.lab.exec(dp.gw, ['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local']);
+    for (const pref of ['100', '101', '102']) assert.equal((await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', pref, 'protocol', '242'])).exitCode, 0);
     await dp.lab.exec(dp.gw, ['ip', 'addr', 'replace', `${dp.lab.description.gateway.lanIp6}/64`, 'dev', 'ens19', 'nodad']);
     try {
       const { result, wan } = await onWan(async () => ({
