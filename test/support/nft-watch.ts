@@ -24,7 +24,7 @@ export class NftWatch {
   blocked(clientIp: string, timeoutMs: number): Promise<number | null> {
     const ip = new RegExp(`(^|[^\\d.])${clientIp.replace(/\./g, '\\.')}([^\\d.]|$)`);
     return new Promise((resolve) => {
-      const waiter = { test: (line: string) => line.startsWith('add ') && line.includes('lan_blocked') && ip.test(line), resolve: (at: number | null) => resolve(at) };
+      const waiter = { test: (line: string) => /^(add|create) element /.test(line) && line.includes('lan_blocked') && ip.test(line), resolve: (at: number | null) => resolve(at) };
       this.waiters.push(waiter);
       setTimeout(() => {
         const i = this.waiters.indexOf(waiter);

@@ -68,6 +68,9 @@ describe('NftMonitorParser', () => {
       'delete element inet pgw client_port { 192.168.2.10 : 20010 }',
       'add element inet pgw lan_mapped { 192.168.2.99 }',
       'add rule inet pgw_guard forward accept',
+      // `nft create element` and `nft insert rule` are printed with their own verbs.
+      'create element inet pgw lan_mapped { 192.168.2.98 }',
+      'insert rule inet pgw_guard forward accept',
     ]) {
       const [t] = parse(`${line}\n# new generation 7 by process 1 (nft)`);
       assert.deepEqual([...t!.changes.values()], ['edited'], line);

@@ -36,7 +36,7 @@ export interface NftTransaction {
 
 const GENERATION = /^# new generation (\d+)(?: by process (\d+) \((.*)\))?\s*$/;
 // `add chain inet pgw from_lan`, `delete element inet pgw lan_mapped { ... }`, `add ct helper inet t h`.
-const EVENT = /^(add|delete|destroy|update|replace|flush|reset) (?:ct helper|ct timeout|ct expectation|(\S+)) (\S+) (\S+)/;
+const EVENT = /^(add|create|insert|delete|destroy|update|replace|flush|reset) (?:ct helper|ct timeout|ct expectation|(\S+)) (\S+) (\S+)/;
 
 interface TableTrace {
   /** The last table-level event: add or delete (null: only objects inside it changed). */
