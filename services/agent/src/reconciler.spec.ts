@@ -83,6 +83,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   const saved: GatewayPolicy[] = [];
   let saveGate: Promise<void> = Promise.resolve();
   let saveFails = false;
+  let applyGate: Promise<void> = Promise.resolve();
   const ports: ReconcilerPorts = {
     loadDesired: async () => {
       loads++;
@@ -91,7 +92,10 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
       if (refused) throw refused;
       return { policy: desired, rejected: [], unresolvedProxies: [], refusals: [] } satisfies PolicyBuild;
     },
-    applyScript: async (script) => kernel.apply(script, () => desired),
+    applyScript: async (script) => {
+      await applyGate;
+      kernel.apply(script, () => desired);
+    },
     listTable: async () => (reads.full++, kernel.list()),
     listChains: async () => (reads.chains++, [...(kernel.list()?.chains.keys() ?? [])]),
     prepareLan: async (p, localnet) => void lan.push([p.lan.interface, localnet]),
@@ -120,6 +124,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     setDbDown: (down: boolean) => void (dbDown = down),
     refuse: (error: SettingsRefused | null) => void (refused = error),
     lan,
+    gateApply: (g: Promise<void>) => void (applyGate = g),
   };
 }
 
@@ -154,6 +159,23 @@ describe('Reconciler', () => {
     assert.deepEqual(t.reads, { full: 1, chains: 0 });
     assert.equal(t.kernel.scripts.length, scripts + 1);
     assert.match(t.kernel.scripts.at(-1)!, /^create element inet pgw lan_blocked \{ 192\.168\.2\.11 \}$/m);
+  });
+
+  it('a delta run asserts the LAN settings while nft applies it (same table skeleton, so the same LAN interface), not after', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    const before = t.lan.length;
+    let open!: () => void;
+    t.gateApply(new Promise<void>((resolve) => (open = resolve)));
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    const run = t.reconciler.request('event:proxy.status');
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(t.lan.slice(before), [['ens19', true]], 'asserted while the delta is still being applied');
+    open();
+    await run;
+    assert.deepEqual(t.lan.slice(before), [['ens19', true]], 'once per run');
+    assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['delta', true]);
+    assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
   });
 
   it('a delta the kernel does not expect (an element already there) is refused whole, and the run applies in full, naming the drift', async () => {

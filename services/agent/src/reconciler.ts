@@ -227,13 +227,21 @@ export class Reconciler {
       await this.afterApply(previous.policy, build.policy, errors, null, save);
       return finish();
     }
-    ({ mode, drift } = await this.applyChange(previous, rendered, errors));
-    if (mode === 'none') return finish();
+    // Only set elements change (same skeleton, so the same LAN interface, whose hole the ruleset in
+    // force closes before, during and after the transaction): the LAN settings are asserted while
+    // nft applies the delta instead of after it, which takes one step off a one-change run.
+    const delta = previous ? renderDelta(previous.rendered, rendered) : null;
+    const lan = delta ? this.assertLan(build.policy, errors) : null;
+    ({ mode, drift } = await this.applyChange(previous, delta, rendered, errors));
+    if (mode === 'none') {
+      await lan;
+      return finish();
+    }
     this.lastBuild = build;
     this.applied = { policy: build.policy, rendered };
     // A strict delta committed is verified by the kernel itself; a full apply is read back in full.
     const verify = mode === 'full' ? () => this.verifyApplied(rendered, errors) : null;
-    await this.afterApply(previous?.policy ?? null, build.policy, errors, verify, save);
+    await this.afterApply(previous?.policy ?? null, build.policy, errors, verify, save, lan);
     return finish();
   }
 
@@ -270,10 +278,10 @@ export class Reconciler {
    */
   private async applyChange(
     previous: Applied | null,
+    delta: string | null,
     rendered: RenderedRuleset,
     errors: { cause: ErrorCause; message: string }[],
   ): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
-    const delta = previous ? renderDelta(previous.rendered, rendered) : null;
     const drift: string[] = [];
     if (delta !== null) {
       try {
@@ -344,22 +352,30 @@ export class Reconciler {
     errors: { cause: ErrorCause; message: string }[],
     verify: (() => Promise<void>) | null,
     save: (policy: GatewayPolicy) => void,
+    /** The LAN assertion already started beside a delta's apply; null: asserted here. */
+    lanStarted: Promise<void> | null = null,
   ): Promise<void> {
     save(next);
-    const steps: [ErrorCause, string, () => Promise<void>][] = [
-      ['lan_sysctl', 'lan', () => this.ports.prepareLan(next, true)],
-      ['conntrack', 'conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next))],
-    ];
     await Promise.all([
       verify ? this.timer.time('verify', verify) : undefined,
-      ...steps.map(async ([cause, phase, step]) => {
+      lanStarted ?? this.assertLan(next, errors),
+      (async () => {
         try {
-          await this.timer.time(phase, step);
+          await this.timer.time('conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next)));
         } catch (error) {
-          errors.push({ cause, message: messageOf(error) });
+          errors.push({ cause: 'conntrack', message: messageOf(error) });
         }
-      }),
+      })(),
     ]);
+  }
+
+  /** route_localnet on and the backstop for a ruleset in force (or being applied over one); never throws. */
+  private async assertLan(policy: GatewayPolicy, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
+    try {
+      await this.timer.time('lan', () => this.ports.prepareLan(policy, true));
+    } catch (error) {
+      errors.push({ cause: 'lan_sysctl', message: messageOf(error) });
+    }
   }
 }
 
