@@ -4,6 +4,7 @@
 // a proxy change ending the mapping's live relays, upstream failure notices, and that no file descriptor leaks (redsocks' own test standard).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
 import { connectRedis } from '@pgw/events';
@@ -141,6 +142,26 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       await lan.run({ op: 'echo', src: CLIENTS[name], host: internet.ip, port: internet.tcpEchoPort, bytes: 1 << 20, halfClose, timeoutMs: 10_000 });
     });
   }
+
+  it('the kernel relays the bytes (PGW_FORWARDER_RELAY default splice): two pipes per open relay, none left after', async () => {
+    const pid = forwarderPid();
+    const pipes = (): number =>
+      readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('pipe:');
+        } catch {
+          return false; // closed while we looked
+        }
+      }).length;
+    const baseline = pipes();
+    const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
+    // One through SOCKS5, one through HTTP CONNECT: both dialers' sockets are handed over.
+    await lan.run({ op: 'hold', key: 'spliced-socks5', src: CLIENTS.socks5, ...echoAt });
+    await lan.run({ op: 'hold', key: 'spliced-http', src: CLIENTS.httpAuth, ...echoAt });
+    await waitFor('two spliced relays (two pipes each, two descriptors per pipe)', async () => pipes() === baseline + 8);
+    await lan.run({ op: 'release', keys: ['spliced-socks5', 'spliced-http'] });
+    await waitFor('no pipe left', async () => pipes() === baseline);
+  });
 
   it('refuses with a reset a peer that is not the mapping\'s client', async () => {
     const before = metricValue(await metrics(), 'pgw_forwarder_failures_total{reason="not_client"}');
