@@ -35,7 +35,7 @@ describe('loadForwarderConfig', () => {
       PGW_UPSTREAM_FAILURE_THRESHOLD: '5',
       PGW_FORWARDER_RESYNC_INTERVAL_MS: '500',
       PGW_FORWARDER_DRAIN_TIMEOUT_MS: '100',
-      PGW_FORWARDER_RELAY: 'js',
+      PGW_FORWARDER_RELAY: 'splice',
       PGW_METRICS_PORT: '19102',
     });
     assert.deepEqual(
@@ -43,11 +43,12 @@ describe('loadForwarderConfig', () => {
       ['/run/pgw-lab/listeners.sock', 100, 10, 1500, 60000],
     );
     assert.deepEqual([config.upstreamFailureThreshold, config.resyncIntervalMs, config.drainTimeoutMs, config.metricsPort], [5, 500, 100, 19102]);
-    assert.equal(config.relayMode, 'js');
+    assert.equal(config.relayMode, 'splice');
   });
 
-  it('relays with splice by default and names an unknown relay mode', () => {
-    assert.equal(loadForwarderConfig(BASE).relayMode, 'splice');
+  it('relays in JavaScript by default, splice when asked, and names an unknown relay mode', () => {
+    assert.equal(loadForwarderConfig(BASE).relayMode, 'js');
+    assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_RELAY: 'splice' }).relayMode, 'splice');
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_RELAY: 'sendfile' }), /PGW_FORWARDER_RELAY: .*"splice"|"js"/);
   });
 
