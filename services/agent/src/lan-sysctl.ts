@@ -15,7 +15,8 @@ const ipv6 = (iface: string, key: string) => `/proc/sys/net/ipv6/conf/${iface}/$
  *   routes nothing from the LAN, with no nft table and no pgw process) and IPv6 off on it (IPv6
  *   forwarding has no per-interface switch; the LAN gets no IPv6 anyway, flow 10). A later
  *   `sysctl net.ipv4.ip_forward=1` resets every interface's forwarding to 1, so this is asserted
- *   on every reconcile, not once.
+ *   again at least every second (every reconcile but a delta changing no MAC pin within a second
+ *   of the last assertion), not once.
  * - route_localnet, which DNAT to 127.0.0.1 needs and which opens the 127.0.0.0/8 hole: on only
  *   while the agent runs and a ruleset closing the hole is in force. Every interface it is switched
  *   on for is recorded first in the state directory, so that the previous LAN interface is switched

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort, type PolicyClient } from '@pgw/domain';
 import { type PolicyBuild, SettingsRefused } from './build-policy.js';
 import { type ReconcileOutcome, Reconciler, type ReconcilerPorts } from './reconciler.js';
 import { renderRuleset } from './render-ruleset.js';
@@ -110,6 +110,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   };
   const reconciler = new Reconciler(ports, { fullVerifyEvery });
   return {
+    ports,
     kernel,
     outcomes,
     disconnected,
@@ -161,13 +162,42 @@ describe('Reconciler', () => {
     assert.match(t.kernel.scripts.at(-1)!, /^create element inet pgw lan_blocked \{ 192\.168\.2\.11 \}$/m);
   });
 
-  it('a delta run asserts the LAN settings while nft applies it (same table skeleton, so the same LAN interface), not after', async () => {
+  it('a delta run that changes no MAC pin leaves the LAN settings to the resync; the next resync asserts them', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    const before = t.lan.length;
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await t.reconciler.request('event:proxy.status');
+    assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['delta', true]);
+    assert.equal(t.lan.length, before, 'nothing of the LAN changed');
+    assert.equal(t.outcomes.at(-1)?.phases.lan, undefined);
+    await t.reconciler.request('resync');
+    assert.deepEqual(t.lan.slice(before), [['ens19', true]]);
+  });
+
+  it('a stream of delta runs still asserts the LAN settings once the last assertion is older than lanMaxAgeMs', async () => {
+    let now = 0;
+    const t = setup(policy([c(10), c(11)]));
+    const reconciler = new Reconciler({ ...t.ports, now: () => now }, { fullVerifyEvery: 1, lanMaxAgeMs: 1000 });
+    await reconciler.request('start');
+    const before = t.lan.length;
+    now = 999;
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await reconciler.request('event:proxy.status');
+    assert.equal(t.lan.length, before);
+    now = 1000;
+    t.setDesired(policy([c(10), c(11)]));
+    await reconciler.request('event:proxy.status');
+    assert.deepEqual(t.lan.slice(before), [['ens19', true]]);
+  });
+
+  it('a delta run that pins a MAC asserts the LAN settings while nft applies it (same table skeleton, so the same LAN interface), not after', async () => {
     const t = setup(policy([c(10), c(11)]));
     await t.reconciler.request('start');
     const before = t.lan.length;
     let open!: () => void;
     t.gateApply(new Promise<void>((resolve) => (open = resolve)));
-    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    t.setDesired(policy([c(10), { ...c(11, 'proxy_down'), mac: parseMacAddress('52:54:00:ab:cd:0f') }]));
     const run = t.reconciler.request('event:proxy.status');
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(t.lan.slice(before), [['ens19', true]], 'asserted while the delta is still being applied');

@@ -22,7 +22,8 @@ export interface ReconcilerPorts {
   /** Names of the chains of table inet pgw, none when it is absent: the cheap check between full read-backs. */
   listChains(): Promise<readonly string[]>;
   /**
-   * The LAN interface's kernel backstop (forwarding off), asserted on every run; route_localnet on
+   * The LAN interface's kernel backstop (forwarding off), asserted on every run except a delta
+   * that changes no MAC pin within lanMaxAgeMs of the last assertion; route_localnet on
    * it only when `localnet` (a ruleset closing the hole is in force), off everywhere else.
    */
   prepareLan(policy: GatewayPolicy, localnet: boolean): Promise<void>;
@@ -62,6 +63,12 @@ export interface ReconcilerOptions {
    * A full apply is followed by a full read-back; a delta is its own check (renderDelta).
    */
   fullVerifyEvery?: number;
+  /**
+   * A delta run that changes neither the LAN interface nor a MAC pin asserts the LAN settings only
+   * when the last assertion is older than this (default 1000 ms, the resync interval): a stream
+   * of notices costs no LAN check per change, and can never starve it either.
+   */
+  lanMaxAgeMs?: number;
 }
 
 /**
@@ -88,6 +95,8 @@ export class Reconciler {
   private saving: Promise<void> = Promise.resolve();
   private toSave: GatewayPolicy | null = null;
   private stateError: string | null = null;
+  /** The last successful LAN assertion with route_localnet on: lanKey() of its policy, and when it started. */
+  private lanAsserted: { readonly key: string; readonly at: number } | null = null;
 
   constructor(
     private readonly ports: ReconcilerPorts,
@@ -228,10 +237,14 @@ export class Reconciler {
       return finish();
     }
     // Only set elements change (same skeleton, so the same LAN interface, whose hole the ruleset in
-    // force closes before, during and after the transaction): the LAN settings are asserted while
-    // nft applies the delta instead of after it, which takes one step off a one-change run.
+    // force closes before, during and after the transaction): the LAN settings (when a MAC pin
+    // changed) are asserted while nft applies the delta instead of after it.
+    // Unchanged LAN interface and MAC pins, asserted less than lanMaxAgeMs ago: not again (another
+    // tool resetting a sysctl or removing a routing rule is undone by the next run after that, as
+    // the idle resync does; a notice-driven run never bounded it better).
     const delta = previous ? renderDelta(previous.rendered, rendered) : null;
-    const lan = delta ? this.assertLan(build.policy, errors) : null;
+    const lanFresh = this.lanAsserted !== null && this.lanAsserted.key === lanKey(build.policy) && this.ports.now() - this.lanAsserted.at < (this.options.lanMaxAgeMs ?? 1_000);
+    const lan = delta ? (lanFresh ? Promise.resolve() : this.assertLan(build.policy, errors)) : null;
     ({ mode, drift } = await this.applyChange(previous, delta, rendered, errors));
     if (mode === 'none') {
       await lan;
@@ -334,8 +347,10 @@ export class Reconciler {
    */
   private async keepLan(policy: GatewayPolicy, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
     const inForce = !errors.some((e) => e.cause === 'nft_apply' || e.cause === 'verify');
+    if (inForce) return this.assertLan(policy, errors);
+    this.lanAsserted = null;
     try {
-      await this.timer.time('lan', () => this.ports.prepareLan(policy, inForce));
+      await this.timer.time('lan', () => this.ports.prepareLan(policy, false));
     } catch (error) {
       errors.push({ cause: 'lan_sysctl', message: messageOf(error) });
     }
@@ -371,12 +386,20 @@ export class Reconciler {
 
   /** route_localnet on and the backstop for a ruleset in force (or being applied over one); never throws. */
   private async assertLan(policy: GatewayPolicy, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
+    this.lanAsserted = null;
     try {
+      const at = this.ports.now();
       await this.timer.time('lan', () => this.ports.prepareLan(policy, true));
+      this.lanAsserted = { key: lanKey(policy), at };
     } catch (error) {
       errors.push({ cause: 'lan_sysctl', message: messageOf(error) });
     }
   }
+}
+
+/** What the LAN assertion depends on: the interface and the MAC pins (their neighbour entries). */
+function lanKey(policy: GatewayPolicy): string {
+  return JSON.stringify([policy.lan.interface, policy.clients.filter((c) => c.mac).map((c) => [c.ip, c.mac])]);
 }
 
 function messageOf(error: unknown): string {
