@@ -38,7 +38,18 @@ const composeEnv = () => ({
   PGW_REDIS_IMAGE: `pgw-redis:${VERSION}`,
 });
 const compose = (args: string[], reject = true) =>
-  daemon.run(['docker-compose', '-p', PROJECT, '-f', join(REPO, 'docker-compose.yml'), ...args], { env: composeEnv(), reject, cwd: REPO });
+  daemon.run(['docker-compose', '-p', PROJECT, '-f', join(REPO, 'docker-compose.yml'), '-f', join(envDir, 'machine-limits.yml'), ...args], { env: composeEnv(), reject, cwd: REPO });
+
+/**
+ * What docs/DEPLOYMENT.md has a Compose host do outside Docker, which mounts /proc/sys read-only in
+ * containers: the guard's kernel backstop (guard/load-guard.sh, as pgw-guard.service runs it at
+ * boot) and route_localnet on the LAN interface (/etc/sysctl.d), which the agent's DNAT to
+ * 127.0.0.1 needs and which it cannot switch itself there.
+ */
+async function hostSteps(): Promise<void> {
+  await lab.exec(lab.ns.gateway, ['sh', join(REPO, 'guard/load-guard.sh')]);
+  await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', 'net.ipv4.conf.ens19.route_localnet=1']);
+}
 const container = (service: string) => `${PROJECT}_${service}_1`;
 const inspect = async (service: string) => JSON.parse((await daemon.docker(['inspect', container(service)])).stdout)[0];
 const healthOf = async (service: string): Promise<string> => {
@@ -81,7 +92,7 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     await lab.spawn(lab.ns.gateway, ['node', '-e', ANY_LISTENER, String(GATEWAY_SERVICE_PORT)], { name: 'gateway-service' });
     await lab.spawn(lab.ns.gateway, ['node', '-e', PORT_LISTENER, String(LOOPBACK_SERVICE_PORT)], { name: 'loopback-service' });
     await probes.routeLoopbackToGateway();
-    daemon = await startDockerDaemon(lab.ns.gateway, join(lab.dir, 'docker'));
+    daemon = await startDockerDaemon(lab.ns.gateway);
     const started = Date.now();
     const built = await daemon.run(['bash', 'scripts/deploy/build-images.sh'], { cwd: REPO });
     for (const line of built.stdout.split('\n').filter((l) => / image | built /.test(l))) console.log(`# ${line.replace(/\x1b\[[0-9;]*m/g, '')}`);
@@ -90,6 +101,11 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     mkdirSync(envDir);
     await daemon.run(['sh', join(REPO, 'docker/generate-env.sh'), envDir]);
     api = new DeployApi(lab, readFileSync(join(envDir, 'api.env'), 'utf8'));
+    // This machine refuses a higher RLIMIT_NOFILE than its own hard limit (no CAP_SYS_RESOURCE), so
+    // the forwarder's 65536 becomes that limit here; everything else is the Compose file as shipped.
+    const hardNofile = Number((await daemon.run(['sh', '-c', 'ulimit -Hn'])).stdout.trim());
+    writeFileSync(join(envDir, 'machine-limits.yml'), hardNofile >= 65536 ? 'services: {}\n' : `services:\n  forwarder:\n    ulimits:\n      nofile: { soft: ${hardNofile}, hard: ${hardNofile} }\n`);
+    if (hardNofile < 65536) console.log(`# compose: forwarder nofile limited to this machine's hard limit ${hardNofile}`);
   });
 
   after(async () => {
@@ -110,6 +126,7 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
   });
 
   it('docker-compose up starts every service healthy, with its user, capabilities and a read-only filesystem', async () => {
+    await hostSteps();
     const started = Date.now();
     await compose(['up', '-d', '--no-build']);
     const ms = await allHealthy(started);
@@ -204,10 +221,10 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
 
   it('reboot: the engine restarts with the kernel state of a fresh boot; the stack comes back and enforces the mappings', async () => {
     await daemon.stopEngine();
-    // What a reboot leaves: no tables, route_localnet off (the guard's host unit would run before the network).
+    // What a reboot leaves: no tables, the kernel's defaults; then the host's boot steps.
     await lab.exec(lab.ns.gateway, ['nft', 'flush', 'ruleset']);
-    await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', 'net.ipv4.conf.ens19.route_localnet=0']);
-    await lab.exec(lab.ns.gateway, ['sh', join(REPO, 'guard/load-guard.sh')]);
+    for (const key of ['net.ipv4.conf.ens19.route_localnet=0', 'net.ipv4.conf.ens19.forwarding=1', 'net.ipv6.conf.ens19.disable_ipv6=0']) await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', key]);
+    await hostSteps();
     const started = Date.now();
     await daemon.startEngine();
     await mappingsEffective(60_000);

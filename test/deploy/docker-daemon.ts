@@ -37,8 +37,9 @@ export interface DockerDaemon {
   stop(): Promise<void>;
 }
 
-/** Starts dockerd in network namespace `ns` (a name under /run/netns); `dir` holds its socket, pid and exec root. */
-export async function startDockerDaemon(ns: string, dir: string): Promise<DockerDaemon> {
+/** Starts dockerd in network namespace `ns` (a name under /run/netns); /run/pgw-deploy/<ns> holds its socket, pid and exec root. */
+export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
+  const dir = join('/run/pgw-deploy', ns);
   mkdirSync(dir, { recursive: true });
   const dataRoot = join(DEPLOY_CACHE, 'docker');
   mkdirSync(dataRoot, { recursive: true });
@@ -101,9 +102,11 @@ export async function startDockerDaemon(ns: string, dir: string): Promise<Docker
       await stopEngine();
     }
     unhook();
-    // Only once nothing is mounted below it any more (a container's root filesystem would be emptied).
-    const exec = join(dir, 'exec');
-    if (!readFileSync('/proc/self/mounts', 'utf8').includes(` ${exec}`)) rmSync(exec, { recursive: true, force: true });
+    // dockerd leaves its namespace file bind-mounted; only once nothing is mounted below the
+    // directory is it removed (a container's root filesystem would otherwise be emptied).
+    const mountsBelow = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`));
+    for (const mount of mountsBelow().reverse()) await execa('umount', [mount], { reject: false });
+    if (mountsBelow().length === 0) rmSync(dir, { recursive: true, force: true });
   };
   try {
     await startEngine();
