@@ -177,10 +177,12 @@ export function percentile(values: readonly (number | null)[], p: number): numbe
 
 /** The pid of the agent's own `nft monitor` child, if it runs one. */
 export async function agentMonitorPid(dp: Dataplane): Promise<number | null> {
+  // Only this lab's gateway: other labs on the machine run agents with monitors of their own.
+  const ours = new Set((await execIn(undefined, ['ip', 'netns', 'pids', dp.lab.ns.gateway], { reject: false })).stdout.split('\n').map(Number));
   const r = await execIn(undefined, ['sh', '-c', 'for p in $(pgrep -x nft); do printf "%s %s %s\\n" "$p" "$(ps -o args= -p "$p")" "$(ps -o args= -p "$(ps -o ppid= -p "$p" | tr -d " ")")"; done'], { reject: false });
   for (const line of r.stdout.split('\n')) {
     const m = /^(\d+) (?:\S*\/)?nft monitor (.*)$/.exec(line);
-    if (m && m[2]!.includes('services/agent/dist/main.js')) return Number(m[1]);
+    if (m && m[2]!.includes('services/agent/dist/main.js') && ours.has(Number(m[1]))) return Number(m[1]);
   }
   return null;
 }
