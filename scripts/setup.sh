@@ -6,7 +6,8 @@ require_root
 cd "$REPO_ROOT"
 
 RUN_PACKAGES=(nftables iproute2 util-linux postgresql redis-server dante-server tinyproxy tcpdump iperf3 conntrack curl ca-certificates)
-TEST_PACKAGES=(redsocks chromium docker-compose prometheus squid privoxy openssh-server openssh-client)
+# docker.io, debootstrap, docker-compose: the deploy group (its dockerd runs only inside a lab namespace).
+TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client)
 packages=("${RUN_PACKAGES[@]}")
 [ "${1:-}" = "--tests" ] && packages+=("${TEST_PACKAGES[@]}")
 
@@ -23,6 +24,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+# A Docker Engine in the machine's own namespace would add a bridge and iptables rules there: the
+# package's units stay off (the tests start their own dockerd inside a namespace they create).
+if command -v systemctl >/dev/null && [ -e /lib/systemd/system/docker.service ]; then
+  systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
 fi
 
 for user in pgw pgw-health pgw-api; do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: sets the machine up, builds, then runs every test in one node:test run.
 #   bash scripts/test.sh            unit + integration + e2e
-#   bash scripts/test.sh unit       only one group (unit | integration | e2e)
+#   bash scripts/test.sh unit       only one group (unit | integration | e2e | deploy)
+# deploy builds the images without a registry (cached in /var/cache/pgw-deploy) and runs the Compose
+# stack on a private Docker Engine inside a lab namespace, against the leak battery.
 source "$(dirname "$0")/lib.sh"
 require_root
 cd "$REPO_ROOT"
@@ -12,7 +14,7 @@ files=()
 if [ "$group" = all ] || [ "$group" = unit ]; then
   while IFS= read -r f; do files+=("$f"); done < <(find packages services ui test -name '*.spec.ts' -not -path '*/node_modules/*' -not -path '*/dist/*' | sort)
 fi
-for g in integration e2e; do
+for g in integration e2e deploy; do
   if [ "$group" = all ] || [ "$group" = "$g" ]; then
     while IFS= read -r f; do files+=("$f"); done < <(find "test/$g" -name '*.test.ts' 2>/dev/null | sort)
   fi

@@ -20,8 +20,6 @@ const BLOCKED = '192.168.2.11'; // its proxy is down
 const UNMAPPED = '192.168.2.12';
 const DISABLED = '192.168.2.13'; // mapping disabled
 const PORTS = { [EFFECTIVE]: 20010, [BLOCKED]: 20011, [DISABLED]: 20013 } as const;
-/** Nothing listens there: the health service marks this proxy down. */
-const DEAD_PROXY = 'socks5://198.51.100.200:1080';
 const LONG_RUNNING = ['postgres', 'redis', 'agent', 'forwarder', 'health', 'api'] as const;
 
 let lab: Lab;
@@ -68,16 +66,19 @@ async function allHealthy(since: number, timeoutMs = 180_000): Promise<number> {
 
 /** The mappings are in force: the effective client exits through its proxy, the blocked one is refused. */
 async function mappingsEffective(timeoutMs: number): Promise<void> {
+  let seen = '';
   await waitFor('the effective client to exit through its proxy and the blocked one to be refused', timeoutMs, async () => {
     const got = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: EFFECTIVE, timeoutMs: 1500 });
-    if (!got.ok || got.body.trim() !== lab.proxies[0]!.ip) return false;
-    return (await prober.tcp(BLOCKED, probes.internet, probes.httpPort)).result === 'refused';
-  }, { intervalMs: 100 });
+    const blocked = await prober.tcp(BLOCKED, probes.internet, probes.httpPort);
+    seen = `effective: ${JSON.stringify(got)}, blocked: ${blocked.result}`;
+    // The echo answers {"ip": <source address it saw>}: the proxy's address, not the client's.
+    return got.ok && (JSON.parse(got.body) as { ip?: string }).ip === lab.proxies[0]!.ip && blocked.result === 'refused';
+  }, { intervalMs: 100, detail: () => seen });
 }
 
 describe('Compose deployment on a real Docker Engine in the lab gateway', { timeout: 1_800_000 }, () => {
   before(async () => {
-    lab = await createLab({ clients: 4, proxies: ['socks5'] });
+    lab = await createLab({ clients: 4, proxies: ['socks5', 'socks5'] });
     prober = new Prober(lab.ns.lan);
     await prober.ready;
     const target = {
@@ -164,13 +165,15 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
   it('a mapped client exits through its proxy once mapped through the api (time to all mappings effective)', async () => {
     await api.login();
     const up = await api.post('/api/v1/proxies', { name: 'lab-socks5', url: lab.proxies[0]!.url });
-    const down = await api.post('/api/v1/proxies', { name: 'dead', url: DEAD_PROXY });
+    const second = await api.post('/api/v1/proxies', { name: 'lab-socks5-second', url: lab.proxies[1]!.url });
     const started = Date.now();
+    // The api maps only to a proxy that passes its probe: the blocked client's proxy goes down afterwards.
     await api.post('/api/v1/mappings', { clientIp: EFFECTIVE, proxyId: up.id, listenPort: PORTS[EFFECTIVE] });
-    await api.post('/api/v1/mappings', { clientIp: BLOCKED, proxyId: down.id, listenPort: PORTS[BLOCKED] });
+    await api.post('/api/v1/mappings', { clientIp: BLOCKED, proxyId: second.id, listenPort: PORTS[BLOCKED] });
     await api.post('/api/v1/mappings', { clientIp: DISABLED, proxyId: up.id, listenPort: PORTS[DISABLED], enabled: false });
-    await mappingsEffective(60_000);
-    console.log(`# compose: mappings created through the api -> effective in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await lab.proxies[1]!.stop();
+    await mappingsEffective(90_000);
+    console.log(`# compose: mappings created through the api -> effective (blocked once the health service saw its proxy down) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
   it('flow 1: the effective client’s TCP lands on its own forwarder port; nothing crosses eth0 but the proxy connection', async () => {
