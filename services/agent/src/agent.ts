@@ -12,9 +12,9 @@ import { DesiredSource } from './desired-source.js';
 import { createHostFactsReader } from './host-facts.js';
 import { LanNeighbours } from './lan-neighbours.js';
 import { LanSysctl } from './lan-sysctl.js';
-import { createAgentMetrics } from './metrics.js';
 import type { ListenerRegistry } from './listener-registry.js';
 import { startListenerServer } from './listener-server.js';
+import { createAgentMetrics } from './metrics.js';
 import { openGuardFile } from './guard-restore.js';
 import { createNft } from './nft.js';
 import { OwnWriters } from './nft-monitor-events.js';
@@ -29,18 +29,17 @@ import { StatusReporter } from './status.js';
 /** Notices that can change the desired state; the others (our own, the forwarder's) cannot. */
 const RELEVANT = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
 
-/** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
 /** The forwarder's listening sockets (created by main.ts before the boot fast path) and whom they are for. */
 export interface AgentListeners {
   readonly registry: ListenerRegistry;
   readonly forwarder: { readonly uid: number; readonly gid: number };
 }
 
+/** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
 export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement, listeners: AgentListeners): Promise<{ logger: Logger; stop: StopFn }> {
   const logger = createLogger('agent', config.PGW_LOG_LEVEL);
   if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
   else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms) });
-  const passwd = await readFile('/etc/passwd', 'utf8');
   // First: a forwarder that kept running hands back the sockets it holds as soon as it can reach us;
   // their clients are blocked until then, and unblocked by the run this requests.
   let reconcileAfterHandback: () => void = () => undefined;
@@ -49,6 +48,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     listeners.registry,
     logger,
   );
+  const passwd = await readFile('/etc/passwd', 'utf8');
   const strictUids = [config.PGW_FORWARDER_USER, config.PGW_HEALTH_USER].map((name, i) => {
     try {
       return uidFromPasswd(passwd, name);
@@ -71,10 +71,10 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const report = (outcome: ReconcileOutcome) => {
     recordMetrics(outcome);
     status.report(outcome);
-    const fields = { trigger: outcome.trigger, mode: outcome.mode, durationMs: Math.round(outcome.durationMs), phases: outcome.phases, drift: outcome.drift };
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
+    const fields = { trigger: outcome.trigger, mode: outcome.mode, durationMs: Math.round(outcome.durationMs), phases: outcome.phases, drift: outcome.drift };
     if (!outcome.ok) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors });
     else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
   };
@@ -130,13 +130,13 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     // The ruleset stays in force after the agent stops: enforcement never depends on it running.
     stop: async () => {
       clearInterval(resync);
+      // The listening sockets stay open until exit, and after it in the forwarder that holds them.
+      listenerServer.close();
       await selfHeal.stop();
       await subscription.stop();
       await reconciler.idle();
       await bus.close();
       statusRedis.disconnect();
-      // The listening sockets stay open until exit, and after it in the forwarder that holds them.
-      listenerServer.close();
       await db.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -26,9 +26,9 @@ export const agentConfigSchema = z.object({
   PGW_IP_BIN: absolutePath.default('/usr/sbin/ip'),
   PGW_FORWARDER_USER: userName.default('pgw'),
   PGW_HEALTH_USER: userName.default('pgw-health'),
-  // Ports of pgw's other services, never a forwarder port (a client DNAT-ed there would reach them).
   /** Where the agent hands the forwarder its listening sockets (docs/ARCHITECTURE.md, "Listening sockets"). */
   PGW_LISTENER_SOCKET: fields.unixSocketPath.default('/run/pgw/listeners.sock'),
+  // Ports of pgw's other services, never a forwarder port (a client DNAT-ed there would reach them).
   PGW_FORWARDER_METRICS_PORT: fields.tcpPort.default(9102),
   PGW_HEALTH_METRICS_PORT: fields.tcpPort.default(9103),
   PGW_API_PORT: fields.tcpPort.default(8080),
