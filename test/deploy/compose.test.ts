@@ -173,7 +173,7 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     await api.post('/api/v1/mappings', { clientIp: DISABLED, proxyId: up.id, listenPort: PORTS[DISABLED], enabled: false });
     await lab.proxies[1]!.stop();
     await mappingsEffective(90_000);
-    console.log(`# compose: mappings created through the api -> effective (blocked once the health service saw its proxy down) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`# compose: mappings created through the api -> effective (the effective client exits through its proxy, the blocked one is refused) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
   it('flow 1: the effective client’s TCP lands on its own forwarder port; nothing crosses eth0 but the proxy connection', async () => {
