@@ -1,5 +1,6 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@pgw/runtime';
 import type { GatewayPolicy } from '@pgw/domain';
 import { decodePolicy, encodePolicy } from './policy-codec.js';
 
@@ -31,23 +32,7 @@ export class StateCache {
   async save(policy: GatewayPolicy): Promise<void> {
     const text = encodePolicy(policy);
     if (text === this.lastWritten) return;
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const target = join(this.dir, FILE);
-    const temp = `${target}.${process.pid}.tmp`;
-    const file = await open(temp, 'w', 0o600);
-    try {
-      await file.writeFile(text);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, target);
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomic(this.dir, FILE, text);
     this.lastWritten = text;
   }
 }

@@ -1,5 +1,6 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@pgw/runtime';
 import type { DesiredProxyWithCredentials, DesiredState } from '@pgw/db';
 import { ipv4Schema, portSchema, PROXY_HANDSHAKE_MODES, PROXY_PROTOCOLS, PROXY_STATUSES, privateDestinationsSchema, settingsSchema } from '@pgw/domain';
 import { z } from 'zod';
@@ -82,17 +83,7 @@ export class ForwarderStateCache {
   private async write(state: ForwarderState): Promise<void> {
     const text = JSON.stringify({ version: 1, state }) + '\n';
     if (text === this.lastWritten) return;
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const target = join(this.dir, FILE);
-    const temp = `${target}.${process.pid}.tmp`;
-    const file = await open(temp, 'w', 0o600);
-    try {
-      await file.writeFile(text);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, target);
+    await writeFileAtomic(this.dir, FILE, text);
     this.lastWritten = text;
   }
 }
