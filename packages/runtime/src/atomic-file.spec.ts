@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { writeFileAtomic } from './atomic-file.js';
+import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 
 describe('writeFileAtomic', () => {
   it('creates the directory, writes the file 0600 and leaves no temporary file', async () => {
@@ -30,6 +30,18 @@ describe('writeFileAtomic', () => {
       await assert.rejects(writeFileAtomic(blocked, 'policy.json', 'new\n'));
       assert.deepEqual(readdirSync(blocked), ['policy.json']);
       assert.equal(readFileSync(join(base, 'policy.json'), 'utf8'), 'old\n');
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('readFileIfExists: null for a missing file, its text otherwise, other errors thrown', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'pgw-atomic-'));
+    try {
+      assert.equal(await readFileIfExists(base, 'policy.json'), null);
+      await writeFileAtomic(base, 'policy.json', 'one\n');
+      assert.equal(await readFileIfExists(base, 'policy.json'), 'one\n');
+      await assert.rejects(readFileIfExists(base, '.'), /EISDIR/);
     } finally {
       rmSync(base, { recursive: true, force: true });
     }

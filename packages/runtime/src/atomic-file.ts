@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -28,5 +28,15 @@ export async function writeFileAtomic(dir: string, name: string, text: string): 
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** The text of `dir/name`, or null when there is no such file (any other error is thrown). */
+export async function readFileIfExists(dir: string, name: string): Promise<string | null> {
+  try {
+    return await readFile(join(dir, name), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
   }
 }

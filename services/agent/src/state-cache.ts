@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { writeFileAtomic } from '@pgw/runtime';
+import { readFileIfExists, writeFileAtomic } from '@pgw/runtime';
 import type { GatewayPolicy } from '@pgw/domain';
 import { decodePolicy, encodePolicy } from './policy-codec.js';
 
@@ -17,13 +15,8 @@ export class StateCache {
 
   /** null when there is no state file yet; throws when it exists but is invalid. */
   async load(): Promise<GatewayPolicy | null> {
-    let text: string;
-    try {
-      text = await readFile(join(this.dir, FILE), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
-    }
+    const text = await readFileIfExists(this.dir, FILE);
+    if (text === null) return null;
     const policy = decodePolicy(text);
     this.lastWritten = text;
     return policy;

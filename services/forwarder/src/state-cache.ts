@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@pgw/runtime';
+import { readFileIfExists, writeFileAtomic } from '@pgw/runtime';
 import type { DesiredProxyWithCredentials, DesiredState } from '@pgw/db';
 import { ipv4Schema, portSchema, PROXY_HANDSHAKE_MODES, PROXY_PROTOCOLS, PROXY_STATUSES, privateDestinationsSchema, settingsSchema } from '@pgw/domain';
 import { z } from 'zod';
@@ -51,13 +50,8 @@ export class ForwarderStateCache {
 
   /** null when there is no file yet; throws naming the first invalid field when it is not a state. */
   async load(): Promise<ForwarderState | null> {
-    let text: string;
-    try {
-      text = await readFile(join(this.dir, FILE), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
-    }
+    const text = await readFileIfExists(this.dir, FILE);
+    if (text === null) return null;
     let raw: unknown;
     try {
       raw = JSON.parse(text);
