@@ -13,7 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { connectFromGateway, countFds, type FdCount, metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
-import { analyzeWan } from './dataplane-harness.js';
+import { AGENT_METRICS_PORT, analyzeWan } from './dataplane-harness.js';
 
 const METRICS_PORT = 9102;
 const CONNECT_TIMEOUT_MS = 1000;
@@ -233,6 +233,34 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     // The mapping on the unchanged proxy kept its connection through both changes.
     await assert.rejects(lan.closed('bystander', 500), /still open/);
     await lan.run({ op: 'release', keys: ['bystander'] });
+  });
+
+  // The agent ends the tracked connections of a client whose proxy changed; the forwarder also
+  // closes that client's relays and the client reconnects at once. A connection made between the
+  // two used to lose its conntrack entry when the agent got there later: the relay's answers then
+  // matched no DNAT entry and the strict OUTPUT chain dropped them (CI: curl timed out with 0 bytes).
+  // Freezing the agent makes that order certain instead of one run in ten.
+  it('a connection opened right after a proxy change keeps working when the agent applies the change later', async () => {
+    const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
+    const lastSuccess = async () => metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
+    const target = proxy('socks5-auth');
+    gateway.signal('agent', 'SIGSTOP');
+    let thawedAt = 0;
+    try {
+      await tdb.db.updateTable('mappings').set({ proxyId: movableProxyId }).where('id', '=', mappingOf.moved!).execute();
+      await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.moved!, action: 'updated' });
+      await waitFor('the forwarder to use the new proxy', async () => (await exitIpVia(CLIENTS.moved)) === target.ip, 5_000);
+      await lan.run({ op: 'hold', key: 'after-change', src: CLIENTS.moved, ...echoAt });
+    } finally {
+      thawedAt = Date.now() / 1000;
+      gateway.signal('agent', 'SIGCONT');
+    }
+    // Any run that succeeds after the thaw loaded the change from Postgres and handled its conntrack entries.
+    await waitFor('the thawed agent to apply the change', async () => (await lastSuccess()) > thawedAt, 10_000);
+    const entries = (await lab.exec(gw, ['conntrack', '-L', '-p', 'tcp', '-s', CLIENTS.moved, '--dport', String(echoAt.port)], { reject: false })).stdout;
+    assert.match(entries, /ESTABLISHED/, 'the connection made after the change is still tracked');
+    await lan.run({ op: 'ping', key: 'after-change', timeoutMs: 2_000 });
+    await lan.run({ op: 'release', keys: ['after-change'] });
   });
 
   it('a proxy that never answers: the client is reset after the connect timeout, and the health service is told', async () => {

@@ -229,6 +229,15 @@ export class Gateway {
     this.running.delete(service);
   }
 
+  /** Sends a signal to the service's own process (the agent's, not its supervisor): SIGSTOP/SIGCONT freeze and thaw it. */
+  signal(service: ServiceName, signal: NodeJS.Signals): void {
+    const proc = this.running.get(service);
+    if (!proc) throw new Error(`${service} is not running`);
+    const pid = service === 'agent' ? supervisedPid(proc.pid) : proc.pid;
+    if (pid === undefined) throw new Error(`${service}: its supervisor has no child`);
+    process.kill(pid, signal);
+  }
+
   /** SIGTERM and wait: what `systemctl stop` does. */
   async stop(service: ServiceName): Promise<void> {
     const proc = this.running.get(service);

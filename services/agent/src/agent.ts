@@ -97,7 +97,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       await lanSysctl.prepare(policy.lan.interface, localnet);
       await neighbours.sync(policy);
     },
-    disconnectClients: async (ips) => void (await deleteClientConnections(ips)),
+    disconnectClients: async (clients) => void (await deleteClientConnections(clients)),
     saveState: (policy) => stateCache.save(policy),
     report,
     now: () => performance.now(),

@@ -29,11 +29,12 @@ function message(type: number, flags: number, body: Buffer): Buffer {
 }
 const NFGEN = Buffer.from([2, 0, 0, 0]);
 const CT_NEW = (1 << 8) | 0;
-function entry(src: string, id: number, options: { zone?: number; flags?: number } = {}): Buffer {
+/** A client's connection to 1.1.1.1:80; `dnatPort`: DNAT-ed to 127.0.0.1 on that port (the reply comes from it). */
+function entry(src: string, id: number, options: { zone?: number; flags?: number; dnatPort?: number } = {}): Buffer {
   return message(CT_NEW, 0x2 | (options.flags ?? 0), Buffer.concat([
     NFGEN,
     tuple(1, src, '1.1.1.1', 40000, 80),
-    tuple(2, '1.1.1.1', src, 80, 40000),
+    options.dnatPort === undefined ? tuple(2, '1.1.1.1', src, 80, 40000) : tuple(2, '127.0.0.1', src, options.dnatPort, 40000),
     attr(3, be32(0x80)), // CTA_STATUS: not copied into a delete
     ...(options.zone !== undefined ? [attr(18, be16(options.zone))] : []),
     attr(12, be32(id)),
@@ -45,6 +46,8 @@ function ack(errno: number): Buffer {
   body.writeInt32LE(-errno, 0);
   return message(2, 0x100, body);
 }
+
+const all = (...ips: string[]) => new Map(ips.map((ip) => [ip, null]));
 
 describe('ctnetlink', () => {
   it('asks for one dump of the IPv4 table', () => {
@@ -59,7 +62,7 @@ describe('ctnetlink', () => {
 
   it("keeps only the clients' entries, with their original tuple, zone and id", () => {
     const answer = Buffer.concat([entry('10.0.0.1', 11), entry('10.0.0.2', 12), entry('10.0.0.3', 13, { zone: 7 }), done()]);
-    const { entries, interrupted } = parseDump(answer, new Set(['10.0.0.1', '10.0.0.3']));
+    const { entries, interrupted } = parseDump(answer, all('10.0.0.1', '10.0.0.3'));
     assert.equal(interrupted, false);
     assert.deepEqual(entries.map((e) => e.source), ['10.0.0.1', '10.0.0.3']);
     assert.deepEqual(entries[0]!.identity, Buffer.concat([tuple(1, '10.0.0.1', '1.1.1.1', 40000, 80), attr(12, be32(11))]));
@@ -67,21 +70,27 @@ describe('ctnetlink', () => {
   });
 
   it('matches the original source only: a reply tuple towards the client is not its connection', () => {
-    const { entries } = parseDump(Buffer.concat([entry('1.1.1.1', 5), done()]), new Set(['10.0.0.1']));
+    const { entries } = parseDump(Buffer.concat([entry('1.1.1.1', 5), done()]), all('10.0.0.1'));
     assert.deepEqual(entries, []);
   });
 
+  it('leaves out the entries DNAT-ed to the kept port, and only those', () => {
+    const answer = Buffer.concat([entry('10.0.0.1', 1, { dnatPort: 20001 }), entry('10.0.0.1', 2, { dnatPort: 20099 }), entry('10.0.0.1', 3), entry('10.0.0.2', 4, { dnatPort: 20001 }), done()]);
+    const { entries } = parseDump(answer, new Map([['10.0.0.1', 20001], ['10.0.0.2', null]]));
+    assert.deepEqual(entries.map((e) => e.identity.readUInt32BE(e.identity.length - 4)), [2, 3, 4]);
+  });
+
   it('tells when the table changed during the dump', () => {
-    assert.equal(parseDump(Buffer.concat([entry('10.0.0.1', 1, { flags: 0x10 }), done()]), new Set()).interrupted, true);
+    assert.equal(parseDump(Buffer.concat([entry('10.0.0.1', 1, { flags: 0x10 }), done()]), all()).interrupted, true);
   });
 
   it('throws on a kernel error and on a truncated answer', () => {
-    assert.throws(() => parseDump(ack(1), new Set()), /errno 1/);
-    assert.throws(() => parseDump(entry('10.0.0.1', 1).subarray(0, 30), new Set()), /malformed/);
+    assert.throws(() => parseDump(ack(1), all()), /errno 1/);
+    assert.throws(() => parseDump(entry('10.0.0.1', 1).subarray(0, 30), all()), /malformed/);
   });
 
   it('deletes each entry by its identity, acknowledged, with consecutive sequence numbers', () => {
-    const { entries } = parseDump(Buffer.concat([entry('10.0.0.1', 11), entry('10.0.0.3', 13, { zone: 7 }), done()]), new Set(['10.0.0.1', '10.0.0.3']));
+    const { entries } = parseDump(Buffer.concat([entry('10.0.0.1', 11), entry('10.0.0.3', 13, { zone: 7 }), done()]), all('10.0.0.1', '10.0.0.3'));
     const request = deleteRequests(entries, 100);
     let offset = 0;
     for (const [i, e] of entries.entries()) {

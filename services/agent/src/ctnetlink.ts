@@ -21,10 +21,15 @@ const AF_INET = 2;
 const NLA_TYPE_MASK = 0x3fff;
 
 const CTA_TUPLE_ORIG = 1;
+const CTA_TUPLE_REPLY = 2;
 const CTA_ID = 12;
 const CTA_ZONE = 18;
 const CTA_TUPLE_IP = 1;
+const CTA_TUPLE_PROTO = 2;
 const CTA_IP_V4_SRC = 1;
+const CTA_PROTO_NUM = 1;
+const CTA_PROTO_SRC_PORT = 2;
+const IPPROTO_TCP = 6;
 
 /** One tracked connection as the delete needs it: its original tuple, zone and id, as the kernel sent them. */
 export interface ConntrackEntry {
@@ -111,8 +116,24 @@ function errnoOf(body: Buffer): number {
   return -body.readInt32LE(0);
 }
 
-/** The entries of a dump answer whose original source is one of `sources`; throws on a kernel error. */
-export function parseDump(answer: Buffer, sources: ReadonlySet<string>): DumpAnswer {
+/**
+ * Per client address (original source) whose entries are wanted: the port whose DNAT-ed TCP
+ * entries are left out (answers come from that port: the reply tuple's source), or null for all.
+ */
+export type EntryFilter = ReadonlyMap<string, number | null>;
+
+/** The reply tuple's protocol and source port, or null when it has none (ICMP and the like). */
+function replySource(reply: Attribute | undefined): { proto: number; port: number } | null {
+  const proto = child(reply?.payload ?? Buffer.alloc(0), CTA_TUPLE_PROTO)?.payload;
+  if (!proto) return null;
+  const num = child(proto, CTA_PROTO_NUM)?.payload;
+  const port = child(proto, CTA_PROTO_SRC_PORT)?.payload;
+  if (num?.length !== 1 || port?.length !== 2) return null;
+  return { proto: num[0]!, port: port.readUInt16BE(0) };
+}
+
+/** The entries of a dump answer the filter selects by original source (and kept port); throws on a kernel error. */
+export function parseDump(answer: Buffer, wanted: EntryFilter): DumpAnswer {
   const entries: ConntrackEntry[] = [];
   let interrupted = false;
   for (const message of messages(answer)) {
@@ -126,10 +147,12 @@ export function parseDump(answer: Buffer, sources: ReadonlySet<string>): DumpAns
     if (message.type >> 8 !== NFNL_SUBSYS_CTNETLINK) continue;
     const attrs = message.body.subarray(NFGENMSG);
     let tuple: Attribute | undefined;
+    let reply: Attribute | undefined;
     let id: Attribute | undefined;
     let zone: Attribute | undefined;
     for (const attribute of attributes(attrs)) {
       if (attribute.type === CTA_TUPLE_ORIG) tuple = attribute;
+      else if (attribute.type === CTA_TUPLE_REPLY) reply = attribute;
       else if (attribute.type === CTA_ID) id = attribute;
       else if (attribute.type === CTA_ZONE) zone = attribute;
     }
@@ -137,7 +160,12 @@ export function parseDump(answer: Buffer, sources: ReadonlySet<string>): DumpAns
     const address = child(child(tuple.payload, CTA_TUPLE_IP)?.payload ?? Buffer.alloc(0), CTA_IP_V4_SRC)?.payload;
     if (address?.length !== 4) continue;
     const source = `${address[0]}.${address[1]}.${address[2]}.${address[3]}`;
-    if (!sources.has(source)) continue;
+    const keepPort = wanted.get(source);
+    if (keepPort === undefined) continue;
+    if (keepPort !== null) {
+      const answered = replySource(reply);
+      if (answered?.proto === IPPROTO_TCP && answered.port === keepPort) continue;
+    }
     // Copied: the answer buffer may be large, an entry keeps only its own bytes.
     entries.push({ source, identity: Buffer.from(Buffer.concat([tuple.raw, ...(zone ? [zone.raw] : []), id.raw])) });
   }

@@ -72,7 +72,7 @@ class FakeKernel {
 function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   const kernel = new FakeKernel();
   const outcomes: ReconcileOutcome[] = [];
-  const disconnected: string[][] = [];
+  const disconnected: { ip: string; keepPort: number | null }[][] = [];
   let desired = initial;
   let loads = 0;
   let loadGate: Promise<void> = Promise.resolve();
@@ -99,7 +99,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     listTable: async () => (reads.full++, kernel.list()),
     listChains: async () => (reads.chains++, [...(kernel.list()?.chains.keys() ?? [])]),
     prepareLan: async (p, localnet) => void lan.push([p.lan.interface, localnet]),
-    disconnectClients: async (ips) => void disconnected.push([...ips]),
+    disconnectClients: async (clients) => void disconnected.push([...clients]),
     saveState: async (p) => {
       await saveGate;
       if (saveFails) throw new Error('EROFS: read-only file system');
@@ -146,7 +146,7 @@ describe('Reconciler', () => {
     assert.equal(t.outcomes.at(-1)?.mode, 'delta');
     assert.doesNotMatch(t.kernel.scripts.at(-1)!, /delete table/);
     assert.deepEqual(t.kernel.table?.elements.get('lan_blocked'), ['192.168.2.11']);
-    assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
+    assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: null }]);
   });
 
   it('a one-change run starts one nft process: the delta itself is the check (strict create/delete), no read-back', async () => {
@@ -205,7 +205,7 @@ describe('Reconciler', () => {
     await run;
     assert.deepEqual(t.lan.slice(before), [['ens19', true]], 'once per run');
     assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['delta', true]);
-    assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
+    assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: null }]);
   });
 
   it('a delta the kernel does not expect (an element already there) is refused whole, and the run applies in full, naming the drift', async () => {
@@ -346,7 +346,7 @@ describe('Reconciler', () => {
     t.setDesired(policy([c(10), { ...c(11), proxyId: 2 }]));
     await t.reconciler.request('event:mapping.changed');
     assert.equal(t.kernel.scripts.length, scripts, 'nothing to apply');
-    assert.deepEqual(t.disconnected.at(-1), ['192.168.2.11']);
+    assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: 20011 }], 'all but those on its port in force');
   });
 
   it('asserts the LAN sysctls on every run, idle ones too; route_localnet only while the table is in force', async () => {

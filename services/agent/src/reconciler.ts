@@ -1,6 +1,6 @@
-import type { GatewayPolicy, Ipv4 } from '@pgw/domain';
+import type { GatewayPolicy } from '@pgw/domain';
 import { type PolicyBuild, type Refusal, SettingsRefused } from './build-policy.js';
-import { clientsToDisconnect } from './disconnect-plan.js';
+import { type ClientDisconnect, clientsToDisconnect } from './disconnect-plan.js';
 import { PhaseTimer } from './phase-timer.js';
 import { renderDelta } from './render-delta.js';
 import { type RenderedRuleset, renderRuleset } from './render-ruleset.js';
@@ -27,7 +27,7 @@ export interface ReconcilerPorts {
    * it only when `localnet` (a ruleset closing the hole is in force), off everywhere else.
    */
   prepareLan(policy: GatewayPolicy, localnet: boolean): Promise<void>;
-  disconnectClients(ips: readonly Ipv4[]): Promise<void>;
+  disconnectClients(clients: readonly ClientDisconnect[]): Promise<void>;
   /** Written after the run's report, before request() resolves (the notice is acknowledged then). */
   saveState(policy: GatewayPolicy): Promise<void>;
   report(outcome: ReconcileOutcome): void;

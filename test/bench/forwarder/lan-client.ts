@@ -25,6 +25,8 @@ export type LanCommand =
   | (Base & { op: 'echo'; bytes: number; halfClose?: boolean })
   /** Opens a connection, checks one echo round trip and keeps it; a later 'closed' event reports its end. */
   | (Base & { op: 'hold'; key: string })
+  /** One more echo round trip on a held connection: it still carries data both ways. */
+  | { id: number; op: 'ping'; key: string; timeoutMs?: number }
   /** Closes held connections (cleanup). */
   | { id: number; op: 'release'; keys: string[] }
   /** Connects `count` times and gives up at once: closes, or resets, right after connecting. */
@@ -99,6 +101,24 @@ function hold(cmd: Base & { key: string }): Promise<number> {
   });
 }
 
+function ping(cmd: { key: string; timeoutMs?: number }): Promise<number> {
+  const socket = held.get(cmd.key);
+  if (!socket) return Promise.reject(new Error(`no held connection ${cmd.key}`));
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const timer = setTimeout(() => {
+      socket.removeListener('data', onData);
+      reject(new Error(`held connection ${cmd.key}: no echo in ${cmd.timeoutMs ?? 2_000} ms`));
+    }, cmd.timeoutMs ?? 2_000);
+    const onData = () => {
+      clearTimeout(timer);
+      resolve(performance.now() - started);
+    };
+    socket.once('data', onData);
+    socket.write('ping');
+  });
+}
+
 async function impatient(cmd: Base & { count: number; mode: 'close' | 'reset' }): Promise<number> {
   let failures = 0;
   for (let i = 0; i < cmd.count; i++) {
@@ -165,6 +185,8 @@ async function run(cmd: LanCommand): Promise<LanReply> {
       return { id: cmd.id, ok: true, ms: await echo(cmd) };
     case 'hold':
       return { id: cmd.id, ok: true, ms: await hold(cmd) };
+    case 'ping':
+      return { id: cmd.id, ok: true, ms: await ping(cmd) };
     case 'release':
       for (const key of cmd.keys) {
         held.get(key)?.destroy();
