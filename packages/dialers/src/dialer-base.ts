@@ -24,19 +24,51 @@ export abstract class ProxyDialer<Prepared> implements Dialer {
   /** The exchanges of one dial to `target` (the target has passed checkTarget). */
   protected abstract exchanges(prepared: Prepared, target: DialTarget, options: DialOptions): readonly Exchange[];
 
+  /** The exchanges of open(): everything before the CONNECT (none for HTTP). */
+  protected abstract openExchanges(prepared: Prepared, options: DialOptions): readonly Exchange[];
+
+  /** The exchange of connectOn(): the CONNECT to `target` alone. */
+  protected abstract connectExchanges(prepared: Prepared, target: DialTarget): readonly Exchange[];
+
   dial(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket> {
     let exchanges: readonly Exchange[];
     try {
       checkTarget(target);
-      let prepared = this.prepared.get(proxy);
-      if (prepared === undefined) {
-        prepared = this.prepare(proxy);
-        this.prepared.set(proxy, prepared);
-      }
-      exchanges = this.exchanges(prepared, target, options);
+      exchanges = this.exchanges(this.preparedFor(proxy), target, options);
     } catch (error) {
       return Promise.reject(error instanceof DialError ? withContext(error, proxy, target) : error);
     }
     return runHandshake(proxy, target, options, this.protocolName, exchanges);
+  }
+
+  open(proxy: ProxyEndpoint, options: DialOptions): Promise<Socket> {
+    let exchanges: readonly Exchange[];
+    try {
+      exchanges = this.openExchanges(this.preparedFor(proxy), options);
+    } catch (error) {
+      return Promise.reject(error instanceof DialError ? withContext(error, proxy, null) : error);
+    }
+    return runHandshake(proxy, null, options, this.protocolName, exchanges);
+  }
+
+  connectOn(socket: Socket, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket> {
+    let exchanges: readonly Exchange[];
+    try {
+      checkTarget(target);
+      exchanges = this.connectExchanges(this.preparedFor(proxy), target);
+    } catch (error) {
+      socket.destroy();
+      return Promise.reject(error instanceof DialError ? withContext(error, proxy, target) : error);
+    }
+    return runHandshake(proxy, target, options, this.protocolName, exchanges, socket);
+  }
+
+  private preparedFor(proxy: ProxyEndpoint): Prepared {
+    let prepared = this.prepared.get(proxy);
+    if (prepared === undefined) {
+      prepared = this.prepare(proxy);
+      this.prepared.set(proxy, prepared);
+    }
+    return prepared;
   }
 }

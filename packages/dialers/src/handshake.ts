@@ -46,7 +46,8 @@ class Handshake {
     private readonly exchanges: readonly Exchange[],
     private readonly protocolName: string,
     private readonly proxy: ProxyEndpoint,
-    private readonly target: DialTarget,
+    /** null: open() of a warm connection, which has no target yet. */
+    private readonly target: DialTarget | null,
     private readonly options: DialOptions,
     private readonly resolve: (socket: net.Socket) => void,
     private readonly reject: (error: DialError) => void,
@@ -68,8 +69,15 @@ class Handshake {
     socket.on('error', onError);
     this.options.signal?.addEventListener('abort', this);
     this.timer = setTimeout(onTimeout, this.options.timeoutMs, this);
+    // A warm HTTP connection (open()): the TCP connection is all there is to wait for.
+    if (this.exchanges.length === 0) return void socket.on('connect', onConnect);
     // Queued by net.Socket until connected, then sent as one segment (TCP_NODELAY).
     socket.write(this.exchanges[0]!.request!);
+  }
+
+  connected(): void {
+    this.detach();
+    this.resolve(this.socket);
   }
 
   receive(chunk: Buffer): boolean {
@@ -174,7 +182,7 @@ class Handshake {
     const where = partial
       ? `in the middle of its ${ANSWER_NAME[this.currentStep()]}`
       : this.index === 0
-        ? `before answering the ${this.exchanges[0]!.step === 'greeting' ? 'greeting' : 'CONNECT'}`
+        ? `before answering the ${this.exchanges[0]?.step === 'greeting' ? 'greeting' : 'CONNECT'}`
         : `after the ${ANSWER_NAME[this.exchanges[this.index - 1]!.step]}`;
     this.fail(this.stepError('closed', `proxy closed the connection ${where}`));
   }
@@ -204,6 +212,7 @@ class Handshake {
     socket.removeListener('end', onEnd);
     socket.removeListener('close', onEnd);
     socket.removeListener('error', onError);
+    socket.removeListener('connect', onConnect);
     this.options.signal?.removeEventListener('abort', this);
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
@@ -216,6 +225,10 @@ function onReadable(this: HandshakeSocket): void {
   while (this[HANDSHAKE] !== undefined && (chunk = this.read() as Buffer | null) !== null) {
     if (this[HANDSHAKE].receive(chunk)) return;
   }
+}
+
+function onConnect(this: HandshakeSocket): void {
+  this[HANDSHAKE]?.connected();
 }
 
 function onEnd(this: HandshakeSocket): void {
@@ -234,29 +247,43 @@ function onGrace(handshake: Handshake): void {
   handshake.graceExpired();
 }
 
-/** Prefixes the message with proxy and target (never the credentials) for logs. */
-export function withContext(error: DialError, proxy: ProxyEndpoint, target: DialTarget): DialError {
-  const where = `${endpointLabel(proxy)} -> ${formatHostPort(target.host, target.port)}`;
+/** Prefixes the message with proxy and target (never the credentials) for logs; no target: a warm connection. */
+export function withContext(error: DialError, proxy: ProxyEndpoint, target: DialTarget | null): DialError {
+  const where = `${endpointLabel(proxy)} -> ${target === null ? '(warm, no target yet)' : formatHostPort(target.host, target.port)}`;
   return new DialError(error.reason, `${where}: ${error.message}`, { cause: error.cause, step: error.step });
 }
 
 /**
  * Dials `proxy` and runs `exchanges` (see Exchange), resolving once the last answer is complete.
  * Rejects with a DialError whose message names the proxy, target and step (never the credentials).
+ * With `connected`, a socket from an earlier runHandshake (a warm connection), the exchanges run
+ * on it instead: its proxy address was checked when it was dialed.
  */
 export function runHandshake(
   proxy: ProxyEndpoint,
-  target: DialTarget,
+  target: DialTarget | null,
   options: DialOptions,
   protocolName: string,
   exchanges: readonly Exchange[],
+  connected?: net.Socket,
 ): Promise<net.Socket> {
   if (!(options.timeoutMs > 0) || !Number.isFinite(options.timeoutMs)) {
     const error = new DialError('invalid_request', `dial timeoutMs must be a positive number (is ${options.timeoutMs})`);
+    connected?.destroy();
     return Promise.reject(withContext(error, proxy, target));
   }
   if (options.signal?.aborted) {
+    connected?.destroy();
     return Promise.reject(withContext(new DialError('aborted', 'dial aborted by the caller'), proxy, target));
+  }
+  if (connected !== undefined) {
+    if (connected.destroyed || connected.readableEnded) {
+      connected.destroy();
+      return Promise.reject(withContext(new DialError('closed', 'the warm connection to the proxy was closed before use', { step: 'connect' }), proxy, target));
+    }
+    return new Promise<net.Socket>((resolve, reject) => {
+      new Handshake(connected, exchanges, protocolName, proxy, target, options, resolve, reject).start();
+    });
   }
   const check = options.checkProxyAddress;
   if (check !== undefined) {

@@ -34,4 +34,13 @@ export class HttpConnectDialer extends ProxyDialer<HttpPrepared> {
   protected exchanges(prepared: HttpPrepared, target: DialTarget): readonly Exchange[] {
     return [{ step: 'reply', request: connectRequest(prepared.authorization, target), parse: prepared.parse }];
   }
+
+  /** Nothing before the CONNECT: a warm HTTP connection is the TCP connection. */
+  protected openExchanges(): readonly Exchange[] {
+    return [];
+  }
+
+  protected connectExchanges(prepared: HttpPrepared, target: DialTarget): readonly Exchange[] {
+    return this.exchanges(prepared, target);
+  }
 }

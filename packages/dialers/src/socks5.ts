@@ -53,9 +53,17 @@ export class Socks5Dialer extends ProxyDialer<Socks5Prepared> {
   }
 
   protected exchanges(prepared: Socks5Prepared, target: DialTarget, options: DialOptions): readonly Exchange[] {
-    if (options.handshake === 'sequential') {
-      return [...prepared.sequential, { step: 'reply', request: socks5Request(EMPTY, target), parse: parseConnectReply }];
-    }
+    if (options.handshake === 'sequential') return [...prepared.sequential, ...this.connectExchanges(prepared, target)];
     return [{ step: 'greeting', request: socks5Request(prepared.preamble, target), parse: prepared.parseGreeting }, ...prepared.pipelinedRest];
+  }
+
+  /** Greeting and auth: pipelined in one write unless the proxy needs them one at a time. */
+  protected openExchanges(prepared: Socks5Prepared, options: DialOptions): readonly Exchange[] {
+    if (options.handshake === 'sequential') return prepared.sequential;
+    return [{ step: 'greeting', request: prepared.preamble, parse: prepared.parseGreeting }, ...prepared.pipelinedRest.slice(0, -1)];
+  }
+
+  protected connectExchanges(_prepared: Socks5Prepared, target: DialTarget): readonly Exchange[] {
+    return [{ step: 'reply', request: socks5Request(EMPTY, target), parse: parseConnectReply }];
   }
 }

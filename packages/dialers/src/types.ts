@@ -48,4 +48,15 @@ export interface Dialer {
    * after its reply put back for the first read), or rejects with a DialError.
    */
   dial(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket>;
+  /**
+   * A warm connection (warm-pool.ts): TCP to `proxy` and, for SOCKS5, the greeting and auth, so
+   * that only the CONNECT is left (HTTP CONNECT: the TCP connection only). Same options, checks
+   * and errors as dial(); the socket is the caller's, for one connectOn() at most.
+   */
+  open(proxy: ProxyEndpoint, options: DialOptions): Promise<Socket>;
+  /**
+   * The CONNECT to `target` on a socket from open(): resolves as dial() does. The socket is
+   * consumed: destroyed on failure.
+   */
+  connectOn(socket: Socket, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<Socket>;
 }

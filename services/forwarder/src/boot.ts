@@ -13,6 +13,7 @@ import { Reconciler } from './reconciler.js';
 import { buildRoutes, type RouteProblem } from './routes.js';
 import { type ForwarderState, ForwarderStateCache } from './state-cache.js';
 import { type FailureNotice, UpstreamFailureTracker } from './upstream-failures.js';
+import { WarmPools } from './warm-pools.js';
 
 /** At most one upstream-failure notice per proxy this often while its dials keep failing. */
 const UPSTREAM_NOTICE_DEBOUNCE_MS = 5_000;
@@ -67,6 +68,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     idleTimeoutMs: config.idleTimeoutMs,
     relayMode: config.relayMode,
     destinations,
+    warmPools: config.warmPool === null ? null : new WarmPools(config.warmPool, { timeoutMs: config.connectTimeoutMs, allowHalfOpen: true, checkProxyAddress: destinations.checkProxyAddress }),
     // A listener opened before the metrics exist observes through them once they do.
     connectObserver: (proxyId) => (seconds) => late.metrics?.connectObserver(proxyId)(seconds),
     dialSucceeded: (proxyId) => failures.success(proxyId),

@@ -1,4 +1,5 @@
 import { fields, loadConfig } from '@pgw/config';
+import type { WarmPoolSettings } from '@pgw/dialers';
 import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
 import { RELAY_MODES, type RelayMode } from './relay.js';
@@ -24,6 +25,10 @@ export const forwarderEnvSchema = z
     // js until splice is solid: in 3 of 11 lab runs a new connection hung right after a mapping moved (docs/ARCHITECTURE.md).
     PGW_FORWARDER_RELAY: z.enum(RELAY_MODES).default('js'),
     PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
+    // Warm connections per proxy (issue 12.4, docs/ARCHITECTURE.md "Warm connections").
+    PGW_FORWARDER_WARM_POOL: fields.booleanFlag(true),
+    PGW_FORWARDER_WARM_MAX_AGE_MS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(200, 'must be at least 200').max(60_000, 'must be at most 60000').default(3_000),
+    PGW_FORWARDER_WARM_MAX_PER_PROXY: fields.positiveInt(4, 64),
   })
   .refine((env) => env.PGW_MAX_CONNECTIONS_PER_MAPPING <= env.PGW_MAX_CONNECTIONS, {
     message: 'must not be above PGW_MAX_CONNECTIONS',
@@ -52,7 +57,12 @@ export interface ForwarderConfig {
   readonly relayMode: RelayMode;
   /** Networks where proxies may be although loopback, link-local or LAN (e.g. a proxy client on the gateway). */
   readonly proxyAllowNetworks: readonly string[];
+  /** Warm connections to each proxy in use, waiting for a CONNECT; null: off (every connection dials). */
+  readonly warmPool: WarmPoolSettings | null;
 }
+
+/** A proxy with no client connection for this long gets no warm connection. */
+const WARM_DEMAND_WINDOW_MS = 30_000;
 
 /** Throws ConfigError with one line naming the first bad variable. */
 export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): ForwarderConfig {
@@ -75,5 +85,8 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     drainTimeoutMs: e.PGW_FORWARDER_DRAIN_TIMEOUT_MS,
     relayMode: e.PGW_FORWARDER_RELAY,
     proxyAllowNetworks: e.PGW_PROXY_ALLOW_CIDRS,
+    warmPool: e.PGW_FORWARDER_WARM_POOL
+      ? { maxAgeMs: e.PGW_FORWARDER_WARM_MAX_AGE_MS, maxPerProxy: e.PGW_FORWARDER_WARM_MAX_PER_PROXY, demandWindowMs: WARM_DEMAND_WINDOW_MS }
+      : null,
   };
 }

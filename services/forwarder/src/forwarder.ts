@@ -58,6 +58,8 @@ export class Forwarder {
 
   async apply(table: RouteTable): Promise<ApplyResult> {
     if (!this.accepting) return { opened: 0, closed: 0, updated: 0, failed: 0 };
+    // Before anything else: a proxy marked down or changed keeps no warm connection a moment longer.
+    this.ctx.warmPools?.retain(table.routes.values());
     const diff = diffRoutes(this.routes(), table.routes);
     // Closes first: a port moving from one mapping to another is free before it is opened again.
     for (const id of diff.close) {
@@ -101,6 +103,7 @@ export class Forwarder {
    */
   async drain(timeoutMs: number): Promise<{ remaining: number }> {
     this.accepting = false;
+    this.ctx.warmPools?.close();
     for (const listener of this.listeners.values()) listener.stopAccepting();
     const deadline = Date.now() + timeoutMs;
     while (this.ctx.limits.activeConnections > 0 && Date.now() < deadline) await sleep(50);

@@ -9,6 +9,7 @@ import type { DestinationGuard } from './destination-guard.js';
 import type { ForwarderStats, RefusalReason } from './forwarder-stats.js';
 import { Relay, type RelayMode, type RelayOwner, type RelaySocket } from './relay.js';
 import type { MappingRoute } from './routes.js';
+import type { WarmPools } from './warm-pools.js';
 
 /** What every mapping listener shares with the forwarder. */
 export interface ListenerContext {
@@ -18,6 +19,8 @@ export interface ListenerContext {
   readonly idleTimeoutMs: number;
   readonly relayMode: RelayMode;
   readonly destinations: Pick<DestinationGuard, 'refusal' | 'checkProxyAddress'>;
+  /** Warm connections per proxy (PGW_FORWARDER_WARM_POOL); null: every connection dials. */
+  readonly warmPools: WarmPools | null;
   /** The upstream connect latency histogram's child for one proxy (looked up once per route). */
   connectObserver(proxyId: number): (seconds: number) => void;
   dialSucceeded(proxyId: number): void;
@@ -176,14 +179,12 @@ export class MappingListener implements RelayOwner {
     const started = performance.now();
     let upstream: RelaySocket;
     try {
+      const target = { host: dst.address, port: dst.port };
       // allowHalfOpen: each direction's FIN is relayed on its own (see relay.ts).
-      upstream = await dialer.dial(route.proxy!, { host: dst.address, port: dst.port }, {
-        timeoutMs: this.ctx.connectTimeoutMs,
-        signal,
-        allowHalfOpen: true,
-        checkProxyAddress: this.ctx.destinations.checkProxyAddress,
-        handshake: route.handshake,
-      });
+      const options = { timeoutMs: this.ctx.connectTimeoutMs, signal, allowHalfOpen: true, checkProxyAddress: this.ctx.destinations.checkProxyAddress, handshake: route.handshake };
+      // A warm connection when the proxy's pool has one: only the CONNECT is left to do.
+      const pool = this.ctx.warmPools?.pool(route) ?? null;
+      upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : pool.dial(target, options));
     } catch (error) {
       this.ctx.dialFailed(route, error);
       relay.reset();
