@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds every image the Compose file runs, with no container registry and no network during the
-# build (`docker build --network none`), into the daemon at DOCKER_HOST:
+# Builds the images a deployment test runs, with no container registry and no network during the
+# build (`docker build --network none`), into the daemon at DOCKER_HOST. Layout compose (default):
 #   pgw, pgw-agent, pgw-guard    docker/Dockerfile (runtime, agent, guard) on the local bases
 #   pgw-postgres, pgw-redis      docker/stores.Dockerfile (Debian's postgresql-15 and redis-server)
+# layout systemd: pgw (runtime) and
+#   pgw-machine                  docker/systemd.Dockerfile: a Debian host booting systemd, with pgw at /opt/pgw
 # all tagged ${PGW_VERSION:-1.1.0-dev}. The local bases come from scripts/deploy/base-images.sh;
 # npm packages come from an npm cache that `npm ci` on this machine fills (PGW_DEPLOY_CACHE/npm), copied into the
 # build context: the only step that needs the npm registry (or PGW's npm mirror), once per lock file. Then: PGW_POSTGRES_IMAGE=pgw-postgres:<version> PGW_REDIS_IMAGE=pgw-redis:<version>
 # docker-compose up -d --no-build (docs/DEPLOYMENT.md, "Offline site").
-#   DOCKER_HOST=unix:///path/docker.sock bash scripts/deploy/build-images.sh
+#   DOCKER_HOST=unix:///path/docker.sock bash scripts/deploy/build-images.sh [compose|systemd]...
 source "$(dirname "$0")/../lib.sh"
 require_root
 : "${DOCKER_HOST:?DOCKER_HOST must name the daemon to build in}"
@@ -17,7 +19,17 @@ docker=${DOCKER:-/usr/bin/docker}
 cache=${PGW_DEPLOY_CACHE:-/var/cache/pgw-deploy}
 npm_cache=$cache/npm
 
-bash scripts/deploy/base-images.sh local/pgw-node:bookworm local/pgw-nft:bookworm local/pgw-build:bookworm local/pgw-postgres:bookworm local/pgw-redis:bookworm
+layouts=("$@")
+[ ${#layouts[@]} -gt 0 ] || layouts=(compose)
+bases=(local/pgw-node:bookworm local/pgw-build:bookworm)
+for layout in "${layouts[@]}"; do
+  case $layout in
+    compose) bases+=(local/pgw-nft:bookworm local/pgw-postgres:bookworm local/pgw-redis:bookworm) ;;
+    systemd) bases+=(local/pgw-systemd:bookworm) ;;
+    *) die "unknown layout '$layout' (compose or systemd)" ;;
+  esac
+done
+bash scripts/deploy/base-images.sh "${bases[@]}"
 
 # The context: the checkout's files (tracked and new, as git sees them; .dockerignore still applies),
 # or with PGW_DEPLOY_SOURCE=<commit> that commit's, and the npm cache, which the build stage's
@@ -52,10 +64,22 @@ build() { # $1 tag, $2 Dockerfile, $3 target, build args...
 }
 local_bases=(--build-arg NODE_IMAGE=local/pgw-node:bookworm --build-arg BUILD_IMAGE=local/pgw-build:bookworm --build-arg DEBIAN_IMAGE=local/pgw-nft:bookworm)
 build "pgw:$version" docker/Dockerfile runtime "${local_bases[@]}"
-build "pgw-agent:$version" docker/Dockerfile agent "${local_bases[@]}"
-build "pgw-guard:$version" docker/Dockerfile guard "${local_bases[@]}"
-# The engine's builder builds every stage before the target too: both bases for both targets.
-store_bases=(--build-arg POSTGRES_BASE=local/pgw-postgres:bookworm --build-arg REDIS_BASE=local/pgw-redis:bookworm)
-build "pgw-postgres:$version" docker/stores.Dockerfile postgres "${store_bases[@]}"
-build "pgw-redis:$version" docker/stores.Dockerfile redis "${store_bases[@]}"
-"$docker" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^pgw(-[a-z]+)?:$version " | sed 's/^/pgw: image /'
+tags=("pgw:$version")
+for layout in "${layouts[@]}"; do
+  case $layout in
+    compose)
+      build "pgw-agent:$version" docker/Dockerfile agent "${local_bases[@]}"
+      build "pgw-guard:$version" docker/Dockerfile guard "${local_bases[@]}"
+      # The engine's builder builds every stage before the target too: both bases for both targets.
+      store_bases=(--build-arg POSTGRES_BASE=local/pgw-postgres:bookworm --build-arg REDIS_BASE=local/pgw-redis:bookworm)
+      build "pgw-postgres:$version" docker/stores.Dockerfile postgres "${store_bases[@]}"
+      build "pgw-redis:$version" docker/stores.Dockerfile redis "${store_bases[@]}"
+      tags+=("pgw-agent:$version" "pgw-guard:$version" "pgw-postgres:$version" "pgw-redis:$version") ;;
+    systemd)
+      build "pgw-machine:$version" docker/systemd.Dockerfile machine --build-arg MACHINE_IMAGE=local/pgw-systemd:bookworm --build-arg "RUNTIME_IMAGE=pgw:$version"
+      tags+=("pgw-machine:$version") ;;
+  esac
+done
+for tag in "${tags[@]}"; do
+  say "image $tag $("$docker" image inspect -f '{{.Size}}' "$tag" | awk '{printf "%d MB", $1 / 1000000}')"
+done

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs pgw, built at /opt/pgw (`npm ci && npm run build`), on a Debian 12 host with systemd,
+# Debian's postgresql and redis-server, nftables and conntrack: the steps of docs/DEPLOYMENT.md,
+# "systemd", in that order and nothing else, so that test/deploy/systemd.test.ts (which runs this
+# script in a booted systemd machine) proves the documented steps. Safe to run again: every step
+# checks first. Ends with `systemctl enable --now pgw-guard.service pgw.target`.
+#   sudo bash /opt/pgw/scripts/deploy/install-systemd.sh
+# PGW_HOME (default /opt/pgw), PGW_ETC (default /etc/pgw).
+set -euo pipefail
+home=${PGW_HOME:-/opt/pgw}
+etc=${PGW_ETC:-/etc/pgw}
+say() { printf 'install-systemd: %s\n' "$*"; }
+[ "$(id -u)" = 0 ] || { echo "install-systemd: run as root" >&2; exit 1; }
+[ -f "$home/services/agent/dist/main.js" ] || { echo "install-systemd: no built pgw at $home (npm ci && npm run build)" >&2; exit 1; }
+
+say "users pgw, pgw-api, pgw-health"
+for user in pgw pgw-api pgw-health; do
+  id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+done
+
+say "env files in $etc"
+[ -e "$etc/api.env" ] || sh "$home/docker/generate-env.sh" "$etc" >/dev/null
+
+say "PostgreSQL: role pgw_owner, database pgw, password logins for the pgw roles over the socket"
+pg_version=$(ls /etc/postgresql | sort -n | tail -1)
+hba=/etc/postgresql/$pg_version/main/pg_hba.conf
+hba_line='local pgw pgw_owner,pgw_api,pgw_health,pgw_agent,pgw_forwarder scram-sha-256'
+if ! grep -qxF "$hba_line" "$hba"; then
+  # Before Debian's `local all all peer`: the first matching line decides.
+  sed -i "0,/^local/s//$hba_line\n&/" "$hba"
+fi
+systemctl start postgresql.service
+systemctl reload "postgresql@$pg_version-main.service"
+owner_pw=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$etc/postgres.env")
+psql_admin() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
+if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'pgw_owner'")" != 1 ]; then
+  psql_admin -v pw="$owner_pw" <<'SQL'
+CREATE ROLE pgw_owner LOGIN CREATEROLE PASSWORD :'pw';
+SQL
+fi
+[ "$(psql_admin -c "select 1 from pg_database where datname = 'pgw'")" = 1 ] || runuser -u postgres -- createdb -O pgw_owner pgw
+
+say "Redis: socket /run/redis/redis.sock (group redis, 0770), ACL users from $etc/redis-users.acl"
+install -m 0640 -g redis "$etc/redis-users.acl" /etc/redis/pgw-users.acl
+conf=/etc/redis/redis.conf
+set_redis() { # $1 directive, $2 value: replaces the directive (commented or not) or appends it
+  if grep -qE "^#? ?$1 " "$conf"; then sed -i -E "s|^#? ?$1 .*|$1 $2|" "$conf"; else echo "$1 $2" >> "$conf"; fi
+}
+set_redis unixsocket /run/redis/redis.sock
+set_redis unixsocketperm 770
+set_redis aclfile /etc/redis/pgw-users.acl
+systemctl restart redis-server.service
+
+say "units in /etc/systemd/system, each Node service in group redis (the socket's group)"
+install -m 0644 "$home"/systemd/pgw*.service "$home"/systemd/pgw.target /etc/systemd/system/
+for unit in pgw-agent pgw-forwarder pgw-health pgw-api; do
+  mkdir -p "/etc/systemd/system/$unit.service.d"
+  printf '[Service]\nSupplementaryGroups=redis\n' > "/etc/systemd/system/$unit.service.d/redis.conf"
+done
+
+say "schema and service roles (pgw migrate, pgw db roles)"
+(set -a; . "$etc/migrate.env"; set +a; cd "$home" && node packages/cli/dist/main.js migrate >/dev/null && node packages/cli/dist/main.js db roles >/dev/null)
+
+say "systemctl enable --now pgw-guard.service pgw.target"
+systemctl daemon-reload
+systemctl enable --now pgw-guard.service pgw.target
