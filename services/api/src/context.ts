@@ -8,8 +8,7 @@ import type { LoginThrottle } from './auth/login-throttle.js';
 import type { SessionCache } from './auth/session-cache.js';
 import type { TokenIssuer } from './auth/tokens.js';
 import type { WorkGate } from './auth/work-gate.js';
-import type { Notifier } from './notifier.js';
-import type { ProbeGate } from './probe-gate.js';
+import type { ApiServices } from './services/api-services.js';
 import type { SseStreams } from './sse-streams.js';
 
 /** Everything the route handlers share, built once by main.ts (or a test). */
@@ -18,8 +17,8 @@ export interface ApiContext {
   /** Status keys and readiness; fails fast while Redis is down (no offline queue). */
   readonly redis: Redis;
   readonly bus: EventBus;
-  readonly notifier: Notifier;
-  readonly probes: ProbeGate;
+  /** The use cases (services/): mappings, proxies, CSV, settings. */
+  readonly services: ApiServices;
   readonly tokens: TokenIssuer;
   /** Forget a user's or token's entries after every revocation, or it stays valid for up to its TTL. */
   readonly sessions: SessionCache;
@@ -29,12 +28,6 @@ export interface ApiContext {
   readonly loginMetrics: LoginMetrics;
   readonly csrf: DoubleCsrfUtilities;
   readonly logger: Logger;
-  /** PGW_PROXY_ALLOW_CIDRS: networks where proxies may be saved although loopback, link-local or LAN. */
-  readonly proxyAllowNetworks: readonly string[];
-  /** Seals proxy passwords (AES-256-GCM). */
-  readonly secretKey: Buffer;
-  /** Added to the probe timeout of the settings while the gate waits for the health service. */
-  readonly probeWaitMarginMs: number;
   readonly sseHeartbeatMs: number;
   readonly streams: SseStreams;
 }

@@ -1,6 +1,8 @@
 import type { AgentStatus } from './logic/component-status.js';
 import { mappingState } from './logic/mapping-state.js';
-import type { MappingWithProxy } from './repositories/mappings.js';
+import type { MappingWithProxy } from './services/ports.js';
+
+export type MappingDto = ReturnType<typeof toMappingDto>;
 
 export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null) {
   return {

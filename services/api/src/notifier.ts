@@ -1,5 +1,6 @@
 import type { EventBus, PgwEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
+import type { Publisher } from './services/ports.js';
 
 const PUBLISH_TIMEOUT_MS = 1_000;
 
@@ -7,7 +8,7 @@ const PUBLISH_TIMEOUT_MS = 1_000;
  * Publishes change notices after their transaction committed. A notice that cannot be published is
  * logged and dropped: the change is already in Postgres, and the agent's periodic resync applies it.
  */
-export class Notifier {
+export class Notifier implements Publisher {
   constructor(
     private readonly bus: EventBus,
     private readonly logger: Logger,

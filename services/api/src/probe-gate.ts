@@ -2,7 +2,8 @@ import { PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
 import { connectRedis } from '@pgw/events';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ApiError } from './http/api-error.js';
+import type { Prober } from './services/ports.js';
+import { DomainError, unavailable } from './domain-errors.js';
 
 export interface ProbeGateOptions {
   redisUrl: string;
@@ -14,7 +15,7 @@ export interface ProbeGateOptions {
  * On-demand probes through the health service's BullMQ worker: add a job, wait for its result.
  * The api never dials proxies itself; it only asks and waits.
  */
-export class ProbeGate {
+export class ProbeGate implements Prober {
   private readonly connection: Redis;
   private readonly eventsConnection: Redis;
   private readonly queue: Queue<ProbeJobData, ProbeResult>;
@@ -38,24 +39,24 @@ export class ProbeGate {
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
   }
 
-  /** Resolves with the probe's result; 503 when the queue is unreachable, 504 when no result came in time. */
+  /** Resolves with the probe's result; unavailable when the queue is unreachable, probe_timeout when no result came in time. */
   async probe(proxyId: number, timeoutMs: number): Promise<ProbeResult> {
     if (this.connection.status !== 'ready' || this.eventsConnection.status !== 'ready') {
-      throw new ApiError(503, 'unavailable', 'the probe queue (Redis) is unavailable; the proxy cannot be checked now');
+      throw unavailable('the probe queue (Redis) is unavailable; the proxy cannot be checked now');
     }
     await this.events.waitUntilReady();
     const job = await this.queue
       .add('on-demand', { proxyId, trigger: 'on_demand' }, { removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 86_400 } })
       .catch((error: Error) => {
         // The api's Redis user may only queue jobs; the health service sets the queue up when it starts.
-        throw new ApiError(503, 'unavailable', `the probe queue refused the job (has pgw-health started?): ${error.message}`);
+        throw unavailable(`the probe queue refused the job (has pgw-health started?): ${error.message}`);
       });
     try {
       return await job.waitUntilFinished(this.events, timeoutMs);
     } catch (error) {
       const message = (error as Error).message;
       if (/timed out/i.test(message)) {
-        throw new ApiError(504, 'probe_timeout', `the health service did not report a probe result within ${timeoutMs} ms; is pgw-health running?`);
+        throw new DomainError('probe_timeout', `the health service did not report a probe result within ${timeoutMs} ms; is pgw-health running?`);
       }
       // The worker itself failed (not the proxy): still no evidence the proxy works, so fail closed.
       return { proxyId, ok: false, latencyMs: null, exitIp: null, error: `probe failed: ${message}`, checkedAt: new Date().toISOString() };

@@ -21,7 +21,10 @@ import { drainServer } from './http/drain.js';
 import { Notifier } from './notifier.js';
 import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
 import { ProbeGate } from './probe-gate.js';
+import { readComponentStatus } from './component-status-reader.js';
+import { createStore } from './repositories/store.js';
 import { purgeExpiredRevocations } from './repositories/users.js';
+import { createServices } from './services/api-services.js';
 import { SseStreams } from './sse-streams.js';
 
 export interface StartApiOptions {
@@ -68,8 +71,15 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     db,
     redis,
     bus,
-    notifier: new Notifier(bus, logger),
-    probes,
+    services: createServices({
+      store: createStore(db),
+      prober: probes,
+      publisher: new Notifier(bus, logger),
+      agentStatus: async () => (await readComponentStatus(redis)).agent,
+      secretKey: config.PGW_SECRET_KEY,
+      allowedNetworks: config.PGW_PROXY_ALLOW_CIDRS,
+      probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,
+    }),
     tokens: new TokenIssuer(config.PGW_JWT_SECRET, config.PGW_TOKEN_TTL_S),
     sessions: new SessionCache(),
     throttle: new LoginThrottle(options.throttle),
@@ -80,9 +90,6 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     loginMetrics: createLoginMetrics(registry),
     csrf,
     logger,
-    secretKey: config.PGW_SECRET_KEY,
-    proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
-    probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,
     sseHeartbeatMs: options.sseHeartbeatMs ?? 15_000,
     streams: new SseStreams(),
   };

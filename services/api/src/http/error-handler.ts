@@ -1,5 +1,6 @@
 import type { Logger } from '@pgw/log';
 import type { ErrorRequestHandler } from 'express';
+import { DomainError, type DomainErrorKind } from '../domain-errors.js';
 import { ApiError } from './api-error.js';
 
 interface ValidatorIssue {
@@ -24,8 +25,22 @@ const CONSTRAINT_FIELDS: Record<string, string> = {
   users_username_key: 'username',
 };
 
+/** The HTTP status and error code of each kind of domain error. */
+const DOMAIN_STATUS: Readonly<Record<DomainErrorKind, readonly [number, string]>> = {
+  invalid: [400, 'validation_failed'],
+  not_found: [404, 'not_found'],
+  conflict: [409, 'conflict'],
+  probe_failed: [422, 'probe_failed'],
+  unavailable: [503, 'unavailable'],
+  probe_timeout: [504, 'probe_timeout'],
+};
+
 function toApiError(error: unknown): ApiError | null {
   if (error instanceof ApiError) return error;
+  if (error instanceof DomainError) {
+    const [status, code] = DOMAIN_STATUS[error.kind];
+    return new ApiError(status, code, error.message, error.field, error.details);
+  }
   const e = error as { status?: number; type?: string; code?: string; constraint?: string; errors?: ValidatorIssue[]; message?: string };
   if (e.type === 'entity.too.large') return new ApiError(413, 'payload_too_large', 'request body is too large');
   if (e.type === 'entity.parse.failed') return new ApiError(400, 'validation_failed', 'request body is not valid JSON');

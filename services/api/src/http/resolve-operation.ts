@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { OperationMatcher } from '../logic/operation-matcher.js';
-import { ApiError, badRequest } from './api-error.js';
+import { invalid } from '../domain-errors.js';
+import { ApiError } from './api-error.js';
 
 /**
  * The first stop of every request, before cookies or bodies are parsed: attach the one spec
@@ -23,7 +24,7 @@ export function resolveOperation(matcher: OperationMatcher, publicFiles: Request
         res.setHeader('Allow', found.allowed.join(', '));
         return next(new ApiError(405, 'method_not_allowed', `${req.method} is not allowed here; allowed: ${found.allowed.join(', ')}`));
       case 'bad_parameter':
-        return next(badRequest(found.parameter, `${found.parameter}: ${found.message}`));
+        return next(invalid(found.parameter, `${found.parameter}: ${found.message}`));
       case 'none':
         return servePublic(req, res, next);
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS, portSchema } from '@pgw/domain';
-import { ApiError } from '../http/api-error.js';
+import { DomainError } from '../domain-errors.js';
 import { planImport } from './mapping-import.js';
 
 const snapshot = {
@@ -37,15 +37,15 @@ test('a row equal to the stored mapping is unchanged; any differing field makes 
 
 test('a full port range is a conflict that names no column (the user left the cell empty)', () => {
   const full = { ...snapshot, settings: { ...DEFAULT_SETTINGS, forwarderPortMin: portSchema.parse(20000), forwarderPortMax: portSchema.parse(20001) } };
-  assert.throws(() => planImport('client_ip,proxy_name\n192.168.2.11,dante\n', full), (e: unknown) => e instanceof ApiError && e.status === 409 && e.field === undefined && /no free forwarder port/.test(e.message));
+  assert.throws(() => planImport('client_ip,proxy_name\n192.168.2.11,dante\n', full), (e: unknown) => e instanceof DomainError && e.kind === 'conflict' && e.field === undefined && /no free forwarder port/.test(e.message));
 });
 
 test('every bad row is reported with its line and column; the first names the field', () => {
   assert.throws(
     () => planImport('client_ip,proxy_name,listen_port\n10.0.0.1,dante,\n192.168.2.20,nope,\n192.168.2.21,dante,40000\n', snapshot),
     (e: unknown) => {
-      assert.ok(e instanceof ApiError);
-      assert.equal(e.status, 400);
+      assert.ok(e instanceof DomainError);
+      assert.equal(e.kind, 'invalid');
       assert.equal(e.field, 'client_ip');
       assert.deepEqual((e.details as { rows: { line: number; field: string }[] }).rows.map((r) => [r.line, r.field]), [[2, 'client_ip'], [3, 'proxy_name'], [4, 'listen_port']]);
       return true;
@@ -58,7 +58,7 @@ test('duplicates inside the file or against other mappings are conflicts', () =>
     try {
       planImport(text, snapshot);
     } catch (e) {
-      assert.ok(e instanceof ApiError && e.status === 409);
+      assert.ok(e instanceof DomainError && e.kind === 'conflict');
       return [e.field, e.message];
     }
     assert.fail('expected a conflict');
@@ -84,8 +84,8 @@ test('a mac_address that is no unicast MAC rejects the file, naming line and col
   assert.throws(
     () => planImport('client_ip,proxy_name,mac_address\n192.168.2.10,dante,ff:ff:ff:ff:ff:ff\n192.168.2.11,dante,nope\n', snapshot),
     (e: unknown) => {
-      assert.ok(e instanceof ApiError);
-      assert.equal(e.status, 400);
+      assert.ok(e instanceof DomainError);
+      assert.equal(e.kind, 'invalid');
       assert.equal(e.field, 'mac_address');
       assert.match(e.message, /line 2: mac_address ff:ff:ff:ff:ff:ff is the broadcast address/);
       assert.deepEqual((e.details as { rows: { line: number; field: string }[] }).rows.map((r) => [r.line, r.field]), [[2, 'mac_address'], [3, 'mac_address']]);

@@ -1,5 +1,5 @@
 import type { Settings } from '@pgw/domain';
-import { ApiError } from '../http/api-error.js';
+import { conflict, invalid } from '../domain-errors.js';
 import { parseCsv } from './csv.js';
 import { validClientIp, validListenPort, validMacAddress } from './mapping-rules.js';
 import { lowestFreePort } from './port-allocation.js';
@@ -56,16 +56,16 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   try {
     rows = parseCsv(text);
   } catch (error) {
-    throw new ApiError(400, 'validation_failed', (error as Error).message, 'body');
+    throw invalid('body', (error as Error).message);
   }
   const [header, ...data] = rows;
-  if (!header) throw new ApiError(400, 'validation_failed', 'the CSV file is empty; expected a header row', 'body');
+  if (!header) throw invalid('body', 'the CSV file is empty; expected a header row');
   const columns = header.fields.map((f) => f.trim().toLowerCase());
   const col = (name: string) => columns.indexOf(name);
   const unknown = columns.find((c) => ![...EXPORT_COLUMNS, 'proxy_id', 'id'].includes(c));
-  if (unknown !== undefined) throw new ApiError(400, 'validation_failed', `unknown column "${unknown}" in the header`, 'body');
-  if (col('client_ip') < 0) throw new ApiError(400, 'validation_failed', 'the header has no client_ip column', 'body');
-  if (col('proxy_name') < 0 && col('proxy_id') < 0) throw new ApiError(400, 'validation_failed', 'the header needs a proxy_name or proxy_id column', 'body');
+  if (unknown !== undefined) throw invalid('body', `unknown column "${unknown}" in the header`);
+  if (col('client_ip') < 0) throw invalid('body', 'the header has no client_ip column');
+  if (col('proxy_name') < 0 && col('proxy_id') < 0) throw invalid('body', 'the header needs a proxy_name or proxy_id column');
 
   const { settings } = snapshot;
   const byName = new Map(snapshot.proxies.map((p) => [p.name, p.id]));
@@ -126,7 +126,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   }
   if (problems.length) {
     const first = problems[0]!;
-    throw new ApiError(400, 'validation_failed', `line ${first.line}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, first.field, { rows: problems });
+    throw invalid(first.field, `line ${first.line}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, { rows: problems });
   }
 
   // Ports: those the file names, plus those of mappings the file does not touch, are taken.
@@ -141,7 +141,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   }
   if (duplicates.length) {
     const first = duplicates[0]!;
-    throw new ApiError(409, 'conflict', `line ${first.line}: ${first.message}`, first.field, { rows: duplicates });
+    throw conflict(first.field, `line ${first.line}: ${first.message}`, { rows: duplicates });
   }
   const byId = new Map(snapshot.mappings.map((m) => [m.id, m]));
   return planned.map((p) => {
@@ -149,7 +149,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     if (listenPort === null) {
       listenPort = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, taken.keys());
       // A full range is not the fault of an empty listen_port cell: the error names no column.
-      if (listenPort === null) throw new ApiError(409, 'conflict', `line ${p.line}: no free forwarder port left in ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
+      if (listenPort === null) throw conflict(undefined, `line ${p.line}: no free forwarder port left in ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
       taken.set(listenPort, `line ${p.line}`);
     }
     const row = { ...p, listenPort };

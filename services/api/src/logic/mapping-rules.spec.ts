@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS } from '@pgw/domain';
-import { ApiError } from '../http/api-error.js';
+import { DomainError } from '../domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress } from './mapping-rules.js';
 
 const rejects = (fn: () => unknown, field: string, message: RegExp) =>
-  assert.throws(fn, (e: unknown) => e instanceof ApiError && e.status === 400 && e.field === field && message.test(e.message));
+  assert.throws(fn, (e: unknown) => e instanceof DomainError && e.kind === 'invalid' && e.field === field && message.test(e.message));
 
 test('client IPs must be canonical host addresses inside the LAN', () => {
   assert.equal(validClientIp('192.168.2.10', DEFAULT_SETTINGS), '192.168.2.10');

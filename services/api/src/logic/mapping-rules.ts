@@ -1,26 +1,26 @@
 import { cidrContains, type Ipv4, ipv4Schema, ipv4ToInt, type MacAddress, macAddressSchema, type Settings } from '@pgw/domain';
-import { badRequest } from '../http/api-error.js';
+import { invalid } from '../domain-errors.js';
 
 /** A client IP must be a usable host address inside the LAN (not its network or broadcast address). */
 export function validClientIp(value: string, settings: Pick<Settings, 'lanCidr'>, field = 'clientIp'): Ipv4 {
   const parsed = ipv4Schema.safeParse(value);
-  if (!parsed.success) throw badRequest(field, `${field} "${value}" ${parsed.error.issues[0]!.message}`);
+  if (!parsed.success) throw invalid(field, `${field} "${value}" ${parsed.error.issues[0]!.message}`);
   const ip = parsed.data;
-  if (!cidrContains(settings.lanCidr, ip)) throw badRequest(field, `${field} ${ip} is not inside the LAN ${settings.lanCidr}`);
+  if (!cidrContains(settings.lanCidr, ip)) throw invalid(field, `${field} ${ip} is not inside the LAN ${settings.lanCidr}`);
   const [network, bits] = settings.lanCidr.split('/') as [string, string];
   const prefix = Number(bits);
   if (prefix <= 30) {
     const first = ipv4ToInt(network);
     const last = (first + 2 ** (32 - prefix) - 1) >>> 0;
     const n = ipv4ToInt(ip);
-    if (n === first || n === last) throw badRequest(field, `${field} ${ip} is the ${n === first ? 'network' : 'broadcast'} address of ${settings.lanCidr}`);
+    if (n === first || n === last) throw invalid(field, `${field} ${ip} is the ${n === first ? 'network' : 'broadcast'} address of ${settings.lanCidr}`);
   }
   return ip;
 }
 
 export function validListenPort(port: number, settings: Pick<Settings, 'forwarderPortMin' | 'forwarderPortMax'>, field = 'listenPort'): number {
   if (!Number.isInteger(port) || port < settings.forwarderPortMin || port > settings.forwarderPortMax) {
-    throw badRequest(field, `${field} ${port} is outside the forwarder port range ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
+    throw invalid(field, `${field} ${port} is outside the forwarder port range ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
   }
   return port;
 }
@@ -31,5 +31,5 @@ export function validMacAddress(value: string, field = 'macAddress'): MacAddress
   if (parsed.success) return parsed.data;
   const message = parsed.error.issues[0]!.message;
   // The schema names the normalised address when its form was right; otherwise quote the input.
-  throw badRequest(field, message.startsWith('must') ? `${field} ${JSON.stringify(value)} ${message}` : `${field} ${message}`);
+  throw invalid(field, message.startsWith('must') ? `${field} ${JSON.stringify(value)} ${message}` : `${field} ${message}`);
 }

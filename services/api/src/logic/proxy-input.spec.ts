@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ApiError } from '../http/api-error.js';
 import { ProxyHostPolicy } from '@pgw/domain';
+import { DomainError } from '../domain-errors.js';
 import { endpointFromInput } from './proxy-input.js';
 
 const HOSTS = new ProxyHostPolicy({ lanCidr: '192.168.2.0/24' });
@@ -10,10 +10,10 @@ const fieldOf = (fn: () => unknown) => {
   try {
     fn();
   } catch (error) {
-    assert.ok(error instanceof ApiError);
+    assert.ok(error instanceof DomainError);
     return error.field;
   }
-  assert.fail('expected an ApiError');
+  assert.fail('expected a DomainError');
 };
 
 test('a URL gives every endpoint field, decoding credentials', () => {
@@ -43,7 +43,7 @@ test('a proxy host on loopback, link-local or the LAN is refused, naming the fie
     try {
       endpointFromInput(input, 'create', HOSTS);
     } catch (error) {
-      assert.ok(error instanceof ApiError);
+      assert.ok(error instanceof DomainError);
       return [error.field, error.message];
     }
     return assert.fail(`${JSON.stringify(input)} was accepted`);

@@ -1,5 +1,5 @@
 import { parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
-import { badRequest } from '../http/api-error.js';
+import { invalid } from '../domain-errors.js';
 
 /** A proxy's endpoint as the API receives it: `url`, or separate fields. Password plaintext, in memory only. */
 export interface ProxyInput {
@@ -32,7 +32,7 @@ export function endpointFromInput(input: ProxyInput, mode: 'create' | 'update', 
   const problem = change.host === undefined ? null : hosts.problem(change.host);
   if (problem !== null) {
     const field = input.url !== undefined ? 'url' : 'host';
-    throw badRequest(field, `${field}: ${problem.message}`);
+    throw invalid(field, `${field}: ${problem.message}`);
   }
   return change;
 }
@@ -40,18 +40,18 @@ export function endpointFromInput(input: ProxyInput, mode: 'create' | 'update', 
 function parseEndpoint(input: ProxyInput, mode: 'create' | 'update'): EndpointChange {
   if (input.url !== undefined) {
     const mixed = ENDPOINT_FIELDS.find((f) => input[f] !== undefined);
-    if (mixed) throw badRequest(mixed, `${mixed} cannot be combined with url (the url already sets it)`);
+    if (mixed) throw invalid(mixed, `${mixed} cannot be combined with url (the url already sets it)`);
     let endpoint;
     try {
       endpoint = parseProxyUrl(input.url);
     } catch (error) {
-      throw badRequest('url', (error as Error).message);
+      throw invalid('url', (error as Error).message);
     }
     return { protocol: endpoint.protocol, host: endpoint.host, port: endpoint.port, username: endpoint.username ?? null, password: endpoint.password ?? null };
   }
   if (mode === 'create') {
     const missing = (['protocol', 'host', 'port'] as const).find((f) => input[f] === undefined);
-    if (missing) throw badRequest(missing, `${missing} is required (or give the whole proxy as url, e.g. socks5://user:pass@host:1080)`);
+    if (missing) throw invalid(missing, `${missing} is required (or give the whole proxy as url, e.g. socks5://user:pass@host:1080)`);
   }
   const change: EndpointChange = {};
   for (const field of ENDPOINT_FIELDS) if (input[field] !== undefined) (change as Record<string, unknown>)[field] = input[field];
@@ -62,8 +62,8 @@ function parseEndpoint(input: ProxyInput, mode: 'create' | 'update'): EndpointCh
   });
   if (!check.success) {
     const issue = check.error.issues[0]!;
-    throw badRequest(issue.path.join('.'), `${issue.path.join('.')}: ${issue.message}`);
+    throw invalid(issue.path.join('.'), `${issue.path.join('.')}: ${issue.message}`);
   }
-  if (mode === 'create' && change.password && !change.username) throw badRequest('password', 'a password needs a username');
+  if (mode === 'create' && change.password && !change.username) throw invalid('password', 'a password needs a username');
   return change;
 }

@@ -1,24 +1,8 @@
 import type { AuditLogRow, Db } from '@pgw/db';
 import { redactSecrets } from '../logic/redact.js';
+import type { Actor, AuditEntry, AuditRepository } from '../services/ports.js';
 
-/** Who did it, from where, in which request: stamped on every audit row. */
-export interface Actor {
-  readonly userId: number | null;
-  readonly username: string | null;
-  readonly sourceIp: string | null;
-  readonly userAgent: string | null;
-  readonly requestId: string;
-}
-
-export type EntityType = 'user' | 'proxy' | 'mapping' | 'settings' | 'session';
-
-export interface AuditEntry {
-  action: string;
-  entityType: EntityType;
-  entityId: string | number | null;
-  before: unknown;
-  after: unknown;
-}
+export type { Actor } from '../services/ports.js';
 
 /** Call inside the transaction of the change it records, so both commit or neither does. */
 export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry): Promise<void> {
@@ -64,3 +48,5 @@ export async function listAudit(db: Db, filter: AuditFilter): Promise<{ items: A
   const items = rows.slice(0, filter.limit);
   return { items, nextCursor: rows.length > filter.limit ? items[items.length - 1]!.id : null };
 }
+
+export const auditRepository = (db: Db): AuditRepository => ({ write: (actor, entry) => writeAudit(db, actor, entry) });

@@ -1,25 +1,9 @@
 import type { Db, MappingRow } from '@pgw/db';
 import { sql } from 'kysely';
-
-/**
- * A mapping row with the proxy facts its effective state depends on. Its timestamps come as the API's
- * ISO 8601 strings (UTC, milliseconds, what Date#toJSON writes): building a Date per row in pg and
- * serialising it again in JSON was a large part of a page's CPU.
- */
-export type MappingWithProxy = Omit<MappingRow, 'createdAt' | 'updatedAt'> & {
-  createdAt: string;
-  updatedAt: string;
-  proxyName: string;
-  proxyStatus: 'unknown' | 'up' | 'down';
-};
+import type { MappingFields, MappingFilter, MappingRepository, MappingWithProxy } from '../services/ports.js';
 
 /** to_char truncates to milliseconds as pg's Date parsing did, so the strings equal the old Date#toJSON output. */
 const isoUtc = (column: 'mappings.createdAt' | 'mappings.updatedAt') => sql<string>`to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-export interface MappingFilter {
-  proxyId?: number;
-  q?: string;
-}
 
 function filtered(db: Db, filter: MappingFilter) {
   let query = db.selectFrom('mappings');
@@ -80,25 +64,9 @@ export async function usedPorts(db: Db): Promise<number[]> {
   return (await db.selectFrom('mappings').select('listenPort').execute()).map((r) => r.listenPort);
 }
 
-/**
- * Serialises every transaction that writes a listen port, until it commits: an allocation reads the
- * ports in use and inserts under this lock, so two admins saving at once never pick the same port
- * (the unique index would refuse the second with an error under a field it left empty).
- */
+/** The unique index would refuse the second of two concurrent allocations with an error under a field it left empty. */
 export async function lockListenPorts(trx: Db): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(hashtext('pgw-mapping-listen-ports'))`.execute(trx);
-}
-
-export interface MappingFields {
-  clientIp: string;
-  proxyId: number;
-  listenPort: number;
-  enabled: boolean;
-  description: string;
-  /** Absent: left as it is (an import without the column). */
-  macAddress?: string | null;
-  /** This client's choice for private destinations; null: the global setting. Absent: left as it is. */
-  privateDestinations?: 'deny' | 'allow' | null;
 }
 
 export function insertMapping(db: Db, fields: MappingFields): Promise<MappingRow> {
@@ -113,7 +81,6 @@ export async function deleteMapping(db: Db, id: number): Promise<void> {
   await db.deleteFrom('mappings').where('id', '=', id).execute();
 }
 
-/** For a settings change: mappings the new LAN CIDR or port range would leave outside. */
 export async function mappingsOutside(db: Db, lanCidr: string, portMin: number, portMax: number): Promise<{ outsideCidr: number; outsideRange: number }> {
   const row = await db
     .selectFrom('mappings')
@@ -124,3 +91,27 @@ export async function mappingsOutside(db: Db, lanCidr: string, portMin: number, 
     .executeTakeFirstOrThrow();
   return { outsideCidr: Number(row.outsideCidr), outsideRange: Number(row.outsideRange) };
 }
+
+export async function mappingCountOf(db: Db, proxyId: number): Promise<number> {
+  const row = await db.selectFrom('mappings').select((eb) => eb.fn.countAll<string>().as('n')).where('proxyId', '=', proxyId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** The use cases' mapping repository on a connection or inside a transaction. */
+export const mappingRepository = (db: Db): MappingRepository => ({
+  page: (filter, limit, offset) => listMappingsPage(db, filter, limit, offset),
+  listAll: (filter) => listAllMappings(db, filter),
+  findWithProxy: (id) => findMapping(db, id),
+  find: (id) => db.selectFrom('mappings').selectAll().where('id', '=', id).executeTakeFirst(),
+  findForUpdate: (id) => findMappingRow(db, id),
+  findByClientIp: (clientIp) => findMappingByClientIp(db, clientIp),
+  findByPort: (port) => findMappingByPort(db, port),
+  rows: () => db.selectFrom('mappings').selectAll().execute(),
+  usedPorts: () => usedPorts(db),
+  lockListenPorts: () => lockListenPorts(db),
+  insert: (fields) => insertMapping(db, fields),
+  update: (id, fields) => updateMapping(db, id, fields),
+  remove: (id) => deleteMapping(db, id),
+  countForProxy: (proxyId) => mappingCountOf(db, proxyId),
+  countOutside: (lanCidr, portMin, portMax) => mappingsOutside(db, lanCidr, portMin, portMax),
+});

@@ -1,49 +1,8 @@
 import type { Db, ProxyCheckRow, ProxyRow } from '@pgw/db';
+import { type ProxyDto, toProxyDto } from '../proxy-dto.js';
+import type { ProxyFields, ProxyRepository } from '../services/ports.js';
 
-export interface ProxyDto {
-  id: number;
-  name: string;
-  protocol: 'http' | 'socks5';
-  host: string;
-  port: number;
-  username: string | null;
-  hasPassword: boolean;
-  status: 'unknown' | 'up' | 'down';
-  statusChangedAt: string | null;
-  latencyMs: number | null;
-  exitIp: string | null;
-  lastError: string | null;
-  lastCheckedAt: string | null;
-  handshakeMode: 'auto' | 'pipelined' | 'sequential';
-  handshakeLearned: 'pipelined' | 'sequential' | null;
-  mappingCount: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-/** The only shape a proxy leaves the API in: the sealed password never does. */
-export function toProxyDto(row: ProxyRow, mappingCount: number): ProxyDto {
-  return {
-    id: row.id,
-    name: row.name,
-    protocol: row.protocol,
-    host: row.host,
-    port: row.port,
-    username: row.username,
-    hasPassword: row.passwordEnc !== null,
-    status: row.status,
-    statusChangedAt: row.statusChangedAt?.toISOString() ?? null,
-    latencyMs: row.latencyMs,
-    exitIp: row.exitIp,
-    lastError: row.lastError,
-    lastCheckedAt: row.lastCheckedAt?.toISOString() ?? null,
-    handshakeMode: row.handshakeMode,
-    handshakeLearned: row.handshakeLearned,
-    mappingCount,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-  };
-}
+export type { ProxyFields } from '../services/ports.js';
 
 function withMappingCount(db: Db) {
   return db
@@ -75,9 +34,6 @@ export function findProxyByName(db: Db, name: string): Promise<ProxyRow | undefi
   return db.selectFrom('proxies').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
-/** The columns an operator sets; the rest are the health service's or generated. */
-export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'> & { handshakeMode?: ProxyRow['handshakeMode'] };
-
 export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
   return db.insertInto('proxies').values(fields).returningAll().executeTakeFirstOrThrow();
 }
@@ -100,11 +56,6 @@ export async function deleteProxy(db: Db, id: number): Promise<void> {
   await db.deleteFrom('proxies').where('id', '=', id).execute();
 }
 
-export async function mappingCountOf(db: Db, proxyId: number): Promise<number> {
-  const row = await db.selectFrom('mappings').select((eb) => eb.fn.countAll<string>().as('n')).where('proxyId', '=', proxyId).executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
 export async function listChecks(db: Db, proxyId: number, limit: number, before?: string): Promise<{ items: ProxyCheckRow[]; nextCursor: string | null }> {
   let query = db.selectFrom('proxyChecks').selectAll().where('proxyId', '=', proxyId);
   if (before) query = query.where('id', '<', before);
@@ -112,3 +63,13 @@ export async function listChecks(db: Db, proxyId: number, limit: number, before?
   const items = rows.slice(0, limit);
   return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
 }
+
+/** The use cases' proxy repository on a connection or inside a transaction. */
+export const proxyRepository = (db: Db): ProxyRepository => ({
+  find: (id, options) => findProxyRow(db, id, options?.lock ?? false),
+  findByName: (name) => findProxyByName(db, name),
+  names: () => db.selectFrom('proxies').select(['id', 'name']).execute(),
+  insert: (fields) => insertProxy(db, fields),
+  update: (id, fields) => updateProxy(db, id, fields),
+  remove: (id) => deleteProxy(db, id),
+});

@@ -1,0 +1,23 @@
+/**
+ * What went wrong, in the terms of the use case: the input is invalid, something is missing or in
+ * conflict, the proxy failed its probe, a dependency is down. logic/ and services/ throw these and
+ * know nothing of HTTP; http/error-handler.ts maps each kind to its status and error code.
+ */
+export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'probe_failed' | 'probe_timeout' | 'unavailable';
+
+export class DomainError extends Error {
+  constructor(
+    readonly kind: DomainErrorKind,
+    message: string,
+    /** The input field the caller must fix, when there is one. */
+    readonly field?: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export const invalid = (field: string | undefined, message: string, details?: unknown) => new DomainError('invalid', message, field, details);
+export const notFound = (what: string, field?: string) => new DomainError('not_found', `${what} not found`, field);
+export const conflict = (field: string | undefined, message: string, details?: unknown) => new DomainError('conflict', message, field, details);
+export const unavailable = (message: string) => new DomainError('unavailable', message);

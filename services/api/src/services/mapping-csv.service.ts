@@ -1,0 +1,71 @@
+import type { MappingRow } from '@pgw/db';
+import { formatCsv } from '../logic/csv.js';
+import { EXPORT_COLUMNS, type ImportSnapshot, planImport } from '../logic/mapping-import.js';
+import { auditedMapping } from '../mapping-dto.js';
+import { requireHealthyProxy } from './health-gate.js';
+import type { Actor, Prober, Publisher, Repositories, Store } from './ports.js';
+
+export interface ImportCounts {
+  created: number;
+  updated: number;
+  unchanged: number;
+}
+
+export interface MappingCsvServiceDeps {
+  readonly store: Store;
+  readonly prober: Prober;
+  readonly publisher: Publisher;
+  readonly probeWaitMarginMs: number;
+}
+
+/** What an import is planned against; the full rows, because the audit log keeps every field of them. */
+async function snapshot(repos: Repositories): Promise<Omit<ImportSnapshot, 'mappings'> & { mappings: MappingRow[] }> {
+  const [settings, proxies, mappings] = await Promise.all([repos.settings.load(), repos.proxies.names(), repos.mappings.rows()]);
+  return { settings, proxies, mappings };
+}
+
+/** The mappings as a CSV file, and a CSV file applied as one all-or-nothing change. */
+export class MappingCsvService {
+  constructor(private readonly deps: MappingCsvServiceDeps) {}
+
+  async exportCsv(): Promise<string> {
+    const rows = await this.deps.store.mappings.listAll();
+    return formatCsv(EXPORT_COLUMNS, rows.map((m) => [m.clientIp, m.proxyName, m.listenPort, m.enabled, m.description, m.macAddress ?? '']));
+  }
+
+  /**
+   * Every row is checked before anything is written; each proxy an enabled row newly uses or
+   * re-enables must pass a probe (one per proxy); unchanged rows are not written at all.
+   */
+  async importCsv(text: string, actor: Actor): Promise<ImportCounts> {
+    const { store } = this.deps;
+    const first = await snapshot(store);
+    const draft = planImport(text, first);
+    const gated = new Set(draft.filter((p) => p.enabled && p.change !== 'unchanged').map((p) => p.proxyId));
+    const timeoutMs = first.settings.probeTimeoutMs + this.deps.probeWaitMarginMs;
+    for (const proxy of first.proxies.filter((p) => gated.has(p.id))) await requireHealthyProxy(this.deps.prober, proxy, timeoutMs);
+    const counts = await store.transaction(async (repos) => {
+      // Planned again under the listen-port lock: another admin may have saved during the probes.
+      await repos.mappings.lockListenPorts();
+      const current = await snapshot(repos);
+      const before = new Map(current.mappings.map((m) => [m.id, m]));
+      const counts: ImportCounts = { created: 0, updated: 0, unchanged: 0 };
+      for (const { line: _line, existingId, change, ...fields } of planImport(text, current)) {
+        if (change === 'unchanged') {
+          counts.unchanged++;
+        } else if (existingId === null) {
+          const row = await repos.mappings.insert(fields);
+          await repos.audit.write(actor, { action: 'import', entityType: 'mapping', entityId: row.id, before: null, after: auditedMapping(row) });
+          counts.created++;
+        } else {
+          const row = await repos.mappings.update(existingId, fields);
+          await repos.audit.write(actor, { action: 'import', entityType: 'mapping', entityId: row.id, before: auditedMapping(before.get(existingId)!), after: auditedMapping(row) });
+          counts.updated++;
+        }
+      }
+      return counts;
+    });
+    if (counts.created + counts.updated > 0) await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: null, action: 'imported' });
+    return counts;
+  }
+}

@@ -1,0 +1,143 @@
+import type { Settings } from '@pgw/domain';
+import type { MappingRow } from '@pgw/db';
+import { conflict, notFound } from '../domain-errors.js';
+import { validClientIp, validListenPort, validMacAddress } from '../logic/mapping-rules.js';
+import { lowestFreePort } from '../logic/port-allocation.js';
+import { auditedMapping } from '../mapping-dto.js';
+import { requireHealthyProxy } from './health-gate.js';
+import type { Actor, MappingFields, MappingRepository, Prober, Publisher, Store } from './ports.js';
+
+/** A create or edit as the operator sends it; what is absent is kept (edit) or defaulted (create). */
+export interface MappingInput {
+  clientIp?: string;
+  proxyId?: number;
+  listenPort?: number;
+  enabled?: boolean;
+  description?: string;
+  macAddress?: string | null;
+  privateDestinations?: 'deny' | 'allow' | null;
+}
+
+/** The fields to store; a listen port of null is allocated inside the write transaction (placePort). */
+type ResolvedFields = Omit<MappingFields, 'listenPort'> & { listenPort: number | null };
+
+export interface MappingServiceDeps {
+  readonly store: Store;
+  readonly prober: Prober;
+  readonly publisher: Publisher;
+  /** Added to the probe timeout of the settings while the gate waits for the health service. */
+  readonly probeWaitMarginMs: number;
+}
+
+/** Edits that change where or whether traffic flows need a healthy proxy; a description or a disable does not. */
+function needsProbe(before: MappingRow, after: ResolvedFields): boolean {
+  if (!after.enabled) return false;
+  return !before.enabled || before.clientIp !== after.clientIp || before.proxyId !== after.proxyId || before.listenPort !== after.listenPort;
+}
+
+/** A port held by another mapping, named by what the console shows (its client), never by an internal id. */
+async function checkPortFree(mappings: MappingRepository, listenPort: number, selfId: number | undefined): Promise<void> {
+  const other = await mappings.findByPort(listenPort);
+  if (other && other.id !== selfId) throw conflict('listenPort', `port ${listenPort} is already used by the mapping of ${other.clientIp}`);
+}
+
+/**
+ * Creating, editing and deleting mappings: validation against the settings and the other mappings,
+ * the health gate, port allocation under the listen-port lock, the write with its audit row in one
+ * transaction, and the change notice after the commit.
+ */
+export class MappingService {
+  constructor(private readonly deps: MappingServiceDeps) {}
+
+  /** Returns the new mapping's id. */
+  async create(input: MappingInput, actor: Actor): Promise<number> {
+    const { store } = this.deps;
+    const settings = await store.settings.load();
+    const { fields, proxy } = await this.resolve(settings, input, null);
+    await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
+    const row = await store.transaction(async (repos) => {
+      const inserted = await repos.mappings.insert(await placePort(repos.mappings, settings, fields, undefined));
+      await repos.audit.write(actor, { action: 'create', entityType: 'mapping', entityId: inserted.id, before: null, after: auditedMapping(inserted) });
+      return inserted;
+    });
+    await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: row.id, action: 'created' });
+    return row.id;
+  }
+
+  /** An edit, or an enable/disable (action names it in the audit log). */
+  async edit(id: number, input: MappingInput, action: 'update' | 'enable' | 'disable', actor: Actor): Promise<void> {
+    const { store } = this.deps;
+    const existing = await store.mappings.find(id);
+    if (!existing) throw notFound(`mapping ${id}`);
+    const settings = await store.settings.load();
+    const { fields, proxy } = await this.resolve(settings, input, existing);
+    if (needsProbe(existing, fields)) await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
+    await store.transaction(async (repos) => {
+      const before = await repos.mappings.findForUpdate(id);
+      if (!before) throw notFound(`mapping ${id}`);
+      const updated = await repos.mappings.update(id, await placePort(repos.mappings, settings, fields, id));
+      await repos.audit.write(actor, { action, entityType: 'mapping', entityId: id, before: auditedMapping(before), after: auditedMapping(updated) });
+    });
+    await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
+  }
+
+  async remove(id: number, actor: Actor): Promise<void> {
+    await this.deps.store.transaction(async (repos) => {
+      const before = await repos.mappings.findForUpdate(id);
+      if (!before) throw notFound(`mapping ${id}`);
+      await repos.mappings.remove(id);
+      await repos.audit.write(actor, { action: 'delete', entityType: 'mapping', entityId: id, before: auditedMapping(before), after: null });
+    });
+    await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: id, action: 'deleted' });
+  }
+
+  private probeTimeout(settings: Settings): number {
+    return settings.probeTimeoutMs + this.deps.probeWaitMarginMs;
+  }
+
+  /** Validates input against the settings and the other mappings, naming the field at fault; returns the proxy it uses. */
+  private async resolve(settings: Settings, input: MappingInput, existing: MappingRow | null) {
+    const { mappings, proxies } = this.deps.store;
+    const clientIp = input.clientIp === undefined ? existing!.clientIp : validClientIp(input.clientIp, settings);
+    if (input.clientIp !== undefined) {
+      const other = await mappings.findByClientIp(clientIp);
+      if (other && other.id !== existing?.id) throw conflict('clientIp', `client ${clientIp} already has a mapping; edit that one instead`);
+    }
+    const proxyId = input.proxyId ?? existing!.proxyId;
+    const proxy = await proxies.find(proxyId);
+    if (!proxy) throw notFound(`proxy ${proxyId}`, 'proxyId');
+    let listenPort: number | null = null;
+    if (input.listenPort !== undefined) {
+      listenPort = validListenPort(input.listenPort, settings);
+      await checkPortFree(mappings, listenPort, existing?.id);
+    } else if (existing) {
+      listenPort = existing.listenPort;
+    }
+    const fields: ResolvedFields = {
+      clientIp,
+      proxyId,
+      listenPort,
+      enabled: input.enabled ?? existing?.enabled ?? true,
+      description: input.description ?? existing?.description ?? '',
+      macAddress: input.macAddress === undefined ? (existing?.macAddress ?? null) : input.macAddress === null ? null : validMacAddress(input.macAddress),
+      privateDestinations: input.privateDestinations === undefined ? (existing?.privateDestinations ?? null) : input.privateDestinations,
+    };
+    return { fields, proxy };
+  }
+}
+
+/**
+ * Inside the write transaction, under the listen-port lock: re-checks a port the user chose (another
+ * admin may have taken it during the health probe) or allocates the lowest free one. A full range is
+ * not the fault of a field the user left empty, so that error names no field.
+ */
+async function placePort(mappings: MappingRepository, settings: Settings, fields: ResolvedFields, selfId: number | undefined): Promise<MappingFields> {
+  await mappings.lockListenPorts();
+  if (fields.listenPort !== null) {
+    await checkPortFree(mappings, fields.listenPort, selfId);
+    return { ...fields, listenPort: fields.listenPort };
+  }
+  const free = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, await mappings.usedPorts());
+  if (free === null) throw conflict(undefined, `no free forwarder port left in ${settings.forwarderPortMin}-${settings.forwarderPortMax}; widen the range in Configuration`);
+  return { ...fields, listenPort: free };
+}

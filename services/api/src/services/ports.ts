@@ -1,0 +1,128 @@
+import type { MappingRow, ProxyRow } from '@pgw/db';
+import type { ProxyStatus, Settings } from '@pgw/domain';
+import type { PgwEvent, ProbeResult } from '@pgw/events';
+
+/**
+ * What the use cases need from storage and from the other processes. repositories/store.ts
+ * implements the repositories on Postgres; the specs beside each service use an in-memory fake
+ * (services/api/test/fake-store.ts). Only what a use case calls is here.
+ */
+
+/** Who did it, from where, in which request: stamped on every audit row. */
+export interface Actor {
+  readonly userId: number | null;
+  readonly username: string | null;
+  readonly sourceIp: string | null;
+  readonly userAgent: string | null;
+  readonly requestId: string;
+}
+
+export type EntityType = 'user' | 'proxy' | 'mapping' | 'settings' | 'session';
+
+export interface AuditEntry {
+  action: string;
+  entityType: EntityType;
+  entityId: string | number | null;
+  before: unknown;
+  after: unknown;
+}
+
+/** The columns of a mapping an operator sets. */
+export interface MappingFields {
+  clientIp: string;
+  proxyId: number;
+  listenPort: number;
+  enabled: boolean;
+  description: string;
+  /** Absent: left as it is (an import without the column). */
+  macAddress?: string | null;
+  /** This client's choice for private destinations; null: the global setting. Absent: left as it is. */
+  privateDestinations?: 'deny' | 'allow' | null;
+}
+
+/**
+ * A mapping row with the proxy facts its effective state depends on. Its timestamps come as the API's
+ * ISO 8601 strings (UTC, milliseconds, what Date#toJSON writes): building a Date per row in pg and
+ * serialising it again in JSON was a large part of a page's CPU.
+ */
+export type MappingWithProxy = Omit<MappingRow, 'createdAt' | 'updatedAt'> & {
+  createdAt: string;
+  updatedAt: string;
+  proxyName: string;
+  proxyStatus: ProxyStatus;
+};
+
+export interface MappingFilter {
+  proxyId?: number | undefined;
+  q?: string | undefined;
+}
+
+export interface MappingRepository {
+  /** One page in id order and the total that matches the filter. */
+  page(filter: MappingFilter, limit: number, offset: number): Promise<{ items: MappingWithProxy[]; total: number }>;
+  listAll(filter?: MappingFilter): Promise<MappingWithProxy[]>;
+  findWithProxy(id: number): Promise<MappingWithProxy | undefined>;
+  find(id: number): Promise<MappingRow | undefined>;
+  /** The row, locked until the transaction ends. */
+  findForUpdate(id: number): Promise<MappingRow | undefined>;
+  findByClientIp(clientIp: string): Promise<MappingRow | undefined>;
+  findByPort(port: number): Promise<MappingRow | undefined>;
+  rows(): Promise<MappingRow[]>;
+  usedPorts(): Promise<number[]>;
+  /**
+   * Serialises every transaction that writes a listen port, until it commits: an allocation reads the
+   * ports in use and inserts under this lock, so two admins saving at once never pick the same port.
+   */
+  lockListenPorts(): Promise<void>;
+  insert(fields: MappingFields): Promise<MappingRow>;
+  update(id: number, fields: Partial<MappingFields>): Promise<MappingRow>;
+  remove(id: number): Promise<void>;
+  countForProxy(proxyId: number): Promise<number>;
+  /** For a settings change: mappings the new LAN CIDR or port range would leave outside. */
+  countOutside(lanCidr: string, portMin: number, portMax: number): Promise<{ outsideCidr: number; outsideRange: number }>;
+}
+
+/** The columns of a proxy an operator sets; the rest are the health service's or generated. */
+export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'> & { handshakeMode?: ProxyRow['handshakeMode'] };
+
+export interface ProxyRepository {
+  find(id: number, options?: { lock: boolean }): Promise<ProxyRow | undefined>;
+  findByName(name: string): Promise<ProxyRow | undefined>;
+  names(): Promise<{ id: number; name: string }[]>;
+  insert(fields: ProxyFields): Promise<ProxyRow>;
+  /** A changed endpoint sets the status back to unknown in Postgres (migration 0004): fail closed until probed. */
+  update(id: number, fields: Partial<ProxyFields>): Promise<ProxyRow>;
+  remove(id: number): Promise<void>;
+}
+
+export interface SettingsRepository {
+  load(): Promise<Settings>;
+  save(settings: Settings): Promise<void>;
+}
+
+export interface AuditRepository {
+  /** Call inside the transaction of the change it records, so both commit or neither does. */
+  write(actor: Actor, entry: AuditEntry): Promise<void>;
+}
+
+export interface Repositories {
+  readonly mappings: MappingRepository;
+  readonly proxies: ProxyRepository;
+  readonly settings: SettingsRepository;
+  readonly audit: AuditRepository;
+}
+
+/** The repositories outside a transaction, and a way to run work in one (all of it commits or none). */
+export interface Store extends Repositories {
+  transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T>;
+}
+
+/** On-demand probes through the health service (probe-gate.ts). */
+export interface Prober {
+  probe(proxyId: number, timeoutMs: number): Promise<ProbeResult>;
+}
+
+/** Change notices after the commit (notifier.ts); a lost notice costs latency, never correctness. */
+export interface Publisher {
+  publish(event: PgwEvent): Promise<void>;
+}

@@ -1,0 +1,106 @@
+import { encryptSecret } from '@pgw/crypto';
+import { ProxyHostPolicy } from '@pgw/domain';
+import type { ProbeResult } from '@pgw/events';
+import { conflict, notFound } from '../domain-errors.js';
+import { type EndpointChange, endpointFromInput, type ProxyInput } from '../logic/proxy-input.js';
+import { auditedProxy, type ProxyDto, toProxyDto } from '../proxy-dto.js';
+import type { Actor, Prober, ProxyFields, Publisher, Store } from './ports.js';
+
+/** A create or edit as the operator sends it: the endpoint (url or fields), a name and the SOCKS5 handshake mode. */
+export type ProxyChange = ProxyInput & { name?: string; handshakeMode?: ProxyFields['handshakeMode'] };
+
+export interface ProxyServiceDeps {
+  readonly store: Store;
+  readonly prober: Prober;
+  readonly publisher: Publisher;
+  /** Seals proxy passwords (AES-256-GCM). */
+  readonly secretKey: Buffer;
+  /** PGW_PROXY_ALLOW_CIDRS: networks where proxies may be saved although loopback, link-local or LAN. */
+  readonly allowedNetworks: readonly string[];
+  readonly probeWaitMarginMs: number;
+}
+
+/** Creating, editing, deleting and probing proxies; each write is audited in its transaction and noticed after it. */
+export class ProxyService {
+  constructor(private readonly deps: ProxyServiceDeps) {}
+
+  async create(input: ProxyChange & { name: string }, actor: Actor): Promise<ProxyDto> {
+    const { store } = this.deps;
+    const endpoint = endpointFromInput(input, 'create', await this.hosts());
+    if (await store.proxies.findByName(input.name)) throw conflict('name', `a proxy named "${input.name}" already exists`);
+    const row = await store.transaction(async (repos) => {
+      const fields = this.storedFields(endpoint);
+      const inserted = await repos.proxies.insert({
+        name: input.name,
+        protocol: fields.protocol!,
+        host: fields.host!,
+        port: fields.port!,
+        username: fields.username ?? null,
+        passwordEnc: fields.passwordEnc ?? null,
+        ...(input.handshakeMode !== undefined ? { handshakeMode: input.handshakeMode } : {}),
+      });
+      await repos.audit.write(actor, { action: 'create', entityType: 'proxy', entityId: inserted.id, before: null, after: auditedProxy(inserted) });
+      return inserted;
+    });
+    await this.deps.publisher.publish({ type: 'proxy.changed', proxyId: row.id, action: 'created' });
+    return toProxyDto(row, 0);
+  }
+
+  async update(id: number, input: ProxyChange, actor: Actor): Promise<ProxyDto> {
+    const { store } = this.deps;
+    const endpoint = endpointFromInput(input, 'update', await this.hosts());
+    if (input.name !== undefined) {
+      const other = await store.proxies.findByName(input.name);
+      if (other && other.id !== id) throw conflict('name', `a proxy named "${input.name}" already exists`);
+    }
+    const { row, mappingCount } = await store.transaction(async (repos) => {
+      const before = await repos.proxies.find(id, { lock: true });
+      if (!before) throw notFound(`proxy ${id}`);
+      const fields = {
+        ...this.storedFields(endpoint),
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.handshakeMode !== undefined ? { handshakeMode: input.handshakeMode } : {}),
+      };
+      const username = 'username' in fields ? fields.username : before.username;
+      const hasPassword = 'passwordEnc' in fields ? fields.passwordEnc !== null : before.passwordEnc !== null;
+      if (hasPassword && !username) throw conflict('password', 'a password needs a username');
+      const updated = await repos.proxies.update(id, fields);
+      await repos.audit.write(actor, { action: 'update', entityType: 'proxy', entityId: id, before: auditedProxy(before), after: auditedProxy(updated) });
+      return { row: updated, mappingCount: await repos.mappings.countForProxy(id) };
+    });
+    await this.deps.publisher.publish({ type: 'proxy.changed', proxyId: id, action: 'updated' });
+    return toProxyDto(row, mappingCount);
+  }
+
+  /** Refused while a mapping uses the proxy: the operator moves or deletes those first. */
+  async remove(id: number, actor: Actor): Promise<void> {
+    await this.deps.store.transaction(async (repos) => {
+      const before = await repos.proxies.find(id, { lock: true });
+      if (!before) throw notFound(`proxy ${id}`);
+      const used = await repos.mappings.countForProxy(id);
+      if (used > 0) throw conflict(undefined, `proxy "${before.name}" is used by ${used === 1 ? '1 mapping' : `${used} mappings`}; move or delete ${used === 1 ? 'it' : 'them'} first`, { mappingCount: used });
+      await repos.proxies.remove(id);
+      await repos.audit.write(actor, { action: 'delete', entityType: 'proxy', entityId: id, before: auditedProxy(before), after: null });
+    });
+    await this.deps.publisher.publish({ type: 'proxy.changed', proxyId: id, action: 'deleted' });
+  }
+
+  /** An on-demand probe through the health service; its result, good or bad, is the answer. */
+  async check(id: number): Promise<ProbeResult> {
+    const { store } = this.deps;
+    if (!(await store.proxies.find(id))) throw notFound(`proxy ${id}`);
+    const settings = await store.settings.load();
+    return this.deps.prober.probe(id, settings.probeTimeoutMs + this.deps.probeWaitMarginMs);
+  }
+
+  /** Where proxies may be, as of the settings now (the LAN prefix) and the operator's allowed networks. */
+  private async hosts(): Promise<ProxyHostPolicy> {
+    return new ProxyHostPolicy({ lanCidr: (await this.deps.store.settings.load()).lanCidr, allowedNetworks: this.deps.allowedNetworks });
+  }
+
+  /** Endpoint input -> stored columns; the password is sealed here and never kept in plaintext. */
+  private storedFields(change: EndpointChange): Partial<ProxyFields> {
+    const { password, ...rest } = change;
+    return { ...rest, ...(password === undefined ? {} : { passwordEnc: password === null ? null : encryptSecret(password, this.deps.secretKey) }) };
+  }
+}

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+import { DomainError } from '../domain-errors.js';
+import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-store.js';
+import { MappingService } from './mapping.service.js';
+import { SettingsService } from './settings.service.js';
+
+let store: FakeStore;
+let publisher: FakePublisher;
+let service: SettingsService;
+
+beforeEach(async () => {
+  store = new FakeStore();
+  publisher = new FakePublisher();
+  service = new SettingsService({ store, publisher });
+  const mappings = new MappingService({ store, prober: new FakeProber(), publisher: new FakePublisher(), probeWaitMarginMs: 0 });
+  await mappings.create({ clientIp: '192.168.2.10', proxyId: store.addProxy('dante').id, listenPort: 21000 }, ACTOR);
+});
+
+test('change: stores, audits before and after, and notifies config.changed', async () => {
+  const next = { ...store.tables.settings, healthIntervalS: 60 };
+  assert.deepEqual(await service.change(next, ACTOR), next);
+  assert.equal(store.tables.settings.healthIntervalS, 60);
+  const entry = store.tables.audit.at(-1)!;
+  assert.deepEqual([entry.entityType, (entry.before as { healthIntervalS: number }).healthIntervalS, (entry.after as { healthIntervalS: number }).healthIntervalS], ['settings', 30, 60]);
+  assert.deepEqual(publisher.events, [{ type: 'config.changed' }]);
+});
+
+test('change: refused when a mapping would fall outside the LAN or the port range, and nothing changes', async () => {
+  const before = store.tables.settings;
+  await assert.rejects(service.change({ ...before, lanCidr: '10.0.0.0/24' }, ACTOR), (e: unknown) => e instanceof DomainError && e.kind === 'conflict' && e.field === 'lanCidr');
+  await assert.rejects(service.change({ ...before, forwarderPortMax: 20999 }, ACTOR), (e: unknown) => e instanceof DomainError && e.kind === 'conflict' && e.field === 'forwarderPortMin');
+  await assert.rejects(service.change({ ...before, forwarderPortMin: 80 }, ACTOR), (e: unknown) => e instanceof DomainError && e.kind === 'invalid' && e.field === 'forwarderPortMin');
+  assert.deepEqual(store.tables.settings, before);
+  assert.equal(publisher.events.length, 0);
+});

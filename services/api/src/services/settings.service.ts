@@ -1,0 +1,31 @@
+import { type Settings, settingsSchema } from '@pgw/domain';
+import { conflict, invalid } from '../domain-errors.js';
+import type { Actor, Publisher, Store } from './ports.js';
+
+/** Changing the operator settings: never so that a stored mapping would fall outside the LAN or the port range. */
+export class SettingsService {
+  constructor(private readonly deps: { readonly store: Store; readonly publisher: Publisher }) {}
+
+  /** Returns the settings as stored. */
+  async change(input: unknown, actor: Actor): Promise<Settings> {
+    const parsed = settingsSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.join('.');
+      throw invalid(field, `${field}: ${issue.message}`);
+    }
+    const next = parsed.data;
+    await this.deps.store.transaction(async (repos) => {
+      const before = await repos.settings.load();
+      const outside = await repos.mappings.countOutside(next.lanCidr, next.forwarderPortMin, next.forwarderPortMax);
+      if (outside.outsideCidr > 0) throw conflict('lanCidr', `${outside.outsideCidr} mapping(s) have a client outside ${next.lanCidr}; change or delete them first`);
+      if (outside.outsideRange > 0) {
+        throw conflict('forwarderPortMin', `${outside.outsideRange} mapping(s) listen outside ${next.forwarderPortMin}-${next.forwarderPortMax}; change or delete them first`);
+      }
+      await repos.settings.save(next);
+      await repos.audit.write(actor, { action: 'update', entityType: 'settings', entityId: null, before, after: next });
+    });
+    await this.deps.publisher.publish({ type: 'config.changed' });
+    return next;
+  }
+}
