@@ -14,6 +14,7 @@
 #include "netfilter_talk.h"
 #include "splice_relay.h"
 #include "tcp_keepalive.h"
+#include "tun_device.h"
 
 // From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; those headers do not
 // compile cleanly as C++ next to the libc socket headers, and the values are kernel ABI.
@@ -102,6 +103,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendPacket", Napi::Function::New(env, SendPacket, "sendPacket"));
   exports.Set("recvPacket", Napi::Function::New(env, RecvPacket, "recvPacket"));
   exports.Set("netfilterTalk", Napi::Function::New(env, NetfilterTalk, "netfilterTalk"));
+  exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   InitFdWatcher(env, exports);
   InitSpliceRelay(env, exports);
   return exports;

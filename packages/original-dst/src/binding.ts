@@ -41,6 +41,7 @@ export interface Binding {
   recvPacket(fd: number, maxBytes: number): RawPacket | null;
   FdWatcher: new (fd: number, onReadable: () => void) => { close(): void };
   netfilterTalk(request: Buffer, answers: number): Promise<Buffer>;
+  openTun(name: string): number;
   SpliceRelay: new (
     clientFd: number,
     upstreamFd: number,

@@ -10,14 +10,17 @@ import { execIn, type Lab, type LabProcess, waitTcpPort } from '../../lab/index.
 export interface RedsocksRoute {
   client: string;
   localPort: number;
-  proxy: { ip: string; port: number; type: 'socks5' | 'http-connect' };
+  proxy: { ip: string; port: number; type: 'socks5' | 'http-connect'; login?: string; password?: string };
 }
 
 const TABLE = 'pgw_bench_redsocks';
 
 export function renderRedsocksConfig(routes: readonly RedsocksRoute[]): string {
   const sections = routes.map(
-    (r) => `redsocks {\n  local_ip = 0.0.0.0;\n  local_port = ${r.localPort};\n  ip = ${r.proxy.ip};\n  port = ${r.proxy.port};\n  type = ${r.proxy.type};\n}\n`,
+    (r) =>
+      `redsocks {\n  local_ip = 0.0.0.0;\n  local_port = ${r.localPort};\n  ip = ${r.proxy.ip};\n  port = ${r.proxy.port};\n  type = ${r.proxy.type};\n` +
+      (r.proxy.login === undefined ? '' : `  login = "${r.proxy.login}";\n  password = "${r.proxy.password ?? ''}";\n`) +
+      '}\n',
   );
   // Debian's defaults (user redsocks, iptables redirector = SO_ORIGINAL_DST), in the foreground.
   return `base {\n  log_debug = off;\n  log_info = off;\n  log = stderr;\n  daemon = off;\n  user = redsocks;\n  group = redsocks;\n  redirector = iptables;\n}\n${sections.join('')}`;

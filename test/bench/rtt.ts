@@ -1,0 +1,247 @@
+/**
+ * bench:rtt — time to first byte through a remote proxy (issue 12.4): direct routing, redsocks
+ * (Debian package) and pgw with its warm pool off (cold: every connection dials the proxy) and on
+ * (warm), for SOCKS5, SOCKS5 with auth and HTTP CONNECT with auth, all through a delay line of
+ * PGW_BENCH_RTT_MS (default 50) round trip on the gateway's WAN path. Each sample: the client's
+ * connect() (its SYN) to the first byte of the answer to an HTTP GET. Prints a table in ms and in
+ * RTTs and ends with one JSON line.
+ *
+ *   node --conditions=pgw-source --import tsx test/bench/rtt.ts
+ *
+ * The delay line (rtt/delay-line.ts) is a userspace packet forwarder between two TUN devices in
+ * the lab's WAN namespace (this kernel has no netem): every packet between the gateway and the
+ * proxies or the internet host, SYN and SYN-ACK included, waits RTT/2 each way. The proxies reach
+ * the internet host inside that namespace without delay, as a proxy near its targets would.
+ * As in bench:forwarder, direct routing and redsocks run without pgw's table, pgw with it, in
+ * alternating rounds; the RTT unit is the direct row's measured TCP connect time.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createLab, type Lab, type LabProcess, type ProxyHandle } from '../lab/index.js';
+import { createTestDatabase } from '../support/database.js';
+import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { startRedsocks } from './forwarder/redsocks.js';
+import { planDelayLine, TUN_A, TUN_B } from './rtt/delay-plan.js';
+
+const RTT_MS = boundedEnv('PGW_BENCH_RTT_MS', 50, 10, 500);
+const SAMPLES = boundedEnv('PGW_BENCH_SAMPLES', 15, 3, 200);
+const ROUNDS = boundedEnv('PGW_BENCH_ROUNDS', 2, 1, 10);
+/** Before each row's samples: redsocks learns a 407, the warm pool sizes itself. */
+const WARMUP = 3;
+/** Between samples: long enough for the pool to open the next warm connection (TCP + greeting/auth: 2 RTT). */
+const GAP_MS = 4 * RTT_MS + 100;
+const GOAL_WARM_RTT = 0.2;
+const GOAL_COLD_RTT = 1;
+const CLIENT_PROGRAM = fileURLToPath(new URL('./rtt/ttfb-client.ts', import.meta.url));
+const DELAY_PROGRAM = fileURLToPath(new URL('./rtt/delay-line.ts', import.meta.url));
+
+type Setup = 'direct' | 'redsocks' | 'pgw cold' | 'pgw warm';
+type Protocol = 'none' | 'socks5' | 'socks5-auth' | 'http-auth';
+const PROTOCOLS = ['socks5', 'socks5-auth', 'http-auth'] as const;
+
+/** One LAN address per setup and protocol: each is redirected (or mapped) on its own. */
+const CLIENTS: Record<string, string> = {
+  'direct/none': '192.168.2.10',
+  'redsocks/socks5': '192.168.2.11',
+  'redsocks/socks5-auth': '192.168.2.12',
+  'redsocks/http-auth': '192.168.2.13',
+  'pgw/socks5': '192.168.2.14',
+  'pgw/socks5-auth': '192.168.2.15',
+  'pgw/http-auth': '192.168.2.16',
+};
+const PGW_PORTS: Record<string, number> = { socks5: 20014, 'socks5-auth': 20015, 'http-auth': 20016 };
+
+interface Samples {
+  connectMs: number[];
+  ttfbMs: number[];
+  failures: number;
+  firstError?: string;
+}
+
+interface Row {
+  setup: Setup;
+  protocol: Protocol;
+  samples: number;
+  failures: number;
+  ttfbP50Ms: number;
+  ttfbP90Ms: number;
+  ttfbRtt: number;
+  addedMs: number | null;
+  addedRtt: number | null;
+}
+
+function boundedEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number in ${min}..${max}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+async function sample(lab: Lab, src: string, count: number): Promise<Samples> {
+  const { ip, httpPort } = lab.description.internet;
+  const args = { src, host: ip, port: httpPort, count, gapMs: GAP_MS, timeoutMs: 20 * RTT_MS + 2_000 };
+  const run = await lab.exec(lab.ns.lan, [process.execPath, '--import', 'tsx', CLIENT_PROGRAM, JSON.stringify(args)], { timeoutMs: count * (GAP_MS + args.timeoutMs) + 20_000 });
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Samples;
+}
+
+async function measure(lab: Lab, key: string, src: string, into: Map<string, Samples>): Promise<void> {
+  await sample(lab, src, WARMUP);
+  const got = await sample(lab, src, SAMPLES);
+  const pooled = into.get(key) ?? { connectMs: [], ttfbMs: [], failures: 0 };
+  pooled.connectMs.push(...got.connectMs);
+  pooled.ttfbMs.push(...got.ttfbMs);
+  pooled.failures += got.failures;
+  into.set(key, pooled);
+  const failed = got.failures > 0 ? `, ${got.failures} failed (${got.firstError})` : '';
+  say(`  ${key}: time to first byte p50 ${quantile(got.ttfbMs, 0.5).toFixed(1)} ms${failed}`);
+}
+
+async function installDelayLine(lab: Lab): Promise<LabProcess> {
+  const wan = lab.ns.wan;
+  const plan = planDelayLine({ wanIface: lab.description.wan.iface, delayedDestinations: [`${lab.description.gateway.wanIp}/32`, '192.168.2.0/24'] });
+  // Inside the lab's WAN namespace only: it goes with the lab (lab.destroy(), also after a failure).
+  await lab.exec(wan, ['ip', '-batch', '-'], { input: `${plan.ipBatch.join('\n')}\n` });
+  for (const setting of plan.sysctls) await lab.exec(wan, ['sysctl', '-q', '-w', setting]);
+  const proc = await lab.spawn(wan, [process.execPath, '--conditions=pgw-source', '--import', 'tsx', DELAY_PROGRAM, TUN_A, TUN_B, String(RTT_MS / 2)], { name: 'delay-line', cwd: REPO_ROOT });
+  for (let i = 0; i < 100 && !readFileSync(proc.logFile, 'utf8').includes('ready'); i++) {
+    if (!proc.isAlive()) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!readFileSync(proc.logFile, 'utf8').includes('ready')) throw new Error(`delay line not ready; see ${proc.logFile}`);
+  return proc;
+}
+
+async function waitEffective(lab: Lab, pairs: readonly (readonly [string, ProxyHandle])[]): Promise<void> {
+  for (const [client, proxy] of pairs) {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 3_000 });
+      if (r.ok && (JSON.parse(r.body) as { ip: string }).ip === proxy.ip) break;
+      if (Date.now() > deadline) throw new Error(`pgw client ${client} not effective through ${proxy.url} within 20 s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+function printTable(rows: readonly Row[], rttMs: number): void {
+  const header = ['setup', 'protocol', 'TTFB p50 ms', 'p90 ms', 'RTTs', 'added ms', 'added RTTs', 'failed'];
+  const lines = rows.map((r) => [r.setup, r.protocol, r.ttfbP50Ms.toFixed(1), r.ttfbP90Ms.toFixed(1), r.ttfbRtt.toFixed(2), r.addedMs === null ? '-' : r.addedMs.toFixed(1), r.addedRtt === null ? '-' : r.addedRtt.toFixed(2), String(r.failures)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(`\nbench:rtt: delay line ${RTT_MS} ms RTT (measured: direct TCP connect p50 ${rttMs.toFixed(1)} ms = 1 RTT below); ${ROUNDS} rounds x ${SAMPLES} samples per row, ${GAP_MS} ms apart; TTFB = client SYN to first response byte of GET /ip\n`);
+  console.log(show(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const line of lines) console.log(show(line));
+}
+
+async function main(): Promise<void> {
+  execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let summary: Record<string, unknown> = {};
+  try {
+    say(`bench:rtt: creating the lab (delay line ${RTT_MS} ms RTT)`);
+    const lab = await createLab({ clients: 7, proxies: ['socks5', 'socks5-auth', 'http-auth'] });
+    cleanups.push(() => lab.destroy());
+    const tdb = await createTestDatabase({ prefix: 'pgw_bench_rtt' });
+    cleanups.push(() => tdb.drop());
+    const proxies = new Map(PROTOCOLS.map((protocol) => [protocol, lab.proxies.find((p) => p.kind === protocol)!]));
+    const gateway = new Gateway(lab, tdb);
+    cleanups.push(() => gateway.destroy());
+    for (const protocol of PROTOCOLS) {
+      const id = await gateway.seedProxy(proxies.get(protocol)!, { status: 'up' });
+      // What the health probe learns for dante (issue 12.2's interop matrix): it accepts pipelining.
+      if (protocol !== 'http-auth') await tdb.db.updateTable('proxies').set({ handshakeLearned: 'pipelined' }).where('id', '=', id).execute();
+      await gateway.seedMapping(CLIENTS[`pgw/${protocol}`]!, id, PGW_PORTS[protocol]!);
+    }
+    await installDelayLine(lab);
+
+    const samples = new Map<string, Samples>();
+    const loads: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
+      say(`round ${round}/${ROUNDS} (load ${loads.at(-1)}): direct routing and redsocks, no pgw table`);
+      const redsocks = await startRedsocks(
+        lab,
+        PROTOCOLS.map((protocol, i) => {
+          const proxy = proxies.get(protocol)!;
+          const type = protocol === 'http-auth' ? ('http-connect' as const) : ('socks5' as const);
+          const auth = proxy.username === undefined ? {} : { login: proxy.username, password: proxy.password ?? '' };
+          return { client: CLIENTS[`redsocks/${protocol}`]!, localPort: 12345 + i, proxy: { ip: proxy.ip, port: proxy.port, type, ...auth } };
+        }),
+      );
+      try {
+        await measure(lab, 'direct/none', CLIENTS['direct/none']!, samples);
+        for (const protocol of PROTOCOLS) await measure(lab, `redsocks/${protocol}`, CLIENTS[`redsocks/${protocol}`]!, samples);
+      } finally {
+        await redsocks.stop();
+      }
+      say(`round ${round}/${ROUNDS}: pgw (agent ruleset + forwarder as uid pgw), warm pool off then on`);
+      await gateway.start('agent');
+      for (const [setup, warm] of [['pgw cold', 'false'], ['pgw warm', 'true']] as const) {
+        await gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: warm });
+        await waitEffective(lab, PROTOCOLS.map((protocol) => [CLIENTS[`pgw/${protocol}`]!, proxies.get(protocol)!] as const));
+        for (const protocol of PROTOCOLS) await measure(lab, `${setup}/${protocol}`, CLIENTS[`pgw/${protocol}`]!, samples);
+        await gateway.stop('forwarder');
+      }
+      // Back to a gateway without pgw's table (and its kernel backstop) for the next round's direct and redsocks rows.
+      await gateway.stop('agent');
+      await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', 'pgw'], { reject: false });
+      await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
+    }
+
+    const direct = samples.get('direct/none')!;
+    const rttMs = quantile(direct.connectMs, 0.5);
+    const directP50 = quantile(direct.ttfbMs, 0.5);
+    const keys: [Setup, Protocol][] = [['direct', 'none'], ...(['redsocks', 'pgw cold', 'pgw warm'] as const).flatMap((setup) => PROTOCOLS.map((protocol) => [setup, protocol] as [Setup, Protocol]))];
+    const rows: Row[] = keys.map(([setup, protocol]) => {
+      const s = samples.get(`${setup}/${protocol}`)!;
+      const p50 = quantile(s.ttfbMs, 0.5);
+      const added = setup === 'direct' ? null : p50 - directP50;
+      return {
+        setup,
+        protocol,
+        samples: s.ttfbMs.length,
+        failures: s.failures,
+        ttfbP50Ms: round2(p50),
+        ttfbP90Ms: round2(quantile(s.ttfbMs, 0.9)),
+        ttfbRtt: round2(p50 / rttMs),
+        addedMs: added === null ? null : round2(added),
+        addedRtt: added === null ? null : round2(added / rttMs),
+      };
+    });
+    printTable(rows, rttMs);
+    const verdicts: Record<string, boolean> = {};
+    for (const row of rows) {
+      if (row.setup === 'pgw warm') verdicts[`${row.protocol}_warm_added_le_${GOAL_WARM_RTT}_rtt`] = row.addedRtt! <= GOAL_WARM_RTT;
+      if (row.setup === 'pgw cold') verdicts[`${row.protocol}_cold_added_le_${GOAL_COLD_RTT}_rtt`] = row.addedRtt! <= GOAL_COLD_RTT;
+    }
+    console.log('');
+    for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
+    summary = { bench: 'rtt', at: new Date().toISOString(), rttMsNominal: RTT_MS, rttMsMeasured: round2(rttMs), rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, verdicts };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
+  }
+  console.log(JSON.stringify(summary));
+}
+
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    console.error(`bench:rtt failed: ${error.stack ?? error.message}`);
+    process.exit(1);
+  },
+);

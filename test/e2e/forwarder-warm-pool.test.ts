@@ -1,0 +1,155 @@
+// The forwarder's warm pool (issue 12.4) in the lab: real agent ruleset, real dante, the
+// forwarder as uid pgw. The gateway namespace's TCP table (ss) is the witness: which connections
+// to a proxy exist, which of them carries a client's bytes, and since when. Proves: no warm
+// connection without demand or for a blocked mapping; warm connections after demand; a client's
+// connection rides one opened before the client connected, and still exits from the proxy's
+// address; none survives a change of the proxy's endpoint and credentials, nor the proxy being
+// marked down.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { encryptSecret } from '@pgw/crypto';
+import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { LanClient } from '../bench/forwarder/lan-client-handle.js';
+
+const CLIENT = '192.168.2.10';
+const BLOCKED_CLIENT = '192.168.2.11';
+/** Long enough that no warm connection ages out while a step looks at it. */
+const WARM_MAX_AGE_MS = 20_000;
+
+let lab: Lab;
+let tdb: TestDatabase;
+let gateway: Gateway;
+let lan: LanClient;
+let proxyId: number;
+
+interface ProxyConnection {
+  localPort: number;
+  bytesReceived: number;
+}
+
+function proxy(kind: ProxyHandle['kind']): ProxyHandle {
+  const found = lab.proxies.find((p) => p.kind === kind);
+  if (!found) throw new Error(`lab has no ${kind} proxy`);
+  return found;
+}
+
+/** The gateway's established TCP connections to a proxy, with what each has received. */
+async function connectionsTo(target: ProxyHandle): Promise<ProxyConnection[]> {
+  const { stdout } = await lab.exec(lab.ns.gateway, ['ss', '-Htni', 'state', 'established', `dst ${target.ip}:${target.port}`]);
+  const found: ProxyConnection[] = [];
+  for (const line of stdout.split('\n')) {
+    const socket = /^\s*\d+\s+\d+\s+\S+:(\d+)\s+\S+:\d+/.exec(line);
+    if (socket) found.push({ localPort: Number(socket[1]), bytesReceived: 0 });
+    const received = /bytes_received:(\d+)/.exec(line);
+    if (received && found.length > 0) found.at(-1)!.bytesReceived = Number(received[1]);
+  }
+  return found;
+}
+
+async function exitIpVia(client: string): Promise<string> {
+  const result = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 3000 });
+  if (!result.ok) throw new Error(`GET from ${client}: ${result.error}`);
+  return (JSON.parse(result.body) as { ip: string }).ip;
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last: ${last})` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dante)', { timeout: 120_000 }, () => {
+  before(async () => {
+    execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
+    lab = await createLab({ clients: 2, proxies: ['socks5', 'socks5-auth'] });
+    tdb = await createTestDatabase({ prefix: 'pgw_fw_warm' });
+    gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_FORWARDER_WARM_POOL: 'true', PGW_FORWARDER_WARM_MAX_AGE_MS: String(WARM_MAX_AGE_MS) } } });
+    // Its own row, pointing at dante without auth first; the blocked client's proxy is dante with auth.
+    proxyId = await gateway.seedProxy(proxy('socks5'), { status: 'up' });
+    const blockedProxyId = await gateway.seedProxy(proxy('socks5-auth'), { status: 'up' });
+    await gateway.seedMapping(CLIENT, proxyId, 20010);
+    await gateway.seedMapping(BLOCKED_CLIENT, blockedProxyId, 20011, false);
+    await gateway.start('agent');
+    await gateway.start('forwarder');
+    lan = new LanClient(lab.ns.lan);
+    await lan.ready;
+  });
+
+  after(async () => {
+    lan?.close();
+    await gateway?.destroy();
+    await lab?.destroy();
+    await tdb?.drop();
+  });
+
+  it('opens no warm connection before any demand, nor for a blocked mapping', async () => {
+    assert.deepEqual(await connectionsTo(proxy('socks5')), [], 'no client has connected yet');
+    for (let i = 0; i < 3; i++) assert.equal((await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: BLOCKED_CLIENT, timeoutMs: 1000 })).ok, false);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(await connectionsTo(proxy('socks5-auth')), [], 'the blocked mapping\'s proxy is never dialed');
+  });
+
+  it('after demand, a client connection rides a warm connection opened before it connected, and exits from the proxy\'s address', async () => {
+    // Demand: a burst of two; the first connections dial, the pool sizes itself to two.
+    const exits = await Promise.all([exitIpVia(CLIENT), exitIpVia(CLIENT)]);
+    assert.deepEqual(exits, [proxy('socks5').ip, proxy('socks5').ip]);
+    const warm = await waitFor('two warm connections to dante', async () => {
+      const found = await connectionsTo(proxy('socks5'));
+      // Warm: the method selection (2 bytes) and nothing more has arrived.
+      return found.length === 2 && found.every((c) => c.bytesReceived === 2) && found;
+    });
+    const warmPorts = new Set(warm.map((c) => c.localPort));
+    const echoAt = { host: lab.description.internet.ip, port: lab.description.internet.tcpEchoPort };
+    await lan.run({ op: 'hold', key: 'rides-warm', src: CLIENT, ...echoAt });
+    const after = await connectionsTo(proxy('socks5'));
+    const carrying = after.filter((c) => c.bytesReceived > 2);
+    assert.equal(carrying.length, 1, `one connection carries the client: ${JSON.stringify(after)}`);
+    assert.ok(warmPorts.has(carrying[0]!.localPort), `the client's upstream (local port ${carrying[0]!.localPort}) is one of the warm connections opened before it connected (${[...warmPorts].join(', ')})`);
+    assert.equal(await exitIpVia(CLIENT), proxy('socks5').ip, 'the exit address is still the mapping\'s proxy');
+    await lan.run({ op: 'release', keys: ['rides-warm'] });
+  });
+
+  it('drops every warm connection at once when the proxy\'s endpoint and credentials change', async () => {
+    await waitFor('warm connections to dante', async () => (await connectionsTo(proxy('socks5'))).length > 0);
+    const next = proxy('socks5-auth');
+    await tdb.db
+      .updateTable('proxies')
+      .set({ host: next.ip, port: next.port, username: next.username!, passwordEnc: encryptSecret(next.password!, gateway.secretKey) })
+      .where('id', '=', proxyId)
+      .execute();
+    // An endpoint change resets the status to unknown (fail closed until probed): the probe's verdict, as health would write it.
+    await tdb.db.updateTable('proxies').set({ status: 'up' }).where('id', '=', proxyId).execute();
+    const started = Date.now();
+    await gateway.publish({ type: 'proxy.changed', proxyId, action: 'updated' });
+    await waitFor('no connection left to the old endpoint', async () => (await connectionsTo(proxy('socks5'))).length === 0, 3_000);
+    console.log(`# endpoint changed: warm connections to the old endpoint gone ${Date.now() - started} ms after the notice`);
+    assert.equal(await exitIpVia(CLIENT), next.ip, 'new connections exit through the new endpoint');
+  });
+
+  it('drops every warm connection at once when the proxy is marked down', async () => {
+    await Promise.all([exitIpVia(CLIENT), exitIpVia(CLIENT)]);
+    await waitFor('warm connections to dante with auth', async () => {
+      const found = await connectionsTo(proxy('socks5-auth'));
+      // Warm with auth: method selection and auth status (2 + 2 bytes).
+      return found.length > 0 && found.every((c) => c.bytesReceived === 4);
+    });
+    const started = Date.now();
+    await gateway.setProxyStatus(proxyId, 'down');
+    await waitFor('no connection left to the proxy marked down', async () => (await connectionsTo(proxy('socks5-auth'))).length === 0, 3_000);
+    console.log(`# proxy marked down: warm connections gone ${Date.now() - started} ms after the notice`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(await connectionsTo(proxy('socks5-auth')), [], 'none opened again while the proxy is down');
+  });
+});
