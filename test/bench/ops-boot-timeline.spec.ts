@@ -13,9 +13,10 @@ describe('parseLog', () => {
 });
 
 describe('agentMilestones', () => {
-  it('separates the cached apply from the first Postgres run', () => {
+  it('separates the boot fast path, the cached re-apply and the first Postgres run', () => {
     const entries = parseLog(
       [
+        line('2025-01-01T00:00:10.390Z', 'state file enforced at boot', { clients: 2, ms: 40, enforcedAt: '2025-01-01T00:00:10.150Z' }),
         line('2025-01-01T00:00:10.400Z', 'ruleset applied', { trigger: 'state_file', durationMs: 80 }),
         line('2025-01-01T00:00:10.500Z', 'started'),
         line('2025-01-01T00:00:11.100Z', 'reconcile failed, previous ruleset kept where not applied', { trigger: 'start' }),
@@ -23,6 +24,7 @@ describe('agentMilestones', () => {
       origin,
     );
     assert.deepEqual(agentMilestones(entries, origin), {
+      bootEnforcedMs: 150,
       cachedApplied: { atMs: 400, runMs: 80 },
       firstPostgresRun: { atMs: 1100, outcome: 'failed' },
       listeningMs: 500,
@@ -30,7 +32,7 @@ describe('agentMilestones', () => {
   });
 
   it('null milestones when the lines are missing (no state file, nothing logged yet)', () => {
-    assert.deepEqual(agentMilestones([], origin), { cachedApplied: null, firstPostgresRun: null, listeningMs: null });
+    assert.deepEqual(agentMilestones([], origin), { bootEnforcedMs: null, cachedApplied: null, firstPostgresRun: null, listeningMs: null });
   });
 });
 

@@ -30,7 +30,12 @@ export function parseLog(text: string, sinceMs: number): LogEntry[] {
 }
 
 export interface AgentMilestones {
-  /** The cached policy (state file) applied: ms since the origin, and the run's own duration. */
+  /**
+   * The boot fast path put the state file in force (before the heavy modules load; the listener
+   * socket is served right after it): ms since the origin, from the time the line states.
+   */
+  bootEnforcedMs: number | null;
+  /** The full agent re-applied and verified that cached policy: ms since the origin, and the run's own duration. */
   cachedApplied: { atMs: number; runMs: number } | null;
   /** First run against Postgres finished (applied, already in force, or failed). */
   firstPostgresRun: { atMs: number; outcome: 'applied' | 'failed' } | null;
@@ -52,7 +57,9 @@ export function agentMilestones(entries: LogEntry[], origin: number): AgentMiles
   // The start run logs nothing when the cached ruleset already matches Postgres (mode none): then
   // the first resync or notice run that logs is the nearest bound, so only logged runs count.
   const firstRun = entries.find((e) => (e.message === 'ruleset applied' || e.message.startsWith('reconcile failed')) && e.fields.trigger !== 'state_file');
+  const boot = entries.find((e) => e.message === 'state file enforced at boot' && typeof e.fields.enforcedAt === 'string');
   return {
+    bootEnforcedMs: boot ? Math.round(Date.parse(boot.fields.enforcedAt as string) - origin) : null,
     cachedApplied: cached ? { atMs: since(origin, cached)!, runMs: Number(cached.fields.durationMs) } : null,
     firstPostgresRun: firstRun ? { atMs: since(origin, firstRun)!, outcome: firstRun.message === 'ruleset applied' ? 'applied' : 'failed' } : null,
     listeningMs: since(origin, entries.find((e) => e.message === 'started')),

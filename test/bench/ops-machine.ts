@@ -1,5 +1,5 @@
 /** What the operations benches print about the machine, so readers can judge their figures. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /** "1.20 0.95 0.80" (1, 5, 15 minutes) and the core count. */
@@ -49,4 +49,29 @@ export function memoryMiB(pid: number): { rss: number; peak: number } {
 
 export function rssMiB(pid: number): number {
   return memoryMiB(pid).rss;
+}
+
+/**
+ * The node process at or below pid: the lab starts services through wrappers (nsenter, setpriv,
+ * the agent's run-agent.sh) whose pid is a few-MB parent. Throws when there is none.
+ */
+export function nodePid(pid: number): number {
+  const queue = [pid];
+  while (queue.length > 0) {
+    const current = queue.shift()!;
+    if (readFileSync(`/proc/${current}/comm`, 'utf8').trim() === 'node') return current;
+    for (const task of readdirSync(`/proc/${current}/task`)) {
+      queue.push(...readFileSync(`/proc/${current}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+  }
+  throw new Error(`no node process under pid ${pid}`);
+}
+
+/** cpuMs of the node process at or below pid (nodePid); null once it is gone. */
+export function nodeCpuMs(pid: number): number | null {
+  try {
+    return cpuMs(nodePid(pid));
+  } catch {
+    return null;
+  }
 }

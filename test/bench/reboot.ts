@@ -24,7 +24,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT, SERVICES, type ServiceName } from '../support/gateway.js';
 import { type AgentMilestones, agentMilestones, firstMessageMs, type ForwarderMilestones, forwarderMilestones, parseLog } from './ops-boot-timeline.js';
 import { describeRetry, type LanClientPlan, type RetrySchedule, startUntilEffective } from './ops-lan-load.js';
-import { cpuMs, machineLoad } from './ops-machine.js';
+import { cpuMs, machineLoad, nodeCpuMs } from './ops-machine.js';
 
 const CLIENTS = 256;
 const REQUIRED_MS = 5000;
@@ -114,11 +114,11 @@ async function trial(lab: Lab, gateway: Gateway, plan: LanClientPlan[], agentEnv
     const t0 = Date.now();
     load.go();
     const cpuAtHealthz = Object.fromEntries(SERVICES.map((s) => [s, null])) as Record<ServiceName, number | null>;
-    const started = Promise.all(SERVICES.map(async (s) => (cpuAtHealthz[s] = cpuMs((await gateway.start(s, s === 'agent' ? agentEnv : {})).pid))));
+    const started = Promise.all(SERVICES.map(async (s) => (cpuAtHealthz[s] = nodeCpuMs((await gateway.start(s, s === 'agent' ? agentEnv : {})).pid))));
     started.catch(() => undefined); // awaited below; a failed start must not be an unhandled rejection meanwhile
     const result = await load.result;
     const lanCpu = cpuMs(load.pid);
-    const serviceCpu = Object.fromEntries(SERVICES.map((s) => [s, (() => { const pid = gateway.process(s)?.pid; return pid === undefined ? null : cpuMs(pid); })()]));
+    const serviceCpu = Object.fromEntries(SERVICES.map((s) => [s, (() => { const pid = gateway.process(s)?.pid; return pid === undefined ? null : nodeCpuMs(pid); })()]));
     await started;
     const times = result.firstEffectiveMs.filter((t): t is number => t !== null);
     const failures = result.lastFailureStartMs.filter((t): t is number => t !== null);
@@ -153,7 +153,7 @@ function printTrial(label: string, t: Trial): void {
       `(latest failed request started ${ms(t.lastFailureStartMs)} ms; first client ${ms(t.firstClientMs)}, p50 ${ms(t.p50Ms)}, p90 ${ms(t.p90Ms)}; ${t.attempts} requests)`,
   );
   console.log(
-    `    agent: spawned +${t.spawnedMs.agent}, cached ruleset applied ${ms(t.agent.cachedApplied?.atMs)} (run ${ms(t.agent.cachedApplied?.runMs)} ms), ` +
+    `    agent: spawned +${t.spawnedMs.agent}, state file enforced (boot fast path) ${ms(t.agent.bootEnforcedMs)}, re-applied by the full agent ${ms(t.agent.cachedApplied?.atMs)} (run ${ms(t.agent.cachedApplied?.runMs)} ms), ` +
       `healthz ${t.healthzMs.agent}, first Postgres run ${ms(t.agent.firstPostgresRun?.atMs)} ${t.agent.firstPostgresRun?.outcome ?? ''}`,
   );
   console.log(
@@ -176,6 +176,7 @@ function summary(ts: Trial[]) {
       lastFailureStartMs: median(ts.map((t) => t.lastFailureStartMs)),
       firstClientMs: median(ts.map((t) => t.firstClientMs)),
       p50ClientMs: median(ts.map((t) => t.p50Ms)),
+      agentBootEnforcedMs: median(ts.map((t) => t.agent.bootEnforcedMs)),
       agentCachedAppliedMs: median(ts.map((t) => t.agent.cachedApplied?.atMs ?? null)),
       agentFirstPostgresRunMs: median(ts.map((t) => t.agent.firstPostgresRun?.atMs ?? null)),
       forwarderListenersOpenMs: median(ts.map((t) => t.forwarder.listenersOpen?.atMs ?? null)),

@@ -5,13 +5,13 @@
 // running) and RSS now and at its peak (goal under 128 MB at 4096). Prints tables and ends with one
 // JSON line.
 //   node --conditions=pgw-source --import tsx test/bench/reconcile.ts
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
 import { renderDelta } from '../../services/agent/src/render-delta.js';
 import { renderRuleset } from '../../services/agent/src/render-ruleset.js';
 import { parseTableListing, verifyTable } from '../../services/agent/src/verify-table.js';
 import { AGENT_METRICS_PORT, createDataplane, type Dataplane } from '../e2e/dataplane-harness.js';
-import { cpuTimesMs, machineLoad, memoryMiB } from './ops-machine.js';
+import { cpuTimesMs, machineLoad, memoryMiB, nodePid } from './ops-machine.js';
 
 /** PGW_BENCH_SIZES=4096 measures one size only (the goal's), in a third of the time. */
 const SIZES = (process.env.PGW_BENCH_SIZES ?? '256,4096,16384').split(',').map(Number);
@@ -20,7 +20,9 @@ const REPEATS = 5;
 const NOTICES = 25;
 /** The forwarder port window: 16384 ports below the namespace's ephemeral range (32768-60999). */
 const FIRST_PORT = 10000;
-const IDLE_WINDOW_MS = 20_000;
+const IDLE_WINDOW_MS = Number(process.env.PGW_BENCH_IDLE_MS ?? 20_000);
+/** NODE_OPTIONS for the agent, e.g. `--import ./profiler.mjs` (--cpu-prof is not allowed there). */
+const AGENT_NODE_OPTIONS = process.env.PGW_BENCH_AGENT_NODE_OPTIONS;
 const RESYNC_MS = 1_000;
 
 const clientIp = (i: number) => `10.0.${(i >> 8) & 255}.${i & 255}`;
@@ -47,22 +49,6 @@ function percentile(values: number[], p: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 10) / 10;
 }
 const median = (values: number[]) => percentile(values, 50);
-
-/**
- * The agent's own process: the lab starts it through wrappers (nsenter, setpriv) that may fork, so
- * the spawned pid can be a 2 MB parent. The node process in its tree is the one measured.
- */
-function nodePid(pid: number): number {
-  const queue = [pid];
-  while (queue.length > 0) {
-    const current = queue.shift()!;
-    if (readFileSync(`/proc/${current}/comm`, 'utf8').trim() === 'node') return current;
-    for (const task of readdirSync(`/proc/${current}/task`)) {
-      queue.push(...readFileSync(`/proc/${current}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-    }
-  }
-  throw new Error(`no node process under pid ${pid}`);
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
@@ -110,6 +96,17 @@ function agentCpu(pid: number): { own: number; children: number } {
   return times;
 }
 
+/**
+ * p50/p99 of each phase over the runs, and of `unphased`: the duration not in any phase. Phases
+ * that overlap (verify, lan and conntrack run side by side) make it an upper bound of that rest.
+ */
+function phaseFigures(runs: { durationMs: number; phases?: Record<string, number> }[]): Record<string, { p50: number; p99: number }> {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r.phases ?? {})))];
+  const series: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, runs.map((r) => r.phases?.[name] ?? 0)]));
+  series.unphased = runs.map((r) => Math.max(0, r.durationMs - Object.values(r.phases ?? {}).reduce((a, b) => a + b, 0)));
+  return Object.fromEntries(Object.entries(series).map(([name, values]) => [name, { p50: median(values), p99: percentile(values, 99) }]));
+}
+
 /** The agent's own log lines of runs that applied something for this trigger (JSON lines). */
 function appliedRuns(logFile: string, fromByte: number, trigger: string): { durationMs: number; phases?: Record<string, number> }[] {
   return readFileSync(logFile)
@@ -128,8 +125,11 @@ interface AgentFigures {
   oneChangeReconcileMs: number;
   oneChangeReconcileP99Ms: number;
   oneChangeRuns: number;
-  /** Median time per phase of those runs, as the agent logs them. */
-  phasesMs: Record<string, number>;
+  /**
+   * Per phase of those runs, as the agent logs them: p50 and p99 (a run without the phase counts
+   * 0). `unphased` is the rest of the run's duration (the event loop busy elsewhere, GC, glue).
+   */
+  phasesMs: Record<string, { p50: number; p99: number }>;
   idleCpuPercent: number;
   idleCpuWithChildrenPercent: number;
   rssMb: number;
@@ -149,7 +149,7 @@ async function heapMb(dp: Dataplane): Promise<{ heapUsedMb: number; externalMb: 
 async function measureAgent(dp: Dataplane, count: number, proxyIds: readonly number[]): Promise<AgentFigures> {
   const startAt = performance.now();
   const loadAtStart = machineLoad();
-  await dp.startAgent();
+  dp.agent = await dp.gateway.start('agent', AGENT_NODE_OPTIONS ? { NODE_OPTIONS: AGENT_NODE_OPTIONS } : {});
   await dp.waitFor(`${count} mappings applied`, async () => (await dp.setElements('lan_mapped'))?.length === count, 60_000);
   const startToAppliedMs = Math.round(performance.now() - startAt);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -169,8 +169,7 @@ async function measureAgent(dp: Dataplane, count: number, proxyIds: readonly num
     await dp.waitFor('unblocked', async () => !((await dp.setElements('lan_blocked'))?.includes(blockedIp) ?? true), 5_000);
   }
   const runs = appliedRuns(dp.agent!.logFile, logFrom, 'event:proxy.status');
-  const phaseNames = [...new Set(runs.flatMap((r) => Object.keys(r.phases ?? {})))];
-  const phasesMs = Object.fromEntries(phaseNames.map((name) => [name, median(runs.map((r) => r.phases?.[name] ?? 0))]));
+  const phasesMs = phaseFigures(runs);
 
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const pid = nodePid(dp.agent!.pid);
@@ -227,7 +226,7 @@ async function main(): Promise<void> {
       console.log(
         `${String(a.mappings).padStart(8)} | ${a.startToAppliedMs} ms | ${a.noticeToBlockedMs} ms | ${a.oneChangeReconcileMs} / ${a.oneChangeReconcileP99Ms} ms (${a.oneChangeRuns}) | ${a.idleCpuPercent} % / ${a.idleCpuWithChildrenPercent} % over ${IDLE_WINDOW_MS / 1000} s | ${a.rssMb} MB (${a.peakRssMb} MB) | ${a.heapUsedMb} MB, ${a.externalMb} MB`,
       );
-      if (Object.keys(a.phasesMs).length > 0) console.log(`         phases of the agent run: ${Object.entries(a.phasesMs).map(([k, v]) => `${k} ${v} ms`).join(', ')}`);
+      console.log(`         phases of those runs, p50 / p99: ${Object.entries(a.phasesMs).map(([k, v]) => `${k} ${v.p50} / ${v.p99} ms`).join(', ')}`);
     }
     console.log(JSON.stringify({ bench: 'agent-reconcile', apply: results, resyncIntervalMs: RESYNC_MS, idleWindowMs: IDLE_WINDOW_MS, agents }));
   } finally {

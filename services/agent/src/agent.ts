@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createDb } from '@pgw/db';
 import { connectRedis, EventBus } from '@pgw/events';
-import { createLogger } from '@pgw/log';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
@@ -13,7 +12,6 @@ import { createHostFactsReader } from './host-facts.js';
 import { LanNeighbours } from './lan-neighbours.js';
 import { LanSysctl } from './lan-sysctl.js';
 import type { ListenerRegistry } from './listener-registry.js';
-import { startListenerServer } from './listener-server.js';
 import { createAgentMetrics } from './metrics.js';
 import { openGuardFile } from './guard-restore.js';
 import { createNft } from './nft.js';
@@ -28,26 +26,25 @@ import { StatusReporter } from './status.js';
 
 /** Notices that can change the desired state; the others (our own, the forwarder's) cannot. */
 const RELEVANT = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
+/** Every n-th periodic resync reads the host's listeners in full (about every 10 s at the default interval). */
+const HOST_RESCAN_EVERY_RESYNCS = 10;
 
-/** The forwarder's listening sockets (created by main.ts before the boot fast path) and whom they are for. */
+/**
+ * The forwarder's listening sockets (created by main.ts before the boot fast path), whom they are
+ * for, and the listener socket main.ts serves them on right after that path.
+ */
 export interface AgentListeners {
   readonly registry: ListenerRegistry;
   readonly forwarder: { readonly uid: number; readonly gid: number };
+  readonly server: { close(): void };
+  /** What to do once the forwarder handed back sockets (until set: nothing, the start run reads them anyway). */
+  onAdopted(handler: () => void): void;
 }
 
 /** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
-export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement, listeners: AgentListeners): Promise<{ logger: Logger; stop: StopFn }> {
-  const logger = createLogger('agent', config.PGW_LOG_LEVEL);
+export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement, listeners: AgentListeners, logger: Logger): Promise<{ logger: Logger; stop: StopFn }> {
   if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
-  else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms) });
-  // First: a forwarder that kept running hands back the sockets it holds as soon as it can reach us;
-  // their clients are blocked until then, and unblocked by the run this requests.
-  let reconcileAfterHandback: () => void = () => undefined;
-  const listenerServer = startListenerServer(
-    { path: config.PGW_LISTENER_SOCKET, forwarderUid: listeners.forwarder.uid, forwarderGid: listeners.forwarder.gid, onAdopted: () => reconcileAfterHandback() },
-    listeners.registry,
-    logger,
-  );
+  else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms), enforcedAt: new Date(early.doneAt).toISOString() });
   const passwd = await readFile('/etc/passwd', 'utf8');
   const strictUids = [config.PGW_FORWARDER_USER, config.PGW_HEALTH_USER].map((name, i) => {
     try {
@@ -90,7 +87,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const reconciler = new Reconciler({
     // Sockets before rules: every port of the snapshot gets a listening socket of ours, or its client is left out.
     loadDesired: async () => listeners.registry.holdBuild(await desired.load()),
-    applyScript: (script) => nft.apply(script),
+    applyScript: (script, kind) => (kind === 'delta' ? nft.applyDelta(script) : nft.apply(script)),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),
     prepareLan: async (policy, localnet) => {
@@ -106,12 +103,16 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // Take over the boot path's policy: applied again in the same transaction shape (identical
   // table, no gap) and read back, so the reconciler starts from a verified state.
   if (early.policy) await reconciler.enforceCached(early.policy);
-  // Adopted before this point: the start run below is the first to read the listeners.
-  reconcileAfterHandback = () => {
+  // A forwarder that kept running hands back the sockets it holds as soon as it reaches us; their
+  // clients are blocked until then and unblocked by the run this requests. Adopted before this
+  // point: the start run below is the first to read the listeners.
+  listeners.onAdopted(() => {
     hostFacts.invalidate();
     void reconciler.request('handback');
-  };
+  });
 
+  // Forked once now, while no change waits for it, rather than by the first delta.
+  nft.warm();
   const selfHeal = new SelfHeal({ nftBin: config.PGW_NFT_BIN, guard, reconciler, own: ownWriters, logger, registry, now: () => performance.now() });
   selfHeal.start();
   const server = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
@@ -121,7 +122,13 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       if (RELEVANT.has(event.type)) await reconciler.request(`event:${event.type}`);
     },
   });
-  const resync = setInterval(() => void reconciler.request('resync'), config.PGW_RESYNC_INTERVAL_MS);
+  let resyncs = 0;
+  const resync = setInterval(() => {
+    // The full read of the listeners (/proc/net/tcp and the agent's own descriptors, ~20 ms with
+    // 4096 mappings) happens in a resync run, never in a notice-driven one.
+    if (++resyncs % HOST_RESCAN_EVERY_RESYNCS === 0) hostFacts.invalidate();
+    void reconciler.request('resync');
+  }, config.PGW_RESYNC_INTERVAL_MS);
   void reconciler.request('start');
   logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
 
@@ -131,10 +138,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     stop: async () => {
       clearInterval(resync);
       // The listening sockets stay open until exit, and after it in the forwarder that holds them.
-      listenerServer.close();
+      listeners.server.close();
       await selfHeal.stop();
       await subscription.stop();
       await reconciler.idle();
+      nft.close();
       await bus.close();
       statusRedis.disconnect();
       await db.destroy();

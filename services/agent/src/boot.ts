@@ -11,6 +11,8 @@ export interface EarlyEnforcement {
   readonly policy: GatewayPolicy | null;
   readonly error: string | null;
   readonly ms: number;
+  /** Date.now() when it ended: the boot bench's milestone. */
+  readonly doneAt: number;
 }
 
 /**
@@ -23,14 +25,14 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
   const started = performance.now();
   try {
     const cached = await stateCache.load();
-    if (!cached) return { policy: null, error: null, ms: performance.now() - started };
+    if (!cached) return { policy: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
     // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
     const { policy } = listeners.hold(cached);
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
     await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, true);
-    return { policy, error: null, ms: performance.now() - started };
+    return { policy, error: null, ms: performance.now() - started, doneAt: Date.now() };
   } catch (error) {
-    return { policy: null, error: (error as Error).message, ms: performance.now() - started };
+    return { policy: null, error: (error as Error).message, ms: performance.now() - started, doneAt: Date.now() };
   }
 }
 

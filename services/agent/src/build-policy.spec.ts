@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DesiredProxy, DesiredState } from '@pgw/db';
 import { DEFAULT_SETTINGS, type InterfaceName, type Ipv4, type Mapping, parseInterfaceName, parseIpv4, parseMacAddress, parsePort, type ProxyStatus } from '@pgw/domain';
-import { buildGatewayPolicy, type HostFacts, SettingsRefused } from './build-policy.js';
+import { buildGatewayPolicy, type HostFacts, prepareMappings, SettingsRefused } from './build-policy.js';
 
 /** A gateway with ens19/eth0, the kernel's default ephemeral range and nothing else listening. */
 const HOST: HostFacts = {
@@ -128,5 +128,20 @@ describe('buildGatewayPolicy', () => {
       { subject: 'lanInterface', reason: 'lanInterface "ens20" does not exist on this gateway' },
       { subject: 'forwarderPortMin', reason: 'forwarder port window 1-65535 reaches below 1024' },
     ]);
+  });
+
+  it('reuses the prepared mappings on a proxy change: the same result, and each unchanged client the very same object', () => {
+    const rows = [mapping(1, '192.168.2.20', 1), mapping(2, '192.168.2.3', 2), mapping(3, '192.168.2.100', 1)];
+    const before = state(rows, [proxy(1, 'up'), proxy(2, 'up')]);
+    const after = state(rows, [proxy(1, 'down'), proxy(2, 'up')]);
+    const prepared = prepareMappings(before, HOST);
+    const first = buildGatewayPolicy(before, new Map(), [], HOST, prepared);
+    const second = buildGatewayPolicy(after, new Map(), [], HOST, prepared);
+    assert.deepEqual(second, buildGatewayPolicy(after, new Map(), [], HOST), 'as built from scratch');
+    assert.deepEqual(second.policy.clients.map((c) => [c.ip, c.blocked]), [['192.168.2.3', null], ['192.168.2.20', 'proxy_down'], ['192.168.2.100', 'proxy_down']]);
+    assert.equal(second.policy.clients[0], first.policy.clients[0], 'the client of the proxy still up is the same object');
+    assert.notEqual(second.policy.clients[1], first.policy.clients[1]);
+    const third = buildGatewayPolicy(before, new Map(), [], HOST, prepared);
+    assert.equal(third.policy.clients[1], first.policy.clients[1], 'back up: the object made for that state before');
   });
 });

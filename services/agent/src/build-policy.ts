@@ -60,22 +60,38 @@ function settingsRefusals(settings: DesiredState['settings'], host: HostFacts): 
 }
 
 /**
- * Desired state -> the policy the ruleset enforces. Pure: hostnames were resolved by the caller
- * (`resolved`: host -> IPv4 addresses), the strict-output uids and the host's interfaces, port
- * range and listeners were looked up by it. Throws SettingsRefused when the settings cannot be
- * enforced on this host; a mapping whose port is refused is blocked (port_refused), never DNAT-ed.
+ * The part of a build that depends only on the mapping rows, the settings and the host: each kept
+ * mapping with its port refusal, in client IP order, and what was left out. A proxy-status change
+ * reuses it (buildGatewayPolicy's `prepared`), so a notice costs one pass over the clients instead
+ * of a validation and a sort of thousands.
  */
-export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, strictOutputUids: readonly number[], host: HostFacts): PolicyBuild {
+export interface PreparedMappings {
+  readonly kept: readonly PreparedClient[];
+  readonly rejected: readonly RejectedMapping[];
+  readonly refusals: readonly Refusal[];
+}
+
+interface PreparedClient {
+  readonly mapping: DesiredState['mappings'][number];
+  readonly portRefused: boolean;
+  /**
+   * The PolicyClient made for each block reason so far (memo): an unchanged client is the very
+   * same object from build to build, which lets the reconciler's later steps compare by identity.
+   */
+  readonly made: Map<string, PolicyClient>;
+}
+
+/** Validation, de-duplication and port checks of the mapping rows; throws SettingsRefused like buildGatewayPolicy. */
+export function prepareMappings(state: DesiredState, host: HostFacts): PreparedMappings {
   const { settings } = state;
   const refusedSettings = settingsRefusals(settings, host);
   if (refusedSettings.length > 0) throw new SettingsRefused(refusedSettings);
   const window = { min: settings.forwarderPortMin, max: settings.forwarderPortMax };
   const refusals: Refusal[] = [];
-  const statusOf = new Map<number, ProxyStatus>(state.proxies.map((p) => [p.id, p.status]));
   const rejected: RejectedMapping[] = [...state.rejected];
   const seenIps = new Set<string>();
   const seenPorts = new Set<number>();
-  const clients: PolicyClient[] = [];
+  const kept: { client: PreparedClient; ipInt: number }[] = [];
   for (const mapping of [...state.mappings].sort((a, b) => a.id - b.id)) {
     if (!cidrContains(settings.lanCidr, mapping.clientIp)) {
       rejected.push({ mappingId: mapping.id, reason: `client ${mapping.clientIp} is outside the LAN ${settings.lanCidr}` });
@@ -95,17 +111,46 @@ export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<st
     seenPorts.add(mapping.listenPort);
     const portRefused = portRefusal(mapping.listenPort, window, host);
     if (portRefused) refusals.push({ subject: `mapping ${mapping.id} (${mapping.clientIp})`, reason: portRefused });
-    clients.push({
-      mappingId: mapping.id,
-      proxyId: mapping.proxyId,
-      ip: mapping.clientIp,
-      port: mapping.listenPort,
-      ...(mapping.macAddress ? { mac: mapping.macAddress } : {}),
-      // A mapping whose proxy row is gone has an unknown proxy: fail closed.
-      blocked: portRefused ? 'port_refused' : clientBlockReason(mapping, statusOf.get(mapping.proxyId) ?? 'unknown'),
-    });
+    kept.push({ client: { mapping, portRefused: portRefused !== null, made: new Map() }, ipInt: ipv4ToInt(mapping.clientIp) });
   }
-  clients.sort((a, b) => ipv4ToInt(a.ip) - ipv4ToInt(b.ip));
+  kept.sort((a, b) => a.ipInt - b.ipInt);
+  return { kept: kept.map((k) => k.client), rejected, refusals };
+}
+
+/**
+ * Desired state -> the policy the ruleset enforces. Pure: hostnames were resolved by the caller
+ * (`resolved`: host -> IPv4 addresses), the strict-output uids and the host's interfaces, port
+ * range and listeners were looked up by it. Throws SettingsRefused when the settings cannot be
+ * enforced on this host; a mapping whose port is refused is blocked (port_refused), never DNAT-ed.
+ * `prepared`: prepareMappings() of these very mappings, settings and host, when the caller kept it.
+ */
+export function buildGatewayPolicy(
+  state: DesiredState,
+  resolved: ReadonlyMap<string, readonly Ipv4[]>,
+  strictOutputUids: readonly number[],
+  host: HostFacts,
+  prepared: PreparedMappings = prepareMappings(state, host),
+): PolicyBuild {
+  const { settings } = state;
+  const statusOf = new Map<number, ProxyStatus>(state.proxies.map((p) => [p.id, p.status]));
+  const clients = prepared.kept.map(({ mapping, portRefused, made }) => {
+    // A mapping whose proxy row is gone has an unknown proxy: fail closed.
+    const blocked = portRefused ? 'port_refused' : clientBlockReason(mapping, statusOf.get(mapping.proxyId) ?? 'unknown');
+    const key = blocked ?? '';
+    let client = made.get(key);
+    if (client === undefined) {
+      client = {
+        mappingId: mapping.id,
+        proxyId: mapping.proxyId,
+        ip: mapping.clientIp,
+        port: mapping.listenPort,
+        ...(mapping.macAddress ? { mac: mapping.macAddress } : {}),
+        blocked,
+      };
+      made.set(key, client);
+    }
+    return client;
+  });
 
   const unresolvedProxies: { proxyId: number; host: string }[] = [];
   let strictOutput: GatewayPolicy['strictOutput'] = null;
@@ -128,8 +173,8 @@ export function buildGatewayPolicy(state: DesiredState, resolved: ReadonlyMap<st
       clients,
       strictOutput,
     },
-    rejected,
+    rejected: prepared.rejected,
     unresolvedProxies,
-    refusals,
+    refusals: prepared.refusals,
   };
 }

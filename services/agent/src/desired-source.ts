@@ -1,6 +1,6 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
-import { buildGatewayPolicy, type HostFacts, type PolicyBuild } from './build-policy.js';
+import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappings } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
 
 export interface DesiredSourceDeps {
@@ -24,6 +24,9 @@ export interface DesiredSourceDeps {
  */
 export class DesiredSource {
   private last: { fingerprint: string; state: DesiredState; inputsKey: string; build: PolicyBuild } | null = null;
+  private prepared: { mappings: DesiredState['mappings']; rejected: DesiredState['rejected']; settings: DesiredState['settings']; hostKey: string; value: PreparedMappings } | null = null;
+  /** The mapped ports of the last mappings read: the same Set while the rows are the same (no re-sort of thousands of ports). */
+  private ports: { mappings: DesiredState['mappings']; set: ReadonlySet<number> } | null = null;
 
   constructor(private readonly deps: DesiredSourceDeps) {}
 
@@ -34,12 +37,27 @@ export class DesiredSource {
     // Hostnames are resolved and the host is read on every run: both change while the rows do not.
     const [resolved, host] = await Promise.all([
       state.settings.strictOutput ? this.deps.resolve(state.proxies.map((p) => p.host)) : new Map<string, readonly Ipv4[]>(),
-      this.deps.hostFacts(new Set(state.mappings.map((m) => m.listenPort))),
+      this.deps.hostFacts(this.portsOf(state.mappings)),
     ]);
-    const inputsKey = JSON.stringify([[...resolved].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), hostFactsKey(host)]);
+    const hostKey = hostFactsKey(host);
+    const inputsKey = JSON.stringify([[...resolved].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), hostKey]);
     if (this.last && fresh === null && inputsKey === this.last.inputsKey) return this.last.build;
-    const build = buildGatewayPolicy(state, resolved, this.deps.strictOutputUids, host);
+    const build = buildGatewayPolicy(state, resolved, this.deps.strictOutputUids, host, this.preparedFor(state, host, hostKey));
     this.last = { fingerprint, state, inputsKey, build };
     return build;
+  }
+
+  /** The mapping rows' part of the build, again only when the rows, the settings or the host changed (a proxy notice changes none). */
+  private preparedFor(state: DesiredState, host: HostFacts, hostKey: string): PreparedMappings {
+    const memo = this.prepared;
+    if (memo && memo.mappings === state.mappings && memo.rejected === state.rejected && memo.settings === state.settings && memo.hostKey === hostKey) return memo.value;
+    const value = prepareMappings(state, host);
+    this.prepared = { mappings: state.mappings, rejected: state.rejected, settings: state.settings, hostKey, value };
+    return value;
+  }
+
+  private portsOf(mappings: DesiredState['mappings']): ReadonlySet<number> {
+    if (this.ports?.mappings !== mappings) this.ports = { mappings, set: new Set(mappings.map((m) => m.listenPort)) };
+    return this.ports.set;
   }
 }

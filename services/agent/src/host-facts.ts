@@ -11,39 +11,35 @@ export interface HostFactsOptions {
 }
 
 /**
- * Every n-th read re-reads the listeners although the mapped ports did not change, and re-scans the
- * agent's own sockets although every suspect is already known as its own.
- */
-const FULL_SCAN_EVERY = 10;
-
-/**
  * Reads what the agent checks its inputs against, in its own network namespace (the gateway's):
  * /proc/net/* and the sysctl are per namespace. `ports`: the mapped ports, the only ones whose
  * listeners matter. /proc/net/tcp costs 5-15 ms (the kernel walks every socket hash bucket), so
- * the listeners are read again when the mapped ports change and on every FULL_SCAN_EVERY-th read
- * (about 10 s): between those, the agent holds every mapped port's socket itself (no other socket
- * can bind 127.0.0.1 or 0.0.0.0 on it). The sockets it holds (uid 0) are told apart from anyone
- * else's by inode; its descriptors (thousands with 4096 mappings) are scanned again only when a
- * listener is not known as its own, and on the periodic full read.
+ * the listeners are read again when the mapped ports change and after invalidate() (the agent
+ * calls it from its periodic resync, about every 10 s, so that no notice-driven run pays for the
+ * scan): between those, the agent holds every mapped port's socket itself (no other socket can
+ * bind 127.0.0.1 or 0.0.0.0 on it). The sockets it holds (uid 0) are told apart from anyone else's
+ * by inode; its descriptors (thousands with 4096 mappings, ~20 ms to read) are scanned again only
+ * when a listener is not known as its own, and after invalidate().
  */
 export interface HostFactsReader {
   (ports: ReadonlySet<number>): Promise<HostFacts>;
   /**
-   * The listeners are read again at the next call. For a handback: the sockets a forwarder kept
-   * across an agent restart (uid 0, the previous agent's) were another process's at the last read
-   * and are the agent's own now; until re-read their clients would stay port_refused.
+   * The listeners and the agent's own sockets are read again at the next call: the periodic full
+   * read, and a handback (the sockets a forwarder kept across an agent restart, uid 0, the previous
+   * agent's, were another process's at the last read and are the agent's own now; until re-read
+   * their clients would stay port_refused).
    */
   invalidate(): void;
 }
 
 export function createHostFactsReader(options: HostFactsOptions): HostFactsReader {
   let own = new Set<string>();
-  let reads = 0;
-  let last: { portsKey: string; foreign: Map<number, string> } | null = null;
+  let full = true;
+  let last: { ports: ReadonlySet<number>; portsKey: string; foreign: Map<number, string> } | null = null;
   const read = async (ports: ReadonlySet<number>): Promise<HostFacts> => {
-    const full = ++reads % FULL_SCAN_EVERY === 0;
     const [dev, range] = await Promise.all([readFile('/proc/net/dev', 'utf8'), readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')]);
-    const portsKey = [...ports].sort((a, b) => a - b).join(',');
+    // The same Set object as last time is the same ports (the caller keeps it while its mappings do not change).
+    const portsKey = last !== null && last.ports === ports ? last.portsKey : [...ports].sort((a, b) => a - b).join(',');
     if (full || last === null || last.portsKey !== portsKey) {
       const [tcp, tcp6] = await Promise.all([
         readFile('/proc/net/tcp', 'utf8'),
@@ -53,7 +49,8 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
       const listeners = [...parseListeners(tcp), ...parseListeners(tcp6)].filter((l) => ports.has(l.port));
       const suspects = listeners.filter((l) => l.uid !== options.forwarderUid).map((l) => l.inode);
       if (full || suspects.some((inode) => !own.has(inode))) own = ownSocketInodes();
-      last = { portsKey, foreign: foreignListeners(listeners, options.forwarderUid, own) };
+      full = false;
+      last = { ports, portsKey, foreign: foreignListeners(listeners, options.forwarderUid, own) };
     }
     return {
       interfaces: new Set(parseInterfaces(dev)),
@@ -62,7 +59,7 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
       foreignListeners: last.foreign,
     };
   };
-  return Object.assign(read, { invalidate: () => void (last = null) });
+  return Object.assign(read, { invalidate: () => void (full = true) });
 }
 
 /**

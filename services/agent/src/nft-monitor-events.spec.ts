@@ -137,4 +137,13 @@ describe('OwnWriters', () => {
     assert.equal(own.claim(200), false, 'expired');
     assert.equal(own.claim(300), false);
   });
+
+  it('claims each transaction of a pid that wrote several before the first was seen (the deltas’ nft -i)', () => {
+    const own = new OwnWriters(() => 0, 1000);
+    own.add(100);
+    own.add(100);
+    assert.equal(own.claim(100), true);
+    assert.equal(own.claim(100), true, 'the second transaction is ours too');
+    assert.equal(own.claim(100), false, 'no third one was written');
+  });
 });

@@ -133,11 +133,13 @@ export function needsHeal(plan: HealPlan): boolean {
 }
 
 /**
- * Pids of the agent's own nft writers. A pid is forgotten once its transaction has been seen, or
- * after `ttlMs` (an nft that failed commits nothing), so a later process reusing it is foreign.
+ * Pids of the agent's own nft writers, each with the number of its transactions not yet seen (the
+ * long-running `nft -i` of the deltas writes many under one pid). A transaction seen uses one up;
+ * a pid is forgotten when none is left, or `ttlMs` after its last write (an nft that failed commits
+ * nothing), so a later process reusing it is foreign.
  */
 export class OwnWriters {
-  private readonly pids = new Map<number, number>();
+  private readonly pids = new Map<number, { pending: number; expires: number }>();
 
   constructor(
     private readonly now: () => number,
@@ -145,13 +147,16 @@ export class OwnWriters {
   ) {}
 
   add(pid: number): void {
-    this.pids.set(pid, this.now() + this.ttlMs);
+    this.pids.set(pid, { pending: (this.pids.get(pid)?.pending ?? 0) + 1, expires: this.now() + this.ttlMs });
   }
 
-  /** Whether pid is one of ours; it is forgotten by this call. */
+  /** Whether pid is one of ours with a transaction not yet seen; that transaction is used up by this call. */
   claim(pid: number): boolean {
     const now = this.now();
-    for (const [known, expires] of this.pids) if (expires < now) this.pids.delete(known);
-    return this.pids.delete(pid);
+    for (const [known, { expires }] of this.pids) if (expires < now) this.pids.delete(known);
+    const entry = this.pids.get(pid);
+    if (entry === undefined) return false;
+    if (--entry.pending === 0) this.pids.delete(pid);
+    return true;
   }
 }

@@ -1,21 +1,33 @@
 import { execa } from 'execa';
+import { NftSession } from './nft-session.js';
 import { TABLE_FAMILY, TABLE_NAME } from './render-ruleset.js';
 import { parseChainNames, parseTableListing, type TableListing } from './verify-table.js';
 
 const TIMEOUT_MS = 10_000;
 
 export interface Nft {
+  /** A whole ruleset (`nft -f -`, its own process). */
   apply(script: string): Promise<void>;
+  /** Element commands only, one transaction, through the long-running `nft -i` (nft-session.ts). */
+  applyDelta(lines: string): Promise<void>;
+  /** Starts the delta session's nft ahead of the first change. */
+  warm(): void;
+  close(): void;
   listTable(): Promise<TableListing | null>;
   listChains(): Promise<string[]>;
 }
 
 /**
- * The agent's only way to touch nftables: `nft -f -` transactions, `nft -j list table inet pgw` and `nft -j list chains inet`.
- * onSpawn gets the pid of each writing nft, so the self-heal knows its transaction as the agent's own.
+ * The agent's only way to touch nftables: `nft -f -` transactions, deltas through one `nft -i`,
+ * `nft -j list table inet pgw` and `nft -j list chains inet`.
+ * onSpawn gets the pid of the nft writing each transaction, so the self-heal knows it as the agent's own.
  */
 export function createNft(bin: string, onSpawn: (pid: number) => void = () => undefined): Nft {
+  const session = new NftSession(bin, onSpawn);
   return {
+    applyDelta: (lines) => session.run(lines),
+    warm: () => session.warm(),
+    close: () => session.close(),
     async apply(script) {
       const child = execa(bin, ['-f', '-'], { input: script, reject: false, timeout: TIMEOUT_MS });
       if (child.pid !== undefined) onSpawn(child.pid);

@@ -15,8 +15,11 @@ export interface ReconcilerPorts {
    * the very PolicyBuild of the previous run means "unchanged": nothing is rendered again.
    */
   loadDesired(): Promise<PolicyBuild>;
-  /** One `nft -f -` transaction; rejects with nft's error, the kernel keeping the old ruleset. */
-  applyScript(script: string): Promise<void>;
+  /**
+   * One nft transaction; rejects with nft's error, the kernel keeping the old ruleset. `delta`:
+   * element commands only (renderDelta), one per line; `full`: a whole ruleset script.
+   */
+  applyScript(script: string, kind: 'full' | 'delta'): Promise<void>;
   /** `nft -j list table inet pgw` with every set element; null when the table is absent. */
   listTable(): Promise<TableListing | null>;
   /** Names of the chains of table inet pgw, none when it is absent: the cheap check between full read-backs. */
@@ -136,7 +139,7 @@ export class Reconciler {
           const listing = await this.ports.listTable();
           if (listing !== null && verifyTable(rendered, listing).length === 0) return { result: 'intact' as const };
         }
-        await this.ports.applyScript(rendered.script);
+        await this.ports.applyScript(rendered.script, 'full');
         return { result: 'restored' as const };
       } catch (error) {
         return { result: 'failed' as const, error: messageOf(error) };
@@ -220,14 +223,19 @@ export class Reconciler {
       else await this.keepLan(previous.policy, errors);
       return finish();
     }
+    let delta: string | null;
     try {
-      rendered = await timer.time('render', () => renderRuleset(build.policy));
+      // The delta is computed here too: an empty one is the same ruleset, without writing out either script.
+      ({ rendered, delta } = await timer.time('render', () => {
+        const next = renderRuleset(build.policy);
+        return { rendered: next, delta: previous ? renderDelta(previous.rendered, next) : null };
+      }));
     } catch (error) {
       errors.push({ cause: 'render', message: messageOf(error) });
       return finish();
     }
 
-    if (previous && previous.rendered.script === rendered.script) {
+    if (previous && delta === '') {
       // Another snapshot with the same ruleset (the state file's policy at start, a setting the
       // ruleset does not use, a client moved to another proxy on the same port).
       this.applied = { policy: build.policy, rendered: previous.rendered };
@@ -242,7 +250,6 @@ export class Reconciler {
     // Unchanged LAN interface and MAC pins, asserted less than lanMaxAgeMs ago: not again (another
     // tool resetting a sysctl or removing a routing rule is undone by the next run after that, as
     // the idle resync does; a notice-driven run never bounded it better).
-    const delta = previous ? renderDelta(previous.rendered, rendered) : null;
     const lanFresh = this.lanAsserted !== null && this.lanAsserted.key === lanKey(build.policy) && this.ports.now() - this.lanAsserted.at < (this.options.lanMaxAgeMs ?? 1_000);
     const lan = delta ? (lanFresh ? Promise.resolve() : this.assertLan(build.policy, errors)) : null;
     ({ mode, drift } = await this.applyChange(previous, delta, rendered, errors));
@@ -298,7 +305,7 @@ export class Reconciler {
     const drift: string[] = [];
     if (delta !== null) {
       try {
-        if (delta !== '') await this.timer.time('apply', () => this.write(delta, rendered));
+        if (delta !== '') await this.timer.time('apply', () => this.write(delta, rendered, 'delta'));
         else this.inForce = rendered;
         return { mode: 'delta', drift };
       } catch (error) {
@@ -315,9 +322,9 @@ export class Reconciler {
   }
 
   /** One nft write in the queue; once it succeeded, `after` is the ruleset in force. */
-  private write(script: string, after: RenderedRuleset): Promise<void> {
+  private write(script: string, after: RenderedRuleset, kind: 'full' | 'delta' = 'full'): Promise<void> {
     return this.serialized(async () => {
-      await this.ports.applyScript(script);
+      await this.ports.applyScript(script, kind);
       this.inForce = after;
     });
   }

@@ -8,12 +8,33 @@ function elementChanges(applied: RenderedRuleset, next: RenderedRuleset): { remo
   const removed: Elements = {};
   const added: Elements = {};
   for (const name of Object.keys(SETS) as SetName[]) {
-    const before = new Set(applied.elements[name]);
-    const after = new Set(next.elements[name]);
-    removed[name] = applied.elements[name].filter((e) => !after.has(e));
-    added[name] = next.elements[name].filter((e) => !before.has(e));
+    const before = applied.elements[name];
+    const after = next.elements[name];
+    if (before === after) continue;
+    [removed[name], added[name]] = sortedDifference(before, after);
   }
   return { removed, added };
+}
+
+/**
+ * One merge pass over two sorted, duplicate-free lists (renderRuleset's order, the default sort's):
+ * the values only in `a`, and those only in `b`. No Set of thousands of strings per run.
+ */
+function sortedDifference(a: readonly string[], b: readonly string[]): [string[], string[]] {
+  const onlyA: string[] = [];
+  const onlyB: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (a[i]! < b[j]!) onlyA.push(a[i++]!);
+    else onlyB.push(b[j++]!);
+  }
+  while (i < a.length) onlyA.push(a[i++]!);
+  while (j < b.length) onlyB.push(b[j++]!);
+  return [onlyA, onlyB];
 }
 
 /**
