@@ -1,5 +1,6 @@
 /**
- * LAN-side load for the operations benches (reboot.ts, restart.ts): one Node process inside the
+ * LAN-side load for the operations benches (reboot.ts, restart.ts) and the chaos matrix (streamed,
+ * e2e/chaos-load.ts): one Node process inside the
  * lab's LAN namespace opens HTTP connections from many client addresses at once (curl per request
  * would cost more CPU than the gateway under test on 2 cores). Every request is a fresh TCP
  * connection bound to the client's address; it counts as effective only when the IP-echo server saw
@@ -66,8 +67,20 @@ export interface UntilEffectiveResult {
 }
 
 export interface ContinuousResult {
-  /** One entry per request: start (ms since go), duration, outcome. */
+  /** One entry per request: start (ms since go), duration, outcome (none when streamed). */
   requests: { client: number; t: number; ms: number; ok: boolean; error?: string }[];
+}
+
+/** A request of a streamed continuous run, reported as soon as it ended. */
+export interface StreamedRequest {
+  /** Index into the clients. */
+  readonly client: number;
+  /** Date.now() at its start and end. */
+  readonly start: number;
+  readonly end: number;
+  readonly ok: boolean;
+  /** ECONNREFUSED, ECONNRESET, CONNECT_TIMEOUT, RESPONSE_TIMEOUT, 'status 200 exit <ip>', ... */
+  readonly error?: string;
 }
 
 // Runs inside the LAN namespace as `node --input-type=module -e`. Reads "go" then (continuous mode)
@@ -102,6 +115,8 @@ function attempt(i) {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const lines = createInterface({ input: process.stdin });
+// The parent is gone (or ended the run by closing stdin): stop at once.
+lines.on('close', () => process.exit(0));
 const next = () => new Promise((r) => lines.once('line', r));
 process.stdout.write('ready\n');
 await next();
@@ -138,8 +153,10 @@ if (o.mode === 'until-effective') {
   await Promise.all(o.clients.map(async (_, i) => {
     while (!stopped && performance.now() < deadline) {
       const t = performance.now() - go;
+      const start = Date.now();
       const r = await attempt(i);
-      requests.push({ client: i, t: Math.round(t * 10) / 10, ms: Math.round(r.ms * 10) / 10, ok: r.ok, error: r.error });
+      if (o.stream) process.stdout.write(JSON.stringify({ client: i, start, end: Date.now(), ok: r.ok, error: r.error }) + '\n');
+      else requests.push({ client: i, t: Math.round(t * 10) / 10, ms: Math.round(r.ms * 10) / 10, ok: r.ok, error: r.error });
       await sleep(o.pauseMs);
     }
   }));
@@ -159,9 +176,9 @@ export interface LanLoad<R> {
   kill(): void;
 }
 
-async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: UntilEffectiveOptions | ContinuousOptions): Promise<LanLoad<R>> {
+async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: UntilEffectiveOptions | ContinuousOptions, onRequest?: (request: StreamedRequest) => void): Promise<LanLoad<R>> {
   const child = spawn('ip', ['netns', 'exec', opts.ns, process.execPath, '--input-type=module', '-e', SCRIPT], {
-    env: { ...process.env, PGW_LAN_LOAD: JSON.stringify({ ...opts, mode }) },
+    env: { ...process.env, PGW_LAN_LOAD: JSON.stringify({ ...opts, mode, stream: onRequest !== undefined }) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -174,7 +191,11 @@ async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: Unt
   });
   await ready;
   const result = new Promise<R>((resolve, reject) => {
-    lines.once('line', (line) => resolve(JSON.parse(line) as R));
+    lines.on('line', (line) => {
+      const value = JSON.parse(line) as R | StreamedRequest;
+      if (onRequest && typeof value === 'object' && value !== null && 'client' in value) onRequest(value);
+      else resolve(value as R);
+    });
     void exited.then((code) => reject(new Error(`LAN load exited (${code}) without a result: ${stderr.trim()}`)));
   });
   return {
@@ -190,6 +211,7 @@ export function startUntilEffective(opts: UntilEffectiveOptions): Promise<LanLoa
   return startLanLoad('until-effective', opts);
 }
 
-export function startContinuous(opts: ContinuousOptions): Promise<LanLoad<ContinuousResult>> {
-  return startLanLoad('continuous', opts);
+/** With onRequest, each request is streamed to it as soon as it ended (and not in the result). */
+export function startContinuous(opts: ContinuousOptions, onRequest?: (request: StreamedRequest) => void): Promise<LanLoad<ContinuousResult>> {
+  return startLanLoad('continuous', opts, onRequest);
 }

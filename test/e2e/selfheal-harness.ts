@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { NftMonitorParser, type NftTransaction, planHeal, type WatchedTable } from '../../services/agent/src/nft-monitor-events.js';
 import { execIn, nsArgv } from '../lab/index.js';
+import { Wakeups } from '../support/wakeups.js';
 import type { Dataplane } from './dataplane-harness.js';
 
 export interface SeenTransaction extends NftTransaction {
@@ -20,7 +21,7 @@ export interface SeenTransaction extends NftTransaction {
 export class TransactionWatch {
   readonly seen: SeenTransaction[] = [];
   private readonly child: ChildProcess;
-  private readonly waiters = new Set<() => void>();
+  private readonly wakeups = new Wakeups();
 
   private constructor(ns: string) {
     const argv = nsArgv(ns, ['nft', 'monitor']);
@@ -30,7 +31,7 @@ export class TransactionWatch {
       const transaction = parser.line(line);
       if (!transaction) return;
       this.seen.push({ ...transaction, at: performance.now() });
-      for (const wake of this.waiters) wake();
+      this.wakeups.wake();
     });
   }
 
@@ -60,15 +61,7 @@ export class TransactionWatch {
       if (found) return found;
       const left = deadline - performance.now();
       if (left <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.waiters.delete(wake);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(wake, left);
-        this.waiters.add(wake);
-      });
+      await this.wakeups.next(left);
     }
   }
 

@@ -12,17 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
-import { createDb, type Db } from '@pgw/db';
-import { EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
-import { createLogger } from '@pgw/log';
-import { Queue, QueueEvents } from 'bullmq';
-import { Registry } from 'prom-client';
-import { type HealthService, startHealthService } from '../../services/health/src/health-service.js';
+import { createDb } from '@pgw/db';
+import type { ProbeResult } from '@pgw/events';
 import { type OddBehaviour, startOddProxy } from '../lab/odd-proxy-server.js';
 import { startDante } from '../lab/proxies.js';
 import { startRedis } from '../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { type HealthStack, startHealthStack } from './health-stack.js';
 
 const SUBNET = `127.63.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
@@ -30,21 +27,14 @@ const AUTH = { username: 'pgwhandshake', password: 'handshake-test-pass' };
 
 describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_000 }, () => {
   let database: TestDatabase;
-  let healthDb: Db;
   let redisDir: string;
   let redis: RedisHandle;
-  let bus: EventBus;
-  let health: HealthService;
-  let queue: Queue<ProbeJobData, ProbeResult>;
-  let queueEvents: QueueEvents;
+  let stack: HealthStack;
   let dante: ProxyHandle;
   const key = randomBytes(32);
   const servers: (Server | NetServer)[] = [];
 
-  const probe = async (proxyId: number): Promise<ProbeResult> => {
-    const job = await queue.add('probe', { proxyId, trigger: 'on_demand' });
-    return job.waitUntilFinished(queueEvents, 15_000);
-  };
+  const probe = (proxyId: number): Promise<ProbeResult> => stack.probe(proxyId, 15_000);
   const statusOf = (id: number) =>
     database.db.selectFrom('proxies').select(['status', 'exitIp', 'lastError']).where('id', '=', id).executeTakeFirstOrThrow();
   const learnedOf = async (id: number) =>
@@ -75,21 +65,11 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     // Long period: only the on-demand probes below run (plus the first one at start).
     await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
     dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
-    const logger = createLogger('health-handshake-test', 'warn');
-    bus = new EventBus({ redisUrl: redis.adminUrl, logger });
-    healthDb = createDb(database.urlFor('pgw_health'), { applicationName: 'pgw-health-handshake-test' });
-    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey: key, concurrency: 4, reconcileIntervalMs: 60_000 });
-    queue = new Queue(PROBE_QUEUE, { connection: redis.connection('admin') });
-    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: redis.connection('admin') });
-    await queueEvents.waitUntilReady();
+    stack = await startHealthStack(database, redis, { name: 'health-handshake-test', secretKey: key });
   });
 
   after(async () => {
-    await health?.stop();
-    await queueEvents?.close();
-    await queue?.close();
-    await bus?.close();
-    await healthDb?.destroy();
+    await stack?.stop();
     for (const server of servers) server.close();
     await dante?.stop();
     await redis?.stop();

@@ -12,18 +12,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encryptSecret } from '@pgw/crypto';
-import { createDb, type Db } from '@pgw/db';
-import { EventBus, PROBE_QUEUE, type PgwEvent, type ProbeJobData, type ProbeResult } from '@pgw/events';
+import { EventBus, type PgwEvent, type ProbeResult } from '@pgw/events';
 import { createLogger } from '@pgw/log';
-import { Queue, QueueEvents } from 'bullmq';
-import { Registry } from 'prom-client';
-import { type HealthService, startHealthService } from '../../services/health/src/health-service.js';
 import { pruneHistory } from '../../services/health/src/repositories/checks.js';
 import { startDante, startTinyproxy } from '../lab/proxies.js';
 import { startRedis } from '../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { waitFor } from '../support/wait.js';
+import { type HealthStack, startHealthStack } from './health-stack.js';
 
 const SUBNET = `127.62.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
@@ -56,14 +53,9 @@ interface ProxyRow {
 
 describe('health service against real proxies', () => {
   let database: TestDatabase;
-  let healthDb: Db;
   let redisDir: string;
   let redis: RedisHandle;
-  let bus: EventBus;
-  let health: HealthService;
-  let registry: Registry;
-  let queue: Queue<ProbeJobData, ProbeResult>;
-  let queueEvents: QueueEvents;
+  let stack: HealthStack;
   const echo = new EchoServer();
   const events: PgwEvent[] = [];
   const proxies: { handle: ProxyHandle; id: number }[] = [];
@@ -76,13 +68,10 @@ describe('health service against real proxies', () => {
       .where('id', '=', id)
       .executeTakeFirstOrThrow();
   const checks = (id: number) => database.db.selectFrom('proxyChecks').selectAll().where('proxyId', '=', id).orderBy('id').execute();
-  const onDemand = async (proxyId: number): Promise<ProbeResult> => {
-    const job = await queue.add('probe', { proxyId, trigger: 'on_demand' });
-    return job.waitUntilFinished(queueEvents, 10_000);
-  };
+  const onDemand = (proxyId: number): Promise<ProbeResult> => stack.probe(proxyId, 10_000);
   const setSettings = async (values: Record<string, unknown>) => {
     await database.db.updateTable('settings').set(values).where('id', '=', 1).execute();
-    await health.reconcile();
+    await stack.health.reconcile();
   };
 
   before(async () => {
@@ -112,26 +101,16 @@ describe('health service against real proxies', () => {
         .executeTakeFirstOrThrow();
       proxies.push({ handle, id: inserted.id });
     }
-    const logger = createLogger('health-test', 'warn');
-    bus = new EventBus({ redisUrl: redis.adminUrl, logger }); // also tails every stream for the assertions
-    stopTail = bus.tail('0-0', ({ event }) => events.push(event)).stop;
-    healthDb = createDb(database.urlFor('pgw_health'), { applicationName: 'pgw-health-test' });
-    registry = new Registry();
     // The probe path alone: the liveness connection (test/e2e/health-liveness.test.ts) would record a
     // stopped proxy down before the counted on-demand probes, and ask for probes of its own.
-    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.url('health'), logger, registry, secretKey: key, concurrency: 4, reconcileIntervalMs: 60_000, liveness: false });
-    queue = new Queue(PROBE_QUEUE, { connection: redis.connection('admin') });
-    queueEvents = new QueueEvents(PROBE_QUEUE, { connection: redis.connection('admin') });
-    await queueEvents.waitUntilReady();
+    stack = await startHealthStack(database, redis, { name: 'health-test', secretKey: key, liveness: false });
+    // Every stream from its start, for the assertions.
+    stopTail = stack.bus.tail('0-0', ({ event }) => events.push(event)).stop;
   });
 
   after(async () => {
-    await health?.stop();
-    await queueEvents?.close();
-    await queue?.close();
     await stopTail?.();
-    await bus?.close();
-    await healthDb?.destroy();
+    await stack?.stop();
     echo.server.close();
     for (const { handle } of proxies) await handle.stop();
     await redis?.stop();
@@ -163,7 +142,7 @@ describe('health service against real proxies', () => {
     // Loose bound: timers run late on a loaded 2-core machine; a wrong phase would be off by seconds.
     assert.ok(Math.abs(gap - PERIOD_S * 1000) < 750, `gap between periodic checks ${gap} ms`);
     assert.ok(periodic.every((c) => c.ok && c.exitIp === proxies[0]!.handle.ip));
-    const metrics = await registry.metrics();
+    const metrics = await stack.registry.metrics();
     assert.match(metrics, new RegExp(`pgw_proxy_up\\{proxy="${first}"\\} 1`));
     assert.match(metrics, /pgw_health_probes_total\{result="ok"\} \d+/);
   });
@@ -257,13 +236,13 @@ describe('health service against real proxies', () => {
       assert.ok(results.every((r) => !r.ok && /HTTP 429/.test(r.error ?? '')));
       assert.match(results.at(-1)!.error ?? '', /check target is the likely problem/);
       for (const { id } of proxies) assert.equal((await row(id)).status, 'down');
-      assert.match(await registry.metrics(), /pgw_health_check_target_suspected\{[^}]*\} 1|pgw_health_check_target_suspected 1/);
+      assert.match(await stack.registry.metrics(), /pgw_health_check_target_suspected\{[^}]*\} 1|pgw_health_check_target_suspected 1/);
     } finally {
       echo.rateLimited = false;
     }
     const recovered = await onDemand(proxies[0]!.id);
     assert.equal(recovered.ok, true);
-    assert.match(await registry.metrics(), /pgw_health_check_target_suspected 0/);
+    assert.match(await stack.registry.metrics(), /pgw_health_check_target_suspected 0/);
   });
 
   it('prunes history older than the retention, in bounded batches', async () => {
@@ -274,9 +253,9 @@ describe('health service against real proxies', () => {
       .values(Array.from({ length: 12 }, () => ({ proxyId: id, checkedAt: old, ok: true, latencyMs: 5, exitIp: null, error: null, trigger: 'periodic' as const })))
       .execute();
     const recent = (await checks(id)).filter((c) => c.checkedAt > old).length;
-    assert.deepEqual(await pruneHistory(healthDb, 30, 5, 2), { deleted: 10, more: true });
+    assert.deepEqual(await pruneHistory(stack.healthDb, 30, 5, 2), { deleted: 10, more: true });
     await setSettings({ historyRetentionDays: 30 });
-    assert.equal(await health.prune(), 2);
+    assert.equal(await stack.health.prune(), 2);
     const left = await checks(id);
     assert.equal(left.filter((c) => c.checkedAt <= old).length, 0);
     assert.equal(left.length, recent);
