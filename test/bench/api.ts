@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { connectRedis } from '@pgw/events';
+import { AGENT_STATUS_KEY, type AgentStatusRecord, connectRedis, FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import { startRedis } from '../lab/redis.js';
@@ -47,8 +47,8 @@ async function agentStatus(redisPath: string): Promise<void> {
   const blocked = Object.fromEntries(rows.map((i) => [`10.20.${Math.floor(i / 256)}.${i % 256}`, i % 16 === 0 ? 'mapping_disabled' : 'proxy_down']));
   const redis = connectRedis(redisPath);
   const at = new Date(Date.now() + 5_000).toISOString();
-  await redis.set('pgw:agent:status', JSON.stringify({ ok: true, at, durationMs: 12, appliedMappings: MAPPINGS, blocked, rejected: 0, error: null }), 'EX', 600);
-  await redis.set('pgw:forwarder:status', JSON.stringify({ at, activeConnections: 1234, perMapping: {}, listeners: MAPPINGS }), 'EX', 600);
+  await redis.set(AGENT_STATUS_KEY, JSON.stringify({ ok: true, at, durationMs: 12, appliedMappings: MAPPINGS, blocked, rejected: [], error: null } satisfies AgentStatusRecord), 'EX', 600);
+  await redis.set(FORWARDER_STATUS_KEY, JSON.stringify({ at, activeConnections: 1234, perMapping: {}, listeners: MAPPINGS } satisfies ForwarderStatusRecord), 'EX', 600);
   redis.disconnect();
 }
 

@@ -38,25 +38,6 @@ export interface ProxyEndpoint {
   readonly password?: string;
 }
 
-/** A proxy as stored and shown: never carries the password, only whether one is set. */
-export interface Proxy {
-  readonly id: number;
-  readonly name: string;
-  readonly protocol: ProxyProtocol;
-  readonly host: string;
-  readonly port: Port;
-  readonly username: string | null;
-  readonly hasPassword: boolean;
-  readonly status: ProxyStatus;
-  readonly handshakeMode: ProxyHandshakeMode;
-  /** What the health probe learned in mode auto (null: not yet, or not SOCKS5). */
-  readonly handshakeLearned: ProxyHandshake | null;
-  readonly latencyMs: number | null;
-  readonly exitIp: string | null;
-  readonly lastError: string | null;
-  readonly lastCheckedAt: Date | null;
-}
-
 /** A hostname (RFC 1123 labels) or an IPv4 literal; no spaces, quotes or shell/nft syntax. */
 const HOST = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 export const proxyHostSchema = z.string().regex(HOST, 'must be a hostname or IPv4 address');

@@ -1,4 +1,4 @@
-export * from './events.js';
+export * from './contracts.js';
 export * from './event-bus.js';
 export * from './redis-connection.js';
 export * from './probe-queue.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_STREAM } from './event-bus.js';
 import { PROBE_QUEUE } from './probe-queue.js';
 import { CONSUMER_SOURCES, type EventPublisher, streamKey } from './routing.js';
+import { AGENT_STATUS_KEY, FORWARDER_STATUS_KEY } from './status-records.js';
 
 /**
  * The one definition of what each service may do in Redis. The lab, the demo and the deployment
@@ -19,9 +20,6 @@ export interface RedisNames {
   readonly queuePrefix: string;
 }
 export const DEFAULT_REDIS_NAMES: RedisNames = { streamBase: DEFAULT_STREAM, queuePrefix: 'bull' };
-
-export const AGENT_STATUS_KEY = 'pgw:agent:status';
-export const FORWARDER_STATUS_KEY = 'pgw:forwarder:status';
 
 /** Commands (without the leading +/-) allowed on keys (ACL patterns: `~p` read/write, `%R~p` read only). */
 export interface RedisGrant {

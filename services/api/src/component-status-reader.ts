@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { AGENT_STATUS_KEY, type AgentStatus, FORWARDER_STATUS_KEY, type ForwarderStatus, parseAgentStatus, parseForwarderStatus } from './logic/component-status.js';
+import { AGENT_STATUS_KEY, type AgentStatus, FORWARDER_STATUS_KEY, type ForwarderStatus, parseAgentStatus, parseForwarderStatus } from '@pgw/events';
 
 /** The agent's status holds one entry per blocked client: parse each distinct value once, not per request. */
 function memoised<T>(parse: (raw: string | null | undefined) => T): (raw: string | null | undefined) => T {

@@ -1,10 +1,11 @@
-import type { AgentStatus } from './logic/component-status.js';
+import type { MappingRow } from '@pgw/db';
+import type { AgentStatus } from '@pgw/events';
+import type { Mapping } from './contract/types.js';
 import { mappingState } from './logic/mapping-state.js';
 import type { MappingWithProxy } from './services/ports.js';
 
-export type MappingDto = ReturnType<typeof toMappingDto>;
-
-export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null) {
+/** A mapping as the API returns it, with what the gateway really does for its client. */
+export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null): Mapping {
   return {
     id: row.id,
     clientIp: row.clientIp,
@@ -22,17 +23,8 @@ export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null) {
   };
 }
 
-/** What the audit log keeps of a mapping. */
-export function auditedMapping(row: {
-  id: number;
-  clientIp: string;
-  proxyId: number;
-  listenPort: number;
-  enabled: boolean;
-  description: string;
-  macAddress: string | null;
-  privateDestinations: 'deny' | 'allow' | null;
-}) {
+/** What the audit log keeps of a mapping: the columns an operator sets, and its id. */
+export function auditedMapping(row: MappingRow) {
   return {
     id: row.id,
     clientIp: row.clientIp,

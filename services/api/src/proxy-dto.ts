@@ -1,28 +1,8 @@
 import type { ProxyRow } from '@pgw/db';
-
-export interface ProxyDto {
-  id: number;
-  name: string;
-  protocol: 'http' | 'socks5';
-  host: string;
-  port: number;
-  username: string | null;
-  hasPassword: boolean;
-  status: 'unknown' | 'up' | 'down';
-  statusChangedAt: string | null;
-  latencyMs: number | null;
-  exitIp: string | null;
-  lastError: string | null;
-  lastCheckedAt: string | null;
-  handshakeMode: 'auto' | 'pipelined' | 'sequential';
-  handshakeLearned: 'pipelined' | 'sequential' | null;
-  mappingCount: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
+import type { Proxy } from './contract/types.js';
 
 /** The only shape a proxy leaves the API in: the sealed password never does. */
-export function toProxyDto(row: ProxyRow, mappingCount: number): ProxyDto {
+export function toProxyDto(row: ProxyRow, mappingCount: number): Proxy {
   return {
     id: row.id,
     name: row.name,
@@ -40,8 +20,8 @@ export function toProxyDto(row: ProxyRow, mappingCount: number): ProxyDto {
     handshakeMode: row.handshakeMode,
     handshakeLearned: row.handshakeLearned,
     mappingCount,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
   };
 }
 

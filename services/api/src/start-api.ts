@@ -22,6 +22,7 @@ import { Notifier } from './notifier.js';
 import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
 import { ProbeGate } from './probe-gate.js';
 import { readComponentStatus } from './component-status-reader.js';
+import { dashboardCounts } from './repositories/status.js';
 import { createStore } from './repositories/store.js';
 import { purgeExpiredRevocations } from './repositories/users.js';
 import { createServices } from './services/api-services.js';
@@ -75,7 +76,8 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       store: createStore(db),
       prober: probes,
       publisher: new Notifier(bus, logger),
-      agentStatus: async () => (await readComponentStatus(redis)).agent,
+      components: () => readComponentStatus(redis),
+      dashboardCounts: () => dashboardCounts(db),
       secretKey: config.PGW_SECRET_KEY,
       allowedNetworks: config.PGW_PROXY_ALLOW_CIDRS,
       probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,

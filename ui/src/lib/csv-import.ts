@@ -1,4 +1,4 @@
-import { CsvError, parseCsv } from './csv.js';
+import { CsvError, parseCsv } from '@pgw/domain/csv';
 
 export interface ImportPreview {
   readonly rows: number;
@@ -11,14 +11,14 @@ export interface ImportPreview {
  */
 export function previewMappingsCsv(text: string): ImportPreview {
   const rows = parseCsv(text);
-  const header = rows[0]?.map((h) => h.trim().toLowerCase());
-  if (!header) throw new CsvError('the file is empty (a header row is required)', 1);
-  if (!header.includes('client_ip')) throw new CsvError('the header has no client_ip column', 1);
-  if (!header.includes('proxy_name') && !header.includes('proxy_id')) throw new CsvError('the header needs a proxy_name or proxy_id column', 1);
-  rows.slice(1).forEach((row, i) => {
-    if (row.length !== header.length) throw new CsvError(`has ${row.length} fields, the header has ${header.length}`, i + 2);
-  });
-  if (rows.length < 2) throw new CsvError('no mapping rows after the header', 2);
+  const header = rows[0]?.fields.map((h) => h.trim().toLowerCase());
+  if (!header) throw new CsvError(1, 'the file is empty (a header row is required)');
+  if (!header.includes('client_ip')) throw new CsvError(1, 'the header has no client_ip column');
+  if (!header.includes('proxy_name') && !header.includes('proxy_id')) throw new CsvError(1, 'the header needs a proxy_name or proxy_id column');
+  for (const { line, fields } of rows.slice(1)) {
+    if (fields.length !== header.length) throw new CsvError(line, `has ${fields.length} fields, the header has ${header.length}`);
+  }
+  if (rows.length < 2) throw new CsvError(2, 'no mapping rows after the header');
   return { rows: rows.length - 1, columns: header };
 }
 

@@ -1,21 +1,15 @@
+import type { MappingRow } from '@pgw/db';
 import type { Settings } from '@pgw/domain';
+import { parseCsv } from '@pgw/domain/csv';
 import { conflict, invalid } from '../domain-errors.js';
-import { parseCsv } from './csv.js';
 import { validClientIp, validListenPort, validMacAddress } from './mapping-rules.js';
+import type { MappingFields } from '../services/ports.js';
 import { lowestFreePort } from './port-allocation.js';
 
 export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address'] as const;
 
 /** What an import compares a row with: the stored mapping of the same client. */
-export interface StoredMapping {
-  id: number;
-  clientIp: string;
-  listenPort: number;
-  proxyId: number;
-  enabled: boolean;
-  description: string;
-  macAddress: string | null;
-}
+export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'enabled' | 'description' | 'macAddress'>;
 
 export interface ImportSnapshot {
   settings: Settings;
@@ -23,20 +17,14 @@ export interface ImportSnapshot {
   mappings: readonly StoredMapping[];
 }
 
-export interface PlannedRow {
+/** A file row to write; macAddress is present only when the file has a mac_address column (null unpins). */
+export type PlannedRow = Omit<MappingFields, 'privateDestinations'> & {
   line: number;
   /** Set when the client already has a mapping: the row updates it. */
   existingId: number | null;
   /** An unchanged row is not written: no audit row, no new updated_at, so the client stays applied. */
   change: 'create' | 'update' | 'unchanged';
-  clientIp: string;
-  proxyId: number;
-  listenPort: number;
-  enabled: boolean;
-  description: string;
-  /** Present only when the file has a mac_address column: null unpins, absent leaves a pin as it is. */
-  macAddress?: string | null;
-}
+};
 
 interface RowProblem {
   line: number;

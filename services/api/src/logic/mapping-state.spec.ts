@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { AgentStatus } from './component-status.js';
-import { parseAgentStatus } from './component-status.js';
+import type { AgentStatus } from '@pgw/events';
 import { mappingState } from './mapping-state.js';
 
 const at = new Date('2025-01-01T00:00:10Z');
 const agent = (overrides: Partial<AgentStatus> = {}): AgentStatus => ({
-  ok: true, at, durationMs: 3, appliedMappings: 1, blocked: {}, rejected: 0, refusals: [], error: null, ...overrides,
+  ok: true, at, durationMs: 3, appliedMappings: 1, blocked: {}, rejected: [], refusals: [], error: null, ...overrides,
 });
 const mapping = { id: 7, clientIp: '192.168.2.10', enabled: true, updatedAt: '2025-01-01T00:00:05.000Z' };
 
@@ -23,20 +22,4 @@ test('every other state carries a reason', () => {
   assert.deepEqual(mappingState({ ...mapping, enabled: false }, 'up', agent()), { state: 'blocked', reason: 'mapping_disabled' });
   // The proxy went down after the last reconcile: the block is not in place yet.
   assert.deepEqual(mappingState(mapping, 'down', agent()), { state: 'not_applied', reason: 'pending' });
-});
-
-test('agent status JSON is parsed leniently; garbage is treated as no status', () => {
-  const parsed = parseAgentStatus(JSON.stringify({ ok: true, at: '2025-01-01T00:00:10Z', durationMs: 2, appliedMappings: 3, blocked: { '192.168.2.11': 'proxy_down' }, rejected: 0, error: null }));
-  assert.equal(parsed?.at.getTime(), at.getTime());
-  assert.deepEqual(parsed?.blocked, { '192.168.2.11': 'proxy_down' });
-  assert.equal(parseAgentStatus('{not json'), null);
-  assert.equal(parseAgentStatus(JSON.stringify({ ok: 'yes' })), null);
-  assert.equal(parseAgentStatus(null), null);
-});
-
-test('the agent status carries its refusals (none from an agent that reports none)', () => {
-  const base = { ok: false, at: at.toISOString(), blocked: {}, error: 'refused: settings refused' };
-  assert.deepEqual(parseAgentStatus(JSON.stringify(base))?.refusals, []);
-  const refusals = [{ subject: 'lanInterface', reason: 'lanInterface "ens99" does not exist on this gateway' }];
-  assert.deepEqual(parseAgentStatus(JSON.stringify({ ...base, refusals }))?.refusals, refusals);
 });

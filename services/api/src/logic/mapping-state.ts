@@ -1,5 +1,6 @@
 import { clientBlockReason, type ProxyStatus } from '@pgw/domain';
-import type { AgentStatus } from './component-status.js';
+import type { AgentStatus } from '@pgw/events';
+import type { MappingWithProxy } from '../services/ports.js';
 
 export type MappingStateKind = 'effective' | 'blocked' | 'not_applied';
 export interface MappingState {
@@ -7,13 +8,8 @@ export interface MappingState {
   readonly reason: string | null;
 }
 
-export interface MappingFacts {
-  readonly id: number;
-  readonly clientIp: string;
-  readonly enabled: boolean;
-  /** ISO 8601, as the mapping queries return it. */
-  readonly updatedAt: string;
-}
+/** What the state of a mapping depends on; updatedAt in ISO 8601, as the mapping queries return it. */
+type MappingFacts = Pick<MappingWithProxy, 'id' | 'clientIp' | 'enabled' | 'updatedAt'>;
 
 /**
  * What the gateway really does for one client, judged from the agent's last reconcile rather than
@@ -21,7 +17,7 @@ export interface MappingFacts {
  */
 export function mappingState(mapping: MappingFacts, proxyStatus: ProxyStatus, agent: AgentStatus | null): MappingState {
   if (!agent) return { state: 'not_applied', reason: 'agent_unavailable' };
-  if (Array.isArray(agent.rejected) && agent.rejected.some((r) => r.mappingId === mapping.id)) return { state: 'not_applied', reason: 'rejected' };
+  if (agent.rejected.some((r) => r.mappingId === mapping.id)) return { state: 'not_applied', reason: 'rejected' };
   if (!agent.ok) return { state: 'not_applied', reason: 'agent_error' };
   if (Date.parse(mapping.updatedAt) > agent.at.getTime()) return { state: 'not_applied', reason: 'pending' };
   const applied = agent.blocked[mapping.clientIp];

@@ -1,15 +1,9 @@
 import { parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
+import type { ProxyUpdate } from '../contract/types.js';
 import { invalid } from '../domain-errors.js';
 
-/** A proxy's endpoint as the API receives it: `url`, or separate fields. Password plaintext, in memory only. */
-export interface ProxyInput {
-  url?: string;
-  protocol?: ProxyProtocol;
-  host?: string;
-  port?: number;
-  username?: string | null;
-  password?: string | null;
-}
+/** A proxy's endpoint as the API receives it (API_SPEC.yaml): `url`, or separate fields. Password plaintext, in memory only. */
+export type ProxyInput = Pick<ProxyUpdate, 'url' | 'protocol' | 'host' | 'port' | 'username' | 'password'>;
 
 export interface EndpointChange {
   protocol?: ProxyProtocol;

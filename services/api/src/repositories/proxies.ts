@@ -1,5 +1,6 @@
 import type { Db, ProxyCheckRow, ProxyRow } from '@pgw/db';
-import { type ProxyDto, toProxyDto } from '../proxy-dto.js';
+import type { Proxy } from '../contract/types.js';
+import { toProxyDto } from '../proxy-dto.js';
 import type { ProxyFields, ProxyRepository } from '../services/ports.js';
 
 export type { ProxyFields } from '../services/ports.js';
@@ -11,14 +12,14 @@ function withMappingCount(db: Db) {
     .select((eb) => eb.selectFrom('mappings').select((e) => e.fn.countAll<string>().as('n')).whereRef('mappings.proxyId', '=', 'proxies.id').as('mappingCount'));
 }
 
-export async function listProxies(db: Db, status?: ProxyRow['status']): Promise<ProxyDto[]> {
+export async function listProxies(db: Db, status?: ProxyRow['status']): Promise<Proxy[]> {
   let query = withMappingCount(db);
   if (status) query = query.where('status', '=', status);
   const rows = await query.orderBy('id').execute();
   return rows.map(({ mappingCount, ...row }) => toProxyDto(row, Number(mappingCount ?? 0)));
 }
 
-export async function getProxyDto(db: Db, id: number): Promise<ProxyDto | undefined> {
+export async function getProxyDto(db: Db, id: number): Promise<Proxy | undefined> {
   const row = await withMappingCount(db).where('id', '=', id).executeTakeFirst();
   if (!row) return undefined;
   const { mappingCount, ...rest } = row;

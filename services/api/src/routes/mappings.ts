@@ -3,7 +3,7 @@ import type { ApiContext } from '../context.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { strictRouter } from '../http/router.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
-import type { MappingInput } from '../services/mapping.service.js';
+import type { MappingCreate, MappingUpdate } from '../contract/types.js';
 
 export function mappingRoutes(ctx: ApiContext): Router {
   const router = strictRouter();
@@ -15,7 +15,7 @@ export function mappingRoutes(ctx: ApiContext): Router {
   });
 
   router.post('/api/v1/mappings', async (req, res) => {
-    const id = await mappings.create(req.body as MappingInput, actorOf(req));
+    const id = await mappings.create(req.body as MappingCreate, actorOf(req));
     res.status(201).json(await mappingQueries.one(id));
   });
 
@@ -24,7 +24,7 @@ export function mappingRoutes(ctx: ApiContext): Router {
   });
 
   router.patch('/api/v1/mappings/:id', async (req, res) => {
-    await mappings.edit(idParam(req), req.body as MappingInput, 'update', actorOf(req));
+    await mappings.edit(idParam(req), req.body as MappingUpdate, 'update', actorOf(req));
     res.json(await mappingQueries.one(idParam(req)));
   });
   router.post('/api/v1/mappings/:id/enable', async (req, res) => {

@@ -1,11 +1,11 @@
 import type { ProxyRow } from '@pgw/db';
 import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
+import type { ProxyCreate, ProxyUpdate } from '../contract/types.js';
 import { notFound } from '../domain-errors.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { strictRouter } from '../http/router.js';
 import { findProxyRow, getProxyDto, listChecks, listProxies } from '../repositories/proxies.js';
-import type { ProxyChange } from '../services/proxy.service.js';
 
 export function proxyRoutes(ctx: ApiContext): Router {
   const router = strictRouter();
@@ -16,7 +16,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
   });
 
   router.post('/api/v1/proxies', async (req, res) => {
-    res.status(201).json(await proxies.create(req.body as ProxyChange & { name: string }, actorOf(req)));
+    res.status(201).json(await proxies.create(req.body as ProxyCreate, actorOf(req)));
   });
 
   router.get('/api/v1/proxies/:id', async (req, res) => {
@@ -26,7 +26,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
   });
 
   router.patch('/api/v1/proxies/:id', async (req, res) => {
-    res.json(await proxies.update(idParam(req), req.body as ProxyChange, actorOf(req)));
+    res.json(await proxies.update(idParam(req), req.body as ProxyUpdate, actorOf(req)));
   });
 
   router.delete('/api/v1/proxies/:id', async (req, res) => {

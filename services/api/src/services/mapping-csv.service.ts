@@ -1,5 +1,5 @@
 import type { MappingRow } from '@pgw/db';
-import { formatCsv } from '../logic/csv.js';
+import { formatCsv } from '@pgw/domain/csv';
 import { EXPORT_COLUMNS, type ImportSnapshot, planImport } from '../logic/mapping-import.js';
 import { auditedMapping } from '../mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';

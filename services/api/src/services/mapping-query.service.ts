@@ -1,15 +1,9 @@
+import type { AgentStatus } from '@pgw/events';
+import type { Mapping, MappingPage } from '../contract/types.js';
 import { notFound } from '../domain-errors.js';
-import type { AgentStatus } from '../logic/component-status.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
-import { type MappingDto, toMappingDto } from '../mapping-dto.js';
+import { toMappingDto } from '../mapping-dto.js';
 import type { MappingFilter, MappingRepository } from './ports.js';
-
-export interface MappingPage {
-  items: MappingDto[];
-  total: number;
-  limit: number;
-  offset: number;
-}
 
 /** Reads of mappings with their effective state, judged from the agent's last reconcile. */
 export class MappingQueryService {
@@ -33,7 +27,7 @@ export class MappingQueryService {
     return { items: matching.slice(offset, offset + limit), total: matching.length, limit, offset };
   }
 
-  async one(id: number): Promise<MappingDto> {
+  async one(id: number): Promise<Mapping> {
     const [row, agent] = await Promise.all([this.deps.mappings.findWithProxy(id), this.deps.agentStatus()]);
     if (!row) throw notFound(`mapping ${id}`);
     return toMappingDto(row, agent);

@@ -1,5 +1,6 @@
 import type { Settings } from '@pgw/domain';
 import type { MappingRow } from '@pgw/db';
+import type { MappingCreate, MappingUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress } from '../logic/mapping-rules.js';
 import { lowestFreePort } from '../logic/port-allocation.js';
@@ -7,16 +8,8 @@ import { auditedMapping } from '../mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
 import type { Actor, MappingFields, MappingRepository, Prober, Publisher, Store } from './ports.js';
 
-/** A create or edit as the operator sends it; what is absent is kept (edit) or defaulted (create). */
-export interface MappingInput {
-  clientIp?: string;
-  proxyId?: number;
-  listenPort?: number;
-  enabled?: boolean;
-  description?: string;
-  macAddress?: string | null;
-  privateDestinations?: 'deny' | 'allow' | null;
-}
+/** A create or edit as the operator sends it (API_SPEC.yaml); what is absent is kept (edit) or defaulted (create). */
+type MappingInput = MappingCreate | MappingUpdate;
 
 /** The fields to store; a listen port of null is allocated inside the write transaction (placePort). */
 type ResolvedFields = Omit<MappingFields, 'listenPort'> & { listenPort: number | null };
@@ -50,7 +43,7 @@ export class MappingService {
   constructor(private readonly deps: MappingServiceDeps) {}
 
   /** Returns the new mapping's id. */
-  async create(input: MappingInput, actor: Actor): Promise<number> {
+  async create(input: MappingCreate, actor: Actor): Promise<number> {
     const { store } = this.deps;
     const settings = await store.settings.load();
     const { fields, proxy } = await this.resolve(settings, input, null);
@@ -65,7 +58,7 @@ export class MappingService {
   }
 
   /** An edit, or an enable/disable (action names it in the audit log). */
-  async edit(id: number, input: MappingInput, action: 'update' | 'enable' | 'disable', actor: Actor): Promise<void> {
+  async edit(id: number, input: MappingUpdate, action: 'update' | 'enable' | 'disable', actor: Actor): Promise<void> {
     const { store } = this.deps;
     const existing = await store.mappings.find(id);
     if (!existing) throw notFound(`mapping ${id}`);

@@ -27,18 +27,12 @@ export interface AuditEntry {
   after: unknown;
 }
 
-/** The columns of a mapping an operator sets. */
-export interface MappingFields {
-  clientIp: string;
-  proxyId: number;
-  listenPort: number;
-  enabled: boolean;
-  description: string;
-  /** Absent: left as it is (an import without the column). */
-  macAddress?: string | null;
-  /** This client's choice for private destinations; null: the global setting. Absent: left as it is. */
-  privateDestinations?: 'deny' | 'allow' | null;
-}
+/**
+ * The columns of a mapping an operator sets. A MAC pin or a private-destinations choice left
+ * absent is left as it is (an import without the column); null clears it.
+ */
+export type MappingFields = Pick<MappingRow, 'clientIp' | 'proxyId' | 'listenPort' | 'enabled' | 'description'> &
+  Partial<Pick<MappingRow, 'macAddress' | 'privateDestinations'>>;
 
 /**
  * A mapping row with the proxy facts its effective state depends on. Its timestamps come as the API's

@@ -1,13 +1,11 @@
 import { encryptSecret } from '@pgw/crypto';
 import { ProxyHostPolicy } from '@pgw/domain';
 import type { ProbeResult } from '@pgw/events';
+import type { Proxy, ProxyCreate, ProxyUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../domain-errors.js';
-import { type EndpointChange, endpointFromInput, type ProxyInput } from '../logic/proxy-input.js';
-import { auditedProxy, type ProxyDto, toProxyDto } from '../proxy-dto.js';
+import { type EndpointChange, endpointFromInput } from '../logic/proxy-input.js';
+import { auditedProxy, toProxyDto } from '../proxy-dto.js';
 import type { Actor, Prober, ProxyFields, Publisher, Store } from './ports.js';
-
-/** A create or edit as the operator sends it: the endpoint (url or fields), a name and the SOCKS5 handshake mode. */
-export type ProxyChange = ProxyInput & { name?: string; handshakeMode?: ProxyFields['handshakeMode'] };
 
 export interface ProxyServiceDeps {
   readonly store: Store;
@@ -24,7 +22,7 @@ export interface ProxyServiceDeps {
 export class ProxyService {
   constructor(private readonly deps: ProxyServiceDeps) {}
 
-  async create(input: ProxyChange & { name: string }, actor: Actor): Promise<ProxyDto> {
+  async create(input: ProxyCreate, actor: Actor): Promise<Proxy> {
     const { store } = this.deps;
     const endpoint = endpointFromInput(input, 'create', await this.hosts());
     if (await store.proxies.findByName(input.name)) throw conflict('name', `a proxy named "${input.name}" already exists`);
@@ -46,7 +44,7 @@ export class ProxyService {
     return toProxyDto(row, 0);
   }
 
-  async update(id: number, input: ProxyChange, actor: Actor): Promise<ProxyDto> {
+  async update(id: number, input: ProxyUpdate, actor: Actor): Promise<Proxy> {
     const { store } = this.deps;
     const endpoint = endpointFromInput(input, 'update', await this.hosts());
     if (input.name !== undefined) {

@@ -1,7 +1,15 @@
-/** RFC 4180 CSV: quoted fields may hold commas, quotes ("") and newlines. */
+/**
+ * RFC 4180 CSV, the one parser and formatter of the mappings file: the api imports and exports with
+ * it, the console checks a file with it before sending it. Quoted fields may hold commas, quotes ("")
+ * and newlines. No imports: the console bundles this file (`@pgw/domain/csv`).
+ */
 
-export class CsvSyntaxError extends Error {
-  constructor(readonly line: number, message: string) {
+/** A malformed file, or one the reader cannot use, with the 1-based line at fault. */
+export class CsvError extends Error {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
     super(`line ${line}: ${message}`);
   }
 }
@@ -32,7 +40,7 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
       } else if (c === '"') {
         quoted = false;
         const next = input[i + 1];
-        if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') throw new CsvSyntaxError(line, 'text after a closing quote');
+        if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') throw new CsvError(line, 'text after a closing quote');
       } else {
         if (c === '\n') line++;
         field += c;
@@ -50,13 +58,13 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
       line++;
       rowLine = line;
     } else if (c === '"') {
-      throw new CsvSyntaxError(line, 'quote inside an unquoted field');
+      throw new CsvError(line, 'quote inside an unquoted field');
     } else {
       field += c;
       fieldStarted = true;
     }
   }
-  if (quoted) throw new CsvSyntaxError(rowLine, 'unterminated quoted field');
+  if (quoted) throw new CsvError(rowLine, 'unterminated quoted field');
   endRow();
   return rows;
 }

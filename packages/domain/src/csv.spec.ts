@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CsvError, formatCsv, parseCsv } from './csv.js';
+
+test('parses quoted fields with commas, quotes and newlines, and tracks line numbers', () => {
+  const rows = parseCsv('a,b,c\r\n1,"x, ""y""",3\n\n2,"multi\nline",\n');
+  assert.deepEqual(rows, [
+    { line: 1, fields: ['a', 'b', 'c'] },
+    { line: 2, fields: ['1', 'x, "y"', '3'] },
+    { line: 4, fields: ['2', 'multi\nline', ''] },
+  ]);
+});
+
+test('skips blank lines and a byte order mark, keeps a last line without newline', () => {
+  assert.deepEqual(parseCsv('\ufeffa,b\n\n1,2').map((r) => r.fields), [['a', 'b'], ['1', '2']]);
+});
+
+test('round-trips what it formats and neutralises spreadsheet formulas', () => {
+  const text = formatCsv(['client_ip', 'description'], [['192.168.2.10', 'desk, "left"\nsecond line'], ['192.168.2.11', '=cmd()'], ['192.168.2.12', '']]);
+  assert.deepEqual(parseCsv(text).map((r) => r.fields), [['client_ip', 'description'], ['192.168.2.10', 'desk, "left"\nsecond line'], ['192.168.2.11', "'=cmd()"], ['192.168.2.12', '']]);
+  assert.equal(formatCsv(['a', 'b'], [['x', 'b,c']]), 'a,b\r\nx,"b,c"\r\n');
+});
+
+test('malformed CSV names the line', () => {
+  assert.throws(() => parseCsv('a,b\n"open,2\n'), (e: unknown) => e instanceof CsvError && e.line === 2);
+  assert.throws(() => parseCsv('a,b\n1,x"y\n'), /line 2: quote inside an unquoted field/);
+  assert.throws(() => parseCsv('a\n"x"y\n'), /line 2: text after a closing quote/);
+});

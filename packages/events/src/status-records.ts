@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/**
+ * The status records the agent and the forwarder keep in Redis (docs/contracts.md): each writes its
+ * key (SET with a 60 s TTL, refreshed well inside it) and the api reads both for the dashboard and the
+ * mappings' effective state. A writer builds `z.input` of the schema; a reader parses with it and gets
+ * `z.output` (times as Date). Fields added later have defaults, so a reader accepts an older writer.
+ */
+export const AGENT_STATUS_KEY = 'pgw:agent:status';
+export const FORWARDER_STATUS_KEY = 'pgw:forwarder:status';
+export const STATUS_TTL_S = 60;
+
+const isoTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
+const count = z.number().int().nonnegative();
+
+/** The agent's last reconcile: what the gateway really does per client. */
+export const agentStatusSchema = z.object({
+  ok: z.boolean(),
+  /** When the reconcile ended; a mapping updated after it is not applied yet. */
+  at: isoTime,
+  durationMs: z.number().nonnegative(),
+  /** Clients whose traffic flows through their proxy. */
+  appliedMappings: count,
+  /** Blocked client IP -> reason (mapping_disabled, proxy_down, proxy_unknown, ...). */
+  blocked: z.record(z.string(), z.string()),
+  /** Mapping rows the agent could not use, each with the reason. */
+  rejected: z.array(z.object({ mappingId: z.number().int(), reason: z.string() })).default([]),
+  /** Settings and mapping ports the agent refused to apply on this gateway, each with its reason. */
+  refusals: z.array(z.object({ subject: z.string(), reason: z.string() })).default([]),
+  error: z.string().nullable(),
+});
+export type AgentStatusRecord = z.input<typeof agentStatusSchema>;
+export type AgentStatus = z.output<typeof agentStatusSchema>;
+
+/** The forwarder's listeners and connections. */
+export const forwarderStatusSchema = z.object({
+  at: isoTime,
+  activeConnections: count,
+  /** Mapping id -> its open relays. */
+  perMapping: z.record(z.string(), count),
+  listeners: count,
+  /** Connections the destination policy refused since the forwarder started, by reason (destination_loopback, proxy_lan, ...). */
+  refused: z.record(z.string(), count).default({}),
+});
+export type ForwarderStatusRecord = z.input<typeof forwarderStatusSchema>;
+export type ForwarderStatus = z.output<typeof forwarderStatusSchema>;
+
+function parseRecord<T>(schema: z.ZodType<T>, raw: string | null | undefined): T | null {
+  if (!raw) return null;
+  try {
+    const parsed = schema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A missing, malformed or foreign value reads as unknown (null): the reader shows "not applied", never "effective". */
+export const parseAgentStatus = (raw: string | null | undefined): AgentStatus | null => parseRecord(agentStatusSchema, raw);
+export const parseForwarderStatus = (raw: string | null | undefined): ForwarderStatus | null => parseRecord(forwarderStatusSchema, raw);

@@ -1,0 +1,50 @@
+/**
+ * Names for the request and response types of API_SPEC.yaml, as generated into schema.ts
+ * (`npm run generate -w @pgw/api`); none is written by hand. The api and the console both use them
+ * (the console through `@pgw/api/contract`).
+ */
+import type { components, operations } from './schema.js';
+
+export type { components, operations, paths } from './schema.js';
+
+type Schemas = components['schemas'];
+type JsonBody<Response> = Response extends { content: { 'application/json': infer Body } } ? Body : never;
+
+export type Role = Schemas['Role'];
+export type ProxyProtocol = Schemas['ProxyProtocol'];
+export type ProxyHandshakeMode = Schemas['ProxyHandshakeMode'];
+/** Fail closed: only "up" lets traffic through. */
+export type ProxyStatus = Schemas['ProxyStatus'];
+
+export type ApiErrorBody = Schemas['Error'];
+
+export type User = Schemas['User'];
+export type LoginRequest = Schemas['LoginRequest'];
+export type Session = Schemas['Session'];
+export type ChangePasswordRequest = Schemas['ChangePasswordRequest'];
+export type UserCreate = Schemas['UserCreate'];
+export type UserUpdate = Schemas['UserUpdate'];
+
+export type Proxy = Schemas['Proxy'];
+export type ProxyCreate = Schemas['ProxyCreate'];
+/** `password` null clears it, omitted keeps it. */
+export type ProxyUpdate = Schemas['ProxyUpdate'];
+export type ProbeResult = Schemas['ProbeResult'];
+
+export type MappingState = Schemas['MappingState'];
+export type Mapping = Schemas['Mapping'];
+export type MappingCreate = Schemas['MappingCreate'];
+export type MappingUpdate = Schemas['MappingUpdate'];
+
+export type Settings = Schemas['Settings'];
+export type Status = Schemas['Status'];
+export type AuditEntry = Schemas['AuditEntry'];
+
+// Response bodies the spec defines inline, per operation.
+export type CsrfToken = JsonBody<operations['getCsrfToken']['responses'][200]>;
+export type UserList = JsonBody<operations['listUsers']['responses'][200]>;
+export type ProxyList = JsonBody<operations['listProxies']['responses'][200]>;
+export type ProxyCheckPage = JsonBody<operations['listProxyChecks']['responses'][200]>;
+export type MappingPage = JsonBody<operations['listMappings']['responses'][200]>;
+export type ImportResult = JsonBody<operations['importMappings']['responses'][200]>;
+export type AuditPage = JsonBody<operations['listAudit']['responses'][200]>;
