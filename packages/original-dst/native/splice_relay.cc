@@ -281,8 +281,32 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   Napi::FunctionReference onClosed_;
 };
 
+// spliceUnavailable(): null when splice(2) moves bytes from a socket into a pipe and on into
+// another here, else why not (a kernel without it, a seccomp filter that denies it). Asked once
+// before the first hand-over: a relay that found out only at its first splice could not go back
+// to JavaScript, its net.Sockets being gone by then.
+Napi::Value SpliceUnavailable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2] = {-1, -1};
+  int p[2] = {-1, -1};
+  int q[2] = {-1, -1};
+  std::string why;
+  auto fail = [&why](const char* what) { why = std::string(what) + ": " + std::strerror(errno); };
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) fail("socketpair");
+  else if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) fail("pipe2");
+  else if (pipe2(q, O_NONBLOCK | O_CLOEXEC) != 0) fail("pipe2");
+  else if (send(sv[0], "x", 1, MSG_NOSIGNAL) != 1) fail("send");
+  else if (splice(sv[1], nullptr, p[1], nullptr, 1, SPLICE_F_NONBLOCK | SPLICE_F_MOVE) != 1) fail("splice(socket -> pipe)");
+  else if (splice(p[0], nullptr, q[1], nullptr, 1, SPLICE_F_NONBLOCK | SPLICE_F_MOVE) != 1) fail("splice(pipe -> pipe)");
+  for (int fd : {sv[0], sv[1], p[0], p[1], q[0], q[1]}) {
+    if (fd >= 0) close(fd);
+  }
+  return why.empty() ? env.Null() : Napi::String::New(env, why);
+}
+
 }  // namespace
 
 void InitSpliceRelay(Napi::Env env, Napi::Object exports) {
   exports.Set("SpliceRelay", SpliceRelay::Define(env));
+  exports.Set("spliceUnavailable", Napi::Function::New(env, SpliceUnavailable, "spliceUnavailable"));
 }

@@ -50,6 +50,8 @@ export interface Binding {
     toUpstream: Buffer | undefined,
     onClosed: SpliceClosed,
   ) => SplicedRelay;
+  /** null when splice(2) works here, else why not (see native/splice_relay.cc). */
+  spliceUnavailable(): string | null;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.

@@ -23,16 +23,32 @@ function plainFd(socket: Socket): number | null {
   return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
 
+let probed = false;
+let unavailable: string | null = null;
+
+/**
+ * null when this kernel and process may splice(2) (asked once, at the first call), else why not:
+ * an old kernel, or a seccomp filter that denies it. spliceSockets then declines every hand-over.
+ */
+export function spliceUnavailable(): string | null {
+  if (!probed) {
+    unavailable = binding.spliceUnavailable();
+    probed = true;
+  }
+  return unavailable;
+}
+
 /**
  * Hands two connected TCP sockets over to a native relay and destroys the net.Sockets (the relay
  * holds duplicates of their descriptors, so destroying them closes nothing on the wire). Bytes
  * Node had already read (a proxy's first tunnel bytes, unshifted by the dialer) are written first.
  * The caller must have removed its own listeners: the sockets emit 'close' once destroyed.
  *
- * Returns null, touching nothing, when the sockets cannot be handed over: not plain TCP, or
- * writes still queued in Node. The caller then relays in JavaScript.
+ * Returns null, touching nothing, when the sockets cannot be handed over: splice(2) unavailable
+ * here, not plain TCP, or writes still queued in Node. The caller then relays in JavaScript.
  */
 export function spliceSockets(client: Socket, upstream: Socket, idleTimeoutMs: number, onClosed: SpliceClosed): SplicedRelay | null {
+  if (spliceUnavailable() !== null) return null;
   const clientFd = plainFd(client);
   const upstreamFd = plainFd(upstream);
   if (clientFd === null || upstreamFd === null) return null;
