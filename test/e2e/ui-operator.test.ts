@@ -226,6 +226,54 @@ describe('operator console: defects found by a new operator (chromium, real api 
     }
   });
 
+  it('asks before leaving the Configuration tab with unsaved settings: Stay keeps the edit, Discard leaves without saving', async () => {
+    const { page } = admin;
+    await page.goto('/#/config');
+    const interval = page.locator('#set-healthIntervalS');
+    await interval.waitFor();
+    const original = await interval.inputValue();
+    const nav = page.locator('nav a.tab', { hasText: 'Dashboard' });
+    await nav.click(); // nothing edited: leaves without asking
+    await page.waitForURL(/#\/dashboard/);
+    await page.goto('/#/config');
+    await interval.fill(String(Number(original) + 7));
+    await nav.click();
+    const dialog = page.getByRole('dialog', { name: /unsaved/i });
+    await dialog.waitFor({ timeout: 3_000 });
+    await dialog.getByRole('button', { name: 'Stay' }).click();
+    assert.match(page.url(), /#\/config/, 'Stay keeps the tab');
+    assert.equal(await interval.inputValue(), String(Number(original) + 7), 'and the edit');
+    await nav.click();
+    await dialog.getByRole('button', { name: /Discard/ }).click();
+    await page.waitForURL(/#\/dashboard/);
+    const stored = (await h.call('GET', '/api/v1/settings', bearer())).body as { healthIntervalS: number };
+    assert.equal(String(stored.healthIntervalS), original, 'nothing was saved');
+  });
+
+  it('shows a viewer settings that look read-only (muted, not-allowed cursor), unlike the admin\'s editable ones', async () => {
+    const style = (page: Page) =>
+      page.locator('#set-healthIntervalS').evaluate((el) => {
+        const css = getComputedStyle(el);
+        return { disabled: (el as HTMLInputElement).matches(':disabled'), cursor: css.cursor, background: css.backgroundColor, border: css.borderStyle };
+      });
+    await admin.page.goto('/#/config');
+    await admin.page.locator('#set-healthIntervalS').waitFor();
+    const editable = await style(admin.page);
+    const viewer = await newSession(browser, h.url);
+    try {
+      await logIn(viewer.page, VIEWER.username, VIEWER.password);
+      await viewer.page.goto('/#/config');
+      await viewer.page.locator('#set-healthIntervalS').waitFor();
+      const readOnly = await style(viewer.page);
+      assert.equal(readOnly.disabled, true);
+      assert.equal(readOnly.cursor, 'not-allowed', 'a read-only field says so under the pointer');
+      assert.notEqual(readOnly.background, editable.background, `read-only ${JSON.stringify(readOnly)} looks like editable ${JSON.stringify(editable)}`);
+      assert.notEqual(readOnly.border, editable.border);
+    } finally {
+      await viewer.context.close();
+    }
+  });
+
   it('sends a revoked session to the login page at once, without waiting for an api call', async () => {
     const viewer = await newSession(browser, h.url);
     try {
