@@ -55,6 +55,19 @@ describe('agent desired-state load', () => {
     assert.equal(settingsChanged.state.mappings, mappingOff.state.mappings);
   });
 
+  it('a load scoped to the tables a notice can change does not look at the others (not even their fingerprint)', async () => {
+    const before = await load(null);
+    await tdb.db.updateTable('mappings').set({ enabled: true }).where('listenPort', '=', 20009).execute();
+    await tdb.db.updateTable('mappings').set({ enabled: false }).where('listenPort', '=', 20009).execute();
+    await tdb.db.updateTable('proxies').set({ status: 'up' }).where('id', '=', proxyId).execute();
+    const proxiesOnly = await loadDesiredStateIfChanged(agentDb, before, new Set(['proxies']));
+    assert.equal(proxiesOnly.state?.proxies[0]?.status, 'up');
+    assert.equal(proxiesOnly.state?.mappings, before.state.mappings, 'the mapping change is not seen by a proxy notice’s load');
+    assert.equal(proxiesOnly.fingerprint.split('.')[2], before.fingerprint.split('.')[2]);
+    const all = await load({ fingerprint: proxiesOnly.fingerprint, state: proxiesOnly.state! });
+    assert.equal(all.state.mappings.find((m) => m.listenPort === 20009)?.enabled, false, 'the next full load (the resync) sees it');
+  });
+
   it('reads every table again from a cold start, whatever it loaded before', async () => {
     const cold = await load(null);
     const again = await load(null);

@@ -7,7 +7,7 @@ import type { Logger } from '@pgw/log';
 import type { EarlyEnforcement } from './boot.js';
 import { type AgentConfig, reservedPorts } from './config.js';
 import { deleteClientConnections } from './conntrack.js';
-import { DesiredSource } from './desired-source.js';
+import { DesiredSource, tablesToLoad } from './desired-source.js';
 import { createHostFactsReader } from './host-facts.js';
 import { LanNeighbours } from './lan-neighbours.js';
 import { LanSysctl } from './lan-sysctl.js';
@@ -77,7 +77,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   };
   const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config) });
   const desired = new DesiredSource({
-    loadIfChanged: (known) => loadDesiredStateIfChanged(db, known),
+    loadIfChanged: (known, tables) => loadDesiredStateIfChanged(db, known, tables),
     resolve: resolveHosts,
     hostFacts,
     strictOutputUids: strictUids,
@@ -86,7 +86,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const neighbours = new LanNeighbours(config.PGW_IP_BIN);
   const reconciler = new Reconciler({
     // Sockets before rules: every port of the snapshot gets a listening socket of ours, or its client is left out.
-    loadDesired: async () => listeners.registry.holdBuild(await desired.load()),
+    loadDesired: async (triggers) => listeners.registry.holdBuild(await desired.load(tablesToLoad(triggers))),
     applyScript: (script, kind) => (kind === 'delta' ? nft.applyDelta(script) : nft.apply(script)),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),

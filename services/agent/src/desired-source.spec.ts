@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { DesiredState } from '@pgw/db';
 import { DEFAULT_SETTINGS, type Ipv4, parseIpv4, parsePort } from '@pgw/domain';
 import type { HostFacts } from './build-policy.js';
-import { DesiredSource } from './desired-source.js';
+import { DesiredSource, tablesToLoad } from './desired-source.js';
 
 function state(status: 'up' | 'down', host = '198.51.100.10', strictOutput = false): DesiredState {
   return {
@@ -72,5 +72,18 @@ describe('DesiredSource', () => {
     const next = await t.source.load();
     assert.equal(next.policy.clients[0]?.blocked, 'port_refused');
     assert.deepEqual(next.refusals.map((r) => r.reason), ['port refused (20000 has a listening socket of uid 1001, not the forwarder)']);
+  });
+});
+
+describe('tablesToLoad', () => {
+  it('a notice looks at the one table it can change; coalesced notices at theirs; anything else at all three', () => {
+    const tables = (...triggers: string[]) => [...tablesToLoad(new Set(triggers))].sort();
+    assert.deepEqual(tables('event:proxy.status'), ['proxies']);
+    assert.deepEqual(tables('event:proxy.changed', 'event:proxy.status'), ['proxies']);
+    assert.deepEqual(tables('event:mapping.changed'), ['mappings']);
+    assert.deepEqual(tables('event:config.changed', 'event:mapping.changed'), ['mappings', 'settings']);
+    assert.deepEqual(tables('event:proxy.status', 'resync'), ['mappings', 'proxies', 'settings']);
+    assert.deepEqual(tables('start'), ['mappings', 'proxies', 'settings']);
+    assert.deepEqual(tables('handback'), ['mappings', 'proxies', 'settings']);
   });
 });

@@ -8,12 +8,39 @@ export interface DesiredSourceDeps {
    * The rows when their fingerprint differs from `known`'s, else only the fingerprint (one snapshot);
    * tables unchanged since `known` may be taken from its state.
    */
-  loadIfChanged(known: { readonly fingerprint: string; readonly state: DesiredState } | null): Promise<{ fingerprint: string; state: DesiredState | null }>;
+  loadIfChanged(known: { readonly fingerprint: string; readonly state: DesiredState } | null, tables: ReadonlySet<DesiredTable>): Promise<{ fingerprint: string; state: DesiredState | null }>;
   /** Strict OUTPUT only: proxy hostnames -> IPv4 addresses. */
   resolve(hosts: readonly string[]): Promise<ReadonlyMap<string, readonly Ipv4[]>>;
   /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
   hostFacts(ports: ReadonlySet<number>): Promise<HostFacts>;
   readonly strictOutputUids: readonly number[];
+}
+
+/** The tables the agent renders from, each with its own fingerprint. */
+export const DESIRED_TABLES = ['settings', 'proxies', 'mappings'] as const;
+export type DesiredTable = (typeof DESIRED_TABLES)[number];
+const ALL_TABLES: ReadonlySet<DesiredTable> = new Set(DESIRED_TABLES);
+/** The one table each notice can change. Anything else (start, resync, handback) looks at all of them. */
+const TABLE_OF_NOTICE: Readonly<Record<string, DesiredTable>> = {
+  'event:proxy.status': 'proxies',
+  'event:proxy.changed': 'proxies',
+  'event:mapping.changed': 'mappings',
+  'event:config.changed': 'settings',
+};
+
+/**
+ * The tables a run must look at for these triggers (every trigger that asked for the run: requests
+ * coalesce). A notice's run skips even the fingerprint of the tables it cannot change; a notice
+ * that was lost is the periodic resync's, which looks at all of them.
+ */
+export function tablesToLoad(triggers: ReadonlySet<string>): ReadonlySet<DesiredTable> {
+  const tables = new Set<DesiredTable>();
+  for (const trigger of triggers) {
+    const table = TABLE_OF_NOTICE[trigger];
+    if (table === undefined) return ALL_TABLES;
+    tables.add(table);
+  }
+  return tables.size === 0 ? ALL_TABLES : tables;
 }
 
 /**
@@ -30,8 +57,9 @@ export class DesiredSource {
 
   constructor(private readonly deps: DesiredSourceDeps) {}
 
-  async load(): Promise<PolicyBuild> {
-    const { fingerprint, state: fresh } = await this.deps.loadIfChanged(this.last);
+  /** `tables`: the ones that may have changed (tablesToLoad of the run's triggers); the others are the last load's. */
+  async load(tables: ReadonlySet<DesiredTable> = ALL_TABLES): Promise<PolicyBuild> {
+    const { fingerprint, state: fresh } = await this.deps.loadIfChanged(this.last, tables);
     const state = fresh ?? this.last?.state;
     if (!state) throw new Error('desired state unchanged but never loaded');
     // Hostnames are resolved and the host is read on every run: both change while the rows do not.

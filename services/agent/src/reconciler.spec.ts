@@ -75,6 +75,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   const disconnected: { ip: string; keepPort: number | null }[][] = [];
   let desired = initial;
   let loads = 0;
+  const loadedFor: string[][] = [];
   let loadGate: Promise<void> = Promise.resolve();
   let dbDown = false;
   let refused: SettingsRefused | null = null;
@@ -85,8 +86,9 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let saveFails = false;
   let applyGate: Promise<void> = Promise.resolve();
   const ports: ReconcilerPorts = {
-    loadDesired: async () => {
+    loadDesired: async (triggers) => {
       loads++;
+      loadedFor.push([...triggers].sort());
       await loadGate;
       if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
       if (refused) throw refused;
@@ -121,6 +123,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     reconciler,
     setDesired: (p: GatewayPolicy) => void (desired = p),
     loads: () => loads,
+    loadedFor,
     gate: (g: Promise<void>) => void (loadGate = g),
     setDbDown: (down: boolean) => void (dbDown = down),
     refuse: (error: SettingsRefused | null) => void (refused = error),
@@ -263,6 +266,7 @@ describe('Reconciler', () => {
     await Promise.all([first, ...waits]);
     assert.equal(t.loads(), 2);
     assert.deepEqual(t.outcomes.map((o) => o.trigger), ['a', 'b']);
+    assert.deepEqual(t.loadedFor, [['a'], ['b', 'c', 'd']], 'the queued run loads for every request it serves');
   });
 
   it('re-applies in full when the table vanished (another tool flushed the ruleset)', async () => {

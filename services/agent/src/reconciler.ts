@@ -13,8 +13,9 @@ export interface ReconcilerPorts {
   /**
    * Snapshot of the desired state as a policy (Postgres read + DNS for strict output). Returning
    * the very PolicyBuild of the previous run means "unchanged": nothing is rendered again.
+   * `triggers`: every request the run serves (they coalesce), so the load can skip what none of them can change.
    */
-  loadDesired(): Promise<PolicyBuild>;
+  loadDesired(triggers: ReadonlySet<string>): Promise<PolicyBuild>;
   /**
    * One nft transaction; rejects with nft's error, the kernel keeping the old ruleset. `delta`:
    * element commands only (renderDelta), one per line; `full`: a whole ruleset script.
@@ -83,6 +84,8 @@ export class Reconciler {
   private lastBuild: PolicyBuild | null = null;
   private current: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  /** The triggers of the requests the queued run serves. */
+  private queuedTriggers = new Set<string>();
   private unchangedRuns = 0;
   /** The ruleset the last successful nft write put in force (what a self-heal puts back). */
   private inForce: RenderedRuleset | null = null;
@@ -108,15 +111,19 @@ export class Reconciler {
 
   /** Resolves once a run that started after this call has finished. */
   request(trigger: string): Promise<void> {
-    if (this.queued) return this.queued;
+    if (this.queued) {
+      this.queuedTriggers.add(trigger);
+      return this.queued;
+    }
     if (this.current) {
+      this.queuedTriggers = new Set([trigger]);
       this.queued = this.current.then(() => {
         this.queued = null;
-        return this.start(trigger);
+        return this.start(trigger, this.queuedTriggers);
       });
       return this.queued;
     }
-    return this.start(trigger);
+    return this.start(trigger, new Set([trigger]));
   }
 
   /** Resolves when no run is in progress or queued and the state file is written. */
@@ -150,11 +157,11 @@ export class Reconciler {
   /** At start, before Postgres answers: enforce the policy that was in force before the restart. */
   enforceCached(policy: GatewayPolicy): Promise<void> {
     if (this.current || this.queued || this.applied) throw new Error('enforceCached() is only for the start, before any other run');
-    return this.start('state_file', async () => ({ policy, rejected: [], unresolvedProxies: [], refusals: [] }));
+    return this.start('state_file', new Set(['state_file']), async () => ({ policy, rejected: [], unresolvedProxies: [], refusals: [] }));
   }
 
   /** The run, and then the state file it asked for: what request() resolves after. */
-  private start(trigger: string, load: () => Promise<PolicyBuild> = () => this.ports.loadDesired()): Promise<void> {
+  private start(trigger: string, triggers: ReadonlySet<string>, load: () => Promise<PolicyBuild> = () => this.ports.loadDesired(triggers)): Promise<void> {
     let saved: Promise<void> = Promise.resolve();
     const run = this.runWith(trigger, load, (policy) => (saved = this.saveLater(policy))).finally(() => {
       if (this.current === run) this.current = null;

@@ -1,6 +1,7 @@
 import { type Db, type DesiredProxy, type DesiredState, loadSettings } from '@pgw/db';
 import { ZodError } from 'zod';
 import { SettingsRefused } from '../build-policy.js';
+import type { DesiredTable } from '../desired-source.js';
 import { type Mapping, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 
@@ -18,20 +19,30 @@ export interface LoadedDesiredState {
  * always describes exactly the rows returned with it. state is null when nothing changed. Columns
  * the agent does not use (descriptions, timestamps of mappings) are not read.
  */
-export async function loadDesiredStateIfChanged(db: Db, known: LoadedDesiredState | null): Promise<{ fingerprint: string; state: DesiredState | null }> {
+export async function loadDesiredStateIfChanged(
+  db: Db,
+  known: LoadedDesiredState | null,
+  /**
+   * The tables to look at (default all): the others are taken from `known` without even computing
+   * their fingerprint (a proxy-status notice does not hash 4096 mapping rows; the periodic resync
+   * looks at every table). Ignored without `known`.
+   */
+  tables?: ReadonlySet<DesiredTable>,
+): Promise<{ fingerprint: string; state: DesiredState | null }> {
+  const [knownSettings, knownProxies, knownMappings] = known === null ? [] : known.fingerprint.split('.');
+  const look = (table: DesiredTable) => known === null || tables === undefined || tables.has(table);
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      const { rows } = await sql<{ settings: string; proxies: string; mappings: string }>`
+      const { rows } = await sql<{ settings: string | null; proxies: string | null; mappings: string | null }>`
         SELECT
-          md5(coalesce((SELECT row_to_json(s)::text FROM settings s WHERE id = 1), '')) AS settings,
-          md5(coalesce((SELECT string_agg(concat_ws(',', id, host, port, status), ';' ORDER BY id) FROM proxies), '')) AS proxies,
-          md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address), ';' ORDER BY id) FROM mappings), '')) AS mappings`.execute(trx);
-      const parts = rows[0]!;
+          ${look('settings') ? sql`md5(coalesce((SELECT row_to_json(s)::text FROM settings s WHERE id = 1), ''))` : sql`NULL`} AS settings,
+          ${look('proxies') ? sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, host, port, status), ';' ORDER BY id) FROM proxies), ''))` : sql`NULL`} AS proxies,
+          ${look('mappings') ? sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address), ';' ORDER BY id) FROM mappings), ''))` : sql`NULL`} AS mappings`.execute(trx);
+      const parts = { settings: rows[0]!.settings ?? knownSettings, proxies: rows[0]!.proxies ?? knownProxies, mappings: rows[0]!.mappings ?? knownMappings };
       const fingerprint = `${parts.settings}.${parts.proxies}.${parts.mappings}`;
       if (known !== null && fingerprint === known.fingerprint) return { fingerprint, state: null };
-      const [knownSettings, knownProxies, knownMappings] = known === null ? [] : known.fingerprint.split('.');
       const previous = known?.state;
       const settings = previous && knownSettings === parts.settings ? previous.settings : await loadSettings(trx).catch(refuseInvalidSettings);
       const proxies =
