@@ -17,8 +17,8 @@ import { AGENT_METRICS_PORT, analyzeWan } from './dataplane-harness.js';
 
 const METRICS_PORT = 9102;
 const CONNECT_TIMEOUT_MS = 1000;
-/** The forwarder's relay: PGW_FORWARDER_RELAY=splice in this test's environment runs every row on the kernel relay. */
-const RELAY_MODE = process.env.PGW_FORWARDER_RELAY === 'splice' ? 'splice' : 'js';
+/** The forwarder's relay: the kernel's (splice, the default); PGW_FORWARDER_RELAY=js in this test's environment runs every row on the JS relay. */
+const RELAY_MODE = process.env.PGW_FORWARDER_RELAY === 'js' ? 'js' : 'splice';
 const DRAIN_TIMEOUT_MS = 1500;
 const HOLE_PORT = 1999; // accepts TCP on a proxy's address and never answers: a proxy that times out
 

@@ -53,9 +53,9 @@ describe('loadForwarderConfig', () => {
     assert.equal(config.relayMode, 'splice');
   });
 
-  it('relays in JavaScript by default, splice when asked, and names an unknown relay mode', () => {
-    assert.equal(loadForwarderConfig(BASE).relayMode, 'js');
-    assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_RELAY: 'splice' }).relayMode, 'splice');
+  it('relays with splice by default, in JavaScript when asked, and names an unknown relay mode', () => {
+    assert.equal(loadForwarderConfig(BASE).relayMode, 'splice');
+    assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_RELAY: 'js' }).relayMode, 'js');
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_RELAY: 'sendfile' }), /PGW_FORWARDER_RELAY: .*"splice"|"js"/);
   });
 

@@ -22,8 +22,9 @@ export const forwarderEnvSchema = z
     PGW_UPSTREAM_FAILURE_THRESHOLD: fields.positiveInt(3, 1_000),
     PGW_FORWARDER_RESYNC_INTERVAL_MS: fields.positiveInt(2_000, 60_000),
     PGW_FORWARDER_DRAIN_TIMEOUT_MS: fields.positiveInt(5_000, 600_000),
-    // js until splice is solid: in 3 of 11 lab runs a new connection hung right after a mapping moved (docs/ARCHITECTURE.md).
-    PGW_FORWARDER_RELAY: z.enum(RELAY_MODES).default('js'),
+    // splice: the kernel moves the bytes (throughput at or above redsocks'); js stays for A/B runs and
+    // is what a relay falls back to where splice(2) is unavailable (docs/ARCHITECTURE.md, "The relay").
+    PGW_FORWARDER_RELAY: z.enum(RELAY_MODES).default('splice'),
     PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
     // Warm connections per proxy (issue 12.4, docs/ARCHITECTURE.md "Warm connections").
     PGW_FORWARDER_WARM_POOL: fields.booleanFlag(true),

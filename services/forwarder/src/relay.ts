@@ -1,9 +1,10 @@
 // The per-connection hot path. One Relay object per accepted connection, found from its sockets
 // through a symbol, so every event handler below is a module-level function: no closures.
-// Mode splice (opt-in, PGW_FORWARDER_RELAY): once the upstream is connected, both sockets are handed to the native addon and
-// the kernel moves the bytes (splice(2) through a pipe; see packages/original-dst/native/splice_relay.cc).
-// Mode js, and sockets the addon cannot take (TLS, writes queued): chunks go from one socket's
-// read straight into the other's write, and a full write buffer pauses the reading side until 'drain'.
+// Mode splice (the default, PGW_FORWARDER_RELAY): once the upstream is connected, both sockets are
+// handed to the native addon and the kernel moves the bytes (splice(2) through a pipe; see
+// packages/original-dst/native/splice_relay.cc). Mode js, and what the addon declines (splice(2)
+// unavailable here, TLS, writes queued, no descriptor left): chunks go from one socket's read
+// straight into the other's write, and a full write buffer pauses the reading side until 'drain'.
 import type { Socket } from 'node:net';
 import { type SplicedRelay, spliceSockets } from '@pgw/original-dst';
 
