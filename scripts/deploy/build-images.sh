@@ -46,7 +46,8 @@ else
 fi
 # Every package and registry answer the build stage's `npm ci` asks for, fetched by this machine's
 # npm (the same version the build image runs, so the cached answers match its requests).
-primed="$npm_cache/primed-$(sha256sum package-lock.json | cut -c1-16)"
+# Keyed by the lock file being built (PGW_DEPLOY_SOURCE's, not the checkout's).
+primed="$npm_cache/primed-$(sha256sum "$context/package-lock.json" | cut -c1-16)"
 if [ ! -e "$primed" ]; then
   say "filling the npm cache for the offline build (npm ci --ignore-scripts)"
   (cd "$context" && npm ci --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error --cache "$npm_cache" >/dev/null)
@@ -59,7 +60,10 @@ cp -a "$npm_cache" "$context/.npm-cache"
 build() { # $1 tag, $2 Dockerfile, $3 target, build args...
   local tag=$1 file=$2 target=$3 started=$SECONDS; shift 3
   say "building $tag ($file, target $target)"
-  "$docker" build --quiet --network none -f "$file" --target "$target" -t "$tag" "$@" "$context" >/dev/null
+  # -f inside the context: a Dockerfile from outside it is added to the context under a random name,
+  # which changed the `COPY . .` cache key on every build (npm ci and the whole build stage redone
+  # for each target, 130-200 s each), and would be the checkout's file rather than PGW_DEPLOY_SOURCE's.
+  "$docker" build --quiet --network none -f "$context/$file" --target "$target" -t "$tag" "$@" "$context" >/dev/null
   say "built $tag in $((SECONDS - started)) s"
 }
 local_bases=(--build-arg NODE_IMAGE=local/pgw-node:bookworm --build-arg BUILD_IMAGE=local/pgw-build:bookworm --build-arg DEBIAN_IMAGE=local/pgw-nft:bookworm)
