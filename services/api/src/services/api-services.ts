@@ -6,6 +6,7 @@ import { MappingService } from './mapping.service.js';
 import type { Prober, Publisher, Store } from './ports.js';
 import { ProxyService } from './proxy.service.js';
 import { SettingsService } from './settings.service.js';
+import { ReadCache } from './read-cache.js';
 import { StatusService } from './status.service.js';
 
 /** The use cases the routes call. */
@@ -30,13 +31,28 @@ export interface ServiceDeps {
   readonly probeWaitMarginMs: number;
 }
 
+/**
+ * How old a mappings page or dashboard answer may be (read-cache.ts): below the console's 200 ms
+ * reload debounce. Measured in bench:api (docs/benchmarks.md).
+ */
+export const READ_MAX_AGE_MS = 100;
+
 export function createServices(deps: ServiceDeps): ApiServices {
+  const cache = new ReadCache(READ_MAX_AGE_MS);
+  // Every write use case publishes its notice after its commit: that is where the cached reads end.
+  const publisher: Publisher = {
+    publish: (event) => {
+      cache.invalidate();
+      return deps.publisher.publish(event);
+    },
+  };
+  const writes = { ...deps, publisher };
   return {
-    mappings: new MappingService(deps),
-    mappingQueries: new MappingQueryService({ mappings: deps.store.mappings, agentStatus: async () => (await deps.components()).agent }),
-    mappingCsv: new MappingCsvService(deps),
-    proxies: new ProxyService(deps),
-    settings: new SettingsService(deps),
-    status: new StatusService({ counts: deps.dashboardCounts, components: deps.components }),
+    mappings: new MappingService(writes),
+    mappingQueries: new MappingQueryService({ mappings: deps.store.mappings, agentStatus: async () => (await deps.components()).agent, cache }),
+    mappingCsv: new MappingCsvService(writes),
+    proxies: new ProxyService(writes),
+    settings: new SettingsService(writes),
+    status: new StatusService({ counts: deps.dashboardCounts, components: deps.components, cache }),
   };
 }

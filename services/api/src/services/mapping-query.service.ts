@@ -4,6 +4,7 @@ import { notFound } from '../domain-errors.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
 import { toMappingDto } from '../mapping-dto.js';
 import type { MappingFilter, MappingRepository } from './ports.js';
+import type { ReadCache } from './read-cache.js';
 
 /** Reads of mappings with their effective state, judged from the agent's last reconcile. */
 export class MappingQueryService {
@@ -12,10 +13,17 @@ export class MappingQueryService {
       readonly mappings: MappingRepository;
       /** The agent's last status; null when it is unknown (Redis down, no agent). */
       readonly agentStatus: () => Promise<AgentStatus | null>;
+      /** Pages are served from it (the console's hot read). */
+      readonly cache: ReadCache;
     },
   ) {}
 
-  async page(filter: MappingFilter, limit: number, offset: number, state?: MappingStateKind): Promise<MappingPage> {
+  page(filter: MappingFilter, limit: number, offset: number, state?: MappingStateKind): Promise<MappingPage> {
+    const key = `mappings ${filter.proxyId ?? ''} ${limit} ${offset} ${state ?? ''} ${filter.q ?? ''}`;
+    return this.deps.cache.get(key, () => this.load(filter, limit, offset, state));
+  }
+
+  private async load(filter: MappingFilter, limit: number, offset: number, state?: MappingStateKind): Promise<MappingPage> {
     const { mappings } = this.deps;
     const agent = await this.deps.agentStatus();
     if (!state) {

@@ -1,6 +1,7 @@
 import type { AgentStatus, ForwarderStatus } from '@pgw/events';
 import type { Status } from '../contract/types.js';
 import type { DashboardCounts } from '../repositories/status.js';
+import type { ReadCache } from './read-cache.js';
 
 /** The dashboard: counts from Postgres, and what the agent and the forwarder last reported (null while unknown). */
 export class StatusService {
@@ -8,10 +9,15 @@ export class StatusService {
     private readonly deps: {
       readonly counts: () => Promise<DashboardCounts>;
       readonly components: () => Promise<{ agent: AgentStatus | null; forwarder: ForwarderStatus | null }>;
+      readonly cache: ReadCache;
     },
   ) {}
 
-  async dashboard(): Promise<Status> {
+  dashboard(): Promise<Status> {
+    return this.deps.cache.get('status', () => this.load());
+  }
+
+  private async load(): Promise<Status> {
     const [{ proxies, mappings }, { agent, forwarder }] = await Promise.all([this.deps.counts(), this.deps.components()]);
     return {
       proxies: { total: proxies.up + proxies.down + proxies.unknown, ...proxies },
