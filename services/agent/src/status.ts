@@ -1,26 +1,13 @@
-import type { EventBus } from '@pgw/events';
+import { AGENT_STATUS_KEY, type AgentStatusRecord, type EventBus, STATUS_TTL_S } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import type { Redis } from 'ioredis';
 import type { ReconcileOutcome } from './reconciler.js';
 
-export const STATUS_KEY = 'pgw:agent:status';
-const TTL_S = 60;
+/** The key this writer keeps (one definition, with the record's schema, in @pgw/events). */
+export const STATUS_KEY = AGENT_STATUS_KEY;
 const REFRESH_MS = 20_000;
 
-/** The `pgw:agent:status` value (contracts.md): what the dashboard shows per client. */
-export interface AgentStatus {
-  ok: boolean;
-  at: string;
-  durationMs: number;
-  appliedMappings: number;
-  blocked: Record<string, string>;
-  rejected: { mappingId: number; reason: string }[];
-  /** Settings and mapping ports the agent refused to apply here, each with the reason (shown in the console). */
-  refusals: { subject: string; reason: string }[];
-  error: string | null;
-}
-
-export function agentStatus(outcome: ReconcileOutcome, at: Date): AgentStatus {
+export function agentStatus(outcome: ReconcileOutcome, at: Date): AgentStatusRecord {
   const clients = outcome.build?.policy.clients ?? [];
   return {
     ok: outcome.ok,
@@ -35,7 +22,7 @@ export function agentStatus(outcome: ReconcileOutcome, at: Date): AgentStatus {
 }
 
 /** Whether the dashboard needs a new value: anything but the time and duration changed. */
-function sameStatus(a: AgentStatus, b: AgentStatus): boolean {
+function sameStatus(a: AgentStatusRecord, b: AgentStatusRecord): boolean {
   return JSON.stringify({ ...a, at: '', durationMs: 0 }) === JSON.stringify({ ...b, at: '', durationMs: 0 });
 }
 
@@ -45,7 +32,7 @@ function sameStatus(a: AgentStatus, b: AgentStatus): boolean {
  * never fatal: enforcement does not depend on it.
  */
 export class StatusReporter {
-  private last: AgentStatus | null = null;
+  private last: AgentStatusRecord | null = null;
   private lastWriteAt = 0;
 
   constructor(
@@ -60,7 +47,7 @@ export class StatusReporter {
     if (this.last === null || !sameStatus(this.last, status) || now - this.lastWriteAt >= REFRESH_MS) {
       this.lastWriteAt = now;
       this.last = status;
-      this.redis.set(STATUS_KEY, JSON.stringify(status), 'EX', TTL_S).catch((error: Error) => {
+      this.redis.set(STATUS_KEY, JSON.stringify(status), 'EX', STATUS_TTL_S).catch((error: Error) => {
         this.lastWriteAt = 0;
         this.logger.warn('cannot write agent status to Redis', { error: error.message });
       });
