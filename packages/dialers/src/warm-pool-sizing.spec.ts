@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BURST_MS, MIN_AGE_MS, OFF_MS, REJECTIONS_OFF, WarmPoolSizing } from './warm-pool-sizing.js';
+import { BURST_MS, MIN_AGE_MS, MIN_BURST_MS, OFF_MS, REJECTIONS_OFF, WarmPoolSizing } from './warm-pool-sizing.js';
 
 const SETTINGS = { maxPerProxy: 4, maxAgeMs: 3_000, demandWindowMs: 30_000 };
 
@@ -23,6 +23,27 @@ describe('WarmPoolSizing', () => {
     const many = new WarmPoolSizing(SETTINGS);
     for (let i = 0; i < 20; i++) many.recordTake(100 + i);
     assert.equal(many.target(200), SETTINGS.maxPerProxy);
+  });
+
+  it('once opens are timed, counts as one burst only the takes closer together than a refill', () => {
+    const sizing = new WarmPoolSizing(SETTINGS);
+    sizing.recordOpen(100);
+    assert.equal(sizing.burstMs, 150);
+    // One client, one connection every 300 ms: each is served by the warm connection opened after the previous one.
+    for (let t = 0; t <= 1_200; t += 300) sizing.recordTake(t);
+    assert.equal(sizing.target(1_200), 1);
+    // Three within 100 ms: three warm connections.
+    for (const t of [2_000, 2_040, 2_080]) sizing.recordTake(t);
+    assert.equal(sizing.target(2_080), 3);
+    // Smoothed, and bounded on both sides.
+    sizing.recordOpen(200);
+    assert.equal(sizing.burstMs, 1.5 * (0.7 * 100 + 0.3 * 200));
+    const fast = new WarmPoolSizing(SETTINGS);
+    fast.recordOpen(1);
+    assert.equal(fast.burstMs, MIN_BURST_MS);
+    const slow = new WarmPoolSizing(SETTINGS);
+    slow.recordOpen(5_000);
+    assert.equal(slow.burstMs, BURST_MS);
   });
 
   it('drops to 0 once the proxy has been idle for the demand window', () => {

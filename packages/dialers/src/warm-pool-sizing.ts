@@ -1,12 +1,15 @@
 // How many warm connections a proxy's pool keeps, and for how long: pure, the clock passed in.
-// The size follows recent demand: the most connections taken within any BURST_MS over the last
-// demandWindowMs (a browser opens several at once), capped, and 0 once the proxy has been idle
-// that long. A warm connection the proxy closes before use says its idle timeout is shorter than
+// The size follows recent demand: the most connections taken within any window as long as the
+// pool takes to open one (a refill; BURST_MS until measured) over the last demandWindowMs, capped,
+// and 0 once the proxy has been idle that long. Takes further apart than a refill are served by
+// one warm connection in turn; a browser opening several at once needs as many. A warm connection the proxy closes before use says its idle timeout is shorter than
 // ours: the age halves below the age at which it was closed; a proxy that keeps doing that (or
 // refuses the warm connections outright) gets no pool for OFF_MS, after which it is tried again.
 
-/** Demand within this long counts as one burst: the connections a client opens at once. */
+/** The longest window that counts as one burst, and the window until an open has been timed. */
 export const BURST_MS = 1_000;
+/** The shortest window: even a proxy next door takes this long to be opened again under load. */
+export const MIN_BURST_MS = 50;
 /** Consecutive warm connections lost before use after which the pool is off for the proxy. */
 export const REJECTIONS_OFF = 3;
 /** Below this age a warm connection is not worth keeping: the pool is off instead. */
@@ -31,6 +34,8 @@ export class WarmPoolSizing {
   private rejections = 0;
   private offUntil = -Infinity;
   private ageMs: number;
+  /** How long opening a warm connection takes (smoothed); null until one has been timed. */
+  private openMs: number | null = null;
 
   constructor(private readonly settings: WarmPoolSettings) {
     if (!(settings.maxPerProxy >= 1) || !(settings.maxAgeMs >= MIN_AGE_MS) || !(settings.demandWindowMs >= BURST_MS)) {
@@ -43,6 +48,16 @@ export class WarmPoolSizing {
   recordTake(now: number): void {
     if (this.takes.length === MAX_SAMPLES) this.takes.shift();
     this.takes.push(now);
+  }
+
+  /** A warm connection opened in `durationMs` (TCP and handshake). */
+  recordOpen(durationMs: number): void {
+    this.openMs = this.openMs === null ? durationMs : 0.7 * this.openMs + 0.3 * durationMs;
+  }
+
+  /** Takes closer together than this need a warm connection each. */
+  get burstMs(): number {
+    return this.openMs === null ? BURST_MS : Math.min(BURST_MS, Math.max(MIN_BURST_MS, 1.5 * this.openMs));
   }
 
   /** A warm connection carried a client's CONNECT: the proxy accepts them. */
@@ -78,10 +93,11 @@ export class WarmPoolSizing {
     const since = now - this.settings.demandWindowMs;
     while (this.takes.length > 0 && this.takes[0]! <= since) this.takes.shift();
     if (this.isOff(now) || this.takes.length === 0) return 0;
+    const burst = this.burstMs;
     let peak = 0;
     let start = 0;
     for (let end = 0; end < this.takes.length; end++) {
-      while (this.takes[end]! - this.takes[start]! >= BURST_MS) start++;
+      while (this.takes[end]! - this.takes[start]! >= burst) start++;
       peak = Math.max(peak, end - start + 1);
     }
     return Math.min(this.settings.maxPerProxy, peak);

@@ -73,8 +73,10 @@ export class WarmPool {
     const takenAt = this.now();
     this.sizing.recordTake(takenAt);
     const warm = this.takeReady();
-    this.refill();
-    if (warm === null) return this.dialer.dial(this.proxy, target, options);
+    if (warm === null) {
+      this.refill();
+      return this.dialer.dial(this.proxy, target, options);
+    }
     try {
       const socket = await this.dialer.connectOn(warm.socket, this.proxy, target, options);
       this.sizing.recordUse();
@@ -83,6 +85,10 @@ export class WarmPool {
       if (!(error instanceof DialError) || error.reason !== 'closed' || options.signal?.aborted) throw error;
       this.rejected(takenAt - warm.openedAt);
       return this.dialer.dial(this.proxy, target, options);
+    } finally {
+      // After the client's CONNECT, not beside it: the proxy answers the client first (a refill's
+      // auth costs a proxy such as dante tens of ms of CPU).
+      this.refill();
     }
   }
 
@@ -115,6 +121,7 @@ export class WarmPool {
       (socket) => {
         this.opening--;
         if (this.closed) return void socket.destroy();
+        this.sizing.recordOpen(this.now() - openedAt);
         this.keep(socket, openedAt);
       },
       () => {
