@@ -68,6 +68,18 @@ describe('agent desired-state load', () => {
     assert.equal(all.state.mappings.find((m) => m.listenPort === 20009)?.enabled, false, 'the next full load (the resync) sees it');
   });
 
+  it('a proxies-only load (one statement) gives the same rows and fingerprint as the full read', async () => {
+    const before = await load(null);
+    await tdb.db.insertInto('proxies').values({ name: 'q', protocol: 'http', host: 'proxy.example', port: 3128, status: 'unknown' }).execute();
+    await tdb.db.updateTable('proxies').set({ status: 'down' }).where('id', '=', proxyId).execute();
+    const fast = await loadDesiredStateIfChanged(agentDb, before, new Set(['proxies']));
+    const full = await loadDesiredStateIfChanged(agentDb, null);
+    assert.deepEqual(fast.state?.proxies, full.state?.proxies);
+    assert.equal(fast.fingerprint, full.fingerprint);
+    assert.deepEqual(await loadDesiredStateIfChanged(agentDb, { fingerprint: fast.fingerprint, state: fast.state! }), { fingerprint: fast.fingerprint, state: null }, 'nothing changed for the next full load');
+    assert.deepEqual(await loadDesiredStateIfChanged(agentDb, { fingerprint: fast.fingerprint, state: fast.state! }, new Set(['proxies'])), { fingerprint: fast.fingerprint, state: null });
+  });
+
   it('reads every table again from a cold start, whatever it loaded before', async () => {
     const cold = await load(null);
     const again = await load(null);
