@@ -53,6 +53,8 @@ interface Row {
   iperfGbps: number;
   /** RSS of the relay process right after its iperf3 runs (MiB); null for direct routing. */
   rssMiB: number | null;
+  /** The relay process's CPU time per sequential try (user, system ms; all its threads); null for direct routing. */
+  cpuPerTry: { user: number; system: number } | null;
   addedSequential?: Summary;
   addedConcurrent?: Summary;
 }
@@ -66,14 +68,32 @@ interface Samples {
   concurrent: number[];
   failures: number;
   iperfGbps: number[];
+  /** CPU ms the relay process used over the sequential tries, and how many tries. */
+  cpuUser: number;
+  cpuSystem: number;
+  cpuTries: number;
 }
 
-async function measure(lab: Lab, lan: LanClient, label: string, src: string, into: Samples): Promise<void> {
+/** User and system CPU time of a process so far, all threads, ms (/proc/<pid>/stat, 10 ms ticks). */
+function cpuTimes(pid: number): [number, number] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return [fields[11]! * 10, fields[12]! * 10];
+}
+
+async function measure(lab: Lab, lan: LanClient, label: string, src: string, relayPid: number | null, into: Samples): Promise<void> {
   const { ip, httpPort, iperfPort } = lab.description.internet;
   const request = `GET /ip HTTP/1.1\r\nHost: ${ip}\r\nConnection: close\r\n\r\n`;
   const target = { src, host: ip, port: httpPort, request, timeoutMs: 5_000 };
   await lan.run({ op: 'latency', ...target, count: WARMUP, concurrency: 1 });
+  const cpuBefore = relayPid === null ? null : cpuTimes(relayPid);
   const sequential = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
+  if (relayPid !== null && cpuBefore !== null) {
+    const [user, system] = cpuTimes(relayPid);
+    into.cpuUser += user - cpuBefore[0];
+    into.cpuSystem += system - cpuBefore[1];
+    into.cpuTries += SEQUENTIAL;
+  }
   const concurrent = await lan.run({ op: 'latency', ...target, count: CONCURRENT, concurrency: CONCURRENCY }, 120_000);
   const failures = (sequential.failures ?? 0) + (concurrent.failures ?? 0);
   if (failures > 0) say(`  ${label}: ${failures} failed tries (first: ${sequential.firstError ?? concurrent.firstError})`);
@@ -114,8 +134,9 @@ function minus(a: Summary, b: Summary): Summary {
 
 function printTable(rows: Row[]): void {
   const f = (s: Summary | undefined) => (s ? `${s.p50.toFixed(2)} / ${s.p95.toFixed(2)} / ${s.p99.toFixed(2)}` : '-');
-  const header = ['setup', 'proxy', 'seq p50/p95/p99 ms', 'added seq', `conc(${CONCURRENCY}) p50/p95/p99 ms`, 'added conc', 'iperf3 Gbit/s', 'RSS MiB'];
-  const lines = rows.map((r) => [r.setup, r.proxy, f(r.sequential), f(r.addedSequential), f(r.concurrent), f(r.addedConcurrent), r.iperfGbps.toFixed(2), r.rssMiB === null ? '-' : r.rssMiB.toFixed(1)]);
+  const header = ['setup', 'proxy', 'seq p50/p95/p99 ms', 'added seq', `conc(${CONCURRENCY}) p50/p95/p99 ms`, 'added conc', 'iperf3 Gbit/s', 'RSS MiB', 'CPU/try user+sys ms'];
+  const cpu = (c: Row['cpuPerTry']) => (c === null ? '-' : `${c.user.toFixed(3)} + ${c.system.toFixed(3)}`);
+  const lines = rows.map((r) => [r.setup, r.proxy, f(r.sequential), f(r.addedSequential), f(r.concurrent), f(r.addedConcurrent), r.iperfGbps.toFixed(2), r.rssMiB === null ? '-' : r.rssMiB.toFixed(1), cpu(r.cpuPerTry)]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   console.log(show(header));
@@ -145,12 +166,12 @@ async function main(): Promise<void> {
       ['pgw', 'socks5', CLIENT.pgwSocks5],
       ['pgw', 'http', CLIENT.pgwHttp],
     ] as const;
-    const samples = new Map<string, Samples>(keys.map(([setup, proxy]) => [`${setup}/${proxy}`, { sequential: [], concurrent: [], failures: 0, iperfGbps: [] }]));
+    const samples = new Map<string, Samples>(keys.map(([setup, proxy]) => [`${setup}/${proxy}`, { sequential: [], concurrent: [], failures: 0, iperfGbps: [], cpuUser: 0, cpuSystem: 0, cpuTries: 0 }]));
     const rss: { redsocks: number[]; pgw: number[] } = { redsocks: [], pgw: [] };
     const loads: number[] = [];
 
-    // PGW_FORWARDER_RELAY=js|splice in the bench's environment compares the two relays on one machine.
-    const relayEnv: Record<string, string> = process.env.PGW_FORWARDER_RELAY === undefined ? {} : { PGW_FORWARDER_RELAY: process.env.PGW_FORWARDER_RELAY };
+    // PGW_FORWARDER_* in the bench's environment (RELAY=js|splice, WARM_POOL...) reach the forwarder: A/B runs on one machine.
+    const relayEnv = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('PGW_FORWARDER_') && v !== undefined)) as Record<string, string>;
     const gateway = new Gateway(lab, tdb, { env: { forwarder: relayEnv } });
     cleanups.push(() => gateway.destroy());
     const socksId = await gateway.seedProxy(dante, { status: 'up' });
@@ -168,7 +189,9 @@ async function main(): Promise<void> {
         { client: CLIENT.redsocksHttp, localPort: 12346, proxy: { ip: tinyproxy.ip, port: tinyproxy.port, type: 'http-connect' } },
       ]);
       try {
-        for (const [setup, proxy, client] of keys.filter(([setup]) => setup !== 'pgw')) await measure(lab, lan, `${setup}/${proxy}`, client, samples.get(`${setup}/${proxy}`)!);
+        for (const [setup, proxy, client] of keys.filter(([setup]) => setup !== 'pgw')) {
+          await measure(lab, lan, `${setup}/${proxy}`, client, setup === 'direct' ? null : redsocks.process.pid, samples.get(`${setup}/${proxy}`)!);
+        }
         rss.redsocks.push(rssMiB(redsocks.process.pid));
       } finally {
         await redsocks.stop();
@@ -177,12 +200,13 @@ async function main(): Promise<void> {
       say(`round ${round}/${ROUNDS}: pgw (agent ruleset + forwarder as uid pgw)`);
       await gateway.start('agent');
       await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
-      for (const [setup, proxy, client] of keys.filter(([setup]) => setup === 'pgw')) await measure(lab, lan, `${setup}/${proxy}`, client, samples.get(`${setup}/${proxy}`)!);
+      for (const [setup, proxy, client] of keys.filter(([setup]) => setup === 'pgw')) await measure(lab, lan, `${setup}/${proxy}`, client, forwarder.pid, samples.get(`${setup}/${proxy}`)!);
       rss.pgw.push(rssMiB(forwarder.pid));
       // Back to a gateway without pgw's table for the next round's direct and redsocks runs, and
-      // without its kernel backstop: the agent switched LAN forwarding off, direct routing needs it.
+      // without its kernel backstop: the agent switched LAN forwarding off and restored the static
+      // guard table (inet pgw_guard, which drops all LAN forwarding); direct routing needs neither.
       await gateway.stop('agent');
-      await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', 'pgw'], { reject: false });
+      for (const table of ['pgw', 'pgw_guard']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
       await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
     }
 
@@ -197,6 +221,7 @@ async function main(): Promise<void> {
         failures: s.failures,
         iperfGbps: round(median(s.iperfGbps), 2),
         rssMiB: relay === null ? null : round(Math.max(...relay), 1),
+        cpuPerTry: s.cpuTries === 0 ? null : { user: round(s.cpuUser / s.cpuTries, 3), system: round(s.cpuSystem / s.cpuTries, 3) },
       };
     });
     const direct = rows[0]!;
@@ -217,12 +242,13 @@ async function main(): Promise<void> {
       verdicts[`${proxy}_floor_added_p95_le_${FLOOR_ADDED_P95_MS}ms`] = pgw.addedSequential!.p95 <= FLOOR_ADDED_P95_MS;
       verdicts[`${proxy}_goal_p50_le_redsocks`] = pgw.sequential.p50 <= redsocksRow.sequential.p50;
       verdicts[`${proxy}_goal_throughput_ge_0.8x_redsocks`] = pgw.iperfGbps >= 0.8 * redsocksRow.iperfGbps;
+      verdicts[`${proxy}_goal_conc_p50_le_1.2x_redsocks`] = pgw.concurrent.p50 <= 1.2 * redsocksRow.concurrent.p50;
     }
     console.log('');
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
     const failures = rows.reduce((sum, r) => sum + r.failures, 0);
     if (failures > 0) console.log(`WARNING: ${failures} tries failed in total (their times are not in the percentiles)`);
-    summary = { bench: 'forwarder', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'splice (default)', rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts };
+    summary = { bench: 'forwarder', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'splice (default)', forwarderEnv: relayEnv, rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }

@@ -15,8 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { createLab } from '../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
-import { rssMiB } from '../ops-machine.js';
+import { cpuMs, rssMiB } from '../ops-machine.js';
 import { LanClient } from './lan-client-handle.js';
+import { summariseProfile } from './profile-summary.js';
 import { summarize } from './stats.js';
 
 const CLIENT = '192.168.2.10';
@@ -34,6 +35,8 @@ interface Variant {
 interface Trial {
   p50: number;
   p95: number;
+  /** The forwarder's CPU time per sequential try (user + system, all threads), ms: steadier than p50 on a loaded machine. */
+  cpu: number;
   gbps: number;
   rss: number;
   /** RSS before the iperf3 run (after the latency tries). */
@@ -81,30 +84,6 @@ function median(values: number[]): number {
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
-/** Self time per function (and per category) from a .cpuprofile, largest first. */
-function summariseProfile(file: string, top = 25): string[] {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-    samples: number[];
-    timeDeltas: number[];
-  };
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  let total = 0;
-  profile.samples.forEach((id, i) => {
-    const frame = byId.get(id)!.callFrame;
-    const where = frame.url === '' ? '' : ` ${frame.url.replace(/^.*\/(node_modules|services|packages)\//, '$1/').replace(/^node:/, 'node:')}:${frame.lineNumber + 1}`;
-    const key = `${frame.functionName || '(anonymous)'}${where}`;
-    const dt = profile.timeDeltas[i] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + dt);
-    total += dt;
-  });
-  return [...self.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([key, us]) => `${((100 * us) / total).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}`);
-}
-
 async function main(): Promise<void> {
   const { rounds, profile, variants } = parseArgs(process.argv.slice(2));
   execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
@@ -145,14 +124,16 @@ async function main(): Promise<void> {
         await waitEffective();
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
         await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
+        const cpuBefore = cpuMs(proc.pid);
         const seq = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
+        const cpu = ((cpuMs(proc.pid) ?? Number.NaN) - (cpuBefore ?? Number.NaN)) / SEQUENTIAL;
         const rssBefore = rssMiB(proc.pid);
         const gbps = await iperf();
         const { p50, p95 } = summarize(seq.samples ?? []);
-        const trial: Trial = { p50, p95, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
+        const trial: Trial = { p50, p95, cpu, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
         trials.get(variant.name)!.push(trial);
         process.stderr.write(
-          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
+          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, CPU ${cpu.toFixed(3)} ms/try, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
             `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`,
         );
         await gateway.stop('forwarder');
@@ -160,10 +141,10 @@ async function main(): Promise<void> {
     }
     const result = variants.map((v) => {
       const t = trials.get(v.name)!;
-      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
+      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
     });
     console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
-    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
+    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
 
     if (profile) {
       // The forwarder runs as uid pgw, which cannot enter the lab's directory.
