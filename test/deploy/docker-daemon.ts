@@ -5,8 +5,8 @@
  * devices cgroup), without a default bridge and without iptables. Containers with
  * `network_mode: host` then live in that namespace, e.g. the lab's gateway.
  * The data root is a cache kept between runs (built images and layers); a lock file keeps two
- * runs from sharing it. stop() removes every container, volume and network it created, and the
- * images a rebuild left untagged.
+ * runs from sharing it. stop() removes every container, volume and network it created; images stay
+ * (the cache: pruning untagged ones would drop the build stage's layers, `npm ci` included).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -100,8 +100,6 @@ export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
       if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids], { reject: false, timeoutMs: 120_000 });
       await docker(['volume', 'prune', '-f'], { reject: false });
       await docker(['network', 'prune', '-f'], { reject: false });
-      // Images a rebuild untagged (the previous version of a tag); the tagged ones stay as the cache.
-      await docker(['image', 'prune', '-f'], { reject: false, timeoutMs: 120_000 });
       await stopEngine();
     }
     unhook();
