@@ -1,4 +1,4 @@
-import type { GatewayPolicy } from '@pgw/domain';
+import type { GatewayPolicy, PolicyClient } from '@pgw/domain';
 import { LOCAL_MARK } from './lan-routing.js';
 import { nftCidr, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
 
@@ -183,6 +183,25 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   };
 }
 
+/** A client's element texts, checked and written once per client object (a build keeps unchanged clients as the same objects). */
+interface ClientElements {
+  readonly ip: string;
+  readonly mac: string | null;
+  /** Its DNAT elements (map `ip : port`, set `ip . port`), written when it is first rendered effective. */
+  dnat?: { readonly port: string; readonly pair: string };
+}
+const elementsOf = new WeakMap<PolicyClient, ClientElements>();
+
+function clientElements(client: PolicyClient): ClientElements {
+  let known = elementsOf.get(client);
+  if (known === undefined) {
+    const ip = nftIpv4(client.ip);
+    known = { ip, mac: client.mac ? `${ip} . ${nftMac(client.mac)}` : null };
+    elementsOf.set(client, known);
+  }
+  return known;
+}
+
 function renderElements(policy: GatewayPolicy): Record<SetName, string[]> {
   const mapped: string[] = [];
   const blocked: string[] = [];
@@ -191,20 +210,20 @@ function renderElements(policy: GatewayPolicy): Record<SetName, string[]> {
   const pinned: string[] = [];
   const clientMacs: string[] = [];
   for (const client of policy.clients) {
-    const ip = nftIpv4(client.ip);
+    const elements = clientElements(client);
     // Pinned whether effective or blocked: the pin says who the client is, not whether it may exit.
-    if (client.mac) {
-      pinned.push(ip);
-      clientMacs.push(`${ip} . ${nftMac(client.mac)}`);
+    if (elements.mac !== null) {
+      pinned.push(elements.ip);
+      clientMacs.push(elements.mac);
     }
     if (client.blocked !== null) {
-      blocked.push(ip);
+      blocked.push(elements.ip);
       continue;
     }
-    const port = nftPort(client.port);
-    mapped.push(ip);
-    clientPort.push(`${ip} : ${port}`);
-    clientPorts.push(`${ip} . ${port}`);
+    const port = (elements.dnat ??= { port: `${elements.ip} : ${nftPort(client.port)}`, pair: `${elements.ip} . ${nftPort(client.port)}` });
+    mapped.push(elements.ip);
+    clientPort.push(port.port);
+    clientPorts.push(port.pair);
   }
   const strict = policy.strictOutput;
   const upstreams = strict ? strict.upstreams.map((u) => `${nftIpv4(u.ip)} . ${nftPort(u.port)}`) : [];
@@ -221,8 +240,13 @@ function renderElements(policy: GatewayPolicy): Record<SetName, string[]> {
   };
 }
 
+/** Sorted in place, duplicates dropped in the same pass (no Set of thousands of strings per render). */
 function uniqueSorted(values: string[]): string[] {
-  return [...new Set(values)].sort();
+  values.sort();
+  let kept = 0;
+  for (let i = 0; i < values.length; i++) if (i === 0 || values[i] !== values[kept - 1]) values[kept++] = values[i]!;
+  values.length = kept;
+  return values;
 }
 
 /** `add element` lines, one per non-empty set; shared by the full script and the delta. */
