@@ -6,11 +6,13 @@
 // (this process: autocannon and the consoles) runs at nice 10 once the api has started, below the api.
 // Goal (issue 13.3): p99 <= 15 ms on both routes at >= 500 requests/s, 0 errors; every console gets a
 // notice within 100 ms. Prints the figures and ends with one JSON line.
-// Usage: node --conditions=pgw-source --import tsx test/bench/api.ts [--mappings 4096] [--seconds 15] [--rate 500] [--consoles 100] [--cpu-prof DIR]
+// Usage: node --conditions=pgw-source --import tsx test/bench/api.ts [--mappings 4096] [--seconds 15] [--rate 500] [--consoles 100] [--cpu-prof DIR] [--node-flags "..."]
 // --cpu-prof DIR: the api runs with node --cpu-prof and writes its .cpuprofile into DIR on exit.
+// Per route it also prints where the tail went: requests the api itself took long for (its latency
+// histogram), GC pauses and event-loop delay (its default metrics), time it waited for a CPU (schedstat).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { setPriority } from 'node:os';
 import { tmpdir } from 'node:os';
@@ -30,7 +32,7 @@ import { REPO_ROOT } from '../support/gateway.js';
 const { values: args } = parseArgs({
   options: {
     mappings: { type: 'string', default: '4096' }, seconds: { type: 'string', default: '15' }, rate: { type: 'string', default: '500' },
-    consoles: { type: 'string', default: '100' }, 'cpu-prof': { type: 'string' },
+    consoles: { type: 'string', default: '100' }, 'cpu-prof': { type: 'string' }, 'node-flags': { type: 'string', default: '' },
   },
 });
 const MAPPINGS = Number(args.mappings);
@@ -41,6 +43,8 @@ if (!Number.isInteger(MAPPINGS) || MAPPINGS < 1 || MAPPINGS > 8000) throw new Er
 if (!Number.isInteger(SECONDS) || SECONDS < 3 || SECONDS > 120) throw new Error(`--seconds must be 3..120 (is ${args.seconds})`);
 if (!Number.isInteger(RATE) || RATE < 10 || RATE > 5000) throw new Error(`--rate must be 10..5000 requests/s (is ${args.rate})`);
 if (!Number.isInteger(CONSOLES) || CONSOLES < 1 || CONSOLES > 500) throw new Error(`--consoles must be 1..500 (is ${args.consoles})`);
+/** Added after the production flags (the later one wins): for trying e.g. --max-semi-space-size=8. */
+const NODE_FLAGS = args['node-flags']!.split(' ').filter(Boolean);
 const GOAL_P99_MS = 15;
 const GOAL_SSE_MS = 100;
 /** Notices sent to the consoles, one every NOTICE_GAP_MS. */
@@ -167,6 +171,72 @@ async function sseDelivery(url: string, token: string, redisUrl: string): Promis
 
 const percentile = (sorted: readonly number[], p: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN) * 10) / 10;
 
+/** What the api went through during a run, from its own metrics and the kernel: where a slow request's time went. */
+interface Sample {
+  /** GC pauses by kind (minor, major, incremental, weakcb): count and total seconds. */
+  gc: Map<string, { count: number; seconds: number }>;
+  /** Server-side latency histogram of the route: upper bound in seconds -> requests at or below it. */
+  buckets: Map<number, number>;
+  /** Event-loop delay since the previous scrape (prom-client resets it at each scrape), seconds. */
+  lagP99: number;
+  lagMax: number;
+  /** Time the api's threads waited on a run queue for a CPU (schedstat), ns. */
+  runQueueNs: number;
+}
+
+async function sample(metricsUrl: string, pid: number, route: string): Promise<Sample> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const gc = new Map<string, { count: number; seconds: number }>();
+  const buckets = new Map<number, number>();
+  let lagP99 = 0;
+  let lagMax = 0;
+  for (const line of text.split('\n')) {
+    const parsed = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!parsed) continue;
+    const [, name, labelText = '', value] = parsed;
+    const labels = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    if (name === 'nodejs_gc_duration_seconds_sum' || name === 'nodejs_gc_duration_seconds_count') {
+      const entry = gc.get(labels.kind!) ?? { count: 0, seconds: 0 };
+      if (name.endsWith('_sum')) entry.seconds = Number(value);
+      else entry.count = Number(value);
+      gc.set(labels.kind!, entry);
+    }
+    if (name === 'pgw_api_http_request_duration_seconds_bucket' && labels.route === route && labels.method === 'GET' && labels.status === '200') {
+      buckets.set(labels.le === '+Inf' ? Infinity : Number(labels.le), Number(value));
+    }
+    if (name === 'nodejs_eventloop_lag_p99_seconds') lagP99 = Number(value);
+    if (name === 'nodejs_eventloop_lag_max_seconds') lagMax = Number(value);
+  }
+  let runQueueNs = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) runQueueNs += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[1]);
+  return { gc, buckets, lagP99, lagMax, runQueueNs };
+}
+
+/** The tail, split: requests the api itself took over 10 or 20 ms for, GC, event-loop delay, waiting for a CPU. */
+function tail(before: Sample, after: Sample, seconds: number) {
+  const served = (le: number) => (after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0);
+  const total = served(Infinity);
+  const gc = (kind: string) => {
+    const a = after.gc.get(kind) ?? { count: 0, seconds: 0 };
+    const b = before.gc.get(kind) ?? { count: 0, seconds: 0 };
+    return { count: a.count - b.count, ms: Math.round((a.seconds - b.seconds) * 1000) };
+  };
+  const bounds = [...after.buckets.keys()].sort((a, b) => a - b);
+  const p99Bound = bounds.find((le) => served(le) >= total * 0.99) ?? Infinity;
+  return {
+    /** The api's own p99 (the latency histogram's bucket it falls in: at most this many ms). */
+    serverP99AtMostMs: p99Bound * 1000,
+    serverOver10Ms: total - served(0.01),
+    serverOver20Ms: total - served(0.02),
+    gcMinor: gc('minor'),
+    gcMajor: gc('major'),
+    gcIncremental: gc('incremental'),
+    loopDelayP99Ms: Math.round(after.lagP99 * 10_000) / 10,
+    loopDelayMaxMs: Math.round(after.lagMax * 10_000) / 10,
+    runQueueMsPerSecond: Math.round((after.runQueueNs - before.runQueueNs) / 1e6 / seconds),
+  };
+}
+
 function run(url: string, path: string, token: string): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(
@@ -188,7 +258,7 @@ try {
   const profile = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof']] : [];
   // The built api with its production node flags: what ships is what is measured.
   execFileSync('npx', ['tsc', '-b', join(REPO_ROOT, 'services/api')], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 180_000 });
-  const started = await startApiProcess({ database, redisUrl: redis.url('api'), dir, admin: ADMIN, logLevel: 'warn', nodeArgs: [...profile, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])] });
+  const started = await startApiProcess({ database, redisUrl: redis.url('api'), dir, admin: ADMIN, logLevel: 'warn', nodeArgs: [...profile, ...NODE_FLAGS] });
   api = started.proc;
   const { url } = started;
   const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
@@ -198,18 +268,25 @@ try {
   if (page.total !== MAPPINGS) throw new Error(`expected ${MAPPINGS} mappings, the api reports ${page.total}`);
   // From here on this process is the load generator: below the api (and Postgres, Redis) in CPU priority.
   setPriority(10);
-  const figures: Record<string, { p50: number; p99: number; max: number; requests: number; non2xx: number; errors: number; cpuMsPerRequest: number; kInstructionsPerRequest: number | null }> = {};
+  const figures: Record<string, { p50: number; p99: number; max: number; requests: number; non2xx: number; errors: number; cpuMsPerRequest: number; kInstructionsPerRequest: number | null; tail: ReturnType<typeof tail> }> = {};
   for (const [name, path] of [['mappings', '/api/v1/mappings'], ['status', '/api/v1/status']] as const) {
     await run(url, path, token).then(() => undefined, () => undefined); // warm-up is the first second of a short run
     const instructions = countInstructions(api.pid!);
     const cpuBefore = apiCpuMs(api.pid!);
+    const sampled = await sample(started.metricsUrl, api.pid!, path);
     const result = await run(url, path, token);
+    const split = tail(sampled, await sample(started.metricsUrl, api.pid!, path), SECONDS);
     const cpuMsPerRequest = Math.round(((apiCpuMs(api.pid!) - cpuBefore) / result.requests.total) * 100) / 100;
     const counted = await instructions.stop();
     const kInstructionsPerRequest = counted === null ? null : Math.round(counted / result.requests.total / 1000);
-    figures[name] = { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, cpuMsPerRequest, kInstructionsPerRequest };
+    figures[name] = { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, cpuMsPerRequest, kInstructionsPerRequest, tail: split };
     console.log(
       `GET ${path}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms over ${result.requests.total} requests (target ${RATE}/s; ${result.non2xx} non-2xx, ${result.errors} errors), api CPU ${cpuMsPerRequest} ms/request, ${kInstructionsPerRequest ?? '?'} k instructions/request`,
+    );
+    console.log(
+      `  tail: the api's own p99 <= ${split.serverP99AtMostMs} ms; it took over 10 ms for ${split.serverOver10Ms} requests, over 20 ms for ${split.serverOver20Ms}; GC minor ${split.gcMinor.count} (${split.gcMinor.ms} ms), ` +
+        `major ${split.gcMajor.count} (${split.gcMajor.ms} ms), incremental ${split.gcIncremental.count} (${split.gcIncremental.ms} ms); event-loop delay p99 ${split.loopDelayP99Ms} ms, ` +
+        `max ${split.loopDelayMaxMs} ms; the api waited ${split.runQueueMsPerSecond} ms per second for a CPU`,
     );
   }
   const sse = await sseDelivery(url, token, redis.adminUrl);
@@ -226,6 +303,7 @@ try {
     errors: figures.mappings!.errors + figures.mappings!.non2xx + figures.status!.errors + figures.status!.non2xx,
     mappingsCpuMsPerRequest: figures.mappings!.cpuMsPerRequest, statusCpuMsPerRequest: figures.status!.cpuMsPerRequest,
     mappingsKInstructionsPerRequest: figures.mappings!.kInstructionsPerRequest, statusKInstructionsPerRequest: figures.status!.kInstructionsPerRequest,
+    mappingsTail: figures.mappings!.tail, statusTail: figures.status!.tail,
     consoles: CONSOLES, sseP50Ms, sseP99Ms, sseMaxMs, sseMissing: sse.missing,
     loadAverage1m: loadAverage1m(), goalP99Ms: GOAL_P99_MS, goalSseMs: GOAL_SSE_MS, pass: routesPass && ssePass,
   }));

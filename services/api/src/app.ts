@@ -54,6 +54,8 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
   app.set('trust proxy', options.trustProxy);
+  // http/send-json.ts: the response validator sees only what goes through res.json.
+  app.locals.validatesResponses = options.validateResponses;
   const duration = new Histogram({
     name: 'pgw_api_http_request_duration_seconds',
     help: 'API request latency by method, OpenAPI route and status',

@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { strictRouter } from '../http/router.js';
+import { sendJson } from '../http/send-json.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
 import type { MappingCreate, MappingUpdate } from '../contract/types.js';
 
@@ -11,7 +12,7 @@ export function mappingRoutes(ctx: ApiContext): Router {
 
   router.get('/api/v1/mappings', async (req, res) => {
     const filter = { proxyId: req.query.proxyId ? Number(req.query.proxyId) : undefined, q: (req.query.q as string | undefined) || undefined };
-    res.json(await mappingQueries.page(filter, Number(req.query.limit ?? 100), Number(req.query.offset ?? 0), req.query.state as MappingStateKind | undefined));
+    sendJson(req, res, await mappingQueries.page(filter, Number(req.query.limit ?? 100), Number(req.query.offset ?? 0), req.query.state as MappingStateKind | undefined));
   });
 
   router.post('/api/v1/mappings', async (req, res) => {
