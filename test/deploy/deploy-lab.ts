@@ -204,8 +204,10 @@ export function agentDownFlows(ctx: () => DeployLab, control: () => AgentControl
     for (const r of result.tcp) assert.notEqual(r.result, 'connected');
     assert.equal(result.loopback.result, 'timeout');
     assertNoLeak(wan);
+    const starting = Date.now();
     await agent.start();
     await mappingsEffective(ctx(), 30_000);
+    console.log(`# flow 15: agent start (inet pgw deleted) -> every mapping effective ${((Date.now() - starting) / 1000).toFixed(1)} s`);
     // Another tool's `nft flush ruleset`: the agent restores inet pgw; the guard's loader its table.
     const flushed = Date.now();
     await lab.exec(lab.ns.gateway, ['nft', 'flush', 'ruleset']);

@@ -239,6 +239,21 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     console.log(`# systemd: agent SIGKILL -> restarted by systemd -> mappings effective ${((Date.now() - killed) / 1000).toFixed(1)} s`);
   });
 
+  it('each service restarts alone: `systemctl restart pgw-<name>` touches no other service, and it serves again', async () => {
+    const figures: string[] = [];
+    for (const service of ['api', 'health', 'forwarder', 'agent'] as const) {
+      const others = SERVICES.filter((s) => s !== service);
+      const pidsBefore = await Promise.all(others.map(mainPid));
+      const started = Date.now();
+      await systemctl('restart', `pgw-${service}.service`);
+      await allHealthy(60_000);
+      await mappingsEffective(target, 30_000);
+      figures.push(`${service} ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      assert.deepEqual(await Promise.all(others.map(mainPid)), pidsBefore, `restarting pgw-${service} restarted no other service`);
+    }
+    console.log(`# systemd: systemctl restart <one service> -> every service healthy and every mapping effective: ${figures.join(', ')}`);
+  });
+
   it('reboot: the machine restarts with the kernel state of a fresh boot and enforces the mappings', async () => {
     await daemon.docker(['stop', '-t', '30', MACHINE], { timeoutMs: 60_000 });
     // The agent's ExecStopPost ran at shutdown.
