@@ -3,7 +3,8 @@
 #   bash scripts/test.sh            unit + integration + e2e
 #   bash scripts/test.sh unit       only one group (unit | integration | e2e | deploy)
 # deploy builds the images without a registry (cached in /var/cache/pgw-deploy) and runs the Compose
-# stack on a private Docker Engine inside a lab namespace, against the leak battery.
+# stack, and the systemd units under systemd as PID 1 in a container, on a private Docker Engine
+# inside a lab namespace, against the leak battery.
 source "$(dirname "$0")/lib.sh"
 require_root
 cd "$REPO_ROOT"
