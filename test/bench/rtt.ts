@@ -314,7 +314,7 @@ async function main(): Promise<void> {
     }
     console.log('');
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
-    summary = { bench: 'rtt', at: new Date().toISOString(), rttMsNominal: RTT_MS, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, verdicts };
+    summary = { bench: 'rtt', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'the forwarder default', rttMsNominal: RTT_MS, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }

@@ -3,8 +3,8 @@
 // to a proxy exist, which of them carries a client's bytes, and since when. Proves: no warm
 // connection without demand or for a blocked mapping; warm connections after demand; a client's
 // connection rides one opened before the client connected, and still exits from the proxy's
-// address; none survives a change of the proxy's endpoint and credentials, nor the proxy being
-// marked down.
+// address; none survives a change of the proxy's endpoint and credentials (the relay riding one
+// is reset like any other), nor the proxy being marked down.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
@@ -118,7 +118,6 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     assert.equal(carrying.length, 1, `one connection carries the client: ${JSON.stringify(after)}`);
     assert.ok(warmPorts.has(carrying[0]!.localPort), `the client's upstream (local port ${carrying[0]!.localPort}) is one of the warm connections opened before it connected (${[...warmPorts].join(', ')})`);
     assert.equal(await exitIpVia(CLIENT), proxy('socks5').ip, 'the exit address is still the mapping\'s proxy');
-    await lan.run({ op: 'release', keys: ['rides-warm'] });
   });
 
   it('drops every warm connection at once when the proxy\'s endpoint and credentials change', async () => {
@@ -133,6 +132,9 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     await tdb.db.updateTable('proxies').set({ status: 'up' }).where('id', '=', proxyId).execute();
     const started = Date.now();
     await gateway.publish({ type: 'proxy.changed', proxyId, action: 'updated' });
+    // The relay riding a warm connection ends like any other relay of a changed proxy.
+    const closed = await lan.closed('rides-warm', 3_000);
+    assert.equal(closed.how, 'reset');
     await waitFor('no connection left to the old endpoint', async () => (await connectionsTo(proxy('socks5'))).length === 0, 3_000);
     console.log(`# endpoint changed: warm connections to the old endpoint gone ${Date.now() - started} ms after the notice`);
     assert.equal(await exitIpVia(CLIENT), next.ip, 'new connections exit through the new endpoint');
