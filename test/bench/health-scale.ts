@@ -140,6 +140,8 @@ async function main(): Promise<void> {
         PGW_SECRET_KEY: randomBytes(32).toString('hex'),
         PGW_METRICS_PORT: String(metricsPort),
         PGW_HEALTH_CONCURRENCY: String(concurrency),
+        // Its proxies listen on loopback addresses, where health refuses proxies unless allowed.
+        PGW_PROXY_ALLOW_CIDRS: `${SUBNET}.0/24`,
       },
     });
     const healthPid = health.pid;

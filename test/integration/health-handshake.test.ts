@@ -65,7 +65,7 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     // Long period: only the on-demand probes below run (plus the first one at start).
     await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
     dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
-    stack = await startHealthStack(database, redis, { name: 'health-handshake-test', secretKey: key });
+    stack = await startHealthStack(database, redis, { name: 'health-handshake-test', secretKey: key, proxyAllowNetworks: [`${SUBNET}.0/24`] });
   });
 
   after(async () => {

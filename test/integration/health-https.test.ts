@@ -74,7 +74,7 @@ describe('health probe of an https check URL', () => {
     PGW_SECRET_KEY: secretKey.toString('hex'),
   });
   const startHealth = async (extraCa: readonly string[]) => {
-    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey, concurrency: 2, extraCa, reconcileIntervalMs: 60_000 });
+    health = await startHealthService({ db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey, concurrency: 2, extraCa, reconcileIntervalMs: 60_000, proxyAllowNetworks: [`${SUBNET}.0/24`] });
   };
   const stopHealth = async () => {
     await health?.stop();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -103,7 +103,7 @@ describe('health service against real proxies', () => {
     }
     // The probe path alone: the liveness connection (test/e2e/health-liveness.test.ts) would record a
     // stopped proxy down before the counted on-demand probes, and ask for probes of its own.
-    stack = await startHealthStack(database, redis, { name: 'health-test', secretKey: key, liveness: false });
+    stack = await startHealthStack(database, redis, { name: 'health-test', secretKey: key, proxyAllowNetworks: [`${SUBNET}.0/24`], liveness: false });
     // Every stream from its start, for the assertions.
     stopTail = stack.bus.tail('0-0', ({ event }) => events.push(event)).stop;
   });
@@ -243,6 +243,32 @@ describe('health service against real proxies', () => {
     const recovered = await onDemand(proxies[0]!.id);
     assert.equal(recovered.ok, true);
     assert.match(await stack.registry.metrics(), /pgw_health_check_target_suspected 0/);
+  });
+
+  it('never dials a proxy row on the gateway itself (loopback, localhost) or in the LAN: down, the reason named, nothing sent', async () => {
+    // What a row written straight into Postgres (not through the api's checks) could point at: a
+    // gateway service on loopback. The listener proves that no byte, not even a TCP SYN, reaches it.
+    let connections = 0;
+    const service = createNetServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => service.once('error', reject).listen(0, '127.0.0.1', resolve));
+    const port = (service.address() as AddressInfo).port;
+    try {
+      const lan = (await database.db.selectFrom('settings').select('lanCidr').executeTakeFirstOrThrow()).lanCidr.replace(/0\/\d+$/, '77');
+      for (const [name, host, word] of [['loopback', '127.0.0.1', /loopback/], ['localhost', 'localhost', /loopback/], ['lan', lan, /LAN/]] as const) {
+        const { id } = await database.db.insertInto('proxies').values({ name: `forbidden-${name}`, protocol: 'socks5', host, port }).returning('id').executeTakeFirstOrThrow();
+        const result = await onDemand(id);
+        assert.equal(result.ok, false, `${name}: probed as if allowed`);
+        assert.match(result.error ?? '', word, `${name}: ${result.error}`);
+        assert.equal((await row(id)).status, 'down');
+        await database.db.deleteFrom('proxies').where('id', '=', id).execute();
+      }
+      assert.equal(connections, 0, 'a forbidden proxy address was connected to');
+    } finally {
+      service.close();
+    }
   });
 
   it('prunes history older than the retention, in bounded batches', async () => {

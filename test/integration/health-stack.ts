@@ -26,7 +26,7 @@ export interface HealthStack {
 export async function startHealthStack(
   database: TestDatabase,
   redis: RedisHandle,
-  options: { readonly name: string; readonly secretKey: Buffer; readonly liveness?: HealthServiceOptions['liveness'] },
+  options: { readonly name: string; readonly secretKey: Buffer; readonly proxyAllowNetworks: readonly string[]; readonly liveness?: HealthServiceOptions['liveness'] },
 ): Promise<HealthStack> {
   const logger = createLogger(options.name, 'warn');
   const bus = new EventBus({ redisUrl: redis.adminUrl, logger });
@@ -41,6 +41,7 @@ export async function startHealthStack(
     secretKey: options.secretKey,
     concurrency: 4,
     reconcileIntervalMs: 60_000,
+    proxyAllowNetworks: options.proxyAllowNetworks,
     ...(options.liveness === undefined ? {} : { liveness: options.liveness }),
   });
   const queue = new Queue<ProbeJobData, ProbeResult>(PROBE_QUEUE, { connection: redis.connection('admin') });

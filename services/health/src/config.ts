@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fields, loadConfig } from '@pgw/config';
+import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
 import { parseCaBundle } from './trusted-ca.js';
 
@@ -34,6 +35,8 @@ const schema = z.object({
   PGW_HEALTH_CA_FILE: caFile.optional(),
   /** One idle connection per proxy that notices its death without client traffic. */
   PGW_HEALTH_LIVENESS: z.enum(['on', 'off']).default('on'),
+  /** Networks where a proxy may be although loopback, link-local or LAN (as the api's and the forwarder's). */
+  PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
 });
 
 export type HealthConfig = z.infer<typeof schema>;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type Db, loadSettings } from '@pgw/db';
-import type { Settings } from '@pgw/domain';
+import { ProxyHostPolicy, type Settings } from '@pgw/domain';
 import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { Queue } from 'bullmq';
@@ -36,6 +36,12 @@ export interface HealthServiceOptions {
   readonly upstreamDebounceMs?: number;
   /** One idle connection per proxy that notices its death without client traffic (PGW_HEALTH_LIVENESS); false turns it off. */
   readonly liveness?: LivenessTimings | false;
+  /**
+   * PGW_PROXY_ALLOW_CIDRS: networks where a proxy may be although it would be refused. Elsewhere a
+   * proxy row on loopback, link-local or in the LAN is never dialed (the api refuses such rows; this
+   * holds for a row written past it), so a probe cannot be aimed at a gateway service.
+   */
+  readonly proxyAllowNetworks: readonly string[];
 }
 
 export interface HealthService {
@@ -52,6 +58,7 @@ export interface HealthService {
 export async function startHealthService(options: HealthServiceOptions): Promise<HealthService> {
   const { db, bus, logger } = options;
   let settings: Settings = await loadSettings(db);
+  let proxyHosts = new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks });
   const metrics = createHealthMetrics(options.registry);
   const semaphore = new Semaphore(options.concurrency);
   const prober = new Prober({
@@ -62,6 +69,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     secretKey: options.secretKey,
     trustedCa: trustedCaList(options.extraCa ?? []),
     settings: () => settings,
+    checkProxyAddress: (address) => proxyHosts.problem(address),
   });
 
   // Fails fast while Redis is down (the dispatcher then probes locally); the worker's connection waits.
@@ -101,12 +109,14 @@ export async function startHealthService(options: HealthServiceOptions): Promise
 
   async function reconcile(): Promise<void> {
     settings = await loadSettings(db);
+    proxyHosts = new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks });
     const proxies = await listProxies(db);
     scheduler.sync(
       proxies.map((p) => ({ id: p.id, endpointKey: [p.protocol, p.host, p.port, p.username, p.passwordEnc].join('\u0000'), probeNow: p.status === 'unknown' })),
       settings.healthIntervalS * 1000,
     );
-    liveness?.sync(proxies);
+    // A refused proxy gets no liveness connection either (its probes record why it is down).
+    liveness?.sync(proxies.filter((p) => proxyHosts.problem(p.host) === null));
     const present = new Set(proxies.map((p) => p.id));
     for (const id of known) {
       if (present.has(id)) continue;

@@ -22,6 +22,7 @@ await runService('health', async () => {
     secretKey: config.PGW_SECRET_KEY,
     concurrency: config.PGW_HEALTH_CONCURRENCY,
     extraCa: config.PGW_HEALTH_CA_FILE?.certificates ?? [],
+    proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
     ...(config.PGW_HEALTH_LIVENESS === 'off' ? { liveness: false as const } : {}),
   });
   const metricsServer = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);

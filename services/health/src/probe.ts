@@ -3,7 +3,7 @@ import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
 import { endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
-import { DialError, type DialFailureReason, type Dialer } from '@pgw/dialers';
+import { DialError, type DialFailureReason, type Dialer, type ProxyAddressCheck } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
 import { dialAndLearn, type HandshakePlan } from './handshake-learning.js';
 
@@ -52,11 +52,13 @@ export interface ProbeOptions {
   readonly trustedCa: readonly string[];
   /** The proxy's handshake setting and what was learned; default: auto, nothing learned. */
   readonly handshake?: HandshakePlan;
+  /** Refuses a proxy address before anything is sent to it (DialOptions.checkProxyAddress). */
+  readonly checkProxyAddress: ProxyAddressCheck;
 }
 
 const NOTHING_LEARNED: HandshakePlan = { mode: 'auto', learned: null };
 
-const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refused', 'connect_failed']);
+const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refused', 'connect_failed', 'proxy_forbidden']);
 
 /**
  * Layer 7 through the proxy: dial the check URL's host with the shared dialer, speak HTTP (over
@@ -64,13 +66,13 @@ const PROXY_UNREACHED: ReadonlySet<DialFailureReason> = new Set(['connect_refuse
  * "up" for a proxy that no longer proxies. Everything, dial included, fits in `timeoutMs`;
  * latencyMs is the whole probe (dial, handshake, request, answer).
  */
-export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, { timeoutMs, trustedCa, handshake = NOTHING_LEARNED }: ProbeOptions): Promise<ProbeOutcome> {
+export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, { timeoutMs, trustedCa, handshake = NOTHING_LEARNED, checkProxyAddress }: ProbeOptions): Promise<ProbeOutcome> {
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   let socket: Socket | undefined;
   try {
-    const dialed = await dialAndLearn(dialer, proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false }, handshake);
+    const dialed = await dialAndLearn(dialer, proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false, checkProxyAddress }, handshake);
     socket = dialed.socket;
     if (target.tls) socket = await startTls(socket, target, trustedCa, controller.signal);
     const body = await fetchBody(socket, target, controller.signal);

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { decryptSecret } from '@pgw/crypto';
 import type { Db } from '@pgw/db';
 import { type ProxyEndpoint, type ProxyStatus, type Settings, parsePort } from '@pgw/domain';
-import { dialerFor } from '@pgw/dialers';
+import { dialerFor, type ProxyAddressCheck } from '@pgw/dialers';
 import type { EventBus, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { countProbe, type HealthMetrics } from './metrics.js';
@@ -24,6 +24,8 @@ export interface ProberDeps {
   readonly trustedCa: readonly string[];
   /** The settings as last loaded from Postgres (interval, timeout, check URL, thresholds). */
   readonly settings: () => Settings;
+  /** Where no proxy may be (loopback, link-local, the LAN, ...): checked on every address dialed. */
+  readonly checkProxyAddress: ProxyAddressCheck;
 }
 
 /**
@@ -128,6 +130,7 @@ export class Prober {
     return probeThroughProxy(dialerFor(endpoint.protocol), endpoint, checkTargetFromUrl(settings.checkUrl), {
       timeoutMs: settings.probeTimeoutMs,
       trustedCa: this.deps.trustedCa,
+      checkProxyAddress: this.deps.checkProxyAddress,
       handshake: { mode: proxy.handshakeMode, learned: proxy.handshakeLearned },
     });
   }
