@@ -154,7 +154,7 @@ describe('WarmPool against real proxies on loopback', { timeout: 60_000 }, () =>
     const accepted = { count: 0 };
     const server = await startShortIdleSocks(600, accepted);
     servers.push(server);
-    const proxy: ProxyEndpoint = { protocol: 'socks5', host: `${SUBNET}.9`, port: (server.address() as net.AddressInfo).port };
+    const proxy: ProxyEndpoint = { protocol: 'socks5', host: `${SUBNET}.9`, port: (server.address() as net.AddressInfo).port as ProxyEndpoint['port'] };
     const pool = new WarmPool(dialerFor('socks5'), proxy, 'pipelined', OPEN, { ...SETTINGS, demandWindowMs: 10_000 });
     try {
       await echoes(await pool.dial(echo, DIAL));
@@ -171,7 +171,7 @@ describe('WarmPool against real proxies on loopback', { timeout: 60_000 }, () =>
     }
     const rejecting = await startShortIdleSocks(1, { count: 0 });
     servers.push(rejecting);
-    const rejected: ProxyEndpoint = { protocol: 'socks5', host: `${SUBNET}.9`, port: (rejecting.address() as net.AddressInfo).port };
+    const rejected: ProxyEndpoint = { protocol: 'socks5', host: `${SUBNET}.9`, port: (rejecting.address() as net.AddressInfo).port as ProxyEndpoint['port'] };
     const off = new WarmPool(dialerFor('socks5'), rejected, 'pipelined', OPEN, SETTINGS);
     try {
       // Every warm connection dies at once: the pool turns off; each client connection still dials and gets its tunnel.
