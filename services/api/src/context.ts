@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { LoginMetrics } from './auth/login-metrics.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { SessionCache } from './auth/session-cache.js';
+import type { EventFanout } from './event-fanout.js';
 import type { TokenIssuer } from './auth/tokens.js';
 import type { WorkGate } from './auth/work-gate.js';
 import type { ApiServices } from './services/api-services.js';
@@ -17,6 +18,8 @@ export interface ApiContext {
   /** Status keys and readiness; fails fast while Redis is down (no offline queue). */
   readonly redis: Redis;
   readonly bus: EventBus;
+  /** The SSE streams' notices: one shared tail of the streams for all of them. */
+  readonly events: EventFanout;
   /** The use cases (services/): mappings, proxies, CSV, settings. */
   readonly services: ApiServices;
   readonly tokens: TokenIssuer;

@@ -15,6 +15,7 @@ import { TokenIssuer } from './auth/tokens.js';
 import { WorkGate } from './auth/work-gate.js';
 import type { ApiConfig } from './config.js';
 import type { ApiContext } from './context.js';
+import { EventFanout } from './event-fanout.js';
 import { ensureFirstAdmin } from './first-admin.js';
 import { CSRF_COOKIE } from './http/authenticate.js';
 import { drainServer } from './http/drain.js';
@@ -72,6 +73,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     db,
     redis,
     bus,
+    events: new EventFanout(bus),
     services: createServices({
       store: createStore(db),
       prober: probes,

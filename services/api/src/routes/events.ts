@@ -7,8 +7,8 @@ import { validSessionUser } from '../repositories/users.js';
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 /**
- * Server-Sent Events: each browser tab tails the notice stream from where it left off
- * (Last-Event-ID) or from now. Authentication is the session cookie (or a Bearer header), never a URL token.
+ * Server-Sent Events: each browser tab gets the notices from where it left off (Last-Event-ID) or
+ * from now, through the api's one shared tail (event-fanout.ts). Authentication is the session cookie (or a Bearer header), never a URL token.
  * A stream lives only as long as its token: it ends at once when this api revokes the token, and each
  * heartbeat re-checks the token in Postgres (expiry, revocation by anyone).
  */
@@ -30,15 +30,13 @@ export function eventRoutes(ctx: ApiContext): Router {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 2000\n\n');
     let ended = false;
-    const subscription = ctx.bus.tail(from, ({ id, at, event }) => {
-      if (!ended) res.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify({ ...event, at: at.toISOString() })}\n\n`);
-    });
+    const unsubscribe = ctx.events.subscribe(from, (frame) => void (!ended && res.write(frame)));
     const end = () => {
       if (ended) return;
       ended = true;
       clearInterval(heartbeat);
       forget();
-      void subscription.stop();
+      unsubscribe();
       res.end();
     };
     const forget = ctx.streams.add({ auth, end });
