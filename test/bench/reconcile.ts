@@ -107,6 +107,16 @@ function phaseFigures(runs: { durationMs: number; phases?: Record<string, number
   return Object.fromEntries(Object.entries(series).map(([name, values]) => [name, { p50: median(values), p99: percentile(values, 99) }]));
 }
 
+/** Durations of the agent's state file writes logged since fromByte. */
+function stateFileWrites(logFile: string, fromByte: number): number[] {
+  return readFileSync(logFile)
+    .subarray(fromByte)
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.includes('"state file written"'))
+    .map((l) => (JSON.parse(l) as { ms: number }).ms);
+}
+
 /** The agent's own log lines of runs that applied something for this trigger (JSON lines). */
 function appliedRuns(logFile: string, fromByte: number, trigger: string): { durationMs: number; phases?: Record<string, number> }[] {
   return readFileSync(logFile)
@@ -130,6 +140,8 @@ interface AgentFigures {
    * 0). `unphased` is the rest of the run's duration (the event loop busy elsewhere, GC, glue).
    */
   phasesMs: Record<string, { p50: number; p99: number }>;
+  /** The state file writes after those runs (after the report, before the notice is acknowledged): p50, p99, count. */
+  stateFileMs: { p50: number; p99: number; writes: number };
   idleCpuPercent: number;
   idleCpuWithChildrenPercent: number;
   rssMb: number;
@@ -170,6 +182,7 @@ async function measureAgent(dp: Dataplane, count: number, proxyIds: readonly num
   }
   const runs = appliedRuns(dp.agent!.logFile, logFrom, 'event:proxy.status');
   const phasesMs = phaseFigures(runs);
+  const stateFile = stateFileWrites(dp.agent!.logFile, logFrom);
 
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const pid = nodePid(dp.agent!.pid);
@@ -185,6 +198,7 @@ async function measureAgent(dp: Dataplane, count: number, proxyIds: readonly num
     oneChangeReconcileP99Ms: percentile(runs.map((r) => r.durationMs), 99),
     oneChangeRuns: runs.length,
     phasesMs,
+    stateFileMs: stateFile.length > 0 ? { p50: median(stateFile), p99: percentile(stateFile, 99), writes: stateFile.length } : { p50: 0, p99: 0, writes: 0 },
     idleCpuPercent: percent(after.own - before.own),
     idleCpuWithChildrenPercent: percent(after.own - before.own + after.children - before.children),
     ...memoryMb(pid),
@@ -227,6 +241,7 @@ async function main(): Promise<void> {
         `${String(a.mappings).padStart(8)} | ${a.startToAppliedMs} ms | ${a.noticeToBlockedMs} ms | ${a.oneChangeReconcileMs} / ${a.oneChangeReconcileP99Ms} ms (${a.oneChangeRuns}) | ${a.idleCpuPercent} % / ${a.idleCpuWithChildrenPercent} % over ${IDLE_WINDOW_MS / 1000} s | ${a.rssMb} MB (${a.peakRssMb} MB) | ${a.heapUsedMb} MB, ${a.externalMb} MB`,
       );
       console.log(`         phases of those runs, p50 / p99: ${Object.entries(a.phasesMs).map(([k, v]) => `${k} ${v.p50} / ${v.p99} ms`).join(', ')}`);
+      console.log(`         state file after the run (before the ack), p50 / p99: ${a.stateFileMs.p50} / ${a.stateFileMs.p99} ms (${a.stateFileMs.writes} writes)`);
     }
     console.log(JSON.stringify({ bench: 'agent-reconcile', apply: results, resyncIntervalMs: RESYNC_MS, idleWindowMs: IDLE_WINDOW_MS, agents }));
   } finally {

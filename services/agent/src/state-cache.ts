@@ -22,10 +22,12 @@ export class StateCache {
     return policy;
   }
 
-  async save(policy: GatewayPolicy): Promise<void> {
+  /** Whether the file was written (false: it already held this policy). */
+  async save(policy: GatewayPolicy): Promise<boolean> {
     const text = encodePolicy(policy);
-    if (text === this.lastWritten) return;
+    if (text === this.lastWritten) return false;
     await writeFileAtomic(this.dir, FILE, text);
     this.lastWritten = text;
+    return true;
   }
 }
