@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { spliceSockets, type SplicedRelay } from '@pgw/original-dst';
+import { splicePipesIdle, spliceSockets, type SplicedRelay } from '@pgw/original-dst';
 
 interface Pair {
   /** The relay's two sockets (what the forwarder accepted and dialed). */
@@ -118,6 +118,16 @@ function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
+function pipeFds(): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('pipe:');
+    } catch {
+      return false; // closed while we looked
+    }
+  }).length;
+}
+
 describe('splice relay (native, loopback TCP)', () => {
   it('relays 8 MiB each way intact over a half-closed connection, counts the bytes, and ends cleanly', async () => {
     const p = await pair();
@@ -134,6 +144,23 @@ describe('splice relay (native, loopback TCP)', () => {
     assert.equal(await closed, null, 'both directions finished: a clean end');
     assert.equal(relay.bytesUp, up.length);
     assert.equal(relay.bytesDown, down.length);
+  });
+
+  it('20 relays at once, 1 MiB each way each, with pipes passed between them: every byte reaches its own peer', async () => {
+    const relays = await Promise.all(Array.from({ length: 20 }, () => pair()));
+    const runs = relays.map(async (p) => {
+      const { closed } = splice(p);
+      const up = randomBytes(1 << 20);
+      const down = randomBytes(1 << 20);
+      const atWan = collect(p.wan);
+      const atLan = collect(p.lan);
+      p.lan.end(up);
+      p.wan.end(down);
+      assert.ok((await atWan).equals(up), 'client -> upstream bytes are this connection\'s');
+      assert.ok((await atLan).equals(down), 'upstream -> client bytes are this connection\'s');
+      assert.equal(await closed, null);
+    });
+    await Promise.all(runs);
   });
 
   it('writes first the bytes Node had already read from the upstream, in order', async () => {
@@ -211,8 +238,9 @@ describe('splice relay (native, loopback TCP)', () => {
     await lanEnd;
   });
 
-  it('leaves no descriptor behind', async () => {
+  it('leaves no descriptor behind but the pool\'s empty pipes', async () => {
     const before = openFds();
+    const idleBefore = splicePipesIdle();
     for (let i = 0; i < 20; i++) {
       const p = await pair();
       const { closed } = splice(p);
@@ -225,7 +253,34 @@ describe('splice relay (native, loopback TCP)', () => {
       p.wan.destroy();
     }
     await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(openFds(), before);
+    assert.equal(openFds(), before + 2 * (splicePipesIdle() - idleBefore));
+  });
+
+  it('an idle relay holds no pipe: 50 open relays after an exchange each, only the pool\'s few pipes exist', async () => {
+    // Pipes that are not the relays' (the test runner's stdio among them), the pool's idle ones aside.
+    const others = pipeFds() - 2 * splicePipesIdle();
+    const pairs: Pair[] = [];
+    for (let i = 0; i < 50; i++) {
+      const p = await pair();
+      splice(p);
+      p.wan.resume();
+      p.lan.write('ping');
+      await once(p.wan, 'data');
+      p.wan.write('pong');
+      await once(p.lan, 'data');
+      pairs.push(p);
+    }
+    // Each relay held 2 pipes (4 descriptors) before the pool: 200 more here.
+    assert.equal(pipeFds() - others, 2 * splicePipesIdle(), 'every pipe of the relays is an idle one of the pool');
+    assert.ok(splicePipesIdle() <= 4, `the pool holds ${splicePipesIdle()} pipes after sequential exchanges`);
+    // Still relaying after giving their pipes back.
+    const last = pairs.at(-1)!;
+    last.lan.write('again');
+    assert.equal(String((await once(last.wan, 'data'))[0]), 'again');
+    for (const p of pairs) {
+      p.lan.destroy();
+      p.wan.destroy();
+    }
   });
 
   it('refuses, touching nothing, a socket without a descriptor', async () => {

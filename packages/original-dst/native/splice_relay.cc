@@ -1,5 +1,6 @@
 // new SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, toUpstream, onClosed): relays the
-// two connected TCP sockets both ways with splice(2) through one pipe per direction, so the bytes
+// two connected TCP sockets both ways with splice(2) through a pipe per direction (from a pool,
+// held only while bytes are in it: see PipePool), so the bytes
 // never reach JavaScript (no read into a Buffer, no copy back out: the pages move socket -> pipe ->
 // socket). It works on duplicates of the descriptors, so the caller then destroys its net.Sockets:
 // closing Node's descriptor does not end the connection while ours is open, and sends nothing.
@@ -13,13 +14,16 @@
 // relay: every handle is closed, then onClosed(reason) runs once, reason null for a clean end.
 #include "splice_relay.h"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+#include <vector>
 
 #include "napi_errors.h"
 
@@ -29,10 +33,50 @@ namespace {
 constexpr size_t kChunk = 64 * 1024;
 // Chunks one direction may move per poll callback before yielding to the rest of the loop.
 constexpr int kChunksPerWakeup = 16;
+// Empty pipes kept for reuse (per thread: an addon instance lives on one thread).
+constexpr size_t kIdlePipesMax = 128;
+
+// A direction holds a pipe only while bytes are in it: between wake-ups an idle relay holds none,
+// so it costs 2 descriptors, not 6, and the pipes charged to the user (fs.pipe-user-pages-soft:
+// past 1024 pipes of 16 pages the kernel makes new ones 2 pages) stay few and full-sized.
+// A pipe goes back only when empty (our count says so, and FIONREAD agrees): bytes of one
+// connection must never reach another.
+class PipePool {
+ public:
+  // 0, or the errno of pipe2.
+  int Take(int out[2]) {
+    if (!idle_.empty()) {
+      out[0] = idle_.back()[0];
+      out[1] = idle_.back()[1];
+      idle_.pop_back();
+      return 0;
+    }
+    return pipe2(out, O_NONBLOCK | O_CLOEXEC) == 0 ? 0 : errno;
+  }
+
+  void Give(int fds[2], bool empty) {
+    int queued = 0;
+    if (empty && idle_.size() < kIdlePipesMax && ioctl(fds[0], FIONREAD, &queued) == 0 && queued == 0) {
+      idle_.push_back({fds[0], fds[1]});
+    } else {
+      close(fds[0]);
+      close(fds[1]);
+    }
+    fds[0] = fds[1] = -1;
+  }
+
+  size_t Idle() const { return idle_.size(); }
+
+ private:
+  std::vector<std::array<int, 2>> idle_;
+};
+
+thread_local PipePool pipePool;
 
 struct Direction {
   int src = -1;
   int dst = -1;
+  // From pipePool while inPipe > 0 (or within one Move), else -1.
   int pipe[2] = {-1, -1};
   size_t inPipe = 0;
   // Bytes Node had already read before the hand-over, written to dst before anything else.
@@ -83,8 +127,6 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     if (fds_[0] < 0) { Abort(env, "dup(client)", errno); return; }
     fds_[1] = fcntl(upstreamFd, F_DUPFD_CLOEXEC, 0);
     if (fds_[1] < 0) { Abort(env, "dup(upstream)", errno); return; }
-    if (pipe2(up_.pipe, O_NONBLOCK | O_CLOEXEC) != 0) { Abort(env, "pipe2", errno); return; }
-    if (pipe2(down_.pipe, O_NONBLOCK | O_CLOEXEC) != 0) { Abort(env, "pipe2", errno); return; }
     up_.src = down_.dst = fds_[0];
     up_.dst = down_.src = fds_[1];
     TakePending(info[3], &down_);
@@ -163,6 +205,10 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
         d.wantRead = true;
         return 0;
       }
+      if (d.pipe[0] < 0) {
+        const int err = pipePool.Take(d.pipe);
+        if (err != 0) return err;
+      }
       const ssize_t n = splice(d.src, nullptr, d.pipe[1], nullptr, kChunk, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n < 0) {
         if (errno != EAGAIN) return errno;
@@ -185,6 +231,10 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     int err = Move(up_);
     if (err == 0) err = Move(down_);
     if (err != 0) return Finish(std::string("relay: ") + std::strerror(err));
+    // A flushed pipe waits in the pool, not here, until the next bytes.
+    for (Direction* d : {&up_, &down_}) {
+      if (d->pipe[0] >= 0 && d->inPipe == 0) pipePool.Give(d->pipe, true);
+    }
     if (up_.finished() && down_.finished()) return Finish("");
     // client fd: readable for up, writable for down; upstream fd the other way round.
     Watch(0, (up_.wantRead ? UV_READABLE : 0) | (down_.wantWrite ? UV_WRITABLE : 0));
@@ -259,9 +309,12 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   }
 
   void CloseFds() {
-    for (int* fd : {&fds_[0], &fds_[1], &up_.pipe[0], &up_.pipe[1], &down_.pipe[0], &down_.pipe[1]}) {
+    for (int* fd : {&fds_[0], &fds_[1]}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
+    }
+    for (Direction* d : {&up_, &down_}) {
+      if (d->pipe[0] >= 0) pipePool.Give(d->pipe, d->inPipe == 0);
     }
   }
 
@@ -304,9 +357,15 @@ Napi::Value SpliceUnavailable(const Napi::CallbackInfo& info) {
   return why.empty() ? env.Null() : Napi::String::New(env, why);
 }
 
+// splicePipesIdle(): how many empty pipes the pool keeps for the next relays (tests count them).
+Napi::Value SplicePipesIdle(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(pipePool.Idle()));
+}
+
 }  // namespace
 
 void InitSpliceRelay(Napi::Env env, Napi::Object exports) {
   exports.Set("SpliceRelay", SpliceRelay::Define(env));
+  exports.Set("splicePipesIdle", Napi::Function::New(env, SplicePipesIdle, "splicePipesIdle"));
   exports.Set("spliceUnavailable", Napi::Function::New(env, SpliceUnavailable, "spliceUnavailable"));
 }

@@ -52,6 +52,8 @@ export interface Binding {
   ) => SplicedRelay;
   /** null when splice(2) works here, else why not (see native/splice_relay.cc). */
   spliceUnavailable(): string | null;
+  /** Empty pipes the splice relays' pool keeps for reuse. */
+  splicePipesIdle(): number;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.

@@ -39,6 +39,14 @@ export function spliceUnavailable(): string | null {
 }
 
 /**
+ * Empty pipes kept for the next relays (at most 128 per thread). A relay holds a pipe per
+ * direction only while bytes are in it, so an idle relay holds none (native/splice_relay.cc).
+ */
+export function splicePipesIdle(): number {
+  return binding.splicePipesIdle();
+}
+
+/**
  * Hands two connected TCP sockets over to a native relay and destroys the net.Sockets (the relay
  * holds duplicates of their descriptors, so destroying them closes nothing on the wire). Bytes
  * Node had already read (a proxy's first tunnel bytes, unshifted by the dialer) are written first.
