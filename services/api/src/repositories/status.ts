@@ -1,10 +1,6 @@
 import type { Db } from '@pgw/db';
 import { sql } from 'kysely';
-
-export interface DashboardCounts {
-  proxies: Record<'up' | 'down' | 'unknown', number>;
-  mappings: { total: number; enabled: number };
-}
+import type { DashboardCounts } from '../services/ports.js';
 
 /** Proxy and mapping counts for the dashboard in one round trip (each count is a cheap aggregate). */
 export async function dashboardCounts(db: Db): Promise<DashboardCounts> {

@@ -1,7 +1,6 @@
-import type { ProxyRow } from '@pgw/db';
 import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
-import type { ProxyCreate, ProxyUpdate } from '../contract/types.js';
+import type { ProxyCreate, ProxyStatus, ProxyUpdate } from '../contract/types.js';
 import { notFound } from '../domain-errors.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { strictRouter } from '../http/router.js';
@@ -12,7 +11,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
   const { proxies } = ctx.services;
 
   router.get('/api/v1/proxies', async (req, res) => {
-    res.json({ items: await listProxies(ctx.db, req.query.status as ProxyRow['status'] | undefined) });
+    res.json({ items: await listProxies(ctx.db, req.query.status as ProxyStatus | undefined) });
   });
 
   router.post('/api/v1/proxies', async (req, res) => {

@@ -1,12 +1,11 @@
 import type { AgentStatus, ForwarderStatus } from '@pgw/events';
-import type { DashboardCounts } from '../repositories/status.js';
 import { MappingCsvService } from './mapping-csv.service.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
-import type { Prober, Publisher, Store } from './ports.js';
+import type { DashboardCounts, Prober, Publisher, Store } from './ports.js';
 import { ProxyService } from './proxy.service.js';
-import { SettingsService } from './settings.service.js';
 import { ReadCache } from './read-cache.js';
+import { SettingsService } from './settings.service.js';
 import { StatusService } from './status.service.js';
 
 /** The use cases the routes call. */

@@ -111,6 +111,12 @@ export interface Store extends Repositories {
   transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T>;
 }
 
+/** Proxy and mapping counts for the dashboard. */
+export interface DashboardCounts {
+  proxies: Record<ProxyStatus, number>;
+  mappings: { total: number; enabled: number };
+}
+
 /** On-demand probes through the health service (probe-gate.ts). */
 export interface Prober {
   probe(proxyId: number, timeoutMs: number): Promise<ProbeResult>;

@@ -1,6 +1,6 @@
 import type { AgentStatus, ForwarderStatus } from '@pgw/events';
 import type { Status } from '../contract/types.js';
-import type { DashboardCounts } from '../repositories/status.js';
+import type { DashboardCounts } from './ports.js';
 import type { ReadCache } from './read-cache.js';
 
 /** The dashboard: counts from Postgres, and what the agent and the forwarder last reported (null while unknown). */
