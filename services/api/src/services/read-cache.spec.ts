@@ -20,6 +20,33 @@ test('an answer is served again only while younger than the max age, counted fro
   assert.equal(await cache.get('other', load), 3, 'each key has its own answer');
 });
 
+test('past half the max age the cached answer is still served while a fresh one loads, so no request waits', async () => {
+  const time = clock();
+  const cache = new ReadCache(100, 64, time.now);
+  let loads = 0;
+  let release: () => void = () => undefined;
+  const load = async () => {
+    const n = ++loads;
+    if (n > 1) await new Promise<void>((resolve) => (release = resolve));
+    return n;
+  };
+  assert.equal(await cache.get('page', load), 1);
+  time.advance(49);
+  assert.equal(await cache.get('page', load), 1);
+  assert.equal(loads, 1, 'no refresh before half the max age');
+  time.advance(1);
+  assert.equal(await cache.get('page', load), 1, 'served at once although a refresh is running');
+  assert.equal(await cache.get('page', load), 1);
+  assert.equal(loads, 2, 'one refresh');
+  release();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(await cache.get('page', load), 2);
+  time.advance(100);
+  const waiting = cache.get('page', load);
+  release();
+  assert.equal(await waiting, 3, 'past the max age a request waits for the load');
+});
+
 test('concurrent misses of one key share one load', async () => {
   const cache = new ReadCache(100, 64, clock().now);
   let loads = 0;

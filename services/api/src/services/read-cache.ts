@@ -9,6 +9,9 @@
  * 200 ms reload debounce (ui/src/live/store.ts), so a reload a notice triggers always sees data
  * at least as new as that notice. The api's own writes call invalidate() after their commit
  * (services/api-services.ts), so an operator reads what was just saved.
+ *
+ * An answer past half its max age is still served while a fresh one loads in the background, so
+ * under steady traffic no request waits for a load (those that did were the mappings page's tail).
  */
 export class ReadCache {
   private readonly entries = new Map<string, { value: unknown; at: number }>();
@@ -24,9 +27,16 @@ export class ReadCache {
 
   async get<T>(key: string, load: () => Promise<T>): Promise<T> {
     const entry = this.entries.get(key);
-    if (entry && this.now() - entry.at < this.maxAgeMs) return entry.value as T;
-    const pending = this.loading.get(key);
-    if (pending) return pending as Promise<T>;
+    const age = entry ? this.now() - entry.at : Infinity;
+    if (age < this.maxAgeMs) {
+      // A failed refresh is left to the next request past the max age, which then waits for a load and sees its error.
+      if (age >= this.maxAgeMs / 2 && !this.loading.has(key)) this.load(key, load).catch(() => undefined);
+      return entry!.value as T;
+    }
+    return (this.loading.get(key) as Promise<T> | undefined) ?? this.load(key, load);
+  }
+
+  private load<T>(key: string, load: () => Promise<T>): Promise<T> {
     const version = this.version;
     const startedAt = this.now();
     const loaded = load().then(
