@@ -73,7 +73,10 @@ describe('dataplane MAC pinning (flow 19)', { timeout: 180_000 }, () => {
     await dp.loadGuard();
     const proxyId = await dp.addProxy(0, 'up');
     mappingId = await dp.addMapping(CLIENT, proxyId, CLIENT_PORT);
-    await dp.gateway.start('forwarder');
+    // Without warm connections: this file proves the other host's silence by no packet at all on
+    // eth0, and the pool opens and ages out connections to the proxy on its own (for recent demand,
+    // not for any client: test/e2e/forwarder-warm-pool.test.ts).
+    await dp.gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' });
     await dp.startAgent();
     await dp.waitFor('mapping effective', async () => (await dp.setElements('lan_mapped'))?.includes(CLIENT) === true);
     ({ clientsMac } = await dp.lab.addLanHost(CLIENT, INTRUDER_MAC));

@@ -63,7 +63,9 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
     await waitTcpPort(gw, '127.0.0.1', SERVICE_PORT);
 
     tdb = await createTestDatabase({ prefix: 'pgw_dst' });
-    gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_CONNECT_TIMEOUT_MS: '1000' } } });
+    // Without warm connections: a refused destination is proven by no packet to the proxy, and the
+    // pool opens and ages out connections to it on its own (test/e2e/forwarder-warm-pool.test.ts).
+    gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_CONNECT_TIMEOUT_MS: '1000', PGW_FORWARDER_WARM_POOL: 'false' } } });
     await tdb.db.updateTable('settings').set({ lanCidr: LAN_CIDR }).where('id', '=', 1).execute();
     const danteId = await gateway.seedProxy(dante, { status: 'up' });
     // Rows the api would refuse, as a compromised api or a hand edit could leave them.

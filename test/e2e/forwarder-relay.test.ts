@@ -191,13 +191,26 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     assert.equal(metricValue(await metrics(), 'pgw_forwarder_failures_total{reason="not_client"}'), before + 1);
   });
 
-  it('removing a mapping closes its port and its live connections', async () => {
+  // The agent usually applies a removal before the forwarder closes the relay (its one-change run
+  // takes milliseconds). The forwarder's reset must still reach the client then: frozen until the
+  // agent has applied the removal, the forwarder makes that order certain. Before, the agent
+  // deleted the client's conntrack entries and strict OUTPUT dropped the reset (no longer the
+  // client's port): the client's connection hung until its own timeout (CI: "still open after 5 s").
+  it('removing a mapping closes its port and its live connections, also when the agent applies the removal first', async () => {
     await lan.run({ op: 'hold', key: 'removed', src: CLIENTS.removed, host: internet.ip, port: internet.tcpEchoPort });
     await tdb.db.deleteFrom('mappings').where('id', '=', mappingOf.removed!).execute();
+    const lastSuccess = async () => metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
     const started = Date.now();
-    await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.removed!, action: 'deleted' });
+    gateway.signal('forwarder', 'SIGSTOP');
+    try {
+      await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.removed!, action: 'deleted' });
+      await waitFor('the agent to apply the removal', async () => (await lastSuccess()) > started / 1000, 5_000);
+    } finally {
+      gateway.signal('forwarder', 'SIGCONT');
+    }
     const closed = await lan.closed('removed', 5_000);
-    console.log(`# removed mapping: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
+    console.log(`# removed mapping (agent first): live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
+    assert.equal(closed.how, 'reset', 'the forwarder\'s reset reached the client');
     assert.equal(await connectFromGateway(gw, port.removed!), 'ECONNREFUSED', 'the port is closed');
     assert.equal(metricValue(await metrics(), `pgw_forwarder_active_connections{mapping="${mappingOf.removed}"}`), 0);
   });

@@ -20,31 +20,23 @@ const p = (clients: PolicyClient[]): GatewayPolicy => ({
 });
 
 describe('clientsToDisconnect', () => {
-  it('ends every connection of clients that were effective and are now blocked or unmapped', () => {
-    const before = p([c(10), c(11), c(12), c(15, { blocked: 'proxy_down' })]);
-    const after = p([c(10), c(11, { blocked: 'proxy_down' }), c(15)]);
-    assert.deepEqual(clientsToDisconnect(before, after), [
-      { ip: '192.168.2.11', keepPort: null },
-      { ip: '192.168.2.12', keepPort: null },
-    ]);
-  });
-
-  it('re-ported, re-proxied or re-mapped clients keep only the connections on their port in force (made after the change)', () => {
-    const before = p([c(13), c(14), c(16)]);
-    const after = p([c(13, { port: parsePort(29999) }), c(14, { proxyId: 2 }), c(16, { mappingId: 99 })]);
+  it('ends the connections on the old port of clients still effective whose port changed, keeping those on the new one', () => {
+    const before = p([c(10), c(13), c(14)]);
+    const after = p([c(10), c(13, { port: parsePort(29999) }), c(14, { port: parsePort(29998), proxyId: 2 })]);
     assert.deepEqual(clientsToDisconnect(before, after), [
       { ip: '192.168.2.13', keepPort: 29999 },
-      { ip: '192.168.2.14', keepPort: 20014 },
-      { ip: '192.168.2.16', keepPort: 20016 },
+      { ip: '192.168.2.14', keepPort: 29998 },
     ]);
   });
 
-  it('leaves everyone alone when nothing changed, and an unblocked client has nothing to end', () => {
-    assert.deepEqual(clientsToDisconnect(p([c(10)]), p([c(10)])), []);
-    assert.deepEqual(clientsToDisconnect(p([c(10, { blocked: 'proxy_down' })]), p([c(10)])), []);
+  it('leaves blocked and unmapped clients their entries (every packet of theirs is refused; the entry carries the forwarder\'s reset back), and a proxy change to the forwarder', () => {
+    const before = p([c(11), c(12), c(14), c(16), c(15, { blocked: 'proxy_down' })]);
+    const after = p([c(11, { blocked: 'proxy_down' }), c(14, { proxyId: 2 }), c(16, { mappingId: 99 }), c(15)]);
+    assert.deepEqual(clientsToDisconnect(before, after), []);
   });
 
-  it('at first start ends the blocked clients only: effective ones keep their connections', () => {
-    assert.deepEqual(clientsToDisconnect(null, p([c(10), c(11, { blocked: 'mapping_disabled' })])), [{ ip: '192.168.2.11', keepPort: null }]);
+  it('leaves everyone alone when nothing changed, and at first start', () => {
+    assert.deepEqual(clientsToDisconnect(p([c(10)]), p([c(10)])), []);
+    assert.deepEqual(clientsToDisconnect(null, p([c(10), c(11, { blocked: 'mapping_disabled' })])), []);
   });
 });

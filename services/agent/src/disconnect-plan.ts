@@ -1,35 +1,33 @@
 import type { GatewayPolicy, Ipv4, PolicyClient, Port } from '@pgw/domain';
 
 /**
- * A client whose tracked connections end. `keepPort`: its binding in force, whose connections
- * stay (null: none stays). They were made after the change, or are the forwarder's own relays,
- * which the forwarder closes itself when their proxy changed.
+ * A client whose tracked connections end, but for those DNAT-ed to `keepPort`: its port in force,
+ * where it may have reconnected already (the forwarder moves to a new route as fast as we do).
  */
 export interface ClientDisconnect {
   readonly ip: Ipv4;
-  readonly keepPort: Port | null;
+  readonly keepPort: Port;
 }
 
 /**
- * Clients whose existing connections must end after `next` is applied: they were effective
- * and now are blocked, unmapped, or pinned to another port or proxy. Their conntrack entries
- * are deleted so no packet keeps flowing on a DNAT binding no longer in force (mihomo issue 2223).
- * A client still effective keeps the entries DNAT-ed to its port in force: the agent runs after
- * the forwarder has already moved to the new route, and the client's reconnect may be on that
- * port by then; deleting its entry would leave the relay's answers matching no DNAT entry, and
- * strict OUTPUT drops them (a connection that hangs with nothing received).
- * With no previous policy (first start, no state file) the blocked clients are listed: whatever
- * they had before is unknown; effective clients keep their connections across an agent restart.
+ * Clients still effective after `next` whose forwarder port changed: their connections DNAT-ed to
+ * the old port get nothing any more (that port left @client_ports, so input drops the client's
+ * packets and strict OUTPUT the forwarder's), so their conntrack entries are deleted: the client's
+ * next packet is then tracked anew, lands on the new port, and is answered with a reset.
+ *
+ * Blocked and unmapped clients keep their entries: the -150 rules refuse every packet they send
+ * whatever its conntrack state, and the entry is what carries the forwarder's reset back to the
+ * client (un-NAT-ed, so the client's stack accepts it) when it closes their relays. A client moved
+ * to another proxy on the same port needs nothing here: the forwarder resets its relays itself.
  */
 export function clientsToDisconnect(previous: GatewayPolicy | null, next: GatewayPolicy): ClientDisconnect[] {
+  if (previous === null) return [];
   const nextByIp = new Map<string, PolicyClient>(next.clients.map((c) => [c.ip, c]));
-  if (previous === null) return next.clients.filter((c) => c.blocked !== null).map((c) => ({ ip: c.ip, keepPort: null }));
   const result: ClientDisconnect[] = [];
   for (const before of previous.clients) {
     if (before.blocked !== null) continue;
     const after = nextByIp.get(before.ip);
-    if (!after || after.blocked !== null) result.push({ ip: before.ip, keepPort: null });
-    else if (after.port !== before.port || after.proxyId !== before.proxyId || after.mappingId !== before.mappingId) result.push({ ip: before.ip, keepPort: after.port });
+    if (after !== undefined && after.blocked === null && after.port !== before.port) result.push({ ip: before.ip, keepPort: after.port });
   }
   return result;
 }

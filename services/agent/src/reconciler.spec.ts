@@ -72,7 +72,7 @@ class FakeKernel {
 function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   const kernel = new FakeKernel();
   const outcomes: ReconcileOutcome[] = [];
-  const disconnected: { ip: string; keepPort: number | null }[][] = [];
+  const disconnected: { ip: string; keepPort: number }[][] = [];
   let desired = initial;
   let loads = 0;
   const loadedFor: string[][] = [];
@@ -141,7 +141,7 @@ describe('Reconciler', () => {
     assert.equal(t.kernel.scripts.length, 1);
   });
 
-  it('applies a one-client change as a delta and ends that client’s connections', async () => {
+  it('applies a one-client change as a delta; the blocked client keeps its conntrack entries (the forwarder’s reset rides them)', async () => {
     const t = setup(policy([c(10), c(11)]));
     await t.reconciler.request('start');
     t.setDesired(policy([c(10), c(11, 'proxy_down')]));
@@ -149,7 +149,7 @@ describe('Reconciler', () => {
     assert.equal(t.outcomes.at(-1)?.mode, 'delta');
     assert.doesNotMatch(t.kernel.scripts.at(-1)!, /delete table/);
     assert.deepEqual(t.kernel.table?.elements.get('lan_blocked'), ['192.168.2.11']);
-    assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: null }]);
+    assert.deepEqual(t.disconnected.at(-1), []);
   });
 
   it('a one-change run starts one nft process: the delta itself is the check (strict create/delete), no read-back', async () => {
@@ -208,7 +208,6 @@ describe('Reconciler', () => {
     await run;
     assert.deepEqual(t.lan.slice(before), [['ens19', true]], 'once per run');
     assert.deepEqual([t.outcomes.at(-1)?.mode, t.outcomes.at(-1)?.ok], ['delta', true]);
-    assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: null }]);
   });
 
   it('a delta the kernel does not expect (an element already there) is refused whole, and the run applies in full, naming the drift', async () => {
@@ -343,14 +342,17 @@ describe('Reconciler', () => {
     assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10']);
   });
 
-  it('ends the connections of a client moved to another proxy on the same port, although the ruleset is unchanged', async () => {
+  it('ends the old-port connections of a client moved to another port; a proxy change on the same port is the forwarder’s', async () => {
     const t = setup(policy([c(10), c(11)]));
     await t.reconciler.request('start');
     const scripts = t.kernel.scripts.length;
     t.setDesired(policy([c(10), { ...c(11), proxyId: 2 }]));
     await t.reconciler.request('event:mapping.changed');
     assert.equal(t.kernel.scripts.length, scripts, 'nothing to apply');
-    assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: 20011 }], 'all but those on its port in force');
+    assert.deepEqual(t.disconnected.at(-1), []);
+    t.setDesired(policy([c(10), { ...c(11), proxyId: 2, port: parsePort(20099) }]));
+    await t.reconciler.request('event:mapping.changed');
+    assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: 20099 }], 'all but those on its new port');
   });
 
   it('asserts the LAN sysctls on every run, idle ones too; route_localnet only while the table is in force', async () => {

@@ -115,6 +115,7 @@ describe('renderRuleset', () => {
     assert.deepEqual(chainRules(on.script, 'strict_output'), [
       'ct state invalid drop',
       'oifname "ens19" ct direction reply ct status dnat ip daddr . tcp sport @client_ports accept',
+      'oifname "ens19" ct direction reply ct status dnat tcp flags & rst == rst accept',
       'ct direction reply ct state related accept',
       'ct direction reply meta skuid 0 accept',
       'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',

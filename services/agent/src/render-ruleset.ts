@@ -136,6 +136,10 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
           // only the socket that accepted it holds that tuple. Matched by the tuple, not the uid: the
           // SYN-ACK comes from the listening socket, whoever created it.
           `oifname ${lan} ct direction reply ct status dnat ip daddr . tcp sport @client_ports accept`,
+          // The forwarder's reset of a client that was just blocked, unmapped or moved: its port has
+          // left @client_ports, yet the client must learn at once that its connection ended. A reset
+          // carries no data, and its conntrack entry un-NATs it to the tuple the client knows.
+          `oifname ${lan} ct direction reply ct status dnat tcp flags & rst == rst accept`,
           // The kernel's answers to packets that came in (the resets of the reject rules, ICMP
           // errors): no socket of a local user sends a related packet (no conntrack helpers).
           'ct direction reply ct state related accept',
