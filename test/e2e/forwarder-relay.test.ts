@@ -14,6 +14,7 @@ import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { connectFromGateway, countFds, type FdCount, metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 import { AGENT_METRICS_PORT, analyzeWan } from './dataplane-harness.js';
+import { eventually } from '../support/wait.js';
 
 const METRICS_PORT = 9102;
 const CONNECT_TIMEOUT_MS = 1000;
@@ -66,20 +67,6 @@ async function exitIpVia(client: string): Promise<string> {
   return (JSON.parse(result.body) as { ip: string }).ip;
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = (error as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last: ${lastError})` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tinyproxy)', { timeout: 300_000 }, () => {
   before(async () => {
@@ -124,7 +111,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     await gateway.start('forwarder');
     lan = new LanClient(lab.ns.lan);
     await lan.ready;
-    await waitFor('the socks5 client to be effective', async () => (await exitIpVia(CLIENTS.socks5)) === proxy('socks5').ip, 15_000);
+    await eventually('the socks5 client to be effective', async () => (await exitIpVia(CLIENTS.socks5)) === proxy('socks5').ip, 15_000);
   });
 
   after(async () => {
@@ -162,7 +149,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     const active = async (): Promise<number> =>
       (await metrics()).split('\n').filter((l) => l.startsWith('pgw_forwarder_active_connections{')).reduce((sum, l) => sum + Number(l.split(' ')[1]), 0);
     // The earlier rows' relays may still be closing: the baseline is taken with none left.
-    await waitFor('no relay left from earlier rows', async () => (await active()) === 0);
+    await eventually('no relay left from earlier rows', async () => (await active()) === 0);
     const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
     const before = readBytes();
     await lan.run({ op: 'echo', src: CLIENTS.socks5, ...echoAt, bytes: 1 << 20, halfClose: true, timeoutMs: 10_000 });
@@ -182,7 +169,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     if (RELAY_MODE === 'splice') assert.ok(held <= baseline + 4, `${held} pipe descriptors with two idle relays (baseline ${baseline})`);
     else assert.equal(held, baseline, 'no pipe in JS mode');
     await lan.run({ op: 'release', keys: ['spliced-socks5', 'spliced-http'] });
-    await waitFor('the held relays to close', async () => (await active()) === 0);
+    await eventually('the held relays to close', async () => (await active()) === 0);
   });
 
   it('refuses with a reset a peer that is not the mapping\'s client', async () => {
@@ -204,7 +191,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     gateway.signal('forwarder', 'SIGSTOP');
     try {
       await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.removed!, action: 'deleted' });
-      await waitFor('the agent to apply the removal', async () => (await lastSuccess()) > started / 1000, 5_000);
+      await eventually('the agent to apply the removal', async () => (await lastSuccess()) > started / 1000, 5_000);
     } finally {
       gateway.signal('forwarder', 'SIGCONT');
     }
@@ -274,14 +261,14 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     try {
       await tdb.db.updateTable('mappings').set({ proxyId: movableProxyId }).where('id', '=', mappingOf.moved!).execute();
       await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.moved!, action: 'updated' });
-      await waitFor('the forwarder to use the new proxy', async () => (await exitIpVia(CLIENTS.moved)) === target.ip, 5_000);
+      await eventually('the forwarder to use the new proxy', async () => (await exitIpVia(CLIENTS.moved)) === target.ip, 5_000);
       await lan.run({ op: 'hold', key: 'after-change', src: CLIENTS.moved, ...echoAt });
     } finally {
       thawedAt = Date.now() / 1000;
       gateway.signal('agent', 'SIGCONT');
     }
     // Any run that succeeds after the thaw loaded the change from Postgres and handled its conntrack entries.
-    await waitFor('the thawed agent to apply the change', async () => (await lastSuccess()) > thawedAt, 10_000);
+    await eventually('the thawed agent to apply the change', async () => (await lastSuccess()) > thawedAt, 10_000);
     const entries = (await lab.exec(gw, ['conntrack', '-L', '-p', 'tcp', '-s', CLIENTS.moved, '--dport', String(echoAt.port)], { reject: false })).stdout;
     assert.match(entries, /ESTABLISHED/, 'the connection made after the change is still tracked');
     await lan.run({ op: 'ping', key: 'after-change', timeoutMs: 2_000 });
@@ -300,7 +287,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       }
       console.log(`# silent proxy: client reset after ${samples.join(', ')} ms (connect timeout ${CONNECT_TIMEOUT_MS} ms)`);
       for (const ms of samples) assert.ok(ms >= CONNECT_TIMEOUT_MS - 50 && ms < CONNECT_TIMEOUT_MS + 1000, `reset after ${ms} ms`);
-      const notices = await waitFor('an upstream failure notice', async () => {
+      const notices = await eventually('an upstream failure notice', async () => {
         const entries = (await redis.xrange('pgw:events:forwarder', startId, '+')) as [string, string[]][];
         const found = entries.map(([, f]) => JSON.parse(f[f.indexOf('data') + 1]!) as { type: string; proxyId?: number; reason?: string; failures?: number }).filter((e) => e.type === 'forwarder.upstream_failure');
         return found.length > 0 ? found : undefined;
@@ -315,7 +302,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
   it('open file descriptors are unchanged after impatient clients, refused connections and proxy timeouts', async () => {
     const pid = forwarderPid();
     const settle = async (baseline: FdCount | undefined): Promise<FdCount> =>
-      waitFor('all connections to be gone', async () => {
+      eventually('all connections to be gone', async () => {
         const text = await metrics();
         const active = text.split('\n').filter((l) => l.startsWith('pgw_forwarder_active_connections{')).reduce((sum, l) => sum + Number(l.split(' ')[1]), 0);
         const count = countFds(pid);
@@ -367,7 +354,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     assert.ok(during.every((r) => r.status === 'rejected'), 'no service while the forwarder is down');
     const started = Date.now();
     await gateway.start('forwarder');
-    const ip = await waitFor('service restored', async () => exitIpVia(CLIENTS.socks5), 10_000);
+    const ip = await eventually('service restored', async () => exitIpVia(CLIENTS.socks5), 10_000);
     console.log(`# SIGKILL: service restored ${Date.now() - started} ms after the restart began`);
     assert.equal(ip, proxy('socks5').ip);
     const wan = analyzeWan(await capture.stop(), lab.clients, lab.proxies.map((p) => ({ ip: p.ip, port: p.port })));

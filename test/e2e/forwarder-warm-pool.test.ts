@@ -13,6 +13,7 @@ import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
+import { eventually } from '../support/wait.js';
 
 const CLIENT = '192.168.2.10';
 const BLOCKED_CLIENT = '192.168.2.11';
@@ -55,20 +56,6 @@ async function exitIpVia(client: string): Promise<string> {
   return (JSON.parse(result.body) as { ip: string }).ip;
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last: ${last})` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dante)', { timeout: 120_000 }, () => {
   before(async () => {
@@ -105,7 +92,7 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     // Demand: a burst of two; the first connections dial, the pool sizes itself to two.
     const exits = await Promise.all([exitIpVia(CLIENT), exitIpVia(CLIENT)]);
     assert.deepEqual(exits, [proxy('socks5').ip, proxy('socks5').ip]);
-    const warm = await waitFor('two warm connections to dante', async () => {
+    const warm = await eventually('two warm connections to dante', async () => {
       const found = await connectionsTo(proxy('socks5'));
       // Warm: the method selection (2 bytes) and nothing more has arrived.
       return found.length === 2 && found.every((c) => c.bytesReceived === 2) && found;
@@ -121,7 +108,7 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
   });
 
   it('drops every warm connection at once when the proxy\'s endpoint and credentials change', async () => {
-    await waitFor('warm connections to dante', async () => (await connectionsTo(proxy('socks5'))).length > 0);
+    await eventually('warm connections to dante', async () => (await connectionsTo(proxy('socks5'))).length > 0);
     const next = proxy('socks5-auth');
     await tdb.db
       .updateTable('proxies')
@@ -135,21 +122,21 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     // The relay riding a warm connection ends like any other relay of a changed proxy.
     const closed = await lan.closed('rides-warm', 3_000);
     assert.equal(closed.how, 'reset');
-    await waitFor('no connection left to the old endpoint', async () => (await connectionsTo(proxy('socks5'))).length === 0, 3_000);
+    await eventually('no connection left to the old endpoint', async () => (await connectionsTo(proxy('socks5'))).length === 0, 3_000);
     console.log(`# endpoint changed: warm connections to the old endpoint gone ${Date.now() - started} ms after the notice`);
     assert.equal(await exitIpVia(CLIENT), next.ip, 'new connections exit through the new endpoint');
   });
 
   it('drops every warm connection at once when the proxy is marked down', async () => {
     await Promise.all([exitIpVia(CLIENT), exitIpVia(CLIENT)]);
-    await waitFor('warm connections to dante with auth', async () => {
+    await eventually('warm connections to dante with auth', async () => {
       const found = await connectionsTo(proxy('socks5-auth'));
       // Warm with auth: method selection and auth status (2 + 2 bytes).
       return found.length > 0 && found.every((c) => c.bytesReceived === 4);
     });
     const started = Date.now();
     await gateway.setProxyStatus(proxyId, 'down');
-    await waitFor('no connection left to the proxy marked down', async () => (await connectionsTo(proxy('socks5-auth'))).length === 0, 3_000);
+    await eventually('no connection left to the proxy marked down', async () => (await connectionsTo(proxy('socks5-auth'))).length === 0, 3_000);
     console.log(`# proxy marked down: warm connections gone ${Date.now() - started} ms after the notice`);
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(await connectionsTo(proxy('socks5-auth')), [], 'none opened again while the proxy is down');

@@ -37,3 +37,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, read: Poll<T>,
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** waitFor for a check that may throw until it holds (errors retried, the last one shown): (what, check, timeoutMs = 10 s). */
+export function eventually<T>(what: string, check: Poll<T>, timeoutMs = 10_000): Promise<T> {
+  return waitFor(what, timeoutMs, check, { retryErrors: true });
+}
