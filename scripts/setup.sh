@@ -7,7 +7,7 @@ cd "$REPO_ROOT"
 
 RUN_PACKAGES=(nftables iproute2 util-linux postgresql redis-server dante-server tinyproxy tcpdump iperf3 conntrack curl ca-certificates)
 # docker.io, debootstrap, docker-compose: the deploy group (its dockerd runs only inside a lab namespace).
-TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client)
+TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client keepalived)
 packages=("${RUN_PACKAGES[@]}")
 [ "${1:-}" = "--tests" ] && packages+=("${TEST_PACKAGES[@]}")
 
@@ -18,7 +18,7 @@ missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
-  # Keep the packaged daemons (danted, tinyproxy, redsocks, squid, privoxy, sshd) from starting on the host: the lab runs its own.
+  # Keep the packaged daemons (danted, tinyproxy, redsocks, squid, privoxy, sshd, keepalived) from starting on the host: the lab runs its own.
   created_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1; fi
   apt-get update -qq
