@@ -4,8 +4,9 @@ import type { ProxyStatus } from './proxy.js';
 /**
  * Why a mapped client has no internet. Every state has a reason an operator can read.
  * port_refused: the agent refused to DNAT to the mapping's port (its status says why).
+ * quota_exceeded: the kernel counted the mapping's byte quota used up (reported by the agent; reset by an operator).
  */
-export const CLIENT_BLOCK_REASONS = ['mapping_disabled', 'proxy_down', 'proxy_unknown', 'port_refused'] as const;
+export const CLIENT_BLOCK_REASONS = ['mapping_disabled', 'proxy_down', 'proxy_unknown', 'port_refused', 'quota_exceeded'] as const;
 export type ClientBlockReason = (typeof CLIENT_BLOCK_REASONS)[number];
 
 /** Fail closed: a client is effective only when its mapping is enabled and its proxy is known up. */

@@ -7,3 +7,4 @@ export * from './client-state.js';
 export * from './policy.js';
 export * from './destination-policy.js';
 export * from './listener-protocol.js';
+export * from './shaping.js';

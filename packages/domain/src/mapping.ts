@@ -1,6 +1,7 @@
 import type { PrivateDestinations } from './destination-policy.js';
 import type { MacAddress } from './mac.js';
 import type { Ipv4, Port } from './net.js';
+import type { ClientShaping } from './shaping.js';
 
 /** One LAN client pinned to one upstream proxy through its own forwarder port. */
 export interface Mapping {
@@ -14,4 +15,6 @@ export interface Mapping {
   readonly macAddress?: MacAddress | null;
   /** This client's own choice for private destinations; absent or null: the global setting. */
   readonly privateDestinations?: PrivateDestinations | null;
+  /** Bandwidth limits and byte quota; absent or null: unlimited. */
+  readonly shaping?: ClientShaping | null;
 }

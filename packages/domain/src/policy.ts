@@ -2,6 +2,7 @@ import type { ClientBlockReason } from './client-state.js';
 import type { DnsMode } from './settings.js';
 import type { MacAddress } from './mac.js';
 import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from './net.js';
+import type { ClientShaping } from './shaping.js';
 
 export interface PolicyClient {
   /** The mapping that pins this client; not rendered, used to report and to detect a changed mapping. */
@@ -14,6 +15,8 @@ export interface PolicyClient {
   readonly mac?: MacAddress | null;
   /** null: effective. Otherwise the client gets nothing, for this reason. */
   readonly blocked: ClientBlockReason | null;
+  /** Absent: unlimited. Otherwise its rates (tc) and byte quota (nft), docs/SECURITY.md flow 20. */
+  readonly shaping?: ClientShaping;
 }
 
 export interface PolicyUpstream {

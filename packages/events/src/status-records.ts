@@ -27,6 +27,12 @@ export const agentStatusSchema = z.object({
   rejected: z.array(z.object({ mappingId: z.number().int(), reason: z.string() })).default([]),
   /** Settings and mapping ports the agent refused to apply on this gateway, each with its reason. */
   refusals: z.array(z.object({ subject: z.string(), reason: z.string() })).default([]),
+  /**
+   * Clients over their byte quota (issue 16): IP -> mapping, quota and bytes counted. The kernel
+   * drops their packets both ways; `blocked` shows them as quota_exceeded. An operator's reset
+   * (a new quota epoch) lifts it.
+   */
+  quotaExceeded: z.record(z.string(), z.object({ mappingId: z.number().int(), quotaBytes: count, usedBytes: count })).default({}),
   error: z.string().nullable(),
 });
 export type AgentStatusRecord = z.input<typeof agentStatusSchema>;

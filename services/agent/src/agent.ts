@@ -22,6 +22,7 @@ import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './resolve-hosts.js';
 import { SelfHeal } from './self-heal.js';
 import type { StateCache } from './state-cache.js';
+import { Shaper } from './shaper.js';
 import { StatusReporter } from './status.js';
 
 /** Notices that can change the desired state; the others (our own, the forwarder's) cannot. */
@@ -65,9 +66,14 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   statusRedis.on('error', () => undefined);
   const status = new StatusReporter(statusRedis, bus, logger);
 
+  const shaper = new Shaper({ tc: config.PGW_TC_BIN, nft: config.PGW_NFT_BIN, ip: config.PGW_IP_BIN }, (error) =>
+    logger.error('per-client shaping not applied', { error: error.message }),
+  );
   const report = (outcome: ReconcileOutcome) => {
     recordMetrics(outcome);
     status.report(outcome);
+    // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped).
+    if (outcome.ok && outcome.build) void shaper.sync(outcome.build.policy);
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
@@ -134,6 +140,12 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     void reconciler.request('resync');
   }, config.PGW_RESYNC_INTERVAL_MS);
   void reconciler.request('start');
+  const quotaPoll = setInterval(() => {
+    shaper.exceeded().then(
+      (over) => status.setOverQuota(over),
+      (error: Error) => logger.warn('cannot read the quota objects', { error: error.message }),
+    );
+  }, config.PGW_QUOTA_POLL_MS);
   logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
 
   return {
@@ -141,6 +153,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     // The ruleset stays in force after the agent stops: enforcement never depends on it running.
     stop: async () => {
       clearInterval(resync);
+      clearInterval(quotaPoll);
       // The listening sockets stay open until exit, and after it in the forwarder that holds them.
       listeners.server.close();
       await selfHeal.stop();

@@ -146,6 +146,7 @@ export function buildGatewayPolicy(
         port: mapping.listenPort,
         ...(mapping.macAddress ? { mac: mapping.macAddress } : {}),
         blocked,
+        ...(mapping.shaping ? { shaping: mapping.shaping } : {}),
       };
       made.set(key, client);
     }

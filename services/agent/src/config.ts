@@ -24,6 +24,10 @@ export const agentConfigSchema = z.object({
   /** The static guard table, re-loaded by the self-heal exactly as the boot guard loads it (checked at start). */
   PGW_GUARD_FILE: absolutePath.default(INSTALLED_GUARD_FILE),
   PGW_IP_BIN: absolutePath.default('/usr/sbin/ip'),
+  /** Per-client rate limits (issue 16): tc in the agent's namespace. */
+  PGW_TC_BIN: absolutePath.default('/usr/sbin/tc'),
+  /** How often the kernel's quota objects are read for the status record (the block itself is the kernel's, at once). */
+  PGW_QUOTA_POLL_MS: fields.positiveInt(250, 2000),
   PGW_FORWARDER_USER: userName.default('pgw'),
   PGW_HEALTH_USER: userName.default('pgw-health'),
   /** Where the agent hands the forwarder its listening sockets (docs/ARCHITECTURE.md, "Listening sockets"). */

@@ -1,4 +1,4 @@
-import { CLIENT_BLOCK_REASONS, DNS_MODES, type GatewayPolicy, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
+import { CLIENT_BLOCK_REASONS, clientShapingSchema, DNS_MODES, type GatewayPolicy, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { z } from 'zod';
 
 const id = z.number().int().positive();
@@ -10,7 +10,7 @@ const policySchema = z.object({
   dnsMode: z.enum(DNS_MODES),
   clients: z.array(
     // mac is absent in state files written before MAC pins existed: not pinned.
-    z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable() }),
+    z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable(), shaping: clientShapingSchema.optional() }),
   ),
   strictOutput: z
     .object({

@@ -41,7 +41,44 @@ describe('agentStatus', () => {
       blocked: { '192.168.2.11': 'proxy_down' },
       rejected: [{ mappingId: 3, reason: 'client 10.0.0.1 is outside the LAN 192.168.2.0/24' }],
       refusals: [{ subject: 'mapping 4 (192.168.2.12)', reason: 'port refused (9103 is pgw-health metrics)' }],
+      quotaExceeded: {},
       error: 'conntrack: conntrack -D failed for 1 client(s)',
     });
+  });
+
+  it('a client over its quota is blocked as quota_exceeded with its count; another reason comes first', () => {
+    const client = (last: number, blocked: 'proxy_down' | null) => ({ mappingId: last, proxyId: 1, ip: parseIpv4(`192.168.2.${last}`), port: parsePort(20000 + last), blocked });
+    const status = agentStatus(
+      {
+        trigger: 'quota',
+        mode: 'delta',
+        ok: true,
+        durationMs: 1,
+        drift: [],
+        refusals: [],
+        phases: {},
+        errors: [],
+        build: {
+          policy: {
+            lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
+            wan: { interface: parseInterfaceName('eth0') },
+            dnsMode: 'drop',
+            clients: [client(10, null), client(11, 'proxy_down'), client(12, null)],
+            strictOutput: null,
+          },
+          rejected: [],
+          unresolvedProxies: [],
+          refusals: [],
+        },
+      },
+      new Date('2025-01-01T00:00:00Z'),
+      new Map([
+        [10, { name: 'q10_0', bytes: 10_000_000, used: 10_000_500 }],
+        [11, { name: 'q11_0', bytes: 10_000_000, used: 10_000_500 }],
+      ]),
+    );
+    assert.equal(status.appliedMappings, 1);
+    assert.deepEqual(status.blocked, { '192.168.2.10': 'quota_exceeded', '192.168.2.11': 'proxy_down' });
+    assert.deepEqual(status.quotaExceeded!['192.168.2.10'], { mappingId: 10, quotaBytes: 10_000_000, usedBytes: 10_000_500 });
   });
 });

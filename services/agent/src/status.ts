@@ -2,21 +2,30 @@ import { AGENT_STATUS_KEY, type AgentStatusRecord, type EventBus, STATUS_TTL_S }
 import type { Logger } from '@pgw/log';
 import type { Redis } from 'ioredis';
 import type { ReconcileOutcome } from './reconciler.js';
+import type { QuotaReport } from './shaper.js';
 
 /** The key this writer keeps (one definition, with the record's schema, in @pgw/events). */
 export const STATUS_KEY = AGENT_STATUS_KEY;
 const REFRESH_MS = 20_000;
 
-export function agentStatus(outcome: ReconcileOutcome, at: Date): AgentStatusRecord {
+export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: QuotaReport = new Map()): AgentStatusRecord {
   const clients = outcome.build?.policy.clients ?? [];
+  const quotaExceeded = Object.fromEntries(
+    clients.flatMap((c) => {
+      const q = overQuota.get(c.mappingId);
+      return q ? [[c.ip, { mappingId: c.mappingId, quotaBytes: q.bytes, usedBytes: q.used }]] : [];
+    }),
+  );
   return {
     ok: outcome.ok,
     at: at.toISOString(),
     durationMs: Math.round(outcome.durationMs * 10) / 10,
-    appliedMappings: clients.filter((c) => c.blocked === null).length,
-    blocked: Object.fromEntries(clients.flatMap((c) => (c.blocked === null ? [] : [[c.ip, c.blocked]]))),
+    appliedMappings: clients.filter((c) => c.blocked === null && !(c.ip in quotaExceeded)).length,
+    // Another block reason comes first: the client would get nothing even with quota left.
+    blocked: Object.fromEntries(clients.flatMap((c) => (c.blocked !== null ? [[c.ip, c.blocked]] : c.ip in quotaExceeded ? [[c.ip, 'quota_exceeded']] : []))),
     rejected: [...(outcome.build?.rejected ?? [])],
     refusals: outcome.refusals.map((r) => ({ subject: r.subject, reason: r.reason })),
+    quotaExceeded,
     error: outcome.errors.length === 0 ? null : outcome.errors.map((e) => `${e.cause}: ${e.message}`).join('; '),
   };
 }
@@ -34,6 +43,8 @@ function sameStatus(a: AgentStatusRecord, b: AgentStatusRecord): boolean {
 export class StatusReporter {
   private last: AgentStatusRecord | null = null;
   private lastWriteAt = 0;
+  private lastOutcome: ReconcileOutcome | null = null;
+  private overQuota: QuotaReport = new Map();
 
   constructor(
     private readonly redis: Redis,
@@ -41,8 +52,17 @@ export class StatusReporter {
     private readonly logger: Logger,
   ) {}
 
+  /** The quota poll's finding; a change is written at once (the client's block is already the kernel's). */
+  setOverQuota(overQuota: QuotaReport): void {
+    const key = (m: QuotaReport) => [...m.keys()].sort().join(',');
+    const changed = key(overQuota) !== key(this.overQuota);
+    this.overQuota = overQuota;
+    if (changed && this.lastOutcome) this.report({ ...this.lastOutcome, trigger: 'quota', mode: 'delta' });
+  }
+
   report(outcome: ReconcileOutcome): void {
-    const status = agentStatus(outcome, new Date());
+    this.lastOutcome = outcome;
+    const status = agentStatus(outcome, new Date(), this.overQuota);
     const now = Date.now();
     if (this.last === null || !sameStatus(this.last, status) || now - this.lastWriteAt >= REFRESH_MS) {
       this.lastWriteAt = now;

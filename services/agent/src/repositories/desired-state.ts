@@ -2,7 +2,7 @@ import { type Db, type DesiredProxy, type DesiredState, loadSettings } from '@pg
 import { ZodError } from 'zod';
 import { SettingsRefused } from '../build-policy.js';
 import type { DesiredTable } from '../desired-source.js';
-import { type Mapping, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
+import { type Mapping, clientShapingSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 
 /** What the agent loaded last: the rows of each table are reloaded only when that table's fingerprint changed. */
@@ -15,7 +15,7 @@ export interface LoadedDesiredState {
 const FINGERPRINT = {
   settings: sql`md5(coalesce((SELECT row_to_json(s)::text FROM settings s WHERE id = 1), ''))`,
   proxies: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, host, port, status), ';' ORDER BY id) FROM proxies), ''))`,
-  mappings: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address), ';' ORDER BY id) FROM mappings), ''))`,
+  mappings: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address, rate_down_kbit, rate_up_kbit, quota_bytes, quota_epoch), ';' ORDER BY id) FROM mappings), ''))`,
 } as const;
 
 /**
@@ -80,15 +80,24 @@ async function loadProxiesOnly(db: Db, known: LoadedDesiredState): Promise<{ fin
 
 /** The mapping rows, each validated like any input of root code: an invalid one is left out and reported. */
 async function loadMappings(trx: Db): Promise<Pick<DesiredState, 'mappings' | 'rejected'>> {
-  const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'macAddress']).orderBy('id').execute();
+  const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'macAddress', 'rateDownKbit', 'rateUpKbit', 'quotaBytes', 'quotaEpoch'])
+    .orderBy('id')
+    .execute();
   const mappings: Mapping[] = [];
   const rejected: { mappingId: number; reason: string }[] = [];
-  for (const row of mappingRows) {
+  for (const { rateDownKbit, rateUpKbit, quotaBytes, quotaEpoch, ...row } of mappingRows) {
+    // The database's CHECKs hold the same bounds; a row past them is left out, never rendered.
+    const shaping = clientShapingSchema.safeParse({ rateDownKbit, rateUpKbit, quotaBytes, quotaEpoch });
+    if (!shaping.success) {
+      rejected.push({ mappingId: row.id, reason: `invalid shaping: ${shaping.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}` });
+      continue;
+    }
+    const limited = shaping.data.rateDownKbit !== null || shaping.data.rateUpKbit !== null || shaping.data.quotaBytes !== null;
     const clientIp = ipv4Schema.safeParse(row.clientIp);
     const listenPort = portSchema.safeParse(row.listenPort);
     const macAddress = row.macAddress === null ? null : macAddressSchema.safeParse(row.macAddress);
     if (clientIp.success && listenPort.success && macAddress?.success !== false) {
-      mappings.push({ ...row, description: '', clientIp: clientIp.data, listenPort: listenPort.data, macAddress: macAddress?.data ?? null });
+      mappings.push({ ...row, description: '', clientIp: clientIp.data, listenPort: listenPort.data, macAddress: macAddress?.data ?? null, shaping: limited ? shaping.data : null });
     } else rejected.push({ mappingId: row.id, reason: `invalid ${!clientIp.success ? 'client_ip' : !listenPort.success ? 'listen_port' : 'mac_address'}` });
   }
   return { mappings, rejected };

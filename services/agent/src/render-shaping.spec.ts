@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { parseQuotaListing, parseTcClasses, quotaExceeded, renderQuotaScript, renderTcPlan } from './render-shaping.js';
+
+const client = (last: number, shaping?: PolicyClient['shaping']): PolicyClient => ({
+  mappingId: last,
+  proxyId: 1,
+  ip: parseIpv4(`192.168.2.${last}`),
+  port: parsePort(20000 + last),
+  blocked: null,
+  ...(shaping ? { shaping } : {}),
+});
+const policy = (clients: PolicyClient[]): GatewayPolicy => ({
+  lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
+  wan: { interface: parseInterfaceName('eth0') },
+  dnsMode: 'drop',
+  clients,
+  strictOutput: null,
+});
+const limited = { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: 10_000_000, quotaEpoch: 0 };
+
+test('no limited client: no tc plan at all (nothing of ours on the interface)', () => {
+  const plan = renderTcPlan(policy([client(10), client(11)]));
+  assert.deepEqual(plan.batch, []);
+  assert.equal(plan.ifb, false);
+});
+
+test('download shaped on the LAN egress by destination, upload via IFB by source, only limited clients redirected', () => {
+  const plan = renderTcPlan(policy([client(10, limited), client(11), client(12, { ...limited, rateUpKbit: null })]));
+  assert.equal(plan.ifb, true);
+  assert.deepEqual(
+    plan.classes.map((c) => `${c.dev} ${c.classid} ${c.ip} ${c.rateKbit}`),
+    ['ens19 1:1 192.168.2.10 50000', 'ens19 1:2 192.168.2.12 50000', 'pgw-ifb0 1:1 192.168.2.10 20000'],
+  );
+  const text = plan.batch.join('\n');
+  assert.match(text, /filter add dev ens19 parent 1: .* match ip dst 192\.168\.2\.10\/32 flowid 1:1/);
+  assert.match(text, /filter add dev ens19 parent ffff: .* match ip src 192\.168\.2\.10\/32 action mirred egress redirect dev pgw-ifb0/);
+  assert.doesNotMatch(text, /192\.168\.2\.11/);
+  assert.doesNotMatch(text, /parent ffff: .*192\.168\.2\.12/);
+});
+
+test('a rate or address forced past the types is refused before tc', () => {
+  assert.throws(() => renderTcPlan(policy([client(10, { ...limited, rateDownKbit: 1 })])), /not a rate/);
+  assert.throws(() => renderTcPlan(policy([{ ...client(10, limited), ip: '1.2.3.4; reboot' as never }])), /not an IPv4/);
+});
+
+test('quota: an object per (mapping, epoch) created with no count, kept with its count, a reset is a new object, others deleted', () => {
+  const first = renderQuotaScript(policy([client(10, limited), client(11)]), []);
+  assert.match(first, /add quota inet pgw_quota q10_0 \{ over 10000000 bytes used 0 bytes \}/);
+  assert.match(first, /add element inet pgw_quota client_quota \{ 192\.168\.2\.10 : "q10_0" \}/);
+  assert.match(first, /quota_up iifname "ens19" quota name ip saddr map @client_quota drop/);
+  assert.match(first, /quota_down oifname "ens19" quota name ip daddr map @client_quota drop/);
+
+  const kept = renderQuotaScript(policy([client(10, limited)]), [{ name: 'q10_0', bytes: 10_000_000, used: 777 }]);
+  assert.doesNotMatch(kept, /add quota|delete quota/);
+
+  const raised = renderQuotaScript(policy([client(10, { ...limited, quotaBytes: 20_000_000 })]), [{ name: 'q10_0', bytes: 10_000_000, used: 777 }]);
+  assert.match(raised, /delete quota inet pgw_quota q10_0\nadd quota inet pgw_quota q10_0 \{ over 20000000 bytes used 777 bytes \}/);
+
+  const reset = renderQuotaScript(policy([client(10, { ...limited, quotaEpoch: 1 })]), [{ name: 'q10_0', bytes: 10_000_000, used: 10_000_001 }]);
+  assert.match(reset, /add quota inet pgw_quota q10_1 \{ over 10000000 bytes used 0 bytes \}/);
+  assert.match(reset, /delete quota inet pgw_quota q10_0\n$/);
+  // The map is flushed before any object is deleted: no element can point at a deleted object.
+  assert.ok(reset.indexOf('flush map') < reset.indexOf('delete quota'));
+});
+
+test('over quota is the kernel count past the limit, for the current epoch only', () => {
+  const p = policy([client(10, limited), client(11, { ...limited, quotaEpoch: 2 })]);
+  const over = quotaExceeded(p, [
+    { name: 'q10_0', bytes: 10_000_000, used: 10_000_100 },
+    { name: 'q11_1', bytes: 10_000_000, used: 99_000_000 },
+    { name: 'q11_2', bytes: 10_000_000, used: 5 },
+  ]);
+  assert.deepEqual([...over.keys()], [10]);
+});
+
+test('listings: nft quotas JSON and tc class text', () => {
+  const json = '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"quota": {"family": "inet", "name": "q1_0", "table": "pgw_quota", "handle": 6, "bytes": 10000000, "used": 123, "inv": true}}]}';
+  assert.deepEqual(parseQuotaListing(json), [{ name: 'q1_0', bytes: 10_000_000, used: 123 }]);
+  const text = 'class htb 1:1 root prio 0 rate 50Mbit ceil 50Mbit burst 256Kb cburst 256Kb \nclass htb 1:2 root prio 0 rate 64Kbit ceil 64Kbit burst 256Kb cburst 256Kb \n';
+  assert.deepEqual(parseTcClasses(text), [
+    { classid: '1:1', rateKbit: 50_000 },
+    { classid: '1:2', rateKbit: 64 },
+  ]);
+});
