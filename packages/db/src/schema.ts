@@ -60,13 +60,6 @@ export interface MappingsTable {
   privateDestinations: Generated<'deny' | 'allow' | null>;
   /** macaddr, lower-case colon form (migration 0006); null: not pinned. */
   macAddress: Generated<string | null>;
-  /** Migration 0009: kbit/s, null: unlimited. */
-  rateDownKbit: Generated<number | null>;
-  rateUpKbit: Generated<number | null>;
-  /** bigint (pg returns a string); null: no quota. */
-  quotaBytes: ColumnType<string | null, number | string | null | undefined, number | string | null>;
-  /** Raised by an operator's quota reset. */
-  quotaEpoch: Generated<number>;
   createdAt: CreatedAt;
   updatedAt: UpdatedAt;
 }

@@ -30,9 +30,10 @@ export const agentStatusSchema = z.object({
   /**
    * Clients over their byte quota (issue 16): IP -> mapping, quota and bytes counted. The kernel
    * drops their packets both ways; `blocked` shows them as quota_exceeded. An operator's reset
-   * (a new quota epoch) lifts it.
+   * (a new quota epoch) lifts it. Optional rather than defaulted so that readers' records typed
+   * before it need no change; absent: no client over quota.
    */
-  quotaExceeded: z.record(z.string(), z.object({ mappingId: z.number().int(), quotaBytes: count, usedBytes: count })).default({}),
+  quotaExceeded: z.record(z.string(), z.object({ mappingId: z.number().int(), quotaBytes: count, usedBytes: count })).optional(),
   error: z.string().nullable(),
 });
 export type AgentStatusRecord = z.input<typeof agentStatusSchema>;

@@ -80,7 +80,15 @@ async function loadProxiesOnly(db: Db, known: LoadedDesiredState): Promise<{ fin
 
 /** The mapping rows, each validated like any input of root code: an invalid one is left out and reported. */
 async function loadMappings(trx: Db): Promise<Pick<DesiredState, 'mappings' | 'rejected'>> {
-  const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'macAddress', 'rateDownKbit', 'rateUpKbit', 'quotaBytes', 'quotaEpoch'])
+  const mappingRows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'macAddress'])
+    // Migration 0009's columns, not in the shared kysely schema (its MappingRow is the api's mapping type
+    // too, whose routes for limits come later): read by name, typed and validated here.
+    .select([
+      sql<number | null>`rate_down_kbit`.as('rateDownKbit'),
+      sql<number | null>`rate_up_kbit`.as('rateUpKbit'),
+      sql<string | null>`quota_bytes`.as('quotaBytes'),
+      sql<number>`quota_epoch`.as('quotaEpoch'),
+    ])
     .orderBy('id')
     .execute();
   const mappings: Mapping[] = [];
