@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decryptSecret } from '@pgw/crypto';
+import { parseCsv } from '@pgw/domain/csv';
 import { AGENT_STATUS_KEY, type AgentStatusRecord, connectRedis, FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from './api-harness.js';
@@ -253,6 +254,36 @@ describe('api contract', () => {
     const future = await h.call('GET', `/api/v1/audit?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`, as(viewer));
     assert.deepEqual(future.body.items, []);
     assert.equal((await h.call('GET', '/api/v1/audit?entityType=planet', as(viewer))).status, 400);
+  });
+
+  it('searches the audit log by source IP, free text and time range, and exports the same rows as CSV', async () => {
+    const q = (query: string) => h.call('GET', `/api/v1/audit?${query}`, as(viewer));
+    // Free text reaches into the recorded change: the client IP of a mapping finds the changes that named it.
+    const byText = await q('q=192.168.2.10&entityType=mapping&limit=1000');
+    assert.ok(byText.body.items.length >= 2, `${byText.body.items.length} rows name 192.168.2.10`);
+    for (const row of byText.body.items) assert.match(JSON.stringify([row.before, row.after]), /192\.168\.2\.10/);
+    // LIKE's wildcards are literal: "%" matches only a literal percent sign.
+    assert.deepEqual((await q('q=%25')).body.items, []);
+    assert.equal((await q('q=DANTE-1&entityType=proxy')).body.items[0].after.name, 'dante-1', 'case-insensitive');
+    assert.ok((await q('sourceIp=127.0.0.1&limit=5')).body.items.length > 0);
+    assert.deepEqual((await q('sourceIp=203.0.113.9')).body.items, []);
+    assert.deepEqual((await q('sourceIp=1.2.3')).body.items, [], 'a malformed address matches nothing');
+    const reversed = await q(`from=${encodeURIComponent('2026-01-02T00:00:00Z')}&to=${encodeURIComponent('2026-01-01T00:00:00Z')}`);
+    assert.deepEqual([reversed.status, reversed.body.error.field], [400, 'to']);
+    assert.equal((await q('limit=1001')).status, 400);
+    assert.equal((await q(`q=${'x'.repeat(101)}`)).status, 400);
+
+    const search = await q('entityType=mapping&limit=1000');
+    const exported = await h.call('GET', '/api/v1/audit/export?entityType=mapping', as(viewer));
+    assert.match(exported.headers.get('content-type') ?? '', /^text\/csv/);
+    assert.match(exported.headers.get('content-disposition') ?? '', /attachment; filename="pgw-audit\.csv"/);
+    assert.equal(exported.headers.get('x-pgw-truncated'), 'false');
+    const rows = parseCsv(exported.text).map((r) => r.fields);
+    assert.deepEqual(rows[0], ['id', 'at', 'actor', 'source_ip', 'user_agent', 'action', 'entity_type', 'entity_id', 'before', 'after', 'request_id']);
+    assert.deepEqual(rows.slice(1).map((r) => r[0]), search.body.items.map((r: { id: string }) => r.id));
+    const bounded = await h.call('GET', '/api/v1/audit/export?entityType=mapping&limit=1', as(viewer));
+    assert.deepEqual([bounded.headers.get('x-pgw-truncated'), bounded.headers.get('x-pgw-next-cursor'), parseCsv(bounded.text).length], ['true', search.body.items[0].id, 2]);
+    assert.equal((await h.call('GET', '/api/v1/audit/export?limit=10001', as(viewer))).status, 400);
   });
 
   it('opens the event stream with the session cookie', async () => {

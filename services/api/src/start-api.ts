@@ -23,6 +23,7 @@ import { Notifier } from './notifier.js';
 import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
 import { ProbeGate } from './probe-gate.js';
 import { readComponentStatus } from './component-status-reader.js';
+import { auditReader } from './repositories/audit.js';
 import { dashboardCounts } from './repositories/status.js';
 import { createStore } from './repositories/store.js';
 import { purgeExpiredRevocations } from './repositories/users.js';
@@ -76,6 +77,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     events: new EventFanout(bus),
     services: createServices({
       store: createStore(db),
+      auditReader: auditReader(db),
       prober: probes,
       publisher: new Notifier(bus, logger),
       components: () => readComponentStatus(redis),

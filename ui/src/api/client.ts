@@ -1,6 +1,7 @@
 import { request } from './http.js';
 import type {
   AuditPage,
+  AuditQuery,
   ChangePasswordRequest,
   CsrfToken,
   ImportResult,
@@ -61,6 +62,8 @@ export const api = {
   putSettings: (body: Settings) => request<Settings>('/settings', { method: 'PUT', json: body }),
   getStatus: () => request<Status>('/status'),
   listAudit: (limit: number) => request<AuditPage>('/audit', { query: { limit } }),
+  searchAudit: (query: AuditQuery) => request<AuditPage>('/audit', { query }),
+  exportAudit: (query: AuditQuery) => request<string>('/audit/export', { query, accept: 'text/csv' }),
 };
 
 /** Every mapping, page by page (the API caps a page at 1000). */

@@ -387,8 +387,37 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Audit log, newest first, filtered and paginated */
+        /**
+         * Audit log, newest first, filtered and paginated
+         * @description Every filter narrows the result (AND). Paging is by cursor: `before` = the previous page's `nextCursor`
+         *     (an id), so rows written meanwhile never shift a page. `q` is a case-insensitive substring of the actor,
+         *     action, entity id, source IP, user agent or the before/after JSON (so a client IP or proxy name finds the
+         *     changes that named it).
+         */
         get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit rows matching the filters as CSV, newest first
+         * @description Same filters as `GET /api/v1/audit`. At most `limit` rows (default and maximum 10000); when more match,
+         *     `X-Pgw-Truncated: true` is set and the next export continues with `before` = `X-Pgw-Next-Cursor`.
+         *     Header: `id,at,actor,source_ip,user_agent,action,entity_type,entity_id,before,after,request_id` (RFC 4180
+         *     quoting; a field starting with = + - @ is prefixed with ' so a spreadsheet never runs it as a formula).
+         */
+        get: operations["exportAudit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -866,6 +895,22 @@ export interface components {
     parameters: {
         Id: number;
         Limit: number;
+        /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
+        AuditBefore: string;
+        /** @description Username of the actor, exactly */
+        AuditActor: string;
+        AuditEntityType: components["schemas"]["AuditEntityType"];
+        AuditEntityId: string;
+        /** @description create, update, delete, enable, disable, import, login, login_failed, logout, password_change, ... */
+        AuditAction: string;
+        /** @description The client address the change came from, exactly */
+        AuditSourceIp: string;
+        /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after */
+        AuditText: string;
+        /** @description Inclusive lower bound of `at` */
+        AuditFrom: string;
+        /** @description Exclusive upper bound of `at` */
+        AuditTo: string;
     };
     requestBodies: never;
     headers: {
@@ -1663,17 +1708,22 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: components["parameters"]["Limit"];
-                /** @description Cursor from `nextCursor` of the previous page */
-                before?: string;
-                /** @description Username of the actor */
-                actor?: string;
-                entityType?: components["schemas"]["AuditEntityType"];
-                entityId?: string;
-                action?: string;
+                /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
+                before?: components["parameters"]["AuditBefore"];
+                /** @description Username of the actor, exactly */
+                actor?: components["parameters"]["AuditActor"];
+                entityType?: components["parameters"]["AuditEntityType"];
+                entityId?: components["parameters"]["AuditEntityId"];
+                /** @description create, update, delete, enable, disable, import, login, login_failed, logout, password_change, ... */
+                action?: components["parameters"]["AuditAction"];
+                /** @description The client address the change came from, exactly */
+                sourceIp?: components["parameters"]["AuditSourceIp"];
+                /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after */
+                q?: components["parameters"]["AuditText"];
                 /** @description Inclusive lower bound of `at` */
-                from?: string;
+                from?: components["parameters"]["AuditFrom"];
                 /** @description Exclusive upper bound of `at` */
-                to?: string;
+                to?: components["parameters"]["AuditTo"];
             };
             header?: never;
             path?: never;
@@ -1691,6 +1741,50 @@ export interface operations {
                         items: components["schemas"]["AuditEntry"][];
                         nextCursor: string | null;
                     };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    exportAudit: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
+                before?: components["parameters"]["AuditBefore"];
+                /** @description Username of the actor, exactly */
+                actor?: components["parameters"]["AuditActor"];
+                entityType?: components["parameters"]["AuditEntityType"];
+                entityId?: components["parameters"]["AuditEntityId"];
+                /** @description create, update, delete, enable, disable, import, login, login_failed, logout, password_change, ... */
+                action?: components["parameters"]["AuditAction"];
+                /** @description The client address the change came from, exactly */
+                sourceIp?: components["parameters"]["AuditSourceIp"];
+                /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after */
+                q?: components["parameters"]["AuditText"];
+                /** @description Inclusive lower bound of `at` */
+                from?: components["parameters"]["AuditFrom"];
+                /** @description Exclusive upper bound of `at` */
+                to?: components["parameters"]["AuditTo"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV file */
+            200: {
+                headers: {
+                    "Content-Disposition"?: string;
+                    "X-Pgw-Truncated"?: "true" | "false";
+                    /** @description Present when truncated */
+                    "X-Pgw-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["BadRequest"];

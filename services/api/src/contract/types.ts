@@ -48,3 +48,5 @@ export type ProxyCheckPage = JsonBody<operations['listProxyChecks']['responses']
 export type MappingPage = JsonBody<operations['listMappings']['responses'][200]>;
 export type ImportResult = JsonBody<operations['importMappings']['responses'][200]>;
 export type AuditPage = JsonBody<operations['listAudit']['responses'][200]>;
+/** The audit search's query parameters; the CSV export takes the same (with a larger limit). */
+export type AuditQuery = NonNullable<operations['listAudit']['parameters']['query']>;

@@ -40,6 +40,7 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   putSettings: 'admin',
   getStatus: 'user',
   listAudit: 'user',
+  exportAudit: 'user',
   streamEvents: 'user',
   healthz: 'public',
   readyz: 'public',

@@ -1,6 +1,7 @@
 import type { AuditLogRow, Db } from '@pgw/db';
+import { sql } from 'kysely';
 import { redactSecrets } from '../logic/redact.js';
-import type { Actor, AuditEntry, AuditRepository } from '../services/ports.js';
+import type { Actor, AuditEntry, AuditFilter, AuditReader, AuditRepository } from '../services/ports.js';
 
 export type { Actor } from '../services/ports.js';
 
@@ -24,29 +25,28 @@ export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry): Prom
     .execute();
 }
 
-export interface AuditFilter {
-  limit: number;
-  before?: string;
-  actor?: string;
-  entityType?: string;
-  entityId?: string;
-  action?: string;
-  from?: Date;
-  to?: Date;
-}
+/** LIKE's own wildcards in an operator's text are literal characters. */
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-export async function listAudit(db: Db, filter: AuditFilter): Promise<{ items: AuditLogRow[]; nextCursor: string | null }> {
+/** Newest first by id (the primary key), so a cursor page is an index range scan however large the log. */
+export async function searchAudit(db: Db, filter: AuditFilter, limit: number): Promise<AuditLogRow[]> {
   let query = db.selectFrom('auditLog').selectAll();
   if (filter.before) query = query.where('id', '<', filter.before);
   if (filter.actor) query = query.where('actorUsername', '=', filter.actor);
   if (filter.entityType) query = query.where('entityType', '=', filter.entityType);
   if (filter.entityId) query = query.where('entityId', '=', filter.entityId);
   if (filter.action) query = query.where('action', '=', filter.action);
+  // host() compares as text: a malformed address matches nothing instead of failing the inet cast.
+  if (filter.sourceIp) query = query.where(sql<string>`host(source_ip)`, '=', filter.sourceIp);
+  if (filter.text) {
+    const haystack = sql<string>`concat_ws(' ', actor_username, action, entity_id, host(source_ip), user_agent, before::text, after::text)`;
+    query = query.where(haystack, 'ilike', likePattern(filter.text));
+  }
   if (filter.from) query = query.where('at', '>=', filter.from);
   if (filter.to) query = query.where('at', '<', filter.to);
-  const rows = await query.orderBy('id', 'desc').limit(filter.limit + 1).execute();
-  const items = rows.slice(0, filter.limit);
-  return { items, nextCursor: rows.length > filter.limit ? items[items.length - 1]!.id : null };
+  return query.orderBy('id', 'desc').limit(limit).execute();
 }
+
+export const auditReader = (db: Db): AuditReader => ({ search: (filter, limit) => searchAudit(db, filter, limit) });
 
 export const auditRepository = (db: Db): AuditRepository => ({ write: (actor, entry) => writeAudit(db, actor, entry) });

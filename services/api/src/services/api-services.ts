@@ -1,8 +1,9 @@
 import type { AgentStatus, ForwarderStatus } from '@pgw/events';
+import { AuditService } from './audit.service.js';
 import { MappingCsvService } from './mapping-csv.service.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
-import type { DashboardCounts, Prober, Publisher, Store } from './ports.js';
+import type { AuditReader, DashboardCounts, Prober, Publisher, Store } from './ports.js';
 import { ProxyService } from './proxy.service.js';
 import { ReadCache } from './read-cache.js';
 import { SettingsService } from './settings.service.js';
@@ -16,10 +17,13 @@ export interface ApiServices {
   readonly proxies: ProxyService;
   readonly settings: SettingsService;
   readonly status: StatusService;
+  readonly audit: AuditService;
 }
 
 export interface ServiceDeps {
   readonly store: Store;
+  /** Searches read outside any transaction: the log is append-only. */
+  readonly auditReader: AuditReader;
   readonly prober: Prober;
   readonly publisher: Publisher;
   readonly components: () => Promise<{ agent: AgentStatus | null; forwarder: ForwarderStatus | null }>;
@@ -53,5 +57,6 @@ export function createServices(deps: ServiceDeps): ApiServices {
     proxies: new ProxyService(writes),
     settings: new SettingsService(writes),
     status: new StatusService({ counts: deps.dashboardCounts, components: deps.components, cache }),
+    audit: new AuditService(deps.auditReader),
   };
 }

@@ -1,4 +1,4 @@
-import type { MappingRow, ProxyRow } from '@pgw/db';
+import type { AuditLogRow, MappingRow, ProxyRow } from '@pgw/db';
 import type { ProxyStatus, Settings } from '@pgw/domain';
 import type { PgwEvent, ProbeResult } from '@pgw/events';
 
@@ -97,6 +97,26 @@ export interface SettingsRepository {
 export interface AuditRepository {
   /** Call inside the transaction of the change it records, so both commit or neither does. */
   write(actor: Actor, entry: AuditEntry): Promise<void>;
+}
+
+/** What an operator searches the audit log by; every field set narrows the result. */
+export interface AuditFilter {
+  /** Rows with a smaller id (the cursor of the previous page). */
+  before?: string | undefined;
+  actor?: string | undefined;
+  entityType?: string | undefined;
+  entityId?: string | undefined;
+  action?: string | undefined;
+  sourceIp?: string | undefined;
+  /** Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after. */
+  text?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+export interface AuditReader {
+  /** Up to `limit` matching rows, newest (highest id) first. */
+  search(filter: AuditFilter, limit: number): Promise<AuditLogRow[]>;
 }
 
 export interface Repositories {

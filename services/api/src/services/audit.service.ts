@@ -1,0 +1,101 @@
+import type { AuditLogRow } from '@pgw/db';
+import { formatCsv } from '@pgw/domain/csv';
+import { invalid } from '../domain-errors.js';
+import type { AuditFilter, AuditReader } from './ports.js';
+
+/** A page of the search; the spec's default and maximum (API_SPEC.yaml, parameters Limit). */
+export const AUDIT_PAGE_DEFAULT = 100;
+/** One export holds at most this many rows: a bounded response, continued with the cursor. */
+export const AUDIT_EXPORT_MAX = 10_000;
+
+export const AUDIT_CSV_COLUMNS = ['id', 'at', 'actor', 'source_ip', 'user_agent', 'action', 'entity_type', 'entity_id', 'before', 'after', 'request_id'] as const;
+
+export interface AuditPage {
+  items: AuditLogRow[];
+  /** The id to pass as `before` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface AuditExport {
+  csv: string;
+  /** Set when more rows match than one export holds: `before` for the next export. */
+  nextCursor: string | null;
+}
+
+type Query = Readonly<Record<string, unknown>>;
+
+const text = (query: Query, name: string): string | undefined => {
+  const value = query[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+};
+
+const date = (query: Query, name: string): Date | undefined => {
+  const value = text(query, name);
+  if (value === undefined) return undefined;
+  const parsed = new Date(value);
+  if (Number.isNaN(parsed.getTime())) throw invalid(name, `${name} is not a date and time (ISO 8601, e.g. 2026-01-31T12:00:00Z)`);
+  return parsed;
+};
+
+/**
+ * The filter of a search or export from its query parameters (the OpenAPI validator already checked
+ * their types and lengths). An empty parameter is no filter, as an empty field of the console is.
+ */
+export function auditFilter(query: Query): AuditFilter {
+  const filter: AuditFilter = {
+    before: text(query, 'before'),
+    actor: text(query, 'actor'),
+    entityType: text(query, 'entityType'),
+    entityId: text(query, 'entityId'),
+    action: text(query, 'action'),
+    sourceIp: text(query, 'sourceIp'),
+    text: text(query, 'q'),
+    from: date(query, 'from'),
+    to: date(query, 'to'),
+  };
+  if (filter.from && filter.to && filter.from >= filter.to) throw invalid('to', 'the end of the time range must be after its start');
+  return filter;
+}
+
+function limitOf(query: Query, fallback: number, max: number): number {
+  const value = query.limit === undefined || query.limit === '' ? fallback : Number(query.limit);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw invalid('limit', `limit must be a whole number from 1 to ${max}`);
+  return value;
+}
+
+const json = (value: unknown) => (value === null || value === undefined ? '' : JSON.stringify(value));
+
+/** The audit log as operators search it: filtered, newest first, paged by id cursor, and as CSV. */
+export class AuditService {
+  constructor(private readonly reader: AuditReader) {}
+
+  /** One more row than asked for tells whether there is a next page, without a count over the whole log. */
+  private async read(filter: AuditFilter, limit: number): Promise<AuditPage> {
+    const rows = await this.reader.search(filter, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+  }
+
+  async search(query: Query): Promise<AuditPage> {
+    return this.read(auditFilter(query), limitOf(query, AUDIT_PAGE_DEFAULT, 1000));
+  }
+
+  /** CSV through the one formatter (@pgw/domain/csv), which defuses spreadsheet formulas. */
+  async exportCsv(query: Query): Promise<AuditExport> {
+    const page = await this.read(auditFilter(query), limitOf(query, AUDIT_EXPORT_MAX, AUDIT_EXPORT_MAX));
+    const rows = page.items.map((r) => [
+      r.id,
+      r.at.toISOString(),
+      r.actorUsername ?? '',
+      r.sourceIp ?? '',
+      r.userAgent ?? '',
+      r.action,
+      r.entityType,
+      r.entityId ?? '',
+      json(r.before),
+      json(r.after),
+      r.requestId ?? '',
+    ]);
+    return { csv: formatCsv(AUDIT_CSV_COLUMNS, rows), nextCursor: page.nextCursor };
+  }
+}
