@@ -85,7 +85,8 @@ export class AgentListeners {
       }
       missing = missing.filter((port) => !('fd' in result.get(port)!));
       const delay = RETRY_MS[attempt];
-      if (delay === undefined || !this.connected) break;
+      // Not after a full grant: that wait was on the path of every listener opened (a boot's included).
+      if (missing.length === 0 || delay === undefined || !this.connected) break;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
     return result;

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, mock } from 'node:test';
+import { forwarderMessageSchema, LISTENER_PROTOCOL_VERSION, parseListenerMessage } from '@pgw/domain';
+import { createLogger } from '@pgw/log';
+import { closeFd, describeSocket, listenLoopbackTcp, PacketServer, PacketSocket } from '@pgw/original-dst';
+import { AgentListeners, type PortSocket } from './agent-listeners.js';
+
+/**
+ * The forwarder's end of the listener protocol against an in-process agent end on a real Unix
+ * SOCK_SEQPACKET socket (the agent's peer check wants uid 0: the tests run as root, as the lab's).
+ * The agent end grants every port asked for, with a listening socket of its own for each.
+ */
+describe('AgentListeners', () => {
+  let dir: string;
+  let server: PacketServer;
+  let requests = 0;
+  const held: number[] = [];
+
+  before(async () => {
+    for (let i = 0; i < 3; i++) held.push(listenLoopbackTcp(await freeLoopbackPort(), 16));
+    dir = await mkdtemp(join(tmpdir(), 'pgw-agent-listeners-'));
+    server = new PacketServer(join(dir, 'listeners.sock'), { mode: 0o600, gid: -1 }, (peer) => {
+      const session: PacketSocket = new PacketSocket(peer, {
+        onPacket(packet) {
+          const message = parseListenerMessage(forwarderMessageSchema, packet.data);
+          if (message.type !== 'request') return void session.send(Buffer.from(JSON.stringify({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_result', id: message.id, held: [], refused: [] })), []);
+          requests++;
+          // The descriptors sent are the kernel's duplicates: the agent end keeps its own.
+          session.send(Buffer.from(JSON.stringify({ v: LISTENER_PROTOCOL_VERSION, type: 'sockets', id: message.id, granted: message.ports, refused: [] })), message.ports.map((_, i) => held[i % held.length]!));
+        },
+        onClose: () => undefined,
+      });
+    }, () => undefined);
+  });
+  after(async () => {
+    server.close();
+    for (const fd of held) closeFd(fd);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('hands over the granted sockets at once, without a retry delay after a full grant', async () => {
+    let connected!: () => void;
+    const ready = new Promise<void>((resolve) => (connected = resolve));
+    const listeners = new AgentListeners({ path: server.path, inventory: () => new Map(), onConnected: () => connected() }, createLogger('test', 'error'));
+    listeners.start();
+    await ready;
+    // No setTimeout fires from here on: an acquire that waited for a retry timer would never end
+    // (it slept 100 ms after every full grant: on the path of a rebooted gateway's listeners).
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const result = await Promise.race([listeners.acquire([20001, 20002, 20003]), wallClock(3_000).then(() => 'still waiting' as const)]);
+      if (result === 'still waiting') assert.fail('acquire waited for a timer after every port was granted');
+      assert.equal(requests, 1);
+      for (const port of [20001, 20002, 20003]) {
+        const socket: PortSocket | undefined = result.get(port);
+        assert.ok(socket !== undefined);
+        assert.ok('fd' in socket, `port ${port} granted`);
+        assert.equal(describeSocket(socket.fd).listening, true);
+        closeFd(socket.fd);
+      }
+    } finally {
+      mock.timers.reset();
+      listeners.stop();
+    }
+  });
+});
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves after `ms` of real time without a timer (setTimeout is mocked in the test). */
+async function wallClock(ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) await new Promise((resolve) => setImmediate(resolve));
+}
