@@ -35,12 +35,19 @@ export interface WarmPoolCounts {
   readonly opening: number;
 }
 
+export interface WarmTakes {
+  readonly used: number;
+  readonly stale: number;
+}
+
 export class WarmPool {
   private readonly sizing: WarmPoolSizing;
   /** Oldest first: the one closest to its max age is used first. */
   private readonly ready: WarmConnection[] = [];
   private opening = 0;
   private closed = false;
+  private refillScheduled = false;
+  private readonly takeCounts = { used: 0, stale: 0 };
   private readonly abort = new AbortController();
 
   constructor(
@@ -65,31 +72,42 @@ export class WarmPool {
 
   /**
    * A connection through the proxy to `target`, as Dialer.dial: the CONNECT on a warm connection
-   * when one is ready, else a new dial. Either way the demand is recorded and the pool refilled.
-   * A warm connection found closed by the proxy counts against the pool and the client's
-   * connection is dialed anew, so that a stale warm connection never fails a client.
+   * when one is ready, else a new dial. Either way the demand is recorded and the pool refilled,
+   * once the caller has its connection (see refillAfterCaller). A warm connection found closed by
+   * the proxy counts against the pool and the client's connection is dialed anew, so that a stale
+   * warm connection never fails a client.
    */
   async dial(target: DialTarget, options: DialOptions): Promise<Socket> {
     const takenAt = this.now();
     this.sizing.recordTake(takenAt);
-    const warm = this.takeReady();
-    if (warm === null) {
-      this.refill();
-      return this.dialer.dial(this.proxy, target, options);
-    }
     try {
-      const socket = await this.dialer.connectOn(warm.socket, this.proxy, target, options);
-      this.sizing.recordUse();
-      return socket;
-    } catch (error) {
-      if (!(error instanceof DialError) || error.reason !== 'closed' || options.signal?.aborted) throw error;
-      this.rejected(takenAt - warm.openedAt);
-      return this.dialer.dial(this.proxy, target, options);
+      const warm = this.takeReady();
+      if (warm === null) return await this.dialer.dial(this.proxy, target, options);
+      try {
+        const socket = await this.dialer.connectOn(warm.socket, this.proxy, target, options);
+        this.sizing.recordUse();
+        this.takeCounts.used++;
+        return socket;
+      } catch (error) {
+        if (!(error instanceof DialError) || error.reason !== 'closed' || options.signal?.aborted) {
+          this.takeCounts.used++;
+          throw error;
+        }
+        this.takeCounts.stale++;
+        this.rejected(takenAt - warm.openedAt);
+        return await this.dialer.dial(this.proxy, target, options);
+      }
     } finally {
-      // After the client's CONNECT, not beside it: the proxy answers the client first (a refill's
-      // auth costs a proxy such as dante tens of ms of CPU).
-      this.refill();
+      this.refillAfterCaller();
     }
+  }
+
+  /**
+   * Warm connections taken so far: used (the CONNECT went over it, whatever the answer) and stale
+   * (found closed by the proxy: the client was dialed anew).
+   */
+  get takes(): WarmTakes {
+    return { ...this.takeCounts };
   }
 
   /** Closes every warm connection and the opens in flight; the pool opens none after this. */
@@ -105,6 +123,21 @@ export class WarmPool {
     if (warm === undefined) return null;
     detach(warm);
     return warm;
+  }
+
+  /**
+   * The refill after a dial, in the event loop's next check phase: after the caller's await has
+   * resumed (the forwarder attaches its relay there), so that neither the connects nor a proxy's
+   * answers to them come before the client's CONNECT or between its answer and the relay (about
+   * 0.3 ms per connection measured). Several dials in one turn share one refill.
+   */
+  private refillAfterCaller(): void {
+    if (this.refillScheduled) return;
+    this.refillScheduled = true;
+    setImmediate(() => {
+      this.refillScheduled = false;
+      this.refill();
+    });
   }
 
   /** Opens warm connections up to the sizing's target (never for a closed pool). */

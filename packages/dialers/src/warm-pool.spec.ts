@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { type ProxyEndpoint, parsePort } from '@pgw/domain';
+import { DialError } from './dial-error.js';
+import type { Dialer } from './types.js';
+import { WarmPool } from './warm-pool.js';
+
+// The pool's own order of work, with a dialer that records its calls (the proxies' side of warm
+// connections is proven against dante and tinyproxy in test/integration/warm-pool.test.ts).
+
+const PROXY: ProxyEndpoint = { protocol: 'socks5', host: '198.51.100.10', port: parsePort(1080) };
+const TARGET = { host: '203.0.113.10', port: 80 };
+const SETTINGS = { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000 };
+
+function recordingDialer(connectOn: 'ok' | 'closed' = 'ok') {
+  const calls: string[] = [];
+  const socket = () => new PassThrough() as unknown as Socket;
+  const dialer: Dialer = {
+    protocol: 'socks5',
+    dial: async () => (calls.push('dial'), socket()),
+    open: async () => (calls.push('open'), socket()),
+    connectOn: async (warm) => {
+      calls.push('connectOn');
+      if (connectOn === 'closed') throw new DialError('closed', 'the proxy closed the warm connection');
+      return warm;
+    },
+  };
+  return { dialer, calls };
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('WarmPool', () => {
+  it('refills only after the caller has its connection (a cold dial): no open before or beside it', async () => {
+    const { dialer, calls } = recordingDialer();
+    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS);
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    // Where the forwarder attaches its relay: nothing else has been started yet.
+    assert.deepEqual(calls, ['dial']);
+    await nextTurn();
+    assert.deepEqual(calls, ['dial', 'open']);
+    pool.close();
+  });
+
+  it('refills only after the caller has its connection (a warm one): not between the proxy answer and the relay', async () => {
+    const { dialer, calls } = recordingDialer();
+    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS);
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    await nextTurn();
+    await nextTurn();
+    assert.equal(pool.counts.ready, 1);
+    calls.length = 0;
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    assert.deepEqual(calls, ['connectOn']);
+    await nextTurn();
+    // Two takes within a burst: the sizing asks for two warm connections now.
+    assert.deepEqual(calls, ['connectOn', 'open', 'open']);
+    assert.deepEqual(pool.takes, { used: 1, stale: 0 });
+    pool.close();
+  });
+
+  it('counts a warm connection found closed as stale, and dials the client anew', async () => {
+    const { dialer, calls } = recordingDialer('closed');
+    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS);
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    await nextTurn();
+    await nextTurn();
+    calls.length = 0;
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    assert.deepEqual(calls.slice(0, 2), ['connectOn', 'dial']);
+    assert.deepEqual(pool.takes, { used: 0, stale: 1 });
+    pool.close();
+  });
+});
