@@ -33,6 +33,19 @@ export const proxyStatusChanged = z.object({
   error: z.string().nullable(),
 });
 
+/**
+ * Published by the health service when a successful probe sees another exit IP than the last one
+ * recorded: a rotating upstream, or a proxy re-pointed elsewhere. The name is the proxy's at that
+ * moment, so the console can say which proxy without a reload.
+ */
+export const proxyExitIpChanged = z.object({
+  type: z.literal('proxy.exit_ip_changed'),
+  proxyId: id,
+  name: z.string(),
+  previous: z.string(),
+  exitIp: z.string(),
+});
+
 /** Published by the forwarder when a proxy refuses or times out repeatedly; health probes it at once. */
 export const upstreamFailure = z.object({
   type: z.literal('forwarder.upstream_failure'),
@@ -56,6 +69,7 @@ export const pgwEventSchema = z.discriminatedUnion('type', [
   proxyChanged,
   configChanged,
   proxyStatusChanged,
+  proxyExitIpChanged,
   upstreamFailure,
   agentReconciled,
 ]);

@@ -15,6 +15,7 @@ export const PUBLISHER_OF: Readonly<Record<PgwEventType, EventPublisher>> = {
   'proxy.changed': 'api',
   'config.changed': 'api',
   'proxy.status': 'health',
+  'proxy.exit_ip_changed': 'health',
   'forwarder.upstream_failure': 'forwarder',
   'agent.reconciled': 'agent',
 };

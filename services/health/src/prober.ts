@@ -102,7 +102,7 @@ export class Prober {
     if (outcome.ok) metrics.proxyLatencyMs.set({ proxy: label }, outcome.latencyMs);
     else metrics.proxyLatencyMs.remove({ proxy: label });
     if (outcome.ok && recorded.previousExitIp !== null && recorded.previousExitIp !== outcome.exitIp) {
-      logger.warn('proxy exit IP changed', { proxyId, name: proxy.name, previous: recorded.previousExitIp, exitIp: outcome.exitIp });
+      await this.publishExitIpChange(proxy, recorded.previousExitIp, outcome.exitIp);
     }
     if (recorded.next.status !== recorded.previous.status) await this.publishTransition(proxy, recorded.previous.status, recorded.next.status, result, trigger);
     return result;
@@ -160,6 +160,17 @@ export class Prober {
       });
     } else {
       this.deps.logger.info('check URL answers through a proxy again', { checkUrl });
+    }
+  }
+
+  /** Logged and announced (the console shows a banner); the new address is already in Postgres. */
+  private async publishExitIpChange(proxy: ProxyToProbe, previous: string, exitIp: string): Promise<void> {
+    const { bus, logger } = this.deps;
+    logger.warn('proxy exit IP changed', { proxyId: proxy.id, name: proxy.name, previous, exitIp });
+    try {
+      await bus.publish({ type: 'proxy.exit_ip_changed', proxyId: proxy.id, name: proxy.name, previous, exitIp });
+    } catch (error) {
+      logger.warn('cannot publish proxy.exit_ip_changed (Redis down?)', { proxyId: proxy.id, error: (error as Error).message });
     }
   }
 

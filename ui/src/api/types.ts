@@ -15,6 +15,7 @@ export type LiveEvent = PgwEvent & { at: string };
 /** The types the console listens for: every event type, and no other (checked below). */
 export const LIVE_EVENT_TYPES = [
   'proxy.status',
+  'proxy.exit_ip_changed',
   'mapping.changed',
   'proxy.changed',
   'config.changed',

@@ -11,6 +11,8 @@ export function describeEvent(event: LiveEvent, proxyName: (id: number) => strin
       const why = event.status === 'down' && event.error ? `: ${event.error}` : '';
       return `Proxy ${proxyName(event.proxyId)} ${event.previous} → ${event.status}${why}`;
     }
+    case 'proxy.exit_ip_changed':
+      return `Proxy ${event.name} exit IP changed: ${event.previous} → ${event.exitIp}`;
     case 'proxy.changed':
       return `Proxy ${proxyName(event.proxyId)} ${event.action}`;
     case 'mapping.changed':

@@ -29,6 +29,8 @@ export const proxies = shallowRef<Proxy[]>([]);
 export const mappings = shallowRef<Mapping[]>([]);
 export const status = shallowRef<Status | null>(null);
 export const feed = shallowRef<(LiveEvent & { key: number })[]>([]);
+/** Exit-IP changes not yet dismissed, newest first; one per proxy (a later change replaces the earlier). */
+export const exitIpAlerts = shallowRef<Extract<LiveEvent, { type: 'proxy.exit_ip_changed' }>[]>([]);
 /** proxy id -> how many times its status changed this session (the dashboard re-reads its history). */
 export const proxyStatusTicks = shallowRef(new Map<number, number>());
 
@@ -70,6 +72,7 @@ export function stopLive(): void {
   mappings.value = [];
   status.value = null;
   feed.value = [];
+  exitIpAlerts.value = [];
   live.stream = 'connecting';
 }
 
@@ -114,6 +117,10 @@ function handleEvent(event: LiveEvent): void {
       patchProxyStatus(event);
       scheduleReload('status', 'mappings', 'proxies');
       break;
+    case 'proxy.exit_ip_changed':
+      exitIpAlerts.value = [event, ...exitIpAlerts.value.filter((a) => a.proxyId !== event.proxyId)];
+      scheduleReload('proxies');
+      break;
     case 'proxy.changed':
       scheduleReload('proxies', 'mappings', 'status');
       break;
@@ -130,6 +137,10 @@ function handleEvent(event: LiveEvent): void {
     case 'forwarder.upstream_failure':
       break;
   }
+}
+
+export function dismissExitIpAlert(proxyId: number): void {
+  exitIpAlerts.value = exitIpAlerts.value.filter((a) => a.proxyId !== proxyId);
 }
 
 /** Applied at once (not after the debounced reload) so a proxy going down shows immediately. */

@@ -437,7 +437,7 @@ export interface paths {
          * Live notices as Server-Sent Events
          * @description Browsers authenticate with the session cookie (EventSource cannot send headers); API clients may send
          *     `Authorization: Bearer`. A token in the URL is never accepted. Each message has `id:` = the Redis stream id, `event:` = the notice type
-         *     (`proxy.status`, `mapping.changed`, `proxy.changed`, `config.changed`, `agent.reconciled`,
+         *     (`proxy.status`, `proxy.exit_ip_changed`, `mapping.changed`, `proxy.changed`, `config.changed`, `agent.reconciled`,
          *     `forwarder.upstream_failure`) and `data:` = the notice as JSON plus `at`. A comment line
          *     `: heartbeat` is sent every 15 s. Reconnecting with `Last-Event-ID` resumes after that id.
          */
