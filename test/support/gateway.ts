@@ -67,6 +67,12 @@ export interface StartTiming {
 export interface GatewayOptions {
   /** Extra or overriding environment per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** The namespace the gateway services run in (default: the lab's gateway), e.g. the second node of an HA pair (test/lab/ha-topology.ts). */
+  ns?: string;
+  /** Where this gateway keeps its state, sockets and logs (default: the lab's directory). */
+  dir?: string;
+  /** The key sealing proxy passwords (default: a fresh one): the nodes of an HA pair share one, as they share the database. */
+  secretKey?: Buffer;
 }
 
 export function niceArgv(spec: ServiceSpec): string[] {
@@ -108,7 +114,7 @@ export async function freeLoopbackPort(): Promise<number> {
 }
 
 export class Gateway {
-  readonly secretKey = randomBytes(32);
+  readonly secretKey: Buffer;
   readonly jwtSecret = randomBytes(32).toString('hex');
   readonly csrfSecret = randomBytes(32).toString('hex');
   readonly bus: EventBus;
@@ -117,6 +123,9 @@ export class Gateway {
   readonly forwarderStateDir: string;
   /** The agent's listener socket, through which the forwarder gets its listening sockets. */
   readonly listenerSocket: string;
+  /** The namespace of agent, forwarder and health; the directory of this gateway's files. */
+  readonly ns: string;
+  readonly dir: string;
   /** Where the api listens, once started. */
   apiUrl = '';
   private readonly running = new Map<ServiceName, LabProcess>();
@@ -130,12 +139,16 @@ export class Gateway {
     readonly database: TestDatabase,
     private readonly options: GatewayOptions = {},
   ) {
+    this.secretKey = options.secretKey ?? randomBytes(32);
+    this.ns = options.ns ?? lab.ns.gateway;
+    this.dir = options.dir ?? lab.dir;
+    mkdirSync(this.dir, { recursive: true });
     // Stands in for any publisher: the lab's admin user (the services use their own).
     this.bus = new EventBus({ redisUrl: lab.redis.adminUrl, logger: createLogger('gateway-test', 'error') });
-    this.stateDir = join(lab.dir, 'agent-state');
-    this.listenerSocket = join(lab.dir, 'listeners.sock');
+    this.stateDir = join(this.dir, 'agent-state');
+    this.listenerSocket = join(this.dir, 'listeners.sock');
     mkdirSync(this.stateDir, { recursive: true });
-    this.forwarderStateDir = join(lab.dir, 'forwarder-state');
+    this.forwarderStateDir = join(this.dir, 'forwarder-state');
     mkdirSync(this.forwarderStateDir, { recursive: true, mode: 0o700 });
     const uid = (flag: string) => Number(execFileSync('id', [flag, SPECS.forwarder.uid]).toString().trim());
     chownSync(this.forwarderStateDir, uid('-u'), uid('-g'));
@@ -185,10 +198,10 @@ export class Gateway {
       this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
     }
     const argv = [...niceArgv(spec), ...serviceMainArgv(service)];
-    const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, groups: spec.groups, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.lab.dir, `pgw-${service}.log`) };
+    const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, groups: spec.groups, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.dir, `pgw-${service}.log`) };
     const spawnedAt = Date.now();
     // The api lives in the machine's namespace: an empty ns name runs it there through the lab's spawner.
-    const proc = await this.lab.spawn(spec.inGateway ? this.lab.ns.gateway : '', argv, options);
+    const proc = await this.lab.spawn(spec.inGateway ? this.ns : '', argv, options);
     this.running.set(service, proc);
     await this.waitReady(service, proc);
     this.startTimings.set(service, { spawnedAt, readyAt: Date.now() });
@@ -206,7 +219,7 @@ export class Gateway {
     await waitFor(`${service} to answer ${url}; see ${proc.logFile}`, timeoutMs, async () => {
       if (!proc.isAlive()) throw new Error(`${service} exited during start; see ${proc.logFile}`);
       return spec.inGateway
-        ? (await this.lab.exec(this.lab.ns.gateway, ['curl', '-sf', '--max-time', '1', url], { reject: false })).exitCode === 0
+        ? (await this.lab.exec(this.ns, ['curl', '-sf', '--max-time', '1', url], { reject: false })).exitCode === 0
         : await fetch(url).then((r) => r.ok, () => false);
     }, { intervalMs: 100 });
   }
