@@ -1,0 +1,138 @@
+/**
+ * keepalived.conf of one node of a pgw HA pair (issue 18, docs/DEPLOYMENT.md "HA pair"), rendered
+ * from settings (pure, no I/O). Both nodes run the full dataplane at all times; keepalived only
+ * moves the LAN virtual IP (the clients' default gateway).
+ *
+ * Choices, and why:
+ * - VRRP adverts go unicast to the peer over a link that is NOT the LAN (`vrrpInterface`, e.g. the
+ *   WAN or a dedicated sync link): pgw's table inet pgw drops everything from the LAN but the
+ *   DNAT-ed client flows (docs/SECURITY.md), VRRP included, and a LAN client must not be able to
+ *   take the gateway address by announcing a higher priority.
+ * - VRRPv3 with `advertIntervalS` below a second: master-down is 3 adverts + skew, so 0.5 s
+ *   gives about 1.6 s, inside the 3 s goal. VRRPv3 has no authentication (RFC 5798 dropped v2's
+ *   cleartext password, which protected nothing); the adverts are confined to the peer link.
+ * - Both nodes start BACKUP, the higher priority preempts only after `preemptDelayS` (hold-down),
+ *   so a flapping node does not take the address back and forth.
+ * - The node gives the address up (FAULT) when its LAN link is down or its agent or forwarder
+ *   fails its /healthz (track scripts), and announces priority 0 when it leaves MASTER, so the
+ *   peer takes over at once instead of after master-down.
+ */
+import { isIP } from 'node:net';
+
+export interface KeepalivedNode {
+  /** Unique router id of this node, e.g. pgw-a. */
+  routerId: string;
+  /** 1..254; the higher one is master when both are healthy. */
+  priority: number;
+  /** This node's address on vrrpInterface (the source of its adverts). */
+  vrrpSourceIp: string;
+  /** The peer's address on vrrpInterface. */
+  peerIp: string;
+}
+
+export interface KeepalivedSettings {
+  node: KeepalivedNode;
+  /** The clients' default gateway, e.g. 192.168.2.1. */
+  virtualIp: string;
+  /** Its prefix length on the LAN, e.g. 24. */
+  virtualPrefix: number;
+  lanInterface: string;
+  vrrpInterface: string;
+  /** 1..255, the same on both nodes and unique on the segment. */
+  virtualRouterId: number;
+  advertIntervalS: number;
+  preemptDelayS: number;
+  /** Metrics ports whose /healthz must answer: the agent's and the forwarder's (9101, 9102). */
+  healthPorts: { agent: number; forwarder: number };
+  /** Absolute paths of deploy/keepalived/pgw-ha-check.sh and pgw-ha-notify.sh as installed. */
+  checkScript: string;
+  notifyScript: string;
+  /** Where the notify hook appends its transitions. */
+  eventsFile: string;
+}
+
+const IFACE = /^[A-Za-z0-9_.-]{1,15}$/;
+const ROUTER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const PATH = /^\/[A-Za-z0-9_./-]+$/;
+
+function check(ok: boolean, what: string, value: unknown): void {
+  if (!ok) throw new Error(`keepalived settings: ${what}, got ${JSON.stringify(value)}`);
+}
+
+function validate(s: KeepalivedSettings): void {
+  check(ROUTER_ID.test(s.node.routerId), 'node.routerId must be 1-64 of [A-Za-z0-9_.-]', s.node.routerId);
+  check(Number.isInteger(s.node.priority) && s.node.priority >= 1 && s.node.priority <= 254, 'node.priority must be an integer in 1..254', s.node.priority);
+  for (const [what, ip] of [['node.vrrpSourceIp', s.node.vrrpSourceIp], ['node.peerIp', s.node.peerIp], ['virtualIp', s.virtualIp]] as const) {
+    check(isIP(ip) === 4, `${what} must be an IPv4 address`, ip);
+  }
+  check(s.node.vrrpSourceIp !== s.node.peerIp, 'node.peerIp must differ from node.vrrpSourceIp', s.node.peerIp);
+  check(Number.isInteger(s.virtualPrefix) && s.virtualPrefix >= 1 && s.virtualPrefix <= 32, 'virtualPrefix must be an integer in 1..32', s.virtualPrefix);
+  check(IFACE.test(s.lanInterface), 'lanInterface must be an interface name', s.lanInterface);
+  check(IFACE.test(s.vrrpInterface), 'vrrpInterface must be an interface name', s.vrrpInterface);
+  check(s.vrrpInterface !== s.lanInterface, 'vrrpInterface must not be the LAN interface (pgw drops VRRP from the LAN, and LAN clients must not speak VRRP to it)', s.vrrpInterface);
+  check(Number.isInteger(s.virtualRouterId) && s.virtualRouterId >= 1 && s.virtualRouterId <= 255, 'virtualRouterId must be an integer in 1..255', s.virtualRouterId);
+  // VRRPv3 counts the interval in centiseconds, up to 40.95 s.
+  check(Number.isFinite(s.advertIntervalS) && s.advertIntervalS >= 0.05 && s.advertIntervalS <= 40, 'advertIntervalS must be in 0.05..40', s.advertIntervalS);
+  check(Number.isInteger(s.preemptDelayS) && s.preemptDelayS >= 0 && s.preemptDelayS <= 1000, 'preemptDelayS must be an integer in 0..1000', s.preemptDelayS);
+  for (const [what, port] of Object.entries(s.healthPorts)) check(Number.isInteger(port) && port >= 1 && port <= 65535, `healthPorts.${what} must be a TCP port`, port);
+  for (const [what, path] of [['checkScript', s.checkScript], ['notifyScript', s.notifyScript], ['eventsFile', s.eventsFile]] as const) {
+    check(PATH.test(path), `${what} must be an absolute path of [A-Za-z0-9_./-]`, path);
+  }
+}
+
+export function renderKeepalivedConf(s: KeepalivedSettings): string {
+  validate(s);
+  const track = Object.entries(s.healthPorts).map(([service, port]) => ({ name: `pgw_${service}`, port }));
+  return [
+    `# keepalived.conf of ${s.node.routerId}, generated from pgw's HA settings (deploy/keepalived/keepalived-config.ts): do not edit`,
+    'global_defs {',
+    `  router_id ${s.node.routerId}`,
+    '  vrrp_version 3',
+    // Scripts run as root only because pgw's check and notify scripts are root-owned and not writable by others.
+    '  script_user root',
+    '  enable_script_security',
+    // The new master's gratuitous ARPs: at once, again after 1 s (a switch or client that missed the first).
+    '  vrrp_garp_master_delay 1',
+    '  vrrp_garp_master_repeat 3',
+    // After a split brain the master hears the other's lower-priority adverts: it announces itself
+    // again, else clients whose ARP entry points at the former rival stay there (served by its
+    // identical policy, but not by the master) as long as their connections keep the entry fresh.
+    '  vrrp_garp_lower_prio_repeat 3',
+    '  vrrp_garp_lower_prio_delay 0',
+    // And every 30 s while master: a client that missed every announcement still comes back.
+    '  vrrp_garp_master_refresh 30',
+    '}',
+    ...track.flatMap((t) => [
+      `vrrp_script ${t.name} {`,
+      `  script "${s.checkScript} ${t.port}"`,
+      '  interval 1',
+      '  timeout 1',
+      '  fall 1',
+      '  rise 2',
+      '}',
+    ]),
+    'vrrp_instance pgw_lan {',
+    '  state BACKUP',
+    `  interface ${s.vrrpInterface}`,
+    `  virtual_router_id ${s.virtualRouterId}`,
+    `  priority ${s.node.priority}`,
+    `  advert_int ${s.advertIntervalS}`,
+    `  preempt_delay ${s.preemptDelayS}`,
+    `  unicast_src_ip ${s.node.vrrpSourceIp}`,
+    '  unicast_peer {',
+    `    ${s.node.peerIp}`,
+    '  }',
+    '  virtual_ipaddress {',
+    `    ${s.virtualIp}/${s.virtualPrefix} dev ${s.lanInterface}`,
+    '  }',
+    '  track_interface {',
+    `    ${s.lanInterface}`,
+    '  }',
+    '  track_script {',
+    ...track.map((t) => `    ${t.name}`),
+    '  }',
+    `  notify "${s.notifyScript} ${s.eventsFile}"`,
+    '}',
+    '',
+  ].join('\n');
+}

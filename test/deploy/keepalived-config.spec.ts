@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type KeepalivedSettings, renderKeepalivedConf } from '../../deploy/keepalived/keepalived-config.js';
+
+const settings: KeepalivedSettings = {
+  node: { routerId: 'pgw-a', priority: 150, vrrpSourceIp: '198.51.100.1', peerIp: '198.51.100.2' },
+  virtualIp: '192.168.2.1',
+  virtualPrefix: 24,
+  lanInterface: 'ens19',
+  vrrpInterface: 'eth0',
+  virtualRouterId: 18,
+  advertIntervalS: 0.5,
+  preemptDelayS: 4,
+  healthPorts: { agent: 9101, forwarder: 9102 },
+  checkScript: '/usr/local/lib/pgw/pgw-ha-check.sh',
+  notifyScript: '/usr/local/lib/pgw/pgw-ha-notify.sh',
+  eventsFile: '/var/lib/pgw/ha-events.log',
+};
+
+describe('keepalived.conf of an HA node', () => {
+  it('puts the virtual IP on the LAN, the unicast adverts on the other link, and tracks the LAN link, agent and forwarder', () => {
+    const conf = renderKeepalivedConf(settings);
+    assert.match(conf, /^\s+192\.168\.2\.1\/24 dev ens19$/m);
+    assert.match(conf, /^\s+interface eth0$/m);
+    assert.match(conf, /unicast_src_ip 198\.51\.100\.1\n\s+unicast_peer \{\n\s+198\.51\.100\.2\n/);
+    assert.match(conf, /track_interface \{\n\s+ens19\n/);
+    assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9101"/);
+    assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9102"/);
+    assert.match(conf, /track_script \{\n\s+pgw_agent\n\s+pgw_forwarder\n/);
+    assert.match(conf, /state BACKUP\n/);
+    assert.match(conf, /preempt_delay 4\n/);
+    assert.match(conf, /vrrp_version 3\n/);
+    assert.match(conf, /notify "\/usr\/local\/lib\/pgw\/pgw-ha-notify\.sh \/var\/lib\/pgw\/ha-events\.log"/);
+  });
+
+  it('refuses bad settings with a message naming the field', () => {
+    const bad: [string, Partial<KeepalivedSettings>, RegExp][] = [
+      ['VRRP on the LAN', { vrrpInterface: 'ens19' }, /vrrpInterface must not be the LAN interface/],
+      ['a hostname for the VIP', { virtualIp: 'gw.lan' }, /virtualIp must be an IPv4 address/],
+      ['priority 255 (owner)', { node: { ...settings.node, priority: 255 } }, /node\.priority/],
+      ['peer = self', { node: { ...settings.node, peerIp: '198.51.100.1' } }, /node\.peerIp must differ/],
+      ['a quote in a path', { checkScript: '/x" ; rm -rf /' }, /checkScript must be an absolute path/],
+      ['a newline in the interface', { lanInterface: 'ens19\n}' }, /lanInterface must be an interface name/],
+      ['sub-centisecond advert', { advertIntervalS: 0.001 }, /advertIntervalS/],
+    ];
+    for (const [what, patch, message] of bad) assert.throws(() => renderKeepalivedConf({ ...settings, ...patch }), message, what);
+  });
+});
