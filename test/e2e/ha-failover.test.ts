@@ -1,0 +1,85 @@
+// HA pair (issue 18) in the real lab: two gateways with the full pgw dataplane on one LAN and one
+// WAN, keepalived moving the clients' default gateway 192.168.2.1 with the config pgw renders.
+// Per fault of the master: a client's new connection exits from its own proxy through the backup
+// within 3 s, failback after the hold-down leaves no gap over 3 s either, and no packet with a
+// client address crosses either node's eth0 at any time (tcpdump on both, from start to end).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FAULTS, type FaultResult, POWER_LOSS, runFault, splitBrain } from './ha-faults.js';
+import { createHaPair, type HaPair, waitMaster } from './ha-harness.js';
+
+const FAILOVER_GOAL_MS = 3000;
+
+let pair: HaPair;
+let wans: Awaited<ReturnType<HaPair['captureWans']>>;
+const leaked: string[] = [];
+
+function report(r: FaultResult): void {
+  console.log(`# ${r.fault}: failover ${r.failoverMs} ms (longest gap ${r.outageMs} ms)` +
+    (r.failbackMs === undefined && r.failbackOutageMs === undefined ? '' : `, failback ${r.failbackMs} ms incl. hold-down (longest gap ${r.failbackOutageMs} ms)`));
+}
+
+async function everyClientExitsVia(node: 'a' | 'b'): Promise<void> {
+  for (const client of pair.clients) {
+    const { servedAt, samples } = await pair.untilServedBy(node, client, 3000);
+    assert.ok(servedAt, `client ${client.ip} exits from ${client.expectedExitIp} through node ${node}: ${JSON.stringify(samples.slice(-3))}`);
+  }
+}
+
+describe('HA pair: failover and failback through keepalived without a leak', { timeout: 240_000 }, () => {
+  before(async () => {
+    pair = await createHaPair();
+    await pair.startKeepalived('a');
+    await pair.startKeepalived('b');
+    await waitMaster(pair, 'a');
+    wans = await pair.captureWans();
+  });
+
+  after(async () => {
+    await pair?.destroy();
+  });
+
+  it('both nodes enforce at all times: master a serves every client through its own proxy, backup b holds no virtual IP', async () => {
+    await everyClientExitsVia('a');
+    assert.equal(await pair.holdsVip('b'), false);
+    assert.match(pair.events('a'), /pgw_lan MASTER 150/);
+    assert.match(pair.events('b'), /pgw_lan BACKUP 100/);
+  });
+
+  for (const fault of FAULTS) {
+    it(`${fault.name} on the master: the backup serves within ${FAILOVER_GOAL_MS} ms; failback after the hold-down with no longer gap`, async () => {
+      const r = await runFault(pair, fault);
+      report(r);
+      assert.ok(r.failoverMs !== undefined && r.failoverMs <= FAILOVER_GOAL_MS, `failover ${r.failoverMs} ms; probes ${JSON.stringify(r.samples.slice(-4))}`);
+      assert.ok(r.outageMs <= FAILOVER_GOAL_MS, `longest gap ${r.outageMs} ms`);
+      assert.ok(r.failbackMs !== undefined, `failback to node a; probes ${JSON.stringify(r.failbackSamples?.slice(-3))}; transitions a:\n${pair.events('a')}b:\n${pair.events('b')}${pair.keepalivedLog('a').split('\n').slice(-25).join('\n')}`);
+      assert.ok(r.failbackOutageMs! <= FAILOVER_GOAL_MS, `longest failback gap ${r.failbackOutageMs} ms`);
+      await everyClientExitsVia('a');
+    });
+  }
+
+  it('split brain (VRRP blocked between the nodes): both claim the address, clients are still served through their own proxies', async () => {
+    const r = await splitBrain(pair, 4000);
+    console.log(`# split brain: both master ${r.bothMaster}, ${r.failed}/${r.samples} probes failed, longest gap ${r.outageMs} ms`);
+    assert.equal(r.bothMaster, true, 'both nodes hold the virtual IP while VRRP is blocked');
+    assert.ok(r.outageMs <= FAILOVER_GOAL_MS, `longest gap ${r.outageMs} ms`);
+    await waitMaster(pair, 'a');
+    assert.equal(await pair.holdsVip('b'), false, 'b gives the address back once it hears a again');
+  });
+
+  it('power loss of the master (every process SIGKILLed, namespace removed): the backup serves within 3 s', async () => {
+    // Node a's tcpdump runs in its namespace and dies with it: its capture is read first.
+    leaked.push(...(await wans.stop('a')).leaked);
+    const r = await runFault(pair, POWER_LOSS);
+    report(r);
+    assert.ok(r.failoverMs !== undefined && r.failoverMs <= FAILOVER_GOAL_MS, `failover ${r.failoverMs} ms; probes ${JSON.stringify(r.samples.slice(-4))}; node b's transitions:\n${pair.events('b')}`);
+    await everyClientExitsVia('b');
+  });
+
+  it('0 packets with a client address left either node’s eth0 throughout', async () => {
+    const rest = await wans.stop();
+    leaked.push(...rest.leaked);
+    assert.ok(rest.packets > 0, 'the capture saw the proxy traffic itself');
+    assert.deepEqual(leaked, []);
+  });
+});

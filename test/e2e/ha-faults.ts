@@ -1,0 +1,113 @@
+/**
+ * The faults of an HA pair's master (issue 18) and what a client sees through each, shared by
+ * test/e2e/ha-failover.test.ts and `npm run bench:failover`. Node a is the preferred master.
+ */
+import { execIn } from '../lab/index.js';
+import { type HaPair, longestGap, PREEMPT_DELAY_S, type ProbeSample, waitMaster } from './ha-harness.js';
+
+export interface HaFault {
+  name: string;
+  inject(pair: HaPair): Promise<void>;
+  /** Undefined when the node does not come back (power loss). */
+  repair?: (pair: HaPair) => Promise<void>;
+}
+
+export interface FaultResult {
+  fault: string;
+  /** From the fault until a client's new connection exits from its own proxy through node b. */
+  failoverMs: number | undefined;
+  /** The longest time the client had no successful new connection after the fault. */
+  outageMs: number;
+  /** From the repair until the client is served through node a again (includes the hold-down). */
+  failbackMs?: number | undefined;
+  /** The longest time without a successful new connection during failback. */
+  failbackOutageMs?: number;
+  /** The probes of failover and failback, for a failure message. */
+  samples: ProbeSample[];
+  failbackSamples?: ProbeSample[];
+}
+
+const ip = (pair: HaPair, ...argv: string[]) => pair.ha.lab.exec(pair.node('a').ns, ['ip', ...argv]).then(() => undefined);
+
+export const KEEPALIVED_KILLED: HaFault = {
+  name: 'keepalived SIGKILLed',
+  inject: (pair) => pair.killKeepalived('a'),
+  repair: async (pair) => void (await pair.startKeepalived('a')),
+};
+
+export const LAN_LINK_DOWN: HaFault = {
+  name: 'LAN link down',
+  inject: (pair) => ip(pair, 'link', 'set', 'ens19', 'down'),
+  repair: (pair) => ip(pair, 'link', 'set', 'ens19', 'up'),
+};
+
+export const SERVICES_KILLED: HaFault = {
+  name: 'agent and forwarder SIGKILLed',
+  async inject(pair) {
+    await Promise.all([pair.gateway('a').kill('agent'), pair.gateway('a').kill('forwarder')]);
+  },
+  async repair(pair) {
+    await pair.gateway('a').start('forwarder');
+    await pair.gateway('a').start('agent');
+  },
+};
+
+/** Every process in node a's namespace SIGKILLed and the namespace removed: its interfaces vanish. */
+export const POWER_LOSS: HaFault = {
+  name: 'power loss (namespace removed)',
+  async inject(pair) {
+    const ns = pair.node('a').ns;
+    const pids = (await execIn(undefined, ['ip', 'netns', 'pids', ns], { reject: false })).stdout.split('\n').map(Number).filter((p) => p > 0);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await execIn(undefined, ['ip', 'netns', 'del', ns]);
+  },
+};
+
+export const FAULTS: readonly HaFault[] = [KEEPALIVED_KILLED, LAN_LINK_DOWN, SERVICES_KILLED];
+
+/** Injects the fault on master a, measures failover to b, repairs and measures failback to a. */
+export async function runFault(pair: HaPair, fault: HaFault): Promise<FaultResult> {
+  const client = pair.clients[0]!;
+  await waitMaster(pair, 'a');
+  const t0 = Date.now();
+  await fault.inject(pair);
+  const over = await pair.untilServedBy('b', client, 10_000);
+  const result: FaultResult = { fault: fault.name, failoverMs: over.servedAt && over.servedAt - t0, outageMs: longestGap(over.samples, t0), samples: over.samples };
+  if (!fault.repair) return result;
+  const t1 = Date.now();
+  // The client keeps connecting while node a comes back (its services take seconds to start): the gaps are the client's.
+  const repaired = fault.repair(pair);
+  const back = await pair.untilServedBy('a', client, PREEMPT_DELAY_S * 1000 + 20_000);
+  await repaired;
+  result.failbackMs = back.servedAt && back.servedAt - t1;
+  result.failbackOutageMs = longestGap(back.samples, t1);
+  result.failbackSamples = back.samples;
+  return result;
+}
+
+/** VRRP between the nodes blocked on the WAN bridge: both claim master and hold the virtual IP. */
+export async function splitBrain(pair: HaPair, holdMs: number): Promise<{ bothMaster: boolean; samples: number; failed: number; outageMs: number }> {
+  const { lab } = pair.ha;
+  const table = 'pgw_ha_split';
+  await lab.exec(lab.ns.wan, ['nft', '-f', '-'], {
+    input: `table bridge ${table} {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n  ip protocol vrrp drop\n }\n}\n`,
+  });
+  try {
+    let bothMaster = false;
+    const t0 = Date.now();
+    const samples = [];
+    while (Date.now() - t0 < holdMs) {
+      if (!bothMaster) bothMaster = (await pair.holdsVip('a')) && (await pair.holdsVip('b'));
+      samples.push(await pair.probe(pair.clients[0]!));
+    }
+    return { bothMaster, samples: samples.length, failed: samples.filter((s) => !s.ok).length, outageMs: longestGap(samples, t0) };
+  } finally {
+    await lab.exec(lab.ns.wan, ['nft', 'delete', 'table', 'bridge', table]);
+  }
+}
