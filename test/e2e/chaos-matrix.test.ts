@@ -9,8 +9,12 @@ import { after, before, describe, it } from 'node:test';
 import { CHAOS_FAULTS } from './chaos-faults.js';
 import { type ChaosLab, createChaosLab, type FaultRow, formatRow, leaksSince, ROW_HEADER, runFault } from './chaos-harness.js';
 
-/** Self-heal bound of issue 11 point 2 (flush, table deleted: both tables back). */
-const SELF_HEAL_MS = 100;
+/**
+ * Self-heal of one fault row (flush, table deleted: both tables back): one sample, bounded by the
+ * one-second promise and printed. Issue 11's 100 ms is a p99 of 20 trials: agent-selfheal.test.ts
+ * and bench:selfheal hold it; a single sample on a loaded CI machine cannot.
+ */
+const SELF_HEAL_MS = 1000;
 /**
  * After the agent restarts (SIGKILL, or a flush while it was dead): the forwarder hands its
  * sockets back and the agent's reconcile unblocks their clients at once, not at a later resync.
