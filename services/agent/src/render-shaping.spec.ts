@@ -66,9 +66,11 @@ test('quota: an object per (mapping, epoch) created with no count, kept with its
 });
 
 test('over quota is the kernel count past the limit, for the current epoch only', () => {
-  const p = policy([client(10, limited), client(11, { ...limited, quotaEpoch: 2 })]);
+  const p = policy([client(10, limited), client(11, { ...limited, quotaEpoch: 2 }), client(12, limited)]);
   const over = quotaExceeded(p, [
-    { name: 'q10_0', bytes: 10_000_000, used: 10_000_100 },
+    // The kernel lists used capped at the limit once over.
+    { name: 'q10_0', bytes: 10_000_000, used: 10_000_000 },
+    { name: 'q12_0', bytes: 10_000_000, used: 9_999_999 },
     { name: 'q11_1', bytes: 10_000_000, used: 99_000_000 },
     { name: 'q11_2', bytes: 10_000_000, used: 5 },
   ]);

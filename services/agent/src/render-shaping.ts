@@ -145,14 +145,17 @@ export function renderQuotaScript(policy: GatewayPolicy, existing: readonly Quot
   return lines.join('\n') + '\n';
 }
 
-/** Mapping ids over their quota, from the listed objects (the kernel's own verdict: used > bytes). */
+/**
+ * Mapping ids over their quota, from the listed objects. The kernel drops once its count reaches
+ * the limit (consumed >= quota) and lists `used` capped at the limit, so used == bytes is over.
+ */
 export function quotaExceeded(policy: GatewayPolicy, objects: readonly QuotaObject[]): Map<number, QuotaObject> {
   const byName = new Map(objects.map((q) => [q.name, q]));
   const over = new Map<number, QuotaObject>();
   for (const client of policy.clients) {
     if (client.shaping?.quotaBytes == null) continue;
     const object = byName.get(quotaName(client.mappingId, client.shaping.quotaEpoch));
-    if (object && object.used > object.bytes) over.set(client.mappingId, object);
+    if (object && object.used >= object.bytes) over.set(client.mappingId, object);
   }
   return over;
 }

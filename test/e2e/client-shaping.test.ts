@@ -1,0 +1,133 @@
+// Per-client rate limits and byte quota (issue 16, docs/SECURITY.md flow 20): the real agent
+// (tc + table inet pgw_quota), the real forwarder and iperf3 through a real SOCKS5 proxy. Rates,
+// the quota's block time and the kill-switch on eth0 are measured and printed.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { AGENT_STATUS_KEY, connectRedis, parseAgentStatus } from '@pgw/events';
+import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
+import { iperfIdle, measureRate, quotaCrossing, quotaUsed, setShaping } from './shaping-harness.js';
+
+const LIMITED = '192.168.2.10';
+const UNLIMITED = '192.168.2.11';
+const QUOTA = '192.168.2.12';
+const PORTS = { [LIMITED]: 20010, [UNLIMITED]: 20011, [QUOTA]: 20012 } as const;
+const DOWN_KBIT = 50_000;
+const UP_KBIT = 20_000;
+const QUOTA_BYTES = 10_000_000;
+const QUOTA_DOWN_KBIT = 100_000;
+const TOLERANCE = 0.1;
+
+let dp: Dataplane;
+const ids: Record<string, number> = {};
+
+describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => {
+  before(async () => {
+    execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
+    dp = await createDataplane({ clients: 4, proxies: ['socks5', 'socks5'] });
+    await dp.loadGuard();
+    const shared = await dp.addProxy(0, 'up');
+    // The quota client alone on the second proxy: every packet to that proxy on eth0 is its traffic.
+    const own = await dp.addProxy(1, 'up');
+    ids[LIMITED] = await dp.addMapping(LIMITED, shared, PORTS[LIMITED]);
+    ids[UNLIMITED] = await dp.addMapping(UNLIMITED, shared, PORTS[UNLIMITED]);
+    ids[QUOTA] = await dp.addMapping(QUOTA, own, PORTS[QUOTA]);
+    await setShaping(dp, ids[LIMITED]!, { rateDownKbit: DOWN_KBIT, rateUpKbit: UP_KBIT }, false);
+    // Its download limited too: a capture on the LAN keeps every packet at 100 Mbit/s (at Gbit/s
+    // tcpdump loses some), and the crossing is timed from that capture.
+    await setShaping(dp, ids[QUOTA]!, { quotaBytes: QUOTA_BYTES, rateDownKbit: QUOTA_DOWN_KBIT }, false);
+    await dp.startAgent();
+    // No warm connections: they would put the forwarder's own greetings to the quota client's proxy
+    // on eth0, and the silence after the block is proven by no packet to that proxy at all.
+    await dp.gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' });
+    const { ip, httpPort } = dp.lab.description.internet;
+    await dp.waitFor('every client effective', async () => {
+      for (const client of [LIMITED, UNLIMITED, QUOTA]) if ((await dp.prober.tcp(client, ip, httpPort)).result !== 'connected') return false;
+      return true;
+    }, 20_000);
+    await dp.waitFor('the limited client shaped', async () => (await dp.lab.exec(dp.gw, ['tc', 'class', 'show', 'dev', 'pgw-ifb0'], { reject: false })).stdout.includes('rate 20Mbit'), 10_000);
+  });
+
+  after(async () => {
+    await dp?.destroy();
+  });
+
+  it('a client limited to 50 Mbit/s down and 20 Mbit/s up measures within ±10 %; an unlimited client beside it is not limited', async () => {
+    const down = await measureRate(dp, LIMITED, 'down');
+    const up = await measureRate(dp, LIMITED, 'up');
+    const free = await measureRate(dp, UNLIMITED, 'down');
+    const freeUp = await measureRate(dp, UNLIMITED, 'up');
+    console.log(`# limited ${LIMITED}: down ${down.toFixed(1)} Mbit/s (limit ${DOWN_KBIT / 1000}), up ${up.toFixed(1)} Mbit/s (limit ${UP_KBIT / 1000})`);
+    console.log(`# unlimited ${UNLIMITED}: down ${free.toFixed(1)} Mbit/s, up ${freeUp.toFixed(1)} Mbit/s`);
+    assert.ok(Math.abs(down / (DOWN_KBIT / 1000) - 1) <= TOLERANCE, `download ${down} Mbit/s is not within 10 % of ${DOWN_KBIT / 1000}`);
+    assert.ok(Math.abs(up / (UP_KBIT / 1000) - 1) <= TOLERANCE, `upload ${up} Mbit/s is not within 10 % of ${UP_KBIT / 1000}`);
+    // Far above either limit: neither its download nor its upload passes a class of the limited client.
+    assert.ok(free > 3 * (DOWN_KBIT / 1000), `the unlimited client's download ${free} Mbit/s looks limited`);
+    assert.ok(freeUp > 3 * (DOWN_KBIT / 1000), `the unlimited client's upload ${freeUp} Mbit/s looks limited`);
+  });
+
+  it('a 10 MB quota blocks within 1 s of crossing, nothing of the client on eth0 after, the status says quota_exceeded; a reset unblocks', async () => {
+    const redis = connectRedis(dp.lab.redis.url('api'));
+    try {
+      const proxy = dp.lab.proxies[1]!;
+      const { ip, httpPort, iperfPort } = dp.lab.description.internet;
+      // Another client's run first: the server is free once it returns (counted on no quota).
+      await iperfIdle(dp, UNLIMITED);
+      // Download until the quota is crossed: the transfer stalls there (its packets are dropped both
+      // ways; iperf3 is ended by the timeout). The gateway's LAN interface is captured throughout.
+      const lanCapture = await dp.lab.capture({ ns: dp.gw, iface: dp.lab.description.gateway.lanIface, filter: `host ${QUOTA}` });
+      const transfer = dp.lab.exec(dp.lab.ns.lan, ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', QUOTA, '-R', '-n', '40M'], { reject: false, timeoutMs: 4_000 });
+      let seenAt = 0;
+      await dp
+        .waitFor('the quota crossed', async () => {
+          const used = await quotaUsed(dp, ids[QUOTA]!, 0);
+          // The kernel drops from the packet that makes its count reach the limit, and lists used capped there.
+          if (used !== null && used >= QUOTA_BYTES) seenAt = Date.now();
+          return seenAt !== 0;
+        }, 10_000)
+        .catch(async (error: Error) => {
+          const table = await dp.nft('list', 'table', 'inet', 'pgw_quota');
+          const done = await transfer;
+          throw new Error(`${error.message}\n${table.stdout}${table.stderr}\niperf3: ${done.stdout.slice(-600)} ${done.stderr}`);
+        });
+      // Blocked: a new connection gets no answer (every packet dropped before DNAT).
+      const probe = await dp.prober.tcp(QUOTA, ip, httpPort, 500);
+      assert.notEqual(probe.result, 'connected', 'a client over its quota still connects');
+      const statusMs = await dp.waitFor('the status record to say quota_exceeded', async () => parseAgentStatus(await redis.get(AGENT_STATUS_KEY))?.blocked[QUOTA] === 'quota_exceeded', 2_000);
+      const status = parseAgentStatus(await redis.get(AGENT_STATUS_KEY))!;
+      assert.equal(status.quotaExceeded?.[QUOTA]?.mappingId, ids[QUOTA]);
+      assert.equal(status.quotaExceeded![QUOTA]!.usedBytes, QUOTA_BYTES);
+      await transfer;
+      await lanCapture.stop();
+      const crossing = await quotaCrossing(dp, lanCapture.file, QUOTA, QUOTA_BYTES);
+      const blockMs = Math.max(0, crossing.lastToClientAt - crossing.crossedAt);
+      console.log(
+        `# quota crossed (capture) -> last packet to the client ${blockMs.toFixed(1)} ms, ${crossing.toClientAfter} packets to it after the crossing; ` +
+          `crossing seen by the poll -> status quota_exceeded ${statusMs} ms; a new connection ${probe.result}`,
+      );
+      assert.ok(blockMs < 1_000, `the gateway still sent the client data ${blockMs} ms after the crossing`);
+
+      // Let the stalled relay's last packets go, then: the client keeps trying, its proxy sees nothing.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const capture = await dp.lab.capture({ ns: dp.gw, iface: 'eth0' });
+      for (let i = 0; i < 5; i++) await dp.prober.tcp(QUOTA, ip, httpPort, 300);
+      const lines = await capture.stop();
+      const toProxy = lines.filter((l) => / IP /.test(l) && l.includes(`${proxy.ip}.${proxy.port}`));
+      const fromClient = lines.filter((l) => l.includes(QUOTA));
+      console.log(`# over quota, 5 connection attempts: ${toProxy.length} packets to/from its proxy on eth0, ${fromClient.length} with its address`);
+      assert.deepEqual(fromClient, []);
+      assert.deepEqual(toProxy, []);
+
+      // The operator's reset: a new epoch, a fresh count.
+      const resetAt = Date.now();
+      await setShaping(dp, ids[QUOTA]!, { quotaBytes: QUOTA_BYTES, quotaEpoch: 1 }, true);
+      const unblock = await dp.prober.until(QUOTA, ip, httpPort, 'connected', 3_000);
+      assert.equal(unblock.gaveUp, undefined, 'still blocked 3 s after the reset');
+      console.log(`# reset -> connected ${unblock.at - resetAt} ms`);
+      assert.equal(await quotaUsed(dp, ids[QUOTA]!, 0), null, 'the old epoch’s object is gone');
+      await dp.waitFor('the status record to drop quota_exceeded', async () => parseAgentStatus(await redis.get(AGENT_STATUS_KEY))?.blocked[QUOTA] === undefined, 2_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
