@@ -5,7 +5,7 @@
 // client address crosses either node's eth0 at any time (tcpdump on both, from start to end).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FAULTS, type FaultResult, POWER_LOSS, runFault, splitBrain } from './ha-faults.js';
+import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain } from './ha-faults.js';
 import { createHaPair, type HaPair, waitMaster } from './ha-harness.js';
 
 const FAILOVER_GOAL_MS = 3000;
@@ -81,5 +81,9 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
     leaked.push(...rest.leaked);
     assert.ok(rest.packets > 0, 'the capture saw the proxy traffic itself');
     assert.deepEqual(leaked, []);
+  });
+
+  it('positive control: the same capture sees a client’s packets on eth0 once node b stops enforcing', async () => {
+    assert.ok((await leakControl(pair)) > 0);
   });
 });

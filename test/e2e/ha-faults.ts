@@ -111,3 +111,19 @@ export async function splitBrain(pair: HaPair, holdMs: number): Promise<{ bothMa
     await lab.exec(lab.ns.wan, ['nft', 'delete', 'table', 'bridge', table]);
   }
 }
+
+/**
+ * Positive control of the leak capture (run last: it breaks node b's enforcement): node b's agent
+ * stopped, its pgw tables deleted and LAN forwarding on; a client's connection then crosses b's
+ * eth0 and the same capture and analysis must see it. Returns the client packets seen.
+ */
+export async function leakControl(pair: HaPair): Promise<number> {
+  const { lab } = pair.ha;
+  const ns = pair.node('b').ns;
+  await pair.gateway('b').kill('agent');
+  const capture = await pair.captureWans(['b']);
+  for (const table of ['pgw', 'pgw_guard']) await lab.exec(ns, ['nft', 'delete', 'table', 'inet', table], { reject: false });
+  await lab.exec(ns, ['sysctl', '-q', '-w', 'net.ipv4.conf.ens19.forwarding=1']);
+  await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: pair.clients[0]!.ip, timeoutMs: 1000 });
+  return (await capture.stop()).leaked.length;
+}

@@ -52,8 +52,8 @@ export interface HaPair {
   probe(client: { ip: string; expectedExitIp: string }): Promise<ProbeSample>;
   /** Probes until a new connection exits from the client's proxy through `via`; every sample is kept. */
   untilServedBy(via: 'a' | 'b', client: { ip: string; expectedExitIp: string }, maxMs: number): Promise<{ samples: ProbeSample[]; servedAt: number | undefined }>;
-  /** tcpdump on both nodes' eth0 from now on. */
-  captureWans(): Promise<{ stop(node?: 'a' | 'b'): Promise<{ leaked: string[]; packets: number }> }>;
+  /** tcpdump on the nodes' eth0 (both unless told) from now on. */
+  captureWans(nodes?: readonly ('a' | 'b')[]): Promise<{ stop(node?: 'a' | 'b'): Promise<{ leaked: string[]; packets: number }> }>;
   destroy(): Promise<void>;
 }
 
@@ -177,9 +177,9 @@ export async function createHaPair(): Promise<HaPair> {
         }
         return { samples, servedAt: undefined };
       },
-      async captureWans() {
+      async captureWans(nodes = ['a', 'b'] as const) {
         const captures = new Map<'a' | 'b', Capture>();
-        for (const name of ['a', 'b'] as const) captures.set(name, await lab.capture({ ns: byName[name].node.ns, iface: 'eth0' }));
+        for (const name of nodes) captures.set(name, await lab.capture({ ns: byName[name].node.ns, iface: 'eth0' }));
         const proxies = lab.proxies.map((p) => ({ ip: p.ip, port: p.port }));
         return {
           async stop(only) {
