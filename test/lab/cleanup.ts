@@ -4,7 +4,8 @@ import { execIn } from './netns.js';
 import { isSameProcessAlive } from './proc.js';
 import { LAB_ROOT, readState, stateFile } from './state.js';
 import { teardownLab } from './teardown.js';
-import { LAB_NS_PATTERN, namespaceNames } from './topology.js';
+import { haNodeNamespace, LAB_NS_PATTERN, namespaceNames } from './topology.js';
+import type { LabNamespaces } from './types.js';
 
 /** A lab dir without state.json younger than this may be a lab being created right now. */
 const CREATION_GRACE_MS = 60_000;
@@ -48,7 +49,8 @@ export async function cleanupStaleLabs(): Promise<string[]> {
     } catch {
       // no readable state: the namespace sweep still finds the processes inside the namespaces
     }
-    await teardownLab({ dir, namespaces: namespaceNames(id), processes });
+    // Plus the namespace of an HA pair's node b, if the lab was one (teardown skips absent ones).
+    await teardownLab({ dir, namespaces: { ...namespaceNames(id), haNode: haNodeNamespace(id) } as LabNamespaces, processes });
     removed.push(id);
   }
   return removed;

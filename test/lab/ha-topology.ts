@@ -11,7 +11,7 @@ import { onProcessExit } from './exit-hooks.js';
 import { createLab } from './lab.js';
 import { execIn, ipBatch } from './netns.js';
 import { teardownLab, teardownLabSync } from './teardown.js';
-import { ADDR } from './topology.js';
+import { ADDR, haNodeNamespace } from './topology.js';
 import type { Lab, LabNamespaces, LabOptions } from './types.js';
 
 export const HA_ADDR = {
@@ -91,7 +91,7 @@ async function macOf(ns: string, iface: string): Promise<string> {
 /** Creates the lab and its second gateway namespace (pgw-gwb-<id>); destroy() removes both. */
 export async function createHaLab(options: LabOptions = {}): Promise<HaLab> {
   const lab = await createLab(options);
-  const nsB = `pgw-gwb-${lab.id}`;
+  const nsB = haNodeNamespace(lab.id);
   const dirB = join(lab.dir, 'node-b-ns');
   // Only node b's namespace: the lab's own are the lab's to remove.
   const own = { dir: dirB, namespaces: { gateway: nsB } as unknown as LabNamespaces, processes: [] };

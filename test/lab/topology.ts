@@ -25,8 +25,13 @@ export function namespaceNames(id: string): LabNamespaces {
   return { gateway: `pgw-gw-${id}`, lan: `pgw-lan-${id}`, wan: `pgw-wan-${id}`, lanHost: `pgw-lanh-${id}` };
 }
 
-/** Namespace names a lab creates, e.g. pgw-gw-1a2b3c (group 2 is the lab id). */
-export const LAB_NS_PATTERN = /^pgw-(gw|lan|lanh|wan)-([0-9a-f]{6})$/;
+/** The second gateway of an HA pair made from the lab (test/lab/ha-topology.ts). */
+export function haNodeNamespace(id: string): string {
+  return `pgw-gwb-${id}`;
+}
+
+/** Namespace names a lab creates, e.g. pgw-gw-1a2b3c (group 2 is the lab id); pgw-gwb- is an HA pair's node b. */
+export const LAB_NS_PATTERN = /^pgw-(gw|gwb|lan|lanh|wan)-([0-9a-f]{6})$/;
 
 export interface ProxyPlan {
   kind: ProxyKind;
