@@ -60,6 +60,10 @@ describe('operator console: audit search and exit-IP banner (chromium, real api 
 
   it('searches the audit log with filters kept in the URL, pages with "Load more", and exports the same rows as CSV', async () => {
     const { page } = admin;
+    // The dashboard's recent changes lead to the full search, scrolled into view.
+    await page.getByTestId('all-changes').click();
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Audit log' }).evaluate((el) => el.getBoundingClientRect().top < innerHeight), true, 'the audit log is scrolled into view');
     await page.goto('/#/auth?q=desk-a&entityType=mapping');
     const panel = page.getByTestId('audit');
     await panel.getByRole('heading', { name: 'Audit log' }).waitFor();
@@ -67,7 +71,8 @@ describe('operator console: audit search and exit-IP banner (chromium, real api 
     const expected = (await h.call('GET', '/api/v1/audit?q=desk-a&entityType=mapping&limit=1000', bearer())).body.items as { id: string; at: string }[];
     assert.equal(expected.length, 61, 'the create and 60 edits name desk-a');
 
-    // First page of 50, then the rest after the cursor.
+    // First page of 50 (the view was open unfiltered: wait for the filtered answer), then the rest after the cursor.
+    await page.locator(`[data-testid="audit-rows"] tbody tr:first-child[data-id="${expected[0]!.id}"]`).waitFor();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="audit-rows"] tbody tr').length === 50);
     assert.deepEqual(await shownIds(page), ids(expected).slice(0, 50));
     await panel.getByTestId('audit-more').click();
