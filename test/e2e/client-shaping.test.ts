@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { AGENT_STATUS_KEY, connectRedis, parseAgentStatus } from '@pgw/events';
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
-import { iperfIdle, measureRate, quotaCrossing, quotaUsed, setShaping } from './shaping-harness.js';
+import { iperfIdle, measureRate, packetsToClient, quotaUsed, setShaping, waitQuotaCrossed } from './shaping-harness.js';
 
 const LIMITED = '192.168.2.10';
 const UNLIMITED = '192.168.2.11';
@@ -34,7 +34,7 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
     ids[QUOTA] = await dp.addMapping(QUOTA, own, PORTS[QUOTA]);
     await setShaping(dp, ids[LIMITED]!, { rateDownKbit: DOWN_KBIT, rateUpKbit: UP_KBIT }, false);
     // Its download limited too: a capture on the LAN keeps every packet at 100 Mbit/s (at Gbit/s
-    // tcpdump loses some), and the crossing is timed from that capture.
+    // tcpdump loses some), and the last packet to the client is taken from that capture.
     await setShaping(dp, ids[QUOTA]!, { quotaBytes: QUOTA_BYTES, rateDownKbit: QUOTA_DOWN_KBIT }, false);
     await dp.startAgent();
     // No warm connections: they would put the forwarder's own greetings to the quota client's proxy
@@ -77,19 +77,11 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       // ways; iperf3 is ended by the timeout). The gateway's LAN interface is captured throughout.
       const lanCapture = await dp.lab.capture({ ns: dp.gw, iface: dp.lab.description.gateway.lanIface, filter: `host ${QUOTA}` });
       const transfer = dp.lab.exec(dp.lab.ns.lan, ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', QUOTA, '-R', '-n', '40M'], { reject: false, timeoutMs: 4_000 });
-      let seenAt = 0;
-      await dp
-        .waitFor('the quota crossed', async () => {
-          const used = await quotaUsed(dp, ids[QUOTA]!, 0);
-          // The kernel drops from the packet that makes its count reach the limit, and lists used capped there.
-          if (used !== null && used >= QUOTA_BYTES) seenAt = Date.now();
-          return seenAt !== 0;
-        }, 10_000)
-        .catch(async (error: Error) => {
-          const table = await dp.nft('list', 'table', 'inet', 'pgw_quota');
-          const done = await transfer;
-          throw new Error(`${error.message}\n${table.stdout}${table.stderr}\niperf3: ${done.stdout.slice(-600)} ${done.stderr}`);
-        });
+      const crossing = await waitQuotaCrossed(dp, ids[QUOTA]!, 0, QUOTA_BYTES).catch(async (error: Error) => {
+        const table = await dp.nft('list', 'table', 'inet', 'pgw_quota');
+        const done = await transfer;
+        throw new Error(`${error.message}\n${table.stdout}${table.stderr}\niperf3: ${done.stdout.slice(-600)} ${done.stderr}`);
+      });
       // Blocked: a new connection gets no answer (every packet dropped before DNAT).
       const probe = await dp.prober.tcp(QUOTA, ip, httpPort, 500);
       assert.notEqual(probe.result, 'connected', 'a client over its quota still connects');
@@ -99,12 +91,14 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       assert.equal(status.quotaExceeded![QUOTA]!.usedBytes, QUOTA_BYTES);
       await transfer;
       await lanCapture.stop();
-      const crossing = await quotaCrossing(dp, lanCapture.file, QUOTA, QUOTA_BYTES);
-      const blockMs = Math.max(0, crossing.lastToClientAt - crossing.crossedAt);
+      const sent = await packetsToClient(dp, lanCapture.file, QUOTA, crossing.seenAt);
+      // An upper bound: the crossing came after lastBelowAt.
+      const blockMs = Math.max(0, sent.lastAt - crossing.lastBelowAt);
       console.log(
-        `# quota crossed (capture) -> last packet to the client ${blockMs.toFixed(1)} ms, ${crossing.toClientAfter} packets to it after the crossing; ` +
-          `crossing seen by the poll -> status quota_exceeded ${statusMs} ms; a new connection ${probe.result}`,
+        `# quota crossed (between reads ${crossing.seenAt - crossing.lastBelowAt} ms apart) -> last packet the gateway sent the client <= ${blockMs.toFixed(1)} ms, ` +
+          `${sent.countAfter} packets to it after the crossing was seen; seen -> status quota_exceeded ${statusMs} ms; a new connection: ${probe.result}`,
       );
+      assert.equal(sent.countAfter, 0, 'the gateway sent the client packets after its quota was seen crossed');
       assert.ok(blockMs < 1_000, `the gateway still sent the client data ${blockMs} ms after the crossing`);
 
       // Let the stalled relay's last packets go, then: the client keeps trying, its proxy sees nothing.

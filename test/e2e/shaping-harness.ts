@@ -53,45 +53,45 @@ export async function quotaUsed(dp: Dataplane, mappingId: number, epoch: number)
   return item?.quota?.used ?? null;
 }
 
-const GSO_MAX_BYTES = 65_536;
-
 export interface QuotaCrossing {
-  /** Epoch ms at which the client's bytes both ways (IP lengths, as the kernel counts) reached the quota. */
-  readonly crossedAt: number;
-  /** Epoch ms of the last packet the gateway sent the client; at or before crossedAt when the block held. */
-  readonly lastToClientAt: number;
-  /** Packets the gateway sent the client after the crossing. */
-  readonly toClientAfter: number;
+  /** Start of the last read of the kernel's count that was still under the quota: the crossing came after it. */
+  readonly lastBelowAt: number;
+  /** End of the first read at or over the quota: the crossing came before it. */
+  readonly seenAt: number;
 }
 
 /**
- * Where a client crossed its quota, from a capture on the gateway's LAN interface (tcpdump -tt -v:
- * epoch times and IP total lengths): the kernel counts ingress before its drop (every packet the
- * client sends is on this capture) and egress before it too, but a dropped egress packet is not on
- * the capture: the packet that crosses the limit (up to one 64 KiB GSO packet) is counted and
- * dropped. So the crossing is placed where the capture comes within one such packet of the quota.
+ * Reads a quota object's count in a tight loop (bounded) until it reaches the limit: the crossing
+ * lies between the two reads returned, a window of one `nft` call (~10-30 ms).
  */
-export async function quotaCrossing(dp: Dataplane, pcap: string, client: string, quotaBytes: number): Promise<QuotaCrossing> {
-  const decoded = await dp.lab.exec(dp.gw, ['tcpdump', '-n', '-tt', '-v', '-r', pcap, 'host', client], { reject: false });
-  const lines = decoded.stdout.split('\n');
-  let total = 0;
-  let crossedAt: number | null = null;
-  let lastToClientAt = 0;
-  let toClientAfter = 0;
-  for (let i = 0; i < lines.length; i++) {
-    // -v prints each IP packet as `<time> IP (... length N)` and its addresses on the next line.
-    const head = /^(\d+\.\d+) IP \(.*\blength (\d+)\)/.exec(lines[i]!);
-    if (!head) continue;
-    const at = Number(head[1]) * 1000;
-    const toClient = new RegExp(` > ${client.replace(/\./g, '\\.')}\\.\\d+:`).test(lines[i + 1] ?? '');
-    if (crossedAt !== null && toClient) {
-      toClientAfter++;
-      lastToClientAt = at;
-    }
-    if (toClient && crossedAt === null) lastToClientAt = at;
-    total += Number(head[2]);
-    if (crossedAt === null && total >= quotaBytes - GSO_MAX_BYTES) crossedAt = at;
+export async function waitQuotaCrossed(dp: Dataplane, mappingId: number, epoch: number, quotaBytes: number, timeoutMs = 10_000): Promise<QuotaCrossing> {
+  const deadline = Date.now() + timeoutMs;
+  let lastBelowAt = Date.now();
+  while (Date.now() < deadline) {
+    const startedAt = Date.now();
+    // The kernel drops from the packet that makes its count reach the limit, and lists used capped there.
+    const used = await quotaUsed(dp, mappingId, epoch);
+    if (used !== null && used >= quotaBytes) return { lastBelowAt, seenAt: Date.now() };
+    lastBelowAt = startedAt;
   }
-  if (crossedAt === null) throw new Error(`capture of ${client} counted ${total} bytes, short of ${quotaBytes}: ${decoded.stderr.trim()} ${lines.slice(0, 4).join(' | ')}`);
-  return { crossedAt, lastToClientAt, toClientAfter };
+  throw new Error(`quota of mapping ${mappingId} not reached within ${timeoutMs} ms`);
+}
+
+/**
+ * From a capture on the gateway's LAN interface (tcpdump -tt: epoch times): when the gateway last
+ * sent the client a packet, and how many it sent after `after` (egress is captured after nft's
+ * postrouting: a packet dropped for the client is not on it).
+ */
+export async function packetsToClient(dp: Dataplane, pcap: string, client: string, after: number): Promise<{ lastAt: number; countAfter: number }> {
+  const decoded = await dp.lab.exec(dp.gw, ['tcpdump', '-n', '-tt', '-r', pcap, 'dst', 'host', client], { reject: false });
+  let lastAt = 0;
+  let countAfter = 0;
+  for (const line of decoded.stdout.split('\n')) {
+    const match = /^(\d+\.\d+) IP /.exec(line);
+    if (!match) continue;
+    lastAt = Number(match[1]) * 1000;
+    if (lastAt > after) countAfter++;
+  }
+  if (lastAt === 0) throw new Error(`no packet to ${client} on the capture: ${decoded.stderr.trim()}`);
+  return { lastAt, countAfter };
 }

@@ -3,6 +3,8 @@ import { execa } from 'execa';
 import { IFB_DEVICE, parseQuotaListing, parseTcClasses, QUOTA_TABLE, type QuotaObject, quotaExceeded, renderQuotaScript, renderTcPlan, type TcPlan } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
+/** An unchanged tc plan is read back at most this often (a sync follows every run, once a second at rest). */
+const TC_VERIFY_EVERY_MS = 10_000;
 
 export interface ShaperBins {
   readonly tc: string;
@@ -20,6 +22,9 @@ export type QuotaReport = ReadonlyMap<number, QuotaObject>;
  */
 export class Shaper {
   private appliedTc: string | null = null;
+  private tcVerifiedAt = 0;
+  /** The quota part last written (table, chains, objects): unchanged and all objects still listed: no transaction. */
+  private appliedQuota: string | null = null;
   private running: Promise<void> | null = null;
   private next: GatewayPolicy | null = null;
   private policy: GatewayPolicy | null = null;
@@ -42,6 +47,7 @@ export class Shaper {
           this.policy = target;
         } catch (error) {
           this.appliedTc = null;
+          this.appliedQuota = null;
           this.onError(error as Error);
         }
       }
@@ -50,15 +56,19 @@ export class Shaper {
     return this.running;
   }
 
-  /** The mappings over quota now, by the kernel's quota objects; empty before the first sync. */
+  /** The mappings over quota now, by the kernel's quota objects; empty before the first sync and when no client has a quota. */
   async exceeded(): Promise<QuotaReport> {
-    if (this.policy === null) return new Map();
+    if (this.policy === null || !this.policy.clients.some((c) => c.shaping?.quotaBytes != null)) return new Map();
     return quotaExceeded(this.policy, await this.listQuotas());
   }
 
   private async applyTc(plan: TcPlan): Promise<void> {
     const key = JSON.stringify(plan);
-    if (key === this.appliedTc && (await this.verifyTc(plan))) return;
+    if (key === this.appliedTc && Date.now() - this.tcVerifiedAt < TC_VERIFY_EVERY_MS) return;
+    if (key === this.appliedTc && (await this.verifyTc(plan))) {
+      this.tcVerifiedAt = Date.now();
+      return;
+    }
     // Ours alone on these devices: the root and ingress qdiscs are removed (absent is fine) and
     // written again whole. A client's shaping pauses for the milliseconds of the batch, never its traffic.
     await this.run(this.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'root'], true);
@@ -71,6 +81,7 @@ export class Shaper {
     if (plan.batch.length > 0) await this.run(this.bins.tc, ['-batch', '-'], false, plan.batch.join('\n') + '\n');
     if (!(await this.verifyTc(plan))) throw new Error('tc read-back differs from the plan just applied');
     this.appliedTc = key;
+    this.tcVerifiedAt = Date.now();
   }
 
   /** Every planned class is there with its rate, and no other class of ours (this tc prints classes as text only). */
@@ -85,7 +96,13 @@ export class Shaper {
   }
 
   private async applyQuota(policy: GatewayPolicy): Promise<void> {
-    await this.run(this.bins.nft, ['-f', '-'], false, renderQuotaScript(policy, await this.listQuotas()));
+    const listed = await this.listQuotas();
+    // Rendered against names and limits only: a changed count alone is no reason to write.
+    const script = renderQuotaScript(policy, listed);
+    const key = renderQuotaScript(policy, listed.map((q) => ({ ...q, used: 0 })));
+    if (key === this.appliedQuota && !/^(add|delete) quota /m.test(script)) return;
+    await this.run(this.bins.nft, ['-f', '-'], false, script);
+    this.appliedQuota = renderQuotaScript(policy, (await this.listQuotas()).map((q) => ({ ...q, used: 0 })));
   }
 
   private async listQuotas(): Promise<QuotaObject[]> {
