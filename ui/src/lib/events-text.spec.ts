@@ -26,3 +26,8 @@ test('an applied reconcile counts effective mappings and blocked clients in word
   assert.equal(applied(0, 1), 'Rules applied in 12 ms: 0 mappings effective, 1 client blocked');
   assert.equal(applied(1, 2), 'Rules applied in 12 ms: 1 mapping effective, 2 clients blocked');
 });
+
+test('an exit-IP change names the proxy, the old and the new address', () => {
+  const text = describeEvent({ type: 'proxy.exit_ip_changed', proxyId: 7, name: 'dante-a', previous: '203.0.113.5', exitIp: '203.0.113.9', at: '' }, name);
+  assert.equal(text, 'Proxy dante-a exit IP changed: 203.0.113.5 → 203.0.113.9');
+});

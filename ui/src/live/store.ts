@@ -2,6 +2,7 @@ import { reactive, shallowRef, triggerRef } from 'vue';
 import { api, listAllMappings } from '../api/client.js';
 import { errorMessage } from '../api/http.js';
 import type { LiveEvent, Mapping, Proxy, Status } from '../api/types.js';
+import { type ExitIpAlert, withExitIpAlert } from '../lib/exit-ip-alerts.js';
 import { openEventStream, type StreamState } from './event-stream.js';
 
 /**
@@ -29,8 +30,8 @@ export const proxies = shallowRef<Proxy[]>([]);
 export const mappings = shallowRef<Mapping[]>([]);
 export const status = shallowRef<Status | null>(null);
 export const feed = shallowRef<(LiveEvent & { key: number })[]>([]);
-/** Exit-IP changes not yet dismissed, newest first; one per proxy (a later change replaces the earlier). */
-export const exitIpAlerts = shallowRef<Extract<LiveEvent, { type: 'proxy.exit_ip_changed' }>[]>([]);
+/** Exit-IP changes not yet dismissed (lib/exit-ip-alerts.ts). */
+export const exitIpAlerts = shallowRef<ExitIpAlert[]>([]);
 /** proxy id -> how many times its status changed this session (the dashboard re-reads its history). */
 export const proxyStatusTicks = shallowRef(new Map<number, number>());
 
@@ -118,7 +119,7 @@ function handleEvent(event: LiveEvent): void {
       scheduleReload('status', 'mappings', 'proxies');
       break;
     case 'proxy.exit_ip_changed':
-      exitIpAlerts.value = [event, ...exitIpAlerts.value.filter((a) => a.proxyId !== event.proxyId)];
+      exitIpAlerts.value = withExitIpAlert(exitIpAlerts.value, event);
       scheduleReload('proxies');
       break;
     case 'proxy.changed':
