@@ -75,6 +75,8 @@ interface Trial {
   healthzMs: Record<ServiceName, number>;
   agent: AgentMilestones;
   forwarder: ForwarderMilestones;
+  /** The forwarder's boot fast path, ms since its own process started ("cached desired state served", "first connection relayed"). */
+  forwarderBoot: { served: Record<string, number> | null; firstRelayedMs: number | null };
   healthStartedMs: number | null;
   apiListeningMs: number | null;
   /** CPU ms each service and the LAN load generator used from their start until all were effective. */
@@ -135,6 +137,7 @@ async function trial(lab: Lab, gateway: Gateway, plan: LanClientPlan[], agentEnv
       healthzMs: Object.fromEntries(SERVICES.map((s) => [s, at(s, 'readyAt')])) as Record<ServiceName, number>,
       agent: agentMilestones(logSince(lab, 'agent', t0), t0),
       forwarder: forwarderMilestones(logSince(lab, 'forwarder', t0), t0),
+      forwarderBoot: forwarderBoot(logSince(lab, 'forwarder', t0)),
       healthStartedMs: firstMessageMs(logSince(lab, 'health', t0), t0, 'health service started'),
       apiListeningMs: firstMessageMs(logSince(lab, 'api', t0), t0, 'listening'),
       cpuMs: { ...(serviceCpu as Record<ServiceName, number | null>), lanLoad: lanCpu === null ? null : lanCpu - lanCpuBefore },
@@ -144,6 +147,12 @@ async function trial(lab: Lab, gateway: Gateway, plan: LanClientPlan[], agentEnv
   } finally {
     load.kill();
   }
+}
+
+function forwarderBoot(entries: ReturnType<typeof logSince>): Trial['forwarderBoot'] {
+  const served = entries.find((e) => e.message === 'cached desired state served')?.fields.msSinceProcessStart;
+  const relayed = entries.find((e) => e.message === 'first connection relayed')?.fields.msSinceProcessStart;
+  return { served: typeof served === 'object' && served !== null ? (served as Record<string, number>) : null, firstRelayedMs: typeof relayed === 'number' ? relayed : null };
 }
 
 function printTrial(label: string, t: Trial): void {
@@ -160,6 +169,13 @@ function printTrial(label: string, t: Trial): void {
     `    forwarder: spawned +${t.spawnedMs.forwarder}, ${t.forwarder.listenersOpen?.opened ?? 0} listeners open ${ms(t.forwarder.listenersOpen?.atMs)}, ` +
       `ready ${ms(t.forwarder.readyMs)}, healthz ${t.healthzMs.forwarder}`,
   );
+  const boot = t.forwarderBoot.served;
+  if (boot) {
+    console.log(
+      `    forwarder boot, ms since its process started: node ${boot.node}, modules loaded ${boot.modules}, config ${boot.config}, cache read ${boot.cacheRead}, ` +
+        `agent connected ${ms(boot.agentConnected)}, sockets ${ms(boot.sockets)}, listening ${ms(boot.listening)}, first connection relayed ${ms(t.forwarderBoot.firstRelayedMs)}`,
+    );
+  }
   console.log(`    health: started ${ms(t.healthStartedMs)}, healthz ${t.healthzMs.health}; api: listening ${ms(t.apiListeningMs)}, healthz ${t.healthzMs.api}`);
   console.log(`    CPU ms until all effective: ${Object.entries(t.cpuMs).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`);
   console.log(`    CPU ms at healthz: ${Object.entries(t.cpuAtHealthzMs).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`);
@@ -180,6 +196,8 @@ function summary(ts: Trial[]) {
       agentCachedAppliedMs: median(ts.map((t) => t.agent.cachedApplied?.atMs ?? null)),
       agentFirstPostgresRunMs: median(ts.map((t) => t.agent.firstPostgresRun?.atMs ?? null)),
       forwarderListenersOpenMs: median(ts.map((t) => t.forwarder.listenersOpen?.atMs ?? null)),
+      forwarderBootMs: Object.fromEntries(['node', 'modules', 'config', 'cacheRead', 'agentConnected', 'sockets', 'listening'].map((k) => [k, median(ts.map((t) => t.forwarderBoot.served?.[k] ?? null))])),
+      forwarderFirstRelayedMs: median(ts.map((t) => t.forwarderBoot.firstRelayedMs)),
       healthzMs: Object.fromEntries(SERVICES.map((s) => [s, median(ts.map((t) => t.healthzMs[s]))])),
       cpuMs: Object.fromEntries([...SERVICES, 'lanLoad' as const].map((s) => [s, median(ts.map((t) => t.cpuMs[s]))])),
       cpuAtHealthzMs: Object.fromEntries(SERVICES.map((s) => [s, median(ts.map((t) => t.cpuAtHealthzMs[s]))])),

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { DialError } from '@pgw/dialers';
 import type { Logger } from '@pgw/log';
 import { AgentListeners } from './agent-listeners.js';
@@ -38,11 +39,37 @@ export interface ForwarderCore {
   readonly stopAddressWatch: () => void;
   readonly agentListeners: AgentListeners;
   readonly forwarder: Forwarder;
+  /** null: PGW_FORWARDER_WARM_POOL off. */
+  readonly warmPools: WarmPools | null;
   readonly stateCache: ForwarderStateCache;
   readonly reconciler: Reconciler;
   readonly late: LateWiring;
   /** The cached state served before Postgres was asked: when, and how many mappings (null: no cache). */
   readonly early: { readonly ms: number; readonly mappings: number } | null;
+  /**
+   * Resolves once the cached state is served (its listeners open on the agent's sockets), at once
+   * when there is no cache: main.ts loads the heavy modules only then, so their second of CPU does
+   * not delay the listeners.
+   */
+  readonly served: Promise<void>;
+}
+
+/** Where the boot fast path's time went, ms since the process started (performance.now()). */
+interface BootTimeline {
+  /** Node's own bootstrap done. */
+  node: number;
+  /** main.ts runs: the fast path's modules are loaded. */
+  modules: number;
+  /** The config validated and the logger made. */
+  config: number;
+  cacheRead: number;
+  agentConnected?: number;
+  /** The agent's listening sockets received. */
+  sockets?: number;
+  /** Listening on all of them: the cached state is served. */
+  listening?: number;
+  /** The first client's upstream connected (a dial or a warm connection's CONNECT answered). */
+  firstRelayed?: number;
 }
 
 /**
@@ -52,8 +79,13 @@ export interface ForwarderCore {
  * its state file. The cache is what was last loaded from Postgres; service.ts replaces it with
  * Postgres' answer as soon as it has one (a stale route lives only that long, as the agent's).
  */
-export async function serveCachedStateEarly(config: ForwarderConfig, logger: Logger): Promise<ForwarderCore> {
+export async function serveCachedStateEarly(config: ForwarderConfig, logger: Logger, mainStartedMs: number): Promise<ForwarderCore> {
   const started = performance.now();
+  const timeline: BootTimeline = { node: performance.nodeTiming.bootstrapComplete, modules: mainStartedMs, config: started, cacheRead: 0 };
+  let markServed: () => void = () => undefined;
+  const served = new Promise<void>((resolve) => (markServed = resolve));
+  /** Until it is served, every run applies the cache, not Postgres' answer: that may take seconds. */
+  let cacheServed = false;
   const late: LateWiring = {};
   const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerMapping);
   const stats = new ForwarderStats();
@@ -61,6 +93,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   const destinations = new DestinationGuard(config.proxyAllowNetworks);
   const stopAddressWatch = destinations.watch();
 
+  const warmPools = config.warmPool === null ? null : new WarmPools(config.warmPool, { timeoutMs: config.connectTimeoutMs, allowHalfOpen: true, checkProxyAddress: destinations.checkProxyAddress });
   const ctx: ListenerContext = {
     limits,
     stats,
@@ -68,10 +101,16 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     idleTimeoutMs: config.idleTimeoutMs,
     relayMode: config.relayMode,
     destinations,
-    warmPools: config.warmPool === null ? null : new WarmPools(config.warmPool, { timeoutMs: config.connectTimeoutMs, allowHalfOpen: true, checkProxyAddress: destinations.checkProxyAddress }),
+    warmPools,
     // A listener opened before the metrics exist observes through them once they do.
     connectObserver: (proxyId) => (seconds) => late.metrics?.connectObserver(proxyId)(seconds),
-    dialSucceeded: (proxyId) => failures.success(proxyId),
+    dialSucceeded(proxyId) {
+      failures.success(proxyId);
+      if (timeline.firstRelayed === undefined && timeline.listening !== undefined) {
+        timeline.firstRelayed = performance.now();
+        logger.info('first connection relayed', { msSinceProcessStart: Math.round(timeline.firstRelayed) });
+      }
+    },
     dialFailed(route, error) {
       const forbidden = proxyRefusalOf(error);
       // Not the proxy failing: it is where no proxy may be. Counted and logged, not reported to health.
@@ -101,12 +140,20 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       inventory: () => forwarder.inventory(),
       // Connected (at start, or the agent restarted): apply what we know, so its sockets are asked for.
       onConnected: () => {
+        timeline.agentConnected ??= performance.now();
         if (cached !== null || late.load) void reconciler.request();
       },
     },
     logger,
   );
-  const forwarder: Forwarder = new Forwarder(ctx, agentListeners, logger);
+  const timedSource = {
+    acquire: async (ports: readonly number[]) => {
+      const sockets = await agentListeners.acquire(ports);
+      timeline.sockets ??= performance.now();
+      return sockets;
+    },
+  };
+  const forwarder: Forwarder = new Forwarder(ctx, timedSource, logger);
   const opener = new CredentialOpener(config.secretKey);
   const stateCache = new ForwarderStateCache(config.stateDir);
 
@@ -114,8 +161,10 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     logger.error('desired state cache unusable', { error: error.message });
     return null;
   });
+  timeline.cacheRead = performance.now();
+  if (cached === null) markServed();
   const load = async (): Promise<ForwarderState> => {
-    if (late.load) return late.load();
+    if (late.load && (cacheServed || cached === null)) return late.load();
     if (cached === null) throw new Error('no cached desired state, and Postgres not asked yet');
     return cached;
   };
@@ -131,6 +180,14 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       lastProblems = problems;
     }
     const result = await forwarder.apply(table);
+    if (state === cached && !cacheServed && agentListeners.connected) {
+      cacheServed = true;
+      timeline.listening = performance.now();
+      logger.info('cached desired state served', { opened: result.opened, failed: result.failed, msSinceProcessStart: roundAll(timeline) });
+      markServed();
+      // Postgres wired meanwhile (main.ts stopped waiting): its state replaces the cache at once.
+      if (late.load) void reconciler.request();
+    }
     const proxyIds = new Set([...table.routes.values()].map((route) => route.proxyId));
     failures.retain(proxyIds);
     late.metrics?.retainProxies(proxyIds);
@@ -141,7 +198,11 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   agentListeners.start();
   const early = cached === null ? null : { ms: performance.now() - started, mappings: cached.mappings.length };
   if (early) logger.info('cached desired state loaded, served until Postgres answers', { mappings: early.mappings, ms: Math.round(early.ms) });
-  return { limits, stats, failures, destinations, stopAddressWatch, agentListeners, forwarder, stateCache, reconciler, late, early };
+  return { limits, stats, failures, destinations, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, late, early, served };
+}
+
+function roundAll(timeline: BootTimeline): Record<string, number> {
+  return Object.fromEntries(Object.entries(timeline).map(([k, v]) => [k, Math.round(v as number)]));
 }
 
 function describeProblems(problems: readonly RouteProblem[]): string {
