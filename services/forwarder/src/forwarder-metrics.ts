@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ConnectionLimits } from './connection-limits.js';
 import type { Forwarder } from './forwarder.js';
 import type { ForwarderStats } from './forwarder-stats.js';
+import type { WarmPools } from './warm-pools.js';
 
 /** Upstream dial latency buckets, from a lab LAN proxy (sub-millisecond) to the connect timeout. */
 const CONNECT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -16,7 +17,7 @@ export interface ForwarderMetrics {
  * The contract's metric names. Counts live in plain fields (ForwarderStats, listeners) and are
  * copied in at scrape time; only the latency histogram is observed per dial.
  */
-export function registerForwarderMetrics(registry: Registry, stats: ForwarderStats, limits: ConnectionLimits, forwarder: Forwarder): ForwarderMetrics {
+export function registerForwarderMetrics(registry: Registry, stats: ForwarderStats, limits: ConnectionLimits, forwarder: Forwarder, warmPools: Pick<WarmPools, 'stats'> | null): ForwarderMetrics {
   new Gauge({
     name: 'pgw_forwarder_active_connections',
     help: 'Relayed connections open now (dials in flight included), per mapping',
@@ -80,6 +81,29 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
     registers: [registry],
     collect() {
       this.set(forwarder.listenerCount);
+    },
+  });
+  new Gauge({
+    name: 'pgw_forwarder_warm_connections',
+    help: 'Warm connections waiting for a CONNECT (TCP, and for SOCKS5 greeting and auth, done), per proxy',
+    labelNames: ['proxy'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [proxyId, { idle }] of warmPools?.stats() ?? []) this.set({ proxy: String(proxyId) }, idle);
+    },
+  });
+  new Counter({
+    name: 'pgw_forwarder_warm_takes_total',
+    help: 'Warm connections taken for a client, per proxy, by outcome: used (the CONNECT went over it) or stale (the proxy had closed it: the client was dialed anew)',
+    labelNames: ['proxy', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [proxyId, { used, stale }] of warmPools?.stats() ?? []) {
+        this.inc({ proxy: String(proxyId), outcome: 'used' }, used);
+        this.inc({ proxy: String(proxyId), outcome: 'stale' }, stale);
+      }
     },
   });
   const connectSeconds = new Histogram({

@@ -15,13 +15,13 @@ const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.cha
 
 /** Everything but the boot fast path (boot.ts), which may already serve the cached state. */
 export async function startForwarder(config: ForwarderConfig, logger: Logger, core: ForwarderCore): Promise<StopFn> {
-  const { limits, stats, stopAddressWatch, agentListeners, forwarder, stateCache, reconciler, late } = core;
+  const { limits, stats, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, late } = core;
   const db = createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
   const bus = new EventBus({ redisUrl: config.redisUrl, logger });
   const redis = connectRedis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const registry = createMetricsRegistry('forwarder');
-  late.metrics = registerForwarderMetrics(registry, stats, limits, forwarder);
+  late.metrics = registerForwarderMetrics(registry, stats, limits, forwarder, warmPools);
   late.publish = (notice) => bus.publish({ type: 'forwarder.upstream_failure', ...notice });
 
   let loadedOnce = false;

@@ -9,8 +9,17 @@ import { type MappingRoute, sameEndpoint } from './routes.js';
  * after each apply drops at once the pool of a proxy whose endpoint or credentials changed, that
  * was marked down (its mappings are blocked) or that no mapping uses any more.
  */
+/** One proxy's warm connections for the metrics: idle now, and taken so far (used / stale). */
+export interface WarmPoolStats {
+  readonly idle: number;
+  readonly used: number;
+  readonly stale: number;
+}
+
 export class WarmPools {
   private readonly pools = new Map<number, WarmPool>();
+  /** Takes of pools closed for a proxy still in use (its endpoint changed): its counters do not go back. */
+  private readonly retiredTakes = new Map<number, { used: number; stale: number }>();
 
   constructor(
     private readonly settings: WarmPoolSettings,
@@ -22,7 +31,7 @@ export class WarmPools {
     if (route.blocked !== null || route.proxy === null) return null;
     let pool = this.pools.get(route.proxyId);
     if (pool !== undefined && !sameEndpoint(pool.proxy, route.proxy)) {
-      pool.close();
+      this.retire(route.proxyId, pool);
       pool = undefined;
     }
     if (pool === undefined) {
@@ -40,9 +49,29 @@ export class WarmPools {
     for (const [proxyId, pool] of this.pools) {
       const proxy = inUse.get(proxyId);
       if (proxy !== undefined && sameEndpoint(pool.proxy, proxy)) continue;
-      pool.close();
+      this.retire(proxyId, pool);
       this.pools.delete(proxyId);
     }
+    for (const proxyId of this.retiredTakes.keys()) if (!inUse.has(proxyId)) this.retiredTakes.delete(proxyId);
+  }
+
+  /** Per proxy with a pool (or one closed while the proxy stays in use). */
+  stats(): Map<number, WarmPoolStats> {
+    const out = new Map<number, WarmPoolStats>();
+    for (const [proxyId, retired] of this.retiredTakes) out.set(proxyId, { idle: 0, ...retired });
+    for (const [proxyId, pool] of this.pools) {
+      const before = out.get(proxyId) ?? { idle: 0, used: 0, stale: 0 };
+      const takes = pool.takes;
+      out.set(proxyId, { idle: pool.counts.ready, used: before.used + takes.used, stale: before.stale + takes.stale });
+    }
+    return out;
+  }
+
+  private retire(proxyId: number, pool: WarmPool): void {
+    pool.close();
+    const takes = pool.takes;
+    const retired = this.retiredTakes.get(proxyId) ?? { used: 0, stale: 0 };
+    this.retiredTakes.set(proxyId, { used: retired.used + takes.used, stale: retired.stale + takes.stale });
   }
 
   close(): void {

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { ConnectionLimits } from './connection-limits.js';
+import type { Forwarder } from './forwarder.js';
+import { registerForwarderMetrics } from './forwarder-metrics.js';
+import { ForwarderStats } from './forwarder-stats.js';
+import type { WarmPoolStats } from './warm-pools.js';
+
+const noListeners = { perMapping: () => new Map(), listenerCount: 0 } as unknown as Forwarder;
+
+describe('forwarder metrics', () => {
+  it('exposes the warm pools per proxy: idle connections and takes by outcome', async () => {
+    const registry = new Registry();
+    const pools = new Map<number, WarmPoolStats>([
+      [7, { idle: 3, used: 12, stale: 1 }],
+      [9, { idle: 0, used: 0, stale: 2 }],
+    ]);
+    registerForwarderMetrics(registry, new ForwarderStats(), new ConnectionLimits(100, 10), noListeners, { stats: () => pools });
+    const text = await registry.metrics();
+    assert.match(text, /^pgw_forwarder_warm_connections\{proxy="7"\} 3$/m);
+    assert.match(text, /^pgw_forwarder_warm_connections\{proxy="9"\} 0$/m);
+    assert.match(text, /^pgw_forwarder_warm_takes_total\{proxy="7",outcome="used"\} 12$/m);
+    assert.match(text, /^pgw_forwarder_warm_takes_total\{proxy="7",outcome="stale"\} 1$/m);
+    assert.match(text, /^pgw_forwarder_warm_takes_total\{proxy="9",outcome="stale"\} 2$/m);
+    // A proxy whose pool is gone (no mapping uses it) leaves no series behind.
+    pools.delete(9);
+    assert.doesNotMatch(await registry.metrics(), /proxy="9"/);
+  });
+
+  it('has no warm series with the warm pool off', async () => {
+    const registry = new Registry();
+    registerForwarderMetrics(registry, new ForwarderStats(), new ConnectionLimits(100, 10), noListeners, null);
+    assert.doesNotMatch(await registry.metrics(), /^pgw_forwarder_warm_(connections|takes_total)\{/m);
+  });
+});
