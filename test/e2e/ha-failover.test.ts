@@ -46,6 +46,22 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
     assert.match(pair.events('b'), /pgw_lan BACKUP 100/);
   });
 
+  it('the backup enforces the same policy while backup: through b directly, a mapped client exits from its own proxy, an unmapped one is refused', async () => {
+    const { lab } = pair.ha;
+    const echo = lab.description.internet;
+    // The LAN's route to the echo host via b's own address: what a client with a stale ARP entry does.
+    await lab.exec(lab.ns.lan, ['ip', 'route', 'add', `${echo.ip}/32`, 'via', pair.node('b').lanIp]);
+    try {
+      for (const client of pair.clients) assert.equal((await pair.probe(client)).ok, true, `${client.ip} through b`);
+      const refused = await lab.httpGet({ ns: lab.ns.lan, url: echo.echoUrl, sourceIp: pair.unmapped, timeoutMs: 1000 });
+      assert.equal(refused.ok, false, `unmapped ${pair.unmapped} through b: ${JSON.stringify(refused)}`);
+      const bForwarded = (await lab.exec(pair.node('b').ns, ['nft', 'list', 'map', 'inet', 'pgw', 'client_port'])).stdout;
+      assert.ok(pair.clients.every((c) => bForwarded.includes(c.ip)) && !bForwarded.includes(`${pair.unmapped} `), bForwarded);
+    } finally {
+      await lab.exec(lab.ns.lan, ['ip', 'route', 'del', `${echo.ip}/32`]);
+    }
+  });
+
   for (const fault of FAULTS) {
     it(`${fault.name} on the master: the backup serves within ${FAILOVER_GOAL_MS} ms; failback after the hold-down with no longer gap`, async () => {
       const r = await runFault(pair, fault);

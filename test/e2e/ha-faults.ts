@@ -58,11 +58,15 @@ export const POWER_LOSS: HaFault = {
   async inject(pair) {
     const ns = pair.node('a').ns;
     const pids = (await execIn(undefined, ['ip', 'netns', 'pids', ns], { reject: false })).stdout.split('\n').map(Number).filter((p) => p > 0);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
+    // Frozen first, then killed: keepalived's VRRP child gets SIGTERM when its parent dies
+    // (PR_SET_PDEATHSIG) and would announce priority 0 on its way out, which no real power loss does.
+    for (const signal of ['SIGSTOP', 'SIGKILL'] as const) {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // already gone
+        }
       }
     }
     await execIn(undefined, ['ip', 'netns', 'del', ns]);

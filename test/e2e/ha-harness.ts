@@ -39,6 +39,8 @@ export interface HaPair {
   readonly gateways: readonly [Gateway, Gateway];
   /** Each client and the proxy address it must exit from. */
   readonly clients: readonly { ip: string; expectedExitIp: string }[];
+  /** A LAN address with no mapping: refused by either node. */
+  readonly unmapped: string;
   node(name: 'a' | 'b'): HaNode;
   gateway(name: 'a' | 'b'): Gateway;
   startKeepalived(name: 'a' | 'b'): Promise<LabProcess>;
@@ -71,7 +73,7 @@ export function longestGap(samples: readonly ProbeSample[], from: number): numbe
 
 export async function createHaPair(): Promise<HaPair> {
   execFileSync('npx', ['tsc', '-b', join(REPO, 'services/agent'), join(REPO, 'services/forwarder')], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
-  const ha = await createHaLab({ clients: 2, proxies: ['socks5', 'http'] });
+  const ha = await createHaLab({ clients: 3, proxies: ['socks5', 'http'] });
   const cleanups: (() => Promise<unknown>)[] = [() => ha.destroy()];
   const destroy = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -90,7 +92,10 @@ export async function createHaPair(): Promise<HaPair> {
     let keepalivedRuns = 0;
 
     for (const { node } of Object.values(byName)) await lab.exec(node.ns, [GUARD_LOADER]);
-    const clients = await gwA.seedAllClients();
+    const seeded = await gwA.seedAllClients();
+    const unmapped = seeded.pop()!.ip;
+    await tdb.db.deleteFrom('mappings').where('clientIp', '=', unmapped).execute();
+    const clients = seeded;
     for (const gw of [gwA, gwB]) {
       await gw.start('forwarder');
       await gw.start('agent');
@@ -129,6 +134,7 @@ export async function createHaPair(): Promise<HaPair> {
       tdb,
       gateways: [gwA, gwB],
       clients,
+      unmapped,
       node: (name) => byName[name].node,
       gateway: (name) => byName[name].gw,
       async startKeepalived(name) {
