@@ -86,6 +86,8 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       const probe = await dp.prober.tcp(QUOTA, ip, httpPort, 500);
       assert.notEqual(probe.result, 'connected', 'a client over its quota still connects');
       const statusMs = await dp.waitFor('the status record to say quota_exceeded', async () => parseAgentStatus(await redis.get(AGENT_STATUS_KEY))?.blocked[QUOTA] === 'quota_exceeded', 2_000);
+      // The same block path as any blocked client (flow 18's resets), on top of the quota table's drop.
+      await dp.waitFor('the client in lan_blocked', async () => ((await dp.setElements('lan_blocked')) ?? []).includes(QUOTA), 2_000);
       const status = parseAgentStatus(await redis.get(AGENT_STATUS_KEY))!;
       assert.equal(status.quotaExceeded?.[QUOTA]?.mappingId, ids[QUOTA]);
       assert.equal(status.quotaExceeded![QUOTA]!.usedBytes, QUOTA_BYTES);
@@ -119,6 +121,7 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       assert.equal(unblock.gaveUp, undefined, 'still blocked 3 s after the reset');
       console.log(`# reset -> connected ${unblock.at - resetAt} ms`);
       assert.equal(await quotaUsed(dp, ids[QUOTA]!, 0), null, 'the old epoch’s object is gone');
+      assert.ok(!((await dp.setElements('lan_blocked')) ?? []).includes(QUOTA), 'still in lan_blocked after the reset');
       await dp.waitFor('the status record to drop quota_exceeded', async () => parseAgentStatus(await redis.get(AGENT_STATUS_KEY))?.blocked[QUOTA] === undefined, 2_000);
     } finally {
       redis.disconnect();

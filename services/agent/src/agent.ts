@@ -22,6 +22,7 @@ import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './resolve-hosts.js';
 import { SelfHeal } from './self-heal.js';
 import type { StateCache } from './state-cache.js';
+import { QuotaBlocks } from './quota-block.js';
 import { Shaper } from './shaper.js';
 import { StatusReporter } from './status.js';
 
@@ -69,6 +70,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const shaper = new Shaper({ tc: config.PGW_TC_BIN, nft: config.PGW_NFT_BIN, ip: config.PGW_IP_BIN }, (error) =>
     logger.error('per-client shaping not applied', { error: error.message }),
   );
+  const quotaBlocks = new QuotaBlocks();
   const report = (outcome: ReconcileOutcome) => {
     recordMetrics(outcome);
     status.report(outcome);
@@ -92,7 +94,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const neighbours = new LanNeighbours(config.PGW_IP_BIN);
   const reconciler = new Reconciler({
     // Sockets before rules: every port of the snapshot gets a listening socket of ours, or its client is left out.
-    loadDesired: async (triggers) => listeners.registry.holdBuild(await desired.load(tablesToLoad(triggers))),
+    // A client over its quota is blocked like any other (quota_exceeded) on top of the quota table's drop.
+    loadDesired: async (triggers) => quotaBlocks.apply(listeners.registry.holdBuild(await desired.load(tablesToLoad(triggers)))),
     applyScript: (script, kind) => (kind === 'delta' ? nft.applyDelta(script) : nft.apply(script)),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),
@@ -142,7 +145,10 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   void reconciler.request('start');
   const quotaPoll = setInterval(() => {
     shaper.exceeded().then(
-      (over) => status.setOverQuota(over),
+      (over) => {
+        status.setOverQuota(over);
+        if (quotaBlocks.setOver([...over.values()].map((q) => q.name))) void reconciler.request('quota');
+      },
       (error: Error) => logger.warn('cannot read the quota objects', { error: error.message }),
     );
   }, config.PGW_QUOTA_POLL_MS);
