@@ -3,8 +3,8 @@ import { execa } from 'execa';
 import { IFB_DEVICE, parseQuotaListing, parseTcClasses, QUOTA_TABLE, type QuotaObject, quotaExceeded, renderQuotaScript, renderTcPlan, type TcPlan } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
-/** An unchanged tc plan is read back at most this often (a sync follows every run, once a second at rest). */
-const TC_VERIFY_EVERY_MS = 10_000;
+/** An unchanged tc plan or quota table is read back at most this often (a sync follows every run, once a second at rest). */
+const VERIFY_EVERY_MS = 10_000;
 
 export interface ShaperBins {
   readonly tc: string;
@@ -25,6 +25,8 @@ export class Shaper {
   private tcVerifiedAt = 0;
   /** The quota part last written (table, chains, objects): unchanged and all objects still listed: no transaction. */
   private appliedQuota: string | null = null;
+  /** The quota part of the last policy checked against the kernel, and when. */
+  private quotaChecked: { readonly key: string; readonly at: number } | null = null;
   private running: Promise<void> | null = null;
   private next: GatewayPolicy | null = null;
   private policy: GatewayPolicy | null = null;
@@ -48,6 +50,7 @@ export class Shaper {
         } catch (error) {
           this.appliedTc = null;
           this.appliedQuota = null;
+          this.quotaChecked = null;
           this.onError(error as Error);
         }
       }
@@ -64,7 +67,7 @@ export class Shaper {
 
   private async applyTc(plan: TcPlan): Promise<void> {
     const key = JSON.stringify(plan);
-    if (key === this.appliedTc && Date.now() - this.tcVerifiedAt < TC_VERIFY_EVERY_MS) return;
+    if (key === this.appliedTc && Date.now() - this.tcVerifiedAt < VERIFY_EVERY_MS) return;
     if (key === this.appliedTc && (await this.verifyTc(plan))) {
       this.tcVerifiedAt = Date.now();
       return;
@@ -96,13 +99,17 @@ export class Shaper {
   }
 
   private async applyQuota(policy: GatewayPolicy): Promise<void> {
+    const policyKey = JSON.stringify([policy.lan.interface, policy.clients.flatMap((c) => (c.shaping?.quotaBytes == null ? [] : [[c.ip, c.mappingId, c.shaping.quotaBytes, c.shaping.quotaEpoch]]))]);
+    if (this.quotaChecked?.key === policyKey && Date.now() - this.quotaChecked.at < VERIFY_EVERY_MS) return;
     const listed = await this.listQuotas();
     // Rendered against names and limits only: a changed count alone is no reason to write.
     const script = renderQuotaScript(policy, listed);
     const key = renderQuotaScript(policy, listed.map((q) => ({ ...q, used: 0 })));
-    if (key === this.appliedQuota && !/^(add|delete) quota /m.test(script)) return;
-    await this.run(this.bins.nft, ['-f', '-'], false, script);
-    this.appliedQuota = renderQuotaScript(policy, (await this.listQuotas()).map((q) => ({ ...q, used: 0 })));
+    if (key !== this.appliedQuota || /^(add|delete) quota /m.test(script)) {
+      await this.run(this.bins.nft, ['-f', '-'], false, script);
+      this.appliedQuota = renderQuotaScript(policy, (await this.listQuotas()).map((q) => ({ ...q, used: 0 })));
+    }
+    this.quotaChecked = { key: policyKey, at: Date.now() };
   }
 
   private async listQuotas(): Promise<QuotaObject[]> {
