@@ -67,6 +67,28 @@ describe('AgentListeners', () => {
       listeners.stop();
     }
   });
+
+  it('connects within 20 ms of the agent serving its socket (the forwarder is often ready first at boot)', async () => {
+    const path = join(dir, 'late-agent.sock');
+    let connected = false;
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const listeners = new AgentListeners({ path, inventory: () => new Map(), onConnected: () => (connected = true) }, createLogger('test', 'error'));
+    let late: PacketServer | undefined;
+    try {
+      listeners.start();
+      mock.timers.tick(20);
+      await wallClock(20);
+      assert.equal(connected, false, 'no agent yet');
+      late = new PacketServer(path, { mode: 0o600, gid: -1 }, (peer) => closeFd(peer.fd), () => undefined);
+      mock.timers.tick(20);
+      await wallClock(50);
+      assert.equal(connected, true, 'connected on the next attempt, 20 ms after the last one');
+    } finally {
+      mock.timers.reset();
+      listeners.stop();
+      late?.close();
+    }
+  });
 });
 
 function freeLoopbackPort(): Promise<number> {

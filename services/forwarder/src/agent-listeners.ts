@@ -23,11 +23,15 @@ export interface AgentListenersOptions {
 /** How long the agent may take to answer one message. */
 const ANSWER_TIMEOUT_MS = 5_000;
 /**
- * Reconnect attempts while the agent is away: it restarts in one to three seconds, and the clients
- * of the sockets this forwarder holds stay blocked until it hands them back, so the wait after the
- * agent is up must stay short. A refused connect() on a Unix socket costs microseconds.
+ * Reconnect attempts while the agent is away: at boot the forwarder is often ready before the agent
+ * serves its socket (bench:reboot: by 0.1-0.6 s), and after an agent restart (one to three seconds)
+ * the clients of the sockets this forwarder holds stay blocked until it hands them back, so the
+ * wait after the agent is up must stay short: every 20 ms for the first 2 s, then every 100 ms. A
+ * refused connect() on a Unix socket costs microseconds.
  */
-const RECONNECT_MS = [50, 100] as const;
+const RECONNECT_FAST_MS = 20;
+const RECONNECT_FAST_ATTEMPTS = 100;
+const RECONNECT_SLOW_MS = 100;
 /** A port the agent does not serve yet (a mapping it has not applied): asked again this soon. */
 const RETRY_MS = [100, 250] as const;
 
@@ -205,7 +209,7 @@ export class AgentListeners {
   }
 
   private scheduleReconnect(): void {
-    const delay = RECONNECT_MS[Math.min(this.attempt, RECONNECT_MS.length - 1)]!;
+    const delay = this.attempt < RECONNECT_FAST_ATTEMPTS ? RECONNECT_FAST_MS : RECONNECT_SLOW_MS;
     this.attempt++;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
     this.reconnectTimer.unref();
