@@ -62,6 +62,36 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
     }
   });
 
+  // Strict OUTPUT drops what the gateway itself sends on the WAN but the relays and probes; the
+  // nodes' VRRP adverts (root's keepalived, unicast to the peer over the WAN) must still pass, or
+  // the backup stops hearing the master and both claim the address for as long as it is on.
+  it('with strict OUTPUT on both nodes the adverts still pass: the backup stays backup', async () => {
+    const setStrict = async (on: boolean) => {
+      await pair.tdb.db.updateTable('settings').set({ strictOutput: on }).where('id', '=', 1).execute();
+      await pair.gateway('a').publish({ type: 'config.changed' });
+      for (const name of ['a', 'b'] as const) {
+        const ns = pair.node(name).ns;
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const listed = await pair.ha.lab.exec(ns, ['nft', 'list', 'chain', 'inet', 'pgw', 'strict_output'], { reject: false });
+          if ((listed.exitCode === 0) === on) break;
+          if (Date.now() > deadline) throw new Error(`node ${name}: strict OUTPUT still ${on ? 'off' : 'on'} after 10 s`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    };
+    await setStrict(true);
+    try {
+      // Four advert intervals past the master-down interval (3 x 0.5 s plus skew).
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      assert.equal(await pair.holdsVip('b'), false, `b took the address under strict OUTPUT:\n${pair.events('b')}`);
+      assert.equal(await pair.holdsVip('a'), true);
+      await everyClientExitsVia('a');
+    } finally {
+      await setStrict(false);
+    }
+  });
+
   for (const fault of FAULTS) {
     it(`${fault.name} on the master: the backup serves within ${FAILOVER_GOAL_MS} ms; failback after the hold-down with no longer gap`, async () => {
       const r = await runFault(pair, fault);

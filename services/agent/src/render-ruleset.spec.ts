@@ -119,6 +119,7 @@ describe('renderRuleset', () => {
       'ct direction reply ct state related accept',
       'ct direction reply meta skuid 0 accept',
       'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',
+      'meta l4proto vrrp meta skuid 0 accept',
       'meta l4proto tcp ct direction original ct state established ip daddr . tcp dport @upstreams accept',
       'meta l4proto tcp reject with tcp reset',
       'drop',

@@ -148,6 +148,10 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
           // cannot answer, so it cannot send data out either.
           'ct direction reply meta skuid 0 accept',
           'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',
+          // An HA pair's VRRP adverts (keepalived, root) to the peer: dropped, the backup would stop
+          // hearing the master and both would claim the LAN address. VRRP carries no user data, and
+          // root is already trusted with its replies (above).
+          'meta l4proto vrrp meta skuid 0 accept',
           // FIN/RST the kernel sends for those flows after their socket is gone (no owner uid).
           'meta l4proto tcp ct direction original ct state established ip daddr . tcp dport @upstreams accept',
           // A dropped SYN would leave the local connect retrying until its timeout; the reset is
