@@ -13,7 +13,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { STATUS_KEY as AGENT_WRITES } from '../../services/agent/src/status.js';
 import { ProbeGate } from '../../services/api/src/probe-gate.js';
-import { FORWARDER_STATUS_KEY as FORWARDER_WRITES } from '../../services/forwarder/src/status.js';
+import { STATUS_KEY as FORWARDER_WRITES } from '../../services/forwarder/src/status.js';
 import { startRedis } from '../lab/redis.js';
 import type { RedisHandle } from '../lab/types.js';
 import { waitFor } from '../support/wait.js';

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Forwarder } from './forwarder.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import type { ForwarderStats } from './forwarder-stats.js';
-import { buildStatus, FORWARDER_STATUS_KEY, FORWARDER_STATUS_TTL_S } from './status.js';
+import { STATUS_TTL_S } from '@pgw/events/contracts';
+import { buildStatus, STATUS_KEY } from './status.js';
 
 /** Refreshes the status key well inside its TTL; a Redis outage is logged once per outage. */
 export function startStatusWriter(redis: Redis, forwarder: Forwarder, limits: ConnectionLimits, stats: ForwarderStats, logger: Logger, intervalMs = 5_000): { stop(): void; writeNow(): Promise<void> } {
@@ -16,11 +17,11 @@ export function startStatusWriter(redis: Redis, forwarder: Forwarder, limits: Co
       stats.refusals,
     );
     try {
-      await redis.set(FORWARDER_STATUS_KEY, JSON.stringify(status), 'EX', FORWARDER_STATUS_TTL_S);
+      await redis.set(STATUS_KEY, JSON.stringify(status), 'EX', STATUS_TTL_S);
       if (failing) logger.info('status key written again');
       failing = false;
     } catch (error) {
-      if (!failing) logger.warn('cannot write the status key', { key: FORWARDER_STATUS_KEY, error: (error as Error).message });
+      if (!failing) logger.warn('cannot write the status key', { key: STATUS_KEY, error: (error as Error).message });
       failing = true;
     }
   };

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { forwarderStatusSchema } from '@pgw/events/contracts';
 import { buildStatus } from './status.js';
 
 describe('buildStatus', () => {
@@ -24,5 +25,6 @@ describe('buildStatus', () => {
       listeners: 3,
       refused: { destination_loopback: 2, proxy_lan: 1 },
     });
+    assert.equal(forwarderStatusSchema.safeParse(status).success, true, 'the api parses what the forwarder writes');
   });
 });

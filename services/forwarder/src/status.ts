@@ -1,22 +1,15 @@
-/** The `pgw:forwarder:status` value the api shows on its dashboard (contracts.md). */
-export interface ForwarderStatus {
-  readonly at: string;
-  readonly activeConnections: number;
-  readonly perMapping: Record<string, number>;
-  readonly listeners: number;
-  /** Connections refused by the destination policy since the forwarder started, by reason. */
-  readonly refused: Record<string, number>;
-}
+import { FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events/contracts';
 
-export const FORWARDER_STATUS_KEY = 'pgw:forwarder:status';
-export const FORWARDER_STATUS_TTL_S = 60;
+/** The key the forwarder writes its record to (one definition: @pgw/events, docs/contracts.md). */
+export const STATUS_KEY = FORWARDER_STATUS_KEY;
 
+/** The `pgw:forwarder:status` record the api shows on its dashboard, as @pgw/events defines it. */
 export function buildStatus(
   now: Date,
   activeConnections: number,
   perMapping: Iterable<readonly [number, number]>,
   refused: Iterable<readonly [string, number]> = [],
-): ForwarderStatus {
+): ForwarderStatusRecord {
   const counts: Record<string, number> = {};
   let listeners = 0;
   for (const [mappingId, active] of perMapping) {
