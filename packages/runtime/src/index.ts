@@ -1,2 +1,3 @@
 export * from './run-service.js';
 export * from './atomic-file.js';
+export * from './boot-logger.js';

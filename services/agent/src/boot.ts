@@ -20,14 +20,17 @@ export interface EarlyEnforcement {
  * database, Redis, logging and metrics modules (over a second of CPU on a small box), so a
  * rebooted gateway enforces at once. Only light modules are imported here, and nft runs through
  * node:child_process for the same reason. The full agent then re-applies and verifies it.
+ * onHeld runs once the cached policy's sockets are held, before nft runs: main.ts serves them to the
+ * forwarder from then on, as nothing reaches them until the DNAT rules that point at them are in force.
  */
-export async function enforceStateFileEarly(config: AgentConfig, stateCache: StateCache, listeners: ListenerRegistry): Promise<EarlyEnforcement> {
+export async function enforceStateFileEarly(config: AgentConfig, stateCache: StateCache, listeners: ListenerRegistry, onHeld: () => void): Promise<EarlyEnforcement> {
   const started = performance.now();
   try {
     const cached = await stateCache.load();
     if (!cached) return { policy: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
     // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
     const { policy } = listeners.hold(cached);
+    onHeld();
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
     await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, true);
     return { policy, error: null, ms: performance.now() - started, doneAt: Date.now() };

@@ -57,6 +57,8 @@ export interface ListenerServerOptions {
   readonly forwarderGid: number;
   /** Sockets were adopted: their clients, blocked until now, can be unblocked by a reconcile. */
   onAdopted(): void;
+  /** The forwarder's request or handback was answered: main.ts loads the heavy modules only then. */
+  onAnswered(): void;
 }
 
 /**
@@ -76,7 +78,7 @@ export function startListenerServer(options: ListenerServerOptions, registry: Li
         return;
       }
       const session: PacketSocket = new PacketSocket(peer, {
-        onPacket: (packet) => handle(session, packet, registry, logger, options.onAdopted),
+        onPacket: (packet) => handle(session, packet, registry, logger, options),
         onClose: (error) => {
           sessions.delete(session);
           if (error) logger.warn('listener socket: forwarder session ended', { pid: peer.pid, error: error.message });
@@ -95,7 +97,7 @@ export function startListenerServer(options: ListenerServerOptions, registry: Li
   };
 }
 
-function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistry, logger: Logger, onAdopted: () => void): void {
+function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistry, logger: Logger, options: ListenerServerOptions): void {
   let message: ForwarderMessage;
   try {
     message = parseListenerMessage(forwarderMessageSchema, packet.data);
@@ -119,9 +121,10 @@ function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistr
     if (refused.length > 0) logger.warn('listener socket: handed-back sockets refused', { refused });
     if (held.length > 0) {
       logger.info('listener socket: forwarder handed back its sockets', { held: held.length });
-      onAdopted();
+      options.onAdopted();
     }
-    return reply(session, { v: LISTENER_PROTOCOL_VERSION, type: 'handback_result', id: message.id, held, refused }, []);
+    reply(session, { v: LISTENER_PROTOCOL_VERSION, type: 'handback_result', id: message.id, held, refused }, []);
+    return options.onAnswered();
   }
   const granted: number[] = [];
   const fds: number[] = [];
@@ -136,6 +139,7 @@ function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistr
     }
   }
   reply(session, { v: LISTENER_PROTOCOL_VERSION, type: 'sockets', id: message.id, granted, refused }, fds);
+  options.onAnswered();
 }
 
 function reply(session: PacketSocket, message: AgentMessageInput, fds: readonly number[]): void {

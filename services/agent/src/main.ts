@@ -1,29 +1,52 @@
-import { runService } from '@pgw/runtime';
+import { BootLogger, runService } from '@pgw/runtime';
 import { enforceStateFileEarly } from './boot.js';
 import { loadAgentConfig } from './config.js';
 import { ListenerRegistry } from './listener-registry.js';
 import { nativeListenerSyscalls, startListenerServer, systemUser } from './listener-server.js';
 import { StateCache } from './state-cache.js';
 
+/**
+ * How long the heavy modules wait for the forwarder's first request once a cached policy is in
+ * force. Loading them (winston, the database, Redis and metrics modules: a second of CPU and more on
+ * a busy small box) blocks the event loop, so a request arriving meanwhile waited for them and put
+ * that time on a rebooted gateway's first relays; a forwarder that is not up by then only delays them.
+ */
+const SERVE_FIRST_MAX_MS = 1_000;
+
 await runService('agent', async () => {
   const config = loadAgentConfig();
+  const bootLogger = new BootLogger('agent', config.PGW_LOG_LEVEL);
   const stateCache = new StateCache(config.PGW_STATE_DIR);
   // The forwarder's listening sockets are the agent's, created before any DNAT rule points at them.
   const forwarder = systemUser('PGW_FORWARDER_USER', config.PGW_FORWARDER_USER);
   const listeners = new ListenerRegistry(nativeListenerSyscalls, new Set([0, forwarder.uid]));
-  const early = await enforceStateFileEarly(config, stateCache, listeners);
-  // The forwarder gets the sockets of the rules now in force at once: they are served before the
-  // heavy modules load (a second and more of CPU on a busy box), so the start of the rest of the
-  // agent is no longer on the path of a rebooted gateway's first relayed connection.
+  let onAdopted: () => void = () => undefined;
+  let answered: () => void = () => undefined;
+  const forwarderAnswered = new Promise<void>((resolve) => (answered = resolve));
+  // The forwarder gets the sockets of the cached policy as soon as they are held, while nft applies
+  // and before the heavy modules load, so the start of the rest of the agent is not on the path of
+  // a rebooted gateway's first relayed connection. Its lines go out through the boot logger until then.
+  let server: { close(): void } | null = null;
+  const serve = () =>
+    (server ??= startListenerServer(
+      {
+        path: config.PGW_LISTENER_SOCKET,
+        forwarderUid: forwarder.uid,
+        forwarderGid: forwarder.gid,
+        onAdopted: () => onAdopted(),
+        onAnswered: () => answered(),
+      },
+      listeners,
+      bootLogger.logger,
+    ));
+  const early = await enforceStateFileEarly(config, stateCache, listeners, serve);
+  // No cached policy (or it could not be read): served now, with nothing held yet.
+  const listenerServer = serve();
+  if (early.policy !== null) await Promise.race([forwarderAnswered, new Promise((resolve) => setTimeout(resolve, SERVE_FIRST_MAX_MS))]);
+  // Loaded only now: the state file is in force and the forwarder served (or late) while these load.
   const { createLogger } = await import('@pgw/log');
   const logger = createLogger('agent', config.PGW_LOG_LEVEL);
-  let onAdopted: () => void = () => undefined;
-  const server = startListenerServer(
-    { path: config.PGW_LISTENER_SOCKET, forwarderUid: forwarder.uid, forwarderGid: forwarder.gid, onAdopted: () => onAdopted() },
-    listeners,
-    logger,
-  );
-  // Loaded only now: the state file is already in force while these heavy modules load.
+  bootLogger.attach(logger);
   const { startAgent } = await import('./agent.js');
-  return startAgent(config, stateCache, early, { registry: listeners, forwarder, server, onAdopted: (handler) => void (onAdopted = handler) }, logger);
+  return startAgent(config, stateCache, early, { registry: listeners, forwarder, server: listenerServer, onAdopted: (handler) => void (onAdopted = handler) }, logger);
 });

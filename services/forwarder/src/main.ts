@@ -1,6 +1,5 @@
-import { runService } from '@pgw/runtime';
+import { BootLogger, runService } from '@pgw/runtime';
 import { serveCachedStateEarly } from './boot.js';
-import { BootLogger } from './boot-logger.js';
 import { loadForwarderConfig } from './config.js';
 
 /** What a graceful stop may take beyond the drain: status write, bus, db. */

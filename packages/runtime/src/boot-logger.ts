@@ -5,12 +5,12 @@ type Level = 'error' | 'warn' | 'info' | 'debug';
 const SEVERITY: Readonly<Record<string, number>> = { error: 0, warn: 1, info: 2, http: 3, verbose: 4, debug: 5, silly: 6 };
 
 /**
- * The boot fast path's logger. @pgw/log (winston: some 80 modules, a few hundred ms of a busy
- * small box's CPU) is loaded only once the cached state is served; until then the fast path's
- * few lines are written here, as the JSON lines @pgw/log writes (the same fields: the meta, level,
- * message, service, timestamp; keys sorted as its serializer does), at once, so none waits for
- * that module nor is lost if the start fails. Once main.ts attaches the real logger every call
- * goes to it.
+ * A service's boot fast path logger (the agent's and the forwarder's). @pgw/log (winston: some 80
+ * modules, a few hundred ms of a busy small box's CPU) is loaded only once the fast path has served
+ * what a rebooted gateway waits for; until then its few lines are written here, as the JSON lines
+ * @pgw/log writes (the same fields: the meta, level, message, service, timestamp; keys sorted as its
+ * serializer does), at once, so none waits for that module nor is lost if the start fails. Once
+ * main.ts attaches the real logger every call goes to it. Only a type comes from @pgw/log here.
  */
 export class BootLogger {
   private target: Logger | null = null;
