@@ -61,6 +61,11 @@ async function metrics(): Promise<string> {
   return scrapeMetrics(gw, METRICS_PORT);
 }
 
+/** When the agent's last reconcile without error ended (Unix seconds): a run after a change loaded it. */
+async function agentLastSuccess(): Promise<number> {
+  return metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
+}
+
 async function exitIpVia(client: string): Promise<string> {
   const result = await lab.httpGet({ ns: lab.ns.lan, url: internet.echoUrl, sourceIp: client, timeoutMs: 3000 });
   if (!result.ok) throw new Error(`GET ${internet.echoUrl} from ${client}: ${result.error}`);
@@ -186,12 +191,11 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
   it('removing a mapping closes its port and its live connections, also when the agent applies the removal first', async () => {
     await lan.run({ op: 'hold', key: 'removed', src: CLIENTS.removed, host: internet.ip, port: internet.tcpEchoPort });
     await tdb.db.deleteFrom('mappings').where('id', '=', mappingOf.removed!).execute();
-    const lastSuccess = async () => metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
     const started = Date.now();
     gateway.signal('forwarder', 'SIGSTOP');
     try {
       await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.removed!, action: 'deleted' });
-      await eventually('the agent to apply the removal', async () => (await lastSuccess()) > started / 1000, 5_000);
+      await eventually('the agent to apply the removal', async () => (await agentLastSuccess()) > started / 1000, 5_000);
     } finally {
       gateway.signal('forwarder', 'SIGCONT');
     }
@@ -254,7 +258,6 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
   // Freezing the agent makes that order certain instead of one run in ten.
   it('a connection opened right after a proxy change keeps working when the agent applies the change later', async () => {
     const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
-    const lastSuccess = async () => metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
     const target = proxy('socks5-auth');
     gateway.signal('agent', 'SIGSTOP');
     let thawedAt = 0;
@@ -268,7 +271,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       gateway.signal('agent', 'SIGCONT');
     }
     // Any run that succeeds after the thaw loaded the change from Postgres and handled its conntrack entries.
-    await eventually('the thawed agent to apply the change', async () => (await lastSuccess()) > thawedAt, 10_000);
+    await eventually('the thawed agent to apply the change', async () => (await agentLastSuccess()) > thawedAt, 10_000);
     const entries = (await lab.exec(gw, ['conntrack', '-L', '-p', 'tcp', '-s', CLIENTS.moved, '--dport', String(echoAt.port)], { reject: false })).stdout;
     assert.match(entries, /ESTABLISHED/, 'the connection made after the change is still tracked');
     await lan.run({ op: 'ping', key: 'after-change', timeoutMs: 2_000 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain } from './ha-faults.js';
 import { createHaPair, type HaPair, waitMaster } from './ha-harness.js';
+import { waitFor } from '../support/wait.js';
 
 const FAILOVER_GOAL_MS = 3000;
 
@@ -70,14 +71,10 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
       await pair.tdb.db.updateTable('settings').set({ strictOutput: on }).where('id', '=', 1).execute();
       await pair.gateway('a').publish({ type: 'config.changed' });
       for (const name of ['a', 'b'] as const) {
-        const ns = pair.node(name).ns;
-        const deadline = Date.now() + 10_000;
-        for (;;) {
-          const listed = await pair.ha.lab.exec(ns, ['nft', 'list', 'chain', 'inet', 'pgw', 'strict_output'], { reject: false });
-          if ((listed.exitCode === 0) === on) break;
-          if (Date.now() > deadline) throw new Error(`node ${name}: strict OUTPUT still ${on ? 'off' : 'on'} after 10 s`);
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        await waitFor(`node ${name}: strict OUTPUT ${on ? 'on' : 'off'}`, 10_000, async () => {
+          const listed = await pair.ha.lab.exec(pair.node(name).ns, ['nft', 'list', 'chain', 'inet', 'pgw', 'strict_output'], { reject: false });
+          return (listed.exitCode === 0) === on;
+        }, { intervalMs: 100 });
       }
     };
     await setStrict(true);

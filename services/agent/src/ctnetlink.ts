@@ -118,9 +118,9 @@ function errnoOf(body: Buffer): number {
 
 /**
  * Per client address (original source) whose entries are wanted: the port whose DNAT-ed TCP
- * entries are left out (answers come from that port: the reply tuple's source), or null for all.
+ * entries are left out (answers come from that port: the reply tuple's source).
  */
-export type EntryFilter = ReadonlyMap<string, number | null>;
+export type EntryFilter = ReadonlyMap<string, number>;
 
 /** The reply tuple's protocol and source port, or null when it has none (ICMP and the like). */
 function replySource(reply: Attribute | undefined): { proto: number; port: number } | null {
@@ -162,10 +162,8 @@ export function parseDump(answer: Buffer, wanted: EntryFilter): DumpAnswer {
     const source = `${address[0]}.${address[1]}.${address[2]}.${address[3]}`;
     const keepPort = wanted.get(source);
     if (keepPort === undefined) continue;
-    if (keepPort !== null) {
-      const answered = replySource(reply);
-      if (answered?.proto === IPPROTO_TCP && answered.port === keepPort) continue;
-    }
+    const answered = replySource(reply);
+    if (answered?.proto === IPPROTO_TCP && answered.port === keepPort) continue;
     // Copied: the answer buffer may be large, an entry keeps only its own bytes.
     entries.push({ source, identity: Buffer.from(Buffer.concat([tuple.raw, ...(zone ? [zone.raw] : []), id.raw])) });
   }
