@@ -13,7 +13,7 @@ bash scripts/setup.sh --tests
 
 files=()
 if [ "$group" = all ] || [ "$group" = unit ]; then
-  while IFS= read -r f; do files+=("$f"); done < <(find packages services ui test -name '*.spec.ts' -not -path '*/node_modules/*' -not -path '*/dist/*' | sort)
+  while IFS= read -r f; do files+=("$f"); done < <(find packages services ui lab test -name '*.spec.ts' -not -path '*/node_modules/*' -not -path '*/dist/*' | sort)
 fi
 for g in integration e2e deploy; do
   if [ "$group" = all ] || [ "$group" = "$g" ]; then
@@ -25,7 +25,8 @@ done
 say "type-checking tests, benchmarks, scripts and the console"
 npx tsc --noEmit -p test/tsconfig.json
 npm run --silent typecheck -w @pgw/ui
-node --import tsx test/lab/cleanup.ts 2>/dev/null || true
+# Namespaces, processes and containers a killed earlier run left behind.
+node --conditions=pgw-source --import tsx -e "import('./lab/cleanup.ts').then((m) => m.cleanupStaleLabs())" || true
 say "running ${#files[@]} test files"
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT

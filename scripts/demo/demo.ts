@@ -8,9 +8,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labRedisUrl } from '../../test/lab/redis.js';
-import { readState } from '../../test/lab/state.js';
-import type { LabDescription } from '../../test/lab/types.js';
+import { labRedisUrl } from '../../lab/redis.js';
+import { readState } from '../../lab/state.js';
+import type { LabDescription } from '../../lab/types.js';
 import { ApiClient } from './api-client.js';
 import { loadOrCreateSecrets, type DemoSecrets } from './secrets.js';
 import { DEMO_SERVICES, type DemoService, ServiceRegistry } from './services.js';
@@ -47,7 +47,7 @@ function prepareDatabase(secrets: DemoSecrets): void {
 
 function labIsUp(): boolean {
   if (!existsSync(LAB_STATE)) return false;
-  return spawnSync('node', ['--import', 'tsx', 'test/lab/cli.ts', 'status', '--state', LAB_STATE], { cwd: REPO, stdio: 'ignore' }).status === 0;
+  return spawnSync('node', ['--import', 'tsx', 'lab/cli.ts', 'status', '--state', LAB_STATE], { cwd: REPO, stdio: 'ignore' }).status === 0;
 }
 
 /** The agent's listener socket: in the lab's directory, which the forwarder's uid can reach (like the lab's Redis socket). */
@@ -122,7 +122,7 @@ async function up(): Promise<void> {
   prepareDatabase(secrets);
   if (!labIsUp()) {
     say('bringing the lab up (namespaces, dante, tinyproxy, echo server, redis)');
-    run(['node', '--import', 'tsx', 'test/lab/cli.ts', 'up', '--clients', '4', '--proxies', 'socks5,socks5-auth,http', '--state', LAB_STATE]);
+    run(['node', '--import', 'tsx', 'lab/cli.ts', 'up', '--clients', '4', '--proxies', 'socks5,socks5-auth,http', '--state', LAB_STATE]);
   }
   const lab = readState(LAB_STATE);
   run(['ip', 'netns', 'exec', lab.namespaces.gateway, join(REPO, 'guard/load-guard.sh')]);
@@ -154,7 +154,7 @@ async function down(): Promise<void> {
   await new ServiceRegistry(join(DIR, 'services.json')).stopAll();
   say('services stopped');
   if (existsSync(LAB_STATE)) {
-    run(['node', '--import', 'tsx', 'test/lab/cli.ts', 'down', '--state', LAB_STATE]);
+    run(['node', '--import', 'tsx', 'lab/cli.ts', 'down', '--state', LAB_STATE]);
     say(`lab removed (the database ${DATABASE} is kept)`);
   }
 }

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nsArgv } from '../../test/lab/netns.js';
-import { isSameProcessAlive, stopForeignGroup } from '../../test/lab/proc.js';
-import { setprivArgv } from '../../test/lab/privileges.js';
-import { spawnProcess } from '../../test/lab/process.js';
+import { nsArgv } from '../../lab/netns.js';
+import { isSameProcessAlive, stopForeignGroup } from '../../lab/proc.js';
+import { setprivArgv } from '../../lab/privileges.js';
+import { spawnProcess } from '../../lab/process.js';
 
-import { niceArgv, SERVICE_SPECS, type ServiceName, serviceMainArgv } from '../../test/support/gateway.js';
+import { niceArgv, SERVICE_SPECS, type ServiceName, serviceMainArgv } from '../../lab/services.js';
 
 export type DemoService = ServiceName;
 /** The demo launches each service exactly as the tests do. */

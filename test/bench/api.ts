@@ -22,8 +22,8 @@ import { AGENT_STATUS_KEY, type AgentStatusRecord, connectRedis, EventBus, FORWA
 import { createLogger } from '@pgw/log';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
-import { startRedis } from '../lab/redis.js';
-import type { LabProcess, RedisHandle } from '../lab/types.js';
+import { startRedis } from '../../lab/redis.js';
+import type { LabProcess, RedisHandle } from '../../lab/types.js';
 import { startApiProcess } from '../support/api-process.js';
 import { cpuMs, loadAverage1m } from './ops-machine.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

@@ -8,7 +8,7 @@
 // Ends with one JSON line.
 // Usage: npm run bench:failover [-- --rounds 3]
 import { parseArgs } from 'node:util';
-import { cleanupStaleLabs } from '../lab/index.js';
+import { cleanupStaleLabs } from '../../lab/index.js';
 import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain } from '../e2e/ha-faults.js';
 import { createHaPair, waitMaster } from '../e2e/ha-harness.js';
 

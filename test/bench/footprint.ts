@@ -5,10 +5,10 @@
  *   node --conditions=pgw-source --import tsx test/bench/footprint.ts [--clients 256] [--idle-s 20]
  */
 import { parseArgs } from 'node:util';
-import { cleanupStaleLabs, createLab } from '../lab/index.js';
+import { cleanupStaleLabs, createLab } from '../../lab/index.js';
 import { createTestDatabase } from '../support/database.js';
 import { Gateway, SERVICES, type ServiceName } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { cpuMs, machineLoad, rssMiB } from './ops-machine.js';
 
 export interface Footprint {

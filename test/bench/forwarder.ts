@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
+import { createLab, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { measureFootprint, printFootprint } from './footprint.js';

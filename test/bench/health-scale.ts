@@ -17,10 +17,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { maxInWindow } from '../../services/health/src/spread.js';
-import { spawnProcess } from '../lab/process.js';
-import { startDante, startTinyproxy } from '../lab/proxies.js';
-import { startRedis } from '../lab/redis.js';
-import type { LabProcess, ProxyHandle, RedisHandle } from '../lab/types.js';
+import { spawnProcess } from '../../lab/process.js';
+import { startDante, startTinyproxy } from '../../lab/proxies.js';
+import { startRedis } from '../../lab/redis.js';
+import type { LabProcess, ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { cpuMs, rssMiB } from './ops-machine.js';
 

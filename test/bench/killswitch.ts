@@ -14,11 +14,11 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
 import { Queue, QueueEvents } from 'bullmq';
-import { cleanupStaleLabs, createLab, nsArgv, type Lab, type ProxyHandle } from '../lab/index.js';
+import { cleanupStaleLabs, createLab, nsArgv, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { NftWatch } from '../support/nft-watch.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 const { values: args } = parseArgs({ options: { trials: { type: 'string', default: '10' } } });
 const TRIALS = Number(args.trials);

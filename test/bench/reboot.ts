@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { cleanupStaleLabs, createLab, type Lab, type ProxyKind } from '../lab/index.js';
+import { cleanupStaleLabs, createLab, type Lab, type ProxyKind } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT, SERVICES, type ServiceName } from '../support/gateway.js';
 import { type AgentMilestones, agentMilestones, firstMessageMs, type ForwarderMilestones, forwarderMilestones, parseLog } from './ops-boot-timeline.js';

@@ -21,7 +21,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createLab, type Lab, type LabProcess, type ProxyHandle } from '../lab/index.js';
+import { createLab, type Lab, type LabProcess, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { startRedsocks } from './forwarder/redsocks.js';

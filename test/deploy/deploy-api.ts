@@ -2,7 +2,7 @@
  * The deployed api as an operator reaches it: HTTP on 127.0.0.1:8080 of the gateway (curl inside
  * the lab's gateway namespace), the first admin from api.env (docker/generate-env.sh).
  */
-import type { Lab } from '../lab/index.js';
+import type { Lab } from '../../lab/index.js';
 
 export class DeployApi {
   private token = '';

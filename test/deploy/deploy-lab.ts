@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { createLab, type Lab } from '../lab/index.js';
+import { createLab, type Lab } from '../../lab/index.js';
 import { analyzeWan, ANY_LISTENER, PORT_LISTENER, Prober } from '../e2e/dataplane-harness.js';
 import { assertNoLeak, GATEWAY_SERVICE_PORT, type LeakProbes, leakProbes, LOOPBACK_SERVICE_PORT } from '../e2e/leak-probes.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import type { DeployApi } from './deploy-api.js';
 
 export const EFFECTIVE = '192.168.2.10';

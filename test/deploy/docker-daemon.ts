@@ -12,10 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { onProcessExit } from '../lab/exit-hooks.js';
-import { spawnProcess } from '../lab/process.js';
-import type { ExecResult, LabProcess } from '../lab/types.js';
-import { waitFor } from '../support/wait.js';
+import { onProcessExit } from '../../lab/exit-hooks.js';
+import { spawnProcess } from '../../lab/process.js';
+import type { ExecResult, LabProcess } from '../../lab/types.js';
+import { waitFor } from '../../lab/wait.js';
 
 export const DEPLOY_CACHE = process.env.PGW_DEPLOY_CACHE ?? '/var/cache/pgw-deploy';
 /** The docker.io package's client (the same engine version; not a client installed by hand). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO } from '../e2e/dataplane-harness.js';
 import { assertNoLeak } from '../e2e/leak-probes.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { agentDownFlows, createDeployLab, type DeployLab, DISABLED, leakBattery, mappingsEffective, mapThroughApi, positiveControl, UNMAPPED } from './deploy-lab.js';
 import { DEPLOY_CACHE, type DockerDaemon, startDockerDaemon } from './docker-daemon.js';
 import { DeployApi } from './deploy-api.js';

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cleanupStaleLabs, createLab, type Lab } from '../lab/index.js';
+import { cleanupStaleLabs, createLab, type Lab } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 /** Issue 7: after a reboot the agent enforces its cached state at once, before Postgres or Redis answer. */
 describe('agent boot with Postgres and Redis unreachable (flows 14, 17)', () => {

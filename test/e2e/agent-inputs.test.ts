@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import type { LabProcess } from '../lab/index.js';
+import type { LabProcess } from '../../lab/index.js';
 import { ADMIN_CREDENTIALS } from '../support/gateway.js';
 import { createDataplane, type Dataplane } from './dataplane-harness.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NftSession } from '../../services/agent/src/nft-session.js';
-import { cleanupStaleLabs, createLab, type Lab } from '../lab/index.js';
+import { cleanupStaleLabs, createLab, type Lab } from '../../lab/index.js';
 
 /**
  * The agent's long-running `nft -i` for set-element deltas (issue 13.1), against the real nft in a

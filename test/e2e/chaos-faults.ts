@@ -8,9 +8,9 @@ import { readdirSync, rmSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execIn } from '../lab/index.js';
+import { execIn } from '../../lab/index.js';
 import type { ServiceName } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { type ChaosFault, type ChaosLab, FIRST_PORT, type FaultOutcome, stateFileText } from './chaos-harness.js';
 
 const HOLD_MS = 2000;

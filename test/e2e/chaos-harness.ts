@@ -2,7 +2,7 @@
  * The chaos matrix's lab (issue 11 points 5-6), shared by chaos-matrix.test.ts and
  * `npm run bench:chaos`: every pgw service running for real in a lab (test/support/gateway.ts),
  * LAN clients loading it all along (chaos-load.ts), tcpdump on the gateway's eth0 for the whole run
- * and a crafted-SYN prober (test/lab/syn-prober.ts) aiming at every listening port of the gateway,
+ * and a crafted-SYN prober (lab/syn-prober.ts) aiming at every listening port of the gateway,
  * at 127.0.0.1 and at the gateway's own addresses, all along. runFault() injects one fault
  * (chaos-faults.ts) and reports what crossed eth0, which gateway sockets answered a LAN SYN, what
  * the clients saw, and when they were effective again.
@@ -16,16 +16,16 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PgwEvent } from '@pgw/events';
-import { cleanupStaleLabs, createLab, execIn, type Capture, type Lab, type ProxyHandle } from '../lab/index.js';
-import { onProcessExit } from '../lab/exit-hooks.js';
-import { isSameProcessAlive } from '../lab/proc.js';
-import { LAB_ROOT, readState, stateFile } from '../lab/state.js';
-import { type SynAnswer, SynProber, type SynTarget } from '../lab/syn-prober.js';
+import { cleanupStaleLabs, createLab, execIn, type Capture, type Lab, type ProxyHandle } from '../../lab/index.js';
+import { onProcessExit } from '../../lab/exit-hooks.js';
+import { isSameProcessAlive } from '../../lab/proc.js';
+import { LAB_ROOT, readState, stateFile } from '../../lab/state.js';
+import { type SynAnswer, SynProber, type SynTarget } from '../../lab/syn-prober.js';
 import { createTestDatabase, SERVICE_ROLES, type TestDatabase } from '../support/database.js';
 import { Gateway, SERVICES, type ServiceName } from '../support/gateway.js';
 import { NftWatch } from '../support/nft-watch.js';
 import { PgRelay } from '../support/pg-relay.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { ChaosLoad, type LoadRequest } from './chaos-load.js';
 import { GUARD_LOADER } from './dataplane-harness.js';
 import { TransactionWatch } from './selfheal-harness.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ProxyKind } from '../lab/index.js';
+import type { ProxyKind } from '../../lab/index.js';
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 
 const KINDS: ProxyKind[] = ['socks5', 'socks5-auth', 'http-auth'];

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { EventBus } from '@pgw/events';
-import { createLab, type Lab, type LabProcess, type ProxyKind } from '../lab/index.js';
+import { createLab, type Lab, type LabProcess, type ProxyKind } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const GUARD_LOADER = join(REPO, 'guard/load-guard.sh');

@@ -3,7 +3,7 @@
 // as a spoofer would) gets nothing: its packets are dropped before DNAT, no TCP reaches the
 // forwarder and nothing of it crosses eth0, while the real client keeps exiting through its proxy.
 // Positive control: without the pin the same host uses the client's mapping (the forwarder's peer
-// check is by IP only). Real agent and forwarder, a macvlan host on the LAN segment (test/lab).
+// check is by IP only). Real agent and forwarder, a macvlan host on the LAN segment (lab).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setprivArgv } from '../lab/privileges.js';
+import { setprivArgv } from '../../lab/privileges.js';
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 
 const CLIENT = '192.168.2.10';

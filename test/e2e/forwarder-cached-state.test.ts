@@ -9,10 +9,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLab, type Lab } from '../lab/index.js';
+import { createLab, type Lab } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 const PORT = 20000;
 const UNREACHABLE_DB = 'postgres://pgw_forwarder:unreachable@/pgw?host=/nonexistent-pgw-socket-dir';

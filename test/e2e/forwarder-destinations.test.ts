@@ -10,10 +10,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { connectRedis } from '@pgw/events';
-import { createLab, echoServerArgv, type Lab, type LabProcess, type ProxyHandle, waitTcpPort } from '../lab/index.js';
+import { createLab, echoServerArgv, type Lab, type LabProcess, type ProxyHandle, waitTcpPort } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 

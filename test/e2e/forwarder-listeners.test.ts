@@ -9,10 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type ContinuousResult, type LanClientPlan, startContinuous, startUntilEffective } from '../bench/ops-lan-load.js';
-import { createLab, type Lab, type LabProcess } from '../lab/index.js';
+import { createLab, type Lab, type LabProcess } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 const FIRST_PORT = 20000;
 const CLIENTS = 4;

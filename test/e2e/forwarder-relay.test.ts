@@ -8,13 +8,13 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
 import { connectRedis } from '@pgw/events';
-import { createLab, type Lab, type ProxyHandle, waitTcpPort } from '../lab/index.js';
+import { createLab, type Lab, type ProxyHandle, waitTcpPort } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { connectFromGateway, countFds, type FdCount, metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 import { AGENT_METRICS_PORT, analyzeWan } from './dataplane-harness.js';
-import { eventually } from '../support/wait.js';
+import { eventually } from '../../lab/wait.js';
 
 const METRICS_PORT = 9102;
 const CONNECT_TIMEOUT_MS = 1000;

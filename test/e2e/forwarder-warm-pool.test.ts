@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
-import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
+import { createLab, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
-import { eventually } from '../support/wait.js';
+import { eventually } from '../../lab/wait.js';
 
 const CLIENT = '192.168.2.10';
 const BLOCKED_CLIENT = '192.168.2.11';

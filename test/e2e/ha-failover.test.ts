@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain } from './ha-faults.js';
 import { createHaPair, type HaPair, waitMaster } from './ha-harness.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 const FAILOVER_GOAL_MS = 3000;
 

@@ -2,7 +2,7 @@
  * The faults of an HA pair's master (issue 18) and what a client sees through each, shared by
  * test/e2e/ha-failover.test.ts and `npm run bench:failover`. Node a is the preferred master.
  */
-import { execIn } from '../lab/index.js';
+import { execIn } from '../../lab/index.js';
 import { type HaPair, longestGap, PREEMPT_DELAY_S, type ProbeSample, waitMaster } from './ha-harness.js';
 
 export interface HaFault {

@@ -1,6 +1,6 @@
 /**
  * An HA pair in the real lab (issue 18), shared by test/e2e/ha-failover.test.ts and
- * `npm run bench:failover`: two gateway namespaces on one LAN and one WAN (test/lab/ha-topology.ts),
+ * `npm run bench:failover`: two gateway namespaces on one LAN and one WAN (lab/ha-topology.ts),
  * each with the guard and the real agent and forwarder (test/support/gateway.ts) on one shared
  * Postgres and Redis, and keepalived with the config pgw renders (deploy/keepalived).
  * Measures what a client sees: when its new connections exit from its own proxy again, through
@@ -10,11 +10,11 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderKeepalivedConf } from '../../deploy/keepalived/keepalived-config.js';
-import type { Capture, LabProcess } from '../lab/index.js';
-import { createHaLab, type HaLab, type HaNode } from '../lab/ha-topology.js';
+import type { Capture, LabProcess } from '../../lab/index.js';
+import { createHaLab, type HaLab, type HaNode } from '../../lab/ha-topology.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { analyzeWan, GUARD_LOADER, REPO } from './dataplane-harness.js';
 
 export const PRIORITY = { a: 150, b: 100 } as const;

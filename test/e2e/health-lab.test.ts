@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { cleanupStaleLabs, createLab, type Lab, type ProxyHandle } from '../lab/index.js';
+import { cleanupStaleLabs, createLab, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { Gateway } from '../support/gateway.js';
 
 const PERIOD_S = 5;

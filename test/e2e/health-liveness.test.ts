@@ -3,11 +3,11 @@
 // 30 s layer-7 probe. Real agent, forwarder and health in a lab gateway, a real dante.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { cleanupStaleLabs, createLab, type Lab, type ProxyHandle } from '../lab/index.js';
+import { cleanupStaleLabs, createLab, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway } from '../support/gateway.js';
 import { NftWatch } from '../support/nft-watch.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 /** Long enough that no periodic probe can be what finds the dead proxy within the bounds below. */
 const HEALTH_INTERVAL_S = 3600;

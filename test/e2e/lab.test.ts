@@ -4,8 +4,8 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { cleanupStaleLabs, createLab, echoServerArgv, execIn, waitTcpPort, LAB_PROXY_CREDENTIALS, type Lab, type ProxyHandle } from '../lab/index.js';
-import { waitFor } from '../support/wait.js';
+import { cleanupStaleLabs, createLab, echoServerArgv, execIn, waitTcpPort, LAB_PROXY_CREDENTIALS, type Lab, type ProxyHandle } from '../../lab/index.js';
+import { waitFor } from '../../lab/wait.js';
 
 const ECHO_URL = 'http://203.0.113.10/ip';
 
@@ -163,7 +163,7 @@ describe('lab with 256 clients (the whole /24)', () => {
 });
 
 describe('lab cleanup when its owner dies', () => {
-  const libraryUrl = new URL('../lab/index.ts', import.meta.url).href;
+  const libraryUrl = new URL('../../lab/index.ts', import.meta.url).href;
   const ownerScript =
     `import { createLab } from ${JSON.stringify(libraryUrl)};` +
     `const lab = await createLab({ proxies: ['socks5'] });` +

@@ -1,7 +1,7 @@
 /**
  * The leak battery's probes (docs/SECURITY.md flows), shared by the lab's dataplane tests and the
  * deployment tests (Compose, systemd): what a LAN client tries, run from the lab's LAN namespace,
- * and what crossed the gateway's eth0 meanwhile (tcpdump, test/lab/capture.ts).
+ * and what crossed the gateway's eth0 meanwhile (tcpdump, lab/capture.ts).
  */
 import assert from 'node:assert/strict';
 import type { Dataplane, WanAnalysis } from './dataplane-harness.js';

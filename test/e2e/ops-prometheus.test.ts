@@ -7,10 +7,10 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { cleanupStaleLabs, createLab, type Lab, type LabProcess } from '../lab/index.js';
+import { cleanupStaleLabs, createLab, type Lab, type LabProcess } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
-import { type Poll, waitFor } from '../support/wait.js';
+import { type Poll, waitFor } from '../../lab/wait.js';
 
 const PROMETHEUS_PORT = 9090;
 /** What each job must expose (contracts.md), given one effective mapping and one disabled one. */

@@ -1,7 +1,7 @@
 // Interop matrix (issue 12 point 1): the real health service and the real forwarder and agent in
 // the lab against independent proxy servers in the WAN namespace: dante, OpenSSH `ssh -D`, a
 // SOCKS5 server from npm, tinyproxy, squid, privoxy, and test-written servers for the hard cases
-// (test/lab/odd-proxy-server.ts). Each working row: the health probe reports it up with the
+// (lab/odd-proxy-server.ts). Each working row: the health probe reports it up with the
 // proxy's own address as exit IP and the handshake it learned, and a LAN client exits through it
 // (forwarder, learned handshake). Each failure row: down, with an error naming the failed step.
 // The table printed at the end is the one in docs/OPERATIONS.md ("Proxy interop").
@@ -10,13 +10,13 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
-import { addWanAddress, type InteropProxy, snatUid, startNpmSocks5, startOdd, startPrivoxy, startSquid, startSshDynamic } from '../lab/interop-proxies.js';
-import { LAB_PROXY_CREDENTIALS } from '../lab/lab.js';
-import type { OddBehaviour } from '../lab/odd-proxy-server.js';
-import { cleanupStaleLabs, createLab, type Lab } from '../lab/index.js';
+import { addWanAddress, type InteropProxy, snatUid, startNpmSocks5, startOdd, startPrivoxy, startSquid, startSshDynamic } from '../../lab/interop-proxies.js';
+import { LAB_PROXY_CREDENTIALS } from '../../lab/lab.js';
+import type { OddBehaviour } from '../../lab/odd-proxy-server.js';
+import { cleanupStaleLabs, createLab, type Lab } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT as REPO } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { GUARD_LOADER } from './dataplane-harness.js';
 
 /** The lab, its database and the services: what each row needs. */

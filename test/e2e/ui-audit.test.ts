@@ -10,8 +10,8 @@ import { parseCsv } from '@pgw/domain/csv';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN, type ApiHarness, type Session } from '../integration/api-harness.js';
 import { ApiStack } from '../integration/api-stack.js';
-import { startDante } from '../lab/proxies.js';
-import type { ProxyHandle } from '../lab/types.js';
+import { startDante } from '../../lab/proxies.js';
+import type { ProxyHandle } from '../../lab/types.js';
 import { REPO_ROOT } from '../support/gateway.js';
 import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { createLab, type Lab, type ProxyHandle } from '../lab/index.js';
+import { createLab, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN_CREDENTIALS, Gateway, REPO_ROOT } from '../support/gateway.js';
 import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
-import { startRedis } from '../lab/redis.js';
-import type { RedisHandle } from '../lab/types.js';
+import { startRedis } from '../../lab/redis.js';
+import type { RedisHandle } from '../../lab/types.js';
 import { ADMIN, ApiHarness, type Session, VIEWER } from './api-harness.js';
 
 interface SseMessage {

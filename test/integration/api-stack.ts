@@ -9,9 +9,9 @@ import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { Registry } from 'prom-client';
 import { type HealthService, startHealthService } from '../../services/health/src/health-service.js';
-import { startDante } from '../lab/proxies.js';
-import { startRedis } from '../lab/redis.js';
-import type { ProxyHandle, RedisHandle } from '../lab/types.js';
+import { startDante } from '../../lab/proxies.js';
+import { startRedis } from '../../lab/redis.js';
+import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import type { ApiConfig } from '../../services/api/src/config.js';
 import { ApiHarness } from './api-harness.js';
 

@@ -10,8 +10,8 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DialError, dialerFor, type DialFailureReason, type DialOptions, type DialTarget } from '@pgw/dialers';
 import { parseProxyUrl, type ProxyEndpoint } from '@pgw/domain';
-import { startDante, startTinyproxy } from '../lab/proxies.js';
-import type { ProxyHandle } from '../lab/types.js';
+import { startDante, startTinyproxy } from '../../lab/proxies.js';
+import type { ProxyHandle } from '../../lab/types.js';
 
 const SUBNET = `127.61.${randomInt(1, 250)}`;
 const DIAL: DialOptions = { timeoutMs: 3000 };

@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import type { Redis } from 'ioredis';
-import { startRedis } from '../lab/redis.js';
-import type { RedisHandle } from '../lab/types.js';
-import { waitFor } from '../support/wait.js';
+import { startRedis } from '../../lab/redis.js';
+import type { RedisHandle } from '../../lab/types.js';
+import { waitFor } from '../../lab/wait.js';
 
 const logger = createLogger('event-bus-test', 'error');
 const FIXTURE = fileURLToPath(new URL('./fixtures/stuck-consumer.ts', import.meta.url));

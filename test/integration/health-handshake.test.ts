@@ -14,10 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
 import { createDb } from '@pgw/db';
 import type { ProbeResult } from '@pgw/events';
-import { type OddBehaviour, startOddProxy } from '../lab/odd-proxy-server.js';
-import { startDante } from '../lab/proxies.js';
-import { startRedis } from '../lab/redis.js';
-import type { ProxyHandle, RedisHandle } from '../lab/types.js';
+import { type OddBehaviour, startOddProxy } from '../../lab/odd-proxy-server.js';
+import { startDante } from '../../lab/proxies.js';
+import { startRedis } from '../../lab/redis.js';
+import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { type HealthStack, startHealthStack } from './health-stack.js';
 

@@ -19,9 +19,9 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Registry } from 'prom-client';
 import { loadHealthConfig } from '../../services/health/src/config.js';
 import { type HealthService, startHealthService } from '../../services/health/src/health-service.js';
-import { startDante } from '../lab/proxies.js';
-import { startRedis } from '../lab/redis.js';
-import type { ProxyHandle, RedisHandle } from '../lab/types.js';
+import { startDante } from '../../lab/proxies.js';
+import { startRedis } from '../../lab/redis.js';
+import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const SUBNET = `127.64.${randomInt(1, 250)}`;

@@ -15,11 +15,11 @@ import { encryptSecret } from '@pgw/crypto';
 import { EventBus, type PgwEvent, type ProbeResult } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { pruneHistory } from '../../services/health/src/repositories/checks.js';
-import { startDante, startTinyproxy } from '../lab/proxies.js';
-import { startRedis } from '../lab/redis.js';
-import type { ProxyHandle, RedisHandle } from '../lab/types.js';
+import { startDante, startTinyproxy } from '../../lab/proxies.js';
+import { startRedis } from '../../lab/redis.js';
+import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { type HealthStack, startHealthStack } from './health-stack.js';
 
 const SUBNET = `127.62.${randomInt(1, 250)}`;

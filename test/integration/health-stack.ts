@@ -9,7 +9,7 @@ import { createLogger } from '@pgw/log';
 import { Queue, QueueEvents } from 'bullmq';
 import { Registry } from 'prom-client';
 import { type HealthService, type HealthServiceOptions, startHealthService } from '../../services/health/src/health-service.js';
-import type { RedisHandle } from '../lab/types.js';
+import type { RedisHandle } from '../../lab/types.js';
 import type { TestDatabase } from '../support/database.js';
 
 export interface HealthStack {

@@ -13,7 +13,7 @@ import { connectRedis, redisAclTemplate, redisUser, sha256Hex } from '@pgw/event
 import type { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { SERVICE_SPECS, SERVICES } from '../support/gateway.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = join(REPO, 'docker-compose.yml');

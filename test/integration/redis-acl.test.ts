@@ -14,9 +14,9 @@ import type { Redis } from 'ioredis';
 import { STATUS_KEY as AGENT_WRITES } from '../../services/agent/src/status.js';
 import { ProbeGate } from '../../services/api/src/probe-gate.js';
 import { STATUS_KEY as FORWARDER_WRITES } from '../../services/forwarder/src/status.js';
-import { startRedis } from '../lab/redis.js';
-import type { RedisHandle } from '../lab/types.js';
-import { waitFor } from '../support/wait.js';
+import { startRedis } from '../../lab/redis.js';
+import type { RedisHandle } from '../../lab/types.js';
+import { waitFor } from '../../lab/wait.js';
 
 const logger = createLogger('redis-acl-test', 'error');
 const Q = `bull:${PROBE_QUEUE}`;

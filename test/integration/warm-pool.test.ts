@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dialerFor, type DialOptions, type DialTarget, WarmPool } from '@pgw/dialers';
 import { parseProxyUrl, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
-import { startDante, startTinyproxy } from '../lab/proxies.js';
-import type { ProxyHandle } from '../lab/types.js';
+import { startDante, startTinyproxy } from '../../lab/proxies.js';
+import type { ProxyHandle } from '../../lab/types.js';
 
 const SUBNET = `127.62.${randomInt(1, 250)}`;
 const OPEN = { timeoutMs: 3_000, allowHalfOpen: true };

@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnProcess } from '../lab/process.js';
-import type { LabProcess } from '../lab/types.js';
+import { spawnProcess } from '../../lab/process.js';
+import type { LabProcess } from '../../lab/types.js';
 import type { TestDatabase } from './database.js';
 import { freeLoopbackPort, REPO_ROOT, SERVICE_SPECS } from './gateway.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 export interface ApiProcessOptions {
   database: TestDatabase;

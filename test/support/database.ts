@@ -3,8 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { createDb, type Db, migrateToLatest } from '@pgw/db';
 import { sql } from 'kysely';
 
-export const SERVICE_ROLES = ['pgw_api', 'pgw_health', 'pgw_agent', 'pgw_forwarder'] as const;
-export type ServiceRole = (typeof SERVICE_ROLES)[number];
+import { SERVICE_ROLES, type ServiceRole } from '../../lab/services.js';
+
+export { SERVICE_ROLES, type ServiceRole };
 
 const SOCKET_DIR = process.env.PGW_TEST_PG_SOCKET ?? '/var/run/postgresql';
 const MIGRATIONS = fileURLToPath(new URL('../../migrations/', import.meta.url));

@@ -13,47 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { encryptSecret } from '@pgw/crypto';
 import { EventBus, type PgwEvent } from '@pgw/events';
 import { createLogger } from '@pgw/log';
-import type { Lab, LabProcess, ProxyHandle } from '../lab/index.js';
+import type { Lab, LabProcess, ProxyHandle } from '../../lab/index.js';
 import type { ServiceRole, TestDatabase } from './database.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../../lab/wait.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SERVICES = ['agent', 'forwarder', 'health', 'api'] as const;
-export type ServiceName = (typeof SERVICES)[number];
-
-/** How each service is launched: the same split and flags as systemd/ and docker-compose.yml. */
-export interface ServiceSpec {
-  role: ServiceRole;
-  /** false: the machine's own namespace. */
-  inGateway: boolean;
-  uid: string;
-  caps: string[];
-  /**
-   * Supplementary groups. The agent is in the forwarder's group (systemd SupplementaryGroups=, Compose
-   * group_add) so that it can give its listener socket file to that group without CAP_CHOWN.
-   */
-  groups: string[];
-  /** 0 for the api: its /healthz is on the API port, its /metrics on a free port (PGW_API_METRICS_PORT). */
-  metricsPort: number;
-  nodeFlags: string[];
-  /**
-   * Start-up priority. systemd gives api and health CPUWeight=50 (half the dataplane's share) so the
-   * agent and forwarder win the CPU at boot; `nice -n 3` is the same share ratio for a plain process.
-   */
-  niceness: number;
-}
-
-// A 2 MiB young generation keeps health and api near 100 MiB RSS (measured 130-145 without); the
-// forwarder keeps the default, which the relay's throughput needs. The agent also grows its old
-// generation by 1.5x instead of V8's up to 4x: each run's garbage (renders of thousands of clients)
-// otherwise piled up to a 164-223 MiB peak at 4096 mappings before a full GC (108 MiB with both).
-export const SERVICE_SPECS: Record<ServiceName, ServiceSpec> = {
-  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin'], groups: ['pgw'], metricsPort: 9101, nodeFlags: ['--max-semi-space-size=2', '--heap-growing-percent=50'], niceness: 0 },
-  forwarder: { role: 'pgw_forwarder', inGateway: true, uid: 'pgw', caps: [], groups: [], metricsPort: 9102, nodeFlags: [], niceness: 0 },
-  health: { role: 'pgw_health', inGateway: true, uid: 'pgw-health', caps: [], groups: [], metricsPort: 9103, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
-  api: { role: 'pgw_api', inGateway: false, uid: 'pgw-api', caps: [], groups: [], metricsPort: 0, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
-};
-const SPECS = SERVICE_SPECS;
+export { AGENT_SUPERVISOR, niceArgv, REPO_ROOT, SERVICE_SPECS, SERVICES, serviceMainArgv, type ServiceName, type ServiceSpec } from '../../lab/services.js';
+import { AGENT_SUPERVISOR, niceArgv, REPO_ROOT, SERVICE_SPECS as SPECS, serviceMainArgv, type ServiceName } from '../../lab/services.js';
 
 export const ADMIN_CREDENTIALS = { username: 'admin', password: 'admin-password-for-tests' } as const;
 
@@ -67,29 +32,12 @@ export interface StartTiming {
 export interface GatewayOptions {
   /** Extra or overriding environment per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
-  /** The namespace the gateway services run in (default: the lab's gateway), e.g. the second node of an HA pair (test/lab/ha-topology.ts). */
+  /** The namespace the gateway services run in (default: the lab's gateway), e.g. the second node of an HA pair (lab/ha-topology.ts). */
   ns?: string;
   /** Where this gateway keeps its state, sockets and logs (default: the lab's directory). */
   dir?: string;
   /** The key sealing proxy passwords (default: a fresh one): the nodes of an HA pair share one, as they share the database. */
   secretKey?: Buffer;
-}
-
-export function niceArgv(spec: ServiceSpec): string[] {
-  return spec.niceness > 0 ? ['nice', '-n', String(spec.niceness)] : [];
-}
-
-/**
- * The agent runs under guard/run-agent.sh, which switches route_localnet off after any exit of the
- * agent, SIGKILL included: what ExecStopPost= does under systemd (docs/SECURITY.md, "Layers").
- */
-export const AGENT_SUPERVISOR = join(REPO_ROOT, 'guard/run-agent.sh');
-
-/** The service's command line after the privilege and nice prefixes: the same in the tests and the demo. */
-export function serviceMainArgv(service: ServiceName): string[] {
-  const spec = SERVICE_SPECS[service];
-  const main = ['node', ...spec.nodeFlags, join(REPO_ROOT, `services/${service}/dist/main.js`)];
-  return service === 'agent' ? ['sh', AGENT_SUPERVISOR, ...main] : main;
 }
 
 /** The process a supervisor runs (the agent under run-agent.sh), or undefined once it has exited. */

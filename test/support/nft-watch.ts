@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { nsArgv } from '../lab/index.js';
+import { nsArgv } from '../../lab/index.js';
 
 /** Timestamps each line of `nft monitor` in the gateway: when the agent's transactions hit the kernel. */
 export class NftWatch {

@@ -6,8 +6,8 @@
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab, LabProcess } from '../lab/index.js';
-import { waitFor } from './wait.js';
+import type { Lab, LabProcess } from '../../lab/index.js';
+import { waitFor } from '../../lab/wait.js';
 
 const HOST_PARAM = /([?&]host=)([^&]*)/;
 

@@ -3,7 +3,7 @@
  * descriptors, and a TCP connect from the gateway itself (a peer that is not any mapping's client).
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { execIn } from '../../lab/index.js';
+import { execIn } from '../../../lab/index.js';
 
 export async function scrapeMetrics(ns: string, port: number): Promise<string> {
   const result = await execIn(ns, ['curl', '-sf', '--max-time', '2', `http://127.0.0.1:${port}/metrics`], { reject: false });

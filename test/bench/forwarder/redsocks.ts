@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execIn, type Lab, type LabProcess, waitTcpPort } from '../../lab/index.js';
+import { execIn, type Lab, type LabProcess, waitTcpPort } from '../../../lab/index.js';
 
 export interface RedsocksRoute {
   client: string;

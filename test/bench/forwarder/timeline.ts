@@ -29,7 +29,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab, type ProxyHandle } from '../../lab/index.js';
+import { createLab, type ProxyHandle } from '../../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
 import { LanClient } from './lan-client-handle.js';

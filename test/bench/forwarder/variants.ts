@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab } from '../../lab/index.js';
+import { createLab } from '../../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
 import { cpuMs, rssMiB } from '../ops-machine.js';

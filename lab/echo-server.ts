@@ -1,6 +1,6 @@
 /**
  * IP-echo server for the lab's "internet" host. Run as a program:
- *   node --import tsx test/lab/echo-server.ts <ip> <httpPort> <tcpEchoPort>
+ *   node --import tsx lab/echo-server.ts <ip> <httpPort> <tcpEchoPort>
  * GET /ip answers {"ip":"<remote address>"}; any other request is 404.
  * The TCP port echoes every byte back (relay tests).
  */

@@ -25,7 +25,7 @@ export function namespaceNames(id: string): LabNamespaces {
   return { gateway: `pgw-gw-${id}`, lan: `pgw-lan-${id}`, wan: `pgw-wan-${id}`, lanHost: `pgw-lanh-${id}` };
 }
 
-/** The second gateway of an HA pair made from the lab (test/lab/ha-topology.ts). */
+/** The second gateway of an HA pair made from the lab (lab/ha-topology.ts). */
 export function haNodeNamespace(id: string): string {
   return `pgw-gwb-${id}`;
 }

@@ -1,8 +1,8 @@
 /**
  * Lab command line (used by the demo):
- *   node --import tsx test/lab/cli.ts up [--clients N] [--proxies socks5,http,...] [--state FILE]
- *   node --import tsx test/lab/cli.ts down --state FILE
- *   node --import tsx test/lab/cli.ts status --state FILE
+ *   node --import tsx lab/cli.ts up [--clients N] [--proxies socks5,http,...] [--state FILE]
+ *   node --import tsx lab/cli.ts down --state FILE
+ *   node --import tsx lab/cli.ts status --state FILE
  * `up` leaves the lab's processes running detached and writes its JSON description to FILE.
  */
 import { existsSync, rmSync } from 'node:fs';

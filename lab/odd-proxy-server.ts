@@ -2,7 +2,7 @@
  * Proxy servers that behave as some real ones do and the lab's dante and tinyproxy do not: the
  * hard cases of the interop matrix (docs/OPERATIONS.md, "Proxy interop"). Each leaves from its
  * own address (exit IP = its listening address). Run as a program (inside a namespace via lab.spawn):
- *   node --import tsx test/lab/odd-proxy-server.ts <behaviour> <ip> <port>
+ *   node --import tsx lab/odd-proxy-server.ts <behaviour> <ip> <port>
  * with PGW_ODD_PROXY_AUTH=user:password for username/password (SOCKS5) or Basic (HTTP) auth.
  */
 import net from 'node:net';

@@ -1,7 +1,7 @@
 /**
  * A SOCKS5 server from npm (@pondwader/socks5-server, unchanged: its own handshake and connection
  * handler) for the interop matrix. Run as a program (inside a namespace via lab.spawn):
- *   node --import tsx test/lab/npm-socks5-server.ts <ip> <port>
+ *   node --import tsx lab/npm-socks5-server.ts <ip> <port>
  * with PGW_NPM_SOCKS_AUTH=user:password for username/password auth.
  */
 import { isIP } from 'node:net';
