@@ -5,4 +5,3 @@
 export * from './events.js';
 export * from './status-records.js';
 export * from './client-usage.js';
-export * from './neighbour-record.js';
