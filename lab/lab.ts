@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCapture } from './capture.js';
+import { dnsServerArgv } from './dns-server.js';
 import { echoServerArgv } from './echo-command.js';
 import { onProcessExit } from './exit-hooks.js';
 import { httpGet } from './http-get.js';
@@ -14,8 +15,9 @@ import { startRedis } from './redis.js';
 import { LAB_ROOT, stateFile, writeState } from './state.js';
 import { ensurePasswordUser, ensureSystemUsers } from './system-users.js';
 import { teardownLab, teardownLabSync } from './teardown.js';
+import { udpEchoArgv } from './udp-echo.js';
 import { ADDR, DEFAULT_PROXIES, PORTS, planTopology, type ProxyPlan } from './topology.js';
-import { waitProcessPort } from './wait.js';
+import { waitFor, waitProcessPort } from './wait.js';
 import type { Capture, Lab, LabDescription, LabOptions, LabProcess, ProxyHandle, RedisHandle, SpawnInLabOptions } from './types.js';
 
 /**
@@ -74,7 +76,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       tcpEchoPort: PORTS.tcpEcho,
       iperfPort: PORTS.iperf,
       echoUrl: `http://${ADDR.internet}:${PORTS.http}/ip`,
+      udpEchoPort: PORTS.udpEcho,
     },
+    dns: { ip: ADDR.dns, port: PORTS.dns },
     proxies: [],
     redis: { socketPath: join(dir, 'redis.sock') },
     processes: [],
@@ -142,13 +146,23 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       execIn(ns.gateway, ['sysctl', '-q', '-w', ...plan.gatewaySysctls]),
     ]);
 
-    progress(`lab ${id}: starting redis, echo server, iperf3 and ${plan.proxies.length} proxies`);
+    progress(`lab ${id}: starting redis, echo server, DNS server, UDP echo, iperf3 and ${plan.proxies.length} proxies`);
     const echoArgv = echoServerArgv(ADDR.internet, PORTS.http, PORTS.tcpEcho);
     const startEcho = async () => {
       const echo = await spawnIn(ns.wan, echoArgv, { name: 'echo-server' });
       await waitProcessPort(echo, ns.wan, ADDR.internet, PORTS.http);
       await waitProcessPort(echo, ns.wan, ADDR.internet, PORTS.tcpEcho);
       return echo;
+    };
+    const startUdpServices = async () => {
+      const dns = await spawnIn(ns.wan, dnsServerArgv(ADDR.dns, PORTS.dns), { name: 'dns-server' });
+      const udpEcho = await spawnIn(ns.wan, udpEchoArgv(ADDR.internet, PORTS.udpEcho), { name: 'udp-echo' });
+      // The DNS server binds UDP and TCP in one tick: its TCP port open means both are.
+      await waitProcessPort(dns, ns.wan, ADDR.dns, PORTS.dns);
+      await waitFor(`udp-echo bound on ${ADDR.internet}:${PORTS.udpEcho}`, 10_000, async () => {
+        if (!udpEcho.isAlive()) throw new Error(`udp-echo exited; see ${udpEcho.logFile}`);
+        return (await execIn(ns.wan, ['ss', '-Hlun', 'src', `${ADDR.internet}:${PORTS.udpEcho}`])).stdout.trim() !== '';
+      });
     };
     const startIperf = async () => {
       const iperf = await spawnIn(ns.wan, ['iperf3', '-s', '-B', ADDR.internet, '-p', String(PORTS.iperf)], { name: 'iperf3' });
@@ -167,6 +181,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
         echo = proc;
       }),
       startIperf(),
+      startUdpServices(),
       startProxies(),
       startRedis({ dir, detached, onStart: (proc) => track(proc) && redisProcesses.add(proc) }).then((handle) => {
         redis = handle;

@@ -9,11 +9,13 @@ export const ADDR = {
   gatewayWan: '198.51.100.1',
   wanRouter: '198.51.100.254',
   internet: '203.0.113.10',
+  /** The WAN's DNS server (lab/dns-server.ts): whoami.pgw.test TXT -> the query's source address. */
+  dns: '203.0.113.53',
   lanNet: '192.168.2.0/24',
   internetNet: '203.0.113.0/24',
 } as const;
 
-export const PORTS = { http: 80, tcpEcho: 7, iperf: 5201, socks: 1080, httpProxy: 3128 } as const;
+export const PORTS = { http: 80, tcpEcho: 7, udpEcho: 7, dns: 53, iperf: 5201, socks: 1080, httpProxy: 3128 } as const;
 
 export const MAX_CLIENTS = 256;
 /** Clients .10-.253 fit beside the gateway's .1 in the /24; more take the whole /24 as /32s. */
@@ -100,6 +102,7 @@ export function planTopology(id: string, clientCount: number, proxyKinds: readon
     `addr add ${ADDR.wanRouter}/24 dev gw`,
     ...proxies.map((p) => `addr add ${p.ip}/24 dev gw`),
     `addr add ${ADDR.internet}/32 dev lo`,
+    `addr add ${ADDR.dns}/32 dev lo`,
     'link set gw up',
     // So that a packet leaked by the gateway really arrives and is answered (positive controls).
     `route add ${ADDR.lanNet} via ${ADDR.gatewayWan} dev gw`,

@@ -152,7 +152,9 @@ export interface LabDescription {
   };
   lan: { iface: 'gw0'; clients: string[]; clientIp6: string };
   wan: { iface: 'gw'; routerIp: string };
-  internet: { ip: string; httpPort: number; tcpEchoPort: number; iperfPort: number; echoUrl: string };
+  internet: { ip: string; httpPort: number; tcpEchoPort: number; iperfPort: number; echoUrl: string; udpEchoPort: number };
+  /** The WAN's DNS server (lab/dns-server.ts), UDP and TCP. */
+  dns: { ip: string; port: number };
   proxies: Array<{ kind: ProxyKind; ip: string; port: number; url: string; username?: string; password?: string; pid?: number }>;
   redis: { socketPath: string; pid?: number };
   processes: Array<{ name: string; pid: number; startTime: string; logFile: string }>;
