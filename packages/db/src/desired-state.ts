@@ -1,4 +1,5 @@
-import { type Mapping, type Port, type ProxyHandshake, type ProxyHandshakeMode, type ProxyProtocol, type ProxyStatus, type Settings, ipv4Schema, portSchema } from '@pgw/domain';
+import { type FailPolicy, type Mapping, type Port, type ProxyHandshake, type ProxyHandshakeMode, type ProxyProtocol, type ProxyStatus, type Settings, ipv4Schema, portSchema } from '@pgw/domain';
+import { sql } from 'kysely';
 import type { Db } from './create-db.js';
 import { loadSettings } from './settings-repository.js';
 
@@ -9,6 +10,11 @@ export interface DesiredProxy {
   readonly host: string;
   readonly port: Port;
   readonly status: ProxyStatus;
+  /**
+   * When the status took its value, in ms on the reader's clock (from the status' age as Postgres
+   * tells it, so the two clocks need not agree); null or absent: not known. chooseUpstream's hold-down.
+   */
+  readonly statusSince?: number | null;
 }
 
 /** The forwarder also needs the sealed credentials and the SOCKS5 handshake to dial. */
@@ -28,13 +34,26 @@ export interface DesiredState<P extends DesiredProxy = DesiredProxy> {
   readonly rejected: readonly { readonly mappingId: number; readonly reason: string }[];
 }
 
+/** The status' age in ms by Postgres' clock (migration 0013 lets the agent and forwarder read it); NULL: never changed. */
+export const statusAgeMs = sql<number | null>`(extract(epoch from (now() - status_changed_at)) * 1000)::float8`;
+
+/** statusAgeMs -> DesiredProxy.statusSince on this process's clock. */
+export function statusSinceOf(ageMs: number | null, now: number = Date.now()): number | null {
+  return ageMs === null ? null : now - Math.max(0, ageMs);
+}
+
 export async function loadDesiredState(db: Db): Promise<DesiredState> {
-  return snapshot(db, (trx) => trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).orderBy('id').execute());
+  return snapshot(db, (trx) => trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).select(statusAgeMs.as('statusAgeMs')).orderBy('id').execute());
 }
 
 export async function loadDesiredStateWithCredentials(db: Db): Promise<DesiredState<DesiredProxyWithCredentials>> {
   return snapshot(db, (trx) =>
-    trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned']).orderBy('id').execute(),
+    trx
+      .selectFrom('proxies')
+      .select(['id', 'protocol', 'host', 'port', 'status', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned'])
+      .select(statusAgeMs.as('statusAgeMs'))
+      .orderBy('id')
+      .execute(),
   );
 }
 
@@ -44,8 +63,15 @@ async function snapshot<P extends DesiredProxy>(db: Db, selectProxies: (trx: Db)
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
       const settings: Settings = await loadSettings(trx);
-      const proxies = (await selectProxies(trx)) as P[];
-      const rows = await trx.selectFrom('mappings').select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'description', 'privateDestinations']).orderBy('id').execute();
+      const now = Date.now();
+      const proxies = ((await selectProxies(trx)) as (P & { statusAgeMs: number | null })[]).map(({ statusAgeMs: age, ...p }) => ({ ...p, statusSince: statusSinceOf(age, now) }) as unknown as P);
+      const rows = await trx
+        .selectFrom('mappings')
+        .select(['id', 'clientIp', 'proxyId', 'listenPort', 'enabled', 'description', 'privateDestinations'])
+        // Migration 0013's columns (issue 17), not in the shared kysely schema: read by name.
+        .select([sql<FailPolicy>`fail_policy`.as('failPolicy'), sql<number[]>`backup_proxy_ids`.as('backupProxyIds')])
+        .orderBy('id')
+        .execute();
       const mappings: Mapping[] = [];
       const rejected: { mappingId: number; reason: string }[] = [];
       for (const row of rows) {

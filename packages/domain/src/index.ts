@@ -8,3 +8,4 @@ export * from './policy.js';
 export * from './destination-policy.js';
 export * from './listener-protocol.js';
 export * from './shaping.js';
+export * from './fail-policy.js';

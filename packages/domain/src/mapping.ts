@@ -1,4 +1,5 @@
 import type { PrivateDestinations } from './destination-policy.js';
+import type { FailPolicy } from './fail-policy.js';
 import type { MacAddress } from './mac.js';
 import type { Ipv4, Port } from './net.js';
 import type { ClientShaping } from './shaping.js';
@@ -17,4 +18,8 @@ export interface Mapping {
   readonly privateDestinations?: PrivateDestinations | null;
   /** Bandwidth limits and byte quota; absent or null: unlimited. */
   readonly shaping?: ClientShaping | null;
+  /** What the client gets while its proxy is down (chooseUpstream); absent: closed. */
+  readonly failPolicy?: FailPolicy;
+  /** Policy backup: the proxies to use instead, in order; absent: none. */
+  readonly backupProxyIds?: readonly number[];
 }

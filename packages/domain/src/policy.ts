@@ -7,6 +7,7 @@ import type { ClientShaping } from './shaping.js';
 export interface PolicyClient {
   /** The mapping that pins this client; not rendered, used to report and to detect a changed mapping. */
   readonly mappingId: number;
+  /** The proxy the client's traffic goes through (chooseUpstream): its mapping's, or a backup. */
   readonly proxyId: number;
   readonly ip: Ipv4;
   /** The forwarder port on 127.0.0.1 that this client's TCP is DNAT-ed to. */
@@ -17,6 +18,8 @@ export interface PolicyClient {
   readonly blocked: ClientBlockReason | null;
   /** Absent: unlimited. Otherwise its rates (tc) and byte quota (nft), docs/SECURITY.md flow 20. */
   readonly shaping?: ClientShaping;
+  /** Present: the client is effective through a backup proxy (proxyId), not its mapping's own (issue 17). */
+  readonly onBackup?: true;
 }
 
 export interface PolicyUpstream {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { privateDestinationsSchema } from './destination-policy.js';
+import { backupHoldDownSchema } from './fail-policy.js';
 import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
 
 /** Only "drop" exists in v1.1: UDP/53 from clients is dropped. The DoH stub is out of scope. */
@@ -24,6 +25,8 @@ export const settingsSchema = z
     historyRetentionDays: z.number().int().min(1).max(3650),
     /** Whether clients may reach RFC 1918, CGNAT and ULA destinations through their proxy (mappings may override). */
     privateDestinations: privateDestinationsSchema,
+    /** Seconds a recovered proxy must be up before clients on a backup move back (issue 17). Absent in a change: the stored value is kept (column default 30). */
+    backupHoldDownS: backupHoldDownSchema.optional(),
   })
   // Ports below 1024 belong to system services (sshd, DNS, DHCP): a client DNAT-ed there would
   // reach them. The other limits (the kernel's ip_local_port_range, pgw's own service ports,

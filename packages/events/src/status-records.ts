@@ -34,6 +34,11 @@ export const agentStatusSchema = z.object({
    * before it need no change; absent: no client over quota.
    */
   quotaExceeded: z.record(z.string(), z.object({ mappingId: z.number().int(), quotaBytes: count, usedBytes: count })).optional(),
+  /**
+   * Effective clients whose own proxy is down, on a backup proxy instead (issue 17): IP -> the
+   * backup's proxy id. Optional like quotaExceeded; absent: no client on a backup.
+   */
+  onBackup: z.record(z.string(), z.number().int()).optional(),
   error: z.string().nullable(),
 });
 export type AgentStatusRecord = z.input<typeof agentStatusSchema>;

@@ -1,14 +1,13 @@
 import type { DesiredState } from '@pgw/db';
 import {
   cidrContains,
-  clientBlockReason,
   type GatewayPolicy,
   type Ipv4,
   ipv4Schema,
   ipv4ToInt,
   type PolicyClient,
   type PolicyUpstream,
-  type ProxyStatus,
+  upstreamChooser,
 } from '@pgw/domain';
 import { interfaceRefusal } from './interface-check.js';
 import { type PortFacts, portRefusal, windowRefusal } from './port-window.js';
@@ -45,6 +44,11 @@ export interface PolicyBuild {
   readonly unresolvedProxies: readonly { readonly proxyId: number; readonly host: string }[];
   /** Mappings blocked because their port was refused (port_refused), with the reason. */
   readonly refusals: readonly Refusal[];
+  /**
+   * When a client's upstream changes by time alone (a recovered proxy's hold-down ends, issue 17),
+   * ms on this process's clock; null or absent: only new input changes it. This build is stale from then on.
+   */
+  readonly recheckAt?: number | null;
 }
 
 /** The settings the agent checks against the host; any refusal stops the whole desired state. */
@@ -123,6 +127,7 @@ export function prepareMappings(state: DesiredState, host: HostFacts): PreparedM
  * range and listeners were looked up by it. Throws SettingsRefused when the settings cannot be
  * enforced on this host; a mapping whose port is refused is blocked (port_refused), never DNAT-ed.
  * `prepared`: prepareMappings() of these very mappings, settings and host, when the caller kept it.
+ * `now`: the instant every client's upstream is chosen for (chooseUpstream's hold-down).
  */
 export function buildGatewayPolicy(
   state: DesiredState,
@@ -130,23 +135,29 @@ export function buildGatewayPolicy(
   strictOutputUids: readonly number[],
   host: HostFacts,
   prepared: PreparedMappings = prepareMappings(state, host),
+  now: number = Date.now(),
 ): PolicyBuild {
   const { settings } = state;
-  const statusOf = new Map<number, ProxyStatus>(state.proxies.map((p) => [p.id, p.status]));
+  // The same choice as the forwarder's dials (one definition): a proxy row that is gone is unknown, fail closed.
+  const choose = upstreamChooser(state.proxies, settings.backupHoldDownS, now);
+  let recheckAt: number | null = null;
   const clients = prepared.kept.map(({ mapping, portRefused, made }) => {
-    // A mapping whose proxy row is gone has an unknown proxy: fail closed.
-    const blocked = portRefused ? 'port_refused' : clientBlockReason(mapping, statusOf.get(mapping.proxyId) ?? 'unknown');
-    const key = blocked ?? '';
+    const choice = choose(mapping);
+    if (choice.recheckAt !== null) recheckAt = Math.min(recheckAt ?? Infinity, choice.recheckAt);
+    const blocked = portRefused ? 'port_refused' : choice.blocked;
+    const onBackup = blocked === null && choice.onBackup;
+    const key = `${blocked ?? ''}|${onBackup ? choice.proxyId : ''}`;
     let client = made.get(key);
     if (client === undefined) {
       client = {
         mappingId: mapping.id,
-        proxyId: mapping.proxyId,
+        proxyId: onBackup ? choice.proxyId : mapping.proxyId,
         ip: mapping.clientIp,
         port: mapping.listenPort,
         ...(mapping.macAddress ? { mac: mapping.macAddress } : {}),
         blocked,
         ...(mapping.shaping ? { shaping: mapping.shaping } : {}),
+        ...(onBackup ? { onBackup: true as const } : {}),
       };
       made.set(key, client);
     }
@@ -177,5 +188,6 @@ export function buildGatewayPolicy(
     rejected: prepared.rejected,
     unresolvedProxies,
     refusals: prepared.refusals,
+    recheckAt,
   };
 }

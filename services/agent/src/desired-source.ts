@@ -69,8 +69,11 @@ export class DesiredSource {
     ]);
     const hostKey = hostFactsKey(host);
     const inputsKey = JSON.stringify([[...resolved].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), hostKey]);
-    if (this.last && fresh === null && inputsKey === this.last.inputsKey) return this.last.build;
-    const build = buildGatewayPolicy(state, resolved, this.deps.strictOutputUids, host, this.preparedFor(state, host, hostKey));
+    const now = Date.now();
+    // A build whose recheck time has come is stale though its inputs are not: a hold-down ended.
+    const due = this.last?.build.recheckAt != null && now >= this.last.build.recheckAt;
+    if (this.last && fresh === null && inputsKey === this.last.inputsKey && !due) return this.last.build;
+    const build = buildGatewayPolicy(state, resolved, this.deps.strictOutputUids, host, this.preparedFor(state, host, hostKey), now);
     this.last = { fingerprint, state, inputsKey, build };
     return build;
   }

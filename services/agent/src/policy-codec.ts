@@ -10,7 +10,7 @@ const policySchema = z.object({
   dnsMode: z.enum(DNS_MODES),
   clients: z.array(
     // mac is absent in state files written before MAC pins existed: not pinned.
-    z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable(), shaping: clientShapingSchema.optional() }),
+    z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable(), shaping: clientShapingSchema.optional(), onBackup: z.literal(true).optional() }),
   ),
   strictOutput: z
     .object({

@@ -1,5 +1,6 @@
 import { AGENT_STATUS_KEY, type AgentStatusRecord, type EventBus, STATUS_TTL_S } from '@pgw/events';
 import type { Logger } from '@pgw/log';
+import type { PolicyClient } from '@pgw/domain';
 import type { Redis } from 'ioredis';
 import type { ReconcileOutcome } from './reconciler.js';
 import type { QuotaReport } from './shaper.js';
@@ -26,8 +27,16 @@ export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: Quot
     rejected: [...(outcome.build?.rejected ?? [])],
     refusals: outcome.refusals.map((r) => ({ subject: r.subject, reason: r.reason })),
     quotaExceeded,
+    // Absent when no client is on a backup, like a record written before fail policies.
+    ...onBackupOf(clients),
     error: outcome.errors.length === 0 ? null : outcome.errors.map((e) => `${e.cause}: ${e.message}`).join('; '),
   };
+}
+
+/** Effective clients on a backup proxy (issue 17): IP -> that proxy. */
+function onBackupOf(clients: readonly PolicyClient[]): Pick<AgentStatusRecord, 'onBackup'> {
+  const entries = clients.flatMap((c) => (c.blocked === null && c.onBackup ? [[c.ip, c.proxyId] as const] : []));
+  return entries.length > 0 ? { onBackup: Object.fromEntries(entries) } : {};
 }
 
 /** Whether the dashboard needs a new value: anything but the time and duration changed. */

@@ -169,11 +169,15 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     return cached;
   };
   let lastProblems = '';
+  /** A run when a recovered proxy's hold-down ends (issue 17): its clients move back then, not at the next resync. */
+  let recheck: NodeJS.Timeout | undefined;
   const reconciler = new Reconciler(async () => {
     const state = await load();
     destinations.configure(state.settings);
     const table = buildRoutes(state, opener.open);
     opener.endLoad();
+    clearTimeout(recheck);
+    if (table.recheckAt != null) recheck = setTimeout(() => void reconciler.request(), Math.max(0, table.recheckAt - Date.now()) + 1).unref();
     const problems = describeProblems(table.problems);
     if (problems !== lastProblems) {
       if (table.problems.length > 0) logger.warn('mappings without a listener', { problems: table.problems });

@@ -1,4 +1,4 @@
-import { type ClientBlockReason, clientBlockReason, handshakeToUse, type Ipv4, type Port, type PrivateDestinations, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
+import { type ClientBlockReason, handshakeToUse, upstreamChooser, type Ipv4, type Port, type PrivateDestinations, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
 import type { DesiredProxyWithCredentials, DesiredState } from '@pgw/db';
 
 /** Why the forwarder refuses a mapping's connections: the domain's reasons plus its own. */
@@ -9,6 +9,7 @@ export interface MappingRoute {
   readonly mappingId: number;
   readonly clientIp: Ipv4;
   readonly listenPort: Port;
+  /** The proxy it dials through (chooseUpstream): the mapping's own, or a backup while that one is down. */
   readonly proxyId: number;
   /** null only while blocked (the proxy row is missing or its password cannot be decrypted). */
   readonly proxy: ProxyEndpoint | null;
@@ -29,18 +30,23 @@ export interface RouteTable {
   readonly routes: ReadonlyMap<number, MappingRoute>;
   /** Mappings that get no listener at all, with the reason (logged, shown in status). */
   readonly problems: readonly RouteProblem[];
+  /** When a route changes by time alone (a recovered proxy's hold-down ends, issue 17), ms; null or absent: only on new input. */
+  readonly recheckAt?: number | null;
 }
 
 /**
  * Desired state -> one route per mapping, pure. `decrypt` opens a sealed proxy password; a
  * password that cannot be opened blocks that proxy's mappings instead of dialing without it.
+ * `now`: the instant each mapping's upstream is chosen for (the agent decides with the same function).
  */
-export function buildRoutes(state: DesiredState<DesiredProxyWithCredentials>, decrypt: (sealed: string) => string): RouteTable {
+export function buildRoutes(state: DesiredState<DesiredProxyWithCredentials>, decrypt: (sealed: string) => string, now: number = Date.now()): RouteTable {
   const proxies = new Map<number, { endpoint: ProxyEndpoint | null; status: DesiredProxyWithCredentials['status']; handshake: ProxyHandshake }>();
   for (const row of state.proxies) {
     proxies.set(row.id, { endpoint: endpointOf(row, decrypt), status: row.status, handshake: handshakeToUse(row.handshakeMode, row.handshakeLearned) });
   }
   const { forwarderPortMin, forwarderPortMax } = state.settings;
+  const choose = upstreamChooser(state.proxies, state.settings.backupHoldDownS, now);
+  let recheckAt: number | null = null;
   const routes = new Map<number, MappingRoute>();
   const problems: RouteProblem[] = [...state.rejected];
   for (const mapping of state.mappings) {
@@ -51,23 +57,25 @@ export function buildRoutes(state: DesiredState<DesiredProxyWithCredentials>, de
       });
       continue;
     }
-    const proxy = proxies.get(mapping.proxyId);
+    const choice = choose(mapping);
+    if (choice.recheckAt !== null) recheckAt = Math.min(recheckAt ?? Infinity, choice.recheckAt);
+    const proxy = proxies.get(choice.proxyId);
     let blocked: RouteBlockReason | null;
     if (proxy === undefined) blocked = 'proxy_missing';
     else if (proxy.endpoint === null) blocked = 'credentials_unreadable';
-    else blocked = clientBlockReason(mapping, proxy.status);
+    else blocked = choice.blocked;
     routes.set(mapping.id, {
       mappingId: mapping.id,
       clientIp: mapping.clientIp,
       listenPort: mapping.listenPort,
-      proxyId: mapping.proxyId,
+      proxyId: choice.proxyId,
       proxy: proxy?.endpoint ?? null,
       handshake: proxy?.handshake ?? 'sequential',
       blocked,
       privateDestinations: mapping.privateDestinations ?? null,
     });
   }
-  return { routes, problems };
+  return { routes, problems, recheckAt };
 }
 
 function endpointOf(row: DesiredProxyWithCredentials, decrypt: (sealed: string) => string): ProxyEndpoint | null {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '@pgw/runtime';
 import type { DesiredProxyWithCredentials, DesiredState } from '@pgw/db';
-import { ipv4Schema, portSchema, PROXY_HANDSHAKE_MODES, PROXY_PROTOCOLS, PROXY_STATUSES, privateDestinationsSchema, settingsSchema } from '@pgw/domain';
+import { backupProxyIdsSchema, failPolicySchema, ipv4Schema, portSchema, PROXY_HANDSHAKE_MODES, PROXY_PROTOCOLS, PROXY_STATUSES, privateDestinationsSchema, settingsSchema } from '@pgw/domain';
 import { z } from 'zod';
 
 export type ForwarderState = DesiredState<DesiredProxyWithCredentials>;
@@ -22,6 +22,8 @@ const stateSchema = z.object({
         host: z.string().min(1),
         port: portSchema,
         status: z.enum(PROXY_STATUSES),
+        // Absent in files written before fail policies (issue 17): the status' age is not known.
+        statusSince: z.number().nullable().optional(),
         username: z.string().nullable(),
         // Sealed with PGW_SECRET_KEY as in Postgres: the file holds no password in clear.
         passwordEnc: z.string().nullable(),
@@ -30,7 +32,18 @@ const stateSchema = z.object({
       }),
     ),
     mappings: z.array(
-      z.object({ id, clientIp: ipv4Schema, proxyId: id, listenPort: portSchema, enabled: z.boolean(), description: z.string(), privateDestinations: privateDestinationsSchema.nullable() }),
+      z.object({
+        id,
+        clientIp: ipv4Schema,
+        proxyId: id,
+        listenPort: portSchema,
+        enabled: z.boolean(),
+        description: z.string(),
+        privateDestinations: privateDestinationsSchema.nullable(),
+        // Absent in files written before fail policies (issue 17): closed, no backups.
+        failPolicy: failPolicySchema.optional(),
+        backupProxyIds: backupProxyIdsSchema.optional(),
+      }),
     ),
     rejected: z.array(z.object({ mappingId: id, reason: z.string() })),
   }),

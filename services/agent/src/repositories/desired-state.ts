@@ -1,8 +1,8 @@
-import { type Db, type DesiredProxy, type DesiredState, loadSettings } from '@pgw/db';
+import { type Db, type DesiredProxy, type DesiredState, loadSettings, statusAgeMs, statusSinceOf } from '@pgw/db';
 import { ZodError } from 'zod';
 import { SettingsRefused } from '../build-policy.js';
 import type { DesiredTable } from '../desired-source.js';
-import { type Mapping, clientShapingSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
+import { type Mapping, backupProxyIdsSchema, clientShapingSchema, failPolicySchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 
 /** What the agent loaded last: the rows of each table are reloaded only when that table's fingerprint changed. */
@@ -14,8 +14,8 @@ export interface LoadedDesiredState {
 /** Each table's fingerprint: a hash of every column the agent renders from, in id order. */
 const FINGERPRINT = {
   settings: sql`md5(coalesce((SELECT row_to_json(s)::text FROM settings s WHERE id = 1), ''))`,
-  proxies: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, host, port, status), ';' ORDER BY id) FROM proxies), ''))`,
-  mappings: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address, rate_down_kbit, rate_up_kbit, quota_bytes, quota_epoch), ';' ORDER BY id) FROM mappings), ''))`,
+  proxies: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, host, port, status, status_changed_at), ';' ORDER BY id) FROM proxies), ''))`,
+  mappings: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address, rate_down_kbit, rate_up_kbit, quota_bytes, quota_epoch, fail_policy, backup_proxy_ids), ';' ORDER BY id) FROM mappings), ''))`,
 } as const;
 
 /**
@@ -56,7 +56,7 @@ export async function loadDesiredStateIfChanged(
       const proxies =
         previous && knownProxies === parts.proxies
           ? previous.proxies
-          : ((await trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).orderBy('id').execute()) as DesiredProxy[]);
+          : withStatusSince(await trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).select(statusAgeMs.as('statusAgeMs')).orderBy('id').execute());
       const { mappings, rejected } = previous && knownMappings === parts.mappings ? previous : await loadMappings(trx);
       return { fingerprint, state: { settings, proxies, mappings, rejected } };
     });
@@ -68,14 +68,21 @@ export async function loadDesiredStateIfChanged(
  * back whether they changed or not (a few hundred); the other tables are `known`'s.
  */
 async function loadProxiesOnly(db: Db, known: LoadedDesiredState): Promise<{ fingerprint: string; state: DesiredState | null }> {
-  const { rows } = await sql<{ fingerprint: string; proxies: DesiredProxy[] }>`
+  const { rows } = await sql<{ fingerprint: string; proxies: (DesiredProxy & { statusAgeMs: number | null })[] }>`
     SELECT
       ${FINGERPRINT.proxies} AS fingerprint,
-      coalesce((SELECT json_agg(json_build_object('id', id, 'protocol', protocol, 'host', host, 'port', port, 'status', status) ORDER BY id) FROM proxies), '[]') AS proxies`.execute(db);
+      coalesce((SELECT json_agg(json_build_object('id', id, 'protocol', protocol, 'host', host, 'port', port, 'status', status, 'statusAgeMs', ${statusAgeMs}) ORDER BY id) FROM proxies), '[]') AS proxies`.execute(db);
   const [settings, , mappings] = known.fingerprint.split('.');
   const fingerprint = `${settings}.${rows[0]!.fingerprint}.${mappings}`;
   if (fingerprint === known.fingerprint) return { fingerprint, state: null };
-  return { fingerprint, state: { ...known.state, proxies: rows[0]!.proxies } };
+  return { fingerprint, state: { ...known.state, proxies: withStatusSince(rows[0]!.proxies) } };
+}
+
+/** Rows read with statusAgeMs -> DesiredProxy with statusSince on this process's clock (the hold-down's start). */
+function withStatusSince(rows: readonly { readonly statusAgeMs: number | null }[]): DesiredProxy[] {
+  const now = Date.now();
+  // The columns are the DesiredProxy ones, as the select before this function read them.
+  return rows.map(({ statusAgeMs: age, ...proxy }) => ({ ...proxy, statusSince: statusSinceOf(age, now) }) as DesiredProxy);
 }
 
 /** The mapping rows, each validated like any input of root code: an invalid one is left out and reported. */
@@ -88,12 +95,22 @@ async function loadMappings(trx: Db): Promise<Pick<DesiredState, 'mappings' | 'r
       sql<number | null>`rate_up_kbit`.as('rateUpKbit'),
       sql<string | null>`quota_bytes`.as('quotaBytes'),
       sql<number>`quota_epoch`.as('quotaEpoch'),
+      // Migration 0013 (issue 17): which proxies the client may use while its own is down.
+      sql<string>`fail_policy`.as('failPolicy'),
+      sql<number[]>`backup_proxy_ids`.as('backupProxyIds'),
     ])
     .orderBy('id')
     .execute();
   const mappings: Mapping[] = [];
   const rejected: { mappingId: number; reason: string }[] = [];
-  for (const { rateDownKbit, rateUpKbit, quotaBytes, quotaEpoch, ...row } of mappingRows) {
+  for (const { rateDownKbit, rateUpKbit, quotaBytes, quotaEpoch, failPolicy: policyRow, backupProxyIds: backupsRow, ...row } of mappingRows) {
+    // The database's CHECKs and triggers hold the same rules; a row past them is left out, never rendered.
+    const failPolicy = failPolicySchema.safeParse(policyRow);
+    const backupProxyIds = backupProxyIdsSchema.safeParse(backupsRow);
+    if (!failPolicy.success || !backupProxyIds.success) {
+      rejected.push({ mappingId: row.id, reason: `invalid ${failPolicy.success ? 'backup_proxy_ids' : 'fail_policy'}` });
+      continue;
+    }
     // The database's CHECKs hold the same bounds; a row past them is left out, never rendered.
     const shaping = clientShapingSchema.safeParse({ rateDownKbit, rateUpKbit, quotaBytes, quotaEpoch });
     if (!shaping.success) {
@@ -105,7 +122,16 @@ async function loadMappings(trx: Db): Promise<Pick<DesiredState, 'mappings' | 'r
     const listenPort = portSchema.safeParse(row.listenPort);
     const macAddress = row.macAddress === null ? null : macAddressSchema.safeParse(row.macAddress);
     if (clientIp.success && listenPort.success && macAddress?.success !== false) {
-      mappings.push({ ...row, description: '', clientIp: clientIp.data, listenPort: listenPort.data, macAddress: macAddress?.data ?? null, shaping: limited ? shaping.data : null });
+      mappings.push({
+        ...row,
+        description: '',
+        clientIp: clientIp.data,
+        listenPort: listenPort.data,
+        macAddress: macAddress?.data ?? null,
+        shaping: limited ? shaping.data : null,
+        failPolicy: failPolicy.data,
+        backupProxyIds: backupProxyIds.data,
+      });
     } else rejected.push({ mappingId: row.id, reason: `invalid ${!clientIp.success ? 'client_ip' : !listenPort.success ? 'listen_port' : 'mac_address'}` });
   }
   return { mappings, rejected };
