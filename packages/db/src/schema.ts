@@ -75,6 +75,8 @@ export interface SettingsTable {
   probeTimeoutMs: number;
   checkUrl: string;
   dnsMode: 'drop';
+  /** Migration 0015 (issue 15). */
+  interceptMode: Generated<'dnat' | 'tproxy'>;
   strictOutput: boolean;
   failThreshold: number;
   recoverThreshold: number;

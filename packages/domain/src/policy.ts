@@ -1,5 +1,5 @@
 import type { ClientBlockReason } from './client-state.js';
-import type { DnsMode } from './settings.js';
+import type { DnsMode, InterceptMode } from './settings.js';
 import type { MacAddress } from './mac.js';
 import type { InterfaceName, Ipv4, Ipv4Cidr, Port } from './net.js';
 import type { ClientShaping } from './shaping.js';
@@ -35,6 +35,8 @@ export interface GatewayPolicy {
   readonly lan: { readonly interface: InterfaceName; readonly cidr: Ipv4Cidr };
   readonly wan: { readonly interface: InterfaceName };
   readonly dnsMode: DnsMode;
+  /** Absent: dnat (policies cached before issue 15). */
+  readonly interceptMode?: InterceptMode;
   readonly clients: readonly PolicyClient[];
   /** null: strict OUTPUT off. Otherwise only these uids may reach these endpoints on the WAN. */
   readonly strictOutput: null | {

@@ -7,6 +7,14 @@ import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
 export const DNS_MODES = ['drop'] as const;
 export type DnsMode = (typeof DNS_MODES)[number];
 
+/**
+ * How the kernel hands a client's TCP to the forwarder (issue 15, docs/ARCHITECTURE.md "TPROXY
+ * mode"): `dnat` to 127.0.0.1:<port> (needs route_localnet on the LAN interface), or `tproxy`
+ * (nft tproxy + policy routing; the packet keeps its destination, route_localnet stays 0).
+ */
+export const INTERCEPT_MODES = ['dnat', 'tproxy'] as const;
+export type InterceptMode = (typeof INTERCEPT_MODES)[number];
+
 /** Operator settings, one row in Postgres, changed through the API. */
 export const settingsSchema = z
   .object({
@@ -19,6 +27,8 @@ export const settingsSchema = z
     probeTimeoutMs: z.number().int().min(500).max(60000),
     checkUrl: z.url({ protocol: /^https?$/ }),
     dnsMode: z.enum(DNS_MODES),
+    /** Absent in a change: the stored mode is kept (the column has its own default, dnat). */
+    interceptMode: z.enum(INTERCEPT_MODES).optional(),
     strictOutput: z.boolean(),
     failThreshold: z.number().int().min(1).max(10),
     recoverThreshold: z.number().int().min(1).max(10),

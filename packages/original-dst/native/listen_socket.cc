@@ -25,17 +25,21 @@ bool IntArg(const Napi::CallbackInfo& info, size_t i, int min, int max, int* out
 
 }  // namespace
 
-// tcpListenLoopback(port, backlog) -> fd: 127.0.0.1:port, SO_REUSEADDR (rebinding over TIME_WAIT
-// entries; Linux still refuses any bind that overlaps a LISTEN socket), never SO_REUSEPORT, so no
-// other socket of any uid can bind the port while this one is open.
+// tcpListenLoopback(port, backlog, transparent) -> fd: 127.0.0.1:port, SO_REUSEADDR (rebinding
+// over TIME_WAIT entries; Linux still refuses any bind that overlaps a LISTEN socket), never
+// SO_REUSEPORT, so no other socket of any uid can bind the port while this one is open.
+// transparent: IP_TRANSPARENT (needs CAP_NET_ADMIN), so nft's tproxy can place a client's
+// connection on it with its original destination (TPROXY mode, issue 15); the accepted sockets
+// inherit it, and using them needs no capability.
 Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int port = 0;
   int backlog = 0;
-  if (!IntArg(info, 0, 1, 65535, &port) || !IntArg(info, 1, 1, 65535, &backlog)) {
-    Napi::TypeError::New(env, "tcpListenLoopback(port 1-65535, backlog 1-65535) expected").ThrowAsJavaScriptException();
+  if (!IntArg(info, 0, 1, 65535, &port) || !IntArg(info, 1, 1, 65535, &backlog) || info.Length() < 3 || !info[2].IsBoolean()) {
+    Napi::TypeError::New(env, "tcpListenLoopback(port 1-65535, backlog 1-65535, transparent boolean) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  const bool transparent = info[2].As<Napi::Boolean>().Value();
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) {
     ThrowErrno(env, "socket(AF_INET, SOCK_STREAM)", errno);
@@ -48,6 +52,7 @@ Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   const char* step = nullptr;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) step = "setsockopt(SO_REUSEADDR)";
+  else if (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on)) != 0) step = "setsockopt(IP_TRANSPARENT)";
   else if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) step = "bind 127.0.0.1";
   else if (listen(fd, backlog) != 0) step = "listen";
   if (step != nullptr) {
@@ -97,6 +102,11 @@ Napi::Value DescribeSocket(const Napi::CallbackInfo& info) {
   out.Set("tcp", Napi::Boolean::New(env, type == SOCK_STREAM && protocol == IPPROTO_TCP));
   out.Set("listening", Napi::Boolean::New(env, accepting != 0));
   out.Set("reusePort", Napi::Boolean::New(env, reusePort != 0));
+  int transparent = 0;
+  len = sizeof(int);
+  // Not an IPv4/IPv6 socket (a Unix one): not transparent.
+  if (getsockopt(fd, SOL_IP, IP_TRANSPARENT, &transparent, &len) != 0) transparent = 0;
+  out.Set("transparent", Napi::Boolean::New(env, transparent != 0));
   if (local.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&local);
     char text[INET_ADDRSTRLEN];
@@ -115,6 +125,20 @@ Napi::Value DescribeSocket(const Napi::CallbackInfo& info) {
     out.Set("family", Napi::Number::New(env, 0));
   }
   return out;
+}
+
+// setTransparent(fd): IP_TRANSPARENT on a socket the agent adopted from the forwarder (created
+// before TPROXY mode existed, or by an agent that did not set it). Needs CAP_NET_ADMIN.
+Napi::Value SetTransparent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!IntArg(info, 0, 0, 1 << 30, &fd)) {
+    Napi::TypeError::New(env, "setTransparent(fd) expects a file descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int on = 1;
+  if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on)) != 0) ThrowErrno(env, "setsockopt(IP_TRANSPARENT)", errno);
+  return env.Undefined();
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {

@@ -4,3 +4,4 @@
 Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info);
 Napi::Value DescribeSocket(const Napi::CallbackInfo& info);
 Napi::Value CloseFd(const Napi::CallbackInfo& info);
+Napi::Value SetTransparent(const Napi::CallbackInfo& info);

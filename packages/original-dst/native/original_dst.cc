@@ -97,6 +97,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpListenLoopback", Napi::Function::New(env, TcpListenLoopback, "tcpListenLoopback"));
   exports.Set("describeSocket", Napi::Function::New(env, DescribeSocket, "describeSocket"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
   exports.Set("seqpacketListen", Napi::Function::New(env, SeqpacketListen, "seqpacketListen"));
   exports.Set("seqpacketAccept", Napi::Function::New(env, SeqpacketAccept, "seqpacketAccept"));
   exports.Set("seqpacketConnect", Napi::Function::New(env, SeqpacketConnect, "seqpacketConnect"));

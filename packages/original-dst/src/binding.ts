@@ -10,6 +10,8 @@ export interface SocketDescription {
   readonly tcp?: boolean;
   readonly listening?: boolean;
   readonly reusePort?: boolean;
+  /** IP_TRANSPARENT: nft's tproxy may place connections on it (TPROXY mode). */
+  readonly transparent?: boolean;
   /** 4, 6, or 0 for any other family. */
   readonly family?: 0 | 4 | 6;
   readonly address?: string;
@@ -31,7 +33,8 @@ export interface RawPacket {
 export interface Binding {
   getOriginalDst(fd: number): OriginalDst;
   setTcpKeepalive(fd: number, idleS: number, intervalS: number, count: number): void;
-  tcpListenLoopback(port: number, backlog: number): number;
+  tcpListenLoopback(port: number, backlog: number, transparent: boolean): number;
+  setTransparent(fd: number): void;
   describeSocket(fd: number): SocketDescription;
   closeFd(fd: number): void;
   seqpacketListen(path: string, mode: number, gid: number): number;

@@ -4,10 +4,16 @@ import { binding, type SocketDescription } from './binding.js';
 /**
  * A listening TCP socket on 127.0.0.1:port (SO_REUSEADDR, never SO_REUSEPORT), created with plain
  * syscalls so that no libuv handle accepts on it: the caller holds the descriptor and hands it on.
+ * `transparent`: IP_TRANSPARENT, for nft's tproxy (needs CAP_NET_ADMIN).
  * Throws an error whose `code` is the errno name (EADDRINUSE when another socket holds the port).
  */
-export function listenLoopbackTcp(port: number, backlog: number): number {
-  return binding.tcpListenLoopback(port, backlog);
+export function listenLoopbackTcp(port: number, backlog: number, options: { transparent: boolean } = { transparent: false }): number {
+  return binding.tcpListenLoopback(port, backlog, options.transparent);
+}
+
+/** IP_TRANSPARENT on a socket this process holds (needs CAP_NET_ADMIN); throws with the errno's `code`. */
+export function setTransparent(fd: number): void {
+  binding.setTransparent(fd);
 }
 
 /** What a descriptor is: socket or not, TCP, listening, SO_REUSEPORT, local address, creator uid. */

@@ -32,7 +32,7 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
     const { policy } = listeners.hold(cached);
     onHeld();
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
-    await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, true);
+    await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, policy.interceptMode !== 'tproxy');
     return { policy, error: null, ms: performance.now() - started, doneAt: Date.now() };
   } catch (error) {
     return { policy: null, error: (error as Error).message, ms: performance.now() - started, doneAt: Date.now() };

@@ -182,6 +182,7 @@ export function buildGatewayPolicy(
       lan: { interface: settings.lanInterface, cidr: settings.lanCidr },
       wan: { interface: settings.wanInterface },
       dnsMode: settings.dnsMode,
+      ...(settings.interceptMode === 'tproxy' ? { interceptMode: 'tproxy' as const } : {}),
       clients,
       strictOutput,
     },

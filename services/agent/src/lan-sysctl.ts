@@ -2,6 +2,7 @@ import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type InterfaceName, interfaceNameSchema } from '@pgw/domain';
 import { LanRouting } from './lan-routing.js';
+import { TproxyRouting } from './policy-routing-tproxy.js';
 
 /** Interfaces on which this agent switched route_localnet on, written before each switch. */
 const LEDGER = 'route-localnet';
@@ -26,12 +27,14 @@ const ipv6 = (iface: string, key: string) => `/proc/sys/net/ipv6/conf/${iface}/$
  */
 export class LanSysctl {
   private readonly routing: LanRouting;
+  private readonly tproxyRouting: TproxyRouting;
 
   constructor(
     private readonly stateDir: string,
     ipBin: string,
   ) {
     this.routing = new LanRouting(ipBin);
+    this.tproxyRouting = new TproxyRouting(ipBin);
   }
 
   /** Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded interface. */
@@ -40,6 +43,8 @@ export class LanSysctl {
     await setSysctl(ipv6(lan, 'disable_ipv6'), '1');
     // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
     await this.routing.ensure(lan);
+    // TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the mark).
+    await this.tproxyRouting.ensure(lan);
     const recorded = await this.recorded();
     if (!localnet) {
       await this.resetAll();

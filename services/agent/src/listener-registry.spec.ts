@@ -28,6 +28,10 @@ class FakeKernel implements ListenerSyscalls {
     return d;
   }
 
+  makeTransparent(fd: number): void {
+    this.open.set(fd, { ...this.describe(fd), transparent: true });
+  }
+
   close(fd: number): void {
     assert.ok(this.open.delete(fd), `close of a descriptor that is not open: ${fd}`);
   }
@@ -90,6 +94,7 @@ describe('ListenerRegistry', () => {
     assert.deepEqual(registry.grant(20000), { reason: "port 20000 is not in the agent's desired state" });
     const handedBack = kernel.add({ port: 20000 });
     assert.equal(registry.adopt(20000, handedBack), null);
+    assert.equal(kernel.describe(handedBack).transparent, true, 'made transparent for TPROXY mode (issue 15)');
     assert.equal(registry.hold(p).policy, p, 'held again: the client is effective on the next run');
     assert.deepEqual(registry.grant(20000), { fd: handedBack });
     const again = kernel.add({ port: 20000 });

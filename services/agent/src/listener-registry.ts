@@ -7,6 +7,8 @@ export interface ListenerSyscalls {
   /** A listening 127.0.0.1:port socket; throws with `code` EADDRINUSE when another socket holds the port. */
   listen(port: number): number;
   describe(fd: number): SocketDescription;
+  /** IP_TRANSPARENT on an adopted socket: nft's tproxy places connections only on transparent listeners. */
+  makeTransparent(fd: number): void;
   close(fd: number): void;
   /** The creator uids of the sockets bound to the port (see listener-proc.ts). */
   uidsBoundToPort(port: number): number[];
@@ -138,6 +140,14 @@ export class ListenerRegistry {
       problem = this.candidates.has(port) ? describeProblem(this.sys.describe(fd), port) : `port ${port} is not in the agent's desired state`;
     } catch (error) {
       problem = `cannot inspect the descriptor: ${(error as Error).message}`;
+    }
+    if (problem === null) {
+      try {
+        // A socket of an agent from before TPROXY mode: made transparent like the ones created now.
+        this.sys.makeTransparent(fd);
+      } catch (error) {
+        problem = `cannot make it transparent: ${(error as Error).message}`;
+      }
     }
     if (problem !== null) {
       this.sys.close(fd);

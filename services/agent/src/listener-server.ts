@@ -15,6 +15,7 @@ import {
   type Packet,
   PacketServer,
   PacketSocket,
+  setTransparent,
 } from '@pgw/original-dst';
 import type { ListenerRegistry, ListenerSyscalls } from './listener-registry.js';
 import { uidsBoundToPort } from './listener-proc.js';
@@ -25,7 +26,9 @@ export const LISTEN_BACKLOG = 1024;
 
 /** The real syscalls: the native addon and /proc/net/tcp{,6} of the agent's network namespace. */
 export const nativeListenerSyscalls: ListenerSyscalls = {
-  listen: (port) => listenLoopbackTcp(port, LISTEN_BACKLOG),
+  // Transparent in every mode (the agent has CAP_NET_ADMIN): a switch to TPROXY mode needs no new sockets.
+  listen: (port) => listenLoopbackTcp(port, LISTEN_BACKLOG, { transparent: true }),
+  makeTransparent: setTransparent,
   describe: describeSocket,
   close: closeFd,
   uidsBoundToPort: (port) => ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => uidsBoundToPort(readProc(file), port)),

@@ -1,4 +1,4 @@
-import { CLIENT_BLOCK_REASONS, clientShapingSchema, DNS_MODES, type GatewayPolicy, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
+import { CLIENT_BLOCK_REASONS, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { z } from 'zod';
 
 const id = z.number().int().positive();
@@ -8,6 +8,7 @@ const policySchema = z.object({
   lan: z.object({ interface: interfaceNameSchema, cidr: ipv4CidrSchema }),
   wan: z.object({ interface: interfaceNameSchema }),
   dnsMode: z.enum(DNS_MODES),
+  interceptMode: z.enum(INTERCEPT_MODES).optional(),
   clients: z.array(
     // mac is absent in state files written before MAC pins existed: not pinned.
     z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable(), shaping: clientShapingSchema.optional(), onBackup: z.literal(true).optional() }),

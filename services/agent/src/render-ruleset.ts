@@ -1,6 +1,7 @@
 import type { GatewayPolicy, PolicyClient } from '@pgw/domain';
 import { LOCAL_MARK } from './lan-routing.js';
 import { nftCidr, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
+import { tproxyChains } from './render-tproxy.js';
 
 export const TABLE_FAMILY = 'inet';
 export const TABLE_NAME = 'pgw';
@@ -55,6 +56,8 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   // Not rendered (strict OUTPUT covers every interface but lo), still refused when malformed.
   nftInterface(policy.wan.interface);
   const cidr = nftCidr(policy.lan.cidr);
+  // TPROXY mode (issue 15): the interception, lan_input and the forwarder's replies differ; the rest is the same.
+  const tproxy = policy.interceptMode === 'tproxy' ? tproxyChains(lan) : null;
 
   const chains: Chain[] = [
     {
@@ -81,7 +84,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         'meta l4proto != tcp drop',
       ],
     },
-    {
+    ...(tproxy?.intercept ?? [{
       name: 'lan_dnat',
       hook: 'type nat hook prerouting priority dstnat; policy accept;',
       rules: [`iifname ${lan} meta l4proto tcp dnat ip to 127.0.0.1 : ip saddr map @client_port`],
@@ -93,7 +96,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       name: 'lan_mark',
       hook: 'type filter hook prerouting priority -90; policy accept;',
       rules: [`iifname ${lan} ct status dnat meta mark set meta mark | 0x${LOCAL_MARK.toString(16).padStart(8, '0')}`],
-    },
+    }]),
     {
       name: 'input',
       hook: 'type filter hook input priority filter; policy accept;',
@@ -101,7 +104,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
     },
     {
       name: 'lan_input',
-      rules: [
+      rules: tproxy?.lanInput ?? [
         'ct status dnat ip daddr 127.0.0.1 ip saddr . tcp dport @client_ports accept',
         'meta l4proto tcp reject with tcp reset',
         'drop',
@@ -135,11 +138,13 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
           // The forwarder's side of a client's DNAT-ed connection, to that client from its own port:
           // only the socket that accepted it holds that tuple. Matched by the tuple, not the uid: the
           // SYN-ACK comes from the listening socket, whoever created it.
+          ...(tproxy?.strictReplies ?? [
           `oifname ${lan} ct direction reply ct status dnat ip daddr . tcp sport @client_ports accept`,
           // The forwarder's reset of a client that was just blocked, unmapped or moved: its port has
           // left @client_ports, yet the client must learn at once that its connection ended. A reset
           // carries no data, and its conntrack entry un-NATs it to the tuple the client knows.
           `oifname ${lan} ct direction reply ct status dnat tcp flags & rst == rst accept`,
+          ]),
           // The kernel's answers to packets that came in (the resets of the reject rules, ICMP
           // errors): no socket of a local user sends a related packet (no conntrack helpers).
           'ct direction reply ct state related accept',
