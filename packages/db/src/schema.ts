@@ -60,6 +60,9 @@ export interface MappingsTable {
   privateDestinations: Generated<'deny' | 'allow' | null>;
   /** macaddr, lower-case colon form (migration 0006); null: not pinned. */
   macAddress: Generated<string | null>;
+  /** What the client gets while its proxy is down, and the proxies to use then, in order (migration 0013). */
+  failPolicy: Generated<'closed' | 'backup'>;
+  backupProxyIds: Generated<number[]>;
   createdAt: CreatedAt;
   updatedAt: UpdatedAt;
 }
@@ -82,6 +85,8 @@ export interface SettingsTable {
   recoverThreshold: number;
   historyRetentionDays: number;
   privateDestinations: 'deny' | 'allow';
+  /** Seconds a recovered proxy must be up before its clients leave their backup (migration 0013). */
+  backupHoldDownS: Generated<number>;
   updatedAt: UpdatedAt;
 }
 

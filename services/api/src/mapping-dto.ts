@@ -17,6 +17,8 @@ export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null): 
     description: row.description,
     macAddress: row.macAddress,
     privateDestinations: row.privateDestinations,
+    failPolicy: row.failPolicy,
+    backupProxyIds: row.backupProxyIds,
     effective: mappingState(row, row.proxyStatus, agent),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -34,5 +36,7 @@ export function auditedMapping(row: MappingRow) {
     description: row.description,
     macAddress: row.macAddress,
     privateDestinations: row.privateDestinations,
+    failPolicy: row.failPolicy,
+    backupProxyIds: row.backupProxyIds,
   };
 }

@@ -82,7 +82,7 @@ export class FakeStore implements Store {
       lockListenPorts: async () => void t().locks++,
       insert: async (fields) => {
         check(fields);
-        const row: MappingRow = { macAddress: null, privateDestinations: null, ...fields, id: t().nextId++, createdAt: at, updatedAt: at };
+        const row: MappingRow = { failPolicy: 'closed', backupProxyIds: [], macAddress: null, privateDestinations: null, ...fields, id: t().nextId++, createdAt: at, updatedAt: at };
         t().mappings.push(row);
         return row;
       },
@@ -94,7 +94,7 @@ export class FakeStore implements Store {
         return row;
       },
       remove: async (id) => void (t().mappings = t().mappings.filter((m) => m.id !== id)),
-      countForProxy: async (proxyId) => t().mappings.filter((m) => m.proxyId === proxyId).length,
+      countForProxy: async (proxyId) => t().mappings.filter((m) => m.proxyId === proxyId || m.backupProxyIds.includes(proxyId)).length,
       countOutside: async (lanCidr, portMin, portMax) => ({
         outsideCidr: t().mappings.filter((m) => !cidrContains(ipv4CidrSchema.parse(lanCidr), ipv4Schema.parse(m.clientIp))).length,
         outsideRange: t().mappings.filter((m) => m.listenPort < portMin || m.listenPort > portMax).length,

@@ -636,12 +636,18 @@ export interface components {
          * @description What the gateway actually does for this client, from the agent's last reconcile.
          *     `blocked` reasons: mapping_disabled, proxy_down, proxy_unknown, port_refused (the agent will not DNAT
          *     to its port; the reason is in the status' agent.refusals), or another the agent reports.
+         *     `effective` reason: null, or on_backup (its own proxy is down; backupProxyId is the one it uses).
          *     `not_applied` reasons: pending (changed after the last reconcile), agent_unavailable (no fresh agent
          *     status), agent_error (last reconcile failed), rejected (the agent refused the row).
          */
         MappingState: {
             state: components["schemas"]["MappingStateKind"];
             reason: string | null;
+            /**
+             * @description Present when the state is `effective` with reason `on_backup`: the client's own proxy is down and
+             *     its traffic goes through this backup proxy (fail policy backup), as the agent last applied it.
+             */
+            backupProxyId?: number;
         };
         Mapping: {
             id: number;
@@ -655,6 +661,8 @@ export interface components {
             /** @description The pinned client MAC (lower-case colon form); null: not pinned */
             macAddress: string | null;
             privateDestinations: components["schemas"]["MappingPrivateDestinations"];
+            failPolicy: components["schemas"]["FailPolicy"];
+            backupProxyIds: components["schemas"]["BackupProxyIds"];
             effective: components["schemas"]["MappingState"];
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
@@ -680,6 +688,18 @@ export interface components {
          * @enum {string|null}
          */
         MappingPrivateDestinations: "deny" | "allow" | null;
+        /**
+         * @description What the client gets while its proxy is down. closed (the default): nothing, until the proxy is
+         *     up again. backup: the first healthy proxy of backupProxyIds, in order; back to its own proxy once
+         *     that has been up for the setting backupHoldDownS; blocked when none is up. Never a direct route.
+         * @enum {string}
+         */
+        FailPolicy: "closed" | "backup";
+        /**
+         * @description The proxies a client with fail policy backup uses while its own is down, in order of preference.
+         *     Not its own proxy; a proxy listed here cannot be deleted. An edit that leaves it out keeps it.
+         */
+        BackupProxyIds: number[];
         MappingCreate: {
             clientIp: components["schemas"]["ClientIp"];
             proxyId: number;
@@ -690,6 +710,8 @@ export interface components {
             description?: components["schemas"]["Description"];
             macAddress?: components["schemas"]["MacAddress"];
             privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
+            failPolicy?: components["schemas"]["FailPolicy"];
+            backupProxyIds?: components["schemas"]["BackupProxyIds"];
         };
         MappingUpdate: {
             clientIp?: components["schemas"]["ClientIp"];
@@ -699,6 +721,8 @@ export interface components {
             description?: components["schemas"]["Description"];
             macAddress?: components["schemas"]["MacAddress"];
             privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
+            failPolicy?: components["schemas"]["FailPolicy"];
+            backupProxyIds?: components["schemas"]["BackupProxyIds"];
         };
         Settings: {
             lanInterface: string;
@@ -714,16 +738,13 @@ export interface components {
             checkUrl: string;
             /** @enum {string} */
             dnsMode: "drop";
-            /**
-             * @description How clients' TCP reaches the forwarder: dnat to 127.0.0.1 (route_localnet on the LAN interface) or tproxy (policy routing, route_localnet stays 0; issue 15). Absent in a change: the stored mode is kept
-             * @enum {string}
-             */
-            interceptMode?: "dnat" | "tproxy";
             strictOutput: boolean;
             failThreshold: number;
             recoverThreshold: number;
             historyRetentionDays: number;
             privateDestinations: components["schemas"]["PrivateDestinations"];
+            /** @description Seconds a recovered proxy must be up before clients on a backup move back to it (no flapping). Default 30; absent in a change keeps the stored value. */
+            backupHoldDownS?: number;
         };
         Status: {
             proxies: {

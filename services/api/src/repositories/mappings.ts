@@ -19,6 +19,7 @@ function joined(db: Db, filter: MappingFilter) {
   return filtered(db, filter)
     .innerJoin('proxies', 'proxies.id', 'mappings.proxyId')
     .select(['mappings.id', 'mappings.clientIp', 'mappings.proxyId', 'mappings.listenPort', 'mappings.enabled', 'mappings.description', 'mappings.macAddress', 'mappings.privateDestinations'])
+    .select(['mappings.failPolicy', 'mappings.backupProxyIds'])
     .select([isoUtc('mappings.createdAt').as('createdAt'), isoUtc('mappings.updatedAt').as('updatedAt'), 'proxies.name as proxyName', 'proxies.status as proxyStatus']);
 }
 
@@ -93,7 +94,8 @@ export async function mappingsOutside(db: Db, lanCidr: string, portMin: number, 
 }
 
 export async function mappingCountOf(db: Db, proxyId: number): Promise<number> {
-  const row = await db.selectFrom('mappings').select((eb) => eb.fn.countAll<string>().as('n')).where('proxyId', '=', proxyId).executeTakeFirstOrThrow();
+  // A backup is a use too (issue 17): the database refuses to delete a proxy a mapping lists.
+  const row = await db.selectFrom('mappings').select((eb) => eb.fn.countAll<string>().as('n')).where(sql<boolean>`proxy_id = ${proxyId} OR ${proxyId} = ANY (backup_proxy_ids)`).executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

@@ -3,6 +3,7 @@ import type { MappingRow } from '@pgw/db';
 import type { MappingCreate, MappingUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress } from '../logic/mapping-rules.js';
+import { resolveFailPolicy } from '../logic/fail-policy-input.js';
 import { lowestFreePort } from '../logic/port-allocation.js';
 import { auditedMapping } from '../mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
@@ -114,6 +115,7 @@ export class MappingService {
       description: input.description ?? existing?.description ?? '',
       macAddress: input.macAddress === undefined ? (existing?.macAddress ?? null) : input.macAddress === null ? null : validMacAddress(input.macAddress),
       privateDestinations: input.privateDestinations === undefined ? (existing?.privateDestinations ?? null) : input.privateDestinations,
+      ...(await resolveFailPolicy(input, existing, proxyId, async (id) => (await proxies.find(id))?.name)),
     };
     return { fields, proxy };
   }

@@ -32,6 +32,7 @@ export interface AuditEntry {
  * absent is left as it is (an import without the column); null clears it.
  */
 export type MappingFields = Pick<MappingRow, 'clientIp' | 'proxyId' | 'listenPort' | 'enabled' | 'description'> &
+  Partial<Pick<MappingRow, 'failPolicy' | 'backupProxyIds'>> &
   Partial<Pick<MappingRow, 'macAddress' | 'privateDestinations'>>;
 
 /**
