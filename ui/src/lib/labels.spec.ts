@@ -15,6 +15,8 @@ function mapping(over: Partial<Mapping>): Mapping {
     description: '',
     macAddress: null,
     privateDestinations: null,
+    failPolicy: 'closed',
+    backupProxyIds: [],
     effective: { state: 'effective', reason: null },
     createdAt: '',
     updatedAt: '',

@@ -29,7 +29,10 @@ export function proxyStatusLabel(status: ProxyStatus): Label {
   return { tone: 'warn', text: 'unknown' };
 }
 
-export function clientStateLabel(state: MappingState): Label {
+/** `backupName`: the name of the proxy a client on a backup uses (state.backupProxyId), when known. */
+export function clientStateLabel(state: MappingState, backupName?: string): Label {
+  // Effective, but not through its own proxy (fail policy backup, issue 17): worth a look.
+  if (state.state === 'effective' && state.backupProxyId !== undefined) return { tone: 'warn', text: `effective (on backup ${backupName ?? `proxy ${state.backupProxyId}`})` };
   if (state.state === 'effective') return { tone: 'ok', text: 'effective' };
   if (state.state === 'blocked') return { tone: 'bad', text: `blocked: ${reasonText(state.reason)}` };
   return { tone: 'warn', text: `not applied: ${reasonText(state.reason)}` };

@@ -738,6 +738,11 @@ export interface components {
             checkUrl: string;
             /** @enum {string} */
             dnsMode: "drop";
+            /**
+             * @description How clients' TCP reaches the forwarder: dnat to 127.0.0.1 (route_localnet on the LAN interface) or tproxy (policy routing, route_localnet stays 0; issue 15). Absent in a change: the stored mode is kept
+             * @enum {string}
+             */
+            interceptMode?: "dnat" | "tproxy";
             strictOutput: boolean;
             failThreshold: number;
             recoverThreshold: number;
