@@ -76,6 +76,7 @@ describe('api authorisation', () => {
     { op: 'disableMapping', method: 'POST', path: `/api/v1/mappings/${ids.mapping}/disable`, expect: adminOnly(200) },
     { op: 'exportMappings', method: 'GET', path: '/api/v1/mappings/export', expect: user(200) },
     { op: 'importMappings', method: 'POST', path: '/api/v1/mappings/import', csv: 'client_ip,proxy_name\n10.0.0.1,main\n', expect: adminOnly(400) },
+    { op: 'listDevices', method: 'GET', path: '/api/v1/devices?unmapped=true', expect: user(200) },
     { op: 'getSettings', method: 'GET', path: '/api/v1/settings', expect: user(200) },
     { op: 'putSettings', method: 'PUT', path: '/api/v1/settings', body: 'SETTINGS', expect: adminOnly(200) },
     { op: 'getStatus', method: 'GET', path: '/api/v1/status', expect: user(200) },

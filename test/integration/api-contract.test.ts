@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { decryptSecret } from '@pgw/crypto';
 import { parseCsv } from '@pgw/domain/csv';
 import { AGENT_STATUS_KEY, type AgentStatusRecord, connectRedis, FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events';
+import { AGENT_NEIGHBOURS_KEY, type NeighbourRecordInput } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from './api-harness.js';
 import { ApiStack } from './api-stack.js';
@@ -176,6 +177,19 @@ describe('api contract', () => {
     assert.deepEqual(status.body.mappings, { total: 1, enabled: 1 });
     assert.equal(status.body.proxies.total, 2);
     assert.equal(status.body.agent.lastReconcileAt, later);
+  });
+
+  it('lists the LAN devices the agent reports, each with the mapping of its IP', async () => {
+    assert.deepEqual((await h.call('GET', '/api/v1/devices', as(viewer))).body, { reportedAt: null, interface: null, omitted: 0, items: [] }, 'no report: unknown');
+    const seen = (ip: string, mac: string) => ({ ip, mac, state: 'REACHABLE' as const, firstSeen: '2026-01-01T00:00:01.000Z', lastSeen: '2026-01-01T00:00:02.000Z' });
+    const record: NeighbourRecordInput = { at: '2026-01-01T00:00:03.000Z', interface: 'ens19', omitted: 0, neighbours: [seen('192.168.2.77', '02:00:00:00:00:77'), seen('192.168.2.10', '02:00:00:00:00:10')] };
+    await redis.set(AGENT_NEIGHBOURS_KEY, JSON.stringify(record), 'EX', 60);
+    const all = await h.call('GET', '/api/v1/devices', as(viewer));
+    assert.deepEqual(all.body.items.map((d: { ip: string; mappingId: number | null }) => [d.ip, d.mappingId]), [['192.168.2.10', mappingId], ['192.168.2.77', null]]);
+    assert.equal(all.body.reportedAt, '2026-01-01T00:00:03.000Z');
+    const unmapped = await h.call('GET', '/api/v1/devices?unmapped=true', as(viewer));
+    assert.deepEqual(unmapped.body.items.map((d: { ip: string }) => d.ip), ['192.168.2.77']);
+    assert.equal((await h.call('GET', '/api/v1/devices?unmapped=maybe', as(viewer))).status, 400);
   });
 
   it('exports CSV and imports it back all or nothing, health-gated', async () => {

@@ -31,6 +31,7 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
   api: {
     'write the agent status key': ['SET', 'pgw:agent:status', '{"ok":true}'],
     'write the forwarder status key': ['SET', 'pgw:forwarder:status', '{}'],
+    'write the LAN neighbour table': ['SET', 'pgw:agent:neighbours', '{}'],
     'XADD a forged status transition to the health stream': xadd('health', forgedStatus),
     'XADD to the agent stream': xadd('agent', '{}'),
     'mark a probe job completed': ['ZADD', `${Q}:completed`, 1, 'periodic-1'],
@@ -63,6 +64,7 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
   },
   forwarder: {
     'write the agent status key': ['SET', 'pgw:agent:status', '{}'],
+    'write the LAN neighbour table': ['SET', 'pgw:agent:neighbours', '{}'],
     'XADD a forged status transition to the health stream': xadd('health', forgedStatus),
     'XADD a forged change notice to the api stream': xadd('api', forgedChange),
     'XADD to the agent stream': xadd('agent', '{}'),
@@ -126,6 +128,9 @@ describe('Redis ACL users per service (lab redis, rendered from @pgw/events)', (
     await as('agent').set('pgw:agent:status', '{"ok":true}', 'EX', 60);
     await as('forwarder').set('pgw:forwarder:status', '{"listeners":1}', 'EX', 60);
     assert.deepEqual(await as('api').mget('pgw:agent:status', 'pgw:forwarder:status'), ['{"ok":true}', '{"listeners":1}']);
+    // The LAN neighbour table (device discovery): the agent's to write, the api's to read.
+    await as('agent').set('pgw:agent:neighbours', '{"omitted":0}', 'EX', 60);
+    assert.equal(await as('api').get('pgw:agent:neighbours'), '{"omitted":0}');
   });
 
   it('each publisher reaches the groups that read it; the api tails them all', async () => {

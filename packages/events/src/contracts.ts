@@ -4,4 +4,5 @@
  */
 export * from './events.js';
 export * from './status-records.js';
+export * from './neighbour-record.js';
 export * from './client-usage.js';

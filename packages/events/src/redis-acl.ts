@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_STREAM } from './event-bus.js';
 import { PROBE_QUEUE } from './probe-queue.js';
 import { CONSUMER_SOURCES, type EventPublisher, streamKey } from './routing.js';
+import { AGENT_NEIGHBOURS_KEY } from './neighbour-record.js';
 import { AGENT_STATUS_KEY, FORWARDER_STATUS_KEY } from './status-records.js';
 
 /**
@@ -51,7 +52,7 @@ const consume = (names: RedisNames, group: keyof typeof CONSUMER_SOURCES): Redis
   keys: CONSUMER_SOURCES[group].map((publisher) => `~${streamKey(names.streamBase, publisher)}`),
 });
 
-const ownStatus = (key: string): RedisGrant => ({ why: 'write its own status key', commands: ['set'], keys: [`~${key}`] });
+const ownStatus = (...keys: string[]): RedisGrant => ({ why: 'write its own status key', commands: ['set'], keys: keys.map((key) => `~${key}`) });
 
 /** What BullMQ's Queue.add (addStandardJob) and Job.waitUntilFinished (isFinished, QueueEvents) read. */
 const QUEUE_READS = ['exists', 'get', 'hget', 'hmget', 'hgetall', 'hexists', 'llen', 'lrange', 'scard', 'smembers', 'zscore', 'zcard', 'zrange', 'zrangebyscore', 'zrevrange', 'zrevrangebyscore', 'xread', 'xrevrange', 'xlen', 'pttl'];
@@ -91,14 +92,14 @@ export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_
         grants: [
           publish(names, 'api'),
           { why: 'tail every stream for the console (SSE)', commands: ['xread', 'xrevrange', 'xrange'], keys: [`%R~${names.streamBase}:*`] },
-          { why: 'show what the agent and forwarder report', commands: ['get', 'mget'], keys: [`%R~${AGENT_STATUS_KEY}`, `%R~${FORWARDER_STATUS_KEY}`] },
+          { why: 'show what the agent and forwarder report', commands: ['get', 'mget'], keys: [`%R~${AGENT_STATUS_KEY}`, `%R~${FORWARDER_STATUS_KEY}`, `%R~${AGENT_NEIGHBOURS_KEY}`] },
           ...probeProducer(queue),
         ],
       };
     case 'health':
       return { user, connection: ['ping', 'info', 'client|setname'], grants: [publish(names, 'health'), consume(names, 'health'), probeOwner(queue)] };
     case 'agent':
-      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY)] };
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY)] };
     case 'forwarder':
       return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(FORWARDER_STATUS_KEY)] };
   }

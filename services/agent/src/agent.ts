@@ -10,6 +10,7 @@ import { deleteClientConnections } from './conntrack.js';
 import { DesiredSource, tablesToLoad } from './desired-source.js';
 import { createHostFactsReader } from './host-facts.js';
 import { LanNeighbours } from './lan-neighbours.js';
+import { NeighbourReporter } from './neighbour-report.js';
 import { LanSysctl } from './lan-sysctl.js';
 import type { ListenerRegistry } from './listener-registry.js';
 import { createAgentMetrics } from './metrics.js';
@@ -66,6 +67,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const statusRedis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   statusRedis.on('error', () => undefined);
   const status = new StatusReporter(statusRedis, bus, logger);
+  // Device discovery: the LAN's neighbour table, read on the interface of the policy in force.
+  const neighbourReport = new NeighbourReporter(config.PGW_IP_BIN, statusRedis, logger);
 
   const shaper = new Shaper({ tc: config.PGW_TC_BIN, nft: config.PGW_NFT_BIN, ip: config.PGW_IP_BIN }, (error) =>
     logger.error('per-client shaping not applied', { error: error.message }),
@@ -74,6 +77,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const report = (outcome: ReconcileOutcome) => {
     recordMetrics(outcome);
     status.report(outcome);
+    if (outcome.build) neighbourReport.setInterface(outcome.build.policy.lan.interface);
     // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped).
     if (outcome.ok && outcome.build) void shaper.sync(outcome.build.policy);
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
@@ -144,6 +148,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     void reconciler.request('resync');
   }, config.PGW_RESYNC_INTERVAL_MS);
   void reconciler.request('start');
+  neighbourReport.start();
   const quotaPoll = setInterval(() => {
     shaper.exceeded().then(
       (over) => {
@@ -161,6 +166,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     stop: async () => {
       clearInterval(resync);
       clearInterval(quotaPoll);
+      neighbourReport.stop();
       // The listening sockets stay open until exit, and after it in the forwarder that holds them.
       listeners.server.close();
       await selfHeal.stop();

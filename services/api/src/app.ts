@@ -17,6 +17,7 @@ import { compileOperations, type SpecPaths } from './logic/operation-matcher.js'
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { consoleRoutes } from './routes/console.js';
+import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { mappingCsvRoutes } from './routes/mappings-csv.js';
@@ -90,6 +91,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
     proxyRoutes(ctx),
     mappingCsvRoutes(ctx),
     mappingRoutes(ctx),
+    deviceRoutes(ctx),
     settingsRoutes(ctx),
     statusRoutes(ctx),
     auditRoutes(ctx),

@@ -24,6 +24,7 @@ import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
 import { ProbeGate } from './probe-gate.js';
 import { readComponentStatus } from './component-status-reader.js';
 import { auditReader } from './repositories/audit.js';
+import { readNeighbours } from './neighbour-reader.js';
 import { dashboardCounts } from './repositories/status.js';
 import { createStore } from './repositories/store.js';
 import { purgeExpiredRevocations } from './repositories/users.js';
@@ -82,6 +83,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       publisher: new Notifier(bus, logger),
       components: () => readComponentStatus(redis),
       dashboardCounts: () => dashboardCounts(db),
+      neighbours: () => readNeighbours(redis),
       secretKey: config.PGW_SECRET_KEY,
       allowedNetworks: config.PGW_PROXY_ALLOW_CIDRS,
       probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,

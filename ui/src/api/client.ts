@@ -4,6 +4,7 @@ import type {
   AuditQuery,
   ChangePasswordRequest,
   CsrfToken,
+  DeviceList,
   ImportResult,
   LoginRequest,
   Mapping,
@@ -57,6 +58,8 @@ export const api = {
   exportMappings: () => request<string>('/mappings/export', { accept: 'text/csv' }),
   importMappings: (csv: string) =>
     request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
+
+  listDevices: () => request<DeviceList>('/devices'),
 
   getSettings: () => request<Settings>('/settings'),
   putSettings: (body: Settings) => request<Settings>('/settings', { method: 'PUT', json: body }),

@@ -426,6 +426,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * LAN devices the gateway has seen (its IPv4 neighbour table), each with its mapping if any
+         * @description What the agent last read from the kernel's neighbour table on the LAN interface (refreshed every
+         *     2 s while devices change, at least every 10 s; docs/contracts.md). `reportedAt` null: the agent has
+         *     not reported (not running, or Redis down), and the list is empty. `unmapped=true` leaves out
+         *     devices whose IP already has a mapping.
+         */
+        get: operations["listDevices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -820,6 +843,29 @@ export interface components {
             /** @description Entity after the change (secrets redacted) */
             after: unknown;
             requestId: string | null;
+        };
+        Device: {
+            ip: string;
+            /** @description Lower-case colon form */
+            mac: string;
+            /**
+             * @description The kernel's neighbour state
+             * @enum {string}
+             */
+            state: "REACHABLE" | "STALE" | "DELAY" | "PROBE" | "PERMANENT" | "NOARP";
+            /** @description When the agent first saw this IP with this MAC (since its start) */
+            firstSeen: components["schemas"]["Timestamp"];
+            /** @description The kernel's last confirmation of the device */
+            lastSeen: components["schemas"]["Timestamp"];
+            /** @description The mapping of this IP; null: unmapped */
+            mappingId: number | null;
+        };
+        DeviceList: {
+            reportedAt: components["schemas"]["NullableTimestamp"];
+            interface: string | null;
+            /** @description Devices beyond the 1024 most recently seen, left out by the agent */
+            omitted: number;
+            items: components["schemas"]["Device"][];
         };
         Readiness: {
             /** @enum {string} */
@@ -1816,6 +1862,30 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    listDevices: {
+        parameters: {
+            query?: {
+                unmapped?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The devices, by IP address */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceList"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -39,6 +39,8 @@ export type MappingUpdate = Schemas['MappingUpdate'];
 export type Settings = Schemas['Settings'];
 export type Status = Schemas['Status'];
 export type AuditEntry = Schemas['AuditEntry'];
+export type Device = Schemas['Device'];
+export type DeviceList = Schemas['DeviceList'];
 
 // Response bodies the spec defines inline, per operation.
 export type CsrfToken = JsonBody<operations['getCsrfToken']['responses'][200]>;

@@ -36,6 +36,7 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   disableMapping: 'admin',
   exportMappings: 'user',
   importMappings: 'admin',
+  listDevices: 'user',
   getSettings: 'user',
   putSettings: 'admin',
   getStatus: 'user',

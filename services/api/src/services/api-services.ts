@@ -1,5 +1,6 @@
-import type { AgentStatus, ForwarderStatus } from '@pgw/events';
+import type { AgentStatus, ForwarderStatus, NeighbourRecord } from '@pgw/events';
 import { AuditService } from './audit.service.js';
+import { DeviceService } from './device.service.js';
 import { MappingCsvService } from './mapping-csv.service.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
@@ -18,6 +19,7 @@ export interface ApiServices {
   readonly settings: SettingsService;
   readonly status: StatusService;
   readonly audit: AuditService;
+  readonly devices: DeviceService;
 }
 
 export interface ServiceDeps {
@@ -28,6 +30,8 @@ export interface ServiceDeps {
   readonly publisher: Publisher;
   readonly components: () => Promise<{ agent: AgentStatus | null; forwarder: ForwarderStatus | null }>;
   readonly dashboardCounts: () => Promise<DashboardCounts>;
+  /** The LAN neighbour table the agent reports (device discovery). */
+  readonly neighbours: () => Promise<NeighbourRecord | null>;
   readonly secretKey: Buffer;
   readonly allowedNetworks: readonly string[];
   /** Added to the probe timeout of the settings while a use case waits for the health service. */
@@ -58,5 +62,6 @@ export function createServices(deps: ServiceDeps): ApiServices {
     settings: new SettingsService(writes),
     status: new StatusService({ counts: deps.dashboardCounts, components: deps.components, cache }),
     audit: new AuditService(deps.auditReader),
+    devices: new DeviceService({ neighbours: deps.neighbours, mappedIps: async () => new Map((await deps.store.mappings.rows()).map((m) => [m.clientIp, m.id])) }),
   };
 }
