@@ -54,8 +54,9 @@ describe('TPROXY mode: leak battery, kill switch, strict OUTPUT (issue 15)', { t
     const table = (await dp.nft('list', 'table', 'inet', 'pgw')).stdout;
     assert.match(table, /chain lan_tproxy/);
     assert.doesNotMatch(table, /chain lan_dnat|\bdnat ip to\b/);
-    const rules = (await dp.lab.exec(dp.gw, ['ip', 'rule', 'show'])).stdout;
-    assert.match(rules, /^99:\s+from all fwmark 0x2000000\/0x2000000 iif ens19 lookup 243 proto 243/m);
+    // Asserted with the LAN sysctls right after the first apply (until then a tproxied packet is not delivered: dropped).
+    const rule = /^99:\s+from all fwmark 0x2000000\/0x2000000 iif ens19 lookup 243 proto 243/m;
+    await dp.waitFor('the fwmark rule', async () => rule.test((await dp.lab.exec(dp.gw, ['ip', 'rule', 'show'])).stdout), 5_000);
     assert.match((await dp.lab.exec(dp.gw, ['ip', 'route', 'show', 'table', '243'])).stdout, /^local default dev lo proto 243/m);
     const sockets = (await dp.lab.exec(dp.gw, ['ss', '-Hltn', 'sport', '=', `:${PORTS[EFFECTIVE]}`])).stdout;
     assert.match(sockets, new RegExp(`127\\.0\\.0\\.1:${PORTS[EFFECTIVE]}\\s`), 'the agent listens on 127.0.0.1:<port>');
@@ -169,4 +170,32 @@ describe('TPROXY mode: leak battery, kill switch, strict OUTPUT (issue 15)', { t
     assertNoLeak(wan);
     assert.ok(wan.all.some((l) => l.includes(`${proxy.ip}.${proxy.port}`)), 'the relay went to the proxy');
   });
+
+  it('DNS over TCP/53 is resolved through the client’s proxy: whoami.pgw.test answers the proxy’s exit address; no DNS packet leaves eth0 outside the proxy connection', async () => {
+    const dns = dp.lab.description.dns;
+    const { result, wan } = await onWan(() => dp.lab.exec(dp.lab.ns.lan, ['node', '-e', TCP_DNS_QUERY, EFFECTIVE, dns.ip, String(dns.port)], { reject: false }));
+    assert.equal(result.stdout.trim(), dp.lab.proxies[0]!.ip, result.stderr);
+    assertNoLeak(wan);
+    assert.deepEqual(wan.all.filter((l) => l.includes(`${dns.ip}.`)), [], 'no packet to or from the DNS server on eth0: only the proxy connection');
+  });
 });
+
+/** whoami.pgw.test TXT over TCP (RFC 1035 4.2.2, two-byte length) from argv[1] to argv[2]:argv[3]; prints the TXT string. */
+const TCP_DNS_QUERY = `
+const [src, host, port] = process.argv.slice(1);
+const name = Buffer.concat('whoami.pgw.test'.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])));
+const query = Buffer.concat([Buffer.from([0x42, 0x42, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), name, Buffer.from([0, 0, 16, 0, 1])]);
+const s = require('node:net').connect({ host, port: Number(port), localAddress: src });
+let got = Buffer.alloc(0);
+s.on('connect', () => s.write(Buffer.concat([Buffer.from([query.length >> 8, query.length & 255]), query])));
+s.on('data', (d) => {
+  got = Buffer.concat([got, d]);
+  if (got.length < 2 || got.length < 2 + got.readUInt16BE(0)) return;
+  const answer = got.subarray(2);
+  const at = 12 + name.length + 1 + 4 + 12;
+  console.log(answer.readUInt16BE(6) === 0 ? 'no answer' : answer.subarray(at + 1, at + 1 + answer[at]).toString('latin1'));
+  s.destroy();
+});
+s.on('error', (e) => { console.log(e.code); });
+setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000).unref();
+`;
