@@ -80,14 +80,19 @@ describe('TPROXY mode: leak battery, kill switch, strict OUTPUT (issue 15)', { t
     assertNoLeak(wan);
   });
 
-  it('flow 7: UDP/53 (to the WAN and to the gateway) and ICMP from every client get nothing; nothing crosses eth0', async () => {
+  it('flow 7: UDP/53 (to the WAN and to the gateway), QUIC (UDP/443), the UDP echo and ICMP from every client get nothing; nothing crosses eth0', async () => {
+    const udpEcho = dp.lab.description.internet.udpEchoPort;
     const { result, wan } = await onWan(async () => {
       const out = [];
-      for (const src of dp.lab.clients) out.push({ dns: await probes.udpDns(src), ping: await probes.ping(src) });
+      for (const src of dp.lab.clients) {
+        const udp = [await dp.prober.udp(src, probes.internet, 443), await dp.prober.udp(src, probes.internet, udpEcho)];
+        out.push({ dns: await probes.udpDns(src), udp, ping: await probes.ping(src) });
+      }
       return out;
     });
     for (const r of result) {
       assert.deepEqual(r.dns.map((d) => d.result), ['none', 'none']);
+      assert.deepEqual(r.udp.map((d) => d.result), ['none', 'none'], 'QUIC never out directly; UDP not relayed yet');
       assert.equal(r.ping.exitCode, 1, r.ping.stderr);
     }
     assertNoLeak(wan);
