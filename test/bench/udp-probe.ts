@@ -1,0 +1,54 @@
+/**
+ * Runs inside the lab's gateway namespace for bench:udp (test/bench/udp.ts): UDP echo round
+ * trips, sequential, direct and through a SOCKS5 UDP association; prints one JSON line of the
+ * round-trip times in ms per path. argv[2]: JSON { proxy, echo: {host, port}, count }.
+ */
+import { createSocket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { Socks5UdpAssociation } from '@pgw/dialers';
+import { proxyEndpointSchema } from '@pgw/domain';
+
+interface Input {
+  proxy: unknown;
+  echo: { host: string; port: number };
+  count: number;
+}
+const input = JSON.parse(process.argv[2]!) as Input;
+const TIMEOUT_MS = 1000;
+
+/** `count` round trips, one at a time; a lost datagram counts as TIMEOUT_MS (and is counted). */
+async function roundTrips(send: (payload: Buffer) => void, onReply: (handler: (data: Buffer) => void) => void): Promise<{ rtts: number[]; lost: number }> {
+  const rtts: number[] = [];
+  let lost = 0;
+  let waiting: ((data: Buffer) => void) | null = null;
+  onReply((data) => waiting?.(data));
+  for (let i = 0; i < input.count; i++) {
+    const payload = Buffer.from(`pgw-bench-${i}`);
+    const started = performance.now();
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), TIMEOUT_MS);
+      waiting = (data) => {
+        if (!data.equals(payload)) return; // a late answer to an earlier, timed-out one
+        clearTimeout(timer);
+        resolve(true);
+      };
+      send(payload);
+    });
+    if (ok) rtts.push(performance.now() - started);
+    else lost++;
+  }
+  return { rtts, lost };
+}
+
+async function main(): Promise<void> {
+  const direct = createSocket('udp4');
+  await new Promise<void>((resolve) => direct.bind(0, resolve));
+  const directResult = await roundTrips((p) => direct.send(p, input.echo.port, input.echo.host), (h) => direct.on('message', h));
+  direct.close();
+  let handler: (data: Buffer) => void = () => undefined;
+  const association = await Socks5UdpAssociation.open(proxyEndpointSchema.parse(input.proxy), { timeoutMs: 3000 }, { onMessage: (data) => handler(data), onClose: () => undefined });
+  const proxied = await roundTrips((p) => association.send(input.echo, p), (h) => (handler = h));
+  association.close();
+  console.log(JSON.stringify({ direct: directResult, socks5Udp: proxied }));
+}
+await main();
