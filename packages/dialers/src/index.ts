@@ -7,6 +7,8 @@ export { DialError, type DialFailureReason, type DialStep } from './dial-error.j
 export type { DialOptions, DialTarget, Dialer, ProxyAddressCheck } from './types.js';
 export { HttpConnectDialer } from './http-connect.js';
 export { Socks5Dialer } from './socks5.js';
+export { Socks5UdpAssociation, type UdpAssociationHandlers } from './socks5-udp.js';
+export type { UdpRelayAddress } from './socks5-udp-protocol.js';
 export { WarmPool, type WarmOpenOptions, type WarmPoolCounts } from './warm-pool.js';
 export { type WarmPoolSettings, WarmPoolSizing } from './warm-pool-sizing.js';
 

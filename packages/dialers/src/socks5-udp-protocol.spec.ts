@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DialError } from './dial-error.js';
+import { decodeUdpDatagram, encodeUdpDatagram, parseUdpAssociateReply, socks5UdpAssociateRequest } from './socks5-udp-protocol.js';
+
+describe('SOCKS5 UDP ASSOCIATE protocol (RFC 1928 section 7)', () => {
+  it('asks for an association from an unknown source: DST 0.0.0.0:0', () => {
+    assert.deepEqual([...socks5UdpAssociateRequest()], [5, 3, 0, 1, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('reads the relay address from the reply, the proxy’s own for an unspecified one, nothing before it is complete', () => {
+    const reply = Buffer.from([5, 0, 0, 1, 198, 51, 100, 10, 0x9c, 0x40]);
+    assert.equal(parseUdpAssociateReply(reply.subarray(0, 7), '198.51.100.10'), null);
+    assert.deepEqual(parseUdpAssociateReply(reply, '1.2.3.4'), { address: '198.51.100.10', port: 40000 });
+    assert.deepEqual(parseUdpAssociateReply(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0x9c, 0x41]), '198.51.100.10'), { address: '198.51.100.10', port: 40001 });
+    const v6 = Buffer.concat([Buffer.from([5, 0, 0, 4]), Buffer.alloc(16), Buffer.from([0x9c, 0x42])]);
+    assert.deepEqual(parseUdpAssociateReply(v6, '198.51.100.10'), { address: '198.51.100.10', port: 40002 });
+  });
+
+  it('a proxy without UDP refuses the command: proxy_refused, and relay port 0 is a protocol error', () => {
+    assert.throws(() => parseUdpAssociateReply(Buffer.from([5, 7, 0, 1, 0, 0, 0, 0, 0, 0]), 'p'), (e: unknown) => e instanceof DialError && e.reason === 'proxy_refused' && /command not supported/.test(e.message));
+    assert.throws(() => parseUdpAssociateReply(Buffer.from([5, 0, 0, 1, 1, 2, 3, 4, 0, 0]), 'p'), (e: unknown) => e instanceof DialError && e.reason === 'protocol_error');
+  });
+
+  it('wraps a datagram for an IPv4, IPv6 or named target and unwraps the relay’s answers', () => {
+    const data = Buffer.from('hello');
+    assert.deepEqual([...encodeUdpDatagram({ host: '203.0.113.10', port: 7 }, data)], [0, 0, 0, 1, 203, 0, 113, 10, 0, 7, ...data]);
+    assert.deepEqual([...encodeUdpDatagram({ host: 'a.test', port: 53 }, data).subarray(0, 13)], [0, 0, 0, 3, 6, ...Buffer.from('a.test'), 0, 53]);
+    assert.equal(encodeUdpDatagram({ host: '2001:db8::1', port: 7 }, data)[3], 4);
+    const back = decodeUdpDatagram(encodeUdpDatagram({ host: '203.0.113.53', port: 53 }, data));
+    assert.deepEqual(back && { from: back.from, data: back.data.toString() }, { from: { address: '203.0.113.53', port: 53 }, data: 'hello' });
+  });
+
+  it('drops fragments, truncated headers and unknown address types, and refuses an empty or oversized name', () => {
+    assert.equal(decodeUdpDatagram(Buffer.from([0, 0, 1, 1, 1, 2, 3, 4, 0, 7, 9])), null, 'FRAG 1');
+    assert.equal(decodeUdpDatagram(Buffer.from([0, 0, 0, 1, 1, 2])), null);
+    assert.equal(decodeUdpDatagram(Buffer.from([0, 0, 0, 9, 1, 2, 3, 4, 0, 7])), null);
+    assert.throws(() => encodeUdpDatagram({ host: '', port: 53 }, Buffer.alloc(0)), DialError);
+    assert.throws(() => encodeUdpDatagram({ host: 'x'.repeat(256), port: 53 }, Buffer.alloc(0)), DialError);
+  });
+});

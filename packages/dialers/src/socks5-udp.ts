@@ -1,0 +1,126 @@
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import type { Socket } from 'node:net';
+import type { ProxyEndpoint } from '@pgw/domain';
+import { DialError } from './dial-error.js';
+import { Socks5Dialer } from './socks5.js';
+import { decodeUdpDatagram, encodeUdpDatagram, parseUdpAssociateReply, socks5UdpAssociateRequest, type UdpRelayAddress } from './socks5-udp-protocol.js';
+import type { DialOptions, DialTarget } from './types.js';
+
+export interface UdpAssociationHandlers {
+  /** A datagram from `from` (the remote host, as the relay names it). */
+  onMessage(data: Buffer, from: UdpRelayAddress): void;
+  /** The association ended: its control connection closed (the proxy's end of it too), or close() was called. */
+  onClose(error: Error | null): void;
+}
+
+const dialer = new Socks5Dialer();
+
+/**
+ * One SOCKS5 UDP association (RFC 1928 section 7, issue 15): a TCP control connection to the
+ * proxy (greeting and auth as for a CONNECT, in the proxy's handshake mode), UDP ASSOCIATE, and a
+ * UDP socket of ours that talks only to the relay address the proxy answered. The association
+ * lives as long as the control connection: the proxy ends it by closing that connection, and
+ * close() closes both. One association per client flow: datagrams of different clients never
+ * share a relay port at the proxy.
+ */
+export class Socks5UdpAssociation {
+  private closed = false;
+
+  private constructor(
+    private readonly control: Socket,
+    private readonly udp: UdpSocket,
+    /** Where the proxy relays: its reply's address (the proxy's own for an unspecified one). */
+    readonly relay: UdpRelayAddress,
+    private readonly handlers: UdpAssociationHandlers,
+  ) {
+    udp.on('message', (message, rinfo) => {
+      // Only the relay speaks for the association; anything else on our port is dropped.
+      if (rinfo.address !== relay.address || rinfo.port !== relay.port) return;
+      const datagram = decodeUdpDatagram(message);
+      if (datagram !== null) handlers.onMessage(datagram.data, datagram.from);
+    });
+    udp.on('error', (error) => this.end(error));
+    control.on('data', () => undefined); // nothing is expected; reading keeps its close observable
+    control.on('error', (error) => this.end(error));
+    control.on('close', () => this.end(null));
+  }
+
+  /**
+   * Opens an association through `proxy` (a SOCKS5 proxy). Rejects with a DialError: among them
+   * proxy_refused "command not supported" for a proxy without UDP. `options.timeoutMs` bounds the
+   * whole opening, the relay address passes the same proxy-address check as the proxy's.
+   */
+  static async open(proxy: ProxyEndpoint, options: DialOptions, handlers: UdpAssociationHandlers): Promise<Socks5UdpAssociation> {
+    const started = Date.now();
+    const control = await dialer.open(proxy, { ...options, allowHalfOpen: false });
+    try {
+      const relay = await associate(control, proxy.host, Math.max(1, options.timeoutMs - (Date.now() - started)));
+      const refused = options.checkProxyAddress?.(relay.address);
+      if (refused) throw new DialError('proxy_forbidden', `SOCKS5 UDP relay ${relay.address}: ${refused.message}`);
+      const udp = createSocket(relay.address.includes(':') ? 'udp6' : 'udp4');
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        // The same local address as the control connection: the proxy accepts datagrams from it.
+        udp.bind({ address: control.localAddress, port: 0 }, () => {
+          udp.removeListener('error', reject);
+          resolve();
+        });
+      });
+      return new Socks5UdpAssociation(control, udp, relay, handlers);
+    } catch (error) {
+      control.destroy();
+      throw error;
+    }
+  }
+
+  /** Sends `data` to `target` through the relay (the proxy resolves a hostname target). */
+  send(target: DialTarget, data: Buffer): void {
+    if (this.closed) return;
+    this.udp.send(encodeUdpDatagram(target, data), this.relay.port, this.relay.address);
+  }
+
+  close(): void {
+    this.end(null);
+  }
+
+  private end(error: Error | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.control.destroy();
+    this.udp.close();
+    this.handlers.onClose(error);
+  }
+}
+
+/** UDP ASSOCIATE on an opened control connection: the relay address, or a DialError. */
+function associate(control: Socket, proxyHost: string, timeoutMs: number): Promise<UdpRelayAddress> {
+  return new Promise<UdpRelayAddress>((resolve, reject) => {
+    let reply = Buffer.alloc(0);
+    const done = (error: Error | null, relay?: UdpRelayAddress) => {
+      clearTimeout(timer);
+      control.removeListener('data', onData);
+      control.removeListener('close', onClose);
+      control.removeListener('error', onError);
+      if (error) reject(error);
+      else resolve(relay!);
+    };
+    const onData = (chunk: Buffer) => {
+      reply = Buffer.concat([reply, chunk]);
+      try {
+        // The proxy's own address stands for an unspecified relay address (the control connection's peer).
+        const relay = parseUdpAssociateReply(reply, control.remoteAddress ?? proxyHost);
+        if (relay !== null) done(null, relay);
+      } catch (error) {
+        done(error as Error);
+      }
+    };
+    const onClose = () => done(new DialError('closed', 'SOCKS5 proxy closed the connection before answering UDP ASSOCIATE'));
+    const onError = (error: Error) => done(error);
+    const timer = setTimeout(() => done(new DialError('connect_timeout', `SOCKS5 UDP ASSOCIATE unanswered after ${timeoutMs} ms`)), timeoutMs);
+    control.on('data', onData);
+    control.once('close', onClose);
+    control.once('error', onError);
+    control.resume();
+    control.write(socks5UdpAssociateRequest());
+  });
+}
