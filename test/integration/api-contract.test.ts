@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decryptSecret } from '@pgw/crypto';
 import { parseCsv } from '@pgw/domain/csv';
-import { AGENT_STATUS_KEY, type AgentStatusRecord, connectRedis, FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events';
+import { AGENT_STATUS_KEY, type AgentStatusRecord, CLIENT_USAGE_KEY, type ClientUsageSampleRecord, connectRedis, FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events';
 import { AGENT_NEIGHBOURS_KEY, type NeighbourRecordInput } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from './api-harness.js';
@@ -190,6 +190,40 @@ describe('api contract', () => {
     const unmapped = await h.call('GET', '/api/v1/devices?unmapped=true', as(viewer));
     assert.deepEqual(unmapped.body.items.map((d: { ip: string }) => d.ip), ['192.168.2.77']);
     assert.equal((await h.call('GET', '/api/v1/devices?unmapped=maybe', as(viewer))).status, 400);
+  });
+
+  it('limits and quota: set, refused naming the field, reset (audited); usage and top talkers from the agents\' samples', async () => {
+    const limited = await audited(1, () => h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...as(admin), body: { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: 10_000_000 } }));
+    assert.deepEqual([limited.body.rateDownKbit, limited.body.rateUpKbit, limited.body.quotaBytes, limited.body.quota], [50_000, 20_000, 10_000_000, { epoch: 0, usedBytes: null, exceeded: false }]);
+    const low = await audited(0, () => h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...as(admin), body: { rateUpKbit: 10 } }));
+    assert.deepEqual([low.status, low.body.error.field], [400, 'rateUpKbit']);
+    // The agents' samples (pgw:usage): cumulative counters; the api stores the differences.
+    const sampled = (seconds: number, up: number, down: number): ClientUsageSampleRecord => ({
+      node: 'gw-a', sampledAt: new Date(Date.now() - 20_000 + seconds * 1000).toISOString(), countersSince: '2026-01-01T00:00:00.000Z', sampleMs: 2,
+      clients: { '192.168.2.10': { mappingId, bytesUp: up, bytesDown: down, connections: 2, overQuota: true,
+        quota: { limitBytes: 10_000_000, usedBytes: 10_000_001, epoch: 0, period: 'monthly', periodStart: '2026-01-01T00:00:00.000Z', resetsAt: '2027-01-01T00:00:00.000Z' } } },
+    });
+    await redis.hset(CLIENT_USAGE_KEY, 'gw-a', JSON.stringify(sampled(0, 1_000, 9_000)));
+    await h.api.usageRecorder.poll();
+    await redis.hset(CLIENT_USAGE_KEY, 'gw-a', JSON.stringify(sampled(10, 4_000, 19_000)));
+    await h.api.usageRecorder.poll();
+    const usage = await h.call('GET', `/api/v1/mappings/${mappingId}/usage`, as(viewer));
+    assert.equal(usage.body.resolution, 'hour');
+    assert.deepEqual(usage.body.totals, { bytesUp: 4_000, bytesDown: 19_000, connections: 2 });
+    assert.equal((await h.call('GET', `/api/v1/mappings/${mappingId}/usage?from=2026-12-01T10:00:00Z&to=2026-12-01T09:00:00Z`, as(viewer))).body.error.field, 'from');
+    assert.equal((await h.call('GET', '/api/v1/mappings/999/usage', as(viewer))).status, 404);
+    const top = await h.call('GET', '/api/v1/usage/top?limit=5', as(viewer));
+    assert.deepEqual(top.body.items, [{ clientIp: '192.168.2.10', mappingId, description: 'desk 2', bytesUp: 4_000, bytesDown: 19_000 }]);
+    const over = await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer));
+    assert.deepEqual(over.body.quota, { epoch: 0, usedBytes: 10_000_001, exceeded: true });
+    assert.equal((await h.call('POST', `/api/v1/mappings/${mappingId}/quota-reset`, as(viewer))).status, 403);
+    const reset = await audited(1, () => h.call('POST', `/api/v1/mappings/${mappingId}/quota-reset`, as(admin)));
+    assert.deepEqual(reset.body.quota, { epoch: 1, usedBytes: null, exceeded: false }, "the old epoch's count is not the new one's");
+    assert.equal((await h.call('POST', '/api/v1/mappings/999/quota-reset', as(admin))).status, 404);
+    const lifted = await h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...as(admin), body: { rateDownKbit: null, rateUpKbit: null, quotaBytes: null } });
+    assert.deepEqual([lifted.body.rateDownKbit, lifted.body.quotaBytes], [null, null]);
+    assert.equal((await h.call('POST', `/api/v1/mappings/${mappingId}/quota-reset`, as(admin))).status, 409);
+    await redis.del(CLIENT_USAGE_KEY);
   });
 
   it('exports CSV and imports it back all or nothing, health-gated', async () => {

@@ -4,6 +4,7 @@ import { PROBE_QUEUE } from './probe-queue.js';
 import { CONSUMER_SOURCES, type EventPublisher, streamKey } from './routing.js';
 import { AGENT_NEIGHBOURS_KEY } from './neighbour-record.js';
 import { AGENT_STATUS_KEY, FORWARDER_STATUS_KEY } from './status-records.js';
+import { CLIENT_USAGE_KEY } from './client-usage.js';
 
 /**
  * The one definition of what each service may do in Redis. The lab, the demo and the deployment
@@ -94,6 +95,7 @@ export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_
           { why: 'tail every stream for the console (SSE)', commands: ['xread', 'xrevrange', 'xrange'], keys: [`%R~${names.streamBase}:*`] },
           { why: 'show what the agent and forwarder report', commands: ['get', 'mget'], keys: [`%R~${AGENT_STATUS_KEY}`, `%R~${FORWARDER_STATUS_KEY}`, `%R~${AGENT_NEIGHBOURS_KEY}`] },
           ...probeProducer(queue),
+          { why: "take the agents' usage samples into the accounting history (issue 16)", commands: ['hgetall'], keys: [`%R~${CLIENT_USAGE_KEY}`] },
         ],
       };
     case 'health':

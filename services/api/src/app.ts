@@ -26,6 +26,7 @@ import { opsRoutes } from './routes/ops.js';
 import { proxyRoutes } from './routes/proxies.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statusRoutes } from './routes/status.js';
+import { usageRoutes } from './routes/usage.js';
 import { userRoutes } from './routes/users.js';
 
 export interface AppOptions {
@@ -92,6 +93,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
     mappingCsvRoutes(ctx),
     mappingRoutes(ctx),
     deviceRoutes(ctx),
+    usageRoutes(ctx),
     settingsRoutes(ctx),
     statusRoutes(ctx),
     auditRoutes(ctx),

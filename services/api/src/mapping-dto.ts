@@ -2,10 +2,11 @@ import type { MappingRow } from '@pgw/db';
 import type { AgentStatus } from '@pgw/events';
 import type { Mapping } from './contract/types.js';
 import { mappingState } from './logic/mapping-state.js';
+import { type QuotaCounts, quotaOf } from './logic/quota-view.js';
 import type { MappingWithProxy } from './services/ports.js';
 
 /** A mapping as the API returns it, with what the gateway really does for its client. */
-export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null): Mapping {
+export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null, usage: QuotaCounts = new Map()): Mapping {
   return {
     id: row.id,
     clientIp: row.clientIp,
@@ -19,6 +20,10 @@ export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null): 
     privateDestinations: row.privateDestinations,
     failPolicy: row.failPolicy,
     backupProxyIds: row.backupProxyIds,
+    rateDownKbit: row.rateDownKbit,
+    rateUpKbit: row.rateUpKbit,
+    quotaBytes: row.quotaBytes === null ? null : Number(row.quotaBytes),
+    quota: quotaOf(row, agent, usage),
     effective: mappingState(row, row.proxyStatus, agent),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -38,5 +43,9 @@ export function auditedMapping(row: MappingRow) {
     privateDestinations: row.privateDestinations,
     failPolicy: row.failPolicy,
     backupProxyIds: row.backupProxyIds,
+    rateDownKbit: row.rateDownKbit,
+    rateUpKbit: row.rateUpKbit,
+    quotaBytes: row.quotaBytes === null ? null : Number(row.quotaBytes),
+    quotaEpoch: row.quotaEpoch,
   };
 }

@@ -30,6 +30,8 @@ import { createStore } from './repositories/store.js';
 import { purgeExpiredRevocations } from './repositories/users.js';
 import { createServices } from './services/api-services.js';
 import { SseStreams } from './sse-streams.js';
+import { UsageRecorder } from './usage-recorder.js';
+import { usageHistory } from './repositories/usage.js';
 
 export interface StartApiOptions {
   config: ApiConfig;
@@ -37,6 +39,8 @@ export interface StartApiOptions {
   /** Tests isolate themselves with their own stream and BullMQ prefix; production uses the defaults. */
   stream?: string;
   queuePrefix?: string;
+  /** The agents' usage hash (default CLIENT_USAGE_KEY); a test writes its own samples there. */
+  usageKey?: string;
   validateResponses?: boolean;
   sseHeartbeatMs?: number;
   probeWaitMarginMs?: number;
@@ -51,6 +55,8 @@ export interface RunningApi {
   /** The metrics listener: `${metricsUrl}/metrics`. */
   readonly metricsUrl: string;
   readonly ctx: ApiContext;
+  /** The accounting writer; tests call poll() instead of waiting for its timer. */
+  readonly usageRecorder: UsageRecorder;
   readonly server: Server;
   stop(): Promise<void>;
 }
@@ -71,6 +77,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     getCsrfTokenFromRequest: (req) => req.get('x-csrf-token'),
   });
   const registry = createMetricsRegistry('api');
+  const usage = new UsageRecorder({ db, redis, logger, ...(options.usageKey ? { key: options.usageKey } : {}) });
   const ctx: ApiContext = {
     db,
     redis,
@@ -84,6 +91,8 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       components: () => readComponentStatus(redis),
       dashboardCounts: () => dashboardCounts(db),
       neighbours: () => readNeighbours(redis),
+      usageHistory: usageHistory(db),
+      quotaCounts: async () => usage.quotaCounts(),
       secretKey: config.PGW_SECRET_KEY,
       allowedNetworks: config.PGW_PROXY_ALLOW_CIDRS,
       probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,
@@ -129,6 +138,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     metricsServer.close();
     throw error;
   });
+  usage.start();
   const purge = setInterval(() => void purgeExpiredRevocations(db).catch(() => undefined), 3_600_000);
   purge.unref();
   const address = server.address() as AddressInfo;
@@ -140,9 +150,11 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,
     metricsUrl,
     ctx,
+    usageRecorder: usage,
     server,
     stop: async () => {
       clearInterval(purge);
+      await usage.stop();
       metricsServer.close();
       metricsServer.closeAllConnections();
       await drainServer(server, ctx.streams, options.drainDeadlineMs ?? 5_000, logger);

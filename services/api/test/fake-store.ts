@@ -65,7 +65,7 @@ export class FakeStore implements Store {
         .filter((m) => !filter.q || m.clientIp.includes(filter.q) || m.description.toLowerCase().includes(filter.q.toLowerCase()))
         .sort((a, b) => a.id - b.id)
         .map(withProxy);
-    const check = (fields: Partial<MappingRow>, selfId?: number) => {
+    const check = (fields: Pick<Partial<MappingRow>, 'clientIp' | 'listenPort'>, selfId?: number) => {
       if (fields.clientIp !== undefined) this.unique(t().mappings, 'clientIp', fields.clientIp, selfId, 'mappings_client_ip_key');
       if (fields.listenPort !== undefined) this.unique(t().mappings, 'listenPort', fields.listenPort, selfId, 'mappings_listen_port_key');
     };
@@ -82,14 +82,20 @@ export class FakeStore implements Store {
       lockListenPorts: async () => void t().locks++,
       insert: async (fields) => {
         check(fields);
-        const row: MappingRow = { failPolicy: 'closed', backupProxyIds: [], macAddress: null, privateDestinations: null, ...fields, id: t().nextId++, createdAt: at, updatedAt: at };
+        const row: MappingRow = {
+          failPolicy: 'closed', backupProxyIds: [], macAddress: null, privateDestinations: null, rateDownKbit: null, rateUpKbit: null, quotaEpoch: 0,
+          ...fields, quotaBytes: fields.quotaBytes == null ? null : String(fields.quotaBytes), id: t().nextId++, createdAt: at, updatedAt: at,
+        };
         t().mappings.push(row);
         return row;
       },
       update: async (id, fields) => {
         check(fields, id);
         const index = t().mappings.findIndex((m) => m.id === id);
-        const row = { ...t().mappings[index]!, ...fields, updatedAt: new Date() };
+        // As pg returns it: bigint quota_bytes as a string.
+        const { quotaBytes, ...rest } = fields;
+        const quota = quotaBytes === undefined ? {} : { quotaBytes: quotaBytes === null ? null : String(quotaBytes) };
+        const row: MappingRow = { ...t().mappings[index]!, ...rest, ...quota, updatedAt: new Date() };
         t().mappings[index] = row;
         return row;
       },

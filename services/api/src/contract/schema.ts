@@ -298,6 +298,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mappings/{id}/quota-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give the client a fresh byte count (admin); lifts a quota_exceeded block
+         * @description Raises the mapping's `quota.epoch`; the agent replaces the client's kernel quota object with a
+         *     fresh one (count 0), so a client blocked with `quota_exceeded` is unblocked within its next
+         *     reconcile. Audited (action `quota_reset`). 409 when the mapping has no quota.
+         */
+        post: operations["resetMappingQuota"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mappings/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The client's traffic over a time range, from the accounting history
+         * @description Bytes up (client -> internet) and down, and connections, per bucket. The resolution follows the
+         *     range: up to 6 h minutes, up to 8 days hours, longer ranges days; a coarser one when the finer
+         *     history no longer reaches back to `from` (minutes are kept 24 h, hours 30 days, days 1 year by
+         *     default: settings usageMinuteRetentionHours, usageHourRetentionDays, usageDayRetentionDays).
+         *     Buckets without traffic are left out. The history is keyed by client IP: it is the traffic of
+         *     the mapping's current client address.
+         */
+        get: operations["getMappingUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The clients with the most traffic over a time range (default the last 24 h) */
+        get: operations["getTopTalkers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mappings/export": {
         parameters: {
             query?: never;
@@ -686,6 +754,10 @@ export interface components {
             privateDestinations: components["schemas"]["MappingPrivateDestinations"];
             failPolicy: components["schemas"]["FailPolicy"];
             backupProxyIds: components["schemas"]["BackupProxyIds"];
+            rateDownKbit: components["schemas"]["RateKbit"];
+            rateUpKbit: components["schemas"]["RateKbit"];
+            quotaBytes: components["schemas"]["QuotaBytes"];
+            quota: components["schemas"]["MappingQuota"];
             effective: components["schemas"]["MappingState"];
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
@@ -723,6 +795,57 @@ export interface components {
          *     Not its own proxy; a proxy listed here cannot be deleted. An edit that leaves it out keeps it.
          */
         BackupProxyIds: number[];
+        /**
+         * @description Bandwidth limit in kbit/s (1000 bit/s), enforced by the agent with tc (download: to the client;
+         *     upload: from it). 64 kbit/s to 10 Gbit/s; null: unlimited (the default).
+         */
+        RateKbit: number | null;
+        /**
+         * @description Bytes both ways the client may use before it is blocked (reason quota_exceeded) until a reset
+         *     (`POST /api/v1/mappings/{id}/quota-reset`). 1 MB to 1 PB; null: no quota (the default).
+         */
+        QuotaBytes: number | null;
+        MappingQuota: {
+            /** @description Raised by each reset: the kernel counts the client afresh */
+            epoch: number;
+            /** @description Bytes counted against the quota since the last reset, from the agent's usage record; null when unknown (no quota, or no fresh record) */
+            usedBytes: number | null;
+            /** @description The agent reports the client over its quota (its traffic is dropped) */
+            exceeded: boolean;
+        };
+        /** @enum {string} */
+        UsageResolution: "minute" | "hour" | "day";
+        UsagePoint: {
+            at: components["schemas"]["Timestamp"];
+            /** @description client -> internet */
+            bytesUp: number;
+            /** @description internet -> client */
+            bytesDown: number;
+            /** @description Connections opened in the bucket */
+            connections: number;
+        };
+        ClientUsage: {
+            mappingId: number;
+            clientIp: string;
+            from: components["schemas"]["Timestamp"];
+            to: components["schemas"]["Timestamp"];
+            resolution: components["schemas"]["UsageResolution"];
+            points: components["schemas"]["UsagePoint"][];
+            totals: {
+                bytesUp: number;
+                bytesDown: number;
+                connections: number;
+            };
+        };
+        TopTalker: {
+            clientIp: string;
+            /** @description The mapping of this client now; null: none */
+            mappingId: number | null;
+            /** @description The mapping's description; empty without one */
+            description: string;
+            bytesUp: number;
+            bytesDown: number;
+        };
         MappingCreate: {
             clientIp: components["schemas"]["ClientIp"];
             proxyId: number;
@@ -735,6 +858,9 @@ export interface components {
             privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
             failPolicy?: components["schemas"]["FailPolicy"];
             backupProxyIds?: components["schemas"]["BackupProxyIds"];
+            rateDownKbit?: components["schemas"]["RateKbit"];
+            rateUpKbit?: components["schemas"]["RateKbit"];
+            quotaBytes?: components["schemas"]["QuotaBytes"];
         };
         MappingUpdate: {
             clientIp?: components["schemas"]["ClientIp"];
@@ -746,6 +872,9 @@ export interface components {
             privateDestinations?: components["schemas"]["MappingPrivateDestinations"];
             failPolicy?: components["schemas"]["FailPolicy"];
             backupProxyIds?: components["schemas"]["BackupProxyIds"];
+            rateDownKbit?: components["schemas"]["RateKbit"];
+            rateUpKbit?: components["schemas"]["RateKbit"];
+            quotaBytes?: components["schemas"]["QuotaBytes"];
         };
         Settings: {
             lanInterface: string;
@@ -988,6 +1117,10 @@ export interface components {
         AuditFrom: string;
         /** @description Exclusive upper bound of `at` */
         AuditTo: string;
+        /** @description Inclusive start of the range; default 24 h before `to` */
+        UsageFrom: string;
+        /** @description Exclusive end of the range; default now */
+        UsageTo: string;
     };
     requestBodies: never;
     headers: {
@@ -1650,6 +1783,96 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    resetMappingQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reset; the agent applies it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mapping"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    getMappingUsage: {
+        parameters: {
+            query?: {
+                /** @description Inclusive start of the range; default 24 h before `to` */
+                from?: components["parameters"]["UsageFrom"];
+                /** @description Exclusive end of the range; default now */
+                to?: components["parameters"]["UsageTo"];
+            };
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The client's usage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientUsage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getTopTalkers: {
+        parameters: {
+            query?: {
+                /** @description Inclusive start of the range; default 24 h before `to` */
+                from?: components["parameters"]["UsageFrom"];
+                /** @description Exclusive end of the range; default now */
+                to?: components["parameters"]["UsageTo"];
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Clients by bytes (up + down), most first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        from: components["schemas"]["Timestamp"];
+                        to: components["schemas"]["Timestamp"];
+                        resolution: components["schemas"]["UsageResolution"];
+                        items: components["schemas"]["TopTalker"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
         };
     };
     exportMappings: {

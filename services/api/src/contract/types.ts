@@ -35,6 +35,11 @@ export type MappingState = Schemas['MappingState'];
 export type Mapping = Schemas['Mapping'];
 export type MappingCreate = Schemas['MappingCreate'];
 export type MappingUpdate = Schemas['MappingUpdate'];
+export type MappingQuota = Schemas['MappingQuota'];
+export type ClientUsage = Schemas['ClientUsage'];
+export type UsagePoint = Schemas['UsagePoint'];
+export type UsageResolution = Schemas['UsageResolution'];
+export type TopTalker = Schemas['TopTalker'];
 
 export type Settings = Schemas['Settings'];
 export type Status = Schemas['Status'];
@@ -50,5 +55,6 @@ export type ProxyCheckPage = JsonBody<operations['listProxyChecks']['responses']
 export type MappingPage = JsonBody<operations['listMappings']['responses'][200]>;
 export type ImportResult = JsonBody<operations['importMappings']['responses'][200]>;
 export type AuditPage = JsonBody<operations['listAudit']['responses'][200]>;
+export type TopTalkers = JsonBody<operations['getTopTalkers']['responses'][200]>;
 /** The audit search's query parameters; the CSV export takes the same (with a larger limit). */
 export type AuditQuery = NonNullable<operations['listAudit']['parameters']['query']>;

@@ -1,4 +1,4 @@
-import { cidrContains, type Ipv4, ipv4Schema, ipv4ToInt, type MacAddress, macAddressSchema, type Settings } from '@pgw/domain';
+import { cidrContains, type Ipv4, ipv4Schema, ipv4ToInt, type MacAddress, macAddressSchema, quotaBytesSchema, rateKbitSchema, type Settings } from '@pgw/domain';
 import { invalid } from '../domain-errors.js';
 
 /** A client IP must be a usable host address inside the LAN (not its network or broadcast address). */
@@ -32,4 +32,20 @@ export function validMacAddress(value: string, field = 'macAddress'): MacAddress
   const message = parsed.error.issues[0]!.message;
   // The schema names the normalised address when its form was right; otherwise quote the input.
   throw invalid(field, message.startsWith('must') ? `${field} ${JSON.stringify(value)} ${message}` : `${field} ${message}`);
+}
+
+/** A bandwidth limit in kbit/s within the bounds the agent can hold (packages/domain shaping.ts); null: unlimited. */
+export function validRateKbit(value: number | null, field: string): number | null {
+  if (value === null) return null;
+  const parsed = rateKbitSchema.safeParse(value);
+  if (!parsed.success) throw invalid(field, `${field} ${value} ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+/** A byte quota within the domain's bounds (1 MB to 1 PB); null: no quota. */
+export function validQuotaBytes(value: number | string | null, field: string): number | null {
+  if (value === null) return null;
+  const parsed = quotaBytesSchema.safeParse(value);
+  if (!parsed.success) throw invalid(field, `${field} ${JSON.stringify(value)} ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
 }

@@ -37,6 +37,11 @@ export function mappingRoutes(ctx: ApiContext): Router {
     res.json(await mappingQueries.one(idParam(req)));
   });
 
+  router.post('/api/v1/mappings/:id/quota-reset', async (req, res) => {
+    await mappings.resetQuota(idParam(req), actorOf(req));
+    res.json(await mappingQueries.one(idParam(req)));
+  });
+
   router.delete('/api/v1/mappings/:id', async (req, res) => {
     await mappings.remove(idParam(req), actorOf(req));
     res.status(204).end();

@@ -9,6 +9,8 @@ import { ProxyService } from './proxy.service.js';
 import { ReadCache } from './read-cache.js';
 import { SettingsService } from './settings.service.js';
 import { StatusService } from './status.service.js';
+import { type UsageHistory, UsageService } from './usage.service.js';
+import type { QuotaCounts } from '../logic/quota-view.js';
 
 /** The use cases the routes call. */
 export interface ApiServices {
@@ -20,6 +22,7 @@ export interface ApiServices {
   readonly status: StatusService;
   readonly audit: AuditService;
   readonly devices: DeviceService;
+  readonly usage: UsageService;
 }
 
 export interface ServiceDeps {
@@ -32,6 +35,9 @@ export interface ServiceDeps {
   readonly dashboardCounts: () => Promise<DashboardCounts>;
   /** The LAN neighbour table the agent reports (device discovery). */
   readonly neighbours: () => Promise<NeighbourRecord | null>;
+  /** The accounting history (migration 0011) and each client's quota count from the agents' usage samples. */
+  readonly usageHistory: UsageHistory;
+  readonly quotaCounts: () => Promise<QuotaCounts>;
   readonly secretKey: Buffer;
   readonly allowedNetworks: readonly string[];
   /** Added to the probe timeout of the settings while a use case waits for the health service. */
@@ -56,12 +62,13 @@ export function createServices(deps: ServiceDeps): ApiServices {
   const writes = { ...deps, publisher };
   return {
     mappings: new MappingService(writes),
-    mappingQueries: new MappingQueryService({ mappings: deps.store.mappings, agentStatus: async () => (await deps.components()).agent, cache }),
+    mappingQueries: new MappingQueryService({ mappings: deps.store.mappings, agentStatus: async () => (await deps.components()).agent, quotaCounts: deps.quotaCounts, cache }),
     mappingCsv: new MappingCsvService(writes),
     proxies: new ProxyService(writes),
     settings: new SettingsService(writes),
     status: new StatusService({ counts: deps.dashboardCounts, components: deps.components, cache }),
     audit: new AuditService(deps.auditReader),
     devices: new DeviceService({ neighbours: deps.neighbours, mappedIps: async () => new Map((await deps.store.mappings.rows()).map((m) => [m.clientIp, m.id])) }),
+    usage: new UsageService({ mappings: deps.store.mappings, history: deps.usageHistory }),
   };
 }

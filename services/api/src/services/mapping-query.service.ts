@@ -2,6 +2,7 @@ import type { AgentStatus } from '@pgw/events';
 import type { Mapping, MappingPage } from '../contract/types.js';
 import { notFound } from '../domain-errors.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
+import type { QuotaCounts } from '../logic/quota-view.js';
 import { toMappingDto } from '../mapping-dto.js';
 import type { MappingFilter, MappingRepository } from './ports.js';
 import type { ReadCache } from './read-cache.js';
@@ -13,6 +14,8 @@ export class MappingQueryService {
       readonly mappings: MappingRepository;
       /** The agent's last status; null when it is unknown (Redis down, no agent). */
       readonly agentStatus: () => Promise<AgentStatus | null>;
+      /** What the agents counted against each client's quota (their usage samples); absent: no counts. */
+      readonly quotaCounts?: () => Promise<QuotaCounts>;
       /** Pages are served from it (the console's hot read). */
       readonly cache: ReadCache;
     },
@@ -25,19 +28,23 @@ export class MappingQueryService {
 
   private async load(filter: MappingFilter, limit: number, offset: number, state?: MappingStateKind): Promise<MappingPage> {
     const { mappings } = this.deps;
-    const agent = await this.deps.agentStatus();
+    const [agent, counts] = await Promise.all([this.deps.agentStatus(), this.counts()]);
     if (!state) {
       const page = await mappings.page(filter, limit, offset);
-      return { items: page.items.map((row) => toMappingDto(row, agent)), total: page.total, limit, offset };
+      return { items: page.items.map((row) => toMappingDto(row, agent, counts)), total: page.total, limit, offset };
     }
     // The effective state is not in Postgres: filter after computing it.
-    const matching = (await mappings.listAll(filter)).map((row) => toMappingDto(row, agent)).filter((m) => m.effective.state === state);
+    const matching = (await mappings.listAll(filter)).map((row) => toMappingDto(row, agent, counts)).filter((m) => m.effective.state === state);
     return { items: matching.slice(offset, offset + limit), total: matching.length, limit, offset };
   }
 
   async one(id: number): Promise<Mapping> {
-    const [row, agent] = await Promise.all([this.deps.mappings.findWithProxy(id), this.deps.agentStatus()]);
+    const [row, agent, counts] = await Promise.all([this.deps.mappings.findWithProxy(id), this.deps.agentStatus(), this.counts()]);
     if (!row) throw notFound(`mapping ${id}`);
-    return toMappingDto(row, agent);
+    return toMappingDto(row, agent, counts);
+  }
+
+  private counts(): Promise<QuotaCounts> {
+    return this.deps.quotaCounts?.() ?? Promise.resolve(new Map());
   }
 }

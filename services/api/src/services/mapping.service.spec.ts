@@ -105,3 +105,51 @@ test('remove: deletes with an audit row of what was there, then notifies', async
   assert.deepEqual(publisher.events.at(-1), { type: 'mapping.changed', mappingId: id, action: 'deleted' });
   await assert.rejects(service.remove(id, ACTOR), fails('not_found', undefined, /mapping/));
 });
+
+test('limits and quota: unlimited by default, stored as sent, kept when absent from an edit, lifted with null; no probe for them', async () => {
+  const id = await service.create({ clientIp: '192.168.2.10', proxyId: dante }, ACTOR);
+  assert.deepEqual(pick(await store.mappings.find(id)), { rateDownKbit: null, rateUpKbit: null, quotaBytes: null, quotaEpoch: 0 });
+  prober.probed.length = 0;
+  await service.edit(id, { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: 10_000_000 }, 'update', ACTOR);
+  assert.deepEqual(pick(await store.mappings.find(id)), { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: '10000000', quotaEpoch: 0 });
+  await service.edit(id, { description: 'rig' }, 'update', ACTOR);
+  assert.equal((await store.mappings.find(id))?.rateDownKbit, 50_000);
+  await service.edit(id, { rateUpKbit: null, quotaBytes: null }, 'update', ACTOR);
+  assert.deepEqual(pick(await store.mappings.find(id)), { rateDownKbit: 50_000, rateUpKbit: null, quotaBytes: null, quotaEpoch: 0 });
+  assert.deepEqual(prober.probed, [], 'a limit changes no route: no health gate');
+  assert.deepEqual(store.tables.audit.at(-1)?.after, { ...(store.tables.audit.at(-1)?.after as object), rateDownKbit: 50_000, rateUpKbit: null, quotaBytes: null, quotaEpoch: 0 });
+});
+
+test('limits and quota: out-of-bounds values are refused naming the field, and nothing changes', async () => {
+  const id = await service.create({ clientIp: '192.168.2.10', proxyId: dante, rateDownKbit: 1000 }, ACTOR);
+  const audits = store.tables.audit.length;
+  await assert.rejects(service.edit(id, { rateDownKbit: 63 }, 'update', ACTOR), fails('invalid', 'rateDownKbit', /rateDownKbit 63 must be at least 64 kbit\/s/));
+  await assert.rejects(service.edit(id, { rateUpKbit: 10_000_001 }, 'update', ACTOR), fails('invalid', 'rateUpKbit', /at most 10000000 kbit\/s/));
+  await assert.rejects(service.edit(id, { rateUpKbit: 100.5 }, 'update', ACTOR), fails('invalid', 'rateUpKbit', /whole number/));
+  await assert.rejects(service.edit(id, { quotaBytes: 999_999 }, 'update', ACTOR), fails('invalid', 'quotaBytes', /at least 1000000 bytes/));
+  await assert.rejects(service.create({ clientIp: '192.168.2.11', proxyId: dante, quotaBytes: 2e15 }, ACTOR), fails('invalid', 'quotaBytes', /at most/));
+  assert.equal((await store.mappings.find(id))?.rateDownKbit, 1000);
+  assert.equal(store.tables.mappings.length, 1);
+  assert.equal(store.tables.audit.length, audits);
+});
+
+test('quota reset: raises the epoch, audits quota_reset and announces the change; without a quota 409 and nothing changes', async () => {
+  const id = await service.create({ clientIp: '192.168.2.10', proxyId: dante, quotaBytes: 10_000_000 }, ACTOR);
+  await service.resetQuota(id, ACTOR);
+  await service.resetQuota(id, ACTOR);
+  assert.equal((await store.mappings.find(id))?.quotaEpoch, 2);
+  const audit = store.tables.audit.at(-1)!;
+  assert.equal(audit.action, 'quota_reset');
+  assert.deepEqual([(audit.before as { quotaEpoch: number }).quotaEpoch, (audit.after as { quotaEpoch: number }).quotaEpoch], [1, 2]);
+  assert.deepEqual(publisher.events.at(-1), { type: 'mapping.changed', mappingId: id, action: 'updated' });
+
+  const unlimited = await service.create({ clientIp: '192.168.2.11', proxyId: dante }, ACTOR);
+  const [audits, events] = [store.tables.audit.length, publisher.events.length];
+  await assert.rejects(service.resetQuota(unlimited, ACTOR), fails('conflict', 'quotaBytes', /192\.168\.2\.11 has no quota/));
+  await assert.rejects(service.resetQuota(999, ACTOR), fails('not_found', undefined, /mapping 999/));
+  assert.equal((await store.mappings.find(unlimited))?.quotaEpoch, 0);
+  assert.deepEqual([store.tables.audit.length, publisher.events.length], [audits, events]);
+});
+
+const pick = (row: { rateDownKbit: number | null; rateUpKbit: number | null; quotaBytes: string | null; quotaEpoch: number } | undefined) =>
+  row && { rateDownKbit: row.rateDownKbit, rateUpKbit: row.rateUpKbit, quotaBytes: row.quotaBytes, quotaEpoch: row.quotaEpoch };

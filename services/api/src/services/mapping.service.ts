@@ -2,8 +2,8 @@ import type { Settings } from '@pgw/domain';
 import type { MappingRow } from '@pgw/db';
 import type { MappingCreate, MappingUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../domain-errors.js';
-import { validClientIp, validListenPort, validMacAddress } from '../logic/mapping-rules.js';
 import { resolveFailPolicy } from '../logic/fail-policy-input.js';
+import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from '../logic/mapping-rules.js';
 import { lowestFreePort } from '../logic/port-allocation.js';
 import { auditedMapping } from '../mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
@@ -75,6 +75,21 @@ export class MappingService {
     await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
   }
 
+  /**
+   * A fresh byte count for the client: the epoch goes up and the agent replaces the kernel's quota
+   * object, lifting a quota_exceeded block. A mapping without a quota has nothing to reset.
+   */
+  async resetQuota(id: number, actor: Actor): Promise<void> {
+    await this.deps.store.transaction(async (repos) => {
+      const before = await repos.mappings.findForUpdate(id);
+      if (!before) throw notFound(`mapping ${id}`);
+      if (before.quotaBytes === null) throw conflict('quotaBytes', `the mapping of ${before.clientIp} has no quota to reset`);
+      const after = await repos.mappings.update(id, { quotaEpoch: before.quotaEpoch + 1 });
+      await repos.audit.write(actor, { action: 'quota_reset', entityType: 'mapping', entityId: id, before: auditedMapping(before), after: auditedMapping(after) });
+    });
+    await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
+  }
+
   async remove(id: number, actor: Actor): Promise<void> {
     await this.deps.store.transaction(async (repos) => {
       const before = await repos.mappings.findForUpdate(id);
@@ -116,6 +131,10 @@ export class MappingService {
       macAddress: input.macAddress === undefined ? (existing?.macAddress ?? null) : input.macAddress === null ? null : validMacAddress(input.macAddress),
       privateDestinations: input.privateDestinations === undefined ? (existing?.privateDestinations ?? null) : input.privateDestinations,
       ...(await resolveFailPolicy(input, existing, proxyId, async (id) => (await proxies.find(id))?.name)),
+      // Limits and quota left absent are kept (edit) or unlimited (create); null lifts them.
+      rateDownKbit: input.rateDownKbit === undefined ? (existing?.rateDownKbit ?? null) : validRateKbit(input.rateDownKbit, 'rateDownKbit'),
+      rateUpKbit: input.rateUpKbit === undefined ? (existing?.rateUpKbit ?? null) : validRateKbit(input.rateUpKbit, 'rateUpKbit'),
+      quotaBytes: validQuotaBytes(input.quotaBytes === undefined ? (existing?.quotaBytes ?? null) : input.quotaBytes, 'quotaBytes'),
     };
     return { fields, proxy };
   }

@@ -33,7 +33,8 @@ export interface AuditEntry {
  */
 export type MappingFields = Pick<MappingRow, 'clientIp' | 'proxyId' | 'listenPort' | 'enabled' | 'description'> &
   Partial<Pick<MappingRow, 'failPolicy' | 'backupProxyIds'>> &
-  Partial<Pick<MappingRow, 'macAddress' | 'privateDestinations'>>;
+  Partial<Pick<MappingRow, 'macAddress' | 'privateDestinations'>> &
+  Partial<Pick<MappingRow, 'rateDownKbit' | 'rateUpKbit' | 'quotaEpoch'>> & { quotaBytes?: number | null };
 
 /**
  * A mapping row with the proxy facts its effective state depends on. Its timestamps come as the API's
