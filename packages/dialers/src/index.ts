@@ -4,7 +4,8 @@ import { Socks5Dialer } from './socks5.js';
 import type { Dialer } from './types.js';
 
 export { DialError, type DialFailureReason, type DialStep } from './dial-error.js';
-export type { DialOptions, DialTarget, Dialer, ProxyAddressCheck } from './types.js';
+export type { DialOptions, DialSignal, DialTarget, Dialer, ProxyAddressCheck } from './types.js';
+export { DialAbort } from './dial-abort.js';
 export { HttpConnectDialer } from './http-connect.js';
 export { Socks5Dialer } from './socks5.js';
 export { Socks5UdpAssociation, type UdpAssociationHandlers } from './socks5-udp.js';

@@ -10,7 +10,7 @@ export interface DialTarget {
 export interface DialOptions {
   /** Bound on the whole dial: TCP connect to the proxy plus its handshake. */
   readonly timeoutMs: number;
-  readonly signal?: AbortSignal;
+  readonly signal?: DialSignal;
   /** TCP keepalive on the returned socket; default true. */
   readonly keepAlive?: boolean;
   /**
@@ -36,6 +36,13 @@ export interface DialOptions {
    * learning the mode); unset: wait for timeoutMs like any handshake.
    */
   readonly pipelineGraceMs?: number;
+}
+
+/** What a dial uses of an abort signal: an AbortSignal, or a DialAbort (dial-abort.ts, cheaper per dial). */
+export interface DialSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: EventListenerObject): void;
+  removeEventListener(type: 'abort', listener: EventListenerObject): void;
 }
 
 export type ProxyAddressCheck = (address: string) => { readonly message: string } | null;

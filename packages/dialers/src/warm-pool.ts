@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
+import { DialAbort } from './dial-abort.js';
 import { DialError } from './dial-error.js';
 import type { DialOptions, DialTarget, Dialer } from './types.js';
 import { type WarmPoolSettings, WarmPoolSizing } from './warm-pool-sizing.js';
@@ -48,7 +49,7 @@ export class WarmPool {
   private closed = false;
   private refillScheduled = false;
   private readonly takeCounts = { used: 0, stale: 0 };
-  private readonly abort = new AbortController();
+  private readonly abort = new DialAbort();
 
   constructor(
     private readonly dialer: Dialer,
@@ -150,7 +151,7 @@ export class WarmPool {
   private openOne(): void {
     this.opening++;
     const openedAt = this.now();
-    this.dialer.open(this.proxy, { ...this.openOptions, handshake: this.handshake, signal: this.abort.signal }).then(
+    this.dialer.open(this.proxy, { ...this.openOptions, handshake: this.handshake, signal: this.abort }).then(
       (socket) => {
         this.opening--;
         if (this.closed) return void socket.destroy();

@@ -13,6 +13,7 @@
 #include "listen_socket.h"
 #include "netfilter_talk.h"
 #include "splice_relay.h"
+#include "tcp_acceptor.h"
 #include "tcp_keepalive.h"
 #include "tun_device.h"
 
@@ -107,6 +108,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   InitFdWatcher(env, exports);
   InitSpliceRelay(env, exports);
+  InitTcpAcceptor(env, exports);
   return exports;
 }
 

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { OriginalDst } from './index.js';
 import type { SpliceClosed, SplicedRelay } from './splice-relay.js';
+import type { AcceptedHandler, AcceptErrorHandler, TcpAcceptor } from './tcp-acceptor.js';
 
 export interface SocketDescription {
   readonly isSocket: boolean;
@@ -57,6 +58,8 @@ export interface Binding {
   spliceUnavailable(): string | null;
   /** Empty pipes the splice relays' pool keeps for reuse. */
   splicePipesIdle(): number;
+  TcpAcceptor: new (listenFd: number, backlog: number, onAccepted: AcceptedHandler, onError: AcceptErrorHandler) => TcpAcceptor;
+  resetFd(fd: number): void;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.

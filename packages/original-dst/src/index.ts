@@ -6,6 +6,7 @@ export * from './listen-socket.js';
 export * from './netfilter.js';
 export * from './packet-channel.js';
 export * from './splice-relay.js';
+export * from './tcp-acceptor.js';
 export * from './tun.js';
 
 export interface OriginalDst {

@@ -82,6 +82,30 @@ export function spliceSockets(client: Socket, upstream: Socket, idleTimeoutMs: n
   return relay;
 }
 
+/**
+ * As spliceSockets for a client that is a bare descriptor (from acceptTcp: nothing of it was read
+ * into Node). On success the relay owns the connection: `clientFd` is closed (the relay works on
+ * its duplicate) and the upstream net.Socket destroyed. null, touching nothing, as spliceSockets.
+ */
+export function spliceDescriptor(clientFd: number, upstream: Socket, idleTimeoutMs: number, onClosed: SpliceClosed): SplicedRelay | null {
+  if (spliceUnavailable() !== null) return null;
+  const upstreamFd = plainFd(upstream);
+  if (upstreamFd === null || upstream.writableLength > 0) return null;
+  upstream.pause();
+  const toClient = takeBuffered(upstream);
+  let relay: SplicedRelay;
+  try {
+    relay = new binding.SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, undefined, onClosed);
+  } catch {
+    if (toClient !== undefined) upstream.unshift(toClient);
+    return null;
+  }
+  binding.closeFd(clientFd);
+  upstream.on('error', ignore);
+  upstream.destroy();
+  return relay;
+}
+
 function takeBuffered(socket: Socket): Buffer | undefined {
   if (socket.readableLength === 0) return undefined;
   return socket.read(socket.readableLength) as Buffer;

@@ -8,6 +8,7 @@ import { DialError, type ProxyAddressCheck } from '@pgw/dialers';
 import { DestinationPolicy, type DestinationRefusal, type PrivateDestinations, ProxyHostPolicy, type ProxyHostProblem, type ProxyHostRefusal, type Settings } from '@pgw/domain';
 
 export const ADDRESS_REFRESH_MS = 2_000;
+const PROXY_ANSWERS_MAX = 1024;
 
 /** Until the first settings arrive every IPv4 address counts as LAN: nothing is relayed or dialed (fail closed). */
 const NOTHING_YET: Pick<Settings, 'lanCidr' | 'privateDestinations'> = { lanCidr: '0.0.0.0/0' as Settings['lanCidr'], privateDestinations: 'deny' };
@@ -23,6 +24,7 @@ export class DestinationGuard {
   private addresses: string[] = [];
   private destinations!: DestinationPolicy;
   private proxies!: ProxyHostPolicy;
+  private readonly proxyAnswers = new Map<string, ProxyHostProblem | null>();
 
   constructor(
     /** PGW_PROXY_ALLOW_CIDRS: networks where the operator allows proxies although they would be refused. */
@@ -66,12 +68,25 @@ export class DestinationGuard {
     return this.destinations.refusal(destination, override);
   }
 
-  /** For DialOptions.checkProxyAddress: a proxy never on loopback, link-local, the LAN, ... */
-  readonly checkProxyAddress: ProxyAddressCheck = (address) => this.proxies.problem(address);
+  /**
+   * For DialOptions.checkProxyAddress: a proxy never on loopback, link-local, the LAN, ... Asked
+   * for every dial and warm connection, with the same few proxy addresses: the answers are kept
+   * until the policy is rebuilt (at most PROXY_ANSWERS_MAX, then forgotten at once).
+   */
+  readonly checkProxyAddress: ProxyAddressCheck = (address) => {
+    let problem = this.proxyAnswers.get(address);
+    if (problem === undefined) {
+      problem = this.proxies.problem(address);
+      if (this.proxyAnswers.size >= PROXY_ANSWERS_MAX) this.proxyAnswers.clear();
+      this.proxyAnswers.set(address, problem);
+    }
+    return problem;
+  };
 
   private rebuild(): void {
     this.destinations = new DestinationPolicy({ lanCidr: this.settings.lanCidr, gatewayAddresses: this.addresses, privateDestinations: this.settings.privateDestinations });
     this.proxies = new ProxyHostPolicy({ lanCidr: this.settings.lanCidr, allowedNetworks: this.allowedProxyNetworks });
+    this.proxyAnswers.clear();
   }
 }
 

@@ -1,8 +1,6 @@
-import { setMaxListeners } from 'node:events';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type Dialer, dialerFor } from '@pgw/dialers';
-import { getOriginalDst, type OriginalDst, serverFd } from '@pgw/original-dst';
+import { DialAbort, type Dialer, dialerFor } from '@pgw/dialers';
+import { acceptTcp, resetFd, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
 import type { DestinationGuard } from './destination-guard.js';
@@ -28,43 +26,40 @@ export interface ListenerContext {
   acceptFailed(route: MappingRoute, error: Error): void;
 }
 
-const SERVER_OPTIONS: net.ServerOpts = {
-  allowHalfOpen: true,
-  // Nothing is read from the client before its upstream exists: it waits in the kernel's buffer.
-  pauseOnConnect: true,
-  noDelay: true,
-  keepAlive: true,
-  keepAliveInitialDelay: 60_000,
-};
-
 const LISTENER = Symbol('pgw.forwarder.listener');
+
+/** The address the agent binds every mapping's listening socket to (as an IPv4 peer of a dual-stack socket too). */
+const LOOPBACK = '127.0.0.1';
+const MAPPED_LOOPBACK = '::ffff:127.0.0.1';
 
 /** listen() sets the shared socket's backlog again: the same as the agent's (listener-server.ts). */
 const LISTEN_BACKLOG = 1024;
 
-interface ListenerServer extends net.Server {
+interface ListenerAcceptor extends TcpAcceptor {
   [LISTENER]?: MappingListener;
 }
 
 /** One mapping's port: accepts only its client, and relays through the mapping's proxy. */
 export class MappingListener implements RelayOwner {
   readonly slots = new MappingSlots();
-  private readonly server: ListenerServer;
+  /**
+   * Accepts without a net.Server: each client is a bare descriptor (TCP_NODELAY, keepalive 60 s,
+   * its original destination read at accept) until its relay starts; nothing is read from it
+   * before its upstream exists, its bytes wait in the kernel's buffer.
+   */
+  private acceptor: ListenerAcceptor | null = null;
   private route!: MappingRoute;
   private mappedClientIp = '';
   private dialer: Dialer | null = null;
   private observeConnect: (seconds: number) => void = () => undefined;
   /** Aborts this mapping's dials in flight when its connections must go. */
-  private abort = newAbortController();
+  private abort = new DialAbort();
   private head: Relay | null = null;
 
   constructor(
     route: MappingRoute,
     private readonly ctx: ListenerContext,
   ) {
-    this.server = net.createServer(SERVER_OPTIONS);
-    this.server[LISTENER] = this;
-    this.server.on('connection', onConnection);
     this.setRoute(route);
   }
 
@@ -78,7 +73,7 @@ export class MappingListener implements RelayOwner {
 
   /** This listener's descriptor of the port's listening socket; null once closed. */
   get fd(): number | null {
-    return serverFd(this.server);
+    return this.acceptor?.fd ?? null;
   }
 
   /**
@@ -86,16 +81,15 @@ export class MappingListener implements RelayOwner {
    * this server closes only our duplicate: the agent's keeps the port and its queued connections.
    */
   listen(fd: number): Promise<void> {
-    const server = this.server;
-    return new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ fd, backlog: LISTEN_BACKLOG }, () => {
-        server.removeListener('error', reject);
-        // After listening, errors are failed accepts (EMFILE and the like): count, keep serving.
-        server.on('error', (error: Error) => this.ctx.acceptFailed(this.route, error));
-        resolve();
-      });
-    });
+    if (this.acceptor !== null) return Promise.reject(new Error(`mapping ${this.route.mappingId}: already listening`));
+    try {
+      // Failed accepts (EMFILE and the like) are counted; accepting goes on after a pause.
+      this.acceptor = acceptTcp(fd, LISTEN_BACKLOG, onAccepted, onAcceptFailed);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    this.acceptor[LISTENER] = this;
+    return Promise.resolve();
   }
 
   /** Same port, new route. New connections use it; live ones are closed when asked. */
@@ -105,7 +99,8 @@ export class MappingListener implements RelayOwner {
   }
 
   stopAccepting(): void {
-    if (this.server.listening) this.server.close();
+    this.acceptor?.close();
+    this.acceptor = null;
   }
 
   /** Stops accepting and ends every connection of this mapping, dials in flight included. */
@@ -116,8 +111,12 @@ export class MappingListener implements RelayOwner {
 
   closeConnections(): void {
     this.abort.abort();
-    this.abort = newAbortController();
-    for (let relay = this.head; relay !== null; relay = relay.next) relay.reset();
+    this.abort = new DialAbort();
+    // A relay still dialing is released within reset(), which unlinks it: step on first.
+    for (let relay = this.head, next: Relay | null; relay !== null; relay = next) {
+      next = relay.next;
+      relay.reset();
+    }
   }
 
   /** Bytes relayed so far by the live connections: [client -> upstream, upstream -> client]. */
@@ -138,48 +137,56 @@ export class MappingListener implements RelayOwner {
     this.ctx.stats.closedBytesDown += relay.bytesDown;
   }
 
-  accept(socket: RelaySocket): void {
+  /** A connection accepted by acceptTcp (see AcceptedHandler); the descriptor is ours. */
+  accept(fd: number, peer: string | null, originalAddress: string | null, originalPortOrErrno: number, localAddress: string | null, localPort: number): void {
     const route = this.route;
     const ctx = this.ctx;
     ctx.stats.connectionsTotal++;
-    if (route.blocked !== null || this.dialer === null) return refuse(socket, 'blocked', ctx.stats);
+    if (route.blocked !== null || this.dialer === null) return refuse(fd, 'blocked', ctx.stats);
     // Defence in depth behind nftables: only the mapping's own client may use this port.
-    const peer = socket.remoteAddress;
-    if (peer !== route.clientIp && peer !== this.mappedClientIp) return refuse(socket, 'not_client', ctx.stats);
+    if (peer !== route.clientIp && peer !== this.mappedClientIp) return refuse(fd, 'not_client', ctx.stats);
+    // Where the client meant to go, as tproxy-destination.ts decides it for a net.Socket: TPROXY
+    // leaves the connection's own local address (anything but the loopback we listen on), DNAT
+    // leaves 127.0.0.1:<port> and conntrack's original destination.
+    let dstAddress: string;
+    let dstPort: number;
+    if (localAddress !== null && localAddress !== LOOPBACK && localAddress !== MAPPED_LOOPBACK) {
+      dstAddress = localAddress.startsWith('::ffff:') ? localAddress.slice(7) : localAddress;
+      dstPort = localPort;
+    } else {
+      // No conntrack entry (the errno in place of the port): nowhere to go.
+      if (originalAddress === null) return refuse(fd, 'no_original_dst', ctx.stats);
+      // Reached without a redirect: the proxy would be asked to connect to its own loopback.
+      if (originalPortOrErrno === route.listenPort && originalAddress === localAddress) return refuse(fd, 'not_redirected', ctx.stats);
+      dstAddress = originalAddress;
+      dstPort = originalPortOrErrno;
+    }
     const refusal = ctx.limits.acquire(this.slots);
-    if (refusal !== null) return refuse(socket, refusal, ctx.stats);
-    let dst: OriginalDst;
-    try {
-      dst = getOriginalDst(socket);
-    } catch {
-      ctx.limits.release(this.slots);
-      return refuse(socket, 'no_original_dst', ctx.stats);
-    }
-    // Reached without a redirect: the proxy would be asked to connect to its own loopback.
-    if (dst.port === route.listenPort && dst.address === socket.localAddress) {
-      ctx.limits.release(this.slots);
-      return refuse(socket, 'not_redirected', ctx.stats);
-    }
+    if (refusal !== null) return refuse(fd, refusal, ctx.stats);
     // Loopback, link-local, the gateway, the LAN (and private ranges if so set): refused before the proxy hears of it.
-    const forbidden = ctx.destinations.refusal(dst.address, route.privateDestinations);
+    const forbidden = ctx.destinations.refusal(dstAddress, route.privateDestinations);
     if (forbidden !== null) {
       ctx.limits.release(this.slots);
       ctx.stats.refused(forbidden);
-      socket.resetAndDestroy();
+      resetFd(fd);
       return;
     }
-    const relay = new Relay(socket, this);
+    const relay = new Relay(fd, this);
     relay.next = this.head;
     if (this.head !== null) this.head.prev = relay;
     this.head = relay;
-    void this.connect(relay, route, this.dialer, this.abort.signal, dst);
+    void this.connect(relay, route, this.dialer, this.abort, dstAddress, dstPort);
   }
 
-  private async connect(relay: Relay, route: MappingRoute, dialer: Dialer, signal: AbortSignal, dst: OriginalDst): Promise<void> {
+  acceptFailed(error: Error): void {
+    this.ctx.acceptFailed(this.route, error);
+  }
+
+  private async connect(relay: Relay, route: MappingRoute, dialer: Dialer, signal: DialAbort, host: string, port: number): Promise<void> {
     const started = performance.now();
     let upstream: RelaySocket;
     try {
-      const target = { host: dst.address, port: dst.port };
+      const target = { host, port };
       // allowHalfOpen: each direction's FIN is relayed on its own (see relay.ts).
       const options = { timeoutMs: this.ctx.connectTimeoutMs, signal, allowHalfOpen: true, checkProxyAddress: this.ctx.destinations.checkProxyAddress, handshake: route.handshake };
       // A warm connection when the proxy's pool has one: only the CONNECT is left to do.
@@ -192,8 +199,9 @@ export class MappingListener implements RelayOwner {
     }
     this.observeConnect((performance.now() - started) / 1000);
     this.ctx.dialSucceeded(route.proxyId);
-    // The mapping was removed or blocked, or the client gave up, while we dialed.
-    if (relay.released || relay.client.destroyed) {
+    // The mapping was removed or blocked while we dialed. (A client that gave up meanwhile is
+    // seen by the relay: its first read finds the end or the reset.)
+    if (relay.released) {
       upstream.destroy();
       return;
     }
@@ -208,18 +216,15 @@ export class MappingListener implements RelayOwner {
   }
 }
 
-function onConnection(this: ListenerServer, socket: net.Socket): void {
-  this[LISTENER]!.accept(socket);
+function onAccepted(this: ListenerAcceptor, fd: number, peer: string | null, originalAddress: string | null, originalPortOrErrno: number, localAddress: string | null, localPort: number): void {
+  this[LISTENER]!.accept(fd, peer, originalAddress, originalPortOrErrno, localAddress, localPort);
 }
 
-function refuse(socket: net.Socket, reason: RefusalReason, stats: ForwarderStats): void {
+function onAcceptFailed(this: ListenerAcceptor, error: Error): void {
+  this[LISTENER]?.acceptFailed(error);
+}
+
+function refuse(fd: number, reason: RefusalReason, stats: ForwarderStats): void {
   stats.failure(reason);
-  socket.resetAndDestroy();
-}
-
-function newAbortController(): AbortController {
-  const controller = new AbortController();
-  // One signal serves every dial of the mapping; many listeners on it are expected.
-  setMaxListeners(0, controller.signal);
-  return controller;
+  resetFd(fd);
 }

@@ -1,12 +1,16 @@
 // The per-connection hot path. One Relay object per accepted connection, found from its sockets
 // through a symbol, so every event handler below is a module-level function: no closures.
-// Mode splice (the default, PGW_FORWARDER_RELAY): once the upstream is connected, both sockets are
-// handed to the native addon and the kernel moves the bytes (splice(2) through a pipe; see
-// packages/original-dst/native/splice_relay.cc). Mode js, and what the addon declines (splice(2)
-// unavailable here, TLS, writes queued, no descriptor left): chunks go from one socket's read
-// straight into the other's write, and a full write buffer pauses the reading side until 'drain'.
-import type { Socket } from 'node:net';
-import { type SplicedRelay, spliceSockets } from '@pgw/original-dst';
+// The client arrives as a bare descriptor (acceptTcp in mapping-listener.ts): nothing is read from
+// it before its upstream exists, its bytes wait in the kernel.
+// Mode splice (the default, PGW_FORWARDER_RELAY): once the upstream is connected, the client's
+// descriptor and the upstream socket are handed to the native addon and the kernel moves the bytes
+// (splice(2) through a pipe; see packages/original-dst/native/splice_relay.cc), so the client never
+// gets a net.Socket. Mode js, and what the addon declines (splice(2) unavailable here, TLS, writes
+// queued, no descriptor left): the client's descriptor becomes a net.Socket, chunks go from one
+// socket's read straight into the other's write, and a full write buffer pauses the reading side
+// until 'drain'.
+import { Socket, type SocketConstructorOpts } from 'node:net';
+import { closeFd, resetFd, type SplicedRelay, spliceDescriptor } from '@pgw/original-dst';
 
 const RELAY = Symbol('pgw.forwarder.relay');
 
@@ -31,34 +35,54 @@ export class Relay {
   prev: Relay | null = null;
   next: Relay | null = null;
   upstream: RelaySocket | null = null;
+  /** The client as a stream: only in the JS relay (created at attach). */
+  client: RelaySocket | null = null;
   /** Both sockets closed and the owner told: a dial still in flight must throw its socket away. */
   released = false;
-  private openSockets = 1;
+  /** The client's descriptor until attach or the end (then -1): ours to close. */
+  private clientFd: number;
+  private openSockets = 0;
   private idleTimeoutMs = 0;
   /** Set once the sockets are handed over to the kernel relay; the net.Sockets are gone then. */
   private spliced: RelaySplice | null = null;
 
   constructor(
-    readonly client: RelaySocket,
+    clientFd: number,
     readonly owner: RelayOwner,
   ) {
-    client[RELAY] = this;
-    client.on('error', onSocketError);
-    client.on('close', onSocketClose);
+    this.clientFd = clientFd;
   }
 
   /**
    * Starts relaying both ways over an upstream socket that is connected through the proxy.
-   * The client was accepted paused (pauseOnConnect): whatever it sent meanwhile waits in the
-   * kernel and flows now.
+   * Whatever the client sent meanwhile waits in the kernel and flows now.
    */
   attach(upstream: RelaySocket, idleTimeoutMs: number, mode: RelayMode): void {
-    const client = this.client;
     this.idleTimeoutMs = idleTimeoutMs;
     upstream[RELAY] = this;
     this.upstream = upstream;
-    if (mode === 'splice' && this.splice(upstream, idleTimeoutMs)) return;
-    this.openSockets++;
+    if (mode === 'splice') {
+      const spliced: RelaySplice | null = spliceDescriptor(this.clientFd, upstream, idleTimeoutMs, onSpliceClosed);
+      if (spliced !== null) {
+        this.clientFd = -1;
+        spliced[RELAY] = this;
+        this.spliced = spliced;
+        return;
+      }
+    }
+    let client: RelaySocket;
+    try {
+      client = new Socket({ fd: this.clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as SocketFromFd);
+    } catch {
+      // Not a TCP socket any more (cannot happen for an accepted one) or out of memory: end it.
+      return this.reset();
+    }
+    this.clientFd = -1;
+    this.client = client;
+    client[RELAY] = this;
+    this.openSockets = 2;
+    client.on('error', onSocketError);
+    client.on('close', onSocketClose);
     upstream.on('error', onSocketError);
     upstream.on('close', onSocketClose);
     upstream.on('data', onUpstreamData);
@@ -76,17 +100,18 @@ export class Relay {
 
   /** Bytes relayed client -> upstream so far. */
   get bytesUp(): number {
-    return this.spliced === null ? this.client.bytesRead : this.spliced.bytesUp;
+    return this.spliced !== null ? this.spliced.bytesUp : this.client !== null ? this.client.bytesRead : 0;
   }
 
   /** Bytes relayed upstream -> client so far. */
   get bytesDown(): number {
-    return this.spliced === null ? this.client.bytesWritten : this.spliced.bytesDown;
+    return this.spliced !== null ? this.spliced.bytesDown : this.client !== null ? this.client.bytesWritten : 0;
   }
 
   /** Closes both sockets now; the release follows from their 'close' events (or the kernel relay's end). */
   destroy(): void {
     if (this.spliced !== null) return this.spliced.close(false);
+    if (this.client === null) return this.dropDescriptor(false);
     this.client.destroy();
     this.upstream?.destroy();
   }
@@ -94,25 +119,20 @@ export class Relay {
   /** Refuses with a TCP reset so the client's application fails fast instead of hanging. */
   reset(): void {
     if (this.spliced !== null) return this.spliced.close(true);
+    if (this.client === null) return this.dropDescriptor(true);
     if (!this.client.destroyed) this.client.resetAndDestroy();
     this.upstream?.destroy();
   }
 
-  /** Hands both sockets to the kernel relay; false when it cannot take them (the JS relay follows). */
-  private splice(upstream: RelaySocket, idleTimeoutMs: number): boolean {
-    const client = this.client;
-    // The destroyed net.Sockets' 'close' is not the connection's end: the kernel relay reports that.
-    client.removeListener('error', onSocketError);
-    client.removeListener('close', onSocketClose);
-    const spliced: RelaySplice | null = spliceSockets(client, upstream, idleTimeoutMs, onSpliceClosed);
-    if (spliced === null) {
-      client.on('error', onSocketError);
-      client.on('close', onSocketClose);
-      return false;
-    }
-    spliced[RELAY] = this;
-    this.spliced = spliced;
-    return true;
+  /** Before attach (a dial in flight or failed): no stream, so the release is now. */
+  private dropDescriptor(reset: boolean): void {
+    if (this.clientFd < 0) return;
+    const fd = this.clientFd;
+    this.clientFd = -1;
+    if (reset) resetFd(fd);
+    else closeFd(fd);
+    this.released = true;
+    this.owner.relayReleased(this);
   }
 
   splicedClosed(): void {
@@ -142,16 +162,21 @@ export class Relay {
   }
 }
 
+/** net.Socket's options for an existing descriptor; pauseOnCreate (Node's own, untyped) keeps it from reading before 'data' is wired. */
+interface SocketFromFd extends SocketConstructorOpts {
+  pauseOnCreate: boolean;
+}
+
 function onClientData(this: RelaySocket, chunk: Buffer): void {
   if (!this[RELAY]!.upstream!.write(chunk)) this.pause();
 }
 
 function onUpstreamData(this: RelaySocket, chunk: Buffer): void {
-  if (!this[RELAY]!.client.write(chunk)) this.pause();
+  if (!this[RELAY]!.client!.write(chunk)) this.pause();
 }
 
 function onUpstreamDrain(this: RelaySocket): void {
-  this[RELAY]!.client.resume();
+  this[RELAY]!.client!.resume();
 }
 
 function onClientDrain(this: RelaySocket): void {
@@ -163,7 +188,7 @@ function onClientEnd(this: RelaySocket): void {
 }
 
 function onUpstreamEnd(this: RelaySocket): void {
-  this[RELAY]!.client.end();
+  this[RELAY]!.client!.end();
 }
 
 function onIdle(this: RelaySocket): void {

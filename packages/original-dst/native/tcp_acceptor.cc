@@ -1,0 +1,241 @@
+// new TcpAcceptor(listenFd, backlog, onAccept, onError): accepts on a listening TCP socket without
+// a net.Server or a net.Socket per connection. The forwarder's client side needs none until the
+// relay (the kernel relay takes a descriptor), and Node's accept path (a TCPWrap, a Duplex stream,
+// getpeername/getsockname each through JavaScript) cost more CPU per connection than the rest of
+// the accept. Per readable wake-up it accepts up to kBatch connections; for each it sets what the
+// net.Server did (TCP_NODELAY, keepalive 60 s), reads the peer, the local address and the
+// original destination (SO_ORIGINAL_DST) and calls
+//   onAccept(fd, peerAddress, dstAddress | null, dstPortOrErrno, localAddress, localPort)
+// with the new descriptor, which is then the caller's (non-blocking, close-on-exec).
+// Failed accepts that say the process is out of something (EMFILE, ENFILE, ENOBUFS, ENOMEM) call
+// onError(error) and pause accepting for kPauseMs, so a full descriptor table is not a busy loop;
+// the pending connections wait in the backlog meanwhile. close() stops and closes the descriptor.
+#include "tcp_acceptor.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "napi_errors.h"
+
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+namespace {
+
+constexpr int kBatch = 64;
+constexpr uint64_t kPauseMs = 100;
+// As libuv's uv_tcp_keepalive(on, 60) did for the net.Server: idle 60 s, then 10 probes 1 s apart.
+constexpr int kKeepIdleS = 60;
+constexpr int kKeepIntervalS = 1;
+constexpr int kKeepCount = 10;
+
+// Address text of a sockaddr (v4-mapped IPv6 stays "::ffff:a.b.c.d", as Node reports it).
+Napi::Value AddressText(Napi::Env env, const sockaddr_storage& addr, uint16_t* port) {
+  char text[INET6_ADDRSTRLEN] = "";
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    *port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    *port = ntohs(in6->sin6_port);
+  } else {
+    *port = 0;
+    return env.Null();
+  }
+  return Napi::String::New(env, text);
+}
+
+// The original destination into `dst`; 0 or the errno (ENOENT: conntrack did not see it).
+int OriginalDst(int fd, const sockaddr_storage& local, sockaddr_storage* dst) {
+  const bool v4mapped = local.ss_family == AF_INET6 &&
+      IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr);
+  socklen_t len = sizeof(*dst);
+  if (local.ss_family == AF_INET || v4mapped) {
+    return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, dst, &len) == 0 ? 0 : errno;
+  }
+  if (local.ss_family == AF_INET6) {
+    return getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dst, &len) == 0 ? 0 : errno;
+  }
+  return EAFNOSUPPORT;
+}
+
+bool OutOfResources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "TcpAcceptor", {
+        InstanceMethod("close", &TcpAcceptor::Close),
+        InstanceAccessor("fd", &TcpAcceptor::Fd, nullptr),
+    });
+  }
+
+  explicit TcpAcceptor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TcpAcceptor>(info) {
+    Napi::Env env = info.Env();
+    env_ = env;
+    if (info.Length() != 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction() || !info[3].IsFunction()) {
+      Napi::TypeError::New(env, "new TcpAcceptor(listenFd, backlog, onAccept, onError) expected").ThrowAsJavaScriptException();
+      return;
+    }
+    const int fd = info[0].As<Napi::Number>().Int32Value();
+    const int backlog = info[1].As<Napi::Number>().Int32Value();
+    if (fd < 0 || backlog < 1) {
+      Napi::TypeError::New(env, "TcpAcceptor: listenFd must be >= 0 and backlog >= 1").ThrowAsJavaScriptException();
+      return;
+    }
+    // As net.Server.listen({ fd, backlog }): the socket is bound already; listen() again sets the backlog.
+    if (listen(fd, backlog) != 0) { ThrowErrno(env, "TcpAcceptor: listen", errno); return; }
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) { ThrowErrno(env, "TcpAcceptor: fcntl(O_NONBLOCK)", errno); return; }
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Napi::Error::New(env, "TcpAcceptor: no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    poll_ = new uv_poll_t;
+    const int err = uv_poll_init(loop, poll_, fd);
+    if (err != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      { ThrowErrno(env, "TcpAcceptor: uv_poll_init", -err); return; }
+    }
+    poll_->data = this;
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop, timer_);
+    timer_->data = this;
+    fd_ = fd;
+    onAccept_ = Napi::Persistent(info[2].As<Napi::Function>());
+    onError_ = Napi::Persistent(info[3].As<Napi::Function>());
+    uv_poll_start(poll_, UV_READABLE, OnPoll);
+    // Kept alive while accepting, whatever JavaScript still references.
+    Ref();
+  }
+
+  ~TcpAcceptor() override { Stop(); }
+
+ private:
+  static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
+    auto* self = static_cast<TcpAcceptor*>(handle->data);
+    if (self == nullptr || status < 0) return;
+    self->AcceptBatch();
+  }
+
+  static void OnResume(uv_timer_t* timer) {
+    auto* self = static_cast<TcpAcceptor*>(timer->data);
+    if (self != nullptr && self->poll_ != nullptr) uv_poll_start(self->poll_, UV_READABLE, OnPoll);
+  }
+
+  void AcceptBatch() {
+    Napi::HandleScope scope(env_);
+    Napi::Object recv = Value();
+    for (int i = 0; i < kBatch && fd_ >= 0; i++) {
+      Napi::HandleScope perConnection(env_);
+      sockaddr_storage peer{};
+      socklen_t peerLen = sizeof(peer);
+      const int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        const int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        // The connection went away before we took it (ECONNABORTED and the like): the next one.
+        if (!OutOfResources(err)) continue;
+        uv_poll_stop(poll_);
+        uv_timer_start(timer_, OnResume, kPauseMs, 0);
+        Napi::Error error = Napi::Error::New(env_, std::string("accept: ") + std::strerror(err));
+        error.Set("errno", Napi::Number::New(env_, err));
+        error.Set("code", Napi::String::New(env_, err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : err == ENOBUFS ? "ENOBUFS" : "ENOMEM"));
+        onError_.MakeCallback(recv, {error.Value()});
+        return;
+      }
+      const int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepIdleS, sizeof(kKeepIdleS));
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepIntervalS, sizeof(kKeepIntervalS));
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kKeepCount, sizeof(kKeepCount));
+      sockaddr_storage local{};
+      socklen_t localLen = sizeof(local);
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLen);
+      sockaddr_storage dst{};
+      const int dstErr = OriginalDst(fd, local, &dst);
+      uint16_t peerPort = 0;
+      uint16_t localPort = 0;
+      uint16_t dstPort = 0;
+      Napi::Value peerText = AddressText(env_, peer, &peerPort);
+      Napi::Value localText = AddressText(env_, local, &localPort);
+      Napi::Value dstText = dstErr == 0 ? AddressText(env_, dst, &dstPort) : env_.Null();
+      // MakeCallback runs the microtasks the callback queued, like Node's own onconnection.
+      onAccept_.MakeCallback(recv, {Napi::Number::New(env_, fd), peerText, dstText,
+                                    Napi::Number::New(env_, dstErr == 0 ? dstPort : dstErr), localText,
+                                    Napi::Number::New(env_, localPort)});
+    }
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (poll_ != nullptr) {
+      Stop();
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return fd_ < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), fd_);
+  }
+
+  void Stop() {
+    if (poll_ == nullptr) return;
+    uv_poll_stop(poll_);
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+    uv_timer_stop(timer_);
+    timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer_ = nullptr;
+    // After the poll handle let go of it (uv_poll must not outlive its descriptor's number).
+    close(fd_);
+    fd_ = -1;
+  }
+
+  Napi::Env env_ = nullptr;
+  int fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
+  Napi::FunctionReference onAccept_;
+  Napi::FunctionReference onError_;
+};
+
+// resetFd(fd): closes a connected socket with a TCP reset (SO_LINGER 0), as net.Socket.resetAndDestroy.
+Napi::Value ResetFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 0) {
+    Napi::TypeError::New(env, "resetFd(fd) expected").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const linger abortive{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+  if (close(fd) != 0 && errno != EINTR) ThrowErrno(env, "resetFd: close", errno);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitTcpAcceptor(Napi::Env env, Napi::Object exports) {
+  exports.Set("TcpAcceptor", TcpAcceptor::Define(env));
+  exports.Set("resetFd", Napi::Function::New(env, ResetFd, "resetFd"));
+}

@@ -1,0 +1,153 @@
+// The native accept path of the forwarder (acceptTcp, native/tcp_acceptor.cc) against real loopback
+// TCP sockets: each connection reaches the handler once as a descriptor with its peer and local
+// address, the descriptor relays through spliceDescriptor (bytes intact both ways, half-close),
+// resetFd sends a reset, and close() stops accepting and closes the listening descriptor.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import { acceptTcp, closeFd, errorCode, listenLoopbackTcp, resetFd, spliceDescriptor, type TcpAcceptor } from '@pgw/original-dst';
+
+interface Accepted {
+  fd: number;
+  peer: string | null;
+  originalAddress: string | null;
+  originalPortOrErrno: number;
+  local: string | null;
+  localPort: number;
+}
+
+const acceptors: TcpAcceptor[] = [];
+after(() => {
+  for (const acceptor of acceptors) acceptor.close();
+});
+
+/** A listening descriptor on a free loopback port (the agent's way of making them). */
+function listenFd(): { fd: number; port: number } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    try {
+      return { fd: listenLoopbackTcp(port, 128), port };
+    } catch (error) {
+      if (errorCode(error) !== 'EADDRINUSE') throw error;
+    }
+  }
+  throw new Error('no free loopback port in 20 tries');
+}
+
+function acceptor(): { port: number; acceptor: TcpAcceptor; accepted: Accepted[]; next: () => Promise<Accepted> } {
+  const { fd, port } = listenFd();
+  const accepted: Accepted[] = [];
+  const waiting: ((a: Accepted) => void)[] = [];
+  const instance = acceptTcp(
+    fd,
+    128,
+    (connFd, peer, originalAddress, originalPortOrErrno, local, localPort) => {
+      const entry = { fd: connFd, peer, originalAddress, originalPortOrErrno, local, localPort };
+      accepted.push(entry);
+      waiting.shift()?.(entry);
+    },
+    (error) => assert.fail(`accept failed: ${error.message}`),
+  );
+  acceptors.push(instance);
+  const next = () => {
+    const ready = accepted.find((a) => !taken.has(a));
+    if (ready !== undefined) {
+      taken.add(ready);
+      return Promise.resolve(ready);
+    }
+    return new Promise<Accepted>((resolve) =>
+      waiting.push((a) => {
+        taken.add(a);
+        resolve(a);
+      }),
+    );
+  };
+  const taken = new Set<Accepted>();
+  return { port, acceptor: instance, accepted, next };
+}
+
+describe('acceptTcp', () => {
+  it('hands each connection over once as a descriptor with its addresses, and it relays through spliceDescriptor', async () => {
+    const { port, next } = acceptor();
+    const lan = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    await once(lan, 'connect');
+    const got = await next();
+    assert.ok(got.fd >= 0);
+    assert.equal(got.peer, '127.0.0.1');
+    assert.equal(got.local, '127.0.0.1');
+    assert.equal(got.localPort, port);
+    // Not NAT-ed: conntrack has no original (errno in place of the port), or, when it tracked the
+    // connection, the socket's own address.
+    if (got.originalAddress === null) assert.ok(got.originalPortOrErrno > 0);
+    else assert.deepEqual([got.originalAddress, got.originalPortOrErrno], ['127.0.0.1', port]);
+
+    // The upstream side: a plain server standing in for the proxy's tunnel.
+    const server = net.createServer({ allowHalfOpen: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const wanAccepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const upstream = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
+    await once(upstream, 'connect');
+    const [wan] = await wanAccepted;
+    server.close();
+
+    let closed!: (reason: string | null) => void;
+    const ended = new Promise<string | null>((resolve) => (closed = resolve));
+    const relay = spliceDescriptor(got.fd, upstream, 30_000, (reason) => closed(reason));
+    assert.notEqual(relay, null, 'splice(2) is available on this kernel');
+    const up = randomBytes(256 * 1024);
+    const down = randomBytes(300 * 1024);
+    const collect = (socket: net.Socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      return once(socket, 'end').then(() => Buffer.concat(chunks));
+    };
+    const atWan = collect(wan);
+    const atLan = collect(lan);
+    lan.end(up);
+    assert.ok((await atWan).equals(up), 'client -> upstream intact, FIN relayed');
+    wan.end(down);
+    assert.ok((await atLan).equals(down), 'upstream -> client intact after the half-close');
+    assert.equal(await ended, null);
+    assert.deepEqual([relay!.bytesUp, relay!.bytesDown], [up.length, down.length]);
+    lan.destroy();
+    wan.destroy();
+  });
+
+  it('accepts a burst of connections, each exactly once', async () => {
+    const { port, accepted } = acceptor();
+    const clients = await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        const socket = net.connect({ host: '127.0.0.1', port });
+        await once(socket, 'connect');
+        return socket;
+      }),
+    );
+    for (let i = 0; i < 100 && accepted.length < 100; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(accepted.length, 100);
+    const ports = new Set(clients.map((c) => c.localPort));
+    assert.equal(new Set(accepted.map((a) => a.fd)).size, 100, 'one descriptor each');
+    assert.equal(ports.size, 100);
+    for (const a of accepted) closeFd(a.fd);
+    for (const c of clients) c.destroy();
+  });
+
+  it('resetFd ends the client with a reset; close() stops accepting and closes the listening descriptor', async () => {
+    const { port, acceptor: instance, next } = acceptor();
+    const lan = net.connect({ host: '127.0.0.1', port });
+    await once(lan, 'connect');
+    const { fd } = await next();
+    const error = once(lan, 'error') as Promise<[NodeJS.ErrnoException]>;
+    resetFd(fd);
+    assert.equal((await error)[0].code, 'ECONNRESET');
+
+    assert.notEqual(instance.fd, null);
+    instance.close();
+    assert.equal(instance.fd, null);
+    const refused = net.connect({ host: '127.0.0.1', port });
+    const [failure] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+    assert.equal(failure.code, 'ECONNREFUSED');
+  });
+});
