@@ -17,13 +17,15 @@ import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
 import { cpuMs, rssMiB } from '../ops-machine.js';
 import { LanClient } from './lan-client-handle.js';
-import { summariseProfile } from './profile-summary.js';
+import { inclusiveProfile, summariseProfile } from './profile-summary.js';
 import { summarize } from './stats.js';
 
 const CLIENT = '192.168.2.10';
 const PORT = 20010;
 const SEQUENTIAL = 300;
 const IPERF_SECONDS = 4;
+/** --profile-connections: enough connections that their path outweighs the start-up in the profile. */
+const PROFILED_CONNECTIONS = 2_000;
 /** --cpu-prof is not allowed in NODE_OPTIONS; this preload does the same through node:inspector. */
 const PROFILE_PRELOAD = fileURLToPath(new URL('./cpu-profile-preload.cjs', import.meta.url));
 
@@ -53,14 +55,17 @@ function rssParts(pid: number): { anon: number; file: number } {
   return { anon: kib('RssAnon'), file: kib('RssFile') };
 }
 
-function parseArgs(argv: string[]): { rounds: number; profile: boolean; variants: Variant[] } {
+type ProfileRun = 'iperf' | 'connections' | null;
+
+function parseArgs(argv: string[]): { rounds: number; profile: ProfileRun; variants: Variant[] } {
   let rounds = 4;
-  let profile = false;
+  let profile: ProfileRun = null;
   const variants: Variant[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--rounds') rounds = Number(argv[++i]);
-    else if (arg === '--profile') profile = true;
+    else if (arg === '--profile') profile = 'iperf';
+    else if (arg === '--profile-connections') profile = 'connections';
     else {
       const at = arg.indexOf('=');
       const name = at === -1 ? arg : arg.slice(0, at);
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
     console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
     for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
 
-    if (profile) {
+    if (profile !== null) {
       // The forwarder runs as uid pgw, which cannot enter the lab's directory.
       const dir = mkdtempSync(join(tmpdir(), 'pgw-fw-cpu-prof-'));
       chmodSync(dir, 0o777);
@@ -156,11 +161,19 @@ async function main(): Promise<void> {
       const nodeOptions = `${first.env.NODE_OPTIONS ?? ''} --require ${PROFILE_PRELOAD}`.trim();
       await gateway.start('forwarder', { ...first.env, NODE_OPTIONS: nodeOptions, PGW_BENCH_CPU_PROFILE: file });
       await waitEffective();
-      const gbps = await iperf();
+      let what: string;
+      if (profile === 'iperf') what = `one iperf3 run (${(await iperf()).toFixed(2)} Gbit/s under the profiler)`;
+      else {
+        const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
+        await lan.run({ op: 'latency', ...target, count: PROFILED_CONNECTIONS, concurrency: 1 }, 240_000);
+        what = `${PROFILED_CONNECTIONS} sequential connections`;
+      }
       await gateway.stop('forwarder');
       if (!existsSync(file)) throw new Error(`the forwarder wrote no profile to ${file}`);
-      console.log(`\nself time of ${first.name} during one iperf3 run (${gbps.toFixed(2)} Gbit/s under --cpu-prof), whole process life:`);
-      for (const line of summariseProfile(file)) console.log(line);
+      console.log(`\nself time of ${first.name} during ${what}, whole process life:`);
+      for (const line of summariseProfile(file, 40)) console.log(line);
+      console.log('\ntotal time (self + callees):');
+      for (const line of inclusiveProfile(file, 50)) console.log(line);
     }
     console.log(JSON.stringify({ bench: 'forwarder-variants', at: new Date().toISOString(), rounds, result }));
   } catch (error) {
