@@ -1,12 +1,14 @@
-// Per-client rate limits and byte quota (issue 16, docs/SECURITY.md flow 20): the real agent
-// (tc + table inet pgw_quota), the real forwarder and iperf3 through a real SOCKS5 proxy. Rates,
-// the quota's block time and the kill-switch on eth0 are measured and printed.
+// Per-client rate limits, byte quota and accounting (issue 16, docs/SECURITY.md flow 20): the real
+// agent (tc + table inet pgw_quota), the real forwarder and iperf3 through a real SOCKS5 proxy.
+// Rates, the quota's block time, the kill-switch on eth0, the per-client counts against iperf3's
+// own and the self-heal of table inet pgw_quota are measured and printed.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { AGENT_STATUS_KEY, connectRedis, parseAgentStatus } from '@pgw/events';
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
-import { iperfIdle, measureRate, packetsToClient, quotaUsed, setShaping, waitQuotaCrossed } from './shaping-harness.js';
+import { iperfBytes, iperfIdle, kernelCounter, measureRate, packetsToClient, quotaUsed, setShaping, usageSampleAfter, waitQuotaCrossed } from './shaping-harness.js';
 
 const LIMITED = '192.168.2.10';
 const UNLIMITED = '192.168.2.11';
@@ -17,6 +19,8 @@ const UP_KBIT = 20_000;
 const QUOTA_BYTES = 10_000_000;
 const QUOTA_DOWN_KBIT = 100_000;
 const TOLERANCE = 0.1;
+/** The issue's bound for the per-client byte counts against iperf3's own. */
+const COUNT_TOLERANCE = 0.02;
 
 let dp: Dataplane;
 const ids: Record<string, number> = {};
@@ -36,7 +40,8 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
     // Its download limited too: a capture on the LAN keeps every packet at 100 Mbit/s (at Gbit/s
     // tcpdump loses some), and the last packet to the client is taken from that capture.
     await setShaping(dp, ids[QUOTA]!, { quotaBytes: QUOTA_BYTES, rateDownKbit: QUOTA_DOWN_KBIT }, false);
-    await dp.startAgent();
+    // A usage sample every second (10 s by default): the test waits for one after each transfer.
+    dp.agent = await dp.gateway.start('agent', { PGW_USAGE_INTERVAL_MS: '1000' });
     // No warm connections: they would put the forwarder's own greetings to the quota client's proxy
     // on eth0, and the silence after the block is proven by no packet to that proxy at all.
     await dp.gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' });
@@ -114,6 +119,17 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       assert.deepEqual(fromClient, []);
       assert.deepEqual(toProxy, []);
 
+      // Another writer deletes table inet pgw_quota: the self-heal puts it back with the counts it
+      // last read, so the client is still over its quota and still blocked (never reset to 0).
+      const deletedAt = Date.now();
+      assert.equal((await dp.nft('delete', 'table', 'inet', 'pgw_quota')).exitCode, 0);
+      const healMs = await dp.waitFor('table inet pgw_quota restored', async () => (await quotaUsed(dp, ids[QUOTA]!, 0)) !== null, 3_000);
+      assert.equal(await quotaUsed(dp, ids[QUOTA]!, 0), QUOTA_BYTES, 'the quota restored without its count');
+      const stillBlocked = await dp.prober.tcp(QUOTA, ip, httpPort, 500);
+      assert.notEqual(stillBlocked.result, 'connected', 'the client got through after the quota table was deleted');
+      assert.ok(((await dp.setElements('lan_blocked')) ?? []).includes(QUOTA), 'left lan_blocked after the quota table was deleted');
+      console.log(`# table inet pgw_quota deleted by another writer -> restored in ${healMs} ms (${Date.now() - deletedAt} ms with the checks), count ${QUOTA_BYTES}, client still blocked`);
+
       // The operator's reset: a new epoch, a fresh count.
       const resetAt = Date.now();
       await setShaping(dp, ids[QUOTA]!, { quotaBytes: QUOTA_BYTES, quotaEpoch: 1 }, true);
@@ -123,6 +139,41 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       assert.equal(await quotaUsed(dp, ids[QUOTA]!, 0), null, 'the old epoch’s object is gone');
       assert.ok(!((await dp.setElements('lan_blocked')) ?? []).includes(QUOTA), 'still in lan_blocked after the reset');
       await dp.waitFor('the status record to drop quota_exceeded', async () => parseAgentStatus(await redis.get(AGENT_STATUS_KEY))?.blocked[QUOTA] === undefined, 2_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+  it("per-client byte counts agree with iperf3's own within 2 %; a foreign delete of the table keeps them", async () => {
+    const redis = connectRedis(dp.lab.redis.url('api'));
+    try {
+      await iperfIdle(dp, LIMITED);
+      const rows: string[] = [];
+      for (const [direction, bytes] of [['down', 40_000_000], ['up', 20_000_000]] as const) {
+        const before = await usageSampleAfter(dp, redis, Date.now());
+        const run = await iperfBytes(dp, UNLIMITED, direction, bytes);
+        // The transfer is over once iperf3 returns: the sample after it holds every byte.
+        const after = await usageSampleAfter(dp, redis, run.endedAt + 200);
+        assert.equal(after.countersSince.getTime(), before.countersSince.getTime(), 'the counters restarted during the run');
+        const key = direction === 'down' ? 'bytesDown' : 'bytesUp';
+        const counted = after.clients[UNLIMITED]![key] - before.clients[UNLIMITED]![key];
+        const connections = after.clients[UNLIMITED]!.connections - before.clients[UNLIMITED]!.connections;
+        const error = counted / run.bytes - 1;
+        rows.push(`${direction}: iperf3 ${run.bytes} B, counted ${counted} B (${(error * 100).toFixed(2)} %), ${connections} new connections`);
+        assert.ok(Math.abs(error) <= COUNT_TOLERANCE, `${direction}: counted ${counted} B, iperf3 counted ${run.bytes} B at the client (${(error * 100).toFixed(2)} %)`);
+        // iperf3's control connection and its data connection.
+        assert.ok(connections >= 2, `${direction}: ${connections} new connections counted`);
+      }
+      console.log(`# per-client counts of ${UNLIMITED} (load ${readFileSync('/proc/loadavg', 'utf8').trim()}):\n#   ${rows.join('\n#   ')}`);
+
+      // The counts survive another writer's delete of the table: restored from the last reading.
+      const last = await usageSampleAfter(dp, redis, Date.now());
+      assert.equal((await dp.nft('delete', 'table', 'inet', 'pgw_quota')).exitCode, 0);
+      await dp.waitFor('the counters restored', async () => (await kernelCounter(dp, 'acct_down', UNLIMITED)) !== null, 3_000);
+      const restored = (await kernelCounter(dp, 'acct_down', UNLIMITED))!;
+      assert.ok(restored.bytes >= last.clients[UNLIMITED]!.bytesDown, `restored ${restored.bytes} B, the last sample said ${last.clients[UNLIMITED]!.bytesDown} B`);
+      const next = await usageSampleAfter(dp, redis, Date.now());
+      assert.equal(next.countersSince.getTime(), last.countersSince.getTime(), 'countersSince changed: the restore looks like a restart');
+      assert.ok(next.clients[UNLIMITED]!.bytesDown >= last.clients[UNLIMITED]!.bytesDown);
     } finally {
       redis.disconnect();
     }

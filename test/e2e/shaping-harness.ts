@@ -1,9 +1,12 @@
 // Helpers of the shaping e2e and bench:shaping: seeding a mapping's limits as the api will (an
 // UPDATE and a mapping.changed notice), iperf3 through a client, and the kernel's quota count.
+import { CLIENT_USAGE_KEY, type ClientUsageSample, type connectRedis, parseClientUsageHash } from '@pgw/events';
 import { sql } from 'kysely';
 import type { Dataplane } from './dataplane-harness.js';
 
 export const IPERF_SECONDS = 4;
+
+type Redis = ReturnType<typeof connectRedis>;
 
 export interface ShapingColumns {
   rateDownKbit?: number | null;
@@ -45,12 +48,44 @@ export async function iperfIdle(dp: Dataplane, client: string): Promise<void> {
   await measureRate(dp, client, 'up', 1);
 }
 
-/** Bytes the kernel counted on a mapping's quota object of this epoch; null when there is none. */
+/** Bytes the kernel counted on a mapping's quota object of this epoch (any period); null when there is none. */
 export async function quotaUsed(dp: Dataplane, mappingId: number, epoch: number): Promise<number | null> {
-  const r = await dp.nft('-j', 'list', 'quota', 'inet', 'pgw_quota', `q${mappingId}_${epoch}`);
+  const r = await dp.nft('-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota');
   if (r.exitCode !== 0) return null;
-  const item = (JSON.parse(r.stdout).nftables as { quota?: { used: number } }[]).find((i) => i.quota);
+  // q<mapping>_<epoch>_<period>; before quota periods the name had no period (kept so the test can run against that agent).
+  const stem = `q${mappingId}_${epoch}`;
+  const item = (JSON.parse(r.stdout).nftables as { quota?: { name: string; used: number } }[]).find((i) => i.quota && (i.quota.name === stem || i.quota.name.startsWith(`${stem}_`)));
   return item?.quota?.used ?? null;
+}
+
+/** The gateway's last usage sample (docs/contracts.md "Client usage"), read as the api reads it; null before the first. */
+export async function usageSample(redis: Redis): Promise<ClientUsageSample | null> {
+  return parseClientUsageHash(await redis.hgetall(CLIENT_USAGE_KEY))[0] ?? null;
+}
+
+/** The first sample taken after `after` (ms since the epoch), bounded. */
+export async function usageSampleAfter(dp: Dataplane, redis: Redis, after: number, timeoutMs = 5_000): Promise<ClientUsageSample> {
+  let sample: ClientUsageSample | null = null;
+  await dp.waitFor('a usage sample', async () => {
+    sample = await usageSample(redis);
+    return sample !== null && sample.sampledAt.getTime() > after;
+  }, timeoutMs);
+  return sample!;
+}
+
+/**
+ * iperf3 from a LAN client with a byte count (-n): the bytes iperf3 itself counted at the client
+ * (its payload: received for a download, sent for an upload, since bytes still queued in the
+ * relay when the test ends are the client's, not yet the server's) and when the run ended.
+ */
+export async function iperfBytes(dp: Dataplane, client: string, direction: 'down' | 'up', bytes: number): Promise<{ bytes: number; endedAt: number }> {
+  const { ip, iperfPort } = dp.lab.description.internet;
+  const argv = ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', client, '-n', String(bytes), '-J', ...(direction === 'down' ? ['-R'] : [])];
+  const result = await dp.lab.exec(dp.lab.ns.lan, argv, { timeoutMs: 30_000, reject: false });
+  const report = JSON.parse(result.stdout || '{}') as { error?: string; end?: { sum_received?: { bytes: number }; sum_sent?: { bytes: number } } };
+  const counted = direction === 'down' ? report.end?.sum_received?.bytes : report.end?.sum_sent?.bytes;
+  if (counted === undefined) throw new Error(`iperf3 ${direction} from ${client} failed: ${report.error ?? result.stderr}`);
+  return { bytes: counted, endedAt: Date.now() };
 }
 
 export interface QuotaCrossing {
@@ -94,4 +129,12 @@ export async function packetsToClient(dp: Dataplane, pcap: string, client: strin
   }
   if (lastAt === 0) throw new Error(`no packet to ${client} on the capture: ${decoded.stderr.trim()}`);
   return { lastAt, countAfter };
+}
+
+/** One accounting set's counter of a client in table inet pgw_quota as the kernel lists it; null when absent. */
+export async function kernelCounter(dp: Dataplane, set: 'acct_up' | 'acct_down' | 'acct_new', client: string): Promise<{ packets: number; bytes: number } | null> {
+  const r = await dp.nft('-j', 'list', 'set', 'inet', 'pgw_quota', set);
+  if (r.exitCode !== 0) return null;
+  const item = (JSON.parse(r.stdout).nftables as { set?: { elem?: { elem?: { val: string; counter: { packets: number; bytes: number } } }[] } }[]).find((i) => i.set);
+  return item?.set?.elem?.find((e) => e.elem?.val === client)?.elem?.counter ?? null;
 }

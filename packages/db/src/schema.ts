@@ -63,12 +63,6 @@ export interface MappingsTable {
   /** What the client gets while its proxy is down, and the proxies to use then, in order (migration 0013). */
   failPolicy: Generated<'closed' | 'backup'>;
   backupProxyIds: Generated<number[]>;
-  /** kbit/s, null: unlimited; bigint quota_bytes comes back from pg as a string (migration 0009). */
-  rateDownKbit: Generated<number | null>;
-  rateUpKbit: Generated<number | null>;
-  quotaBytes: ColumnType<string | null, number | null | undefined, number | null>;
-  /** Raised by an operator's quota reset. */
-  quotaEpoch: Generated<number>;
   createdAt: CreatedAt;
   updatedAt: UpdatedAt;
 }
@@ -93,6 +87,10 @@ export interface SettingsTable {
   privateDestinations: 'deny' | 'allow';
   /** Seconds a recovered proxy must be up before its clients leave their backup (migration 0013). */
   backupHoldDownS: Generated<number>;
+  /** Quota periods and per-client metrics (migration 0010, issue 16). */
+  quotaPeriod: Generated<'daily' | 'monthly'>;
+  quotaResetTimezone: Generated<string>;
+  perClientMetrics: Generated<boolean>;
   updatedAt: UpdatedAt;
 }
 

@@ -8,4 +8,5 @@ export * from './policy.js';
 export * from './destination-policy.js';
 export * from './listener-protocol.js';
 export * from './shaping.js';
+export * from './quota-settings.js';
 export * from './fail-policy.js';

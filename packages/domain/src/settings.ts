@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { privateDestinationsSchema } from './destination-policy.js';
 import { backupHoldDownSchema } from './fail-policy.js';
 import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
+import { quotaPeriodSchema, timeZoneSchema } from './quota-settings.js';
 
 /** Only "drop" exists in v1.1: UDP/53 from clients is dropped. The DoH stub is out of scope. */
 export const DNS_MODES = ['drop'] as const;
@@ -26,6 +27,11 @@ export const settingsSchema = z
     healthIntervalS: z.number().int().min(5).max(3600),
     probeTimeoutMs: z.number().int().min(500).max(60000),
     checkUrl: z.url({ protocol: /^https?$/ }),
+    /** Byte quotas restart at each day's or month's start in quotaResetTimezone (issue 16, migration 0010). Absent in a change: the stored value is kept (column defaults monthly, UTC). */
+    quotaPeriod: quotaPeriodSchema.optional(),
+    quotaResetTimezone: timeZoneSchema.optional(),
+    /** Per-client byte counters in the agent's metrics (one series per client and direction: cardinality). Absent in a change: kept (default off). */
+    perClientMetrics: z.boolean().optional(),
     dnsMode: z.enum(DNS_MODES),
     /** Absent in a change: the stored mode is kept (the column has its own default, dnat). */
     interceptMode: z.enum(INTERCEPT_MODES).optional(),

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_STREAM } from './event-bus.js';
 import { PROBE_QUEUE } from './probe-queue.js';
 import { CONSUMER_SOURCES, type EventPublisher, streamKey } from './routing.js';
+import { CLIENT_USAGE_KEY } from './client-usage.js';
 import { AGENT_NEIGHBOURS_KEY } from './neighbour-record.js';
 import { AGENT_STATUS_KEY, FORWARDER_STATUS_KEY } from './status-records.js';
-import { CLIENT_USAGE_KEY } from './client-usage.js';
 
 /**
  * The one definition of what each service may do in Redis. The lab, the demo and the deployment
@@ -55,6 +55,9 @@ const consume = (names: RedisNames, group: keyof typeof CONSUMER_SOURCES): Redis
 
 const ownStatus = (...keys: string[]): RedisGrant => ({ why: 'write its own status key', commands: ['set'], keys: keys.map((key) => `~${key}`) });
 
+/** The agent's usage sample: one field (its node name) of one hash, written whole (docs/contracts.md, "Client usage"). */
+const publishUsage: RedisGrant = { why: 'publish its client usage sample (its node\'s field of the usage hash)', commands: ['hset'], keys: [`~${CLIENT_USAGE_KEY}`] };
+
 /** What BullMQ's Queue.add (addStandardJob) and Job.waitUntilFinished (isFinished, QueueEvents) read. */
 const QUEUE_READS = ['exists', 'get', 'hget', 'hmget', 'hgetall', 'hexists', 'llen', 'lrange', 'scard', 'smembers', 'zscore', 'zcard', 'zrange', 'zrangebyscore', 'zrevrange', 'zrevrangebyscore', 'xread', 'xrevrange', 'xlen', 'pttl'];
 
@@ -94,14 +97,14 @@ export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_
           publish(names, 'api'),
           { why: 'tail every stream for the console (SSE)', commands: ['xread', 'xrevrange', 'xrange'], keys: [`%R~${names.streamBase}:*`] },
           { why: 'show what the agent and forwarder report', commands: ['get', 'mget'], keys: [`%R~${AGENT_STATUS_KEY}`, `%R~${FORWARDER_STATUS_KEY}`, `%R~${AGENT_NEIGHBOURS_KEY}`] },
+          { why: 'read every node\'s client usage sample (issue 16)', commands: ['hgetall', 'hget'], keys: [`%R~${CLIENT_USAGE_KEY}`] },
           ...probeProducer(queue),
-          { why: "take the agents' usage samples into the accounting history (issue 16)", commands: ['hgetall'], keys: [`%R~${CLIENT_USAGE_KEY}`] },
         ],
       };
     case 'health':
       return { user, connection: ['ping', 'info', 'client|setname'], grants: [publish(names, 'health'), consume(names, 'health'), probeOwner(queue)] };
     case 'agent':
-      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY)] };
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY), publishUsage] };
     case 'forwarder':
       return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(FORWARDER_STATUS_KEY)] };
   }

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { createDb } from '@pgw/db';
-import { connectRedis, EventBus } from '@pgw/events';
+import { CLIENT_USAGE_KEY, connectRedis, EventBus } from '@pgw/events';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
+import { AccountingPublisher } from './accounting-publisher.js';
 import type { EarlyEnforcement } from './boot.js';
 import { type AgentConfig, reservedPorts } from './config.js';
 import { deleteClientConnections } from './conntrack.js';
@@ -24,6 +25,7 @@ import { resolveHosts } from './resolve-hosts.js';
 import { SelfHeal } from './self-heal.js';
 import type { StateCache } from './state-cache.js';
 import { QuotaBlocks } from './quota-block.js';
+import { stemOf } from './quota-table.js';
 import { Shaper } from './shaper.js';
 import { StatusReporter } from './status.js';
 
@@ -70,16 +72,21 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // Device discovery: the LAN's neighbour table, read on the interface of the policy in force.
   const neighbourReport = new NeighbourReporter(config.PGW_IP_BIN, statusRedis, logger);
 
-  const shaper = new Shaper({ tc: config.PGW_TC_BIN, nft: config.PGW_NFT_BIN, ip: config.PGW_IP_BIN }, (error) =>
-    logger.error('per-client shaping not applied', { error: error.message }),
-  );
+  const shaper = new Shaper({
+    bins: { tc: config.PGW_TC_BIN, nft: config.PGW_NFT_BIN, ip: config.PGW_IP_BIN },
+    onError: (error) => logger.error('per-client shaping not applied', { error: error.message }),
+    onWriter: (pid) => ownWriters.add(pid),
+    now: () => Date.now(),
+  });
+  // The quota period of the settings last loaded (desired is set before the first run reports).
+  const quotaSettings = () => ({ period: desired.settings?.quotaPeriod ?? 'monthly', timeZone: desired.settings?.quotaResetTimezone ?? 'UTC' });
   const quotaBlocks = new QuotaBlocks();
   const report = (outcome: ReconcileOutcome) => {
     recordMetrics(outcome);
     status.report(outcome);
     if (outcome.build) neighbourReport.setInterface(outcome.build.policy.lan.interface);
     // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped).
-    if (outcome.ok && outcome.build) void shaper.sync(outcome.build.policy);
+    if (outcome.ok && outcome.build) void shaper.sync(outcome.build.policy, quotaSettings());
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
@@ -131,7 +138,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
 
   // Forked once now, while no change waits for it, rather than by the first delta.
   nft.warm();
-  const selfHeal = new SelfHeal({ nftBin: config.PGW_NFT_BIN, guard, reconciler, own: ownWriters, logger, registry, now: () => performance.now() });
+  const selfHeal = new SelfHeal({ nftBin: config.PGW_NFT_BIN, guard, reconciler, own: ownWriters, logger, registry, now: () => performance.now(), quota: shaper });
   selfHeal.start();
   const server = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
   const subscription = bus.subscribe({
@@ -153,11 +160,20 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     shaper.exceeded().then(
       (over) => {
         status.setOverQuota(over);
-        if (quotaBlocks.setOver([...over.values()].map((q) => q.name))) void reconciler.request('quota');
+        if (quotaBlocks.setOver([...over.values()].map((q) => stemOf(q.name)))) void reconciler.request('quota');
       },
       (error: Error) => logger.warn('cannot read the quota objects', { error: error.message }),
     );
   }, config.PGW_QUOTA_POLL_MS);
+  const accounting = new AccountingPublisher({
+    node: config.PGW_NODE_NAME,
+    shaper,
+    publish: (node, json) => statusRedis.hset(CLIENT_USAGE_KEY, node, json),
+    perClientMetrics: () => desired.settings?.perClientMetrics ?? false,
+    registry,
+    logger,
+  });
+  const usageTimer = setInterval(() => void accounting.tick(), config.PGW_USAGE_INTERVAL_MS);
   logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
 
   return {
@@ -166,6 +182,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     stop: async () => {
       clearInterval(resync);
       clearInterval(quotaPoll);
+      clearInterval(usageTimer);
       neighbourReport.stop();
       // The listening sockets stay open until exit, and after it in the forwarder that holds them.
       listeners.server.close();

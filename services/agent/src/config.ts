@@ -1,5 +1,7 @@
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
+import { CLIENT_USAGE_INTERVAL_MS, nodeNameSchema } from '@pgw/events/contracts';
 import { z } from 'zod';
 
 // guard/pgw-guard.nft of this install: src/ and dist/ are both two levels below services/agent.
@@ -28,6 +30,8 @@ export const agentConfigSchema = z.object({
   PGW_TC_BIN: absolutePath.default('/usr/sbin/tc'),
   /** How often the kernel's quota objects are read for the status record (the block itself is the kernel's, at once). */
   PGW_QUOTA_POLL_MS: fields.positiveInt(250, 2000),
+  /** How often the per-client counters are read and published (docs/contracts.md, "Client usage"). */
+  PGW_USAGE_INTERVAL_MS: fields.positiveInt(CLIENT_USAGE_INTERVAL_MS, 60_000),
   PGW_FORWARDER_USER: userName.default('pgw'),
   PGW_HEALTH_USER: userName.default('pgw-health'),
   /** Where the agent hands the forwarder its listening sockets (docs/ARCHITECTURE.md, "Listening sockets"). */
@@ -39,6 +43,8 @@ export const agentConfigSchema = z.object({
   PGW_API_METRICS_PORT: fields.tcpPort.default(9104),
   /** Further ports no client may be DNAT-ed to (e.g. Prometheus, node_exporter). */
   PGW_RESERVED_PORTS: portList.default([]),
+  /** This gateway's name: the key of its status records (both nodes of an HA pair run an agent). */
+  PGW_NODE_NAME: nodeNameSchema.default(hostname()),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

@@ -57,6 +57,11 @@ export class DesiredSource {
 
   constructor(private readonly deps: DesiredSourceDeps) {}
 
+  /** The settings last loaded (null before the first load): the shaper's quota period. */
+  get settings(): DesiredState['settings'] | null {
+    return this.last?.state.settings ?? null;
+  }
+
   /** `tables`: the ones that may have changed (tablesToLoad of the run's triggers); the others are the last load's. */
   async load(tables: ReadonlySet<DesiredTable> = ALL_TABLES): Promise<PolicyBuild> {
     const { fingerprint, state: fresh } = await this.deps.loadIfChanged(this.last, tables);

@@ -9,6 +9,9 @@
 /** The tables restored by the self-heal, all in family inet. */
 export const WATCHED = { guard: 'pgw_guard', pgw: 'pgw' } as const;
 export type WatchedTable = keyof typeof WATCHED;
+/** Also seen in transactions: table inet pgw_quota, which the shaper heals apart from the plan below (issue 16). */
+export const MONITORED = { ...WATCHED, quota: 'pgw_quota' } as const;
+export type MonitoredTable = keyof typeof MONITORED;
 
 /**
  * The agent's readiness marker: a table created and deleted in one transaction (never visible to
@@ -29,7 +32,7 @@ export interface NftTransaction {
   /** The writer's pid as the kernel reports it (its own pid namespace's view); null when not printed. */
   readonly pid: number | null;
   readonly process: string | null;
-  readonly changes: ReadonlyMap<WatchedTable, TableChange>;
+  readonly changes: ReadonlyMap<MonitoredTable, TableChange>;
   /** Whether the agent's readiness marker table appeared in it. */
   readonly probe: boolean;
 }
@@ -46,7 +49,7 @@ interface TableTrace {
 
 /** Feed it `nft monitor` lines in order; it returns each transaction once its generation line arrives. */
 export class NftMonitorParser {
-  private traces = new Map<WatchedTable, TableTrace>();
+  private traces = new Map<MonitoredTable, TableTrace>();
   private probe = false;
 
   line(text: string): NftTransaction | null {
@@ -72,7 +75,7 @@ export class NftMonitorParser {
   }
 
   private close(match: RegExpExecArray): NftTransaction {
-    const changes = new Map<WatchedTable, TableChange>();
+    const changes = new Map<MonitoredTable, TableChange>();
     for (const [table, trace] of this.traces) {
       changes.set(table, trace.lastTable === 'delete' ? 'removed' : trace.recreated ? 'replaced' : 'edited');
     }
@@ -89,8 +92,8 @@ export class NftMonitorParser {
   }
 }
 
-function watchedName(table: string): WatchedTable | null {
-  for (const [key, name] of Object.entries(WATCHED) as [WatchedTable, string][]) if (name === table) return key;
+function watchedName(table: string): MonitoredTable | null {
+  for (const [key, name] of Object.entries(MONITORED) as [MonitoredTable, string][]) if (name === table) return key;
   return null;
 }
 

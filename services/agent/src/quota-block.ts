@@ -1,12 +1,13 @@
 import type { PolicyClient } from '@pgw/domain';
 import type { PolicyBuild } from './build-policy.js';
-import { quotaName } from './render-shaping.js';
+import { quotaStem } from './quota-table.js';
 
 /**
  * Clients over quota join the block path of every other blocked client (`lan_blocked`, reason
  * quota_exceeded): their connections are reset like a dead proxy's (flow 18), on top of the quota
- * table's drop that already stopped them in the kernel. `over` holds quota object names
- * (mapping + epoch), so a reset (a new epoch) is not over the moment the policy carries it.
+ * table's drop that already stopped them in the kernel. `over` holds quota stems (mapping, epoch), so a
+ * reset (a new epoch) is not over the moment the policy carries it; a new period is the poll's
+ * (it reports the new period's objects, not over).
  * The build comes back as the very same object when no effective client is over quota, and as
  * the same derived object for the same build and names: the reconciler tells "unchanged" by identity.
  */
@@ -15,9 +16,9 @@ export class QuotaBlocks {
   private key = '';
   private memo = new WeakMap<PolicyBuild, { key: string; build: PolicyBuild }>();
 
-  /** The quota objects now over their limit; true when that changes which objects are over. */
-  setOver(names: Iterable<string>): boolean {
-    const next = new Set(names);
+  /** The quota stems (quotaStem: mapping, epoch) now over their limit; true when that changes which are over. */
+  setOver(keys: Iterable<string>): boolean {
+    const next = new Set(keys);
     const key = [...next].sort().join(',');
     if (key === this.key) return false;
     this.over = next;
@@ -32,7 +33,7 @@ export class QuotaBlocks {
     let changed = false;
     const clients = build.policy.clients.map((client): PolicyClient => {
       if (client.blocked !== null || client.shaping?.quotaBytes == null) return client;
-      if (!this.over.has(quotaName(client.mappingId, client.shaping.quotaEpoch))) return client;
+      if (!this.over.has(quotaStem(client.mappingId, client.shaping.quotaEpoch))) return client;
       changed = true;
       return { ...client, blocked: 'quota_exceeded' };
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
-import { parseQuotaListing, parseTcClasses, quotaExceeded, renderQuotaScript, renderTcPlan } from './render-shaping.js';
+import { parseTcClasses, renderTcPlan } from './render-shaping.js';
 
 const client = (last: number, shaping?: PolicyClient['shaping']): PolicyClient => ({
   mappingId: last,
@@ -45,41 +45,7 @@ test('a rate or address forced past the types is refused before tc', () => {
   assert.throws(() => renderTcPlan(policy([{ ...client(10, limited), ip: '1.2.3.4; reboot' as never }])), /not an IPv4/);
 });
 
-test('quota: an object per (mapping, epoch) created with no count, kept with its count, a reset is a new object, others deleted', () => {
-  const first = renderQuotaScript(policy([client(10, limited), client(11)]), []);
-  assert.match(first, /add quota inet pgw_quota q10_0 \{ over 10000000 bytes used 0 bytes \}/);
-  assert.match(first, /add element inet pgw_quota client_quota \{ 192\.168\.2\.10 : "q10_0" \}/);
-  assert.match(first, /quota_up iifname "ens19" quota name ip saddr map @client_quota drop/);
-  assert.match(first, /quota_down oifname "ens19" quota name ip daddr map @client_quota drop/);
-
-  const kept = renderQuotaScript(policy([client(10, limited)]), [{ name: 'q10_0', bytes: 10_000_000, used: 777 }]);
-  assert.doesNotMatch(kept, /add quota|delete quota/);
-
-  const raised = renderQuotaScript(policy([client(10, { ...limited, quotaBytes: 20_000_000 })]), [{ name: 'q10_0', bytes: 10_000_000, used: 777 }]);
-  assert.match(raised, /delete quota inet pgw_quota q10_0\nadd quota inet pgw_quota q10_0 \{ over 20000000 bytes used 777 bytes \}/);
-
-  const reset = renderQuotaScript(policy([client(10, { ...limited, quotaEpoch: 1 })]), [{ name: 'q10_0', bytes: 10_000_000, used: 10_000_001 }]);
-  assert.match(reset, /add quota inet pgw_quota q10_1 \{ over 10000000 bytes used 0 bytes \}/);
-  assert.match(reset, /delete quota inet pgw_quota q10_0\n$/);
-  // The map is flushed before any object is deleted: no element can point at a deleted object.
-  assert.ok(reset.indexOf('flush map') < reset.indexOf('delete quota'));
-});
-
-test('over quota is the kernel count past the limit, for the current epoch only', () => {
-  const p = policy([client(10, limited), client(11, { ...limited, quotaEpoch: 2 }), client(12, limited)]);
-  const over = quotaExceeded(p, [
-    // The kernel lists used capped at the limit once over.
-    { name: 'q10_0', bytes: 10_000_000, used: 10_000_000 },
-    { name: 'q12_0', bytes: 10_000_000, used: 9_999_999 },
-    { name: 'q11_1', bytes: 10_000_000, used: 99_000_000 },
-    { name: 'q11_2', bytes: 10_000_000, used: 5 },
-  ]);
-  assert.deepEqual([...over.keys()], [10]);
-});
-
-test('listings: nft quotas JSON and tc class text', () => {
-  const json = '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"quota": {"family": "inet", "name": "q1_0", "table": "pgw_quota", "handle": 6, "bytes": 10000000, "used": 123, "inv": true}}]}';
-  assert.deepEqual(parseQuotaListing(json), [{ name: 'q1_0', bytes: 10_000_000, used: 123 }]);
+test('tc class text', () => {
   const text = 'class htb 1:1 root prio 0 rate 50Mbit ceil 50Mbit burst 256Kb cburst 256Kb \nclass htb 1:2 root prio 0 rate 64Kbit ceil 64Kbit burst 256Kb cburst 256Kb \n';
   assert.deepEqual(parseTcClasses(text), [
     { classid: '1:1', rateKbit: 50_000 },

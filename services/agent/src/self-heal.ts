@@ -13,6 +13,8 @@ export interface SelfHealDeps {
   logger: Logger;
   registry: Registry;
   now(): number;
+  /** Table inet pgw_quota (issue 16): rewritten with the counts last read, never from zero. */
+  quota: { heal(mode: 'verify' | 'restore'): Promise<'restored' | 'intact' | 'idle'> };
 }
 
 /**
@@ -33,7 +35,7 @@ export class SelfHeal {
 
   constructor(private readonly deps: SelfHealDeps) {
     this.restores = new Counter({ name: 'pgw_agent_selfheal_restores_total', help: 'Tables restored by the self-heal after another writer removed or edited them', labelNames: ['table'], registers: [deps.registry] });
-    for (const table of ['guard', 'pgw']) this.restores.inc({ table }, 0);
+    for (const table of ['guard', 'pgw', 'quota']) this.restores.inc({ table }, 0);
     const up = new Gauge({ name: 'pgw_agent_nft_monitor_up', help: '1 while the agent is subscribed to nftables events (the self-heal works)', registers: [deps.registry] });
     this.monitor = new NftMonitor({
       nftBin: deps.nftBin,
@@ -44,6 +46,7 @@ export class SelfHeal {
         if (!comparable) deps.logger.warn('nft monitor: writer pids are not the agent’s (own pid namespace); every edit of inet pgw is verified before a restore');
         // Whatever happened while no monitor ran: load the guard if it is gone, verify inet pgw.
         this.request({ guard: 'verify', pgw: 'verify' }, 'monitor started');
+        this.healQuota('verify', 'monitor started');
       },
       onUp: (isUp) => up.set(isUp ? 1 : 0),
     });
@@ -62,7 +65,24 @@ export class SelfHeal {
     const { pid } = transaction;
     const writer = pid === null || !this.pidsComparable ? 'unknown' : this.deps.own.claim(pid) ? 'own' : 'foreign';
     const plan = planHeal(transaction, writer);
-    if (needsHeal(plan)) this.request(plan, `generation ${transaction.generation} by ${transaction.process ?? '?'} pid ${pid ?? '?'}`);
+    const cause = `generation ${transaction.generation} by ${transaction.process ?? '?'} pid ${pid ?? '?'}`;
+    if (needsHeal(plan)) this.request(plan, cause);
+    // The quota table is in force or not by its own content (the agent's memory of its counts), on
+    // its own queue: a foreign change is rewritten, an unknown writer's only when it differs.
+    const quota = transaction.changes.get('quota');
+    if (quota !== undefined && writer !== 'own') this.healQuota(writer === 'foreign' || quota === 'removed' ? 'restore' : 'verify', cause);
+  }
+
+  private healQuota(mode: 'verify' | 'restore', cause: string): void {
+    const started = this.deps.now();
+    this.deps.quota.heal(mode).then(
+      (result) => {
+        if (result !== 'restored') return;
+        this.restores.inc({ table: 'quota' });
+        this.deps.logger.warn('self-heal: table inet pgw_quota restored with the counts last read', { ms: Math.round(this.deps.now() - started), cause });
+      },
+      (error: Error) => this.deps.logger.error('self-heal: inet pgw_quota not restored', { error: error.message, cause }),
+    );
   }
 
   private request(plan: HealPlan, cause: string): void {

@@ -1,6 +1,8 @@
-import type { GatewayPolicy } from '@pgw/domain';
+import type { GatewayPolicy, QuotaPeriod } from '@pgw/domain';
 import { execa } from 'execa';
-import { IFB_DEVICE, parseQuotaListing, parseTcClasses, QUOTA_TABLE, type QuotaObject, quotaExceeded, renderQuotaScript, renderTcPlan, type TcPlan } from './render-shaping.js';
+import { quotaPeriodAt, type QuotaPeriodWindow } from './quota-period.js';
+import { type AccountingSet, EMPTY_READING, type KernelCounter, parseQuotaTable, QUOTA_TABLE, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotaTableDrift, renderQuotaScript } from './quota-table.js';
+import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
 /** An unchanged tc plan or quota table is read back at most this often (a sync follows every run, once a second at rest). */
@@ -12,46 +14,62 @@ export interface ShaperBins {
   readonly ip: string;
 }
 
+export interface QuotaSettings {
+  readonly period: QuotaPeriod;
+  readonly timeZone: string;
+}
+
 /** What the quota poll found: the mappings over quota (their client's packets are being dropped). */
 export type QuotaReport = ReadonlyMap<number, QuotaObject>;
 
+export interface ShaperDeps {
+  readonly bins: ShaperBins;
+  readonly onError: (error: Error) => void;
+  /** Each nft writer's pid, so the self-heal knows the agent's own transactions on table inet pgw_quota. */
+  readonly onWriter: (pid: number) => void;
+  readonly now: () => number;
+}
+
 /**
- * Applies render-shaping's plans in the agent's namespace: tc (one `tc -batch`, after removing our
- * qdiscs, only when the plan changed; read back by class) and table inet pgw_quota (one nft
- * transaction per policy). Syncs run one at a time, the newest policy waiting wins.
+ * Applies render-shaping's tc plan and quota-table's table inet pgw_quota in the agent's namespace:
+ * tc (one `tc -batch`, after removing our qdiscs, only when the plan changed; read back by class)
+ * and the quota table (one nft transaction, only when the kernel differs from the policy). Keeps
+ * the last counts it read (`memory`): a quota object or counter another writer removed is created
+ * again with them, never silently from zero. Writes run one at a time, the newest policy waiting wins.
  */
 export class Shaper {
   private appliedTc: string | null = null;
   private tcVerifiedAt = 0;
-  /** The quota part last written (table, chains, objects): unchanged and all objects still listed: no transaction. */
-  private appliedQuota: string | null = null;
   /** The quota part of the last policy checked against the kernel, and when. */
   private quotaChecked: { readonly key: string; readonly at: number } | null = null;
   private running: Promise<void> | null = null;
-  private next: GatewayPolicy | null = null;
-  private policy: GatewayPolicy | null = null;
+  private next: { policy: GatewayPolicy; settings: QuotaSettings } | null = null;
+  private lock: Promise<unknown> = Promise.resolve();
+  private target: { policy: GatewayPolicy; settings: QuotaSettings } | null = null;
+  private window: QuotaPeriodWindow | null = null;
+  private windowZone = '';
+  private healing: Promise<'restored' | 'intact' | 'idle'> | null = null;
+  private healAgain: 'verify' | 'restore' | null = null;
+  /** The last counts read from the kernel (a full listing, quota counts also from each poll). */
+  private memory: QuotaTableReading = EMPTY_READING;
 
-  constructor(
-    private readonly bins: ShaperBins,
-    private readonly onError: (error: Error) => void,
-  ) {}
+  constructor(private readonly deps: ShaperDeps) {}
 
   /** Converge tc and the quota table to this policy (coalesced; never throws, errors go to onError). */
-  sync(policy: GatewayPolicy): Promise<void> {
-    this.next = policy;
+  sync(policy: GatewayPolicy, settings: QuotaSettings): Promise<void> {
+    this.next = { policy, settings };
     this.running ??= (async () => {
       while (this.next !== null) {
-        const target = this.next;
+        const next = this.next;
         this.next = null;
         try {
-          await this.applyTc(renderTcPlan(target));
-          await this.applyQuota(target);
-          this.policy = target;
+          await this.applyTc(renderTcPlan(next.policy));
+          await this.exclusive(() => this.applyQuota(next.policy, next.settings, false));
+          this.target = next;
         } catch (error) {
           this.appliedTc = null;
-          this.appliedQuota = null;
           this.quotaChecked = null;
-          this.onError(error as Error);
+          this.deps.onError(error as Error);
         }
       }
       this.running = null;
@@ -59,32 +77,93 @@ export class Shaper {
     return this.running;
   }
 
-  /** The mappings over quota now, by the kernel's quota objects; empty before the first sync and when no client has a quota. */
+  /** The policy and quota period last applied (null before the first sync). */
+  get applied(): { readonly policy: GatewayPolicy; readonly window: QuotaPeriodWindow } | null {
+    return this.target && this.window ? { policy: this.target.policy, window: this.window } : null;
+  }
+
+  /**
+   * The mappings over quota now, by the kernel's quota objects of the current period (one cheap
+   * `list quotas`); an object missing from the listing counts as remembered until the heal restores
+   * it, so another writer's delete never unblocks a client. When the period has ended, the table
+   * is moved to the new one first (fresh objects: the clients are no longer over).
+   */
   async exceeded(): Promise<QuotaReport> {
-    if (this.policy === null || !this.policy.clients.some((c) => c.shaping?.quotaBytes != null)) return new Map();
-    return quotaExceeded(this.policy, await this.listQuotas());
+    const target = this.target;
+    if (target === null || !target.policy.clients.some((c) => c.shaping?.quotaBytes != null)) return new Map();
+    if (this.window === null || this.deps.now() >= this.window.end.getTime()) await this.sync(target.policy, target.settings);
+    const window = this.window;
+    if (window === null) return new Map();
+    const listed = parseQuotaTable(await this.list('quotas'));
+    const quotas = new Map(this.memory.quotas);
+    for (const [name, q] of listed.quotas) quotas.set(name, q);
+    this.memory = { ...this.memory, quotas };
+    return quotaExceeded(target.policy, window.key, quotas);
+  }
+
+  /** One listing of the whole quota table: every client's counters (the accounting sample), remembered for a heal. */
+  async sample(): Promise<{ reading: QuotaTableReading; ms: number }> {
+    const started = performance.now();
+    const reading = parseQuotaTable(await this.list('table'));
+    const ms = performance.now() - started;
+    const applied = this.applied;
+    if (applied === null) return { reading, ms };
+    // Counts another writer removed a moment ago (the heal is restoring them) are reported as remembered.
+    this.memory = remember(this.memory, reading, applied.policy, applied.window.key);
+    return { reading: this.memory, ms };
+  }
+
+  /**
+   * The self-heal's part, after another writer changed table inet pgw_quota. verify: rewrite only
+   * when it differs from the policy; restore: rewrite (chains, rules, map) in any case. Missing
+   * objects and elements come back with the remembered counts. Coalesced: while one heal runs, the
+   * requests meanwhile make one more (the stronger mode), however many events a looping tool makes.
+   */
+  heal(mode: 'verify' | 'restore'): Promise<'restored' | 'intact' | 'idle'> {
+    if (this.healing) {
+      this.healAgain = this.healAgain === 'restore' || mode === 'restore' ? 'restore' : 'verify';
+      return this.healing;
+    }
+    const run = async (): Promise<'restored' | 'intact' | 'idle'> => {
+      let result: 'restored' | 'intact' | 'idle' = 'idle';
+      for (let next: 'verify' | 'restore' | null = mode; next !== null; next = this.healAgain, this.healAgain = null) {
+        const target = this.target;
+        if (target === null) return 'idle';
+        const outcome = await this.exclusive(() => this.applyQuota(target.policy, target.settings, next === 'restore'));
+        if (result !== 'restored') result = outcome;
+      }
+      return result;
+    };
+    this.healing = run().finally(() => (this.healing = null));
+    return this.healing;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
   }
 
   private async applyTc(plan: TcPlan): Promise<void> {
     const key = JSON.stringify(plan);
-    if (key === this.appliedTc && Date.now() - this.tcVerifiedAt < VERIFY_EVERY_MS) return;
+    if (key === this.appliedTc && this.deps.now() - this.tcVerifiedAt < VERIFY_EVERY_MS) return;
     if (key === this.appliedTc && (await this.verifyTc(plan))) {
-      this.tcVerifiedAt = Date.now();
+      this.tcVerifiedAt = this.deps.now();
       return;
     }
     // Ours alone on these devices: the root and ingress qdiscs are removed (absent is fine) and
     // written again whole. A client's shaping pauses for the milliseconds of the batch, never its traffic.
-    await this.run(this.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'root'], true);
-    await this.run(this.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'ingress'], true);
+    await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'root'], true);
+    await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'ingress'], true);
     if (plan.ifb) {
-      await this.run(this.bins.ip, ['link', 'add', 'name', IFB_DEVICE, 'type', 'ifb'], true);
-      await this.run(this.bins.ip, ['link', 'set', 'dev', IFB_DEVICE, 'up']);
-      await this.run(this.bins.tc, ['qdisc', 'del', 'dev', IFB_DEVICE, 'root'], true);
-    } else await this.run(this.bins.ip, ['link', 'del', 'dev', IFB_DEVICE], true);
-    if (plan.batch.length > 0) await this.run(this.bins.tc, ['-batch', '-'], false, plan.batch.join('\n') + '\n');
+      await this.run(this.deps.bins.ip, ['link', 'add', 'name', IFB_DEVICE, 'type', 'ifb'], true);
+      await this.run(this.deps.bins.ip, ['link', 'set', 'dev', IFB_DEVICE, 'up']);
+      await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', IFB_DEVICE, 'root'], true);
+    } else await this.run(this.deps.bins.ip, ['link', 'del', 'dev', IFB_DEVICE], true);
+    if (plan.batch.length > 0) await this.run(this.deps.bins.tc, ['-batch', '-'], false, plan.batch.join('\n') + '\n');
     if (!(await this.verifyTc(plan))) throw new Error('tc read-back differs from the plan just applied');
     this.appliedTc = key;
-    this.tcVerifiedAt = Date.now();
+    this.tcVerifiedAt = this.deps.now();
   }
 
   /** Every planned class is there with its rate, and no other class of ours (this tc prints classes as text only). */
@@ -92,37 +171,73 @@ export class Shaper {
     const devices = [...new Set([plan.lan, ...(plan.ifb ? [IFB_DEVICE] : [])])];
     const seen = new Map<string, number | null>();
     for (const dev of devices) {
-      for (const c of parseTcClasses(await this.run(this.bins.tc, ['class', 'show', 'dev', dev], true))) seen.set(`${dev} ${c.classid}`, c.rateKbit);
+      for (const c of parseTcClasses(await this.run(this.deps.bins.tc, ['class', 'show', 'dev', dev], true))) seen.set(`${dev} ${c.classid}`, c.rateKbit);
     }
     if (seen.size !== plan.classes.length) return false;
     return plan.classes.every((c) => seen.get(`${c.dev} ${c.classid}`) === c.rateKbit);
   }
 
-  private async applyQuota(policy: GatewayPolicy): Promise<void> {
-    const policyKey = JSON.stringify([policy.lan.interface, policy.clients.flatMap((c) => (c.shaping?.quotaBytes == null ? [] : [[c.ip, c.mappingId, c.shaping.quotaBytes, c.shaping.quotaEpoch]]))]);
-    if (this.quotaChecked?.key === policyKey && Date.now() - this.quotaChecked.at < VERIFY_EVERY_MS) return;
-    const listed = await this.listQuotas();
-    // Rendered against names and limits only: a changed count alone is no reason to write.
-    const script = renderQuotaScript(policy, listed);
-    const key = renderQuotaScript(policy, listed.map((q) => ({ ...q, used: 0 })));
-    if (key !== this.appliedQuota || /^(add|delete) quota /m.test(script)) {
-      await this.run(this.bins.nft, ['-f', '-'], false, script);
-      this.appliedQuota = renderQuotaScript(policy, (await this.listQuotas()).map((q) => ({ ...q, used: 0 })));
+  private async applyQuota(policy: GatewayPolicy, settings: QuotaSettings, force: boolean): Promise<'restored' | 'intact'> {
+    const now = this.deps.now();
+    const window = this.window !== null && this.window.period === settings.period && now < this.window.end.getTime() && this.windowZone === settings.timeZone ? this.window : quotaPeriodAt(new Date(now), settings.period, settings.timeZone);
+    const key = JSON.stringify([window.key, policy.lan.interface, policy.clients.map((c) => [c.ip, c.mappingId, c.shaping?.quotaBytes ?? null, c.shaping?.quotaEpoch ?? 0])]);
+    if (!force && this.quotaChecked?.key === key && now - this.quotaChecked.at < VERIFY_EVERY_MS) return 'intact';
+    const listed = parseQuotaTable(await this.list('table'));
+    this.memory = remember(this.memory, listed, policy, window.key);
+    let result: 'restored' | 'intact' = 'intact';
+    if (force || quotaTableDrift(policy, window.key, listed).length > 0) {
+      await this.run(this.deps.bins.nft, ['-f', '-'], false, renderQuotaScript(policy, window.key, listed, this.memory, now / 1000));
+      const after = parseQuotaTable(await this.list('table'));
+      const drift = quotaTableDrift(policy, window.key, after);
+      if (drift.length > 0) throw new Error(`table inet pgw_quota differs after its apply: ${drift.slice(0, 3).join('; ')}`);
+      this.memory = remember(this.memory, after, policy, window.key);
+      result = 'restored';
     }
-    this.quotaChecked = { key: policyKey, at: Date.now() };
+    this.window = window;
+    this.windowZone = settings.timeZone;
+    this.quotaChecked = { key, at: now };
+    return result;
   }
 
-  private async listQuotas(): Promise<QuotaObject[]> {
+  /** `nft -j list quotas|table ...` of table inet pgw_quota; null when the table does not exist. */
+  private async list(what: 'quotas' | 'table'): Promise<string | null> {
     const [family, name] = QUOTA_TABLE.split(' ');
-    const result = await execa(this.bins.nft, ['-j', 'list', 'quotas', 'table', family!, name!], { reject: false, timeout: TIMEOUT_MS });
-    if (result.exitCode === 0) return parseQuotaListing(result.stdout);
-    if (/No such file or directory/.test(result.stderr)) return [];
-    throw new Error(`nft list quotas failed: ${result.stderr.trim().slice(0, 500)}`);
+    const args = what === 'table' ? ['-j', 'list', 'table', family!, name!] : ['-j', 'list', 'quotas', 'table', family!, name!];
+    const result = await execa(this.deps.bins.nft, args, { reject: false, timeout: TIMEOUT_MS });
+    if (result.exitCode === 0) return result.stdout;
+    if (/No such file or directory/.test(result.stderr)) return null;
+    throw new Error(`nft list ${what} failed: ${result.stderr.trim().slice(0, 500)}`);
   }
 
   private async run(bin: string, args: string[], tolerant = false, input?: string): Promise<string> {
-    const result = await execa(bin, args, { reject: false, timeout: TIMEOUT_MS, ...(input === undefined ? {} : { input }) });
+    const child = execa(bin, args, { reject: false, timeout: TIMEOUT_MS, ...(input === undefined ? {} : { input }) });
+    if (bin === this.deps.bins.nft && child.pid !== undefined) this.deps.onWriter(child.pid);
+    const result = await child;
     if (result.exitCode !== 0 && !tolerant) throw new Error(`${bin} ${args.join(' ')} failed (exit ${result.exitCode ?? result.signal}): ${(result.stderr || result.stdout).trim().slice(0, 500)}`);
     return result.exitCode === 0 ? result.stdout : '';
   }
+}
+
+/**
+ * What to remember of a listing: the listed counts of the policy's clients and quota objects, and
+ * for those the listing lacks (removed by another writer, not yet restored) the remembered ones.
+ * Nothing else is kept: a client unmapped and mapped again starts from zero.
+ */
+function remember(memory: QuotaTableReading, listed: QuotaTableReading, policy: GatewayPolicy, periodKey: string): QuotaTableReading {
+  const quotas = new Map<string, QuotaObject>();
+  for (const c of policy.clients) {
+    if (c.shaping?.quotaBytes == null) continue;
+    const name = quotaName(c.mappingId, c.shaping.quotaEpoch, periodKey);
+    const q = listed.quotas.get(name) ?? memory.quotas.get(name);
+    if (q) quotas.set(name, q);
+  }
+  const pick = (set: AccountingSet) => {
+    const kept = new Map<string, KernelCounter>();
+    for (const c of policy.clients) {
+      const counter = listed.counters[set].get(c.ip) ?? memory.counters[set].get(c.ip);
+      if (counter) kept.set(c.ip, counter);
+    }
+    return kept;
+  };
+  return { ...listed, since: listed.since ?? memory.since, quotas, counters: { up: pick('up'), down: pick('down'), flows: pick('flows') } };
 }
