@@ -63,6 +63,12 @@ export interface MappingsTable {
   /** What the client gets while its proxy is down, and the proxies to use then, in order (migration 0013). */
   failPolicy: Generated<'closed' | 'backup'>;
   backupProxyIds: Generated<number[]>;
+  /** kbit/s, null: unlimited; bigint quota_bytes comes back from pg as a string (migration 0009). */
+  rateDownKbit: Generated<number | null>;
+  rateUpKbit: Generated<number | null>;
+  quotaBytes: ColumnType<string | null, number | null | undefined, number | null>;
+  /** Raised by an operator's quota reset. */
+  quotaEpoch: Generated<number>;
   createdAt: CreatedAt;
   updatedAt: UpdatedAt;
 }
