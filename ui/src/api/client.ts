@@ -3,6 +3,7 @@ import type {
   AuditPage,
   AuditQuery,
   ChangePasswordRequest,
+  ClientUsage,
   CsrfToken,
   DeviceList,
   ImportResult,
@@ -20,6 +21,7 @@ import type {
   Session,
   Settings,
   Status,
+  TopTalkers,
   User,
   UserCreate,
   UserList,
@@ -55,6 +57,9 @@ export const api = {
   deleteMapping: (id: number) => request<void>(`/mappings/${id}`, { method: 'DELETE' }),
   setMappingEnabled: (id: number, enabled: boolean) =>
     request<Mapping>(`/mappings/${id}/${enabled ? 'enable' : 'disable'}`, { method: 'POST' }),
+  resetMappingQuota: (id: number) => request<Mapping>(`/mappings/${id}/quota-reset`, { method: 'POST' }),
+  getMappingUsage: (id: number, from: string, to: string) => request<ClientUsage>(`/mappings/${id}/usage`, { query: { from, to } }),
+  getTopTalkers: (limit: number) => request<TopTalkers>('/usage/top', { query: { limit } }),
   exportMappings: () => request<string>('/mappings/export', { accept: 'text/csv' }),
   importMappings: (csv: string) =>
     request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
