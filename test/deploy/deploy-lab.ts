@@ -18,6 +18,26 @@ export const UNMAPPED = '192.168.2.12';
 export const DISABLED = '192.168.2.13'; // mapping disabled
 export const PORTS = { [EFFECTIVE]: 20010, [BLOCKED]: 20011, [DISABLED]: 20013 } as const;
 
+/** pgw's long-running services and where each answers its health check (the gateway's loopback, both layouts). */
+export const SERVICES = ['agent', 'forwarder', 'health', 'api'] as const;
+export type Service = (typeof SERVICES)[number];
+export const HEALTH_URL: Record<Service, string> = {
+  agent: 'http://127.0.0.1:9101/healthz',
+  forwarder: 'http://127.0.0.1:9102/healthz',
+  health: 'http://127.0.0.1:9103/healthz',
+  api: 'http://127.0.0.1:8080/healthz',
+};
+
+/** Resolves once every pgw service answers its health URL from the gateway namespace. */
+export async function allHealthy({ lab }: DeployLab, timeoutMs: number): Promise<void> {
+  let seen = '';
+  await waitFor('every pgw service healthy', timeoutMs, async () => {
+    const codes = await Promise.all(SERVICES.map(async (s) => (await lab.exec(lab.ns.gateway, ['curl', '-fsS', '-o', '/dev/null', '--max-time', '2', HEALTH_URL[s]], { reject: false })).exitCode));
+    seen = SERVICES.map((s, i) => `${s}: ${codes[i]}`).join(', ');
+    return codes.every((c) => c === 0);
+  }, { intervalMs: 200, detail: () => seen });
+}
+
 export interface DeployLab {
   lab: Lab;
   prober: Prober;
