@@ -4,16 +4,19 @@
 // quota crossed at 100 Mbit/s down; the crossing bracketed by two reads of the kernel's count; an
 // upper bound of the time from it to the last packet the gateway sent the client, from a capture of
 // the LAN interface; status record delay; reset time).
-// Ends with one JSON line. Not measured (not built yet): per-client accounting in Postgres and its
-// write load at 4096 clients (issue 16 point 3).
-// Usage: npm run bench:shaping [-- --rounds 3 --quota-trials 5]
+// First, without the lab, the per-client accounting's cost at 256 and 4096 clients (accounting-cost.ts:
+// ms per sample, the sample's size and the Redis write load per node). Ends with one JSON line.
+// Not measured here: the api's Postgres write load of the usage history (the api's part of issue 16).
+// Usage: npm run bench:shaping [-- --rounds 3 --quota-trials 5 --accounting-only]
 import { parseArgs } from 'node:util';
+import { CLIENT_USAGE_INTERVAL_MS } from '@pgw/events';
 import { execFileSync } from 'node:child_process';
 import { AGENT_STATUS_KEY, connectRedis, parseAgentStatus } from '@pgw/events';
 import { createDataplane, type Dataplane, REPO } from '../e2e/dataplane-harness.js';
 import { iperfIdle, measureRate, packetsToClient, setShaping, waitQuotaCrossed } from '../e2e/shaping-harness.js';
+import { type AccountingCost, measureAccountingCost } from './accounting-cost.js';
 
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'quota-trials': { type: 'string', default: '5' } } });
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'quota-trials': { type: 'string', default: '5' }, 'accounting-only': { type: 'boolean', default: false } } });
 const ROUNDS = Number(args.rounds);
 const QUOTA_TRIALS = Number(args['quota-trials']);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 10) throw new Error(`--rounds must be 1..10 (is ${args.rounds})`);
@@ -86,8 +89,29 @@ async function quotaTrials(dp: Dataplane, quotaId: number) {
   return trials;
 }
 
+function accountingSummary(costs: readonly AccountingCost[]) {
+  const at4096 = costs.find((c) => c.clients === 4096)!;
+  return {
+    accountingSampleMs: Object.fromEntries(costs.map((c) => [c.clients, { median: c.sampleMsMedian, max: c.sampleMsMax }])),
+    accountingWriteLoad: { clients: at4096.clients, sampleBytes: at4096.sampleBytes, writeBytesPerS: at4096.writeBytesPerS, writesPerS: 1000 / CLIENT_USAGE_INTERVAL_MS },
+  };
+}
+
+async function accounting(): Promise<AccountingCost[]> {
+  const costs = await measureAccountingCost();
+  for (const c of costs) {
+    console.log(`accounting at ${c.clients} clients: one sample (nft -j list table inet pgw_acct + parse) median ${c.sampleMsMedian} ms, max ${c.sampleMsMax} ms; sample built in ${c.buildMs} ms, ${c.sampleBytes} B per node every ${CLIENT_USAGE_INTERVAL_MS / 1000} s (${c.writeBytesPerS} B/s into Redis); load ${loadavg()}`);
+  }
+  return costs;
+}
+
 async function main(): Promise<void> {
   execFileSync('npx', ['tsc', '-b', 'services/agent', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
+  const costs = await accounting();
+  if (args['accounting-only']) {
+    console.log(JSON.stringify({ bench: 'shaping', ...accountingSummary(costs) }));
+    return;
+  }
   const dp = await createDataplane({ clients: 4, proxies: ['socks5', 'socks5'] });
   try {
     await dp.loadGuard();
@@ -127,7 +151,7 @@ async function main(): Promise<void> {
         quotaStatusMsMax: Math.max(...trials.map((t) => t.statusMs)),
         quotaResetMsMax: Math.max(...trials.map((t) => t.resetMs)),
         quotaTrials: trials,
-        accountingWriteLoad: null,
+        ...accountingSummary(costs),
         pass: rateErrorPct <= 10 && quotaBlockMs < 1000,
       }),
     );

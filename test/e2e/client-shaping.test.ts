@@ -1,7 +1,7 @@
 // Per-client rate limits, byte quota and accounting (issue 16, docs/SECURITY.md flow 20): the real
-// agent (tc + table inet pgw_quota), the real forwarder and iperf3 through a real SOCKS5 proxy.
+// agent (tc, tables inet pgw_quota and pgw_acct), the real forwarder and iperf3 through a real SOCKS5 proxy.
 // Rates, the quota's block time, the kill-switch on eth0, the per-client counts against iperf3's
-// own and the self-heal of table inet pgw_quota are measured and printed.
+// own and the self-heal of both tables are measured and printed.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -143,7 +143,7 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       redis.disconnect();
     }
   });
-  it("per-client byte counts agree with iperf3's own within 2 %; a foreign delete of the table keeps them", async () => {
+  it("per-client byte counts agree with iperf3's own within 2 %; a foreign delete of their table keeps them", async () => {
     const redis = connectRedis(dp.lab.redis.url('api'));
     try {
       await iperfIdle(dp, LIMITED);
@@ -165,9 +165,9 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       }
       console.log(`# per-client counts of ${UNLIMITED} (load ${readFileSync('/proc/loadavg', 'utf8').trim()}):\n#   ${rows.join('\n#   ')}`);
 
-      // The counts survive another writer's delete of the table: restored from the last reading.
+      // The counts survive another writer's delete of table inet pgw_acct: restored from the last reading.
       const last = await usageSampleAfter(dp, redis, Date.now());
-      assert.equal((await dp.nft('delete', 'table', 'inet', 'pgw_quota')).exitCode, 0);
+      assert.equal((await dp.nft('delete', 'table', 'inet', 'pgw_acct')).exitCode, 0);
       await dp.waitFor('the counters restored', async () => (await kernelCounter(dp, 'acct_down', UNLIMITED)) !== null, 3_000);
       const restored = (await kernelCounter(dp, 'acct_down', UNLIMITED))!;
       assert.ok(restored.bytes >= last.clients[UNLIMITED]!.bytesDown, `restored ${restored.bytes} B, the last sample said ${last.clients[UNLIMITED]!.bytesDown} B`);

@@ -131,9 +131,9 @@ export async function packetsToClient(dp: Dataplane, pcap: string, client: strin
   return { lastAt, countAfter };
 }
 
-/** One accounting set's counter of a client in table inet pgw_quota as the kernel lists it; null when absent. */
+/** One accounting set's counter of a client in table inet pgw_acct as the kernel lists it; null when absent. */
 export async function kernelCounter(dp: Dataplane, set: 'acct_up' | 'acct_down' | 'acct_new', client: string): Promise<{ packets: number; bytes: number } | null> {
-  const r = await dp.nft('-j', 'list', 'set', 'inet', 'pgw_quota', set);
+  const r = await dp.nft('-j', 'list', 'set', 'inet', 'pgw_acct', set);
   if (r.exitCode !== 0) return null;
   const item = (JSON.parse(r.stdout).nftables as { set?: { elem?: { elem?: { val: string; counter: { packets: number; bytes: number } } }[] } }[]).find((i) => i.set);
   return item?.set?.elem?.find((e) => e.elem?.val === client)?.elem?.counter ?? null;

@@ -9,8 +9,8 @@
 /** The tables restored by the self-heal, all in family inet. */
 export const WATCHED = { guard: 'pgw_guard', pgw: 'pgw' } as const;
 export type WatchedTable = keyof typeof WATCHED;
-/** Also seen in transactions: table inet pgw_quota, which the shaper heals apart from the plan below (issue 16). */
-export const MONITORED = { ...WATCHED, quota: 'pgw_quota' } as const;
+/** Also seen in transactions: tables inet pgw_quota and pgw_acct, which the shaper heals apart from the plan below (issue 16). */
+export const MONITORED = { ...WATCHED, quota: 'pgw_quota', acct: 'pgw_acct' } as const;
 export type MonitoredTable = keyof typeof MONITORED;
 
 /**

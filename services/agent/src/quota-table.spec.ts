@@ -33,19 +33,22 @@ function reading(p: GatewayPolicy, used: Record<string, number> = {}, counts: Re
     quotaMap.set(c.ip, name);
   }
   const set = () => new Map(p.clients.map((c) => [c.ip as string, counter(counts[c.ip] ?? 0)]));
-  return { present: true, since, quotas, counters: { up: set(), down: set(), flows: set() }, quotaMap, rules: new Map([['quota_up', 3], ['quota_down', 2]]) };
+  return { present: new Set(['pgw_quota', 'pgw_acct'] as const), since, quotas, counters: { up: set(), down: set(), flows: set() }, quotaMap, rules: new Map([['pgw_quota quota_up', 1], ['pgw_quota quota_down', 1], ['pgw_acct acct_up', 2], ['pgw_acct acct_down', 1]]) };
 }
 
-test('a new table: quota objects with no count, every mapped client in the three counter sets, since = now', () => {
+test('new tables: quota objects with no count, every mapped client in the three counter sets, since = now', () => {
   const p = policy([client(10, quota), client(11)]);
   const script = renderQuotaScript(p, P, EMPTY_READING, EMPTY_READING, 1_764_600_000.7);
   assert.match(script, /add quota inet pgw_quota q10_0_m202612 \{ over 10000000 bytes used 0 bytes \}/);
   assert.match(script, /add element inet pgw_quota client_quota \{ 192\.168\.2\.10 : "q10_0_m202612" \}/);
-  assert.match(script, /add set inet pgw_quota acct_up \{ type ipv4_addr; counter; \}/);
-  assert.match(script, /quota_up iifname "ens19" quota name ip saddr map @client_quota drop\n.*quota_up iifname "ens19" ip saddr @acct_up\n.*ct state new ip saddr @acct_new/);
-  assert.match(script, /quota_down iifname|quota_down oifname "ens19" ip daddr @acct_down/);
-  for (const set of ['acct_up', 'acct_down', 'acct_new']) assert.match(script, new RegExp(`add element inet pgw_quota ${set} \\{ 192\\.168\\.2\\.10, 192\\.168\\.2\\.11 \\}`));
-  assert.match(script, /add counter inet pgw_quota since \{ packets 1764600000 bytes 0 \}/);
+  assert.match(script, /add rule inet pgw_quota quota_up iifname "ens19" quota name ip saddr map @client_quota drop\n/);
+  assert.match(script, /add rule inet pgw_quota quota_down oifname "ens19" quota name ip daddr map @client_quota drop\n/);
+  // The counters in their own table, hooked after the quota's drop (-155 > -160).
+  assert.match(script, /add set inet pgw_acct acct_up \{ type ipv4_addr; counter; \}/);
+  assert.match(script, /add chain inet pgw_acct acct_up \{ type filter hook prerouting priority -155;/);
+  assert.match(script, /add rule inet pgw_acct acct_up iifname "ens19" ip saddr @acct_up\nadd rule inet pgw_acct acct_up iifname "ens19" ct state new ip saddr @acct_new\nadd rule inet pgw_acct acct_down oifname "ens19" ip daddr @acct_down\n/);
+  for (const set of ['acct_up', 'acct_down', 'acct_new']) assert.match(script, new RegExp(`add element inet pgw_acct ${set} \\{ 192\\.168\\.2\\.10, 192\\.168\\.2\\.11 \\}`));
+  assert.match(script, /add counter inet pgw_acct since \{ packets 1764600000 bytes 0 \}/);
 });
 
 test('a table in force: nothing of objects or elements rewritten, no drift', () => {
@@ -73,21 +76,22 @@ test('a raised limit keeps the count; a reset (epoch) or a new period is a fresh
 test("another writer's delete: the table comes back with the remembered counts and since, an over-quota client still over", () => {
   const p = policy([client(10, quota), client(11)]);
   const remembered = reading(p, { q10_0_m202612: 10_000_000 }, { '192.168.2.10': 4_000_000, '192.168.2.11': 123_456 }, 1_700_000_000);
-  assert.deepEqual(quotaTableDrift(p, P, EMPTY_READING), ['table inet pgw_quota missing']);
+  assert.deepEqual(quotaTableDrift(p, P, EMPTY_READING), ['table inet pgw_quota missing', 'table inet pgw_acct missing']);
   const script = renderQuotaScript(p, P, EMPTY_READING, remembered, 1_800_000_000);
   assert.match(script, /add quota inet pgw_quota q10_0_m202612 \{ over 10000000 bytes used 10000000 bytes \}/);
-  assert.match(script, /add element inet pgw_quota acct_down \{ 192\.168\.2\.10 counter packets 4000 bytes 4000000, 192\.168\.2\.11 counter packets 124 bytes 123456 \}/);
-  assert.match(script, /add counter inet pgw_quota since \{ packets 1700000000 bytes 0 \}/);
+  assert.match(script, /add element inet pgw_acct acct_down \{ 192\.168\.2\.10 counter packets 4000 bytes 4000000, 192\.168\.2\.11 counter packets 124 bytes 123456 \}/);
+  assert.match(script, /add counter inet pgw_acct since \{ packets 1700000000 bytes 0 \}/);
 });
 
 test('a flush (rules gone, objects kept) and a missing element are drift; an unmapped client is deleted from the sets', () => {
   const p = policy([client(10, quota), client(11)]);
   const flushed = { ...reading(p), rules: new Map() };
-  assert.match(quotaTableDrift(p, P, flushed).join(), /chain quota_up: no rules, 3 expected/);
+  assert.match(quotaTableDrift(p, P, flushed).join(), /chain quota_up: no rules, 1 expected.*chain acct_up: no rules, 2 expected/);
+  assert.doesNotMatch(quotaTableDrift(p, P, flushed, ['pgw_quota']).join(), /acct_up/);
   const partial = reading(policy([client(10, quota)]));
   assert.match(quotaTableDrift(p, P, partial).join(), /set acct_up: 1 elements, 2 clients/);
   const fewer = renderQuotaScript(policy([client(10, quota)]), P, reading(p), reading(p), 0);
-  assert.match(fewer, /delete element inet pgw_quota acct_new \{ 192\.168\.2\.11 \}/);
+  assert.match(fewer, /delete element inet pgw_acct acct_new \{ 192\.168\.2\.11 \}/);
 });
 
 test('over quota is the kernel count at the limit, for the current epoch and period only', () => {
@@ -102,28 +106,35 @@ test('forced values are refused before nft', () => {
   assert.throws(() => renderQuotaScript(policy([client(10, { ...quota, quotaBytes: 5 })]), P, EMPTY_READING, EMPTY_READING, 0), /not a quota/);
 });
 
-test('the listing of the whole table: objects, since, set counters, the map and rules per chain', () => {
-  const json = JSON.stringify({
+test('the listings of both tables: objects, since, set counters, the map and rules per chain', () => {
+  const quotaJson = JSON.stringify({
     nftables: [
       { metainfo: { version: '1.0.6' } },
       { table: { family: 'inet', name: 'pgw_quota', handle: 9 } },
       { quota: { family: 'inet', name: 'q1_0_m202612', table: 'pgw_quota', handle: 6, bytes: 10000000, used: 123, inv: true } },
-      { counter: { family: 'inet', name: 'since', table: 'pgw_quota', handle: 7, packets: 1764600000, bytes: 0 } },
-      { set: { family: 'inet', name: 'acct_up', table: 'pgw_quota', type: 'ipv4_addr', handle: 3, elem: [{ elem: { val: '192.168.2.10', counter: { packets: 5, bytes: 100 } } }], stmt: [{ counter: null }] } },
-      { set: { family: 'inet', name: 'acct_down', table: 'pgw_quota', type: 'ipv4_addr', handle: 4 } },
       { map: { family: 'inet', name: 'client_quota', table: 'pgw_quota', type: 'ipv4_addr', map: 'quota', elem: [['192.168.2.10', 'q1_0_m202612']] } },
       { chain: { family: 'inet', table: 'pgw_quota', name: 'quota_up' } },
       { rule: { family: 'inet', table: 'pgw_quota', chain: 'quota_up', handle: 10, expr: [] } },
-      { rule: { family: 'inet', table: 'pgw_quota', chain: 'quota_up', handle: 11, expr: [] } },
     ],
   });
-  const r = parseQuotaTable(json);
-  assert.equal(r.present, true);
+  const acctJson = JSON.stringify({
+    nftables: [
+      { table: { family: 'inet', name: 'pgw_acct', handle: 10 } },
+      { counter: { family: 'inet', name: 'since', table: 'pgw_acct', handle: 7, packets: 1764600000, bytes: 0 } },
+      { set: { family: 'inet', name: 'acct_up', table: 'pgw_acct', type: 'ipv4_addr', handle: 3, elem: [{ elem: { val: '192.168.2.10', counter: { packets: 5, bytes: 100 } } }], stmt: [{ counter: null }] } },
+      { set: { family: 'inet', name: 'acct_down', table: 'pgw_acct', type: 'ipv4_addr', handle: 4 } },
+      { rule: { family: 'inet', table: 'pgw_acct', chain: 'acct_up', handle: 11, expr: [] } },
+      { rule: { family: 'inet', table: 'pgw_acct', chain: 'acct_up', handle: 12, expr: [] } },
+    ],
+  });
+  const r = parseQuotaTable(quotaJson, acctJson);
+  assert.deepEqual([...r.present], ['pgw_quota', 'pgw_acct']);
   assert.equal(r.since, 1_764_600_000);
   assert.deepEqual(r.quotas.get('q1_0_m202612'), { name: 'q1_0_m202612', bytes: 10_000_000, used: 123 });
   assert.deepEqual(r.counters.up.get('192.168.2.10'), { packets: 5, bytes: 100 });
   assert.equal(r.counters.down.size, 0);
   assert.equal(r.quotaMap.get('192.168.2.10'), 'q1_0_m202612');
-  assert.equal(r.rules.get('quota_up'), 2);
-  assert.equal(parseQuotaTable(null).present, false);
+  assert.equal(r.rules.get('pgw_quota quota_up'), 1);
+  assert.equal(r.rules.get('pgw_acct acct_up'), 2);
+  assert.equal(parseQuotaTable(null, acctJson).present.has('pgw_quota'), false);
 });

@@ -13,7 +13,7 @@ export interface SelfHealDeps {
   logger: Logger;
   registry: Registry;
   now(): number;
-  /** Table inet pgw_quota (issue 16): rewritten with the counts last read, never from zero. */
+  /** Tables inet pgw_quota and pgw_acct (issue 16): rewritten with the counts last read, never from zero. */
   quota: { heal(mode: 'verify' | 'restore'): Promise<'restored' | 'intact' | 'idle'> };
 }
 
@@ -67,9 +67,9 @@ export class SelfHeal {
     const plan = planHeal(transaction, writer);
     const cause = `generation ${transaction.generation} by ${transaction.process ?? '?'} pid ${pid ?? '?'}`;
     if (needsHeal(plan)) this.request(plan, cause);
-    // The quota table is in force or not by its own content (the agent's memory of its counts), on
-    // its own queue: a foreign change is rewritten, an unknown writer's only when it differs.
-    const quota = transaction.changes.get('quota');
+    // The quota and counter tables are in force or not by their own content (the agent's memory of
+    // their counts), on their own queue: a foreign change is rewritten, an unknown writer's only when it differs.
+    const quota = transaction.changes.get('quota') ?? transaction.changes.get('acct');
     if (quota !== undefined && writer !== 'own') this.healQuota(writer === 'foreign' || quota === 'removed' ? 'restore' : 'verify', cause);
   }
 
@@ -79,9 +79,9 @@ export class SelfHeal {
       (result) => {
         if (result !== 'restored') return;
         this.restores.inc({ table: 'quota' });
-        this.deps.logger.warn('self-heal: table inet pgw_quota restored with the counts last read', { ms: Math.round(this.deps.now() - started), cause });
+        this.deps.logger.warn('self-heal: tables inet pgw_quota/pgw_acct restored with the counts last read', { ms: Math.round(this.deps.now() - started), cause });
       },
-      (error: Error) => this.deps.logger.error('self-heal: inet pgw_quota not restored', { error: error.message, cause }),
+      (error: Error) => this.deps.logger.error('self-heal: inet pgw_quota/pgw_acct not restored', { error: error.message, cause }),
     );
   }
 

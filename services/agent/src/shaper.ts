@@ -1,7 +1,7 @@
 import type { GatewayPolicy, QuotaPeriod } from '@pgw/domain';
 import { execa } from 'execa';
 import { quotaPeriodAt, type QuotaPeriodWindow } from './quota-period.js';
-import { type AccountingSet, EMPTY_READING, type KernelCounter, parseQuotaTable, QUOTA_TABLE, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotaTableDrift, renderQuotaScript } from './quota-table.js';
+import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotaTableDrift, renderQuotaScript } from './quota-table.js';
 import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
@@ -31,9 +31,10 @@ export interface ShaperDeps {
 }
 
 /**
- * Applies render-shaping's tc plan and quota-table's table inet pgw_quota in the agent's namespace:
- * tc (one `tc -batch`, after removing our qdiscs, only when the plan changed; read back by class)
- * and the quota table (one nft transaction, only when the kernel differs from the policy). Keeps
+ * Applies render-shaping's tc plan and quota-table's tables inet pgw_quota and inet pgw_acct in
+ * the agent's namespace: tc (one `tc -batch`, after removing our qdiscs, only when the plan
+ * changed; read back by class) and the tables (one nft transaction, only when the kernel differs
+ * from the policy; the periodic check lists only the small quota table, the sample the other). Keeps
  * the last counts it read (`memory`): a quota object or counter another writer removed is created
  * again with them, never silently from zero. Writes run one at a time, the newest policy waiting wins.
  */
@@ -94,20 +95,24 @@ export class Shaper {
     if (this.window === null || this.deps.now() >= this.window.end.getTime()) await this.sync(target.policy, target.settings);
     const window = this.window;
     if (window === null) return new Map();
-    const listed = parseQuotaTable(await this.list('quotas'));
+    const listed = parseQuotaTable(await this.list('pgw_quota'));
     const quotas = new Map(this.memory.quotas);
     for (const [name, q] of listed.quotas) quotas.set(name, q);
     this.memory = { ...this.memory, quotas };
     return quotaExceeded(target.policy, window.key, quotas);
   }
 
-  /** One listing of the whole quota table: every client's counters (the accounting sample), remembered for a heal. */
+  /**
+   * One listing of table inet pgw_acct: every client's counters (the accounting sample), remembered
+   * for a heal; the quota counts are the poll's. A table found not in force is healed.
+   */
   async sample(): Promise<{ reading: QuotaTableReading; ms: number }> {
     const started = performance.now();
-    const reading = parseQuotaTable(await this.list('table'));
+    const reading = parseQuotaTable(await this.list('pgw_acct'));
     const ms = performance.now() - started;
     const applied = this.applied;
     if (applied === null) return { reading, ms };
+    if (quotaTableDrift(applied.policy, applied.window.key, reading, ['pgw_acct']).length > 0) void this.heal('verify');
     // Counts another writer removed a moment ago (the heal is restoring them) are reported as remembered.
     this.memory = remember(this.memory, reading, applied.policy, applied.window.key);
     return { reading: this.memory, ms };
@@ -182,31 +187,35 @@ export class Shaper {
     const window = this.window !== null && this.window.period === settings.period && now < this.window.end.getTime() && this.windowZone === settings.timeZone ? this.window : quotaPeriodAt(new Date(now), settings.period, settings.timeZone);
     const key = JSON.stringify([window.key, policy.lan.interface, policy.clients.map((c) => [c.ip, c.mappingId, c.shaping?.quotaBytes ?? null, c.shaping?.quotaEpoch ?? 0])]);
     if (!force && this.quotaChecked?.key === key && now - this.quotaChecked.at < VERIFY_EVERY_MS) return 'intact';
-    const listed = parseQuotaTable(await this.list('table'));
-    this.memory = remember(this.memory, listed, policy, window.key);
+    // The periodic check of an unchanged policy lists only the quota table (cheap); the counter
+    // table is checked by each sample. A change, a heal or a drift lists both before writing.
+    const periodic = !force && this.quotaChecked?.key === key;
+    const quotaJson = await this.list('pgw_quota');
+    let listed = parseQuotaTable(quotaJson, periodic ? null : await this.list('pgw_acct'));
+    const checked: CountingTable[] = periodic ? ['pgw_quota'] : ['pgw_quota', 'pgw_acct'];
     let result: 'restored' | 'intact' = 'intact';
-    if (force || quotaTableDrift(policy, window.key, listed).length > 0) {
+    if (force || quotaTableDrift(policy, window.key, listed, checked).length > 0) {
+      if (periodic) listed = parseQuotaTable(quotaJson, await this.list('pgw_acct'));
+      this.memory = remember(this.memory, listed, policy, window.key);
       await this.run(this.deps.bins.nft, ['-f', '-'], false, renderQuotaScript(policy, window.key, listed, this.memory, now / 1000));
-      const after = parseQuotaTable(await this.list('table'));
-      const drift = quotaTableDrift(policy, window.key, after);
-      if (drift.length > 0) throw new Error(`table inet pgw_quota differs after its apply: ${drift.slice(0, 3).join('; ')}`);
-      this.memory = remember(this.memory, after, policy, window.key);
+      listed = parseQuotaTable(await this.list('pgw_quota'), await this.list('pgw_acct'));
+      const drift = quotaTableDrift(policy, window.key, listed);
+      if (drift.length > 0) throw new Error(`tables inet pgw_quota/pgw_acct differ after their apply: ${drift.slice(0, 3).join('; ')}`);
       result = 'restored';
     }
+    this.memory = remember(this.memory, listed, policy, window.key);
     this.window = window;
     this.windowZone = settings.timeZone;
     this.quotaChecked = { key, at: now };
     return result;
   }
 
-  /** `nft -j list quotas|table ...` of table inet pgw_quota; null when the table does not exist. */
-  private async list(what: 'quotas' | 'table'): Promise<string | null> {
-    const [family, name] = QUOTA_TABLE.split(' ');
-    const args = what === 'table' ? ['-j', 'list', 'table', family!, name!] : ['-j', 'list', 'quotas', 'table', family!, name!];
-    const result = await execa(this.deps.bins.nft, args, { reject: false, timeout: TIMEOUT_MS });
+  /** `nft -j list table inet <table>`; null when the table does not exist. */
+  private async list(table: CountingTable): Promise<string | null> {
+    const result = await execa(this.deps.bins.nft, ['-j', 'list', 'table', 'inet', table], { reject: false, timeout: TIMEOUT_MS });
     if (result.exitCode === 0) return result.stdout;
     if (/No such file or directory/.test(result.stderr)) return null;
-    throw new Error(`nft list ${what} failed: ${result.stderr.trim().slice(0, 500)}`);
+    throw new Error(`nft list table inet ${table} failed: ${result.stderr.trim().slice(0, 500)}`);
   }
 
   private async run(bin: string, args: string[], tolerant = false, input?: string): Promise<string> {
