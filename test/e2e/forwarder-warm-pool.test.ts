@@ -89,14 +89,17 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
   });
 
   it('after demand, a client connection rides a warm connection opened before it connected, and exits from the proxy\'s address', async () => {
-    // Demand: a burst of two; the first connections dial, the pool sizes itself to two.
+    // Demand: a burst of two; the first connections dial, the pool sizes itself to the burst: two,
+    // or one when the two clients start further apart than a warm connection takes to open (a
+    // loaded machine). Either way the client below must ride one opened before it connected.
     const exits = await Promise.all([exitIpVia(CLIENT), exitIpVia(CLIENT)]);
     assert.deepEqual(exits, [proxy('socks5').ip, proxy('socks5').ip]);
-    const warm = await eventually('two warm connections to dante', async () => {
+    const warm = await eventually('warm connections to dante', async () => {
       const found = await connectionsTo(proxy('socks5'));
       // Warm: the method selection (2 bytes) and nothing more has arrived.
-      return found.length === 2 && found.every((c) => c.bytesReceived === 2) && found;
+      return found.length >= 1 && found.every((c) => c.bytesReceived === 2) && found;
     });
+    console.log(`# warm connections after a burst of two: ${warm.length}`);
     const warmPorts = new Set(warm.map((c) => c.localPort));
     const echoAt = { host: lab.description.internet.ip, port: lab.description.internet.tcpEchoPort };
     await lan.run({ op: 'hold', key: 'rides-warm', src: CLIENT, ...echoAt });
