@@ -9,13 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import { REPO } from '../e2e/dataplane-harness.js';
 import { assertNoLeak } from '../e2e/leak-probes.js';
 import { waitFor } from '../../lab/wait.js';
-import { agentDownFlows, createDeployLab, type DeployLab, DISABLED, leakBattery, mappingsEffective, mapThroughApi, positiveControl, UNMAPPED } from './deploy-lab.js';
+import { agentDownFlows, allHealthy as servicesAnswer, createDeployLab, type DeployLab, DISABLED, leakBattery, mappingsEffective, mapThroughApi, positiveControl, SERVICES, UNMAPPED } from './deploy-lab.js';
+import { machineLoad } from '../bench/ops-machine.js';
 import { DEPLOY_CACHE, type DockerDaemon, startDockerDaemon } from './docker-daemon.js';
 import { DeployApi } from './deploy-api.js';
 
 const VERSION = process.env.PGW_VERSION ?? '1.1.0-dev';
 const PROJECT = 'pgwdeploy';
 const LONG_RUNNING = ['postgres', 'redis', 'agent', 'forwarder', 'health', 'api'] as const;
+/** stop_grace_period in docker-compose.yml; a stop must take under half of it (the CLI's own start included: 2-3 s at load 19). */
+const GRACE_S = { agent: 15, forwarder: 30, health: 15, api: 15 } as const;
 
 let target: DeployLab;
 let daemon: DockerDaemon;
@@ -47,6 +50,16 @@ const healthOf = async (service: string): Promise<string> => {
   const state = (await inspect(service)).State;
   return state.Health?.Status ?? state.Status;
 };
+
+/** node's pid in a pgw service's container, after checking that PID 1 is docker-init and node its only child. */
+async function nodePid(service: string): Promise<number> {
+  const read = async (path: string) => (await daemon.docker(['exec', container(service), 'cat', path])).stdout.trim();
+  assert.equal(await read('/proc/1/comm'), 'docker-init', `${service}: PID 1 is the engine's init`);
+  const children = (await read('/proc/1/task/1/children')).split(/\s+/).filter(Boolean);
+  assert.equal(children.length, 1, `${service}: PID 1's children ${children.join(' ')}`);
+  assert.equal(await read(`/proc/${children[0]}/comm`), 'node', `${service}: PID 1's child is node`);
+  return Number(children[0]);
+}
 
 /** Resolves once every long-running service is healthy, and how long that took. */
 async function allHealthy(since: number, timeoutMs = 180_000): Promise<number> {
@@ -80,9 +93,12 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
   after(async () => {
     target?.prober.close();
     if (daemon) {
-      const logs = await compose(['logs', '--no-color', '--tail', '300'], false).catch(() => undefined);
-      if (logs) writeFileSync(join(DEPLOY_CACHE, 'compose-last-run.log'), logs.stdout);
-      await compose(['down', '-v', '--timeout', '5'], false).catch(() => undefined);
+      // No env dir: the images never built, so no stack ran (compose() needs it to name its files).
+      if (envDir) {
+        const logs = await compose(['logs', '--no-color', '--tail', '300'], false).catch(() => undefined);
+        if (logs) writeFileSync(join(DEPLOY_CACHE, 'compose-last-run.log'), logs.stdout);
+        await compose(['down', '-v', '--timeout', '5'], false).catch(() => undefined);
+      }
       await daemon.stop();
     }
     await target?.lab.destroy();
@@ -109,8 +125,9 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
       assert.deepEqual(info.HostConfig.CapAdd, want.capAdd, `${service} cap_add`);
       assert.equal(info.HostConfig.ReadonlyRootfs, true, `${service} read_only`);
       assert.ok(info.HostConfig.SecurityOpt.includes('no-new-privileges:true'), `${service} no-new-privileges`);
-      // What the kernel says of the running service (PID 1 of the container is node).
-      const status = (await daemon.docker(['exec', container(service), 'cat', '/proc/1/status'])).stdout;
+      // What the kernel says of the running service: node, the only child of PID 1, docker-init (init: true).
+      const pid = await nodePid(service);
+      const status = (await daemon.docker(['exec', container(service), 'cat', `/proc/${pid}/status`])).stdout;
       assert.match(status, new RegExp(`^CapEff:\\s+${want.capEff}$`, 'm'), `${service} effective capabilities`);
       assert.match(status, /^NoNewPrivs:\s+1$/m, `${service} no_new_privs`);
       const write = await daemon.docker(['exec', container(service), 'sh', '-c', 'echo x > /opt/pgw/written'], { reject: false });
@@ -142,6 +159,28 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     reloadGuard: async () => void (await target.lab.exec(target.lab.ns.gateway, ['sh', join(REPO, 'guard/load-guard.sh')])),
     localnetWhileDown: '1',
   }));
+
+  it('init: true: `docker-compose stop` of each pgw service, and a stop while it is starting, take well under its grace period', async () => {
+    const figures: string[] = [];
+    for (const service of SERVICES) {
+      let started = Date.now();
+      await compose(['stop', service]);
+      const stopMs = Date.now() - started;
+      // At once after its start, before node installed its SIGTERM handler: as PID 1 that signal was
+      // ignored and the engine waited out the grace period; docker-init passes it on to node, which dies of it.
+      await daemon.docker(['start', container(service)]);
+      started = Date.now();
+      await daemon.docker(['stop', '-t', String(GRACE_S[service]), container(service)], { timeoutMs: 60_000 });
+      const startingMs = Date.now() - started;
+      await daemon.docker(['start', container(service)]);
+      figures.push(`${service} ${stopMs} ms, while starting ${startingMs} ms (grace ${GRACE_S[service]} s)`);
+      assert.ok(stopMs < GRACE_S[service] * 500, `docker-compose stop ${service} took ${stopMs} ms`);
+      assert.ok(startingMs < GRACE_S[service] * 500, `docker stop ${service} while it was starting took ${startingMs} ms`);
+    }
+    console.log(`# compose: docker-compose stop <service>: ${figures.join(', ')} (${machineLoad()})`);
+    await servicesAnswer(target, 60_000);
+    await mappingsEffective(target, 30_000);
+  });
 
   it('reboot: the engine restarts with the kernel state of a fresh boot; the stack comes back and enforces the mappings', async () => {
     await daemon.stopEngine();
