@@ -170,7 +170,7 @@ describe('TPROXY mode: leak battery, kill switch, strict OUTPUT (issue 15)', { t
       }
       return last;
     });
-    assert.ok(result.ok, JSON.stringify(result));
+    assert.ok(result.ok, `${JSON.stringify(result)}\n${await logTails()}`);
     assert.deepEqual(JSON.parse(result.body), { ip: proxy.ip });
     assertNoLeak(wan);
     assert.ok(wan.all.some((l) => l.includes(`${proxy.ip}.${proxy.port}`)), 'the relay went to the proxy');
@@ -183,7 +183,33 @@ describe('TPROXY mode: leak battery, kill switch, strict OUTPUT (issue 15)', { t
     assertNoLeak(wan);
     assert.deepEqual(wan.all.filter((l) => l.includes(`${dns.ip}.`)), [], 'no packet to or from the DNS server on eth0: only the proxy connection');
   });
+  it('flow 15: another tool’s `nft flush ruleset` with the forwarder running — the agent restores inet pgw (tproxy rules included) within about 2 s, and the client exits through its proxy again', async () => {
+    const started = Date.now();
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    await dp.waitFor('inet pgw re-applied', async () => /chain lan_tproxy/.test((await dp.nft('list', 'table', 'inet', 'pgw')).stdout), 5_000);
+    const ms = Date.now() - started;
+    console.log(`# TPROXY mode: flush ruleset -> inet pgw re-applied in ${ms} ms`);
+    assert.ok(ms < 2_000, `re-applied in ${ms} ms`);
+    await dp.loadGuard(); // static: a flush removes it and only its loader brings it back
+    const { result, wan } = await onWan(async () => ({
+      unmapped: await probes.tcpToInternet(UNMAPPED),
+      exit: await dp.lab.httpGet({ ns: dp.lab.ns.lan, url: dp.lab.description.internet.echoUrl, sourceIp: EFFECTIVE, timeoutMs: 3000 }),
+    }));
+    assert.equal(result.unmapped.result, 'refused');
+    assert.ok(result.exit.ok, `${JSON.stringify(result.exit)}\n${await logTails()}`);
+    assert.deepEqual(JSON.parse(result.exit.body), { ip: dp.lab.proxies[0]!.ip });
+    assertNoLeak(wan);
+  });
 });
+
+/** The last lines of the gateway services' logs, for a failure message. */
+async function logTails(): Promise<string> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const dir = dp.gateway.dir;
+  const files = (await readdir(dir)).filter((f) => /^pgw-(agent|forwarder)\.log$/.test(f));
+  const parts = await Promise.all(files.map(async (f) => `--- ${f}\n${(await readFile(`${dir}/${f}`, 'utf8')).split('\n').slice(-15).join('\n')}`));
+  return parts.join('\n');
+}
 
 /** whoami.pgw.test TXT over TCP (RFC 1035 4.2.2, two-byte length) from argv[1] to argv[2]:argv[3]; prints the TXT string. */
 const TCP_DNS_QUERY = `
