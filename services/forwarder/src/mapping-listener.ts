@@ -145,9 +145,9 @@ export class MappingListener implements RelayOwner {
     if (route.blocked !== null || this.dialer === null) return refuse(fd, 'blocked', ctx.stats);
     // Defence in depth behind nftables: only the mapping's own client may use this port.
     if (peer !== route.clientIp && peer !== this.mappedClientIp) return refuse(fd, 'not_client', ctx.stats);
-    // Where the client meant to go, as tproxy-destination.ts decides it for a net.Socket: TPROXY
-    // leaves the connection's own local address (anything but the loopback we listen on), DNAT
-    // leaves 127.0.0.1:<port> and conntrack's original destination.
+    // Where the client meant to go (docs/ARCHITECTURE.md "TPROXY mode"): TPROXY leaves the
+    // connection's own local address (anything but the loopback we listen on), DNAT leaves
+    // 127.0.0.1:<port> and conntrack's original destination.
     let dstAddress: string;
     let dstPort: number;
     if (localAddress !== null && localAddress !== LOOPBACK && localAddress !== MAPPED_LOOPBACK) {
