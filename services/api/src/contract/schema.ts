@@ -216,6 +216,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/proxies/{id}/exit-ips": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Every exit IP the proxy was seen leaving from, most recently seen first (at most 1000)
+         * @description Written by the health service from each successful probe (issue 17). Kept until the proxy is deleted,
+         *     unlike the check history. An address equal to the gateway's own, or shared with another proxy, raises
+         *     a `proxy.exit_ip_alarm` notice and the metric pgw_proxy_exit_ip_alarm.
+         */
+        get: operations["listProxyExitIps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mappings": {
         parameters: {
             query?: never;
@@ -528,7 +552,7 @@ export interface paths {
          * Live notices as Server-Sent Events
          * @description Browsers authenticate with the session cookie (EventSource cannot send headers); API clients may send
          *     `Authorization: Bearer`. A token in the URL is never accepted. Each message has `id:` = the Redis stream id, `event:` = the notice type
-         *     (`proxy.status`, `proxy.exit_ip_changed`, `mapping.changed`, `proxy.changed`, `config.changed`, `agent.reconciled`,
+         *     (`proxy.status`, `proxy.exit_ip_changed`, `proxy.exit_ip_alarm`, `mapping.changed`, `proxy.changed`, `config.changed`, `agent.reconciled`,
          *     `forwarder.upstream_failure`) and `data:` = the notice as JSON plus `at`. A comment line
          *     `: heartbeat` is sent every 15 s. Reconnecting with `Last-Event-ID` resumes after that id.
          */
@@ -710,6 +734,13 @@ export interface components {
             exitIp: string | null;
             error: string | null;
             checkedAt: components["schemas"]["Timestamp"];
+        };
+        ProxyExitIp: {
+            exitIp: string;
+            firstSeen: components["schemas"]["Timestamp"];
+            lastSeen: components["schemas"]["Timestamp"];
+            /** @description Successful probes that saw it */
+            seenCount: number;
         };
         ProxyCheck: {
             id: string;
@@ -1573,6 +1604,33 @@ export interface operations {
                     "application/json": {
                         items: components["schemas"]["ProxyCheck"][];
                         nextCursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listProxyExitIps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The proxy's exit addresses */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ProxyExitIp"][];
                     };
                 };
             };

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ExitIpAlarmMemory, exitIpAlarms, localAddresses } from './exit-ip-alarms.js';
+
+const GATEWAY = new Set(['198.51.100.1', '192.168.2.1', '127.0.0.1']);
+
+test('a proxy leaving from its own distinct address raises nothing', () => {
+  assert.deepEqual(exitIpAlarms('198.51.100.10', GATEWAY, []), []);
+});
+
+test("the gateway's own address as exit: the proxy does not proxy", () => {
+  assert.deepEqual(exitIpAlarms('198.51.100.1', GATEWAY, []), [{ kind: 'gateway_address', exitIp: '198.51.100.1', others: [] }]);
+});
+
+test('an exit shared with other proxies names them, in id order; both alarms at once', () => {
+  assert.deepEqual(exitIpAlarms('198.51.100.1', GATEWAY, [{ proxyId: 9, name: 'b' }, { proxyId: 3, name: 'a' }]), [
+    { kind: 'gateway_address', exitIp: '198.51.100.1', others: [] },
+    { kind: 'shared', exitIp: '198.51.100.1', others: [{ proxyId: 3, name: 'a' }, { proxyId: 9, name: 'b' }] },
+  ]);
+});
+
+test('announced once while it holds, again when it changes; cleared alarms leave the raised set', () => {
+  const memory = new ExitIpAlarmMemory();
+  const shared = exitIpAlarms('198.51.100.10', GATEWAY, [{ proxyId: 3, name: 'a' }]);
+  assert.equal(memory.update(1, shared).announce.length, 1);
+  assert.equal(memory.update(1, shared).announce.length, 0, 'the same alarm is not announced at every probe');
+  const wider = exitIpAlarms('198.51.100.10', GATEWAY, [{ proxyId: 3, name: 'a' }, { proxyId: 4, name: 'c' }]);
+  assert.equal(memory.update(1, wider).announce.length, 1, 'another proxy joined');
+  const cleared = memory.update(1, []);
+  assert.deepEqual([cleared.announce, [...cleared.raised]], [[], []]);
+  assert.equal(memory.update(1, shared).announce.length, 1, 'raised again after it cleared');
+});
+
+test("this namespace's addresses include loopback", () => {
+  assert.ok(localAddresses().has('127.0.0.1'));
+});
