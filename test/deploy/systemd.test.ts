@@ -238,8 +238,11 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     assert.equal(await sysctlValue('net.ipv4.conf.ens19.route_localnet'), '0');
     await kernelOfAFreshBoot();
     const loadBefore = machineLoad();
-    const started = monoNowUs();
-    const answered = await firstAnswerAfter(target, async () => void (await daemon.docker(['start', MACHINE])));
+    let started = 0;
+    const answered = await firstAnswerAfter(target, async () => {
+      started = monoNowUs();
+      await daemon.docker(['start', MACHINE]);
+    });
     await mappingsEffective(target, 30_000);
     // Where the boot's time went, on systemd's clock (ms after `docker start` was run).
     const at = async (unit: string, prop = 'ActiveEnterTimestampMonotonic') => machine.monotonic(unit, prop);
