@@ -67,6 +67,7 @@ describe('api authorisation', () => {
     { op: 'deleteProxy', method: 'DELETE', path: `/api/v1/proxies/${ids.spareProxy}`, expect: adminOnly(204) },
     { op: 'checkProxy', method: 'POST', path: '/api/v1/proxies/999/check', expect: adminOnly(404) },
     { op: 'listProxyChecks', method: 'GET', path: `/api/v1/proxies/${ids.proxy}/checks`, expect: user(200) },
+    { op: 'listProxyExitIps', method: 'GET', path: `/api/v1/proxies/${ids.proxy}/exit-ips`, expect: user(200) },
     { op: 'listMappings', method: 'GET', path: '/api/v1/mappings', expect: user(200) },
     { op: 'createMapping', method: 'POST', path: '/api/v1/mappings', body: { clientIp: '10.0.0.1', proxyId: ids.proxy }, expect: adminOnly(400) },
     { op: 'getMapping', method: 'GET', path: `/api/v1/mappings/${ids.mapping}`, expect: user(200) },

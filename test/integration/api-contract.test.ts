@@ -114,6 +114,10 @@ describe('api contract', () => {
     assert.equal(checks.body.items.length, 1);
     assert.equal(checks.body.items[0].ok, true);
     assert.equal((await h.call('GET', '/api/v1/proxies/999/checks', as(viewer))).status, 404);
+    // Every exit IP seen, with first and last seen (issue 17; the health service writes it with the check).
+    const exitIps = await h.call('GET', `/api/v1/proxies/${danteId}/exit-ips`, as(viewer));
+    assert.deepEqual(exitIps.body.items.map((i: { exitIp: string }) => i.exitIp), [stack.dante.ip]);
+    assert.equal((await h.call('GET', '/api/v1/proxies/999/exit-ips', as(viewer))).status, 404);
     assert.equal((await h.call('POST', '/api/v1/proxies/999/check', as(admin))).status, 404);
   });
 

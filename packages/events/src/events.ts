@@ -46,6 +46,20 @@ export const proxyExitIpChanged = z.object({
   exitIp: z.string(),
 });
 
+/**
+ * Published by the health service when a successful probe raises an exit-IP alarm (issue 17), once
+ * per alarm while it holds: `gateway_address` (the exit is one of the gateway's own addresses: the
+ * proxy does not proxy), `shared` (other proxies leave from the same address; `others` names them).
+ */
+export const proxyExitIpAlarm = z.object({
+  type: z.literal('proxy.exit_ip_alarm'),
+  proxyId: id,
+  name: z.string(),
+  kind: z.enum(['gateway_address', 'shared']),
+  exitIp: z.string(),
+  others: z.array(z.object({ proxyId: id, name: z.string() })),
+});
+
 /** Published by the forwarder when a proxy refuses or times out repeatedly; health probes it at once. */
 export const upstreamFailure = z.object({
   type: z.literal('forwarder.upstream_failure'),
@@ -70,6 +84,7 @@ export const pgwEventSchema = z.discriminatedUnion('type', [
   configChanged,
   proxyStatusChanged,
   proxyExitIpChanged,
+  proxyExitIpAlarm,
   upstreamFailure,
   agentReconciled,
 ]);

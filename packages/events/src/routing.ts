@@ -16,6 +16,7 @@ export const PUBLISHER_OF: Readonly<Record<PgwEventType, EventPublisher>> = {
   'config.changed': 'api',
   'proxy.status': 'health',
   'proxy.exit_ip_changed': 'health',
+  'proxy.exit_ip_alarm': 'health',
   'forwarder.upstream_failure': 'forwarder',
   'agent.reconciled': 'agent',
 };

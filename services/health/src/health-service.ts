@@ -7,6 +7,7 @@ import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import { PerKeyDebouncer } from './debouncer.js';
 import { ProbeDispatcher } from './dispatcher.js';
+import { EXIT_IP_ALARM_KINDS } from './exit-ip-alarms.js';
 import { createHealthMetrics } from './metrics.js';
 import { Prober } from './prober.js';
 import { pruneHistory } from './repositories/checks.js';
@@ -124,6 +125,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
       upstreamFailures.forget(id);
       metrics.proxyUp.remove({ proxy: String(id) });
       metrics.proxyLatencyMs.remove({ proxy: String(id) });
+      for (const kind of EXIT_IP_ALARM_KINDS) metrics.exitIpAlarm.remove({ proxy: String(id), kind });
     }
     // The api may reset a status (edited endpoint): the gauge follows Postgres, not only our probes.
     for (const p of proxies) metrics.proxyUp.set({ proxy: String(p.id) }, p.status === 'up' ? 1 : 0);

@@ -5,6 +5,7 @@ import type { ProbeResultLabel } from './probe.js';
 export interface HealthMetrics {
   readonly proxyUp: Gauge<'proxy'>;
   readonly proxyLatencyMs: Gauge<'proxy'>;
+  readonly exitIpAlarm: Gauge<'proxy' | 'kind'>;
   readonly probeDuration: Histogram;
   readonly probes: Counter<'result'>;
   readonly checkTargetSuspected: Gauge;
@@ -18,6 +19,12 @@ export function createHealthMetrics(registry: Registry): HealthMetrics {
       name: 'pgw_proxy_latency_ms',
       help: 'Latency of the last successful probe through the proxy (dial + check URL answer)',
       labelNames: ['proxy'],
+      registers: [registry],
+    }),
+    exitIpAlarm: new Gauge({
+      name: 'pgw_proxy_exit_ip_alarm',
+      help: "1 while the proxy's last exit IP raises the alarm: kind gateway_address (the gateway's own address: the proxy does not proxy) or shared (another proxy has the same exit IP)",
+      labelNames: ['proxy', 'kind'],
       registers: [registry],
     }),
     probeDuration: new Histogram({

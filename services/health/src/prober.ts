@@ -6,6 +6,7 @@ import { dialerFor, type ProxyAddressCheck } from '@pgw/dialers';
 import type { EventBus, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { countProbe, type HealthMetrics } from './metrics.js';
+import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms, localAddresses } from './exit-ip-alarms.js';
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
 import { findProxy, type ProxyToProbe, recordProbe } from './repositories/proxies.js';
 import { judgeCheckTarget, type LatestProbe } from './target-suspicion.js';
@@ -35,6 +36,7 @@ export interface ProberDeps {
  */
 export class Prober {
   private readonly latest = new Map<number, LatestProbe>();
+  private readonly exitIpAlarms = new ExitIpAlarmMemory();
   private targetSuspected = false;
 
   constructor(private readonly deps: ProberDeps) {}
@@ -104,6 +106,7 @@ export class Prober {
     if (outcome.ok && recorded.previousExitIp !== null && recorded.previousExitIp !== outcome.exitIp) {
       await this.publishExitIpChange(proxy, recorded.previousExitIp, outcome.exitIp);
     }
+    if (outcome.ok) await this.judgeExitIp(proxy, outcome.exitIp, recorded.sharedWith);
     if (recorded.next.status !== recorded.previous.status) await this.publishTransition(proxy, recorded.previous.status, recorded.next.status, result, trigger);
     return result;
   }
@@ -111,6 +114,7 @@ export class Prober {
   /** Drops what is remembered about a deleted proxy. */
   forget(proxyId: number): void {
     this.latest.delete(proxyId);
+    this.exitIpAlarms.forget(proxyId);
   }
 
   private async run(proxy: ProxyToProbe, settings: Settings): Promise<ProbeOutcome> {
@@ -160,6 +164,21 @@ export class Prober {
       });
     } else {
       this.deps.logger.info('check URL answers through a proxy again', { checkUrl });
+    }
+  }
+
+  /** Exit-IP alarms (issue 17): the metric follows every probe, a notice and a log line go out when one appears. */
+  private async judgeExitIp(proxy: ProxyToProbe, exitIp: string, sharedWith: readonly { proxyId: number; name: string }[]): Promise<void> {
+    const { bus, logger, metrics } = this.deps;
+    const { announce, raised } = this.exitIpAlarms.update(proxy.id, exitIpAlarms(exitIp, localAddresses(), sharedWith));
+    for (const kind of EXIT_IP_ALARM_KINDS) metrics.exitIpAlarm.set({ proxy: String(proxy.id), kind }, raised.has(kind) ? 1 : 0);
+    for (const alarm of announce) {
+      logger.warn('proxy exit IP alarm', { proxyId: proxy.id, name: proxy.name, kind: alarm.kind, exitIp, others: alarm.others });
+      try {
+        await bus.publish({ type: 'proxy.exit_ip_alarm', proxyId: proxy.id, name: proxy.name, ...alarm, others: [...alarm.others] });
+      } catch (error) {
+        logger.warn('cannot publish proxy.exit_ip_alarm (Redis down?)', { proxyId: proxy.id, error: (error as Error).message });
+      }
     }
   }
 

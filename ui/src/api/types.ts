@@ -16,6 +16,7 @@ export type LiveEvent = PgwEvent & { at: string };
 export const LIVE_EVENT_TYPES = [
   'proxy.status',
   'proxy.exit_ip_changed',
+  'proxy.exit_ip_alarm',
   'mapping.changed',
   'proxy.changed',
   'config.changed',

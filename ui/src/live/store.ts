@@ -4,6 +4,7 @@ import { errorMessage } from '../api/http.js';
 import type { LiveEvent, Mapping, Proxy, Status } from '../api/types.js';
 import { type ExitIpAlert, withExitIpAlert } from '../lib/exit-ip-alerts.js';
 import { openEventStream, type StreamState } from './event-stream.js';
+import { clearExitIpAlarms, noteExitIpAlarm } from './exit-ip-alarms.js';
 
 /**
  * Status and proxies are re-read this often: a probe that changes no status (new latency, "checked"
@@ -74,6 +75,7 @@ export function stopLive(): void {
   status.value = null;
   feed.value = [];
   exitIpAlerts.value = [];
+  clearExitIpAlarms();
   live.stream = 'connecting';
 }
 
@@ -120,6 +122,10 @@ function handleEvent(event: LiveEvent): void {
       break;
     case 'proxy.exit_ip_changed':
       exitIpAlerts.value = withExitIpAlert(exitIpAlerts.value, event);
+      scheduleReload('proxies');
+      break;
+    case 'proxy.exit_ip_alarm':
+      noteExitIpAlarm(event);
       scheduleReload('proxies');
       break;
     case 'proxy.changed':

@@ -27,6 +27,7 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   deleteProxy: 'admin',
   checkProxy: 'admin',
   listProxyChecks: 'user',
+  listProxyExitIps: 'user',
   listMappings: 'user',
   createMapping: 'admin',
   getMapping: 'user',

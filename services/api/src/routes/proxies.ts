@@ -4,6 +4,7 @@ import type { ProxyCreate, ProxyStatus, ProxyUpdate } from '../contract/types.js
 import { notFound } from '../domain-errors.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { strictRouter } from '../http/router.js';
+import { listExitIps } from '../repositories/exit-ips.js';
 import { findProxyRow, getProxyDto, listChecks, listProxies } from '../repositories/proxies.js';
 
 export function proxyRoutes(ctx: ApiContext): Router {
@@ -42,6 +43,12 @@ export function proxyRoutes(ctx: ApiContext): Router {
     if (!(await findProxyRow(ctx.db, id))) throw notFound(`proxy ${id}`);
     const page = await listChecks(ctx.db, id, Number(req.query.limit ?? 100), req.query.before as string | undefined);
     res.json({ items: page.items.map(({ proxyId: _p, ...check }) => check), nextCursor: page.nextCursor });
+  });
+
+  router.get('/api/v1/proxies/:id/exit-ips', async (req, res) => {
+    const id = idParam(req);
+    if (!(await findProxyRow(ctx.db, id))) throw notFound(`proxy ${id}`);
+    res.json({ items: await listExitIps(ctx.db, id) });
   });
 
   return router;

@@ -2,6 +2,7 @@ import type { ProxyHandshake, ProxyHandshakeMode, ProxyProtocol, ProxyStatus } f
 import type { Db } from '@pgw/db';
 import type { ProbeTrigger } from '@pgw/events';
 import { applyProbe, type HealthState, type Thresholds } from '../health-state.js';
+import { recordExitIp } from './exit-ips.js';
 
 /** What the health service needs to probe a proxy; the password stays sealed until the dial. */
 export interface ProxyToProbe {
@@ -47,6 +48,8 @@ export interface RecordedProbe {
   readonly next: HealthState;
   /** The exit IP stored before this probe (exit-IP changes are worth a log line). */
   readonly previousExitIp: string | null;
+  /** Other proxies whose last exit IP is this probe's (issue 17: the shared alarm); empty after a failed probe. */
+  readonly sharedWith: readonly { proxyId: number; name: string }[];
 }
 
 /**
@@ -103,6 +106,7 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
         trigger: probe.trigger,
       })
       .execute();
-    return { previous, next, previousExitIp: row.exitIp };
+    const sharedWith = probe.exitIp === null ? [] : await recordExitIp(trx, probe.proxyId, probe.exitIp, probe.checkedAt);
+    return { previous, next, previousExitIp: row.exitIp, sharedWith };
   });
 }
