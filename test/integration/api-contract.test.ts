@@ -230,6 +230,16 @@ describe('api contract', () => {
     await redis.del(CLIENT_USAGE_KEY);
   });
 
+  it('tags mappings in bulk and takes the tags off again, one audit row per mapping changed', async () => {
+    const tagged = await audited(1, () => h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'addTags', tags: ['floor-2'] } }));
+    assert.deepEqual(tagged.body, { action: 'addTags', changed: 1, unchanged: 0 });
+    assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer))).body.tags, ['floor-2']);
+    assert.equal((await h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'addTags', tags: ['Floor 2'] } })).status, 400);
+    assert.equal((await h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId, 999], action: 'removeTags', tags: ['floor-2'] } })).status, 404);
+    await audited(1, () => h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'removeTags', tags: ['floor-2'] } }));
+    assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer))).body.tags, []);
+  });
+
   it('exports CSV and imports it back all or nothing, health-gated', async () => {
     const exported = await h.call('GET', '/api/v1/mappings/export', as(viewer));
     assert.match(exported.headers.get('content-type') ?? '', /^text\/csv/);

@@ -63,6 +63,8 @@ export interface MappingsTable {
   /** What the client gets while its proxy is down, and the proxies to use then, in order (migration 0013). */
   failPolicy: Generated<'closed' | 'backup'>;
   backupProxyIds: Generated<number[]>;
+  /** Operator's groups (migration 0012): @pgw/domain MAPPING_TAG spellings, at most 16, no repeat. */
+  tags: Generated<string[]>;
   /** kbit/s, null: unlimited; bigint quota_bytes comes back from pg as a string (migration 0009). */
   rateDownKbit: Generated<number | null>;
   rateUpKbit: Generated<number | null>;

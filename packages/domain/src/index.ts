@@ -10,3 +10,4 @@ export * from './listener-protocol.js';
 export * from './shaping.js';
 export * from './quota-settings.js';
 export * from './fail-policy.js';
+export * from './mapping-tags.js';

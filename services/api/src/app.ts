@@ -22,6 +22,7 @@ import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { mappingCsvRoutes } from './routes/mappings-csv.js';
 import { mappingRoutes } from './routes/mappings.js';
+import { mappingBulkRoutes } from './routes/mappings-bulk.js';
 import { opsRoutes } from './routes/ops.js';
 import { proxyRoutes } from './routes/proxies.js';
 import { settingsRoutes } from './routes/settings.js';
@@ -93,6 +94,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
     mappingCsvRoutes(ctx),
     mappingRoutes(ctx),
     deviceRoutes(ctx),
+    mappingBulkRoutes(ctx),
     usageRoutes(ctx),
     settingsRoutes(ctx),
     statusRoutes(ctx),

@@ -83,7 +83,7 @@ export class FakeStore implements Store {
       insert: async (fields) => {
         check(fields);
         const row: MappingRow = {
-          failPolicy: 'closed', backupProxyIds: [], macAddress: null, privateDestinations: null, rateDownKbit: null, rateUpKbit: null, quotaEpoch: 0,
+          failPolicy: 'closed', backupProxyIds: [], tags: [], macAddress: null, privateDestinations: null, rateDownKbit: null, rateUpKbit: null, quotaEpoch: 0,
           ...fields, quotaBytes: fields.quotaBytes == null ? null : String(fields.quotaBytes), id: t().nextId++, createdAt: at, updatedAt: at,
         };
         t().mappings.push(row);

@@ -518,6 +518,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mappings/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One action on many mappings (admin), all or nothing
+         * @description Assigns a proxy to, enables, disables, tags, untags or deletes the listed mappings in one
+         *     transaction, with one audit row per mapping that changed and one change notice (the agent
+         *     reconciles once). Assigning a proxy or enabling is health-gated: each proxy that enabled rows
+         *     newly use is probed first (one probe per proxy); a failed probe changes nothing (422). An
+         *     unknown id changes nothing (404, `details.missing`). A mapping the action leaves as it was is
+         *     counted as unchanged and not written.
+         */
+        post: operations["bulkMappings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices": {
         parameters: {
             query?: never;
@@ -782,6 +807,7 @@ export interface components {
             description: string;
             /** @description The pinned client MAC (lower-case colon form); null: not pinned */
             macAddress: string | null;
+            tags?: components["schemas"]["MappingTags"];
             privateDestinations: components["schemas"]["MappingPrivateDestinations"];
             failPolicy: components["schemas"]["FailPolicy"];
             backupProxyIds: components["schemas"]["BackupProxyIds"];
@@ -1003,6 +1029,22 @@ export interface components {
             /** @description Entity after the change (secrets redacted) */
             after: unknown;
             requestId: string | null;
+        };
+        /** @description Groups of mappings (select by tag): lower-case letters, digits, ".", "_", "-", starting with a letter or digit */
+        MappingTags: string[];
+        BulkMappingRequest: {
+            ids: number[];
+            /** @enum {string} */
+            action: "assignProxy" | "enable" | "disable" | "addTags" | "removeTags" | "delete";
+            /** @description assignProxy: the proxy */
+            proxyId?: number;
+            /** @description addTags, removeTags: the tags */
+            tags?: string[];
+        };
+        BulkMappingResult: {
+            action: string;
+            changed: number;
+            unchanged: number;
         };
         Device: {
             ip: string;
@@ -2147,6 +2189,38 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+        };
+    };
+    bulkMappings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkMappingRequest"];
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkMappingResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["Timeout"];
         };
     };
     listDevices: {

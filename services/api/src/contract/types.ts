@@ -46,6 +46,8 @@ export type Status = Schemas['Status'];
 export type AuditEntry = Schemas['AuditEntry'];
 export type Device = Schemas['Device'];
 export type DeviceList = Schemas['DeviceList'];
+export type BulkMappingRequest = Schemas['BulkMappingRequest'];
+export type BulkMappingResult = Schemas['BulkMappingResult'];
 
 // Response bodies the spec defines inline, per operation.
 export type CsrfToken = JsonBody<operations['getCsrfToken']['responses'][200]>;

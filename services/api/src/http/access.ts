@@ -41,6 +41,7 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   exportMappings: 'user',
   importMappings: 'admin',
   listDevices: 'user',
+  bulkMappings: 'admin',
   getSettings: 'user',
   putSettings: 'admin',
   getStatus: 'user',

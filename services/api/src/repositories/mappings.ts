@@ -20,6 +20,7 @@ function joined(db: Db, filter: MappingFilter) {
     .innerJoin('proxies', 'proxies.id', 'mappings.proxyId')
     .select(['mappings.id', 'mappings.clientIp', 'mappings.proxyId', 'mappings.listenPort', 'mappings.enabled', 'mappings.description', 'mappings.macAddress', 'mappings.privateDestinations'])
     .select(['mappings.failPolicy', 'mappings.backupProxyIds'])
+    .select('mappings.tags')
     .select(['mappings.rateDownKbit', 'mappings.rateUpKbit', 'mappings.quotaBytes', 'mappings.quotaEpoch'])
     .select([isoUtc('mappings.createdAt').as('createdAt'), isoUtc('mappings.updatedAt').as('updatedAt'), 'proxies.name as proxyName', 'proxies.status as proxyStatus']);
 }

@@ -1,6 +1,7 @@
 import type { AgentStatus, ForwarderStatus, NeighbourRecord } from '@pgw/events';
 import { AuditService } from './audit.service.js';
 import { DeviceService } from './device.service.js';
+import { MappingBulkService } from './mapping-bulk.service.js';
 import { MappingCsvService } from './mapping-csv.service.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
@@ -22,6 +23,7 @@ export interface ApiServices {
   readonly status: StatusService;
   readonly audit: AuditService;
   readonly devices: DeviceService;
+  readonly mappingBulk: MappingBulkService;
   readonly usage: UsageService;
 }
 
@@ -68,6 +70,7 @@ export function createServices(deps: ServiceDeps): ApiServices {
     settings: new SettingsService(writes),
     status: new StatusService({ counts: deps.dashboardCounts, components: deps.components, cache }),
     audit: new AuditService(deps.auditReader),
+    mappingBulk: new MappingBulkService(writes),
     devices: new DeviceService({ neighbours: deps.neighbours, mappedIps: async () => new Map((await deps.store.mappings.rows()).map((m) => [m.clientIp, m.id])) }),
     usage: new UsageService({ mappings: deps.store.mappings, history: deps.usageHistory }),
   };

@@ -33,6 +33,7 @@ export interface AuditEntry {
  */
 export type MappingFields = Pick<MappingRow, 'clientIp' | 'proxyId' | 'listenPort' | 'enabled' | 'description'> &
   Partial<Pick<MappingRow, 'failPolicy' | 'backupProxyIds'>> &
+  Partial<Pick<MappingRow, 'tags'>> &
   Partial<Pick<MappingRow, 'macAddress' | 'privateDestinations'>> &
   Partial<Pick<MappingRow, 'rateDownKbit' | 'rateUpKbit' | 'quotaEpoch'>> & { quotaBytes?: number | null };
 

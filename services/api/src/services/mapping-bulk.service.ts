@@ -1,0 +1,105 @@
+import { addTags, removeTags } from '@pgw/domain';
+import type { MappingRow } from '@pgw/db';
+import type { BulkMappingRequest, BulkMappingResult } from '../contract/types.js';
+import { DomainError, invalid, notFound } from '../domain-errors.js';
+import { auditedMapping } from '../mapping-dto.js';
+import { requireHealthyProxy } from './health-gate.js';
+import type { Actor, MappingFields, Prober, Publisher, Store } from './ports.js';
+
+export interface MappingBulkServiceDeps {
+  readonly store: Store;
+  readonly prober: Prober;
+  readonly publisher: Publisher;
+  readonly probeWaitMarginMs: number;
+}
+
+/** The audit action of each bulk action: the one its single-mapping operation writes, so one search finds both. */
+const AUDIT_ACTION: Record<BulkMappingRequest['action'], string> = {
+  assignProxy: 'update',
+  enable: 'enable',
+  disable: 'disable',
+  addTags: 'update',
+  removeTags: 'update',
+  delete: 'delete',
+};
+
+const sameList = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * What the action makes of one mapping: the fields to write, null when it stays as it is, or
+ * 'delete'. A proxy assigned as primary leaves the backup list (the mapping's own proxy is never its backup).
+ */
+function change(row: MappingRow, req: BulkMappingRequest): Partial<MappingFields> | null | 'delete' {
+  switch (req.action) {
+    case 'assignProxy':
+      return row.proxyId === req.proxyId ? null : { proxyId: req.proxyId!, backupProxyIds: row.backupProxyIds.filter((p) => p !== req.proxyId) };
+    case 'enable':
+    case 'disable':
+      return row.enabled === (req.action === 'enable') ? null : { enabled: req.action === 'enable' };
+    case 'addTags': {
+      const tags = addTags(row.tags, req.tags!);
+      if (tags === null) throw invalid('tags', `the mapping of ${row.clientIp} would have more than 16 tags; nothing was changed`);
+      return sameList(tags, row.tags) ? null : { tags };
+    }
+    case 'removeTags': {
+      const tags = removeTags(row.tags, req.tags!);
+      return sameList(tags, row.tags) ? null : { tags };
+    }
+    case 'delete':
+      return 'delete';
+  }
+}
+
+/**
+ * One action on many mappings (groups and bulk actions, issue 17): all of it in one transaction with
+ * one audit row per mapping that changes, then one change notice, so the agent reconciles once.
+ * Rows that would use a proxy anew (an enabled row assigned another proxy, a disabled row enabled)
+ * pass the health gate first, one probe per distinct proxy; a failure changes nothing.
+ */
+export class MappingBulkService {
+  constructor(private readonly deps: MappingBulkServiceDeps) {}
+
+  async run(req: BulkMappingRequest, actor: Actor): Promise<BulkMappingResult> {
+    if (req.action === 'assignProxy' && req.proxyId === undefined) throw invalid('proxyId', 'choose the proxy to assign');
+    if ((req.action === 'addTags' || req.action === 'removeTags') && !req.tags?.length) throw invalid('tags', 'name at least one tag');
+    const { store } = this.deps;
+    const rows = await Promise.all(req.ids.map((id) => store.mappings.find(id)));
+    const missing = req.ids.filter((_, i) => rows[i] === undefined);
+    if (missing.length > 0) throw new DomainError('not_found', `${missing.length === 1 ? `mapping ${missing[0]}` : `${missing.length} of the mappings`} not found (deleted meanwhile?); nothing was changed`, 'ids', { missing });
+    if (req.action === 'assignProxy' && !(await store.proxies.find(req.proxyId!))) throw notFound(`proxy ${req.proxyId}`, 'proxyId');
+    const settings = await store.settings.load();
+    for (const proxyId of this.gatedProxies(rows as MappingRow[], req)) {
+      const proxy = await store.proxies.find(proxyId);
+      if (!proxy) throw notFound(`proxy ${proxyId}`, 'proxyId');
+      await requireHealthyProxy(this.deps.prober, proxy, settings.probeTimeoutMs + this.deps.probeWaitMarginMs);
+    }
+    const action = AUDIT_ACTION[req.action];
+    const result = await store.transaction(async (repos) => {
+      let changed = 0;
+      for (const id of req.ids) {
+        const before = await repos.mappings.findForUpdate(id);
+        if (!before) throw new DomainError('not_found', `mapping ${id} not found (deleted meanwhile?); nothing was changed`, 'ids', { missing: [id] });
+        const fields = change(before, req);
+        if (fields === null) continue;
+        if (fields === 'delete') {
+          await repos.mappings.remove(id);
+          await repos.audit.write(actor, { action, entityType: 'mapping', entityId: id, before: auditedMapping(before), after: null });
+        } else {
+          const after = await repos.mappings.update(id, fields);
+          await repos.audit.write(actor, { action, entityType: 'mapping', entityId: id, before: auditedMapping(before), after: auditedMapping(after) });
+        }
+        changed++;
+      }
+      return { action: req.action, changed, unchanged: req.ids.length - changed };
+    });
+    if (result.changed > 0) await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: null, action: req.action === 'delete' ? 'deleted' : 'updated' });
+    return result;
+  }
+
+  /** The proxies enabled rows would newly use: each is probed once before anything is written. */
+  private gatedProxies(rows: readonly MappingRow[], req: BulkMappingRequest): Set<number> {
+    if (req.action === 'assignProxy') return new Set(rows.some((r) => r.enabled && r.proxyId !== req.proxyId) ? [req.proxyId!] : []);
+    if (req.action === 'enable') return new Set(rows.filter((r) => !r.enabled).map((r) => r.proxyId));
+    return new Set();
+  }
+}
