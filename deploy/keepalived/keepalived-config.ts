@@ -47,7 +47,12 @@ export interface KeepalivedSettings {
   /** Absolute paths of deploy/keepalived/pgw-ha-check.sh and pgw-ha-notify.sh as installed. */
   checkScript: string;
   notifyScript: string;
-  /** Where the notify hook appends its transitions. */
+  /**
+   * Where the notify hook writes the node's current state (replaced whole on each transition): the
+   * node's agent reads it (PGW_HA_STATE_FILE) and reports it; keepalived itself gets no credentials.
+   */
+  stateFile: string;
+  /** Where the notify hook appends its transitions (the local history). */
   eventsFile: string;
 }
 
@@ -75,7 +80,7 @@ function validate(s: KeepalivedSettings): void {
   check(Number.isFinite(s.advertIntervalS) && s.advertIntervalS >= 0.05 && s.advertIntervalS <= 40, 'advertIntervalS must be in 0.05..40', s.advertIntervalS);
   check(Number.isInteger(s.preemptDelayS) && s.preemptDelayS >= 0 && s.preemptDelayS <= 1000, 'preemptDelayS must be an integer in 0..1000', s.preemptDelayS);
   for (const [what, port] of Object.entries(s.healthPorts)) check(Number.isInteger(port) && port >= 1 && port <= 65535, `healthPorts.${what} must be a TCP port`, port);
-  for (const [what, path] of [['checkScript', s.checkScript], ['notifyScript', s.notifyScript], ['eventsFile', s.eventsFile]] as const) {
+  for (const [what, path] of [['checkScript', s.checkScript], ['notifyScript', s.notifyScript], ['stateFile', s.stateFile], ['eventsFile', s.eventsFile]] as const) {
     check(PATH.test(path), `${what} must be an absolute path of [A-Za-z0-9_./-]`, path);
   }
 }
@@ -131,7 +136,7 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     '  track_script {',
     ...track.map((t) => `    ${t.name}`),
     '  }',
-    `  notify "${s.notifyScript} ${s.eventsFile}"`,
+    `  notify "${s.notifyScript} ${s.stateFile} ${s.eventsFile}"`,
     '}',
     '',
   ].join('\n');

@@ -23,6 +23,8 @@ const schema = z.object({
   PGW_AGENT_METRICS_PORT: fields.tcpPort.default(9101),
   PGW_FORWARDER_METRICS_PORT: fields.tcpPort.default(9102),
   PGW_HA_SCRIPT_DIR: z.string().default('/usr/local/lib/pgw'),
+  /** The agent's PGW_HA_STATE_FILE. */
+  PGW_HA_STATE_FILE: z.string().default('/var/lib/pgw/ha-state'),
   PGW_HA_EVENTS_FILE: z.string().default('/var/lib/pgw/ha-events.log'),
 });
 
@@ -40,5 +42,6 @@ process.stdout.write(renderKeepalivedConf({
   healthPorts: { agent: env.PGW_AGENT_METRICS_PORT, forwarder: env.PGW_FORWARDER_METRICS_PORT },
   checkScript: `${env.PGW_HA_SCRIPT_DIR}/pgw-ha-check.sh`,
   notifyScript: `${env.PGW_HA_SCRIPT_DIR}/pgw-ha-notify.sh`,
+  stateFile: env.PGW_HA_STATE_FILE,
   eventsFile: env.PGW_HA_EVENTS_FILE,
 }));

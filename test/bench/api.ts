@@ -18,7 +18,8 @@ import { setPriority } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AGENT_STATUS_KEY, type AgentStatusRecord, connectRedis, EventBus, FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events';
+import { type AgentStatusRecord, connectRedis, EventBus, type ForwarderStatusRecord } from '@pgw/events';
+import { writeNodeStatus } from '../support/node-status.js';
 import { createLogger } from '@pgw/log';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
@@ -71,8 +72,15 @@ async function agentStatus(redisPath: string): Promise<void> {
   const blocked = Object.fromEntries(rows.map((i) => [`10.20.${Math.floor(i / 256)}.${i % 256}`, i % 16 === 0 ? 'mapping_disabled' : 'proxy_down']));
   const redis = connectRedis(redisPath);
   const at = new Date(Date.now() + 5_000).toISOString();
-  await redis.set(AGENT_STATUS_KEY, JSON.stringify({ ok: true, at, durationMs: 12, appliedMappings: MAPPINGS, blocked, rejected: [], error: null } satisfies AgentStatusRecord), 'EX', 600);
-  await redis.set(FORWARDER_STATUS_KEY, JSON.stringify({ at, activeConnections: 1234, perMapping: {}, listeners: MAPPINGS } satisfies ForwarderStatusRecord), 'EX', 600);
+  await writeNodeStatus(
+    redis,
+    {
+      agent: { ok: true, at, durationMs: 12, appliedMappings: MAPPINGS, blocked, rejected: [], error: null } satisfies AgentStatusRecord,
+      forwarder: { at, activeConnections: 1234, perMapping: {}, listeners: MAPPINGS } satisfies ForwarderStatusRecord,
+    },
+    undefined,
+    600,
+  );
   redis.disconnect();
 }
 

@@ -32,16 +32,16 @@ try {
     for (const fault of FAULTS) {
       const r = await runFault(pair, fault);
       results.push(r);
-      console.log(`round ${round} ${r.fault}: failover ${ms(r.failoverMs)} (longest gap ${r.outageMs} ms), failback ${ms(r.failbackMs)} incl. hold-down (longest gap ${r.failbackOutageMs} ms)`);
+      console.log(`round ${round} ${r.fault}: failover ${ms(r.failoverMs)} (longest gap ${r.outageMs} ms, api names b master after ${ms(r.recordedMs)}), failback ${ms(r.failbackMs)} incl. hold-down (longest gap ${r.failbackOutageMs} ms)`);
     }
   }
   const split = await splitBrain(pair, 4000);
-  console.log(`split brain 4 s: both master ${split.bothMaster}, ${split.failed}/${split.samples} probes failed, longest gap ${split.outageMs} ms`);
+  console.log(`split brain 4 s: both master ${split.bothMaster}, api conflict ${split.conflictShown}, ${split.failed}/${split.samples} probes failed, longest gap ${split.outageMs} ms`);
   await waitMaster(pair, 'a');
   const leakedA = (await wans.stop('a')).leaked;
   const power = await runFault(pair, POWER_LOSS);
   results.push(power);
-  console.log(`${power.fault}: failover ${ms(power.failoverMs)} (longest gap ${power.outageMs} ms)`);
+  console.log(`${power.fault}: failover ${ms(power.failoverMs)} (longest gap ${power.outageMs} ms, api names b master after ${ms(power.recordedMs)})`);
   const rest = await wans.stop();
   const leaked = [...leakedA, ...rest.leaked];
   for (const line of leaked) console.log(`LEAK ${line}`);
@@ -64,8 +64,10 @@ try {
     rounds: ROUNDS,
     failoverMs: max(results.map((r) => r.failoverMs)),
     longestGapMs: Math.max(...results.map((r) => r.outageMs)),
+    /** The slowest fault-to-api-names-b-master time (issue 18: the HA state as data). */
+    recordedMs: max(results.map((r) => r.recordedMs)),
     failbackGapMs: Math.max(...results.flatMap((r) => (r.failbackOutageMs === undefined ? [] : [r.failbackOutageMs]))),
-    splitBrain: { bothMaster: split.bothMaster, failedProbes: split.failed, probes: split.samples, longestGapMs: split.outageMs },
+    splitBrain: { bothMaster: split.bothMaster, conflictShown: split.conflictShown, failedProbes: split.failed, probes: split.samples, longestGapMs: split.outageMs },
     leakedPackets: leaked.length,
     leakControlPackets: control,
     byFault,

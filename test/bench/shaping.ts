@@ -11,7 +11,10 @@
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE_INTERVAL_MS } from '@pgw/events';
 import { execFileSync } from 'node:child_process';
-import { AGENT_STATUS_KEY, connectRedis, parseAgentStatus } from '@pgw/events';
+import { agentStatusKey, connectRedis, parseAgentStatus } from '@pgw/events';
+// The lab's single gateway runs with no PGW_NODE_NAME: its records are under the host name.
+import { DEFAULT_NODE } from '../support/node-status.js';
+const AGENT_STATUS_KEY = agentStatusKey(DEFAULT_NODE);
 import { createDataplane, type Dataplane, REPO } from '../e2e/dataplane-harness.js';
 import { iperfIdle, measureRate, packetsToClient, setShaping, waitQuotaCrossed } from '../e2e/shaping-harness.js';
 import { type AccountingCost, measureAccountingCost } from './accounting-cost.js';

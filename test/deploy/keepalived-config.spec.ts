@@ -14,6 +14,7 @@ const settings: KeepalivedSettings = {
   healthPorts: { agent: 9101, forwarder: 9102 },
   checkScript: '/usr/local/lib/pgw/pgw-ha-check.sh',
   notifyScript: '/usr/local/lib/pgw/pgw-ha-notify.sh',
+  stateFile: '/var/lib/pgw/ha-state',
   eventsFile: '/var/lib/pgw/ha-events.log',
 };
 
@@ -30,7 +31,7 @@ describe('keepalived.conf of an HA node', () => {
     assert.match(conf, /state BACKUP\n/);
     assert.match(conf, /preempt_delay 4\n/);
     assert.match(conf, /vrrp_version 3\n/);
-    assert.match(conf, /notify "\/usr\/local\/lib\/pgw\/pgw-ha-notify\.sh \/var\/lib\/pgw\/ha-events\.log"/);
+    assert.match(conf, /notify "\/usr\/local\/lib\/pgw\/pgw-ha-notify\.sh \/var\/lib\/pgw\/ha-state \/var\/lib\/pgw\/ha-events\.log"/);
   });
 
   it('refuses bad settings with a message naming the field', () => {

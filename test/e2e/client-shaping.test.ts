@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { AGENT_STATUS_KEY, connectRedis, parseAgentStatus } from '@pgw/events';
+import { agentStatusKey, connectRedis, parseAgentStatus } from '@pgw/events';
+// The lab's single gateway runs with no PGW_NODE_NAME: its records are under the host name.
+import { DEFAULT_NODE } from '../support/node-status.js';
+const AGENT_STATUS_KEY = agentStatusKey(DEFAULT_NODE);
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 import { iperfBytes, iperfIdle, kernelCounter, measureRate, packetsToClient, quotaUsed, setShaping, usageSampleAfter, waitQuotaCrossed } from './shaping-harness.js';
 

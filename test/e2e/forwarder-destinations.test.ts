@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { connectRedis } from '@pgw/events';
+import { connectRedis, forwarderStatusKey } from '@pgw/events';
+import { DEFAULT_NODE } from '../support/node-status.js';
 import { createLab, echoServerArgv, type Lab, type LabProcess, type ProxyHandle, waitTcpPort } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
@@ -153,7 +154,7 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
     const redis = connectRedis(lab.redis.url('api')); // what the api reads
     try {
       const status = await waitFor('the forwarder status to carry the refusals', 10_000, async () => {
-        const parsed = JSON.parse((await redis.get('pgw:forwarder:status')) ?? '{}') as { refused?: Record<string, number> };
+        const parsed = JSON.parse((await redis.get(forwarderStatusKey(DEFAULT_NODE))) ?? '{}') as { refused?: Record<string, number> };
         return (parsed.refused?.destination_gateway ?? 0) >= 2 && (parsed.refused?.proxy_loopback ?? 0) >= 1 ? parsed : undefined;
       });
       assert.ok((status.refused!.destination_link_local ?? 0) >= 1, JSON.stringify(status.refused));

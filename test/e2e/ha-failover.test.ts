@@ -3,9 +3,12 @@
 // Per fault of the master: a client's new connection exits from its own proxy through the backup
 // within 3 s, failback after the hold-down leaves no gap over 3 s either, and no packet with a
 // client address crosses either node's eth0 at any time (tcpdump on both, from start to end).
+// The HA state as data: each node's agent reports what keepalived's hook recorded; the api (one
+// beside each node) names the new master within the failover time, and the split brain as a conflict.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain } from './ha-faults.js';
+import { connectRedis, pgwEventSchema } from '@pgw/events';
+import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain, untilRecordedMaster } from './ha-faults.js';
 import { createHaPair, type HaPair, waitMaster } from './ha-harness.js';
 import { waitFor } from '../../lab/wait.js';
 
@@ -16,7 +19,8 @@ let wans: Awaited<ReturnType<HaPair['captureWans']>>;
 const leaked: string[] = [];
 
 function report(r: FaultResult): void {
-  console.log(`# ${r.fault}: failover ${r.failoverMs} ms (longest gap ${r.outageMs} ms)` +
+  console.log(`# ${r.fault}: failover ${r.failoverMs} ms (longest gap ${r.outageMs} ms), api names b master after ${r.recordedMs} ms` +
+    (r.recordedBackMs === undefined ? '' : `, a again after ${r.recordedBackMs} ms`) +
     (r.failbackMs === undefined && r.failbackOutageMs === undefined ? '' : `, failback ${r.failbackMs} ms incl. hold-down (longest gap ${r.failbackOutageMs} ms)`));
 }
 
@@ -45,6 +49,26 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
     assert.equal(await pair.holdsVip('b'), false);
     assert.match(pair.events('a'), /pgw_lan MASTER 150/);
     assert.match(pair.events('b'), /pgw_lan BACKUP 100/);
+  });
+
+  it('the HA state as data: both apis list a as master and b as backup with their agents and forwarders; the metric and the event say the same', async () => {
+    assert.ok((await untilRecordedMaster(pair, 'a', Date.now(), 10_000)) !== undefined, 'the api names a master');
+    for (const via of ['a', 'b'] as const) {
+      const nodes = await pair.apiNodes(via);
+      assert.deepEqual(nodes.items.map((n) => [n.name, n.haState, n.priority, n.agent?.ok, n.forwarder !== null]), [['pgw-a', 'MASTER', 150, true, true], ['pgw-b', 'BACKUP', 100, true, true]], `through ${via}`);
+      assert.deepEqual([nodes.ha, nodes.master, nodes.conflict], [true, 'pgw-a', false]);
+    }
+    const metrics = (await pair.ha.lab.exec(pair.node('a').ns, ['curl', '-sf', 'http://127.0.0.1:9101/metrics'])).stdout;
+    assert.match(metrics, /^pgw_ha_state\{node="pgw-a",state="MASTER"[^}]*\} 1$/m);
+    assert.match(metrics, /^pgw_ha_state\{node="pgw-a",state="BACKUP"[^}]*\} 0$/m);
+    const redis = connectRedis(pair.ha.lab.redis.adminUrl);
+    try {
+      const events = (await redis.xrange('pgw:events:agent', '-', '+')).map(([, fields]) => pgwEventSchema.parse(JSON.parse(fields[fields.indexOf('data') + 1]!)));
+      const changes = events.flatMap((e) => (e.type === 'ha.state_changed' ? [`${e.node} ${e.state}`] : []));
+      assert.ok(changes.includes('pgw-a MASTER') && changes.includes('pgw-b BACKUP'), changes.join(', '));
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('the backup enforces the same policy while backup: through b directly, a mapped client exits from its own proxy, an unmapped one is refused', async () => {
@@ -95,6 +119,8 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
       report(r);
       assert.ok(r.failoverMs !== undefined && r.failoverMs <= FAILOVER_GOAL_MS, `failover ${r.failoverMs} ms; probes ${JSON.stringify(r.samples.slice(-4))}`);
       assert.ok(r.outageMs <= FAILOVER_GOAL_MS, `longest gap ${r.outageMs} ms`);
+      assert.ok(r.recordedMs !== undefined && r.recordedMs <= FAILOVER_GOAL_MS, `the api named b master after ${r.recordedMs} ms: ${JSON.stringify(await pair.apiNodes('b'))}`);
+      assert.ok(r.recordedBackMs !== undefined, `the api names a master again: ${JSON.stringify(await pair.apiNodes('b'))}`);
       assert.ok(r.failbackMs !== undefined, `failback to node a; probes ${JSON.stringify(r.failbackSamples?.slice(-3))}; transitions a:\n${pair.events('a')}b:\n${pair.events('b')}${pair.keepalivedLog('a').split('\n').slice(-25).join('\n')}`);
       assert.ok(r.failbackOutageMs! <= FAILOVER_GOAL_MS, `longest failback gap ${r.failbackOutageMs} ms`);
       await everyClientExitsVia('a');
@@ -103,11 +129,14 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
 
   it('split brain (VRRP blocked between the nodes): both claim the address, clients are still served through their own proxies', async () => {
     const r = await splitBrain(pair, 4000);
-    console.log(`# split brain: both master ${r.bothMaster}, ${r.failed}/${r.samples} probes failed, longest gap ${r.outageMs} ms`);
+    console.log(`# split brain: both master ${r.bothMaster}, conflict shown ${r.conflictShown}, ${r.failed}/${r.samples} probes failed, longest gap ${r.outageMs} ms`);
     assert.equal(r.bothMaster, true, 'both nodes hold the virtual IP while VRRP is blocked');
+    assert.equal(r.conflictShown, true, 'the api shows conflict=true while both claim MASTER');
     assert.ok(r.outageMs <= FAILOVER_GOAL_MS, `longest gap ${r.outageMs} ms`);
     await waitMaster(pair, 'a');
     assert.equal(await pair.holdsVip('b'), false, 'b gives the address back once it hears a again');
+    const cleared = await untilRecordedMaster(pair, 'a', Date.now(), 10_000);
+    assert.ok(cleared !== undefined, `the conflict clears: ${JSON.stringify(await pair.apiNodes('b'))}`);
   });
 
   it('power loss of the master (every process SIGKILLed, namespace removed): the backup serves within 3 s', async () => {
@@ -116,6 +145,8 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
     const r = await runFault(pair, POWER_LOSS);
     report(r);
     assert.ok(r.failoverMs !== undefined && r.failoverMs <= FAILOVER_GOAL_MS, `failover ${r.failoverMs} ms; probes ${JSON.stringify(r.samples.slice(-4))}; node b's transitions:\n${pair.events('b')}`);
+    // Node a's HA key expires with no agent to refresh it: the api names b alone.
+    assert.ok(r.recordedMs !== undefined && r.recordedMs <= FAILOVER_GOAL_MS, `the api named b master after ${r.recordedMs} ms: ${JSON.stringify(await pair.apiNodes('b'))}`);
     await everyClientExitsVia('b');
   });
 

@@ -22,6 +22,10 @@ export interface FaultResult {
   failbackMs?: number | undefined;
   /** The longest time without a successful new connection during failback. */
   failbackOutageMs?: number;
+  /** From the fault until the api (GET /api/v1/nodes) names node b master with no conflict. */
+  recordedMs: number | undefined;
+  /** From the repair until the api names node a master again. */
+  recordedBackMs?: number | undefined;
   /** The probes of failover and failback, for a failure message. */
   samples: ProbeSample[];
   failbackSamples?: ProbeSample[];
@@ -75,20 +79,39 @@ export const POWER_LOSS: HaFault = {
 
 export const FAULTS: readonly HaFault[] = [KEEPALIVED_KILLED, LAN_LINK_DOWN, SERVICES_KILLED];
 
+/**
+ * Polls the api (the one beside node b: it outlives node a's namespace) until it names `master`
+ * with no conflict; the time from t0, or undefined after maxMs.
+ */
+export async function untilRecordedMaster(pair: HaPair, master: 'a' | 'b', t0: number, maxMs: number): Promise<number | undefined> {
+  const deadline = t0 + maxMs;
+  while (Date.now() < deadline) {
+    const nodes = await pair.apiNodes('b').catch(() => undefined);
+    if (nodes?.master === `pgw-${master}` && !nodes.conflict) return Date.now() - t0;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
+}
+
 /** Injects the fault on master a, measures failover to b, repairs and measures failback to a. */
 export async function runFault(pair: HaPair, fault: HaFault): Promise<FaultResult> {
   const client = pair.clients[0]!;
   await waitMaster(pair, 'a');
+  await untilRecordedMaster(pair, 'a', Date.now(), 10_000);
   const t0 = Date.now();
   await fault.inject(pair);
-  const over = await pair.untilServedBy('b', client, 10_000);
-  const result: FaultResult = { fault: fault.name, failoverMs: over.servedAt && over.servedAt - t0, outageMs: longestGap(over.samples, t0), samples: over.samples };
+  const [over, recordedMs] = await Promise.all([pair.untilServedBy('b', client, 10_000), untilRecordedMaster(pair, 'b', t0, 10_000)]);
+  const result: FaultResult = { fault: fault.name, failoverMs: over.servedAt && over.servedAt - t0, recordedMs, outageMs: longestGap(over.samples, t0), samples: over.samples };
   if (!fault.repair) return result;
   const t1 = Date.now();
   // The client keeps connecting while node a comes back (its services take seconds to start): the gaps are the client's.
   const repaired = fault.repair(pair);
-  const back = await pair.untilServedBy('a', client, PREEMPT_DELAY_S * 1000 + 20_000);
+  const [back, recordedBackMs] = await Promise.all([
+    pair.untilServedBy('a', client, PREEMPT_DELAY_S * 1000 + 20_000),
+    untilRecordedMaster(pair, 'a', t1, PREEMPT_DELAY_S * 1000 + 20_000),
+  ]);
   await repaired;
+  result.recordedBackMs = recordedBackMs;
   result.failbackMs = back.servedAt && back.servedAt - t1;
   result.failbackOutageMs = longestGap(back.samples, t1);
   result.failbackSamples = back.samples;
@@ -96,7 +119,7 @@ export async function runFault(pair: HaPair, fault: HaFault): Promise<FaultResul
 }
 
 /** VRRP between the nodes blocked on the WAN bridge: both claim master and hold the virtual IP. */
-export async function splitBrain(pair: HaPair, holdMs: number): Promise<{ bothMaster: boolean; samples: number; failed: number; outageMs: number }> {
+export async function splitBrain(pair: HaPair, holdMs: number): Promise<{ bothMaster: boolean; conflictShown: boolean; samples: number; failed: number; outageMs: number }> {
   const { lab } = pair.ha;
   const table = 'pgw_ha_split';
   await lab.exec(lab.ns.wan, ['nft', '-f', '-'], {
@@ -104,13 +127,16 @@ export async function splitBrain(pair: HaPair, holdMs: number): Promise<{ bothMa
   });
   try {
     let bothMaster = false;
+    let conflictShown = false;
     const t0 = Date.now();
     const samples = [];
     while (Date.now() - t0 < holdMs) {
       if (!bothMaster) bothMaster = (await pair.holdsVip('a')) && (await pair.holdsVip('b'));
+      // What the console shows meanwhile: both nodes' recorded states, seen as a conflict.
+      if (bothMaster && !conflictShown) conflictShown = (await pair.apiNodes('a').catch(() => undefined))?.conflict === true;
       samples.push(await pair.probe(pair.clients[0]!));
     }
-    return { bothMaster, samples: samples.length, failed: samples.filter((s) => !s.ok).length, outageMs: longestGap(samples, t0) };
+    return { bothMaster, conflictShown, samples: samples.length, failed: samples.filter((s) => !s.ok).length, outageMs: longestGap(samples, t0) };
   } finally {
     await lab.exec(lab.ns.wan, ['nft', 'delete', 'table', 'bridge', table]);
   }

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { renderKeepalivedConf } from '../../deploy/keepalived/keepalived-config.js';
 import type { Capture, LabProcess } from '../../lab/index.js';
 import { createHaLab, type HaLab, type HaNode } from '../../lab/ha-topology.js';
+import type { GatewayNodes } from '../../services/api/src/contract/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { Gateway } from '../support/gateway.js';
+import { ADMIN_CREDENTIALS, Gateway } from '../support/gateway.js';
 import { waitFor } from '../../lab/wait.js';
 import { analyzeWan, GUARD_LOADER, REPO } from './dataplane-harness.js';
 
@@ -46,10 +47,12 @@ export interface HaPair {
   startKeepalived(name: 'a' | 'b'): Promise<LabProcess>;
   killKeepalived(name: 'a' | 'b'): Promise<void>;
   holdsVip(name: 'a' | 'b'): Promise<boolean>;
-  /** The VRRP transitions the node's notify hook recorded: "<time> pgw_lan <STATE> <priority>". */
+  /** The VRRP transitions the node's notify hook recorded: "<time> pgw_lan <STATE> <priority> <pid>". */
   events(name: 'a' | 'b'): string;
   /** The log of the node's last keepalived. */
   keepalivedLog(name: 'a' | 'b'): string;
+  /** GET /api/v1/nodes from the api started with the node's gateway (both nodes run one, on the shared stores). */
+  apiNodes(via: 'a' | 'b'): Promise<GatewayNodes>;
   /** One new connection of the client, and the node that served it (from the clients' ARP entry). */
   probe(client: { ip: string; expectedExitIp: string }): Promise<ProbeSample>;
   /** Probes until a new connection exits from the client's proxy through `via`; every sample is kept. */
@@ -83,8 +86,15 @@ export async function createHaPair(): Promise<HaPair> {
     const tdb = await createTestDatabase({ prefix: 'pgw_ha' });
     cleanups.push(() => tdb.drop());
     const [nodeA, nodeB] = ha.nodes;
-    const gwA = new Gateway(lab, tdb, { ns: nodeA.ns, dir: join(lab.dir, 'node-a') });
-    const gwB = new Gateway(lab, tdb, { ns: nodeB.ns, dir: join(lab.dir, 'node-b'), secretKey: gwA.secretKey });
+    // Each node's name keys its status records; its agent reads the state keepalived's hook writes.
+    const nodeEnv = (name: 'a' | 'b', dir: string) => ({
+      agent: { PGW_NODE_NAME: `pgw-${name}`, PGW_HA_STATE_FILE: join(dir, 'ha-state') },
+      forwarder: { PGW_NODE_NAME: `pgw-${name}` },
+    });
+    const dirA = join(lab.dir, 'node-a');
+    const dirB = join(lab.dir, 'node-b');
+    const gwA = new Gateway(lab, tdb, { ns: nodeA.ns, dir: dirA, env: nodeEnv('a', dirA) });
+    const gwB = new Gateway(lab, tdb, { ns: nodeB.ns, dir: dirB, secretKey: gwA.secretKey, env: nodeEnv('b', dirB) });
     cleanups.push(() => gwA.destroy(), () => gwB.destroy());
     const byName = { a: { node: nodeA, gw: gwA }, b: { node: nodeB, gw: gwB } };
     const keepalived = new Map<'a' | 'b', LabProcess>();
@@ -99,6 +109,13 @@ export async function createHaPair(): Promise<HaPair> {
     for (const gw of [gwA, gwB]) {
       await gw.start('forwarder');
       await gw.start('agent');
+    }
+    // The api runs beside each node (its state is all in Postgres and Redis): both must tell the same.
+    const tokens = new Map<'a' | 'b', string>();
+    for (const [name, gw] of [['a', gwA], ['b', gwB]] as const) {
+      await gw.start('api');
+      const login = await fetch(`${gw.apiUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN_CREDENTIALS) });
+      tokens.set(name, ((await login.json()) as { token: string }).token);
     }
 
     const confOf = (name: 'a' | 'b') => {
@@ -116,6 +133,7 @@ export async function createHaPair(): Promise<HaPair> {
         healthPorts: { agent: 9101, forwarder: 9102 },
         checkScript: join(REPO, 'deploy/keepalived/pgw-ha-check.sh'),
         notifyScript: join(REPO, 'deploy/keepalived/pgw-ha-notify.sh'),
+        stateFile: join(byName[name].gw.dir, 'ha-state'),
         eventsFile: join(byName[name].gw.dir, 'ha-events.log'),
       });
     };
@@ -160,6 +178,11 @@ export async function createHaPair(): Promise<HaPair> {
       async holdsVip(name) {
         const out = (await lab.exec(byName[name].node.ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'ens19'], { reject: false })).stdout;
         return out.includes(` ${ha.virtualIp}/`);
+      },
+      async apiNodes(via) {
+        const res = await fetch(`${byName[via].gw.apiUrl}/api/v1/nodes`, { headers: { authorization: `Bearer ${tokens.get(via)}` }, signal: AbortSignal.timeout(2_000) });
+        if (res.status !== 200) throw new Error(`GET /api/v1/nodes through ${via}: ${res.status} ${await res.text()}`);
+        return (await res.json()) as GatewayNodes;
       },
       keepalivedLog: (name) => execFileSync('cat', [keepalivedLog.get(name) ?? '/dev/null'], { encoding: 'utf8' }),
       events: (name) => execFileSync('cat', [join(byName[name].gw.dir, 'ha-events.log')], { encoding: 'utf8' }),

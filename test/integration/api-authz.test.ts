@@ -85,6 +85,7 @@ describe('api authorisation', () => {
     { op: 'getSettings', method: 'GET', path: '/api/v1/settings', expect: user(200) },
     { op: 'putSettings', method: 'PUT', path: '/api/v1/settings', body: 'SETTINGS', expect: adminOnly(200) },
     { op: 'getStatus', method: 'GET', path: '/api/v1/status', expect: user(200) },
+    { op: 'listNodes', method: 'GET', path: '/api/v1/nodes', expect: user(200) },
     { op: 'listAudit', method: 'GET', path: '/api/v1/audit', expect: user(200) },
     { op: 'exportAudit', method: 'GET', path: '/api/v1/audit/export?action=update', expect: user(200) },
     { op: 'streamEvents', method: 'GET', path: '/api/v1/events', stream: true, expect: user(200) },

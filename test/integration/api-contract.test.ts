@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decryptSecret } from '@pgw/crypto';
 import { parseCsv } from '@pgw/domain/csv';
-import { AGENT_STATUS_KEY, type AgentStatusRecord, CLIENT_USAGE_KEY, type ClientUsageSampleRecord, connectRedis, FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events';
+import { type AgentStatusRecord, CLIENT_USAGE_KEY, type ClientUsageSampleRecord, connectRedis, type ForwarderStatusRecord } from '@pgw/events';
+import { writeNodeStatus } from '../support/node-status.js';
 import { AGENT_NEIGHBOURS_KEY, type NeighbourRecordInput } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from './api-harness.js';
@@ -170,8 +171,10 @@ describe('api contract', () => {
 
   it('shows what the agent really applied and sums it up for the dashboard', async () => {
     const later = new Date(Date.now() + 1000).toISOString();
-    await redis.set(AGENT_STATUS_KEY, JSON.stringify({ ok: true, at: later, durationMs: 4, appliedMappings: 1, blocked: { '192.168.2.10': 'proxy_unknown' }, rejected: [], error: null } satisfies AgentStatusRecord), 'EX', 60);
-    await redis.set(FORWARDER_STATUS_KEY, JSON.stringify({ at: later, activeConnections: 3, perMapping: { [mappingId]: 3 }, listeners: 1 } satisfies ForwarderStatusRecord), 'EX', 60);
+    await writeNodeStatus(redis, {
+      agent: { ok: true, at: later, durationMs: 4, appliedMappings: 1, blocked: { '192.168.2.10': 'proxy_unknown' }, rejected: [], error: null } satisfies AgentStatusRecord,
+      forwarder: { at: later, activeConnections: 3, perMapping: { [mappingId]: 3 }, listeners: 1 } satisfies ForwarderStatusRecord,
+    });
     const mapping = await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer));
     assert.deepEqual(mapping.body.effective, { state: 'blocked', reason: 'proxy_unknown' });
     assert.equal((await h.call('GET', '/api/v1/mappings?state=blocked', as(viewer))).body.total, 1);

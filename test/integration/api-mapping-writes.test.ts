@@ -3,7 +3,8 @@
 // at once (issue 17), and re-importing an unchanged CSV changes nothing (no "updated", no "pending").
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AGENT_STATUS_KEY, type AgentStatusRecord, connectRedis, EventBus } from '@pgw/events';
+import { type AgentStatusRecord, connectRedis, EventBus } from '@pgw/events';
+import { writeNodeStatus } from '../support/node-status.js';
 import { createLogger } from '@pgw/log';
 import type { Redis } from 'ioredis';
 import { ADMIN, type ApiHarness, type Session } from './api-harness.js';
@@ -59,7 +60,7 @@ describe('mapping writes: concurrent port allocation and idempotent CSV import',
     // The agent applied everything as of now.
     const appliedAt = new Date(Date.now() + 1).toISOString();
     await new Promise((resolve) => setTimeout(resolve, 5));
-    await redis.set(AGENT_STATUS_KEY, JSON.stringify({ ok: true, at: appliedAt, durationMs: 4, appliedMappings: WRITERS * PER_WRITER, blocked: {}, rejected: [], error: null } satisfies AgentStatusRecord), 'EX', 60);
+    await writeNodeStatus(redis, { agent: { ok: true, at: appliedAt, durationMs: 4, appliedMappings: WRITERS * PER_WRITER, blocked: {}, rejected: [], error: null } satisfies AgentStatusRecord });
     const stateBefore = await h.call('GET', '/api/v1/mappings?limit=1', as(admin));
     assert.deepEqual(stateBefore.body.items[0].effective, { state: 'effective', reason: null });
 

@@ -316,12 +316,12 @@ describe('stores with least privilege', () => {
       };
       const anonymous = connect(socket);
       assert.equal(await anonymous.ping(), 'PONG');
-      await assert.rejects(anonymous.get('pgw:agent:status'), /NOPERM/);
+      await assert.rejects(anonymous.get('pgw:agent:status:gw'), /NOPERM/);
       const agent = connect(variable('agent.env', 'PGW_REDIS_URL')!.replace('/run/redis/redis.sock', socket));
-      assert.equal(await agent.set('pgw:agent:status', '{}'), 'OK');
+      assert.equal(await agent.set('pgw:agent:status:gw', '{}'), 'OK');
       const api = connect(variable('api.env', 'PGW_REDIS_URL')!.replace('/run/redis/redis.sock', socket));
-      assert.equal(await api.get('pgw:agent:status'), '{}');
-      await assert.rejects(api.set('pgw:agent:status', '{"forged":true}'), /NOPERM/);
+      assert.equal(await api.get('pgw:agent:status:gw'), '{}');
+      await assert.rejects(api.set('pgw:agent:status:gw', '{"forged":true}'), /NOPERM/);
     } finally {
       for (const client of clients) client.disconnect();
       server.kill();

@@ -7,13 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AGENT_STATUS_KEY, connectRedis, EventBus, FORWARDER_STATUS_KEY, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent, type RedisService } from '@pgw/events';
+import { agentStatusKey, connectRedis, EventBus, forwarderStatusKey, haStatusKey, NODES_KEY, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent, type RedisService } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { STATUS_KEY as AGENT_WRITES } from '../../services/agent/src/status.js';
 import { ProbeGate } from '../../services/api/src/probe-gate.js';
-import { STATUS_KEY as FORWARDER_WRITES } from '../../services/forwarder/src/status.js';
 import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
 import { waitFor } from '../../lab/wait.js';
@@ -29,8 +27,10 @@ const xadd = (stream: string, data: string): Command => ['XADD', `pgw:events:${s
 /** Writes that belong to someone else, per service: each must be refused. */
 const REFUSED: Record<RedisService, Record<string, Command>> = {
   api: {
-    'write the agent status key': ['SET', 'pgw:agent:status', '{"ok":true}'],
-    'write the forwarder status key': ['SET', 'pgw:forwarder:status', '{}'],
+    'write the agent status key': ['SET', 'pgw:agent:status:gw1', '{"ok":true}'],
+    'write the forwarder status key': ['SET', 'pgw:forwarder:status:gw1', '{}'],
+    'write a node HA state': ['SET', 'pgw:ha:gw1', '{}'],
+    'list a node': ['ZADD', 'pgw:nodes', 1, 'forged'],
     'write the LAN neighbour table': ['SET', 'pgw:agent:neighbours', '{}'],
     'XADD a forged status transition to the health stream': xadd('health', forgedStatus),
     'XADD to the agent stream': xadd('agent', '{}'),
@@ -44,7 +44,7 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
     'flush': ['FLUSHALL'],
   },
   health: {
-    'write the agent status key': ['SET', 'pgw:agent:status', '{}'],
+    'write the agent status key': ['SET', 'pgw:agent:status:gw1', '{}'],
     'XADD a forged change notice to the api stream': xadd('api', forgedChange),
     'XADD to the forwarder stream': xadd('forwarder', '{}'),
     'read the health stream with a group (not a source)': ['XGROUP', 'CREATE', 'pgw:events:agent', 'health', '$', 'MKSTREAM'],
@@ -54,7 +54,7 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
     'reconfigure redis': ['CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru'],
   },
   agent: {
-    'write the forwarder status key': ['SET', 'pgw:forwarder:status', '{}'],
+    'write the forwarder status key': ['SET', 'pgw:forwarder:status:gw1', '{}'],
     'XADD a forged status transition to the health stream': xadd('health', forgedStatus),
     'XADD a forged change notice to the api stream': xadd('api', forgedChange),
     'mark a probe job completed': ['ZADD', `${Q}:completed`, 1, '1'],
@@ -63,7 +63,9 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
     'flush': ['FLUSHALL'],
   },
   forwarder: {
-    'write the agent status key': ['SET', 'pgw:agent:status', '{}'],
+    'write the agent status key': ['SET', 'pgw:agent:status:gw1', '{}'],
+    'write a node HA state': ['SET', 'pgw:ha:gw1', '{}'],
+    'list a node': ['ZADD', 'pgw:nodes', 1, 'forged'],
     'write the LAN neighbour table': ['SET', 'pgw:agent:neighbours', '{}'],
     'XADD a forged status transition to the health stream': xadd('health', forgedStatus),
     'XADD a forged change notice to the api stream': xadd('api', forgedChange),
@@ -104,7 +106,7 @@ describe('Redis ACL users per service (lab redis, rendered from @pgw/events)', (
     anonymous.on('error', () => undefined);
     clients.push(anonymous);
     assert.equal(await anonymous.ping(), 'PONG');
-    await refused(anonymous, ['GET', 'pgw:agent:status'], 'anonymous GET');
+    await refused(anonymous, ['GET', 'pgw:agent:status:gw1'], 'anonymous GET');
     await refused(anonymous, ['XADD', 'pgw:events:health', '*', 'data', forgedStatus], 'anonymous XADD');
     const wrong = connectRedis(redis.url('api').replace(/password=[^&]+/, 'password=wrong'), { maxRetriesPerRequest: 1, retryStrategy: () => null, enableOfflineQueue: false });
     wrong.on('error', () => undefined);
@@ -120,14 +122,22 @@ describe('Redis ACL users per service (lab redis, rendered from @pgw/events)', (
   }
 
   it('the ACL names the status keys the services really use', () => {
-    assert.equal(AGENT_WRITES, AGENT_STATUS_KEY);
-    assert.equal(FORWARDER_WRITES, FORWARDER_STATUS_KEY);
+    // Per node (issue 18): what the writers build from their PGW_NODE_NAME is what the ACL grants.
+    assert.equal(agentStatusKey('gw1'), 'pgw:agent:status:gw1');
+    assert.equal(forwarderStatusKey('gw1'), 'pgw:forwarder:status:gw1');
+    assert.equal(haStatusKey('gw1'), 'pgw:ha:gw1');
   });
 
   it('agent and forwarder write their own status keys; the api reads both', async () => {
-    await as('agent').set('pgw:agent:status', '{"ok":true}', 'EX', 60);
-    await as('forwarder').set('pgw:forwarder:status', '{"listeners":1}', 'EX', 60);
-    assert.deepEqual(await as('api').mget('pgw:agent:status', 'pgw:forwarder:status'), ['{"ok":true}', '{"listeners":1}']);
+    await as('agent').set('pgw:agent:status:gw1', '{"ok":true}', 'EX', 60);
+    await as('forwarder').set('pgw:forwarder:status:gw1', '{"listeners":1}', 'EX', 60);
+    assert.deepEqual(await as('api').mget('pgw:agent:status:gw1', 'pgw:forwarder:status:gw1'), ['{"ok":true}', '{"listeners":1}']);
+    // The node list and each node's HA state (issue 18): the agent writes them, the api reads them.
+    await as('agent').set('pgw:ha:gw1', '{"state":"MASTER"}', 'EX', 3);
+    await as('agent').zadd(NODES_KEY, Date.now(), 'gw1');
+    assert.equal(await as('agent').zremrangebyscore(NODES_KEY, '-inf', 0), 0);
+    assert.deepEqual(await as('api').zrange(NODES_KEY, 0, -1), ['gw1']);
+    assert.deepEqual(await as('api').mget('pgw:ha:gw1'), ['{"state":"MASTER"}']);
     // The LAN neighbour table (device discovery): the agent's to write, the api's to read.
     await as('agent').set('pgw:agent:neighbours', '{"omitted":0}', 'EX', 60);
     assert.equal(await as('api').get('pgw:agent:neighbours'), '{"omitted":0}');

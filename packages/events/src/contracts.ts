@@ -6,3 +6,4 @@ export * from './events.js';
 export * from './status-records.js';
 export * from './neighbour-record.js';
 export * from './client-usage.js';
+export * from './ha.js';

@@ -1,5 +1,6 @@
 import { PROXY_STATUSES } from '@pgw/domain';
 import { z } from 'zod';
+import { haStateChanged } from './ha.js';
 
 /**
  * Every notice that crosses Redis. Notices say "something changed"; consumers reload the truth
@@ -87,6 +88,7 @@ export const pgwEventSchema = z.discriminatedUnion('type', [
   proxyExitIpAlarm,
   upstreamFailure,
   agentReconciled,
+  haStateChanged,
 ]);
 
 export type PgwEvent = z.infer<typeof pgwEventSchema>;

@@ -4,7 +4,8 @@ import { PROBE_QUEUE } from './probe-queue.js';
 import { CONSUMER_SOURCES, type EventPublisher, streamKey } from './routing.js';
 import { CLIENT_USAGE_KEY } from './client-usage.js';
 import { AGENT_NEIGHBOURS_KEY } from './neighbour-record.js';
-import { AGENT_STATUS_KEY, FORWARDER_STATUS_KEY } from './status-records.js';
+import { AGENT_STATUS_PREFIX, FORWARDER_STATUS_PREFIX } from './status-records.js';
+import { HA_STATUS_PREFIX, NODES_KEY } from './ha.js';
 
 /**
  * The one definition of what each service may do in Redis. The lab, the demo and the deployment
@@ -53,6 +54,12 @@ const consume = (names: RedisNames, group: keyof typeof CONSUMER_SOURCES): Redis
   keys: CONSUMER_SOURCES[group].map((publisher) => `~${streamKey(names.streamBase, publisher)}`),
 });
 
+/** Every node's status key (issue 18): an HA pair's agents share one Redis user, as do its forwarders. */
+const AGENT_STATUS_KEY = `${AGENT_STATUS_PREFIX}*`;
+const FORWARDER_STATUS_KEY = `${FORWARDER_STATUS_PREFIX}*`;
+const registerNode: RedisGrant = { why: 'list its node among the gateway nodes, forget nodes gone for a day', commands: ['zadd', 'zremrangebyscore'], keys: [`~${NODES_KEY}`] };
+const ownHaState: RedisGrant = { why: "write its node's HA state", commands: ['set'], keys: [`~${HA_STATUS_PREFIX}*`] };
+
 const ownStatus = (...keys: string[]): RedisGrant => ({ why: 'write its own status key', commands: ['set'], keys: keys.map((key) => `~${key}`) });
 
 /** The agent's usage sample: one field (its node name) of one hash, written whole (docs/contracts.md, "Client usage"). */
@@ -98,13 +105,14 @@ export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_
           { why: 'tail every stream for the console (SSE)', commands: ['xread', 'xrevrange', 'xrange'], keys: [`%R~${names.streamBase}:*`] },
           { why: 'show what the agent and forwarder report', commands: ['get', 'mget'], keys: [`%R~${AGENT_STATUS_KEY}`, `%R~${FORWARDER_STATUS_KEY}`, `%R~${AGENT_NEIGHBOURS_KEY}`] },
           { why: 'read every node\'s client usage sample (issue 16)', commands: ['hgetall', 'hget'], keys: [`%R~${CLIENT_USAGE_KEY}`] },
+          { why: 'list the gateway nodes and their HA state', commands: ['zrange', 'get', 'mget'], keys: [`%R~${NODES_KEY}`, `%R~${HA_STATUS_PREFIX}*`] },
           ...probeProducer(queue),
         ],
       };
     case 'health':
       return { user, connection: ['ping', 'info', 'client|setname'], grants: [publish(names, 'health'), consume(names, 'health'), probeOwner(queue)] };
     case 'agent':
-      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY), publishUsage] };
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY), publishUsage, registerNode, ownHaState] };
     case 'forwarder':
       return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(FORWARDER_STATUS_KEY)] };
   }

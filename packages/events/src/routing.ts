@@ -19,6 +19,7 @@ export const PUBLISHER_OF: Readonly<Record<PgwEventType, EventPublisher>> = {
   'proxy.exit_ip_alarm': 'health',
   'forwarder.upstream_failure': 'forwarder',
   'agent.reconciled': 'agent',
+  'ha.state_changed': 'agent',
 };
 
 /** The consumer groups and the publishers each one reads (and nothing else: its Redis user can read no more). */

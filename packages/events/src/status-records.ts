@@ -6,8 +6,14 @@ import { z } from 'zod';
  * mappings' effective state. A writer builds `z.input` of the schema; a reader parses with it and gets
  * `z.output` (times as Date). Fields added later have defaults, so a reader accepts an older writer.
  */
-export const AGENT_STATUS_KEY = 'pgw:agent:status';
-export const FORWARDER_STATUS_KEY = 'pgw:forwarder:status';
+/**
+ * One key per gateway node (PGW_NODE_NAME; issue 18): both nodes of an HA pair run an agent and a
+ * forwarder, and with one key each would overwrite the other's record. The ACL grants the prefix.
+ */
+export const AGENT_STATUS_PREFIX = 'pgw:agent:status:';
+export const FORWARDER_STATUS_PREFIX = 'pgw:forwarder:status:';
+export const agentStatusKey = (node: string): string => `${AGENT_STATUS_PREFIX}${node}`;
+export const forwarderStatusKey = (node: string): string => `${FORWARDER_STATUS_PREFIX}${node}`;
 export const STATUS_TTL_S = 60;
 
 const isoTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
@@ -40,6 +46,8 @@ export const agentStatusSchema = z.object({
    */
   onBackup: z.record(z.string(), z.number().int()).optional(),
   error: z.string().nullable(),
+  /** The node this record is of (its key says it too); optional so that records typed before it need no change. */
+  node: z.string().optional(),
 });
 export type AgentStatusRecord = z.input<typeof agentStatusSchema>;
 export type AgentStatus = z.output<typeof agentStatusSchema>;

@@ -9,6 +9,7 @@ import type { EarlyEnforcement } from './boot.js';
 import { type AgentConfig, reservedPorts } from './config.js';
 import { deleteClientConnections } from './conntrack.js';
 import { DesiredSource, tablesToLoad } from './desired-source.js';
+import { startHaReporting } from './ha-state.js';
 import { createHostFactsReader } from './host-facts.js';
 import { LanNeighbours } from './lan-neighbours.js';
 import { NeighbourReporter } from './neighbour-report.js';
@@ -33,6 +34,8 @@ import { StatusReporter } from './status.js';
 const RELEVANT = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
 /** Every n-th periodic resync reads the host's listeners in full (about every 10 s at the default interval). */
 const HOST_RESCAN_EVERY_RESYNCS = 10;
+/** keepalived's state file is read this often: a failover shows in the status within it (goal 3 s). */
+const HA_POLL_MS = 200;
 
 /**
  * The forwarder's listening sockets (created by main.ts before the boot fast path), whom they are
@@ -68,7 +71,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger });
   const statusRedis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   statusRedis.on('error', () => undefined);
-  const status = new StatusReporter(statusRedis, bus, logger);
+  const status = new StatusReporter(statusRedis, bus, logger, config.PGW_NODE_NAME);
   // Device discovery: the LAN's neighbour table, read on the interface of the policy in force.
   const neighbourReport = new NeighbourReporter(config.PGW_IP_BIN, statusRedis, logger);
 
@@ -140,6 +143,9 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   nft.warm();
   const selfHeal = new SelfHeal({ nftBin: config.PGW_NFT_BIN, guard, reconciler, own: ownWriters, logger, registry, now: () => performance.now(), quota: shaper });
   selfHeal.start();
+  const stopHa = config.PGW_HA_STATE_FILE
+    ? startHaReporting({ node: config.PGW_NODE_NAME, file: config.PGW_HA_STATE_FILE, intervalMs: HA_POLL_MS, redis: statusRedis, registry, bus, logger })
+    : () => undefined;
   const server = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
   const subscription = bus.subscribe({
     group: 'agent',
@@ -190,6 +196,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       await subscription.stop();
       await reconciler.idle();
       nft.close();
+      stopHa();
       await bus.close();
       statusRedis.disconnect();
       await db.destroy();

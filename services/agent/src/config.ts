@@ -45,6 +45,8 @@ export const agentConfigSchema = z.object({
   PGW_RESERVED_PORTS: portList.default([]),
   /** This gateway's name: the key of its status records (both nodes of an HA pair run an agent). */
   PGW_NODE_NAME: nodeNameSchema.default(hostname()),
+  /** The file keepalived's notify hook writes (deploy/keepalived, issue 18); unset: not part of an HA pair. */
+  PGW_HA_STATE_FILE: absolutePath.optional(),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

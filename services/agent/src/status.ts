@@ -1,12 +1,10 @@
-import { AGENT_STATUS_KEY, type AgentStatusRecord, type EventBus, STATUS_TTL_S } from '@pgw/events';
+import { type AgentStatusRecord, agentStatusKey, type EventBus, NODE_FORGET_MS, NODES_KEY, STATUS_TTL_S } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import type { PolicyClient } from '@pgw/domain';
 import type { Redis } from 'ioredis';
 import type { ReconcileOutcome } from './reconciler.js';
 import type { QuotaReport } from './shaper.js';
 
-/** The key this writer keeps (one definition, with the record's schema, in @pgw/events). */
-export const STATUS_KEY = AGENT_STATUS_KEY;
 const REFRESH_MS = 20_000;
 
 export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: QuotaReport = new Map()): AgentStatusRecord {
@@ -54,12 +52,17 @@ export class StatusReporter {
   private lastWriteAt = 0;
   private lastOutcome: ReconcileOutcome | null = null;
   private overQuota: QuotaReport = new Map();
+  /** This node's key (one definition, with the record's schema, in @pgw/events). */
+  private readonly key: string;
 
   constructor(
     private readonly redis: Redis,
     private readonly bus: EventBus,
     private readonly logger: Logger,
-  ) {}
+    private readonly node: string,
+  ) {
+    this.key = agentStatusKey(node);
+  }
 
   /** The quota poll's finding; a change is written at once (the client's block is already the kernel's). */
   setOverQuota(overQuota: QuotaReport): void {
@@ -71,15 +74,26 @@ export class StatusReporter {
 
   report(outcome: ReconcileOutcome): void {
     this.lastOutcome = outcome;
-    const status = agentStatus(outcome, new Date(), this.overQuota);
+    const status: AgentStatusRecord = { ...agentStatus(outcome, new Date(), this.overQuota), node: this.node };
     const now = Date.now();
     if (this.last === null || !sameStatus(this.last, status) || now - this.lastWriteAt >= REFRESH_MS) {
       this.lastWriteAt = now;
       this.last = status;
-      this.redis.set(STATUS_KEY, JSON.stringify(status), 'EX', STATUS_TTL_S).catch((error: Error) => {
-        this.lastWriteAt = 0;
-        this.logger.warn('cannot write agent status to Redis', { error: error.message });
-      });
+      // The node list remembers this node past its record's TTL: a node that went down is shown down, not forgotten.
+      this.redis
+        .pipeline()
+        .set(this.key, JSON.stringify(status), 'EX', STATUS_TTL_S)
+        .zadd(NODES_KEY, now, this.node)
+        .zremrangebyscore(NODES_KEY, '-inf', now - NODE_FORGET_MS)
+        .exec()
+        .then((results) => {
+          const failed = results?.find(([error]) => error !== null)?.[0];
+          if (failed) throw failed;
+        })
+        .catch((error: Error) => {
+          this.lastWriteAt = 0;
+          this.logger.warn('cannot write agent status to Redis', { error: error.message });
+        });
     }
     if (outcome.mode !== 'none' || !outcome.ok) {
       this.bus

@@ -22,6 +22,7 @@ import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { mappingCsvRoutes } from './routes/mappings-csv.js';
 import { mappingRoutes } from './routes/mappings.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { mappingBulkRoutes } from './routes/mappings-bulk.js';
 import { opsRoutes } from './routes/ops.js';
 import { proxyRoutes } from './routes/proxies.js';
@@ -98,6 +99,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
     usageRoutes(ctx),
     settingsRoutes(ctx),
     statusRoutes(ctx),
+    nodeRoutes(ctx),
     auditRoutes(ctx),
     eventRoutes(ctx),
   ]) {

@@ -22,7 +22,7 @@ import { drainServer } from './http/drain.js';
 import { Notifier } from './notifier.js';
 import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
 import { ProbeGate } from './probe-gate.js';
-import { readComponentStatus } from './component-status-reader.js';
+import { readComponentStatus, readNodes } from './component-status-reader.js';
 import { auditReader } from './repositories/audit.js';
 import { readNeighbours } from './neighbour-reader.js';
 import { dashboardCounts } from './repositories/status.js';
@@ -90,6 +90,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       publisher: new Notifier(bus, logger),
       components: () => readComponentStatus(redis),
       dashboardCounts: () => dashboardCounts(db),
+      nodes: () => readNodes(redis),
       neighbours: () => readNeighbours(redis),
       usageHistory: usageHistory(db),
       quotaCounts: async () => usage.quotaCounts(),

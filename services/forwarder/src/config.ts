@@ -1,6 +1,8 @@
+import { hostname } from 'node:os';
 import { fields, loadConfig } from '@pgw/config';
 import type { WarmPoolSettings } from '@pgw/dialers';
 import { networkListSchema } from '@pgw/domain';
+import { nodeNameSchema } from '@pgw/events/contracts';
 import { z } from 'zod';
 import { RELAY_MODES, type RelayMode } from './relay.js';
 
@@ -13,6 +15,8 @@ export const forwarderEnvSchema = z
     PGW_SECRET_KEY: fields.secretKey,
     PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
     PGW_METRICS_PORT: fields.tcpPort.default(9102),
+    /** This gateway's name, the key of its status record (the agent's PGW_NODE_NAME: both nodes of an HA pair run a forwarder). */
+    PGW_NODE_NAME: nodeNameSchema.default(hostname()),
     PGW_LISTENER_SOCKET: fields.unixSocketPath.default('/run/pgw/listeners.sock'),
     PGW_FORWARDER_STATE_DIR: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/var/lib/pgw/forwarder'),
     PGW_MAX_CONNECTIONS: fields.positiveInt(20_000, 1_000_000),
@@ -43,6 +47,7 @@ export interface ForwarderConfig {
   readonly secretKey: Buffer;
   readonly metricsHost: string;
   readonly metricsPort: number;
+  readonly nodeName: string;
   /** The agent's listener socket: the agent creates and holds the mapped ports' listening sockets. */
   readonly listenerSocket: string;
   /** Where the last desired state from Postgres is kept, served at a start while Postgres is unreachable. */
@@ -75,6 +80,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     secretKey: e.PGW_SECRET_KEY,
     metricsHost: e.PGW_METRICS_HOST,
     metricsPort: e.PGW_METRICS_PORT,
+    nodeName: e.PGW_NODE_NAME,
     listenerSocket: e.PGW_LISTENER_SOCKET,
     stateDir: e.PGW_FORWARDER_STATE_DIR,
     maxConnections: e.PGW_MAX_CONNECTIONS,

@@ -58,7 +58,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
       if (RELEVANT_EVENTS.has(received.event.type)) await reconciler.request();
     },
   });
-  const statusWriter = startStatusWriter(redis, forwarder, limits, stats, logger);
+  const statusWriter = startStatusWriter(redis, config.nodeName, forwarder, limits, stats, logger);
   void statusWriter.writeNow();
   const metricsServer = await startMetricsServer(registry, config.metricsHost, config.metricsPort);
   logger.info('ready', { listeners: forwarder.listenerCount, listenerSocket: config.listenerSocket, metrics: `${config.metricsHost}:${config.metricsPort}` });

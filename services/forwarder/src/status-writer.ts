@@ -3,11 +3,13 @@ import type { Redis } from 'ioredis';
 import type { Forwarder } from './forwarder.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import type { ForwarderStats } from './forwarder-stats.js';
-import { STATUS_TTL_S } from '@pgw/events/contracts';
-import { buildStatus, STATUS_KEY } from './status.js';
+import { forwarderStatusKey, STATUS_TTL_S } from '@pgw/events/contracts';
+import { buildStatus } from './status.js';
 
-/** Refreshes the status key well inside its TTL; a Redis outage is logged once per outage. */
-export function startStatusWriter(redis: Redis, forwarder: Forwarder, limits: ConnectionLimits, stats: ForwarderStats, logger: Logger, intervalMs = 5_000): { stop(): void; writeNow(): Promise<void> } {
+/** Refreshes the node's status key well inside its TTL; a Redis outage is logged once per outage. */
+export function startStatusWriter(redis: Redis, node: string, forwarder: Forwarder, limits: ConnectionLimits, stats: ForwarderStats, logger: Logger, intervalMs = 5_000): { stop(): void; writeNow(): Promise<void> } {
+  /** One definition of the key, with the record's schema, in @pgw/events (docs/contracts.md). */
+  const STATUS_KEY = forwarderStatusKey(node);
   let failing = false;
   const writeNow = async () => {
     const status = buildStatus(

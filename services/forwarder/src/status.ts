@@ -1,9 +1,6 @@
-import { FORWARDER_STATUS_KEY, type ForwarderStatusRecord } from '@pgw/events/contracts';
+import type { ForwarderStatusRecord } from '@pgw/events/contracts';
 
-/** The key the forwarder writes its record to (one definition: @pgw/events, docs/contracts.md). */
-export const STATUS_KEY = FORWARDER_STATUS_KEY;
-
-/** The `pgw:forwarder:status` record the api shows on its dashboard, as @pgw/events defines it. */
+/** The `pgw:forwarder:status:<node>` record the api shows on its dashboard, as @pgw/events defines it. */
 export function buildStatus(
   now: Date,
   activeConnections: number,

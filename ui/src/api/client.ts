@@ -6,6 +6,7 @@ import type {
   ClientUsage,
   CsrfToken,
   DeviceList,
+  GatewayNodes,
   ImportResult,
   LoginRequest,
   Mapping,
@@ -65,6 +66,7 @@ export const api = {
     request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
 
   listDevices: () => request<DeviceList>('/devices'),
+  listNodes: () => request<GatewayNodes>('/nodes'),
 
   getSettings: () => request<Settings>('/settings'),
   putSettings: (body: Settings) => request<Settings>('/settings', { method: 'PUT', json: body }),

@@ -22,6 +22,7 @@ export const LIVE_EVENT_TYPES = [
   'config.changed',
   'agent.reconciled',
   'forwarder.upstream_failure',
+  'ha.state_changed',
 ] as const satisfies readonly LiveEvent['type'][];
 /** Compiles only while the console listens for every event type of @pgw/events. */
 type ListensForAll<Unlistened extends never> = Unlistened;

@@ -27,5 +27,7 @@ export function describeEvent(event: LiveEvent, proxyName: (id: number) => strin
         : `Rules NOT applied: ${event.error ?? 'unknown error'}`;
     case 'forwarder.upstream_failure':
       return `Forwarder cannot reach proxy ${proxyName(event.proxyId)} (${event.failures}×): ${event.reason}`;
+    case 'ha.state_changed':
+      return `Gateway node ${event.node} is now ${event.state}${event.previous ? ` (was ${event.previous})` : ''}`;
   }
 }

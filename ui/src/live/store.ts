@@ -4,6 +4,7 @@ import { errorMessage } from '../api/http.js';
 import type { LiveEvent, Mapping, Proxy, Status } from '../api/types.js';
 import { type ExitIpAlert, withExitIpAlert } from '../lib/exit-ip-alerts.js';
 import { openEventStream, type StreamState } from './event-stream.js';
+import { reloadNodes } from './nodes.js';
 import { clearExitIpAlarms, noteExitIpAlarm } from './exit-ip-alarms.js';
 
 /**
@@ -142,6 +143,11 @@ function handleEvent(event: LiveEvent): void {
       live.configVersion++;
       break;
     case 'forwarder.upstream_failure':
+      break;
+    case 'ha.state_changed':
+      // The dashboard follows the master's records (GET /api/v1/status), the nodes card every node's.
+      scheduleReload('status');
+      void reloadNodes();
       break;
   }
 }

@@ -472,6 +472,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The gateway nodes (one, or the two of an HA pair), which is master, and each one's agent and forwarder
+         * @description Every node whose agent reported within the last 24 h, by name (PGW_NODE_NAME). `haState` is keepalived's
+         *     state on the node as its notify hook recorded it (STOP also when the agent found keepalived gone without
+         *     one); `agent`/`forwarder` are null when that service has not reported within 60 s (the node is down).
+         *     `conflict` is true while more than one node claims MASTER (split brain: each node still enforces the same
+         *     policy, but clients reach whichever answered their ARP last). `items` is empty while Redis is unreachable.
+         */
+        get: operations["listNodes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -959,6 +983,37 @@ export interface components {
             privateDestinations: components["schemas"]["PrivateDestinations"];
             /** @description Seconds a recovered proxy must be up before clients on a backup move back to it (no flapping). Default 30; absent in a change keeps the stored value. */
             backupHoldDownS?: number;
+        };
+        GatewayNodes: {
+            items: components["schemas"]["GatewayNode"][];
+            /** @description At least one node is part of an HA pair (its agent reads keepalived's state) */
+            ha: boolean;
+            /** @description The node that claims MASTER, when exactly one does */
+            master: string | null;
+            /** @description More than one node claims MASTER (split brain) */
+            conflict: boolean;
+        };
+        GatewayNode: {
+            name: string;
+            /** @description keepalived's state on the node; null when the node is not part of an HA pair, its keepalived has not reported yet, or its agent is down */
+            haState: null | ("MASTER" | "BACKUP" | "FAULT" | "STOP");
+            since: components["schemas"]["NullableTimestamp"];
+            /** @description The VRRP priority keepalived reported with the state */
+            priority: number | null;
+            lastSeenAt: components["schemas"]["Timestamp"];
+            /** @description The node's agent (null when it has not reported within 60 s) */
+            agent: null | {
+                ok: boolean;
+                at: components["schemas"]["Timestamp"];
+                appliedMappings: number;
+                error: string | null;
+            };
+            /** @description The node's forwarder (null when it has not reported within 60 s) */
+            forwarder: null | {
+                at: components["schemas"]["Timestamp"];
+                activeConnections: number;
+                listeners: number;
+            };
         };
         Status: {
             proxies: {
@@ -2099,6 +2154,27 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Status"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    listNodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The nodes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayNodes"];
                 };
             };
             401: components["responses"]["Unauthorized"];

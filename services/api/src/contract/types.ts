@@ -43,6 +43,8 @@ export type TopTalker = Schemas['TopTalker'];
 
 export type Settings = Schemas['Settings'];
 export type Status = Schemas['Status'];
+export type GatewayNodes = Schemas['GatewayNodes'];
+export type GatewayNode = Schemas['GatewayNode'];
 export type AuditEntry = Schemas['AuditEntry'];
 export type Device = Schemas['Device'];
 export type DeviceList = Schemas['DeviceList'];

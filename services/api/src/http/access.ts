@@ -45,6 +45,7 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   getSettings: 'user',
   putSettings: 'admin',
   getStatus: 'user',
+  listNodes: 'user',
   listAudit: 'user',
   exportAudit: 'user',
   streamEvents: 'user',

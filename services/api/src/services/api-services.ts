@@ -5,6 +5,8 @@ import { MappingBulkService } from './mapping-bulk.service.js';
 import { MappingCsvService } from './mapping-csv.service.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
+import { NodeService } from './node.service.js';
+import type { NodeStatus } from '../component-status-reader.js';
 import type { AuditReader, DashboardCounts, Prober, Publisher, Store } from './ports.js';
 import { ProxyService } from './proxy.service.js';
 import { ReadCache } from './read-cache.js';
@@ -21,6 +23,7 @@ export interface ApiServices {
   readonly proxies: ProxyService;
   readonly settings: SettingsService;
   readonly status: StatusService;
+  readonly nodes: NodeService;
   readonly audit: AuditService;
   readonly devices: DeviceService;
   readonly mappingBulk: MappingBulkService;
@@ -35,6 +38,8 @@ export interface ServiceDeps {
   readonly publisher: Publisher;
   readonly components: () => Promise<{ agent: AgentStatus | null; forwarder: ForwarderStatus | null }>;
   readonly dashboardCounts: () => Promise<DashboardCounts>;
+  /** Every gateway node's records (issue 18); null while Redis cannot be read. */
+  readonly nodes: () => Promise<NodeStatus[] | null>;
   /** The LAN neighbour table the agent reports (device discovery). */
   readonly neighbours: () => Promise<NeighbourRecord | null>;
   /** The accounting history (migration 0011) and each client's quota count from the agents' usage samples. */
@@ -69,6 +74,7 @@ export function createServices(deps: ServiceDeps): ApiServices {
     proxies: new ProxyService(writes),
     settings: new SettingsService(writes),
     status: new StatusService({ counts: deps.dashboardCounts, components: deps.components, cache }),
+    nodes: new NodeService({ nodes: deps.nodes, cache }),
     audit: new AuditService(deps.auditReader),
     mappingBulk: new MappingBulkService(writes),
     devices: new DeviceService({ neighbours: deps.neighbours, mappedIps: async () => new Map((await deps.store.mappings.rows()).map((m) => [m.clientIp, m.id])) }),
