@@ -21,6 +21,8 @@ export class UsageRecorder {
   private running: Promise<void> | null = null;
   private counts: QuotaCounts = new Map();
   private lastPrune = 0;
+  /** Each node's last value and what it parsed to: a 4096-client sample takes ~50 ms to parse, and a poll sees it twice. */
+  private parsed = new Map<string, { raw: string; samples: ClientUsageSample[] }>();
 
   constructor(
     private readonly deps: { db: Db; redis: Redis; logger: Logger; key?: string; pollMs?: number; now?: () => Date },
@@ -53,7 +55,7 @@ export class UsageRecorder {
     const now = this.deps.now?.() ?? new Date();
     let samples: ClientUsageSample[];
     try {
-      samples = parseClientUsageHash(await redis.hgetall(this.deps.key ?? CLIENT_USAGE_KEY)).filter((s) => !isStaleUsageSample(s, now));
+      samples = this.parse(await redis.hgetall(this.deps.key ?? CLIENT_USAGE_KEY)).filter((s) => !isStaleUsageSample(s, now));
     } catch (error) {
       logger.warn('usage samples unreadable', { error: (error as Error).message });
       this.counts = new Map();
@@ -73,5 +75,15 @@ export class UsageRecorder {
       await pruneUsage(db).catch((error: unknown) => logger.warn('usage prune failed', { error: (error as Error).message }));
     }
     return taken;
+  }
+
+  private parse(hash: Record<string, string>): ClientUsageSample[] {
+    const next = new Map<string, { raw: string; samples: ClientUsageSample[] }>();
+    for (const [node, raw] of Object.entries(hash)) {
+      const known = this.parsed.get(node);
+      next.set(node, known?.raw === raw ? known : { raw, samples: parseClientUsageHash({ [node]: raw }) });
+    }
+    this.parsed = next;
+    return [...next.values()].flatMap((entry) => entry.samples);
   }
 }

@@ -17,6 +17,20 @@ export function formatRate(kbit: number | null): string {
   return kbit >= 1000 ? `${+(kbit / 1000).toFixed(1)} Mbit/s` : `${kbit} kbit/s`;
 }
 
+/** Both limits in one short cell: "↓50M ↑20M bit/s" (∞: unlimited that way). */
+export function formatRatePair(down: number | null, up: number | null): string {
+  const short = (kbit: number | null) => (kbit === null ? '∞' : kbit >= 1000 ? `${+(kbit / 1000).toFixed(1)}M` : `${kbit}k`);
+  return `↓${short(down)} ↑${short(up)} bit/s`;
+}
+
+/** Used of quota in the quota's unit: "10.5/10 MB"; "?" when the count is unknown. */
+export function formatQuotaPair(used: number | null, limit: number): string {
+  const [limitText, unit] = formatBytes(limit).split(' ') as [string, string];
+  const scale = limit / Number(limitText);
+  const usedText = used === null ? '?' : `${+(used / scale).toFixed(1)}`;
+  return `${usedText}/${limitText} ${unit}`;
+}
+
 /** The form's download/upload field (Mbit/s, decimals allowed) -> the api's kbit/s; '' -> null (unlimited). */
 export function parseRateMbit(text: string): number | null | 'invalid' {
   const t = text.trim();
