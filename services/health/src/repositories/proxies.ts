@@ -1,5 +1,6 @@
 import type { ProxyHandshake, ProxyHandshakeMode, ProxyProtocol, ProxyStatus } from '@pgw/domain';
 import type { Db } from '@pgw/db';
+import { sql } from 'kysely';
 import type { ProbeTrigger } from '@pgw/events';
 import { applyProbe, type HealthState, type Thresholds } from '../health-state.js';
 import { recordExitIp } from './exit-ips.js';
@@ -89,7 +90,9 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
         // A failed probe says nothing about latency; the last seen exit IP stays for the console.
         latencyMs: probe.latencyMs,
         ...(probe.exitIp !== null ? { exitIp: probe.exitIp } : {}),
-        ...(next.status !== previous.status ? { statusChangedAt: probe.checkedAt } : {}),
+        // Stamped by Postgres' clock: the agent and forwarder age it with now() for the backup
+        // hold-down, and this host's clock may differ from the database's.
+        ...(next.status !== previous.status ? { statusChangedAt: sql<Date>`now()` } : {}),
         ...(learnedNow ? { handshakeLearned: learned.handshake } : {}),
       })
       .where('id', '=', probe.proxyId)
