@@ -2,6 +2,8 @@ import { request } from './http.js';
 import type {
   AuditPage,
   AuditQuery,
+  BulkMappingRequest,
+  BulkMappingResult,
   ChangePasswordRequest,
   ClientUsage,
   CsrfToken,
@@ -66,6 +68,7 @@ export const api = {
     request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
 
   listDevices: () => request<DeviceList>('/devices'),
+  bulkMappings: (body: BulkMappingRequest) => request<BulkMappingResult>('/mappings/bulk', { method: 'POST', json: body }),
   listNodes: () => request<GatewayNodes>('/nodes'),
 
   getSettings: () => request<Settings>('/settings'),
