@@ -38,6 +38,7 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
     'write a result into the health service job': ['HSET', `${Q}:periodic-1`, 'returnvalue', '{"ok":true}'],
     'take a job as the worker would': ['RPOPLPUSH', `${Q}:wait`, `${Q}:active`],
     'pause the probe queue': ['HSET', `${Q}:meta`, 'paused', 1],
+    'write a usage sample': ['HSET', 'pgw:usage', 'gw1', '{}'],
     'read the agent consumer group (steal its notices)': ['XREADGROUP', 'GROUP', 'agent', 'x', 'STREAMS', 'pgw:events:api', '>'],
     'any other key': ['SET', 'other', '1'],
     'list keys': ['KEYS', '*'],
@@ -52,6 +53,7 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
     'any other key': ['SET', 'other', '1'],
     'flush': ['FLUSHALL'],
     'reconfigure redis': ['CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru'],
+    'write a usage sample': ['HSET', 'pgw:usage', 'gw1', '{}'],
   },
   agent: {
     'write the forwarder status key': ['SET', 'pgw:forwarder:status:gw1', '{}'],
@@ -71,6 +73,7 @@ const REFUSED: Record<RedisService, Record<string, Command>> = {
     'XADD a forged change notice to the api stream': xadd('api', forgedChange),
     'XADD to the agent stream': xadd('agent', '{}'),
     'mark a probe job completed': ['ZADD', `${Q}:completed`, 1, '1'],
+    'write a usage sample': ['HSET', 'pgw:usage', 'gw1', '{}'],
     'any other key': ['SET', 'other', '1'],
     'flush': ['FLUSHALL'],
   },
@@ -141,6 +144,12 @@ describe('Redis ACL users per service (lab redis, rendered from @pgw/events)', (
     // The LAN neighbour table (device discovery): the agent's to write, the api's to read.
     await as('agent').set('pgw:agent:neighbours', '{"omitted":0}', 'EX', 60);
     assert.equal(await as('api').get('pgw:agent:neighbours'), '{"omitted":0}');
+  });
+
+  it("the agent writes its node's usage sample; the api reads every node's (issue 16)", async () => {
+    await as('agent').hset('pgw:usage', 'gw1', '{"node":"gw1"}');
+    assert.deepEqual(await as('api').hgetall('pgw:usage'), { gw1: '{"node":"gw1"}' });
+    assert.equal(await as('api').hget('pgw:usage', 'gw1'), '{"node":"gw1"}');
   });
 
   it('each publisher reaches the groups that read it; the api tails them all', async () => {

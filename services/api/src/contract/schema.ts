@@ -983,6 +983,15 @@ export interface components {
             privateDestinations: components["schemas"]["PrivateDestinations"];
             /** @description Seconds a recovered proxy must be up before clients on a backup move back to it (no flapping). Default 30; absent in a change keeps the stored value. */
             backupHoldDownS?: number;
+            /**
+             * @description Byte quotas restart at the start of each day or month in quotaResetTimezone (issue 16), besides an operator's reset. Default monthly; absent in a change keeps the stored value
+             * @enum {string}
+             */
+            quotaPeriod?: "daily" | "monthly";
+            /** @description IANA time zone of the quota periods, e.g. Europe/Berlin or UTC (a zone the gateway does not know is refused). Default UTC; absent in a change keeps the stored value */
+            quotaResetTimezone?: string;
+            /** @description The agent's Prometheus endpoint shows a byte counter per client and direction (pgw_client_bytes_total{client,direction}; 4096 clients are 8192 series). Default false; absent in a change keeps the stored value */
+            perClientMetrics?: boolean;
         };
         GatewayNodes: {
             items: components["schemas"]["GatewayNode"][];
