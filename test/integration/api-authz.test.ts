@@ -80,6 +80,7 @@ describe('api authorisation', () => {
     { op: 'getTopTalkers', method: 'GET', path: '/api/v1/usage/top', expect: user(200) },
     { op: 'exportMappings', method: 'GET', path: '/api/v1/mappings/export', expect: user(200) },
     { op: 'importMappings', method: 'POST', path: '/api/v1/mappings/import', csv: 'client_ip,proxy_name\n10.0.0.1,main\n', expect: adminOnly(400) },
+    { op: 'previewMappingsImport', method: 'POST', path: '/api/v1/mappings/import/preview', csv: 'client_ip,proxy_name\n10.0.0.1,main\n', expect: adminOnly(200) },
     { op: 'bulkMappings', method: 'POST', path: '/api/v1/mappings/bulk', body: { ids: [999], action: 'disable' }, expect: adminOnly(404) },
     { op: 'listDevices', method: 'GET', path: '/api/v1/devices?unmapped=true', expect: user(200) },
     { op: 'getSettings', method: 'GET', path: '/api/v1/settings', expect: user(200) },

@@ -243,6 +243,16 @@ describe('api contract', () => {
     assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer))).body.tags, []);
   });
 
+  it('previews a CSV import without writing anything', async () => {
+    const exported = (await h.call('GET', '/api/v1/mappings/export', as(viewer))).text;
+    const unchanged = await audited(0, () => h.call('POST', '/api/v1/mappings/import/preview', { ...as(admin), csv: exported }));
+    assert.deepEqual([unchanged.body.added, unchanged.body.changed, unchanged.body.rejected], [[], [], []]);
+    assert.ok(unchanged.body.unchanged >= 1);
+    const bad = await h.call('POST', '/api/v1/mappings/import/preview', { ...as(admin), csv: 'client_ip,proxy_name\n10.0.0.1,nope\n' });
+    assert.deepEqual(bad.body.rejected.map((r: { line: number }) => r.line), [2, 2]);
+    assert.equal((await h.call('POST', '/api/v1/mappings/import/preview', { ...as(admin), csv: '' })).status, 400);
+  });
+
   it('exports CSV and imports it back all or nothing, health-gated', async () => {
     const exported = await h.call('GET', '/api/v1/mappings/export', as(viewer));
     assert.match(exported.headers.get('content-type') ?? '', /^text\/csv/);

@@ -542,6 +542,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mappings/import/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What a CSV import would do (admin), without doing it
+         * @description The dry run of `POST /api/v1/mappings/import`: the same file, planned the same way against the
+         *     stored mappings, nothing written, nothing probed. `added` and `changed` (with the stored values
+         *     before) list the rows the import would write; `unchanged` counts those it would skip. A file
+         *     with rejected rows would be refused as a whole: then only `rejected` is filled, each row with
+         *     its line, column and reason. A problem of the whole file (empty, no header) is a 400.
+         */
+        post: operations["previewMappingsImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mappings/bulk": {
         parameters: {
             query?: never;
@@ -1096,6 +1120,32 @@ export interface components {
         };
         /** @description Groups of mappings (select by tag): lower-case letters, digits, ".", "_", "-", starting with a letter or digit */
         MappingTags: string[];
+        ImportRowValues: {
+            clientIp: string;
+            proxyName: string;
+            listenPort: number;
+            enabled: boolean;
+            description: string;
+            macAddress: string | null;
+        };
+        ImportPreview: {
+            added: {
+                line: number;
+                before: null;
+                after: components["schemas"]["ImportRowValues"];
+            }[];
+            changed: {
+                line: number;
+                before: components["schemas"]["ImportRowValues"];
+                after: components["schemas"]["ImportRowValues"];
+            }[];
+            unchanged: number;
+            rejected: {
+                line: number;
+                field: string;
+                reason: string;
+            }[];
+        };
         BulkMappingRequest: {
             ids: number[];
             /** @enum {string} */
@@ -2274,6 +2324,34 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+        };
+    };
+    previewMappingsImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description The plan */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportPreview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
         };
     };
     bulkMappings: {

@@ -50,6 +50,7 @@ export type Device = Schemas['Device'];
 export type DeviceList = Schemas['DeviceList'];
 export type BulkMappingRequest = Schemas['BulkMappingRequest'];
 export type BulkMappingResult = Schemas['BulkMappingResult'];
+export type ImportPreview = Schemas['ImportPreview'];
 
 // Response bodies the spec defines inline, per operation.
 export type CsrfToken = JsonBody<operations['getCsrfToken']['responses'][200]>;

@@ -42,6 +42,7 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   importMappings: 'admin',
   listDevices: 'user',
   bulkMappings: 'admin',
+  previewMappingsImport: 'admin',
   getSettings: 'user',
   putSettings: 'admin',
   getStatus: 'user',

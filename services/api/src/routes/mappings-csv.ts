@@ -13,6 +13,10 @@ export function mappingCsvRoutes(ctx: ApiContext): Router {
     res.type('text/csv').send(csv);
   });
 
+  router.post('/api/v1/mappings/import/preview', async (req, res) => {
+    res.json(await ctx.services.importPreview.preview(String(req.body ?? '')));
+  });
+
   router.post('/api/v1/mappings/import', async (req, res) => {
     res.json(await mappingCsv.importCsv(String(req.body ?? ''), actorOf(req)));
   });

@@ -2,6 +2,7 @@ import type { AgentStatus, ForwarderStatus, NeighbourRecord } from '@pgw/events'
 import { AuditService } from './audit.service.js';
 import { DeviceService } from './device.service.js';
 import { MappingBulkService } from './mapping-bulk.service.js';
+import { MappingImportPreviewService } from './mapping-import-preview.service.js';
 import { MappingCsvService } from './mapping-csv.service.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
@@ -27,6 +28,7 @@ export interface ApiServices {
   readonly audit: AuditService;
   readonly devices: DeviceService;
   readonly mappingBulk: MappingBulkService;
+  readonly importPreview: MappingImportPreviewService;
   readonly usage: UsageService;
 }
 
@@ -77,6 +79,7 @@ export function createServices(deps: ServiceDeps): ApiServices {
     nodes: new NodeService({ nodes: deps.nodes, cache }),
     audit: new AuditService(deps.auditReader),
     mappingBulk: new MappingBulkService(writes),
+    importPreview: new MappingImportPreviewService(deps),
     devices: new DeviceService({ neighbours: deps.neighbours, mappedIps: async () => new Map((await deps.store.mappings.rows()).map((m) => [m.clientIp, m.id])) }),
     usage: new UsageService({ mappings: deps.store.mappings, history: deps.usageHistory }),
   };
