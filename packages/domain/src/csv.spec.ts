@@ -17,7 +17,9 @@ test('skips blank lines and a byte order mark, keeps a last line without newline
 
 test('round-trips what it formats and neutralises spreadsheet formulas', () => {
   const text = formatCsv(['client_ip', 'description'], [['192.168.2.10', 'desk, "left"\nsecond line'], ['192.168.2.11', '=cmd()'], ['192.168.2.12', '']]);
-  assert.deepEqual(parseCsv(text).map((r) => r.fields), [['client_ip', 'description'], ['192.168.2.10', 'desk, "left"\nsecond line'], ['192.168.2.11', "'=cmd()"], ['192.168.2.12', '']]);
+  assert.deepEqual(parseCsv(text).map((r) => r.fields), [['client_ip', 'description'], ['192.168.2.10', 'desk, "left"\nsecond line'], ['192.168.2.11', '=cmd()'], ['192.168.2.12', '']]);
+  assert.match(text, /192\.168\.2\.11,'=cmd\(\)/, 'the file itself holds the defused cell');
+  for (const value of ["'=x", "''+1", "'plain", '-', '@home']) assert.equal(parseCsv(formatCsv(['d'], [[value]]))[1]!.fields[0], value, value);
   assert.equal(formatCsv(['a', 'b'], [['x', 'b,c']]), 'a,b\r\nx,"b,c"\r\n');
 });
 

@@ -14,7 +14,15 @@ export class CsvError extends Error {
   }
 }
 
-/** Rows of fields, each with the 1-based line it starts on; blank lines are skipped. */
+/**
+ * formatCsvField's defusal undone: one leading quote before a formula character comes off, so an
+ * exported value imports back exactly (a value that itself starts with quotes and a formula character
+ * gets one more quote on export, so it too comes back as it was).
+ */
+const DEFUSED = /^'+[=+\-@\t\r]/;
+const undefused = (field: string) => (DEFUSED.test(field) ? field.slice(1) : field);
+
+/** Rows of fields, each with the 1-based line it starts on; blank lines are skipped. Defused formula cells come back as they were. */
 export function parseCsv(text: string): { line: number; fields: string[] }[] {
   const rows: { line: number; fields: string[] }[] = [];
   let fields: string[] = [];
@@ -25,7 +33,7 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
   let fieldStarted = false;
   const input = text.startsWith('\ufeff') ? text.slice(1) : text;
   const endRow = () => {
-    fields.push(field);
+    fields.push(undefused(field));
     if (fields.length > 1 || fields[0] !== '') rows.push({ line: rowLine, fields });
     fields = [];
     field = '';
@@ -49,7 +57,7 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
       quoted = true;
       fieldStarted = true;
     } else if (c === ',') {
-      fields.push(field);
+      fields.push(undefused(field));
       field = '';
       fieldStarted = false;
     } else if (c === '\n' || c === '\r') {
@@ -72,7 +80,8 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
 export function formatCsvField(value: string | number | boolean): string {
   const text = String(value);
   // A leading = + - @ would be a formula in a spreadsheet: quote-prefix it (CSV injection).
-  const safe = /^[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
+  // A value already starting with quotes and one of those gets one more, so the reader's undo is exact.
+  const safe = /^'*[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 

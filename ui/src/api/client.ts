@@ -9,6 +9,7 @@ import type {
   CsrfToken,
   DeviceList,
   GatewayNodes,
+  ImportPreview,
   ImportResult,
   LoginRequest,
   Mapping,
@@ -68,6 +69,8 @@ export const api = {
     request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
 
   listDevices: () => request<DeviceList>('/devices'),
+  previewMappingsImport: (csv: string) =>
+    request<ImportPreview>('/mappings/import/preview', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
   bulkMappings: (body: BulkMappingRequest) => request<BulkMappingResult>('/mappings/bulk', { method: 'POST', json: body }),
   listNodes: () => request<GatewayNodes>('/nodes'),
 
