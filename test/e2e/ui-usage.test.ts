@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AGENT_STATUS_KEY, type AgentStatusRecord, CLIENT_USAGE_KEY, type ClientUsageSampleRecord, connectRedis } from '@pgw/events';
+import { type AgentStatusRecord, CLIENT_USAGE_KEY, type ClientUsageSampleRecord, connectRedis } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from '../integration/api-harness.js';
 import { ApiStack } from '../integration/api-stack.js';
 import { REPO_ROOT } from '../support/gateway.js';
+import { writeNodeStatus } from '../support/node-status.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, logIn, newSession, PHONE, screenshotBoth } from './ui-browser.js';
 
 const OVER = '192.168.2.10';
@@ -69,7 +70,7 @@ describe('console: limits, quota and usage (chromium, real api and health)', { t
     await redis.hset(CLIENT_USAGE_KEY, 'gw-a', JSON.stringify(sample));
     assert.equal((await h.api.usageRecorder.poll()).length, 1);
     const status: AgentStatusRecord = { ok: true, at: new Date(now + 2_000).toISOString(), durationMs: 3, appliedMappings: 1, blocked: { [OVER]: 'quota_exceeded' }, rejected: [], error: null };
-    await redis.set(AGENT_STATUS_KEY, JSON.stringify(status), 'EX', 60);
+    await writeNodeStatus(redis, { agent: status });
     browser = await launchBrowser();
     admin = await newSession(browser, h.url);
     await logIn(admin.page, ADMIN.username, ADMIN.password);

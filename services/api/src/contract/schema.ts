@@ -399,7 +399,7 @@ export interface paths {
         };
         /**
          * All mappings as CSV
-         * @description Header: `client_ip,proxy_name,listen_port,enabled,description,mac_address` (RFC 4180 quoting); re-importable.
+         * @description Header: `client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes` (RFC 4180 quoting; an empty limit: unlimited); re-importable.
          */
         get: operations["exportMappings"];
         put?: never;
@@ -423,7 +423,9 @@ export interface paths {
          * Create or update mappings from CSV (admin), all or nothing
          * @description Columns (header row required, any order): `client_ip` (required), `proxy_name` or `proxy_id` (required),
          *     `listen_port` (optional: allocated), `enabled` (optional, default true), `description` (optional),
-         *     `mac_address` (optional: pins the client's MAC; an empty cell unpins; without the column pins stay as they are).
+         *     `mac_address` (optional: pins the client's MAC; an empty cell unpins; without the column pins stay as they are),
+         *     `rate_down_kbit`, `rate_up_kbit`, `quota_bytes` (optional, whole numbers in kbit/s and bytes within the bounds of
+         *     RateKbit and QuotaBytes; an empty cell lifts the limit; without the column the limit stays as it is).
          *     A row whose client IP already has a mapping updates it; a row equal to that mapping is counted as
          *     unchanged and not written. Every distinct proxy of an enabled row that changes is probed first (health gate). Any error rejects the whole file: 400 with `details.rows` naming line
          *     and field, 409 for duplicates, 422 when a probe fails.

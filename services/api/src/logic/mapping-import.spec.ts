@@ -4,12 +4,13 @@ import { DEFAULT_SETTINGS, portSchema } from '@pgw/domain';
 import { DomainError } from '../domain-errors.js';
 import { planImport } from './mapping-import.js';
 
+const UNLIMITED_ROW = { rateDownKbit: null, rateUpKbit: null, quotaBytes: null };
 const snapshot = {
   settings: DEFAULT_SETTINGS,
   proxies: [{ id: 1, name: 'dante' }, { id: 2, name: 'tiny' }],
   mappings: [
-    { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, enabled: true, description: '', macAddress: null },
-    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f' },
+    { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, enabled: true, description: '', macAddress: null, ...UNLIMITED_ROW },
+    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f', rateDownKbit: 1000, rateUpKbit: null, quotaBytes: '5000000' },
   ],
 };
 
@@ -92,4 +93,27 @@ test('a mac_address that is no unicast MAC rejects the file, naming line and col
       return true;
     },
   );
+});
+
+test('limit columns: kbit/s and bytes set or (empty) lift a limit, without the column limits stay; bad cells name line and column', () => {
+  const plan = planImport('client_ip,proxy_name,rate_down_kbit,rate_up_kbit,quota_bytes\n192.168.2.10,dante,50000,20000,10000000\n192.168.2.11,dante,,,\n', snapshot);
+  assert.deepEqual(plan.map((p) => [p.rateDownKbit, p.rateUpKbit, p.quotaBytes]), [[50_000, 20_000, 10_000_000], [null, null, null]]);
+  assert.equal(planImport('client_ip,proxy_name\n192.168.2.10,dante\n', snapshot)[0]!.rateDownKbit, undefined, 'no column: left as it is');
+  assert.throws(
+    () => planImport('client_ip,proxy_name,rate_down_kbit,quota_bytes\n192.168.2.10,dante,63,\n192.168.2.11,dante,,1.5e9\n', snapshot),
+    (e: unknown) => {
+      assert.ok(e instanceof DomainError);
+      assert.equal(e.field, 'rate_down_kbit');
+      assert.match(e.message, /line 2: rate_down_kbit 63 must be at least 64 kbit\/s/);
+      assert.deepEqual((e.details as { rows: { line: number; field: string }[] }).rows.map((r) => [r.line, r.field]), [[2, 'rate_down_kbit'], [3, 'quota_bytes']]);
+      return true;
+    },
+  );
+});
+
+test('a row equal to the stored limits is unchanged (bigint quota as pg returns it); another limit is an update', () => {
+  const row = (limits: string) => planImport(`client_ip,proxy_name,listen_port,enabled,description,rate_down_kbit,rate_up_kbit,quota_bytes\n192.168.2.50,tiny,20001,false,printer,${limits}\n`, snapshot)[0]!.change;
+  assert.equal(row('1000,,5000000'), 'unchanged');
+  assert.equal(row('1000,,6000000'), 'update');
+  assert.equal(row(',,5000000'), 'update');
 });

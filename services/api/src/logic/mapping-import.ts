@@ -2,14 +2,17 @@ import type { MappingRow } from '@pgw/db';
 import type { Settings } from '@pgw/domain';
 import { parseCsv } from '@pgw/domain/csv';
 import { conflict, invalid } from '../domain-errors.js';
-import { validClientIp, validListenPort, validMacAddress } from './mapping-rules.js';
+import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from './mapping-rules.js';
 import type { MappingFields } from '../services/ports.js';
 import { lowestFreePort } from './port-allocation.js';
 
-export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address'] as const;
+export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address', 'rate_down_kbit', 'rate_up_kbit', 'quota_bytes'] as const;
+
+/** The limit columns (issue 16), in the api's units; like mac_address optional: without the column a limit is left as it is, an empty cell lifts it. */
+const LIMIT_COLUMNS = { rate_down_kbit: 'rateDownKbit', rate_up_kbit: 'rateUpKbit', quota_bytes: 'quotaBytes' } as const;
 
 /** What an import compares a row with: the stored mapping of the same client. */
-export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'enabled' | 'description' | 'macAddress'>;
+export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'enabled' | 'description' | 'macAddress' | 'rateDownKbit' | 'rateUpKbit' | 'quotaBytes'>;
 
 export interface ImportSnapshot {
   settings: Settings;
@@ -102,6 +105,18 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
         fail('mac_address', (error as Error).message);
       }
     }
+    const limits: { rateDownKbit?: number | null; rateUpKbit?: number | null; quotaBytes?: number | null } = {};
+    for (const [column, field] of Object.entries(LIMIT_COLUMNS) as [keyof typeof LIMIT_COLUMNS, (typeof LIMIT_COLUMNS)[keyof typeof LIMIT_COLUMNS]][]) {
+      if (col(column) < 0) continue;
+      const cell = get(column);
+      try {
+        if (cell !== '' && !/^\d{1,16}$/.test(cell)) throw new Error(`${column} "${cell}" is not a whole number${column === 'quota_bytes' ? ' of bytes' : ' of kbit/s'} (or empty: unlimited)`);
+        const value = cell === '' ? null : Number(cell);
+        limits[field] = column === 'quota_bytes' ? validQuotaBytes(value, column) : validRateKbit(value, column);
+      } catch (error) {
+        fail(column, (error as Error).message);
+      }
+    }
     if (clientIp !== null) {
       const first = seenIps.get(clientIp);
       if (first !== undefined) duplicates.push({ line, field: 'client_ip', message: `client_ip ${clientIp} is also on line ${first}` });
@@ -109,7 +124,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     }
     if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
       const existing = existingByIp.get(clientIp);
-      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac });
+      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits });
     }
   }
   if (problems.length) {
@@ -153,6 +168,9 @@ function sameAsStored(row: Omit<PlannedRow, 'change'>, stored: StoredMapping): b
     row.listenPort === stored.listenPort &&
     row.enabled === stored.enabled &&
     row.description === stored.description &&
-    (row.macAddress === undefined || row.macAddress === stored.macAddress)
+    (row.macAddress === undefined || row.macAddress === stored.macAddress) &&
+    (row.rateDownKbit === undefined || row.rateDownKbit === stored.rateDownKbit) &&
+    (row.rateUpKbit === undefined || row.rateUpKbit === stored.rateUpKbit) &&
+    (row.quotaBytes === undefined || row.quotaBytes === (stored.quotaBytes === null ? null : Number(stored.quotaBytes)))
   );
 }

@@ -30,7 +30,7 @@ export class MappingCsvService {
 
   async exportCsv(): Promise<string> {
     const rows = await this.deps.store.mappings.listAll();
-    return formatCsv(EXPORT_COLUMNS, rows.map((m) => [m.clientIp, m.proxyName, m.listenPort, m.enabled, m.description, m.macAddress ?? '']));
+    return formatCsv(EXPORT_COLUMNS, rows.map((m) => [m.clientIp, m.proxyName, m.listenPort, m.enabled, m.description, m.macAddress ?? '', m.rateDownKbit ?? '', m.rateUpKbit ?? '', m.quotaBytes ?? '']));
   }
 
   /**
