@@ -7,8 +7,10 @@
  *
  * The setups cannot run at the same time (pgw's ruleset drops LAN -> WAN forwarding, which direct
  * routing needs, and unmapped clients, which redsocks' clients are), so the run alternates: in each
- * round direct + redsocks, then pgw (agent started, its table in force). Samples are pooled over
- * the rounds and iperf3 takes the median, so load from other work on the machine hits all setups.
+ * round direct + redsocks, then pgw (agent started, its table in force) in DNAT mode, then again with
+ * the setting interceptMode = tproxy (issue 15: the agent restarted on the setting, same forwarder,
+ * clients and mappings; rows "pgw-tproxy"). Samples are pooled over the rounds and iperf3 takes the
+ * median, so load from other work on the machine hits all setups.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -41,7 +43,8 @@ const CLIENT = {
   pgwHttp: '192.168.2.14',
 } as const;
 
-type Setup = 'direct' | 'redsocks' | 'pgw';
+type Setup = 'direct' | 'redsocks' | 'pgw' | 'pgw-tproxy';
+type InterceptMode = 'dnat' | 'tproxy';
 type ProxyKind = 'none' | 'socks5' | 'http';
 
 interface Row {
@@ -130,6 +133,20 @@ async function waitEffective(lab: Lab, pairs: readonly (readonly [string, ProxyH
   }
 }
 
+/**
+ * The rows are labelled by the mode the agent rendered, not only the one the bench asked for. Waited
+ * for: the agent's boot fast path may first apply its state file, written in the other mode.
+ */
+async function waitInterceptMode(lab: Lab, mode: InterceptMode): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const table = (await lab.exec(lab.ns.gateway, ['nft', 'list', 'table', 'inet', 'pgw'], { reject: false })).stdout;
+    if (/chain lan_tproxy\b/.test(table) === (mode === 'tproxy')) return;
+    if (Date.now() > deadline) throw new Error(`interceptMode ${mode} set, but the agent's inet pgw ${mode === 'tproxy' ? 'lacks' : 'still has'} chain lan_tproxy after 15 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 function minus(a: Summary, b: Summary): Summary {
   return { p50: round(a.p50 - b.p50), p95: round(a.p95 - b.p95), p99: round(a.p99 - b.p99) };
 }
@@ -167,9 +184,11 @@ async function main(): Promise<void> {
       ['redsocks', 'http', CLIENT.redsocksHttp],
       ['pgw', 'socks5', CLIENT.pgwSocks5],
       ['pgw', 'http', CLIENT.pgwHttp],
+      ['pgw-tproxy', 'socks5', CLIENT.pgwSocks5],
+      ['pgw-tproxy', 'http', CLIENT.pgwHttp],
     ] as const;
     const samples = new Map<string, Samples>(keys.map(([setup, proxy]) => [`${setup}/${proxy}`, { sequential: [], concurrent: [], failures: 0, iperfGbps: [], cpuUser: 0, cpuSystem: 0, cpuTries: 0 }]));
-    const rss: { redsocks: number[]; pgw: number[] } = { redsocks: [], pgw: [] };
+    const rss: { redsocks: number[]; pgw: number[]; 'pgw-tproxy': number[] } = { redsocks: [], pgw: [], 'pgw-tproxy': [] };
     const loads: number[] = [];
 
     // PGW_FORWARDER_* in the bench's environment (RELAY=js|splice, WARM_POOL...) reach the forwarder: A/B runs on one machine.
@@ -191,7 +210,7 @@ async function main(): Promise<void> {
         { client: CLIENT.redsocksHttp, localPort: 12346, proxy: { ip: tinyproxy.ip, port: tinyproxy.port, type: 'http-connect' } },
       ]);
       try {
-        for (const [setup, proxy, client] of keys.filter(([setup]) => setup !== 'pgw')) {
+        for (const [setup, proxy, client] of keys.filter(([setup]) => setup === 'direct' || setup === 'redsocks')) {
           await measure(lab, lan, `${setup}/${proxy}`, client, setup === 'direct' ? null : redsocks.process.pid, samples.get(`${setup}/${proxy}`)!);
         }
         rss.redsocks.push(rssMiB(redsocks.process.pid));
@@ -199,22 +218,29 @@ async function main(): Promise<void> {
         await redsocks.stop();
       }
 
-      say(`round ${round}/${ROUNDS}: pgw (agent ruleset + forwarder as uid pgw)`);
-      await gateway.start('agent');
-      await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
-      for (const [setup, proxy, client] of keys.filter(([setup]) => setup === 'pgw')) await measure(lab, lan, `${setup}/${proxy}`, client, forwarder.pid, samples.get(`${setup}/${proxy}`)!);
-      rss.pgw.push(rssMiB(forwarder.pid));
-      // Back to a gateway without pgw's table for the next round's direct and redsocks runs, and
-      // without its kernel backstop: the agent switched LAN forwarding off and restored the static
-      // guard table (inet pgw_guard, which drops all LAN forwarding); direct routing needs neither.
-      await gateway.stop('agent');
-      for (const table of ['pgw', 'pgw_guard']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
-      await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
+      for (const mode of ['dnat', 'tproxy'] as const) {
+        const setup: Setup = mode === 'dnat' ? 'pgw' : 'pgw-tproxy';
+        say(`round ${round}/${ROUNDS}: pgw, interceptMode ${mode} (agent ruleset + forwarder as uid pgw)`);
+        // The agent reads the setting when it starts; it is stopped between the modes.
+        await tdb.db.updateTable('settings').set({ interceptMode: mode }).where('id', '=', 1).execute();
+        await gateway.start('agent');
+        await waitInterceptMode(lab, mode);
+        await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
+        for (const [, proxy, client] of keys.filter(([s]) => s === setup)) await measure(lab, lan, `${setup}/${proxy}`, client, forwarder.pid, samples.get(`${setup}/${proxy}`)!);
+        rss[setup].push(rssMiB(forwarder.pid));
+        // Back to a gateway without pgw's table for the next mode or round, and without its kernel
+        // backstop: the agent switched LAN forwarding off and restored the static guard table (inet
+        // pgw_guard, which drops all LAN forwarding); direct routing needs neither. TPROXY's ip rule
+        // stays (the agent installs it in every mode): it matches only pgw's mark, which nothing sets then.
+        await gateway.stop('agent');
+        for (const table of ['pgw', 'pgw_guard']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
+        await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
+      }
     }
 
     const rows: Row[] = keys.map(([setup, proxy]) => {
       const s = samples.get(`${setup}/${proxy}`)!;
-      const relay = setup === 'direct' ? null : setup === 'redsocks' ? rss.redsocks : rss.pgw;
+      const relay = setup === 'direct' ? null : rss[setup];
       return {
         setup,
         proxy,
@@ -239,17 +265,20 @@ async function main(): Promise<void> {
     console.log(`\ncpu µs per connection (user + system = total, the relay process over ${ROUNDS * (SEQUENTIAL + CONCURRENT)} connections per row):`);
     for (const row of rows) {
       const c = row.cpuUsPerConnection;
-      if (c !== null) console.log(`  ${`${row.setup} ${row.proxy}`.padEnd(16)} ${c.user.toFixed(0)} + ${c.system.toFixed(0)} = ${(c.user + c.system).toFixed(0)} µs`);
+      if (c !== null) console.log(`  ${`${row.setup} ${row.proxy}`.padEnd(18)} ${c.user.toFixed(0)} + ${c.system.toFixed(0)} = ${(c.user + c.system).toFixed(0)} µs`);
     }
     const pick = (setup: Setup, proxy: ProxyKind) => rows.find((r) => r.setup === setup && r.proxy === proxy)!;
     const verdicts: Record<string, boolean> = {};
-    for (const proxy of ['socks5', 'http'] as const) {
-      const pgw = pick('pgw', proxy);
-      const redsocksRow = pick('redsocks', proxy);
-      verdicts[`${proxy}_floor_added_p95_le_${FLOOR_ADDED_P95_MS}ms`] = pgw.addedSequential!.p95 <= FLOOR_ADDED_P95_MS;
-      verdicts[`${proxy}_goal_p50_le_redsocks`] = pgw.sequential.p50 <= redsocksRow.sequential.p50;
-      verdicts[`${proxy}_goal_throughput_ge_0.8x_redsocks`] = pgw.iperfGbps >= 0.8 * redsocksRow.iperfGbps;
-      verdicts[`${proxy}_goal_conc_p50_le_1.2x_redsocks`] = pgw.concurrent.p50 <= 1.2 * redsocksRow.concurrent.p50;
+    // The same floor and goals for both modes; TPROXY's names carry the prefix "tproxy_" (DNAT's keep their earlier names).
+    for (const [setup, prefix] of [['pgw', ''], ['pgw-tproxy', 'tproxy_']] as const) {
+      for (const proxy of ['socks5', 'http'] as const) {
+        const pgw = pick(setup, proxy);
+        const redsocksRow = pick('redsocks', proxy);
+        verdicts[`${prefix}${proxy}_floor_added_p95_le_${FLOOR_ADDED_P95_MS}ms`] = pgw.addedSequential!.p95 <= FLOOR_ADDED_P95_MS;
+        verdicts[`${prefix}${proxy}_goal_p50_le_redsocks`] = pgw.sequential.p50 <= redsocksRow.sequential.p50;
+        verdicts[`${prefix}${proxy}_goal_throughput_ge_0.8x_redsocks`] = pgw.iperfGbps >= 0.8 * redsocksRow.iperfGbps;
+        verdicts[`${prefix}${proxy}_goal_conc_p50_le_1.2x_redsocks`] = pgw.concurrent.p50 <= 1.2 * redsocksRow.concurrent.p50;
+      }
     }
     console.log('');
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
@@ -261,13 +290,20 @@ async function main(): Promise<void> {
   }
   // Issue 3 asks this bench for the agent's idle CPU and every service's memory with 256 mappings: a lab of its own.
   say(`footprint: all four services with ${FOOTPRINT_MAPPINGS} mappings, idle ${FOOTPRINT_IDLE_S} s`);
-  const footprint = await measureFootprint(FOOTPRINT_MAPPINGS, FOOTPRINT_IDLE_S, say);
-  printFootprint(footprint);
+  // A failed footprint run keeps the figures above: the JSON line then names the error, and the bench exits 1.
+  let footprint: Awaited<ReturnType<typeof measureFootprint>> | { error: string };
+  try {
+    footprint = await measureFootprint(FOOTPRINT_MAPPINGS, FOOTPRINT_IDLE_S, say);
+    printFootprint(footprint);
+  } catch (error) {
+    footprint = { error: (error as Error).message };
+    process.exitCode = 1;
+  }
   console.log(JSON.stringify({ ...summary, footprint }));
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (error: Error) => {
     console.error(`bench:forwarder failed: ${error.stack ?? error.message}`);
     process.exit(1);
