@@ -9,7 +9,7 @@
  * routing needs, and unmapped clients, which redsocks' clients are), so the run alternates: in each
  * round direct + redsocks, then pgw (agent started, its table in force) in DNAT mode, then again with
  * the setting interceptMode = tproxy (issue 15: the agent restarted on the setting, same forwarder,
- * clients and mappings; rows "pgw-tproxy"). Samples are pooled over the rounds and iperf3 takes the
+ * clients and mappings; rows "pgw-tproxy"), the two in turn first. Samples are pooled over the rounds and iperf3 takes the
  * median, so load from other work on the machine hits all setups.
  */
 import { execFileSync } from 'node:child_process';
@@ -218,10 +218,11 @@ async function main(): Promise<void> {
         await redsocks.stop();
       }
 
-      for (const mode of ['dnat', 'tproxy'] as const) {
+      // The order alternates per round: the mode measured first also gets the forwarder's first connections (JIT, empty warm pool).
+      for (const mode of round % 2 === 1 ? (['dnat', 'tproxy'] as const) : (['tproxy', 'dnat'] as const)) {
         const setup: Setup = mode === 'dnat' ? 'pgw' : 'pgw-tproxy';
         say(`round ${round}/${ROUNDS}: pgw, interceptMode ${mode} (agent ruleset + forwarder as uid pgw)`);
-        // The agent reads the setting when it starts; it is stopped between the modes.
+        // Written behind the api's back (no notice): the agent stopped between the modes reads it when it starts.
         await tdb.db.updateTable('settings').set({ interceptMode: mode }).where('id', '=', 1).execute();
         await gateway.start('agent');
         await waitInterceptMode(lab, mode);
