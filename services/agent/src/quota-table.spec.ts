@@ -43,9 +43,12 @@ test('new tables: quota objects with no count, every mapped client in the three 
   assert.match(script, /add element inet pgw_quota client_quota \{ 192\.168\.2\.10 : "q10_0_m202612" \}/);
   assert.match(script, /add rule inet pgw_quota quota_up iifname "ens19" quota name ip saddr map @client_quota drop\n/);
   assert.match(script, /add rule inet pgw_quota quota_down oifname "ens19" quota name ip daddr map @client_quota drop\n/);
-  // The counters in their own table, hooked after the quota's drop (-155 > -160).
+  // Upload counted only after table inet pgw's from_lan (-150: MAC pin, mapped, TCP), the quota first
+  // (-148), then the counters (-147); download: the quota's drop (-160) before the counters (-155).
+  assert.match(script, /add chain inet pgw_quota quota_up \{ type filter hook prerouting priority -148;/);
   assert.match(script, /add set inet pgw_acct acct_up \{ type ipv4_addr; counter; \}/);
-  assert.match(script, /add chain inet pgw_acct acct_up \{ type filter hook prerouting priority -155;/);
+  assert.match(script, /add chain inet pgw_acct acct_up \{ type filter hook prerouting priority -147;/);
+  assert.match(script, /add chain inet pgw_acct acct_down \{ type filter hook postrouting priority -155;/);
   assert.match(script, /add rule inet pgw_acct acct_up iifname "ens19" ip saddr @acct_up\nadd rule inet pgw_acct acct_up iifname "ens19" ct state new ip saddr @acct_new\nadd rule inet pgw_acct acct_down oifname "ens19" ip daddr @acct_down\n/);
   for (const set of ['acct_up', 'acct_down', 'acct_new']) assert.match(script, new RegExp(`add element inet pgw_acct ${set} \\{ 192\\.168\\.2\\.10, 192\\.168\\.2\\.11 \\}`));
   assert.match(script, /add counter inet pgw_acct since \{ packets 1764600000 bytes 0 \}/);
