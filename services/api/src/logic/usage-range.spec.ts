@@ -32,3 +32,9 @@ test('the range: default the last 24 h; from must come before to; at most 366 da
   assert.throws(() => usageRange('2026-12-01T12:00:00Z', '2026-12-01T11:00:00Z', now), field);
   assert.throws(() => usageRange('2025-01-01T00:00:00Z', '2026-12-01T00:00:00Z', now), (e: unknown) => field(e) && /366 days/.test((e as Error).message));
 });
+
+test('a from or to that is no date (the validator\'s fast date-time check lets "2026-19-39T29:00:00Z" through) is refused naming the field, not a 500', () => {
+  for (const [from, to, field] of [['2026-19-39T29:00:00Z', undefined, 'from'], [undefined, '2026-02-30T25:61:00Z', 'to']] as const) {
+    assert.throws(() => usageRange(from, to, now), (error) => error instanceof DomainError && error.kind === 'invalid' && error.field === field && /not a date/.test(error.message));
+  }
+});

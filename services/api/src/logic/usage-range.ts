@@ -11,10 +11,17 @@ export interface UsageRange {
   readonly to: Date;
 }
 
+/** The validator's date-time check is syntax only ("2026-19-39T29:00:00Z" passes): an Invalid Date would throw a 500 later. */
+function dateOf(field: 'from' | 'to', text: string): Date {
+  const parsed = new Date(text);
+  if (Number.isNaN(parsed.getTime())) throw invalid(field, `${field} is not a date and time (ISO 8601, e.g. 2026-01-31T12:00:00Z)`);
+  return parsed;
+}
+
 /** from/to as the query gives them (ISO 8601, both optional): default the 24 h up to now. */
 export function usageRange(fromText: string | undefined, toText: string | undefined, now: Date): UsageRange {
-  const to = toText === undefined ? now : new Date(toText);
-  const from = fromText === undefined ? new Date(to.getTime() - DAY_MS) : new Date(fromText);
+  const to = toText === undefined ? now : dateOf('to', toText);
+  const from = fromText === undefined ? new Date(to.getTime() - DAY_MS) : dateOf('from', fromText);
   if (from.getTime() >= to.getTime()) throw invalid('from', `from ${from.toISOString()} must be before to ${to.toISOString()}`);
   if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw invalid('from', 'the range must not be longer than 366 days');
   return { from, to };
