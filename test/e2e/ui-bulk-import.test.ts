@@ -70,8 +70,10 @@ describe('operator console: CSV import dry run and round trip (chromium, real ap
     const { page } = admin;
     const before = await rows();
     const lines = (await exportCsv(page)).trimEnd().split(/\r?\n/);
-    const edited = [lines[0], lines[1]!.replace('desk', 'desk moved'), lines[2], lines[3], '192.168.2.50,lab-a,,true,new kiosk,'];
-    await choose(page, 'refused.csv', [...edited, '10.0.0.1,lab-a,,true,outside,'].join('\r\n') + '\r\n');
+    // New rows in the export's own columns (whatever they are), the cells not named left empty.
+    const row = (cells: Record<string, string>) => lines[0]!.split(',').map((c) => cells[c] ?? '').join(',');
+    const edited = [lines[0], lines[1]!.replace('desk', 'desk moved'), lines[2], lines[3], row({ client_ip: '192.168.2.50', proxy_name: 'lab-a', enabled: 'true', description: 'new kiosk' })];
+    await choose(page, 'refused.csv', [...edited, row({ client_ip: '10.0.0.1', proxy_name: 'lab-a', enabled: 'true', description: 'outside' })].join('\r\n') + '\r\n');
     await page.getByTestId('import-rejected').filter({ hasText: 'line 6, client_ip' }).waitFor();
     assert.equal(await page.getByTestId('import-apply').isDisabled(), true, 'a file the import would refuse cannot be applied');
     await page.getByRole('dialog', { name: 'Import refused.csv' }).getByRole('button', { name: 'Cancel' }).click();
