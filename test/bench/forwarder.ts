@@ -231,10 +231,11 @@ async function main(): Promise<void> {
         rss[setup].push(rssMiB(forwarder.pid));
         // Back to a gateway without pgw's table for the next mode or round, and without its kernel
         // backstop: the agent switched LAN forwarding off and restored the static guard table (inet
-        // pgw_guard, which drops all LAN forwarding); direct routing needs neither. TPROXY's ip rule
-        // stays (the agent installs it in every mode): it matches only pgw's mark, which nothing sets then.
+        // pgw_guard, which drops all LAN forwarding); direct routing needs neither. Its quota and
+        // accounting tables (issue 16) outlive it too. TPROXY's ip rule stays (the agent installs it
+        // in every mode): it matches only pgw's mark, which nothing sets then.
         await gateway.stop('agent');
-        for (const table of ['pgw', 'pgw_guard']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
+        for (const table of ['pgw', 'pgw_guard', 'pgw_quota', 'pgw_acct']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
         await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
       }
     }
