@@ -199,6 +199,24 @@ describe('api contract', () => {
     assert.equal((await h.call('GET', '/api/v1/devices?unmapped=maybe', as(viewer))).status, 400);
   });
 
+  it('lists the gateway nodes: without HA, no master and no conflict (the pair is api-nodes.test.ts)', async () => {
+    const nodes = await h.call('GET', '/api/v1/nodes', as(viewer));
+    assert.equal(nodes.status, 200);
+    assert.equal(nodes.body.ha, false);
+    assert.equal(nodes.body.master, null);
+    assert.equal(nodes.body.conflict, false);
+  });
+
+  it('tags mappings in bulk and takes the tags off again, one audit row per mapping changed', async () => {
+    const tagged = await audited(1, () => h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'addTags', tags: ['floor-2'] } }));
+    assert.deepEqual(tagged.body, { action: 'addTags', changed: 1, unchanged: 0 });
+    assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer))).body.tags, ['floor-2']);
+    assert.equal((await h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'addTags', tags: ['Floor 2'] } })).status, 400);
+    assert.equal((await h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId, 999], action: 'removeTags', tags: ['floor-2'] } })).status, 404);
+    await audited(1, () => h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'removeTags', tags: ['floor-2'] } }));
+    assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer))).body.tags, []);
+  });
+
   it('limits and quota: set, refused naming the field, reset (audited); usage and top talkers from the agents\' samples', async () => {
     const limited = await audited(1, () => h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...as(admin), body: { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: 10_000_000 } }));
     assert.deepEqual([limited.body.rateDownKbit, limited.body.rateUpKbit, limited.body.quotaBytes, limited.body.quota], [50_000, 20_000, 10_000_000, { epoch: 0, usedBytes: null, exceeded: false }]);
@@ -231,16 +249,6 @@ describe('api contract', () => {
     assert.deepEqual([lifted.body.rateDownKbit, lifted.body.quotaBytes], [null, null]);
     assert.equal((await h.call('POST', `/api/v1/mappings/${mappingId}/quota-reset`, as(admin))).status, 409);
     await redis.del(CLIENT_USAGE_KEY);
-  });
-
-  it('tags mappings in bulk and takes the tags off again, one audit row per mapping changed', async () => {
-    const tagged = await audited(1, () => h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'addTags', tags: ['floor-2'] } }));
-    assert.deepEqual(tagged.body, { action: 'addTags', changed: 1, unchanged: 0 });
-    assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer))).body.tags, ['floor-2']);
-    assert.equal((await h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'addTags', tags: ['Floor 2'] } })).status, 400);
-    assert.equal((await h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId, 999], action: 'removeTags', tags: ['floor-2'] } })).status, 404);
-    await audited(1, () => h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [mappingId], action: 'removeTags', tags: ['floor-2'] } }));
-    assert.deepEqual((await h.call('GET', `/api/v1/mappings/${mappingId}`, as(viewer))).body.tags, []);
   });
 
   it('previews a CSV import without writing anything', async () => {

@@ -109,6 +109,8 @@ describe('api path spellings', () => {
     const proxy = { main: await h.seedProxy('main'), spare: await h.seedProxy('spare') };
     ids.proxies = proxy;
     ids.mappings = { main: await h.seedMapping(proxy.main, '192.168.2.10', 20000), spare: await h.seedMapping(proxy.main, '192.168.2.11', 20001) };
+    // A quota on the main mapping, so that the admin's quota reset in the control reaches its handler.
+    await h.db.updateTable('mappings').set({ quotaBytes: 10_000_000 }).where('id', '=', ids.mappings.main).execute();
     const victor = await h.db.selectFrom('users').select('id').where('username', '=', VIEWER.username).executeTakeFirstOrThrow();
     const spare = await h.db.insertInto('users').values({ username: 'spare', passwordHash: 'x', role: 'viewer' }).returning('id').executeTakeFirstOrThrow();
     ids.users = { main: victor.id, spare: spare.id };
@@ -140,6 +142,9 @@ describe('api path spellings', () => {
     createMapping: () => json({ clientIp: '192.168.2.50', proxyId: ids.proxies!.main, enabled: false }),
     updateMapping: () => json({ description: 'edited' }),
     importMappings: () => ({ type: 'text/csv', text: `client_ip,proxy_id,enabled\n192.168.2.51,${ids.proxies!.main},false\n` }),
+    previewMappingsImport: () => ({ type: 'text/csv', text: `client_ip,proxy_id,enabled\n192.168.2.52,${ids.proxies!.main},false\n` }),
+    // A tag: no probe needed, so the admin control gets a 200; a refused one would write a row and an audit.
+    bulkMappings: () => json({ ids: [ids.mappings!.main], action: 'addTags', tags: ['intruder'] }),
     putSettings: () => json({ ...settings, healthIntervalS: 3600 }),
   };
 
