@@ -1,5 +1,6 @@
 import { QUOTA_PERIODS } from '@pgw/domain';
 import { z } from 'zod';
+import { parseRecord } from './parse-record.js';
 
 /**
  * Per-client traffic accounting (issue 16, docs/contracts.md "Client usage"): each agent publishes
@@ -79,13 +80,7 @@ export type ClientUsage = z.output<typeof clientUsageSchema>;
 
 /** A missing, malformed or foreign value reads as null (unknown), never as zero usage. */
 export function parseClientUsageSample(raw: string | null | undefined): ClientUsageSample | null {
-  if (!raw) return null;
-  try {
-    const parsed = clientUsageSampleSchema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return parseRecord(clientUsageSampleSchema, raw);
 }
 
 /** HGETALL of CLIENT_USAGE_KEY -> each node's sample that parses and whose field names its own node. */

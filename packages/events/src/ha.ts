@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRecord } from './parse-record.js';
 import { nodeNameSchema } from './client-usage.js';
 
 /**
@@ -43,13 +44,7 @@ export type HaStatus = z.output<typeof haStatusSchema>;
 
 /** A missing, malformed or foreign value reads as unknown (null). */
 export function parseHaStatus(raw: string | null | undefined): HaStatus | null {
-  if (!raw) return null;
-  try {
-    const parsed = haStatusSchema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return parseRecord(haStatusSchema, raw);
 }
 
 /** Published by a node's agent when its recorded HA state changes. */

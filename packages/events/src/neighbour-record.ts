@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRecord } from './parse-record.js';
 
 /**
  * The LAN neighbour table as the agent reports it (docs/contracts.md, "Device discovery"): the IPv4
@@ -46,11 +47,5 @@ export type Neighbour = z.output<typeof neighbourSchema>;
 
 /** A missing, malformed or foreign value reads as unknown (null). */
 export function parseNeighbourRecord(raw: string | null | undefined): NeighbourRecord | null {
-  if (!raw) return null;
-  try {
-    const parsed = neighbourRecordSchema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return parseRecord(neighbourRecordSchema, raw);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRecord } from './parse-record.js';
 
 /**
  * The status records the agent and the forwarder keep in Redis (docs/contracts.md): each writes its
@@ -64,16 +65,6 @@ export const forwarderStatusSchema = z.object({
 });
 export type ForwarderStatusRecord = z.input<typeof forwarderStatusSchema>;
 export type ForwarderStatus = z.output<typeof forwarderStatusSchema>;
-
-function parseRecord<T>(schema: z.ZodType<T>, raw: string | null | undefined): T | null {
-  if (!raw) return null;
-  try {
-    const parsed = schema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
 
 /** A missing, malformed or foreign value reads as unknown (null): the reader shows "not applied", never "effective". */
 export const parseAgentStatus = (raw: string | null | undefined): AgentStatus | null => parseRecord(agentStatusSchema, raw);
