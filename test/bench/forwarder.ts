@@ -236,6 +236,9 @@ async function main(): Promise<void> {
         // in every mode): it matches only pgw's mark, which nothing sets then.
         await gateway.stop('agent');
         for (const table of ['pgw', 'pgw_guard', 'pgw_quota', 'pgw_acct']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
+        // The connections the agent's rules DNAT-ed, TPROXY-marked or left half-open must not meet the next
+        // setup's (redsocks' REDIRECT): a round 2 stalled at its first redsocks row without this.
+        await lab.exec(lab.ns.gateway, ['conntrack', '-F'], { reject: false });
         await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
       }
     }
