@@ -88,14 +88,16 @@ describe('privilege split and operability in systemd/', () => {
     assert.match(one(agent, 'RestrictAddressFamilies')!, /AF_NETLINK/);
   });
 
-  it('unprivileged services have an empty capability set; only the forwarder has netlink (getifaddrs)', () => {
+  it('unprivileged services have an empty capability set; only the forwarder and health have netlink (getifaddrs)', () => {
     for (const file of UNPRIVILEGED) {
       const unit = readUnit(file);
       assert.equal(one(unit, 'CapabilityBoundingSet'), '', file);
       assert.equal(one(unit, 'AmbientCapabilities'), '', file);
       // The forwarder's destination guard reads the gateway's addresses (os.networkInterfaces); it
-      // could not start without AF_NETLINK under a real systemd (test/deploy/systemd.test.ts).
-      assert.equal(one(unit, 'RestrictAddressFamilies'), file === 'pgw-forwarder.service' ? 'AF_UNIX AF_INET AF_INET6 AF_NETLINK' : 'AF_UNIX AF_INET AF_INET6', file);
+      // could not start without AF_NETLINK under a real systemd (test/deploy/systemd.test.ts); health
+      // reads them for the "proxy does not proxy" alarm (without it every probe failed there).
+      const netlink = file === 'pgw-forwarder.service' || file === 'pgw-health.service';
+      assert.equal(one(unit, 'RestrictAddressFamilies'), netlink ? 'AF_UNIX AF_INET AF_INET6 AF_NETLINK' : 'AF_UNIX AF_INET AF_INET6', file);
     }
   });
 
