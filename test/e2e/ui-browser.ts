@@ -48,6 +48,15 @@ export async function screenshotBoth(page: Page, name: string): Promise<void> {
 export async function horizontalOverflow(page: Page): Promise<number> {
   await page.setViewportSize(PHONE);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow > 0) {
+    // Which elements stick out, for the failure's reader: the outermost ones past the right edge.
+    const culprits = await page.evaluate(() => {
+      const width = document.documentElement.clientWidth;
+      const past = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 1);
+      return past.filter((e) => !past.includes(e.parentElement!)).slice(0, 5).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${[...e.classList].join('.')}[${e.getAttribute('data-testid') ?? ''}] right ${Math.round(e.getBoundingClientRect().right)}`);
+    });
+    console.log(`# ${overflow} px past a ${PHONE.width} px page: ${culprits.join('; ')}`);
+  }
   await page.setViewportSize(DESKTOP);
   return overflow;
 }

@@ -152,15 +152,19 @@ describe('operator console: defects found by a new operator (chromium, real api 
     assert.doesNotMatch((await dialog.textContent()) ?? '', /mapping \d+|#\d+/, 'an internal id in the message');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
 
-    // CSV problems: each once.
+    // CSV problems: each once, in the import's dry run (issue 17), which cannot be applied.
     const csv = 'client_ip,proxy_name\n10.9.9.9,form-proxy-2\n192.168.2.77,no-such-proxy\n';
     await page.locator('input[type="file"]').setInputFiles({ name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
-    const importNotice = page.getByTestId('mappings-notice');
-    await importNotice.filter({ hasText: 'Nothing imported' }).waitFor();
-    const text = (await importNotice.textContent()) ?? '';
+    const preview = page.getByRole('dialog', { name: 'Import bad.csv' });
+    const rejected = preview.getByTestId('import-rejected');
+    await rejected.waitFor();
+    const text = (await preview.textContent()) ?? '';
     for (const problem of ['10.9.9.9 is not inside the LAN', 'no proxy named "no-such-proxy"']) {
       assert.equal(text.split(problem).length - 1, 1, `"${problem}" should appear once in: ${text}`);
     }
+    assert.equal(await preview.getByTestId('import-apply').isDisabled(), true, 'a refused file cannot be applied');
+    await preview.getByRole('button', { name: 'Cancel' }).click();
+    await preview.waitFor({ state: 'hidden' });
   });
 
   it('searches IPs by whole octets (".10" is not ".100" unless ".10*"), keeps search, filter and sort in the URL, sorts by a column', async () => {
