@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isKnownTimeZone, quotaPeriodAt } from './quota-period.js';
+import { isKnownTimeZone } from '@pgw/domain';
+import { quotaPeriodAt } from './quota-period.js';
 
 const at = (iso: string) => new Date(iso);
 const window = (iso: string, period: 'daily' | 'monthly', zone: string) => {

@@ -34,16 +34,6 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** Whether `timeZone` is an IANA zone this runtime knows (the setting is refused otherwise). */
-export function isKnownTimeZone(timeZone: string): boolean {
-  try {
-    formatter(timeZone);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The local wall clock of an instant in a zone, as minutes on a proleptic UTC scale (comparable, not an instant). */
 function localMinutes(at: number, timeZone: string): { date: LocalDate; minutes: number } {
   const parts = Object.fromEntries(formatter(timeZone).formatToParts(new Date(at)).map((p) => [p.type, p.value]));
