@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { parsePort } from '@pgw/domain';
+import { gatewayPolicy, policyClient } from './policy-fixtures.js';
 import { clientsToDisconnect } from './disconnect-plan.js';
 
-const c = (last: number, extra: Partial<PolicyClient> = {}): PolicyClient => ({
-  mappingId: last,
-  proxyId: 1,
-  ip: parseIpv4(`192.168.2.${last}`),
-  port: parsePort(20000 + last),
-  blocked: null,
-  ...extra,
-});
-const p = (clients: PolicyClient[]): GatewayPolicy => ({
-  lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
-  wan: { interface: parseInterfaceName('eth0') },
-  dnsMode: 'drop',
-  clients,
-  strictOutput: null,
-});
+const c = policyClient;
+const p = gatewayPolicy;
 
 describe('clientsToDisconnect', () => {
   it('ends the connections on the old port of clients still effective whose port changed, keeping those on the new one', () => {

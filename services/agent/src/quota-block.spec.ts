@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import type { PolicyClient } from '@pgw/domain';
 import type { PolicyBuild } from './build-policy.js';
+import { gatewayPolicy, policyClient } from './policy-fixtures.js';
 import { QuotaBlocks } from './quota-block.js';
 
 const quota = { rateDownKbit: null, rateUpKbit: null, quotaBytes: 10_000_000, quotaEpoch: 0 };
-const client = (last: number, extra: Partial<PolicyClient> = {}): PolicyClient => ({
-  mappingId: last,
-  proxyId: 1,
-  ip: parseIpv4(`192.168.2.${last}`),
-  port: parsePort(20000 + last),
-  blocked: null,
-  ...extra,
-});
+const client = policyClient;
 const build = (clients: PolicyClient[]): PolicyBuild => ({
-  policy: {
-    lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
-    wan: { interface: parseInterfaceName('eth0') },
-    dnsMode: 'drop',
-    clients,
-    strictOutput: null,
-  },
+  policy: gatewayPolicy(clients),
   rejected: [],
   unresolvedProxies: [],
   refusals: [],

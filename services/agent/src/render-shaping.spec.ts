@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import type { PolicyClient } from '@pgw/domain';
+import { gatewayPolicy, policyClient } from './policy-fixtures.js';
 import { parseTcClasses, renderTcPlan } from './render-shaping.js';
 
-const client = (last: number, shaping?: PolicyClient['shaping']): PolicyClient => ({
-  mappingId: last,
-  proxyId: 1,
-  ip: parseIpv4(`192.168.2.${last}`),
-  port: parsePort(20000 + last),
-  blocked: null,
-  ...(shaping ? { shaping } : {}),
-});
-const policy = (clients: PolicyClient[]): GatewayPolicy => ({
-  lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
-  wan: { interface: parseInterfaceName('eth0') },
-  dnsMode: 'drop',
-  clients,
-  strictOutput: null,
-});
+const client = (last: number, shaping?: PolicyClient['shaping']) => policyClient(last, shaping ? { shaping } : {});
+const policy = gatewayPolicy;
 const limited = { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: 10_000_000, quotaEpoch: 0 };
 
 test('no limited client: no tc plan at all (nothing of ours on the interface)', () => {
