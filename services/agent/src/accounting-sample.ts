@@ -42,16 +42,3 @@ export function buildUsageSample({ node, policy, window, reading, sampledAt, sam
   const since = reading.since === null ? sampledAt : new Date(reading.since * 1000);
   return { node, sampledAt: sampledAt.toISOString(), countersSince: since.toISOString(), sampleMs: Math.round(sampleMs * 10) / 10, clients };
 }
-
-/** Totals and per-client byte counts of a sample, for the metrics. */
-export function sampleTotals(sample: ClientUsageSampleRecord): { up: number; down: number; connections: number } {
-  let up = 0;
-  let down = 0;
-  let connections = 0;
-  for (const c of Object.values(sample.clients)) {
-    up += c.bytesUp;
-    down += c.bytesDown;
-    connections += c.connections;
-  }
-  return { up, down, connections };
-}
