@@ -11,7 +11,7 @@ import { agentStatusKey, connectRedis, parseAgentStatus } from '@pgw/events';
 import { DEFAULT_NODE } from '../support/node-status.js';
 const AGENT_STATUS_KEY = agentStatusKey(DEFAULT_NODE);
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
-import { iperfBytes, iperfIdle, kernelCounter, measureRate, packetsToClient, quotaUsed, setShaping, usageSampleAfter, waitQuotaCrossed } from './shaping-harness.js';
+import { iperfBytes, iperfIdle, kernelCounter, measureRate, packetsToClient, quotaUsed, setShaping, settledUsageSample, usageSampleAfter, waitQuotaCrossed } from './shaping-harness.js';
 
 const LIMITED = '192.168.2.10';
 const UNLIMITED = '192.168.2.11';
@@ -154,10 +154,11 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       for (const [direction, bytes] of [['down', 40_000_000], ['up', 20_000_000]] as const) {
         const before = await usageSampleAfter(dp, redis, Date.now());
         const run = await iperfBytes(dp, UNLIMITED, direction, bytes);
-        // The transfer is over once iperf3 returns: the sample after it holds every byte.
-        const after = await usageSampleAfter(dp, redis, run.endedAt + 200);
-        assert.equal(after.countersSince.getTime(), before.countersSince.getTime(), 'the counters restarted during the run');
+        // Once iperf3 returns, the client's count settles (an upload's tail may still be leaving the
+        // client's send buffer): the settled sample holds every byte.
         const key = direction === 'down' ? 'bytesDown' : 'bytesUp';
+        const after = await settledUsageSample(dp, redis, run.endedAt + 200, UNLIMITED, key);
+        assert.equal(after.countersSince.getTime(), before.countersSince.getTime(), 'the counters restarted during the run');
         const counted = after.clients[UNLIMITED]![key] - before.clients[UNLIMITED]![key];
         const connections = after.clients[UNLIMITED]!.connections - before.clients[UNLIMITED]!.connections;
         const error = counted / run.bytes - 1;

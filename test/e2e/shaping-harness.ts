@@ -74,6 +74,21 @@ export async function usageSampleAfter(dp: Dataplane, redis: Redis, after: numbe
 }
 
 /**
+ * The first sample after `after` in which the client's count no longer grows (two samples in a row
+ * agree): an upload's last bytes may still sit in the client's send buffer when iperf3 reports, and
+ * cross the gateway only after. Bounded by timeoutMs.
+ */
+export async function settledUsageSample(dp: Dataplane, redis: Redis, after: number, client: string, key: 'bytesUp' | 'bytesDown', timeoutMs = 10_000): Promise<ClientUsageSample> {
+  const deadline = Date.now() + timeoutMs;
+  let previous = await usageSampleAfter(dp, redis, after);
+  for (;;) {
+    const next = await usageSampleAfter(dp, redis, previous.sampledAt.getTime());
+    if (next.clients[client]?.[key] === previous.clients[client]?.[key] || Date.now() > deadline) return next;
+    previous = next;
+  }
+}
+
+/**
  * iperf3 from a LAN client with a byte count (-n): the bytes iperf3 itself counted at the client
  * (its payload: received for a download, sent for an upload, since bytes still queued in the
  * relay when the test ends are the client's, not yet the server's) and when the run ended.
