@@ -89,6 +89,11 @@ describe('health service in the lab gateway', () => {
     const lastFailure = checks.map((c) => c.ok).lastIndexOf(false);
     const successes = checks.slice(lastFailure + 1);
     assert.ok(lastFailure >= 0 && successes.length >= 2, JSON.stringify(checks));
-    assert.equal(statusChangedAt?.getTime(), successes[1]!.checkedAt.getTime());
+    // statusChangedAt is Postgres' now() in the transaction that recorded that second success (same
+    // host clock as the prober's checkedAt here, stamped a moment later), so it falls at or after
+    // that probe and before the next one.
+    const changed = statusChangedAt?.getTime() ?? Number.NaN;
+    const nextProbe = successes[2]?.checkedAt.getTime() ?? Number.POSITIVE_INFINITY;
+    assert.ok(changed >= successes[1]!.checkedAt.getTime() && changed < nextProbe, `up at ${statusChangedAt?.toISOString()}, probes ${JSON.stringify(checks)}`);
   });
 });

@@ -26,19 +26,29 @@ export function metricValue(text: string, series: string): number {
 
 export interface FdCount {
   total: number;
-  /** Descriptors that are TCP sockets (listeners and connections): what a relay leak would grow. */
+  /** Descriptors that are TCP sockets (listeners and connections). */
   tcp: number;
+  /**
+   * TCP sockets that are not listening: what a relay leak grows. Listeners are apart because
+   * mappings come and go with their proxies' health while a test runs.
+   */
+  tcpConnections: number;
 }
 
 /** Counts a process's descriptors; TCP ones are matched against its namespace's /proc/<pid>/net/tcp{,6}. */
 export function countFds(pid: number): FdCount {
-  const tcpInodes = new Set<string>();
+  const TCP_LISTEN = '0A';
+  const tcpInodes = new Map<string, boolean>(); // inode -> listening
   for (const table of ['tcp', 'tcp6']) {
     const lines = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').trim().split('\n').slice(1);
-    for (const line of lines) tcpInodes.add(line.trim().split(/\s+/)[9]!);
+    for (const line of lines) {
+      const fields = line.trim().split(/\s+/);
+      tcpInodes.set(fields[9]!, fields[3] === TCP_LISTEN);
+    }
   }
   let total = 0;
   let tcp = 0;
+  let tcpConnections = 0;
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let target: string;
     try {
@@ -48,9 +58,12 @@ export function countFds(pid: number): FdCount {
     }
     total++;
     const m = /^socket:\[(\d+)\]$/.exec(target);
-    if (m && tcpInodes.has(m[1]!)) tcp++;
+    const listening = m ? tcpInodes.get(m[1]!) : undefined;
+    if (listening === undefined) continue;
+    tcp++;
+    if (!listening) tcpConnections++;
   }
-  return { total, tcp };
+  return { total, tcp, tcpConnections };
 }
 
 
