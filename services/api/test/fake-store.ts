@@ -75,6 +75,7 @@ export class FakeStore implements Store {
       findWithProxy: async (id) => matching().find((m) => m.id === id),
       find: async (id) => t().mappings.find((m) => m.id === id),
       findForUpdate: async (id) => t().mappings.find((m) => m.id === id),
+      findManyForUpdate: async (ids) => t().mappings.filter((m) => ids.includes(m.id)).sort((a, b) => a.id - b.id),
       findByClientIp: async (clientIp) => t().mappings.find((m) => m.clientIp === clientIp),
       findByPort: async (port) => t().mappings.find((m) => m.listenPort === port),
       rows: async () => [...t().mappings],

@@ -55,6 +55,13 @@ export function findMappingRow(db: Db, id: number): Promise<MappingRow | undefin
   return db.selectFrom('mappings').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
+/** In id order, so two transactions locking overlapping sets take the locks in one order (no deadlock). */
+export function findMappingRows(db: Db, ids: readonly number[]): Promise<MappingRow[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  // One array parameter, however many ids (the bulk request allows 10 000).
+  return db.selectFrom('mappings').selectAll().where(sql<boolean>`id = ANY (${[...ids]}::int[])`).orderBy('id').forUpdate().execute();
+}
+
 export function findMappingByClientIp(db: Db, clientIp: string): Promise<MappingRow | undefined> {
   return db.selectFrom('mappings').selectAll().where('clientIp', '=', clientIp).executeTakeFirst();
 }
@@ -108,6 +115,7 @@ export const mappingRepository = (db: Db): MappingRepository => ({
   findWithProxy: (id) => findMapping(db, id),
   find: (id) => db.selectFrom('mappings').selectAll().where('id', '=', id).executeTakeFirst(),
   findForUpdate: (id) => findMappingRow(db, id),
+  findManyForUpdate: (ids) => findMappingRows(db, ids),
   findByClientIp: (clientIp) => findMappingByClientIp(db, clientIp),
   findByPort: (port) => findMappingByPort(db, port),
   rows: () => db.selectFrom('mappings').selectAll().execute(),

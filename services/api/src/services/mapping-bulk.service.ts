@@ -54,7 +54,8 @@ function change(row: MappingRow, req: BulkMappingRequest): Partial<MappingFields
  * One action on many mappings (groups and bulk actions, issue 17): all of it in one transaction with
  * one audit row per mapping that changes, then one change notice, so the agent reconciles once.
  * Rows that would use a proxy anew (an enabled row assigned another proxy, a disabled row enabled)
- * pass the health gate first, one probe per distinct proxy; a failure changes nothing.
+ * pass the health gate first, one probe per distinct proxy, decided on the rows as locked in the
+ * transaction; a failure changes nothing.
  */
 export class MappingBulkService {
   constructor(private readonly deps: MappingBulkServiceDeps) {}
@@ -63,22 +64,27 @@ export class MappingBulkService {
     if (req.action === 'assignProxy' && req.proxyId === undefined) throw invalid('proxyId', 'choose the proxy to assign');
     if ((req.action === 'addTags' || req.action === 'removeTags') && !req.tags?.length) throw invalid('tags', 'name at least one tag');
     const { store } = this.deps;
-    const rows = await Promise.all(req.ids.map((id) => store.mappings.find(id)));
-    const missing = req.ids.filter((_, i) => rows[i] === undefined);
-    if (missing.length > 0) throw new DomainError('not_found', `${missing.length === 1 ? `mapping ${missing[0]}` : `${missing.length} of the mappings`} not found (deleted meanwhile?); nothing was changed`, 'ids', { missing });
     if (req.action === 'assignProxy' && !(await store.proxies.find(req.proxyId!))) throw notFound(`proxy ${req.proxyId}`, 'proxyId');
     const settings = await store.settings.load();
-    for (const proxyId of this.gatedProxies(rows as MappingRow[], req)) {
-      const proxy = await store.proxies.find(proxyId);
-      if (!proxy) throw notFound(`proxy ${proxyId}`, 'proxyId');
-      await requireHealthyProxy(this.deps.prober, proxy, settings.probeTimeoutMs + this.deps.probeWaitMarginMs);
-    }
     const action = AUDIT_ACTION[req.action];
     const result = await store.transaction(async (repos) => {
+      // Read and lock in one query inside the transaction: the health gate is decided on the rows as
+      // they are written (a row another admin disabled meanwhile is probed before it is enabled).
+      const rows = await repos.mappings.findManyForUpdate(req.ids);
+      if (rows.length < req.ids.length) {
+        const found = new Set(rows.map((r) => r.id));
+        const missing = req.ids.filter((id) => !found.has(id));
+        throw new DomainError('not_found', `${missing.length === 1 ? `mapping ${missing[0]}` : `${missing.length} of the mappings`} not found (deleted meanwhile?); nothing was changed`, 'ids', { missing });
+      }
+      // The probes run with the rows locked: an edit of them waits (at most one probe timeout per proxy).
+      for (const proxyId of this.gatedProxies(rows, req)) {
+        const proxy = await repos.proxies.find(proxyId);
+        if (!proxy) throw notFound(`proxy ${proxyId}`, 'proxyId');
+        await requireHealthyProxy(this.deps.prober, proxy, settings.probeTimeoutMs + this.deps.probeWaitMarginMs);
+      }
       let changed = 0;
-      for (const id of req.ids) {
-        const before = await repos.mappings.findForUpdate(id);
-        if (!before) throw new DomainError('not_found', `mapping ${id} not found (deleted meanwhile?); nothing was changed`, 'ids', { missing: [id] });
+      for (const before of rows) {
+        const id = before.id;
         const fields = change(before, req);
         if (fields === null) continue;
         if (fields === 'delete') {

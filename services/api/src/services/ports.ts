@@ -62,6 +62,8 @@ export interface MappingRepository {
   find(id: number): Promise<MappingRow | undefined>;
   /** The row, locked until the transaction ends. */
   findForUpdate(id: number): Promise<MappingRow | undefined>;
+  /** The rows that exist of `ids`, in id order, locked until the transaction ends (one query however many). */
+  findManyForUpdate(ids: readonly number[]): Promise<MappingRow[]>;
   findByClientIp(clientIp: string): Promise<MappingRow | undefined>;
   findByPort(port: number): Promise<MappingRow | undefined>;
   rows(): Promise<MappingRow[]>;
