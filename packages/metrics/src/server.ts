@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
-/** Serves `/metrics` (Prometheus text format) and `/healthz` on the service's own port. */
-export function startMetricsServer(registry: Registry, host: string, port: number): Promise<Server> {
+/** Serves `/metrics` (Prometheus text format) and `/healthz` on the service's own port; `healthz` words its body (e.g. health's prober role). */
+export function startMetricsServer(registry: Registry, host: string, port: number, healthz: () => string = () => 'ok\n'): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       registry.metrics().then(
@@ -10,7 +10,7 @@ export function startMetricsServer(registry: Registry, host: string, port: numbe
         (error: Error) => res.writeHead(500).end(error.message),
       );
     } else if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(healthz());
     } else {
       res.writeHead(404).end();
     }

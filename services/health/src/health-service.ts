@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import { PerKeyDebouncer } from './debouncer.js';
 import { ProbeDispatcher } from './dispatcher.js';
 import { EXIT_IP_ALARM_KINDS } from './exit-ip-alarms.js';
-import { createHealthMetrics } from './metrics.js';
+import { createHealthMetrics, type HealthMetrics } from './metrics.js';
 import { Prober } from './prober.js';
 import { pruneHistory } from './repositories/checks.js';
 import { listProxies } from './repositories/proxies.js';
@@ -25,6 +25,8 @@ export interface HealthServiceOptions {
   readonly redisUrl: string;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** Metrics already registered (the prober restarts with its leadership; a registry takes each name once). */
+  readonly metrics?: HealthMetrics;
   readonly secretKey: Buffer;
   /** Probes in flight at once (PGW_HEALTH_CONCURRENCY). */
   readonly concurrency: number;
@@ -60,7 +62,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   const { db, bus, logger } = options;
   let settings: Settings = await loadSettings(db);
   let proxyHosts = new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks });
-  const metrics = createHealthMetrics(options.registry);
+  const metrics = options.metrics ?? createHealthMetrics(options.registry);
   const semaphore = new Semaphore(options.concurrency);
   const prober = new Prober({
     db,
@@ -113,7 +115,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     proxyHosts = new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks });
     const proxies = await listProxies(db);
     scheduler.sync(
-      proxies.map((p) => ({ id: p.id, endpointKey: [p.protocol, p.host, p.port, p.username, p.passwordEnc].join('\u0000'), probeNow: p.status === 'unknown' })),
+      proxies.map((p) => ({ id: p.id, endpointKey: [p.protocol, p.host, p.port, p.username, p.passwordEnc].join('\u0000'), probeNow: p.status === 'unknown', ...(p.lastCheckedAt ? { lastProbedAt: p.lastCheckedAt.getTime() } : {}) })),
       settings.healthIntervalS * 1000,
     );
     // A refused proxy gets no liveness connection either (its probes record why it is down).

@@ -1,10 +1,13 @@
-import { createDb } from '@pgw/db';
+import { createDb, loadSettings } from '@pgw/db';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import { runService } from '@pgw/runtime';
+import { Gauge } from 'prom-client';
 import { loadHealthConfig } from './config.js';
-import { startHealthService } from './health-service.js';
+import { type HealthService, startHealthService } from './health-service.js';
+import { ProberLeadership } from './leadership.js';
+import { createHealthMetrics } from './metrics.js';
 
 await runService('health', async () => {
   const config = loadHealthConfig();
@@ -13,24 +16,49 @@ await runService('health', async () => {
   const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-health', maxConnections: 10 });
   const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger });
   const registry = createMetricsRegistry('health');
-  const health = await startHealthService({
-    db,
-    bus,
-    redisUrl: config.PGW_REDIS_URL,
+  // Registered once: the prober starts and stops with the leadership, the series stay.
+  const metrics = createHealthMetrics(registry);
+  const leader = new Gauge({ name: 'pgw_health_leader', help: '1 while this health service is the active prober (holds the lock), 0 on standby (issue 18)', registers: [registry] });
+  let periodMs = (await loadSettings(db)).healthIntervalS * 1000;
+  let health: HealthService | undefined;
+  // Both nodes of an HA pair run health; one probes (leadership.ts). A single gateway always leads.
+  const leadership = new ProberLeadership({
+    databaseUrl: config.PGW_DATABASE_URL,
     logger,
-    registry,
-    secretKey: config.PGW_SECRET_KEY,
-    concurrency: config.PGW_HEALTH_CONCURRENCY,
-    extraCa: config.PGW_HEALTH_CA_FILE?.certificates ?? [],
-    proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
-    ...(config.PGW_HEALTH_LIVENESS === 'off' ? { liveness: false as const } : {}),
+    periodMs: async () => (periodMs = (await loadSettings(db)).healthIntervalS * 1000),
+    lead: async () => {
+      health = await startHealthService({
+        db,
+        bus,
+        redisUrl: config.PGW_REDIS_URL,
+        logger,
+        registry,
+        metrics,
+        secretKey: config.PGW_SECRET_KEY,
+        concurrency: config.PGW_HEALTH_CONCURRENCY,
+        extraCa: config.PGW_HEALTH_CA_FILE?.certificates ?? [],
+        proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
+        ...(config.PGW_HEALTH_LIVENESS === 'off' ? { liveness: false as const } : {}),
+      });
+      leader.set(1);
+    },
+    standDown: async () => {
+      leader.set(0);
+      const stopping = health;
+      health = undefined;
+      await stopping?.stop();
+      // A standby states nothing about proxies: only the leader's gauges are current (alerts read them).
+      for (const gauge of [metrics.proxyUp, metrics.proxyLatencyMs, metrics.exitIpAlarm, metrics.checkTargetSuspected]) gauge.reset();
+    },
   });
-  const metricsServer = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
+  const metricsServer = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT, () => `ok ${leadership.role}\n`);
+  leadership.start();
+  logger.info('health started; taking the prober lock if free', { periodMs });
   return {
     logger,
     stop: async () => {
       metricsServer.close();
-      await health.stop();
+      await leadership.stop();
       await bus.close();
       await db.destroy();
     },

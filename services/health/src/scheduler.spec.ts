@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PeriodicScheduler, type ScheduledProxy } from './scheduler.js';
-import { maxInWindow } from './spread.js';
+import { maxInWindow, nextPhaseAt } from './spread.js';
 import { FakeTimers } from '../../../test/support/fake-timers.js';
 
 const INTERVAL = 30_000;
@@ -72,6 +72,24 @@ describe('PeriodicScheduler', () => {
     assert.equal(probes.length, 1);
     timers.advance(20_000);
     assert.equal(probes.length, 3);
+  });
+
+  it('a node taking over as the prober probes at once what the old leader left overdue (issue 18)', () => {
+    const { timers, probes, scheduler } = setup();
+    scheduler.sync([{ ...known(7), lastProbedAt: T0 - INTERVAL - 2_000 }], INTERVAL);
+    timers.advance(0);
+    assert.deepEqual(probes, [{ id: 7, at: T0 }]);
+  });
+
+  it('a node taking over never probes a proxy sooner than one interval after its last probe by any node', () => {
+    const { timers, probes, scheduler } = setup();
+    // The old leader probed proxy 7 at its last phase, up to one interval ago: the next probe is at its next phase.
+    const phase = nextPhaseAt(7, INTERVAL, T0);
+    scheduler.sync([{ ...known(7), lastProbedAt: phase - INTERVAL }], INTERVAL);
+    timers.advance(phase - T0 - 1);
+    assert.equal(probes.length, 0);
+    timers.advance(1 + INTERVAL);
+    assert.deepEqual(probes.map((p) => p.at), [phase, phase + INTERVAL]);
   });
 
   it('does nothing after stop()', () => {

@@ -7,6 +7,19 @@ export interface ScheduledProxy {
   readonly endpointKey: string;
   /** Never probed or reset (status unknown): probed at once rather than at its phase. */
   readonly probeNow: boolean;
+  /**
+   * When any node last probed it (Postgres' last_checked_at, ms). A node that takes over as the
+   * prober (leadership.ts) probes at once what the old leader left overdue, and no sooner than one
+   * interval after that probe otherwise: no period is skipped, none probed twice.
+   */
+  readonly lastProbedAt?: number;
+}
+
+/** A new proxy's first probe: at its phase, or at once when the last probe (by any node) is a period old. */
+function firstDueAt(proxy: ScheduledProxy, intervalMs: number, now: number): number {
+  const phase = nextPhaseAt(proxy.id, intervalMs, now);
+  if (proxy.lastProbedAt === undefined) return phase;
+  return Math.min(phase, Math.max(now, proxy.lastProbedAt + intervalMs));
 }
 
 /**
@@ -50,7 +63,7 @@ export class PeriodicScheduler {
       present.add(proxy.id);
       const entry = this.dueAt.get(proxy.id);
       if (entry === undefined) {
-        this.dueAt.set(proxy.id, { endpointKey: proxy.endpointKey, at: proxy.probeNow ? now : nextPhaseAt(proxy.id, intervalMs, now) });
+        this.dueAt.set(proxy.id, { endpointKey: proxy.endpointKey, at: proxy.probeNow ? now : firstDueAt(proxy, intervalMs, now) });
       } else if (entry.endpointKey !== proxy.endpointKey) {
         this.dueAt.set(proxy.id, { endpointKey: proxy.endpointKey, at: now });
       } else if (intervalChanged) {

@@ -17,9 +17,11 @@ export interface ProxyToProbe {
   readonly status: ProxyStatus;
   readonly handshakeMode: ProxyHandshakeMode;
   readonly handshakeLearned: ProxyHandshake | null;
+  /** The last probe by any node: where a node taking over as the prober continues the schedule. */
+  readonly lastCheckedAt: Date | null;
 }
 
-const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'handshakeMode', 'handshakeLearned'] as const;
+const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'handshakeMode', 'handshakeLearned', 'lastCheckedAt'] as const;
 
 export async function listProxies(db: Db): Promise<ProxyToProbe[]> {
   return db.selectFrom('proxies').select(COLUMNS).orderBy('id').execute();

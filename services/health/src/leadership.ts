@@ -1,0 +1,113 @@
+import type { Logger } from '@pgw/log';
+import pg from 'pg';
+
+/**
+ * The Postgres session advisory lock the active prober holds (issue 18, docs/ARCHITECTURE.md "HA
+ * pair"): any constant both nodes agree on; no other pgw code takes advisory locks.
+ */
+export const PROBER_LOCK_KEY = 0x70677768; // "pgwh"
+
+export type ProberRole = 'leader' | 'standby';
+
+export interface LeadershipOptions {
+  readonly databaseUrl: string;
+  /** The probe period (settings.healthIntervalS) as now stored; the last known one while Postgres is down. */
+  periodMs(): Promise<number>;
+  /** Called once the lock is held: start probing. */
+  lead(): Promise<void>;
+  /** Called once the lock is lost (the session died): stop probing. */
+  standDown(): Promise<void>;
+  readonly logger: Logger;
+}
+
+/**
+ * Chooses the one health service of an HA pair that probes. Both nodes run health; the one whose
+ * dedicated Postgres session holds pg_try_advisory_lock probes, so each proxy is probed (and its
+ * counters advanced) once per period. The standby retries every half period. Postgres releases the
+ * lock the moment the leader's session ends (process killed, connection closed), so the standby
+ * leads within half a period, which leaves the other half for its start: the new leader probes what
+ * is overdue at once (scheduler.ts), so no proxy waits longer than one period plus the probe
+ * timeout. The leader checks its own session as often and stands down when it is gone (a
+ * partition: both may probe for up to half a period: a double probe, never a skipped one).
+ */
+export class ProberLeadership {
+  private client: pg.Client | undefined;
+  private current: ProberRole = 'standby';
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<void> = Promise.resolve();
+  private retryMs = 1_000;
+
+  constructor(private readonly options: LeadershipOptions) {}
+
+  get role(): ProberRole {
+    return this.current;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** Stops probing if leading and ends the session, which releases the lock for the peer at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await this.lose('stopping');
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.round().finally(() => this.schedule(this.retryMs));
+    }, ms);
+  }
+
+  private async round(): Promise<void> {
+    this.retryMs = await this.options.periodMs().then((ms) => ms / 2, () => this.retryMs);
+    try {
+      const client = await this.session();
+      if (this.current === 'leader') {
+        await client.query('SELECT 1');
+        return;
+      }
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [PROBER_LOCK_KEY]);
+      if (rows[0]?.locked !== true || this.stopped) return;
+      this.current = 'leader';
+      this.options.logger.info('prober leadership taken: this node probes');
+      await this.options.lead();
+    } catch (error) {
+      await this.lose((error as Error).message);
+    }
+  }
+
+  private async session(): Promise<pg.Client> {
+    if (this.client !== undefined) return this.client;
+    const client = new pg.Client({
+      connectionString: this.options.databaseUrl,
+      application_name: 'pgw-health-leader',
+      connectionTimeoutMillis: 3_000,
+      query_timeout: 3_000,
+      // A vanished server (power loss, partition) is noticed without waiting for a query.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 1_000,
+    });
+    // The session dying while idle: stand down now rather than at the next round.
+    client.on('error', (error) => {
+      if (this.client === client) this.running = this.running.then(() => this.lose(error.message));
+    });
+    this.client = client;
+    await client.connect();
+    return client;
+  }
+
+  private async lose(why: string): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined) await client.end().catch(() => undefined);
+    if (this.current !== 'leader') return;
+    this.current = 'standby';
+    this.options.logger.warn('prober leadership lost: standing by', { reason: why });
+    await this.options.standDown().catch((error: Error) => this.options.logger.warn('stopping the prober failed', { error: error.message }));
+  }
+}
