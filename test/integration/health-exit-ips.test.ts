@@ -2,7 +2,8 @@
 // 0014, role pgw_health), a private Redis and a real dante on a loopback address: the history of
 // each proxy's exit addresses (first and last seen, how often), read back through the api's query;
 // alarms as notices and metrics: two proxy rows leaving from one dante share an exit IP, and a relay
-// that connects from the gateway's own address (127.0.0.1 here) "does not proxy".
+// that connects from the gateway's own address (127.0.0.1 here) "does not proxy"; a proxy whose exit
+// should differ from its own address (`exit_differs`, migration 0017) but leaves from it does not either.
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -54,7 +55,7 @@ describe('exit-IP history and alarms (health service, dante, Postgres)', { timeo
   const echo: Server = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress })));
   const events: PgwEvent[] = [];
   let stopTail: (() => Promise<void>) | undefined;
-  const ids: Record<'a' | 'b' | 'relay', number> = { a: 0, b: 0, relay: 0 };
+  const ids: Record<'a' | 'b' | 'relay' | 'pool', number> = { a: 0, b: 0, relay: 0, pool: 0 };
   const alarms = (proxyId: number) => events.filter((e): e is Extract<PgwEvent, { type: 'proxy.exit_ip_alarm' }> => e.type === 'proxy.exit_ip_alarm' && e.proxyId === proxyId);
   const metric = async (proxyId: number, kind: string) => {
     const values = (await stack.registry.getSingleMetric('pgw_proxy_exit_ip_alarm')!.get()).values;
@@ -123,5 +124,24 @@ describe('exit-IP history and alarms (health service, dante, Postgres)', { timeo
     assert.deepEqual({ kind: alarm!.kind, exitIp: alarm!.exitIp }, { kind: 'gateway_address', exitIp: '127.0.0.1' });
     assert.equal(await metric(ids.relay, 'gateway_address'), 1);
     assert.deepEqual((await listExitIps(database.db, ids.relay)).map((r) => r.exitIp), ['127.0.0.1']);
+  });
+
+  it("an exit that should differ from the proxy's own address but does not: proxy_address, cleared when the setting is off", async () => {
+    // A pool gateway whose clients should leave from other addresses than the one they dial; added
+    // only now, since it leaves from the same dante and would join the shared alarm above.
+    ids.pool = (await database.db.insertInto('proxies').values({ name: 'pool-gw', protocol: 'socks5', host: dante.ip, port: dante.port, exitDiffers: true }).returning('id').executeTakeFirstOrThrow()).id;
+    const result = await stack.probe(ids.pool, 10_000);
+    assert.equal(result.exitIp, dante.ip);
+    const alarm = await waitFor('the proxy_address alarm', 5_000, async () => alarms(ids.pool).find((a) => a.kind === 'proxy_address'));
+    assert.deepEqual({ exitIp: alarm.exitIp, others: alarm.others }, { exitIp: dante.ip, others: [] });
+    assert.equal(await metric(ids.pool, 'proxy_address'), 1);
+    // The same exit from a proxy whose exit may be its own address (the default) raises nothing.
+    await stack.probe(ids.a, 10_000);
+    assert.equal(await metric(ids.a, 'proxy_address'), 0);
+    assert.equal(alarms(ids.a).some((a) => a.kind === 'proxy_address'), false);
+    await database.db.updateTable('proxies').set({ exitDiffers: false }).where('id', '=', ids.pool).execute();
+    await stack.probe(ids.pool, 10_000);
+    assert.equal(await metric(ids.pool, 'proxy_address'), 0);
+    assert.equal(alarms(ids.pool).filter((a) => a.kind === 'proxy_address').length, 1, 'announced once');
   });
 });

@@ -39,6 +39,8 @@ export interface ProxiesTable {
   /** SOCKS5 handshake setting and what mode auto learned (migration 0008). */
   handshakeMode: Generated<'auto' | 'pipelined' | 'sequential'>;
   handshakeLearned: Generated<'pipelined' | 'sequential' | null>;
+  /** The exit IP should differ from the address the proxy is dialed at (migration 0017; alarm `proxy_address`). */
+  exitDiffers: Generated<boolean>;
   statusChangedAt: Date | null;
   latencyMs: number | null;
   exitIp: string | null;

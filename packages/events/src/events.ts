@@ -50,13 +50,15 @@ export const proxyExitIpChanged = z.object({
 /**
  * Published by the health service when a successful probe raises an exit-IP alarm (issue 17), once
  * per alarm while it holds: `gateway_address` (the exit is one of the gateway's own addresses: the
- * proxy does not proxy), `shared` (other proxies leave from the same address; `others` names them).
+ * proxy does not proxy), `proxy_address` (the exit is the address the probe dialed the proxy at, for
+ * a proxy set to exit elsewhere: `exitDiffers`), `shared` (other proxies leave from the same address;
+ * `others` names them).
  */
 export const proxyExitIpAlarm = z.object({
   type: z.literal('proxy.exit_ip_alarm'),
   proxyId: id,
   name: z.string(),
-  kind: z.enum(['gateway_address', 'shared']),
+  kind: z.enum(['gateway_address', 'proxy_address', 'shared']),
   exitIp: z.string(),
   others: z.array(z.object({ proxyId: id, name: z.string() })),
 });

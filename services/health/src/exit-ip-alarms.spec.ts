@@ -12,6 +12,12 @@ test("the gateway's own address as exit: the proxy does not proxy", () => {
   assert.deepEqual(exitIpAlarms('198.51.100.1', GATEWAY, []), [{ kind: 'gateway_address', exitIp: '198.51.100.1', others: [] }]);
 });
 
+test("the proxy's own address as exit when it should differ: proxy_address; nothing when it may be its own", () => {
+  assert.deepEqual(exitIpAlarms('203.0.113.7', GATEWAY, [], '203.0.113.7'), [{ kind: 'proxy_address', exitIp: '203.0.113.7', others: [] }]);
+  assert.deepEqual(exitIpAlarms('203.0.113.9', GATEWAY, [], '203.0.113.7'), [], 'a pool exit elsewhere is what was asked for');
+  assert.deepEqual(exitIpAlarms('203.0.113.7', GATEWAY, [], null), [], 'exitDiffers off (the default)');
+});
+
 test('an exit shared with other proxies names them, in id order; both alarms at once', () => {
   assert.deepEqual(exitIpAlarms('198.51.100.1', GATEWAY, [{ proxyId: 9, name: 'b' }, { proxyId: 3, name: 'a' }]), [
     { kind: 'gateway_address', exitIp: '198.51.100.1', others: [] },

@@ -3,10 +3,13 @@ import { networkInterfaces } from 'node:os';
 /**
  * Exit-IP alarms (issue 17). `gateway_address`: the check URL saw one of the gateway's own addresses,
  * so the traffic did not leave through an upstream proxy ("proxy does not proxy": a transparent
- * relay on the gateway itself, or an endpoint that forwards without proxying). `shared`: another
- * proxy leaves from the same address, so clients pinned to "different" proxies share one exit.
+ * relay on the gateway itself, or an endpoint that forwards without proxying). `proxy_address`: the
+ * check URL saw the address the proxy was dialed at although the proxy is set to exit elsewhere
+ * (`exitDiffers`: a pool or rotating gateway, a chain): it does not proxy onwards. Only when set: a
+ * plain proxy server exits from its own address by design. `shared`: another proxy leaves from the
+ * same address, so clients pinned to "different" proxies share one exit.
  */
-export const EXIT_IP_ALARM_KINDS = ['gateway_address', 'shared'] as const;
+export const EXIT_IP_ALARM_KINDS = ['gateway_address', 'proxy_address', 'shared'] as const;
 export type ExitIpAlarmKind = (typeof EXIT_IP_ALARM_KINDS)[number];
 
 export interface ExitIpAlarm {
@@ -16,10 +19,15 @@ export interface ExitIpAlarm {
   readonly others: readonly { readonly proxyId: number; readonly name: string }[];
 }
 
-/** The alarms one successful probe raises. Pure: the caller read the gateway's addresses and the sharing proxies. */
-export function exitIpAlarms(exitIp: string, gatewayAddresses: ReadonlySet<string>, sharedWith: readonly { proxyId: number; name: string }[]): ExitIpAlarm[] {
+/**
+ * The alarms one successful probe raises. Pure: the caller read the gateway's addresses and the
+ * sharing proxies. `differsFrom`: the address the proxy was dialed at when its exit should differ
+ * from it (`exitDiffers`), else null.
+ */
+export function exitIpAlarms(exitIp: string, gatewayAddresses: ReadonlySet<string>, sharedWith: readonly { proxyId: number; name: string }[], differsFrom: string | null = null): ExitIpAlarm[] {
   const alarms: ExitIpAlarm[] = [];
   if (gatewayAddresses.has(exitIp)) alarms.push({ kind: 'gateway_address', exitIp, others: [] });
+  if (differsFrom !== null && differsFrom === exitIp) alarms.push({ kind: 'proxy_address', exitIp, others: [] });
   if (sharedWith.length > 0) alarms.push({ kind: 'shared', exitIp, others: [...sharedWith].sort((a, b) => a.proxyId - b.proxyId) });
   return alarms;
 }

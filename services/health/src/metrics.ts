@@ -23,7 +23,7 @@ export function createHealthMetrics(registry: Registry): HealthMetrics {
     }),
     exitIpAlarm: new Gauge({
       name: 'pgw_proxy_exit_ip_alarm',
-      help: "1 while the proxy's last exit IP raises the alarm: kind gateway_address (the gateway's own address: the proxy does not proxy) or shared (another proxy has the same exit IP)",
+      help: "1 while the proxy's last exit IP raises the alarm: kind gateway_address (the gateway's own address: the proxy does not proxy), proxy_address (the address the proxy is dialed at, for a proxy set to exit elsewhere) or shared (another proxy has the same exit IP)",
       labelNames: ['proxy', 'kind'],
       registers: [registry],
     }),

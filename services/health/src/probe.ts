@@ -16,6 +16,8 @@ export type ProbeOutcome =
       readonly result: 'ok';
       readonly latencyMs: number;
       readonly exitIp: string;
+      /** The address the probe dialed the proxy at (its host, resolved if a name): the `proxy_address` alarm compares the exit with it. */
+      readonly proxyAddress: string | null;
       /** The SOCKS5 handshake this probe learned (mode auto), else null. */
       readonly handshakeLearned: ProxyHandshake | null;
     }
@@ -74,17 +76,25 @@ export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, ta
   try {
     const dialed = await dialAndLearn(dialer, proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false, checkProxyAddress }, handshake);
     socket = dialed.socket;
+    // Read before TLS wraps the tunnel: the TCP peer is the proxy itself.
+    const proxyAddress = unmappedAddress(socket.remoteAddress);
     if (target.tls) socket = await startTls(socket, target, trustedCa, controller.signal);
     const body = await fetchBody(socket, target, controller.signal);
     if (body.status < 200 || body.status > 299) throw new AnswerError('http_status', `check URL answered HTTP ${body.status}`);
     const exitIp = parseAnswer(body.text);
-    return { ok: true, result: 'ok', latencyMs: Math.max(1, Math.round(performance.now() - started)), exitIp, handshakeLearned: dialed.learned };
+    return { ok: true, result: 'ok', latencyMs: Math.max(1, Math.round(performance.now() - started)), exitIp, proxyAddress, handshakeLearned: dialed.learned };
   } catch (error) {
     return failure(error, proxy, target, timeoutMs, controller.signal.aborted);
   } finally {
     clearTimeout(timer);
     socket?.destroy();
   }
+}
+
+/** An IPv4 peer of a dual-stack socket reads as ::ffff:a.b.c.d; the check URL echoes a.b.c.d. */
+function unmappedAddress(address: string | undefined): string | null {
+  if (address === undefined) return null;
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
 class AnswerError extends Error {

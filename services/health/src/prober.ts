@@ -106,7 +106,7 @@ export class Prober {
     if (outcome.ok && recorded.previousExitIp !== null && recorded.previousExitIp !== outcome.exitIp) {
       await this.publishExitIpChange(proxy, recorded.previousExitIp, outcome.exitIp);
     }
-    if (outcome.ok) await this.judgeExitIp(proxy, outcome.exitIp, recorded.sharedWith);
+    if (outcome.ok) await this.judgeExitIp(proxy, outcome.exitIp, recorded.sharedWith, recorded.exitDiffers ? outcome.proxyAddress : null);
     if (recorded.next.status !== recorded.previous.status) await this.publishTransition(proxy, recorded.previous.status, recorded.next.status, result, trigger);
     return result;
   }
@@ -168,7 +168,7 @@ export class Prober {
   }
 
   /** Exit-IP alarms (issue 17): the metric follows every probe, a notice and a log line go out when one appears. */
-  private async judgeExitIp(proxy: ProxyToProbe, exitIp: string, sharedWith: readonly { proxyId: number; name: string }[]): Promise<void> {
+  private async judgeExitIp(proxy: ProxyToProbe, exitIp: string, sharedWith: readonly { proxyId: number; name: string }[], differsFrom: string | null): Promise<void> {
     const { bus, logger, metrics } = this.deps;
     let gatewayAddresses: ReadonlySet<string>;
     try {
@@ -179,7 +179,7 @@ export class Prober {
       logger.warn('cannot read the gateway\'s own addresses: the "proxy does not proxy" alarm is skipped', { proxyId: proxy.id, error: (error as Error).message });
       gatewayAddresses = new Set();
     }
-    const { announce, raised } = this.exitIpAlarms.update(proxy.id, exitIpAlarms(exitIp, gatewayAddresses, sharedWith));
+    const { announce, raised } = this.exitIpAlarms.update(proxy.id, exitIpAlarms(exitIp, gatewayAddresses, sharedWith, differsFrom));
     for (const kind of EXIT_IP_ALARM_KINDS) metrics.exitIpAlarm.set({ proxy: String(proxy.id), kind }, raised.has(kind) ? 1 : 0);
     for (const alarm of announce) {
       logger.warn('proxy exit IP alarm', { proxyId: proxy.id, name: proxy.name, kind: alarm.kind, exitIp, others: alarm.others });

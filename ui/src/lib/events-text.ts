@@ -14,7 +14,9 @@ export function describeEvent(event: LiveEvent, proxyName: (id: number) => strin
     case 'proxy.exit_ip_changed':
       return `Proxy ${event.name} exit IP changed: ${event.previous} → ${event.exitIp}`;
     case 'proxy.exit_ip_alarm':
-      return event.kind === 'gateway_address' ? `Proxy ${event.name} does not proxy: exit IP ${event.exitIp} is the gateway's` : `Proxy ${event.name} shares exit IP ${event.exitIp} with ${event.others.map((o) => o.name).join(', ')}`;
+      if (event.kind === 'gateway_address') return `Proxy ${event.name} does not proxy: exit IP ${event.exitIp} is the gateway's`;
+      if (event.kind === 'proxy_address') return `Proxy ${event.name} does not proxy: exit IP ${event.exitIp} is its own address`;
+      return `Proxy ${event.name} shares exit IP ${event.exitIp} with ${event.others.map((o) => o.name).join(', ')}`;
     case 'proxy.changed':
       return `Proxy ${proxyName(event.proxyId)} ${event.action}`;
     case 'mapping.changed':

@@ -759,6 +759,7 @@ export interface components {
              * @enum {string|null}
              */
             handshakeLearned: "pipelined" | "sequential" | null;
+            exitDiffers: components["schemas"]["ProxyExitDiffers"];
             mappingCount: number;
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
@@ -771,6 +772,14 @@ export interface components {
          * @enum {string}
          */
         ProxyHandshakeMode: "auto" | "pipelined" | "sequential";
+        /**
+         * @description The clients' exit IP should differ from the address the proxy is dialed at (a pool or rotating
+         *     gateway, a chain). When set, a probe whose exit IP is that address raises the exit-IP alarm
+         *     `proxy_address` ("proxy does not proxy": event `proxy.exit_ip_alarm`, metric
+         *     `pgw_proxy_exit_ip_alarm{kind="proxy_address"}`, a console banner). Default false: a plain proxy
+         *     server exits from its own address.
+         */
+        ProxyExitDiffers: boolean;
         ProxyName: string;
         ProxyHost: string;
         ProxyPort: number;
@@ -790,6 +799,7 @@ export interface components {
             username?: string | null;
             password?: string | null;
             handshakeMode?: components["schemas"]["ProxyHandshakeMode"];
+            exitDiffers?: components["schemas"]["ProxyExitDiffers"];
         };
         /** @description `url` replaces protocol, host, port, username and password together; it cannot be combined with them. */
         ProxyUpdate: {
@@ -801,6 +811,7 @@ export interface components {
             username?: string | null;
             password?: string | null;
             handshakeMode?: components["schemas"]["ProxyHandshakeMode"];
+            exitDiffers?: components["schemas"]["ProxyExitDiffers"];
         };
         ProbeResult: {
             proxyId: number;

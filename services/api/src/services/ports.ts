@@ -82,7 +82,7 @@ export interface MappingRepository {
 }
 
 /** The columns of a proxy an operator sets; the rest are the health service's or generated. */
-export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'> & { handshakeMode?: ProxyRow['handshakeMode'] };
+export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'> & { handshakeMode?: ProxyRow['handshakeMode']; exitDiffers?: boolean };
 
 export interface ProxyRepository {
   find(id: number, options?: { lock: boolean }): Promise<ProxyRow | undefined>;

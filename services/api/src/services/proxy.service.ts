@@ -36,6 +36,7 @@ export class ProxyService {
         username: fields.username ?? null,
         passwordEnc: fields.passwordEnc ?? null,
         ...(input.handshakeMode !== undefined ? { handshakeMode: input.handshakeMode } : {}),
+        ...(input.exitDiffers !== undefined ? { exitDiffers: input.exitDiffers } : {}),
       });
       await repos.audit.write(actor, { action: 'create', entityType: 'proxy', entityId: inserted.id, before: null, after: auditedProxy(inserted) });
       return inserted;
@@ -58,6 +59,7 @@ export class ProxyService {
         ...this.storedFields(endpoint),
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.handshakeMode !== undefined ? { handshakeMode: input.handshakeMode } : {}),
+        ...(input.exitDiffers !== undefined ? { exitDiffers: input.exitDiffers } : {}),
       };
       const username = 'username' in fields ? fields.username : before.username;
       const hasPassword = 'passwordEnc' in fields ? fields.passwordEnc !== null : before.passwordEnc !== null;

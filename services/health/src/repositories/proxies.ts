@@ -53,6 +53,8 @@ export interface RecordedProbe {
   readonly previousExitIp: string | null;
   /** Other proxies whose last exit IP is this probe's (issue 17: the shared alarm); empty after a failed probe. */
   readonly sharedWith: readonly { proxyId: number; name: string }[];
+  /** The operator's setting as locked with the row: the exit should differ from the proxy's own address (the `proxy_address` alarm). */
+  readonly exitDiffers: boolean;
 }
 
 /**
@@ -64,7 +66,7 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('proxies')
-      .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned'])
+      .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned', 'exitDiffers'])
       .where('id', '=', probe.proxyId)
       .forUpdate()
       .executeTakeFirst();
@@ -112,6 +114,6 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
       })
       .execute();
     const sharedWith = probe.exitIp === null ? [] : await recordExitIp(trx, probe.proxyId, probe.exitIp, probe.checkedAt);
-    return { previous, next, previousExitIp: row.exitIp, sharedWith };
+    return { previous, next, previousExitIp: row.exitIp, sharedWith, exitDiffers: row.exitDiffers };
   });
 }
