@@ -64,6 +64,8 @@ const ownStatus = (...keys: string[]): RedisGrant => ({ why: 'write its own stat
 
 /** The agent's usage sample: one field (its node name) of one hash, written whole (docs/contracts.md, "Client usage"). */
 const publishUsage: RedisGrant = { why: 'publish its client usage sample (its node\'s field of the usage hash)', commands: ['hset'], keys: [`~${CLIENT_USAGE_KEY}`] };
+/** Quota counts survive a reboot or failover (issue 16): every node's last sample seeds the quota objects. */
+const readUsage: RedisGrant = { why: 'read every node\'s usage sample: the stored quota counts', commands: ['hgetall'], keys: [`%R~${CLIENT_USAGE_KEY}`] };
 
 /** What BullMQ's Queue.add (addStandardJob) and Job.waitUntilFinished (isFinished, QueueEvents) read. */
 const QUEUE_READS = ['exists', 'get', 'hget', 'hmget', 'hgetall', 'hexists', 'llen', 'lrange', 'scard', 'smembers', 'zscore', 'zcard', 'zrange', 'zrangebyscore', 'zrevrange', 'zrevrangebyscore', 'xread', 'xrevrange', 'xlen', 'pttl'];
@@ -112,7 +114,7 @@ export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_
     case 'health':
       return { user, connection: ['ping', 'info', 'client|setname'], grants: [publish(names, 'health'), consume(names, 'health'), probeOwner(queue)] };
     case 'agent':
-      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY), publishUsage, registerNode, ownHaState] };
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY), publishUsage, readUsage, registerNode, ownHaState] };
     case 'forwarder':
       return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(FORWARDER_STATUS_KEY)] };
   }
