@@ -11,14 +11,19 @@ import { after, before, describe, it } from 'node:test';
 import { connectRedis, forwarderStatusKey } from '@pgw/events';
 import { metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { DEFAULT_NODE } from '../support/node-status.js';
+import { addWanAddress, startNpmSocks5 } from '../../lab/interop-proxies.js';
 import { createDataplane, type Dataplane, REPO, type WanAnalysis } from './dataplane-harness.js';
 
 const ON_DANTE = '192.168.2.10';
 const ON_HTTP = '192.168.2.11';
+const ON_NO_UDP = '192.168.2.12';
+/** A SOCKS5 server without UDP ASSOCIATE (the npm one of the interop matrix). */
+const NO_UDP_PROXY = '198.51.100.60';
 const FORWARDER_METRICS_PORT = 9102;
 let dp: Dataplane;
 let danteProxy: number;
 let httpMapping: number;
+let noUdpMapping: number;
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 /** Runs in the LAN namespace: one UDP query `whoami.pgw.test TXT` from argv[1] to argv[2]:argv[3], as `dig TXT whoami.pgw.test @server -b src` would; prints the TXT string, `timeout` or an error code. */
@@ -39,7 +44,7 @@ setTimeout(() => { console.log(JSON.stringify({ txt: 'timeout' })); process.exit
 
 /** Every WAN line that is neither from nor to a proxy's address (any port: a UDP relay port is the proxy's choice). */
 function notWithProxies(wan: WanAnalysis): string[] {
-  const proxies = dp.lab.proxies.map((p) => p.ip);
+  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY];
   return wan.all.filter((l) => {
     const m = / IP (\S+) > (\S+?): /.exec(l);
     return m !== null && !proxies.some((ip) => m[1]!.startsWith(`${ip}.`) || m[2]!.startsWith(`${ip}.`));
@@ -70,8 +75,12 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     const tinyproxy = await dp.addProxy(1, 'up');
     await dp.addMapping(ON_DANTE, danteProxy, 20010);
     httpMapping = await dp.addMapping(ON_HTTP, tinyproxy, 20011);
+    await addWanAddress(dp.lab, NO_UDP_PROXY);
+    await startNpmSocks5(dp.lab, NO_UDP_PROXY, 1080);
+    const noUdp = await dp.tdb.db.insertInto('proxies').values({ name: 'npm-socks5-no-udp', protocol: 'socks5', host: NO_UDP_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
+    noUdpMapping = await dp.addMapping(ON_NO_UDP, noUdp.id, 20012);
     await dp.startAgent();
-    await dp.waitFor('the agent to apply the mappings', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify([ON_DANTE, ON_HTTP]));
+    await dp.waitFor('the agent to apply the mappings', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify([ON_DANTE, ON_HTTP, ON_NO_UDP]));
     await dp.gateway.start('forwarder');
   });
 
@@ -128,6 +137,29 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
       await dp.waitFor('the status record to name the HTTP client’s mapping', async () => {
         const status = JSON.parse((await redis.get(forwarderStatusKey(DEFAULT_NODE))) ?? '{}') as { udp?: { dropped: Record<string, { reason: string }> } };
         return status.udp?.dropped[String(httpMapping)]?.reason === 'proxy_without_udp';
+      }, 8_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a SOCKS5 proxy that refuses UDP ASSOCIATE: the client’s UDP is dropped and reported (associate_failed: command not supported), asked once per 30 s; nothing else on eth0', async () => {
+    const before = await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}');
+    const capture = await dp.captureWan();
+    const results = [await udpEcho(ON_NO_UDP, 500), (await whoami(ON_NO_UDP)).txt, await udpEcho(ON_NO_UDP, 500)];
+    const wan = await capture.stop();
+    assert.deepEqual(results, ['none', 'timeout', 'none']);
+    assert.deepEqual(wan.fromClients, []);
+    assert.deepEqual(notWithProxies(wan), []);
+    assert.ok(!wan.all.some((l) => l.includes('UDP')), `no UDP on eth0:\n${wan.all.join('\n')}`);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}'), before + 1, 'the refusal is remembered for the proxy: one ASSOCIATE for three flows');
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="associate_failed"}')) >= 3);
+    const redis = connectRedis(dp.lab.redis.adminUrl);
+    try {
+      await dp.waitFor('the status record to name the client’s mapping', async () => {
+        const status = JSON.parse((await redis.get(forwarderStatusKey(DEFAULT_NODE))) ?? '{}') as { udp?: { dropped: Record<string, { reason: string; detail: string }> } };
+        const dropped = status.udp?.dropped[String(noUdpMapping)];
+        return dropped?.reason === 'associate_failed' && /command not supported/.test(dropped.detail);
       }, 8_000);
     } finally {
       redis.disconnect();
