@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { onProcessExit } from './exit-hooks.js';
 import { createLab } from './lab.js';
 import { execIn, ipBatch } from './netns.js';
+import { stateFile, writeState } from './state.js';
 import { teardownLab, teardownLabSync } from './teardown.js';
 import { ADDR, haNodeNamespace } from './topology.js';
 import type { Lab, LabNamespaces, LabOptions } from './types.js';
@@ -26,6 +27,8 @@ const BRIDGE_MAC = { lan: '02:70:67:77:02:01', wan: '02:70:67:77:64:01' } as con
 
 export interface HaNode {
   readonly name: 'a' | 'b';
+  /** Its PGW_NODE_NAME (pgw-a, pgw-b): the key of its records and of its agent's and forwarder's Redis users. */
+  readonly nodeName: string;
   readonly ns: string;
   readonly lanIp: string;
   readonly wanIp: string;
@@ -95,7 +98,8 @@ export async function createHaLab(options: LabOptions = {}): Promise<HaLab> {
   const dirB = join(lab.dir, 'node-b-ns');
   // Only node b's namespace: the lab's own are the lab's to remove.
   const own = { dir: dirB, namespaces: { gateway: nsB } as unknown as LabNamespaces, processes: [] };
-  const unhook = onProcessExit(() => teardownLabSync(own));
+  // A detached pair (the demo's `up --ha`) outlives this process: node b goes with the lab's state instead.
+  const unhook = options.detached ? () => false : onProcessExit(() => teardownLabSync(own));
   const destroy = async () => {
     // Node b's processes were started through the lab, which stops them; whatever is left is killed with its namespace.
     await lab.destroy();
@@ -104,15 +108,22 @@ export async function createHaLab(options: LabOptions = {}): Promise<HaLab> {
   };
   try {
     await execIn(undefined, ['ip', 'netns', 'add', nsB]);
+    if (options.detached) {
+      // Recorded as one of the lab's namespaces (as cleanup.ts names it): `lab/cli.ts down` removes it with the rest.
+      (lab.description.namespaces as unknown as Record<string, string>).haNode = nsB;
+      writeState(stateFile(lab.dir), lab.description);
+    }
     const wanAddrs = [ADDR.wanRouter, ...lab.proxies.map((p) => p.ip)];
     const plan = planHaTopology(lab.clients, wanAddrs, lab.ns.lan, lab.ns.wan);
     await ipBatch(nsB, plan.nodeB);
     await execIn(nsB, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     await Promise.all([ipBatch(lab.ns.lan, plan.lan), ipBatch(lab.ns.wan, plan.wan), ipBatch(lab.ns.gateway, plan.nodeA)]);
     const nodes: [HaNode, HaNode] = [
-      { name: 'a', ns: lab.ns.gateway, lanIp: HA_ADDR.nodeA.lan, wanIp: HA_ADDR.nodeA.wan, lanMac: await macOf(lab.ns.gateway, 'ens19') },
-      { name: 'b', ns: nsB, lanIp: HA_ADDR.nodeB.lan, wanIp: HA_ADDR.nodeB.wan, lanMac: await macOf(nsB, 'ens19') },
+      { name: 'a', nodeName: 'pgw-a', ns: lab.ns.gateway, lanIp: HA_ADDR.nodeA.lan, wanIp: HA_ADDR.nodeA.wan, lanMac: await macOf(lab.ns.gateway, 'ens19') },
+      { name: 'b', nodeName: 'pgw-b', ns: nsB, lanIp: HA_ADDR.nodeB.lan, wanIp: HA_ADDR.nodeB.wan, lanMac: await macOf(nsB, 'ens19') },
     ];
+    // Each node's agent and forwarder get their own Redis user, granted only their node's keys (issue 18).
+    await lab.redis.usePerNodeUsers(nodes.map((n) => n.nodeName));
     return {
       lab,
       nodes,

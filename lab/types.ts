@@ -49,8 +49,13 @@ export interface LabProcess {
 
 export interface RedisHandle {
   readonly socketPath: string;
-  /** PGW_REDIS_URL for a service: its own ACL user (@pgw/events redis-acl.ts). */
-  url(service: RedisService): string;
+  /** PGW_REDIS_URL for a service: its own ACL user (@pgw/events redis-acl.ts); with `node`, that HA node's agent or forwarder user. */
+  url(service: RedisService, node?: string): string;
+  /**
+   * An HA pair (issue 18): the agent and forwarder get one user per node, granted that node's keys
+   * only, instead of the shared ones (the aclfile is rewritten and reloaded: ACL LOAD).
+   */
+  usePerNodeUsers(nodes: readonly string[]): Promise<void>;
   /** For test code only (seeding, inspecting any key); never given to a service. */
   readonly adminUrl: string;
   /** ioredis/BullMQ connection options for a service's user or the admin. */

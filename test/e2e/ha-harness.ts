@@ -86,10 +86,10 @@ export async function createHaPair(): Promise<HaPair> {
     const tdb = await createTestDatabase({ prefix: 'pgw_ha' });
     cleanups.push(() => tdb.drop());
     const [nodeA, nodeB] = ha.nodes;
-    // Each node's name keys its status records; its agent reads the state keepalived's hook writes.
+    // Each node's name keys its status records and its own Redis users; its agent reads the state keepalived's hook writes.
     const nodeEnv = (name: 'a' | 'b', dir: string) => ({
-      agent: { PGW_NODE_NAME: `pgw-${name}`, PGW_HA_STATE_FILE: join(dir, 'ha-state') },
-      forwarder: { PGW_NODE_NAME: `pgw-${name}` },
+      agent: { PGW_NODE_NAME: `pgw-${name}`, PGW_HA_STATE_FILE: join(dir, 'ha-state'), PGW_REDIS_URL: lab.redis.url('agent', `pgw-${name}`) },
+      forwarder: { PGW_NODE_NAME: `pgw-${name}`, PGW_REDIS_URL: lab.redis.url('forwarder', `pgw-${name}`) },
     });
     const dirA = join(lab.dir, 'node-a');
     const dirB = join(lab.dir, 'node-b');

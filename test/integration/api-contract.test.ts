@@ -7,7 +7,7 @@ import { decryptSecret } from '@pgw/crypto';
 import { parseCsv } from '@pgw/domain/csv';
 import { type AgentStatusRecord, CLIENT_USAGE_KEY, type ClientUsageSampleRecord, connectRedis, type ForwarderStatusRecord } from '@pgw/events';
 import { writeNodeStatus } from '../support/node-status.js';
-import { AGENT_NEIGHBOURS_KEY, type NeighbourRecordInput } from '@pgw/events';
+import { agentNeighboursKey, type NeighbourRecordInput, NODES_KEY } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from './api-harness.js';
 import { ApiStack } from './api-stack.js';
@@ -190,7 +190,9 @@ describe('api contract', () => {
     assert.deepEqual((await h.call('GET', '/api/v1/devices', as(viewer))).body, { reportedAt: null, interface: null, omitted: 0, items: [] }, 'no report: unknown');
     const seen = (ip: string, mac: string) => ({ ip, mac, state: 'REACHABLE' as const, firstSeen: '2026-01-01T00:00:01.000Z', lastSeen: '2026-01-01T00:00:02.000Z' });
     const record: NeighbourRecordInput = { at: '2026-01-01T00:00:03.000Z', interface: 'ens19', omitted: 0, neighbours: [seen('192.168.2.77', '02:00:00:00:00:77'), seen('192.168.2.10', '02:00:00:00:00:10')] };
-    await redis.set(AGENT_NEIGHBOURS_KEY, JSON.stringify(record), 'EX', 60);
+    // One record per gateway node (issue 18), found through the node list the agents keep.
+    await redis.set(agentNeighboursKey('gw1'), JSON.stringify(record), 'EX', 60);
+    await redis.zadd(NODES_KEY, Date.now(), 'gw1');
     const all = await h.call('GET', '/api/v1/devices', as(viewer));
     assert.deepEqual(all.body.items.map((d: { ip: string; mappingId: number | null }) => [d.ip, d.mappingId]), [['192.168.2.10', mappingId], ['192.168.2.77', null]]);
     assert.equal(all.body.reportedAt, '2026-01-01T00:00:03.000Z');

@@ -5,9 +5,11 @@ import { parseRecord } from './parse-record.js';
  * The LAN neighbour table as the agent reports it (docs/contracts.md, "Device discovery"): the IPv4
  * neighbours the kernel knows on the LAN interface, so the console can list devices no mapping
  * covers yet. Its own key beside the agent's status, refreshed on its own cadence: the table changes
- * with every device that talks, a reconcile does not.
+ * with every device that talks, a reconcile does not. One key per gateway node (issue 18): both
+ * agents of an HA pair see the LAN, and each may write only its own key (its Redis user's grant).
  */
-export const AGENT_NEIGHBOURS_KEY = 'pgw:agent:neighbours';
+export const AGENT_NEIGHBOURS_PREFIX = 'pgw:agent:neighbours:';
+export const agentNeighboursKey = (node: string): string => `${AGENT_NEIGHBOURS_PREFIX}${node}`;
 /** Refreshed well inside it; a stopped agent's table disappears and reads as unknown. */
 export const NEIGHBOURS_TTL_S = 60;
 /**
@@ -48,4 +50,28 @@ export type Neighbour = z.output<typeof neighbourSchema>;
 /** A missing, malformed or foreign value reads as unknown (null). */
 export function parseNeighbourRecord(raw: string | null | undefined): NeighbourRecord | null {
   return parseRecord(neighbourRecordSchema, raw);
+}
+
+/**
+ * The nodes' tables as one (what the console lists): each IP once, with the MAC and state of the
+ * node that heard from it last, the earliest first sighting; the newest record's time and interface;
+ * at most MAX_NEIGHBOURS, the most recently seen, the rest counted in `omitted`. null: no record.
+ */
+export function mergeNeighbourRecords(records: readonly NeighbourRecord[]): NeighbourRecord | null {
+  if (records.length === 0) return null;
+  const newest = records.reduce((a, b) => (b.at > a.at ? b : a));
+  const byIp = new Map<string, Neighbour>();
+  for (const record of records) {
+    for (const n of record.neighbours) {
+      const seen = byIp.get(n.ip);
+      if (seen === undefined) byIp.set(n.ip, n);
+      else {
+        const latest = n.lastSeen > seen.lastSeen ? n : seen;
+        byIp.set(n.ip, { ...latest, firstSeen: n.firstSeen < seen.firstSeen ? n.firstSeen : seen.firstSeen });
+      }
+    }
+  }
+  const all = [...byIp.values()].sort((a, b) => b.lastSeen.getTime() - a.lastSeen.getTime());
+  const omitted = Math.max(...records.map((r) => r.omitted)) + Math.max(0, all.length - MAX_NEIGHBOURS);
+  return { at: newest.at, interface: newest.interface, neighbours: all.slice(0, MAX_NEIGHBOURS), omitted };
 }

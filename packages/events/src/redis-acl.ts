@@ -3,15 +3,18 @@ import { DEFAULT_STREAM } from './event-bus.js';
 import { PROBE_QUEUE } from './probe-queue.js';
 import { CONSUMER_SOURCES, type EventPublisher, streamKey } from './routing.js';
 import { CLIENT_USAGE_KEY } from './client-usage.js';
-import { AGENT_NEIGHBOURS_KEY } from './neighbour-record.js';
-import { AGENT_STATUS_PREFIX, FORWARDER_STATUS_PREFIX } from './status-records.js';
-import { HA_STATUS_PREFIX, NODES_KEY } from './ha.js';
+import { AGENT_NEIGHBOURS_PREFIX, agentNeighboursKey } from './neighbour-record.js';
+import { AGENT_STATUS_PREFIX, agentStatusKey, FORWARDER_STATUS_PREFIX, forwarderStatusKey } from './status-records.js';
+import { HA_STATUS_PREFIX, haStatusKey, NODES_KEY } from './ha.js';
+import { nodeNameSchema } from './client-usage.js';
 
 /**
  * The one definition of what each service may do in Redis. The lab, the demo and the deployment
  * files (docker/redis-users.acl.in, written by docker/render-redis-acl.ts) are all rendered from it.
  * Each grant becomes an ACL selector, so its commands apply only to its keys: the api may XADD to
  * its own stream but not to the health service's, may GET the status keys but SET none of them.
+ * An HA pair's agents and forwarders each get a user of their node (issue 18), granted only that
+ * node's keys: node a's agent cannot overwrite node b's status, HA state or neighbour table.
  */
 export const REDIS_SERVICES = ['api', 'health', 'agent', 'forwarder'] as const;
 export type RedisService = (typeof REDIS_SERVICES)[number];
@@ -38,8 +41,13 @@ export interface RedisUserAcl {
   readonly grants: readonly RedisGrant[];
 }
 
-export function redisUser(service: RedisService): string {
-  return `pgw-${service}`;
+/** The services whose records are per gateway node: in an HA pair each node's has its own user. */
+export const NODE_SERVICES = ['agent', 'forwarder'] as const;
+export type NodeService = (typeof NODE_SERVICES)[number];
+
+/** `pgw-<service>`, or for a node's own user (HA pair) `pgw-<service>-<node>`. */
+export function redisUser(service: RedisService, node?: string): string {
+  return node === undefined ? `pgw-${service}` : `pgw-${service}-${node}`;
 }
 
 const publish = (names: RedisNames, publisher: EventPublisher): RedisGrant => ({
@@ -54,18 +62,22 @@ const consume = (names: RedisNames, group: keyof typeof CONSUMER_SOURCES): Redis
   keys: CONSUMER_SOURCES[group].map((publisher) => `~${streamKey(names.streamBase, publisher)}`),
 });
 
-/** Every node's status key (issue 18): an HA pair's agents share one Redis user, as do its forwarders. */
+/** Every node's records: what the api reads, and what a single gateway's users (no node given) write. */
 const AGENT_STATUS_KEY = `${AGENT_STATUS_PREFIX}*`;
 const FORWARDER_STATUS_KEY = `${FORWARDER_STATUS_PREFIX}*`;
+const AGENT_NEIGHBOURS_KEY = `${AGENT_NEIGHBOURS_PREFIX}*`;
+/**
+ * The node list and the usage hash are one key each for all nodes: Redis grants keys, not members or
+ * hash fields, so a node's user can still add another node's name or usage field there (a wrong
+ * listing or sample, never a status, HA state or neighbour table of the other node).
+ */
 const registerNode: RedisGrant = { why: 'list its node among the gateway nodes, forget nodes gone for a day', commands: ['zadd', 'zremrangebyscore'], keys: [`~${NODES_KEY}`] };
-const ownHaState: RedisGrant = { why: "write its node's HA state", commands: ['set'], keys: [`~${HA_STATUS_PREFIX}*`] };
+const ownHaState = (key: string): RedisGrant => ({ why: "write its node's HA state", commands: ['set'], keys: [`~${key}`] });
 
 const ownStatus = (...keys: string[]): RedisGrant => ({ why: 'write its own status key', commands: ['set'], keys: keys.map((key) => `~${key}`) });
 
 /** The agent's usage sample: one field (its node name) of one hash, written whole (docs/contracts.md, "Client usage"). */
 const publishUsage: RedisGrant = { why: 'publish its client usage sample (its node\'s field of the usage hash)', commands: ['hset'], keys: [`~${CLIENT_USAGE_KEY}`] };
-/** Quota counts survive a reboot or failover (issue 16): every node's last sample seeds the quota objects. */
-const readUsage: RedisGrant = { why: 'read every node\'s usage sample: the stored quota counts', commands: ['hgetall'], keys: [`%R~${CLIENT_USAGE_KEY}`] };
 
 /** What BullMQ's Queue.add (addStandardJob) and Job.waitUntilFinished (isFinished, QueueEvents) read. */
 const QUEUE_READS = ['exists', 'get', 'hget', 'hmget', 'hgetall', 'hexists', 'llen', 'lrange', 'scard', 'smembers', 'zscore', 'zcard', 'zrange', 'zrangebyscore', 'zrevrange', 'zrevrangebyscore', 'xread', 'xrevrange', 'xlen', 'pttl'];
@@ -94,9 +106,17 @@ function probeOwner(queue: string): RedisGrant {
   };
 }
 
-export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_REDIS_NAMES): RedisUserAcl {
+/**
+ * A service's user. With `node` (agent and forwarder of an HA pair's node) the user is that node's,
+ * its writes granted on that node's keys only.
+ */
+export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_REDIS_NAMES, node?: string): RedisUserAcl {
   const queue = `${names.queuePrefix}:${PROBE_QUEUE}`;
-  const user = redisUser(service);
+  if (node !== undefined && !(NODE_SERVICES as readonly string[]).includes(service)) throw new Error(`${service} has no per-node Redis user (only ${NODE_SERVICES.join(', ')})`);
+  // The node name ends key patterns: one with a glob character would grant other nodes' keys.
+  if (node !== undefined && !nodeNameSchema.safeParse(node).success) throw new Error(`node name ${JSON.stringify(node)} is not a valid PGW_NODE_NAME`);
+  const own = (prefix: string, key: (node: string) => string) => (node === undefined ? `${prefix}*` : key(node));
+  const user = redisUser(service, node);
   switch (service) {
     case 'api':
       return {
@@ -114,9 +134,9 @@ export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_
     case 'health':
       return { user, connection: ['ping', 'info', 'client|setname'], grants: [publish(names, 'health'), consume(names, 'health'), probeOwner(queue)] };
     case 'agent':
-      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(AGENT_STATUS_KEY, AGENT_NEIGHBOURS_KEY), publishUsage, readUsage, registerNode, ownHaState] };
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(own(AGENT_STATUS_PREFIX, agentStatusKey), own(AGENT_NEIGHBOURS_PREFIX, agentNeighboursKey)), publishUsage, registerNode, ownHaState(own(HA_STATUS_PREFIX, haStatusKey))] };
     case 'forwarder':
-      return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(FORWARDER_STATUS_KEY)] };
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(own(FORWARDER_STATUS_PREFIX, forwarderStatusKey))] };
   }
 }
 
@@ -131,9 +151,20 @@ export function renderAclUser(acl: RedisUserAcl, passwordHash: string): string {
 /** Without credentials a client may only PING (health checks); everything else needs a service's user. */
 export const DEFAULT_USER_LINE = 'user default on nopass resetkeys resetchannels nocommands +ping';
 
-/** The whole aclfile for the four services, given each one's password hash. */
-export function renderAclFile(passwordHashes: Readonly<Record<RedisService, string>>, names: RedisNames = DEFAULT_REDIS_NAMES): string {
-  return [DEFAULT_USER_LINE, ...REDIS_SERVICES.map((service) => renderAclUser(redisUserAcl(service, names), passwordHashes[service]))].join('\n') + '\n';
+/** An HA pair's node: its name and the password hashes of its agent's and forwarder's users. */
+export interface RedisNodeUsers {
+  readonly node: string;
+  readonly passwordHashes: Readonly<Record<NodeService, string>>;
+}
+
+/**
+ * The whole aclfile for the four services, given each one's password hash. With `nodes` (an HA pair)
+ * the agent and forwarder have one user per node instead of one shared (their hashes above unused).
+ */
+export function renderAclFile(passwordHashes: Readonly<Record<RedisService, string>>, names: RedisNames = DEFAULT_REDIS_NAMES, nodes: readonly RedisNodeUsers[] = []): string {
+  const shared = REDIS_SERVICES.filter((service) => nodes.length === 0 || !(NODE_SERVICES as readonly string[]).includes(service));
+  const perNode = nodes.flatMap(({ node, passwordHashes: hashes }) => NODE_SERVICES.map((service) => renderAclUser(redisUserAcl(service, names, node), hashes[service])));
+  return [DEFAULT_USER_LINE, ...shared.map((service) => renderAclUser(redisUserAcl(service, names), passwordHashes[service])), ...perNode].join('\n') + '\n';
 }
 
 export function sha256Hex(password: string): string {

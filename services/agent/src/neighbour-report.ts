@@ -1,4 +1,4 @@
-import { AGENT_NEIGHBOURS_KEY, MAX_NEIGHBOURS, NEIGHBOUR_STATES, NEIGHBOURS_TTL_S, type NeighbourRecordInput } from '@pgw/events';
+import { agentNeighboursKey, MAX_NEIGHBOURS, NEIGHBOUR_STATES, NEIGHBOURS_TTL_S, type NeighbourRecordInput } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import type { Redis } from 'ioredis';
 import { execa } from 'execa';
@@ -98,6 +98,8 @@ export class NeighbourReporter {
     private readonly ipBin: string,
     private readonly redis: Redis,
     private readonly logger: Logger,
+    /** This gateway's name (PGW_NODE_NAME): its record is its own key, the only one its Redis user may write. */
+    private readonly node: string,
   ) {}
 
   /** The LAN interface of the policy in force (a validated interface name). */
@@ -124,7 +126,7 @@ export class NeighbourReporter {
       const record = this.table.record(iface, parseNeighbourTable(listed.stdout, now), now);
       const id = identity(record);
       if (id === this.lastIdentity && now - this.lastWriteAt < REFRESH_MS) return;
-      await this.redis.set(AGENT_NEIGHBOURS_KEY, JSON.stringify(record), 'EX', NEIGHBOURS_TTL_S);
+      await this.redis.set(agentNeighboursKey(this.node), JSON.stringify(record), 'EX', NEIGHBOURS_TTL_S);
       this.lastIdentity = id;
       this.lastWriteAt = now;
     } catch (error) {

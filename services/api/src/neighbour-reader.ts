@@ -1,10 +1,16 @@
 import type { Redis } from 'ioredis';
-import { AGENT_NEIGHBOURS_KEY, type NeighbourRecord, parseNeighbourRecord } from '@pgw/events';
+import { agentNeighboursKey, mergeNeighbourRecords, type NeighbourRecord, NODES_KEY, parseNeighbourRecord } from '@pgw/events';
 
-/** The LAN neighbour table the agent reports; with Redis down or no agent it is unknown (null). */
+/**
+ * The LAN neighbour table the agents report, one record per gateway node (an HA pair's two) merged
+ * into one; with Redis down or no agent it is unknown (null).
+ */
 export async function readNeighbours(redis: Redis): Promise<NeighbourRecord | null> {
   try {
-    return parseNeighbourRecord(await redis.get(AGENT_NEIGHBOURS_KEY));
+    const nodes = await redis.zrange(NODES_KEY, 0, -1);
+    if (nodes.length === 0) return null;
+    const records = (await redis.mget(nodes.map(agentNeighboursKey))).map(parseNeighbourRecord);
+    return mergeNeighbourRecords(records.filter((r): r is NeighbourRecord => r !== null));
   } catch {
     return null;
   }
