@@ -42,7 +42,7 @@ export interface ServiceSpec {
 // generation by 1.5x instead of V8's up to 4x: each run's garbage (renders of thousands of clients)
 // otherwise piled up to a 164-223 MiB peak at 4096 mappings before a full GC (108 MiB with both).
 export const SERVICE_SPECS: Record<ServiceName, ServiceSpec> = {
-  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin'], groups: ['pgw'], metricsPort: 9101, nodeFlags: ['--max-semi-space-size=2', '--heap-growing-percent=50'], niceness: 0 },
+  agent: { role: 'pgw_agent', inGateway: true, uid: 'root', caps: ['net_admin', 'net_bind_service'], groups: ['pgw'], metricsPort: 9101, nodeFlags: ['--max-semi-space-size=2', '--heap-growing-percent=50'], niceness: 0 },
   forwarder: { role: 'pgw_forwarder', inGateway: true, uid: 'pgw', caps: [], groups: [], metricsPort: 9102, nodeFlags: [], niceness: 0 },
   health: { role: 'pgw_health', inGateway: true, uid: 'pgw-health', caps: [], groups: [], metricsPort: 9103, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },
   api: { role: 'pgw_api', inGateway: false, uid: 'pgw-api', caps: [], groups: [], metricsPort: 0, nodeFlags: ['--max-semi-space-size=2'], niceness: 3 },

@@ -113,7 +113,7 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     const ms = await allHealthy(started);
     console.log(`# compose: stack start (docker-compose up -d to every service healthy) ${(ms / 1000).toFixed(1)} s`);
     const expected = {
-      agent: { user: 'root', capAdd: ['NET_ADMIN'], capEff: '0000000000001000' },
+      agent: { user: 'root', capAdd: ['NET_ADMIN', 'NET_BIND_SERVICE'], capEff: '0000000000001400' },
       forwarder: { user: 'pgw', capAdd: null, capEff: '0000000000000000' },
       health: { user: 'pgw-health', capAdd: null, capEff: '0000000000000000' },
       api: { user: 'pgw-api', capAdd: null, capEff: '0000000000000000' },

@@ -20,11 +20,11 @@ import { documentedExposure } from './documented-exposure.js';
 import { Machine, MACHINE, monoNowUs } from './systemd-machine.js';
 
 const VERSION = process.env.PGW_VERSION ?? '1.1.0-dev';
-/** CAP_NET_ADMIN is capability 12. */
-const NET_ADMIN = '0000000000001000';
+/** CAP_NET_ADMIN is capability 12, CAP_NET_BIND_SERVICE 10 (the agent's TPROXY UDP reply sockets). */
+const AGENT_CAPS = '0000000000001400';
 const NONE = '0000000000000000';
 const EXPECTED: Record<Service, { user: string; caps: string; privateUsers: boolean }> = {
-  agent: { user: 'root', caps: NET_ADMIN, privateUsers: false },
+  agent: { user: 'root', caps: AGENT_CAPS, privateUsers: false },
   forwarder: { user: 'pgw', caps: NONE, privateUsers: true },
   health: { user: 'pgw-health', caps: NONE, privateUsers: true },
   api: { user: 'pgw-api', caps: NONE, privateUsers: true },

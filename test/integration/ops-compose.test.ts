@@ -90,12 +90,12 @@ describe('docker-compose config (Debian docker-compose 1.29)', () => {
 });
 
 describe('privilege split in docker-compose.yml', () => {
-  it('agent: host network, root with only NET_ADMIN', () => {
+  it('agent: host network, root with only NET_ADMIN and NET_BIND_SERVICE (TPROXY UDP reply sockets)', () => {
     const agent = service('agent');
     assert.equal(agent.network_mode, 'host');
     assert.equal(agent.user, 'root');
     assert.deepEqual(agent.cap_drop, ['ALL']);
-    assert.deepEqual(agent.cap_add, ['NET_ADMIN']);
+    assert.deepEqual(agent.cap_add, ['NET_ADMIN', 'NET_BIND_SERVICE']);
     assert.equal(agent.build?.target, 'agent');
   });
 

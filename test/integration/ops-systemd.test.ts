@@ -79,10 +79,10 @@ describe('privilege split and operability in systemd/', () => {
     }
   });
 
-  it('the agent is root with CAP_NET_ADMIN alone, and keeps its state in /var/lib/pgw/agent', () => {
+  it('the agent is root with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE alone, and keeps its state in /var/lib/pgw/agent', () => {
     const agent = readUnit('pgw-agent.service');
-    assert.equal(one(agent, 'CapabilityBoundingSet'), 'CAP_NET_ADMIN');
-    assert.equal(one(agent, 'AmbientCapabilities'), 'CAP_NET_ADMIN');
+    assert.equal(one(agent, 'CapabilityBoundingSet'), 'CAP_NET_ADMIN CAP_NET_BIND_SERVICE');
+    assert.equal(one(agent, 'AmbientCapabilities'), 'CAP_NET_ADMIN CAP_NET_BIND_SERVICE');
     assert.equal(one(agent, 'StateDirectory'), 'pgw/agent');
     assert.equal(one(agent, 'ReadWritePaths'), '/proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf', 'the only tunables it may write (route_localnet, LAN forwarding and IPv6 off)');
     assert.match(one(agent, 'RestrictAddressFamilies')!, /AF_NETLINK/);

@@ -146,10 +146,13 @@ describe('Redis ACL users per service (lab redis, rendered from @pgw/events)', (
     assert.equal(await as('api').get('pgw:agent:neighbours:gw1'), '{"omitted":0}');
   });
 
-  it("the agent writes its node's usage sample; the api reads every node's (issue 16)", async () => {
+  it("the agent writes its node's usage sample and reads every node's; so does the api (issue 16)", async () => {
     await as('agent').hset('pgw:usage', 'gw1', '{"node":"gw1"}');
     assert.deepEqual(await as('api').hgetall('pgw:usage'), { gw1: '{"node":"gw1"}' });
     assert.equal(await as('api').hget('pgw:usage', 'gw1'), '{"node":"gw1"}');
+    // Every node's sample is the agents' stored quota count (a rebooted node, the other HA node): read, never deleted.
+    assert.deepEqual(await as('agent').hgetall('pgw:usage'), { gw1: '{"node":"gw1"}' });
+    await assert.rejects(as('agent').hdel('pgw:usage', 'gw1'), /NOPERM/);
   });
 
   it('each publisher reaches the groups that read it; the api tails them all', async () => {

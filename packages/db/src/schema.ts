@@ -87,7 +87,7 @@ export interface SettingsTable {
   healthIntervalS: number;
   probeTimeoutMs: number;
   checkUrl: string;
-  dnsMode: 'drop';
+  dnsMode: 'drop' | 'proxy';
   /** Migration 0015 (issue 15). */
   interceptMode: Generated<'dnat' | 'tproxy'>;
   strictOutput: boolean;

@@ -7,6 +7,7 @@ export * from './client-state.js';
 export * from './policy.js';
 export * from './destination-policy.js';
 export * from './listener-protocol.js';
+export * from './udp-socket-protocol.js';
 export * from './shaping.js';
 export * from './quota-settings.js';
 export * from './fail-policy.js';

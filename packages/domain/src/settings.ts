@@ -4,8 +4,12 @@ import { backupHoldDownSchema } from './fail-policy.js';
 import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
 import { quotaPeriodSchema, timeZoneSchema } from './quota-settings.js';
 
-/** Only "drop" exists in v1.1: UDP/53 from clients is dropped. The DoH stub is out of scope. */
-export const DNS_MODES = ['drop'] as const;
+/**
+ * What a client's UDP DNS gets: "drop" (v1.1: UDP/53 from clients is dropped), or "proxy" (issue 15:
+ * in TPROXY mode relayed through the client's proxy like any UDP, to the resolver it asked; in DNAT
+ * mode no UDP is relayed, so it is dropped all the same).
+ */
+export const DNS_MODES = ['drop', 'proxy'] as const;
 export type DnsMode = (typeof DNS_MODES)[number];
 
 /**

@@ -78,6 +78,8 @@ const ownStatus = (...keys: string[]): RedisGrant => ({ why: 'write its own stat
 
 /** The agent's usage sample: one field (its node name) of one hash, written whole (docs/contracts.md, "Client usage"). */
 const publishUsage: RedisGrant = { why: 'publish its client usage sample (its node\'s field of the usage hash)', commands: ['hset'], keys: [`~${CLIENT_USAGE_KEY}`] };
+/** Quota counts survive a reboot or failover (issue 16): every node's last sample seeds the quota objects. */
+const readUsage: RedisGrant = { why: 'read every node\'s usage sample: the stored quota counts', commands: ['hgetall'], keys: [`%R~${CLIENT_USAGE_KEY}`] };
 
 /** What BullMQ's Queue.add (addStandardJob) and Job.waitUntilFinished (isFinished, QueueEvents) read. */
 const QUEUE_READS = ['exists', 'get', 'hget', 'hmget', 'hgetall', 'hexists', 'llen', 'lrange', 'scard', 'smembers', 'zscore', 'zcard', 'zrange', 'zrangebyscore', 'zrevrange', 'zrevrangebyscore', 'xread', 'xrevrange', 'xlen', 'pttl'];
@@ -134,7 +136,7 @@ export function redisUserAcl(service: RedisService, names: RedisNames = DEFAULT_
     case 'health':
       return { user, connection: ['ping', 'info', 'client|setname'], grants: [publish(names, 'health'), consume(names, 'health'), probeOwner(queue)] };
     case 'agent':
-      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(own(AGENT_STATUS_PREFIX, agentStatusKey), own(AGENT_NEIGHBOURS_PREFIX, agentNeighboursKey)), publishUsage, registerNode, ownHaState(own(HA_STATUS_PREFIX, haStatusKey))] };
+      return { user, connection: ['ping', 'info'], grants: [publish(names, 'agent'), consume(names, 'agent'), ownStatus(own(AGENT_STATUS_PREFIX, agentStatusKey), own(AGENT_NEIGHBOURS_PREFIX, agentNeighboursKey)), publishUsage, readUsage, registerNode, ownHaState(own(HA_STATUS_PREFIX, haStatusKey))] };
     case 'forwarder':
       return { user, connection: ['ping', 'info'], grants: [publish(names, 'forwarder'), consume(names, 'forwarder'), ownStatus(own(FORWARDER_STATUS_PREFIX, forwarderStatusKey))] };
   }

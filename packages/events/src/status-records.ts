@@ -62,6 +62,13 @@ export const forwarderStatusSchema = z.object({
   listeners: count,
   /** Connections the destination policy refused since the forwarder started, by reason (destination_loopback, proxy_lan, ...). */
   refused: z.record(z.string(), count).default({}),
+  /** TPROXY mode's UDP relay (issue 15): open flows, and per mapping id why its client's UDP is dropped (never sent directly). Absent: a forwarder from before. */
+  udp: z
+    .object({
+      flows: count,
+      dropped: z.record(z.string(), z.object({ reason: z.string(), detail: z.string(), datagrams: count })),
+    })
+    .optional(),
 });
 export type ForwarderStatusRecord = z.input<typeof forwarderStatusSchema>;
 export type ForwarderStatus = z.output<typeof forwarderStatusSchema>;

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { OriginalDst } from './index.js';
 import type { SpliceClosed, SplicedRelay } from './splice-relay.js';
 import type { AcceptedHandler, AcceptErrorHandler, TcpAcceptor } from './tcp-acceptor.js';
+import type { TransparentDatagram } from './udp-transparent.js';
 
 export interface SocketDescription {
   readonly isSocket: boolean;
@@ -60,6 +61,9 @@ export interface Binding {
   splicePipesIdle(): number;
   TcpAcceptor: new (listenFd: number, backlog: number, onAccepted: AcceptedHandler, onError: AcceptErrorHandler) => TcpAcceptor;
   resetFd(fd: number): void;
+  udpTransparentSocket(address: string, port: number, recvOrigDst: boolean, connectAddress: string | null, connectPort: number): number;
+  udpRecv(fd: number): TransparentDatagram | null;
+  udpSend(fd: number, data: Buffer): boolean;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.

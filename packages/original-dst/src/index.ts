@@ -8,6 +8,7 @@ export * from './packet-channel.js';
 export * from './splice-relay.js';
 export * from './tcp-acceptor.js';
 export * from './tun.js';
+export * from './udp-transparent.js';
 
 export interface OriginalDst {
   readonly address: string;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createDb } from '@pgw/db';
-import { CLIENT_USAGE_KEY, connectRedis, EventBus } from '@pgw/events';
+import { CLIENT_USAGE_KEY, connectRedis, EventBus, parseClientUsageHash } from '@pgw/events';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
@@ -179,7 +179,28 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     registry,
     logger,
   });
-  const usageTimer = setInterval(() => void accounting.tick(), config.PGW_USAGE_INTERVAL_MS);
+  // The stored quota counts (quota-store.ts: every node's published sample) seed the quota objects:
+  // read at each connection to Redis (at start, before this agent's first sample can overwrite its
+  // own field: one connection keeps the order), then after each sample (the other HA node's counts).
+  let storedUnreadable = false;
+  const readStoredCounts = () =>
+    statusRedis.hgetall(CLIENT_USAGE_KEY).then(
+      (hash) => {
+        storedUnreadable = false;
+        return shaper.seed(parseClientUsageHash(hash));
+      },
+      (error: Error) => {
+        if (!storedUnreadable) logger.warn('cannot read the stored quota counts', { key: CLIENT_USAGE_KEY, error: error.message });
+        storedUnreadable = true;
+      },
+    );
+  statusRedis.on('ready', () => void readStoredCounts());
+  if (statusRedis.status === 'ready') void readStoredCounts();
+  // While Redis is away the reconnection's 'ready' reads them: no failed read per sample meanwhile.
+  const afterSample = async () => {
+    if (statusRedis.status === 'ready') await readStoredCounts();
+  };
+  const usageTimer = setInterval(() => void accounting.tick().then(afterSample), config.PGW_USAGE_INTERVAL_MS);
   logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
 
   return {

@@ -54,6 +54,11 @@ export class ListenerRegistry {
     private readonly trustedUids: ReadonlySet<number>,
   ) {}
 
+  /** The policy of the last hold(), its refusals applied (null before the first): who the UDP socket server serves. */
+  get policy(): GatewayPolicy | null {
+    return this.last?.output.policy ?? null;
+  }
+
   /** Ports whose socket the agent holds. */
   heldPorts(): number[] {
     return [...this.held.keys()].sort((a, b) => a - b);

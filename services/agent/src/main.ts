@@ -4,6 +4,7 @@ import { loadAgentConfig } from './config.js';
 import { ListenerRegistry } from './listener-registry.js';
 import { nativeListenerSyscalls, startListenerServer, systemUser } from './listener-server.js';
 import { StateCache } from './state-cache.js';
+import { startUdpSocketServer } from './udp-socket-server.js';
 
 /**
  * How long the heavy modules wait for the forwarder's first request once a cached policy is in
@@ -42,11 +43,16 @@ await runService('agent', async () => {
   const early = await enforceStateFileEarly(config, stateCache, listeners, serve);
   // No cached policy (or it could not be read): served now, with nothing held yet.
   const listenerServer = serve();
+  // TPROXY mode's transparent UDP sockets (issue 15): beside the listener socket, for the same forwarder.
+  const udpServer = startUdpSocketServer(
+    { listenerSocket: config.PGW_LISTENER_SOCKET, forwarderUid: forwarder.uid, forwarderGid: forwarder.gid, policy: () => listeners.policy },
+    bootLogger.logger,
+  );
   if (early.policy !== null) await Promise.race([forwarderAnswered, new Promise((resolve) => setTimeout(resolve, SERVE_FIRST_MAX_MS))]);
   // Loaded only now: the state file is in force and the forwarder served (or late) while these load.
   const { createLogger } = await import('@pgw/log');
   const logger = createLogger('agent', config.PGW_LOG_LEVEL);
   bootLogger.attach(logger);
   const { startAgent } = await import('./agent.js');
-  return startAgent(config, stateCache, early, { registry: listeners, forwarder, server: listenerServer, onAdopted: (handler) => void (onAdopted = handler) }, logger);
+  return startAgent(config, stateCache, early, { registry: listeners, forwarder, server: { close: () => (listenerServer.close(), udpServer.close()) }, onAdopted: (handler) => void (onAdopted = handler) }, logger);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { GatewayPolicy, PolicyClient } from '@pgw/domain';
 import { gatewayPolicy, policyClient } from './policy-fixtures.js';
-import { EMPTY_READING, parseQuotaTable, type QuotaTableReading, quotaExceeded, quotaName, quotaTableDrift, renderQuotaScript } from './quota-table.js';
+import { EMPTY_READING, parseQuotaTable, type QuotaTableReading, quotaExceeded, quotaName, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from './quota-table.js';
 
 const client = (last: number, shaping?: PolicyClient['shaping']) => policyClient(last, shaping ? { shaping } : {});
 const policy = gatewayPolicy;
@@ -72,6 +72,25 @@ test("another writer's delete: the table comes back with the remembered counts a
   assert.match(script, /add quota inet pgw_quota q10_0_m202612 \{ over 10000000 bytes used 10000000 bytes \}/);
   assert.match(script, /add element inet pgw_acct acct_down \{ 192\.168\.2\.10 counter packets 4000 bytes 4000000, 192\.168\.2\.11 counter packets 124 bytes 123456 \}/);
   assert.match(script, /add counter inet pgw_acct since \{ packets 1700000000 bytes 0 \}/);
+});
+
+test('after a reboot or failover: a quota object counts the largest of kernel, remembered and stored count, capped at its limit', () => {
+  const p = policy([client(10, quota), client(11, quota), client(12, quota)]);
+  // The kernel restarted counting (a few bytes since); node a had published 6 MB for 10, 12 MB (over) for 12.
+  const listed = reading(p, { q10_0_m202612: 4_000, q11_0_m202612: 2_000_000, q12_0_m202612: 0 });
+  const stored = new Map([['q10_0_m202612', 6_000_000], ['q11_0_m202612', 1_000_000], ['q12_0_m202612', 12_000_000]]);
+  assert.deepEqual(quotasBelowSeed(p, P, listed, listed, stored), ['quota q10_0_m202612 counts 4000 bytes, 6000000 known', 'quota q12_0_m202612 counts 0 bytes, 10000000 known']);
+  const script = renderQuotaScript(p, P, listed, listed, 0, stored);
+  assert.match(script, /delete quota inet pgw_quota q10_0_m202612\nadd quota inet pgw_quota q10_0_m202612 \{ over 10000000 bytes used 6000000 bytes \}/);
+  assert.match(script, /add quota inet pgw_quota q12_0_m202612 \{ over 10000000 bytes used 10000000 bytes \}/);
+  // The kernel's count is the larger one: kept as it is.
+  assert.doesNotMatch(script, /q11_0_m202612 \{/);
+  // A new table (the kernel lost everything) is created with the stored counts.
+  assert.match(renderQuotaScript(p, P, EMPTY_READING, EMPTY_READING, 0, stored), /add quota inet pgw_quota q10_0_m202612 \{ over 10000000 bytes used 6000000 bytes \}/);
+  // Nothing known above the kernel: nothing to raise, nothing rewritten.
+  const counted = reading(p, { q10_0_m202612: 6_000_000, q11_0_m202612: 2_000_000, q12_0_m202612: 10_000_000 });
+  assert.deepEqual(quotasBelowSeed(p, P, counted, counted, stored), []);
+  assert.doesNotMatch(renderQuotaScript(p, P, counted, counted, 0, stored), /add quota|delete quota/);
 });
 
 test('a flush (rules gone, objects kept) and a missing element are drift; an unmapped client is deleted from the sets', () => {

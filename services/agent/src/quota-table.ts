@@ -95,12 +95,14 @@ const elementOf = (ip: string, c: KernelCounter | undefined) => (c && (c.packets
 
 /**
  * The transaction that turns the listed table into the policy's: chains, rules and quota map
- * rewritten; a desired quota object or set element the kernel lacks is created with the count the
- * agent last read (`remembered`; 0 when it never read one), a listed one is kept with its count
- * (an object whose limit changed is created again carrying it); every other object and element is
- * deleted. Idempotent. `nowS`: the `since` of a table created now.
+ * rewritten; a desired quota object counts the largest of the kernel's count (`listed`), the one
+ * the agent last read (`remembered`) and the stored one (`stored`: quota-store.ts, what a node
+ * published before a reboot or failover), capped at its limit: a listed object already at that
+ * count with its limit is kept, any other is created (again) with it. A set element the kernel lacks
+ * is created with the remembered counters (none: 0). Every other object and element is deleted.
+ * Idempotent. `nowS`: the `since` of a table created now.
  */
-export function renderQuotaScript(policy: GatewayPolicy, periodKey: string, listed: QuotaTableReading, remembered: QuotaTableReading, nowS: number): string {
+export function renderQuotaScript(policy: GatewayPolicy, periodKey: string, listed: QuotaTableReading, remembered: QuotaTableReading, nowS: number, stored: ReadonlyMap<string, number> = new Map()): string {
   const lan = nftInterface(policy.lan.interface);
   const t = QUOTA_TABLE;
   const a = ACCT_TABLE;
@@ -139,9 +141,12 @@ export function renderQuotaScript(policy: GatewayPolicy, periodKey: string, list
     if (names.has(name)) continue;
     names.add(name);
     const known = listed.quotas.get(name);
-    if (known && known.bytes === bytes) continue;
+    const used = Math.min(quotaSeed(name, listed, remembered, stored), bytes);
+    if (known && known.bytes === bytes && known.used >= used) continue;
+    // Replaced, not raised in place (nft has no such command): what the kernel counts between the
+    // listing and this transaction is lost; a raise only happens when another count is higher.
     if (known) lines.push(`delete quota ${t} ${name}`);
-    lines.push(`add quota ${t} ${name} { over ${bytes} bytes used ${Math.min(known?.used ?? remembered.quotas.get(name)?.used ?? 0, bytes)} bytes }`);
+    lines.push(`add quota ${t} ${name} { over ${bytes} bytes used ${used} bytes }`);
   }
   if (mapElements.length > 0) lines.push(`add element ${t} client_quota { ${mapElements.join(', ')} }`);
   for (const name of listed.quotas.keys()) if (!names.has(name)) lines.push(`delete quota ${t} ${name}`);
@@ -154,6 +159,25 @@ export function renderQuotaScript(policy: GatewayPolicy, periodKey: string, list
     if (gone.length > 0) lines.push(`delete element ${a} ${ACCOUNTING_SETS[set]} { ${gone.join(', ')} }`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** The largest count of a quota object known: the kernel's, the remembered, the stored one. */
+function quotaSeed(name: string, listed: QuotaTableReading, remembered: QuotaTableReading, stored: ReadonlyMap<string, number>): number {
+  return Math.max(listed.quotas.get(name)?.used ?? 0, remembered.quotas.get(name)?.used ?? 0, stored.get(name) ?? 0);
+}
+
+/**
+ * The policy's quota objects that count less than their remembered or stored count (capped at the
+ * limit): after a reboot or a failover the kernel's count restarted; the transaction raises them.
+ */
+export function quotasBelowSeed(policy: GatewayPolicy, periodKey: string, listed: QuotaTableReading, remembered: QuotaTableReading, stored: ReadonlyMap<string, number>): string[] {
+  const below: string[] = [];
+  for (const { name, bytes } of desiredQuotas(policy, periodKey).values()) {
+    const have = listed.quotas.get(name);
+    const seed = Math.min(quotaSeed(name, listed, remembered, stored), bytes);
+    if (have && have.used < seed) below.push(`quota ${name} counts ${have.used} bytes, ${seed} known`);
+  }
+  return below;
 }
 
 /**

@@ -57,7 +57,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   nftInterface(policy.wan.interface);
   const cidr = nftCidr(policy.lan.cidr);
   // TPROXY mode (issue 15): the interception, lan_input and the forwarder's replies differ; the rest is the same.
-  const tproxy = policy.interceptMode === 'tproxy' ? tproxyChains(lan) : null;
+  const tproxy = policy.interceptMode === 'tproxy' ? tproxyChains(lan, (policy.strictOutput?.upstreams ?? []).map((u) => nftIpv4(u.ip))) : null;
 
   const chains: Chain[] = [
     {
@@ -81,7 +81,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         'ip saddr @lan_blocked drop',
         'ip saddr != @lan_mapped meta l4proto tcp reject with tcp reset',
         'ip saddr != @lan_mapped drop',
-        'meta l4proto != tcp drop',
+        tproxy?.lanProtocols ?? 'meta l4proto != tcp drop',
       ],
     },
     ...(tproxy?.intercept ?? [{
@@ -153,6 +153,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
           // cannot answer, so it cannot send data out either.
           'ct direction reply meta skuid 0 accept',
           'meta l4proto tcp ip daddr . tcp dport @upstreams meta skuid @strict_uids accept',
+          ...(tproxy?.strictUdp ?? []),
           // An HA pair's VRRP adverts (keepalived, root) to the peer: dropped, the backup would stop
           // hearing the master and both would claim the LAN address. VRRP carries no user data, and
           // root is already trusted with its replies (above).

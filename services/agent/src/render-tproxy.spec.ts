@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
 import { tproxyRoutingCommands, TPROXY_MARK } from './policy-routing-tproxy.js';
 import { renderRuleset } from './render-ruleset.js';
+import { TPROXY_UDP_PORT } from './udp-reply-check.js';
 
 const LAN = parseInterfaceName('ens19');
 
@@ -42,6 +43,8 @@ describe('renderRuleset in TPROXY mode (issue 15)', () => {
     assert.deepEqual(chainRules(tproxy.script, 'lan_tproxy'), [
       'type filter hook prerouting priority -140; policy accept;',
       `iifname "ens19" meta l4proto tcp tproxy ip to 127.0.0.1 : ip saddr map @client_port meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
+      // Every effective client's UDP to the one transparent UDP socket (the forwarder relays or drops it).
+      `iifname "ens19" meta l4proto udp tproxy ip to 127.0.0.1 : ${TPROXY_UDP_PORT} meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
       // A packet tproxy could not place (no listening socket) never goes on unmarked.
       'iifname "ens19" meta l4proto tcp reject with tcp reset',
       'iifname "ens19" drop',
@@ -49,21 +52,36 @@ describe('renderRuleset in TPROXY mode (issue 15)', () => {
     assert.doesNotMatch(tproxy.script, /\bdnat\b/);
   });
 
-  it('judges the LAN in from_lan exactly as DNAT mode does (blocked, unmapped, pinned, DNS, non-TCP: before the tproxy chain)', () => {
-    assert.deepEqual(chainRules(tproxy.script, 'from_lan'), chainRules(dnat.script, 'from_lan'));
+  it('judges the LAN in from_lan as DNAT mode does (blocked, unmapped, pinned, DNS: before the tproxy chain), but lets an effective client’s UDP on', () => {
+    const t = chainRules(tproxy.script, 'from_lan')!;
+    const d = chainRules(dnat.script, 'from_lan')!;
+    assert.deepEqual(t.slice(0, -1), d.slice(0, -1));
+    assert.deepEqual([d.at(-1), t.at(-1)], ['meta l4proto != tcp drop', 'meta l4proto != { tcp, udp } drop']);
+    assert.ok(t.includes('udp dport 53 drop'), 'dnsMode drop: UDP/53 never reaches the tproxy chain');
+    const proxyDns = chainRules(renderRuleset({ ...policy('tproxy', true, [effective]), dnsMode: 'proxy' }).script, 'from_lan')!;
+    assert.ok(!proxyDns.includes('udp dport 53 drop'), 'dnsMode proxy: UDP/53 is relayed like any UDP');
     assert.deepEqual(chainRules(tproxy.script, 'forward'), chainRules(dnat.script, 'forward'));
     assert.deepEqual(tproxy.elements, dnat.elements, 'the same sets: the change is the rules only');
   });
 
   it('input accepts only what the tproxy rule marked, from a mapped client', () => {
-    assert.deepEqual(chainRules(tproxy.script, 'lan_input'), [`meta mark & ${mark} == ${mark} meta l4proto tcp ip saddr @lan_mapped accept`, 'meta l4proto tcp reject with tcp reset', 'drop']);
+    assert.deepEqual(chainRules(tproxy.script, 'lan_input'), [
+      `meta mark & ${mark} == ${mark} meta l4proto tcp ip saddr @lan_mapped accept`,
+      `meta mark & ${mark} == ${mark} meta l4proto udp ip saddr @lan_mapped accept`,
+      'meta l4proto tcp reject with tcp reset',
+      'drop',
+    ]);
   });
 
   it('strict OUTPUT lets the LAN replies of tproxied flows out by their conntrack mark, nothing else changes', () => {
     const t = chainRules(tproxy.script, 'strict_output')!;
     const d = chainRules(dnat.script, 'strict_output')!;
     assert.deepEqual(t.slice(0, 2), ['ct state invalid drop', `oifname "ens19" ct direction reply ct mark & ${mark} == ${mark} accept`]);
-    assert.deepEqual(t.slice(2), d.slice(3), 'the rest as in DNAT mode');
+    const udp = t.indexOf('meta l4proto udp ip daddr { 198.51.100.10 } meta skuid @strict_uids accept');
+    assert.ok(udp > 0, 'the relay’s datagrams only to a proxy’s address, only from the strict uids');
+    assert.deepEqual([...t.slice(2, udp), ...t.slice(udp + 1)], d.slice(3), 'the rest as in DNAT mode');
+    const noProxy = chainRules(renderRuleset({ ...policy('tproxy', true, []), strictOutput: { allowedUids: [998], upstreams: [] } }).script, 'strict_output')!;
+    assert.ok(!noProxy.some((r) => r.includes('l4proto udp')), 'no proxy: no UDP rule (an empty set is not nft)');
     assert.ok(!t.some((r) => r.includes('ct status dnat')));
   });
 

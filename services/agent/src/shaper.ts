@@ -1,7 +1,9 @@
 import type { GatewayPolicy, QuotaPeriod } from '@pgw/domain';
+import type { ClientUsageSample } from '@pgw/events';
 import { execa } from 'execa';
 import { quotaPeriodAt, type QuotaPeriodWindow } from './quota-period.js';
-import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotaTableDrift, renderQuotaScript } from './quota-table.js';
+import { storedQuotaCounts } from './quota-store.js';
+import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from './quota-table.js';
 import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
@@ -36,7 +38,9 @@ export interface ShaperDeps {
  * changed; read back by class) and the tables (one nft transaction, only when the kernel differs
  * from the policy; the periodic check lists only the small quota table, the sample the other). Keeps
  * the last counts it read (`memory`): a quota object or counter another writer removed is created
- * again with them, never silently from zero. Writes run one at a time, the newest policy waiting wins.
+ * again with them, never silently from zero. A quota object also never counts less than the stored
+ * count (`seed`: what a node published before a reboot or failover). Writes run one at a time, the
+ * newest policy waiting wins.
  */
 export class Shaper {
   private appliedTc: string | null = null;
@@ -53,6 +57,8 @@ export class Shaper {
   private healAgain: 'verify' | 'restore' | null = null;
   /** The last counts read from the kernel (a full listing, quota counts also from each poll). */
   private memory: QuotaTableReading = EMPTY_READING;
+  /** Every node's last published usage sample (quota-store.ts), read from Redis. */
+  private stored: readonly ClientUsageSample[] = [];
 
   constructor(private readonly deps: ShaperDeps) {}
 
@@ -76,6 +82,22 @@ export class Shaper {
       this.running = null;
     })();
     return this.running;
+  }
+
+  /**
+   * The stored counts arrived (at start, then every usage interval): kept for every later apply,
+   * and a quota object now counting less than its stored count is raised at once. That is a
+   * restarted node's own count from before, or the other HA node's while this one stood by.
+   */
+  async seed(samples: readonly ClientUsageSample[]): Promise<void> {
+    this.stored = samples;
+    const target = this.target;
+    const window = this.window;
+    if (target === null || window === null) return;
+    if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, storedQuotaCounts(samples, window)).length === 0) return;
+    this.quotaChecked = null;
+    // The policy in force when the write's turn comes (a sync may be ahead of it); the next sync corrects a stale one.
+    await this.exclusive(() => this.applyQuota(this.target!.policy, this.target!.settings, false)).catch((error: Error) => this.deps.onError(error));
   }
 
   /** The policy and quota period last applied (null before the first sync). */
@@ -194,10 +216,11 @@ export class Shaper {
     let listed = parseQuotaTable(quotaJson, periodic ? null : await this.list('pgw_acct'));
     const checked: CountingTable[] = periodic ? ['pgw_quota'] : ['pgw_quota', 'pgw_acct'];
     let result: 'restored' | 'intact' = 'intact';
-    if (force || quotaTableDrift(policy, window.key, listed, checked).length > 0) {
+    const stored = storedQuotaCounts(this.stored, window);
+    if (force || quotaTableDrift(policy, window.key, listed, checked).length > 0 || quotasBelowSeed(policy, window.key, listed, this.memory, stored).length > 0) {
       if (periodic) listed = parseQuotaTable(quotaJson, await this.list('pgw_acct'));
       this.memory = remember(this.memory, listed, policy, window.key);
-      await this.run(this.deps.bins.nft, ['-f', '-'], false, renderQuotaScript(policy, window.key, listed, this.memory, now / 1000));
+      await this.run(this.deps.bins.nft, ['-f', '-'], false, renderQuotaScript(policy, window.key, listed, this.memory, now / 1000, stored));
       listed = parseQuotaTable(await this.list('pgw_quota'), await this.list('pgw_acct'));
       const drift = quotaTableDrift(policy, window.key, listed);
       if (drift.length > 0) throw new Error(`tables inet pgw_quota/pgw_acct differ after their apply: ${drift.slice(0, 3).join('; ')}`);

@@ -14,6 +14,9 @@ import { Reconciler } from './reconciler.js';
 import { buildRoutes, type RouteProblem } from './routes.js';
 import { type ForwarderState, ForwarderStateCache } from './state-cache.js';
 import { type FailureNotice, UpstreamFailureTracker } from './upstream-failures.js';
+import { UdpAgentSockets } from './udp-agent-sockets.js';
+import { DEFAULT_UDP_LIMITS } from './udp-limits.js';
+import { UdpRelay } from './udp-relay.js';
 import { WarmPools } from './warm-pools.js';
 
 /** At most one upstream-failure notice per proxy this often while its dials keep failing. */
@@ -43,6 +46,8 @@ export interface ForwarderCore {
   readonly warmPools: WarmPools | null;
   readonly stateCache: ForwarderStateCache;
   readonly reconciler: Reconciler;
+  /** TPROXY mode's UDP relay (issue 15) and its channel to the agent for transparent UDP sockets. */
+  readonly udp: { readonly relay: UdpRelay; readonly sockets: UdpAgentSockets };
   readonly late: LateWiring;
   /** The cached state served before Postgres was asked: when, and how many mappings (null: no cache). */
   readonly early: { readonly ms: number; readonly mappings: number } | null;
@@ -154,6 +159,8 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     },
   };
   const forwarder: Forwarder = new Forwarder(ctx, timedSource, logger);
+  const udpSockets: UdpAgentSockets = new UdpAgentSockets(config.listenerSocket, () => void udpRelay.attach(), logger);
+  const udpRelay = new UdpRelay(udpSockets, { connectTimeoutMs: config.connectTimeoutMs, limits: DEFAULT_UDP_LIMITS, destinations }, logger);
   const opener = new CredentialOpener(config.secretKey);
   const stateCache = new ForwarderStateCache(config.stateDir);
 
@@ -184,6 +191,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       lastProblems = problems;
     }
     const result = await forwarder.apply(table);
+    udpRelay.apply(table.routes);
     if (state === cached && !cacheServed && agentListeners.connected) {
       cacheServed = true;
       timeline.listening = performance.now();
@@ -200,9 +208,10 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
 
   // Served once the agent's socket answers (onConnected), whether or not the rest has loaded by then.
   agentListeners.start();
+  udpSockets.start();
   const early = cached === null ? null : { ms: performance.now() - started, mappings: cached.mappings.length };
   if (early) logger.info('cached desired state loaded, served until Postgres answers', { mappings: early.mappings, ms: Math.round(early.ms) });
-  return { limits, stats, failures, destinations, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, late, early, served };
+  return { limits, stats, failures, destinations, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, udp: { relay: udpRelay, sockets: udpSockets }, late, early, served };
 }
 
 function roundAll(timeline: BootTimeline): Record<string, number> {

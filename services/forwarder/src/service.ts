@@ -9,19 +9,22 @@ import type { ForwarderConfig } from './config.js';
 import { registerForwarderMetrics } from './forwarder-metrics.js';
 import type { ForwarderState } from './state-cache.js';
 import { startStatusWriter } from './status-writer.js';
+import { registerUdpMetrics } from './udp-metrics.js';
+import { udpStatus } from './udp-status.js';
 
 /** Notices after which the desired state is reloaded; the others are not about the forwarder's inputs. */
 const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
 
 /** Everything but the boot fast path (boot.ts), which may already serve the cached state. */
 export async function startForwarder(config: ForwarderConfig, logger: Logger, core: ForwarderCore): Promise<StopFn> {
-  const { limits, stats, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, late } = core;
+  const { limits, stats, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, late, udp } = core;
   const db = createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
   const bus = new EventBus({ redisUrl: config.redisUrl, logger });
   const redis = connectRedis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const registry = createMetricsRegistry('forwarder');
   late.metrics = registerForwarderMetrics(registry, stats, limits, forwarder, warmPools);
+  registerUdpMetrics(registry, udp.relay);
   late.publish = (notice) => bus.publish({ type: 'forwarder.upstream_failure', ...notice });
 
   let loadedOnce = false;
@@ -58,7 +61,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
       if (RELEVANT_EVENTS.has(received.event.type)) await reconciler.request();
     },
   });
-  const statusWriter = startStatusWriter(redis, config.nodeName, forwarder, limits, stats, logger);
+  const statusWriter = startStatusWriter(redis, config.nodeName, forwarder, limits, stats, logger, undefined, () => udpStatus(udp.relay.flowCount, udp.relay.clientProblems()));
   void statusWriter.writeNow();
   const metricsServer = await startMetricsServer(registry, config.metricsHost, config.metricsPort);
   logger.info('ready', { listeners: forwarder.listenerCount, listenerSocket: config.listenerSocket, metrics: `${config.metricsHost}:${config.metricsPort}` });
@@ -71,6 +74,8 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
     const { remaining } = await drained;
     logger.info('drained', { closedAtDeadline: remaining });
     agentListeners.stop();
+    udp.sockets.stop();
+    udp.relay.stop();
     statusWriter.stop();
     stopAddressWatch();
     await statusWriter.writeNow();

@@ -3,11 +3,11 @@ import type { Redis } from 'ioredis';
 import type { Forwarder } from './forwarder.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import type { ForwarderStats } from './forwarder-stats.js';
-import { forwarderStatusKey, STATUS_TTL_S } from '@pgw/events/contracts';
+import { type ForwarderStatusRecord, forwarderStatusKey, STATUS_TTL_S } from '@pgw/events/contracts';
 import { buildStatus } from './status.js';
 
 /** Refreshes the node's status key well inside its TTL; a Redis outage is logged once per outage. */
-export function startStatusWriter(redis: Redis, node: string, forwarder: Forwarder, limits: ConnectionLimits, stats: ForwarderStats, logger: Logger, intervalMs = 5_000): { stop(): void; writeNow(): Promise<void> } {
+export function startStatusWriter(redis: Redis, node: string, forwarder: Forwarder, limits: ConnectionLimits, stats: ForwarderStats, logger: Logger, intervalMs = 5_000, udp: (() => ForwarderStatusRecord['udp']) | null = null): { stop(): void; writeNow(): Promise<void> } {
   /** One definition of the key, with the record's schema, in @pgw/events (docs/contracts.md). */
   const STATUS_KEY = forwarderStatusKey(node);
   let failing = false;
@@ -18,6 +18,7 @@ export function startStatusWriter(redis: Redis, node: string, forwarder: Forward
       [...forwarder.perMapping()].map(([id, listener]) => [id, listener.activeConnections] as const),
       stats.refusals,
     );
+    if (udp !== null) status.udp = udp();
     try {
       await redis.set(STATUS_KEY, JSON.stringify(status), 'EX', STATUS_TTL_S);
       if (failing) logger.info('status key written again');

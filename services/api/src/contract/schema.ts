@@ -1006,8 +1006,11 @@ export interface components {
             probeTimeoutMs: number;
             /** @description http(s) IP-echo URL fetched through each proxy */
             checkUrl: string;
-            /** @enum {string} */
-            dnsMode: "drop";
+            /**
+             * @description proxy: in TPROXY mode a client's UDP DNS is relayed through its proxy (issue 15); dropped otherwise
+             * @enum {string}
+             */
+            dnsMode: "drop" | "proxy";
             /**
              * @description How clients' TCP reaches the forwarder: dnat to 127.0.0.1 (route_localnet on the LAN interface) or tproxy (policy routing, route_localnet stays 0; issue 15). Absent in a change: the stored mode is kept
              * @enum {string}

@@ -1,0 +1,70 @@
+import { binding } from './binding.js';
+
+/** One datagram read from a transparent UDP socket (native/udp_transparent.cc). */
+export interface TransparentDatagram {
+  readonly data: Buffer;
+  /** Longer than 65507 bytes and cut (cannot happen over IPv4; counted, not relayed). */
+  readonly truncated: boolean;
+  /** The sender (a LAN client). */
+  readonly address: string;
+  readonly port: number;
+  /** Where the client sent it: the original destination nft's tproxy kept. */
+  readonly dstAddress: string;
+  readonly dstPort: number;
+}
+
+export interface TransparentUdpOptions {
+  /** IP_RECVORIGDSTADDR: each datagram read carries its original destination (the tproxy socket). */
+  readonly recvOrigDst: boolean;
+  /** The only peer the socket may talk to (a reply socket and its client). */
+  readonly connect?: { readonly address: string; readonly port: number };
+}
+
+/**
+ * An IPv4 UDP socket with IP_TRANSPARENT bound to address:port, which need not be the host's
+ * (needs CAP_NET_ADMIN: the agent creates these and hands them over). Non-blocking; SO_REUSEADDR
+ * only for a connected (reply) socket. Throws with the errno's `code`.
+ */
+export function transparentUdpSocket(address: string, port: number, options: TransparentUdpOptions): number {
+  return binding.udpTransparentSocket(address, port, options.recvOrigDst, options.connect?.address ?? null, options.connect?.port ?? 0);
+}
+
+/**
+ * Reads every queued datagram of a transparent UDP descriptor whenever it is readable, until
+ * close() (which leaves the descriptor open: the caller owns it). A read error ends the reading.
+ */
+export class TransparentUdpReader {
+  private watcher: { close(): void } | null;
+
+  constructor(
+    readonly fd: number,
+    onDatagram: (datagram: TransparentDatagram) => void,
+    onError: (error: Error) => void,
+    /** At most this many datagrams per wakeup, so one busy socket cannot starve the event loop. */
+    burst = 64,
+  ) {
+    this.watcher = new binding.FdWatcher(fd, () => {
+      for (let i = 0; i < burst && this.watcher !== null; i++) {
+        let datagram: TransparentDatagram | null;
+        try {
+          datagram = binding.udpRecv(fd);
+        } catch (error) {
+          this.close();
+          return onError(error as Error);
+        }
+        if (datagram === null) return;
+        onDatagram(datagram);
+      }
+    });
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+}
+
+/** Sends on a connected transparent UDP socket; false when its buffer is full (dropped). */
+export function sendTransparentUdp(fd: number, data: Buffer): boolean {
+  return binding.udpSend(fd, data);
+}

@@ -1,0 +1,104 @@
+import {
+  type GatewayPolicy,
+  UDP_SOCKET_PROTOCOL_VERSION,
+  type UdpAgentMessageInput,
+  udpAgentMessageSchema,
+  udpForwarderMessageSchema,
+  udpSocketPath,
+  parseListenerMessage,
+} from '@pgw/domain';
+import type { Logger } from '@pgw/log';
+import { closeFd, type Packet, PacketServer, PacketSocket, transparentUdpSocket } from '@pgw/original-dst';
+import { replySocketRefusal, TPROXY_UDP_PORT } from './udp-reply-check.js';
+
+export interface UdpSocketServerOptions {
+  /** The listener socket's path: this server listens beside it (udpSocketPath). */
+  readonly listenerSocket: string;
+  readonly forwarderUid: number;
+  readonly forwarderGid: number;
+  /** The policy in force (the registry's last hold): who may get a reply socket. */
+  policy(): GatewayPolicy | null;
+}
+
+/**
+ * The agent's end of the UDP socket protocol (@pgw/domain udp-socket-protocol, docs/ARCHITECTURE.md
+ * "UDP in TPROXY mode"). The agent holds CAP_NET_ADMIN, so it makes the transparent UDP sockets:
+ * the one on 127.0.0.1:TPROXY_UDP_PORT that nft's tproxy feeds (made once, at start, so no other
+ * user can bind the port; handed to the forwarder on request), and a reply socket per client flow
+ * and destination, bound to the destination and connected to the client, so that the forwarder can
+ * answer from where the client sent and to nobody else. Any peer but the forwarder is refused.
+ */
+export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Logger): { close(): void } {
+  let tproxyFd: number | null = null;
+  let tproxyProblem = '';
+  try {
+    tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true });
+  } catch (error) {
+    // Without it tproxy places no datagram: the LAN's UDP is dropped (lan_tproxy), never routed.
+    tproxyProblem = `cannot bind the transparent UDP socket 127.0.0.1:${TPROXY_UDP_PORT}: ${(error as Error).message}`;
+    logger.error('UDP in TPROXY mode unavailable: client UDP is dropped', { error: tproxyProblem });
+  }
+  const sessions = new Set<PacketSocket>();
+  const server = new PacketServer(
+    udpSocketPath(options.listenerSocket),
+    { mode: 0o660, gid: options.forwarderGid },
+    (peer) => {
+      if (peer.uid !== options.forwarderUid) {
+        logger.warn('UDP socket server: refused a peer that is not the forwarder', { uid: peer.uid, pid: peer.pid });
+        closeFd(peer.fd);
+        return;
+      }
+      const session: PacketSocket = new PacketSocket(peer, {
+        onPacket: (packet) => handle(session, packet),
+        onClose: () => sessions.delete(session),
+      });
+      sessions.add(session);
+    },
+    (error) => logger.warn('UDP socket server: accept failed', { error: error.message }),
+  );
+
+  function handle(session: PacketSocket, packet: Packet): void {
+    for (const fd of packet.fds) closeFd(fd);
+    let message;
+    try {
+      message = parseListenerMessage(udpForwarderMessageSchema, packet.data);
+    } catch (error) {
+      logger.warn('UDP socket server: bad message from the forwarder, closing its session', { error: (error as Error).message });
+      return session.close(error as Error);
+    }
+    if (message.type === 'tproxy_socket') {
+      if (tproxyFd === null) return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: tproxyProblem }, []);
+      return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'socket', id: message.id }, [tproxyFd]);
+    }
+    const { client, destination } = message;
+    const refusal = replySocketRefusal(options.policy(), client.ip, destination.ip);
+    if (refusal !== null) return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: refusal }, []);
+    let fd: number;
+    try {
+      fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: client.ip, port: client.port } });
+    } catch (error) {
+      return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: (error as Error).message.slice(0, 300) }, []);
+    }
+    // The forwarder gets a duplicate; the agent's copy is closed at once.
+    reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'socket', id: message.id }, [fd]);
+    closeFd(fd);
+  }
+
+  function reply(session: PacketSocket, message: UdpAgentMessageInput, fds: readonly number[]): void {
+    const data = Buffer.from(JSON.stringify(udpAgentMessageSchema.parse(message)));
+    try {
+      session.send(data, fds);
+    } catch (error) {
+      session.close(error as Error);
+    }
+  }
+
+  return {
+    close() {
+      server.close();
+      for (const session of sessions) session.close();
+      if (tproxyFd !== null) closeFd(tproxyFd);
+      tproxyFd = null;
+    },
+  };
+}

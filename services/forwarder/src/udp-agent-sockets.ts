@@ -1,0 +1,132 @@
+import {
+  parseListenerMessage,
+  UDP_SOCKET_PROTOCOL_VERSION,
+  type UdpAgentMessage,
+  udpAgentMessageSchema,
+  type UdpForwarderMessageInput,
+  udpSocketPath,
+} from '@pgw/domain';
+import type { Logger } from '@pgw/log';
+import { closeFd, connectPacketServer, type Packet, PacketSocket } from '@pgw/original-dst';
+
+/** A descriptor from the agent (the caller's to close), or why there is none. */
+export type UdpSocketGrant = { readonly fd: number } | { readonly reason: string };
+
+/** How long the agent may take to answer. */
+const ANSWER_TIMEOUT_MS = 2_000;
+const RECONNECT_MS = 250;
+
+interface Pending {
+  resolve(grant: UdpSocketGrant): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The forwarder's end of the UDP socket protocol (@pgw/domain udp-socket-protocol): the agent
+ * (root, CAP_NET_ADMIN) makes the transparent UDP sockets, this process holds no capability and
+ * only reads and writes them. A peer that is not root is not the agent and is refused.
+ */
+export class UdpAgentSockets {
+  private session: PacketSocket | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private warned = false;
+
+  constructor(
+    private readonly listenerSocket: string,
+    /** Called on each (re)connect: the moment to ask for the tproxy socket. */
+    private readonly onConnected: () => void,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.session?.close();
+  }
+
+  /** The socket nft's tproxy feeds with the clients' datagrams. */
+  tproxySocket(): Promise<UdpSocketGrant> {
+    return this.ask({ v: UDP_SOCKET_PROTOCOL_VERSION, type: 'tproxy_socket', id: this.nextId++ });
+  }
+
+  /** A socket bound to `destination` and connected to `client`: the flow's answers from `destination`. */
+  replySocket(client: { ip: string; port: number }, destination: { ip: string; port: number }): Promise<UdpSocketGrant> {
+    return this.ask({ v: UDP_SOCKET_PROTOCOL_VERSION, type: 'reply_socket', id: this.nextId++, client, destination });
+  }
+
+  private ask(message: UdpForwarderMessageInput): Promise<UdpSocketGrant> {
+    const session = this.session;
+    if (session === null || !session.isOpen) return Promise.resolve({ reason: 'the agent is not reachable for UDP sockets' });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(message.id);
+        resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms` });
+      }, ANSWER_TIMEOUT_MS);
+      this.pending.set(message.id, { resolve, timer });
+      try {
+        session.send(Buffer.from(JSON.stringify(message)));
+      } catch (error) {
+        clearTimeout(timer);
+        this.pending.delete(message.id);
+        resolve({ reason: `cannot ask the agent: ${(error as Error).message}` });
+      }
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const path = udpSocketPath(this.listenerSocket);
+    try {
+      const peer = connectPacketServer(path);
+      if (peer.uid !== 0) {
+        closeFd(peer.fd);
+        throw new Error(`the peer on ${path} runs as uid ${peer.uid}, not root: it is not the agent`);
+      }
+      this.session = new PacketSocket(peer, { onPacket: (packet) => this.onPacket(packet), onClose: () => this.onClose() });
+    } catch (error) {
+      if (!this.warned) this.logger.warn('cannot reach the agent for UDP sockets, retrying', { path, error: (error as Error).message });
+      this.warned = true;
+      this.timer = setTimeout(() => this.connect(), RECONNECT_MS).unref();
+      return;
+    }
+    this.warned = false;
+    this.onConnected();
+  }
+
+  private onPacket(packet: Packet): void {
+    let message: UdpAgentMessage;
+    try {
+      message = parseListenerMessage(udpAgentMessageSchema, packet.data);
+      if (packet.fds.length !== (message.type === 'socket' ? 1 : 0)) throw new Error(`UDP socket protocol: ${message.type} with ${packet.fds.length} descriptors`);
+    } catch (error) {
+      for (const fd of packet.fds) closeFd(fd);
+      return this.session?.close(error as Error);
+    }
+    const pending = this.pending.get(message.id);
+    if (pending === undefined) {
+      for (const fd of packet.fds) closeFd(fd); // answered after its timeout
+      return;
+    }
+    this.pending.delete(message.id);
+    clearTimeout(pending.timer);
+    pending.resolve(message.type === 'socket' ? { fd: packet.fds[0]! } : { reason: message.reason });
+  }
+
+  private onClose(): void {
+    this.session = null;
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.resolve({ reason: 'the agent closed the UDP socket channel' });
+      this.pending.delete(id);
+    }
+    if (this.stopped) return;
+    this.timer = setTimeout(() => this.connect(), RECONNECT_MS).unref();
+  }
+}

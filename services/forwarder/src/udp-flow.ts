@@ -1,0 +1,151 @@
+import type { Socks5UdpAssociation, UdpAssociationHandlers } from '@pgw/dialers';
+import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
+import type { UdpSocketGrant } from './udp-agent-sockets.js';
+import type { UdpDropReason, UdpLimits } from './udp-limits.js';
+
+export interface Endpoint {
+  readonly ip: string;
+  readonly port: number;
+}
+
+/** What a flow needs from the relay. */
+export interface UdpFlowDeps {
+  /** Opens the flow's association through its client's proxy. */
+  associate(handlers: UdpAssociationHandlers): Promise<Socks5UdpAssociation>;
+  /** A reply socket for `destination` from the agent. */
+  replySocket(client: Endpoint, destination: Endpoint): Promise<UdpSocketGrant>;
+  dropped(reason: UdpDropReason, detail?: string): void;
+  relayed(direction: 'up' | 'down', bytes: number): void;
+  /** Once, when the flow ended: idle, closed by the relay, or its association failed or ended. */
+  closed(flow: UdpFlow, error: Error | null, opened: boolean): void;
+}
+
+/** One destination of a flow: its reply socket, and what waits for it. */
+interface Destination {
+  fd: number | null;
+  reader: TransparentUdpReader | null;
+  refused: boolean;
+  /** Datagrams to send once both the association and this reply socket are there. */
+  readonly waiting: Buffer[];
+}
+
+/**
+ * One client flow (client ip:port) of TPROXY mode's UDP relay: one SOCKS5 UDP association
+ * through the client's proxy, and a reply socket per destination the client addressed (made by
+ * the agent: bound to the destination, connected to the client), so each answer reaches the
+ * client from the address it sent to, and the flow's later datagrams to that destination come in
+ * on that socket. A datagram goes to the proxy only once both exist: a destination the agent
+ * refuses (the LAN, loopback, ...) never reaches the proxy. An answer from a source the client
+ * never addressed is dropped (endpoint-dependent filtering, as a NAT would).
+ */
+export class UdpFlow {
+  lastActive = Date.now();
+  private association: Socks5UdpAssociation | null = null;
+  private readonly destinations = new Map<string, Destination>();
+  private queued = 0;
+  private ended = false;
+
+  constructor(
+    readonly key: string,
+    readonly client: Endpoint,
+    readonly proxyId: number,
+    private readonly limits: UdpLimits,
+    private readonly deps: UdpFlowDeps,
+  ) {
+    deps
+      .associate({
+        onMessage: (data, from) => this.fromProxy(data, `${from.address}:${from.port}`),
+        onClose: (error) => this.end(error),
+      })
+      .then(
+        (association) => {
+          if (this.ended) return association.close();
+          this.association = association;
+          for (const [key, destination] of this.destinations) this.flush(key, destination);
+        },
+        (error: Error) => this.end(error),
+      );
+  }
+
+  get opened(): boolean {
+    return this.association !== null;
+  }
+
+  /** A datagram of the client to `destination` (from the tproxy socket or a reply socket). */
+  send(destination: Endpoint, data: Buffer): void {
+    if (this.ended) return;
+    this.lastActive = Date.now();
+    const key = `${destination.ip}:${destination.port}`;
+    let known = this.destinations.get(key);
+    if (known === undefined) {
+      if (this.destinations.size >= this.limits.destinationsPerFlow) return this.deps.dropped('limit_destinations');
+      known = { fd: null, reader: null, refused: false, waiting: [] };
+      this.destinations.set(key, known);
+      this.requestReplySocket(key, destination, known);
+    }
+    if (known.refused) return this.deps.dropped('reply_socket_refused');
+    if (this.association !== null && known.fd !== null) return this.toProxy(destination, data);
+    if (this.queued >= this.limits.queuedPerFlow) return this.deps.dropped('queue_full');
+    this.queued++;
+    known.waiting.push(data);
+  }
+
+  close(): void {
+    this.end(null);
+  }
+
+  private requestReplySocket(key: string, destination: Endpoint, known: Destination): void {
+    void this.deps.replySocket(this.client, destination).then((grant) => {
+      if ('reason' in grant) {
+        known.refused = true;
+        this.queued -= known.waiting.length;
+        for (let i = 0; i < known.waiting.length; i++) this.deps.dropped('reply_socket_refused', grant.reason);
+        known.waiting.length = 0;
+        return;
+      }
+      if (this.ended) return closeFd(grant.fd);
+      known.fd = grant.fd;
+      known.reader = new TransparentUdpReader(
+        grant.fd,
+        (datagram: TransparentDatagram) => this.send({ ip: datagram.dstAddress, port: datagram.dstPort }, datagram.data),
+        () => undefined, // a failed read ends nothing else: the flow's idle timer closes it
+      );
+      this.flush(key, known);
+    });
+  }
+
+  private flush(key: string, destination: Destination): void {
+    if (this.association === null || destination.fd === null) return;
+    const [ip, port] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
+    for (const data of destination.waiting) this.toProxy({ ip, port }, data);
+    this.queued -= destination.waiting.length;
+    destination.waiting.length = 0;
+  }
+
+  private toProxy(destination: Endpoint, data: Buffer): void {
+    this.association!.send({ host: destination.ip, port: destination.port }, data);
+    this.deps.relayed('up', data.length);
+  }
+
+  private fromProxy(data: Buffer, from: string): void {
+    const destination = this.destinations.get(from);
+    // Only answers from a destination the client addressed, through its reply socket.
+    if (destination?.fd == null) return;
+    this.lastActive = Date.now();
+    if (sendTransparentUdp(destination.fd, data)) this.deps.relayed('down', data.length);
+  }
+
+  private end(error: Error | null): void {
+    if (this.ended) return;
+    this.ended = true;
+    const opened = this.association !== null;
+    this.association?.close();
+    for (const destination of this.destinations.values()) {
+      destination.reader?.close();
+      if (destination.fd !== null) closeFd(destination.fd);
+      destination.fd = null;
+    }
+    this.destinations.clear();
+    this.deps.closed(this, error, opened);
+  }
+}

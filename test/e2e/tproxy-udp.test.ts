@@ -1,0 +1,193 @@
+// Client UDP in TPROXY mode (issue 15): relayed through the client's own SOCKS5 proxy (one UDP
+// ASSOCIATE per client flow), never directly. Real nftables, the real agent (it makes the
+// transparent UDP sockets) and forwarder (no capability) in a lab with dante and tinyproxy,
+// strict OUTPUT on, dnsMode proxy. The capture on the gateway's eth0 must show no packet with a
+// client address and nothing but traffic with the proxies; the same dataplane harness as
+// tproxy-dataplane.test.ts.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { connectRedis, forwarderStatusKey } from '@pgw/events';
+import { metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { DEFAULT_NODE } from '../support/node-status.js';
+import { addWanAddress, startNpmSocks5 } from '../../lab/interop-proxies.js';
+import { createDataplane, type Dataplane, REPO, type WanAnalysis } from './dataplane-harness.js';
+
+const ON_DANTE = '192.168.2.10';
+const ON_HTTP = '192.168.2.11';
+const ON_NO_UDP = '192.168.2.12';
+/** A SOCKS5 server without UDP ASSOCIATE (the npm one of the interop matrix). */
+const NO_UDP_PROXY = '198.51.100.60';
+const FORWARDER_METRICS_PORT = 9102;
+let dp: Dataplane;
+let danteProxy: number;
+let httpMapping: number;
+let noUdpMapping: number;
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+/** Runs in the LAN namespace: one UDP query `whoami.pgw.test TXT` from argv[1] to argv[2]:argv[3], as `dig TXT whoami.pgw.test @server -b src` would; prints the TXT string, `timeout` or an error code. */
+const UDP_DNS_QUERY = `
+const [src, host, port] = process.argv.slice(1);
+const name = Buffer.concat('whoami.pgw.test'.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])));
+const query = Buffer.concat([Buffer.from([0x42, 0x43, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), name, Buffer.from([0, 0, 16, 0, 1])]);
+const s = require('node:dgram').createSocket('udp4');
+s.on('message', (answer, rinfo) => {
+  const at = 12 + name.length + 1 + 4 + 12;
+  console.log(JSON.stringify({ from: rinfo.address + ':' + rinfo.port, txt: answer.readUInt16BE(6) === 0 ? null : answer.subarray(at + 1, at + 1 + answer[at]).toString('latin1') }));
+  process.exit(0);
+});
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code })); process.exit(0); });
+s.bind({ address: src }, () => s.send(query, Number(port), host));
+setTimeout(() => { console.log(JSON.stringify({ txt: 'timeout' })); process.exit(0); }, 3000);
+`;
+
+/** Every WAN line that is neither from nor to a proxy's address (any port: a UDP relay port is the proxy's choice). */
+function notWithProxies(wan: WanAnalysis): string[] {
+  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY];
+  return wan.all.filter((l) => {
+    const m = / IP (\S+) > (\S+?): /.exec(l);
+    return m !== null && !proxies.some((ip) => m[1]!.startsWith(`${ip}.`) || m[2]!.startsWith(`${ip}.`));
+  });
+}
+
+async function udpEcho(src: string, timeoutMs = 1500): Promise<string> {
+  return (await dp.prober.udp(src, dp.lab.description.internet.ip, dp.lab.description.internet.udpEchoPort, timeoutMs)).result;
+}
+
+async function whoami(src: string): Promise<{ from?: string; txt?: string | null; error?: string }> {
+  const { ip, port } = dp.lab.description.dns;
+  const run = await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', UDP_DNS_QUERY, src, ip, String(port)], { reject: false });
+  return JSON.parse(run.stdout.trim() || '{}') as { from?: string; txt?: string | null };
+}
+
+async function forwarderMetric(series: string): Promise<number> {
+  return metricValue(await scrapeMetrics(dp.gw, FORWARDER_METRICS_PORT), series);
+}
+
+describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never directly (issue 15)', { timeout: 180_000 }, () => {
+  before(async () => {
+    dp = await createDataplane({ clients: 4, proxies: ['socks5', 'http'] });
+    execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
+    await dp.loadGuard();
+    await dp.tdb.db.updateTable('settings').set({ interceptMode: 'tproxy', strictOutput: true, dnsMode: 'proxy' }).where('id', '=', 1).execute();
+    danteProxy = await dp.addProxy(0, 'up');
+    const tinyproxy = await dp.addProxy(1, 'up');
+    await dp.addMapping(ON_DANTE, danteProxy, 20010);
+    httpMapping = await dp.addMapping(ON_HTTP, tinyproxy, 20011);
+    await addWanAddress(dp.lab, NO_UDP_PROXY);
+    await startNpmSocks5(dp.lab, NO_UDP_PROXY, 1080);
+    const noUdp = await dp.tdb.db.insertInto('proxies').values({ name: 'npm-socks5-no-udp', protocol: 'socks5', host: NO_UDP_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
+    noUdpMapping = await dp.addMapping(ON_NO_UDP, noUdp.id, 20012);
+    await dp.startAgent();
+    await dp.waitFor('the agent to apply the mappings', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify([ON_DANTE, ON_HTTP, ON_NO_UDP]));
+    await dp.gateway.start('forwarder');
+  });
+
+  after(async () => {
+    await dp?.destroy();
+  });
+
+  it('the agent holds the transparent UDP socket; the forwarder (no capability) reads it; route_localnet stays 0', async () => {
+    const sockets = (await dp.lab.exec(dp.gw, ['ss', '-Huanp', 'sport', '=', ':15301'])).stdout;
+    assert.match(sockets, /127\.0\.0\.1:15301\s/, `bound on 127.0.0.1:15301\n${logTails()}`);
+    const forwarderPid = dp.gateway.process('forwarder')!.pid;
+    const caps = readFileSync(`/proc/${forwarderPid}/status`, 'utf8').split('\n').filter((l) => /^Cap(Eff|Prm)/.test(l));
+    assert.deepEqual(caps.map((l) => l.split(/\s+/)[1]), ['0000000000000000', '0000000000000000'], 'the forwarder holds no capability');
+    assert.equal((await dp.lab.exec(dp.gw, ['cat', '/proc/sys/net/ipv4/conf/ens19/route_localnet'])).stdout.trim(), '0');
+  });
+
+  it('a UDP echo round trip through dante; eth0 carries no client address and only traffic with the proxy', async () => {
+    const capture = await dp.captureWan();
+    let result = await udpEcho(ON_DANTE);
+    // The forwarder asks the agent for its socket once started: a few tries at most.
+    for (let i = 0; i < 10 && result !== 'reply'; i++) result = await udpEcho(ON_DANTE);
+    const wan = await capture.stop();
+    assert.equal(result, 'reply', `no echo (load ${loadavg()})\n${logTails()}`);
+    assert.deepEqual(wan.fromClients, [], 'packets with a client address on eth0');
+    assert.deepEqual(notWithProxies(wan), [], 'packets to or from other WAN hosts on eth0');
+    const proxy = dp.lab.proxies[0]!;
+    assert.ok(wan.all.some((l) => l.includes(`> ${proxy.ip}.`) && l.includes('UDP')), `datagrams to dante's relay:\n${wan.all.join('\n')}`);
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_datagrams_total{direction="down"}')) >= 1);
+  });
+
+  it('dnsMode proxy: `whoami.pgw.test TXT @203.0.113.53` over UDP answers the proxy’s exit address, from the resolver’s address; no DNS packet on eth0 outside the proxy relay', async () => {
+    const capture = await dp.captureWan();
+    const answer = await whoami(ON_DANTE);
+    const wan = await capture.stop();
+    const { ip, port } = dp.lab.description.dns;
+    assert.deepEqual(answer, { from: `${ip}:${port}`, txt: dp.lab.proxies[0]!.ip });
+    assert.deepEqual(wan.fromClients, []);
+    assert.deepEqual(notWithProxies(wan), []);
+    assert.deepEqual(wan.all.filter((l) => l.includes(`${ip}.`) || /\.53: /.test(l)), [], 'no packet to or from the DNS server, none to port 53');
+  });
+
+  it('through an HTTP proxy the client’s UDP is dropped, counted (proxy_without_udp) and reported for its mapping in the status record; nothing on eth0', async () => {
+    const before = await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="proxy_without_udp"}');
+    const capture = await dp.captureWan();
+    const results = [await udpEcho(ON_HTTP, 500), (await whoami(ON_HTTP)).txt];
+    const wan = await capture.stop();
+    assert.deepEqual(results, ['none', 'timeout']);
+    assert.deepEqual(wan.fromClients, []);
+    assert.deepEqual(notWithProxies(wan), []);
+    assert.ok(!wan.all.some((l) => l.includes('UDP')), `no UDP on eth0 for the HTTP client:\n${wan.all.join('\n')}`);
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="proxy_without_udp"}')) >= before + 2);
+    const redis = connectRedis(dp.lab.redis.adminUrl);
+    try {
+      await dp.waitFor('the status record to name the HTTP client’s mapping', async () => {
+        const status = JSON.parse((await redis.get(forwarderStatusKey(DEFAULT_NODE))) ?? '{}') as { udp?: { dropped: Record<string, { reason: string }> } };
+        return status.udp?.dropped[String(httpMapping)]?.reason === 'proxy_without_udp';
+      }, 8_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a SOCKS5 proxy that refuses UDP ASSOCIATE: the client’s UDP is dropped and reported (associate_failed: command not supported), asked once per 30 s; nothing else on eth0', async () => {
+    const before = await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}');
+    const capture = await dp.captureWan();
+    const results = [await udpEcho(ON_NO_UDP, 500), (await whoami(ON_NO_UDP)).txt, await udpEcho(ON_NO_UDP, 500)];
+    const wan = await capture.stop();
+    assert.deepEqual(results, ['none', 'timeout', 'none']);
+    assert.deepEqual(wan.fromClients, []);
+    assert.deepEqual(notWithProxies(wan), []);
+    assert.ok(!wan.all.some((l) => l.includes('UDP')), `no UDP on eth0:\n${wan.all.join('\n')}`);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}'), before + 1, 'the refusal is remembered for the proxy: one ASSOCIATE for three flows');
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="associate_failed"}')) >= 3);
+    const redis = connectRedis(dp.lab.redis.adminUrl);
+    try {
+      await dp.waitFor('the status record to name the client’s mapping', async () => {
+        const status = JSON.parse((await redis.get(forwarderStatusKey(DEFAULT_NODE))) ?? '{}') as { udp?: { dropped: Record<string, { reason: string; detail: string }> } };
+        const dropped = status.udp?.dropped[String(noUdpMapping)];
+        return dropped?.reason === 'associate_failed' && /command not supported/.test(dropped.detail);
+      }, 8_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('kill switch: dante killed -> the client’s UDP gets nothing and nothing leaves directly; its down status blocks the client in the kernel too', async () => {
+    const capture = await dp.captureWan();
+    await dp.lab.proxies[0]!.kill!();
+    const afterKill = [await udpEcho(ON_DANTE, 500), (await whoami(ON_DANTE)).txt];
+    await dp.setProxyStatus(danteProxy, 'down');
+    await dp.waitFor('the client blocked', async () => JSON.stringify(await dp.setElements('lan_blocked')) === JSON.stringify([ON_DANTE]));
+    const afterDown = await udpEcho(ON_DANTE, 500);
+    const wan = await capture.stop();
+    assert.deepEqual([...afterKill, afterDown], ['none', 'timeout', 'none']);
+    assert.deepEqual(wan.fromClients, [], 'packets with a client address on eth0');
+    assert.deepEqual(notWithProxies(wan), [], 'packets to other WAN hosts on eth0');
+  });
+});
+
+/** The last lines of the agent's and forwarder's logs, for a failure message. */
+function logTails(): string {
+  return ['agent', 'forwarder'].map((service) => {
+    const file = `${dp.gateway.dir}/pgw-${service}.log`;
+    try {
+      return `--- ${file}\n${readFileSync(file, 'utf8').split('\n').slice(-12).join('\n')}`;
+    } catch {
+      return `--- ${file}: none`;
+    }
+  }).join('\n');
+}
