@@ -266,7 +266,7 @@ describe('api contract', () => {
   it('exports CSV and imports it back all or nothing, health-gated', async () => {
     const exported = await h.call('GET', '/api/v1/mappings/export', as(viewer));
     assert.match(exported.headers.get('content-type') ?? '', /^text\/csv/);
-    assert.equal(exported.text, 'client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes\r\n192.168.2.10,dante,20000,true,desk 2,,,,\r\n');
+    assert.equal(exported.text, 'client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes,tags\r\n192.168.2.10,dante,20000,true,desk 2,,,,,\r\n');
     const csv = 'client_ip,proxy_name,listen_port,enabled,description\r\n192.168.2.10,dante,20000,true,desk 3\r\n192.168.2.20,dante,,true,"new, one"\r\n';
     const imported = await audited(2, () => h.call('POST', '/api/v1/mappings/import', { ...as(admin), csv }));
     assert.deepEqual(imported.body, { created: 1, updated: 1, unchanged: 0 });

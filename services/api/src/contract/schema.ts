@@ -399,7 +399,7 @@ export interface paths {
         };
         /**
          * All mappings as CSV
-         * @description Header: `client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes` (RFC 4180 quoting; an empty limit: unlimited); re-importable.
+         * @description Header: `client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes,tags` (RFC 4180 quoting; an empty limit: unlimited; tags separated by spaces); re-importable.
          */
         get: operations["exportMappings"];
         put?: never;
@@ -426,6 +426,8 @@ export interface paths {
          *     `mac_address` (optional: pins the client's MAC; an empty cell unpins; without the column pins stay as they are),
          *     `rate_down_kbit`, `rate_up_kbit`, `quota_bytes` (optional, whole numbers in kbit/s and bytes within the bounds of
          *     RateKbit and QuotaBytes; an empty cell lifts the limit; without the column the limit stays as it is).
+         *     `tags` (optional: the mapping's tags separated by spaces, each as MappingTags, at most 16, a repeat counted
+         *     once; an empty cell removes them; without the column tags stay as they are).
          *     A row whose client IP already has a mapping updates it; a row equal to that mapping is counted as
          *     unchanged and not written. Every distinct proxy of an enabled row that changes is probed first (health gate). Any error rejects the whole file: 400 with `details.rows` naming line
          *     and field, 409 for duplicates, 422 when a probe fails.
@@ -979,6 +981,7 @@ export interface components {
             rateDownKbit?: components["schemas"]["RateKbit"];
             rateUpKbit?: components["schemas"]["RateKbit"];
             quotaBytes?: components["schemas"]["QuotaBytes"];
+            tags?: components["schemas"]["MappingTags"];
         };
         MappingUpdate: {
             clientIp?: components["schemas"]["ClientIp"];
@@ -993,6 +996,7 @@ export interface components {
             rateDownKbit?: components["schemas"]["RateKbit"];
             rateUpKbit?: components["schemas"]["RateKbit"];
             quotaBytes?: components["schemas"]["QuotaBytes"];
+            tags?: components["schemas"]["MappingTags"];
         };
         Settings: {
             lanInterface: string;
@@ -1143,6 +1147,7 @@ export interface components {
             enabled: boolean;
             description: string;
             macAddress: string | null;
+            tags: string[];
         };
         ImportPreview: {
             added: {

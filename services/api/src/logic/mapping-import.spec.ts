@@ -9,8 +9,8 @@ const snapshot = {
   settings: DEFAULT_SETTINGS,
   proxies: [{ id: 1, name: 'dante' }, { id: 2, name: 'tiny' }],
   mappings: [
-    { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, enabled: true, description: '', macAddress: null, ...UNLIMITED_ROW },
-    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f', rateDownKbit: 1000, rateUpKbit: null, quotaBytes: '5000000' },
+    { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, enabled: true, description: '', macAddress: null, ...UNLIMITED_ROW, tags: ['kiosk', 'floor-2'] },
+    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f', rateDownKbit: 1000, rateUpKbit: null, quotaBytes: '5000000', tags: [] },
   ],
 };
 
@@ -116,4 +116,26 @@ test('a row equal to the stored limits is unchanged (bigint quota as pg returns 
   assert.equal(row('1000,,5000000'), 'unchanged');
   assert.equal(row('1000,,6000000'), 'update');
   assert.equal(row(',,5000000'), 'update');
+});
+
+test('tags: a space-separated cell sets them (each once, in order), empty removes them, without the column they stay; order counts', () => {
+  const plan = planImport('client_ip,proxy_name,tags\n192.168.2.10,dante,kiosk floor-2\n192.168.2.50,tiny,printer  printer lab\n192.168.2.11,dante,\n', snapshot);
+  assert.deepEqual(plan.map((p) => [p.change, p.tags]), [['unchanged', ['kiosk', 'floor-2']], ['update', ['printer', 'lab']], ['create', []]]);
+  assert.deepEqual(planImport('client_ip,proxy_name,tags\n192.168.2.10,dante,floor-2 kiosk\n', snapshot).map((p) => p.change), ['update'], 'the export keeps the order');
+  const without = planImport('client_ip,proxy_name\n192.168.2.10,dante\n', snapshot);
+  assert.deepEqual([without[0]!.change, 'tags' in without[0]!], ['unchanged', false]);
+});
+
+test('a bad tag or more than 16 rejects the file, naming line and column', () => {
+  const many = Array.from({ length: 17 }, (_, i) => `t${i}`).join(' ');
+  assert.throws(
+    () => planImport(`client_ip,proxy_name,tags\n192.168.2.10,dante,Kiosk\n192.168.2.11,dante,${many}\n`, snapshot),
+    (e: unknown) => {
+      assert.ok(e instanceof DomainError);
+      assert.equal(e.field, 'tags');
+      assert.match(e.message, /line 2: tag "Kiosk" must be 1-32 lower-case letters/);
+      assert.deepEqual((e.details as { rows: { line: number; message: string }[] }).rows.map((r) => [r.line, r.message]).slice(1), [[3, 'more than 16 tags']]);
+      return true;
+    },
+  );
 });

@@ -1,18 +1,33 @@
 import type { MappingRow } from '@pgw/db';
-import type { Settings } from '@pgw/domain';
+import { addTags, mappingTagSchema, type Settings } from '@pgw/domain';
 import { parseCsv } from '@pgw/domain/csv';
 import { conflict, invalid } from '../domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from './mapping-rules.js';
 import type { MappingFields } from '../services/ports.js';
 import { lowestFreePort } from './port-allocation.js';
 
-export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address', 'rate_down_kbit', 'rate_up_kbit', 'quota_bytes'] as const;
+export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address', 'rate_down_kbit', 'rate_up_kbit', 'quota_bytes', 'tags'] as const;
+
+/** A mapping's tags in one CSV cell: separated by spaces (a tag has none), in the stored order, so a round trip is exact. */
+export function formatTagsCell(tags: readonly string[]): string {
+  return tags.join(' ');
+}
+
+/** The tags of a `tags` cell, each once, in the order given; an empty cell is none. Throws naming the bad tag. */
+export function parseTagsCell(cell: string): string[] {
+  const given = cell.split(/\s+/).filter((t) => t !== '');
+  const bad = given.find((t) => !mappingTagSchema.safeParse(t).success);
+  if (bad !== undefined) throw new Error(`tag "${bad}" ${mappingTagSchema.safeParse(bad).error!.issues[0]!.message}`);
+  const tags = addTags([], given);
+  if (tags === null) throw new Error('more than 16 tags');
+  return tags;
+}
 
 /** The limit columns (issue 16), in the api's units; like mac_address optional: without the column a limit is left as it is, an empty cell lifts it. */
 const LIMIT_COLUMNS = { rate_down_kbit: 'rateDownKbit', rate_up_kbit: 'rateUpKbit', quota_bytes: 'quotaBytes' } as const;
 
 /** What an import compares a row with: the stored mapping of the same client. */
-export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'enabled' | 'description' | 'macAddress' | 'rateDownKbit' | 'rateUpKbit' | 'quotaBytes'>;
+export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'enabled' | 'description' | 'macAddress' | 'rateDownKbit' | 'rateUpKbit' | 'quotaBytes' | 'tags'>;
 
 export interface ImportSnapshot {
   settings: Settings;
@@ -20,7 +35,7 @@ export interface ImportSnapshot {
   mappings: readonly StoredMapping[];
 }
 
-/** A file row to write; macAddress is present only when the file has a mac_address column (null unpins). */
+/** A file row to write; macAddress and tags are present only when the file has their column (null unpins, [] untags). */
 export type PlannedRow = Omit<MappingFields, 'privateDestinations'> & {
   line: number;
   /** Set when the client already has a mapping: the row updates it. */
@@ -117,6 +132,14 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
         fail(column, (error as Error).message);
       }
     }
+    let tags: { tags?: string[] } = {};
+    if (col('tags') >= 0) {
+      try {
+        tags = { tags: parseTagsCell(get('tags')) };
+      } catch (error) {
+        fail('tags', (error as Error).message);
+      }
+    }
     if (clientIp !== null) {
       const first = seenIps.get(clientIp);
       if (first !== undefined) duplicates.push({ line, field: 'client_ip', message: `client_ip ${clientIp} is also on line ${first}` });
@@ -124,7 +147,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     }
     if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
       const existing = existingByIp.get(clientIp);
-      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits });
+      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits, ...tags });
     }
   }
   if (problems.length) {
@@ -161,7 +184,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   });
 }
 
-/** Every field the row sets equals the stored one (a row without mac_address leaves the pin alone). */
+/** Every field the row sets equals the stored one (a row without mac_address or tags leaves them alone; tag order counts, as the export keeps it). */
 function sameAsStored(row: Omit<PlannedRow, 'change'>, stored: StoredMapping): boolean {
   return (
     row.proxyId === stored.proxyId &&
@@ -169,6 +192,7 @@ function sameAsStored(row: Omit<PlannedRow, 'change'>, stored: StoredMapping): b
     row.enabled === stored.enabled &&
     row.description === stored.description &&
     (row.macAddress === undefined || row.macAddress === stored.macAddress) &&
+    (row.tags === undefined || (row.tags.length === stored.tags.length && row.tags.every((t, i) => t === stored.tags[i]))) &&
     (row.rateDownKbit === undefined || row.rateDownKbit === stored.rateDownKbit) &&
     (row.rateUpKbit === undefined || row.rateUpKbit === stored.rateUpKbit) &&
     (row.quotaBytes === undefined || row.quotaBytes === (stored.quotaBytes === null ? null : Number(stored.quotaBytes)))

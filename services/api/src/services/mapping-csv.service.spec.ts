@@ -48,5 +48,5 @@ test('import: a failed probe or a bad row writes nothing', async () => {
 
 test('export: one row per mapping with the proxy name, formula cells defused', async () => {
   await service.importCsv('client_ip,proxy_name,description\n192.168.2.10,dante,=cmd()\n', ACTOR);
-  assert.equal(await service.exportCsv(), "client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes\r\n192.168.2.10,dante,20000,true,'=cmd(),,,,\r\n");
+  assert.equal(await service.exportCsv(), "client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes,tags\r\n192.168.2.10,dante,20000,true,'=cmd(),,,,,\r\n");
 });

@@ -1,6 +1,6 @@
 import type { MappingRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
-import { EXPORT_COLUMNS, type ImportSnapshot, planImport } from '../logic/mapping-import.js';
+import { EXPORT_COLUMNS, formatTagsCell, type ImportSnapshot, planImport } from '../logic/mapping-import.js';
 import { auditedMapping } from '../mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
 import type { Actor, Prober, Publisher, Repositories, Store } from './ports.js';
@@ -30,7 +30,7 @@ export class MappingCsvService {
 
   async exportCsv(): Promise<string> {
     const rows = await this.deps.store.mappings.listAll();
-    return formatCsv(EXPORT_COLUMNS, rows.map((m) => [m.clientIp, m.proxyName, m.listenPort, m.enabled, m.description, m.macAddress ?? '', m.rateDownKbit ?? '', m.rateUpKbit ?? '', m.quotaBytes ?? '']));
+    return formatCsv(EXPORT_COLUMNS, rows.map((m) => [m.clientIp, m.proxyName, m.listenPort, m.enabled, m.description, m.macAddress ?? '', m.rateDownKbit ?? '', m.rateUpKbit ?? '', m.quotaBytes ?? '', formatTagsCell(m.tags)]));
   }
 
   /**

@@ -23,8 +23,8 @@ test('lists what the import would add and change (with the stored values), count
   const before = structuredClone(store.tables.mappings);
   const preview = await service.preview(csv([['192.168.2.10', 'a', 20000, true, 'desk', ''], ['192.168.2.11', 'b', 20001, true, 'rig', ''], ['192.168.2.12', 'a', 20002, false, 'new', '52:54:00:12:34:56']]));
   assert.equal(preview.unchanged, 1);
-  assert.deepEqual(preview.changed, [{ line: 3, before: { clientIp: '192.168.2.11', proxyName: 'a', listenPort: 20001, enabled: true, description: 'rig', macAddress: null }, after: { clientIp: '192.168.2.11', proxyName: 'b', listenPort: 20001, enabled: true, description: 'rig', macAddress: null } }]);
-  assert.deepEqual(preview.added, [{ line: 4, before: null, after: { clientIp: '192.168.2.12', proxyName: 'a', listenPort: 20002, enabled: false, description: 'new', macAddress: '52:54:00:12:34:56' } }]);
+  assert.deepEqual(preview.changed, [{ line: 3, before: { clientIp: '192.168.2.11', proxyName: 'a', listenPort: 20001, enabled: true, description: 'rig', macAddress: null, tags: [] }, after: { clientIp: '192.168.2.11', proxyName: 'b', listenPort: 20001, enabled: true, description: 'rig', macAddress: null, tags: [] } }]);
+  assert.deepEqual(preview.added, [{ line: 4, before: null, after: { clientIp: '192.168.2.12', proxyName: 'a', listenPort: 20002, enabled: false, description: 'new', macAddress: '52:54:00:12:34:56', tags: [] } }]);
   assert.deepEqual(preview.rejected, []);
   assert.deepEqual(store.tables.mappings, before);
   assert.equal(store.tables.audit.length, 0);

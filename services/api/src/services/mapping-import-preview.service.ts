@@ -30,8 +30,8 @@ export class MappingImportPreviewService {
       if (!rows) throw error;
       return { added: [], changed: [], unchanged: 0, rejected: rows.map((r) => ({ line: r.line, field: r.field, reason: r.message })) };
     }
-    const shown = (m: { clientIp: string; proxyId: number; listenPort: number; enabled: boolean; description: string; macAddress?: string | null }): Shown => ({
-      clientIp: m.clientIp, proxyName: nameOf.get(m.proxyId) ?? String(m.proxyId), listenPort: m.listenPort, enabled: m.enabled, description: m.description, macAddress: m.macAddress ?? null,
+    const shown = (m: { clientIp: string; proxyId: number; listenPort: number; enabled: boolean; description: string; macAddress?: string | null; tags?: readonly string[] }): Shown => ({
+      clientIp: m.clientIp, proxyName: nameOf.get(m.proxyId) ?? String(m.proxyId), listenPort: m.listenPort, enabled: m.enabled, description: m.description, macAddress: m.macAddress ?? null, tags: [...(m.tags ?? [])],
     });
     const preview: ImportPreview = { added: [], changed: [], unchanged: 0, rejected: [] };
     for (const row of planned) {
@@ -39,7 +39,9 @@ export class MappingImportPreviewService {
       else if (row.change === 'create') preview.added.push({ line: row.line, before: null, after: shown(row) });
       else {
         const before = byId.get(row.existingId!)!;
-        preview.changed.push({ line: row.line, before: shown(before), after: shown({ ...row, macAddress: row.macAddress === undefined ? before.macAddress : row.macAddress }) });
+        // A file without the mac_address or tags column leaves them as stored.
+        const after = { ...row, macAddress: row.macAddress === undefined ? before.macAddress : row.macAddress, tags: row.tags ?? before.tags };
+        preview.changed.push({ line: row.line, before: shown(before), after: shown(after) });
       }
     }
     return preview;

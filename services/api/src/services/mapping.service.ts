@@ -135,6 +135,8 @@ export class MappingService {
       rateDownKbit: input.rateDownKbit === undefined ? (existing?.rateDownKbit ?? null) : validRateKbit(input.rateDownKbit, 'rateDownKbit'),
       rateUpKbit: input.rateUpKbit === undefined ? (existing?.rateUpKbit ?? null) : validRateKbit(input.rateUpKbit, 'rateUpKbit'),
       quotaBytes: validQuotaBytes(input.quotaBytes === undefined ? (existing?.quotaBytes ?? null) : input.quotaBytes, 'quotaBytes'),
+      // Checked by the spec (pattern, at most 16, no repeats) and by migration 0012's CHECK.
+      tags: input.tags === undefined ? (existing?.tags ?? []) : [...input.tags],
     };
     return { fields, proxy };
   }
