@@ -101,6 +101,10 @@ export interface SettingsTable {
   quotaPeriod: Generated<'daily' | 'monthly'>;
   quotaResetTimezone: Generated<string>;
   perClientMetrics: Generated<boolean>;
+  /** Accounting history retention per resolution (migration 0011, issue 16). */
+  usageMinuteRetentionHours: Generated<number>;
+  usageHourRetentionDays: Generated<number>;
+  usageDayRetentionDays: Generated<number>;
   updatedAt: UpdatedAt;
 }
 

@@ -10,5 +10,6 @@ export * from './listener-protocol.js';
 export * from './udp-socket-protocol.js';
 export * from './shaping.js';
 export * from './quota-settings.js';
+export * from './usage-retention.js';
 export * from './fail-policy.js';
 export * from './mapping-tags.js';

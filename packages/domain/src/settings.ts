@@ -3,6 +3,7 @@ import { privateDestinationsSchema } from './destination-policy.js';
 import { backupHoldDownSchema } from './fail-policy.js';
 import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
 import { quotaPeriodSchema, timeZoneSchema } from './quota-settings.js';
+import { usageDayRetentionSchema, usageHourRetentionSchema, usageMinuteRetentionSchema, usageRetentionIssues } from './usage-retention.js';
 
 /**
  * What a client's UDP DNS gets: "drop" (v1.1: UDP/53 from clients is dropped), or "proxy" (issue 15:
@@ -36,6 +37,10 @@ export const settingsSchema = z
     quotaResetTimezone: timeZoneSchema.optional(),
     /** Per-client byte counters in the agent's metrics (one series per client and direction: cardinality). Absent in a change: kept (default off). */
     perClientMetrics: z.boolean().optional(),
+    /** How long the accounting history keeps each resolution (issue 16, migration 0011). Absent in a change: kept (24 h, 30 d, 365 d). */
+    usageMinuteRetentionHours: usageMinuteRetentionSchema.optional(),
+    usageHourRetentionDays: usageHourRetentionSchema.optional(),
+    usageDayRetentionDays: usageDayRetentionSchema.optional(),
     dnsMode: z.enum(DNS_MODES),
     /** Absent in a change: the stored mode is kept (the column has its own default, dnat). */
     interceptMode: z.enum(INTERCEPT_MODES).optional(),
@@ -62,6 +67,9 @@ export const settingsSchema = z
   .refine((s) => s.lanInterface !== s.wanInterface, {
     message: 'lanInterface and wanInterface must differ',
     path: ['wanInterface'],
+  })
+  .superRefine((s, ctx) => {
+    for (const issue of usageRetentionIssues(s)) ctx.addIssue({ code: 'custom', ...issue });
   });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -1036,6 +1036,12 @@ export interface components {
             quotaResetTimezone?: string;
             /** @description The agent's Prometheus endpoint shows a byte counter per client and direction (pgw_client_bytes_total{client,direction}; 4096 clients are 8192 series). Default false; absent in a change keeps the stored value */
             perClientMetrics?: boolean;
+            /** @description Hours the per-client accounting history keeps minute buckets (issue 16). Default 24; absent in a change keeps the stored value */
+            usageMinuteRetentionHours?: number;
+            /** @description Days the history keeps hour buckets; must reach at least as far back as the minutes. Default 30; absent in a change keeps the stored value */
+            usageHourRetentionDays?: number;
+            /** @description Days the history keeps day buckets; must reach at least as far back as the hours. Default 365; absent in a change keeps the stored value */
+            usageDayRetentionDays?: number;
         };
         GatewayNodes: {
             items: components["schemas"]["GatewayNode"][];

@@ -34,3 +34,13 @@ test('change: refused when a mapping would fall outside the LAN or the port rang
   assert.deepEqual(store.tables.settings, before);
   assert.equal(publisher.events.length, 0);
 });
+
+test('change: a retention left out keeps its stored value, and the histories must stay in order against it', async () => {
+  const before = { ...store.tables.settings, usageMinuteRetentionHours: 72, usageHourRetentionDays: 30, usageDayRetentionDays: 365 };
+  await service.change(before, ACTOR);
+  const { usageMinuteRetentionHours: _m, usageHourRetentionDays: _h, usageDayRetentionDays: _d, ...without } = before;
+  await assert.rejects(service.change({ ...without, usageHourRetentionDays: 2 }, ACTOR), (e: unknown) => e instanceof DomainError && e.kind === 'invalid' && e.field === 'usageHourRetentionDays' && /72 hours/.test(e.message));
+  await assert.rejects(service.change({ ...without, usageDayRetentionDays: 20 }, ACTOR), (e: unknown) => e instanceof DomainError && e.field === 'usageDayRetentionDays');
+  assert.equal(store.tables.settings.usageHourRetentionDays, 30, 'a refused change stored something');
+  assert.equal((await service.change({ ...without, usageHourRetentionDays: 3 }, ACTOR)).usageHourRetentionDays, 3);
+});

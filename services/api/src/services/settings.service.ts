@@ -1,4 +1,4 @@
-import { type Settings, settingsSchema } from '@pgw/domain';
+import { type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
 import { conflict, invalid } from '../domain-errors.js';
 import type { Actor, Publisher, Store } from './ports.js';
 
@@ -17,6 +17,9 @@ export class SettingsService {
     const next = parsed.data;
     await this.deps.store.transaction(async (repos) => {
       const before = await repos.settings.load();
+      // A retention left out of the change keeps its stored value: the order of the histories holds against it too.
+      const retention = usageRetentionIssues({ ...before, ...next })[0];
+      if (retention) throw invalid(retention.path.join('.'), `${retention.path.join('.')}: ${retention.message}`);
       const outside = await repos.mappings.countOutside(next.lanCidr, next.forwarderPortMin, next.forwarderPortMax);
       if (outside.outsideCidr > 0) throw conflict('lanCidr', `${outside.outsideCidr} mapping(s) have a client outside ${next.lanCidr}; change or delete them first`);
       if (outside.outsideRange > 0) {
