@@ -1,12 +1,15 @@
 /**
  * Lab command line (used by the demo):
- *   node --import tsx lab/cli.ts up [--clients N] [--proxies socks5,http,...] [--state FILE]
+ *   node --import tsx lab/cli.ts up [--clients N] [--proxies socks5,http,...] [--ha] [--state FILE]
  *   node --import tsx lab/cli.ts down --state FILE
  *   node --import tsx lab/cli.ts status --state FILE
- * `up` leaves the lab's processes running detached and writes its JSON description to FILE.
+ * `up` leaves the lab's processes running detached and writes its JSON description to FILE; `--ha`
+ * makes it an HA pair's lab (lab/ha-topology.ts: a second gateway namespace, node b, on the same LAN
+ * and WAN, and per-node Redis users), which `down` removes with the rest.
  */
 import { existsSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { createHaLab } from './ha-topology.js';
 import { createLab } from './lab.js';
 import { execIn } from './netns.js';
 import { isSameProcessAlive } from './proc.js';
@@ -15,18 +18,19 @@ import { waitTcpPort } from './tcp-probe.js';
 import { teardownLab } from './teardown.js';
 import type { LabDescription, ProxyKind } from './types.js';
 
-const USAGE = 'usage: cli.ts up [--clients N] [--proxies kind,...] [--state FILE] | down --state FILE | status --state FILE';
+const USAGE = 'usage: cli.ts up [--clients N] [--proxies kind,...] [--ha] [--state FILE] | down --state FILE | status --state FILE';
 
-async function up(clients: string | undefined, proxies: string | undefined, state: string | undefined): Promise<void> {
+async function up(clients: string | undefined, proxies: string | undefined, state: string | undefined, ha: boolean): Promise<void> {
   const count = clients === undefined ? 4 : Number(clients);
   if (!Number.isInteger(count)) throw new Error(`--clients ${JSON.stringify(clients)} is not an integer`);
   const started = Date.now();
-  const lab = await createLab({
+  const options = {
     clients: count,
     proxies: proxies?.split(',').map((kind) => kind.trim() as ProxyKind),
     detached: true,
-    onProgress: (line) => console.log(line),
-  });
+    onProgress: (line: string) => console.log(line),
+  };
+  const lab = ha ? (await createHaLab(options)).lab : await createLab(options);
   const file = state ?? `${lab.dir}/state.json`;
   if (state) writeState(state, lab.description);
   console.log(`lab ${lab.id} up in ${Date.now() - started} ms; state: ${file}`);
@@ -66,13 +70,13 @@ async function status(d: LabDescription): Promise<boolean> {
 async function main(): Promise<number> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { clients: { type: 'string' }, proxies: { type: 'string' }, state: { type: 'string' } },
+    options: { clients: { type: 'string' }, proxies: { type: 'string' }, state: { type: 'string' }, ha: { type: 'boolean' } },
   });
   const [command, ...extra] = positionals;
   if (extra.length > 0) throw new Error(`unexpected arguments: ${extra.join(' ')}\n${USAGE}`);
   switch (command) {
     case 'up':
-      await up(values.clients, values.proxies, values.state);
+      await up(values.clients, values.proxies, values.state, values.ha ?? false);
       return 0;
     case 'down':
       if (!values.state) throw new Error(`down needs --state FILE\n${USAGE}`);

@@ -1,8 +1,9 @@
 /**
  * The demo: a lab (gateway, LAN and WAN namespaces with real dante and tinyproxy), the guard, and
  * all four pgw services with their real privilege split, seeded through the api so the health gate
- * runs. Idempotent: `up` again reuses what is running.
- *   node --import tsx scripts/demo/demo.ts up | down | status
+ * runs. Idempotent: `up` again reuses what is running. `up --ha`: an HA pair instead (scripts/demo/ha.ts):
+ * two gateway namespaces on one LAN bridge, each with all services and keepalived; `down` removes either.
+ *   node --import tsx scripts/demo/demo.ts up [--ha] | down | status
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -14,6 +15,7 @@ import type { LabDescription } from '../../lab/types.js';
 import { ApiClient } from './api-client.js';
 import { loadOrCreateSecrets, type DemoSecrets } from './secrets.js';
 import { DEMO_SERVICES, type DemoService, ServiceRegistry } from './services.js';
+import { type DemoNode, demoNodes, haNodeNs, nodeEnv, prepareNodeDirs, startKeepalived, stopKeepalived, waitForMaster } from './ha.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = process.env.PGW_DEMO_DIR ?? '/var/lib/pgw-demo';
@@ -78,9 +80,9 @@ function serviceEnv(service: DemoService, lab: LabDescription, secrets: DemoSecr
   }
 }
 
-async function waitHealthy(service: DemoService, gatewayNs: string, logFile: string): Promise<void> {
+async function waitHealthy(service: DemoService, gatewayNs: string, logFile: string, apiUrl = API_URL): Promise<void> {
   const { inGateway, metricsPort } = DEMO_SERVICES[service];
-  const healthUrl = service === 'api' ? `${API_URL}/healthz` : `http://127.0.0.1:${metricsPort}/healthz`;
+  const healthUrl = service === 'api' ? `${apiUrl}/healthz` : `http://127.0.0.1:${metricsPort}/healthz`;
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const ok = inGateway
@@ -115,16 +117,18 @@ function exitIps(lab: LabDescription): string[] {
   });
 }
 
-async function up(): Promise<void> {
+async function up(ha: boolean): Promise<void> {
   mkdirSync(DIR, { recursive: true, mode: 0o700 });
   mkdirSync(join(DIR, 'logs'), { recursive: true });
   const secrets = loadOrCreateSecrets(join(DIR, 'secrets.env'), ROLE_PASSWORDS);
   prepareDatabase(secrets);
   if (!labIsUp()) {
-    say('bringing the lab up (namespaces, dante, tinyproxy, echo server, redis)');
-    run(['node', '--import', 'tsx', 'lab/cli.ts', 'up', '--clients', '4', '--proxies', 'socks5,socks5-auth,http', '--state', LAB_STATE]);
+    say(`bringing the lab up (namespaces, dante, tinyproxy, echo server, redis${ha ? '; two gateway nodes on one LAN bridge' : ''})`);
+    run(['node', '--import', 'tsx', 'lab/cli.ts', 'up', '--clients', '4', '--proxies', 'socks5,socks5-auth,http', ...(ha ? ['--ha'] : []), '--state', LAB_STATE]);
   }
   const lab = readState(LAB_STATE);
+  if (ha !== (haNodeNs(lab) !== undefined)) throw new Error(`a ${ha ? 'single-gateway' : 'HA pair'} demo is up: run \`bash scripts/demo.sh down\` first`);
+  if (ha) return upPair(lab, secrets);
   run(['ip', 'netns', 'exec', lab.namespaces.gateway, join(REPO, 'guard/load-guard.sh')]);
   say(`guard table inet pgw_guard loaded in ${lab.namespaces.gateway}`);
   const registry = new ServiceRegistry(join(DIR, 'services.json'));
@@ -151,8 +155,16 @@ async function up(): Promise<void> {
 }
 
 async function down(): Promise<void> {
-  await new ServiceRegistry(join(DIR, 'services.json')).stopAll();
-  say('services stopped');
+  if (existsSync(LAB_STATE) && haNodeNs(readState(LAB_STATE)) !== undefined) {
+    for (const node of demoNodes(readState(LAB_STATE), DIR, Number(API_PORT))) {
+      await stopKeepalived(node);
+      await new ServiceRegistry(nodeRegistry(node)).stopAll();
+    }
+    say('keepalived and the services of both nodes stopped');
+  } else {
+    await new ServiceRegistry(join(DIR, 'services.json')).stopAll();
+    say('services stopped');
+  }
   if (existsSync(LAB_STATE)) {
     run(['node', '--import', 'tsx', 'lab/cli.ts', 'down', '--state', LAB_STATE]);
     say(`lab removed (the database ${DATABASE} is kept)`);
@@ -160,16 +172,65 @@ async function down(): Promise<void> {
 }
 
 function status(): void {
-  const registry = new ServiceRegistry(join(DIR, 'services.json'));
-  for (const service of Object.keys(DEMO_SERVICES) as DemoService[]) say(`${service.padEnd(9)} ${registry.isRunning(service) ? 'running' : 'stopped'}`);
+  const pair = existsSync(LAB_STATE) && haNodeNs(readState(LAB_STATE)) !== undefined ? demoNodes(readState(LAB_STATE), DIR, Number(API_PORT)) : undefined;
+  for (const [label, file] of pair ? pair.map((node) => [` (${node.nodeName})`, nodeRegistry(node)] as const) : [['', join(DIR, 'services.json')] as const]) {
+    const registry = new ServiceRegistry(file);
+    for (const service of Object.keys(DEMO_SERVICES) as DemoService[]) say(`${service.padEnd(9)} ${registry.isRunning(service) ? 'running' : 'stopped'}${label}`);
+  }
   say(`lab       ${labIsUp() ? 'up' : 'down'}`);
   if (labIsUp()) for (const route of exitIps(readState(LAB_STATE))) say(`client ${route}`);
 }
 
-const command = process.argv[2] ?? 'up';
-const commands: Record<string, () => Promise<void> | void> = { up, down, status };
-if (!commands[command]) {
-  console.error(`usage: scripts/demo.sh [up|down|status] (got "${command}")`);
+/** Each node's services are recorded apart; node a's in the single demo's file. */
+function nodeRegistry(node: DemoNode): string {
+  return join(DIR, node.name === 'a' ? 'services.json' : `services-${node.name}.json`);
+}
+
+/** The HA pair: the guard and all four services on each node, seeded once, then keepalived on both. */
+async function upPair(lab: LabDescription, secrets: DemoSecrets): Promise<void> {
+  const nodes = demoNodes(lab, DIR, Number(API_PORT));
+  for (const node of nodes) {
+    prepareNodeDirs(node);
+    run(['ip', 'netns', 'exec', node.ns, join(REPO, 'guard/load-guard.sh')]);
+    const registry = new ServiceRegistry(nodeRegistry(node));
+    for (const service of ['agent', 'forwarder', 'health', 'api'] as DemoService[]) {
+      if (registry.isRunning(service)) continue;
+      const logDir = join(DIR, 'logs', `node-${node.name}`);
+      mkdirSync(logDir, { recursive: true });
+      await registry.start(service, node.ns, { ...serviceEnv(service, lab, secrets), ...nodeEnv(node, service, lab) }, REPO, logDir);
+      await waitHealthy(service, node.ns, join(logDir, `${service}.log`), `http://127.0.0.1:${node.apiPort}`);
+      say(`node ${node.nodeName}: ${service} running as ${DEMO_SERVICES[service].uid}${DEMO_SERVICES[service].inGateway ? ` in ${node.ns}` : ` on port ${node.apiPort}`}`);
+    }
+  }
+  const [a, b] = nodes;
+  const api = await ApiClient.login(`http://127.0.0.1:${a.apiPort}`, ADMIN, secrets.PGW_ADMIN_PASSWORD);
+  await seed(api, lab);
+  // Node a first, and master before b starts: started together on a loaded machine, b may win the
+  // first election while a's track scripts are still slow, and a takes the address only after its hold-down.
+  if (await startKeepalived(a, b, REPO, join(DIR, 'logs'))) {
+    say(`node ${a.nodeName}: keepalived started (priority ${a.priority})`);
+    await waitForMaster([a]).catch((error: Error) => say(`node ${a.nodeName} is not master yet: ${error.message}`));
+  }
+  if (await startKeepalived(b, a, REPO, join(DIR, 'logs'))) say(`node ${b.nodeName}: keepalived started (priority ${b.priority})`);
+  const master = await waitForMaster(nodes);
+  const deadline = Date.now() + 15_000;
+  let routes = exitIps(lab);
+  while (routes.some((r) => r.includes('no internet')) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    routes = exitIps(lab);
+  }
+  for (const route of routes) say(`client ${route}   (through the virtual IP 192.168.2.1)`);
+  say(`master: ${master.nodeName} (node ${master.name}, ${master.ns}) holds 192.168.2.1; backup: ${nodes.find((n) => n !== master)!.nodeName}`);
+  for (const node of nodes) say(`console ${node.nodeName} http://127.0.0.1:${node.apiPort}  login: ${ADMIN} / ${secrets.PGW_ADMIN_PASSWORD}`);
+  say(`logs in ${join(DIR, 'logs')}; stop: bash scripts/demo.sh down`);
+}
+
+const [command = 'up', ...flags] = process.argv.slice(2);
+const ha = flags.includes('--ha');
+const unknown = flags.filter((flag) => flag !== '--ha' || command !== 'up');
+const commands: Record<string, () => Promise<void> | void> = { up: () => up(ha), down, status };
+if (!commands[command] || unknown.length > 0) {
+  console.error(`usage: scripts/demo.sh [up [--ha]|down|status] (got "${process.argv.slice(2).join(' ')}")`);
   process.exit(2);
 }
 Promise.resolve(commands[command]!()).catch((error: Error) => {
