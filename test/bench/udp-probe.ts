@@ -1,7 +1,9 @@
 /**
- * Runs inside the lab's gateway namespace for bench:udp (test/bench/udp.ts): UDP echo round
- * trips, sequential, direct and through a SOCKS5 UDP association; prints one JSON line of the
- * round-trip times in ms per path. argv[2]: JSON { proxy, echo: {host, port}, count }.
+ * Runs inside a lab namespace for bench:udp (test/bench/udp.ts): UDP echo round trips,
+ * sequential; prints one JSON line of the round-trip times in ms per path. argv[2]: JSON
+ * { proxy, echo: {host, port}, count, plainFrom? }. In the gateway namespace: direct and through a
+ * SOCKS5 UDP association. With plainFrom (in the LAN namespace): one plain socket bound to that
+ * client address, so the datagrams take whatever path the gateway gives them (pgw's, in TPROXY mode).
  */
 import { createSocket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
@@ -12,6 +14,7 @@ interface Input {
   proxy: unknown;
   echo: { host: string; port: number };
   count: number;
+  plainFrom?: string;
 }
 const input = JSON.parse(process.argv[2]!) as Input;
 const TIMEOUT_MS = 1000;
@@ -42,7 +45,12 @@ async function roundTrips(send: (payload: Buffer) => void, onReply: (handler: (d
 
 async function main(): Promise<void> {
   const direct = createSocket('udp4');
-  await new Promise<void>((resolve) => direct.bind(0, resolve));
+  await new Promise<void>((resolve) => direct.bind({ port: 0, ...(input.plainFrom ? { address: input.plainFrom } : {}) }, resolve));
+  if (input.plainFrom) {
+    const plain = await roundTrips((p) => direct.send(p, input.echo.port, input.echo.host), (h) => direct.on('message', h));
+    direct.close();
+    return console.log(JSON.stringify({ plain }));
+  }
   const directResult = await roundTrips((p) => direct.send(p, input.echo.port, input.echo.host), (h) => direct.on('message', h));
   direct.close();
   let handler: (data: Buffer) => void = () => undefined;
