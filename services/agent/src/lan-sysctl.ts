@@ -42,9 +42,11 @@ export class LanSysctl {
     await setSysctl(ipv4(lan, 'forwarding'), '0');
     await setSysctl(ipv6(lan, 'disable_ipv6'), '1');
     // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
-    await this.routing.ensure(lan);
-    // TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the mark).
-    await this.tproxyRouting.ensure(lan);
+    // With them, TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the
+    // mark). Asserted at once, not one after the other: each lists the rules with its own `ip` run
+    // (100-300 ms each on a busy 2-core box), and on the boot fast path the clients wait for
+    // route_localnet. Independent: each touches only its own rules (protocol 242 or 243).
+    await Promise.all([this.routing.ensure(lan), this.tproxyRouting.ensure(lan)]);
     const recorded = await this.recorded();
     if (!localnet) {
       await this.resetAll();

@@ -1,5 +1,6 @@
 import { BootLogger, runService } from '@pgw/runtime';
 import { serveCachedStateEarly } from './boot.js';
+import { type BurstWait, burstAccepted } from './boot-burst.js';
 import { loadForwarderConfig } from './config.js';
 
 /** What a graceful stop may take beyond the drain: status write, bus, db. */
@@ -12,12 +13,21 @@ const STOP_MARGIN_MS = 5_000;
  */
 const SERVE_FIRST_MAX_MS = 2_000;
 
+/**
+ * Once the cache is served, the heavy modules also wait for the first burst of clients (a rebooted
+ * gateway's clients all retry at once when the agent's DNAT rules land): loaded meanwhile, their
+ * second of CPU ran in the event loop that relays that burst. Postgres' state replaces the cache
+ * that much later (at most maxMs), as when Postgres is slow to answer, and so does healthz.
+ */
+const FIRST_BURST: BurstWait = { quietMs: 200, maxMs: 1_000 };
+
 await runService('forwarder', async () => {
   const mainStartedMs = performance.now();
   const config = loadForwarderConfig();
   const bootLogger = new BootLogger('forwarder', config.logLevel);
   const core = await serveCachedStateEarly(config, bootLogger.logger, mainStartedMs);
-  await Promise.race([core.served, new Promise((resolve) => setTimeout(resolve, SERVE_FIRST_MAX_MS))]);
+  const servedInTime = await Promise.race([core.served.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, SERVE_FIRST_MAX_MS, false))]);
+  if (servedInTime && core.early !== null) await burstAccepted(() => core.stats.connectionsTotal, FIRST_BURST);
   // Loaded only now: the cached state is served, or the agent is late (then it is served once it answers).
   const { createLogger } = await import('@pgw/log');
   const logger = createLogger('forwarder', config.logLevel);
