@@ -10,6 +10,10 @@
 # migrate.env: no long-running service gets it.
 #   sh docker/generate-env.sh [DIR]
 # Optional: PGW_REDIS_URL (default /run/redis/redis.sock), PGW_PG_SOCKET_DIR (default /var/run/postgresql).
+# PGW_NODE_NAME (a node of an HA pair, issue 18): agent and forwarder get that node's own Redis users
+# (pgw-agent-<node>, pgw-forwarder-<node>, from docker/redis-node-users.acl.in), granted only the node's
+# keys, instead of the shared ones; redis-users-<node>.acl holds just those two lines for the aclfile
+# of the pair's shared Redis (append the other node's file there too).
 set -eu
 dir=${1:-/etc/pgw}
 redis_url=${PGW_REDIS_URL:-/run/redis/redis.sock}
@@ -22,6 +26,18 @@ case $redis_url in
   *) echo "generate-env: PGW_REDIS_URL must be a socket path or a redis:// URL without credentials" >&2; exit 1 ;;
 esac
 case $redis_url in *@*|*\?*) echo "generate-env: PGW_REDIS_URL must not carry credentials; each service gets its own" >&2; exit 1 ;; esac
+node=${PGW_NODE_NAME:-}
+node_template="$(dirname "$0")/redis-node-users.acl.in"
+if [ -n "$node" ]; then
+  # As nodeNameSchema (@pgw/events): the name ends key patterns, so no glob character may pass.
+  case $node in [A-Za-z0-9]*) ;; *) echo "generate-env: PGW_NODE_NAME must start with a letter or digit, got '$node'" >&2; exit 1 ;; esac
+  case $node in *[!A-Za-z0-9._-]*) echo "generate-env: PGW_NODE_NAME may hold only letters, digits, . _ -, got '$node'" >&2; exit 1 ;; esac
+  [ ${#node} -le 63 ] || { echo "generate-env: PGW_NODE_NAME is longer than 63 characters" >&2; exit 1; }
+  [ -r "$node_template" ] || { echo "generate-env: $node_template is missing" >&2; exit 1; }
+fi
+# The agent's and forwarder's Redis user suffix: the service, or the service of this node.
+own() { if [ -n "$node" ]; then printf '%s-%s' "$1" "$node"; else printf '%s' "$1"; fi; }
+node_line() { [ -z "$node" ] || printf 'PGW_NODE_NAME=%s\n' "$node"; }
 for f in postgres.env migrate.env api.env health.env agent.env forwarder.env redis-users.acl; do
   if [ -e "$dir/$f" ]; then echo "generate-env: $dir/$f exists, nothing written" >&2; exit 1; fi
 done
@@ -75,19 +91,31 @@ END
 cat > "$dir/agent.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_agent "$agent_pw")
-PGW_REDIS_URL=$(redis_for agent "$redis_agent")
+PGW_REDIS_URL=$(redis_for "$(own agent)" "$redis_agent")
+$(node_line)
 END
 cat > "$dir/forwarder.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_forwarder "$forwarder_pw")
-PGW_REDIS_URL=$(redis_for forwarder "$redis_forwarder")
+PGW_REDIS_URL=$(redis_for "$(own forwarder)" "$redis_forwarder")
 PGW_SECRET_KEY=$secret_key
+$(node_line)
 END
 sed -e "s/@PGW_REDIS_HASH_API@/$(sha256 "$redis_api")/" \
     -e "s/@PGW_REDIS_HASH_HEALTH@/$(sha256 "$redis_health")/" \
     -e "s/@PGW_REDIS_HASH_AGENT@/$(sha256 "$redis_agent")/" \
     -e "s/@PGW_REDIS_HASH_FORWARDER@/$(sha256 "$redis_forwarder")/" "$acl_template" > "$dir/redis-users.acl"
+if [ -n "$node" ]; then
+  sed -e "s|@PGW_NODE_NAME@|$node|g" -e "s/@PGW_REDIS_HASH_AGENT@/$(sha256 "$redis_agent")/" \
+      -e "s/@PGW_REDIS_HASH_FORWARDER@/$(sha256 "$redis_forwarder")/" "$node_template" > "$dir/redis-users-$node.acl"
+  # The pair has no shared agent or forwarder user: only this node's (and the peer's, appended by the operator).
+  grep -v -e '^user pgw-agent ' -e '^user pgw-forwarder ' "$dir/redis-users.acl" > "$dir/redis-users.acl.tmp"
+  cat "$dir/redis-users-$node.acl" >> "$dir/redis-users.acl.tmp"
+  mv "$dir/redis-users.acl.tmp" "$dir/redis-users.acl"
+  chmod 0644 "$dir/redis-users-$node.acl"
+fi
 chmod 0644 "$dir/redis-users.acl"
 echo "generate-env: wrote postgres, migrate, api, health, agent, forwarder .env files to $dir (mode 0600)"
 echo "generate-env: wrote $dir/redis-users.acl (password hashes only, 0644): redis-server's aclfile"
+[ -z "$node" ] || echo "generate-env: node $node: its agent and forwarder users are also in $dir/redis-users-$node.acl; append that file to the aclfile of the pair's Redis, and the other node's too"
 echo "generate-env: the first admin's password is PGW_ADMIN_PASSWORD in $dir/api.env"

@@ -187,6 +187,20 @@ export function redisServiceUrl(base: string, username: string, password: string
   return url.toString();
 }
 
+/** Where the node's name goes in docker/redis-node-users.acl.in. */
+export const NODE_NAME_PLACEHOLDER = '@PGW_NODE_NAME@';
+
+/**
+ * An HA pair node's agent and forwarder users with `@PGW_NODE_NAME@` for the node's name and
+ * `@PGW_REDIS_HASH_AGENT@`/`_FORWARDER@` for the hashes: docker/generate-env.sh fills them in when
+ * PGW_NODE_NAME is set. Rendered for a stand-in name (the renderer checks names) put back as the placeholder.
+ */
+export function redisNodeAclTemplate(): string {
+  const standIn = 'pgw-node-name-placeholder';
+  const lines = NODE_SERVICES.map((service) => renderAclUser(redisUserAcl(service, DEFAULT_REDIS_NAMES, standIn), `@PGW_REDIS_HASH_${service.toUpperCase()}@`));
+  return lines.join('\n').replaceAll(standIn, NODE_NAME_PLACEHOLDER) + '\n';
+}
+
 /** The aclfile with `@PGW_REDIS_HASH_<SERVICE>@` for each hash: docker/generate-env.sh fills them in (no Node needed there). */
 export function redisAclTemplate(): string {
   const placeholders = Object.fromEntries(REDIS_SERVICES.map((service) => [service, `@PGW_REDIS_HASH_${service.toUpperCase()}@`])) as Record<RedisService, string>;

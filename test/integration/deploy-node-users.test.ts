@@ -1,0 +1,76 @@
+// Deployment wiring of an HA pair's per-node Redis users (issue 18): docker/generate-env.sh with
+// PGW_NODE_NAME gives the node's agent and forwarder their own users (from the committed
+// docker/redis-node-users.acl.in, which must be what @pgw/events renders), and a real redis-server
+// with the aclfile of both nodes (each node's generated file) lets node a's agent write its own keys
+// and refuses node b's. A name with a glob character is refused and nothing is written.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { agentStatusKey, connectRedis, haStatusKey, redisNodeAclTemplate } from '@pgw/events';
+import { execa } from 'execa';
+import type { Redis } from 'ioredis';
+import { waitFor } from '../../lab/wait.js';
+import { REPO_ROOT } from '../support/gateway.js';
+
+const envValue = (file: string, key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(readFileSync(file, 'utf8'))?.[1];
+
+describe('generate-env.sh with PGW_NODE_NAME: per-node Redis users for an HA pair', () => {
+  let dir: string;
+  let redis: ChildProcess | undefined;
+  const clients: Redis[] = [];
+  const generate = (node: string, out: string) =>
+    execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), out], { env: { PGW_NODE_NAME: node, PGW_REDIS_URL: join(dir, 'redis.sock') }, reject: false });
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgw-deploy-nodes-'));
+  });
+  after(() => {
+    for (const client of clients) client.disconnect();
+    redis?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the committed node template is what @pgw/events renders', () => {
+    assert.equal(readFileSync(join(REPO_ROOT, 'docker/redis-node-users.acl.in'), 'utf8'), redisNodeAclTemplate(), 'regenerate: node --conditions=pgw-source --import tsx docker/render-redis-acl.ts --node > docker/redis-node-users.acl.in');
+  });
+
+  it('refuses a node name with a glob character and writes nothing', async () => {
+    const result = await generate('pgw-*', join(dir, 'bad'));
+    assert.notEqual(result.exitCode, 0);
+    assert.match(result.stderr, /PGW_NODE_NAME may hold only letters, digits/);
+    assert.equal(existsSync(join(dir, 'bad')), false);
+  });
+
+  it("node a's agent writes its own keys and is refused node b's, on a redis-server with both nodes' users", async () => {
+    for (const node of ['pgw-a', 'pgw-b']) {
+      const result = await generate(node, join(dir, node));
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.equal(envValue(join(dir, node, 'agent.env'), 'PGW_NODE_NAME'), node);
+      assert.equal(envValue(join(dir, node, 'forwarder.env'), 'PGW_NODE_NAME'), node);
+      assert.match(envValue(join(dir, node, 'agent.env'), 'PGW_REDIS_URL')!, new RegExp(`username=pgw-agent-${node}&`));
+      const acl = readFileSync(join(dir, node, 'redis-users.acl'), 'utf8');
+      assert.doesNotMatch(acl, /^user pgw-(agent|forwarder) /m, 'no shared agent or forwarder user');
+    }
+    // The pair's Redis: node a's aclfile plus node b's two lines, as DEPLOYMENT.md says.
+    const aclfile = join(dir, 'pair.acl');
+    writeFileSync(aclfile, readFileSync(join(dir, 'pgw-a', 'redis-users.acl'), 'utf8') + readFileSync(join(dir, 'pgw-b', 'redis-users-pgw-b.acl'), 'utf8'));
+    redis = spawn('redis-server', ['--port', '0', '--unixsocket', join(dir, 'redis.sock'), '--save', '', '--appendonly', 'no', '--aclfile', aclfile], { stdio: 'ignore' });
+    await waitFor('redis socket', 5_000, () => existsSync(join(dir, 'redis.sock')), { intervalMs: 50 });
+    const connect = (url: string) => {
+      const client = connectRedis(url, { maxRetriesPerRequest: 1 });
+      client.on('error', () => undefined);
+      clients.push(client);
+      return client;
+    };
+    const agentA = connect(envValue(join(dir, 'pgw-a', 'agent.env'), 'PGW_REDIS_URL')!);
+    const agentB = connect(envValue(join(dir, 'pgw-b', 'agent.env'), 'PGW_REDIS_URL')!);
+    await agentA.set(agentStatusKey('pgw-a'), '{"ok":true}', 'EX', 60);
+    await agentB.set(haStatusKey('pgw-b'), '{"state":"BACKUP"}', 'EX', 3);
+    await assert.rejects(agentA.set(agentStatusKey('pgw-b'), '{"ok":false}'), /NOPERM/);
+    await assert.rejects(agentA.set(haStatusKey('pgw-b'), '{"state":"MASTER"}'), /NOPERM/);
+    await assert.rejects(agentB.set(agentStatusKey('pgw-a'), '{}'), /NOPERM/);
+  });
+});
