@@ -106,9 +106,13 @@ function attempt(i) {
       res.on('error', (e) => resolve({ ok: false, ms: performance.now() - started, error: e.code ?? e.message }));
     });
     const abort = (code) => req.destroy(Object.assign(new Error(code), { code }));
-    const connectTimer = setTimeout(() => abort('CONNECT_TIMEOUT'), o.connectTimeoutMs);
+    let connected = false;
+    // Decided after the event loop's next poll, not in the timer: when this process waits for a CPU
+    // (a loaded 2-core box), a connection the kernel established in time is seen only in the poll
+    // phase after the timers, and was then abandoned as if the guard had dropped its SYN.
+    const connectTimer = setTimeout(() => setImmediate(() => connected || abort('CONNECT_TIMEOUT')), o.connectTimeoutMs);
     const responseTimer = setTimeout(() => abort('RESPONSE_TIMEOUT'), o.connectTimeoutMs + o.responseTimeoutMs);
-    req.on('socket', (s) => s.once('connect', () => clearTimeout(connectTimer)));
+    req.on('socket', (s) => s.once('connect', () => { connected = true; clearTimeout(connectTimer); }));
     req.on('close', () => { clearTimeout(connectTimer); clearTimeout(responseTimer); });
     req.on('error', (e) => resolve({ ok: false, ms: performance.now() - started, error: e.code ?? e.message }));
   });
@@ -184,7 +188,9 @@ async function startLanLoad<R>(mode: 'until-effective' | 'continuous', opts: Unt
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const lines = createInterface({ input: child.stdout });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': 'exit' may come before the last line of its stdout is read (a run lost its
+  // result that way: "LAN load exited (0) without a result").
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const ready = new Promise<void>((resolve, reject) => {
     lines.once('line', (line) => (line === 'ready' ? resolve() : reject(new Error(`LAN load: unexpected first line ${line}`))));
     void exited.then((code) => reject(new Error(`LAN load exited (${code}) before ready: ${stderr.trim()}`)));

@@ -93,9 +93,7 @@ async function holdersOf(port: number): Promise<string[]> {
   const script = `
     inode=$(awk -v p=$(printf '%04X' ${port}) '$2 == "0100007F:" p && $4 == "0A" { print $10 }' /proc/net/tcp)
     [ -n "$inode" ] || exit 0
-    for fd in /proc/[0-9]*/fd/*; do
-      [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ] && echo "\${fd#/proc/}" | cut -d/ -f1
-    done | sort -u | while read pid; do tr '\\0' ' ' < /proc/$pid/cmdline; echo; done`;
+    find /proc/[0-9]*/fd -lname "socket:\\[$inode\\]" 2>/dev/null | cut -d/ -f3 | sort -u | while read pid; do tr '\\0' ' ' < /proc/$pid/cmdline; echo; done`;
   const { stdout } = await lab.exec(lab.ns.gateway, ['sh', '-c', script]);
   return stdout.split('\n').filter(Boolean);
 }
