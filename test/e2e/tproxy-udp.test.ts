@@ -166,6 +166,22 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     }
   });
 
+  it('agent restarted: the forwarder keeps relaying on the transparent socket it holds, and a new flow gets its reply socket from the new agent', async () => {
+    await dp.killAgent();
+    await dp.startAgent();
+    await dp.waitFor('the agent to apply the mappings again', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify([ON_DANTE, ON_HTTP, ON_NO_UDP]));
+    const capture = await dp.captureWan();
+    let result = await udpEcho(ON_DANTE);
+    // The new agent answers reply-socket requests once it holds a policy: a few tries at most.
+    for (let i = 0; i < 5 && result !== 'reply'; i++) result = await udpEcho(ON_DANTE);
+    const answer = await whoami(ON_DANTE);
+    const wan = await capture.stop();
+    assert.equal(result, 'reply', logTails());
+    assert.equal(answer.txt, dp.lab.proxies[0]!.ip);
+    assert.deepEqual(wan.fromClients, []);
+    assert.deepEqual(notWithProxies(wan), []);
+  });
+
   it('kill switch: dante killed -> the client’s UDP gets nothing and nothing leaves directly; its down status blocks the client in the kernel too', async () => {
     const capture = await dp.captureWan();
     await dp.lab.proxies[0]!.kill!();

@@ -31,13 +31,24 @@ export interface UdpSocketServerOptions {
 export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Logger): { close(): void } {
   let tproxyFd: number | null = null;
   let tproxyProblem = '';
-  try {
-    tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true });
-  } catch (error) {
-    // Without it tproxy places no datagram: the LAN's UDP is dropped (lan_tproxy), never routed.
-    tproxyProblem = `cannot bind the transparent UDP socket 127.0.0.1:${TPROXY_UDP_PORT}: ${(error as Error).message}`;
-    logger.error('UDP in TPROXY mode unavailable: client UDP is dropped', { error: tproxyProblem });
-  }
+  /**
+   * Bound at start, and again when the forwarder asks while it is not: after an agent restart the
+   * forwarder still holds the previous agent's socket (the port is taken; it keeps relaying on it),
+   * and once that forwarder is gone too the port is free for a new one.
+   */
+  const bindTproxy = () => {
+    if (tproxyFd !== null) return;
+    try {
+      tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true });
+      tproxyProblem = '';
+    } catch (error) {
+      // Without it tproxy places no datagram: the LAN's UDP is dropped (lan_tproxy), never routed.
+      const problem = `cannot bind the transparent UDP socket 127.0.0.1:${TPROXY_UDP_PORT}: ${(error as Error).message}`;
+      if (problem !== tproxyProblem) logger.warn('UDP in TPROXY mode: no transparent socket, client UDP is dropped unless a forwarder still holds one', { error: problem });
+      tproxyProblem = problem;
+    }
+  };
+  bindTproxy();
   const sessions = new Set<PacketSocket>();
   const server = new PacketServer(
     udpSocketPath(options.listenerSocket),
@@ -67,6 +78,7 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
       return session.close(error as Error);
     }
     if (message.type === 'tproxy_socket') {
+      bindTproxy();
       if (tproxyFd === null) return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: tproxyProblem }, []);
       return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'socket', id: message.id }, [tproxyFd]);
     }

@@ -73,7 +73,11 @@ export class UdpRelay {
   /** The agent's channel is (re)connected: take the tproxy socket (again). */
   async attach(): Promise<void> {
     const grant = await this.sockets.tproxySocket();
-    if ('reason' in grant) return void this.logger.warn('no transparent UDP socket from the agent: client UDP is not relayed', { reason: grant.reason });
+    if ('reason' in grant) {
+      // After an agent restart the socket this process holds is the one nft still feeds: kept.
+      if (this.reader !== null) return void this.logger.info('the agent has no new transparent UDP socket; relaying on the one held', { reason: grant.reason });
+      return void this.logger.warn('no transparent UDP socket from the agent: client UDP is not relayed', { reason: grant.reason });
+    }
     this.reader?.close();
     if (this.tproxyFd !== null) closeFd(this.tproxyFd);
     this.tproxyFd = grant.fd;
