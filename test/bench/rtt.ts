@@ -23,9 +23,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createLab, type Lab, type LabProcess, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase } from '../support/database.js';
-import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../support/gateway.js';
 import { startRedsocks } from './forwarder/redsocks.js';
 import { planDelayLine, TUN_A, TUN_B } from './rtt/delay-plan.js';
+import { parseWarmTakes, type WarmTakes } from './rtt/warm-takes.js';
 
 const RTT_MS = boundedEnv('PGW_BENCH_RTT_MS', 50, 10, 500);
 const SAMPLES = boundedEnv('PGW_BENCH_SAMPLES', 15, 3, 200);
@@ -139,6 +140,19 @@ async function measure(lab: Lab, key: string, src: string, into: Map<string, Sam
   say(`  ${key}: time to first byte p50 ${quantile(got.ttfbMs, 0.5).toFixed(1)} ms${failed}`);
 }
 
+/** Adds the forwarder's warm takes (its counter, since its start) per protocol: read once per warm run, before it stops. */
+async function countWarmTakes(lab: Lab, proxyIds: ReadonlyMap<Protocol, number>, into: Map<Protocol, WarmTakes>): Promise<void> {
+  const scrape = await lab.httpGet({ ns: lab.ns.gateway, url: `http://127.0.0.1:${SERVICE_SPECS.forwarder.metricsPort}/metrics`, timeoutMs: 5_000 });
+  if (!scrape.ok) throw new Error(`forwarder metrics not readable: ${scrape.error}`);
+  const takes = parseWarmTakes(scrape.body);
+  for (const [protocol, id] of proxyIds) {
+    const got = takes.get(id) ?? { used: 0, stale: 0 };
+    const sum = into.get(protocol)!;
+    sum.used += got.used;
+    sum.stale += got.stale;
+  }
+}
+
 async function measureFloor(lab: Lab, proxies: ReadonlyMap<string, ProxyHandle>, into: Map<string, FloorSamples>): Promise<void> {
   const args = {
     proxies: PROTOCOLS.map((protocol) => ({ url: proxies.get(protocol)!.url, handshake: 'pipelined' })),
@@ -210,8 +224,10 @@ async function main(): Promise<void> {
     const proxies = new Map(PROTOCOLS.map((protocol) => [protocol, lab.proxies.find((p) => p.kind === protocol)!]));
     const gateway = new Gateway(lab, tdb);
     cleanups.push(() => gateway.destroy());
+    const proxyIds = new Map<Protocol, number>();
     for (const protocol of PROTOCOLS) {
       const id = await gateway.seedProxy(proxies.get(protocol)!, { status: 'up' });
+      proxyIds.set(protocol, id);
       // What the health probe learns for dante (issue 12.2's interop matrix): it accepts pipelining.
       if (protocol !== 'http-auth') await tdb.db.updateTable('proxies').set({ handshakeLearned: 'pipelined' }).where('id', '=', id).execute();
       await gateway.seedMapping(CLIENTS[`pgw/${protocol}`]!, id, PGW_PORTS[protocol]!);
@@ -220,6 +236,8 @@ async function main(): Promise<void> {
 
     const samples = new Map<string, Samples>();
     const floorSamples = new Map<string, FloorSamples>();
+    /** Per protocol over the warm rows: client connections that rode a warm connection (used) or found it closed (stale). */
+    const warmTakes = new Map<Protocol, WarmTakes>(PROTOCOLS.map((protocol) => [protocol, { used: 0, stale: 0 }]));
     const loads: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
@@ -246,6 +264,7 @@ async function main(): Promise<void> {
         await gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: warm });
         await waitEffective(lab, PROTOCOLS.map((protocol) => [CLIENTS[`pgw/${protocol}`]!, proxies.get(protocol)!] as const));
         for (const protocol of PROTOCOLS) await measure(lab, `${setup}/${protocol}`, CLIENTS[`pgw/${protocol}`]!, samples);
+        if (warm === 'true') await countWarmTakes(lab, proxyIds, warmTakes);
         await gateway.stop('forwarder');
       }
       // Back to a gateway without pgw's tables (the agent's and the guard's, which drops LAN
@@ -301,6 +320,9 @@ async function main(): Promise<void> {
       console.log(`  ${f.protocol.padEnd(12)} direct ${f.directP50Ms.toFixed(1)} ms, warm ${f.warmP50Ms.toFixed(1)} ms, cold ${f.coldP50Ms.toFixed(1)} ms: warm floor ${f.warmFloorMs.toFixed(1)} ms (${f.warmFloorRtt.toFixed(2)} RTT), cold floor ${f.coldFloorMs.toFixed(1)} ms (${f.coldFloorRtt.toFixed(2)} RTT)`);
     }
     for (const row of rows.filter((r) => r.overFloorMs !== undefined)) console.log(`  ${row.setup} ${row.protocol.padEnd(12)} added beyond the proxy's floor: ${row.overFloorMs!.toFixed(1)} ms (${row.overFloorRtt!.toFixed(2)} RTT)`);
+    const perRow = ROUNDS * (WARMUP + SAMPLES);
+    console.log(`\npgw warm rows: client connections that rode a warm connection (used), found it closed by the proxy (stale), or found none ready (cold dial), of ${perRow} per row`);
+    for (const [protocol, takes] of warmTakes) console.log(`  ${protocol.padEnd(12)} used ${takes.used}, stale ${takes.stale}, cold ${perRow - takes.used - takes.stale}`);
     const verdicts: Record<string, boolean> = {};
     for (const row of rows) {
       if (row.setup === 'pgw warm') {
@@ -314,7 +336,7 @@ async function main(): Promise<void> {
     }
     console.log('');
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
-    summary = { bench: 'rtt', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'the forwarder default', rttMsNominal: RTT_MS, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, verdicts };
+    summary = { bench: 'rtt', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'the forwarder default', rttMsNominal: RTT_MS, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, warmTakes: Object.fromEntries(warmTakes), verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }
