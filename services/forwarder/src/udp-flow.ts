@@ -14,6 +14,10 @@ export interface UdpFlowDeps {
   associate(handlers: UdpAssociationHandlers): Promise<Socks5UdpAssociation>;
   /** A reply socket for `destination` from the agent. */
   replySocket(client: Endpoint, destination: Endpoint): Promise<UdpSocketGrant>;
+  /** Takes one place for a reply socket in the relay's budget (per client, in all), or says which limit is hit. */
+  reserveDestination(): UdpDropReason | null;
+  /** Gives back the places of the flow's reply sockets once it ended. */
+  releaseDestinations(count: number): void;
   dropped(reason: UdpDropReason, detail?: string): void;
   relayed(direction: 'up' | 'down', bytes: number): void;
   /** Once, when the flow ended: idle, closed by the relay, or its association failed or ended. */
@@ -79,6 +83,8 @@ export class UdpFlow {
     let known = this.destinations.get(key);
     if (known === undefined) {
       if (this.destinations.size >= this.limits.destinationsPerFlow) return this.deps.dropped('limit_destinations');
+      const overBudget = this.deps.reserveDestination();
+      if (overBudget !== null) return this.deps.dropped(overBudget);
       known = { fd: null, reader: null, refused: false, waiting: [] };
       this.destinations.set(key, known);
       this.requestReplySocket(key, destination, known);
@@ -145,6 +151,7 @@ export class UdpFlow {
       if (destination.fd !== null) closeFd(destination.fd);
       destination.fd = null;
     }
+    this.deps.releaseDestinations(this.destinations.size);
     this.destinations.clear();
     this.deps.closed(this, error, opened);
   }

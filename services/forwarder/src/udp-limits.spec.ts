@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UdpFlowCounts } from './udp-limits.js';
+import { DEFAULT_UDP_LIMITS, UdpFlowCounts, worstCaseUdpDescriptors } from './udp-limits.js';
 
 describe('UdpFlowCounts: flows per client and in all', () => {
   it('refuses the flow over the per-client limit, other clients still fit', () => {
-    const counts = new UdpFlowCounts({ perClient: 2, total: 10 });
+    const counts = new UdpFlowCounts({ perClient: 2, total: 10, destinationsPerClient: 1, destinationsTotal: 1 });
     counts.add('192.168.2.10');
     counts.add('192.168.2.10');
     assert.equal(counts.refusal('192.168.2.10'), 'limit_client');
@@ -14,7 +14,7 @@ describe('UdpFlowCounts: flows per client and in all', () => {
   });
 
   it('refuses every client at the total limit; a removal frees one place', () => {
-    const counts = new UdpFlowCounts({ perClient: 5, total: 3 });
+    const counts = new UdpFlowCounts({ perClient: 5, total: 3, destinationsPerClient: 1, destinationsTotal: 1 });
     for (const last of [10, 11, 12]) counts.add(`192.168.2.${last}`);
     assert.equal(counts.total, 3);
     assert.equal(counts.refusal('192.168.2.13'), 'limit_total');
@@ -23,10 +23,33 @@ describe('UdpFlowCounts: flows per client and in all', () => {
   });
 
   it('a removal of a client with no flow changes nothing (never below zero)', () => {
-    const counts = new UdpFlowCounts({ perClient: 1, total: 1 });
+    const counts = new UdpFlowCounts({ perClient: 1, total: 1, destinationsPerClient: 1, destinationsTotal: 1 });
     counts.remove('192.168.2.10');
     assert.equal(counts.total, 0);
     counts.add('192.168.2.10');
     assert.equal(counts.refusal('192.168.2.11'), 'limit_total');
+  });
+});
+
+describe('UDP relay descriptors: bounded whatever the clients send', () => {
+  it('the default limits hold at most 32768 descriptors (a quarter of the unit’s LimitNOFILE 131072; the rest is for TCP relays)', () => {
+    assert.ok(worstCaseUdpDescriptors(DEFAULT_UDP_LIMITS) <= 32_768, `worst case ${worstCaseUdpDescriptors(DEFAULT_UDP_LIMITS)}`);
+  });
+
+  it('reply sockets are counted per client and in all, across the client’s flows', () => {
+    const counts = new UdpFlowCounts({ perClient: 10, total: 10, destinationsPerClient: 3, destinationsTotal: 4 });
+    for (let i = 0; i < 3; i++) {
+      assert.equal(counts.destinationRefusal('192.168.2.10'), null);
+      counts.addDestination('192.168.2.10');
+    }
+    assert.equal(counts.destinationRefusal('192.168.2.10'), 'limit_destinations');
+    counts.addDestination('192.168.2.11');
+    assert.equal(counts.destinationRefusal('192.168.2.12'), 'limit_destinations_total');
+    counts.removeDestinations('192.168.2.10', 2);
+    assert.equal(counts.destinationRefusal('192.168.2.10'), null);
+    assert.equal(counts.destinationRefusal('192.168.2.12'), null);
+    counts.removeDestinations('192.168.2.11', 5);
+    counts.removeDestinations('192.168.2.10', 5);
+    assert.equal(counts.destinations, 0, 'never below zero');
   });
 });

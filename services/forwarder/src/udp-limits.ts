@@ -10,11 +10,31 @@ export interface UdpLimits {
   readonly total: number;
   /** Destinations (reply sockets) per flow. */
   readonly destinationsPerFlow: number;
+  /**
+   * Reply sockets per client across its flows, and in all: each is a descriptor, so without these
+   * one client's flows x destinations (256 x 64) would hold 16k of the forwarder's descriptors and
+   * a few clients would leave none for the TCP relays.
+   */
+  readonly destinationsPerClient: number;
+  readonly destinationsTotal: number;
   /** Datagrams held per flow while its association opens; more are dropped. */
   readonly queuedPerFlow: number;
 }
 
-export const DEFAULT_UDP_LIMITS: UdpLimits = { idleMs: 60_000, perClient: 256, total: 8_192, destinationsPerFlow: 64, queuedPerFlow: 32 };
+export const DEFAULT_UDP_LIMITS: UdpLimits = {
+  idleMs: 60_000,
+  perClient: 256,
+  total: 8_192,
+  destinationsPerFlow: 64,
+  destinationsPerClient: 1_024,
+  destinationsTotal: 16_384,
+  queuedPerFlow: 32,
+};
+
+/** Descriptors the relay holds at its limits: per flow its association's TCP and UDP socket, plus every reply socket. */
+export function worstCaseUdpDescriptors(limits: UdpLimits): number {
+  return limits.total * 2 + limits.destinationsTotal;
+}
 
 /** Why a client's datagram was not relayed (pgw_forwarder_udp_dropped_total{reason}, the status record). */
 export type UdpDropReason =
@@ -26,6 +46,7 @@ export type UdpDropReason =
   | 'limit_client'
   | 'limit_total'
   | 'limit_destinations'
+  | 'limit_destinations_total'
   | 'reply_socket_refused'
   | 'queue_full'
   | 'truncated';
@@ -34,8 +55,35 @@ export type UdpDropReason =
 export class UdpFlowCounts {
   private readonly perClient = new Map<string, number>();
   private all = 0;
+  private readonly destinationsPerClient = new Map<string, number>();
+  private allDestinations = 0;
 
-  constructor(private readonly limits: Pick<UdpLimits, 'perClient' | 'total'>) {}
+  constructor(private readonly limits: Pick<UdpLimits, 'perClient' | 'total' | 'destinationsPerClient' | 'destinationsTotal'>) {}
+
+  get destinations(): number {
+    return this.allDestinations;
+  }
+
+  /** null: one more reply socket of `client` fits; otherwise which limit it hits. */
+  destinationRefusal(client: string): 'limit_destinations' | 'limit_destinations_total' | null {
+    if (this.allDestinations >= this.limits.destinationsTotal) return 'limit_destinations_total';
+    if ((this.destinationsPerClient.get(client) ?? 0) >= this.limits.destinationsPerClient) return 'limit_destinations';
+    return null;
+  }
+
+  addDestination(client: string): void {
+    this.destinationsPerClient.set(client, (this.destinationsPerClient.get(client) ?? 0) + 1);
+    this.allDestinations++;
+  }
+
+  /** A flow of `client` ended with `count` reply sockets (never below zero). */
+  removeDestinations(client: string, count: number): void {
+    const held = this.destinationsPerClient.get(client) ?? 0;
+    const removed = Math.min(held, count);
+    if (held - removed === 0) this.destinationsPerClient.delete(client);
+    else this.destinationsPerClient.set(client, held - removed);
+    this.allDestinations -= removed;
+  }
 
   get total(): number {
     return this.all;

@@ -135,6 +135,12 @@ export class UdpRelay {
       associate: (handlers) =>
         Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
+      reserveDestination: () => {
+        const refusal = this.counts.destinationRefusal(client.ip);
+        if (refusal === null) this.counts.addDestination(client.ip);
+        return refusal;
+      },
+      releaseDestinations: (count) => this.counts.removeDestinations(client.ip, count),
       dropped: (reason, detail) => this.drop(route, reason, detail),
       relayed: (direction, bytes) => {
         if (direction === 'up') {
