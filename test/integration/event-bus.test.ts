@@ -80,6 +80,23 @@ describe('event bus over a real Redis', () => {
     await bus.close();
   });
 
+  it('gives each node of an HA pair every notice: an agent and a forwarder per node, each node its own group (issue 18)', async () => {
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
+    const seen: Record<string, ReceivedEvent[]> = { 'agent a': [], 'agent b': [], 'forwarder a': [], 'forwarder b': [] };
+    for (const group of ['agent', 'forwarder'] as const) {
+      for (const node of ['a', 'b']) bus.subscribe({ group, node, consumer: `${group}@${node}`, handler: async (e) => void seen[`${group} ${node}`]!.push(e), blockMs: 200 });
+    }
+    await sleep(300); // groups are created at '$'
+    const ids = [await bus.publish({ type: 'proxy.changed', proxyId: 1, action: 'updated' }), await bus.publish({ type: 'config.changed' })];
+    await waitFor('every node to handle both notices', 5_000, () => Object.values(seen).every((handled) => handled.length >= 2), {
+      intervalMs: 20,
+      detail: () => JSON.stringify(Object.fromEntries(Object.entries(seen).map(([who, handled]) => [who, handled.map((e) => e.id)]))),
+    });
+    await sleep(200);
+    for (const [who, handled] of Object.entries(seen)) assert.deepEqual(handled.map((e) => e.id), ids, `${who} handled each notice once`);
+    await bus.close();
+  });
+
   it('redelivers an event whose consumer crashed before ack: reclaimed by another consumer', async () => {
     const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
     const crashed = await startStuckConsumer(redis.adminUrl, stream, 'agent', 'agent@crashed');

@@ -26,6 +26,13 @@ export interface EventBusOptions {
 export interface SubscribeOptions {
   /** One consumer group per service: it sees every notice of the publishers it reads (CONSUMER_SOURCES) once. */
   group: ConsumerGroup;
+  /**
+   * The gateway node this consumer enforces on (PGW_NODE_NAME). Each node of an HA pair must see
+   * every notice, so its agent and forwarder read with the node's own group, `<group>:<node>`; one
+   * group shared by both nodes would hand each notice to one of them only, and the other would
+   * block a dead proxy's clients only at its next resync.
+   */
+  node?: string;
   /** Stable across restarts, so a restarted consumer finds its own pending entries first. */
   consumer?: string;
   handler: (received: ReceivedEvent) => Promise<void>;
@@ -160,6 +167,8 @@ class GroupConsumer {
   private readonly redis: Redis;
   private readonly consumer: string;
   private readonly sources: readonly EventPublisher[];
+  /** The Redis consumer group: the service's, or its node's (SubscribeOptions.node). */
+  private readonly group: string;
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
 
@@ -170,6 +179,7 @@ class GroupConsumer {
   ) {
     this.consumer = options.consumer ?? `${options.group}@${hostname()}`;
     this.sources = CONSUMER_SOURCES[options.group];
+    this.group = options.node === undefined ? options.group : `${options.group}:${options.node}`;
     this.redis = connectRedis(bus.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on('error', () => undefined);
   }
@@ -207,7 +217,7 @@ class GroupConsumer {
         if (this.stopped) break;
         groupReady = false;
         const delay = reconnectDelayMs(attempt++);
-        this.bus.logger.warn('event consumer error, retrying', { group: this.options.group, error: (error as Error).message, retryInMs: delay });
+        this.bus.logger.warn('event consumer error, retrying', { group: this.group, error: (error as Error).message, retryInMs: delay });
         await sleep(delay);
       }
     }
@@ -220,7 +230,7 @@ class GroupConsumer {
   private async ensureGroup(): Promise<void> {
     for (const publisher of this.sources) {
       try {
-        await this.redis.xgroup('CREATE', this.key(publisher), this.options.group, '$', 'MKSTREAM');
+        await this.redis.xgroup('CREATE', this.key(publisher), this.group, '$', 'MKSTREAM');
       } catch (error) {
         if (!(error as Error).message.includes('BUSYGROUP')) throw error;
       }
@@ -229,7 +239,7 @@ class GroupConsumer {
 
   private async readGroup(id: string, blockMs: number): Promise<StreamReply> {
     const count = this.options.batch ?? 50;
-    const args: (string | number)[] = ['GROUP', this.options.group, this.consumer, 'COUNT', count];
+    const args: (string | number)[] = ['GROUP', this.group, this.consumer, 'COUNT', count];
     if (blockMs > 0) args.push('BLOCK', blockMs);
     args.push('STREAMS', ...this.sources.map((p) => this.key(p)), ...this.sources.map(() => id));
     return (await this.redis.call('XREADGROUP', ...args)) as StreamReply;
@@ -246,7 +256,7 @@ class GroupConsumer {
     for (const publisher of this.sources) {
       let cursor = '0-0';
       for (let round = 0; round < 10; round++) {
-        const reply = (await this.redis.call('XAUTOCLAIM', this.key(publisher), this.options.group, this.consumer, minIdleMs, cursor, 'COUNT', 100)) as [string, Entry[]];
+        const reply = (await this.redis.call('XAUTOCLAIM', this.key(publisher), this.group, this.consumer, minIdleMs, cursor, 'COUNT', 100)) as [string, Entry[]];
         await this.handleBatch(publisher, reply[1]);
         cursor = reply[0];
         if (cursor === '0-0') break;
@@ -259,7 +269,7 @@ class GroupConsumer {
     for (const [id, fields] of entries) {
       // XAUTOCLAIM returns deleted (trimmed) entries as null fields: nothing to handle, just ack.
       if (fields === null) {
-        await this.redis.xack(key, this.options.group, id);
+        await this.redis.xack(key, this.group, id);
         continue;
       }
       const decoded = decodeEvent(id, fields, publisher);
@@ -269,7 +279,7 @@ class GroupConsumer {
       } else {
         await this.options.handler(decoded);
       }
-      await this.redis.xack(key, this.options.group, id);
+      await this.redis.xack(key, this.group, id);
     }
   }
 }

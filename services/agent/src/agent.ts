@@ -149,6 +149,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const server = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
   const subscription = bus.subscribe({
     group: 'agent',
+    node: config.PGW_NODE_NAME,
     handler: async ({ event }) => {
       if (RELEVANT.has(event.type)) await reconciler.request(`event:${event.type}`);
     },

@@ -56,6 +56,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
   reconciler.startPeriodic(config.resyncIntervalMs);
   const subscription = bus.subscribe({
     group: 'forwarder',
+    node: config.nodeName,
     consumer: `forwarder@${hostname()}`,
     handler: async (received: ReceivedEvent) => {
       if (RELEVANT_EVENTS.has(received.event.type)) await reconciler.request();
