@@ -1,7 +1,8 @@
 // Operator console v2 (issue 17) in Debian's chromium against the real api, health service, Postgres,
 // Redis and loopback dantes (no lab namespaces needed): the audit search with its filters in the URL,
 // cursor paging and a CSV export equal to the search, at desktop width and 375 px (screenshots in
-// docs/screenshots); and the banner a proxy's exit-IP change raises, naming the proxy, old and new IP.
+// docs/screenshots); live following with the same filters (new matching entries appear without a
+// reload, others do not); and the banner a proxy's exit-IP change raises, naming the proxy, old and new IP.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -130,6 +131,32 @@ describe('operator console: audit search and exit-IP banner (chromium, real api 
     await page.locator('[data-testid="audit-rows"] tbody tr', { hasText: 'proxy rotating' }).waitFor();
     await page.evaluate(() => window.scrollTo(0, 0));
     await screenshotBoth(page, 'audit');
+  });
+
+  it('follows the log live with the same filters: a matching change appears on top without a reload, others do not', async () => {
+    const { page } = admin;
+    await page.goto('/#/auth?actor=alice&entityType=proxy');
+    const panel = page.getByTestId('audit');
+    await panel.getByRole('heading', { name: 'Audit log' }).waitFor();
+    const expected = (await h.call('GET', '/api/v1/audit?actor=alice&entityType=proxy', bearer())).body.items as { id: string }[];
+    await page.locator(`[data-testid="audit-rows"] tbody tr:first-child[data-id="${expected[0]!.id}"]`).waitFor();
+    await panel.getByTestId('audit-live').check();
+    // A mapping edit (another entity) and then a proxy rename (matching): only the rename is listed.
+    const edit = await h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...bearer(), body: { description: 'desk-a live' } });
+    assert.equal(edit.status, 200, edit.text);
+    const written = Date.now();
+    const rename = await h.call('PATCH', `/api/v1/proxies/${proxyId}`, { ...bearer(), body: { name: 'rotating-live' } });
+    assert.equal(rename.status, 200, rename.text);
+    const newest = (await h.call('GET', '/api/v1/audit?actor=alice&entityType=proxy&limit=1', bearer())).body.items[0] as { id: string };
+    await page.locator(`[data-testid="audit-rows"] tbody tr:first-child[data-id="${newest.id}"][data-fresh="true"]`).waitFor({ timeout: 5_000 });
+    console.log(`live audit entry shown ${Date.now() - written} ms after the rename`);
+    assert.deepEqual(await shownIds(page), [newest.id, ...ids(expected)], 'the rename on top, the mapping edit not listed');
+    assert.match(await page.locator('[data-testid="audit-rows"] tbody tr').first().innerText(), /rotating-live/);
+    await panel.getByTestId('audit-live').uncheck();
+    const back = await h.call('PATCH', `/api/v1/proxies/${proxyId}`, { ...bearer(), body: { name: 'rotating' } });
+    assert.equal(back.status, 200, back.text);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    assert.equal((await shownIds(page))[0], newest.id, 'not following once Live is off');
   });
 
   it('raises a dismissible banner naming the proxy, the old and the new exit IP when the exit IP changes', async () => {
