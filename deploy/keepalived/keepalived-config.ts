@@ -111,7 +111,10 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
       `vrrp_script ${t.name} {`,
       `  script "${s.checkScript} ${t.port}"`,
       '  interval 1',
-      '  timeout 1',
+      // A dead service refuses at once (fall 1: FAULT within the second); a slow /healthz on a busy
+      // box gets 2 s (the script's curl) before it counts as down, so load alone does not flap the
+      // pair, and a hung service is given up within interval + timeout (3 s).
+      '  timeout 3',
       '  fall 1',
       '  rise 2',
       '}',

@@ -6,4 +6,4 @@
 set -eu
 port=$1
 case "$port" in '' | *[!0-9]*) echo "pgw-ha-check: port must be a number, got '$port'" >&2; exit 2 ;; esac
-exec /usr/bin/curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz"
+exec /usr/bin/curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz"
