@@ -10,7 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createLab, type Lab } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN_CREDENTIALS, Gateway, REPO_ROOT } from '../support/gateway.js';
-import { launchBrowser, logIn, newSession } from './ui-browser.js';
+import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
 
 const CLIENT = '192.168.2.10';
 
@@ -55,6 +55,8 @@ describe('fail policy backup in the console (chromium, real agent, forwarder, he
     await row.getByRole('button', { name: `Edit ${CLIENT}` }).click();
     assert.equal(await page.getByTestId('fail-policy').inputValue(), 'backup');
     assert.match(await page.getByTestId('backup-list').innerText(), /tinyproxy-backup/);
+    await page.getByTestId('fail-policy').scrollIntoViewIfNeeded();
+    await screenshotBoth(page, 'mapping-form-backup');
     await page.getByRole('button', { name: 'Cancel' }).click();
   });
 
@@ -67,5 +69,7 @@ describe('fail policy backup in the console (chromium, real agent, forwarder, he
     await badge.filter({ hasText: 'effective (on backup tinyproxy-backup)' }).waitFor({ timeout: 20_000 });
     console.log(`# primary killed -> console shows the client on its backup: ${Date.now() - killedAt} ms`);
     assert.equal(await badge.getAttribute('data-tone'), 'warn');
+    assert.equal(await horizontalOverflow(page), 0, 'the mappings with a client on its backup fit 375 px');
+    await screenshotBoth(page, 'mappings-on-backup');
   });
 });
