@@ -7,7 +7,7 @@ cd "$REPO_ROOT"
 
 RUN_PACKAGES=(nftables iproute2 util-linux postgresql redis-server dante-server tinyproxy tcpdump iperf3 conntrack curl ca-certificates)
 # docker.io, debootstrap, docker-compose: the deploy group (its dockerd runs only inside a lab namespace).
-TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client keepalived)
+TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client keepalived bind9-dnsutils)
 packages=("${RUN_PACKAGES[@]}")
 [ "${1:-}" = "--tests" ] && packages+=("${TEST_PACKAGES[@]}")
 

@@ -61,6 +61,13 @@ async function whoami(src: string): Promise<{ from?: string; txt?: string | null
   return JSON.parse(run.stdout.trim() || '{}') as { from?: string; txt?: string | null };
 }
 
+/** A real resolver client (EDNS, cookie, random source port): `dig +short TXT whoami.pgw.test` from src; its stdout, trimmed. */
+async function digWhoami(src: string): Promise<string> {
+  const { ip, port } = dp.lab.description.dns;
+  const run = await dp.lab.exec(dp.lab.ns.lan, ['dig', '+short', '+tries=1', '+time=3', '-b', src, '-p', String(port), `@${ip}`, 'TXT', 'whoami.pgw.test'], { reject: false });
+  return run.stdout.trim();
+}
+
 async function forwarderMetric(series: string): Promise<number> {
   return metricValue(await scrapeMetrics(dp.gw, FORWARDER_METRICS_PORT), series);
 }
@@ -114,9 +121,11 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
   it('dnsMode proxy: `whoami.pgw.test TXT @203.0.113.53` over UDP answers the proxy’s exit address, from the resolver’s address; no DNS packet on eth0 outside the proxy relay', async () => {
     const capture = await dp.captureWan();
     const answer = await whoami(ON_DANTE);
+    const dig = await digWhoami(ON_DANTE);
     const wan = await capture.stop();
     const { ip, port } = dp.lab.description.dns;
     assert.deepEqual(answer, { from: `${ip}:${port}`, txt: dp.lab.proxies[0]!.ip });
+    assert.equal(dig, `"${dp.lab.proxies[0]!.ip}"`, 'dig TXT whoami.pgw.test answers the proxy’s exit address');
     assert.deepEqual(wan.fromClients, []);
     assert.deepEqual(notWithProxies(wan), []);
     assert.deepEqual(wan.all.filter((l) => l.includes(`${ip}.`) || /\.53: /.test(l)), [], 'no packet to or from the DNS server, none to port 53');
