@@ -4,17 +4,16 @@
 // docs/screenshots); live following with the same filters (new matching entries appear without a
 // reload, others do not); and the banner a proxy's exit-IP change raises, naming the proxy, old and new IP.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { parseCsv } from '@pgw/domain/csv';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN, type ApiHarness, type Session } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
+import { type ApiHarness, type Session } from '../integration/api-harness.js';
+import type { ApiStack } from '../integration/api-stack.js';
 import { startDante } from '../../lab/proxies.js';
 import type { ProxyHandle } from '../../lab/types.js';
-import { REPO_ROOT } from '../support/gateway.js';
-import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
+import { horizontalOverflow, screenshotBoth } from './ui-browser.js';
 
 describe('operator console: audit search and exit-IP banner (chromium, real api and health)', { timeout: 300_000 }, () => {
   let stack: ApiStack;
@@ -29,11 +28,7 @@ describe('operator console: audit search and exit-IP banner (chromium, real api 
   const ids = (items: { id: string }[]) => items.map((r) => r.id);
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
-    h = stack.harness;
-    api = await h.login(ADMIN);
+    ({ stack, h, api } = await startConsoleApi());
     const proxy = await h.call('POST', '/api/v1/proxies', { ...bearer(), body: { name: 'rotating', url: stack.dante.url } });
     assert.equal(proxy.status, 201, proxy.text);
     proxyId = proxy.body.id;
@@ -46,9 +41,7 @@ describe('operator console: audit search and exit-IP banner (chromium, real api 
       const edit = await h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...bearer(), body: { description: `desk-a rev ${i}` } });
       assert.equal(edit.status, 200, edit.text);
     }
-    browser = await launchBrowser();
-    admin = await newSession(browser, h.url);
-    await logIn(admin.page, ADMIN.username, ADMIN.password);
+    ({ browser, admin } = await openAdminConsole(h.url));
   });
 
   after(async () => {

@@ -3,14 +3,14 @@
 // and exports byte for byte the same; an edited file shows what it adds and changes (or why it
 // would be refused) before anything is written, and is applied on "Apply". Saves screenshots.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN, type ApiHarness, type Session } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
-import { REPO_ROOT } from '../support/gateway.js';
-import { launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
+import { type ApiHarness, type Session } from '../integration/api-harness.js';
+import type { ApiStack } from '../integration/api-stack.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
+import { screenshotBoth } from './ui-browser.js';
 
 describe('operator console: CSV import dry run and round trip (chromium, real api and health)', { timeout: 150_000 }, () => {
   let stack: ApiStack;
@@ -30,11 +30,7 @@ describe('operator console: CSV import dry run and round trip (chromium, real ap
   const rows = async () => (await h.db.selectFrom('mappings').select(['clientIp', 'description']).orderBy('clientIp').execute()).map((m) => `${m.clientIp} ${m.description}`);
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
-    h = stack.harness;
-    api = await h.login(ADMIN);
+    ({ stack, h, api } = await startConsoleApi());
     const proxy = await h.call('POST', '/api/v1/proxies', { auth: { bearer: api.token }, body: { name: 'lab-a', url: stack.dante.url } });
     assert.equal(proxy.status, 201, proxy.text);
     await h.db.insertInto('mappings').values([
@@ -42,9 +38,7 @@ describe('operator console: CSV import dry run and round trip (chromium, real ap
       { clientIp: '192.168.2.11', proxyId: proxy.body.id, listenPort: 20001, description: '=cmd|formula', macAddress: '52:54:00:12:34:56' },
       { clientIp: '192.168.2.12', proxyId: proxy.body.id, listenPort: 20002, description: 'printer', enabled: false },
     ]).execute();
-    browser = await launchBrowser();
-    admin = await newSession(browser, h.url);
-    await logIn(admin.page, ADMIN.username, ADMIN.password);
+    ({ browser, admin } = await openAdminConsole(h.url));
     await admin.page.getByRole('link', { name: 'Proxy Mappings' }).click();
     await admin.page.locator('tr[data-client="192.168.2.12"]').waitFor();
   });

@@ -3,16 +3,15 @@
 // selected by tag and moved to another proxy in one request: one transaction, one audit row each,
 // one change notice; the untagged mappings are left alone. Saves the bulk bar screenshots.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { connectRedis } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN, type ApiHarness, type Session } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
-import { REPO_ROOT } from '../support/gateway.js';
-import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
+import { type ApiHarness, type Session } from '../integration/api-harness.js';
+import type { ApiStack } from '../integration/api-stack.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
+import { horizontalOverflow, screenshotBoth } from './ui-browser.js';
 
 const TAGGED = 100;
 const UNTAGGED = 5;
@@ -28,12 +27,8 @@ describe('operator console: bulk actions by tag (chromium, real api and health)'
   let to: number;
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
-    h = stack.harness;
+    ({ stack, h, api } = await startConsoleApi());
     redis = connectRedis(stack.redis.adminUrl);
-    api = await h.login(ADMIN);
     for (const name of ['old-exit', 'new-exit']) {
       const proxy = await h.call('POST', '/api/v1/proxies', { auth: { bearer: api.token }, body: { name, url: stack.dante.url } });
       assert.equal(proxy.status, 201, proxy.text);
@@ -49,9 +44,7 @@ describe('operator console: bulk actions by tag (chromium, real api and health)'
       tags: i < TAGGED ? ['floor-2'] : ['floor-3'],
     }));
     await h.db.insertInto('mappings').values(rows).execute();
-    browser = await launchBrowser();
-    admin = await newSession(browser, h.url);
-    await logIn(admin.page, ADMIN.username, ADMIN.password);
+    ({ browser, admin } = await openAdminConsole(h.url));
   });
 
   after(async () => {

@@ -4,16 +4,14 @@
 // exit), an exit-IP change raising its banner, and the per-proxy exit-IP history in the Proxies
 // table, each at desktop width and 375 px (screenshots in docs/screenshots).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN, type ApiHarness, type Session } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
+import { type ApiHarness, type Session } from '../integration/api-harness.js';
+import type { ApiStack } from '../integration/api-stack.js';
 import { startDante } from '../../lab/proxies.js';
 import type { ProxyHandle } from '../../lab/types.js';
-import { REPO_ROOT } from '../support/gateway.js';
-import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
+import { horizontalOverflow, screenshotBoth } from './ui-browser.js';
 
 describe('operator console: exit-IP alarms and history (chromium, real api and health)', { timeout: 300_000 }, () => {
   let stack: ApiStack;
@@ -38,14 +36,8 @@ describe('operator console: exit-IP alarms and history (chromium, real api and h
   const alarm = (page: Page, kind: string, proxyId: number) => page.locator(`[data-testid="exit-ip-alarm"][data-kind="${kind}"][data-proxy-id="${proxyId}"]`);
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
-    h = stack.harness;
-    api = await h.login(ADMIN);
-    browser = await launchBrowser();
-    admin = await newSession(browser, h.url);
-    await logIn(admin.page, ADMIN.username, ADMIN.password);
+    ({ stack, h, api } = await startConsoleApi());
+    ({ browser, admin } = await openAdminConsole(h.url));
   });
 
   after(async () => {

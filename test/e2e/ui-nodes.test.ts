@@ -5,17 +5,15 @@
 // each node's agent and forwarder; a split brain raises a warning naming both, which clears when one
 // steps back. Screenshots at desktop width and 375 px in docs/screenshots.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type AgentStatusRecord, connectRedis, type ForwarderStatusRecord, type HaStatusRecord } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
-import { REPO_ROOT } from '../support/gateway.js';
+import type { ApiStack } from '../integration/api-stack.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
 import { writeNodeStatus } from '../support/node-status.js';
-import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
+import { horizontalOverflow, logIn, screenshotBoth } from './ui-browser.js';
 
 describe('console: gateway nodes card (chromium, real api)', { timeout: 180_000 }, () => {
   let stack: ApiStack;
@@ -29,12 +27,9 @@ describe('console: gateway nodes card (chromium, real api)', { timeout: 180_000 
   const card = () => admin.page.getByTestId('gateway-nodes');
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
+    ({ stack } = await startConsoleApi());
     redis = connectRedis(stack.redis.adminUrl); // stands in for the nodes' agents and forwarders
-    browser = await launchBrowser();
-    admin = await newSession(browser, stack.harness.url);
+    ({ browser, admin } = await openAdminConsole(stack.harness.url, false));
   });
 
   after(async () => {

@@ -3,14 +3,12 @@
 // stay fresh, a Proxies tab that fits, notices that tell the truth in plain words, a revoked session
 // that ends at the login page.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
-import { REPO_ROOT } from '../support/gateway.js';
-import { DESKTOP, launchBrowser, logIn, newSession, PHONE } from './ui-browser.js';
+import type { ApiStack } from '../integration/api-stack.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
+import { DESKTOP, logIn, newSession, PHONE } from './ui-browser.js';
 
 /** The console polls what no notice announces (a probe that changes no status) every 10 s. */
 const POLL_BOUND_MS = 15_000;
@@ -30,14 +28,8 @@ describe('operator console: defects found by a new operator (chromium, real api 
   }
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
-    h = stack.harness;
-    api = await h.login(ADMIN);
-    browser = await launchBrowser();
-    admin = await newSession(browser, h.url);
-    await logIn(admin.page, ADMIN.username, ADMIN.password);
+    ({ stack, h, api } = await startConsoleApi());
+    ({ browser, admin } = await openAdminConsole(h.url));
   });
 
   after(async () => {

@@ -3,15 +3,13 @@
 // chromium against the real api, Postgres and Redis. Bad values are refused under their field with
 // the reason and change nothing; good ones are stored and read back. Screenshots desktop and 375 px.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN, type ApiHarness, type Session } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
-import { REPO_ROOT } from '../support/gateway.js';
-import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
+import { type ApiHarness, type Session } from '../integration/api-harness.js';
+import type { ApiStack } from '../integration/api-stack.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
+import { horizontalOverflow, screenshotBoth } from './ui-browser.js';
 
 describe('console: quota and accounting settings (chromium, real api)', { timeout: 180_000 }, () => {
   let stack: ApiStack;
@@ -25,14 +23,8 @@ describe('console: quota and accounting settings (chromium, real api)', { timeou
     (await sql<{ mh: number; hd: number; dd: number }>`SELECT usage_minute_retention_hours AS mh, usage_hour_retention_days AS hd, usage_day_retention_days AS dd FROM settings WHERE id = 1`.execute(h.database.db)).rows[0]!;
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
-    h = stack.harness;
-    api = await h.login(ADMIN);
-    browser = await launchBrowser();
-    admin = await newSession(browser, h.url);
-    await logIn(admin.page, ADMIN.username, ADMIN.password);
+    ({ stack, h, api } = await startConsoleApi());
+    ({ browser, admin } = await openAdminConsole(h.url));
     await admin.page.getByRole('link', { name: 'Configuration' }).click();
     await admin.page.getByTestId('usage-settings').waitFor();
   });

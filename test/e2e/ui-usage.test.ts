@@ -4,18 +4,16 @@
 // takes it into the history) and the agent's status naming the client over quota; older history is
 // seeded straight into the hour and day tables. Screenshots desktop and 375 px in docs/screenshots.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type AgentStatusRecord, CLIENT_USAGE_KEY, type ClientUsageSampleRecord, connectRedis } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN, type ApiHarness, type Session, VIEWER } from '../integration/api-harness.js';
-import { ApiStack } from '../integration/api-stack.js';
-import { REPO_ROOT } from '../support/gateway.js';
+import { type ApiHarness, type Session, VIEWER } from '../integration/api-harness.js';
+import type { ApiStack } from '../integration/api-stack.js';
+import { openAdminConsole, startConsoleApi } from './console-stack.js';
 import { writeNodeStatus } from '../support/node-status.js';
-import { DESKTOP, horizontalOverflow, launchBrowser, logIn, newSession, PHONE, screenshotBoth } from './ui-browser.js';
+import { DESKTOP, horizontalOverflow, logIn, newSession, PHONE, screenshotBoth } from './ui-browser.js';
 
 const OVER = '192.168.2.10';
 const FREE = '192.168.2.11';
@@ -31,12 +29,8 @@ describe('console: limits, quota and usage (chromium, real api and health)', { t
   const bearer = () => ({ auth: { bearer: api.token } });
 
   before(async () => {
-    const uiDir = join(REPO_ROOT, 'ui/dist');
-    if (!existsSync(join(uiDir, 'index.html'))) throw new Error('ui/dist is not built: run `npm run build -w @pgw/ui` first');
-    stack = await ApiStack.start({ PGW_UI_DIR: uiDir });
-    h = stack.harness;
+    ({ stack, h, api } = await startConsoleApi());
     redis = connectRedis(stack.redis.adminUrl);
-    api = await h.login(ADMIN);
     const proxy = await h.call('POST', '/api/v1/proxies', { ...bearer(), body: { name: 'dante', url: stack.dante.url } });
     assert.equal(proxy.status, 201, proxy.text);
     for (const [ip, description, limits] of [[OVER, 'lab bench', { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: 10_000_000 }], [FREE, 'reception', {}]] as const) {
@@ -71,9 +65,7 @@ describe('console: limits, quota and usage (chromium, real api and health)', { t
     assert.equal((await h.api.usageRecorder.poll()).length, 1);
     const status: AgentStatusRecord = { ok: true, at: new Date(now + 2_000).toISOString(), durationMs: 3, appliedMappings: 1, blocked: { [OVER]: 'quota_exceeded' }, rejected: [], error: null };
     await writeNodeStatus(redis, { agent: status });
-    browser = await launchBrowser();
-    admin = await newSession(browser, h.url);
-    await logIn(admin.page, ADMIN.username, ADMIN.password);
+    ({ browser, admin } = await openAdminConsole(h.url));
   });
 
   after(async () => {
