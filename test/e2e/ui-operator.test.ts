@@ -284,7 +284,7 @@ describe('operator console: defects found by a new operator (chromium, real api 
     const mode = page.locator('#set-interceptMode');
     await mode.waitFor();
     assert.equal(await mode.inputValue(), 'dnat', 'the stored default');
-    assert.match(await page.locator('#set-interceptMode-hint').innerText(), /route_localnet at 0.*UDP is not relayed/s);
+    assert.match(await page.locator('#set-interceptMode-hint').innerText(), /route_localnet at 0.*relays clients' UDP through their SOCKS5 proxy/s);
     await mode.selectOption('tproxy');
     await save(page);
     await page.getByRole('status').filter({ hasText: 'Settings saved' }).waitFor({ timeout: 10_000 });
