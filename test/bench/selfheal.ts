@@ -6,6 +6,9 @@ import { createDataplane } from '../e2e/dataplane-harness.js';
 import { faults, percentile, runFault, spawnIn, tablesSnapshot, TransactionWatch } from '../e2e/selfheal-harness.js';
 import { loadAverage1m } from './ops-machine.js';
 
+/** Issue 11's goal for each restore (the product promises one second; agent-selfheal asserts that). */
+const GOAL_P99_MS = 100;
+
 const TRIALS = Number(process.argv[2] ?? 20);
 if (!Number.isInteger(TRIALS) || TRIALS < 1) throw new Error(`trials must be a positive integer, got ${process.argv[2]}`);
 const EFFECTIVE = '192.168.2.10';
@@ -46,7 +49,9 @@ async function main(): Promise<void> {
     const loopBackMs = guardBack && pgwBack ? Math.max(guardBack.at, pgwBack.at) - last.at : null;
     const restores = watch.seen.slice(mark).filter((t) => t.changes.get('pgw') === 'replaced').length;
     console.log(`3 s flush loop: ${flushes.length} flushes, ${restores} inet pgw restores, both tables back ${loopBackMs?.toFixed(1) ?? 'never'} ms after the last flush`);
-    console.log(JSON.stringify({ bench: 'selfheal', trials: TRIALS, faults: rows, flushLoop: { flushes: flushes.length, restores, backMs: loopBackMs === null ? null : Math.round(loopBackMs * 10) / 10 } }));
+    const goalMet = rows.every((r) => r.p99 <= GOAL_P99_MS);
+    console.log(`goal: every fault's p99 <= ${GOAL_P99_MS} ms (issue 11): ${goalMet ? 'met' : `NOT met (${rows.filter((r) => r.p99 > GOAL_P99_MS).map((r) => r.fault).join('; ')})`}`);
+    console.log(JSON.stringify({ bench: 'selfheal', trials: TRIALS, goalP99Ms: GOAL_P99_MS, goalMet, faults: rows, flushLoop: { flushes: flushes.length, restores, backMs: loopBackMs === null ? null : Math.round(loopBackMs * 10) / 10 } }));
   } finally {
     watch?.stop();
     await dp.destroy();
