@@ -9,7 +9,7 @@
 // Usage: npm run bench:failover [-- --rounds 3]
 import { parseArgs } from 'node:util';
 import { cleanupStaleLabs } from '../../lab/index.js';
-import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain } from '../e2e/ha-faults.js';
+import { AFTER_SPLIT_BRAIN_MS, FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain } from '../e2e/ha-faults.js';
 import { createHaPair, waitMaster } from '../e2e/ha-harness.js';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });
@@ -37,7 +37,8 @@ try {
   }
   const split = await splitBrain(pair, 4000);
   console.log(`split brain 4 s: both master ${split.bothMaster}, api conflict ${split.conflictShown}, ${split.failed}/${split.samples} probes failed, longest gap ${split.outageMs} ms`);
-  await waitMaster(pair, 'a');
+  // The bound the e2e uses: the clients may stay on b until a's periodic announcement.
+  await waitMaster(pair, 'a', AFTER_SPLIT_BRAIN_MS);
   const leakedA = (await wans.stop('a')).leaked;
   const power = await runFault(pair, POWER_LOSS);
   results.push(power);

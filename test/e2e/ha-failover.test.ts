@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connectRedis, HA_STATUS_REFRESH_MS, HA_STATUS_TTL_S, pgwEventSchema } from '@pgw/events';
-import { FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain, untilRecordedMaster } from './ha-faults.js';
+import { AFTER_SPLIT_BRAIN_MS, FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain, untilRecordedMaster } from './ha-faults.js';
 import { createHaPair, type HaPair, waitMaster } from './ha-harness.js';
 import { waitFor } from '../../lab/wait.js';
 
@@ -141,11 +141,7 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
     assert.equal(r.bothMaster, true, 'both nodes hold the virtual IP while VRRP is blocked');
     assert.equal(r.conflictShown, true, 'the api shows conflict=true while both claim MASTER');
     assert.ok(r.outageMs <= FAILOVER_GOAL_MS, `longest gap ${r.outageMs} ms`);
-    // The clients' ARP entry comes back to a at once only if a hears one of b's adverts after the
-    // block (it then announces itself again); when b hears a first and yields silently, the clients
-    // stay on b (which enforces the same policy) until a's periodic announcement, every 30 s
-    // (vrrp_garp_master_refresh). Seen both ways in the lab: the bound is that refresh.
-    await waitMaster(pair, 'a', 35_000);
+    await waitMaster(pair, 'a', AFTER_SPLIT_BRAIN_MS);
     assert.equal(await pair.holdsVip('b'), false, 'b gives the address back once it hears a again');
     const cleared = await untilRecordedMaster(pair, 'a', Date.now(), 10_000);
     assert.ok(cleared !== undefined, `the conflict clears: ${JSON.stringify(await pair.apiNodes('b'))}`);

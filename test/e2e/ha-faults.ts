@@ -118,6 +118,14 @@ export async function runFault(pair: HaPair, fault: HaFault): Promise<FaultResul
   return result;
 }
 
+/**
+ * How long the clients may stay on b after a split brain: their ARP entry comes back to a at once
+ * only if a hears one of b's adverts after the block (it then announces itself again); when b hears
+ * a first and yields silently, the clients stay on b (which enforces the same policy) until a's
+ * periodic announcement, every 30 s (vrrp_garp_master_refresh). Seen both ways in the lab.
+ */
+export const AFTER_SPLIT_BRAIN_MS = 35_000;
+
 /** VRRP between the nodes blocked on the WAN bridge: both claim master and hold the virtual IP. */
 export async function splitBrain(pair: HaPair, holdMs: number): Promise<{ bothMaster: boolean; conflictShown: boolean; samples: number; failed: number; outageMs: number }> {
   const { lab } = pair.ha;
