@@ -51,61 +51,85 @@ export type UdpDropReason =
   | 'queue_full'
   | 'truncated';
 
-/** Open flows per client against the limits; pure bookkeeping, the relay owns the flows. */
-export class UdpFlowCounts {
-  private readonly perClient = new Map<string, number>();
+/** Things held per client and in all, against a limit on each; never below zero. */
+class ClientTally {
+  private readonly byClient = new Map<string, number>();
   private all = 0;
-  private readonly destinationsPerClient = new Map<string, number>();
-  private allDestinations = 0;
 
-  constructor(private readonly limits: Pick<UdpLimits, 'perClient' | 'total' | 'destinationsPerClient' | 'destinationsTotal'>) {}
+  constructor(
+    private readonly perClient: number,
+    private readonly total: number,
+  ) {}
 
-  get destinations(): number {
-    return this.allDestinations;
-  }
-
-  /** null: one more reply socket of `client` fits; otherwise which limit it hits. */
-  destinationRefusal(client: string): 'limit_destinations' | 'limit_destinations_total' | null {
-    if (this.allDestinations >= this.limits.destinationsTotal) return 'limit_destinations_total';
-    if ((this.destinationsPerClient.get(client) ?? 0) >= this.limits.destinationsPerClient) return 'limit_destinations';
-    return null;
-  }
-
-  addDestination(client: string): void {
-    this.destinationsPerClient.set(client, (this.destinationsPerClient.get(client) ?? 0) + 1);
-    this.allDestinations++;
-  }
-
-  /** A flow of `client` ended with `count` reply sockets (never below zero). */
-  removeDestinations(client: string, count: number): void {
-    const held = this.destinationsPerClient.get(client) ?? 0;
-    const removed = Math.min(held, count);
-    if (held - removed === 0) this.destinationsPerClient.delete(client);
-    else this.destinationsPerClient.set(client, held - removed);
-    this.allDestinations -= removed;
-  }
-
-  get total(): number {
+  get count(): number {
     return this.all;
   }
 
-  /** null: one more flow of `client` fits; otherwise which limit it hits. */
-  refusal(client: string): 'limit_client' | 'limit_total' | null {
-    if (this.all >= this.limits.total) return 'limit_total';
-    if ((this.perClient.get(client) ?? 0) >= this.limits.perClient) return 'limit_client';
+  /** Which limit one more of `client`'s would cross; null: it fits. */
+  over(client: string): 'client' | 'total' | null {
+    if (this.all >= this.total) return 'total';
+    if ((this.byClient.get(client) ?? 0) >= this.perClient) return 'client';
     return null;
   }
 
   add(client: string): void {
-    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    this.byClient.set(client, (this.byClient.get(client) ?? 0) + 1);
     this.all++;
   }
 
+  remove(client: string, count: number): void {
+    const held = this.byClient.get(client) ?? 0;
+    const removed = Math.min(held, count);
+    if (held === removed) this.byClient.delete(client);
+    else this.byClient.set(client, held - removed);
+    this.all -= removed;
+  }
+}
+
+/** Open flows, and their reply sockets, per client against the limits; pure bookkeeping, the relay owns the flows. */
+export class UdpFlowCounts {
+  private readonly flows: ClientTally;
+  private readonly replySockets: ClientTally;
+
+  constructor(limits: Pick<UdpLimits, 'perClient' | 'total' | 'destinationsPerClient' | 'destinationsTotal'>) {
+    this.flows = new ClientTally(limits.perClient, limits.total);
+    this.replySockets = new ClientTally(limits.destinationsPerClient, limits.destinationsTotal);
+  }
+
+  get total(): number {
+    return this.flows.count;
+  }
+
+  get destinations(): number {
+    return this.replySockets.count;
+  }
+
+  /** null: one more flow of `client` fits; otherwise which limit it hits. */
+  refusal(client: string): 'limit_client' | 'limit_total' | null {
+    const over = this.flows.over(client);
+    return over === null ? null : over === 'total' ? 'limit_total' : 'limit_client';
+  }
+
+  add(client: string): void {
+    this.flows.add(client);
+  }
+
   remove(client: string): void {
-    const left = (this.perClient.get(client) ?? 0) - 1;
-    if (left < 0) return;
-    if (left === 0) this.perClient.delete(client);
-    else this.perClient.set(client, left);
-    this.all--;
+    this.flows.remove(client, 1);
+  }
+
+  /** null: one more reply socket of `client` fits; otherwise which limit it hits. */
+  destinationRefusal(client: string): 'limit_destinations' | 'limit_destinations_total' | null {
+    const over = this.replySockets.over(client);
+    return over === null ? null : over === 'total' ? 'limit_destinations_total' : 'limit_destinations';
+  }
+
+  addDestination(client: string): void {
+    this.replySockets.add(client);
+  }
+
+  /** A flow of `client` ended with `count` reply sockets. */
+  removeDestinations(client: string, count: number): void {
+    this.replySockets.remove(client, count);
   }
 }
