@@ -13,10 +13,10 @@ import {
   describeSocket,
   listenLoopbackTcp,
   type Packet,
-  PacketServer,
-  PacketSocket,
+  type PacketSocket,
   setTransparent,
 } from '@pgw/original-dst';
+import { serveForwarderOnly } from './forwarder-only-server.js';
 import type { ListenerRegistry, ListenerSyscalls } from './listener-registry.js';
 import { uidsBoundToPort } from './listener-proc.js';
 import { gidFromPasswd, uidFromPasswd } from './passwd.js';
@@ -70,34 +70,13 @@ export interface ListenerServerOptions {
  * restart. Any other peer is disconnected before it is read.
  */
 export function startListenerServer(options: ListenerServerOptions, registry: ListenerRegistry, logger: Logger): { close(): void } {
-  const sessions = new Set<PacketSocket>();
-  const server = new PacketServer(
-    options.path,
-    { mode: 0o660, gid: options.forwarderGid },
-    (peer) => {
-      if (peer.uid !== options.forwarderUid) {
-        logger.warn('listener socket: refused a peer that is not the forwarder', { uid: peer.uid, pid: peer.pid });
-        closeFd(peer.fd);
-        return;
-      }
-      const session: PacketSocket = new PacketSocket(peer, {
-        onPacket: (packet) => handle(session, packet, registry, logger, options),
-        onClose: (error) => {
-          sessions.delete(session);
-          if (error) logger.warn('listener socket: forwarder session ended', { pid: peer.pid, error: error.message });
-        },
-      });
-      sessions.add(session);
-      logger.info('listener socket: forwarder connected', { pid: peer.pid });
+  return serveForwarderOnly(options.path, { uid: options.forwarderUid, gid: options.forwarderGid }, 'listener socket', logger, {
+    onPacket: (session, packet) => handle(session, packet, registry, logger, options),
+    onConnect: (pid) => logger.info('listener socket: forwarder connected', { pid }),
+    onClose: (error, pid) => {
+      if (error) logger.warn('listener socket: forwarder session ended', { pid, error: error.message });
     },
-    (error) => logger.warn('listener socket: accept failed', { error: error.message }),
-  );
-  return {
-    close() {
-      server.close();
-      for (const session of sessions) session.close();
-    },
-  };
+  });
 }
 
 function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistry, logger: Logger, options: ListenerServerOptions): void {

@@ -8,7 +8,8 @@ import {
   parseListenerMessage,
 } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
-import { closeFd, type Packet, PacketServer, PacketSocket, transparentUdpSocket } from '@pgw/original-dst';
+import { closeFd, type Packet, type PacketSocket, transparentUdpSocket } from '@pgw/original-dst';
+import { serveForwarderOnly } from './forwarder-only-server.js';
 import { replySocketRefusal, TPROXY_UDP_PORT } from './udp-reply-check.js';
 
 export interface UdpSocketServerOptions {
@@ -49,24 +50,9 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
     }
   };
   bindTproxy();
-  const sessions = new Set<PacketSocket>();
-  const server = new PacketServer(
-    udpSocketPath(options.listenerSocket),
-    { mode: 0o660, gid: options.forwarderGid },
-    (peer) => {
-      if (peer.uid !== options.forwarderUid) {
-        logger.warn('UDP socket server: refused a peer that is not the forwarder', { uid: peer.uid, pid: peer.pid });
-        closeFd(peer.fd);
-        return;
-      }
-      const session: PacketSocket = new PacketSocket(peer, {
-        onPacket: (packet) => handle(session, packet),
-        onClose: () => sessions.delete(session),
-      });
-      sessions.add(session);
-    },
-    (error) => logger.warn('UDP socket server: accept failed', { error: error.message }),
-  );
+  const server = serveForwarderOnly(udpSocketPath(options.listenerSocket), { uid: options.forwarderUid, gid: options.forwarderGid }, 'UDP socket server', logger, {
+    onPacket: (session, packet) => handle(session, packet),
+  });
 
   function handle(session: PacketSocket, packet: Packet): void {
     for (const fd of packet.fds) closeFd(fd);
@@ -108,7 +94,6 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
   return {
     close() {
       server.close();
-      for (const session of sessions) session.close();
       if (tproxyFd !== null) closeFd(tproxyFd);
       tproxyFd = null;
     },
