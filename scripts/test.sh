@@ -34,7 +34,8 @@ trap 'rm -f "$tap"' EXIT
 set +e
 node --conditions=pgw-source --import tsx --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$tap" "${files[@]}"
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  --test-reporter=./test/reporters/file-times.mjs --test-reporter-destination=stdout "${files[@]}"
 status=$?
 set -e
 passed=$(awk '/^# pass /{print $3}' "$tap"); failed=$(awk '/^# fail /{print $3}' "$tap")
