@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: sets the machine up, builds, then runs every test in one node:test run.
-#   bash scripts/test.sh            unit + integration + e2e
+#   bash scripts/test.sh            unit + integration + e2e + deploy
 #   bash scripts/test.sh unit       only one group (unit | integration | e2e | deploy)
 # deploy builds the images without a registry (cached in /var/cache/pgw-deploy) and runs the Compose
 # stack, and the systemd units under systemd as PID 1 in a container, on a private Docker Engine
@@ -11,11 +11,9 @@ cd "$REPO_ROOT"
 group=${1:-all}
 bash scripts/setup.sh --tests
 
+# unit: test/unit/all-specs.test.ts runs every *.spec.ts (beside its code) in one process.
 files=()
-if [ "$group" = all ] || [ "$group" = unit ]; then
-  while IFS= read -r f; do files+=("$f"); done < <(find packages services ui lab test -name '*.spec.ts' -not -path '*/node_modules/*' -not -path '*/dist/*' | sort)
-fi
-for g in integration e2e deploy; do
+for g in unit integration e2e deploy; do
   if [ "$group" = all ] || [ "$group" = "$g" ]; then
     while IFS= read -r f; do files+=("$f"); done < <(find "test/$g" -name '*.test.ts' 2>/dev/null | sort)
   fi
