@@ -41,6 +41,10 @@ export interface ProxiesTable {
   handshakeLearned: Generated<'pipelined' | 'sequential' | null>;
   /** The exit IP should differ from the address the proxy is dialed at (migration 0017; alarm `proxy_address`). */
   exitDiffers: Generated<boolean>;
+  /** Whether the proxy carries UDP (SOCKS5 UDP ASSOCIATE), as the health probe learned it; null: not yet (migration 0020). */
+  udpSupport: Generated<'supported' | 'unsupported' | null>;
+  /** When the probe last asked; asked again after UDP_RELEARN_MS (services/health/src/udp-learning.ts). */
+  udpCheckedAt: Generated<Date | null>;
   statusChangedAt: Date | null;
   latencyMs: number | null;
   exitIp: string | null;

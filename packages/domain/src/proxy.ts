@@ -29,6 +29,14 @@ export function handshakeToUse(mode: ProxyHandshakeMode, learned: ProxyHandshake
   return mode === 'auto' ? (learned ?? 'sequential') : mode;
 }
 
+/**
+ * Whether a proxy carries a client's UDP (issue 15), as the health probe learned it: `supported`
+ * (SOCKS5, UDP ASSOCIATE answered), `unsupported` (SOCKS5 refusing the command, or HTTP CONNECT,
+ * which has no UDP). Unknown (null) until learned.
+ */
+export const PROXY_UDP_SUPPORT = ['supported', 'unsupported'] as const;
+export type ProxyUdpSupport = (typeof PROXY_UDP_SUPPORT)[number];
+
 /** Everything needed to dial through an upstream proxy. Credentials are plaintext in memory only. */
 export interface ProxyEndpoint {
   readonly protocol: ProxyProtocol;

@@ -1,12 +1,12 @@
 import type { MappingRow } from '@pgw/db';
 import type { AgentStatus } from '@pgw/events';
-import type { Mapping } from './contract/types.js';
+import type { Mapping, MappingUdpDropped } from './contract/types.js';
 import { mappingState } from './logic/mapping-state.js';
 import { type QuotaCounts, quotaOf } from './logic/quota-view.js';
 import type { MappingWithProxy } from './services/ports.js';
 
-/** A mapping as the API returns it, with what the gateway really does for its client. */
-export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null, usage: QuotaCounts = new Map()): Mapping {
+/** A mapping as the API returns it, with what the gateway really does for its client (its UDP too: udpDropped, udp-drops.ts). */
+export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null, usage: QuotaCounts = new Map(), udpDropped: MappingUdpDropped = null): Mapping {
   return {
     id: row.id,
     clientIp: row.clientIp,
@@ -26,6 +26,7 @@ export function toMappingDto(row: MappingWithProxy, agent: AgentStatus | null, u
     quotaBytes: row.quotaBytes === null ? null : Number(row.quotaBytes),
     quota: quotaOf(row, agent, usage),
     effective: mappingState(row, row.proxyStatus, agent),
+    udpDropped,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

@@ -19,6 +19,7 @@ export function toProxyDto(row: ProxyRow, mappingCount: number): Proxy {
     lastCheckedAt: row.lastCheckedAt?.toISOString() ?? null,
     handshakeMode: row.handshakeMode,
     handshakeLearned: row.handshakeLearned,
+    udpSupport: row.udpSupport,
     exitDiffers: row.exitDiffers,
     mappingCount,
     createdAt: row.createdAt.toISOString(),

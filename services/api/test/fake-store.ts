@@ -42,7 +42,7 @@ export class FakeStore implements Store {
   addProxy(name: string, status: ProxyRow['status'] = 'up'): ProxyRow {
     const row: ProxyRow = {
       id: this.tables.nextId++, name, protocol: 'socks5', host: '198.51.100.10', port: 1080, username: null, passwordEnc: null, status,
-      handshakeMode: 'auto', handshakeLearned: null, exitDiffers: false, statusChangedAt: null, latencyMs: null, exitIp: null, lastError: null, lastCheckedAt: null,
+      handshakeMode: 'auto', handshakeLearned: null, udpSupport: null, udpCheckedAt: null, exitDiffers: false, statusChangedAt: null, latencyMs: null, exitIp: null, lastError: null, lastCheckedAt: null,
       consecutiveSuccesses: 0, consecutiveFailures: 0, createdAt: at, updatedAt: at,
     };
     this.tables.proxies.push(row);

@@ -1,15 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import { decryptSecret } from '@pgw/crypto';
 import type { Db } from '@pgw/db';
-import { type ProxyEndpoint, type ProxyStatus, type Settings, parsePort } from '@pgw/domain';
+import { handshakeToUse, type ProxyEndpoint, type ProxyStatus, type Settings, parsePort } from '@pgw/domain';
 import { dialerFor, type ProxyAddressCheck } from '@pgw/dialers';
 import type { EventBus, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { countProbe, type HealthMetrics } from './metrics.js';
 import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms, localAddresses } from './exit-ip-alarms.js';
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
-import { findProxy, type ProxyToProbe, recordProbe } from './repositories/proxies.js';
+import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from './repositories/proxies.js';
 import { judgeCheckTarget, type LatestProbe } from './target-suspicion.js';
+import { checkUdpSupport, type UdpCheck, udpCheckDue, udpCheckToStore } from './udp-learning.js';
 
 export class ProxyNotFoundError extends Error {
   override readonly name = 'ProxyNotFoundError';
@@ -43,10 +44,21 @@ export class Prober {
 
   async probe(proxyId: number, trigger: ProbeTrigger): Promise<ProbeResult> {
     const proxy = await this.find(proxyId);
+    const settings = this.deps.settings();
     const started = performance.now();
-    const outcome = await this.run(proxy, this.deps.settings());
-    countProbe(this.deps.metrics, outcome.result, (performance.now() - started) / 1000);
-    return this.record(proxy, outcome, trigger);
+    const endpoint = this.endpointOf(proxy);
+    if ('failure' in endpoint) {
+      countProbe(this.deps.metrics, endpoint.failure.result, (performance.now() - started) / 1000);
+      return this.record(proxy, endpoint.failure, trigger);
+    }
+    // The UDP check, when due, beside the probe on its own connection: it adds no time to the
+    // probe's latency and its answer never decides the status.
+    const [outcome, udp] = await Promise.all([
+      this.run(proxy, endpoint, settings).then((o) => (countProbe(this.deps.metrics, o.result, (performance.now() - started) / 1000), o)),
+      udpCheckDue(proxy.udpCheckedAt, Date.now()) ? this.checkUdp(proxy, endpoint, settings) : undefined,
+    ]);
+    const stored = udpCheckToStore(udp, outcome.ok);
+    return this.record(proxy, outcome, trigger, stored === undefined ? undefined : { ...stored, probed: proxy });
   }
 
   /**
@@ -67,7 +79,7 @@ export class Prober {
   }
 
   /** Applies an outcome to the proxy's status and history, then metrics and the transition notice. */
-  private async record(proxy: ProxyToProbe, outcome: ProbeOutcome, trigger: ProbeTrigger): Promise<ProbeResult> {
+  private async record(proxy: ProxyToProbe, outcome: ProbeOutcome, trigger: ProbeTrigger, udp?: ProbeRecord['udp']): Promise<ProbeResult> {
     const { db, logger, metrics } = this.deps;
     const proxyId = proxy.id;
     const settings = this.deps.settings();
@@ -84,6 +96,7 @@ export class Prober {
         exitIp: outcome.ok ? outcome.exitIp : null,
         error,
         ...(outcome.ok && outcome.handshakeLearned !== null ? { learned: { handshake: outcome.handshakeLearned, probed: proxy } } : {}),
+        ...(udp !== undefined ? { udp } : {}),
       },
       settings,
     );
@@ -98,6 +111,9 @@ export class Prober {
     if (recorded === undefined) {
       logger.info('proxy deleted while being probed; result not recorded', { proxyId });
       return result;
+    }
+    if (recorded.udpSupport.next !== recorded.udpSupport.previous) {
+      logger.info('proxy UDP support learned', { proxyId, name: proxy.name, udpSupport: recorded.udpSupport.next, previous: recorded.udpSupport.previous });
     }
     const label = String(proxyId);
     metrics.proxyUp.set({ proxy: label }, recorded.next.status === 'up' ? 1 : 0);
@@ -117,10 +133,10 @@ export class Prober {
     this.exitIpAlarms.forget(proxyId);
   }
 
-  private async run(proxy: ProxyToProbe, settings: Settings): Promise<ProbeOutcome> {
-    let endpoint: ProxyEndpoint;
+  /** The proxy as a dial needs it (its password unsealed), or the failure to record. */
+  private endpointOf(proxy: ProxyToProbe): ProxyEndpoint | { readonly failure: ProbeOutcome } {
     try {
-      endpoint = {
+      return {
         protocol: proxy.protocol,
         host: proxy.host,
         port: parsePort(proxy.port),
@@ -129,14 +145,28 @@ export class Prober {
       };
     } catch (error) {
       // Fail closed: a proxy we cannot dial correctly is down, with the reason on record.
-      return { ok: false, result: 'invalid_request', reachedProxy: false, error: `cannot prepare the dial: ${(error as Error).message}` };
+      return { failure: { ok: false, result: 'invalid_request', reachedProxy: false, error: `cannot prepare the dial: ${(error as Error).message}` } };
     }
+  }
+
+  private run(proxy: ProxyToProbe, endpoint: ProxyEndpoint, settings: Settings): Promise<ProbeOutcome> {
     return probeThroughProxy(dialerFor(endpoint.protocol), endpoint, checkTargetFromUrl(settings.checkUrl), {
       timeoutMs: settings.probeTimeoutMs,
       trustedCa: this.deps.trustedCa,
       checkProxyAddress: this.deps.checkProxyAddress,
       handshake: { mode: proxy.handshakeMode, learned: proxy.handshakeLearned },
     });
+  }
+
+  /** Whether the proxy carries UDP (udp-learning.ts), with the handshake the forwarder's associations use. */
+  private async checkUdp(proxy: ProxyToProbe, endpoint: ProxyEndpoint, settings: Settings): Promise<UdpCheck> {
+    const check = await checkUdpSupport(endpoint, {
+      timeoutMs: settings.probeTimeoutMs,
+      handshake: handshakeToUse(proxy.handshakeMode, proxy.handshakeLearned),
+      checkProxyAddress: this.deps.checkProxyAddress,
+    });
+    if (check.support === null) this.deps.logger.info('UDP ASSOCIATE check told nothing; asked again later', { proxyId: proxy.id, error: check.error });
+    return check;
   }
 
   /**

@@ -22,6 +22,7 @@ function mapping(over: Partial<Mapping>): Mapping {
     quotaBytes: null,
     quota: { epoch: 0, usedBytes: null, exceeded: false },
     effective: { state: 'effective', reason: null },
+    udpDropped: null,
     createdAt: '',
     updatedAt: '',
     ...over,

@@ -761,6 +761,14 @@ export interface components {
              * @enum {string|null}
              */
             handshakeLearned: "pipelined" | "sequential" | null;
+            /**
+             * @description Whether the proxy carries a client's UDP in TPROXY mode, as the health probe learned it (issue 15):
+             *     `supported` (SOCKS5, UDP ASSOCIATE answered), `unsupported` (a SOCKS5 server refusing the command, or an
+             *     HTTP CONNECT proxy, which carries no UDP: its clients' UDP is dropped). null until learned; learned again
+             *     after a change of endpoint or credentials, and asked again every 10 minutes.
+             * @enum {string|null}
+             */
+            udpSupport: "supported" | "unsupported" | null;
             exitDiffers: components["schemas"]["ProxyExitDiffers"];
             mappingCount: number;
             createdAt: components["schemas"]["Timestamp"];
@@ -879,9 +887,24 @@ export interface components {
             quotaBytes: components["schemas"]["QuotaBytes"];
             quota: components["schemas"]["MappingQuota"];
             effective: components["schemas"]["MappingState"];
+            udpDropped: components["schemas"]["MappingUdpDropped"];
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
         };
+        /**
+         * @description TPROXY mode only (null in DNAT mode, where all client UDP is dropped in the kernel): why the forwarder
+         *     dropped this client's UDP instead of relaying it through its proxy, as the serving node's forwarder last
+         *     reported it (never sent directly). null: nothing dropped, or relayed since. Reasons include
+         *     `proxy_without_udp` (an HTTP CONNECT proxy), `associate_failed` (the SOCKS5 proxy refused or failed
+         *     UDP ASSOCIATE), `blocked`, the limits (`limit_client`, ...) and destination refusals.
+         */
+        MappingUdpDropped: {
+            reason: string;
+            /** @description What the forwarder said (e.g. the proxy's refusal); may be empty */
+            detail: string;
+            /** @description The client's datagrams dropped (for any reason, the last one shown) since the forwarder started or last relayed one of them */
+            datagrams: number;
+        } | null;
         /** @description An IPv4 address inside the LAN CIDR of the settings */
         ClientIp: string;
         Description: string;

@@ -36,6 +36,8 @@ export type Mapping = Schemas['Mapping'];
 export type MappingCreate = Schemas['MappingCreate'];
 export type MappingUpdate = Schemas['MappingUpdate'];
 export type MappingQuota = Schemas['MappingQuota'];
+/** Why a TPROXY client's UDP is dropped, as the forwarder reported it (null: nothing dropped). */
+export type MappingUdpDropped = Schemas['MappingUdpDropped'];
 export type ClientUsage = Schemas['ClientUsage'];
 export type UsagePoint = Schemas['UsagePoint'];
 export type UsageResolution = Schemas['UsageResolution'];

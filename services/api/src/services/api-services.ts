@@ -15,6 +15,7 @@ import { SettingsService } from './settings.service.js';
 import { StatusService } from './status.service.js';
 import { type UsageHistory, UsageService } from './usage.service.js';
 import type { QuotaCounts } from '../logic/quota-view.js';
+import { type UdpDrops, udpDropsOf } from '../logic/udp-drops.js';
 
 /** The use cases the routes call. */
 export interface ApiServices {
@@ -71,7 +72,7 @@ export function createServices(deps: ServiceDeps): ApiServices {
   const writes = { ...deps, publisher };
   return {
     mappings: new MappingService(writes),
-    mappingQueries: new MappingQueryService({ mappings: deps.store.mappings, agentStatus: async () => (await deps.components()).agent, quotaCounts: deps.quotaCounts, cache }),
+    mappingQueries: new MappingQueryService({ mappings: deps.store.mappings, gateway: () => gatewayView(deps), quotaCounts: deps.quotaCounts, cache }),
     mappingCsv: new MappingCsvService(writes),
     proxies: new ProxyService(writes),
     settings: new SettingsService(writes),
@@ -83,4 +84,10 @@ export function createServices(deps: ServiceDeps): ApiServices {
     devices: new DeviceService({ neighbours: deps.neighbours, mappedIps: async () => new Map((await deps.store.mappings.rows()).map((m) => [m.clientIp, m.id])) }),
     usage: new UsageService({ mappings: deps.store.mappings, history: deps.usageHistory }),
   };
+}
+
+/** What the mappings' state is judged by: the serving node's agent, and its forwarder's UDP drops in the interception mode set. */
+async function gatewayView(deps: ServiceDeps): Promise<{ agent: AgentStatus | null; udpDrops: UdpDrops }> {
+  const [{ agent, forwarder }, settings] = await Promise.all([deps.components(), deps.store.settings.load()]);
+  return { agent, udpDrops: udpDropsOf(forwarder, settings.interceptMode ?? 'dnat') };
 }

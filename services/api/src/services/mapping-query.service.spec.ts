@@ -6,9 +6,11 @@ import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-sto
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
 import { ReadCache } from './read-cache.js';
+import type { UdpDrops } from '../logic/udp-drops.js';
 
 let store: FakeStore;
 let agent: AgentStatus | null;
+let udpDrops: UdpDrops;
 let reads: number;
 let queries: MappingQueryService;
 let ids: number[];
@@ -20,8 +22,9 @@ beforeEach(async () => {
   ids = [];
   for (const host of [10, 11, 12]) ids.push(await writes.create({ clientIp: `192.168.2.${host}`, proxyId: dante }, ACTOR));
   agent = { ok: true, at: new Date(Date.now() + 60_000), durationMs: 3, appliedMappings: 2, blocked: { '192.168.2.11': 'proxy_down' }, rejected: [], refusals: [], error: null };
+  udpDrops = new Map();
   reads = 0;
-  queries = new MappingQueryService({ mappings: store.mappings, agentStatus: async () => (reads++, agent), cache: new ReadCache(100) });
+  queries = new MappingQueryService({ mappings: store.mappings, gateway: async () => (reads++, { agent, udpDrops }), cache: new ReadCache(100) });
 });
 
 test('a page carries each mapping with what the agent really does for its client', async () => {
@@ -46,4 +49,15 @@ test('the same page within the max age is served from the cache; a single mappin
   await queries.one(ids[0]!);
   assert.equal(reads, 3);
   await assert.rejects(queries.one(999), (e: unknown) => e instanceof DomainError && e.kind === 'not_found');
+});
+
+test('each mapping carries why its client’s UDP is dropped, from the gateway’s view; null for the others', async () => {
+  udpDrops = new Map([[ids[1]!, { reason: 'proxy_without_udp', detail: 'http proxies carry no UDP', datagrams: 4 }]]);
+  const page = await queries.page({}, 10, 0);
+  assert.deepEqual(page.items.map((m) => [m.clientIp, m.udpDropped]), [
+    ['192.168.2.10', null],
+    ['192.168.2.11', { reason: 'proxy_without_udp', detail: 'http proxies carry no UDP', datagrams: 4 }],
+    ['192.168.2.12', null],
+  ]);
+  assert.deepEqual((await queries.one(ids[1]!)).udpDropped?.reason, 'proxy_without_udp');
 });

@@ -3,8 +3,9 @@ import type { Mapping, MappingPage } from '../contract/types.js';
 import { notFound } from '../domain-errors.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
 import type { QuotaCounts } from '../logic/quota-view.js';
+import type { UdpDrops } from '../logic/udp-drops.js';
 import { toMappingDto } from '../mapping-dto.js';
-import type { MappingFilter, MappingRepository } from './ports.js';
+import type { MappingFilter, MappingRepository, MappingWithProxy } from './ports.js';
 import type { ReadCache } from './read-cache.js';
 
 /** Reads of mappings with their effective state, judged from the agent's last reconcile. */
@@ -12,8 +13,11 @@ export class MappingQueryService {
   constructor(
     private readonly deps: {
       readonly mappings: MappingRepository;
-      /** The agent's last status; null when it is unknown (Redis down, no agent). */
-      readonly agentStatus: () => Promise<AgentStatus | null>;
+      /**
+       * The agent's last status (null when it is unknown: Redis down, no agent), and per mapping why
+       * its client's UDP is dropped (TPROXY mode; empty otherwise or when unknown).
+       */
+      readonly gateway: () => Promise<{ readonly agent: AgentStatus | null; readonly udpDrops: UdpDrops }>;
       /** What the agents counted against each client's quota (their usage samples); absent: no counts. */
       readonly quotaCounts?: () => Promise<QuotaCounts>;
       /** Pages are served from it (the console's hot read). */
@@ -28,20 +32,21 @@ export class MappingQueryService {
 
   private async load(filter: MappingFilter, limit: number, offset: number, state?: MappingStateKind): Promise<MappingPage> {
     const { mappings } = this.deps;
-    const [agent, counts] = await Promise.all([this.deps.agentStatus(), this.counts()]);
+    const [{ agent, udpDrops }, counts] = await Promise.all([this.deps.gateway(), this.counts()]);
+    const dto = (row: MappingWithProxy) => toMappingDto(row, agent, counts, udpDrops.get(row.id) ?? null);
     if (!state) {
       const page = await mappings.page(filter, limit, offset);
-      return { items: page.items.map((row) => toMappingDto(row, agent, counts)), total: page.total, limit, offset };
+      return { items: page.items.map(dto), total: page.total, limit, offset };
     }
     // The effective state is not in Postgres: filter after computing it.
-    const matching = (await mappings.listAll(filter)).map((row) => toMappingDto(row, agent, counts)).filter((m) => m.effective.state === state);
+    const matching = (await mappings.listAll(filter)).map(dto).filter((m) => m.effective.state === state);
     return { items: matching.slice(offset, offset + limit), total: matching.length, limit, offset };
   }
 
   async one(id: number): Promise<Mapping> {
-    const [row, agent, counts] = await Promise.all([this.deps.mappings.findWithProxy(id), this.deps.agentStatus(), this.counts()]);
+    const [row, { agent, udpDrops }, counts] = await Promise.all([this.deps.mappings.findWithProxy(id), this.deps.gateway(), this.counts()]);
     if (!row) throw notFound(`mapping ${id}`);
-    return toMappingDto(row, agent, counts);
+    return toMappingDto(row, agent, counts, udpDrops.get(row.id) ?? null);
   }
 
   private counts(): Promise<QuotaCounts> {

@@ -1,4 +1,4 @@
-import type { ProxyHandshake, ProxyHandshakeMode, ProxyProtocol, ProxyStatus } from '@pgw/domain';
+import type { ProxyHandshake, ProxyHandshakeMode, ProxyProtocol, ProxyStatus, ProxyUdpSupport } from '@pgw/domain';
 import type { Db } from '@pgw/db';
 import { sql } from 'kysely';
 import type { ProbeTrigger } from '@pgw/events';
@@ -17,11 +17,14 @@ export interface ProxyToProbe {
   readonly status: ProxyStatus;
   readonly handshakeMode: ProxyHandshakeMode;
   readonly handshakeLearned: ProxyHandshake | null;
+  /** Whether it carries UDP, and when the probe last asked (migration 0020); both null: never asked for this endpoint. */
+  readonly udpSupport: ProxyUdpSupport | null;
+  readonly udpCheckedAt: Date | null;
   /** The last probe by any node: where a node taking over as the prober continues the schedule. */
   readonly lastCheckedAt: Date | null;
 }
 
-const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'handshakeMode', 'handshakeLearned', 'lastCheckedAt'] as const;
+const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'handshakeMode', 'handshakeLearned', 'udpSupport', 'udpCheckedAt', 'lastCheckedAt'] as const;
 
 export async function listProxies(db: Db): Promise<ProxyToProbe[]> {
   return db.selectFrom('proxies').select(COLUMNS).orderBy('id').execute();
@@ -44,6 +47,19 @@ export interface ProbeRecord {
    * the row still has that endpoint, credentials and mode (an edit during the probe re-learns).
    */
   readonly learned?: { readonly handshake: ProxyHandshake; readonly probed: ProxyToProbe };
+  /**
+   * The UDP check of this probe (udp-learning.ts), with the proxy as it was asked: stored only while
+   * the row still has that endpoint and credentials. support null: it could not tell, only the time
+   * of the check is stored (what was known stays).
+   */
+  readonly udp?: { readonly support: ProxyUdpSupport | null; readonly probed: ProxyToProbe };
+}
+
+type EndpointColumns = Pick<ProxyToProbe, 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'>;
+
+/** The row still dials the proxy the probe asked: what it learned holds for it. */
+function sameEndpoint(row: EndpointColumns, probed: EndpointColumns): boolean {
+  return row.protocol === probed.protocol && row.host === probed.host && row.port === probed.port && row.username === probed.username && row.passwordEnc === probed.passwordEnc;
 }
 
 export interface RecordedProbe {
@@ -55,6 +71,8 @@ export interface RecordedProbe {
   readonly sharedWith: readonly { proxyId: number; name: string }[];
   /** The operator's setting as locked with the row: the exit should differ from the proxy's own address (the `proxy_address` alarm). */
   readonly exitDiffers: boolean;
+  /** The UDP support before and after this probe (equal when it did not ask or learned nothing new). */
+  readonly udpSupport: { readonly previous: ProxyUdpSupport | null; readonly next: ProxyUdpSupport | null };
 }
 
 /**
@@ -66,7 +84,7 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('proxies')
-      .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned', 'exitDiffers'])
+      .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned', 'udpSupport', 'exitDiffers'])
       .where('id', '=', probe.proxyId)
       .forUpdate()
       .executeTakeFirst();
@@ -74,15 +92,9 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
     const previous: HealthState = { status: row.status, consecutiveSuccesses: row.consecutiveSuccesses, consecutiveFailures: row.consecutiveFailures };
     const next = applyProbe(previous, probe.ok, thresholds);
     const learned = probe.learned;
-    const learnedNow =
-      learned !== undefined &&
-      learned.handshake !== row.handshakeLearned &&
-      row.protocol === learned.probed.protocol &&
-      row.host === learned.probed.host &&
-      row.port === learned.probed.port &&
-      row.username === learned.probed.username &&
-      row.passwordEnc === learned.probed.passwordEnc &&
-      row.handshakeMode === learned.probed.handshakeMode;
+    const learnedNow = learned !== undefined && learned.handshake !== row.handshakeLearned && sameEndpoint(row, learned.probed) && row.handshakeMode === learned.probed.handshakeMode;
+    const udp = probe.udp !== undefined && sameEndpoint(row, probe.udp.probed) ? probe.udp : undefined;
+    const udpSupport = udp?.support ?? row.udpSupport;
     await trx
       .updateTable('proxies')
       .set({
@@ -98,6 +110,7 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
         // hold-down, and this host's clock may differ from the database's.
         ...(next.status !== previous.status ? { statusChangedAt: sql<Date>`now()` } : {}),
         ...(learnedNow ? { handshakeLearned: learned.handshake } : {}),
+        ...(udp !== undefined ? { udpSupport, udpCheckedAt: probe.checkedAt } : {}),
       })
       .where('id', '=', probe.proxyId)
       .execute();
@@ -114,6 +127,6 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
       })
       .execute();
     const sharedWith = probe.exitIp === null ? [] : await recordExitIp(trx, probe.proxyId, probe.exitIp, probe.checkedAt);
-    return { previous, next, previousExitIp: row.exitIp, sharedWith, exitDiffers: row.exitDiffers };
+    return { previous, next, previousExitIp: row.exitIp, sharedWith, exitDiffers: row.exitDiffers, udpSupport: { previous: row.udpSupport, next: udpSupport } };
   });
 }

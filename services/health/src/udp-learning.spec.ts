@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ProxyEndpoint } from '@pgw/domain';
+import { DialError } from '@pgw/dialers';
+import { checkUdpSupport, type OpenAssociation, UDP_RELEARN_MS, udpCheckDue, udpCheckToStore } from './udp-learning.js';
+
+const SOCKS: ProxyEndpoint = { protocol: 'socks5', host: '198.51.100.10', port: 1080 };
+const OPTIONS = { timeoutMs: 2000, handshake: 'sequential' as const, checkProxyAddress: () => null };
+
+describe('udpCheckDue', () => {
+  it('asks when never asked for this endpoint, and again once the relearn interval has passed', () => {
+    const now = Date.parse('2026-12-01T12:00:00Z');
+    assert.equal(udpCheckDue(null, now), true);
+    assert.equal(udpCheckDue(new Date(now - 1000), now), false);
+    assert.equal(udpCheckDue(new Date(now - UDP_RELEARN_MS + 1), now), false);
+    assert.equal(udpCheckDue(new Date(now - UDP_RELEARN_MS), now), true);
+    assert.equal(UDP_RELEARN_MS, 600_000);
+  });
+});
+
+describe('checkUdpSupport', () => {
+  it('supported: the association opened, and is closed at once; the forwarder’s handshake and the address check are used', async () => {
+    let closed = 0;
+    let seen: unknown;
+    const open: OpenAssociation = async (proxy, options) => {
+      seen = { host: proxy.host, handshake: options.handshake, timeoutMs: options.timeoutMs, check: typeof options.checkProxyAddress };
+      return { close: () => void closed++ };
+    };
+    assert.deepEqual(await checkUdpSupport(SOCKS, OPTIONS, open), { support: 'supported', error: null });
+    assert.equal(closed, 1);
+    assert.deepEqual(seen, { host: '198.51.100.10', handshake: 'sequential', timeoutMs: 2000, check: 'function' });
+  });
+
+  it('unsupported: the proxy refused the command', async () => {
+    const open: OpenAssociation = async () => {
+      throw new DialError('proxy_refused', 'SOCKS5 proxy refused: command not supported');
+    };
+    assert.deepEqual(await checkUdpSupport(SOCKS, OPTIONS, open), { support: 'unsupported', error: 'SOCKS5 proxy refused: command not supported' });
+  });
+
+  it('an HTTP CONNECT proxy is unsupported without asking', async () => {
+    const open: OpenAssociation = async () => assert.fail('an HTTP proxy is not asked');
+    assert.deepEqual(await checkUdpSupport({ ...SOCKS, protocol: 'http', port: 3128 }, OPTIONS, open), { support: 'unsupported', error: null });
+  });
+
+  it('anything else says nothing about UDP: unreachable, auth failed, silent, malformed', async () => {
+    for (const error of [new DialError('connect_refused', 'refused'), new DialError('auth_failed', 'bad password'), new DialError('connect_timeout', 'unanswered'), new DialError('protocol_error', 'relay port 0'), new Error('EMFILE')]) {
+      const open: OpenAssociation = async () => {
+        throw error;
+      };
+      assert.deepEqual(await checkUdpSupport(SOCKS, OPTIONS, open), { support: null, error: error.message });
+    }
+  });
+});
+
+describe('udpCheckToStore', () => {
+  it('stores an answer always, a check that told nothing only when the proxy answered the probe, nothing without a check', () => {
+    assert.deepEqual(udpCheckToStore({ support: 'supported', error: null }, false), { support: 'supported' });
+    assert.deepEqual(udpCheckToStore({ support: 'unsupported', error: 'refused' }, true), { support: 'unsupported' });
+    assert.deepEqual(udpCheckToStore({ support: null, error: 'timeout' }, true), { support: null });
+    assert.equal(udpCheckToStore({ support: null, error: 'connect refused' }, false), undefined);
+    assert.equal(udpCheckToStore(undefined, true), undefined);
+  });
+});

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { udpDropLabel, udpDropTitle, udpSupportLabel } from './udp.js';
+
+describe('udpSupportLabel', () => {
+  it('shows what the probe learned, an HTTP proxy as such, or learning', () => {
+    assert.equal(udpSupportLabel({ protocol: 'socks5', udpSupport: 'supported' }), 'yes (UDP ASSOCIATE)');
+    assert.equal(udpSupportLabel({ protocol: 'socks5', udpSupport: 'unsupported' }), 'no (refused UDP ASSOCIATE)');
+    assert.equal(udpSupportLabel({ protocol: 'http', udpSupport: 'unsupported' }), 'no (HTTP proxy)');
+    assert.equal(udpSupportLabel({ protocol: 'socks5', udpSupport: null }), 'learning');
+  });
+});
+
+describe('udpDropLabel', () => {
+  it('names the reason in words with the count; unknown reasons as sent, destination refusals by class', () => {
+    assert.deepEqual(udpDropLabel({ reason: 'proxy_without_udp', detail: 'http proxies carry no UDP', datagrams: 2 }), { tone: 'warn', text: 'UDP dropped: HTTP proxy carries no UDP (2)' });
+    assert.equal(udpDropLabel({ reason: 'associate_failed', detail: 'command not supported', datagrams: 1 }).text, 'UDP dropped: proxy refused or failed UDP ASSOCIATE (1)');
+    assert.equal(udpDropLabel({ reason: 'destination_link_local', detail: '', datagrams: 5 }).text, 'UDP dropped: destination refused (link local) (5)');
+    assert.equal(udpDropLabel({ reason: 'something_new', detail: '', datagrams: 1 }).text, 'UDP dropped: something new (1)');
+  });
+});
+
+describe('udpDropTitle', () => {
+  it('adds what the forwarder said, when it said something', () => {
+    assert.equal(udpDropTitle({ reason: 'associate_failed', detail: 'SOCKS5 reply: command not supported', datagrams: 1 }), 'proxy refused or failed UDP ASSOCIATE: SOCKS5 reply: command not supported');
+    assert.equal(udpDropTitle({ reason: 'queue_full', detail: '', datagrams: 1 }), 'queue full while the association opened');
+  });
+});
