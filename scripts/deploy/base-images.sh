@@ -103,6 +103,11 @@ build_rootfs() { # $1 image, $2 output tar
 
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=("${!PACKAGES[@]}")
+# Root filesystems not cached yet are built side by side (each its own chroot, apt and downloads: the
+# time goes to the mirror and to dpkg, not to one core), at most MAX_JOBS at a time.
+MAX_JOBS=${PGW_BASE_JOBS:-3}
+to_import=()
+declare -A building=()
 for image in "${images[@]}"; do
   [ -n "${NODE[$image]:-}" ] || die "unknown base image $image (known: ${!PACKAGES[*]})"
   hash=$(hash_of "$image")
@@ -110,10 +115,24 @@ for image in "${images[@]}"; do
     continue
   fi
   tar="$cache/$(echo "$image" | tr '/:' '__')-$hash.tar"
+  to_import+=("$image $hash $tar")
   if [ ! -s "$tar" ]; then
+    minbase >/dev/null # once, before the builds that start from it
+    while [ "$(jobs -rp | wc -l)" -ge "$MAX_JOBS" ]; do wait -n || true; done
     say "building base image $image (${PACKAGES[$image]:-minbase}${NODE[$image]/none/}) from Debian packages"
-    build_rootfs "$image" "$tar"
+    ( started=$SECONDS; build_rootfs "$image" "$tar"; echo "built in $((SECONDS - started)) s" ) >"$tar.log" 2>&1 &
+    building[$image]="$! $tar"
   fi
+done
+failed=0
+for image in "${!building[@]}"; do
+  read -r pid tar <<<"${building[$image]}"
+  if wait "$pid"; then say "base image $image: $(tail -1 "$tar.log")"; else cat "$tar.log" >&2; say "building base image $image failed"; failed=1; fi
+  rm -f "$tar.log"
+done
+[ "$failed" = 0 ] || die "base images not built (the errors above)"
+for entry in "${to_import[@]}"; do
+  read -r image hash tar <<<"$entry"
   find "$cache" -maxdepth 1 -name "$(echo "$image" | tr '/:' '__')-*.tar" ! -name "${tar##*/}" -delete # older versions
   say "importing $image ($hash)"
   "$docker" import --change "LABEL pgw.base-hash=$hash" --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
