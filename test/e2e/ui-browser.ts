@@ -37,16 +37,27 @@ export async function logIn(page: Page, username: string, password: string): Pro
 export async function screenshotBoth(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const before = page.viewportSize() ?? DESKTOP;
-  await page.setViewportSize(DESKTOP);
+  await resizeTo(page, DESKTOP);
   await page.screenshot({ path: `${SCREENSHOT_DIR}${name}-desktop.png`, fullPage: true });
-  await page.setViewportSize(PHONE);
+  await resizeTo(page, PHONE);
   await page.screenshot({ path: `${SCREENSHOT_DIR}${name}-375.png`, fullPage: true });
-  await page.setViewportSize(before);
+  await resizeTo(page, before);
+}
+
+/**
+ * A new viewport size, once the page has drawn it. Components that switch layout on a media query
+ * (the mappings table's narrow rows) do so in the query's change event, which the browser fires
+ * in its next rendering step: read at once, the page still had the wide layout at 375 px (a
+ * 1235 px table; seen on a slow machine). Two animation frames later the switch has rendered.
+ */
+export async function resizeTo(page: Page, size: { width: number; height: number }): Promise<void> {
+  await page.setViewportSize(size);
+  await page.evaluate(() => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve()))));
 }
 
 /** Page width must not exceed the viewport at 375 px (tables scroll inside their own box). */
 export async function horizontalOverflow(page: Page): Promise<number> {
-  await page.setViewportSize(PHONE);
+  await resizeTo(page, PHONE);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   if (overflow > 0) {
     // Which elements stick out, for the failure's reader: the outermost ones past the right edge.
@@ -57,6 +68,6 @@ export async function horizontalOverflow(page: Page): Promise<number> {
     });
     console.log(`# ${overflow} px past a ${PHONE.width} px page: ${culprits.join('; ')}`);
   }
-  await page.setViewportSize(DESKTOP);
+  await resizeTo(page, DESKTOP);
   return overflow;
 }

@@ -8,7 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN, type ApiHarness, type Session, VIEWER } from '../integration/api-harness.js';
 import type { ApiStack } from '../integration/api-stack.js';
 import { openAdminConsole, startConsoleApi } from './console-stack.js';
-import { DESKTOP, logIn, newSession, PHONE } from './ui-browser.js';
+import { DESKTOP, logIn, newSession, PHONE, resizeTo } from './ui-browser.js';
 
 /** The console polls what no notice announces (a probe that changes no status) every 10 s. */
 const POLL_BOUND_MS = 15_000;
@@ -81,7 +81,7 @@ describe('operator console: defects found by a new operator (chromium, real api 
     await page.goto('/#/mappings?section=proxies');
     await page.locator('tr[data-proxy="datacenter-us-east-02"] [data-testid="proxy-status"][data-tone="bad"]').waitFor({ timeout: POLL_BOUND_MS });
     for (const viewport of [{ width: 1366, height: 768 }, DESKTOP]) {
-      await page.setViewportSize(viewport);
+      await resizeTo(page, viewport);
       const box = await page.evaluate(() => {
         const wrap = document.querySelector('#panel-proxies .table-wrap') as HTMLElement;
         return { scroll: wrap.scrollWidth, client: wrap.clientWidth };
@@ -89,7 +89,7 @@ describe('operator console: defects found by a new operator (chromium, real api 
       assert.ok(box.scroll <= box.client, `at ${viewport.width} px the proxies table is ${box.scroll} px in a ${box.client} px box`);
       await assertDeleteButtonsVisible(page, viewport.width);
     }
-    await page.setViewportSize(PHONE);
+    await resizeTo(page, PHONE);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.equal(overflow, 0, `the page scrolls sideways by ${overflow} px at 375 px`);
     await assertDeleteButtonsVisible(page, PHONE.width);
