@@ -92,6 +92,8 @@ export interface SettingsTable {
   probeTimeoutMs: number;
   checkUrl: string;
   dnsMode: 'drop' | 'proxy';
+  /** With dnsMode proxy, the resolver clients' DNS is sent to through their proxy; null: the one asked (migration 0019). */
+  dnsUpstream: Generated<string | null>;
   /** Migration 0015 (issue 15). */
   interceptMode: Generated<'dnat' | 'tproxy'>;
   strictOutput: boolean;

@@ -3,6 +3,7 @@ export * from './mac.js';
 export * from './proxy.js';
 export * from './mapping.js';
 export * from './settings.js';
+export * from './dns-upstream.js';
 export * from './client-state.js';
 export * from './policy.js';
 export * from './destination-policy.js';

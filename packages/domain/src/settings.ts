@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { privateDestinationsSchema } from './destination-policy.js';
+import { dnsUpstreamProblem, dnsUpstreamSchema } from './dns-upstream.js';
 import { backupHoldDownSchema } from './fail-policy.js';
 import { interfaceNameSchema, ipv4CidrSchema, portSchema } from './net.js';
 import { quotaPeriodSchema, timeZoneSchema } from './quota-settings.js';
@@ -7,8 +8,9 @@ import { usageDayRetentionSchema, usageHourRetentionSchema, usageMinuteRetention
 
 /**
  * What a client's UDP DNS gets: "drop" (v1.1: UDP/53 from clients is dropped), or "proxy" (issue 15:
- * in TPROXY mode relayed through the client's proxy like any UDP, to the resolver it asked; in DNAT
- * mode no UDP is relayed, so it is dropped all the same).
+ * in TPROXY mode answered through the client's own proxy, by UDP ASSOCIATE where it carries UDP,
+ * else as DNS over TCP through a tunnel, to the resolver it asked or dnsUpstream; in DNAT mode no
+ * UDP is relayed, so it is dropped all the same).
  */
 export const DNS_MODES = ['drop', 'proxy'] as const;
 export type DnsMode = (typeof DNS_MODES)[number];
@@ -42,6 +44,12 @@ export const settingsSchema = z
     usageHourRetentionDays: usageHourRetentionSchema.optional(),
     usageDayRetentionDays: usageDayRetentionSchema.optional(),
     dnsMode: z.enum(DNS_MODES),
+    /**
+     * With dnsMode proxy: the resolver every client's DNS (UDP and TCP/53) is asked through its
+     * proxy, instead of the one it addressed (dns-upstream.ts, migration 0019). null: the one it
+     * addressed. Absent in a change: the stored value is kept (column default null).
+     */
+    dnsUpstream: dnsUpstreamSchema.nullable().optional(),
     /** Absent in a change: the stored mode is kept (the column has its own default, dnat). */
     interceptMode: z.enum(INTERCEPT_MODES).optional(),
     strictOutput: z.boolean(),
@@ -70,6 +78,10 @@ export const settingsSchema = z
   })
   .superRefine((s, ctx) => {
     for (const issue of usageRetentionIssues(s)) ctx.addIssue({ code: 'custom', ...issue });
+  })
+  .superRefine((s, ctx) => {
+    const problem = s.dnsUpstream == null ? null : dnsUpstreamProblem(s.dnsUpstream, s.lanCidr);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, path: ['dnsUpstream'] });
   });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -1034,10 +1034,12 @@ export interface components {
             /** @description http(s) IP-echo URL fetched through each proxy */
             checkUrl: string;
             /**
-             * @description proxy: in TPROXY mode a client's UDP DNS is relayed through its proxy (issue 15); dropped otherwise
+             * @description proxy: in TPROXY mode a client's UDP DNS is answered through its own proxy (UDP ASSOCIATE where the proxy carries UDP, else DNS over TCP through a tunnel; issue 15); dropped otherwise
              * @enum {string}
              */
             dnsMode: "drop" | "proxy";
+            /** @description With dnsMode proxy: the resolver (IPv4 address, optional port, default 53) every client's DNS (UDP and TCP/53) is sent to through the client's proxy, instead of the one it asked. null: the one it asked. Refused: unspecified, loopback, link-local, multicast, broadcast and LAN addresses. Default null; absent in a change keeps the stored value */
+            dnsUpstream?: string | null;
             /**
              * @description How clients' TCP reaches the forwarder: dnat to 127.0.0.1 (route_localnet on the LAN interface) or tproxy (policy routing, route_localnet stays 0; issue 15). Absent in a change: the stored mode is kept
              * @enum {string}

@@ -44,3 +44,16 @@ test('change: a retention left out keeps its stored value, and the histories mus
   assert.equal(store.tables.settings.usageHourRetentionDays, 30, 'a refused change stored something');
   assert.equal((await service.change({ ...without, usageHourRetentionDays: 3 }, ACTOR)).usageHourRetentionDays, 3);
 });
+
+test('change: a dnsUpstream no proxy may be asked for is refused naming dnsUpstream, and nothing changes', async () => {
+  const before = store.tables.settings;
+  for (const dnsUpstream of ['127.0.0.1', '192.168.2.53', '0.0.0.0', '224.0.0.1', 'resolver.example']) {
+    await assert.rejects(
+      service.change({ ...before, dnsMode: 'proxy', dnsUpstream }, ACTOR),
+      (e: unknown) => e instanceof DomainError && e.kind === 'invalid' && e.field === 'dnsUpstream' && e.message.startsWith('dnsUpstream: '),
+    );
+  }
+  assert.deepEqual(store.tables.settings, before);
+  assert.equal(publisher.events.length, 0);
+  assert.equal((await service.change({ ...before, dnsMode: 'proxy', dnsUpstream: '203.0.113.53' }, ACTOR)).dnsUpstream, '203.0.113.53');
+});
