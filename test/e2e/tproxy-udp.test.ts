@@ -1,8 +1,11 @@
 // Client UDP in TPROXY mode (issue 15): relayed through the client's own SOCKS5 proxy (one UDP
 // ASSOCIATE per client flow), never directly. Real nftables, the real agent (it makes the
 // transparent UDP sockets) and forwarder (no capability) in a lab with dante and tinyproxy,
-// strict OUTPUT on, dnsMode proxy. The capture on the gateway's eth0 must show no packet with a
-// client address and nothing but traffic with the proxies; the same dataplane harness as
+// strict OUTPUT on, dnsMode proxy. A client whose proxy carries no UDP (tinyproxy, a SOCKS5 server
+// refusing ASSOCIATE) gets its UDP dropped, but its UDP DNS answered over TCP through a tunnel of
+// its proxy; with dnsUpstream set, DNS to any address goes to that resolver through the proxy.
+// The capture on the gateway's eth0 must show no packet with a client address and nothing but
+// traffic with the proxies (so no DNS outside a proxy connection); the same dataplane harness as
 // tproxy-dataplane.test.ts.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -20,6 +23,8 @@ const ON_NO_UDP = '192.168.2.12';
 /** A SOCKS5 server without UDP ASSOCIATE (the npm one of the interop matrix). */
 const NO_UDP_PROXY = '198.51.100.60';
 const FORWARDER_METRICS_PORT = 9102;
+/** A WAN address where no resolver runs: answered only when dnsUpstream sends the query elsewhere. */
+const NO_RESOLVER = '203.0.113.99';
 let dp: Dataplane;
 let danteProxy: number;
 let httpMapping: number;
@@ -55,9 +60,9 @@ async function udpEcho(src: string, timeoutMs = 1500): Promise<string> {
   return (await dp.prober.udp(src, dp.lab.description.internet.ip, dp.lab.description.internet.udpEchoPort, timeoutMs)).result;
 }
 
-async function whoami(src: string): Promise<{ from?: string; txt?: string | null; error?: string }> {
-  const { ip, port } = dp.lab.description.dns;
-  const run = await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', UDP_DNS_QUERY, src, ip, String(port)], { reject: false });
+async function whoami(src: string, server = dp.lab.description.dns.ip): Promise<{ from?: string; txt?: string | null; error?: string }> {
+  const { port } = dp.lab.description.dns;
+  const run = await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', UDP_DNS_QUERY, src, server, String(port)], { reject: false });
   return JSON.parse(run.stdout.trim() || '{}') as { from?: string; txt?: string | null };
 }
 
@@ -66,6 +71,23 @@ async function digWhoami(src: string): Promise<string> {
   const { ip, port } = dp.lab.description.dns;
   const run = await dp.lab.exec(dp.lab.ns.lan, ['dig', '+short', '+tries=1', '+time=3', '-b', src, '-p', String(port), `@${ip}`, 'TXT', 'whoami.pgw.test'], { reject: false });
   return run.stdout.trim();
+}
+
+/** `dig +time=2 +tries=1 TXT whoami.pgw.test @server` from src (`+tcp` among `extra` for DNS over TCP); the TXT string or dig's complaint. */
+async function dig(src: string, server: string, extra: string[] = []): Promise<string> {
+  const run = await dp.lab.exec(dp.lab.ns.lan, ['dig', '+short', '+time=2', '+tries=1', ...extra, '-b', src, `@${server}`, 'TXT', 'whoami.pgw.test'], { reject: false });
+  return run.stdout.trim();
+}
+
+/** WAN lines of DNS: to or from port 53, or the resolver's address. */
+function dnsLines(wan: WanAnalysis): string[] {
+  const { ip } = dp.lab.description.dns;
+  return wan.all.filter((l) => l.includes(`${ip}.`) || l.includes(`${NO_RESOLVER}.`) || /\.53[: ]/.test(l));
+}
+
+async function setDnsUpstream(value: string | null): Promise<void> {
+  await dp.tdb.db.updateTable('settings').set({ dnsUpstream: value }).where('id', '=', 1).execute();
+  await dp.gateway.publish({ type: 'config.changed' });
 }
 
 async function forwarderMetric(series: string): Promise<number> {
@@ -131,16 +153,26 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     assert.deepEqual(wan.all.filter((l) => l.includes(`${ip}.`) || /\.53: /.test(l)), [], 'no packet to or from the DNS server, none to port 53');
   });
 
-  it('through an HTTP proxy the client’s UDP is dropped, counted (proxy_without_udp) and reported for its mapping in the status record; nothing on eth0', async () => {
+  it('through an HTTP proxy the client’s UDP is dropped, counted (proxy_without_udp) and reported; its UDP DNS is answered over TCP through tinyproxy with the proxy’s exit address; on eth0 no UDP and no DNS', async () => {
     const before = await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="proxy_without_udp"}');
+    const answeredBefore = await forwarderMetric('pgw_forwarder_udp_dns_over_tcp_total{outcome="answered"}');
+    const tinyproxy = dp.lab.proxies[1]!.ip;
+    const { ip, port } = dp.lab.description.dns;
     const capture = await dp.captureWan();
-    const results = [await udpEcho(ON_HTTP, 500), (await whoami(ON_HTTP)).txt];
+    const echo = await udpEcho(ON_HTTP, 500);
+    const viaDig = await dig(ON_HTTP, ip);
+    const answer = await whoami(ON_HTTP);
     const wan = await capture.stop();
-    assert.deepEqual(results, ['none', 'timeout']);
+    assert.equal(echo, 'none');
+    assert.equal(viaDig, `"${tinyproxy}"`, `dig TXT whoami.pgw.test @${ip} from the HTTP proxy’s client answers tinyproxy’s exit address (load ${loadavg()})\n${logTails()}`);
+    assert.deepEqual(answer, { from: `${ip}:${port}`, txt: tinyproxy }, 'the answer comes from the resolver’s address');
     assert.deepEqual(wan.fromClients, []);
     assert.deepEqual(notWithProxies(wan), []);
     assert.ok(!wan.all.some((l) => l.includes('UDP')), `no UDP on eth0 for the HTTP client:\n${wan.all.join('\n')}`);
-    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="proxy_without_udp"}')) >= before + 2);
+    assert.deepEqual(dnsLines(wan), [], 'no DNS packet on eth0 outside the proxy connection');
+    assert.ok(wan.all.some((l) => l.includes(`> ${tinyproxy}.3128:`)), `the DNS went to tinyproxy:\n${wan.all.join('\n')}`);
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="proxy_without_udp"}')) >= before + 1);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_dns_over_tcp_total{outcome="answered"}'), answeredBefore + 2);
     const redis = connectRedis(dp.lab.redis.adminUrl);
     try {
       await dp.waitFor('the status record to name the HTTP client’s mapping', async () => {
@@ -152,17 +184,21 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     }
   });
 
-  it('a SOCKS5 proxy that refuses UDP ASSOCIATE: the client’s UDP is dropped and reported (associate_failed: command not supported), asked once per 30 s; nothing else on eth0', async () => {
+  it('a SOCKS5 proxy that refuses UDP ASSOCIATE: the client’s UDP is dropped and reported (associate_failed: command not supported), asked once per 30 s; its DNS is answered over TCP through that proxy; nothing else on eth0', async () => {
     const before = await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}');
     const capture = await dp.captureWan();
     const results = [await udpEcho(ON_NO_UDP, 500), (await whoami(ON_NO_UDP)).txt, await udpEcho(ON_NO_UDP, 500)];
     const wan = await capture.stop();
-    assert.deepEqual(results, ['none', 'timeout', 'none']);
+    assert.equal(results[0], 'none');
+    assert.equal(results[2], 'none');
+    // The npm server's connection to the resolver leaves from an address of the lab's WAN: never a client's.
+    assert.match(String(results[1]), /^(198\.51\.100|203\.0\.113)\.\d+$/, `the DNS is answered through the proxy\n${logTails()}`);
     assert.deepEqual(wan.fromClients, []);
     assert.deepEqual(notWithProxies(wan), []);
     assert.ok(!wan.all.some((l) => l.includes('UDP')), `no UDP on eth0:\n${wan.all.join('\n')}`);
-    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}'), before + 1, 'the refusal is remembered for the proxy: one ASSOCIATE for three flows');
-    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="associate_failed"}')) >= 3);
+    assert.deepEqual(dnsLines(wan), [], 'no DNS packet on eth0 outside the proxy connection');
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}'), before + 1, 'the refusal is remembered for the proxy: one ASSOCIATE for both echo flows, none for the DNS');
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="associate_failed"}')) >= 2);
     const redis = connectRedis(dp.lab.redis.adminUrl);
     try {
       await dp.waitFor('the status record to name the client’s mapping', async () => {
@@ -172,6 +208,32 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
       }, 8_000);
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it('dnsUpstream 203.0.113.53: DNS to 203.0.113.99 (no resolver there) is answered by 203.0.113.53 through the client’s proxy (tinyproxy over TCP, UDP and TCP/53; dante by UDP ASSOCIATE), from the address asked; nothing else on eth0', async () => {
+    const { ip, port } = dp.lab.description.dns;
+    const [dante, tinyproxy] = [dp.lab.proxies[0]!.ip, dp.lab.proxies[1]!.ip];
+    assert.doesNotMatch(await dig(ON_HTTP, NO_RESOLVER), /whoami|^"/, 'no answer from 203.0.113.99 without an upstream (control)');
+    await setDnsUpstream(ip);
+    try {
+      const capture = await dp.captureWan();
+      // The forwarder reloads on the notice (or its 1 s resync): a few tries at most.
+      let viaHttp = await dig(ON_HTTP, NO_RESOLVER);
+      for (let i = 0; i < 5 && viaHttp !== `"${tinyproxy}"`; i++) viaHttp = await dig(ON_HTTP, NO_RESOLVER);
+      const viaHttpTcp = await dig(ON_HTTP, NO_RESOLVER, ['+tcp']);
+      const viaDante = await dig(ON_DANTE, NO_RESOLVER);
+      const raw = await whoami(ON_HTTP, NO_RESOLVER);
+      const wan = await capture.stop();
+      assert.equal(viaHttp, `"${tinyproxy}"`, `UDP DNS of the HTTP proxy’s client, over TCP to the upstream\n${logTails()}`);
+      assert.equal(viaHttpTcp, `"${tinyproxy}"`, 'TCP/53 of the HTTP proxy’s client, to the upstream');
+      assert.equal(viaDante, `"${dante}"`, 'UDP DNS through dante’s UDP ASSOCIATE, to the upstream');
+      assert.deepEqual(raw, { from: `${NO_RESOLVER}:${port}`, txt: tinyproxy }, 'the answer comes from the address the client asked');
+      assert.deepEqual(wan.fromClients, []);
+      assert.deepEqual(notWithProxies(wan), []);
+      assert.deepEqual(dnsLines(wan), [], 'no DNS packet on eth0 outside the proxy connections');
+    } finally {
+      await setDnsUpstream(null);
     }
   });
 

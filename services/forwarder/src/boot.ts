@@ -6,6 +6,7 @@ import type { ForwarderConfig } from './config.js';
 import { ConnectionLimits } from './connection-limits.js';
 import { CredentialOpener } from './credential-opener.js';
 import { DestinationGuard, proxyRefusalOf } from './destination-guard.js';
+import { DnsUpstreamSetting } from './dns-upstream-setting.js';
 import { Forwarder } from './forwarder.js';
 import type { ForwarderMetrics } from './forwarder-metrics.js';
 import { ForwarderStats } from './forwarder-stats.js';
@@ -97,6 +98,8 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   const failures = new UpstreamFailureTracker(config.upstreamFailureThreshold, UPSTREAM_NOTICE_DEBOUNCE_MS);
   const destinations = new DestinationGuard(config.proxyAllowNetworks);
   const stopAddressWatch = destinations.watch();
+  /** dnsMode and dnsUpstream (issue 15): read by the UDP relay and by the listeners for TCP/53. */
+  const dns = new DnsUpstreamSetting();
 
   const warmPools = config.warmPool === null ? null : new WarmPools(config.warmPool, { timeoutMs: config.connectTimeoutMs, allowHalfOpen: true, checkProxyAddress: destinations.checkProxyAddress });
   const ctx: ListenerContext = {
@@ -106,6 +109,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     idleTimeoutMs: config.idleTimeoutMs,
     relayMode: config.relayMode,
     destinations,
+    dns,
     warmPools,
     // A listener opened before the metrics exist observes through them once they do.
     connectObserver: (proxyId) => (seconds) => late.metrics?.connectObserver(proxyId)(seconds),
@@ -160,7 +164,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   };
   const forwarder: Forwarder = new Forwarder(ctx, timedSource, logger);
   const udpSockets: UdpAgentSockets = new UdpAgentSockets(config.listenerSocket, () => void udpRelay.attach(), logger);
-  const udpRelay = new UdpRelay(udpSockets, { connectTimeoutMs: config.connectTimeoutMs, limits: DEFAULT_UDP_LIMITS, destinations }, logger);
+  const udpRelay = new UdpRelay(udpSockets, { connectTimeoutMs: config.connectTimeoutMs, limits: DEFAULT_UDP_LIMITS, destinations, dns }, logger);
   const opener = new CredentialOpener(config.secretKey);
   const stateCache = new ForwarderStateCache(config.stateDir);
 
@@ -181,6 +185,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   const reconciler = new Reconciler(async () => {
     const state = await load();
     destinations.configure(state.settings);
+    dns.configure(state.settings);
     const table = buildRoutes(state, opener.open);
     opener.endLoad();
     clearTimeout(recheck);

@@ -4,6 +4,7 @@ import { acceptTcp, resetFd, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
 import type { DestinationGuard } from './destination-guard.js';
+import type { DnsUpstreamSetting } from './dns-upstream-setting.js';
 import type { ForwarderStats, RefusalReason } from './forwarder-stats.js';
 import { Relay, type RelayMode, type RelayOwner, type RelaySocket } from './relay.js';
 import type { MappingRoute } from './routes.js';
@@ -17,6 +18,8 @@ export interface ListenerContext {
   readonly idleTimeoutMs: number;
   readonly relayMode: RelayMode;
   readonly destinations: Pick<DestinationGuard, 'refusal' | 'checkProxyAddress'>;
+  /** dnsMode proxy with dnsUpstream: TCP/53 goes to that resolver (issue 15); absent: where the client was going. */
+  readonly dns?: Pick<DnsUpstreamSetting, 'target'>;
   /** Warm connections per proxy (PGW_FORWARDER_WARM_POOL); null: every connection dials. */
   readonly warmPools: WarmPools | null;
   /** The upstream connect latency histogram's child for one proxy (looked up once per route). */
@@ -161,6 +164,8 @@ export class MappingListener implements RelayOwner {
       dstAddress = originalAddress;
       dstPort = originalPortOrErrno;
     }
+    // DNS over TCP goes to the configured upstream resolver, if any; the guard below judges that address.
+    if (ctx.dns !== undefined) ({ ip: dstAddress, port: dstPort } = ctx.dns.target(dstAddress, dstPort));
     const refusal = ctx.limits.acquire(this.slots);
     if (refusal !== null) return refuse(fd, refusal, ctx.stats);
     // Loopback, link-local, the gateway, the LAN (and private ranges if so set): refused before the proxy hears of it.

@@ -18,11 +18,26 @@ export interface UdpFlowDeps {
   reserveDestination(): UdpDropReason | null;
   /** Gives back the places of the flow's reply sockets once it ended. */
   releaseDestinations(count: number): void;
+  /** A datagram of the client that came in on one of the flow's reply sockets: decided like one from the tproxy socket (DNS upstream, DNS over TCP). */
+  fromReplySocket(destination: Endpoint, data: Buffer): void;
   dropped(reason: UdpDropReason, detail?: string): void;
   relayed(direction: 'up' | 'down', bytes: number): void;
   /** Once, when the flow ended: idle, closed by the relay, or its association failed or ended. */
   closed(flow: UdpFlow, error: Error | null, opened: boolean): void;
 }
+
+/**
+ * A DNS query the relay sends to the configured upstream resolver instead of the address the
+ * client asked (settings.dnsUpstream): where it goes, and its id, which finds the destination
+ * its answer belongs to (several destinations of a flow may share the upstream).
+ */
+export interface DnsRedirect {
+  readonly via: Endpoint;
+  readonly id: number;
+}
+
+/** Redirected queries awaiting their answer per flow; the oldest is forgotten beyond (a resolver gives up on it long before). */
+const REDIRECTED_PENDING_MAX = 256;
 
 /** One destination of a flow: its reply socket, and what waits for it. */
 interface Destination {
@@ -30,7 +45,7 @@ interface Destination {
   reader: TransparentUdpReader | null;
   refused: boolean;
   /** Datagrams to send once both the association and this reply socket are there. */
-  readonly waiting: Buffer[];
+  readonly waiting: { readonly data: Buffer; readonly redirect: DnsRedirect | null }[];
 }
 
 /**
@@ -46,6 +61,8 @@ export class UdpFlow {
   lastActive = Date.now();
   private association: Socks5UdpAssociation | null = null;
   private readonly destinations = new Map<string, Destination>();
+  /** `<upstream ip:port>#<query id>` -> the destination the client asked, for answers of redirected queries. */
+  private readonly redirected = new Map<string, string>();
   private queued = 0;
   private ended = false;
 
@@ -75,8 +92,8 @@ export class UdpFlow {
     return this.association !== null;
   }
 
-  /** A datagram of the client to `destination` (from the tproxy socket or a reply socket). */
-  send(destination: Endpoint, data: Buffer): void {
+  /** A datagram of the client to `destination` (from the tproxy socket or a reply socket); `redirect`: sent to the DNS upstream instead. */
+  send(destination: Endpoint, data: Buffer, redirect: DnsRedirect | null = null): void {
     if (this.ended) return;
     this.lastActive = Date.now();
     const key = `${destination.ip}:${destination.port}`;
@@ -90,10 +107,10 @@ export class UdpFlow {
       this.requestReplySocket(key, destination, known);
     }
     if (known.refused) return this.deps.dropped('reply_socket_refused');
-    if (this.association !== null && known.fd !== null) return this.toProxy(destination, data);
+    if (this.association !== null && known.fd !== null) return this.toProxy(key, destination, data, redirect);
     if (this.queued >= this.limits.queuedPerFlow) return this.deps.dropped('queue_full');
     this.queued++;
-    known.waiting.push(data);
+    known.waiting.push({ data, redirect });
   }
 
   close(): void {
@@ -113,7 +130,7 @@ export class UdpFlow {
       known.fd = grant.fd;
       known.reader = new TransparentUdpReader(
         grant.fd,
-        (datagram: TransparentDatagram) => this.send({ ip: datagram.dstAddress, port: datagram.dstPort }, datagram.data),
+        (datagram: TransparentDatagram) => this.deps.fromReplySocket({ ip: datagram.dstAddress, port: datagram.dstPort }, datagram.data),
         () => undefined, // a failed read ends nothing else: the flow's idle timer closes it
       );
       this.flush(key, known);
@@ -123,18 +140,29 @@ export class UdpFlow {
   private flush(key: string, destination: Destination): void {
     if (this.association === null || destination.fd === null) return;
     const [ip, port] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
-    for (const data of destination.waiting) this.toProxy({ ip, port }, data);
+    for (const { data, redirect } of destination.waiting) this.toProxy(key, { ip, port }, data, redirect);
     this.queued -= destination.waiting.length;
     destination.waiting.length = 0;
   }
 
-  private toProxy(destination: Endpoint, data: Buffer): void {
-    this.association!.send({ host: destination.ip, port: destination.port }, data);
+  private toProxy(key: string, destination: Endpoint, data: Buffer, redirect: DnsRedirect | null): void {
+    const target = redirect?.via ?? destination;
+    if (redirect !== null) {
+      const pending = `${redirect.via.ip}:${redirect.via.port}#${redirect.id}`;
+      this.redirected.delete(pending);
+      if (this.redirected.size >= REDIRECTED_PENDING_MAX) this.redirected.delete(this.redirected.keys().next().value!);
+      this.redirected.set(pending, key);
+    }
+    this.association!.send({ host: target.ip, port: target.port }, data);
     this.deps.relayed('up', data.length);
   }
 
   private fromProxy(data: Buffer, from: string): void {
-    const destination = this.destinations.get(from);
+    // An answer of the upstream to a redirected query leaves from the address the client asked.
+    const pending = data.length >= 2 ? `${from}#${data.readUInt16BE(0)}` : '';
+    const asked = this.redirected.get(pending);
+    if (asked !== undefined) this.redirected.delete(pending);
+    const destination = this.destinations.get(asked ?? from);
     // Only answers from a destination the client addressed, through its reply socket.
     if (destination?.fd == null) return;
     this.lastActive = Date.now();

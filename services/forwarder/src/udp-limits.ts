@@ -19,6 +19,14 @@ export interface UdpLimits {
   readonly destinationsTotal: number;
   /** Datagrams held per flow while its association opens; more are dropped. */
   readonly queuedPerFlow: number;
+  /**
+   * DNS over TCP (clients whose proxy carries no UDP, udp-dns-tcp.ts): queries in flight per
+   * client and in all (each holds a tunnel, and a reply socket per client port and resolver), and
+   * how long one may take, dial through the proxy to answer.
+   */
+  readonly dnsQueriesPerClient: number;
+  readonly dnsQueriesTotal: number;
+  readonly dnsTimeoutMs: number;
 }
 
 export const DEFAULT_UDP_LIMITS: UdpLimits = {
@@ -27,13 +35,19 @@ export const DEFAULT_UDP_LIMITS: UdpLimits = {
   total: 8_192,
   destinationsPerFlow: 64,
   destinationsPerClient: 1_024,
-  destinationsTotal: 16_384,
+  destinationsTotal: 15_360,
   queuedPerFlow: 32,
+  dnsQueriesPerClient: 32,
+  dnsQueriesTotal: 512,
+  dnsTimeoutMs: 5_000,
 };
 
-/** Descriptors the relay holds at its limits: per flow its association's TCP and UDP socket, plus every reply socket. */
+/**
+ * Descriptors the relay holds at its limits: per flow its association's TCP and UDP socket, plus
+ * every reply socket; per DNS query over TCP its tunnel and at most one reply socket.
+ */
 export function worstCaseUdpDescriptors(limits: UdpLimits): number {
-  return limits.total * 2 + limits.destinationsTotal;
+  return limits.total * 2 + limits.destinationsTotal + limits.dnsQueriesTotal * 2;
 }
 
 /** Why a client's datagram was not relayed (pgw_forwarder_udp_dropped_total{reason}, the status record). */
@@ -49,10 +63,18 @@ export type UdpDropReason =
   | 'limit_destinations_total'
   | 'reply_socket_refused'
   | 'queue_full'
-  | 'truncated';
+  | 'truncated'
+  // DNS (dnsMode proxy): not a standard query, over the DNS-over-TCP limits, the tunnel failed or
+  // timed out, the resolver's answer was not one to the query.
+  | 'dns_invalid'
+  | 'dns_limit_client'
+  | 'dns_limit_total'
+  | 'dns_tunnel_failed'
+  | 'dns_timeout'
+  | 'dns_bad_answer';
 
 /** Things held per client and in all, against a limit on each; never below zero. */
-class ClientTally {
+export class ClientTally {
   private readonly byClient = new Map<string, number>();
   private all = 0;
 

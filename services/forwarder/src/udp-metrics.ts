@@ -36,12 +36,31 @@ export function registerUdpMetrics(registry: Registry, relay: UdpRelay): void {
   });
   new Counter({
     name: 'pgw_forwarder_udp_dropped_total',
-    help: 'Client datagrams not relayed (never sent directly), by reason: proxy_without_udp (HTTP proxy), associate_failed, blocked, unmapped, limit_*, ...',
+    help: 'Client datagrams not relayed (never sent directly), by reason: proxy_without_udp (HTTP proxy), associate_failed, blocked, unmapped, limit_*, dns_* (DNS over TCP), ...',
     labelNames: ['reason'],
     registers: [registry],
     collect() {
       this.reset();
       for (const [reason, count] of stats.dropped) this.inc({ reason }, count);
+    },
+  });
+  new Counter({
+    name: 'pgw_forwarder_udp_dns_over_tcp_total',
+    help: 'Client UDP DNS queries answered over TCP through the proxy (dnsMode proxy, proxies without UDP); truncated: answered with TC=1 (too large for the client over UDP)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ outcome: 'answered' }, stats.dnsOverTcpAnswered - stats.dnsOverTcpTruncated);
+      this.inc({ outcome: 'truncated' }, stats.dnsOverTcpTruncated);
+    },
+  });
+  new Gauge({
+    name: 'pgw_forwarder_udp_dns_over_tcp_queries',
+    help: 'Client DNS queries in flight over TCP through the proxy',
+    registers: [registry],
+    collect() {
+      this.set(relay.dnsOverTcpQueries);
     },
   });
   new Counter({

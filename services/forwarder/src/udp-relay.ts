@@ -1,10 +1,13 @@
-import { DialError, Socks5UdpAssociation } from '@pgw/dialers';
+import { DialError, dialerFor, Socks5UdpAssociation } from '@pgw/dialers';
 import type { Logger } from '@pgw/log';
-import { closeFd, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
+import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
 import type { DestinationGuard } from './destination-guard.js';
+import { parseDnsQuery } from './dns-header.js';
+import { DNS_PORT, type DnsUpstreamSetting } from './dns-upstream-setting.js';
 import type { MappingRoute } from './routes.js';
 import type { UdpAgentSockets } from './udp-agent-sockets.js';
-import { type Endpoint, UdpFlow } from './udp-flow.js';
+import { DnsOverTcp } from './udp-dns-tcp.js';
+import { type DnsRedirect, type Endpoint, UdpFlow } from './udp-flow.js';
 import { type UdpDropReason, UdpFlowCounts, type UdpLimits } from './udp-limits.js';
 
 /** A proxy that refused UDP ASSOCIATE is not asked again for this long (each refusal would cost a TCP handshake per flow). */
@@ -26,6 +29,9 @@ export class UdpStats {
   /** Associations asked for (one per new flow); the failed ones are also counted apart. */
   associationsStarted = 0;
   associationsFailed = 0;
+  /** DNS queries answered over TCP through the tunnel (proxies without UDP); the truncated ones (TC=1) also apart. */
+  dnsOverTcpAnswered = 0;
+  dnsOverTcpTruncated = 0;
   readonly dropped = new Map<UdpDropReason, number>();
 }
 
@@ -33,6 +39,8 @@ export interface UdpRelayOptions {
   readonly connectTimeoutMs: number;
   readonly limits: UdpLimits;
   readonly destinations: DestinationGuard;
+  /** dnsMode and dnsUpstream in force (shared with the TCP listeners). */
+  readonly dns: DnsUpstreamSetting;
 }
 
 /**
@@ -42,7 +50,10 @@ export interface UdpRelayOptions {
  * ip:port) through one SOCKS5 UDP association of the client's own proxy. Never direct: a client
  * whose proxy carries no UDP (HTTP CONNECT, a SOCKS5 server refusing ASSOCIATE), a blocked or
  * unmapped client, and datagrams over the limits are dropped, counted by reason, and the reason
- * is kept per mapping for the status record.
+ * is kept per mapping for the status record. With dnsMode proxy a client's DNS whose proxy
+ * carries no UDP is answered over TCP through the tunnel instead (udp-dns-tcp.ts), and with
+ * dnsUpstream set every DNS query goes to that resolver (the answer still comes from the
+ * address the client asked).
  */
 export class UdpRelay {
   readonly stats = new UdpStats();
@@ -55,6 +66,7 @@ export class UdpRelay {
   private tproxyFd: number | null = null;
   private readonly sweeper: NodeJS.Timeout;
   private readonly loggedRefusals = new Set<string>();
+  private readonly dnsOverTcp: DnsOverTcp;
 
   constructor(
     private readonly sockets: UdpAgentSockets,
@@ -62,12 +74,46 @@ export class UdpRelay {
     private readonly logger: Logger,
   ) {
     this.counts = new UdpFlowCounts(options.limits);
+    this.dnsOverTcp = new DnsOverTcp(options.limits, options.destinations, {
+      dial: (route, target, signal) =>
+        dialerFor(route.proxy!.protocol).dial(
+          route.proxy!,
+          { host: target.ip, port: target.port },
+          { timeoutMs: options.connectTimeoutMs, signal, keepAlive: false, allowHalfOpen: false, handshake: route.handshake, checkProxyAddress: options.destinations.checkProxyAddress },
+        ),
+      replySocket: (client, destination) => this.sockets.replySocket(client, destination),
+      replyChannel: (fd, onQuery) => {
+        const reader = new TransparentUdpReader(fd, (datagram) => onQuery(datagram.data), () => undefined);
+        return {
+          send: (data) => sendTransparentUdp(fd, data),
+          close: () => {
+            reader.close();
+            closeFd(fd);
+          },
+        };
+      },
+      dropped: (route, reason, detail) => this.drop(route, reason, detail),
+      answered: (_route, query, answer, truncated) => {
+        this.stats.datagramsUp++;
+        this.stats.bytesUp += query;
+        this.stats.datagramsDown++;
+        this.stats.bytesDown += answer;
+        this.stats.dnsOverTcpAnswered++;
+        if (truncated) this.stats.dnsOverTcpTruncated++;
+        // What is reported for the client stays: its other UDP still has no way through this proxy.
+      },
+    });
     this.sweeper = setInterval(() => this.sweep(), Math.max(100, Math.min(1_000, options.limits.idleMs / 4)));
     this.sweeper.unref();
   }
 
   get flowCount(): number {
     return this.flows.size;
+  }
+
+  /** DNS queries in flight over TCP through the tunnel. */
+  get dnsOverTcpQueries(): number {
+    return this.dnsOverTcp.queries;
   }
 
   /** The agent's channel is (re)connected: take the tproxy socket (again). */
@@ -93,6 +139,7 @@ export class UdpRelay {
       const route = byIp.get(flow.client.ip);
       if (route === undefined || route.blocked !== null || route.proxyId !== flow.proxyId) flow.close();
     }
+    this.dnsOverTcp.retain(byIp);
     for (const id of this.problems.keys()) if (!routes.has(id)) this.problems.delete(id);
   }
 
@@ -104,22 +151,47 @@ export class UdpRelay {
   stop(): void {
     clearInterval(this.sweeper);
     for (const flow of [...this.flows.values()]) flow.close();
+    this.dnsOverTcp.stop();
     this.reader?.close();
     if (this.tproxyFd !== null) closeFd(this.tproxyFd);
     this.tproxyFd = null;
   }
 
   private fromClient(d: TransparentDatagram): void {
-    const route = this.byIp.get(d.address);
+    if (d.truncated) return this.drop(this.byIp.get(d.address) ?? null, 'truncated');
+    this.relay({ ip: d.address, port: d.port }, { ip: d.dstAddress, port: d.dstPort }, d.data);
+  }
+
+  /** One datagram of `client` to `destination`, from the tproxy socket or a reply socket of its flow. */
+  private relay(client: Endpoint, destination: Endpoint, data: Buffer): void {
+    const route = this.byIp.get(client.ip);
     if (route === undefined) return this.drop(null, 'unmapped');
-    if (d.truncated) return this.drop(route, 'truncated');
-    const key = `${d.address}:${d.port}`;
-    const destination = { ip: d.dstAddress, port: d.dstPort };
-    const flow = this.flows.get(key) ?? this.open(route, { ip: d.address, port: d.port }, key);
+    const dns = destination.port === DNS_PORT && this.options.dns.throughProxy;
+    if (dns && this.withoutUdp(route)) return this.dnsOverTcp.query(route, client, destination, this.options.dns.target(destination.ip, destination.port), data);
+    let redirect: DnsRedirect | null = null;
+    const upstream = dns ? this.options.dns.current : null;
+    if (upstream !== null) {
+      // Its id finds the destination the answer belongs to: only a standard query is redirected.
+      const parsed = parseDnsQuery(data);
+      if ('problem' in parsed) return this.drop(route, 'dns_invalid', parsed.problem);
+      redirect = { via: upstream, id: parsed.id };
+    }
+    const key = `${client.ip}:${client.port}`;
+    const flow = this.flows.get(key) ?? this.open(route, client, key);
     if (flow === null) return;
-    const refused = this.options.destinations.refusal(destination.ip, route.privateDestinations);
-    if (refused !== null) return this.drop(route, refused, `destination ${destination.ip}`);
-    flow.send(destination, d.data);
+    // The guard judges where the proxy is asked to send it: the upstream when redirected.
+    const to = redirect?.via ?? destination;
+    const refused = this.options.destinations.refusal(to.ip, route.privateDestinations);
+    if (refused !== null) return this.drop(route, refused, `destination ${to.ip}`);
+    flow.send(destination, data, redirect);
+  }
+
+  /** The client's proxy carries no UDP: an HTTP proxy, or a SOCKS5 server that refused ASSOCIATE lately. */
+  private withoutUdp(route: MappingRoute): boolean {
+    if (route.blocked !== null || route.proxy === null) return false; // dropped as blocked by the flow path
+    if (route.proxy.protocol !== 'socks5') return true;
+    const known = this.noUdp.get(route.proxyId);
+    return known !== undefined && known.until > Date.now();
   }
 
   private open(route: MappingRoute, client: Endpoint, key: string): UdpFlow | null {
@@ -135,6 +207,7 @@ export class UdpRelay {
       associate: (handlers) =>
         Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
+      fromReplySocket: (destination, data) => this.relay(client, destination, data),
       reserveDestination: () => {
         const refusal = this.counts.destinationRefusal(client.ip);
         if (refusal === null) this.counts.addDestination(client.ip);

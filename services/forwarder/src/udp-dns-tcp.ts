@@ -1,0 +1,174 @@
+import type { Socket } from 'node:net';
+import { DialAbort } from '@pgw/dialers';
+import type { DestinationGuard } from './destination-guard.js';
+import { DnsMessageReader, frameDnsMessage } from './dns-framing.js';
+import { isDnsAnswerTo, parseDnsQuery } from './dns-header.js';
+import { fitDnsAnswer } from './dns-truncate.js';
+import type { MappingRoute } from './routes.js';
+import type { UdpSocketGrant } from './udp-agent-sockets.js';
+import type { Endpoint } from './udp-flow.js';
+import { ClientTally, type UdpDropReason, type UdpLimits } from './udp-limits.js';
+
+/** A reply socket (bound to the resolver the client asked, connected to the client) as this relay uses it. */
+export interface DnsReplyChannel {
+  /** Sends one answer to the client; false: not sent. */
+  send(data: Buffer): boolean;
+  close(): void;
+}
+
+export interface DnsOverTcpDeps {
+  /** A TCP connection through the client's proxy to `target` (the dialers, checkProxyAddress and the handshake of the route). */
+  dial(route: MappingRoute, target: Endpoint, signal: DialAbort): Promise<Socket>;
+  /** A reply socket for `destination` from the agent. */
+  replySocket(client: Endpoint, destination: Endpoint): Promise<UdpSocketGrant>;
+  /** Wraps a granted reply socket; `onQuery` gets the client's later datagrams to the same resolver (they land on it, not the tproxy socket). */
+  replyChannel(fd: number, onQuery: (data: Buffer) => void): DnsReplyChannel;
+  dropped(route: MappingRoute, reason: UdpDropReason, detail?: string): void;
+  answered(route: MappingRoute, query: number, answer: number, truncated: boolean): void;
+}
+
+type DnsTcpLimits = Pick<UdpLimits, 'dnsQueriesPerClient' | 'dnsQueriesTotal' | 'dnsTimeoutMs'>;
+
+/** One client port and the resolver it asked: the reply socket its answers leave from, shared by its queries in flight. */
+interface ReplyPath {
+  readonly key: string;
+  readonly route: MappingRoute;
+  readonly client: Endpoint;
+  readonly destination: Endpoint;
+  readonly target: Endpoint;
+  /** The channel once the agent granted the socket, or why not. */
+  readonly ready: Promise<DnsReplyChannel | string>;
+  channel: DnsReplyChannel | null;
+  readonly queries: Set<() => void>;
+  closed: boolean;
+}
+
+/**
+ * DNS over TCP through the tunnel (issue 15, docs/ARCHITECTURE.md "UDP in TPROXY mode"): a
+ * client's UDP query to port 53 whose proxy carries no UDP (HTTP CONNECT, a SOCKS5 server that
+ * refused ASSOCIATE) is sent as DNS over TCP (RFC 7766 framing) through a TCP connection of the
+ * client's own proxy, one query per connection, to the resolver it asked (or the configured
+ * upstream); the answer reaches the client from the address it asked, through the agent's reply
+ * socket, and truncated with TC=1 when larger than the client takes over UDP, so it retries over
+ * TCP (which the TCP relay carries through the same proxy). Nothing leaves but through the proxy.
+ */
+export class DnsOverTcp {
+  private readonly inFlight: ClientTally;
+  private readonly paths = new Map<string, ReplyPath>();
+
+  constructor(
+    private readonly limits: DnsTcpLimits,
+    private readonly destinations: Pick<DestinationGuard, 'refusal'>,
+    private readonly deps: DnsOverTcpDeps,
+  ) {
+    this.inFlight = new ClientTally(limits.dnsQueriesPerClient, limits.dnsQueriesTotal);
+  }
+
+  /** Queries in flight. */
+  get queries(): number {
+    return this.inFlight.count;
+  }
+
+  /** A client's datagram to `destination` (port 53), to be asked of `target` through the route's proxy. */
+  query(route: MappingRoute, client: Endpoint, destination: Endpoint, target: Endpoint, data: Buffer): void {
+    if (route.blocked !== null || route.proxy === null) return this.deps.dropped(route, 'blocked', route.blocked ?? 'no proxy');
+    // Checked before anything is dialed: only a standard query goes into a tunnel.
+    const parsed = parseDnsQuery(data);
+    if ('problem' in parsed) return this.deps.dropped(route, 'dns_invalid', parsed.problem);
+    const refused = this.destinations.refusal(target.ip, route.privateDestinations);
+    if (refused !== null) return this.deps.dropped(route, refused, `destination ${target.ip}`);
+    const over = this.inFlight.over(client.ip);
+    if (over !== null) return this.deps.dropped(route, over === 'total' ? 'dns_limit_total' : 'dns_limit_client');
+    this.inFlight.add(client.ip);
+    const key = `${client.ip}:${client.port}>${destination.ip}:${destination.port}`;
+    const path = this.paths.get(key) ?? this.openPath(key, route, client, destination, target);
+    this.ask(path, data, parsed.id, parsed.udpAnswerMax);
+  }
+
+  /** Routes changed: the queries of a client that is gone, blocked or on another proxy end now. */
+  retain(byIp: ReadonlyMap<string, MappingRoute>): void {
+    for (const path of [...this.paths.values()]) {
+      const route = byIp.get(path.client.ip);
+      if (route === undefined || route.blocked !== null || route.proxyId !== path.route.proxyId) for (const cancel of [...path.queries]) cancel();
+    }
+  }
+
+  stop(): void {
+    for (const path of [...this.paths.values()]) for (const cancel of [...path.queries]) cancel();
+  }
+
+  private openPath(key: string, route: MappingRoute, client: Endpoint, destination: Endpoint, target: Endpoint): ReplyPath {
+    const ready = this.deps.replySocket(client, destination).then((grant): DnsReplyChannel | string => {
+      if ('reason' in grant) return grant.reason;
+      // The client's retries from the same port to the same resolver land on this socket while it is open.
+      const channel = this.deps.replyChannel(grant.fd, (data) => this.query(path.route, client, destination, path.target, data));
+      if (path.closed) {
+        channel.close();
+        return 'closed';
+      }
+      path.channel = channel;
+      return channel;
+    });
+    const path: ReplyPath = { key, route, client, destination, target, ready, channel: null, queries: new Set(), closed: false };
+    this.paths.set(key, path);
+    return path;
+  }
+
+  private ask(path: ReplyPath, query: Buffer, id: number, udpAnswerMax: number): void {
+    const { route, client } = path;
+    const abort = new DialAbort();
+    let tunnel: Socket | null = null;
+    let done = false;
+    let answered = false;
+    const finish = (reason: UdpDropReason | null, detail?: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      abort.abort();
+      tunnel?.destroy();
+      path.queries.delete(cancel);
+      this.inFlight.remove(client.ip, 1);
+      if (reason !== null) this.deps.dropped(route, reason, detail);
+      if (path.queries.size === 0) this.closePath(path);
+    };
+    const cancel = (): void => finish('blocked', 'the client’s route changed');
+    path.queries.add(cancel);
+    const timer = setTimeout(() => finish('dns_timeout', `no answer within ${this.limits.dnsTimeoutMs} ms`), this.limits.dnsTimeoutMs);
+    const reader = new DnsMessageReader();
+    this.deps.dial(route, path.target, abort).then(
+      (socket) => {
+        if (done) return void socket.destroy();
+        tunnel = socket;
+        socket.on('data', (chunk: Buffer) => {
+          const answer = reader.push(chunk);
+          if (answer === null || answered) return;
+          answered = true;
+          socket.destroy();
+          if (!isDnsAnswerTo(answer, id)) return finish('dns_bad_answer', `not an answer to query ${id}`);
+          const fitted = fitDnsAnswer(answer, udpAnswerMax);
+          void path.ready.then((channel) => {
+            if (done) return;
+            if (typeof channel === 'string') return finish('reply_socket_refused', channel);
+            if (!channel.send(fitted)) return finish('dns_tunnel_failed', 'the answer could not be sent to the client');
+            this.deps.answered(route, query.length, fitted.length, fitted !== answer);
+            finish(null);
+          });
+        });
+        socket.on('error', (error: Error) => finish('dns_tunnel_failed', error.message));
+        socket.on('close', () => {
+          if (!answered) finish('dns_tunnel_failed', 'the tunnel closed before the answer');
+        });
+        socket.write(frameDnsMessage(query));
+      },
+      (error: Error) => finish('dns_tunnel_failed', error.message),
+    );
+  }
+
+  private closePath(path: ReplyPath): void {
+    if (path.closed) return;
+    path.closed = true;
+    if (this.paths.get(path.key) === path) this.paths.delete(path.key);
+    path.channel?.close();
+    path.channel = null;
+  }
+}
