@@ -5,9 +5,10 @@ source "$(dirname "$0")/lib.sh"
 require_root
 cd "$REPO_ROOT"
 
-RUN_PACKAGES=(nftables iproute2 util-linux postgresql redis-server dante-server tinyproxy tcpdump iperf3 conntrack curl ca-certificates)
+# bind9-dnsutils: the demo asks DNS from a TPROXY client with dig (its `dns via proxy` line).
+RUN_PACKAGES=(nftables iproute2 util-linux postgresql redis-server dante-server tinyproxy tcpdump iperf3 conntrack curl ca-certificates bind9-dnsutils)
 # docker.io, debootstrap, docker-compose: the deploy group (its dockerd runs only inside a lab namespace).
-TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client keepalived bind9-dnsutils)
+TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client keepalived)
 packages=("${RUN_PACKAGES[@]}")
 [ "${1:-}" = "--tests" ] && packages+=("${TEST_PACKAGES[@]}")
 

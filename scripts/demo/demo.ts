@@ -5,14 +5,17 @@
  * two gateway namespaces on one LAN bridge, each with all services and keepalived; `down` removes either.
  *   node --import tsx scripts/demo/demo.ts up [--ha] | down | status
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labRedisUrl } from '../../lab/redis.js';
 import { readState } from '../../lab/state.js';
 import type { LabDescription } from '../../lab/types.js';
+import { WHOAMI_NAME } from '../../lab/dns-server.js';
+import { udpEchoClientArgv } from '../../lab/udp-echo-client.js';
 import { ApiClient } from './api-client.js';
+import { type ClientFacts, clientCarries } from './client-carries.js';
 import { loadOrCreateSecrets, type DemoSecrets } from './secrets.js';
 import { DEMO_SERVICES, type DemoService, ServiceRegistry } from './services.js';
 import { type DemoNode, demoNodes, haNodeNs, nodeEnv, prepareNodeDirs, startKeepalived, stopKeepalived, waitForMaster } from './ha.js';
@@ -94,10 +97,18 @@ async function waitHealthy(service: DemoService, gatewayNs: string, logFile: str
   throw new Error(`${service} did not become healthy within 30 s; see ${logFile}`);
 }
 
-async function seed(api: ApiClient, lab: LabDescription): Promise<void> {
+/**
+ * The single gateway runs in TPROXY mode with DNS through the proxy (issue 15): the mode is a
+ * gateway setting, and TPROXY carries everything DNAT does (each client's TCP through its proxy)
+ * plus its UDP where the proxy carries it, so every client shows what it gets. The HA pair keeps
+ * the default (DNAT), as its failover tests run it.
+ */
+const TPROXY_SETTINGS = { interceptMode: 'tproxy', dnsMode: 'proxy' } as const;
+
+async function seed(api: ApiClient, lab: LabDescription, settings: Record<string, unknown> = {}): Promise<void> {
   if ((await api.get<{ items: unknown[] }>('/api/v1/proxies')).items.length > 0) return;
   say(`seeding ${lab.proxies.length} proxies and ${lab.lan.clients.length} mappings through the api (each mapping is health-gated)`);
-  await api.put('/api/v1/settings', { ...(await api.get<Record<string, unknown>>('/api/v1/settings')), checkUrl: lab.internet.echoUrl });
+  await api.put('/api/v1/settings', { ...(await api.get<Record<string, unknown>>('/api/v1/settings')), checkUrl: lab.internet.echoUrl, ...settings });
   const proxyIds: number[] = [];
   for (const proxy of lab.proxies) {
     const created = await api.post<{ id: number }>('/api/v1/proxies', { name: `lab ${proxy.kind}`, url: proxy.url });
@@ -108,13 +119,89 @@ async function seed(api: ApiClient, lab: LabDescription): Promise<void> {
   }
 }
 
+interface Route {
+  readonly clientIp: string;
+  /** The exit address the echo server saw; null: no answer. */
+  readonly exitIp: string | null;
+  /** `<client> -> <exit or why not>` */
+  readonly text: string;
+}
+
 /** A real request from each LAN client through the gateway: what the client's exit IP is. */
-function exitIps(lab: LabDescription): string[] {
+function exitRoutes(lab: LabDescription): Route[] {
   return lab.lan.clients.map((clientIp) => {
     const result = spawnSync('ip', ['netns', 'exec', lab.namespaces.lan, 'curl', '-s', '--max-time', '3', '--interface', clientIp, lab.internet.echoUrl], { encoding: 'utf8' });
-    const ip = /"ip"\s*:\s*"([^"]+)"/.exec(result.stdout)?.[1];
-    return `${clientIp} -> ${ip ?? `no internet (${result.status === 0 ? 'unexpected answer' : `curl exit ${result.status}`})`}`;
+    const ip = /"ip"\s*:\s*"([^"]+)"/.exec(result.stdout)?.[1] ?? null;
+    return { clientIp, exitIp: ip, text: `${clientIp} -> ${ip ?? `no internet (${result.status === 0 ? 'unexpected answer' : `curl exit ${result.status}`})`}` };
   });
+}
+
+function exitIps(lab: LabDescription): string[] {
+  return exitRoutes(lab).map((r) => r.text);
+}
+
+/**
+ * A real DNS query over UDP from the client, as a resolver makes it: `dig TXT whoami.pgw.test` to the
+ * lab's DNS server, which answers with the address the query came from. Null: no answer (dropped).
+ */
+function whoami(lab: LabDescription, clientIp: string): Promise<string | null> {
+  const argv = ['netns', 'exec', lab.namespaces.lan, 'dig', '+short', '+tries=1', '+time=2', '-b', clientIp, '-p', String(lab.dns.port), `@${lab.dns.ip}`, 'TXT', WHOAMI_NAME];
+  return new Promise((resolve) => execFile('ip', argv, { encoding: 'utf8', timeout: 10_000 }, (_error, stdout) => resolve(/^"([^"]+)"$/m.exec(stdout ?? '')?.[1] ?? null)));
+}
+
+interface ApiMapping {
+  readonly clientIp: string;
+  readonly proxyId: number;
+  readonly udpDropped: { reason: string } | null;
+}
+interface ApiProxy {
+  readonly id: number;
+  readonly udpSupport: 'supported' | 'unsupported' | null;
+}
+
+/** A UDP round trip from the client to the lab's UDP echo service (not DNS): answered or not. */
+function udpEcho(lab: LabDescription, clientIp: string): Promise<'reply' | 'none'> {
+  const argv = ['netns', 'exec', lab.namespaces.lan, ...udpEchoClientArgv(clientIp, lab.internet.ip, lab.internet.udpEchoPort, 2000)];
+  return new Promise((resolve) => execFile('ip', argv, { encoding: 'utf8', timeout: 15_000 }, (_error, stdout) => resolve((stdout ?? '').trim() === 'reply' ? 'reply' : 'none')));
+}
+
+/**
+ * What each client gets (client-carries.ts), from the api (mode, the proxy's learned UDP support,
+ * the mapping's UDP drops) and real exchanges from each client: a UDP echo and a DNS query. The
+ * forwarder reports a drop in its status record within 5 s: asked again until every client's UDP
+ * and DNS are accounted for, 20 s at most.
+ */
+async function describeClients(api: ApiClient, lab: LabDescription, routes: readonly Route[]): Promise<string[]> {
+  const settings = await api.get<{ interceptMode?: 'dnat' | 'tproxy'; dnsMode: 'drop' | 'proxy' }>('/api/v1/settings');
+  const interceptMode = settings.interceptMode ?? 'dnat';
+  const seen = new Map<string, { udpEcho: 'reply' | 'none'; whoami: string | null }>();
+  const ask = (clients: readonly Route[]) =>
+    Promise.all(clients.map(async (r) => seen.set(r.clientIp, { udpEcho: await udpEcho(lab, r.clientIp), whoami: await whoami(lab, r.clientIp) })));
+  if (interceptMode === 'tproxy') await ask(routes);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const [mappings, proxies] = await Promise.all([api.get<{ items: ApiMapping[] }>('/api/v1/mappings?limit=1000'), api.get<{ items: ApiProxy[] }>('/api/v1/proxies')]);
+    const facts = routes.map((r): ClientFacts => {
+      const mapping = mappings.items.find((m) => m.clientIp === r.clientIp);
+      return {
+        interceptMode,
+        dnsMode: settings.dnsMode,
+        exitIp: r.exitIp,
+        udpSupport: proxies.items.find((p) => p.id === mapping?.proxyId)?.udpSupport ?? null,
+        udpDropped: mapping?.udpDropped ?? null,
+        udpEcho: seen.get(r.clientIp)?.udpEcho ?? 'none',
+        whoami: seen.get(r.clientIp)?.whoami ?? null,
+      };
+    });
+    // Not accounted for yet: UDP neither answered nor reported dropped, or carried but DNS unanswered.
+    const open = routes.filter((_, i) => {
+      const f = facts[i]!;
+      return interceptMode === 'tproxy' && ((f.udpEcho !== 'reply' && f.udpDropped === null) || (f.udpEcho === 'reply' && f.whoami === null));
+    });
+    if (open.length === 0 || Date.now() > deadline) return routes.map((r, i) => `${r.text} ${clientCarries(facts[i]!)}`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await ask(open);
+  }
 }
 
 async function up(ha: boolean): Promise<void> {
@@ -139,15 +226,16 @@ async function up(ha: boolean): Promise<void> {
     say(`${service} running as ${DEMO_SERVICES[service].uid}${DEMO_SERVICES[service].inGateway ? ` in ${lab.namespaces.gateway}` : ''}`);
   }
   const api = await ApiClient.login(API_URL, ADMIN, secrets.PGW_ADMIN_PASSWORD);
-  await seed(api, lab);
+  await seed(api, lab, TPROXY_SETTINGS);
   const deadline = Date.now() + 15_000;
-  let routes = exitIps(lab);
-  while (routes.some((r) => r.includes('no internet')) && Date.now() < deadline) {
+  let routes = exitRoutes(lab);
+  while (routes.some((r) => r.exitIp === null) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 500));
-    routes = exitIps(lab);
+    routes = exitRoutes(lab);
   }
+  const lines = await describeClients(api, lab, routes);
   const status = await api.get<{ proxies: { up: number; total: number }; mappings: { total: number }; clientsBlocked: number | null }>('/api/v1/status');
-  for (const route of routes) say(`client ${route}`);
+  for (const line of lines) say(`client ${line}`);
   say(`console ${API_URL}  login: ${ADMIN} / ${secrets.PGW_ADMIN_PASSWORD}  (secrets in ${join(DIR, 'secrets.env')})`);
   say(`status: ${status.proxies.up}/${status.proxies.total} proxies up, ${status.mappings.total} mappings, ${status.clientsBlocked ?? '?'} clients blocked; logs in ${join(DIR, 'logs')}`);
   say(`try: ip netns exec ${lab.namespaces.lan} curl --interface ${lab.lan.clients[0]} ${lab.internet.echoUrl}`);
