@@ -11,6 +11,8 @@ describe('parseDnsQuery: only a standard query is relayed', () => {
   it('an EDNS query: the payload size it announces (never below 512)', () => {
     assert.deepEqual(parseDnsQuery(dnsQuery(7, 'whoami.pgw.test', 1232)), { id: 7, udpAnswerMax: 1232 });
     assert.deepEqual(parseDnsQuery(dnsQuery(7, 'whoami.pgw.test', 100)), { id: 7, udpAnswerMax: 512 });
+    // Never above 4096: a 65535 a client announces would let an answer exceed what one datagram can carry.
+    assert.deepEqual(parseDnsQuery(dnsQuery(7, 'whoami.pgw.test', 65535)), { id: 7, udpAnswerMax: 4096 });
   });
 
   it('refuses what is not a query: too short, too long, an answer, another opcode, no or two questions, a broken name', () => {

@@ -9,6 +9,12 @@ export const DNS_HEADER_BYTES = 12;
 export const DNS_QUERY_MAX_BYTES = 1232;
 /** What a client without EDNS takes over UDP (RFC 1035 section 4.2.1). */
 export const DNS_UDP_CLASSIC_BYTES = 512;
+/**
+ * The most an answer sent back over UDP may take, whatever size the client announces (RFC 6891's
+ * usual 4096): larger answers go back truncated and the client asks over TCP. Without it a client
+ * announcing 65535 could have a resolver's answer exceed what one datagram carries.
+ */
+export const DNS_UDP_ANSWER_MAX_BYTES = 4096;
 
 const TYPE_OPT = 41;
 const QR = 0x80;
@@ -40,7 +46,7 @@ export function parseDnsQuery(message: Buffer): DnsQuery | { readonly problem: D
     if (nameEnd === null || nameEnd + 10 > message.length) return { problem: 'malformed' };
     const type = message.readUInt16BE(nameEnd);
     // OPT's CLASS field is the requester's UDP payload size (RFC 6891 section 6.1.2); below 512 means 512.
-    if (type === TYPE_OPT) udpAnswerMax = Math.max(DNS_UDP_CLASSIC_BYTES, message.readUInt16BE(nameEnd + 2));
+    if (type === TYPE_OPT) udpAnswerMax = Math.min(DNS_UDP_ANSWER_MAX_BYTES, Math.max(DNS_UDP_CLASSIC_BYTES, message.readUInt16BE(nameEnd + 2)));
     offset = nameEnd + 10 + message.readUInt16BE(nameEnd + 8);
     if (offset > message.length) return { problem: 'malformed' };
   }

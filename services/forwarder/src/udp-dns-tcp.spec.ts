@@ -37,6 +37,7 @@ class Harness {
   onQuery: ((data: Buffer) => void) | null = null;
   behaviour: Behaviour = 'answer';
   replyRefusal: string | null = null;
+  sendThrows = false;
   readonly relay: DnsOverTcp;
 
   constructor(
@@ -59,7 +60,13 @@ class Harness {
       },
       replyChannel: (_fd, onQuery) => {
         this.onQuery = onQuery;
-        return { send: (data) => (this.sent.push(data), true), close: () => void this.closedChannels++ };
+        return {
+          send: (data) => {
+            if (this.sendThrows) throw Object.assign(new Error('send: message too long'), { code: 'EMSGSIZE' });
+            return (this.sent.push(data), true);
+          },
+          close: () => void this.closedChannels++,
+        };
       },
       dropped: (_route, reason, detail) => void this.drops.push([reason, detail]),
       answered: (_route, _q, _a, truncated) => void this.answered.push(truncated),
@@ -151,6 +158,23 @@ describe('DnsOverTcp: UDP DNS answered through a TCP tunnel of the client’s pr
     assert.ok(h.sent[0]!.length <= 512);
     assert.equal(h.sent[0]![2]! & 0x02, 0x02);
     assert.deepEqual(h.answered, [true]);
+  });
+
+  it('a reply socket whose send throws: the answer is dropped with its reason, and the forwarder goes on', async () => {
+    const h = new Harness(port);
+    h.sendThrows = true;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      h.relay.query(route, client, resolver, resolver, dnsQuery(9));
+      await h.settled();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.deepEqual(unhandled, []);
+    assert.deepEqual(h.drops.map(([reason]) => reason), ['dns_tunnel_failed']);
+    assert.equal(h.relay.queries, 0);
   });
 
   it('an EDNS client that takes 1232 bytes gets the 700-byte answer whole', async () => {

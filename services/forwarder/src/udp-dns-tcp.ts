@@ -143,16 +143,22 @@ export class DnsOverTcp {
           const answer = reader.push(chunk);
           if (answer === null || answered) return;
           answered = true;
-          socket.destroy();
+          // A reset, not a FIN: closing first would leave a TIME_WAIT towards the proxy per query,
+          // and a client asking fast could use up the ports every relay to that proxy needs.
+          socket.resetAndDestroy();
           if (!isDnsAnswerTo(answer, id)) return finish('dns_bad_answer', `not an answer to query ${id}`);
           const fitted = fitDnsAnswer(answer, udpAnswerMax);
-          void path.ready.then((channel) => {
-            if (done) return;
-            if (typeof channel === 'string') return finish('reply_socket_refused', channel);
-            if (!channel.send(fitted)) return finish('dns_tunnel_failed', 'the answer could not be sent to the client');
-            this.deps.answered(route, query.length, fitted.length, fitted !== answer);
-            finish(null);
-          });
+          path.ready
+            .then((channel) => {
+              if (done) return;
+              if (typeof channel === 'string') return finish('reply_socket_refused', channel);
+              if (!channel.send(fitted)) return finish('dns_tunnel_failed', 'the answer could not be sent to the client');
+              this.deps.answered(route, query.length, fitted.length, fitted !== answer);
+              finish(null);
+            })
+            // A send that throws (the reply socket's errors other than a full buffer) ends this
+            // query only: an unhandled rejection would end the whole forwarder.
+            .catch((error: Error) => finish('dns_tunnel_failed', `the answer could not be sent to the client: ${error.message}`));
         });
         socket.on('error', (error: Error) => finish('dns_tunnel_failed', error.message));
         socket.on('close', () => {
