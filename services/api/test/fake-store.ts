@@ -25,7 +25,7 @@ export class FakeStore implements Store {
   readonly tables: Tables = { mappings: [], proxies: [], settings: DEFAULT_SETTINGS, audit: [], nextId: 1, locks: 0 };
   readonly mappings: MappingRepository = this.mappingRepository();
   readonly proxies: ProxyRepository = this.proxyRepository();
-  readonly settings = { load: async () => this.tables.settings, save: async (settings: Settings) => void (this.tables.settings = settings) };
+  readonly settings = { load: async () => this.tables.settings, save: async (settings: Settings) => void (this.tables.settings = { ...this.tables.settings, ...settings }) }; // as the UPDATE: a field left out keeps its value
   readonly audit = { write: async (actor: Actor, entry: AuditEntry) => void this.tables.audit.push({ ...entry, actor }) };
 
   async transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T> {

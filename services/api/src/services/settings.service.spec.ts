@@ -57,3 +57,23 @@ test('change: a dnsUpstream no proxy may be asked for is refused naming dnsUpstr
   assert.equal(publisher.events.length, 0);
   assert.equal((await service.change({ ...before, dnsMode: 'proxy', dnsUpstream: '203.0.113.53' }, ACTOR)).dnsUpstream, '203.0.113.53');
 });
+
+test('change: answers and audits the stored settings, with the optional ones the change left out', async () => {
+  await service.change({ ...store.tables.settings, dnsMode: 'proxy', dnsUpstream: '203.0.113.53', perClientMetrics: true }, ACTOR);
+  const { dnsUpstream: _u, perClientMetrics: _p, ...without } = store.tables.settings;
+  const answer = await service.change({ ...without, healthIntervalS: 45 }, ACTOR);
+  assert.deepEqual([answer.healthIntervalS, answer.dnsUpstream, answer.perClientMetrics], [45, '203.0.113.53', true]);
+  assert.deepEqual(store.tables.audit.at(-1)!.after, answer);
+});
+
+test('change: a new lanCidr that would take in the stored dnsUpstream is refused naming lanCidr, and nothing changes', async () => {
+  await service.change({ ...store.tables.settings, dnsMode: 'proxy', dnsUpstream: '192.168.7.53' }, ACTOR);
+  const before = store.tables.settings;
+  const { dnsUpstream: _u, ...without } = before;
+  // The mapping of the setup is at 192.168.2.10: a LAN that holds it and the resolver.
+  await assert.rejects(
+    service.change({ ...without, lanCidr: '192.168.0.0/16' }, ACTOR),
+    (e: unknown) => e instanceof DomainError && e.kind === 'conflict' && e.field === 'lanCidr' && /192\.168\.7\.53/.test(e.message),
+  );
+  assert.deepEqual(store.tables.settings, before);
+});

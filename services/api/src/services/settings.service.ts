@@ -1,4 +1,4 @@
-import { type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
+import { dnsUpstreamProblem, type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
 import { conflict, invalid } from '../domain-errors.js';
 import type { Actor, Publisher, Store } from './ports.js';
 
@@ -15,20 +15,29 @@ export class SettingsService {
       throw invalid(field, `${field}: ${issue.message}`);
     }
     const next = parsed.data;
-    await this.deps.store.transaction(async (repos) => {
+    // What the UPDATE left: a field the change leaves out keeps its stored value, and the answer
+    // (and the audit) say what is in force, not only what was sent.
+    const stored = await this.deps.store.transaction(async (repos) => {
       const before = await repos.settings.load();
       // A retention left out of the change keeps its stored value: the order of the histories holds against it too.
       const retention = usageRetentionIssues({ ...before, ...next })[0];
       if (retention) throw invalid(retention.path.join('.'), `${retention.path.join('.')}: ${retention.message}`);
+      // A dnsUpstream left out is checked against the new LAN too: stored inside it, every later load would fail.
+      if (next.dnsUpstream === undefined && before.dnsUpstream != null) {
+        const problem = dnsUpstreamProblem(before.dnsUpstream, next.lanCidr);
+        if (problem !== null) throw conflict('lanCidr', `lanCidr ${next.lanCidr}: the stored dnsUpstream ${problem}; change dnsUpstream first or with it`);
+      }
       const outside = await repos.mappings.countOutside(next.lanCidr, next.forwarderPortMin, next.forwarderPortMax);
       if (outside.outsideCidr > 0) throw conflict('lanCidr', `${outside.outsideCidr} mapping(s) have a client outside ${next.lanCidr}; change or delete them first`);
       if (outside.outsideRange > 0) {
         throw conflict('forwarderPortMin', `${outside.outsideRange} mapping(s) listen outside ${next.forwarderPortMin}-${next.forwarderPortMax}; change or delete them first`);
       }
       await repos.settings.save(next);
-      await repos.audit.write(actor, { action: 'update', entityType: 'settings', entityId: null, before, after: next });
+      const after = await repos.settings.load();
+      await repos.audit.write(actor, { action: 'update', entityType: 'settings', entityId: null, before, after });
+      return after;
     });
     await this.deps.publisher.publish({ type: 'config.changed' });
-    return next;
+    return stored;
   }
 }
