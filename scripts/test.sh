@@ -31,7 +31,10 @@ npm run --silent typecheck -w @pgw/ui
 node --conditions=pgw-source --import tsx -e "import('./lab/cleanup.ts').then((m) => m.cleanupStaleLabs())" || true
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+integration=
+# A run stopped early (Ctrl-C, a CI timeout) takes the integration run beside the deploy one with it.
+trap '[ -z "$integration" ] || kill $(pgrep -P "$integration") "$integration" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 run_files() { # $1 a name for its TAP file, then the files: one node:test run, one file at a time
   local name=$1; shift
   node --conditions=pgw-source --import tsx --test --test-concurrency=1 \
@@ -55,6 +58,7 @@ if [ ${#beside[@]} -gt 0 ] && [ ${#deploy[@]} -gt 0 ]; then
   integration=$!
   run_files deploy "${deploy[@]}" || status=1
   wait "$integration" || status=1
+  integration=
   say "the integration tests' report:"
   cat "$work/integration.out"
 elif [ ${#beside[@]} -gt 0 ] || [ ${#deploy[@]} -gt 0 ]; then
@@ -62,6 +66,6 @@ elif [ ${#beside[@]} -gt 0 ] || [ ${#deploy[@]} -gt 0 ]; then
   run_files rest "${beside[@]}" "${deploy[@]}" || status=1
 fi
 set -e
-sum() { cat "$work"/*.tap | awk -v key="$1" '$1 == "#" && $2 == key { n += $3 } END { print n + 0 }'; }
+sum() { cat "$work"/*.tap | awk -v key="$1" '/^# / && $2 == key { n += $3 } END { print n + 0 }'; }
 echo "$(sum pass) passed, $(sum fail) failed, $(sum skipped) skipped"
 exit "$status"

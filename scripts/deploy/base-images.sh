@@ -79,7 +79,11 @@ copy_node() { # $1 rootfs, $2 binary | full | system
 build_rootfs() { # $1 image, $2 output tar
   local image=$1 out=$2 dir
   dir=$(mktemp -d "$cache/rootfs.XXXXXX")
-  trap 'umount "$dir/proc" 2>/dev/null || true; rm -rf "$dir" "$dir.apt.log"' RETURN
+  # EXIT, not RETURN: each build runs in its own subshell, and a failure there (die, set -e) exits it
+  # without returning, which would leave /proc mounted and the half-made root filesystem behind.
+  # The path is expanded now: by the time the subshell exits, the local $dir is gone.
+  # shellcheck disable=SC2064
+  trap "umount '$dir/proc' 2>/dev/null || true; rm -rf '$dir' '$dir.apt.log'" EXIT
   tar -C "$dir" -xf "$(minbase)"
   for user in ${USERS[$image]:-}; do
     chroot "$dir" groupadd --system --gid 999 "$user"

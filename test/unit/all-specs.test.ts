@@ -1,9 +1,11 @@
 // Every unit spec (`*.spec.ts` beside the code it tests) in one process. Unit specs are pure and
 // each one's own process start (Node, tsx, module loading) cost more than its tests: 143 of them
-// took ~5 minutes of CI on a 2-core machine, alone. node:test runs the imported files' top-level
-// tests one after another, as it does a single file's.
+// took ~2 minutes of CI on a 2-core machine. Each file is imported inside a suite named after it,
+// so its top-level tests and hooks (a beforeEach, an after) belong to that suite, as they belong to
+// the file's own process when it runs alone, and never run around another file's tests.
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { describe } from 'node:test';
+import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,4 +22,8 @@ function specsUnder(dir: string): string[] {
 
 const specs = ROOTS.flatMap((root) => specsUnder(join(REPO_ROOT, root))).sort();
 if (specs.length === 0) throw new Error(`no *.spec.ts under ${ROOTS.join(', ')} of ${REPO_ROOT}`);
-for (const spec of specs) await import(pathToFileURL(spec).href);
+for (const spec of specs) {
+  describe(relative(REPO_ROOT, spec), async () => {
+    await import(pathToFileURL(spec).href);
+  });
+}
