@@ -18,6 +18,13 @@ describe('udpDropLabel', () => {
     assert.equal(udpDropLabel({ reason: 'destination_link_local', detail: '', datagrams: 5 }).text, 'UDP dropped: destination refused (link local) (5)');
     assert.equal(udpDropLabel({ reason: 'something_new', detail: '', datagrams: 1 }).text, 'UDP dropped: something new (1)');
   });
+
+  it('says whose destination limit was hit (the client’s 1024 reply sockets or the gateway’s), and the DNS reasons in words', () => {
+    assert.equal(udpDropLabel({ reason: 'limit_destinations', detail: '', datagrams: 1 }).text, 'UDP dropped: client’s destination limit reached (1)');
+    assert.equal(udpDropLabel({ reason: 'limit_destinations_total', detail: '', datagrams: 1 }).text, 'UDP dropped: gateway’s destination limit reached (1)');
+    assert.equal(udpDropLabel({ reason: 'dns_timeout', detail: '', datagrams: 3 }).text, 'UDP dropped: no DNS answer through the proxy in time (3)');
+    assert.equal(udpDropLabel({ reason: 'dns_tunnel_failed', detail: '', datagrams: 1 }).text, 'UDP dropped: DNS through the proxy failed (1)');
+  });
 });
 
 describe('udpDropTitle', () => {

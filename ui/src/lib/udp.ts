@@ -19,11 +19,17 @@ const REASONS: Readonly<Record<string, string>> = {
   blocked: 'client blocked',
   limit_client: 'client’s flow limit reached',
   limit_total: 'gateway’s flow limit reached',
-  limit_destinations: 'destination limit of a flow reached',
-  limit_destinations_total: 'client’s destination limit reached',
+  limit_destinations: 'client’s destination limit reached',
+  limit_destinations_total: 'gateway’s destination limit reached',
   reply_socket_refused: 'gateway refused the reply socket',
   queue_full: 'queue full while the association opened',
   truncated: 'datagram too large',
+  dns_invalid: 'not a DNS query',
+  dns_limit_client: 'client’s DNS query limit reached',
+  dns_limit_total: 'gateway’s DNS query limit reached',
+  dns_tunnel_failed: 'DNS through the proxy failed',
+  dns_timeout: 'no DNS answer through the proxy in time',
+  dns_bad_answer: 'resolver’s answer did not match the query',
 };
 
 function reasonText(reason: string): string {
