@@ -12,7 +12,8 @@ export interface DnsUpstream {
   readonly port: Port;
 }
 
-export const DNS_DEFAULT_PORT = 53;
+/** Where DNS is asked, over UDP and TCP alike; a dnsUpstream without a port means it. */
+export const DNS_PORT = 53;
 
 const SPELLING = /^([0-9.]+)(?::([0-9]{1,5}))?$/;
 
@@ -21,7 +22,7 @@ export function readDnsUpstream(text: string): DnsUpstream | { readonly problem:
   const match = SPELLING.exec(text);
   const ip = ipv4Schema.safeParse(match?.[1]);
   if (match === null || !ip.success) return { problem: 'must be an IPv4 address with an optional port, like 203.0.113.53 or 203.0.113.53:5353' };
-  const port = portSchema.safeParse(match[2] === undefined ? DNS_DEFAULT_PORT : Number(match[2]));
+  const port = portSchema.safeParse(match[2] === undefined ? DNS_PORT : Number(match[2]));
   if (!port.success) return { problem: `port ${match[2]} must be between 1 and 65535` };
   return { ip: ip.data, port: port.data };
 }

@@ -13,20 +13,30 @@ export function frameDnsMessage(message: Buffer): Buffer {
   return framed;
 }
 
-/** Collects a stream's chunks until the first whole message; bytes after it are not kept (one query per tunnel). */
+/**
+ * Collects a stream's chunks until the first whole message; bytes after it are not kept (one query
+ * per tunnel). Each byte is copied once, into a buffer of the announced length: joining every
+ * chunk held so far on each push was quadratic in a resolver's tiny segments.
+ */
 export class DnsMessageReader {
-  private readonly chunks: Buffer[] = [];
-  private held = 0;
+  /** Bytes before the two-byte length is whole (fewer than 2). */
+  private head: Buffer = Buffer.alloc(0);
+  private message: Buffer | null = null;
+  private filled = 0;
 
   /** Adds a chunk; returns the first whole message once it is complete, else null. */
   push(chunk: Buffer): Buffer | null {
-    this.chunks.push(chunk);
-    this.held += chunk.length;
-    if (this.held < 2) return null;
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.held);
-    this.chunks.length = 0;
-    this.chunks.push(all);
-    const length = all.readUInt16BE(0);
-    return this.held >= 2 + length ? Buffer.from(all.subarray(2, 2 + length)) : null;
+    let data = chunk;
+    if (this.message === null) {
+      data = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+      if (data.length < 2) {
+        this.head = data;
+        return null;
+      }
+      this.message = Buffer.alloc(data.readUInt16BE(0));
+      data = data.subarray(2);
+    }
+    if (this.filled < this.message.length) this.filled += data.copy(this.message, this.filled);
+    return this.filled === this.message.length ? this.message : null;
   }
 }

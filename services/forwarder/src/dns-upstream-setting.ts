@@ -1,7 +1,4 @@
-import { type DnsUpstream, parseDnsUpstream, type Settings } from '@pgw/domain';
-
-/** The port a client's DNS goes to, over UDP and TCP alike. */
-export const DNS_PORT = 53;
+import { DNS_PORT, type DnsUpstream, parseDnsUpstream, type Settings } from '@pgw/domain';
 
 /**
  * settings.dnsUpstream in force in this forwarder (issue 15, docs/ARCHITECTURE.md "UDP in TPROXY

@@ -1,9 +1,10 @@
 import { DialError, dialerFor, Socks5UdpAssociation } from '@pgw/dialers';
+import { DNS_PORT } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
 import type { DestinationGuard } from './destination-guard.js';
 import { parseDnsQuery } from './dns-header.js';
-import { DNS_PORT, type DnsUpstreamSetting } from './dns-upstream-setting.js';
+import type { DnsUpstreamSetting } from './dns-upstream-setting.js';
 import type { MappingRoute } from './routes.js';
 import type { UdpAgentSockets } from './udp-agent-sockets.js';
 import { DnsOverTcp } from './udp-dns-tcp.js';
