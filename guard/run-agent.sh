@@ -3,7 +3,7 @@
 # switches route_localnet off on every interface the agent switched it on for: a supervisor's
 # equivalent of systemd's ExecStopPost= (docs/SECURITY.md, "Layers"). Used by the demo and the
 # tests, which start the agent without systemd. Exits with the agent's status.
-#   guard/run-agent.sh node services/agent/dist/main.js
+#   guard/run-agent.sh node services/agent/bundle/main.js
 # Run it with the agent's privileges (root, CAP_NET_ADMIN only): the reset runs with the same.
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleEntry, ensureServiceBundle } from '../scripts/bundle-services.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -57,10 +58,19 @@ export function niceArgv(spec: ServiceSpec): string[] {
  */
 export const AGENT_SUPERVISOR = join(REPO_ROOT, 'guard/run-agent.sh');
 
+/**
+ * The file a service runs: its bundle, as under systemd and Compose (scripts/bundle-services.ts),
+ * rebuilt first if a build is newer than it.
+ */
+export function serviceEntry(service: ServiceName): string {
+  ensureServiceBundle(service);
+  return join(REPO_ROOT, bundleEntry(service));
+}
+
 /** The service's command line after the privilege and nice prefixes: the same in the tests and the demo. */
 export function serviceMainArgv(service: ServiceName): string[] {
   const spec = SERVICE_SPECS[service];
-  const main = ['node', ...spec.nodeFlags, join(REPO_ROOT, `services/${service}/dist/main.js`)];
+  const main = ['node', ...spec.nodeFlags, serviceEntry(service)];
   return service === 'agent' ? ['sh', AGENT_SUPERVISOR, ...main] : main;
 }
 

@@ -11,7 +11,7 @@ home=${PGW_HOME:-/opt/pgw}
 etc=${PGW_ETC:-/etc/pgw}
 say() { printf 'install-systemd: %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "install-systemd: run as root" >&2; exit 1; }
-[ -f "$home/services/agent/dist/main.js" ] || { echo "install-systemd: no built pgw at $home (npm ci && npm run build)" >&2; exit 1; }
+[ -f "$home/services/agent/bundle/main.js" ] || { echo "install-systemd: no built pgw at $home (npm ci && npm run build)" >&2; exit 1; }
 
 say "users pgw, pgw-api, pgw-health"
 for user in pgw pgw-api pgw-health; do

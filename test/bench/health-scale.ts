@@ -21,6 +21,7 @@ import { spawnProcess } from '../../lab/process.js';
 import { startDante, startTinyproxy } from '../../lab/proxies.js';
 import { startRedis } from '../../lab/redis.js';
 import type { LabProcess, ProxyHandle, RedisHandle } from '../../lab/types.js';
+import { serviceEntry } from '../../lab/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { cpuMs, rssMiB } from './ops-machine.js';
 
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
     const concurrency = 32;
     const metricsPort = await freePort();
     const startedAt = Date.now();
-    health = await spawnProcess(['node', ...NODE_FLAGS, join(ROOT, 'services/health/dist/main.js')], {
+    health = await spawnProcess(['node', ...NODE_FLAGS, serviceEntry('health')], {
       logFile: join(dir, 'health.log'),
       name: 'pgw-health',
       env: {

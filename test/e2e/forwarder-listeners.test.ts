@@ -186,7 +186,7 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
       assert.deepEqual(report.accepted, [], "the client's connection reached no other process");
       assert.ok(!attempt.ok, 'and the client got no answer from anyone while the forwarder is down');
       const holders = await holdersOf(port);
-      assert.ok(holders.some((cmd) => cmd.includes('services/agent/dist/main.js')), `the agent holds the listening socket: ${holders.join(' | ')}`);
+      assert.ok(holders.some((cmd) => cmd.includes('services/agent/bundle/main.js')), `the agent holds the listening socket: ${holders.join(' | ')}`);
     } finally {
       await gateway.start('forwarder');
     }
@@ -220,7 +220,7 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
     await gateway.stop('agent');
     await gateway.start('agent');
     await waitFor('the restarted agent to hold every mapped port again', 10_000, async () => {
-      for (let i = 0; i < CLIENTS; i++) if (!(await holdersOf(FIRST_PORT + i)).some((cmd) => cmd.includes('services/agent/dist/main.js'))) return false;
+      for (let i = 0; i < CLIENTS; i++) if (!(await holdersOf(FIRST_PORT + i)).some((cmd) => cmd.includes('services/agent/bundle/main.js'))) return false;
       return true;
     });
     await allEffective(15_000);

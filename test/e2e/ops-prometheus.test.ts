@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { cleanupStaleLabs, createLab, type Lab, type LabProcess } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { Gateway, REPO_ROOT, serviceEntry } from '../support/gateway.js';
 import { type Poll, waitFor } from '../../lab/wait.js';
 
 const PROMETHEUS_PORT = 9090;
@@ -62,7 +62,7 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
     // The api at its contract ports inside the gateway namespace (gateway.ts puts it on random
     // ports in the machine's namespace), so that the shipped scrape config reaches all four services:
     // its metrics on their own loopback listener (9104), not on the API port.
-    api = await lab.spawn(lab.ns.gateway, ['node', join(REPO_ROOT, 'services/api/dist/main.js')], {
+    api = await lab.spawn(lab.ns.gateway, ['node', serviceEntry('api')], {
       env: { ...gateway.envFor('api'), PGW_API_HOST: '127.0.0.1', PGW_API_PORT: '8080', PGW_API_METRICS_PORT: '9104' },
       uid: 'pgw-api',
       cwd: REPO_ROOT,

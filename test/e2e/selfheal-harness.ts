@@ -175,7 +175,7 @@ export async function agentMonitorPid(dp: Dataplane): Promise<number | null> {
   const r = await execIn(undefined, ['sh', '-c', 'for p in $(pgrep -x nft); do printf "%s %s %s\\n" "$p" "$(ps -o args= -p "$p")" "$(ps -o args= -p "$(ps -o ppid= -p "$p" | tr -d " ")")"; done'], { reject: false });
   for (const line of r.stdout.split('\n')) {
     const m = /^(\d+) (?:\S*\/)?nft monitor (.*)$/.exec(line);
-    if (m && m[2]!.includes('services/agent/dist/main.js') && ours.has(Number(m[1]))) return Number(m[1]);
+    if (m && m[2]!.includes('services/agent/bundle/main.js') && ours.has(Number(m[1]))) return Number(m[1]);
   }
   return null;
 }

@@ -15,7 +15,7 @@ import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
 import { type ApiProcess, startApiProcess } from '../support/api-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { REPO_ROOT } from '../support/gateway.js';
+import { REPO_ROOT, serviceEntry } from '../support/gateway.js';
 
 const ADMIN = { username: 'storm-admin', password: 'storm-admin-password-1' };
 const STORM = 200;
@@ -87,7 +87,7 @@ describe('login storm against the built api process', () => {
   const memoryMax = unitMemoryMax();
 
   before(async () => {
-    const main = join(REPO_ROOT, 'services/api/dist/main.js');
+    const main = serviceEntry('api');
     assert.ok(existsSync(main), `${main} is missing: build first (npx tsc -b services/api)`);
     dir = mkdtempSync(join(tmpdir(), 'pgw-api-storm-'));
     redis = await startRedis({ dir });

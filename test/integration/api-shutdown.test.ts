@@ -13,11 +13,11 @@ import { Worker } from 'bullmq';
 import { startRedis } from '../../lab/redis.js';
 import type { LabProcess, RedisHandle } from '../../lab/types.js';
 import { startApiProcess } from '../support/api-process.js';
-import { REPO_ROOT } from '../support/gateway.js';
+import { serviceEntry } from '../support/gateway.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ContractValidator } from './api-contract-validator.js';
 
-const MAIN = join(REPO_ROOT, 'services/api/dist/main.js');
+const MAIN = serviceEntry('api');
 const ADMIN = { username: 'shutdown-admin', password: randomBytes(12).toString('hex') };
 const DRAIN_DEADLINE_MS = 5_000;
 

@@ -162,7 +162,7 @@ describe('operability in docker-compose.yml', () => {
 
   it('each node service starts with the same node flags as the demo and the tests (SERVICE_SPECS)', () => {
     for (const name of SERVICES) {
-      assert.deepEqual(compose.services[name]?.command, ['node', ...SERVICE_SPECS[name].nodeFlags, `services/${name}/dist/main.js`], name);
+      assert.deepEqual(compose.services[name]?.command, ['node', ...SERVICE_SPECS[name].nodeFlags, `services/${name}/bundle/main.js`], name);
       // Half the default share of 1024 where the spec lowers the start-up priority (CPUWeight=50 in systemd).
       assert.equal(compose.services[name]?.cpu_shares, SERVICE_SPECS[name].niceness > 0 ? 512 : undefined, `${name} cpu_shares`);
     }

@@ -68,7 +68,7 @@ describe('privilege split and operability in systemd/', () => {
       assert.equal(one(unit, 'EnvironmentFile'), `/etc/pgw/${name}.env`, name);
       // The same node flags as the demo and the tests launch it with (SERVICE_SPECS).
       const flags = SERVICE_SPECS[name as ServiceName].nodeFlags;
-      assert.equal(one(unit, 'ExecStart'), ['/usr/bin/node', ...flags, `/opt/pgw/services/${name}/dist/main.js`].join(' '), name);
+      assert.equal(one(unit, 'ExecStart'), ['/usr/bin/node', ...flags, `/opt/pgw/services/${name}/bundle/main.js`].join(' '), name);
       assert.equal(one(unit, 'Restart'), 'on-failure', name);
       // Start-up share: CPUWeight=50 where the launch spec (tests, demo) uses nice 3, the default elsewhere.
       const niceness = SERVICE_SPECS[name as ServiceName].niceness;

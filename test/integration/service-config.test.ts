@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
-import { REPO_ROOT, SERVICES } from '../support/gateway.js';
+import { SERVICES, serviceEntry } from '../support/gateway.js';
 
 /** Starts a built service with exactly this environment and returns how it ended. */
-async function start(service: string, env: Record<string, string>) {
-  return execa('node', [`${REPO_ROOT}services/${service}/dist/main.js`], { env, extendEnv: false, reject: false, timeout: 20_000 });
+async function start(service: (typeof SERVICES)[number], env: Record<string, string>) {
+  return execa('node', [serviceEntry(service)], { env, extendEnv: false, reject: false, timeout: 20_000 });
 }
 
 const VALID_BASE = {

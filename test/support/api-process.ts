@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { spawnProcess } from '../../lab/process.js';
 import type { LabProcess } from '../../lab/types.js';
 import type { TestDatabase } from './database.js';
-import { freeLoopbackPort, REPO_ROOT, SERVICE_SPECS } from './gateway.js';
+import { freeLoopbackPort, REPO_ROOT, SERVICE_SPECS, serviceEntry } from './gateway.js';
 import { waitFor } from '../../lab/wait.js';
 
 export interface ApiProcessOptions {
@@ -32,14 +32,14 @@ export interface ApiProcess {
   logFile: string;
 }
 
-/** Starts services/api/dist/main.js on a free loopback port and resolves once /readyz answers 200. */
+/** Starts the api's bundle on a free loopback port and resolves once /readyz answers 200. */
 export async function startApiProcess(options: ApiProcessOptions): Promise<ApiProcess> {
   const name = options.name ?? 'api';
   const port = await freeLoopbackPort();
   const metricsPort = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const logFile = join(options.dir, `${name}.log`);
-  const argv = ['node', ...SERVICE_SPECS.api.nodeFlags, ...(options.nodeArgs ?? []), join(REPO_ROOT, 'services/api/dist/main.js')];
+  const argv = ['node', ...SERVICE_SPECS.api.nodeFlags, ...(options.nodeArgs ?? []), serviceEntry('api')];
   const proc = await spawnProcess(argv, {
     logFile,
     name: 'pgw-api',

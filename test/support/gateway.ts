@@ -17,7 +17,7 @@ import type { Lab, LabProcess, ProxyHandle } from '../../lab/index.js';
 import type { ServiceRole, TestDatabase } from './database.js';
 import { waitFor } from '../../lab/wait.js';
 
-export { AGENT_SUPERVISOR, niceArgv, REPO_ROOT, SERVICE_SPECS, SERVICES, serviceMainArgv, type ServiceName, type ServiceSpec } from '../../lab/services.js';
+export { AGENT_SUPERVISOR, niceArgv, REPO_ROOT, SERVICE_SPECS, SERVICES, serviceEntry, serviceMainArgv, type ServiceName, type ServiceSpec } from '../../lab/services.js';
 import { AGENT_SUPERVISOR, niceArgv, REPO_ROOT, SERVICE_SPECS as SPECS, serviceMainArgv, type ServiceName } from '../../lab/services.js';
 
 export const ADMIN_CREDENTIALS = { username: 'admin', password: 'admin-password-for-tests' } as const;
@@ -136,7 +136,7 @@ export class Gateway {
     return { ...common, ...perService[service], ...this.options.env?.[service] };
   }
 
-  /** Starts the built service (services/<name>/dist/main.js) and resolves once it answers its health endpoint. */
+  /** Starts the built service (its bundle, services/<name>/bundle/main.js) and resolves once it answers its health endpoint. */
   async start(service: ServiceName, extraEnv: Record<string, string> = {}): Promise<LabProcess> {
     if (this.running.get(service)?.isAlive()) throw new Error(`${service} is already running`);
     const spec = SPECS[service];
