@@ -42,10 +42,6 @@ export function statusSinceOf(ageMs: number | null, now: number = Date.now()): n
   return ageMs === null ? null : now - Math.max(0, ageMs);
 }
 
-export async function loadDesiredState(db: Db): Promise<DesiredState> {
-  return snapshot(db, (trx) => trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).select(statusAgeMs.as('statusAgeMs')).orderBy('id').execute());
-}
-
 export async function loadDesiredStateWithCredentials(db: Db): Promise<DesiredState<DesiredProxyWithCredentials>> {
   return snapshot(db, (trx) =>
     trx
