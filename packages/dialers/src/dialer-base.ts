@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ProxyEndpoint, ProxyProtocol } from '@pgw/domain';
 import { DialError } from './dial-error.js';
 import { type Exchange, runHandshake, withContext } from './handshake.js';
+import { type HandshakePlan, planOf } from './handshake-plan.js';
 import { checkTarget } from './target.js';
 import type { DialOptions, DialTarget, Dialer } from './types.js';
 
@@ -61,6 +62,30 @@ export abstract class ProxyDialer<Prepared> implements Dialer {
       return Promise.reject(error instanceof DialError ? withContext(error, proxy, target) : error);
     }
     return runHandshake(proxy, target, options, this.protocolName, exchanges, socket);
+  }
+
+  /**
+   * The exchanges dial() would run (onWarm: connectOn()'s, the CONNECT alone) as a plan for a dial
+   * run elsewhere (handshake-plan.ts). Throws what dial() would reject with before any packet.
+   */
+  plan(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, onWarm: boolean): HandshakePlan {
+    try {
+      checkTarget(target);
+      const prepared = this.preparedFor(proxy);
+      const exchanges = onWarm ? this.connectExchanges(prepared, target) : this.exchanges(prepared, target, options);
+      return planOf(this.protocol, proxy, this.protocolName, exchanges);
+    } catch (error) {
+      throw error instanceof DialError ? withContext(error, proxy, target) : error;
+    }
+  }
+
+  /** The exchanges open() would run (greeting and auth; none for HTTP), as plan() does for dial(). */
+  openPlan(proxy: ProxyEndpoint, options: DialOptions): HandshakePlan {
+    try {
+      return planOf(this.protocol, proxy, this.protocolName, this.openExchanges(this.preparedFor(proxy), options));
+    } catch (error) {
+      throw error instanceof DialError ? withContext(error, proxy, null) : error;
+    }
   }
 
   private preparedFor(proxy: ProxyEndpoint): Prepared {

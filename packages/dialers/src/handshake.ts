@@ -29,7 +29,7 @@ const KEEPALIVE_INITIAL_DELAY_MS = 60_000;
 const HANDSHAKE = Symbol('pgw.dialers.handshake');
 
 /** What an answer is called in errors ("after the method selection"). */
-const ANSWER_NAME: Record<DialStep, string> = { connect: 'TCP connection', greeting: 'method selection', auth: 'auth reply', reply: 'reply' };
+export const ANSWER_NAME: Record<DialStep, string> = { connect: 'TCP connection', greeting: 'method selection', auth: 'auth reply', reply: 'reply' };
 
 interface HandshakeSocket extends net.Socket {
   [HANDSHAKE]?: Handshake | undefined;

@@ -18,15 +18,49 @@ export type WarmOpenOptions = Omit<DialOptions, 'signal' | 'handshake'>;
 const WARM = Symbol('pgw.dialers.warm');
 
 interface WarmSocket extends Socket {
-  [WARM]?: WarmConnection | undefined;
+  [WARM]?: WarmLoss | undefined;
 }
 
-interface WarmConnection {
-  readonly pool: WarmPool;
-  readonly socket: WarmSocket;
-  /** When its dial started: the proxy's idle clock runs from about then. */
-  readonly openedAt: number;
-  timer: NodeJS.Timeout | undefined;
+/** Told when a watched warm connection is lost (WarmConnector.watch). */
+export interface WarmLoss {
+  lost(): void;
+}
+
+/**
+ * How a pool opens, watches and closes its warm connections: by default the dialer's net.Sockets;
+ * the forwarder's native dial keeps bare descriptors instead (nativeWarmConnector in
+ * services/forwarder/src/native-dial.ts).
+ */
+export interface WarmConnector<C> {
+  /** A new warm connection, as Dialer.open. */
+  open(proxy: ProxyEndpoint, options: DialOptions): Promise<C>;
+  /** Until unwatch: loss.lost() when the proxy closes it, sends something unasked, or it fails. */
+  watch(connection: C, loss: WarmLoss): void;
+  unwatch(connection: C): void;
+  destroy(connection: C): void;
+}
+
+class WarmConnection<C> implements WarmLoss {
+  timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    readonly pool: WarmPool<C>,
+    readonly connection: C,
+    /** When its dial started: the proxy's idle clock runs from about then. */
+    readonly openedAt: number,
+  ) {}
+
+  lost(): void {
+    this.pool.lost(this);
+  }
+}
+
+/** How a take completes (WarmPool.dialVia): over a warm connection, or by a new dial. */
+export interface WarmVia<C, T> {
+  /** The CONNECT on a warm connection (consumed: destroyed or handed on, whatever the outcome). */
+  warm(connection: C): Promise<T>;
+  /** A new dial: no warm connection was ready, or the one taken was found closed. */
+  cold(): Promise<T>;
 }
 
 export interface WarmPoolCounts {
@@ -41,10 +75,11 @@ export interface WarmTakes {
   readonly stale: number;
 }
 
-export class WarmPool {
+export class WarmPool<C = Socket> {
   private readonly sizing: WarmPoolSizing;
   /** Oldest first: the one closest to its max age is used first. */
-  private readonly ready: WarmConnection[] = [];
+  private readonly ready: WarmConnection<C>[] = [];
+  private readonly connector: WarmConnector<C>;
   private opening = 0;
   private closed = false;
   private refillScheduled = false;
@@ -59,8 +94,11 @@ export class WarmPool {
     private readonly openOptions: WarmOpenOptions,
     settings: WarmPoolSettings,
     private readonly now: () => number = performance.now.bind(performance),
+    /** Default: the dialer's net.Sockets (C is then Socket, hence the cast below). */
+    connector?: WarmConnector<C>,
   ) {
     this.sizing = new WarmPoolSizing(settings);
+    this.connector = connector ?? (socketConnector(dialer) as unknown as WarmConnector<C>);
   }
 
   get counts(): WarmPoolCounts {
@@ -78,17 +116,29 @@ export class WarmPool {
    * the proxy counts against the pool and the client's connection is dialed anew, so that a stale
    * warm connection never fails a client.
    */
-  async dial(target: DialTarget, options: DialOptions): Promise<Socket> {
+  dial(this: WarmPool<Socket>, target: DialTarget, options: DialOptions): Promise<Socket> {
+    return this.dialVia(options, {
+      warm: (socket) => this.dialer.connectOn(socket, this.proxy, target, options),
+      cold: () => this.dialer.dial(this.proxy, target, options),
+    });
+  }
+
+  /**
+   * As dial(), with the CONNECT and the new dial done by the caller (the forwarder's native dial):
+   * `via.warm` must reject with a DialError as connectOn does ('closed' for a warm connection the
+   * proxy closed), so that the pool's accounting and the stale-connection retry stay the same.
+   */
+  async dialVia<T>(options: DialOptions, via: WarmVia<C, T>): Promise<T> {
     const takenAt = this.now();
     this.sizing.recordTake(takenAt);
     try {
       const warm = this.takeReady();
-      if (warm === null) return await this.dialer.dial(this.proxy, target, options);
+      if (warm === null) return await via.cold();
       try {
-        const socket = await this.dialer.connectOn(warm.socket, this.proxy, target, options);
+        const connection = await via.warm(warm.connection);
         this.sizing.recordUse();
         this.takeCounts.used++;
-        return socket;
+        return connection;
       } catch (error) {
         if (!(error instanceof DialError) || error.reason !== 'closed' || options.signal?.aborted) {
           this.takeCounts.used++;
@@ -96,7 +146,7 @@ export class WarmPool {
         }
         this.takeCounts.stale++;
         this.rejected(takenAt - warm.openedAt);
-        return await this.dialer.dial(this.proxy, target, options);
+        return await via.cold();
       }
     } finally {
       this.refillAfterCaller();
@@ -116,13 +166,13 @@ export class WarmPool {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
-    for (const warm of this.ready.splice(0)) discard(warm);
+    for (const warm of this.ready.splice(0)) this.discard(warm);
   }
 
-  private takeReady(): WarmConnection | null {
+  private takeReady(): WarmConnection<C> | null {
     const warm = this.ready.shift();
     if (warm === undefined) return null;
-    detach(warm);
+    this.detach(warm);
     return warm;
   }
 
@@ -151,12 +201,12 @@ export class WarmPool {
   private openOne(): void {
     this.opening++;
     const openedAt = this.now();
-    this.dialer.open(this.proxy, { ...this.openOptions, handshake: this.handshake, signal: this.abort }).then(
-      (socket) => {
+    this.connector.open(this.proxy, { ...this.openOptions, handshake: this.handshake, signal: this.abort }).then(
+      (connection) => {
         this.opening--;
-        if (this.closed) return void socket.destroy();
+        if (this.closed) return void this.connector.destroy(connection);
         this.sizing.recordOpen(this.now() - openedAt);
-        this.keep(socket, openedAt);
+        this.keep(connection, openedAt);
       },
       () => {
         this.opening--;
@@ -166,33 +216,39 @@ export class WarmPool {
     );
   }
 
-  private keep(socket: WarmSocket, openedAt: number): void {
-    const warm: WarmConnection = { pool: this, socket, openedAt, timer: undefined };
+  private keep(connection: C, openedAt: number): void {
+    const warm = new WarmConnection(this, connection, openedAt);
     const left = this.sizing.maxAgeMs - (this.now() - openedAt);
-    if (left <= 0) return void socket.destroy();
+    if (left <= 0) return void this.connector.destroy(connection);
     warm.timer = setTimeout(onMaxAge, left, warm);
-    socket[WARM] = warm;
-    // 'readable', as the handshake does: removed, it leaves the stream for the next reader.
-    socket.on('readable', onIdleEvent);
-    socket.on('end', onIdleEvent);
-    socket.on('close', onIdleEvent);
-    socket.on('error', onIdleEvent);
+    this.connector.watch(connection, warm);
     this.ready.push(warm);
   }
 
   /** Unused at its max age: closed, and replaced while there is demand. */
-  expired(warm: WarmConnection): void {
+  expired(warm: WarmConnection<C>): void {
     warm.timer = undefined;
     if (!this.remove(warm)) return;
-    discard(warm);
+    this.discard(warm);
     this.refill();
   }
 
   /** The proxy closed it, sent something unasked, or it failed, before any CONNECT. */
-  lost(warm: WarmConnection): void {
+  lost(warm: WarmConnection<C>): void {
     if (!this.remove(warm)) return;
-    discard(warm);
+    this.discard(warm);
     this.rejected(this.now() - warm.openedAt);
+  }
+
+  private detach(warm: WarmConnection<C>): void {
+    if (warm.timer !== undefined) clearTimeout(warm.timer);
+    warm.timer = undefined;
+    this.connector.unwatch(warm.connection);
+  }
+
+  private discard(warm: WarmConnection<C>): void {
+    this.detach(warm);
+    this.connector.destroy(warm.connection);
   }
 
   private rejected(ageMs: number): void {
@@ -201,7 +257,7 @@ export class WarmPool {
     if (!this.sizing.recordRejection(ageMs, this.now())) this.refill();
   }
 
-  private remove(warm: WarmConnection): boolean {
+  private remove(warm: WarmConnection<C>): boolean {
     const at = this.ready.indexOf(warm);
     if (at === -1) return false;
     this.ready.splice(at, 1);
@@ -209,27 +265,33 @@ export class WarmPool {
   }
 }
 
-function onMaxAge(warm: WarmConnection): void {
+function onMaxAge(warm: WarmConnection<unknown>): void {
   warm.pool.expired(warm);
 }
 
+/** The default connector: the dialer's sockets, watched through module-level listeners (no closure per connection). */
+function socketConnector(dialer: Dialer): WarmConnector<Socket> {
+  return {
+    open: (proxy, options) => dialer.open(proxy, options),
+    watch(socket: WarmSocket, loss) {
+      socket[WARM] = loss;
+      // 'readable', as the handshake does: removed, it leaves the stream for the next reader.
+      socket.on('readable', onIdleEvent);
+      socket.on('end', onIdleEvent);
+      socket.on('close', onIdleEvent);
+      socket.on('error', onIdleEvent);
+    },
+    unwatch(socket: WarmSocket) {
+      socket[WARM] = undefined;
+      socket.removeListener('readable', onIdleEvent);
+      socket.removeListener('end', onIdleEvent);
+      socket.removeListener('close', onIdleEvent);
+      socket.removeListener('error', onIdleEvent);
+    },
+    destroy: (socket) => void socket.destroy(),
+  };
+}
+
 function onIdleEvent(this: WarmSocket): void {
-  const warm = this[WARM];
-  if (warm !== undefined) warm.pool.lost(warm);
-}
-
-function detach(warm: WarmConnection): void {
-  const socket = warm.socket;
-  if (warm.timer !== undefined) clearTimeout(warm.timer);
-  warm.timer = undefined;
-  socket[WARM] = undefined;
-  socket.removeListener('readable', onIdleEvent);
-  socket.removeListener('end', onIdleEvent);
-  socket.removeListener('close', onIdleEvent);
-  socket.removeListener('error', onIdleEvent);
-}
-
-function discard(warm: WarmConnection): void {
-  detach(warm);
-  warm.socket.destroy();
+  this[WARM]?.lost();
 }

@@ -17,6 +17,7 @@
 #include "tcp_keepalive.h"
 #include "tun_device.h"
 #include "udp_transparent.h"
+#include "upstream_dial.h"
 
 // From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; those headers do not
 // compile cleanly as C++ next to the libc socket headers, and the values are kernel ABI.
@@ -111,6 +112,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSpliceRelay(env, exports);
   InitTcpAcceptor(env, exports);
   InitUdpTransparent(env, exports);
+  InitUpstreamDial(env, exports);
   return exports;
 }
 

@@ -3,6 +3,7 @@ import type { OriginalDst } from './index.js';
 import type { SpliceClosed, SplicedRelay } from './splice-relay.js';
 import type { AcceptedHandler, AcceptErrorHandler, TcpAcceptor } from './tcp-acceptor.js';
 import type { TransparentDatagram } from './udp-transparent.js';
+import type { NativeDial, NativeDialDone, NativeDialStage } from './upstream-dial.js';
 
 export interface SocketDescription {
   readonly isSocket: boolean;
@@ -64,6 +65,14 @@ export interface Binding {
   udpTransparentSocket(address: string, port: number, recvOrigDst: boolean, connectAddress: string | null, connectPort: number): number;
   udpRecv(fd: number): TransparentDatagram | null;
   udpSend(fd: number, data: Buffer): boolean;
+  UpstreamDial: new (
+    upstreamFd: number,
+    address: string | null,
+    port: number,
+    stages: readonly NativeDialStage[],
+    timeoutMs: number,
+    onDone: NativeDialDone,
+  ) => NativeDial;
 }
 
 // src/ and dist/ are both one level below the package root, so this path serves both.

@@ -9,6 +9,7 @@ export * from './splice-relay.js';
 export * from './tcp-acceptor.js';
 export * from './tun.js';
 export * from './udp-transparent.js';
+export * from './upstream-dial.js';
 
 export interface OriginalDst {
   readonly address: string;

@@ -106,6 +106,25 @@ export function spliceDescriptor(clientFd: number, upstream: Socket, idleTimeout
   return relay;
 }
 
+/**
+ * As spliceDescriptor for an upstream that is a bare descriptor too (from a native dial):
+ * `toClient` (the proxy's bytes after its answer) is written to the client first. On success the
+ * relay owns the connection and both descriptors are closed (it works on duplicates); null,
+ * touching nothing, as spliceSockets.
+ */
+export function spliceDescriptors(clientFd: number, upstreamFd: number, idleTimeoutMs: number, toClient: Buffer | undefined, onClosed: SpliceClosed): SplicedRelay | null {
+  if (spliceUnavailable() !== null) return null;
+  let relay: SplicedRelay;
+  try {
+    relay = new binding.SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, undefined, onClosed);
+  } catch {
+    return null;
+  }
+  binding.closeFd(clientFd);
+  binding.closeFd(upstreamFd);
+  return relay;
+}
+
 function takeBuffered(socket: Socket): Buffer | undefined {
   if (socket.readableLength === 0) return undefined;
   return socket.read(socket.readableLength) as Buffer;

@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import { DialError } from '@pgw/dialers';
+import { spliceUnavailable } from '@pgw/original-dst';
 import type { Logger } from '@pgw/log';
 import { AgentListeners } from './agent-listeners.js';
 import type { ForwarderConfig } from './config.js';
@@ -11,6 +13,7 @@ import { Forwarder } from './forwarder.js';
 import type { ForwarderMetrics } from './forwarder-metrics.js';
 import { ForwarderStats } from './forwarder-stats.js';
 import type { ListenerContext } from './mapping-listener.js';
+import { type DialMode, type NativeWarm, nativeWarmConnector } from './native-dial.js';
 import { Reconciler } from './reconciler.js';
 import { buildRoutes, type RouteProblem } from './routes.js';
 import { type ForwarderState, ForwarderStateCache } from './state-cache.js';
@@ -44,7 +47,7 @@ export interface ForwarderCore {
   readonly agentListeners: AgentListeners;
   readonly forwarder: Forwarder;
   /** null: PGW_FORWARDER_WARM_POOL off. */
-  readonly warmPools: WarmPools | null;
+  readonly warmPools: WarmPools<Socket> | WarmPools<NativeWarm> | null;
   readonly stateCache: ForwarderStateCache;
   readonly reconciler: Reconciler;
   /** TPROXY mode's UDP relay (issue 15) and its channel to the agent for transparent UDP sockets. */
@@ -101,13 +104,18 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   /** dnsMode and dnsUpstream (issue 15): read by the UDP relay and by the listeners for TCP/53. */
   const dns = new DnsUpstreamSetting();
 
-  const warmPools = config.warmPool === null ? null : new WarmPools(config.warmPool, { timeoutMs: config.connectTimeoutMs, allowHalfOpen: true, checkProxyAddress: destinations.checkProxyAddress });
+  // The native dial ends in the kernel relay: only where that relay is in use and splice(2) works here.
+  const dialMode: DialMode = config.dialMode === 'native' && config.relayMode === 'splice' && spliceUnavailable() === null ? 'native' : 'js';
+  if (dialMode !== config.dialMode) logger.warn('PGW_FORWARDER_DIAL=native needs the splice relay; dialing with the JavaScript dialers', { relay: config.relayMode, splice: spliceUnavailable() ?? 'available' });
+  const warmOpen = { timeoutMs: config.connectTimeoutMs, allowHalfOpen: true, checkProxyAddress: destinations.checkProxyAddress };
+  const warmPools = config.warmPool === null ? null : dialMode === 'native' ? new WarmPools<NativeWarm>(config.warmPool, warmOpen, nativeWarmConnector) : new WarmPools(config.warmPool, warmOpen);
   const ctx: ListenerContext = {
     limits,
     stats,
     connectTimeoutMs: config.connectTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
     relayMode: config.relayMode,
+    dialMode,
     destinations,
     dns,
     warmPools,

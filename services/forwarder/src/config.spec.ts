@@ -59,6 +59,12 @@ describe('loadForwarderConfig', () => {
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_RELAY: 'sendfile' }), /PGW_FORWARDER_RELAY: .*"splice"|"js"/);
   });
 
+  it('dials natively by default, with the JavaScript dialers when asked, and names an unknown dial mode', () => {
+    assert.equal(loadForwarderConfig(BASE).dialMode, 'native');
+    assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_DIAL: 'js' }).dialMode, 'js');
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_DIAL: 'c' }), /PGW_FORWARDER_DIAL: .*"native"|"js"/);
+  });
+
   it('names a missing required variable', () => {
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_SECRET_KEY: '' }), (e: Error) => e instanceof ConfigError && /^PGW_SECRET_KEY: required/.test(e.message));
   });

@@ -4,6 +4,7 @@ import type { WarmPoolSettings } from '@pgw/dialers';
 import { networkListSchema } from '@pgw/domain';
 import { nodeNameSchema } from '@pgw/events/contracts';
 import { z } from 'zod';
+import { DIAL_MODES, type DialMode } from './native-dial.js';
 import { RELAY_MODES, type RelayMode } from './relay.js';
 
 /** Every PGW_* variable the forwarder reads (see .env.template, forwarder section). */
@@ -29,6 +30,10 @@ export const forwarderEnvSchema = z
     // splice: the kernel moves the bytes (throughput at or above redsocks'); js stays for A/B runs and
     // is what a relay falls back to where splice(2) is unavailable (docs/ARCHITECTURE.md, "The relay").
     PGW_FORWARDER_RELAY: z.enum(RELAY_MODES).default('splice'),
+    // native: the upstream connect and the SOCKS5/HTTP CONNECT exchanges in the addon, for spliced
+    // relays (issue 12: 40 % less CPU per connection in A/B runs, docs/benchmarks.md); js: the
+    // JavaScript dialers, which stay the reference (health probes, the js relay, A/B runs).
+    PGW_FORWARDER_DIAL: z.enum(DIAL_MODES).default('native'),
     PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
     // Warm connections per proxy (issue 12.4, docs/ARCHITECTURE.md "Warm connections").
     PGW_FORWARDER_WARM_POOL: fields.booleanFlag(true),
@@ -61,6 +66,8 @@ export interface ForwarderConfig {
   readonly drainTimeoutMs: number;
   /** splice: the kernel moves a relayed connection's bytes (native addon); js: net.Socket reads and writes. */
   readonly relayMode: RelayMode;
+  /** native: the upstream dial in the addon when the relay is spliced; js: the JavaScript dialers. */
+  readonly dialMode: DialMode;
   /** Networks where proxies may be although loopback, link-local or LAN (e.g. a proxy client on the gateway). */
   readonly proxyAllowNetworks: readonly string[];
   /** Warm connections to each proxy in use, waiting for a CONNECT; null: off (every connection dials). */
@@ -91,6 +98,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     resyncIntervalMs: e.PGW_FORWARDER_RESYNC_INTERVAL_MS,
     drainTimeoutMs: e.PGW_FORWARDER_DRAIN_TIMEOUT_MS,
     relayMode: e.PGW_FORWARDER_RELAY,
+    dialMode: e.PGW_FORWARDER_DIAL,
     proxyAllowNetworks: e.PGW_PROXY_ALLOW_CIDRS,
     warmPool: e.PGW_FORWARDER_WARM_POOL
       ? { maxAgeMs: e.PGW_FORWARDER_WARM_MAX_AGE_MS, maxPerProxy: e.PGW_FORWARDER_WARM_MAX_PER_PROXY, demandWindowMs: WARM_DEMAND_WINDOW_MS }

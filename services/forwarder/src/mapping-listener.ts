@@ -1,11 +1,13 @@
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { DialAbort, type Dialer, dialerFor } from '@pgw/dialers';
-import { acceptTcp, resetFd, type TcpAcceptor } from '@pgw/original-dst';
+import { DialAbort, type Dialer, dialerFor, type WarmPool } from '@pgw/dialers';
+import { acceptTcp, closeFd, resetFd, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
 import type { DestinationGuard } from './destination-guard.js';
 import type { DnsUpstreamSetting } from './dns-upstream-setting.js';
 import type { ForwarderStats, RefusalReason } from './forwarder-stats.js';
+import { type DialMode, dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm } from './native-dial.js';
 import { Relay, type RelayMode, type RelayOwner, type RelaySocket } from './relay.js';
 import type { MappingRoute } from './routes.js';
 import type { WarmPools } from './warm-pools.js';
@@ -17,11 +19,13 @@ export interface ListenerContext {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly relayMode: RelayMode;
+  /** native: the upstream dial and handshake in the addon (PGW_FORWARDER_DIAL, where the relay is spliced: boot.ts decides). */
+  readonly dialMode: DialMode;
   readonly destinations: Pick<DestinationGuard, 'refusal' | 'checkProxyAddress'>;
   /** dnsMode proxy with dnsUpstream: TCP/53 goes to that resolver (issue 15); absent: where the client was going. */
   readonly dns?: Pick<DnsUpstreamSetting, 'target'>;
-  /** Warm connections per proxy (PGW_FORWARDER_WARM_POOL); null: every connection dials. */
-  readonly warmPools: WarmPools | null;
+  /** Warm connections per proxy (PGW_FORWARDER_WARM_POOL); null: every connection dials. Of descriptors for the native dial. */
+  readonly warmPools: WarmPools<Socket> | WarmPools<NativeWarm> | null;
   /** The upstream connect latency histogram's child for one proxy (looked up once per route). */
   connectObserver(proxyId: number): (seconds: number) => void;
   dialSucceeded(proxyId: number): void;
@@ -189,14 +193,16 @@ export class MappingListener implements RelayOwner {
 
   private async connect(relay: Relay, route: MappingRoute, dialer: Dialer, signal: DialAbort, host: string, port: number): Promise<void> {
     const started = performance.now();
-    let upstream: RelaySocket;
+    let upstream: RelaySocket | NativeUpstream;
     try {
       const target = { host, port };
       // allowHalfOpen: each direction's FIN is relayed on its own (see relay.ts).
       const options = { timeoutMs: this.ctx.connectTimeoutMs, signal, allowHalfOpen: true, checkProxyAddress: this.ctx.destinations.checkProxyAddress, handshake: route.handshake };
       // A warm connection when the proxy's pool has one: only the CONNECT is left to do.
       const pool = this.ctx.warmPools?.pool(route) ?? null;
-      upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : pool.dial(target, options));
+      // The pools hold what the dial mode uses (boot.ts makes them with the matching connector).
+      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null);
+      else upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : (pool as WarmPool<Socket>).dial(target, options));
     } catch (error) {
       this.ctx.dialFailed(route, error);
       relay.reset();
@@ -206,6 +212,11 @@ export class MappingListener implements RelayOwner {
     this.ctx.dialSucceeded(route.proxyId);
     // The mapping was removed or blocked while we dialed. (A client that gave up meanwhile is
     // seen by the relay: its first read finds the end or the reset.)
+    if (isNativeUpstream(upstream)) {
+      if (relay.released) closeFd(upstream.fd);
+      else relay.attachDescriptor(upstream, this.ctx.idleTimeoutMs);
+      return;
+    }
     if (relay.released) {
       upstream.destroy();
       return;

@@ -10,7 +10,8 @@
 // socket's read straight into the other's write, and a full write buffer pauses the reading side
 // until 'drain'.
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import { closeFd, resetFd, type SplicedRelay, spliceDescriptor } from '@pgw/original-dst';
+import { closeFd, resetFd, type SplicedRelay, spliceDescriptor, spliceDescriptors } from '@pgw/original-dst';
+import type { NativeUpstream } from './native-dial.js';
 
 const RELAY = Symbol('pgw.forwarder.relay');
 
@@ -96,6 +97,32 @@ export class Relay {
     client.on('timeout', onIdle);
     client.resume();
     upstream.resume();
+  }
+
+  /**
+   * As attach, for an upstream from the native dial (a bare descriptor, now ours): spliced as
+   * well, with the proxy's bytes after its answer written to the client first. Where the kernel
+   * relay cannot take it (no descriptor left for its duplicates), the JS relay over the same
+   * descriptors.
+   */
+  attachDescriptor(upstream: NativeUpstream, idleTimeoutMs: number): void {
+    const spliced: RelaySplice | null = spliceDescriptors(this.clientFd, upstream.fd, idleTimeoutMs, upstream.leftover, onSpliceClosed);
+    if (spliced !== null) {
+      this.idleTimeoutMs = idleTimeoutMs;
+      this.clientFd = -1;
+      spliced[RELAY] = this;
+      this.spliced = spliced;
+      return;
+    }
+    let socket: RelaySocket;
+    try {
+      socket = new Socket({ fd: upstream.fd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as SocketFromFd);
+    } catch {
+      closeFd(upstream.fd);
+      return this.reset();
+    }
+    if (upstream.leftover !== undefined) socket.unshift(upstream.leftover);
+    this.attach(socket, idleTimeoutMs, 'js');
   }
 
   /** Bytes relayed client -> upstream so far. */

@@ -1,4 +1,5 @@
-import { dialerFor, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
+import type { Socket } from 'node:net';
+import { dialerFor, type WarmConnector, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
 import { type MappingRoute, sameEndpoint } from './routes.js';
 
@@ -16,18 +17,21 @@ export interface WarmPoolStats {
   readonly stale: number;
 }
 
-export class WarmPools {
-  private readonly pools = new Map<number, WarmPool>();
+/** C: what a warm connection is, a net.Socket (JavaScript dialers) or a descriptor (the native dial's connector). */
+export class WarmPools<C = Socket> {
+  private readonly pools = new Map<number, WarmPool<C>>();
   /** Takes of pools closed for a proxy still in use (its endpoint changed): its counters do not go back. */
   private readonly retiredTakes = new Map<number, { used: number; stale: number }>();
 
   constructor(
     private readonly settings: WarmPoolSettings,
     private readonly openOptions: WarmOpenOptions,
+    /** Default: the dialers' net.Sockets. */
+    private readonly connector?: WarmConnector<C>,
   ) {}
 
   /** The pool to dial `route` with; null for a blocked route. */
-  pool(route: MappingRoute): WarmPool | null {
+  pool(route: MappingRoute): WarmPool<C> | null {
     if (route.blocked !== null || route.proxy === null) return null;
     let pool = this.pools.get(route.proxyId);
     if (pool !== undefined && !sameEndpoint(pool.proxy, route.proxy)) {
@@ -35,7 +39,7 @@ export class WarmPools {
       pool = undefined;
     }
     if (pool === undefined) {
-      pool = new WarmPool(dialerFor(route.proxy.protocol), route.proxy, route.handshake, this.openOptions, this.settings);
+      pool = new WarmPool<C>(dialerFor(route.proxy.protocol), route.proxy, route.handshake, this.openOptions, this.settings, undefined, this.connector);
       this.pools.set(route.proxyId, pool);
     }
     pool.handshake = route.handshake;
@@ -67,7 +71,7 @@ export class WarmPools {
     return out;
   }
 
-  private retire(proxyId: number, pool: WarmPool): void {
+  private retire(proxyId: number, pool: WarmPool<C>): void {
     pool.close();
     const takes = pool.takes;
     const retired = this.retiredTakes.get(proxyId) ?? { used: 0, stale: 0 };

@@ -1,0 +1,423 @@
+// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone): the forwarder's dial to
+// its proxy and the SOCKS5 / HTTP CONNECT exchanges, without a net.Socket (issue 12: the upstream
+// side's net.Socket, its stream reads and the promises around them were most of the forwarder's
+// CPU per connection once the client side was native).
+//
+// upstreamFd >= 0 is a connected socket (a warm connection whose greeting and auth are done); it
+// is duplicated, the caller then closes its own. Else a non-blocking socket connects to
+// address:port (an IPv4 or IPv6 literal; names are resolved by the JavaScript dialers). Each stage
+// is { request: Buffer | null, kind, expect0, expect1 }: its request is written when the stage
+// starts (null: an earlier write carried it, pipelined), then its answer is judged here, but only
+// the plain success answer is accepted:
+//   kind 0: two fixed bytes (expectN < 0: any), the SOCKS5 method selection and RFC 1929 status;
+//   kind 1: the SOCKS5 CONNECT reply 05 00 00 with an IPv4, IPv6 or domain BND.ADDR;
+//   kind 2: an HTTP/1.x 2xx response head up to its blank line (8192 bytes at most).
+// Answers may arrive split anyhow; bytes after the last answer (the target's first bytes) are
+// handed back for the client. Anything else ends the dial with a failure naming what happened
+// and the stage's bytes received, so that JavaScript words it with the protocol's own parsers
+// (packages/dialers: the same errors and metrics as a JavaScript dial).
+//
+// onDone(failure, fd, leftover) runs once, from libuv's close callback (never inside a call from
+// JavaScript): on success failure is null and fd the connected upstream socket, now the caller's;
+// on failure fd is -1 (closed here) and failure is { what, errno, stage, bytes, connecting } with
+// what one of 'connect' (the TCP connect failed), 'io' (a send or receive failed), 'closed' (the
+// proxy closed), 'timeout', 'answer' (not the success answer). cancel() ends a dial without
+// calling onDone (the caller words its own abort).
+#include "upstream_dial.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+#include <vector>
+
+#include "napi_errors.h"
+
+namespace {
+
+constexpr int kFixed2 = 0;
+constexpr int kSocks5Reply = 1;
+constexpr int kHttpHead = 2;
+// As packages/dialers' MAX_RESPONSE_HEAD: a longer head is not a CONNECT answer we accept.
+constexpr size_t kMaxHttpHead = 8192;
+// Bytes per receive: an answer is a few bytes, a head at most 8 KiB; the rest waits for the relay.
+constexpr size_t kReadChunk = 16 * 1024;
+// As the JavaScript dialers' keepalive (60 s of silence before the first probe).
+constexpr int kKeepaliveIdleS = 60;
+
+struct Stage {
+  std::string request;
+  bool hasRequest = false;
+  int kind = kFixed2;
+  int expect[2] = {-1, -1};
+};
+
+bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+// 0: incomplete, > 0: the answer's length, -1: not the success answer.
+long ParseFixed(const Stage& s, const unsigned char* p, size_t n) {
+  if (n < 2) return 0;
+  for (int i = 0; i < 2; i++) {
+    if (s.expect[i] >= 0 && p[i] != s.expect[i]) return -1;
+  }
+  return 2;
+}
+
+long ParseSocks5Reply(const unsigned char* p, size_t n) {
+  if (n < 2) return 0;
+  if (p[0] != 0x05 || p[1] != 0x00) return -1;
+  if (n < 5) return 0;
+  size_t address;
+  switch (p[3]) {
+    case 0x01: address = 4; break;
+    case 0x04: address = 16; break;
+    case 0x03: address = 1 + static_cast<size_t>(p[4]); break;
+    default: return -1;
+  }
+  const size_t end = 4 + address + 2;
+  return n < end ? 0 : static_cast<long>(end);
+}
+
+// Accepts exactly what packages/dialers' parseConnectResponse accepts as a success.
+long ParseHttpHead(const unsigned char* p, size_t n) {
+  const void* lf = memchr(p, '\n', n);
+  if (lf == nullptr) return n >= kMaxHttpHead ? -1 : 0;
+  const size_t lineEnd = static_cast<const unsigned char*>(lf) - p;
+  if (lineEnd < 12 || memcmp(p, "HTTP/1.", 7) != 0 || !IsDigit(p[7]) || p[8] != ' ' || !IsDigit(p[9]) ||
+      !IsDigit(p[10]) || !IsDigit(p[11]) || (lineEnd > 12 && p[12] != ' ' && p[12] != '\r')) {
+    return -1;
+  }
+  const int status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+  if (status < 200 || status > 299) return -1;
+  for (size_t i = lineEnd - 1; i + 4 <= n; i++) {
+    if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n') {
+      const size_t length = i + 4;
+      return length > kMaxHttpHead ? -1 : static_cast<long>(length);
+    }
+  }
+  return n >= kMaxHttpHead ? -1 : 0;
+}
+
+class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "UpstreamDial", {InstanceMethod("cancel", &UpstreamDial::Cancel)});
+  }
+
+  explicit UpstreamDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UpstreamDial>(info) {
+    Napi::Env env = info.Env();
+    env_ = env;
+    if (info.Length() != 6 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() || !info[4].IsNumber() ||
+        !info[5].IsFunction()) {
+      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone) expected")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    const int upstreamFd = info[0].As<Napi::Number>().Int32Value();
+    const double timeoutMs = info[4].As<Napi::Number>().DoubleValue();
+    if (!(timeoutMs >= 1)) {
+      Napi::TypeError::New(env, "UpstreamDial: timeoutMs must be >= 1").ThrowAsJavaScriptException();
+      return;
+    }
+    if (!ReadStages(env, info[3].As<Napi::Array>())) return;
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Napi::Error::New(env, "UpstreamDial: no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    loop_ = loop;
+    int connectErr = 0;
+    if (upstreamFd >= 0) {
+      fd_ = fcntl(upstreamFd, F_DUPFD_CLOEXEC, 0);
+      if (fd_ < 0) {
+        ThrowErrno(env, "UpstreamDial: dup", errno);
+        return;
+      }
+    } else {
+      if (!info[1].IsString()) {
+        Napi::TypeError::New(env, "UpstreamDial: an address is needed without a descriptor").ThrowAsJavaScriptException();
+        return;
+      }
+      connectErr = Connect(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value());
+      if (fd_ < 0) return;  // thrown: no socket
+    }
+    const int err = uv_poll_init(loop, &poll_, fd_);
+    if (err != 0) {
+      close(fd_);
+      fd_ = -1;
+      ThrowErrno(env, "UpstreamDial: uv_poll_init", -err);
+      return;
+    }
+    poll_.data = this;
+    uv_timer_init(loop, &timer_);
+    timer_.data = this;
+    onDone_ = Napi::Persistent(info[5].As<Napi::Function>());
+    // Kept alive until onDone has run, whatever JavaScript still references.
+    Ref();
+    open_ = true;
+    uv_timer_start(&timer_, OnTimer, static_cast<uint64_t>(timeoutMs), 0);
+    if (connectErr != 0) Fail("connect", connectErr);
+    else if (connecting_) Watch(UV_WRITABLE);
+    else StartStage();
+  }
+
+  ~UpstreamDial() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  bool ReadStages(Napi::Env env, Napi::Array stages) {
+    for (uint32_t i = 0; i < stages.Length(); i++) {
+      Napi::Value value = stages.Get(i);
+      if (!value.IsObject()) {
+        Napi::TypeError::New(env, "UpstreamDial: each stage is an object").ThrowAsJavaScriptException();
+        return false;
+      }
+      Napi::Object o = value.As<Napi::Object>();
+      Stage s;
+      Napi::Value request = o.Get("request");
+      if (request.IsBuffer()) {
+        auto buffer = request.As<Napi::Buffer<char>>();
+        s.request.assign(buffer.Data(), buffer.Length());
+        s.hasRequest = true;
+      }
+      s.kind = o.Get("kind").ToNumber().Int32Value();
+      s.expect[0] = o.Get("expect0").ToNumber().Int32Value();
+      s.expect[1] = o.Get("expect1").ToNumber().Int32Value();
+      if (s.kind < kFixed2 || s.kind > kHttpHead) {
+        Napi::TypeError::New(env, "UpstreamDial: unknown stage kind").ThrowAsJavaScriptException();
+        return false;
+      }
+      stages_.push_back(std::move(s));
+    }
+    return true;
+  }
+
+  // Opens fd_ and starts connecting; returns an errno the connect failed with at once (reported
+  // through onDone like any connect failure), 0 otherwise. Throws (fd_ stays -1) for bad input.
+  int Connect(Napi::Env env, const std::string& address, int port) {
+    sockaddr_storage to{};
+    socklen_t toLen = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&to);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&to);
+    if (port < 1 || port > 65535) {
+      Napi::TypeError::New(env, "UpstreamDial: port must be 1-65535").ThrowAsJavaScriptException();
+      return 0;
+    }
+    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(static_cast<uint16_t>(port));
+      toLen = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(static_cast<uint16_t>(port));
+      toLen = sizeof(*v6);
+    } else {
+      Napi::TypeError::New(env, "UpstreamDial: not an IP address: " + address).ThrowAsJavaScriptException();
+      return 0;
+    }
+    fd_ = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) {
+      ThrowErrno(env, "UpstreamDial: socket", errno);
+      return 0;
+    }
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepaliveIdleS, sizeof(kKeepaliveIdleS));
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&to), toLen) == 0) return 0;
+    if (errno == EINPROGRESS) {
+      connecting_ = true;
+      return 0;
+    }
+    return errno;
+  }
+
+  void Watch(int events) {
+    if (!open_ || events == watched_) return;
+    watched_ = events;
+    uv_poll_start(&poll_, events, OnPoll);
+  }
+
+  void StartStage() {
+    if (index_ == stages_.size()) return Succeed();
+    Stage& s = stages_[index_];
+    if (s.hasRequest) out_.append(s.request);
+    Flush();
+  }
+
+  // Sends what is queued; watches for writable while the socket buffer is full, readable always.
+  void Flush() {
+    while (outOff_ < out_.size()) {
+      const ssize_t n = send(fd_, out_.data() + outOff_, out_.size() - outOff_, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN) return Watch(UV_READABLE | UV_WRITABLE);
+        return Fail("io", errno);
+      }
+      outOff_ += static_cast<size_t>(n);
+    }
+    out_.clear();
+    outOff_ = 0;
+    Watch(UV_READABLE);
+  }
+
+  void Receive() {
+    char chunk[kReadChunk];
+    const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+    if (n == 0) return Fail("closed", 0);
+    if (n < 0) {
+      if (errno == EAGAIN) return;
+      return Fail("io", errno);
+    }
+    in_.append(chunk, static_cast<size_t>(n));
+    for (;;) {
+      const auto* p = reinterpret_cast<const unsigned char*>(in_.data()) + stageStart_;
+      const size_t avail = in_.size() - stageStart_;
+      const Stage& s = stages_[index_];
+      const long length = s.kind == kFixed2 ? ParseFixed(s, p, avail) : s.kind == kSocks5Reply ? ParseSocks5Reply(p, avail) : ParseHttpHead(p, avail);
+      if (length < 0) return Fail("answer", 0);
+      if (length == 0) return;
+      stageStart_ += static_cast<size_t>(length);
+      index_++;
+      if (index_ == stages_.size()) return Succeed();
+      if (stages_[index_].hasRequest) {
+        out_.append(stages_[index_].request);
+        Flush();
+        if (!open_) return;
+      }
+    }
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<UpstreamDial*>(handle->data);
+    if (!self->open_) return;
+    if (self->connecting_) {
+      int soError = 0;
+      socklen_t len = sizeof(soError);
+      if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soError, &len) != 0) soError = errno;
+      if (soError == 0 && status < 0) soError = -status;
+      if (soError != 0) return self->Fail("connect", soError);
+      self->connecting_ = false;
+      return self->StartStage();
+    }
+    if (status < 0) {
+      int soError = 0;
+      socklen_t len = sizeof(soError);
+      getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soError, &len);
+      if (soError != 0) return self->Fail("io", soError);
+      // No pending error (a hang-up): libuv stopped the handle; reading reports the end in order.
+      self->watched_ = 0;
+      self->Receive();
+      if (self->open_) self->Watch(UV_READABLE);
+      return;
+    }
+    if ((events & UV_WRITABLE) != 0 && self->outOff_ < self->out_.size()) {
+      self->Flush();
+      if (!self->open_) return;
+    }
+    if ((events & UV_READABLE) != 0) self->Receive();
+  }
+
+  static void OnTimer(uv_timer_t* timer) {
+    auto* self = static_cast<UpstreamDial*>(timer->data);
+    if (self->open_) self->Fail("timeout", 0);
+  }
+
+  void Succeed() {
+    succeeded_ = true;
+    Finish();
+  }
+
+  void Fail(const char* what, int err) {
+    failure_ = what;
+    errno_ = err;
+    Finish();
+  }
+
+  // Closes the handles (uv_close stops polling synchronously); onDone runs from the last close
+  // callback. A failed dial's descriptor is closed here, a succeeded one's goes to the caller.
+  void Finish() {
+    open_ = false;
+    pendingCloses_ = 2;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
+    if (!succeeded_ && fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    if (open_) {
+      onDone_.Reset();
+      Finish();
+    }
+    return info.Env().Undefined();
+  }
+
+  static void OnHandleClosed(uv_handle_t* handle) {
+    auto* self = static_cast<UpstreamDial*>(handle->data);
+    if (--self->pendingCloses_ > 0) return;
+    if (self->onDone_.IsEmpty()) {
+      self->Unref();
+      return;
+    }
+    Napi::Env env = self->env_;
+    Napi::HandleScope scope(env);
+    Napi::Value failure = env.Null();
+    Napi::Value fd = Napi::Number::New(env, -1);
+    Napi::Value leftover = env.Undefined();
+    if (self->succeeded_) {
+      fd = Napi::Number::New(env, self->fd_);
+      self->fd_ = -1;
+      if (self->stageStart_ < self->in_.size()) {
+        leftover = Napi::Buffer<char>::Copy(env, self->in_.data() + self->stageStart_, self->in_.size() - self->stageStart_);
+      }
+    } else {
+      Napi::Object f = Napi::Object::New(env);
+      f.Set("what", Napi::String::New(env, self->failure_));
+      f.Set("errno", Napi::Number::New(env, self->errno_));
+      f.Set("stage", Napi::Number::New(env, static_cast<double>(self->index_)));
+      f.Set("bytes", Napi::Buffer<char>::Copy(env, self->in_.data() + self->stageStart_, self->in_.size() - self->stageStart_));
+      f.Set("connecting", Napi::Boolean::New(env, self->connecting_));
+      failure = f;
+    }
+    std::string().swap(self->in_);
+    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover});
+    self->onDone_.Reset();
+    self->Unref();
+  }
+
+  Napi::Env env_ = nullptr;
+  uv_loop_t* loop_ = nullptr;
+  int fd_ = -1;
+  uv_poll_t poll_{};
+  int watched_ = 0;
+  uv_timer_t timer_{};
+  std::vector<Stage> stages_;
+  size_t index_ = 0;
+  // Where the current stage's answer starts in in_.
+  size_t stageStart_ = 0;
+  std::string in_;
+  std::string out_;
+  size_t outOff_ = 0;
+  bool connecting_ = false;
+  bool open_ = false;
+  bool succeeded_ = false;
+  const char* failure_ = "";
+  int errno_ = 0;
+  int pendingCloses_ = 0;
+  Napi::FunctionReference onDone_;
+};
+
+}  // namespace
+
+void InitUpstreamDial(Napi::Env env, Napi::Object exports) {
+  exports.Set("UpstreamDial", UpstreamDial::Define(env));
+}

@@ -1,0 +1,84 @@
+import type { Socket } from 'node:net';
+import { binding } from './binding.js';
+
+/**
+ * One exchange of a native dial (native/upstream_dial.cc): its request, written when the stage
+ * starts (null: an earlier write carried it), and the shape of the only answer accepted here.
+ * kind 0: two fixed bytes (expect0/expect1; -1 any), 1: a SOCKS5 success reply, 2: an HTTP/1.x 2xx head.
+ */
+export interface NativeDialStage {
+  readonly request: Buffer | null;
+  readonly kind: 0 | 1 | 2;
+  readonly expect0: number;
+  readonly expect1: number;
+}
+
+/**
+ * Why a native dial ended without a tunnel: the TCP connect failed (`connect`, errno), a send or
+ * receive failed (`io`, errno), the proxy closed, the timeout, or an answer other than the success
+ * one (`answer`). `bytes`: what the stage `stage` received (its answer so far); `connecting`: the
+ * TCP connection was not up yet.
+ */
+export interface NativeDialFailure {
+  readonly what: 'connect' | 'io' | 'closed' | 'timeout' | 'answer';
+  readonly errno: number;
+  readonly stage: number;
+  readonly bytes: Buffer;
+  readonly connecting: boolean;
+}
+
+/**
+ * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's) and
+ * `leftover` the bytes after the last answer (the target's first, for the client); or a failure
+ * with fd -1 (the dial's socket is closed).
+ */
+export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined) => void;
+
+export interface NativeDial {
+  /** Ends the dial now, closing its socket; onDone is not called. */
+  cancel(): void;
+}
+
+/** Connects to `address` (an IPv4/IPv6 literal) and runs `stages`; throws only for bad input or no descriptor left. */
+export function dialNative(address: string, port: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial {
+  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone);
+}
+
+interface HandleSocket extends Socket {
+  _handle?: { fd?: number } | null;
+}
+
+/**
+ * Runs `stages` on a connected net.Socket (a warm connection) in the addon, and destroys the
+ * socket (the dial works on a duplicate of its descriptor, so nothing is sent or closed on the
+ * wire). null, touching nothing, when it cannot be handed over: no plain descriptor, bytes read or
+ * writes queued in Node, or no descriptor left for the duplicate.
+ */
+export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial | null {
+  const fd = (socket as HandleSocket)._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
+  let dial: NativeDial;
+  try {
+    dial = new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone);
+  } catch {
+    return null;
+  }
+  socket.on('error', ignore);
+  socket.destroy();
+  return dial;
+}
+
+/**
+ * As dialNativeOn for a bare connected descriptor (a warm connection kept as one): the dial works
+ * on a duplicate, the caller closes `fd` once this returns. Throws when no descriptor is left.
+ */
+export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial {
+  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone);
+}
+
+/** Calls onReadable each time `fd` is readable or hung up, until close() (which leaves `fd` open). */
+export function watchDescriptor(fd: number, onReadable: () => void): { close(): void } {
+  return new binding.FdWatcher(fd, onReadable);
+}
+
+function ignore(): void {}

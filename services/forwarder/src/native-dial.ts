@@ -1,0 +1,209 @@
+// The upstream dial in the native addon (PGW_FORWARDER_DIAL=native, issue 12): TCP connect and the
+// SOCKS5 / HTTP CONNECT exchanges without a net.Socket (packages/original-dst/native/upstream_dial.cc),
+// on a new connection or on a warm one, which is kept as a bare descriptor too (nativeWarmConnector).
+// The exchanges are the JavaScript dialers' own (handshakePlan) and every failure is worded by them
+// (planFailure): the same errors, reasons and steps as a JavaScript dial. A proxy given by name is
+// dialed by the JavaScript dialers (they resolve it and check each address).
+import { isIP, Socket } from 'node:net';
+import {
+  DialError,
+  type DialOptions,
+  type DialTarget,
+  dialerFor,
+  type HandshakePlan,
+  handshakePlan,
+  openPlan,
+  planAborted,
+  planFailure,
+  refuseLiteralHost,
+  type WarmConnector,
+  type WarmLoss,
+  type WarmPool,
+  withContext,
+} from '@pgw/dialers';
+import type { ProxyEndpoint } from '@pgw/domain';
+import { closeFd, dialNative, dialNativeOn, dialNativeOnFd, type NativeDial, type NativeDialDone, type NativeDialFailure, watchDescriptor } from '@pgw/original-dst';
+
+export const DIAL_MODES = ['native', 'js'] as const;
+export type DialMode = (typeof DIAL_MODES)[number];
+
+/** A connection through the proxy as a bare descriptor (now the caller's) and the target's first bytes, if any came with the answer. */
+export interface NativeUpstream {
+  readonly fd: number;
+  readonly leftover: Buffer | undefined;
+}
+
+/** A warm connection of a native pool: greeting and auth done, a bare descriptor watched for the proxy closing it. */
+export class NativeWarm {
+  watcher: { close(): void } | null = null;
+
+  constructor(readonly fd: number) {}
+}
+
+const RUN = Symbol('pgw.forwarder.nativeDial');
+
+interface RunDial extends NativeDial {
+  [RUN]?: NativeDialRun;
+}
+
+/** One native dial between its start and its outcome: the abort listener and the promise's ends. */
+class NativeDialRun {
+  private dial: RunDial | null = null;
+
+  constructor(
+    private readonly plan: HandshakePlan,
+    private readonly proxy: ProxyEndpoint,
+    /** null: a warm connection's open. */
+    private readonly target: DialTarget | null,
+    private readonly options: DialOptions,
+    private readonly resolve: (upstream: NativeUpstream) => void,
+    private readonly reject: (error: DialError) => void,
+  ) {}
+
+  /** Starts the dial; a start that throws (no descriptor left) is worded as the connect failure it is. */
+  start(begin: (onDone: NativeDialDone) => NativeDial | null): boolean {
+    let dial: RunDial | null;
+    try {
+      dial = begin(onNativeDone);
+    } catch (error) {
+      const errno = (error as { errno?: unknown }).errno;
+      const failure = { what: 'connect' as const, errno: typeof errno === 'number' ? errno : 0, stage: 0, bytes: Buffer.alloc(0), connecting: true };
+      this.reject(planFailure(this.plan, failure, this.proxy, this.target, this.options.timeoutMs));
+      return true;
+    }
+    if (dial === null) return false;
+    dial[RUN] = this;
+    this.dial = dial;
+    this.options.signal?.addEventListener('abort', this);
+    return true;
+  }
+
+  done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined): void {
+    this.options.signal?.removeEventListener('abort', this);
+    this.dial = null;
+    if (failure !== null) return this.reject(planFailure(this.plan, failure, this.proxy, this.target, this.options.timeoutMs));
+    this.resolve({ fd, leftover });
+  }
+
+  /** EventListener for the abort signal. */
+  handleEvent(): void {
+    if (this.dial === null) return;
+    this.dial.cancel();
+    this.dial = null;
+    this.options.signal?.removeEventListener('abort', this);
+    this.reject(planAborted(this.plan, this.proxy, this.target));
+  }
+}
+
+function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined): void {
+  this[RUN]!.done(failure, fd, leftover);
+}
+
+/**
+ * A connection through `proxy` to `target`: over a warm connection of `pool` when one is ready
+ * (the pool's accounting as for a JavaScript dial), else a new one; natively, except for a proxy
+ * given by name (the JavaScript dialer then, a net.Socket). Rejects with the dialers' DialError.
+ */
+export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null): Promise<NativeUpstream | Socket> {
+  if (pool === null) return dialCold(proxy, target, options);
+  return pool.dialVia<NativeUpstream | Socket>(options, {
+    warm: (warm) => dialWarm(warm, proxy, target, options),
+    cold: () => dialCold(proxy, target, options),
+  });
+}
+
+/** As runHandshake's checks before any packet: an early abort, a refused literal address; null when the dial may start. */
+function refusedBefore(proxy: ProxyEndpoint, target: DialTarget | null, options: DialOptions): DialError | null {
+  if (options.signal?.aborted) return withContext(new DialError('aborted', 'dial aborted by the caller'), proxy, target);
+  const check = options.checkProxyAddress;
+  const refused = check === undefined ? null : refuseLiteralHost(proxy.host, check);
+  return refused === null ? null : withContext(refused, proxy, target);
+}
+
+function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<NativeUpstream | Socket> {
+  // A name is resolved, and each of its addresses checked, by the JavaScript dialer's lookup hook.
+  if (isIP(proxy.host) === 0) return dialerFor(proxy.protocol).dial(proxy, target, options);
+  const refused = refusedBefore(proxy, target, options);
+  if (refused !== null) return Promise.reject(refused);
+  let plan: HandshakePlan;
+  try {
+    plan = handshakePlan(proxy, target, options, false);
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+  return new Promise<NativeUpstream>((resolve, reject) => {
+    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone));
+  });
+}
+
+/** The CONNECT alone on a warm connection; its descriptor is consumed whatever the outcome. */
+function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<NativeUpstream> {
+  let plan: HandshakePlan;
+  try {
+    const refused = refusedBefore(proxy, target, options);
+    if (refused !== null) throw refused;
+    plan = handshakePlan(proxy, target, options, true);
+  } catch (error) {
+    closeFd(warm.fd);
+    return Promise.reject(error as Error);
+  }
+  return new Promise<NativeUpstream>((resolve, reject) => {
+    // The dial works on a duplicate: ours is closed at once, whatever the outcome.
+    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNativeOnFd(warm.fd, plan.stages, options.timeoutMs, onDone));
+    closeFd(warm.fd);
+  });
+}
+
+/** Opens a warm connection natively (greeting and auth for SOCKS5, the TCP connection for HTTP). */
+function openWarm(proxy: ProxyEndpoint, options: DialOptions): Promise<NativeWarm> {
+  let plan: HandshakePlan;
+  try {
+    const refused = refusedBefore(proxy, null, options);
+    if (refused !== null) throw refused;
+    plan = openPlan(proxy, options);
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+  const opened = new Promise<NativeUpstream>((resolve, reject) => {
+    const run = new NativeDialRun(plan, proxy, null, options, resolve, reject);
+    if (isIP(proxy.host) !== 0) return void run.start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone));
+    // A name: the JavaScript dialer opens it (resolved and checked), then its descriptor is taken over (no exchange left).
+    dialerFor(proxy.protocol)
+      .open(proxy, options)
+      .then((socket) => {
+        if (!run.start((onDone) => dialNativeOn(socket, [], options.timeoutMs, onDone))) {
+          socket.destroy();
+          reject(withContext(new DialError('closed', 'the warm connection could not be taken over (bytes read, or no descriptor left)', { step: 'connect' }), proxy, null));
+        }
+      }, reject);
+  });
+  return opened.then(toWarm);
+}
+
+function toWarm(upstream: NativeUpstream): NativeWarm {
+  return new NativeWarm(upstream.fd);
+}
+
+function unwatch(warm: NativeWarm): void {
+  warm.watcher?.close();
+  warm.watcher = null;
+}
+
+/** A WarmPool's connector for the native dial: warm connections kept as descriptors (no net.Socket). */
+export const nativeWarmConnector: WarmConnector<NativeWarm> = {
+  open: openWarm,
+  watch(warm: NativeWarm, loss: WarmLoss) {
+    // Readable or hung up before any CONNECT: the proxy closed it or sent something unasked.
+    warm.watcher = watchDescriptor(warm.fd, () => loss.lost());
+  },
+  unwatch,
+  destroy(warm: NativeWarm) {
+    unwatch(warm);
+    closeFd(warm.fd);
+  },
+};
+
+/** True for an upstream from the native dial (a descriptor), false for a net.Socket. */
+export function isNativeUpstream(upstream: NativeUpstream | Socket): upstream is NativeUpstream {
+  return !(upstream instanceof Socket);
+}

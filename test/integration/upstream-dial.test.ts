@@ -1,0 +1,463 @@
+// The forwarder's native upstream dial (PGW_FORWARDER_DIAL=native, issue 12) against proxies
+// written here on loopback: what the JavaScript dialers handle must hold when the connect and the
+// SOCKS5 / HTTP CONNECT exchanges run in the addon. Answers split byte by byte, domain and IPv6
+// BND.ADDR, the target's first bytes in the same segment as the answer, both SOCKS5 handshakes,
+// a warm connection's descriptor; and every failure (refusal codes, 407, closes, the timeout, a
+// refused connect) must give the JavaScript dialer's own error, reason and step, compared here
+// against a JavaScript dial to the same server. No descriptor may be left behind.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pgw/dialers';
+import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
+import { closeFd } from '@pgw/original-dst';
+import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/native-dial.js';
+
+const TARGET = { host: '203.0.113.10', port: 80 };
+const servers: net.Server[] = [];
+after(() => {
+  for (const server of servers) server.close();
+});
+
+/** Reads a connection's bytes on demand: need(n) resolves with the next n bytes. */
+class Reader {
+  private buffered = Buffer.alloc(0);
+  private waiting: (() => void) | null = null;
+  ended = false;
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, chunk]);
+      this.waiting?.();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      // The proxy's side closes too once the dialer has (the servers share this process's descriptors).
+      socket.end();
+      this.waiting?.();
+    });
+    socket.on('error', () => socket.destroy());
+  }
+
+  async need(n: number): Promise<Buffer> {
+    while (this.buffered.length < n) {
+      if (this.ended) throw new Error(`peer ended with ${this.buffered.length} of ${n} bytes`);
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+      this.waiting = null;
+    }
+    const out = this.buffered.subarray(0, n);
+    this.buffered = this.buffered.subarray(n);
+    return out;
+  }
+
+  /** Bytes up to and including the blank line that ends an HTTP head. */
+  async head(): Promise<string> {
+    let end: number;
+    while ((end = this.buffered.indexOf('\r\n\r\n')) === -1) {
+      if (this.ended) throw new Error('peer ended before the end of the head');
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+      this.waiting = null;
+    }
+    return (await this.need(end + 4)).toString('latin1');
+  }
+
+  /** Bytes that arrived beyond what was asked (a pipelined request read as a whole). */
+  get pending(): number {
+    return this.buffered.length;
+  }
+}
+
+type Script = (reader: Reader, socket: net.Socket) => Promise<void>;
+
+/** A proxy on loopback that runs `script` per connection. */
+async function startProxy(protocol: 'socks5' | 'http', script: Script, credentials?: { username: string; password: string }): Promise<ProxyEndpoint> {
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.setNoDelay(true);
+    script(new Reader(socket), socket).catch(() => socket.destroy());
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  return { protocol, host: '127.0.0.1', port: port as ProxyEndpoint['port'], ...credentials };
+}
+
+/** Writes `bytes` one per segment, each after a pause, so every answer arrives split. */
+async function writeSplit(socket: net.Socket, bytes: Buffer): Promise<void> {
+  for (const byte of bytes) {
+    socket.write(Buffer.from([byte]));
+    await sleep(2);
+  }
+}
+
+/** The greeting (with auth for credentials) and CONNECT of a SOCKS5 dial, read and checked; then `reply`. */
+async function socksExchange(reader: Reader, socket: net.Socket, reply: Buffer, split: boolean, auth = false): Promise<void> {
+  const greeting = await reader.need(3);
+  assert.deepEqual([...greeting], [5, 1, auth ? 2 : 0]);
+  await (split ? writeSplit(socket, Buffer.from([5, auth ? 2 : 0])) : socket.write(Buffer.from([5, auth ? 2 : 0])));
+  if (auth) {
+    const head = await reader.need(2);
+    const user = await reader.need(head[1]!);
+    const passLength = (await reader.need(1))[0]!;
+    await reader.need(passLength);
+    assert.equal(user.toString(), 'u');
+    await (split ? writeSplit(socket, Buffer.from([1, 0])) : socket.write(Buffer.from([1, 0])));
+  }
+  const request = await reader.need(10);
+  assert.deepEqual([...request.subarray(0, 4)], [5, 1, 0, 1]);
+  await (split ? writeSplit(socket, reply) : socket.write(reply));
+}
+
+/** After the answer: echoes what the client sends, upper-cased, so the tunnel is seen to carry bytes both ways. */
+async function echoUpper(reader: Reader, socket: net.Socket): Promise<void> {
+  const ping = await reader.need(4);
+  socket.end(Buffer.from(ping.toString().toUpperCase()));
+}
+
+const SOCKS_OK_V4 = Buffer.from([5, 0, 0, 1, 10, 0, 0, 1, 0x1f, 0x90]);
+const SOCKS_OK_DOMAIN = Buffer.concat([Buffer.from([5, 0, 0, 3, 11]), Buffer.from('example.com'), Buffer.from([0, 80])]);
+const SOCKS_OK_V6 = Buffer.concat([Buffer.from([5, 0, 0, 4]), Buffer.alloc(15), Buffer.from([1, 0x1f, 0x90])]);
+
+function options(handshake: ProxyHandshake = 'pipelined', timeoutMs = 2_000, signal?: DialAbort): DialOptions {
+  return { timeoutMs, allowHalfOpen: true, handshake, ...(signal === undefined ? {} : { signal }) };
+}
+
+async function dialNativeOk(proxy: ProxyEndpoint, opts: DialOptions, pool: WarmPool<NativeWarm> | null = null): Promise<NativeUpstream> {
+  const upstream = await dialUpstream(proxy, TARGET, opts, pool);
+  assert.ok(isNativeUpstream(upstream), 'a literal proxy address is dialed natively');
+  return upstream;
+}
+
+/** The tunnel over the native dial's descriptor: the early bytes, then a ping answered by the echo. */
+async function useTunnel(upstream: NativeUpstream): Promise<string> {
+  const socket = new net.Socket({ fd: upstream.fd, readable: true, writable: true });
+  const chunks: Buffer[] = upstream.leftover === undefined ? [] : [upstream.leftover];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.write('ping');
+  await once(socket, 'end');
+  socket.destroy();
+  return Buffer.concat(chunks).toString();
+}
+
+async function errorOf(dial: Promise<unknown>): Promise<DialError> {
+  try {
+    await dial;
+  } catch (error) {
+    assert.ok(error instanceof DialError, `a DialError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('the dial succeeded');
+}
+
+/** The native dial fails exactly as the JavaScript dialer does against the same server. */
+async function sameFailure(proxy: ProxyEndpoint, opts: DialOptions): Promise<DialError> {
+  const js = await errorOf(dialerFor(proxy.protocol).dial(proxy, TARGET, opts));
+  const native = await errorOf(dialUpstream(proxy, TARGET, opts, null));
+  assert.deepEqual({ message: native.message, reason: native.reason, step: native.step }, { message: js.message, reason: js.reason, step: js.step });
+  return native;
+}
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+describe('native upstream dial: success answers', () => {
+  it('SOCKS5 pipelined, every answer split byte by byte, a domain BND.ADDR', async () => {
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await socksExchange(reader, socket, SOCKS_OK_DOMAIN, true);
+      await echoUpper(reader, socket);
+    });
+    const upstream = await dialNativeOk(proxy, options('pipelined'));
+    assert.equal(upstream.leftover, undefined);
+    assert.equal(await useTunnel(upstream), 'PING');
+  });
+
+  it('SOCKS5 with an IPv6 BND.ADDR and the target\'s first bytes in the same segment as the reply', async () => {
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await socksExchange(reader, socket, Buffer.concat([SOCKS_OK_V6, Buffer.from('hello ')]), false);
+      await echoUpper(reader, socket);
+    });
+    const upstream = await dialNativeOk(proxy, options('pipelined'));
+    assert.equal(upstream.leftover?.toString(), 'hello ');
+    assert.equal(await useTunnel(upstream), 'hello PING');
+  });
+
+  it('SOCKS5 sequential with username/password: each request only after the previous answer', async () => {
+    const proxy = await startProxy(
+      'socks5',
+      async (reader, socket) => {
+        const greeting = await reader.need(3);
+        assert.deepEqual([...greeting], [5, 1, 2]);
+        // Sequential: nothing may follow the greeting before its answer.
+        await sleep(20);
+        assert.equal(reader.pending, 0, 'nothing pipelined after the greeting');
+        await writeSplit(socket, Buffer.from([5, 2]));
+        const auth = await reader.need(5);
+        assert.deepEqual([...auth], [1, 1, 0x75, 1, 0x70]);
+        await sleep(20);
+        assert.equal(reader.pending, 0, 'nothing pipelined after the auth');
+        await writeSplit(socket, Buffer.from([1, 0]));
+        await reader.need(10);
+        await writeSplit(socket, SOCKS_OK_V4);
+        await echoUpper(reader, socket);
+      },
+      { username: 'u', password: 'p' },
+    );
+    const upstream = await dialNativeOk(proxy, options('sequential'));
+    assert.equal(await useTunnel(upstream), 'PING');
+  });
+
+  it('SOCKS5 pipelined with username/password, answers split', async () => {
+    const proxy = await startProxy(
+      'socks5',
+      async (reader, socket) => {
+        await socksExchange(reader, socket, SOCKS_OK_V4, true, true);
+        await echoUpper(reader, socket);
+      },
+      { username: 'u', password: 'p' },
+    );
+    assert.equal(await useTunnel(await dialNativeOk(proxy, options('pipelined'))), 'PING');
+  });
+
+  it('HTTP/1.0 200 with extra headers, split byte by byte, then the first tunnel bytes in the head\'s last segment', async () => {
+    const proxy = await startProxy('http', async (reader, socket) => {
+      const head = await reader.head();
+      assert.match(head, /^CONNECT 203\.0\.113\.10:80 HTTP\/1\.1\r\n/);
+      await writeSplit(socket, Buffer.from('HTTP/1.0 200 Connection established\r\nProxy-Agent: test\r\nX-Extra: 1\r\n\r'));
+      socket.write('\nearly ');
+      await echoUpper(reader, socket);
+    });
+    const upstream = await dialNativeOk(proxy, options());
+    assert.equal(upstream.leftover?.toString(), 'early ');
+    assert.equal(await useTunnel(upstream), 'early PING');
+  });
+
+  /** A native warm pool (descriptors, no net.Socket) for `proxy`. */
+  function nativePool(proxy: ProxyEndpoint, maxAgeMs = 2_000): WarmPool<NativeWarm> {
+    return new WarmPool<NativeWarm>(dialerFor(proxy.protocol), proxy, 'pipelined', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 2, maxAgeMs, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+  }
+
+  async function untilReady(pool: WarmPool<NativeWarm>): Promise<void> {
+    for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
+    assert.ok(pool.counts.ready > 0, 'a warm connection is ready');
+  }
+
+  /** SOCKS5 without auth; per CONNECT served, ms since its connection's greeting. */
+  async function timedSocks(greetingAges: number[], closeIdleAfterMs?: number): Promise<ProxyEndpoint> {
+    return startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      const greetedAt = performance.now();
+      socket.write(Buffer.from([5, 0]));
+      if (closeIdleAfterMs !== undefined) {
+        await sleep(closeIdleAfterMs);
+        if (reader.pending === 0) return void socket.end();
+      }
+      await reader.need(10);
+      greetingAges.push(performance.now() - greetedAt);
+      socket.write(SOCKS_OK_V4);
+      await echoUpper(reader, socket);
+    });
+  }
+
+  it('a warm connection kept as a descriptor: opened natively, the CONNECT alone on it', async () => {
+    const greetingAges: number[] = [];
+    const proxy = await timedSocks(greetingAges);
+    const pool = nativePool(proxy);
+    try {
+      // The first take dials anew and asks the pool to open warm connections for the next.
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options(), pool)), 'PING');
+      await untilReady(pool);
+      await sleep(100);
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options(), pool)), 'PING');
+      assert.deepEqual(pool.takes, { used: 1, stale: 0 });
+      assert.ok(greetingAges[1]! >= 90, `the CONNECT went over the warm connection greeted ${greetingAges[1]} ms before`);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('a warm connection the proxy closes while idle is dropped from the pool, not handed to a client', async () => {
+    const greetingAges: number[] = [];
+    const proxy = await timedSocks(greetingAges, 100);
+    const pool = nativePool(proxy);
+    try {
+      // The first connection's CONNECT comes before the proxy's idle close.
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options(), pool)), 'PING');
+      await untilReady(pool);
+      await sleep(250);
+      // The watcher saw the close: the next client dials anew and gets its tunnel.
+      assert.equal(pool.counts.ready, 0);
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options(), pool)), 'PING');
+      assert.deepEqual(pool.takes, { used: 0, stale: 0 });
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('a proxy given by name: dialed by the JavaScript dialer, its warm connections taken over as descriptors', async () => {
+    const greetingAges: number[] = [];
+    const proxy = { ...(await timedSocks(greetingAges)), host: 'localhost' };
+    const pool = nativePool(proxy);
+    try {
+      const first = await dialUpstream(proxy, TARGET, options(), pool);
+      assert.ok(!isNativeUpstream(first), 'a name is dialed by the JavaScript dialer');
+      first.destroy();
+      await untilReady(pool);
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options(), pool)), 'PING');
+      assert.deepEqual(pool.takes, { used: 1, stale: 0 });
+    } finally {
+      pool.close();
+    }
+  });
+});
+
+describe('native upstream dial: failures worded as the JavaScript dialer words them', () => {
+  for (const [code, reason] of [
+    [2, 'proxy_refused'],
+    [5, 'target_unreachable'],
+  ] as const) {
+    it(`SOCKS5 reply ${code}, split`, async () => {
+      const proxy = await startProxy('socks5', (reader, socket) => socksExchange(reader, socket, Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]), true));
+      const error = await sameFailure(proxy, options());
+      assert.equal(error.reason, reason);
+      assert.equal(error.step, 'reply');
+    });
+  }
+
+  it('HTTP 407 without credentials, and with rejected credentials', async () => {
+    const answer: Script = async (reader, socket) => {
+      await reader.head();
+      await writeSplit(socket, Buffer.from('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="x"\r\n\r\n'));
+      socket.end();
+    };
+    const without = await sameFailure(await startProxy('http', answer), options());
+    assert.equal(without.reason, 'auth_failed');
+    assert.match(without.message, /requires authentication/);
+    const rejected = await sameFailure(await startProxy('http', answer, { username: 'u', password: 'wrong' }), options());
+    assert.match(rejected.message, /rejected the credentials/);
+  });
+
+  it('HTTP 502 and a head that is not HTTP', async () => {
+    const refusing = await startProxy('http', async (reader, socket) => {
+      await reader.head();
+      socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+    });
+    assert.equal((await sameFailure(refusing, options())).reason, 'proxy_refused');
+    const garbage = await startProxy('http', async (reader, socket) => {
+      await reader.head();
+      socket.end('SSH-2.0-OpenSSH\r\n');
+    });
+    assert.equal((await sameFailure(garbage, options())).reason, 'protocol_error');
+  });
+
+  it('SOCKS5 method 0xff, and rejected credentials', async () => {
+    const noMethod = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      socket.end(Buffer.from([5, 0xff]));
+    });
+    assert.equal((await sameFailure(noMethod, options())).step, 'greeting');
+    const badAuth = await startProxy(
+      'socks5',
+      async (reader, socket) => {
+        await reader.need(3);
+        socket.write(Buffer.from([5, 2]));
+        await reader.need(5);
+        socket.end(Buffer.from([1, 1]));
+      },
+      { username: 'u', password: 'p' },
+    );
+    const error = await sameFailure(badAuth, options('sequential'));
+    assert.equal(error.reason, 'auth_failed');
+  });
+
+  it('a close after the method selection: pipelined and sequential', async () => {
+    const closing = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      socket.end(Buffer.from([5, 0]));
+    });
+    assert.equal((await sameFailure(closing, options('pipelined'))).reason, 'pipelining_unanswered');
+    const sequential = await sameFailure(closing, options('sequential'));
+    assert.equal(sequential.reason, 'closed');
+    assert.match(sequential.message, /after the method selection/);
+  });
+
+  it('a close in the middle of the reply, and a reset', async () => {
+    const half = await startProxy('socks5', async (reader, socket) => {
+      await socksExchange(reader, socket, Buffer.from([5, 0, 0]), false);
+      socket.end();
+    });
+    assert.match((await sameFailure(half, options())).message, /in the middle of its reply/);
+    const reset = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      socket.resetAndDestroy();
+    });
+    assert.equal((await sameFailure(reset, options('sequential'))).reason, 'closed');
+  });
+
+  it('no answer within the timeout, and a refused connect', async () => {
+    const silent = await startProxy('socks5', async (reader) => {
+      await reader.need(3);
+    });
+    const timedOut = await sameFailure(silent, options('pipelined', 300));
+    assert.equal(timedOut.reason, 'connect_timeout');
+    assert.match(timedOut.message, /within 300 ms/);
+    const spare = net.createServer();
+    spare.listen(0, '127.0.0.1');
+    await once(spare, 'listening');
+    const { port } = spare.address() as net.AddressInfo;
+    spare.close();
+    await once(spare, 'close');
+    const refused = await sameFailure({ protocol: 'socks5', host: '127.0.0.1', port: port as ProxyEndpoint['port'] }, options());
+    assert.equal(refused.reason, 'connect_refused');
+  });
+
+  it('a proxy address the destination guard refuses: nothing sent', async () => {
+    let connections = 0;
+    const proxy = await startProxy('socks5', async () => {
+      connections++;
+    });
+    const refused = await sameFailure(proxy, { ...options(), checkProxyAddress: (address) => ({ message: `${address} is loopback` }) });
+    assert.equal(refused.reason, 'proxy_forbidden');
+    assert.equal(connections, 0);
+  });
+
+  it('an abort while the proxy is silent', async () => {
+    const silent = await startProxy('http', async (reader) => {
+      await reader.need(40);
+    });
+    const abort = new DialAbort();
+    const dial = errorOf(dialUpstream(silent, TARGET, options('pipelined', 5_000, abort), null));
+    await sleep(50);
+    abort.abort();
+    const error = await dial;
+    assert.equal(error.reason, 'aborted');
+  });
+});
+
+describe('native upstream dial: descriptors', () => {
+  it('leaves none behind after successes, failures, timeouts and aborts', async () => {
+    const ok = await startProxy('socks5', (reader, socket) => socksExchange(reader, socket, SOCKS_OK_V4, false).then(() => void socket.end()));
+    const refusing = await startProxy('socks5', (reader, socket) => socksExchange(reader, socket, Buffer.from([5, 1, 0, 1, 0, 0, 0, 0, 0, 0]), false));
+    const silent = await startProxy('socks5', async (reader) => {
+      await reader.need(3);
+    });
+    // Warm-up: the first dial loads what the rest share (the addon's pipes, libuv's structures).
+    closeFd((await dialNativeOk(ok, options())).fd);
+    await sleep(100);
+    const before = openFds();
+    for (let i = 0; i < 20; i++) {
+      closeFd((await dialNativeOk(ok, options())).fd);
+      await errorOf(dialUpstream(refusing, TARGET, options(), null));
+      await errorOf(dialUpstream(silent, TARGET, options('pipelined', 50), null));
+      const abort = new DialAbort();
+      const aborted = errorOf(dialUpstream(silent, TARGET, options('pipelined', 5_000, abort), null));
+      abort.abort();
+      await aborted;
+    }
+    await sleep(100);
+    assert.equal(openFds(), before);
+  });
+});
