@@ -257,6 +257,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
     while (outOff_ < out_.size()) {
       const ssize_t n = send(fd_, out_.data() + outOff_, out_.size() - outOff_, MSG_NOSIGNAL);
       if (n < 0) {
+        if (errno == EINTR) continue;
         if (errno == EAGAIN) return Watch(UV_READABLE | UV_WRITABLE);
         return Fail("io", errno);
       }
@@ -269,7 +270,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
 
   void Receive() {
     char chunk[kReadChunk];
-    const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+    ssize_t n;
+    do n = recv(fd_, chunk, sizeof(chunk), 0);
+    while (n < 0 && errno == EINTR);
     if (n == 0) return Fail("closed", 0);
     if (n < 0) {
       if (errno == EAGAIN) return;
@@ -314,7 +317,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
       // No pending error (a hang-up): libuv stopped the handle; reading reports the end in order.
       self->watched_ = 0;
       self->Receive();
-      if (self->open_) self->Watch(UV_READABLE);
+      // Bytes still queued keep the writable watch (a stage's request may wait for buffer space).
+      if (self->open_) self->Watch(self->outOff_ < self->out_.size() ? UV_READABLE | UV_WRITABLE : UV_READABLE);
       return;
     }
     if ((events & UV_WRITABLE) != 0 && self->outOff_ < self->out_.size()) {

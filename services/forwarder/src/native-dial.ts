@@ -49,6 +49,8 @@ interface RunDial extends NativeDial {
 /** One native dial between its start and its outcome: the abort listener and the promise's ends. */
 class NativeDialRun {
   private dial: RunDial | null = null;
+  /** Resolved, rejected or aborted: a later outcome only gives its descriptor back. */
+  private settled = false;
 
   constructor(
     private readonly plan: HandshakePlan,
@@ -68,6 +70,7 @@ class NativeDialRun {
     } catch (error) {
       const errno = (error as { errno?: unknown }).errno;
       const failure = { what: 'connect' as const, errno: typeof errno === 'number' ? errno : 0, stage: 0, bytes: Buffer.alloc(0), connecting: true };
+      this.settled = true;
       this.reject(planFailure(this.plan, failure, this.proxy, this.target, this.options.timeoutMs));
       return true;
     }
@@ -79,6 +82,13 @@ class NativeDialRun {
   }
 
   done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined): void {
+    // An abort can land after the addon finished the exchange and before this callback (it runs in
+    // the handle's close phase): the promise is already rejected, so nobody else would close fd.
+    if (this.settled) {
+      if (failure === null) closeFd(fd);
+      return;
+    }
+    this.settled = true;
     this.options.signal?.removeEventListener('abort', this);
     this.dial = null;
     if (failure !== null) return this.reject(planFailure(this.plan, failure, this.proxy, this.target, this.options.timeoutMs));
@@ -87,7 +97,8 @@ class NativeDialRun {
 
   /** EventListener for the abort signal. */
   handleEvent(): void {
-    if (this.dial === null) return;
+    if (this.dial === null || this.settled) return;
+    this.settled = true;
     this.dial.cancel();
     this.dial = null;
     this.options.signal?.removeEventListener('abort', this);
@@ -122,7 +133,7 @@ function refusedBefore(proxy: ProxyEndpoint, target: DialTarget | null, options:
 
 function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<NativeUpstream | Socket> {
   // A name is resolved, and each of its addresses checked, by the JavaScript dialer's lookup hook.
-  if (isIP(proxy.host) === 0) return dialerFor(proxy.protocol).dial(proxy, target, options);
+  if (!nativeAddress(proxy.host)) return dialerFor(proxy.protocol).dial(proxy, target, options);
   const refused = refusedBefore(proxy, target, options);
   if (refused !== null) return Promise.reject(refused);
   let plan: HandshakePlan;
@@ -134,6 +145,14 @@ function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions
   return new Promise<NativeUpstream>((resolve, reject) => {
     new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone));
   });
+}
+
+/**
+ * An address the addon connects to itself: an IP literal without a zone (inet_pton takes no
+ * `%eth0`). A name, or a scoped IPv6 address, goes through the JavaScript dialer.
+ */
+function nativeAddress(host: string): boolean {
+  return isIP(host) !== 0 && !host.includes('%');
 }
 
 /** The CONNECT alone on a warm connection; its descriptor is consumed whatever the outcome. */
@@ -166,7 +185,7 @@ function openWarm(proxy: ProxyEndpoint, options: DialOptions): Promise<NativeWar
   }
   const opened = new Promise<NativeUpstream>((resolve, reject) => {
     const run = new NativeDialRun(plan, proxy, null, options, resolve, reject);
-    if (isIP(proxy.host) !== 0) return void run.start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone));
+    if (nativeAddress(proxy.host)) return void run.start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone));
     // A name: the JavaScript dialer opens it (resolved and checked), then its descriptor is taken over (no exchange left).
     dialerFor(proxy.protocol)
       .open(proxy, options)
