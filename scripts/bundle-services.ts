@@ -13,7 +13,7 @@
  * Usage: node --import tsx scripts/bundle-services.ts [agent|forwarder|health|api ...]
  */
 import { buildSync } from 'esbuild';
-import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,11 +22,16 @@ export const BUNDLED_SERVICES = ['agent', 'forwarder', 'health', 'api'] as const
 export type BundledService = (typeof BUNDLED_SERVICES)[number];
 
 /**
- * Left to Node's own loader: the native addons load their .node file relative to their package, and
- * pg-native is pg's optional native driver (not installed). (Not a `*.node` pattern: some packages
- * name JavaScript files that way, e.g. @jsdevtools/ono's `isomorphic.node.js`.)
+ * Left to Node's own loader: the native addons load their .node file relative to their package
+ * (msgpackr-extract is bullmq's msgpack accelerator), and pg-native is pg's optional native driver
+ * (not installed). (Not a `*.node` pattern: some packages name JavaScript files that way, e.g.
+ * @jsdevtools/ono's `isomorphic.node.js`.)
  */
-const EXTERNAL = ['@pgw/original-dst', 'argon2', 'pg-native'];
+const EXTERNAL = ['@pgw/original-dst', 'argon2', 'msgpackr-extract', 'pg-native'];
+/** In the bundle folder: the newest build input's mtime when the bundle was made (see bundleIsFresh). */
+const STAMP = '.inputs-mtime';
+/** A file of an earlier bundle is removed once it is this old: a service started from it has loaded its chunks. */
+const KEEP_OLD_MS = 10 * 60_000;
 
 /** The bundle's entry, relative to the repository: what systemd, Compose and the lab run. */
 export function bundleEntry(service: BundledService): string {
@@ -34,32 +39,59 @@ export function bundleEntry(service: BundledService): string {
 }
 
 /**
- * Writes services/<service>/bundle/ whole or not at all: built beside it, then renamed over it, so
- * a service starting meanwhile reads the old bundle or the new one, never half of each. The bundle
- * sits at the same depth as dist/, so the modules' `new URL('../../../x', import.meta.url)` paths
- * (the guard file, API_SPEC.yaml, the console, the migrations) still point at the same files.
+ * Builds beside services/<service>/bundle/, then moves the new files in, main.js last: a service
+ * starting meanwhile runs the old main.js or the new one, and finds either one's chunks (their names
+ * carry a hash of their content; the old ones are removed only once they are old). Two processes
+ * bundling at once both finish, and the last main.js wins. The bundle sits at the same depth as
+ * dist/, so the modules' `new URL('../../../x', import.meta.url)` paths (the guard file, API_SPEC.yaml,
+ * the console, the migrations) still point at the same files.
  */
 export function bundleService(service: BundledService): void {
   const target = join(REPO_ROOT, 'services', service, 'bundle');
   const staging = `${target}.${process.pid}.tmp`;
+  // Taken before the build: a build input written while esbuild reads makes the bundle stale.
+  const inputsMtime = newestInputMtimeMs(service);
   rmSync(staging, { recursive: true, force: true });
-  buildSync({
-    entryPoints: { main: join(REPO_ROOT, 'services', service, 'dist', 'main.js') },
-    outdir: staging,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    // Error names and log lines keep their classes' and functions' own names.
-    keepNames: true,
-    logLevel: 'warning',
-    external: EXTERNAL,
-    // The CommonJS dependencies (pg, ioredis, express, winston) call require() for Node's own modules.
-    banner: { js: "import { createRequire as __pgwCreateRequire } from 'node:module'; const require = __pgwCreateRequire(import.meta.url);" },
-  });
-  rmSync(target, { recursive: true, force: true });
-  renameSync(staging, target);
+  try {
+    buildSync({
+      entryPoints: { main: join(REPO_ROOT, 'services', service, 'dist', 'main.js') },
+      outdir: staging,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // Error names and log lines keep their classes' and functions' own names.
+      keepNames: true,
+      logLevel: 'warning',
+      external: EXTERNAL,
+      // The CommonJS dependencies (pg, ioredis, express, winston) call require() for Node's own modules.
+      banner: { js: "import { createRequire as __pgwCreateRequire } from 'node:module'; const require = __pgwCreateRequire(import.meta.url);" },
+    });
+    mkdirSync(target, { recursive: true });
+    const built = readdirSync(staging);
+    for (const name of built) if (name !== 'main.js') renameSync(join(staging, name), join(target, name));
+    renameSync(join(staging, 'main.js'), join(target, 'main.js'));
+    writeFileSync(join(staging, STAMP), String(inputsMtime));
+    renameSync(join(staging, STAMP), join(target, STAMP));
+    removeOldFiles(target, new Set([...built, STAMP]));
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Files of earlier bundles (and staging folders a killed build left) once KEEP_OLD_MS old. */
+function removeOldFiles(target: string, current: Set<string>): void {
+  const cutoff = Date.now() - KEEP_OLD_MS;
+  for (const name of readdirSync(target)) {
+    const path = join(target, name);
+    if (!current.has(name) && statSync(path).mtimeMs < cutoff) unlinkSync(path);
+  }
+  const parent = join(target, '..');
+  for (const name of readdirSync(parent)) {
+    const path = join(parent, name);
+    if (/^bundle\.\d+\.tmp$/.test(name) && statSync(path).mtimeMs < cutoff) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 function newestMtimeMs(dir: string, newest = 0): number {
@@ -72,14 +104,18 @@ function newestMtimeMs(dir: string, newest = 0): number {
   return newest;
 }
 
-/** True when the bundle exists and no built file of the service or of a workspace package is newer. */
-export function bundleIsFresh(service: BundledService): boolean {
-  const entry = join(REPO_ROOT, bundleEntry(service));
-  if (!existsSync(entry)) return false;
+/** The newest mtime of what a bundle is made of: the service's and the workspace packages' built files, the lock file. */
+function newestInputMtimeMs(service: BundledService): number {
   let newest = newestMtimeMs(join(REPO_ROOT, 'services', service, 'dist'));
   for (const pkg of readdirSync(join(REPO_ROOT, 'packages'))) newest = newestMtimeMs(join(REPO_ROOT, 'packages', pkg, 'dist'), newest);
-  newest = Math.max(newest, statSync(join(REPO_ROOT, 'package-lock.json')).mtimeMs);
-  return statSync(entry).mtimeMs >= newest;
+  return Math.max(newest, statSync(join(REPO_ROOT, 'package-lock.json')).mtimeMs);
+}
+
+/** True when the bundle was made from inputs no older than today's: nothing was built since. */
+export function bundleIsFresh(service: BundledService): boolean {
+  const target = join(REPO_ROOT, 'services', service, 'bundle');
+  if (!existsSync(join(target, 'main.js')) || !existsSync(join(target, STAMP))) return false;
+  return Number(readFileSync(join(target, STAMP), 'utf8')) >= newestInputMtimeMs(service);
 }
 
 /** Rebuilds the bundle when a build is newer than it; says so, since it takes a second or two. */
