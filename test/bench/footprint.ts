@@ -9,7 +9,7 @@ import { cleanupStaleLabs, createLab } from '../../lab/index.js';
 import { createTestDatabase } from '../support/database.js';
 import { Gateway, SERVICES, type ServiceName } from '../support/gateway.js';
 import { waitFor } from '../../lab/wait.js';
-import { cpuMs, machineLoad, rssMiB } from './ops-machine.js';
+import { cpuMs, machineLoad, nodePid, rssMiB } from './ops-machine.js';
 
 export interface Footprint {
   mappings: number;
@@ -48,7 +48,9 @@ export async function measureFootprint(clients: number, idleSeconds: number, log
     for (const service of SERVICES) await gateway.start(service);
     log(`${clients} mappings seeded, services up; waiting until every client exits through its proxy`);
     await waitAllEffective(gateway, plan, 60_000);
-    const pids = Object.fromEntries(SERVICES.map((s) => [s, gateway.process(s)!.pid])) as Record<ServiceName, number>;
+    // The node process itself: the agent runs under guard/run-agent.sh, whose own CPU and RSS (a shell,
+    // ~2 MB) the footprint printed as the agent's until this session.
+    const pids = Object.fromEntries(SERVICES.map((s) => [s, nodePid(gateway.process(s)!.pid)])) as Record<ServiceName, number>;
     const before = Object.fromEntries(SERVICES.map((s) => [s, cpuMs(pids[s]) ?? 0])) as Record<ServiceName, number>;
     log(`all effective; idling ${idleSeconds} s (${machineLoad()})`);
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
