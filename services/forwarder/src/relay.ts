@@ -64,12 +64,7 @@ export class Relay {
     this.upstream = upstream;
     if (mode === 'splice') {
       const spliced: RelaySplice | null = spliceDescriptor(this.clientFd, upstream, idleTimeoutMs, onSpliceClosed);
-      if (spliced !== null) {
-        this.clientFd = -1;
-        spliced[RELAY] = this;
-        this.spliced = spliced;
-        return;
-      }
+      if (spliced !== null) return this.adoptSplice(spliced);
     }
     let client: RelaySocket;
     try {
@@ -99,6 +94,13 @@ export class Relay {
     upstream.resume();
   }
 
+  /** The kernel relay now holds the client's descriptor (its duplicate): the relay follows it. */
+  private adoptSplice(spliced: RelaySplice): void {
+    this.clientFd = -1;
+    spliced[RELAY] = this;
+    this.spliced = spliced;
+  }
+
   /**
    * As attach, for an upstream from the native dial (a bare descriptor, now ours): spliced as
    * well, with the proxy's bytes after its answer written to the client first. Where the kernel
@@ -109,10 +111,7 @@ export class Relay {
     const spliced: RelaySplice | null = spliceDescriptors(this.clientFd, upstream.fd, idleTimeoutMs, upstream.leftover, onSpliceClosed);
     if (spliced !== null) {
       this.idleTimeoutMs = idleTimeoutMs;
-      this.clientFd = -1;
-      spliced[RELAY] = this;
-      this.spliced = spliced;
-      return;
+      return this.adoptSplice(spliced);
     }
     let socket: RelaySocket;
     try {
