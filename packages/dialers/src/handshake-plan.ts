@@ -64,8 +64,7 @@ function stageOf(protocol: ProxyProtocol, proxy: ProxyEndpoint, exchange: Exchan
 const ERRNO_NAMES = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
 
-/** The DialError runHandshake would have rejected with for the same outcome (handshake.ts). */
-/** target null: a warm connection's open. */
+/** The DialError runHandshake would have rejected with for the same outcome (handshake.ts); target null: a warm connection's open. */
 export function planFailure(plan: HandshakePlan, failure: PlannedDialFailure, proxy: ProxyEndpoint, target: DialTarget | null, timeoutMs: number): DialError {
   return withContext(wordFailure(plan, failure, timeoutMs), proxy, target);
 }

@@ -22,6 +22,23 @@ const HTTP = new HttpConnectDialer();
 
 /** The shared, stateless-per-dial dialer for a protocol (used by the prober and the forwarder). */
 export function dialerFor(protocol: ProxyProtocol): Dialer {
+  return proxyDialerFor(protocol);
+}
+
+/**
+ * The handshake a dial through `proxy` to `target` runs (onWarm: on a warm connection, the CONNECT
+ * alone), as data for a dial run elsewhere (handshake-plan.ts); throws DialError as dial() rejects.
+ */
+export function handshakePlan(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, onWarm: boolean): HandshakePlan {
+  return proxyDialerFor(proxy.protocol).plan(proxy, target, options, onWarm);
+}
+
+/** The handshake of a warm connection's open (Dialer.open), as handshakePlan. */
+export function openPlan(proxy: ProxyEndpoint, options: DialOptions): HandshakePlan {
+  return proxyDialerFor(proxy.protocol).openPlan(proxy, options);
+}
+
+function proxyDialerFor(protocol: ProxyProtocol): Socks5Dialer | HttpConnectDialer {
   switch (protocol) {
     case 'socks5':
       return SOCKS5;
@@ -32,17 +49,4 @@ export function dialerFor(protocol: ProxyProtocol): Dialer {
       throw new Error(`no dialer for proxy protocol ${JSON.stringify(unknown)} (expected http or socks5)`);
     }
   }
-}
-
-/**
- * The handshake a dial through `proxy` to `target` runs (onWarm: on a warm connection, the CONNECT
- * alone), as data for a dial run elsewhere (handshake-plan.ts); throws DialError as dial() rejects.
- */
-export function handshakePlan(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, onWarm: boolean): HandshakePlan {
-  return (proxy.protocol === 'socks5' ? SOCKS5 : HTTP).plan(proxy, target, options, onWarm);
-}
-
-/** The handshake of a warm connection's open (Dialer.open), as handshakePlan. */
-export function openPlan(proxy: ProxyEndpoint, options: DialOptions): HandshakePlan {
-  return (proxy.protocol === 'socks5' ? SOCKS5 : HTTP).openPlan(proxy, options);
 }
