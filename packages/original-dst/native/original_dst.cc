@@ -11,7 +11,7 @@
 
 #include "fd_channel.h"
 #include "listen_socket.h"
-#include "netfilter_talk.h"
+#include "netlink_talk.h"
 #include "splice_relay.h"
 #include "tcp_acceptor.h"
 #include "tcp_keepalive.h"
@@ -106,7 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("seqpacketConnect", Napi::Function::New(env, SeqpacketConnect, "seqpacketConnect"));
   exports.Set("sendPacket", Napi::Function::New(env, SendPacket, "sendPacket"));
   exports.Set("recvPacket", Napi::Function::New(env, RecvPacket, "recvPacket"));
-  exports.Set("netfilterTalk", Napi::Function::New(env, NetfilterTalk, "netfilterTalk"));
+  exports.Set("netlinkTalk", Napi::Function::New(env, NetlinkTalk, "netlinkTalk"));
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   InitFdWatcher(env, exports);
   InitSpliceRelay(env, exports);

@@ -46,7 +46,7 @@ export interface Binding {
   sendPacket(fd: number, data: Buffer, fds: readonly number[]): void;
   recvPacket(fd: number, maxBytes: number): RawPacket | null;
   FdWatcher: new (fd: number, onReadable: () => void) => { close(): void };
-  netfilterTalk(request: Buffer, answers: number): Promise<Buffer>;
+  netlinkTalk(protocol: number, request: Buffer, answers: number): Promise<Buffer>;
   openTun(name: string): number;
   SpliceRelay: new (
     clientFd: number,

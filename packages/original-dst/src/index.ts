@@ -3,7 +3,7 @@ import { binding } from './binding.js';
 
 export { errorCode, type PeerCredentials, type SocketDescription } from './binding.js';
 export * from './listen-socket.js';
-export * from './netfilter.js';
+export * from './netlink.js';
 export * from './packet-channel.js';
 export * from './splice-relay.js';
 export * from './tcp-acceptor.js';

@@ -73,7 +73,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   statusRedis.on('error', () => undefined);
   const status = new StatusReporter(statusRedis, bus, logger, config.PGW_NODE_NAME);
   // Device discovery: the LAN's neighbour table, read on the interface of the policy in force.
-  const neighbourReport = new NeighbourReporter(config.PGW_IP_BIN, statusRedis, logger, config.PGW_NODE_NAME);
+  const neighbourReport = new NeighbourReporter(statusRedis, logger, config.PGW_NODE_NAME);
 
   const shaper = new Shaper({
     bins: { tc: config.PGW_TC_BIN, nft: config.PGW_NFT_BIN, ip: config.PGW_IP_BIN },

@@ -1,6 +1,6 @@
 import { ipv4Schema } from '@pgw/domain';
-import { netfilterTalk } from '@pgw/original-dst';
-import { deleteRequests, dumpRequest, parseAcks, parseDump } from './ctnetlink.js';
+import { netlinkTalk } from '@pgw/original-dst';
+import { deleteRequests, dumpRequest, parseAcks, parseDump } from './netlink/ctnetlink.js';
 import type { ClientDisconnect } from './disconnect-plan.js';
 
 /** Deletes per request: their acknowledgements (36 bytes each) stay far below the socket's receive buffer. */
@@ -24,10 +24,10 @@ export async function deleteClientConnections(clients: readonly ClientDisconnect
   let seq = Date.now() >>> 0;
   let deleted = 0;
   for (let attempt = 1; ; attempt++) {
-    const dump = parseDump(await netfilterTalk(dumpRequest(seq++), 1), wanted);
+    const dump = parseDump(await netlinkTalk('netfilter', dumpRequest(seq++), 1), wanted);
     for (let i = 0; i < dump.entries.length; i += DELETES_PER_REQUEST) {
       const chunk = dump.entries.slice(i, i + DELETES_PER_REQUEST);
-      const acks = parseAcks(await netfilterTalk(deleteRequests(chunk, seq), chunk.length));
+      const acks = parseAcks(await netlinkTalk('netfilter', deleteRequests(chunk, seq), chunk.length));
       seq += chunk.length;
       if (acks.errors.length > 0) throw new Error(`conntrack delete of ${chunk.length} entr(ies) failed: errno ${[...new Set(acks.errors)].join(', ')}`);
       deleted += acks.deleted;

@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { interfaceNameSchema } from '@pgw/domain';
-import { type RuleRow, routingCommands } from './lan-routing.js';
+import { routingCommands } from './lan-routing.js';
+import type { RoutingRule } from './netlink/rtnetlink.js';
 
 const lan = interfaceNameSchema.parse('ens19');
-// As `ip -j rule show` prints them in a fresh namespace.
-const kernelDefault: RuleRow[] = [
-  { priority: 0, src: 'all', table: 'local' },
-  { priority: 32766, src: 'all', table: 'main' },
-  { priority: 32767, src: 'all', table: 'default' },
-];
-const oursFor = (iif: string): RuleRow[] => [
-  { priority: 100, src: 'all', dst: '127.0.0.0', dstlen: 8, fwmark: '0x1000000', fwmask: '0x1000000', iif, table: 'local', protocol: '242' },
-  { priority: 101, src: 'all', dst: '127.0.0.0', dstlen: 8, iif, action: 'blackhole', protocol: '242' },
-  { priority: 102, src: 'all', table: 'local', protocol: '242' },
+const rule = (r: Partial<RoutingRule> & Pick<RoutingRule, 'priority' | 'table'>): RoutingRule => ({ iif: null, dst: null, fwmark: null, fwmask: null, action: 'lookup', protocol: 2, ...r });
+// As the kernel lists them in a fresh namespace (protocol 2: RTPROT_KERNEL).
+const kernelDefault: RoutingRule[] = [rule({ priority: 0, table: 255 }), rule({ priority: 32766, table: 254 }), rule({ priority: 32767, table: 253 })];
+const oursFor = (iif: string): RoutingRule[] => [
+  rule({ priority: 100, iif, dst: '127.0.0.0/8', fwmark: 0x1000000, fwmask: 0x1000000, table: 255, protocol: 242 }),
+  rule({ priority: 101, iif, dst: '127.0.0.0/8', action: 'blackhole', table: 0, protocol: 242 }),
+  rule({ priority: 102, table: 255, protocol: 242 }),
 ];
 
 describe('routingCommands (route_localnet closure)', () => {
@@ -34,13 +32,21 @@ describe('routingCommands (route_localnet closure)', () => {
     assert.deepEqual(routingCommands([kernelDefault[0]!, ...oursFor('ens19')], lan), ['rule del pref 0 table local']);
   });
 
+  it('replaces a rule of ours that was edited (same priority, another destination or mark)', () => {
+    const edited = oursFor('ens19').map((r) => (r.priority === 100 ? { ...r, fwmark: 0x1, fwmask: 0x1 } : r));
+    assert.deepEqual(routingCommands(edited, lan), [
+      'rule add pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242',
+      'rule del pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1/0x1 protocol 242',
+    ]);
+  });
+
   it('moves the rules to a new LAN interface: the new ones first, then the old ones, never the operator\'s', () => {
-    const operator: RuleRow = { priority: 100, src: 'all', iif: 'ens20', table: 'main' };
+    const operator = rule({ priority: 100, iif: 'ens20', table: 254, protocol: 4 });
     assert.deepEqual(routingCommands([operator, ...oursFor('ens20')], lan), [
       'rule add pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242',
       'rule add pref 101 iif ens19 to 127.0.0.0/8 blackhole protocol 242',
-      'rule del pref 100 iif ens20 fwmark 0x1000000/0x1000000 protocol 242',
-      'rule del pref 101 iif ens20 protocol 242',
+      'rule del pref 100 iif ens20 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 protocol 242',
+      'rule del pref 101 iif ens20 to 127.0.0.0/8 protocol 242',
     ]);
   });
 });

@@ -1,6 +1,7 @@
 import type { InterfaceName } from '@pgw/domain';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { RT_TABLE_LOCAL, type RoutingRule } from './netlink/rtnetlink.js';
 
 // node:child_process, not execa: the boot fast path (boot.ts) loads this module too.
 const run = promisify(execFile);
@@ -23,73 +24,67 @@ export const PREF_MARKED = 100;
 export const PREF_REFUSE = 101;
 export const PREF_LOCAL = 102;
 
-/** A row of `ip -j rule show`. */
-export interface RuleRow {
-  readonly priority: number;
-  readonly src?: string;
-  readonly dst?: string;
-  readonly dstlen?: number;
-  readonly iif?: string;
-  readonly fwmark?: string;
-  readonly fwmask?: string;
-  readonly table?: string;
-  readonly action?: string;
-  readonly protocol?: string | number;
+const LOOPBACK_NET = '127.0.0.0/8';
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** A wanted rule: as the kernel will list it, and the `ip rule add` arguments that make it. */
+interface WantedRule {
+  readonly rule: RoutingRule;
+  readonly add: string;
 }
 
-const mark = `0x${LOCAL_MARK.toString(16)}`;
-
-/** Our rules for `lan`, as `ip` arguments after `rule add`. */
-function wanted(lan: InterfaceName): { key: string; spec: string }[] {
+function wanted(lan: InterfaceName): WantedRule[] {
+  const base = { iif: null, dst: null, fwmark: null, fwmask: null, action: 'lookup', table: RT_TABLE_LOCAL, protocol: PGW_RULE_PROTOCOL } as const;
+  const mark = hex(LOCAL_MARK);
   return [
-    { key: `${PREF_MARKED}|${lan}|${mark}|local`, spec: `pref ${PREF_MARKED} iif ${lan} to 127.0.0.0/8 fwmark ${mark}/${mark} lookup local protocol ${PGW_RULE_PROTOCOL}` },
-    { key: `${PREF_REFUSE}|${lan}||blackhole`, spec: `pref ${PREF_REFUSE} iif ${lan} to 127.0.0.0/8 blackhole protocol ${PGW_RULE_PROTOCOL}` },
-    { key: `${PREF_LOCAL}|||local`, spec: `pref ${PREF_LOCAL} lookup local protocol ${PGW_RULE_PROTOCOL}` },
+    { rule: { ...base, priority: PREF_MARKED, iif: lan, dst: LOOPBACK_NET, fwmark: LOCAL_MARK, fwmask: LOCAL_MARK }, add: `pref ${PREF_MARKED} iif ${lan} to ${LOOPBACK_NET} fwmark ${mark}/${mark} lookup local` },
+    { rule: { ...base, priority: PREF_REFUSE, iif: lan, dst: LOOPBACK_NET, action: 'blackhole', table: 0 }, add: `pref ${PREF_REFUSE} iif ${lan} to ${LOOPBACK_NET} blackhole` },
+    { rule: { ...base, priority: PREF_LOCAL }, add: `pref ${PREF_LOCAL} lookup local` },
   ];
 }
 
-function keyOf(r: RuleRow): string {
-  return `${r.priority}|${r.iif ?? ''}|${r.fwmark ?? ''}|${r.action ?? r.table ?? ''}`;
+/** Everything a rule matches on and does: two rules with the same key are the same rule. */
+export function ruleKey(r: RoutingRule): string {
+  return [r.priority, r.iif ?? '', r.dst ?? '', r.fwmark ?? '', r.fwmask ?? '', r.action, r.table, r.protocol].join('|');
 }
 
-const ours = (r: RuleRow) => String(r.protocol) === String(PGW_RULE_PROTOCOL);
+/** `ip rule del` arguments that remove exactly this rule of ours. */
+export function deleteRule(r: RoutingRule): string {
+  return `rule del pref ${r.priority}${r.iif ? ` iif ${r.iif}` : ''}${r.dst ? ` to ${r.dst}` : ''}${r.fwmark !== null ? ` fwmark ${hex(r.fwmark)}/${hex(r.fwmask ?? 0xffffffff)}` : ''} protocol ${r.protocol}`;
+}
+
 /** The kernel's default local rule (or an equal one put back by hand): `0: from all lookup local`. */
-const defaultLocal = (r: RuleRow) => r.priority === 0 && r.table === 'local' && !r.dst && !r.iif && !r.fwmark;
+const defaultLocal = (r: RoutingRule) => r.priority === 0 && r.action === 'lookup' && r.table === RT_TABLE_LOCAL && !r.dst && !r.iif && r.fwmark === null;
 
 /**
  * `ip` command lines that put our rules for `lan` in force: adds first, then our rules for another
  * interface (a previous LAN), then the pref 0 local rule. Local delivery never lacks a rule: the
  * pref 102 local rule exists before pref 0 goes. Empty when all is in place.
  */
-export function routingCommands(current: readonly RuleRow[], lan: InterfaceName): string[] {
+export function routingCommands(current: readonly RoutingRule[], lan: InterfaceName): string[] {
   const want = wanted(lan);
-  const have = new Set(current.filter(ours).map(keyOf));
-  const wantKeys = new Set(want.map((w) => w.key));
+  const ours = current.filter((r) => r.protocol === PGW_RULE_PROTOCOL);
+  const have = new Set(ours.map(ruleKey));
+  const wantKeys = new Set(want.map((w) => ruleKey(w.rule)));
   return [
-    ...want.filter((w) => !have.has(w.key)).map((w) => `rule add ${w.spec}`),
-    ...current
-      .filter((r) => ours(r) && !wantKeys.has(keyOf(r)))
-      .map((r) => `rule del pref ${r.priority}${r.iif ? ` iif ${r.iif}` : ''}${r.fwmark ? ` fwmark ${r.fwmark}/${r.fwmask ?? r.fwmark}` : ''} protocol ${PGW_RULE_PROTOCOL}`),
+    ...want.filter((w) => !have.has(ruleKey(w.rule))).map((w) => `rule add ${w.add} protocol ${PGW_RULE_PROTOCOL}`),
+    ...ours.filter((r) => !wantKeys.has(ruleKey(r))).map(deleteRule),
     ...current.filter(defaultLocal).map(() => 'rule del pref 0 table local'),
   ];
 }
 
-/** Asserts the rules in the agent's network namespace, on every reconcile (like the LAN sysctls). */
-export class LanRouting {
-  constructor(private readonly ipBin: string) {}
-
-  async ensure(lan: InterfaceName): Promise<void> {
-    const listed = await run(this.ipBin, ['-j', 'rule', 'show'], { timeout: 5_000 });
-    const commands = routingCommands(JSON.parse(listed.stdout || '[]') as RuleRow[], lan);
-    if (commands.length === 0) return;
-    // One ip per command (-batch reads stdin, which execFile does not feed), in order.
-    for (const command of commands) {
-      try {
-        await run(this.ipBin, command.split(' '), { timeout: 5_000 });
-      } catch (error) {
-        const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
-        throw new Error(`ip ${command} (route_localnet closure) failed: ${stderr.split('\n').slice(0, 3).join(' | ')}`);
-      }
+/**
+ * Runs `ip` command lines in order, one process each (-batch reads stdin, which execFile does not
+ * feed); the first failure throws, naming the command and `purpose`. Only on a change: the
+ * listings they follow are read over netlink.
+ */
+export async function runIpCommands(ipBin: string, commands: readonly string[], purpose: string): Promise<void> {
+  for (const command of commands) {
+    try {
+      await run(ipBin, command.split(' '), { timeout: 5_000 });
+    } catch (error) {
+      const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
+      throw new Error(`ip ${command} (${purpose}) failed: ${stderr.split('\n').slice(0, 3).join(' | ')}`);
     }
   }
 }

@@ -1,8 +1,9 @@
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type InterfaceName, interfaceNameSchema } from '@pgw/domain';
-import { LanRouting } from './lan-routing.js';
-import { TproxyRouting } from './policy-routing-tproxy.js';
+import { routingCommands, runIpCommands } from './lan-routing.js';
+import { readRoutes, readRules } from './netlink/kernel-tables.js';
+import { TPROXY_TABLE, tproxyRoutingCommands } from './policy-routing-tproxy.js';
 
 /** Interfaces on which this agent switched route_localnet on, written before each switch. */
 const LEDGER = 'route-localnet';
@@ -26,16 +27,10 @@ const ipv6 = (iface: string, key: string) => `/proc/sys/net/ipv6/conf/${iface}/$
  *   lan-routing.ts are in force, which refuse the hole's packets even with every nft table flushed.
  */
 export class LanSysctl {
-  private readonly routing: LanRouting;
-  private readonly tproxyRouting: TproxyRouting;
-
   constructor(
     private readonly stateDir: string,
-    ipBin: string,
-  ) {
-    this.routing = new LanRouting(ipBin);
-    this.tproxyRouting = new TproxyRouting(ipBin);
-  }
+    private readonly ipBin: string,
+  ) {}
 
   /** Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded interface. */
   async prepare(lan: InterfaceName, localnet: boolean): Promise<void> {
@@ -43,10 +38,8 @@ export class LanSysctl {
     await setSysctl(ipv6(lan, 'disable_ipv6'), '1');
     // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
     // With them, TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the
-    // mark). Asserted at once, not one after the other: each lists the rules with its own `ip` run
-    // (100-300 ms each on a busy 2-core box), and on the boot fast path the clients wait for
-    // route_localnet. Independent: each touches only its own rules (protocol 242 or 243).
-    await Promise.all([this.routing.ensure(lan), this.tproxyRouting.ensure(lan)]);
+    // mark). One listing over netlink serves both; `ip` runs only to change something.
+    await this.assertRouting(lan);
     const recorded = await this.recorded();
     if (!localnet) {
       await this.resetAll();
@@ -58,6 +51,19 @@ export class LanSysctl {
     if (others.length === 0) return;
     for (const iface of others) await resetLocalnet(iface);
     await this.record([lan]);
+  }
+
+  /**
+   * Both sets of rules from one netlink listing of the rules and of table 243's routes, each set's
+   * changes run side by side: each touches only its own rules (protocol 242 or 243), and on the
+   * boot fast path the clients wait for route_localnet.
+   */
+  private async assertRouting(lan: InterfaceName): Promise<void> {
+    const [rules, routes] = await Promise.all([readRules(), readRoutes(TPROXY_TABLE)]);
+    await Promise.all([
+      runIpCommands(this.ipBin, routingCommands(rules, lan), 'route_localnet closure'),
+      runIpCommands(this.ipBin, tproxyRoutingCommands(rules, routes, lan), 'TPROXY policy routing'),
+    ]);
   }
 
   /** route_localnet off on every recorded interface (those that no longer exist are skipped). */

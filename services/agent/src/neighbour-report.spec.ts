@@ -1,23 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_NEIGHBOURS, parseNeighbourRecord } from '@pgw/events';
-import { NeighbourTable, parseNeighbourTable } from './neighbour-report.js';
+import { NeighbourTable, seenNeighbours } from './neighbour-report.js';
+import type { NeighbourRow } from './netlink/rtnetlink.js';
 
 const NOW = Date.parse('2026-01-01T00:01:00.000Z');
 
 describe('LAN neighbour report (device discovery)', () => {
   it('reads IPv4 neighbours with a MAC; FAILED and INCOMPLETE rows have none and are left out', () => {
-    const json = JSON.stringify([
-      { dst: '192.168.2.77', lladdr: '02:00:00:00:00:77', used: 3, confirmed: 3, updated: 1, probes: 0, state: ['REACHABLE'] },
-      { dst: '192.168.2.10', lladdr: '52:54:00:AB:CD:0F', confirmed: 40, updated: 30, state: ['STALE'] },
-      { dst: '192.168.2.99', used: 5, confirmed: 5, updated: 5, probes: 3, state: ['FAILED'] },
-      { dst: '192.168.2.98', state: ['INCOMPLETE'] },
-    ]);
-    assert.deepEqual(parseNeighbourTable(json, NOW), [
+    const row = (r: Partial<NeighbourRow> & Pick<NeighbourRow, 'ip' | 'states'>): NeighbourRow => ({ ifindex: 2, mac: null, confirmedMsAgo: null, updatedMsAgo: null, protocol: 0, ...r });
+    const rows = [
+      row({ ip: '192.168.2.77', mac: '02:00:00:00:00:77', confirmedMsAgo: 3000, updatedMsAgo: 1000, states: ['REACHABLE'] }),
+      row({ ip: '192.168.2.10', mac: '52:54:00:ab:cd:0f', confirmedMsAgo: 40_000, updatedMsAgo: 30_000, states: ['STALE'] }),
+      row({ ip: '192.168.2.99', confirmedMsAgo: 5000, updatedMsAgo: 5000, states: ['FAILED'] }),
+      row({ ip: '192.168.2.98', states: ['INCOMPLETE'] }),
+    ];
+    assert.deepEqual(seenNeighbours(rows, NOW), [
       { ip: '192.168.2.77', mac: '02:00:00:00:00:77', state: 'REACHABLE', lastSeenMs: NOW - 1000 },
       { ip: '192.168.2.10', mac: '52:54:00:ab:cd:0f', state: 'STALE', lastSeenMs: NOW - 30_000 },
     ]);
-    assert.deepEqual(parseNeighbourTable('', NOW), []);
+    assert.deepEqual(seenNeighbours([], NOW), []);
   });
 
   it('keeps the first sighting across reads, forgets a device that left, and writes what the api parses', () => {

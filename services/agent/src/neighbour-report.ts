@@ -1,7 +1,8 @@
 import { agentNeighboursKey, MAX_NEIGHBOURS, NEIGHBOUR_STATES, NEIGHBOURS_TTL_S, type NeighbourRecordInput } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import type { Redis } from 'ioredis';
-import { execa } from 'execa';
+import { readNeighbours } from './netlink/kernel-tables.js';
+import type { NeighbourRow } from './netlink/rtnetlink.js';
 
 /**
  * Device discovery (docs/contracts.md): the agent reads the kernel's IPv4 neighbour table on the
@@ -9,15 +10,6 @@ import { execa } from 'execa';
  * the gateway without a mapping. The gateway learns a device from its first ARP request, so a
  * device shows up at the next read after its first packet.
  */
-
-/** One `ip -j -s -4 neigh show dev <lan>` row; `confirmed`/`updated` are seconds ago. */
-interface KernelRow {
-  dst?: string;
-  lladdr?: string;
-  state?: string[];
-  confirmed?: number;
-  updated?: number;
-}
 
 export interface SeenNeighbour {
   ip: string;
@@ -28,19 +20,14 @@ export interface SeenNeighbour {
 }
 
 const REPORTED = new Set<string>(NEIGHBOUR_STATES);
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-/** The rows with an IPv4 address, a MAC and a state we report (no FAILED or INCOMPLETE: they have no MAC). */
-export function parseNeighbourTable(json: string, nowMs: number): SeenNeighbour[] {
-  const rows = JSON.parse(json || '[]') as KernelRow[];
+/** The rows with a MAC and a state we report (no FAILED or INCOMPLETE: they have no MAC). */
+export function seenNeighbours(rows: readonly NeighbourRow[], nowMs: number): SeenNeighbour[] {
   return rows.flatMap((row) => {
-    const state = row.state?.find((s) => REPORTED.has(s)) as SeenNeighbour['state'] | undefined;
-    const mac = row.lladdr?.toLowerCase();
-    if (!row.dst || !IPV4.test(row.dst) || !mac || !MAC.test(mac) || !state) return [];
+    const state = row.states.find((s) => REPORTED.has(s)) as SeenNeighbour['state'] | undefined;
+    if (!row.mac || !state) return [];
     // The more recent of "confirmed" (a packet from it) and "updated" (learnt from its ARP request).
-    const ago = Math.min(row.confirmed ?? Infinity, row.updated ?? Infinity);
-    return [{ ip: row.dst, mac, state, lastSeenMs: nowMs - (Number.isFinite(ago) ? ago * 1000 : 0) }];
+    const ago = Math.min(row.confirmedMsAgo ?? Infinity, row.updatedMsAgo ?? Infinity);
+    return [{ ip: row.ip, mac: row.mac, state, lastSeenMs: nowMs - (Number.isFinite(ago) ? ago : 0) }];
   });
 }
 
@@ -77,14 +64,14 @@ function identity(record: NeighbourRecordInput): string {
   return JSON.stringify([record.interface, record.neighbours.map((n) => [n.ip, n.mac, n.state]), record.omitted]);
 }
 
-/** Seconds between reads: a new device is in the record within this (plus one `ip` exec). */
+/** Between reads: a new device is in the record within this. */
 export const NEIGHBOUR_POLL_MS = 2_000;
 /** Times alone changed: written this often, well inside the TTL. */
 const REFRESH_MS = 10_000;
 
 /**
  * Reads the table every NEIGHBOUR_POLL_MS and writes the record when a device, MAC or state
- * changed, or REFRESH_MS after the last write. Redis or `ip` failing is logged, never fatal.
+ * changed, or REFRESH_MS after the last write (read over netlink, no process). Redis or the read failing is logged, never fatal.
  */
 export class NeighbourReporter {
   private readonly table = new NeighbourTable();
@@ -95,7 +82,6 @@ export class NeighbourReporter {
   private running = false;
 
   constructor(
-    private readonly ipBin: string,
     private readonly redis: Redis,
     private readonly logger: Logger,
     /** This gateway's name (PGW_NODE_NAME): its record is its own key, the only one its Redis user may write. */
@@ -121,9 +107,9 @@ export class NeighbourReporter {
     this.running = true;
     const iface = this.iface;
     try {
-      const listed = await execa(this.ipBin, ['-j', '-s', '-4', 'neigh', 'show', 'dev', iface], { timeout: 5_000 });
+      const rows = await readNeighbours(iface);
       const now = Date.now();
-      const record = this.table.record(iface, parseNeighbourTable(listed.stdout, now), now);
+      const record = this.table.record(iface, seenNeighbours(rows, now), now);
       const id = identity(record);
       if (id === this.lastIdentity && now - this.lastWriteAt < REFRESH_MS) return;
       await this.redis.set(agentNeighboursKey(this.node), JSON.stringify(record), 'EX', NEIGHBOURS_TTL_S);

@@ -97,8 +97,9 @@ describe('renderRuleset in TPROXY mode (issue 15)', () => {
 });
 
 describe('tproxyRoutingCommands', () => {
-  const route = { type: 'local', dst: 'default', dev: 'lo' };
-  const rule = { priority: 99, iif: 'ens19', fwmark: '0x2000000', fwmask: '0x2000000', table: '243', protocol: '243' };
+  // As the kernel lists them (rtnetlink.ts): RTN_LOCAL via the loopback device (index 1).
+  const route = { table: 243, type: 2, dst: '0.0.0.0/0', oif: 1, protocol: 243 };
+  const rule = { priority: 99, iif: 'ens19', dst: null, fwmark: 0x2000000, fwmask: 0x2000000, action: 'lookup', table: 243, protocol: 243 } as const;
 
   it('adds the local route of table 243, then the fwmark rule for the LAN interface', () => {
     assert.deepEqual(tproxyRoutingCommands([], [], LAN), [
@@ -108,7 +109,11 @@ describe('tproxyRoutingCommands', () => {
   });
 
   it('does nothing when both are in place, and leaves rules of other protocols alone', () => {
-    assert.deepEqual(tproxyRoutingCommands([rule, { priority: 99, table: 'main', protocol: 'static' }], [route], LAN), []);
+    assert.deepEqual(tproxyRoutingCommands([rule, { ...rule, iif: null, fwmark: null, fwmask: null, table: 254, protocol: 4 }], [route], LAN), []);
+  });
+
+  it('puts the route back when it points elsewhere than the loopback device', () => {
+    assert.deepEqual(tproxyRoutingCommands([rule], [{ ...route, oif: 3 }], LAN), ['route replace local 0.0.0.0/0 dev lo table 243 protocol 243']);
   });
 
   it('moves the rule to a new LAN interface: the new rule first, then the old one goes', () => {

@@ -28,17 +28,6 @@ export function parseTableListing(json: string): TableListing {
   return { elements, chains };
 }
 
-/** Names of the chains of table inet pgw in `nft -j list chains` output; none when the table is absent. */
-export function parseChainNames(json: string): string[] {
-  const parsed = JSON.parse(json) as { nftables?: unknown };
-  if (!Array.isArray(parsed.nftables)) throw new Error('nft -j output has no "nftables" array');
-  const names: string[] = [];
-  for (const item of parsed.nftables as Record<string, Record<string, unknown>>[]) {
-    if (item.chain && item.chain.table === TABLE_NAME) names.push(String(item.chain.name));
-  }
-  return names;
-}
-
 /** One element in the syntax the renderer writes: `1.2.3.4`, `1.2.3.4 . 80`, `1.2.3.4 : 80`. */
 function elementText(element: unknown, isMap: boolean): string {
   if (isMap && Array.isArray(element) && element.length === 2) return `${elementText(element[0], false)} : ${elementText(element[1], false)}`;

@@ -1,24 +1,14 @@
 /**
  * conntrack's netlink messages (NFNL_SUBSYS_CTNETLINK, linux/netfilter/nfnetlink_conntrack.h),
- * built and read here, sent by @pgw/original-dst's netfilterTalk. Pure: buffers in, buffers out.
- * Host byte order for netlink headers (little-endian on every platform pgw runs on), network
- * order for addresses, ports and ids, as the kernel writes them.
+ * built and read here on netlink's framing (wire.ts), sent by @pgw/original-dst's netlinkTalk.
+ * Network order for addresses, ports and ids, as the kernel writes them.
  */
+import { AF_INET, type Attribute, attributes, child, dumpMessages, errnoOf, message, messages, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR } from './wire.js';
 
-const NLMSG_HEADER = 16;
 const NFGENMSG = 4;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_DUMP = 0x300;
-/** Set by the kernel on a dump message when the table changed while it was dumped. */
-const NLM_F_DUMP_INTR = 0x10;
 const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_GET = 1;
 const IPCTNL_MSG_CT_DELETE = 2;
-const AF_INET = 2;
-const NLA_TYPE_MASK = 0x3fff;
 
 const CTA_TUPLE_ORIG = 1;
 const CTA_TUPLE_REPLY = 2;
@@ -45,20 +35,16 @@ export interface DumpAnswer {
   readonly interrupted: boolean;
 }
 
-function header(length: number, type: number, flags: number, seq: number): Buffer {
-  const buffer = Buffer.alloc(NLMSG_HEADER + NFGENMSG);
-  buffer.writeUInt32LE(length, 0);
-  buffer.writeUInt16LE((NFNL_SUBSYS_CTNETLINK << 8) | type, 4);
-  buffer.writeUInt16LE(flags, 6);
-  buffer.writeUInt32LE(seq, 8);
-  // nlmsg_pid 0: the kernel; nfgenmsg: AF_INET, NFNETLINK_V0, res_id 0.
-  buffer.writeUInt8(AF_INET, 16);
-  return buffer;
+/** A ctnetlink message: nfgenmsg (AF_INET, NFNETLINK_V0, res_id 0), then `attrs`. */
+function ctMessage(type: number, flags: number, seq: number, attrs: Buffer = Buffer.alloc(0)): Buffer {
+  const nfgen = Buffer.alloc(NFGENMSG);
+  nfgen.writeUInt8(AF_INET, 0);
+  return message((NFNL_SUBSYS_CTNETLINK << 8) | type, flags, seq, Buffer.concat([nfgen, attrs]));
 }
 
 /** A dump of every IPv4 entry of the namespace's conntrack table: the kernel walks its table once. */
 export function dumpRequest(seq: number): Buffer {
-  return header(NLMSG_HEADER + NFGENMSG, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  return ctMessage(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq);
 }
 
 /**
@@ -68,52 +54,8 @@ export function dumpRequest(seq: number): Buffer {
  */
 export function deleteRequests(entries: readonly ConntrackEntry[], firstSeq: number): Buffer {
   return Buffer.concat(
-    entries.map((entry, i) => {
-      const length = NLMSG_HEADER + NFGENMSG + entry.identity.length;
-      return Buffer.concat([header(length, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, firstSeq + i), entry.identity]);
-    }),
+    entries.map((entry, i) => ctMessage(IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, firstSeq + i, entry.identity)),
   );
-}
-
-interface Attribute {
-  readonly type: number;
-  /** The whole attribute, header and padding included (what a request copies). */
-  readonly raw: Buffer;
-  readonly payload: Buffer;
-}
-
-function* attributes(buffer: Buffer): Generator<Attribute> {
-  let offset = 0;
-  while (offset + 4 <= buffer.length) {
-    const length = buffer.readUInt16LE(offset);
-    if (length < 4 || offset + length > buffer.length) throw new Error(`malformed conntrack attribute at byte ${offset}`);
-    const padded = Math.min(buffer.length, offset + align(length));
-    yield { type: buffer.readUInt16LE(offset + 2) & NLA_TYPE_MASK, raw: buffer.subarray(offset, padded), payload: buffer.subarray(offset + 4, offset + length) };
-    offset = padded;
-  }
-}
-
-function child(buffer: Buffer, type: number): Attribute | undefined {
-  for (const attribute of attributes(buffer)) if (attribute.type === type) return attribute;
-  return undefined;
-}
-
-const align = (n: number) => (n + 3) & ~3;
-
-/** Netlink messages of an answer: type, flags and body (after the netlink header). */
-function* messages(answer: Buffer): Generator<{ type: number; flags: number; seq: number; body: Buffer }> {
-  let offset = 0;
-  while (offset + NLMSG_HEADER <= answer.length) {
-    const length = answer.readUInt32LE(offset);
-    if (length < NLMSG_HEADER || offset + length > answer.length) throw new Error(`malformed netlink message at byte ${offset}`);
-    yield { type: answer.readUInt16LE(offset + 4), flags: answer.readUInt16LE(offset + 6), seq: answer.readUInt32LE(offset + 8), body: answer.subarray(offset + NLMSG_HEADER, offset + length) };
-    offset += align(length);
-  }
-}
-
-/** NLMSG_ERROR's errno (positive; 0 is an acknowledgement). */
-function errnoOf(body: Buffer): number {
-  return -body.readInt32LE(0);
 }
 
 /**
@@ -135,15 +77,8 @@ function replySource(reply: Attribute | undefined): { proto: number; port: numbe
 /** The entries of a dump answer the filter selects by original source (and kept port); throws on a kernel error. */
 export function parseDump(answer: Buffer, wanted: EntryFilter): DumpAnswer {
   const entries: ConntrackEntry[] = [];
-  let interrupted = false;
-  for (const message of messages(answer)) {
-    if (message.type === NLMSG_DONE) break;
-    if (message.type === NLMSG_ERROR) {
-      const errno = errnoOf(message.body);
-      if (errno !== 0) throw new Error(`conntrack dump failed: errno ${errno}`);
-      continue;
-    }
-    if (message.flags & NLM_F_DUMP_INTR) interrupted = true;
+  const { messages: found, interrupted } = dumpMessages(answer, 'conntrack');
+  for (const message of found) {
     if (message.type >> 8 !== NFNL_SUBSYS_CTNETLINK) continue;
     const attrs = message.body.subarray(NFGENMSG);
     let tuple: Attribute | undefined;

@@ -1,9 +1,11 @@
-// A NETLINK_NETFILTER exchange off the event loop: the caller's buffer (one or more netlink
+// A netlink exchange off the event loop, on a NETLINK_NETFILTER (conntrack, nftables) or
+// NETLINK_ROUTE (rules, routes, neighbours) socket: the caller's buffer (one or more netlink
 // messages) is sent to the kernel as is, and every message of the answer is returned in one
 // buffer once `answers` of them ended a request (NLMSG_DONE ends a dump, NLMSG_ERROR answers a
 // request that asked for an acknowledgement or failed). Node has no netlink sockets; a dump of a
-// big conntrack table takes the kernel milliseconds, hence the worker thread.
-#include "netfilter_talk.h"
+// big conntrack table takes the kernel milliseconds, hence the worker thread. A read costs no
+// child process: the agent's once-a-second checks of its routing rules and nft chains read this way.
+#include "netlink_talk.h"
 
 #include <cerrno>
 #include <cstring>
@@ -23,14 +25,14 @@ constexpr size_t kChunk = 256 * 1024;
 
 class TalkWorker : public Napi::AsyncWorker {
  public:
-  TalkWorker(Napi::Env env, std::vector<uint8_t> request, uint32_t answers)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), request_(std::move(request)), answers_(answers) {}
+  TalkWorker(Napi::Env env, int protocol, std::vector<uint8_t> request, uint32_t answers)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), protocol_(protocol), request_(std::move(request)), answers_(answers) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-    if (fd < 0) return Fail("socket(AF_NETLINK, NETLINK_NETFILTER)", errno);
+    const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol_);
+    if (fd < 0) return Fail("socket(AF_NETLINK)", errno);
     const std::string error = Exchange(fd);
     close(fd);
     if (!error.empty()) SetError(error);
@@ -44,10 +46,10 @@ class TalkWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
  private:
-  void Fail(const char* what, int err) { SetError(std::string("netfilterTalk: ") + what + ": " + std::strerror(err)); }
+  void Fail(const char* what, int err) { SetError(std::string("netlinkTalk: ") + what + ": " + std::strerror(err)); }
 
   std::string Exchange(int fd) {
-    auto failed = [](const char* what, int err) { return std::string("netfilterTalk: ") + what + ": " + std::strerror(err); };
+    auto failed = [](const char* what, int err) { return std::string("netlinkTalk: ") + what + ": " + std::strerror(err); };
     sockaddr_nl local{};
     local.nl_family = AF_NETLINK;
     if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return failed("bind", errno);
@@ -70,7 +72,7 @@ class TalkWorker : public Napi::AsyncWorker {
       size_t offset = 0;
       while (offset + sizeof(nlmsghdr) <= static_cast<size_t>(n)) {
         const auto* header = reinterpret_cast<const nlmsghdr*>(chunk.data() + offset);
-        if (header->nlmsg_len < sizeof(nlmsghdr) || offset + header->nlmsg_len > static_cast<size_t>(n)) return "netfilterTalk: malformed netlink answer";
+        if (header->nlmsg_len < sizeof(nlmsghdr) || offset + header->nlmsg_len > static_cast<size_t>(n)) return "netlinkTalk: malformed netlink answer";
         if (header->nlmsg_type == NLMSG_DONE || header->nlmsg_type == NLMSG_ERROR) ended++;
         offset += NLMSG_ALIGN(header->nlmsg_len);
       }
@@ -80,6 +82,7 @@ class TalkWorker : public Napi::AsyncWorker {
   }
 
   Napi::Promise::Deferred deferred_;
+  int protocol_;
   std::vector<uint8_t> request_;
   uint32_t answers_;
   std::vector<uint8_t> answer_;
@@ -87,19 +90,24 @@ class TalkWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Value NetfilterTalk(const Napi::CallbackInfo& info) {
+Napi::Value NetlinkTalk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 2 || !info[0].IsBuffer() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "netfilterTalk expects (request: Buffer, answers: number)").ThrowAsJavaScriptException();
+  if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "netlinkTalk expects (protocol: number, request: Buffer, answers: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const auto request = info[0].As<Napi::Buffer<uint8_t>>();
-  const double answers = info[1].As<Napi::Number>().DoubleValue();
+  const int protocol = info[0].As<Napi::Number>().Int32Value();
+  if (protocol != NETLINK_ROUTE && protocol != NETLINK_NETFILTER) {
+    Napi::TypeError::New(env, "netlinkTalk: protocol must be NETLINK_ROUTE or NETLINK_NETFILTER").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const auto request = info[1].As<Napi::Buffer<uint8_t>>();
+  const double answers = info[2].As<Napi::Number>().DoubleValue();
   if (request.Length() < sizeof(nlmsghdr) || answers < 1 || answers != static_cast<uint32_t>(answers)) {
-    Napi::TypeError::New(env, "netfilterTalk: the request holds no netlink message or answers is not a positive integer").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "netlinkTalk: the request holds no netlink message or answers is not a positive integer").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* worker = new TalkWorker(env, std::vector<uint8_t>(request.Data(), request.Data() + request.Length()), static_cast<uint32_t>(answers));
+  auto* worker = new TalkWorker(env, protocol, std::vector<uint8_t>(request.Data(), request.Data() + request.Length()), static_cast<uint32_t>(answers));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
