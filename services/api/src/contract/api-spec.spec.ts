@@ -1,0 +1,15 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+// The validator's own check of a spec, which app.ts switches off at start (validateApiSpec: false).
+import { OpenAPISchemaValidator } from 'express-openapi-validator/dist/framework/openapi.schema.validator.js';
+import { API_SPEC_PATH } from '../paths.js';
+
+test('API_SPEC.yaml is a valid OpenAPI document (the check the api no longer runs at every start)', () => {
+  const spec = parse(readFileSync(API_SPEC_PATH, 'utf8')) as { openapi: string };
+  const validator = new OpenAPISchemaValidator({ version: spec.openapi, validateApiSpec: true });
+  assert.deepEqual(validator.validate(spec).errors, []);
+  // The check itself works: a broken document is refused.
+  assert.notDeepEqual(validator.validate({ ...spec, paths: { '/x': { get: { responses: 'none' } } } }).errors, []);
+});
