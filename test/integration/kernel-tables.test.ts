@@ -98,8 +98,16 @@ describe('netlink reads of rules, routes and nft chains (agent, in a namespace)'
       'rule add pref 101 iif ens19 to 127.0.0.0/8 blackhole protocol 242',
       'route replace local 0.0.0.0/0 dev lo table 243 protocol 243',
       'rule add pref 99 iif ens19 fwmark 0x2000000/0x2000000 lookup 243 protocol 243',
-      'rule del pref 99 iif ens19 fwmark 0x1/0x1 protocol 243',
+      'rule del pref 99 iif ens19 fwmark 0x1/0x1 lookup 243 protocol 243',
     ]);
+    assert.deepEqual(await enforce(lan), []);
+  });
+
+  it('a rule of ours that differs from a wanted one only by its action is deleted, not the wanted one', async () => {
+    await ip('rule', 'add', 'pref', '101', 'iif', lan, 'to', '127.0.0.0/8', 'lookup', 'main', 'protocol', '242');
+    assert.deepEqual(await enforce(lan), ['rule del pref 101 iif ens19 to 127.0.0.0/8 lookup 254 protocol 242']);
+    const { rules } = await read();
+    assert.ok(rules.some((r) => r.priority === 101 && r.action === 'blackhole'), 'the blackhole rule is still there');
     assert.deepEqual(await enforce(lan), []);
   });
 

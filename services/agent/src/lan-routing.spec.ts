@@ -36,8 +36,13 @@ describe('routingCommands (route_localnet closure)', () => {
     const edited = oursFor('ens19').map((r) => (r.priority === 100 ? { ...r, fwmark: 0x1, fwmask: 0x1 } : r));
     assert.deepEqual(routingCommands(edited, lan), [
       'rule add pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242',
-      'rule del pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1/0x1 protocol 242',
+      'rule del pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1/0x1 lookup 255 protocol 242',
     ]);
+  });
+
+  it('names the action in a delete: a rule of ours that differs from a wanted one only by it goes, not the wanted one', () => {
+    const lookupMain = rule({ priority: 101, iif: 'ens19', dst: '127.0.0.0/8', table: 254, protocol: 242 });
+    assert.deepEqual(routingCommands([...oursFor('ens19'), lookupMain], lan), ['rule del pref 101 iif ens19 to 127.0.0.0/8 lookup 254 protocol 242']);
   });
 
   it('moves the rules to a new LAN interface: the new ones first, then the old ones, never the operator\'s', () => {
@@ -45,8 +50,8 @@ describe('routingCommands (route_localnet closure)', () => {
     assert.deepEqual(routingCommands([operator, ...oursFor('ens20')], lan), [
       'rule add pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242',
       'rule add pref 101 iif ens19 to 127.0.0.0/8 blackhole protocol 242',
-      'rule del pref 100 iif ens20 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 protocol 242',
-      'rule del pref 101 iif ens20 to 127.0.0.0/8 protocol 242',
+      'rule del pref 100 iif ens20 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup 255 protocol 242',
+      'rule del pref 101 iif ens20 to 127.0.0.0/8 blackhole protocol 242',
     ]);
   });
 });

@@ -48,9 +48,20 @@ export function ruleKey(r: RoutingRule): string {
   return [r.priority, r.iif ?? '', r.dst ?? '', r.fwmark ?? '', r.fwmask ?? '', r.action, r.table, r.protocol].join('|');
 }
 
-/** `ip rule del` arguments that remove exactly this rule of ours. */
+/** What the kernel matches a delete's action on: a table looked up, or a terminal action's keyword. */
+function actionArgs(r: RoutingRule): string {
+  if (r.action === 'lookup') return ` lookup ${r.table}`;
+  if (r.action === 'blackhole' || r.action === 'unreachable' || r.action === 'prohibit' || r.action === 'nop') return ` ${r.action}`;
+  return '';
+}
+
+/**
+ * `ip rule del` arguments that remove exactly this rule of ours: the kernel deletes the first rule
+ * that matches every field given, so the action is named too (else a wanted rule that differs
+ * from this one only by its action could go instead).
+ */
 export function deleteRule(r: RoutingRule): string {
-  return `rule del pref ${r.priority}${r.iif ? ` iif ${r.iif}` : ''}${r.dst ? ` to ${r.dst}` : ''}${r.fwmark !== null ? ` fwmark ${hex(r.fwmark)}/${hex(r.fwmask ?? 0xffffffff)}` : ''} protocol ${r.protocol}`;
+  return `rule del pref ${r.priority}${r.iif ? ` iif ${r.iif}` : ''}${r.dst ? ` to ${r.dst}` : ''}${r.fwmark !== null ? ` fwmark ${hex(r.fwmark)}/${hex(r.fwmask ?? 0xffffffff)}` : ''}${actionArgs(r)} protocol ${r.protocol}`;
 }
 
 /** The kernel's default local rule (or an equal one put back by hand): `0: from all lookup local`. */

@@ -7,13 +7,16 @@ import type { NeighbourRow } from './netlink/rtnetlink.js';
 const NOW = Date.parse('2026-01-01T00:01:00.000Z');
 
 describe('LAN neighbour report (device discovery)', () => {
-  it('reads IPv4 neighbours with a MAC; FAILED and INCOMPLETE rows have none and are left out', () => {
+  it('reads IPv4 neighbours with a MAC; FAILED and INCOMPLETE rows have none and NOARP ones are no devices: left out', () => {
     const row = (r: Partial<NeighbourRow> & Pick<NeighbourRow, 'ip' | 'states'>): NeighbourRow => ({ ifindex: 2, mac: null, confirmedMsAgo: null, updatedMsAgo: null, protocol: 0, ...r });
     const rows = [
       row({ ip: '192.168.2.77', mac: '02:00:00:00:00:77', confirmedMsAgo: 3000, updatedMsAgo: 1000, states: ['REACHABLE'] }),
       row({ ip: '192.168.2.10', mac: '52:54:00:ab:cd:0f', confirmedMsAgo: 40_000, updatedMsAgo: 30_000, states: ['STALE'] }),
       row({ ip: '192.168.2.99', confirmedMsAgo: 5000, updatedMsAgo: 5000, states: ['FAILED'] }),
       row({ ip: '192.168.2.98', states: ['INCOMPLETE'] }),
+      // The broadcast address and a multicast group: NOARP entries, which `ip neigh show` hides too.
+      row({ ip: '192.168.2.255', mac: 'ff:ff:ff:ff:ff:ff', states: ['NOARP'] }),
+      row({ ip: '224.0.0.251', mac: '01:00:5e:00:00:fb', states: ['NOARP'] }),
     ];
     assert.deepEqual(seenNeighbours(rows, NOW), [
       { ip: '192.168.2.77', mac: '02:00:00:00:00:77', state: 'REACHABLE', lastSeenMs: NOW - 1000 },

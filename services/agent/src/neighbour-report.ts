@@ -20,9 +20,14 @@ export interface SeenNeighbour {
 }
 
 const REPORTED = new Set<string>(NEIGHBOUR_STATES);
-/** The rows with a MAC and a state we report (no FAILED or INCOMPLETE: they have no MAC). */
+/**
+ * The rows with a MAC and a state we report (no FAILED or INCOMPLETE: they have no MAC), as
+ * `ip neigh show` lists them: an entry that is only NOARP (the broadcast address, multicast
+ * groups) is no device.
+ */
 export function seenNeighbours(rows: readonly NeighbourRow[], nowMs: number): SeenNeighbour[] {
   return rows.flatMap((row) => {
+    if (row.states.every((s) => s === 'NOARP')) return [];
     const state = row.states.find((s) => REPORTED.has(s)) as SeenNeighbour['state'] | undefined;
     if (!row.mac || !state) return [];
     // The more recent of "confirmed" (a packet from it) and "updated" (learnt from its ARP request).

@@ -119,7 +119,7 @@ describe('tproxyRoutingCommands', () => {
   it('moves the rule to a new LAN interface: the new rule first, then the old one goes', () => {
     assert.deepEqual(tproxyRoutingCommands([{ ...rule, iif: 'ens18' }], [route], LAN), [
       'rule add pref 99 iif ens19 fwmark 0x2000000/0x2000000 lookup 243 protocol 243',
-      'rule del pref 99 iif ens18 fwmark 0x2000000/0x2000000 protocol 243',
+      'rule del pref 99 iif ens18 fwmark 0x2000000/0x2000000 lookup 243 protocol 243',
     ]);
   });
 });

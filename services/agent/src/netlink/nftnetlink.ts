@@ -4,7 +4,7 @@
  * once a second. Pure; sent by @pgw/original-dst's netlinkTalk (kernel-tables.ts). `nft -j list
  * chains` forked the agent for the same answer.
  */
-import { child, dumpMessages, message, NLM_F_DUMP, NLM_F_REQUEST, stringOf } from './wire.js';
+import { child, message, NLM_F_DUMP, NLM_F_REQUEST, stringOf, wholeDumpMessages } from './wire.js';
 
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFT_MSG_NEWCHAIN = 3;
@@ -25,7 +25,7 @@ export function chainsDumpRequest(family: number, seq: number): Buffer {
 /** The chain names of `table` in a chain dump's answer, in the kernel's order; none when the table is absent. */
 export function parseChainNames(answer: Buffer, table: string): string[] {
   const names: string[] = [];
-  for (const m of dumpMessages(answer, 'nft chain').messages) {
+  for (const m of wholeDumpMessages(answer, 'nft chain')) {
     if (m.type !== ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN)) continue;
     const attrs = m.body.subarray(NFGENMSG);
     const owner = child(attrs, NFTA_CHAIN_TABLE)?.payload;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRoutes, parseRules, rulesDumpRequest } from './rtnetlink.js';
-import { attribute, message } from './wire.js';
+import { attribute, DumpInterrupted, message } from './wire.js';
 
 // The kernel's side, byte for byte (fib_rule_hdr / rtmsg, then attributes); the real kernel's
 // answers are read in test/integration/kernel-tables.test.ts.
@@ -35,6 +35,12 @@ describe('rtnetlink rules and routes', () => {
   it('reads a local default route of table 243 through the loopback device', () => {
     const route = message(24, 2, 1, Buffer.concat([header([2, 0, 0, 0, 243, 243, 254, 2]), attribute(15, u32(243)), attribute(4, u32(1))]));
     assert.deepEqual(parseRoutes(Buffer.concat([route, done])), [{ table: 243, type: 2, dst: '0.0.0.0/0', oif: 1, protocol: 243 }]);
+  });
+
+  it('a dump the kernel flagged interrupted (NLM_F_DUMP_INTR) is refused, to be read again; an error in DONE is an error', () => {
+    const flagged = message(32, 2 | 0x10, 1, Buffer.concat([header([2, 0, 0, 0, 254, 0, 0, 1]), attribute(6, u32(5))]));
+    assert.throws(() => parseRules(Buffer.concat([flagged, done])), DumpInterrupted);
+    assert.throws(() => parseRules(message(3, 2, 1, u32(-4 >>> 0))), /rule dump failed: errno 4/);
   });
 
   it('throws on the kernel\'s error and on a truncated answer, naming what failed', () => {

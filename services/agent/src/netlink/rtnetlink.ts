@@ -5,7 +5,7 @@
  * rules every second: a dump costs a few hundred microseconds where `ip -j rule show` forked the
  * ~100 MB agent (the larger part of its idle CPU, docs/benchmarks.md).
  */
-import { AF_INET, attribute, child, dumpMessages, errnoOf, message, messages, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR, stringOf } from './wire.js';
+import { AF_INET, attribute, child, errnoOf, message, messages, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR, stringOf, wholeDumpMessages } from './wire.js';
 
 const RTM_NEWROUTE = 24;
 const RTM_GETROUTE = 26;
@@ -76,7 +76,7 @@ const u32 = (payload: Buffer | undefined) => (payload?.length === 4 ? payload.re
 
 export function parseRules(answer: Buffer): RoutingRule[] {
   const rules: RoutingRule[] = [];
-  for (const m of dumpMessages(answer, 'rule').messages) {
+  for (const m of wholeDumpMessages(answer, 'rule')) {
     if (m.type !== RTM_NEWRULE || m.body.length < HEADER || m.body[0] !== AF_INET) continue;
     const attrs = m.body.subarray(HEADER);
     const dst = child(attrs, FRA_DST)?.payload;
@@ -99,7 +99,7 @@ export function parseRules(answer: Buffer): RoutingRule[] {
 
 export function parseRoutes(answer: Buffer): RouteEntry[] {
   const routes: RouteEntry[] = [];
-  for (const m of dumpMessages(answer, 'route').messages) {
+  for (const m of wholeDumpMessages(answer, 'route')) {
     if (m.type !== RTM_NEWROUTE || m.body.length < HEADER || m.body[0] !== AF_INET) continue;
     const attrs = m.body.subarray(HEADER);
     const dst = child(attrs, RTA_DST)?.payload;
@@ -176,7 +176,7 @@ const u32le = (n: number) => {
 
 export function parseNeighbours(answer: Buffer, ifindex: number): NeighbourRow[] {
   const rows: NeighbourRow[] = [];
-  for (const m of dumpMessages(answer, 'neighbour').messages) {
+  for (const m of wholeDumpMessages(answer, 'neighbour')) {
     if (m.type !== RTM_NEWNEIGH || m.body.length < NDMSG || m.body[0] !== AF_INET || m.body.readInt32LE(4) !== ifindex) continue;
     const attrs = m.body.subarray(NDMSG);
     const dst = child(attrs, NDA_DST)?.payload;

@@ -59,7 +59,12 @@ export function dumpMessages(answer: Buffer, what: string): { messages: Message[
   const found: Message[] = [];
   let interrupted = false;
   for (const m of messages(answer)) {
-    if (m.type === NLMSG_DONE) break;
+    if (m.type === NLMSG_DONE) {
+      // A dump that failed part way ends with DONE carrying the error: what came is not all.
+      const errno = m.body.length >= 4 ? errnoOf(m.body) : 0;
+      if (errno !== 0) throw new Error(`${what} dump failed: errno ${errno}`);
+      break;
+    }
     if (m.type === NLMSG_ERROR) {
       const errno = errnoOf(m.body);
       if (errno !== 0) throw new Error(`${what} dump failed: errno ${errno}`);
@@ -69,6 +74,20 @@ export function dumpMessages(answer: Buffer, what: string): { messages: Message[
     found.push(m);
   }
   return { messages: found, interrupted };
+}
+
+/** A dump the kernel flagged NLM_F_DUMP_INTR: its table changed meanwhile, a row may be missing. */
+export class DumpInterrupted extends Error {
+  constructor(what: string) {
+    super(`${what} dump interrupted by a change of the table`);
+  }
+}
+
+/** dumpMessages for a listing that must be whole: an interrupted dump throws DumpInterrupted (read again). */
+export function wholeDumpMessages(answer: Buffer, what: string): Message[] {
+  const { messages: found, interrupted } = dumpMessages(answer, what);
+  if (interrupted) throw new DumpInterrupted(what);
+  return found;
 }
 
 export interface Attribute {
