@@ -89,18 +89,22 @@ export async function settledUsageSample(dp: Dataplane, redis: Redis, after: num
 }
 
 /**
- * iperf3 from a LAN client with a byte count (-n): the bytes iperf3 itself counted at the client
- * (its payload: received for a download, sent for an upload, since bytes still queued in the
- * relay when the test ends are the client's, not yet the server's) and when the run ended.
+ * iperf3 from a LAN client with a byte count (-n): `bytes`, what iperf3 counted at the client (its
+ * payload: received for a download, written to its socket for an upload), and what the other end
+ * counted (`far`: the server's sent bytes for a download, received for an upload). The gateway sits
+ * between the two: an upload's bytes still in the client's send buffer when the server ends the
+ * test are written (counted by iperf3 at the client) but never cross the gateway, and a download's
+ * last bytes may have crossed it without reaching the client's count.
  */
-export async function iperfBytes(dp: Dataplane, client: string, direction: 'down' | 'up', bytes: number): Promise<{ bytes: number; endedAt: number }> {
+export async function iperfBytes(dp: Dataplane, client: string, direction: 'down' | 'up', bytes: number): Promise<{ bytes: number; far: number; endedAt: number }> {
   const { ip, iperfPort } = dp.lab.description.internet;
   const argv = ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', client, '-n', String(bytes), '-J', ...(direction === 'down' ? ['-R'] : [])];
   const result = await dp.lab.exec(dp.lab.ns.lan, argv, { timeoutMs: 30_000, reject: false });
   const report = JSON.parse(result.stdout || '{}') as { error?: string; end?: { sum_received?: { bytes: number }; sum_sent?: { bytes: number } } };
-  const counted = direction === 'down' ? report.end?.sum_received?.bytes : report.end?.sum_sent?.bytes;
-  if (counted === undefined) throw new Error(`iperf3 ${direction} from ${client} failed: ${report.error ?? result.stderr}`);
-  return { bytes: counted, endedAt: Date.now() };
+  const received = report.end?.sum_received?.bytes;
+  const sent = report.end?.sum_sent?.bytes;
+  if (received === undefined || sent === undefined) throw new Error(`iperf3 ${direction} from ${client} failed: ${report.error ?? result.stderr}`);
+  return direction === 'down' ? { bytes: received, far: sent, endedAt: Date.now() } : { bytes: sent, far: received, endedAt: Date.now() };
 }
 
 export interface QuotaCrossing {
