@@ -74,13 +74,7 @@ export class DestinationGuard {
    */
   refusal(destination: string, override: PrivateDestinations | null): DestinationRefusal | null {
     const key = override === null ? destination : `${override} ${destination}`;
-    let answer = this.destinationAnswers.get(key);
-    if (answer === undefined) {
-      answer = this.destinations.refusal(destination, override);
-      if (this.destinationAnswers.size >= DESTINATION_ANSWERS_MAX) this.destinationAnswers.clear();
-      this.destinationAnswers.set(key, answer);
-    }
-    return answer;
+    return answerOnce(this.destinationAnswers, key, DESTINATION_ANSWERS_MAX, () => this.destinations.refusal(destination, override));
   }
 
   /**
@@ -88,15 +82,7 @@ export class DestinationGuard {
    * for every dial and warm connection, with the same few proxy addresses: the answers are kept
    * until the policy is rebuilt (at most PROXY_ANSWERS_MAX, then forgotten at once).
    */
-  readonly checkProxyAddress: ProxyAddressCheck = (address) => {
-    let problem = this.proxyAnswers.get(address);
-    if (problem === undefined) {
-      problem = this.proxies.problem(address);
-      if (this.proxyAnswers.size >= PROXY_ANSWERS_MAX) this.proxyAnswers.clear();
-      this.proxyAnswers.set(address, problem);
-    }
-    return problem;
-  };
+  readonly checkProxyAddress: ProxyAddressCheck = (address) => answerOnce(this.proxyAnswers, address, PROXY_ANSWERS_MAX, () => this.proxies.problem(address));
 
   private rebuild(): void {
     this.destinations = new DestinationPolicy({ lanCidr: this.settings.lanCidr, gatewayAddresses: this.addresses, privateDestinations: this.settings.privateDestinations });
@@ -104,6 +90,16 @@ export class DestinationGuard {
     this.proxyAnswers.clear();
     this.destinationAnswers.clear();
   }
+}
+
+/** The kept answer for `key`, else `compute`'s, kept; at `max` answers all are forgotten at once (many distinct keys cannot grow it). */
+function answerOnce<V>(answers: Map<string, V>, key: string, max: number, compute: () => V): V {
+  const known = answers.get(key);
+  if (known !== undefined) return known;
+  const answer = compute();
+  if (answers.size >= max) answers.clear();
+  answers.set(key, answer);
+  return answer;
 }
 
 /** The refusal reason of a dial that checkProxyAddress stopped, else null. */
