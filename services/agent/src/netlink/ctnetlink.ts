@@ -3,9 +3,8 @@
  * built and read here on netlink's framing (wire.ts), sent by @pgw/original-dst's netlinkTalk.
  * Network order for addresses, ports and ids, as the kernel writes them.
  */
-import { AF_INET, type Attribute, attributes, child, dumpMessages, errnoOf, message, messages, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR } from './wire.js';
+import { AF_INET, type Attribute, attributes, child, dumpMessages, errnoOf, messages, NFGENMSG, nfnetlinkMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR } from './wire.js';
 
-const NFGENMSG = 4;
 const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_GET = 1;
 const IPCTNL_MSG_CT_DELETE = 2;
@@ -35,12 +34,8 @@ export interface DumpAnswer {
   readonly interrupted: boolean;
 }
 
-/** A ctnetlink message: nfgenmsg (AF_INET, NFNETLINK_V0, res_id 0), then `attrs`. */
-function ctMessage(type: number, flags: number, seq: number, attrs: Buffer = Buffer.alloc(0)): Buffer {
-  const nfgen = Buffer.alloc(NFGENMSG);
-  nfgen.writeUInt8(AF_INET, 0);
-  return message((NFNL_SUBSYS_CTNETLINK << 8) | type, flags, seq, Buffer.concat([nfgen, attrs]));
-}
+/** A ctnetlink message about the IPv4 table. */
+const ctMessage = (type: number, flags: number, seq: number, attrs?: Buffer) => nfnetlinkMessage(NFNL_SUBSYS_CTNETLINK, type, AF_INET, flags, seq, attrs);
 
 /** A dump of every IPv4 entry of the namespace's conntrack table: the kernel walks its table once. */
 export function dumpRequest(seq: number): Buffer {

@@ -4,12 +4,11 @@
  * once a second. Pure; sent by @pgw/original-dst's netlinkTalk (kernel-tables.ts). `nft -j list
  * chains` forked the agent for the same answer.
  */
-import { child, message, NLM_F_DUMP, NLM_F_REQUEST, stringOf, wholeDumpMessages } from './wire.js';
+import { child, NFGENMSG, nfnetlinkMessage, NLM_F_DUMP, NLM_F_REQUEST, stringOf, wholeDumpMessages } from './wire.js';
 
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFT_MSG_NEWCHAIN = 3;
 const NFT_MSG_GETCHAIN = 4;
-const NFGENMSG = 4;
 const NFTA_CHAIN_TABLE = 1;
 const NFTA_CHAIN_NAME = 3;
 /** nft's families (NFPROTO_*). */
@@ -17,9 +16,7 @@ export const NFPROTO_INET = 1;
 
 /** Every chain of every table of `family` (nf_tables filters a chain dump by nothing). */
 export function chainsDumpRequest(family: number, seq: number): Buffer {
-  const nfgen = Buffer.alloc(NFGENMSG);
-  nfgen.writeUInt8(family, 0);
-  return message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN, NLM_F_REQUEST | NLM_F_DUMP, seq, nfgen);
+  return nfnetlinkMessage(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETCHAIN, family, NLM_F_REQUEST | NLM_F_DUMP, seq);
 }
 
 /** The chain names of `table` in a chain dump's answer, in the kernel's order; none when the table is absent. */

@@ -46,6 +46,16 @@ export function* messages(answer: Buffer): Generator<Message> {
   }
 }
 
+/** struct nfgenmsg, before the attributes of every NETLINK_NETFILTER message. */
+export const NFGENMSG = 4;
+
+/** A netfilter subsystem's message (conntrack, nf_tables): nfgenmsg (`family`, NFNETLINK_V0, res_id 0), then `attrs`. */
+export function nfnetlinkMessage(subsystem: number, type: number, family: number, flags: number, seq: number, attrs: Buffer = Buffer.alloc(0)): Buffer {
+  const nfgen = Buffer.alloc(NFGENMSG);
+  nfgen.writeUInt8(family, 0);
+  return message((subsystem << 8) | type, flags, seq, Buffer.concat([nfgen, attrs]));
+}
+
 /** NLMSG_ERROR's errno (positive; 0 is an acknowledgement). */
 export function errnoOf(body: Buffer): number {
   return -body.readInt32LE(0);
