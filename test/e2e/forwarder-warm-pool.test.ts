@@ -62,7 +62,7 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
     lab = await createLab({ clients: 2, proxies: ['socks5', 'socks5-auth'] });
     tdb = await createTestDatabase({ prefix: 'pgw_fw_warm' });
-    gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_FORWARDER_WARM_POOL: 'true', PGW_FORWARDER_WARM_MAX_AGE_MS: String(WARM_MAX_AGE_MS) } } });
+    gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_FORWARDER_WARM_POOL: 'true', PGW_FORWARDER_WARM_MAX_AGE_MS: String(WARM_MAX_AGE_MS), PGW_FORWARDER_WARM_MIN_RTT_MS: '0' } } });
     // Its own row, pointing at dante without auth first; the blocked client's proxy is dante with auth.
     proxyId = await gateway.seedProxy(proxy('socks5'), { status: 'up' });
     const blockedProxyId = await gateway.seedProxy(proxy('socks5-auth'), { status: 'up' });

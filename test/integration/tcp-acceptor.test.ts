@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { acceptTcp, closeFd, errorCode, listenLoopbackTcp, resetFd, spliceDescriptor, type TcpAcceptor } from '@pgw/original-dst';
+import { acceptTcp, closeFd, describeSocket, errorCode, listenLoopbackTcp, resetFd, spliceDescriptor, type TcpAcceptor } from '@pgw/original-dst';
 
 interface Accepted {
   fd: number;
@@ -82,6 +82,9 @@ describe('acceptTcp', () => {
     // connection, the socket's own address.
     if (got.originalAddress === null) assert.ok(got.originalPortOrErrno > 0);
     else assert.deepEqual([got.originalAddress, got.originalPortOrErrno], ['127.0.0.1', port]);
+    // Set once on the listening socket, inherited by every accepted one (no setsockopt per connection).
+    const options = describeSocket(got.fd);
+    assert.deepEqual([options.noDelay, options.keepAliveIdleS], [true, 60], 'TCP_NODELAY and keepalive 60 s as the net.Server set them');
 
     // The upstream side: a plain server standing in for the proxy's tunnel.
     const server = net.createServer({ allowHalfOpen: true });

@@ -38,6 +38,8 @@ export interface WarmConnector<C> {
   watch(connection: C, loss: WarmLoss): void;
   unwatch(connection: C): void;
   destroy(connection: C): void;
+  /** The proxy's round-trip time the connection's socket measured, ms; null when not known (net.Sockets). */
+  rttMs(connection: C): number | null;
 }
 
 class WarmConnection<C> implements WarmLoss {
@@ -154,6 +156,14 @@ export class WarmPool<C = Socket> {
   }
 
   /**
+   * The round-trip time a connection to this proxy measured (a client's, whether over a warm
+   * connection or not): a proxy nearer than the settings' minRttMs gets no warm connection.
+   */
+  recordRtt(rttMs: number | null): void {
+    if (rttMs !== null) this.sizing.recordRtt(rttMs);
+  }
+
+  /**
    * Warm connections taken so far: used (the CONNECT went over it, whatever the answer) and stale
    * (found closed by the proxy: the client was dialed anew).
    */
@@ -206,6 +216,7 @@ export class WarmPool<C = Socket> {
         this.opening--;
         if (this.closed) return void this.connector.destroy(connection);
         this.sizing.recordOpen(this.now() - openedAt);
+        this.recordRtt(this.connector.rttMs(connection));
         this.keep(connection, openedAt);
       },
       () => {
@@ -289,6 +300,8 @@ function socketConnector(dialer: Dialer): WarmConnector<Socket> {
       socket.removeListener('error', onIdleEvent);
     },
     destroy: (socket) => void socket.destroy(),
+    // Node does not expose TCP_INFO: the JavaScript dial's pools are sized by demand alone.
+    rttMs: () => null,
   };
 }
 

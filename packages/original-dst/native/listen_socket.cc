@@ -5,13 +5,16 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "napi_errors.h"
+#include "reactor.h"
 
 namespace {
 
@@ -107,6 +110,17 @@ Napi::Value DescribeSocket(const Napi::CallbackInfo& info) {
   // Not an IPv4/IPv6 socket (a Unix one): not transparent.
   if (getsockopt(fd, SOL_IP, IP_TRANSPARENT, &transparent, &len) != 0) transparent = 0;
   out.Set("transparent", Napi::Boolean::New(env, transparent != 0));
+  if (type == SOCK_STREAM && protocol == IPPROTO_TCP) {
+    int noDelay = 0, keepAlive = 0, keepIdle = 0;
+    len = sizeof(int);
+    getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &noDelay, &len);
+    len = sizeof(int);
+    getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepAlive, &len);
+    len = sizeof(int);
+    getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepIdle, &len);
+    out.Set("noDelay", Napi::Boolean::New(env, noDelay != 0));
+    out.Set("keepAliveIdleS", keepAlive != 0 ? Napi::Number::New(env, keepIdle) : env.Null());
+  }
   if (local.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&local);
     char text[INET_ADDRSTRLEN];
@@ -148,6 +162,24 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "closeFd(fd) expects a file descriptor").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  reactor::Closing(fd);
   if (close(fd) != 0 && errno != EINTR) ThrowErrno(env, "close", errno);
   return env.Undefined();
+}
+
+// dupFd(fd): a close-on-exec duplicate, for handing a net.Socket's connection to a native object
+// that takes its descriptor over while Node closes its own.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!IntArg(info, 0, 0, 1 << 30, &fd)) {
+    Napi::TypeError::New(env, "dupFd(fd) expects a file descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    ThrowErrno(env, "dup", errno);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, copy);
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <sys/socket.h>
 
+#include "descriptor_watch.h"
 #include "fd_channel.h"
 #include "listen_socket.h"
 #include "netlink_talk.h"
@@ -100,6 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpListenLoopback", Napi::Function::New(env, TcpListenLoopback, "tcpListenLoopback"));
   exports.Set("describeSocket", Napi::Function::New(env, DescribeSocket, "describeSocket"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
   exports.Set("seqpacketListen", Napi::Function::New(env, SeqpacketListen, "seqpacketListen"));
   exports.Set("seqpacketAccept", Napi::Function::New(env, SeqpacketAccept, "seqpacketAccept"));
@@ -109,6 +111,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("netlinkTalk", Napi::Function::New(env, NetlinkTalk, "netlinkTalk"));
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   InitFdWatcher(env, exports);
+  InitDescriptorWatch(env, exports);
   InitSpliceRelay(env, exports);
   InitTcpAcceptor(env, exports);
   InitUdpTransparent(env, exports);

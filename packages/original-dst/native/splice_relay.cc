@@ -2,13 +2,16 @@
 // two connected TCP sockets both ways with splice(2) through a pipe per direction (from a pool,
 // held only while bytes are in it: see PipePool), so the bytes
 // never reach JavaScript (no read into a Buffer, no copy back out: the pages move socket -> pipe ->
-// socket). It works on duplicates of the descriptors, so the caller then destroys its net.Sockets:
-// closing Node's descriptor does not end the connection while ours is open, and sends nothing.
+// socket). The descriptors become the relay's (the caller's again only if the constructor throws);
+// for a net.Socket's the caller passes a duplicate and destroys the socket, which then closes
+// nothing on the wire.
 //
-// Driven by uv_poll handles on Node's own event loop: each callback only issues syscalls, no
-// JavaScript runs per chunk. Per direction: read into the pipe only once the pipe is empty, and
-// write the pipe out until the peer's socket buffer is full (EAGAIN: wait for writable, and stop
-// reading that direction meanwhile: backpressure reaches the sender through its TCP window).
+// Driven by the thread's reactor (reactor.cc: one epoll, edge-triggered) on Node's own event loop:
+// each callback only issues syscalls, no JavaScript runs per chunk. Each descriptor's readiness is
+// kept here (readable until a read finds EAGAIN, writable until a write does; an edge sets it
+// again). Per direction: read into the pipe only once the pipe is empty, and write the pipe out
+// until the peer's socket buffer is full (EAGAIN: wait for writable, and stop reading that
+// direction meanwhile: backpressure reaches the sender through its TCP window).
 // EOF of one direction is relayed as shutdown(SHUT_WR) of the other socket once the pipe is
 // flushed (half-close). Both directions finished, an error, the idle timeout or close() end the
 // relay: every handle is closed, then onClosed(reason) runs once, reason null for a clean end.
@@ -19,6 +22,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +30,7 @@
 #include <vector>
 
 #include "napi_errors.h"
+#include "reactor.h"
 
 namespace {
 
@@ -74,8 +79,9 @@ class PipePool {
 thread_local PipePool pipePool;
 
 struct Direction {
-  int src = -1;
-  int dst = -1;
+  // Indexes into the relay's descriptors: 0 the client, 1 the upstream.
+  int src = 0;
+  int dst = 1;
   // From pipePool while inPipe > 0 (or within one Move), else -1.
   int pipe[2] = {-1, -1};
   size_t inPipe = 0;
@@ -84,11 +90,18 @@ struct Direction {
   size_t pendingOff = 0;
   bool eof = false;
   bool shutDown = false;
-  bool wantRead = true;
-  bool wantWrite = false;
   double bytes = 0;
 
   bool finished() const { return shutDown; }
+};
+
+class SpliceRelay;
+
+// What the reactor reports one descriptor's edges to.
+struct RelaySide final : ReactorWatch {
+  SpliceRelay* relay = nullptr;
+  int index = 0;
+  void OnReady(uint32_t events) override;
 };
 
 class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
@@ -123,27 +136,25 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       return;
     }
     loop_ = loop;
-    fds_[0] = fcntl(clientFd, F_DUPFD_CLOEXEC, 0);
-    if (fds_[0] < 0) { Abort(env, "dup(client)", errno); return; }
-    fds_[1] = fcntl(upstreamFd, F_DUPFD_CLOEXEC, 0);
-    if (fds_[1] < 0) { Abort(env, "dup(upstream)", errno); return; }
-    up_.src = down_.dst = fds_[0];
-    up_.dst = down_.src = fds_[1];
+    up_.src = down_.dst = 0;
+    up_.dst = down_.src = 1;
     TakePending(info[3], &down_);
     TakePending(info[4], &up_);
+    const int given[2] = {clientFd, upstreamFd};
     for (int i = 0; i < 2; i++) {
-      const int err = uv_poll_init(loop, &polls_[i], fds_[i]);
+      sides_[i].relay = this;
+      sides_[i].index = i;
+      const int err = reactor::Watch(env, given[i], &sides_[i]);
       if (err != 0) {
-        // The handles already made are embedded here: stay alive until they are closed.
-        Ref();
-        pendingCloses_ = i;
-        for (int j = 0; j < i; j++) uv_close(reinterpret_cast<uv_handle_t*>(&polls_[j]), OnHandleClosed);
-        if (i == 0) Unref();
-        Abort(env, "uv_poll_init", -err);
+        // The descriptors stay the caller's when we throw, unregistered: it may give them to libuv.
+        reactor::Forget(given[0]);
+        reactor::Forget(given[1]);
+        ThrowErrno(env, "SpliceRelay: epoll_ctl", err);
         return;
       }
-      polls_[i].data = this;
     }
+    fds_[0] = clientFd;
+    fds_[1] = upstreamFd;
     uv_timer_init(loop, &timer_);
     timer_.data = this;
     onClosed_ = Napi::Persistent(info[5].As<Napi::Function>());
@@ -158,25 +169,36 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
 
   ~SpliceRelay() override { CloseFds(); }
 
- private:
-  void Abort(Napi::Env env, const char* what, int err) {
-    CloseFds();
-    ThrowErrno(env, std::string("SpliceRelay: ") + what, err);
+  void OnSide(int i, uint32_t events) {
+    if (!open_) return;
+    if ((events & EPOLLERR) != 0) {
+      // The socket's pending error names why (a reset, mostly).
+      int soError = 0;
+      socklen_t len = sizeof(soError);
+      getsockopt(fds_[i], SOL_SOCKET, SO_ERROR, &soError, &len);
+      if (soError != 0) return Finish(std::string("relay: ") + std::strerror(soError));
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_[i] = true;
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) writable_[i] = true;
+    Pump();
   }
 
+ private:
   static void TakePending(const Napi::Value& value, Direction* d) {
     if (!value.IsBuffer()) return;
     auto buffer = value.As<Napi::Buffer<char>>();
+    // Written before anything is read for that direction (Move), so order is kept.
     d->pending.assign(buffer.Data(), buffer.Length());
-    // Nothing is read behind bytes still waiting to be written: order is kept.
-    d->wantRead = d->pending.empty();
   }
 
   // Moves what it can; returns 0 or the errno that ends the relay.
   int Move(Direction& d) {
+    const int src = fds_[d.src];
+    const int dst = fds_[d.dst];
     for (int chunks = 0;; chunks++) {
       while (d.pendingOff < d.pending.size()) {
-        const ssize_t n = send(d.dst, d.pending.data() + d.pendingOff, d.pending.size() - d.pendingOff, MSG_NOSIGNAL);
+        if (!writable_[d.dst]) return 0;
+        const ssize_t n = send(dst, d.pending.data() + d.pendingOff, d.pending.size() - d.pendingOff, MSG_NOSIGNAL);
         if (n < 0) return errno == EAGAIN ? WaitWritable(d) : errno;
         d.pendingOff += n;
         d.bytes += n;
@@ -184,35 +206,35 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       }
       if (!d.pending.empty()) std::string().swap(d.pending);
       while (d.inPipe > 0) {
-        const ssize_t n = splice(d.pipe[0], nullptr, d.dst, nullptr, d.inPipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (!writable_[d.dst]) return 0;
+        const ssize_t n = splice(d.pipe[0], nullptr, dst, nullptr, d.inPipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
         if (n < 0) return errno == EAGAIN ? WaitWritable(d) : errno;
         d.inPipe -= n;
         d.bytes += n;
         lastActivity_ = uv_now(loop_);
       }
-      d.wantWrite = false;
       if (d.eof) {
         if (!d.shutDown) {
           d.shutDown = true;
-          if (shutdown(d.dst, SHUT_WR) != 0 && errno != ENOTCONN) return errno;
+          if (shutdown(dst, SHUT_WR) != 0 && errno != ENOTCONN) return errno;
         }
-        d.wantRead = false;
         return 0;
       }
+      if (!readable_[d.src]) return 0;
       if (chunks == kChunksPerWakeup) {
-        // A busy direction yields to the rest of the loop, its pipe flushed; the socket stays
-        // readable, and level-triggered polling calls back at once.
-        d.wantRead = true;
+        // A busy direction yields to the rest of the loop, its pipe flushed; the reactor is asked
+        // to report the still readable socket again (an edge would not come by itself).
+        rearm_[d.src] = true;
         return 0;
       }
       if (d.pipe[0] < 0) {
         const int err = pipePool.Take(d.pipe);
         if (err != 0) return err;
       }
-      const ssize_t n = splice(d.src, nullptr, d.pipe[1], nullptr, kChunk, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      const ssize_t n = splice(src, nullptr, d.pipe[1], nullptr, kChunk, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n < 0) {
         if (errno != EAGAIN) return errno;
-        d.wantRead = true;
+        readable_[d.src] = false;
         return 0;
       }
       if (n == 0) d.eof = true;
@@ -221,9 +243,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     }
   }
 
-  static int WaitWritable(Direction& d) {
-    d.wantWrite = true;
-    d.wantRead = false;
+  // The peer's buffer is full: this direction waits for its writable edge, reading nothing meanwhile.
+  int WaitWritable(const Direction& d) {
+    writable_[d.dst] = false;
     return 0;
   }
 
@@ -236,29 +258,11 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       if (d->pipe[0] >= 0 && d->inPipe == 0) pipePool.Give(d->pipe, true);
     }
     if (up_.finished() && down_.finished()) return Finish("");
-    // client fd: readable for up, writable for down; upstream fd the other way round.
-    Watch(0, (up_.wantRead ? UV_READABLE : 0) | (down_.wantWrite ? UV_WRITABLE : 0));
-    Watch(1, (down_.wantRead ? UV_READABLE : 0) | (up_.wantWrite ? UV_WRITABLE : 0));
-  }
-
-  void Watch(int i, int events) {
-    if (events == watched_[i]) return;
-    watched_[i] = events;
-    if (events == 0) uv_poll_stop(&polls_[i]);
-    else uv_poll_start(&polls_[i], events, OnPoll);
-  }
-
-  static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
-    auto* self = static_cast<SpliceRelay*>(handle->data);
-    if (!self->open_) return;
-    if (status < 0) {
-      // POLLERR: the socket's pending error names why (a reset, mostly).
-      int soError = 0;
-      socklen_t len = sizeof(soError);
-      getsockopt(handle == &self->polls_[0] ? self->fds_[0] : self->fds_[1], SOL_SOCKET, SO_ERROR, &soError, &len);
-      return self->Finish(std::string("relay: ") + (soError != 0 ? std::strerror(soError) : uv_strerror(status)));
+    for (int i = 0; i < 2; i++) {
+      if (!rearm_[i]) continue;
+      rearm_[i] = false;
+      reactor::Rearm(fds_[i]);
     }
-    self->Pump();
   }
 
   static void OnTimer(uv_timer_t* timer) {
@@ -283,20 +287,17 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   Napi::Value BytesUp(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), up_.bytes); }
   Napi::Value BytesDown(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), down_.bytes); }
 
-  // Closes the handles (uv_close stops polling synchronously), then the descriptors; onClosed
-  // runs from the last handle's close callback, so it is never called from inside close().
+  // Closes the descriptors (which takes them out of the reactor) and the timer; onClosed runs from
+  // the timer's close callback, so it is never called from inside close().
   void Finish(const std::string& reason) {
     open_ = false;
     reason_ = reason;
-    pendingCloses_ = 3;
-    for (auto& poll : polls_) uv_close(reinterpret_cast<uv_handle_t*>(&poll), OnHandleClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
     CloseFds();
   }
 
   static void OnHandleClosed(uv_handle_t* handle) {
     auto* self = static_cast<SpliceRelay*>(handle->data);
-    if (--self->pendingCloses_ > 0) return;
     if (self->onClosed_.IsEmpty()) {
       self->Unref();
       return;
@@ -310,7 +311,10 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
 
   void CloseFds() {
     for (int* fd : {&fds_[0], &fds_[1]}) {
-      if (*fd >= 0) close(*fd);
+      if (*fd >= 0) {
+        reactor::Closing(*fd);
+        close(*fd);
+      }
       *fd = -1;
     }
     for (Direction* d : {&up_, &down_}) {
@@ -321,18 +325,23 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   Napi::Env env_ = nullptr;
   uv_loop_t* loop_ = nullptr;
   int fds_[2] = {-1, -1};
-  uv_poll_t polls_[2]{};
-  int watched_[2] = {0, 0};
+  RelaySide sides_[2];
+  // Each descriptor's readiness as its last system call or edge left it (unknown at first: try).
+  bool readable_[2] = {true, true};
+  bool writable_[2] = {true, true};
+  // A direction stopped short of EAGAIN to let others run: ask the reactor for its socket again.
+  bool rearm_[2] = {false, false};
   uv_timer_t timer_{};
   Direction up_;
   Direction down_;
   uint64_t idleMs_ = 0;
   uint64_t lastActivity_ = 0;
   bool open_ = false;
-  int pendingCloses_ = 0;
   std::string reason_;
   Napi::FunctionReference onClosed_;
 };
+
+void RelaySide::OnReady(uint32_t events) { relay->OnSide(index, events); }
 
 // spliceUnavailable(): null when splice(2) moves bytes from a socket into a pipe and on into
 // another here, else why not (a kernel without it, a seccomp filter that denies it). Asked once

@@ -2,9 +2,10 @@
 // a net.Server or a net.Socket per connection. The forwarder's client side needs none until the
 // relay (the kernel relay takes a descriptor), and Node's accept path (a TCPWrap, a Duplex stream,
 // getpeername/getsockname each through JavaScript) cost more CPU per connection than the rest of
-// the accept. Per readable wake-up it accepts up to kBatch connections; for each it sets what the
-// net.Server did (TCP_NODELAY, keepalive 60 s), reads the peer, the local address and the
-// original destination (SO_ORIGINAL_DST) and calls
+// the accept. What the net.Server set on each connection (TCP_NODELAY, keepalive 60 s) is set once
+// on the listening socket: Linux copies a listener's socket options to every socket it accepts.
+// Per readable wake-up it accepts up to kBatch connections; for each it reads the peer, the local
+// address and the original destination (SO_ORIGINAL_DST) and calls
 //   onAccept(fd, peerAddress, dstAddress | null, dstPortOrErrno, localAddress, localPort)
 // with the new descriptor, which is then the caller's (non-blocking, close-on-exec).
 // Failed accepts that say the process is out of something (EMFILE, ENFILE, ENOBUFS, ENOMEM) call
@@ -24,6 +25,7 @@
 #include <uv.h>
 
 #include "napi_errors.h"
+#include "reactor.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80
@@ -73,6 +75,18 @@ int OriginalDst(int fd, const sockaddr_storage& local, sockaddr_storage* dst) {
   return EAFNOSUPPORT;
 }
 
+// The options every accepted socket inherits (TCP_NODELAY, keepalive) on the listening socket;
+// nullptr, or the option that could not be set (errno says why).
+const char* SetAcceptedOptions(int fd) {
+  const int one = 1;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) return "TCP_NODELAY";
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0) return "SO_KEEPALIVE";
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepIdleS, sizeof(kKeepIdleS)) != 0) return "TCP_KEEPIDLE";
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepIntervalS, sizeof(kKeepIntervalS)) != 0) return "TCP_KEEPINTVL";
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kKeepCount, sizeof(kKeepCount)) != 0) return "TCP_KEEPCNT";
+  return nullptr;
+}
+
 bool OutOfResources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
 class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
@@ -99,6 +113,8 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
     }
     // As net.Server.listen({ fd, backlog }): the socket is bound already; listen() again sets the backlog.
     if (listen(fd, backlog) != 0) { ThrowErrno(env, "TcpAcceptor: listen", errno); return; }
+    const char* failed = SetAcceptedOptions(fd);
+    if (failed != nullptr) { ThrowErrno(env, std::string("TcpAcceptor: setsockopt(") + failed + ")", errno); return; }
     const int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) { ThrowErrno(env, "TcpAcceptor: fcntl(O_NONBLOCK)", errno); return; }
     uv_loop_t* loop = nullptr;
@@ -160,12 +176,6 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
         onError_.MakeCallback(recv, {error.Value()});
         return;
       }
-      const int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepIdleS, sizeof(kKeepIdleS));
-      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepIntervalS, sizeof(kKeepIntervalS));
-      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kKeepCount, sizeof(kKeepCount));
       sockaddr_storage local{};
       socklen_t localLen = sizeof(local);
       getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLen);
@@ -229,6 +239,7 @@ Napi::Value ResetFd(const Napi::CallbackInfo& info) {
   const int fd = info[0].As<Napi::Number>().Int32Value();
   const linger abortive{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+  reactor::Closing(fd);
   if (close(fd) != 0 && errno != EINTR) ThrowErrno(env, "resetFd: close", errno);
   return env.Undefined();
 }

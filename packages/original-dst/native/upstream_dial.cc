@@ -3,8 +3,9 @@
 // side's net.Socket, its stream reads and the promises around them were most of the forwarder's
 // CPU per connection once the client side was native).
 //
-// upstreamFd >= 0 is a connected socket (a warm connection whose greeting and auth are done); it
-// is duplicated, the caller then closes its own. Else a non-blocking socket connects to
+// upstreamFd >= 0 is a connected socket (a warm connection whose greeting and auth are done),
+// which becomes the dial's (the caller's again only if the constructor throws). Else a
+// non-blocking socket connects to
 // address:port (an IPv4 or IPv6 literal; names are resolved by the JavaScript dialers). Each stage
 // is { request: Buffer | null, kind, expect0, expect1 }: its request is written when the stage
 // starts (null: an earlier write carried it, pipelined), then its answer is judged here, but only
@@ -15,10 +16,12 @@
 // Answers may arrive split anyhow; bytes after the last answer (the target's first bytes) are
 // handed back for the client. Anything else ends the dial with a failure naming what happened
 // and the stage's bytes received, so that JavaScript words it with the protocol's own parsers
-// (packages/dialers: the same errors and metrics as a JavaScript dial).
+// (packages/dialers: the same errors and metrics as a JavaScript dial). The socket is watched by
+// the thread's reactor (reactor.cc: edge-triggered, so every read goes on until EAGAIN).
 //
-// onDone(failure, fd, leftover) runs once, from libuv's close callback (never inside a call from
-// JavaScript): on success failure is null and fd the connected upstream socket, now the caller's;
+// onDone(failure, fd, leftover, rttUs) runs once, from libuv's close callback (never inside a call
+// from JavaScript): on success failure is null and fd the connected upstream socket, now the
+// caller's, and rttUs the kernel's smoothed round-trip time to the proxy (TCP_INFO; -1 unknown);
 // on failure fd is -1 (closed here) and failure is { what, errno, stage, bytes, connecting } with
 // what one of 'connect' (the TCP connect failed), 'io' (a send or receive failed), 'closed' (the
 // proxy closed), 'timeout', 'answer' (not the success answer). cancel() ends a dial without
@@ -28,16 +31,17 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 #include <vector>
 
 #include "napi_errors.h"
+#include "reactor.h"
 
 namespace {
 
@@ -104,7 +108,7 @@ long ParseHttpHead(const unsigned char* p, size_t n) {
   return n >= kMaxHttpHead ? -1 : 0;
 }
 
-class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
+class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "UpstreamDial", {InstanceMethod("cancel", &UpstreamDial::Cancel)});
@@ -131,14 +135,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
       Napi::Error::New(env, "UpstreamDial: no event loop").ThrowAsJavaScriptException();
       return;
     }
-    loop_ = loop;
     int connectErr = 0;
     if (upstreamFd >= 0) {
-      fd_ = fcntl(upstreamFd, F_DUPFD_CLOEXEC, 0);
-      if (fd_ < 0) {
-        ThrowErrno(env, "UpstreamDial: dup", errno);
-        return;
-      }
+      fd_ = upstreamFd;
     } else {
       if (!info[1].IsString()) {
         Napi::TypeError::New(env, "UpstreamDial: an address is needed without a descriptor").ThrowAsJavaScriptException();
@@ -147,14 +146,18 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
       connectErr = Connect(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value());
       if (fd_ < 0) return;  // thrown: no socket
     }
-    const int err = uv_poll_init(loop, &poll_, fd_);
-    if (err != 0) {
-      close(fd_);
-      fd_ = -1;
-      ThrowErrno(env, "UpstreamDial: uv_poll_init", -err);
-      return;
+    if (connectErr == 0) {
+      const int err = reactor::Watch(env, fd_, this);
+      if (err != 0) {
+        // A descriptor we were given stays the caller's when we throw.
+        if (upstreamFd < 0) close(fd_);
+        else reactor::Forget(fd_);
+        fd_ = -1;
+        ThrowErrno(env, "UpstreamDial: epoll_ctl", err);
+        return;
+      }
+      watched_ = true;
     }
-    poll_.data = this;
     uv_timer_init(loop, &timer_);
     timer_.data = this;
     onDone_ = Napi::Persistent(info[5].As<Napi::Function>());
@@ -162,13 +165,15 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
     Ref();
     open_ = true;
     uv_timer_start(&timer_, OnTimer, static_cast<uint64_t>(timeoutMs), 0);
+    // Connecting: the reactor reports writable (or an error) once the TCP handshake is over.
     if (connectErr != 0) Fail("connect", connectErr);
-    else if (connecting_) Watch(UV_WRITABLE);
-    else StartStage();
+    else if (!connecting_) StartStage();
   }
 
   ~UpstreamDial() override {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ < 0) return;
+    reactor::Closing(fd_);
+    close(fd_);
   }
 
  private:
@@ -239,12 +244,6 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
     return errno;
   }
 
-  void Watch(int events) {
-    if (!open_ || events == watched_) return;
-    watched_ = events;
-    uv_poll_start(&poll_, events, OnPoll);
-  }
-
   void StartStage() {
     if (index_ == stages_.size()) return Succeed();
     Stage& s = stages_[index_];
@@ -252,33 +251,40 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
     Flush();
   }
 
-  // Sends what is queued; watches for writable while the socket buffer is full, readable always.
+  // Sends what is queued; the rest waits for the reactor's writable edge while the buffer is full.
   void Flush() {
     while (outOff_ < out_.size()) {
       const ssize_t n = send(fd_, out_.data() + outOff_, out_.size() - outOff_, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN) return Watch(UV_READABLE | UV_WRITABLE);
+        if (errno == EAGAIN) return;
         return Fail("io", errno);
       }
       outOff_ += static_cast<size_t>(n);
     }
     out_.clear();
     outOff_ = 0;
-    Watch(UV_READABLE);
   }
 
+  // Reads until the answers are whole or the socket is drained (EAGAIN: the next bytes are a new edge).
   void Receive() {
-    char chunk[kReadChunk];
-    ssize_t n;
-    do n = recv(fd_, chunk, sizeof(chunk), 0);
-    while (n < 0 && errno == EINTR);
-    if (n == 0) return Fail("closed", 0);
-    if (n < 0) {
-      if (errno == EAGAIN) return;
-      return Fail("io", errno);
+    while (open_ && !succeeded_) {
+      char chunk[kReadChunk];
+      ssize_t n;
+      do n = recv(fd_, chunk, sizeof(chunk), 0);
+      while (n < 0 && errno == EINTR);
+      if (n == 0) return Fail("closed", 0);
+      if (n < 0) {
+        if (errno == EAGAIN) return;
+        return Fail("io", errno);
+      }
+      in_.append(chunk, static_cast<size_t>(n));
+      Judge();
     }
-    in_.append(chunk, static_cast<size_t>(n));
+  }
+
+  // Takes every whole answer in in_, starting the next stage after each.
+  void Judge() {
     for (;;) {
       const auto* p = reinterpret_cast<const unsigned char*>(in_.data()) + stageStart_;
       const size_t avail = in_.size() - stageStart_;
@@ -297,35 +303,33 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
     }
   }
 
-  static void OnPoll(uv_poll_t* handle, int status, int events) {
-    auto* self = static_cast<UpstreamDial*>(handle->data);
-    if (!self->open_) return;
-    if (self->connecting_) {
+  void OnReady(uint32_t events) override {
+    if (!open_) return;
+    if (connecting_) {
+      if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
       int soError = 0;
       socklen_t len = sizeof(soError);
-      if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soError, &len) != 0) soError = errno;
-      if (soError == 0 && status < 0) soError = -status;
-      if (soError != 0) return self->Fail("connect", soError);
-      self->connecting_ = false;
-      return self->StartStage();
-    }
-    if (status < 0) {
-      int soError = 0;
-      socklen_t len = sizeof(soError);
-      getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soError, &len);
-      if (soError != 0) return self->Fail("io", soError);
-      // No pending error (a hang-up): libuv stopped the handle; reading reports the end in order.
-      self->watched_ = 0;
-      self->Receive();
-      // Bytes still queued keep the writable watch (a stage's request may wait for buffer space).
-      if (self->open_) self->Watch(self->outOff_ < self->out_.size() ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soError, &len) != 0) soError = errno;
+      if (soError == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) soError = ECONNREFUSED;
+      if (soError != 0) return Fail("connect", soError);
+      connecting_ = false;
+      // A proxy that spoke first (no protocol here has it) is judged once the first request is out.
+      StartStage();
+      if (open_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0) Receive();
       return;
     }
-    if ((events & UV_WRITABLE) != 0 && self->outOff_ < self->out_.size()) {
-      self->Flush();
-      if (!self->open_) return;
+    if ((events & EPOLLERR) != 0) {
+      int soError = 0;
+      socklen_t len = sizeof(soError);
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soError, &len);
+      if (soError != 0) return Fail("io", soError);
     }
-    if ((events & UV_READABLE) != 0) self->Receive();
+    if ((events & (EPOLLOUT | EPOLLHUP)) != 0 && outOff_ < out_.size()) {
+      Flush();
+      if (!open_) return;
+    }
+    // A hang-up is read too: the bytes before the end are judged first, then the end.
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) Receive();
   }
 
   static void OnTimer(uv_timer_t* timer) {
@@ -344,14 +348,16 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
     Finish();
   }
 
-  // Closes the handles (uv_close stops polling synchronously); onDone runs from the last close
-  // callback. A failed dial's descriptor is closed here, a succeeded one's goes to the caller.
+  // Closes the timer; onDone runs from its close callback (never inside a call from JavaScript).
+  // A failed dial's descriptor is closed here; a succeeded one's goes to the caller, still
+  // registered with the reactor (parked) for the relay that takes it next.
   void Finish() {
     open_ = false;
-    pendingCloses_ = 2;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+    if (watched_ && succeeded_) reactor::Park(fd_);
+    watched_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
     if (!succeeded_ && fd_ >= 0) {
+      reactor::Closing(fd_);
       close(fd_);
       fd_ = -1;
     }
@@ -367,7 +373,6 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
 
   static void OnHandleClosed(uv_handle_t* handle) {
     auto* self = static_cast<UpstreamDial*>(handle->data);
-    if (--self->pendingCloses_ > 0) return;
     if (self->onDone_.IsEmpty()) {
       self->Unref();
       return;
@@ -377,7 +382,11 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
     Napi::Value failure = env.Null();
     Napi::Value fd = Napi::Number::New(env, -1);
     Napi::Value leftover = env.Undefined();
+    Napi::Value rttUs = Napi::Number::New(env, -1);
     if (self->succeeded_) {
+      tcp_info tcp{};
+      socklen_t tcpLen = sizeof(tcp);
+      if (getsockopt(self->fd_, IPPROTO_TCP, TCP_INFO, &tcp, &tcpLen) == 0) rttUs = Napi::Number::New(env, tcp.tcpi_rtt);
       fd = Napi::Number::New(env, self->fd_);
       self->fd_ = -1;
       if (self->stageStart_ < self->in_.size()) {
@@ -393,16 +402,14 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
       failure = f;
     }
     std::string().swap(self->in_);
-    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover});
+    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover, rttUs});
     self->onDone_.Reset();
     self->Unref();
   }
 
   Napi::Env env_ = nullptr;
-  uv_loop_t* loop_ = nullptr;
   int fd_ = -1;
-  uv_poll_t poll_{};
-  int watched_ = 0;
+  bool watched_ = false;
   uv_timer_t timer_{};
   std::vector<Stage> stages_;
   size_t index_ = 0;
@@ -416,7 +423,6 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial> {
   bool succeeded_ = false;
   const char* failure_ = "";
   int errno_ = 0;
-  int pendingCloses_ = 0;
   Napi::FunctionReference onDone_;
 };
 

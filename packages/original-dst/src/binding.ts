@@ -15,6 +15,9 @@ export interface SocketDescription {
   readonly reusePort?: boolean;
   /** IP_TRANSPARENT: nft's tproxy may place connections on it (TPROXY mode). */
   readonly transparent?: boolean;
+  /** TCP only: TCP_NODELAY, and the keepalive idle time in seconds (null: keepalive off). */
+  readonly noDelay?: boolean;
+  readonly keepAliveIdleS?: number | null;
   /** 4, 6, or 0 for any other family. */
   readonly family?: 0 | 4 | 6;
   readonly address?: string;
@@ -40,12 +43,14 @@ export interface Binding {
   setTransparent(fd: number): void;
   describeSocket(fd: number): SocketDescription;
   closeFd(fd: number): void;
+  dupFd(fd: number): number;
   seqpacketListen(path: string, mode: number, gid: number): number;
   seqpacketAccept(fd: number): PeerCredentials | null;
   seqpacketConnect(path: string): PeerCredentials;
   sendPacket(fd: number, data: Buffer, fds: readonly number[]): void;
   recvPacket(fd: number, maxBytes: number): RawPacket | null;
   FdWatcher: new (fd: number, onReadable: () => void) => { close(): void };
+  DescriptorWatch: new (fd: number, onReadable: () => void) => { close(): void };
   netlinkTalk(protocol: number, request: Buffer, answers: number): Promise<Buffer>;
   openTun(name: string): number;
   SpliceRelay: new (

@@ -48,7 +48,7 @@ export function splicePipesIdle(): number {
 
 /**
  * Hands two connected TCP sockets over to a native relay and destroys the net.Sockets (the relay
- * holds duplicates of their descriptors, so destroying them closes nothing on the wire). Bytes
+ * takes duplicates of their descriptors, so destroying them closes nothing on the wire). Bytes
  * Node had already read (a proxy's first tunnel bytes, unshifted by the dialer) are written first.
  * The caller must have removed its own listeners: the sockets emit 'close' once destroyed.
  *
@@ -66,10 +66,13 @@ export function spliceSockets(client: Socket, upstream: Socket, idleTimeoutMs: n
   const toClient = takeBuffered(upstream);
   const toUpstream = takeBuffered(client);
   let relay: SplicedRelay;
+  const copies: number[] = [];
   try {
-    relay = new binding.SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, toUpstream, onClosed);
+    copies.push(binding.dupFd(clientFd), binding.dupFd(upstreamFd));
+    relay = new binding.SpliceRelay(copies[0]!, copies[1]!, idleTimeoutMs, toClient, toUpstream, onClosed);
   } catch {
     // Out of descriptors, mostly: the sockets are still whole, with their bytes put back.
+    for (const copy of copies) binding.closeFd(copy);
     if (toClient !== undefined) upstream.unshift(toClient);
     if (toUpstream !== undefined) client.unshift(toUpstream);
     return null;
@@ -84,8 +87,8 @@ export function spliceSockets(client: Socket, upstream: Socket, idleTimeoutMs: n
 
 /**
  * As spliceSockets for a client that is a bare descriptor (from acceptTcp: nothing of it was read
- * into Node). On success the relay owns the connection: `clientFd` is closed (the relay works on
- * its duplicate) and the upstream net.Socket destroyed. null, touching nothing, as spliceSockets.
+ * into Node). On success the relay owns the connection: `clientFd` is the relay's, and the
+ * upstream net.Socket destroyed (the relay took a duplicate). null, touching nothing, as spliceSockets.
  */
 export function spliceDescriptor(clientFd: number, upstream: Socket, idleTimeoutMs: number, onClosed: SpliceClosed): SplicedRelay | null {
   if (spliceUnavailable() !== null) return null;
@@ -94,13 +97,15 @@ export function spliceDescriptor(clientFd: number, upstream: Socket, idleTimeout
   upstream.pause();
   const toClient = takeBuffered(upstream);
   let relay: SplicedRelay;
+  let copy = -1;
   try {
-    relay = new binding.SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, undefined, onClosed);
+    copy = binding.dupFd(upstreamFd);
+    relay = new binding.SpliceRelay(clientFd, copy, idleTimeoutMs, toClient, undefined, onClosed);
   } catch {
+    if (copy >= 0) binding.closeFd(copy);
     if (toClient !== undefined) upstream.unshift(toClient);
     return null;
   }
-  binding.closeFd(clientFd);
   upstream.on('error', ignore);
   upstream.destroy();
   return relay;
@@ -109,8 +114,8 @@ export function spliceDescriptor(clientFd: number, upstream: Socket, idleTimeout
 /**
  * As spliceDescriptor for an upstream that is a bare descriptor too (from a native dial):
  * `toClient` (the proxy's bytes after its answer) is written to the client first. On success the
- * relay owns the connection and both descriptors are closed (it works on duplicates); null,
- * touching nothing, as spliceSockets.
+ * relay owns the connection and both descriptors (no duplicates); null, touching nothing, as
+ * spliceSockets.
  */
 export function spliceDescriptors(clientFd: number, upstreamFd: number, idleTimeoutMs: number, toClient: Buffer | undefined, onClosed: SpliceClosed): SplicedRelay | null {
   if (spliceUnavailable() !== null) return null;
@@ -120,8 +125,6 @@ export function spliceDescriptors(clientFd: number, upstreamFd: number, idleTime
   } catch {
     return null;
   }
-  binding.closeFd(clientFd);
-  binding.closeFd(upstreamFd);
   return relay;
 }
 

@@ -28,11 +28,12 @@ export interface NativeDialFailure {
 }
 
 /**
- * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's) and
- * `leftover` the bytes after the last answer (the target's first, for the client); or a failure
- * with fd -1 (the dial's socket is closed).
+ * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's),
+ * `leftover` the bytes after the last answer (the target's first, for the client) and `rttUs` the
+ * kernel's smoothed round-trip time to the proxy (-1 unknown); or a failure with fd -1 (the dial's
+ * socket is closed).
  */
-export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined) => void;
+export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, rttUs: number) => void;
 
 export interface NativeDial {
   /** Ends the dial now, closing its socket; onDone is not called. */
@@ -50,7 +51,7 @@ interface HandleSocket extends Socket {
 
 /**
  * Runs `stages` on a connected net.Socket (a warm connection) in the addon, and destroys the
- * socket (the dial works on a duplicate of its descriptor, so nothing is sent or closed on the
+ * socket (the dial takes a duplicate of its descriptor, so nothing is sent or closed on the
  * wire). null, touching nothing, when it cannot be handed over: no plain descriptor, bytes read or
  * writes queued in Node, or no descriptor left for the duplicate.
  */
@@ -58,9 +59,12 @@ export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[],
   const fd = (socket as HandleSocket)._handle?.fd;
   if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
   let dial: NativeDial;
+  let copy = -1;
   try {
-    dial = new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone);
+    copy = binding.dupFd(fd);
+    dial = new binding.UpstreamDial(copy, null, 0, stages, timeoutMs, onDone);
   } catch {
+    if (copy >= 0) binding.closeFd(copy);
     return null;
   }
   socket.on('error', ignore);
@@ -69,16 +73,19 @@ export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[],
 }
 
 /**
- * As dialNativeOn for a bare connected descriptor (a warm connection kept as one): the dial works
- * on a duplicate, the caller closes `fd` once this returns. Throws when no descriptor is left.
+ * As dialNativeOn for a bare connected descriptor (a warm connection kept as one): `fd` becomes
+ * the dial's, no duplicate. Throws, `fd` still the caller's, when the dial cannot start.
  */
 export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial {
   return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone);
 }
 
-/** Calls onReadable each time `fd` is readable or hung up, until close() (which leaves `fd` open). */
+/**
+ * Calls onReadable each time `fd` turns readable or hung up, until close() (which leaves `fd`
+ * open): a connection from a native dial waiting for the next one (native/descriptor_watch.cc).
+ */
 export function watchDescriptor(fd: number, onReadable: () => void): { close(): void } {
-  return new binding.FdWatcher(fd, onReadable);
+  return new binding.DescriptorWatch(fd, onReadable);
 }
 
 function ignore(): void {}

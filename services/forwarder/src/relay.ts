@@ -94,7 +94,7 @@ export class Relay {
     upstream.resume();
   }
 
-  /** The kernel relay now holds the client's descriptor (its duplicate): the relay follows it. */
+  /** The kernel relay now holds the client's descriptor: the relay follows it. */
   private adoptSplice(spliced: RelaySplice): void {
     this.clientFd = -1;
     spliced[RELAY] = this;
@@ -104,8 +104,8 @@ export class Relay {
   /**
    * As attach, for an upstream from the native dial (a bare descriptor, now ours): spliced as
    * well, with the proxy's bytes after its answer written to the client first. Where the kernel
-   * relay cannot take it (no descriptor left for its duplicates), the JS relay over the same
-   * descriptors.
+   * relay cannot take it (splice(2) unavailable, or the reactor cannot watch the descriptors), the
+   * JS relay over the same descriptors.
    */
   attachDescriptor(upstream: NativeUpstream, idleTimeoutMs: number): void {
     const spliced: RelaySplice | null = spliceDescriptors(this.clientFd, upstream.fd, idleTimeoutMs, upstream.leftover, onSpliceClosed);

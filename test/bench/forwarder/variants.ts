@@ -3,11 +3,14 @@
  * variant (its own environment, e.g. NODE_OPTIONS with V8 flags), variants alternating in each
  * round (ABBA...) so machine load hits them alike; medians per variant. With --profile the first
  * variant runs once more under the V8 CPU profiler during an iperf3 run and the self time is summarised.
+ * With --strace each variant runs once more under `strace -c -f` over 1000 sequential connections
+ * and its system calls per connection are printed (where a connection's kernel time goes).
  *
  *   node --conditions=pgw-source --import tsx test/bench/forwarder/variants.ts \
- *     [--rounds 4] [--profile] [name=ENV=value,ENV=value ...]   (default: one variant, "base")
+ *     [--rounds 4] [--profile | --profile-connections] [--strace] [name=ENV=value,ENV=value ...]
+ *     (default: one variant, "base")
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +31,8 @@ const IPERF_SECONDS = 4;
 const PROFILED_CONNECTIONS = 2_000;
 /** --cpu-prof is not allowed in NODE_OPTIONS; this preload does the same through node:inspector. */
 const PROFILE_PRELOAD = fileURLToPath(new URL('./cpu-profile-preload.cjs', import.meta.url));
+/** --strace: connections counted under strace (after 100 untraced, which fill the warm pool). */
+const STRACED_CONNECTIONS = 1_000;
 
 interface Variant {
   name: string;
@@ -57,15 +62,17 @@ function rssParts(pid: number): { anon: number; file: number } {
 
 type ProfileRun = 'iperf' | 'connections' | null;
 
-function parseArgs(argv: string[]): { rounds: number; profile: ProfileRun; variants: Variant[] } {
+function parseArgs(argv: string[]): { rounds: number; profile: ProfileRun; strace: boolean; variants: Variant[] } {
   let rounds = 4;
   let profile: ProfileRun = null;
+  let strace = false;
   const variants: Variant[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--rounds') rounds = Number(argv[++i]);
     else if (arg === '--profile') profile = 'iperf';
     else if (arg === '--profile-connections') profile = 'connections';
+    else if (arg === '--strace') strace = true;
     else {
       const at = arg.indexOf('=');
       const name = at === -1 ? arg : arg.slice(0, at);
@@ -81,7 +88,7 @@ function parseArgs(argv: string[]): { rounds: number; profile: ProfileRun; varia
     }
   }
   if (!(rounds >= 1 && rounds <= 20)) throw new Error('--rounds must be 1-20');
-  return { rounds, profile, variants: variants.length > 0 ? variants : [{ name: 'base', env: {} }] };
+  return { rounds, profile, strace, variants: variants.length > 0 ? variants : [{ name: 'base', env: {} }] };
 }
 
 function median(values: number[]): number {
@@ -90,7 +97,7 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const { rounds, profile, variants } = parseArgs(process.argv.slice(2));
+  const { rounds, profile, strace, variants } = parseArgs(process.argv.slice(2));
   execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
   const cleanups: (() => Promise<void> | void)[] = [];
   try {
@@ -175,7 +182,22 @@ async function main(): Promise<void> {
       console.log('\ntotal time (self + callees):');
       for (const line of inclusiveProfile(file, 50)) console.log(line);
     }
-    console.log(JSON.stringify({ bench: 'forwarder-variants', at: new Date().toISOString(), rounds, result }));
+    const syscalls: Record<string, Record<string, number>> = {};
+    if (strace) {
+      for (const variant of variants) {
+        const proc = await gateway.start('forwarder', variant.env);
+        await waitEffective();
+        const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
+        await lan.run({ op: 'latency', ...target, count: 100, concurrency: 1 });
+        syscalls[variant.name] = await straceCalls(proc.pid, STRACED_CONNECTIONS, () => lan.run({ op: 'latency', ...target, count: STRACED_CONNECTIONS, concurrency: 1 }, 240_000));
+        await gateway.stop('forwarder');
+        const perConnection = syscalls[variant.name]!;
+        const total = Object.values(perConnection).reduce((a, b) => a + b, 0);
+        console.log(`\n${variant.name}: ${total.toFixed(1)} system calls per connection (strace -c -f over ${STRACED_CONNECTIONS} sequential connections):`);
+        for (const [name, calls] of Object.entries(perConnection)) console.log(`  ${name.padEnd(18)} ${calls.toFixed(2)}`);
+      }
+    }
+    console.log(JSON.stringify({ bench: 'forwarder-variants', at: new Date().toISOString(), rounds, result, ...(strace ? { syscallsPerConnection: syscalls } : {}) }));
   } catch (error) {
     const log = /see (\S+\.log)/.exec((error as Error).message)?.[1];
     if (log !== undefined && existsSync(log)) process.stderr.write(`${log}:\n${readFileSync(log, 'utf8').slice(-3000)}\n`);
@@ -183,6 +205,36 @@ async function main(): Promise<void> {
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => process.stderr.write(`cleanup: ${error.message}\n`));
   }
+}
+
+/**
+ * System calls of process `pid` (all threads) per connection while `run` makes `connections`
+ * connections, from `strace -c -f` (its summary table; calls that ran at least once per 20
+ * connections), most frequent first.
+ */
+async function straceCalls(pid: number, connections: number, run: () => Promise<unknown>): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgw-fw-strace-'));
+  const out = join(dir, 'summary');
+  const tracer = spawn('strace', ['-c', '-f', '-o', out, '-p', String(pid)], { stdio: 'ignore' });
+  try {
+    // strace attaches to every thread before it counts; a connection made before that is not counted whole.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await run();
+  } finally {
+    tracer.kill('SIGINT');
+    await new Promise((resolve) => tracer.once('exit', resolve));
+  }
+  const perConnection: Record<string, number> = {};
+  // "% time  seconds  usecs/call  calls  [errors]  syscall"
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    const name = fields.at(-1)!;
+    const calls = Number(fields[3]);
+    if (fields.length < 5 || !/^[a-z_0-9]+$/.test(name) || name === 'total' || !Number.isFinite(calls)) continue;
+    if (calls * 20 >= connections) perConnection[name] = Number((calls / connections).toFixed(2));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return Object.fromEntries(Object.entries(perConnection).sort((a, b) => b[1] - a[1]));
 }
 
 main().then(

@@ -1,0 +1,70 @@
+// new DescriptorWatch(fd, onReadable): calls onReadable() each time `fd` turns readable or hung
+// up, until close(). For a connection the reactor holds between two stages (a warm connection to
+// a proxy between its greeting and its CONNECT): the descriptor is taken over from the dial that
+// opened it and, at close(), left registered for the dial that uses it next (reactor.h); fd stays
+// the caller's to close.
+#include "descriptor_watch.h"
+
+#include <sys/epoll.h>
+
+#include "napi_errors.h"
+#include "reactor.h"
+
+namespace {
+
+class DescriptorWatch : public Napi::ObjectWrap<DescriptorWatch>, public ReactorWatch {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "DescriptorWatch", {InstanceMethod("close", &DescriptorWatch::Close)});
+  }
+
+  explicit DescriptorWatch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DescriptorWatch>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsFunction() || info[0].As<Napi::Number>().Int32Value() < 0) {
+      Napi::TypeError::New(env, "new DescriptorWatch(fd, onReadable) expected").ThrowAsJavaScriptException();
+      return;
+    }
+    const int fd = info[0].As<Napi::Number>().Int32Value();
+    const int err = reactor::Watch(env, fd, this);
+    if (err != 0) {
+      ThrowErrno(env, "DescriptorWatch: epoll_ctl", err);
+      return;
+    }
+    fd_ = fd;
+    env_ = env;
+    onReadable_ = Napi::Persistent(info[1].As<Napi::Function>());
+    // Kept alive while watching (the reactor holds a plain pointer), whatever JavaScript references.
+    Ref();
+  }
+
+  ~DescriptorWatch() override {
+    if (fd_ >= 0) reactor::Park(fd_);
+  }
+
+  void OnReady(uint32_t events) override {
+    if (fd_ < 0 || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0) return;
+    Napi::HandleScope scope(env_);
+    // MakeCallback runs the microtasks queued by the callback, like any libuv callback in Node.
+    onReadable_.MakeCallback(env_.Global(), {});
+  }
+
+ private:
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (fd_ >= 0) {
+      reactor::Park(fd_);
+      fd_ = -1;
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  Napi::Env env_ = nullptr;
+  Napi::FunctionReference onReadable_;
+};
+
+}  // namespace
+
+void InitDescriptorWatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("DescriptorWatch", DescriptorWatch::Define(env));
+}

@@ -1,0 +1,42 @@
+#pragma once
+// One epoll instance per thread for the sockets of the forwarder's connections (upstream dial,
+// warm connection watch, splice relay), watched by a single libuv poll handle on Node's loop.
+// A descriptor is registered once and handed from stage to stage. See reactor.cc.
+#include <napi.h>
+
+#include <cstdint>
+
+// What a watched descriptor reports to: the epoll events (EPOLLIN, EPOLLOUT, EPOLLRDHUP,
+// EPOLLHUP, EPOLLERR) of one edge, while it is the descriptor's watcher.
+class ReactorWatch {
+ public:
+  virtual void OnReady(uint32_t events) = 0;
+
+ protected:
+  ~ReactorWatch() = default;
+};
+
+namespace reactor {
+
+// Makes `watch` the watcher of `fd` (non-blocking, connected or connecting): a descriptor not
+// yet registered is added, edge-triggered for reading, writing and hang-ups; one registered and
+// parked is taken over. One epoll_ctl either way; 0 or the errno. Readiness present now is
+// reported at once.
+int Watch(napi_env env, int fd, ReactorWatch* watch);
+
+// The watcher lets go of `fd`, which stays open and registered for the next one (its edges are
+// dropped meanwhile).
+void Park(int fd);
+
+// Asks for `fd`'s readiness again: reported at once if it is ready (edge-triggered too).
+void Rearm(int fd);
+
+// Removes `fd` from the epoll (one epoll_ctl): for a descriptor handed to something else.
+void Forget(int fd);
+
+// Called just before close(fd): drops the registration's record without a system call (closing
+// the last descriptor of a socket removes it from the epoll; edges from a duplicate that
+// outlives it are recognised as stale and dropped).
+void Closing(int fd);
+
+}  // namespace reactor
