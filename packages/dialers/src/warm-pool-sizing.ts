@@ -68,6 +68,10 @@ export class WarmPoolSizing {
     if (rttMs >= 0) this.rttMs = rttMs;
   }
 
+  get roundTripMs(): number | null {
+    return this.rttMs;
+  }
+
   /** The proxy is too near for warm connections to pay (unknown: not near). */
   get isNear(): boolean {
     return this.rttMs !== null && this.rttMs < this.settings.minRttMs;

@@ -163,6 +163,11 @@ export class WarmPool<C = Socket> {
     if (rttMs !== null) this.sizing.recordRtt(rttMs);
   }
 
+  /** The proxy's round-trip time as last reported, ms; null until a connection reported one. */
+  get rttMs(): number | null {
+    return this.sizing.roundTripMs;
+  }
+
   /**
    * Warm connections taken so far: used (the CONNECT went over it, whatever the answer) and stale
    * (found closed by the proxy: the client was dialed anew).

@@ -106,6 +106,16 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
       }
     },
   });
+  new Gauge({
+    name: 'pgw_forwarder_proxy_rtt_seconds',
+    help: "The kernel's smoothed round-trip time to the proxy, as its last native dial measured it (TCP_INFO): a proxy nearer than PGW_FORWARDER_WARM_MIN_RTT_MS gets no warm connection",
+    labelNames: ['proxy'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [proxyId, { rttMs }] of warmPools?.stats() ?? []) if (rttMs !== null) this.set({ proxy: String(proxyId) }, rttMs / 1000);
+    },
+  });
   const connectSeconds = new Histogram({
     name: 'pgw_forwarder_upstream_connect_seconds',
     help: 'Time to a relay-ready upstream: TCP connect to the proxy plus its handshake, per proxy',
