@@ -14,7 +14,7 @@ import type { ProxyHandle } from '../../lab/types.js';
 const SUBNET = `127.62.${randomInt(1, 250)}`;
 const OPEN = { timeoutMs: 3_000, allowHalfOpen: true };
 const DIAL: DialOptions = { timeoutMs: 3_000, allowHalfOpen: true };
-const SETTINGS = { maxPerProxy: 3, maxAgeMs: 2_000, demandWindowMs: 1_500, minRttMs: 0 };
+const SETTINGS = { maxPerProxy: 3, maxAgeMs: 2_000, demandWindowMs: 1_500 };
 
 function listen(server: net.Server, host: string): Promise<net.Server> {
   return new Promise((resolve, reject) => {

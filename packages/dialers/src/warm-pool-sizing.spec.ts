@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BURST_MS, MIN_AGE_MS, MIN_BURST_MS, OFF_MS, REJECTIONS_OFF, WarmPoolSizing } from './warm-pool-sizing.js';
 
-const SETTINGS = { maxPerProxy: 4, maxAgeMs: 3_000, demandWindowMs: 30_000, minRttMs: 0 };
+const SETTINGS = { maxPerProxy: 4, maxAgeMs: 3_000, demandWindowMs: 30_000 };
 
 describe('WarmPoolSizing', () => {
   it('keeps nothing for a proxy nobody has asked for', () => {
@@ -86,26 +86,8 @@ describe('WarmPoolSizing', () => {
     assert.equal(sizing.isOff(1), true);
   });
 
-  it('keeps nothing for a proxy nearer than minRttMs, and sizes by demand again once it is further', () => {
-    const sizing = new WarmPoolSizing({ ...SETTINGS, minRttMs: 1 });
-    sizing.recordTake(0);
-    assert.equal(sizing.target(1), 1, 'distance not known yet: sized by demand');
-    sizing.recordRtt(0.12);
-    assert.equal(sizing.isNear, true);
-    assert.equal(sizing.target(2), 0);
-    sizing.recordRtt(-1);
-    assert.equal(sizing.target(3), 0, 'an unknown round-trip time (-1) changes nothing');
-    sizing.recordRtt(25);
-    assert.equal(sizing.target(4), 1);
-    const anyDistance = new WarmPoolSizing(SETTINGS);
-    anyDistance.recordTake(0);
-    anyDistance.recordRtt(0.01);
-    assert.equal(anyDistance.target(1), 1, 'minRttMs 0: a pool however near');
-  });
-
   it('refuses settings it cannot work with', () => {
     assert.throws(() => new WarmPoolSizing({ ...SETTINGS, maxPerProxy: 0 }), /maxPerProxy >= 1/);
     assert.throws(() => new WarmPoolSizing({ ...SETTINGS, maxAgeMs: MIN_AGE_MS - 1 }), /maxAgeMs/);
-    assert.throws(() => new WarmPoolSizing({ ...SETTINGS, minRttMs: -1 }), /minRttMs >= 0/);
   });
 });

@@ -5,10 +5,6 @@
 // one warm connection in turn; a browser opening several at once needs as many. A warm connection the proxy closes before use says its idle timeout is shorter than
 // ours: the age halves below the age at which it was closed; a proxy that keeps doing that (or
 // refuses the warm connections outright) gets no pool for OFF_MS, after which it is tried again.
-// A proxy nearer than minRttMs (the kernel's round-trip time of its connections, as the dials
-// report it) gets none either: a warm connection saves its client the proxy's TCP handshake and
-// greeting, a few round trips, and costs the forwarder a second dial object, a watch and the
-// refill (measured in the lab, 0.1 ms away: ~0.1 ms of CPU per connection for no gain in latency).
 
 /** The longest window that counts as one burst, and the window until an open has been timed. */
 export const BURST_MS = 1_000;
@@ -30,8 +26,6 @@ export interface WarmPoolSettings {
   readonly maxAgeMs: number;
   /** A proxy with no connection taken for this long gets no warm connection. */
   readonly demandWindowMs: number;
-  /** A proxy whose round-trip time is below this gets no warm connection (0: whatever its distance). */
-  readonly minRttMs: number;
 }
 
 export class WarmPoolSizing {
@@ -42,12 +36,10 @@ export class WarmPoolSizing {
   private ageMs: number;
   /** How long opening a warm connection takes (smoothed); null until one has been timed. */
   private openMs: number | null = null;
-  /** The proxy's round-trip time as last reported (the kernel smooths it); null until then. */
-  private rttMs: number | null = null;
 
   constructor(private readonly settings: WarmPoolSettings) {
-    if (!(settings.maxPerProxy >= 1) || !(settings.maxAgeMs >= MIN_AGE_MS) || !(settings.demandWindowMs >= BURST_MS) || !(settings.minRttMs >= 0)) {
-      throw new Error(`warm pool settings out of range: maxPerProxy >= 1, maxAgeMs >= ${MIN_AGE_MS}, demandWindowMs >= ${BURST_MS}, minRttMs >= 0 (got ${JSON.stringify(settings)})`);
+    if (!(settings.maxPerProxy >= 1) || !(settings.maxAgeMs >= MIN_AGE_MS) || !(settings.demandWindowMs >= BURST_MS)) {
+      throw new Error(`warm pool settings out of range: maxPerProxy >= 1, maxAgeMs >= ${MIN_AGE_MS}, demandWindowMs >= ${BURST_MS} (got ${JSON.stringify(settings)})`);
     }
     this.ageMs = settings.maxAgeMs;
   }
@@ -63,18 +55,9 @@ export class WarmPoolSizing {
     this.openMs = this.openMs === null ? durationMs : 0.7 * this.openMs + 0.3 * durationMs;
   }
 
-  /** A connection to the proxy (a client's or a warm one) reported its round-trip time. */
-  recordRtt(rttMs: number): void {
-    if (rttMs >= 0) this.rttMs = rttMs;
-  }
-
-  get roundTripMs(): number | null {
-    return this.rttMs;
-  }
-
-  /** The proxy is too near for warm connections to pay (unknown: not near). */
-  get isNear(): boolean {
-    return this.rttMs !== null && this.rttMs < this.settings.minRttMs;
+  /** How long opening a warm connection takes (smoothed): what one saves its client; null until timed. */
+  get setupMs(): number | null {
+    return this.openMs;
   }
 
   /** Takes closer together than this need a warm connection each. */
@@ -110,11 +93,11 @@ export class WarmPoolSizing {
     return this.ageMs;
   }
 
-  /** Warm connections to keep now: 0 while off, near or idle, else the recent peak burst, capped. */
+  /** Warm connections to keep now: 0 while off or idle, else the recent peak burst, capped. */
   target(now: number): number {
     const since = now - this.settings.demandWindowMs;
     while (this.takes.length > 0 && this.takes[0]! <= since) this.takes.shift();
-    if (this.isOff(now) || this.isNear || this.takes.length === 0) return 0;
+    if (this.isOff(now) || this.takes.length === 0) return 0;
     const burst = this.burstMs;
     let peak = 0;
     let start = 0;

@@ -12,7 +12,7 @@ import { WarmPool } from './warm-pool.js';
 
 const PROXY: ProxyEndpoint = { protocol: 'socks5', host: '198.51.100.10', port: parsePort(1080) };
 const TARGET = { host: '203.0.113.10', port: 80 };
-const SETTINGS = { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000, minRttMs: 0 };
+const SETTINGS = { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000 };
 
 function recordingDialer(connectOn: 'ok' | 'closed' = 'ok') {
   const calls: string[] = [];
@@ -47,27 +47,6 @@ describe('WarmPool', () => {
     await nextTurn();
     assert.deepEqual(calls, ['dial', 'open']);
     pool.close();
-  });
-
-  it('opens no warm connection for a proxy a dial found nearer than minRttMs', async () => {
-    const { dialer, calls } = recordingDialer();
-    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, { ...SETTINGS, minRttMs: 1 }, STILL);
-    try {
-      await pool.dial(TARGET, { timeoutMs: 1_000 });
-      pool.recordRtt(0.1);
-      await nextTurn();
-      assert.deepEqual(calls, ['dial'], 'near: no refill');
-      pool.recordRtt(null);
-      await pool.dial(TARGET, { timeoutMs: 1_000 });
-      await nextTurn();
-      assert.deepEqual(calls, ['dial', 'dial'], 'an unknown round-trip time leaves it near');
-      pool.recordRtt(40);
-      await pool.dial(TARGET, { timeoutMs: 1_000 });
-      await nextTurn();
-      assert.deepEqual(calls, ['dial', 'dial', 'dial', 'open', 'open', 'open'], 'further away: refilled for the three takes of the burst');
-    } finally {
-      pool.close();
-    }
   });
 
   it('refills only after the caller has its connection (a warm one): not between the proxy answer and the relay', async () => {

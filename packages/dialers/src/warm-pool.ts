@@ -38,8 +38,6 @@ export interface WarmConnector<C> {
   watch(connection: C, loss: WarmLoss): void;
   unwatch(connection: C): void;
   destroy(connection: C): void;
-  /** The proxy's round-trip time the connection's socket measured, ms; null when not known (net.Sockets). */
-  rttMs(connection: C): number | null;
 }
 
 class WarmConnection<C> implements WarmLoss {
@@ -155,17 +153,9 @@ export class WarmPool<C = Socket> {
     }
   }
 
-  /**
-   * The round-trip time a connection to this proxy measured (a client's, whether over a warm
-   * connection or not): a proxy nearer than the settings' minRttMs gets no warm connection.
-   */
-  recordRtt(rttMs: number | null): void {
-    if (rttMs !== null) this.sizing.recordRtt(rttMs);
-  }
-
-  /** The proxy's round-trip time as last reported, ms; null until a connection reported one. */
-  get rttMs(): number | null {
-    return this.sizing.roundTripMs;
+  /** How long opening a warm connection to this proxy takes (smoothed), ms; null until one opened. */
+  get setupMs(): number | null {
+    return this.sizing.setupMs;
   }
 
   /**
@@ -221,7 +211,6 @@ export class WarmPool<C = Socket> {
         this.opening--;
         if (this.closed) return void this.connector.destroy(connection);
         this.sizing.recordOpen(this.now() - openedAt);
-        this.recordRtt(this.connector.rttMs(connection));
         this.keep(connection, openedAt);
       },
       () => {
@@ -305,8 +294,6 @@ function socketConnector(dialer: Dialer): WarmConnector<Socket> {
       socket.removeListener('error', onIdleEvent);
     },
     destroy: (socket) => void socket.destroy(),
-    // Node does not expose TCP_INFO: the JavaScript dial's pools are sized by demand alone.
-    rttMs: () => null,
   };
 }
 

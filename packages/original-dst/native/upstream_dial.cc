@@ -19,9 +19,8 @@
 // (packages/dialers: the same errors and metrics as a JavaScript dial). The socket is watched by
 // the thread's reactor (reactor.cc: edge-triggered, so every read goes on until EAGAIN).
 //
-// onDone(failure, fd, leftover, rttUs) runs once, from libuv's close callback (never inside a call
-// from JavaScript): on success failure is null and fd the connected upstream socket, now the
-// caller's, and rttUs the kernel's smoothed round-trip time to the proxy (TCP_INFO; -1 unknown);
+// onDone(failure, fd, leftover) runs once, from libuv's close callback (never inside a call from
+// JavaScript): on success failure is null and fd the connected upstream socket, now the caller's;
 // on failure fd is -1 (closed here) and failure is { what, errno, stage, bytes, connecting } with
 // what one of 'connect' (the TCP connect failed), 'io' (a send or receive failed), 'closed' (the
 // proxy closed), 'timeout', 'answer' (not the success answer). cancel() ends a dial without
@@ -382,11 +381,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     Napi::Value failure = env.Null();
     Napi::Value fd = Napi::Number::New(env, -1);
     Napi::Value leftover = env.Undefined();
-    Napi::Value rttUs = Napi::Number::New(env, -1);
     if (self->succeeded_) {
-      tcp_info tcp{};
-      socklen_t tcpLen = sizeof(tcp);
-      if (getsockopt(self->fd_, IPPROTO_TCP, TCP_INFO, &tcp, &tcpLen) == 0) rttUs = Napi::Number::New(env, tcp.tcpi_rtt);
       fd = Napi::Number::New(env, self->fd_);
       self->fd_ = -1;
       if (self->stageStart_ < self->in_.size()) {
@@ -402,7 +397,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       failure = f;
     }
     std::string().swap(self->in_);
-    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover, rttUs});
+    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover});
     self->onDone_.Reset();
     self->Unref();
   }

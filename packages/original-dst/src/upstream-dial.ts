@@ -28,12 +28,11 @@ export interface NativeDialFailure {
 }
 
 /**
- * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's),
- * `leftover` the bytes after the last answer (the target's first, for the client) and `rttUs` the
- * kernel's smoothed round-trip time to the proxy (-1 unknown); or a failure with fd -1 (the dial's
- * socket is closed).
+ * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's) and
+ * `leftover` the bytes after the last answer (the target's first, for the client); or a failure
+ * with fd -1 (the dial's socket is closed).
  */
-export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, rttUs: number) => void;
+export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined) => void;
 
 export interface NativeDial {
   /** Ends the dial now, closing its socket; onDone is not called. */

@@ -22,12 +22,12 @@ describe('loadForwarderConfig', () => {
     assert.equal(config.resyncIntervalMs, 2_000);
     assert.equal(config.drainTimeoutMs, 5_000);
     assert.deepEqual(config.secretKey, Buffer.alloc(32, 0xab));
-    assert.deepEqual(config.warmPool, { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000, minRttMs: 1 });
+    assert.deepEqual(config.warmPool, { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000 });
   });
 
   it('reads the warm pool switch and bounds', () => {
     assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_POOL: 'false' }).warmPool, null);
-    assert.deepEqual(loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_MAX_AGE_MS: '1500', PGW_FORWARDER_WARM_MAX_PER_PROXY: '8', PGW_FORWARDER_WARM_MIN_RTT_MS: '0' }).warmPool, { maxAgeMs: 1_500, maxPerProxy: 8, demandWindowMs: 30_000, minRttMs: 0 });
+    assert.deepEqual(loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_MAX_AGE_MS: '1500', PGW_FORWARDER_WARM_MAX_PER_PROXY: '8' }).warmPool, { maxAgeMs: 1_500, maxPerProxy: 8, demandWindowMs: 30_000 });
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_MAX_AGE_MS: '100' }), /PGW_FORWARDER_WARM_MAX_AGE_MS/);
   });
 

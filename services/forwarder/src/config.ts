@@ -39,8 +39,6 @@ export const forwarderEnvSchema = z
     PGW_FORWARDER_WARM_POOL: fields.booleanFlag(true),
     PGW_FORWARDER_WARM_MAX_AGE_MS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(200, 'must be at least 200').max(60_000, 'must be at most 60000').default(3_000),
     PGW_FORWARDER_WARM_MAX_PER_PROXY: fields.positiveInt(4, 64),
-    // Nearer proxies get no warm connection (warm-pool-sizing.ts); 0: every proxy, however near.
-    PGW_FORWARDER_WARM_MIN_RTT_MS: z.coerce.number({ error: 'must be a number' }).min(0, 'must be at least 0').max(1_000, 'must be at most 1000').default(1),
   })
   .refine((env) => env.PGW_MAX_CONNECTIONS_PER_MAPPING <= env.PGW_MAX_CONNECTIONS, {
     message: 'must not be above PGW_MAX_CONNECTIONS',
@@ -103,7 +101,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     dialMode: e.PGW_FORWARDER_DIAL,
     proxyAllowNetworks: e.PGW_PROXY_ALLOW_CIDRS,
     warmPool: e.PGW_FORWARDER_WARM_POOL
-      ? { maxAgeMs: e.PGW_FORWARDER_WARM_MAX_AGE_MS, maxPerProxy: e.PGW_FORWARDER_WARM_MAX_PER_PROXY, demandWindowMs: WARM_DEMAND_WINDOW_MS, minRttMs: e.PGW_FORWARDER_WARM_MIN_RTT_MS }
+      ? { maxAgeMs: e.PGW_FORWARDER_WARM_MAX_AGE_MS, maxPerProxy: e.PGW_FORWARDER_WARM_MAX_PER_PROXY, demandWindowMs: WARM_DEMAND_WINDOW_MS }
       : null,
   };
 }

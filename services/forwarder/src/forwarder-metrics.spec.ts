@@ -13,8 +13,8 @@ describe('forwarder metrics', () => {
   it('exposes the warm pools per proxy: idle connections and takes by outcome', async () => {
     const registry = new Registry();
     const pools = new Map<number, WarmPoolStats>([
-      [7, { idle: 3, used: 12, stale: 1, rttMs: 42.5 }],
-      [9, { idle: 0, used: 0, stale: 2, rttMs: null }],
+      [7, { idle: 3, used: 12, stale: 1, setupMs: 42.5 }],
+      [9, { idle: 0, used: 0, stale: 2, setupMs: null }],
     ]);
     registerForwarderMetrics(registry, new ForwarderStats(), new ConnectionLimits(100, 10), noListeners, { stats: () => pools });
     const text = await registry.metrics();
@@ -23,8 +23,8 @@ describe('forwarder metrics', () => {
     assert.match(text, /^pgw_forwarder_warm_takes_total\{proxy="7",outcome="used"\} 12$/m);
     assert.match(text, /^pgw_forwarder_warm_takes_total\{proxy="7",outcome="stale"\} 1$/m);
     assert.match(text, /^pgw_forwarder_warm_takes_total\{proxy="9",outcome="stale"\} 2$/m);
-    assert.match(text, /^pgw_forwarder_proxy_rtt_seconds\{proxy="7"\} 0\.0425$/m);
-    assert.doesNotMatch(text, /^pgw_forwarder_proxy_rtt_seconds\{proxy="9"\}/m, 'no round-trip time measured yet: no sample');
+    assert.match(text, /^pgw_forwarder_warm_setup_seconds\{proxy="7"\} 0\.0425$/m);
+    assert.doesNotMatch(text, /^pgw_forwarder_warm_setup_seconds\{proxy="9"\}/m, 'no warm connection opened yet: no sample');
     // A proxy whose pool is gone (no mapping uses it) leaves no series behind.
     pools.delete(9);
     assert.doesNotMatch(await registry.metrics(), /proxy="9"/);

@@ -107,13 +107,13 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
     },
   });
   new Gauge({
-    name: 'pgw_forwarder_proxy_rtt_seconds',
-    help: "The kernel's smoothed round-trip time to the proxy, as its last native dial measured it (TCP_INFO): a proxy nearer than PGW_FORWARDER_WARM_MIN_RTT_MS gets no warm connection",
+    name: 'pgw_forwarder_warm_setup_seconds',
+    help: 'How long opening a warm connection to the proxy takes (TCP, greeting and auth; smoothed): what one saves a client',
     labelNames: ['proxy'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const [proxyId, { rttMs }] of warmPools?.stats() ?? []) if (rttMs !== null) this.set({ proxy: String(proxyId) }, rttMs / 1000);
+      for (const [proxyId, { setupMs }] of warmPools?.stats() ?? []) if (setupMs !== null) this.set({ proxy: String(proxyId) }, setupMs / 1000);
     },
   });
   const connectSeconds = new Histogram({

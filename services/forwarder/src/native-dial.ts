@@ -27,24 +27,17 @@ import { closeFd, dialNative, dialNativeOn, dialNativeOnFd, type NativeDial, typ
 export const DIAL_MODES = ['native', 'js'] as const;
 export type DialMode = (typeof DIAL_MODES)[number];
 
-/**
- * A connection through the proxy as a bare descriptor (now the caller's), the target's first
- * bytes if any came with the answer, and the proxy's round-trip time its socket measured (ms, null unknown).
- */
+/** A connection through the proxy as a bare descriptor (now the caller's) and the target's first bytes, if any came with the answer. */
 export interface NativeUpstream {
   readonly fd: number;
   readonly leftover: Buffer | undefined;
-  readonly rttMs: number | null;
 }
 
 /** A warm connection of a native pool: greeting and auth done, a bare descriptor watched for the proxy closing it. */
 export class NativeWarm {
   watcher: { close(): void } | null = null;
 
-  constructor(
-    readonly fd: number,
-    readonly rttMs: number | null,
-  ) {}
+  constructor(readonly fd: number) {}
 }
 
 const RUN = Symbol('pgw.forwarder.nativeDial');
@@ -88,7 +81,7 @@ class NativeDialRun {
     return true;
   }
 
-  done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, rttUs: number): void {
+  done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined): void {
     // An abort can land after the addon finished the exchange and before this callback (it runs in
     // the handle's close phase): the promise is already rejected, so nobody else would close fd.
     if (this.settled) {
@@ -99,7 +92,7 @@ class NativeDialRun {
     this.options.signal?.removeEventListener('abort', this);
     this.dial = null;
     if (failure !== null) return this.reject(planFailure(this.plan, failure, this.proxy, this.target, this.options.timeoutMs));
-    this.resolve({ fd, leftover, rttMs: rttUs < 0 ? null : rttUs / 1000 });
+    this.resolve({ fd, leftover });
   }
 
   /** EventListener for the abort signal. */
@@ -113,8 +106,8 @@ class NativeDialRun {
   }
 }
 
-function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, rttUs: number): void {
-  this[RUN]!.done(failure, fd, leftover, rttUs);
+function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined): void {
+  this[RUN]!.done(failure, fd, leftover);
 }
 
 /**
@@ -122,15 +115,12 @@ function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: numb
  * (the pool's accounting as for a JavaScript dial), else a new one; natively, except for a proxy
  * given by name (the JavaScript dialer then, a net.Socket). Rejects with the dialers' DialError.
  */
-export async function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null): Promise<NativeUpstream | Socket> {
+export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null): Promise<NativeUpstream | Socket> {
   if (pool === null) return dialCold(proxy, target, options);
-  const upstream = await pool.dialVia<NativeUpstream | Socket>(options, {
+  return pool.dialVia<NativeUpstream | Socket>(options, {
     warm: (warm) => dialWarm(warm, proxy, target, options),
     cold: () => dialCold(proxy, target, options),
   });
-  // Every dial tells the pool how far the proxy is (a near one gets no warm connection).
-  if (isNativeUpstream(upstream)) pool.recordRtt(upstream.rttMs);
-  return upstream;
 }
 
 /** As runHandshake's checks before any packet: an early abort, a refused literal address; null when the dial may start. */
@@ -215,7 +205,7 @@ function openWarm(proxy: ProxyEndpoint, options: DialOptions): Promise<NativeWar
 }
 
 function toWarm(upstream: NativeUpstream): NativeWarm {
-  return new NativeWarm(upstream.fd, upstream.rttMs);
+  return new NativeWarm(upstream.fd);
 }
 
 function unwatch(warm: NativeWarm): void {
@@ -235,7 +225,6 @@ export const nativeWarmConnector: WarmConnector<NativeWarm> = {
     unwatch(warm);
     closeFd(warm.fd);
   },
-  rttMs: (warm: NativeWarm) => warm.rttMs,
 };
 
 /** True for an upstream from the native dial (a descriptor), false for a net.Socket. */

@@ -10,12 +10,12 @@ import { type MappingRoute, sameEndpoint } from './routes.js';
  * after each apply drops at once the pool of a proxy whose endpoint or credentials changed, that
  * was marked down (its mappings are blocked) or that no mapping uses any more.
  */
-/** One proxy's warm connections for the metrics: idle now, taken so far (used / stale), its round-trip time (null: not measured). */
+/** One proxy's warm connections for the metrics: idle now, taken so far (used / stale), how long one takes to open (null: none opened). */
 export interface WarmPoolStats {
   readonly idle: number;
   readonly used: number;
   readonly stale: number;
-  readonly rttMs: number | null;
+  readonly setupMs: number | null;
 }
 
 /** C: what a warm connection is, a net.Socket (JavaScript dialers) or a descriptor (the native dial's connector). */
@@ -63,11 +63,11 @@ export class WarmPools<C = Socket> {
   /** Per proxy with a pool (or one closed while the proxy stays in use). */
   stats(): Map<number, WarmPoolStats> {
     const out = new Map<number, WarmPoolStats>();
-    for (const [proxyId, retired] of this.retiredTakes) out.set(proxyId, { idle: 0, ...retired, rttMs: null });
+    for (const [proxyId, retired] of this.retiredTakes) out.set(proxyId, { idle: 0, ...retired, setupMs: null });
     for (const [proxyId, pool] of this.pools) {
       const before = out.get(proxyId) ?? { idle: 0, used: 0, stale: 0 };
       const takes = pool.takes;
-      out.set(proxyId, { idle: pool.counts.ready, used: before.used + takes.used, stale: before.stale + takes.stale, rttMs: pool.rttMs });
+      out.set(proxyId, { idle: pool.counts.ready, used: before.used + takes.used, stale: before.stale + takes.stale, setupMs: pool.setupMs });
     }
     return out;
   }
