@@ -1,5 +1,5 @@
 /**
- * A/B runs of the forwarder through dante (SOCKS5): the same lab, the forwarder restarted per
+ * A/B runs of the forwarder through dante (SOCKS5; --proxy http: tinyproxy): the same lab, the forwarder restarted per
  * variant (its own environment, e.g. NODE_OPTIONS with V8 flags), variants alternating in each
  * round (ABBA...) so machine load hits them alike; medians per variant. With --profile the first
  * variant runs once more under the V8 CPU profiler during an iperf3 run and the self time is summarised.
@@ -7,7 +7,7 @@
  * and its system calls per connection are printed (where a connection's kernel time goes).
  *
  *   node --conditions=pgw-source --import tsx test/bench/forwarder/variants.ts \
- *     [--rounds 4] [--profile | --profile-connections] [--strace] [name=ENV=value,ENV=value ...]
+ *     [--rounds 4] [--proxy socks5|http] [--profile | --profile-connections] [--strace] [name=ENV=value,ENV=value ...]
  *     (default: one variant, "base")
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -62,14 +62,20 @@ function rssParts(pid: number): { anon: number; file: number } {
 
 type ProfileRun = 'iperf' | 'connections' | null;
 
-function parseArgs(argv: string[]): { rounds: number; profile: ProfileRun; strace: boolean; variants: Variant[] } {
+function parseArgs(argv: string[]): { rounds: number; proxy: 'socks5' | 'http'; profile: ProfileRun; strace: boolean; variants: Variant[] } {
   let rounds = 4;
+  let proxy: 'socks5' | 'http' = 'socks5';
   let profile: ProfileRun = null;
   let strace = false;
   const variants: Variant[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--rounds') rounds = Number(argv[++i]);
+    else if (arg === '--proxy') {
+      const kind = argv[++i];
+      if (kind !== 'socks5' && kind !== 'http') throw new Error('--proxy must be socks5 or http');
+      proxy = kind;
+    }
     else if (arg === '--profile') profile = 'iperf';
     else if (arg === '--profile-connections') profile = 'connections';
     else if (arg === '--strace') strace = true;
@@ -88,7 +94,7 @@ function parseArgs(argv: string[]): { rounds: number; profile: ProfileRun; strac
     }
   }
   if (!(rounds >= 1 && rounds <= 20)) throw new Error('--rounds must be 1-20');
-  return { rounds, profile, strace, variants: variants.length > 0 ? variants : [{ name: 'base', env: {} }] };
+  return { rounds, proxy, profile, strace, variants: variants.length > 0 ? variants : [{ name: 'base', env: {} }] };
 }
 
 function median(values: number[]): number {
@@ -97,11 +103,11 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const { rounds, profile, strace, variants } = parseArgs(process.argv.slice(2));
+  const { rounds, proxy, profile, strace, variants } = parseArgs(process.argv.slice(2));
   execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
   const cleanups: (() => Promise<void> | void)[] = [];
   try {
-    const lab = await createLab({ clients: 1, proxies: ['socks5'] });
+    const lab = await createLab({ clients: 1, proxies: [proxy] });
     cleanups.push(() => lab.destroy());
     const tdb = await createTestDatabase({ prefix: 'pgw_bench_fwab' });
     cleanups.push(() => tdb.drop());
@@ -110,8 +116,8 @@ async function main(): Promise<void> {
     await lan.ready;
     const gateway = new Gateway(lab, tdb);
     cleanups.push(() => gateway.destroy());
-    const dante = lab.proxies[0]!;
-    await gateway.seedMapping(CLIENT, await gateway.seedProxy(dante, { status: 'up' }), PORT);
+    const upstreamProxy = lab.proxies[0]!;
+    await gateway.seedMapping(CLIENT, await gateway.seedProxy(upstreamProxy, { status: 'up' }), PORT);
     await gateway.start('agent');
     const { ip, httpPort, iperfPort } = lab.description.internet;
     const request = `GET /ip HTTP/1.1\r\nHost: ${ip}\r\nConnection: close\r\n\r\n`;
@@ -122,10 +128,10 @@ async function main(): Promise<void> {
     const waitEffective = async () => {
       for (let i = 0; i < 150; i++) {
         const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: CLIENT, timeoutMs: 2_000 });
-        if (r.ok && r.body.includes(dante.ip)) return;
+        if (r.ok && r.body.includes(upstreamProxy.ip)) return;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      throw new Error('client not effective through dante within 15 s');
+      throw new Error(`client not effective through the ${proxy} proxy within 15 s`);
     };
 
     const trials = new Map<string, Trial[]>(variants.map((v) => [v.name, []]));
