@@ -119,6 +119,23 @@ describe('acceptTcp', () => {
     wan.destroy();
   });
 
+  it('a connection queued on the listening socket before the acceptor existed has the client options too', async () => {
+    // The agent creates the listener and the kernel completes handshakes into its queue before the
+    // forwarder's acceptor runs: Linux copies a listener's options at the handshake, not at accept.
+    const { fd, port } = listenFd();
+    const early = net.connect({ host: '127.0.0.1', port });
+    await once(early, 'connect');
+    let got: number | null = null;
+    const instance = acceptTcp(fd, 128, (connFd) => void (got = connFd), (error) => assert.fail(`accept failed: ${error.message}`));
+    acceptors.push(instance);
+    for (let i = 0; i < 100 && got === null; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.notEqual(got, null, 'the queued connection was accepted');
+    const options = describeSocket(got!);
+    assert.deepEqual([options.noDelay, options.keepAliveIdleS], [true, 60], 'set before listen(), inherited at the handshake');
+    closeFd(got!);
+    early.destroy();
+  });
+
   it('accepts a burst of connections, each exactly once', async () => {
     const { port, accepted } = acceptor();
     const clients = await Promise.all(

@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pgw/dialers';
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
-import { closeFd } from '@pgw/original-dst';
+import { closeFd, dialNativeOnFd, type NativeDialFailure, watchDescriptor } from '@pgw/original-dst';
 import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/native-dial.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
@@ -459,6 +459,22 @@ describe('native upstream dial: descriptors', () => {
     }
     await sleep(100);
     assert.equal(openFds(), before);
+  });
+
+  it('a descriptor a watch holds is refused to a dial (EBUSY) until the watch lets go', async () => {
+    const ok = await startProxy('socks5', async (reader, socket) => {
+      await socksExchange(reader, socket, SOCKS_OK_V4, false);
+      await echoUpper(reader, socket);
+    });
+    const { fd } = await dialNativeOk(ok, options());
+    const watch = watchDescriptor(fd, () => undefined);
+    assert.throws(() => dialNativeOnFd(fd, [], 1_000, () => undefined), { code: 'EBUSY' }, 'a stage that did not let go first is an error, not a silent hang');
+    watch.close();
+    const done = await new Promise<[NativeDialFailure | null, number]>((resolve) => {
+      dialNativeOnFd(fd, [], 1_000, (failure, taken) => resolve([failure, taken]));
+    });
+    assert.deepEqual(done, [null, fd], 'taken once the watch let go');
+    closeFd(fd);
   });
 
   it('a tunnel given to Node and closed there: the next dial that gets its number is watched anew', async () => {

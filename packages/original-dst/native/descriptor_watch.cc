@@ -2,7 +2,8 @@
 // up, until close(). For a connection the reactor holds between two stages (a warm connection to
 // a proxy between its greeting and its CONNECT): the descriptor is taken over from the dial that
 // opened it and, at close(), left registered for the dial that uses it next (reactor.h); fd stays
-// the caller's to close.
+// the caller's to close. Unlike a uv_poll handle it does not keep Node's loop alive (the reactor's
+// handle is unref'd): the warm pool's max-age timer does, while a warm connection waits.
 #include "descriptor_watch.h"
 
 #include <sys/epoll.h>
@@ -38,7 +39,7 @@ class DescriptorWatch : public Napi::ObjectWrap<DescriptorWatch>, public Reactor
   }
 
   ~DescriptorWatch() override {
-    if (fd_ >= 0) reactor::Park(fd_);
+    if (fd_ >= 0) reactor::Park(fd_, this);
   }
 
   void OnReady(uint32_t events) override {
@@ -51,7 +52,7 @@ class DescriptorWatch : public Napi::ObjectWrap<DescriptorWatch>, public Reactor
  private:
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (fd_ >= 0) {
-      reactor::Park(fd_);
+      reactor::Park(fd_, this);
       fd_ = -1;
       Unref();
     }

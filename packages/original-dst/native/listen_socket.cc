@@ -15,6 +15,7 @@
 
 #include "napi_errors.h"
 #include "reactor.h"
+#include "tcp_keepalive.h"
 
 namespace {
 
@@ -54,8 +55,10 @@ Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   const char* step = nullptr;
+  std::string optionStep;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) step = "setsockopt(SO_REUSEADDR)";
   else if (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on)) != 0) step = "setsockopt(IP_TRANSPARENT)";
+  else if (const char* option = SetClientSocketOptions(fd); option != nullptr) step = (optionStep = std::string("setsockopt(") + option + ")").c_str();
   else if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) step = "bind 127.0.0.1";
   else if (listen(fd, backlog) != 0) step = "listen";
   if (step != nullptr) {
@@ -182,4 +185,17 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, copy);
+}
+
+// unwatchFd(fd): the connection reactor (reactor.cc) stops watching fd, a native dial's descriptor
+// that goes to a net.Socket instead of a native relay (libuv polls it from then on).
+Napi::Value UnwatchFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!IntArg(info, 0, 0, 1 << 30, &fd)) {
+    Napi::TypeError::New(env, "unwatchFd(fd) expects a file descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  reactor::Forget(fd);
+  return env.Undefined();
 }

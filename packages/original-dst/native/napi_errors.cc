@@ -21,6 +21,10 @@ const char* ErrnoName(int err) {
     case EMSGSIZE: return "EMSGSIZE";
     case EMFILE: return "EMFILE";
     case EINVAL: return "EINVAL";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case ENFILE: return "ENFILE";
+    case ENOMEM: return "ENOMEM";
     default: return "EUNKNOWN";
   }
 }

@@ -102,6 +102,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("describeSocket", Napi::Function::New(env, DescribeSocket, "describeSocket"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
+  exports.Set("unwatchFd", Napi::Function::New(env, UnwatchFd, "unwatchFd"));
   exports.Set("setTransparent", Napi::Function::New(env, SetTransparent, "setTransparent"));
   exports.Set("seqpacketListen", Napi::Function::New(env, SeqpacketListen, "seqpacketListen"));
   exports.Set("seqpacketAccept", Napi::Function::New(env, SeqpacketAccept, "seqpacketAccept"));

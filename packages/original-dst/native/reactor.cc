@@ -108,6 +108,7 @@ int Watch(napi_env env, int fd, ReactorWatch* watch) {
   Record& record = current.records[fd];
   epoll_event event{};
   event.events = kInterest;
+  if (record.registered && record.watch != nullptr && record.watch != watch) return EBUSY;
   if (record.registered) {
     // Handed over: MOD both checks that this number still is the descriptor we registered (one
     // that went to libuv and was closed there, its number reused, is not: ENOENT, added anew)
@@ -127,18 +128,18 @@ int Watch(napi_env env, int fd, ReactorWatch* watch) {
   return 0;
 }
 
-void Park(int fd) {
+void Park(int fd, const ReactorWatch* watch) {
   Record* record = Find(fd);
-  if (record != nullptr) record->watch = nullptr;
+  if (record != nullptr && record->watch == watch) record->watch = nullptr;
 }
 
-void Rearm(int fd) {
+int Rearm(int fd) {
   Record* record = Find(fd);
-  if (record == nullptr || !record->registered) return;
+  if (record == nullptr || !record->registered) return ENOENT;
   epoll_event event{};
   event.events = kInterest;
   event.data.u64 = Key(fd, record->generation);
-  epoll_ctl(current.epfd, EPOLL_CTL_MOD, fd, &event);
+  return epoll_ctl(current.epfd, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : errno;
 }
 
 void Forget(int fd) {

@@ -20,16 +20,16 @@ namespace reactor {
 
 // Makes `watch` the watcher of `fd` (non-blocking, connected or connecting): a descriptor not
 // yet registered is added, edge-triggered for reading, writing and hang-ups; one registered and
-// parked is taken over. One epoll_ctl either way; 0 or the errno. Readiness present now is
-// reported at once.
+// parked is taken over. One epoll_ctl either way; 0 or the errno (EBUSY: another watcher holds
+// it, a stage that did not let go first). Readiness present now is reported at once.
 int Watch(napi_env env, int fd, ReactorWatch* watch);
 
-// The watcher lets go of `fd`, which stays open and registered for the next one (its edges are
-// dropped meanwhile).
-void Park(int fd);
+// `watch` lets go of `fd`, which stays open and registered for the next watcher (its edges are
+// dropped meanwhile). Nothing when another watcher holds it.
+void Park(int fd, const ReactorWatch* watch);
 
-// Asks for `fd`'s readiness again: reported at once if it is ready (edge-triggered too).
-void Rearm(int fd);
+// Asks for `fd`'s readiness again: reported at once if it is ready (edge-triggered too); 0 or the errno.
+int Rearm(int fd);
 
 // Removes `fd` from the epoll (one epoll_ctl): for a descriptor handed to something else.
 void Forget(int fd);

@@ -146,9 +146,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       sides_[i].index = i;
       const int err = reactor::Watch(env, given[i], &sides_[i]);
       if (err != 0) {
-        // The descriptors stay the caller's when we throw, unregistered: it may give them to libuv.
-        reactor::Forget(given[0]);
-        reactor::Forget(given[1]);
+        // The descriptors stay the caller's when we throw: the one we took is let go of entirely
+        // (the caller gives it to a net.Socket or closes it); the other stays as its watch left it.
+        if (i == 1) reactor::Forget(given[0]);
         ThrowErrno(env, "SpliceRelay: epoll_ctl", err);
         return;
       }
@@ -261,7 +261,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     for (int i = 0; i < 2; i++) {
       if (!rearm_[i]) continue;
       rearm_[i] = false;
-      reactor::Rearm(fds_[i]);
+      // Without the re-report a yielded direction would wait for the peer's next bytes.
+      const int rearmErr = reactor::Rearm(fds_[i]);
+      if (rearmErr != 0) return Finish(std::string("relay: epoll_ctl: ") + std::strerror(rearmErr));
     }
   }
 

@@ -3,7 +3,8 @@
 // relay (the kernel relay takes a descriptor), and Node's accept path (a TCPWrap, a Duplex stream,
 // getpeername/getsockname each through JavaScript) cost more CPU per connection than the rest of
 // the accept. What the net.Server set on each connection (TCP_NODELAY, keepalive 60 s) is set once
-// on the listening socket: Linux copies a listener's socket options to every socket it accepts.
+// on the listening socket (SetClientSocketOptions): Linux copies a listener's socket options to
+// every connection it takes.
 // Per readable wake-up it accepts up to kBatch connections; for each it reads the peer, the local
 // address and the original destination (SO_ORIGINAL_DST) and calls
 //   onAccept(fd, peerAddress, dstAddress | null, dstPortOrErrno, localAddress, localPort)
@@ -26,6 +27,7 @@
 
 #include "napi_errors.h"
 #include "reactor.h"
+#include "tcp_keepalive.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80
@@ -38,10 +40,6 @@ namespace {
 
 constexpr int kBatch = 64;
 constexpr uint64_t kPauseMs = 100;
-// As libuv's uv_tcp_keepalive(on, 60) did for the net.Server: idle 60 s, then 10 probes 1 s apart.
-constexpr int kKeepIdleS = 60;
-constexpr int kKeepIntervalS = 1;
-constexpr int kKeepCount = 10;
 
 // Address text of a sockaddr (v4-mapped IPv6 stays "::ffff:a.b.c.d", as Node reports it).
 Napi::Value AddressText(Napi::Env env, const sockaddr_storage& addr, uint16_t* port) {
@@ -75,18 +73,6 @@ int OriginalDst(int fd, const sockaddr_storage& local, sockaddr_storage* dst) {
   return EAFNOSUPPORT;
 }
 
-// The options every accepted socket inherits (TCP_NODELAY, keepalive) on the listening socket;
-// nullptr, or the option that could not be set (errno says why).
-const char* SetAcceptedOptions(int fd) {
-  const int one = 1;
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) return "TCP_NODELAY";
-  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0) return "SO_KEEPALIVE";
-  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepIdleS, sizeof(kKeepIdleS)) != 0) return "TCP_KEEPIDLE";
-  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepIntervalS, sizeof(kKeepIntervalS)) != 0) return "TCP_KEEPINTVL";
-  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kKeepCount, sizeof(kKeepCount)) != 0) return "TCP_KEEPCNT";
-  return nullptr;
-}
-
 bool OutOfResources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
 class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
@@ -113,7 +99,8 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
     }
     // As net.Server.listen({ fd, backlog }): the socket is bound already; listen() again sets the backlog.
     if (listen(fd, backlog) != 0) { ThrowErrno(env, "TcpAcceptor: listen", errno); return; }
-    const char* failed = SetAcceptedOptions(fd);
+    // Listeners made by tcpListenLoopback have them already; one adopted from elsewhere may not.
+    const char* failed = SetClientSocketOptions(fd);
     if (failed != nullptr) { ThrowErrno(env, std::string("TcpAcceptor: setsockopt(") + failed + ")", errno); return; }
     const int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) { ThrowErrno(env, "TcpAcceptor: fcntl(O_NONBLOCK)", errno); return; }

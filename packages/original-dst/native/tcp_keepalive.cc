@@ -39,3 +39,18 @@ Napi::Value SetTcpKeepalive(const Napi::CallbackInfo& info) {
   }
   return env.Undefined();
 }
+
+// As libuv's uv_tcp_keepalive(on, 60) did for the net.Server: idle 60 s, then 10 probes 1 s apart.
+constexpr int kClientKeepIdleS = 60;
+constexpr int kClientKeepIntervalS = 1;
+constexpr int kClientKeepCount = 10;
+
+const char* SetClientSocketOptions(int fd) {
+  const int one = 1;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) return "TCP_NODELAY";
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0) return "SO_KEEPALIVE";
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kClientKeepIdleS, sizeof(kClientKeepIdleS)) != 0) return "TCP_KEEPIDLE";
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kClientKeepIntervalS, sizeof(kClientKeepIntervalS)) != 0) return "TCP_KEEPINTVL";
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kClientKeepCount, sizeof(kClientKeepCount)) != 0) return "TCP_KEEPCNT";
+  return nullptr;
+}

@@ -2,3 +2,9 @@
 #include <napi.h>
 
 Napi::Value SetTcpKeepalive(const Napi::CallbackInfo& info);
+
+// The options of every relayed client socket (TCP_NODELAY, keepalive idle 60 s, 10 probes 1 s
+// apart), set on a listening socket: Linux copies them to each connection as its handshake
+// completes, so they must be there before listen() for none to miss them. nullptr, or the option
+// that could not be set (errno says why).
+const char* SetClientSocketOptions(int fd);

@@ -148,9 +148,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     if (connectErr == 0) {
       const int err = reactor::Watch(env, fd_, this);
       if (err != 0) {
-        // A descriptor we were given stays the caller's when we throw.
+        // A descriptor we were given stays the caller's when we throw, as its watch left it.
         if (upstreamFd < 0) close(fd_);
-        else reactor::Forget(fd_);
         fd_ = -1;
         ThrowErrno(env, "UpstreamDial: epoll_ctl", err);
         return;
@@ -352,7 +351,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   // registered with the reactor (parked) for the relay that takes it next.
   void Finish() {
     open_ = false;
-    if (watched_ && succeeded_) reactor::Park(fd_);
+    if (watched_ && succeeded_) reactor::Park(fd_, this);
     watched_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
     if (!succeeded_ && fd_ >= 0) {

@@ -44,6 +44,7 @@ export interface Binding {
   describeSocket(fd: number): SocketDescription;
   closeFd(fd: number): void;
   dupFd(fd: number): number;
+  unwatchFd(fd: number): void;
   seqpacketListen(path: string, mode: number, gid: number): number;
   seqpacketAccept(fd: number): PeerCredentials | null;
   seqpacketConnect(path: string): PeerCredentials;

@@ -114,16 +114,22 @@ export function spliceDescriptor(clientFd: number, upstream: Socket, idleTimeout
 /**
  * As spliceDescriptor for an upstream that is a bare descriptor too (from a native dial):
  * `toClient` (the proxy's bytes after its answer) is written to the client first. On success the
- * relay owns the connection and both descriptors (no duplicates); null, touching nothing, as
- * spliceSockets.
+ * relay owns the connection and both descriptors (no duplicates); null as spliceSockets, the
+ * descriptors still the caller's and no longer watched by the addon (ready for a net.Socket).
  */
 export function spliceDescriptors(clientFd: number, upstreamFd: number, idleTimeoutMs: number, toClient: Buffer | undefined, onClosed: SpliceClosed): SplicedRelay | null {
-  if (spliceUnavailable() !== null) return null;
-  let relay: SplicedRelay;
-  try {
-    relay = new binding.SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, undefined, onClosed);
-  } catch {
-    return null;
+  let relay: SplicedRelay | null = null;
+  if (spliceUnavailable() === null) {
+    try {
+      relay = new binding.SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, undefined, onClosed);
+    } catch {
+      relay = null;
+    }
+  }
+  if (relay === null) {
+    // The descriptors go to net.Sockets: the addon's reactor lets go of them.
+    binding.unwatchFd(clientFd);
+    binding.unwatchFd(upstreamFd);
   }
   return relay;
 }
