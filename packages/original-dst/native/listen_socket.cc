@@ -165,8 +165,7 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "closeFd(fd) expects a file descriptor").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  reactor::Closing(fd);
-  if (close(fd) != 0 && errno != EINTR) ThrowErrno(env, "close", errno);
+  if (reactor::Close(fd) != 0 && errno != EINTR) ThrowErrno(env, "close", errno);
   return env.Undefined();
 }
 

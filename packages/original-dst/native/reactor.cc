@@ -151,11 +151,13 @@ void Forget(int fd) {
   record->watch = nullptr;
 }
 
-void Closing(int fd) {
+int Close(int fd) {
   Record* record = Find(fd);
-  if (record == nullptr) return;
-  record->registered = false;
-  record->watch = nullptr;
+  if (record != nullptr) {
+    record->registered = false;
+    record->watch = nullptr;
+  }
+  return close(fd);
 }
 
 }  // namespace reactor

@@ -34,9 +34,10 @@ int Rearm(int fd);
 // Removes `fd` from the epoll (one epoll_ctl): for a descriptor handed to something else.
 void Forget(int fd);
 
-// Called just before close(fd): drops the registration's record without a system call (closing
-// the last descriptor of a socket removes it from the epoll; edges from a duplicate that
-// outlives it are recognised as stale and dropped).
-void Closing(int fd);
+// close(fd), with the registration's record dropped first without a system call (closing the last
+// descriptor of a socket removes it from the epoll; edges from a duplicate that outlives it are
+// recognised as stale and dropped). Every close of a descriptor the reactor may know goes here,
+// or a number reused later would be taken for the old socket. Returns close()'s result.
+int Close(int fd);
 
 }  // namespace reactor

@@ -313,10 +313,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
 
   void CloseFds() {
     for (int* fd : {&fds_[0], &fds_[1]}) {
-      if (*fd >= 0) {
-        reactor::Closing(*fd);
-        close(*fd);
-      }
+      if (*fd >= 0) reactor::Close(*fd);
       *fd = -1;
     }
     for (Direction* d : {&up_, &down_}) {

@@ -226,8 +226,7 @@ Napi::Value ResetFd(const Napi::CallbackInfo& info) {
   const int fd = info[0].As<Napi::Number>().Int32Value();
   const linger abortive{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
-  reactor::Closing(fd);
-  if (close(fd) != 0 && errno != EINTR) ThrowErrno(env, "resetFd: close", errno);
+  if (reactor::Close(fd) != 0 && errno != EINTR) ThrowErrno(env, "resetFd: close", errno);
   return env.Undefined();
 }
 

@@ -154,7 +154,6 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
         ThrowErrno(env, "UpstreamDial: epoll_ctl", err);
         return;
       }
-      watched_ = true;
     }
     uv_timer_init(loop, &timer_);
     timer_.data = this;
@@ -169,9 +168,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   }
 
   ~UpstreamDial() override {
-    if (fd_ < 0) return;
-    reactor::Closing(fd_);
-    close(fd_);
+    if (fd_ >= 0) reactor::Close(fd_);
   }
 
  private:
@@ -351,12 +348,11 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   // registered with the reactor (parked) for the relay that takes it next.
   void Finish() {
     open_ = false;
-    if (watched_ && succeeded_) reactor::Park(fd_, this);
-    watched_ = false;
+    // Only a watched dial can succeed (its stages start once the reactor has its socket).
+    if (succeeded_) reactor::Park(fd_, this);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
     if (!succeeded_ && fd_ >= 0) {
-      reactor::Closing(fd_);
-      close(fd_);
+      reactor::Close(fd_);
       fd_ = -1;
     }
   }
@@ -403,7 +399,6 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
 
   Napi::Env env_ = nullptr;
   int fd_ = -1;
-  bool watched_ = false;
   uv_timer_t timer_{};
   std::vector<Stage> stages_;
   size_t index_ = 0;

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { binding } from './binding.js';
+import { onDuplicates } from './duplicates.js';
 
 /** A connection whose bytes the kernel moves (splice(2)); see native/splice_relay.cc. */
 export interface SplicedRelay {
@@ -65,14 +66,9 @@ export function spliceSockets(client: Socket, upstream: Socket, idleTimeoutMs: n
   upstream.pause();
   const toClient = takeBuffered(upstream);
   const toUpstream = takeBuffered(client);
-  let relay: SplicedRelay;
-  const copies: number[] = [];
-  try {
-    copies.push(binding.dupFd(clientFd), binding.dupFd(upstreamFd));
-    relay = new binding.SpliceRelay(copies[0]!, copies[1]!, idleTimeoutMs, toClient, toUpstream, onClosed);
-  } catch {
+  const relay = onDuplicates([clientFd, upstreamFd], ([clientCopy, upstreamCopy]) => new binding.SpliceRelay(clientCopy!, upstreamCopy!, idleTimeoutMs, toClient, toUpstream, onClosed));
+  if (relay === null) {
     // Out of descriptors, mostly: the sockets are still whole, with their bytes put back.
-    for (const copy of copies) binding.closeFd(copy);
     if (toClient !== undefined) upstream.unshift(toClient);
     if (toUpstream !== undefined) client.unshift(toUpstream);
     return null;
@@ -96,13 +92,8 @@ export function spliceDescriptor(clientFd: number, upstream: Socket, idleTimeout
   if (upstreamFd === null || upstream.writableLength > 0) return null;
   upstream.pause();
   const toClient = takeBuffered(upstream);
-  let relay: SplicedRelay;
-  let copy = -1;
-  try {
-    copy = binding.dupFd(upstreamFd);
-    relay = new binding.SpliceRelay(clientFd, copy, idleTimeoutMs, toClient, undefined, onClosed);
-  } catch {
-    if (copy >= 0) binding.closeFd(copy);
+  const relay = onDuplicates([upstreamFd], ([upstreamCopy]) => new binding.SpliceRelay(clientFd, upstreamCopy!, idleTimeoutMs, toClient, undefined, onClosed));
+  if (relay === null) {
     if (toClient !== undefined) upstream.unshift(toClient);
     return null;
   }

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { binding } from './binding.js';
+import { onDuplicates } from './duplicates.js';
 
 /**
  * One exchange of a native dial (native/upstream_dial.cc): its request, written when the stage
@@ -57,15 +58,8 @@ interface HandleSocket extends Socket {
 export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial | null {
   const fd = (socket as HandleSocket)._handle?.fd;
   if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
-  let dial: NativeDial;
-  let copy = -1;
-  try {
-    copy = binding.dupFd(fd);
-    dial = new binding.UpstreamDial(copy, null, 0, stages, timeoutMs, onDone);
-  } catch {
-    if (copy >= 0) binding.closeFd(copy);
-    return null;
-  }
+  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone));
+  if (dial === null) return null;
   socket.on('error', ignore);
   socket.destroy();
   return dial;
