@@ -19,6 +19,10 @@ export const ODD_BEHAVIOURS = [
   'socks5-bnd-ipv6',
   // SOCKS5: answers the greeting, then closes (whatever the client does next).
   'socks5-close-after-method',
+  // SOCKS5: takes a pipelined handshake, but drops whatever the client sent after the CONNECT
+  // before the reply (a server that reads the handshake through a buffer, then relays the raw
+  // socket): early data is lost.
+  'socks5-drops-early-data',
   // HTTP CONNECT answered "HTTP/1.0 200 Connection established".
   'http-1.0',
   // HTTP CONNECT answered with a 200 carrying many extra headers.
@@ -210,7 +214,8 @@ async function serveSocks5(client: net.Socket, opts: OddProxyOptions): Promise<v
     return;
   }
   await send(client, Buffer.concat([Buffer.from([5, 0, 0]), bndAddress(behaviour, opts.ip, upstream.localPort ?? 0)]), split);
-  tunnel(client, upstream, reader.rest());
+  const early = reader.rest();
+  tunnel(client, upstream, behaviour === 'socks5-drops-early-data' ? Buffer.alloc(0) : early);
 }
 
 function headLength(b: Buffer): number {

@@ -10,7 +10,8 @@
  * round direct + redsocks, then pgw (agent started, its table in force) in DNAT mode, then again with
  * the setting interceptMode = tproxy (issue 15: the agent restarted on the setting, same forwarder,
  * clients and mappings; rows "pgw-tproxy"), the two in turn first. Samples are pooled over the rounds and iperf3 takes the
- * median, so load from other work on the machine hits all setups.
+ * median, so load from other work on the machine hits all setups. dante is dialed with the SOCKS5
+ * handshake the health probe learns for it (early-data; PGW_BENCH_SOCKS5_HANDSHAKE=pipelined for A/B).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,9 +22,11 @@ import { measureFootprint, printFootprint } from './footprint.js';
 import { rssMiB } from './ops-machine.js';
 import { LanClient } from './forwarder/lan-client-handle.js';
 import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
+import { benchSocks5Handshake } from './socks5-handshake.js';
 import { round, type Summary, summarize } from './forwarder/stats.js';
 
 /** Per row and round; pooled over the rounds. */
+const SOCKS5_HANDSHAKE = benchSocks5Handshake();
 const SEQUENTIAL = 500;
 const CONCURRENT = 500;
 const CONCURRENCY = 10;
@@ -195,7 +198,7 @@ async function main(): Promise<void> {
     const relayEnv = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('PGW_FORWARDER_') && v !== undefined)) as Record<string, string>;
     const gateway = new Gateway(lab, tdb, { env: { forwarder: relayEnv } });
     cleanups.push(() => gateway.destroy());
-    const socksId = await gateway.seedProxy(dante, { status: 'up' });
+    const socksId = await gateway.seedProxy(dante, { status: 'up', handshakeLearned: SOCKS5_HANDSHAKE });
     const httpId = await gateway.seedProxy(tinyproxy, { status: 'up' });
     await gateway.seedMapping(CLIENT.pgwSocks5, socksId, 20013);
     await gateway.seedMapping(CLIENT.pgwHttp, httpId, 20014);
@@ -289,7 +292,7 @@ async function main(): Promise<void> {
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
     const failures = rows.reduce((sum, r) => sum + r.failures, 0);
     if (failures > 0) console.log(`WARNING: ${failures} tries failed in total (their times are not in the percentiles)`);
-    summary = { bench: 'forwarder', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'splice (default)', forwarderEnv: relayEnv, rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts };
+    summary = { bench: 'forwarder', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'splice (default)', forwarderEnv: relayEnv, socks5Handshake: SOCKS5_HANDSHAKE, rounds: ROUNDS, loadAverage: loads, sequential: SEQUENTIAL, concurrent: CONCURRENT, concurrency: CONCURRENCY, iperfSeconds: IPERF_SECONDS, rows, verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }

@@ -27,6 +27,7 @@ import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../support/gateway.js';
 import { startRedsocks } from './forwarder/redsocks.js';
 import { planDelayLine, TUN_A, TUN_B } from './rtt/delay-plan.js';
 import { parseWarmTakes, type WarmTakes } from './rtt/warm-takes.js';
+import { benchSocks5Handshake } from './socks5-handshake.js';
 
 const RTT_MS = boundedEnv('PGW_BENCH_RTT_MS', 50, 10, 500);
 const SAMPLES = boundedEnv('PGW_BENCH_SAMPLES', 15, 3, 200);
@@ -35,6 +36,7 @@ const ROUNDS = boundedEnv('PGW_BENCH_ROUNDS', 2, 1, 10);
 const WARMUP = 3;
 /** Between samples: long enough for the pool to open the next warm connection (TCP + greeting/auth: 2 RTT). */
 const GAP_MS = 4 * RTT_MS + 100;
+const SOCKS5_HANDSHAKE = benchSocks5Handshake();
 const GOAL_WARM_RTT = 0.2;
 const GOAL_COLD_RTT = 1;
 const CLIENT_PROGRAM = fileURLToPath(new URL('./rtt/ttfb-client.ts', import.meta.url));
@@ -180,11 +182,14 @@ async function installDelayLine(lab: Lab): Promise<LabProcess> {
   await lab.exec(wan, ['ip', '-batch', '-'], { input: `${plan.ipBatch.join('\n')}\n` });
   for (const setting of plan.sysctls) await lab.exec(wan, ['sysctl', '-q', '-w', setting]);
   const proc = await lab.spawn(wan, [process.execPath, '--conditions=pgw-source', '--import', 'tsx', DELAY_PROGRAM, TUN_A, TUN_B, String(RTT_MS / 2)], { name: 'delay-line', cwd: REPO_ROOT });
-  for (let i = 0; i < 100 && !readFileSync(proc.logFile, 'utf8').includes('ready'); i++) {
+  // Up to 30 s: tsx compiles the program first, slower on a loaded machine.
+  for (let i = 0; i < 300 && !readFileSync(proc.logFile, 'utf8').includes('ready'); i++) {
     if (!proc.isAlive()) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  if (!readFileSync(proc.logFile, 'utf8').includes('ready')) throw new Error(`delay line not ready; see ${proc.logFile}`);
+  const log = readFileSync(proc.logFile, 'utf8');
+  // The log goes with the lab: its last lines go into the error.
+  if (!log.includes('ready')) throw new Error(`delay line not ready (${proc.isAlive() ? 'still starting after 30 s' : 'exited'}): ${log.trim().split('\n').slice(-5).join(' | ') || 'no output'}`);
   return proc;
 }
 
@@ -205,7 +210,7 @@ function printTable(rows: readonly Row[], rttMs: number): void {
   const lines = rows.map((r) => [r.setup, r.protocol, r.ttfbP50Ms.toFixed(1), r.ttfbP90Ms.toFixed(1), r.ttfbRtt.toFixed(2), r.addedMs === null ? '-' : r.addedMs.toFixed(1), r.addedRtt === null ? '-' : r.addedRtt.toFixed(2), String(r.failures)]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  console.log(`\nbench:rtt: delay line ${RTT_MS} ms RTT (measured: direct TCP connect p50 ${rttMs.toFixed(1)} ms = 1 RTT below); ${ROUNDS} rounds x ${SAMPLES} samples per row, ${GAP_MS} ms apart; TTFB = client SYN to first response byte of GET /ip\n`);
+  console.log(`\nbench:rtt: delay line ${RTT_MS} ms RTT (measured: direct TCP connect p50 ${rttMs.toFixed(1)} ms = 1 RTT below); ${ROUNDS} rounds x ${SAMPLES} samples per row, ${GAP_MS} ms apart; TTFB = client SYN to first response byte of GET /ip; pgw dials SOCKS5 with handshake ${SOCKS5_HANDSHAKE}\n`);
   console.log(show(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const line of lines) console.log(show(line));
@@ -226,10 +231,8 @@ async function main(): Promise<void> {
     cleanups.push(() => gateway.destroy());
     const proxyIds = new Map<Protocol, number>();
     for (const protocol of PROTOCOLS) {
-      const id = await gateway.seedProxy(proxies.get(protocol)!, { status: 'up' });
+      const id = await gateway.seedProxy(proxies.get(protocol)!, { status: 'up', ...(protocol === 'http-auth' ? {} : { handshakeLearned: SOCKS5_HANDSHAKE }) });
       proxyIds.set(protocol, id);
-      // What the health probe learns for dante (issue 12.2's interop matrix): it accepts pipelining.
-      if (protocol !== 'http-auth') await tdb.db.updateTable('proxies').set({ handshakeLearned: 'pipelined' }).where('id', '=', id).execute();
       await gateway.seedMapping(CLIENTS[`pgw/${protocol}`]!, id, PGW_PORTS[protocol]!);
     }
     await installDelayLine(lab);
@@ -336,7 +339,7 @@ async function main(): Promise<void> {
     }
     console.log('');
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
-    summary = { bench: 'rtt', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'the forwarder default', rttMsNominal: RTT_MS, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, warmTakes: Object.fromEntries(warmTakes), verdicts };
+    summary = { bench: 'rtt', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'the forwarder default', rttMsNominal: RTT_MS, socks5Handshake: SOCKS5_HANDSHAKE, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, warmTakes: Object.fromEntries(warmTakes), verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }

@@ -61,6 +61,11 @@ async function metrics(): Promise<string> {
   return scrapeMetrics(gw, METRICS_PORT);
 }
 
+async function bytesUp(): Promise<number> {
+  const line = (await metrics()).split('\n').find((l) => l.startsWith('pgw_forwarder_bytes_total{') && l.includes('direction="up"'));
+  return Number(line?.split(' ')[1] ?? Number.NaN);
+}
+
 /** When the agent's last reconcile without error ended (Unix seconds): a run after a change loaded it. */
 async function agentLastSuccess(): Promise<number> {
   return metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
@@ -89,8 +94,9 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     await lab.spawn(lab.ns.wan, ['node', '-e', `require('node:net').createServer((s) => s.on('error', () => {})).listen(${HOLE_PORT}, '${hole}')`], { name: 'silent-proxy' });
     await waitTcpPort(lab.ns.wan, hole, HOLE_PORT);
 
-    const socks5 = await gateway.seedProxy(proxy('socks5'), { status: 'up' });
-    const socks5Auth = await gateway.seedProxy(proxy('socks5-auth'), { status: 'up' });
+    // dante as the health probe learns it (docs/OPERATIONS.md, "Proxy interop"): the client's first bytes go with the CONNECT.
+    const socks5 = await gateway.seedProxy(proxy('socks5'), { status: 'up', handshakeLearned: 'early-data' });
+    const socks5Auth = await gateway.seedProxy(proxy('socks5-auth'), { status: 'up', handshakeLearned: 'early-data' });
     const httpAuth = await gateway.seedProxy(proxy('http-auth'), { status: 'up' });
     httpAuthProxyId = httpAuth;
     holeProxyId = (
@@ -135,7 +141,11 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
   ] as const) {
     it(`a client mapped to ${kind} reaches the WAN host from the proxy's address, and 1 MiB echoes back intact${halfClose ? ' over a half-closed relay' : ''}`, async () => {
       assert.equal(await exitIpVia(CLIENTS[name]), proxy(kind).ip);
+      const before = await bytesUp();
       await lan.run({ op: 'echo', src: CLIENTS[name], host: internet.ip, port: internet.tcpEchoPort, bytes: 1 << 20, halfClose, timeoutMs: 10_000 });
+      // Every byte counted once, those sent with the CONNECT (early data, SOCKS5) included.
+      let counted = 0;
+      await eventually(`pgw_forwarder_bytes_total up to count the MiB (${kind})`, async () => (counted = (await bytesUp()) - before) === 1 << 20).catch(() => assert.equal(counted, 1 << 20, `${kind}: bytes counted up`));
     });
   }
 

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
+import type { ProxyHandshake } from '@pgw/domain';
 import { addWanAddress, type InteropProxy, snatUid, startNpmSocks5, startOdd, startPrivoxy, startSquid, startSshDynamic } from '../../lab/interop-proxies.js';
 import { LAB_PROXY_CREDENTIALS } from '../../lab/lab.js';
 import type { OddBehaviour } from '../../lab/odd-proxy-server.js';
@@ -37,7 +38,7 @@ interface Row {
   /** Credentials pgw dials with. */
   readonly credentials?: { username: string; password: string };
   /** Working rows: the handshake auto must learn (null: HTTP, nothing to learn). Failure rows: the error. */
-  readonly expect: { up: true; learned: 'pipelined' | 'sequential' | null } | { up: false; error: RegExp };
+  readonly expect: { up: true; learned: ProxyHandshake | null } | { up: false; error: RegExp };
 }
 
 const odd = (dp: () => Dataplane, behaviour: OddBehaviour, protocol: 'socks5' | 'http', auth?: typeof AUTH) => async (ip: string): Promise<InteropProxy> => {
@@ -49,15 +50,16 @@ const odd = (dp: () => Dataplane, behaviour: OddBehaviour, protocol: 'socks5' | 
 let dp: Dataplane;
 const get = () => dp;
 const ROWS: Row[] = [
-  { server: 'dante 1.4', auth: 'none', start: async () => ({ protocol: 'socks5', ip: dp.lab.proxies[0]!.ip, port: 1080 }), expect: { up: true, learned: 'pipelined' } },
-  { server: 'dante 1.4', auth: 'username', credentials: AUTH, start: async () => ({ protocol: 'socks5', ip: dp.lab.proxies[1]!.ip, port: 1080 }), expect: { up: true, learned: 'pipelined' } },
-  { server: 'OpenSSH 9.2 ssh -D', auth: 'none', start: (ip) => startSshDynamic(dp.lab, ip), expect: { up: true, learned: 'pipelined' } },
+  { server: 'dante 1.4', auth: 'none', start: async () => ({ protocol: 'socks5', ip: dp.lab.proxies[0]!.ip, port: 1080 }), expect: { up: true, learned: 'early-data' } },
+  { server: 'dante 1.4', auth: 'username', credentials: AUTH, start: async () => ({ protocol: 'socks5', ip: dp.lab.proxies[1]!.ip, port: 1080 }), expect: { up: true, learned: 'early-data' } },
+  { server: 'OpenSSH 9.2 ssh -D', auth: 'none', start: (ip) => startSshDynamic(dp.lab, ip), expect: { up: true, learned: 'early-data' } },
   { server: 'npm @pondwader/socks5-server', auth: 'none', start: async (ip) => (await startNpmSocks5(dp.lab, ip, 1080), await snatUid(dp.lab, 'daemon', ip), { protocol: 'socks5', ip, port: 1080 }), expect: { up: true, learned: 'pipelined' } },
   { server: 'test: one read per message (drops pipelined bytes)', auth: 'none', start: odd(get, 'socks5-one-read', 'socks5'), expect: { up: true, learned: 'sequential' } },
   { server: 'test: one read per message (drops pipelined bytes)', auth: 'username', credentials: AUTH, start: odd(get, 'socks5-one-read', 'socks5', AUTH), expect: { up: true, learned: 'sequential' } },
-  { server: 'test: replies byte by byte', auth: 'username', credentials: AUTH, start: odd(get, 'socks5-split', 'socks5', AUTH), expect: { up: true, learned: 'pipelined' } },
-  { server: 'test: domain BND.ADDR', auth: 'none', start: odd(get, 'socks5-bnd-domain', 'socks5'), expect: { up: true, learned: 'pipelined' } },
-  { server: 'test: IPv6 BND.ADDR', auth: 'none', start: odd(get, 'socks5-bnd-ipv6', 'socks5'), expect: { up: true, learned: 'pipelined' } },
+  { server: 'test: drops bytes sent before its CONNECT reply', auth: 'none', start: odd(get, 'socks5-drops-early-data', 'socks5'), expect: { up: true, learned: 'pipelined' } },
+  { server: 'test: replies byte by byte', auth: 'username', credentials: AUTH, start: odd(get, 'socks5-split', 'socks5', AUTH), expect: { up: true, learned: 'early-data' } },
+  { server: 'test: domain BND.ADDR', auth: 'none', start: odd(get, 'socks5-bnd-domain', 'socks5'), expect: { up: true, learned: 'early-data' } },
+  { server: 'test: IPv6 BND.ADDR', auth: 'none', start: odd(get, 'socks5-bnd-ipv6', 'socks5'), expect: { up: true, learned: 'early-data' } },
   {
     server: 'test: closes after method selection',
     auth: 'none',

@@ -10,7 +10,7 @@ describe('api: proxy handshake mode', () => {
   let admin: Session;
   const as = (session: Session) => ({ auth: { bearer: session.token } });
   /** What the health service writes (role pgw_health in production; the test's owner connection here). */
-  const learn = (id: number, learned: 'pipelined' | 'sequential') => h.db.updateTable('proxies').set({ handshakeLearned: learned }).where('id', '=', id).execute();
+  const learn = (id: number, learned: 'pipelined' | 'sequential' | 'early-data') => h.db.updateTable('proxies').set({ handshakeLearned: learned }).where('id', '=', id).execute();
 
   before(async () => {
     h = await ApiHarness.start();
@@ -27,9 +27,12 @@ describe('api: proxy handshake mode', () => {
     const forced = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'hs-seq', url: 'socks5://198.51.100.41:1080', handshakeMode: 'sequential' } });
     assert.equal(forced.status, 201, JSON.stringify(forced.body));
     assert.equal(forced.body.handshakeMode, 'sequential');
+    const early = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'hs-early', url: 'socks5://198.51.100.44:1080', handshakeMode: 'early-data' } });
+    assert.equal(early.status, 201, JSON.stringify(early.body));
+    assert.equal(early.body.handshakeMode, 'early-data');
   });
 
-  it('refuses a mode that is none of auto, pipelined, sequential with 400 naming handshakeMode', async () => {
+  it('refuses a mode that is none of auto, pipelined, sequential, early-data with 400 naming handshakeMode', async () => {
     const before = JSON.stringify(await h.db.selectFrom('proxies').selectAll().orderBy('id').execute());
     const res = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'hs-bad', url: 'socks5://198.51.100.42:1080', handshakeMode: 'fast' } });
     assert.equal(res.status, 400);
@@ -44,6 +47,8 @@ describe('api: proxy handshake mode', () => {
     await learn(id, 'pipelined');
     assert.equal((await h.call('GET', `/api/v1/proxies/${id}`, as(admin))).body.handshakeLearned, 'pipelined');
     assert.equal((await patch({ name: 'hs-learn-renamed' })).body.handshakeLearned, 'pipelined');
+    await learn(id, 'early-data');
+    assert.equal((await h.call('GET', `/api/v1/proxies/${id}`, as(admin))).body.handshakeLearned, 'early-data');
     for (const change of [{ port: 1081 }, { username: 'u', password: 'p' }, { handshakeMode: 'pipelined' }]) {
       await learn(id, 'sequential');
       const res = await patch(change);

@@ -93,7 +93,7 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     }
   });
 
-  it('learns pipelined for dante and for servers that split replies or answer with a domain or IPv6 BND.ADDR', async () => {
+  it('learns early-data for dante and for servers that split replies or answer with a domain or IPv6 BND.ADDR', async () => {
     const ids: [string, number][] = [
       ['dante', await addProxy('dante', dante.ip, dante.port)],
       ['split', await odd('socks5-split', `${SUBNET}.31`)],
@@ -104,8 +104,37 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     for (const [what, id] of ids) {
       const result = await probe(id);
       assert.equal(result.ok, true, `${what}: ${result.error}`);
-      assert.equal(await learnedOf(id), 'pipelined', what);
+      assert.equal(await learnedOf(id), 'early-data', what);
     }
+  });
+
+  it('learns pipelined for a server that drops bytes sent before its CONNECT reply: up, and remembered', async () => {
+    for (const auth of [undefined, AUTH]) {
+      const host = auth ? `${SUBNET}.72` : `${SUBNET}.71`;
+      const id = await odd('socks5-drops-early-data', host, auth);
+      const result = await probe(id);
+      assert.equal(result.ok, true, `drops early data${auth ? ' with auth' : ''}: ${result.error}`);
+      assert.equal(result.exitIp, host);
+      assert.equal((await statusOf(id)).status, 'up');
+      assert.equal(await learnedOf(id), 'pipelined');
+      // Known now: the next probe does not try early data again, and stays up.
+      const again = await probe(id);
+      assert.equal(again.ok, true, String(again.error));
+      assert.ok((again.latencyMs ?? Infinity) < 500, `no grace waited again: ${again.latencyMs} ms`);
+      assert.equal(await learnedOf(id), 'pipelined');
+    }
+  });
+
+  it('uses forced early-data as set: dante up, the dropping server down with a hint to the setting', async () => {
+    const daneId = await addProxy('dante-early', dante.ip, dante.port);
+    const dropping = await odd('socks5-drops-early-data', `${SUBNET}.73`);
+    for (const id of [daneId, dropping]) await database.db.updateTable('proxies').set({ handshakeMode: 'early-data' }).where('id', '=', id).execute();
+    const up = await probe(daneId);
+    assert.equal(up.ok, true, String(up.error));
+    assert.equal(await learnedOf(daneId), null);
+    const down = await probe(dropping);
+    assert.equal(down.ok, false);
+    assert.match(down.error ?? '', /no complete answer within 2000 ms .*early-data.*set the handshake to auto or pipelined/);
   });
 
   it('reports a server that closes after method selection down, naming the step, and learns nothing', async () => {
@@ -132,7 +161,7 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
   it('re-learns after an endpoint change (Postgres resets what was learned)', async () => {
     const id = await addProxy('dante-moved', dante.ip, dante.port);
     assert.equal((await probe(id)).ok, true);
-    assert.equal(await learnedOf(id), 'pipelined');
+    assert.equal(await learnedOf(id), 'early-data');
     const oneRead = `${SUBNET}.61`;
     servers.push(await startOddProxy({ behaviour: 'socks5-one-read', ip: oneRead, port: 1080 }));
     // As the api writes it (role pgw_api): the trigger of migration 0008 forgets the learned mode.

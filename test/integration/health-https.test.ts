@@ -158,8 +158,10 @@ describe('health probe of an https check URL', () => {
       assert.equal(result.ok, true);
       assert.equal(result.exitIp, proxy.ip, 'the echo saw the proxy, so the https request went through it');
       assert.ok(result.latencyMs !== null && result.latencyMs > 0);
-      const row = await database.db.selectFrom('proxies').select(['status']).where('id', '=', proxyId).executeTakeFirstOrThrow();
+      const row = await database.db.selectFrom('proxies').select(['status', 'handshakeLearned']).where('id', '=', proxyId).executeTakeFirstOrThrow();
       assert.equal(row.status, 'up');
+      // Learned over TLS: the ClientHello went with the CONNECT as early data and was answered.
+      assert.equal(row.handshakeLearned, 'early-data');
 
       // A trusted certificate issued for another address is still refused (served on the echo's address).
       await setCheckUrl(wrongAddressUrl);

@@ -18,8 +18,11 @@ import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, n
 
 const TARGET = { host: '203.0.113.10', port: 80 };
 const servers: net.Server[] = [];
+const proxyConnections = new Set<net.Socket>();
 after(() => {
   for (const server of servers) server.close();
+  // A test that failed half way leaves its proxy's script waiting: the run still ends.
+  for (const socket of proxyConnections) socket.destroy();
 });
 
 /** Reads a connection's bytes on demand: need(n) resolves with the next n bytes. */
@@ -75,6 +78,8 @@ type Script = (reader: Reader, socket: net.Socket) => Promise<void>;
 /** A proxy on loopback that runs `script` per connection. */
 async function startProxy(protocol: 'socks5' | 'http', script: Script, credentials?: { username: string; password: string }): Promise<ProxyEndpoint> {
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    proxyConnections.add(socket);
+    socket.on('close', () => proxyConnections.delete(socket));
     socket.setNoDelay(true);
     script(new Reader(socket), socket).catch(() => socket.destroy());
   });
@@ -125,8 +130,8 @@ function options(handshake: ProxyHandshake = 'pipelined', timeoutMs = 2_000, sig
   return { timeoutMs, allowHalfOpen: true, handshake, ...(signal === undefined ? {} : { signal }) };
 }
 
-async function dialNativeOk(proxy: ProxyEndpoint, opts: DialOptions, pool: WarmPool<NativeWarm> | null = null): Promise<NativeUpstream> {
-  const upstream = await dialUpstream(proxy, TARGET, opts, pool);
+async function dialNativeOk(proxy: ProxyEndpoint, opts: DialOptions, pool: WarmPool<NativeWarm> | null = null, clientFd = -1): Promise<NativeUpstream> {
+  const upstream = await dialUpstream(proxy, TARGET, opts, pool, clientFd);
   assert.ok(isNativeUpstream(upstream), 'a literal proxy address is dialed natively');
   return upstream;
 }
@@ -494,5 +499,128 @@ describe('native upstream dial: descriptors', () => {
       assert.equal(await useTunnel(second), 'PING');
     }
     assert.ok(reused > 0, 'the kernel gave a closed number to the next dial at least once');
+  });
+});
+
+describe('native upstream dial: SOCKS5 early data', () => {
+  /** A client connection on loopback whose accepted end is left unread (pauseOnConnect): its descriptor and the client. */
+  async function clientPair(): Promise<{ fd: number; accepted: net.Socket; client: net.Socket; close(): void }> {
+    const server = net.createServer({ pauseOnConnect: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [accepted] = (await once(server, 'connection')) as [net.Socket];
+    server.close();
+    const fd = (accepted as unknown as { _handle: { fd: number } })._handle.fd;
+    return { fd, accepted, client, close: () => (client.destroy(), accepted.destroy()) };
+  }
+
+  /** A SOCKS5 server that reads greeting, auth and CONNECT, then records what came after them before it answered. */
+  async function recordingSocks(before: string[]): Promise<ProxyEndpoint> {
+    return startProxy(
+      'socks5',
+      async (reader, socket) => {
+        await reader.need(3);
+        socket.write(Buffer.from([5, 2]));
+        await reader.need(5);
+        socket.write(Buffer.from([1, 0]));
+        await reader.need(10);
+        await sleep(30);
+        before.push((await reader.need(reader.pending)).toString());
+        socket.write(SOCKS_OK_V4);
+        await echoUpper(reader, socket);
+      },
+      { username: 'u', password: 'p' },
+    );
+  }
+
+  it('the client\'s first bytes go in the pipelined write with the CONNECT, before the reply, and are counted', async () => {
+    const before: string[] = [];
+    const proxy = await recordingSocks(before);
+    const pair = await clientPair();
+    try {
+      pair.client.write('GET / HTTP/1.1\r\n\r\n');
+      await sleep(20);
+      const upstream = await dialNativeOk(proxy, options('early-data'), null, pair.fd);
+      assert.deepEqual(before, ['GET / HTTP/1.1\r\n\r\n'], 'the proxy had the client\'s bytes before its reply');
+      assert.equal(upstream.earlyBytes, 18);
+      assert.equal(await useTunnel(upstream), 'PING');
+      // Taken from the client's socket: nothing of them is left for the relay.
+      pair.accepted.resume();
+      await sleep(20);
+      assert.equal(pair.accepted.bytesRead, 0);
+    } finally {
+      pair.close();
+    }
+  });
+
+  it('a client that has sent nothing yet: the CONNECT alone, the relay carries everything', async () => {
+    const before: string[] = [];
+    const proxy = await recordingSocks(before);
+    const pair = await clientPair();
+    try {
+      const upstream = await dialNativeOk(proxy, options('early-data'), null, pair.fd);
+      assert.deepEqual(before, ['']);
+      assert.equal(upstream.earlyBytes, 0);
+      assert.equal(await useTunnel(upstream), 'PING');
+    } finally {
+      pair.close();
+    }
+  });
+
+  it('pipelined, sequential and HTTP CONNECT never read the client', async () => {
+    const before: string[] = [];
+    const socks = await recordingSocks(before);
+    const http = await startProxy('http', async (reader, socket) => {
+      await reader.head();
+      await sleep(30);
+      before.push((await reader.need(reader.pending)).toString());
+      socket.write('HTTP/1.1 200 OK\r\n\r\n');
+      await echoUpper(reader, socket);
+    });
+    const pair = await clientPair();
+    try {
+      pair.client.write('hello');
+      await sleep(20);
+      for (const [proxy, handshake] of [[socks, 'pipelined'], [socks, 'sequential'], [http, 'early-data']] as const) {
+        const upstream = await dialNativeOk(proxy, options(handshake), null, pair.fd);
+        assert.equal(upstream.earlyBytes, 0, `${proxy.protocol} ${handshake}`);
+        assert.equal(await useTunnel(upstream), 'PING');
+      }
+      assert.deepEqual(before, ['', '', '']);
+      const [chunk] = (await (pair.accepted.resume(), once(pair.accepted, 'data'))) as [Buffer];
+      assert.equal(chunk.toString(), 'hello');
+    } finally {
+      pair.close();
+    }
+  });
+
+  it('early data on a warm connection: the CONNECT and the client\'s bytes in one write', async () => {
+    const before: string[] = [];
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      socket.write(Buffer.from([5, 0]));
+      await reader.need(10);
+      await sleep(30);
+      before.push((await reader.need(reader.pending)).toString());
+      socket.write(SOCKS_OK_V4);
+      await echoUpper(reader, socket);
+    });
+    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'early-data', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+    const pair = await clientPair();
+    try {
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options('early-data'), pool)), 'PING');
+      for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
+      pair.client.write('tls hello');
+      await sleep(20);
+      const upstream = await dialNativeOk(proxy, options('early-data'), pool, pair.fd);
+      assert.deepEqual(pool.takes, { used: 1, stale: 0 });
+      assert.equal(upstream.earlyBytes, 9);
+      assert.deepEqual(before, ['', 'tls hello']);
+      assert.equal(await useTunnel(upstream), 'PING');
+    } finally {
+      pool.close();
+      pair.close();
+    }
   });
 });

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encryptSecret } from '@pgw/crypto';
+import type { ProxyHandshake } from '@pgw/domain';
 import { EventBus, type PgwEvent } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import type { Lab, LabProcess, ProxyHandle } from '../../lab/index.js';
@@ -213,7 +214,8 @@ export class Gateway {
   }
 
   /** Inserts a proxy row for a lab proxy, its password sealed as the api would. */
-  async seedProxy(proxy: ProxyHandle, options: { name?: string; status?: 'up' | 'down' | 'unknown' } = {}): Promise<number> {
+  /** handshakeLearned: as if the health probe had learned it (benches run without the health service). */
+  async seedProxy(proxy: ProxyHandle, options: { name?: string; status?: 'up' | 'down' | 'unknown'; handshakeLearned?: ProxyHandshake } = {}): Promise<number> {
     const row = await this.database.db
       .insertInto('proxies')
       .values({
@@ -224,6 +226,7 @@ export class Gateway {
         username: proxy.username ?? null,
         passwordEnc: proxy.password ? encryptSecret(proxy.password, this.secretKey) : null,
         status: options.status ?? 'unknown',
+        handshakeLearned: options.handshakeLearned ?? null,
       })
       .returning('id')
       .executeTakeFirstOrThrow();

@@ -37,8 +37,8 @@ export interface ProxiesTable {
   passwordEnc: string | null;
   status: Generated<'unknown' | 'up' | 'down'>;
   /** SOCKS5 handshake setting and what mode auto learned (migration 0008). */
-  handshakeMode: Generated<'auto' | 'pipelined' | 'sequential'>;
-  handshakeLearned: Generated<'pipelined' | 'sequential' | null>;
+  handshakeMode: Generated<'auto' | 'pipelined' | 'sequential' | 'early-data'>;
+  handshakeLearned: Generated<'pipelined' | 'sequential' | 'early-data' | null>;
   /** The exit IP should differ from the address the proxy is dialed at (migration 0017; alarm `proxy_address`). */
   exitDiffers: Generated<boolean>;
   /** Whether the proxy carries UDP (SOCKS5 UDP ASSOCIATE), as the health probe learned it; null: not yet (migration 0020). */

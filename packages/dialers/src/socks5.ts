@@ -53,8 +53,8 @@ export class Socks5Dialer extends ProxyDialer<Socks5Prepared> {
   }
 
   protected exchanges(prepared: Socks5Prepared, target: DialTarget, options: DialOptions): readonly Exchange[] {
-    if (options.handshake === 'sequential') return [...prepared.sequential, ...this.connectExchanges(prepared, target)];
-    return [{ step: 'greeting', request: socks5Request(prepared.preamble, target), parse: prepared.parseGreeting }, ...prepared.pipelinedRest];
+    if (options.handshake === 'sequential') return [...prepared.sequential, connectExchange(target, options)];
+    return [{ step: 'greeting', request: withEarlyData(socks5Request(prepared.preamble, target), options), parse: prepared.parseGreeting }, ...prepared.pipelinedRest];
   }
 
   /** Greeting and auth: pipelined in one write unless the proxy needs them one at a time. */
@@ -64,6 +64,15 @@ export class Socks5Dialer extends ProxyDialer<Socks5Prepared> {
   }
 
   protected connectExchanges(_prepared: Socks5Prepared, target: DialTarget): readonly Exchange[] {
-    return [{ step: 'reply', request: socks5Request(EMPTY, target), parse: parseConnectReply }];
+    return [connectExchange(target, {})];
   }
+}
+
+function connectExchange(target: DialTarget, options: Pick<DialOptions, 'earlyData'>): Exchange {
+  return { step: 'reply', request: withEarlyData(socks5Request(EMPTY, target), options), parse: parseConnectReply };
+}
+
+/** The request carrying the CONNECT, with the caller's early data after it. */
+function withEarlyData(request: Buffer, options: Pick<DialOptions, 'earlyData'>): Buffer {
+  return options.earlyData === undefined || options.earlyData.length === 0 ? request : Buffer.concat([request, options.earlyData]);
 }

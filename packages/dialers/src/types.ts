@@ -26,10 +26,16 @@ export interface DialOptions {
    */
   readonly checkProxyAddress?: ProxyAddressCheck;
   /**
-   * SOCKS5 only: greeting, auth and CONNECT in one write (`pipelined`, default: one round trip)
-   * or each after the previous answer (`sequential`: works with servers that drop pipelined bytes).
+   * SOCKS5 only: greeting, auth and CONNECT in one write (`pipelined`, default: one round trip;
+   * `early-data` is the same here, earlyData says what goes with it) or each after the previous
+   * answer (`sequential`: works with servers that drop pipelined bytes).
    */
   readonly handshake?: ProxyHandshake;
+  /**
+   * SOCKS5 only: bytes for the target, written with the CONNECT before its reply (the health probe
+   * learning whether the proxy relays them: handshake early-data). Not counted as relayed.
+   */
+  readonly earlyData?: Buffer;
   /**
    * SOCKS5 pipelined only: once the method selection has arrived, fail with
    * 'pipelining_unanswered' when nothing more arrives within this many ms (the health probe

@@ -13,10 +13,13 @@ export type ProxyStatus = (typeof PROXY_STATUSES)[number];
  * How a SOCKS5 dial sends its greeting, auth and CONNECT (a proxy setting; HTTP CONNECT is one
  * request either way). `pipelined`: all in one write, one round trip, but RFC 1928 does not promise
  * that it works and some servers drop what follows the greeting. `sequential`: each message after
- * the previous answer, as curl and redsocks do. `auto` (default): the health probe learns which one
- * the proxy accepts (handshake_learned) and the forwarder uses that.
+ * the previous answer, as curl and redsocks do. `early-data`: pipelined, and the client's first
+ * bytes (what it sent by then) in the same write, so that a new connection's answer comes one
+ * round trip sooner; the proxy must relay bytes that arrive before its reply, which some servers
+ * drop. `auto` (default): the health probe learns the most the proxy accepts (handshake_learned)
+ * and the forwarder uses that.
  */
-export const PROXY_HANDSHAKE_MODES = ['auto', 'pipelined', 'sequential'] as const;
+export const PROXY_HANDSHAKE_MODES = ['auto', 'pipelined', 'sequential', 'early-data'] as const;
 export type ProxyHandshakeMode = (typeof PROXY_HANDSHAKE_MODES)[number];
 /** A handshake a dial can use: a mode other than auto, or what auto learned. */
 export type ProxyHandshake = Exclude<ProxyHandshakeMode, 'auto'>;

@@ -1,4 +1,4 @@
-// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone): the forwarder's dial to
+// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd]): the forwarder's dial to
 // its proxy and the SOCKS5 / HTTP CONNECT exchanges, without a net.Socket (issue 12: the upstream
 // side's net.Socket, its stream reads and the promises around them were most of the forwarder's
 // CPU per connection once the client side was native).
@@ -19,8 +19,14 @@
 // (packages/dialers: the same errors and metrics as a JavaScript dial). The socket is watched by
 // the thread's reactor (reactor.cc: edge-triggered, so every read goes on until EAGAIN).
 //
-// onDone(failure, fd, leftover) runs once, from libuv's close callback (never inside a call from
-// JavaScript): on success failure is null and fd the connected upstream socket, now the caller's;
+// earlyFd >= 0 (SOCKS5 to a proxy known to keep them, handshake early-data): the client's socket,
+// not ours. Whatever the client has sent by the time the request carrying the CONNECT goes out is
+// read from it (never waiting) and sent in the same write, so that a client that speaks first
+// (HTTP, TLS) has its answer one round trip sooner on a new connection.
+//
+// onDone(failure, fd, leftover, earlyBytes) runs once, from libuv's close callback (never inside a call from
+// JavaScript): on success failure is null, fd the connected upstream socket, now the caller's, and
+// earlyBytes how many of the client's bytes went with the CONNECT (the relay goes on after them);
 // on failure fd is -1 (closed here) and failure is { what, errno, stage, bytes, connecting } with
 // what one of 'connect' (the TCP connect failed), 'io' (a send or receive failed), 'closed' (the
 // proxy closed), 'timeout', 'answer' (not the success answer). cancel() ends a dial without
@@ -51,6 +57,8 @@ constexpr int kHttpHead = 2;
 constexpr size_t kMaxHttpHead = 8192;
 // Bytes per receive: an answer is a few bytes, a head at most 8 KiB; the rest waits for the relay.
 constexpr size_t kReadChunk = 16 * 1024;
+// The client's first bytes sent with the CONNECT at most: an HTTP request head or a TLS ClientHello.
+constexpr size_t kEarlyMax = 16 * 1024;
 // As the JavaScript dialers' keepalive (60 s of silence before the first probe).
 constexpr int kKeepaliveIdleS = 60;
 
@@ -116,9 +124,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   explicit UpstreamDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UpstreamDial>(info) {
     Napi::Env env = info.Env();
     env_ = env;
-    if (info.Length() != 6 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() || !info[4].IsNumber() ||
-        !info[5].IsFunction()) {
-      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone) expected")
+    if (info.Length() < 6 || info.Length() > 7 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() ||
+        !info[4].IsNumber() || !info[5].IsFunction() || (info.Length() == 7 && !info[6].IsNumber())) {
+      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd]) expected")
           .ThrowAsJavaScriptException();
       return;
     }
@@ -129,6 +137,10 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       return;
     }
     if (!ReadStages(env, info[3].As<Napi::Array>())) return;
+    if (info.Length() == 7) earlyFd_ = info[6].As<Napi::Number>().Int32Value();
+    for (size_t i = 0; i < stages_.size(); i++) {
+      if (stages_[i].hasRequest) earlyStage_ = i;
+    }
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
       Napi::Error::New(env, "UpstreamDial: no event loop").ThrowAsJavaScriptException();
@@ -241,9 +253,24 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
 
   void StartStage() {
     if (index_ == stages_.size()) return Succeed();
-    Stage& s = stages_[index_];
-    if (s.hasRequest) out_.append(s.request);
+    QueueRequest();
     Flush();
+  }
+
+  // The current stage's request, and with the one carrying the CONNECT the client's bytes so far.
+  void QueueRequest() {
+    const Stage& s = stages_[index_];
+    if (!s.hasRequest) return;
+    out_.append(s.request);
+    if (earlyFd_ < 0 || index_ != earlyStage_) return;
+    char early[kEarlyMax];
+    ssize_t n;
+    do n = recv(earlyFd_, early, sizeof(early), MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    // Nothing yet, the client's end or its error: the relay finds them where they are.
+    if (n <= 0) return;
+    out_.append(early, static_cast<size_t>(n));
+    earlyBytes_ = static_cast<size_t>(n);
   }
 
   // Sends what is queued; the rest waits for the reactor's writable edge while the buffer is full.
@@ -291,7 +318,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       index_++;
       if (index_ == stages_.size()) return Succeed();
       if (stages_[index_].hasRequest) {
-        out_.append(stages_[index_].request);
+        QueueRequest();
         Flush();
         if (!open_) return;
       }
@@ -376,7 +403,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     Napi::Value failure = env.Null();
     Napi::Value fd = Napi::Number::New(env, -1);
     Napi::Value leftover = env.Undefined();
+    Napi::Value earlyBytes = Napi::Number::New(env, 0);
     if (self->succeeded_) {
+      earlyBytes = Napi::Number::New(env, static_cast<double>(self->earlyBytes_));
       fd = Napi::Number::New(env, self->fd_);
       self->fd_ = -1;
       if (self->stageStart_ < self->in_.size()) {
@@ -392,7 +421,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       failure = f;
     }
     std::string().swap(self->in_);
-    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover});
+    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover, earlyBytes});
     self->onDone_.Reset();
     self->Unref();
   }
@@ -407,6 +436,10 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   std::string in_;
   std::string out_;
   size_t outOff_ = 0;
+  // The client's socket for early data (-1: none) and the stage whose request carries the CONNECT.
+  int earlyFd_ = -1;
+  size_t earlyStage_ = 0;
+  size_t earlyBytes_ = 0;
   bool connecting_ = false;
   bool open_ = false;
   bool succeeded_ = false;

@@ -78,6 +78,7 @@ export interface Binding {
     stages: readonly NativeDialStage[],
     timeoutMs: number,
     onDone: NativeDialDone,
+    earlyFd: number,
   ) => NativeDial;
 }
 

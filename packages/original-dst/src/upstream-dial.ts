@@ -29,11 +29,19 @@ export interface NativeDialFailure {
 }
 
 /**
- * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's) and
- * `leftover` the bytes after the last answer (the target's first, for the client); or a failure
+ * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's),
+ * `leftover` the bytes after the last answer (the target's first, for the client) and
+ * `earlyBytes` how many of the client's bytes went with the CONNECT (see EarlyData); or a failure
  * with fd -1 (the dial's socket is closed).
  */
-export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined) => void;
+export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number) => void;
+
+/**
+ * The client's socket (a descriptor the caller keeps, open until the dial ends) whose bytes so far
+ * go out with the request carrying the CONNECT, read without waiting: SOCKS5 early data, for a
+ * proxy known to keep bytes sent before its reply. -1: none.
+ */
+export type EarlyData = number;
 
 export interface NativeDial {
   /** Ends the dial now, closing its socket; onDone is not called. */
@@ -41,8 +49,8 @@ export interface NativeDial {
 }
 
 /** Connects to `address` (an IPv4/IPv6 literal) and runs `stages`; throws only for bad input or no descriptor left. */
-export function dialNative(address: string, port: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial {
-  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone);
+export function dialNative(address: string, port: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, earlyFd: EarlyData = -1): NativeDial {
+  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, earlyFd);
 }
 
 interface HandleSocket extends Socket {
@@ -58,7 +66,7 @@ interface HandleSocket extends Socket {
 export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial | null {
   const fd = (socket as HandleSocket)._handle?.fd;
   if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
-  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone));
+  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1));
   if (dial === null) return null;
   socket.on('error', ignore);
   socket.destroy();
@@ -69,8 +77,8 @@ export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[],
  * As dialNativeOn for a bare connected descriptor (a warm connection kept as one): `fd` becomes
  * the dial's, no duplicate. Throws, `fd` still the caller's, when the dial cannot start.
  */
-export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial {
-  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone);
+export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, earlyFd: EarlyData = -1): NativeDial {
+  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone, earlyFd);
 }
 
 /**

@@ -117,6 +117,8 @@ export class MappingListener implements RelayOwner {
   }
 
   closeConnections(): void {
+    // Dials first: one may read its client's descriptor (early data) until it ends, so that
+    // descriptor is closed, and its number free for another socket, only once the dial is cancelled.
     this.abort.abort();
     this.abort = new DialAbort();
     // A relay still dialing is released within reset(), which unlinks it: step on first.
@@ -201,7 +203,8 @@ export class MappingListener implements RelayOwner {
       // A warm connection when the proxy's pool has one: only the CONNECT is left to do.
       const pool = this.ctx.warmPools?.pool(route) ?? null;
       // The pools hold what the dial mode uses (boot.ts makes them with the matching connector).
-      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null);
+      // The client's descriptor stays open while the dial runs (closeConnections aborts the dials first).
+      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, relay.descriptor);
       else upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : (pool as WarmPool<Socket>).dial(target, options));
     } catch (error) {
       this.ctx.dialFailed(route, error);

@@ -27,10 +27,14 @@ import { closeFd, dialNative, dialNativeOn, dialNativeOnFd, type NativeDial, typ
 export const DIAL_MODES = ['native', 'js'] as const;
 export type DialMode = (typeof DIAL_MODES)[number];
 
-/** A connection through the proxy as a bare descriptor (now the caller's) and the target's first bytes, if any came with the answer. */
+/**
+ * A connection through the proxy as a bare descriptor (now the caller's), the target's first bytes
+ * if any came with the answer, and how many of the client's bytes went with the CONNECT.
+ */
 export interface NativeUpstream {
   readonly fd: number;
   readonly leftover: Buffer | undefined;
+  readonly earlyBytes: number;
 }
 
 /** A warm connection of a native pool: greeting and auth done, a bare descriptor watched for the proxy closing it. */
@@ -81,7 +85,7 @@ class NativeDialRun {
     return true;
   }
 
-  done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined): void {
+  done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number): void {
     // An abort can land after the addon finished the exchange and before this callback (it runs in
     // the handle's close phase): the promise is already rejected, so nobody else would close fd.
     if (this.settled) {
@@ -92,7 +96,7 @@ class NativeDialRun {
     this.options.signal?.removeEventListener('abort', this);
     this.dial = null;
     if (failure !== null) return this.reject(planFailure(this.plan, failure, this.proxy, this.target, this.options.timeoutMs));
-    this.resolve({ fd, leftover });
+    this.resolve({ fd, leftover, earlyBytes });
   }
 
   /** EventListener for the abort signal. */
@@ -106,21 +110,33 @@ class NativeDialRun {
   }
 }
 
-function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined): void {
-  this[RUN]!.done(failure, fd, leftover);
+function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number): void {
+  this[RUN]!.done(failure, fd, leftover, earlyBytes);
 }
 
 /**
  * A connection through `proxy` to `target`: over a warm connection of `pool` when one is ready
  * (the pool's accounting as for a JavaScript dial), else a new one; natively, except for a proxy
- * given by name (the JavaScript dialer then, a net.Socket). Rejects with the dialers' DialError.
+ * given by name (the JavaScript dialer then, a net.Socket). With `clientFd`, the client's bytes so
+ * far go with the CONNECT where the proxy keeps them (earlyDataFd). Rejects with the dialers' DialError.
  */
-export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null): Promise<NativeUpstream | Socket> {
-  if (pool === null) return dialCold(proxy, target, options);
+export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null, clientFd = -1): Promise<NativeUpstream | Socket> {
+  const earlyFd = earlyDataFd(proxy, options, clientFd);
+  if (pool === null) return dialCold(proxy, target, options, earlyFd);
   return pool.dialVia<NativeUpstream | Socket>(options, {
-    warm: (warm) => dialWarm(warm, proxy, target, options),
-    cold: () => dialCold(proxy, target, options),
+    warm: (warm) => dialWarm(warm, proxy, target, options, earlyFd),
+    cold: () => dialCold(proxy, target, options, earlyFd),
   });
+}
+
+/**
+ * The client's descriptor for early data, or -1: only SOCKS5 with the handshake early-data (forced,
+ * or learned by the health probe: the proxy relayed bytes sent before its reply). HTTP CONNECT never:
+ * a proxy that refuses the CONNECT may keep the connection and read those bytes as its next request,
+ * one the destination guard never saw; a SOCKS5 server closes after a refusal (RFC 1928 section 6).
+ */
+function earlyDataFd(proxy: ProxyEndpoint, options: DialOptions, clientFd: number): number {
+  return proxy.protocol === 'socks5' && options.handshake === 'early-data' ? clientFd : -1;
 }
 
 /** As runHandshake's checks before any packet: an early abort, a refused literal address; null when the dial may start. */
@@ -131,7 +147,7 @@ function refusedBefore(proxy: ProxyEndpoint, target: DialTarget | null, options:
   return refused === null ? null : withContext(refused, proxy, target);
 }
 
-function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<NativeUpstream | Socket> {
+function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number): Promise<NativeUpstream | Socket> {
   // A name is resolved, and each of its addresses checked, by the JavaScript dialer's lookup hook.
   if (!nativeAddress(proxy.host)) return dialerFor(proxy.protocol).dial(proxy, target, options);
   const refused = refusedBefore(proxy, target, options);
@@ -143,7 +159,7 @@ function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions
     return Promise.reject(error as Error);
   }
   return new Promise<NativeUpstream>((resolve, reject) => {
-    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone));
+    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, earlyFd));
   });
 }
 
@@ -155,8 +171,8 @@ function nativeAddress(host: string): boolean {
   return isIP(host) !== 0 && !host.includes('%');
 }
 
-/** The CONNECT alone on a warm connection; its descriptor is consumed whatever the outcome. */
-function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions): Promise<NativeUpstream> {
+/** The CONNECT (with early data, if any) on a warm connection; its descriptor is consumed whatever the outcome. */
+function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number): Promise<NativeUpstream> {
   let plan: HandshakePlan;
   try {
     const refused = refusedBefore(proxy, target, options);
@@ -170,7 +186,7 @@ function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, op
     // The dial takes the descriptor over; one that could not start leaves it ours to close.
     let taken = false;
     new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => {
-      const dial = dialNativeOnFd(warm.fd, plan.stages, options.timeoutMs, onDone);
+      const dial = dialNativeOnFd(warm.fd, plan.stages, options.timeoutMs, onDone, earlyFd);
       taken = true;
       return dial;
     });

@@ -46,12 +46,19 @@ export class Relay {
   private idleTimeoutMs = 0;
   /** Set once the sockets are handed over to the kernel relay; the net.Sockets are gone then. */
   private spliced: RelaySplice | null = null;
+  /** The client's bytes the native dial sent with the CONNECT (early data), before the relay. */
+  private earlyBytes = 0;
 
   constructor(
     clientFd: number,
     readonly owner: RelayOwner,
   ) {
     this.clientFd = clientFd;
+  }
+
+  /** The client's descriptor while no relay holds it (a dial may send its first bytes as early data), else -1. */
+  get descriptor(): number {
+    return this.clientFd;
   }
 
   /**
@@ -108,6 +115,7 @@ export class Relay {
    * JS relay over the same descriptors.
    */
   attachDescriptor(upstream: NativeUpstream, idleTimeoutMs: number): void {
+    this.earlyBytes = upstream.earlyBytes;
     const spliced: RelaySplice | null = spliceDescriptors(this.clientFd, upstream.fd, idleTimeoutMs, upstream.leftover, onSpliceClosed);
     if (spliced !== null) {
       this.idleTimeoutMs = idleTimeoutMs;
@@ -126,7 +134,7 @@ export class Relay {
 
   /** Bytes relayed client -> upstream so far. */
   get bytesUp(): number {
-    return this.spliced !== null ? this.spliced.bytesUp : this.client !== null ? this.client.bytesRead : 0;
+    return this.earlyBytes + (this.spliced !== null ? this.spliced.bytesUp : this.client !== null ? this.client.bytesRead : 0);
   }
 
   /** Bytes relayed upstream -> client so far. */

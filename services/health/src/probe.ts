@@ -1,11 +1,13 @@
 import { request } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
-import { DialError, type DialFailureReason, type Dialer, type ProxyAddressCheck } from '@pgw/dialers';
+import { DialError, type DialFailureReason, type DialOptions, type Dialer, type ProxyAddressCheck } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
-import { dialAndLearn, type HandshakePlan } from './handshake-learning.js';
+import { FirstFlightSocket } from './first-flight.js';
+import { dialAndLearn, type HandshakePlan, pipelineGraceMs } from './handshake-learning.js';
 
 /** Bounded label values for pgw_health_probes_total{result}. */
 export type ProbeResultLabel = 'ok' | DialFailureReason | 'timeout' | 'tls_error' | 'http_status' | 'bad_answer' | 'request_failed';
@@ -72,24 +74,104 @@ export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, ta
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
-  let socket: Socket | undefined;
+  const dialTarget = { host: target.host, port: target.port };
+  const options = { timeoutMs, signal: controller.signal, keepAlive: false, checkProxyAddress };
+  let socket: Duplex | undefined;
   try {
-    const dialed = await dialAndLearn(dialer, proxy, { host: target.host, port: target.port }, { timeoutMs, signal: controller.signal, keepAlive: false, checkProxyAddress }, handshake);
+    let plan = handshake;
+    if (triesEarlyData(proxy, plan)) {
+      const early = await probeWithEarlyData(dialer, proxy, target, options, plan, trustedCa);
+      if (early.outcome !== null) return { ...early.outcome, latencyMs: elapsedMs(started) };
+      // Not answered: what follows is learned without early data, in the time left.
+      plan = { mode: 'auto', learned: early.pipelining ? 'pipelined' : 'sequential' };
+      options.timeoutMs = Math.max(1, Math.floor(timeoutMs - (performance.now() - started)));
+    }
+    const dialed = await dialAndLearn(dialer, proxy, dialTarget, options, plan);
     socket = dialed.socket;
     // Read before TLS wraps the tunnel: the TCP peer is the proxy itself.
-    const proxyAddress = unmappedAddress(socket.remoteAddress);
+    const proxyAddress = unmappedAddress(dialed.socket.remoteAddress);
     if (target.tls) socket = await startTls(socket, target, trustedCa, controller.signal);
-    const body = await fetchBody(socket, target, controller.signal);
-    if (body.status < 200 || body.status > 299) throw new AnswerError('http_status', `check URL answered HTTP ${body.status}`);
-    const exitIp = parseAnswer(body.text);
-    return { ok: true, result: 'ok', latencyMs: Math.max(1, Math.round(performance.now() - started)), exitIp, proxyAddress, handshakeLearned: dialed.learned };
+    const exitIp = await exitIpFrom(socket, target, controller.signal);
+    return { ok: true, result: 'ok', latencyMs: elapsedMs(started), exitIp, proxyAddress, handshakeLearned: dialed.learned };
   } catch (error) {
-    return failure(error, proxy, target, timeoutMs, controller.signal.aborted);
+    return failure(error, proxy, target, timeoutMs, controller.signal.aborted, handshake.mode === 'early-data' && proxy.protocol === 'socks5');
   } finally {
     clearTimeout(timer);
     socket?.destroy();
   }
 }
+
+function elapsedMs(started: number): number {
+  return Math.max(1, Math.round(performance.now() - started));
+}
+
+/** The check URL's answer read from a tunnel (TLS already on it for https): the exit IP. */
+async function exitIpFrom(socket: Duplex, target: CheckTarget, signal: AbortSignal): Promise<string> {
+  const body = await fetchBody(socket, target, signal);
+  if (body.status < 200 || body.status > 299) throw new AnswerError('http_status', `check URL answered HTTP ${body.status}`);
+  return parseAnswer(body.text);
+}
+
+/**
+ * SOCKS5 with early data forced, or in mode auto unless already learned without it (pipelined or
+ * sequential stay as learned until the endpoint, credentials or mode change, as sequential does).
+ */
+function triesEarlyData(proxy: ProxyEndpoint, plan: HandshakePlan): boolean {
+  if (proxy.protocol !== 'socks5') return false;
+  return plan.mode === 'early-data' || (plan.mode === 'auto' && (plan.learned === null || plan.learned === 'early-data'));
+}
+
+interface EarlyDataProbe {
+  /** The probe's outcome; null when the proxy did not answer the early data (mode auto only). */
+  readonly outcome: Omit<Extract<ProbeOutcome, { ok: true }>, 'latencyMs'> | null;
+  /** With outcome null: whether the pipelined greeting was answered (else the proxy needs sequential). */
+  readonly pipelining: boolean;
+}
+
+/**
+ * The probe as the forwarder dials with early data: the check request (for https, the TLS
+ * ClientHello) written with the pipelined CONNECT. In mode auto, a tunnel that brings nothing
+ * within the pipelining grace means the proxy dropped the early bytes; so does an unanswered
+ * pipelined greeting (then the proxy needs sequential). Every other failure is the probe's.
+ */
+async function probeWithEarlyData(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, options: DialOptions & { signal: AbortSignal }, plan: HandshakePlan, trustedCa: readonly string[]): Promise<EarlyDataProbe> {
+  const learning = plan.mode === 'auto';
+  const grace = pipelineGraceMs(options.timeoutMs);
+  const stand = new FirstFlightSocket();
+  // The probe's deadline ends the wait for the first flight too.
+  const onAbort = () => stand.destroy(new Error('aborted'));
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const client = target.tls ? startTls(stand, target, trustedCa, options.signal) : Promise.resolve(stand);
+  const exitIp = client.then((socket) => exitIpFrom(socket, target, options.signal));
+  // Until it is known whether this answer counts, a rejection is handled here.
+  exitIp.catch(ignore);
+  try {
+    const earlyData = await stand.firstFlight;
+    let tunnel: Socket;
+    try {
+      tunnel = await dialer.dial(proxy, { host: target.host, port: target.port }, { ...options, handshake: 'pipelined', pipelineGraceMs: grace, earlyData });
+    } catch (error) {
+      if (learning && error instanceof DialError && error.reason === 'pipelining_unanswered') return { outcome: null, pipelining: false };
+      throw error;
+    }
+    const proxyAddress = unmappedAddress(tunnel.remoteAddress);
+    stand.attach(tunnel);
+    if (learning && !(await answeredWithin(stand, grace))) return { outcome: null, pipelining: true };
+    return { outcome: { ok: true, result: 'ok', exitIp: await exitIp, proxyAddress, handshakeLearned: learning ? 'early-data' : null }, pipelining: true };
+  } finally {
+    options.signal.removeEventListener('abort', onAbort);
+    stand.destroy();
+    void client.then((socket) => socket.destroy(), ignore);
+  }
+}
+
+function answeredWithin(stand: FirstFlightSocket, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  return Promise.race([stand.answered.then(() => true), expired]).finally(() => clearTimeout(timer));
+}
+
+function ignore(): void {}
 
 /** An IPv4 peer of a dual-stack socket reads as ::ffff:a.b.c.d; the check URL echoes a.b.c.d. */
 function unmappedAddress(address: string | undefined): string | null {
@@ -106,7 +188,7 @@ class AnswerError extends Error {
   }
 }
 
-function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number, timedOut: boolean): ProbeOutcome {
+function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number, timedOut: boolean, earlyDataForced: boolean): ProbeOutcome {
   if (error instanceof DialError) {
     if (error.reason === 'aborted' || (timedOut && error.reason === 'connect_timeout')) {
       return { ok: false, result: 'timeout', reachedProxy: true, error: `${endpointLabel(proxy)}: no tunnel to ${target.host}:${target.port} within ${timeoutMs} ms` };
@@ -114,7 +196,11 @@ function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, time
     return { ok: false, result: error.reason, reachedProxy: !PROXY_UNREACHED.has(error.reason), error: error.message };
   }
   const where = `${endpointLabel(proxy)} -> ${target.label}`;
-  if (timedOut) return { ok: false, result: 'timeout', reachedProxy: true, error: `${where}: no complete answer within ${timeoutMs} ms` };
+  if (timedOut) {
+    // The tunnel came up but nothing came back: with early data forced, the proxy may have dropped the request.
+    const hint = earlyDataForced ? ' (handshake early-data: a proxy that drops bytes sent before its CONNECT reply never answers; set the handshake to auto or pipelined)' : '';
+    return { ok: false, result: 'timeout', reachedProxy: true, error: `${where}: no complete answer within ${timeoutMs} ms${hint}` };
+  }
   if (error instanceof AnswerError) return { ok: false, result: error.result, reachedProxy: true, error: `${where}: ${error.message}` };
   const message = error instanceof Error ? error.message : String(error);
   return { ok: false, result: 'bad_answer', reachedProxy: true, error: `${where}: ${message}` };
@@ -131,7 +217,7 @@ function parseAnswer(text: string): string {
 /** OpenSSL's verdicts on the certificate chain and Node's name check: the operator can act on these. */
 const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
-function startTls(socket: Socket, target: CheckTarget, trustedCa: readonly string[], signal: AbortSignal): Promise<Socket> {
+function startTls(socket: Duplex, target: CheckTarget, trustedCa: readonly string[], signal: AbortSignal): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     // SNI carries hostnames only, never address literals (RFC 6066). `host` is what the
     // certificate is checked against: without it an address target would be checked as "localhost".
@@ -154,7 +240,7 @@ function startTls(socket: Socket, target: CheckTarget, trustedCa: readonly strin
   });
 }
 
-function fetchBody(socket: Socket, target: CheckTarget, signal: AbortSignal): Promise<{ status: number; text: string }> {
+function fetchBody(socket: Duplex, target: CheckTarget, signal: AbortSignal): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {

@@ -760,7 +760,7 @@ export interface components {
              * @description The SOCKS5 handshake the health probe learned in mode `auto`; null until learned (the forwarder dials sequential), and for HTTP proxies
              * @enum {string|null}
              */
-            handshakeLearned: "pipelined" | "sequential" | null;
+            handshakeLearned: "pipelined" | "sequential" | "early-data" | null;
             /**
              * @description Whether the proxy carries a client's UDP in TPROXY mode, as the health probe learned it (issue 15):
              *     `supported` (SOCKS5, UDP ASSOCIATE answered), `unsupported` (a SOCKS5 server refusing the command, or an
@@ -777,11 +777,13 @@ export interface components {
         /**
          * @description SOCKS5 only (HTTP CONNECT is one request either way). `pipelined` sends greeting, auth and CONNECT in one
          *     write (one round trip); `sequential` sends each after the previous answer, which every server accepts;
-         *     `auto` (default) lets the health probe learn which one the proxy accepts (`handshakeLearned`), learned
-         *     again after a change of endpoint, credentials or mode.
+         *     `early-data` is pipelined with the client's first bytes in the same write (a new connection answered one
+         *     round trip sooner; the proxy must relay bytes sent before its reply); `auto` (default) lets the health
+         *     probe learn the most the proxy accepts (`handshakeLearned`: early-data is learned only with a plain
+         *     `http://` check URL), learned again after a change of endpoint, credentials or mode.
          * @enum {string}
          */
-        ProxyHandshakeMode: "auto" | "pipelined" | "sequential";
+        ProxyHandshakeMode: "auto" | "pipelined" | "sequential" | "early-data";
         /**
          * @description The clients' exit IP should differ from the address the proxy is dialed at (a pool or rotating
          *     gateway, a chain). When set, a probe whose exit IP is that address raises the exit-IP alarm

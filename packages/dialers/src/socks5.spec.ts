@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ProxyEndpoint } from '@pgw/domain';
+import { Socks5Dialer } from './socks5.js';
+
+const PROXY: ProxyEndpoint = { protocol: 'socks5', host: '198.51.100.1', port: 1080 as ProxyEndpoint['port'], username: 'u', password: 'p' };
+const TARGET = { host: '203.0.113.10', port: 80 };
+const CONNECT = [5, 1, 0, 1, 203, 0, 113, 10, 0, 80];
+const EARLY = Buffer.from('GET / HTTP/1.0\r\n\r\n');
+
+function requests(options: Parameters<Socks5Dialer['plan']>[2], onWarm = false): number[][] {
+  return new Socks5Dialer().plan(PROXY, TARGET, { timeoutMs: 1_000, ...options }, onWarm).stages.map((stage) => [...(stage.request ?? [])]);
+}
+
+describe('Socks5Dialer early data', () => {
+  it('goes right after the CONNECT, in the pipelined write and in the sequential one', () => {
+    const greetingAndAuth = [5, 1, 2, 1, 1, 0x75, 1, 0x70];
+    assert.deepEqual(requests({ handshake: 'early-data', earlyData: EARLY }), [[...greetingAndAuth, ...CONNECT, ...EARLY], [], []]);
+    assert.deepEqual(requests({ handshake: 'pipelined', earlyData: EARLY }), [[...greetingAndAuth, ...CONNECT, ...EARLY], [], []]);
+    assert.deepEqual(requests({ handshake: 'sequential', earlyData: EARLY }), [[5, 1, 2], [1, 1, 0x75, 1, 0x70], [...CONNECT, ...EARLY]]);
+  });
+
+  it('is not sent unless given: early-data alone is the pipelined handshake', () => {
+    assert.deepEqual(requests({ handshake: 'early-data' }), requests({ handshake: 'pipelined' }));
+    assert.deepEqual(requests({ handshake: 'early-data', earlyData: Buffer.alloc(0) }), requests({ handshake: 'pipelined' }));
+  });
+});
