@@ -23,6 +23,9 @@ export const ODD_BEHAVIOURS = [
   // before the reply (a server that reads the handshake through a buffer, then relays the raw
   // socket): early data is lost.
   'socks5-drops-early-data',
+  // SOCKS5: takes a pipelined handshake, but refuses a CONNECT that has bytes after it (reply 01,
+  // general failure), as a server checking the request's length would.
+  'socks5-refuses-early-data',
   // HTTP CONNECT answered "HTTP/1.0 200 Connection established".
   'http-1.0',
   // HTTP CONNECT answered with a 200 carrying many extra headers.
@@ -199,6 +202,14 @@ async function serveSocks5(client: net.Socket, opts: OddProxyOptions): Promise<v
     }
   }
   const request = await reader.take(requestLength);
+  if (behaviour === 'socks5-refuses-early-data') {
+    await sleep(20);
+    if (reader.rest().length > 0) {
+      await send(client, Buffer.from([5, 1, 0, 1, 0, 0, 0, 0, 0, 0]), false);
+      client.end();
+      return;
+    }
+  }
   const target = requestTarget(request);
   if (target === null) {
     await send(client, Buffer.from([5, 7, 0, 1, 0, 0, 0, 0, 0, 0]), split);

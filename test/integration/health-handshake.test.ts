@@ -108,12 +108,15 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     }
   });
 
-  it('learns pipelined for a server that drops bytes sent before its CONNECT reply: up, and remembered', async () => {
-    for (const auth of [undefined, AUTH]) {
-      const host = auth ? `${SUBNET}.72` : `${SUBNET}.71`;
-      const id = await odd('socks5-drops-early-data', host, auth);
+  it('learns pipelined for servers that drop, or refuse, bytes sent before their CONNECT reply: up, and remembered', async () => {
+    for (const [behaviour, auth, host] of [
+      ['socks5-drops-early-data', undefined, `${SUBNET}.71`],
+      ['socks5-drops-early-data', AUTH, `${SUBNET}.72`],
+      ['socks5-refuses-early-data', AUTH, `${SUBNET}.74`],
+    ] as const) {
+      const id = await odd(behaviour, host, auth);
       const result = await probe(id);
-      assert.equal(result.ok, true, `drops early data${auth ? ' with auth' : ''}: ${result.error}`);
+      assert.equal(result.ok, true, `${behaviour}${auth ? ' with auth' : ''}: ${result.error}`);
       assert.equal(result.exitIp, host);
       assert.equal((await statusOf(id)).status, 'up');
       assert.equal(await learnedOf(id), 'pipelined');

@@ -595,6 +595,40 @@ describe('native upstream dial: SOCKS5 early data', () => {
     }
   });
 
+  it('a warm connection that fails after the early bytes left: the cold retry sends the client\'s stream whole', async () => {
+    const before: string[] = [];
+    // A warm connection (greeted long before its CONNECT) is closed unanswered once the CONNECT and
+    // the early bytes are in: the pool's stale-connection retry dials anew with the same client.
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      const greetedAt = performance.now();
+      socket.write(Buffer.from([5, 0]));
+      await reader.need(10);
+      await sleep(30);
+      before.push((await reader.need(reader.pending)).toString());
+      if (performance.now() - greetedAt > 80) return void socket.destroy();
+      socket.write(SOCKS_OK_V4);
+      await echoUpper(reader, socket);
+    });
+    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'early-data', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+    const pair = await clientPair();
+    try {
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options('early-data'), pool)), 'PING');
+      for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
+      await sleep(100);
+      pair.client.write('client hello');
+      await sleep(20);
+      const upstream = await dialNativeOk(proxy, options('early-data'), pool, pair.fd);
+      assert.deepEqual(pool.takes, { used: 0, stale: 1 });
+      assert.deepEqual(before, ['', 'client hello', 'client hello'], 'the retry carried the bytes the failed warm dial had sent');
+      assert.equal(upstream.earlyBytes, 12);
+      assert.equal(await useTunnel(upstream), 'PING');
+    } finally {
+      pool.close();
+      pair.close();
+    }
+  });
+
   it('early data on a warm connection: the CONNECT and the client\'s bytes in one write', async () => {
     const before: string[] = [];
     const proxy = await startProxy('socks5', async (reader, socket) => {

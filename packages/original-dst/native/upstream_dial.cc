@@ -21,8 +21,11 @@
 //
 // earlyFd >= 0 (SOCKS5 to a proxy known to keep them, handshake early-data): the client's socket,
 // not ours. Whatever the client has sent by the time the request carrying the CONNECT goes out is
-// read from it (never waiting) and sent in the same write, so that a client that speaks first
-// (HTTP, TLS) has its answer one round trip sooner on a new connection.
+// peeked at (never waiting) and sent in the same write, so that a client that speaks first (HTTP,
+// TLS) has its answer one round trip sooner on a new connection. Only on success are the bytes
+// that really left taken off the client's socket: a failed dial (a stale warm connection retried
+// cold) leaves the client's stream whole, and what the reply overtook in our send buffer is
+// relayed after the bytes that left.
 //
 // onDone(failure, fd, leftover, earlyBytes) runs once, from libuv's close callback (never inside a call from
 // JavaScript): on success failure is null, fd the connected upstream socket, now the caller's, and
@@ -265,12 +268,29 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     if (earlyFd_ < 0 || index_ != earlyStage_) return;
     char early[kEarlyMax];
     ssize_t n;
-    do n = recv(earlyFd_, early, sizeof(early), MSG_DONTWAIT);
+    do n = recv(earlyFd_, early, sizeof(early), MSG_PEEK | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     // Nothing yet, the client's end or its error: the relay finds them where they are.
     if (n <= 0) return;
+    earlyAt_ = sent_ + (out_.size() - outOff_);
     out_.append(early, static_cast<size_t>(n));
-    earlyBytes_ = static_cast<size_t>(n);
+    earlyPeeked_ = static_cast<size_t>(n);
+  }
+
+  // On success: the early bytes that left (not those still queued when the reply came) are taken
+  // off the client's socket, where nothing else reads; the relay sends the rest.
+  void TakeEarlyBytes() {
+    if (earlyPeeked_ == 0 || sent_ <= earlyAt_) return;
+    size_t left = sent_ - earlyAt_ < earlyPeeked_ ? sent_ - earlyAt_ : earlyPeeked_;
+    char discard[kEarlyMax];
+    while (left > 0) {
+      const ssize_t n = recv(earlyFd_, discard, left, MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      // Peeked, so present: anything else would mean a reader we do not know of.
+      if (n <= 0) break;
+      left -= static_cast<size_t>(n);
+      earlyBytes_ += static_cast<size_t>(n);
+    }
   }
 
   // Sends what is queued; the rest waits for the reactor's writable edge while the buffer is full.
@@ -283,6 +303,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
         return Fail("io", errno);
       }
       outOff_ += static_cast<size_t>(n);
+      sent_ += static_cast<size_t>(n);
     }
     out_.clear();
     outOff_ = 0;
@@ -360,6 +381,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   }
 
   void Succeed() {
+    TakeEarlyBytes();
     succeeded_ = true;
     Finish();
   }
@@ -439,6 +461,10 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   // The client's socket for early data (-1: none) and the stage whose request carries the CONNECT.
   int earlyFd_ = -1;
   size_t earlyStage_ = 0;
+  // Bytes sent so far; where the early bytes start in that stream; how many were peeked, and taken.
+  size_t sent_ = 0;
+  size_t earlyAt_ = 0;
+  size_t earlyPeeked_ = 0;
   size_t earlyBytes_ = 0;
   bool connecting_ = false;
   bool open_ = false;

@@ -21,8 +21,9 @@ describe('FirstFlightSocket', () => {
     stand.write('GET / ');
     stand.write('HTTP/1.0\r\n\r\n');
     assert.equal((await stand.firstFlight).toString(), 'GET / HTTP/1.0\r\n\r\n');
-    // Written after the flight was taken, before a tunnel exists: sent once there is one.
+    // Written after the flight was taken, before a tunnel exists (a tick later): sent once there is one.
     stand.write('late');
+    await new Promise(setImmediate);
     const tunnel = new FakeTunnel();
     stand.attach(tunnel as unknown as Socket);
     stand.write('more');
@@ -49,5 +50,21 @@ describe('FirstFlightSocket destroyed before any write', () => {
     stand.on('error', () => undefined);
     stand.destroy(new Error('aborted'));
     await assert.rejects(stand.firstFlight, /aborted/);
+  });
+});
+
+describe('FirstFlightSocket ended or destroyed around attach', () => {
+  it('an end() before the tunnel ends the tunnel once attached; a tunnel attached after destroy is destroyed', async () => {
+    const stand = new FirstFlightSocket();
+    stand.end('only flight');
+    assert.equal((await stand.firstFlight).toString(), 'only flight');
+    await new Promise(setImmediate);
+    const tunnel = new FakeTunnel();
+    stand.attach(tunnel as unknown as Socket);
+    await once(tunnel, 'finish');
+    const late = new FakeTunnel();
+    stand.destroy();
+    stand.attach(late as unknown as Socket);
+    assert.equal(late.destroyed, true);
   });
 });

@@ -18,6 +18,9 @@ export class FirstFlightSocket extends Duplex {
   /** Resolves when the tunnel's first byte arrives (the answer to the early data). */
   readonly answered: Promise<void>;
   private held: Buffer[] = [];
+  private taken = false;
+  /** end() came before the tunnel: the tunnel is ended once attached. */
+  private ended = false;
   private tunnel: TunnelSocket | null = null;
   private resolveFlight!: (flight: Buffer) => void;
   private rejectFlight!: (error: Error) => void;
@@ -36,6 +39,7 @@ export class FirstFlightSocket extends Duplex {
 
   /** The tunnel the first flight went out on: later writes go to it, its bytes come out here. */
   attach(tunnel: Socket): void {
+    if (this.destroyed) return void tunnel.destroy();
     const socket = tunnel as TunnelSocket;
     socket[FIRST] = this;
     this.tunnel = socket;
@@ -45,6 +49,7 @@ export class FirstFlightSocket extends Duplex {
     // Written after the first flight was taken, before the tunnel existed.
     for (const chunk of this.held) socket.write(chunk);
     this.held = [];
+    if (this.ended) socket.end();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -52,7 +57,7 @@ export class FirstFlightSocket extends Duplex {
       this.tunnel.write(chunk, callback);
       return;
     }
-    if (this.held.length === 0) setImmediate(takeFlight, this);
+    if (!this.taken && this.held.length === 0) setImmediate(takeFlight, this);
     this.held.push(chunk);
     callback();
   }
@@ -62,7 +67,10 @@ export class FirstFlightSocket extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.tunnel === null) return callback();
+    if (this.tunnel === null) {
+      this.ended = true;
+      return callback();
+    }
     this.tunnel.end(callback);
   }
 
@@ -75,6 +83,7 @@ export class FirstFlightSocket extends Duplex {
 
   /** @internal */
   flightTaken(): void {
+    this.taken = true;
     const flight = Buffer.concat(this.held);
     this.held = [];
     this.resolveFlight(flight);

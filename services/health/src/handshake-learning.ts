@@ -30,6 +30,17 @@ export function pipelineGraceMs(timeoutMs: number): number {
   return Math.min(1000, Math.max(100, Math.floor(timeoutMs / 4)));
 }
 
+/**
+ * What a probe that fell back from early data learned (`learned`: what the fallback dial learned;
+ * `before`: what was learned before this probe). A tunnel that stayed silent means the proxy dropped
+ * the early bytes only if the answer without them came within the same grace; when that answer was
+ * slow too, the silence proves nothing and a proxy that had learned early-data keeps it.
+ */
+export function learnedAfterEarlyData(before: ProxyHandshake | null, silent: boolean, learned: ProxyHandshake | null, answerMs: number, graceMs: number): ProxyHandshake | null {
+  if (silent && learned === 'pipelined' && before === 'early-data' && answerMs >= graceMs) return 'early-data';
+  return learned;
+}
+
 /** Dials as the plan says and, in mode auto, learns the handshake; rejects with the dial's DialError. */
 export async function dialAndLearn(dialer: Dialer, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, plan: HandshakePlan): Promise<LearningDial> {
   if (proxy.protocol !== 'socks5') return { socket: await dialer.dial(proxy, target, options), learned: null };

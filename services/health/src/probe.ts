@@ -7,7 +7,7 @@ import { endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/dom
 import { DialError, type DialFailureReason, type DialOptions, type Dialer, type ProxyAddressCheck } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
 import { FirstFlightSocket } from './first-flight.js';
-import { dialAndLearn, type HandshakePlan, pipelineGraceMs } from './handshake-learning.js';
+import { dialAndLearn, type HandshakePlan, learnedAfterEarlyData, pipelineGraceMs } from './handshake-learning.js';
 
 /** Bounded label values for pgw_health_probes_total{result}. */
 export type ProbeResultLabel = 'ok' | DialFailureReason | 'timeout' | 'tls_error' | 'http_status' | 'bad_answer' | 'request_failed';
@@ -79,20 +79,23 @@ export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, ta
   let socket: Duplex | undefined;
   try {
     let plan = handshake;
+    let early: EarlyDataProbe | null = null;
     if (triesEarlyData(proxy, plan)) {
-      const early = await probeWithEarlyData(dialer, proxy, target, options, plan, trustedCa);
+      early = await probeWithEarlyData(dialer, proxy, target, options, plan, trustedCa);
       if (early.outcome !== null) return { ...early.outcome, latencyMs: elapsedMs(started) };
-      // Not answered: what follows is learned without early data, in the time left.
-      plan = { mode: 'auto', learned: early.pipelining ? 'pipelined' : 'sequential' };
+      // Not taken: learned again without early data (pipelined, else sequential), in the time left.
+      plan = { mode: 'auto', learned: 'pipelined' };
       options.timeoutMs = Math.max(1, Math.floor(timeoutMs - (performance.now() - started)));
     }
     const dialed = await dialAndLearn(dialer, proxy, dialTarget, options, plan);
+    const tunnelAt = performance.now();
     socket = dialed.socket;
     // Read before TLS wraps the tunnel: the TCP peer is the proxy itself.
     const proxyAddress = unmappedAddress(dialed.socket.remoteAddress);
     if (target.tls) socket = await startTls(socket, target, trustedCa, controller.signal);
     const exitIp = await exitIpFrom(socket, target, controller.signal);
-    return { ok: true, result: 'ok', latencyMs: elapsedMs(started), exitIp, proxyAddress, handshakeLearned: dialed.learned };
+    const learned = early === null ? dialed.learned : learnedAfterEarlyData(handshake.learned, early.silent, dialed.learned, performance.now() - tunnelAt, pipelineGraceMs(timeoutMs));
+    return { ok: true, result: 'ok', latencyMs: elapsedMs(started), exitIp, proxyAddress, handshakeLearned: learned };
   } catch (error) {
     return failure(error, proxy, target, timeoutMs, controller.signal.aborted, handshake.mode === 'early-data' && proxy.protocol === 'socks5');
   } finally {
@@ -122,17 +125,24 @@ function triesEarlyData(proxy: ProxyEndpoint, plan: HandshakePlan): boolean {
 }
 
 interface EarlyDataProbe {
-  /** The probe's outcome; null when the proxy did not answer the early data (mode auto only). */
+  /** The probe's outcome; null when the proxy did not take the early data (mode auto only). */
   readonly outcome: Omit<Extract<ProbeOutcome, { ok: true }>, 'latencyMs'> | null;
-  /** With outcome null: whether the pipelined greeting was answered (else the proxy needs sequential). */
-  readonly pipelining: boolean;
+  /** With outcome null: the tunnel came up and stayed silent for the grace (rather than failing). */
+  readonly silent: boolean;
+}
+
+/** A failure of the early-data try that may be the early bytes' doing: the proxy's reply step, or pipelining itself. */
+function earlyDataSuspect(error: unknown): boolean {
+  return error instanceof DialError && (error.reason === 'pipelining_unanswered' || (error.reason !== 'aborted' && error.step === 'reply'));
 }
 
 /**
  * The probe as the forwarder dials with early data: the check request (for https, the TLS
- * ClientHello) written with the pipelined CONNECT. In mode auto, a tunnel that brings nothing
- * within the pipelining grace means the proxy dropped the early bytes; so does an unanswered
- * pipelined greeting (then the proxy needs sequential). Every other failure is the probe's.
+ * ClientHello) written with the pipelined CONNECT. In mode auto the early data is not taken when
+ * the tunnel brings nothing within the pipelining grace, when the proxy fails at its reply (or
+ * leaves the pipelined handshake unanswered), or when the answer through the tunnel is not the
+ * check URL's: the probe then learns without it. A failure before the reply (connect, greeting,
+ * auth) or the probe's deadline is the probe's outcome.
  */
 async function probeWithEarlyData(dialer: Dialer, proxy: ProxyEndpoint, target: CheckTarget, options: DialOptions & { signal: AbortSignal }, plan: HandshakePlan, trustedCa: readonly string[]): Promise<EarlyDataProbe> {
   const learning = plan.mode === 'auto';
@@ -151,13 +161,20 @@ async function probeWithEarlyData(dialer: Dialer, proxy: ProxyEndpoint, target: 
     try {
       tunnel = await dialer.dial(proxy, { host: target.host, port: target.port }, { ...options, handshake: 'pipelined', pipelineGraceMs: grace, earlyData });
     } catch (error) {
-      if (learning && error instanceof DialError && error.reason === 'pipelining_unanswered') return { outcome: null, pipelining: false };
+      if (learning && earlyDataSuspect(error)) return { outcome: null, silent: false };
       throw error;
     }
     const proxyAddress = unmappedAddress(tunnel.remoteAddress);
     stand.attach(tunnel);
-    if (learning && !(await answeredWithin(stand, grace))) return { outcome: null, pipelining: true };
-    return { outcome: { ok: true, result: 'ok', exitIp: await exitIp, proxyAddress, handshakeLearned: learning ? 'early-data' : null }, pipelining: true };
+    if (learning && !(await answeredWithin(stand, grace))) return { outcome: null, silent: true };
+    let answer: string;
+    try {
+      answer = await exitIp;
+    } catch (error) {
+      if (learning && !options.signal.aborted) return { outcome: null, silent: false };
+      throw error;
+    }
+    return { outcome: { ok: true, result: 'ok', exitIp: answer, proxyAddress, handshakeLearned: learning ? 'early-data' : null }, silent: false };
   } finally {
     options.signal.removeEventListener('abort', onAbort);
     stand.destroy();

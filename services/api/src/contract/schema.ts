@@ -779,8 +779,8 @@ export interface components {
          *     write (one round trip); `sequential` sends each after the previous answer, which every server accepts;
          *     `early-data` is pipelined with the client's first bytes in the same write (a new connection answered one
          *     round trip sooner; the proxy must relay bytes sent before its reply); `auto` (default) lets the health
-         *     probe learn the most the proxy accepts (`handshakeLearned`: early-data is learned only with a plain
-         *     `http://` check URL), learned again after a change of endpoint, credentials or mode.
+         *     probe learn the most the proxy accepts (`handshakeLearned`; early data is tried with the probe's own check
+         *     request, over TLS its ClientHello), learned again after a change of endpoint, credentials or mode.
          * @enum {string}
          */
         ProxyHandshakeMode: "auto" | "pipelined" | "sequential" | "early-data";
