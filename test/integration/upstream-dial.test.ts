@@ -515,23 +515,39 @@ describe('native upstream dial: SOCKS5 early data', () => {
     return { fd, accepted, client, close: () => (client.destroy(), accepted.destroy()) };
   }
 
-  /** A SOCKS5 server that reads greeting, auth and CONNECT, then records what came after them before it answered. */
-  async function recordingSocks(before: string[]): Promise<ProxyEndpoint> {
+  /**
+   * A SOCKS5 server that records, per CONNECT, the bytes that came after it before it answered.
+   * auth: username/password; closeWarm: a connection greeted over 80 ms before its CONNECT (a warm
+   * one) is closed unanswered instead, as a proxy that dropped it while idle would.
+   */
+  async function recordingSocks(before: string[], { auth = true, closeWarm = false } = {}): Promise<ProxyEndpoint> {
     return startProxy(
       'socks5',
       async (reader, socket) => {
         await reader.need(3);
-        socket.write(Buffer.from([5, 2]));
-        await reader.need(5);
-        socket.write(Buffer.from([1, 0]));
+        const greetedAt = performance.now();
+        socket.write(Buffer.from([5, auth ? 2 : 0]));
+        if (auth) {
+          await reader.need(5);
+          socket.write(Buffer.from([1, 0]));
+        }
         await reader.need(10);
         await sleep(30);
         before.push((await reader.need(reader.pending)).toString());
+        if (closeWarm && performance.now() - greetedAt > 80) return void socket.destroy();
         socket.write(SOCKS_OK_V4);
         await echoUpper(reader, socket);
       },
-      { username: 'u', password: 'p' },
+      auth ? { username: 'u', password: 'p' } : undefined,
     );
+  }
+
+  /** A native warm pool of one connection, handshake early-data; its first take (cold) has passed and a warm one is ready. */
+  async function readyEarlyDataPool(proxy: ProxyEndpoint): Promise<WarmPool<NativeWarm>> {
+    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'early-data', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+    assert.equal(await useTunnel(await dialNativeOk(proxy, options('early-data'), pool)), 'PING');
+    for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
+    return pool;
   }
 
   it('the client\'s first bytes go in the pipelined write with the CONNECT, before the reply, and are counted', async () => {
@@ -597,27 +613,15 @@ describe('native upstream dial: SOCKS5 early data', () => {
 
   it('a warm connection that fails after the early bytes left: the cold retry sends the client\'s stream whole', async () => {
     const before: string[] = [];
-    // A warm connection (greeted long before its CONNECT) is closed unanswered once the CONNECT and
-    // the early bytes are in: the pool's stale-connection retry dials anew with the same client.
-    const proxy = await startProxy('socks5', async (reader, socket) => {
-      await reader.need(3);
-      const greetedAt = performance.now();
-      socket.write(Buffer.from([5, 0]));
-      await reader.need(10);
-      await sleep(30);
-      before.push((await reader.need(reader.pending)).toString());
-      if (performance.now() - greetedAt > 80) return void socket.destroy();
-      socket.write(SOCKS_OK_V4);
-      await echoUpper(reader, socket);
-    });
-    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'early-data', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+    const proxy = await recordingSocks(before, { auth: false, closeWarm: true });
+    const pool = await readyEarlyDataPool(proxy);
     const pair = await clientPair();
     try {
-      assert.equal(await useTunnel(await dialNativeOk(proxy, options('early-data'), pool)), 'PING');
-      for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
       await sleep(100);
       pair.client.write('client hello');
       await sleep(20);
+      // The warm connection is closed unanswered once the CONNECT and the early bytes are in: the
+      // pool's stale-connection retry dials anew with the same client.
       const upstream = await dialNativeOk(proxy, options('early-data'), pool, pair.fd);
       assert.deepEqual(pool.takes, { used: 0, stale: 1 });
       assert.deepEqual(before, ['', 'client hello', 'client hello'], 'the retry carried the bytes the failed warm dial had sent');
@@ -631,20 +635,10 @@ describe('native upstream dial: SOCKS5 early data', () => {
 
   it('early data on a warm connection: the CONNECT and the client\'s bytes in one write', async () => {
     const before: string[] = [];
-    const proxy = await startProxy('socks5', async (reader, socket) => {
-      await reader.need(3);
-      socket.write(Buffer.from([5, 0]));
-      await reader.need(10);
-      await sleep(30);
-      before.push((await reader.need(reader.pending)).toString());
-      socket.write(SOCKS_OK_V4);
-      await echoUpper(reader, socket);
-    });
-    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'early-data', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+    const proxy = await recordingSocks(before, { auth: false });
+    const pool = await readyEarlyDataPool(proxy);
     const pair = await clientPair();
     try {
-      assert.equal(await useTunnel(await dialNativeOk(proxy, options('early-data'), pool)), 'PING');
-      for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
       pair.client.write('tls hello');
       await sleep(20);
       const upstream = await dialNativeOk(proxy, options('early-data'), pool, pair.fd);
