@@ -1,7 +1,7 @@
-// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd]): the forwarder's dial to
-// its proxy and the SOCKS5 / HTTP CONNECT exchanges, without a net.Socket (issue 12: the upstream
-// side's net.Socket, its stream reads and the promises around them were most of the forwarder's
-// CPU per connection once the client side was native).
+// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd]): the
+// forwarder's dial to its proxy and the SOCKS5 / HTTP CONNECT exchanges, without a net.Socket
+// (issue 12: the upstream side's net.Socket, its stream reads and the promises around them were
+// most of the forwarder's CPU per connection once the client side was native).
 //
 // upstreamFd >= 0 is a connected socket (a warm connection whose greeting and auth are done),
 // which becomes the dial's (the caller's again only if the constructor throws). Else a
@@ -27,9 +27,10 @@
 // cold) leaves the client's stream whole, and what the reply overtook in our send buffer is
 // relayed after the bytes that left.
 //
-// onDone(failure, fd, leftover, earlyBytes) runs once, from libuv's close callback (never inside a call from
-// JavaScript): on success failure is null, fd the connected upstream socket, now the caller's, and
-// earlyBytes how many of the client's bytes went with the CONNECT (the relay goes on after them);
+// onDone(failure, fd, leftover, earlyBytes) runs once, from libuv's close callback (never inside a
+// call from JavaScript): on success failure is null, fd the connected upstream socket, now the
+// caller's, and earlyBytes how many of the client's bytes went with the CONNECT (the relay goes on
+// after them);
 // on failure fd is -1 (closed here) and failure is { what, errno, stage, bytes, connecting } with
 // what one of 'connect' (the TCP connect failed), 'io' (a send or receive failed), 'closed' (the
 // proxy closed), 'timeout', 'answer' (not the success answer). cancel() ends a dial without
