@@ -91,7 +91,7 @@ describe('accounting history (migration 0011)', () => {
   it('prunes buckets past the retention settings', async () => {
     await sql`UPDATE settings SET usage_minute_retention_hours = 1, usage_hour_retention_days = 2, usage_day_retention_days = 3`.execute(database.db);
     const old = (hoursAgo: number, table: string) =>
-      sql`INSERT INTO ${sql.table(table)} (client_ip, bucket, mapping_id, bytes_up, bytes_down, connections) VALUES ('192.168.2.20', now() - make_interval(hours => ${hoursAgo}), 9, 1, 1, 1)`.execute(database.db);
+      sql`INSERT INTO ${sql.table(table)} (client_ip, bucket, mapping_id, bytes_up, bytes_down, connections) VALUES ('192.168.2.20', ${NOW}::timestamptz - make_interval(hours => ${hoursAgo}), 9, 1, 1, 1)`.execute(database.db);
     await old(2, 'usage_minute');
     await old(49, 'usage_hour');
     await old(73, 'usage_day');

@@ -72,7 +72,8 @@ export class UsageRecorder {
     }
     if (now.getTime() - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now.getTime();
-      await pruneUsage(db).catch((error: unknown) => logger.warn('usage prune failed', { error: (error as Error).message }));
+      // The recorder's clock, as for the samples' staleness: one notion of now for the history.
+      await pruneUsage(db, now).catch((error: unknown) => logger.warn('usage prune failed', { error: (error as Error).message }));
     }
     return taken;
   }

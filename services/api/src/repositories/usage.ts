@@ -49,13 +49,13 @@ export async function writeUsageSample(db: Db, sample: ClientUsageSample): Promi
   });
 }
 
-/** Deletes buckets older than the retention settings (migration 0011); returns the rows deleted. */
-export async function pruneUsage(db: Db): Promise<number> {
+/** Deletes buckets older than the retention settings before `now` (migration 0011); returns the rows deleted. */
+export async function pruneUsage(db: Db, now: Date): Promise<number> {
   const { rows } = await sql<{ n: string }>`
-    WITH r AS (SELECT usage_minute_retention_hours AS mh, usage_hour_retention_days AS hd, usage_day_retention_days AS dd FROM settings WHERE id = 1),
-      m AS (DELETE FROM usage_minute WHERE bucket < now() - make_interval(hours => (SELECT mh FROM r)) RETURNING 1),
-      h AS (DELETE FROM usage_hour WHERE bucket < now() - make_interval(days => (SELECT hd FROM r)) RETURNING 1),
-      d AS (DELETE FROM usage_day WHERE bucket < now() - make_interval(days => (SELECT dd FROM r)) RETURNING 1)
+    WITH r AS (SELECT usage_minute_retention_hours AS mh, usage_hour_retention_days AS hd, usage_day_retention_days AS dd, ${now}::timestamptz AS now FROM settings WHERE id = 1),
+      m AS (DELETE FROM usage_minute WHERE bucket < (SELECT now FROM r) - make_interval(hours => (SELECT mh FROM r)) RETURNING 1),
+      h AS (DELETE FROM usage_hour WHERE bucket < (SELECT now FROM r) - make_interval(days => (SELECT hd FROM r)) RETURNING 1),
+      d AS (DELETE FROM usage_day WHERE bucket < (SELECT now FROM r) - make_interval(days => (SELECT dd FROM r)) RETURNING 1)
     SELECT (SELECT count(*) FROM m) + (SELECT count(*) FROM h) + (SELECT count(*) FROM d) AS n`.execute(db);
   return Number(rows[0]!.n);
 }
