@@ -7,7 +7,7 @@ export type {
   Capture, CaptureOptions, Credentials, ExecOptions, ExecResult, HttpGetOptions, HttpGetResult, Lab, LabDescription,
   LabNamespaces, LabOptions, LabProcess, ProxyHandle, ProxyKind, RedisHandle, SpawnInLabOptions,
 } from './types.js';
-export { createLab, LAB_PROXY_CREDENTIALS } from './lab.js';
+export { createLab, LAB_PROXY_CREDENTIALS, PROXY_HOST_FASTOPEN } from './lab.js';
 export { cleanupStaleLabs } from './cleanup.js';
 export { startDante, startTinyproxy, type ProxyStartOptions } from './proxies.js';
 export { startRedis } from './redis.js';

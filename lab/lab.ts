@@ -40,6 +40,9 @@ function startLabProxy(plan: ProxyPlan, ns: string, dir: string, detached: boole
   }
 }
 
+/** TCP Fast Open as client (0x1) and server (0x2), also on listeners that do not ask for it (0x400). */
+export const PROXY_HOST_FASTOPEN = 0x403;
+
 /**
  * Creates a lab: gateway, LAN and WAN network namespaces, an IP-echo "internet" host,
  * iperf3, real proxies and a private Redis. Everything is removed by destroy(), or on
@@ -144,6 +147,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       ipBatch(ns.lan, plan.batches.lan),
       ipBatch(ns.wan, plan.batches.wan),
       execIn(ns.gateway, ['sysctl', '-q', '-w', ...plan.gatewaySysctls]),
+      ...(options.proxyHostFastOpen ? [execIn(ns.wan, ['sysctl', '-q', '-w', `net.ipv4.tcp_fastopen=${PROXY_HOST_FASTOPEN}`])] : []),
     ]);
 
     progress(`lab ${id}: starting redis, echo server, DNS server, UDP echo, iperf3 and ${plan.proxies.length} proxies`);

@@ -129,6 +129,12 @@ export interface LabOptions {
   detached?: boolean;
   /** Progress lines for long steps. */
   onProgress?: (line: string) => void;
+  /**
+   * The WAN namespace (the proxies' host) accepts TCP Fast Open on every listener, set before any
+   * listens (the kernel applies it at listen()); `sysctl net.ipv4.tcp_fastopen` there turns it off
+   * and on again later. Default off: the kernel's default, a proxy host that gives no cookie.
+   */
+  proxyHostFastOpen?: boolean;
 }
 
 export interface LabNamespaces {

@@ -131,7 +131,7 @@ function options(handshake: ProxyHandshake = 'pipelined', timeoutMs = 2_000, sig
 }
 
 async function dialNativeOk(proxy: ProxyEndpoint, opts: DialOptions, pool: WarmPool<NativeWarm> | null = null, clientFd = -1): Promise<NativeUpstream> {
-  const upstream = await dialUpstream(proxy, TARGET, opts, pool, clientFd);
+  const upstream = await dialUpstream(proxy, TARGET, opts, pool, { clientFd });
   assert.ok(isNativeUpstream(upstream), 'a literal proxy address is dialed natively');
   return upstream;
 }

@@ -1,4 +1,4 @@
-// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd]): the
+// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen]]): the
 // forwarder's dial to its proxy and the SOCKS5 / HTTP CONNECT exchanges, without a net.Socket
 // (issue 12: the upstream side's net.Socket, its stream reads and the promises around them were
 // most of the forwarder's CPU per connection once the client side was native).
@@ -26,6 +26,14 @@
 // that really left taken off the client's socket: a failed dial (a stale warm connection retried
 // cold) leaves the client's stream whole, and what the reply overtook in our send buffer is
 // relayed after the bytes that left.
+//
+// fastOpen (a new connection whose first stage has a request): TCP Fast Open (RFC 7413) where the
+// proxy's host has given this host a cookie: the first request (the HTTP CONNECT, the SOCKS5
+// greeting and what is pipelined with it) goes in the SYN, so the proxy answers with its SYN-ACK
+// and the handshake's round trip is no longer paid on its own. Without a cookie the kernel asks
+// for one in an ordinary SYN. The client's early bytes never ride the SYN (a SYN's data may be
+// delivered twice, RFC 7413 section 6.3.1; a CONNECT twice only opens a tunnel that carries
+// nothing): they are peeked once the connection is up, and sent before the answers are read.
 //
 // onDone(failure, fd, leftover, earlyBytes) runs once, from libuv's close callback (never inside a
 // call from JavaScript): on success failure is null, fd the connected upstream socket, now the
@@ -128,9 +136,10 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   explicit UpstreamDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UpstreamDial>(info) {
     Napi::Env env = info.Env();
     env_ = env;
-    if (info.Length() < 6 || info.Length() > 7 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() ||
-        !info[4].IsNumber() || !info[5].IsFunction() || (info.Length() == 7 && !info[6].IsNumber())) {
-      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd]) expected")
+    if (info.Length() < 6 || info.Length() > 8 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() ||
+        !info[4].IsNumber() || !info[5].IsFunction() || (info.Length() >= 7 && !info[6].IsNumber()) ||
+        (info.Length() == 8 && !info[7].IsBoolean())) {
+      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen]]) expected")
           .ThrowAsJavaScriptException();
       return;
     }
@@ -141,7 +150,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       return;
     }
     if (!ReadStages(env, info[3].As<Napi::Array>())) return;
-    if (info.Length() == 7) earlyFd_ = info[6].As<Napi::Number>().Int32Value();
+    if (info.Length() >= 7) earlyFd_ = info[6].As<Napi::Number>().Int32Value();
+    // Nothing to carry (a warm connection's open for HTTP): the SYN would wait for a first write.
+    const bool fastOpen = info.Length() == 8 && info[7].As<Napi::Boolean>().Value() && !stages_.empty() && stages_[0].hasRequest;
     for (size_t i = 0; i < stages_.size(); i++) {
       if (stages_[i].hasRequest) earlyStage_ = i;
     }
@@ -158,7 +169,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
         Napi::TypeError::New(env, "UpstreamDial: an address is needed without a descriptor").ThrowAsJavaScriptException();
         return;
       }
-      connectErr = Connect(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value());
+      connectErr = Connect(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value(), fastOpen);
       if (fd_ < 0) return;  // thrown: no socket
     }
     if (connectErr == 0) {
@@ -217,7 +228,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
 
   // Opens fd_ and starts connecting; returns an errno the connect failed with at once (reported
   // through onDone like any connect failure), 0 otherwise. Throws (fd_ stays -1) for bad input.
-  int Connect(Napi::Env env, const std::string& address, int port) {
+  // With fastOpen and a cookie, connect() returns 0 at once and sends nothing: the first send()
+  // sends the SYN with the request (synPending_).
+  int Connect(Napi::Env env, const std::string& address, int port, bool fastOpen) {
     sockaddr_storage to{};
     socklen_t toLen = 0;
     auto* v4 = reinterpret_cast<sockaddr_in*>(&to);
@@ -247,7 +260,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepaliveIdleS, sizeof(kKeepaliveIdleS));
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&to), toLen) == 0) return 0;
+    // Refused (a kernel without it): an ordinary connect.
+    const bool deferred = fastOpen && setsockopt(fd_, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)) == 0;
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&to), toLen) == 0) {
+      synPending_ = deferred;
+      return 0;
+    }
     if (errno == EINPROGRESS) {
       connecting_ = true;
       return 0;
@@ -261,12 +279,21 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     Flush();
   }
 
-  // The current stage's request, and with the one carrying the CONNECT the client's bytes so far.
+  // The current stage's request, and with the one carrying the CONNECT the client's bytes so far
+  // (once the connection is up when the request goes in the SYN).
   void QueueRequest() {
     const Stage& s = stages_[index_];
     if (!s.hasRequest) return;
     out_.append(s.request);
     if (earlyFd_ < 0 || index_ != earlyStage_) return;
+    if (synPending_) {
+      earlyAfterSyn_ = true;
+      return;
+    }
+    QueueEarly();
+  }
+
+  void QueueEarly() {
     char early[kEarlyMax];
     ssize_t n;
     do n = recv(earlyFd_, early, sizeof(early), MSG_PEEK | MSG_DONTWAIT);
@@ -294,13 +321,21 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     }
   }
 
-  // Sends what is queued; the rest waits for the reactor's writable edge while the buffer is full.
+  // Sends what is queued; the rest waits for the reactor's writable edge while the buffer is full
+  // (or, after a SYN with data, until the connection is up).
   void Flush() {
     while (outOff_ < out_.size()) {
       const ssize_t n = send(fd_, out_.data() + outOff_, out_.size() - outOff_, MSG_NOSIGNAL);
+      if (synPending_) {
+        // The SYN left (with as much of the request as fits, or none: EINPROGRESS): connecting now.
+        synPending_ = false;
+        synData_ = true;
+        connecting_ = true;
+        if (n < 0 && errno != EINPROGRESS && errno != EAGAIN) return Fail("connect", errno);
+      }
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN) return;
+        if (errno == EAGAIN || errno == EINPROGRESS) return;
         return Fail("io", errno);
       }
       outOff_ += static_cast<size_t>(n);
@@ -356,9 +391,21 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soError, &len) != 0) soError = errno;
       if (soError == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) soError = ECONNREFUSED;
       if (soError != 0) return Fail("connect", soError);
+      // A deferred connect reports writable before its SYN (to ask for the first send): only a
+      // connection with a peer is up.
+      if (synData_ && !HasPeer()) return;
       connecting_ = false;
-      // A proxy that spoke first (no protocol here has it) is judged once the first request is out.
-      StartStage();
+      if (synData_) {
+        // The request went (or began) in the SYN: the rest of it, then the client's early bytes.
+        if (earlyAfterSyn_) {
+          earlyAfterSyn_ = false;
+          QueueEarly();
+        }
+        Flush();
+      } else {
+        // A proxy that spoke first (no protocol here has it) is judged once the first request is out.
+        StartStage();
+      }
       if (open_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0) Receive();
       return;
     }
@@ -374,6 +421,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     }
     // A hang-up is read too: the bytes before the end are judged first, then the end.
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) Receive();
+  }
+
+  bool HasPeer() const {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    return getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
   }
 
   static void OnTimer(uv_timer_t* timer) {
@@ -468,6 +521,10 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   size_t earlyPeeked_ = 0;
   size_t earlyBytes_ = 0;
   bool connecting_ = false;
+  // TCP Fast Open: connect() deferred the SYN to the first send; the early bytes wait for the connection.
+  bool synPending_ = false;
+  bool synData_ = false;
+  bool earlyAfterSyn_ = false;
   bool open_ = false;
   bool succeeded_ = false;
   const char* failure_ = "";

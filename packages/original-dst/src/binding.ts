@@ -79,6 +79,7 @@ export interface Binding {
     timeoutMs: number,
     onDone: NativeDialDone,
     earlyFd: number,
+    fastOpen: boolean,
   ) => NativeDial;
 }
 

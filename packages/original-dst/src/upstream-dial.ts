@@ -48,9 +48,20 @@ export interface NativeDial {
   cancel(): void;
 }
 
+/** How a new connection's dial goes beyond its stages. */
+export interface NewDialOptions {
+  /** The client's bytes with the CONNECT (see EarlyData); -1 or absent: none. */
+  readonly earlyFd?: EarlyData;
+  /**
+   * TCP Fast Open: the first stage's request in the SYN where the proxy's host has given this host
+   * a cookie (the kernel asks for one otherwise); the client's early bytes never go in the SYN.
+   */
+  readonly fastOpen?: boolean;
+}
+
 /** Connects to `address` (an IPv4/IPv6 literal) and runs `stages`; throws only for bad input or no descriptor left. */
-export function dialNative(address: string, port: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, earlyFd: EarlyData = -1): NativeDial {
-  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, earlyFd);
+export function dialNative(address: string, port: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, options: NewDialOptions = {}): NativeDial {
+  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, options.earlyFd ?? -1, options.fastOpen ?? false);
 }
 
 interface HandleSocket extends Socket {
@@ -66,7 +77,7 @@ interface HandleSocket extends Socket {
 export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial | null {
   const fd = (socket as HandleSocket)._handle?.fd;
   if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
-  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1));
+  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1, false));
   if (dial === null) return null;
   socket.on('error', ignore);
   socket.destroy();
@@ -78,7 +89,7 @@ export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[],
  * the dial's, no duplicate. Throws, `fd` still the caller's, when the dial cannot start.
  */
 export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, earlyFd: EarlyData = -1): NativeDial {
-  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone, earlyFd);
+  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone, earlyFd, false);
 }
 
 /**

@@ -116,6 +116,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     idleTimeoutMs: config.idleTimeoutMs,
     relayMode: config.relayMode,
     dialMode,
+    fastOpen: config.fastOpen,
     destinations,
     dns,
     warmPools,

@@ -65,6 +65,12 @@ describe('loadForwarderConfig', () => {
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_DIAL: 'c' }), /PGW_FORWARDER_DIAL: .*"native"|"js"/);
   });
 
+  it('uses TCP Fast Open toward the proxies by default, not when turned off, and names a bad flag', () => {
+    assert.equal(loadForwarderConfig(BASE).fastOpen, true);
+    assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_TCP_FASTOPEN: 'false' }).fastOpen, false);
+    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_TCP_FASTOPEN: 'maybe' }), /PGW_FORWARDER_TCP_FASTOPEN/);
+  });
+
   it('names a missing required variable', () => {
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_SECRET_KEY: '' }), (e: Error) => e instanceof ConfigError && /^PGW_SECRET_KEY: required/.test(e.message));
   });

@@ -34,6 +34,9 @@ export const forwarderEnvSchema = z
     // relays (issue 12: 40 % less CPU per connection in A/B runs, docs/benchmarks.md); js: the
     // JavaScript dialers, which stay the reference (health probes, the js relay, A/B runs).
     PGW_FORWARDER_DIAL: z.enum(DIAL_MODES).default('native'),
+    // The native dial's first request in the SYN, toward proxy hosts that gave this host a TCP Fast
+    // Open cookie (a cold connection saves the TCP handshake's round trip; docs/OPERATIONS.md).
+    PGW_FORWARDER_TCP_FASTOPEN: fields.booleanFlag(true),
     PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
     // Warm connections per proxy (issue 12.4, docs/ARCHITECTURE.md "Warm connections").
     PGW_FORWARDER_WARM_POOL: fields.booleanFlag(true),
@@ -68,6 +71,8 @@ export interface ForwarderConfig {
   readonly relayMode: RelayMode;
   /** native: the upstream dial in the addon when the relay is spliced; js: the JavaScript dialers. */
   readonly dialMode: DialMode;
+  /** TCP Fast Open on the native dial's new connections (used only toward a proxy host that gave a cookie). */
+  readonly fastOpen: boolean;
   /** Networks where proxies may be although loopback, link-local or LAN (e.g. a proxy client on the gateway). */
   readonly proxyAllowNetworks: readonly string[];
   /** Warm connections to each proxy in use, waiting for a CONNECT; null: off (every connection dials). */
@@ -99,6 +104,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     drainTimeoutMs: e.PGW_FORWARDER_DRAIN_TIMEOUT_MS,
     relayMode: e.PGW_FORWARDER_RELAY,
     dialMode: e.PGW_FORWARDER_DIAL,
+    fastOpen: e.PGW_FORWARDER_TCP_FASTOPEN,
     proxyAllowNetworks: e.PGW_PROXY_ALLOW_CIDRS,
     warmPool: e.PGW_FORWARDER_WARM_POOL
       ? { maxAgeMs: e.PGW_FORWARDER_WARM_MAX_AGE_MS, maxPerProxy: e.PGW_FORWARDER_WARM_MAX_PER_PROXY, demandWindowMs: WARM_DEMAND_WINDOW_MS }

@@ -21,6 +21,8 @@ export interface ListenerContext {
   readonly relayMode: RelayMode;
   /** native: the upstream dial and handshake in the addon (PGW_FORWARDER_DIAL, where the relay is spliced: boot.ts decides). */
   readonly dialMode: DialMode;
+  /** TCP Fast Open on the native dial's new connections (PGW_FORWARDER_TCP_FASTOPEN). */
+  readonly fastOpen: boolean;
   readonly destinations: Pick<DestinationGuard, 'refusal' | 'checkProxyAddress'>;
   /** dnsMode proxy with dnsUpstream: TCP/53 goes to that resolver (issue 15); absent: where the client was going. */
   readonly dns?: Pick<DnsUpstreamSetting, 'target'>;
@@ -204,7 +206,7 @@ export class MappingListener implements RelayOwner {
       const pool = this.ctx.warmPools?.pool(route) ?? null;
       // The pools hold what the dial mode uses (boot.ts makes them with the matching connector).
       // The client's descriptor stays open while the dial runs (closeConnections aborts the dials first).
-      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, relay.descriptor);
+      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen });
       else upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : (pool as WarmPool<Socket>).dial(target, options));
     } catch (error) {
       this.ctx.dialFailed(route, error);

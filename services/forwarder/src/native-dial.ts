@@ -114,18 +114,26 @@ function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: numb
   this[RUN]!.done(failure, fd, leftover, earlyBytes);
 }
 
+/** What a native dial may do beyond the dialers' options. */
+export interface NativeDialExtras {
+  /** The client's descriptor: its bytes so far go with the CONNECT where the proxy keeps them (earlyDataFd). */
+  readonly clientFd?: number;
+  /** TCP Fast Open on new connections (PGW_FORWARDER_TCP_FASTOPEN; see dialNative). */
+  readonly fastOpen?: boolean;
+}
+
 /**
  * A connection through `proxy` to `target`: over a warm connection of `pool` when one is ready
  * (the pool's accounting as for a JavaScript dial), else a new one; natively, except for a proxy
- * given by name (the JavaScript dialer then, a net.Socket). With `clientFd`, the client's bytes so
- * far go with the CONNECT where the proxy keeps them (earlyDataFd). Rejects with the dialers' DialError.
+ * given by name (the JavaScript dialer then, a net.Socket). Rejects with the dialers' DialError.
  */
-export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null, clientFd = -1): Promise<NativeUpstream | Socket> {
-  const earlyFd = earlyDataFd(proxy, options, clientFd);
-  if (pool === null) return dialCold(proxy, target, options, earlyFd);
+export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null, extras: NativeDialExtras = {}): Promise<NativeUpstream | Socket> {
+  const earlyFd = earlyDataFd(proxy, options, extras.clientFd ?? -1);
+  const fastOpen = extras.fastOpen ?? false;
+  if (pool === null) return dialCold(proxy, target, options, earlyFd, fastOpen);
   return pool.dialVia<NativeUpstream | Socket>(options, {
     warm: (warm) => dialWarm(warm, proxy, target, options, earlyFd),
-    cold: () => dialCold(proxy, target, options, earlyFd),
+    cold: () => dialCold(proxy, target, options, earlyFd, fastOpen),
   });
 }
 
@@ -147,7 +155,7 @@ function refusedBefore(proxy: ProxyEndpoint, target: DialTarget | null, options:
   return refused === null ? null : withContext(refused, proxy, target);
 }
 
-function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number): Promise<NativeUpstream | Socket> {
+function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number, fastOpen: boolean): Promise<NativeUpstream | Socket> {
   // A name is resolved, and each of its addresses checked, by the JavaScript dialer's lookup hook.
   if (!nativeAddress(proxy.host)) return dialerFor(proxy.protocol).dial(proxy, target, options);
   const refused = refusedBefore(proxy, target, options);
@@ -159,7 +167,7 @@ function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions
     return Promise.reject(error as Error);
   }
   return new Promise<NativeUpstream>((resolve, reject) => {
-    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, earlyFd));
+    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, { earlyFd, fastOpen }));
   });
 }
 
