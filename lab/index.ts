@@ -19,3 +19,4 @@ export { waitTcpPort } from './tcp-probe.js';
 export { ADDR, PORTS, MAX_CLIENTS } from './topology.js';
 export { readState } from './state.js';
 export { teardownLab } from './teardown.js';
+export { readTcpExt } from './tcp-ext.js';

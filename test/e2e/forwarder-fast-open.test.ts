@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { createLab, type Lab, PROXY_HOST_FASTOPEN, type ProxyHandle } from '../../lab/index.js';
+import { createLab, type Lab, PROXY_HOST_FASTOPEN, type ProxyHandle, readTcpExt as tcpExt } from '../../lab/index.js';
 import { eventually } from '../../lab/wait.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
@@ -34,15 +34,6 @@ function proxy(kind: ProxyHandle['kind']): ProxyHandle {
   const found = lab.proxies.find((p) => p.kind === kind);
   if (!found) throw new Error(`lab has no ${kind} proxy`);
   return found;
-}
-
-/** The TcpExt counter `name` of a namespace (/proc/net/netstat is per namespace). */
-async function tcpExt(ns: string, name: string): Promise<number> {
-  const lines = (await lab.exec(ns, ['cat', '/proc/net/netstat'])).stdout.split('\n').filter((l) => l.startsWith('TcpExt:'));
-  const [names, values] = lines.map((l) => l.split(/\s+/));
-  const at = names!.indexOf(name);
-  if (at < 0) throw new Error(`no TcpExt ${name} in /proc/net/netstat`);
-  return Number(values![at]);
 }
 
 async function exitIpVia(client: string): Promise<string> {

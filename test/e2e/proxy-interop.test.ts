@@ -3,7 +3,8 @@
 // SOCKS5 server from npm, tinyproxy, squid, privoxy, and test-written servers for the hard cases
 // (lab/odd-proxy-server.ts). Each working row: the health probe reports it up with the
 // proxy's own address as exit IP and the handshake it learned, and a LAN client exits through it
-// (forwarder, learned handshake). Each failure row: down, with an error naming the failed step.
+// (forwarder, learned handshake), then again over a TCP Fast Open dial (the WAN namespace takes it
+// on every listener: the CONNECT in the SYN). Each failure row: down, with an error naming the failed step.
 // The table printed at the end is the one in docs/OPERATIONS.md ("Proxy interop").
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import type { ProxyHandshake } from '@pgw/domain';
 import { addWanAddress, type InteropProxy, snatUid, startNpmSocks5, startOdd, startPrivoxy, startSquid, startSshDynamic } from '../../lab/interop-proxies.js';
 import { LAB_PROXY_CREDENTIALS } from '../../lab/lab.js';
 import type { OddBehaviour } from '../../lab/odd-proxy-server.js';
-import { cleanupStaleLabs, createLab, type Lab } from '../../lab/index.js';
+import { cleanupStaleLabs, createLab, type Lab, readTcpExt } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT as REPO } from '../support/gateway.js';
 import { waitFor } from '../../lab/wait.js';
@@ -110,7 +111,7 @@ describe('proxy interop matrix (real health, forwarder and agent in the lab)', {
   before(async () => {
     execFileSync('npx', ['tsc', '-b', join(REPO, 'services/forwarder'), join(REPO, 'services/health')], { cwd: REPO, stdio: 'inherit', timeout: 180_000 });
     await cleanupStaleLabs();
-    const lab = await createLab({ clients: WORKING, proxies: ['socks5', 'socks5-auth', 'http', 'http-auth'] });
+    const lab = await createLab({ clients: WORKING, proxies: ['socks5', 'socks5-auth', 'http', 'http-auth'], proxyHostFastOpen: true });
     const tdb = await createTestDatabase({ prefix: 'pgw_interop' }).catch(async (error: unknown) => {
       await lab.destroy();
       throw error;
@@ -189,6 +190,31 @@ describe('proxy interop matrix (real health, forwarder and agent in the lab)', {
         return r.ok && r.status === 200 ? r : undefined;
       });
       assert.equal((JSON.parse(result.body) as { ip: string }).ip, proxy.ip, `${row.server} (${row.auth}) exit`);
+    }
+  });
+
+  it('a LAN client exits through each working proxy over a TCP Fast Open dial (the CONNECT in the SYN, taken there)', async () => {
+    // No warm connection: every client connection is a cold dial, the one Fast Open is for.
+    await dp.gateway.stop('forwarder');
+    await dp.gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' });
+    try {
+      for (const { row, proxy, client } of seeded.filter((s) => s.client !== undefined)) {
+        const what = `${row.server} (${row.auth})`;
+        const taken = await readTcpExt(dp.lab.ns.wan, 'TCPFastOpenPassive');
+        // The first dial to an address fetches its cookie (if the earlier dials have not); the next ones use it.
+        for (let i = 0; i < 3; i++) {
+          const result = await waitFor(`${what} through the forwarder, dial ${i + 1}`, 15_000, async () => {
+            const r = await dp.lab.httpGet({ ns: dp.lab.ns.lan, url: dp.lab.description.internet.echoUrl, sourceIp: client!, timeoutMs: 3_000 });
+            return r.ok && r.status === 200 ? r : undefined;
+          });
+          assert.equal((JSON.parse(result.body) as { ip: string }).ip, proxy.ip, `${what} exit`);
+        }
+        // Only the forwarder dials with Fast Open here (the health probes use Node's sockets).
+        assert.ok((await readTcpExt(dp.lab.ns.wan, 'TCPFastOpenPassive')) - taken >= 2, `${what}: SYN data taken by the proxy's host`);
+      }
+    } finally {
+      await dp.gateway.stop('forwarder');
+      await dp.gateway.start('forwarder');
     }
   });
 
