@@ -2,13 +2,16 @@
 // namespace) accepts Fast Open on every listener (the lab's proxyHostFastOpen: dante and tinyproxy
 // set no socket option for it), the gateway's namespace keeps the kernel default (client on). Proves
 // that once the proxy's host has given a cookie the CONNECT (HTTP) or the greeting and CONNECT
-// (SOCKS5) go in the SYN and the proxy takes them there, that a client's own bytes never do (SOCKS5
-// early data goes once the connection is up, counted once), that the switch turns it off, and that
-// a proxy host that stops taking Fast Open still carries every client.
+// (SOCKS5) go in the SYN, exactly, and the proxy takes them there; that a client's own bytes never
+// do (SOCKS5 early data goes once the connection is up, all of it, counted once); that a request
+// longer than a SYN holds goes on after it; that a proxy answering and resetting before the dial
+// sees the connection up is worded by its answer; that a host that stops taking Fast Open still
+// carries every client; and that the switch turns it off.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createLab, type Lab, PROXY_HOST_FASTOPEN, type ProxyHandle, readTcpExt as tcpExt } from '../../lab/index.js';
+import { createLab, type Lab, PROXY_HOST_FASTOPEN, type ProxyHandle, readTcpExt as tcpExt, waitTcpPort } from '../../lab/index.js';
 import { eventually } from '../../lab/wait.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
@@ -17,17 +20,20 @@ import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 
 const METRICS_PORT = 9102;
 const CLIENTS = { socks5: '192.168.2.10', httpAuth: '192.168.2.11' } as const;
+const PEERS = fileURLToPath(new URL('./fast-open-peers.ts', import.meta.url));
+/** Test servers on dante's address (fast-open-peers.ts server). */
+const REFUSING_PORT = 1998;
+const HEAD_PORT = 1997;
 
 let lab: Lab;
 let tdb: TestDatabase;
 let gateway: Gateway;
 let lan: LanClient;
 
-/** A SYN (no ACK) the gateway sent, as tcpdump decoded it: where to, how many payload bytes, the payload as ASCII. */
+/** A SYN (no ACK) the gateway sent, decoded from the capture: where to, and its payload. */
 interface Syn {
   dstPort: number;
-  length: number;
-  ascii: string;
+  payload: Buffer;
 }
 
 function proxy(kind: ProxyHandle['kind']): ProxyHandle {
@@ -43,7 +49,7 @@ async function exitIpVia(client: string): Promise<string> {
   return (JSON.parse(result.body) as { ip: string }).ip;
 }
 
-/** Runs `work` while capturing the SYNs the gateway sends on its WAN side; returns them decoded. */
+/** Runs `work` while capturing the SYNs the gateway sends on its WAN side; returns them with their payloads (tcpdump -x: the IP packet in hex). */
 async function synsDuring(work: () => Promise<void>): Promise<Syn[]> {
   const capture = await lab.capture({ ns: lab.ns.gateway, iface: 'eth0', filter: 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn' });
   try {
@@ -51,19 +57,29 @@ async function synsDuring(work: () => Promise<void>): Promise<Syn[]> {
   } finally {
     await capture.stop();
   }
-  const decoded = execFileSync('tcpdump', ['-nn', '-A', '-r', capture.file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  const syns: Syn[] = [];
+  const decoded = execFileSync('tcpdump', ['-nn', '-x', '-r', capture.file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const packets: { dstPort: number; hex: string }[] = [];
   for (const line of decoded.split('\n')) {
-    const header = / > [\d.]+\.(\d+): Flags \[S\].* length (\d+)/.exec(line);
-    if (header !== null) syns.push({ dstPort: Number(header[1]), length: Number(header[2]), ascii: '' });
-    else if (syns.length > 0) syns.at(-1)!.ascii += `${line}\n`;
+    const header = / > [\d.]+\.(\d+): Flags \[S\]/.exec(line);
+    if (header !== null) packets.push({ dstPort: Number(header[1]), hex: '' });
+    else if (packets.length > 0 && /^\s+0x[0-9a-f]+:/.test(line)) packets.at(-1)!.hex += line.replace(/^\s+0x[0-9a-f]+:/, '').replace(/\s+/g, '');
   }
-  return syns;
+  return packets.map(({ dstPort, hex }) => {
+    const ip = Buffer.from(hex, 'hex');
+    const tcpAt = (ip[0]! & 0x0f) * 4;
+    return { dstPort, payload: ip.subarray(tcpAt + (ip[tcpAt + 12]! >> 4) * 4) };
+  });
 }
 
 async function bytesUp(): Promise<number> {
   const line = (await scrapeMetrics(lab.ns.gateway, METRICS_PORT)).split('\n').find((l) => l.startsWith('pgw_forwarder_bytes_total{') && l.includes('direction="up"'));
   return Number(line?.split(' ')[1] ?? Number.NaN);
+}
+
+/** The forwarder's native dial run from the gateway namespace (fast-open-peers.ts dial): its JSON outcome. */
+async function dialFromGateway(args: { url: string; target: { host: string; port: number }; blockMs: number; early?: string; headBytes?: number }): Promise<Record<string, unknown>> {
+  const run = await lab.exec(lab.ns.gateway, [process.execPath, '--conditions=pgw-source', '--import', 'tsx', PEERS, 'dial', JSON.stringify(args)], { timeoutMs: 30_000 });
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
 
 describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy)', { timeout: 300_000 }, () => {
@@ -78,6 +94,10 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     const httpAuth = await gateway.seedProxy(proxy('http-auth'), { status: 'up' });
     await gateway.seedMapping(CLIENTS.socks5, socks5, 20010);
     await gateway.seedMapping(CLIENTS.httpAuth, httpAuth, 20011);
+    for (const [port, behaviour] of [[REFUSING_PORT, 'refuse-auth-reset'], [HEAD_PORT, 'head-answer']] as const) {
+      await lab.spawn(lab.ns.wan, [process.execPath, '--import', 'tsx', PEERS, 'server', proxy('socks5').ip, String(port), behaviour], { name: behaviour, cwd: REPO_ROOT });
+      await waitTcpPort(lab.ns.wan, proxy('socks5').ip, port, 20_000);
+    }
     await gateway.start('agent');
     await gateway.start('forwarder');
     lan = new LanClient(lab.ns.lan);
@@ -92,7 +112,7 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     await tdb?.drop();
   });
 
-  it('sends the HTTP CONNECT, and the SOCKS5 greeting with its CONNECT, in the SYN; never a client byte', async () => {
+  it('sends the HTTP CONNECT, and the SOCKS5 greeting with its CONNECT, in the SYN, exactly: never a client byte', async () => {
     const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
     const active = await tcpExt(lab.ns.gateway, 'TCPFastOpenActive');
     const syns = await synsDuring(async () => {
@@ -101,37 +121,84 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
         assert.equal(await exitIpVia(CLIENTS.socks5), proxy('socks5').ip);
       }
     });
-    for (const kind of ['http-auth', 'socks5'] as const) {
-      const toProxy = syns.filter((s) => s.dstPort === proxy(kind).port);
-      assert.ok(toProxy.length >= 4, `${kind}: ${toProxy.length} SYNs captured`);
-      // The cookie came with the setup's first dials: every one here carries the request.
-      const withData = toProxy.filter((s) => s.length > 0);
-      assert.equal(withData.length, toProxy.length, `${kind}: SYN payload lengths ${toProxy.map((s) => s.length).join(', ')}`);
-      for (const syn of withData) assert.ok(!syn.ascii.includes('GET /'), `${kind}: a client byte rode the SYN:\n${syn.ascii}`);
+    const { ip, httpPort } = lab.description.internet;
+    // The setup's first dials fetched the cookies: every dial here carries its request.
+    const toDante = syns.filter((s) => s.dstPort === proxy('socks5').port);
+    assert.equal(toDante.length, 4, `${toDante.length} SYNs to dante`);
+    const connect = Buffer.from([5, 1, 0, 1, ...ip.split('.').map(Number), httpPort >> 8, httpPort & 0xff]);
+    // The greeting offering "no auth" (05 01 00), then the CONNECT to the target: nothing after it.
+    for (const syn of toDante) assert.deepEqual(syn.payload, Buffer.concat([Buffer.from([5, 1, 0]), connect]), `SYN payload to dante: ${syn.payload.toString('hex')}`);
+    const toTinyproxy = syns.filter((s) => s.dstPort === proxy('http-auth').port);
+    assert.equal(toTinyproxy.length, 4, `${toTinyproxy.length} SYNs to tinyproxy`);
+    for (const syn of toTinyproxy) {
+      const text = syn.payload.toString('latin1');
+      assert.match(text, new RegExp(`^CONNECT ${ip.replaceAll('.', '\\.')}:${httpPort} HTTP/1\\.1\\r\\n`), text);
+      assert.equal(text.indexOf('\r\n\r\n'), text.length - 4, `one request head and nothing after it: ${JSON.stringify(text)}`);
     }
-    assert.ok(syns.some((s) => s.dstPort === proxy('http-auth').port && s.ascii.includes('CONNECT ')), 'the HTTP CONNECT is in the SYN');
     // The proxies' host took the data with the SYN (not after the handshake): 8 dials.
-    assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 8, 'TCPFastOpenPassive on the proxies\' host');
+    assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 8, "TCPFastOpenPassive on the proxies' host");
     assert.ok((await tcpExt(lab.ns.gateway, 'TCPFastOpenActive')) - active >= 8, 'TCPFastOpenActive on the gateway');
   });
 
-  it('SOCKS5 early data over a Fast Open dial: 1 MiB echoes intact and every byte is counted once', async () => {
+  it("SOCKS5 early data over a Fast Open dial: the client's bytes go once the connection is up, all of them, taken off its socket", async () => {
     const { ip, tcpEchoPort } = lab.description.internet;
+    const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
+    const early = 'hello before the CONNECT reply';
+    let got: Record<string, unknown> = {};
+    // The client's bytes are in its socket before the dial starts: still, none rides the SYN.
+    const syns = await synsDuring(async () => {
+      got = await dialFromGateway({ url: proxy('socks5').url, target: { host: ip, port: tcpEchoPort }, blockMs: 0, early });
+    });
+    assert.deepEqual({ ok: got.ok, earlyBytes: got.earlyBytes, clientLeft: got.clientLeft }, { ok: true, earlyBytes: early.length, clientLeft: '' }, JSON.stringify(got));
+    const connect = Buffer.from([5, 1, 0, 5, 1, 0, 1, ...ip.split('.').map(Number), tcpEchoPort >> 8, tcpEchoPort & 0xff]);
+    const carrying = syns.filter((s) => s.dstPort === proxy('socks5').port && s.payload.length > 0);
+    assert.ok(carrying.length >= 1, 'a SYN carried the handshake');
+    for (const syn of carrying) assert.deepEqual(syn.payload, connect, `SYN payload: ${syn.payload.toString('hex')}`);
+    assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 1, 'the dial went with Fast Open');
+  });
+
+  it('through the forwarder, 1 MiB echoes intact over Fast Open dials with early data, every byte counted once', async () => {
+    const { ip, tcpEchoPort } = lab.description.internet;
+    const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
     const before = await bytesUp();
     await lan.run({ op: 'echo', src: CLIENTS.socks5, host: ip, port: tcpEchoPort, bytes: 1 << 20, halfClose: true, timeoutMs: 10_000 });
     let counted = 0;
     await eventually('pgw_forwarder_bytes_total up to count the MiB', async () => (counted = (await bytesUp()) - before) === 1 << 20).catch(() => assert.equal(counted, 1 << 20, 'bytes counted up'));
+    assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 1, 'the dial went with Fast Open');
+  });
+
+  it('a CONNECT longer than a SYN holds: the rest follows once the connection is up', async () => {
+    const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
+    // A 4 KiB head: a SYN carries one segment at most (about 1.4 KiB here).
+    const url = `http://${proxy('socks5').ip}:${HEAD_PORT}`;
+    const got = await dialFromGateway({ url, target: { host: lab.description.internet.ip, port: 80 }, blockMs: 0, headBytes: 4096 });
+    assert.deepEqual({ ok: got.ok, leftover: got.leftover }, { ok: true, leftover: 'got 4096' }, `the proxy read the whole head: ${JSON.stringify(got)}`);
+    assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 1, 'the dial went with Fast Open');
+  });
+
+  it('a proxy that refuses the auth and resets before the dial has seen the connection up: the refusal is named, not a connect failure', async () => {
+    const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
+    const url = `socks5://user:secret@${proxy('socks5').ip}:${REFUSING_PORT}`;
+    // The event loop is kept busy 300 ms after the dial starts: SYN-ACK, refusal and reset all arrive first.
+    const got = await dialFromGateway({ url, target: { host: lab.description.internet.ip, port: 80 }, blockMs: 300 });
+    assert.equal(got.ok, false, JSON.stringify(got));
+    assert.equal(got.step, 'auth', JSON.stringify(got));
+    assert.match(String(got.message), /SOCKS5 auth: proxy rejected the username\/password/);
+    assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 1, 'the dial went with Fast Open');
   });
 
   it('a proxy host that stops taking Fast Open (its cookie still cached here) carries every client', async () => {
     await lab.exec(lab.ns.wan, ['sysctl', '-q', '-w', 'net.ipv4.tcp_fastopen=1']);
     try {
       const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
+      const failed = await tcpExt(lab.ns.gateway, 'TCPFastOpenActiveFail');
       for (let i = 0; i < 3; i++) {
         assert.equal(await exitIpVia(CLIENTS.httpAuth), proxy('http-auth').ip);
         assert.equal(await exitIpVia(CLIENTS.socks5), proxy('socks5').ip);
       }
       assert.equal(await tcpExt(lab.ns.wan, 'TCPFastOpenPassive'), passive, 'no SYN data taken with Fast Open off');
+      // The gateway still sent the requests in SYNs (its cookies), which the host did not take: sent again after the handshake.
+      assert.ok((await tcpExt(lab.ns.gateway, 'TCPFastOpenActiveFail')) - failed >= 6, 'TCPFastOpenActiveFail on the gateway');
     } finally {
       await lab.exec(lab.ns.wan, ['sysctl', '-q', '-w', `net.ipv4.tcp_fastopen=${PROXY_HOST_FASTOPEN}`]);
     }
@@ -149,8 +216,8 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
         }
       });
       const toProxies = syns.filter((s) => s.dstPort === proxy('http-auth').port || s.dstPort === proxy('socks5').port);
-      assert.ok(toProxies.length >= 6, `${toProxies.length} SYNs captured`);
-      assert.deepEqual(toProxies.map((s) => s.length).filter((n) => n > 0), [], 'SYN payload lengths');
+      assert.equal(toProxies.length, 6, `${toProxies.length} SYNs captured`);
+      assert.deepEqual(toProxies.map((s) => s.payload.length).filter((n) => n > 0), [], 'SYN payload lengths');
     } finally {
       await gateway.stop('forwarder');
       await gateway.start('forwarder');

@@ -346,16 +346,19 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   }
 
   // Reads until the answers are whole or the socket is drained (EAGAIN: the next bytes are a new edge).
-  void Receive() {
+  // `reset`: an error the socket reported (SO_ERROR took it off), the failure once the bytes that
+  // came before it are judged: a proxy's refusal followed by its reset is worded as the refusal.
+  void Receive(int reset = 0) {
     while (open_ && !succeeded_) {
       char chunk[kReadChunk];
       ssize_t n;
       do n = recv(fd_, chunk, sizeof(chunk), 0);
       while (n < 0 && errno == EINTR);
-      if (n == 0) return Fail("closed", 0);
+      if (n == 0) return reset != 0 ? Fail("io", reset) : Fail("closed", 0);
       if (n < 0) {
-        if (errno == EAGAIN) return;
-        return Fail("io", errno);
+        if (errno != EAGAIN) return Fail("io", errno);
+        if (reset != 0) Fail("io", reset);
+        return;
       }
       in_.append(chunk, static_cast<size_t>(n));
       Judge();
@@ -390,6 +393,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       socklen_t len = sizeof(soError);
       if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soError, &len) != 0) soError = errno;
       if (soError == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) soError = ECONNREFUSED;
+      // With the request in the SYN the proxy may answer and reset before we see the connection up
+      // (a refused auth, the CONNECT behind it unread): it was up, and its answer comes first.
+      if (synData_ && (soError == ECONNRESET || soError == EPIPE)) {
+        connecting_ = false;
+        return Receive(soError);
+      }
       if (soError != 0) return Fail("connect", soError);
       // A deferred connect reports writable before its SYN (to ask for the first send): only a
       // connection with a peer is up.
@@ -413,7 +422,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       int soError = 0;
       socklen_t len = sizeof(soError);
       getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soError, &len);
-      if (soError != 0) return Fail("io", soError);
+      if (soError != 0) return Receive(soError);
     }
     if ((events & (EPOLLOUT | EPOLLHUP)) != 0 && outOff_ < out_.size()) {
       Flush();
