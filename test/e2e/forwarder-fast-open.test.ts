@@ -11,12 +11,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createLab, type Lab, PROXY_HOST_FASTOPEN, type ProxyHandle, readTcpExt as tcpExt, waitTcpPort } from '../../lab/index.js';
+import { createLab, type Lab, PROXY_HOST_FASTOPEN, readTcpExt as tcpExt, waitTcpPort } from '../../lab/index.js';
 import { eventually } from '../../lab/wait.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
+import { exitIpVia, labProxy } from './lab-exits.js';
 
 const METRICS_PORT = 9102;
 const CLIENTS = { socks5: '192.168.2.10', httpAuth: '192.168.2.11' } as const;
@@ -34,19 +35,6 @@ let lan: LanClient;
 interface Syn {
   dstPort: number;
   payload: Buffer;
-}
-
-function proxy(kind: ProxyHandle['kind']): ProxyHandle {
-  const found = lab.proxies.find((p) => p.kind === kind);
-  if (!found) throw new Error(`lab has no ${kind} proxy`);
-  return found;
-}
-
-async function exitIpVia(client: string): Promise<string> {
-  const { echoUrl } = lab.description.internet;
-  const result = await lab.httpGet({ ns: lab.ns.lan, url: echoUrl, sourceIp: client, timeoutMs: 3000 });
-  if (!result.ok) throw new Error(`GET ${echoUrl} from ${client}: ${result.error}`);
-  return (JSON.parse(result.body) as { ip: string }).ip;
 }
 
 /** Runs `work` while capturing the SYNs the gateway sends on its WAN side; returns them with their payloads (tcpdump -x: the IP packet in hex). */
@@ -90,19 +78,19 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     // Warm pool off: every client connection is a cold dial, the one Fast Open is for.
     gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_FORWARDER_WARM_POOL: 'false' } } });
     // dante as the health probe learns it: the client's first bytes go with the CONNECT (early data).
-    const socks5 = await gateway.seedProxy(proxy('socks5'), { status: 'up', handshakeLearned: 'early-data' });
-    const httpAuth = await gateway.seedProxy(proxy('http-auth'), { status: 'up' });
+    const socks5 = await gateway.seedProxy(labProxy(lab, 'socks5'), { status: 'up', handshakeLearned: 'early-data' });
+    const httpAuth = await gateway.seedProxy(labProxy(lab, 'http-auth'), { status: 'up' });
     await gateway.seedMapping(CLIENTS.socks5, socks5, 20010);
     await gateway.seedMapping(CLIENTS.httpAuth, httpAuth, 20011);
     for (const [port, behaviour] of [[REFUSING_PORT, 'refuse-auth-reset'], [HEAD_PORT, 'head-answer']] as const) {
-      await lab.spawn(lab.ns.wan, [process.execPath, '--import', 'tsx', PEERS, 'server', proxy('socks5').ip, String(port), behaviour], { name: behaviour, cwd: REPO_ROOT });
-      await waitTcpPort(lab.ns.wan, proxy('socks5').ip, port, 20_000);
+      await lab.spawn(lab.ns.wan, [process.execPath, '--import', 'tsx', PEERS, 'server', labProxy(lab, 'socks5').ip, String(port), behaviour], { name: behaviour, cwd: REPO_ROOT });
+      await waitTcpPort(lab.ns.wan, labProxy(lab, 'socks5').ip, port, 20_000);
     }
     await gateway.start('agent');
     await gateway.start('forwarder');
     lan = new LanClient(lab.ns.lan);
     await lan.ready;
-    await eventually('both clients effective', async () => (await exitIpVia(CLIENTS.socks5)) === proxy('socks5').ip && (await exitIpVia(CLIENTS.httpAuth)) === proxy('http-auth').ip, 15_000);
+    await eventually('both clients effective', async () => (await exitIpVia(lab, CLIENTS.socks5)) === labProxy(lab, 'socks5').ip && (await exitIpVia(lab, CLIENTS.httpAuth)) === labProxy(lab, 'http-auth').ip, 15_000);
   });
 
   after(async () => {
@@ -117,18 +105,18 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     const active = await tcpExt(lab.ns.gateway, 'TCPFastOpenActive');
     const syns = await synsDuring(async () => {
       for (let i = 0; i < 4; i++) {
-        assert.equal(await exitIpVia(CLIENTS.httpAuth), proxy('http-auth').ip);
-        assert.equal(await exitIpVia(CLIENTS.socks5), proxy('socks5').ip);
+        assert.equal(await exitIpVia(lab, CLIENTS.httpAuth), labProxy(lab, 'http-auth').ip);
+        assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
       }
     });
     const { ip, httpPort } = lab.description.internet;
     // The setup's first dials fetched the cookies: every dial here carries its request.
-    const toDante = syns.filter((s) => s.dstPort === proxy('socks5').port);
+    const toDante = syns.filter((s) => s.dstPort === labProxy(lab, 'socks5').port);
     assert.equal(toDante.length, 4, `${toDante.length} SYNs to dante`);
     const connect = Buffer.from([5, 1, 0, 1, ...ip.split('.').map(Number), httpPort >> 8, httpPort & 0xff]);
     // The greeting offering "no auth" (05 01 00), then the CONNECT to the target: nothing after it.
     for (const syn of toDante) assert.deepEqual(syn.payload, Buffer.concat([Buffer.from([5, 1, 0]), connect]), `SYN payload to dante: ${syn.payload.toString('hex')}`);
-    const toTinyproxy = syns.filter((s) => s.dstPort === proxy('http-auth').port);
+    const toTinyproxy = syns.filter((s) => s.dstPort === labProxy(lab, 'http-auth').port);
     assert.equal(toTinyproxy.length, 4, `${toTinyproxy.length} SYNs to tinyproxy`);
     for (const syn of toTinyproxy) {
       const text = syn.payload.toString('latin1');
@@ -147,11 +135,11 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     let got: Record<string, unknown> = {};
     // The client's bytes are in its socket before the dial starts: still, none rides the SYN.
     const syns = await synsDuring(async () => {
-      got = await dialFromGateway({ url: proxy('socks5').url, target: { host: ip, port: tcpEchoPort }, blockMs: 0, early });
+      got = await dialFromGateway({ url: labProxy(lab, 'socks5').url, target: { host: ip, port: tcpEchoPort }, blockMs: 0, early });
     });
     assert.deepEqual({ ok: got.ok, earlyBytes: got.earlyBytes, clientLeft: got.clientLeft }, { ok: true, earlyBytes: early.length, clientLeft: '' }, JSON.stringify(got));
     const connect = Buffer.from([5, 1, 0, 5, 1, 0, 1, ...ip.split('.').map(Number), tcpEchoPort >> 8, tcpEchoPort & 0xff]);
-    const carrying = syns.filter((s) => s.dstPort === proxy('socks5').port && s.payload.length > 0);
+    const carrying = syns.filter((s) => s.dstPort === labProxy(lab, 'socks5').port && s.payload.length > 0);
     assert.ok(carrying.length >= 1, 'a SYN carried the handshake');
     for (const syn of carrying) assert.deepEqual(syn.payload, connect, `SYN payload: ${syn.payload.toString('hex')}`);
     assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 1, 'the dial went with Fast Open');
@@ -170,7 +158,7 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
   it('a CONNECT longer than a SYN holds: the rest follows once the connection is up', async () => {
     const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
     // A 4 KiB head: a SYN carries one segment at most (about 1.4 KiB here).
-    const url = `http://${proxy('socks5').ip}:${HEAD_PORT}`;
+    const url = `http://${labProxy(lab, 'socks5').ip}:${HEAD_PORT}`;
     const got = await dialFromGateway({ url, target: { host: lab.description.internet.ip, port: 80 }, blockMs: 0, headBytes: 4096 });
     assert.deepEqual({ ok: got.ok, leftover: got.leftover }, { ok: true, leftover: 'got 4096' }, `the proxy read the whole head: ${JSON.stringify(got)}`);
     assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 1, 'the dial went with Fast Open');
@@ -178,7 +166,7 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
 
   it('a proxy that refuses the auth and resets before the dial has seen the connection up: the refusal is named, not a connect failure', async () => {
     const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
-    const url = `socks5://user:secret@${proxy('socks5').ip}:${REFUSING_PORT}`;
+    const url = `socks5://user:secret@${labProxy(lab, 'socks5').ip}:${REFUSING_PORT}`;
     // The event loop is kept busy 300 ms after the dial starts: SYN-ACK, refusal and reset all arrive first.
     const got = await dialFromGateway({ url, target: { host: lab.description.internet.ip, port: 80 }, blockMs: 300 });
     assert.equal(got.ok, false, JSON.stringify(got));
@@ -193,8 +181,8 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
       const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
       const failed = await tcpExt(lab.ns.gateway, 'TCPFastOpenActiveFail');
       for (let i = 0; i < 3; i++) {
-        assert.equal(await exitIpVia(CLIENTS.httpAuth), proxy('http-auth').ip);
-        assert.equal(await exitIpVia(CLIENTS.socks5), proxy('socks5').ip);
+        assert.equal(await exitIpVia(lab, CLIENTS.httpAuth), labProxy(lab, 'http-auth').ip);
+        assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
       }
       assert.equal(await tcpExt(lab.ns.wan, 'TCPFastOpenPassive'), passive, 'no SYN data taken with Fast Open off');
       // The gateway still sent the requests in SYNs (its cookies), which the host did not take: sent again after the handshake.
@@ -208,14 +196,14 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     await gateway.stop('forwarder');
     await gateway.start('forwarder', { PGW_FORWARDER_TCP_FASTOPEN: 'false' });
     try {
-      await eventually('the http client effective again', async () => (await exitIpVia(CLIENTS.httpAuth)) === proxy('http-auth').ip, 15_000);
+      await eventually('the http client effective again', async () => (await exitIpVia(lab, CLIENTS.httpAuth)) === labProxy(lab, 'http-auth').ip, 15_000);
       const syns = await synsDuring(async () => {
         for (let i = 0; i < 3; i++) {
-          assert.equal(await exitIpVia(CLIENTS.httpAuth), proxy('http-auth').ip);
-          assert.equal(await exitIpVia(CLIENTS.socks5), proxy('socks5').ip);
+          assert.equal(await exitIpVia(lab, CLIENTS.httpAuth), labProxy(lab, 'http-auth').ip);
+          assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
         }
       });
-      const toProxies = syns.filter((s) => s.dstPort === proxy('http-auth').port || s.dstPort === proxy('socks5').port);
+      const toProxies = syns.filter((s) => s.dstPort === labProxy(lab, 'http-auth').port || s.dstPort === labProxy(lab, 'socks5').port);
       assert.equal(toProxies.length, 6, `${toProxies.length} SYNs captured`);
       assert.deepEqual(toProxies.map((s) => s.payload.length).filter((n) => n > 0), [], 'SYN payload lengths');
     } finally {

@@ -8,13 +8,14 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
 import { connectRedis } from '@pgw/events';
-import { createLab, type Lab, type ProxyHandle, waitTcpPort } from '../../lab/index.js';
+import { createLab, type Lab, waitTcpPort } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { connectFromGateway, countFds, type FdCount, metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 import { AGENT_METRICS_PORT, analyzeWan } from './dataplane-harness.js';
 import { eventually, waitFor } from '../../lab/wait.js';
+import { exitIpVia, labProxy } from './lab-exits.js';
 
 const METRICS_PORT = 9102;
 const CONNECT_TIMEOUT_MS = 1000;
@@ -45,12 +46,6 @@ const CLIENTS = {
   moved: '192.168.2.16',
 } as const;
 
-function proxy(kind: ProxyHandle['kind']): ProxyHandle {
-  const found = lab.proxies.find((p) => p.kind === kind);
-  if (!found) throw new Error(`lab has no ${kind} proxy`);
-  return found;
-}
-
 function forwarderPid(): number {
   const proc = gateway.process('forwarder');
   if (!proc?.isAlive()) throw new Error('forwarder is not running');
@@ -71,13 +66,6 @@ async function agentLastSuccess(): Promise<number> {
   return metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
 }
 
-async function exitIpVia(client: string): Promise<string> {
-  const result = await lab.httpGet({ ns: lab.ns.lan, url: internet.echoUrl, sourceIp: client, timeoutMs: 3000 });
-  if (!result.ok) throw new Error(`GET ${internet.echoUrl} from ${client}: ${result.error}`);
-  return (JSON.parse(result.body) as { ip: string }).ip;
-}
-
-
 describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tinyproxy)', { timeout: 300_000 }, () => {
   before(async () => {
     execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
@@ -90,20 +78,20 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       // fd count below cannot tell from a leak; forwarder-warm-pool.test.ts tests relays on warm connections.
       env: { forwarder: { PGW_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS), PGW_FORWARDER_DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT_MS), PGW_FORWARDER_RELAY: RELAY_MODE, PGW_FORWARDER_WARM_POOL: 'false' } },
     });
-    const hole = proxy('socks5').ip;
+    const hole = labProxy(lab, 'socks5').ip;
     await lab.spawn(lab.ns.wan, ['node', '-e', `require('node:net').createServer((s) => s.on('error', () => {})).listen(${HOLE_PORT}, '${hole}')`], { name: 'silent-proxy' });
     await waitTcpPort(lab.ns.wan, hole, HOLE_PORT);
 
     // dante as the health probe learns it (docs/OPERATIONS.md, "Proxy interop"): the client's first bytes go with the CONNECT.
-    const socks5 = await gateway.seedProxy(proxy('socks5'), { status: 'up', handshakeLearned: 'early-data' });
-    const socks5Auth = await gateway.seedProxy(proxy('socks5-auth'), { status: 'up', handshakeLearned: 'early-data' });
-    const httpAuth = await gateway.seedProxy(proxy('http-auth'), { status: 'up' });
+    const socks5 = await gateway.seedProxy(labProxy(lab, 'socks5'), { status: 'up', handshakeLearned: 'early-data' });
+    const socks5Auth = await gateway.seedProxy(labProxy(lab, 'socks5-auth'), { status: 'up', handshakeLearned: 'early-data' });
+    const httpAuth = await gateway.seedProxy(labProxy(lab, 'http-auth'), { status: 'up' });
     httpAuthProxyId = httpAuth;
     holeProxyId = (
       await tdb.db.insertInto('proxies').values({ name: 'silent', protocol: 'socks5', host: hole, port: HOLE_PORT, status: 'up' }).returning('id').executeTakeFirstOrThrow()
     ).id;
     // Its own row (first pointing at dante without auth), so editing it moves no other mapping.
-    movableProxyId = await gateway.seedProxy(proxy('socks5'), { name: 'movable', status: 'up' });
+    movableProxyId = await gateway.seedProxy(labProxy(lab, 'socks5'), { name: 'movable', status: 'up' });
     const plan: [keyof typeof CLIENTS, number][] = [
       ['socks5', socks5],
       ['socks5Auth', socks5Auth],
@@ -122,7 +110,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     await gateway.start('forwarder');
     lan = new LanClient(lab.ns.lan);
     await lan.ready;
-    await eventually('the socks5 client to be effective', async () => (await exitIpVia(CLIENTS.socks5)) === proxy('socks5').ip, 15_000);
+    await eventually('the socks5 client to be effective', async () => (await exitIpVia(lab, CLIENTS.socks5)) === labProxy(lab, 'socks5').ip, 15_000);
   });
 
   after(async () => {
@@ -140,7 +128,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     ['httpAuth', 'http-auth', false],
   ] as const) {
     it(`a client mapped to ${kind} reaches the WAN host from the proxy's address, and 1 MiB echoes back intact${halfClose ? ' over a half-closed relay' : ''}`, async () => {
-      assert.equal(await exitIpVia(CLIENTS[name]), proxy(kind).ip);
+      assert.equal(await exitIpVia(lab, CLIENTS[name]), labProxy(lab, kind).ip);
       const before = await bytesUp();
       await lan.run({ op: 'echo', src: CLIENTS[name], host: internet.ip, port: internet.tcpEchoPort, bytes: 1 << 20, halfClose, timeoutMs: 10_000 });
       // Every byte counted once, those sent with the CONNECT (early data, SOCKS5) included.
@@ -229,11 +217,11 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
 
   it('a changed proxy (endpoint and credentials, then another proxy) closes that mapping\'s live connections only; new ones exit through the new proxy', async () => {
     const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
-    assert.equal(await exitIpVia(CLIENTS.moved), proxy('socks5').ip);
+    assert.equal(await exitIpVia(lab, CLIENTS.moved), labProxy(lab, 'socks5').ip);
     await lan.run({ op: 'hold', key: 'bystander', src: CLIENTS.socks5, ...echoAt });
 
     await lan.run({ op: 'hold', key: 'moved-endpoint', src: CLIENTS.moved, ...echoAt });
-    const target = proxy('socks5-auth');
+    const target = labProxy(lab, 'socks5-auth');
     await tdb.db
       .updateTable('proxies')
       .set({ host: target.ip, port: target.port, username: target.username!, passwordEnc: encryptSecret(target.password!, gateway.secretKey) })
@@ -246,7 +234,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     await gateway.publish({ type: 'proxy.changed', proxyId: movableProxyId, action: 'updated' });
     let closed = await lan.closed('moved-endpoint', 5_000);
     console.log(`# proxy endpoint changed: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
-    assert.equal(await exitIpVia(CLIENTS.moved), target.ip, 'a new connection uses the new endpoint');
+    assert.equal(await exitIpVia(lab, CLIENTS.moved), target.ip, 'a new connection uses the new endpoint');
 
     await lan.run({ op: 'hold', key: 'moved-proxy', src: CLIENTS.moved, ...echoAt });
     await tdb.db.updateTable('mappings').set({ proxyId: httpAuthProxyId }).where('id', '=', mappingOf.moved!).execute();
@@ -254,7 +242,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.moved!, action: 'updated' });
     closed = await lan.closed('moved-proxy', 5_000);
     console.log(`# mapping moved to another proxy: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
-    assert.equal(await exitIpVia(CLIENTS.moved), proxy('http-auth').ip, 'a new connection uses the new proxy');
+    assert.equal(await exitIpVia(lab, CLIENTS.moved), labProxy(lab, 'http-auth').ip, 'a new connection uses the new proxy');
 
     // The mapping on the unchanged proxy kept its connection through both changes.
     await assert.rejects(lan.closed('bystander', 500), /still open/);
@@ -268,13 +256,13 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
   // Freezing the agent makes that order certain instead of one run in ten.
   it('a connection opened right after a proxy change keeps working when the agent applies the change later', async () => {
     const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
-    const target = proxy('socks5-auth');
+    const target = labProxy(lab, 'socks5-auth');
     gateway.signal('agent', 'SIGSTOP');
     let thawedAt = 0;
     try {
       await tdb.db.updateTable('mappings').set({ proxyId: movableProxyId }).where('id', '=', mappingOf.moved!).execute();
       await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.moved!, action: 'updated' });
-      await eventually('the forwarder to use the new proxy', async () => (await exitIpVia(CLIENTS.moved)) === target.ip, 5_000);
+      await eventually('the forwarder to use the new proxy', async () => (await exitIpVia(lab, CLIENTS.moved)) === target.ip, 5_000);
       await lan.run({ op: 'hold', key: 'after-change', src: CLIENTS.moved, ...echoAt });
     } finally {
       thawedAt = Date.now() / 1000;
@@ -364,21 +352,21 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     console.log(`# drain: held relay closed (${closed.how}) ${ms} ms after SIGTERM (deadline ${DRAIN_TIMEOUT_MS} ms)`);
     assert.ok(ms >= DRAIN_TIMEOUT_MS - 100, `closed after ${ms} ms, before the drain deadline`);
     await gateway.start('forwarder');
-    assert.equal(await exitIpVia(CLIENTS.socks5), proxy('socks5').ip);
+    assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
   });
 
   it('SIGKILL and restart restore service; meanwhile nothing from the client crosses eth0', async () => {
     const capture = await lab.capture({ ns: gw, iface: 'eth0' });
     await gateway.kill('forwarder');
-    const during = await Promise.allSettled([exitIpVia(CLIENTS.socks5), exitIpVia(CLIENTS.httpAuth)]);
+    const during = await Promise.allSettled([exitIpVia(lab, CLIENTS.socks5), exitIpVia(lab, CLIENTS.httpAuth)]);
     assert.ok(during.every((r) => r.status === 'rejected'), 'no service while the forwarder is down');
     const started = Date.now();
     await gateway.start('forwarder');
-    const ip = await eventually('service restored', async () => exitIpVia(CLIENTS.socks5), 10_000);
+    const ip = await eventually('service restored', async () => exitIpVia(lab, CLIENTS.socks5), 10_000);
     console.log(`# SIGKILL: service restored ${Date.now() - started} ms after the restart began`);
-    assert.equal(ip, proxy('socks5').ip);
+    assert.equal(ip, labProxy(lab, 'socks5').ip);
     const wan = analyzeWan(await capture.stop(), lab.clients, lab.proxies.map((p) => ({ ip: p.ip, port: p.port })));
     assert.deepEqual(wan.fromClients, [], 'no packet from or to a client address on eth0');
-    assert.ok(wan.all.some((l) => l.includes(`${proxy('socks5').ip}.${proxy('socks5').port}`)), 'positive control: the capture saw the relayed request go to the proxy');
+    assert.ok(wan.all.some((l) => l.includes(`${labProxy(lab, 'socks5').ip}.${labProxy(lab, 'socks5').port}`)), 'positive control: the capture saw the relayed request go to the proxy');
   });
 });

@@ -15,6 +15,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 import { eventually } from '../../lab/wait.js';
+import { exitIpVia, labProxy } from './lab-exits.js';
 
 const CLIENT = '192.168.2.10';
 const BLOCKED_CLIENT = '192.168.2.11';
@@ -30,12 +31,6 @@ let proxyId: number;
 interface ProxyConnection {
   localPort: number;
   bytesReceived: number;
-}
-
-function proxy(kind: ProxyHandle['kind']): ProxyHandle {
-  const found = lab.proxies.find((p) => p.kind === kind);
-  if (!found) throw new Error(`lab has no ${kind} proxy`);
-  return found;
 }
 
 /** The gateway's established TCP connections to a proxy, with what each has received. */
@@ -58,13 +53,6 @@ async function warmSetupMs(id: number): Promise<number | null> {
   return sample === null ? null : Number(sample[1]) * 1000;
 }
 
-async function exitIpVia(client: string): Promise<string> {
-  const result = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 3000 });
-  if (!result.ok) throw new Error(`GET from ${client}: ${result.error}`);
-  return (JSON.parse(result.body) as { ip: string }).ip;
-}
-
-
 describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dante)', { timeout: 120_000 }, () => {
   before(async () => {
     execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
@@ -72,8 +60,8 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     tdb = await createTestDatabase({ prefix: 'pgw_fw_warm' });
     gateway = new Gateway(lab, tdb, { env: { forwarder: { PGW_FORWARDER_WARM_POOL: 'true', PGW_FORWARDER_WARM_MAX_AGE_MS: String(WARM_MAX_AGE_MS) } } });
     // Its own row, pointing at dante without auth first; the blocked client's proxy is dante with auth.
-    proxyId = await gateway.seedProxy(proxy('socks5'), { status: 'up' });
-    const blockedProxyId = await gateway.seedProxy(proxy('socks5-auth'), { status: 'up' });
+    proxyId = await gateway.seedProxy(labProxy(lab, 'socks5'), { status: 'up' });
+    const blockedProxyId = await gateway.seedProxy(labProxy(lab, 'socks5-auth'), { status: 'up' });
     await gateway.seedMapping(CLIENT, proxyId, 20010);
     await gateway.seedMapping(BLOCKED_CLIENT, blockedProxyId, 20011, false);
     await gateway.start('agent');
@@ -90,20 +78,20 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
   });
 
   it('opens no warm connection before any demand, nor for a blocked mapping', async () => {
-    assert.deepEqual(await connectionsTo(proxy('socks5')), [], 'no client has connected yet');
+    assert.deepEqual(await connectionsTo(labProxy(lab, 'socks5')), [], 'no client has connected yet');
     for (let i = 0; i < 3; i++) assert.equal((await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: BLOCKED_CLIENT, timeoutMs: 1000 })).ok, false);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.deepEqual(await connectionsTo(proxy('socks5-auth')), [], 'the blocked mapping\'s proxy is never dialed');
+    assert.deepEqual(await connectionsTo(labProxy(lab, 'socks5-auth')), [], 'the blocked mapping\'s proxy is never dialed');
   });
 
   it('after demand, a client connection rides a warm connection opened before it connected, and exits from the proxy\'s address', async () => {
     // Demand: a burst of two; the first connections dial, the pool sizes itself to the burst: two,
     // or one when the two clients start further apart than a warm connection takes to open (a
     // loaded machine). Either way the client below must ride one opened before it connected.
-    const exits = await Promise.all([exitIpVia(CLIENT), exitIpVia(CLIENT)]);
-    assert.deepEqual(exits, [proxy('socks5').ip, proxy('socks5').ip]);
+    const exits = await Promise.all([exitIpVia(lab, CLIENT), exitIpVia(lab, CLIENT)]);
+    assert.deepEqual(exits, [labProxy(lab, 'socks5').ip, labProxy(lab, 'socks5').ip]);
     const warm = await eventually('warm connections to dante', async () => {
-      const found = await connectionsTo(proxy('socks5'));
+      const found = await connectionsTo(labProxy(lab, 'socks5'));
       // Warm: the method selection (2 bytes) and nothing more has arrived.
       return found.length >= 1 && found.every((c) => c.bytesReceived === 2) && found;
     });
@@ -114,16 +102,16 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     const warmPorts = new Set(warm.map((c) => c.localPort));
     const echoAt = { host: lab.description.internet.ip, port: lab.description.internet.tcpEchoPort };
     await lan.run({ op: 'hold', key: 'rides-warm', src: CLIENT, ...echoAt });
-    const after = await connectionsTo(proxy('socks5'));
+    const after = await connectionsTo(labProxy(lab, 'socks5'));
     const carrying = after.filter((c) => c.bytesReceived > 2);
     assert.equal(carrying.length, 1, `one connection carries the client: ${JSON.stringify(after)}`);
     assert.ok(warmPorts.has(carrying[0]!.localPort), `the client's upstream (local port ${carrying[0]!.localPort}) is one of the warm connections opened before it connected (${[...warmPorts].join(', ')})`);
-    assert.equal(await exitIpVia(CLIENT), proxy('socks5').ip, 'the exit address is still the mapping\'s proxy');
+    assert.equal(await exitIpVia(lab, CLIENT), labProxy(lab, 'socks5').ip, 'the exit address is still the mapping\'s proxy');
   });
 
   it('drops every warm connection at once when the proxy\'s endpoint and credentials change', async () => {
-    await eventually('warm connections to dante', async () => (await connectionsTo(proxy('socks5'))).length > 0);
-    const next = proxy('socks5-auth');
+    await eventually('warm connections to dante', async () => (await connectionsTo(labProxy(lab, 'socks5'))).length > 0);
+    const next = labProxy(lab, 'socks5-auth');
     await tdb.db
       .updateTable('proxies')
       .set({ host: next.ip, port: next.port, username: next.username!, passwordEnc: encryptSecret(next.password!, gateway.secretKey) })
@@ -136,23 +124,23 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     // The relay riding a warm connection ends like any other relay of a changed proxy.
     const closed = await lan.closed('rides-warm', 3_000);
     assert.equal(closed.how, 'reset');
-    await eventually('no connection left to the old endpoint', async () => (await connectionsTo(proxy('socks5'))).length === 0, 3_000);
+    await eventually('no connection left to the old endpoint', async () => (await connectionsTo(labProxy(lab, 'socks5'))).length === 0, 3_000);
     console.log(`# endpoint changed: warm connections to the old endpoint gone ${Date.now() - started} ms after the notice`);
-    assert.equal(await exitIpVia(CLIENT), next.ip, 'new connections exit through the new endpoint');
+    assert.equal(await exitIpVia(lab, CLIENT), next.ip, 'new connections exit through the new endpoint');
   });
 
   it('drops every warm connection at once when the proxy is marked down', async () => {
-    await Promise.all([exitIpVia(CLIENT), exitIpVia(CLIENT)]);
+    await Promise.all([exitIpVia(lab, CLIENT), exitIpVia(lab, CLIENT)]);
     await eventually('warm connections to dante with auth', async () => {
-      const found = await connectionsTo(proxy('socks5-auth'));
+      const found = await connectionsTo(labProxy(lab, 'socks5-auth'));
       // Warm with auth: method selection and auth status (2 + 2 bytes).
       return found.length > 0 && found.every((c) => c.bytesReceived === 4);
     });
     const started = Date.now();
     await gateway.setProxyStatus(proxyId, 'down');
-    await eventually('no connection left to the proxy marked down', async () => (await connectionsTo(proxy('socks5-auth'))).length === 0, 3_000);
+    await eventually('no connection left to the proxy marked down', async () => (await connectionsTo(labProxy(lab, 'socks5-auth'))).length === 0, 3_000);
     console.log(`# proxy marked down: warm connections gone ${Date.now() - started} ms after the notice`);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.deepEqual(await connectionsTo(proxy('socks5-auth')), [], 'none opened again while the proxy is down');
+    assert.deepEqual(await connectionsTo(labProxy(lab, 'socks5-auth')), [], 'none opened again while the proxy is down');
   });
 });
