@@ -31,7 +31,7 @@
 // proxy's host has given this host a cookie: the first request (the HTTP CONNECT, the SOCKS5
 // greeting and what is pipelined with it) goes in the SYN, so the proxy answers with its SYN-ACK
 // and the handshake's round trip is no longer paid on its own. Without a cookie the kernel asks
-// for one in an ordinary SYN. The client's early bytes never ride the SYN (a SYN's data may be
+// for one in a SYN without data. The client's early bytes never ride the SYN (a SYN's data may be
 // delivered twice, RFC 7413 section 6.3.1; a CONNECT twice only opens a tunnel that carries
 // nothing): they are peeked once the connection is up, and sent before the answers are read.
 //
