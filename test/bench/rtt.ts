@@ -28,6 +28,7 @@ import { createTestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../support/gateway.js';
 import { startRedsocks } from './forwarder/redsocks.js';
 import { planDelayLine, TUN_A, TUN_B } from './rtt/delay-plan.js';
+import { parseWarmSetupMs } from './rtt/warm-setup.js';
 import { parseWarmTakes, type WarmTakes } from './rtt/warm-takes.js';
 import { benchSocks5Handshake } from './socks5-handshake.js';
 
@@ -150,16 +151,22 @@ async function measure(lab: Lab, key: string, src: string, into: Map<string, Sam
   say(`  ${key}: time to first byte p50 ${quantile(got.ttfbMs, 0.5).toFixed(1)} ms${failed}`);
 }
 
-/** Adds the forwarder's warm takes (its counter, since its start) per protocol: read once per warm run, before it stops. */
-async function countWarmTakes(lab: Lab, proxyIds: ReadonlyMap<Protocol, number>, into: Map<Protocol, WarmTakes>): Promise<void> {
+/**
+ * Adds the forwarder's warm takes (its counter, since its start) per protocol, and its smoothed
+ * warm connection setup time: read once per warm run, before it stops.
+ */
+async function countWarmTakes(lab: Lab, proxyIds: ReadonlyMap<Protocol, number>, into: Map<Protocol, WarmTakes>, setups: Map<Protocol, number[]>): Promise<void> {
   const scrape = await lab.httpGet({ ns: lab.ns.gateway, url: `http://127.0.0.1:${SERVICE_SPECS.forwarder.metricsPort}/metrics`, timeoutMs: 5_000 });
   if (!scrape.ok) throw new Error(`forwarder metrics not readable: ${scrape.error}`);
   const takes = parseWarmTakes(scrape.body);
+  const setupMs = parseWarmSetupMs(scrape.body);
   for (const [protocol, id] of proxyIds) {
     const got = takes.get(id) ?? { used: 0, stale: 0 };
     const sum = into.get(protocol)!;
     sum.used += got.used;
     sum.stale += got.stale;
+    const setup = setupMs.get(id);
+    if (setup !== undefined) setups.set(protocol, [...(setups.get(protocol) ?? []), setup]);
   }
 }
 
@@ -260,6 +267,8 @@ async function main(): Promise<void> {
     const floorSamples = new Map<string, FloorSamples>();
     /** Per protocol over the warm rows: client connections that rode a warm connection (used) or found it closed (stale). */
     const warmTakes = new Map<Protocol, WarmTakes>(PROTOCOLS.map((protocol) => [protocol, { used: 0, stale: 0 }]));
+    /** Per protocol, per warm run: the forwarder's smoothed warm connection setup (ms). */
+    const warmSetups = new Map<Protocol, number[]>();
     const loads: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
@@ -287,7 +296,7 @@ async function main(): Promise<void> {
         await gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: warmPool });
         await waitEffective(lab, PROTOCOLS.map((protocol) => [CLIENTS[`pgw/${protocol}`]!, proxies.get(protocol)!] as const));
         for (const protocol of PROTOCOLS) await measure(lab, `${setup}/${protocol}`, CLIENTS[`pgw/${protocol}`]!, samples);
-        if (warmPool === 'true') await countWarmTakes(lab, proxyIds, warmTakes);
+        if (warmPool === 'true') await countWarmTakes(lab, proxyIds, warmTakes, warmSetups);
         await gateway.stop('forwarder');
       }
       // Back to a gateway without pgw's tables (the agent's and the guard's, which drops LAN
@@ -346,6 +355,8 @@ async function main(): Promise<void> {
     const perRow = ROUNDS * (WARMUP + SAMPLES);
     console.log(`\npgw warm rows: client connections that rode a warm connection (used), found it closed by the proxy (stale), or found none ready (cold dial), of ${perRow} per row`);
     for (const [protocol, takes] of warmTakes) console.log(`  ${protocol.padEnd(12)} used ${takes.used}, stale ${takes.stale}, cold ${perRow - takes.used - takes.stale}`);
+    console.log('\npgw warm rows: opening a warm connection (the forwarder\'s smoothed setup per run; SOCKS5 with its greeting in a Fast Open SYN)');
+    for (const [protocol, setups] of warmSetups) console.log(`  ${protocol.padEnd(12)} ${setups.map((ms) => `${ms.toFixed(1)} ms (${(ms / rttMs).toFixed(2)} RTT)`).join(', ')}`);
     const verdicts: Record<string, boolean> = {};
     for (const row of rows) {
       if (row.setup === 'pgw warm') {
@@ -361,7 +372,7 @@ async function main(): Promise<void> {
     }
     console.log('');
     for (const [name, ok] of Object.entries(verdicts)) console.log(`${ok ? 'PASS' : 'MISS'} ${name}`);
-    summary = { bench: 'rtt', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'the forwarder default', rttMsNominal: RTT_MS, socks5Handshake: SOCKS5_HANDSHAKE, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, warmTakes: Object.fromEntries(warmTakes), verdicts };
+    summary = { bench: 'rtt', at: new Date().toISOString(), relay: process.env.PGW_FORWARDER_RELAY ?? 'the forwarder default', rttMsNominal: RTT_MS, socks5Handshake: SOCKS5_HANDSHAKE, rttMsMeasured: round2(rttMs), proxyFloors: floors, rounds: ROUNDS, samplesPerRound: SAMPLES, gapMs: GAP_MS, loadAverage: loads, rows, warmTakes: Object.fromEntries(warmTakes), warmSetupMs: Object.fromEntries([...warmSetups].map(([protocol, setups]) => [protocol, setups.map(round2)])), verdicts };
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch((error: Error) => say(`cleanup: ${error.message}`));
   }

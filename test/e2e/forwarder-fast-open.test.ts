@@ -175,6 +175,28 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     assert.ok((await tcpExt(lab.ns.wan, 'TCPFastOpenPassive')) - passive >= 1, 'the dial went with Fast Open');
   });
 
+  it("the warm pool opens its SOCKS5 connections with the greeting in the SYN", async () => {
+    await gateway.stop('forwarder');
+    await gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'true' });
+    try {
+      await eventually('the socks5 client effective again', async () => (await exitIpVia(lab, CLIENTS.socks5)) === labProxy(lab, 'socks5').ip, 15_000);
+      const syns = await synsDuring(async () => {
+        // Each take refills the pool: warm connections opened while this runs.
+        for (let i = 0; i < 4; i++) {
+          assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      });
+      const toDante = syns.filter((s) => s.dstPort === labProxy(lab, 'socks5').port);
+      // A warm open's SYN carries the greeting alone (05 01 00: no auth); a client's cold dial's, the greeting and its CONNECT.
+      const warmOpens = toDante.filter((s) => s.payload.equals(Buffer.from([5, 1, 0])));
+      assert.ok(warmOpens.length >= 1, `SYN payloads to dante: ${toDante.map((s) => s.payload.toString('hex') || '(none)').join(', ')}`);
+    } finally {
+      await gateway.stop('forwarder');
+      await gateway.start('forwarder');
+    }
+  });
+
   it('a proxy host that stops taking Fast Open (its cookie still cached here) carries every client', async () => {
     await lab.exec(lab.ns.wan, ['sysctl', '-q', '-w', 'net.ipv4.tcp_fastopen=1']);
     try {

@@ -242,7 +242,7 @@ describe('native upstream dial: success answers', () => {
 
   /** A native warm pool (descriptors, no net.Socket) for `proxy`. */
   function nativePool(proxy: ProxyEndpoint, maxAgeMs = 2_000): WarmPool<NativeWarm> {
-    return new WarmPool<NativeWarm>(dialerFor(proxy.protocol), proxy, 'pipelined', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 2, maxAgeMs, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+    return new WarmPool<NativeWarm>(dialerFor(proxy.protocol), proxy, 'pipelined', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 2, maxAgeMs, demandWindowMs: 5_000 }, undefined, nativeWarmConnector(false));
   }
 
   async function untilReady(pool: WarmPool<NativeWarm>): Promise<void> {
@@ -544,7 +544,7 @@ describe('native upstream dial: SOCKS5 early data', () => {
 
   /** A native warm pool of one connection, handshake early-data; its first take (cold) has passed and a warm one is ready. */
   async function readyEarlyDataPool(proxy: ProxyEndpoint): Promise<WarmPool<NativeWarm>> {
-    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'early-data', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector);
+    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'early-data', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector(false));
     assert.equal(await useTunnel(await dialNativeOk(proxy, options('early-data'), pool)), 'PING');
     for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
     return pool;

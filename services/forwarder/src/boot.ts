@@ -108,7 +108,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   const dialMode: DialMode = config.dialMode === 'native' && config.relayMode === 'splice' && spliceUnavailable() === null ? 'native' : 'js';
   if (dialMode !== config.dialMode) logger.warn('PGW_FORWARDER_DIAL=native needs the splice relay; dialing with the JavaScript dialers', { relay: config.relayMode, splice: spliceUnavailable() ?? 'available' });
   const warmOpen = { timeoutMs: config.connectTimeoutMs, allowHalfOpen: true, checkProxyAddress: destinations.checkProxyAddress };
-  const warmPools = config.warmPool === null ? null : dialMode === 'native' ? new WarmPools<NativeWarm>(config.warmPool, warmOpen, nativeWarmConnector) : new WarmPools(config.warmPool, warmOpen);
+  const warmPools = config.warmPool === null ? null : dialMode === 'native' ? new WarmPools<NativeWarm>(config.warmPool, warmOpen, nativeWarmConnector(config.fastOpen)) : new WarmPools(config.warmPool, warmOpen);
   const ctx: ListenerContext = {
     limits,
     stats,

@@ -202,8 +202,11 @@ function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, op
   });
 }
 
-/** Opens a warm connection natively (greeting and auth for SOCKS5, the TCP connection for HTTP). */
-function openWarm(proxy: ProxyEndpoint, options: DialOptions): Promise<NativeWarm> {
+/**
+ * Opens a warm connection natively (greeting and auth for SOCKS5, the TCP connection for HTTP);
+ * with `fastOpen` the SOCKS5 greeting rides the SYN (HTTP has nothing to send before its CONNECT).
+ */
+function openWarm(proxy: ProxyEndpoint, options: DialOptions, fastOpen: boolean): Promise<NativeWarm> {
   let plan: HandshakePlan;
   try {
     const refused = refusedBefore(proxy, null, options);
@@ -214,7 +217,7 @@ function openWarm(proxy: ProxyEndpoint, options: DialOptions): Promise<NativeWar
   }
   const opened = new Promise<NativeUpstream>((resolve, reject) => {
     const run = new NativeDialRun(plan, proxy, null, options, resolve, reject);
-    if (nativeAddress(proxy.host)) return void run.start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone));
+    if (nativeAddress(proxy.host)) return void run.start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, { fastOpen }));
     // A name: the JavaScript dialer opens it (resolved and checked), then its descriptor is taken over (no exchange left).
     dialerFor(proxy.protocol)
       .open(proxy, options)
@@ -237,19 +240,24 @@ function unwatch(warm: NativeWarm): void {
   warm.watcher = null;
 }
 
-/** A WarmPool's connector for the native dial: warm connections kept as descriptors (no net.Socket). */
-export const nativeWarmConnector: WarmConnector<NativeWarm> = {
-  open: openWarm,
-  watch(warm: NativeWarm, loss: WarmLoss) {
-    // Readable or hung up before any CONNECT: the proxy closed it or sent something unasked.
-    warm.watcher = watchDescriptor(warm.fd, () => loss.lost());
-  },
-  unwatch,
-  destroy(warm: NativeWarm) {
-    unwatch(warm);
-    closeFd(warm.fd);
-  },
-};
+/**
+ * A WarmPool's connector for the native dial: warm connections kept as descriptors (no net.Socket),
+ * opened with TCP Fast Open when `fastOpen` (PGW_FORWARDER_TCP_FASTOPEN).
+ */
+export function nativeWarmConnector(fastOpen: boolean): WarmConnector<NativeWarm> {
+  return {
+    open: (proxy, options) => openWarm(proxy, options, fastOpen),
+    watch(warm: NativeWarm, loss: WarmLoss) {
+      // Readable or hung up before any CONNECT: the proxy closed it or sent something unasked.
+      warm.watcher = watchDescriptor(warm.fd, () => loss.lost());
+    },
+    unwatch,
+    destroy(warm: NativeWarm) {
+      unwatch(warm);
+      closeFd(warm.fd);
+    },
+  };
+}
 
 /** True for an upstream from the native dial (a descriptor), false for a net.Socket. */
 export function isNativeUpstream(upstream: NativeUpstream | Socket): upstream is NativeUpstream {
