@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { answer, parseQuery, startDnsServer } from './dns-server.js';
 
@@ -28,11 +29,32 @@ describe('lab dns-server', () => {
     assert.equal(parseQuery(Buffer.from([0, 1, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 1])), null, 'a response is no query');
   });
 
+  it('rejects, naming the port, when the port is taken (and leaves nothing bound)', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      await assert.rejects(startDnsServer('127.0.0.1', port), /EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
+  });
+
   describe('over the wire (loopback)', () => {
     let server: { close(): void };
-    const port = 20000 + (process.pid % 20000);
-    before(() => {
-      server = startDnsServer('127.0.0.1', port);
+    let port = 0;
+    before(async () => {
+      // A port free for UDP and TCP both (the machine's own services hold some in this range).
+      for (let tries = 0; ; tries++) {
+        const candidate = 20000 + ((process.pid + tries) % 20000);
+        try {
+          server = await startDnsServer('127.0.0.1', candidate);
+          port = candidate;
+          return;
+        } catch (error) {
+          if (tries === 20) throw error;
+        }
+      }
     });
     after(() => server.close());
 

@@ -84,10 +84,9 @@ function header(id: number, queryFlags: number, rcode: number, qd: number, an: n
 
 const plainAddress = (address: string) => address.replace(/^::ffff:/, '');
 
-export function startDnsServer(ip: string, port: number): { close(): void } {
+export async function startDnsServer(ip: string, port: number): Promise<{ close(): void }> {
   const udp = createSocket('udp4');
   udp.on('message', (message, from) => udp.send(answer(message, plainAddress(from.address)), from.port, from.address));
-  udp.bind(port, ip);
   const tcp = createServer((socket) => {
     socket.on('error', () => socket.destroy());
     let pending = Buffer.alloc(0);
@@ -103,7 +102,19 @@ export function startDnsServer(ip: string, port: number): { close(): void } {
       }
     });
   });
-  tcp.listen(port, ip);
+  const bound = (bind: (done: () => void) => void, emitter: { once(event: 'error', listener: (error: Error) => void): unknown }) =>
+    new Promise<void>((resolve, reject) => {
+      emitter.once('error', reject);
+      bind(resolve);
+    });
+  // Both bound, or neither: a port taken for either is an error naming it, nothing left open.
+  const results = await Promise.allSettled([bound((done) => udp.bind(port, ip, done), udp), bound((done) => tcp.listen(port, ip, done), tcp)]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    if (results[0]!.status === 'fulfilled') udp.close();
+    if (results[1]!.status === 'fulfilled') tcp.close();
+    throw new Error(`dns-server on ${ip}:${port}: ${(failed.reason as Error).message}`);
+  }
   return {
     close() {
       udp.close();
@@ -122,6 +133,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const port = Number(portText);
   if (!ip || !isIPv4(ip)) throw new Error(`dns-server: first argument ${JSON.stringify(ip)} is not an IPv4 address`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`dns-server: port ${JSON.stringify(portText)} is not a port`);
-  const server = startDnsServer(ip, port);
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => { server.close(); process.exit(0); });
+  startDnsServer(ip, port).then(
+    (server) => {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => { server.close(); process.exit(0); });
+    },
+    (error: Error) => {
+      console.error(error.message);
+      process.exit(1);
+    },
+  );
 }
