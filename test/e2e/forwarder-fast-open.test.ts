@@ -176,9 +176,7 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
   });
 
   it("the warm pool opens its SOCKS5 connections with the greeting in the SYN", async () => {
-    await gateway.stop('forwarder');
-    await gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'true' });
-    try {
+    await gateway.withRestarted('forwarder', { PGW_FORWARDER_WARM_POOL: 'true' }, async () => {
       await eventually('the socks5 client effective again', async () => (await exitIpVia(lab, CLIENTS.socks5)) === labProxy(lab, 'socks5').ip, 15_000);
       const syns = await synsDuring(async () => {
         // Each take refills the pool: warm connections opened while this runs.
@@ -191,10 +189,7 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
       // A warm open's SYN carries the greeting alone (05 01 00: no auth); a client's cold dial's, the greeting and its CONNECT.
       const warmOpens = toDante.filter((s) => s.payload.equals(Buffer.from([5, 1, 0])));
       assert.ok(warmOpens.length >= 1, `SYN payloads to dante: ${toDante.map((s) => s.payload.toString('hex') || '(none)').join(', ')}`);
-    } finally {
-      await gateway.stop('forwarder');
-      await gateway.start('forwarder');
-    }
+    });
   });
 
   it('a proxy host that stops taking Fast Open (its cookie still cached here) carries every client', async () => {
@@ -215,9 +210,7 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
   });
 
   it('PGW_FORWARDER_TCP_FASTOPEN=false: no SYN carries data', async () => {
-    await gateway.stop('forwarder');
-    await gateway.start('forwarder', { PGW_FORWARDER_TCP_FASTOPEN: 'false' });
-    try {
+    await gateway.withRestarted('forwarder', { PGW_FORWARDER_TCP_FASTOPEN: 'false' }, async () => {
       await eventually('the http client effective again', async () => (await exitIpVia(lab, CLIENTS.httpAuth)) === labProxy(lab, 'http-auth').ip, 15_000);
       const syns = await synsDuring(async () => {
         for (let i = 0; i < 3; i++) {
@@ -228,9 +221,6 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
       const toProxies = syns.filter((s) => s.dstPort === labProxy(lab, 'http-auth').port || s.dstPort === labProxy(lab, 'socks5').port);
       assert.equal(toProxies.length, 6, `${toProxies.length} SYNs captured`);
       assert.deepEqual(toProxies.map((s) => s.payload.length).filter((n) => n > 0), [], 'SYN payload lengths');
-    } finally {
-      await gateway.stop('forwarder');
-      await gateway.start('forwarder');
-    }
+    });
   });
 });

@@ -182,40 +182,34 @@ describe('proxy interop matrix (real health, forwarder and agent in the lab)', {
     }
   });
 
+  /** The address a GET from `client` exits from through the forwarder, waited for up to 15 s. */
+  async function exitThroughForwarder(what: string, client: string): Promise<string> {
+    const result = await waitFor(`${what} through the forwarder`, 15_000, async () => {
+      const r = await dp.lab.httpGet({ ns: dp.lab.ns.lan, url: dp.lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 3_000 });
+      return r.ok && r.status === 200 ? r : undefined;
+    });
+    return (JSON.parse(result.body) as { ip: string }).ip;
+  }
+
   it('a LAN client exits through each working proxy (the forwarder dials with the learned handshake)', async () => {
     for (const { row, proxy, client } of seeded.filter((s) => s.client !== undefined)) {
       // The agent applies the mapping once it has seen the proxy up: the first request may come before.
-      const result = await waitFor(`${row.server} (${row.auth}) through the forwarder`, 15_000, async () => {
-        const r = await dp.lab.httpGet({ ns: dp.lab.ns.lan, url: dp.lab.description.internet.echoUrl, sourceIp: client!, timeoutMs: 3_000 });
-        return r.ok && r.status === 200 ? r : undefined;
-      });
-      assert.equal((JSON.parse(result.body) as { ip: string }).ip, proxy.ip, `${row.server} (${row.auth}) exit`);
+      assert.equal(await exitThroughForwarder(`${row.server} (${row.auth})`, client!), proxy.ip, `${row.server} (${row.auth}) exit`);
     }
   });
 
   it('a LAN client exits through each working proxy over a TCP Fast Open dial (the CONNECT in the SYN, taken there)', async () => {
     // No warm connection: every client connection is a cold dial, the one Fast Open is for.
-    await dp.gateway.stop('forwarder');
-    await dp.gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' });
-    try {
+    await dp.gateway.withRestarted('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' }, async () => {
       for (const { row, proxy, client } of seeded.filter((s) => s.client !== undefined)) {
         const what = `${row.server} (${row.auth})`;
         const taken = await readTcpExt(dp.lab.ns.wan, 'TCPFastOpenPassive');
         // The first dial to an address fetches its cookie (if the earlier dials have not); the next ones use it.
-        for (let i = 0; i < 3; i++) {
-          const result = await waitFor(`${what} through the forwarder, dial ${i + 1}`, 15_000, async () => {
-            const r = await dp.lab.httpGet({ ns: dp.lab.ns.lan, url: dp.lab.description.internet.echoUrl, sourceIp: client!, timeoutMs: 3_000 });
-            return r.ok && r.status === 200 ? r : undefined;
-          });
-          assert.equal((JSON.parse(result.body) as { ip: string }).ip, proxy.ip, `${what} exit`);
-        }
+        for (let i = 0; i < 3; i++) assert.equal(await exitThroughForwarder(`${what}, dial ${i + 1}`, client!), proxy.ip, `${what} exit`);
         // Only the forwarder dials with Fast Open here (the health probes use Node's sockets).
         assert.ok((await readTcpExt(dp.lab.ns.wan, 'TCPFastOpenPassive')) - taken >= 2, `${what}: SYN data taken by the proxy's host`);
       }
-    } finally {
-      await dp.gateway.stop('forwarder');
-      await dp.gateway.start('forwarder');
-    }
+    });
   });
 
   it('the first tunnel bytes that arrive with the 200 reach the client (a target that speaks first)', async () => {

@@ -213,6 +213,17 @@ export class Gateway {
     return this.start(service);
   }
 
+  /** Runs `work` with `service` restarted under `extraEnv`, then restarts it as configured, whatever `work` did. */
+  async withRestarted<T>(service: ServiceName, extraEnv: Record<string, string>, work: () => Promise<T>): Promise<T> {
+    await this.stop(service);
+    await this.start(service, extraEnv);
+    try {
+      return await work();
+    } finally {
+      await this.restart(service);
+    }
+  }
+
   /** Inserts a proxy row for a lab proxy, its password sealed as the api would. */
   /** handshakeLearned: as if the health probe had learned it (benches run without the health service). */
   async seedProxy(proxy: ProxyHandle, options: { name?: string; status?: 'up' | 'down' | 'unknown'; handshakeLearned?: ProxyHandshake } = {}): Promise<number> {
