@@ -3,23 +3,18 @@
  * pgw_forwarder_warm_takes_total (per proxy, outcome used | stale) read from its metrics text.
  * A client connection that found no warm connection ready is in neither count (it dialed cold).
  */
+import { metricSamples } from './metric-samples.js';
 
 export interface WarmTakes {
   used: number;
   stale: number;
 }
 
-const LINE = /^pgw_forwarder_warm_takes_total\{([^}]*)\}\s+(\S+)$/;
-
 /** Proxy id -> takes, from Prometheus text exposition; proxies without a pool are absent. */
 export function parseWarmTakes(metrics: string): Map<number, WarmTakes> {
   const out = new Map<number, WarmTakes>();
-  for (const line of metrics.split('\n')) {
-    const match = LINE.exec(line.trim());
-    if (match === null) continue;
-    const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+  for (const { labels, value } of metricSamples(metrics, 'pgw_forwarder_warm_takes_total')) {
     const proxy = Number(labels.proxy);
-    const value = Number(match[2]);
     if (!Number.isInteger(proxy) || !Number.isFinite(value) || (labels.outcome !== 'used' && labels.outcome !== 'stale')) continue;
     const takes = out.get(proxy) ?? { used: 0, stale: 0 };
     takes[labels.outcome] += value;
