@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "napi_errors.h"
+#include "owned_timer.h"
 #include "reactor.h"
 
 namespace {
@@ -71,6 +72,14 @@ class PipePool {
   }
 
   size_t Idle() const { return idle_.size(); }
+
+  // A worker thread's pool goes with the thread; its pipes are the process's.
+  ~PipePool() {
+    for (const auto& fds : idle_) {
+      close(fds[0]);
+      close(fds[1]);
+    }
+  }
 
  private:
   std::vector<std::array<int, 2>> idle_;
@@ -155,14 +164,13 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     }
     fds_[0] = clientFd;
     fds_[1] = upstreamFd;
-    uv_timer_init(loop, &timer_);
-    timer_.data = this;
+    timer_.Init(loop, this);
     onClosed_ = Napi::Persistent(info[5].As<Napi::Function>());
     // Kept alive until onClosed has run, whatever JavaScript still references.
     Ref();
     open_ = true;
     lastActivity_ = uv_now(loop_);
-    uv_timer_start(&timer_, OnTimer, idleMs_, 0);
+    timer_.Start(OnTimer, idleMs_);
     // Whatever is already queued in either socket flows now.
     Pump();
   }
@@ -267,13 +275,13 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     }
   }
 
-  static void OnTimer(uv_timer_t* timer) {
-    auto* self = static_cast<SpliceRelay*>(timer->data);
+  static void OnTimer(void* owner) {
+    auto* self = static_cast<SpliceRelay*>(owner);
     if (!self->open_) return;
     const uint64_t idle = uv_now(self->loop_) - self->lastActivity_;
     // One timer, re-armed for the rest of the period only when it fires: no per-chunk timer work.
     if (idle >= self->idleMs_) return self->Finish("idle timeout");
-    uv_timer_start(timer, OnTimer, self->idleMs_ - idle, 0);
+    self->timer_.Start(OnTimer, self->idleMs_ - idle);
   }
 
   // close(reset): ends the relay now; reset sends the client a TCP reset instead of a FIN.
@@ -294,12 +302,12 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   void Finish(const std::string& reason) {
     open_ = false;
     reason_ = reason;
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
+    timer_.Close(OnTimerClosed);
     CloseFds();
   }
 
-  static void OnHandleClosed(uv_handle_t* handle) {
-    auto* self = static_cast<SpliceRelay*>(handle->data);
+  static void OnTimerClosed(void* owner) {
+    auto* self = static_cast<SpliceRelay*>(owner);
     if (self->onClosed_.IsEmpty()) {
       self->Unref();
       return;
@@ -330,7 +338,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   bool writable_[2] = {true, true};
   // A direction stopped short of EAGAIN to let others run: ask the reactor for its socket again.
   bool rearm_[2] = {false, false};
-  uv_timer_t timer_{};
+  OwnedTimer timer_;
   Direction up_;
   Direction down_;
   uint64_t idleMs_ = 0;

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "napi_errors.h"
+#include "owned_timer.h"
 #include "reactor.h"
 
 namespace {
@@ -182,13 +183,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
         return;
       }
     }
-    uv_timer_init(loop, &timer_);
-    timer_.data = this;
+    timer_.Init(loop, this);
     onDone_ = Napi::Persistent(info[5].As<Napi::Function>());
     // Kept alive until onDone has run, whatever JavaScript still references.
     Ref();
     open_ = true;
-    uv_timer_start(&timer_, OnTimer, static_cast<uint64_t>(timeoutMs), 0);
+    timer_.Start(OnTimer, static_cast<uint64_t>(timeoutMs));
     // Connecting: the reactor reports writable (or an error) once the TCP handshake is over.
     if (connectErr != 0) Fail("connect", connectErr);
     else if (!connecting_) StartStage();
@@ -438,8 +438,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     return getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
   }
 
-  static void OnTimer(uv_timer_t* timer) {
-    auto* self = static_cast<UpstreamDial*>(timer->data);
+  static void OnTimer(void* owner) {
+    auto* self = static_cast<UpstreamDial*>(owner);
     if (self->open_) self->Fail("timeout", 0);
   }
 
@@ -462,7 +462,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     open_ = false;
     // Only a watched dial can succeed (its stages start once the reactor has its socket).
     if (succeeded_) reactor::Park(fd_, this);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
+    timer_.Close(OnTimerClosed);
     if (!succeeded_ && fd_ >= 0) {
       reactor::Close(fd_);
       fd_ = -1;
@@ -477,8 +477,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     return info.Env().Undefined();
   }
 
-  static void OnHandleClosed(uv_handle_t* handle) {
-    auto* self = static_cast<UpstreamDial*>(handle->data);
+  static void OnTimerClosed(void* owner) {
+    auto* self = static_cast<UpstreamDial*>(owner);
     if (self->onDone_.IsEmpty()) {
       self->Unref();
       return;
@@ -513,7 +513,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
 
   Napi::Env env_ = nullptr;
   int fd_ = -1;
-  uv_timer_t timer_{};
+  OwnedTimer timer_;
   std::vector<Stage> stages_;
   size_t index_ = 0;
   // Where the current stage's answer starts in in_.
