@@ -2,10 +2,8 @@
 // Node does not expose SO_ORIGINAL_DST, hence this addon. Pure syscall wrapper: no state.
 #include <napi.h>
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
 
@@ -13,21 +11,13 @@
 #include "fd_channel.h"
 #include "listen_socket.h"
 #include "netlink_talk.h"
+#include "original_dst_lookup.h"
 #include "splice_relay.h"
 #include "tcp_acceptor.h"
 #include "tcp_keepalive.h"
 #include "tun_device.h"
 #include "udp_transparent.h"
 #include "upstream_dial.h"
-
-// From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>; those headers do not
-// compile cleanly as C++ next to the libc socket headers, and the values are kernel ABI.
-#ifndef SO_ORIGINAL_DST
-#define SO_ORIGINAL_DST 80
-#endif
-#ifndef IP6T_SO_ORIGINAL_DST
-#define IP6T_SO_ORIGINAL_DST 80
-#endif
 
 namespace {
 
@@ -38,14 +28,6 @@ Napi::Value Fail(Napi::Env env, const std::string& what, int err) {
   error.Set("errno", Napi::Number::New(env, err));
   error.ThrowAsJavaScriptException();
   return env.Undefined();
-}
-
-Napi::Object Result(Napi::Env env, const char* address, uint16_t port, int family) {
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("address", Napi::String::New(env, address));
-  out.Set("port", Napi::Number::New(env, port));
-  out.Set("family", Napi::Number::New(env, family));
-  return out;
 }
 
 Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
@@ -59,40 +41,26 @@ Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, "getOriginalDst: invalid file descriptor " + std::to_string(fd)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-
-  // The local address tells which table the kernel must be asked: an AF_INET6 socket carrying
-  // an IPv4 client (v4-mapped, from a dual-stack listener) was NAT-ed by the IPv4 table.
+  // The local address tells which table the kernel must be asked (OriginalDst).
   sockaddr_storage local{};
   socklen_t localLen = sizeof(local);
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLen) != 0) {
     return Fail(env, "getsockname failed", errno);
   }
-  const bool v4mapped = local.ss_family == AF_INET6 &&
-      IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr);
-
-  if (local.ss_family == AF_INET || v4mapped) {
-    sockaddr_in dst{};
-    socklen_t len = sizeof(dst);
-    if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len) != 0) {
-      return Fail(env, "getsockopt(SOL_IP, SO_ORIGINAL_DST) failed", errno);
-    }
-    char text[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &dst.sin_addr, text, sizeof(text));
-    return Result(env, text, ntohs(dst.sin_port), 4);
+  if (local.ss_family != AF_INET && local.ss_family != AF_INET6) {
+    Napi::Error::New(env, "getOriginalDst: socket family " + std::to_string(local.ss_family) +
+                              " is neither IPv4 nor IPv6").ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  if (local.ss_family == AF_INET6) {
-    sockaddr_in6 dst{};
-    socklen_t len = sizeof(dst);
-    if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len) != 0) {
-      return Fail(env, "getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST) failed", errno);
-    }
-    char text[INET6_ADDRSTRLEN];
-    inet_ntop(AF_INET6, &dst.sin6_addr, text, sizeof(text));
-    return Result(env, text, ntohs(dst.sin6_port), 6);
-  }
-  Napi::Error::New(env, "getOriginalDst: socket family " + std::to_string(local.ss_family) +
-                            " is neither IPv4 nor IPv6").ThrowAsJavaScriptException();
-  return env.Undefined();
+  sockaddr_storage dst{};
+  const int err = OriginalDst(fd, local, &dst);
+  if (err != 0) return Fail(env, std::string(OriginalDstOption(local)) + " failed", err);
+  uint16_t port = 0;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("address", AddressText(env, dst, &port));
+  out.Set("port", Napi::Number::New(env, port));
+  out.Set("family", Napi::Number::New(env, dst.ss_family == AF_INET ? 4 : 6));
+  return out;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -14,64 +14,23 @@
 // the pending connections wait in the backlog meanwhile. close() stops and closes the descriptor.
 #include "tcp_acceptor.h"
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "napi_errors.h"
+#include "original_dst_lookup.h"
 #include "reactor.h"
 #include "tcp_keepalive.h"
-
-#ifndef SO_ORIGINAL_DST
-#define SO_ORIGINAL_DST 80
-#endif
-#ifndef IP6T_SO_ORIGINAL_DST
-#define IP6T_SO_ORIGINAL_DST 80
-#endif
 
 namespace {
 
 constexpr int kBatch = 64;
 constexpr uint64_t kPauseMs = 100;
-
-// Address text of a sockaddr (v4-mapped IPv6 stays "::ffff:a.b.c.d", as Node reports it).
-Napi::Value AddressText(Napi::Env env, const sockaddr_storage& addr, uint16_t* port) {
-  char text[INET6_ADDRSTRLEN] = "";
-  if (addr.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-    *port = ntohs(in->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-    *port = ntohs(in6->sin6_port);
-  } else {
-    *port = 0;
-    return env.Null();
-  }
-  return Napi::String::New(env, text);
-}
-
-// The original destination into `dst`; 0 or the errno (ENOENT: conntrack did not see it).
-int OriginalDst(int fd, const sockaddr_storage& local, sockaddr_storage* dst) {
-  const bool v4mapped = local.ss_family == AF_INET6 &&
-      IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr);
-  socklen_t len = sizeof(*dst);
-  if (local.ss_family == AF_INET || v4mapped) {
-    return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, dst, &len) == 0 ? 0 : errno;
-  }
-  if (local.ss_family == AF_INET6) {
-    return getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dst, &len) == 0 ? 0 : errno;
-  }
-  return EAFNOSUPPORT;
-}
 
 bool OutOfResources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
