@@ -8,6 +8,7 @@
 
 #include <sys/epoll.h>
 
+#include "js_callback.h"
 #include "napi_errors.h"
 #include "reactor.h"
 
@@ -45,8 +46,7 @@ class DescriptorWatch : public Napi::ObjectWrap<DescriptorWatch>, public Reactor
   void OnReady(uint32_t events) override {
     if (fd_ < 0 || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0) return;
     Napi::HandleScope scope(env_);
-    // MakeCallback runs the microtasks queued by the callback, like any libuv callback in Node.
-    onReadable_.MakeCallback(env_.Global(), {});
+    CallFromLoop(env_, onReadable_, env_.Global(), {});
   }
 
  private:

@@ -16,6 +16,7 @@
 #include <uv.h>
 #include <vector>
 
+#include "js_callback.h"
 #include "napi_errors.h"
 
 namespace {
@@ -299,8 +300,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     auto* self = static_cast<FdWatcher*>(handle->data);
     if (self == nullptr) return;
     Napi::HandleScope scope(self->env_);
-    // MakeCallback runs the microtasks queued by the callback, like any libuv callback in Node.
-    self->onReadable_.MakeCallback(self->env_.Global(), {});
+    CallFromLoop(self->env_, self->onReadable_, self->env_.Global(), {});
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -29,6 +29,7 @@
 #include <uv.h>
 #include <vector>
 
+#include "js_callback.h"
 #include "napi_errors.h"
 #include "owned_timer.h"
 #include "reactor.h"
@@ -314,7 +315,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     }
     Napi::HandleScope scope(self->env_);
     Napi::Value reason = self->reason_.empty() ? self->env_.Null() : Napi::String::New(self->env_, self->reason_);
-    self->onClosed_.MakeCallback(self->Value(), {reason});
+    CallFromLoop(self->env_, self->onClosed_, self->Value(), {reason});
     self->onClosed_.Reset();
     self->Unref();
   }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "js_callback.h"
 #include "napi_errors.h"
 #include "original_dst_lookup.h"
 #include "reactor.h"
@@ -119,7 +120,7 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
         Napi::Error error = Napi::Error::New(env_, std::string("accept: ") + std::strerror(err));
         error.Set("errno", Napi::Number::New(env_, err));
         error.Set("code", Napi::String::New(env_, err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : err == ENOBUFS ? "ENOBUFS" : "ENOMEM"));
-        onError_.MakeCallback(recv, {error.Value()});
+        CallFromLoop(env_, onError_, recv, {error.Value()});
         return;
       }
       sockaddr_storage local{};
@@ -133,10 +134,9 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
       Napi::Value peerText = AddressText(env_, peer, &peerPort);
       Napi::Value localText = AddressText(env_, local, &localPort);
       Napi::Value dstText = dstErr == 0 ? AddressText(env_, dst, &dstPort) : env_.Null();
-      // MakeCallback runs the microtasks the callback queued, like Node's own onconnection.
-      onAccept_.MakeCallback(recv, {Napi::Number::New(env_, fd), peerText, dstText,
-                                    Napi::Number::New(env_, dstErr == 0 ? dstPort : dstErr), localText,
-                                    Napi::Number::New(env_, localPort)});
+      CallFromLoop(env_, onAccept_, recv, {Napi::Number::New(env_, fd), peerText, dstText,
+                                           Napi::Number::New(env_, dstErr == 0 ? dstPort : dstErr), localText,
+                                           Napi::Number::New(env_, localPort)});
     }
   }
 

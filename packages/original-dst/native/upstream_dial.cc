@@ -57,6 +57,7 @@
 #include <uv.h>
 #include <vector>
 
+#include "js_callback.h"
 #include "napi_errors.h"
 #include "owned_timer.h"
 #include "reactor.h"
@@ -506,7 +507,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       failure = f;
     }
     std::string().swap(self->in_);
-    self->onDone_.MakeCallback(self->Value(), {failure, fd, leftover, earlyBytes});
+    CallFromLoop(env, self->onDone_, self->Value(), {failure, fd, leftover, earlyBytes});
     self->onDone_.Reset();
     self->Unref();
   }
