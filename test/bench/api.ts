@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AgentStatusRecord, connectRedis, EventBus, type ForwarderStatusRecord } from '@pgw/events';
 import { writeNodeStatus } from '../support/node-status.js';
+import { metricSamples, metricSum } from '../support/prometheus-text.js';
 import { createLogger } from '@pgw/log';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
@@ -195,26 +196,14 @@ interface Sample {
 async function sample(metricsUrl: string, pid: number, route: string): Promise<Sample> {
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const gc = new Map<string, { count: number; seconds: number }>();
+  for (const { labels, value } of metricSamples(text, 'nodejs_gc_duration_seconds_sum')) gc.set(labels.kind!, { count: 0, ...gc.get(labels.kind!), seconds: value });
+  for (const { labels, value } of metricSamples(text, 'nodejs_gc_duration_seconds_count')) gc.set(labels.kind!, { seconds: 0, ...gc.get(labels.kind!), count: value });
   const buckets = new Map<number, number>();
-  let lagP99 = 0;
-  let lagMax = 0;
-  for (const line of text.split('\n')) {
-    const parsed = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!parsed) continue;
-    const [, name, labelText = '', value] = parsed;
-    const labels = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (name === 'nodejs_gc_duration_seconds_sum' || name === 'nodejs_gc_duration_seconds_count') {
-      const entry = gc.get(labels.kind!) ?? { count: 0, seconds: 0 };
-      if (name.endsWith('_sum')) entry.seconds = Number(value);
-      else entry.count = Number(value);
-      gc.set(labels.kind!, entry);
-    }
-    if (name === 'pgw_api_http_request_duration_seconds_bucket' && labels.route === route && labels.method === 'GET' && labels.status === '200') {
-      buckets.set(labels.le === '+Inf' ? Infinity : Number(labels.le), Number(value));
-    }
-    if (name === 'nodejs_eventloop_lag_p99_seconds') lagP99 = Number(value);
-    if (name === 'nodejs_eventloop_lag_max_seconds') lagMax = Number(value);
+  for (const { labels, value } of metricSamples(text, 'pgw_api_http_request_duration_seconds_bucket')) {
+    if (labels.route === route && labels.method === 'GET' && labels.status === '200') buckets.set(labels.le === '+Inf' ? Infinity : Number(labels.le), value);
   }
+  const lagP99 = metricSum(text, 'nodejs_eventloop_lag_p99_seconds');
+  const lagMax = metricSum(text, 'nodejs_eventloop_lag_max_seconds');
   let runQueueNs = 0;
   for (const task of readdirSync(`/proc/${pid}/task`)) runQueueNs += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[1]);
   return { gc, buckets, lagP99, lagMax, runQueueNs };

@@ -23,6 +23,7 @@ import { startRedis } from '../../lab/redis.js';
 import type { LabProcess, ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { serviceEntry } from '../../lab/services.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { metricSamples } from '../support/prometheus-text.js';
 import { cpuMs, rssMiB } from './ops-machine.js';
 
 const { values: args } = parseArgs({ options: { proxies: { type: 'string', default: '256' }, periods: { type: 'string', default: '30,10' }, 'node-flags': { type: 'string', default: '' } } });
@@ -70,10 +71,10 @@ interface MemoryBreakdown {
 
 async function memoryBreakdown(metricsPort: number): Promise<MemoryBreakdown> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const value = (name: string, labels = ''): number => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-    if (line === undefined) throw new Error(`health /metrics has no ${name}${labels ? ` with ${labels}` : ''}`);
-    return Number(line.slice(line.lastIndexOf(' ') + 1)) / 1024 / 1024;
+  const value = (name: string, labels: Record<string, string> = {}): number => {
+    const sample = metricSamples(text, name).find((s) => Object.entries(labels).every(([key, v]) => s.labels[key] === v));
+    if (sample === undefined) throw new Error(`health /metrics has no ${name} ${JSON.stringify(labels)}`);
+    return sample.value / 1024 / 1024;
   };
   const mb = (n: number) => Number(n.toFixed(1));
   return {
@@ -81,8 +82,8 @@ async function memoryBreakdown(metricsPort: number): Promise<MemoryBreakdown> {
     heapTotalMb: mb(value('nodejs_heap_size_total_bytes')),
     heapUsedMb: mb(value('nodejs_heap_size_used_bytes')),
     externalMb: mb(value('nodejs_external_memory_bytes')),
-    newSpaceMb: mb(value('nodejs_heap_space_size_total_bytes', 'space="new"')),
-    oldSpaceUsedMb: mb(value('nodejs_heap_space_size_used_bytes', 'space="old"')),
+    newSpaceMb: mb(value('nodejs_heap_space_size_total_bytes', { space: 'new' })),
+    oldSpaceUsedMb: mb(value('nodejs_heap_space_size_used_bytes', { space: 'old' })),
   };
 }
 

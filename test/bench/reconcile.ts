@@ -12,6 +12,7 @@ import { renderRuleset } from '../../services/agent/src/render-ruleset.js';
 import { parseTableListing, verifyTable } from '../../services/agent/src/verify-table.js';
 import { AGENT_METRICS_PORT, createDataplane, type Dataplane } from '../e2e/dataplane-harness.js';
 import { cpuTimesMs, machineLoad, memoryMiB, nodePid } from './ops-machine.js';
+import { metricSamples } from '../support/prometheus-text.js';
 
 /** PGW_BENCH_SIZES=4096 measures one size only (the goal's), in a third of the time. */
 const SIZES = (process.env.PGW_BENCH_SIZES ?? '256,4096,16384').split(',').map(Number);
@@ -153,7 +154,7 @@ interface AgentFigures {
 
 async function heapMb(dp: Dataplane): Promise<{ heapUsedMb: number; externalMb: number }> {
   const text = (await dp.lab.exec(dp.gw, ['curl', '-sf', `http://127.0.0.1:${AGENT_METRICS_PORT}/metrics`])).stdout;
-  const value = (name: string) => Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 104857.6) / 10;
+  const value = (name: string) => Math.round((metricSamples(text, name)[0]?.value ?? Number.NaN) / 104857.6) / 10;
   return { heapUsedMb: value('nodejs_heap_size_used_bytes'), externalMb: value('nodejs_external_memory_bytes') };
 }
 

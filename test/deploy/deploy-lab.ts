@@ -11,6 +11,7 @@ import { analyzeWan, ANY_LISTENER, PORT_LISTENER, Prober } from '../e2e/dataplan
 import { assertNoLeak, GATEWAY_SERVICE_PORT, type LeakProbes, leakProbes, LOOPBACK_SERVICE_PORT } from '../e2e/leak-probes.js';
 import { waitFor } from '../../lab/wait.js';
 import type { DeployApi } from './deploy-api.js';
+import { metricSum } from '../support/prometheus-text.js';
 
 export const EFFECTIVE = '192.168.2.10';
 export const BLOCKED = '192.168.2.11'; // its proxy is down
@@ -158,8 +159,11 @@ export function leakBattery(ctx: () => DeployLab): void {
     // The forwarder's counters (all labels summed): what it accepted, refused and failed.
     const forwarderCounts = async () => {
       const text = (await lab.exec(lab.ns.gateway, ['curl', '-fsS', '--max-time', '3', 'http://127.0.0.1:9102/metrics'])).stdout;
-      const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm'))].reduce((total, m) => total + Number(m[1]), 0);
-      return { accepted: sum('pgw_forwarder_connections_total'), refused: sum('pgw_forwarder_refused_total'), failed: sum('pgw_forwarder_failures_total') };
+      return {
+        accepted: metricSum(text, 'pgw_forwarder_connections_total'),
+        refused: metricSum(text, 'pgw_forwarder_refused_total'),
+        failed: metricSum(text, 'pgw_forwarder_failures_total'),
+      };
     };
     const before = await forwarderCounts();
     const { result, wan } = await probes.onWan(async () => [

@@ -15,7 +15,8 @@ import { createLab, echoServerArgv, type Lab, type LabProcess, type ProxyHandle,
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { waitFor } from '../../lab/wait.js';
-import { metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { metricSum } from '../support/prometheus-text.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 
 const METRICS_PORT = 9102;
@@ -40,7 +41,7 @@ let dante: ProxyHandle;
 let service: LabProcess;
 let internet: { ip: string; tcpEchoPort: number };
 
-const refused = async (reason: string) => metricValue(await scrapeMetrics(gw, METRICS_PORT), `pgw_forwarder_refused_total{reason="${reason}"}`);
+const refused = async (reason: string) => metricSum(await scrapeMetrics(gw, METRICS_PORT), 'pgw_forwarder_refused_total', { reason });
 const serviceConnections = () => readFileSync(service.logFile, 'utf8').split('\n').filter((l) => l.startsWith('connection from'));
 const echo = (src: string, host: string, port: number) => lan.run({ op: 'echo', src, host, port, bytes: 64, timeoutMs: 3_000 });
 

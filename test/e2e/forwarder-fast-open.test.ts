@@ -16,6 +16,7 @@ import { eventually } from '../../lab/wait.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { metricSum } from '../support/prometheus-text.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 import { exitIpVia, labProxy } from './lab-exits.js';
 
@@ -60,8 +61,7 @@ async function synsDuring(work: () => Promise<void>): Promise<Syn[]> {
 }
 
 async function bytesUp(): Promise<number> {
-  const line = (await scrapeMetrics(lab.ns.gateway, METRICS_PORT)).split('\n').find((l) => l.startsWith('pgw_forwarder_bytes_total{') && l.includes('direction="up"'));
-  return Number(line?.split(' ')[1] ?? Number.NaN);
+  return metricSum(await scrapeMetrics(lab.ns.gateway, METRICS_PORT), 'pgw_forwarder_bytes_total', { direction: 'up' });
 }
 
 /** The forwarder's native dial run from the gateway namespace (fast-open-peers.ts dial): its JSON outcome. */

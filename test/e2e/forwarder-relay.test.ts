@@ -11,7 +11,8 @@ import { connectRedis } from '@pgw/events';
 import { createLab, type Lab, waitTcpPort } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
-import { connectFromGateway, countFds, type FdCount, metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { connectFromGateway, countFds, type FdCount, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { metricSum } from '../support/prometheus-text.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 import { AGENT_METRICS_PORT, analyzeWan } from './dataplane-harness.js';
 import { eventually, waitFor } from '../../lab/wait.js';
@@ -57,13 +58,12 @@ async function metrics(): Promise<string> {
 }
 
 async function bytesUp(): Promise<number> {
-  const line = (await metrics()).split('\n').find((l) => l.startsWith('pgw_forwarder_bytes_total{') && l.includes('direction="up"'));
-  return Number(line?.split(' ')[1] ?? Number.NaN);
+  return metricSum(await metrics(), 'pgw_forwarder_bytes_total', { direction: 'up' });
 }
 
 /** When the agent's last reconcile without error ended (Unix seconds): a run after a change loaded it. */
 async function agentLastSuccess(): Promise<number> {
-  return metricValue(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
+  return metricSum(await scrapeMetrics(gw, AGENT_METRICS_PORT), 'pgw_agent_last_success_timestamp_seconds');
 }
 
 describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tinyproxy)', { timeout: 300_000 }, () => {
@@ -150,7 +150,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     // Bytes the forwarder took in through read()-like syscalls; splice(2) is not counted there.
     const readBytes = (): number => Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
     const active = async (): Promise<number> =>
-      (await metrics()).split('\n').filter((l) => l.startsWith('pgw_forwarder_active_connections{')).reduce((sum, l) => sum + Number(l.split(' ')[1]), 0);
+      metricSum(await metrics(), 'pgw_forwarder_active_connections');
     // The earlier rows' relays may still be closing: the baseline is taken with none left.
     await eventually('no relay left from earlier rows', async () => (await active()) === 0);
     const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
@@ -176,9 +176,9 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
   });
 
   it('refuses with a reset a peer that is not the mapping\'s client', async () => {
-    const before = metricValue(await metrics(), 'pgw_forwarder_failures_total{reason="not_client"}');
+    const before = metricSum(await metrics(), 'pgw_forwarder_failures_total', { reason: 'not_client' });
     assert.equal(await connectFromGateway(gw, port.socks5!), 'ECONNRESET');
-    assert.equal(metricValue(await metrics(), 'pgw_forwarder_failures_total{reason="not_client"}'), before + 1);
+    assert.equal(metricSum(await metrics(), 'pgw_forwarder_failures_total', { reason: 'not_client' }), before + 1);
   });
 
   // The agent usually applies a removal before the forwarder closes the relay (its one-change run
@@ -201,7 +201,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     console.log(`# removed mapping (agent first): live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
     assert.equal(closed.how, 'reset', 'the forwarder\'s reset reached the client');
     assert.equal(await connectFromGateway(gw, port.removed!), 'ECONNREFUSED', 'the port is closed');
-    assert.equal(metricValue(await metrics(), `pgw_forwarder_active_connections{mapping="${mappingOf.removed}"}`), 0);
+    assert.equal(metricSum(await metrics(), 'pgw_forwarder_active_connections', { mapping: String(mappingOf.removed!) }), 0);
   });
 
   it('a client that becomes blocked (mapping disabled) loses its live connections', async () => {
@@ -294,7 +294,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
         return found.length > 0 ? found : undefined;
       }, 3_000);
       assert.deepEqual(notices, [{ type: 'forwarder.upstream_failure', proxyId: holeProxyId, reason: 'connect_timeout', failures: 3 }]);
-      assert.ok(metricValue(await metrics(), 'pgw_forwarder_failures_total{reason="connect_timeout"}') >= 3);
+      assert.ok(metricSum(await metrics(), 'pgw_forwarder_failures_total', { reason: 'connect_timeout' }) >= 3);
     } finally {
       redis.disconnect();
     }
@@ -310,7 +310,7 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
       return waitFor('all connections to be gone', CONNECT_TIMEOUT_MS + 5_000, async () => {
         const count = countFds(pid);
         const text = await metrics();
-        const active = text.split('\n').filter((l) => l.startsWith('pgw_forwarder_active_connections{')).reduce((sum, l) => sum + Number(l.split(' ')[1]), 0);
+        const active = metricSum(text, 'pgw_forwarder_active_connections');
         const settled = active === 0 && stable(count) && (baseline === undefined || count.tcpConnections === baseline.tcpConnections);
         previous = count;
         return settled ? count : undefined;

@@ -16,6 +16,7 @@ import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { LanClient } from '../bench/forwarder/lan-client-handle.js';
 import { eventually } from '../../lab/wait.js';
 import { exitIpVia, labProxy } from './lab-exits.js';
+import { metricSamples } from '../support/prometheus-text.js';
 
 const CLIENT = '192.168.2.10';
 const BLOCKED_CLIENT = '192.168.2.11';
@@ -49,8 +50,8 @@ async function connectionsTo(target: ProxyHandle): Promise<ProxyConnection[]> {
 /** The forwarder's pgw_forwarder_warm_setup_seconds for a proxy, in ms; null without a sample. */
 async function warmSetupMs(id: number): Promise<number | null> {
   const { stdout } = await lab.exec(lab.ns.gateway, ['curl', '-sf', '--max-time', '2', `http://127.0.0.1:${SERVICE_SPECS.forwarder.metricsPort}/metrics`]);
-  const sample = new RegExp(`^pgw_forwarder_warm_setup_seconds\\{proxy="${id}"[^}]*\\} (\\S+)$`, 'm').exec(stdout);
-  return sample === null ? null : Number(sample[1]) * 1000;
+  const sample = metricSamples(stdout, 'pgw_forwarder_warm_setup_seconds').find((s) => s.labels.proxy === String(id));
+  return sample === undefined ? null : sample.value * 1000;
 }
 
 describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dante)', { timeout: 120_000 }, () => {

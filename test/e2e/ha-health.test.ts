@@ -13,6 +13,7 @@ import { createHaLab, type HaLab } from '../../lab/ha-topology.js';
 import { waitFor } from '../../lab/wait.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { metricSamples, metricSum } from '../support/prometheus-text.js';
 
 const PERIOD_S = 5;
 const TIMEOUT_MS = 1000;
@@ -31,8 +32,8 @@ async function healthz(node: 'a' | 'b'): Promise<string> {
 /** pgw_health_probes_total summed over its results, and pgw_health_leader, from the node's metrics. */
 async function probeMetrics(node: 'a' | 'b'): Promise<{ probes: number; leader: number }> {
   const text = (await ha.lab.exec(gw[node].ns, ['curl', '-sf', '--max-time', '1', 'http://127.0.0.1:9103/metrics'])).stdout;
-  const probes = [...text.matchAll(/^pgw_health_probes_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
-  const leader = Number(/^pgw_health_leader(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1]);
+  const probes = metricSum(text, 'pgw_health_probes_total');
+  const leader = metricSamples(text, 'pgw_health_leader')[0]?.value ?? Number.NaN;
   return { probes, leader };
 }
 

@@ -12,7 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { connectRedis, forwarderStatusKey } from '@pgw/events';
-import { metricValue, scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { metricSum } from '../support/prometheus-text.js';
 import { DEFAULT_NODE } from '../support/node-status.js';
 import { addWanAddress, startNpmSocks5 } from '../../lab/interop-proxies.js';
 import { createDataplane, type Dataplane, REPO, type WanAnalysis } from './dataplane-harness.js';
@@ -90,8 +91,8 @@ async function setDnsUpstream(value: string | null): Promise<void> {
   await dp.gateway.publish({ type: 'config.changed' });
 }
 
-async function forwarderMetric(series: string): Promise<number> {
-  return metricValue(await scrapeMetrics(dp.gw, FORWARDER_METRICS_PORT), series);
+async function forwarderMetric(name: string, labels: Record<string, string>): Promise<number> {
+  return metricSum(await scrapeMetrics(dp.gw, FORWARDER_METRICS_PORT), name, labels);
 }
 
 describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never directly (issue 15)', { timeout: 180_000 }, () => {
@@ -137,7 +138,7 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     assert.deepEqual(notWithProxies(wan), [], 'packets to or from other WAN hosts on eth0');
     const proxy = dp.lab.proxies[0]!;
     assert.ok(wan.all.some((l) => l.includes(`> ${proxy.ip}.`) && l.includes('UDP')), `datagrams to dante's relay:\n${wan.all.join('\n')}`);
-    assert.ok((await forwarderMetric('pgw_forwarder_udp_datagrams_total{direction="down"}')) >= 1);
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_datagrams_total', { direction: 'down' })) >= 1);
   });
 
   it('dnsMode proxy: `whoami.pgw.test TXT @203.0.113.53` over UDP answers the proxy’s exit address, from the resolver’s address; no DNS packet on eth0 outside the proxy relay', async () => {
@@ -154,8 +155,8 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
   });
 
   it('through an HTTP proxy the client’s UDP is dropped, counted (proxy_without_udp) and reported; its UDP DNS is answered over TCP through tinyproxy with the proxy’s exit address; on eth0 no UDP and no DNS', async () => {
-    const before = await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="proxy_without_udp"}');
-    const answeredBefore = await forwarderMetric('pgw_forwarder_udp_dns_over_tcp_total{outcome="answered"}');
+    const before = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'proxy_without_udp' });
+    const answeredBefore = await forwarderMetric('pgw_forwarder_udp_dns_over_tcp_total', { outcome: 'answered' });
     const tinyproxy = dp.lab.proxies[1]!.ip;
     const { ip, port } = dp.lab.description.dns;
     const capture = await dp.captureWan();
@@ -171,8 +172,8 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     assert.ok(!wan.all.some((l) => l.includes('UDP')), `no UDP on eth0 for the HTTP client:\n${wan.all.join('\n')}`);
     assert.deepEqual(dnsLines(wan), [], 'no DNS packet on eth0 outside the proxy connection');
     assert.ok(wan.all.some((l) => l.includes(`> ${tinyproxy}.3128:`)), `the DNS went to tinyproxy:\n${wan.all.join('\n')}`);
-    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="proxy_without_udp"}')) >= before + 1);
-    assert.equal(await forwarderMetric('pgw_forwarder_udp_dns_over_tcp_total{outcome="answered"}'), answeredBefore + 2);
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'proxy_without_udp' })) >= before + 1);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_dns_over_tcp_total', { outcome: 'answered' }), answeredBefore + 2);
     const redis = connectRedis(dp.lab.redis.adminUrl);
     try {
       await dp.waitFor('the status record to name the HTTP client’s mapping', async () => {
@@ -185,7 +186,7 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
   });
 
   it('a SOCKS5 proxy that refuses UDP ASSOCIATE: the client’s UDP is dropped and reported (associate_failed: command not supported), asked once per 30 s; its DNS is answered over TCP through that proxy; nothing else on eth0', async () => {
-    const before = await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}');
+    const before = await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'failed' });
     const capture = await dp.captureWan();
     const results = [await udpEcho(ON_NO_UDP, 500), (await whoami(ON_NO_UDP)).txt, await udpEcho(ON_NO_UDP, 500)];
     const wan = await capture.stop();
@@ -197,8 +198,8 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     assert.deepEqual(notWithProxies(wan), []);
     assert.ok(!wan.all.some((l) => l.includes('UDP')), `no UDP on eth0:\n${wan.all.join('\n')}`);
     assert.deepEqual(dnsLines(wan), [], 'no DNS packet on eth0 outside the proxy connection');
-    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total{outcome="failed"}'), before + 1, 'the refusal is remembered for the proxy: one ASSOCIATE for both echo flows, none for the DNS');
-    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total{reason="associate_failed"}')) >= 2);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'failed' }), before + 1, 'the refusal is remembered for the proxy: one ASSOCIATE for both echo flows, none for the DNS');
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'associate_failed' })) >= 2);
     const redis = connectRedis(dp.lab.redis.adminUrl);
     try {
       await dp.waitFor('the status record to name the client’s mapping', async () => {

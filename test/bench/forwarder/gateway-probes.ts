@@ -11,19 +11,6 @@ export async function scrapeMetrics(ns: string, port: number): Promise<string> {
   return result.stdout;
 }
 
-/** The value of one series, e.g. metricValue(text, 'pgw_forwarder_failures_total{reason="not_client"}'); 0 when absent. */
-export function metricValue(text: string, series: string): number {
-  const [name, labels] = series.includes('{') ? [series.slice(0, series.indexOf('{')), series.slice(series.indexOf('{') + 1, -1)] : [series, ''];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_:]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = (m[2] ?? '').split(',').filter(Boolean);
-    if (labels.split(',').filter(Boolean).every((l) => have.includes(l))) return Number(m[3]);
-  }
-  return 0;
-}
-
 export interface FdCount {
   total: number;
   /** Descriptors that are TCP sockets (listeners and connections). */

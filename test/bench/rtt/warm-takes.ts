@@ -3,7 +3,7 @@
  * pgw_forwarder_warm_takes_total (per proxy, outcome used | stale) read from its metrics text.
  * A client connection that found no warm connection ready is in neither count (it dialed cold).
  */
-import { metricSamples } from './metric-samples.js';
+import { metricSamples } from '../../support/prometheus-text.js';
 
 export interface WarmTakes {
   used: number;
