@@ -14,8 +14,9 @@ describe('addon objects in a terminated worker thread', () => {
     const child = spawnSync(process.execPath, [fixture], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(child.signal, null, `killed by ${child.signal}: ${child.stderr}`);
     assert.equal(child.status, 0, child.stderr);
-    // Before the fix: SIGABRT, from a callback that could not run or from the loop closed with the
-    // relay's and the dial's timers still on it.
+    // Before the fixes: SIGABRT, from a callback that could not run or from the loop closed with
+    // the relay's and the dial's timers still on it; then a connection the acceptor took during
+    // the teardown, handed to a JavaScript that could no longer run, left open for ever.
     assert.equal(child.stdout, 'relayed through\nterminated 1\npeers closed, descriptors left 0\n');
     assert.doesNotMatch(child.stderr, /FATAL/);
   });

@@ -134,9 +134,14 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
       Napi::Value peerText = AddressText(env_, peer, &peerPort);
       Napi::Value localText = AddressText(env_, local, &localPort);
       Napi::Value dstText = dstErr == 0 ? AddressText(env_, dst, &dstPort) : env_.Null();
-      CallFromLoop(env_, onAccept_, recv, {Napi::Number::New(env_, fd), peerText, dstText,
-                                           Napi::Number::New(env_, dstErr == 0 ? dstPort : dstErr), localText,
-                                           Napi::Number::New(env_, localPort)});
+      const bool taken = CallFromLoop(env_, onAccept_, recv, {Napi::Number::New(env_, fd), peerText, dstText,
+                                                              Napi::Number::New(env_, dstErr == 0 ? dstPort : dstErr), localText,
+                                                              Napi::Number::New(env_, localPort)});
+      // JavaScript is gone (a worker being torn down): nobody would ever close it, or the rest.
+      if (!taken) {
+        reactor::Close(fd);
+        return;
+      }
     }
   }
 

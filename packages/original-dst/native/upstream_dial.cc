@@ -490,6 +490,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     Napi::Value fd = Napi::Number::New(env, -1);
     Napi::Value leftover = env.Undefined();
     Napi::Value earlyBytes = Napi::Number::New(env, 0);
+    const int handed = self->succeeded_ ? self->fd_ : -1;
     if (self->succeeded_) {
       earlyBytes = Napi::Number::New(env, static_cast<double>(self->earlyBytes_));
       fd = Napi::Number::New(env, self->fd_);
@@ -507,7 +508,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       failure = f;
     }
     std::string().swap(self->in_);
-    CallFromLoop(env, self->onDone_, self->Value(), {failure, fd, leftover, earlyBytes});
+    // JavaScript is gone (a worker being torn down): the connection it would have taken is closed here.
+    if (!CallFromLoop(env, self->onDone_, self->Value(), {failure, fd, leftover, earlyBytes}) && handed >= 0) reactor::Close(handed);
     self->onDone_.Reset();
     self->Unref();
   }
