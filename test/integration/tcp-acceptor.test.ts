@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { acceptTcp, closeFd, describeSocket, errorCode, listenLoopbackTcp, resetFd, spliceDescriptor, type TcpAcceptor } from '@pgw/original-dst';
+import { acceptTcp, closeFd, describeSocket, resetFd, spliceDescriptor, type TcpAcceptor } from '@pgw/original-dst';
+import { loopbackListenFd } from '../support/loopback-listen-fd.js';
 
 interface Accepted {
   fd: number;
@@ -23,21 +24,8 @@ after(() => {
   for (const acceptor of acceptors) acceptor.close();
 });
 
-/** A listening descriptor on a free loopback port (the agent's way of making them). */
-function listenFd(): { fd: number; port: number } {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 40_000);
-    try {
-      return { fd: listenLoopbackTcp(port, 128), port };
-    } catch (error) {
-      if (errorCode(error) !== 'EADDRINUSE') throw error;
-    }
-  }
-  throw new Error('no free loopback port in 20 tries');
-}
-
 function acceptor(): { port: number; acceptor: TcpAcceptor; accepted: Accepted[]; next: () => Promise<Accepted> } {
-  const { fd, port } = listenFd();
+  const { fd, port } = loopbackListenFd(128);
   const accepted: Accepted[] = [];
   const waiting: ((a: Accepted) => void)[] = [];
   const instance = acceptTcp(
@@ -122,7 +110,7 @@ describe('acceptTcp', () => {
   it('a connection queued on the listening socket before the acceptor existed has the client options too', async () => {
     // The agent creates the listener and the kernel completes handshakes into its queue before the
     // forwarder's acceptor runs: Linux copies a listener's options at the handshake, not at accept.
-    const { fd, port } = listenFd();
+    const { fd, port } = loopbackListenFd(128);
     const early = net.connect({ host: '127.0.0.1', port });
     await once(early, 'connect');
     let got: number | null = null;

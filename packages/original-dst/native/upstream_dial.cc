@@ -493,7 +493,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     const int handed = self->succeeded_ ? self->fd_ : -1;
     if (self->succeeded_) {
       earlyBytes = Napi::Number::New(env, static_cast<double>(self->earlyBytes_));
-      fd = Napi::Number::New(env, self->fd_);
+      fd = Napi::Number::New(env, handed);
       self->fd_ = -1;
       if (self->stageStart_ < self->in_.size()) {
         leftover = Napi::Buffer<char>::Copy(env, self->in_.data() + self->stageStart_, self->in_.size() - self->stageStart_);
