@@ -21,6 +21,7 @@ import { Gateway, REPO_ROOT } from '../support/gateway.js';
 import { measureFootprint, printFootprint } from './footprint.js';
 import { rssMiB } from './ops-machine.js';
 import { LanClient } from './forwarder/lan-client-handle.js';
+import { gatewayWithoutPgw } from './forwarder/gateway-without-pgw.js';
 import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
 import { benchSocks5Handshake } from './socks5-handshake.js';
 import { round, type Summary, summarize } from './forwarder/stats.js';
@@ -232,17 +233,9 @@ async function main(): Promise<void> {
         await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
         for (const [, proxy, client] of keys.filter(([s]) => s === setup)) await measure(lab, lan, `${setup}/${proxy}`, client, forwarder.pid, samples.get(`${setup}/${proxy}`)!);
         rss[setup].push(rssMiB(forwarder.pid));
-        // Back to a gateway without pgw's table for the next mode or round, and without its kernel
-        // backstop: the agent switched LAN forwarding off and restored the static guard table (inet
-        // pgw_guard, which drops all LAN forwarding); direct routing needs neither. Its quota and
-        // accounting tables (issue 16) outlive it too. TPROXY's ip rule stays (the agent installs it
-        // in every mode): it matches only pgw's mark, which nothing sets then.
+        // Back to a gateway without pgw for the next mode or round.
         await gateway.stop('agent');
-        for (const table of ['pgw', 'pgw_guard', 'pgw_quota', 'pgw_acct']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
-        // The connections the agent's rules DNAT-ed, TPROXY-marked or left half-open must not meet the next
-        // setup's (redsocks' REDIRECT): a round 2 stalled at its first redsocks row without this.
-        await lab.exec(lab.ns.gateway, ['conntrack', '-F'], { reject: false });
-        await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
+        await gatewayWithoutPgw(lab);
       }
     }
 

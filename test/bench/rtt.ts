@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type Lab, type LabProcess, PROXY_HOST_FASTOPEN, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../support/gateway.js';
+import { gatewayWithoutPgw } from './forwarder/gateway-without-pgw.js';
 import { startRedsocks } from './forwarder/redsocks.js';
 import { planDelayLine, TUN_A, TUN_B } from './rtt/delay-plan.js';
 import { parseWarmSetupMs } from './rtt/warm-setup.js';
@@ -299,11 +300,9 @@ async function main(): Promise<void> {
         if (warmPool === 'true') await countWarmTakes(lab, proxyIds, warmTakes, warmSetups);
         await gateway.stop('forwarder');
       }
-      // Back to a gateway without pgw's tables (the agent's and the guard's, which drops LAN
-      // forwarding) and its kernel backstop, for the next round's direct and redsocks rows.
+      // Back to a gateway without pgw for the next round's direct and redsocks rows.
       await gateway.stop('agent');
-      for (const table of ['pgw', 'pgw_guard']) await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', table], { reject: false });
-      await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
+      await gatewayWithoutPgw(lab);
     }
 
     const direct = samples.get('direct/none')!;

@@ -34,6 +34,7 @@ import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
+import { gatewayWithoutPgw } from './gateway-without-pgw.js';
 import { startRedsocks } from './redsocks.js';
 
 const STAGES = ['accept', 'attach', 'down', 'close', 'relay', 'others', 'total', 'cpu'] as const;
@@ -243,8 +244,7 @@ async function main(): Promise<void> {
       if (!existsSync(profile)) throw new Error(`the forwarder wrote no profile to ${profile}`);
       profileLines = ['self time:', ...summariseProfile(profile, 30), 'total time:', ...inclusiveProfile(profile, 60)];
     }
-    await lab.exec(lab.ns.gateway, ['nft', 'delete', 'table', 'inet', 'pgw'], { reject: false });
-    await lab.exec(lab.ns.gateway, ['sysctl', '-q', '-w', `net.ipv4.conf.${lab.description.gateway.lanIface}.forwarding=1`]);
+    await gatewayWithoutPgw(lab);
     const redsocks = await startRedsocks(lab, [
       { client: CLIENT.redsocksSocks5, localPort: 12345, proxy: { ip: dante.ip, port: dante.port, type: 'socks5' } },
       { client: CLIENT.redsocksHttp, localPort: 12346, proxy: { ip: tinyproxy.ip, port: tinyproxy.port, type: 'http-connect' } },
