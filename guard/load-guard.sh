@@ -18,7 +18,7 @@ lan=$(sed -n 's/^define PGW_LAN_IF = "\([^"]*\)"$/\1/p' "$file")
 case "$lan" in
   '' | all | default | lo | *[!A-Za-z0-9_.-]*) echo "load-guard: PGW_LAN_IF in $file is not a usable interface name: '$lan'" >&2; exit 1 ;;
 esac
-# The route_localnet closure by policy routing (services/agent/src/lan-routing.ts, same values):
+# The route_localnet closure by policy routing (services/agent/src/lan/lan-routing.ts, same values):
 # a LAN packet to 127.0.0.0/8 is delivered only with the mark table inet pgw sets on the flows it
 # DNAT-ed, otherwise blackholed, even with every nft table flushed. The default local rule (pref 0)
 # moves after ours: ours are added first, so local delivery never lacks a rule. iif matches by

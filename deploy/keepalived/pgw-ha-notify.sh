@@ -3,7 +3,7 @@
 # replaces the state file given first with one line, and appends the same line to the events file
 # given second: "<unix time with ms> <instance> <state> <priority> <keepalived pid>", e.g.
 # "1764590000.123 pgw_lan MASTER 150 4242". The node's agent reads the state file
-# (PGW_HA_STATE_FILE; services/agent/src/ha-state.ts) and reports the state; the pid lets it see a
+# (PGW_HA_STATE_FILE; services/agent/src/ha/ha-state.ts) and reports the state; the pid lets it see a
 # keepalived that died without a transition. keepalived adds its own arguments after ours: type
 # ("INSTANCE"), name, state, priority.
 #   notify "/usr/local/lib/pgw/pgw-ha-notify.sh /var/lib/pgw/ha-state /var/lib/pgw/ha-events.log"

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, clientUsageSampleSchema } from '@pgw/events';
-import { buildUsageSample } from '../../services/agent/src/accounting-sample.js';
-import { Shaper } from '../../services/agent/src/shaper.js';
+import { buildUsageSample } from '../../services/agent/src/accounting/accounting-sample.js';
+import { Shaper } from '../../services/agent/src/shaping/shaper.js';
 
 export interface AccountingCost {
   readonly clients: number;

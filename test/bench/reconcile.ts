@@ -7,9 +7,9 @@
 //   node --conditions=pgw-source --import tsx test/bench/reconcile.ts
 import { readFileSync, statSync } from 'node:fs';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
-import { renderDelta } from '../../services/agent/src/render-delta.js';
-import { renderRuleset } from '../../services/agent/src/render-ruleset.js';
-import { parseTableListing, verifyTable } from '../../services/agent/src/verify-table.js';
+import { renderDelta } from '../../services/agent/src/ruleset/render-delta.js';
+import { renderRuleset } from '../../services/agent/src/ruleset/render-ruleset.js';
+import { parseTableListing, verifyTable } from '../../services/agent/src/ruleset/verify-table.js';
 import { AGENT_METRICS_PORT, createDataplane, type Dataplane } from '../e2e/dataplane-harness.js';
 import { cpuTimesMs, machineLoad, memoryMiB, nodePid } from './ops-machine.js';
 import { metricSamples } from '../support/prometheus-text.js';

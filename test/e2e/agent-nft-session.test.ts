@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NftSession } from '../../services/agent/src/nft-session.js';
+import { NftSession } from '../../services/agent/src/ruleset/nft-session.js';
 import { cleanupStaleLabs, createLab, type Lab } from '../../lab/index.js';
 
 /**

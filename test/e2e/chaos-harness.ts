@@ -29,7 +29,7 @@ import { waitFor } from '../../lab/wait.js';
 import { ChaosLoad, type LoadRequest } from './chaos-load.js';
 import { GUARD_LOADER } from './dataplane-harness.js';
 import { TransactionWatch } from './selfheal-harness.js';
-import type { WatchedTable } from '../../services/agent/src/nft-monitor-events.js';
+import type { WatchedTable } from '../../services/agent/src/self-heal/nft-monitor-events.js';
 
 export const FIRST_PORT = 20000;
 /** Everything on eth0 to or from a LAN address (v4 and v6) or a loopback address is a leak. */

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { NftMonitorParser, type NftTransaction, planHeal, type WatchedTable } from '../../services/agent/src/nft-monitor-events.js';
+import { NftMonitorParser, type NftTransaction, planHeal, type WatchedTable } from '../../services/agent/src/self-heal/nft-monitor-events.js';
 import { execIn, nsArgv } from '../../lab/index.js';
 import { Wakeups } from '../support/wakeups.js';
 import type { Dataplane } from './dataplane-harness.js';

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { interfaceNameSchema } from '@pgw/domain';
-import { routingCommands } from '../../services/agent/src/lan-routing.js';
+import { routingCommands } from '../../services/agent/src/lan/lan-routing.js';
 import type { NeighbourRow, RouteEntry, RoutingRule } from '../../services/agent/src/netlink/rtnetlink.js';
-import { TPROXY_TABLE, tproxyRoutingCommands } from '../../services/agent/src/policy-routing-tproxy.js';
+import { TPROXY_TABLE, tproxyRoutingCommands } from '../../services/agent/src/lan/policy-routing-tproxy.js';
 
 const NS = `pgw-kt-${process.pid}`;
 const READER = new URL('./fixtures/read-kernel-tables.ts', import.meta.url).pathname;

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort } from '@pgw/domain';
-import { renderRuleset } from '../../services/agent/src/render-ruleset.js';
-import { EMPTY_READING, quotaName, renderQuotaScript } from '../../services/agent/src/quota-table.js';
+import { renderRuleset } from '../../services/agent/src/ruleset/render-ruleset.js';
+import { EMPTY_READING, quotaName, renderQuotaScript } from '../../services/agent/src/quota/quota-table.js';
 
 const id = `${process.pid % 100000}`;
 const GW = `pgw-qspoof-g${id}`;

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import type { GatewayPolicy } from '@pgw/domain';
 import type { AgentConfig } from './config.js';
-import { LanSysctl } from './lan-sysctl.js';
-import type { ListenerRegistry } from './listener-registry.js';
-import { renderRuleset } from './render-ruleset.js';
-import type { StateCache } from './state-cache.js';
+import { LanSysctl } from './lan/lan-sysctl.js';
+import type { ListenerRegistry } from './listeners/listener-registry.js';
+import { renderRuleset } from './ruleset/render-ruleset.js';
+import type { StateCache } from './policy/state-cache.js';
 
 /** What the boot fast path did: the policy it put in force, or why it could not. */
 export interface EarlyEnforcement {

@@ -1,10 +1,10 @@
 import { BootLogger, runService } from '@pgw/runtime';
 import { enforceStateFileEarly } from './boot.js';
 import { loadAgentConfig } from './config.js';
-import { ListenerRegistry } from './listener-registry.js';
-import { nativeListenerSyscalls, startListenerServer, systemUser } from './listener-server.js';
-import { StateCache } from './state-cache.js';
-import { startUdpSocketServer } from './udp-socket-server.js';
+import { ListenerRegistry } from './listeners/listener-registry.js';
+import { nativeListenerSyscalls, startListenerServer, systemUser } from './listeners/listener-server.js';
+import { StateCache } from './policy/state-cache.js';
+import { startUdpSocketServer } from './listeners/udp-socket-server.js';
 
 /**
  * How long the heavy modules wait for the forwarder's first request once a cached policy is in

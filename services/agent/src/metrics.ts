@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { ERROR_CAUSES, type ReconcileOutcome } from './reconciler.js';
+import { ERROR_CAUSES, type ReconcileOutcome } from './ruleset/reconciler.js';
 
 /** The agent's metrics (names fixed in contracts.md; alert rules depend on them). */
 export function createAgentMetrics(registry: Registry) {

@@ -2,8 +2,8 @@ import { type AgentStatusRecord, agentStatusKey, type EventBus, NODE_FORGET_MS, 
 import type { Logger } from '@pgw/log';
 import type { PolicyClient } from '@pgw/domain';
 import type { Redis } from 'ioredis';
-import type { ReconcileOutcome } from './reconciler.js';
-import type { QuotaReport } from './shaper.js';
+import type { ReconcileOutcome } from './ruleset/reconciler.js';
+import type { QuotaReport } from './shaping/shaper.js';
 
 const REFRESH_MS = 20_000;
 

@@ -7,7 +7,7 @@
  */
 import { loadConfig } from '@pgw/config';
 import { agentConfigSchema } from './config.js';
-import { LanSysctl } from './lan-sysctl.js';
+import { LanSysctl } from './lan/lan-sysctl.js';
 
 const config = loadConfig(agentConfigSchema.pick({ PGW_STATE_DIR: true, PGW_IP_BIN: true }), process.env);
 try {

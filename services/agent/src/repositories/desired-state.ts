@@ -1,7 +1,7 @@
 import { type Db, type DesiredProxy, type DesiredState, loadSettings, statusAgeMs, statusSinceOf } from '@pgw/db';
 import { ZodError } from 'zod';
-import { SettingsRefused } from '../build-policy.js';
-import type { DesiredTable } from '../desired-source.js';
+import { SettingsRefused } from '../policy/build-policy.js';
+import type { DesiredTable } from '../policy/desired-source.js';
 import { type Mapping, backupProxyIdsSchema, clientShapingSchema, failPolicySchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 

@@ -1,0 +1,116 @@
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type InterfaceName, interfaceNameSchema } from '@pgw/domain';
+import { routingCommands, runIpCommands } from './lan-routing.js';
+import { readRoutes, readRules } from '../netlink/kernel-tables.js';
+import { TPROXY_TABLE, tproxyRoutingCommands } from './policy-routing-tproxy.js';
+
+/** Interfaces on which this agent switched route_localnet on, written before each switch. */
+const LEDGER = 'route-localnet';
+
+const ipv4 = (iface: string, key: string) => `/proc/sys/net/ipv4/conf/${iface}/${key}`;
+const ipv6 = (iface: string, key: string) => `/proc/sys/net/ipv6/conf/${iface}/${key}`;
+
+/**
+ * The LAN interface's sysctls, docs/SECURITY.md "Layers":
+ * - the kernel backstop, always: IPv4 forwarding off for packets arriving on it (the kernel then
+ *   routes nothing from the LAN, with no nft table and no pgw process) and IPv6 off on it (IPv6
+ *   forwarding has no per-interface switch; the LAN gets no IPv6 anyway, flow 10). A later
+ *   `sysctl net.ipv4.ip_forward=1` resets every interface's forwarding to 1, so this is asserted
+ *   again at least every second (every reconcile but a delta changing no MAC pin within a second
+ *   of the last assertion), not once.
+ * - route_localnet, which DNAT to 127.0.0.1 needs and which opens the 127.0.0.0/8 hole: on only
+ *   while the agent runs and a ruleset closing the hole is in force. Every interface it is switched
+ *   on for is recorded first in the state directory, so that the previous LAN interface is switched
+ *   off after a change and `pgw-agent-stopped` (ExecStopPost) switches all of them off after any
+ *   exit of the agent, SIGKILL included. It is switched on only once the policy routing rules of
+ *   lan-routing.ts are in force, which refuse the hole's packets even with every nft table flushed.
+ */
+export class LanSysctl {
+  constructor(
+    private readonly stateDir: string,
+    private readonly ipBin: string,
+  ) {}
+
+  /** Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded interface. */
+  async prepare(lan: InterfaceName, localnet: boolean): Promise<void> {
+    await setSysctl(ipv4(lan, 'forwarding'), '0');
+    await setSysctl(ipv6(lan, 'disable_ipv6'), '1');
+    // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
+    // With them, TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the
+    // mark). One listing over netlink serves both; `ip` runs only to change something.
+    await this.assertRouting(lan);
+    const recorded = await this.recorded();
+    if (!localnet) {
+      await this.resetAll();
+      return;
+    }
+    if (!recorded.includes(lan)) await this.record([...recorded, lan]);
+    await setSysctl(ipv4(lan, 'route_localnet'), '1');
+    const others = recorded.filter((iface) => iface !== lan);
+    if (others.length === 0) return;
+    for (const iface of others) await resetLocalnet(iface);
+    await this.record([lan]);
+  }
+
+  /**
+   * Both sets of rules from one netlink listing of the rules and of table 243's routes, each set's
+   * changes run side by side: each touches only its own rules (protocol 242 or 243), and on the
+   * boot fast path the clients wait for route_localnet.
+   */
+  private async assertRouting(lan: InterfaceName): Promise<void> {
+    const [rules, routes] = await Promise.all([readRules(), readRoutes(TPROXY_TABLE)]);
+    await Promise.all([
+      runIpCommands(this.ipBin, routingCommands(rules, lan), 'route_localnet closure'),
+      runIpCommands(this.ipBin, tproxyRoutingCommands(rules, routes, lan), 'TPROXY policy routing'),
+    ]);
+  }
+
+  /** route_localnet off on every recorded interface (those that no longer exist are skipped). */
+  async resetAll(): Promise<InterfaceName[]> {
+    const recorded = await this.recorded();
+    for (const iface of recorded) await resetLocalnet(iface);
+    if (recorded.length > 0) await this.record([]);
+    return recorded;
+  }
+
+  private async recorded(): Promise<InterfaceName[]> {
+    let text: string;
+    try {
+      text = await readFile(join(this.stateDir, LEDGER), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    // Validated like any input of root code: a name becomes part of a /proc path.
+    return text.split('\n').filter(Boolean).map((name) => interfaceNameSchema.parse(name));
+  }
+
+  /** Atomic and synced: after a crash the file holds the old list or the new one. */
+  private async record(ifaces: readonly InterfaceName[]): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    const target = join(this.stateDir, LEDGER);
+    const temp = `${target}.${process.pid}.tmp`;
+    const file = await open(temp, 'w', 0o600);
+    try {
+      await file.writeFile(ifaces.map((i) => `${i}\n`).join(''));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, target);
+  }
+}
+
+async function setSysctl(file: string, value: string): Promise<void> {
+  if ((await readFile(file, 'utf8')).trim() !== value) await writeFile(file, `${value}\n`);
+}
+
+async function resetLocalnet(iface: InterfaceName): Promise<void> {
+  try {
+    await setSysctl(ipv4(iface, 'route_localnet'), '0');
+  } catch (error) {
+    // The interface is gone: nothing of it can receive packets any more.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}

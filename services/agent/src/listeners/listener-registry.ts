@@ -1,0 +1,194 @@
+import type { GatewayPolicy, Port } from '@pgw/domain';
+import type { SocketDescription } from '@pgw/original-dst';
+import type { PolicyBuild } from '../policy/build-policy.js';
+
+/** The syscalls the registry needs (the native addon and /proc in production, fakes in its spec). */
+export interface ListenerSyscalls {
+  /** A listening 127.0.0.1:port socket; throws with `code` EADDRINUSE when another socket holds the port. */
+  listen(port: number): number;
+  describe(fd: number): SocketDescription;
+  /** IP_TRANSPARENT on an adopted socket: nft's tproxy places connections only on transparent listeners. */
+  makeTransparent(fd: number): void;
+  close(fd: number): void;
+  /** The creator uids of the sockets bound to the port (see listener-proc.ts). */
+  uidsBoundToPort(port: number): number[];
+}
+
+export interface RefusedClient {
+  readonly mappingId: number;
+  readonly port: Port;
+  readonly reason: string;
+}
+
+export interface HeldPolicy {
+  /** The policy with every client whose port has no socket of ours blocked as port_refused (never DNAT-ed). */
+  readonly policy: GatewayPolicy;
+  readonly refused: readonly RefusedClient[];
+}
+
+export type Grant = { readonly fd: number } | { readonly reason: string };
+
+/**
+ * The listening sockets of the forwarder's ports, created and held by the agent so that no other
+ * local user can bind a mapped port (whether the forwarder runs or not) and so that they outlive
+ * forwarder restarts. Order: a port's socket exists before its DNAT rule (hold() runs before the
+ * apply) and is closed only after the rule is gone (release() runs after it).
+ *
+ * A port that cannot be bound is never DNAT-ed: its client is blocked (port_refused) until the
+ * agent holds a socket for it. After an agent restart that is the forwarder's handback of the
+ * socket it kept (created by the previous agent, so owned by root); any other holder (uid) is named
+ * in the reason.
+ */
+export class ListenerRegistry {
+  /** Port -> the descriptor of our listening socket. */
+  private readonly held = new Map<number, number>();
+  /** Ports of the last hold() that were not refused: the ones the forwarder may get. */
+  private granted = new Set<number>();
+  /** Every client port of the last hold(): the ones whose handed-back socket may be adopted. */
+  private candidates = new Set<number>();
+  private last: { input: GatewayPolicy; output: HeldPolicy } | null = null;
+  private lastBuild: { input: PolicyBuild; output: PolicyBuild } | null = null;
+
+  constructor(
+    private readonly sys: ListenerSyscalls,
+    private readonly trustedUids: ReadonlySet<number>,
+  ) {}
+
+  /** The policy of the last hold(), its refusals applied (null before the first): who the UDP socket server serves. */
+  get policy(): GatewayPolicy | null {
+    return this.last?.output.policy ?? null;
+  }
+
+  /** Ports whose socket the agent holds. */
+  heldPorts(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Before applying `policy`: makes sure every client port has a socket of ours. Returns the very
+   * same policy object when nothing is refused, and the same result object for the same input
+   * and the same refusals, so an unchanged snapshot stays unchanged for the reconciler.
+   */
+  hold(policy: GatewayPolicy): HeldPolicy {
+    const refused: RefusedClient[] = [];
+    const granted = new Set<number>();
+    this.candidates = new Set(policy.clients.map((c) => c.port));
+    for (const client of policy.clients) {
+      // Refused by the agent's port checks (a service port, outside the window, ...): never bound.
+      if (client.blocked === 'port_refused') continue;
+      const reason = this.ensure(client.port);
+      if (reason === null) granted.add(client.port);
+      else refused.push({ mappingId: client.mappingId, port: client.port, reason });
+    }
+    this.granted = granted;
+    const last = this.last;
+    if (last !== null && last.input === policy && sameRefusals(last.output.refused, refused)) return last.output;
+    const refusedPorts = new Set(refused.map((r) => r.port));
+    const output: HeldPolicy = refused.length === 0
+      ? { policy, refused }
+      : { policy: { ...policy, clients: policy.clients.map((c) => (refusedPorts.has(c.port) ? { ...c, blocked: 'port_refused' as const } : c)) }, refused };
+    this.last = { input: policy, output };
+    return output;
+  }
+
+  /**
+   * hold() for a reconciler snapshot: refused clients join the build's port refusals (the status
+   * and the console show them with their reason). The same build comes back while nothing changes.
+   */
+  holdBuild(build: PolicyBuild): PolicyBuild {
+    const held = this.hold(build.policy);
+    if (held.policy === build.policy) return build;
+    const cached = this.lastBuild;
+    if (cached !== null && cached.input === build && cached.output.policy === held.policy) return cached.output;
+    const ipOf = new Map(build.policy.clients.map((c) => [c.mappingId, c.ip]));
+    const refusals = held.refused.map(({ mappingId, reason }) => ({ subject: `mapping ${mappingId} (${ipOf.get(mappingId)})`, reason }));
+    const output: PolicyBuild = { ...build, policy: held.policy, refusals: [...build.refusals, ...refusals] };
+    this.lastBuild = { input: build, output };
+    return output;
+  }
+
+  /** After an apply: closes the sockets of ports that neither the policy in force nor the last hold() uses. */
+  release(inForce: GatewayPolicy | null): number[] {
+    const keep = new Set(this.granted);
+    for (const client of inForce?.clients ?? []) keep.add(client.port);
+    const closed: number[] = [];
+    for (const [port, fd] of this.held) {
+      if (keep.has(port)) continue;
+      this.held.delete(port);
+      this.sys.close(fd);
+      closed.push(port);
+    }
+    return closed;
+  }
+
+  /** A forwarder asks for a port's socket: only ports of the agent's validated desired state get one. */
+  grant(port: number): Grant {
+    if (!this.granted.has(port)) return { reason: `port ${port} is not in the agent's desired state` };
+    const reason = this.ensure(port);
+    return reason === null ? { fd: this.held.get(port)! } : { reason };
+  }
+
+  /**
+   * A forwarder hands back a socket it holds (after an agent restart). Adopted only when it is a
+   * listening TCP socket on 127.0.0.1:port without SO_REUSEPORT, for a client port of the last
+   * snapshot (also one blocked because this very socket held it); otherwise it is closed. Returns
+   * null when the agent now holds the port, else the reason. The next hold() unblocks the client.
+   */
+  adopt(port: number, fd: number): string | null {
+    if (this.held.has(port)) {
+      // The same socket (a port cannot have two listeners without SO_REUSEPORT): keep ours.
+      this.sys.close(fd);
+      return null;
+    }
+    let problem: string | null;
+    try {
+      problem = this.candidates.has(port) ? describeProblem(this.sys.describe(fd), port) : `port ${port} is not in the agent's desired state`;
+    } catch (error) {
+      problem = `cannot inspect the descriptor: ${(error as Error).message}`;
+    }
+    if (problem === null) {
+      try {
+        // A socket of an agent from before TPROXY mode: made transparent like the ones created now.
+        this.sys.makeTransparent(fd);
+      } catch (error) {
+        problem = `cannot make it transparent: ${(error as Error).message}`;
+      }
+    }
+    if (problem !== null) {
+      this.sys.close(fd);
+      return problem;
+    }
+    this.held.set(port, fd);
+    return null;
+  }
+
+  /** null: the port has a socket of ours. Otherwise why not. */
+  private ensure(port: number): string | null {
+    if (this.held.has(port)) return null;
+    try {
+      this.held.set(port, this.sys.listen(port));
+      return null;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== 'EADDRINUSE') return `port ${port}: cannot listen: ${(error as Error).message}`;
+    }
+    const uids = this.sys.uidsBoundToPort(port);
+    // Root's socket is the previous agent's, kept by the forwarder (only root creates uid-0 sockets).
+    if (uids.length > 0 && uids.every((uid) => this.trustedUids.has(uid))) return `port ${port} awaits the forwarder's handback of its socket`;
+    const others = [...new Set(uids.filter((uid) => !this.trustedUids.has(uid)))];
+    return `blocked: port ${port} held by another socket${others.length > 0 ? ` (uid ${others.join(', ')})` : ''}`;
+  }
+}
+
+function describeProblem(d: SocketDescription, port: number): string | null {
+  if (!d.isSocket) return 'not a socket';
+  if (!d.tcp) return 'not a TCP socket';
+  if (!d.listening) return 'not listening';
+  if (d.reusePort) return 'SO_REUSEPORT is set (another socket of the same uid could share the port)';
+  if (d.family !== 4 || d.address !== '127.0.0.1' || d.port !== port) return `bound to ${d.address}:${d.port}, not 127.0.0.1:${port}`;
+  return null;
+}
+
+function sameRefusals(a: readonly RefusedClient[], b: readonly RefusedClient[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.mappingId === b[i]!.mappingId && r.port === b[i]!.port && r.reason === b[i]!.reason);
+}

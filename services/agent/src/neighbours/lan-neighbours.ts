@@ -1,0 +1,59 @@
+import type { GatewayPolicy } from '@pgw/domain';
+import { execa } from 'execa';
+import { nftInterface, nftIpv4, nftMac } from '../ruleset/nft-values.js';
+
+/**
+ * Permanent neighbour (ARP) entries for MAC-pinned clients (docs/SECURITY.md flow 19). The nft
+ * pin drops another host's packets from a pinned IP; this entry keeps the gateway's replies going
+ * to the pinned MAC, so a host that answers ARP for the client's IP cannot divert them (nor cut
+ * the real client off). Our entries carry their own routing protocol number, so the operator's
+ * static entries are never touched.
+ */
+export const PGW_NEIGH_PROTOCOL = 241;
+
+export interface NeighbourEntry {
+  readonly ip: string;
+  readonly dev: string;
+  readonly mac: string;
+}
+
+/** Entries pgw set earlier, from `ip -j neigh show nud permanent`. */
+export function parseOurNeighbours(json: string): NeighbourEntry[] {
+  const rows = JSON.parse(json || '[]') as { dst?: string; dev?: string; lladdr?: string; protocol?: string | number }[];
+  return rows
+    .filter((r) => String(r.protocol) === String(PGW_NEIGH_PROTOCOL) && r.dst && r.dev && r.lladdr)
+    .map((r) => ({ ip: r.dst!, dev: r.dev!, mac: r.lladdr! }));
+}
+
+/** `ip -batch` lines that turn our current entries into the policy's pins (deletes first). */
+export function neighbourCommands(current: readonly NeighbourEntry[], policy: GatewayPolicy): string[] {
+  // Rendered from the same validated values as the ruleset; the device name unquoted for ip.
+  const dev = nftInterface(policy.lan.interface).slice(1, -1);
+  const desired = policy.clients.filter((c) => c.mac).map((c) => ({ ip: nftIpv4(c.ip), dev, mac: nftMac(c.mac!) }));
+  const key = (e: NeighbourEntry) => `${e.ip}|${e.dev}|${e.mac}`;
+  const want = new Set(desired.map(key));
+  const have = new Set(current.map(key));
+  return [
+    ...current.filter((e) => !want.has(key(e))).map((e) => `neigh del ${e.ip} dev ${e.dev}`),
+    ...desired.filter((e) => !have.has(key(e))).map((e) => `neigh replace ${e.ip} lladdr ${e.mac} dev ${e.dev} nud permanent protocol ${PGW_NEIGH_PROTOCOL}`),
+  ];
+}
+
+/** Keeps the pins' neighbour entries in force; asks the kernel only when the pins changed. */
+export class LanNeighbours {
+  private synced: string | null = null;
+
+  constructor(private readonly ipBin: string) {}
+
+  async sync(policy: GatewayPolicy): Promise<void> {
+    const wanted = JSON.stringify([policy.lan.interface, policy.clients.filter((c) => c.mac).map((c) => [c.ip, c.mac])]);
+    if (wanted === this.synced) return;
+    const listed = await execa(this.ipBin, ['-j', 'neigh', 'show', 'nud', 'permanent'], { timeout: 5_000 });
+    const commands = neighbourCommands(parseOurNeighbours(listed.stdout), policy);
+    if (commands.length > 0) {
+      const result = await execa(this.ipBin, ['-batch', '-'], { input: commands.join('\n') + '\n', reject: false, timeout: 5_000 });
+      if (result.exitCode !== 0) throw new Error(`ip neigh (MAC pins) failed: ${result.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+    }
+    this.synced = wanted;
+  }
+}

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PolicyClient } from '@pgw/domain';
+import type { PolicyBuild } from '../policy/build-policy.js';
+import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
+import { QuotaBlocks } from './quota-block.js';
+
+const quota = { rateDownKbit: null, rateUpKbit: null, quotaBytes: 10_000_000, quotaEpoch: 0 };
+const client = policyClient;
+const build = (clients: PolicyClient[]): PolicyBuild => ({
+  policy: gatewayPolicy(clients),
+  rejected: [],
+  unresolvedProxies: [],
+  refusals: [],
+});
+
+test('nothing over quota: the very same build', () => {
+  const blocks = new QuotaBlocks();
+  const b = build([client(10, { shaping: quota })]);
+  assert.equal(blocks.apply(b), b);
+  assert.equal(blocks.setOver(['q99_0']), true);
+  assert.equal(blocks.apply(b), b, 'an object of no client in this build');
+});
+
+test('an effective client over quota is blocked quota_exceeded; another reason is kept; the same derived build twice', () => {
+  const blocks = new QuotaBlocks();
+  const b = build([client(10, { shaping: quota }), client(11, { shaping: quota, blocked: 'proxy_down' }), client(12)]);
+  blocks.setOver(['q10_0', 'q11_0']);
+  const derived = blocks.apply(b);
+  assert.notEqual(derived, b);
+  assert.deepEqual(
+    derived.policy.clients.map((c) => c.blocked),
+    ['quota_exceeded', 'proxy_down', null],
+  );
+  assert.equal(blocks.apply(b), derived, 'memo: identity for the reconciler');
+  assert.equal(derived.policy.clients[2], b.policy.clients[2], 'untouched clients are the same objects');
+  assert.equal(blocks.setOver(['q11_0', 'q10_0']), false, 'same names in another order: no change');
+});
+
+test('a reset (new epoch) is not over, before any poll', () => {
+  const blocks = new QuotaBlocks();
+  blocks.setOver(['q10_0']);
+  const reset = build([client(10, { shaping: { ...quota, quotaEpoch: 1 } })]);
+  assert.equal(blocks.apply(reset), reset);
+});

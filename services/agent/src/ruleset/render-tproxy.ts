@@ -1,0 +1,65 @@
+import { TPROXY_MARK } from '../lan/policy-routing-tproxy.js';
+import { TPROXY_UDP_PORT } from '../listeners/udp-reply-check.js';
+
+/** A chain of table inet pgw as render-ruleset.ts writes it. */
+export interface RenderedChain {
+  readonly name: string;
+  /** Base chain header (`type ... hook ...`), absent for regular chains reached by jump. */
+  readonly hook?: string;
+  readonly rules: readonly string[];
+}
+
+const mark = `0x${TPROXY_MARK.toString(16).padStart(8, '0')}`;
+
+/**
+ * The parts of table inet pgw that differ in TPROXY mode (issue 15; flows in docs/SECURITY.md).
+ * The LAN's packets are judged first by chain from_lan at -150 exactly as in DNAT mode (blocked,
+ * unmapped, pinned, non-TCP): only an effective client's TCP reaches lan_tproxy.
+ *
+ * - lan_tproxy (prerouting, -140): the packet is assigned to the transparent listening socket on
+ *   127.0.0.1:<the client's port> (the agent's, see listener-registry.ts), keeps its destination,
+ *   and gets TPROXY_MARK (policy-routing-tproxy.ts delivers it locally) and the same bit in its
+ *   conntrack mark (strict OUTPUT recognises the flow's replies by it). A packet the tproxy
+ *   statement cannot place (no socket on the port) is not marked and is reset right after: it
+ *   never reaches the routing decision unmarked.
+ * - lan_input: only marked packets, i.e. those our tproxy rule placed on the client's own port.
+ * - strict OUTPUT: the forwarder's side of such a flow is any reply of a flow with the conntrack
+ *   mark: its original direction came in from the LAN through lan_tproxy, so only the socket that
+ *   accepted it holds the tuple (replaces the DNAT-tuple rule and the reset rule of DNAT mode).
+ *
+ * UDP (issue 15, docs/ARCHITECTURE.md "UDP in TPROXY mode"): from_lan lets an effective client's
+ * UDP on (UDP/53 only with dnsMode proxy), and lan_tproxy places every such datagram on the one
+ * transparent UDP socket 127.0.0.1:TPROXY_UDP_PORT (the agent's, read by the forwarder), marked
+ * like TCP; the forwarder relays it through the client's proxy (SOCKS5 UDP ASSOCIATE) or drops it.
+ * lan_input lets it in by the mark alone: tproxy keeps the datagram's destination port, and a
+ * flow's later datagrams land on its reply socket (connected, found first by tproxy's lookup).
+ * Its answers leave through the reply sockets (the flow's conntrack mark, as above); the relay's
+ * datagrams to the proxy only from the strict uids to a proxy's address (`upstreamIps`: the relay
+ * port is the proxy's choice, so the address is all a rule can know).
+ */
+export function tproxyChains(lan: string, upstreamIps: readonly string[]): { intercept: RenderedChain[]; lanInput: string[]; strictReplies: string[]; strictUdp: string[]; lanProtocols: string } {
+  return {
+    intercept: [
+      {
+        name: 'lan_tproxy',
+        hook: 'type filter hook prerouting priority -140; policy accept;',
+        rules: [
+          `iifname ${lan} meta l4proto tcp tproxy ip to 127.0.0.1 : ip saddr map @client_port meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
+          `iifname ${lan} meta l4proto udp tproxy ip to 127.0.0.1 : ${TPROXY_UDP_PORT} meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
+          `iifname ${lan} meta l4proto tcp reject with tcp reset`,
+          `iifname ${lan} drop`,
+        ],
+      },
+    ],
+    lanInput: [
+      `meta mark & ${mark} == ${mark} meta l4proto tcp ip saddr @lan_mapped accept`,
+      `meta mark & ${mark} == ${mark} meta l4proto udp ip saddr @lan_mapped accept`,
+      'meta l4proto tcp reject with tcp reset',
+      'drop',
+    ],
+    strictReplies: [`oifname ${lan} ct direction reply ct mark & ${mark} == ${mark} accept`],
+    // An empty anonymous set is not valid nft: no proxy, no rule (nothing to relay to).
+    strictUdp: upstreamIps.length === 0 ? [] : [`meta l4proto udp ip daddr { ${[...new Set(upstreamIps)].sort().join(', ')} } meta skuid @strict_uids accept`],
+    lanProtocols: 'meta l4proto != { tcp, udp } drop',
+  };
+}

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PolicyClient } from '@pgw/domain';
+import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
+import { parseTcClasses, renderTcPlan } from './render-shaping.js';
+
+const client = (last: number, shaping?: PolicyClient['shaping']) => policyClient(last, shaping ? { shaping } : {});
+const policy = gatewayPolicy;
+const limited = { rateDownKbit: 50_000, rateUpKbit: 20_000, quotaBytes: 10_000_000, quotaEpoch: 0 };
+
+test('no limited client: no tc plan at all (nothing of ours on the interface)', () => {
+  const plan = renderTcPlan(policy([client(10), client(11)]));
+  assert.deepEqual(plan.batch, []);
+  assert.equal(plan.ifb, false);
+});
+
+test('download shaped on the LAN egress by destination, upload via IFB by source, only limited clients redirected', () => {
+  const plan = renderTcPlan(policy([client(10, limited), client(11), client(12, { ...limited, rateUpKbit: null })]));
+  assert.equal(plan.ifb, true);
+  assert.deepEqual(
+    plan.classes.map((c) => `${c.dev} ${c.classid} ${c.ip} ${c.rateKbit}`),
+    ['ens19 1:1 192.168.2.10 50000', 'ens19 1:2 192.168.2.12 50000', 'pgw-ifb0 1:1 192.168.2.10 20000'],
+  );
+  const text = plan.batch.join('\n');
+  assert.match(text, /filter add dev ens19 parent 1: .* match ip dst 192\.168\.2\.10\/32 flowid 1:1/);
+  assert.match(text, /filter add dev ens19 parent ffff: .* match ip src 192\.168\.2\.10\/32 action mirred egress redirect dev pgw-ifb0/);
+  assert.doesNotMatch(text, /192\.168\.2\.11/);
+  assert.doesNotMatch(text, /parent ffff: .*192\.168\.2\.12/);
+});
+
+test('a rate or address forced past the types is refused before tc', () => {
+  assert.throws(() => renderTcPlan(policy([client(10, { ...limited, rateDownKbit: 1 })])), /not a rate/);
+  assert.throws(() => renderTcPlan(policy([{ ...client(10, limited), ip: '1.2.3.4; reboot' as never }])), /not an IPv4/);
+});
+
+test('tc class text', () => {
+  const text = 'class htb 1:1 root prio 0 rate 50Mbit ceil 50Mbit burst 256Kb cburst 256Kb \nclass htb 1:2 root prio 0 rate 64Kbit ceil 64Kbit burst 256Kb cburst 256Kb \n';
+  assert.deepEqual(parseTcClasses(text), [
+    { classid: '1:1', rateKbit: 50_000 },
+    { classid: '1:2', rateKbit: 64 },
+  ]);
+});

@@ -1,0 +1,95 @@
+import { type GatewayPolicy, RATE_KBIT_MAX, RATE_KBIT_MIN } from '@pgw/domain';
+import { nftIpv4 } from '../ruleset/nft-values.js';
+
+/**
+ * Per-client limits (issue 16, docs/SECURITY.md flow 20), rendered purely from the policy.
+ *
+ * Rates: tc HTB. Download is the LAN interface's egress (the forwarder's side of a DNAT-ed
+ * connection leaves by it towards the client), one class per limited client matched by
+ * destination IP; unclassified traffic is sent unshaped (`default 0`). Upload is the client's
+ * ingress on the LAN interface: tc ingress redirects only the limited clients' packets (by source
+ * IP) to an IFB device, whose egress HTB shapes them; every other client never passes the IFB.
+ *
+ * Quotas and per-client accounting: table inet pgw_quota, quota-table.ts.
+ */
+
+export const IFB_DEVICE = 'pgw-ifb0';
+
+export interface TcPlan {
+  /** The LAN interface whose egress (download) and ingress (upload, via IFB) are shaped. */
+  readonly lan: string;
+  /** `tc -batch` lines, in order; empty when no client is rate-limited (then nothing of ours is installed). */
+  readonly batch: readonly string[];
+  /** Whether the IFB device is needed (some client has an upload limit). */
+  readonly ifb: boolean;
+  /** Per class: the client, its direction and rate, for the read-back. */
+  readonly classes: readonly { readonly dev: string; readonly classid: string; readonly ip: string; readonly rateKbit: number }[];
+}
+
+const IFACE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+function tcInterface(value: string): string {
+  if (!IFACE.test(value)) throw new Error(`refusing to render ${JSON.stringify(value)}: not an interface name`);
+  return value;
+}
+
+function tcRate(kbit: number): number {
+  if (!Number.isInteger(kbit) || kbit < RATE_KBIT_MIN || kbit > RATE_KBIT_MAX) throw new Error(`refusing to render ${JSON.stringify(kbit)}: not a rate in kbit/s`);
+  return kbit;
+}
+
+/**
+ * Burst per class: 10 ms at the rate, at least 4 full-size GSO segments' worth (64 KiB each). A
+ * smaller bucket starves TCP over the veth/GSO path (measured below the rate); a larger one lets
+ * a client exceed its limit over a short window.
+ */
+function burstBytes(kbit: number): number {
+  return Math.max(Math.ceil((kbit * 1000) / 8 / 100), 4 * 65_536);
+}
+
+/** The tc plan of a policy: one HTB class per limited client and direction, classid minor = client order (hex). */
+export function renderTcPlan(policy: GatewayPolicy): TcPlan {
+  const lan = tcInterface(policy.lan.interface);
+  const down: { ip: string; kbit: number }[] = [];
+  const up: { ip: string; kbit: number }[] = [];
+  for (const client of policy.clients) {
+    const shaping = client.shaping;
+    if (!shaping) continue;
+    const ip = nftIpv4(client.ip);
+    if (shaping.rateDownKbit !== null) down.push({ ip, kbit: tcRate(shaping.rateDownKbit) });
+    if (shaping.rateUpKbit !== null) up.push({ ip, kbit: tcRate(shaping.rateUpKbit) });
+  }
+  if (down.length + up.length > 0xfffe) throw new Error('refusing to render more than 65534 rate-limited clients (HTB class ids)');
+  const batch: string[] = [];
+  const classes: TcPlan['classes'][number][] = [];
+  const htb = (dev: string, clients: typeof down, match: 'dst' | 'src') => {
+    batch.push(`qdisc add dev ${dev} root handle 1: htb default 0`);
+    clients.forEach(({ ip, kbit }, i) => {
+      const classid = `1:${(i + 1).toString(16)}`;
+      const burst = burstBytes(kbit);
+      batch.push(`class add dev ${dev} parent 1: classid ${classid} htb rate ${kbit}kbit ceil ${kbit}kbit burst ${burst} cburst ${burst} quantum 60000`);
+      batch.push(`filter add dev ${dev} parent 1: protocol ip prio 1 u32 match ip ${match} ${ip}/32 flowid ${classid}`);
+      classes.push({ dev, classid, ip, rateKbit: kbit });
+    });
+  };
+  if (down.length > 0) htb(lan, down, 'dst');
+  if (up.length > 0) {
+    batch.push(`qdisc add dev ${lan} handle ffff: ingress`);
+    for (const { ip } of up) batch.push(`filter add dev ${lan} parent ffff: protocol ip prio 1 u32 match ip src ${ip}/32 action mirred egress redirect dev ${IFB_DEVICE}`);
+    htb(IFB_DEVICE, up, 'src');
+  }
+  return { lan, batch, ifb: up.length > 0, classes };
+}
+
+const UNIT_KBIT: Record<string, number> = { bit: 0.001, Kbit: 1, Mbit: 1000, Gbit: 1_000_000 };
+
+/** `tc class show dev X` (text: this tc has no JSON for classes) -> each HTB class and its rate in kbit/s (null: unreadable). */
+export function parseTcClasses(text: string): { classid: string; rateKbit: number | null }[] {
+  const classes: { classid: string; rateKbit: number | null }[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^class htb (\S+) .*?\brate (\d+(?:\.\d+)?)(bit|Kbit|Mbit|Gbit)\b/.exec(line);
+    if (match) classes.push({ classid: match[1]!, rateKbit: Math.round(Number(match[2]) * UNIT_KBIT[match[3]!]!) });
+    else if (line.startsWith('class htb ')) classes.push({ classid: line.split(' ')[2]!, rateKbit: null });
+  }
+  return classes;
+}

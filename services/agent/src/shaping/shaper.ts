@@ -1,0 +1,275 @@
+import type { GatewayPolicy, QuotaPeriod } from '@pgw/domain';
+import type { ClientUsageSample } from '@pgw/events';
+import { execa } from 'execa';
+import { quotaPeriodAt, type QuotaPeriodWindow } from '../quota/quota-period.js';
+import { storedQuotaCounts } from '../quota/quota-store.js';
+import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from '../quota/quota-table.js';
+import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan } from './render-shaping.js';
+
+const TIMEOUT_MS = 10_000;
+/** An unchanged tc plan or quota table is read back at most this often (a sync follows every run, once a second at rest). */
+const VERIFY_EVERY_MS = 10_000;
+
+export interface ShaperBins {
+  readonly tc: string;
+  readonly nft: string;
+  readonly ip: string;
+}
+
+export interface QuotaSettings {
+  readonly period: QuotaPeriod;
+  readonly timeZone: string;
+}
+
+/** What the quota poll found: the mappings over quota (their client's packets are being dropped). */
+export type QuotaReport = ReadonlyMap<number, QuotaObject>;
+
+export interface ShaperDeps {
+  readonly bins: ShaperBins;
+  readonly onError: (error: Error) => void;
+  /** Each nft writer's pid, so the self-heal knows the agent's own transactions on table inet pgw_quota. */
+  readonly onWriter: (pid: number) => void;
+  readonly now: () => number;
+}
+
+/**
+ * Applies render-shaping's tc plan and quota-table's tables inet pgw_quota and inet pgw_acct in
+ * the agent's namespace: tc (one `tc -batch`, after removing our qdiscs, only when the plan
+ * changed; read back by class) and the tables (one nft transaction, only when the kernel differs
+ * from the policy; the periodic check lists only the small quota table, the sample the other). Keeps
+ * the last counts it read (`memory`): a quota object or counter another writer removed is created
+ * again with them, never silently from zero. A quota object also never counts less than the stored
+ * count (`seed`: what a node published before a reboot or failover). Writes run one at a time, the
+ * newest policy waiting wins.
+ */
+export class Shaper {
+  private appliedTc: string | null = null;
+  private tcVerifiedAt = 0;
+  /** The quota part of the last policy checked against the kernel, and when. */
+  private quotaChecked: { readonly key: string; readonly at: number } | null = null;
+  private running: Promise<void> | null = null;
+  private next: { policy: GatewayPolicy; settings: QuotaSettings } | null = null;
+  private lock: Promise<unknown> = Promise.resolve();
+  private target: { policy: GatewayPolicy; settings: QuotaSettings } | null = null;
+  private window: QuotaPeriodWindow | null = null;
+  private windowZone = '';
+  private healing: Promise<'restored' | 'intact' | 'idle'> | null = null;
+  private healAgain: 'verify' | 'restore' | null = null;
+  /** The last counts read from the kernel (a full listing, quota counts also from each poll). */
+  private memory: QuotaTableReading = EMPTY_READING;
+  /** Every node's last published usage sample (quota-store.ts), read from Redis. */
+  private stored: readonly ClientUsageSample[] = [];
+
+  constructor(private readonly deps: ShaperDeps) {}
+
+  /** Converge tc and the quota table to this policy (coalesced; never throws, errors go to onError). */
+  sync(policy: GatewayPolicy, settings: QuotaSettings): Promise<void> {
+    this.next = { policy, settings };
+    this.running ??= (async () => {
+      while (this.next !== null) {
+        const next = this.next;
+        this.next = null;
+        try {
+          await this.applyTc(renderTcPlan(next.policy));
+          await this.exclusive(() => this.applyQuota(next.policy, next.settings, false));
+          this.target = next;
+        } catch (error) {
+          this.appliedTc = null;
+          this.quotaChecked = null;
+          this.deps.onError(error as Error);
+        }
+      }
+      this.running = null;
+    })();
+    return this.running;
+  }
+
+  /**
+   * The stored counts arrived (at start, then every usage interval): kept for every later apply,
+   * and a quota object now counting less than its stored count is raised at once. That is a
+   * restarted node's own count from before, or the other HA node's while this one stood by.
+   */
+  async seed(samples: readonly ClientUsageSample[]): Promise<void> {
+    this.stored = samples;
+    const target = this.target;
+    const window = this.window;
+    if (target === null || window === null) return;
+    if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, storedQuotaCounts(samples, window)).length === 0) return;
+    this.quotaChecked = null;
+    // The policy in force when the write's turn comes (a sync may be ahead of it); the next sync corrects a stale one.
+    await this.exclusive(() => this.applyQuota(this.target!.policy, this.target!.settings, false)).catch((error: Error) => this.deps.onError(error));
+  }
+
+  /** The policy and quota period last applied (null before the first sync). */
+  get applied(): { readonly policy: GatewayPolicy; readonly window: QuotaPeriodWindow } | null {
+    return this.target && this.window ? { policy: this.target.policy, window: this.window } : null;
+  }
+
+  /**
+   * The mappings over quota now, by the kernel's quota objects of the current period (one cheap
+   * `list quotas`); an object missing from the listing counts as remembered until the heal restores
+   * it, so another writer's delete never unblocks a client. When the period has ended, the table
+   * is moved to the new one first (fresh objects: the clients are no longer over).
+   */
+  async exceeded(): Promise<QuotaReport> {
+    const target = this.target;
+    if (target === null || !target.policy.clients.some((c) => c.shaping?.quotaBytes != null)) return new Map();
+    if (this.window === null || this.deps.now() >= this.window.end.getTime()) await this.sync(target.policy, target.settings);
+    const window = this.window;
+    if (window === null) return new Map();
+    const listed = parseQuotaTable(await this.list('pgw_quota'));
+    const quotas = new Map(this.memory.quotas);
+    for (const [name, q] of listed.quotas) quotas.set(name, q);
+    this.memory = { ...this.memory, quotas };
+    return quotaExceeded(target.policy, window.key, quotas);
+  }
+
+  /**
+   * One listing of table inet pgw_acct: every client's counters (the accounting sample), remembered
+   * for a heal; the quota counts are the poll's. A table found not in force is healed.
+   */
+  async sample(): Promise<{ reading: QuotaTableReading; ms: number }> {
+    const started = performance.now();
+    const reading = parseQuotaTable(await this.list('pgw_acct'));
+    const ms = performance.now() - started;
+    const applied = this.applied;
+    if (applied === null) return { reading, ms };
+    if (quotaTableDrift(applied.policy, applied.window.key, reading, ['pgw_acct']).length > 0) void this.heal('verify');
+    // Counts another writer removed a moment ago (the heal is restoring them) are reported as remembered.
+    this.memory = remember(this.memory, reading, applied.policy, applied.window.key);
+    return { reading: this.memory, ms };
+  }
+
+  /**
+   * The self-heal's part, after another writer changed table inet pgw_quota. verify: rewrite only
+   * when it differs from the policy; restore: rewrite (chains, rules, map) in any case. Missing
+   * objects and elements come back with the remembered counts. Coalesced: while one heal runs, the
+   * requests meanwhile make one more (the stronger mode), however many events a looping tool makes.
+   */
+  heal(mode: 'verify' | 'restore'): Promise<'restored' | 'intact' | 'idle'> {
+    if (this.healing) {
+      this.healAgain = this.healAgain === 'restore' || mode === 'restore' ? 'restore' : 'verify';
+      return this.healing;
+    }
+    const run = async (): Promise<'restored' | 'intact' | 'idle'> => {
+      let result: 'restored' | 'intact' | 'idle' = 'idle';
+      for (let next: 'verify' | 'restore' | null = mode; next !== null; next = this.healAgain, this.healAgain = null) {
+        const target = this.target;
+        if (target === null) return 'idle';
+        const outcome = await this.exclusive(() => this.applyQuota(target.policy, target.settings, next === 'restore'));
+        if (result !== 'restored') result = outcome;
+      }
+      return result;
+    };
+    this.healing = run().finally(() => (this.healing = null));
+    return this.healing;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyTc(plan: TcPlan): Promise<void> {
+    const key = JSON.stringify(plan);
+    if (key === this.appliedTc && this.deps.now() - this.tcVerifiedAt < VERIFY_EVERY_MS) return;
+    if (key === this.appliedTc && (await this.verifyTc(plan))) {
+      this.tcVerifiedAt = this.deps.now();
+      return;
+    }
+    // Ours alone on these devices: the root and ingress qdiscs are removed (absent is fine) and
+    // written again whole. A client's shaping pauses for the milliseconds of the batch, never its traffic.
+    await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'root'], true);
+    await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'ingress'], true);
+    if (plan.ifb) {
+      await this.run(this.deps.bins.ip, ['link', 'add', 'name', IFB_DEVICE, 'type', 'ifb'], true);
+      await this.run(this.deps.bins.ip, ['link', 'set', 'dev', IFB_DEVICE, 'up']);
+      await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', IFB_DEVICE, 'root'], true);
+    } else await this.run(this.deps.bins.ip, ['link', 'del', 'dev', IFB_DEVICE], true);
+    if (plan.batch.length > 0) await this.run(this.deps.bins.tc, ['-batch', '-'], false, plan.batch.join('\n') + '\n');
+    if (!(await this.verifyTc(plan))) throw new Error('tc read-back differs from the plan just applied');
+    this.appliedTc = key;
+    this.tcVerifiedAt = this.deps.now();
+  }
+
+  /** Every planned class is there with its rate, and no other class of ours (this tc prints classes as text only). */
+  private async verifyTc(plan: TcPlan): Promise<boolean> {
+    const devices = [...new Set([plan.lan, ...(plan.ifb ? [IFB_DEVICE] : [])])];
+    const seen = new Map<string, number | null>();
+    for (const dev of devices) {
+      for (const c of parseTcClasses(await this.run(this.deps.bins.tc, ['class', 'show', 'dev', dev], true))) seen.set(`${dev} ${c.classid}`, c.rateKbit);
+    }
+    if (seen.size !== plan.classes.length) return false;
+    return plan.classes.every((c) => seen.get(`${c.dev} ${c.classid}`) === c.rateKbit);
+  }
+
+  private async applyQuota(policy: GatewayPolicy, settings: QuotaSettings, force: boolean): Promise<'restored' | 'intact'> {
+    const now = this.deps.now();
+    const window = this.window !== null && this.window.period === settings.period && now < this.window.end.getTime() && this.windowZone === settings.timeZone ? this.window : quotaPeriodAt(new Date(now), settings.period, settings.timeZone);
+    const key = JSON.stringify([window.key, policy.lan.interface, policy.clients.map((c) => [c.ip, c.mappingId, c.shaping?.quotaBytes ?? null, c.shaping?.quotaEpoch ?? 0])]);
+    if (!force && this.quotaChecked?.key === key && now - this.quotaChecked.at < VERIFY_EVERY_MS) return 'intact';
+    // The periodic check of an unchanged policy lists only the quota table (cheap); the counter
+    // table is checked by each sample. A change, a heal or a drift lists both before writing.
+    const periodic = !force && this.quotaChecked?.key === key;
+    const quotaJson = await this.list('pgw_quota');
+    let listed = parseQuotaTable(quotaJson, periodic ? null : await this.list('pgw_acct'));
+    const checked: CountingTable[] = periodic ? ['pgw_quota'] : ['pgw_quota', 'pgw_acct'];
+    let result: 'restored' | 'intact' = 'intact';
+    const stored = storedQuotaCounts(this.stored, window);
+    if (force || quotaTableDrift(policy, window.key, listed, checked).length > 0 || quotasBelowSeed(policy, window.key, listed, this.memory, stored).length > 0) {
+      if (periodic) listed = parseQuotaTable(quotaJson, await this.list('pgw_acct'));
+      this.memory = remember(this.memory, listed, policy, window.key);
+      await this.run(this.deps.bins.nft, ['-f', '-'], false, renderQuotaScript(policy, window.key, listed, this.memory, now / 1000, stored));
+      listed = parseQuotaTable(await this.list('pgw_quota'), await this.list('pgw_acct'));
+      const drift = quotaTableDrift(policy, window.key, listed);
+      if (drift.length > 0) throw new Error(`tables inet pgw_quota/pgw_acct differ after their apply: ${drift.slice(0, 3).join('; ')}`);
+      result = 'restored';
+    }
+    this.memory = remember(this.memory, listed, policy, window.key);
+    this.window = window;
+    this.windowZone = settings.timeZone;
+    this.quotaChecked = { key, at: now };
+    return result;
+  }
+
+  /** `nft -j list table inet <table>`; null when the table does not exist. */
+  private async list(table: CountingTable): Promise<string | null> {
+    const result = await execa(this.deps.bins.nft, ['-j', 'list', 'table', 'inet', table], { reject: false, timeout: TIMEOUT_MS });
+    if (result.exitCode === 0) return result.stdout;
+    if (/No such file or directory/.test(result.stderr)) return null;
+    throw new Error(`nft list table inet ${table} failed: ${result.stderr.trim().slice(0, 500)}`);
+  }
+
+  private async run(bin: string, args: string[], tolerant = false, input?: string): Promise<string> {
+    const child = execa(bin, args, { reject: false, timeout: TIMEOUT_MS, ...(input === undefined ? {} : { input }) });
+    if (bin === this.deps.bins.nft && child.pid !== undefined) this.deps.onWriter(child.pid);
+    const result = await child;
+    if (result.exitCode !== 0 && !tolerant) throw new Error(`${bin} ${args.join(' ')} failed (exit ${result.exitCode ?? result.signal}): ${(result.stderr || result.stdout).trim().slice(0, 500)}`);
+    return result.exitCode === 0 ? result.stdout : '';
+  }
+}
+
+/**
+ * What to remember of a listing: the listed counts of the policy's clients and quota objects, and
+ * for those the listing lacks (removed by another writer, not yet restored) the remembered ones.
+ * Nothing else is kept: a client unmapped and mapped again starts from zero.
+ */
+function remember(memory: QuotaTableReading, listed: QuotaTableReading, policy: GatewayPolicy, periodKey: string): QuotaTableReading {
+  const quotas = new Map<string, QuotaObject>();
+  for (const c of policy.clients) {
+    if (c.shaping?.quotaBytes == null) continue;
+    const name = quotaName(c.mappingId, c.shaping.quotaEpoch, periodKey);
+    const q = listed.quotas.get(name) ?? memory.quotas.get(name);
+    if (q) quotas.set(name, q);
+  }
+  const pick = (set: AccountingSet) => {
+    const kept = new Map<string, KernelCounter>();
+    for (const c of policy.clients) {
+      const counter = listed.counters[set].get(c.ip) ?? memory.counters[set].get(c.ip);
+      if (counter) kept.set(c.ip, counter);
+    }
+    return kept;
+  };
+  return { ...listed, since: listed.since ?? memory.since, quotas, counters: { up: pick('up'), down: pick('down'), flows: pick('flows') } };
+}
