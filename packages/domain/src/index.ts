@@ -13,4 +13,5 @@ export * from './shaping.js';
 export * from './quota-settings.js';
 export * from './usage-retention.js';
 export * from './fail-policy.js';
+export * from './upstream-choice.js';
 export * from './mapping-tags.js';
