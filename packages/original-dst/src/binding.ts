@@ -1,9 +1,16 @@
 import { createRequire } from 'node:module';
-import type { OriginalDst } from './index.js';
-import type { SpliceClosed, SplicedRelay } from './splice-relay.js';
-import type { AcceptedHandler, AcceptErrorHandler, TcpAcceptor } from './tcp-acceptor.js';
-import type { TransparentDatagram } from './udp-transparent.js';
-import type { NativeDial, NativeDialDone, NativeDialStage } from './upstream-dial.js';
+import type {
+  AcceptedHandler,
+  AcceptErrorHandler,
+  NativeDial,
+  NativeDialDone,
+  NativeDialStage,
+  OriginalDst,
+  SpliceClosed,
+  SplicedRelay,
+  TcpAcceptor,
+  TransparentDatagram,
+} from './native-types.js';
 
 export interface SocketDescription {
   readonly isSocket: boolean;

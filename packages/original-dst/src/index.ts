@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net';
 import { binding } from './binding.js';
+import type { OriginalDst } from './native-types.js';
 
 export { errorCode, type PeerCredentials, type SocketDescription } from './binding.js';
 export * from './listen-socket.js';
+export * from './native-types.js';
 export * from './netlink.js';
 export * from './packet-channel.js';
 export * from './splice-relay.js';
@@ -10,12 +12,6 @@ export * from './tcp-acceptor.js';
 export * from './tun.js';
 export * from './udp-transparent.js';
 export * from './upstream-dial.js';
-
-export interface OriginalDst {
-  readonly address: string;
-  readonly port: number;
-  readonly family: 4 | 6;
-}
 
 /** Node keeps the fd on its private libuv handle; -1 or absent means no open OS socket. */
 interface SocketWithHandle {

@@ -1,18 +1,7 @@
 import type { Socket } from 'node:net';
 import { binding } from './binding.js';
 import { onDuplicates } from './duplicates.js';
-
-/** A connection whose bytes the kernel moves (splice(2)); see native/splice_relay.cc. */
-export interface SplicedRelay {
-  /** Bytes delivered client -> upstream and upstream -> client so far. */
-  readonly bytesUp: number;
-  readonly bytesDown: number;
-  /** Ends the relay now (reset: the client gets a TCP reset); onClosed follows asynchronously. */
-  close(reset: boolean): void;
-}
-
-/** Why the relay ended: null when both directions finished cleanly (each FIN relayed and flushed). */
-export type SpliceClosed = (this: SplicedRelay, reason: string | null) => void;
+import type { SpliceClosed, SplicedRelay } from './native-types.js';
 
 interface HandleSocket extends Socket {
   _handle?: { fd?: number } | null;

@@ -1,31 +1,5 @@
 import { binding } from './binding.js';
-
-/**
- * A connection accepted by a TcpAcceptor, called with the acceptor as `this`: its descriptor (now
- * the caller's: non-blocking, TCP_NODELAY, keepalive 60 s), the peer's address, the destination it
- * had before nftables redirected it (SO_ORIGINAL_DST; null with dstPortOrErrno the errno when
- * there is none, e.g. ENOENT: not NAT-ed) and the socket's own address. Addresses are as Node
- * reports them (an IPv4 peer of a dual-stack socket is "::ffff:a.b.c.d").
- */
-export type AcceptedHandler = (
-  this: TcpAcceptor,
-  fd: number,
-  peerAddress: string | null,
-  dstAddress: string | null,
-  dstPortOrErrno: number,
-  localAddress: string | null,
-  localPort: number,
-) => void;
-
-/** accept(2) failed for want of descriptors or memory (EMFILE...): accepting pauses 100 ms. */
-export type AcceptErrorHandler = (this: TcpAcceptor, error: Error) => void;
-
-export interface TcpAcceptor {
-  /** The listening descriptor; null once closed. */
-  readonly fd: number | null;
-  /** Stops accepting and closes the listening descriptor (queued connections go with it, as net.Server.close). */
-  close(): void;
-}
+import type { AcceptedHandler, AcceptErrorHandler, TcpAcceptor } from './native-types.js';
 
 /**
  * Accepts on a listening TCP socket without a net.Server, handing descriptors instead of

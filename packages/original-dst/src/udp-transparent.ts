@@ -1,17 +1,5 @@
 import { binding } from './binding.js';
-
-/** One datagram read from a transparent UDP socket (native/udp_transparent.cc). */
-export interface TransparentDatagram {
-  readonly data: Buffer;
-  /** Longer than 65507 bytes and cut (cannot happen over IPv4; counted, not relayed). */
-  readonly truncated: boolean;
-  /** The sender (a LAN client). */
-  readonly address: string;
-  readonly port: number;
-  /** Where the client sent it: the original destination nft's tproxy kept. */
-  readonly dstAddress: string;
-  readonly dstPort: number;
-}
+import type { TransparentDatagram } from './native-types.js';
 
 export interface TransparentUdpOptions {
   /** IP_RECVORIGDSTADDR: each datagram read carries its original destination (the tproxy socket). */

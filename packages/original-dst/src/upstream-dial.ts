@@ -1,40 +1,7 @@
 import type { Socket } from 'node:net';
 import { binding } from './binding.js';
 import { onDuplicates } from './duplicates.js';
-
-/**
- * One exchange of a native dial (native/upstream_dial.cc): its request, written when the stage
- * starts (null: an earlier write carried it), and the shape of the only answer accepted here.
- * kind 0: two fixed bytes (expect0/expect1; -1 any), 1: a SOCKS5 success reply, 2: an HTTP/1.x 2xx head.
- */
-export interface NativeDialStage {
-  readonly request: Buffer | null;
-  readonly kind: 0 | 1 | 2;
-  readonly expect0: number;
-  readonly expect1: number;
-}
-
-/**
- * Why a native dial ended without a tunnel: the TCP connect failed (`connect`, errno), a send or
- * receive failed (`io`, errno), the proxy closed, the timeout, or an answer other than the success
- * one (`answer`). `bytes`: what the stage `stage` received (its answer so far); `connecting`: the
- * TCP connection was not up yet.
- */
-export interface NativeDialFailure {
-  readonly what: 'connect' | 'io' | 'closed' | 'timeout' | 'answer';
-  readonly errno: number;
-  readonly stage: number;
-  readonly bytes: Buffer;
-  readonly connecting: boolean;
-}
-
-/**
- * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's),
- * `leftover` the bytes after the last answer (the target's first, for the client) and
- * `earlyBytes` how many of the client's bytes went with the CONNECT (see EarlyData); or a failure
- * with fd -1 (the dial's socket is closed).
- */
-export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number) => void;
+import type { NativeDial, NativeDialDone, NativeDialStage } from './native-types.js';
 
 /**
  * The client's socket (a descriptor the caller keeps, open until the dial ends) whose bytes so far
@@ -42,11 +9,6 @@ export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | nul
  * proxy known to keep bytes sent before its reply. -1: none.
  */
 export type EarlyData = number;
-
-export interface NativeDial {
-  /** Ends the dial now, closing its socket; onDone is not called. */
-  cancel(): void;
-}
 
 /** How a new connection's dial goes beyond its stages. */
 export interface NewDialOptions {
