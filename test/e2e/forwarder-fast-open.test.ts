@@ -128,6 +128,35 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
     assert.ok((await tcpExt(lab.ns.gateway, 'TCPFastOpenActive')) - active >= 8, 'TCPFastOpenActive on the gateway');
   });
 
+  it('no cookie yet (a proxy host not asked before): the SYN asks for one and carries nothing, the request and the early data follow the handshake', async () => {
+    // The gateway forgets every cookie: each proxy's next dial is a first one. The kernel then
+    // sends a SYN with an empty cookie option and the dial's first send() returns EINPROGRESS
+    // (upstream_dial.cc, Flush): the whole request must go once the connection is up.
+    await lab.exec(lab.ns.gateway, ['ip', 'tcp_metrics', 'flush', 'all']);
+    const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
+    const before = await bytesUp();
+    const syns = await synsDuring(async () => {
+      assert.equal(await exitIpVia(lab, CLIENTS.httpAuth), labProxy(lab, 'http-auth').ip);
+      assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
+    });
+    const toProxies = syns.filter((s) => s.dstPort === labProxy(lab, 'http-auth').port || s.dstPort === labProxy(lab, 'socks5').port);
+    assert.equal(toProxies.length, 2, `${toProxies.length} SYNs to the proxies`);
+    assert.deepEqual(toProxies.map((s) => s.payload.length), [0, 0], 'SYN payload lengths without a cookie');
+    assert.equal(await tcpExt(lab.ns.wan, 'TCPFastOpenPassive'), passive, 'no data taken with a SYN');
+    const firstUp = (await bytesUp()) - before;
+    // The same two GETs again, now with the cookies the first dials fetched: their requests ride
+    // the SYNs, and the clients' bytes counted up are the same (the SOCKS5 GET went once as early
+    // data after the handshake above: neither lost nor sent twice).
+    const between = await bytesUp();
+    const again = await synsDuring(async () => {
+      assert.equal(await exitIpVia(lab, CLIENTS.httpAuth), labProxy(lab, 'http-auth').ip);
+      assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
+    });
+    const againToProxies = again.filter((s) => s.dstPort === labProxy(lab, 'http-auth').port || s.dstPort === labProxy(lab, 'socks5').port);
+    assert.equal(againToProxies.filter((s) => s.payload.length > 0).length, 2, 'the cookies fetched by the first dials are used by the next');
+    assert.equal((await bytesUp()) - between, firstUp, 'client bytes up: first dials vs dials with a cookie');
+  });
+
   it("SOCKS5 early data over a Fast Open dial: the client's bytes go once the connection is up, all of them, taken off its socket", async () => {
     const { ip, tcpEchoPort } = lab.description.internet;
     const passive = await tcpExt(lab.ns.wan, 'TCPFastOpenPassive');
