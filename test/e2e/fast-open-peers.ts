@@ -21,7 +21,7 @@ import net from 'node:net';
 import { DialError } from '@pgw/dialers';
 import { parseProxyUrl } from '@pgw/domain';
 import { closeFd, dialNative } from '@pgw/original-dst';
-import { dialUpstream, isNativeUpstream } from '../../services/forwarder/src/native-dial.js';
+import { dialUpstream, isNativeUpstream } from '../../services/forwarder/src/tcp/native-dial.js';
 
 function serve(ip: string, port: number, behaviour: string): void {
   if (behaviour === 'refuse-auth-reset') {

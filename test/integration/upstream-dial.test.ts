@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pgw/dialers';
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
 import { closeFd, dialNativeOnFd, type NativeDialFailure, watchDescriptor } from '@pgw/original-dst';
-import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/native-dial.js';
+import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/tcp/native-dial.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
 const servers: net.Server[] = [];

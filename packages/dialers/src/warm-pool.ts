@@ -29,7 +29,7 @@ export interface WarmLoss {
 /**
  * How a pool opens, watches and closes its warm connections: by default the dialer's net.Sockets;
  * the forwarder's native dial keeps bare descriptors instead (nativeWarmConnector in
- * services/forwarder/src/native-dial.ts).
+ * services/forwarder/src/tcp/native-dial.ts).
  */
 export interface WarmConnector<C> {
   /** A new warm connection, as Dialer.open. */

@@ -4,8 +4,8 @@ import type { WarmPoolSettings } from '@pgw/dialers';
 import { networkListSchema } from '@pgw/domain';
 import { nodeNameSchema } from '@pgw/events/contracts';
 import { z } from 'zod';
-import { DIAL_MODES, type DialMode } from './native-dial.js';
-import { RELAY_MODES, type RelayMode } from './relay.js';
+import { DIAL_MODES, type DialMode } from './tcp/native-dial.js';
+import { RELAY_MODES, type RelayMode } from './tcp/relay.js';
 
 /** Every PGW_* variable the forwarder reads (see .env.template, forwarder section). */
 export const forwarderEnvSchema = z

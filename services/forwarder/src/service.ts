@@ -6,11 +6,11 @@ import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
 import type { ForwarderCore } from './boot.js';
 import type { ForwarderConfig } from './config.js';
-import { registerForwarderMetrics } from './forwarder-metrics.js';
-import type { ForwarderState } from './state-cache.js';
-import { startStatusWriter } from './status-writer.js';
-import { registerUdpMetrics } from './udp-metrics.js';
-import { udpStatus } from './udp-status.js';
+import { registerForwarderMetrics } from './observability/forwarder-metrics.js';
+import type { ForwarderState } from './routes/state-cache.js';
+import { startStatusWriter } from './observability/status-writer.js';
+import { registerUdpMetrics } from './observability/udp-metrics.js';
+import { udpStatus } from './observability/udp-status.js';
 
 /** Notices after which the desired state is reloaded; the others are not about the forwarder's inputs. */
 const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { dialerFor, type WarmConnector, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
-import { type MappingRoute, sameEndpoint } from './routes.js';
+import { type MappingRoute, sameEndpoint } from '../routes/routes.js';
 
 /**
  * The forwarder's warm pools (@pgw/dialers WarmPool), one per proxy that an unblocked mapping

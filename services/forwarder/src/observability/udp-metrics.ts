@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { UdpRelay } from './udp-relay.js';
+import type { UdpRelay } from '../udp/udp-relay.js';
 
 /** The UDP relay's metrics (TPROXY mode, issue 15): copied from its plain counters at scrape time. */
 export function registerUdpMetrics(registry: Registry, relay: UdpRelay): void {

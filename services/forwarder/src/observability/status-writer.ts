@@ -1,8 +1,8 @@
 import type { Logger } from '@pgw/log';
 import type { Redis } from 'ioredis';
-import type { Forwarder } from './forwarder.js';
-import type { ConnectionLimits } from './connection-limits.js';
-import type { ForwarderStats } from './forwarder-stats.js';
+import type { Forwarder } from '../tcp/forwarder.js';
+import type { ConnectionLimits } from '../tcp/connection-limits.js';
+import type { ForwarderStats } from '../tcp/forwarder-stats.js';
 import { type ForwarderStatusRecord, forwarderStatusKey, STATUS_TTL_S } from '@pgw/events/contracts';
 import { buildStatus } from './status.js';
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { ConnectionLimits } from './connection-limits.js';
-import type { Forwarder } from './forwarder.js';
+import { ConnectionLimits } from '../tcp/connection-limits.js';
+import type { Forwarder } from '../tcp/forwarder.js';
 import { registerForwarderMetrics } from './forwarder-metrics.js';
-import { ForwarderStats } from './forwarder-stats.js';
-import type { WarmPoolStats } from './warm-pools.js';
+import { ForwarderStats } from '../tcp/forwarder-stats.js';
+import type { WarmPoolStats } from '../tcp/warm-pools.js';
 
 const noListeners = { perMapping: () => new Map(), listenerCount: 0 } as unknown as Forwarder;
 

@@ -4,12 +4,12 @@ import { DialAbort, type Dialer, dialerFor, type WarmPool } from '@pgw/dialers';
 import { acceptTcp, closeFd, resetFd, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
-import type { DestinationGuard } from './destination-guard.js';
-import type { DnsUpstreamSetting } from './dns-upstream-setting.js';
+import type { DestinationGuard } from '../routes/destination-guard.js';
+import type { DnsUpstreamSetting } from '../dns/dns-upstream-setting.js';
 import type { ForwarderStats, RefusalReason } from './forwarder-stats.js';
 import { type DialMode, dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm } from './native-dial.js';
 import { Relay, type RelayMode, type RelayOwner, type RelaySocket } from './relay.js';
-import type { MappingRoute } from './routes.js';
+import type { MappingRoute } from '../routes/routes.js';
 import type { WarmPools } from './warm-pools.js';
 
 /** What every mapping listener shares with the forwarder. */

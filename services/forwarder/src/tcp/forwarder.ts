@@ -3,8 +3,8 @@ import { closeFd } from '@pgw/original-dst';
 import type { PortSocket } from './agent-listeners.js';
 import type { ListenerContext } from './mapping-listener.js';
 import { MappingListener } from './mapping-listener.js';
-import { diffRoutes } from './route-diff.js';
-import type { MappingRoute, RouteTable } from './routes.js';
+import { diffRoutes } from '../routes/route-diff.js';
+import type { MappingRoute, RouteTable } from '../routes/routes.js';
 
 export interface ApplyResult {
   readonly opened: number;

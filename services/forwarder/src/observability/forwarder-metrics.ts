@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { ConnectionLimits } from './connection-limits.js';
-import type { Forwarder } from './forwarder.js';
-import type { ForwarderStats } from './forwarder-stats.js';
-import type { WarmPools } from './warm-pools.js';
+import type { ConnectionLimits } from '../tcp/connection-limits.js';
+import type { Forwarder } from '../tcp/forwarder.js';
+import type { ForwarderStats } from '../tcp/forwarder-stats.js';
+import type { WarmPools } from '../tcp/warm-pools.js';
 
 /** Upstream dial latency buckets, from a lab LAN proxy (sub-millisecond) to the connect timeout. */
 const CONNECT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import { DialAbort } from '@pgw/dialers';
-import type { DestinationGuard } from './destination-guard.js';
-import { DnsMessageReader, frameDnsMessage } from './dns-framing.js';
-import { isDnsAnswerTo, parseDnsQuery } from './dns-header.js';
-import { fitDnsAnswer } from './dns-truncate.js';
-import type { MappingRoute } from './routes.js';
+import type { DestinationGuard } from '../routes/destination-guard.js';
+import { DnsMessageReader, frameDnsMessage } from '../dns/dns-framing.js';
+import { isDnsAnswerTo, parseDnsQuery } from '../dns/dns-header.js';
+import { fitDnsAnswer } from '../dns/dns-truncate.js';
+import type { MappingRoute } from '../routes/routes.js';
 import type { UdpSocketGrant } from './udp-agent-sockets.js';
 import type { Endpoint } from './udp-flow.js';
 import { ClientTally, type UdpDropReason, type UdpLimits } from './udp-limits.js';
