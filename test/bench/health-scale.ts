@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
-import { maxInWindow } from '../../services/health/src/spread.js';
+import { maxInWindow } from '../../services/health/src/scheduling/spread.js';
 import { spawnProcess } from '../../lab/process.js';
 import { startDante, startTinyproxy } from '../../lab/proxies.js';
 import { startRedis } from '../../lab/redis.js';

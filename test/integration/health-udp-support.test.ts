@@ -20,7 +20,7 @@ import { startDante, startTinyproxy } from '../../lab/proxies.js';
 import { startRedis } from '../../lab/redis.js';
 import type { LabProcess, ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { waitProcessPort } from '../../lab/wait.js';
-import { UDP_RELEARN_MS } from '../../services/health/src/udp-learning.js';
+import { UDP_RELEARN_MS } from '../../services/health/src/learning/udp-learning.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { type HealthStack, startHealthStack } from './health-stack.js';
 

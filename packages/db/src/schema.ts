@@ -43,7 +43,7 @@ export interface ProxiesTable {
   exitDiffers: Generated<boolean>;
   /** Whether the proxy carries UDP (SOCKS5 UDP ASSOCIATE), as the health probe learned it; null: not yet (migration 0020). */
   udpSupport: Generated<'supported' | 'unsupported' | null>;
-  /** When the probe last asked; asked again after UDP_RELEARN_MS (services/health/src/udp-learning.ts). */
+  /** When the probe last asked; asked again after UDP_RELEARN_MS (services/health/src/learning/udp-learning.ts). */
   udpCheckedAt: Generated<Date | null>;
   statusChangedAt: Date | null;
   latencyMs: number | null;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fields, loadConfig } from '@pgw/config';
 import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
-import { parseCaBundle } from './trusted-ca.js';
+import { parseCaBundle } from './probing/trusted-ca.js';
 
 /** A PEM file of CAs the probe trusts for an https check URL; read and checked at start. */
 const caFile = z

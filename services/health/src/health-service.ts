@@ -5,19 +5,19 @@ import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type Probe
 import type { Logger } from '@pgw/log';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { PerKeyDebouncer } from './debouncer.js';
-import { ProbeDispatcher } from './dispatcher.js';
-import { EXIT_IP_ALARM_KINDS } from './exit-ip-alarms.js';
-import { createHealthMetrics, type HealthMetrics } from './metrics.js';
-import { Prober } from './prober.js';
+import { PerKeyDebouncer } from './scheduling/debouncer.js';
+import { ProbeDispatcher } from './scheduling/dispatcher.js';
+import { EXIT_IP_ALARM_KINDS } from './state/exit-ip-alarms.js';
+import { createHealthMetrics, type HealthMetrics } from './probing/metrics.js';
+import { Prober } from './probing/prober.js';
 import { pruneHistory } from './repositories/checks.js';
 import { listProxies } from './repositories/proxies.js';
-import { PeriodicScheduler } from './scheduler.js';
-import { Semaphore } from './semaphore.js';
+import { PeriodicScheduler } from './scheduling/scheduler.js';
+import { Semaphore } from './scheduling/semaphore.js';
 import { LivenessMonitor } from './liveness/liveness-monitor.js';
 import type { LivenessTimings } from './liveness/liveness-watch.js';
-import { trustedCaList } from './trusted-ca.js';
-import { startProbeWorker } from './worker.js';
+import { trustedCaList } from './probing/trusted-ca.js';
+import { startProbeWorker } from './scheduling/worker.js';
 
 export interface HealthServiceOptions {
   readonly db: Db;

@@ -7,7 +7,7 @@ import { Gauge } from 'prom-client';
 import { loadHealthConfig } from './config.js';
 import { type HealthService, startHealthService } from './health-service.js';
 import { ProberLeadership } from './leadership.js';
-import { createHealthMetrics } from './metrics.js';
+import { createHealthMetrics } from './probing/metrics.js';
 
 await runService('health', async () => {
   const config = loadHealthConfig();

@@ -2,7 +2,7 @@ import type { ProxyHandshake, ProxyHandshakeMode, ProxyProtocol, ProxyStatus, Pr
 import type { Db } from '@pgw/db';
 import { sql } from 'kysely';
 import type { ProbeTrigger } from '@pgw/events';
-import { applyProbe, type HealthState, type Thresholds } from '../health-state.js';
+import { applyProbe, type HealthState, type Thresholds } from '../state/health-state.js';
 import { recordExitIp } from './exit-ips.js';
 
 /** What the health service needs to probe a proxy; the password stays sealed until the dial. */

@@ -7,7 +7,7 @@ import { endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/dom
 import { DialError, type DialFailureReason, type DialOptions, type Dialer, type ProxyAddressCheck } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
 import { FirstFlightSocket } from './first-flight.js';
-import { dialAndLearn, type HandshakePlan, learnedAfterEarlyData, pipelineGraceMs } from './handshake-learning.js';
+import { dialAndLearn, type HandshakePlan, learnedAfterEarlyData, pipelineGraceMs } from '../learning/handshake-learning.js';
 
 /** Bounded label values for pgw_health_probes_total{result}. */
 export type ProbeResultLabel = 'ok' | DialFailureReason | 'timeout' | 'tls_error' | 'http_status' | 'bad_answer' | 'request_failed';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PerKeyDebouncer } from './debouncer.js';
-import { FakeTimers } from '../../../test/support/fake-timers.js';
+import { FakeTimers } from '../../../../test/support/fake-timers.js';
 
 function setup(windowMs = 1_000) {
   const timers = new FakeTimers();

@@ -6,11 +6,11 @@ import { dialerFor, type ProxyAddressCheck } from '@pgw/dialers';
 import type { EventBus, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { countProbe, type HealthMetrics } from './metrics.js';
-import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms, localAddresses } from './exit-ip-alarms.js';
+import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms, localAddresses } from '../state/exit-ip-alarms.js';
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
-import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from './repositories/proxies.js';
-import { judgeCheckTarget, type LatestProbe } from './target-suspicion.js';
-import { checkUdpSupport, type UdpCheck, udpCheckDue, udpCheckToStore } from './udp-learning.js';
+import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from '../repositories/proxies.js';
+import { judgeCheckTarget, type LatestProbe } from '../state/target-suspicion.js';
+import { checkUdpSupport, type UdpCheck, udpCheckDue, udpCheckToStore } from '../learning/udp-learning.js';
 
 export class ProxyNotFoundError extends Error {
   override readonly name = 'ProxyNotFoundError';

@@ -3,7 +3,7 @@ import { withLogContext } from '@pgw/log';
 import { PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ProxyNotFoundError, type Prober } from './prober.js';
+import { ProxyNotFoundError, type Prober } from '../probing/prober.js';
 import type { Semaphore } from './semaphore.js';
 
 const TRIGGERS: readonly string[] = PROBE_TRIGGERS;

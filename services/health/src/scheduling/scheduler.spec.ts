@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PeriodicScheduler, type ScheduledProxy } from './scheduler.js';
 import { maxInWindow, nextPhaseAt } from './spread.js';
-import { FakeTimers } from '../../../test/support/fake-timers.js';
+import { FakeTimers } from '../../../../test/support/fake-timers.js';
 
 const INTERVAL = 30_000;
 const T0 = 1_700_000_000_000;

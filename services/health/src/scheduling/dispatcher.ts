@@ -1,7 +1,7 @@
 import type { Logger } from '@pgw/log';
 import type { ProbeJobData, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Queue } from 'bullmq';
-import type { Prober } from './prober.js';
+import type { Prober } from '../probing/prober.js';
 import type { Semaphore } from './semaphore.js';
 
 /** Redis that does not take a job this fast is treated as down for this probe. */
