@@ -10,7 +10,9 @@
  *   down      response in           -> response out to the client
  *   close     proxy's FIN in        -> FIN out to the client
  *   relay     every gap that ends with a packet the relay sent: the relay's own time, the sum of the above and more
- *   others    every gap that ends with a packet that came in: the client, the proxy, the target, the wire
+ *   others    every gap that ends with a packet that came in: the client, the proxy, the target, the wire;
+ *             split by what came in: w:client (the client's bytes or FIN), w:answer (the proxy's answers
+ *             before the GET), w:response (the response after it), w:fin (the proxy's FIN)
  *   total     client SYN in         -> FIN out to the client (relay + others)
  *   cpu       the relay process's CPU time per try, all its threads (schedstat, ns resolution): load-independent
  *
@@ -37,7 +39,8 @@ import { inclusiveProfile, summariseProfile } from './profile-summary.js';
 import { gatewayWithoutPgw } from './gateway-without-pgw.js';
 import { startRedsocks } from './redsocks.js';
 
-const STAGES = ['accept', 'attach', 'down', 'close', 'relay', 'others', 'total', 'cpu'] as const;
+const STAGES = ['accept', 'attach', 'down', 'close', 'relay', 'others', 'w:client', 'w:answer', 'w:response', 'w:fin', 'total', 'cpu'] as const;
+const WAITS = ['w:client', 'w:answer', 'w:response', 'w:fin'] as const;
 type Stage = (typeof STAGES)[number];
 
 const CLIENT = { pgwSocks5: '192.168.2.10', pgwHttp: '192.168.2.11', redsocksSocks5: '192.168.2.12', redsocksHttp: '192.168.2.13' } as const;
@@ -121,10 +124,17 @@ function stagesOf(packets: readonly Packet[], clientIp: string, proxy: string, r
     const timeline = [...c.filter((p) => p.t <= finOut.t), ...mine.filter((p) => p.t <= finOut.t)].filter(marks).sort((a, b) => a.t - b.t);
     let relay = 0;
     let others = 0;
+    const waits = new Map<(typeof WAITS)[number], number>(WAITS.map((w) => [w, 0]));
     for (let i = 1; i < timeline.length; i++) {
-      const gap = timeline[i]!.t - timeline[i - 1]!.t;
-      if (timeline[i]!.dir === 'Out') relay += gap;
-      else others += gap;
+      const p = timeline[i]!;
+      const gap = p.t - timeline[i - 1]!.t;
+      if (p.dir === 'Out') {
+        relay += gap;
+        continue;
+      }
+      others += gap;
+      const wait = c.includes(p) ? 'w:client' : p.flags.includes('F') ? 'w:fin' : p.t <= getOut.t ? 'w:answer' : 'w:response';
+      waits.set(wait, waits.get(wait)! + gap);
     }
     tries.push(
       new Map<Stage, number>([
@@ -134,6 +144,7 @@ function stagesOf(packets: readonly Packet[], clientIp: string, proxy: string, r
         ['close', finOut.t - finIn.t],
         ['relay', relay],
         ['others', others],
+        ...waits,
         ['total', finOut.t - syn.t],
       ]),
     );
