@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { type ProxyEndpoint, parsePort } from '@pgw/domain';
 import { DialError } from './dial-error.js';
 import type { Dialer } from './types.js';
-import { WarmPool } from './warm-pool.js';
+import { REFILL_FALLBACK_MS, WarmPool } from './warm-pool.js';
 
 // The pool's own order of work, with a dialer that records its calls (the proxies' side of warm
 // connections is proven against dante and tinyproxy in test/integration/warm-pool.test.ts).
@@ -31,6 +31,7 @@ function recordingDialer(connectOn: 'ok' | 'closed' = 'ok') {
 }
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * The pools' clock stands still: the sizing's burst window follows how long an open took (here
  * about 0 ms, so 50 ms), and on a loaded machine two real takes were sometimes further apart.
@@ -38,21 +39,24 @@ const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 const STILL = () => 0;
 
 describe('WarmPool', () => {
-  it('refills only after the caller has its connection (a cold dial): no open before or beside it', async () => {
+  it('refills once the connection it served has ended (a cold dial): no open before, beside or during it', async () => {
     const { dialer, calls } = recordingDialer();
     const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);
     await pool.dial(TARGET, { timeoutMs: 1_000 });
-    // Where the forwarder attaches its relay: nothing else has been started yet.
+    // Where the forwarder attaches its relay, and while the connection's first exchange runs: nothing else.
+    await nextTurn();
     assert.deepEqual(calls, ['dial']);
+    pool.connectionEnded();
     await nextTurn();
     assert.deepEqual(calls, ['dial', 'open']);
     pool.close();
   });
 
-  it('refills only after the caller has its connection (a warm one): not between the proxy answer and the relay', async () => {
+  it('refills once the connection it served has ended (a warm one): not between the proxy answer and the relay, nor during the first exchange', async () => {
     const { dialer, calls } = recordingDialer();
     const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);
     await pool.dial(TARGET, { timeoutMs: 1_000 });
+    pool.connectionEnded();
     await nextTurn();
     await nextTurn();
     assert.equal(pool.counts.ready, 1);
@@ -60,16 +64,47 @@ describe('WarmPool', () => {
     await pool.dial(TARGET, { timeoutMs: 1_000 });
     assert.deepEqual(calls, ['connectOn']);
     await nextTurn();
+    assert.deepEqual(calls, ['connectOn']);
+    pool.connectionEnded();
+    await nextTurn();
     // Two takes within a burst: the sizing asks for two warm connections now.
     assert.deepEqual(calls, ['connectOn', 'open', 'open']);
     assert.deepEqual(pool.takes, { used: 1, stale: 0 });
     pool.close();
   });
 
+  it(`refills ${REFILL_FALLBACK_MS} ms after a take without word of the connection's end (a long-lived one), once for every take before`, async () => {
+    const { dialer, calls } = recordingDialer();
+    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    await nextTurn();
+    assert.deepEqual(calls, ['dial', 'dial']);
+    await sleep(REFILL_FALLBACK_MS + 20);
+    assert.deepEqual(calls, ['dial', 'dial', 'open', 'open']);
+    // Its end, later, finds the pool full: nothing more.
+    pool.connectionEnded();
+    await nextTurn();
+    await nextTurn();
+    assert.equal(calls.length, 4);
+    pool.close();
+  });
+
+  it('a closed pool refills neither on a connection end nor after the fallback', async () => {
+    const { dialer, calls } = recordingDialer();
+    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    pool.close();
+    pool.connectionEnded();
+    await sleep(REFILL_FALLBACK_MS + 20);
+    assert.deepEqual(calls, ['dial']);
+  });
+
   it('counts a warm connection found closed as stale, and dials the client anew', async () => {
     const { dialer, calls } = recordingDialer('closed');
     const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);
     await pool.dial(TARGET, { timeoutMs: 1_000 });
+    pool.connectionEnded();
     await nextTurn();
     await nextTurn();
     calls.length = 0;

@@ -144,6 +144,7 @@ export class MappingListener implements RelayOwner {
     if (relay.next !== null) relay.next.prev = relay.prev;
     relay.prev = relay.next = null;
     this.ctx.limits.release(this.slots);
+    relay.servedBy?.connectionEnded();
     this.ctx.stats.closedBytesUp += relay.bytesUp;
     this.ctx.stats.closedBytesDown += relay.bytesDown;
   }
@@ -204,6 +205,7 @@ export class MappingListener implements RelayOwner {
       const options = { timeoutMs: this.ctx.connectTimeoutMs, signal, allowHalfOpen: true, checkProxyAddress: this.ctx.destinations.checkProxyAddress, handshake: route.handshake };
       // A warm connection when the proxy's pool has one: only the CONNECT is left to do.
       const pool = this.ctx.warmPools?.pool(route) ?? null;
+      relay.servedBy = pool;
       // The pools hold what the dial mode uses (boot.ts makes them with the matching connector).
       // The client's descriptor stays open while the dial runs (closeConnections aborts the dials first).
       if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen });

@@ -10,6 +10,7 @@
 // socket's read straight into the other's write, and a full write buffer pauses the reading side
 // until 'drain'.
 import { Socket, type SocketConstructorOpts } from 'node:net';
+import type { WarmPool } from '@pgw/dialers';
 import { closeFd, resetFd, type SplicedRelay, spliceDescriptor, spliceDescriptors } from '@pgw/original-dst';
 import type { NativeUpstream } from './native-dial.js';
 
@@ -40,6 +41,8 @@ export class Relay {
   client: RelaySocket | null = null;
   /** Both sockets closed and the owner told: a dial still in flight must throw its socket away. */
   released = false;
+  /** The warm pool that served this connection's dial, told when it ends (its refill waits for that). */
+  servedBy: Pick<WarmPool<unknown>, 'connectionEnded'> | null = null;
   /** The client's descriptor until attach or the end (then -1): ours to close. */
   private clientFd: number;
   private openSockets = 0;
