@@ -7,13 +7,14 @@
 // against a JavaScript dial to the same server. No descriptor may be left behind.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pgw/dialers';
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
-import { closeFd, dialNativeOnFd, type NativeDialFailure, watchDescriptor } from '@pgw/original-dst';
+import { closeFd, dialNative, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
 import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/tcp/native-dial.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
@@ -499,6 +500,80 @@ describe('native upstream dial: descriptors', () => {
       assert.equal(await useTunnel(second), 'PING');
     }
     assert.ok(reused > 0, 'the kernel gave a closed number to the next dial at least once');
+  });
+});
+
+/** Threads of this process at SCHED_IDLE (policy 5, /proc/<pid>/task/<tid>/stat field 41). */
+function idleThreads(): number {
+  let n = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38] === '5') n++;
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
+  return n;
+}
+
+/** dialNative's outcome as a promise: the failure, or the descriptor (closed here). */
+function idleDial(port: number, stages: NativeDialStage[], timeoutMs = 2_000): Promise<NativeDialFailure | null> {
+  return new Promise((resolve) => {
+    dialNative('127.0.0.1', port, stages, timeoutMs, (failure, fd) => {
+      if (failure === null) closeFd(fd);
+      resolve(failure);
+    }, { idle: true });
+  });
+}
+
+const SOCKS5_GREETING: NativeDialStage[] = [{ request: Buffer.from([5, 1, 0]), kind: 0, expect0: 5, expect1: 0 }];
+
+describe('native upstream dial: the idle connector (warm opens)', () => {
+  it('connects on a thread of its own at SCHED_IDLE, and the exchanges go on as for any dial', async () => {
+    let greetings = 0;
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      greetings++;
+      socket.write(Buffer.from([5, 0]));
+    });
+    assert.equal(await idleDial(proxy.port, SOCKS5_GREETING), null);
+    assert.equal(greetings, 1);
+    assert.equal(idleThreads(), 1, 'one SCHED_IDLE thread: the connector');
+    for (let i = 0; i < 5; i++) assert.equal(await idleDial(proxy.port, SOCKS5_GREETING), null);
+    assert.equal(idleThreads(), 1, 'the same thread for every open');
+  });
+
+  it('a refused connect is worded as for a dial connected here', async () => {
+    const spare = net.createServer();
+    spare.listen(0, '127.0.0.1');
+    await once(spare, 'listening');
+    const { port } = spare.address() as net.AddressInfo;
+    spare.close();
+    await once(spare, 'close');
+    const idle = await idleDial(port, SOCKS5_GREETING);
+    assert.equal(idle?.errno, constants.errno.ECONNREFUSED);
+    const here = await new Promise<NativeDialFailure | null>((resolve) => dialNative('127.0.0.1', port, SOCKS5_GREETING, 2_000, (failure) => resolve(failure)));
+    assert.deepEqual(idle, here);
+  });
+
+  it('cancelled while the connector works or after: no onDone, no descriptor left', async () => {
+    const proxy = await startProxy('socks5', async (reader) => {
+      await reader.need(3);
+    });
+    assert.equal(await idleDial(proxy.port, SOCKS5_GREETING, 50).then((f) => f?.what), 'timeout');
+    await sleep(100);
+    const before = openFds();
+    let called = 0;
+    for (let i = 0; i < 20; i++) {
+      const dial = dialNative('127.0.0.1', proxy.port, SOCKS5_GREETING, 2_000, () => void called++, { idle: true });
+      // Half at once (the job still queued or connecting), half once its socket is here.
+      if (i % 2 === 0) dial.cancel();
+      else setTimeout(() => dial.cancel(), 20);
+    }
+    await sleep(300);
+    assert.equal(called, 0);
+    assert.equal(openFds(), before);
   });
 });
 

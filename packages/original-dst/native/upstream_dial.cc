@@ -1,4 +1,4 @@
-// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen]]): the
+// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen[, idle]]]): the
 // forwarder's dial to its proxy and the SOCKS5 / HTTP CONNECT exchanges, without a net.Socket
 // (issue 12: the upstream side's net.Socket, its stream reads and the promises around them were
 // most of the forwarder's CPU per connection once the client side was native).
@@ -57,6 +57,7 @@
 #include <uv.h>
 #include <vector>
 
+#include "idle_connector.h"
 #include "js_callback.h"
 #include "napi_errors.h"
 #include "owned_timer.h"
@@ -129,7 +130,7 @@ long ParseHttpHead(const unsigned char* p, size_t n) {
   return n >= kMaxHttpHead ? -1 : 0;
 }
 
-class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch {
+class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch, public idle_connector::Owner {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "UpstreamDial", {InstanceMethod("cancel", &UpstreamDial::Cancel)});
@@ -138,10 +139,10 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   explicit UpstreamDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UpstreamDial>(info) {
     Napi::Env env = info.Env();
     env_ = env;
-    if (info.Length() < 6 || info.Length() > 8 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() ||
+    if (info.Length() < 6 || info.Length() > 9 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() ||
         !info[4].IsNumber() || !info[5].IsFunction() || (info.Length() >= 7 && !info[6].IsNumber()) ||
-        (info.Length() == 8 && !info[7].IsBoolean())) {
-      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen]]) expected")
+        (info.Length() >= 8 && !info[7].IsBoolean()) || (info.Length() == 9 && !info[8].IsBoolean())) {
+      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen[, idle]]]) expected")
           .ThrowAsJavaScriptException();
       return;
     }
@@ -154,7 +155,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     if (!ReadStages(env, info[3].As<Napi::Array>())) return;
     if (info.Length() >= 7) earlyFd_ = info[6].As<Napi::Number>().Int32Value();
     // Nothing to carry (a warm connection's open for HTTP): the SYN would wait for a first write.
-    const bool fastOpen = info.Length() == 8 && info[7].As<Napi::Boolean>().Value() && !stages_.empty() && stages_[0].hasRequest;
+    const bool fastOpen = info.Length() >= 8 && info[7].As<Napi::Boolean>().Value() && !stages_.empty() && stages_[0].hasRequest;
+    // A connection nobody waits for (a warm pool's refill): connected by the idle connector.
+    const bool idle = info.Length() == 9 && info[8].As<Napi::Boolean>().Value();
     for (size_t i = 0; i < stages_.size(); i++) {
       if (stages_[i].hasRequest) earlyStage_ = i;
     }
@@ -164,7 +167,17 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       return;
     }
     int connectErr = 0;
-    if (upstreamFd >= 0) {
+    if (upstreamFd < 0 && idle && earlyFd_ < 0 && info[1].IsString()) {
+      idle_connector::Request request;
+      if (!ParseAddress(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value(), &request.to, &request.toLen)) return;
+      request.keepaliveIdleS = kKeepaliveIdleS;
+      request.fastOpen = fastOpen;
+      if (fastOpen) request.first = stages_[0].request;
+      pending_ = idle_connector::Submit(env, std::move(request), this);
+    }
+    if (pending_) {
+      // Connected() goes on from here once the connector has the socket.
+    } else if (upstreamFd >= 0) {
       fd_ = upstreamFd;
     } else {
       if (!info[1].IsString()) {
@@ -174,7 +187,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
       connectErr = Connect(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value(), fastOpen);
       if (fd_ < 0) return;  // thrown: no socket
     }
-    if (connectErr == 0) {
+    if (connectErr == 0 && !pending_) {
       const int err = reactor::Watch(env, fd_, this);
       if (err != 0) {
         // A descriptor we were given stays the caller's when we throw, as its watch left it.
@@ -192,10 +205,11 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     timer_.Start(OnTimer, static_cast<uint64_t>(timeoutMs));
     // Connecting: the reactor reports writable (or an error) once the TCP handshake is over.
     if (connectErr != 0) Fail("connect", connectErr);
-    else if (!connecting_) StartStage();
+    else if (!pending_ && !connecting_) StartStage();
   }
 
   ~UpstreamDial() override {
+    idle_connector::Abandon(pending_);
     if (fd_ >= 0) reactor::Close(fd_);
   }
 
@@ -227,6 +241,55 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
     return true;
   }
 
+  // `address` (an IP literal) and `port` as a socket address; false (thrown) for bad input.
+  static bool ParseAddress(Napi::Env env, const std::string& address, int port, sockaddr_storage* to, socklen_t* toLen) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(to);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(to);
+    if (port < 1 || port > 65535) {
+      Napi::TypeError::New(env, "UpstreamDial: port must be 1-65535").ThrowAsJavaScriptException();
+      return false;
+    }
+    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(static_cast<uint16_t>(port));
+      *toLen = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(static_cast<uint16_t>(port));
+      *toLen = sizeof(*v6);
+    } else {
+      Napi::TypeError::New(env, "UpstreamDial: not an IP address: " + address).ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  // The idle connector's socket (see idle_connector.h), on the loop thread: the dial goes on as if
+  // connect() and, with Fast Open, Flush's first send (the SYN) had just returned here.
+  void Connected(int fd, int err, bool synSent, size_t sent, int sendErr) override {
+    pending_.reset();
+    if (!open_) {
+      if (fd >= 0) close(fd);
+      return;
+    }
+    if (fd < 0) return Fail("connect", err);
+    fd_ = fd;
+    if (err != 0 && err != EINPROGRESS) return Fail("connect", err);
+    connecting_ = err == EINPROGRESS;
+    if (synSent) {
+      QueueRequest();
+      synData_ = true;
+      connecting_ = true;
+      if (sendErr != 0 && sendErr != EINPROGRESS && sendErr != EAGAIN) return Fail("connect", sendErr);
+      outOff_ += sent;
+      sent_ += sent;
+    }
+    // Set up first: readiness present now is reported within Watch.
+    const int watchErr = reactor::Watch(env_, fd_, this);
+    if (watchErr != 0) return Fail("io", watchErr);
+    if (open_ && !connecting_) StartStage();
+  }
+
   // Opens fd_ and starts connecting; returns an errno the connect failed with at once (reported
   // through onDone like any connect failure), 0 otherwise. Throws (fd_ stays -1) for bad input.
   // With fastOpen and a cookie, connect() returns 0 at once and sends nothing: the first send()
@@ -234,24 +297,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   int Connect(Napi::Env env, const std::string& address, int port, bool fastOpen) {
     sockaddr_storage to{};
     socklen_t toLen = 0;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&to);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&to);
-    if (port < 1 || port > 65535) {
-      Napi::TypeError::New(env, "UpstreamDial: port must be 1-65535").ThrowAsJavaScriptException();
-      return 0;
-    }
-    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
-      v4->sin_family = AF_INET;
-      v4->sin_port = htons(static_cast<uint16_t>(port));
-      toLen = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
-      v6->sin6_family = AF_INET6;
-      v6->sin6_port = htons(static_cast<uint16_t>(port));
-      toLen = sizeof(*v6);
-    } else {
-      Napi::TypeError::New(env, "UpstreamDial: not an IP address: " + address).ThrowAsJavaScriptException();
-      return 0;
-    }
+    if (!ParseAddress(env, address, port, &to, &toLen)) return 0;
     fd_ = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
       ThrowErrno(env, "UpstreamDial: socket", errno);
@@ -461,6 +507,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   // registered with the reactor (parked) for the relay that takes it next.
   void Finish() {
     open_ = false;
+    idle_connector::Abandon(pending_);
+    pending_.reset();
     // Only a watched dial can succeed (its stages start once the reactor has its socket).
     if (succeeded_) reactor::Park(fd_, this);
     timer_.Close(OnTimerClosed);
@@ -542,6 +590,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch 
   const char* failure_ = "";
   int errno_ = 0;
   Napi::FunctionReference onDone_;
+  // While the idle connector opens the socket (fd_ is -1 until then).
+  std::shared_ptr<idle_connector::Job> pending_;
 };
 
 }  // namespace

@@ -87,6 +87,7 @@ export interface Binding {
     onDone: NativeDialDone,
     earlyFd: number,
     fastOpen: boolean,
+    idle: boolean,
   ) => NativeDial;
 }
 

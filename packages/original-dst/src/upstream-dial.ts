@@ -19,11 +19,17 @@ export interface NewDialOptions {
    * a cookie (the kernel asks for one otherwise); the client's early bytes never go in the SYN.
    */
   readonly fastOpen?: boolean;
+  /**
+   * A connection nobody waits for (a warm pool's refill): socket() and connect() (with Fast Open,
+   * the SYN's send) run on the addon's idle connector thread at SCHED_IDLE, not on this thread
+   * (native/idle_connector.h); the exchanges go on here as usual. Ignored with earlyFd.
+   */
+  readonly idle?: boolean;
 }
 
 /** Connects to `address` (an IPv4/IPv6 literal) and runs `stages`; throws only for bad input or no descriptor left. */
 export function dialNative(address: string, port: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, options: NewDialOptions = {}): NativeDial {
-  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, options.earlyFd ?? -1, options.fastOpen ?? false);
+  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, options.earlyFd ?? -1, options.fastOpen ?? false, options.idle ?? false);
 }
 
 interface HandleSocket extends Socket {
@@ -39,7 +45,7 @@ interface HandleSocket extends Socket {
 export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial | null {
   const fd = (socket as HandleSocket)._handle?.fd;
   if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
-  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1, false));
+  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1, false, false));
   if (dial === null) return null;
   socket.on('error', ignore);
   socket.destroy();
@@ -51,7 +57,7 @@ export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[],
  * the dial's, no duplicate. Throws, `fd` still the caller's, when the dial cannot start.
  */
 export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, earlyFd: EarlyData = -1): NativeDial {
-  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone, earlyFd, false);
+  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone, earlyFd, false, false);
 }
 
 /**

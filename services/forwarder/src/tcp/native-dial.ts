@@ -217,7 +217,8 @@ function openWarm(proxy: ProxyEndpoint, options: DialOptions, fastOpen: boolean)
   }
   const opened = new Promise<NativeUpstream>((resolve, reject) => {
     const run = new NativeDialRun(plan, proxy, null, options, resolve, reject);
-    if (nativeAddress(proxy.host)) return void run.start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, { fastOpen }));
+    // Nobody waits for it: its connect leaves the loop thread (the idle connector).
+    if (nativeAddress(proxy.host)) return void run.start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, { fastOpen, idle: true }));
     // A name: the JavaScript dialer opens it (resolved and checked), then its descriptor is taken over (no exchange left).
     dialerFor(proxy.protocol)
       .open(proxy, options)

@@ -1,0 +1,171 @@
+// The idle connector (see idle_connector.h): one thread per addon instance (per Node thread, as
+// the reactor), started at the first Submit, at SCHED_IDLE for its whole life (an unprivileged
+// thread may not switch back, so it never does), handing results to the loop by a uv_async_t.
+// A job is shared by its owner and the connector: whichever lets go last frees it, so an owner
+// destroyed after the connector (a worker's teardown) still holds a valid job.
+#include "idle_connector.h"
+
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <uv.h>
+
+namespace idle_connector {
+
+struct Job {
+  Request request;
+  // Loop thread only: null once abandoned.
+  Owner* owner = nullptr;
+  // Written by the connector's thread before the job is handed back.
+  int fd = -1;
+  int err = 0;
+  bool synSent = false;
+  size_t sent = 0;
+  int sendErr = 0;
+};
+
+namespace {
+
+struct Connector {
+  uv_async_t* async = nullptr;
+  pthread_t thread{};
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<std::shared_ptr<Job>> queued;
+  std::deque<std::shared_ptr<Job>> done;
+  bool stopping = false;
+};
+
+thread_local Connector* current = nullptr;
+
+void Open(Job& job) {
+  const Request& r = job.request;
+  job.fd = socket(r.to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (job.fd < 0) {
+    job.err = errno;
+    return;
+  }
+  const int one = 1;
+  setsockopt(job.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  setsockopt(job.fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  setsockopt(job.fd, IPPROTO_TCP, TCP_KEEPIDLE, &r.keepaliveIdleS, sizeof(r.keepaliveIdleS));
+  const bool deferred = r.fastOpen && !r.first.empty() && setsockopt(job.fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)) == 0;
+  job.err = connect(job.fd, reinterpret_cast<const sockaddr*>(&r.to), r.toLen) == 0 ? 0 : errno;
+  if (job.err != 0 || !deferred) return;
+  // Fast Open: connect() sent nothing; this send is the SYN, with the request where a cookie is held.
+  ssize_t n;
+  do n = send(job.fd, r.first.data(), r.first.size(), MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  job.synSent = true;
+  if (n < 0) job.sendErr = errno;
+  else job.sent = static_cast<size_t>(n);
+}
+
+void* Run(void* arg) {
+  auto* c = static_cast<Connector*>(arg);
+  // Refused (a seccomp filter, say): the connects still leave the loop thread, at normal priority.
+  const sched_param idle{};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+  std::unique_lock<std::mutex> lock(c->mutex);
+  for (;;) {
+    c->wake.wait(lock, [c] { return c->stopping || !c->queued.empty(); });
+    if (c->stopping) return nullptr;
+    std::shared_ptr<Job> job = std::move(c->queued.front());
+    c->queued.pop_front();
+    lock.unlock();
+    Open(*job);
+    lock.lock();
+    c->done.push_back(std::move(job));
+    uv_async_send(c->async);
+  }
+}
+
+void Deliver(uv_async_t* async) {
+  auto* c = static_cast<Connector*>(async->data);
+  std::deque<std::shared_ptr<Job>> done;
+  {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    done.swap(c->done);
+  }
+  for (const std::shared_ptr<Job>& job : done) {
+    Owner* owner = job->owner;
+    job->owner = nullptr;
+    if (owner != nullptr) {
+      owner->Connected(job->fd, job->err, job->synSent, job->sent, job->sendErr);
+    } else if (job->fd >= 0) {
+      close(job->fd);
+    }
+    job->fd = -1;
+  }
+}
+
+void Shutdown(void* arg) {
+  auto* c = static_cast<Connector*>(arg);
+  {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->stopping = true;
+  }
+  c->wake.notify_one();
+  pthread_join(c->thread, nullptr);
+  // Results nobody will take: their sockets are closed; jobs still held by owners stay valid.
+  for (const std::shared_ptr<Job>& job : c->done) {
+    if (job->fd >= 0) close(job->fd);
+    job->fd = -1;
+    job->owner = nullptr;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(c->async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  if (current == c) current = nullptr;
+  delete c;
+}
+
+Connector* Start(napi_env env) {
+  if (current != nullptr) return current;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return nullptr;
+  auto* c = new Connector();
+  c->async = new uv_async_t;
+  if (uv_async_init(loop, c->async, Deliver) != 0) {
+    delete c->async;
+    delete c;
+    return nullptr;
+  }
+  c->async->data = c;
+  // The dials' own timers keep the loop alive while one waits; this handle does not.
+  uv_unref(reinterpret_cast<uv_handle_t*>(c->async));
+  if (pthread_create(&c->thread, nullptr, Run, c) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(c->async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    delete c;
+    return nullptr;
+  }
+  napi_add_env_cleanup_hook(env, Shutdown, c);
+  current = c;
+  return c;
+}
+
+}  // namespace
+
+std::shared_ptr<Job> Submit(napi_env env, Request request, Owner* owner) {
+  Connector* c = Start(env);
+  if (c == nullptr) return nullptr;
+  auto job = std::make_shared<Job>();
+  job->request = std::move(request);
+  job->owner = owner;
+  {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->queued.push_back(job);
+  }
+  c->wake.notify_one();
+  return job;
+}
+
+void Abandon(const std::shared_ptr<Job>& job) {
+  if (job) job->owner = nullptr;
+}
+
+}  // namespace idle_connector
