@@ -1,7 +1,7 @@
 import type { MappingRow } from '@pgw/db';
 import { addTags, mappingTagSchema, type Settings } from '@pgw/domain';
 import { parseCsv } from '@pgw/domain/csv';
-import { conflict, invalid } from '../domain-errors.js';
+import { conflict, invalid } from './domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from './mapping-rules.js';
 import type { MappingFields } from '../services/ports.js';
 import { lowestFreePort } from './port-allocation.js';
