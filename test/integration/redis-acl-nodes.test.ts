@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { agentNeighboursKey, agentStatusKey, connectRedis, forwarderStatusKey, haStatusKey, NODES_KEY, type NeighbourRecordInput } from '@pgw/events';
 import type { Redis } from 'ioredis';
-import { readNeighbours } from '../../services/api/src/neighbour-reader.js';
+import { readNeighbours } from '../../services/api/src/reports/neighbour-reader.js';
 import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
 

@@ -11,7 +11,7 @@ import { agentStatusKey, connectRedis, EventBus, forwarderStatusKey, haStatusKey
 import { createLogger } from '@pgw/log';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ProbeGate } from '../../services/api/src/probe-gate.js';
+import { ProbeGate } from '../../services/api/src/services/probe-gate.js';
 import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
 import { waitFor } from '../../lab/wait.js';

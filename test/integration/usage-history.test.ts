@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
-import { UsageRecorder } from '../../services/api/src/usage-recorder.js';
+import { UsageRecorder } from '../../services/api/src/repositories/usage-recorder.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const logger = createLogger('usage-test', process.env.PGW_TEST_LOG_LEVEL ?? 'error');

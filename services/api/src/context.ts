@@ -6,11 +6,11 @@ import type { Redis } from 'ioredis';
 import type { LoginMetrics } from './auth/login-metrics.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { SessionCache } from './auth/session-cache.js';
-import type { EventFanout } from './event-fanout.js';
+import type { EventFanout } from './live/event-fanout.js';
 import type { TokenIssuer } from './auth/tokens.js';
 import type { WorkGate } from './auth/work-gate.js';
 import type { ApiServices } from './services/api-services.js';
-import type { SseStreams } from './sse-streams.js';
+import type { SseStreams } from './live/sse-streams.js';
 
 /** Everything the route handlers share, built once by main.ts (or a test). */
 export interface ApiContext {

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Logger } from '@pgw/log';
-import type { SseStreams } from '../sse-streams.js';
+import type { SseStreams } from '../live/sse-streams.js';
 
 const IDLE_SWEEP_MS = 50;
 

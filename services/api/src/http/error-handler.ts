@@ -1,6 +1,6 @@
 import type { Logger } from '@pgw/log';
 import type { ErrorRequestHandler } from 'express';
-import { DomainError, type DomainErrorKind } from '../domain-errors.js';
+import { DomainError, type DomainErrorKind } from '../logic/domain-errors.js';
 import { ApiError } from './api-error.js';
 
 interface ValidatorIssue {

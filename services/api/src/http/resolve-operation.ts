@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { OperationMatcher } from '../logic/operation-matcher.js';
-import { invalid } from '../domain-errors.js';
+import { invalid } from '../logic/domain-errors.js';
 import { ApiError } from './api-error.js';
 
 /**

@@ -1,5 +1,5 @@
 import { backupProxyIdsSchema, type FailPolicy, MAX_BACKUP_PROXIES } from '@pgw/domain';
-import { invalid, notFound } from '../domain-errors.js';
+import { invalid, notFound } from './domain-errors.js';
 
 export interface FailPolicyFields {
   readonly failPolicy: FailPolicy;

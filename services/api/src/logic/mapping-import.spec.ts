@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS, portSchema } from '@pgw/domain';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from './domain-errors.js';
 import { planImport } from './mapping-import.js';
 
 const UNLIMITED_ROW = { rateDownKbit: null, rateUpKbit: null, quotaBytes: null };

@@ -1,9 +1,9 @@
 import type { MappingRow } from '@pgw/db';
 import { addTags, mappingTagSchema, type Settings } from '@pgw/domain';
 import { parseCsv } from '@pgw/domain/csv';
-import { conflict, invalid } from '../domain-errors.js';
+import { conflict, invalid } from './domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from './mapping-rules.js';
-import type { MappingFields } from '../services/ports.js';
+import type { MappingFields } from './mapping-shapes.js';
 import { lowestFreePort } from './port-allocation.js';
 
 export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address', 'rate_down_kbit', 'rate_up_kbit', 'quota_bytes', 'tags'] as const;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS } from '@pgw/domain';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from './domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress } from './mapping-rules.js';
 
 const rejects = (fn: () => unknown, field: string, message: RegExp) =>

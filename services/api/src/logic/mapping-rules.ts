@@ -1,5 +1,5 @@
 import { cidrContains, type Ipv4, ipv4Schema, ipv4ToInt, type MacAddress, macAddressSchema, quotaBytesSchema, rateKbitSchema, type Settings } from '@pgw/domain';
-import { invalid } from '../domain-errors.js';
+import { invalid } from './domain-errors.js';
 
 /** A client IP must be a usable host address inside the LAN (not its network or broadcast address). */
 export function validClientIp(value: string, settings: Pick<Settings, 'lanCidr'>, field = 'clientIp'): Ipv4 {

@@ -1,6 +1,6 @@
 import { clientBlockReason, type ProxyStatus } from '@pgw/domain';
 import type { AgentStatus } from '@pgw/events';
-import type { MappingWithProxy } from '../services/ports.js';
+import type { MappingWithProxy } from './mapping-shapes.js';
 
 export type MappingStateKind = 'effective' | 'blocked' | 'not_applied';
 export interface MappingState {

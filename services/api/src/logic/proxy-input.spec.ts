@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProxyHostPolicy } from '@pgw/domain';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from './domain-errors.js';
 import { endpointFromInput } from './proxy-input.js';
 
 const HOSTS = new ProxyHostPolicy({ lanCidr: '192.168.2.0/24' });

@@ -1,6 +1,6 @@
 import { parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
 import type { ProxyUpdate } from '../contract/types.js';
-import { invalid } from '../domain-errors.js';
+import { invalid } from './domain-errors.js';
 
 /** A proxy's endpoint as the API receives it (API_SPEC.yaml): `url`, or separate fields. Password plaintext, in memory only. */
 export type ProxyInput = Pick<ProxyUpdate, 'url' | 'protocol' | 'host' | 'port' | 'username' | 'password'>;

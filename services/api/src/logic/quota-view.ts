@@ -1,6 +1,6 @@
 import type { AgentStatus, ClientUsageSample } from '@pgw/events';
 import type { MappingQuota } from '../contract/types.js';
-import type { MappingWithProxy } from '../services/ports.js';
+import type { MappingWithProxy } from './mapping-shapes.js';
 
 /** What the kernel counted against one client's quota, from the agents' usage samples. */
 export interface ClientQuotaCount {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from './domain-errors.js';
 import { pickResolution, usageRange } from './usage-range.js';
 
 const now = new Date('2026-12-01T12:00:00Z');

@@ -1,5 +1,5 @@
 import type { UsageResolution } from '../contract/types.js';
-import { invalid } from '../domain-errors.js';
+import { invalid } from './domain-errors.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;

@@ -1,6 +1,6 @@
 import type { Db, ProxyCheckRow, ProxyRow } from '@pgw/db';
 import type { Proxy } from '../contract/types.js';
-import { toProxyDto } from '../proxy-dto.js';
+import { toProxyDto } from '../services/proxy-dto.js';
 import type { ProxyFields, ProxyRepository } from '../services/ports.js';
 
 export type { ProxyFields } from '../services/ports.js';

@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
-import { unavailable } from '../domain-errors.js';
+import { unavailable } from '../logic/domain-errors.js';
 import { validSessionUser } from '../repositories/users.js';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;

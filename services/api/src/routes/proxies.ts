@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
 import type { ProxyCreate, ProxyStatus, ProxyUpdate } from '../contract/types.js';
-import { notFound } from '../domain-errors.js';
+import { notFound } from '../logic/domain-errors.js';
 import { actorOf, idParam } from '../http/actor.js';
 import { strictRouter } from '../http/router.js';
 import { listExitIps } from '../repositories/exit-ips.js';

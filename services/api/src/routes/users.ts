@@ -4,7 +4,7 @@ import type { Role } from '../auth/auth-context.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { ApiContext } from '../context.js';
 import { actorOf, idParam } from '../http/actor.js';
-import { conflict, notFound } from '../domain-errors.js';
+import { conflict, notFound } from '../logic/domain-errors.js';
 import { revoked } from '../http/revocation.js';
 import { writeAudit } from '../repositories/audit.js';
 import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, insertUser, listUsers, toUserDto, updateUser } from '../repositories/users.js';

@@ -7,7 +7,7 @@ import { MappingCsvService } from './mapping-csv.service.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';
 import { NodeService } from './node.service.js';
-import type { NodeStatus } from '../component-status-reader.js';
+import type { NodeStatus } from '../reports/component-status-reader.js';
 import type { AuditReader, DashboardCounts, Prober, Publisher, Store } from './ports.js';
 import { ProxyService } from './proxy.service.js';
 import { ReadCache } from './read-cache.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AuditLogRow } from '@pgw/db';
 import { parseCsv } from '@pgw/domain/csv';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import { AUDIT_CSV_COLUMNS, AuditService, auditFilter } from './audit.service.js';
 import type { AuditFilter, AuditReader } from './ports.js';
 

@@ -1,6 +1,6 @@
 import type { AuditLogRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
-import { invalid } from '../domain-errors.js';
+import { invalid } from '../logic/domain-errors.js';
 import type { AuditFilter, AuditReader } from './ports.js';
 
 /** A page of the search; the spec's default and maximum (API_SPEC.yaml, parameters Limit). */

@@ -1,5 +1,5 @@
 import type { ProbeResult } from '@pgw/events';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import type { Prober } from './ports.js';
 
 /**

@@ -1,8 +1,8 @@
 import { addTags, removeTags } from '@pgw/domain';
 import type { MappingRow } from '@pgw/db';
 import type { BulkMappingRequest, BulkMappingResult } from '../contract/types.js';
-import { DomainError, invalid, notFound } from '../domain-errors.js';
-import { auditedMapping } from '../mapping-dto.js';
+import { DomainError, invalid, notFound } from '../logic/domain-errors.js';
+import { auditedMapping } from './mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
 import type { Actor, MappingFields, Prober, Publisher, Store } from './ports.js';
 

@@ -1,7 +1,7 @@
 import type { MappingRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
 import { EXPORT_COLUMNS, formatTagsCell, type ImportSnapshot, planImport } from '../logic/mapping-import.js';
-import { auditedMapping } from '../mapping-dto.js';
+import { auditedMapping } from './mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
 import type { Actor, Prober, Publisher, Repositories, Store } from './ports.js';
 

@@ -1,7 +1,7 @@
 // Fail policy and backup proxies through the mapping service (issue 17): validated, stored, audited.
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-store.js';
 import { MappingService } from './mapping.service.js';
 

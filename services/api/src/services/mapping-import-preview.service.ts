@@ -1,5 +1,5 @@
 import type { ImportPreview } from '../contract/types.js';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import { planImport } from '../logic/mapping-import.js';
 import type { Store } from './ports.js';
 

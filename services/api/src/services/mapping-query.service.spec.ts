@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 import type { AgentStatus } from '@pgw/events';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-store.js';
 import { MappingQueryService } from './mapping-query.service.js';
 import { MappingService } from './mapping.service.js';

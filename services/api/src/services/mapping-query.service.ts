@@ -1,10 +1,10 @@
 import type { AgentStatus } from '@pgw/events';
 import type { Mapping, MappingPage } from '../contract/types.js';
-import { notFound } from '../domain-errors.js';
+import { notFound } from '../logic/domain-errors.js';
 import type { MappingStateKind } from '../logic/mapping-state.js';
 import type { QuotaCounts } from '../logic/quota-view.js';
 import type { UdpDrops } from '../logic/udp-drops.js';
-import { toMappingDto } from '../mapping-dto.js';
+import { toMappingDto } from './mapping-dto.js';
 import type { MappingFilter, MappingRepository, MappingWithProxy } from './ports.js';
 import type { ReadCache } from './read-cache.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 import { settingsSchema } from '@pgw/domain';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-store.js';
 import { MappingService } from './mapping.service.js';
 

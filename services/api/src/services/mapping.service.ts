@@ -1,11 +1,11 @@
 import type { Settings } from '@pgw/domain';
 import type { MappingRow } from '@pgw/db';
 import type { MappingCreate, MappingUpdate } from '../contract/types.js';
-import { conflict, notFound } from '../domain-errors.js';
+import { conflict, notFound } from '../logic/domain-errors.js';
 import { resolveFailPolicy } from '../logic/fail-policy-input.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from '../logic/mapping-rules.js';
 import { lowestFreePort } from '../logic/port-allocation.js';
-import { auditedMapping } from '../mapping-dto.js';
+import { auditedMapping } from './mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
 import type { Actor, MappingFields, MappingRepository, Prober, Publisher, Store } from './ports.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AgentStatus, HaStatus } from '@pgw/events';
-import { type NodeStatus, servingNode } from '../component-status-reader.js';
+import { type NodeStatus, servingNode } from '../reports/component-status-reader.js';
 import { gatewayNodes } from './node.service.js';
 
 const agent = (at: number): AgentStatus => ({ ok: true, at: new Date(at), durationMs: 1, appliedMappings: 1, blocked: {}, rejected: [], refusals: [], error: null });

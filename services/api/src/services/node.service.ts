@@ -1,5 +1,5 @@
 import type { GatewayNode, GatewayNodes } from '../contract/types.js';
-import type { NodeStatus } from '../component-status-reader.js';
+import type { NodeStatus } from '../reports/component-status-reader.js';
 import type { ReadCache } from './read-cache.js';
 
 /** GatewayNodes from the nodes' status records (issue 18): pure, so the split-brain rule is tested without Redis. */

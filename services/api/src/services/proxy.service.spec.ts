@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { beforeEach, test } from 'node:test';
 import { decryptSecret } from '@pgw/crypto';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-store.js';
 import { MappingService } from './mapping.service.js';
 import { ProxyService } from './proxy.service.js';

@@ -2,9 +2,9 @@ import { encryptSecret } from '@pgw/crypto';
 import { ProxyHostPolicy } from '@pgw/domain';
 import type { ProbeResult } from '@pgw/events';
 import type { Proxy, ProxyCreate, ProxyUpdate } from '../contract/types.js';
-import { conflict, notFound } from '../domain-errors.js';
+import { conflict, notFound } from '../logic/domain-errors.js';
 import { type EndpointChange, endpointFromInput } from '../logic/proxy-input.js';
-import { auditedProxy, toProxyDto } from '../proxy-dto.js';
+import { auditedProxy, toProxyDto } from './proxy-dto.js';
 import type { Actor, Prober, ProxyFields, Publisher, Store } from './ports.js';
 
 export interface ProxyServiceDeps {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import { DomainError } from '../domain-errors.js';
+import { DomainError } from '../logic/domain-errors.js';
 import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-store.js';
 import { MappingService } from './mapping.service.js';
 import { SettingsService } from './settings.service.js';

@@ -1,5 +1,5 @@
 import { dnsUpstreamProblem, type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
-import { conflict, invalid } from '../domain-errors.js';
+import { conflict, invalid } from '../logic/domain-errors.js';
 import type { Actor, Publisher, Store } from './ports.js';
 
 /** Changing the operator settings: never so that a stored mapping would fall outside the LAN or the port range. */

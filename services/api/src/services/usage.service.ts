@@ -1,5 +1,5 @@
 import type { ClientUsage, TopTalkers, UsageResolution } from '../contract/types.js';
-import { notFound } from '../domain-errors.js';
+import { notFound } from '../logic/domain-errors.js';
 import { pickResolution, usageRange } from '../logic/usage-range.js';
 import type { MappingRepository } from './ports.js';
 

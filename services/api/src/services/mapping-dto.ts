@@ -1,9 +1,9 @@
 import type { MappingRow } from '@pgw/db';
 import type { AgentStatus } from '@pgw/events';
-import type { Mapping, MappingUdpDropped } from './contract/types.js';
-import { mappingState } from './logic/mapping-state.js';
-import { type QuotaCounts, quotaOf } from './logic/quota-view.js';
-import type { MappingWithProxy } from './services/ports.js';
+import type { Mapping, MappingUdpDropped } from '../contract/types.js';
+import { mappingState } from '../logic/mapping-state.js';
+import { type QuotaCounts, quotaOf } from '../logic/quota-view.js';
+import type { MappingWithProxy } from './ports.js';
 
 /** The columns an operator sets on a mapping: what the API returns of them and what the audit log keeps. */
 function operatorColumns(row: Omit<MappingRow, 'createdAt' | 'updatedAt'>) {

@@ -1,4 +1,4 @@
-import type { AuthContext } from './auth/auth-context.js';
+import type { AuthContext } from '../auth/auth-context.js';
 
 export interface SseStream {
   readonly auth: AuthContext;

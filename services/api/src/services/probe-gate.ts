@@ -2,8 +2,8 @@ import { PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
 import { connectRedis } from '@pgw/events';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Prober } from './services/ports.js';
-import { DomainError, unavailable } from './domain-errors.js';
+import type { Prober } from './ports.js';
+import { DomainError, unavailable } from '../logic/domain-errors.js';
 
 export interface ProbeGateOptions {
   redisUrl: string;

@@ -1,5 +1,5 @@
 import type { ProxyRow } from '@pgw/db';
-import type { Proxy } from './contract/types.js';
+import type { Proxy } from '../contract/types.js';
 
 /** The only shape a proxy leaves the API in: the sealed password never does. */
 export function toProxyDto(row: ProxyRow, mappingCount: number): Proxy {

@@ -1,6 +1,6 @@
 import type { EventBus, PgwEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
-import type { Publisher } from './services/ports.js';
+import type { Publisher } from '../services/ports.js';
 
 const PUBLISH_TIMEOUT_MS = 1_000;
 

@@ -2,8 +2,8 @@ import type { Db } from '@pgw/db';
 import { CLIENT_USAGE_INTERVAL_MS, CLIENT_USAGE_KEY, type ClientUsageSample, isStaleUsageSample, parseClientUsageHash } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import type { Redis } from 'ioredis';
-import { type QuotaCounts, quotaCounts } from './logic/quota-view.js';
-import { pruneUsage, writeUsageSample } from './repositories/usage.js';
+import { type QuotaCounts, quotaCounts } from '../logic/quota-view.js';
+import { pruneUsage, writeUsageSample } from './usage.js';
 
 /** Half the agents' interval: a sample is taken at most 5 s after it was written. */
 const POLL_MS = CLIENT_USAGE_INTERVAL_MS / 2;
