@@ -5,12 +5,12 @@
 // destroyed after the connector (a worker's teardown) still holds a valid job.
 #include "idle_connector.h"
 
+#include "tcp_keepalive.h"
+
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -46,16 +46,12 @@ thread_local Connector* current = nullptr;
 
 void Open(Job& job) {
   const Request& r = job.request;
-  job.fd = socket(r.to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  bool deferred = false;
+  job.fd = NewDialSocket(r.to.ss_family, r.fastOpen && !r.first.empty(), &deferred);
   if (job.fd < 0) {
     job.err = errno;
     return;
   }
-  const int one = 1;
-  setsockopt(job.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  setsockopt(job.fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-  setsockopt(job.fd, IPPROTO_TCP, TCP_KEEPIDLE, &r.keepaliveIdleS, sizeof(r.keepaliveIdleS));
-  const bool deferred = r.fastOpen && !r.first.empty() && setsockopt(job.fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)) == 0;
   job.err = connect(job.fd, reinterpret_cast<const sockaddr*>(&r.to), r.toLen) == 0 ? 0 : errno;
   if (job.err != 0 || !deferred) return;
   // Fast Open: connect() sent nothing; this send is the SYN, with the request where a cookie is held.
@@ -105,6 +101,10 @@ void Deliver(uv_async_t* async) {
   }
 }
 
+void CloseAsync(uv_async_t* async) {
+  uv_close(reinterpret_cast<uv_handle_t*>(async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+}
+
 void Shutdown(void* arg) {
   auto* c = static_cast<Connector*>(arg);
   {
@@ -119,7 +119,7 @@ void Shutdown(void* arg) {
     job->fd = -1;
     job->owner = nullptr;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(c->async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  CloseAsync(c->async);
   if (current == c) current = nullptr;
   delete c;
 }
@@ -139,7 +139,7 @@ Connector* Start(napi_env env) {
   // The dials' own timers keep the loop alive while one waits; this handle does not.
   uv_unref(reinterpret_cast<uv_handle_t*>(c->async));
   if (pthread_create(&c->thread, nullptr, Run, c) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(c->async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    CloseAsync(c->async);
     delete c;
     return nullptr;
   }

@@ -32,8 +32,6 @@ class Owner {
 struct Request {
   sockaddr_storage to{};
   socklen_t toLen = 0;
-  // Keepalive idle seconds, as the other dials.
-  int keepaliveIdleS = 60;
   // TCP Fast Open with `first` (the first stage's request) in the SYN, as UpstreamDial does.
   bool fastOpen = false;
   std::string first;

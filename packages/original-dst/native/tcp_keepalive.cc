@@ -54,3 +54,19 @@ const char* SetClientSocketOptions(int fd) {
   if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kClientKeepCount, sizeof(kClientKeepCount)) != 0) return "TCP_KEEPCNT";
   return nullptr;
 }
+
+// As the JavaScript dialers' keepalive (60 s of silence before the first probe).
+constexpr int kDialKeepIdleS = 60;
+
+int NewDialSocket(int family, bool fastOpen, bool* deferred) {
+  *deferred = false;
+  const int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kDialKeepIdleS, sizeof(kDialKeepIdleS));
+  // Refused (a kernel without it): an ordinary connect.
+  *deferred = fastOpen && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)) == 0;
+  return fd;
+}

@@ -8,3 +8,9 @@ Napi::Value SetTcpKeepalive(const Napi::CallbackInfo& info);
 // completes, so they must be there before listen() for none to miss them. nullptr, or the option
 // that could not be set (errno says why).
 const char* SetClientSocketOptions(int fd);
+
+// A new upstream dial's socket (UpstreamDial, the idle connector): non-blocking, close-on-exec,
+// TCP_NODELAY, keepalive after 60 s of silence (as the JavaScript dialers' idle time), and with
+// `fastOpen` TCP_FASTOPEN_CONNECT, *deferred telling whether the kernel took it (then connect()
+// sends nothing: the first send is the SYN). -1 with errno when socket() fails.
+int NewDialSocket(int family, bool fastOpen, bool* deferred);

@@ -62,6 +62,7 @@
 #include "napi_errors.h"
 #include "owned_timer.h"
 #include "reactor.h"
+#include "tcp_keepalive.h"
 
 namespace {
 
@@ -74,8 +75,6 @@ constexpr size_t kMaxHttpHead = 8192;
 constexpr size_t kReadChunk = 16 * 1024;
 // The client's first bytes sent with the CONNECT at most: an HTTP request head or a TLS ClientHello.
 constexpr size_t kEarlyMax = 16 * 1024;
-// As the JavaScript dialers' keepalive (60 s of silence before the first probe).
-constexpr int kKeepaliveIdleS = 60;
 
 struct Stage {
   std::string request;
@@ -170,7 +169,6 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     if (upstreamFd < 0 && idle && earlyFd_ < 0 && info[1].IsString()) {
       idle_connector::Request request;
       if (!ParseAddress(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value(), &request.to, &request.toLen)) return;
-      request.keepaliveIdleS = kKeepaliveIdleS;
       request.fastOpen = fastOpen;
       if (fastOpen) request.first = stages_[0].request;
       pending_ = idle_connector::Submit(env, std::move(request), this);
@@ -298,17 +296,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     sockaddr_storage to{};
     socklen_t toLen = 0;
     if (!ParseAddress(env, address, port, &to, &toLen)) return 0;
-    fd_ = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    bool deferred = false;
+    fd_ = NewDialSocket(to.ss_family, fastOpen, &deferred);
     if (fd_ < 0) {
       ThrowErrno(env, "UpstreamDial: socket", errno);
       return 0;
     }
-    const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepaliveIdleS, sizeof(kKeepaliveIdleS));
-    // Refused (a kernel without it): an ordinary connect.
-    const bool deferred = fastOpen && setsockopt(fd_, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)) == 0;
     if (connect(fd_, reinterpret_cast<sockaddr*>(&to), toLen) == 0) {
       synPending_ = deferred;
       return 0;
