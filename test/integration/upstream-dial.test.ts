@@ -166,6 +166,17 @@ async function sameFailure(proxy: ProxyEndpoint, opts: DialOptions): Promise<Dia
   return native;
 }
 
+/** A loopback port nothing listens on (one that was just bound, then closed): a connect there is refused. */
+async function closedLoopbackPort(): Promise<number> {
+  const spare = net.createServer();
+  spare.listen(0, '127.0.0.1');
+  await once(spare, 'listening');
+  const { port } = spare.address() as net.AddressInfo;
+  spare.close();
+  await once(spare, 'close');
+  return port;
+}
+
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -410,12 +421,7 @@ describe('native upstream dial: failures worded as the JavaScript dialer words t
     const timedOut = await sameFailure(silent, options('pipelined', 300));
     assert.equal(timedOut.reason, 'connect_timeout');
     assert.match(timedOut.message, /within 300 ms/);
-    const spare = net.createServer();
-    spare.listen(0, '127.0.0.1');
-    await once(spare, 'listening');
-    const { port } = spare.address() as net.AddressInfo;
-    spare.close();
-    await once(spare, 'close');
+    const port = await closedLoopbackPort();
     const refused = await sameFailure({ protocol: 'socks5', host: '127.0.0.1', port: port as ProxyEndpoint['port'] }, options());
     assert.equal(refused.reason, 'connect_refused');
   });
@@ -545,12 +551,7 @@ describe('native upstream dial: the idle connector (warm opens)', () => {
   });
 
   it('a refused connect is worded as for a dial connected here', async () => {
-    const spare = net.createServer();
-    spare.listen(0, '127.0.0.1');
-    await once(spare, 'listening');
-    const { port } = spare.address() as net.AddressInfo;
-    spare.close();
-    await once(spare, 'close');
+    const port = await closedLoopbackPort();
     const idle = await idleDial(port, SOCKS5_GREETING);
     assert.equal(idle?.errno, constants.errno.ECONNREFUSED);
     const here = await new Promise<NativeDialFailure | null>((resolve) => dialNative('127.0.0.1', port, SOCKS5_GREETING, 2_000, (failure) => resolve(failure)));
