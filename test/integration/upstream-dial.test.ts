@@ -14,7 +14,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pgw/dialers';
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
-import { closeFd, dialNative, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
+import { closeFd, type DialRelay, dialNative, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
 import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/tcp/native-dial.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
@@ -131,8 +131,8 @@ function options(handshake: ProxyHandshake = 'pipelined', timeoutMs = 2_000, sig
   return { timeoutMs, allowHalfOpen: true, handshake, ...(signal === undefined ? {} : { signal }) };
 }
 
-async function dialNativeOk(proxy: ProxyEndpoint, opts: DialOptions, pool: WarmPool<NativeWarm> | null = null, clientFd = -1): Promise<NativeUpstream> {
-  const upstream = await dialUpstream(proxy, TARGET, opts, pool, { clientFd });
+async function dialNativeOk(proxy: ProxyEndpoint, opts: DialOptions, pool: WarmPool<NativeWarm> | null = null, clientFd = -1, relay?: DialRelay): Promise<NativeUpstream> {
+  const upstream = await dialUpstream(proxy, TARGET, opts, pool, { clientFd, relay });
   assert.ok(isNativeUpstream(upstream), 'a literal proxy address is dialed natively');
   return upstream;
 }
@@ -175,6 +175,18 @@ async function closedLoopbackPort(): Promise<number> {
   spare.close();
   await once(spare, 'close');
   return port;
+}
+
+/** A client connection on loopback whose accepted end is left unread (pauseOnConnect): its descriptor and the client. */
+async function clientPair(): Promise<{ fd: number; accepted: net.Socket; client: net.Socket; close(): void }> {
+  const server = net.createServer({ pauseOnConnect: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const [accepted] = (await once(server, 'connection')) as [net.Socket];
+  server.close();
+  const fd = (accepted as unknown as { _handle: { fd: number } })._handle.fd;
+  return { fd, accepted, client, close: () => (client.destroy(), accepted.destroy()) };
 }
 
 function openFds(): number {
@@ -579,18 +591,6 @@ describe('native upstream dial: the idle connector (warm opens)', () => {
 });
 
 describe('native upstream dial: SOCKS5 early data', () => {
-  /** A client connection on loopback whose accepted end is left unread (pauseOnConnect): its descriptor and the client. */
-  async function clientPair(): Promise<{ fd: number; accepted: net.Socket; client: net.Socket; close(): void }> {
-    const server = net.createServer({ pauseOnConnect: true });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    const [accepted] = (await once(server, 'connection')) as [net.Socket];
-    server.close();
-    const fd = (accepted as unknown as { _handle: { fd: number } })._handle.fd;
-    return { fd, accepted, client, close: () => (client.destroy(), accepted.destroy()) };
-  }
-
   /**
    * A SOCKS5 server that records, per CONNECT, the bytes that came after it before it answered.
    * auth: username/password; closeWarm: a connection greeted over 80 ms before its CONNECT (a warm
@@ -726,5 +726,118 @@ describe('native upstream dial: SOCKS5 early data', () => {
       pool.close();
       pair.close();
     }
+  });
+});
+
+describe('native upstream dial: the relay it starts itself', () => {
+  /** A SOCKS5 proxy whose reply carries the target's first bytes, then echoes the client's 4 bytes upper-cased and ends. */
+  async function greetingSocks(onReplied: () => void = () => undefined): Promise<ProxyEndpoint> {
+    return startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      socket.write(Buffer.from([5, 0]));
+      await reader.need(10);
+      socket.write(Buffer.concat([SOCKS_OK_V4, Buffer.from('HELLO ')]));
+      onReplied();
+      await echoUpper(reader, socket);
+    });
+  }
+
+  /** What the client reads until the relay ends it, and the relay's end. */
+  async function clientSide(pair: Awaited<ReturnType<typeof clientPair>>, closed: Promise<string | null>): Promise<{ read: string; reason: string | null }> {
+    const chunks: Buffer[] = [];
+    pair.client.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(pair.client, 'end');
+    return { read: Buffer.concat(chunks).toString(), reason: await closed };
+  }
+
+  it('SOCKS5, new and warm: the relay runs when the outcome arrives, the target\'s first bytes first, bytes counted', async () => {
+    const proxy = await greetingSocks();
+    const pool = new WarmPool<NativeWarm>(dialerFor('socks5'), proxy, 'pipelined', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 1, maxAgeMs: 2_000, demandWindowMs: 5_000 }, undefined, nativeWarmConnector(false));
+    try {
+      for (const warm of [false, true]) {
+        if (warm) for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
+        const pair = await clientPair();
+        // The client speaks first: its bytes wait in the kernel for the relay.
+        pair.client.write('ping');
+        let onClosed!: (reason: string | null) => void;
+        const closed = new Promise<string | null>((resolve) => (onClosed = resolve));
+        const upstream = await dialNativeOk(proxy, options(), pool, pair.fd, { clientFd: pair.fd, idleTimeoutMs: 5_000, onClosed: (reason) => onClosed(reason) });
+        assert.ok(upstream.relay !== undefined, 'the dial relays');
+        assert.equal(upstream.fd, -1, 'the relay holds the upstream socket');
+        assert.equal(upstream.leftover, undefined, 'the relay wrote the target\'s first bytes');
+        // The relay holds a duplicate: ours is closed as the forwarder closes it.
+        pair.accepted.destroy();
+        assert.deepEqual(await clientSide(pair, closed), { read: 'HELLO PING', reason: null });
+        assert.deepEqual([upstream.relay.bytesUp, upstream.relay.bytesDown], [4, 10]);
+        pair.close();
+      }
+      assert.deepEqual(pool.takes, { used: 1, stale: 0 }, 'the second dial went over a warm connection');
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('HTTP CONNECT: the bytes after the head reach the client before the tunnel\'s', async () => {
+    const proxy = await startProxy('http', async (reader, socket) => {
+      await reader.head();
+      socket.write('HTTP/1.1 200 Connection established\r\n\r\nHELLO ');
+      await echoUpper(reader, socket);
+    });
+    const pair = await clientPair();
+    pair.client.write('ping');
+    let onClosed!: (reason: string | null) => void;
+    const closed = new Promise<string | null>((resolve) => (onClosed = resolve));
+    const upstream = await dialNativeOk(proxy, options(), null, pair.fd, { clientFd: pair.fd, idleTimeoutMs: 5_000, onClosed: (reason) => onClosed(reason) });
+    assert.ok(upstream.relay !== undefined);
+    pair.accepted.destroy();
+    assert.deepEqual(await clientSide(pair, closed), { read: 'HELLO PING', reason: null });
+    pair.close();
+  });
+
+  it('cancelled between the relay\'s start and the outcome: no onDone, no onClosed, the client ends, no descriptor left', async () => {
+    // The proxy's reply is judged in the loop turn after it is written; a cancel two setImmediate
+    // hops after the write runs in that turn's check phase: after the relay started, before the
+    // close phase that would call onDone. One hop cancels before the reply is judged.
+    let cancel: () => void = () => undefined;
+    let hops = 0;
+    const proxy = await greetingSocks(() => {
+      const hop = (left: number): void => void setImmediate(() => (left === 0 ? cancel() : hop(left - 1)));
+      if (hops > 0) hop(hops - 1);
+    });
+    const stages: NativeDialStage[] = [
+      { request: Buffer.from([5, 1, 0, 5, 1, 0, 1, 203, 0, 113, 10, 0, 80]), kind: 0, expect0: 5, expect1: 0 },
+      { request: null, kind: 1, expect0: -1, expect1: -1 },
+    ];
+    const warmUp = await clientPair();
+    await new Promise<void>((resolve) => dialNative('127.0.0.1', proxy.port, stages, 2_000, (_f, fd) => (closeFd(fd), resolve())));
+    warmUp.close();
+    await sleep(100);
+    const before = openFds();
+    const relayed: string[] = [];
+    for (hops of [1, 2, 2, 2]) {
+      const pair = await clientPair();
+      pair.client.write('ping');
+      pair.client.on('error', () => undefined);
+      let done = 0;
+      let closedCalls = 0;
+      const dial = dialNative('127.0.0.1', proxy.port, stages, 2_000, () => void done++, { relay: { clientFd: pair.fd, idleTimeoutMs: 5_000, onClosed: () => void closedCalls++ } });
+      cancel = () => dial.cancel();
+      const chunks: Buffer[] = [];
+      pair.client.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await sleep(50);
+      // The forwarder resets its own descriptor after a cancel (Relay.reset): the client's connection ends.
+      pair.accepted.destroy();
+      // (events.once would reject on the reset the client may get: its unread 'ping' was never relayed.)
+      await Promise.race([new Promise((resolve) => pair.client.once('close', resolve)), sleep(2_000)]);
+      assert.equal(pair.client.destroyed, true, 'the client\'s connection ended');
+      assert.deepEqual([done, closedCalls], [0, 0], 'a cancelled dial calls nobody');
+      relayed.push(Buffer.concat(chunks).toString());
+      pair.close();
+    }
+    // One hop: cancelled before the reply was judged, nothing relayed; two: the relay had begun (the
+    // target's first bytes reached the client) and went with the dial.
+    assert.deepEqual(relayed, ['', 'HELLO ', 'HELLO ', 'HELLO ']);
+    await sleep(100);
+    assert.equal(openFds(), before);
   });
 });

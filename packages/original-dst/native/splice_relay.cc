@@ -178,6 +178,12 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
 
   ~SpliceRelay() override { CloseFds(); }
 
+  // Ends the relay without calling onClosed (DropSpliceRelay: nobody had it yet).
+  void Drop() {
+    onClosed_.Reset();
+    if (open_) Finish("closed");
+  }
+
   void OnSide(int i, uint32_t events) {
     if (!open_) return;
     if ((events & EPOLLERR) != 0) {
@@ -379,10 +385,34 @@ Napi::Value SplicePipesIdle(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(pipePool.Idle()));
 }
 
+// The class for StartSpliceRelay, per environment (a worker has its own): the addon's instance data.
+struct SpliceRelayClass {
+  Napi::FunctionReference constructor;
+};
+
 }  // namespace
 
+Napi::Value StartSpliceRelay(Napi::Env env, int clientFd, int upstreamFd, double idleTimeoutMs, const char* toClient,
+                             size_t toClientLength, Napi::Function onClosed) {
+  auto* cls = env.GetInstanceData<SpliceRelayClass>();
+  if (cls == nullptr) return Napi::Value();
+  Napi::Value pending = toClientLength == 0 ? env.Undefined() : Napi::Buffer<char>::Copy(env, toClient, toClientLength);
+  Napi::Object relay = cls->constructor.New({Napi::Number::New(env, clientFd), Napi::Number::New(env, upstreamFd),
+                                             Napi::Number::New(env, idleTimeoutMs), pending, env.Undefined(), onClosed});
+  if (env.IsExceptionPending()) {
+    // epoll_ctl refused a descriptor: the caller gives both to JavaScript, which relays them itself.
+    env.GetAndClearPendingException();
+    return Napi::Value();
+  }
+  return relay;
+}
+
+void DropSpliceRelay(Napi::Value relay) { SpliceRelay::Unwrap(relay.As<Napi::Object>())->Drop(); }
+
 void InitSpliceRelay(Napi::Env env, Napi::Object exports) {
-  exports.Set("SpliceRelay", SpliceRelay::Define(env));
+  Napi::Function constructor = SpliceRelay::Define(env);
+  env.SetInstanceData(new SpliceRelayClass{Napi::Persistent(constructor)});
+  exports.Set("SpliceRelay", constructor);
   exports.Set("splicePipesIdle", Napi::Function::New(env, SplicePipesIdle, "splicePipesIdle"));
   exports.Set("spliceUnavailable", Napi::Function::New(env, SpliceUnavailable, "spliceUnavailable"));
 }

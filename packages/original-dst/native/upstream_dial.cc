@@ -1,4 +1,4 @@
-// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen[, idle]]]): the
+// new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen[, idle[, relay]]]]): the
 // forwarder's dial to its proxy and the SOCKS5 / HTTP CONNECT exchanges, without a net.Socket
 // (issue 12: the upstream side's net.Socket, its stream reads and the promises around them were
 // most of the forwarder's CPU per connection once the client side was native).
@@ -35,19 +35,28 @@
 // delivered twice, RFC 7413 section 6.3.1; a CONNECT twice only opens a tunnel that carries
 // nothing): they are peeked once the connection is up, and sent before the answers are read.
 //
-// onDone(failure, fd, leftover, earlyBytes) runs once, from libuv's close callback (never inside a
-// call from JavaScript): on success failure is null, fd the connected upstream socket, now the
-// caller's, and earlyBytes how many of the client's bytes went with the CONNECT (the relay goes on
-// after them);
+// relay { clientFd, idleTimeoutMs, onClosed }: on success the dial starts the splice relay itself
+// (splice_relay.cc) between a duplicate of the client's descriptor (which stays the caller's) and
+// the upstream socket, with the bytes after the answer written to the client first, right where the
+// answer is judged: the client's first bytes go up with no JavaScript between the proxy's answer
+// and them. Where that relay cannot start (no descriptor for the duplicate, epoll refused one),
+// the upstream socket is handed over as without it.
+//
+// onDone(failure, fd, leftover, earlyBytes, relay) runs once, from libuv's close callback (never
+// inside a call from JavaScript): on success failure is null, fd the connected upstream socket, now
+// the caller's (-1 when the dial's relay holds it: relay is then that SpliceRelay, leftover
+// undefined), and earlyBytes how many of the client's bytes went with the CONNECT (the relay goes
+// on after them);
 // on failure fd is -1 (closed here) and failure is { what, errno, stage, bytes, connecting } with
 // what one of 'connect' (the TCP connect failed), 'io' (a send or receive failed), 'closed' (the
 // proxy closed), 'timeout', 'answer' (not the success answer). cancel() ends a dial without
-// calling onDone (the caller words its own abort).
+// calling onDone (the caller words its own abort), its relay too if it started one meanwhile.
 #include "upstream_dial.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
@@ -62,6 +71,7 @@
 #include "napi_errors.h"
 #include "owned_timer.h"
 #include "reactor.h"
+#include "splice_relay.h"
 #include "tcp_keepalive.h"
 
 namespace {
@@ -138,10 +148,11 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
   explicit UpstreamDial(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UpstreamDial>(info) {
     Napi::Env env = info.Env();
     env_ = env;
-    if (info.Length() < 6 || info.Length() > 9 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() ||
+    if (info.Length() < 6 || info.Length() > 10 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsArray() ||
         !info[4].IsNumber() || !info[5].IsFunction() || (info.Length() >= 7 && !info[6].IsNumber()) ||
-        (info.Length() >= 8 && !info[7].IsBoolean()) || (info.Length() == 9 && !info[8].IsBoolean())) {
-      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen[, idle]]]) expected")
+        (info.Length() >= 8 && !info[7].IsBoolean()) || (info.Length() >= 9 && !info[8].IsBoolean()) ||
+        (info.Length() == 10 && !info[9].IsUndefined() && !info[9].IsObject())) {
+      Napi::TypeError::New(env, "new UpstreamDial(upstreamFd, address, port, stages, timeoutMs, onDone[, earlyFd[, fastOpen[, idle[, relay]]]]) expected")
           .ThrowAsJavaScriptException();
       return;
     }
@@ -152,11 +163,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       return;
     }
     if (!ReadStages(env, info[3].As<Napi::Array>())) return;
+    if (info.Length() == 10 && info[9].IsObject() && !ReadRelay(env, info[9].As<Napi::Object>())) return;
     if (info.Length() >= 7) earlyFd_ = info[6].As<Napi::Number>().Int32Value();
     // Nothing to carry (a warm connection's open for HTTP): the SYN would wait for a first write.
     const bool fastOpen = info.Length() >= 8 && info[7].As<Napi::Boolean>().Value() && !stages_.empty() && stages_[0].hasRequest;
     // A connection nobody waits for (a warm pool's refill): connected by the idle connector.
-    const bool idle = info.Length() == 9 && info[8].As<Napi::Boolean>().Value();
+    const bool idle = info.Length() >= 9 && info[8].As<Napi::Boolean>().Value();
     for (size_t i = 0; i < stages_.size(); i++) {
       if (stages_[i].hasRequest) earlyStage_ = i;
     }
@@ -236,6 +248,22 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       }
       stages_.push_back(std::move(s));
     }
+    return true;
+  }
+
+  bool ReadRelay(Napi::Env env, Napi::Object relay) {
+    const Napi::Value clientFd = relay.Get("clientFd");
+    const Napi::Value idleMs = relay.Get("idleTimeoutMs");
+    const Napi::Value onClosed = relay.Get("onClosed");
+    if (!clientFd.IsNumber() || clientFd.As<Napi::Number>().Int32Value() < 0 || !idleMs.IsNumber() ||
+        !(idleMs.As<Napi::Number>().DoubleValue() >= 1) || !onClosed.IsFunction()) {
+      Napi::TypeError::New(env, "UpstreamDial: relay must be { clientFd >= 0, idleTimeoutMs >= 1, onClosed: function }")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    relayClientFd_ = clientFd.As<Napi::Number>().Int32Value();
+    relayIdleMs_ = idleMs.As<Napi::Number>().DoubleValue();
+    onRelayClosed_ = Napi::Persistent(onClosed.As<Napi::Function>());
     return true;
   }
 
@@ -487,6 +515,25 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     TakeEarlyBytes();
     succeeded_ = true;
     Finish();
+    if (relayClientFd_ >= 0) StartRelay();
+  }
+
+  // The relay between the client and the tunnel, started here (see relay above); on failure the
+  // upstream socket is handed over as without it.
+  void StartRelay() {
+    const int client = fcntl(relayClientFd_, F_DUPFD_CLOEXEC, 0);
+    if (client < 0) return;
+    Napi::HandleScope scope(env_);
+    const char* after = in_.data() + stageStart_;
+    Napi::Value relay = StartSpliceRelay(env_, client, fd_, relayIdleMs_, after, in_.size() - stageStart_, onRelayClosed_.Value());
+    if (relay.IsEmpty()) {
+      reactor::Close(client);
+      return;
+    }
+    relay_ = Napi::Persistent(relay.As<Napi::Object>());
+    fd_ = -1;
+    std::string().swap(in_);
+    stageStart_ = 0;
   }
 
   void Fail(const char* what, int err) {
@@ -515,8 +562,18 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     if (open_) {
       onDone_.Reset();
       Finish();
+    } else if (!relay_.IsEmpty()) {
+      // Succeeded and relaying, its outcome not delivered yet: the relay goes too, unannounced.
+      onDone_.Reset();
+      DropRelay();
     }
     return info.Env().Undefined();
+  }
+
+  void DropRelay() {
+    Napi::HandleScope scope(env_);
+    DropSpliceRelay(relay_.Value());
+    relay_.Reset();
   }
 
   static void OnTimerClosed(void* owner) {
@@ -531,6 +588,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     Napi::Value fd = Napi::Number::New(env, -1);
     Napi::Value leftover = env.Undefined();
     Napi::Value earlyBytes = Napi::Number::New(env, 0);
+    Napi::Value relay = self->relay_.IsEmpty() ? env.Undefined() : self->relay_.Value();
     const int handed = self->succeeded_ ? self->fd_ : -1;
     if (self->succeeded_) {
       earlyBytes = Napi::Number::New(env, static_cast<double>(self->earlyBytes_));
@@ -550,7 +608,11 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     }
     std::string().swap(self->in_);
     // JavaScript is gone (a worker being torn down): the connection it would have taken is closed here.
-    if (!CallFromLoop(env, self->onDone_, self->Value(), {failure, fd, leftover, earlyBytes}) && handed >= 0) reactor::Close(handed);
+    if (!CallFromLoop(env, self->onDone_, self->Value(), {failure, fd, leftover, earlyBytes, relay})) {
+      if (handed >= 0) reactor::Close(handed);
+      if (!self->relay_.IsEmpty()) self->DropRelay();
+    }
+    self->relay_.Reset();
     self->onDone_.Reset();
     self->Unref();
   }
@@ -583,6 +645,11 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
   const char* failure_ = "";
   int errno_ = 0;
   Napi::FunctionReference onDone_;
+  // relay: the client's descriptor (-1: none asked), the idle timeout, and the relay once started.
+  int relayClientFd_ = -1;
+  double relayIdleMs_ = 0;
+  Napi::FunctionReference onRelayClosed_;
+  Napi::ObjectReference relay_;
   // While the idle connector opens the socket (fd_ is -1 until then).
   std::shared_ptr<idle_connector::Job> pending_;
 };

@@ -1,16 +1,5 @@
 import { createRequire } from 'node:module';
-import type {
-  AcceptedHandler,
-  AcceptErrorHandler,
-  NativeDial,
-  NativeDialDone,
-  NativeDialStage,
-  OriginalDst,
-  SpliceClosed,
-  SplicedRelay,
-  TcpAcceptor,
-  TransparentDatagram,
-} from './native-types.js';
+import type { AcceptedHandler, AcceptErrorHandler, DialRelay, NativeDial, NativeDialDone, NativeDialStage, OriginalDst, SpliceClosed, SplicedRelay, TcpAcceptor, TransparentDatagram } from './native-types.js';
 
 export interface SocketDescription {
   readonly isSocket: boolean;
@@ -88,6 +77,7 @@ export interface Binding {
     earlyFd: number,
     fastOpen: boolean,
     idle: boolean,
+    relay: DialRelay | undefined,
   ) => NativeDial;
 }
 

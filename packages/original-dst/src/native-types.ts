@@ -89,12 +89,31 @@ export interface NativeDialFailure {
 /**
  * Called once, asynchronously: failure null with `fd` the connected upstream (now the caller's),
  * `leftover` the bytes after the last answer (the target's first, for the client) and
- * `earlyBytes` how many of the client's bytes went with the CONNECT (see EarlyData); or a failure
- * with fd -1 (the dial's socket is closed).
+ * `earlyBytes` how many of the client's bytes went with the CONNECT (see EarlyData); or, for a
+ * dial asked to relay (DialRelay), `relay` the relay it started, fd -1 and leftover undefined (the
+ * relay wrote them); or a failure with fd -1 (the dial's socket is closed).
  */
-export type NativeDialDone = (this: NativeDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number) => void;
+export type NativeDialDone = (
+  this: NativeDial,
+  failure: NativeDialFailure | null,
+  fd: number,
+  leftover: Buffer | undefined,
+  earlyBytes: number,
+  relay: SplicedRelay | undefined,
+) => void;
+
+/**
+ * The splice relay a dial starts itself once the proxy's answer is judged, so that the client's
+ * first bytes go up with no JavaScript between (native/upstream_dial.cc). It relays a duplicate of
+ * `clientFd`: the caller's descriptor stays the caller's, to close once it has the relay.
+ */
+export interface DialRelay {
+  readonly clientFd: number;
+  readonly idleTimeoutMs: number;
+  readonly onClosed: SpliceClosed;
+}
 
 export interface NativeDial {
-  /** Ends the dial now, closing its socket; onDone is not called. */
+  /** Ends the dial now, closing its socket, and the relay it started if any; onDone is not called. */
   cancel(): void;
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { binding } from './binding.js';
 import { onDuplicates } from './duplicates.js';
-import type { NativeDial, NativeDialDone, NativeDialStage } from './native-types.js';
+import type { DialRelay, NativeDial, NativeDialDone, NativeDialStage } from './native-types.js';
 
 /**
  * The client's socket (a descriptor the caller keeps, open until the dial ends) whose bytes so far
@@ -25,11 +25,13 @@ export interface NewDialOptions {
    * (native/idle_connector.h); the exchanges go on here as usual. Ignored with earlyFd.
    */
   readonly idle?: boolean;
+  /** On success the dial starts the splice relay itself (see DialRelay); absent: it hands the upstream over. */
+  readonly relay?: DialRelay;
 }
 
 /** Connects to `address` (an IPv4/IPv6 literal) and runs `stages`; throws only for bad input or no descriptor left. */
 export function dialNative(address: string, port: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, options: NewDialOptions = {}): NativeDial {
-  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, options.earlyFd ?? -1, options.fastOpen ?? false, options.idle ?? false);
+  return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, options.earlyFd ?? -1, options.fastOpen ?? false, options.idle ?? false, options.relay);
 }
 
 interface HandleSocket extends Socket {
@@ -45,7 +47,7 @@ interface HandleSocket extends Socket {
 export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial | null {
   const fd = (socket as HandleSocket)._handle?.fd;
   if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
-  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1, false, false));
+  const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1, false, false, undefined));
   if (dial === null) return null;
   socket.on('error', ignore);
   socket.destroy();
@@ -54,10 +56,10 @@ export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[],
 
 /**
  * As dialNativeOn for a bare connected descriptor (a warm connection kept as one): `fd` becomes
- * the dial's, no duplicate. Throws, `fd` still the caller's, when the dial cannot start.
+ * the dial's, no duplicate; `relay` as in NewDialOptions. Throws, `fd` still the caller's, when the dial cannot start.
  */
-export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, earlyFd: EarlyData = -1): NativeDial {
-  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone, earlyFd, false, false);
+export function dialNativeOnFd(fd: number, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone, earlyFd: EarlyData = -1, relay?: DialRelay): NativeDial {
+  return new binding.UpstreamDial(fd, null, 0, stages, timeoutMs, onDone, earlyFd, false, false, relay);
 }
 
 /**

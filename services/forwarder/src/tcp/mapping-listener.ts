@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { DialAbort, type Dialer, dialerFor, type WarmPool } from '@pgw/dialers';
-import { acceptTcp, closeFd, resetFd, type TcpAcceptor } from '@pgw/original-dst';
+import { acceptTcp, closeFd, resetFd, spliceUnavailable, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
 import type { DestinationGuard } from '../routes/destination-guard.js';
@@ -208,7 +208,11 @@ export class MappingListener implements RelayOwner {
       relay.servedBy = pool;
       // The pools hold what the dial mode uses (boot.ts makes them with the matching connector).
       // The client's descriptor stays open while the dial runs (closeConnections aborts the dials first).
-      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen });
+      if (this.ctx.dialMode === 'native') {
+        // In splice mode the dial starts the relay itself once the proxy has answered.
+        const handOver = this.ctx.relayMode === 'splice' && spliceUnavailable() === null ? relay.dialRelay(this.ctx.idleTimeoutMs) : undefined;
+        upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen, relay: handOver });
+      }
       else upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : (pool as WarmPool<Socket>).dial(target, options));
     } catch (error) {
       this.ctx.dialFailed(route, error);
@@ -220,8 +224,9 @@ export class MappingListener implements RelayOwner {
     // The mapping was removed or blocked while we dialed. (A client that gave up meanwhile is
     // seen by the relay: its first read finds the end or the reset.)
     if (isNativeUpstream(upstream)) {
-      if (relay.released) closeFd(upstream.fd);
-      else relay.attachDescriptor(upstream, this.ctx.idleTimeoutMs);
+      if (!relay.released) relay.attachDescriptor(upstream, this.ctx.idleTimeoutMs);
+      else if (upstream.relay !== undefined) upstream.relay.close(true);
+      else closeFd(upstream.fd);
       return;
     }
     if (relay.released) {

@@ -22,19 +22,21 @@ import {
   withContext,
 } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
-import { closeFd, dialNative, dialNativeOn, dialNativeOnFd, type NativeDial, type NativeDialDone, type NativeDialFailure, watchDescriptor } from '@pgw/original-dst';
+import { closeFd, type DialRelay, dialNative, dialNativeOn, dialNativeOnFd, type NativeDial, type NativeDialDone, type NativeDialFailure, type SplicedRelay, watchDescriptor } from '@pgw/original-dst';
 
 export const DIAL_MODES = ['native', 'js'] as const;
 export type DialMode = (typeof DIAL_MODES)[number];
 
 /**
  * A connection through the proxy as a bare descriptor (now the caller's), the target's first bytes
- * if any came with the answer, and how many of the client's bytes went with the CONNECT.
+ * if any came with the answer, and how many of the client's bytes went with the CONNECT; or, for a
+ * dial asked to relay (NativeDialExtras.relay), the relay it started (fd -1: the relay holds it).
  */
 export interface NativeUpstream {
   readonly fd: number;
   readonly leftover: Buffer | undefined;
   readonly earlyBytes: number;
+  readonly relay: SplicedRelay | undefined;
 }
 
 /** A warm connection of a native pool: greeting and auth done, a bare descriptor watched for the proxy closing it. */
@@ -85,18 +87,19 @@ class NativeDialRun {
     return true;
   }
 
-  done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number): void {
-    // An abort can land after the addon finished the exchange and before this callback (it runs in
-    // the handle's close phase): the promise is already rejected, so nobody else would close fd.
+  done(failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number, relay: SplicedRelay | undefined): void {
+    // Cancelled dials never get here (cancel() silences them, their relay included); a settled one
+    // still would have to give its connection back, which nobody else would close.
     if (this.settled) {
-      if (failure === null) closeFd(fd);
+      if (relay !== undefined) relay.close(true);
+      else if (failure === null) closeFd(fd);
       return;
     }
     this.settled = true;
     this.options.signal?.removeEventListener('abort', this);
     this.dial = null;
     if (failure !== null) return this.reject(planFailure(this.plan, failure, this.proxy, this.target, this.options.timeoutMs));
-    this.resolve({ fd, leftover, earlyBytes });
+    this.resolve({ fd, leftover, earlyBytes, relay });
   }
 
   /** EventListener for the abort signal. */
@@ -110,8 +113,8 @@ class NativeDialRun {
   }
 }
 
-function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number): void {
-  this[RUN]!.done(failure, fd, leftover, earlyBytes);
+function onNativeDone(this: RunDial, failure: NativeDialFailure | null, fd: number, leftover: Buffer | undefined, earlyBytes: number, relay: SplicedRelay | undefined): void {
+  this[RUN]!.done(failure, fd, leftover, earlyBytes, relay);
 }
 
 /** What a native dial may do beyond the dialers' options. */
@@ -120,6 +123,8 @@ export interface NativeDialExtras {
   readonly clientFd?: number;
   /** TCP Fast Open on new connections (PGW_FORWARDER_TCP_FASTOPEN; see dialNative). */
   readonly fastOpen?: boolean;
+  /** The relay a native dial starts itself on success (DialRelay); a JavaScript dial ignores it. */
+  readonly relay?: DialRelay;
 }
 
 /**
@@ -130,10 +135,10 @@ export interface NativeDialExtras {
 export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, pool: WarmPool<NativeWarm> | null, extras: NativeDialExtras = {}): Promise<NativeUpstream | Socket> {
   const earlyFd = earlyDataFd(proxy, options, extras.clientFd ?? -1);
   const fastOpen = extras.fastOpen ?? false;
-  if (pool === null) return dialCold(proxy, target, options, earlyFd, fastOpen);
+  if (pool === null) return dialCold(proxy, target, options, earlyFd, fastOpen, extras.relay);
   return pool.dialVia<NativeUpstream | Socket>(options, {
-    warm: (warm) => dialWarm(warm, proxy, target, options, earlyFd),
-    cold: () => dialCold(proxy, target, options, earlyFd, fastOpen),
+    warm: (warm) => dialWarm(warm, proxy, target, options, earlyFd, extras.relay),
+    cold: () => dialCold(proxy, target, options, earlyFd, fastOpen, extras.relay),
   });
 }
 
@@ -155,7 +160,7 @@ function refusedBefore(proxy: ProxyEndpoint, target: DialTarget | null, options:
   return refused === null ? null : withContext(refused, proxy, target);
 }
 
-function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number, fastOpen: boolean): Promise<NativeUpstream | Socket> {
+function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number, fastOpen: boolean, relay: DialRelay | undefined): Promise<NativeUpstream | Socket> {
   // A name is resolved, and each of its addresses checked, by the JavaScript dialer's lookup hook.
   if (!nativeAddress(proxy.host)) return dialerFor(proxy.protocol).dial(proxy, target, options);
   const refused = refusedBefore(proxy, target, options);
@@ -167,7 +172,7 @@ function dialCold(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions
     return Promise.reject(error as Error);
   }
   return new Promise<NativeUpstream>((resolve, reject) => {
-    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, { earlyFd, fastOpen }));
+    new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => dialNative(proxy.host, proxy.port, plan.stages, options.timeoutMs, onDone, { earlyFd, fastOpen, relay }));
   });
 }
 
@@ -180,7 +185,7 @@ function nativeAddress(host: string): boolean {
 }
 
 /** The CONNECT (with early data, if any) on a warm connection; its descriptor is consumed whatever the outcome. */
-function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number): Promise<NativeUpstream> {
+function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, earlyFd: number, relay: DialRelay | undefined): Promise<NativeUpstream> {
   let plan: HandshakePlan;
   try {
     const refused = refusedBefore(proxy, target, options);
@@ -194,7 +199,7 @@ function dialWarm(warm: NativeWarm, proxy: ProxyEndpoint, target: DialTarget, op
     // The dial takes the descriptor over; one that could not start leaves it ours to close.
     let taken = false;
     new NativeDialRun(plan, proxy, target, options, resolve, reject).start((onDone) => {
-      const dial = dialNativeOnFd(warm.fd, plan.stages, options.timeoutMs, onDone, earlyFd);
+      const dial = dialNativeOnFd(warm.fd, plan.stages, options.timeoutMs, onDone, earlyFd, relay);
       taken = true;
       return dial;
     });

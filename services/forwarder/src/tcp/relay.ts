@@ -11,10 +11,12 @@
 // until 'drain'.
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import type { WarmPool } from '@pgw/dialers';
-import { closeFd, resetFd, type SplicedRelay, spliceDescriptor, spliceDescriptors } from '@pgw/original-dst';
+import { closeFd, type DialRelay, resetFd, type SplicedRelay, spliceDescriptor, spliceDescriptors } from '@pgw/original-dst';
 import type { NativeUpstream } from './native-dial.js';
 
 const RELAY = Symbol('pgw.forwarder.relay');
+/** A dial's relay that ended before the dial's outcome reached us (both come in the same close phase). */
+const ENDED = Symbol('pgw.forwarder.relayEnded');
 
 export const RELAY_MODES = ['splice', 'js'] as const;
 export type RelayMode = (typeof RELAY_MODES)[number];
@@ -25,6 +27,7 @@ export interface RelaySocket extends Socket {
 
 interface RelaySplice extends SplicedRelay {
   [RELAY]?: Relay;
+  [ENDED]?: true;
 }
 
 /** The mapping listener a relay belongs to: told exactly once when both sockets are closed. */
@@ -104,11 +107,20 @@ export class Relay {
     upstream.resume();
   }
 
+  /**
+   * What a native dial needs to start the kernel relay itself on success (a duplicate of the
+   * client's descriptor: ours stays ours until attachDescriptor).
+   */
+  dialRelay(idleTimeoutMs: number): DialRelay {
+    return { clientFd: this.clientFd, idleTimeoutMs, onClosed: onSpliceClosed };
+  }
+
   /** The kernel relay now holds the client's descriptor: the relay follows it. */
   private adoptSplice(spliced: RelaySplice): void {
     this.clientFd = -1;
     spliced[RELAY] = this;
     this.spliced = spliced;
+    if (spliced[ENDED] === true) this.splicedClosed();
   }
 
   /**
@@ -119,11 +131,14 @@ export class Relay {
    */
   attachDescriptor(upstream: NativeUpstream, idleTimeoutMs: number): void {
     this.earlyBytes = upstream.earlyBytes;
-    const spliced: RelaySplice | null = spliceDescriptors(this.clientFd, upstream.fd, idleTimeoutMs, upstream.leftover, onSpliceClosed);
-    if (spliced !== null) {
-      this.idleTimeoutMs = idleTimeoutMs;
-      return this.adoptSplice(spliced);
+    this.idleTimeoutMs = idleTimeoutMs;
+    if (upstream.relay !== undefined) {
+      // The dial relays already (dialRelay), over a duplicate of the client's descriptor.
+      closeFd(this.clientFd);
+      return this.adoptSplice(upstream.relay);
     }
+    const spliced: RelaySplice | null = spliceDescriptors(this.clientFd, upstream.fd, idleTimeoutMs, upstream.leftover, onSpliceClosed);
+    if (spliced !== null) return this.adoptSplice(spliced);
     let socket: RelaySocket;
     try {
       socket = new Socket({ fd: upstream.fd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as SocketFromFd);
@@ -239,7 +254,9 @@ function onSocketError(this: RelaySocket): void {
 
 function onSpliceClosed(this: RelaySplice): void {
   // The reason (null, 'idle timeout', a reset...) ends the connection like a JS socket's 'close'.
-  this[RELAY]!.splicedClosed();
+  const relay = this[RELAY];
+  if (relay === undefined) this[ENDED] = true;
+  else relay.splicedClosed();
 }
 
 function onSocketClose(this: RelaySocket, hadError: boolean): void {
