@@ -72,7 +72,7 @@ describe('acceptTcp', () => {
     else assert.deepEqual([got.originalAddress, got.originalPortOrErrno], ['127.0.0.1', port]);
     // Set once on the listening socket, inherited by every accepted one (no setsockopt per connection).
     const options = describeSocket(got.fd);
-    assert.deepEqual([options.noDelay, options.keepAliveIdleS], [true, 60], 'TCP_NODELAY and keepalive 60 s as the net.Server set them');
+    assert.deepEqual([options.noDelay, options.keepAliveIdleS, options.keepAliveIntervalS, options.keepAliveCount], [true, 60, 1, 10], 'TCP_NODELAY and keepalive 60 s, 10 probes 1 s apart, as the net.Server set them');
 
     // The upstream side: a plain server standing in for the proxy's tunnel.
     const server = net.createServer({ allowHalfOpen: true });
@@ -119,7 +119,7 @@ describe('acceptTcp', () => {
     for (let i = 0; i < 100 && got === null; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.notEqual(got, null, 'the queued connection was accepted');
     const options = describeSocket(got!);
-    assert.deepEqual([options.noDelay, options.keepAliveIdleS], [true, 60], 'set before listen(), inherited at the handshake');
+    assert.deepEqual([options.noDelay, options.keepAliveIdleS, options.keepAliveIntervalS, options.keepAliveCount], [true, 60, 1, 10], 'set before listen(), inherited at the handshake');
     closeFd(got!);
     early.destroy();
   });

@@ -14,7 +14,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pgw/dialers';
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
-import { closeFd, type DialRelay, dialNative, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
+import { closeFd, describeSocket, type DialRelay, dialNative, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
 import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/tcp/native-dial.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
@@ -483,6 +483,27 @@ describe('native upstream dial: descriptors', () => {
     }
     await sleep(100);
     assert.equal(openFds(), before);
+  });
+
+  it('keepalive as on a JavaScript dialer\'s socket: 60 s idle, then 10 probes 1 s apart (a dead proxy noticed in 70 s)', async () => {
+    const proxy = await startProxy('socks5', (reader, socket) => socksExchange(reader, socket, SOCKS_OK_V4, false));
+    const keepalive = (fd: number) => {
+      const described = describeSocket(fd);
+      return [described.keepAliveIdleS, described.keepAliveIntervalS, described.keepAliveCount];
+    };
+    const js = (await dialerFor('socks5').dial(proxy, TARGET, options())) as net.Socket;
+    const jsKeepalive = keepalive((js as unknown as { _handle: { fd: number } })._handle.fd);
+    js.destroy();
+    assert.deepEqual(jsKeepalive, [60, 1, 10]);
+    const cold = await dialNativeOk(proxy, options());
+    assert.deepEqual(keepalive(cold.fd), jsKeepalive, 'a new connection dialed here');
+    closeFd(cold.fd);
+    // A warm open connects on the idle connector's thread: the same socket set-up.
+    const warm = await new Promise<number>((resolve, reject) =>
+      dialNative('127.0.0.1', proxy.port, SOCKS5_GREETING, 2_000, (failure, fd) => (failure === null ? resolve(fd) : reject(new Error(failure.what))), { idle: true }),
+    );
+    assert.deepEqual(keepalive(warm), jsKeepalive, 'a warm connection opened by the idle connector');
+    closeFd(warm);
   });
 
   it('a descriptor a watch holds is refused to a dial (EBUSY) until the watch lets go', async () => {

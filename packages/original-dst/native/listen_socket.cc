@@ -114,15 +114,21 @@ Napi::Value DescribeSocket(const Napi::CallbackInfo& info) {
   if (getsockopt(fd, SOL_IP, IP_TRANSPARENT, &transparent, &len) != 0) transparent = 0;
   out.Set("transparent", Napi::Boolean::New(env, transparent != 0));
   if (type == SOCK_STREAM && protocol == IPPROTO_TCP) {
-    int noDelay = 0, keepAlive = 0, keepIdle = 0;
+    int noDelay = 0, keepAlive = 0, keepIdle = 0, keepInterval = 0, keepCount = 0;
     len = sizeof(int);
     getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &noDelay, &len);
     len = sizeof(int);
     getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepAlive, &len);
     len = sizeof(int);
     getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepIdle, &len);
+    len = sizeof(int);
+    getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepInterval, &len);
+    len = sizeof(int);
+    getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepCount, &len);
     out.Set("noDelay", Napi::Boolean::New(env, noDelay != 0));
     out.Set("keepAliveIdleS", keepAlive != 0 ? Napi::Number::New(env, keepIdle) : env.Null());
+    out.Set("keepAliveIntervalS", keepAlive != 0 ? Napi::Number::New(env, keepInterval) : env.Null());
+    out.Set("keepAliveCount", keepAlive != 0 ? Napi::Number::New(env, keepCount) : env.Null());
   }
   if (local.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&local);

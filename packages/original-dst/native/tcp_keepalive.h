@@ -10,7 +10,8 @@ Napi::Value SetTcpKeepalive(const Napi::CallbackInfo& info);
 const char* SetClientSocketOptions(int fd);
 
 // A new upstream dial's socket (UpstreamDial, the idle connector): non-blocking, close-on-exec,
-// TCP_NODELAY, keepalive after 60 s of silence (as the JavaScript dialers' idle time), and with
+// TCP_NODELAY, keepalive as the client sockets' (60 s idle, 10 probes 1 s apart: as the JavaScript
+// dialers' sockets get from libuv), and with
 // `fastOpen` TCP_FASTOPEN_CONNECT, *deferred telling whether the kernel took it (then connect()
 // sends nothing: the first send is the SYN). -1 with errno when socket() fails.
 int NewDialSocket(int family, bool fastOpen, bool* deferred);

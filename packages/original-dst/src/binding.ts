@@ -11,9 +11,11 @@ export interface SocketDescription {
   readonly reusePort?: boolean;
   /** IP_TRANSPARENT: nft's tproxy may place connections on it (TPROXY mode). */
   readonly transparent?: boolean;
-  /** TCP only: TCP_NODELAY, and the keepalive idle time in seconds (null: keepalive off). */
+  /** TCP only: TCP_NODELAY, and the keepalive idle time, probe interval (seconds) and probe count (null: keepalive off). */
   readonly noDelay?: boolean;
   readonly keepAliveIdleS?: number | null;
+  readonly keepAliveIntervalS?: number | null;
+  readonly keepAliveCount?: number | null;
   /** 4, 6, or 0 for any other family. */
   readonly family?: 0 | 4 | 6;
   readonly address?: string;
