@@ -26,6 +26,8 @@ import { summarize } from './stats.js';
 const CLIENT = '192.168.2.10';
 const PORT = 20010;
 const SEQUENTIAL = 300;
+/** Connections at 10 at once per trial (bench:forwarder's concurrency goal): the same GET. */
+const CONCURRENT = 300;
 const IPERF_SECONDS = 4;
 /** --profile-connections: enough connections that their path outweighs the start-up in the profile. */
 const PROFILED_CONNECTIONS = 2_000;
@@ -42,6 +44,8 @@ interface Variant {
 interface Trial {
   p50: number;
   p95: number;
+  /** p50 of the connections made 10 at once. */
+  conc: number;
   /** The forwarder's CPU time per sequential try (user + system, all threads), ms: steadier than p50 on a loaded machine. */
   cpu: number;
   gbps: number;
@@ -145,13 +149,15 @@ async function main(): Promise<void> {
         const cpuBefore = cpuMs(proc.pid);
         const seq = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
         const cpu = ((cpuMs(proc.pid) ?? Number.NaN) - (cpuBefore ?? Number.NaN)) / SEQUENTIAL;
+        const concurrent = await lan.run({ op: 'latency', ...target, count: CONCURRENT, concurrency: 10 }, 120_000);
+        const conc = summarize(concurrent.samples ?? []).p50;
         const rssBefore = rssMiB(proc.pid);
         const gbps = await iperf();
         const { p50, p95 } = summarize(seq.samples ?? []);
-        const trial: Trial = { p50, p95, cpu, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
+        const trial: Trial = { p50, p95, conc, cpu, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
         trials.get(variant.name)!.push(trial);
         process.stderr.write(
-          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, CPU ${cpu.toFixed(3)} ms/try, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
+          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, conc(10) p50 ${conc} ms, CPU ${cpu.toFixed(3)} ms/try, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
             `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`,
         );
         await gateway.stop('forwarder');
@@ -159,10 +165,10 @@ async function main(): Promise<void> {
     }
     const result = variants.map((v) => {
       const t = trials.get(v.name)!;
-      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
+      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), concP50: median(t.map((x) => x.conc)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
     });
-    console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
-    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
+    console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, ${CONCURRENT} 10 at once, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
+    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  conc(10) p50 ${r.concP50.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
 
     if (profile !== null) {
       // The forwarder runs as uid pgw, which cannot enter the lab's directory.
