@@ -607,12 +607,13 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       failure = f;
     }
     std::string().swap(self->in_);
+    // Delivered from here on: a cancel() from within onDone (or the microtasks it runs) leaves the relay alone.
+    self->relay_.Reset();
     // JavaScript is gone (a worker being torn down): the connection it would have taken is closed here.
     if (!CallFromLoop(env, self->onDone_, self->Value(), {failure, fd, leftover, earlyBytes, relay})) {
       if (handed >= 0) reactor::Close(handed);
-      if (!self->relay_.IsEmpty()) self->DropRelay();
+      if (!relay.IsUndefined()) DropSpliceRelay(relay);
     }
-    self->relay_.Reset();
     self->onDone_.Reset();
     self->Unref();
   }

@@ -26,6 +26,11 @@ export function closeFd(fd: number): void {
   binding.closeFd(fd);
 }
 
+/** A close-on-exec duplicate of `fd` (the same socket), the caller's to close; throws when none is left. */
+export function dupFd(fd: number): number {
+  return binding.dupFd(fd);
+}
+
 /** The descriptor of a listening net.Server (Node keeps it on its private libuv handle); null when closed. */
 export function serverFd(server: Server): number | null {
   const fd = (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
