@@ -86,9 +86,11 @@ describe('health service in the lab gateway', () => {
       .orderBy('id')
       .execute();
     // Up exactly at the second consecutive success after the last failure (recoverThreshold 2).
+    // The liveness watch may have recorded the down before any probe ran into the dead proxy (a
+    // CI run saw it): then no check failed, and every check since the kill is after the restart.
     const lastFailure = checks.map((c) => c.ok).lastIndexOf(false);
     const successes = checks.slice(lastFailure + 1);
-    assert.ok(lastFailure >= 0 && successes.length >= 2, JSON.stringify(checks));
+    assert.ok(successes.length >= 2, JSON.stringify(checks));
     // statusChangedAt is Postgres' now() in the transaction that recorded that second success (same
     // host clock as the prober's checkedAt here, stamped a moment later), so it falls at or after
     // that probe and before the next one.
