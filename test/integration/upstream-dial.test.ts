@@ -764,6 +764,13 @@ describe('native upstream dial: the relay it starts itself', () => {
     });
   }
 
+  /** A relay hand-over for the client's descriptor `fd`, and the reason its relay ends with. */
+  function handOver(fd: number): { relay: DialRelay; closed: Promise<string | null> } {
+    let onClosed!: (reason: string | null) => void;
+    const closed = new Promise<string | null>((resolve) => (onClosed = resolve));
+    return { relay: { clientFd: fd, idleTimeoutMs: 5_000, onClosed: (reason) => onClosed(reason) }, closed };
+  }
+
   /** What the client reads until the relay ends it, and the relay's end. */
   async function clientSide(pair: Awaited<ReturnType<typeof clientPair>>, closed: Promise<string | null>): Promise<{ read: string; reason: string | null }> {
     const chunks: Buffer[] = [];
@@ -782,9 +789,8 @@ describe('native upstream dial: the relay it starts itself', () => {
         const pair = await clientPair();
         // The client speaks first: its bytes wait in the kernel for the relay.
         pair.client.write('ping');
-        let onClosed!: (reason: string | null) => void;
-        const closed = new Promise<string | null>((resolve) => (onClosed = resolve));
-        const upstream = await dialNativeOk(proxy, options(), pool, pair.fd, { clientFd: pair.fd, idleTimeoutMs: 5_000, onClosed: (reason) => onClosed(reason) });
+        const { relay: handedOver, closed } = handOver(pair.fd);
+        const upstream = await dialNativeOk(proxy, options(), pool, pair.fd, handedOver);
         assert.ok(upstream.relay !== undefined, 'the dial relays');
         assert.equal(upstream.fd, -1, 'the relay holds the upstream socket');
         assert.equal(upstream.leftover, undefined, 'the relay wrote the target\'s first bytes');
@@ -808,9 +814,8 @@ describe('native upstream dial: the relay it starts itself', () => {
     });
     const pair = await clientPair();
     pair.client.write('ping');
-    let onClosed!: (reason: string | null) => void;
-    const closed = new Promise<string | null>((resolve) => (onClosed = resolve));
-    const upstream = await dialNativeOk(proxy, options(), null, pair.fd, { clientFd: pair.fd, idleTimeoutMs: 5_000, onClosed: (reason) => onClosed(reason) });
+    const { relay: handedOver, closed } = handOver(pair.fd);
+    const upstream = await dialNativeOk(proxy, options(), null, pair.fd, handedOver);
     assert.ok(upstream.relay !== undefined);
     pair.accepted.destroy();
     assert.deepEqual(await clientSide(pair, closed), { read: 'HELLO PING', reason: null });
@@ -867,13 +872,12 @@ describe('native upstream dial: the relay it starts itself', () => {
     const proxy = await greetingSocks();
     const pair = await clientPair();
     pair.client.write('ping');
-    let onClosed!: (reason: string | null) => void;
-    const closed = new Promise<string | null>((resolve) => (onClosed = resolve));
+    const { relay: handedOver, closed } = handOver(pair.fd);
     let delivered: unknown;
     const dial = dialNative('127.0.0.1', proxy.port, SOCKS5_TO_TARGET, 2_000, (_failure, _fd, _leftover, _early, relay) => {
       delivered = relay;
       dial.cancel();
-    }, { relay: { clientFd: pair.fd, idleTimeoutMs: 5_000, onClosed: (reason) => onClosed(reason) } });
+    }, { relay: handedOver });
     for (let i = 0; i < 100 && delivered === undefined; i++) await sleep(10);
     assert.ok(delivered !== undefined, 'the relay was delivered');
     pair.accepted.destroy();
@@ -948,9 +952,8 @@ describe('native upstream dial: the relay it starts itself', () => {
     const pair = await clientPair();
     pair.client.write('early');
     await sleep(20);
-    let onClosed!: (reason: string | null) => void;
-    const closed = new Promise<string | null>((resolve) => (onClosed = resolve));
-    const upstream = await dialNativeOk(proxy, options('early-data'), null, pair.fd, { clientFd: pair.fd, idleTimeoutMs: 5_000, onClosed: (reason) => onClosed(reason) });
+    const { relay: handedOver, closed } = handOver(pair.fd);
+    const upstream = await dialNativeOk(proxy, options('early-data'), null, pair.fd, handedOver);
     assert.deepEqual(before, ['early'], 'the client\'s bytes went before the reply');
     assert.equal(upstream.earlyBytes, 5);
     assert.ok(upstream.relay !== undefined);

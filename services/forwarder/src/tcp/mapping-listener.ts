@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { DialAbort, type Dialer, dialerFor, type WarmPool } from '@pgw/dialers';
-import { acceptTcp, closeFd, resetFd, spliceUnavailable, type TcpAcceptor } from '@pgw/original-dst';
+import { acceptTcp, closeFd, resetFd, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
 import type { DestinationGuard } from '../routes/destination-guard.js';
@@ -208,11 +208,9 @@ export class MappingListener implements RelayOwner {
       relay.servedBy = pool;
       // The pools hold what the dial mode uses (boot.ts makes them with the matching connector).
       // The client's descriptor stays open while the dial runs (closeConnections aborts the dials first).
-      if (this.ctx.dialMode === 'native') {
-        // In splice mode the dial starts the relay itself once the proxy has answered.
-        const handOver = this.ctx.relayMode === 'splice' && spliceUnavailable() === null ? relay.dialRelay(this.ctx.idleTimeoutMs) : undefined;
-        upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen, relay: handOver });
-      }
+      // The native dial starts the relay itself once the proxy has answered (boot.ts picks the
+      // native dial only where the splice relay is on and works).
+      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen, relay: relay.dialRelay(this.ctx.idleTimeoutMs) });
       else upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : (pool as WarmPool<Socket>).dial(target, options));
     } catch (error) {
       this.ctx.dialFailed(route, error);
