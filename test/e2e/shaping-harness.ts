@@ -39,8 +39,9 @@ export async function measureRate(dp: Dataplane, client: string, direction: 'dow
     const bps = report.end?.sum_received?.bits_per_second;
     if (bps !== undefined) return bps / 1e6;
     // A busy server refuses with a denial and a close; when the close catches the client's cookie
-    // unread, the client sees the reset before the denial ("unable to receive control message").
-    if (!/server is busy|unable to receive control message: Connection reset by peer/.test(report.error ?? '') || Date.now() > deadline) {
+    // unread, the client sees the reset before the denial ("unable to receive control message"),
+    // and when the denial byte is lost with it, only the end ("control socket has closed unexpectedly").
+    if (!/server is busy|unable to receive control message: Connection reset by peer|control socket has closed unexpectedly/.test(report.error ?? '') || Date.now() > deadline) {
       throw new Error(`iperf3 ${direction} from ${client} failed: ${report.error ?? result.stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
