@@ -154,6 +154,9 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     // The earlier rows' relays may still be closing: the baseline is taken with none left.
     await eventually('no relay left from earlier rows', async () => (await active()) === 0);
     const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
+    const relays = async (relay: string): Promise<number> => metricSum(await metrics(), 'pgw_forwarder_relays_total', { relay });
+    const other = RELAY_MODE === 'splice' ? 'js' : 'splice';
+    const relaysBefore = [await relays(RELAY_MODE), await relays(other)];
     const before = readBytes();
     await lan.run({ op: 'echo', src: CLIENTS.socks5, ...echoAt, bytes: 1 << 20, halfClose: true, timeoutMs: 10_000 });
     const read = readBytes() - before;
@@ -171,6 +174,8 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     const held = pipes();
     if (RELAY_MODE === 'splice') assert.ok(held <= baseline + 4, `${held} pipe descriptors with two idle relays (baseline ${baseline})`);
     else assert.equal(held, baseline, 'no pipe in JS mode');
+    // The echo and the two held relays, each counted once, where its bytes moved.
+    assert.deepEqual([(await relays(RELAY_MODE)) - relaysBefore[0]!, (await relays(other)) - relaysBefore[1]!], [3, 0], `pgw_forwarder_relays_total{relay=${RELAY_MODE}} and {relay=${other}}`);
     await lan.run({ op: 'release', keys: ['spliced-socks5', 'spliced-http'] });
     await eventually('the held relays to close', async () => (await active()) === 0);
   });

@@ -16,7 +16,7 @@ import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pg
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
 import { closeFd, describeSocket, type DialRelay, dialNative, dupFd, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
 import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/tcp/native-dial.js';
-import { Relay } from '../../services/forwarder/src/tcp/relay.js';
+import { Relay, type RelayMode } from '../../services/forwarder/src/tcp/relay.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
 const servers: net.Server[] = [];
@@ -908,12 +908,14 @@ describe('native upstream dial: the relay it starts itself', () => {
     const clientFd = dupFd(pair.fd);
     pair.accepted.destroy();
     const released: Relay[] = [];
-    const relay = new Relay(clientFd, { relayReleased: (r) => released.push(r) });
+    const started: RelayMode[] = [];
+    const relay = new Relay(clientFd, { relayStarted: (mode) => started.push(mode), relayReleased: (r) => released.push(r) });
     const upstream = await dialNativeOk(proxy, options(), null, clientFd, relay.dialRelay(5_000));
     assert.ok(upstream.relay !== undefined);
     assert.equal(released.length, 0);
     relay.attachDescriptor(upstream, 5_000);
     assert.deepEqual(released, [relay], 'released once, at adoption');
+    assert.deepEqual(started, ['splice'], 'counted as a kernel relay, once');
     assert.deepEqual([relay.bytesUp, relay.bytesDown], [4, 5]);
     assert.equal(await read, 'HELLO');
     pair.close();

@@ -30,6 +30,17 @@ describe('forwarder metrics', () => {
     assert.doesNotMatch(await registry.metrics(), /proxy="9"/);
   });
 
+  it('counts relays by where their bytes move', async () => {
+    const registry = new Registry();
+    const stats = new ForwarderStats();
+    stats.relays.splice = 5;
+    stats.relays.js = 2;
+    registerForwarderMetrics(registry, stats, new ConnectionLimits(100, 10), noListeners, null);
+    const text = await registry.metrics();
+    assert.match(text, /^pgw_forwarder_relays_total\{relay="splice"\} 5$/m);
+    assert.match(text, /^pgw_forwarder_relays_total\{relay="js"\} 2$/m);
+  });
+
   it('has no warm series with the warm pool off', async () => {
     const registry = new Registry();
     registerForwarderMetrics(registry, new ForwarderStats(), new ConnectionLimits(100, 10), noListeners, null);

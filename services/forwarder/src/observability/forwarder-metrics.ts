@@ -51,6 +51,16 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
     },
   });
   new Counter({
+    name: 'pgw_forwarder_relays_total',
+    help: 'Relays started, by where their bytes move: splice (the kernel, splice(2)) or js (through the forwarder: PGW_FORWARDER_RELAY=js, or a connection the kernel relay declined)',
+    labelNames: ['relay'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [relay, count] of Object.entries(stats.relays)) this.inc({ relay }, count);
+    },
+  });
+  new Counter({
     name: 'pgw_forwarder_failures_total',
     help: 'Connections not relayed, by reason (refusals before the dial and dial failures)',
     labelNames: ['reason'],

@@ -1,4 +1,5 @@
 import type { DestinationRefusal, ProxyHostRefusal } from '@pgw/domain';
+import type { RelayMode } from './relay.js';
 
 /** Refusals by the destination policy: a forbidden destination, or a proxy at a forbidden address. */
 export type PolicyRefusal = DestinationRefusal | ProxyHostRefusal;
@@ -15,6 +16,8 @@ export class ForwarderStats {
   /** Bytes of relays already closed; live relays are added at read time. */
   closedBytesUp = 0;
   closedBytesDown = 0;
+  /** Relays started, by where their bytes move: js also counts connections the kernel relay declined in splice mode. */
+  readonly relays: Record<RelayMode, number> = { splice: 0, js: 0 };
   readonly failures = new Map<string, number>();
   /** The policy refusals alone (also counted in failures): pgw_forwarder_refused_total and the status record. */
   readonly refusals = new Map<PolicyRefusal, number>();

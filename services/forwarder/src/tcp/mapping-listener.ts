@@ -138,6 +138,10 @@ export class MappingListener implements RelayOwner {
     }
   }
 
+  relayStarted(mode: RelayMode): void {
+    this.ctx.stats.relays[mode]++;
+  }
+
   relayReleased(relay: Relay): void {
     if (relay.prev === null) this.head = relay.next;
     else relay.prev.next = relay.next;

@@ -30,8 +30,9 @@ interface RelaySplice extends SplicedRelay {
   [ENDED]?: true;
 }
 
-/** The mapping listener a relay belongs to: told exactly once when both sockets are closed. */
+/** The mapping listener a relay belongs to: told where its bytes move once it starts, and exactly once when both sockets are closed. */
 export interface RelayOwner {
+  relayStarted(mode: RelayMode): void;
   relayReleased(relay: Relay): void;
 }
 
@@ -90,6 +91,7 @@ export class Relay {
     this.client = client;
     client[RELAY] = this;
     this.openSockets = 2;
+    this.owner.relayStarted('js');
     client.on('error', onSocketError);
     client.on('close', onSocketClose);
     upstream.on('error', onSocketError);
@@ -120,6 +122,7 @@ export class Relay {
     this.clientFd = -1;
     spliced[RELAY] = this;
     this.spliced = spliced;
+    this.owner.relayStarted('splice');
     if (spliced[ENDED] === true) this.splicedClosed();
   }
 
