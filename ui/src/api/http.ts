@@ -1,17 +1,7 @@
+import { ApiError } from '@pgw/api/contract/api-error';
 import type { ApiErrorBody } from './types.js';
 
-/** An API error as the spec defines it: a stable code, a message, and the offending field if any. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
 
 export const API_BASE = '/api/v1';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
