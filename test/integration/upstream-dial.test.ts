@@ -7,7 +7,7 @@
 // against a JavaScript dial to the same server. No descriptor may be left behind.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
@@ -188,6 +188,26 @@ async function clientPair(): Promise<{ fd: number; accepted: net.Socket; client:
   server.close();
   const fd = (accepted as unknown as { _handle: { fd: number } })._handle.fd;
   return { fd, accepted, client, close: () => (client.destroy(), accepted.destroy()) };
+}
+
+const EPOLLIN = 0x1;
+const EPOLLOUT = 0x4;
+const EPOLLRDHUP = 0x2000;
+
+/** The events `fd` is registered for in this process's epolls (/proc/self/fdinfo of each eventpoll), null when in none but Node's own. */
+function epollInterest(fd: number): number | null {
+  for (const entry of readdirSync('/proc/self/fd')) {
+    let info: string;
+    try {
+      if (readlinkSync(`/proc/self/fd/${entry}`) !== 'anon_inode:[eventpoll]') continue;
+      info = readFileSync(`/proc/self/fdinfo/${entry}`, 'utf8');
+    } catch {
+      continue; // closed while we looked
+    }
+    const line = new RegExp(`^tfd:\\s+${fd}\\s+events:\\s+([0-9a-f]+)`, 'm').exec(info);
+    if (line !== null) return Number.parseInt(line[1]!, 16);
+  }
+  return null;
 }
 
 function openFds(): number {
@@ -505,6 +525,25 @@ describe('native upstream dial: descriptors', () => {
     );
     assert.deepEqual(keepalive(warm), jsKeepalive, 'a warm connection opened by the idle connector');
     closeFd(warm);
+  });
+
+  it('a warm watch asks the epoll for readable and hang-up only: a writable socket wakes nobody while it waits', async () => {
+    const ok = await startProxy('socks5', async (reader, socket) => {
+      await socksExchange(reader, socket, SOCKS_OK_V4, false);
+      await echoUpper(reader, socket);
+    });
+    const { fd } = await dialNativeOk(ok, options());
+    const watch = watchDescriptor(fd, () => undefined);
+    const watched = epollInterest(fd);
+    assert.ok(watched !== null, `descriptor ${fd} is in an epoll of this process`);
+    assert.equal(watched & EPOLLOUT, 0, `interest 0x${watched.toString(16)} while watched: no EPOLLOUT`);
+    assert.equal(watched & (EPOLLIN | EPOLLRDHUP), EPOLLIN | EPOLLRDHUP, 'readable and the peer\'s end are asked for');
+    watch.close();
+    // The dial that takes it next asks for writable again (its requests may fill the buffer).
+    const done = new Promise<NativeDialFailure | null>((resolve) => dialNativeOnFd(fd, [], 1_000, (failure) => resolve(failure)));
+    assert.equal(epollInterest(fd)! & EPOLLOUT, EPOLLOUT, 'writable asked for by the dial');
+    assert.equal(await done, null);
+    closeFd(fd);
   });
 
   it('a descriptor a watch holds is refused to a dial (EBUSY) until the watch lets go', async () => {

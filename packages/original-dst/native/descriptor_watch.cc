@@ -29,7 +29,9 @@ class DescriptorWatch : public Napi::ObjectWrap<DescriptorWatch>, public Reactor
       return;
     }
     const int fd = info[0].As<Napi::Number>().Int32Value();
-    const int err = reactor::Watch(env, fd, this);
+    // Readable and hang-up only: the connection waits with nothing to send, so a writable edge
+    // (reported at once on registration) would be a loop turn for nothing.
+    const int err = reactor::Watch(env, fd, this, false);
     if (err != 0) {
       ThrowErrno(env, "DescriptorWatch: epoll_ctl", err);
       return;

@@ -3,9 +3,10 @@
 // dial, warm watch, splice relay) duplicated the descriptor for its own handle; each uv_poll_init
 // probes the descriptor (EPOLL_CTL_ADD and DEL, FIONBIO) and each stop and start of a handle is a
 // DEL and an ADD. That was 26 epoll_ctl, 3 FIONBIO and 3 dups with their closes per relayed
-// connection (docs/benchmarks.md). Here a descriptor is added once, edge-triggered with a fixed
-// interest, handed from stage to stage in a table (one EPOLL_CTL_MOD, see Watch), and removed by
-// its close; each watcher keeps its own readiness flags, as nginx does.
+// connection (docs/benchmarks.md). Here a descriptor is added once, edge-triggered (reading and
+// writing; reading only while a warm watch holds it), handed from stage to stage in a table (one
+// EPOLL_CTL_MOD, see Watch), and removed by its close; each watcher keeps its own readiness flags,
+// as nginx does.
 //
 // An event carries the descriptor's number and the generation of its record, not a pointer: an
 // edge that arrives after its watcher let go, or from a registration that outlived its record (a
@@ -22,6 +23,7 @@ namespace {
 
 constexpr int kEventsPerWake = 64;
 constexpr uint32_t kInterest = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr uint32_t kReadInterest = EPOLLIN | EPOLLRDHUP | EPOLLET;
 
 struct Record {
   uint32_t generation = 0;
@@ -100,14 +102,14 @@ int Start(napi_env env) {
 
 namespace reactor {
 
-int Watch(napi_env env, int fd, ReactorWatch* watch) {
+int Watch(napi_env env, int fd, ReactorWatch* watch, bool writable) {
   if (fd < 0) return EBADF;
   const int err = Start(env);
   if (err != 0) return err;
   if (static_cast<size_t>(fd) >= current.records.size()) current.records.resize(static_cast<size_t>(fd) + 64);
   Record& record = current.records[fd];
   epoll_event event{};
-  event.events = kInterest;
+  event.events = writable ? kInterest : kReadInterest;
   if (record.registered && record.watch != nullptr && record.watch != watch) return EBUSY;
   if (record.registered) {
     // Handed over: MOD both checks that this number still is the descriptor we registered (one

@@ -19,10 +19,11 @@ class ReactorWatch {
 namespace reactor {
 
 // Makes `watch` the watcher of `fd` (non-blocking, connected or connecting): a descriptor not
-// yet registered is added, edge-triggered for reading, writing and hang-ups; one registered and
-// parked is taken over. One epoll_ctl either way; 0 or the errno (EBUSY: another watcher holds
-// it, a stage that did not let go first). Readiness present now is reported at once.
-int Watch(napi_env env, int fd, ReactorWatch* watch);
+// yet registered is added, edge-triggered for reading and hang-ups, and for writing unless
+// `writable` is false (a watcher that never writes: a writable socket would wake it for nothing);
+// one registered and parked is taken over. One epoll_ctl either way; 0 or the errno (EBUSY:
+// another watcher holds it, a stage that did not let go first). Readiness present now is reported at once.
+int Watch(napi_env env, int fd, ReactorWatch* watch, bool writable = true);
 
 // `watch` lets go of `fd`, which stays open and registered for the next watcher (its edges are
 // dropped meanwhile). Nothing when another watcher holds it.
