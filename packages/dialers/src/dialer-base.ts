@@ -6,6 +6,9 @@ import { type HandshakePlan, planOf } from './handshake-plan.js';
 import { checkTarget } from './target.js';
 import type { DialOptions, DialTarget, Dialer } from './types.js';
 
+/** Plans kept per proxy; past this many all are forgotten at once (a scan of many destinations cannot grow it). */
+const PLANS_MAX = 1024;
+
 /**
  * What every protocol's dialer shares: the target check, a per-proxy cache of what only depends
  * on the proxy's credentials (greeting and auth bytes, the Proxy-Authorization line), errors with
@@ -18,6 +21,13 @@ export abstract class ProxyDialer<Prepared> implements Dialer {
   protected abstract readonly protocolName: string;
   // Keyed by the endpoint object: the forwarder keeps one per proxy while its credentials stay the same.
   private readonly prepared = new WeakMap<ProxyEndpoint, Prepared>();
+  /**
+   * Plans by proxy (the same object while its credentials stay the same), handshake and target:
+   * clients go to the same few destinations again and again, and building a plan (checking and
+   * parsing the address, the request's buffer, the stages) took 14-25 µs of a cold cache on every
+   * connection's path to its CONNECT (docs/benchmarks.md, session 15). A plan is never written to.
+   */
+  private readonly plans = new WeakMap<ProxyEndpoint, Map<string, HandshakePlan>>();
 
   /** Computes the per-proxy part once; throws DialError('invalid_request') for unusable credentials. */
   protected abstract prepare(proxy: ProxyEndpoint): Prepared;
@@ -69,14 +79,25 @@ export abstract class ProxyDialer<Prepared> implements Dialer {
    * run elsewhere (handshake-plan.ts). Throws what dial() would reject with before any packet.
    */
   plan(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, onWarm: boolean): HandshakePlan {
+    // Early data in the request makes the plan one dial's own.
+    const key = options.earlyData === undefined || options.earlyData.length === 0 ? `${onWarm ? 'warm' : (options.handshake ?? '')} ${target.host} ${target.port}` : null;
+    let plans = this.plans.get(proxy);
+    const known = key === null ? undefined : plans?.get(key);
+    if (known !== undefined) return known;
+    let plan: HandshakePlan;
     try {
       checkTarget(target);
       const prepared = this.preparedFor(proxy);
       const exchanges = onWarm ? this.connectExchanges(prepared, target) : this.exchanges(prepared, target, options);
-      return planOf(this.protocol, proxy, this.protocolName, exchanges);
+      plan = planOf(this.protocol, proxy, this.protocolName, exchanges);
     } catch (error) {
       throw error instanceof DialError ? withContext(error, proxy, target) : error;
     }
+    if (key === null) return plan;
+    if (plans === undefined) this.plans.set(proxy, (plans = new Map()));
+    else if (plans.size >= PLANS_MAX) plans.clear();
+    plans.set(key, plan);
+    return plan;
   }
 
   /** The exchanges open() would run (greeting and auth; none for HTTP), as plan() does for dial(). */

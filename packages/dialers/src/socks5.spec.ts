@@ -25,3 +25,31 @@ describe('Socks5Dialer early data', () => {
     assert.deepEqual(requests({ handshake: 'early-data', earlyData: Buffer.alloc(0) }), requests({ handshake: 'pipelined' }));
   });
 });
+
+describe('ProxyDialer plans', () => {
+  it('are kept per proxy, handshake and target, and built anew for anything else', () => {
+    const dialer = new Socks5Dialer();
+    const options = { timeoutMs: 1_000, handshake: 'pipelined' as const };
+    const warm = dialer.plan(PROXY, TARGET, options, true);
+    assert.equal(dialer.plan(PROXY, { ...TARGET }, options, true), warm, 'the same target again: the same plan');
+    assert.deepEqual(warm.stages.map((stage) => [...(stage.request ?? [])]), [CONNECT]);
+    const cold = dialer.plan(PROXY, TARGET, options, false);
+    assert.notEqual(cold, warm, 'a new connection has the greeting too');
+    assert.equal(dialer.plan(PROXY, TARGET, options, false), cold);
+    assert.notEqual(dialer.plan(PROXY, TARGET, { ...options, handshake: 'sequential' }, false), cold, 'another handshake');
+    const other = dialer.plan(PROXY, { host: '203.0.113.11', port: 80 }, options, true);
+    assert.deepEqual(other.stages.map((stage) => [...(stage.request ?? [])]), [[5, 1, 0, 1, 203, 0, 113, 11, 0, 80]]);
+    assert.notEqual(dialer.plan(PROXY, { ...TARGET, port: 443 }, options, true), warm, 'another port');
+    // New credentials come as a new endpoint object (the forwarder's routes): their own plans.
+    assert.notEqual(dialer.plan({ ...PROXY, password: 'q' }, TARGET, options, true), warm);
+    // Early data belongs to one dial.
+    const early = { ...options, earlyData: EARLY };
+    assert.notEqual(dialer.plan(PROXY, TARGET, early, false), dialer.plan(PROXY, TARGET, early, false));
+  });
+
+  it('a target refused is refused every time, never kept', () => {
+    const dialer = new Socks5Dialer();
+    const bad = { host: 'bad host', port: 80 };
+    for (let i = 0; i < 2; i++) assert.throws(() => dialer.plan(PROXY, bad, { timeoutMs: 1_000 }, true), { reason: 'invalid_request' });
+  });
+});

@@ -100,6 +100,56 @@ describe('WarmPool', () => {
     assert.deepEqual(calls, ['dial']);
   });
 
+  it('closes each warm connection left unused at its max age, by the clock of its open, also after the one the timer was set for was taken', async (t) => {
+    const opened: PassThrough[] = [];
+    const dialer: Dialer = {
+      protocol: 'socks5',
+      dial: async () => new PassThrough() as unknown as Socket,
+      open: async () => {
+        const socket = new PassThrough();
+        opened.push(socket);
+        return socket as unknown as Socket;
+      },
+      connectOn: async (warm) => warm,
+    };
+    let now = 0;
+    const maxAgeMs = 200;
+    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, { ...SETTINGS, maxAgeMs }, () => now);
+    // A failed assertion must not leave the pool refilling at every expiry (the clock stands still).
+    t.after(() => pool.close());
+    // Two takes at once ask for two warm connections, opened at 0 (A and B).
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    pool.connectionEnded();
+    await nextTurn();
+    await nextTurn();
+    assert.equal(opened.length, 2);
+    // At 100 one is taken (the timer was set for it) and its end asks for one more (C, opened at 100).
+    now = 100;
+    await pool.dial(TARGET, { timeoutMs: 1_000 });
+    pool.connectionEnded();
+    await nextTurn();
+    await nextTurn();
+    assert.equal(opened.length, 3);
+    assert.equal(pool.counts.ready, 2);
+    const [, b, c] = opened as [PassThrough, PassThrough, PassThrough];
+    // The clock at 210 when the timer fires (200 ms after A's and B's open): B has had its time, C not.
+    now = 210;
+    await sleep(maxAgeMs + 30);
+    assert.equal(b.destroyed, true, 'B closed at its max age');
+    assert.equal(c.destroyed, false, 'C (110 ms old) kept');
+    // Its replacement is opened: demand is recent. Then C's time comes.
+    await nextTurn();
+    assert.equal(opened.length, 4);
+    now = 310;
+    await sleep(100 + 30);
+    assert.equal(c.destroyed, true, 'C closed at its max age');
+    pool.close();
+    // A went to a client (the pool no longer owns it); every other one is closed.
+    assert.equal(opened[0]!.destroyed, false);
+    assert.ok(opened.slice(1).every((socket) => socket.destroyed), 'close() ends the rest');
+  });
+
   it('counts a warm connection found closed as stale, and dials the client anew', async () => {
     const { dialer, calls } = recordingDialer('closed');
     const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);

@@ -47,8 +47,6 @@ export interface WarmConnector<C> {
 }
 
 class WarmConnection<C> implements WarmLoss {
-  timer: NodeJS.Timeout | undefined = undefined;
-
   constructor(
     readonly pool: WarmPool<C>,
     readonly connection: C,
@@ -83,8 +81,15 @@ export interface WarmTakes {
 
 export class WarmPool<C = Socket> {
   private readonly sizing: WarmPoolSizing;
-  /** Oldest first: the one closest to its max age is used first. */
+  /** Oldest first: the one closest to its max age is used first, and expires first. */
   private readonly ready: WarmConnection<C>[] = [];
+  /**
+   * One max-age timer for the pool, due when the oldest warm connection it last saw expires, and
+   * never cleared by a take: clearTimeout costs 10-25 µs on a cold cache (it unlinks the timer's
+   * list and toggles the loop's ref), which a take, on every client's path to its CONNECT, would
+   * pay. Unref'd: what waits for clients (the forwarder's listeners) keeps the process alive.
+   */
+  private expiry: NodeJS.Timeout | undefined = undefined;
   private readonly connector: WarmConnector<C>;
   private opening = 0;
   private closed = false;
@@ -135,14 +140,21 @@ export class WarmPool<C = Socket> {
    * `via.warm` must reject with a DialError as connectOn does ('closed' for a warm connection the
    * proxy closed), so that the pool's accounting and the stale-connection retry stay the same.
    */
-  async dialVia<T>(options: DialOptions, via: WarmVia<C, T>): Promise<T> {
+  dialVia<T>(options: DialOptions, via: WarmVia<C, T>): Promise<T> {
+    const warm = this.takeReady();
+    // The dial starts first (its first packet leaves within via.warm or via.cold), the bookkeeping
+    // after: an async function's entry and a clock read cost microseconds each on a cold cache.
+    return this.served(warm, warm === null ? via.cold() : via.warm(warm.connection), options, via);
+  }
+
+  /** A take's accounting and, for a warm connection found closed, the new dial; refilled once served. */
+  private async served<T>(warm: WarmConnection<C> | null, dialing: Promise<T>, options: DialOptions, via: WarmVia<C, T>): Promise<T> {
     const takenAt = this.now();
     this.sizing.recordTake(takenAt);
     try {
-      const warm = this.takeReady();
-      if (warm === null) return await via.cold();
+      if (warm === null) return await dialing;
       try {
-        const connection = await via.warm(warm.connection);
+        const connection = await dialing;
         this.sizing.recordUse();
         this.takeCounts.used++;
         return connection;
@@ -184,6 +196,8 @@ export class WarmPool<C = Socket> {
     this.closed = true;
     clearTimeout(this.refillFallback);
     this.refillFallback = undefined;
+    clearTimeout(this.expiry);
+    this.expiry = undefined;
     this.abort.abort();
     for (const warm of this.ready.splice(0)) this.discard(warm);
   }
@@ -251,20 +265,37 @@ export class WarmPool<C = Socket> {
   }
 
   private keep(connection: C, openedAt: number): void {
-    const warm = new WarmConnection(this, connection, openedAt);
     const left = this.sizing.maxAgeMs - (this.now() - openedAt);
     if (left <= 0) return void this.connector.destroy(connection);
-    warm.timer = setTimeout(onMaxAge, left, warm);
+    const warm = new WarmConnection(this, connection, openedAt);
     this.connector.watch(connection, warm);
-    this.ready.push(warm);
+    // Opens end about in the order they began: this one goes last, unless a slower open began later.
+    let at = this.ready.length;
+    while (at > 0 && this.ready[at - 1]!.openedAt > openedAt) at--;
+    this.ready.splice(at, 0, warm);
+    // A timer due later than this one's max age (none, or one armed for a younger connection) is moved up.
+    if (this.expiry === undefined || at === 0) this.armExpiry(left);
   }
 
-  /** Unused at its max age: closed, and replaced while there is demand. */
-  expired(warm: WarmConnection<C>): void {
-    warm.timer = undefined;
-    if (!this.remove(warm)) return;
-    this.discard(warm);
-    this.refill();
+  private armExpiry(inMs: number): void {
+    clearTimeout(this.expiry);
+    this.expiry = setTimeout(onMaxAge, Math.max(1, Math.ceil(inMs)), this);
+    this.expiry.unref();
+  }
+
+  /** Unused at their max age: closed, and replaced while there is demand; the timer then follows the oldest left. */
+  expireDue(): void {
+    this.expiry = undefined;
+    if (this.closed) return;
+    const now = this.now();
+    const maxAgeMs = this.sizing.maxAgeMs;
+    let expired = 0;
+    while (this.ready.length > 0 && now - this.ready[0]!.openedAt >= maxAgeMs) {
+      this.discard(this.ready.shift()!);
+      expired++;
+    }
+    if (this.ready.length > 0) this.armExpiry(maxAgeMs - (now - this.ready[0]!.openedAt));
+    if (expired > 0) this.refill();
   }
 
   /** The proxy closed it, sent something unasked, or it failed, before any CONNECT. */
@@ -275,8 +306,6 @@ export class WarmPool<C = Socket> {
   }
 
   private detach(warm: WarmConnection<C>): void {
-    if (warm.timer !== undefined) clearTimeout(warm.timer);
-    warm.timer = undefined;
     this.connector.unwatch(warm.connection);
   }
 
@@ -288,7 +317,11 @@ export class WarmPool<C = Socket> {
   private rejected(ageMs: number): void {
     if (this.closed) return;
     // Within REJECTIONS_OFF tries the sizing turns the pool off, so this cannot loop.
-    if (!this.sizing.recordRejection(ageMs, this.now())) this.refill();
+    if (this.sizing.recordRejection(ageMs, this.now())) return;
+    // The max age may have just been shortened (the proxy closes idle connections sooner): the
+    // oldest is due earlier than the timer says.
+    if (this.ready.length > 0) this.armExpiry(this.sizing.maxAgeMs - (this.now() - this.ready[0]!.openedAt));
+    this.refill();
   }
 
   private remove(warm: WarmConnection<C>): boolean {
@@ -299,8 +332,8 @@ export class WarmPool<C = Socket> {
   }
 }
 
-function onMaxAge(warm: WarmConnection<unknown>): void {
-  warm.pool.expired(warm);
+function onMaxAge(pool: WarmPool<unknown>): void {
+  pool.expireDue();
 }
 
 /** The default connector: the dialer's sockets, watched through module-level listeners (no closure per connection). */

@@ -4,8 +4,8 @@
 // opened it and, at close(), left registered for the dial that uses it next (reactor.h); fd stays
 // the caller's to close. Nothing else may read fd meanwhile: epoll checks readiness again when it
 // delivers an edge, so bytes another reader took first are never reported. Unlike a uv_poll
-// handle it does not keep Node's loop alive (the reactor's handle is unref'd): the warm pool's
-// max-age timer does, while a warm connection waits.
+// handle it does not keep Node's loop alive (the reactor's handle is unref'd), nor does the warm
+// pool's max-age timer: what waits for clients (the forwarder's listeners) keeps it alive.
 #include "descriptor_watch.h"
 
 #include <sys/epoll.h>

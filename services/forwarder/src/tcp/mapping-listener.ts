@@ -193,16 +193,19 @@ export class MappingListener implements RelayOwner {
     relay.next = this.head;
     if (this.head !== null) this.head.prev = relay;
     this.head = relay;
-    void this.connect(relay, route, this.dialer, this.abort, dstAddress, dstPort);
+    this.connect(relay, route, this.dialer, this.abort, dstAddress, dstPort);
   }
 
   acceptFailed(error: Error): void {
     this.ctx.acceptFailed(this.route, error);
   }
 
-  private async connect(relay: Relay, route: MappingRoute, dialer: Dialer, signal: DialAbort, host: string, port: number): Promise<void> {
-    const started = performance.now();
-    let upstream: RelaySocket | NativeUpstream;
+  /**
+   * Starts the dial within the accept's own turn: an async function's entry costs microseconds on
+   * a cold cache, paid after the first packet to the proxy has left (dialed).
+   */
+  private connect(relay: Relay, route: MappingRoute, dialer: Dialer, signal: DialAbort, host: string, port: number): void {
+    let dialing: Promise<RelaySocket | NativeUpstream>;
     try {
       const target = { host, port };
       // allowHalfOpen: each direction's FIN is relayed on its own (see relay.ts).
@@ -214,8 +217,25 @@ export class MappingListener implements RelayOwner {
       // The client's descriptor stays open while the dial runs (closeConnections aborts the dials first).
       // The native dial starts the relay itself once the proxy has answered (boot.ts picks the
       // native dial only where the splice relay is on and works).
-      if (this.ctx.dialMode === 'native') upstream = await dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen, relay: relay.dialRelay(this.ctx.idleTimeoutMs) });
-      else upstream = await (pool === null ? dialer.dial(route.proxy!, target, options) : (pool as WarmPool<Socket>).dial(target, options));
+      dialing =
+        this.ctx.dialMode === 'native'
+          ? dialUpstream(route.proxy!, target, options, pool as WarmPool<NativeWarm> | null, { clientFd: relay.descriptor, fastOpen: this.ctx.fastOpen, relay: relay.dialRelay(this.ctx.idleTimeoutMs) })
+          : pool === null
+            ? dialer.dial(route.proxy!, target, options)
+            : (pool as WarmPool<Socket>).dial(target, options);
+    } catch (error) {
+      dialing = Promise.reject(error as Error);
+    }
+    void this.dialed(relay, route, dialing);
+  }
+
+  private async dialed(relay: Relay, route: MappingRoute, dialing: Promise<RelaySocket | NativeUpstream>): Promise<void> {
+    // Timed from its first packet: a clock read before it would delay it by microseconds (a cold
+    // cache), and the set-up before it is the forwarder's own time, not the proxy's.
+    const started = performance.now();
+    let upstream: RelaySocket | NativeUpstream;
+    try {
+      upstream = await dialing;
     } catch (error) {
       this.ctx.dialFailed(route, error);
       relay.reset();
