@@ -19,6 +19,7 @@ import {
   type WarmConnector,
   type WarmLoss,
   type WarmPool,
+  type WarmVia,
   withContext,
 } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
@@ -136,10 +137,31 @@ export function dialUpstream(proxy: ProxyEndpoint, target: DialTarget, options: 
   const earlyFd = earlyDataFd(proxy, options, extras.clientFd ?? -1);
   const fastOpen = extras.fastOpen ?? false;
   if (pool === null) return dialCold(proxy, target, options, earlyFd, fastOpen, extras.relay);
-  return pool.dialVia<NativeUpstream | Socket>(options, {
-    warm: (warm) => dialWarm(warm, proxy, target, options, earlyFd, extras.relay),
-    cold: () => dialCold(proxy, target, options, earlyFd, fastOpen, extras.relay),
-  });
+  return pool.dialVia(options, new NativeVia(proxy, target, options, earlyFd, fastOpen, extras.relay));
+}
+
+/**
+ * A take's two ways on (WarmVia), as an object rather than two closures per connection: the
+ * services' bundle keeps every function's name (keepNames), which costs each closure that has one
+ * an Object.defineProperty (~10 µs of a cold cache, on the client's path to its CONNECT).
+ */
+class NativeVia implements WarmVia<NativeWarm, NativeUpstream | Socket> {
+  constructor(
+    private readonly proxy: ProxyEndpoint,
+    private readonly target: DialTarget,
+    private readonly options: DialOptions,
+    private readonly earlyFd: number,
+    private readonly fastOpen: boolean,
+    private readonly relay: DialRelay | undefined,
+  ) {}
+
+  warm(warm: NativeWarm): Promise<NativeUpstream> {
+    return dialWarm(warm, this.proxy, this.target, this.options, this.earlyFd, this.relay);
+  }
+
+  cold(): Promise<NativeUpstream | Socket> {
+    return dialCold(this.proxy, this.target, this.options, this.earlyFd, this.fastOpen, this.relay);
+  }
 }
 
 /**
