@@ -482,6 +482,16 @@ describe('native upstream dial: failures worded as the JavaScript dialer words t
   });
 });
 
+/** A tunnel through an echoing SOCKS5 proxy, its descriptor held by a warm connection's watch. */
+async function watchedTunnel(): Promise<{ fd: number; watch: { close(): void } }> {
+  const ok = await startProxy('socks5', async (reader, socket) => {
+    await socksExchange(reader, socket, SOCKS_OK_V4, false);
+    await echoUpper(reader, socket);
+  });
+  const { fd } = await dialNativeOk(ok, options());
+  return { fd, watch: watchDescriptor(fd, () => undefined) };
+}
+
 describe('native upstream dial: descriptors', () => {
   it('leaves none behind after successes, failures, timeouts and aborts', async () => {
     const ok = await startProxy('socks5', (reader, socket) => socksExchange(reader, socket, SOCKS_OK_V4, false).then(() => void socket.end()));
@@ -528,12 +538,7 @@ describe('native upstream dial: descriptors', () => {
   });
 
   it('a warm watch asks the epoll for readable and hang-up only: a writable socket wakes nobody while it waits', async () => {
-    const ok = await startProxy('socks5', async (reader, socket) => {
-      await socksExchange(reader, socket, SOCKS_OK_V4, false);
-      await echoUpper(reader, socket);
-    });
-    const { fd } = await dialNativeOk(ok, options());
-    const watch = watchDescriptor(fd, () => undefined);
+    const { fd, watch } = await watchedTunnel();
     const watched = epollInterest(fd);
     assert.ok(watched !== null, `descriptor ${fd} is in an epoll of this process`);
     assert.equal(watched & EPOLLOUT, 0, `interest 0x${watched.toString(16)} while watched: no EPOLLOUT`);
@@ -547,12 +552,7 @@ describe('native upstream dial: descriptors', () => {
   });
 
   it('a descriptor a watch holds is refused to a dial (EBUSY) until the watch lets go', async () => {
-    const ok = await startProxy('socks5', async (reader, socket) => {
-      await socksExchange(reader, socket, SOCKS_OK_V4, false);
-      await echoUpper(reader, socket);
-    });
-    const { fd } = await dialNativeOk(ok, options());
-    const watch = watchDescriptor(fd, () => undefined);
+    const { fd, watch } = await watchedTunnel();
     assert.throws(() => dialNativeOnFd(fd, [], 1_000, () => undefined), { code: 'EBUSY' }, 'a stage that did not let go first is an error, not a silent hang');
     watch.close();
     const done = await new Promise<[NativeDialFailure | null, number]>((resolve) => {
