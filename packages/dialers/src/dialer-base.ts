@@ -81,8 +81,7 @@ export abstract class ProxyDialer<Prepared> implements Dialer {
   plan(proxy: ProxyEndpoint, target: DialTarget, options: DialOptions, onWarm: boolean): HandshakePlan {
     // Early data in the request makes the plan one dial's own.
     const key = options.earlyData === undefined || options.earlyData.length === 0 ? `${onWarm ? 'warm' : (options.handshake ?? '')} ${target.host} ${target.port}` : null;
-    let plans = this.plans.get(proxy);
-    const known = key === null ? undefined : plans?.get(key);
+    const known = key === null ? undefined : this.plans.get(proxy)?.get(key);
     if (known !== undefined) return known;
     let plan: HandshakePlan;
     try {
@@ -93,20 +92,29 @@ export abstract class ProxyDialer<Prepared> implements Dialer {
     } catch (error) {
       throw error instanceof DialError ? withContext(error, proxy, target) : error;
     }
-    if (key === null) return plan;
+    return key === null ? plan : this.keepPlan(proxy, key, plan);
+  }
+
+  /** The exchanges open() would run (greeting and auth; none for HTTP), as plan() does for dial(); kept as plan() keeps its own. */
+  openPlan(proxy: ProxyEndpoint, options: DialOptions): HandshakePlan {
+    const key = `open ${options.handshake ?? ''}`;
+    const known = this.plans.get(proxy)?.get(key);
+    if (known !== undefined) return known;
+    let plan: HandshakePlan;
+    try {
+      plan = planOf(this.protocol, proxy, this.protocolName, this.openExchanges(this.preparedFor(proxy), options));
+    } catch (error) {
+      throw error instanceof DialError ? withContext(error, proxy, null) : error;
+    }
+    return this.keepPlan(proxy, key, plan);
+  }
+
+  private keepPlan(proxy: ProxyEndpoint, key: string, plan: HandshakePlan): HandshakePlan {
+    let plans = this.plans.get(proxy);
     if (plans === undefined) this.plans.set(proxy, (plans = new Map()));
     else if (plans.size >= PLANS_MAX) plans.clear();
     plans.set(key, plan);
     return plan;
-  }
-
-  /** The exchanges open() would run (greeting and auth; none for HTTP), as plan() does for dial(). */
-  openPlan(proxy: ProxyEndpoint, options: DialOptions): HandshakePlan {
-    try {
-      return planOf(this.protocol, proxy, this.protocolName, this.openExchanges(this.preparedFor(proxy), options));
-    } catch (error) {
-      throw error instanceof DialError ? withContext(error, proxy, null) : error;
-    }
   }
 
   private preparedFor(proxy: ProxyEndpoint): Prepared {

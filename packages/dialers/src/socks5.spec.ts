@@ -42,6 +42,10 @@ describe('ProxyDialer plans', () => {
     assert.notEqual(dialer.plan(PROXY, { ...TARGET, port: 443 }, options, true), warm, 'another port');
     // New credentials come as a new endpoint object (the forwarder's routes): their own plans.
     assert.notEqual(dialer.plan({ ...PROXY, password: 'q' }, TARGET, options, true), warm);
+    const open = dialer.openPlan(PROXY, options);
+    assert.equal(dialer.openPlan(PROXY, options), open, "a warm connection's open: one plan per handshake");
+    assert.deepEqual(open.stages.map((stage) => [...(stage.request ?? [])]), [[5, 1, 2, 1, 1, 0x75, 1, 0x70], []]);
+    assert.notEqual(dialer.openPlan(PROXY, { ...options, handshake: 'sequential' }), open);
     // Early data belongs to one dial.
     const early = { ...options, earlyData: EARLY };
     assert.notEqual(dialer.plan(PROXY, TARGET, early, false), dialer.plan(PROXY, TARGET, early, false));
