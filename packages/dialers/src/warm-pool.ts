@@ -280,6 +280,11 @@ export class WarmPool<C = Socket> {
     this.expiry.unref();
   }
 
+  /** The timer at the oldest warm connection's max age, if any is left. */
+  private armForOldest(now: number): void {
+    if (this.ready.length > 0) this.armExpiry(this.sizing.maxAgeMs - (now - this.ready[0]!.openedAt));
+  }
+
   /** Unused at their max age: closed, and replaced while there is demand; the timer then follows the oldest left. */
   expireDue(): void {
     this.expiry = undefined;
@@ -291,7 +296,7 @@ export class WarmPool<C = Socket> {
       this.discard(this.ready.shift()!);
       expired++;
     }
-    if (this.ready.length > 0) this.armExpiry(maxAgeMs - (now - this.ready[0]!.openedAt));
+    this.armForOldest(now);
     if (expired > 0) this.refill();
   }
 
@@ -317,7 +322,7 @@ export class WarmPool<C = Socket> {
     if (this.sizing.recordRejection(ageMs, this.now())) return;
     // The max age may have just been shortened (the proxy closes idle connections sooner): the
     // oldest is due earlier than the timer says.
-    if (this.ready.length > 0) this.armExpiry(this.sizing.maxAgeMs - (this.now() - this.ready[0]!.openedAt));
+    this.armForOldest(this.now());
     this.refill();
   }
 
