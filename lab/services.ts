@@ -68,9 +68,9 @@ export function serviceEntry(service: ServiceName): string {
 }
 
 /** The service's command line after the privilege and nice prefixes: the same in the tests and the demo. */
-export function serviceMainArgv(service: ServiceName): string[] {
+export function serviceMainArgv(service: ServiceName, extraNodeFlags: readonly string[] = []): string[] {
   const spec = SERVICE_SPECS[service];
-  const main = ['node', ...spec.nodeFlags, serviceEntry(service)];
+  const main = ['node', ...spec.nodeFlags, ...extraNodeFlags, serviceEntry(service)];
   return service === 'agent' ? ['sh', AGENT_SUPERVISOR, ...main] : main;
 }
 

@@ -137,8 +137,12 @@ export class Gateway {
     return { ...common, ...perService[service], ...this.options.env?.[service] };
   }
 
-  /** Starts the built service (its bundle, services/<name>/bundle/main.js) and resolves once it answers its health endpoint. */
-  async start(service: ServiceName, extraEnv: Record<string, string> = {}): Promise<LabProcess> {
+  /**
+   * Starts the built service (its bundle, services/<name>/bundle/main.js) and resolves once it
+   * answers its health endpoint. extraNodeFlags go after the spec's own: V8 flags for A/B runs
+   * (NODE_OPTIONS refuses most of them).
+   */
+  async start(service: ServiceName, extraEnv: Record<string, string> = {}, extraNodeFlags: readonly string[] = []): Promise<LabProcess> {
     if (this.running.get(service)?.isAlive()) throw new Error(`${service} is already running`);
     const spec = SPECS[service];
     if (service === 'api' && this.apiPort === 0) {
@@ -146,7 +150,7 @@ export class Gateway {
       this.apiMetricsPort = await freeLoopbackPort();
       this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
     }
-    const argv = [...niceArgv(spec), ...serviceMainArgv(service)];
+    const argv = [...niceArgv(spec), ...serviceMainArgv(service, extraNodeFlags)];
     const options = { env: { ...this.envFor(service), ...extraEnv }, uid: spec.uid, caps: spec.caps, groups: spec.groups, cwd: REPO_ROOT, name: `pgw-${service}`, logFile: join(this.dir, `pgw-${service}.log`) };
     const spawnedAt = Date.now();
     // The api lives in the machine's namespace: an empty ns name runs it there through the lab's spawner.

@@ -31,8 +31,11 @@ export type LanCommand =
   | { id: number; op: 'release'; keys: string[] }
   /** Connects `count` times and gives up at once: closes, or resets, right after connecting. */
   | (Base & { op: 'impatient'; count: number; mode: 'close' | 'reset' })
-  /** `count` times: connect, send `request`, read until the server closes; `concurrency` at once. Per-try ms. */
-  | (Base & { op: 'latency'; count: number; concurrency: number; request: string });
+  /**
+   * `count` times: connect, send `request`, read until the server closes; `concurrency` at once.
+   * Per-try ms. pauseMs: each worker waits that long between its tries (the relay's after-work done).
+   */
+  | (Base & { op: 'latency'; count: number; concurrency: number; request: string; pauseMs?: number });
 
 export type LanReply =
   | { id: number; ok: true; ms?: number; samples?: number[]; failures?: number; firstError?: string }
@@ -159,7 +162,7 @@ function once(cmd: Base & { request: string }): Promise<number> {
   });
 }
 
-async function latency(cmd: Base & { count: number; concurrency: number; request: string }): Promise<{ samples: number[]; failures: number; firstError?: string }> {
+async function latency(cmd: Base & { count: number; concurrency: number; request: string; pauseMs?: number }): Promise<{ samples: number[]; failures: number; firstError?: string }> {
   const samples: number[] = [];
   let failures = 0;
   let firstError: string | undefined;
@@ -173,6 +176,7 @@ async function latency(cmd: Base & { count: number; concurrency: number; request
         failures++;
         firstError ??= (error as Error).message;
       }
+      if (cmd.pauseMs !== undefined && cmd.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, cmd.pauseMs));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, cmd.concurrency) }, worker));

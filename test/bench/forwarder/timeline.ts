@@ -16,8 +16,9 @@
  *   total     client SYN in         -> FIN out to the client (relay + others)
  *   cpu       the relay process's CPU time per try, all its threads (schedstat, ns resolution): load-independent
  *
- *   node --conditions=pgw-source --import tsx test/bench/forwarder/timeline.ts [--tries 200] [--profile]
+ *   node --conditions=pgw-source --import tsx test/bench/forwarder/timeline.ts [--tries 200] [--gap <ms>] [--profile]
  *
+ * --gap: each try waits that long after the previous one (default 0: back to back).
  * --profile: the forwarder runs under the V8 CPU profiler (cpu-profile-preload.cjs) through its
  * tries; self and total time per function are printed after the table.
  *
@@ -181,6 +182,10 @@ async function main(): Promise<void> {
   const triesArg = process.argv.indexOf('--tries');
   const tries = triesArg === -1 ? 200 : Number(process.argv[triesArg + 1]);
   if (!(tries >= 10 && tries <= 2000)) throw new Error('--tries must be 10-2000');
+  // --gap <ms>: a pause between tries, so that nothing of the previous connection runs at the next one's accept.
+  const gapArg = process.argv.indexOf('--gap');
+  const pauseMs = gapArg === -1 ? 0 : Number(process.argv[gapArg + 1]);
+  if (!(pauseMs >= 0 && pauseMs <= 1000)) throw new Error('--gap must be 0-1000 (ms)');
   execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
   const cleanups: (() => Promise<void> | void)[] = [];
   const result: Record<string, Record<Stage, number> & { tries: number }> = {};
@@ -214,7 +219,7 @@ async function main(): Promise<void> {
     const { ip, httpPort } = lab.description.internet;
     const request = `GET /ip HTTP/1.1\r\nHost: ${ip}\r\nConnection: close\r\n\r\n`;
     const run = async (label: string, client: string, proxy: ProxyHandle, pid: number) => {
-      const target = { src: client, host: ip, port: httpPort, request, timeoutMs: 5_000 };
+      const target = { src: client, host: ip, port: httpPort, request, timeoutMs: 5_000, pauseMs };
       await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
       const capture = await lab.capture({ ns: lab.ns.gateway, iface: 'any', filter: 'tcp' });
       // PGW_TIMELINE_PERF=<file>: perf record of the relay process through the pgw socks5 tries (V8's own C++ and the kernel resolved).

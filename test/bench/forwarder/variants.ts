@@ -1,6 +1,7 @@
 /**
  * A/B runs of the forwarder through dante (SOCKS5; --proxy http: tinyproxy): the same lab, the forwarder restarted per
- * variant (its own environment, e.g. NODE_OPTIONS with V8 flags), variants alternating in each
+ * variant (its own environment; the pseudo-variable NODE_FLAGS="--flag --flag" goes on node's command
+ * line, for V8 flags NODE_OPTIONS refuses), variants alternating in each
  * round (ABBA...) so machine load hits them alike; medians per variant. With --profile the first
  * variant runs once more under the V8 CPU profiler during an iperf3 run and the self time is summarised.
  * With --strace each variant runs once more under `strace -c -f` over 1000 sequential connections
@@ -9,6 +10,9 @@
  *   node --conditions=pgw-source --import tsx test/bench/forwarder/variants.ts \
  *     [--rounds 4] [--proxy socks5|http] [--profile | --profile-connections] [--strace] [name=ENV=value,ENV=value ...]
  *     (default: one variant, "base")
+ *
+ * Each variant's line gives its CPU per sequential try and, in brackets, the part the forwarder's
+ * garbage collector took (its own metrics).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,7 +21,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab } from '../../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
-import { Gateway, REPO_ROOT } from '../../support/gateway.js';
+import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../../support/gateway.js';
+import { metricSamples } from '../../support/prometheus-text.js';
 import { cpuMs, rssMiB } from '../ops-machine.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
@@ -39,6 +44,8 @@ const STRACED_CONNECTIONS = 1_000;
 interface Variant {
   name: string;
   env: Record<string, string>;
+  /** From the pseudo-variable NODE_FLAGS (space-separated): node's command line, where V8 flags go (NODE_OPTIONS refuses most). */
+  nodeFlags: string[];
 }
 
 interface Trial {
@@ -48,6 +55,8 @@ interface Trial {
   conc: number;
   /** The forwarder's CPU time per sequential try (user + system, all threads), ms: steadier than p50 on a loaded machine. */
   cpu: number;
+  /** The forwarder's garbage collection per sequential try (every kind, its own metrics), ms. */
+  gc: number;
   gbps: number;
   rss: number;
   /** RSS before the iperf3 run (after the latency tries). */
@@ -94,11 +103,13 @@ function parseArgs(argv: string[]): { rounds: number; proxy: 'socks5' | 'http'; 
           env[pair.slice(0, eq)] = pair.slice(eq + 1);
         }
       }
-      variants.push({ name, env });
+      const nodeFlags = env.NODE_FLAGS?.split(' ').filter((flag) => flag !== '') ?? [];
+      delete env.NODE_FLAGS;
+      variants.push({ name, env, nodeFlags });
     }
   }
   if (!(rounds >= 1 && rounds <= 20)) throw new Error('--rounds must be 1-20');
-  return { rounds, proxy, profile, strace, variants: variants.length > 0 ? variants : [{ name: 'base', env: {} }] };
+  return { rounds, proxy, profile, strace, variants: variants.length > 0 ? variants : [{ name: 'base', env: {}, nodeFlags: [] }] };
 }
 
 function median(values: number[]): number {
@@ -129,6 +140,11 @@ async function main(): Promise<void> {
       const run = await lab.exec(lab.ns.lan, ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', CLIENT, '-t', String(IPERF_SECONDS), '-J'], { timeoutMs: (IPERF_SECONDS + 20) * 1000 });
       return (JSON.parse(run.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
     };
+    // The forwarder's own GC total (prom-client's default metrics), read in the gateway namespace it listens in.
+    const gcSeconds = async (): Promise<number> => {
+      const scrape = await lab.exec(gateway.ns, ['curl', '-sf', '--max-time', '2', `http://127.0.0.1:${SERVICE_SPECS.forwarder.metricsPort}/metrics`]);
+      return metricSamples(scrape.stdout, 'nodejs_gc_duration_seconds_sum').reduce((sum, sample) => sum + sample.value, 0);
+    };
     const waitEffective = async () => {
       for (let i = 0; i < 150; i++) {
         const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: CLIENT, timeoutMs: 2_000 });
@@ -142,22 +158,24 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();
       for (const variant of order) {
-        const proc = await gateway.start('forwarder', variant.env);
+        const proc = await gateway.start('forwarder', variant.env, variant.nodeFlags);
         await waitEffective();
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
         await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
         const cpuBefore = cpuMs(proc.pid);
+        const gcBefore = await gcSeconds();
         const seq = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
         const cpu = ((cpuMs(proc.pid) ?? Number.NaN) - (cpuBefore ?? Number.NaN)) / SEQUENTIAL;
+        const gc = ((await gcSeconds()) - gcBefore) * 1000 / SEQUENTIAL;
         const concurrent = await lan.run({ op: 'latency', ...target, count: CONCURRENT, concurrency: 10 }, 120_000);
         const conc = summarize(concurrent.samples ?? []).p50;
         const rssBefore = rssMiB(proc.pid);
         const gbps = await iperf();
         const { p50, p95 } = summarize(seq.samples ?? []);
-        const trial: Trial = { p50, p95, conc, cpu, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
+        const trial: Trial = { p50, p95, conc, cpu, gc, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
         trials.get(variant.name)!.push(trial);
         process.stderr.write(
-          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, conc(10) p50 ${conc} ms, CPU ${cpu.toFixed(3)} ms/try, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
+          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, conc(10) p50 ${conc} ms, CPU ${cpu.toFixed(3)} ms/try (GC ${gc.toFixed(3)}), ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
             `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`,
         );
         await gateway.stop('forwarder');
@@ -165,10 +183,10 @@ async function main(): Promise<void> {
     }
     const result = variants.map((v) => {
       const t = trials.get(v.name)!;
-      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), concP50: median(t.map((x) => x.conc)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
+      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), concP50: median(t.map((x) => x.conc)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gcMsPerTry: Number(median(t.map((x) => x.gc)).toFixed(3)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
     });
     console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, ${CONCURRENT} 10 at once, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
-    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  conc(10) p50 ${r.concP50.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
+    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  conc(10) p50 ${r.concP50.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try (GC ${r.gcMsPerTry.toFixed(3)})  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
 
     if (profile !== null) {
       // The forwarder runs as uid pgw, which cannot enter the lab's directory.
@@ -178,7 +196,7 @@ async function main(): Promise<void> {
       const first = variants[0]!;
       const file = join(dir, 'forwarder.cpuprofile');
       const nodeOptions = `${first.env.NODE_OPTIONS ?? ''} --require ${PROFILE_PRELOAD}`.trim();
-      await gateway.start('forwarder', { ...first.env, NODE_OPTIONS: nodeOptions, PGW_BENCH_CPU_PROFILE: file });
+      await gateway.start('forwarder', { ...first.env, NODE_OPTIONS: nodeOptions, PGW_BENCH_CPU_PROFILE: file }, first.nodeFlags);
       await waitEffective();
       let what: string;
       if (profile === 'iperf') what = `one iperf3 run (${(await iperf()).toFixed(2)} Gbit/s under the profiler)`;
@@ -197,7 +215,7 @@ async function main(): Promise<void> {
     const syscalls: Record<string, Record<string, number>> = {};
     if (strace) {
       for (const variant of variants) {
-        const proc = await gateway.start('forwarder', variant.env);
+        const proc = await gateway.start('forwarder', variant.env, variant.nodeFlags);
         await waitEffective();
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
         await lan.run({ op: 'latency', ...target, count: 100, concurrency: 1 });
