@@ -18,6 +18,7 @@
 
 #include "js_callback.h"
 #include "napi_errors.h"
+#include "owned_poll.h"
 
 namespace {
 
@@ -272,28 +273,13 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       Napi::TypeError::New(env, "new FdWatcher(fd, onReadable) expected").ThrowAsJavaScriptException();
       return;
     }
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-      Napi::Error::New(env, "FdWatcher: no event loop").ThrowAsJavaScriptException();
-      return;
-    }
-    poll_ = new uv_poll_t;
-    const int initErr = uv_poll_init(loop, poll_, fd);
-    if (initErr != 0) {
-      delete poll_;
-      poll_ = nullptr;
-      ThrowErrno(env, "uv_poll_init", -initErr);
-      return;
-    }
-    poll_->data = this;
+    if (!poll_.Open(env, fd, this, "FdWatcher")) return;
     onReadable_ = Napi::Persistent(info[1].As<Napi::Function>());
     env_ = env;
-    uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnPoll);
+    poll_.Start(UV_READABLE | UV_DISCONNECT, OnPoll);
     // Kept alive while watching, whatever JavaScript still references.
     Ref();
   }
-
-  ~FdWatcher() override { Stop(); }
 
  private:
   static void OnPoll(uv_poll_t* handle, int /*status*/, int /*events*/) {
@@ -304,22 +290,14 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (poll_ != nullptr) {
-      Stop();
+    if (poll_.IsOpen()) {
+      poll_.Close();
       Unref();
     }
     return info.Env().Undefined();
   }
 
-  void Stop() {
-    if (poll_ == nullptr) return;
-    uv_poll_stop(poll_);
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
-  }
-
-  uv_poll_t* poll_ = nullptr;
+  OwnedPoll poll_;
   Napi::FunctionReference onReadable_;
   Napi::Env env_ = nullptr;
 };

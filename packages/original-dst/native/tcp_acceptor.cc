@@ -25,6 +25,7 @@
 #include "js_callback.h"
 #include "napi_errors.h"
 #include "original_dst_lookup.h"
+#include "owned_poll.h"
 #include "reactor.h"
 #include "tcp_keepalive.h"
 
@@ -64,26 +65,14 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
     if (failed != nullptr) { ThrowErrno(env, std::string("TcpAcceptor: setsockopt(") + failed + ")", errno); return; }
     const int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) { ThrowErrno(env, "TcpAcceptor: fcntl(O_NONBLOCK)", errno); return; }
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-      Napi::Error::New(env, "TcpAcceptor: no event loop").ThrowAsJavaScriptException();
-      return;
-    }
-    poll_ = new uv_poll_t;
-    const int err = uv_poll_init(loop, poll_, fd);
-    if (err != 0) {
-      delete poll_;
-      poll_ = nullptr;
-      { ThrowErrno(env, "TcpAcceptor: uv_poll_init", -err); return; }
-    }
-    poll_->data = this;
+    if (!poll_.Open(env, fd, this, "TcpAcceptor")) return;
     timer_ = new uv_timer_t;
-    uv_timer_init(loop, timer_);
+    uv_timer_init(poll_.Loop(), timer_);
     timer_->data = this;
     fd_ = fd;
     onAccept_ = Napi::Persistent(info[2].As<Napi::Function>());
     onError_ = Napi::Persistent(info[3].As<Napi::Function>());
-    uv_poll_start(poll_, UV_READABLE, OnPoll);
+    poll_.Start(UV_READABLE, OnPoll);
     // Kept alive while accepting, whatever JavaScript still references.
     Ref();
   }
@@ -99,7 +88,7 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
 
   static void OnResume(uv_timer_t* timer) {
     auto* self = static_cast<TcpAcceptor*>(timer->data);
-    if (self != nullptr && self->poll_ != nullptr) uv_poll_start(self->poll_, UV_READABLE, OnPoll);
+    if (self != nullptr && self->poll_.IsOpen()) self->poll_.Start(UV_READABLE, OnPoll);
   }
 
   void AcceptBatch() {
@@ -115,7 +104,7 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
         if (err == EAGAIN || err == EWOULDBLOCK) return;
         // The connection went away before we took it (ECONNABORTED and the like): the next one.
         if (!OutOfResources(err)) continue;
-        uv_poll_stop(poll_);
+        poll_.Stop();
         uv_timer_start(timer_, OnResume, kPauseMs, 0);
         Napi::Error error = Napi::Error::New(env_, std::string("accept: ") + std::strerror(err));
         error.Set("errno", Napi::Number::New(env_, err));
@@ -146,7 +135,7 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (poll_ != nullptr) {
+    if (poll_.IsOpen()) {
       Stop();
       Unref();
     }
@@ -158,11 +147,8 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
   }
 
   void Stop() {
-    if (poll_ == nullptr) return;
-    uv_poll_stop(poll_);
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
+    if (!poll_.IsOpen()) return;
+    poll_.Close();
     uv_timer_stop(timer_);
     timer_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -174,7 +160,7 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
 
   Napi::Env env_ = nullptr;
   int fd_ = -1;
-  uv_poll_t* poll_ = nullptr;
+  OwnedPoll poll_;
   uv_timer_t* timer_ = nullptr;
   Napi::FunctionReference onAccept_;
   Napi::FunctionReference onError_;
