@@ -62,6 +62,8 @@ interface Row {
   rssMiB: number | null;
   /** The relay process's CPU time per connection (user, system µs; all its threads; over the sequential and concurrent tries); null for direct routing. */
   cpuUsPerConnection: { user: number; system: number } | null;
+  /** Each round's sequential p50 (ms), in round order: how far one run's rounds spread. */
+  sequentialP50ByRound: number[];
   addedSequential?: Summary;
   addedConcurrent?: Summary;
 }
@@ -72,6 +74,7 @@ function say(line: string): void {
 
 interface Samples {
   sequential: number[];
+  sequentialP50ByRound: number[];
   concurrent: number[];
   failures: number;
   iperfGbps: number[];
@@ -110,6 +113,7 @@ async function measure(lab: Lab, lan: LanClient, label: string, src: string, rel
   const report = JSON.parse(iperf.stdout) as { end: { sum_received: { bits_per_second: number } } };
   const gbps = report.end.sum_received.bits_per_second / 1e9;
   into.sequential.push(...(sequential.samples ?? []));
+  into.sequentialP50ByRound.push(summarize(sequential.samples ?? []).p50);
   into.concurrent.push(...(concurrent.samples ?? []));
   into.failures += failures;
   into.iperfGbps.push(gbps);
@@ -191,7 +195,7 @@ async function main(): Promise<void> {
       ['pgw-tproxy', 'socks5', CLIENT.pgwSocks5],
       ['pgw-tproxy', 'http', CLIENT.pgwHttp],
     ] as const;
-    const samples = new Map<string, Samples>(keys.map(([setup, proxy]) => [`${setup}/${proxy}`, { sequential: [], concurrent: [], failures: 0, iperfGbps: [], cpuUser: 0, cpuSystem: 0, cpuTries: 0 }]));
+    const samples = new Map<string, Samples>(keys.map(([setup, proxy]) => [`${setup}/${proxy}`, { sequential: [], sequentialP50ByRound: [], concurrent: [], failures: 0, iperfGbps: [], cpuUser: 0, cpuSystem: 0, cpuTries: 0 }]));
     const rss: { redsocks: number[]; pgw: number[]; 'pgw-tproxy': number[] } = { redsocks: [], pgw: [], 'pgw-tproxy': [] };
     const loads: number[] = [];
 
@@ -249,6 +253,7 @@ async function main(): Promise<void> {
         concurrent: summarize(s.concurrent),
         failures: s.failures,
         iperfGbps: round(median(s.iperfGbps), 2),
+        sequentialP50ByRound: s.sequentialP50ByRound,
         rssMiB: relay === null ? null : round(Math.max(...relay), 1),
         cpuUsPerConnection: s.cpuTries === 0 ? null : { user: round((1000 * s.cpuUser) / s.cpuTries, 1), system: round((1000 * s.cpuSystem) / s.cpuTries, 1) },
       };
@@ -269,6 +274,15 @@ async function main(): Promise<void> {
       if (c !== null) console.log(`  ${`${row.setup} ${row.proxy}`.padEnd(18)} ${c.user.toFixed(0)} + ${c.system.toFixed(0)} = ${(c.user + c.system).toFixed(0)} µs`);
     }
     const pick = (setup: Setup, proxy: ProxyKind) => rows.find((r) => r.setup === setup && r.proxy === proxy)!;
+    // The same round's figures side by side: load that comes and goes between rounds shows here, not in the pooled p50.
+    console.log('\nsequential p50 by round, ms (pgw / redsocks):');
+    for (const setup of ['pgw', 'pgw-tproxy'] as const) {
+      for (const proxy of ['socks5', 'http'] as const) {
+        const ours = pick(setup, proxy).sequentialP50ByRound;
+        const theirs = pick('redsocks', proxy).sequentialP50ByRound;
+        console.log(`  ${`${setup} ${proxy}`.padEnd(18)} ${ours.map((p50, i) => `${p50.toFixed(2)} / ${theirs[i]!.toFixed(2)} (${(p50 / theirs[i]!).toFixed(2)}x)`).join(', ')}`);
+      }
+    }
     const verdicts: Record<string, boolean> = {};
     // The same floor and goals for both modes; TPROXY's names carry the prefix "tproxy_" (DNAT's keep their earlier names).
     for (const [setup, prefix] of [['pgw', ''], ['pgw-tproxy', 'tproxy_']] as const) {
