@@ -5,7 +5,9 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleEntry, ensureServiceBundle } from './service-bundles.js';
+// The bundler stays in scripts/ although the lab uses it: the image's build runs it there, and the
+// Docker context leaves lab/ out (.dockerignore). Moving it here broke the image build (CI, session 16).
+import { bundleEntry, ensureServiceBundle } from '../scripts/bundle-services.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -59,7 +61,7 @@ export function niceArgv(spec: ServiceSpec): string[] {
 export const AGENT_SUPERVISOR = join(REPO_ROOT, 'guard/run-agent.sh');
 
 /**
- * The file a service runs: its bundle, as under systemd and Compose (service-bundles.ts),
+ * The file a service runs: its bundle, as under systemd and Compose (scripts/bundle-services.ts),
  * rebuilt first if a build is newer than it.
  */
 export function serviceEntry(service: ServiceName): string {
