@@ -112,12 +112,13 @@ async function measure(lab: Lab, lan: LanClient, label: string, src: string, rel
   const iperf = await lab.exec(lab.ns.lan, ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', src, '-t', String(IPERF_SECONDS), '-J'], { timeoutMs: (IPERF_SECONDS + 20) * 1000 });
   const report = JSON.parse(iperf.stdout) as { end: { sum_received: { bits_per_second: number } } };
   const gbps = report.end.sum_received.bits_per_second / 1e9;
+  const sequentialP50 = summarize(sequential.samples ?? []).p50;
   into.sequential.push(...(sequential.samples ?? []));
-  into.sequentialP50ByRound.push(summarize(sequential.samples ?? []).p50);
+  into.sequentialP50ByRound.push(sequentialP50);
   into.concurrent.push(...(concurrent.samples ?? []));
   into.failures += failures;
   into.iperfGbps.push(gbps);
-  say(`  ${label}: sequential p50 ${summarize(sequential.samples ?? []).p50} ms, concurrent p50 ${summarize(concurrent.samples ?? []).p50} ms, iperf3 ${gbps.toFixed(2)} Gbit/s`);
+  say(`  ${label}: sequential p50 ${sequentialP50} ms, concurrent p50 ${summarize(concurrent.samples ?? []).p50} ms, iperf3 ${gbps.toFixed(2)} Gbit/s`);
 }
 
 function median(values: readonly number[]): number {
