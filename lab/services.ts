@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The bundler stays in scripts/ although the lab uses it: the image's build runs it there, and the
-// Docker context leaves lab/ out (.dockerignore). Moving it here broke the image build (CI, session 16).
+// Docker context leaves lab/ out (.dockerignore). Moving it into lab/ broke the image build (CI, session 16).
 import { bundleEntry, ensureServiceBundle } from '../scripts/bundle-services.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
