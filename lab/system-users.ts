@@ -33,11 +33,15 @@ export async function ensureSystemUsers(): Promise<void> {
 
 /**
  * Idempotently creates a login-less system user with this password, for dante's
- * `username` method (it checks the system password database).
+ * `username` method (it checks the system password database on every client's login).
+ * Hashed with SHA-512 (5000 rounds, ~1 ms to check), not PAM's default yescrypt: Debian 12's
+ * yescrypt costs ~65 ms of dante's CPU per login on the lab machines, more than a whole round
+ * trip of bench:rtt's delay line, so every SOCKS5 + auth figure would measure the hash function
+ * (docs/benchmarks.md, session 17). A proxy's own password store is not what the lab tests.
  */
 export async function ensurePasswordUser(username: string, password: string): Promise<void> {
   if (password.length === 0 || /[\n\r]/.test(password)) throw new Error(`invalid password for ${username}: empty or contains a line break`);
   await addSystemUser(username);
-  const result = await execIn(undefined, ['flock', LOCK_FILE, 'chpasswd'], { input: `${username}:${password}\n`, reject: false });
+  const result = await execIn(undefined, ['flock', LOCK_FILE, 'chpasswd', '--crypt-method', 'SHA512', '--sha-rounds', '5000'], { input: `${username}:${password}\n`, reject: false });
   if (result.exitCode !== 0) throw new Error(`chpasswd for ${username} failed: ${result.stderr.trim()}`);
 }

@@ -75,6 +75,12 @@ describe('lab (4 clients, default proxies)', () => {
     assert.equal(await echoedIp(lab, lab.ns.gateway, { proxyUrl: dante.url }), dante.ip);
   });
 
+  it("dante's user is hashed with SHA-512, not yescrypt: a login costs the proxy ~1 ms, not a round trip of bench:rtt", async () => {
+    const { stdout } = await execIn(undefined, ['getent', 'shadow', LAB_PROXY_CREDENTIALS.username]);
+    const hash = stdout.split(':')[1] ?? '';
+    assert.match(hash, /^\$6\$/, `${LAB_PROXY_CREDENTIALS.username}'s password hash is not SHA-512 (it starts ${JSON.stringify(hash.slice(0, 4))})`);
+  });
+
   it('a proxy can be killed and started again', async () => {
     const socks = lab.proxies.find((p) => p.kind === 'socks5') as ProxyHandle;
     await socks.kill();
