@@ -12,7 +12,7 @@
  *     (default: one variant, "base")
  *
  * Each variant's line gives its CPU per sequential try and, in brackets, the part the forwarder's
- * garbage collector took (its own metrics).
+ * garbage collector took, and how long its warm opens took (its own metrics).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -57,6 +57,8 @@ interface Trial {
   cpu: number;
   /** The forwarder's garbage collection per sequential try (every kind, its own metrics), ms. */
   gc: number;
+  /** How long the forwarder's warm opens took after the sequential tries (its smoothed metric), ms; null: none opened. */
+  warmSetupMs: number | null;
   gbps: number;
   rss: number;
   /** RSS before the iperf3 run (after the latency tries). */
@@ -140,10 +142,15 @@ async function main(): Promise<void> {
       const run = await lab.exec(lab.ns.lan, ['iperf3', '-c', ip, '-p', String(iperfPort), '-B', CLIENT, '-t', String(IPERF_SECONDS), '-J'], { timeoutMs: (IPERF_SECONDS + 20) * 1000 });
       return (JSON.parse(run.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
     };
-    // The forwarder's own GC total (prom-client's default metrics), read in the gateway namespace it listens in.
-    const gcSeconds = async (): Promise<number> => {
+    // The forwarder's own metrics, read in the gateway namespace it listens in: its GC total
+    // (prom-client's default metrics) and how long its warm opens take (null: none opened).
+    const forwarderMetrics = async (): Promise<{ gcSeconds: number; warmSetupMs: number | null }> => {
       const scrape = await lab.exec(gateway.ns, ['curl', '-sf', '--max-time', '2', `http://127.0.0.1:${SERVICE_SPECS.forwarder.metricsPort}/metrics`]);
-      return metricSamples(scrape.stdout, 'nodejs_gc_duration_seconds_sum').reduce((sum, sample) => sum + sample.value, 0);
+      const setup = metricSamples(scrape.stdout, 'pgw_forwarder_warm_setup_seconds')[0];
+      return {
+        gcSeconds: metricSamples(scrape.stdout, 'nodejs_gc_duration_seconds_sum').reduce((sum, sample) => sum + sample.value, 0),
+        warmSetupMs: setup === undefined ? null : setup.value * 1000,
+      };
     };
     const waitEffective = async () => {
       for (let i = 0; i < 150; i++) {
@@ -163,19 +170,21 @@ async function main(): Promise<void> {
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
         await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
         const cpuBefore = cpuMs(proc.pid);
-        const gcBefore = await gcSeconds();
+        const gcBefore = (await forwarderMetrics()).gcSeconds;
         const seq = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
         const cpu = ((cpuMs(proc.pid) ?? Number.NaN) - (cpuBefore ?? Number.NaN)) / SEQUENTIAL;
-        const gc = ((await gcSeconds()) - gcBefore) * 1000 / SEQUENTIAL;
+        const after = await forwarderMetrics();
+        const gc = (after.gcSeconds - gcBefore) * 1000 / SEQUENTIAL;
         const concurrent = await lan.run({ op: 'latency', ...target, count: CONCURRENT, concurrency: 10 }, 120_000);
         const conc = summarize(concurrent.samples ?? []).p50;
         const rssBefore = rssMiB(proc.pid);
         const gbps = await iperf();
         const { p50, p95 } = summarize(seq.samples ?? []);
-        const trial: Trial = { p50, p95, conc, cpu, gc, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
+        const trial: Trial = { p50, p95, conc, cpu, gc, warmSetupMs: after.warmSetupMs, gbps, rss: rssMiB(proc.pid), rssBefore, ...rssParts(proc.pid) };
         trials.get(variant.name)!.push(trial);
         process.stderr.write(
-          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, conc(10) p50 ${conc} ms, CPU ${cpu.toFixed(3)} ms/try (GC ${gc.toFixed(3)}), ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
+          `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, conc(10) p50 ${conc} ms, CPU ${cpu.toFixed(3)} ms/try (GC ${gc.toFixed(3)}), ` +
+            `warm open ${after.warmSetupMs === null ? 'none' : `${after.warmSetupMs.toFixed(3)} ms`}, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
             `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`,
         );
         await gateway.stop('forwarder');
