@@ -192,10 +192,12 @@ async function main(): Promise<void> {
     }
     const result = variants.map((v) => {
       const t = trials.get(v.name)!;
-      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), concP50: median(t.map((x) => x.conc)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gcMsPerTry: Number(median(t.map((x) => x.gc)).toFixed(3)), gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
+      const setups = t.flatMap((x) => (x.warmSetupMs === null ? [] : [x.warmSetupMs]));
+      const warmSetupMs = setups.length === 0 ? null : Number(median(setups).toFixed(3));
+      return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), concP50: median(t.map((x) => x.conc)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gcMsPerTry: Number(median(t.map((x) => x.gc)).toFixed(3)), warmSetupMs, gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
     });
     console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, ${CONCURRENT} 10 at once, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
-    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  conc(10) p50 ${r.concP50.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try (GC ${r.gcMsPerTry.toFixed(3)})  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
+    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  conc(10) p50 ${r.concP50.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try (GC ${r.gcMsPerTry.toFixed(3)})  warm open ${r.warmSetupMs === null ? 'none' : `${r.warmSetupMs.toFixed(3)} ms`}  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
 
     if (profile !== null) {
       // The forwarder runs as uid pgw, which cannot enter the lab's directory.
