@@ -119,6 +119,11 @@ function median(values: number[]): number {
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
+/** A warm open's duration as the round and medians lines print it. */
+function warmOpenText(ms: number | null): string {
+  return ms === null ? 'none' : `${ms.toFixed(3)} ms`;
+}
+
 async function main(): Promise<void> {
   const { rounds, proxy, profile, strace, variants } = parseArgs(process.argv.slice(2));
   execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
@@ -184,7 +189,7 @@ async function main(): Promise<void> {
         trials.get(variant.name)!.push(trial);
         process.stderr.write(
           `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, conc(10) p50 ${conc} ms, CPU ${cpu.toFixed(3)} ms/try (GC ${gc.toFixed(3)}), ` +
-            `warm open ${after.warmSetupMs === null ? 'none' : `${after.warmSetupMs.toFixed(3)} ms`}, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
+            `warm open ${warmOpenText(after.warmSetupMs)}, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
             `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`,
         );
         await gateway.stop('forwarder');
@@ -197,7 +202,7 @@ async function main(): Promise<void> {
       return { variant: v.name, env: v.env, p50: median(t.map((x) => x.p50)), p95: median(t.map((x) => x.p95)), concP50: median(t.map((x) => x.conc)), cpuMsPerTry: Number(median(t.map((x) => x.cpu)).toFixed(3)), gcMsPerTry: Number(median(t.map((x) => x.gc)).toFixed(3)), warmSetupMs, gbps: Number(median(t.map((x) => x.gbps)).toFixed(2)), rssMiB: Number(median(t.map((x) => x.rss)).toFixed(1)), rssBeforeMiB: Number(median(t.map((x) => x.rssBefore)).toFixed(1)), anonMiB: Number(median(t.map((x) => x.anon)).toFixed(1)), fileMiB: Number(median(t.map((x) => x.file)).toFixed(1)) };
     });
     console.log(`\nmedians over ${rounds} alternating rounds (${SEQUENTIAL} sequential connect+GET, ${CONCURRENT} 10 at once, iperf3 ${IPERF_SECONDS} s, RSS after iperf3):`);
-    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  conc(10) p50 ${r.concP50.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try (GC ${r.gcMsPerTry.toFixed(3)})  warm open ${r.warmSetupMs === null ? 'none' : `${r.warmSetupMs.toFixed(3)} ms`}  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
+    for (const r of result) console.log(`${r.variant.padEnd(16)} p50 ${r.p50.toFixed(2)} ms  p95 ${r.p95.toFixed(2)} ms  conc(10) p50 ${r.concP50.toFixed(2)} ms  CPU ${r.cpuMsPerTry.toFixed(3)} ms/try (GC ${r.gcMsPerTry.toFixed(3)})  warm open ${warmOpenText(r.warmSetupMs)}  ${r.gbps.toFixed(2)} Gbit/s  RSS ${r.rssBeforeMiB.toFixed(1)} -> ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)})`);
 
     if (profile !== null) {
       // The forwarder runs as uid pgw, which cannot enter the lab's directory.
