@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { type ProxyEndpoint, parsePort } from '@pgw/domain';
 import { DialError } from './dial-error.js';
 import type { Dialer } from './types.js';
@@ -31,7 +31,6 @@ function recordingDialer(connectOn: 'ok' | 'closed' = 'ok') {
 }
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * The pools' clock stands still: the sizing's burst window follows how long an open took (here
  * about 0 ms, so 50 ms), and on a loaded machine two real takes were sometimes further apart.
@@ -39,6 +38,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const STILL = () => 0;
 
 describe('WarmPool', () => {
+  // The pool's timers (the refill fallback, the max age) run only when a test moves the clock: on a
+  // loaded machine a real 5 ms fallback fired before the next turn and opened where none was due.
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
   it('refills once the connection it served has ended (a cold dial): no open before, beside or during it', async () => {
     const { dialer, calls } = recordingDialer();
     const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);
@@ -79,8 +83,9 @@ describe('WarmPool', () => {
     await pool.dial(TARGET, { timeoutMs: 1_000 });
     await pool.dial(TARGET, { timeoutMs: 1_000 });
     await nextTurn();
+    mock.timers.tick(REFILL_FALLBACK_MS - 1);
     assert.deepEqual(calls, ['dial', 'dial']);
-    await sleep(REFILL_FALLBACK_MS + 20);
+    mock.timers.tick(1);
     assert.deepEqual(calls, ['dial', 'dial', 'open', 'open']);
     // Its end, later, finds the pool full: nothing more.
     pool.connectionEnded();
@@ -96,7 +101,8 @@ describe('WarmPool', () => {
     await pool.dial(TARGET, { timeoutMs: 1_000 });
     pool.close();
     pool.connectionEnded();
-    await sleep(REFILL_FALLBACK_MS + 20);
+    await nextTurn();
+    mock.timers.tick(REFILL_FALLBACK_MS);
     assert.deepEqual(calls, ['dial']);
   });
 
@@ -135,15 +141,17 @@ describe('WarmPool', () => {
     const [, b, c] = opened as [PassThrough, PassThrough, PassThrough];
     // The clock at 210 when the timer fires (200 ms after A's and B's open): B has had its time, C not.
     now = 210;
-    await sleep(maxAgeMs + 30);
+    mock.timers.tick(maxAgeMs);
     assert.equal(b.destroyed, true, 'B closed at its max age');
     assert.equal(c.destroyed, false, 'C (110 ms old) kept');
     // Its replacement is opened: demand is recent. Then C's time comes.
     await nextTurn();
     assert.equal(opened.length, 4);
     now = 310;
-    await sleep(100 + 30);
+    mock.timers.tick(100);
     assert.equal(c.destroyed, true, 'C closed at its max age');
+    await nextTurn();
+    assert.equal(opened.length, 5, 'and replaced');
     pool.close();
     // A went to a client (the pool no longer owns it); every other one is closed.
     assert.equal(opened[0]!.destroyed, false);
