@@ -4,7 +4,8 @@
  * and what crossed the gateway's eth0 meanwhile (tcpdump, lab/capture.ts).
  */
 import assert from 'node:assert/strict';
-import type { Dataplane, WanAnalysis } from './dataplane-harness.js';
+import type { Dataplane, ProbeResult, WanAnalysis } from './dataplane-harness.js';
+import { synToResetMs } from '../support/tcpdump-text.js';
 
 /** What the probes need of a gateway under test: the lab, a prober in its LAN, a capture of eth0. */
 export type LeakTarget = Pick<Dataplane, 'lab' | 'prober' | 'captureWan'>;
@@ -44,6 +45,17 @@ export function leakProbes(t: LeakTarget) {
     internet,
     httpPort,
     tcpToInternet: (src: string) => t.prober.tcp(src, internet, httpPort),
+    /**
+     * TCP from each client to the internet at once, with the time from its SYN to the RST that
+     * refused it as the LAN wire saw them (tcpdump in the LAN namespace): the gateway's answer time,
+     * where the prober's own `ms` also holds its wait for the CPU.
+     */
+    async tcpToInternetTimed(srcs: readonly string[]): Promise<TimedProbe[]> {
+      const capture = await t.lab.capture({ ns: t.lab.ns.lan, iface: t.lab.description.lan.iface, filter: `tcp port ${httpPort}` });
+      const results = await Promise.all(srcs.map((src) => t.prober.tcp(src, internet, httpPort))).finally(() => capture.stop());
+      const lines = await capture.stop();
+      return srcs.map((src, i) => ({ src, ...results[i]!, wireMs: synToResetMs(lines, src, `${internet}.${httpPort}`) }));
+    },
     udpDns: async (src: string) => [await t.prober.udp(src, internet, 53), await t.prober.udp(src, gatewayLan, 53)],
     ping: (src: string) => t.lab.exec(t.lab.ns.lan, ['/usr/bin/python3', '-c', ICMP_ECHO, src, internet], { reject: false }),
     ipv6ToGateway: () => t.prober.tcp(t.lab.description.lan.clientIp6, t.lab.description.gateway.lanIp6, GATEWAY_SERVICE_PORT),
@@ -73,6 +85,23 @@ export function leakProbes(t: LeakTarget) {
 }
 
 export type LeakProbes = ReturnType<typeof leakProbes>;
+
+export interface TimedProbe {
+  src: string;
+  result: ProbeResult;
+  /** By the prober's clock, from its connect() to the outcome. */
+  ms: number;
+  /** On the LAN wire, from the SYN to the RST that refused it; null without such a pair. */
+  wireMs: number | null;
+}
+
+/** Flows 4-6: every client refused by a RST that answered its first SYN at once (no drop, no retransmission). */
+export function assertRefusedAtOnce(probes: readonly TimedProbe[]): void {
+  for (const p of probes) {
+    assert.equal(p.result, 'refused', `${p.src}: ${p.result} after ${p.ms} ms`);
+    assert.ok(p.wireMs !== null && p.wireMs < 200, `${p.src}: its SYN answered by a RST ${p.wireMs} ms later on the LAN wire (prober: ${p.ms} ms)`);
+  }
+}
 
 export function assertNoLeak(wan: { fromClients: string[]; toOtherHosts: string[] }): void {
   assert.deepEqual(wan.fromClients, [], 'packets with a client address on eth0');
