@@ -20,15 +20,49 @@ const TICK_MS = 10;
  * waited for (an agent's nft and conntrack runs), in ms; null once the process is gone.
  */
 export function cpuTimesMs(pid: number): { own: number; children: number } | null {
+  const stat = readStat(`/proc/${pid}/stat`);
+  if (stat === null) return null;
+  return { own: stat.userMs + stat.systemMs, children: stat.childrenMs };
+}
+
+/**
+ * A /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file: the command name and the CPU times in ms;
+ * null once the process or thread is gone.
+ */
+function readStat(file: string): { name: string; userMs: number; systemMs: number; childrenMs: number } | null {
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = readFileSync(file, 'utf8');
   } catch {
     return null;
   }
   // Fields after the command name (which may contain spaces) in ")": utime 14, stime 15, cutime 16, cstime 17.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-  return { own: (fields[11]! + fields[12]!) * TICK_MS, children: (fields[13]! + fields[14]!) * TICK_MS };
+  return {
+    name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    userMs: fields[11]! * TICK_MS,
+    systemMs: fields[12]! * TICK_MS,
+    childrenMs: (fields[13]! + fields[14]!) * TICK_MS,
+  };
+}
+
+/**
+ * User and system CPU time of each of a live process's threads since it started, in ms, summed by
+ * thread name, the main thread apart as "main" (Node names its threads after the program, the main
+ * one too): where a process's CPU goes. Threads gone are not in it.
+ */
+export function threadCpuMs(pid: number): Map<string, { user: number; system: number }> {
+  const byName = new Map<string, { user: number; system: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readStat(`/proc/${pid}/task/${tid}/stat`);
+    if (stat === null) continue; // the thread ended between the listing and the read
+    const name = tid === String(pid) ? 'main' : stat.name;
+    const sum = byName.get(name) ?? { user: 0, system: 0 };
+    sum.user += stat.userMs;
+    sum.system += stat.systemMs;
+    byName.set(name, sum);
+  }
+  return byName;
 }
 
 /** CPU time (user + system) a live process has used since it started, in ms; null once it is gone. */

@@ -7,7 +7,7 @@
 // against a JavaScript dial to the same server. No descriptor may be left behind.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
 import { closeFd, describeSocket, type DialRelay, dialNative, dupFd, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
 import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/tcp/native-dial.js';
 import { Relay, type RelayMode } from '../../services/forwarder/src/tcp/relay.js';
+import { EPOLLIN, EPOLLOUT, EPOLLRDHUP, epollEntries, epollInterest, epollInterestsOfFile } from '../support/epoll-interest.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
 const servers: net.Server[] = [];
@@ -188,26 +189,6 @@ async function clientPair(): Promise<{ fd: number; accepted: net.Socket; client:
   server.close();
   const fd = (accepted as unknown as { _handle: { fd: number } })._handle.fd;
   return { fd, accepted, client, close: () => (client.destroy(), accepted.destroy()) };
-}
-
-const EPOLLIN = 0x1;
-const EPOLLOUT = 0x4;
-const EPOLLRDHUP = 0x2000;
-
-/** The events `fd` is registered for in this process's epolls (/proc/self/fdinfo of each eventpoll), null when in none but Node's own. */
-function epollInterest(fd: number): number | null {
-  for (const entry of readdirSync('/proc/self/fd')) {
-    let info: string;
-    try {
-      if (readlinkSync(`/proc/self/fd/${entry}`) !== 'anon_inode:[eventpoll]') continue;
-      info = readFileSync(`/proc/self/fdinfo/${entry}`, 'utf8');
-    } catch {
-      continue; // closed while we looked
-    }
-    const line = new RegExp(`^tfd:\\s+${fd}\\s+events:\\s+([0-9a-f]+)`, 'm').exec(info);
-    if (line !== null) return Number.parseInt(line[1]!, 16);
-  }
-  return null;
 }
 
 function openFds(): number {
@@ -544,10 +525,44 @@ describe('native upstream dial: descriptors', () => {
     assert.equal(watched & EPOLLOUT, 0, `interest 0x${watched.toString(16)} while watched: no EPOLLOUT`);
     assert.equal(watched & (EPOLLIN | EPOLLRDHUP), EPOLLIN | EPOLLRDHUP, 'readable and the peer\'s end are asked for');
     watch.close();
-    // The dial that takes it next asks for writable again (its requests may fill the buffer).
+    // The dial that takes it next writes its request at once: writable is asked for only if that write does not fit.
     const done = new Promise<NativeDialFailure | null>((resolve) => dialNativeOnFd(fd, [], 1_000, (failure) => resolve(failure)));
-    assert.equal(epollInterest(fd)! & EPOLLOUT, EPOLLOUT, 'writable asked for by the dial');
+    const taken = epollInterest(fd)!;
+    assert.equal(taken & EPOLLOUT, 0, `interest 0x${taken.toString(16)} once a dial holds it: no EPOLLOUT`);
     assert.equal(await done, null);
+    closeFd(fd);
+  });
+
+  it('a dial on a connected descriptor whose request does not fit the socket buffers asks for writable then, and finishes', async () => {
+    // More than loopback's send and receive buffers hold: the first send stops short (EAGAIN).
+    const request = Buffer.concat([Buffer.from('CONNECT 203.0.113.10:80 HTTP/1.1\r\nX-Fill: '), Buffer.alloc(32 << 20, 'a'), Buffer.from('\r\n\r\n')]);
+    let readerStarted!: () => void;
+    const proxyPaused = new Promise<void>((resolve) => (readerStarted = resolve));
+    const proxy = await startProxy('http', async (_reader, socket) => {
+      // Counted, not buffered: the Reader's concatenation per chunk is quadratic in 32 MiB (seconds on a loaded CI machine).
+      socket.removeAllListeners('data');
+      socket.pause();
+      readerStarted();
+      await sleep(300);
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received === request.length) socket.end('HTTP/1.1 200 Connection established\r\n\r\n');
+      });
+      socket.resume();
+    });
+    const connected = net.connect(proxy.port, proxy.host);
+    await once(connected, 'connect');
+    const fd = dupFd((connected as unknown as { _handle: { fd: number } })._handle.fd);
+    connected.destroy();
+    await proxyPaused;
+    const started = performance.now();
+    const failure = await new Promise<NativeDialFailure | null>((resolve) => {
+      dialNativeOnFd(fd, [{ request, kind: 2, expect0: -1, expect1: -1 }], 20_000, (f) => resolve(f));
+      const interest = epollInterest(fd)!;
+      assert.equal(interest & EPOLLOUT, EPOLLOUT, `interest 0x${interest.toString(16)} while the request waits for room: EPOLLOUT`);
+    });
+    assert.equal(failure, null, `the dial finished (${JSON.stringify(failure)}) after ${(performance.now() - started).toFixed(0)} ms`);
     closeFd(fd);
   });
 
@@ -582,18 +597,18 @@ describe('native upstream dial: descriptors', () => {
   });
 });
 
-/** Threads of this process at SCHED_IDLE (policy 5, /proc/<pid>/task/<tid>/stat field 41). */
-function idleThreads(): number {
-  let n = 0;
+/** The names of this process's threads at SCHED_IDLE (policy 5, /proc/<pid>/task/<tid>/stat field 41). */
+function idleThreads(): string[] {
+  const names: string[] = [];
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38] === '5') n++;
+      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38] === '5') names.push(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
     } catch {
       // A thread that ended meanwhile.
     }
   }
-  return n;
+  return names;
 }
 
 /** dialNative's outcome as a promise: the failure, or the descriptor (closed here). */
@@ -609,7 +624,7 @@ function idleDial(port: number, stages: NativeDialStage[], timeoutMs = 2_000): P
 const SOCKS5_GREETING: NativeDialStage[] = [{ request: Buffer.from([5, 1, 0]), kind: 0, expect0: 5, expect1: 0 }];
 
 describe('native upstream dial: the idle connector (warm opens)', () => {
-  it('connects on a thread of its own at SCHED_IDLE, and the exchanges go on as for any dial', async () => {
+  it('connects on a thread of its own at SCHED_IDLE, named pgw-connector, and the exchanges go on as for any dial', async () => {
     let greetings = 0;
     const proxy = await startProxy('socks5', async (reader, socket) => {
       await reader.need(3);
@@ -618,9 +633,10 @@ describe('native upstream dial: the idle connector (warm opens)', () => {
     });
     assert.equal(await idleDial(proxy.port, SOCKS5_GREETING), null);
     assert.equal(greetings, 1);
-    assert.equal(idleThreads(), 1, 'one SCHED_IDLE thread: the connector');
+    // Named, so top -H and ps -L tell its CPU from the loop thread's.
+    assert.deepEqual(idleThreads(), ['pgw-connector'], 'one SCHED_IDLE thread: the connector');
     for (let i = 0; i < 5; i++) assert.equal(await idleDial(proxy.port, SOCKS5_GREETING), null);
-    assert.equal(idleThreads(), 1, 'the same thread for every open');
+    assert.deepEqual(idleThreads(), ['pgw-connector'], 'the same thread for every open');
   });
 
   it('a refused connect is worded as for a dial connected here', async () => {
@@ -845,12 +861,17 @@ describe('native upstream dial: the relay it starts itself', () => {
     }
   });
 
-  it('HTTP CONNECT: the bytes after the head reach the client before the tunnel\'s', async () => {
-    const proxy = await startProxy('http', async (reader, socket) => {
+  /** An HTTP CONNECT proxy that answers 200, then `after` (the target's first bytes), and echoes the client's 4 bytes upper-cased. */
+  function echoingHttpProxy(after: string): Promise<ProxyEndpoint> {
+    return startProxy('http', async (reader, socket) => {
       await reader.head();
-      socket.write('HTTP/1.1 200 Connection established\r\n\r\nHELLO ');
+      socket.write(`HTTP/1.1 200 Connection established\r\n\r\n${after}`);
       await echoUpper(reader, socket);
     });
+  }
+
+  it('HTTP CONNECT: the bytes after the head reach the client before the tunnel\'s', async () => {
+    const proxy = await echoingHttpProxy('HELLO ');
     const pair = await clientPair();
     pair.client.write('ping');
     const { relay: handedOver, closed } = handOver(pair.fd);
@@ -858,6 +879,23 @@ describe('native upstream dial: the relay it starts itself', () => {
     assert.ok(upstream.relay !== undefined);
     pair.accepted.destroy();
     assert.deepEqual(await clientSide(pair, closed), { read: 'HELLO PING', reason: null });
+    pair.close();
+  });
+
+  it('an idle relay asks for writable on neither socket: no edge wakes the loop until a write does not fit', async () => {
+    const proxy = await echoingHttpProxy('');
+    const pair = await clientPair();
+    const { relay: handedOver, closed } = handOver(pair.fd);
+    const upstream = await dialNativeOk(proxy, options(), null, pair.fd, handedOver);
+    assert.ok(upstream.relay !== undefined);
+    const clientWatch = epollInterestsOfFile(pair.fd).filter((entry) => entry.fd !== pair.fd);
+    assert.equal(clientWatch.length, 1, `the relay's duplicate of the client is watched once (${JSON.stringify(clientWatch)})`);
+    const reactor = epollEntries().filter((entry) => entry.epoll === clientWatch[0]!.epoll);
+    assert.ok(reactor.length >= 2, 'the client and the upstream socket are in the reactor');
+    for (const entry of reactor) assert.equal(entry.events & EPOLLOUT, 0, `descriptor ${entry.fd}: interest 0x${entry.events.toString(16)}, no EPOLLOUT`);
+    pair.accepted.destroy();
+    pair.client.write('ping');
+    assert.deepEqual(await clientSide(pair, closed), { read: 'PING', reason: null });
     pair.close();
   });
 

@@ -8,7 +8,7 @@ const TARGET = { host: '203.0.113.10', port: 80 };
 const CONNECT = [5, 1, 0, 1, 203, 0, 113, 10, 0, 80];
 const EARLY = Buffer.from('GET / HTTP/1.0\r\n\r\n');
 
-function requests(options: Parameters<Socks5Dialer['plan']>[2], onWarm = false): number[][] {
+function requests(options: Omit<Parameters<Socks5Dialer['plan']>[2], 'timeoutMs'>, onWarm = false): number[][] {
   return new Socks5Dialer().plan(PROXY, TARGET, { timeoutMs: 1_000, ...options }, onWarm).stages.map((stage) => [...(stage.request ?? [])]);
 }
 

@@ -3,8 +3,8 @@
 // dial, warm watch, splice relay) duplicated the descriptor for its own handle; each uv_poll_init
 // probes the descriptor (EPOLL_CTL_ADD and DEL, FIONBIO) and each stop and start of a handle is a
 // DEL and an ADD. That was 26 epoll_ctl, 3 FIONBIO and 3 dups with their closes per relayed
-// connection (docs/benchmarks.md). Here a descriptor is added once, edge-triggered (reading and
-// writing; reading only while a warm watch holds it), handed from stage to stage in a table (one
+// connection (docs/benchmarks.md). Here a descriptor is added once, edge-triggered (reading;
+// writing only while it connects or a write waits for room), handed from stage to stage in a table (one
 // EPOLL_CTL_MOD, see Watch), and removed by its close; each watcher keeps its own readiness flags,
 // as nginx does.
 //
@@ -28,6 +28,8 @@ constexpr uint32_t kReadInterest = EPOLLIN | EPOLLRDHUP | EPOLLET;
 struct Record {
   uint32_t generation = 0;
   bool registered = false;
+  // EPOLLOUT is in its interest (Watch's `writable`, or WantWritable since).
+  bool writable = false;
   ReactorWatch* watch = nullptr;
 };
 
@@ -118,6 +120,7 @@ int Watch(napi_env env, int fd, ReactorWatch* watch, bool writable) {
     event.data.u64 = Key(fd, record.generation);
     if (epoll_ctl(current.epfd, EPOLL_CTL_MOD, fd, &event) == 0) {
       record.watch = watch;
+      record.writable = writable;
       return 0;
     }
     if (errno != ENOENT) return errno;
@@ -127,6 +130,7 @@ int Watch(napi_env env, int fd, ReactorWatch* watch, bool writable) {
   if (epoll_ctl(current.epfd, EPOLL_CTL_ADD, fd, &event) != 0) return errno;
   record.registered = true;
   record.watch = watch;
+  record.writable = writable;
   return 0;
 }
 
@@ -139,9 +143,17 @@ int Rearm(int fd) {
   Record* record = Find(fd);
   if (record == nullptr || !record->registered) return ENOENT;
   epoll_event event{};
-  event.events = kInterest;
+  event.events = record->writable ? kInterest : kReadInterest;
   event.data.u64 = Key(fd, record->generation);
   return epoll_ctl(current.epfd, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : errno;
+}
+
+int WantWritable(int fd) {
+  Record* record = Find(fd);
+  if (record == nullptr || !record->registered) return ENOENT;
+  if (record->writable) return 0;
+  record->writable = true;
+  return Rearm(fd);
 }
 
 void Forget(int fd) {

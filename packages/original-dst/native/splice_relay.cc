@@ -154,7 +154,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     for (int i = 0; i < 2; i++) {
       sides_[i].relay = this;
       sides_[i].index = i;
-      const int err = reactor::Watch(env, given[i], &sides_[i]);
+      const int err = reactor::Watch(env, given[i], &sides_[i], false);
       if (err != 0) {
         // The descriptors stay the caller's when we throw: the one we took is let go of entirely
         // (the caller gives it to a net.Socket or closes it); the other stays as its watch left it.
@@ -259,9 +259,11 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   }
 
   // The peer's buffer is full: this direction waits for its writable edge, reading nothing meanwhile.
+  // A socket is asked for writable edges from its first full buffer on, not before: registered
+  // for them while writable, it would be reported at once, a loop turn for nothing (reactor.h).
   int WaitWritable(const Direction& d) {
     writable_[d.dst] = false;
-    return 0;
+    return reactor::WantWritable(fds_[d.dst]);
   }
 
   void Pump() {

@@ -198,7 +198,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       if (fd_ < 0) return;  // thrown: no socket
     }
     if (connectErr == 0 && !pending_) {
-      const int err = reactor::Watch(env, fd_, this);
+      const int err = WatchFd(env);
       if (err != 0) {
         // A descriptor we were given stays the caller's when we throw, as its watch left it.
         if (upstreamFd < 0) close(fd_);
@@ -311,7 +311,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       sent_ += sent;
     }
     // Set up first: readiness present now is reported within Watch.
-    const int watchErr = reactor::Watch(env_, fd_, this);
+    const int watchErr = WatchFd(env_);
     if (watchErr != 0) return Fail("io", watchErr);
     if (open_ && !connecting_) StartStage();
   }
@@ -389,6 +389,16 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     }
   }
 
+  // fd_ to the reactor: for writing too only while it connects (its end is a writable edge); a
+  // connected socket is written at once and asks for writable only if that does not fit (reactor.h).
+  int WatchFd(napi_env env) { return reactor::Watch(env, fd_, this, connecting_ || synPending_); }
+
+  // A request that did not fit (or a SYN on its way) goes on at the writable edge, asked for now.
+  void AskWritable() {
+    const int err = reactor::WantWritable(fd_);
+    if (err != 0) Fail("io", err);
+  }
+
   // Sends what is queued; the rest waits for the reactor's writable edge while the buffer is full
   // (or, after a SYN with data, until the connection is up).
   void Flush() {
@@ -403,7 +413,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       }
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EINPROGRESS) return;
+        if (errno == EAGAIN || errno == EINPROGRESS) return AskWritable();
         return Fail("io", errno);
       }
       outOff_ += static_cast<size_t>(n);

@@ -23,7 +23,7 @@ import { createLab } from '../../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../../support/gateway.js';
 import { metricSamples } from '../../support/prometheus-text.js';
-import { cpuMs, rssMiB } from '../ops-machine.js';
+import { cpuMs, rssMiB, threadCpuMs } from '../ops-machine.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
 import { summarize } from './stats.js';
@@ -120,6 +120,19 @@ function median(values: number[]): number {
 }
 
 /** A warm open's duration as the round and medians lines print it. */
+/** Each thread's CPU per try between two readings ("node 120 + 80, pgw-reactor 10 + 40"), busiest first; threads that used none left out. */
+function threadCpuText(before: ReturnType<typeof threadCpuMs>, after: ReturnType<typeof threadCpuMs>, tries: number): string {
+  const used = [...after].map(([name, t]) => {
+    const b = before.get(name) ?? { user: 0, system: 0 };
+    return { name, user: ((t.user - b.user) * 1000) / tries, system: ((t.system - b.system) * 1000) / tries };
+  });
+  return used
+    .filter((t) => t.user + t.system > 0)
+    .sort((a, b) => b.user + b.system - (a.user + a.system))
+    .map((t) => `${t.name} ${t.user.toFixed(0)} + ${t.system.toFixed(0)}`)
+    .join(', ');
+}
+
 function warmOpenText(ms: number | null): string {
   return ms === null ? 'none' : `${ms.toFixed(3)} ms`;
 }
@@ -175,9 +188,11 @@ async function main(): Promise<void> {
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
         await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
         const cpuBefore = cpuMs(proc.pid);
+        const threadsBefore = threadCpuMs(proc.pid);
         const gcBefore = (await forwarderMetrics()).gcSeconds;
         const seq = await lan.run({ op: 'latency', ...target, count: SEQUENTIAL, concurrency: 1 }, 120_000);
         const cpu = ((cpuMs(proc.pid) ?? Number.NaN) - (cpuBefore ?? Number.NaN)) / SEQUENTIAL;
+        const threads = threadCpuText(threadsBefore, threadCpuMs(proc.pid), SEQUENTIAL);
         const after = await forwarderMetrics();
         const gc = (after.gcSeconds - gcBefore) * 1000 / SEQUENTIAL;
         const concurrent = await lan.run({ op: 'latency', ...target, count: CONCURRENT, concurrency: 10 }, 120_000);
@@ -190,7 +205,8 @@ async function main(): Promise<void> {
         process.stderr.write(
           `round ${round + 1} ${variant.name}: p50 ${p50} p95 ${p95} ms, conc(10) p50 ${conc} ms, CPU ${cpu.toFixed(3)} ms/try (GC ${gc.toFixed(3)}), ` +
             `warm open ${warmOpenText(after.warmSetupMs)}, ${gbps.toFixed(2)} Gbit/s, RSS ${rssBefore.toFixed(1)} -> ${trial.rss.toFixed(1)} MiB ` +
-            `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`,
+            `(anon ${trial.anon.toFixed(1)}, file ${trial.file.toFixed(1)}) (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n` +
+            `  CPU µs/try by thread, user + system: ${threads}\n`,
         );
         await gateway.stop('forwarder');
       }
