@@ -1,4 +1,4 @@
-import type { Timers } from '../../services/health/src/scheduling/debouncer.js';
+import type { Timers } from '@pgw/runtime';
 
 /** Deterministic timers for unit tests: time moves only through advance(). */
 export class FakeTimers implements Timers {

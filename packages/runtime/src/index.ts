@@ -1,3 +1,5 @@
 export * from './run-service.js';
 export * from './atomic-file.js';
 export * from './boot-logger.js';
+export * from './coalesced-runs.js';
+export * from './per-key-debouncer.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PerKeyDebouncer } from './debouncer.js';
-import { FakeTimers } from '../../../../test/support/fake-timers.js';
+import { PerKeyDebouncer } from './per-key-debouncer.js';
+import { FakeTimers } from '../../../test/support/fake-timers.js';
 
 function setup(windowMs = 1_000) {
   const timers = new FakeTimers();
@@ -53,5 +53,18 @@ describe('PerKeyDebouncer', () => {
     debouncer.forget(1);
     timers.advance(5_000);
     assert.deepEqual(fired, [[1, 0]]);
+  });
+
+  it('retain forgets the keys not kept: their trailing calls dropped, their next notice at once', () => {
+    const { timers, fired, debouncer } = setup();
+    debouncer.notify(1);
+    debouncer.notify(1);
+    debouncer.notify(2);
+    debouncer.notify(2);
+    debouncer.retain(new Set([2]));
+    timers.advance(1_000);
+    assert.deepEqual(fired, [[1, 0], [2, 0], [2, 1_000]]);
+    debouncer.notify(1);
+    assert.deepEqual(fired.at(-1), [1, 1_000]);
   });
 });

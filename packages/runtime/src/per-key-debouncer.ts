@@ -42,7 +42,12 @@ export class PerKeyDebouncer<K> {
     this.trailing.set(key, handle);
   }
 
-  /** Forget a key (its proxy was deleted). */
+  /** Forgets every key not in `keep` (their proxies are no longer used). */
+  retain(keep: ReadonlySet<K>): void {
+    for (const key of new Set([...this.lastFired.keys(), ...this.trailing.keys()])) if (!keep.has(key)) this.forget(key);
+  }
+
+  /** Forget a key (its proxy was deleted, or recovered: its next notice goes out at once). */
   forget(key: K): void {
     const handle = this.trailing.get(key);
     if (handle !== undefined) this.timers.clearTimeout(handle);

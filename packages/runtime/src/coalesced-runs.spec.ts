@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CoalescedRuns } from './coalesced-runs.js';
+
+/** A run that waits until released, so calls can be made while it runs. */
+function gate(): { wait: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const wait = new Promise<void>((resolve) => (release = resolve));
+  return { wait, release };
+}
+
+describe('CoalescedRuns', () => {
+  it('never overlaps two runs; calls during a run fold into exactly one more run, which starts after it', async () => {
+    const started: number[] = [];
+    let active = 0;
+    let maxActive = 0;
+    const first = gate();
+    const runs = new CoalescedRuns(async () => {
+      started.push(started.length + 1);
+      maxActive = Math.max(maxActive, ++active);
+      if (started.length === 1) await first.wait;
+      active--;
+    });
+    const a = runs.request();
+    const b = runs.request();
+    const c = runs.request();
+    first.release();
+    await Promise.all([a, b, c]);
+    assert.deepEqual(started, [1, 2], 'one run, then one more for the calls made during it');
+    assert.equal(maxActive, 1);
+    await runs.request();
+    assert.equal(started.length, 3);
+  });
+
+  it('a call made during a run settles only after a run that started after the call', async () => {
+    const seen: string[] = [];
+    let state = 'old';
+    const first = gate();
+    const runs = new CoalescedRuns(async () => {
+      const read = state;
+      if (seen.length === 0) await first.wait;
+      seen.push(read);
+    });
+    const a = runs.request();
+    state = 'new';
+    const b = runs.request().then(() => seen.at(-1));
+    first.release();
+    await a;
+    assert.equal(await b, 'new', 'the second call saw the state as it was when it was made');
+  });
+
+  it('rejects with the error of the last run the call waited for, and runs again on the next call', async () => {
+    let n = 0;
+    const runs = new CoalescedRuns(async () => {
+      if (++n === 1) throw new Error('postgres is down');
+    });
+    await assert.rejects(runs.request(), /postgres is down/);
+    await runs.request();
+    assert.equal(n, 2);
+  });
+});
