@@ -6,20 +6,16 @@
 // should differ from its own address (`exit_differs`, migration 0017) but leaves from it does not either.
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { PgwEvent } from '@pgw/events';
 import { listExitIps } from '../../services/api/src/repositories/exit-ips.js';
 import { startDante } from '../../lab/proxies.js';
-import { startRedis } from '../../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { waitFor } from '../../lab/wait.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { type HealthStack, startHealthStack } from './health-stack.js';
+import type { TestDatabase } from '../support/database.js';
+import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
+import { type HealthStack, type HealthStores, startHealthStack, startHealthStores } from './health-stack.js';
 
 const SUBNET = `127.63.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
@@ -47,12 +43,12 @@ function startLocalRelay(): Promise<NetServer> {
 
 describe('exit-IP history and alarms (health service, dante, Postgres)', { timeout: 120_000 }, () => {
   let database: TestDatabase;
-  let redisDir: string;
+  let stores: HealthStores | undefined;
   let redis: RedisHandle;
   let stack: HealthStack;
   let dante: ProxyHandle;
   let relay: NetServer;
-  const echo: Server = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress })));
+  let echo: IpEcho;
   const events: PgwEvent[] = [];
   let stopTail: (() => Promise<void>) | undefined;
   const ids: Record<'a' | 'b' | 'relay' | 'pool', number> = { a: 0, b: 0, relay: 0, pool: 0 };
@@ -63,15 +59,13 @@ describe('exit-IP history and alarms (health service, dante, Postgres)', { timeo
   };
 
   before(async () => {
-    database = await createTestDatabase({ prefix: 'pgw_exitips' });
-    redisDir = mkdtempSync(join(tmpdir(), 'pgw-exitips-test-'));
-    redis = await startRedis({ dir: redisDir });
-    await new Promise<void>((resolve, reject) => echo.once('error', reject).listen(0, ECHO_IP, resolve));
-    const checkUrl = `http://${ECHO_IP}:${(echo.address() as AddressInfo).port}/ip`;
+    stores = await startHealthStores('exitips-test', { databasePrefix: 'pgw_exitips' });
+    ({ database, redis } = stores);
+    echo = await startIpEcho(ECHO_IP);
     dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
     relay = await startLocalRelay();
     // Periodic probes far apart: the test asks for each probe itself.
-    await database.db.updateTable('settings').set({ healthIntervalS: 3600, probeTimeoutMs: 2000, checkUrl }).where('id', '=', 1).execute();
+    await database.db.updateTable('settings').set({ healthIntervalS: 3600, probeTimeoutMs: 2000, checkUrl: echo.checkUrl }).where('id', '=', 1).execute();
     const insert = (name: string, protocol: 'socks5' | 'http', host: string, port: number) =>
       database.db.insertInto('proxies').values({ name, protocol, host, port }).returning('id').executeTakeFirstOrThrow();
     ids.a = (await insert('dante-a', 'socks5', dante.ip, dante.port)).id;
@@ -84,12 +78,10 @@ describe('exit-IP history and alarms (health service, dante, Postgres)', { timeo
   after(async () => {
     await stopTail?.();
     await stack?.stop();
-    echo.close();
+    echo?.close();
     relay?.close();
     await dante?.stop();
-    await redis?.stop();
-    await database?.drop();
-    rmSync(redisDir, { recursive: true, force: true });
+    await stores?.stop();
   });
 
   it('records each exit address with first and last seen and a count, and the api reads it back', async () => {

@@ -5,21 +5,17 @@
 // loopback addresses of the machine's namespace; each proxy leaves from its own address.
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Server as NetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
 import { createDb } from '@pgw/db';
 import type { ProbeResult } from '@pgw/events';
 import { type OddBehaviour, startOddProxy } from '../../lab/odd-proxy-server.js';
 import { startDante } from '../../lab/proxies.js';
-import { startRedis } from '../../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { type HealthStack, startHealthStack } from './health-stack.js';
+import type { TestDatabase } from '../support/database.js';
+import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
+import { type HealthStack, type HealthStores, startHealthStack, startHealthStores } from './health-stack.js';
 
 const SUBNET = `127.63.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
@@ -27,12 +23,13 @@ const AUTH = { username: 'pgwhandshake', password: 'handshake-test-pass' };
 
 describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_000 }, () => {
   let database: TestDatabase;
-  let redisDir: string;
+  let stores: HealthStores | undefined;
   let redis: RedisHandle;
   let stack: HealthStack;
   let dante: ProxyHandle;
   const key = randomBytes(32);
-  const servers: (Server | NetServer)[] = [];
+  const servers: Server[] = [];
+  let echo: IpEcho;
 
   const probe = (proxyId: number): Promise<ProbeResult> => stack.probe(proxyId, 15_000);
   const statusOf = (id: number) =>
@@ -55,15 +52,11 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
   }
 
   before(async () => {
-    database = await createTestDatabase();
-    redisDir = mkdtempSync(join(tmpdir(), 'pgw-handshake-test-'));
-    redis = await startRedis({ dir: redisDir });
-    const echo = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress })));
-    servers.push(echo);
-    await new Promise<void>((resolve, reject) => echo.once('error', reject).listen(0, ECHO_IP, resolve));
-    const checkUrl = `http://${ECHO_IP}:${(echo.address() as AddressInfo).port}/ip`;
+    stores = await startHealthStores('handshake-test');
+    ({ database, redis } = stores);
+    echo = await startIpEcho(ECHO_IP);
     // Long period: only the on-demand probes below run (plus the first one at start).
-    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
+    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl: echo.checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
     dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
     stack = await startHealthStack(database, redis, { name: 'health-handshake-test', secretKey: key, proxyAllowNetworks: [`${SUBNET}.0/24`] });
   });
@@ -71,10 +64,9 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
   after(async () => {
     await stack?.stop();
     for (const server of servers) server.close();
+    echo?.close();
     await dante?.stop();
-    await redis?.stop();
-    await database?.drop();
-    if (redisDir) rmSync(redisDir, { recursive: true, force: true });
+    await stores?.stop();
   });
 
   it('reports a server that drops pipelined bytes up, through the sequential handshake, and remembers it', async () => {

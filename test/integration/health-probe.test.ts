@@ -4,11 +4,8 @@
 // answer proves the probe really went through that proxy.
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encryptSecret } from '@pgw/crypto';
@@ -16,11 +13,10 @@ import { EventBus, type PgwEvent, type ProbeResult } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { pruneHistory } from '../../services/health/src/repositories/checks.js';
 import { startDante, startTinyproxy } from '../../lab/proxies.js';
-import { startRedis } from '../../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import type { TestDatabase } from '../support/database.js';
 import { waitFor } from '../../lab/wait.js';
-import { type HealthStack, startHealthStack } from './health-stack.js';
+import { type HealthStack, type HealthStores, startHealthStack, startHealthStores } from './health-stack.js';
 
 const SUBNET = `127.62.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
@@ -53,7 +49,7 @@ interface ProxyRow {
 
 describe('health service against real proxies', () => {
   let database: TestDatabase;
-  let redisDir: string;
+  let stores: HealthStores | undefined;
   let redis: RedisHandle;
   let stack: HealthStack;
   const echo = new EchoServer();
@@ -75,9 +71,8 @@ describe('health service against real proxies', () => {
   };
 
   before(async () => {
-    database = await createTestDatabase();
-    redisDir = mkdtempSync(join(tmpdir(), 'pgw-health-test-'));
-    redis = await startRedis({ dir: redisDir });
+    stores = await startHealthStores('health-test');
+    ({ database, redis } = stores);
     const checkUrl = await echo.listen();
     const key = randomBytes(32);
     const handles = [
@@ -113,9 +108,7 @@ describe('health service against real proxies', () => {
     await stack?.stop();
     echo.server.close();
     for (const { handle } of proxies) await handle.stop();
-    await redis?.stop();
-    await database?.drop();
-    rmSync(redisDir, { recursive: true, force: true });
+    await stores?.stop();
   });
 
   it('reports each real proxy up with its own exit IP and a latency, then probes it every period', async () => {

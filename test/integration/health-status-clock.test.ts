@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createDb, type Db } from '@pgw/db';
 import { sql } from 'kysely';
-import { recordProbe } from '../../services/health/src/repositories/proxies.js';
+import { findProxy, recordProbe } from '../../services/health/src/repositories/proxies.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 describe('a status change is stamped by Postgres\' clock (health role, real Postgres)', () => {
@@ -24,8 +24,10 @@ describe('a status change is stamped by Postgres\' clock (health role, real Post
   it('a probe whose host clock is 60 s behind still sets status_changed_at to the database\'s now', async () => {
     const { id } = await database.db.insertInto('proxies').values({ name: 'clock', protocol: 'socks5', host: '198.51.100.10', port: 1080 }).returning('id').executeTakeFirstOrThrow();
     const behind = new Date(Date.now() - 60_000);
-    const recorded = await recordProbe(health, { proxyId: id, trigger: 'periodic', checkedAt: behind, ok: true, latencyMs: 5, exitIp: '198.51.100.10', error: null }, { failThreshold: 1, recoverThreshold: 1 });
-    assert.equal(recorded?.next.status, 'up');
+    const probed = (await findProxy(health, id))!;
+    const recorded = await recordProbe(health, { proxyId: id, trigger: 'periodic', checkedAt: behind, ok: true, latencyMs: 5, exitIp: '198.51.100.10', error: null, probed }, { failThreshold: 1, recoverThreshold: 1 });
+    assert.ok(!('skipped' in recorded), 'recorded');
+    assert.equal(recorded.next.status, 'up');
     const { ageS } = await sql<{ ageS: number }>`select extract(epoch from now() - status_changed_at)::float8 as "ageS" from proxies where id = ${id}`.execute(database.db).then((r) => r.rows[0]!);
     assert.ok(Math.abs(ageS) < 5, `the status is ${ageS.toFixed(1)} s old by the database's clock right after it changed`);
     const checked = await database.db.selectFrom('proxies').select('lastCheckedAt').where('id', '=', id).executeTakeFirstOrThrow();

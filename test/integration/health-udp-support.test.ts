@@ -7,8 +7,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +20,7 @@ import type { LabProcess, ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { waitProcessPort } from '../../lab/wait.js';
 import { UDP_RELEARN_MS } from '../../services/health/src/learning/udp-learning.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
 import { type HealthStack, startHealthStack } from './health-stack.js';
 
 const SUBNET = `127.64.${randomInt(1, 250)}`;
@@ -39,7 +38,7 @@ describe('health service learns whether each proxy carries UDP', { timeout: 90_0
   let dante: ProxyHandle;
   let tinyproxy: ProxyHandle;
   let npmSocks: LabProcess;
-  let echo: Server;
+  let echo: IpEcho;
   const key = randomBytes(32);
 
   const probe = async (id: number) => {
@@ -55,11 +54,9 @@ describe('health service learns whether each proxy carries UDP', { timeout: 90_0
     database = await createTestDatabase();
     dir = mkdtempSync(join(tmpdir(), 'pgw-udp-support-test-'));
     redis = await startRedis({ dir });
-    echo = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress })));
-    await new Promise<void>((resolve, reject) => echo.once('error', reject).listen(0, ECHO_IP, resolve));
-    const checkUrl = `http://${ECHO_IP}:${(echo.address() as AddressInfo).port}/ip`;
+    echo = await startIpEcho(ECHO_IP);
     // Long period: only the on-demand probes below run (plus the first ones at start).
-    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
+    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl: echo.checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
     dante = await startDante({ ip: DANTE_IP, port: 1080 });
     tinyproxy = await startTinyproxy({ ip: TINYPROXY_IP, port: 8888 });
     npmSocks = await spawnProcess([process.execPath, '--import', import.meta.resolve('tsx'), NPM_SERVER, NO_UDP_IP, '1080'], { logFile: join(dir, 'npm-socks5.log'), name: 'npm-socks5' });

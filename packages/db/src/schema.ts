@@ -52,6 +52,8 @@ export interface ProxiesTable {
   lastCheckedAt: Date | null;
   consecutiveSuccesses: Generated<number>;
   consecutiveFailures: Generated<number>;
+  /** When the probe whose result the status holds started, by Postgres' clock (migration 0022): an earlier one's result goes into the history only. */
+  lastProbeStartedAt: Generated<Date | null>;
   createdAt: CreatedAt;
   updatedAt: UpdatedAt;
 }

@@ -3,15 +3,16 @@ import { type Db, loadSettings } from '@pgw/db';
 import { ProxyHostPolicy, type Settings } from '@pgw/domain';
 import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
+import { CoalescedRuns, PerKeyDebouncer } from '@pgw/runtime';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { PerKeyDebouncer } from './scheduling/debouncer.js';
 import { ProbeDispatcher } from './scheduling/dispatcher.js';
 import { EXIT_IP_ALARM_KINDS } from './state/exit-ip-alarms.js';
 import { createHealthMetrics, type HealthMetrics } from './probing/metrics.js';
 import { Prober } from './probing/prober.js';
 import { pruneHistory } from './repositories/checks.js';
 import { listProxies } from './repositories/proxies.js';
+import { endpointKey } from './scheduling/endpoint-key.js';
 import { PeriodicScheduler } from './scheduling/scheduler.js';
 import { Semaphore } from './scheduling/semaphore.js';
 import { LivenessMonitor } from './liveness/liveness-monitor.js';
@@ -92,15 +93,15 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   worker.on('failed', (job, error) => logger.warn('probe job failed', { jobId: job?.id, error: error.message }));
 
   const dispatcher = new ProbeDispatcher(queue, prober, semaphore, logger);
-  const scheduler = new PeriodicScheduler((proxyId) => dispatcher.dispatch(proxyId, 'periodic'));
+  const scheduler = new PeriodicScheduler((proxyId, endpoint) => dispatcher.dispatch(proxyId, 'periodic', endpoint));
   const upstreamFailures = new PerKeyDebouncer<number>(options.upstreamDebounceMs ?? 2_000, (proxyId) => dispatcher.dispatch(proxyId, 'upstream_failure'));
   const liveness =
     options.liveness === false
       ? null
       : new LivenessMonitor(
           {
-            recordLoss: async (proxyId, detail) => {
-              await prober.recordLoss(proxyId, detail);
+            recordLoss: async (watched, detail) => {
+              await prober.recordLoss(watched, detail);
             },
             probeNow: (proxyId) => dispatcher.dispatch(proxyId, 'liveness'),
           },
@@ -110,12 +111,13 @@ export async function startHealthService(options: HealthServiceOptions): Promise
         );
   let known = new Set<number>();
 
-  async function reconcile(): Promise<void> {
+  /** One load of the proxies and settings, applied to the schedule and the liveness watches. */
+  async function reconcileOnce(): Promise<void> {
     settings = await loadSettings(db);
     proxyHosts = new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks });
     const proxies = await listProxies(db);
     scheduler.sync(
-      proxies.map((p) => ({ id: p.id, endpointKey: [p.protocol, p.host, p.port, p.username, p.passwordEnc].join('\u0000'), probeNow: p.status === 'unknown', ...(p.lastCheckedAt ? { lastProbedAt: p.lastCheckedAt.getTime() } : {}) })),
+      proxies.map((p) => ({ id: p.id, endpointKey: endpointKey(p), probeNow: p.status === 'unknown', ...(p.lastCheckedAt ? { lastProbedAt: p.lastCheckedAt.getTime() } : {}) })),
       settings.healthIntervalS * 1000,
     );
     // A refused proxy gets no liveness connection either (its probes record why it is down).
@@ -124,6 +126,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     for (const id of known) {
       if (present.has(id)) continue;
       prober.forget(id);
+      dispatcher.forget(id);
       upstreamFailures.forget(id);
       metrics.proxyUp.remove({ proxy: String(id) });
       metrics.proxyLatencyMs.remove({ proxy: String(id) });
@@ -133,6 +136,9 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     for (const p of proxies) metrics.proxyUp.set({ proxy: String(p.id) }, p.status === 'up' ? 1 : 0);
     known = present;
   }
+  // A notice and the timer may ask at once: one load at a time, so an older list never lands after a newer one.
+  const reconciles = new CoalescedRuns(reconcileOnce);
+  const reconcile = (): Promise<void> => reconciles.request();
 
   async function handle({ event }: ReceivedEvent): Promise<void> {
     if (event.type === 'forwarder.upstream_failure') {
@@ -175,10 +181,12 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     async stop() {
       clearInterval(reconcileTimer);
       clearTimeout(pruneTimer);
+      await subscription.stop();
+      // A load still running would start watches and timers again after they are stopped.
+      await reconciles.idle();
       scheduler.stop();
       liveness?.stop();
       upstreamFailures.stop();
-      await subscription.stop();
       await worker.close();
       await dispatcher.drain();
       await queue.close();

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ProxyEndpoint } from '@pgw/domain';
+import { parsePort, type ProxyEndpoint } from '@pgw/domain';
 import { DialError } from '@pgw/dialers';
 import { checkUdpSupport, type OpenAssociation, UDP_RELEARN_MS, udpCheckDue, udpCheckToStore } from './udp-learning.js';
 
-const SOCKS: ProxyEndpoint = { protocol: 'socks5', host: '198.51.100.10', port: 1080 };
+const SOCKS: ProxyEndpoint = { protocol: 'socks5', host: '198.51.100.10', port: parsePort(1080) };
 const OPTIONS = { timeoutMs: 2000, handshake: 'sequential' as const, checkProxyAddress: () => null };
 
 describe('udpCheckDue', () => {
@@ -40,7 +40,7 @@ describe('checkUdpSupport', () => {
 
   it('an HTTP CONNECT proxy is unsupported without asking', async () => {
     const open: OpenAssociation = async () => assert.fail('an HTTP proxy is not asked');
-    assert.deepEqual(await checkUdpSupport({ ...SOCKS, protocol: 'http', port: 3128 }, OPTIONS, open), { support: 'unsupported', error: null });
+    assert.deepEqual(await checkUdpSupport({ ...SOCKS, protocol: 'http', port: parsePort(3128) }, OPTIONS, open), { support: 'unsupported', error: null });
   });
 
   it('anything else says nothing about UDP: unreachable, auth failed, silent, malformed', async () => {

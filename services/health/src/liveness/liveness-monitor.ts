@@ -11,8 +11,8 @@ export interface WatchedProxy {
 }
 
 export interface LivenessActions {
-  /** The proxy is dead beyond doubt (refused, reset, silent): record a failure now, unless it is already down. */
-  recordLoss(proxyId: number, detail: string): Promise<void>;
+  /** The proxy at the watched address is dead beyond doubt (refused, reset, silent): record a failure now, unless it is already down or has moved. */
+  recordLoss(watched: WatchedProxy, detail: string): Promise<void>;
   /** Not certain (a slow connect) or alive again: let a full layer-7 probe decide. */
   probeNow(proxyId: number): void;
 }
@@ -69,7 +69,7 @@ export class LivenessMonitor {
     }
     if (!repeated) this.logger.warn('liveness: proxy lost', { proxyId, loss, detail });
     // Worded like the dialers' errors: the endpoint first, so the console's error names the proxy.
-    this.actions.recordLoss(proxyId, `${endpointLabel({ protocol: proxy.protocol, host: proxy.host, port: parsePort(proxy.port) })} (liveness): ${detail}`).catch((error: Error) => {
+    this.actions.recordLoss(proxy, `${endpointLabel({ protocol: proxy.protocol, host: proxy.host, port: parsePort(proxy.port) })} (liveness): ${detail}`).catch((error: Error) => {
       // Postgres down: the probe path (run locally when Redis is down too) tries again.
       this.logger.warn('liveness: cannot record the loss; probing instead', { proxyId, error: error.message });
       this.actions.probeNow(proxyId);

@@ -12,6 +12,11 @@ import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from '../
 import { judgeCheckTarget, type LatestProbe } from '../state/target-suspicion.js';
 import { checkUdpSupport, type UdpCheck, udpCheckDue, udpCheckToStore } from '../learning/udp-learning.js';
 
+/** A probe whose proxy was edited meanwhile: its result is about an endpoint the proxy no longer has. */
+const ENDPOINT_CHANGED = Symbol('endpoint changed');
+/** Probes of one request, each dropped because of an edit, before it gives up (the next edit or period probes again). */
+const PROBES_PER_EDIT = 3;
+
 export class ProxyNotFoundError extends Error {
   override readonly name = 'ProxyNotFoundError';
 }
@@ -43,7 +48,18 @@ export class Prober {
   constructor(private readonly deps: ProberDeps) {}
 
   async probe(proxyId: number, trigger: ProbeTrigger): Promise<ProbeResult> {
-    const proxy = await this.find(proxyId);
+    for (let attempt = 1; ; attempt++) {
+      const proxy = await this.find(proxyId);
+      const result = await this.probeOnce(proxy, trigger);
+      if (result !== ENDPOINT_CHANGED) return result;
+      // The edited endpoint is probed here at once, whatever became of the edit's own request: it
+      // never waits a period with a status that is not its own.
+      if (attempt === PROBES_PER_EDIT) throw new Error(`proxy ${proxyId} was edited during each of ${PROBES_PER_EDIT} probes in a row; nothing recorded`);
+      this.deps.logger.info('proxy edited while it was probed: that result is dropped and the new endpoint probed', { proxyId, name: proxy.name });
+    }
+  }
+
+  private async probeOnce(proxy: ProxyToProbe, trigger: ProbeTrigger): Promise<ProbeResult | typeof ENDPOINT_CHANGED> {
     const settings = this.deps.settings();
     const started = performance.now();
     const endpoint = this.endpointOf(proxy);
@@ -57,19 +73,21 @@ export class Prober {
       this.run(proxy, endpoint, settings).then((o) => (countProbe(this.deps.metrics, o.result, (performance.now() - started) / 1000), o)),
       udpCheckDue(proxy.udpCheckedAt, Date.now()) ? this.checkUdp(proxy, endpoint, settings) : undefined,
     ]);
-    const stored = udpCheckToStore(udp, outcome.ok);
-    return this.record(proxy, outcome, trigger, stored === undefined ? undefined : { ...stored, probed: proxy });
+    return this.record(proxy, outcome, trigger, udpCheckToStore(udp, outcome.ok));
   }
 
   /**
-   * The liveness connection saw the proxy die (refused, reset, silent): recorded like a failed
-   * probe that could not reach the proxy, without waiting for one.
+   * The liveness connection saw the proxy at `watched` die (refused, reset, silent): recorded like a
+   * failed probe that could not reach the proxy, without waiting for one. A watch of an address the
+   * proxy no longer has (edited, its watch not yet replaced) records nothing.
    */
-  async recordLoss(proxyId: number, error: string): Promise<ProbeResult | null> {
-    const proxy = await this.find(proxyId);
+  async recordLoss(watched: { readonly id: number; readonly host: string; readonly port: number }, error: string): Promise<ProbeResult | null> {
+    const proxy = await this.find(watched.id);
+    if (proxy.host !== watched.host || proxy.port !== watched.port) return null;
     // The watch reports every failed reconnect; one failure on record per outage is enough.
     if (proxy.status === 'down') return null;
-    return this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness');
+    const result = await this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness');
+    return result === ENDPOINT_CHANGED ? null : result;
   }
 
   private async find(proxyId: number): Promise<ProxyToProbe> {
@@ -78,8 +96,11 @@ export class Prober {
     return proxy;
   }
 
-  /** Applies an outcome to the proxy's status and history, then metrics and the transition notice. */
-  private async record(proxy: ProxyToProbe, outcome: ProbeOutcome, trigger: ProbeTrigger, udp?: ProbeRecord['udp']): Promise<ProbeResult> {
+  /**
+   * Applies an outcome to the proxy's status and history, then metrics and the transition notice;
+   * ENDPOINT_CHANGED, nothing applied, when the row no longer has the endpoint `proxy` had.
+   */
+  private async record(proxy: ProxyToProbe, outcome: ProbeOutcome, trigger: ProbeTrigger, udp?: ProbeRecord['udp']): Promise<ProbeResult | typeof ENDPOINT_CHANGED> {
     const { db, logger, metrics } = this.deps;
     const proxyId = proxy.id;
     const settings = this.deps.settings();
@@ -95,7 +116,8 @@ export class Prober {
         latencyMs: outcome.ok ? outcome.latencyMs : null,
         exitIp: outcome.ok ? outcome.exitIp : null,
         error,
-        ...(outcome.ok && outcome.handshakeLearned !== null ? { learned: { handshake: outcome.handshakeLearned, probed: proxy } } : {}),
+        probed: proxy,
+        ...(outcome.ok && outcome.handshakeLearned !== null ? { learned: outcome.handshakeLearned } : {}),
         ...(udp !== undefined ? { udp } : {}),
       },
       settings,
@@ -108,8 +130,11 @@ export class Prober {
       error,
       checkedAt: checkedAt.toISOString(),
     };
-    if (recorded === undefined) {
-      logger.info('proxy deleted while being probed; result not recorded', { proxyId });
+    if ('skipped' in recorded) {
+      if (recorded.skipped === 'endpoint_changed') return ENDPOINT_CHANGED;
+      if (recorded.skipped === 'deleted') logger.info('proxy deleted while being probed; result not recorded', { proxyId });
+      // superseded: a probe that started later was applied first; this one is in the history only.
+      else logger.info('a later probe of the proxy was applied first: this result is in the history only', { proxyId, ok: outcome.ok, trigger });
       return result;
     }
     if (recorded.udpSupport.next !== recorded.udpSupport.previous) {

@@ -22,16 +22,24 @@ export interface ProxyToProbe {
   readonly udpCheckedAt: Date | null;
   /** The last probe by any node: where a node taking over as the prober continues the schedule. */
   readonly lastCheckedAt: Date | null;
+  /**
+   * When the row was read, by Postgres' clock to the microsecond (ISO 8601, UTC): a probe of it
+   * starts then, and is ordered by it (recordProbe). Text, because a Date keeps milliseconds only
+   * and two probes may start within one.
+   */
+  readonly readAt: string;
 }
 
 const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'handshakeMode', 'handshakeLearned', 'udpSupport', 'udpCheckedAt', 'lastCheckedAt'] as const;
+/** One clock for every health node: their own may differ, the order of their probes must not. */
+const READ_AT = sql<string>`to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('readAt');
 
 export async function listProxies(db: Db): Promise<ProxyToProbe[]> {
-  return db.selectFrom('proxies').select(COLUMNS).orderBy('id').execute();
+  return db.selectFrom('proxies').select([...COLUMNS, READ_AT]).orderBy('id').execute();
 }
 
 export async function findProxy(db: Db, id: number): Promise<ProxyToProbe | undefined> {
-  return db.selectFrom('proxies').select(COLUMNS).where('id', '=', id).executeTakeFirst();
+  return db.selectFrom('proxies').select([...COLUMNS, READ_AT]).where('id', '=', id).executeTakeFirst();
 }
 
 export interface ProbeRecord {
@@ -43,19 +51,19 @@ export interface ProbeRecord {
   readonly exitIp: string | null;
   readonly error: string | null;
   /**
-   * The SOCKS5 handshake the probe learned, with the proxy as it was probed: stored only while
-   * the row still has that endpoint, credentials and mode (an edit during the probe re-learns).
+   * The proxy as the probe read it before it dialed. The result is about that endpoint only: it is
+   * recorded while the row still has that endpoint and credentials, and dropped after an edit. Its
+   * readAt is when the probe started: a result older than the one the status holds is history only.
    */
-  readonly learned?: { readonly handshake: ProxyHandshake; readonly probed: ProxyToProbe };
-  /**
-   * The UDP check of this probe (udp-learning.ts), with the proxy as it was asked: stored only while
-   * the row still has that endpoint and credentials. support null: it could not tell, only the time
-   * of the check is stored (what was known stays).
-   */
-  readonly udp?: { readonly support: ProxyUdpSupport | null; readonly probed: ProxyToProbe };
+  readonly probed: ProxyToProbe;
+  /** The SOCKS5 handshake the probe learned: stored while the row also keeps the mode probed (a mode edit re-learns). */
+  readonly learned?: ProxyHandshake;
+  /** The UDP check of this probe (udp-learning.ts). support null: it could not tell, only the time of the check is stored (what was known stays). */
+  readonly udp?: { readonly support: ProxyUdpSupport | null };
 }
 
-type EndpointColumns = Pick<ProxyToProbe, 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'>;
+/** What a probe dials: an edit of any of these makes what was learned about the proxy stale. */
+export type EndpointColumns = Pick<ProxyToProbe, 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'>;
 
 /** The row still dials the proxy the probe asked: what it learned holds for it. */
 function sameEndpoint(row: EndpointColumns, probed: EndpointColumns): boolean {
@@ -76,24 +84,39 @@ export interface RecordedProbe {
 }
 
 /**
+ * Why a probe's result did not change the status: the proxy is gone, its endpoint was edited while
+ * the probe ran (nothing recorded), or a probe that started later was applied first (superseded:
+ * in the history only).
+ */
+export interface SkippedProbe {
+  readonly skipped: 'deleted' | 'endpoint_changed' | 'superseded';
+}
+
+/**
  * Applies one probe to the proxy's status and appends it to the history, in one transaction.
  * The row lock serialises concurrent probes of the same proxy (periodic, on-demand, upstream
- * failure) so their consecutive counts cannot be lost. Returns undefined when the proxy is gone.
+ * failure) so their consecutive counts cannot be lost. Nothing is written when the proxy is gone
+ * or no longer has the endpoint the probe dialed.
  */
-export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresholds): Promise<RecordedProbe | undefined> {
+export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresholds): Promise<RecordedProbe | SkippedProbe> {
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('proxies')
       .select(['status', 'consecutiveSuccesses', 'consecutiveFailures', 'exitIp', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned', 'udpSupport', 'exitDiffers'])
+      .select(sql<boolean | null>`last_probe_started_at > ${probe.probed.readAt}::timestamptz`.as('superseded'))
       .where('id', '=', probe.proxyId)
       .forUpdate()
       .executeTakeFirst();
-    if (row === undefined) return undefined;
+    if (row === undefined) return { skipped: 'deleted' };
+    if (!sameEndpoint(row, probe.probed)) return { skipped: 'endpoint_changed' };
+    if (row.superseded === true) {
+      await insertCheck(trx, probe);
+      return { skipped: 'superseded' };
+    }
     const previous: HealthState = { status: row.status, consecutiveSuccesses: row.consecutiveSuccesses, consecutiveFailures: row.consecutiveFailures };
     const next = applyProbe(previous, probe.ok, thresholds);
-    const learned = probe.learned;
-    const learnedNow = learned !== undefined && learned.handshake !== row.handshakeLearned && sameEndpoint(row, learned.probed) && row.handshakeMode === learned.probed.handshakeMode;
-    const udp = probe.udp !== undefined && sameEndpoint(row, probe.udp.probed) ? probe.udp : undefined;
+    const { learned, udp } = probe;
+    const learnedNow = learned !== undefined && learned !== row.handshakeLearned && row.handshakeMode === probe.probed.handshakeMode;
     const udpSupport = udp?.support ?? row.udpSupport;
     await trx
       .updateTable('proxies')
@@ -102,6 +125,7 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
         consecutiveSuccesses: next.consecutiveSuccesses,
         consecutiveFailures: next.consecutiveFailures,
         lastCheckedAt: probe.checkedAt,
+        lastProbeStartedAt: sql<Date>`${probe.probed.readAt}::timestamptz`,
         lastError: probe.error,
         // A failed probe says nothing about latency; the last seen exit IP stays for the console.
         latencyMs: probe.latencyMs,
@@ -109,24 +133,21 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
         // Stamped by Postgres' clock: the agent and forwarder age it with now() for the backup
         // hold-down, and this host's clock may differ from the database's.
         ...(next.status !== previous.status ? { statusChangedAt: sql<Date>`now()` } : {}),
-        ...(learnedNow ? { handshakeLearned: learned.handshake } : {}),
+        ...(learnedNow ? { handshakeLearned: learned } : {}),
         ...(udp !== undefined ? { udpSupport, udpCheckedAt: probe.checkedAt } : {}),
       })
       .where('id', '=', probe.proxyId)
       .execute();
-    await trx
-      .insertInto('proxyChecks')
-      .values({
-        proxyId: probe.proxyId,
-        checkedAt: probe.checkedAt,
-        ok: probe.ok,
-        latencyMs: probe.latencyMs,
-        exitIp: probe.exitIp,
-        error: probe.error,
-        trigger: probe.trigger,
-      })
-      .execute();
+    await insertCheck(trx, probe);
     const sharedWith = probe.exitIp === null ? [] : await recordExitIp(trx, probe.proxyId, probe.exitIp, probe.checkedAt);
     return { previous, next, previousExitIp: row.exitIp, sharedWith, exitDiffers: row.exitDiffers, udpSupport: { previous: row.udpSupport, next: udpSupport } };
   });
+}
+
+/** The probe in the proxy's history (what the console's checks list shows). */
+async function insertCheck(trx: Db, probe: ProbeRecord): Promise<void> {
+  await trx
+    .insertInto('proxyChecks')
+    .values({ proxyId: probe.proxyId, checkedAt: probe.checkedAt, ok: probe.ok, latencyMs: probe.latencyMs, exitIp: probe.exitIp, error: probe.error, trigger: probe.trigger })
+    .execute();
 }

@@ -1,21 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { PROBE_TRIGGERS } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import type { ProbeJobData, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Queue } from 'bullmq';
+import { CoalescedRuns } from '@pgw/runtime';
 import type { Prober } from '../probing/prober.js';
 import type { Semaphore } from './semaphore.js';
 
 /** Redis that does not take a job this fast is treated as down for this probe. */
 const ENQUEUE_TIMEOUT_MS = 1_000;
+/** A job in these states has not started: its probe is still to come, so a request folds into it. */
+const NOT_STARTED: ReadonlySet<string> = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/** The probe a dispatch asks for: one proxy, one trigger, and the endpoint where the caller names it. */
+interface Request {
+  readonly proxyId: number;
+  readonly trigger: ProbeTrigger;
+  readonly endpointKey: string | undefined;
+}
 
 /**
- * Starts the probes the health service decides on itself (periodic, upstream failure). They go
- * through the BullMQ queue, one job id per proxy and trigger so a probe already waiting is not
- * queued twice. While Redis is down the probe runs here instead, under the same concurrency
- * bound: the status must stay current without Redis, because the dataplane's Postgres resync is
- * what blocks a dead proxy's clients then.
+ * Starts the probes the health service decides on itself (periodic, upstream failure, liveness).
+ * Every request is followed by a probe that starts after it: a request folds into the job of its
+ * proxy and trigger (and endpoint) only while that job still waits. BullMQ drops an add whose job
+ * id is taken, also while that job runs, and a running probe may have dialed before the failure it
+ * is asked about: so each job gets an id of its own, never one of a running job.
+ * While Redis is down the probe runs here instead, under the same concurrency bound: the status
+ * must stay current without Redis, because the dataplane's Postgres resync is what blocks a dead
+ * proxy's clients then.
  */
 export class ProbeDispatcher {
-  private readonly localInFlight = new Set<string>();
+  /** Job ids of this process: another health node (HA) numbers its own. */
+  private readonly prefix = randomBytes(4).toString('hex');
+  private sequence = 0;
+  private readonly lastJob = new Map<string, { readonly endpointKey: string | undefined; readonly jobId: string }>();
+  private readonly adding = new Map<string, Promise<void>>();
+  private readonly local = new Map<string, CoalescedRuns>();
   private redisDown = false;
 
   constructor(
@@ -25,41 +45,60 @@ export class ProbeDispatcher {
     private readonly logger: Logger,
   ) {}
 
-  dispatch(proxyId: number, trigger: ProbeTrigger): void {
-    const jobId = `${trigger}-${proxyId}`;
-    this.enqueue(jobId, { proxyId, trigger }).then(
+  dispatch(proxyId: number, trigger: ProbeTrigger, endpointKey?: string): void {
+    const request = { proxyId, trigger, endpointKey };
+    this.enqueue(request).then(
       () => this.noteRedis(false),
       (error: Error) => {
         this.noteRedis(true, error);
-        this.runLocally(jobId, proxyId, trigger);
+        this.runLocally(request);
       },
     );
   }
 
-  /** Resolves once every local probe has finished. */
-  async drain(): Promise<void> {
-    while (this.localInFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-
-  private async enqueue(jobId: string, data: ProbeJobData): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not take the job within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
-    });
-    try {
-      await Promise.race([this.queue.add('probe', data, { jobId, removeOnComplete: true, removeOnFail: true }), timeout]);
-    } finally {
-      clearTimeout(timer);
+  /** Drops what is remembered of a deleted proxy's jobs. */
+  forget(proxyId: number): void {
+    for (const trigger of PROBE_TRIGGERS) {
+      const key = jobKey(trigger, proxyId);
+      this.lastJob.delete(key);
+      const runs = this.local.get(key);
+      if (runs !== undefined) void runs.idle().then(() => this.local.get(key) === runs && this.local.delete(key));
     }
   }
 
-  private runLocally(jobId: string, proxyId: number, trigger: ProbeTrigger): void {
-    if (this.localInFlight.has(jobId)) return;
-    this.localInFlight.add(jobId);
-    this.semaphore
-      .run(() => this.prober.probe(proxyId, trigger))
-      .catch((error: Error) => this.logger.warn('local probe failed', { proxyId, trigger, error: error.message }))
-      .finally(() => this.localInFlight.delete(jobId));
+  /** Resolves once every local probe has finished. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.local.values()].map((runs) => runs.idle()));
+  }
+
+  /** Adds the request's job, unless a job for the same proxy, trigger and endpoint still waits. */
+  private enqueue(request: Request): Promise<void> {
+    const key = jobKey(request.trigger, request.proxyId);
+    // A request while this one's job is being added: that job is added after both, so it serves both.
+    const pending = this.adding.get(key);
+    if (pending !== undefined) return pending;
+    const adding = withTimeout(this.addUnlessWaiting(key, request)).finally(() => this.adding.delete(key));
+    this.adding.set(key, adding);
+    return adding;
+  }
+
+  private async addUnlessWaiting(key: string, { proxyId, trigger, endpointKey }: Request): Promise<void> {
+    const last = this.lastJob.get(key);
+    if (last !== undefined && last.endpointKey === endpointKey && NOT_STARTED.has(await this.queue.getJobState(last.jobId))) return;
+    const jobId = `${key}-${this.prefix}-${++this.sequence}`;
+    await this.queue.add('probe', { proxyId, trigger }, { jobId, removeOnComplete: true, removeOnFail: true });
+    this.lastJob.set(key, { endpointKey, jobId });
+  }
+
+  /** A request while the same probe runs here is run once more after it (CoalescedRuns). */
+  private runLocally({ proxyId, trigger }: Request): void {
+    const key = jobKey(trigger, proxyId);
+    let runs = this.local.get(key);
+    if (runs === undefined) {
+      runs = new CoalescedRuns(async () => void (await this.semaphore.run(() => this.prober.probe(proxyId, trigger))));
+      this.local.set(key, runs);
+    }
+    runs.request().catch((error: Error) => this.logger.warn('local probe failed', { proxyId, trigger, error: error.message }));
   }
 
   private noteRedis(down: boolean, error?: Error): void {
@@ -67,5 +106,20 @@ export class ProbeDispatcher {
     this.redisDown = down;
     if (down) this.logger.warn('probe queue unreachable: probing locally until Redis is back', { error: error?.message });
     else this.logger.info('probe queue reachable again');
+  }
+}
+
+const jobKey = (trigger: ProbeTrigger, proxyId: number) => `${trigger}-${proxyId}`;
+
+/** Rejects when Redis does not answer within ENQUEUE_TIMEOUT_MS: the caller probes locally then. */
+async function withTimeout(work: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not take the job within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

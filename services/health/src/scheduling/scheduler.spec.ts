@@ -9,8 +9,8 @@ const T0 = 1_700_000_000_000;
 
 function setup() {
   const timers = new FakeTimers(T0);
-  const probes: { id: number; at: number }[] = [];
-  const scheduler = new PeriodicScheduler((id) => probes.push({ id, at: timers.now() }), timers);
+  const probes: { id: number; at: number; endpointKey: string }[] = [];
+  const scheduler = new PeriodicScheduler((id, endpointKey) => probes.push({ id, at: timers.now(), endpointKey }), timers);
   scheduler.start();
   return { timers, probes, scheduler };
 }
@@ -39,18 +39,19 @@ describe('PeriodicScheduler', () => {
     // The timer for "now" is a 0 ms timeout: nothing runs synchronously inside sync().
     assert.equal(probes.length, 0);
     timers.advance(0);
-    assert.deepEqual(probes, [{ id: 3, at: T0 }]);
+    assert.deepEqual(probes, [{ id: 3, at: T0, endpointKey: 'a' }]);
   });
 
-  it('probes a proxy at once when its endpoint changes, then keeps its phase', () => {
+  it('probes a proxy at once when its endpoint changes, naming the new endpoint, then keeps its phase', () => {
     const { timers, probes, scheduler } = setup();
     scheduler.sync([known(9)], INTERVAL);
     timers.advance(INTERVAL);
     const firstCount = probes.length;
+    assert.equal(probes.at(-1)!.endpointKey, 'k9');
     scheduler.sync([known(9, 'changed')], INTERVAL);
     timers.advance(0);
     assert.equal(probes.length, firstCount + 1);
-    assert.equal(probes.at(-1)!.at, timers.now());
+    assert.deepEqual(probes.at(-1), { id: 9, at: timers.now(), endpointKey: 'changed' });
     timers.advance(INTERVAL);
     assert.equal(probes.length, firstCount + 2);
   });
@@ -78,7 +79,7 @@ describe('PeriodicScheduler', () => {
     const { timers, probes, scheduler } = setup();
     scheduler.sync([{ ...known(7), lastProbedAt: T0 - INTERVAL - 2_000 }], INTERVAL);
     timers.advance(0);
-    assert.deepEqual(probes, [{ id: 7, at: T0 }]);
+    assert.deepEqual(probes, [{ id: 7, at: T0, endpointKey: 'k7' }]);
   });
 
   it('a node taking over never probes a proxy sooner than one interval after its last probe by any node', () => {

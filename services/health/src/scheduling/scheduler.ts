@@ -1,9 +1,12 @@
-import { realTimers, type Timers } from './debouncer.js';
+import { realTimers, type Timers } from '@pgw/runtime';
 import { nextPhaseAt } from './spread.js';
 
 export interface ScheduledProxy {
   readonly id: number;
-  /** Changes when the proxy's endpoint or credentials change: such a proxy is probed at once. */
+  /**
+   * Changes when the proxy's endpoint or credentials change (endpoint-key.ts): such a proxy is probed
+   * at once. Handed to each dispatch, so the probe's job id names the endpoint it is for.
+   */
   readonly endpointKey: string;
   /** Never probed or reset (status unknown): probed at once rather than at its phase. */
   readonly probeNow: boolean;
@@ -35,7 +38,7 @@ export class PeriodicScheduler {
   private stopped = true;
 
   constructor(
-    private readonly dispatch: (proxyId: number) => void,
+    private readonly dispatch: (proxyId: number, endpointKey: string) => void,
     private readonly timers: Timers = realTimers,
   ) {}
 
@@ -90,7 +93,7 @@ export class PeriodicScheduler {
     for (const [id, entry] of this.dueAt) {
       if (entry.at > now) continue;
       entry.at = nextPhaseAt(id, this.intervalMs, now);
-      this.dispatch(id);
+      this.dispatch(id, entry.endpointKey);
     }
     this.arm();
   }
