@@ -142,6 +142,45 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
     await waitFor('private destinations to be refused again', 10_000, async () => echo(CLIENTS.plain, PRIVATE_HOST, ECHO.tcp).then(() => false, () => true));
   });
 
+  it('a live connection to a private host ends when private ranges become refused: the mapping\'s own choice, then the global setting', async () => {
+    const privateEcho = { host: PRIVATE_HOST, port: ECHO.tcp };
+    const publicEcho = { host: internet.ip, port: internet.tcpEchoPort };
+    const allowsPrivate = (await tdb.db.selectFrom('mappings').select('id').where('clientIp', '=', CLIENTS.allowsPrivate).executeTakeFirstOrThrow()).id;
+      const before = await refused('destination_private');
+    // The mapping's override: allow -> deny.
+    await lan.run({ op: 'hold', key: 'private-by-override', src: CLIENTS.allowsPrivate, ...privateEcho });
+    await lan.run({ op: 'hold', key: 'public-bystander', src: CLIENTS.allowsPrivate, ...publicEcho });
+    try {
+      await tdb.db.updateTable('mappings').set({ privateDestinations: 'deny' }).where('id', '=', allowsPrivate).execute();
+      let started = Date.now();
+      await gateway.publish({ type: 'mapping.changed', mappingId: allowsPrivate, action: 'updated' });
+      let closed = await lan.closed('private-by-override', 5_000);
+      console.log(`# private destinations denied for the mapping: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
+      assert.equal(closed.how, 'reset');
+      await lan.run({ op: 'ping', key: 'public-bystander' });
+      assert.equal(await refused('destination_private'), before + 1, 'the ended connection is counted as a refusal');
+
+      // The global setting: allow (a connection made under it) -> deny.
+      await setPrivateDestinations('allow');
+      await waitFor('the plain client to reach the private host', 10_000, async () => echo(CLIENTS.plain, PRIVATE_HOST, ECHO.tcp).then(() => true, () => false));
+      await lan.run({ op: 'hold', key: 'private-by-setting', src: CLIENTS.plain, ...privateEcho });
+      const beforeSetting = await refused('destination_private');
+      await setPrivateDestinations('deny');
+      started = Date.now();
+      await gateway.publish({ type: 'config.changed' });
+      closed = await lan.closed('private-by-setting', 5_000);
+      console.log(`# private destinations denied by the setting: live connection ended (${closed.how}) ${Date.now() - started} ms after the notice`);
+      assert.equal(closed.how, 'reset');
+      await lan.run({ op: 'ping', key: 'public-bystander' });
+      assert.equal(await refused('destination_private'), beforeSetting + 1);
+    } finally {
+      await lan.run({ op: 'release', keys: ['private-by-override', 'public-bystander', 'private-by-setting'] });
+      await setPrivateDestinations('deny');
+      await tdb.db.updateTable('mappings').set({ privateDestinations: 'allow' }).where('id', '=', allowsPrivate).execute();
+      await gateway.publish({ type: 'mapping.changed', mappingId: allowsPrivate, action: 'updated' });
+    }
+  });
+
   it('a proxy row on the LAN or at localhost is never dialed: the client is reset, the gateway service sees nothing', async () => {
     const before = { lan: await refused('proxy_lan'), loopback: await refused('proxy_loopback'), connections: serviceConnections().length };
     await assert.rejects(echo(CLIENTS.lanProxy, internet.ip, internet.tcpEchoPort), /ECONNRESET/);

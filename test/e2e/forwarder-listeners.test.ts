@@ -234,4 +234,39 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
     }
     await allEffective(15_000);
   });
+
+  it('a mapping moved to a port the agent does not hold yet is served once the agent holds it, not at the forwarder\'s next resync', async () => {
+    const client = plan[0]!;
+    const moved = FIRST_PORT + 100;
+    const forwarderLog = () => readFileSync(gateway.process('forwarder')!.logFile, 'utf8');
+    const moveTo = async (port: number) => {
+      const { id } = await tdb.db.updateTable('mappings').set({ listenPort: port }).where('clientIp', '=', client.ip).returning('id').executeTakeFirstOrThrow();
+      await gateway.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
+    };
+    // A resync far away: what serves the moved port must be the forwarder asking again on its own.
+    await gateway.withRestarted('forwarder', { PGW_FORWARDER_RESYNC_INTERVAL_MS: '60000' }, async () => {
+      await allEffective(15_000);
+      const logged = forwarderLog().length;
+      // The agent frozen: the forwarder's request for the new port goes unanswered, and it gives up.
+      gateway.signal('agent', 'SIGSTOP');
+      let thawedAt: number;
+      try {
+        await moveTo(moved);
+        await waitFor('the forwarder to give up on the moved port', 30_000, async () => forwarderLog().slice(logged).split('\n').some((l) => l.includes('cannot listen for mapping') && l.includes(`"port":${moved}`)), { intervalMs: 200 });
+      } finally {
+        gateway.signal('agent', 'SIGCONT');
+        thawedAt = Date.now();
+      }
+      let seen = '';
+      await waitFor('the client served on its moved port', 10_000, async () => {
+        const got = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client.ip, timeoutMs: 1000 });
+        seen = JSON.stringify(got);
+        return got.ok;
+      }, { intervalMs: 100, detail: () => seen });
+      console.log(`# moved port served ${Date.now() - thawedAt} ms after the agent could hold it (forwarder resync 60 s)`);
+      assert.ok((await holdersOf(moved)).some((cmd) => cmd.includes('services/forwarder/bundle/main.js')), 'the forwarder listens on the moved port');
+      await moveTo(FIRST_PORT);
+      await allEffective(15_000);
+    });
+  });
 });

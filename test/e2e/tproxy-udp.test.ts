@@ -11,11 +11,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { encryptSecret } from '@pgw/crypto';
 import { connectRedis, forwarderStatusKey } from '@pgw/events';
 import { scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { metricSum } from '../support/prometheus-text.js';
 import { DEFAULT_NODE } from '../support/node-status.js';
 import { addWanAddress, startNpmSocks5 } from '../../lab/interop-proxies.js';
+import type { ProxyHandle } from '../../lab/types.js';
 import { createDataplane, type Dataplane, REPO, type WanAnalysis } from './dataplane-harness.js';
 
 const ON_DANTE = '192.168.2.10';
@@ -32,9 +34,13 @@ let httpMapping: number;
 let noUdpMapping: number;
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-/** Runs in the LAN namespace: one UDP query `whoami.pgw.test TXT` from argv[1] to argv[2]:argv[3], as `dig TXT whoami.pgw.test @server -b src` would; prints the TXT string, `timeout` or an error code. */
+/**
+ * Runs in the LAN namespace: one UDP query `whoami.pgw.test TXT` from argv[1] (port argv[4], else any)
+ * to argv[2]:argv[3], as `dig TXT whoami.pgw.test @server -b src` would; prints the TXT string,
+ * `timeout` or an error code. Two runs from the same port are one flow for the forwarder.
+ */
 const UDP_DNS_QUERY = `
-const [src, host, port] = process.argv.slice(1);
+const [src, host, port, sport] = process.argv.slice(1);
 const name = Buffer.concat('whoami.pgw.test'.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])));
 const query = Buffer.concat([Buffer.from([0x42, 0x43, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), name, Buffer.from([0, 0, 16, 0, 1])]);
 const s = require('node:dgram').createSocket('udp4');
@@ -44,7 +50,7 @@ s.on('message', (answer, rinfo) => {
   process.exit(0);
 });
 s.on('error', (e) => { console.log(JSON.stringify({ error: e.code })); process.exit(0); });
-s.bind({ address: src }, () => s.send(query, Number(port), host));
+s.bind({ address: src, port: Number(sport ?? 0) }, () => s.send(query, Number(port), host));
 setTimeout(() => { console.log(JSON.stringify({ txt: 'timeout' })); process.exit(0); }, 3000);
 `;
 
@@ -61,9 +67,9 @@ async function udpEcho(src: string, timeoutMs = 1500): Promise<string> {
   return (await dp.prober.udp(src, dp.lab.description.internet.ip, dp.lab.description.internet.udpEchoPort, timeoutMs)).result;
 }
 
-async function whoami(src: string, server = dp.lab.description.dns.ip): Promise<{ from?: string; txt?: string | null; error?: string }> {
+async function whoami(src: string, server = dp.lab.description.dns.ip, sourcePort?: number): Promise<{ from?: string; txt?: string | null; error?: string }> {
   const { port } = dp.lab.description.dns;
-  const run = await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', UDP_DNS_QUERY, src, server, String(port)], { reject: false });
+  const run = await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', UDP_DNS_QUERY, src, server, String(port), ...(sourcePort === undefined ? [] : [String(sourcePort)])], { reject: false });
   return JSON.parse(run.stdout.trim() || '{}') as { from?: string; txt?: string | null };
 }
 
@@ -97,7 +103,8 @@ async function forwarderMetric(name: string, labels: Record<string, string>): Pr
 
 describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never directly (issue 15)', { timeout: 180_000 }, () => {
   before(async () => {
-    dp = await createDataplane({ clients: 4, proxies: ['socks5', 'http'] });
+    // socks5-auth: where the dante row is re-pointed (an endpoint and credentials change).
+    dp = await createDataplane({ clients: 4, proxies: ['socks5', 'http', 'socks5-auth'] });
     execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
     await dp.loadGuard();
     await dp.tdb.db.updateTable('settings').set({ interceptMode: 'tproxy', strictOutput: true, dnsMode: 'proxy' }).where('id', '=', 1).execute();
@@ -236,6 +243,32 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     } finally {
       await setDnsUpstream(null);
     }
+  });
+
+  it('a UDP flow ends when its proxy\'s endpoint and credentials change: the same client port\'s next datagram leaves through the new endpoint', async () => {
+    const sourcePort = 40053;
+    const [dante, danteAuth] = [dp.lab.proxies[0]!, dp.lab.proxies[2]!];
+    assert.equal((await whoami(ON_DANTE, undefined, sourcePort)).txt, dante.ip, 'the flow associated through dante');
+    // Re-pointed and found up in one commit, as when the forwarder's load comes after the health
+    // service's first probe of the new endpoint: the route is never blocked in between.
+    const repoint = (to: ProxyHandle, username: string | null, password: string | null) =>
+      dp.tdb.db.transaction().execute(async (trx) => {
+        await trx.updateTable('proxies').set({ host: to.ip, port: to.port, username, passwordEnc: password === null ? null : encryptSecret(password, dp.gateway.secretKey) }).where('id', '=', danteProxy).execute();
+        await trx.updateTable('proxies').set({ status: 'up' }).where('id', '=', danteProxy).execute();
+      });
+    await repoint(danteAuth, danteAuth.username!, danteAuth.password!);
+    try {
+      await dp.gateway.publish({ type: 'proxy.changed', proxyId: danteProxy, action: 'updated' });
+      let last: string | null | undefined;
+      await dp.waitFor('the same flow\'s next query to leave through the new endpoint', async () => {
+        last = (await whoami(ON_DANTE, undefined, sourcePort)).txt;
+        return last === danteAuth.ip;
+      }, 10_000).catch((error: Error) => assert.fail(`${error.message}: the query from that port still answered ${last}`));
+    } finally {
+      await repoint(dante, null, null);
+      await dp.gateway.publish({ type: 'proxy.changed', proxyId: danteProxy, action: 'updated' });
+    }
+    await dp.waitFor('the client back on dante', async () => (await whoami(ON_DANTE)).txt === dante.ip, 10_000);
   });
 
   it('agent restarted: the forwarder keeps relaying on the transparent socket it holds, and a new flow gets its reply socket from the new agent', async () => {

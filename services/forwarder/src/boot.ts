@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { DialError } from '@pgw/dialers';
 import { spliceUnavailable } from '@pgw/original-dst';
 import type { Logger } from '@pgw/log';
+import { PerKeyDebouncer } from '@pgw/runtime';
 import { AgentListeners } from './tcp/agent-listeners.js';
 import type { ForwarderConfig } from './config.js';
 import { ConnectionLimits } from './tcp/connection-limits.js';
@@ -25,6 +26,9 @@ import { WarmPools } from './tcp/warm-pools.js';
 
 /** At most one upstream-failure notice per proxy this often while its dials keep failing. */
 const UPSTREAM_NOTICE_DEBOUNCE_MS = 5_000;
+/** The first and the longest wait before listeners that failed to open are asked for again. */
+const LISTEN_RETRY_FIRST_MS = 500;
+const LISTEN_RETRY_MAX_MS = 8_000;
 
 /**
  * What service.ts wires in once its heavy modules (Postgres, Redis, metrics) are loaded. Until
@@ -41,7 +45,8 @@ export interface LateWiring {
 export interface ForwarderCore {
   readonly limits: ConnectionLimits;
   readonly stats: ForwarderStats;
-  readonly failures: UpstreamFailureTracker;
+  /** The upstream-failure notices to the health service, one per proxy per window (stopped with the service). */
+  readonly upstreamNotices: PerKeyDebouncer<number>;
   readonly destinations: DestinationGuard;
   readonly stopAddressWatch: () => void;
   readonly agentListeners: AgentListeners;
@@ -98,7 +103,15 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   const late: LateWiring = {};
   const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerMapping);
   const stats = new ForwarderStats();
-  const failures = new UpstreamFailureTracker(config.upstreamFailureThreshold, UPSTREAM_NOTICE_DEBOUNCE_MS);
+  const failures = new UpstreamFailureTracker(config.upstreamFailureThreshold);
+  // One notice per proxy at once, then at most one per window, the failures within it told at its end.
+  const upstreamNotices = new PerKeyDebouncer<number>(UPSTREAM_NOTICE_DEBOUNCE_MS, (proxyId) => {
+    const notice = failures.notice(proxyId);
+    if (notice === null) return; // a success ended the streak meanwhile
+    logger.warn('upstream keeps failing, telling the health service', { ...notice });
+    if (!late.publish) return void logger.warn('cannot publish the upstream failure notice yet (starting)', { proxyId: notice.proxyId });
+    late.publish(notice).catch((publishError: Error) => logger.warn('cannot publish the upstream failure notice', { proxyId: notice.proxyId, error: publishError.message }));
+  });
   const destinations = new DestinationGuard(config.proxyAllowNetworks);
   const stopAddressWatch = destinations.watch();
   /** dnsMode and dnsUpstream (issue 15): read by the UDP relay and by the listeners for TCP/53. */
@@ -124,6 +137,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     connectObserver: (proxyId) => (seconds) => late.metrics?.connectObserver(proxyId)(seconds),
     dialSucceeded(proxyId) {
       failures.success(proxyId);
+      upstreamNotices.forget(proxyId);
       if (timeline.firstRelayed === undefined && timeline.listening !== undefined) {
         timeline.firstRelayed = performance.now();
         logger.info('first connection relayed', { msSinceProcessStart: Math.round(timeline.firstRelayed) });
@@ -140,11 +154,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       const reason = error instanceof DialError ? error.reason : 'connect_failed';
       stats.failure(reason);
       if (logger.isDebugEnabled()) logger.debug('dial failed', { mappingId: route.mappingId, proxyId: route.proxyId, error: (error as Error).message });
-      const notice = failures.failure(route.proxyId, reason, Date.now());
-      if (notice === null) return;
-      logger.warn('upstream keeps failing, telling the health service', { ...notice });
-      if (!late.publish) return void logger.warn('cannot publish the upstream failure notice yet (starting)', { proxyId: notice.proxyId });
-      late.publish(notice).catch((publishError: Error) => logger.warn('cannot publish the upstream failure notice', { proxyId: notice.proxyId, error: publishError.message }));
+      if (failures.failure(route.proxyId, reason)) upstreamNotices.notify(route.proxyId);
     },
     acceptFailed(route, error) {
       stats.failure('accept_error');
@@ -172,6 +182,8 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     },
   };
   const forwarder: Forwarder = new Forwarder(ctx, timedSource, logger);
+  // A tightened policy (private ranges denied, an address the gateway took) ends the live connections it refuses.
+  destinations.onChange = () => forwarder.enforceDestinations();
   const udpSockets: UdpAgentSockets = new UdpAgentSockets(config.listenerSocket, () => void udpRelay.attach(), logger);
   const udpRelay = new UdpRelay(udpSockets, { connectTimeoutMs: config.connectTimeoutMs, limits: DEFAULT_UDP_LIMITS, destinations, dns }, logger);
   const opener = new CredentialOpener(config.secretKey);
@@ -191,6 +203,14 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   let lastProblems = '';
   /** A run when a recovered proxy's hold-down ends (issue 17): its clients move back then, not at the next resync. */
   let recheck: NodeJS.Timeout | undefined;
+  /**
+   * A run soon after listeners failed to open: the agent refuses a port it does not hold yet (its
+   * run for the same notice may still be going) and tells nobody when it does; the next resync may
+   * be a minute away. Backs off while they keep failing.
+   */
+  let listenRetry: NodeJS.Timeout | undefined;
+  let listenRetryMs = LISTEN_RETRY_FIRST_MS;
+  let listenRetrying: ReadonlySet<number> = new Set();
   const reconciler = new Reconciler(async () => {
     const state = await load();
     destinations.configure(state.settings);
@@ -205,19 +225,28 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       lastProblems = problems;
     }
     const result = await forwarder.apply(table);
+    clearTimeout(listenRetry);
+    // A mapping newly failing starts from the first wait, whatever the backoff of one failing for long.
+    if (result.failedMappings.some((id) => !listenRetrying.has(id))) listenRetryMs = LISTEN_RETRY_FIRST_MS;
+    listenRetrying = new Set(result.failedMappings);
+    if (listenRetrying.size > 0) {
+      listenRetry = setTimeout(() => void reconciler.request(), listenRetryMs).unref();
+      listenRetryMs = Math.min(listenRetryMs * 2, LISTEN_RETRY_MAX_MS);
+    }
     udpRelay.apply(table.routes);
     if (state === cached && !cacheServed && agentListeners.connected) {
       cacheServed = true;
       timeline.listening = performance.now();
-      logger.info('cached desired state served', { opened: result.opened, failed: result.failed, msSinceProcessStart: roundAll(timeline) });
+      logger.info('cached desired state served', { opened: result.opened, failed: result.failedMappings.length, msSinceProcessStart: roundAll(timeline) });
       markServed();
       // Postgres wired meanwhile (main.ts stopped waiting): its state replaces the cache at once.
       if (late.load) void reconciler.request();
     }
     const proxyIds = new Set([...table.routes.values()].map((route) => route.proxyId));
     failures.retain(proxyIds);
+    upstreamNotices.retain(proxyIds);
     late.metrics?.retainProxies(proxyIds);
-    if (result.opened + result.closed + result.updated > 0) logger.info('applied mappings', { ...result, listeners: forwarder.listenerCount });
+    if (result.opened + result.closed + result.updated > 0) logger.info('applied mappings', { opened: result.opened, closed: result.closed, updated: result.updated, failed: result.failedMappings.length, listeners: forwarder.listenerCount });
   }, logger);
 
   // Served once the agent's socket answers (onConnected), whether or not the rest has loaded by then.
@@ -225,7 +254,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
   udpSockets.start();
   const early = cached === null ? null : { ms: performance.now() - started, mappings: cached.mappings.length };
   if (early) logger.info('cached desired state loaded, served until Postgres answers', { mappings: early.mappings, ms: Math.round(early.ms) });
-  return { limits, stats, failures, destinations, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, udp: { relay: udpRelay, sockets: udpSockets }, late, early, served };
+  return { limits, stats, upstreamNotices, destinations, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, udp: { relay: udpRelay, sockets: udpSockets }, late, early, served };
 }
 
 function roundAll(timeline: BootTimeline): Record<string, number> {

@@ -17,7 +17,7 @@ const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.cha
 
 /** Everything but the boot fast path (boot.ts), which may already serve the cached state. */
 export async function startForwarder(config: ForwarderConfig, logger: Logger, core: ForwarderCore): Promise<StopFn> {
-  const { limits, stats, stopAddressWatch, agentListeners, forwarder, warmPools, stateCache, reconciler, late, udp } = core;
+  const { limits, stats, stopAddressWatch, upstreamNotices, agentListeners, forwarder, warmPools, stateCache, reconciler, late, udp } = core;
   const db = createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
   const bus = new EventBus({ redisUrl: config.redisUrl, logger });
   const redis = connectRedis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
@@ -79,6 +79,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
     udp.relay.stop();
     statusWriter.stop();
     stopAddressWatch();
+    upstreamNotices.stop();
     await statusWriter.writeNow();
     metricsServer.close();
     await bus.close();

@@ -72,7 +72,7 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
   });
   new Counter({
     name: 'pgw_forwarder_refused_total',
-    help: 'Connections refused by the destination policy, by reason: destination_<class> (loopback, link_local, gateway, lan, private, ...) or proxy_<class> (a proxy at such an address)',
+    help: 'Connections refused by the destination policy (at accept, or live and ended when the policy tightened), by reason: destination_<class> (loopback, link_local, gateway, lan, private, ...) or proxy_<class> (a proxy at such an address)',
     labelNames: ['reason'],
     registers: [registry],
     collect() {

@@ -29,6 +29,8 @@ export class DestinationGuard {
   private readonly proxyAnswers = new Map<string, ProxyHostProblem | null>();
   /** By override and destination: clients go to the same few addresses again and again. */
   private readonly destinationAnswers = new Map<string, DestinationRefusal | null>();
+  /** Called after every change of the policy in force (settings or the gateway's addresses): the live connections are judged again. */
+  onChange: (() => void) | null = null;
 
   constructor(
     /** PGW_PROXY_ALLOW_CIDRS: networks where the operator allows proxies although they would be refused. */
@@ -89,6 +91,7 @@ export class DestinationGuard {
     this.proxies = new ProxyHostPolicy({ lanCidr: this.settings.lanCidr, allowedNetworks: this.allowedProxyNetworks });
     this.proxyAnswers.clear();
     this.destinationAnswers.clear();
+    this.onChange?.();
   }
 }
 

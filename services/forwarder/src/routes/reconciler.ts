@@ -1,28 +1,38 @@
 import type { Logger } from '@pgw/log';
+import { CoalescedRuns } from '@pgw/runtime';
 
 /**
  * Level-triggered convergence: any request (a notice, the periodic timer) leads to one full
- * load-and-apply; requests arriving meanwhile fold into one more run after it.
+ * load-and-apply; requests arriving meanwhile fold into one more run after it (CoalescedRuns).
+ * A failed run keeps what is in force and is logged once until a run succeeds again.
  */
 export class Reconciler {
-  private running: Promise<void> | null = null;
-  private again = false;
+  private readonly runs: CoalescedRuns;
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
+  private stopped = false;
 
-  constructor(
-    private readonly converge: () => Promise<void>,
-    private readonly logger: Logger,
-  ) {}
+  constructor(converge: () => Promise<void>, logger: Logger) {
+    this.runs = new CoalescedRuns(async () => {
+      try {
+        await converge();
+        if (this.failing) logger.info('converged again');
+        this.failing = false;
+      } catch (error) {
+        // Keep what is in force (the agent's nftables enforce blocking); retry on the next run.
+        if (!this.failing) logger.error('cannot load the desired state, keeping the current listeners', { error: (error as Error).message });
+        this.failing = true;
+      }
+    });
+  }
 
-  /** Resolves when a run that started after this call has finished (successfully or not). */
+  /**
+   * Resolves when a run that started after this call has finished (successfully or not). After
+   * stop(), at once with no run: a timer set by a last run (a recheck, a listener retry) finds the
+   * stores closed.
+   */
   request(): Promise<void> {
-    if (this.running !== null) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.loop().finally(() => (this.running = null));
-    return this.running;
+    return this.stopped ? Promise.resolve() : this.runs.request();
   }
 
   startPeriodic(intervalMs: number): void {
@@ -30,22 +40,8 @@ export class Reconciler {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.converge();
-        if (this.failing) this.logger.info('converged again');
-        this.failing = false;
-      } catch (error) {
-        // Keep what is in force (the agent's nftables enforce blocking); retry on the next run.
-        if (!this.failing) this.logger.error('cannot load the desired state, keeping the current listeners', { error: (error as Error).message });
-        this.failing = true;
-      }
-    } while (this.again);
+    await this.runs.idle();
   }
 }

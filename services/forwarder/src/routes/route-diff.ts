@@ -1,4 +1,4 @@
-import { type MappingRoute, sameEndpoint } from './routes.js';
+import { type MappingRoute, sameEndpoint, sameProxy } from './routes.js';
 
 /** What the listeners must do to go from the routes in force to the desired ones. */
 export interface RouteDiff {
@@ -33,9 +33,9 @@ export function diffRoutes(current: ReadonlyMap<number, MappingRoute>, desired: 
     if (old === undefined || old.listenPort !== next.listenPort) {
       open.push(next);
     } else if (!sameRoute(old, next)) {
-      const sameProxy = old.proxyId === next.proxyId && sameEndpoint(old.proxy, next.proxy);
-      const closeConnections = next.blocked !== null || next.clientIp !== old.clientIp || !sameProxy;
-      update.push({ route: sameProxy ? { ...next, proxy: old.proxy } : next, closeConnections });
+      const unchangedProxy = sameProxy(old, next);
+      const closeConnections = next.blocked !== null || next.clientIp !== old.clientIp || !unchangedProxy;
+      update.push({ route: unchangedProxy ? { ...next, proxy: old.proxy } : next, closeConnections });
     }
   }
   return { close, open, update };

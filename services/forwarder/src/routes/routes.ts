@@ -93,6 +93,11 @@ function endpointOf(row: DesiredProxyWithCredentials, decrypt: (sealed: string) 
   return endpoint;
 }
 
+/** The same proxy row with the same endpoint and credentials: a connection or flow made through one still holds for the other. */
+export function sameProxy(a: Pick<MappingRoute, 'proxyId' | 'proxy'>, b: Pick<MappingRoute, 'proxyId' | 'proxy'>): boolean {
+  return a.proxyId === b.proxyId && sameEndpoint(a.proxy, b.proxy);
+}
+
 export function sameEndpoint(a: ProxyEndpoint | null, b: ProxyEndpoint | null): boolean {
   if (a === b) return true;
   if (a === null || b === null) return false;

@@ -10,8 +10,8 @@ export interface ApplyResult {
   readonly opened: number;
   readonly closed: number;
   readonly updated: number;
-  /** Mappings whose port could not be opened this time (retried on the next apply). */
-  readonly failed: number;
+  /** The mappings whose port could not be opened this time (retried on the next apply). */
+  readonly failedMappings: readonly number[];
 }
 
 /** Where the listening sockets come from: the agent creates and holds them (agent-listeners.ts). */
@@ -56,8 +56,15 @@ export class Forwarder {
     return held;
   }
 
+  /** After a change of the destination policy: ends the live connections it now refuses (MappingListener.enforceDestinations). */
+  enforceDestinations(): void {
+    let reset = 0;
+    for (const listener of this.listeners.values()) reset += listener.enforceDestinations();
+    if (reset > 0) this.logger.warn('live connections ended: the destination policy now refuses where they go', { connections: reset });
+  }
+
   async apply(table: RouteTable): Promise<ApplyResult> {
-    if (!this.accepting) return { opened: 0, closed: 0, updated: 0, failed: 0 };
+    if (!this.accepting) return { opened: 0, closed: 0, updated: 0, failedMappings: [] };
     // Before anything else: a proxy marked down or changed keeps no warm connection a moment longer.
     this.ctx.warmPools?.retain(table.routes.values());
     const diff = diffRoutes(this.routes(), table.routes);
@@ -67,9 +74,9 @@ export class Forwarder {
       this.listeners.delete(id);
     }
     for (const { route, closeConnections } of diff.update) this.listeners.get(route.mappingId)?.update(route, closeConnections);
-    let failed = 0;
+    const failedMappings: number[] = [];
     const fail = (route: MappingRoute, message: string) => {
-      failed++;
+      failedMappings.push(route.mappingId);
       if (this.listenErrors.get(route.mappingId) !== message) {
         this.logger.error('cannot listen for mapping', { mappingId: route.mappingId, port: route.listenPort, error: message });
         this.listenErrors.set(route.mappingId, message);
@@ -94,7 +101,7 @@ export class Forwarder {
       }),
     );
     for (const id of this.listenErrors.keys()) if (!table.routes.has(id)) this.listenErrors.delete(id);
-    return { opened: diff.open.length - failed, closed: diff.close.length, updated: diff.update.length, failed };
+    return { opened: diff.open.length - failedMappings.length, closed: diff.close.length, updated: diff.update.length, failedMappings };
   }
 
   /**

@@ -101,10 +101,40 @@ export class MappingListener implements RelayOwner {
     return Promise.resolve();
   }
 
-  /** Same port, new route. New connections use it; live ones are closed when asked. */
+  /**
+   * Same port, new route. New connections use it; live ones are closed when asked, and otherwise
+   * judged again when the mapping's own private-destination choice changed.
+   */
   update(route: MappingRoute, closeConnections: boolean): void {
+    const privateBefore = this.route.privateDestinations;
     this.setRoute(route);
     if (closeConnections) this.closeConnections();
+    else if (route.privateDestinations !== privateBefore) this.enforceDestinations();
+  }
+
+  /**
+   * Resets the live connections whose destination the policy now refuses (a private range denied,
+   * an address the gateway took since): the policy holds for connections made before it changed,
+   * not only for new ones. Returns how many were reset.
+   */
+  enforceDestinations(): number {
+    let reset = 0;
+    for (let relay = this.head, next: Relay | null; relay !== null; relay = next) {
+      next = relay.next;
+      // A dial in flight may still read the client's descriptor: judged once attached (dialed()).
+      if (relay.dialing) relay.judgeAgain = true;
+      else if (this.refuseLive(relay)) reset++;
+    }
+    return reset;
+  }
+
+  /** Resets a relay whose destination the policy in force refuses; true if it did. */
+  private refuseLive(relay: Relay): boolean {
+    const refusal = this.ctx.destinations.refusal(relay.destination, this.route.privateDestinations);
+    if (refusal === null) return false;
+    this.ctx.stats.refused(refusal);
+    relay.reset();
+    return true;
   }
 
   stopAccepting(): void {
@@ -190,6 +220,7 @@ export class MappingListener implements RelayOwner {
       return;
     }
     const relay = new Relay(fd, this);
+    relay.destination = dstAddress;
     relay.next = this.head;
     if (this.head !== null) this.head.prev = relay;
     this.head = relay;
@@ -249,13 +280,12 @@ export class MappingListener implements RelayOwner {
       if (!relay.released) relay.attachDescriptor(upstream, this.ctx.idleTimeoutMs);
       else if (upstream.relay !== undefined) upstream.relay.close(true);
       else closeFd(upstream.fd);
-      return;
-    }
-    if (relay.released) {
+    } else if (relay.released) {
       upstream.destroy();
-      return;
+    } else {
+      relay.attach(upstream, this.ctx.idleTimeoutMs, this.ctx.relayMode);
     }
-    relay.attach(upstream, this.ctx.idleTimeoutMs, this.ctx.relayMode);
+    if (relay.judgeAgain && !relay.released) this.refuseLive(relay);
   }
 
   private setRoute(route: MappingRoute): void {

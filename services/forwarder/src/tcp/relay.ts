@@ -47,6 +47,10 @@ export class Relay {
   released = false;
   /** The warm pool that served this connection's dial, told when it ends (its refill waits for that). */
   servedBy: Pick<WarmPool<unknown>, 'connectionEnded'> | null = null;
+  /** Where the client's connection goes (the address the destination policy judged): judged again when the policy tightens. */
+  destination = '';
+  /** The policy changed while this relay's dial was in flight: judged again once it is attached. */
+  judgeAgain = false;
   /** The client's descriptor until attach or the end (then -1): ours to close. */
   private clientFd: number;
   private openSockets = 0;
@@ -61,6 +65,11 @@ export class Relay {
     readonly owner: RelayOwner,
   ) {
     this.clientFd = clientFd;
+  }
+
+  /** Its dial is in flight: the client's descriptor is still ours and a dial may still read it (early data). */
+  get dialing(): boolean {
+    return this.spliced === null && this.client === null && this.clientFd >= 0;
   }
 
   /** The client's descriptor while no relay holds it (a dial may send its first bytes as early data), else -1. */

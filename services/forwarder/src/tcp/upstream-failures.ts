@@ -16,35 +16,35 @@ export interface FailureNotice {
 
 interface ProxyFailures {
   consecutive: number;
-  lastNoticeAt: number;
+  reason: DialFailureReason;
 }
 
 /**
- * Consecutive dial failures per proxy. At `threshold` it asks for a notice, then at most once
- * per `debounceMs` per proxy while the failures go on. A success ends the streak: the count and
- * the notice window start over, so a proxy that recovers and fails again is reported at once.
- * Pure apart from the clock passed in.
+ * Consecutive dial failures per proxy: from `threshold` on, each failure asks for a notice (the
+ * caller rate-limits them per proxy, PerKeyDebouncer, with a trailing notice so failures within
+ * its window are not lost) and `notice` tells the streak as it stands when one goes out. A success
+ * ends the streak. Pure.
  */
 export class UpstreamFailureTracker {
   private readonly byProxy = new Map<number, ProxyFailures>();
 
-  constructor(
-    private readonly threshold: number,
-    private readonly debounceMs: number,
-  ) {}
+  constructor(private readonly threshold: number) {}
 
-  /** Returns a notice to publish, or null. */
-  failure(proxyId: number, reason: DialFailureReason, now: number): FailureNotice | null {
-    if (!countsAgainstProxy(reason)) return null;
-    let entry = this.byProxy.get(proxyId);
-    if (entry === undefined) {
-      entry = { consecutive: 0, lastNoticeAt: -Infinity };
-      this.byProxy.set(proxyId, entry);
-    }
+  /** Counts a failure; true when the health service should hear of the proxy. */
+  failure(proxyId: number, reason: DialFailureReason): boolean {
+    if (!countsAgainstProxy(reason)) return false;
+    const entry = this.byProxy.get(proxyId) ?? { consecutive: 0, reason };
     entry.consecutive++;
-    if (entry.consecutive < this.threshold || now - entry.lastNoticeAt < this.debounceMs) return null;
-    entry.lastNoticeAt = now;
-    return { proxyId, reason, failures: entry.consecutive };
+    entry.reason = reason;
+    this.byProxy.set(proxyId, entry);
+    return entry.consecutive >= this.threshold;
+  }
+
+  /** The notice for the proxy's streak now; null when a success ended it (nothing to report). */
+  notice(proxyId: number): FailureNotice | null {
+    const entry = this.byProxy.get(proxyId);
+    if (entry === undefined || entry.consecutive < this.threshold) return null;
+    return { proxyId, reason: entry.reason, failures: entry.consecutive };
   }
 
   success(proxyId: number): void {

@@ -4,7 +4,7 @@ import type { DestinationGuard } from '../routes/destination-guard.js';
 import { DnsMessageReader, frameDnsMessage } from '../dns/dns-framing.js';
 import { isDnsAnswerTo, parseDnsQuery } from '../dns/dns-header.js';
 import { fitDnsAnswer } from '../dns/dns-truncate.js';
-import type { MappingRoute } from '../routes/routes.js';
+import { type MappingRoute, sameProxy } from '../routes/routes.js';
 import type { UdpSocketGrant } from './udp-agent-sockets.js';
 import type { Endpoint } from './udp-flow.js';
 import { ClientTally, type UdpDropReason, type UdpLimits } from './udp-limits.js';
@@ -85,11 +85,11 @@ export class DnsOverTcp {
     this.ask(path, data, parsed.id, parsed.udpAnswerMax);
   }
 
-  /** Routes changed: the queries of a client that is gone, blocked or on another proxy end now. */
+  /** Routes changed: the queries of a client that is gone, blocked, or on another proxy or endpoint end now. */
   retain(byIp: ReadonlyMap<string, MappingRoute>): void {
     for (const path of [...this.paths.values()]) {
       const route = byIp.get(path.client.ip);
-      if (route === undefined || route.blocked !== null || route.proxyId !== path.route.proxyId) for (const cancel of [...path.queries]) cancel();
+      if (route === undefined || route.blocked !== null || !sameProxy(route, path.route)) for (const cancel of [...path.queries]) cancel();
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Socks5UdpAssociation, UdpAssociationHandlers } from '@pgw/dialers';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
+import type { MappingRoute } from '../routes/routes.js';
 import type { UdpSocketGrant } from './udp-agent-sockets.js';
 import type { UdpDropReason, UdpLimits } from './udp-limits.js';
 
@@ -69,7 +70,8 @@ export class UdpFlow {
   constructor(
     readonly key: string,
     readonly client: Endpoint,
-    readonly proxyId: number,
+    /** The proxy it associated through: the flow ends when the client's route leaves it (routes.ts sameProxy). */
+    readonly via: Pick<MappingRoute, 'proxyId' | 'proxy'>,
     private readonly limits: UdpLimits,
     private readonly deps: UdpFlowDeps,
   ) {

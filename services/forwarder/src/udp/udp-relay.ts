@@ -1,11 +1,11 @@
 import { DialError, dialerFor, Socks5UdpAssociation } from '@pgw/dialers';
-import { DNS_PORT } from '@pgw/domain';
+import { DNS_PORT, type ProxyEndpoint } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
 import type { DestinationGuard } from '../routes/destination-guard.js';
 import { parseDnsQuery } from '../dns/dns-header.js';
 import type { DnsUpstreamSetting } from '../dns/dns-upstream-setting.js';
-import type { MappingRoute } from '../routes/routes.js';
+import { type MappingRoute, sameEndpoint, sameProxy } from '../routes/routes.js';
 import type { UdpAgentSockets } from './udp-agent-sockets.js';
 import { DnsOverTcp } from './udp-dns-tcp.js';
 import { type DnsRedirect, type Endpoint, UdpFlow } from './udp-flow.js';
@@ -62,7 +62,7 @@ export class UdpRelay {
   private readonly flows = new Map<string, UdpFlow>();
   private readonly counts: UdpFlowCounts;
   private readonly problems = new Map<number, UdpClientProblem>();
-  private readonly noUdp = new Map<number, { reason: string; until: number }>();
+  private readonly noUdp = new Map<number, { reason: string; until: number; proxy: ProxyEndpoint }>();
   private reader: TransparentUdpReader | null = null;
   private tproxyFd: number | null = null;
   private readonly sweeper: NodeJS.Timeout;
@@ -131,14 +131,14 @@ export class UdpRelay {
     this.reader = new TransparentUdpReader(grant.fd, (d) => this.fromClient(d), (error) => this.logger.error('reading the transparent UDP socket failed', { error: error.message }));
   }
 
-  /** The forwarder's routes changed: flows whose client is gone, blocked or moved to another proxy end now. */
+  /** The forwarder's routes changed: flows whose client is gone, blocked, or moved to another proxy or endpoint end now. */
   apply(routes: ReadonlyMap<number, MappingRoute>): void {
     const byIp = new Map<string, MappingRoute>();
     for (const route of routes.values()) byIp.set(route.clientIp, route);
     this.byIp = byIp;
     for (const flow of this.flows.values()) {
       const route = byIp.get(flow.client.ip);
-      if (route === undefined || route.blocked !== null || route.proxyId !== flow.proxyId) flow.close();
+      if (route === undefined || route.blocked !== null || !sameProxy(route, flow.via)) flow.close();
     }
     this.dnsOverTcp.retain(byIp);
     for (const id of this.problems.keys()) if (!routes.has(id)) this.problems.delete(id);
@@ -191,20 +191,25 @@ export class UdpRelay {
   private withoutUdp(route: MappingRoute): boolean {
     if (route.blocked !== null || route.proxy === null) return false; // dropped as blocked by the flow path
     if (route.proxy.protocol !== 'socks5') return true;
+    return this.refusedUdp(route) !== null;
+  }
+
+  /** The proxy's refusal of UDP ASSOCIATE, while it is remembered and the proxy still has the endpoint that refused. */
+  private refusedUdp(route: MappingRoute): string | null {
     const known = this.noUdp.get(route.proxyId);
-    return known !== undefined && known.until > Date.now();
+    return known !== undefined && known.until > Date.now() && sameEndpoint(known.proxy, route.proxy) ? known.reason : null;
   }
 
   private open(route: MappingRoute, client: Endpoint, key: string): UdpFlow | null {
     if (route.blocked !== null || route.proxy === null) return this.drop(route, 'blocked', route.blocked ?? 'no proxy'), null;
     const proxy = route.proxy;
     if (proxy.protocol !== 'socks5') return this.drop(route, 'proxy_without_udp', `${proxy.protocol} proxies carry no UDP`), null;
-    const known = this.noUdp.get(route.proxyId);
-    if (known !== undefined && known.until > Date.now()) return this.drop(route, 'associate_failed', known.reason), null;
+    const refused = this.refusedUdp(route);
+    if (refused !== null) return this.drop(route, 'associate_failed', refused), null;
     const limit = this.counts.refusal(client.ip);
     if (limit !== null) return this.drop(route, limit), null;
     this.counts.add(client.ip);
-    const flow = new UdpFlow(key, client, route.proxyId, this.options.limits, {
+    const flow = new UdpFlow(key, client, route, this.options.limits, {
       associate: (handlers) =>
         Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
@@ -234,7 +239,7 @@ export class UdpRelay {
         this.stats.associationsFailed++;
         const reason = error === null ? 'closed before it opened' : error.message;
         // The proxy answered and said no (command not supported, ...): remembered for the proxy.
-        if (error instanceof DialError && error.reason === 'proxy_refused') this.noUdp.set(route.proxyId, { reason, until: Date.now() + NO_UDP_REMEMBERED_MS });
+        if (error instanceof DialError && error.reason === 'proxy_refused') this.noUdp.set(route.proxyId, { reason, until: Date.now() + NO_UDP_REMEMBERED_MS, proxy });
         this.drop(route, 'associate_failed', reason);
         this.logger.warn('UDP ASSOCIATE failed: the client’s UDP is dropped', { mappingId: route.mappingId, proxyId: route.proxyId, error: reason });
       },
