@@ -43,7 +43,7 @@ export class FakeStore implements Store {
     const row: ProxyRow = {
       id: this.tables.nextId++, name, protocol: 'socks5', host: '198.51.100.10', port: 1080, username: null, passwordEnc: null, status,
       handshakeMode: 'auto', handshakeLearned: null, udpSupport: null, udpCheckedAt: null, exitDiffers: false, statusChangedAt: null, latencyMs: null, exitIp: null, lastError: null, lastCheckedAt: null,
-      consecutiveSuccesses: 0, consecutiveFailures: 0, createdAt: at, updatedAt: at,
+      consecutiveSuccesses: 0, consecutiveFailures: 0, lastProbeStartedAt: null, createdAt: at, updatedAt: at,
     };
     this.tables.proxies.push(row);
     return row;
@@ -138,9 +138,12 @@ export class FakeStore implements Store {
 export class FakeProber implements Prober {
   readonly probed: number[] = [];
   readonly results = new Map<number, Partial<ProbeResult>>();
+  /** What happens elsewhere while a proxy is probed (another admin's write), by proxy id. */
+  readonly meanwhile = new Map<number, () => void>();
 
   async probe(proxyId: number): Promise<ProbeResult> {
     this.probed.push(proxyId);
+    this.meanwhile.get(proxyId)?.();
     return { proxyId, ok: true, latencyMs: 12, exitIp: '198.51.100.10', error: null, checkedAt: at.toISOString(), ...this.results.get(proxyId) };
   }
 }

@@ -280,7 +280,12 @@ export interface paths {
         delete: operations["deleteMapping"];
         options?: never;
         head?: never;
-        /** Edit a mapping (admin); health-gated unless only the description changes or it is disabled */
+        /**
+         * Edit a mapping (admin); health-gated unless only the description changes or it is disabled
+         * @description Applied to the mapping as it is when written, after the health check: only the fields sent
+         *     change, so another admin's edit made meanwhile (a disable, a MAC pin) stays. 409 when that
+         *     edit leaves the mapping needing a health check this one did not run; send it again.
+         */
         patch: operations["updateMapping"];
         trace?: never;
     };
@@ -430,7 +435,8 @@ export interface paths {
          *     once; an empty cell removes them; without the column tags stay as they are).
          *     A row whose client IP already has a mapping updates it; a row equal to that mapping is counted as
          *     unchanged and not written. Every distinct proxy of an enabled row that changes is probed first (health gate). Any error rejects the whole file: 400 with `details.rows` naming line
-         *     and field, 409 for duplicates, 422 when a probe fails.
+         *     and field, 409 for duplicates or when another edit during the probes left a row needing a probe
+         *     that was not run (export again and import anew), 422 when a probe fails.
          */
         post: operations["importMappings"];
         delete?: never;
@@ -2022,6 +2028,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["Unprocessable"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["Timeout"];

@@ -30,7 +30,7 @@ export function eventRoutes(ctx: ApiContext): Router {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 2000\n\n');
     let ended = false;
-    const unsubscribe = ctx.events.subscribe(from, (frame) => void (!ended && res.write(frame)));
+    let unsubscribe = () => {};
     const end = () => {
       if (ended) return;
       ended = true;
@@ -40,6 +40,11 @@ export function eventRoutes(ctx: ApiContext): Router {
       res.end();
     };
     const forget = ctx.streams.add({ auth, end });
+    // A revocation by this api between the authentication and the line above found no stream to
+    // end: the token is checked once more, and notices flow only after that (Postgres unreachable:
+    // kept, as a heartbeat keeps it).
+    const subscribe = () => void (ended || (unsubscribe = ctx.events.subscribe(from, (frame) => void (!ended && res.write(frame)))));
+    validSessionUser(ctx.db, auth).then((user) => (user ? subscribe() : end()), subscribe);
     const heartbeat = setInterval(() => {
       if (auth.expiresAt.getTime() <= Date.now()) return end();
       validSessionUser(ctx.db, auth).then(

@@ -46,6 +46,28 @@ test('import: a failed probe or a bad row writes nothing', async () => {
   assert.equal(publisher.events.length, 0);
 });
 
+test('import: a row another admin changed during the probes, which now needs a probe of a proxy not probed, is refused and nothing is written', async () => {
+  await service.importCsv(FILE, ACTOR);
+  // The file enables 192.168.2.10 on dante as it is (nothing to probe) and moves 192.168.2.12 to
+  // squid, enabled (squid probed). While squid is probed, another admin disables 192.168.2.10: the
+  // import would now enable it on dante, which it did not probe.
+  prober.meanwhile.set(2, () => void (store.tables.mappings.find((m) => m.clientIp === '192.168.2.10')!.enabled = false));
+  const file = FILE.replace('192.168.2.12,squid,20500,false,c', '192.168.2.12,squid,20500,true,c');
+  const audited = store.tables.audit.length;
+  await assert.rejects(service.importCsv(file, ACTOR), (e: unknown) => e instanceof DomainError && e.kind === 'conflict' && /192\.168\.2\.10/.test(e.message));
+  assert.equal(store.tables.mappings.find((m) => m.clientIp === '192.168.2.10')!.enabled, false, 'left as the other admin saved it');
+  assert.equal(store.tables.mappings.find((m) => m.clientIp === '192.168.2.12')!.enabled, false, 'nothing of the import written');
+  assert.equal(store.tables.audit.length, audited);
+});
+
+test('import: another admin\'s edit during the probes that needs no probe (a description) does not refuse it', async () => {
+  await service.importCsv(FILE, ACTOR);
+  prober.meanwhile.set(2, () => void (store.tables.mappings.find((m) => m.clientIp === '192.168.2.10')!.description = 'edited meanwhile'));
+  const file = FILE.replace('192.168.2.12,squid,20500,false,c', '192.168.2.12,squid,20500,true,c');
+  assert.deepEqual(await service.importCsv(file, ACTOR), { created: 0, updated: 2, unchanged: 1 });
+  assert.equal(store.tables.mappings.find((m) => m.clientIp === '192.168.2.12')!.enabled, true);
+});
+
 test('export: one row per mapping with the proxy name, formula cells defused', async () => {
   await service.importCsv('client_ip,proxy_name,description\n192.168.2.10,dante,=cmd()\n', ACTOR);
   assert.equal(await service.exportCsv(), "client_ip,proxy_name,listen_port,enabled,description,mac_address,rate_down_kbit,rate_up_kbit,quota_bytes,tags\r\n192.168.2.10,dante,20000,true,'=cmd(),,,,,\r\n");

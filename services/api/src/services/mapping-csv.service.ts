@@ -1,6 +1,8 @@
 import type { MappingRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
 import { EXPORT_COLUMNS, formatTagsCell, type ImportSnapshot, planImport } from '../logic/mapping-import.js';
+import { conflict } from '../logic/domain-errors.js';
+import { needsProbe } from '../logic/health-gate-rule.js';
 import { auditedMapping } from './mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
 import type { Actor, Prober, Publisher, Repositories, Store } from './ports.js';
@@ -35,7 +37,9 @@ export class MappingCsvService {
 
   /**
    * Every row is checked before anything is written; each proxy an enabled row newly uses or
-   * re-enables must pass a probe (one per proxy); unchanged rows are not written at all.
+   * re-enables must pass a probe (one per proxy); unchanged rows are not written at all. The file
+   * is planned again in the write; it is refused (409) if a row changed meanwhile now needs a probe
+   * of a proxy it did not run.
    */
   async importCsv(text: string, actor: Actor): Promise<ImportCounts> {
     const { store } = this.deps;
@@ -49,8 +53,14 @@ export class MappingCsvService {
       await repos.mappings.lockListenPorts();
       const current = await snapshot(repos);
       const before = new Map(current.mappings.map((m) => [m.id, m]));
+      const plan = planImport(text, current);
+      // A row another admin changed meanwhile may now need a probe this import did not run (as edit() refuses it).
+      const unprobed = plan.find((p) => p.change !== 'unchanged' && needsProbe(p.existingId === null ? null : before.get(p.existingId)!, p) && !gated.has(p.proxyId));
+      if (unprobed !== undefined) {
+        throw conflict(undefined, `the mapping of ${unprobed.clientIp} was changed by another edit while the import waited for its probes; export again and import the file anew`);
+      }
       const counts: ImportCounts = { created: 0, updated: 0, unchanged: 0 };
-      for (const { line: _line, existingId, change, ...fields } of planImport(text, current)) {
+      for (const { line: _line, existingId, change, ...fields } of plan) {
         if (change === 'unchanged') {
           counts.unchanged++;
         } else if (existingId === null) {

@@ -87,6 +87,25 @@ test('edit: a description or a disable needs no probe; a re-enable or a move doe
   assert.equal(publisher.events.filter((e) => e.type === 'mapping.changed' && e.action === 'updated').length, 4);
 });
 
+test('edit: refused, nothing written, when another edit during its probe left the row needing a probe of another proxy', async () => {
+  const id = await service.create({ clientIp: '192.168.2.10', proxyId: dante }, ACTOR);
+  const squid = store.addProxy('squid').id;
+  await service.edit(id, { enabled: false }, 'disable', ACTOR);
+  // While the re-enable probes dante, another admin moves the disabled mapping to squid (no probe needed for that).
+  let meanwhile: (() => Promise<void>) | null = () => service.edit(id, { proxyId: squid }, 'update', ACTOR);
+  const probe = prober.probe.bind(prober);
+  prober.probe = async (proxyId) => {
+    const other = meanwhile;
+    meanwhile = null;
+    await other?.();
+    return probe(proxyId);
+  };
+  await assert.rejects(service.edit(id, { enabled: true }, 'enable', ACTOR), fails('conflict', undefined, /changed by another edit while this one waited/));
+  const row = await store.mappings.find(id);
+  assert.deepEqual([row?.enabled, row?.proxyId], [false, squid], 'not enabled through squid, which no probe passed');
+  assert.deepEqual(store.tables.audit.slice(1).map((a) => a.action), ['disable', 'update']);
+});
+
 test('edit: a MAC pin is normalised, null unpins, and an unknown mapping is not found', async () => {
   const id = await service.create({ clientIp: '192.168.2.10', proxyId: dante }, ACTOR);
   await service.edit(id, { macAddress: '02-AA-BB-CC-DD-EE' }, 'update', ACTOR);

@@ -3,11 +3,12 @@ import type { MappingRow } from '@pgw/db';
 import type { MappingCreate, MappingUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../logic/domain-errors.js';
 import { resolveFailPolicy } from '../logic/fail-policy-input.js';
+import { needsProbe } from '../logic/health-gate-rule.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from '../logic/mapping-rules.js';
 import { lowestFreePort } from '../logic/port-allocation.js';
 import { auditedMapping } from './mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
-import type { Actor, MappingFields, MappingRepository, Prober, Publisher, Store } from './ports.js';
+import type { Actor, MappingFields, MappingRepository, Prober, Publisher, Repositories, Store } from './ports.js';
 
 /** A create or edit as the operator sends it (API_SPEC.yaml); what is absent is kept (edit) or defaulted (create). */
 type MappingInput = MappingCreate | MappingUpdate;
@@ -21,12 +22,6 @@ export interface MappingServiceDeps {
   readonly publisher: Publisher;
   /** Added to the probe timeout of the settings while the gate waits for the health service. */
   readonly probeWaitMarginMs: number;
-}
-
-/** Edits that change where or whether traffic flows need a healthy proxy; a description or a disable does not. */
-function needsProbe(before: MappingRow, after: ResolvedFields): boolean {
-  if (!after.enabled) return false;
-  return !before.enabled || before.clientIp !== after.clientIp || before.proxyId !== after.proxyId || before.listenPort !== after.listenPort;
 }
 
 /** A port held by another mapping, named by what the console shows (its client), never by an internal id. */
@@ -47,7 +42,7 @@ export class MappingService {
   async create(input: MappingCreate, actor: Actor): Promise<number> {
     const { store } = this.deps;
     const settings = await store.settings.load();
-    const { fields, proxy } = await this.resolve(settings, input, null);
+    const { fields, proxy } = await this.resolve(store, settings, input, null);
     await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
     const row = await store.transaction(async (repos) => {
       const inserted = await repos.mappings.insert(await placePort(repos.mappings, settings, fields, undefined));
@@ -58,18 +53,28 @@ export class MappingService {
     return row.id;
   }
 
-  /** An edit, or an enable/disable (action names it in the audit log). */
+  /**
+   * An edit, or an enable/disable (action names it in the audit log). The health gate may take
+   * seconds, and another admin may change the mapping meanwhile: the edit is applied to the row as
+   * locked in the write, so only the fields it names change (their disable, MAC pin or
+   * private-destination deny stays), and is refused if that row now needs a probe this edit did not run.
+   */
   async edit(id: number, input: MappingUpdate, action: 'update' | 'enable' | 'disable', actor: Actor): Promise<void> {
     const { store } = this.deps;
     const existing = await store.mappings.find(id);
     if (!existing) throw notFound(`mapping ${id}`);
     const settings = await store.settings.load();
-    const { fields, proxy } = await this.resolve(settings, input, existing);
-    if (needsProbe(existing, fields)) await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
+    const { fields, proxy } = await this.resolve(store, settings, input, existing);
+    const probed = needsProbe(existing, fields) ? proxy.id : null;
+    if (probed !== null) await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
     await store.transaction(async (repos) => {
       const before = await repos.mappings.findForUpdate(id);
       if (!before) throw notFound(`mapping ${id}`);
-      const updated = await repos.mappings.update(id, await placePort(repos.mappings, settings, fields, id));
+      const locked = await this.resolve(repos, settings, input, before);
+      if (needsProbe(before, locked.fields) && locked.fields.proxyId !== probed) {
+        throw conflict(undefined, `the mapping of ${before.clientIp} was changed by another edit while this one waited; reload it and send the edit again`);
+      }
+      const updated = await repos.mappings.update(id, await placePort(repos.mappings, settings, locked.fields, id));
       await repos.audit.write(actor, { action, entityType: 'mapping', entityId: id, before: auditedMapping(before), after: auditedMapping(updated) });
     });
     await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
@@ -104,9 +109,12 @@ export class MappingService {
     return settings.probeTimeoutMs + this.deps.probeWaitMarginMs;
   }
 
-  /** Validates input against the settings and the other mappings, naming the field at fault; returns the proxy it uses. */
-  private async resolve(settings: Settings, input: MappingInput, existing: MappingRow | null) {
-    const { mappings, proxies } = this.deps.store;
+  /**
+   * Validates input against the settings and the other mappings, naming the field at fault; returns
+   * the fields to store (what the input leaves out kept from `existing`) and the proxy they use.
+   */
+  private async resolve(repos: Pick<Repositories, 'mappings' | 'proxies'>, settings: Settings, input: MappingInput, existing: MappingRow | null) {
+    const { mappings, proxies } = repos;
     const clientIp = input.clientIp === undefined ? existing!.clientIp : validClientIp(input.clientIp, settings);
     if (input.clientIp !== undefined) {
       const other = await mappings.findByClientIp(clientIp);
