@@ -5,13 +5,14 @@
 // its JSON size is the Redis write per node and interval. No traffic: listing cost does not depend
 // on the counts.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, clientUsageSampleSchema } from '@pgw/events';
 import { buildUsageSample } from '../../services/agent/src/accounting/accounting-sample.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
+import { shaperBinsIn } from '../support/namespace-bins.js';
 
 export interface AccountingCost {
   readonly clients: number;
@@ -41,16 +42,9 @@ function policyOf(count: number): GatewayPolicy {
 export async function measureAccountingCost(counts: readonly number[] = [256, 4096], rounds = 10): Promise<AccountingCost[]> {
   const ns = `pgw-bench-acct-${process.pid}`;
   const dir = mkdtempSync(join(tmpdir(), 'pgw-bench-acct-'));
-  // The Shaper runs its binaries by path: wrappers that run them inside this bench's namespace.
-  const wrap = (name: string, bin: string) => {
-    const file = join(dir, name);
-    writeFileSync(file, `#!/bin/sh\nexec ip netns exec ${ns} ${bin} "$@"\n`);
-    chmodSync(file, 0o755);
-    return file;
-  };
   execFileSync('ip', ['netns', 'add', ns]);
   try {
-    const bins = { nft: wrap('nft', '/usr/sbin/nft'), tc: wrap('tc', '/usr/sbin/tc'), ip: wrap('ip', '/usr/sbin/ip') };
+    const bins = shaperBinsIn(ns, dir);
     const results: AccountingCost[] = [];
     for (const count of counts) {
       const errors: Error[] = [];

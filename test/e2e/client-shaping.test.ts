@@ -4,7 +4,8 @@
 // own and the self-heal of both tables are measured and printed.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { agentStatusKey, connectRedis, parseAgentStatus } from '@pgw/events';
 // The lab's single gateway runs with no PGW_NODE_NAME: its records are under the host name.
@@ -185,6 +186,26 @@ describe('per-client shaping and quota (issue 16)', { timeout: 120_000 }, () => 
       assert.ok(next.clients[UNLIMITED]!.bytesDown >= last.clients[UNLIMITED]!.bytesDown);
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it('a new limit is applied while every agent run reports an unrelated error (its state file cannot be written)', async () => {
+    // policy.json turned into a directory that is not empty: each save's rename fails, so every run
+    // reports state_file and is not ok, while the ruleset itself applies.
+    const stateFile = join(dp.gateway.stateDir, 'policy.json');
+    rmSync(stateFile, { force: true });
+    mkdirSync(stateFile);
+    writeFileSync(join(stateFile, 'in-the-way'), '');
+    const log = `${dp.gateway.dir}/pgw-agent.log`;
+    const failedBefore = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('state_file')).length;
+    try {
+      await setShaping(dp, ids[UNLIMITED]!, { rateDownKbit: 30_000 }, true);
+      await dp.waitFor('a run failing for its state file', async () => readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('state_file')).length > failedBefore, 5_000);
+      const lan = dp.lab.description.gateway.lanIface;
+      await dp.waitFor(`the new 30 Mbit/s class on ${lan}`, async () => (await dp.lab.exec(dp.gw, ['tc', 'class', 'show', 'dev', lan])).stdout.includes('rate 30Mbit'), 5_000);
+    } finally {
+      rmSync(stateFile, { recursive: true, force: true });
+      await setShaping(dp, ids[UNLIMITED]!, { rateDownKbit: null }, true);
     }
   });
 });

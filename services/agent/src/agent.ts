@@ -88,8 +88,9 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     recordMetrics(outcome);
     status.report(outcome);
     if (outcome.build) neighbourReport.setInterface(outcome.build.policy.lan.interface);
-    // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped).
-    if (outcome.ok && outcome.build) void shaper.sync(outcome.build.policy, quotaSettings());
+    // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped),
+    // also after a run that failed elsewhere (its state file, a LAN sysctl): build is what is in force.
+    if (outcome.build) void shaper.sync(outcome.build.policy, quotaSettings());
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
@@ -163,14 +164,22 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   }, config.PGW_RESYNC_INTERVAL_MS);
   void reconciler.request('start');
   neighbourReport.start();
+  // One poll at a time: a listing slower than the interval would otherwise let an older reading land
+  // after a newer one and flip a client over quota back (a status flap and an extra run each way).
+  let quotaPolling = false;
   const quotaPoll = setInterval(() => {
-    shaper.exceeded().then(
-      (over) => {
-        status.setOverQuota(over);
-        if (quotaBlocks.setOver([...over.values()].map((q) => stemOf(q.name)))) void reconciler.request('quota');
-      },
-      (error: Error) => logger.warn('cannot read the quota objects', { error: error.message }),
-    );
+    if (quotaPolling) return;
+    quotaPolling = true;
+    shaper
+      .exceeded()
+      .then(
+        (over) => {
+          status.setOverQuota(over);
+          if (quotaBlocks.setOver([...over.values()].map((q) => stemOf(q.name)))) void reconciler.request('quota');
+        },
+        (error: Error) => logger.warn('cannot read the quota objects', { error: error.message }),
+      )
+      .finally(() => (quotaPolling = false));
   }, config.PGW_QUOTA_POLL_MS);
   const accounting = new AccountingPublisher({
     node: config.PGW_NODE_NAME,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PolicyClient } from '@pgw/domain';
 import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
-import { parseTcClasses, renderTcPlan } from './render-shaping.js';
+import { parseTcClasses, renderTcPlan, tcShownKbit } from './render-shaping.js';
 
 const client = (last: number, shaping?: PolicyClient['shaping']) => policyClient(last, shaping ? { shaping } : {});
 const policy = gatewayPolicy;
@@ -39,4 +39,20 @@ test('tc class text', () => {
     { classid: '1:1', rateKbit: 50_000 },
     { classid: '1:2', rateKbit: 64 },
   ]);
+});
+
+test('a rate as tc shows it back: whole units kept, 1 Gbit/s and more truncated to whole Mbit/s (as `tc class show` printed them)', () => {
+  // Each pair: the rate set, and what `tc class show` printed for it on this kernel's iproute2.
+  for (const [set, shown] of [
+    [1001, 1001],
+    [64, 64],
+    [50_000, 50_000],
+    [123_457, 123_457],
+    [1_000_000, 1_000_000],
+    [1_234_567, 1_234_000],
+    [9_999_999, 9_999_000],
+    [10_000_000, 10_000_000],
+  ] as const) {
+    assert.equal(tcShownKbit(set), shown, String(set));
+  }
 });

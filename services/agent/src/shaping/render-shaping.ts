@@ -83,6 +83,22 @@ export function renderTcPlan(policy: GatewayPolicy): TcPlan {
 
 const UNIT_KBIT: Record<string, number> = { bit: 0.001, Kbit: 1, Mbit: 1000, Gbit: 1_000_000 };
 
+/**
+ * A rate as `tc class show` prints it back, in kbit/s. tc (iproute2's sprint_rate) moves to the
+ * next unit while the value is a whole multiple of 1000 or at least 1000 of that unit, dividing
+ * with truncation: 1,234,567 kbit/s is shown as 1234Mbit. The read-back compares with this.
+ */
+export function tcShownKbit(kbit: number): number {
+  let value = kbit * 1000; // bit/s, as tc holds it
+  let unit = 0.001; // kbit per unit of `value`
+  for (let step = 0; step < 4; step++) {
+    if (value < 1000 || (value % 1000 !== 0 && value < 1_000_000)) break;
+    value = Math.floor(value / 1000);
+    unit *= 1000;
+  }
+  return Math.round(value * unit);
+}
+
 /** `tc class show dev X` (text: this tc has no JSON for classes) -> each HTB class and its rate in kbit/s (null: unreadable). */
 export function parseTcClasses(text: string): { classid: string; rateKbit: number | null }[] {
   const classes: { classid: string; rateKbit: number | null }[] = [];

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { quotaPeriodAt, type QuotaPeriodWindow } from '../quota/quota-period.js';
 import { storedQuotaCounts } from '../quota/quota-store.js';
 import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from '../quota/quota-table.js';
-import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan } from './render-shaping.js';
+import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan, tcShownKbit } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
 /** An unchanged tc plan or quota table is read back at most this often (a sync follows every run, once a second at rest). */
@@ -69,13 +69,20 @@ export class Shaper {
       while (this.next !== null) {
         const next = this.next;
         this.next = null;
+        // Apart, the quota first: a byte quota is the kernel's own enforcement and must not wait on
+        // the rate limits, whether tc fails (a missing ifb or htb module, a device gone) or hangs
+        // until its timeouts; nor they on it.
         try {
-          await this.applyTc(renderTcPlan(next.policy));
           await this.exclusive(() => this.applyQuota(next.policy, next.settings, false));
           this.target = next;
         } catch (error) {
-          this.appliedTc = null;
           this.quotaChecked = null;
+          this.deps.onError(error as Error);
+        }
+        try {
+          await this.applyTc(renderTcPlan(next.policy));
+        } catch (error) {
+          this.appliedTc = null;
           this.deps.onError(error as Error);
         }
       }
@@ -112,11 +119,16 @@ export class Shaper {
    * is moved to the new one first (fresh objects: the clients are no longer over).
    */
   async exceeded(): Promise<QuotaReport> {
-    const target = this.target;
+    let target = this.target;
     if (target === null || !target.policy.clients.some((c) => c.shaping?.quotaBytes != null)) return new Map();
-    if (this.window === null || this.deps.now() >= this.window.end.getTime()) await this.sync(target.policy, target.settings);
+    if (this.window === null || this.deps.now() >= this.window.end.getTime()) {
+      // A sync under way applies the newest policy handed over, and moves the window with it; a
+      // sync of the policy last applied would take the place of a newer one waiting its turn.
+      await (this.running ?? this.sync(target.policy, target.settings));
+      target = this.target;
+    }
     const window = this.window;
-    if (window === null) return new Map();
+    if (target === null || window === null) return new Map();
     const listed = parseQuotaTable(await this.list('pgw_quota'));
     const quotas = new Map(this.memory.quotas);
     for (const [name, q] of listed.quotas) quotas.set(name, q);
@@ -201,7 +213,7 @@ export class Shaper {
       for (const c of parseTcClasses(await this.run(this.deps.bins.tc, ['class', 'show', 'dev', dev], true))) seen.set(`${dev} ${c.classid}`, c.rateKbit);
     }
     if (seen.size !== plan.classes.length) return false;
-    return plan.classes.every((c) => seen.get(`${c.dev} ${c.classid}`) === c.rateKbit);
+    return plan.classes.every((c) => seen.get(`${c.dev} ${c.classid}`) === tcShownKbit(c.rateKbit));
   }
 
   private async applyQuota(policy: GatewayPolicy, settings: QuotaSettings, force: boolean): Promise<'restored' | 'intact'> {

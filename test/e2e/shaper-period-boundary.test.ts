@@ -1,0 +1,73 @@
+// The agent's Shaper at the end of a quota period (real nft and tc in a private network namespace,
+// the clock the Shaper is given). The quota poll moves the table to the new period with a sync; a
+// sync of the policy last applied must not take the place of a newer policy waiting its turn (one
+// the agent just handed over: a quota lowered, a client unmapped), or the kernel keeps the older
+// one until the agent's next sync.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { quotaName } from '../../services/agent/src/quota/quota-table.js';
+import { Shaper } from '../../services/agent/src/shaping/shaper.js';
+import { shaperBinsIn } from '../support/namespace-bins.js';
+
+const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
+
+/** A policy whose clients (mapping ids given) each have a quota, and nothing else. */
+function policyWith(mappingIds: readonly number[]): GatewayPolicy {
+  const clients: PolicyClient[] = mappingIds.map((mappingId) => ({
+    mappingId,
+    proxyId: 1,
+    ip: parseIpv4(`192.168.2.${mappingId}`),
+    port: parsePort(20000 + mappingId),
+    blocked: null,
+    shaping: { rateDownKbit: null, rateUpKbit: null, quotaBytes: 1_000_000_000, quotaEpoch: 0 },
+  }));
+  return { lan: { interface: parseInterfaceName('lan0'), cidr: parseIpv4Cidr('192.168.2.0/24') }, wan: { interface: parseInterfaceName('wan0') }, dnsMode: 'drop', clients, strictOutput: null };
+}
+
+describe('Shaper at the end of a quota period (real nft, private namespace)', { timeout: 60_000 }, () => {
+  const ns = `pgw-shaper-period-${process.pid}`;
+  let dir: string;
+  let shaper: Shaper;
+  const errors: Error[] = [];
+  let now = Date.parse('2026-12-31T23:59:00Z');
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgw-shaper-period-'));
+    execFileSync('ip', ['netns', 'add', ns]);
+    shaper = new Shaper({ bins: shaperBinsIn(ns, dir), onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
+  });
+
+  after(() => {
+    execFileSync('ip', ['netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const quotaObjects = () => {
+    const listed = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota'], { encoding: 'utf8' })) as { nftables: { quota?: { name: string } }[] };
+    return listed.nftables.flatMap((item) => (item.quota ? [item.quota.name] : [])).sort();
+  };
+
+  it('the poll that crosses into the new period applies the newest policy handed over, not the one it last applied', async () => {
+    await shaper.sync(policyWith([1]), SETTINGS);
+    assert.deepEqual(errors, []);
+    assert.equal(shaper.applied?.window.key, 'm202612');
+
+    // A sync under way, a newer policy waiting for it, and the poll after midnight.
+    const underWay = shaper.sync(policyWith([1, 2]), SETTINGS);
+    const newest = shaper.sync(policyWith([1, 3]), SETTINGS);
+    now = Date.parse('2027-01-01T00:00:01Z');
+    const report = await shaper.exceeded();
+    await Promise.all([underWay, newest]);
+
+    assert.deepEqual(errors, []);
+    assert.deepEqual(shaper.applied?.policy.clients.map((c) => c.mappingId), [1, 3], 'the newest policy is the one in force');
+    assert.equal(shaper.applied?.window.key, 'm202701');
+    assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202701'), quotaName(3, 0, 'm202701')].sort(), 'the kernel counts the newest policy\'s clients, in the new period');
+    assert.equal(report.size, 0, 'nobody is over quota in a fresh period');
+  });
+});

@@ -1,0 +1,87 @@
+// The agent's Shaper where tc fails or reads back its own way (real nft and tc in a private network
+// namespace with a veth as the LAN). A byte quota is the kernel's own enforcement (table inet
+// pgw_quota): it must not wait on the rate limits. Before, one sync applied tc, then the quota, in
+// one try: every tc failure (a missing ifb or htb module, a device gone) left no quota table at
+// all, and an over-quota client got unlimited traffic for as long as the fault lasted. And tc
+// prints a rate of 1 Gbit/s or more truncated to whole Mbit/s, which the read-back took for a
+// different rate: such a mapping failed every sync, its quota with it.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { type ClientShaping, type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { quotaName } from '../../services/agent/src/quota/quota-table.js';
+import { Shaper } from '../../services/agent/src/shaping/shaper.js';
+import { shaperBinsIn } from '../support/namespace-bins.js';
+
+const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
+const NOW = Date.parse('2026-12-15T12:00:00Z');
+
+/** One client (mapping 1) with this shaping, on LAN interface `lan`. */
+function policyWith(lan: string, shaping: ClientShaping): GatewayPolicy {
+  return {
+    lan: { interface: parseInterfaceName(lan), cidr: parseIpv4Cidr('192.168.2.0/24') },
+    wan: { interface: parseInterfaceName('wan0') },
+    dnsMode: 'drop',
+    clients: [{ mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20010), blocked: null, shaping }],
+    strictOutput: null,
+  };
+}
+
+describe('Shaper: the quota holds whatever tc does (real nft and tc, private namespace)', { timeout: 60_000 }, () => {
+  const ns = `pgw-shaper-tc-${process.pid}`;
+  let dir: string;
+  const exec = (argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8' });
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgw-shaper-tc-'));
+    execFileSync('ip', ['netns', 'add', ns]);
+    exec(['ip', 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan1']);
+    exec(['ip', 'link', 'set', 'lan0', 'up']);
+  });
+
+  after(() => {
+    execFileSync('ip', ['netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A Shaper on this namespace's nft, tc and ip, its errors collected. */
+  function shaperHere(): { shaper: Shaper; errors: Error[] } {
+    const errors: Error[] = [];
+    return { shaper: new Shaper({ bins: shaperBinsIn(ns, dir), onError: (e) => errors.push(e), onWriter: () => undefined, now: () => NOW }), errors };
+  }
+
+  const quotaObjects = () => {
+    const listed = JSON.parse(exec(['nft', '-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota'])) as { nftables: { quota?: { name: string } }[] };
+    return listed.nftables.flatMap((item) => (item.quota ? [item.quota.name] : []));
+  };
+  // Each test starts from an empty namespace (no table, no qdisc of ours).
+  afterEach(() => {
+    for (const argv of [['nft', 'delete', 'table', 'inet', 'pgw_quota'], ['nft', 'delete', 'table', 'inet', 'pgw_acct'], ['tc', 'qdisc', 'del', 'dev', 'lan0', 'root']]) {
+      try {
+        execFileSync('ip', ['netns', 'exec', ns, ...argv], { stdio: 'ignore' });
+      } catch {
+        // Not there: that test made none.
+      }
+    }
+  });
+
+  it('a rate of 1 Gbit/s or more, which tc shows in whole Mbit/s, is applied and read back as applied, its quota with it', async () => {
+    const { shaper, errors } = shaperHere();
+    await shaper.sync(policyWith('lan0', { rateDownKbit: 1_234_567, rateUpKbit: null, quotaBytes: 1_000_000_000, quotaEpoch: 0 }), SETTINGS);
+    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.match(exec(['tc', 'class', 'show', 'dev', 'lan0']), /rate 1234Mbit/);
+    assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202612')]);
+  });
+
+  it('tc failing (the LAN device gone): the error is reported, and the quota table is in force all the same', async () => {
+    const { shaper, errors } = shaperHere();
+    await shaper.sync(policyWith('lan9', { rateDownKbit: 10_000, rateUpKbit: null, quotaBytes: 1_000_000_000, quotaEpoch: 0 }), SETTINGS);
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join('; '));
+    assert.match(errors[0]!.message, /tc|lan9/);
+    assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202612')], 'the quota is counted and enforced without the rate limit');
+    assert.equal(shaper.applied?.policy.clients[0]?.mappingId, 1, 'the quota poll and the self-heal work on it');
+  });
+});
