@@ -67,5 +67,10 @@ elif [ ${#beside[@]} -gt 0 ] || [ ${#deploy[@]} -gt 0 ]; then
 fi
 set -e
 sum() { cat "$work"/*.tap | awk -v key="$1" '/^# / && $2 == key { n += $3 } END { print n + 0 }'; }
+# Each failure again with its error at the end, where a long log's reader (and CI's summary) looks.
+if [ "$(sum fail)" != 0 ]; then
+  say "the failed tests, with their errors:"
+  node test/reporters/tap-failures.mjs "$work"/*.tap
+fi
 echo "$(sum pass) passed, $(sum fail) failed, $(sum skipped) skipped"
 exit "$status"

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Dataplane, ProbeResult, WanAnalysis } from './dataplane-harness.js';
-import { synToResetMs } from '../support/tcpdump-text.js';
+import { synToReset, type WireRefusal } from '../support/tcpdump-text.js';
 
 /** What the probes need of a gateway under test: the lab, a prober in its LAN, a capture of eth0. */
 export type LeakTarget = Pick<Dataplane, 'lab' | 'prober' | 'captureWan'>;
@@ -46,15 +46,16 @@ export function leakProbes(t: LeakTarget) {
     httpPort,
     tcpToInternet: (src: string) => t.prober.tcp(src, internet, httpPort),
     /**
-     * TCP from each client to the internet at once, with the time from its SYN to the RST that
-     * refused it as the LAN wire saw them (tcpdump in the LAN namespace): the gateway's answer time,
-     * where the prober's own `ms` also holds its wait for the CPU.
+     * TCP from each client to the internet at once, with how the LAN wire saw each refused (tcpdump
+     * in the LAN namespace): the gateway's answer on the kernel's clock, where the prober's own
+     * clock also holds its wait for the CPU. The prober waits 3 s: a prober starved past its timeout
+     * reports 'timeout' even when the RST came at once (Node runs due timers before I/O).
      */
     async tcpToInternetTimed(srcs: readonly string[]): Promise<TimedProbe[]> {
       const capture = await t.lab.capture({ ns: t.lab.ns.lan, iface: t.lab.description.lan.iface, filter: `tcp port ${httpPort}` });
-      const results = await Promise.all(srcs.map((src) => t.prober.tcp(src, internet, httpPort))).finally(() => capture.stop());
+      const results = await Promise.all(srcs.map((src) => t.prober.tcp(src, internet, httpPort, 3000))).finally(() => capture.stop());
       const lines = await capture.stop();
-      return srcs.map((src, i) => ({ src, ...results[i]!, wireMs: synToResetMs(lines, src, `${internet}.${httpPort}`) }));
+      return srcs.map((src, i) => ({ src, ...results[i]!, wire: synToReset(lines, src, `${internet}.${httpPort}`) }));
     },
     udpDns: async (src: string) => [await t.prober.udp(src, internet, 53), await t.prober.udp(src, gatewayLan, 53)],
     ping: (src: string) => t.lab.exec(t.lab.ns.lan, ['/usr/bin/python3', '-c', ICMP_ECHO, src, internet], { reject: false }),
@@ -91,15 +92,26 @@ export interface TimedProbe {
   result: ProbeResult;
   /** By the prober's clock, from its connect() to the outcome. */
   ms: number;
-  /** On the LAN wire, from the SYN to the RST that refused it; null without such a pair. */
-  wireMs: number | null;
+  /** On the LAN wire, the SYN and the RST that refused it; null without such a pair. */
+  wire: WireRefusal | null;
 }
 
-/** Flows 4-6: every client refused by a RST that answered its first SYN at once (no drop, no retransmission). */
+/** TCP's initial retransmission timeout (RFC 6298): a dropped SYN is sent again this long after. */
+const FIRST_RETRANSMISSION_MS = 1000;
+
+/**
+ * Flows 4-6: every client refused by a RST that answered its first SYN, not dropped: no second SYN
+ * on the wire, and the RST before the client would have sent one. How soon within that bound is the
+ * kernel's softirq scheduling on a loaded machine, not the gateway's rules: it is printed, not judged.
+ */
 export function assertRefusedAtOnce(probes: readonly TimedProbe[]): void {
+  console.log(`# refused at once: ${probes.map((p) => `${p.src} ${p.result}, SYN to RST ${p.wire?.ms.toFixed(2) ?? '-'} ms on the wire (prober ${p.ms} ms)`).join('; ')}`);
   for (const p of probes) {
-    assert.equal(p.result, 'refused', `${p.src}: ${p.result} after ${p.ms} ms`);
-    assert.ok(p.wireMs !== null && p.wireMs < 200, `${p.src}: its SYN answered by a RST ${p.wireMs} ms later on the LAN wire (prober: ${p.ms} ms)`);
+    const seen = `${p.src}: ${p.result} after ${p.ms} ms, on the LAN wire ${JSON.stringify(p.wire)}`;
+    assert.equal(p.result, 'refused', seen);
+    assert.ok(p.wire !== null, `${seen}: no RST answered its SYN`);
+    assert.equal(p.wire.syns, 1, `${seen}: its first SYN was dropped`);
+    assert.ok(p.wire.ms < FIRST_RETRANSMISSION_MS, `${seen}: the RST came after a dropped SYN would have been sent again`);
   }
 }
 
