@@ -73,8 +73,11 @@ export class Shaper {
         // the rate limits, whether tc fails (a missing ifb or htb module, a device gone) or hangs
         // until its timeouts; nor they on it.
         try {
-          await this.exclusive(() => this.applyQuota(next.policy, next.settings, false));
-          this.target = next;
+          // The target moves under the write lock, with the window applyQuota moved: a seed judges both there.
+          await this.exclusive(async () => {
+            await this.applyQuota(next.policy, next.settings, false);
+            this.target = next;
+          });
         } catch (error) {
           this.quotaChecked = null;
           this.deps.onError(error as Error);
@@ -98,13 +101,16 @@ export class Shaper {
    */
   async seed(samples: readonly ClientUsageSample[]): Promise<void> {
     this.stored = samples;
-    const target = this.target;
-    const window = this.window;
-    if (target === null || window === null) return;
-    if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, storedQuotaCounts(samples, window)).length === 0) return;
-    this.quotaChecked = null;
-    // The policy in force when the write's turn comes (a sync may be ahead of it); the next sync corrects a stale one.
-    await this.exclusive(() => this.applyQuota(this.target!.policy, this.target!.settings, false)).catch((error: Error) => this.deps.onError(error));
+    // Judged under the write lock: an apply under way may have read the counts before these arrived
+    // and written its objects from zero; its policy and window are known only once it is done.
+    await this.exclusive(async () => {
+      const target = this.target;
+      const window = this.window;
+      if (target === null || window === null) return; // the first apply, still to come, reads them
+      if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, storedQuotaCounts(samples, window)).length === 0) return;
+      this.quotaChecked = null;
+      await this.applyQuota(target.policy, target.settings, false);
+    }).catch((error: Error) => this.deps.onError(error));
   }
 
   /** The policy and quota period last applied (null before the first sync). */
