@@ -29,7 +29,7 @@ let metricsStandIn: LabProcess;
 let foreignListener: LabProcess;
 let internet: string;
 let httpPort: number;
-const ids = { metrics: 0, foreign: 0 };
+const ids = { proxy: 0, metrics: 0, foreign: 0 };
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${dp.gateway.apiUrl}${path}`, {
@@ -85,7 +85,7 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     await dp.loadGuard();
     // An admin widened the window so that 9103 is inside it (issue 10: the range was 1-65535).
     await dp.tdb.db.updateTable('settings').set({ forwarderPortMin: 9000 }).where('id', '=', 1).execute();
-    const up = await dp.addProxy(0, 'up');
+    const up = (ids.proxy = await dp.addProxy(0, 'up'));
     await dp.addMapping(EFFECTIVE, up, PORTS.effective);
     ids.metrics = await dp.addMapping(ON_METRICS, up, PORTS.metrics);
     ids.foreign = await dp.addMapping(ON_FOREIGN, up, PORTS.foreign);
@@ -158,6 +158,15 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     assert.deepEqual(agent.refusals.filter((r) => r.subject === 'lanInterface'), [{ subject: 'lanInterface', reason: 'lanInterface "ens99" does not exist on this gateway' }]);
     assert.equal((await dp.prober.tcp(EFFECTIVE, internet, httpPort)).result, 'connected', 'the previous rules stay in force');
     assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1');
+    // The client's proxy dies while the settings are refused: the kernel blocks the client all the
+    // same (the rest of the desired state applies under the settings in force), and lets it back.
+    await dp.setProxyStatus(ids.proxy, 'down');
+    const blocked = await dp.prober.until(EFFECTIVE, internet, httpPort, 'refused', 5_000);
+    assert.equal(blocked.gaveUp, undefined, `a dead proxy's client is still served while the settings are refused; lan_blocked: ${(await dp.setElements('lan_blocked'))?.join(' ')}`);
+    await dp.setProxyStatus(ids.proxy, 'up');
+    assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined, 'served again once its proxy is up');
+    agent = await waitAgent('ens99 still refused', (a) => a.refusals.some((r) => r.subject === 'lanInterface'));
+    assert.equal(agent.ok, false);
 
     // A writer past the api (the database itself) sets lo: the agent refuses it too.
     await dp.tdb.db.updateTable('settings').set({ lanInterface: 'lo' }).where('id', '=', 1).execute();

@@ -49,6 +49,11 @@ export interface PolicyBuild {
    * ms on this process's clock; null or absent: only new input changes it. This build is stale from then on.
    */
   readonly recheckAt?: number | null;
+  /**
+   * The settings of the desired state, refused on this host (DesiredSource): this build holds the
+   * rest of the desired state under the settings last accepted. Absent when the settings applied.
+   */
+  readonly settingsRefused?: readonly Refusal[];
 }
 
 /** The settings the agent checks against the host; any refusal stops the whole desired state. */

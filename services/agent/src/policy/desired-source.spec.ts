@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DesiredState } from '@pgw/db';
-import { DEFAULT_SETTINGS, type Ipv4, parseIpv4, parsePort } from '@pgw/domain';
+import { DEFAULT_SETTINGS, type Ipv4, parseInterfaceName, parseIpv4, parsePort } from '@pgw/domain';
 import type { HostFacts } from './build-policy.js';
 import { DesiredSource, tablesToLoad } from './desired-source.js';
 
@@ -72,6 +72,42 @@ describe('DesiredSource', () => {
     const next = await t.source.load();
     assert.equal(next.policy.clients[0]?.blocked, 'port_refused');
     assert.deepEqual(next.refusals.map((r) => r.reason), ['port refused (20000 has a listening socket of uid 1001, not the forwarder)']);
+  });
+
+  it('settings refused on this host: the rest of the desired state still applies, under the settings last accepted', async () => {
+    const t = setup(state('up'));
+    const first = await t.source.load();
+    assert.equal(first.policy.lan.interface, 'ens19');
+    // The operator names a LAN interface this gateway lacks; meanwhile the client's proxy dies.
+    const refused = state('down');
+    t.change({ ...refused, settings: { ...refused.settings, lanInterface: parseInterfaceName('ens99') } }, 'f2');
+    const next = await t.source.load();
+    assert.equal(next.policy.clients[0]?.blocked, 'proxy_down', 'the dead proxy\'s client is blocked although the settings are refused');
+    assert.equal(next.policy.lan.interface, 'ens19', 'the ruleset keeps the LAN interface in force');
+    assert.deepEqual(next.settingsRefused?.map((r) => r.subject), ['lanInterface']);
+    assert.equal(t.source.settings?.lanInterface, 'ens19', 'the settings in force are the accepted ones');
+    assert.equal(await t.source.load(), next, 'unchanged: the same build, the refusal with it');
+
+    // Accepted again: applied, no refusal.
+    t.change(state('down'), 'f3');
+    const accepted = await t.source.load();
+    assert.equal(accepted.settingsRefused, undefined);
+    assert.equal(accepted.policy.clients[0]?.blocked, 'proxy_down');
+  });
+
+  it('settings refused before any were accepted (the first load): nothing is built', async () => {
+    const bad = state('up');
+    const t = setup({ ...bad, settings: { ...bad.settings, lanInterface: parseInterfaceName('ens99') } });
+    await assert.rejects(t.source.load(), /settings refused: lanInterface "ens99" does not exist/);
+  });
+
+  it('settings the host no longer allows either (the accepted interface is gone too): refused whole, as before', async () => {
+    const t = setup(state('up'));
+    await t.source.load();
+    const refused = state('down');
+    t.change({ ...refused, settings: { ...refused.settings, lanInterface: parseInterfaceName('ens99') } }, 'f2');
+    t.hostIs({ interfaces: new Set(['eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    await assert.rejects(t.source.load(), /settings refused: lanInterface "ens99" does not exist/);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
-import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappings } from './build-policy.js';
+import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappings, SettingsRefused } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
 
 export interface DesiredSourceDeps {
@@ -55,11 +55,14 @@ export class DesiredSource {
   /** The mapped ports of the last mappings read: the same Set while the rows are the same (no re-sort of thousands of ports). */
   private ports: { mappings: DesiredState['mappings']; set: ReadonlySet<number> } | null = null;
 
+  /** The settings of the last build that applied them: what the ruleset is built under while newer ones are refused. */
+  private accepted: DesiredState['settings'] | null = null;
+
   constructor(private readonly deps: DesiredSourceDeps) {}
 
-  /** The settings last loaded (null before the first load): the shaper's quota period. */
+  /** The settings in force (null before the first build): the shaper's quota period. */
   get settings(): DesiredState['settings'] | null {
-    return this.last?.state.settings ?? null;
+    return this.accepted;
   }
 
   /** `tables`: the ones that may have changed (tablesToLoad of the run's triggers); the others are the last load's. */
@@ -68,8 +71,10 @@ export class DesiredSource {
     const state = fresh ?? this.last?.state;
     if (!state) throw new Error('desired state unchanged but never loaded');
     // Hostnames are resolved and the host is read on every run: both change while the rows do not.
+    // The accepted settings' strict OUTPUT too: the build falls back on them if the new ones are refused.
+    const strictOutput = state.settings.strictOutput || (this.accepted?.strictOutput ?? false);
     const [resolved, host] = await Promise.all([
-      state.settings.strictOutput ? this.deps.resolve(state.proxies.map((p) => p.host)) : new Map<string, readonly Ipv4[]>(),
+      strictOutput ? this.deps.resolve(state.proxies.map((p) => p.host)) : new Map<string, readonly Ipv4[]>(),
       this.deps.hostFacts(this.portsOf(state.mappings)),
     ]);
     const hostKey = hostFactsKey(host);
@@ -78,9 +83,35 @@ export class DesiredSource {
     // A build whose recheck time has come is stale though its inputs are not: a hold-down ended.
     const due = this.last?.build.recheckAt != null && now >= this.last.build.recheckAt;
     if (this.last && fresh === null && inputsKey === this.last.inputsKey && !due) return this.last.build;
-    const build = buildGatewayPolicy(state, resolved, this.deps.strictOutputUids, host, this.preparedFor(state, host, hostKey), now);
+    const build = this.build(state, resolved, host, hostKey, now);
     this.last = { fingerprint, state, inputsKey, build };
     return build;
+  }
+
+  /**
+   * The policy of `state`; when its settings are refused on this host, the policy of its proxies and
+   * mappings under the settings last accepted, with the refusal. A refused setting (a LAN interface
+   * this node lacks, a port window over the ephemeral range) must not freeze the kill switch: a
+   * proxy that dies, a client blocked or unmapped meanwhile is enforced by the kernel, not only by
+   * the forwarder. Refused whole as before when nothing was accepted yet, or when the host refuses
+   * the accepted settings too.
+   */
+  private build(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, host: HostFacts, hostKey: string, now: number): PolicyBuild {
+    try {
+      const build = buildGatewayPolicy(state, resolved, this.deps.strictOutputUids, host, this.preparedFor(state, host, hostKey), now);
+      this.accepted = state.settings;
+      return build;
+    } catch (error) {
+      const accepted = this.accepted;
+      if (!(error instanceof SettingsRefused) || accepted === null || accepted === state.settings) throw error;
+      const fallback = { ...state, settings: accepted };
+      try {
+        const build = buildGatewayPolicy(fallback, resolved, this.deps.strictOutputUids, host, this.preparedFor(fallback, host, hostKey), now);
+        return { ...build, settingsRefused: error.refusals };
+      } catch {
+        throw error; // what the operator asked for is what they must hear about
+      }
+    }
   }
 
   /** The mapping rows' part of the build, again only when the rows, the settings or the host changed (a proxy notice changes none). */

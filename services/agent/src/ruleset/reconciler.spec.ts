@@ -79,6 +79,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let loadGate: Promise<void> = Promise.resolve();
   let dbDown = false;
   let refused: SettingsRefused | null = null;
+  let settingsRefused: PolicyBuild['settingsRefused'] | null = null;
   const lan: [string, boolean][] = [];
   const reads = { full: 0, chains: 0 };
   const saved: GatewayPolicy[] = [];
@@ -92,7 +93,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
       await loadGate;
       if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
       if (refused) throw refused;
-      return { policy: desired, rejected: [], unresolvedProxies: [], refusals: [] } satisfies PolicyBuild;
+      return { policy: desired, rejected: [], unresolvedProxies: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}) } satisfies PolicyBuild;
     },
     applyScript: async (script) => {
       await applyGate;
@@ -127,6 +128,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     gate: (g: Promise<void>) => void (loadGate = g),
     setDbDown: (down: boolean) => void (dbDown = down),
     refuse: (error: SettingsRefused | null) => void (refused = error),
+    refuseSettingsOnly: (refusals: PolicyBuild['settingsRefused'] | null) => void (settingsRefused = refusals),
     lan,
     gateApply: (g: Promise<void>) => void (applyGate = g),
   };
@@ -382,6 +384,20 @@ describe('Reconciler', () => {
     assert.equal(t.kernel.scripts.length, scripts, 'nothing applied');
     assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10']);
     assert.deepEqual(t.lan.at(-1), ['ens19', true], 'the previous LAN interface stays prepared');
+  });
+
+  it('a build under the accepted settings (the new ones refused) applies, and the run reports the refusal', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    const refusal = { subject: 'lanInterface', reason: 'lanInterface "ens20" does not exist on this gateway' };
+    t.refuseSettingsOnly([refusal]);
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await t.reconciler.request('event:proxy.status');
+    const outcome = t.outcomes.at(-1)!;
+    assert.equal(outcome.ok, false);
+    assert.deepEqual(outcome.errors, [{ cause: 'refused', message: `settings refused: ${refusal.reason}` }]);
+    assert.deepEqual(outcome.refusals, [refusal]);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'the dead proxy\'s client is blocked in the kernel');
   });
 
   it('self-heal: restoreInForce puts back in full the ruleset of the last write, a delta’s result included, without loading', async () => {

@@ -220,6 +220,11 @@ export class Reconciler {
       return finish();
     }
     refusals = build.refusals;
+    if (build.settingsRefused) {
+      // Reported as a refused load is, while the rest of the desired state applies (DesiredSource.build).
+      refusals = [...build.settingsRefused, ...build.refusals];
+      errors.push({ cause: 'refused', message: new SettingsRefused(build.settingsRefused).message });
+    }
 
     const previous = this.applied;
     if (previous && build.policy === previous.policy) {
