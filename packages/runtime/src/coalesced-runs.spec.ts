@@ -32,6 +32,30 @@ describe('CoalescedRuns', () => {
     assert.equal(started.length, 3);
   });
 
+  it('a call in the microtasks between a run deciding it is the last and its promise settling still gets a run of its own', async () => {
+    // The call comes at each depth of microtasks after the work's promise resolves: one of them is
+    // the slot where the loop had returned and had not yet cleared its promise.
+    for (let depth = 0; depth < 8; depth++) {
+      let started = 0;
+      let late: Promise<void> | null = null;
+      const runs = new CoalescedRuns(() => {
+        started++;
+        const done = Promise.resolve();
+        if (started === 1) {
+          let at: Promise<void> = done;
+          for (let i = 0; i < depth; i++) at = at.then(() => undefined);
+          void at.then(() => (late = runs.request()));
+        }
+        return done;
+      });
+      await runs.request();
+      for (let i = 0; i < 20 && late === null; i++) await Promise.resolve();
+      assert.ok(late, `depth ${depth}: the late call was made`);
+      await late;
+      assert.equal(started, 2, `depth ${depth}: the call made as the run ended was followed by a run`);
+    }
+  });
+
   it('a call made during a run settles only after a run that started after the call', async () => {
     const seen: string[] = [];
     let state = 'old';

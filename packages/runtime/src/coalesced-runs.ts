@@ -18,7 +18,7 @@ export class CoalescedRuns {
       this.again = true;
       return this.running;
     }
-    this.running = this.loop().finally(() => (this.running = null));
+    this.running = this.loop();
     return this.running;
   }
 
@@ -38,6 +38,9 @@ export class CoalescedRuns {
         failure = { error };
       }
     } while (this.again);
+    // Cleared with the decision to stop, not in a later microtask: a call from here on starts a run
+    // of its own instead of folding into a sequence that has ended.
+    this.running = null;
     if (failure !== null) throw failure.error;
   }
 }

@@ -80,6 +80,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let dbDown = false;
   let refused: SettingsRefused | null = null;
   let settingsRefused: PolicyBuild['settingsRefused'] | null = null;
+  let listFailures = 0;
   const lan: [string, boolean][] = [];
   const reads = { full: 0, chains: 0 };
   const saved: GatewayPolicy[] = [];
@@ -99,7 +100,11 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
       await applyGate;
       kernel.apply(script, () => desired);
     },
-    listTable: async () => (reads.full++, kernel.list()),
+    listTable: async () => {
+      reads.full++;
+      if (listFailures > 0 && listFailures--) throw new Error('nft list timed out');
+      return kernel.list();
+    },
     listChains: async () => (reads.chains++, [...(kernel.list()?.chains.keys() ?? [])]),
     prepareLan: async (p, localnet) => void lan.push([p.lan.interface, localnet]),
     disconnectClients: async (clients) => void disconnected.push([...clients]),
@@ -128,6 +133,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     gate: (g: Promise<void>) => void (loadGate = g),
     setDbDown: (down: boolean) => void (dbDown = down),
     refuse: (error: SettingsRefused | null) => void (refused = error),
+    failListings: (n: number) => void (listFailures = n),
     refuseSettingsOnly: (refusals: PolicyBuild['settingsRefused'] | null) => void (settingsRefused = refusals),
     lan,
     gateApply: (g: Promise<void>) => void (applyGate = g),
@@ -292,6 +298,51 @@ describe('Reconciler', () => {
     assert.equal(last.errors[0]?.cause, 'desired_state');
     assert.equal(last.mode, 'full');
     assert.ok(t.kernel.table);
+  });
+
+  it('a restore while Postgres is down whose read-back fails: reported, the LAN kept, and the runs after it still happen', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    t.setDbDown(true);
+    t.kernel.table = null;
+    // Every run's first read finds the table missing (fullVerifyEvery 1); the read-back after the restore fails.
+    t.failListings(2);
+    t.kernel.table = null;
+    const lans = t.lan.length;
+    await t.reconciler.request('resync');
+    const last = t.outcomes.at(-1)!;
+    assert.equal(last.ok, false);
+    assert.deepEqual(last.errors.map((e) => e.cause), ['desired_state', 'verify']);
+    assert.ok(t.kernel.table, 'the table was restored');
+    assert.deepEqual(t.lan.slice(lans), [['ens19', false]], 'route_localnet off while the read-back failed, forwarding still asserted');
+    // Still down: the table in force is known no more, so it is restored again and read back.
+    await t.reconciler.request('resync');
+    assert.equal(t.outcomes.at(-1)?.errors[0]?.cause, 'desired_state');
+    t.setDbDown(false);
+    await t.reconciler.request('resync');
+    assert.equal(t.outcomes.at(-1)?.ok, true);
+  });
+
+  it('a run that throws does not stall the queue: the run queued behind it still starts', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    let release!: () => void;
+    t.gate(new Promise<void>((resolve) => (release = resolve)));
+    const report = t.ports.report;
+    let throwOnce = true;
+    t.ports.report = (outcome) => {
+      if (throwOnce) throw ((throwOnce = false), new Error('a reporter bug'));
+      report(outcome);
+    };
+    const loads = t.loads();
+    const first = t.reconciler.request('resync');
+    const second = t.reconciler.request('event:mapping.changed');
+    release();
+    await assert.rejects(first, /a reporter bug/);
+    await second;
+    assert.equal(t.loads(), loads + 2, 'the queued run ran');
+    await t.reconciler.request('resync');
+    assert.equal(t.loads(), loads + 3, 'and the runs after it');
   });
 
   it('falls back from a refused delta to a full apply; when nft refuses both, keeps and reports the previous ruleset', async () => {

@@ -117,10 +117,12 @@ export class Reconciler {
     }
     if (this.current) {
       this.queuedTriggers = new Set([trigger]);
-      this.queued = this.current.then(() => {
+      // Started after the current run however it ended: a run that threw must not stall the queue.
+      const next = () => {
         this.queued = null;
         return this.start(trigger, this.queuedTriggers);
-      });
+      };
+      this.queued = this.current.then(next, next);
       return this.queued;
     }
     return this.start(trigger, new Set([trigger]));
@@ -213,9 +215,12 @@ export class Reconciler {
       errors.push({ cause: error instanceof SettingsRefused ? 'refused' : 'desired_state', message: messageOf(error) });
       // The desired state is unknown or refused, but the last applied one must stay in force
       // (another tool may have flushed the ruleset while Postgres is down).
-      if (this.applied) {
-        ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
-        await this.keepLan(this.applied.policy, errors);
+      // Taken once: a restore whose read-back fails forgets the ruleset in force (applied = null),
+      // and its LAN interface must still be kept.
+      const applied = this.applied;
+      if (applied) {
+        ({ mode, drift } = await this.restoreIfDrifted(applied, errors));
+        await this.keepLan(applied.policy, errors);
       }
       return finish();
     }
