@@ -22,6 +22,13 @@ describe('SOCKS5 UDP ASSOCIATE protocol (RFC 1928 section 7)', () => {
     assert.throws(() => parseUdpAssociateReply(Buffer.from([5, 0, 0, 1, 1, 2, 3, 4, 0, 0]), 'p'), (e: unknown) => e instanceof DialError && e.reason === 'protocol_error');
   });
 
+  it('a relay named by a host name is refused: only an address can pass the proxy-address check before datagrams go there', () => {
+    // A name would be resolved by each send, unchecked: to loopback, the LAN or a metadata address.
+    const name = Buffer.from('relay.attacker.test');
+    const reply = Buffer.concat([Buffer.from([5, 0, 0, 3, name.length]), name, Buffer.from([0x9c, 0x40])]);
+    assert.throws(() => parseUdpAssociateReply(reply, '198.51.100.10'), (e: unknown) => e instanceof DialError && e.reason === 'protocol_error' && /relay\.attacker\.test/.test(e.message));
+  });
+
   it('wraps a datagram for an IPv4, IPv6 or named target and unwraps the relay’s answers', () => {
     const data = Buffer.from('hello');
     assert.deepEqual([...encodeUdpDatagram({ host: '203.0.113.10', port: 7 }, data)], [0, 0, 0, 1, 203, 0, 113, 10, 0, 7, ...data]);

@@ -31,7 +31,8 @@ export function socks5UdpAssociateRequest(): Buffer {
 /**
  * The relay address from a complete UDP ASSOCIATE reply (its length from parseConnectReply, which
  * throws on a refusal, e.g. "command not supported": the proxy has no UDP). An unspecified
- * BND.ADDR (0.0.0.0, ::) means "the address you reached me at": the proxy's own.
+ * BND.ADDR (0.0.0.0, ::) means "the address you reached me at": the proxy's own. A host name is
+ * refused (protocol_error).
  */
 export function parseUdpAssociateReply(reply: Buffer, proxyAddress: string): UdpRelayAddress | null {
   const length = parseConnectReply(reply);
@@ -39,6 +40,9 @@ export function parseUdpAssociateReply(reply: Buffer, proxyAddress: string): Udp
   const { address, port, end } = readAddress(reply, 3);
   if (end !== length) throw new DialError('protocol_error', 'SOCKS5 UDP ASSOCIATE reply has a malformed address');
   if (port === 0) throw new DialError('protocol_error', 'SOCKS5 UDP ASSOCIATE reply names relay port 0');
+  // Every send would resolve a name anew, past the proxy-address check (a name can point at
+  // loopback, the LAN or a metadata address at any time): only an address is taken.
+  if (reply[3] === ATYP_DOMAIN) throw new DialError('protocol_error', `SOCKS5 UDP ASSOCIATE reply names its relay by host name (${address}), not by address`);
   return { address: address === '0.0.0.0' || /^[0:]+$/.test(address) ? proxyAddress : address, port };
 }
 
