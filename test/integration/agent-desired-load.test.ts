@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createDb, type Db } from '@pgw/db';
+import { sql } from 'kysely';
 import { type LoadedDesiredState, loadDesiredStateIfChanged } from '../../services/agent/src/repositories/desired-state.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -78,6 +79,20 @@ describe('agent desired-state load', () => {
     assert.equal(fast.fingerprint, full.fingerprint);
     assert.deepEqual(await loadDesiredStateIfChanged(agentDb, { fingerprint: fast.fingerprint, state: fast.state! }), { fingerprint: fast.fingerprint, state: null }, 'nothing changed for the next full load');
     assert.deepEqual(await loadDesiredStateIfChanged(agentDb, { fingerprint: fast.fingerprint, state: fast.state! }, new Set(['proxies'])), { fingerprint: fast.fingerprint, state: null });
+  });
+
+  it('a change that moves a value from one nullable column to the next changes the fingerprint (a rate limit swapped to the other direction, a rate that becomes a quota)', async () => {
+    const set = (columns: string) => sql.raw(`UPDATE mappings SET ${columns} WHERE listen_port = 20011`).execute(tdb.db);
+    await set('rate_down_kbit = 5000000, rate_up_kbit = NULL, quota_bytes = NULL');
+    const down = await load(null);
+    await set('rate_down_kbit = NULL, rate_up_kbit = 5000000, quota_bytes = NULL');
+    const up = await loadDesiredStateIfChanged(agentDb, down);
+    assert.notEqual(up.fingerprint, down.fingerprint, 'the swap to the other direction is seen');
+    assert.equal(up.state?.mappings.find((m) => m.listenPort === 20011)?.shaping?.rateUpKbit, 5_000_000);
+    await set('rate_down_kbit = NULL, rate_up_kbit = NULL, quota_bytes = 5000000');
+    const quota = await loadDesiredStateIfChanged(agentDb, { fingerprint: up.fingerprint, state: up.state! });
+    assert.notEqual(quota.fingerprint, up.fingerprint, 'the rate that became a quota is seen');
+    await set('rate_down_kbit = NULL, rate_up_kbit = NULL, quota_bytes = NULL');
   });
 
   it('reads every table again from a cold start, whatever it loaded before', async () => {

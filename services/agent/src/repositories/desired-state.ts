@@ -11,11 +11,15 @@ export interface LoadedDesiredState {
   readonly state: DesiredState;
 }
 
-/** Each table's fingerprint: a hash of every column the agent renders from, in id order. */
+/**
+ * Each table's fingerprint: a hash of every column the agent renders from, in id order. A row's
+ * text form keeps a NULL's place and quotes what needs it (concat_ws skipped NULLs: a rate moved
+ * from one direction to the other, or a rate that became a quota, left the same text).
+ */
 const FINGERPRINT = {
   settings: sql`md5(coalesce((SELECT row_to_json(s)::text FROM settings s WHERE id = 1), ''))`,
-  proxies: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, host, port, status, status_changed_at), ';' ORDER BY id) FROM proxies), ''))`,
-  mappings: sql`md5(coalesce((SELECT string_agg(concat_ws(',', id, client_ip, proxy_id, listen_port, enabled, mac_address, rate_down_kbit, rate_up_kbit, quota_bytes, quota_epoch, fail_policy, backup_proxy_ids), ';' ORDER BY id) FROM mappings), ''))`,
+  proxies: sql`md5(coalesce((SELECT string_agg(row(id, host, port, status, status_changed_at)::text, ';' ORDER BY id) FROM proxies), ''))`,
+  mappings: sql`md5(coalesce((SELECT string_agg(row(id, client_ip, proxy_id, listen_port, enabled, mac_address, rate_down_kbit, rate_up_kbit, quota_bytes, quota_epoch, fail_policy, backup_proxy_ids)::text, ';' ORDER BY id) FROM mappings), ''))`,
 } as const;
 
 /**
