@@ -1,4 +1,5 @@
 import type { Logger } from '@pgw/log';
+import { CoalescedRuns } from '@pgw/runtime';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { GuardLoader } from './guard-restore.js';
 import { type HealPlan, mergePlans, needsHeal, type NftTransaction, type OwnWriters, planHeal } from './nft-monitor-events.js';
@@ -28,7 +29,8 @@ export class SelfHeal {
   /** The next heal: everything seen while one runs, merged. guard 'verify' loads the guard only when it is absent. */
   private queued: HealPlan | null = null;
   private causes: string[] = [];
-  private running: Promise<void> | null = null;
+  /** Drains `queued`, one heal at a time; a request made as a drain ends gets a drain of its own. */
+  private readonly heals = new CoalescedRuns(() => this.drain());
   private pidsComparable = false;
   private readonly monitor: NftMonitor;
   private readonly restores: Counter<'table'>;
@@ -58,7 +60,7 @@ export class SelfHeal {
 
   async stop(): Promise<void> {
     await this.monitor.stop();
-    await this.running;
+    await this.heals.idle();
   }
 
   private onTransaction(transaction: NftTransaction): void {
@@ -88,7 +90,8 @@ export class SelfHeal {
   private request(plan: HealPlan, cause: string): void {
     this.queued = this.queued ? mergePlans(this.queued, plan) : plan;
     this.causes.push(cause);
-    this.running ??= this.drain().finally(() => (this.running = null));
+    // Errors are the heal's own to log (heal() catches per table); nothing else rejects.
+    this.heals.request().catch(() => undefined);
   }
 
   private async drain(): Promise<void> {

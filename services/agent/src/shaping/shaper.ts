@@ -1,7 +1,8 @@
 import type { GatewayPolicy, QuotaPeriod } from '@pgw/domain';
 import type { ClientUsageSample } from '@pgw/events';
+import { CoalescedRuns } from '@pgw/runtime';
 import { execa } from 'execa';
-import { quotaPeriodAt, type QuotaPeriodWindow } from '../quota/quota-period.js';
+import { quotaPeriodAt, type QuotaPeriodWindow, type QuotaSettings } from '../quota/quota-period.js';
 import { storedQuotaCounts } from '../quota/quota-store.js';
 import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from '../quota/quota-table.js';
 import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan, tcShownKbit } from './render-shaping.js';
@@ -14,11 +15,6 @@ export interface ShaperBins {
   readonly tc: string;
   readonly nft: string;
   readonly ip: string;
-}
-
-export interface QuotaSettings {
-  readonly period: QuotaPeriod;
-  readonly timeZone: string;
 }
 
 /** What the quota poll found: the mappings over quota (their client's packets are being dropped). */
@@ -53,8 +49,12 @@ export class Shaper {
   private target: { policy: GatewayPolicy; settings: QuotaSettings } | null = null;
   private window: QuotaPeriodWindow | null = null;
   private windowZone = '';
-  private healing: Promise<'restored' | 'intact' | 'idle'> | null = null;
-  private healAgain: 'verify' | 'restore' | null = null;
+  /** The heal asked for and not begun yet (the stronger of the requests meanwhile). */
+  private healMode: 'verify' | 'restore' | null = null;
+  /** The last heal's outcome, and how many heals restored the tables so far. */
+  private healResult: 'restored' | 'intact' | 'idle' = 'idle';
+  private healRestores = 0;
+  private readonly heals = new CoalescedRuns(() => this.healOnce());
   /** The last counts read from the kernel (a full listing, quota counts also from each poll). */
   private memory: QuotaTableReading = EMPTY_READING;
   /** Every node's last published usage sample (quota-store.ts), read from Redis. */
@@ -152,7 +152,12 @@ export class Shaper {
     const ms = performance.now() - started;
     const applied = this.applied;
     if (applied === null) return { reading, ms };
-    if (quotaTableDrift(applied.policy, applied.window.key, reading, ['pgw_acct']).length > 0) void this.heal('verify');
+    if (quotaTableDrift(applied.policy, applied.window.key, reading, ['pgw_acct']).length > 0) {
+      // The periodic check lists only pgw_quota: the heal must list both tables to see this drift.
+      this.quotaChecked = null;
+      // Not awaited (the sample goes on): a failed heal is reported, never left rejected.
+      this.heal('verify').catch((error: Error) => this.deps.onError(error));
+    }
     // Counts another writer removed a moment ago (the heal is restoring them) are reported as remembered.
     this.memory = remember(this.memory, reading, applied.policy, applied.window.key);
     return { reading: this.memory, ms };
@@ -165,22 +170,23 @@ export class Shaper {
    * requests meanwhile make one more (the stronger mode), however many events a looping tool makes.
    */
   heal(mode: 'verify' | 'restore'): Promise<'restored' | 'intact' | 'idle'> {
-    if (this.healing) {
-      this.healAgain = this.healAgain === 'restore' || mode === 'restore' ? 'restore' : 'verify';
-      return this.healing;
+    this.healMode = this.healMode === 'restore' || mode === 'restore' ? 'restore' : 'verify';
+    const restoresBefore = this.healRestores;
+    // 'restored' when any heal since this call restored the tables, else the last heal's outcome.
+    return this.heals.request().then(() => (this.healRestores > restoresBefore ? 'restored' : this.healResult));
+  }
+
+  private async healOnce(): Promise<void> {
+    const mode = this.healMode;
+    this.healMode = null;
+    if (mode === null) return; // taken by the heal before, which started after the request
+    const target = this.target;
+    if (target === null) {
+      this.healResult = 'idle'; // nothing applied yet: the first sync writes the tables whole
+      return;
     }
-    const run = async (): Promise<'restored' | 'intact' | 'idle'> => {
-      let result: 'restored' | 'intact' | 'idle' = 'idle';
-      for (let next: 'verify' | 'restore' | null = mode; next !== null; next = this.healAgain, this.healAgain = null) {
-        const target = this.target;
-        if (target === null) return 'idle';
-        const outcome = await this.exclusive(() => this.applyQuota(target.policy, target.settings, next === 'restore'));
-        if (result !== 'restored') result = outcome;
-      }
-      return result;
-    };
-    this.healing = run().finally(() => (this.healing = null));
-    return this.healing;
+    this.healResult = await this.exclusive(() => this.applyQuota(target.policy, target.settings, mode === 'restore'));
+    if (this.healResult === 'restored') this.healRestores++;
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,0 +1,75 @@
+// The heal an accounting sample asks for (real nft in a private network namespace; its writes made
+// to fail in the second part). The sample finds table inet pgw_acct gone and asks for a heal
+// without waiting for it: the heal must look at pgw_acct (the periodic check lists only
+// pgw_quota, and found nothing to do), and a failing write must reach onError (logged), not become
+// an unhandled rejection, which ends the agent (runService exits on one).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { Shaper } from '../../services/agent/src/shaping/shaper.js';
+import { shaperBinsIn } from '../support/namespace-bins.js';
+
+const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
+
+const POLICY: GatewayPolicy = {
+  lan: { interface: parseInterfaceName('lan0'), cidr: parseIpv4Cidr('192.168.2.0/24') },
+  wan: { interface: parseInterfaceName('wan0') },
+  dnsMode: 'drop',
+  clients: [{ mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20001), blocked: null, shaping: { rateDownKbit: null, rateUpKbit: null, quotaBytes: 10_000_000, quotaEpoch: 0 } }],
+  strictOutput: null,
+};
+
+describe('Shaper: the heal an accounting sample asks for (real nft, private namespace)', { timeout: 60_000 }, () => {
+  const ns = `pgw-shaper-heal-${process.pid}`;
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgw-shaper-heal-'));
+    execFileSync('ip', ['netns', 'add', ns]);
+  });
+
+  after(() => {
+    execFileSync('ip', ['netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('restores table inet pgw_acct; when its write fails, that is reported to onError and no promise is left rejected unhandled', async () => {
+    const bins = shaperBinsIn(ns, dir);
+    // Writes (`nft -f -`) fail once the file `refuse` exists; listings go through.
+    const refuse = join(dir, 'refuse');
+    const gate = join(dir, 'nft-refusing');
+    writeFileSync(gate, `#!/bin/sh\nif [ "$1" = "-f" ] && [ -e ${refuse} ]; then echo "refused by the test" >&2; exit 1; fi\nexec ${bins.nft} "$@"\n`);
+    chmodSync(gate, 0o755);
+    const errors: Error[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const shaper = new Shaper({ bins: { ...bins, nft: gate }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => Date.parse('2026-12-04T12:00:00Z') });
+      await shaper.sync(POLICY, SETTINGS);
+      assert.equal(errors.length, 0, errors.map((e) => e.message).join('; '));
+      const accountingTable = () => execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'], { encoding: 'utf8' }).includes('table inet pgw_acct');
+      // The heal works: the table another writer deleted is back after the sample that saw it gone.
+      execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'pgw_acct']);
+      await shaper.sample();
+      for (let i = 0; i < 100 && !accountingTable(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.ok(accountingTable(), 'table inet pgw_acct restored after the sample found it gone');
+      // Now it fails.
+      execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'pgw_acct']);
+      writeFileSync(refuse, '');
+      await shaper.sample();
+      for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(unhandled.length, 0, `unhandled: ${String(unhandled[0])}`);
+      // Once per heal that asked and was coalesced into the failed one (the first part's may still be reading back).
+      assert.ok(errors.length >= 1, 'the failed heal reached onError');
+      for (const error of errors) assert.match(error.message, /refused by the test/);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
