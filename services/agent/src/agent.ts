@@ -26,6 +26,7 @@ import { resolveHosts } from './policy/resolve-hosts.js';
 import { SelfHeal } from './self-heal/self-heal.js';
 import type { StateCache } from './policy/state-cache.js';
 import { QuotaBlocks } from './quota/quota-block.js';
+import type { QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
 import { Shaper } from './shaping/shaper.js';
 import { StatusReporter } from './status.js';
@@ -81,8 +82,12 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     onWriter: (pid) => ownWriters.add(pid),
     now: () => Date.now(),
   });
-  // The quota period of the settings last loaded (desired is set before the first run reports).
-  const quotaSettings = () => ({ period: desired.settings?.quotaPeriod ?? 'monthly', timeZone: desired.settings?.quotaResetTimezone ?? 'UTC' });
+  // The quota period in force: the settings the last build applied, before the first one the state
+  // file's. Unknown (a state file of an older agent): no quota write, which under a guessed period
+  // would delete the real period's objects with their counts.
+  const quotaSettings = (): QuotaSettings | null =>
+    // (Absent in a settings row: the columns' defaults.)
+    desired.settings ? { period: desired.settings.quotaPeriod ?? 'monthly', timeZone: desired.settings.quotaResetTimezone ?? 'UTC' } : early.quota;
   const quotaBlocks = new QuotaBlocks();
   const report = (outcome: ReconcileOutcome) => {
     recordMetrics(outcome);
@@ -90,7 +95,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     if (outcome.build) neighbourReport.setInterface(outcome.build.policy.lan.interface);
     // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped),
     // also after a run that failed elsewhere (its state file, a LAN sysctl): build is what is in force.
-    if (outcome.build) void shaper.sync(outcome.build.policy, quotaSettings());
+    const quota = quotaSettings();
+    if (outcome.build && quota) void shaper.sync(outcome.build.policy, quota);
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
@@ -123,7 +129,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     saveState: async (policy) => {
       const started = performance.now();
       // After the run's report and before its notice is acknowledged: timed apart from the run.
-      if (await stateCache.save(policy)) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
+      if (await stateCache.save({ policy, quota: quotaSettings() })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
     },
     report,
     now: () => performance.now(),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort } from '@pgw/domain';
-import { decodePolicy, encodePolicy } from './policy-codec.js';
+import { decodeStateFile, encodeStateFile } from './policy-codec.js';
 
 const policy: GatewayPolicy = {
   lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
@@ -12,14 +12,16 @@ const policy: GatewayPolicy = {
 };
 
 function tampered(edit: (raw: { policy: Record<string, any> }) => void): string {
-  const raw = JSON.parse(encodePolicy(policy));
+  const raw = JSON.parse(encodeStateFile({ policy, quota: null }));
   edit(raw);
   return JSON.stringify(raw);
 }
 
 describe('state file codec', () => {
   it('round-trips a policy', () => {
-    assert.deepEqual(decodePolicy(encodePolicy(policy)), policy);
+    assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota: null })), { policy, quota: null });
+    const quota = { period: 'daily', timeZone: 'Europe/Berlin' } as const;
+    assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota })), { policy, quota });
   });
 
   it('rejects injection attempts in every field that reaches nft, naming the field', () => {
@@ -38,16 +40,22 @@ describe('state file codec', () => {
       ['upstream ip', (r) => (r.policy.strictOutput.upstreams[0].ip = '198.51.100.10;'), /policy\.strictOutput\.upstreams\.0\.ip/],
       ['uid', (r) => (r.policy.strictOutput.allowedUids[0] = -1), /policy\.strictOutput\.allowedUids\.0/],
     ];
-    for (const [label, edit, pattern] of cases) assert.throws(() => decodePolicy(tampered(edit)), pattern, label);
+    for (const [label, edit, pattern] of cases) assert.throws(() => decodeStateFile(tampered(edit)), pattern, label);
+  });
+
+  it('rejects a quota period or time zone that is not one, naming the field', () => {
+    const withQuota = (quota: unknown) => JSON.stringify({ version: 1, policy, quota });
+    assert.throws(() => decodeStateFile(withQuota({ period: 'weekly', timeZone: 'UTC' })), /quota\.period/);
+    assert.throws(() => decodeStateFile(withQuota({ period: 'daily', timeZone: 'Mars/Olympus' })), /quota\.timeZone/);
   });
 
   it('reads a state file written before MAC pins existed: its clients are not pinned', () => {
     const old = tampered((r) => delete r.policy.clients[0].mac);
-    assert.equal(decodePolicy(old).clients[0]!.mac, undefined);
+    assert.equal(decodeStateFile(old).policy.clients[0]!.mac, undefined);
   });
 
   it('rejects a file that is not JSON or of another version', () => {
-    assert.throws(() => decodePolicy('{'), /not JSON/);
-    assert.throws(() => decodePolicy(JSON.stringify({ version: 2, policy })), /version/);
+    assert.throws(() => decodeStateFile('{'), /not JSON/);
+    assert.throws(() => decodeStateFile(JSON.stringify({ version: 2, policy })), /version/);
   });
 });

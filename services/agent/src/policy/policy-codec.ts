@@ -1,5 +1,6 @@
-import { CLIENT_BLOCK_REASONS, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
+import { CLIENT_BLOCK_REASONS, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema, QUOTA_PERIODS, timeZoneSchema } from '@pgw/domain';
 import { z } from 'zod';
+import type { QuotaSettings } from '../quota/quota-period.js';
 
 const id = z.number().int().positive();
 
@@ -21,22 +22,34 @@ const policySchema = z.object({
     .nullable(),
 });
 
-export function encodePolicy(policy: GatewayPolicy): string {
-  return JSON.stringify({ version: 1, policy }) + '\n';
+/**
+ * What the state file holds: the policy last applied and the quota period it was applied under
+ * (null in files written before the period was kept: the quota tables then wait for the database's
+ * settings, as a write under a guessed period would delete the objects of the real one).
+ */
+export interface StateFile {
+  readonly policy: GatewayPolicy;
+  readonly quota: QuotaSettings | null;
+}
+
+const quotaSchema = z.object({ period: z.enum(QUOTA_PERIODS), timeZone: timeZoneSchema });
+
+export function encodeStateFile(state: StateFile): string {
+  return JSON.stringify({ version: 1, policy: state.policy, ...(state.quota ? { quota: state.quota } : {}) }) + '\n';
 }
 
 /** Throws an Error naming the first invalid field. */
-export function decodePolicy(text: string): GatewayPolicy {
+export function decodeStateFile(text: string): StateFile {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
     throw new Error('state file is not JSON');
   }
-  const envelope = z.object({ version: z.literal(1), policy: policySchema }).safeParse(raw);
+  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional() }).safeParse(raw);
   if (!envelope.success) {
     const issue = envelope.error.issues[0]!;
     throw new Error(`state file ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return envelope.data.policy;
+  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null };
 }

@@ -8,6 +8,12 @@ import type { QuotaPeriod } from '@pgw/domain';
  * a zone whose clocks skip midnight (the change happens at 00:00), the day starts at the first
  * minute that exists.
  */
+/** The settings a quota period follows (quota_period, quota_reset_timezone). */
+export interface QuotaSettings {
+  readonly period: QuotaPeriod;
+  readonly timeZone: string;
+}
+
 export interface QuotaPeriodWindow {
   readonly period: QuotaPeriod;
   readonly start: Date;
