@@ -117,6 +117,13 @@ describe('dataplane MAC pinning (flow 19)', { timeout: 180_000 }, () => {
     assert.deepEqual(wan.toOtherHosts, []);
   });
 
+  it('flow 19: the pinned neighbour entry removed by another tool (ip neigh del; a link down and up flushes it too) is back within 2 s', async () => {
+    assert.equal(await permanentNeighbour(), clientsMac);
+    await dp.lab.exec(dp.gw, ['ip', 'neigh', 'del', CLIENT, 'dev', 'ens19']);
+    const ms = await dp.waitFor('the permanent entry back', async () => (await permanentNeighbour()) === clientsMac, 2_000);
+    console.log(`# permanent neighbour entry back ${ms} ms after its removal`);
+  });
+
   it('removing the pin gives the address back to whoever holds it (the pin, not something else, stopped the other host)', async () => {
     await setPin(null);
     await intruderAnnounces();

@@ -39,15 +39,21 @@ export function neighbourCommands(current: readonly NeighbourEntry[], policy: Ga
   ];
 }
 
-/** Keeps the pins' neighbour entries in force; asks the kernel only when the pins changed. */
+/**
+ * Keeps the pins' neighbour entries in force. The kernel is asked at every LAN assertion while any
+ * client is pinned: another tool's `ip neigh del`, or the LAN link going down and up (which flushes
+ * permanent entries), removes them without a word, and only a listing finds that out. With no pin
+ * now nor at the last sync, nothing of ours can be there and nothing is run.
+ */
 export class LanNeighbours {
   private synced: string | null = null;
 
   constructor(private readonly ipBin: string) {}
 
   async sync(policy: GatewayPolicy): Promise<void> {
-    const wanted = JSON.stringify([policy.lan.interface, policy.clients.filter((c) => c.mac).map((c) => [c.ip, c.mac])]);
-    if (wanted === this.synced) return;
+    const pinned = policy.clients.filter((c) => c.mac);
+    const wanted = JSON.stringify([policy.lan.interface, pinned.map((c) => [c.ip, c.mac])]);
+    if (pinned.length === 0 && wanted === this.synced) return;
     const listed = await execa(this.ipBin, ['-j', 'neigh', 'show', 'nud', 'permanent'], { timeout: 5_000 });
     const commands = neighbourCommands(parseOurNeighbours(listed.stdout), policy);
     if (commands.length > 0) {
