@@ -9,7 +9,7 @@
 // tproxy-dataplane.test.ts.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
 import { connectRedis, forwarderStatusKey } from '@pgw/events';
@@ -146,6 +146,35 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     const proxy = dp.lab.proxies[0]!;
     assert.ok(wan.all.some((l) => l.includes(`> ${proxy.ip}.`) && l.includes('UDP')), `datagrams to dante's relay:\n${wan.all.join('\n')}`);
     assert.ok((await forwarderMetric('pgw_forwarder_udp_datagrams_total', { direction: 'down' })) >= 1);
+  });
+
+  it('an answer its reply socket cannot send (netfilter drops it on the way to the client: EPERM) is dropped and counted; the forwarder lives on', async () => {
+    const { udpEchoPort } = dp.lab.description.internet;
+    const pid = dp.gateway.process('forwarder')!.pid;
+    const before = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'reply_send_failed' });
+    // A table of the test's own in the gateway's namespace: the echo's answers to the client are dropped on output.
+    const nft = async (...args: string[]) => assert.equal((await dp.nft(...args)).exitCode, 0, `nft ${args.join(' ')}`);
+    await nft('add', 'table', 'ip', 'pgw_test_drop');
+    try {
+      await nft('add', 'chain', 'ip', 'pgw_test_drop', 'out', '{ type filter hook output priority 0 ; }');
+      await nft('add', 'rule', 'ip', 'pgw_test_drop', 'out', 'ip', 'daddr', ON_DANTE, 'udp', 'sport', String(udpEchoPort), 'drop');
+      assert.equal(await udpEcho(ON_DANTE, 1000), 'none');
+      await dp.waitFor('the failed send to be counted', async () => (await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'reply_send_failed' })) >= before + 1, 5_000);
+    } finally {
+      await dp.nft('delete', 'table', 'ip', 'pgw_test_drop');
+    }
+    assert.equal(dp.gateway.process('forwarder')?.pid, pid, 'the same forwarder process');
+    assert.ok(existsSync(`/proc/${pid}`), `the forwarder died\n${logTails()}`);
+    assert.equal(await udpEcho(ON_DANTE), 'reply', 'answers reach the client again');
+  });
+
+  it('a datagram to a destination the guard refuses opens no association at the proxy: dropped and counted first', async () => {
+    const started = await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'started' });
+    const refusedBefore = await forwarderMetric('pgw_forwarder_udp_dropped_total', {});
+    // Link-local (a cloud's metadata service) and a private host: each from a new client port, a new flow.
+    for (const host of ['169.254.169.254', '10.20.30.40']) assert.equal((await dp.prober.udp(ON_DANTE, host, 7, 300)).result, 'none', host);
+    await dp.waitFor('both drops to be counted', async () => (await forwarderMetric('pgw_forwarder_udp_dropped_total', {})) >= refusedBefore + 2, 5_000);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'started' }), started, 'no UDP ASSOCIATE for a refused destination');
   });
 
   it('dnsMode proxy: `whoami.pgw.test TXT @203.0.113.53` over UDP answers the proxy’s exit address, from the resolver’s address; no DNS packet on eth0 outside the proxy relay', async () => {

@@ -24,6 +24,7 @@ const REASONS: Readonly<Record<string, string>> = {
   reply_socket_refused: 'gateway refused the reply socket',
   queue_full: 'queue full while the association opened',
   truncated: 'datagram too large',
+  reply_send_failed: 'answer could not be sent to the client',
   dns_invalid: 'not a DNS query',
   dns_limit_client: 'client’s DNS query limit reached',
   dns_limit_total: 'gateway’s DNS query limit reached',

@@ -168,7 +168,14 @@ export class UdpFlow {
     // Only answers from a destination the client addressed, through its reply socket.
     if (destination?.fd == null) return;
     this.lastActive = Date.now();
-    if (sendTransparentUdp(destination.fd, data)) this.deps.relayed('down', data.length);
+    let sent: boolean;
+    try {
+      sent = sendTransparentUdp(destination.fd, data);
+    } catch (error) {
+      // Thrown from the association's message handler it would end the whole forwarder.
+      return this.deps.dropped('reply_send_failed', (error as Error).message);
+    }
+    if (sent) this.deps.relayed('down', data.length);
   }
 
   private end(error: Error | null): void {

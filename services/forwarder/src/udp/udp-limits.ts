@@ -64,6 +64,9 @@ export type UdpDropReason =
   | 'reply_socket_refused'
   | 'queue_full'
   | 'truncated'
+  // An answer for the client its reply socket could not send (netfilter dropped it: EPERM; the LAN
+  // unreachable): dropped like a lost datagram, the flow goes on.
+  | 'reply_send_failed'
   // DNS (dnsMode proxy): not a standard query, over the DNS-over-TCP limits, the tunnel failed or
   // timed out, the resolver's answer was not one to the query.
   | 'dns_invalid'

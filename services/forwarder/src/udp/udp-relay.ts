@@ -177,13 +177,14 @@ export class UdpRelay {
       if ('problem' in parsed) return this.drop(route, 'dns_invalid', parsed.problem);
       redirect = { via: upstream, id: parsed.id };
     }
+    // The guard judges where the proxy is asked to send it (the upstream when redirected), before
+    // a flow opens: a refused destination costs no association at the proxy, nor a flow's place.
+    const to = redirect?.via ?? destination;
+    const refused = route.blocked === null ? this.options.destinations.refusal(to.ip, route.privateDestinations) : null;
+    if (refused !== null) return this.drop(route, refused, `destination ${to.ip}`);
     const key = `${client.ip}:${client.port}`;
     const flow = this.flows.get(key) ?? this.open(route, client, key);
     if (flow === null) return;
-    // The guard judges where the proxy is asked to send it: the upstream when redirected.
-    const to = redirect?.via ?? destination;
-    const refused = this.options.destinations.refusal(to.ip, route.privateDestinations);
-    if (refused !== null) return this.drop(route, refused, `destination ${to.ip}`);
     flow.send(destination, data, redirect);
   }
 
