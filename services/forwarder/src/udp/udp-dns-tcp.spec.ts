@@ -35,6 +35,9 @@ class Harness {
   readonly answered: boolean[] = [];
   closedChannels = 0;
   onQuery: ((data: Buffer) => void) | null = null;
+  /** What the relay decides for a datagram now (its route and the DNS target in force): a later query on a reply socket is decided with these. */
+  currentRoute: MappingRoute = route;
+  currentTarget: Endpoint | null = null;
   behaviour: Behaviour = 'answer';
   replyRefusal: string | null = null;
   sendThrows = false;
@@ -68,6 +71,7 @@ class Harness {
           close: () => void this.closedChannels++,
         };
       },
+      fromReplySocket: (c, d, data) => this.relay.query(this.currentRoute, c, d, this.currentTarget ?? d, data),
       dropped: (_route, reason, detail) => void this.drops.push([reason, detail]),
       answered: (_route, _q, _a, truncated) => void this.answered.push(truncated),
     };
@@ -252,6 +256,24 @@ describe('DnsOverTcp: UDP DNS answered through a TCP tunnel of the client’s pr
     assert.deepEqual(h.sent.map((a) => a.readUInt16BE(0)), [14]);
     assert.deepEqual(h.drops.map(([reason]) => reason), ['dns_timeout']);
     assert.equal(h.closedChannels, 1);
+  });
+
+  it('a later query on an open reply socket goes where the settings in force say, judged by the client’s route in force', async () => {
+    const h = new Harness(port, { dnsQueriesPerClient: 4, dnsQueriesTotal: 8, dnsTimeoutMs: 400 }, (ip) => (ip === '10.0.0.53' ? 'destination_lan' : null));
+    h.behaviour = 'silent';
+    h.relay.query(route, client, resolver, resolver, dnsQuery(16));
+    for (let i = 0; i < 50 && h.onQuery === null; i++) await new Promise((r) => setTimeout(r, 5));
+    // dnsUpstream changed meanwhile: the retry on the open socket is asked of the new upstream.
+    const upstream = { ip: '203.0.113.54', port: 53 };
+    h.currentTarget = upstream;
+    h.behaviour = 'answer';
+    h.onQuery!(dnsQuery(17));
+    // Then to a private address the guard refuses: dropped, not dialed.
+    h.currentTarget = { ip: '10.0.0.53', port: 53 };
+    h.onQuery!(dnsQuery(18));
+    await h.settled();
+    assert.deepEqual(h.dials, [resolver, upstream]);
+    assert.deepEqual(h.drops.map(([reason]) => reason).sort(), ['destination_lan', 'dns_timeout']);
   });
 
   it('a route change ends the client’s queries in flight', async () => {

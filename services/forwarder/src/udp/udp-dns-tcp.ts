@@ -23,6 +23,11 @@ export interface DnsOverTcpDeps {
   replySocket(client: Endpoint, destination: Endpoint): Promise<UdpSocketGrant>;
   /** Wraps a granted reply socket; `onQuery` gets the client's later datagrams to the same resolver (they land on it, not the tproxy socket). */
   replyChannel(fd: number, onQuery: (data: Buffer) => void): DnsReplyChannel;
+  /**
+   * A datagram of the client that came in on a path's reply socket (a retry to the same resolver):
+   * decided like one from the tproxy socket, with the route and settings in force now.
+   */
+  fromReplySocket(client: Endpoint, destination: Endpoint, data: Buffer): void;
   dropped(route: MappingRoute, reason: UdpDropReason, detail?: string): void;
   answered(route: MappingRoute, query: number, answer: number, truncated: boolean): void;
 }
@@ -35,7 +40,6 @@ interface ReplyPath {
   readonly route: MappingRoute;
   readonly client: Endpoint;
   readonly destination: Endpoint;
-  readonly target: Endpoint;
   /** The channel once the agent granted the socket, or why not. */
   readonly ready: Promise<DnsReplyChannel | string>;
   channel: DnsReplyChannel | null;
@@ -81,8 +85,8 @@ export class DnsOverTcp {
     if (over !== null) return this.deps.dropped(route, over === 'total' ? 'dns_limit_total' : 'dns_limit_client');
     this.inFlight.add(client.ip);
     const key = `${client.ip}:${client.port}>${destination.ip}:${destination.port}`;
-    const path = this.paths.get(key) ?? this.openPath(key, route, client, destination, target);
-    this.ask(path, data, parsed.id, parsed.udpAnswerMax);
+    const path = this.paths.get(key) ?? this.openPath(key, route, client, destination);
+    this.ask(path, route, target, data, parsed.id, parsed.udpAnswerMax);
   }
 
   /** Routes changed: the queries of a client that is gone, blocked, or on another proxy or endpoint end now. */
@@ -97,11 +101,11 @@ export class DnsOverTcp {
     for (const path of [...this.paths.values()]) for (const cancel of [...path.queries]) cancel();
   }
 
-  private openPath(key: string, route: MappingRoute, client: Endpoint, destination: Endpoint, target: Endpoint): ReplyPath {
+  private openPath(key: string, route: MappingRoute, client: Endpoint, destination: Endpoint): ReplyPath {
     const ready = this.deps.replySocket(client, destination).then((grant): DnsReplyChannel | string => {
       if ('reason' in grant) return grant.reason;
       // The client's retries from the same port to the same resolver land on this socket while it is open.
-      const channel = this.deps.replyChannel(grant.fd, (data) => this.query(path.route, client, destination, path.target, data));
+      const channel = this.deps.replyChannel(grant.fd, (data) => this.deps.fromReplySocket(client, destination, data));
       if (path.closed) {
         channel.close();
         return 'closed';
@@ -109,13 +113,14 @@ export class DnsOverTcp {
       path.channel = channel;
       return channel;
     });
-    const path: ReplyPath = { key, route, client, destination, target, ready, channel: null, queries: new Set(), closed: false };
+    const path: ReplyPath = { key, route, client, destination, ready, channel: null, queries: new Set(), closed: false };
     this.paths.set(key, path);
     return path;
   }
 
-  private ask(path: ReplyPath, query: Buffer, id: number, udpAnswerMax: number): void {
-    const { route, client } = path;
+  /** One query on `path`, through `route`'s proxy to `target`: those in force when it came, not when the path opened. */
+  private ask(path: ReplyPath, route: MappingRoute, target: Endpoint, query: Buffer, id: number, udpAnswerMax: number): void {
+    const { client } = path;
     const abort = new DialAbort();
     let tunnel: Socket | null = null;
     let done = false;
@@ -135,7 +140,7 @@ export class DnsOverTcp {
     path.queries.add(cancel);
     const timer = setTimeout(() => finish('dns_timeout', `no answer within ${this.limits.dnsTimeoutMs} ms`), this.limits.dnsTimeoutMs);
     const reader = new DnsMessageReader();
-    this.deps.dial(route, path.target, abort).then(
+    this.deps.dial(route, target, abort).then(
       (socket) => {
         if (done) return void socket.destroy();
         tunnel = socket;

@@ -93,6 +93,7 @@ export class UdpRelay {
           },
         };
       },
+      fromReplySocket: (client, destination, data) => this.relay(client, destination, data),
       dropped: (route, reason, detail) => this.drop(route, reason, detail),
       answered: (_route, query, answer, truncated) => {
         this.stats.datagramsUp++;
