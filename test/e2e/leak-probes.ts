@@ -100,16 +100,23 @@ export interface TimedProbe {
 const FIRST_RETRANSMISSION_MS = 1000;
 
 /**
- * Flows 4-6: every client refused by a RST that answered its first SYN, not dropped: no second SYN
- * on the wire, and the RST before the client would have sent one. How soon within that bound is the
- * kernel's softirq scheduling on a loaded machine, not the gateway's rules: it is printed, not judged.
+ * Flows 4-6: every client refused by a RST that answered its first SYN, not dropped: the RST before
+ * the client would have sent a second SYN. How soon within that bound is the kernel's softirq
+ * scheduling on a loaded machine, not the gateway's rules: it is printed, not judged.
+ *
+ * Two witnesses, either enough. The prober's clock can only run late (a starved prober reports more
+ * time than passed, never less), so a refusal it timed under the first retransmission answered the
+ * first SYN. Past that (a prober starved for a second, stop 31's CI), the LAN wire decides: one SYN,
+ * and its RST in time. The capture alone is not required: under load tcpdump missed pairs whose
+ * refusal the prober had seen in 2 ms (a CI run of session 23).
  */
 export function assertRefusedAtOnce(probes: readonly TimedProbe[]): void {
   console.log(`# refused at once: ${probes.map((p) => `${p.src} ${p.result}, SYN to RST ${p.wire?.ms.toFixed(2) ?? '-'} ms on the wire (prober ${p.ms} ms)`).join('; ')}`);
   for (const p of probes) {
     const seen = `${p.src}: ${p.result} after ${p.ms} ms, on the LAN wire ${JSON.stringify(p.wire)}`;
     assert.equal(p.result, 'refused', seen);
-    assert.ok(p.wire !== null, `${seen}: no RST answered its SYN`);
+    if (p.ms < FIRST_RETRANSMISSION_MS) continue;
+    assert.ok(p.wire !== null, `${seen}: the prober took a second or more and no RST answered its SYN on the wire`);
     assert.equal(p.wire.syns, 1, `${seen}: its first SYN was dropped`);
     assert.ok(p.wire.ms < FIRST_RETRANSMISSION_MS, `${seen}: the RST came after a dropped SYN would have been sent again`);
   }
