@@ -28,7 +28,7 @@ const ECHO = { http: 8080, tcp: 7 };
 const LAN_CIDR = '192.168.0.0/16';
 const OFF_LINK_LAN_HOST = '192.168.5.5';
 
-const CLIENTS = { plain: '192.168.2.10', allowsPrivate: '192.168.2.11', lanProxy: '192.168.2.12', localhostProxy: '192.168.2.13' } as const;
+const CLIENTS = { plain: '192.168.2.10', allowsPrivate: '192.168.2.11', lanProxy: '192.168.2.12', localhostProxy: '192.168.2.13', gatewayProxy: '192.168.2.14' } as const;
 
 const SERVICE_SCRIPT = `require('node:net').createServer((s) => { console.log('connection from ' + s.remoteAddress); s.on('error', () => {}); s.end(); }).listen({ port: Number(process.argv[1]), host: '::', ipv6Only: false });`;
 
@@ -53,7 +53,7 @@ async function setPrivateDestinations(value: 'deny' | 'allow'): Promise<void> {
 describe('forwarder destination policy (lab, real agent ruleset, dante)', { timeout: 300_000 }, () => {
   before(async () => {
     execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
-    lab = await createLab({ clients: 4, proxies: ['socks5'] });
+    lab = await createLab({ clients: 5, proxies: ['socks5'] });
     gw = lab.ns.gateway;
     dante = lab.proxies[0]!;
     internet = lab.description.internet;
@@ -75,11 +75,14 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
       (await tdb.db.insertInto('proxies').values({ name, protocol, host, port: SERVICE_PORT, status: 'up' }).returning('id').executeTakeFirstOrThrow()).id;
     const lanProxyId = await insertProxy('on-the-lan', 'socks5', '192.168.2.1');
     const localhostProxyId = await insertProxy('on-localhost', 'http', 'localhost');
+    // The gateway's own WAN address: outside the LAN and not loopback, yet the gateway itself.
+    const gatewayProxyId = await insertProxy('on-the-gateway', 'http', lab.description.gateway.wanIp);
     await gateway.seedMapping(CLIENTS.plain, danteId, 20010);
     const allowsPrivate = await gateway.seedMapping(CLIENTS.allowsPrivate, danteId, 20011);
     await tdb.db.updateTable('mappings').set({ privateDestinations: 'allow' }).where('id', '=', allowsPrivate).execute();
     await gateway.seedMapping(CLIENTS.lanProxy, lanProxyId, 20012);
     await gateway.seedMapping(CLIENTS.localhostProxy, localhostProxyId, 20013);
+    await gateway.seedMapping(CLIENTS.gatewayProxy, gatewayProxyId, 20014);
     await gateway.start('agent');
     await gateway.start('forwarder');
     lan = new LanClient(lab.ns.lan);
@@ -181,12 +184,14 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
     }
   });
 
-  it('a proxy row on the LAN or at localhost is never dialed: the client is reset, the gateway service sees nothing', async () => {
-    const before = { lan: await refused('proxy_lan'), loopback: await refused('proxy_loopback'), connections: serviceConnections().length };
+  it("a proxy row on the LAN, at localhost or at the gateway's WAN address is never dialed: the client is reset, the gateway service sees nothing", async () => {
+    const before = { lan: await refused('proxy_lan'), loopback: await refused('proxy_loopback'), gateway: await refused('proxy_gateway'), connections: serviceConnections().length };
     await assert.rejects(echo(CLIENTS.lanProxy, internet.ip, internet.tcpEchoPort), /ECONNRESET/);
     await assert.rejects(echo(CLIENTS.localhostProxy, internet.ip, internet.tcpEchoPort), /ECONNRESET/);
+    await assert.rejects(echo(CLIENTS.gatewayProxy, internet.ip, internet.tcpEchoPort), /ECONNRESET/);
     assert.equal(await refused('proxy_lan'), before.lan + 1);
     assert.equal(await refused('proxy_loopback'), before.loopback + 1);
+    assert.equal(await refused('proxy_gateway'), before.gateway + 1);
     assert.equal(serviceConnections().length, before.connections, 'no dial reached the gateway service');
   });
 

@@ -129,6 +129,17 @@ describe('ProxyHostPolicy', () => {
     assert.equal(allowed.problem('127.0.0.1')?.reason, 'proxy_loopback');
     assert.equal(allowed.problem('localhost')?.reason, 'proxy_loopback', 'names are not looked up against the list');
   });
+
+  it("refuses the gateway's own addresses in any spelling where they are known; the LAN address stays named as the LAN", () => {
+    const onGateway = new ProxyHostPolicy({ lanCidr: '192.168.2.0/24', gatewayAddresses: ['192.168.2.1', '203.0.113.2', '2001:db8::2'] });
+    for (const host of ['203.0.113.2', '::ffff:203.0.113.2', '2001:db8:0:0:0:0:0:2', '2001:DB8::2']) assert.equal(onGateway.problem(host)?.reason, 'proxy_gateway', host);
+    assert.match(onGateway.problem('203.0.113.2')!.message, /gateway's own addresses/);
+    assert.equal(onGateway.problem('192.168.2.1')?.reason, 'proxy_lan');
+    assert.equal(onGateway.problem('203.0.113.3'), null);
+    assert.equal(proxies.problem('203.0.113.2'), null, 'without the addresses (the api) only the fixed ranges are judged');
+    const allowed = new ProxyHostPolicy({ lanCidr: '192.168.2.0/24', gatewayAddresses: ['203.0.113.2'], allowedNetworks: ['203.0.113.2/32'] });
+    assert.equal(allowed.problem('203.0.113.2'), null, "the operator's allowed network wins");
+  });
 });
 
 describe('networkListSchema', () => {

@@ -18,8 +18,12 @@ export type AddressClass = (typeof ADDRESS_CLASSES)[number];
 export type DestinationRefusal = `destination_${AddressClass}`;
 export const DESTINATION_REFUSALS: readonly DestinationRefusal[] = ADDRESS_CLASSES.map((c) => `destination_${c}` as const);
 
-/** A proxy may be on a private network (many are), but never on the gateway's loopback, a link, or the LAN. */
-const PROXY_REFUSED = ['unspecified', 'loopback', 'link_local', 'multicast', 'broadcast', 'lan'] as const;
+/**
+ * A proxy may be on a private network (many are), but never on the gateway itself (its loopback or
+ * one of its own addresses: a proxy, or a SOCKS5 UDP relay a proxy names, there would reach the
+ * gateway's own services), a link, or the LAN.
+ */
+const PROXY_REFUSED = ['unspecified', 'loopback', 'link_local', 'multicast', 'broadcast', 'gateway', 'lan'] as const;
 export type ProxyHostRefusal = `proxy_${(typeof PROXY_REFUSED)[number]}`;
 export const PROXY_HOST_REFUSALS: readonly ProxyHostRefusal[] = PROXY_REFUSED.map((c) => `proxy_${c}` as const);
 
@@ -70,6 +74,16 @@ function parseAddress(text: string): Address | null {
   }
 }
 
+/** The addresses in one spelling each (ipaddr.js's), for lookups by a parsed address. */
+function addressSet(texts: Iterable<string>): ReadonlySet<string> {
+  const set = new Set<string>();
+  for (const text of texts) {
+    const address = parseAddress(text);
+    if (address !== null) set.add(address.toString());
+  }
+  return set;
+}
+
 function inNetwork(address: Address, [network, bits]: Network): boolean {
   return address.kind() === network.kind() && address.match(network, bits);
 }
@@ -100,12 +114,7 @@ export class DestinationPolicy {
 
   constructor(input: DestinationPolicyInput) {
     this.lan = parseNetwork(input.lanCidr);
-    const gateway = new Set<string>();
-    for (const text of input.gatewayAddresses) {
-      const address = parseAddress(text);
-      if (address !== null) gateway.add(address.toString());
-    }
-    this.gateway = gateway;
+    this.gateway = addressSet(input.gatewayAddresses);
     this.privateDestinations = input.privateDestinations;
   }
 
@@ -127,6 +136,8 @@ export interface ProxyHostPolicyInput {
   readonly lanCidr: string;
   /** Networks the operator allows proxies in although they would be refused (e.g. a proxy client running on the gateway itself). */
   readonly allowedNetworks?: readonly string[];
+  /** Every address on the gateway's interfaces, any spelling; where the caller knows them (the api does not run there). */
+  readonly gatewayAddresses?: Iterable<string>;
 }
 
 export interface ProxyHostProblem {
@@ -139,16 +150,19 @@ export interface ProxyHostProblem {
 const LOCALHOST = /^(.+\.)?localhost\.?$/i;
 
 /**
- * Where a proxy may be: never on the gateway's loopback, a link-local or unspecified, multicast or
- * broadcast address, nor inside the LAN prefix, unless the operator allowed that network.
+ * Where a proxy may be: never on the gateway's loopback or its own addresses, a link-local or
+ * unspecified, multicast or broadcast address, nor inside the LAN prefix, unless the operator
+ * allowed that network.
  */
 export class ProxyHostPolicy {
   private readonly lan: Network;
   private readonly allowed: readonly Network[];
+  private readonly gateway: ReadonlySet<string>;
 
   constructor(input: ProxyHostPolicyInput) {
     this.lan = parseNetwork(input.lanCidr);
     this.allowed = (input.allowedNetworks ?? []).map(parseNetwork);
+    this.gateway = addressSet(input.gatewayAddresses ?? []);
   }
 
   /**
@@ -161,7 +175,9 @@ export class ProxyHostPolicy {
     if (address === null || this.allowed.some((network) => inNetwork(address, network))) return null;
     const special = SPECIAL[address.range()];
     if (special !== undefined && special !== 'private') return problem(host, special);
+    // The LAN first: the gateway's LAN address is named as the LAN, as it always was.
     if (inNetwork(address, this.lan)) return problem(host, 'lan');
+    if (this.gateway.has(address.toString())) return problem(host, 'gateway');
     return null;
   }
 }

@@ -3,3 +3,4 @@ export * from './atomic-file.js';
 export * from './boot-logger.js';
 export * from './coalesced-runs.js';
 export * from './per-key-debouncer.js';
+export * from './gateway-addresses.js';

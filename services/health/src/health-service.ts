@@ -3,7 +3,7 @@ import { type Db, loadSettings } from '@pgw/db';
 import { ProxyHostPolicy, type Settings } from '@pgw/domain';
 import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
-import { CoalescedRuns, PerKeyDebouncer } from '@pgw/runtime';
+import { CoalescedRuns, gatewayAddresses, PerKeyDebouncer } from '@pgw/runtime';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import { ProbeDispatcher } from './scheduling/dispatcher.js';
@@ -62,7 +62,9 @@ export interface HealthService {
 export async function startHealthService(options: HealthServiceOptions): Promise<HealthService> {
   const { db, bus, logger } = options;
   let settings: Settings = await loadSettings(db);
-  let proxyHosts = new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks });
+  // Rebuilt at each reconcile: the settings' LAN and the gateway's own addresses, as they are then.
+  const proxyHostPolicy = () => new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks, gatewayAddresses: gatewayAddresses() });
+  let proxyHosts = proxyHostPolicy();
   const metrics = options.metrics ?? createHealthMetrics(options.registry);
   const semaphore = new Semaphore(options.concurrency);
   const prober = new Prober({
@@ -114,7 +116,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   /** One load of the proxies and settings, applied to the schedule and the liveness watches. */
   async function reconcileOnce(): Promise<void> {
     settings = await loadSettings(db);
-    proxyHosts = new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks });
+    proxyHosts = proxyHostPolicy();
     const proxies = await listProxies(db);
     scheduler.sync(
       proxies.map((p) => ({ id: p.id, endpointKey: endpointKey(p), probeNow: p.status === 'unknown', ...(p.lastCheckedAt ? { lastProbedAt: p.lastCheckedAt.getTime() } : {}) })),

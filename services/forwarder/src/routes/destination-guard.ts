@@ -3,9 +3,9 @@
 // interfaces, re-read on a timer. The forwarder runs in the gateway's network namespace, so
 // os.networkInterfaces() (getifaddrs, a few microseconds) sees exactly the gateway's addresses; an
 // address added by DHCP or an operator is refused within one period, without a netlink watch.
-import { networkInterfaces } from 'node:os';
 import { DialError, type ProxyAddressCheck } from '@pgw/dialers';
 import { DestinationPolicy, type DestinationRefusal, type PrivateDestinations, ProxyHostPolicy, type ProxyHostProblem, type ProxyHostRefusal, type Settings } from '@pgw/domain';
+import { gatewayAddresses } from '@pgw/runtime';
 
 export const ADDRESS_REFRESH_MS = 2_000;
 const PROXY_ANSWERS_MAX = 1024;
@@ -14,12 +14,6 @@ const DESTINATION_ANSWERS_MAX = 4096;
 
 /** Until the first settings arrive every IPv4 address counts as LAN: nothing is relayed or dialed (fail closed). */
 const NOTHING_YET: Pick<Settings, 'lanCidr' | 'privateDestinations'> = { lanCidr: '0.0.0.0/0' as Settings['lanCidr'], privateDestinations: 'deny' };
-
-export function gatewayAddresses(): string[] {
-  const addresses: string[] = [];
-  for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) addresses.push(entry.address);
-  return addresses.sort();
-}
 
 export class DestinationGuard {
   private settings = NOTHING_YET;
@@ -80,7 +74,8 @@ export class DestinationGuard {
   }
 
   /**
-   * For DialOptions.checkProxyAddress: a proxy never on loopback, link-local, the LAN, ... Asked
+   * For DialOptions.checkProxyAddress: a proxy (or a SOCKS5 UDP relay) never on loopback, the
+   * gateway's own addresses, link-local, the LAN, ... Asked
    * for every dial and warm connection, with the same few proxy addresses: the answers are kept
    * until the policy is rebuilt (at most PROXY_ANSWERS_MAX, then forgotten at once).
    */
@@ -88,7 +83,7 @@ export class DestinationGuard {
 
   private rebuild(): void {
     this.destinations = new DestinationPolicy({ lanCidr: this.settings.lanCidr, gatewayAddresses: this.addresses, privateDestinations: this.settings.privateDestinations });
-    this.proxies = new ProxyHostPolicy({ lanCidr: this.settings.lanCidr, allowedNetworks: this.allowedProxyNetworks });
+    this.proxies = new ProxyHostPolicy({ lanCidr: this.settings.lanCidr, allowedNetworks: this.allowedProxyNetworks, gatewayAddresses: this.addresses });
     this.proxyAnswers.clear();
     this.destinationAnswers.clear();
     this.onChange?.();

@@ -5,8 +5,9 @@ import { handshakeToUse, type ProxyEndpoint, type ProxyStatus, type Settings, pa
 import { dialerFor, type ProxyAddressCheck } from '@pgw/dialers';
 import type { EventBus, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Logger } from '@pgw/log';
+import { gatewayAddresses as readGatewayAddresses } from '@pgw/runtime';
 import { countProbe, type HealthMetrics } from './metrics.js';
-import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms, localAddresses } from '../state/exit-ip-alarms.js';
+import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms } from '../state/exit-ip-alarms.js';
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
 import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from '../repositories/proxies.js';
 import { judgeCheckTarget, type LatestProbe } from '../state/target-suspicion.js';
@@ -227,7 +228,7 @@ export class Prober {
     const { bus, logger, metrics } = this.deps;
     let gatewayAddresses: ReadonlySet<string>;
     try {
-      gatewayAddresses = localAddresses();
+      gatewayAddresses = new Set(readGatewayAddresses());
     } catch (error) {
       // An alarm must never fail the probe it judges (the proxy would be reported down): without
       // the gateway's addresses only the `gateway_address` alarm is skipped.

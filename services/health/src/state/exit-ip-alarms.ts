@@ -1,5 +1,3 @@
-import { networkInterfaces } from 'node:os';
-
 /**
  * Exit-IP alarms (issue 17). `gateway_address`: the check URL saw one of the gateway's own addresses,
  * so the traffic did not leave through an upstream proxy ("proxy does not proxy": a transparent
@@ -33,12 +31,6 @@ export function exitIpAlarms(exitIp: string, gatewayAddresses: ReadonlySet<strin
 }
 
 /** The addresses of every interface of this network namespace (the health service runs in the gateway's). */
-export function localAddresses(): ReadonlySet<string> {
-  const found = new Set<string>();
-  for (const addresses of Object.values(networkInterfaces())) for (const a of addresses ?? []) found.add(a.address);
-  return found;
-}
-
 /**
  * Which alarms are new since the last probe of each proxy: a notice is published when an alarm
  * appears (or changes: another exit IP, other sharing proxies), not on every probe while it holds.
