@@ -17,6 +17,14 @@ describe('SOCKS5 UDP ASSOCIATE protocol (RFC 1928 section 7)', () => {
     assert.deepEqual(parseUdpAssociateReply(v6, '198.51.100.10'), { address: '198.51.100.10', port: 40002 });
   });
 
+  it("names an IPv6 relay as the kernel does (a datagram's rinfo.address), an IPv4-mapped one as IPv4", () => {
+    const reply = (address: number[]) => Buffer.concat([Buffer.from([5, 0, 0, 4]), Buffer.from(address), Buffer.from([0x9c, 0x43])]);
+    assert.deepEqual(parseUdpAssociateReply(reply([0x20, 0x01, 0x0d, 0xb8, ...Array<number>(11).fill(0), 1]), 'p'), { address: '2001:db8::1', port: 40003 });
+    assert.deepEqual(parseUdpAssociateReply(reply([...Array<number>(10).fill(0), 0xff, 0xff, 203, 0, 113, 10]), 'p'), { address: '203.0.113.10', port: 40003 });
+    const from = decodeUdpDatagram(Buffer.concat([Buffer.from([0, 0, 0, 4, 0x20, 0x01, 0x0d, 0xb8]), Buffer.alloc(11), Buffer.from([5, 0, 53, 0x61])]));
+    assert.deepEqual(from?.from, { address: '2001:db8::5', port: 53 });
+  });
+
   it('a proxy without UDP refuses the command: proxy_refused, and relay port 0 is a protocol error', () => {
     assert.throws(() => parseUdpAssociateReply(Buffer.from([5, 7, 0, 1, 0, 0, 0, 0, 0, 0]), 'p'), (e: unknown) => e instanceof DialError && e.reason === 'proxy_refused' && /command not supported/.test(e.message));
     assert.throws(() => parseUdpAssociateReply(Buffer.from([5, 0, 0, 1, 1, 2, 3, 4, 0, 0]), 'p'), (e: unknown) => e instanceof DialError && e.reason === 'protocol_error');

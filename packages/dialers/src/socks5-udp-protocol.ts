@@ -1,6 +1,6 @@
 // SOCKS5 UDP ASSOCIATE (RFC 1928 section 7), pure: the request, the relay address in the reply,
 // and the header every datagram to and from the proxy's UDP relay carries (issue 15).
-import { isIP } from 'node:net';
+import { isIP, SocketAddress } from 'node:net';
 import { DialError } from './dial-error.js';
 import { writeIpv4, writeIpv6 } from './ip-bytes.js';
 import { parseConnectReply } from './socks5-protocol.js';
@@ -11,6 +11,7 @@ const CMD_UDP_ASSOCIATE = 0x03;
 const ATYP_IPV4 = 0x01;
 const ATYP_DOMAIN = 0x03;
 const ATYP_IPV6 = 0x04;
+const MAPPED_IPV4 = '::ffff:';
 
 /** Where the proxy relays the association's datagrams: its reply's BND.ADDR and BND.PORT. */
 export interface UdpRelayAddress {
@@ -31,8 +32,10 @@ export function socks5UdpAssociateRequest(): Buffer {
 /**
  * The relay address from a complete UDP ASSOCIATE reply (its length from parseConnectReply, which
  * throws on a refusal, e.g. "command not supported": the proxy has no UDP). An unspecified
- * BND.ADDR (0.0.0.0, ::) means "the address you reached me at": the proxy's own. A host name is
- * refused (protocol_error).
+ * BND.ADDR (0.0.0.0, ::) means "the address you reached me at": the proxy's own. An IPv4-mapped
+ * one (::ffff:a.b.c.d, what a dual-stack server bound to :: names for an IPv4 client) is that IPv4
+ * address: our socket talks IPv4 like the control connection, and the datagrams come from it. A
+ * host name is refused (protocol_error).
  */
 export function parseUdpAssociateReply(reply: Buffer, proxyAddress: string): UdpRelayAddress | null {
   const length = parseConnectReply(reply);
@@ -43,7 +46,8 @@ export function parseUdpAssociateReply(reply: Buffer, proxyAddress: string): Udp
   // Every send would resolve a name anew, past the proxy-address check (a name can point at
   // loopback, the LAN or a metadata address at any time): only an address is taken.
   if (reply[3] === ATYP_DOMAIN) throw new DialError('protocol_error', `SOCKS5 UDP ASSOCIATE reply names its relay by host name (${address}), not by address`);
-  return { address: address === '0.0.0.0' || /^[0:]+$/.test(address) ? proxyAddress : address, port };
+  if (address === '0.0.0.0' || address === '::') return { address: proxyAddress, port };
+  return { address: address.startsWith(MAPPED_IPV4) && isIP(address.slice(MAPPED_IPV4.length)) === 4 ? address.slice(MAPPED_IPV4.length) : address, port };
 }
 
 /** RSV RSV FRAG ATYP DST.ADDR DST.PORT DATA: one datagram for the relay to send to `target`. */
@@ -104,7 +108,9 @@ function readAddress(buffer: Buffer, at: number): { address: string; port: numbe
     if (buffer.length < next + 2) throw new DialError('protocol_error', 'SOCKS5 address is truncated');
     const words: string[] = [];
     for (let i = 0; i < 8; i++) words.push(buffer.readUInt16BE(at + 1 + i * 2).toString(16));
-    address = words.join(':');
+    // In the kernel's own spelling (inet_ntop: "2001:db8::1", "::ffff:192.0.2.1"), the one a
+    // datagram's rinfo.address has: the relay's datagrams are matched against it.
+    address = new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address;
   } else if (atyp === ATYP_DOMAIN) {
     const length = buffer[at + 1] ?? 0;
     next = at + 2 + length;
