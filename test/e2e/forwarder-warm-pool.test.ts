@@ -144,4 +144,30 @@ describe('forwarder warm pool in the lab (uid pgw, real agent ruleset, real dant
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(await connectionsTo(labProxy(lab, 'socks5-auth')), [], 'none opened again while the proxy is down');
   });
+
+  it('closes the warm connections, and resets the relay riding one, when the LAN prefix grows over the proxy', async () => {
+    const proxy = labProxy(lab, 'socks5-auth');
+    await gateway.setProxyStatus(proxyId, 'up');
+    await Promise.all([exitIpVia(lab, CLIENT), exitIpVia(lab, CLIENT)]);
+    await eventually('warm connections to dante with auth', async () => {
+      const found = await connectionsTo(proxy);
+      return found.length > 0 && found.every((c) => c.bytesReceived === 4);
+    });
+    await lan.run({ op: 'hold', key: 'through-refused', src: CLIENT, host: lab.description.internet.ip, port: lab.description.internet.tcpEchoPort });
+    const { lanCidr } = await tdb.db.selectFrom('settings').select('lanCidr').where('id', '=', 1).executeTakeFirstOrThrow();
+    // Over the clients and the proxies' WAN (198.51.100.0/24), not the internet host (203.0.113.10): only the proxy is refused now.
+    const wider = '192.0.0.0/5';
+    try {
+      await tdb.db.updateTable('settings').set({ lanCidr: wider }).where('id', '=', 1).execute();
+      const started = Date.now();
+      await gateway.publish({ type: 'config.changed' });
+      const closed = await lan.closed('through-refused', 3_000);
+      assert.equal(closed.how, 'reset', 'the live relay through a proxy now inside the LAN prefix');
+      await eventually('no connection left to the proxy now inside the LAN prefix', async () => (await connectionsTo(proxy)).length === 0, 3_000);
+      console.log(`# LAN prefix ${wider} over the proxy: its relay reset and warm connections gone ${Date.now() - started} ms after the notice`);
+    } finally {
+      await tdb.db.updateTable('settings').set({ lanCidr }).where('id', '=', 1).execute();
+      await gateway.publish({ type: 'config.changed' });
+    }
+  });
 });

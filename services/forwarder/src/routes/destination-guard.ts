@@ -3,7 +3,7 @@
 // interfaces, re-read on a timer. The forwarder runs in the gateway's network namespace, so
 // os.networkInterfaces() (getifaddrs, a few microseconds) sees exactly the gateway's addresses; an
 // address added by DHCP or an operator is refused within one period, without a netlink watch.
-import { DialError, type ProxyAddressCheck } from '@pgw/dialers';
+import { DialError } from '@pgw/dialers';
 import { DestinationPolicy, type DestinationRefusal, type PrivateDestinations, ProxyHostPolicy, type ProxyHostProblem, type ProxyHostRefusal, type Settings } from '@pgw/domain';
 import { gatewayAddresses } from '@pgw/runtime';
 
@@ -79,7 +79,7 @@ export class DestinationGuard {
    * for every dial and warm connection, with the same few proxy addresses: the answers are kept
    * until the policy is rebuilt (at most PROXY_ANSWERS_MAX, then forgotten at once).
    */
-  readonly checkProxyAddress: ProxyAddressCheck = (address) => answerOnce(this.proxyAnswers, address, PROXY_ANSWERS_MAX, () => this.proxies.problem(address));
+  readonly checkProxyAddress = (address: string): ProxyHostProblem | null => answerOnce(this.proxyAnswers, address, PROXY_ANSWERS_MAX, () => this.proxies.problem(address));
 
   private rebuild(): void {
     this.destinations = new DestinationPolicy({ lanCidr: this.settings.lanCidr, gatewayAddresses: this.addresses, privateDestinations: this.settings.privateDestinations });

@@ -56,8 +56,13 @@ export class Forwarder {
     return held;
   }
 
-  /** After a change of the destination policy: ends the live connections it now refuses (MappingListener.enforceDestinations). */
+  /**
+   * After a change of the destination policy: closes the warm connections to proxies it now
+   * refuses and ends the live connections it refuses (MappingListener.enforceDestinations).
+   */
   enforceDestinations(): void {
+    const pools = this.ctx.warmPools?.dropRefused(this.ctx.destinations.checkProxyAddress) ?? 0;
+    if (pools > 0) this.logger.warn('warm connections closed: the proxy-address policy now refuses their proxy', { proxies: pools });
     let reset = 0;
     for (const listener of this.listeners.values()) reset += listener.enforceDestinations();
     if (reset > 0) this.logger.warn('live connections ended: the destination policy now refuses where they go', { connections: reset });

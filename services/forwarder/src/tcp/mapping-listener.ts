@@ -1,6 +1,7 @@
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { DialAbort, type Dialer, dialerFor, type WarmPool } from '@pgw/dialers';
+import type { ProxyHostRefusal } from '@pgw/domain';
 import { acceptTcp, closeFd, resetFd, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
 import { MappingSlots } from './connection-limits.js';
@@ -113,28 +114,41 @@ export class MappingListener implements RelayOwner {
   }
 
   /**
-   * Resets the live connections whose destination the policy now refuses (a private range denied,
-   * an address the gateway took since): the policy holds for connections made before it changed,
-   * not only for new ones. Returns how many were reset.
+   * Resets the live connections that the policy now refuses: where they go (a private range
+   * denied, an address the gateway took since), or the proxy they go through (its address now in
+   * the LAN prefix or one of the gateway's own). The policy holds for connections made before it
+   * changed, not only for new ones. Returns how many were reset.
    */
   enforceDestinations(): number {
+    const proxyRefusal = this.proxyRefusal();
     let reset = 0;
     for (let relay = this.head, next: Relay | null; relay !== null; relay = next) {
       next = relay.next;
       // A dial in flight may still read the client's descriptor: judged once attached (dialed()).
       if (relay.dialing) relay.judgeAgain = true;
-      else if (this.refuseLive(relay)) reset++;
+      else if (this.refuseLive(relay, proxyRefusal)) reset++;
     }
     return reset;
   }
 
-  /** Resets a relay whose destination the policy in force refuses; true if it did. */
-  private refuseLive(relay: Relay): boolean {
-    const refusal = this.ctx.destinations.refusal(relay.destination, this.route.privateDestinations);
+  /** Resets a relay that the policy in force refuses (its proxy, else its destination); true if it did. */
+  private refuseLive(relay: Relay, proxyRefusal = this.proxyRefusal()): boolean {
+    const refusal = proxyRefusal ?? this.ctx.destinations.refusal(relay.destination, this.route.privateDestinations);
     if (refusal === null) return false;
     this.ctx.stats.refused(refusal);
     relay.reset();
     return true;
+  }
+
+  /**
+   * Why the policy in force refuses this mapping's proxy, for a literal host; null otherwise. A
+   * name was judged for the addresses it resolved to when each connection was dialed; those are
+   * not kept, so its live connections are not judged again here.
+   */
+  private proxyRefusal(): ProxyHostRefusal | null {
+    const host = this.route.proxy?.host;
+    if (host === undefined || isIP(host) === 0) return null;
+    return this.ctx.destinations.checkProxyAddress(host)?.reason ?? null;
   }
 
   stopAccepting(): void {

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { dialerFor, type WarmConnector, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
+import { dialerFor, type ProxyAddressCheck, refuseLiteralHost, type WarmConnector, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
 import { type MappingRoute, sameEndpoint } from '../routes/routes.js';
 
@@ -58,6 +58,23 @@ export class WarmPools<C = Socket> {
       this.pools.delete(proxyId);
     }
     for (const proxyId of this.retiredTakes.keys()) if (!inUse.has(proxyId)) this.retiredTakes.delete(proxyId);
+  }
+
+  /**
+   * After the proxy-address policy tightened (the LAN prefix, the gateway's own addresses): closes
+   * the pools of proxies it now refuses, so that no idle connection to such an address waits on.
+   * New dials were refused already (each take checks the proxy first); a name's pool stays, its
+   * next opens are checked by their lookup. Returns how many pools were closed.
+   */
+  dropRefused(check: ProxyAddressCheck): number {
+    let dropped = 0;
+    for (const [proxyId, pool] of this.pools) {
+      if (refuseLiteralHost(pool.proxy.host, check) === null) continue;
+      this.retire(proxyId, pool);
+      this.pools.delete(proxyId);
+      dropped++;
+    }
+    return dropped;
   }
 
   /** Per proxy with a pool (or one closed while the proxy stays in use). */
