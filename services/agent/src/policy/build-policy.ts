@@ -54,6 +54,12 @@ export interface PolicyBuild {
    * rest of the desired state under the settings last accepted. Absent when the settings applied.
    */
   readonly settingsRefused?: readonly Refusal[];
+  /**
+   * The desired state could not be read (Postgres away), with why (DesiredSource): this build is of
+   * the rows last read, with the host read now and the agent's own overlays (quota blocks, held
+   * listeners) applied on top, so that what the agent decides alone is enforced during an outage.
+   */
+  readonly loadFailed?: string;
 }
 
 /** The settings the agent checks against the host; any refusal stops the whole desired state. */

@@ -20,8 +20,10 @@ function setup(initial: DesiredState) {
   let addresses: Ipv4[] = [parseIpv4('203.0.113.50')];
   let host: HostFacts = { interfaces: new Set(['ens19', 'eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
   const asked: (string | null)[] = [];
+  let down: Error | null = null;
   const source = new DesiredSource({
     loadIfChanged: async (known) => {
+      if (down !== null) throw down;
       asked.push(known?.fingerprint ?? null);
       return { fingerprint, state: known?.fingerprint === fingerprint ? null : rows };
     },
@@ -35,6 +37,7 @@ function setup(initial: DesiredState) {
     change: (next: DesiredState, fp: string) => void ((rows = next), (fingerprint = fp)),
     resolveTo: (ips: Ipv4[]) => void (addresses = ips),
     hostIs: (facts: HostFacts) => void (host = facts),
+    databaseDown: (error: Error | null) => void (down = error),
   };
 }
 
@@ -108,6 +111,30 @@ describe('DesiredSource', () => {
     t.change({ ...refused, settings: { ...refused.settings, lanInterface: parseInterfaceName('ens99') } }, 'f2');
     t.hostIs({ interfaces: new Set(['eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
     await assert.rejects(t.source.load(), /settings refused: lanInterface "ens99" does not exist/);
+  });
+
+  it('rows unreadable after a read: the build of the rows last read, marked loadFailed, the same object while nothing changes', async () => {
+    const t = setup(state('up'));
+    const first = await t.source.load();
+    t.databaseDown(new Error('connect ECONNREFUSED /run/postgresql'));
+    const failed = await t.source.load();
+    assert.equal(failed.loadFailed, 'connect ECONNREFUSED /run/postgresql');
+    assert.equal(failed.policy, first.policy, 'the policy of the rows last read');
+    assert.equal(await t.source.load(), failed, 'the same build again: nothing for the reconciler to render');
+    // The host is still read: another user on a mapped port is refused during the outage too.
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map([[20000, 'uid 1001']]) });
+    const hostChanged = await t.source.load();
+    assert.equal(hostChanged.loadFailed, 'connect ECONNREFUSED /run/postgresql');
+    assert.equal(hostChanged.policy.clients[0]?.blocked, 'port_refused');
+    t.databaseDown(null);
+    const back = await t.source.load();
+    assert.equal(back.loadFailed, undefined);
+  });
+
+  it('rows never read (the database down from the start): the error, no build', async () => {
+    const t = setup(state('up'));
+    t.databaseDown(new Error('connect ECONNREFUSED /run/postgresql'));
+    await assert.rejects(t.source.load(), /ECONNREFUSED/);
   });
 });
 

@@ -55,6 +55,9 @@ export class DesiredSource {
   /** The mapped ports of the last mappings read: the same Set while the rows are the same (no re-sort of thousands of ports). */
   private ports: { mappings: DesiredState['mappings']; set: ReadonlySet<number> } | null = null;
 
+  /** The last build of the rows last read, marked loadFailed, while they cannot be read again. */
+  private lastFailed: { of: PolicyBuild; build: PolicyBuild } | null = null;
+
   /** The settings of the last build that applied them: what the ruleset is built under while newer ones are refused. */
   private accepted: DesiredState['settings'] | null = null;
 
@@ -65,9 +68,33 @@ export class DesiredSource {
     return this.accepted;
   }
 
-  /** `tables`: the ones that may have changed (tablesToLoad of the run's triggers); the others are the last load's. */
+  /**
+   * `tables`: the ones that may have changed (tablesToLoad of the run's triggers); the others are
+   * the last load's. When the rows cannot be read but were read before, the build is of those rows
+   * (loadFailed says why): the agent's own decisions on top of them (a client over its quota
+   * blocked, listeners held) must not wait for Postgres. Before any read the error is thrown.
+   */
   async load(tables: ReadonlySet<DesiredTable> = ALL_TABLES): Promise<PolicyBuild> {
-    const { fingerprint, state: fresh } = await this.deps.loadIfChanged(this.last, tables);
+    let loaded: { fingerprint: string; state: DesiredState | null };
+    let loadFailed: string | null = null;
+    try {
+      loaded = await this.deps.loadIfChanged(this.last, tables);
+    } catch (error) {
+      if (this.last === null) throw error;
+      loadFailed = error instanceof Error ? error.message : String(error);
+      loaded = { fingerprint: this.last.fingerprint, state: null };
+    }
+    const build = await this.buildFrom(loaded.fingerprint, loaded.state);
+    return loadFailed === null ? build : this.failedOver(build, loadFailed);
+  }
+
+  /** `build` marked as of the last rows read; the same object while the build and the reason are (the reconciler's identity check). */
+  private failedOver(build: PolicyBuild, reason: string): PolicyBuild {
+    if (this.lastFailed?.of !== build || this.lastFailed.build.loadFailed !== reason) this.lastFailed = { of: build, build: { ...build, loadFailed: reason } };
+    return this.lastFailed.build;
+  }
+
+  private async buildFrom(fingerprint: string, fresh: DesiredState | null): Promise<PolicyBuild> {
     const state = fresh ?? this.last?.state;
     if (!state) throw new Error('desired state unchanged but never loaded');
     // Hostnames are resolved and the host is read on every run: both change while the rows do not.

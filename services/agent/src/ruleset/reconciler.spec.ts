@@ -80,6 +80,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let dbDown = false;
   let refused: SettingsRefused | null = null;
   let settingsRefused: PolicyBuild['settingsRefused'] | null = null;
+  let loadFailed: string | null = null;
   let listFailures = 0;
   const lan: [string, boolean][] = [];
   const reads = { full: 0, chains: 0 };
@@ -94,7 +95,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
       await loadGate;
       if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
       if (refused) throw refused;
-      return { policy: desired, rejected: [], unresolvedProxies: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}) } satisfies PolicyBuild;
+      return { policy: desired, rejected: [], unresolvedProxies: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}), ...(loadFailed !== null ? { loadFailed } : {}) } satisfies PolicyBuild;
     },
     applyScript: async (script) => {
       await applyGate;
@@ -135,6 +136,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     refuse: (error: SettingsRefused | null) => void (refused = error),
     failListings: (n: number) => void (listFailures = n),
     refuseSettingsOnly: (refusals: PolicyBuild['settingsRefused'] | null) => void (settingsRefused = refusals),
+    rowsUnreadable: (reason: string | null) => void (loadFailed = reason),
     lan,
     gateApply: (g: Promise<void>) => void (applyGate = g),
   };
@@ -449,6 +451,18 @@ describe('Reconciler', () => {
     assert.deepEqual(outcome.errors, [{ cause: 'refused', message: `settings refused: ${refusal.reason}` }]);
     assert.deepEqual(outcome.refusals, [refusal]);
     assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'the dead proxy\'s client is blocked in the kernel');
+  });
+
+  it('a build of the rows last read (Postgres away) applies the agent\'s own change, a client over quota blocked, and the run reports the failed load', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    t.rowsUnreadable('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
+    t.setDesired(policy([c(10), c(11, 'quota_exceeded')]));
+    await t.reconciler.request('quota');
+    const outcome = t.outcomes.at(-1)!;
+    assert.equal(outcome.ok, false);
+    assert.deepEqual(outcome.errors, [{ cause: 'desired_state', message: 'connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432' }]);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'the client over quota is blocked in the kernel');
   });
 
   it('self-heal: restoreInForce puts back in full the ruleset of the last write, a delta’s result included, without loading', async () => {

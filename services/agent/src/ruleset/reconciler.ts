@@ -225,6 +225,8 @@ export class Reconciler {
       return finish();
     }
     refusals = build.refusals;
+    // Reported as a failed load is, while the rows last read apply with the agent's own overlays (DesiredSource.load).
+    if (build.loadFailed !== undefined) errors.push({ cause: 'desired_state', message: build.loadFailed });
     if (build.settingsRefused) {
       // Reported as a refused load is, while the rest of the desired state applies (DesiredSource.build).
       refusals = [...build.settingsRefused, ...build.refusals];
