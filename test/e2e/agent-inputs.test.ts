@@ -177,9 +177,18 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     await dp.tdb.db.updateTable('settings').set({ lanInterface: 'lo' }).where('id', '=', 1).execute();
     await dp.bus.publish({ type: 'config.changed' });
     agent = await waitAgent('lo refused', (a) => a.refusals.some((r) => r.reason.includes('"lo"')));
-    assert.deepEqual(agent.refusals, [{ subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' }]);
+    // Only what is asked now: ens99 is no longer; the mappings' own refusals are reported beside it.
+    assert.deepEqual(agent.refusals.filter((r) => r.subject === 'lanInterface'), [{ subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' }]);
     assert.equal(await sysctl('net.ipv4.conf.lo.route_localnet'), '0', 'route_localnet never switched on for lo');
     assert.deepEqual(await dnatTargets(), [`${EFFECTIVE} : ${PORTS.effective}`]);
+    // Nor does a settings row the schema refuses freeze the kill switch: the proxy dies, no notice.
+    await dp.setProxyStatus(ids.proxy, 'down', false);
+    const blockedUnderLo = await dp.prober.until(EFFECTIVE, internet, httpPort, 'refused', 5_000);
+    assert.equal(blockedUnderLo.gaveUp, undefined, `a dead proxy's client is still served while the settings row is invalid; lan_blocked: ${(await dp.setElements('lan_blocked'))?.join(' ')}`);
+    await dp.setProxyStatus(ids.proxy, 'up', false);
+    assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined, 'served again once its proxy is up');
+    agent = await waitAgent('lo still refused', (a) => a.refusals.some((r) => r.reason.includes('"lo"')));
+    assert.equal(agent.ok, false);
 
     await dp.tdb.db.updateTable('settings').set({ lanInterface: 'ens19' }).where('id', '=', 1).execute();
     await dp.bus.publish({ type: 'config.changed' });

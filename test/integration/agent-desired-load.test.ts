@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { createDb, type Db } from '@pgw/db';
 import { sql } from 'kysely';
 import { type LoadedDesiredState, loadDesiredStateIfChanged } from '../../services/agent/src/repositories/desired-state.js';
+import { SettingsRefused } from '../../services/agent/src/policy/build-policy.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 describe('agent desired-state load', () => {
@@ -93,6 +94,34 @@ describe('agent desired-state load', () => {
     const quota = await loadDesiredStateIfChanged(agentDb, { fingerprint: up.fingerprint, state: up.state! });
     assert.notEqual(quota.fingerprint, up.fingerprint, 'the rate that became a quota is seen');
     await set('rate_down_kbit = NULL, rate_up_kbit = NULL, quota_bytes = NULL');
+  });
+
+  it('a settings row the schema refuses (written past the api): the settings read before stand in, with the refusal, and the proxies still load; refused whole on a cold start', async () => {
+    const first = await load(null);
+    // Past the api's validation and the table's own checks, as a hand edit could leave it.
+    await sql`UPDATE settings SET lan_interface = 'lo' WHERE id = 1`.execute(tdb.db);
+    try {
+      await tdb.db.updateTable('proxies').set({ status: 'down' }).where('id', '=', proxyId).execute();
+      const read = await loadDesiredStateIfChanged(agentDb, first);
+      assert.deepEqual(read.settingsRefused, [{ subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' }]);
+      assert.equal(read.state?.settings, first.state.settings, 'the settings read before stand in');
+      assert.equal(read.state?.proxies[0]?.status, 'down', 'the rest of the desired state is read');
+      // Known as refused: a later read keeps saying so, the proxies-only read too.
+      const known = { fingerprint: read.fingerprint, state: read.state!, settingsRefused: read.settingsRefused! };
+      await tdb.db.updateTable('proxies').set({ status: 'up' }).where('id', '=', proxyId).execute();
+      const proxiesOnly = await loadDesiredStateIfChanged(agentDb, known, new Set(['proxies']));
+      assert.deepEqual(proxiesOnly.settingsRefused, read.settingsRefused);
+      assert.equal(proxiesOnly.state?.proxies[0]?.status, 'up');
+      await tdb.db.updateTable('mappings').set({ enabled: false }).where('listenPort', '=', 20011).execute();
+      const full = await loadDesiredStateIfChanged(agentDb, known);
+      assert.equal(full.state?.mappings.find((m) => m.listenPort === 20011)?.enabled, false);
+      assert.deepEqual(full.settingsRefused, read.settingsRefused);
+      await assert.rejects(loadDesiredStateIfChanged(agentDb, null), (error: unknown) => error instanceof SettingsRefused && /loopback/.test(error.message));
+    } finally {
+      await sql`UPDATE settings SET lan_interface = ${first.state.settings.lanInterface} WHERE id = 1`.execute(tdb.db);
+      await tdb.db.updateTable('proxies').set({ status: 'up' }).where('id', '=', proxyId).execute();
+      await tdb.db.updateTable('mappings').set({ enabled: true }).where('listenPort', '=', 20011).execute();
+    }
   });
 
   it('reads every table again from a cold start, whatever it loaded before', async () => {

@@ -50,8 +50,9 @@ export interface PolicyBuild {
    */
   readonly recheckAt?: number | null;
   /**
-   * The settings of the desired state, refused on this host (DesiredSource): this build holds the
-   * rest of the desired state under the settings last accepted. Absent when the settings applied.
+   * The settings of the desired state, refused on this host or by the schema (DesiredSource,
+   * repositories/desired-state.ts): this build holds the rest of the desired state under the
+   * settings last accepted. Absent when the settings applied.
    */
   readonly settingsRefused?: readonly Refusal[];
   /**

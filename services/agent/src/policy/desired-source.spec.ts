@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DesiredState } from '@pgw/db';
 import { DEFAULT_SETTINGS, type Ipv4, parseInterfaceName, parseIpv4, parsePort } from '@pgw/domain';
-import type { HostFacts } from './build-policy.js';
+import type { HostFacts, Refusal } from './build-policy.js';
 import { DesiredSource, tablesToLoad } from './desired-source.js';
 
 function state(status: 'up' | 'down', host = '198.51.100.10', strictOutput = false): DesiredState {
@@ -21,11 +21,13 @@ function setup(initial: DesiredState) {
   let host: HostFacts = { interfaces: new Set(['ens19', 'eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
   const asked: (string | null)[] = [];
   let down: Error | null = null;
+  let schemaRefused: Refusal[] | null = null;
   const source = new DesiredSource({
     loadIfChanged: async (known) => {
       if (down !== null) throw down;
       asked.push(known?.fingerprint ?? null);
-      return { fingerprint, state: known?.fingerprint === fingerprint ? null : rows };
+      if (known?.fingerprint === fingerprint) return { fingerprint, state: null };
+      return { fingerprint, state: rows, ...(schemaRefused ? { settingsRefused: schemaRefused } : {}) };
     },
     resolve: async (hosts) => new Map(hosts.filter((h) => !/^\d/.test(h)).map((h) => [h, addresses])),
     hostFacts: async () => host,
@@ -38,6 +40,8 @@ function setup(initial: DesiredState) {
     resolveTo: (ips: Ipv4[]) => void (addresses = ips),
     hostIs: (facts: HostFacts) => void (host = facts),
     databaseDown: (error: Error | null) => void (down = error),
+    /** As the repository reads a settings row the schema refuses: the rows carry the settings read before it. */
+    settingsRowRefused: (refusals: Refusal[] | null) => void (schemaRefused = refusals),
   };
 }
 
@@ -129,6 +133,24 @@ describe('DesiredSource', () => {
     t.databaseDown(null);
     const back = await t.source.load();
     assert.equal(back.loadFailed, undefined);
+  });
+
+  it('a settings row the schema refuses: built under the settings last accepted, only its refusal reported, the rest of the desired state applied', async () => {
+    const t = setup(state('up'));
+    await t.source.load();
+    // The last read asked for ens99, refused by this host; then the row became one the schema refuses.
+    const missing = state('up');
+    t.change({ ...missing, settings: { ...missing.settings, lanInterface: parseInterfaceName('ens99') } }, 'f2');
+    assert.ok((await t.source.load()).settingsRefused?.some((r) => /ens99/.test(r.reason)));
+    const lo = { subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' };
+    t.settingsRowRefused([lo]);
+    const down = state('down');
+    t.change({ ...down, settings: { ...down.settings, lanInterface: parseInterfaceName('ens99') } }, 'f3');
+    const build = await t.source.load();
+    assert.deepEqual(build.settingsRefused, [lo], 'the stand-in ens99 is not reported: it is no longer asked for');
+    assert.equal(build.policy.lan.interface, 'ens19', 'the settings last accepted');
+    assert.equal(build.policy.clients[0]?.blocked, 'proxy_down', 'the dead proxy applies');
+    assert.equal(await t.source.load(), build, 'unchanged: the same build, still reporting the refusal');
   });
 
   it('rows never read (the database down from the start): the error, no build', async () => {

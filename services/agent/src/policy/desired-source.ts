@@ -1,6 +1,6 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
-import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappings, SettingsRefused } from './build-policy.js';
+import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappings, type Refusal, SettingsRefused } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
 
 export interface DesiredSourceDeps {
@@ -8,12 +8,22 @@ export interface DesiredSourceDeps {
    * The rows when their fingerprint differs from `known`'s, else only the fingerprint (one snapshot);
    * tables unchanged since `known` may be taken from its state.
    */
-  loadIfChanged(known: { readonly fingerprint: string; readonly state: DesiredState } | null, tables: ReadonlySet<DesiredTable>): Promise<{ fingerprint: string; state: DesiredState | null }>;
+  loadIfChanged(known: LoadedRows | null, tables: ReadonlySet<DesiredTable>): Promise<LoadedRows | { readonly fingerprint: string; readonly state: null }>;
   /** Strict OUTPUT only: proxy hostnames -> IPv4 addresses. */
   resolve(hosts: readonly string[]): Promise<ReadonlyMap<string, readonly Ipv4[]>>;
   /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
   hostFacts(ports: ReadonlySet<number>): Promise<HostFacts>;
   readonly strictOutputUids: readonly number[];
+}
+
+/**
+ * Rows as read: `settingsRefused` when the settings row is one the schema refuses (state.settings
+ * are then those read before it; repositories/desired-state.ts).
+ */
+export interface LoadedRows {
+  readonly fingerprint: string;
+  readonly state: DesiredState;
+  readonly settingsRefused?: readonly Refusal[];
 }
 
 /** The tables the agent renders from, each with its own fingerprint. */
@@ -50,7 +60,7 @@ export function tablesToLoad(triggers: ReadonlySet<string>): ReadonlySet<Desired
  * mappings.
  */
 export class DesiredSource {
-  private last: { fingerprint: string; state: DesiredState; inputsKey: string; build: PolicyBuild } | null = null;
+  private last: { fingerprint: string; state: DesiredState; settingsRefused?: readonly Refusal[]; inputsKey: string; build: PolicyBuild } | null = null;
   private prepared: { mappings: DesiredState['mappings']; rejected: DesiredState['rejected']; settings: DesiredState['settings']; hostKey: string; value: PreparedMappings } | null = null;
   /** The mapped ports of the last mappings read: the same Set while the rows are the same (no re-sort of thousands of ports). */
   private ports: { mappings: DesiredState['mappings']; set: ReadonlySet<number> } | null = null;
@@ -75,16 +85,16 @@ export class DesiredSource {
    * blocked, listeners held) must not wait for Postgres. Before any read the error is thrown.
    */
   async load(tables: ReadonlySet<DesiredTable> = ALL_TABLES): Promise<PolicyBuild> {
-    let loaded: { fingerprint: string; state: DesiredState | null };
+    let loaded: LoadedRows | { readonly fingerprint: string; readonly state: null };
     let loadFailed: string | null = null;
     try {
       loaded = await this.deps.loadIfChanged(this.last, tables);
     } catch (error) {
-      if (this.last === null) throw error;
+      if (this.last === null || error instanceof SettingsRefused) throw error;
       loadFailed = error instanceof Error ? error.message : String(error);
       loaded = { fingerprint: this.last.fingerprint, state: null };
     }
-    const build = await this.buildFrom(loaded.fingerprint, loaded.state);
+    const build = await this.buildFrom(loaded);
     return loadFailed === null ? build : this.failedOver(build, loadFailed);
   }
 
@@ -94,9 +104,13 @@ export class DesiredSource {
     return this.lastFailed.build;
   }
 
-  private async buildFrom(fingerprint: string, fresh: DesiredState | null): Promise<PolicyBuild> {
-    const state = fresh ?? this.last?.state;
-    if (!state) throw new Error('desired state unchanged but never loaded');
+  private async buildFrom(loaded: LoadedRows | { readonly fingerprint: string; readonly state: null }): Promise<PolicyBuild> {
+    const { fingerprint, state: fresh } = loaded;
+    const settingsRefused = loaded.state === null ? this.last?.settingsRefused : loaded.settingsRefused;
+    const rows = fresh ?? this.last?.state;
+    if (!rows) throw new Error('desired state unchanged but never loaded');
+    // A settings row the schema refuses: built under the settings last accepted (the rows carry the last read).
+    const state = settingsRefused !== undefined && this.accepted !== null ? { ...rows, settings: this.accepted } : rows;
     // Hostnames are resolved and the host is read on every run: both change while the rows do not.
     // The accepted settings' strict OUTPUT too: the build falls back on them if the new ones are refused.
     const strictOutput = state.settings.strictOutput || (this.accepted?.strictOutput ?? false);
@@ -110,8 +124,10 @@ export class DesiredSource {
     // A build whose recheck time has come is stale though its inputs are not: a hold-down ended.
     const due = this.last?.build.recheckAt != null && now >= this.last.build.recheckAt;
     if (this.last && fresh === null && inputsKey === this.last.inputsKey && !due) return this.last.build;
-    const build = this.build(state, resolved, host, hostKey, now);
-    this.last = { fingerprint, state, inputsKey, build };
+    const built = this.build(state, resolved, host, hostKey, now);
+    // The settings row refused by the schema: reported with the host's refusals, if any, while the rest applies.
+    const build = settingsRefused === undefined ? built : { ...built, settingsRefused: [...settingsRefused, ...(built.settingsRefused ?? [])] };
+    this.last = { fingerprint, state: rows, ...(settingsRefused ? { settingsRefused } : {}), inputsKey, build };
     return build;
   }
 

@@ -1,6 +1,6 @@
 import { type Db, type DesiredProxy, type DesiredState, loadSettings, statusAgeMs, statusSinceOf } from '@pgw/db';
 import { ZodError } from 'zod';
-import { SettingsRefused } from '../policy/build-policy.js';
+import { type Refusal, SettingsRefused } from '../policy/build-policy.js';
 import type { DesiredTable } from '../policy/desired-source.js';
 import { type Mapping, backupProxyIdsSchema, clientShapingSchema, failPolicySchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
@@ -9,6 +9,15 @@ import { sql } from 'kysely';
 export interface LoadedDesiredState {
   readonly fingerprint: string;
   readonly state: DesiredState;
+  /** The settings row the schema refuses, and why: state.settings are then those read before it. */
+  readonly settingsRefused?: readonly Refusal[];
+}
+
+/** A read: the rows (null: nothing changed since `known`), and the settings row's refusal if any. */
+export interface DesiredStateRead {
+  readonly fingerprint: string;
+  readonly state: DesiredState | null;
+  readonly settingsRefused?: readonly Refusal[];
 }
 
 /**
@@ -39,7 +48,7 @@ export async function loadDesiredStateIfChanged(
    * looks at every table). Ignored without `known`.
    */
   tables?: ReadonlySet<DesiredTable>,
-): Promise<{ fingerprint: string; state: DesiredState | null }> {
+): Promise<DesiredStateRead> {
   if (known !== null && tables?.size === 1 && tables.has('proxies')) return loadProxiesOnly(db, known);
   const [knownSettings, knownProxies, knownMappings] = known === null ? [] : known.fingerprint.split('.');
   const look = (table: DesiredTable) => known === null || tables === undefined || tables.has(table);
@@ -56,13 +65,13 @@ export async function loadDesiredStateIfChanged(
       const fingerprint = `${parts.settings}.${parts.proxies}.${parts.mappings}`;
       if (known !== null && fingerprint === known.fingerprint) return { fingerprint, state: null };
       const previous = known?.state;
-      const settings = previous && knownSettings === parts.settings ? previous.settings : await loadSettings(trx).catch(refuseInvalidSettings);
+      const { settings, settingsRefused } = previous && knownSettings === parts.settings ? { settings: previous.settings, settingsRefused: known!.settingsRefused } : await readSettings(trx, previous?.settings ?? null);
       const proxies =
         previous && knownProxies === parts.proxies
           ? previous.proxies
           : withStatusSince(await trx.selectFrom('proxies').select(['id', 'protocol', 'host', 'port', 'status']).select(statusAgeMs.as('statusAgeMs')).orderBy('id').execute());
       const { mappings, rejected } = previous && knownMappings === parts.mappings ? previous : await loadMappings(trx);
-      return { fingerprint, state: { settings, proxies, mappings, rejected } };
+      return { fingerprint, state: { settings, proxies, mappings, rejected }, ...(settingsRefused ? { settingsRefused } : {}) };
     });
 }
 
@@ -71,7 +80,7 @@ export async function loadDesiredStateIfChanged(
  * snapshot by itself: one round trip to Postgres instead of a transaction's four). The rows come
  * back whether they changed or not (a few hundred); the other tables are `known`'s.
  */
-async function loadProxiesOnly(db: Db, known: LoadedDesiredState): Promise<{ fingerprint: string; state: DesiredState | null }> {
+async function loadProxiesOnly(db: Db, known: LoadedDesiredState): Promise<DesiredStateRead> {
   const { rows } = await sql<{ fingerprint: string; proxies: (DesiredProxy & { statusAgeMs: number | null })[] }>`
     SELECT
       ${FINGERPRINT.proxies} AS fingerprint,
@@ -79,7 +88,7 @@ async function loadProxiesOnly(db: Db, known: LoadedDesiredState): Promise<{ fin
   const [settings, , mappings] = known.fingerprint.split('.');
   const fingerprint = `${settings}.${rows[0]!.fingerprint}.${mappings}`;
   if (fingerprint === known.fingerprint) return { fingerprint, state: null };
-  return { fingerprint, state: { ...known.state, proxies: withStatusSince(rows[0]!.proxies) } };
+  return { fingerprint, state: { ...known.state, proxies: withStatusSince(rows[0]!.proxies) }, ...(known.settingsRefused ? { settingsRefused: known.settingsRefused } : {}) };
 }
 
 /** Rows read with statusAgeMs -> DesiredProxy with statusSince on this process's clock (the hold-down's start). */
@@ -142,10 +151,19 @@ async function loadMappings(trx: Db): Promise<Pick<DesiredState, 'mappings' | 'r
 }
 
 /**
- * A settings row the domain schema refuses (written past the api, e.g. lanInterface `lo`) is a
- * refusal with the schema's words, like the agent's own checks: nothing of it is applied.
+ * The settings row. One the domain schema refuses (written past the api, e.g. lanInterface `lo`)
+ * is a refusal with the schema's words, like the agent's own checks: nothing of it is applied.
+ * With settings read before (`previous`), those stand in and the refusal comes with them, so that
+ * the proxies and mappings still apply: a bad settings row must not freeze the kill switch. Without
+ * them the refusal is thrown: nothing is built.
  */
-function refuseInvalidSettings(error: unknown): never {
-  if (!(error instanceof ZodError)) throw error;
-  throw new SettingsRefused(error.issues.map((issue) => ({ subject: issue.path.join('.') || 'settings', reason: `${issue.path.join('.') || 'settings'}: ${issue.message}` })));
+async function readSettings(trx: Db, previous: DesiredState['settings'] | null): Promise<{ settings: DesiredState['settings']; settingsRefused?: readonly Refusal[] }> {
+  try {
+    return { settings: await loadSettings(trx) };
+  } catch (error) {
+    if (!(error instanceof ZodError)) throw error;
+    const refusals = error.issues.map((issue) => ({ subject: issue.path.join('.') || 'settings', reason: `${issue.path.join('.') || 'settings'}: ${issue.message}` }));
+    if (previous === null) throw new SettingsRefused(refusals);
+    return { settings: previous, settingsRefused: refusals };
+  }
 }
