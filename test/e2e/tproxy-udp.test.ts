@@ -300,6 +300,27 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     await dp.waitFor('the client back on dante', async () => (await whoami(ON_DANTE)).txt === dante.ip, 10_000);
   });
 
+  it('a UDP flow ends when the LAN prefix grows over its proxy: the same client port\'s next query gets nothing; answered again once the prefix is back', async () => {
+    const sourcePort = 40054;
+    const dante = dp.lab.proxies[0]!;
+    assert.equal((await whoami(ON_DANTE, undefined, sourcePort)).txt, dante.ip, 'the flow associated through dante');
+    const { lanCidr } = await dp.tdb.db.selectFrom('settings').select('lanCidr').where('id', '=', 1).executeTakeFirstOrThrow();
+    // Over the clients and the proxies' WAN (198.51.100.0/24), not the resolver (203.0.113.53): only the proxy is refused now.
+    await dp.tdb.db.updateTable('settings').set({ lanCidr: '192.0.0.0/5' }).where('id', '=', 1).execute();
+    try {
+      await dp.gateway.publish({ type: 'config.changed' });
+      let last: string | null | undefined;
+      await dp.waitFor('the flow through a proxy now inside the LAN prefix to end', async () => {
+        last = (await whoami(ON_DANTE, undefined, sourcePort)).txt;
+        return last !== dante.ip;
+      }, 10_000).catch((error: Error) => assert.fail(`${error.message}: the query from that port still answered ${last}`));
+    } finally {
+      await dp.tdb.db.updateTable('settings').set({ lanCidr }).where('id', '=', 1).execute();
+      await dp.gateway.publish({ type: 'config.changed' });
+    }
+    await dp.waitFor('the client answered through dante again', async () => (await whoami(ON_DANTE, undefined, sourcePort)).txt === dante.ip, 10_000);
+  });
+
   it('agent restarted: the forwarder keeps relaying on the transparent socket it holds, and a new flow gets its reply socket from the new agent', async () => {
     await dp.killAgent();
     await dp.startAgent();

@@ -182,10 +182,15 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     },
   };
   const forwarder: Forwarder = new Forwarder(ctx, timedSource, logger);
-  // A tightened policy (private ranges denied, an address the gateway took) ends the live connections it refuses.
-  destinations.onChange = () => forwarder.enforceDestinations();
   const udpSockets: UdpAgentSockets = new UdpAgentSockets(config.listenerSocket, () => void udpRelay.attach(), logger);
   const udpRelay = new UdpRelay(udpSockets, { connectTimeoutMs: config.connectTimeoutMs, limits: DEFAULT_UDP_LIMITS, destinations, dns }, logger);
+  // A tightened policy (private ranges denied, an address the gateway took, a proxy now in the LAN)
+  // ends the live connections and UDP flows it refuses.
+  destinations.onChange = () => {
+    forwarder.enforceDestinations();
+    const flows = udpRelay.enforceProxies();
+    if (flows > 0) logger.warn('UDP flows ended: the proxy-address policy now refuses their proxy or its relay', { flows });
+  };
   const opener = new CredentialOpener(config.secretKey);
   const stateCache = new ForwarderStateCache(config.stateDir);
 

@@ -90,6 +90,11 @@ export class UdpFlow {
       );
   }
 
+  /** The proxy's UDP relay address the association talks to (null until it opened): judged again when the policy tightens. */
+  get relayAddress(): string | null {
+    return this.association?.relay.address ?? null;
+  }
+
   get opened(): boolean {
     return this.association !== null;
   }

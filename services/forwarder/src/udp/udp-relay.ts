@@ -1,4 +1,4 @@
-import { DialError, dialerFor, Socks5UdpAssociation } from '@pgw/dialers';
+import { DialError, dialerFor, refuseLiteralHost, Socks5UdpAssociation } from '@pgw/dialers';
 import { DNS_PORT, type ProxyEndpoint } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
@@ -143,6 +143,26 @@ export class UdpRelay {
     }
     this.dnsOverTcp.retain(byIp);
     for (const id of this.problems.keys()) if (!routes.has(id)) this.problems.delete(id);
+  }
+
+  /**
+   * After the proxy-address policy tightened (the LAN prefix, the gateway's own addresses): ends
+   * the flows whose proxy, or the UDP relay their proxy named, it now refuses; both were judged
+   * only when the association opened. Their clients' next datagrams open a flow that is judged
+   * anew. (Destinations need nothing here: every datagram is judged.) Returns how many ended.
+   */
+  enforceProxies(): number {
+    const check = this.options.destinations.checkProxyAddress;
+    let ended = 0;
+    for (const flow of [...this.flows.values()]) {
+      const proxyHost = flow.via.proxy?.host;
+      const relay = flow.relayAddress;
+      const refused = (proxyHost !== undefined && refuseLiteralHost(proxyHost, check) !== null) || (relay !== null && check(relay) !== null);
+      if (!refused) continue;
+      flow.close();
+      ended++;
+    }
+    return ended;
   }
 
   /** Per mapping: why its client's UDP is dropped (the last reason seen). */
