@@ -32,6 +32,17 @@ describe('CoalescedRuns', () => {
     assert.equal(started.length, 3);
   });
 
+  it('busy while a run is in progress or due, not before nor after', async () => {
+    const first = gate();
+    const runs = new CoalescedRuns(() => first.wait);
+    assert.equal(runs.busy, false);
+    const done = runs.request();
+    assert.equal(runs.busy, true);
+    first.release();
+    await done;
+    assert.equal(runs.busy, false);
+  });
+
   it('a call in the microtasks between a run deciding it is the last and its promise settling still gets a run of its own', async () => {
     // The call comes at each depth of microtasks after the work's promise resolves: one of them is
     // the slot where the loop had returned and had not yet cleared its promise.

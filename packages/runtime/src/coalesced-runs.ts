@@ -22,6 +22,11 @@ export class CoalescedRuns {
     return this.running;
   }
 
+  /** A run is in progress (or one more is due after it). */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
   /** Resolves once no run is in progress (a failed one included). */
   async idle(): Promise<void> {
     await this.running?.catch(() => undefined);

@@ -29,8 +29,8 @@ export class SelfHeal {
   /** The next heal: everything seen while one runs, merged. guard 'verify' loads the guard only when it is absent. */
   private queued: HealPlan | null = null;
   private causes: string[] = [];
-  /** Drains `queued`, one heal at a time; a request made as a drain ends gets a drain of its own. */
-  private readonly heals = new CoalescedRuns(() => this.drain());
+  /** One heal at a time, of the plan queued when it starts; a request made during one runs another after it. */
+  private readonly heals = new CoalescedRuns(() => this.healQueued());
   private pidsComparable = false;
   private readonly monitor: NftMonitor;
   private readonly restores: Counter<'table'>;
@@ -94,14 +94,13 @@ export class SelfHeal {
     this.heals.request().catch(() => undefined);
   }
 
-  private async drain(): Promise<void> {
-    while (this.queued) {
-      const plan = this.queued;
-      const causes = this.causes;
-      this.queued = null;
-      this.causes = [];
-      await this.heal(plan, causes);
-    }
+  private async healQueued(): Promise<void> {
+    const plan = this.queued;
+    if (plan === null) return;
+    const causes = this.causes;
+    this.queued = null;
+    this.causes = [];
+    await this.heal(plan, causes);
   }
 
   private async heal(plan: HealPlan, causes: string[]): Promise<void> {

@@ -43,8 +43,9 @@ export class Shaper {
   private tcVerifiedAt = 0;
   /** The quota part of the last policy checked against the kernel, and when. */
   private quotaChecked: { readonly key: string; readonly at: number } | null = null;
-  private running: Promise<void> | null = null;
+  /** The policy handed over and not applied yet (the newest of the syncs asked for meanwhile). */
   private next: { policy: GatewayPolicy; settings: QuotaSettings } | null = null;
+  private readonly syncs = new CoalescedRuns(() => this.syncOnce());
   private lock: Promise<unknown> = Promise.resolve();
   private target: { policy: GatewayPolicy; settings: QuotaSettings } | null = null;
   private window: QuotaPeriodWindow | null = null;
@@ -65,33 +66,33 @@ export class Shaper {
   /** Converge tc and the quota table to this policy (coalesced; never throws, errors go to onError). */
   sync(policy: GatewayPolicy, settings: QuotaSettings): Promise<void> {
     this.next = { policy, settings };
-    this.running ??= (async () => {
-      while (this.next !== null) {
-        const next = this.next;
-        this.next = null;
-        // Apart, the quota first: a byte quota is the kernel's own enforcement and must not wait on
-        // the rate limits, whether tc fails (a missing ifb or htb module, a device gone) or hangs
-        // until its timeouts; nor they on it.
-        try {
-          // The target moves under the write lock, with the window applyQuota moved: a seed judges both there.
-          await this.exclusive(async () => {
-            await this.applyQuota(next.policy, next.settings, false);
-            this.target = next;
-          });
-        } catch (error) {
-          this.quotaChecked = null;
-          this.deps.onError(error as Error);
-        }
-        try {
-          await this.applyTc(renderTcPlan(next.policy));
-        } catch (error) {
-          this.appliedTc = null;
-          this.deps.onError(error as Error);
-        }
-      }
-      this.running = null;
-    })();
-    return this.running;
+    return this.syncs.request();
+  }
+
+  /** One sync, of the newest policy handed over; a sync asked for meanwhile runs after it. */
+  private async syncOnce(): Promise<void> {
+    const next = this.next;
+    if (next === null) return;
+    this.next = null;
+    // Apart, the quota first: a byte quota is the kernel's own enforcement and must not wait on
+    // the rate limits, whether tc fails (a missing ifb or htb module, a device gone) or hangs
+    // until its timeouts; nor they on it.
+    try {
+      // The target moves under the write lock, with the window applyQuota moved: a seed judges both there.
+      await this.exclusive(async () => {
+        await this.applyQuota(next.policy, next.settings, false);
+        this.target = next;
+      });
+    } catch (error) {
+      this.quotaChecked = null;
+      this.deps.onError(error as Error);
+    }
+    try {
+      await this.applyTc(renderTcPlan(next.policy));
+    } catch (error) {
+      this.appliedTc = null;
+      this.deps.onError(error as Error);
+    }
   }
 
   /**
@@ -130,7 +131,7 @@ export class Shaper {
     if (this.window === null || this.deps.now() >= this.window.end.getTime()) {
       // A sync under way applies the newest policy handed over, and moves the window with it; a
       // sync of the policy last applied would take the place of a newer one waiting its turn.
-      await (this.running ?? this.sync(target.policy, target.settings));
+      await (this.syncs.busy ? this.syncs.idle() : this.sync(target.policy, target.settings));
       target = this.target;
     }
     const window = this.window;
