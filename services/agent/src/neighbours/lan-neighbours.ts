@@ -46,20 +46,20 @@ export function neighbourCommands(current: readonly NeighbourEntry[], policy: Ga
  * now nor at the last sync, nothing of ours can be there and nothing is run.
  */
 export class LanNeighbours {
-  private synced: string | null = null;
+  /** The last sync had no pin, so it left none of our entries (its listing removed any). */
+  private clean = false;
 
   constructor(private readonly ipBin: string) {}
 
   async sync(policy: GatewayPolicy): Promise<void> {
-    const pinned = policy.clients.filter((c) => c.mac);
-    const wanted = JSON.stringify([policy.lan.interface, pinned.map((c) => [c.ip, c.mac])]);
-    if (pinned.length === 0 && wanted === this.synced) return;
+    const pinned = policy.clients.some((c) => c.mac);
+    if (!pinned && this.clean) return;
     const listed = await execa(this.ipBin, ['-j', 'neigh', 'show', 'nud', 'permanent'], { timeout: 5_000 });
     const commands = neighbourCommands(parseOurNeighbours(listed.stdout), policy);
     if (commands.length > 0) {
       const result = await execa(this.ipBin, ['-batch', '-'], { input: commands.join('\n') + '\n', reject: false, timeout: 5_000 });
       if (result.exitCode !== 0) throw new Error(`ip neigh (MAC pins) failed: ${result.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
     }
-    this.synced = wanted;
+    this.clean = !pinned;
   }
 }
