@@ -5,10 +5,9 @@
 // or from zero without it. Real agent, nftables, dante and iperf3 in the lab; the usage sample is
 // published once a minute, so the count the agent keeps is the kernel's, not Redis'.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
-import { iperfBytes, setShaping } from './shaping-harness.js';
+import type { Dataplane } from './dataplane-harness.js';
+import { iperfBytes, oneQuotaClient } from './shaping-harness.js';
 
 const CLIENT = '192.168.2.10';
 const QUOTA_BYTES = 100_000_000;
@@ -27,12 +26,7 @@ async function quotaObjects(): Promise<Map<string, number>> {
 
 describe('a daily quota across an agent restart (kernel tables kept)', { timeout: 180_000 }, () => {
   before(async () => {
-    execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
-    dp = await createDataplane({ clients: 1, proxies: ['socks5'] });
-    await dp.loadGuard();
-    const proxy = await dp.addProxy(0, 'up');
-    mappingId = await dp.addMapping(CLIENT, proxy, 20010);
-    await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES }, false);
+    ({ dp, mappingId } = await oneQuotaClient(CLIENT, QUOTA_BYTES));
     await dp.tdb.db.updateTable('settings').set({ quotaPeriod: 'daily', quotaResetTimezone: 'Europe/Berlin' }).where('id', '=', 1).execute();
     dp.agent = await dp.gateway.start('agent', AGENT_ENV);
     await dp.gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' });

@@ -5,11 +5,10 @@
 // so during an outage only the first layer held. Real agent (its Postgres through a relay this
 // test stops), nftables, the forwarder, dante and iperf3 in the lab.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { PgRelay } from '../support/pg-relay.js';
-import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
-import { setShaping, waitQuotaCrossed } from './shaping-harness.js';
+import type { Dataplane } from './dataplane-harness.js';
+import { oneQuotaClient, waitQuotaCrossed } from './shaping-harness.js';
 
 const CLIENT = '192.168.2.10';
 const QUOTA_BYTES = 5_000_000;
@@ -20,12 +19,7 @@ let mappingId = 0;
 
 describe('a client over its quota while Postgres is away', { timeout: 120_000 }, () => {
   before(async () => {
-    execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
-    dp = await createDataplane({ clients: 1, proxies: ['socks5'] });
-    await dp.loadGuard();
-    const proxy = await dp.addProxy(0, 'up');
-    mappingId = await dp.addMapping(CLIENT, proxy, 20010);
-    await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES }, false);
+    ({ dp, mappingId } = await oneQuotaClient(CLIENT, QUOTA_BYTES));
     relay = new PgRelay(dp.lab, PgRelay.socketDirOf(dp.tdb.urlFor('pgw_agent')));
     await relay.start();
     dp.agent = await dp.gateway.start('agent', { PGW_DATABASE_URL: relay.url(dp.tdb.urlFor('pgw_agent')) });

@@ -4,14 +4,12 @@
 // pgw_quota, and found nothing to do), and a failing write must reach onError (logged), not become
 // an unhandled rejection, which ends the agent (runService exits on one).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
-import { shaperBinsIn } from '../support/namespace-bins.js';
+import { ShaperSandbox } from '../support/namespace-bins.js';
 
 const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
 
@@ -24,42 +22,31 @@ const POLICY: GatewayPolicy = {
 };
 
 describe('Shaper: the heal an accounting sample asks for (real nft, private namespace)', { timeout: 60_000 }, () => {
-  const ns = `pgw-shaper-heal-${process.pid}`;
-  let dir: string;
+  let sandbox: ShaperSandbox;
 
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'pgw-shaper-heal-'));
-    execFileSync('ip', ['netns', 'add', ns]);
-  });
-
-  after(() => {
-    execFileSync('ip', ['netns', 'del', ns]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => (sandbox = new ShaperSandbox('shaper-heal')));
+  after(() => sandbox?.destroy());
 
   it('restores table inet pgw_acct; when its write fails, that is reported to onError and no promise is left rejected unhandled', async () => {
-    const bins = shaperBinsIn(ns, dir);
     // Writes (`nft -f -`) fail once the file `refuse` exists; listings go through.
-    const refuse = join(dir, 'refuse');
-    const gate = join(dir, 'nft-refusing');
-    writeFileSync(gate, `#!/bin/sh\nif [ "$1" = "-f" ] && [ -e ${refuse} ]; then echo "refused by the test" >&2; exit 1; fi\nexec ${bins.nft} "$@"\n`);
-    chmodSync(gate, 0o755);
+    const refuse = join(sandbox.dir, 'refuse');
+    const gate = sandbox.nftWrapped('nft-refusing', `if [ "$1" = "-f" ] && [ -e ${refuse} ]; then echo "refused by the test" >&2; exit 1; fi`);
     const errors: Error[] = [];
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const shaper = new Shaper({ bins: { ...bins, nft: gate }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => Date.parse('2026-12-04T12:00:00Z') });
+      const shaper = new Shaper({ bins: { ...sandbox.bins, nft: gate }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => Date.parse('2026-12-04T12:00:00Z') });
       await shaper.sync(POLICY, SETTINGS);
       assert.equal(errors.length, 0, errors.map((e) => e.message).join('; '));
-      const accountingTable = () => execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'], { encoding: 'utf8' }).includes('table inet pgw_acct');
+      const accountingTable = () => sandbox.nft('list', 'tables').includes('table inet pgw_acct');
       // The heal works: the table another writer deleted is back after the sample that saw it gone.
-      execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'pgw_acct']);
+      sandbox.nft('delete', 'table', 'inet', 'pgw_acct');
       await shaper.sample();
       for (let i = 0; i < 100 && !accountingTable(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
       assert.ok(accountingTable(), 'table inet pgw_acct restored after the sample found it gone');
       // Now it fails.
-      execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'pgw_acct']);
+      sandbox.nft('delete', 'table', 'inet', 'pgw_acct');
       writeFileSync(refuse, '');
       await shaper.sample();
       for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));

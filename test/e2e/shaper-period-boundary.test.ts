@@ -4,15 +4,11 @@
 // the agent just handed over: a quota lowered, a client unmapped), or the kernel keeps the older
 // one until the agent's next sync.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
 import { quotaName } from '../../services/agent/src/quota/quota-table.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
-import { shaperBinsIn } from '../support/namespace-bins.js';
+import { ShaperSandbox } from '../support/namespace-bins.js';
 
 const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
 
@@ -30,25 +26,20 @@ function policyWith(mappingIds: readonly number[]): GatewayPolicy {
 }
 
 describe('Shaper at the end of a quota period (real nft, private namespace)', { timeout: 60_000 }, () => {
-  const ns = `pgw-shaper-period-${process.pid}`;
-  let dir: string;
+  let sandbox: ShaperSandbox;
   let shaper: Shaper;
   const errors: Error[] = [];
   let now = Date.parse('2026-12-31T23:59:00Z');
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'pgw-shaper-period-'));
-    execFileSync('ip', ['netns', 'add', ns]);
-    shaper = new Shaper({ bins: shaperBinsIn(ns, dir), onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
+    sandbox = new ShaperSandbox('shaper-period');
+    shaper = new Shaper({ bins: sandbox.bins, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
   });
 
-  after(() => {
-    execFileSync('ip', ['netns', 'del', ns]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => sandbox?.destroy());
 
   const quotaObjects = () => {
-    const listed = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota'], { encoding: 'utf8' })) as { nftables: { quota?: { name: string } }[] };
+    const listed = JSON.parse(sandbox.nft('-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota')) as { nftables: { quota?: { name: string } }[] };
     return listed.nftables.flatMap((item) => (item.quota ? [item.quota.name] : [])).sort();
   };
 

@@ -6,15 +6,11 @@
 // prints a rate of 1 Gbit/s or more truncated to whole Mbit/s, which the read-back took for a
 // different rate: such a mapping failed every sync, its quota with it.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { type ClientShaping, type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
 import { quotaName } from '../../services/agent/src/quota/quota-table.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
-import { shaperBinsIn } from '../support/namespace-bins.js';
+import { ShaperSandbox } from '../support/namespace-bins.js';
 
 const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
 const NOW = Date.parse('2026-12-15T12:00:00Z');
@@ -31,26 +27,21 @@ function policyWith(lan: string, shaping: ClientShaping): GatewayPolicy {
 }
 
 describe('Shaper: the quota holds whatever tc does (real nft and tc, private namespace)', { timeout: 60_000 }, () => {
-  const ns = `pgw-shaper-tc-${process.pid}`;
-  let dir: string;
-  const exec = (argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8' });
+  let sandbox: ShaperSandbox;
+  const exec = (argv: string[]) => sandbox.exec(argv);
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'pgw-shaper-tc-'));
-    execFileSync('ip', ['netns', 'add', ns]);
+    sandbox = new ShaperSandbox('shaper-tc');
     exec(['ip', 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan1']);
     exec(['ip', 'link', 'set', 'lan0', 'up']);
   });
 
-  after(() => {
-    execFileSync('ip', ['netns', 'del', ns]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => sandbox?.destroy());
 
   /** A Shaper on this namespace's nft, tc and ip, its errors collected. */
   function shaperHere(): { shaper: Shaper; errors: Error[] } {
     const errors: Error[] = [];
-    return { shaper: new Shaper({ bins: shaperBinsIn(ns, dir), onError: (e) => errors.push(e), onWriter: () => undefined, now: () => NOW }), errors };
+    return { shaper: new Shaper({ bins: sandbox.bins, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => NOW }), errors };
   }
 
   const quotaObjects = () => {
@@ -61,7 +52,7 @@ describe('Shaper: the quota holds whatever tc does (real nft and tc, private nam
   afterEach(() => {
     for (const argv of [['nft', 'delete', 'table', 'inet', 'pgw_quota'], ['nft', 'delete', 'table', 'inet', 'pgw_acct'], ['tc', 'qdisc', 'del', 'dev', 'lan0', 'root']]) {
       try {
-        execFileSync('ip', ['netns', 'exec', ns, ...argv], { stdio: 'ignore' });
+        exec(argv);
       } catch {
         // Not there: that test made none.
       }

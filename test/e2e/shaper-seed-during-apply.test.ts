@@ -6,9 +6,7 @@
 // gigabytes meanwhile). A CI run of quota-restart saw a failover's quota object at 928 B with
 // 6.1 MB stored.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseClientUsageSample } from '@pgw/events';
@@ -16,7 +14,7 @@ import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parse
 import { quotaPeriodAt } from '../../services/agent/src/quota/quota-period.js';
 import { quotaName } from '../../services/agent/src/quota/quota-table.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
-import { shaperBinsIn } from '../support/namespace-bins.js';
+import { ShaperSandbox } from '../support/namespace-bins.js';
 
 const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
 const NOW = Date.parse('2026-12-04T12:00:00Z');
@@ -53,30 +51,19 @@ function storedSample() {
 }
 
 describe('Shaper: stored quota counts that arrive during an apply (real nft, private namespace)', { timeout: 60_000 }, () => {
-  const ns = `pgw-shaper-seed-${process.pid}`;
-  let dir: string;
+  let sandbox: ShaperSandbox;
   const errors: Error[] = [];
 
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'pgw-shaper-seed-'));
-    execFileSync('ip', ['netns', 'add', ns]);
-  });
-
-  after(() => {
-    execFileSync('ip', ['netns', 'del', ns]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => (sandbox = new ShaperSandbox('shaper-seed')));
+  after(() => sandbox?.destroy());
 
   it('raise the quota object the apply wrote without them as soon as the apply is done', async () => {
-    const bins = shaperBinsIn(ns, dir);
     // The table's write (`nft -f -`) is held until the test lets it go: the apply has read the
     // stored counts by then, and has not yet finished.
-    const held = join(dir, 'held');
-    const go = join(dir, 'go');
-    const gate = join(dir, 'nft-gated');
-    writeFileSync(gate, `#!/bin/sh\nif [ "$1" = "-f" ] && [ ! -e ${go} ]; then\n  touch ${held}\n  i=0\n  while [ ! -e ${go} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done\nfi\nexec ${bins.nft} "$@"\n`);
-    chmodSync(gate, 0o755);
-    const shaper = new Shaper({ bins: { ...bins, nft: gate }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => NOW });
+    const held = join(sandbox.dir, 'held');
+    const go = join(sandbox.dir, 'go');
+    const gate = sandbox.nftWrapped('nft-gated', `if [ "$1" = "-f" ] && [ ! -e ${go} ]; then\n  touch ${held}\n  i=0\n  while [ ! -e ${go} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done\nfi`);
+    const shaper = new Shaper({ bins: { ...sandbox.bins, nft: gate }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => NOW });
     const { sample, key } = storedSample();
 
     const applying = shaper.sync(POLICY, SETTINGS);
@@ -88,7 +75,7 @@ describe('Shaper: stored quota counts that arrive during an apply (real nft, pri
     await seeding;
 
     assert.deepEqual(errors, []);
-    const listed = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota'], { encoding: 'utf8' })) as { nftables: { quota?: { name: string; used: number } }[] };
+    const listed = JSON.parse(sandbox.nft('-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota')) as { nftables: { quota?: { name: string; used: number } }[] };
     const used = listed.nftables.find((item) => item.quota?.name === quotaName(1, 0, key))?.quota?.used;
     console.log(`# quota object after the apply and the seed: ${used} B (stored ${STORED_BYTES} B)`);
     assert.ok(used !== undefined && used >= STORED_BYTES, `the quota object counts ${used} B once the apply and the seed are done; the stored count is ${STORED_BYTES} B`);

@@ -1,8 +1,9 @@
 // Helpers of the shaping e2e and bench:shaping: seeding a mapping's limits as the api will (an
 // UPDATE and a mapping.changed notice), iperf3 through a client, and the kernel's quota count.
+import { execFileSync } from 'node:child_process';
 import { CLIENT_USAGE_KEY, type ClientUsageSample, type connectRedis, parseClientUsageHash } from '@pgw/events';
 import { sql } from 'kysely';
-import type { Dataplane } from './dataplane-harness.js';
+import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 
 export const IPERF_SECONDS = 4;
 
@@ -21,6 +22,20 @@ export async function setShaping(dp: Dataplane, mappingId: number, columns: Shap
   const sets = Object.entries(columns).map(([key, value]) => sql`${sql.ref(column[key as keyof ShapingColumns])} = ${value}`);
   await sql`UPDATE mappings SET ${sql.join(sets)} WHERE id = ${mappingId}`.execute(dp.tdb.db);
   if (publish) await dp.gateway.publish({ type: 'mapping.changed', mappingId, action: 'updated' });
+}
+
+/**
+ * A lab of one client on dante with a byte quota and nothing else (the guard loaded, no service
+ * started yet): the quota tests' common start.
+ */
+export async function oneQuotaClient(client: string, quotaBytes: number): Promise<{ dp: Dataplane; mappingId: number }> {
+  execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
+  const dp = await createDataplane({ clients: 1, proxies: ['socks5'] });
+  await dp.loadGuard();
+  const proxy = await dp.addProxy(0, 'up');
+  const mappingId = await dp.addMapping(client, proxy, 20010);
+  await setShaping(dp, mappingId, { quotaBytes }, false);
+  return { dp, mappingId };
 }
 
 /**
