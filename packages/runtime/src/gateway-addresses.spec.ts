@@ -1,11 +1,48 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gatewayAddresses } from './gateway-addresses.js';
+import { gatewayAddresses, ipv6Addresses, localIpv4 } from './gateway-addresses.js';
+
+const FIB_TRIE = `Main:
+  +-- 0.0.0.0/0 3 0 5
+     +-- 127.0.0.0/8 2 0 2
+        +-- 127.0.0.0/31 1 0 0
+           |-- 127.0.0.0
+              /8 host LOCAL
+           |-- 127.0.0.1
+              /32 host LOCAL
+        |-- 127.255.255.255
+           /32 link BROADCAST
+     +-- 192.0.2.0/24 2 0 2
+        +-- 192.0.2.0/30 2 0 2
+           |-- 192.0.2.0
+              /24 link UNICAST
+           |-- 192.0.2.2
+              /32 host LOCAL
+Local:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 198.51.100.1
+        /32 host LOCAL
+`;
+
+const IF_INET6 = `fd000000000000000000000000000002 04 40 00 82     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+fe8000000000000000fc00fffe000001 04 40 20 80     eth0
+`;
 
 describe('gatewayAddresses', () => {
   it("lists this host's addresses, loopback among them, sorted", () => {
     const addresses = gatewayAddresses();
     assert.ok(addresses.includes('127.0.0.1'), addresses.join(' '));
     assert.deepEqual(addresses, [...addresses].sort());
+  });
+
+  it('takes the single local addresses of fib_trie, not a local range, a broadcast or a route', () => {
+    assert.deepEqual(localIpv4(FIB_TRIE).sort(), ['127.0.0.1', '192.0.2.2', '198.51.100.1']);
+    assert.deepEqual(localIpv4(''), []);
+  });
+
+  it('takes every if_inet6 address, as inet_ntop writes it', () => {
+    assert.deepEqual(ipv6Addresses(IF_INET6), ['fd00::2', '::1', 'fe80::fc:ff:fe00:1']);
+    assert.deepEqual(ipv6Addresses(''), []);
   });
 });
