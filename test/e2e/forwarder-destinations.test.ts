@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { connectRedis, forwarderStatusKey } from '@pgw/events';
 import { DEFAULT_NODE } from '../support/node-status.js';
 import { createLab, echoServerArgv, type Lab, type LabProcess, type ProxyHandle, waitTcpPort } from '../../lab/index.js';
@@ -182,6 +183,27 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
       await tdb.db.updateTable('mappings').set({ privateDestinations: 'allow' }).where('id', '=', allowsPrivate).execute();
       await gateway.publish({ type: 'mapping.changed', mappingId: allowsPrivate, action: 'updated' });
     }
+  });
+
+  it('a settings row the schema refuses (written past the api) does not freeze the forwarder: a mapping\'s change still applies', async () => {
+    const privateEcho = { host: PRIVATE_HOST, port: ECHO.tcp };
+    const allowsPrivateId = (await tdb.db.selectFrom('mappings').select('id').where('clientIp', '=', CLIENTS.allowsPrivate).executeTakeFirstOrThrow()).id;
+    const { lanInterface } = await tdb.db.selectFrom('settings').select('lanInterface').where('id', '=', 1).executeTakeFirstOrThrow();
+    await lan.run({ op: 'hold', key: 'private-under-bad-row', src: CLIENTS.allowsPrivate, ...privateEcho });
+    try {
+      await sql`UPDATE settings SET lan_interface = 'lo' WHERE id = 1`.execute(tdb.db);
+      await gateway.publish({ type: 'config.changed' });
+      await tdb.db.updateTable('mappings').set({ privateDestinations: 'deny' }).where('id', '=', allowsPrivateId).execute();
+      await gateway.publish({ type: 'mapping.changed', mappingId: allowsPrivateId, action: 'updated' });
+      const closed = await lan.closed('private-under-bad-row', 5_000);
+      assert.equal(closed.how, 'reset', 'the mapping\'s new choice applied to its live connection');
+    } finally {
+      await lan.run({ op: 'release', keys: ['private-under-bad-row'] });
+      await sql`UPDATE settings SET lan_interface = ${lanInterface} WHERE id = 1`.execute(tdb.db);
+      await tdb.db.updateTable('mappings').set({ privateDestinations: 'allow' }).where('id', '=', allowsPrivateId).execute();
+      await gateway.publish({ type: 'mapping.changed', mappingId: allowsPrivateId, action: 'updated' });
+    }
+    await waitFor('the mapping to reach the private host again', 10_000, async () => echo(CLIENTS.allowsPrivate, PRIVATE_HOST, ECHO.tcp).then(() => true, () => false));
   });
 
   it("a proxy row on the LAN, at localhost or at the gateway's WAN address is never dialed: the client is reset, the gateway service sees nothing", async () => {

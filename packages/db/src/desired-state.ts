@@ -1,7 +1,7 @@
 import { type FailPolicy, type Mapping, type Port, type ProxyHandshake, type ProxyHandshakeMode, type ProxyProtocol, type ProxyStatus, type Settings, ipv4Schema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
 import type { Db } from './create-db.js';
-import { loadSettings } from './settings-repository.js';
+import { readSettings } from './settings-repository.js';
 
 /** The proxy columns the agent may read (its role has no grant on credentials). */
 export interface DesiredProxy {
@@ -42,8 +42,17 @@ export function statusSinceOf(ageMs: number | null, now: number = Date.now()): n
   return ageMs === null ? null : now - Math.max(0, ageMs);
 }
 
-export async function loadDesiredStateWithCredentials(db: Db): Promise<DesiredState<DesiredProxyWithCredentials>> {
-  return snapshot(db, (trx) =>
+/**
+ * The forwarder's read. A settings row the domain schema refuses (only a writer past the api can
+ * store one) fails the read without `previous`; with it, those settings stand in and the problem
+ * is returned beside the state, so that the proxies and mappings still apply (a re-pointed or
+ * removed mapping must not wait for the row to be fixed).
+ */
+export async function loadDesiredStateWithCredentials(
+  db: Db,
+  previous: Settings | null = null,
+): Promise<{ readonly state: DesiredState<DesiredProxyWithCredentials>; readonly settingsRefused: string | null }> {
+  return snapshot(db, previous, (trx) =>
     trx
       .selectFrom('proxies')
       .select(['id', 'protocol', 'host', 'port', 'status', 'username', 'passwordEnc', 'handshakeMode', 'handshakeLearned'])
@@ -53,12 +62,14 @@ export async function loadDesiredStateWithCredentials(db: Db): Promise<DesiredSt
   );
 }
 
-async function snapshot<P extends DesiredProxy>(db: Db, selectProxies: (trx: Db) => Promise<readonly unknown[]>): Promise<DesiredState<P>> {
+async function snapshot<P extends DesiredProxy>(db: Db, previous: Settings | null, selectProxies: (trx: Db) => Promise<readonly unknown[]>): Promise<{ state: DesiredState<P>; settingsRefused: string | null }> {
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      const settings: Settings = await loadSettings(trx);
+      const read = await readSettings(trx);
+      if ('problem' in read && previous === null) throw new Error(`settings refused: ${read.problem}`);
+      const settings: Settings = 'problem' in read ? previous! : read.settings;
       const now = Date.now();
       const proxies = ((await selectProxies(trx)) as (P & { statusAgeMs: number | null })[]).map(({ statusAgeMs: age, ...p }) => ({ ...p, statusSince: statusSinceOf(age, now) }) as unknown as P);
       const rows = await trx
@@ -76,6 +87,6 @@ async function snapshot<P extends DesiredProxy>(db: Db, selectProxies: (trx: Db)
         if (clientIp.success && listenPort.success) mappings.push({ ...row, clientIp: clientIp.data, listenPort: listenPort.data });
         else rejected.push({ mappingId: row.id, reason: `invalid ${clientIp.success ? 'listen_port' : 'client_ip'}` });
       }
-      return { settings, proxies, mappings, rejected };
+      return { state: { settings, proxies, mappings, rejected }, settingsRefused: 'problem' in read ? read.problem : null };
     });
 }

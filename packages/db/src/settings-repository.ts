@@ -11,3 +11,14 @@ export function settingsFromRow(row: SettingsRow): Settings {
 export async function loadSettings(db: Db): Promise<Settings> {
   return settingsFromRow(await db.selectFrom('settings').selectAll().where('id', '=', 1).executeTakeFirstOrThrow());
 }
+
+/**
+ * The settings row, or what the domain schema finds wrong with it (one line naming each field): for
+ * a reader that keeps the settings it read before rather than fail whole.
+ */
+export async function readSettings(db: Db): Promise<{ readonly settings: Settings } | { readonly problem: string }> {
+  const { id: _id, updatedAt: _updatedAt, ...values } = await db.selectFrom('settings').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
+  const parsed = settingsSchema.safeParse(values);
+  if (parsed.success) return { settings: parsed.data };
+  return { problem: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; ') };
+}

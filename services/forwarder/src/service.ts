@@ -28,6 +28,9 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
   late.publish = (notice) => bus.publish({ type: 'forwarder.upstream_failure', ...notice });
 
   let loadedOnce = false;
+  /** The settings last loaded: they stand in while the row is one the schema refuses (said once per problem). */
+  let lastSettings: ForwarderState['settings'] | null = null;
+  let settingsProblem: string | null = null;
   /**
    * From Postgres, kept on disk for the next start. At a start with Postgres unreachable, the state
    * last loaded serves (as the agent's state file enforces): its clients are not refused until
@@ -35,7 +38,10 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
    */
   late.load = async (): Promise<ForwarderState> => {
     try {
-      const state = await loadDesiredStateWithCredentials(db);
+      const { state, settingsRefused } = await loadDesiredStateWithCredentials(db, lastSettings);
+      if (settingsRefused !== null && settingsRefused !== settingsProblem) logger.error('settings refused: the settings last loaded stay in force, the proxies and mappings apply', { problem: settingsRefused });
+      settingsProblem = settingsRefused;
+      lastSettings = state.settings;
       loadedOnce = true;
       stateCache.save(state).catch((error: Error) => logger.warn('cannot write the desired state cache', { dir: config.stateDir, error: error.message }));
       return state;
@@ -47,6 +53,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
       });
       if (cached === null) throw error;
       loadedOnce = true;
+      lastSettings = cached.settings;
       logger.warn('Postgres unreachable at start: serving the cached desired state', { error: (error as Error).message, mappings: cached.mappings.length });
       return cached;
     }
