@@ -61,8 +61,8 @@ export class Forwarder {
    * refuses and ends the live connections it refuses (MappingListener.enforceDestinations).
    */
   enforceDestinations(): void {
-    const pools = this.ctx.warmPools?.dropRefused(this.ctx.destinations.checkProxyAddress) ?? 0;
-    if (pools > 0) this.logger.warn('warm connections closed: the proxy-address policy now refuses their proxy', { proxies: pools });
+    const pools = this.ctx.warmPools?.recheckProxies(this.ctx.destinations.checkProxyAddress) ?? 0;
+    if (pools > 0) this.logger.info('warm connections closed after the proxy-address policy changed (refused, or a proxy given by name)', { proxies: pools });
     let reset = 0;
     for (const listener of this.listeners.values()) reset += listener.enforceDestinations();
     if (reset > 0) this.logger.warn('live connections ended: the destination policy now refuses where they go', { connections: reset });

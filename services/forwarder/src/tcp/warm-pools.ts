@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { dialerFor, type ProxyAddressCheck, refuseLiteralHost, type WarmConnector, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
 import { type MappingRoute, sameEndpoint } from '../routes/routes.js';
@@ -61,15 +61,16 @@ export class WarmPools<C = Socket> {
   }
 
   /**
-   * After the proxy-address policy tightened (the LAN prefix, the gateway's own addresses): closes
-   * the pools of proxies it now refuses, so that no idle connection to such an address waits on.
-   * New dials were refused already (each take checks the proxy first); a name's pool stays, its
-   * next opens are checked by their lookup. Returns how many pools were closed.
+   * After the proxy-address policy changed (the LAN prefix, the gateway's own addresses): closes
+   * the pools of proxies it now refuses, so that no idle connection to such an address waits on
+   * (a take of a warm connection dials nothing, so nothing would check it). A proxy given by name
+   * loses its pool whatever the policy says: the addresses its connections went to are not kept,
+   * and the next opens resolve it again through the checked lookup. Returns how many were closed.
    */
-  dropRefused(check: ProxyAddressCheck): number {
+  recheckProxies(check: ProxyAddressCheck): number {
     let dropped = 0;
     for (const [proxyId, pool] of this.pools) {
-      if (refuseLiteralHost(pool.proxy.host, check) === null) continue;
+      if (isIP(pool.proxy.host) !== 0 && refuseLiteralHost(pool.proxy.host, check) === null) continue;
       this.retire(proxyId, pool);
       this.pools.delete(proxyId);
       dropped++;
