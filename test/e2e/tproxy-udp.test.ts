@@ -305,6 +305,7 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     const dante = dp.lab.proxies[0]!;
     assert.equal((await whoami(ON_DANTE, undefined, sourcePort)).txt, dante.ip, 'the flow associated through dante');
     const { lanCidr } = await dp.tdb.db.selectFrom('settings').select('lanCidr').where('id', '=', 1).executeTakeFirstOrThrow();
+    const refusedBefore = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'proxy_lan' });
     // Over the clients and the proxies' WAN (198.51.100.0/24), not the resolver (203.0.113.53): only the proxy is refused now.
     await dp.tdb.db.updateTable('settings').set({ lanCidr: '192.0.0.0/5' }).where('id', '=', 1).execute();
     try {
@@ -314,6 +315,7 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
         last = (await whoami(ON_DANTE, undefined, sourcePort)).txt;
         return last !== dante.ip;
       }, 10_000).catch((error: Error) => assert.fail(`${error.message}: the query from that port still answered ${last}`));
+      assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'proxy_lan' })) > refusedBefore, 'counted as the refusal it is (proxy_lan), not as a failed association');
     } finally {
       await dp.tdb.db.updateTable('settings').set({ lanCidr }).where('id', '=', 1).execute();
       await dp.gateway.publish({ type: 'config.changed' });

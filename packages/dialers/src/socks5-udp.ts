@@ -56,7 +56,7 @@ export class Socks5UdpAssociation {
     try {
       const relay = await associate(control, proxy.host, Math.max(1, options.timeoutMs - (Date.now() - started)));
       const refused = options.checkProxyAddress?.(relay.address);
-      if (refused) throw new DialError('proxy_forbidden', `SOCKS5 UDP relay ${relay.address}: ${refused.message}`);
+      if (refused) throw new DialError('proxy_forbidden', `SOCKS5 UDP relay ${relay.address}: ${refused.message}`, { cause: refused });
       const udp = createSocket(relay.address.includes(':') ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);

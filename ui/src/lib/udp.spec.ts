@@ -16,6 +16,7 @@ describe('udpDropLabel', () => {
     assert.deepEqual(udpDropLabel({ reason: 'proxy_without_udp', detail: 'http proxies carry no UDP', datagrams: 2 }), { tone: 'warn', text: 'UDP dropped: HTTP proxy carries no UDP (2)' });
     assert.equal(udpDropLabel({ reason: 'associate_failed', detail: 'command not supported', datagrams: 1 }).text, 'UDP dropped: proxy refused or failed UDP ASSOCIATE (1)');
     assert.equal(udpDropLabel({ reason: 'destination_link_local', detail: '', datagrams: 5 }).text, 'UDP dropped: destination refused (link local) (5)');
+    assert.equal(udpDropLabel({ reason: 'proxy_lan', detail: '', datagrams: 1 }).text, 'UDP dropped: proxy or its UDP relay refused (lan) (1)');
     assert.equal(udpDropLabel({ reason: 'something_new', detail: '', datagrams: 1 }).text, 'UDP dropped: something new (1)');
   });
 

@@ -36,6 +36,7 @@ const REASONS: Readonly<Record<string, string>> = {
 function reasonText(reason: string): string {
   if (REASONS[reason]) return REASONS[reason];
   if (reason.startsWith('destination_')) return `destination refused (${reason.slice('destination_'.length).replace(/_/g, ' ')})`;
+  if (reason.startsWith('proxy_')) return `proxy or its UDP relay refused (${reason.slice('proxy_'.length).replace(/_/g, ' ')})`;
   return reason.replace(/_/g, ' ');
 }
 

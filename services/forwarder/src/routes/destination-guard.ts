@@ -103,5 +103,5 @@ function answerOnce<V>(answers: Map<string, V>, key: string, max: number, comput
 /** The refusal reason of a dial that checkProxyAddress stopped, else null. */
 export function proxyRefusalOf(error: unknown): ProxyHostRefusal | null {
   if (!(error instanceof DialError) || error.reason !== 'proxy_forbidden') return null;
-  return (error.cause as ProxyHostProblem).reason;
+  return (error.cause as ProxyHostProblem | undefined)?.reason ?? null;
 }

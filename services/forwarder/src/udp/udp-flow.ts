@@ -60,6 +60,8 @@ interface Destination {
  */
 export class UdpFlow {
   lastActive = Date.now();
+  /** Ended because the policy now refuses its proxy or relay: not a failed association. */
+  refused = false;
   private association: Socks5UdpAssociation | null = null;
   private readonly destinations = new Map<string, Destination>();
   /** `<upstream ip:port>#<query id>` -> the destination the client asked, for answers of redirected queries. */
@@ -121,6 +123,12 @@ export class UdpFlow {
   }
 
   close(): void {
+    this.end(null);
+  }
+
+  /** Ends it because the policy now refuses its proxy or relay (UdpRelay.enforceProxies). */
+  closeRefused(): void {
+    this.refused = true;
     this.end(null);
   }
 

@@ -1,4 +1,4 @@
-import type { DestinationRefusal } from '@pgw/domain';
+import type { DestinationRefusal, ProxyHostRefusal } from '@pgw/domain';
 
 /** Bounds of the UDP relay of TPROXY mode (issue 15, docs/ARCHITECTURE.md "UDP in TPROXY mode"). */
 export interface UdpLimits {
@@ -53,6 +53,7 @@ export function worstCaseUdpDescriptors(limits: UdpLimits): number {
 /** Why a client's datagram was not relayed (pgw_forwarder_udp_dropped_total{reason}, the status record). */
 export type UdpDropReason =
   | DestinationRefusal
+  | ProxyHostRefusal
   | 'unmapped'
   | 'blocked'
   | 'proxy_without_udp'

@@ -1,8 +1,9 @@
-import { DialError, dialerFor, refuseLiteralHost, Socks5UdpAssociation } from '@pgw/dialers';
+import { isIP } from 'node:net';
+import { DialError, dialerFor, Socks5UdpAssociation } from '@pgw/dialers';
 import { DNS_PORT, type ProxyEndpoint } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
-import type { DestinationGuard } from '../routes/destination-guard.js';
+import { type DestinationGuard, proxyRefusalOf } from '../routes/destination-guard.js';
 import { parseDnsQuery } from '../dns/dns-header.js';
 import type { DnsUpstreamSetting } from '../dns/dns-upstream-setting.js';
 import { type MappingRoute, sameEndpoint, sameProxy } from '../routes/routes.js';
@@ -157,9 +158,11 @@ export class UdpRelay {
     for (const flow of [...this.flows.values()]) {
       const proxyHost = flow.via.proxy?.host;
       const relay = flow.relayAddress;
-      const refused = (proxyHost !== undefined && refuseLiteralHost(proxyHost, check) !== null) || (relay !== null && check(relay) !== null);
-      if (!refused) continue;
-      flow.close();
+      const problem = (proxyHost !== undefined && isIP(proxyHost) !== 0 ? check(proxyHost) : null) ?? (relay !== null ? check(relay) : null);
+      if (problem === null) continue;
+      // Counted as the refusal it is, not as a failed association.
+      this.drop(this.byIp.get(flow.client.ip) ?? null, problem.reason, problem.message);
+      flow.closeRefused();
       ended++;
     }
     return ended;
@@ -257,9 +260,12 @@ export class UdpRelay {
       closed: (ended, error, opened) => {
         if (this.flows.get(ended.key) === ended) this.flows.delete(ended.key);
         this.counts.remove(ended.client.ip);
-        if (opened) return;
-        this.stats.associationsFailed++;
+        if (opened || ended.refused) return;
         const reason = error === null ? 'closed before it opened' : error.message;
+        // The policy refused the proxy or the relay it named: a refusal, the proxy was never asked or is not used.
+        const refusal = proxyRefusalOf(error);
+        if (refusal !== null) return this.drop(route, refusal, reason);
+        this.stats.associationsFailed++;
         // The proxy answered and said no (command not supported, ...): remembered for the proxy.
         if (error instanceof DialError && error.reason === 'proxy_refused') this.noUdp.set(route.proxyId, { reason, until: Date.now() + NO_UDP_REMEMBERED_MS, proxy });
         this.drop(route, 'associate_failed', reason);
