@@ -23,6 +23,10 @@ describe('SOCKS5 UDP ASSOCIATE protocol (RFC 1928 section 7)', () => {
     assert.deepEqual(parseUdpAssociateReply(reply([...Array<number>(10).fill(0), 0xff, 0xff, 203, 0, 113, 10]), 'p'), { address: '203.0.113.10', port: 40003 });
     const from = decodeUdpDatagram(Buffer.concat([Buffer.from([0, 0, 0, 4, 0x20, 0x01, 0x0d, 0xb8]), Buffer.alloc(11), Buffer.from([5, 0, 53, 0x61])]));
     assert.deepEqual(from?.from, { address: '2001:db8::5', port: 53 });
+    // A dual-stack relay names an IPv4 sender IPv4-mapped: the same sender as the flow's IPv4 destination.
+    const mapped = decodeUdpDatagram(Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.alloc(10), Buffer.from([0xff, 0xff, 203, 0, 113, 53, 0, 53, 0x61])]));
+    assert.deepEqual(mapped?.from, { address: '203.0.113.53', port: 53 });
+    assert.deepEqual(parseUdpAssociateReply(reply([...Array<number>(10).fill(0), 0xff, 0xff, 0, 0, 0, 0]), '198.51.100.10'), { address: '198.51.100.10', port: 40003 }, '::ffff:0.0.0.0 is unspecified too');
   });
 
   it('a proxy without UDP refuses the command: proxy_refused, and relay port 0 is a protocol error', () => {

@@ -32,10 +32,10 @@ export function socks5UdpAssociateRequest(): Buffer {
 /**
  * The relay address from a complete UDP ASSOCIATE reply (its length from parseConnectReply, which
  * throws on a refusal, e.g. "command not supported": the proxy has no UDP). An unspecified
- * BND.ADDR (0.0.0.0, ::) means "the address you reached me at": the proxy's own. An IPv4-mapped
- * one (::ffff:a.b.c.d, what a dual-stack server bound to :: names for an IPv4 client) is that IPv4
- * address: our socket talks IPv4 like the control connection, and the datagrams come from it. A
- * host name is refused (protocol_error).
+ * BND.ADDR (0.0.0.0, ::, ::ffff:0.0.0.0) means "the address you reached me at": the proxy's own.
+ * An IPv4-mapped one (::ffff:a.b.c.d, what a dual-stack server bound to :: names for an IPv4
+ * client) is that IPv4 address (readAddress): our socket talks IPv4 like the control connection.
+ * A host name is refused (protocol_error).
  */
 export function parseUdpAssociateReply(reply: Buffer, proxyAddress: string): UdpRelayAddress | null {
   const length = parseConnectReply(reply);
@@ -46,8 +46,7 @@ export function parseUdpAssociateReply(reply: Buffer, proxyAddress: string): Udp
   // Every send would resolve a name anew, past the proxy-address check (a name can point at
   // loopback, the LAN or a metadata address at any time): only an address is taken.
   if (reply[3] === ATYP_DOMAIN) throw new DialError('protocol_error', `SOCKS5 UDP ASSOCIATE reply names its relay by host name (${address}), not by address`);
-  if (address === '0.0.0.0' || address === '::') return { address: proxyAddress, port };
-  return { address: address.startsWith(MAPPED_IPV4) && isIP(address.slice(MAPPED_IPV4.length)) === 4 ? address.slice(MAPPED_IPV4.length) : address, port };
+  return { address: address === '0.0.0.0' || address === '::' ? proxyAddress : address, port };
 }
 
 /** RSV RSV FRAG ATYP DST.ADDR DST.PORT DATA: one datagram for the relay to send to `target`. */
@@ -108,9 +107,11 @@ function readAddress(buffer: Buffer, at: number): { address: string; port: numbe
     if (buffer.length < next + 2) throw new DialError('protocol_error', 'SOCKS5 address is truncated');
     const words: string[] = [];
     for (let i = 0; i < 8; i++) words.push(buffer.readUInt16BE(at + 1 + i * 2).toString(16));
-    // In the kernel's own spelling (inet_ntop: "2001:db8::1", "::ffff:192.0.2.1"), the one a
-    // datagram's rinfo.address has: the relay's datagrams are matched against it.
-    address = new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address;
+    // In the kernel's own spelling (inet_ntop: "2001:db8::1"), the one a datagram's rinfo.address
+    // has, and an IPv4-mapped address as the IPv4 address it is (a dual-stack server bound to ::
+    // names an IPv4 peer so): the relay's datagrams, and the answers' senders, are matched by it.
+    const text = new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address;
+    address = text.startsWith(MAPPED_IPV4) && isIP(text.slice(MAPPED_IPV4.length)) === 4 ? text.slice(MAPPED_IPV4.length) : text;
   } else if (atyp === ATYP_DOMAIN) {
     const length = buffer[at + 1] ?? 0;
     next = at + 2 + length;
