@@ -4,6 +4,7 @@ import type { DesiredState } from '@pgw/db';
 import { DEFAULT_SETTINGS, type Ipv4, parseInterfaceName, parseIpv4, parsePort } from '@pgw/domain';
 import type { HostFacts, Refusal } from './build-policy.js';
 import { DesiredSource, tablesToLoad } from './desired-source.js';
+import { SettingsRefused } from './build-policy.js';
 
 function state(status: 'up' | 'down', host = '198.51.100.10', strictOutput = false): DesiredState {
   return {
@@ -151,6 +152,16 @@ describe('DesiredSource', () => {
     assert.equal(build.policy.lan.interface, 'ens19', 'the settings last accepted');
     assert.equal(build.policy.clients[0]?.blocked, 'proxy_down', 'the dead proxy applies');
     assert.equal(await t.source.load(), build, 'unchanged: the same build, still reporting the refusal');
+  });
+
+  it('a settings row the schema refuses while the host refuses the accepted settings too: refused whole, naming both', async () => {
+    const t = setup(state('up'));
+    await t.source.load();
+    const lo = { subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' };
+    t.settingsRowRefused([lo]);
+    t.change(state('down'), 'f2');
+    t.hostIs({ interfaces: new Set(['eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    await assert.rejects(t.source.load(), (error: unknown) => error instanceof SettingsRefused && error.refusals[0] === lo && /ens19/.test(error.refusals[1]?.reason ?? ''));
   });
 
   it('rows never read (the database down from the start): the error, no build', async () => {

@@ -124,11 +124,21 @@ export class DesiredSource {
     // A build whose recheck time has come is stale though its inputs are not: a hold-down ended.
     const due = this.last?.build.recheckAt != null && now >= this.last.build.recheckAt;
     if (this.last && fresh === null && inputsKey === this.last.inputsKey && !due) return this.last.build;
-    const built = this.build(state, resolved, host, hostKey, now);
+    const built = this.buildReporting(settingsRefused, () => this.build(state, resolved, host, hostKey, now));
     // The settings row refused by the schema: reported with the host's refusals, if any, while the rest applies.
     const build = settingsRefused === undefined ? built : { ...built, settingsRefused: [...settingsRefused, ...(built.settingsRefused ?? [])] };
     this.last = { fingerprint, state: rows, ...(settingsRefused ? { settingsRefused } : {}), inputsKey, build };
     return build;
+  }
+
+  /** A refusal of the whole build names the settings row's own refusal too, when there is one. */
+  private buildReporting(settingsRefused: readonly Refusal[] | undefined, build: () => PolicyBuild): PolicyBuild {
+    try {
+      return build();
+    } catch (error) {
+      if (settingsRefused === undefined || !(error instanceof SettingsRefused)) throw error;
+      throw new SettingsRefused([...settingsRefused, ...error.refusals]);
+    }
   }
 
   /**
