@@ -5,8 +5,9 @@
 // os.networkInterfaces() alone is not enough: libuv lists only interfaces that are up AND running,
 // while the kernel still delivers to the addresses of an interface that is up without a carrier
 // (an unplugged second WAN, docker0 with no container). So the kernel's own tables are read too:
-// the IPv4 local routes of /proc/net/fib_trie and every IPv6 address of /proc/net/if_inet6, both of
-// this network namespace and readable by any user (a few microseconds each).
+// the IPv4 local routes of fib_trie and every IPv6 address of if_inet6, both of this network
+// namespace and readable by any user (a few microseconds each). Read under /proc/self/net: the
+// systemd units' ProcSubset=pid hides /proc/net but not a process's own directory.
 import { readFileSync } from 'node:fs';
 import { SocketAddress } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -14,8 +15,8 @@ import { networkInterfaces } from 'node:os';
 export function gatewayAddresses(): string[] {
   const addresses = new Set<string>();
   for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) addresses.add(entry.address);
-  for (const address of localIpv4(procFile('/proc/net/fib_trie'))) addresses.add(address);
-  for (const address of ipv6Addresses(procFile('/proc/net/if_inet6'))) addresses.add(address);
+  for (const address of localIpv4(procFile('/proc/self/net/fib_trie'))) addresses.add(address);
+  for (const address of ipv6Addresses(procFile('/proc/self/net/if_inet6'))) addresses.add(address);
   return [...addresses].sort();
 }
 
