@@ -189,6 +189,8 @@ describe('forwarder destination policy (lab, real agent ruleset, dante)', { time
     const privateEcho = { host: PRIVATE_HOST, port: ECHO.tcp };
     const allowsPrivateId = (await tdb.db.selectFrom('mappings').select('id').where('clientIp', '=', CLIENTS.allowsPrivate).executeTakeFirstOrThrow()).id;
     const { lanInterface } = await tdb.db.selectFrom('settings').select('lanInterface').where('id', '=', 1).executeTakeFirstOrThrow();
+    // The test before ends by allowing private ranges again for this mapping, without waiting for it.
+    await waitFor('the mapping to reach the private host', 10_000, async () => echo(CLIENTS.allowsPrivate, PRIVATE_HOST, ECHO.tcp).then(() => true, () => false));
     await lan.run({ op: 'hold', key: 'private-under-bad-row', src: CLIENTS.allowsPrivate, ...privateEcho });
     try {
       await sql`UPDATE settings SET lan_interface = 'lo' WHERE id = 1`.execute(tdb.db);
