@@ -68,8 +68,9 @@ async function snapshot<P extends DesiredProxy>(db: Db, previous: Settings | nul
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
       const read = await readSettings(trx);
-      if ('problem' in read && previous === null) throw new Error(`settings refused: ${read.problem}`);
-      const settings: Settings = 'problem' in read ? previous! : read.settings;
+      const problem = 'refusals' in read ? read.refusals.map((refusal) => refusal.reason).join('; ') : null;
+      if (problem !== null && previous === null) throw new Error(`settings refused: ${problem}`);
+      const settings: Settings = 'settings' in read ? read.settings : previous!;
       const now = Date.now();
       const proxies = ((await selectProxies(trx)) as (P & { statusAgeMs: number | null })[]).map(({ statusAgeMs: age, ...p }) => ({ ...p, statusSince: statusSinceOf(age, now) }) as unknown as P);
       const rows = await trx
@@ -87,6 +88,6 @@ async function snapshot<P extends DesiredProxy>(db: Db, previous: Settings | nul
         if (clientIp.success && listenPort.success) mappings.push({ ...row, clientIp: clientIp.data, listenPort: listenPort.data });
         else rejected.push({ mappingId: row.id, reason: `invalid ${clientIp.success ? 'listen_port' : 'client_ip'}` });
       }
-      return { state: { settings, proxies, mappings, rejected }, settingsRefused: 'problem' in read ? read.problem : null };
+      return { state: { settings, proxies, mappings, rejected }, settingsRefused: problem };
     });
 }

@@ -4,21 +4,40 @@ import type { SettingsRow } from './schema.js';
 
 /** Validates the row again on read: a settings row that fails the domain schema is an error, never half-applied. */
 export function settingsFromRow(row: SettingsRow): Settings {
-  const { id: _id, updatedAt: _updatedAt, ...values } = row;
-  return settingsSchema.parse(values);
+  return settingsSchema.parse(settingsValues(row));
 }
 
 export async function loadSettings(db: Db): Promise<Settings> {
-  return settingsFromRow(await db.selectFrom('settings').selectAll().where('id', '=', 1).executeTakeFirstOrThrow());
+  return settingsFromRow(await selectSettingsRow(db));
+}
+
+/** A field of the settings row the domain schema refuses, and why (the field named first). */
+export interface SettingsRowRefusal {
+  readonly subject: string;
+  readonly reason: string;
 }
 
 /**
- * The settings row, or what the domain schema finds wrong with it (one line naming each field): for
- * a reader that keeps the settings it read before rather than fail whole.
+ * The settings row, or each field the domain schema refuses in it: for a reader that keeps the
+ * settings it read before rather than fail whole (only a writer past the api can store such a row).
  */
-export async function readSettings(db: Db): Promise<{ readonly settings: Settings } | { readonly problem: string }> {
-  const { id: _id, updatedAt: _updatedAt, ...values } = await db.selectFrom('settings').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
-  const parsed = settingsSchema.safeParse(values);
+export async function readSettings(db: Db): Promise<{ readonly settings: Settings } | { readonly refusals: readonly SettingsRowRefusal[] }> {
+  const parsed = settingsSchema.safeParse(settingsValues(await selectSettingsRow(db)));
   if (parsed.success) return { settings: parsed.data };
-  return { problem: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; ') };
+  return {
+    refusals: parsed.error.issues.map((issue) => {
+      const subject = issue.path.join('.') || 'settings';
+      return { subject, reason: `${subject}: ${issue.message}` };
+    }),
+  };
+}
+
+function selectSettingsRow(db: Db): Promise<SettingsRow> {
+  return db.selectFrom('settings').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
+}
+
+/** The row without its key and timestamp: what the schema judges. */
+function settingsValues(row: SettingsRow): Omit<SettingsRow, 'id' | 'updatedAt'> {
+  const { id: _id, updatedAt: _updatedAt, ...values } = row;
+  return values;
 }

@@ -1,24 +1,8 @@
-import { type Db, type DesiredProxy, type DesiredState, loadSettings, statusAgeMs, statusSinceOf } from '@pgw/db';
-import { ZodError } from 'zod';
+import { type Db, type DesiredProxy, type DesiredState, readSettings, statusAgeMs, statusSinceOf } from '@pgw/db';
 import { type Refusal, SettingsRefused } from '../policy/build-policy.js';
-import type { DesiredTable } from '../policy/desired-source.js';
+import type { DesiredTable, LoadedRows, RowsRead } from '../policy/desired-source.js';
 import { type Mapping, backupProxyIdsSchema, clientShapingSchema, failPolicySchema, ipv4Schema, macAddressSchema, portSchema } from '@pgw/domain';
 import { sql } from 'kysely';
-
-/** What the agent loaded last: the rows of each table are reloaded only when that table's fingerprint changed. */
-export interface LoadedDesiredState {
-  readonly fingerprint: string;
-  readonly state: DesiredState;
-  /** The settings row the schema refuses, and why: state.settings are then those read before it. */
-  readonly settingsRefused?: readonly Refusal[];
-}
-
-/** A read: the rows (null: nothing changed since `known`), and the settings row's refusal if any. */
-export interface DesiredStateRead {
-  readonly fingerprint: string;
-  readonly state: DesiredState | null;
-  readonly settingsRefused?: readonly Refusal[];
-}
 
 /**
  * Each table's fingerprint: a hash of every column the agent renders from, in id order. A row's
@@ -41,14 +25,14 @@ const FINGERPRINT = {
  */
 export async function loadDesiredStateIfChanged(
   db: Db,
-  known: LoadedDesiredState | null,
+  known: LoadedRows | null,
   /**
    * The tables to look at (default all): the others are taken from `known` without even computing
    * their fingerprint (a proxy-status notice does not hash 4096 mapping rows; the periodic resync
    * looks at every table). Ignored without `known`.
    */
   tables?: ReadonlySet<DesiredTable>,
-): Promise<DesiredStateRead> {
+): Promise<RowsRead> {
   if (known !== null && tables?.size === 1 && tables.has('proxies')) return loadProxiesOnly(db, known);
   const [knownSettings, knownProxies, knownMappings] = known === null ? [] : known.fingerprint.split('.');
   const look = (table: DesiredTable) => known === null || tables === undefined || tables.has(table);
@@ -65,7 +49,7 @@ export async function loadDesiredStateIfChanged(
       const fingerprint = `${parts.settings}.${parts.proxies}.${parts.mappings}`;
       if (known !== null && fingerprint === known.fingerprint) return { fingerprint, state: null };
       const previous = known?.state;
-      const { settings, settingsRefused } = previous && knownSettings === parts.settings ? { settings: previous.settings, settingsRefused: known!.settingsRefused } : await readSettings(trx, previous?.settings ?? null);
+      const { settings, settingsRefused } = previous && knownSettings === parts.settings ? { settings: previous.settings, settingsRefused: known!.settingsRefused } : await settingsOrStandIn(trx, previous?.settings ?? null);
       const proxies =
         previous && knownProxies === parts.proxies
           ? previous.proxies
@@ -80,7 +64,7 @@ export async function loadDesiredStateIfChanged(
  * snapshot by itself: one round trip to Postgres instead of a transaction's four). The rows come
  * back whether they changed or not (a few hundred); the other tables are `known`'s.
  */
-async function loadProxiesOnly(db: Db, known: LoadedDesiredState): Promise<DesiredStateRead> {
+async function loadProxiesOnly(db: Db, known: LoadedRows): Promise<RowsRead> {
   const { rows } = await sql<{ fingerprint: string; proxies: (DesiredProxy & { statusAgeMs: number | null })[] }>`
     SELECT
       ${FINGERPRINT.proxies} AS fingerprint,
@@ -157,13 +141,9 @@ async function loadMappings(trx: Db): Promise<Pick<DesiredState, 'mappings' | 'r
  * the proxies and mappings still apply: a bad settings row must not freeze the kill switch. Without
  * them the refusal is thrown: nothing is built.
  */
-async function readSettings(trx: Db, previous: DesiredState['settings'] | null): Promise<{ settings: DesiredState['settings']; settingsRefused?: readonly Refusal[] }> {
-  try {
-    return { settings: await loadSettings(trx) };
-  } catch (error) {
-    if (!(error instanceof ZodError)) throw error;
-    const refusals = error.issues.map((issue) => ({ subject: issue.path.join('.') || 'settings', reason: `${issue.path.join('.') || 'settings'}: ${issue.message}` }));
-    if (previous === null) throw new SettingsRefused(refusals);
-    return { settings: previous, settingsRefused: refusals };
-  }
+async function settingsOrStandIn(trx: Db, previous: DesiredState['settings'] | null): Promise<{ settings: DesiredState['settings']; settingsRefused?: readonly Refusal[] }> {
+  const read = await readSettings(trx);
+  if ('settings' in read) return { settings: read.settings };
+  if (previous === null) throw new SettingsRefused(read.refusals);
+  return { settings: previous, settingsRefused: read.refusals };
 }
