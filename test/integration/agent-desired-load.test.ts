@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createDb, type Db } from '@pgw/db';
 import { sql } from 'kysely';
-import { type LoadedDesiredState, loadDesiredStateIfChanged } from '../../services/agent/src/repositories/desired-state.js';
+import { loadDesiredStateIfChanged } from '../../services/agent/src/repositories/desired-state.js';
+import type { LoadedRows } from '../../services/agent/src/policy/desired-source.js';
 import { SettingsRefused } from '../../services/agent/src/policy/build-policy.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -26,7 +27,7 @@ describe('agent desired-state load', () => {
     await tdb?.drop();
   });
 
-  const load = async (known: LoadedDesiredState | null): Promise<LoadedDesiredState> => {
+  const load = async (known: LoadedRows | null): Promise<LoadedRows> => {
     const { fingerprint, state } = await loadDesiredStateIfChanged(agentDb, known);
     return { fingerprint, state: state ?? known!.state };
   };

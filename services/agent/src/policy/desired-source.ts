@@ -8,7 +8,7 @@ export interface DesiredSourceDeps {
    * The rows when their fingerprint differs from `known`'s, else only the fingerprint (one snapshot);
    * tables unchanged since `known` may be taken from its state.
    */
-  loadIfChanged(known: LoadedRows | null, tables: ReadonlySet<DesiredTable>): Promise<LoadedRows | { readonly fingerprint: string; readonly state: null }>;
+  loadIfChanged(known: LoadedRows | null, tables: ReadonlySet<DesiredTable>): Promise<RowsRead>;
   /** Strict OUTPUT only: proxy hostnames -> IPv4 addresses. */
   resolve(hosts: readonly string[]): Promise<ReadonlyMap<string, readonly Ipv4[]>>;
   /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
@@ -25,6 +25,9 @@ export interface LoadedRows {
   readonly state: DesiredState;
   readonly settingsRefused?: readonly Refusal[];
 }
+
+/** A read: the rows, or only the fingerprint when nothing changed since the rows known (state null, and no refusal of its own). */
+export type RowsRead = LoadedRows | { readonly fingerprint: string; readonly state: null; readonly settingsRefused?: undefined };
 
 /** The tables the agent renders from, each with its own fingerprint. */
 export const DESIRED_TABLES = ['settings', 'proxies', 'mappings'] as const;
@@ -85,7 +88,7 @@ export class DesiredSource {
    * blocked, listeners held) must not wait for Postgres. Before any read the error is thrown.
    */
   async load(tables: ReadonlySet<DesiredTable> = ALL_TABLES): Promise<PolicyBuild> {
-    let loaded: LoadedRows | { readonly fingerprint: string; readonly state: null };
+    let loaded: RowsRead;
     let loadFailed: string | null = null;
     try {
       loaded = await this.deps.loadIfChanged(this.last, tables);
@@ -104,7 +107,7 @@ export class DesiredSource {
     return this.lastFailed.build;
   }
 
-  private async buildFrom(loaded: LoadedRows | { readonly fingerprint: string; readonly state: null }): Promise<PolicyBuild> {
+  private async buildFrom(loaded: RowsRead): Promise<PolicyBuild> {
     const { fingerprint, state: fresh } = loaded;
     const settingsRefused = loaded.state === null ? this.last?.settingsRefused : loaded.settingsRefused;
     const rows = fresh ?? this.last?.state;
