@@ -11,10 +11,14 @@ type LookupFunction = NonNullable<net.TcpSocketConnectOpts['lookup']>;
 /** One lookup function per check function: a dial allocates nothing for it. */
 const lookups = new WeakMap<ProxyAddressCheck, LookupFunction>();
 
+/** What `check` finds wrong with a literal proxy host, or null (also null for a name: see guardedLookup). */
+export function literalHostProblem<P extends { readonly message: string }>(host: string, check: (address: string) => P | null): P | null {
+  return net.isIP(host) === 0 ? null : check(host);
+}
+
 /** The refusal of a literal proxy host, or null (also null for a name: see guardedLookup). */
 export function refuseLiteralHost(host: string, check: ProxyAddressCheck): DialError | null {
-  if (net.isIP(host) === 0) return null;
-  const problem = check(host);
+  const problem = literalHostProblem(host, check);
   return problem === null ? null : new DialError('proxy_forbidden', problem.message, { cause: problem });
 }
 

@@ -1,6 +1,6 @@
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { DialAbort, type Dialer, dialerFor, type WarmPool } from '@pgw/dialers';
+import { DialAbort, type Dialer, dialerFor, literalHostProblem, type WarmPool } from '@pgw/dialers';
 import type { ProxyHostRefusal } from '@pgw/domain';
 import { acceptTcp, closeFd, resetFd, type TcpAcceptor } from '@pgw/original-dst';
 import type { ConnectionLimits } from './connection-limits.js';
@@ -147,8 +147,7 @@ export class MappingListener implements RelayOwner {
    */
   private proxyRefusal(): ProxyHostRefusal | null {
     const host = this.route.proxy?.host;
-    if (host === undefined || isIP(host) === 0) return null;
-    return this.ctx.destinations.checkProxyAddress(host)?.reason ?? null;
+    return host === undefined ? null : (literalHostProblem(host, this.ctx.destinations.checkProxyAddress)?.reason ?? null);
   }
 
   stopAccepting(): void {

@@ -1,5 +1,5 @@
 import { isIP, type Socket } from 'node:net';
-import { dialerFor, type ProxyAddressCheck, refuseLiteralHost, type WarmConnector, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
+import { dialerFor, type ProxyAddressCheck, type WarmConnector, type WarmOpenOptions, WarmPool, type WarmPoolSettings } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
 import { type MappingRoute, sameEndpoint } from '../routes/routes.js';
 
@@ -70,7 +70,7 @@ export class WarmPools<C = Socket> {
   recheckProxies(check: ProxyAddressCheck): number {
     let dropped = 0;
     for (const [proxyId, pool] of this.pools) {
-      if (isIP(pool.proxy.host) !== 0 && refuseLiteralHost(pool.proxy.host, check) === null) continue;
+      if (isIP(pool.proxy.host) !== 0 && check(pool.proxy.host) === null) continue;
       this.retire(proxyId, pool);
       this.pools.delete(proxyId);
       dropped++;

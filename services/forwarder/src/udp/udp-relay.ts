@@ -1,5 +1,4 @@
-import { isIP } from 'node:net';
-import { DialError, dialerFor, Socks5UdpAssociation } from '@pgw/dialers';
+import { DialError, dialerFor, literalHostProblem, Socks5UdpAssociation } from '@pgw/dialers';
 import { DNS_PORT, type ProxyEndpoint } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
@@ -158,7 +157,7 @@ export class UdpRelay {
     for (const flow of [...this.flows.values()]) {
       const proxyHost = flow.via.proxy?.host;
       const relay = flow.relayAddress;
-      const problem = (proxyHost !== undefined && isIP(proxyHost) !== 0 ? check(proxyHost) : null) ?? (relay !== null ? check(relay) : null);
+      const problem = (proxyHost !== undefined ? literalHostProblem(proxyHost, check) : null) ?? (relay !== null ? check(relay) : null);
       if (problem === null) continue;
       // Counted as the refusal it is, not as a failed association.
       this.drop(this.byIp.get(flow.client.ip) ?? null, problem.reason, problem.message);
