@@ -19,10 +19,12 @@ console.log(JSON.stringify({ gateway: gatewayAddresses(), libuv: Object.values(n
   return JSON.parse(inNs('node', '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', script)) as { gateway: string[]; libuv: string[] };
 }
 
-describe('gatewayAddresses in a namespace with an interface up and no carrier', { timeout: 30_000 }, () => {
+describe('gatewayAddresses in a namespace with an interface up and no carrier, and local ranges', { timeout: 30_000 }, () => {
   before(() => {
     execFileSync('ip', ['netns', 'add', NS]);
     for (const command of ['link set lo up', 'link add v0 type veth peer name v1', 'addr add 10.77.0.1/24 dev v0', 'addr add fd77::1/64 dev v0 nodad', 'link set v0 up']) inNs('ip', ...command.split(' '));
+    // Ranges the kernel delivers locally as a whole (AnyIP): a local route, and an address with a prefix on lo.
+    for (const command of ['route add local 10.78.0.0/16 dev lo', 'addr add 10.79.0.1/24 dev lo', '-6 route add local fd78::/64 dev lo']) inNs('ip', ...command.split(' '));
   });
   after(() => execFileSync('ip', ['netns', 'del', NS]));
 
@@ -34,5 +36,38 @@ describe('gatewayAddresses in a namespace with an interface up and no carrier', 
     assert.ok(gateway.includes('10.77.0.1'), gateway.join(' '));
     assert.ok(gateway.includes('fd77::1'), gateway.join(' '));
     assert.ok(gateway.includes('127.0.0.1'));
+  });
+
+  it("keeps the last addresses where a read fails for want of descriptors: the forwarder's guard neither forgets them nor dies", () => {
+    // A process limited to 64 descriptors starts the forwarder's DestinationGuard and its 20 ms
+    // watch, then opens files until EMFILE: getifaddrs (a netlink socket) and /proc reads fail
+    // from then on. Judged only after the exhaustion, so no answer kept from before can stand in.
+    const script = `import { openSync, closeSync } from 'node:fs';
+import { DestinationGuard } from './services/forwarder/src/routes/destination-guard.ts';
+const guard = new DestinationGuard([]);
+guard.configure({ lanCidr: '192.168.2.0/24', privateDestinations: 'allow' });
+const errors = [];
+guard.onAddressReadError = (error) => errors.push(error.message);
+const stop = guard.watch(20);
+const held = [];
+try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
+await new Promise((resolve) => setTimeout(resolve, 300));
+const during = ['10.77.0.1', '10.78.3.4', 'fd78::9'].map((address) => guard.refusal(address, null));
+for (const fd of held) closeSync(fd);
+stop();
+console.log(JSON.stringify({ held: held.length, during, errors: errors.length }));`;
+    const out = execFileSync('ip', ['netns', 'exec', NS, 'bash', '-c', 'ulimit -n 64 && exec node --conditions=pgw-source --import tsx --input-type=module -e "$0"', script], { encoding: 'utf8', cwd: REPO, timeout: 20_000 });
+    const result = JSON.parse(out) as { held: number; during: (string | null)[]; errors: number };
+    console.log(`# ${out.trim()}`);
+    assert.ok(result.held > 0, 'the descriptors were exhausted');
+    assert.deepEqual(result.during, ['destination_gateway', 'destination_gateway', 'destination_gateway']);
+    assert.equal(result.errors, 1, 'the failed reads are told once, not at every tick');
+  });
+
+  it('lists the ranges the kernel delivers locally as a whole, IPv4 and IPv6, as networks', () => {
+    // The kernel's own answer first: an address inside each range is local to this namespace.
+    for (const address of ['10.78.200.7', '10.79.0.99', 'fd78::5']) assert.match(inNs('ip', 'route', 'get', address), /^local /, address);
+    const { gateway } = readInNamespace();
+    for (const range of ['10.78.0.0/16', '10.79.0.0/24', 'fd78::/64']) assert.ok(gateway.includes(range), `${range} missing from ${gateway.join(' ')}`);
   });
 });

@@ -53,6 +53,12 @@ describe('DestinationPolicy', () => {
     assert.equal(allow.refusal('198.51.100.2'), null, 'a neighbour on the WAN is not the gateway');
   });
 
+  it('refuses every address of a range the gateway delivers locally as a whole (AnyIP), and ignores entries that are neither', () => {
+    const anyIp = new DestinationPolicy({ lanCidr: '192.168.2.0/24', gatewayAddresses: ['10.9.0.0/16', 'fd79::/64', 'not-an-address', '10.0.0.0/40'], privateDestinations: 'allow' });
+    for (const address of ['10.9.0.0', '10.9.255.255', '::ffff:10.9.3.4', 'fd79::1']) assert.equal(anyIp.refusal(address), 'destination_gateway', address);
+    assert.equal(anyIp.refusal('10.10.0.1'), null);
+  });
+
   it('refuses the LAN prefix from its network to its broadcast address, even where private ranges are allowed', () => {
     for (const address of ['192.168.2.0', '192.168.2.10', '192.168.2.255', '::ffff:192.168.2.20']) {
       assert.equal(allow.refusal(address), 'destination_lan', address);
@@ -139,6 +145,13 @@ describe('ProxyHostPolicy', () => {
     assert.equal(proxies.problem('203.0.113.2'), null, 'without the addresses (the api) only the fixed ranges are judged');
     const allowed = new ProxyHostPolicy({ lanCidr: '192.168.2.0/24', gatewayAddresses: ['203.0.113.2'], allowedNetworks: ['203.0.113.2/32'] });
     assert.equal(allowed.problem('203.0.113.2'), null, "the operator's allowed network wins");
+  });
+
+  it('refuses every address of a range the gateway delivers locally as a whole (AnyIP), in any spelling', () => {
+    const anyIp = new ProxyHostPolicy({ lanCidr: '192.168.2.0/24', gatewayAddresses: ['203.0.113.2', '203.0.113.128/25', '2001:db8:9::/64'] });
+    for (const host of ['203.0.113.200', '::ffff:203.0.113.129', '2001:db8:9::77', '2001:DB8:9:0:ffff::1']) assert.equal(anyIp.problem(host)?.reason, 'proxy_gateway', host);
+    assert.equal(anyIp.problem('203.0.113.127'), null, 'just below the range');
+    assert.equal(anyIp.problem('2001:db8:a::1'), null);
   });
 });
 

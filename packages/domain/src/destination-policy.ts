@@ -74,14 +74,33 @@ function parseAddress(text: string): Address | null {
   }
 }
 
-/** The addresses in one spelling each (ipaddr.js's), for lookups by a parsed address. */
-function addressSet(texts: Iterable<string>): ReadonlySet<string> {
-  const set = new Set<string>();
-  for (const text of texts) {
-    const address = parseAddress(text);
-    if (address !== null) set.add(address.toString());
+/**
+ * The gateway's own addresses: single addresses, and the ranges the kernel delivers locally as a
+ * whole (a local route such as `ip route add local 10.9.0.0/16 dev lo`, an address with a prefix on
+ * lo), given as networks. Entries in any spelling; an entry that is neither is ignored.
+ */
+export class GatewayAddresses {
+  /** In one spelling each (ipaddr.js's), for lookups by a parsed address. */
+  private readonly single = new Set<string>();
+  private readonly ranges: Network[] = [];
+
+  constructor(entries: Iterable<string>) {
+    for (const entry of entries) {
+      if (entry.includes('/')) {
+        if (ipaddr.isValidCIDR(entry)) this.ranges.push(parseNetwork(entry));
+      } else {
+        const address = parseAddress(entry);
+        if (address !== null) this.single.add(address.toString());
+      }
+    }
   }
-  return set;
+
+  /** `address` in any spelling, or parsed. */
+  has(address: string | Address): boolean {
+    const parsed = typeof address === 'string' ? parseAddress(address) : address;
+    if (parsed === null) return false;
+    return this.single.has(parsed.toString()) || this.ranges.some((network) => inNetwork(parsed, network));
+  }
 }
 
 function inNetwork(address: Address, [network, bits]: Network): boolean {
@@ -95,7 +114,7 @@ function parseNetwork(cidr: string): Network {
 export interface DestinationPolicyInput {
   /** settings.lanCidr */
   readonly lanCidr: string;
-  /** Every address on the gateway's interfaces, any spelling. */
+  /** Every address on the gateway's interfaces and every range it delivers locally, any spelling (GatewayAddresses). */
   readonly gatewayAddresses: Iterable<string>;
   /** settings.privateDestinations: the default for mappings without their own choice. */
   readonly privateDestinations: PrivateDestinations;
@@ -109,12 +128,12 @@ export interface DestinationPolicyInput {
  */
 export class DestinationPolicy {
   private readonly lan: Network;
-  private readonly gateway: ReadonlySet<string>;
+  private readonly gateway: GatewayAddresses;
   readonly privateDestinations: PrivateDestinations;
 
   constructor(input: DestinationPolicyInput) {
     this.lan = parseNetwork(input.lanCidr);
-    this.gateway = addressSet(input.gatewayAddresses);
+    this.gateway = new GatewayAddresses(input.gatewayAddresses);
     this.privateDestinations = input.privateDestinations;
   }
 
@@ -124,7 +143,7 @@ export class DestinationPolicy {
     if (address === null) return 'destination_invalid';
     const special = SPECIAL[address.range()];
     if (special !== undefined && special !== 'private') return `destination_${special}`;
-    if (this.gateway.has(address.toString())) return 'destination_gateway';
+    if (this.gateway.has(address)) return 'destination_gateway';
     if (inNetwork(address, this.lan)) return 'destination_lan';
     if (special === 'private' && (override ?? this.privateDestinations) === 'deny') return 'destination_private';
     return null;
@@ -136,7 +155,7 @@ export interface ProxyHostPolicyInput {
   readonly lanCidr: string;
   /** Networks the operator allows proxies in although they would be refused (e.g. a proxy client running on the gateway itself). */
   readonly allowedNetworks?: readonly string[];
-  /** Every address on the gateway's interfaces, any spelling; where the caller knows them (the api does not run there). */
+  /** As DestinationPolicyInput's; where the caller knows them (the api does not run there). */
   readonly gatewayAddresses?: Iterable<string>;
 }
 
@@ -157,12 +176,12 @@ const LOCALHOST = /^(.+\.)?localhost\.?$/i;
 export class ProxyHostPolicy {
   private readonly lan: Network;
   private readonly allowed: readonly Network[];
-  private readonly gateway: ReadonlySet<string>;
+  private readonly gateway: GatewayAddresses;
 
   constructor(input: ProxyHostPolicyInput) {
     this.lan = parseNetwork(input.lanCidr);
     this.allowed = (input.allowedNetworks ?? []).map(parseNetwork);
-    this.gateway = addressSet(input.gatewayAddresses ?? []);
+    this.gateway = new GatewayAddresses(input.gatewayAddresses ?? []);
   }
 
   /**
@@ -177,7 +196,7 @@ export class ProxyHostPolicy {
     if (special !== undefined && special !== 'private') return problem(host, special);
     // The LAN first: the gateway's LAN address is named as the LAN, as it always was.
     if (inNetwork(address, this.lan)) return problem(host, 'lan');
-    if (this.gateway.has(address.toString())) return problem(host, 'gateway');
+    if (this.gateway.has(address)) return problem(host, 'gateway');
     return null;
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gatewayAddresses, ipv6Addresses, localIpv4 } from './gateway-addresses.js';
+import { gatewayAddresses, ipv6Addresses, localIpv4, localIpv6 } from './gateway-addresses.js';
 
 const FIB_TRIE = `Main:
   +-- 0.0.0.0/0 3 0 5
@@ -22,6 +22,14 @@ Local:
   +-- 0.0.0.0/0 3 0 5
      |-- 198.51.100.1
         /32 host LOCAL
+     |-- 10.9.0.0
+        /16 host LOCAL
+`;
+
+const IPV6_ROUTE = `00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000003 00000000 80200001       lo
+20010db8000900000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000001 00000000 80000001       lo
+fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
 `;
 
 const IF_INET6 = `fd000000000000000000000000000002 04 40 00 82     eth0
@@ -36,9 +44,14 @@ describe('gatewayAddresses', () => {
     assert.deepEqual(addresses, [...addresses].sort());
   });
 
-  it('takes the single local addresses of fib_trie, not a local range, a broadcast or a route', () => {
-    assert.deepEqual(localIpv4(FIB_TRIE).sort(), ['127.0.0.1', '192.0.2.2', '198.51.100.1']);
+  it("takes fib_trie's local routes, a /32 as its address and a range as its network, not a broadcast or a route", () => {
+    assert.deepEqual(localIpv4(FIB_TRIE).sort(), ['10.9.0.0/16', '127.0.0.0/8', '127.0.0.1', '192.0.2.2', '198.51.100.1']);
     assert.deepEqual(localIpv4(''), []);
+  });
+
+  it("takes ipv6_route's local routes (RTF_LOCAL), a /128 as its address and a range as its network", () => {
+    assert.deepEqual(localIpv6(IPV6_ROUTE), ['::1', '2001:db8:9::/64']);
+    assert.deepEqual(localIpv6(''), []);
   });
 
   it('takes every if_inet6 address, as inet_ntop writes it', () => {

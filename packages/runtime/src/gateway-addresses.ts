@@ -1,44 +1,82 @@
-// The addresses this host accepts as its own, in any family, sorted. The forwarder and the health
+// The addresses this host accepts as its own, in any family, sorted: single addresses, and as
+// networks ("10.9.0.0/16") the ranges it delivers locally as a whole (a local route, `ip route add
+// local 10.9.0.0/16 dev lo`, or an address with a prefix on lo: AnyIP). The forwarder and the health
 // service run in the gateway's network namespace, so these are the gateway's own addresses: what a
-// client's destination, a proxy or a SOCKS5 UDP relay must never be.
+// client's destination, a proxy or a SOCKS5 UDP relay must never be (@pgw/domain GatewayAddresses).
 //
 // os.networkInterfaces() alone is not enough: libuv lists only interfaces that are up AND running,
 // while the kernel still delivers to the addresses of an interface that is up without a carrier
 // (an unplugged second WAN, docker0 with no container). So the kernel's own tables are read too:
-// the IPv4 local routes of fib_trie and every IPv6 address of if_inet6, both of this network
-// namespace and readable by any user (a few microseconds each). Read under /proc/self/net: the
+// the IPv4 local routes of fib_trie, every IPv6 address of if_inet6 and the IPv6 local routes of
+// ipv6_route, all of this network namespace and readable by any user (a few microseconds each). Read under /proc/self/net: the
 // systemd units' ProcSubset=pid hides /proc/net but not a process's own directory.
 import { readFileSync } from 'node:fs';
 import { SocketAddress } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
+/** Throws where the addresses cannot be read (no descriptor left): callers keep the list they read last. */
 export function gatewayAddresses(): string[] {
   const addresses = new Set<string>();
   for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) addresses.add(entry.address);
   for (const address of localIpv4(procFile('/proc/self/net/fib_trie'))) addresses.add(address);
   for (const address of ipv6Addresses(procFile('/proc/self/net/if_inet6'))) addresses.add(address);
+  for (const local of localIpv6(procFile('/proc/self/net/ipv6_route'))) addresses.add(local);
   return [...addresses].sort();
 }
 
-/** A /proc file's text, or '' where it does not exist (no IPv6 in this kernel). */
+/**
+ * A /proc file's text, or '' where it does not exist (no IPv6 in this kernel). Any other failure
+ * (no descriptor left) throws, as os.networkInterfaces() then does: an empty list would silently
+ * forget addresses, so the caller keeps the last list it read instead.
+ */
 function procFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
-  } catch {
-    return '';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
   }
 }
 
-/** The single addresses of the kernel's local routes (`/32 host LOCAL` under their `|-- a.b.c.d` line) in /proc/net/fib_trie. */
+/**
+ * The kernel's IPv4 local routes in /proc/net/fib_trie (`/N host LOCAL` under their `|-- a.b.c.d`
+ * line): a /32 as its address, a wider one as its network.
+ */
 export function localIpv4(fibTrie: string): string[] {
   const found = new Set<string>();
   let leaf: string | null = null;
   for (const line of fibTrie.split('\n')) {
     const node = /\|-- (\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
+    const local = /^\s+\/(\d+) host LOCAL\s*$/.exec(line);
     if (node) leaf = node[1]!;
-    else if (leaf !== null && /^\s+\/32 host LOCAL\s*$/.test(line)) found.add(leaf);
+    else if (leaf !== null && local) found.add(local[1] === '32' ? leaf : `${leaf}/${local[1]}`);
   }
   return [...found];
+}
+
+/** RTF_LOCAL in /proc/net/ipv6_route's flags: the kernel delivers the route's destination here. */
+const RTF_LOCAL = 0x80000000;
+
+/**
+ * The kernel's IPv6 local routes in /proc/net/ipv6_route (destination, prefix length, source,
+ * source length, next hop, metric, refcount, use, flags, device; hex): a /128 as its address, a
+ * wider one as its network, both as inet_ntop writes them.
+ */
+export function localIpv6(ipv6Route: string): string[] {
+  const found = new Set<string>();
+  for (const line of ipv6Route.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 10 || !/^[0-9a-f]{32}$/.test(fields[0]!)) continue;
+    if ((Number.parseInt(fields[8]!, 16) & RTF_LOCAL) === 0) continue;
+    const address = ipv6FromHex(fields[0]!);
+    const bits = Number.parseInt(fields[1]!, 16);
+    found.add(bits === 128 ? address : `${address}/${bits}`);
+  }
+  return [...found];
+}
+
+function ipv6FromHex(hex: string): string {
+  return new SocketAddress({ address: hex.match(/.{4}/g)!.join(':'), family: 'ipv6' }).address;
 }
 
 /** Every address of /proc/net/if_inet6 (32 hex digits, then index, prefix, scope, flags, name), as inet_ntop writes it. */
@@ -46,7 +84,7 @@ export function ipv6Addresses(ifInet6: string): string[] {
   const found: string[] = [];
   for (const line of ifInet6.split('\n')) {
     const hex = /^([0-9a-f]{32})\s/.exec(line)?.[1];
-    if (hex !== undefined) found.push(new SocketAddress({ address: hex.match(/.{4}/g)!.join(':'), family: 'ipv6' }).address);
+    if (hex !== undefined) found.push(ipv6FromHex(hex));
   }
   return found;
 }

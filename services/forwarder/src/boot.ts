@@ -113,6 +113,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     late.publish(notice).catch((publishError: Error) => logger.warn('cannot publish the upstream failure notice', { proxyId: notice.proxyId, error: publishError.message }));
   });
   const destinations = new DestinationGuard(config.proxyAllowNetworks);
+  destinations.onAddressReadError = (error) => logger.warn("cannot re-read the gateway's own addresses: the last ones read stay in force", { error: error.message });
   const stopAddressWatch = destinations.watch();
   /** dnsMode and dnsUpstream (issue 15): read by the UDP relay and by the listeners for TCP/53. */
   const dns = new DnsUpstreamSetting();

@@ -116,7 +116,13 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   /** One load of the proxies and settings, applied to the schedule and the liveness watches. */
   async function reconcileOnce(): Promise<void> {
     settings = await loadSettings(db);
-    proxyHosts = proxyHostPolicy();
+    try {
+      proxyHosts = proxyHostPolicy();
+    } catch (error) {
+      // No descriptor left, for one: the policy built from the addresses read last stays in force
+      // (without them a proxy at the gateway would pass), and the reconcile goes on.
+      logger.warn("cannot re-read the gateway's own addresses: the last ones read stay in force", { error: (error as Error).message });
+    }
     const proxies = await listProxies(db);
     scheduler.sync(
       proxies.map((p) => ({ id: p.id, endpointKey: endpointKey(p), probeNow: p.status === 'unknown', ...(p.lastCheckedAt ? { lastProbedAt: p.lastCheckedAt.getTime() } : {}) })),

@@ -25,6 +25,10 @@ export class DestinationGuard {
   private readonly destinationAnswers = new Map<string, DestinationRefusal | null>();
   /** Called after every change of the policy in force (settings or the gateway's addresses): the live connections are judged again. */
   onChange: (() => void) | null = null;
+  /** Told when a re-read of the addresses fails (the last ones stay in force), once until a read succeeds again. */
+  onAddressReadError: ((error: Error) => void) | null = null;
+  private readFailing = false;
+  private readOnce = false;
 
   constructor(
     /** PGW_PROXY_ALLOW_CIDRS: networks where the operator allows proxies although they would be refused. */
@@ -42,9 +46,23 @@ export class DestinationGuard {
     this.rebuild();
   }
 
-  /** Re-reads the gateway's addresses; true when they changed. */
+  /**
+   * Re-reads the gateway's addresses; true when they changed. Where the read fails (no descriptor
+   * left: a flood of connections) the last addresses stay in force, as forgetting them would let
+   * a proxy or destination at the gateway pass; only the first read, at start, throws.
+   */
   refreshAddresses(): boolean {
-    const next = this.readAddresses();
+    let next: string[];
+    try {
+      next = this.readAddresses();
+    } catch (error) {
+      if (!this.readOnce) throw error;
+      if (!this.readFailing) this.onAddressReadError?.(error as Error);
+      this.readFailing = true;
+      return false;
+    }
+    this.readOnce = true;
+    this.readFailing = false;
     if (next.length === this.addresses.length && next.every((address, i) => address === this.addresses[i])) return false;
     this.addresses = next;
     return true;

@@ -226,14 +226,14 @@ export class Prober {
   /** Exit-IP alarms (issue 17): the metric follows every probe, a notice and a log line go out when one appears. */
   private async judgeExitIp(proxy: ProxyToProbe, exitIp: string, sharedWith: readonly { proxyId: number; name: string }[], differsFrom: string | null): Promise<void> {
     const { bus, logger, metrics } = this.deps;
-    let gatewayAddresses: ReadonlySet<string>;
+    let gatewayAddresses: string[];
     try {
-      gatewayAddresses = new Set(readGatewayAddresses());
+      gatewayAddresses = readGatewayAddresses();
     } catch (error) {
       // An alarm must never fail the probe it judges (the proxy would be reported down): without
       // the gateway's addresses only the `gateway_address` alarm is skipped.
       logger.warn('cannot read the gateway\'s own addresses: the "proxy does not proxy" alarm is skipped', { proxyId: proxy.id, error: (error as Error).message });
-      gatewayAddresses = new Set();
+      gatewayAddresses = [];
     }
     const { announce, raised } = this.exitIpAlarms.update(proxy.id, exitIpAlarms(exitIp, gatewayAddresses, sharedWith, differsFrom));
     for (const kind of EXIT_IP_ALARM_KINDS) metrics.exitIpAlarm.set({ proxy: String(proxy.id), kind }, raised.has(kind) ? 1 : 0);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ExitIpAlarmMemory, exitIpAlarms } from './exit-ip-alarms.js';
 
-const GATEWAY = new Set(['198.51.100.1', '192.168.2.1', '127.0.0.1']);
+const GATEWAY = ['198.51.100.1', '192.168.2.1', '127.0.0.1', '203.0.113.128/25'];
 
 test('a proxy leaving from its own distinct address raises nothing', () => {
   assert.deepEqual(exitIpAlarms('198.51.100.10', GATEWAY, []), []);
@@ -10,6 +10,12 @@ test('a proxy leaving from its own distinct address raises nothing', () => {
 
 test("the gateway's own address as exit: the proxy does not proxy", () => {
   assert.deepEqual(exitIpAlarms('198.51.100.1', GATEWAY, []), [{ kind: 'gateway_address', exitIp: '198.51.100.1', others: [] }]);
+});
+
+test("an exit inside a range the gateway delivers locally (AnyIP), or the gateway's address in another spelling: the proxy does not proxy", () => {
+  assert.deepEqual(exitIpAlarms('203.0.113.200', GATEWAY, []), [{ kind: 'gateway_address', exitIp: '203.0.113.200', others: [] }]);
+  assert.deepEqual(exitIpAlarms('::ffff:198.51.100.1', GATEWAY, []).map((a) => a.kind), ['gateway_address']);
+  assert.deepEqual(exitIpAlarms('203.0.113.100', GATEWAY, []), []);
 });
 
 test("the proxy's own address as exit when it should differ: proxy_address; nothing when it may be its own", () => {

@@ -1,3 +1,4 @@
+import { GatewayAddresses } from '@pgw/domain';
 /**
  * Exit-IP alarms (issue 17). `gateway_address`: the check URL saw one of the gateway's own addresses,
  * so the traffic did not leave through an upstream proxy ("proxy does not proxy": a transparent
@@ -18,19 +19,18 @@ export interface ExitIpAlarm {
 }
 
 /**
- * The alarms one successful probe raises. Pure: the caller read the gateway's addresses and the
- * sharing proxies. `differsFrom`: the address the proxy was dialed at when its exit should differ
- * from it (`exitDiffers`), else null.
+ * The alarms one successful probe raises. Pure: the caller read the gateway's addresses (as
+ * @pgw/runtime reads them: local ranges too) and the sharing proxies. `differsFrom`: the address
+ * the proxy was dialed at when its exit should differ from it (`exitDiffers`), else null.
  */
-export function exitIpAlarms(exitIp: string, gatewayAddresses: ReadonlySet<string>, sharedWith: readonly { proxyId: number; name: string }[], differsFrom: string | null = null): ExitIpAlarm[] {
+export function exitIpAlarms(exitIp: string, gatewayAddresses: Iterable<string>, sharedWith: readonly { proxyId: number; name: string }[], differsFrom: string | null = null): ExitIpAlarm[] {
   const alarms: ExitIpAlarm[] = [];
-  if (gatewayAddresses.has(exitIp)) alarms.push({ kind: 'gateway_address', exitIp, others: [] });
+  if (new GatewayAddresses(gatewayAddresses).has(exitIp)) alarms.push({ kind: 'gateway_address', exitIp, others: [] });
   if (differsFrom !== null && differsFrom === exitIp) alarms.push({ kind: 'proxy_address', exitIp, others: [] });
   if (sharedWith.length > 0) alarms.push({ kind: 'shared', exitIp, others: [...sharedWith].sort((a, b) => a.proxyId - b.proxyId) });
   return alarms;
 }
 
-/** The addresses of every interface of this network namespace (the health service runs in the gateway's). */
 /**
  * Which alarms are new since the last probe of each proxy: a notice is published when an alarm
  * appears (or changes: another exit IP, other sharing proxies), not on every probe while it holds.
