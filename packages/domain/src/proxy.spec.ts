@@ -28,4 +28,11 @@ describe('parseProxyUrl', () => {
     assert.throws(() => parseProxyUrl('socks5://u:topsecret@'), (error: Error) => !error.message.includes('topsecret'));
     assert.equal(redactUrl('socks5://u:topsecret@h:1'), 'socks5://u:***@h:1');
   });
+  it('never echoes a password that breaks the URL apart (a "/", "?", "#" or "@" in it, or in the user)', () => {
+    for (const url of ['socks5://user:pa/ss@host:1080', 'http://user:pa?ss@host:1080', 'socks5://user:pa#ss@host:1080', 'socks5://us/er:pass@wd@host:1080', 'socks5://user:p@ss/word@host:1080']) {
+      assert.throws(() => parseProxyUrl(url), (error: Error) => !/pa.?ss|pass@wd|ss\/word/.test(error.message), url);
+    }
+    assert.equal(redactUrl('socks5://user:pa/ss@host:1080'), 'socks5://user:***@host:1080');
+    assert.equal(redactUrl('socks5://us/er:pass@host:1080'), 'socks5://***@host:1080', 'a user part the parser would cut is hidden too');
+  });
 });

@@ -92,9 +92,17 @@ export function parseProxyUrl(input: string): ProxyEndpoint {
   return result.data;
 }
 
-/** For logs and errors: never print a password. */
+/**
+ * For logs and errors: never print a password. Everything up to the last "@" is the user part, as
+ * a URL parser reads it: a password holding "/", "?", "#" or "@" makes the URL unparsable, and
+ * that is when this text is shown. The user name stays where it has none of those.
+ */
 export function redactUrl(input: string): string {
-  return input.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  return input.replace(/\/\/(.*)@/s, (_match, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    const user = colon === -1 ? null : userinfo.slice(0, colon);
+    return user === null || /[/?#@]/.test(user) ? '//***@' : `//${user}:***@`;
+  });
 }
 
 export function endpointLabel(endpoint: ProxyEndpoint): string {
