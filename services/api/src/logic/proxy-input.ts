@@ -1,6 +1,6 @@
 import { parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
 import type { ProxyUpdate } from '../contract/types.js';
-import { invalid } from './domain-errors.js';
+import { conflict, invalid } from './domain-errors.js';
 
 /** A proxy's endpoint as the API receives it (API_SPEC.yaml): `url`, or separate fields. Password plaintext, in memory only. */
 export type ProxyInput = Pick<ProxyUpdate, 'url' | 'protocol' | 'host' | 'port' | 'username' | 'password'>;
@@ -60,4 +60,16 @@ function parseEndpoint(input: ProxyInput, mode: 'create' | 'update'): EndpointCh
   }
   if (mode === 'create' && change.password && !change.username) throw invalid('password', 'a password needs a username');
   return change;
+}
+
+/**
+ * A stored password is sent only to the endpoint it was saved for. An edit that moves the proxy
+ * (another protocol, host or port) must give the password again, or null to drop it: otherwise the
+ * health probe and the forwarder would hand the stored credentials, in plaintext, to whatever the
+ * new endpoint is, although the api never shows them to anyone.
+ */
+export function refuseCredentialMove(stored: { protocol: string; host: string; port: number; passwordEnc: string | null }, change: EndpointChange): void {
+  if (stored.passwordEnc === null || change.password !== undefined) return;
+  const moved = (['protocol', 'host', 'port'] as const).filter((field) => change[field] !== undefined && change[field] !== stored[field]);
+  if (moved.length > 0) throw conflict('password', `password: the proxy moves (${moved.join(', ')}); give its password again, or null to remove it: the stored one goes only to the endpoint it was saved for`);
 }

@@ -3,7 +3,7 @@ import { ProxyHostPolicy } from '@pgw/domain';
 import type { ProbeResult } from '@pgw/events';
 import type { Proxy, ProxyCreate, ProxyUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../logic/domain-errors.js';
-import { type EndpointChange, endpointFromInput } from '../logic/proxy-input.js';
+import { type EndpointChange, endpointFromInput, refuseCredentialMove } from '../logic/proxy-input.js';
 import { auditedProxy, toProxyDto } from './proxy-dto.js';
 import type { Actor, Prober, ProxyFields, Publisher, Store } from './ports.js';
 
@@ -55,6 +55,7 @@ export class ProxyService {
     const { row, mappingCount } = await store.transaction(async (repos) => {
       const before = await repos.proxies.find(id, { lock: true });
       if (!before) throw notFound(`proxy ${id}`);
+      refuseCredentialMove(before, endpoint);
       const fields = {
         ...this.storedFields(endpoint),
         ...(input.name !== undefined ? { name: input.name } : {}),

@@ -1,0 +1,67 @@
+// A proxy's stored password belongs to the endpoint it was saved for. An edit that moves the proxy
+// (another protocol, host or port) without giving the password again would have the health probe
+// and the forwarder send the stored credentials to the new endpoint, in plaintext, although the
+// api never returns them: the edit is refused (409 naming `password`), changing nothing. And a
+// proxy URL that does not parse is named in the error without its password.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ADMIN, ApiHarness, type Session } from './api-harness.js';
+
+describe('api: a proxy password stays with its endpoint', () => {
+  let h: ApiHarness;
+  let admin: Session;
+  let id: number;
+  const as = (session: Session) => ({ auth: { bearer: session.token } });
+  const row = async () => JSON.stringify(await h.db.selectFrom('proxies').selectAll().where('id', '=', id).executeTakeFirstOrThrow());
+
+  before(async () => {
+    h = await ApiHarness.start();
+    admin = await h.login(ADMIN);
+    const created = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'vps', url: 'socks5://alice:s3cret@198.51.100.50:1080' } });
+    assert.equal(created.status, 201, created.text);
+    id = created.body.id;
+  });
+  after(async () => {
+    await h?.stop();
+  });
+
+  it('refuses a move to another host, port or protocol without the password (409 naming password), changing nothing', async () => {
+    const before = await row();
+    for (const change of [{ host: '203.0.113.66' }, { port: 1081 }, { protocol: 'http' }, { host: '203.0.113.66', username: 'bob' }]) {
+      const moved = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...as(admin), body: change });
+      assert.equal(moved.status, 409, `${JSON.stringify(change)}: ${moved.text}`);
+      assert.match(JSON.stringify(moved.body.error), /password/);
+      assert.equal(await row(), before, JSON.stringify(change));
+    }
+  });
+
+  it('keeps the password for an edit that names the same endpoint (as the console sends every field)', async () => {
+    const same = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...as(admin), body: { name: 'vps-1', protocol: 'socks5', host: '198.51.100.50', port: 1080, username: 'alice' } });
+    assert.equal(same.status, 200, same.text);
+    assert.equal(same.body.hasPassword, true);
+  });
+
+  it('moves the proxy with the password given again, or with it removed', async () => {
+    const withPassword = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...as(admin), body: { host: '203.0.113.66', password: 'n3w' } });
+    assert.equal(withPassword.status, 200, withPassword.text);
+    assert.equal(withPassword.body.hasPassword, true);
+    const cleared = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...as(admin), body: { port: 1090, password: null } });
+    assert.equal(cleared.status, 200, cleared.text);
+    assert.equal(cleared.body.hasPassword, false);
+    const free = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...as(admin), body: { port: 1091 } });
+    assert.equal(free.status, 200, 'no stored password, nothing to refuse');
+    const back = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...as(admin), body: { url: 'socks5://alice:s3cret@198.51.100.50:1080' } });
+    assert.equal(back.body.hasPassword, true);
+    const byUrl = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...as(admin), body: { url: 'socks5://alice@203.0.113.66:1080' } });
+    assert.equal(byUrl.status, 200, byUrl.text);
+    assert.equal(byUrl.body.hasPassword, false, 'a url replaces the whole endpoint: without a password in it, none is kept');
+  });
+
+  it('names a proxy URL that does not parse without its password', async () => {
+    for (const url of ['socks5://alice:pa/ss@198.51.100.60:1080', 'http://alice:pa#ss@198.51.100.60:3128']) {
+      const bad = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'bad', url } });
+      assert.equal(bad.status, 400, bad.text);
+      assert.ok(!bad.text.includes('pa/ss') && !bad.text.includes('pa#ss'), bad.text);
+    }
+  });
+});
