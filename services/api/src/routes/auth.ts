@@ -90,18 +90,27 @@ export function authRoutes(ctx: ApiContext): Router {
     const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string };
     const user = await findUserById(ctx.db, req.auth!.userId);
     if (!user) throw unauthenticated();
+    // The current password is checked here: with a stolen token this is a password oracle, so it
+    // is counted as a login is, before the check (and cannot keep the check queue full either).
+    const ip = actorOf(req).sourceIp ?? 'unknown';
+    const reserved = ctx.throttle.reserve(ip, user.username);
+    if ('retryAfterSeconds' in reserved) throw tooMany(res, reserved.retryAfterSeconds, `too many wrong passwords; try again in ${reserved.retryAfterSeconds} s`);
+    const { reservation } = reserved;
     let passwordHash: string | null;
     try {
       // Both argon2 runs in one turn of the gate: a change that got in is not refused halfway.
       passwordHash = await ctx.passwordGate.run(async () => ((await verifyPassword(user.passwordHash, currentPassword)) ? hashPassword(newPassword) : null));
     } catch (error) {
+      reservation.abandoned();
       if (error instanceof GateFull) throw busy(res);
       throw error;
     }
     if (passwordHash === null) {
+      reservation.failed();
       await writeAudit(ctx.db, actorOf(req), { action: 'password_change_failed', entityType: 'user', entityId: user.id, before: null, after: null });
       throw new ApiError(422, 'wrong_password', 'the current password is wrong', 'currentPassword');
     }
+    reservation.succeeded();
     const updated = await ctx.db.transaction().execute(async (trx) => {
       const row = await updateUser(trx, user.id, { passwordHash: passwordHash! });
       await writeAudit(trx, actorOf(req), { action: 'password_change', entityType: 'user', entityId: user.id, before: null, after: { sessionsRevoked: 'all' } });
