@@ -2,9 +2,17 @@ import type { Router } from 'express';
 import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
 import { unavailable } from '../logic/domain-errors.js';
+import { ApiError } from '../http/api-error.js';
+import { MAX_STREAMS_PER_USER } from '../live/sse-streams.js';
 import { validSessionUser } from '../repositories/users.js';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+/**
+ * What the api holds for one stream whose client does not read before it ends that stream (its
+ * EventSource resumes from the last id it got); without it a stream resuming from far back kept
+ * the whole history in memory for a client that never read it.
+ */
+const MAX_UNREAD_BYTES = 1024 * 1024;
 
 /**
  * Server-Sent Events: each browser tab gets the notices from where it left off (Last-Event-ID) or
@@ -27,23 +35,33 @@ export function eventRoutes(ctx: ApiContext): Router {
         throw unavailable('the event stream (Redis) is unavailable');
       }
     }
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-    res.write('retry: 2000\n\n');
     let ended = false;
     let unsubscribe = () => {};
     const end = () => {
       if (ended) return;
       ended = true;
       clearInterval(heartbeat);
-      forget();
+      forget?.();
       unsubscribe();
       res.end();
     };
+    // Taken before anything is written, in the same turn as the check: a burst cannot pass the limit.
     const forget = ctx.streams.add({ auth, end });
+    if (forget === null) {
+      res.setHeader('Retry-After', '5');
+      throw new ApiError(429, 'too_many_requests', `too many open event streams (at most ${MAX_STREAMS_PER_USER} per user); close another console tab`);
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    const send = (frame: string) => {
+      if (ended) return;
+      res.write(frame);
+      if (res.writableLength > MAX_UNREAD_BYTES) end();
+    };
     // A revocation by this api between the authentication and the line above found no stream to
     // end: the token is checked once more, and notices flow only after that (Postgres unreachable:
     // kept, as a heartbeat keeps it).
-    const subscribe = () => void (ended || (unsubscribe = ctx.events.subscribe(from, (frame) => void (!ended && res.write(frame)))));
+    const subscribe = () => void (ended || (unsubscribe = ctx.events.subscribe(from, send)));
     validSessionUser(ctx.db, auth).then((user) => (user ? subscribe() : end()), subscribe);
     const heartbeat = setInterval(() => {
       if (auth.expiresAt.getTime() <= Date.now()) return end();
