@@ -145,6 +145,24 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     assert.equal((await dp.prober.tcp(EFFECTIVE, internet, httpPort)).result, 'connected', 'the previous rules stay in force');
     assert.equal((await putSettings({ forwarderPortMax: 29999 })).status, 200);
     await waitAgent('the window accepted again', (a) => !a.refusals.some((r) => r.subject === 'forwarderPortMin'));
+
+    // The host changes under settings it had accepted (the rows unchanged): the port range widened
+    // over the window. Those settings are what the kernel enforces already, so the agent keeps them,
+    // reports the refusal, and still blocks a dead proxy's client (before, every run failed at the
+    // build and the kernel kept the client mapped). No notice: the resync finds it.
+    try {
+      await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=25000 60999']);
+      const widened = await waitAgent('the window refused by the widened range', (a) => a.refusals.some((r) => r.subject === 'forwarderPortMin'));
+      assert.equal(widened.ok, false);
+      await dp.setProxyStatus(ids.proxy, 'down', false);
+      const blocked = await dp.prober.until(EFFECTIVE, internet, httpPort, 'refused', 5_000);
+      assert.equal(blocked.gaveUp, undefined, `a dead proxy's client is still served after the host came to refuse the settings; lan_blocked: ${(await dp.setElements('lan_blocked'))?.join(' ')}`);
+      await dp.setProxyStatus(ids.proxy, 'up', false);
+      assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined, 'served again once its proxy is up');
+    } finally {
+      await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', `net.ipv4.ip_local_port_range=${range.replace(/\s+/, ' ')}`]);
+    }
+    await waitAgent('the window accepted once the range is back', (a) => !a.refusals.some((r) => r.subject === 'forwarderPortMin'));
   });
 
   it('LAN interface lo, all or a missing name: lo and all refused by the api, a missing name and lo written past the api refused by the agent, with the reason in the status', async () => {

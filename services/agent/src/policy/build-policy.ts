@@ -63,8 +63,8 @@ export interface PolicyBuild {
   readonly loadFailed?: string;
 }
 
-/** The settings the agent checks against the host; any refusal stops the whole desired state. */
-function settingsRefusals(settings: DesiredState['settings'], host: HostFacts): Refusal[] {
+/** The settings the agent checks against the host (DesiredSource decides what a refusal stops). */
+export function settingsRefusals(settings: DesiredState['settings'], host: HostFacts): Refusal[] {
   const refusals: Refusal[] = [];
   for (const setting of ['lanInterface', 'wanInterface'] as const) {
     const reason = interfaceRefusal(setting, settings[setting], host.interfaces);
@@ -99,9 +99,14 @@ interface PreparedClient {
 
 /** Validation, de-duplication and port checks of the mapping rows; throws SettingsRefused like buildGatewayPolicy. */
 export function prepareMappings(state: DesiredState, host: HostFacts): PreparedMappings {
-  const { settings } = state;
-  const refusedSettings = settingsRefusals(settings, host);
+  const refusedSettings = settingsRefusals(state.settings, host);
   if (refusedSettings.length > 0) throw new SettingsRefused(refusedSettings);
+  return prepareMappingsUnder(state, host);
+}
+
+/** prepareMappings() for settings the caller has judged itself (settingsRefusals): a refusal of them is not this function's to raise. */
+export function prepareMappingsUnder(state: DesiredState, host: HostFacts): PreparedMappings {
+  const { settings } = state;
   const window = { min: settings.forwarderPortMin, max: settings.forwarderPortMax };
   const refusals: Refusal[] = [];
   const rejected: RejectedMapping[] = [...state.rejected];

@@ -109,13 +109,26 @@ describe('DesiredSource', () => {
     await assert.rejects(t.source.load(), /settings refused: lanInterface "ens99" does not exist/);
   });
 
-  it('settings the host no longer allows either (the accepted interface is gone too): refused whole, as before', async () => {
+  it('settings the host no longer allows either (the accepted interface is gone too): built under the accepted ones, every refusal reported', async () => {
     const t = setup(state('up'));
     await t.source.load();
     const refused = state('down');
     t.change({ ...refused, settings: { ...refused.settings, lanInterface: parseInterfaceName('ens99') } }, 'f2');
     t.hostIs({ interfaces: new Set(['eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
-    await assert.rejects(t.source.load(), /settings refused: lanInterface "ens99" does not exist/);
+    const build = await t.source.load();
+    assert.deepEqual(build.settingsRefused?.map((r) => r.reason.match(/ens\d+/)?.[0]), ['ens99', 'ens19']);
+    assert.equal(build.policy.lan.interface, 'ens19', 'the settings in force');
+    assert.equal(build.policy.clients[0]?.blocked, 'proxy_down', 'the dead proxy applies');
+  });
+
+  it('settings unchanged while the host comes to refuse them (the port range widened over the window): a dead proxy still blocks its client', async () => {
+    const t = setup(state('up'));
+    assert.equal((await t.source.load()).settingsRefused, undefined);
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localPortRange: { min: 25000, max: 65000 }, reserved: new Map(), foreignListeners: new Map() });
+    t.change(state('down'), 'f2');
+    const build = await t.source.load();
+    assert.equal(build.settingsRefused?.[0]?.subject, 'forwarderPortMin');
+    assert.equal(build.policy.clients[0]?.blocked, 'proxy_down');
   });
 
   it('rows unreadable after a read: the build of the rows last read, marked loadFailed, the same object while nothing changes', async () => {
@@ -154,14 +167,17 @@ describe('DesiredSource', () => {
     assert.equal(await t.source.load(), build, 'unchanged: the same build, still reporting the refusal');
   });
 
-  it('a settings row the schema refuses while the host refuses the accepted settings too: refused whole, naming both', async () => {
+  it('a settings row the schema refuses while the host refuses the accepted settings too: built under them, naming both', async () => {
     const t = setup(state('up'));
     await t.source.load();
     const lo = { subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' };
     t.settingsRowRefused([lo]);
     t.change(state('down'), 'f2');
     t.hostIs({ interfaces: new Set(['eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
-    await assert.rejects(t.source.load(), (error: unknown) => error instanceof SettingsRefused && error.refusals[0] === lo && /ens19/.test(error.refusals[1]?.reason ?? ''));
+    const build = await t.source.load();
+    assert.equal(build.settingsRefused?.[0], lo);
+    assert.match(build.settingsRefused?.[1]?.reason ?? '', /ens19/);
+    assert.equal(build.policy.clients[0]?.blocked, 'proxy_down');
   });
 
   it('rows never read (the database down from the start): the error, no build', async () => {

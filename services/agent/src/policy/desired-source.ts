@@ -1,6 +1,6 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
-import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappings, type Refusal, SettingsRefused } from './build-policy.js';
+import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
 
 export interface DesiredSourceDeps {
@@ -149,32 +149,33 @@ export class DesiredSource {
    * mappings under the settings last accepted, with the refusal. A refused setting (a LAN interface
    * this node lacks, a port window over the ephemeral range) must not freeze the kill switch: a
    * proxy that dies, a client blocked or unmapped meanwhile is enforced by the kernel, not only by
-   * the forwarder. Refused whole as before when nothing was accepted yet, or when the host refuses
-   * the accepted settings too.
+   * the forwarder. That holds when the host refuses the accepted settings too (an interface gone,
+   * the port range widened over the window while the rows stay): they are what the kernel enforces
+   * already, so the build keeps them, with every refusal reported, rather than apply nothing more.
+   * Refused whole only when nothing was accepted yet.
    */
   private build(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, host: HostFacts, hostKey: string, now: number): PolicyBuild {
-    try {
-      const build = buildGatewayPolicy(state, resolved, this.deps.strictOutputUids, host, this.preparedFor(state, host, hostKey), now);
+    const under = (settings: DesiredState['settings']) => {
+      const inForce = settings === state.settings ? state : { ...state, settings };
+      return buildGatewayPolicy(inForce, resolved, this.deps.strictOutputUids, host, this.preparedFor(inForce, host, hostKey), now);
+    };
+    const refused = settingsRefusals(state.settings, host);
+    if (refused.length === 0) {
+      const build = under(state.settings);
       this.accepted = state.settings;
       return build;
-    } catch (error) {
-      const accepted = this.accepted;
-      if (!(error instanceof SettingsRefused) || accepted === null || accepted === state.settings) throw error;
-      const fallback = { ...state, settings: accepted };
-      try {
-        const build = buildGatewayPolicy(fallback, resolved, this.deps.strictOutputUids, host, this.preparedFor(fallback, host, hostKey), now);
-        return { ...build, settingsRefused: error.refusals };
-      } catch {
-        throw error; // what the operator asked for is what they must hear about
-      }
     }
+    const accepted = this.accepted;
+    if (accepted === null) throw new SettingsRefused(refused);
+    const acceptedRefused = accepted === state.settings ? [] : settingsRefusals(accepted, host);
+    return { ...under(accepted), settingsRefused: [...refused, ...acceptedRefused] };
   }
 
   /** The mapping rows' part of the build, again only when the rows, the settings or the host changed (a proxy notice changes none). */
   private preparedFor(state: DesiredState, host: HostFacts, hostKey: string): PreparedMappings {
     const memo = this.prepared;
     if (memo && memo.mappings === state.mappings && memo.rejected === state.rejected && memo.settings === state.settings && memo.hostKey === hostKey) return memo.value;
-    const value = prepareMappings(state, host);
+    const value = prepareMappingsUnder(state, host);
     this.prepared = { mappings: state.mappings, rejected: state.rejected, settings: state.settings, hostKey, value };
     return value;
   }
