@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { type Db, loadSettings } from '@pgw/db';
+import type { Db } from '@pgw/db';
 import { ProxyHostPolicy, type Settings } from '@pgw/domain';
 import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
@@ -12,6 +12,7 @@ import { createHealthMetrics, type HealthMetrics } from './probing/metrics.js';
 import { Prober } from './probing/prober.js';
 import { pruneHistory } from './repositories/checks.js';
 import { listProxies } from './repositories/proxies.js';
+import { HealthSettings } from './repositories/settings.js';
 import { endpointKey } from './scheduling/endpoint-key.js';
 import { PeriodicScheduler } from './scheduling/scheduler.js';
 import { Semaphore } from './scheduling/semaphore.js';
@@ -33,6 +34,8 @@ export interface HealthServiceOptions {
   readonly concurrency: number;
   /** CAs trusted besides the public roots for an https check URL (PGW_HEALTH_CA_FILE). */
   readonly extraCa?: readonly string[];
+  /** Where the settings come from (main.ts shares its own); a HealthSettings of `db` when absent. */
+  readonly settings?: HealthSettings;
   /** Fallback for lost notices: reload proxies and settings this often. */
   readonly reconcileIntervalMs?: number;
   readonly pruneIntervalMs?: number;
@@ -61,7 +64,8 @@ export interface HealthService {
  */
 export async function startHealthService(options: HealthServiceOptions): Promise<HealthService> {
   const { db, bus, logger } = options;
-  let settings: Settings = await loadSettings(db);
+  const settingsSource = options.settings ?? new HealthSettings(db, logger);
+  let settings: Settings = await settingsSource.load();
   // Rebuilt at each reconcile: the settings' LAN and the gateway's own addresses, as they are then.
   const proxyHostPolicy = () => new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks, gatewayAddresses: gatewayAddresses() });
   let proxyHosts = proxyHostPolicy();
@@ -115,7 +119,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
 
   /** One load of the proxies and settings, applied to the schedule and the liveness watches. */
   async function reconcileOnce(): Promise<void> {
-    settings = await loadSettings(db);
+    settings = await settingsSource.load();
     try {
       proxyHosts = proxyHostPolicy();
     } catch (error) {

@@ -1,4 +1,4 @@
-import { createDb, loadSettings } from '@pgw/db';
+import { createDb } from '@pgw/db';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
@@ -8,6 +8,7 @@ import { loadHealthConfig } from './config.js';
 import { type HealthService, startHealthService } from './health-service.js';
 import { ProberLeadership } from './leadership.js';
 import { createHealthMetrics } from './probing/metrics.js';
+import { HealthSettings } from './repositories/settings.js';
 
 await runService('health', async () => {
   const config = loadHealthConfig();
@@ -19,16 +20,18 @@ await runService('health', async () => {
   // Registered once: the prober starts and stops with the leadership, the series stay.
   const metrics = createHealthMetrics(registry);
   const leader = new Gauge({ name: 'pgw_health_leader', help: '1 while this health service is the active prober (holds the lock), 0 on standby (issue 18)', registers: [registry] });
-  let periodMs = (await loadSettings(db)).healthIntervalS * 1000;
+  const settings = new HealthSettings(db, logger);
+  let periodMs = (await settings.load()).healthIntervalS * 1000;
   let health: HealthService | undefined;
   // Both nodes of an HA pair run health; one probes (leadership.ts). A single gateway always leads.
   const leadership = new ProberLeadership({
     databaseUrl: config.PGW_DATABASE_URL,
     logger,
-    periodMs: async () => (periodMs = (await loadSettings(db)).healthIntervalS * 1000),
+    periodMs: async () => (periodMs = (await settings.load()).healthIntervalS * 1000),
     lead: async () => {
       health = await startHealthService({
         db,
+        settings,
         bus,
         redisUrl: config.PGW_REDIS_URL,
         logger,
