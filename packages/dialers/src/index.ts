@@ -12,7 +12,7 @@ export { literalHostProblem, refuseLiteralHost } from './proxy-address-check.js'
 export { withContext } from './handshake.js';
 export { HttpConnectDialer } from './http-connect.js';
 export { Socks5Dialer } from './socks5.js';
-export { Socks5UdpAssociation, type UdpAssociationHandlers } from './socks5-udp.js';
+export { type RelayRefusal, Socks5UdpAssociation, type UdpAssociationHandlers, type UdpAssociationOptions } from './socks5-udp.js';
 export type { UdpRelayAddress } from './socks5-udp-protocol.js';
 export { type WarmConnector, type WarmLoss, WarmPool, type WarmOpenOptions, type WarmPoolCounts, type WarmVia } from './warm-pool.js';
 export { type WarmPoolSettings, WarmPoolSizing } from './warm-pool-sizing.js';

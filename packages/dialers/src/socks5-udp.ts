@@ -15,6 +15,21 @@ export interface UdpAssociationHandlers {
 
 const dialer = new Socks5Dialer();
 
+/** Why a relay address is refused, as a destination policy words it (`reason` its class, e.g. destination_private). */
+export interface RelayRefusal {
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface UdpAssociationOptions extends DialOptions {
+  /**
+   * Judges a relay the proxy names at an address other than its own. Every client datagram is then
+   * sent there from the gateway's address, so it must be a destination the client may reach: a
+   * hostile proxy could otherwise steer client payloads at a host next to the gateway.
+   */
+  readonly checkRelay?: (address: string) => RelayRefusal | null;
+}
+
 /**
  * One SOCKS5 UDP association (RFC 1928 section 7, issue 15): a TCP control connection to the
  * proxy (greeting and auth as for a CONNECT, in the proxy's handshake mode), UDP ASSOCIATE, and a
@@ -50,27 +65,35 @@ export class Socks5UdpAssociation {
    * proxy_refused "command not supported" for a proxy without UDP. `options.timeoutMs` bounds the
    * whole opening, the relay address passes the same proxy-address check as the proxy's.
    */
-  static async open(proxy: ProxyEndpoint, options: DialOptions, handlers: UdpAssociationHandlers): Promise<Socks5UdpAssociation> {
+  static async open(proxy: ProxyEndpoint, options: UdpAssociationOptions, handlers: UdpAssociationHandlers): Promise<Socks5UdpAssociation> {
     const started = Date.now();
     const control = await dialer.open(proxy, { ...options, allowHalfOpen: false });
+    let udp: UdpSocket | null = null;
     try {
       const relay = await associate(control, proxy.host, Math.max(1, options.timeoutMs - (Date.now() - started)));
-      const refused = options.checkProxyAddress?.(relay.address);
-      if (refused) throw new DialError('proxy_forbidden', `SOCKS5 UDP relay ${relay.address}: ${refused.message}`, { cause: refused });
-      const udp = createSocket(relay.address.includes(':') ? 'udp6' : 'udp4');
+      const refused = options.checkProxyAddress?.(relay.address) ?? (isProxyPeer(relay.address, control) ? null : (options.checkRelay?.(relay.address) ?? null));
+      if (refused) throw new DialError('proxy_forbidden', `SOCKS5 UDP relay ${relay.address} named by the proxy: ${refused.message}`, { cause: refused });
+      const socket = (udp = createSocket(relay.address.includes(':') ? 'udp6' : 'udp4'));
       await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
+        socket.once('error', reject);
         // The same local address as the control connection: the proxy accepts datagrams from it.
-        udp.bind({ address: control.localAddress, port: 0 }, () => {
-          udp.removeListener('error', reject);
+        socket.bind({ address: control.localAddress, port: 0 }, () => {
+          socket.removeListener('error', reject);
           resolve();
         });
       });
-      return new Socks5UdpAssociation(control, udp, relay, handlers);
+      return new Socks5UdpAssociation(control, socket, relay, handlers);
     } catch (error) {
       control.destroy();
+      // dgram does not close a socket whose bind failed (EINVAL: an IPv6 relay for an IPv4 control connection).
+      udp?.close();
       throw error;
     }
+  }
+
+  /** Whether the relay is at the proxy's own address (judged as the proxy), not elsewhere (judged by `checkRelay`). */
+  get relayIsProxy(): boolean {
+    return isProxyPeer(this.relay.address, this.control);
   }
 
   /** Sends `data` to `target` through the relay (the proxy resolves a hostname target). */
@@ -90,6 +113,12 @@ export class Socks5UdpAssociation {
     this.udp.close();
     this.handlers.onClose(error);
   }
+}
+
+/** The relay at the control connection's peer: the proxy itself (an unspecified relay address was replaced by it). */
+function isProxyPeer(address: string, control: Socket): boolean {
+  const peer = control.remoteAddress;
+  return peer !== undefined && (peer === address || peer === `::ffff:${address}`);
 }
 
 /** UDP ASSOCIATE on an opened control connection: the relay address, or a DialError. */

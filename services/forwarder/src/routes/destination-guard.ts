@@ -118,8 +118,12 @@ function answerOnce<V>(answers: Map<string, V>, key: string, max: number, comput
   return answer;
 }
 
-/** The refusal reason of a dial that checkProxyAddress stopped, else null. */
-export function proxyRefusalOf(error: unknown): ProxyHostRefusal | null {
+/**
+ * The refusal reason of a dial that the policy stopped, else null: checkProxyAddress's (the proxy,
+ * or its UDP relay, where no proxy may be), or a destination's (a UDP relay the proxy named
+ * elsewhere, judged as the client's destination: Socks5UdpAssociation's checkRelay).
+ */
+export function proxyRefusalOf(error: unknown): ProxyHostRefusal | DestinationRefusal | null {
   if (!(error instanceof DialError) || error.reason !== 'proxy_forbidden') return null;
-  return (error.cause as ProxyHostProblem | undefined)?.reason ?? null;
+  return (error.cause as { reason: ProxyHostRefusal | DestinationRefusal } | undefined)?.reason ?? null;
 }

@@ -97,6 +97,11 @@ export class UdpFlow {
     return this.association?.relay.address ?? null;
   }
 
+  /** The relay address where it is not the proxy's own (null until it opened, or at the proxy): judged as a destination too. */
+  get relayElsewhere(): string | null {
+    return this.association !== null && !this.association.relayIsProxy ? this.association.relay.address : null;
+  }
+
   get opened(): boolean {
     return this.association !== null;
   }

@@ -1,5 +1,5 @@
 import { DialError, dialerFor, literalHostProblem, Socks5UdpAssociation } from '@pgw/dialers';
-import { DNS_PORT, type ProxyEndpoint } from '@pgw/domain';
+import { DNS_PORT, type DestinationRefusal, type ProxyEndpoint } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
 import { type DestinationGuard, proxyRefusalOf } from '../routes/destination-guard.js';
@@ -146,10 +146,11 @@ export class UdpRelay {
   }
 
   /**
-   * After the proxy-address policy tightened (the LAN prefix, the gateway's own addresses): ends
-   * the flows whose proxy, or the UDP relay their proxy named, it now refuses; both were judged
-   * only when the association opened. Their clients' next datagrams open a flow that is judged
-   * anew. (Destinations need nothing here: every datagram is judged.) Returns how many ended.
+   * After the policy tightened (the LAN prefix, the gateway's own addresses, private ranges): ends
+   * the flows whose proxy, or the UDP relay their proxy named, it now refuses (a relay away from
+   * the proxy judged as a destination too); both were judged only when the association opened.
+   * Their clients' next datagrams open a flow that is judged anew. (Destinations need nothing
+   * here: every datagram is judged.) Returns how many ended.
    */
   enforceProxies(): number {
     const check = this.options.destinations.checkProxyAddress;
@@ -157,7 +158,9 @@ export class UdpRelay {
     for (const flow of [...this.flows.values()]) {
       const proxyHost = flow.via.proxy?.host;
       const relay = flow.relayAddress;
-      const problem = (proxyHost !== undefined ? literalHostProblem(proxyHost, check) : null) ?? (relay !== null ? check(relay) : null);
+      const elsewhere = flow.relayElsewhere;
+      const problem =
+        (proxyHost !== undefined ? literalHostProblem(proxyHost, check) : null) ?? (relay !== null ? check(relay) : null) ?? (elsewhere !== null ? this.relayRefusal(elsewhere, this.byIp.get(flow.client.ip)?.privateDestinations ?? null) : null);
       if (problem === null) continue;
       // Counted as the refusal it is, not as a failed association.
       this.drop(this.byIp.get(flow.client.ip) ?? null, problem.reason, problem.message);
@@ -165,6 +168,15 @@ export class UdpRelay {
       ended++;
     }
     return ended;
+  }
+
+  /**
+   * A relay the proxy names away from its own address receives every datagram of the flow from the
+   * gateway: it must be a destination this client may reach, judged as its datagrams' destinations are.
+   */
+  private relayRefusal(address: string, privateDestinations: MappingRoute['privateDestinations']): { reason: DestinationRefusal; message: string } | null {
+    const reason = this.options.destinations.refusal(address, privateDestinations);
+    return reason === null ? null : { reason, message: `a destination this client may not reach (${reason})` };
   }
 
   /** Per mapping: why its client's UDP is dropped (the last reason seen). */
@@ -235,7 +247,7 @@ export class UdpRelay {
     this.counts.add(client.ip);
     const flow = new UdpFlow(key, client, route, this.options.limits, {
       associate: (handlers) =>
-        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress }, handlers),
+        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, route.privateDestinations) }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
       fromReplySocket: (destination, data) => this.relay(client, destination, data),
       reserveDestination: () => {

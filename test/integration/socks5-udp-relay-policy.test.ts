@@ -1,0 +1,100 @@
+// The relay address a SOCKS5 proxy names in its UDP ASSOCIATE reply is where the gateway then
+// sends every client datagram, from its own address. A proxy may name any address there: one other
+// than the proxy's own is judged as the client's destination would be (DestinationPolicy through
+// `checkRelay`), or a hostile proxy steers client payloads at a host next to the gateway that the
+// client itself may not reach. And a relay the association cannot bind for (an IPv6 relay named
+// to an IPv4 control connection) must not leave a UDP socket behind per attempt.
+// Scripted SOCKS5 servers on loopback; the "elsewhere" relay is a UDP listener of the test on 127.0.0.2.
+import assert from 'node:assert/strict';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import { DialError, Socks5UdpAssociation } from '@pgw/dialers';
+import type { ProxyEndpoint } from '@pgw/domain';
+
+/** No-auth SOCKS5 on 127.0.0.1 answering UDP ASSOCIATE with `relay` (ATYP and address bytes) and `relayPort`. */
+async function scriptedProxy(relay: Buffer, relayPort: number): Promise<{ endpoint: ProxyEndpoint; close(): void }> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    let greeted = false;
+    socket.on('data', (chunk) => {
+      if (!greeted) {
+        greeted = true;
+        socket.write(Buffer.from([5, 0]));
+        if (chunk.length <= 2 + chunk[1]!) return;
+        chunk = chunk.subarray(2 + chunk[1]!);
+      }
+      if (chunk[1] !== 3) return void socket.destroy();
+      const port = Buffer.alloc(2);
+      port.writeUInt16BE(relayPort);
+      socket.write(Buffer.concat([Buffer.from([5, 0, 0]), relay, port]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { endpoint: { protocol: 'socks5', host: '127.0.0.1', port: (server.address() as net.AddressInfo).port } as ProxyEndpoint, close: () => server.close() };
+}
+
+async function udpListener(host: string): Promise<{ socket: UdpSocket; port: number; received: Buffer[] }> {
+  const socket = createSocket('udp4');
+  const received: Buffer[] = [];
+  socket.on('message', (message) => received.push(message));
+  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+  return { socket, port: socket.address().port, received };
+}
+
+const handlers = { onMessage: () => undefined, onClose: () => undefined };
+const ipv4 = (a: number, b: number, c: number, d: number) => Buffer.from([1, a, b, c, d]);
+const udpHandles = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+
+describe('SOCKS5 UDP: the relay a proxy names', { timeout: 30_000 }, () => {
+  const cleanups: (() => void)[] = [];
+  after(() => cleanups.forEach((c) => c()));
+
+  it('a relay other than the proxy is judged as a destination: refused, nothing is sent there', async () => {
+    const elsewhere = await udpListener('127.0.0.2');
+    cleanups.push(() => elsewhere.socket.close());
+    const proxy = await scriptedProxy(ipv4(127, 0, 0, 2), elsewhere.port);
+    cleanups.push(proxy.close);
+    const judged: string[] = [];
+    const checkRelay = (address: string) => (judged.push(address), { reason: 'destination_private' as const, message: 'in a private range' });
+    let association: Socks5UdpAssociation | null = null;
+    try {
+      association = await Socks5UdpAssociation.open(proxy.endpoint, { timeoutMs: 2_000, checkRelay }, handlers);
+      association.send({ host: '203.0.113.53', port: 53 }, Buffer.from('client payload'));
+    } catch (error) {
+      assert.ok(error instanceof DialError && error.reason === 'proxy_forbidden', String(error));
+      assert.equal((error.cause as { reason: string }).reason, 'destination_private');
+      assert.match(error.message, /127\.0\.0\.2/);
+    } finally {
+      association?.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(judged, ['127.0.0.2']);
+    assert.equal(elsewhere.received.length, 0, 'the client payload reached the host the proxy named');
+    assert.equal(association, null, 'the association opened');
+  });
+
+  it("the proxy's own address (or an unspecified one) is not judged again: it was judged as the proxy", async () => {
+    const own = await udpListener('127.0.0.1');
+    cleanups.push(() => own.socket.close());
+    for (const relay of [ipv4(127, 0, 0, 1), ipv4(0, 0, 0, 0)]) {
+      const proxy = await scriptedProxy(relay, own.port);
+      cleanups.push(proxy.close);
+      const association = await Socks5UdpAssociation.open(proxy.endpoint, { timeoutMs: 2_000, checkRelay: () => ({ reason: 'destination_private', message: 'refuse all' }) }, handlers);
+      const before = own.received.length;
+      association.send({ host: '203.0.113.53', port: 53 }, Buffer.from('x'));
+      for (let i = 0; i < 50 && own.received.length === before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      association.close();
+    }
+    assert.equal(own.received.length, 2);
+  });
+
+  it('a relay it cannot bind for (IPv6 named to an IPv4 control connection) leaves no UDP socket behind', async () => {
+    const proxy = await scriptedProxy(Buffer.from([4, ...Array<number>(15).fill(0), 1]), 9);
+    cleanups.push(proxy.close);
+    const before = udpHandles();
+    for (let i = 0; i < 20; i++) await assert.rejects(Socks5UdpAssociation.open(proxy.endpoint, { timeoutMs: 2_000 }, handlers));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(udpHandles() - before, 0, `${udpHandles() - before} UDP sockets left by 20 failed opens`);
+  });
+});
