@@ -2,7 +2,8 @@
  * A lab's own way to Postgres: a socat relay from a Unix socket in the lab's directory to the
  * machine's cluster socket. Services given relay.url(...) reach their test database only through
  * it, so stopping the relay is "Postgres is down" for this lab alone (open connections are cut,
- * new ones fail), while the shared cluster and every other test keep running.
+ * new ones fail), and freezing it is "Postgres is silent", while the shared cluster and every other
+ * test keep running.
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,8 +53,23 @@ export class PgRelay {
     }, { intervalMs: 20 });
   }
 
+  /**
+   * Postgres gone silent rather than down: the relay and each connection's child are stopped
+   * (SIGSTOP), so connections stay open and new ones are accepted by the kernel, but nothing is
+   * answered, as when a network drops packets or the database host loses power. thaw() ends it.
+   */
+  freeze(): void {
+    if (!this.proc) throw new Error('PgRelay: not running');
+    process.kill(-this.proc.pid, 'SIGSTOP');
+  }
+
+  thaw(): void {
+    if (this.proc) process.kill(-this.proc.pid, 'SIGCONT');
+  }
+
   /** Stops the relay and every connection through it. */
   async stop(): Promise<void> {
+    this.thaw(); // a stopped process would not act on SIGTERM
     await this.proc?.stop(1000);
     this.proc = undefined;
   }

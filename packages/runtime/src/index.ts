@@ -4,3 +4,4 @@ export * from './boot-logger.js';
 export * from './coalesced-runs.js';
 export * from './per-key-debouncer.js';
 export * from './gateway-addresses.js';
+export * from './deadline.js';

@@ -22,9 +22,11 @@ function setup(initial: DesiredState) {
   let host: HostFacts = { interfaces: new Set(['ens19', 'eth0']), localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
   const asked: (string | null)[] = [];
   let down: Error | null = null;
+  let silent = false;
   let schemaRefused: Refusal[] | null = null;
   const source = new DesiredSource({
     loadIfChanged: async (known) => {
+      if (silent) return new Promise<never>(() => undefined);
       if (down !== null) throw down;
       asked.push(known?.fingerprint ?? null);
       if (known?.fingerprint === fingerprint) return { fingerprint, state: null };
@@ -33,6 +35,7 @@ function setup(initial: DesiredState) {
     resolve: async (hosts) => new Map(hosts.filter((h) => !/^\d/.test(h)).map((h) => [h, addresses])),
     hostFacts: async () => host,
     strictOutputUids: [999],
+    loadDeadlineMs: 100,
   });
   return {
     source,
@@ -41,6 +44,8 @@ function setup(initial: DesiredState) {
     resolveTo: (ips: Ipv4[]) => void (addresses = ips),
     hostIs: (facts: HostFacts) => void (host = facts),
     databaseDown: (error: Error | null) => void (down = error),
+    /** Postgres gone silent: connections open, nothing answered (a read would wait ~15 min for TCP to give up). */
+    databaseSilent: (on: boolean) => void (silent = on),
     /** As the repository reads a settings row the schema refuses: the rows carry the settings read before it. */
     settingsRowRefused: (refusals: Refusal[] | null) => void (schemaRefused = refusals),
   };
@@ -178,6 +183,17 @@ describe('DesiredSource', () => {
     assert.equal(build.settingsRefused?.[0], lo);
     assert.match(build.settingsRefused?.[1]?.reason ?? '', /ens19/);
     assert.equal(build.policy.clients[0]?.blocked, 'proxy_down');
+  });
+
+  it('rows not read within the deadline (Postgres silent): the build of the rows last read, marked loadFailed, without waiting for TCP', async () => {
+    const t = setup(state('up'));
+    const first = await t.source.load();
+    t.databaseSilent(true);
+    const started = Date.now();
+    const failed = await t.source.load();
+    assert.ok(Date.now() - started < 1_000, `waited ${Date.now() - started} ms`);
+    assert.match(failed.loadFailed ?? '', /not read within 100 ms/);
+    assert.equal(failed.policy, first.policy);
   });
 
   it('rows never read (the database down from the start): the error, no build', async () => {

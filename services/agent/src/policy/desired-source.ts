@@ -1,7 +1,16 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
+import { withDeadline } from '@pgw/runtime';
 import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
+
+/**
+ * How long a desired-state read may take before the run goes on with the rows last read. Postgres
+ * gone silent (a network that drops packets, a host powered off) answers nothing, and a read would
+ * wait ~15 min for TCP to give up while every run, the 1 s resync's re-assertions among them
+ * (forwarding off, policy routes, quota blocks), queued behind it.
+ */
+export const LOAD_DEADLINE_MS = 5_000;
 
 export interface DesiredSourceDeps {
   /**
@@ -14,6 +23,8 @@ export interface DesiredSourceDeps {
   /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
   hostFacts(ports: ReadonlySet<number>): Promise<HostFacts>;
   readonly strictOutputUids: readonly number[];
+  /** LOAD_DEADLINE_MS unless given (tests). */
+  readonly loadDeadlineMs?: number;
 }
 
 /**
@@ -91,7 +102,8 @@ export class DesiredSource {
     let loaded: RowsRead;
     let loadFailed: string | null = null;
     try {
-      loaded = await this.deps.loadIfChanged(this.last, tables);
+      const deadlineMs = this.deps.loadDeadlineMs ?? LOAD_DEADLINE_MS;
+      loaded = await withDeadline(this.deps.loadIfChanged(this.last, tables), deadlineMs, `the desired state was not read within ${deadlineMs} ms (Postgres silent?)`);
     } catch (error) {
       if (this.last === null || error instanceof SettingsRefused) throw error;
       loadFailed = error instanceof Error ? error.message : String(error);

@@ -3,7 +3,7 @@ import { PROBE_TRIGGERS } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import type { ProbeJobData, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Queue } from 'bullmq';
-import { CoalescedRuns } from '@pgw/runtime';
+import { CoalescedRuns, withDeadline } from '@pgw/runtime';
 import type { Prober } from '../probing/prober.js';
 import type { Semaphore } from './semaphore.js';
 
@@ -77,7 +77,7 @@ export class ProbeDispatcher {
     // A request while this one's job is being added: that job is added after both, so it serves both.
     const pending = this.adding.get(key);
     if (pending !== undefined) return pending;
-    const adding = withTimeout(this.addUnlessWaiting(key, request)).finally(() => this.adding.delete(key));
+    const adding = withDeadline(this.addUnlessWaiting(key, request), ENQUEUE_TIMEOUT_MS, `Redis did not take the job within ${ENQUEUE_TIMEOUT_MS} ms`).finally(() => this.adding.delete(key));
     this.adding.set(key, adding);
     return adding;
   }
@@ -111,15 +111,3 @@ export class ProbeDispatcher {
 
 const jobKey = (trigger: ProbeTrigger, proxyId: number) => `${trigger}-${proxyId}`;
 
-/** Rejects when Redis does not answer within ENQUEUE_TIMEOUT_MS: the caller probes locally then. */
-async function withTimeout(work: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not take the job within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
