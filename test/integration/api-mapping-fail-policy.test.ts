@@ -60,6 +60,16 @@ describe('mapping fail policy through the api', { timeout: 120_000 }, () => {
     assert.deepEqual(read.body.backupProxyIds, [proxyIds[2], proxyIds[1]]);
   });
 
+  it('a CSV import that makes a backup the primary drops it from the backups, as an edit does (was a 500 from the CHECK)', async () => {
+    const created = await h.call('POST', '/api/v1/mappings', { ...as(admin), body: { clientIp: '192.168.2.30', proxyId: proxyIds[0], failPolicy: 'backup', backupProxyIds: [proxyIds[1], proxyIds[2]] } });
+    assert.equal(created.status, 201, created.text);
+    const csv = `client_ip,proxy_name,enabled\n192.168.2.30,backup-a,true\n`;
+    const imported = await h.call('POST', '/api/v1/mappings/import', { ...as(admin), csv });
+    assert.equal(imported.status, 200, imported.text);
+    const read = await h.call('GET', `/api/v1/mappings/${created.body.id}`, as(admin));
+    assert.deepEqual([read.body.proxyId, read.body.backupProxyIds], [proxyIds[1], [proxyIds[2]]]);
+  });
+
   it('a viewer cannot change the policy', async () => {
     const res = await h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...as(viewer), body: { failPolicy: 'closed' } });
     assert.equal(res.status, 403);

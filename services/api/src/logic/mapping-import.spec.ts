@@ -9,10 +9,15 @@ const snapshot = {
   settings: DEFAULT_SETTINGS,
   proxies: [{ id: 1, name: 'dante' }, { id: 2, name: 'tiny' }],
   mappings: [
-    { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, enabled: true, description: '', macAddress: null, ...UNLIMITED_ROW, tags: ['kiosk', 'floor-2'] },
-    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f', rateDownKbit: 1000, rateUpKbit: null, quotaBytes: '5000000', tags: [] },
+    { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, backupProxyIds: [], enabled: true, description: '', macAddress: null, ...UNLIMITED_ROW, tags: ['kiosk', 'floor-2'] },
+    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, backupProxyIds: [1], enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f', rateDownKbit: 1000, rateUpKbit: null, quotaBytes: '5000000', tags: [] },
   ],
 };
+
+test('a backup made the primary leaves the backups; other rows do not name them', () => {
+  const plan = planImport('client_ip,proxy_name,enabled\n192.168.2.50,dante,false\n', snapshot);
+  assert.deepEqual([plan[0]!.proxyId, plan[0]!.backupProxyIds], [1, []]);
+});
 
 test('creates new clients, updates existing ones, allocates free ports', () => {
   const plan = planImport('client_ip,proxy_name,listen_port,enabled,description\n192.168.2.10,tiny,,false,desk\n192.168.2.11,dante,,,\n192.168.2.12,dante,20005,yes,"a, b"\n', snapshot);

@@ -27,7 +27,7 @@ export function parseTagsCell(cell: string): string[] {
 const LIMIT_COLUMNS = { rate_down_kbit: 'rateDownKbit', rate_up_kbit: 'rateUpKbit', quota_bytes: 'quotaBytes' } as const;
 
 /** What an import compares a row with: the stored mapping of the same client. */
-export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'enabled' | 'description' | 'macAddress' | 'rateDownKbit' | 'rateUpKbit' | 'quotaBytes' | 'tags'>;
+export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'backupProxyIds' | 'enabled' | 'description' | 'macAddress' | 'rateDownKbit' | 'rateUpKbit' | 'quotaBytes' | 'tags'>;
 
 export interface ImportSnapshot {
   settings: Settings;
@@ -147,7 +147,9 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     }
     if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
       const existing = existingByIp.get(clientIp);
-      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits, ...tags });
+      // A backup made the primary leaves the backups, as an edit does (the mapping's own proxy is never its backup).
+      const backups = existing?.backupProxyIds.includes(proxyId) ? { backupProxyIds: existing.backupProxyIds.filter((id) => id !== proxyId) } : {};
+      planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits, ...tags, ...backups });
     }
   }
   if (problems.length) {
