@@ -64,4 +64,25 @@ describe('api: a proxy password stays with its endpoint', () => {
       assert.ok(!bad.text.includes('pa/ss') && !bad.text.includes('pa#ss'), bad.text);
     }
   });
+
+  it('refuses credentials the protocol cannot carry (400 naming the field), which no dial could ever send', async () => {
+    const cases = [
+      { body: { name: 'h1', url: 'http://a%3Ab:pw@198.51.100.61:3128' }, field: 'url' },
+      { body: { name: 'h2', protocol: 'http', host: '198.51.100.61', port: 3128, username: 'a:b', password: 'pw' }, field: 'username' },
+      { body: { name: 's1', protocol: 'socks5', host: '198.51.100.62', port: 1080, username: 'é'.repeat(200), password: 'pw' }, field: 'username' },
+      { body: { name: 's2', protocol: 'socks5', host: '198.51.100.62', port: 1080, username: 'u', password: 'é'.repeat(200) }, field: 'password' },
+    ];
+    for (const { body, field } of cases) {
+      const res = await h.call('POST', '/api/v1/proxies', { ...as(admin), body });
+      assert.equal(res.status, 400, `${body.name}: ${res.text}`);
+      assert.equal(res.body.error.field, field, body.name);
+    }
+    const http = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'h3', url: 'http://carol:pw@198.51.100.63:3128' } });
+    assert.equal(http.status, 201, http.text);
+    const before = JSON.stringify(await h.db.selectFrom('proxies').selectAll().where('id', '=', http.body.id).executeTakeFirstOrThrow());
+    const renamed = await h.call('PATCH', `/api/v1/proxies/${http.body.id}`, { ...as(admin), body: { username: 'car:ol' } });
+    assert.equal(renamed.status, 400, renamed.text);
+    assert.equal(renamed.body.error.field, 'username');
+    assert.equal(JSON.stringify(await h.db.selectFrom('proxies').selectAll().where('id', '=', http.body.id).executeTakeFirstOrThrow()), before);
+  });
 });

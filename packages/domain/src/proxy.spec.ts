@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { endpointLabel, parseProxyUrl, redactUrl } from './proxy.js';
+import { credentialProblem, endpointLabel, parseProxyUrl, redactUrl } from './proxy.js';
 
 describe('parseProxyUrl', () => {
   it('parses socks5 with credentials', () => {
@@ -34,5 +34,16 @@ describe('parseProxyUrl', () => {
     }
     assert.equal(redactUrl('socks5://user:pa/ss@host:1080'), 'socks5://user:***@host:1080');
     assert.equal(redactUrl('socks5://us/er:pass@host:1080'), 'socks5://***@host:1080', 'a user part the parser would cut is hidden too');
+  });
+});
+
+describe('credentialProblem', () => {
+  it('names what a protocol cannot carry: ":" in an HTTP user, more than 255 UTF-8 bytes in SOCKS5', () => {
+    assert.equal(credentialProblem('http', 'a:b', 'pw')?.field, 'username');
+    assert.equal(credentialProblem('socks5', 'a:b', 'pw'), null, 'SOCKS5 carries ":"');
+    assert.equal(credentialProblem('socks5', 'é'.repeat(128), null)?.field, 'username', '256 bytes in 128 characters');
+    assert.equal(credentialProblem('socks5', 'u', 'p'.repeat(256))?.field, 'password');
+    assert.equal(credentialProblem('socks5', 'u'.repeat(255), 'é'.repeat(127)), null);
+    assert.equal(credentialProblem('http', null, undefined), null);
   });
 });

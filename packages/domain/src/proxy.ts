@@ -62,6 +62,22 @@ export const proxyEndpointSchema = z.object({
 });
 
 /**
+ * Why `protocol` cannot carry these credentials, naming the field, or null. What the dialers would
+ * refuse at every dial, refused when a proxy is saved: HTTP Basic joins user and password with
+ * ":", and SOCKS5 (RFC 1929) gives each one byte of length.
+ */
+export function credentialProblem(protocol: ProxyProtocol, username: string | null | undefined, password: string | null | undefined): { field: 'username' | 'password'; message: string } | null {
+  if (protocol === 'http' && username?.includes(':')) return { field: 'username', message: 'username: an HTTP proxy user name cannot contain ":" (Basic authentication joins it to the password with one)' };
+  if (protocol === 'socks5') {
+    for (const [field, value] of [['username', username], ['password', password]] as const) {
+      const bytes = value == null ? 0 : Buffer.byteLength(value, 'utf8');
+      if (bytes > 255) return { field, message: `${field}: a SOCKS5 ${field} is at most 255 bytes in UTF-8 (this one is ${bytes})` };
+    }
+  }
+  return null;
+}
+
+/**
  * Parses `socks5://user:pass@host:port` or `http://host:port`. Throws an Error whose message
  * names what is wrong, for API and CLI input.
  */

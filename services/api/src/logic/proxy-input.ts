@@ -1,4 +1,4 @@
-import { parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
+import { credentialProblem, parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
 import type { ProxyUpdate } from '../contract/types.js';
 import { conflict, invalid } from './domain-errors.js';
 
@@ -72,4 +72,19 @@ export function refuseCredentialMove(stored: { protocol: string; host: string; p
   if (stored.passwordEnc === null || change.password !== undefined) return;
   const moved = (['protocol', 'host', 'port'] as const).filter((field) => change[field] !== undefined && change[field] !== stored[field]);
   if (moved.length > 0) throw conflict('password', `password: the proxy moves (${moved.join(', ')}); give its password again, or null to remove it: the stored one goes only to the endpoint it was saved for`);
+}
+
+/**
+ * Credentials the proxy's protocol cannot carry, judged on the endpoint as it will be stored (the
+ * change over `stored` on an edit; a password kept sealed was judged when it was saved). Named by
+ * `url` where the change came as one.
+ */
+export function refuseUncarriableCredentials(change: EndpointChange, input: ProxyInput, stored?: { protocol: ProxyProtocol; username: string | null }): void {
+  const protocol = change.protocol ?? stored?.protocol;
+  if (protocol === undefined) return;
+  const username = change.username !== undefined ? change.username : stored?.username;
+  const problem = credentialProblem(protocol, username, change.password);
+  if (problem === null) return;
+  const field = input.url !== undefined ? 'url' : problem.field;
+  throw invalid(field, field === 'url' ? `url ${problem.message}` : problem.message);
 }

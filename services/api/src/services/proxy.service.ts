@@ -3,7 +3,7 @@ import { ProxyHostPolicy } from '@pgw/domain';
 import type { ProbeResult } from '@pgw/events';
 import type { Proxy, ProxyCreate, ProxyUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../logic/domain-errors.js';
-import { type EndpointChange, endpointFromInput, refuseCredentialMove } from '../logic/proxy-input.js';
+import { type EndpointChange, endpointFromInput, refuseCredentialMove, refuseUncarriableCredentials } from '../logic/proxy-input.js';
 import { auditedProxy, toProxyDto } from './proxy-dto.js';
 import type { Actor, Prober, ProxyFields, Publisher, Store } from './ports.js';
 
@@ -25,6 +25,7 @@ export class ProxyService {
   async create(input: ProxyCreate, actor: Actor): Promise<Proxy> {
     const { store } = this.deps;
     const endpoint = endpointFromInput(input, 'create', await this.hosts());
+    refuseUncarriableCredentials(endpoint, input);
     if (await store.proxies.findByName(input.name)) throw conflict('name', `a proxy named "${input.name}" already exists`);
     const row = await store.transaction(async (repos) => {
       const fields = this.storedFields(endpoint);
@@ -56,6 +57,7 @@ export class ProxyService {
       const before = await repos.proxies.find(id, { lock: true });
       if (!before) throw notFound(`proxy ${id}`);
       refuseCredentialMove(before, endpoint);
+      refuseUncarriableCredentials(endpoint, input, before);
       const fields = {
         ...this.storedFields(endpoint),
         ...(input.name !== undefined ? { name: input.name } : {}),
