@@ -71,19 +71,26 @@ export async function startHealthStack(
   const bus = new EventBus({ redisUrl: redis.adminUrl, logger });
   const healthDb = createDb(database.urlFor('pgw_health'), { applicationName: `pgw-${options.name}` });
   const registry = new Registry();
-  const health = await startHealthService({
-    db: healthDb,
-    bus,
-    redisUrl: redis.url('health'),
-    logger,
-    registry,
-    secretKey: options.secretKey,
-    concurrency: 4,
-    reconcileIntervalMs: 60_000,
-    proxyAllowNetworks: options.proxyAllowNetworks,
-    ...(options.liveness === undefined ? {} : { liveness: options.liveness }),
-    ...(options.upstreamDebounceMs === undefined ? {} : { upstreamDebounceMs: options.upstreamDebounceMs }),
-  });
+  let health: HealthService;
+  try {
+    health = await startHealthService({
+      db: healthDb,
+      bus,
+      redisUrl: redis.url('health'),
+      logger,
+      registry,
+      secretKey: options.secretKey,
+      concurrency: 4,
+      reconcileIntervalMs: 60_000,
+      proxyAllowNetworks: options.proxyAllowNetworks,
+      ...(options.liveness === undefined ? {} : { liveness: options.liveness }),
+      ...(options.upstreamDebounceMs === undefined ? {} : { upstreamDebounceMs: options.upstreamDebounceMs }),
+    });
+  } catch (error) {
+    await bus.close();
+    await healthDb.destroy();
+    throw error;
+  }
   const queue = new Queue<ProbeJobData, ProbeResult>(PROBE_QUEUE, { connection: redis.connection('admin') });
   const queueEvents = new QueueEvents(PROBE_QUEUE, { connection: redis.connection('admin') });
   await queueEvents.waitUntilReady();

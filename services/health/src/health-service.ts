@@ -174,7 +174,25 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     });
   }
 
-  await reconcile();
+  /** What runs from here on besides the loops started below: closed by stop(), and by a start that fails. */
+  async function closeStarted(): Promise<void> {
+    liveness?.stop();
+    upstreamFailures.stop();
+    await worker.close();
+    await dispatcher.drain();
+    await queue.close();
+    queueConnection.disconnect();
+    workerConnection.disconnect();
+  }
+
+  try {
+    await reconcile();
+  } catch (error) {
+    // Nothing of a failed start may outlive it: its worker would take the shared queue's jobs
+    // under the settings of this moment, and each retry of a take-over would add another.
+    await closeStarted();
+    throw error;
+  }
   scheduler.start();
   const subscription = bus.subscribe({ group: 'health', consumer: `health@${hostname()}`, handler: handle });
   const reconcileTimer = setInterval(() => {
@@ -197,13 +215,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
       // A load still running would start watches and timers again after they are stopped.
       await reconciles.idle();
       scheduler.stop();
-      liveness?.stop();
-      upstreamFailures.stop();
-      await worker.close();
-      await dispatcher.drain();
-      await queue.close();
-      queueConnection.disconnect();
-      workerConnection.disconnect();
+      await closeStarted();
     },
   };
 }
