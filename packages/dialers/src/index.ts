@@ -8,7 +8,7 @@ export { DialError, type DialFailureReason, type DialStep } from './dial-error.j
 export type { DialOptions, DialSignal, DialTarget, Dialer, ProxyAddressCheck } from './types.js';
 export { DialAbort } from './dial-abort.js';
 export { type HandshakePlan, type PlannedDialFailure, type PlannedStage, planAborted, planFailure } from './handshake-plan.js';
-export { literalHostProblem, refuseLiteralHost } from './proxy-address-check.js';
+export { guardedLookup, literalHostProblem, refuseLiteralHost } from './proxy-address-check.js';
 export { withContext } from './handshake.js';
 export { HttpConnectDialer } from './http-connect.js';
 export { Socks5Dialer } from './socks5.js';

@@ -110,6 +110,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
               await prober.recordLoss(watched, detail);
             },
             probeNow: (proxyId) => dispatcher.dispatch(proxyId, 'liveness'),
+            checkProxyAddress: (address) => proxyHosts.problem(address),
           },
           logger,
           metrics.livenessLosses,

@@ -1,4 +1,5 @@
 import { endpointLabel, parsePort, type ProxyProtocol } from '@pgw/domain';
+import { guardedLookup, type ProxyAddressCheck } from '@pgw/dialers';
 import type { Logger } from '@pgw/log';
 import type { Counter } from 'prom-client';
 import { DEFAULT_LIVENESS_TIMINGS, type LivenessLoss, LivenessWatch, type LivenessTimings } from './liveness-watch.js';
@@ -15,6 +16,8 @@ export interface LivenessActions {
   recordLoss(watched: WatchedProxy, detail: string): Promise<void>;
   /** Not certain (a slow connect) or alive again: let a full layer-7 probe decide. */
   probeNow(proxyId: number): void;
+  /** The probe's proxy-address check: a proxy name is watched only at addresses a proxy may be. */
+  readonly checkProxyAddress?: ProxyAddressCheck;
 }
 
 /**
@@ -42,7 +45,7 @@ export class LivenessMonitor {
       const fresh = new LivenessWatch(proxy.host, proxy.port, {
         lost: (loss, detail, repeated) => this.lost(proxy, loss, detail, repeated),
         restored: () => this.actions.probeNow(proxy.id),
-      }, this.timings);
+      }, this.timings, this.actions.checkProxyAddress && guardedLookup(this.actions.checkProxyAddress));
       this.watches.set(proxy.id, fresh);
       fresh.start();
     }

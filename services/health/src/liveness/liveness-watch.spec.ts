@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { guardedLookup } from '@pgw/dialers';
 import { type LivenessLoss, LivenessWatch, type LivenessTimings } from './liveness-watch.js';
 
 const FAST: LivenessTimings = { connectTimeoutMs: 500, retryMs: 100, minLifetimeMs: 100, keepalive: { idleS: 1, intervalS: 1, count: 2 } };
@@ -34,6 +35,26 @@ async function until(what: string, test: () => boolean, ms = 3_000): Promise<voi
 }
 
 describe('LivenessWatch', () => {
+  it('a proxy name that resolves where no proxy may be gets no connection (the probe\'s address check), and is reported lost', async () => {
+    let accepted = 0;
+    const server = net.createServer((s) => (accepted++, s.destroy()));
+    const port = await listen(server);
+    const seen: Seen = { lost: [], restored: 0 };
+    const refuseLoopback = (address: string) => (address.startsWith('127.') || address === '::1' ? { reason: 'proxy_loopback' as const, message: 'a loopback address (the gateway itself)' } : null);
+    const w = new LivenessWatch('localhost', port, { lost: (loss, detail, repeated) => seen.lost.push({ loss, detail, at: Date.now(), repeated }), restored: () => seen.restored++ }, FAST, guardedLookup(refuseLoopback));
+    try {
+      w.start();
+      await until('a loss reported', () => seen.lost.length > 0);
+      await sleep(300);
+      assert.equal(accepted, 0, 'the watch connected to the address the policy refuses');
+      assert.equal(seen.lost[0]!.loss, 'connect_failed');
+      assert.match(seen.lost[0]!.detail, /localhost resolves to .*loopback/);
+    } finally {
+      w.stop();
+      server.close();
+    }
+  });
+
   it('reports "refused" within milliseconds when the listening process goes away, once, then "restored"', async () => {
     const sockets = new Set<net.Socket>();
     let server = net.createServer((s) => sockets.add(s.on('error', () => undefined)));

@@ -4,6 +4,7 @@
 // the connection, so the proxy sees one idle client (it may close it after its own idle timeout:
 // then the reconnect succeeds and nothing is reported).
 import net from 'node:net';
+import { DialError } from '@pgw/dialers';
 import { setTcpKeepalive, type KeepaliveTimers } from '@pgw/original-dst';
 
 export type LivenessLoss = 'refused' | 'closed' | 'silent' | 'connect_timeout' | 'connect_failed';
@@ -56,6 +57,8 @@ export class LivenessWatch {
     readonly port: number,
     private readonly events: LivenessEvents,
     private readonly timings: LivenessTimings = DEFAULT_LIVENESS_TIMINGS,
+    /** Resolves a proxy name through the probe's address check (guardedLookup): the address dialed is the one checked. */
+    private readonly lookup?: NonNullable<net.TcpSocketConnectOpts['lookup']>,
   ) {}
 
   start(): void {
@@ -71,7 +74,7 @@ export class LivenessWatch {
 
   private connect(): void {
     if (this.stopped) return;
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const socket = net.connect({ host: this.host, port: this.port, noDelay: true, ...(this.lookup ? { lookup: this.lookup } : {}) });
     this.socket = socket;
     let lastError: NodeJS.ErrnoException | undefined;
     let connected = false;
@@ -127,6 +130,7 @@ export class LivenessWatch {
     if (code === 'ECONNREFUSED') this.report('refused', 'the proxy refused a TCP connection (ECONNREFUSED)');
     else if (code === 'PGW_CONNECT_TIMEOUT') this.report('connect_timeout', error!.message);
     else if (code === 'ECONNRESET' || code === 'EPIPE') this.report('closed', `the connection to the proxy was reset (${code})`);
+    else if (error instanceof DialError) this.report('connect_failed', error.message); // the address check refused what the name resolved to
     else this.report('connect_failed', `cannot connect to the proxy (${code})`);
     this.schedule(this.timings.retryMs);
   }
