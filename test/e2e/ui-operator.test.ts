@@ -246,6 +246,31 @@ describe('operator console: defects found by a new operator (chromium, real api 
     assert.equal(String(stored.healthIntervalS), original, 'nothing was saved');
   });
 
+  it("refuses a save built on settings another admin changed meanwhile (412): theirs stand, and the tab offers their version", async () => {
+    const { page } = admin;
+    await page.goto('/#/config');
+    const interval = page.locator('#set-healthIntervalS');
+    await interval.waitFor();
+    const original = Number(await interval.inputValue());
+    await interval.fill(String(original + 9));
+    // Another admin saves meanwhile (the api, as a second console would).
+    const current = await h.call('GET', '/api/v1/settings', bearer());
+    const theirs = !current.body.strictOutput;
+    assert.equal((await h.call('PUT', '/api/v1/settings', { ...bearer(), body: { ...current.body, strictOutput: theirs } })).status, 200);
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api/v1/settings') && r.request().method() === 'PUT', { timeout: 10_000 });
+    await page.getByTestId('save-settings').click();
+    const response = await answered;
+    assert.equal(response.status(), 412, `the stale save was taken: ${await response.text()}`);
+    await page.getByRole('alert').filter({ hasText: 'Someone else changed the settings' }).first().waitFor({ timeout: 5_000 });
+    const stored = (await h.call('GET', '/api/v1/settings', bearer())).body as { strictOutput: boolean; healthIntervalS: number };
+    assert.deepEqual([stored.strictOutput, stored.healthIntervalS], [theirs, original], "the other admin's change stands, nothing of the stale save");
+    await page.getByRole('button', { name: 'Load their version' }).click();
+    for (let i = 0; i < 50 && (await interval.inputValue()) !== String(original); i++) await page.waitForTimeout(100);
+    assert.equal(await interval.inputValue(), String(original), 'their version loaded into the form');
+    // Back as it was for the tests after this one.
+    assert.equal((await h.call('PUT', '/api/v1/settings', { ...bearer(), body: { ...stored, strictOutput: current.body.strictOutput } })).status, 200);
+  });
+
   it('shows a viewer settings that look read-only (muted, not-allowed cursor), unlike the admin\'s editable ones', async () => {
     const style = (page: Page) =>
       page.locator('#set-healthIntervalS').evaluate((el) => {

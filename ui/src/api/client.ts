@@ -1,4 +1,4 @@
-import { request } from './http.js';
+import { request, requestVersioned } from './http.js';
 import type {
   AuditPage,
   AuditQuery,
@@ -74,8 +74,9 @@ export const api = {
   bulkMappings: (body: BulkMappingRequest) => request<BulkMappingResult>('/mappings/bulk', { method: 'POST', json: body }),
   listNodes: () => request<GatewayNodes>('/nodes'),
 
-  getSettings: () => request<Settings>('/settings'),
-  putSettings: (body: Settings) => request<Settings>('/settings', { method: 'PUT', json: body }),
+  /** With their version: a save built on them names it, and is refused (412) if someone else saved since. */
+  getSettings: () => requestVersioned<Settings>('/settings'),
+  putSettings: (body: Settings, version: string | null) => requestVersioned<Settings>('/settings', { method: 'PUT', json: body, ...(version ? { ifMatch: version } : {}) }),
   getStatus: () => request<Status>('/status'),
   listAudit: (limit: number) => request<AuditPage>('/audit', { query: { limit } }),
   searchAudit: (query: AuditQuery) => request<AuditPage>('/audit', { query }),

@@ -26,9 +26,21 @@ export interface RequestOptions {
   /** The login call: a 401 there is a wrong password, not an expired session. */
   anonymous?: boolean;
   accept?: string;
+  /** The version (ETag) a change was built on: the api refuses it (412) if another one is stored. */
+  ifMatch?: string;
 }
 
 export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  return (await exchange<T>(path, options)).body;
+}
+
+/** request() with the answer's version (its ETag), for a later change's `ifMatch`. */
+export async function requestVersioned<T>(path: string, options: RequestOptions = {}): Promise<{ body: T; version: string | null }> {
+  const { body, headers } = await exchange<T>(path, options);
+  return { body, version: headers.get('ETag') };
+}
+
+async function exchange<T>(path: string, options: RequestOptions): Promise<{ body: T; headers: Headers }> {
   const method = options.method ?? 'GET';
   const headers: Record<string, string> = { Accept: options.accept ?? 'application/json' };
   let body: string | undefined;
@@ -40,15 +52,16 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
     body = options.text.body;
   }
   if (UNSAFE.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  if (options.ifMatch !== undefined) headers['If-Match'] = options.ifMatch;
   const response = await fetch(API_BASE + path + queryString(options.query), { method, headers, body, credentials: 'same-origin' });
-  if (response.status === 204) return undefined as T;
+  if (response.status === 204) return { body: undefined as T, headers: response.headers };
   const contentType = response.headers.get('Content-Type') ?? '';
   if (!response.ok) {
     const error = await readError(response, contentType);
     if (response.status === 401 && !options.anonymous) onUnauthenticated();
     throw error;
   }
-  return (contentType.includes('application/json') ? await response.json() : await response.text()) as T;
+  return { body: (contentType.includes('application/json') ? await response.json() : await response.text()) as T, headers: response.headers };
 }
 
 async function readError(response: Response, contentType: string): Promise<ApiError> {

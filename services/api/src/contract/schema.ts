@@ -84,7 +84,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change my password; revokes all my tokens and returns a new session */
+        /**
+         * Change my password; revokes all my tokens and returns a new session
+         * @description The current password is checked under the login's limits (per source address and username, per address, global), counted before the check: 429 with Retry-After beyond.
+         */
         post: operations["changePassword"];
         delete?: never;
         options?: never;
@@ -171,7 +174,10 @@ export interface paths {
         delete: operations["deleteProxy"];
         options?: never;
         head?: never;
-        /** Change a proxy (admin). `password` null clears it, omitted keeps it; `url` replaces the whole endpoint. */
+        /**
+         * Change a proxy (admin). `password` null clears it, omitted keeps it; `url` replaces the whole endpoint.
+         * @description A stored password goes only to the endpoint it was saved for: an edit that changes protocol, host or port of a proxy with a password must give `password` again (or null to remove it), else 409 naming `password`, nothing changed.
+         */
         patch: operations["updateProxy"];
         trace?: never;
     };
@@ -455,7 +461,7 @@ export interface paths {
         get: operations["getSettings"];
         /**
          * Replace the settings (admin)
-         * @description 409 when existing mappings would fall outside a new LAN CIDR or forwarder port range.
+         * @description 409 when existing mappings would fall outside a new LAN CIDR or forwarder port range. With `If-Match` (the `ETag` of the GET the change was built on) a change is refused with 412, nothing changed, when someone else changed the settings since; the console always sends it.
          */
         put: operations["putSettings"];
         post?: never;
@@ -690,7 +696,7 @@ export interface components {
             error: {
                 /**
                  * @description Stable machine code: validation_failed, unauthenticated, forbidden, csrf_invalid, not_found, conflict,
-                 *     probe_failed, probe_timeout, wrong_password, payload_too_large, unsupported_media_type,
+                 *     precondition_failed, probe_failed, probe_timeout, wrong_password, payload_too_large, unsupported_media_type,
                  *     too_many_requests, unavailable, internal
                  */
                 code: string;
@@ -1291,6 +1297,15 @@ export interface components {
         };
         /** @description Duplicate or still referenced; `field` names it */
         Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `If-Match` names a version that is no longer the stored one (`precondition_failed`): load again, change on top */
+        PreconditionFailed: {
             headers: {
                 [name: string]: unknown;
             };
@@ -2218,9 +2233,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Current settings */
+            /** @description Current settings; `ETag` is their version, for a PUT's `If-Match` */
             200: {
                 headers: {
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2233,7 +2249,9 @@ export interface operations {
     putSettings: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "If-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2243,9 +2261,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Stored; the agent, forwarder and health service pick it up */
+            /** @description Stored; the agent, forwarder and health service pick it up. `ETag` is the new version. */
             200: {
                 headers: {
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2256,6 +2275,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
         };
     };
     getStatus: {
@@ -2493,6 +2513,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
         };
     };

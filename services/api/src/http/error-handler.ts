@@ -30,6 +30,7 @@ const DOMAIN_STATUS: Readonly<Record<DomainErrorKind, readonly [number, string]>
   invalid: [400, 'validation_failed'],
   not_found: [404, 'not_found'],
   conflict: [409, 'conflict'],
+  stale: [412, 'precondition_failed'],
   probe_failed: [422, 'probe_failed'],
   unavailable: [503, 'unavailable'],
   probe_timeout: [504, 'probe_timeout'],

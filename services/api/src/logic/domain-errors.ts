@@ -3,7 +3,7 @@
  * conflict, the proxy failed its probe, a dependency is down. logic/ and services/ throw these and
  * know nothing of HTTP; http/error-handler.ts maps each kind to its status and error code.
  */
-export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'probe_failed' | 'probe_timeout' | 'unavailable';
+export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'stale' | 'probe_failed' | 'probe_timeout' | 'unavailable';
 
 export class DomainError extends Error {
   constructor(
@@ -20,4 +20,6 @@ export class DomainError extends Error {
 export const invalid = (field: string | undefined, message: string, details?: unknown) => new DomainError('invalid', message, field, details);
 export const notFound = (what: string, field?: string) => new DomainError('not_found', `${what} not found`, field);
 export const conflict = (field: string | undefined, message: string, details?: unknown) => new DomainError('conflict', message, field, details);
+/** The change was built on a version that is no longer the stored one (If-Match). */
+export const stale = (message: string) => new DomainError('stale', message);
 export const unavailable = (message: string) => new DomainError('unavailable', message);

@@ -8,4 +8,11 @@ export async function saveSettings(db: Db, settings: Settings): Promise<void> {
   await db.updateTable('settings').set({ ...settings, updatedAt: new Date() }).where('id', '=', 1).execute();
 }
 
-export const settingsRepository = (db: Db): SettingsRepository => ({ load: () => loadSettings(db), save: (settings) => saveSettings(db, settings) });
+export const settingsRepository = (db: Db): SettingsRepository => ({
+  load: async (options) => {
+    // The row locked until the transaction ends (a change that checks the version first).
+    if (options?.lock) await db.selectFrom('settings').select('id').where('id', '=', 1).forUpdate().execute();
+    return loadSettings(db);
+  },
+  save: (settings) => saveSettings(db, settings),
+});

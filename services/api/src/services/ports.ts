@@ -77,7 +77,8 @@ export interface ProxyRepository {
 }
 
 export interface SettingsRepository {
-  load(): Promise<Settings>;
+  /** `lock`: the row stays locked until the transaction ends. */
+  load(options?: { lock?: boolean }): Promise<Settings>;
   save(settings: Settings): Promise<void>;
 }
 

@@ -1,13 +1,18 @@
 import { dnsUpstreamProblem, type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
-import { conflict, invalid } from '../logic/domain-errors.js';
+import { conflict, invalid, stale } from '../logic/domain-errors.js';
+import { ifMatchNames, settingsVersion } from '../logic/settings-version.js';
 import type { Actor, Publisher, Store } from './ports.js';
 
 /** Changing the operator settings: never so that a stored mapping would fall outside the LAN or the port range. */
 export class SettingsService {
   constructor(private readonly deps: { readonly store: Store; readonly publisher: Publisher }) {}
 
-  /** Returns the settings as stored. */
-  async change(input: unknown, actor: Actor): Promise<Settings> {
+  /**
+   * Returns the settings as stored. `ifMatch`: the version (settingsVersion) the change was built
+   * on; another one stored meanwhile refuses it (412), where the change would put back whatever the
+   * other admin changed. Without it (scripts, the CLI) the change is taken as before.
+   */
+  async change(input: unknown, actor: Actor, ifMatch?: string): Promise<Settings> {
     const parsed = settingsSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -18,7 +23,11 @@ export class SettingsService {
     // What the UPDATE left: a field the change leaves out keeps its stored value, and the answer
     // (and the audit) say what is in force, not only what was sent.
     const stored = await this.deps.store.transaction(async (repos) => {
-      const before = await repos.settings.load();
+      // Locked: two saves built on the same version cannot both pass the check below.
+      const before = await repos.settings.load({ lock: true });
+      if (ifMatch !== undefined && !ifMatchNames(ifMatch, settingsVersion(before))) {
+        throw stale('the settings were changed by someone else since you loaded them; load them again and make your change on top');
+      }
       // A retention left out of the change keeps its stored value: the order of the histories holds against it too.
       const retention = usageRetentionIssues({ ...before, ...next })[0];
       if (retention) throw invalid(retention.path.join('.'), `${retention.path.join('.')}: ${retention.message}`);
