@@ -24,7 +24,9 @@ describe('gatewayAddresses in a namespace with an interface up and no carrier, a
     execFileSync('ip', ['netns', 'add', NS]);
     for (const command of ['link set lo up', 'link add v0 type veth peer name v1', 'addr add 10.77.0.1/24 dev v0', 'addr add fd77::1/64 dev v0 nodad', 'link set v0 up']) inNs('ip', ...command.split(' '));
     // Ranges the kernel delivers locally as a whole (AnyIP): a local route, and an address with a prefix on lo.
-    for (const command of ['route add local 10.78.0.0/16 dev lo', 'addr add 10.79.0.1/24 dev lo', '-6 route add local fd78::/64 dev lo']) inNs('ip', ...command.split(' '));
+    for (const command of ['route add local 10.78.0.0/16 dev lo', 'addr add 10.79.0.1/24 dev lo']) inNs('ip', ...command.split(' '));
+    // And TPROXY's policy table: a local default route for marked packets only, not an address of the host.
+    for (const command of ['route add local 0.0.0.0/0 dev lo table 100', 'rule add fwmark 1 lookup 100']) inNs('ip', ...command.split(' '));
   });
   after(() => execFileSync('ip', ['netns', 'del', NS]));
 
@@ -52,7 +54,7 @@ const stop = guard.watch(20);
 const held = [];
 try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
 await new Promise((resolve) => setTimeout(resolve, 300));
-const during = ['10.77.0.1', '10.78.3.4', 'fd78::9'].map((address) => guard.refusal(address, null));
+const during = ['10.77.0.1', '10.78.3.4', 'fd77::1'].map((address) => guard.refusal(address, null));
 for (const fd of held) closeSync(fd);
 stop();
 console.log(JSON.stringify({ held: held.length, during, errors: errors.length }));`;
@@ -61,13 +63,15 @@ console.log(JSON.stringify({ held: held.length, during, errors: errors.length })
     console.log(`# ${out.trim()}`);
     assert.ok(result.held > 0, 'the descriptors were exhausted');
     assert.deepEqual(result.during, ['destination_gateway', 'destination_gateway', 'destination_gateway']);
-    assert.equal(result.errors, 1, 'the failed reads are told once, not at every tick');
+    // ~15 ticks failed; told once per spell of failures (a descriptor Node frees meanwhile may let one read through and start a new spell).
+    assert.ok(result.errors >= 1 && result.errors <= 3, `the failed reads are told once, not at every tick: told ${result.errors} times`);
   });
 
-  it('lists the ranges the kernel delivers locally as a whole, IPv4 and IPv6, as networks', () => {
-    // The kernel's own answer first: an address inside each range is local to this namespace.
-    for (const address of ['10.78.200.7', '10.79.0.99', 'fd78::5']) assert.match(inNs('ip', 'route', 'get', address), /^local /, address);
+  it('lists the IPv4 ranges the kernel delivers locally as a whole, as networks; not a policy table\'s local route', () => {
+    // The kernel's own answer first: an address inside each range is local to this namespace, one elsewhere is not.
+    for (const address of ['10.78.200.7', '10.79.0.99']) assert.match(inNs('ip', 'route', 'get', address), /^local /, address);
     const { gateway } = readInNamespace();
-    for (const range of ['10.78.0.0/16', '10.79.0.0/24', 'fd78::/64']) assert.ok(gateway.includes(range), `${range} missing from ${gateway.join(' ')}`);
+    for (const range of ['10.78.0.0/16', '10.79.0.0/24']) assert.ok(gateway.includes(range), `${range} missing from ${gateway.join(' ')}`);
+    assert.ok(!gateway.includes('0.0.0.0/0'), `TPROXY's table made every address the gateway's: ${gateway.join(' ')}`);
   });
 });

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gatewayAddresses, ipv6Addresses, localIpv4, localIpv6 } from './gateway-addresses.js';
+import { gatewayAddresses, ipv6Addresses, localIpv4 } from './gateway-addresses.js';
 
-const FIB_TRIE = `Main:
+const FIB_TRIE = `Id 100:
+  |-- 0.0.0.0
+     /0 host LOCAL
+Main:
   +-- 0.0.0.0/0 3 0 5
      +-- 127.0.0.0/8 2 0 2
         +-- 127.0.0.0/31 1 0 0
@@ -26,12 +29,6 @@ Local:
         /16 host LOCAL
 `;
 
-const IPV6_ROUTE = `00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000003 00000000 80200001       lo
-20010db8000900000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000001 00000000 80000001       lo
-fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
-00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
-`;
-
 const IF_INET6 = `fd000000000000000000000000000002 04 40 00 82     eth0
 00000000000000000000000000000001 01 80 10 80       lo
 fe8000000000000000fc00fffe000001 04 40 20 80     eth0
@@ -44,14 +41,9 @@ describe('gatewayAddresses', () => {
     assert.deepEqual(addresses, [...addresses].sort());
   });
 
-  it("takes fib_trie's local routes, a /32 as its address and a range as its network, not a broadcast or a route", () => {
-    assert.deepEqual(localIpv4(FIB_TRIE).sort(), ['10.9.0.0/16', '127.0.0.0/8', '127.0.0.1', '192.0.2.2', '198.51.100.1']);
+  it("takes the local table's routes, a /32 as its address and a range as its network; not a broadcast, a route, nor another table's local route", () => {
+    assert.deepEqual(localIpv4(FIB_TRIE).sort(), ['10.9.0.0/16', '198.51.100.1']);
     assert.deepEqual(localIpv4(''), []);
-  });
-
-  it("takes ipv6_route's local routes (RTF_LOCAL), a /128 as its address and a range as its network", () => {
-    assert.deepEqual(localIpv6(IPV6_ROUTE), ['::1', '2001:db8:9::/64']);
-    assert.deepEqual(localIpv6(''), []);
   });
 
   it('takes every if_inet6 address, as inet_ntop writes it', () => {

@@ -7,9 +7,11 @@
 // os.networkInterfaces() alone is not enough: libuv lists only interfaces that are up AND running,
 // while the kernel still delivers to the addresses of an interface that is up without a carrier
 // (an unplugged second WAN, docker0 with no container). So the kernel's own tables are read too:
-// the IPv4 local routes of fib_trie, every IPv6 address of if_inet6 and the IPv6 local routes of
-// ipv6_route, all of this network namespace and readable by any user (a few microseconds each). Read under /proc/self/net: the
-// systemd units' ProcSubset=pid hides /proc/net but not a process's own directory.
+// the IPv4 local table of fib_trie and every IPv6 address of if_inet6, both of this network
+// namespace and readable by any user (a few microseconds each). Read under /proc/self/net: the
+// systemd units' ProcSubset=pid hides /proc/net but not a process's own directory. IPv6 local
+// ranges are not read: /proc/net/ipv6_route does not say which table a route is in (see
+// localIpv4), and the LAN gets no IPv6 (a proxy host is a name or an IPv4 literal).
 import { readFileSync } from 'node:fs';
 import { SocketAddress } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -20,7 +22,6 @@ export function gatewayAddresses(): string[] {
   for (const entries of Object.values(networkInterfaces())) for (const entry of entries ?? []) addresses.add(entry.address);
   for (const address of localIpv4(procFile('/proc/self/net/fib_trie'))) addresses.add(address);
   for (const address of ipv6Addresses(procFile('/proc/self/net/if_inet6'))) addresses.add(address);
-  for (const local of localIpv6(procFile('/proc/self/net/ipv6_route'))) addresses.add(local);
   return [...addresses].sort();
 }
 
@@ -39,38 +40,28 @@ function procFile(path: string): string {
 }
 
 /**
- * The kernel's IPv4 local routes in /proc/net/fib_trie (`/N host LOCAL` under their `|-- a.b.c.d`
- * line): a /32 as its address, a wider one as its network.
+ * The routes of the kernel's local table in /proc/net/fib_trie (`/N host LOCAL` under their
+ * `|-- a.b.c.d` line, in the `Local:` section): a /32 as its address, a wider one as its network.
+ * Only that table says what this host delivers to itself; a policy-routing table may hold a local
+ * route too (TPROXY's `local 0.0.0.0/0 dev lo table 100`, for marked packets only), which must not
+ * make every address the gateway's. Without policy rules the kernel merges the tables and prints
+ * the same trie under `Main:` and `Local:`.
  */
 export function localIpv4(fibTrie: string): string[] {
   const found = new Set<string>();
+  let inLocal = false;
   let leaf: string | null = null;
   for (const line of fibTrie.split('\n')) {
+    if (/^\S.*:\s*$/.test(line)) {
+      inLocal = line.trim() === 'Local:';
+      leaf = null;
+      continue;
+    }
+    if (!inLocal) continue;
     const node = /\|-- (\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
     const local = /^\s+\/(\d+) host LOCAL\s*$/.exec(line);
     if (node) leaf = node[1]!;
     else if (leaf !== null && local) found.add(local[1] === '32' ? leaf : `${leaf}/${local[1]}`);
-  }
-  return [...found];
-}
-
-/** RTF_LOCAL in /proc/net/ipv6_route's flags: the kernel delivers the route's destination here. */
-const RTF_LOCAL = 0x80000000;
-
-/**
- * The kernel's IPv6 local routes in /proc/net/ipv6_route (destination, prefix length, source,
- * source length, next hop, metric, refcount, use, flags, device; hex): a /128 as its address, a
- * wider one as its network, both as inet_ntop writes them.
- */
-export function localIpv6(ipv6Route: string): string[] {
-  const found = new Set<string>();
-  for (const line of ipv6Route.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 10 || !/^[0-9a-f]{32}$/.test(fields[0]!)) continue;
-    if ((Number.parseInt(fields[8]!, 16) & RTF_LOCAL) === 0) continue;
-    const address = ipv6FromHex(fields[0]!);
-    const bits = Number.parseInt(fields[1]!, 16);
-    found.add(bits === 128 ? address : `${address}/${bits}`);
   }
   return [...found];
 }

@@ -230,6 +230,10 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       if (table.problems.length > 0) logger.warn('mappings without a listener', { problems: table.problems });
       lastProblems = problems;
     }
+    // UDP first: its routes need nothing of the agent, while the TCP apply may wait on it (new
+    // listeners) for seconds, and a client blocked, moved or denied private ranges meanwhile must
+    // not keep its UDP flows under the old routes that long.
+    udpRelay.apply(table.routes);
     const result = await forwarder.apply(table);
     clearTimeout(listenRetry);
     // A mapping newly failing starts from the first wait, whatever the backoff of one failing for long.
@@ -239,7 +243,6 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       listenRetry = setTimeout(() => void reconciler.request(), listenRetryMs).unref();
       listenRetryMs = Math.min(listenRetryMs * 2, LISTEN_RETRY_MAX_MS);
     }
-    udpRelay.apply(table.routes);
     if (state === cached && !cacheServed && agentListeners.connected) {
       cacheServed = true;
       timeline.listening = performance.now();
