@@ -34,9 +34,9 @@ systemctl reload "postgresql@$pg_version-main.service"
 owner_pw=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$etc/postgres.env")
 psql_admin() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
 if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'pgw_owner'")" != 1 ]; then
-  psql_admin -v pw="$owner_pw" <<'SQL'
-CREATE ROLE pgw_owner LOGIN CREATEROLE PASSWORD :'pw';
-SQL
+  # The password on stdin, never in an argument: any local user can read a process's argv (ps).
+  # It is hex (generate-env.sh), so it needs no quoting inside \set.
+  printf "\\set pw '%s'\nCREATE ROLE pgw_owner LOGIN CREATEROLE PASSWORD :'pw';\n" "$owner_pw" | psql_admin
 fi
 [ "$(psql_admin -c "select 1 from pg_database where datname = 'pgw'")" = 1 ] || runuser -u postgres -- createdb -O pgw_owner pgw
 

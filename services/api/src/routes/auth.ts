@@ -55,7 +55,8 @@ export function authRoutes(ctx: ApiContext): Router {
     const { user, ok } = checked;
     if (!user || !ok) {
       reservation.failed();
-      ctx.logger.warn('login failed', { username, ip });
+      // The name only when it is a user's, as the audit does: an unknown one may be a password typed in the wrong field.
+      ctx.logger.warn('login failed', { ...(user ? { username } : { usernameKnown: false }), ip });
       await auditFailedLogin(req, user);
       throw unauthenticated('wrong username or password');
     }
