@@ -9,6 +9,25 @@ export const PROBER_LOCK_KEY = 0x70677768; // "pgwh"
 
 export type ProberRole = 'leader' | 'standby';
 
+/**
+ * The leader's session. Both ends watch it: this side's keepalive notices a vanished server; the
+ * server's (session settings, over TCP; ignored on a Unix socket, where a dead peer closes at once)
+ * notices a vanished leader, a node that lost power or its network without a FIN, within ~15 s.
+ * Left to the kernel's defaults, Postgres would hold the session and with it the lock for more
+ * than two hours, and no node would probe.
+ */
+export function leaderSessionConfig(databaseUrl: string): pg.ClientConfig {
+  return {
+    connectionString: databaseUrl,
+    application_name: 'pgw-health-leader',
+    connectionTimeoutMillis: 3_000,
+    query_timeout: 3_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 1_000,
+    options: '-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=10000',
+  };
+}
+
 export interface LeadershipOptions {
   readonly databaseUrl: string;
   /** The probe period (settings.healthIntervalS) as now stored; the last known one while Postgres is down. */
@@ -83,15 +102,7 @@ export class ProberLeadership {
 
   private async session(): Promise<pg.Client> {
     if (this.client !== undefined) return this.client;
-    const client = new pg.Client({
-      connectionString: this.options.databaseUrl,
-      application_name: 'pgw-health-leader',
-      connectionTimeoutMillis: 3_000,
-      query_timeout: 3_000,
-      // A vanished server (power loss, partition) is noticed without waiting for a query.
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 1_000,
-    });
+    const client = new pg.Client(leaderSessionConfig(this.options.databaseUrl));
     // The session dying while idle: stand down now rather than at the next round.
     client.on('error', (error) => {
       if (this.client === client) this.running = this.running.then(() => this.lose(error.message));
