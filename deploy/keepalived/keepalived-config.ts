@@ -128,13 +128,19 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     `  preempt_delay ${s.preemptDelayS}`,
     `  unicast_src_ip ${s.node.vrrpSourceIp}`,
     '  unicast_peer {',
-    `    ${s.node.peerIp}`,
+    // Adverts are taken from the peer only, sent on the link itself (TTL 255, so not routed here):
+    // min_ttl turns on keepalived's source check. VRRPv3 has no authentication, and without these
+    // any host on the WAN could send a priority-255 advert and take the address from both nodes.
+    `    ${s.node.peerIp} min_ttl 255`,
     '  }',
     '  virtual_ipaddress {',
     `    ${s.virtualIp}/${s.virtualPrefix} dev ${s.lanInterface}`,
     '  }',
     '  track_interface {',
     `    ${s.lanInterface}`,
+    // The VRRP link too: a node that lost it hears no adverts and would claim the address beside
+    // the master, with no way to its proxies.
+    `    ${s.vrrpInterface}`,
     '  }',
     '  track_script {',
     ...track.map((t) => `    ${t.name}`),

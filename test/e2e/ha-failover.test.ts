@@ -6,6 +6,8 @@
 // The HA state as data: each node's agent reports what keepalived's hook recorded; the api (one
 // beside each node) names the new master within the failover time, and the split brain as a conflict.
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectRedis, HA_STATUS_REFRESH_MS, HA_STATUS_TTL_S, pgwEventSchema } from '@pgw/events';
 import { AFTER_SPLIT_BRAIN_MS, FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain, untilRecordedMaster } from './ha-faults.js';
@@ -57,6 +59,37 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
     assert.equal(await pair.holdsVip('b'), false);
     assert.match(pair.events('a'), /pgw_lan MASTER 150/);
     assert.match(pair.events('b'), /pgw_lan BACKUP 100/);
+  });
+
+  it('a VRRP advert from elsewhere on the WAN (the VRID, priority 255, the virtual IP) moves nothing: a stays master, b backup', async () => {
+    // A third keepalived on the WAN segment (the router's address), announcing itself the owner to
+    // both nodes. VRRPv3 carries no authentication: before the nodes took adverts from their peer
+    // only, both fell back to BACKUP and the clients lost their gateway.
+    const { lab } = pair.ha;
+    const transitionsBefore = pair.events('a');
+    const dir = join(lab.dir, 'vrrp-intruder');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'keepalived.conf'), [
+      'global_defs {', '  router_id intruder', '  vrrp_version 3', '}',
+      'vrrp_instance intruder {', '  state MASTER', '  interface brw', '  virtual_router_id 18', '  priority 255', '  advert_int 0.5',
+      '  unicast_src_ip 198.51.100.254', '  unicast_peer {', `    ${pair.node('a').wanIp}`, `    ${pair.node('b').wanIp}`, '  }',
+      '  virtual_ipaddress {', `    ${pair.ha.virtualIp}/32 dev brw`, '  }', '}', '',
+    ].join('\n'), { mode: 0o644 });
+    const intruder = await lab.spawn(lab.ns.wan, [
+      'keepalived', '--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp',
+      `--use-file=${join(dir, 'keepalived.conf')}`, `--pid=${join(dir, 'keepalived.pid')}`, `--vrrp_pid=${join(dir, 'keepalived-vrrp.pid')}`,
+    ], { name: 'keepalived-intruder', logFile: join(dir, 'keepalived.log') });
+    try {
+      await waitFor('the intruder announcing itself master', 10_000, () => /Entering MASTER STATE/.test(readFileSync(join(dir, 'keepalived.log'), 'utf8')), { intervalMs: 100 });
+      // Several of its adverts (every 0.5 s) reach both nodes meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      assert.equal(await pair.holdsVip('a'), true, `node a gave up the virtual IP to an advert from the WAN; a's transitions:\n${pair.events('a')}`);
+      assert.equal(await pair.holdsVip('b'), false);
+      await everyClientExitsVia('a');
+    } finally {
+      await intruder.stop();
+    }
+    assert.equal(pair.events('a'), transitionsBefore, 'a never left MASTER');
   });
 
   it('the HA state as data: both apis list a as master and b as backup with their agents and forwarders; the metric and the event say the same', async () => {
