@@ -85,9 +85,15 @@ function validate(s: KeepalivedSettings): void {
   }
 }
 
+/**
+ * The user each checked service runs as (systemd/pgw-agent.service, pgw-forwarder.service): the
+ * check script takes /healthz only from a listener of that user, not from whoever holds the port.
+ */
+const SERVICE_USERS = { agent: 'root', forwarder: 'pgw' } as const;
+
 export function renderKeepalivedConf(s: KeepalivedSettings): string {
   validate(s);
-  const track = Object.entries(s.healthPorts).map(([service, port]) => ({ name: `pgw_${service}`, port }));
+  const track = Object.entries(s.healthPorts).map(([service, port]) => ({ name: `pgw_${service}`, port, user: SERVICE_USERS[service as keyof typeof SERVICE_USERS] }));
   return [
     `# keepalived.conf of ${s.node.routerId}, generated from pgw's HA settings (deploy/keepalived/keepalived-config.ts): do not edit`,
     'global_defs {',
@@ -109,7 +115,7 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     '}',
     ...track.flatMap((t) => [
       `vrrp_script ${t.name} {`,
-      `  script "${s.checkScript} ${t.port}"`,
+      `  script "${s.checkScript} ${t.port} ${t.user}"`,
       '  interval 1',
       // A dead service refuses at once (fall 1: FAULT within the second); a slow /healthz on a busy
       // box gets 2 s (the script's curl) before it counts as down, so load alone does not flap the
@@ -136,11 +142,9 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     '  virtual_ipaddress {',
     `    ${s.virtualIp}/${s.virtualPrefix} dev ${s.lanInterface}`,
     '  }',
+    // The VRRP interface is tracked by keepalived itself ("own interface"); the LAN link is not.
     '  track_interface {',
     `    ${s.lanInterface}`,
-    // The VRRP link too: a node that lost it hears no adverts and would claim the address beside
-    // the master, with no way to its proxies.
-    `    ${s.vrrpInterface}`,
     '  }',
     '  track_script {',
     ...track.map((t) => `    ${t.name}`),

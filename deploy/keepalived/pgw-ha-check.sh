@@ -1,9 +1,20 @@
 #!/bin/sh
 # keepalived track script (deploy/keepalived/keepalived-config.ts): exits 0 only while the local
-# pgw service on the given metrics port answers its /healthz. A node whose agent or forwarder is
-# unhealthy thus enters FAULT and gives up the virtual IP (docs/DEPLOYMENT.md, "HA pair").
-#   pgw-ha-check.sh 9101
+# pgw service on the given metrics port answers its /healthz, and that port is held by the
+# service's own user. A node whose agent or forwarder is unhealthy thus enters FAULT and gives up
+# the virtual IP (docs/DEPLOYMENT.md, "HA pair"). The owner is checked because any local user can
+# bind a loopback port while the service restarts, and answer /healthz in its place.
+#   pgw-ha-check.sh 9101 root
 set -eu
-port=$1
+port=${1:-}
+user=${2:-}
 case "$port" in '' | *[!0-9]*) echo "pgw-ha-check: port must be a number, got '$port'" >&2; exit 2 ;; esac
+[ -n "$user" ] || { echo "pgw-ha-check: the service's user is missing (pgw-ha-check.sh <port> <user>)" >&2; exit 2; }
+uid=$(id -u "$user") || { echo "pgw-ha-check: no user '$user'" >&2; exit 2; }
+line=$(/usr/bin/ss -Hltne "sport = :$port" | grep -F "127.0.0.1:$port " || true)
+[ -n "$line" ] || { echo "pgw-ha-check: nothing listens on 127.0.0.1:$port" >&2; exit 1; }
+# ss prints no uid for root's sockets.
+owner=$(printf '%s\n' "$line" | sed -n 's/.* uid:\([0-9][0-9]*\).*/\1/p')
+owner=${owner:-0}
+[ "$owner" = "$uid" ] || { echo "pgw-ha-check: 127.0.0.1:$port is held by uid $owner, not by $user (uid $uid)" >&2; exit 1; }
 exec /usr/bin/curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz"

@@ -19,16 +19,16 @@ const settings: KeepalivedSettings = {
 };
 
 describe('keepalived.conf of an HA node', () => {
-  it('puts the virtual IP on the LAN, the unicast adverts (from the peer only) on the other link, and tracks both links, agent and forwarder', () => {
+  it('puts the virtual IP on the LAN, the unicast adverts (from the peer only) on the other link, and tracks the LAN link, agent and forwarder (keepalived tracks its own VRRP interface)', () => {
     const conf = renderKeepalivedConf(settings);
     assert.match(conf, /^\s+192\.168\.2\.1\/24 dev ens19$/m);
     assert.match(conf, /^\s+interface eth0$/m);
     // Adverts only from the peer, and only from the link itself (TTL 255: not routed here from elsewhere on the WAN).
     assert.match(conf, /unicast_src_ip 198\.51\.100\.1\n\s+unicast_peer \{\n\s+198\.51\.100\.2 min_ttl 255\n/);
-    // The VRRP link too: a node that lost it hears no adverts and would claim the address beside the master.
-    assert.match(conf, /track_interface \{\n\s+ens19\n\s+eth0\n/);
-    assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9101"/);
-    assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9102"/);
+    assert.match(conf, /track_interface \{\n\s+ens19\n\s+\}/);
+    // Each port with the user that must hold it (a local user may bind it while the service restarts).
+    assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9101 root"/);
+    assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9102 pgw"/);
     assert.match(conf, /track_script \{\n\s+pgw_agent\n\s+pgw_forwarder\n/);
     assert.match(conf, /state BACKUP\n/);
     assert.match(conf, /preempt_delay 4\n/);

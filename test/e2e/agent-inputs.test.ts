@@ -213,6 +213,25 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     agent = await waitAgent('settings accepted again', (a) => !a.refusals.some((r) => r.subject === 'lanInterface'));
   });
 
+  it('a local user holding the metrics port (9101) while the agent starts does not keep it from enforcing; /healthz answers once the port is free', async () => {
+    // Before, the agent exited on EADDRINUSE and systemd restarted it into the same wall: any local
+    // user could keep the kill switch down (and answer keepalived's health check in its place).
+    await dp.killAgent();
+    const squatter = await dp.startListenersAs('pgw-api', [9101], 'metrics-squatter');
+    const starting = dp.gateway.start('agent');
+    starting.catch(() => undefined);
+    try {
+      await dp.setProxyStatus(ids.proxy, 'down');
+      const blocked = await dp.prober.until(EFFECTIVE, internet, httpPort, 'refused', 10_000);
+      assert.equal(blocked.gaveUp, undefined, `the agent did not block a dead proxy's client while its metrics port was taken; lan_blocked: ${(await dp.setElements('lan_blocked'))?.join(' ')}`);
+    } finally {
+      await squatter.stop();
+    }
+    dp.agent = await starting;
+    await dp.setProxyStatus(ids.proxy, 'up');
+    assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 10_000)).gaveUp, undefined, 'served again once its proxy is up');
+  });
+
   it('a LAN interface change switches route_localnet off on the previous interface (and the backstop on for the new one)', async () => {
     await dp.lab.exec(dp.gw, ['ip', 'link', 'add', 'lan2', 'type', 'veth', 'peer', 'name', 'lan2p']);
     await dp.lab.exec(dp.gw, ['ip', 'link', 'set', 'lan2', 'up']);

@@ -83,8 +83,11 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
       await waitFor('the intruder announcing itself master', 10_000, () => /Entering MASTER STATE/.test(readFileSync(join(dir, 'keepalived.log'), 'utf8')), { intervalMs: 100 });
       // Several of its adverts (every 0.5 s) reach both nodes meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 4_000));
-      assert.equal(await pair.holdsVip('a'), true, `node a gave up the virtual IP to an advert from the WAN; a's transitions:\n${pair.events('a')}`);
-      assert.equal(await pair.holdsVip('b'), false);
+      const transitions = `a's transitions:\n${pair.events('a')}b's:\n${pair.events('b')}`;
+      assert.equal(await pair.holdsVip('a'), true, `node a gave up the virtual IP to an advert from the WAN; ${transitions}`);
+      assert.equal(await pair.holdsVip('b'), false, transitions);
+      const clientsSee = await pair.ha.clientsGatewayMac();
+      assert.equal(clientsSee, pair.node('a').lanMac, `the clients' ARP entry for the virtual IP is not node a's; ${transitions}${readFileSync(join(dir, 'keepalived.log'), 'utf8').split('\n').slice(-15).join('\n')}`);
       await everyClientExitsVia('a');
     } finally {
       await intruder.stop();

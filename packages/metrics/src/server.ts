@@ -3,7 +3,62 @@ import type { Registry } from 'prom-client';
 
 /** Serves `/metrics` (Prometheus text format) and `/healthz` on the service's own port; `healthz` words its body (e.g. health's prober role). */
 export function startMetricsServer(registry: Registry, host: string, port: number, healthz: () => string = () => 'ok\n'): Promise<Server> {
-  const server = createServer((req, res) => {
+  const server = metricsServer(registry, healthz);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+export interface MetricsPortEvents {
+  /** The port is held by another process: told once, the service goes on without it meanwhile. */
+  taken(error: Error): void;
+  /** Listening, after the port was taken. */
+  bound(): void;
+}
+
+/**
+ * startMetricsServer for a dataplane service (agent, forwarder): a port another process holds does
+ * not stop the service, whose work (the kill switch, the relays) matters more than its metrics.
+ * Any local user can bind a loopback port while the service restarts; exiting on EADDRINUSE made
+ * that a way to keep the service down, restart after restart. Resolves once listening or once the
+ * port is found taken (then retries every `retryMs` until bound); rejects on any other error of
+ * the first try (a wrong address is a configuration error).
+ */
+export async function serveMetricsWhenFree(registry: Registry, host: string, port: number, events: MetricsPortEvents, retryMs = 2_000): Promise<{ close(): Promise<void> }> {
+  const server = metricsServer(registry, () => 'ok\n');
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let taken = false;
+  await new Promise<void>((resolve, reject) => {
+    const attempt = (first: boolean) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        if (first && error.code !== 'EADDRINUSE') return reject(error);
+        if (closed) return;
+        if (!taken) events.taken(error);
+        taken = true;
+        timer = setTimeout(() => attempt(false), retryMs);
+        if (first) resolve();
+      });
+      server.listen(port, host, () => {
+        server.removeAllListeners('error');
+        if (taken) events.bound();
+        if (first) resolve();
+      });
+    };
+    attempt(true);
+  });
+  return {
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      return new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+    },
+  };
+}
+
+function metricsServer(registry: Registry, healthz: () => string): Server {
+  return createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
@@ -14,9 +69,5 @@ export function startMetricsServer(registry: Registry, host: string, port: numbe
     } else {
       res.writeHead(404).end();
     }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
   });
 }

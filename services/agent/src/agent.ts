@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createDb } from '@pgw/db';
 import { CLIENT_USAGE_KEY, connectRedis, EventBus, parseClientUsageHash } from '@pgw/events';
-import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
+import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
 import { AccountingPublisher } from './accounting/accounting-publisher.js';
@@ -153,7 +153,10 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const stopHa = config.PGW_HA_STATE_FILE
     ? startHaReporting({ node: config.PGW_NODE_NAME, file: config.PGW_HA_STATE_FILE, intervalMs: HA_POLL_MS, redis: statusRedis, registry, bus, logger })
     : () => undefined;
-  const server = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT);
+  const metricsPort = await serveMetricsWhenFree(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT, {
+    taken: (error) => logger.error('the metrics port is held by another process: enforcing without /metrics and /healthz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.PGW_METRICS_PORT, error: error.message }),
+    bound: () => logger.info('metrics port free again: serving /metrics and /healthz', { port: config.PGW_METRICS_PORT }),
+  });
   const subscription = bus.subscribe({
     group: 'agent',
     node: config.PGW_NODE_NAME,
@@ -237,7 +240,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       await bus.close();
       statusRedis.disconnect();
       await db.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await metricsPort.close();
     },
   };
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { createDb, loadDesiredStateWithCredentials } from '@pgw/db';
 import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
-import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
+import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
 import type { StopFn } from '@pgw/runtime';
 import type { ForwarderCore } from './boot.js';
 import type { ForwarderConfig } from './config.js';
@@ -71,7 +71,10 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
   });
   const statusWriter = startStatusWriter(redis, config.nodeName, forwarder, limits, stats, logger, undefined, () => udpStatus(udp.relay.flowCount, udp.relay.clientProblems()));
   void statusWriter.writeNow();
-  const metricsServer = await startMetricsServer(registry, config.metricsHost, config.metricsPort);
+  const metricsPort = await serveMetricsWhenFree(registry, config.metricsHost, config.metricsPort, {
+    taken: (error) => logger.error('the metrics port is held by another process: relaying without /metrics and /healthz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.metricsPort, error: error.message }),
+    bound: () => logger.info('metrics port free again: serving /metrics and /healthz', { port: config.metricsPort }),
+  });
   logger.info('ready', { listeners: forwarder.listenerCount, listenerSocket: config.listenerSocket, metrics: `${config.metricsHost}:${config.metricsPort}` });
 
   return async () => {
@@ -88,7 +91,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
     stopAddressWatch();
     upstreamNotices.stop();
     await statusWriter.writeNow();
-    metricsServer.close();
+    await metricsPort.close();
     await bus.close();
     redis.disconnect();
     await db.destroy();
