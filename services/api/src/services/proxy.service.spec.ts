@@ -42,7 +42,9 @@ test('create: a taken name, a LAN host or a password without user is refused nam
 test('update: clearing the username while a password stays is a conflict; the name may be kept', async () => {
   const proxy = await service.create({ name: 'dante', url: 'socks5://user:pw@198.51.100.10:1080' }, ACTOR);
   await assert.rejects(service.update(proxy.id, { username: null }, ACTOR), fails('conflict', 'password', /needs a username/));
-  const updated = await service.update(proxy.id, { name: 'dante', port: 1081 }, ACTOR);
+  // A move keeps a stored password only when it is given again (it goes only where it was saved for).
+  await assert.rejects(service.update(proxy.id, { name: 'dante', port: 1081 }, ACTOR), fails('conflict', 'password', /the proxy moves \(port\)/));
+  const updated = await service.update(proxy.id, { name: 'dante', port: 1081, password: 'pw' }, ACTOR);
   assert.deepEqual([updated.port, updated.status], [1081, 'unknown']);
   assert.deepEqual(store.tables.audit.map((a) => a.action), ['create', 'update']);
 });
