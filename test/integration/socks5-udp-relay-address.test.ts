@@ -9,6 +9,7 @@ import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Socks5UdpAssociation } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
+import { startScriptedSocks5 } from '../support/scripted-socks5.js';
 
 interface ScriptedProxy {
   readonly port: number;
@@ -20,25 +21,9 @@ async function startProxy(host: string, relayAddress: Buffer): Promise<ScriptedP
   const relay: UdpSocket = createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
   relay.on('message', (message, rinfo) => relay.send(message, rinfo.port, rinfo.address));
   await new Promise<void>((resolve) => relay.bind(0, host, resolve));
-  const server = net.createServer((socket) => {
-    socket.on('error', () => socket.destroy());
-    let greeted = false;
-    socket.on('data', (chunk) => {
-      if (!greeted) {
-        greeted = true;
-        socket.write(Buffer.from([5, 0]));
-        if (chunk.length <= 2 + chunk[1]!) return;
-        chunk = chunk.subarray(2 + chunk[1]!);
-      }
-      if (chunk[1] !== 3) return void socket.destroy();
-      const port = Buffer.alloc(2);
-      port.writeUInt16BE(relay.address().port);
-      socket.write(Buffer.concat([Buffer.from([5, 0, 0, 4]), relayAddress, port]));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const server = await startScriptedSocks5(host, Buffer.concat([Buffer.from([4]), relayAddress]), () => relay.address().port);
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port: server.port,
     close() {
       server.close();
       relay.close();

@@ -7,31 +7,15 @@
 // Scripted SOCKS5 servers on loopback; the "elsewhere" relay is a UDP listener of the test on 127.0.0.2.
 import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { DialError, Socks5UdpAssociation } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
+import { startScriptedSocks5 } from '../support/scripted-socks5.js';
 
-/** No-auth SOCKS5 on 127.0.0.1 answering UDP ASSOCIATE with `relay` (ATYP and address bytes) and `relayPort`. */
+/** A scripted SOCKS5 server on 127.0.0.1 naming `relay` (ATYP and address bytes) and `relayPort`, as a proxy endpoint. */
 async function scriptedProxy(relay: Buffer, relayPort: number): Promise<{ endpoint: ProxyEndpoint; close(): void }> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => socket.destroy());
-    let greeted = false;
-    socket.on('data', (chunk) => {
-      if (!greeted) {
-        greeted = true;
-        socket.write(Buffer.from([5, 0]));
-        if (chunk.length <= 2 + chunk[1]!) return;
-        chunk = chunk.subarray(2 + chunk[1]!);
-      }
-      if (chunk[1] !== 3) return void socket.destroy();
-      const port = Buffer.alloc(2);
-      port.writeUInt16BE(relayPort);
-      socket.write(Buffer.concat([Buffer.from([5, 0, 0]), relay, port]));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { endpoint: { protocol: 'socks5', host: '127.0.0.1', port: (server.address() as net.AddressInfo).port } as ProxyEndpoint, close: () => server.close() };
+  const server = await startScriptedSocks5('127.0.0.1', relay, () => relayPort);
+  return { endpoint: { protocol: 'socks5', host: '127.0.0.1', port: server.port } as ProxyEndpoint, close: server.close };
 }
 
 async function udpListener(host: string): Promise<{ socket: UdpSocket; port: number; received: Buffer[] }> {
