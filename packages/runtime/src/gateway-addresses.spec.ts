@@ -23,6 +23,8 @@ Main:
               /32 host LOCAL
 Local:
   +-- 0.0.0.0/0 3 0 5
+     |-- 127.0.0.0
+        /8 host LOCAL
      |-- 198.51.100.1
         /32 host LOCAL
      |-- 10.9.0.0
@@ -41,7 +43,7 @@ describe('gatewayAddresses', () => {
     assert.deepEqual(addresses, [...addresses].sort());
   });
 
-  it("takes the local table's routes, a /32 as its address and a range as its network; not a broadcast, a route, nor another table's local route", () => {
+  it("takes the local table's routes, a /32 as its address and a range as its network; not loopback's range, a broadcast, a route, nor another table's local route", () => {
     assert.deepEqual(localIpv4(FIB_TRIE).sort(), ['10.9.0.0/16', '198.51.100.1']);
     assert.deepEqual(localIpv4(''), []);
   });

@@ -61,7 +61,10 @@ export function localIpv4(fibTrie: string): string[] {
     const node = /\|-- (\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
     const local = /^\s+\/(\d+) host LOCAL\s*$/.exec(line);
     if (node) leaf = node[1]!;
-    else if (leaf !== null && local) found.add(local[1] === '32' ? leaf : `${leaf}/${local[1]}`);
+    else if (leaf !== null && local && local[1] === '32') found.add(leaf);
+    // Loopback's 127.0.0.0/8 is left to its own class: the policies refuse it as loopback first,
+    // where an operator may allow part of it for a proxy client on the gateway (PGW_PROXY_ALLOW_CIDRS).
+    else if (leaf !== null && local && !leaf.startsWith('127.')) found.add(`${leaf}/${local[1]}`);
   }
   return [...found];
 }

@@ -3,7 +3,7 @@ import type { Db } from '@pgw/db';
 import { ProxyHostPolicy, type Settings } from '@pgw/domain';
 import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
-import { CoalescedRuns, gatewayAddresses, PerKeyDebouncer } from '@pgw/runtime';
+import { CoalescedRuns, gatewayAddresses, PerKeyDebouncer, withDeadline } from '@pgw/runtime';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import { ProbeDispatcher } from './scheduling/dispatcher.js';
@@ -179,8 +179,14 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   async function closeStarted(): Promise<void> {
     liveness?.stop();
     upstreamFailures.stop();
+    // Each one's start (BullMQ's version check on its connection) settled first: failing after
+    // close(), when it has no listeners left, it throws from its catch, an unhandled rejection.
+    // Bounded: with Redis away the worker's connection would wait for it without end.
+    const started = (ready: Promise<unknown>) => withDeadline(ready, 2_000, 'not started').catch(() => undefined);
+    await started(worker.waitUntilReady());
     await worker.close();
     await dispatcher.drain();
+    await started(queue.waitUntilReady());
     await queue.close();
     queueConnection.disconnect();
     workerConnection.disconnect();
@@ -220,3 +226,4 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     },
   };
 }
+
