@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gatewayAddresses, ipv6Addresses, localIpv4 } from './gateway-addresses.js';
+import { GatewayAddressReader, gatewayAddresses, ipv6Addresses, localIpv4 } from './gateway-addresses.js';
 
 const FIB_TRIE = `Id 100:
   |-- 0.0.0.0
@@ -51,5 +51,28 @@ describe('gatewayAddresses', () => {
   it('takes every if_inet6 address, as inet_ntop writes it', () => {
     assert.deepEqual(ipv6Addresses(IF_INET6), ['fd00::2', '::1', 'fe80::fc:ff:fe00:1']);
     assert.deepEqual(ipv6Addresses(''), []);
+  });
+});
+
+describe('GatewayAddressReader', () => {
+  it('keeps the addresses read last where a read fails, tells once per spell, throws only before a first read', () => {
+    let next: string[] | Error = new Error('EMFILE');
+    const told: string[] = [];
+    const reader = new GatewayAddressReader((error) => told.push(error.message), () => {
+      if (next instanceof Error) throw next;
+      return next;
+    });
+    assert.throws(() => reader.current(), /EMFILE/);
+    next = ['192.0.2.1'];
+    assert.deepEqual(reader.current(), ['192.0.2.1']);
+    next = new Error('EMFILE');
+    assert.deepEqual(reader.current(), ['192.0.2.1']);
+    assert.deepEqual(reader.current(), ['192.0.2.1']);
+    assert.deepEqual(told, ['EMFILE'], 'once for the spell');
+    next = ['192.0.2.1', '192.0.2.2'];
+    assert.deepEqual(reader.current(), ['192.0.2.1', '192.0.2.2']);
+    next = new Error('ENFILE');
+    reader.current();
+    assert.deepEqual(told, ['EMFILE', 'ENFILE'], 'a new spell is told again');
   });
 });

@@ -26,6 +26,34 @@ export function gatewayAddresses(): string[] {
 }
 
 /**
+ * gatewayAddresses() for a service that reads them again and again: where a read fails (no
+ * descriptor left: a flood of connections), the addresses read last stand in, since forgetting them
+ * would let a proxy or destination at the gateway pass, and `onError` hears of it once per spell of
+ * failures. Only a first read that fails throws (the service cannot start without them).
+ */
+export class GatewayAddressReader {
+  private last: string[] | null = null;
+  private failing = false;
+
+  constructor(
+    private readonly onError: (error: Error) => void,
+    private readonly read: () => string[] = gatewayAddresses,
+  ) {}
+
+  current(): string[] {
+    try {
+      this.last = this.read();
+      this.failing = false;
+    } catch (error) {
+      if (this.last === null) throw error;
+      if (!this.failing) this.onError(error as Error);
+      this.failing = true;
+    }
+    return this.last;
+  }
+}
+
+/**
  * A /proc file's text, or '' where it does not exist (no IPv6 in this kernel). Any other failure
  * (no descriptor left) throws, as os.networkInterfaces() then does: an empty list would silently
  * forget addresses, so the caller keeps the last list it read instead.

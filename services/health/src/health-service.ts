@@ -3,7 +3,7 @@ import type { Db } from '@pgw/db';
 import { ProxyHostPolicy, type Settings } from '@pgw/domain';
 import { connectRedis, type EventBus, PROBE_QUEUE, type ProbeJobData, type ProbeResult, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
-import { CoalescedRuns, gatewayAddresses, PerKeyDebouncer, withDeadline } from '@pgw/runtime';
+import { CoalescedRuns, GatewayAddressReader, PerKeyDebouncer, withDeadline } from '@pgw/runtime';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import { ProbeDispatcher } from './scheduling/dispatcher.js';
@@ -67,7 +67,8 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   const settingsSource = options.settings ?? new HealthSettings(db, logger);
   let settings: Settings = await settingsSource.load();
   // Rebuilt at each reconcile: the settings' LAN and the gateway's own addresses, as they are then.
-  const proxyHostPolicy = () => new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks, gatewayAddresses: gatewayAddresses() });
+  const addresses = new GatewayAddressReader((error) => logger.warn("cannot re-read the gateway's own addresses: the last ones read stay in force", { error: error.message }));
+  const proxyHostPolicy = () => new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: options.proxyAllowNetworks, gatewayAddresses: addresses.current() });
   let proxyHosts = proxyHostPolicy();
   const metrics = options.metrics ?? createHealthMetrics(options.registry);
   const semaphore = new Semaphore(options.concurrency);
@@ -121,13 +122,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   /** One load of the proxies and settings, applied to the schedule and the liveness watches. */
   async function reconcileOnce(): Promise<void> {
     settings = await settingsSource.load();
-    try {
-      proxyHosts = proxyHostPolicy();
-    } catch (error) {
-      // No descriptor left, for one: the policy built from the addresses read last stays in force
-      // (without them a proxy at the gateway would pass), and the reconcile goes on.
-      logger.warn("cannot re-read the gateway's own addresses: the last ones read stay in force", { error: (error as Error).message });
-    }
+    proxyHosts = proxyHostPolicy();
     const proxies = await listProxies(db);
     scheduler.sync(
       proxies.map((p) => ({ id: p.id, endpointKey: endpointKey(p), probeNow: p.status === 'unknown', ...(p.lastCheckedAt ? { lastProbedAt: p.lastCheckedAt.getTime() } : {}) })),
@@ -226,4 +221,3 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     },
   };
 }
-

@@ -5,7 +5,7 @@
 // address added by DHCP or an operator is refused within one period, without a netlink watch.
 import { DialError } from '@pgw/dialers';
 import { DestinationPolicy, type DestinationRefusal, type PrivateDestinations, ProxyHostPolicy, type ProxyHostProblem, type ProxyHostRefusal, type Settings } from '@pgw/domain';
-import { gatewayAddresses } from '@pgw/runtime';
+import { GatewayAddressReader, gatewayAddresses } from '@pgw/runtime';
 
 export const ADDRESS_REFRESH_MS = 2_000;
 const PROXY_ANSWERS_MAX = 1024;
@@ -27,14 +27,14 @@ export class DestinationGuard {
   onChange: (() => void) | null = null;
   /** Told when a re-read of the addresses fails (the last ones stay in force), once until a read succeeds again. */
   onAddressReadError: ((error: Error) => void) | null = null;
-  private readFailing = false;
-  private readOnce = false;
+  private readonly reader: GatewayAddressReader;
 
   constructor(
     /** PGW_PROXY_ALLOW_CIDRS: networks where the operator allows proxies although they would be refused. */
     private readonly allowedProxyNetworks: readonly string[],
-    private readonly readAddresses: () => string[] = gatewayAddresses,
+    readAddresses: () => string[] = gatewayAddresses,
   ) {
+    this.reader = new GatewayAddressReader((error) => this.onAddressReadError?.(error), readAddresses);
     this.refreshAddresses();
     this.rebuild();
   }
@@ -46,23 +46,9 @@ export class DestinationGuard {
     this.rebuild();
   }
 
-  /**
-   * Re-reads the gateway's addresses; true when they changed. Where the read fails (no descriptor
-   * left: a flood of connections) the last addresses stay in force, as forgetting them would let
-   * a proxy or destination at the gateway pass; only the first read, at start, throws.
-   */
+  /** Re-reads the gateway's addresses (the last ones where a read fails: GatewayAddressReader); true when they changed. */
   refreshAddresses(): boolean {
-    let next: string[];
-    try {
-      next = this.readAddresses();
-    } catch (error) {
-      if (!this.readOnce) throw error;
-      if (!this.readFailing) this.onAddressReadError?.(error as Error);
-      this.readFailing = true;
-      return false;
-    }
-    this.readOnce = true;
-    this.readFailing = false;
+    const next = this.reader.current();
     if (next.length === this.addresses.length && next.every((address, i) => address === this.addresses[i])) return false;
     this.addresses = next;
     return true;
