@@ -7,8 +7,12 @@
 // setting off are seen there.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type AgentStatusRecord, agentStatusKey } from '@pgw/events';
+import { Redis } from 'ioredis';
 import { setprivArgv } from '../../lab/privileges.js';
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 
@@ -24,6 +28,12 @@ const LAN_LISTENER_PORT = 7777;
 const THIRD_IFACE = 'mgmt0';
 const THIRD_NET_HOST = '10.99.0.2';
 const HEALTH_PERIOD_S = 5;
+/**
+ * A proxy name that the gateway's resolver points at the LAN host's listener (`ip netns exec`
+ * bind-mounts /etc/netns/<ns>/hosts over /etc/hosts for every gateway process): strict OUTPUT must
+ * not let the forwarder's uid reach a LAN host because a name says it is a proxy.
+ */
+const REBOUND_NAME = 'lan-listener.pgw.test';
 
 /** One connect (TCP) or datagram (UDP) from the gateway namespace; prints its outcome. */
 const CONNECTOR = `
@@ -61,6 +71,7 @@ let httpPort: number;
 let gatewayWanIp: string;
 let proxyId: number;
 let nextLocalPort = 41000;
+let hostsDir: string | undefined;
 
 interface Attempt {
   uid: Uid;
@@ -154,6 +165,11 @@ describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, 
       .execute();
     proxyId = await dp.addProxy(0, 'up');
     await dp.addMapping(CLIENT, proxyId, CLIENT_PORT);
+    hostsDir = `/etc/netns/${dp.gw}`;
+    mkdirSync(hostsDir, { recursive: true });
+    writeFileSync(`${hostsDir}/hosts`, `127.0.0.1 localhost\n${CLIENT} ${REBOUND_NAME}\n`);
+    // Straight into Postgres, as a name the api cannot judge: only the agent resolves it.
+    await dp.tdb.db.insertInto('proxies').values({ name: 'rebound', protocol: 'socks5', host: REBOUND_NAME, port: LAN_LISTENER_PORT, status: 'up' }).execute();
     await dp.startGatewayService(GATEWAY_SERVICE_PORT);
     await dp.lab.spawn(dp.gw, [...asUser('nobody'), 'node', '-e', LEAKY_LISTENER, String(LEAKY_SERVICE_PORT)], { name: 'leaky-service' });
     await dp.lab.spawn(dp.lab.ns.lan, ['node', '-e', LAN_LISTENER, CLIENT, String(LAN_LISTENER_PORT)], { name: 'lan-listener' });
@@ -170,6 +186,14 @@ describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, 
 
   after(async () => {
     await dp?.destroy();
+    if (hostsDir !== undefined) {
+      rmSync(hostsDir, { recursive: true, force: true });
+      try {
+        rmdirSync('/etc/netns'); // only if this test left it empty
+      } catch {
+        // not empty, or gone: someone else's
+      }
+    }
   });
 
   it('flow 13: the ruleset allows exactly uids pgw and pgw-health to exactly the proxy endpoints', async () => {
@@ -177,6 +201,26 @@ describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, 
     assert.deepEqual(await dp.setElements('strict_uids'), [uid('pgw'), uid('pgw-health')].sort());
     assert.equal((await dp.setElements('upstreams'))?.length, 1);
     assert.match((await dp.nft('list', 'set', 'inet', 'pgw', 'upstreams')).stdout, new RegExp(`${proxy.ip.replaceAll('.', '\\.')} \\. ${proxy.port}`));
+  });
+
+  it('flow 13: a proxy name that resolves into the LAN opens no upstream there; the agent says why', async () => {
+    // The agent's status record, as the console reads it (node name: this host's, the agent's default).
+    const redis = new Redis(dp.lab.redis.adminUrl);
+    let reason: string | undefined;
+    try {
+      await dp.waitFor('the agent names the rebound proxy', async () => {
+        const raw = await redis.get(agentStatusKey(hostname()));
+        reason = raw === null ? undefined : (JSON.parse(raw) as AgentStatusRecord).refusals?.find((r) => r.subject.includes(REBOUND_NAME))?.reason;
+        return reason !== undefined;
+      });
+    } finally {
+      redis.disconnect();
+    }
+    assert.match(reason!, new RegExp(`resolves to ${CLIENT.replaceAll('.', '\\.')}: .*LAN`));
+    assert.ok(!(await dp.setElements('upstreams'))!.some((e) => e.startsWith(`${CLIENT} `)), 'no LAN address in the upstreams');
+    const { result, lines } = await onEveryInterface(() => attempt('pgw', CLIENT, LAN_LISTENER_PORT));
+    assert.equal(result.result, 'refused');
+    assert.deepEqual(sentFrom(lines.ens19!, result), []);
   });
 
   it('flows 1, 2, 13: a mapped client exits through the real forwarder (uid pgw) and its proxy; eth0 carries only proxy traffic', async () => {

@@ -109,7 +109,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     loadIfChanged: (known, tables) => loadDesiredStateIfChanged(db, known, tables),
     resolve: resolveHosts,
     hostFacts,
-    strictOutputUids: strictUids,
+    strictOutput: { uids: strictUids, proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS },
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN);
   const neighbours = new LanNeighbours(config.PGW_IP_BIN);

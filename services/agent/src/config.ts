@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
+import { networkListSchema } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, nodeNameSchema } from '@pgw/events/contracts';
 import { z } from 'zod';
 
@@ -34,6 +35,8 @@ export const agentConfigSchema = z.object({
   PGW_USAGE_INTERVAL_MS: fields.positiveInt(CLIENT_USAGE_INTERVAL_MS, 60_000),
   PGW_FORWARDER_USER: userName.default('pgw'),
   PGW_HEALTH_USER: userName.default('pgw-health'),
+  /** Where proxies may be although the proxy check refuses them (as the api, forwarder and health have it): strict OUTPUT's upstreams. */
+  PGW_PROXY_ALLOW_CIDRS: networkListSchema.default([]),
   /** Where the agent hands the forwarder its listening sockets (docs/ARCHITECTURE.md, "Listening sockets"). */
   PGW_LISTENER_SOCKET: fields.unixSocketPath.default('/run/pgw/listeners.sock'),
   // Ports of pgw's other services, never a forwarder port (a client DNAT-ed there would reach them).

@@ -27,7 +27,7 @@ describe('agentStatus', () => {
             strictOutput: null,
           },
           rejected: [{ mappingId: 3, reason: 'client 10.0.0.1 is outside the LAN 192.168.2.0/24' }],
-          unresolvedProxies: [],
+         
           refusals: [{ subject: 'mapping 4 (192.168.2.12)', reason: 'port refused (9103 is pgw-health metrics)' }],
         },
       },
@@ -67,7 +67,7 @@ describe('agentStatus', () => {
             strictOutput: null,
           },
           rejected: [],
-          unresolvedProxies: [],
+         
           refusals: [],
         },
       },

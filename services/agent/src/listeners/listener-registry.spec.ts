@@ -164,11 +164,11 @@ describe('ListenerRegistry', () => {
     const { kernel, registry } = setup();
     kernel.taken.set(20001, 1000);
     const earlier = { subject: 'mapping 9 (192.168.2.99)', reason: 'port refused (9103 is the health metrics port)' };
-    const build = { policy: policy(20000, 20001), rejected: [], unresolvedProxies: [], refusals: [earlier] };
+    const build = { policy: policy(20000, 20001), rejected: [], refusals: [earlier] };
     const held = registry.holdBuild(build);
     assert.deepEqual(held.refusals, [earlier, { subject: 'mapping 2 (192.168.2.11)', reason: 'blocked: port 20001 held by another socket (uid 1000)' }]);
     assert.equal(registry.holdBuild(build), held);
-    const clean = { policy: policy(20000), rejected: [], unresolvedProxies: [], refusals: [] };
+    const clean = { policy: policy(20000), rejected: [], refusals: [] };
     assert.equal(registry.holdBuild(clean), clean);
   });
 });

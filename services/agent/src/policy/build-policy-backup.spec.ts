@@ -13,7 +13,7 @@ const mapping = (id: number, proxyId: number, extra: Partial<Mapping> = {}): Map
   id, clientIp: parseIpv4(`192.168.2.${10 + id}`), proxyId, listenPort: parsePort(20000 + id), enabled: true, description: '', ...extra,
 });
 const state = (mappings: Mapping[], proxies: DesiredProxy[]): DesiredState => ({ settings: { ...DEFAULT_SETTINGS, backupHoldDownS: 30 }, proxies, mappings, rejected: [] });
-const build = (s: DesiredState, now = NOW) => buildGatewayPolicy(s, new Map(), [], HOST, undefined, now);
+const build = (s: DesiredState, now = NOW) => buildGatewayPolicy(s, new Map(), { uids: [], proxyAllowNetworks: [] }, HOST, undefined, now);
 
 describe('buildGatewayPolicy with fail policies', () => {
   const mappings = [

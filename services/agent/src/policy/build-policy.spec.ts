@@ -12,6 +12,9 @@ const HOST: HostFacts = {
   foreignListeners: new Map(),
 };
 
+/** Strict OUTPUT's inputs when no test needs them. */
+const NO_UIDS = { uids: [], proxyAllowNetworks: [] };
+
 function proxy(id: number, status: ProxyStatus, host = `198.51.100.${10 + id}`): DesiredProxy {
   return { id, protocol: 'socks5', host, port: parsePort(1080), status };
 }
@@ -27,7 +30,7 @@ function state(mappings: Mapping[], proxies: DesiredProxy[], strictOutput = fals
 describe('buildGatewayPolicy', () => {
   it('carries a mapping’s MAC pin to its client, blocked or not; an unpinned client has none', () => {
     const mac = parseMacAddress('52:54:00:ab:cd:0f');
-    const { policy } = buildGatewayPolicy(state([{ ...mapping(1, '192.168.2.10', 1), macAddress: mac }, { ...mapping(2, '192.168.2.11', 2), macAddress: mac }, mapping(3, '192.168.2.12', 1)], [proxy(1, 'up'), proxy(2, 'down')]), new Map(), [], HOST);
+    const { policy } = buildGatewayPolicy(state([{ ...mapping(1, '192.168.2.10', 1), macAddress: mac }, { ...mapping(2, '192.168.2.11', 2), macAddress: mac }, mapping(3, '192.168.2.12', 1)], [proxy(1, 'up'), proxy(2, 'down')]), new Map(), NO_UIDS, HOST);
     assert.deepEqual(policy.clients.map((c) => [c.ip, c.mac ?? null, c.blocked]), [['192.168.2.10', mac, null], ['192.168.2.11', mac, 'proxy_down'], ['192.168.2.12', null, null]]);
   });
 
@@ -38,7 +41,7 @@ describe('buildGatewayPolicy', () => {
         [proxy(1, 'up'), proxy(2, 'down'), proxy(3, 'unknown')],
       ),
       new Map(),
-      [],
+      NO_UIDS,
       HOST,
     );
     assert.deepEqual(
@@ -56,7 +59,7 @@ describe('buildGatewayPolicy', () => {
 
   it('leaves out and reports a client outside the LAN, and rows the loader rejected', () => {
     const desired = { ...state([mapping(1, '10.9.9.9', 1), mapping(2, '192.168.2.10', 1)], [proxy(1, 'up')]), rejected: [{ mappingId: 7, reason: 'invalid client_ip' }] };
-    const { policy, rejected } = buildGatewayPolicy(desired, new Map(), [], HOST);
+    const { policy, rejected } = buildGatewayPolicy(desired, new Map(), NO_UIDS, HOST);
     assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.10']);
     assert.deepEqual(rejected, [
       { mappingId: 7, reason: 'invalid client_ip' },
@@ -67,32 +70,52 @@ describe('buildGatewayPolicy', () => {
   it('never gives one client two ports or two clients one port', () => {
     const twice = { ...mapping(2, '192.168.2.10', 1) };
     const samePort = { ...mapping(3, '192.168.2.11', 1), listenPort: parsePort(20001) };
-    const { policy, rejected } = buildGatewayPolicy(state([mapping(1, '192.168.2.10', 1), twice, samePort], [proxy(1, 'up')]), new Map(), [], HOST);
+    const { policy, rejected } = buildGatewayPolicy(state([mapping(1, '192.168.2.10', 1), twice, samePort], [proxy(1, 'up')]), new Map(), NO_UIDS, HOST);
     assert.equal(policy.clients.length, 1);
     assert.deepEqual(rejected.map((r) => r.mappingId), [2, 3]);
   });
 
   it('sorts clients by address so the script does not depend on row order', () => {
-    const { policy } = buildGatewayPolicy(state([mapping(1, '192.168.2.100', 1), mapping(2, '192.168.2.9', 1)], [proxy(1, 'up')]), new Map(), [], HOST);
+    const { policy } = buildGatewayPolicy(state([mapping(1, '192.168.2.100', 1), mapping(2, '192.168.2.9', 1)], [proxy(1, 'up')]), new Map(), NO_UIDS, HOST);
     assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.9', '192.168.2.100']);
   });
 
   it('strict OUTPUT off: no upstreams, no uids', () => {
-    const { policy } = buildGatewayPolicy(state([], [proxy(1, 'up')]), new Map(), [999], HOST);
+    const { policy } = buildGatewayPolicy(state([], [proxy(1, 'up')]), new Map(), { uids: [999], proxyAllowNetworks: [] }, HOST);
     assert.equal(policy.strictOutput, null);
   });
 
   it('strict OUTPUT on: every proxy endpoint, resolved hosts, unresolved ones reported', () => {
     const resolved = new Map<string, Ipv4[]>([['proxy.example', [parseIpv4('203.0.113.50'), parseIpv4('203.0.113.51')]]]);
-    const { policy, unresolvedProxies } = buildGatewayPolicy(
+    const { policy, refusals } = buildGatewayPolicy(
       state([], [proxy(1, 'down'), proxy(2, 'up', 'proxy.example'), proxy(3, 'up', 'gone.example')], true),
       resolved,
-      [999, 998, 999],
+      { uids: [999, 998, 999], proxyAllowNetworks: [] },
       HOST,
     );
     assert.deepEqual(policy.strictOutput?.allowedUids, [998, 999]);
     assert.deepEqual(policy.strictOutput?.upstreams.map((u) => `${u.ip}:${u.port}`), ['198.51.100.11:1080', '203.0.113.50:1080', '203.0.113.51:1080']);
-    assert.deepEqual(unresolvedProxies, [{ proxyId: 3, host: 'gone.example' }]);
+    assert.deepEqual(refusals, [{ subject: 'proxy 3 (gone.example)', reason: 'gone.example resolves to no IPv4 address: strict OUTPUT lets nothing reach it' }]);
+  });
+
+  it('strict OUTPUT on: an address where no proxy may be (the LAN, link-local, multicast, broadcast) opens no upstream, named or literal; the allowed networks may', () => {
+    // A name the operator's resolver points into the LAN would otherwise let the forwarder's uid
+    // open connections to a LAN host: the same judgement as the api's and the forwarder's.
+    const resolved = new Map<string, Ipv4[]>([
+      ['rebound.example', [parseIpv4('192.168.2.60'), parseIpv4('203.0.113.70')]],
+      ['linklocal.example', [parseIpv4('169.254.169.254')]],
+    ]);
+    const proxies = [proxy(1, 'up', '192.168.2.50'), proxy(2, 'up', 'rebound.example'), proxy(3, 'up', 'linklocal.example'), proxy(4, 'up', '224.0.0.5'), proxy(5, 'up', '255.255.255.255')];
+    const { policy, refusals } = buildGatewayPolicy(state([], proxies, true), resolved, { uids: [999], proxyAllowNetworks: [] }, HOST);
+    assert.deepEqual(policy.strictOutput?.upstreams.map((u) => `${u.ip}:${u.port}`), ['203.0.113.70:1080']);
+    assert.deepEqual(
+      refusals.map((r) => r.subject),
+      ['proxy 1 (192.168.2.50)', 'proxy 2 (rebound.example)', 'proxy 3 (linklocal.example)', 'proxy 4 (224.0.0.5)', 'proxy 5 (255.255.255.255)'],
+    );
+    assert.match(refusals[1]!.reason, /rebound\.example resolves to 192\.168\.2\.60: .*LAN.*not an upstream/);
+    const allowed = buildGatewayPolicy(state([], proxies.slice(0, 2), true), resolved, { uids: [999], proxyAllowNetworks: ['192.168.2.50/31'] }, HOST);
+    assert.deepEqual(allowed.policy.strictOutput?.upstreams.map((u) => `${u.ip}:${u.port}`), ['192.168.2.50:1080', '203.0.113.70:1080']);
+    assert.deepEqual(allowed.refusals.map((r) => r.subject), ['proxy 2 (rebound.example)']);
   });
 
   it('blocks (never DNATs) a mapping whose port the host refuses, and says why', () => {
@@ -100,7 +123,7 @@ describe('buildGatewayPolicy', () => {
     const foreign = { ...mapping(3, '192.168.2.12', 1), listenPort: parsePort(21000) };
     const host = { ...HOST, foreignListeners: new Map([[21000, 'a listening socket of uid 1001, not the forwarder']]) };
     const desired = { ...state([mapping(1, '192.168.2.10', 1), onMetrics, foreign], [proxy(1, 'up')]), settings: { ...DEFAULT_SETTINGS, forwarderPortMin: parsePort(9000) } };
-    const { policy, refusals } = buildGatewayPolicy(desired, new Map(), [], host);
+    const { policy, refusals } = buildGatewayPolicy(desired, new Map(), NO_UIDS, host);
     assert.deepEqual(policy.clients.map((c) => [c.ip, c.port, c.blocked]), [
       ['192.168.2.10', 20001, null],
       ['192.168.2.11', 9103, 'port_refused'],
@@ -116,7 +139,7 @@ describe('buildGatewayPolicy', () => {
     const bad = { ...state([mapping(1, '192.168.2.10', 1)], [proxy(1, 'up')]) };
     const refused = (settings: Partial<DesiredState['settings']>) => {
       try {
-        buildGatewayPolicy({ ...bad, settings: { ...bad.settings, ...settings } }, new Map(), [], HOST);
+        buildGatewayPolicy({ ...bad, settings: { ...bad.settings, ...settings } }, new Map(), NO_UIDS, HOST);
       } catch (error) {
         assert.ok(error instanceof SettingsRefused);
         return error.refusals;
@@ -135,13 +158,13 @@ describe('buildGatewayPolicy', () => {
     const before = state(rows, [proxy(1, 'up'), proxy(2, 'up')]);
     const after = state(rows, [proxy(1, 'down'), proxy(2, 'up')]);
     const prepared = prepareMappings(before, HOST);
-    const first = buildGatewayPolicy(before, new Map(), [], HOST, prepared);
-    const second = buildGatewayPolicy(after, new Map(), [], HOST, prepared);
-    assert.deepEqual(second, buildGatewayPolicy(after, new Map(), [], HOST), 'as built from scratch');
+    const first = buildGatewayPolicy(before, new Map(), NO_UIDS, HOST, prepared);
+    const second = buildGatewayPolicy(after, new Map(), NO_UIDS, HOST, prepared);
+    assert.deepEqual(second, buildGatewayPolicy(after, new Map(), NO_UIDS, HOST), 'as built from scratch');
     assert.deepEqual(second.policy.clients.map((c) => [c.ip, c.blocked]), [['192.168.2.3', null], ['192.168.2.20', 'proxy_down'], ['192.168.2.100', 'proxy_down']]);
     assert.equal(second.policy.clients[0], first.policy.clients[0], 'the client of the proxy still up is the same object');
     assert.notEqual(second.policy.clients[1], first.policy.clients[1]);
-    const third = buildGatewayPolicy(before, new Map(), [], HOST, prepared);
+    const third = buildGatewayPolicy(before, new Map(), NO_UIDS, HOST, prepared);
     assert.equal(third.policy.clients[1], first.policy.clients[1], 'back up: the object made for that state before');
   });
 });

@@ -7,6 +7,7 @@ import {
   ipv4ToInt,
   type PolicyClient,
   type PolicyUpstream,
+  ProxyHostPolicy,
   upstreamChooser,
 } from '@pgw/domain';
 import { interfaceRefusal } from './interface-check.js';
@@ -40,9 +41,10 @@ export interface PolicyBuild {
   readonly policy: GatewayPolicy;
   /** Mappings left out of the ruleset (their client gets nothing), with the reason. */
   readonly rejected: readonly RejectedMapping[];
-  /** Strict OUTPUT only: proxies whose host resolved to no IPv4 address (nobody can reach them). */
-  readonly unresolvedProxies: readonly { readonly proxyId: number; readonly host: string }[];
-  /** Mappings blocked because their port was refused (port_refused), with the reason. */
+  /**
+   * Mappings blocked because their port was refused (port_refused), and, with strict OUTPUT, the
+   * proxies (or some of their addresses) that open no upstream, with the reason.
+   */
   readonly refusals: readonly Refusal[];
   /**
    * When a client's upstream changes by time alone (a recovered proxy's hold-down ends, issue 17),
@@ -61,6 +63,14 @@ export interface PolicyBuild {
    * listeners) applied on top, so that what the agent decides alone is enforced during an outage.
    */
   readonly loadFailed?: string;
+}
+
+/** Who strict OUTPUT lets out, and where proxies may be although the proxy check would refuse them. */
+export interface StrictOutputInput {
+  /** The forwarder's and health's uids. */
+  readonly uids: readonly number[];
+  /** PGW_PROXY_ALLOW_CIDRS, as the api, the forwarder and health have it. */
+  readonly proxyAllowNetworks: readonly string[];
 }
 
 /** The settings the agent checks against the host (DesiredSource decides what a refusal stops). */
@@ -149,7 +159,7 @@ export function prepareMappingsUnder(state: DesiredState, host: HostFacts): Prep
 export function buildGatewayPolicy(
   state: DesiredState,
   resolved: ReadonlyMap<string, readonly Ipv4[]>,
-  strictOutputUids: readonly number[],
+  output: StrictOutputInput,
   host: HostFacts,
   prepared: PreparedMappings = prepareMappings(state, host),
   now: number = Date.now(),
@@ -181,17 +191,12 @@ export function buildGatewayPolicy(
     return client;
   });
 
-  const unresolvedProxies: { proxyId: number; host: string }[] = [];
   let strictOutput: GatewayPolicy['strictOutput'] = null;
+  let upstreamRefusals: Refusal[] = [];
   if (settings.strictOutput) {
-    const upstreams: PolicyUpstream[] = [];
-    for (const proxy of state.proxies) {
-      const literal = ipv4Schema.safeParse(proxy.host);
-      const addresses = literal.success ? [literal.data] : (resolved.get(proxy.host) ?? []);
-      if (addresses.length === 0) unresolvedProxies.push({ proxyId: proxy.id, host: proxy.host });
-      for (const ip of addresses) upstreams.push({ ip, port: proxy.port });
-    }
-    strictOutput = { allowedUids: [...new Set(strictOutputUids)].sort((a, b) => a - b), upstreams };
+    const upstreams = strictUpstreams(state.proxies, resolved, new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: output.proxyAllowNetworks }));
+    upstreamRefusals = upstreams.refusals;
+    strictOutput = { allowedUids: [...new Set(output.uids)].sort((a, b) => a - b), upstreams: upstreams.allowed };
   }
 
   return {
@@ -204,8 +209,36 @@ export function buildGatewayPolicy(
       strictOutput,
     },
     rejected: prepared.rejected,
-    unresolvedProxies,
-    refusals: prepared.refusals,
+    refusals: upstreamRefusals.length === 0 ? prepared.refusals : [...prepared.refusals, ...upstreamRefusals],
     recheckAt,
   };
+}
+
+/**
+ * Strict OUTPUT's proxy endpoints: each proxy's literal address, or the IPv4 addresses its name
+ * resolved to, where the proxy check allows a proxy. The set lets the forwarder's and health's uids
+ * open connections there, so an address the api would have refused as a literal (a name pointed
+ * into the LAN) must not open a way to a LAN host.
+ */
+function strictUpstreams(
+  proxies: DesiredState['proxies'],
+  resolved: ReadonlyMap<string, readonly Ipv4[]>,
+  hosts: ProxyHostPolicy,
+): { allowed: PolicyUpstream[]; refusals: Refusal[] } {
+  const allowed: PolicyUpstream[] = [];
+  const refusals: Refusal[] = [];
+  for (const proxy of proxies) {
+    const subject = `proxy ${proxy.id} (${proxy.host})`;
+    const literal = ipv4Schema.safeParse(proxy.host);
+    const addresses = literal.success ? [literal.data] : (resolved.get(proxy.host) ?? []);
+    if (addresses.length === 0) refusals.push({ subject, reason: `${proxy.host} resolves to no IPv4 address: strict OUTPUT lets nothing reach it` });
+    const refused: string[] = [];
+    for (const ip of addresses) {
+      const problem = hosts.problem(ip);
+      if (problem === null) allowed.push({ ip, port: proxy.port });
+      else refused.push(literal.success ? problem.message : `${proxy.host} resolves to ${ip}: ${problem.message}`);
+    }
+    if (refused.length > 0) refusals.push({ subject, reason: `${refused.join('; ')}: not an upstream of strict OUTPUT` });
+  }
+  return { allowed, refusals };
 }

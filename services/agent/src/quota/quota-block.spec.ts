@@ -10,7 +10,7 @@ const client = policyClient;
 const build = (clients: PolicyClient[]): PolicyBuild => ({
   policy: gatewayPolicy(clients),
   rejected: [],
-  unresolvedProxies: [],
+ 
   refusals: [],
 });
 

@@ -95,7 +95,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
       await loadGate;
       if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
       if (refused) throw refused;
-      return { policy: desired, rejected: [], unresolvedProxies: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}), ...(loadFailed !== null ? { loadFailed } : {}) } satisfies PolicyBuild;
+      return { policy: desired, rejected: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}), ...(loadFailed !== null ? { loadFailed } : {}) } satisfies PolicyBuild;
     },
     applyScript: async (script) => {
       await applyGate;

@@ -159,7 +159,7 @@ export class Reconciler {
   /** At start, before Postgres answers: enforce the policy that was in force before the restart. */
   enforceCached(policy: GatewayPolicy): Promise<void> {
     if (this.current || this.queued || this.applied) throw new Error('enforceCached() is only for the start, before any other run');
-    return this.start('state_file', new Set(['state_file']), async () => ({ policy, rejected: [], unresolvedProxies: [], refusals: [] }));
+    return this.start('state_file', new Set(['state_file']), async () => ({ policy, rejected: [], refusals: [] }));
   }
 
   /** The run, and then the state file it asked for: what request() resolves after. */
