@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { createDb } from '@pgw/db';
 import { DEFAULT_SETTINGS } from '@pgw/domain';
 import { createLogger } from '@pgw/log';
+import { gatewayAddresses } from '@pgw/runtime';
 import { Registry } from 'prom-client';
 import { createHealthMetrics } from '../../services/health/src/probing/metrics.js';
 import { Prober } from '../../services/health/src/probing/prober.js';
@@ -121,6 +122,7 @@ describe('health service: a probe in flight when its proxy\'s endpoint is edited
       trustedCa: [],
       settings: () => DEFAULT_SETTINGS,
       checkProxyAddress: () => null,
+      gatewayAddresses,
     });
     // The watch of the old address reports its death before the reconcile replaces it.
     assert.equal(await prober.recordLoss({ id, ...FRONT }, 'refused'), null);

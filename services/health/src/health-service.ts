@@ -81,6 +81,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
     trustedCa: trustedCaList(options.extraCa ?? []),
     settings: () => settings,
     checkProxyAddress: (address) => proxyHosts.problem(address),
+    gatewayAddresses: () => addresses.current(),
   });
 
   // Fails fast while Redis is down (the dispatcher then probes locally); the worker's connection waits.

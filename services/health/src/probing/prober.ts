@@ -5,7 +5,6 @@ import { handshakeToUse, type ProxyEndpoint, type ProxyStatus, type Settings, pa
 import { dialerFor, type ProxyAddressCheck } from '@pgw/dialers';
 import type { EventBus, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Logger } from '@pgw/log';
-import { gatewayAddresses as readGatewayAddresses } from '@pgw/runtime';
 import { countProbe, type HealthMetrics } from './metrics.js';
 import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms } from '../state/exit-ip-alarms.js';
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
@@ -34,6 +33,11 @@ export interface ProberDeps {
   readonly settings: () => Settings;
   /** Where no proxy may be (loopback, link-local, the LAN, ...): checked on every address dialed. */
   readonly checkProxyAddress: ProxyAddressCheck;
+  /**
+   * The gateway's own addresses, for the "proxy does not proxy" alarm: the last ones read where a
+   * re-read fails (GatewayAddressReader); throws only when none were ever read.
+   */
+  readonly gatewayAddresses: () => readonly string[];
 }
 
 /**
@@ -226,9 +230,9 @@ export class Prober {
   /** Exit-IP alarms (issue 17): the metric follows every probe, a notice and a log line go out when one appears. */
   private async judgeExitIp(proxy: ProxyToProbe, exitIp: string, sharedWith: readonly { proxyId: number; name: string }[], differsFrom: string | null): Promise<void> {
     const { bus, logger, metrics } = this.deps;
-    let gatewayAddresses: string[];
+    let gatewayAddresses: readonly string[];
     try {
-      gatewayAddresses = readGatewayAddresses();
+      gatewayAddresses = this.deps.gatewayAddresses();
     } catch (error) {
       // An alarm must never fail the probe it judges (the proxy would be reported down): without
       // the gateway's addresses only the `gateway_address` alarm is skipped.
