@@ -36,7 +36,7 @@ psql_admin() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
 if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'pgw_owner'")" != 1 ]; then
   # The password on stdin, never in an argument: any local user can read a process's argv (ps).
   # It is hex (generate-env.sh), so it needs no quoting inside \set.
-  printf "\\set pw '%s'\nCREATE ROLE pgw_owner LOGIN CREATEROLE PASSWORD :'pw';\n" "$owner_pw" | psql_admin
+  printf "\\set pw '%s'\nCREATE ROLE pgw_owner LOGIN PASSWORD :'pw';\n" "$owner_pw" | psql_admin
 fi
 [ "$(psql_admin -c "select 1 from pg_database where datname = 'pgw'")" = 1 ] || runuser -u postgres -- createdb -O pgw_owner pgw
 
@@ -52,14 +52,22 @@ set_redis aclfile /etc/redis/pgw-users.acl
 systemctl restart redis-server.service
 
 say "units in /etc/systemd/system, each Node service in group redis (the socket's group)"
-install -m 0644 "$home"/systemd/pgw*.service "$home"/systemd/pgw.target /etc/systemd/system/
+install -m 0644 "$home"/systemd/pgw*.service "$home"/systemd/pgw*.socket "$home"/systemd/pgw.target /etc/systemd/system/
 for unit in pgw-agent pgw-forwarder pgw-health pgw-api; do
   mkdir -p "/etc/systemd/system/$unit.service.d"
   printf '[Service]\nSupplementaryGroups=redis\n' > "/etc/systemd/system/$unit.service.d/redis.conf"
 done
 
-say "schema and service roles (pgw migrate, pgw db roles)"
+say "schema and service roles (pgw migrate, pgw db roles), CREATEROLE lent to pgw_owner for these steps only"
+# The owner creates the service roles (migration 0002) and sets their passwords. On PostgreSQL 15 a
+# CREATEROLE role may grant itself pg_execute_server_program (COPY ... PROGRAM: commands as the
+# postgres user), so it holds CREATEROLE only while these run, and never afterwards, failed or not
+# (an owner created with it by an earlier install loses it here too).
+psql_admin -c 'ALTER ROLE pgw_owner CREATEROLE'
+trap "psql_admin -c 'ALTER ROLE pgw_owner NOCREATEROLE'" EXIT
 (set -a; . "$etc/migrate.env"; set +a; cd "$home" && node packages/cli/dist/main.js migrate >/dev/null && node packages/cli/dist/main.js db roles >/dev/null)
+psql_admin -c 'ALTER ROLE pgw_owner NOCREATEROLE'
+trap - EXIT
 
 say "systemctl enable --now pgw-guard.service pgw.target"
 systemctl daemon-reload

@@ -35,6 +35,14 @@ const EXPECTED: Record<Service, { user: string; caps: string; privateUsers: bool
  * service; the guard one-shot runs before the network) to the client's first answer through its proxy.
  */
 const REBOOT_LIMIT_MS = 5_000;
+/** A local user's loop on bind(127.0.0.1:8080) for 4 s; holds the port 1.5 s if it gets it. Prints one JSON line. */
+const SQUATTER = `const net = require('node:net'); let tries = 0, inUse = 0; const end = Date.now() + 4000;
+(function attempt() {
+  if (Date.now() > end) { console.log(JSON.stringify({ squatted: false, tries, inUse })); process.exit(0); }
+  const s = net.createServer();
+  s.once('error', (e) => { tries++; if (e.code === 'EADDRINUSE') inUse++; setTimeout(attempt, 1); });
+  s.listen(8080, '127.0.0.1', () => { console.log(JSON.stringify({ squatted: true, tries, inUse })); setTimeout(() => process.exit(0), 1500); });
+})();`;
 
 let target: DeployLab;
 let daemon: DockerDaemon;
@@ -114,6 +122,35 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     }
     assert.equal((await gatewayExec(['nft', 'list', 'table', 'inet', 'pgw_guard'], false)).exitCode, 0, 'the guard table is loaded');
     api = new DeployApi(target.lab, (await machine.exec(['cat', '/etc/pgw/api.env'])).stdout);
+  });
+
+  it('least privilege in Postgres: the owner role holds no CREATEROLE once installed, nor after the install runs again over an older one that did', async () => {
+    // A CREATEROLE role on PostgreSQL 15 may grant itself pg_execute_server_program (COPY ... TO
+    // PROGRAM: commands as the postgres user); the install lends it for its role steps only.
+    const owner = async (column: string) => (await machine.exec(['runuser', '-u', 'postgres', '--', 'psql', '-qAt', '-c', `select ${column} from pg_roles where rolname = 'pgw_owner'`])).stdout.trim();
+    assert.equal(await owner('rolcreaterole'), 'f', 'pgw_owner after the install');
+    assert.equal(await owner('rolsuper'), 'f');
+    // An install of an earlier version created the owner with CREATEROLE: running the script again takes it back.
+    await machine.exec(['runuser', '-u', 'postgres', '--', 'psql', '-qAt', '-c', 'ALTER ROLE pgw_owner CREATEROLE']);
+    await machine.exec(['bash', '/opt/pgw/scripts/deploy/install-systemd.sh']);
+    assert.equal(await owner('rolcreaterole'), 'f', 'pgw_owner after the install ran again');
+    await allHealthy(target, 120_000);
+    for (const role of ['pgw_api', 'pgw_health', 'pgw_agent', 'pgw_forwarder']) {
+      const login = (await machine.exec(['runuser', '-u', 'postgres', '--', 'psql', '-qAt', '-c', `select rolcanlogin from pg_roles where rolname = '${role}'`])).stdout.trim();
+      assert.equal(login, 't', `${role} logs in`);
+    }
+  });
+
+  it('the api port stays systemd’s across a restart: a local user looping on bind() never gets it, the console answers after', async () => {
+    // Before pgw-api.socket the port was free for ~0.1 s while the api restarted: a local user's
+    // listener bound there served the console's login form and took the admins' passwords.
+    const { stdout } = await machine.exec(['sh', '-c', 'runuser -u nobody -- node -e "$0" & sleep 0.5; systemctl restart pgw-api.service; wait', SQUATTER]);
+    const squat = JSON.parse(stdout.trim().split('\n').at(-1)!) as { squatted: boolean; tries: number; inUse: number };
+    assert.equal(squat.squatted, false, `a local user bound the api's port during the restart (after ${squat.tries} tries)`);
+    assert.ok(squat.tries > 100 && squat.inUse === squat.tries, `every bind() found the port taken: ${JSON.stringify(squat)}`);
+    await allHealthy(target, 60_000);
+    const served = await machine.exec(['node', '-e', "fetch('http://127.0.0.1:8080/healthz').then((r) => console.log(r.status))"]);
+    assert.equal(served.stdout.trim(), '200');
   });
 
   it('each service runs with its user and capabilities, and its sandbox is in force in the kernel', async () => {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { SERVICE_SPECS, type ServiceName } from '../support/gateway.js';
 
 const DIR = fileURLToPath(new URL('../../systemd/', import.meta.url));
-const UNITS = readdirSync(DIR).filter((f) => /\.(service|target)$/.test(f)).sort();
+const UNITS = readdirSync(DIR).filter((f) => /\.(service|socket|target)$/.test(f)).sort();
 const NODE_SERVICES = { agent: 'root', forwarder: 'pgw', api: 'pgw-api', health: 'pgw-health' } as const;
 const UNPRIVILEGED = ['pgw-api.service', 'pgw-health.service', 'pgw-forwarder.service'];
 /** systemd-analyze security rates exposure below 5.0 "OK", below 1.0 "SAFE". */
@@ -34,7 +34,7 @@ function analyze(args: string[]) {
 
 describe('systemd-analyze verify', () => {
   it('accepts every unit without a warning', () => {
-    assert.deepEqual(UNITS, ['pgw-agent.service', 'pgw-api.service', 'pgw-forwarder.service', 'pgw-guard.service', 'pgw-health.service', 'pgw.target']);
+    assert.deepEqual(UNITS, ['pgw-agent.service', 'pgw-api.service', 'pgw-api.socket', 'pgw-forwarder.service', 'pgw-guard.service', 'pgw-health.service', 'pgw.target']);
     const result = analyze(['verify', ...UNITS.map((u) => join(DIR, u))]);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stderr.trim(), '', 'verify printed warnings');
@@ -53,6 +53,7 @@ describe('systemd-analyze verify', () => {
         assert.ok(result.status !== 0 || result.stderr.trim() !== '', `${name} passed verify`);
       }
       copyFileSync(join(DIR, 'pgw-api.service'), join(dir, 'pgw-good.service'));
+      copyFileSync(join(DIR, 'pgw-api.socket'), join(dir, 'pgw-api.socket'));
       assert.equal(analyze(['verify', join(dir, 'pgw-good.service')]).stderr.trim(), '');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -115,11 +116,14 @@ describe('privilege split and operability in systemd/', () => {
     }
   });
 
-  it('no pgw unit requires or binds to another, so each restarts alone', () => {
+  it('no pgw unit requires or binds to another but a service to its own socket, so each restarts alone', () => {
     for (const file of UNITS) {
       const unit = readUnit(file);
+      // A service holds its own socket unit (the api's port across restarts): restarting it leaves the socket.
+      const ownSocket = file.replace(/\.service$/, '.socket');
       for (const key of ['Requires', 'BindsTo', 'Requisite']) {
-        assert.ok(!(unit.get(key) ?? []).some((v) => /pgw/.test(v)), `${file}: ${key} on a pgw unit`);
+        const others = (unit.get(key) ?? []).flatMap((v) => v.split(' ')).filter((v) => /pgw/.test(v) && v !== ownSocket);
+        assert.deepEqual(others, [], `${file}: ${key} on a pgw unit`);
       }
     }
   });
@@ -137,6 +141,16 @@ describe('privilege split and operability in systemd/', () => {
     assert.equal(guard.get('ExecStop'), undefined, 'stopping the unit must not unload the guard table');
     assert.equal(one(guard, 'WantedBy'), 'sysinit.target');
     assert.equal(one(readUnit('pgw-agent.service'), 'After')?.split(' ')[0], 'pgw-guard.service');
+  });
+
+  it('the api’s port is its socket unit’s, at the api’s default address, and stopping pgw.target stops it', () => {
+    const socket = readUnit('pgw-api.socket');
+    assert.deepEqual(socket.get('ListenStream'), ['127.0.0.1:8080']);
+    assert.equal(one(socket, 'PartOf'), 'pgw.target');
+    const api = readUnit('pgw-api.service');
+    assert.equal(one(api, 'Requires'), 'pgw-api.socket');
+    assert.ok(one(api, 'After')!.split(' ').includes('pgw-api.socket'));
+    assert.ok(api.get('Environment')!.includes('PGW_API_PORT=8080'), 'the port the socket listens on');
   });
 
   it('pgw.target wants every service', () => {

@@ -5,3 +5,4 @@ export * from './coalesced-runs.js';
 export * from './per-key-debouncer.js';
 export * from './gateway-addresses.js';
 export * from './deadline.js';
+export * from './socket-activation.js';

@@ -29,6 +29,7 @@ import { dashboardCounts } from './repositories/status.js';
 import { createStore } from './repositories/store.js';
 import { purgeExpiredRevocations } from './repositories/users.js';
 import { createServices } from './services/api-services.js';
+import { listenApi } from './http/listen-api.js';
 import { SseStreams } from './live/sse-streams.js';
 import { UsageRecorder } from './repositories/usage-recorder.js';
 import { usageHistory } from './repositories/usage.js';
@@ -48,6 +49,8 @@ export interface StartApiOptions {
   dbConnections?: number;
   /** How long a stop lets requests in flight finish; below runService's 10 s stop timeout. */
   drainDeadlineMs?: number;
+  /** Listening sockets systemd passed (takeListenFds): the api serves the one it is given instead of binding. */
+  listenFds?: readonly number[];
 }
 
 export interface RunningApi {
@@ -132,10 +135,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
   const metricsServer = await startMetricsServer(registry, config.PGW_API_METRICS_HOST, config.PGW_API_METRICS_PORT);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PGW_API_PORT, config.PGW_API_HOST, () => resolve());
-  }).catch((error: unknown) => {
+  await listenApi(server, config, options.listenFds ?? []).catch((error: unknown) => {
     metricsServer.close();
     throw error;
   });
