@@ -1211,6 +1211,8 @@ export interface components {
                 field: string;
                 reason: string;
             }[];
+            /** @description Every problem of the file, where `rejected` lists only the first 100 (a file of bad rows is not answered whole). Absent when nothing was rejected. */
+            rejectedTotal?: number;
         };
         BulkMappingRequest: {
             ids: number[];

@@ -4,7 +4,7 @@ import { parseCsv } from '@pgw/domain/csv';
 import { conflict, invalid } from './domain-errors.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from './mapping-rules.js';
 import type { MappingFields } from './mapping-shapes.js';
-import { lowestFreePort } from './port-allocation.js';
+import { FreePorts } from './port-allocation.js';
 
 export const EXPORT_COLUMNS = ['client_ip', 'proxy_name', 'listen_port', 'enabled', 'description', 'mac_address', 'rate_down_kbit', 'rate_up_kbit', 'quota_bytes', 'tags'] as const;
 
@@ -50,6 +50,28 @@ interface RowProblem {
   message: string;
 }
 
+/** Problems listed in an error's details: enough to fix a file by, never the whole of a bad one. */
+const LISTED_PROBLEMS = 100;
+/** A problem's message at most: a cell is echoed to name it, not returned whole. */
+const MESSAGE_CHARS = 200;
+
+/** Every problem counted, the first LISTED_PROBLEMS kept, each message cut to MESSAGE_CHARS. */
+class Problems {
+  readonly listed: RowProblem[] = [];
+  count = 0;
+
+  add(line: number, field: string, message: string): void {
+    this.count++;
+    if (this.listed.length < LISTED_PROBLEMS) this.listed.push({ line, field, message: message.length <= MESSAGE_CHARS ? message : `${message.slice(0, MESSAGE_CHARS - 1)}…` });
+  }
+
+  /** The first problem, and how many more there are, for an error's message. */
+  summary(): string {
+    const first = this.listed[0]!;
+    return `line ${first.line}: ${first.message}${this.count > 1 ? ` (and ${this.count - 1} more)` : ''}`;
+  }
+}
+
 const BOOLEAN: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false, '': true };
 
 /**
@@ -74,17 +96,21 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   if (col('proxy_name') < 0 && col('proxy_id') < 0) throw invalid('body', 'the header needs a proxy_name or proxy_id column');
 
   const { settings } = snapshot;
+  // Each row is a mapping and each mapping a port of the range: a longer file cannot apply, and is
+  // refused before its rows cost anything.
+  const capacity = settings.forwarderPortMax - settings.forwarderPortMin + 1;
+  if (data.length > capacity) throw invalid('body', `${data.length} rows, but the forwarder port range ${settings.forwarderPortMin}-${settings.forwarderPortMax} holds at most ${capacity} mappings`);
   const byName = new Map(snapshot.proxies.map((p) => [p.name, p.id]));
   const ids = new Set(snapshot.proxies.map((p) => p.id));
   const existingByIp = new Map(snapshot.mappings.map((m) => [m.clientIp, m]));
-  const problems: RowProblem[] = [];
-  const duplicates: RowProblem[] = [];
+  const problems = new Problems();
+  const duplicates = new Problems();
   const seenIps = new Map<string, number>();
   const planned: (Omit<PlannedRow, 'listenPort' | 'change'> & { listenPort: number | null })[] = [];
 
   for (const { line, fields } of data) {
     const get = (name: string) => (col(name) >= 0 ? (fields[col(name)] ?? '').trim() : '');
-    const fail = (field: string, message: string) => problems.push({ line, field, message });
+    const fail = (field: string, message: string) => problems.add(line, field, message);
     let clientIp: string | null = null;
     try {
       clientIp = validClientIp(get('client_ip'), settings, 'client_ip');
@@ -142,7 +168,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     }
     if (clientIp !== null) {
       const first = seenIps.get(clientIp);
-      if (first !== undefined) duplicates.push({ line, field: 'client_ip', message: `client_ip ${clientIp} is also on line ${first}` });
+      if (first !== undefined) duplicates.add(line, 'client_ip', `client_ip ${clientIp} is also on line ${first}`);
       seenIps.set(clientIp, line);
     }
     if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
@@ -152,10 +178,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
       planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits, ...tags, ...backups });
     }
   }
-  if (problems.length) {
-    const first = problems[0]!;
-    throw invalid(first.field, `line ${first.line}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, { rows: problems });
-  }
+  if (problems.count > 0) throw invalid(problems.listed[0]!.field, problems.summary(), { rows: problems.listed, count: problems.count });
 
   // Ports: those the file names, plus those of mappings the file does not touch, are taken.
   const touched = new Set(planned.map((p) => p.existingId).filter((id) => id !== null));
@@ -164,18 +187,16 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   for (const p of planned) {
     if (p.listenPort === null) continue;
     const holder = taken.get(p.listenPort);
-    if (holder) duplicates.push({ line: p.line, field: 'listen_port', message: `listen_port ${p.listenPort} is already used by ${holder}` });
+    if (holder) duplicates.add(p.line, 'listen_port', `listen_port ${p.listenPort} is already used by ${holder}`);
     taken.set(p.listenPort, `line ${p.line}`);
   }
-  if (duplicates.length) {
-    const first = duplicates[0]!;
-    throw conflict(first.field, `line ${first.line}: ${first.message}`, { rows: duplicates });
-  }
+  if (duplicates.count > 0) throw conflict(duplicates.listed[0]!.field, duplicates.summary(), { rows: duplicates.listed, count: duplicates.count });
   const byId = new Map(snapshot.mappings.map((m) => [m.id, m]));
+  const free = new FreePorts(settings.forwarderPortMin, settings.forwarderPortMax, taken);
   return planned.map((p) => {
     let listenPort = p.listenPort;
     if (listenPort === null) {
-      listenPort = lowestFreePort(settings.forwarderPortMin, settings.forwarderPortMax, taken.keys());
+      listenPort = free.next();
       // A full range is not the fault of an empty listen_port cell: the error names no column.
       if (listenPort === null) throw conflict(undefined, `line ${p.line}: no free forwarder port left in ${settings.forwarderPortMin}-${settings.forwarderPortMax}`);
       taken.set(listenPort, `line ${p.line}`);

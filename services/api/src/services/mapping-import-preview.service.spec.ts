@@ -36,3 +36,10 @@ test('a file with bad rows lists every rejected row with its line, column and re
   assert.deepEqual(preview.rejected.map((r) => [r.line, r.field]), [[2, 'proxy_name'], [3, 'client_ip']]);
   assert.match(preview.rejected[0]!.reason, /nope/);
 });
+
+test('a file of many bad rows lists the first 100 and says how many there are', async () => {
+  const preview = await service.preview(csv(Array.from({ length: 150 }, (_, i) => [`10.9.${Math.floor(i / 200)}.${i % 200}`, 'a', '', true, '', ''])));
+  assert.equal(preview.rejected.length, 100);
+  assert.equal(preview.rejectedTotal, 150);
+  assert.deepEqual(preview.rejected[0], { line: 2, field: 'client_ip', reason: preview.rejected[0]!.reason });
+});

@@ -9,8 +9,8 @@ type Shown = ImportPreview['added'][number]['after'];
 /**
  * The CSV import's dry run (issue 17): what the file would do, planned exactly as the import plans it
  * (the same planImport against the same snapshot) and nothing written. A file with a rejected row
- * would be refused as a whole, so then only the rejected rows are listed, each with its line, column
- * and reason.
+ * would be refused as a whole, so then only the rejected rows are listed (the first of them, with
+ * how many there are), each with its line, column and reason.
  */
 export class MappingImportPreviewService {
   constructor(private readonly deps: { readonly store: Store }) {}
@@ -25,10 +25,11 @@ export class MappingImportPreviewService {
       planned = planImport(text, { settings, proxies, mappings });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      const rows = (error.details as { rows?: { line: number; field: string; message: string }[] } | undefined)?.rows;
+      const details = error.details as { rows?: { line: number; field: string; message: string }[]; count?: number } | undefined;
       // Problems of the whole file (empty, no header, unknown column) are no row's: the 400 says it.
-      if (!rows) throw error;
-      return { added: [], changed: [], unchanged: 0, rejected: rows.map((r) => ({ line: r.line, field: r.field, reason: r.message })) };
+      if (!details?.rows) throw error;
+      const rejected = details.rows.map((r) => ({ line: r.line, field: r.field, reason: r.message }));
+      return { added: [], changed: [], unchanged: 0, rejected, rejectedTotal: details.count ?? rejected.length };
     }
     const shown = (m: { clientIp: string; proxyId: number; listenPort: number; enabled: boolean; description: string; macAddress?: string | null; tags?: readonly string[] }): Shown => ({
       clientIp: m.clientIp, proxyName: nameOf.get(m.proxyId) ?? String(m.proxyId), listenPort: m.listenPort, enabled: m.enabled, description: m.description, macAddress: m.macAddress ?? null, tags: [...(m.tags ?? [])],
