@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type InterfaceName, interfaceNameSchema } from '@pgw/domain';
 import { routingCommands, runIpCommands } from './lan-routing.js';
@@ -9,7 +9,6 @@ import { TPROXY_TABLE, tproxyRoutingCommands } from './policy-routing-tproxy.js'
 const LEDGER = 'route-localnet';
 
 const ipv4 = (iface: string, key: string) => `/proc/sys/net/ipv4/conf/${iface}/${key}`;
-const ipv6 = (iface: string, key: string) => `/proc/sys/net/ipv6/conf/${iface}/${key}`;
 
 /**
  * The LAN interface's sysctls, docs/SECURITY.md "Layers":
@@ -35,7 +34,7 @@ export class LanSysctl {
   /** Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded interface. */
   async prepare(lan: InterfaceName, localnet: boolean): Promise<void> {
     await setSysctl(ipv4(lan, 'forwarding'), '0');
-    await setSysctl(ipv6(lan, 'disable_ipv6'), '1');
+    await disableIpv6(lan);
     // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
     // With them, TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the
     // mark). One listing over netlink serves both; `ip` runs only to change something.
@@ -104,6 +103,29 @@ export class LanSysctl {
 
 async function setSysctl(file: string, value: string): Promise<void> {
   if ((await readFile(file, 'utf8')).trim() !== value) await writeFile(file, `${value}\n`);
+}
+
+/**
+ * IPv6 off on the LAN interface (flow 10's backstop). A kernel booted with ipv6.disable=1 has no
+ * /proc/sys/net/ipv6 at all: then no interface speaks IPv6 and there is nothing to switch off (as
+ * guard/load-guard.sh does), where refusing would leave every client without route_localnet,
+ * policy routing and MAC pins. An interface missing while IPv6 exists is the error it is.
+ */
+export async function disableIpv6(lan: string, procSys = '/proc/sys'): Promise<void> {
+  try {
+    await setSysctl(`${procSys}/net/ipv6/conf/${lan}/disable_ipv6`, '1');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || (await exists(`${procSys}/net/ipv6`))) throw error;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function resetLocalnet(iface: InterfaceName): Promise<void> {

@@ -423,6 +423,20 @@ describe('Reconciler', () => {
     assert.equal(t.outcomes.at(-1)?.ok, false);
   });
 
+  it('a new snapshot with the same ruleset over a vanished table that nft refuses to restore: route_localnet off, not on', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    // A proxy change on the same port: another snapshot, the same ruleset (an empty delta).
+    t.setDesired(policy([c(10), { ...c(11), proxyId: 2 }]));
+    t.kernel.table = null;
+    t.kernel.failNext = true;
+    const lans = t.lan.length;
+    await t.reconciler.request('event:mapping.changed');
+    assert.deepEqual(t.outcomes.at(-1)?.errors.map((e) => e.cause), ['nft_apply']);
+    assert.equal(t.kernel.table, null);
+    assert.deepEqual(t.lan.slice(lans), [['ens19', false]], 'the loopback hole stays closed while no table is in force');
+  });
+
   it('keeps the previous policy in force when the settings are refused, and reports every reason', async () => {
     const t = setup(policy([c(10)]));
     await t.reconciler.request('start');

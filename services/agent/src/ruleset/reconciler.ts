@@ -399,7 +399,9 @@ export class Reconciler {
     save(next);
     await Promise.all([
       verify ? this.timer.time('verify', verify) : undefined,
-      lanStarted ?? this.assertLan(next, errors),
+      // After a restore nft refused (or whose read-back failed) no table closes the loopback hole:
+      // keepLan then leaves route_localnet off.
+      lanStarted ?? this.keepLan(next, errors),
       (async () => {
         try {
           await this.timer.time('conntrack', () => this.ports.disconnectClients(clientsToDisconnect(previous, next)));
