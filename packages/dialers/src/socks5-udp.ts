@@ -15,6 +15,15 @@ export interface UdpAssociationHandlers {
 
 const dialer = new Socks5Dialer();
 
+/** What Socks5UdpAssociation.send did with a datagram. */
+export type UdpSendOutcome = 'sent' | 'oversize' | 'queue_full' | 'closed';
+
+/** The largest UDP payload of one datagram: 65535 less the IPv4 (20) and UDP (8) headers; IPv6's header is not counted in its length. */
+const MAX_UDP_PAYLOAD = { IPv4: 65_507, IPv6: 65_527 } as const;
+
+/** Bytes an association lets wait for the kernel's send buffer before it drops (a few ms of a fast uplink). */
+export const SEND_QUEUE_BYTES = 256 * 1024;
+
 /** Why a relay address is refused, as a destination policy words it (`reason` its class, e.g. destination_private). */
 export interface RelayRefusal {
   readonly reason: string;
@@ -96,10 +105,21 @@ export class Socks5UdpAssociation {
     return isProxyPeer(this.relay.address, this.control);
   }
 
-  /** Sends `data` to `target` through the relay (the proxy resolves a hostname target). */
-  send(target: DialTarget, data: Buffer): void {
-    if (this.closed) return;
-    this.udp.send(encodeUdpDatagram(target, data), this.relay.port, this.relay.address);
+  /**
+   * Sends `data` to `target` through the relay (the proxy resolves a hostname target); what became
+   * of it: `sent` (handed to the kernel, or queued behind what it has not taken yet), `oversize`
+   * (with the SOCKS5 header no longer one IP datagram: the kernel would refuse it, and an unsent
+   * datagram without a callback is dropped without a word), `queue_full` (more than
+   * SEND_QUEUE_BYTES wait already: the path to the proxy is slower than the client, and libuv's
+   * queue would otherwise grow without limit, a copy of every datagram in the forwarder's memory).
+   */
+  send(target: DialTarget, data: Buffer): UdpSendOutcome {
+    if (this.closed) return 'closed';
+    const datagram = encodeUdpDatagram(target, data);
+    if (datagram.length > MAX_UDP_PAYLOAD[this.udp.address().family === 'IPv6' ? 'IPv6' : 'IPv4']) return 'oversize';
+    if (this.udp.getSendQueueSize() > SEND_QUEUE_BYTES) return 'queue_full';
+    this.udp.send(datagram, this.relay.port, this.relay.address);
+    return 'sent';
   }
 
   close(): void {

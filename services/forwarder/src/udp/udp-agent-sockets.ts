@@ -10,7 +10,11 @@ import type { Logger } from '@pgw/log';
 import { closeFd, connectPacketServer, type Packet, PacketSocket } from '@pgw/original-dst';
 
 /** A descriptor from the agent (the caller's to close), or why there is none. */
-export type UdpSocketGrant = { readonly fd: number } | { readonly reason: string };
+/**
+ * A socket from the agent, or why not: `transient` where the agent was not asked or did not answer
+ * (a restart, a timeout), so that asking again later may get one; otherwise the agent's own refusal.
+ */
+export type UdpSocketGrant = { readonly fd: number } | { readonly reason: string; readonly transient?: true };
 
 /** How long the agent may take to answer. */
 const ANSWER_TIMEOUT_MS = 2_000;
@@ -63,11 +67,11 @@ export class UdpAgentSockets {
 
   private ask(message: UdpForwarderMessageInput): Promise<UdpSocketGrant> {
     const session = this.session;
-    if (session === null || !session.isOpen) return Promise.resolve({ reason: 'the agent is not reachable for UDP sockets' });
+    if (session === null || !session.isOpen) return Promise.resolve({ reason: 'the agent is not reachable for UDP sockets', transient: true });
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(message.id);
-        resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms` });
+        resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true });
       }, ANSWER_TIMEOUT_MS);
       this.pending.set(message.id, { resolve, timer });
       try {
@@ -75,7 +79,7 @@ export class UdpAgentSockets {
       } catch (error) {
         clearTimeout(timer);
         this.pending.delete(message.id);
-        resolve({ reason: `cannot ask the agent: ${(error as Error).message}` });
+        resolve({ reason: `cannot ask the agent: ${(error as Error).message}`, transient: true });
       }
     });
   }
@@ -123,7 +127,7 @@ export class UdpAgentSockets {
     this.session = null;
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
-      pending.resolve({ reason: 'the agent closed the UDP socket channel' });
+      pending.resolve({ reason: 'the agent closed the UDP socket channel', transient: true });
       this.pending.delete(id);
     }
     if (this.stopped) return;

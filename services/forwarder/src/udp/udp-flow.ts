@@ -109,6 +109,7 @@ export class UdpFlow {
   /** A datagram of the client to `destination` (from the tproxy socket or a reply socket); `redirect`: sent to the DNS upstream instead. */
   send(destination: Endpoint, data: Buffer, redirect: DnsRedirect | null = null): void {
     if (this.ended) return;
+    // The client speaks: the flow is in use, whatever becomes of this datagram.
     this.lastActive = Date.now();
     const key = `${destination.ip}:${destination.port}`;
     let known = this.destinations.get(key);
@@ -137,12 +138,40 @@ export class UdpFlow {
     this.end(null);
   }
 
+  /**
+   * Forgets the destinations the policy now refuses (a private range denied since, an address the
+   * gateway took): their reply sockets close, so nothing of theirs reaches the client any more;
+   * the client's own datagrams there are refused before they reach the flow. Returns how many.
+   */
+  forgetDestinations(refused: (ip: string) => boolean): number {
+    let forgotten = 0;
+    for (const [key, destination] of this.destinations) {
+      if (!refused(key.slice(0, key.lastIndexOf(':')))) continue;
+      this.forget(key, destination);
+      forgotten++;
+    }
+    return forgotten;
+  }
+
+  private forget(key: string, destination: Destination): void {
+    destination.reader?.close();
+    if (destination.fd !== null) closeFd(destination.fd);
+    destination.fd = null;
+    this.queued -= destination.waiting.length;
+    destination.waiting.length = 0;
+    this.destinations.delete(key);
+    this.deps.releaseDestinations(1);
+  }
+
   private requestReplySocket(key: string, destination: Endpoint, known: Destination): void {
     void this.deps.replySocket(this.client, destination).then((grant) => {
       if ('reason' in grant) {
+        for (let i = 0; i < known.waiting.length; i++) this.deps.dropped('reply_socket_refused', grant.reason);
+        // The agent away for a moment (a restart, a timeout): the next datagram asks again, where
+        // a refusal kept for good would cut this destination off for the whole flow.
+        if (grant.transient && !this.ended && this.destinations.get(key) === known) return this.forget(key, known);
         known.refused = true;
         this.queued -= known.waiting.length;
-        for (let i = 0; i < known.waiting.length; i++) this.deps.dropped('reply_socket_refused', grant.reason);
         known.waiting.length = 0;
         return;
       }
@@ -173,8 +202,9 @@ export class UdpFlow {
       if (this.redirected.size >= REDIRECTED_PENDING_MAX) this.redirected.delete(this.redirected.keys().next().value!);
       this.redirected.set(pending, key);
     }
-    this.association!.send({ host: target.ip, port: target.port }, data);
-    this.deps.relayed('up', data.length);
+    const outcome = this.association!.send({ host: target.ip, port: target.port }, data);
+    if (outcome === 'sent') this.deps.relayed('up', data.length);
+    else if (outcome !== 'closed') this.deps.dropped(outcome);
   }
 
   private fromProxy(data: Buffer, from: string): void {
@@ -185,7 +215,6 @@ export class UdpFlow {
     const destination = this.destinations.get(asked ?? from);
     // Only answers from a destination the client addressed, through its reply socket.
     if (destination?.fd == null) return;
-    this.lastActive = Date.now();
     let sent: boolean;
     try {
       sent = sendTransparentUdp(destination.fd, data);
@@ -193,7 +222,11 @@ export class UdpFlow {
       // Thrown from the association's message handler it would end the whole forwarder.
       return this.deps.dropped('reply_send_failed', (error as Error).message);
     }
-    if (sent) this.deps.relayed('down', data.length);
+    // Only an answer delivered keeps the flow: one the kernel refuses (a client over its quota,
+    // blocked, or gone) must not hold its association and sockets while the remote keeps sending.
+    if (!sent) return this.deps.dropped('reply_send_failed', "the client's socket buffer is full or its port unreachable");
+    this.lastActive = Date.now();
+    this.deps.relayed('down', data.length);
   }
 
   private end(error: Error | null): void {

@@ -65,6 +65,8 @@ export type UdpDropReason =
   | 'reply_socket_refused'
   | 'queue_full'
   | 'truncated'
+  // Larger than one datagram once the SOCKS5 header is added (payloads of 65,498 bytes and more).
+  | 'oversize'
   // An answer for the client its reply socket could not send (netfilter dropped it: EPERM; the LAN
   // unreachable): dropped like a lost datagram, the flow goes on.
   | 'reply_send_failed'

@@ -136,10 +136,12 @@ export class UdpRelay {
   apply(routes: ReadonlyMap<number, MappingRoute>): void {
     const byIp = new Map<string, MappingRoute>();
     for (const route of routes.values()) byIp.set(route.clientIp, route);
+    const before = this.byIp;
     this.byIp = byIp;
     for (const flow of this.flows.values()) {
       const route = byIp.get(flow.client.ip);
       if (route === undefined || route.blocked !== null || !sameProxy(route, flow.via)) flow.close();
+      else if (route.privateDestinations !== before.get(flow.client.ip)?.privateDestinations) this.enforceDestinations(flow.client.ip);
     }
     this.dnsOverTcp.retain(byIp);
     for (const id of this.problems.keys()) if (!routes.has(id)) this.problems.delete(id);
@@ -149,8 +151,8 @@ export class UdpRelay {
    * After the policy tightened (the LAN prefix, the gateway's own addresses, private ranges): ends
    * the flows whose proxy, or the UDP relay their proxy named, it now refuses (a relay away from
    * the proxy judged as a destination too); both were judged only when the association opened.
-   * Their clients' next datagrams open a flow that is judged anew. (Destinations need nothing
-   * here: every datagram is judged.) Returns how many ended.
+   * Their clients' next datagrams open a flow that is judged anew. The destinations of the flows
+   * that stay are judged again too (enforceDestinations). Returns how many flows ended.
    */
   enforceProxies(): number {
     const check = this.options.destinations.checkProxyAddress;
@@ -167,7 +169,23 @@ export class UdpRelay {
       flow.closeRefused();
       ended++;
     }
+    this.enforceDestinations();
     return ended;
+  }
+
+  /**
+   * Each client datagram is judged when it comes, but a destination's answers reach the client
+   * through the reply socket opened when it was allowed: a destination the policy now refuses (its
+   * private range denied since, an address the gateway took) loses that socket, as a TCP relay
+   * there is reset. `only`: the flows of that client (its mapping's private-ranges choice changed).
+   */
+  private enforceDestinations(only?: string): void {
+    for (const flow of this.flows.values()) {
+      if (only !== undefined && flow.client.ip !== only) continue;
+      const privateDestinations = this.byIp.get(flow.client.ip)?.privateDestinations ?? null;
+      const forgotten = flow.forgetDestinations((ip) => this.options.destinations.refusal(ip, privateDestinations) !== null);
+      if (forgotten > 0) this.logger.info('UDP destinations forgotten: the destination policy now refuses them', { client: flow.client.ip, destinations: forgotten });
+    }
   }
 
   /**

@@ -1,0 +1,159 @@
+// One client flow of TPROXY mode's UDP relay (services/forwarder/src/udp/udp-flow.ts) against what
+// happens to real sockets: reply sockets made as the agent makes them (IP_TRANSPARENT, bound to the
+// destination, connected to the client; loopback only), and a real SOCKS5 UDP association through
+// a scripted proxy for what the association itself refuses. The flow's association is a recording
+// stand-in where the test needs to say what the proxy side did.
+import assert from 'node:assert/strict';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { after, describe, it } from 'node:test';
+import { Socks5UdpAssociation, type UdpAssociationHandlers, type UdpSendOutcome } from '@pgw/dialers';
+import type { ProxyEndpoint } from '@pgw/domain';
+import { describeSocket, transparentUdpSocket } from '@pgw/original-dst';
+import type { UdpSocketGrant } from '../../services/forwarder/src/udp/udp-agent-sockets.js';
+import { type Endpoint, UdpFlow } from '../../services/forwarder/src/udp/udp-flow.js';
+import { DEFAULT_UDP_LIMITS } from '../../services/forwarder/src/udp/udp-limits.js';
+import { startScriptedSocks5 } from '../support/scripted-socks5.js';
+
+const settle = (ms = 50) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function udpListener(host: string): Promise<{ socket: UdpSocket; port: number; received: Buffer[] }> {
+  const socket = createSocket('udp4');
+  const received: Buffer[] = [];
+  socket.on('message', (message) => received.push(message));
+  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+  return { socket, port: socket.address().port, received };
+}
+
+/** A free loopback UDP port (bound, then closed: nothing listens there afterwards). */
+async function deadPort(): Promise<number> {
+  const probe = await udpListener('127.0.0.1');
+  const { port } = probe;
+  await new Promise<void>((resolve) => probe.socket.close(() => resolve()));
+  return port;
+}
+
+/** A flow over a stand-in association that returns `outcome` for every send, and reply sockets from `grants`. */
+function flowWith(client: Endpoint, grants: (() => UdpSocketGrant)[], outcome: () => UdpSendOutcome = () => 'sent') {
+  const record = { dropped: [] as string[], relayed: [] as [string, number][], released: 0, asked: 0, sent: 0 };
+  let handlers: UdpAssociationHandlers | null = null;
+  const association = { send: () => (record.sent++, outcome()), close: () => undefined, relay: { address: '127.0.0.1', port: 9 }, relayIsProxy: true } as unknown as Socks5UdpAssociation;
+  const flow = new UdpFlow('k', client, { proxyId: 1, proxy: null }, DEFAULT_UDP_LIMITS, {
+    associate: async (h) => ((handlers = h), association),
+    replySocket: async () => (record.asked++, grants.shift()!()),
+    reserveDestination: () => null,
+    releaseDestinations: (n) => void (record.released += n),
+    fromReplySocket: () => undefined,
+    dropped: (reason) => void record.dropped.push(reason),
+    relayed: (direction, bytes) => void record.relayed.push([direction, bytes]),
+    closed: () => undefined,
+  });
+  const answer = (from: Endpoint, data: Buffer) => handlers!.onMessage(data, { address: from.ip, port: from.port });
+  return { flow, record, answer };
+}
+
+describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, () => {
+  const cleanups: (() => void)[] = [];
+  after(() => cleanups.forEach((c) => c()));
+
+  it('answers the kernel refuses to deliver (a client over quota, blocked or gone) do not keep the flow alive; delivered ones do', async () => {
+    const client: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: client.ip, port: client.port } });
+    const { flow, record, answer } = flowWith(client, [() => ({ fd })]);
+    cleanups.push(() => flow.close());
+    flow.send(destination, Buffer.from('query'));
+    await settle();
+    flow.lastActive = 0;
+    // Every send of these fails in the kernel (EMSGSIZE here; EPERM from a quota's or a block's drop rule there).
+    for (let i = 0; i < 3; i++) answer(destination, Buffer.alloc(70_000));
+    assert.deepEqual(record.dropped, ['reply_send_failed', 'reply_send_failed', 'reply_send_failed']);
+    assert.equal(flow.lastActive, 0, 'a refused answer refreshed the flow: the idle sweep would never end it');
+
+    const live = await udpListener('127.0.0.1');
+    cleanups.push(() => live.socket.close());
+    const destination2: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd2 = transparentUdpSocket(destination2.ip, destination2.port, { recvOrigDst: false, connect: { address: '127.0.0.1', port: live.port } });
+    const delivered = flowWith({ ip: '127.0.0.1', port: live.port }, [() => ({ fd: fd2 })]);
+    cleanups.push(() => delivered.flow.close());
+    delivered.flow.send(destination2, Buffer.from('query'));
+    await settle();
+    delivered.flow.lastActive = 0;
+    delivered.answer(destination2, Buffer.from('answer'));
+    assert.ok(delivered.flow.lastActive > 0, 'a delivered answer keeps the flow');
+  });
+
+  it('a send the association refuses (its queue full, or oversize) is counted as dropped, not as relayed', async () => {
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const outcomes: UdpSendOutcome[] = ['sent', 'queue_full', 'oversize'];
+    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40000 }, [() => ({ fd })], () => outcomes.shift()!);
+    cleanups.push(() => flow.close());
+    for (let i = 0; i < 3; i++) flow.send(destination, Buffer.from(`datagram ${i}`));
+    await settle();
+    assert.equal(record.sent, 3);
+    assert.deepEqual(record.relayed, [['up', 10]]);
+    assert.deepEqual(record.dropped, ['queue_full', 'oversize']);
+  });
+
+  it('the association refuses a payload that no longer fits one datagram with its SOCKS5 header, and sends the largest that fits', async () => {
+    const relay = await udpListener('127.0.0.1');
+    cleanups.push(() => relay.socket.close());
+    const proxy = await startScriptedSocks5('127.0.0.1', Buffer.from([1, 127, 0, 0, 1]), () => relay.port);
+    cleanups.push(proxy.close);
+    const endpoint = { protocol: 'socks5', host: '127.0.0.1', port: proxy.port } as ProxyEndpoint;
+    const association = await Socks5UdpAssociation.open(endpoint, { timeoutMs: 2_000 }, { onMessage: () => undefined, onClose: () => undefined });
+    cleanups.push(() => association.close());
+    const target = { host: '203.0.113.53', port: 53 };
+    // 65,507 bytes of UDP payload at most; the header for an IPv4 target is 10.
+    assert.equal(association.send(target, Buffer.alloc(65_498)), 'oversize');
+    assert.equal(association.send(target, Buffer.alloc(65_497)), 'sent');
+    for (let i = 0; i < 50 && relay.received.length === 0; i++) await settle(20);
+    assert.deepEqual(relay.received.map((d) => d.length), [65_507]);
+  });
+
+  it('a destination the policy now refuses loses its reply socket: its answers reach the client no more, its place is given back', async () => {
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const live = await udpListener('127.0.0.1');
+    cleanups.push(() => live.socket.close());
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: '127.0.0.1', port: live.port } });
+    const { flow, record, answer } = flowWith({ ip: '127.0.0.1', port: live.port }, [() => ({ fd })]);
+    cleanups.push(() => flow.close());
+    flow.send(destination, Buffer.from('query'));
+    await settle();
+    answer(destination, Buffer.from('before'));
+    assert.equal(flow.forgetDestinations((ip) => ip === '10.0.0.1'), 0, 'an allowed destination stays');
+    assert.equal(flow.forgetDestinations((ip) => ip === destination.ip), 1);
+    answer(destination, Buffer.from('after'));
+    await settle();
+    assert.deepEqual(live.received.map(String), ['before']);
+    assert.deepEqual(record.relayed.filter(([d]) => d === 'down').length, 1);
+    assert.equal(record.released, 1);
+    assert.throws(() => describeSocket(fd), 'the reply socket is closed');
+  });
+
+  it('a reply socket the agent could not give for a moment (a restart, a timeout) is asked for again by the next datagram', async () => {
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40001 }, [() => ({ reason: 'the agent did not answer within 2000 ms', transient: true }), () => ({ fd })]);
+    cleanups.push(() => flow.close());
+    flow.send(destination, Buffer.from('first'));
+    await settle();
+    assert.deepEqual(record.dropped, ['reply_socket_refused']);
+    flow.send(destination, Buffer.from('second'));
+    await settle();
+    assert.equal(record.asked, 2, 'asked again');
+    assert.deepEqual(record.relayed, [['up', 6]]);
+    assert.equal(record.released, 1, 'the failed ask gave its place back');
+  });
+
+  it('the agent’s own refusal stands for the flow: not asked again', async () => {
+    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40002 }, [() => ({ reason: 'the gateway is not in TPROXY mode' })]);
+    cleanups.push(() => flow.close());
+    const destination: Endpoint = { ip: '127.0.0.1', port: 9 };
+    flow.send(destination, Buffer.from('first'));
+    await settle();
+    flow.send(destination, Buffer.from('second'));
+    assert.equal(record.asked, 1);
+    assert.deepEqual(record.dropped, ['reply_socket_refused', 'reply_socket_refused']);
+  });
+});
