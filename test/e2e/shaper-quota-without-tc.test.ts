@@ -6,6 +6,8 @@
 // prints a rate of 1 Gbit/s or more truncated to whole Mbit/s, which the read-back took for a
 // different rate: such a mapping failed every sync, its quota with it.
 import assert from 'node:assert/strict';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { type ClientShaping, type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
 import { quotaName } from '../../services/agent/src/quota/quota-table.js';
@@ -74,5 +76,19 @@ describe('Shaper: the quota holds whatever tc does (real nft and tc, private nam
     assert.match(errors[0]!.message, /tc|lan9/);
     assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202612')], 'the quota is counted and enforced without the rate limit');
     assert.equal(shaper.applied?.policy.clients[0]?.mappingId, 1, 'the quota poll and the self-heal work on it');
+  });
+
+  it('no IFB device to be had (a kernel without the ifb module, a container): one client\'s upload limit leaves every download limit in force, the error reported', async () => {
+    // `ip` as it answers where the ifb module cannot load; everything else is the namespace's own ip.
+    const ip = join(sandbox.dir, 'ip-without-ifb');
+    writeFileSync(ip, `#!/bin/sh\ncase "$*" in *"type ifb"*) echo "Error: Unknown device type." >&2; exit 2;; esac\nexec ${sandbox.bins.ip} "$@"\n`);
+    chmodSync(ip, 0o755);
+    const errors: Error[] = [];
+    const shaper = new Shaper({ bins: { ...sandbox.bins, ip }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => NOW });
+    const two = policyWith('lan0', { rateDownKbit: 10_000, rateUpKbit: null, quotaBytes: null, quotaEpoch: 0 });
+    const uploader = { ...two.clients[0]!, mappingId: 2, ip: parseIpv4('192.168.2.11'), port: parsePort(20011), shaping: { rateDownKbit: null, rateUpKbit: 5_000, quotaBytes: null, quotaEpoch: 0 } };
+    await shaper.sync({ ...two, clients: [two.clients[0]!, uploader] }, SETTINGS);
+    assert.match(exec(['tc', 'class', 'show', 'dev', 'lan0']), /rate 10Mbit/, 'the download limit of the client without an upload limit');
+    assert.ok(errors.length >= 1 && errors.some((e) => /ifb/i.test(e.message)), errors.map((e) => e.message).join('; '));
   });
 });

@@ -48,7 +48,7 @@ function burstBytes(kbit: number): number {
 }
 
 /** The tc plan of a policy: one HTB class per limited client and direction, classid minor = client order (hex). */
-export function renderTcPlan(policy: GatewayPolicy): TcPlan {
+export function renderTcPlan(policy: GatewayPolicy, directions: { readonly upload: boolean } = { upload: true }): TcPlan {
   const lan = tcInterface(policy.lan.interface);
   const down: { ip: string; kbit: number }[] = [];
   const up: { ip: string; kbit: number }[] = [];
@@ -57,7 +57,8 @@ export function renderTcPlan(policy: GatewayPolicy): TcPlan {
     if (!shaping) continue;
     const ip = nftIpv4(client.ip);
     if (shaping.rateDownKbit !== null) down.push({ ip, kbit: tcRate(shaping.rateDownKbit) });
-    if (shaping.rateUpKbit !== null) up.push({ ip, kbit: tcRate(shaping.rateUpKbit) });
+    // Without upload: the download limits alone, where no IFB device can be had (Shaper).
+    if (shaping.rateUpKbit !== null && directions.upload) up.push({ ip, kbit: tcRate(shaping.rateUpKbit) });
   }
   if (down.length + up.length > 0xfffe) throw new Error('refusing to render more than 65534 rate-limited clients (HTB class ids)');
   const batch: string[] = [];

@@ -87,11 +87,22 @@ export class Shaper {
       this.quotaChecked = null;
       this.deps.onError(error as Error);
     }
+    const plan = renderTcPlan(next.policy);
     try {
-      await this.applyTc(renderTcPlan(next.policy));
+      await this.applyTc(plan);
     } catch (error) {
       this.appliedTc = null;
       this.deps.onError(error as Error);
+      if (!(error instanceof IfbUnavailable)) return;
+      // One client's upload limit must not cost every client its download limit: those need no IFB.
+      try {
+        await this.applyTc(renderTcPlan(next.policy, { upload: false }));
+        // Taken as this plan's state until its next read-back (VERIFY_EVERY_MS), which finds the
+        // upload classes missing and tries the IFB again: not a rewrite at every sync meanwhile.
+        this.appliedTc = JSON.stringify(plan);
+      } catch (fallback) {
+        this.deps.onError(fallback as Error);
+      }
     }
   }
 
@@ -203,15 +214,21 @@ export class Shaper {
       this.tcVerifiedAt = this.deps.now();
       return;
     }
+    // The IFB device first: where none can be had (no ifb module), nothing of ours is removed yet.
+    if (plan.ifb) {
+      await this.run(this.deps.bins.ip, ['link', 'add', 'name', IFB_DEVICE, 'type', 'ifb'], true);
+      try {
+        await this.run(this.deps.bins.ip, ['link', 'set', 'dev', IFB_DEVICE, 'up']);
+      } catch (error) {
+        throw new IfbUnavailable(error as Error);
+      }
+    }
     // Ours alone on these devices: the root and ingress qdiscs are removed (absent is fine) and
     // written again whole. A client's shaping pauses for the milliseconds of the batch, never its traffic.
     await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'root'], true);
     await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'ingress'], true);
-    if (plan.ifb) {
-      await this.run(this.deps.bins.ip, ['link', 'add', 'name', IFB_DEVICE, 'type', 'ifb'], true);
-      await this.run(this.deps.bins.ip, ['link', 'set', 'dev', IFB_DEVICE, 'up']);
-      await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', IFB_DEVICE, 'root'], true);
-    } else await this.run(this.deps.bins.ip, ['link', 'del', 'dev', IFB_DEVICE], true);
+    if (plan.ifb) await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', IFB_DEVICE, 'root'], true);
+    else await this.run(this.deps.bins.ip, ['link', 'del', 'dev', IFB_DEVICE], true);
     if (plan.batch.length > 0) await this.run(this.deps.bins.tc, ['-batch', '-'], false, plan.batch.join('\n') + '\n');
     if (!(await this.verifyTc(plan))) throw new Error('tc read-back differs from the plan just applied');
     this.appliedTc = key;
@@ -272,6 +289,13 @@ export class Shaper {
     const result = await child;
     if (result.exitCode !== 0 && !tolerant) throw new Error(`${bin} ${args.join(' ')} failed (exit ${result.exitCode ?? result.signal}): ${(result.stderr || result.stdout).trim().slice(0, 500)}`);
     return result.exitCode === 0 ? result.stdout : '';
+  }
+}
+
+/** No IFB device to shape uploads with (a kernel without the ifb module, a container): the download limits still apply. */
+class IfbUnavailable extends Error {
+  constructor(cause: Error) {
+    super(`no IFB device ${IFB_DEVICE} for the upload limits (is the ifb module available?); the download limits are applied without them: ${cause.message}`);
   }
 }
 
