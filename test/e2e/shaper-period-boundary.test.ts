@@ -61,4 +61,20 @@ describe('Shaper at the end of a quota period (real nft, private namespace)', { 
     assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202701'), quotaName(3, 0, 'm202701')].sort(), 'the kernel counts the newest policy\'s clients, in the new period');
     assert.equal(report.size, 0, 'nobody is over quota in a fresh period');
   });
+
+  it('a clock set ahead by mistake and corrected: the period follows the clock back, and the real period end still resets', async () => {
+    const quota = new Shaper({ bins: sandbox.bins, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
+    now = Date.parse('2027-01-15T12:00:00Z');
+    await quota.sync(policyWith([1]), SETTINGS);
+    // A typo in the date: a month ahead for a while, then put right.
+    now = Date.parse('2027-02-15T12:00:00Z');
+    await quota.sync(policyWith([1]), SETTINGS);
+    assert.equal(quota.applied?.window.key, 'm202702');
+    now = Date.parse('2027-01-15T12:05:00Z');
+    await quota.sync(policyWith([1]), SETTINGS);
+    assert.deepEqual(errors, []);
+    assert.equal(quota.applied?.window.key, 'm202701', 'the period of the clock as it is now, not the one the wrong clock reached');
+    assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202701')]);
+  });
 });
+
