@@ -372,6 +372,33 @@ describe('Reconciler', () => {
     assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10', '192.168.2.11']);
   });
 
+  it('a new table shape the kernel refuses every time (a setting it cannot do): the clients’ changes still land under the shape in force, a proxy-down block included', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    // dnsMode changes the table's shape; this kernel refuses every full replacement from now on.
+    const original = t.kernel.apply.bind(t.kernel);
+    t.kernel.apply = function (script, of) {
+      if (script.includes('delete table inet pgw')) {
+        this.scripts.push(script);
+        throw new Error('Error: Could not process rule: No such file or directory');
+      }
+      original(script, of);
+    };
+    t.setDesired({ ...policy([c(10), c(11, 'proxy_down')]), dnsMode: 'proxy' });
+    const lans = t.lan.length;
+    await t.reconciler.request('event:proxy.status');
+    const run = t.outcomes.at(-1)!;
+    assert.equal(run.ok, false);
+    assert.deepEqual(run.errors.map((e) => e.cause), ['nft_apply']);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'the dead proxy’s client is blocked in the kernel');
+    assert.equal(run.build?.policy.dnsMode, 'drop', 'reports the shape in force');
+    assert.deepEqual(t.lan.slice(lans).at(-1), ['ens19', true], 'the table in force still closes the loopback hole');
+    // And the next change of a client lands too (the same refusal each run).
+    t.setDesired({ ...policy([c(10, 'proxy_down'), c(11, 'proxy_down')]), dnsMode: 'proxy' });
+    await t.reconciler.request('event:proxy.status');
+    assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.10', '192.168.2.11']);
+  });
+
   it('enforces the cached policy at start, then needs no apply when Postgres says the same', async () => {
     const t = setup(policy([c(10)]));
     await t.reconciler.enforceCached(policy([c(10)]));

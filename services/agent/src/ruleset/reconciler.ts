@@ -274,6 +274,7 @@ export class Reconciler {
     ({ mode, drift } = await this.applyChange(previous, delta, rendered, errors));
     if (mode === 'none') {
       await lan;
+      if (previous !== null && delta === null && errors.some((e) => e.cause === 'nft_apply')) mode = await this.applyUnderShapeInForce(previous, build, errors, save);
       return finish();
     }
     this.lastBuild = build;
@@ -282,6 +283,34 @@ export class Reconciler {
     const verify = mode === 'full' ? () => this.verifyApplied(rendered, errors) : null;
     await this.afterApply(previous?.policy ?? null, build.policy, errors, verify, save, lan);
     return finish();
+  }
+
+  /**
+   * The kernel refused the new table shape (a setting it cannot do, e.g. TPROXY without its nft
+   * module), and would again at every run: the clients' changes are applied under the shape in
+   * force, so that no block, unmapping or move waits for the setting to be put right (the refusal
+   * stays in the run's errors). Returns how it applied ('none': it could not).
+   */
+  private async applyUnderShapeInForce(previous: Applied, build: PolicyBuild, errors: { cause: ErrorCause; message: string }[], save: (policy: GatewayPolicy) => void): Promise<ReconcileOutcome['mode']> {
+    const under: GatewayPolicy = { ...previous.policy, clients: build.policy.clients };
+    let rendered: RenderedRuleset;
+    let delta: string | null;
+    try {
+      rendered = renderRuleset(under);
+      delta = renderDelta(previous.rendered, rendered);
+    } catch (error) {
+      errors.push({ cause: 'render', message: messageOf(error) });
+      return 'none';
+    }
+    if (delta === null) return 'none';
+    const applied = await this.applyChange(previous, delta, rendered, errors);
+    if (applied.mode === 'none') return 'none';
+    this.lastBuild = { ...build, policy: under };
+    this.applied = { policy: under, rendered };
+    const verify = applied.mode === 'full' ? () => this.verifyApplied(rendered, errors) : null;
+    // The shape in force closes the loopback hole: the refused one's error is not about it.
+    await this.afterApply(previous.policy, under, errors, verify, save, this.assertLan(under, errors));
+    return applied.mode;
   }
 
   /** Unchanged desired state: check the kernel still holds it, re-apply in full when not. */
