@@ -79,6 +79,7 @@ export class FakeStore implements Store {
       findByClientIp: async (clientIp) => t().mappings.find((m) => m.clientIp === clientIp),
       findByPort: async (port) => t().mappings.find((m) => m.listenPort === port),
       rows: async () => [...t().mappings],
+      rowsForUpdate: async () => [...t().mappings].sort((a, b) => a.id - b.id),
       usedPorts: async () => t().mappings.map((m) => m.listenPort),
       lockListenPorts: async () => void t().locks++,
       insert: async (fields) => {

@@ -35,3 +35,14 @@ export async function resolveFailPolicy(
   if (failPolicy === 'backup' && backupProxyIds.length === 0) throw invalid('backupProxyIds', 'the fail policy backup needs at least one backup proxy');
   return { failPolicy, backupProxyIds };
 }
+
+/**
+ * A stored mapping's fail policy and backups once `proxyId` is its primary (a bulk assign, an
+ * import): the new primary leaves the backups, and a `backup` policy left with none becomes
+ * `closed`, which is what it does with no backup to fail over to. Kept `backup`, the row would be
+ * one that every later edit refuses.
+ */
+export function promotedFailPolicy(existing: FailPolicyFields, proxyId: number): FailPolicyFields {
+  const backupProxyIds = existing.backupProxyIds.filter((id) => id !== proxyId);
+  return { failPolicy: existing.failPolicy === 'backup' && backupProxyIds.length === 0 ? 'closed' : existing.failPolicy, backupProxyIds };
+}

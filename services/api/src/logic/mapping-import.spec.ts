@@ -4,13 +4,13 @@ import { DEFAULT_SETTINGS, ipv4CidrSchema, portSchema } from '@pgw/domain';
 import { DomainError } from './domain-errors.js';
 import { planImport } from './mapping-import.js';
 
-const UNLIMITED_ROW = { rateDownKbit: null, rateUpKbit: null, quotaBytes: null };
+const UNLIMITED_ROW = { rateDownKbit: null, rateUpKbit: null, quotaBytes: null, failPolicy: 'closed' as const };
 const snapshot = {
   settings: DEFAULT_SETTINGS,
   proxies: [{ id: 1, name: 'dante' }, { id: 2, name: 'tiny' }],
   mappings: [
     { id: 9, clientIp: '192.168.2.10', listenPort: 20000, proxyId: 1, backupProxyIds: [], enabled: true, description: '', macAddress: null, ...UNLIMITED_ROW, tags: ['kiosk', 'floor-2'] },
-    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, backupProxyIds: [1], enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f', rateDownKbit: 1000, rateUpKbit: null, quotaBytes: '5000000', tags: [] },
+    { id: 10, clientIp: '192.168.2.50', listenPort: 20001, proxyId: 2, backupProxyIds: [1], enabled: false, description: 'printer', macAddress: '52:54:00:ab:cd:0f', rateDownKbit: 1000, rateUpKbit: null, quotaBytes: '5000000', tags: [], failPolicy: 'closed' as const },
   ],
 };
 
@@ -180,4 +180,10 @@ test('free ports for rows without one are allocated in one pass: 20000 new clien
   assert.equal(new Set(plan.map((p) => p.listenPort)).size, 20_000);
   // Not a speed goal, a complexity guard: one Set per row made this 27 s (quadratic); linear is ~0.1 s.
   assert.ok(ms < 10_000, `${Math.round(ms)} ms`);
+});
+
+test('a row that makes a mapping’s only backup its primary leaves it fail-closed, not "backup" with none', () => {
+  const withBackup = { ...snapshot, mappings: [{ ...snapshot.mappings[0]!, backupProxyIds: [2], failPolicy: 'backup' as const }] };
+  const [row] = planImport('client_ip,proxy_name,enabled\n192.168.2.10,tiny,true\n', withBackup);
+  assert.deepEqual([row!.proxyId, row!.backupProxyIds, row!.failPolicy], [2, [], 'closed']);
 });

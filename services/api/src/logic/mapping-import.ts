@@ -2,6 +2,7 @@ import type { MappingRow } from '@pgw/db';
 import { addTags, mappingTagSchema, type Settings } from '@pgw/domain';
 import { parseCsv } from '@pgw/domain/csv';
 import { conflict, invalid } from './domain-errors.js';
+import { promotedFailPolicy } from './fail-policy-input.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from './mapping-rules.js';
 import type { MappingFields } from './mapping-shapes.js';
 import { FreePorts } from './port-allocation.js';
@@ -27,7 +28,7 @@ export function parseTagsCell(cell: string): string[] {
 const LIMIT_COLUMNS = { rate_down_kbit: 'rateDownKbit', rate_up_kbit: 'rateUpKbit', quota_bytes: 'quotaBytes' } as const;
 
 /** What an import compares a row with: the stored mapping of the same client. */
-export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'backupProxyIds' | 'enabled' | 'description' | 'macAddress' | 'rateDownKbit' | 'rateUpKbit' | 'quotaBytes' | 'tags'>;
+export type StoredMapping = Pick<MappingRow, 'id' | 'clientIp' | 'listenPort' | 'proxyId' | 'backupProxyIds' | 'failPolicy' | 'enabled' | 'description' | 'macAddress' | 'rateDownKbit' | 'rateUpKbit' | 'quotaBytes' | 'tags'>;
 
 export interface ImportSnapshot {
   settings: Settings;
@@ -174,7 +175,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
       const existing = existingByIp.get(clientIp);
       // A backup made the primary leaves the backups, as an edit does (the mapping's own proxy is never its backup).
-      const backups = existing?.backupProxyIds.includes(proxyId) ? { backupProxyIds: existing.backupProxyIds.filter((id) => id !== proxyId) } : {};
+      const backups = existing?.backupProxyIds.includes(proxyId) ? promotedFailPolicy(existing, proxyId) : {};
       planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits, ...tags, ...backups });
     }
   }

@@ -119,6 +119,7 @@ export const mappingRepository = (db: Db): MappingRepository => ({
   findByClientIp: (clientIp) => findMappingByClientIp(db, clientIp),
   findByPort: (port) => findMappingByPort(db, port),
   rows: () => db.selectFrom('mappings').selectAll().execute(),
+  rowsForUpdate: () => db.selectFrom('mappings').selectAll().orderBy('id').forUpdate().execute(),
   usedPorts: () => usedPorts(db),
   lockListenPorts: () => lockListenPorts(db),
   insert: (fields) => insertMapping(db, fields),

@@ -73,3 +73,10 @@ test('delete removes every listed mapping in one transaction with one notice', a
   assert.deepEqual(store.tables.mappings.map((m) => m.id), [ids[0]]);
   assert.deepEqual(publisher.events, [{ type: 'mapping.changed', mappingId: null, action: 'deleted' }]);
 });
+
+test('assigning a mapping its only backup as primary leaves it fail-closed, not "backup" with none (which refused every later edit)', async () => {
+  await store.mappings.update(ids[0]!, { failPolicy: 'backup', backupProxyIds: [b] });
+  await service.run({ ids: [ids[0]!], action: 'assignProxy', proxyId: b }, ACTOR);
+  const row = store.tables.mappings.find((m) => m.id === ids[0])!;
+  assert.deepEqual([row.proxyId, row.failPolicy, row.backupProxyIds], [b, 'closed', []]);
+});

@@ -1,3 +1,4 @@
+import { promotedFailPolicy } from '../logic/fail-policy-input.js';
 import { addTags, removeTags } from '@pgw/domain';
 import type { MappingRow } from '@pgw/db';
 import type { BulkMappingRequest, BulkMappingResult } from '../contract/types.js';
@@ -27,12 +28,13 @@ const sameList = (a: readonly unknown[], b: readonly unknown[]) => a.length === 
 
 /**
  * What the action makes of one mapping: the fields to write, null when it stays as it is, or
- * 'delete'. A proxy assigned as primary leaves the backup list (the mapping's own proxy is never its backup).
+ * 'delete'. A proxy assigned as primary leaves the backup list (the mapping's own proxy is never its backup;
+ * promotedFailPolicy).
  */
 function change(row: MappingRow, req: BulkMappingRequest): Partial<MappingFields> | null | 'delete' {
   switch (req.action) {
     case 'assignProxy':
-      return row.proxyId === req.proxyId ? null : { proxyId: req.proxyId!, backupProxyIds: row.backupProxyIds.filter((p) => p !== req.proxyId) };
+      return row.proxyId === req.proxyId ? null : { proxyId: req.proxyId!, ...promotedFailPolicy(row, req.proxyId!) };
     case 'enable':
     case 'disable':
       return row.enabled === (req.action === 'enable') ? null : { enabled: req.action === 'enable' };

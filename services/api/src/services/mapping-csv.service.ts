@@ -26,6 +26,23 @@ async function snapshot(repos: Repositories): Promise<Omit<ImportSnapshot, 'mapp
   return { settings, proxies, mappings };
 }
 
+/**
+ * The snapshot the import writes from, inside its transaction: the rows and the settings locked, so
+ * that a change of them committed meanwhile (a bulk assign that held its rows while it probed, an
+ * edit, a settings save narrowing the LAN) is read as it is and not written over with the file's
+ * stale view. One statement at a time: they share the transaction's connection.
+ */
+async function lockedSnapshot(repos: Repositories): Promise<Omit<ImportSnapshot, 'mappings'> & { mappings: MappingRow[] }> {
+  const settings = await repos.settings.load({ lock: true });
+  const mappings = await repos.mappings.rowsForUpdate();
+  return { settings, proxies: await repos.proxies.names(), mappings };
+}
+
+/** The same stored mapping in every field an import or an admin may change. */
+function sameMapping(a: MappingRow | undefined, b: MappingRow): boolean {
+  return a !== undefined && JSON.stringify(auditedMapping(a)) === JSON.stringify(auditedMapping(b));
+}
+
 /** The mappings as a CSV file, and a CSV file applied as one all-or-nothing change. */
 export class MappingCsvService {
   constructor(private readonly deps: MappingCsvServiceDeps) {}
@@ -51,9 +68,16 @@ export class MappingCsvService {
     const counts = await store.transaction(async (repos) => {
       // Planned again under the listen-port lock: another admin may have saved during the probes.
       await repos.mappings.lockListenPorts();
-      const current = await snapshot(repos);
+      const current = await lockedSnapshot(repos);
       const before = new Map(current.mappings.map((m) => [m.id, m]));
       const plan = planImport(text, current);
+      // A row the file changes that another admin changed while the import waited (its probes, their
+      // row locks): writing the file's row would undo that change unseen. Export again instead.
+      const firstById = new Map(first.mappings.map((m) => [m.id, m]));
+      const overtaken = plan.find((p) => p.existingId !== null && p.change !== 'unchanged' && !sameMapping(firstById.get(p.existingId), before.get(p.existingId)!));
+      if (overtaken !== undefined) {
+        throw conflict(undefined, `the mapping of ${overtaken.clientIp} was changed by another edit while the import waited for its probes; export again and import the file anew`);
+      }
       // A row another admin changed meanwhile may now need a probe this import did not run (as edit() refuses it).
       const unprobed = plan.find((p) => p.change !== 'unchanged' && needsProbe(p.existingId === null ? null : before.get(p.existingId)!, p) && !gated.has(p.proxyId));
       if (unprobed !== undefined) {

@@ -68,6 +68,9 @@ export class MappingService {
     const probed = needsProbe(existing, fields) ? proxy.id : null;
     if (probed !== null) await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
     await store.transaction(async (repos) => {
+      // The listen-port lock before the row's, in the order an import takes them (it locks every
+      // row under that lock): the other order deadlocks the two, and Postgres aborts one.
+      await repos.mappings.lockListenPorts();
       const before = await repos.mappings.findForUpdate(id);
       if (!before) throw notFound(`mapping ${id}`);
       const locked = await this.resolve(repos, settings, input, before);

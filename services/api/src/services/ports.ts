@@ -49,6 +49,8 @@ export interface MappingRepository {
   findByClientIp(clientIp: string): Promise<MappingRow | undefined>;
   findByPort(port: number): Promise<MappingRow | undefined>;
   rows(): Promise<MappingRow[]>;
+  /** Every row, locked for this transaction (in id order, as every multi-row lock takes them). */
+  rowsForUpdate(): Promise<MappingRow[]>;
   usedPorts(): Promise<number[]>;
   /**
    * Serialises every transaction that writes a listen port, until it commits: an allocation reads the
