@@ -25,7 +25,8 @@ import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './policy/resolve-hosts.js';
 import { SelfHeal } from './self-heal/self-heal.js';
 import type { StateCache } from './policy/state-cache.js';
-import { QuotaBlocks } from './quota/quota-block.js';
+import { QuotaBlocks, withoutQuotaBlocks } from './quota/quota-block.js';
+import { type PolicyBuild, SettingsRefused } from './policy/build-policy.js';
 import type { QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
 import { Shaper } from './shaping/shaper.js';
@@ -113,10 +114,22 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN);
   const neighbours = new LanNeighbours(config.PGW_IP_BIN);
-  const reconciler = new Reconciler({
+  // Postgres away since this start: the state file's policy stands in for the rows, held again at
+  // every run, so a forwarder's handback of its sockets unblocks their clients (a refused port is
+  // the boot's, not the policy's). Its quota blocks are left to the quota poll, which sets them again
+  // for clients still over, and lifts them after a period's end. Refused settings are not a load failure.
+  const loadOrStateFile = async (triggers: ReadonlySet<string>): Promise<PolicyBuild> => {
+    try {
+      return await desired.load(tablesToLoad(triggers));
+    } catch (error) {
+      if (early.cached === null || desired.everRead || error instanceof SettingsRefused) throw error;
+      return { policy: withoutQuotaBlocks(early.cached), rejected: [], refusals: [], loadFailed: (error as Error).message };
+    }
+  };
+    const reconciler = new Reconciler({
     // Sockets before rules: every port of the snapshot gets a listening socket of ours, or its client is left out.
     // A client over its quota is blocked like any other (quota_exceeded) on top of the quota table's drop.
-    loadDesired: async (triggers) => quotaBlocks.apply(listeners.registry.holdBuild(await desired.load(tablesToLoad(triggers)))),
+    loadDesired: async (triggers) => quotaBlocks.apply(listeners.registry.holdBuild(await loadOrStateFile(triggers))),
     applyScript: (script, kind) => (kind === 'delta' ? nft.applyDelta(script) : nft.apply(script)),
     listTable: () => nft.listTable(),
     listChains: () => nft.listChains(),

@@ -10,6 +10,8 @@ import type { StateCache } from './policy/state-cache.js';
 /** What the boot fast path did: the policy it put in force, or why it could not. */
 export interface EarlyEnforcement {
   readonly policy: GatewayPolicy | null;
+  /** The state file's policy as saved, before the sockets were held (policy: as held, some ports maybe refused). */
+  readonly cached: GatewayPolicy | null;
   /** The quota period the policy was applied under (null: unknown, the quota tables wait for the database). */
   readonly quota: QuotaSettings | null;
   readonly error: string | null;
@@ -30,15 +32,15 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
   const started = performance.now();
   try {
     const cached = await stateCache.load();
-    if (!cached) return { policy: null, quota: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
+    if (!cached) return { policy: null, cached: null, quota: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
     // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
     const { policy } = listeners.hold(cached.policy);
     onHeld();
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
     await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, policy.interceptMode !== 'tproxy');
-    return { policy, quota: cached.quota, error: null, ms: performance.now() - started, doneAt: Date.now() };
+    return { policy, cached: cached.policy, quota: cached.quota, error: null, ms: performance.now() - started, doneAt: Date.now() };
   } catch (error) {
-    return { policy: null, quota: null, error: (error as Error).message, ms: performance.now() - started, doneAt: Date.now() };
+    return { policy: null, cached: null, quota: null, error: (error as Error).message, ms: performance.now() - started, doneAt: Date.now() };
   }
 }
 

@@ -88,7 +88,12 @@ export class DesiredSource {
 
   constructor(private readonly deps: DesiredSourceDeps) {}
 
-  /** The settings in force (null before the first build): the shaper's quota period. */
+  /** Whether the rows were ever read since start (else a failed load throws: nothing to build from). */
+  get everRead(): boolean {
+    return this.last !== null;
+  }
+
+    /** The settings in force (null before the first build): the shaper's quota period. */
   get settings(): DesiredState['settings'] | null {
     return this.accepted;
   }
