@@ -90,5 +90,15 @@ describe('Shaper: the quota holds whatever tc does (real nft and tc, private nam
     await shaper.sync({ ...two, clients: [two.clients[0]!, uploader] }, SETTINGS);
     assert.match(exec(['tc', 'class', 'show', 'dev', 'lan0']), /rate 10Mbit/, 'the download limit of the client without an upload limit');
     assert.ok(errors.length >= 1 && errors.some((e) => /ifb/i.test(e.message)), errors.map((e) => e.message).join('; '));
+    // The status says so (not ok) at this sync and the next, which leaves tc as it is meanwhile.
+    assert.match(shaper.problem ?? '', /^tc: no IFB device/);
+    const writes = errors.length;
+    await shaper.sync({ ...two, clients: [two.clients[0]!, uploader] }, SETTINGS);
+    assert.match(shaper.problem ?? '', /^tc: no IFB device/);
+    assert.equal(errors.length, writes, 'not tried again (nor logged again) at every sync');
+    assert.match(exec(['tc', 'class', 'show', 'dev', 'lan0']), /rate 10Mbit/);
+    // Without the upload limit the plan needs no IFB: in force, nothing to report.
+    await shaper.sync(two, SETTINGS);
+    assert.equal(shaper.problem, null);
   });
 });

@@ -97,7 +97,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped),
     // also after a run that failed elsewhere (its state file, a LAN sysctl): build is what is in force.
     const quota = quotaSettings();
-    if (outcome.build && quota) void shaper.sync(outcome.build.policy, quota);
+    if (outcome.build && quota) void shaper.sync(outcome.build.policy, quota).then(() => status.setShaping(shaper.problem));
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });

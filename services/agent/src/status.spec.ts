@@ -27,7 +27,6 @@ describe('agentStatus', () => {
             strictOutput: null,
           },
           rejected: [{ mappingId: 3, reason: 'client 10.0.0.1 is outside the LAN 192.168.2.0/24' }],
-         
           refusals: [{ subject: 'mapping 4 (192.168.2.12)', reason: 'port refused (9103 is pgw-health metrics)' }],
         },
       },
@@ -67,7 +66,6 @@ describe('agentStatus', () => {
             strictOutput: null,
           },
           rejected: [],
-         
           refusals: [],
         },
       },
@@ -80,5 +78,15 @@ describe('agentStatus', () => {
     assert.equal(status.appliedMappings, 1);
     assert.deepEqual(status.blocked, { '192.168.2.10': 'quota_exceeded', '192.168.2.11': 'proxy_down' });
     assert.deepEqual(status.quotaExceeded!['192.168.2.10'], { mappingId: 10, quotaBytes: 10_000_000, usedBytes: 10_000_500 });
+  });
+});
+
+describe('agentStatus with the shaping not in force', () => {
+  it('a rate limit or quota table the agent could not apply makes the run not ok and says why (it was only logged: a quota client unlimited, the status ok)', () => {
+    const outcome = { trigger: 'resync', mode: 'none' as const, ok: true, durationMs: 1, drift: [], refusals: [], phases: {}, errors: [], build: null };
+    const status = agentStatus(outcome, new Date('2025-01-01T00:00:00Z'), new Map(), 'quota: nft -f - failed (exit 1): Error: Could not process rule: No such file or directory');
+    assert.equal(status.ok, false);
+    assert.equal(status.error, 'shaping: quota: nft -f - failed (exit 1): Error: Could not process rule: No such file or directory');
+    assert.deepEqual([agentStatus(outcome, new Date(), new Map(), null).ok, agentStatus(outcome, new Date(), new Map(), null).error], [true, null]);
   });
 });

@@ -7,7 +7,11 @@ import type { QuotaReport } from './shaping/shaper.js';
 
 const REFRESH_MS = 20_000;
 
-export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: QuotaReport = new Map()): AgentStatusRecord {
+/**
+ * `shaping`: why the rate limits or the quota tables are not in force (Shaper.problem), null when
+ * they are: a run is not ok while a client's limit is not enforced.
+ */
+export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: QuotaReport = new Map(), shaping: string | null = null): AgentStatusRecord {
   const clients = outcome.build?.policy.clients ?? [];
   const quotaExceeded = Object.fromEntries(
     clients.flatMap((c) => {
@@ -15,8 +19,9 @@ export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: Quot
       return q ? [[c.ip, { mappingId: c.mappingId, quotaBytes: q.bytes, usedBytes: q.used }]] : [];
     }),
   );
+  const errors = [...outcome.errors.map((e) => `${e.cause}: ${e.message}`), ...(shaping === null ? [] : [`shaping: ${shaping}`])];
   return {
-    ok: outcome.ok,
+    ok: outcome.ok && shaping === null,
     at: at.toISOString(),
     durationMs: Math.round(outcome.durationMs * 10) / 10,
     appliedMappings: clients.filter((c) => c.blocked === null && !(c.ip in quotaExceeded)).length,
@@ -27,7 +32,7 @@ export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: Quot
     quotaExceeded,
     // Absent when no client is on a backup, like a record written before fail policies.
     ...onBackupOf(clients),
-    error: outcome.errors.length === 0 ? null : outcome.errors.map((e) => `${e.cause}: ${e.message}`).join('; '),
+    error: errors.length === 0 ? null : errors.join('; '),
   };
 }
 
@@ -52,6 +57,7 @@ export class StatusReporter {
   private lastWriteAt = 0;
   private lastOutcome: ReconcileOutcome | null = null;
   private overQuota: QuotaReport = new Map();
+  private shaping: string | null = null;
   /** This node's key (one definition, with the record's schema, in @pgw/events). */
   private readonly key: string;
 
@@ -72,9 +78,16 @@ export class StatusReporter {
     if (changed && this.lastOutcome) this.report({ ...this.lastOutcome, trigger: 'quota', mode: 'delta' });
   }
 
+  /** The shaper's finding after each sync (Shaper.problem); a change is written at once. */
+  setShaping(problem: string | null): void {
+    const changed = problem !== this.shaping;
+    this.shaping = problem;
+    if (changed && this.lastOutcome) this.report(this.lastOutcome);
+  }
+
   report(outcome: ReconcileOutcome): void {
     this.lastOutcome = outcome;
-    const status: AgentStatusRecord = { ...agentStatus(outcome, new Date(), this.overQuota), node: this.node };
+    const status: AgentStatusRecord = { ...agentStatus(outcome, new Date(), this.overQuota, this.shaping), node: this.node };
     const now = Date.now();
     if (this.last === null || !sameStatus(this.last, status) || now - this.lastWriteAt >= REFRESH_MS) {
       this.lastWriteAt = now;

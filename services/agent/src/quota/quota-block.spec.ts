@@ -10,7 +10,6 @@ const client = policyClient;
 const build = (clients: PolicyClient[]): PolicyBuild => ({
   policy: gatewayPolicy(clients),
   rejected: [],
- 
   refusals: [],
 });
 

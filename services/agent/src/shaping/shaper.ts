@@ -61,7 +61,17 @@ export class Shaper {
   /** Every node's last published usage sample (quota-store.ts), read from Redis. */
   private stored: readonly ClientUsageSample[] = [];
 
+  /** What the last sync could not put in force, per part (the status shows it; logged by onError too). */
+  private readonly problems = new Map<'quota' | 'tc', string>();
+  /** The tc plan whose download limits alone were applied, for want of an IFB device, and when. */
+  private withoutIfb: { readonly key: string; readonly at: number } | null = null;
+
   constructor(private readonly deps: ShaperDeps) {}
+
+  /** Why the quota table or the rate limits of the last sync are not in force; null when both are. */
+  get problem(): string | null {
+    return this.problems.size === 0 ? null : [...this.problems].map(([part, message]) => `${part}: ${message}`).join('; ');
+  }
 
   /** Converge tc and the quota table to this policy (coalesced; never throws, errors go to onError). */
   sync(policy: GatewayPolicy, settings: QuotaSettings): Promise<void> {
@@ -83,23 +93,30 @@ export class Shaper {
         await this.applyQuota(next.policy, next.settings, false);
         this.target = next;
       });
+      this.problems.delete('quota');
     } catch (error) {
       this.quotaChecked = null;
+      this.problems.set('quota', (error as Error).message);
       this.deps.onError(error as Error);
     }
     const plan = renderTcPlan(next.policy);
+    const key = JSON.stringify(plan);
+    // The download limits alone are in force for this plan (no IFB): the IFB is tried again after
+    // VERIFY_EVERY_MS, not at every sync, and the problem stays reported meanwhile.
+    if (this.withoutIfb?.key === key && this.deps.now() - this.withoutIfb.at < VERIFY_EVERY_MS) return;
+    this.withoutIfb = null;
     try {
       await this.applyTc(plan);
+      this.problems.delete('tc');
     } catch (error) {
       this.appliedTc = null;
+      this.problems.set('tc', (error as Error).message);
       this.deps.onError(error as Error);
       if (!(error instanceof IfbUnavailable)) return;
       // One client's upload limit must not cost every client its download limit: those need no IFB.
       try {
         await this.applyTc(renderTcPlan(next.policy, { upload: false }));
-        // Taken as this plan's state until its next read-back (VERIFY_EVERY_MS), which finds the
-        // upload classes missing and tries the IFB again: not a rewrite at every sync meanwhile.
-        this.appliedTc = JSON.stringify(plan);
+        this.withoutIfb = { key, at: this.deps.now() };
       } catch (fallback) {
         this.deps.onError(fallback as Error);
       }
