@@ -27,7 +27,7 @@ const policy = (clients: PolicyClient[]): GatewayPolicy => ({
  * is exercised by the e2e tests.
  */
 class FakeKernel {
-  table: { elements: Map<string, string[]>; chains: Map<string, number> } | null = null;
+  table: { elements: Map<string, string[]>; chains: Map<string, number>; rules: Map<string, string> } | null = null;
   scripts: string[] = [];
   failNext = false;
 
@@ -39,7 +39,7 @@ class FakeKernel {
     }
     if (script.includes('delete table inet pgw')) {
       const r = renderRuleset(policyOfScript());
-      this.table = { elements: new Map(Object.entries(r.elements).map(([k, v]) => [k, [...v]])), chains: new Map(Object.entries(r.chains)) };
+      this.table = { elements: new Map(Object.entries(r.elements).map(([k, v]) => [k, [...v]])), chains: new Map(Object.entries(r.chains)), rules: new Map(Object.keys(r.chains).map((name) => [name, `rules of ${name} as applied`])) };
       return;
     }
     if (!this.table) throw new Error('Error: No such file or directory (table inet pgw)');
@@ -65,7 +65,7 @@ class FakeKernel {
   }
 
   list(): TableListing | null {
-    return this.table && { elements: this.table.elements, chains: this.table.chains };
+    return this.table && { elements: this.table.elements, chains: this.table.chains, rules: new Map(this.table.rules) };
   }
 }
 
@@ -435,6 +435,19 @@ describe('Reconciler', () => {
     t.setDesired(policy([c(10), { ...c(11), proxyId: 2, port: parsePort(20099) }]));
     await t.reconciler.request('event:mapping.changed');
     assert.deepEqual(t.disconnected.at(-1), [{ ip: '192.168.2.11', keepPort: 20099 }], 'all but those on its new port');
+  });
+
+  it('a rule replaced in place (the counts unchanged) is found by the full read-back and put back', async () => {
+    const t = setup(policy([c(10)]));
+    await t.reconciler.request('start');
+    t.kernel.table!.rules.set('lan_input', 'lan_input with one rule replaced by hand');
+    await t.reconciler.request('resync');
+    const last = t.outcomes.at(-1)!;
+    assert.equal(last.mode, 'full');
+    assert.deepEqual(last.drift, ['chain lan_input: its rules differ from those applied']);
+    assert.equal(t.kernel.table!.rules.get('lan_input'), 'rules of lan_input as applied');
+    await t.reconciler.request('resync');
+    assert.equal(t.outcomes.at(-1)?.mode, 'none', 'intact again');
   });
 
   it('asserts the LAN sysctls on every run, idle ones too; route_localnet only while the table is in force', async () => {

@@ -89,6 +89,8 @@ export class Reconciler {
   private unchangedRuns = 0;
   /** The ruleset the last successful nft write put in force (what a self-heal puts back). */
   private inForce: RenderedRuleset | null = null;
+  /** The rules as read back after the last verified full apply, and the table shape they are of. */
+  private ruleBaseline: { readonly skeleton: string; readonly rules: ReadonlyMap<string, string> } | null = null;
   /** Every nft write, one at a time in call order: a self-heal never interleaves with a run's apply. */
   private writes: Promise<unknown> = Promise.resolve();
   /** Of the run in progress (runs never overlap). */
@@ -146,7 +148,7 @@ export class Reconciler {
       try {
         if (check) {
           const listing = await this.ports.listTable();
-          if (listing !== null && verifyTable(rendered, listing).length === 0) return { result: 'intact' as const };
+          if (listing !== null && this.driftOf(rendered, listing).length === 0) return { result: 'intact' as const };
         }
         await this.ports.applyScript(rendered.script, 'full');
         return { result: 'restored' as const };
@@ -313,7 +315,12 @@ export class Reconciler {
     return applied.mode;
   }
 
-  /** Unchanged desired state: check the kernel still holds it, re-apply in full when not. */
+  /** What a read-back finds changed: the sets and counts, and the rules against the baseline of this shape (a delta changes no rule). */
+  private driftOf(rendered: RenderedRuleset, listing: TableListing): string[] {
+    return verifyTable(rendered, listing, this.ruleBaseline?.skeleton === rendered.skeleton ? this.ruleBaseline.rules : undefined);
+  }
+
+    /** Unchanged desired state: check the kernel still holds it, re-apply in full when not. */
   private async restoreIfDrifted(applied: Applied, errors: { cause: ErrorCause; message: string }[]): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
     const every = this.options.fullVerifyEvery ?? 10;
     const full = ++this.unchangedRuns % every === 0;
@@ -321,7 +328,7 @@ export class Reconciler {
     try {
       if (full) {
         const listing = await this.timer.time('verify', () => this.ports.listTable());
-        drift = listing === null ? ['table inet pgw is missing'] : verifyTable(applied.rendered, listing);
+        drift = listing === null ? ['table inet pgw is missing'] : this.driftOf(applied.rendered, listing);
       } else {
         drift = verifyChainNames(applied.rendered, await this.timer.time('verify', () => this.ports.listChains()));
       }
@@ -383,12 +390,16 @@ export class Reconciler {
     return run;
   }
 
-  /** Full read-back after an apply; a failure forces a full apply on the next run. */
+  /**
+   * Full read-back after an apply; a failure forces a full apply on the next run. What it reads of
+   * the rules becomes the baseline later read-backs of this table shape compare with (driftOf).
+   */
   private async verifyApplied(rendered: RenderedRuleset, errors: { cause: ErrorCause; message: string }[]): Promise<void> {
     try {
       const listing = await this.ports.listTable();
       const problems = listing === null ? ['table inet pgw is missing after apply'] : verifyTable(rendered, listing);
       if (problems.length > 0) errors.push({ cause: 'verify', message: problems.join('; ') });
+      else this.ruleBaseline = { skeleton: rendered.skeleton, rules: listing!.rules };
     } catch (error) {
       errors.push({ cause: 'verify', message: messageOf(error) });
     }

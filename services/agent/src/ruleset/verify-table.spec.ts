@@ -16,15 +16,18 @@ const policy: GatewayPolicy = {
 };
 
 /** nft 1.0.6's JSON for the sets and chains of a table, the shapes `nft -j list table` prints. */
-function nftJson(setElems: Record<string, unknown[]>, chains: Record<string, number>): string {
+function nftJson(setElems: Record<string, unknown[]>, chains: Record<string, number>, edit: { rule?: [string, number, unknown[]]; policy?: [string, string] } = {}): string {
   const items: unknown[] = [{ metainfo: { version: '1.0.6' } }, { table: { family: 'inet', name: 'pgw', handle: 1 } }];
   for (const [name, elem] of Object.entries(setElems)) {
     const base = { family: 'inet', name, table: 'pgw', handle: 2, ...(elem.length ? { elem } : {}) };
     items.push(name === 'client_port' ? { map: { ...base, type: 'ipv4_addr', map: 'inet_service' } } : { set: { ...base, type: 'ipv4_addr' } });
   }
   for (const [name, rules] of Object.entries(chains)) {
-    items.push({ chain: { family: 'inet', table: 'pgw', name, handle: 3 } });
-    for (let i = 0; i < rules; i++) items.push({ rule: { family: 'inet', table: 'pgw', chain: name, handle: 10 + i, expr: [] } });
+    items.push({ chain: { family: 'inet', table: 'pgw', name, handle: 3, ...(edit.policy?.[0] === name ? { policy: edit.policy[1] } : {}) } });
+    for (let i = 0; i < rules; i++) {
+      const expr = edit.rule?.[0] === name && edit.rule[1] === i ? edit.rule[2] : [{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: `rule${i}` } }, { accept: null }];
+      items.push({ rule: { family: 'inet', table: 'pgw', chain: name, handle: 10 + i, expr } });
+    }
   }
   items.push({ set: { family: 'inet', name: 'other', table: 'not_ours', type: 'ipv4_addr', elem: ['1.2.3.4'] } });
   return JSON.stringify({ nftables: items });
@@ -76,6 +79,19 @@ describe('verifyTable', () => {
     assert.deepEqual(verifyChainNames(rendered, all), []);
     assert.deepEqual(verifyChainNames(rendered, []), ['table inet pgw is missing']);
     assert.deepEqual(verifyChainNames(rendered, [...all.filter((n) => n !== 'forward'), 'extra']), ['chain forward is missing', 'unexpected chain extra']);
+  });
+
+  it('a rule replaced in place or a chain policy changed (the same counts) differs from the rules read back after the apply', () => {
+    const baseline = parseTableListing(nftJson(goodElems, rendered.chains)).rules;
+    assert.deepEqual(verifyTable(rendered, parseTableListing(nftJson(goodElems, rendered.chains)), baseline), []);
+    const replaced = parseTableListing(nftJson(goodElems, rendered.chains, { rule: ['lan_input', 0, [{ accept: null }]] }));
+    assert.deepEqual(verifyTable(rendered, replaced), [], 'counts alone cannot tell');
+    assert.deepEqual(verifyTable(rendered, replaced, baseline), ['chain lan_input: its rules differ from those applied']);
+    const policyChanged = parseTableListing(nftJson(goodElems, rendered.chains, { policy: ['forward', 'drop'] }));
+    assert.deepEqual(verifyTable(rendered, policyChanged, baseline), ['chain forward: its rules differ from those applied']);
+    // A counter's values move with traffic: not an edit.
+    const counted = (packets: number) => parseTableListing(nftJson(goodElems, rendered.chains, { rule: ['lan_input', 0, [{ counter: { packets, bytes: packets * 60 } }, { accept: null }]] })).rules;
+    assert.deepEqual(verifyTable(rendered, parseTableListing(nftJson(goodElems, rendered.chains, { rule: ['lan_input', 0, [{ counter: { packets: 9, bytes: 540 } }, { accept: null }]] })), counted(1)), []);
   });
 
   it('rejects output that is not nft JSON', () => {

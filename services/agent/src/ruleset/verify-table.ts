@@ -1,9 +1,15 @@
 import { type RenderedRuleset, SETS, type SetName, TABLE_NAME } from './render-ruleset.js';
 
-/** What `nft -j list table inet pgw` shows that we check: set contents and rule counts per chain. */
+/** What `nft -j list table inet pgw` shows that we check: set contents, rule counts and rules per chain. */
 export interface TableListing {
   readonly elements: ReadonlyMap<string, readonly string[]>;
   readonly chains: ReadonlyMap<string, number>;
+  /**
+   * Per chain, its definition (type, hook, priority, policy) and its rules as the kernel lists them
+   * (handles and counter values left out): compared with the same read right after our apply
+   * (verifyTable's baseline), it finds a rule replaced in place, which counts alone cannot.
+   */
+  readonly rules: ReadonlyMap<string, string>;
 }
 
 /** Parses `nft -j list table` output. Throws on output that is not nft's JSON. */
@@ -12,6 +18,7 @@ export function parseTableListing(json: string): TableListing {
   if (!Array.isArray(parsed.nftables)) throw new Error('nft -j output has no "nftables" array');
   const elements = new Map<string, string[]>();
   const chains = new Map<string, number>();
+  const content = new Map<string, unknown[]>();
   for (const item of parsed.nftables as Record<string, Record<string, unknown>>[]) {
     const set = item.set ?? item.map;
     if (set && set.table === TABLE_NAME) {
@@ -20,12 +27,23 @@ export function parseTableListing(json: string): TableListing {
     } else if (item.chain && item.chain.table === TABLE_NAME) {
       const name = String(item.chain.name);
       if (!chains.has(name)) chains.set(name, 0);
+      const { handle: _handle, ...definition } = item.chain;
+      content.set(name, [definition, ...(content.get(name) ?? [])]);
     } else if (item.rule && item.rule.table === TABLE_NAME) {
       const name = String(item.rule.chain);
       chains.set(name, (chains.get(name) ?? 0) + 1);
+      const { handle: _handle, ...rule } = item.rule;
+      content.set(name, [...(content.get(name) ?? []), withoutCounterValues(rule)]);
     }
   }
-  return { elements, chains };
+  return { elements, chains, rules: new Map([...content].map(([name, parts]) => [name, JSON.stringify(parts)])) };
+}
+
+/** A rule as listed, its counters' packet and byte values left out (they move with the traffic). */
+function withoutCounterValues(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutCounterValues);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, key === 'counter' && inner !== null && typeof inner === 'object' ? {} : withoutCounterValues(inner)]));
 }
 
 /** One element in the syntax the renderer writes: `1.2.3.4`, `1.2.3.4 . 80`, `1.2.3.4 : 80`. */
@@ -40,8 +58,11 @@ function elementText(element: unknown, isMap: boolean): string {
   return JSON.stringify(element);
 }
 
-/** Differences between what was meant and what the kernel holds (set elements, rule counts); empty means verified. */
-export function verifyTable(expected: RenderedRuleset, listing: TableListing): string[] {
+/**
+ * Differences between what was meant and what the kernel holds (set elements, rule counts, and with
+ * `baseline`, the rules read back right after this ruleset's apply); empty means verified.
+ */
+export function verifyTable(expected: RenderedRuleset, listing: TableListing, baseline?: ReadonlyMap<string, string>): string[] {
   const problems: string[] = [];
   for (const name of Object.keys(SETS) as SetName[]) {
     const actual = listing.elements.get(name);
@@ -59,6 +80,8 @@ export function verifyTable(expected: RenderedRuleset, listing: TableListing): s
     else if (actual !== count) problems.push(`chain ${name} has ${actual} rules, expected ${count}`);
   }
   for (const name of listing.chains.keys()) if (!(name in expected.chains)) problems.push(`unexpected chain ${name}`);
+  if (problems.length > 0 || baseline === undefined) return problems;
+  for (const [name, rules] of listing.rules) if (baseline.get(name) !== rules) problems.push(`chain ${name}: its rules differ from those applied`);
   return problems;
 }
 
