@@ -30,7 +30,7 @@ const POLICY: GatewayPolicy = {
 };
 
 /** What the other node of a pair last published for the client: 6 of its 10 MB used this period. */
-function storedSample() {
+function storedSample(usedBytes = STORED_BYTES) {
   const window = quotaPeriodAt(new Date(NOW), SETTINGS.period, SETTINGS.timeZone);
   const sample = parseClientUsageSample(
     JSON.stringify({
@@ -41,7 +41,7 @@ function storedSample() {
       clients: {
         '192.168.2.10': {
           mappingId: 1, bytesUp: 1_000_000, bytesDown: 5_000_000, connections: 4, overQuota: false,
-          quota: { limitBytes: QUOTA_BYTES, usedBytes: STORED_BYTES, epoch: 0, period: SETTINGS.period, periodStart: window.start.toISOString(), resetsAt: window.end.toISOString() },
+          quota: { limitBytes: QUOTA_BYTES, usedBytes, epoch: 0, period: SETTINGS.period, periodStart: window.start.toISOString(), resetsAt: window.end.toISOString() },
         },
       },
     }),
@@ -80,4 +80,25 @@ describe('Shaper: stored quota counts that arrive during an apply (real nft, pri
     console.log(`# quota object after the apply and the seed: ${used} B (stored ${STORED_BYTES} B)`);
     assert.ok(used !== undefined && used >= STORED_BYTES, `the quota object counts ${used} B once the apply and the seed are done; the stored count is ${STORED_BYTES} B`);
   });
+
+  it('a quota object another writer resets in place keeps the count the agent knew, even once a sample republished the zero', async () => {
+    let now = NOW;
+    const shaper = new Shaper({ bins: sandbox.bins, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
+    const { sample, key } = storedSample();
+    await shaper.seed([sample]);
+    await shaper.sync(POLICY, SETTINGS);
+    const used = () => (JSON.parse(sandbox.nft('-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota')) as { nftables: { quota?: { name: string; used: number } }[] }).nftables.find((item) => item.quota?.name === quotaName(1, 0, key))?.quota?.used ?? -1;
+    assert.ok(used() >= STORED_BYTES, `seeded: ${used()} B`);
+    // Another writer zeroes the object in place (same name, same limit); the quota poll reads it,
+    // and the agent's next usage sample publishes what it now knows.
+    sandbox.nft('reset', 'quotas', 'table', 'inet', 'pgw_quota');
+    assert.equal(used(), 0);
+    await shaper.exceeded();
+    await shaper.seed([storedSample(0).sample]);
+    now += 11_000; // past the periodic check's interval
+    await shaper.sync(POLICY, SETTINGS);
+    assert.deepEqual(errors, []);
+    assert.ok(used() >= STORED_BYTES, `the count known before the reset: ${used()} B after the periodic check, ${STORED_BYTES} B known`);
+  });
 });
+

@@ -167,7 +167,7 @@ export class Shaper {
     if (target === null || window === null) return new Map();
     const listed = parseQuotaTable(await this.list('pgw_quota'));
     const quotas = new Map(this.memory.quotas);
-    for (const [name, q] of listed.quotas) quotas.set(name, q);
+    for (const [name, q] of listed.quotas) quotas.set(name, higherCount(q, quotas.get(name))!);
     this.memory = { ...this.memory, quotas };
     return quotaExceeded(target.policy, window.key, quotas);
   }
@@ -322,6 +322,16 @@ class IfbUnavailable extends Error {
 }
 
 /**
+ * The listed object, counting at least what was remembered of it: a count goes down only when
+ * another writer reset it (a new period or epoch is another object), and that must not become
+ * the agent's own count (the periodic check raises the object back to it).
+ */
+function higherCount(listed: QuotaObject | undefined, remembered: QuotaObject | undefined): QuotaObject | undefined {
+  if (listed === undefined || remembered === undefined || remembered.used <= listed.used) return listed ?? remembered;
+  return { ...listed, used: remembered.used };
+}
+
+/**
  * What to remember of a listing: the listed counts of the policy's clients and quota objects, and
  * for those the listing lacks (removed by another writer, not yet restored) the remembered ones.
  * Nothing else is kept: a client unmapped and mapped again starts from zero.
@@ -331,7 +341,7 @@ function remember(memory: QuotaTableReading, listed: QuotaTableReading, policy: 
   for (const c of policy.clients) {
     if (c.shaping?.quotaBytes == null) continue;
     const name = quotaName(c.mappingId, c.shaping.quotaEpoch, periodKey);
-    const q = listed.quotas.get(name) ?? memory.quotas.get(name);
+    const q = higherCount(listed.quotas.get(name), memory.quotas.get(name));
     if (q) quotas.set(name, q);
   }
   const pick = (set: AccountingSet) => {
