@@ -6,7 +6,7 @@
 // prints a rate of 1 Gbit/s or more truncated to whole Mbit/s, which the read-back took for a
 // different rate: such a mapping failed every sync, its quota with it.
 import assert from 'node:assert/strict';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { type ClientShaping, type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
@@ -101,4 +101,38 @@ describe('Shaper: the quota holds whatever tc does (real nft and tc, private nam
     await shaper.sync(two, SETTINGS);
     assert.equal(shaper.problem, null);
   });
+
+  it('the read-back sees the ingress qdisc and the filters, not only the classes: an upload path removed by hand is put back at the next check', async () => {
+    let now = NOW;
+    const errors: Error[] = [];
+    // tc as the namespace has it, each call's arguments logged: a read-back that passes writes nothing.
+    const log = join(sandbox.dir, 'tc.log');
+    const tc = join(sandbox.dir, 'tc-logged');
+    writeFileSync(tc, `#!/bin/sh\necho "$*" >> ${log}\nexec ${sandbox.bins.tc} "$@"\n`);
+    chmodSync(tc, 0o755);
+    const writes = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('qdisc del') || l.startsWith('-batch')).length : 0);
+    const shaper = new Shaper({ bins: { ...sandbox.bins, tc }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
+    const both = policyWith('lan0', { rateDownKbit: 10_000, rateUpKbit: 5_000, quotaBytes: null, quotaEpoch: 0 });
+    await shaper.sync(both, SETTINGS);
+    assert.deepEqual(errors.map((e) => e.message), []);
+    const ingress = () => exec(['tc', 'qdisc', 'show', 'dev', 'lan0']).includes('qdisc ingress ffff:');
+    const filters = (parent: string) => exec(['tc', 'filter', 'show', 'dev', 'lan0', 'parent', parent]).split('\n').filter((l) => /fh \S+::\S+/.test(l)).length;
+    assert.ok(ingress());
+    // The uploads' redirect to the IFB removed (a LAN device re-created, a tool's cleanup); the classes on the IFB stay.
+    exec(['tc', 'qdisc', 'del', 'dev', 'lan0', 'ingress']);
+    exec(['tc', 'filter', 'del', 'dev', 'lan0', 'parent', '1:']);
+    now += 11_000; // past the read-back interval
+    await shaper.sync(both, SETTINGS);
+    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.ok(ingress(), 'the ingress qdisc is back');
+    assert.equal(filters('ffff:'), 1, 'the redirect of the client\'s uploads');
+    assert.equal(filters('1:'), 1, 'the download class\'s filter');
+    // Untouched since: the next read-back finds everything as planned and writes nothing.
+    const before = writes();
+    now += 11_000;
+    await shaper.sync(both, SETTINGS);
+    assert.equal(writes(), before, 'a read-back of the untouched plan rewrote tc');
+    exec(['tc', 'qdisc', 'del', 'dev', 'lan0', 'ingress']);
+  });
 });
+

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import type { PolicyClient } from '@pgw/domain';
 import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
-import { parseTcClasses, renderTcPlan, tcShownKbit } from './render-shaping.js';
+import { parseTcClasses, parseTcFilters, renderTcPlan, tcFilterKey, tcShownKbit } from './render-shaping.js';
 
 const client = (last: number, shaping?: PolicyClient['shaping']) => policyClient(last, shaping ? { shaping } : {});
 const policy = gatewayPolicy;
@@ -55,4 +55,34 @@ test('a rate as tc shows it back: whole units kept, 1 Gbit/s and more truncated 
   ] as const) {
     assert.equal(tcShownKbit(set), shown, String(set));
   }
+});
+
+describe('parseTcFilters', () => {
+  it('reads the u32 filters as tc 6.1 lists them (a class target, a redirect), in the keys renderTcPlan plans', () => {
+    const egress = [
+      'filter protocol ip pref 1 u32 chain 0 ',
+      'filter protocol ip pref 1 u32 chain 0 fh 800: ht divisor 1 ',
+      'filter protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 *flowid 1:1 not_in_hw ',
+      '  match c0a8020a/ffffffff at 16',
+      'filter protocol ip pref 1 u32 chain 0 fh 800::801 order 2049 key ht 800 bkt 0 *flowid 1:a not_in_hw ',
+      '  match c0a8020b/ffffffff at 16',
+    ].join('\n');
+    assert.deepEqual(parseTcFilters(egress), [tcFilterKey('192.168.2.10', 16, '1:1'), tcFilterKey('192.168.2.11', 16, '1:a')]);
+    const ingress = [
+      'filter protocol ip pref 1 u32 chain 0 ',
+      'filter protocol ip pref 1 u32 chain 0 fh 800: ht divisor 1 ',
+      'filter protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 terminal flowid not_in_hw ',
+      '  match c0a8020b/ffffffff at 12',
+      '\taction order 1: mirred (Egress Redirect to device pgw-ifb0) stolen',
+      '\tindex 1 ref 1 bind 1',
+    ].join('\n');
+    assert.deepEqual(parseTcFilters(ingress), [tcFilterKey('192.168.2.11', 12, null)]);
+    assert.deepEqual(parseTcFilters(''), []);
+  });
+
+  it('a plan lists the filters it writes, per device and parent', () => {
+    const plan = renderTcPlan(policy([client(10, { ...limited, rateUpKbit: null }), client(11, limited)]));
+    assert.deepEqual([...plan.filters.keys()].sort(), ['ens19 1:', 'ens19 ffff:', 'pgw-ifb0 1:']);
+    assert.deepEqual(plan.filters.get('ens19 ffff:'), [tcFilterKey('192.168.2.11', 12, null)]);
+  });
 });

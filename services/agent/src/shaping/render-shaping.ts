@@ -23,7 +23,33 @@ export interface TcPlan {
   /** Whether the IFB device is needed (some client has an upload limit). */
   readonly ifb: boolean;
   /** Per class: the client, its direction and rate, for the read-back. */
-  readonly classes: readonly { readonly dev: string; readonly classid: string; readonly ip: string; readonly rateKbit: number }[];
+  readonly classes: readonly { readonly dev: string; readonly classid: string; readonly ip: string; readonly rateKbit: number }[];  /**
+   * Per device and parent (`dev parent`), the filters as `tc filter show` lists their match and
+   * target (tcFilterKey), sorted: the read-back compares them, since the classes alone stay when
+   * the filters or the ingress qdisc that feed them are gone.
+   */
+  readonly filters: ReadonlyMap<string, readonly string[]>;
+}
+
+/** A u32 filter on one address as `tc filter show` prints it: the key in hex at its offset (16 dst, 12 src), and its class ('-': a redirect). */
+export function tcFilterKey(ip: string, at: 12 | 16, flowid: string | null): string {
+  const hex = ip.split('.').map((octet) => Number(octet).toString(16).padStart(2, '0')).join('');
+  return `${hex}/ffffffff at ${at} ${flowid ?? '-'}`;
+}
+
+/** The filter keys of `tc filter show dev <dev> parent <parent>` (tcFilterKey's form), sorted. */
+export function parseTcFilters(text: string): string[] {
+  const keys: string[] = [];
+  let flowid: string | null | undefined;
+  for (const line of text.split('\n')) {
+    if (/^filter .* fh \S+::\S+ /.test(line)) flowid = /\bflowid (\d+:[0-9a-f]+)/.exec(line)?.[1] ?? null;
+    const match = /^\s+match ([0-9a-f]{8}\/ffffffff) at (\d+)/.exec(line);
+    if (match && flowid !== undefined) {
+      keys.push(`${match[1]} at ${match[2]} ${flowid ?? '-'}`);
+      flowid = undefined;
+    }
+  }
+  return keys.sort();
 }
 
 const IFACE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
@@ -63,6 +89,8 @@ export function renderTcPlan(policy: GatewayPolicy, directions: { readonly uploa
   if (down.length + up.length > 0xfffe) throw new Error('refusing to render more than 65534 rate-limited clients (HTB class ids)');
   const batch: string[] = [];
   const classes: TcPlan['classes'][number][] = [];
+  const filters = new Map<string, string[]>();
+  const filter = (dev: string, parent: string, key: string) => filters.set(`${dev} ${parent}`, [...(filters.get(`${dev} ${parent}`) ?? []), key]);
   const htb = (dev: string, clients: typeof down, match: 'dst' | 'src') => {
     batch.push(`qdisc add dev ${dev} root handle 1: htb default 0`);
     clients.forEach(({ ip, kbit }, i) => {
@@ -70,16 +98,21 @@ export function renderTcPlan(policy: GatewayPolicy, directions: { readonly uploa
       const burst = burstBytes(kbit);
       batch.push(`class add dev ${dev} parent 1: classid ${classid} htb rate ${kbit}kbit ceil ${kbit}kbit burst ${burst} cburst ${burst} quantum 60000`);
       batch.push(`filter add dev ${dev} parent 1: protocol ip prio 1 u32 match ip ${match} ${ip}/32 flowid ${classid}`);
+      filter(dev, '1:', tcFilterKey(ip, match === 'dst' ? 16 : 12, classid));
       classes.push({ dev, classid, ip, rateKbit: kbit });
     });
   };
   if (down.length > 0) htb(lan, down, 'dst');
   if (up.length > 0) {
     batch.push(`qdisc add dev ${lan} handle ffff: ingress`);
-    for (const { ip } of up) batch.push(`filter add dev ${lan} parent ffff: protocol ip prio 1 u32 match ip src ${ip}/32 action mirred egress redirect dev ${IFB_DEVICE}`);
+    for (const { ip } of up) {
+      batch.push(`filter add dev ${lan} parent ffff: protocol ip prio 1 u32 match ip src ${ip}/32 action mirred egress redirect dev ${IFB_DEVICE}`);
+      filter(lan, 'ffff:', tcFilterKey(ip, 12, null));
+    }
     htb(IFB_DEVICE, up, 'src');
   }
-  return { lan, batch, ifb: up.length > 0, classes };
+  for (const keys of filters.values()) keys.sort();
+  return { lan, batch, ifb: up.length > 0, classes, filters };
 }
 
 const UNIT_KBIT: Record<string, number> = { bit: 0.001, Kbit: 1, Mbit: 1000, Gbit: 1_000_000 };

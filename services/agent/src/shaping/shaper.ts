@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { quotaPeriodAt, type QuotaPeriodWindow, type QuotaSettings } from '../quota/quota-period.js';
 import { storedQuotaCounts } from '../quota/quota-store.js';
 import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from '../quota/quota-table.js';
-import { IFB_DEVICE, parseTcClasses, renderTcPlan, type TcPlan, tcShownKbit } from './render-shaping.js';
+import { IFB_DEVICE, parseTcClasses, parseTcFilters, renderTcPlan, type TcPlan, tcShownKbit } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
 /** An unchanged tc plan or quota table is read back at most this often (a sync follows every run, once a second at rest). */
@@ -253,7 +253,7 @@ export class Shaper {
     this.tcVerifiedAt = this.deps.now();
   }
 
-  /** Every planned class is there with its rate, and no other class of ours (this tc prints classes as text only). */
+  /** Every planned class is there with its rate, no other class of ours, and every planned filter (this tc prints them as text only). */
   private async verifyTc(plan: TcPlan): Promise<boolean> {
     const devices = [...new Set([plan.lan, ...(plan.ifb ? [IFB_DEVICE] : [])])];
     const seen = new Map<string, number | null>();
@@ -261,7 +261,14 @@ export class Shaper {
       for (const c of parseTcClasses(await this.run(this.deps.bins.tc, ['class', 'show', 'dev', dev], true))) seen.set(`${dev} ${c.classid}`, c.rateKbit);
     }
     if (seen.size !== plan.classes.length) return false;
-    return plan.classes.every((c) => seen.get(`${c.dev} ${c.classid}`) === tcShownKbit(c.rateKbit));
+    if (!plan.classes.every((c) => seen.get(`${c.dev} ${c.classid}`) === tcShownKbit(c.rateKbit))) return false;
+    // The filters (and so the qdiscs they hang on, the LAN's ingress among them) that feed the classes.
+    for (const [where, keys] of plan.filters) {
+      const [dev, parent] = where.split(' ') as [string, string];
+      const listed = parseTcFilters(await this.run(this.deps.bins.tc, ['filter', 'show', 'dev', dev, 'parent', parent], true));
+      if (listed.length !== keys.length || listed.some((key, i) => key !== keys[i])) return false;
+    }
+    return true;
   }
 
   private async applyQuota(policy: GatewayPolicy, settings: QuotaSettings, force: boolean): Promise<'restored' | 'intact'> {
