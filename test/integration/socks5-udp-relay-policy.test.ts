@@ -6,11 +6,11 @@
 // to an IPv4 control connection) must not leave a UDP socket behind per attempt.
 // Scripted SOCKS5 servers on loopback; the "elsewhere" relay is a UDP listener of the test on 127.0.0.2.
 import assert from 'node:assert/strict';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { after, describe, it } from 'node:test';
 import { DialError, Socks5UdpAssociation } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
 import { startScriptedSocks5 } from '../support/scripted-socks5.js';
+import { udpListener } from '../support/udp-listener.js';
 
 /** A scripted SOCKS5 server on 127.0.0.1 naming `relay` (ATYP and address bytes) and `relayPort`, as a proxy endpoint. */
 async function scriptedProxy(relay: Buffer, relayPort: number): Promise<{ endpoint: ProxyEndpoint; close(): void }> {
@@ -18,13 +18,6 @@ async function scriptedProxy(relay: Buffer, relayPort: number): Promise<{ endpoi
   return { endpoint: { protocol: 'socks5', host: '127.0.0.1', port: server.port } as ProxyEndpoint, close: server.close };
 }
 
-async function udpListener(host: string): Promise<{ socket: UdpSocket; port: number; received: Buffer[] }> {
-  const socket = createSocket('udp4');
-  const received: Buffer[] = [];
-  socket.on('message', (message) => received.push(message));
-  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
-  return { socket, port: socket.address().port, received };
-}
 
 const handlers = { onMessage: () => undefined, onClose: () => undefined };
 const ipv4 = (a: number, b: number, c: number, d: number) => Buffer.from([1, a, b, c, d]);

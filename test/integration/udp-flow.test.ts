@@ -4,7 +4,6 @@
 // a scripted proxy for what the association itself refuses. The flow's association is a recording
 // stand-in where the test needs to say what the proxy side did.
 import assert from 'node:assert/strict';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { after, describe, it } from 'node:test';
 import { Socks5UdpAssociation, type UdpAssociationHandlers, type UdpSendOutcome } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
@@ -13,16 +12,10 @@ import type { UdpSocketGrant } from '../../services/forwarder/src/udp/udp-agent-
 import { type Endpoint, UdpFlow } from '../../services/forwarder/src/udp/udp-flow.js';
 import { DEFAULT_UDP_LIMITS } from '../../services/forwarder/src/udp/udp-limits.js';
 import { startScriptedSocks5 } from '../support/scripted-socks5.js';
+import { udpListener } from '../support/udp-listener.js';
 
 const settle = (ms = 50) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function udpListener(host: string): Promise<{ socket: UdpSocket; port: number; received: Buffer[] }> {
-  const socket = createSocket('udp4');
-  const received: Buffer[] = [];
-  socket.on('message', (message) => received.push(message));
-  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
-  return { socket, port: socket.address().port, received };
-}
 
 /** A free loopback UDP port (bound, then closed: nothing listens there afterwards). */
 async function deadPort(): Promise<number> {
