@@ -134,5 +134,13 @@ describe('Shaper: the quota holds whatever tc does (real nft and tc, private nam
     assert.equal(writes(), before, 'a read-back of the untouched plan rewrote tc');
     exec(['tc', 'qdisc', 'del', 'dev', 'lan0', 'ingress']);
   });
+
+  it('a tc plan that cannot be rendered (a rate out of range in a row written by hand) is a reported problem, not a rejected sync (which ended the agent)', async () => {
+    const errors: Error[] = [];
+    const shaper = new Shaper({ bins: sandbox.bins, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => NOW });
+    await shaper.sync(policyWith('lan0', { rateDownKbit: 0, rateUpKbit: null, quotaBytes: 1_000_000_000, quotaEpoch: 0 }), SETTINGS);
+    assert.match(shaper.problem ?? '', /^tc: refusing to render 0: not a rate in kbit\/s/);
+    assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202612')], 'the quota is in force all the same');
+  });
 });
 

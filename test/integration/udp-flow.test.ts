@@ -26,7 +26,7 @@ async function deadPort(): Promise<number> {
 }
 
 /** A flow over a stand-in association that returns `outcome` for every send, and reply sockets from `grants`. */
-function flowWith(client: Endpoint, grants: (() => UdpSocketGrant)[], outcome: () => UdpSendOutcome = () => 'sent') {
+function flowWith(client: Endpoint, grants: (() => UdpSocketGrant | Promise<UdpSocketGrant>)[], outcome: () => UdpSendOutcome = () => 'sent') {
   const record = { dropped: [] as string[], relayed: [] as [string, number][], released: 0, asked: 0, sent: 0 };
   let handlers: UdpAssociationHandlers | null = null;
   const association = { send: () => (record.sent++, outcome()), close: () => undefined, relay: { address: '127.0.0.1', port: 9 }, relayIsProxy: true } as unknown as Socks5UdpAssociation;
@@ -122,6 +122,22 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     assert.deepEqual(record.relayed.filter(([d]) => d === 'down').length, 1);
     assert.equal(record.released, 1);
     assert.throws(() => describeSocket(fd), 'the reply socket is closed');
+  });
+
+  it('a destination forgotten while the agent is still answering for its reply socket: the socket that comes is closed, not kept', async () => {
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: '127.0.0.1', port: await deadPort() } });
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    // The agent's answer held until the destination is forgotten.
+    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40003 }, [async () => (await answered, { fd })]);
+    cleanups.push(() => flow.close());
+    flow.send(destination, Buffer.from('query'));
+    assert.equal(flow.forgetDestinations((ip) => ip === destination.ip), 1);
+    answer();
+    await settle();
+    assert.throws(() => describeSocket(fd), 'the late reply socket is closed');
+    assert.equal(record.released, 1);
   });
 
   it('a reply socket the agent could not give for a moment (a restart, a timeout) is asked for again by the next datagram', async () => {

@@ -25,7 +25,7 @@ import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './policy/resolve-hosts.js';
 import { SelfHeal } from './self-heal/self-heal.js';
 import type { StateCache } from './policy/state-cache.js';
-import { QuotaBlocks, withoutQuotaBlocks } from './quota/quota-block.js';
+import { QuotaBlocks } from './quota/quota-block.js';
 import { type PolicyBuild, SettingsRefused } from './policy/build-policy.js';
 import type { QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
@@ -97,7 +97,12 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     // Limits follow the policy in force (table inet pgw first: a client is pinned before it is shaped),
     // also after a run that failed elsewhere (its state file, a LAN sysctl): build is what is in force.
     const quota = quotaSettings();
-    if (outcome.build && quota) void shaper.sync(outcome.build.policy, quota).then(() => status.setShaping(shaper.problem));
+    if (outcome.build && quota) {
+      shaper.sync(outcome.build.policy, quota).then(
+        () => status.setShaping(shaper.problem),
+        (error: Error) => logger.error('per-client shaping not applied', { error: error.message }),
+      );
+    }
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
@@ -116,14 +121,15 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const neighbours = new LanNeighbours(config.PGW_IP_BIN);
   // Postgres away since this start: the state file's policy stands in for the rows, held again at
   // every run, so a forwarder's handback of its sockets unblocks their clients (a refused port is
-  // the boot's, not the policy's). Its quota blocks are left to the quota poll, which sets them again
-  // for clients still over, and lifts them after a period's end. Refused settings are not a load failure.
+  // the boot's, not the policy's). Its quota blocks stay as saved (fail closed: with an old state
+  // file no quota table exists to judge them, and a rebooted one counts from zero until Redis
+  // answers). Refused settings are not a load failure.
   const loadOrStateFile = async (triggers: ReadonlySet<string>): Promise<PolicyBuild> => {
     try {
       return await desired.load(tablesToLoad(triggers));
     } catch (error) {
       if (early.cached === null || desired.everRead || error instanceof SettingsRefused) throw error;
-      return { policy: withoutQuotaBlocks(early.cached), rejected: [], refusals: [], loadFailed: (error as Error).message };
+      return { policy: early.cached, rejected: [], refusals: [], loadFailed: (error as Error).message };
     }
   };
     const reconciler = new Reconciler({

@@ -1,4 +1,4 @@
-import type { GatewayPolicy, PolicyClient } from '@pgw/domain';
+import type { PolicyClient } from '@pgw/domain';
 import type { PolicyBuild } from '../policy/build-policy.js';
 import { quotaStem } from './quota-table.js';
 
@@ -41,14 +41,4 @@ export class QuotaBlocks {
     this.memo.set(build, { key: this.key, build: result });
     return result;
   }
-}
-
-/**
- * A saved policy without its quota blocks (the state file's, saved with them applied): QuotaBlocks
- * sets them again for the clients the quota poll finds over, and a period that ended since lifts them.
- * The same object when there are none.
- */
-export function withoutQuotaBlocks(policy: GatewayPolicy): GatewayPolicy {
-  if (!policy.clients.some((c) => c.blocked === 'quota_exceeded')) return policy;
-  return { ...policy, clients: policy.clients.map((c) => (c.blocked === 'quota_exceeded' ? { ...c, blocked: null } : c)) };
 }

@@ -63,8 +63,8 @@ export class Shaper {
 
   /** What the last sync could not put in force, per part (the status shows it; logged by onError too). */
   private readonly problems = new Map<'quota' | 'tc', string>();
-  /** The tc plan whose download limits alone were applied, for want of an IFB device, and when. */
-  private withoutIfb: { readonly key: string; readonly at: number } | null = null;
+  /** The tc plan whose download limits alone were applied, for want of an IFB device, when, and why. */
+  private withoutIfb: { readonly key: string; readonly at: number; readonly error: Error } | null = null;
 
   constructor(private readonly deps: ShaperDeps) {}
 
@@ -96,30 +96,41 @@ export class Shaper {
       this.problems.delete('quota');
     } catch (error) {
       this.quotaChecked = null;
-      this.problems.set('quota', (error as Error).message);
-      this.deps.onError(error as Error);
+      this.fail('quota', error as Error);
     }
-    const plan = renderTcPlan(next.policy);
+    try {
+      await this.syncTc(next.policy);
+      this.problems.delete('tc');
+    } catch (error) {
+      // No IFB: nothing of ours was removed, and the download plan applied instead is in force.
+      if (!(error instanceof IfbUnavailable)) this.appliedTc = null;
+      this.fail('tc', error as Error);
+    }
+  }
+
+  /** A part not in force: reported (the status), and logged when its problem is new or another. */
+  private fail(part: 'quota' | 'tc', error: Error): void {
+    if (this.problems.get(part) !== error.message) this.deps.onError(error);
+    this.problems.set(part, error.message);
+  }
+
+  /** The policy's tc plan in force; throws what keeps it from being (a plan that cannot be rendered, tc failing, no IFB). */
+  private async syncTc(policy: GatewayPolicy): Promise<void> {
+    const plan = renderTcPlan(policy);
     const key = JSON.stringify(plan);
     // The download limits alone are in force for this plan (no IFB): the IFB is tried again after
-    // VERIFY_EVERY_MS, not at every sync, and the problem stays reported meanwhile.
-    if (this.withoutIfb?.key === key && this.deps.now() - this.withoutIfb.at < VERIFY_EVERY_MS) return;
+    // VERIFY_EVERY_MS, not at every sync.
+    if (this.withoutIfb !== null && this.withoutIfb.key === key && this.deps.now() - this.withoutIfb.at < VERIFY_EVERY_MS) throw this.withoutIfb.error;
     this.withoutIfb = null;
     try {
       await this.applyTc(plan);
-      this.problems.delete('tc');
     } catch (error) {
-      this.appliedTc = null;
-      this.problems.set('tc', (error as Error).message);
-      this.deps.onError(error as Error);
-      if (!(error instanceof IfbUnavailable)) return;
+      if (!(error instanceof IfbUnavailable)) throw error;
       // One client's upload limit must not cost every client its download limit: those need no IFB.
-      try {
-        await this.applyTc(renderTcPlan(next.policy, { upload: false }));
-        this.withoutIfb = { key, at: this.deps.now() };
-      } catch (fallback) {
-        this.deps.onError(fallback as Error);
-      }
+      // Nothing of ours was removed before the IFB failed, so a download plan in force stays untouched.
+      await this.applyTc(renderTcPlan(policy, { upload: false }));
+      this.withoutIfb = { key, at: this.deps.now(), error };
+      throw error;
     }
   }
 
@@ -324,7 +335,7 @@ export class Shaper {
 /** No IFB device to shape uploads with (a kernel without the ifb module, a container): the download limits still apply. */
 class IfbUnavailable extends Error {
   constructor(cause: Error) {
-    super(`no IFB device ${IFB_DEVICE} for the upload limits (is the ifb module available?); the download limits are applied without them: ${cause.message}`);
+    super(`no IFB device ${IFB_DEVICE} for the upload limits (is the ifb module available?); only the download limits can be applied: ${cause.message}`);
   }
 }
 

@@ -175,7 +175,8 @@ export class UdpFlow {
         known.waiting.length = 0;
         return;
       }
-      if (this.ended) return closeFd(grant.fd);
+      // Ended, or this destination forgotten (the policy refuses it since) while the agent answered.
+      if (this.ended || this.destinations.get(key) !== known) return closeFd(grant.fd);
       known.fd = grant.fd;
       known.reader = new TransparentUdpReader(
         grant.fd,
