@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createDb } from '@pgw/db';
 import { CLIENT_USAGE_KEY, connectRedis, EventBus, parseClientUsageHash } from '@pgw/events';
 import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
-import type { StopFn } from '@pgw/runtime';
+import { type StopFn, withDeadline } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
 import { AccountingPublisher } from './accounting/accounting-publisher.js';
 import type { EarlyEnforcement } from './boot.js';
@@ -52,6 +52,9 @@ export interface AgentListeners {
 }
 
 /** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
+/** How long a stop waits for its last usage sample (under runService's stop timeout). */
+const FINAL_SAMPLE_MS = 2_000;
+
 export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement, listeners: AgentListeners, logger: Logger): Promise<{ logger: Logger; stop: StopFn }> {
   if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
   else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms), enforcedAt: new Date(early.doneAt).toISOString() });
@@ -248,6 +251,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       clearInterval(resync);
       clearInterval(quotaPoll);
       clearInterval(usageTimer);
+      // A last sample: the counts the next agent (or the other node) seeds its quotas from are those
+      // of this stop, not of the last periodic sample; the quota objects read now, not at the last
+      // poll. Bounded: Redis or nft away must not hold the stop.
+      const lastSample = shaper.exceeded().then(() => accounting.tick());
+      await withDeadline(lastSample, FINAL_SAMPLE_MS, 'the last usage sample was not published in time').catch((error: Error) => logger.warn('no last usage sample at the stop', { error: error.message }));
       neighbourReport.stop();
       // The listening sockets stay open until exit, and after it in the forwarder that holds them.
       listeners.server.close();
