@@ -27,7 +27,7 @@ async function read(iface: string = lan): Promise<{ rules: RoutingRule[]; routes
 /** What the agent would run: the planners' commands, through ip in the namespace. */
 async function enforce(iface: typeof lan): Promise<string[]> {
   const { rules, routes } = await read();
-  const commands = [...routingCommands(rules, iface), ...tproxyRoutingCommands(rules, routes, iface)];
+  const commands = [...routingCommands(rules, iface), ...tproxyRoutingCommands(rules, routes, iface, true)];
   for (const command of commands) await ip(...command.split(' '));
   return commands;
 }
@@ -70,7 +70,7 @@ describe('netlink reads of rules, routes and nft chains (agent, in a namespace)'
     assert.equal(first.length, 6, `route, five rule commands: ${first.join('; ')}`);
     const { rules, routes } = await read();
     assert.deepEqual(routingCommands(rules, lan), [], 'the route_localnet closure is read back in force');
-    assert.deepEqual(tproxyRoutingCommands(rules, routes, lan), [], 'the TPROXY routing is read back in force');
+    assert.deepEqual(tproxyRoutingCommands(rules, routes, lan, true), [], 'the TPROXY routing is read back in force');
     // iproute2's listing of the same kernel state, field by field.
     const listed = JSON.parse((await ip('-j', 'rule', 'show')).stdout) as { priority: number; iif?: string; fwmark?: string; fwmask?: string; dst?: string; dstlen?: number; action?: string; table?: string; protocol?: string | number }[];
     assert.deepEqual(rules.map((r) => r.priority), listed.map((r) => r.priority));
@@ -119,6 +119,18 @@ describe('netlink reads of rules, routes and nft chains (agent, in a namespace)'
     assert.equal(rules.some((r) => r.iif === lan), false, 'nothing of ens19 left');
     assert.ok(rules.some((r) => r.priority === 500 && r.iif === moved && r.protocol !== 242), 'the operator rule is kept');
     assert.deepEqual(await enforce(moved), []);
+  });
+
+  it("an operator's route in table 243 is read with its protocol: TPROXY mode refuses the table, DNAT mode leaves it alone", async () => {
+    await ip('route', 'add', 'blackhole', '10.99.0.0/16', 'table', '243', 'proto', 'static');
+    try {
+      const { rules, routes } = await read();
+      assert.ok(routes.some((r) => r.dst === '10.99.0.0/16' && r.protocol === 4), JSON.stringify(routes));
+      assert.throws(() => tproxyRoutingCommands(rules, routes, lan, true), /routing table 243 holds routes or rules pgw did not add \(route 10\.99\.0\.0\/16 protocol 4\)/);
+      assert.deepEqual(tproxyRoutingCommands(rules, routes, lan, false), []);
+    } finally {
+      await ip('route', 'del', 'blackhole', '10.99.0.0/16', 'table', '243');
+    }
   });
 
   it('the neighbours of one interface with MAC, state, protocol and ages; an unknown interface is named', async () => {

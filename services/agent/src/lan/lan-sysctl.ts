@@ -31,14 +31,18 @@ export class LanSysctl {
     private readonly ipBin: string,
   ) {}
 
-  /** Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded interface. */
-  async prepare(lan: InterfaceName, localnet: boolean): Promise<void> {
+  /**
+   * Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded
+   * interface. `tproxy`: the ruleset in force intercepts by TPROXY, whose policy routing must then
+   * be in force (policy-routing-tproxy.ts).
+   */
+  async prepare(lan: InterfaceName, localnet: boolean, tproxy: boolean): Promise<void> {
     await setSysctl(ipv4(lan, 'forwarding'), '0');
     await disableIpv6(lan);
     // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
     // With them, TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the
     // mark). One listing over netlink serves both; `ip` runs only to change something.
-    await this.assertRouting(lan);
+    await this.assertRouting(lan, tproxy);
     const recorded = await this.recorded();
     if (!localnet) {
       await this.resetAll();
@@ -57,11 +61,11 @@ export class LanSysctl {
    * changes run side by side: each touches only its own rules (protocol 242 or 243), and on the
    * boot fast path the clients wait for route_localnet.
    */
-  private async assertRouting(lan: InterfaceName): Promise<void> {
+  private async assertRouting(lan: InterfaceName, tproxy: boolean): Promise<void> {
     const [rules, routes] = await Promise.all([readRules(), readRoutes(TPROXY_TABLE)]);
     await Promise.all([
       runIpCommands(this.ipBin, routingCommands(rules, lan), 'route_localnet closure'),
-      runIpCommands(this.ipBin, tproxyRoutingCommands(rules, routes, lan), 'TPROXY policy routing'),
+      runIpCommands(this.ipBin, tproxyRoutingCommands(rules, routes, lan, tproxy), 'TPROXY policy routing'),
     ]);
   }
 

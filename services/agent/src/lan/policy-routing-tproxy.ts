@@ -25,9 +25,20 @@ const mark = `0x${TPROXY_MARK.toString(16)}`;
 
 /**
  * `ip` argument lines that put the TPROXY routing for `lan` in force; empty when it is. Route
- * before rule. `routes`: those of table TPROXY_TABLE.
+ * before rule. `routes`: those of table TPROXY_TABLE. A table that holds routes, or is looked up by
+ * rules, that are not ours is the operator's: never written to (`route replace` would replace their
+ * default route there). In TPROXY mode (`required`) that is refused with why; in DNAT mode, where
+ * this routing is inert, the table is left alone.
  */
-export function tproxyRoutingCommands(rules: readonly RoutingRule[], routes: readonly RouteEntry[], lan: InterfaceName): string[] {
+export function tproxyRoutingCommands(rules: readonly RoutingRule[], routes: readonly RouteEntry[], lan: InterfaceName, required: boolean): string[] {
+  const foreign = [
+    ...routes.filter((r) => r.protocol !== TPROXY_PROTOCOL).map((r) => `route ${r.dst} protocol ${r.protocol}`),
+    ...rules.filter((r) => r.protocol !== TPROXY_PROTOCOL && r.action === 'lookup' && r.table === TPROXY_TABLE).map((r) => `rule ${r.priority} protocol ${r.protocol}`),
+  ];
+  if (foreign.length > 0) {
+    if (!required) return [];
+    throw new Error(`routing table ${TPROXY_TABLE} holds routes or rules pgw did not add (${foreign.slice(0, 3).join(', ')}); TPROXY mode needs it to itself: move them to another table`);
+  }
   const commands: string[] = [];
   if (!routes.some((r) => r.type === RTN_LOCAL && r.dst === '0.0.0.0/0' && r.oif === LOOPBACK_IFINDEX)) {
     commands.push(`route replace local 0.0.0.0/0 dev lo table ${TPROXY_TABLE} protocol ${TPROXY_PROTOCOL}`);

@@ -102,22 +102,32 @@ describe('tproxyRoutingCommands', () => {
   const rule = { priority: 99, iif: 'ens19', dst: null, fwmark: 0x2000000, fwmask: 0x2000000, action: 'lookup', table: 243, protocol: 243 } as const;
 
   it('adds the local route of table 243, then the fwmark rule for the LAN interface', () => {
-    assert.deepEqual(tproxyRoutingCommands([], [], LAN), [
+    assert.deepEqual(tproxyRoutingCommands([], [], LAN, true), [
       'route replace local 0.0.0.0/0 dev lo table 243 protocol 243',
       'rule add pref 99 iif ens19 fwmark 0x2000000/0x2000000 lookup 243 protocol 243',
     ]);
   });
 
   it('does nothing when both are in place, and leaves rules of other protocols alone', () => {
-    assert.deepEqual(tproxyRoutingCommands([rule, { ...rule, iif: null, fwmark: null, fwmask: null, table: 254, protocol: 4 }], [route], LAN), []);
+    assert.deepEqual(tproxyRoutingCommands([rule, { ...rule, iif: null, fwmark: null, fwmask: null, table: 254, protocol: 4 }], [route], LAN, true), []);
   });
 
   it('puts the route back when it points elsewhere than the loopback device', () => {
-    assert.deepEqual(tproxyRoutingCommands([rule], [{ ...route, oif: 3 }], LAN), ['route replace local 0.0.0.0/0 dev lo table 243 protocol 243']);
+    assert.deepEqual(tproxyRoutingCommands([rule], [{ ...route, oif: 3 }], LAN, true), ['route replace local 0.0.0.0/0 dev lo table 243 protocol 243']);
+  });
+
+  it("an operator's own routes or rules in table 243 are never replaced: TPROXY mode refuses with why, DNAT mode leaves the table alone", () => {
+    // `route replace` would have replaced their default route there (the same key: table, prefix, metric).
+    const theirs = { table: 243, type: 1, dst: '0.0.0.0/0', oif: 3, protocol: 4 };
+    assert.throws(() => tproxyRoutingCommands([], [theirs], LAN, true), /routing table 243 holds routes or rules pgw did not add \(route 0\.0\.0\.0\/0 protocol 4\); TPROXY mode needs it to itself/);
+    assert.deepEqual(tproxyRoutingCommands([], [theirs], LAN, false), []);
+    const theirRule = { priority: 500, iif: null, dst: null, fwmark: 0x10, fwmask: 0xff, action: 'lookup', table: 243, protocol: 3 } as const;
+    assert.throws(() => tproxyRoutingCommands([theirRule], [], LAN, true), /\(rule 500 protocol 3\)/);
+    assert.deepEqual(tproxyRoutingCommands([theirRule], [], LAN, false), []);
   });
 
   it('moves the rule to a new LAN interface: the new rule first, then the old one goes', () => {
-    assert.deepEqual(tproxyRoutingCommands([{ ...rule, iif: 'ens18' }], [route], LAN), [
+    assert.deepEqual(tproxyRoutingCommands([{ ...rule, iif: 'ens18' }], [route], LAN, true), [
       'rule add pref 99 iif ens19 fwmark 0x2000000/0x2000000 lookup 243 protocol 243',
       'rule del pref 99 iif ens18 fwmark 0x2000000/0x2000000 lookup 243 protocol 243',
     ]);
