@@ -96,7 +96,7 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
   });
 
   it('the HA state as data: both apis list a as master and b as backup with their agents and forwarders; the metric and the event say the same', async () => {
-    assert.ok((await untilRecordedMaster(pair, 'a', Date.now(), 10_000)) !== undefined, 'the api names a master');
+    assert.ok((await untilRecordedMaster(pair, 'a', Date.now(), 10_000)) !== undefined, `the api names a master: ${JSON.stringify(await pair.apiNodes('b').catch((error: Error) => error.message))}`);
     for (const via of ['a', 'b'] as const) {
       const nodes = await pair.apiNodes(via);
       assert.deepEqual(nodes.items.map((n) => [n.name, n.haState, n.priority, n.agent?.ok, n.forwarder !== null]), [['pgw-a', 'MASTER', 150, true, true], ['pgw-b', 'BACKUP', 100, true, true]], `through ${via}`);
