@@ -99,7 +99,9 @@ describe('api graceful shutdown', () => {
     try {
       const events = await openEvents(api.url, api.token);
       const inFlight = fetch(`${api.url}/api/v1/proxies/${proxyId}/check`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` } });
-      await until('the probe job reached the worker', () => jobs === 1, 10_000);
+      // Bounded generously: in CI the deploy tests build images beside this file on the same 2 cores,
+      // and the worker's first poll took over 10 s there twice (never alone).
+      await until('the probe job reached the worker', () => jobs === 1, 30_000);
 
       const signalledAt = Date.now();
       process.kill(api.proc.pid, 'SIGTERM');
