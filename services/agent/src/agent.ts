@@ -51,10 +51,10 @@ export interface AgentListeners {
   onAdopted(handler: () => void): void;
 }
 
-/** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
 /** How long a stop waits for its last usage sample (under runService's stop timeout). */
 const FINAL_SAMPLE_MS = 2_000;
 
+/** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
 export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement, listeners: AgentListeners, logger: Logger): Promise<{ logger: Logger; stop: StopFn }> {
   if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
   else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms), enforcedAt: new Date(early.doneAt).toISOString() });
@@ -135,7 +135,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       return { policy: early.cached, rejected: [], refusals: [], loadFailed: (error as Error).message };
     }
   };
-    const reconciler = new Reconciler({
+  const reconciler = new Reconciler({
     // Sockets before rules: every port of the snapshot gets a listening socket of ours, or its client is left out.
     // A client over its quota is blocked like any other (quota_exceeded) on top of the quota table's drop.
     loadDesired: async (triggers) => quotaBlocks.apply(listeners.registry.holdBuild(await loadOrStateFile(triggers))),

@@ -320,7 +320,7 @@ export class Reconciler {
     return verifyTable(rendered, listing, this.ruleBaseline?.skeleton === rendered.skeleton ? this.ruleBaseline.rules : undefined);
   }
 
-    /** Unchanged desired state: check the kernel still holds it, re-apply in full when not. */
+  /** Unchanged desired state: check the kernel still holds it, re-apply in full when not. */
   private async restoreIfDrifted(applied: Applied, errors: { cause: ErrorCause; message: string }[]): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
     const every = this.options.fullVerifyEvery ?? 10;
     const full = ++this.unchangedRuns % every === 0;

@@ -167,8 +167,7 @@ export class Shaper {
   async exceeded(): Promise<QuotaReport> {
     let target = this.target;
     if (target === null || !target.policy.clients.some((c) => c.shaping?.quotaBytes != null)) return new Map();
-    const now = this.deps.now();
-    if (this.window === null || now >= this.window.end.getTime() || now < this.window.start.getTime()) {
+    if (!this.windowHolds(this.deps.now())) {
       // A sync under way applies the newest policy handed over, and moves the window with it; a
       // sync of the policy last applied would take the place of a newer one waiting its turn.
       await (this.syncs.busy ? this.syncs.idle() : this.sync(target.policy, target.settings));
@@ -282,13 +281,17 @@ export class Shaper {
     return true;
   }
 
-  private async applyQuota(policy: GatewayPolicy, settings: QuotaSettings, force: boolean): Promise<'restored' | 'intact'> {
+  /** Whether the quota period in force holds at `now` (false before the first apply, or with the clock outside it). */
+  private windowHolds(now: number): boolean {
+    return this.window !== null && this.window.start.getTime() <= now && now < this.window.end.getTime();
+  }
+
+    private async applyQuota(policy: GatewayPolicy, settings: QuotaSettings, force: boolean): Promise<'restored' | 'intact'> {
     const now = this.deps.now();
     // The window in force only while the clock is inside it: a clock set ahead and put back (a typo,
     // a bad RTC before NTP) would otherwise keep the later period until it ends, and the real
     // period's end would pass without a reset.
-    const inWindow = this.window !== null && this.window.start.getTime() <= now && now < this.window.end.getTime();
-    const window = inWindow && this.window!.period === settings.period && this.windowZone === settings.timeZone ? this.window! : quotaPeriodAt(new Date(now), settings.period, settings.timeZone);
+    const window = this.windowHolds(now) && this.window!.period === settings.period && this.windowZone === settings.timeZone ? this.window! : quotaPeriodAt(new Date(now), settings.period, settings.timeZone);
     const key = JSON.stringify([window.key, policy.lan.interface, policy.clients.map((c) => [c.ip, c.mappingId, c.shaping?.quotaBytes ?? null, c.shaping?.quotaEpoch ?? 0])]);
     if (!force && this.quotaChecked?.key === key && now - this.quotaChecked.at < VERIFY_EVERY_MS) return 'intact';
     // The periodic check of an unchanged policy lists only the quota table (cheap); the counter

@@ -235,13 +235,7 @@ export class UdpFlow {
     this.ended = true;
     const opened = this.association !== null;
     this.association?.close();
-    for (const destination of this.destinations.values()) {
-      destination.reader?.close();
-      if (destination.fd !== null) closeFd(destination.fd);
-      destination.fd = null;
-    }
-    this.deps.releaseDestinations(this.destinations.size);
-    this.destinations.clear();
+    for (const [key, destination] of this.destinations) this.forget(key, destination);
     this.deps.closed(this, error, opened);
   }
 }

@@ -141,7 +141,7 @@ export class UdpRelay {
     for (const flow of this.flows.values()) {
       const route = byIp.get(flow.client.ip);
       if (route === undefined || route.blocked !== null || !sameProxy(route, flow.via)) flow.close();
-      else if (route.privateDestinations !== before.get(flow.client.ip)?.privateDestinations) this.enforceDestinations(flow.client.ip);
+      else if (route.privateDestinations !== before.get(flow.client.ip)?.privateDestinations) this.judgeDestinations(flow);
     }
     this.dnsOverTcp.retain(byIp);
     for (const id of this.problems.keys()) if (!routes.has(id)) this.problems.delete(id);
@@ -177,15 +177,17 @@ export class UdpRelay {
    * Each client datagram is judged when it comes, but a destination's answers reach the client
    * through the reply socket opened when it was allowed: a destination the policy now refuses (its
    * private range denied since, an address the gateway took) loses that socket, as a TCP relay
-   * there is reset. `only`: the flows of that client (its mapping's private-ranges choice changed).
+   * there is reset.
    */
-  private enforceDestinations(only?: string): void {
-    for (const flow of this.flows.values()) {
-      if (only !== undefined && flow.client.ip !== only) continue;
-      const privateDestinations = this.byIp.get(flow.client.ip)?.privateDestinations ?? null;
-      const forgotten = flow.forgetDestinations((ip) => this.options.destinations.refusal(ip, privateDestinations) !== null);
-      if (forgotten > 0) this.logger.info('UDP destinations forgotten: the destination policy now refuses them', { client: flow.client.ip, destinations: forgotten });
-    }
+  private enforceDestinations(): void {
+    for (const flow of this.flows.values()) this.judgeDestinations(flow);
+  }
+
+  /** One flow's destinations judged again (its mapping's private-ranges choice, or the policy, changed). */
+  private judgeDestinations(flow: UdpFlow): void {
+    const privateDestinations = this.byIp.get(flow.client.ip)?.privateDestinations ?? null;
+    const forgotten = flow.forgetDestinations((ip) => this.options.destinations.refusal(ip, privateDestinations) !== null);
+    if (forgotten > 0) this.logger.info('UDP destinations forgotten: the destination policy now refuses them', { client: flow.client.ip, destinations: forgotten });
   }
 
   /**
