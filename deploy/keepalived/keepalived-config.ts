@@ -132,6 +132,13 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     `  priority ${s.node.priority}`,
     `  advert_int ${s.advertIntervalS}`,
     `  preempt_delay ${s.preemptDelayS}`,
+    // keepalived (2.2.7, and still upstream) restarts a master's advert timer on every VRRP packet it
+    // reads, rejected ones included, unless this is set: a host on the link sending any VRRP packet
+    // more often than advert_int silenced the master until the backup took the address too. With it
+    // the master also stops answering a lower-priority advert with one of its own (RFC 5798
+    // behaviour); its periodic adverts still end a rival's claim, and the gratuitous ARPs on a
+    // lower-priority advert (vrrp_garp_lower_prio_repeat) are unaffected.
+    '  lower_prio_no_advert',
     `  unicast_src_ip ${s.node.vrrpSourceIp}`,
     '  unicast_peer {',
     // Adverts are taken from the peer only, sent on the link itself (TTL 255, so not routed here):

@@ -32,6 +32,8 @@ describe('keepalived.conf of an HA node', () => {
     assert.match(conf, /track_script \{\n\s+pgw_agent\n\s+pgw_forwarder\n/);
     assert.match(conf, /state BACKUP\n/);
     assert.match(conf, /preempt_delay 4\n/);
+    // The master's advert timer is not restarted by packets it reads: a VRRP flood from the link cannot silence it.
+    assert.match(conf, /^\s+lower_prio_no_advert$/m);
     assert.match(conf, /vrrp_version 3\n/);
     assert.match(conf, /notify "\/usr\/local\/lib\/pgw\/pgw-ha-notify\.sh \/var\/lib\/pgw\/ha-state \/var\/lib\/pgw\/ha-events\.log"/);
   });
