@@ -11,10 +11,16 @@ user=${2:-}
 case "$port" in '' | *[!0-9]*) echo "pgw-ha-check: port must be a number, got '$port'" >&2; exit 2 ;; esac
 [ -n "$user" ] || { echo "pgw-ha-check: the service's user is missing (pgw-ha-check.sh <port> <user>)" >&2; exit 2; }
 uid=$(id -u "$user") || { echo "pgw-ha-check: no user '$user'" >&2; exit 2; }
-line=$(/usr/bin/ss -Hltne "sport = :$port" | grep -F "127.0.0.1:$port " || true)
-[ -n "$line" ] || { echo "pgw-ha-check: nothing listens on 127.0.0.1:$port" >&2; exit 1; }
-# ss prints no uid for root's sockets.
-owner=$(printf '%s\n' "$line" | sed -n 's/.* uid:\([0-9][0-9]*\).*/\1/p')
-owner=${owner:-0}
+# Fields by position: state, queues, local and peer address, then uid:<n> (absent for root's
+# sockets: ino:<n> comes first). Never by pattern: ss ends the line with the socket's cgroup path,
+# which any user can name in a cgroup subtree delegated to them (".../x uid:0").
+owner=$(/usr/bin/ss -Hltne "sport = :$port" | awk -v local="127.0.0.1:$port" '
+  $4 != local { next }
+  { n++ }
+  $6 ~ /^uid:[0-9]+$/ { owner = substr($6, 5); next }
+  $6 ~ /^ino:[0-9]+$/ { owner = 0; next }
+  { owner = "unknown" }
+  END { if (n == 1) print owner; else if (n > 1) print "several" }')
+[ -n "$owner" ] || { echo "pgw-ha-check: nothing listens on 127.0.0.1:$port" >&2; exit 1; }
 [ "$owner" = "$uid" ] || { echo "pgw-ha-check: 127.0.0.1:$port is held by uid $owner, not by $user (uid $uid)" >&2; exit 1; }
 exec /usr/bin/curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz"

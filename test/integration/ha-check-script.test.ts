@@ -4,7 +4,9 @@
 // the service's user and checks the listener's owner first. In a network namespace of the test's
 // own, a root listener and one of user nobody, both answering HTTP 200.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +15,16 @@ const SCRIPT = `${REPO}deploy/keepalived/pgw-ha-check.sh`;
 const NS = `pgw-hacheck-${process.pid}`;
 const HTTP_200 = "require('node:http').createServer((q, s) => s.end('ok\\n')).listen(Number(process.argv[1]), '127.0.0.1')";
 
-const check = (port: number, user: string) => spawnSync('ip', ['netns', 'exec', NS, 'sh', SCRIPT, String(port), user], { encoding: 'utf8', timeout: 10_000 });
+/**
+ * A cgroup (v2) whose name reads like an owner: ss prints the socket's cgroup path after its uid, and
+ * any user may name the cgroups of a subtree delegated to them (systemd's user@.service) this way.
+ */
+const CGROUP2 = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
+const LIAR_CGROUP = CGROUP2 && join(CGROUP2, `pgw-hacheck-${process.pid} uid:0`);
+
+// nsenter, not `ip netns exec`: the script sees the machine's mounts, as keepalived's does, so ss
+// can name a socket's cgroup (under `ip netns exec`'s own sysfs it prints "unreachable").
+const check = (port: number, user: string) => spawnSync('nsenter', [`--net=/run/netns/${NS}`, 'sh', SCRIPT, String(port), user], { encoding: 'utf8', timeout: 10_000 });
 
 describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
   before(async () => {
@@ -23,15 +34,30 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     for (const [port, user] of [[19101, 'root'], [19102, 'nobody']] as const) {
       spawnSync('ip', ['netns', 'exec', NS, 'setpriv', ...(user === 'root' ? [] : ['--reuid=nobody', '--regid=nogroup', '--clear-groups']), 'sh', '-c', `nohup node -e "${HTTP_200}" ${port} >/dev/null 2>&1 &`]);
     }
+    assert.ok(LIAR_CGROUP, 'a cgroup2 hierarchy is mounted (/proc/mounts)');
+    mkdirSync(LIAR_CGROUP);
+    // User nobody again, its socket made inside that cgroup (a socket keeps its creator's cgroup).
+    // Moved before `ip netns exec`, which mounts a sysfs of the namespace's own (no cgroup tree in it).
+    spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" setpriv --reuid=nobody --regid=nogroup --clear-groups node -e "$2" 19104', LIAR_CGROUP, NS, HTTP_200], { detached: true, stdio: 'ignore' }).unref();
     for (let i = 0; i < 50; i++) {
       const listening = execFileSync('ip', ['netns', 'exec', NS, 'ss', '-Hltn'], { encoding: 'utf8' });
-      if (listening.includes(':19101 ') && listening.includes(':19102 ')) break;
+      if (listening.includes(':19101 ') && listening.includes(':19102 ') && listening.includes(':19104 ')) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   });
-  after(() => {
+  after(async () => {
     spawnSync('ip', ['netns', 'exec', NS, 'pkill', '-f', 'createServer']);
     spawnSync('ip', ['netns', 'del', NS]);
+    if (!LIAR_CGROUP) return;
+    // Removable once its process has exited.
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(LIAR_CGROUP);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   });
 
   it("passes the service's own listener, and refuses one of another user answering 200 all the same", () => {
@@ -43,5 +69,13 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     assert.equal(check(19102, 'nobody').status, 0, 'its own user passes');
     const nothing = check(19103, 'root');
     assert.notEqual(nothing.status, 0);
+  });
+
+  it("reads the owner from ss's uid field, not from a cgroup path that reads like one", () => {
+    const listed = execFileSync('nsenter', [`--net=/run/netns/${NS}`, 'ss', '-Hltne', 'sport = :19104'], { encoding: 'utf8' });
+    assert.match(listed, /uid:65534 .*uid:0/, 'ss shows the real uid, then the cgroup path');
+    const liar = check(19104, 'root');
+    assert.notEqual(liar.status, 0, `a listener of user nobody in a cgroup named "... uid:0" answered for the root service: ${liar.stderr}`);
+    assert.match(liar.stderr, /uid 65534/);
   });
 });
