@@ -40,11 +40,24 @@ export function effectiveState(line: HaFileLine, keepalivedAlive: boolean, notic
   return { state: 'STOP', since: noticedAt };
 }
 
-async function isKeepalived(pid: number): Promise<boolean> {
+/**
+ * Whether `pid` is still root's keepalived. Signal 0 first: it reaches any live process of the
+ * agent's own uid (root), and fails with EPERM for another user's. /proc then names it where the
+ * agent may look: under systemd's ProtectProc=invisible a process is hidden unless the agent could
+ * ptrace it, and the agent (two capabilities) may not trace keepalived (all of them), so keepalived's
+ * entry is missing there and its live root process is taken as keepalived. Before, that missing
+ * entry read as gone: every node of a pair reported STOP under systemd.
+ */
+export async function isKeepalived(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false; // ESRCH: gone; EPERM: another user's process (keepalived runs as root)
+  }
   try {
     return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'keepalived';
   } catch {
-    return false;
+    return true;
   }
 }
 
