@@ -24,6 +24,8 @@ export interface DemoNode {
   readonly ns: string;
   readonly lanIp: string;
   readonly wanIp: string;
+  /** The other node's WAN address: the one sender of VRRP this node's agent lets through. */
+  readonly peerWanIp: string;
   readonly priority: number;
   /** The node's api (machine namespace) and the api's metrics port. */
   readonly apiPort: number;
@@ -36,6 +38,8 @@ export interface DemoNode {
 
 const VIRTUAL_ROUTER_ID = 18;
 const ADVERT_INTERVAL_S = 0.5;
+/** Each node's WAN: keepalived's adverts and the agent's VRRP filter use the same link. */
+const VRRP_INTERFACE = 'eth0';
 const PREEMPT_DELAY_S = 4;
 
 /** A lab from `lab/cli.ts up --ha` records node b's namespace beside its own. */
@@ -46,19 +50,20 @@ export function haNodeNs(lab: LabDescription): string | undefined {
 export function demoNodes(lab: LabDescription, dir: string, apiPort: number): [DemoNode, DemoNode] {
   const nsB = haNodeNs(lab);
   if (nsB === undefined) throw new Error(`the lab ${lab.id} is not an HA pair's lab (no node b namespace): run down first`);
-  const node = (name: 'a' | 'b', ns: string, addr: { lan: string; wan: string }, priority: number, offset: number): DemoNode => ({
+  const node = (name: 'a' | 'b', ns: string, addr: { lan: string; wan: string }, peer: { wan: string }, priority: number, offset: number): DemoNode => ({
     name,
     nodeName: `pgw-${name}`,
     ns,
     lanIp: addr.lan,
     wanIp: addr.wan,
+    peerWanIp: peer.wan,
     priority,
     apiPort: apiPort + offset,
     apiMetricsPort: apiPort + 100 + offset,
     dir: join(dir, `node-${name}`),
     labDir: join(lab.dir, `node-${name}`),
   });
-  return [node('a', lab.namespaces.gateway, HA_ADDR.nodeA, 150, 0), node('b', nsB, HA_ADDR.nodeB, 100, 1)];
+  return [node('a', lab.namespaces.gateway, HA_ADDR.nodeA, HA_ADDR.nodeB, 150, 0), node('b', nsB, HA_ADDR.nodeB, HA_ADDR.nodeA, 100, 1)];
 }
 
 /** Creates the node's directories: its own (root, 0700) and the forwarder's state dir in the lab (uid pgw, 0700). */
@@ -81,6 +86,8 @@ export function nodeEnv(node: DemoNode, service: DemoService, lab: LabDescriptio
         PGW_REDIS_URL: labRedisUrl(lab.dir, 'agent', node.nodeName),
         PGW_STATE_DIR: join(node.dir, 'agent-state'),
         PGW_HA_STATE_FILE: join(node.dir, 'ha-state'),
+        PGW_HA_PEER_IP: node.peerWanIp,
+        PGW_HA_VRRP_IF: VRRP_INTERFACE,
         PGW_LISTENER_SOCKET: listenerSocket,
       };
     case 'forwarder':
@@ -103,7 +110,7 @@ function keepalivedConf(node: DemoNode, peer: DemoNode, repo: string): string {
     virtualIp: HA_ADDR.virtualIp,
     virtualPrefix: 24,
     lanInterface: 'ens19',
-    vrrpInterface: 'eth0',
+    vrrpInterface: VRRP_INTERFACE,
     virtualRouterId: VIRTUAL_ROUTER_ID,
     advertIntervalS: ADVERT_INTERVAL_S,
     preemptDelayS: PREEMPT_DELAY_S,

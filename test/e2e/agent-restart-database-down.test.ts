@@ -50,4 +50,14 @@ describe('the agent restarted while Postgres is down, the forwarder running', { 
     console.log(`# agent restarted with Postgres down: the client unblocked ${Date.now() - restarted} ms after the start (waited ${waited} ms)`);
     assert.equal(await exitIp(), dp.lab.proxies[0]!.ip, 'the client exits through its proxy again');
   });
+
+  it("an HA peer set or changed meanwhile is the one VRRP is taken from, although the state file knows another or none", async () => {
+    const vrrpRules = async () => (await dp.nft('list', 'chain', 'inet', 'pgw', 'input')).stdout.split('\n').filter((l) => l.includes('vrrp')).map((l) => l.trim());
+    for (const peer of ['198.51.100.2', '198.51.100.3']) {
+      await dp.killAgent();
+      dp.agent = await dp.gateway.start('agent', { PGW_DATABASE_URL: relay.url(dp.tdb.urlFor('pgw_agent')), PGW_HA_PEER_IP: peer, PGW_HA_VRRP_IF: 'eth0' });
+      await dp.waitFor(`VRRP taken from ${peer}`, async () => (await vrrpRules()).some((r) => r.includes(`ip saddr ${peer} `)), 20_000);
+      assert.deepEqual(await vrrpRules(), [`meta l4proto vrrp iifname "eth0" ip saddr ${peer} ip ttl 255 accept`, 'meta l4proto vrrp drop']);
+    }
+  });
 });

@@ -19,6 +19,8 @@ import { waitFor } from '../../lab/wait.js';
 import { analyzeWan, GUARD_LOADER, REPO } from './dataplane-harness.js';
 
 export const PRIORITY = { a: 150, b: 100 } as const;
+/** Each node's WAN carries the adverts (keepalived's vrrpInterface) and is where its agent takes them from the peer. */
+const VRRP_INTERFACE = 'eth0';
 /** Hold-down before the preferred node takes the address back (keepalived preempt_delay). */
 export const PREEMPT_DELAY_S = 4;
 const ADVERT_INTERVAL_S = 0.5;
@@ -86,9 +88,16 @@ export async function createHaPair(): Promise<HaPair> {
     const tdb = await createTestDatabase({ prefix: 'pgw_ha' });
     cleanups.push(() => tdb.drop());
     const [nodeA, nodeB] = ha.nodes;
-    // Each node's name keys its status records and its own Redis users; its agent reads the state keepalived's hook writes.
+    // Each node's name keys its status records and its own Redis users; its agent reads the state
+    // keepalived's hook writes, and takes VRRP from its peer only, on keepalived's own link.
     const nodeEnv = (name: 'a' | 'b', dir: string) => ({
-      agent: { PGW_NODE_NAME: `pgw-${name}`, PGW_HA_STATE_FILE: join(dir, 'ha-state'), PGW_REDIS_URL: lab.redis.url('agent', `pgw-${name}`) },
+      agent: {
+        PGW_NODE_NAME: `pgw-${name}`,
+        PGW_HA_STATE_FILE: join(dir, 'ha-state'),
+        PGW_HA_PEER_IP: (name === 'a' ? nodeB : nodeA).wanIp,
+        PGW_HA_VRRP_IF: VRRP_INTERFACE,
+        PGW_REDIS_URL: lab.redis.url('agent', `pgw-${name}`),
+      },
       forwarder: { PGW_NODE_NAME: `pgw-${name}`, PGW_REDIS_URL: lab.redis.url('forwarder', `pgw-${name}`) },
     });
     const dirA = join(lab.dir, 'node-a');
@@ -126,7 +135,7 @@ export async function createHaPair(): Promise<HaPair> {
         virtualIp: ha.virtualIp,
         virtualPrefix: 24,
         lanInterface: 'ens19',
-        vrrpInterface: 'eth0',
+        vrrpInterface: VRRP_INTERFACE,
         virtualRouterId: 18,
         advertIntervalS: ADVERT_INTERVAL_S,
         preemptDelayS: PREEMPT_DELAY_S,

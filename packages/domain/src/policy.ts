@@ -27,6 +27,14 @@ export interface PolicyUpstream {
   readonly port: Port;
 }
 
+/** An HA pair's peer (issue 18): the one sender of VRRP this gateway takes, on the one link it uses. */
+export interface VrrpPeer {
+  /** The VRRP link (keepalived's `interface`): the WAN or a dedicated link, never the LAN. */
+  readonly interface: InterfaceName;
+  /** The peer's address on that link (keepalived's `unicast_peer`). */
+  readonly ip: Ipv4;
+}
+
 /**
  * The only input of the ruleset renderer: everything the nftables table `inet pgw` enforces.
  * Built from typed, validated values only, so no database string can reach nft syntax.
@@ -38,6 +46,8 @@ export interface GatewayPolicy {
   /** Absent: dnat (policies cached before issue 15). */
   readonly interceptMode?: InterceptMode;
   readonly clients: readonly PolicyClient[];
+  /** Absent: not part of an HA pair, VRRP not judged. Otherwise VRRP is taken from this peer only (docs/SECURITY.md flow 22). */
+  readonly vrrpPeer?: VrrpPeer;
   /** null: strict OUTPUT off. Otherwise only these uids may reach these endpoints on the WAN. */
   readonly strictOutput: null | {
     readonly allowedUids: readonly number[];

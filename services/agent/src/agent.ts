@@ -6,7 +6,7 @@ import { type StopFn, withDeadline } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
 import { AccountingPublisher } from './accounting/accounting-publisher.js';
 import type { EarlyEnforcement } from './boot.js';
-import { type AgentConfig, reservedPorts } from './config.js';
+import { type AgentConfig, reservedPorts, vrrpPeerOf } from './config.js';
 import { deleteClientConnections } from './conntrack/conntrack.js';
 import { DesiredSource, tablesToLoad } from './policy/desired-source.js';
 import { startHaReporting } from './ha/ha-state.js';
@@ -113,12 +113,20 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     if (!outcome.ok) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors });
     else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
   };
+  const vrrpPeer = vrrpPeerOf(config);
+  if (config.PGW_HA_STATE_FILE && !vrrpPeer) {
+    logger.warn('HA pair without PGW_HA_PEER_IP and PGW_HA_VRRP_IF: VRRP from any host on the link reaches keepalived (docs/SECURITY.md flow 22)');
+  }
   const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config) });
   const desired = new DesiredSource({
     loadIfChanged: (known, tables) => loadDesiredStateIfChanged(db, known, tables),
     resolve: resolveHosts,
     hostFacts,
-    strictOutput: { uids: strictUids, proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS },
+    policyInput: {
+      uids: strictUids,
+      proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
+      ...(vrrpPeer ? { vrrpPeer } : {}),
+    },
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN);
   const neighbours = new LanNeighbours(config.PGW_IP_BIN);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
-import { networkListSchema } from '@pgw/domain';
+import { type GatewayPolicy, interfaceNameSchema, ipv4Schema, networkListSchema, type VrrpPeer } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, nodeNameSchema } from '@pgw/events/contracts';
 import { z } from 'zod';
 
@@ -15,7 +15,14 @@ const portList = z
   .transform((s) => (s === '' ? [] : s.split(',').map(Number)))
   .refine((ports) => ports.every((p) => p >= 1 && p <= 65535), 'every port must be between 1 and 65535');
 
-export const agentConfigSchema = z.object({
+/** An address a peer on a link can have: not 0/8, loopback, multicast or broadcast. */
+const unicastIpv4 = ipv4Schema.refine((ip) => {
+  const first = Number(ip.split('.')[0]);
+  return first !== 0 && first !== 127 && first < 224;
+}, 'must be a unicast address of a host on the link');
+
+/** The variables one by one; agentConfigSchema adds the checks that span several. */
+export const agentConfigFields = z.object({
   PGW_LOG_LEVEL: fields.logLevel,
   PGW_DATABASE_URL: fields.postgresUrl,
   PGW_REDIS_URL: fields.redisUrl,
@@ -50,9 +57,37 @@ export const agentConfigSchema = z.object({
   PGW_NODE_NAME: nodeNameSchema.default(hostname()),
   /** The file keepalived's notify hook writes (deploy/keepalived, issue 18); unset: not part of an HA pair. */
   PGW_HA_STATE_FILE: absolutePath.optional(),
+  /**
+   * The HA peer's address on the VRRP link, and that link (the names deploy/keepalived/render.ts
+   * reads): VRRP from anyone else is dropped before keepalived reads it (docs/SECURITY.md flow 22).
+   * Both or neither.
+   */
+  PGW_HA_PEER_IP: unicastIpv4.optional(),
+  PGW_HA_VRRP_IF: interfaceNameSchema.optional(),
+});
+
+export const agentConfigSchema = agentConfigFields.superRefine((c, ctx) => {
+  if ((c.PGW_HA_PEER_IP === undefined) === (c.PGW_HA_VRRP_IF === undefined)) return;
+  const [missing, set] = c.PGW_HA_PEER_IP === undefined ? ['PGW_HA_PEER_IP', 'PGW_HA_VRRP_IF'] : ['PGW_HA_VRRP_IF', 'PGW_HA_PEER_IP'];
+  ctx.addIssue({ code: 'custom', path: [missing], message: `required when ${set} is set (the VRRP peer is its address and its link)` });
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+/** The HA peer of PGW_HA_PEER_IP on PGW_HA_VRRP_IF; undefined: not part of an HA pair. */
+export function vrrpPeerOf(config: AgentConfig): VrrpPeer | undefined {
+  return config.PGW_HA_PEER_IP && config.PGW_HA_VRRP_IF ? { ip: config.PGW_HA_PEER_IP, interface: config.PGW_HA_VRRP_IF } : undefined;
+}
+
+/**
+ * A saved policy (the state file) under this start's HA peer: the environment, not the file, says
+ * whom VRRP is taken from. A peer changed while Postgres is away would otherwise stay filtered out
+ * by the file's rule until the database answered, and both nodes would claim the address.
+ */
+export function underPeer(policy: GatewayPolicy, peer: VrrpPeer | undefined): GatewayPolicy {
+  const { vrrpPeer: _saved, ...rest } = policy;
+  return peer ? { ...rest, vrrpPeer: peer } : rest;
+}
 
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   return loadConfig(agentConfigSchema, env);

@@ -6,10 +6,10 @@
  * Reads only PGW_STATE_DIR; loads nothing else, so it runs in a fraction of a second.
  */
 import { loadConfig } from '@pgw/config';
-import { agentConfigSchema } from './config.js';
+import { agentConfigFields } from './config.js';
 import { LanSysctl } from './lan/lan-sysctl.js';
 
-const config = loadConfig(agentConfigSchema.pick({ PGW_STATE_DIR: true, PGW_IP_BIN: true }), process.env);
+const config = loadConfig(agentConfigFields.pick({ PGW_STATE_DIR: true, PGW_IP_BIN: true }), process.env);
 try {
   const reset = await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).resetAll();
   process.stdout.write(`pgw-agent-stopped: route_localnet off on ${reset.length > 0 ? reset.join(', ') : 'no interface (none was on)'}\n`);

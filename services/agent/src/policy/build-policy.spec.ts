@@ -85,6 +85,16 @@ describe('buildGatewayPolicy', () => {
     assert.equal(policy.strictOutput, null);
   });
 
+  it('carries the HA peer from the agent’s configuration; a VRRP link that is the LAN is reported (lan_input drops VRRP)', () => {
+    const vrrpPeer = { interface: parseInterfaceName('eth0'), ip: parseIpv4('198.51.100.2') };
+    const built = buildGatewayPolicy(state([], []), new Map(), { ...NO_UIDS, vrrpPeer }, HOST);
+    assert.deepEqual([built.policy.vrrpPeer, built.refusals], [vrrpPeer, []]);
+    assert.equal('vrrpPeer' in buildGatewayPolicy(state([], []), new Map(), NO_UIDS, HOST).policy, false);
+    const onLan = buildGatewayPolicy(state([], []), new Map(), { ...NO_UIDS, vrrpPeer: { ...vrrpPeer, interface: parseInterfaceName('ens19') } }, HOST);
+    assert.deepEqual(onLan.refusals.map((r) => r.subject), ['PGW_HA_VRRP_IF']);
+    assert.match(onLan.refusals[0]!.reason, /ens19 is the LAN interface/);
+  });
+
   it('strict OUTPUT on: every proxy endpoint, resolved hosts, unresolved ones reported', () => {
     const resolved = new Map<string, Ipv4[]>([['proxy.example', [parseIpv4('203.0.113.50'), parseIpv4('203.0.113.51')]]]);
     const { policy, refusals } = buildGatewayPolicy(

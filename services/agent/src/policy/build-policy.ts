@@ -9,6 +9,7 @@ import {
   type PolicyUpstream,
   ProxyHostPolicy,
   upstreamChooser,
+  type VrrpPeer,
 } from '@pgw/domain';
 import { interfaceRefusal } from './interface-check.js';
 import { type PortFacts, portRefusal, windowRefusal } from './port-window.js';
@@ -65,12 +66,14 @@ export interface PolicyBuild {
   readonly loadFailed?: string;
 }
 
-/** Who strict OUTPUT lets out, and where proxies may be although the proxy check would refuse them. */
-export interface StrictOutputInput {
+/** What the agent's own configuration adds to the policy: strict OUTPUT's senders and proxy networks, the HA peer. */
+export interface AgentPolicyInput {
   /** The forwarder's and health's uids. */
   readonly uids: readonly number[];
   /** PGW_PROXY_ALLOW_CIDRS, as the api, the forwarder and health have it. */
   readonly proxyAllowNetworks: readonly string[];
+  /** PGW_HA_PEER_IP on PGW_HA_VRRP_IF; absent: not part of an HA pair. */
+  readonly vrrpPeer?: VrrpPeer;
 }
 
 /** The settings the agent checks against the host (DesiredSource decides what a refusal stops). */
@@ -159,7 +162,7 @@ export function prepareMappingsUnder(state: DesiredState, host: HostFacts): Prep
 export function buildGatewayPolicy(
   state: DesiredState,
   resolved: ReadonlyMap<string, readonly Ipv4[]>,
-  output: StrictOutputInput,
+  input: AgentPolicyInput,
   host: HostFacts,
   prepared: PreparedMappings = prepareMappings(state, host),
   now: number = Date.now(),
@@ -194,10 +197,14 @@ export function buildGatewayPolicy(
   let strictOutput: GatewayPolicy['strictOutput'] = null;
   let upstreamRefusals: Refusal[] = [];
   if (settings.strictOutput) {
-    const upstreams = strictUpstreams(state.proxies, resolved, new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: output.proxyAllowNetworks }));
+    const upstreams = strictUpstreams(state.proxies, resolved, new ProxyHostPolicy({ lanCidr: settings.lanCidr, allowedNetworks: input.proxyAllowNetworks }));
     upstreamRefusals = upstreams.refusals;
-    strictOutput = { allowedUids: [...new Set(output.uids)].sort((a, b) => a - b), upstreams: upstreams.allowed };
+    strictOutput = { allowedUids: [...new Set(input.uids)].sort((a, b) => a - b), upstreams: upstreams.allowed };
   }
+  // The peer's adverts on the LAN would meet lan_input's drop first: the pair would never form.
+  const peerRefusals: Refusal[] = input.vrrpPeer?.interface === settings.lanInterface
+    ? [{ subject: 'PGW_HA_VRRP_IF', reason: `${settings.lanInterface} is the LAN interface: pgw drops VRRP from the LAN, the VRRP link must be another one` }]
+    : [];
 
   return {
     policy: {
@@ -206,10 +213,11 @@ export function buildGatewayPolicy(
       dnsMode: settings.dnsMode,
       ...(settings.interceptMode === 'tproxy' ? { interceptMode: 'tproxy' as const } : {}),
       clients,
+      ...(input.vrrpPeer ? { vrrpPeer: input.vrrpPeer } : {}),
       strictOutput,
     },
     rejected: prepared.rejected,
-    refusals: upstreamRefusals.length === 0 ? prepared.refusals : [...prepared.refusals, ...upstreamRefusals],
+    refusals: upstreamRefusals.length + peerRefusals.length === 0 ? prepared.refusals : [...prepared.refusals, ...upstreamRefusals, ...peerRefusals],
     recheckAt,
   };
 }

@@ -34,7 +34,7 @@ function setup(initial: DesiredState) {
     },
     resolve: async (hosts) => new Map(hosts.filter((h) => !/^\d/.test(h)).map((h) => [h, addresses])),
     hostFacts: async () => host,
-    strictOutput: { uids: [999], proxyAllowNetworks: [] },
+    policyInput: { uids: [999], proxyAllowNetworks: [] },
     loadDeadlineMs: 100,
   });
   return {

@@ -1,7 +1,7 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
 import { withDeadline } from '@pgw/runtime';
-import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals, type StrictOutputInput } from './build-policy.js';
+import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals, type AgentPolicyInput } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
 
 /**
@@ -22,8 +22,8 @@ export interface DesiredSourceDeps {
   resolve(hosts: readonly string[]): Promise<ReadonlyMap<string, readonly Ipv4[]>>;
   /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
   hostFacts(ports: ReadonlySet<number>): Promise<HostFacts>;
-  /** Strict OUTPUT's uids and the proxy networks the operator allows (buildGatewayPolicy). */
-  readonly strictOutput: StrictOutputInput;
+  /** Strict OUTPUT's uids, the proxy networks the operator allows, the HA peer (buildGatewayPolicy). */
+  readonly policyInput: AgentPolicyInput;
   /** LOAD_DEADLINE_MS unless given (tests). */
   readonly loadDeadlineMs?: number;
 }
@@ -175,7 +175,7 @@ export class DesiredSource {
   private build(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, host: HostFacts, hostKey: string, now: number): PolicyBuild {
     const under = (settings: DesiredState['settings']) => {
       const inForce = settings === state.settings ? state : { ...state, settings };
-      return buildGatewayPolicy(inForce, resolved, this.deps.strictOutput, host, this.preparedFor(inForce, host, hostKey), now);
+      return buildGatewayPolicy(inForce, resolved, this.deps.policyInput, host, this.preparedFor(inForce, host, hostKey), now);
     };
     const refused = settingsRefusals(state.settings, host);
     if (refused.length === 0) {

@@ -8,6 +8,7 @@ const policy: GatewayPolicy = {
   wan: { interface: parseInterfaceName('eth0') },
   dnsMode: 'drop',
   clients: [{ mappingId: 1, proxyId: 2, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), mac: parseMacAddress('52:54:00:ab:cd:0f'), blocked: 'proxy_down' }],
+  vrrpPeer: { interface: parseInterfaceName('eth1'), ip: parseIpv4('198.51.100.2') },
   strictOutput: { allowedUids: [999], upstreams: [{ ip: parseIpv4('198.51.100.10'), port: parsePort(1080) }] },
 };
 
@@ -39,6 +40,8 @@ describe('state file codec', () => {
       ['unknown reason', (r) => (r.policy.clients[0].blocked = 'whatever'), /policy\.clients\.0\.blocked/],
       ['upstream ip', (r) => (r.policy.strictOutput.upstreams[0].ip = '198.51.100.10;'), /policy\.strictOutput\.upstreams\.0\.ip/],
       ['uid', (r) => (r.policy.strictOutput.allowedUids[0] = -1), /policy\.strictOutput\.allowedUids\.0/],
+      ['vrrp peer ip', (r) => (r.policy.vrrpPeer.ip = '198.51.100.2 accept'), /policy\.vrrpPeer\.ip/],
+      ['vrrp link', (r) => (r.policy.vrrpPeer.interface = 'eth1"'), /policy\.vrrpPeer\.interface/],
     ];
     for (const [label, edit, pattern] of cases) assert.throws(() => decodeStateFile(tampered(edit)), pattern, label);
   });

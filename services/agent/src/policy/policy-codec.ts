@@ -14,6 +14,7 @@ const policySchema = z.object({
     // mac is absent in state files written before MAC pins existed: not pinned.
     z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable(), shaping: clientShapingSchema.optional(), onBackup: z.literal(true).optional() }),
   ),
+  vrrpPeer: z.object({ interface: interfaceNameSchema, ip: ipv4Schema }).optional(),
   strictOutput: z
     .object({
       allowedUids: z.array(z.number().int().min(0).max(0xfffffffe)),

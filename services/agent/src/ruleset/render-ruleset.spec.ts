@@ -139,6 +139,19 @@ describe('renderRuleset', () => {
     assert.equal(r.skeleton, renderRuleset(policy([client(1)])).skeleton);
   });
 
+  it('takes VRRP only from an HA pair’s peer, on its link, with TTL 255, after the LAN’s own drop; no VRRP rule on a single gateway', () => {
+    const peer = { interface: parseInterfaceName('eth1'), ip: parseIpv4('198.51.100.2') };
+    assert.deepEqual(chainRules(renderRuleset({ ...policy([client(1)]), vrrpPeer: peer }).script, 'input'), [
+      'ct state invalid drop',
+      'iifname "ens19" jump lan_input',
+      'meta l4proto vrrp iifname "eth1" ip saddr 198.51.100.2 ip ttl 255 accept',
+      'meta l4proto vrrp drop',
+    ]);
+    assert.ok(!renderRuleset(policy([client(1)])).script.includes('vrrp iifname'));
+    assert.throws(() => renderRuleset({ ...policy([]), vrrpPeer: { ...peer, ip: '198.51.100.2 accept' as Ipv4 } }), /not an IPv4 address/);
+    assert.throws(() => renderRuleset({ ...policy([]), vrrpPeer: { ...peer, interface: 'eth1" accept' as never } }), /not an interface name/);
+  });
+
   it('refuses values forced past the types: injection never reaches the script', () => {
     const evil = ['10.0.0.1; flush ruleset', '10.0.0.1 }', '10.0.0.1\nflush ruleset', '"10.0.0.1"', '10.0.0.1 , 10.0.0.2'];
     for (const ip of evil) {

@@ -1,4 +1,4 @@
-import type { GatewayPolicy, PolicyClient } from '@pgw/domain';
+import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
 import { nftCidr, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
 import { tproxyChains } from './render-tproxy.js';
@@ -100,7 +100,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
     {
       name: 'input',
       hook: 'type filter hook input priority filter; policy accept;',
-      rules: ['ct state invalid drop', `iifname ${lan} jump lan_input`],
+      rules: ['ct state invalid drop', `iifname ${lan} jump lan_input`, ...(policy.vrrpPeer ? vrrpInput(policy.vrrpPeer) : [])],
     },
     {
       name: 'lan_input',
@@ -271,4 +271,17 @@ export function addElementLines(elements: Readonly<Partial<Record<SetName, reado
     if (values && values.length > 0) lines.push(`${verb} element ${TABLE} ${name} { ${values.join(', ')} }`);
   }
   return lines;
+}
+
+/**
+ * Flow 22 of docs/SECURITY.md: an HA node reads VRRP from its peer only, sent on the link itself
+ * (TTL 255, never routed in). keepalived checks the same, but only after it read the packet, and a
+ * packet it read restarted a master's advert timer: a flood from anyone on the link silenced the
+ * master. After lan_input's jump, whose last rule drops: VRRP from the LAN never reaches these.
+ */
+function vrrpInput(peer: VrrpPeer): string[] {
+  return [
+    `meta l4proto vrrp iifname ${nftInterface(peer.interface)} ip saddr ${nftIpv4(peer.ip)} ip ttl 255 accept`,
+    'meta l4proto vrrp drop',
+  ];
 }

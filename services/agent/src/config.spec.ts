@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '@pgw/config';
+import { parseInterfaceName, parseIpv4 } from '@pgw/domain';
+import { gatewayPolicy } from './policy/policy-fixtures.js';
+import { loadAgentConfig, underPeer, vrrpPeerOf } from './config.js';
+
+/** A ConfigError whose one line starts with the variable's name. */
+const refusing = (variable: string, why = '') => (e: unknown) => e instanceof ConfigError && e.message.startsWith(`${variable}: ${why}`);
+
+const BASE = { PGW_DATABASE_URL: 'postgres://pgw_agent@localhost/pgw', PGW_REDIS_URL: 'redis://pgw-agent:secret@127.0.0.1:6379' };
+
+describe('agent configuration: the HA peer', () => {
+  it('takes the VRRP peer as its address and its link together, or neither', () => {
+    const config = loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.2', PGW_HA_VRRP_IF: 'eth1' });
+    assert.deepEqual([config.PGW_HA_PEER_IP, config.PGW_HA_VRRP_IF], ['198.51.100.2', 'eth1']);
+    assert.deepEqual([loadAgentConfig(BASE).PGW_HA_PEER_IP, loadAgentConfig(BASE).PGW_HA_VRRP_IF], [undefined, undefined]);
+    assert.throws(() => loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.2' }), refusing('PGW_HA_VRRP_IF', 'required when PGW_HA_PEER_IP is set'));
+    assert.throws(() => loadAgentConfig({ ...BASE, PGW_HA_VRRP_IF: 'eth1' }), refusing('PGW_HA_PEER_IP', 'required when PGW_HA_VRRP_IF is set'));
+  });
+
+  it('refuses a peer address no host on a link has, and an interface name nft would not take, naming the variable', () => {
+    for (const ip of ['0.0.0.0', '127.0.0.1', '224.0.0.18', '255.255.255.255', '198.51.100.2/32', 'peer.example']) {
+      assert.throws(() => loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: ip, PGW_HA_VRRP_IF: 'eth1' }), refusing('PGW_HA_PEER_IP'), ip);
+    }
+    for (const name of ['eth1"; flush ruleset', 'lo', 'a'.repeat(16)]) {
+      assert.throws(() => loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.2', PGW_HA_VRRP_IF: name }), refusing('PGW_HA_VRRP_IF'), name);
+    }
+  });
+
+  it('puts a saved policy under this start’s peer: set, changed or removed since the file was written', () => {
+    const peer = vrrpPeerOf(loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.3', PGW_HA_VRRP_IF: 'eth1' }))!;
+    const saved = { ...gatewayPolicy([]), vrrpPeer: { interface: parseInterfaceName('eth0'), ip: parseIpv4('198.51.100.2') } };
+    assert.deepEqual(underPeer(saved, peer).vrrpPeer, peer);
+    assert.deepEqual(underPeer(gatewayPolicy([]), peer).vrrpPeer, peer);
+    assert.equal('vrrpPeer' in underPeer(saved, vrrpPeerOf(loadAgentConfig(BASE))), false);
+  });
+});
