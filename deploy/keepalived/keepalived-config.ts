@@ -54,6 +54,11 @@ export interface KeepalivedSettings {
   stateFile: string;
   /** Where the notify hook appends its transitions (the local history). */
   eventsFile: string;
+  /**
+   * The FIFO keepalived writes its transitions to, in order, for the notify hook (keepalived makes
+   * it; a directory only root may write, and a name no other keepalived on the host uses).
+   */
+  notifyFifo: string;
 }
 
 const IFACE = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -80,7 +85,7 @@ function validate(s: KeepalivedSettings): void {
   check(Number.isFinite(s.advertIntervalS) && s.advertIntervalS >= 0.05 && s.advertIntervalS <= 40, 'advertIntervalS must be in 0.05..40', s.advertIntervalS);
   check(Number.isInteger(s.preemptDelayS) && s.preemptDelayS >= 0 && s.preemptDelayS <= 1000, 'preemptDelayS must be an integer in 0..1000', s.preemptDelayS);
   for (const [what, port] of Object.entries(s.healthPorts)) check(Number.isInteger(port) && port >= 1 && port <= 65535, `healthPorts.${what} must be a TCP port`, port);
-  for (const [what, path] of [['checkScript', s.checkScript], ['notifyScript', s.notifyScript], ['stateFile', s.stateFile], ['eventsFile', s.eventsFile]] as const) {
+  for (const [what, path] of [['checkScript', s.checkScript], ['notifyScript', s.notifyScript], ['stateFile', s.stateFile], ['eventsFile', s.eventsFile], ['notifyFifo', s.notifyFifo]] as const) {
     check(PATH.test(path), `${what} must be an absolute path of [A-Za-z0-9_./-]`, path);
   }
 }
@@ -112,6 +117,11 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     '  vrrp_garp_lower_prio_delay 0',
     // And every 30 s while master: a client that missed every announcement still comes back.
     '  vrrp_garp_master_refresh 30',
+    // Transitions through a FIFO, read by one long-running hook: keepalived delivers them in order
+    // there, while a `notify` script is forked per transition and not waited for (two at once could
+    // write the state file in either order).
+    `  vrrp_notify_fifo ${s.notifyFifo}`,
+    `  vrrp_notify_fifo_script "${s.notifyScript} ${s.stateFile} ${s.eventsFile}"`,
     '}',
     ...track.flatMap((t) => [
       `vrrp_script ${t.name} {`,
@@ -156,7 +166,6 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     '  track_script {',
     ...track.map((t) => `    ${t.name}`),
     '  }',
-    `  notify "${s.notifyScript} ${s.stateFile} ${s.eventsFile}"`,
     '}',
     '',
   ].join('\n');

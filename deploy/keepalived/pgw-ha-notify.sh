@@ -1,21 +1,36 @@
 #!/bin/sh
-# keepalived notify hook (deploy/keepalived/keepalived-config.ts). On every VRRP transition it
+# keepalived's vrrp_notify_fifo_script (deploy/keepalived/keepalived-config.ts). keepalived starts
+# it once, appends the FIFO's name to our arguments, and writes one line per event to the FIFO in
+# the order the events happened: 'INSTANCE "pgw_lan" MASTER 150'. For every transition this
 # replaces the state file given first with one line, and appends the same line to the events file
 # given second: "<unix time with ms> <instance> <state> <priority> <keepalived pid>", e.g.
 # "1764590000.123 pgw_lan MASTER 150 4242". The node's agent reads the state file
-# (PGW_HA_STATE_FILE; services/agent/src/ha/ha-state.ts) and reports the state; the pid lets it see a
-# keepalived that died without a transition. keepalived adds its own arguments after ours: type
-# ("INSTANCE"), name, state, priority.
-#   notify "/usr/local/lib/pgw/pgw-ha-notify.sh /var/lib/pgw/ha-state /var/lib/pgw/ha-events.log"
-set -eu
+# (PGW_HA_STATE_FILE; services/agent/src/ha/ha-state.ts) and reports the state; the pid lets it see
+# a keepalived that died without a transition.
+#   vrrp_notify_fifo_script "/usr/local/lib/pgw/pgw-ha-notify.sh /var/lib/pgw/ha-state /var/lib/pgw/ha-events.log"
+# Why a FIFO and not keepalived's `notify`: keepalived forks a notify script per transition and does
+# not wait for it, so two quick transitions (MASTER, then FAULT when a service dies right after a
+# takeover) ran two hooks at once and either could write last: the file said MASTER in FAULT.
+#
+# No `set -e`: one failed write (a full disk) must not end the loop and lose every later event.
+set -u
 state_file=$1
 events_file=$2
-name=$4
-state=$5
-priority=${6:-0}
-# keepalived runs this script directly (no shell in between): the parent is its VRRP process.
-line="$(date +%s.%3N) $name $state $priority $PPID"
-# Written beside it and renamed: the agent never reads half a line.
-printf '%s\n' "$line" > "$state_file.tmp"
-mv -f "$state_file.tmp" "$state_file"
-printf '%s\n' "$line" >> "$events_file"
+fifo=$3
+# keepalived runs this script directly (no shell in between): the parent is its VRRP process, whose
+# life keepalived's own is.
+keepalived=$PPID
+# EOF when keepalived exits (it holds the FIFO's other end): so does this script.
+while read -r type name state priority; do
+  [ "$type" = INSTANCE ] || continue
+  # Only states: MASTER_RX_LOWER_PRI and the priority-change events are not transitions.
+  case "$state" in MASTER | BACKUP | FAULT | STOP) ;; *) continue ;; esac
+  name=${name#\"}
+  name=${name%\"}
+  line="$(date +%s.%3N) $name $state $priority $keepalived"
+  # Written beside it and renamed: the agent never reads half a line.
+  if printf '%s\n' "$line" > "$state_file.tmp" && mv -f "$state_file.tmp" "$state_file"; then :; else
+    echo "pgw-ha-notify: cannot write $state_file: $line" >&2
+  fi
+  printf '%s\n' "$line" >> "$events_file" || echo "pgw-ha-notify: cannot append to $events_file: $line" >&2
+done < "$fifo"

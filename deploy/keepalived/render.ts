@@ -26,6 +26,7 @@ const schema = z.object({
   /** The agent's PGW_HA_STATE_FILE. */
   PGW_HA_STATE_FILE: z.string().default('/var/lib/pgw/ha-state'),
   PGW_HA_EVENTS_FILE: z.string().default('/var/lib/pgw/ha-events.log'),
+  PGW_HA_NOTIFY_FIFO: z.string().default('/run/pgw-ha-notify.fifo'),
 });
 
 const env = loadConfig(schema);
@@ -44,4 +45,5 @@ process.stdout.write(renderKeepalivedConf({
   notifyScript: `${env.PGW_HA_SCRIPT_DIR}/pgw-ha-notify.sh`,
   stateFile: env.PGW_HA_STATE_FILE,
   eventsFile: env.PGW_HA_EVENTS_FILE,
+  notifyFifo: env.PGW_HA_NOTIFY_FIFO,
 }));

@@ -119,6 +119,7 @@ function keepalivedConf(node: DemoNode, peer: DemoNode, repo: string): string {
     notifyScript: join(repo, 'deploy/keepalived/pgw-ha-notify.sh'),
     stateFile: join(node.dir, 'ha-state'),
     eventsFile: join(node.dir, 'ha-events.log'),
+    notifyFifo: join(node.dir, 'ha-notify.fifo'),
   });
 }
 

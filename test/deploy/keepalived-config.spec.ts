@@ -16,6 +16,7 @@ const settings: KeepalivedSettings = {
   notifyScript: '/usr/local/lib/pgw/pgw-ha-notify.sh',
   stateFile: '/var/lib/pgw/ha-state',
   eventsFile: '/var/lib/pgw/ha-events.log',
+  notifyFifo: '/run/pgw-ha-notify.fifo',
 };
 
 describe('keepalived.conf of an HA node', () => {
@@ -35,7 +36,10 @@ describe('keepalived.conf of an HA node', () => {
     // The master's advert timer is not restarted by packets it reads: a VRRP flood from the link cannot silence it.
     assert.match(conf, /^\s+lower_prio_no_advert$/m);
     assert.match(conf, /vrrp_version 3\n/);
-    assert.match(conf, /notify "\/usr\/local\/lib\/pgw\/pgw-ha-notify\.sh \/var\/lib\/pgw\/ha-state \/var\/lib\/pgw\/ha-events\.log"/);
+    // Transitions in order through a FIFO to one long-running hook, not a hook forked per transition.
+    assert.match(conf, /^\s+vrrp_notify_fifo \/run\/pgw-ha-notify\.fifo$/m);
+    assert.match(conf, /^\s+vrrp_notify_fifo_script "\/usr\/local\/lib\/pgw\/pgw-ha-notify\.sh \/var\/lib\/pgw\/ha-state \/var\/lib\/pgw\/ha-events\.log"$/m);
+    assert.doesNotMatch(conf, /^\s+notify /m);
   });
 
   it('refuses bad settings with a message naming the field', () => {

@@ -144,6 +144,7 @@ export async function createHaPair(): Promise<HaPair> {
         notifyScript: join(REPO, 'deploy/keepalived/pgw-ha-notify.sh'),
         stateFile: join(byName[name].gw.dir, 'ha-state'),
         eventsFile: join(byName[name].gw.dir, 'ha-events.log'),
+        notifyFifo: join(byName[name].gw.dir, 'ha-notify.fifo'),
       });
     };
     for (const name of ['a', 'b'] as const) {
