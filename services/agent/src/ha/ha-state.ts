@@ -41,23 +41,16 @@ export function effectiveState(line: HaFileLine, keepalivedAlive: boolean, notic
 }
 
 /**
- * Whether `pid` is still root's keepalived. Signal 0 first: it reaches any live process of the
- * agent's own uid (root), and fails with EPERM for another user's. /proc then names it where the
- * agent may look: under systemd's ProtectProc=invisible a process is hidden unless the agent could
- * ptrace it, and the agent (two capabilities) may not trace keepalived (all of them), so keepalived's
- * entry is missing there and its live root process is taken as keepalived. Before, that missing
- * entry read as gone: every node of a pair reported STOP under systemd.
+ * Whether `pid` is still keepalived: named so, and root's. Any local user may name a process
+ * keepalived, and a killed keepalived's pid may be handed to such a process: by name alone a dead
+ * node would go on claiming MASTER.
  */
 export async function isKeepalived(pid: number): Promise<boolean> {
   try {
-    process.kill(pid, 0);
+    const [comm, status] = await Promise.all([readFile(`/proc/${pid}/comm`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')]);
+    return comm.trim() === 'keepalived' && /^Uid:\s+0\s+0\s+0\s+0$/m.test(status);
   } catch {
-    return false; // ESRCH: gone; EPERM: another user's process (keepalived runs as root)
-  }
-  try {
-    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'keepalived';
-  } catch {
-    return true;
+    return false;
   }
 }
 
