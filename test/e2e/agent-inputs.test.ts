@@ -2,7 +2,8 @@
 // names it will not use, a LAN interface change, and the refusals shown through the api's status.
 // Real agent, api, nftables and kernel in a lab; the forwarder's sockets are stand-ins as uid pgw.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../lab/index.js';
 import { ADMIN_CREDENTIALS } from '../support/gateway.js';
@@ -232,7 +233,21 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 10_000)).gaveUp, undefined, 'served again once its proxy is up');
   });
 
-  it('a LAN interface change switches route_localnet off on the previous interface (and the backstop on for the new one)', async () => {
+  it('a LAN interface change switches route_localnet off on the previous interface (and the backstop on for the new one), before its routing rules move', async () => {
+    // The agent's `ip` notes, at every routing rule it deletes, route_localnet of both interfaces:
+    // a rule refusing the previous interface's LAN -> 127/8 must not go while its hole is open.
+    // Before, the rules moved first: for a few ms ens19 reached loopback with no rule refusing it.
+    const ipLog = join(dp.lab.dir, 'ip-rule-deletions.log');
+    const ipWrapper = join(dp.lab.dir, 'ip-noting-localnet');
+    await writeFile(ipWrapper, [
+      '#!/bin/sh',
+      `case "$*" in "rule del"*) echo "$* | ens19=$(cat /proc/sys/net/ipv4/conf/ens19/route_localnet) lan2=$(cat /proc/sys/net/ipv4/conf/lan2/route_localnet)" >> ${ipLog} ;; esac`,
+      'exec /usr/sbin/ip "$@"',
+      '',
+    ].join('\n'));
+    await chmod(ipWrapper, 0o755);
+    await dp.killAgent();
+    dp.agent = await dp.gateway.start('agent', { PGW_IP_BIN: ipWrapper });
     await dp.lab.exec(dp.gw, ['ip', 'link', 'add', 'lan2', 'type', 'veth', 'peer', 'name', 'lan2p']);
     await dp.lab.exec(dp.gw, ['ip', 'link', 'set', 'lan2', 'up']);
     await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.lan2.forwarding=1']);
@@ -243,5 +258,11 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     assert.equal((await putSettings({ lanInterface: 'ens19' })).status, 200);
     await dp.waitFor('back on ens19, off on lan2', async () => (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '0');
     assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined);
+    const deletions = (await readFile(ipLog, 'utf8')).trim().split('\n');
+    const of = (iface: string) => deletions.filter((l) => l.includes(` iif ${iface} `));
+    assert.ok(of('ens19').length > 0 && of('lan2').length > 0, `both moves deleted rules: ${deletions.join('; ')}`);
+    for (const iface of ['ens19', 'lan2']) {
+      for (const line of of(iface)) assert.match(line, new RegExp(`\\| .*${iface}=0`), `a rule of ${iface} deleted while its route_localnet was on: ${line}`);
+    }
   });
 });

@@ -39,21 +39,22 @@ export class LanSysctl {
   async prepare(lan: InterfaceName, localnet: boolean, tproxy: boolean): Promise<void> {
     await setSysctl(ipv4(lan, 'forwarding'), '0');
     await disableIpv6(lan);
+    // A previous LAN interface's hole is shut before its routing rules move to `lan` below: in
+    // between, its packets to 127/8 met no rule refusing them while route_localnet let them in.
+    const recorded = await this.recorded();
+    const others = recorded.filter((iface) => iface !== lan);
+    for (const iface of others) await resetLocalnet(iface);
+    if (others.length > 0) await this.record(recorded.filter((iface) => iface === lan));
     // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
     // With them, TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the
     // mark). One listing over netlink serves both; `ip` runs only to change something.
     await this.assertRouting(lan, tproxy);
-    const recorded = await this.recorded();
     if (!localnet) {
       await this.resetAll();
       return;
     }
-    if (!recorded.includes(lan)) await this.record([...recorded, lan]);
+    if (!recorded.includes(lan)) await this.record([lan]);
     await setSysctl(ipv4(lan, 'route_localnet'), '1');
-    const others = recorded.filter((iface) => iface !== lan);
-    if (others.length === 0) return;
-    for (const iface of others) await resetLocalnet(iface);
-    await this.record([lan]);
   }
 
   /**
