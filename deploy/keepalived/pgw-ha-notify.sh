@@ -16,11 +16,18 @@
 set -u
 state_file=$1
 events_file=$2
-fifo=$3
+fifo=${3:-}
+# Run by a keepalived.conf of before the FIFO (`notify`: our two arguments, then INSTANCE ...).
+[ -p "$fifo" ] || { echo "pgw-ha-notify: '$fifo' is not a FIFO: render keepalived.conf again (deploy/keepalived/render.ts)" >&2; exit 2; }
 # keepalived runs this script directly (no shell in between): the parent is its VRRP process, whose
 # life keepalived's own is.
 keepalived=$PPID
-# EOF when keepalived exits (it holds the FIFO's other end): so does this script.
+# keepalived starts it with SIGTERM as its parent-death signal: taken as EOF instead, so that the
+# transitions still in the FIFO (STOP on shutdown) are written first. EOF comes once keepalived,
+# which holds the FIFO's other end, is gone (or reloads and starts a new hook on a new FIFO).
+trap '' HUP INT TERM PIPE
+# Each hook its own temporary file: after a reload the old one may still be writing.
+tmp="$state_file.tmp.$$"
 while read -r type name state priority; do
   [ "$type" = INSTANCE ] || continue
   # Only states: MASTER_RX_LOWER_PRI and the priority-change events are not transitions.
@@ -29,7 +36,7 @@ while read -r type name state priority; do
   name=${name%\"}
   line="$(date +%s.%3N) $name $state $priority $keepalived"
   # Written beside it and renamed: the agent never reads half a line.
-  if printf '%s\n' "$line" > "$state_file.tmp" && mv -f "$state_file.tmp" "$state_file"; then :; else
+  if printf '%s\n' "$line" > "$tmp" && mv -f "$tmp" "$state_file"; then :; else
     echo "pgw-ha-notify: cannot write $state_file: $line" >&2
   fi
   printf '%s\n' "$line" >> "$events_file" || echo "pgw-ha-notify: cannot append to $events_file: $line" >&2

@@ -4,8 +4,8 @@
 // hooks at once, the events file listed them out of order and hooks failed on each other's
 // temporary file (seen by hand on the earlier script: every one of 5 trials out of order).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -28,7 +28,7 @@ describe('pgw-ha-notify.sh (vrrp_notify_fifo_script)', { timeout: 30_000 }, () =
     hook.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => hook.on('exit', resolve));
     try {
-      const states = Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? 'MASTER' : i % 3 === 1 ? 'FAULT' : 'BACKUP'));
+      const states: string[] = Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? 'MASTER' : i % 3 === 1 ? 'FAULT' : 'BACKUP'));
       const lines = states.flatMap((state, i) => [
         `INSTANCE "pgw_lan" ${state} ${state === 'FAULT' ? 0 : 150}`,
         // Events that are not transitions, and a sync group's: none of them is the node's state.
@@ -36,17 +36,33 @@ describe('pgw-ha-notify.sh (vrrp_notify_fifo_script)', { timeout: 30_000 }, () =
       ]);
       writeSync(keepalivedEnd, lines.map((l) => `${l}\n`).join(''));
       await waitFor('every transition in the events file', 10_000, () => existsSync(eventsFile) && readFileSync(eventsFile, 'utf8').trim().split('\n').length >= states.length, { intervalMs: 50 });
+      // keepalived's shutdown: SIGTERM to its scripts first (also their parent-death signal), then
+      // the STOP it writes. The hook lives on to write it, until keepalived's end closes.
+      hook.kill('SIGTERM');
+      writeSync(keepalivedEnd, 'INSTANCE "pgw_lan" STOP 0\n');
+      states.push('STOP');
+      await waitFor('the STOP after SIGTERM in the events file', 5_000, () => readFileSync(eventsFile, 'utf8').trim().split('\n').length >= states.length, { intervalMs: 50 });
       const events = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => l.split(' '));
       assert.deepEqual(events.map((f) => f[2]), states, 'in order, transitions only');
       assert.ok(events.every((f) => f.length === 5 && f[1] === 'pgw_lan' && f[4] === String(process.pid) && /^\d{10}\.\d{3}$/.test(f[0]!)), JSON.stringify(events.slice(0, 3)));
       const last = readFileSync(stateFile, 'utf8');
       assert.equal(last, `${events.at(-1)!.join(' ')}\n`, 'the state file holds the last transition');
-      assert.equal(existsSync(`${stateFile}.tmp`), false);
+      assert.deepEqual(readdirSync(dir).filter((name) => name.includes('.tmp')), [], 'no temporary file left');
     } finally {
       closeSync(keepalivedEnd);
     }
     const ended = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('running'), 5_000))]);
     if (ended === 'running') hook.kill('SIGKILL');
     assert.equal(ended, 0, `the hook ends with keepalived's end of the FIFO: ${stderr}`);
+  });
+
+  it('refuses, naming the fix, to run from a keepalived.conf of before the FIFO (its `notify` passes INSTANCE where the FIFO goes)', () => {
+    writeFileSync(join(dir, 'not-a-fifo'), '');
+    for (const args of [['INSTANCE', 'pgw_lan', 'MASTER', '150'], [join(dir, 'not-a-fifo')]]) {
+      const run = spawnSync('sh', [HOOK, join(dir, 'state-2'), join(dir, 'events-2'), ...args], { encoding: 'utf8', timeout: 5_000 });
+      assert.equal(run.status, 2, args.join(' '));
+      assert.match(run.stderr, /is not a FIFO: render keepalived\.conf again/);
+      assert.equal(existsSync(join(dir, 'state-2')), false);
+    }
   });
 });

@@ -114,9 +114,6 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
   };
   const vrrpPeer = vrrpPeerOf(config);
-  if (config.PGW_HA_STATE_FILE && !vrrpPeer) {
-    logger.warn('HA pair without PGW_HA_PEER_IP and PGW_HA_VRRP_IF: VRRP from any host on the link reaches keepalived (docs/SECURITY.md flow 22)');
-  }
   const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config) });
   const desired = new DesiredSource({
     loadIfChanged: (known, tables) => loadDesiredStateIfChanged(db, known, tables),

@@ -11,12 +11,15 @@ const refusing = (variable: string, why = '') => (e: unknown) => e instanceof Co
 const BASE = { PGW_DATABASE_URL: 'postgres://pgw_agent@localhost/pgw', PGW_REDIS_URL: 'redis://pgw-agent:secret@127.0.0.1:6379' };
 
 describe('agent configuration: the HA peer', () => {
-  it('takes the VRRP peer as its address and its link together, or neither', () => {
+  it('takes the VRRP peer as its address and its link together, or neither, and requires it of a node of an HA pair', () => {
     const config = loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.2', PGW_HA_VRRP_IF: 'eth1' });
     assert.deepEqual([config.PGW_HA_PEER_IP, config.PGW_HA_VRRP_IF], ['198.51.100.2', 'eth1']);
     assert.deepEqual([loadAgentConfig(BASE).PGW_HA_PEER_IP, loadAgentConfig(BASE).PGW_HA_VRRP_IF], [undefined, undefined]);
     assert.throws(() => loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.2' }), refusing('PGW_HA_VRRP_IF', 'required when PGW_HA_PEER_IP is set'));
     assert.throws(() => loadAgentConfig({ ...BASE, PGW_HA_VRRP_IF: 'eth1' }), refusing('PGW_HA_PEER_IP', 'required when PGW_HA_VRRP_IF is set'));
+    // A node of an HA pair (it reports keepalived's state) names its peer: no pair without the filter.
+    assert.throws(() => loadAgentConfig({ ...BASE, PGW_HA_STATE_FILE: '/var/lib/pgw/ha-state' }), refusing('PGW_HA_PEER_IP', 'required when PGW_HA_STATE_FILE is set'));
+    assert.equal(loadAgentConfig({ ...BASE, PGW_HA_STATE_FILE: '/var/lib/pgw/ha-state', PGW_HA_PEER_IP: '198.51.100.2', PGW_HA_VRRP_IF: 'eth1' }).PGW_HA_STATE_FILE, '/var/lib/pgw/ha-state');
   });
 
   it('refuses a peer address no host on a link has, and an interface name nft would not take, naming the variable', () => {

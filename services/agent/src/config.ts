@@ -66,10 +66,18 @@ export const agentConfigFields = z.object({
   PGW_HA_VRRP_IF: interfaceNameSchema.optional(),
 });
 
+/**
+ * The HA peer is its address and its link, so both or neither; and a node of an HA pair (it reports
+ * keepalived's state) names it: without it VRRP from any host on the link reaches keepalived.
+ */
 export const agentConfigSchema = agentConfigFields.superRefine((c, ctx) => {
-  if ((c.PGW_HA_PEER_IP === undefined) === (c.PGW_HA_VRRP_IF === undefined)) return;
-  const [missing, set] = c.PGW_HA_PEER_IP === undefined ? ['PGW_HA_PEER_IP', 'PGW_HA_VRRP_IF'] : ['PGW_HA_VRRP_IF', 'PGW_HA_PEER_IP'];
-  ctx.addIssue({ code: 'custom', path: [missing], message: `required when ${set} is set (the VRRP peer is its address and its link)` });
+  const need = (name: 'PGW_HA_PEER_IP' | 'PGW_HA_VRRP_IF', because: string) => {
+    if (c[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `required when ${because} is set (docs/DEPLOYMENT.md, "HA pair")` });
+  };
+  const set = (['PGW_HA_STATE_FILE', 'PGW_HA_PEER_IP', 'PGW_HA_VRRP_IF'] as const).find((name) => c[name] !== undefined);
+  if (set === undefined) return;
+  need('PGW_HA_PEER_IP', set);
+  need('PGW_HA_VRRP_IF', set);
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

@@ -85,7 +85,7 @@ describe('buildGatewayPolicy', () => {
     assert.equal(policy.strictOutput, null);
   });
 
-  it('carries the HA peer from the agent’s configuration; a VRRP link that is the LAN is reported (lan_input drops VRRP)', () => {
+  it('carries the HA peer from the agent’s configuration; a VRRP link that is the LAN (lan_input drops VRRP) or not on this gateway is reported', () => {
     const vrrpPeer = { interface: parseInterfaceName('eth0'), ip: parseIpv4('198.51.100.2') };
     const built = buildGatewayPolicy(state([], []), new Map(), { ...NO_UIDS, vrrpPeer }, HOST);
     assert.deepEqual([built.policy.vrrpPeer, built.refusals], [vrrpPeer, []]);
@@ -93,6 +93,8 @@ describe('buildGatewayPolicy', () => {
     const onLan = buildGatewayPolicy(state([], []), new Map(), { ...NO_UIDS, vrrpPeer: { ...vrrpPeer, interface: parseInterfaceName('ens19') } }, HOST);
     assert.deepEqual(onLan.refusals.map((r) => r.subject), ['PGW_HA_VRRP_IF']);
     assert.match(onLan.refusals[0]!.reason, /ens19 is the LAN interface/);
+    const missing = buildGatewayPolicy(state([], []), new Map(), { ...NO_UIDS, vrrpPeer: { ...vrrpPeer, interface: parseInterfaceName('eth01') } }, HOST);
+    assert.deepEqual(missing.refusals.map((r) => r.reason), ['PGW_HA_VRRP_IF "eth01" does not exist on this gateway: no advert from the HA peer is taken']);
   });
 
   it('strict OUTPUT on: every proxy endpoint, resolved hosts, unresolved ones reported', () => {

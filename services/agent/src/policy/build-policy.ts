@@ -201,10 +201,7 @@ export function buildGatewayPolicy(
     upstreamRefusals = upstreams.refusals;
     strictOutput = { allowedUids: [...new Set(input.uids)].sort((a, b) => a - b), upstreams: upstreams.allowed };
   }
-  // The peer's adverts on the LAN would meet lan_input's drop first: the pair would never form.
-  const peerRefusals: Refusal[] = input.vrrpPeer?.interface === settings.lanInterface
-    ? [{ subject: 'PGW_HA_VRRP_IF', reason: `${settings.lanInterface} is the LAN interface: pgw drops VRRP from the LAN, the VRRP link must be another one` }]
-    : [];
+  const peerRefusals = input.vrrpPeer ? vrrpLinkRefusals(input.vrrpPeer, settings.lanInterface, host) : [];
 
   return {
     policy: {
@@ -220,6 +217,18 @@ export function buildGatewayPolicy(
     refusals: upstreamRefusals.length + peerRefusals.length === 0 ? prepared.refusals : [...prepared.refusals, ...upstreamRefusals, ...peerRefusals],
     recheckAt,
   };
+}
+
+/**
+ * What is wrong with the HA peer's link, reported, its rules rendered all the same: every advert
+ * from the peer is dropped, so both nodes claim the address until the operator fixes it. On the
+ * LAN the adverts meet lan_input's drop first; on a name that is not here they match no rule.
+ */
+function vrrpLinkRefusals(peer: VrrpPeer, lanInterface: string, host: HostFacts): Refusal[] {
+  const subject = 'PGW_HA_VRRP_IF';
+  if (peer.interface === lanInterface) return [{ subject, reason: `${lanInterface} is the LAN interface: pgw drops VRRP from the LAN, the VRRP link must be another one` }];
+  const refused = interfaceRefusal(subject, peer.interface, host.interfaces);
+  return refused === null ? [] : [{ subject, reason: `${refused}: no advert from the HA peer is taken` }];
 }
 
 /**
