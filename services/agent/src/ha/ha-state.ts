@@ -48,7 +48,7 @@ export function effectiveState(line: HaFileLine, keepalivedAlive: boolean, notic
 export async function isKeepalived(pid: number): Promise<boolean> {
   try {
     const [comm, status] = await Promise.all([readFile(`/proc/${pid}/comm`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')]);
-    return comm.trim() === 'keepalived' && /^Uid:\s+0\s+0\s+0\s+0$/m.test(status);
+    return comm.trim() === 'keepalived' && /^Uid:[ \t]+0[ \t]+0[ \t]+0[ \t]+0$/m.test(status);
   } catch {
     return false;
   }
