@@ -241,7 +241,7 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     localnetWhileDown: '0',
   }));
 
-  it('HA state through the sandbox: the agent reads the hook’s state and sees its keepalived alive (MASTER) and gone (STOP) from behind ProtectProc=invisible', async () => {
+  it('HA node through the sandbox: the agent reads the hook’s state, sees its keepalived alive (MASTER) and gone (STOP) from behind ProtectProc=invisible, and takes VRRP from its peer only', async () => {
     // After the boot order's check: this restarts the agent. A root process named keepalived with
     // every capability, as Debian's keepalived.service runs; the agent holds two of them and its
     // /proc hides other users' processes. (A review expected keepalived hidden from it too, which
@@ -254,10 +254,14 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
       return metrics.stdout.split('\n').find((l) => /^pgw_ha_state\{.*\} 1$/.test(l))?.match(/state="(\w+)"/)?.[1];
     };
     try {
-      await machine.exec(['sh', '-c', `printf '%s pgw_lan MASTER 150 %s\\n' "$(date +%s)" ${keepalivedPid} > /var/lib/pgw/ha-state && mkdir -p ${dropIn.replace(/\/[^/]+$/, '')} && printf '[Service]\\nEnvironment=PGW_HA_STATE_FILE=/var/lib/pgw/ha-state\\n' > ${dropIn}`]);
+      await machine.exec(['sh', '-c', `printf '%s pgw_lan MASTER 150 %s\\n' "$(date +%s)" ${keepalivedPid} > /var/lib/pgw/ha-state && mkdir -p ${dropIn.replace(/\/[^/]+$/, '')} && printf '[Service]\\nEnvironment=PGW_HA_STATE_FILE=/var/lib/pgw/ha-state PGW_HA_PEER_IP=198.51.100.2 PGW_HA_VRRP_IF=eth0\\n' > ${dropIn}`]);
       await machine.systemctl('daemon-reload');
+      // A node of a pair names its VRRP peer, or its agent does not start.
       await machine.systemctl('restart', 'pgw-agent.service');
       await waitFor('the agent to report MASTER', 30_000, async () => (await haState()) === 'MASTER', { intervalMs: 250 });
+      // And takes VRRP from that peer only (flow 22), rendered by the sandboxed agent.
+      const input = (await gatewayExec(['nft', 'list', 'chain', 'inet', 'pgw', 'input'])).stdout;
+      assert.match(input, /meta l4proto vrrp iifname "eth0" ip saddr 198\.51\.100\.2 ip ttl 255 accept\n\s+meta l4proto vrrp drop/, input);
       await machine.systemctl('stop', 'pgw-test-keepalived.service');
       await waitFor('the agent to report STOP once keepalived is gone', 10_000, async () => (await haState()) === 'STOP', { intervalMs: 250 });
     } finally {

@@ -97,11 +97,21 @@ describe('api graceful shutdown', () => {
       { connection },
     );
     try {
+      // The stand-in connected before the job exists (the health service is up before anyone probes).
+      await worker.waitUntilReady();
       const events = await openEvents(api.url, api.token);
-      const inFlight = fetch(`${api.url}/api/v1/proxies/${proxyId}/check`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` } });
+      let answered: string | null = null;
+      const inFlight = fetch(`${api.url}/api/v1/proxies/${proxyId}/check`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` } }).then((res) => {
+        answered = `${res.status} ${res.headers.get('content-type')}`;
+        return res;
+      });
       // Bounded generously: in CI the deploy tests build images beside this file on the same 2 cores,
-      // and the worker's first poll took over 10 s there twice (never alone).
-      await until('the probe job reached the worker', () => jobs === 1, 30_000);
+      // and the worker's first poll took over 10 s there (3 of 6 runs, never alone). An answer
+      // before the job arrives says why it never will.
+      await until('the probe job reached the worker', () => {
+        if (answered !== null) throw new Error(`the probe request was answered (${answered}) before its job reached the worker`);
+        return jobs === 1;
+      }, 30_000);
 
       const signalledAt = Date.now();
       process.kill(api.proc.pid, 'SIGTERM');

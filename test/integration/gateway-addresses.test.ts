@@ -41,9 +41,11 @@ describe('gatewayAddresses in a namespace with an interface up and no carrier, a
   });
 
   it("keeps the last addresses where a read fails for want of descriptors: the forwarder's guard neither forgets them nor dies", () => {
-    // A process limited to 64 descriptors starts the forwarder's DestinationGuard and its 20 ms
+    // A process limited to 1024 descriptors starts the forwarder's DestinationGuard and its 20 ms
     // watch, then opens files until EMFILE: getifaddrs (a netlink socket) and /proc reads fail
     // from then on. Judged only after the exhaustion, so no answer kept from before can stand in.
+    // Not fewer: Node's module loader opens the import graph's files side by side (zod's locales
+    // alone are ~50), and with 64 it ran out while loading under CI's load (EMFILE on a locale).
     const script = `import { openSync, closeSync } from 'node:fs';
 import { DestinationGuard } from './services/forwarder/src/routes/destination-guard.ts';
 const guard = new DestinationGuard([]);
@@ -58,7 +60,7 @@ const during = ['10.77.0.1', '10.78.3.4', 'fd77::1'].map((address) => guard.refu
 for (const fd of held) closeSync(fd);
 stop();
 console.log(JSON.stringify({ held: held.length, during, errors: errors.length }));`;
-    const out = execFileSync('ip', ['netns', 'exec', NS, 'bash', '-c', 'ulimit -n 64 && exec node --conditions=pgw-source --import tsx --input-type=module -e "$0"', script], { encoding: 'utf8', cwd: REPO, timeout: 20_000 });
+    const out = execFileSync('ip', ['netns', 'exec', NS, 'bash', '-c', 'ulimit -n 1024 && exec node --conditions=pgw-source --import tsx --input-type=module -e "$0"', script], { encoding: 'utf8', cwd: REPO, timeout: 20_000 });
     const result = JSON.parse(out) as { held: number; during: (string | null)[]; errors: number };
     console.log(`# ${out.trim()}`);
     assert.ok(result.held > 0, 'the descriptors were exhausted');
