@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
+import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, isUnicastIpv4, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
 
 describe('ipv4Schema', () => {
   it('accepts canonical dotted quads', () => {
@@ -49,5 +49,12 @@ describe('ipv4CidrSchema and cidrContains', () => {
     assert.equal(cidrContains(lan, parseIpv4('192.168.2.255')), true);
     assert.equal(cidrContains(lan, parseIpv4('192.168.3.1')), false);
     assert.equal(cidrContains(parseIpv4Cidr('0.0.0.0/0'), parseIpv4('203.0.113.7')), true);
+  });
+});
+
+describe('isUnicastIpv4', () => {
+  it('tells the addresses a host can have from 0/8, loopback, multicast, reserved and broadcast', () => {
+    for (const ip of ['1.0.0.1', '10.0.0.1', '126.255.255.255', '128.0.0.1', '169.254.0.1', '198.51.100.2', '223.255.255.255']) assert.equal(isUnicastIpv4(ip), true, ip);
+    for (const ip of ['0.0.0.0', '0.1.2.3', '127.0.0.1', '224.0.0.18', '239.1.1.1', '240.0.0.1', '255.255.255.255']) assert.equal(isUnicastIpv4(ip), false, ip);
   });
 });

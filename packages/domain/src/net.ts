@@ -73,6 +73,12 @@ export function ipv4ToInt(ip: string): number {
   return ip.split('.').reduce((acc, octet) => ((acc << 8) | Number(octet)) >>> 0, 0);
 }
 
+/** Whether a host can have this address: not "this network" (0/8), loopback, multicast, reserved or broadcast. */
+export function isUnicastIpv4(ip: string): boolean {
+  const first = Number(ip.split('.')[0]);
+  return first !== 0 && first !== 127 && first < 224;
+}
+
 function prefixMask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
-import { type GatewayPolicy, interfaceNameSchema, ipv4Schema, networkListSchema, type VrrpPeer } from '@pgw/domain';
+import { type GatewayPolicy, interfaceNameSchema, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, nodeNameSchema } from '@pgw/events/contracts';
 import { z } from 'zod';
 
@@ -16,10 +16,7 @@ const portList = z
   .refine((ports) => ports.every((p) => p >= 1 && p <= 65535), 'every port must be between 1 and 65535');
 
 /** An address a peer on a link can have: not 0/8, loopback, multicast or broadcast. */
-const unicastIpv4 = ipv4Schema.refine((ip) => {
-  const first = Number(ip.split('.')[0]);
-  return first !== 0 && first !== 127 && first < 224;
-}, 'must be a unicast address of a host on the link');
+const unicastIpv4 = ipv4Schema.refine(isUnicastIpv4, 'must be a unicast address of a host on the link');
 
 /** The variables one by one; agentConfigSchema adds the checks that span several. */
 export const agentConfigFields = z.object({

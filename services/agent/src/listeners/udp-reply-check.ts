@@ -1,4 +1,4 @@
-import { cidrContains, type GatewayPolicy, type Ipv4 } from '@pgw/domain';
+import { cidrContains, type GatewayPolicy, type Ipv4, isUnicastIpv4 } from '@pgw/domain';
 
 /**
  * The port of the transparent UDP socket nft's tproxy feeds (render-tproxy.ts), on 127.0.0.1.
@@ -21,8 +21,7 @@ export function replySocketRefusal(policy: GatewayPolicy | null, client: string,
   const known = policy.clients.find((c) => c.ip === client);
   if (known === undefined) return `client ${client} is not mapped`;
   if (known.blocked !== null) return `client ${client} is blocked (${known.blocked})`;
-  const first = Number(destination.split('.')[0]);
-  if (first === 0 || first === 127 || first >= 224) return `destination ${destination} is not a unicast remote address`;
+  if (!isUnicastIpv4(destination)) return `destination ${destination} is not a unicast remote address`;
   if (cidrContains(policy.lan.cidr, destination as Ipv4)) return `destination ${destination} is on the LAN (${policy.lan.cidr})`;
   return null;
 }
