@@ -6,6 +6,8 @@
 // stayed blocked for the whole outage, its established connections reset. Real agent (its Postgres
 // through a relay this test stops), forwarder, nftables, the lab.
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PgRelay } from '../support/pg-relay.js';
 import { createDataplane, type Dataplane } from './dataplane-harness.js';
@@ -49,6 +51,21 @@ describe('the agent restarted while Postgres is down, the forwarder running', { 
     const waited = await dp.waitFor('the client unblocked after the handback', async () => !(await blocked()).includes(CLIENT) && ((await dp.setElements('lan_mapped')) ?? []).includes(CLIENT), 20_000);
     console.log(`# agent restarted with Postgres down: the client unblocked ${Date.now() - restarted} ms after the start (waited ${waited} ms)`);
     assert.equal(await exitIp(), dp.lab.proxies[0]!.ip, 'the client exits through its proxy again');
+  });
+
+  it('an agent restarted without its state file (a lost state directory) takes the forwarder\'s sockets back at its first run: its client is served again', async () => {
+    await relay.start();
+    await dp.waitFor('the client exits through its proxy', async () => (await exitIp()) === dp.lab.proxies[0]!.ip, 20_000);
+    await dp.killAgent();
+    const stateDir = join(dp.gateway.dir, 'agent-state-lost');
+    mkdirSync(stateDir, { recursive: true });
+    // The forwarder hands its sockets back before this agent has read any desired state. Refused
+    // then, they stayed bound by the forwarder, the agent could not bind the port, and the client
+    // stayed blocked (port_refused) until the forwarder restarted.
+    dp.agent = await dp.gateway.start('agent', { PGW_DATABASE_URL: relay.url(dp.tdb.urlFor('pgw_agent')), PGW_STATE_DIR: stateDir });
+    await dp.waitFor('the client served again', async () => (await exitIp()) === dp.lab.proxies[0]!.ip, 20_000);
+    assert.ok(!(await blocked()).includes(CLIENT));
+    await relay.stop();
   });
 
   it("an HA peer set or changed meanwhile is the one VRRP is taken from, although the state file knows another or none", async () => {

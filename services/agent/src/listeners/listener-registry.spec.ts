@@ -140,6 +140,22 @@ describe('ListenerRegistry', () => {
     assert.ok(!kernel.open.has(fd));
   });
 
+  it('before its first desired state keeps what the forwarder hands back, then adopts it for a first policy with its port', () => {
+    const { kernel, registry } = setup();
+    // The forwarder kept the previous agent's sockets; this agent has no state file and Postgres is away.
+    kernel.taken.set(20000, 0);
+    kernel.taken.set(20005, 0);
+    const [kept, unmapped] = [kernel.add({ port: 20000 }), kernel.add({ port: 20005 })];
+    assert.equal(registry.adopt(20000, kept), null);
+    assert.equal(registry.adopt(20005, unmapped), null);
+    assert.deepEqual(registry.release(null), [], 'a failed first run closes nothing');
+    const p = policy(20000);
+    assert.equal(registry.hold(p).policy, p, 'the client is effective on the first run (failed before: awaiting a handback that had been refused)');
+    assert.deepEqual(registry.grant(20000), { fd: kept });
+    assert.deepEqual(registry.release(p), [20005], 'what the first policy does not use is closed after its apply');
+    assert.ok(!kernel.open.has(unmapped));
+  });
+
   it('closes a socket only after the policy in force no longer uses its port', () => {
     const { kernel, registry } = setup();
     const before = policy(20000, 20001);

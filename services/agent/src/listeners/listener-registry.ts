@@ -107,8 +107,13 @@ export class ListenerRegistry {
     return output;
   }
 
-  /** After an apply: closes the sockets of ports that neither the policy in force nor the last hold() uses. */
+  /**
+   * After an apply: closes the sockets of ports that neither the policy in force nor the last hold()
+   * uses. Before the first hold() (every run failed so far) it closes nothing: what it holds then
+   * are the forwarder's handed-back sockets, judged against the first desired state.
+   */
   release(inForce: GatewayPolicy | null): number[] {
+    if (this.last === null) return [];
     const keep = new Set(this.granted);
     for (const client of inForce?.clients ?? []) keep.add(client.port);
     const closed: number[] = [];
@@ -133,6 +138,10 @@ export class ListenerRegistry {
    * listening TCP socket on 127.0.0.1:port without SO_REUSEPORT, for a client port of the last
    * snapshot (also one blocked because this very socket held it); otherwise it is closed. Returns
    * null when the agent now holds the port, else the reason. The next hold() unblocks the client.
+   * Before the first snapshot (no state file, Postgres not read yet) every such socket is adopted:
+   * refused, it stayed bound by the forwarder's own descriptor, so the agent could never bind its
+   * port and that client stayed blocked until the forwarder restarted. The first apply's release()
+   * closes the ones its policy does not use.
    */
   adopt(port: number, fd: number): string | null {
     if (this.held.has(port)) {
@@ -142,7 +151,7 @@ export class ListenerRegistry {
     }
     let problem: string | null;
     try {
-      problem = this.candidates.has(port) ? describeProblem(this.sys.describe(fd), port) : `port ${port} is not in the agent's desired state`;
+      problem = this.last === null || this.candidates.has(port) ? describeProblem(this.sys.describe(fd), port) : `port ${port} is not in the agent's desired state`;
     } catch (error) {
       problem = `cannot inspect the descriptor: ${(error as Error).message}`;
     }
