@@ -14,6 +14,8 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = `${REPO}deploy/keepalived/pgw-ha-check.sh`;
 const NS = `pgw-hacheck-${process.pid}`;
 const HTTP_200 = "require('node:http').createServer((q, s) => s.end('ok\\n')).listen(Number(process.argv[1]), '127.0.0.1')";
+/** A service that is alive (/healthz 200) with nothing in force yet (/readyz 503, as the agent at a first boot with Postgres away). */
+const NOT_READY = "require('node:http').createServer((q, s) => q.url === '/readyz' ? s.writeHead(503).end('no policy in force yet (no state file)\\n') : s.end('ok\\n')).listen(Number(process.argv[1]), '127.0.0.1')";
 
 /**
  * A cgroup (v2) whose name reads like an owner: ss prints the socket's cgroup path after its uid, and
@@ -31,8 +33,8 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     execFileSync('ip', ['netns', 'add', NS]);
     execFileSync('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']);
     // Detached, so that the namespace's removal below is the only cleanup they need besides a kill.
-    for (const [port, user] of [[19101, 'root'], [19102, 'nobody']] as const) {
-      spawnSync('ip', ['netns', 'exec', NS, 'setpriv', ...(user === 'root' ? [] : ['--reuid=nobody', '--regid=nogroup', '--clear-groups']), 'sh', '-c', `nohup node -e "${HTTP_200}" ${port} >/dev/null 2>&1 &`]);
+    for (const [port, user, server] of [[19101, 'root', HTTP_200], [19102, 'nobody', HTTP_200], [19105, 'root', NOT_READY]] as const) {
+      spawnSync('ip', ['netns', 'exec', NS, 'setpriv', ...(user === 'root' ? [] : ['--reuid=nobody', '--regid=nogroup', '--clear-groups']), 'sh', '-c', `nohup node -e "${server}" ${port} >/dev/null 2>&1 &`]);
     }
     assert.ok(LIAR_CGROUP, 'a cgroup2 hierarchy is mounted (/proc/mounts)');
     mkdirSync(LIAR_CGROUP);
@@ -41,7 +43,7 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" setpriv --reuid=nobody --regid=nogroup --clear-groups node -e "$2" 19104', LIAR_CGROUP, NS, HTTP_200], { detached: true, stdio: 'ignore' }).unref();
     for (let i = 0; i < 50; i++) {
       const listening = execFileSync('ip', ['netns', 'exec', NS, 'ss', '-Hltn'], { encoding: 'utf8' });
-      if (listening.includes(':19101 ') && listening.includes(':19102 ') && listening.includes(':19104 ')) break;
+      if ([19101, 19102, 19104, 19105].every((port) => listening.includes(`:${port} `))) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   });
@@ -69,6 +71,12 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     assert.equal(check(19102, 'nobody').status, 0, 'its own user passes');
     const nothing = check(19103, 'root');
     assert.notEqual(nothing.status, 0);
+  });
+
+  it('refuses a service that is alive but not ready (/readyz 503), naming why', () => {
+    const notReady = check(19105, 'root');
+    assert.notEqual(notReady.status, 0, 'a service with nothing in force passed');
+    assert.match(notReady.stderr, /not ready: no policy in force yet \(no state file\)/);
   });
 
   it("reads the owner from ss's uid field, not from a cgroup path that reads like one", () => {

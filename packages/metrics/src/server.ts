@@ -1,9 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
-/** Serves `/metrics` (Prometheus text format) and `/healthz` on the service's own port; `healthz` words its body (e.g. health's prober role). */
+/**
+ * Why a service cannot do its work yet (the agent: no policy of its own in force), or null when it
+ * can. `/readyz` answers 503 with the reason, 200 `ready` otherwise; `/healthz` only says the process
+ * answers. keepalived's check reads `/readyz` (deploy/keepalived/pgw-ha-check.sh).
+ */
+export type Readiness = () => string | null;
+
+const ALWAYS_READY: Readiness = () => null;
+
+/** Serves `/metrics` (Prometheus text format), `/healthz` and `/readyz` on the service's own port; `healthz` words its body (e.g. health's prober role). */
 export function startMetricsServer(registry: Registry, host: string, port: number, healthz: () => string = () => 'ok\n'): Promise<Server> {
-  const server = metricsServer(registry, healthz);
+  const server = metricsServer(registry, healthz, ALWAYS_READY);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
@@ -25,8 +34,8 @@ export interface MetricsPortEvents {
  * port is found taken (then retries every `retryMs` until bound); rejects on any other error of
  * the first try (a wrong address is a configuration error).
  */
-export async function serveMetricsWhenFree(registry: Registry, host: string, port: number, events: MetricsPortEvents, retryMs = 2_000): Promise<{ close(): Promise<void> }> {
-  const server = metricsServer(registry, () => 'ok\n');
+export async function serveMetricsWhenFree(registry: Registry, host: string, port: number, events: MetricsPortEvents, readiness: Readiness = ALWAYS_READY, retryMs = 2_000): Promise<{ close(): Promise<void> }> {
+  const server = metricsServer(registry, () => 'ok\n', readiness);
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let taken = false;
@@ -57,7 +66,7 @@ export async function serveMetricsWhenFree(registry: Registry, host: string, por
   };
 }
 
-function metricsServer(registry: Registry, healthz: () => string): Server {
+function metricsServer(registry: Registry, healthz: () => string, readiness: Readiness): Server {
   return createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       registry.metrics().then(
@@ -66,6 +75,9 @@ function metricsServer(registry: Registry, healthz: () => string): Server {
       );
     } else if (req.method === 'GET' && req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end(healthz());
+    } else if (req.method === 'GET' && req.url === '/readyz') {
+      const notReady = readiness();
+      res.writeHead(notReady === null ? 200 : 503, { 'content-type': 'text/plain' }).end(notReady === null ? 'ready\n' : `${notReady}\n`);
     } else {
       res.writeHead(404).end();
     }

@@ -30,6 +30,7 @@ import { type PolicyBuild, SettingsRefused } from './policy/build-policy.js';
 import type { QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
 import { Shaper } from './shaping/shaper.js';
+import { PolicyReadiness } from './readiness.js';
 import { StatusReporter } from './status.js';
 
 /** Notices that can change the desired state; the others (our own, the forwarder's) cannot. */
@@ -93,7 +94,9 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     // (Absent in a settings row: the columns' defaults.)
     desired.settings ? { period: desired.settings.quotaPeriod ?? 'monthly', timeZone: desired.settings.quotaResetTimezone ?? 'UTC' } : early.quota;
   const quotaBlocks = new QuotaBlocks();
+  const readiness = new PolicyReadiness(early);
   const report = (outcome: ReconcileOutcome) => {
+    readiness.observe(outcome);
     recordMetrics(outcome);
     status.report(outcome);
     if (outcome.build) neighbourReport.setInterface(outcome.build.policy.lan.interface);
@@ -181,9 +184,9 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     ? startHaReporting({ node: config.PGW_NODE_NAME, file: config.PGW_HA_STATE_FILE, intervalMs: HA_POLL_MS, redis: statusRedis, registry, bus, logger })
     : () => undefined;
   const metricsPort = await serveMetricsWhenFree(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT, {
-    taken: (error) => logger.error('the metrics port is held by another process: enforcing without /metrics and /healthz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.PGW_METRICS_PORT, error: error.message }),
-    bound: () => logger.info('metrics port free again: serving /metrics and /healthz', { port: config.PGW_METRICS_PORT }),
-  });
+    taken: (error) => logger.error('the metrics port is held by another process: enforcing without /metrics, /healthz and /readyz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.PGW_METRICS_PORT, error: error.message }),
+    bound: () => logger.info('metrics port free again: serving /metrics, /healthz and /readyz', { port: config.PGW_METRICS_PORT }),
+  }, readiness.readiness);
   const subscription = bus.subscribe({
     group: 'agent',
     node: config.PGW_NODE_NAME,

@@ -28,6 +28,8 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
   late.publish = (notice) => bus.publish({ type: 'forwarder.upstream_failure', ...notice });
 
   let loadedOnce = false;
+  /** Why no routes are in force yet: /readyz says it (keepalived's check leaves the address to the peer meanwhile). */
+  let notLoadedWhy = 'not loaded yet';
   /** The settings last loaded: they stand in while the row is one the schema refuses (said once per problem). */
   let lastSettings: ForwarderState['settings'] | null = null;
   let settingsProblem: string | null = null;
@@ -51,7 +53,10 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
         logger.error('desired state cache unusable', { error: cacheError.message });
         return null;
       });
-      if (cached === null) throw error;
+      if (cached === null) {
+        notLoadedWhy = `Postgres: ${(error as Error).message}; no cached desired state`;
+        throw error;
+      }
       loadedOnce = true;
       lastSettings = cached.settings;
       logger.warn('Postgres unreachable at start: serving the cached desired state', { error: (error as Error).message, mappings: cached.mappings.length });
@@ -72,9 +77,9 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
   const statusWriter = startStatusWriter(redis, config.nodeName, forwarder, limits, stats, logger, undefined, () => udpStatus(udp.relay.flowCount, udp.relay.clientProblems()));
   void statusWriter.writeNow();
   const metricsPort = await serveMetricsWhenFree(registry, config.metricsHost, config.metricsPort, {
-    taken: (error) => logger.error('the metrics port is held by another process: relaying without /metrics and /healthz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.metricsPort, error: error.message }),
-    bound: () => logger.info('metrics port free again: serving /metrics and /healthz', { port: config.metricsPort }),
-  });
+    taken: (error) => logger.error('the metrics port is held by another process: relaying without /metrics, /healthz and /readyz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.metricsPort, error: error.message }),
+    bound: () => logger.info('metrics port free again: serving /metrics, /healthz and /readyz', { port: config.metricsPort }),
+  }, () => (loadedOnce ? null : `no mappings loaded yet (${notLoadedWhy})`));
   logger.info('ready', { listeners: forwarder.listenerCount, listenerSocket: config.listenerSocket, metrics: `${config.metricsHost}:${config.metricsPort}` });
 
   return async () => {
