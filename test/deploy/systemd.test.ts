@@ -49,6 +49,8 @@ let daemon: DockerDaemon;
 let api: DeployApi;
 let machine: Machine;
 
+/** The clients' side of the LAN cable while the machine boots (kernelOfAFreshBoot). */
+const UNPLUGGED = 'pgw_test_lan_unplugged';
 const gatewayExec = (argv: string[], reject = true) => target.lab.exec(target.lab.ns.gateway, argv, { reject });
 const sysctlValue = async (key: string) => (await gatewayExec(['cat', `/proc/sys/${key.replaceAll('.', '/')}`])).stdout.trim();
 
@@ -68,12 +70,27 @@ async function runMachine(): Promise<void> {
     '--tmpfs', '/sys/fs/cgroup', '--tmpfs', '/run', '--tmpfs', '/run/lock', `pgw-machine:${VERSION}`]);
 }
 
-/** A fresh boot's kernel state in the gateway namespace: no nft tables, the kernel's defaults, no policy routing of pgw's. */
+/**
+ * A fresh boot's kernel state in the gateway namespace: no nft tables, the kernel's defaults (and
+ * forwarding on, for the guard to stop), no policy routing of pgw's, and no link yet. The namespace
+ * outlives the container with its links up, where a booting host's interfaces carry nothing until
+ * networking brings them up after network-pre.target (after pgw-guard): so the LAN cable is pulled
+ * here (the clients' side drops what it sends to the gateway) and plugged back by plugInOnceGuarded.
+ * With the links left up, the clients' connections went out by eth0 untouched while the machine
+ * was still starting systemd (seen once by this test's last check, then at every boot).
+ */
 async function kernelOfAFreshBoot(): Promise<void> {
+  await target.lab.exec(target.lab.ns.lan, ['nft', '-f', '-'], { input: `table inet ${UNPLUGGED} { chain out { type filter hook output priority 0; oifname "gw0" drop; }; }\n` });
   await gatewayExec(['nft', 'flush', 'ruleset']);
   for (const key of ['net.ipv4.conf.ens19.route_localnet=0', 'net.ipv4.conf.ens19.forwarding=1', 'net.ipv6.conf.ens19.disable_ipv6=0']) await gatewayExec(['sysctl', '-q', '-w', key]);
   await gatewayExec(['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local'], false);
   for (const pref of ['100', '101', '102']) await gatewayExec(['ip', 'rule', 'del', 'pref', pref, 'protocol', '242'], false);
+}
+
+/** The LAN cable of kernelOfAFreshBoot, plugged back as networking would: once the guard's table is in force. */
+async function plugInOnceGuarded(): Promise<void> {
+  await waitFor('pgw-guard to load its table at boot', 60_000, async () => (await gatewayExec(['nft', 'list', 'table', 'inet', 'pgw_guard'], false)).exitCode === 0, { intervalMs: 10 });
+  await target.lab.exec(target.lab.ns.lan, ['nft', 'delete', 'table', 'inet', UNPLUGGED]);
 }
 
 describe('systemd deployment: the units under a real systemd as PID 1 in the lab gateway', { timeout: 900_000 }, () => {
@@ -306,10 +323,19 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     await kernelOfAFreshBoot();
     const loadBefore = machineLoad();
     let started = 0;
-    const answered = await firstAnswerAfter(target, async () => {
-      started = monoNowUs();
-      await daemon.docker(['start', MACHINE]);
-    });
+    // The clients keep trying through the whole boot: none of their packets may leave by eth0 before
+    // the policy is in force (a late retransmission of a response to one that had, seen by the
+    // last check below, failed a CI run).
+    let plugged: Promise<void> = Promise.resolve();
+    const { result: answered, wan: bootWan } = await target.probes.onWan(() =>
+      firstAnswerAfter(target, async () => {
+        started = monoNowUs();
+        plugged = plugInOnceGuarded();
+        await daemon.docker(['start', MACHINE]);
+      }),
+    );
+    await plugged;
+    assertNoLeak(bootWan);
     await mappingsEffective(target, 30_000);
     // Where the boot's time went, on systemd's clock (ms after `docker start` was run).
     const at = async (unit: string, prop = 'ActiveEnterTimestampMonotonic') => machine.monotonic(unit, prop);
