@@ -14,7 +14,7 @@
  * - Both nodes start BACKUP, the higher priority preempts only after `preemptDelayS` (hold-down),
  *   so a flapping node does not take the address back and forth.
  * - The node gives the address up (FAULT) when its LAN link is down or its agent or forwarder
- *   fails its /healthz (track scripts), and announces priority 0 when it leaves MASTER, so the
+ *   fails its /readyz (track scripts), and announces priority 0 when it leaves MASTER, so the
  *   peer takes over at once instead of after master-down.
  */
 import { isIP } from 'node:net';
@@ -42,7 +42,7 @@ export interface KeepalivedSettings {
   virtualRouterId: number;
   advertIntervalS: number;
   preemptDelayS: number;
-  /** Metrics ports whose /healthz must answer: the agent's and the forwarder's (9101, 9102). */
+  /** Metrics ports whose /readyz must answer 200: the agent's and the forwarder's (9101, 9102). */
   healthPorts: { agent: number; forwarder: number };
   /** Absolute paths of deploy/keepalived/pgw-ha-check.sh and pgw-ha-notify.sh as installed. */
   checkScript: string;
@@ -92,7 +92,7 @@ function validate(s: KeepalivedSettings): void {
 
 /**
  * The user each checked service runs as (systemd/pgw-agent.service, pgw-forwarder.service): the
- * check script takes /healthz only from a listener of that user, not from whoever holds the port.
+ * check script takes /readyz only from a listener of that user, not from whoever holds the port.
  */
 const SERVICE_USERS = { agent: 'root', forwarder: 'pgw' } as const;
 
@@ -127,7 +127,7 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
       `vrrp_script ${t.name} {`,
       `  script "${s.checkScript} ${t.port} ${t.user}"`,
       '  interval 1',
-      // A dead service refuses at once (fall 1: FAULT within the second); a slow /healthz on a busy
+      // A dead service refuses at once (fall 1: FAULT within the second); a slow /readyz on a busy
       // box gets 2 s (the script's curl) before it counts as down, so load alone does not flap the
       // pair, and a hung service is given up within interval + timeout (3 s).
       '  timeout 3',

@@ -28,5 +28,7 @@ owner=$(/usr/bin/ss -Hltne "sport = :$port" | awk -v local="127.0.0.1:$port" '
 answer=$(/usr/bin/curl -s --max-time 2 -w ' HTTP %{http_code}' "http://127.0.0.1:$port/readyz") || { echo "pgw-ha-check: no answer from 127.0.0.1:$port/readyz" >&2; exit 1; }
 case "$answer" in
 *' HTTP 200') exit 0 ;;
+# A service from before /readyz (an upgrade that installed this script first): its /healthz.
+*' HTTP 404') exec /usr/bin/curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz" ;;
 *) echo "pgw-ha-check: 127.0.0.1:$port not ready: $(printf '%s' "$answer" | tr '\n' ' ')" >&2; exit 1 ;;
 esac

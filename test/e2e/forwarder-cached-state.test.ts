@@ -88,7 +88,9 @@ describe('forwarder start from its cached desired state with Postgres unreachabl
     }
   });
 
-  it('without the cache, a forwarder started with Postgres unreachable serves nothing (control)', async () => {
+  const readyz = async () => (await lab.exec(lab.ns.gateway, ['curl', '-s', '--max-time', '2', '-w', ' HTTP %{http_code}', 'http://127.0.0.1:9102/readyz'], { reject: false })).stdout;
+
+  it('without the cache, a forwarder started with Postgres unreachable serves nothing (control), and says it is not ready', async () => {
     await gateway.kill('forwarder');
     await rm(cacheFile());
     await gateway.start('forwarder', { PGW_DATABASE_URL: UNREACHABLE_DB });
@@ -96,8 +98,11 @@ describe('forwarder start from its cached desired state with Postgres unreachabl
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const attempt = await get();
     assert.equal(attempt.ok, false, 'no listener, no answer');
+    // keepalived's check (pgw-ha-check.sh) leaves the virtual IP to a peer meanwhile.
+    assert.match(await readyz(), /^no mappings loaded yet \(Postgres: .+; no usable cached desired state\)\n HTTP 503$/);
     await gateway.kill('forwarder');
     await gateway.start('forwarder');
     await waitFor('served again once Postgres is reachable', 15_000, async () => (await get()).ok);
+    assert.equal(await readyz(), 'ready\n HTTP 200');
   });
 });

@@ -199,32 +199,43 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
       return dir;
     };
     await a.kill('agent');
-    // A reboot's state: the agent's table gone with only the guard in force (every client dropped),
-    // no state file to enforce, Postgres unreachable. The agent itself is alive and answers /healthz.
-    await pair.ha.lab.exec(pair.node('a').ns, ['nft', 'delete', 'table', 'inet', 'pgw']);
-    await waitMaster(pair, 'b');
-    const unreachable = pair.tdb.urlFor('pgw_agent').replace(/([?&]host=)[^&]*/, `$1${encodeURIComponent(join(a.dir, 'no-postgres-here'))}`);
-    await a.start('agent', { PGW_STATE_DIR: freshStateDir('first-boot-state'), PGW_DATABASE_URL: unreachable });
-    const readyz = async (port: number) => (await pair.ha.lab.exec(pair.node('a').ns, ['curl', '-s', '--max-time', '2', '-w', ' HTTP %{http_code}', `http://127.0.0.1:${port}/readyz`], { reject: false })).stdout;
-    assert.match(await readyz(9101), /^no policy in force yet \(.+\)\n HTTP 503$/);
-    // Longer than the check's rise (2 s) plus the preempt delay, with margin: keepalived on a, whose
-    // priority is the higher, would have taken the address by then if the check passed.
-    const deadline = Date.now() + (PREEMPT_DELAY_S + 4) * 1000;
-    while (Date.now() < deadline) {
-      assert.equal(await pair.holdsVip('a'), false, `a took the address with no policy in force; a's transitions:\n${pair.events('a')}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    let done = false;
+    try {
+      // A reboot's state: the agent's table gone with only the guard in force (every client dropped),
+      // no state file to enforce, Postgres unreachable. The agent itself is alive and answers /healthz.
+      await pair.ha.lab.exec(pair.node('a').ns, ['nft', 'delete', 'table', 'inet', 'pgw']);
+      await waitMaster(pair, 'b');
+      const unreachable = pair.tdb.urlFor('pgw_agent').replace(/([?&]host=)[^&]*/, `$1${encodeURIComponent(join(a.dir, 'no-postgres-here'))}`);
+      await a.start('agent', { PGW_STATE_DIR: freshStateDir('first-boot-state'), PGW_DATABASE_URL: unreachable });
+      const readyz = async (port: number) => (await pair.ha.lab.exec(pair.node('a').ns, ['curl', '-s', '--max-time', '2', '-w', ' HTTP %{http_code}', `http://127.0.0.1:${port}/readyz`], { reject: false })).stdout;
+      assert.match(await readyz(9101), /^no policy in force yet \(.+\)\n HTTP 503$/);
+      // Longer than the check's rise (2 s) plus the preempt delay, with margin: keepalived on a, whose
+      // priority is the higher, would have taken the address by then if the check passed.
+      const deadline = Date.now() + (PREEMPT_DELAY_S + 4) * 1000;
+      while (Date.now() < deadline) {
+        assert.equal(await pair.holdsVip('a'), false, `a took the address with no policy in force; a's transitions:\n${pair.events('a')}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await everyClientExitsVia('b');
+      // Postgres back, the state directory still empty: the policy comes from the agent's first run.
+      await a.kill('agent');
+      await a.start('agent', { PGW_STATE_DIR: freshStateDir('first-boot-state-2') });
+      await waitMaster(pair, 'a', 20_000).catch(async (error: Error) => {
+        const probe = await pair.probe(pair.clients[0]!);
+        const blocked = (await pair.ha.lab.exec(pair.node('a').ns, ['nft', 'list', 'set', 'inet', 'pgw', 'lan_blocked'], { reject: false })).stdout;
+        const log = (await pair.ha.lab.exec(pair.node('a').ns, ['tail', '-n', '15', join(a.dir, 'pgw-agent.log')], { reject: false })).stdout;
+        throw new Error(`${error.message}; probe ${JSON.stringify(probe)}; a's agent /readyz: ${await readyz(9101)}, forwarder's: ${await readyz(9102)}; a's transitions:\n${pair.events('a')}\na's lan_blocked: ${blocked}\na's agent log:\n${log}`);
+      });
+      await everyClientExitsVia('a');
+      done = true;
+    } finally {
+      // Whatever failed here, node a is left as the later cases expect it: master with its own policy.
+      if (!done) {
+        await a.kill('agent').catch(() => undefined);
+        await a.start('agent').catch(() => undefined);
+        await waitMaster(pair, 'a', 20_000).catch(() => undefined);
+      }
     }
-    await everyClientExitsVia('b');
-    // Postgres back, the state directory still empty: the policy comes from the agent's first run.
-    await a.kill('agent');
-    await a.start('agent', { PGW_STATE_DIR: freshStateDir('first-boot-state-2') });
-    await waitMaster(pair, 'a', 20_000).catch(async (error: Error) => {
-      const probe = await pair.probe(pair.clients[0]!);
-      const nat = (await pair.ha.lab.exec(pair.node('a').ns, ['nft', 'list', 'ruleset'], { reject: false })).stdout;
-      const log = (await pair.ha.lab.exec(pair.node('a').ns, ['tail', '-n', '15', join(a.dir, 'pgw-agent.log')], { reject: false })).stdout;
-      throw new Error(`${error.message}; probe ${JSON.stringify(probe)} a's agent /readyz: ${await readyz(9101)}, forwarder's: ${await readyz(9102)}; a's transitions:\n${pair.events('a')}\nRULESET ${nat.slice(0, 6000)}\nAGENT LOG ${log}`);
-    });
-    await everyClientExitsVia('a');
   });
 
   it('power loss of the master (every process SIGKILLed, namespace removed): the backup serves within 3 s', async () => {

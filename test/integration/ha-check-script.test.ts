@@ -15,6 +15,8 @@ const SCRIPT = `${REPO}deploy/keepalived/pgw-ha-check.sh`;
 const NS = `pgw-hacheck-${process.pid}`;
 const HTTP_200 = "require('node:http').createServer((q, s) => s.end('ok\\n')).listen(Number(process.argv[1]), '127.0.0.1')";
 /** A service that is alive (/healthz 200) with nothing in force yet (/readyz 503, as the agent at a first boot with Postgres away). */
+/** A service from before /readyz (404 there, /healthz 200): an upgrade may install the script first. */
+const OLD_SERVICE = "require('node:http').createServer((q, s) => q.url === '/healthz' ? s.end('ok\\n') : s.writeHead(404).end()).listen(Number(process.argv[1]), '127.0.0.1')";
 const NOT_READY = "require('node:http').createServer((q, s) => q.url === '/readyz' ? s.writeHead(503).end('no policy in force yet (no state file)\\n') : s.end('ok\\n')).listen(Number(process.argv[1]), '127.0.0.1')";
 
 /**
@@ -33,7 +35,7 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     execFileSync('ip', ['netns', 'add', NS]);
     execFileSync('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']);
     // Detached, so that the namespace's removal below is the only cleanup they need besides a kill.
-    for (const [port, user, server] of [[19101, 'root', HTTP_200], [19102, 'nobody', HTTP_200], [19105, 'root', NOT_READY]] as const) {
+    for (const [port, user, server] of [[19101, 'root', HTTP_200], [19102, 'nobody', HTTP_200], [19105, 'root', NOT_READY], [19106, 'root', OLD_SERVICE]] as const) {
       spawnSync('ip', ['netns', 'exec', NS, 'setpriv', ...(user === 'root' ? [] : ['--reuid=nobody', '--regid=nogroup', '--clear-groups']), 'sh', '-c', `nohup node -e "${server}" ${port} >/dev/null 2>&1 &`]);
     }
     assert.ok(LIAR_CGROUP, 'a cgroup2 hierarchy is mounted (/proc/mounts)');
@@ -43,7 +45,7 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" setpriv --reuid=nobody --regid=nogroup --clear-groups node -e "$2" 19104', LIAR_CGROUP, NS, HTTP_200], { detached: true, stdio: 'ignore' }).unref();
     for (let i = 0; i < 50; i++) {
       const listening = execFileSync('ip', ['netns', 'exec', NS, 'ss', '-Hltn'], { encoding: 'utf8' });
-      if ([19101, 19102, 19104, 19105].every((port) => listening.includes(`:${port} `))) break;
+      if ([19101, 19102, 19104, 19105, 19106].every((port) => listening.includes(`:${port} `))) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   });
@@ -77,6 +79,8 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     const notReady = check(19105, 'root');
     assert.notEqual(notReady.status, 0, 'a service with nothing in force passed');
     assert.match(notReady.stderr, /not ready: no policy in force yet \(no state file\)/);
+    const old = check(19106, 'root');
+    assert.equal(old.status, 0, `a service from before /readyz is judged by its /healthz: ${old.stderr}`);
   });
 
   it("reads the owner from ss's uid field, not from a cgroup path that reads like one", () => {

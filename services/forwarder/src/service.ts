@@ -54,7 +54,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
         return null;
       });
       if (cached === null) {
-        notLoadedWhy = `Postgres: ${(error as Error).message}; no cached desired state`;
+        notLoadedWhy = `Postgres: ${(error as Error).message}; no usable cached desired state`;
         throw error;
       }
       loadedOnce = true;
