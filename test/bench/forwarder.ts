@@ -33,7 +33,7 @@ const CONCURRENT = 500;
 const CONCURRENCY = 10;
 const WARMUP = 30;
 /**
- * The forwarder's first connections through each proxy, once per run and not counted: V8 compiles
+ * The forwarder's first connections of each pgw row (mode and proxy), once per run and not counted: V8 compiles
  * the connection path's JavaScript after a few hundred connections, which a gateway does in its
  * first seconds (start-up is bench:restart's and bench:reboot's). Without it, round 1's first pgw
  * rows measured the compiler too (session 28: 0.79-1.06 ms p50 in round 1 against 0.41-0.63 after).
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     await gateway.seedMapping(CLIENT.pgwHttp, httpId, 20014);
     // The forwarder runs throughout (as a deployment would); the agent's table decides who reaches it.
     const forwarder = await gateway.start('forwarder');
-    /** The proxies whose path the forwarder has run FORWARDER_WARMUP times. */
+    /** The rows (mode and proxy) whose path the forwarder has run FORWARDER_WARMUP times. */
     const jitWarmed = new Set<string>();
 
     for (let round = 1; round <= ROUNDS; round++) {
@@ -246,8 +246,8 @@ async function main(): Promise<void> {
         await waitInterceptMode(lab, mode);
         await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
         for (const [, proxy, client] of keys.filter(([s]) => s === setup)) {
-          const warmup = jitWarmed.has(proxy) ? WARMUP : FORWARDER_WARMUP;
-          jitWarmed.add(proxy);
+          const warmup = jitWarmed.has(`${setup}/${proxy}`) ? WARMUP : FORWARDER_WARMUP;
+          jitWarmed.add(`${setup}/${proxy}`);
           await measure(lab, lan, `${setup}/${proxy}`, client, forwarder.pid, samples.get(`${setup}/${proxy}`)!, warmup);
         }
         rss[setup].push(rssMiB(forwarder.pid));

@@ -331,6 +331,8 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
       firstAnswerAfter(target, async () => {
         started = monoNowUs();
         plugged = plugInOnceGuarded();
+        // Awaited after the boot: a boot that fails first must not leave its rejection unhandled.
+        plugged.catch(() => undefined);
         await daemon.docker(['start', MACHINE]);
       }),
     );
