@@ -70,7 +70,12 @@ let internet: string;
 let httpPort: number;
 let gatewayWanIp: string;
 let proxyId: number;
-let nextLocalPort = 41000;
+/**
+ * Each attempt's own source port (its packets are told apart by it), above the kernel's ephemeral
+ * range (32768-60999 by default): a port in it may be bound already by a connection of the services
+ * under test, and the attempt's bind then fails (EADDRINUSE) with nothing sent.
+ */
+let nextLocalPort = 61000;
 let hostsDir: string | undefined;
 
 interface Attempt {
@@ -313,14 +318,14 @@ describe('dataplane strict OUTPUT mode (flows 2, 3, 13)', { timeout: 240_000 }, 
       assert.equal(nobodyToProxy!.result, 'connected');
       assert.equal(pgwToInternet!.result, 'connected');
       assert.equal(dns!.result, 'sent');
-      for (const a of result) assert.ok(sentBy(wan.all, a).length > 0, `${a.uid} ${a.proto} -> ${a.host}:${a.port} seen on eth0`);
+      for (const a of result) assert.ok(sentBy(wan.all, a).length > 0, `${a.uid} ${a.proto} -> ${a.host}:${a.port} (${a.result}) seen on eth0`);
       assert.ok(wan.toOtherHosts.length > 0);
 
       const everywhere = await onEveryInterface(otherUidsEverywhere);
       const ifaceOf = (host: string) => (host === CLIENT ? 'ens19' : host === THIRD_NET_HOST ? THIRD_IFACE : 'eth0');
       for (const a of everywhere.result) {
         if (a.proto === 'udp') assert.equal(a.result, 'sent', `${a.uid} udp -> ${a.host}:${a.port}`);
-        assert.ok(sentFrom(everywhere.lines[ifaceOf(a.host)]!, a).length > 0, `${a.uid} ${a.proto} -> ${a.host}:${a.port} seen on ${ifaceOf(a.host)}`);
+        assert.ok(sentFrom(everywhere.lines[ifaceOf(a.host)]!, a).length > 0, `${a.uid} ${a.proto} -> ${a.host}:${a.port} (${a.result}, from port ${a.localPort}) seen on ${ifaceOf(a.host)}; ${ifaceOf(a.host)} saw ${everywhere.lines[ifaceOf(a.host)]!.length} packets`);
       }
       assert.equal(await wanReadsLeakyService(), 'leaked-by-nobody');
     } finally {
