@@ -246,9 +246,10 @@ async function main(): Promise<void> {
         await waitInterceptMode(lab, mode);
         await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
         for (const [, proxy, client] of keys.filter(([s]) => s === setup)) {
-          const warmup = jitWarmed.has(`${setup}/${proxy}`) ? WARMUP : FORWARDER_WARMUP;
-          jitWarmed.add(`${setup}/${proxy}`);
-          await measure(lab, lan, `${setup}/${proxy}`, client, forwarder.pid, samples.get(`${setup}/${proxy}`)!, warmup);
+          const row = `${setup}/${proxy}`;
+          const warmup = jitWarmed.has(row) ? WARMUP : FORWARDER_WARMUP;
+          jitWarmed.add(row);
+          await measure(lab, lan, row, client, forwarder.pid, samples.get(row)!, warmup);
         }
         rss[setup].push(rssMiB(forwarder.pid));
         // Back to a gateway without pgw for the next mode or round.

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLab, type Lab } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT } from '../support/gateway.js';
+import { readyzAnswer } from '../support/readyz.js';
 import { waitFor } from '../../lab/wait.js';
 
 const PORT = 20000;
@@ -88,7 +89,7 @@ describe('forwarder start from its cached desired state with Postgres unreachabl
     }
   });
 
-  const readyz = async () => (await lab.exec(lab.ns.gateway, ['curl', '-s', '--max-time', '2', '-w', ' HTTP %{http_code}', 'http://127.0.0.1:9102/readyz'], { reject: false })).stdout;
+  const readyz = () => readyzAnswer(lab, lab.ns.gateway, 9102);
 
   it('without the cache, a forwarder started with Postgres unreachable serves nothing (control), and says it is not ready', async () => {
     await gateway.kill('forwarder');

@@ -13,6 +13,7 @@ import { connectRedis, HA_STATUS_REFRESH_MS, HA_STATUS_TTL_S, pgwEventSchema } f
 import { AFTER_SPLIT_BRAIN_MS, FAULTS, type FaultResult, leakControl, POWER_LOSS, runFault, splitBrain, untilRecordedMaster } from './ha-faults.js';
 import { createHaPair, type HaPair, PREEMPT_DELAY_S, waitMaster } from './ha-harness.js';
 import { waitFor } from '../../lab/wait.js';
+import { readyzAnswer } from '../support/readyz.js';
 
 const FAILOVER_GOAL_MS = 3000;
 
@@ -207,7 +208,7 @@ describe('HA pair: failover and failback through keepalived without a leak', { t
       await waitMaster(pair, 'b');
       const unreachable = pair.tdb.urlFor('pgw_agent').replace(/([?&]host=)[^&]*/, `$1${encodeURIComponent(join(a.dir, 'no-postgres-here'))}`);
       await a.start('agent', { PGW_STATE_DIR: freshStateDir('first-boot-state'), PGW_DATABASE_URL: unreachable });
-      const readyz = async (port: number) => (await pair.ha.lab.exec(pair.node('a').ns, ['curl', '-s', '--max-time', '2', '-w', ' HTTP %{http_code}', `http://127.0.0.1:${port}/readyz`], { reject: false })).stdout;
+      const readyz = (port: number) => readyzAnswer(pair.ha.lab, pair.node('a').ns, port);
       assert.match(await readyz(9101), /^no policy in force yet \(.+\)\n HTTP 503$/);
       // Longer than the check's rise (2 s) plus the preempt delay, with margin: keepalived on a, whose
       // priority is the higher, would have taken the address by then if the check passed.
