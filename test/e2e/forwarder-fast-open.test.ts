@@ -205,7 +205,7 @@ describe('forwarder: TCP Fast Open to the proxies (lab, real dante and tinyproxy
   });
 
   it("the warm pool opens its SOCKS5 connections with the greeting in the SYN", async () => {
-    await gateway.withRestarted('forwarder', { PGW_FORWARDER_WARM_POOL: 'true', PGW_FORWARDER_WARM_NEAR_RTT_US: '0' }, async () => {
+    await gateway.withRestarted('forwarder', { PGW_FORWARDER_WARM_POOL: 'true' }, async () => {
       await eventually('the socks5 client effective again', async () => (await exitIpVia(lab, CLIENTS.socks5)) === labProxy(lab, 'socks5').ip, 15_000);
       const syns = await synsDuring(async () => {
         // Each take refills the pool: warm connections opened while this runs.

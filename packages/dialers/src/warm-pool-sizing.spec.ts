@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BURST_MS, MIN_AGE_MS, MIN_BURST_MS, NEAR_RECHECK_MS, OFF_MS, REJECTIONS_OFF, WarmPoolSizing } from './warm-pool-sizing.js';
+import { BURST_MS, MIN_AGE_MS, MIN_BURST_MS, OFF_MS, REJECTIONS_OFF, WarmPoolSizing } from './warm-pool-sizing.js';
 
 const SETTINGS = { maxPerProxy: 4, maxAgeMs: 3_000, demandWindowMs: 30_000 };
 
@@ -27,7 +27,7 @@ describe('WarmPoolSizing', () => {
 
   it('once opens are timed, counts as one burst only the takes closer together than a refill', () => {
     const sizing = new WarmPoolSizing(SETTINGS);
-    sizing.recordOpen(100, 0, null);
+    sizing.recordOpen(100);
     assert.equal(sizing.burstMs, 150);
     // One client, one connection every 300 ms: each is served by the warm connection opened after the previous one.
     for (let t = 0; t <= 1_200; t += 300) sizing.recordTake(t);
@@ -36,13 +36,13 @@ describe('WarmPoolSizing', () => {
     for (const t of [2_000, 2_040, 2_080]) sizing.recordTake(t);
     assert.equal(sizing.target(2_080), 3);
     // Smoothed, and bounded on both sides.
-    sizing.recordOpen(200, 0, null);
+    sizing.recordOpen(200);
     assert.equal(sizing.burstMs, 1.5 * (0.7 * 100 + 0.3 * 200));
     const fast = new WarmPoolSizing(SETTINGS);
-    fast.recordOpen(1, 0, null);
+    fast.recordOpen(1);
     assert.equal(fast.burstMs, MIN_BURST_MS);
     const slow = new WarmPoolSizing(SETTINGS);
-    slow.recordOpen(5_000, 0, null);
+    slow.recordOpen(5_000);
     assert.equal(slow.burstMs, BURST_MS);
   });
 
@@ -86,42 +86,8 @@ describe('WarmPoolSizing', () => {
     assert.equal(sizing.isOff(1), true);
   });
 
-  it('keeps none for a proxy nearer than nearRttMs until NEAR_RECHECK_MS, then measures it again', () => {
-    const sizing = new WarmPoolSizing({ ...SETTINGS, nearRttMs: 0.1 });
-    sizing.recordTake(0);
-    assert.equal(sizing.target(0), 1);
-    sizing.recordOpen(0.5, 10, 0.03);
-    assert.equal(sizing.minRttMs, 0.03);
-    assert.equal(sizing.isNear(10), true);
-    sizing.recordTake(20);
-    assert.equal(sizing.target(20), 0);
-    // After the recheck the demand opens one again; found far by then, the pool stays.
-    sizing.recordTake(10 + NEAR_RECHECK_MS);
-    assert.equal(sizing.isNear(10 + NEAR_RECHECK_MS), false);
-    assert.equal(sizing.target(10 + NEAR_RECHECK_MS), 1);
-    sizing.recordOpen(0.5, 20 + NEAR_RECHECK_MS, 0.1);
-    assert.equal(sizing.isNear(20 + NEAR_RECHECK_MS), false);
-    assert.equal(sizing.target(20 + NEAR_RECHECK_MS), 1);
-  });
-
-  it('counts a proxy as far where its RTT is not known or the rule is off', () => {
-    const unknown = new WarmPoolSizing({ ...SETTINGS, nearRttMs: 0.1 });
-    unknown.recordTake(0);
-    unknown.recordOpen(0.5, 0, null);
-    assert.equal(unknown.isNear(0), false);
-    assert.equal(unknown.target(0), 1);
-    for (const settings of [SETTINGS, { ...SETTINGS, nearRttMs: 0 }]) {
-      const off = new WarmPoolSizing(settings);
-      off.recordTake(0);
-      off.recordOpen(0.5, 0, 0.001);
-      assert.equal(off.isNear(0), false);
-      assert.equal(off.target(0), 1);
-    }
-  });
-
   it('refuses settings it cannot work with', () => {
     assert.throws(() => new WarmPoolSizing({ ...SETTINGS, maxPerProxy: 0 }), /maxPerProxy >= 1/);
     assert.throws(() => new WarmPoolSizing({ ...SETTINGS, maxAgeMs: MIN_AGE_MS - 1 }), /maxAgeMs/);
-    assert.throws(() => new WarmPoolSizing({ ...SETTINGS, nearRttMs: -1 }), /nearRttMs >= 0/);
   });
 });

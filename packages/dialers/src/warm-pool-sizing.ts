@@ -5,11 +5,6 @@
 // one warm connection in turn; a browser opening several at once needs as many. A warm connection the proxy closes before use says its idle timeout is shorter than
 // ours: the age halves below the age at which it was closed; a proxy that keeps doing that (or
 // refuses the warm connections outright) gets no pool for OFF_MS, after which it is tried again.
-// A proxy nearer than settings.nearRttMs (the kernel's minimum RTT of a warm connection) gets
-// none either, for NEAR_RECHECK_MS, then one open measures it again: a warm connection saves its
-// client about two round trips (the TCP handshake and the greeting), and for a proxy that near
-// that is less than the pool's own work costs the gateway per connection (docs/benchmarks.md,
-// "warm pool for a near proxy": 0.2-0.3 ms of CPU per connection and a slower p50 with it).
 
 /** The longest window that counts as one burst, and the window until an open has been timed. */
 export const BURST_MS = 1_000;
@@ -21,8 +16,6 @@ export const REJECTIONS_OFF = 3;
 export const MIN_AGE_MS = 200;
 /** How long a pool stays off for a proxy that rejects warm connections. */
 export const OFF_MS = 10 * 60_000;
-/** How long a proxy found near keeps no pool before one open measures it again. */
-export const NEAR_RECHECK_MS = 60_000;
 /** Demand samples kept per proxy; more takes in the window than this only saturate the size. */
 const MAX_SAMPLES = 256;
 
@@ -33,8 +26,6 @@ export interface WarmPoolSettings {
   readonly maxAgeMs: number;
   /** A proxy with no connection taken for this long gets no warm connection. */
   readonly demandWindowMs: number;
-  /** A proxy whose minimum RTT is below this gets no warm connection (see above); 0 or absent: any proxy may have them. */
-  readonly nearRttMs?: number;
 }
 
 export class WarmPoolSizing {
@@ -45,13 +36,10 @@ export class WarmPoolSizing {
   private ageMs: number;
   /** How long opening a warm connection takes (smoothed); null until one has been timed. */
   private openMs: number | null = null;
-  /** The last warm connection's minimum RTT; null until one was measured. */
-  private lastMinRttMs: number | null = null;
-  private nearUntil = -Infinity;
 
   constructor(private readonly settings: WarmPoolSettings) {
-    if (!(settings.maxPerProxy >= 1) || !(settings.maxAgeMs >= MIN_AGE_MS) || !(settings.demandWindowMs >= BURST_MS) || !((settings.nearRttMs ?? 0) >= 0)) {
-      throw new Error(`warm pool settings out of range: maxPerProxy >= 1, maxAgeMs >= ${MIN_AGE_MS}, demandWindowMs >= ${BURST_MS}, nearRttMs >= 0 (got ${JSON.stringify(settings)})`);
+    if (!(settings.maxPerProxy >= 1) || !(settings.maxAgeMs >= MIN_AGE_MS) || !(settings.demandWindowMs >= BURST_MS)) {
+      throw new Error(`warm pool settings out of range: maxPerProxy >= 1, maxAgeMs >= ${MIN_AGE_MS}, demandWindowMs >= ${BURST_MS} (got ${JSON.stringify(settings)})`);
     }
     this.ageMs = settings.maxAgeMs;
   }
@@ -62,24 +50,9 @@ export class WarmPoolSizing {
     this.takes.push(now);
   }
 
-  /**
-   * A warm connection opened in `durationMs` (TCP and handshake), at `now`; `minRttMs` is the
-   * kernel's minimum RTT on it (null: not known, the proxy counts as far).
-   */
-  recordOpen(durationMs: number, now: number, minRttMs: number | null): void {
+  /** A warm connection opened in `durationMs` (TCP and handshake). */
+  recordOpen(durationMs: number): void {
     this.openMs = this.openMs === null ? durationMs : 0.7 * this.openMs + 0.3 * durationMs;
-    this.lastMinRttMs = minRttMs;
-    if (minRttMs !== null && minRttMs < (this.settings.nearRttMs ?? 0)) this.nearUntil = now + NEAR_RECHECK_MS;
-  }
-
-  /** The last warm connection's minimum RTT, ms; null until one was measured. */
-  get minRttMs(): number | null {
-    return this.lastMinRttMs;
-  }
-
-  /** The proxy was found nearer than a warm connection can save (see above): none until the recheck. */
-  isNear(now: number): boolean {
-    return now < this.nearUntil;
   }
 
   /** How long opening a warm connection takes (smoothed): what one saves its client; null until timed. */
@@ -120,11 +93,11 @@ export class WarmPoolSizing {
     return this.ageMs;
   }
 
-  /** Warm connections to keep now: 0 while off, near or idle, else the recent peak burst, capped. */
+  /** Warm connections to keep now: 0 while off or idle, else the recent peak burst, capped. */
   target(now: number): number {
     const since = now - this.settings.demandWindowMs;
     while (this.takes.length > 0 && this.takes[0]! <= since) this.takes.shift();
-    if (this.isOff(now) || this.isNear(now) || this.takes.length === 0) return 0;
+    if (this.isOff(now) || this.takes.length === 0) return 0;
     const burst = this.burstMs;
     let peak = 0;
     let start = 0;

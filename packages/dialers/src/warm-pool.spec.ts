@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { type ProxyEndpoint, parsePort } from '@pgw/domain';
 import { DialError } from './dial-error.js';
 import type { Dialer } from './types.js';
-import { REFILL_FALLBACK_MS, type WarmConnector, WarmPool } from './warm-pool.js';
+import { REFILL_FALLBACK_MS, WarmPool } from './warm-pool.js';
 
 // The pool's own order of work, with a dialer that records its calls (the proxies' side of warm
 // connections is proven against dante and tinyproxy in test/integration/warm-pool.test.ts).
@@ -42,36 +42,6 @@ describe('WarmPool', () => {
   // loaded machine a real 5 ms fallback fired before the next turn and opened where none was due.
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
   afterEach(() => mock.timers.reset());
-
-  it('keeps no further warm connection to a near proxy it would save only round trips, but keeps them for a SOCKS5 login', async () => {
-    const login = { username: 'u', password: 'p' };
-    const cases: [string, ProxyEndpoint, boolean][] = [
-      ['socks5 without credentials', PROXY, true],
-      ['http with credentials (checked at each CONNECT)', { ...PROXY, protocol: 'http', ...login }, true],
-      ['socks5 with a login', { ...PROXY, ...login }, false],
-    ];
-    for (const [name, proxy, near] of cases) {
-      const { dialer, calls } = recordingDialer();
-      // The kernel's minimum RTT of every warm connection: 10 µs, a proxy on the same machine.
-      const connector: WarmConnector<Socket> = { open: (p, o) => dialer.open(p, o), watch() {}, unwatch() {}, destroy() {}, minRttMs: () => 0.01 };
-      const pool = new WarmPool(dialer, proxy, 'pipelined', { timeoutMs: 1_000 }, { ...SETTINGS, nearRttMs: 0.1 }, STILL, connector);
-      await pool.dial(TARGET, { timeoutMs: 1_000 });
-      pool.connectionEnded();
-      await nextTurn();
-      await nextTurn();
-      assert.deepEqual(calls, ['dial', 'open'], name);
-      assert.equal(pool.minRttMs, 0.01, name);
-      assert.equal(pool.isNear, near, name);
-      // The warm connection already open serves the next client; after it a near proxy gets none.
-      await pool.dial(TARGET, { timeoutMs: 1_000 });
-      pool.connectionEnded();
-      await nextTurn();
-      await nextTurn();
-      if (near) assert.deepEqual(calls, ['dial', 'open', 'connectOn'], name);
-      else assert.deepEqual(calls.slice(0, 4), ['dial', 'open', 'connectOn', 'open'], `${name}: refilled (${calls.join(', ')})`);
-      pool.close();
-    }
-  });
 
   it('refills once the connection it served has ended (a cold dial): no open before, beside or during it', async () => {
     const { dialer, calls } = recordingDialer();

@@ -44,8 +44,6 @@ export interface WarmConnector<C> {
   watch(connection: C, loss: WarmLoss): void;
   unwatch(connection: C): void;
   destroy(connection: C): void;
-  /** The kernel's minimum RTT on an open connection, ms (WarmPoolSettings.nearRttMs); absent or null: not known. */
-  minRttMs?(connection: C): number | null;
 }
 
 class WarmConnection<C> implements WarmLoss {
@@ -111,7 +109,7 @@ export class WarmPool<C = Socket> {
     /** Default: the dialer's net.Sockets (C is then Socket, hence the cast below). */
     connector?: WarmConnector<C>,
   ) {
-    this.sizing = new WarmPoolSizing(savesOnlyRoundTrips(proxy) ? settings : { ...settings, nearRttMs: 0 });
+    this.sizing = new WarmPoolSizing(settings);
     this.connector = connector ?? (socketConnector(dialer) as unknown as WarmConnector<C>);
   }
 
@@ -179,16 +177,6 @@ export class WarmPool<C = Socket> {
   /** How long opening a warm connection to this proxy takes (smoothed), ms; null until one opened. */
   get setupMs(): number | null {
     return this.sizing.setupMs;
-  }
-
-  /** The last warm connection's minimum RTT to this proxy, ms; null until measured. */
-  get minRttMs(): number | null {
-    return this.sizing.minRttMs;
-  }
-
-  /** Found nearer than a warm connection can save (WarmPoolSettings.nearRttMs): no pool until it is measured again. */
-  get isNear(): boolean {
-    return this.sizing.isNear(this.now());
   }
 
   /**
@@ -262,8 +250,7 @@ export class WarmPool<C = Socket> {
       (connection) => {
         this.opening--;
         if (this.closed) return void this.connector.destroy(connection);
-        const now = this.now();
-        this.sizing.recordOpen(now - openedAt, now, this.connector.minRttMs?.(connection) ?? null);
+        this.sizing.recordOpen(this.now() - openedAt);
         this.keep(connection, openedAt);
       },
       () => {
@@ -345,17 +332,6 @@ export class WarmPool<C = Socket> {
     this.ready.splice(at, 1);
     return true;
   }
-}
-
-/**
- * Whether a warm connection to `proxy` saves its client only round trips, which a near proxy
- * makes too short to keep one for (WarmPoolSettings.nearRttMs): for HTTP CONNECT the TCP handshake
- * (its credentials go with each CONNECT, warm or not), for SOCKS5 without credentials the greeting
- * too. A SOCKS5 login also saves the proxy's password check, which can cost more than any round
- * trip (dante's system password check, tens of ms: docs/OPERATIONS.md): such a proxy keeps its pool.
- */
-export function savesOnlyRoundTrips(proxy: ProxyEndpoint): boolean {
-  return proxy.protocol === 'http' || proxy.username === undefined;
 }
 
 /**

@@ -15,7 +15,6 @@
 #include "splice_relay.h"
 #include "tcp_acceptor.h"
 #include "tcp_keepalive.h"
-#include "tcp_rtt.h"
 #include "tun_device.h"
 #include "udp_transparent.h"
 #include "upstream_dial.h"
@@ -80,7 +79,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvPacket", Napi::Function::New(env, RecvPacket, "recvPacket"));
   exports.Set("netlinkTalk", Napi::Function::New(env, NetlinkTalk, "netlinkTalk"));
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
-  exports.Set("tcpMinRttUs", Napi::Function::New(env, TcpMinRttUs, "tcpMinRttUs"));
   InitFdWatcher(env, exports);
   InitDescriptorWatch(env, exports);
   InitSpliceRelay(env, exports);

@@ -52,7 +52,6 @@ export interface Binding {
   DescriptorWatch: new (fd: number, onReadable: () => void) => { close(): void };
   netlinkTalk(protocol: number, request: Buffer, answers: number): Promise<Buffer>;
   openTun(name: string): number;
-  tcpMinRttUs(fd: number): number | null;
   SpliceRelay: new (
     clientFd: number,
     upstreamFd: number,

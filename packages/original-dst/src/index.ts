@@ -9,7 +9,6 @@ export * from './netlink.js';
 export * from './packet-channel.js';
 export * from './splice-relay.js';
 export * from './tcp-acceptor.js';
-export * from './tcp-rtt.js';
 export * from './tun.js';
 export * from './udp-transparent.js';
 export * from './upstream-dial.js';

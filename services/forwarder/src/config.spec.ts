@@ -22,14 +22,12 @@ describe('loadForwarderConfig', () => {
     assert.equal(config.resyncIntervalMs, 2_000);
     assert.equal(config.drainTimeoutMs, 5_000);
     assert.deepEqual(config.secretKey, Buffer.alloc(32, 0xab));
-    assert.deepEqual(config.warmPool, { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000, nearRttMs: 0.1 });
+    assert.deepEqual(config.warmPool, { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000 });
   });
 
   it('reads the warm pool switch and bounds', () => {
     assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_POOL: 'false' }).warmPool, null);
-    assert.deepEqual(loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_MAX_AGE_MS: '1500', PGW_FORWARDER_WARM_MAX_PER_PROXY: '8' }).warmPool, { maxAgeMs: 1_500, maxPerProxy: 8, demandWindowMs: 30_000, nearRttMs: 0.1 });
-    assert.equal(loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_NEAR_RTT_US: '0' }).warmPool?.nearRttMs, 0);
-    assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_NEAR_RTT_US: '-5' }), /PGW_FORWARDER_WARM_NEAR_RTT_US: must be at least 0/);
+    assert.deepEqual(loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_MAX_AGE_MS: '1500', PGW_FORWARDER_WARM_MAX_PER_PROXY: '8' }).warmPool, { maxAgeMs: 1_500, maxPerProxy: 8, demandWindowMs: 30_000 });
     assert.throws(() => loadForwarderConfig({ ...BASE, PGW_FORWARDER_WARM_MAX_AGE_MS: '100' }), /PGW_FORWARDER_WARM_MAX_AGE_MS/);
   });
 

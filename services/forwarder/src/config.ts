@@ -42,9 +42,6 @@ export const forwarderEnvSchema = z
     PGW_FORWARDER_WARM_POOL: fields.booleanFlag(true),
     PGW_FORWARDER_WARM_MAX_AGE_MS: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(200, 'must be at least 200').max(60_000, 'must be at most 60000').default(3_000),
     PGW_FORWARDER_WARM_MAX_PER_PROXY: fields.positiveInt(4, 64),
-    // No warm connections to a proxy nearer than this (the kernel's minimum RTT, µs): they would save
-    // less than they cost (a proxy client on the gateway, a proxy container beside it); 0: any proxy.
-    PGW_FORWARDER_WARM_NEAR_RTT_US: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(100),
   })
   .refine((env) => env.PGW_MAX_CONNECTIONS_PER_MAPPING <= env.PGW_MAX_CONNECTIONS, {
     message: 'must not be above PGW_MAX_CONNECTIONS',
@@ -110,12 +107,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     fastOpen: e.PGW_FORWARDER_TCP_FASTOPEN,
     proxyAllowNetworks: e.PGW_PROXY_ALLOW_CIDRS,
     warmPool: e.PGW_FORWARDER_WARM_POOL
-      ? {
-          maxAgeMs: e.PGW_FORWARDER_WARM_MAX_AGE_MS,
-          maxPerProxy: e.PGW_FORWARDER_WARM_MAX_PER_PROXY,
-          demandWindowMs: WARM_DEMAND_WINDOW_MS,
-          nearRttMs: e.PGW_FORWARDER_WARM_NEAR_RTT_US / 1000,
-        }
+      ? { maxAgeMs: e.PGW_FORWARDER_WARM_MAX_AGE_MS, maxPerProxy: e.PGW_FORWARDER_WARM_MAX_PER_PROXY, demandWindowMs: WARM_DEMAND_WINDOW_MS }
       : null,
   };
 }

@@ -10,12 +10,11 @@ import type { WarmPoolStats } from '../tcp/warm-pools.js';
 const noListeners = { perMapping: () => new Map(), listenerCount: 0 } as unknown as Forwarder;
 
 describe('forwarder metrics', () => {
-  it('exposes the warm pools per proxy: idle connections, takes by outcome, setup, RTT and nearness', async () => {
+  it('exposes the warm pools per proxy: idle connections and takes by outcome', async () => {
     const registry = new Registry();
     const pools = new Map<number, WarmPoolStats>([
-      [7, { idle: 3, used: 12, stale: 1, setupMs: 42.5, minRttMs: 20, near: false }],
-      [9, { idle: 0, used: 0, stale: 2, setupMs: null, minRttMs: null, near: false }],
-      [11, { idle: 0, used: 1, stale: 0, setupMs: 0.4, minRttMs: 0.025, near: true }],
+      [7, { idle: 3, used: 12, stale: 1, setupMs: 42.5 }],
+      [9, { idle: 0, used: 0, stale: 2, setupMs: null }],
     ]);
     registerForwarderMetrics(registry, new ForwarderStats(), new ConnectionLimits(100, 10), noListeners, { stats: () => pools });
     const text = await registry.metrics();
@@ -26,11 +25,6 @@ describe('forwarder metrics', () => {
     assert.match(text, /^pgw_forwarder_warm_takes_total\{proxy="9",outcome="stale"\} 2$/m);
     assert.match(text, /^pgw_forwarder_warm_setup_seconds\{proxy="7"\} 0\.0425$/m);
     assert.doesNotMatch(text, /^pgw_forwarder_warm_setup_seconds\{proxy="9"\}/m, 'no warm connection opened yet: no sample');
-    assert.match(text, /^pgw_forwarder_warm_proxy_min_rtt_seconds\{proxy="7"\} 0\.02$/m);
-    assert.match(text, /^pgw_forwarder_warm_proxy_min_rtt_seconds\{proxy="11"\} 0\.000025$/m);
-    assert.doesNotMatch(text, /^pgw_forwarder_warm_proxy_min_rtt_seconds\{proxy="9"\}/m);
-    assert.match(text, /^pgw_forwarder_warm_pool_near\{proxy="7"\} 0$/m);
-    assert.match(text, /^pgw_forwarder_warm_pool_near\{proxy="11"\} 1$/m);
     // A proxy whose pool is gone (no mapping uses it) leaves no series behind.
     pools.delete(9);
     assert.doesNotMatch(await registry.metrics(), /proxy="9"/);

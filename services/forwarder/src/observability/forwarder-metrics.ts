@@ -126,26 +126,6 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
       for (const [proxyId, { setupMs }] of warmPools?.stats() ?? []) if (setupMs !== null) this.set({ proxy: String(proxyId) }, setupMs / 1000);
     },
   });
-  new Gauge({
-    name: 'pgw_forwarder_warm_proxy_min_rtt_seconds',
-    help: 'The kernel\'s minimum RTT on the last warm connection to the proxy: below PGW_FORWARDER_WARM_NEAR_RTT_US the proxy gets no warm connections',
-    labelNames: ['proxy'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [proxyId, { minRttMs }] of warmPools?.stats() ?? []) if (minRttMs !== null) this.set({ proxy: String(proxyId) }, minRttMs / 1000);
-    },
-  });
-  new Gauge({
-    name: 'pgw_forwarder_warm_pool_near',
-    help: 'Whether the proxy is too near for warm connections (1: none kept until its RTT is measured again, every minute of demand)',
-    labelNames: ['proxy'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [proxyId, { near }] of warmPools?.stats() ?? []) this.set({ proxy: String(proxyId) }, near ? 1 : 0);
-    },
-  });
   const connectSeconds = new Histogram({
     name: 'pgw_forwarder_upstream_connect_seconds',
     help: 'Time to a relay-ready upstream: TCP connect to the proxy plus its handshake, per proxy',

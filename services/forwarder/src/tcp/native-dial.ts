@@ -23,7 +23,7 @@ import {
   withContext,
 } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
-import { closeFd, type DialRelay, dialNative, dialNativeOn, dialNativeOnFd, type NativeDial, type NativeDialDone, type NativeDialFailure, type SplicedRelay, tcpMinRttUs, watchDescriptor } from '@pgw/original-dst';
+import { closeFd, type DialRelay, dialNative, dialNativeOn, dialNativeOnFd, type NativeDial, type NativeDialDone, type NativeDialFailure, type SplicedRelay, watchDescriptor } from '@pgw/original-dst';
 
 export const DIAL_MODES = ['native', 'js'] as const;
 export type DialMode = (typeof DIAL_MODES)[number];
@@ -283,16 +283,6 @@ export function nativeWarmConnector(fastOpen: boolean): WarmConnector<NativeWarm
     destroy(warm: NativeWarm) {
       unwatch(warm);
       closeFd(warm.fd);
-    },
-    minRttMs(warm: NativeWarm) {
-      // Only after the open: its handshake gave the kernel a sample. An error (the proxy reset it
-      // meanwhile) leaves it unknown; the watch finds the loss.
-      try {
-        const us = tcpMinRttUs(warm.fd);
-        return us === null ? null : us / 1000;
-      } catch {
-        return null;
-      }
     },
   };
 }

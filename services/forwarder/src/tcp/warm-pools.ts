@@ -10,17 +10,12 @@ import { type MappingRoute, sameEndpoint } from '../routes/routes.js';
  * after each apply drops at once the pool of a proxy whose endpoint or credentials changed, that
  * was marked down (its mappings are blocked) or that no mapping uses any more.
  */
-/**
- * One proxy's warm connections for the metrics: idle now, taken so far (used / stale), how long one
- * takes to open and the proxy's minimum RTT (null: none opened), and whether it is too near for a pool.
- */
+/** One proxy's warm connections for the metrics: idle now, taken so far (used / stale), how long one takes to open (null: none opened). */
 export interface WarmPoolStats {
   readonly idle: number;
   readonly used: number;
   readonly stale: number;
   readonly setupMs: number | null;
-  readonly minRttMs: number | null;
-  readonly near: boolean;
 }
 
 /** C: what a warm connection is, a net.Socket (JavaScript dialers) or a descriptor (the native dial's connector). */
@@ -86,11 +81,11 @@ export class WarmPools<C = Socket> {
   /** Per proxy with a pool (or one closed while the proxy stays in use). */
   stats(): Map<number, WarmPoolStats> {
     const out = new Map<number, WarmPoolStats>();
-    for (const [proxyId, retired] of this.retiredTakes) out.set(proxyId, { idle: 0, ...retired, setupMs: null, minRttMs: null, near: false });
+    for (const [proxyId, retired] of this.retiredTakes) out.set(proxyId, { idle: 0, ...retired, setupMs: null });
     for (const [proxyId, pool] of this.pools) {
       const before = out.get(proxyId) ?? { idle: 0, used: 0, stale: 0 };
       const takes = pool.takes;
-      out.set(proxyId, { idle: pool.counts.ready, used: before.used + takes.used, stale: before.stale + takes.stale, setupMs: pool.setupMs, minRttMs: pool.minRttMs, near: pool.isNear });
+      out.set(proxyId, { idle: pool.counts.ready, used: before.used + takes.used, stale: before.stale + takes.stale, setupMs: pool.setupMs });
     }
     return out;
   }
