@@ -22,6 +22,7 @@ import { measureFootprint, printFootprint } from './footprint.js';
 import { rssMiB } from './ops-machine.js';
 import { LanClient } from './forwarder/lan-client-handle.js';
 import { gatewayWithoutPgw } from './forwarder/gateway-without-pgw.js';
+import { FORWARDER_WARMUP } from './forwarder/jit-warmup.js';
 import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
 import { benchSocks5Handshake } from './socks5-handshake.js';
 import { round, type Summary, summarize } from './forwarder/stats.js';
@@ -31,14 +32,8 @@ const SOCKS5_HANDSHAKE = benchSocks5Handshake();
 const SEQUENTIAL = 500;
 const CONCURRENT = 500;
 const CONCURRENCY = 10;
+/** Before each row after its first (FORWARDER_WARMUP for a pgw row's first): the proxy's and the client's caches. */
 const WARMUP = 30;
-/**
- * The forwarder's first connections of each pgw row (mode and proxy), once per run and not counted: V8 compiles
- * the connection path's JavaScript after a few hundred connections, which a gateway does in its
- * first seconds (start-up is bench:restart's and bench:reboot's). Without it, round 1's first pgw
- * rows measured the compiler too (session 28: 0.79-1.06 ms p50 in round 1 against 0.41-0.63 after).
- */
-const FORWARDER_WARMUP = 1_000;
 const IPERF_SECONDS = 5;
 /** PGW_BENCH_ROUNDS overrides (1-10), e.g. for a quick A/B of PGW_FORWARDER_RELAY=js and splice. */
 const ROUNDS = Math.min(10, Math.max(1, Number(process.env.PGW_BENCH_ROUNDS ?? 3) || 3));

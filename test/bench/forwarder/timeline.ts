@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type ProxyHandle } from '../../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
+import { FORWARDER_WARMUP } from './jit-warmup.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
 import { gatewayWithoutPgw } from './gateway-without-pgw.js';
@@ -220,7 +221,8 @@ async function main(): Promise<void> {
     const request = `GET /ip HTTP/1.1\r\nHost: ${ip}\r\nConnection: close\r\n\r\n`;
     const run = async (label: string, client: string, proxy: ProxyHandle, pid: number) => {
       const target = { src: client, host: ip, port: httpPort, request, timeoutMs: 5_000, pauseMs };
-      await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
+      // Untimed and without the gap: the forwarder's path compiled before it is timed (jit-warmup.ts).
+      await lan.run({ op: 'latency', ...target, pauseMs: 0, count: FORWARDER_WARMUP, concurrency: 1 }, 120_000);
       const capture = await lab.capture({ ns: lab.ns.gateway, iface: 'any', filter: 'tcp' });
       // PGW_TIMELINE_PERF=<file>: perf record of the relay process through the pgw socks5 tries (V8's own C++ and the kernel resolved).
       const perfFile = process.env.PGW_TIMELINE_PERF;

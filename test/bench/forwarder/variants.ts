@@ -24,6 +24,7 @@ import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../../support/gateway.js';
 import { metricSamples } from '../../support/prometheus-text.js';
 import { cpuMs, rssMiB, threadCpuMs } from '../ops-machine.js';
+import { FORWARDER_WARMUP } from './jit-warmup.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
 import { summarize } from './stats.js';
@@ -186,7 +187,8 @@ async function main(): Promise<void> {
         const proc = await gateway.start('forwarder', variant.env, variant.nodeFlags);
         await waitEffective();
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
-        await lan.run({ op: 'latency', ...target, count: 30, concurrency: 1 });
+        // Each variant's forwarder is new: its path compiled before it is timed (jit-warmup.ts).
+        await lan.run({ op: 'latency', ...target, count: FORWARDER_WARMUP, concurrency: 1 }, 120_000);
         const cpuBefore = cpuMs(proc.pid);
         const threadsBefore = threadCpuMs(proc.pid);
         const gcBefore = (await forwarderMetrics()).gcSeconds;
