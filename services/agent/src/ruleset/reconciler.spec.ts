@@ -399,6 +399,32 @@ describe('Reconciler', () => {
     assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.10', '192.168.2.11']);
   });
 
+  it('while the kernel refuses a new table shape, the idle runs still read the table in force back and restore what was removed behind the agent', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    // Only the new shape (dnsMode proxy: no 'udp dport 53 drop') is refused; the shape in force applies.
+    const original = t.kernel.apply.bind(t.kernel);
+    t.kernel.apply = function (script, of) {
+      if (script.includes('delete table inet pgw') && !script.includes('udp dport 53 drop')) {
+        this.scripts.push(script);
+        throw new Error('Error: Could not process rule: No such file or directory');
+      }
+      original(script, () => ({ ...of(), dnsMode: 'drop' }));
+    };
+    t.setDesired({ ...policy([c(10), c(11)]), dnsMode: 'proxy' });
+    await t.reconciler.request('event:settings');
+    assert.deepEqual(t.outcomes.at(-1)!.errors.map((e) => e.cause), ['nft_apply']);
+    // Behind the agent's back: a mapped client's element removed.
+    t.kernel.table!.elements.set('lan_mapped', ['192.168.2.10']);
+    const reads = t.reads.full;
+    await t.reconciler.request('resync');
+    const run = t.outcomes.at(-1)!;
+    assert.ok(t.reads.full > reads, 'the table in force was read back');
+    assert.notDeepEqual(run.drift, [], 'the removal is reported as drift');
+    assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10', '192.168.2.11'], 'and undone');
+    assert.deepEqual(run.errors.map((e) => e.cause), ['nft_apply'], 'the refused shape is still reported');
+  });
+
   it('enforces the cached policy at start, then needs no apply when Postgres says the same', async () => {
     const t = setup(policy([c(10)]));
     await t.reconciler.enforceCached(policy([c(10)]));

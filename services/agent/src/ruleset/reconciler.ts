@@ -276,7 +276,7 @@ export class Reconciler {
     ({ mode, drift } = await this.applyChange(previous, delta, rendered, errors));
     if (mode === 'none') {
       await lan;
-      if (previous !== null && delta === null && errors.some((e) => e.cause === 'nft_apply')) mode = await this.applyUnderShapeInForce(previous, build, errors, save);
+      if (previous !== null && delta === null && errors.some((e) => e.cause === 'nft_apply')) ({ mode, drift } = await this.applyUnderShapeInForce(previous, build, errors, save, drift));
       return finish();
     }
     this.lastBuild = build;
@@ -291,9 +291,18 @@ export class Reconciler {
    * The kernel refused the new table shape (a setting it cannot do, e.g. TPROXY without its nft
    * module), and would again at every run: the clients' changes are applied under the shape in
    * force, so that no block, unmapping or move waits for the setting to be put right (the refusal
-   * stays in the run's errors). Returns how it applied ('none': it could not).
+   * stays in the run's errors). With no change under that shape the run is an idle one, and reads
+   * the table in force back as an idle run does (restoreIfDrifted): a refusal that lasts must not
+   * stop the periodic read-back. Returns how it applied ('none': it could not, or nothing to do)
+   * and the drift found.
    */
-  private async applyUnderShapeInForce(previous: Applied, build: PolicyBuild, errors: { cause: ErrorCause; message: string }[], save: (policy: GatewayPolicy) => void): Promise<ReconcileOutcome['mode']> {
+  private async applyUnderShapeInForce(
+    previous: Applied,
+    build: PolicyBuild,
+    errors: { cause: ErrorCause; message: string }[],
+    save: (policy: GatewayPolicy) => void,
+    drift: string[],
+  ): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
     const under: GatewayPolicy = { ...previous.policy, clients: build.policy.clients };
     let rendered: RenderedRuleset;
     let delta: string | null;
@@ -302,17 +311,25 @@ export class Reconciler {
       delta = renderDelta(previous.rendered, rendered);
     } catch (error) {
       errors.push({ cause: 'render', message: messageOf(error) });
-      return 'none';
+      return { mode: 'none', drift };
     }
-    if (delta === null) return 'none';
+    if (delta === null) return { mode: 'none', drift };
+    if (delta === '') {
+      // As run's "another snapshot with the same ruleset" (a client moved to another proxy on the same port is kept).
+      this.applied = { policy: under, rendered: previous.rendered };
+      this.lastBuild = { ...build, policy: under };
+      const restored = await this.restoreIfDrifted(this.applied, errors);
+      await this.afterApply(previous.policy, under, errors, null, save);
+      return { mode: restored.mode, drift: [...drift, ...restored.drift] };
+    }
     const applied = await this.applyChange(previous, delta, rendered, errors);
-    if (applied.mode === 'none') return 'none';
+    if (applied.mode === 'none') return { mode: 'none', drift: [...drift, ...applied.drift] };
     this.lastBuild = { ...build, policy: under };
     this.applied = { policy: under, rendered };
     const verify = applied.mode === 'full' ? () => this.verifyApplied(rendered, errors) : null;
     // The shape in force closes the loopback hole: the refused one's error is not about it.
     await this.afterApply(previous.policy, under, errors, verify, save, this.assertLan(under, errors));
-    return applied.mode;
+    return { mode: applied.mode, drift: [...drift, ...applied.drift] };
   }
 
   /** What a read-back finds changed: the sets and counts, and the rules against the baseline of this shape (a delta changes no rule). */
