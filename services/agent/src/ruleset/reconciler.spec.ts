@@ -423,6 +423,38 @@ describe('Reconciler', () => {
     assert.notDeepEqual(run.drift, [], 'the removal is reported as drift');
     assert.deepEqual(t.kernel.table!.elements.get('lan_mapped'), ['192.168.2.10', '192.168.2.11'], 'and undone');
     assert.deepEqual(run.errors.map((e) => e.cause), ['nft_apply'], 'the refused shape is still reported');
+    // The refused shape's error is not about the table in force, which closes the loopback hole.
+    assert.deepEqual(t.lan.at(-1), ['ens19', true], 'route_localnet stays on');
+    await t.reconciler.request('resync');
+    assert.deepEqual(t.lan.at(-1), ['ens19', true], 'and on the next idle run too');
+  });
+
+  it('while the kernel refuses a new table shape, a read-back failure after a restore does not stop the runs: the next applies the shape in force in full, a block included', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    const original = t.kernel.apply.bind(t.kernel);
+    t.kernel.apply = function (script, of) {
+      if (script.includes('delete table inet pgw') && !script.includes('udp dport 53 drop')) {
+        this.scripts.push(script);
+        throw new Error('Error: Could not process rule: No such file or directory');
+      }
+      original(script, () => ({ ...of(), dnsMode: 'drop' }));
+    };
+    t.setDesired({ ...policy([c(10), c(11)]), dnsMode: 'proxy' });
+    await t.reconciler.request('event:settings');
+    // The idle run's read-back times out, and so does the read-back of the restore it makes.
+    t.failListings(2);
+    await t.reconciler.request('resync');
+    assert.ok(t.outcomes.at(-1)!.errors.some((e) => e.cause === 'verify'), 'the failed read-back is reported');
+    // The proxy of client 11 dies: its block must reach the kernel.
+    t.setDesired({ ...policy([c(10), c(11, 'proxy_down')]), dnsMode: 'proxy' });
+    const lans = t.lan.length;
+    await t.reconciler.request('event:proxy.status');
+    const run = t.outcomes.at(-1)!;
+    assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'the block is in the kernel');
+    assert.equal(run.mode, 'full', 'the shape in force applied in full');
+    assert.deepEqual(run.errors.map((e) => e.cause), ['nft_apply'], 'only the refused shape is reported');
+    assert.deepEqual(t.lan.slice(lans).at(-1), ['ens19', true], 'the LAN asserted, route_localnet on');
   });
 
   it('enforces the cached policy at start, then needs no apply when Postgres says the same', async () => {

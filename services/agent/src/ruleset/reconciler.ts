@@ -89,6 +89,11 @@ export class Reconciler {
   private unchangedRuns = 0;
   /** The ruleset the last successful nft write put in force (what a self-heal puts back). */
   private inForce: RenderedRuleset | null = null;
+  /**
+   * What `applied` held when a failed read-back dropped it (verifyApplied): the shape a refused
+   * new shape falls back to (applyUnderShapeInForce), applied in full, since nothing is known in force.
+   */
+  private unverified: Applied | null = null;
   /** The rules as read back after the last verified full apply, and the table shape they are of. */
   private ruleBaseline: { readonly skeleton: string; readonly rules: ReadonlyMap<string, string> } | null = null;
   /** Every nft write, one at a time in call order: a self-heal never interleaves with a run's apply. */
@@ -276,7 +281,8 @@ export class Reconciler {
     ({ mode, drift } = await this.applyChange(previous, delta, rendered, errors));
     if (mode === 'none') {
       await lan;
-      if (previous !== null && delta === null && errors.some((e) => e.cause === 'nft_apply')) ({ mode, drift } = await this.applyUnderShapeInForce(previous, build, errors, save, drift));
+      const shape = previous ?? this.unverified;
+      if (shape !== null && delta === null && errors.some((e) => e.cause === 'nft_apply')) ({ mode, drift } = await this.applyUnderShapeInForce(shape, previous === null, build, errors, save, drift));
       return finish();
     }
     this.lastBuild = build;
@@ -289,15 +295,18 @@ export class Reconciler {
 
   /**
    * The kernel refused the new table shape (a setting it cannot do, e.g. TPROXY without its nft
-   * module), and would again at every run: the clients' changes are applied under the shape in
-   * force, so that no block, unmapping or move waits for the setting to be put right (the refusal
-   * stays in the run's errors). With no change under that shape the run is an idle one, and reads
-   * the table in force back as an idle run does (restoreIfDrifted): a refusal that lasts must not
-   * stop the periodic read-back. Returns how it applied ('none': it could not, or nothing to do)
-   * and the drift found.
+   * module), and would again at every run: the clients' changes are applied under the shape of
+   * `previous`, so that no block, unmapping or move waits for the setting to be put right (the
+   * refusal stays in the run's errors). `full`: nothing is known in force (a read-back failed
+   * since): that ruleset is applied in full and read back. With no change under that shape the run
+   * is an idle one, and reads the table in force back as an idle run does (restoreIfDrifted): a
+   * refusal that lasts must not stop the periodic read-back. The refused shape's error is not
+   * about the table in force: the LAN follows this fallback's own outcome. Returns how it applied
+   * ('none': it could not, or nothing to do) and the drift found.
    */
   private async applyUnderShapeInForce(
     previous: Applied,
+    full: boolean,
     build: PolicyBuild,
     errors: { cause: ErrorCause; message: string }[],
     save: (policy: GatewayPolicy) => void,
@@ -308,27 +317,33 @@ export class Reconciler {
     let delta: string | null;
     try {
       rendered = renderRuleset(under);
-      delta = renderDelta(previous.rendered, rendered);
+      delta = full ? null : renderDelta(previous.rendered, rendered);
     } catch (error) {
       errors.push({ cause: 'render', message: messageOf(error) });
       return { mode: 'none', drift };
     }
-    if (delta === null) return { mode: 'none', drift };
+    if (!full && delta === null) return { mode: 'none', drift };
+    const own: { cause: ErrorCause; message: string }[] = [];
     if (delta === '') {
       // As run's "another snapshot with the same ruleset" (a client moved to another proxy on the same port is kept).
       this.applied = { policy: under, rendered: previous.rendered };
       this.lastBuild = { ...build, policy: under };
-      const restored = await this.restoreIfDrifted(this.applied, errors);
-      await this.afterApply(previous.policy, under, errors, null, save);
+      const restored = await this.restoreIfDrifted(this.applied, own);
+      await this.afterApply(previous.policy, under, own, null, save, this.keepLan(under, own));
+      errors.push(...own);
       return { mode: restored.mode, drift: [...drift, ...restored.drift] };
     }
-    const applied = await this.applyChange(previous, delta, rendered, errors);
-    if (applied.mode === 'none') return { mode: 'none', drift: [...drift, ...applied.drift] };
+    const applied = await this.applyChange(full ? null : previous, delta, rendered, own);
+    if (applied.mode === 'none') {
+      errors.push(...own);
+      return { mode: 'none', drift: [...drift, ...applied.drift] };
+    }
     this.lastBuild = { ...build, policy: under };
     this.applied = { policy: under, rendered };
-    const verify = applied.mode === 'full' ? () => this.verifyApplied(rendered, errors) : null;
-    // The shape in force closes the loopback hole: the refused one's error is not about it.
-    await this.afterApply(previous.policy, under, errors, verify, save, this.assertLan(under, errors));
+    this.unverified = null;
+    const verify = applied.mode === 'full' ? () => this.verifyApplied(rendered, own) : null;
+    await this.afterApply(previous.policy, under, own, verify, save, this.assertLan(under, own));
+    errors.push(...own);
     return { mode: applied.mode, drift: [...drift, ...applied.drift] };
   }
 
@@ -420,7 +435,10 @@ export class Reconciler {
     } catch (error) {
       errors.push({ cause: 'verify', message: messageOf(error) });
     }
-    if (errors.some((e) => e.cause === 'verify') && this.applied?.rendered === rendered) this.applied = null;
+    if (errors.some((e) => e.cause === 'verify') && this.applied?.rendered === rendered) {
+      this.unverified = this.applied;
+      this.applied = null;
+    }
   }
 
   /**
