@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { type ProxyEndpoint, parsePort } from '@pgw/domain';
 import { DialError } from './dial-error.js';
 import type { Dialer } from './types.js';
-import { REFILL_FALLBACK_MS, WarmPool } from './warm-pool.js';
+import { REFILL_FALLBACK_MS, type WarmConnector, WarmPool } from './warm-pool.js';
 
 // The pool's own order of work, with a dialer that records its calls (the proxies' side of warm
 // connections is proven against dante and tinyproxy in test/integration/warm-pool.test.ts).
@@ -156,6 +156,36 @@ describe('WarmPool', () => {
     // A went to a client (the pool no longer owns it); every other one is closed.
     assert.equal(opened[0]!.destroyed, false);
     assert.ok(opened.slice(1).every((socket) => socket.destroyed), 'close() ends the rest');
+  });
+
+  it('closes a warm connection it cannot watch and counts it against the pool, with no unhandled rejection', async () => {
+    const { dialer, calls } = recordingDialer();
+    const destroyed: Socket[] = [];
+    // The native watch's epoll_ctl refused (out of watches, or memory).
+    const connector: WarmConnector<Socket> = {
+      open: (proxy, options) => dialer.open(proxy, options),
+      watch() {
+        throw Object.assign(new Error('DescriptorWatch: epoll_ctl: No space left on device'), { code: 'ENOSPC' });
+      },
+      unwatch() {},
+      destroy: (socket) => void destroyed.push(socket),
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL, connector);
+      await pool.dial(TARGET, { timeoutMs: 1_000 });
+      pool.connectionEnded();
+      for (let i = 0; i < 4; i++) await nextTurn();
+      assert.deepEqual(calls, ['dial', 'open']);
+      assert.equal(destroyed.length, 1, 'the connection it could not watch is closed');
+      assert.deepEqual(pool.counts, { ready: 0, opening: 0 });
+      pool.close();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.deepEqual(unhandled, [], 'no unhandled rejection (the services exit on one)');
   });
 
   it('counts a warm connection found closed as stale, and dials the client anew', async () => {

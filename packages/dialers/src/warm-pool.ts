@@ -251,7 +251,14 @@ export class WarmPool<C = Socket> {
         this.opening--;
         if (this.closed) return void this.connector.destroy(connection);
         this.sizing.recordOpen(this.now() - openedAt);
-        this.keep(connection, openedAt);
+        try {
+          this.keep(connection, openedAt);
+        } catch {
+          // Not watchable (the native watch's epoll_ctl refused: out of watches or memory): a warm
+          // connection nobody watches could not be told closed, so it goes, counted as lost.
+          this.connector.destroy(connection);
+          this.sizing.recordRejection(null, this.now());
+        }
       },
       () => {
         this.opening--;

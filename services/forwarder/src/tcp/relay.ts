@@ -93,7 +93,9 @@ export class Relay {
     try {
       client = new Socket({ fd: this.clientFd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as SocketFromFd);
     } catch {
-      // Not a TCP socket any more (cannot happen for an accepted one) or out of memory: end it.
+      // Not a TCP socket any more (cannot happen for an accepted one) or out of memory: end it,
+      // and the tunnel already open at the proxy with it (no stream owns it yet).
+      upstream.destroy();
       return this.reset();
     }
     this.clientFd = -1;
