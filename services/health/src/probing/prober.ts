@@ -83,14 +83,17 @@ export class Prober {
 
   /**
    * The liveness connection saw the proxy at `watched` die (refused, reset, silent): recorded like a
-   * failed probe that could not reach the proxy, without waiting for one. A watch of an address the
-   * proxy no longer has (edited, its watch not yet replaced) records nothing.
+   * failed probe that could not reach the proxy, without waiting for one, and down at once whatever
+   * fail_threshold says (record). A watch of an address the proxy no longer has (edited, its watch
+   * not yet replaced) records nothing.
    */
   async recordLoss(watched: { readonly id: number; readonly host: string; readonly port: number }, error: string): Promise<ProbeResult | null> {
     const proxy = await this.find(watched.id);
     if (proxy.host !== watched.host || proxy.port !== watched.port) return null;
-    // The watch reports every failed reconnect; one failure on record per outage is enough.
-    if (proxy.status === 'down') return null;
+    // The watch reports every failed reconnect; one failure on record per outage is enough, unless
+    // a recovery began since: the loss resets it, and (recorded as starting now) makes a probe that
+    // dialed before it history only, so that probe's success cannot complete the recovery.
+    if (proxy.status === 'down' && proxy.consecutiveSuccesses === 0) return null;
     const result = await this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness');
     return result === ENDPOINT_CHANGED ? null : result;
   }
@@ -109,6 +112,9 @@ export class Prober {
     const { db, logger, metrics } = this.deps;
     const proxyId = proxy.id;
     const settings = this.deps.settings();
+    // fail_threshold counts layer-7 probes, which can fail once for nothing; a liveness loss is the
+    // proxy's TCP endpoint gone (refused, reset, keepalive unanswered): its clients are blocked now.
+    const thresholds = trigger === 'liveness' ? { ...settings, failThreshold: 1 } : settings;
     const checkedAt = new Date();
     const error = this.observe(proxyId, outcome, settings);
     const recorded = await recordProbe(
@@ -125,7 +131,7 @@ export class Prober {
         ...(outcome.ok && outcome.handshakeLearned !== null ? { learned: outcome.handshakeLearned } : {}),
         ...(udp !== undefined ? { udp } : {}),
       },
-      settings,
+      thresholds,
     );
     const result: ProbeResult = {
       proxyId,

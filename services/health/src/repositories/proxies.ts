@@ -15,6 +15,8 @@ export interface ProxyToProbe {
   readonly username: string | null;
   readonly passwordEnc: string | null;
   readonly status: ProxyStatus;
+  /** Successes in a row so far: above 0 while a down proxy recovers (a liveness loss then resets it). */
+  readonly consecutiveSuccesses: number;
   readonly handshakeMode: ProxyHandshakeMode;
   readonly handshakeLearned: ProxyHandshake | null;
   /** Whether it carries UDP, and when the probe last asked (migration 0020); both null: never asked for this endpoint. */
@@ -30,7 +32,7 @@ export interface ProxyToProbe {
   readonly readAt: string;
 }
 
-const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'handshakeMode', 'handshakeLearned', 'udpSupport', 'udpCheckedAt', 'lastCheckedAt'] as const;
+const COLUMNS = ['id', 'name', 'protocol', 'host', 'port', 'username', 'passwordEnc', 'status', 'consecutiveSuccesses', 'handshakeMode', 'handshakeLearned', 'udpSupport', 'udpCheckedAt', 'lastCheckedAt'] as const;
 /** One clock for every health node: their own may differ, the order of their probes must not. */
 const READ_AT = sql<string>`to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('readAt');
 
