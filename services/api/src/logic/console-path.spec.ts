@@ -18,3 +18,15 @@ test('no spelling of an api path and nothing that decodes, collapses or resolves
   ];
   for (const path of refused) assert.equal(isConsolePath(path, API), false, path);
 });
+
+test('judges a long path that is not clean in linear time (an unauthenticated request must not stall the loop)', () => {
+  // With nested repetition ((x+/?)*) the regex engine tried every split of the letters before
+  // refusing: 28 letters and one bad character took seconds, 40 would take hours.
+  for (const path of [`/${'a'.repeat(28)}!`, `/${'a/'.repeat(5_000)}a!`, `/${'ab'.repeat(20_000)}%`]) {
+    const started = process.hrtime.bigint();
+    assert.equal(isConsolePath(path, API), false);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    assert.ok(ms < 200, `${path.length} characters judged in ${ms.toFixed(1)} ms`);
+  }
+  assert.equal(isConsolePath(`/${'a/'.repeat(5_000)}a`, API), true, 'a long clean path is still the console');
+});
