@@ -65,6 +65,18 @@ describe('api: a proxy password stays with its endpoint', () => {
     }
   });
 
+  it('refuses a proxy URL with a password and no username (400 naming url), as the separate fields are: nothing stored', async () => {
+    const proxies = await h.db.selectFrom('proxies').select('id').execute();
+    for (const url of ['socks5://:secret@198.51.100.62:1080', 'http://:secret@198.51.100.62:3128']) {
+      const bad = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'no-user', url } });
+      assert.equal(bad.status, 400, `${url}: ${bad.text}`);
+      assert.equal(bad.body.error.field, 'url', bad.text);
+      assert.match(bad.body.error.message, /password needs a username/, bad.text);
+      assert.ok(!bad.text.includes('secret'), bad.text);
+    }
+    assert.equal((await h.db.selectFrom('proxies').select('id').execute()).length, proxies.length, 'no proxy stored');
+  });
+
   it('refuses credentials the protocol cannot carry (400 naming the field), which no dial could ever send', async () => {
     const cases = [
       { body: { name: 'h1', url: 'http://a%3Ab:pw@198.51.100.61:3128' }, field: 'url' },

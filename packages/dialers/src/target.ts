@@ -1,11 +1,7 @@
 import { isIP } from 'node:net';
+import { isDnsSafeHostname } from '@pgw/domain';
 import { DialError } from './dial-error.js';
 import type { DialTarget } from './types.js';
-
-// Hostnames go to the proxy verbatim (SOCKS5 ATYP 3, HTTP request line), so only DNS-safe
-// characters pass: no spaces, CR/LF or colons that could smuggle extra protocol.
-const HOSTNAME = /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
-const MAX_HOSTNAME = 253;
 
 /** Throws DialError('invalid_request') naming what is wrong with the target. */
 export function checkTarget(target: DialTarget): void {
@@ -19,7 +15,8 @@ export function checkTarget(target: DialTarget): void {
   if (host.includes('%')) {
     throw new DialError('invalid_request', `target host ${JSON.stringify(host.slice(0, 64))} has an IPv6 zone, which means nothing to a proxy`);
   }
-  if (isIP(host) === 0 && (host.length > MAX_HOSTNAME || !HOSTNAME.test(host))) {
+  // Hostnames go to the proxy verbatim: only DNS-safe ones pass (@pgw/domain hostname.ts).
+  if (isIP(host) === 0 && !isDnsSafeHostname(host)) {
     throw new DialError('invalid_request', `target host ${JSON.stringify(host.slice(0, 64))} is not an IP address or hostname`);
   }
 }

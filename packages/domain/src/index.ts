@@ -1,4 +1,6 @@
 export * from './net.js';
+export * from './hostname.js';
+export * from './check-url.js';
 export * from './mac.js';
 export * from './proxy.js';
 export * from './mapping.js';

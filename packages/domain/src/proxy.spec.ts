@@ -23,6 +23,7 @@ describe('parseProxyUrl', () => {
     assert.throws(() => parseProxyUrl('http://h:1/path'), /must not have a path/);
     assert.throws(() => parseProxyUrl('not a url'), /is not a URL/);
     assert.throws(() => parseProxyUrl('http://h:70000'), /not a URL|port/);
+    assert.throws(() => parseProxyUrl('socks5://:pw@h:1080'), /a password needs a username/);
   });
   it('never echoes a password in its errors', () => {
     assert.throws(() => parseProxyUrl('socks5://u:topsecret@'), (error: Error) => !error.message.includes('topsecret'));

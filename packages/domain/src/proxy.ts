@@ -94,6 +94,8 @@ export function parseProxyUrl(input: string): ProxyEndpoint {
   }
   if (url.pathname !== '' && url.pathname !== '/') throw new Error('proxy URL must not have a path');
   if (url.port === '') throw new Error('proxy URL must name a port (1-65535)');
+  // As the separate fields: a password alone would be stored and never sent (no dial authenticates without a user).
+  if (url.password !== '' && url.username === '') throw new Error('proxy URL: a password needs a username (socks5://user:pass@host:port)');
   const result = proxyEndpointSchema.safeParse({
     protocol,
     host: url.hostname,
