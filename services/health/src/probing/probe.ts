@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
-import { DialError, type DialFailureReason, type DialOptions, type Dialer, type ProxyAddressCheck } from '@pgw/dialers';
+import { DialError, type DialFailureReason, type DialOptions, type Dialer, type DialStep, type ProxyAddressCheck } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
 import { FirstFlightSocket } from './first-flight.js';
 import { dialAndLearn, type HandshakePlan, learnedAfterEarlyData, pipelineGraceMs } from '../learning/handshake-learning.js';
@@ -205,10 +205,18 @@ class AnswerError extends Error {
   }
 }
 
+/** What the proxy had yet to send at each step of its handshake. */
+const STEP_ANSWER: Readonly<Record<Exclude<DialStep, 'connect'>, string>> = { greeting: 'greeting answer (method selection)', auth: 'auth status', reply: 'CONNECT reply' };
+
 function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number, timedOut: boolean, earlyDataForced: boolean): ProbeOutcome {
   if (error instanceof DialError) {
     if (error.reason === 'aborted' || (timedOut && error.reason === 'connect_timeout')) {
-      return { ok: false, result: 'timeout', reachedProxy: true, error: `${endpointLabel(proxy)}: no tunnel to ${target.host}:${target.port} within ${timeoutMs} ms` };
+      // The probe's time ran out (its own timer, or the dial's over the time left): said with the
+      // probe's timeout, at the step the dial had reached. No TCP connection: the proxy was not
+      // reached (a blackholed proxy is not the check target's fault).
+      if (error.step === 'connect') return { ok: false, result: 'timeout', reachedProxy: false, error: `${endpointLabel(proxy)}: no TCP connection to the proxy within ${timeoutMs} ms` };
+      const at = error.step === undefined ? '' : ` (waiting for the proxy's ${STEP_ANSWER[error.step]})`;
+      return { ok: false, result: 'timeout', reachedProxy: true, error: `${endpointLabel(proxy)}: no tunnel to ${target.host}:${target.port} within ${timeoutMs} ms${at}` };
     }
     return { ok: false, result: error.reason, reachedProxy: !PROXY_UNREACHED.has(error.reason), error: error.message };
   }
