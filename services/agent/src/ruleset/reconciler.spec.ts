@@ -142,6 +142,27 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   };
 }
 
+/**
+ * Clients 10 and 11 applied, then a setting that changes the table's shape (dnsMode proxy), which
+ * this kernel refuses at every run; the shape in force (no 'udp dport 53 drop' is the refused one's
+ * mark) still applies. Returns once the refused run has been reported.
+ */
+async function underRefusedShape() {
+  const t = setup(policy([c(10), c(11)]));
+  await t.reconciler.request('start');
+  const original = t.kernel.apply.bind(t.kernel);
+  t.kernel.apply = function (script, of) {
+    if (script.includes('delete table inet pgw') && !script.includes('udp dport 53 drop')) {
+      this.scripts.push(script);
+      throw new Error('Error: Could not process rule: No such file or directory');
+    }
+    original(script, () => ({ ...of(), dnsMode: 'drop' }));
+  };
+  t.setDesired({ ...policy([c(10), c(11)]), dnsMode: 'proxy' });
+  await t.reconciler.request('event:settings');
+  return t;
+}
+
 describe('Reconciler', () => {
   it('applies in full first, then skips an unchanged state that still verifies', async () => {
     const t = setup(policy([c(10)]));
@@ -400,19 +421,7 @@ describe('Reconciler', () => {
   });
 
   it('while the kernel refuses a new table shape, the idle runs still read the table in force back and restore what was removed behind the agent', async () => {
-    const t = setup(policy([c(10), c(11)]));
-    await t.reconciler.request('start');
-    // Only the new shape (dnsMode proxy: no 'udp dport 53 drop') is refused; the shape in force applies.
-    const original = t.kernel.apply.bind(t.kernel);
-    t.kernel.apply = function (script, of) {
-      if (script.includes('delete table inet pgw') && !script.includes('udp dport 53 drop')) {
-        this.scripts.push(script);
-        throw new Error('Error: Could not process rule: No such file or directory');
-      }
-      original(script, () => ({ ...of(), dnsMode: 'drop' }));
-    };
-    t.setDesired({ ...policy([c(10), c(11)]), dnsMode: 'proxy' });
-    await t.reconciler.request('event:settings');
+    const t = await underRefusedShape();
     assert.deepEqual(t.outcomes.at(-1)!.errors.map((e) => e.cause), ['nft_apply']);
     // Behind the agent's back: a mapped client's element removed.
     t.kernel.table!.elements.set('lan_mapped', ['192.168.2.10']);
@@ -430,18 +439,7 @@ describe('Reconciler', () => {
   });
 
   it('while the kernel refuses a new table shape, a read-back failure after a restore does not stop the runs: the next applies the shape in force in full, a block included', async () => {
-    const t = setup(policy([c(10), c(11)]));
-    await t.reconciler.request('start');
-    const original = t.kernel.apply.bind(t.kernel);
-    t.kernel.apply = function (script, of) {
-      if (script.includes('delete table inet pgw') && !script.includes('udp dport 53 drop')) {
-        this.scripts.push(script);
-        throw new Error('Error: Could not process rule: No such file or directory');
-      }
-      original(script, () => ({ ...of(), dnsMode: 'drop' }));
-    };
-    t.setDesired({ ...policy([c(10), c(11)]), dnsMode: 'proxy' });
-    await t.reconciler.request('event:settings');
+    const t = await underRefusedShape();
     // The idle run's read-back times out, and so does the read-back of the restore it makes.
     t.failListings(2);
     await t.reconciler.request('resync');
