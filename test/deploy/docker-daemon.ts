@@ -109,8 +109,27 @@ export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
     for (const mount of mountsBelow().reverse()) await execa('umount', [mount], { reject: false });
     if (mountsBelow().length === 0) rmSync(dir, { recursive: true, force: true });
   };
+  // A run that died before its stop() (SIGKILL) left its containers and volumes in the data root;
+  // those with a restart policy started again with this engine, in this run's namespace (CI on
+  // c7aae9a after a killed run: the old guard refused the positive control, the old Postgres volume
+  // failed the migration). Removed, with the nft tables they made here, before any test looks.
+  const clearLeftovers = async () => {
+    const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+    const volumes = (await docker(['volume', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
+    if (ids.length === 0 && volumes.length === 0) return;
+    console.log(`# docker: removing ${ids.length} container(s) and ${volumes.length} volume(s) an earlier run left in ${dataRoot}`);
+    if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids], { timeoutMs: 120_000 });
+    if (volumes.length > 0) await docker(['volume', 'rm', '-f', ...volumes]);
+    await docker(['network', 'prune', '-f']);
+    const listed = await execa('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'], { reject: false });
+    for (const line of listed.stdout.split('\n')) {
+      const [keyword, family, name] = line.trim().split(' ');
+      if (keyword === 'table' && family !== undefined && name?.startsWith('pgw')) await execa('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', family, name]);
+    }
+  };
   try {
     await startEngine();
+    await clearLeftovers();
   } catch (error) {
     await stop();
     throw error;
