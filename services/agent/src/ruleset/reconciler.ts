@@ -262,12 +262,7 @@ export class Reconciler {
     }
 
     if (previous && delta === '') {
-      // Another snapshot with the same ruleset (the state file's policy at start, a setting the
-      // ruleset does not use, a client moved to another proxy on the same port).
-      this.applied = { policy: build.policy, rendered: previous.rendered };
-      this.lastBuild = build;
-      ({ mode, drift } = await this.restoreIfDrifted(this.applied, errors));
-      await this.afterApply(previous.policy, build.policy, errors, null, save);
+      ({ mode, drift } = await this.sameRuleset(previous, build, errors, save));
       return finish();
     }
     // Only set elements change (same skeleton, so the same LAN interface, whose hole the ruleset in
@@ -325,11 +320,7 @@ export class Reconciler {
     if (!full && delta === null) return { mode: 'none', drift };
     const own: { cause: ErrorCause; message: string }[] = [];
     if (delta === '') {
-      // As run's "another snapshot with the same ruleset" (a client moved to another proxy on the same port is kept).
-      this.applied = { policy: under, rendered: previous.rendered };
-      this.lastBuild = { ...build, policy: under };
-      const restored = await this.restoreIfDrifted(this.applied, own);
-      await this.afterApply(previous.policy, under, own, null, save, this.keepLan(under, own));
+      const restored = await this.sameRuleset(previous, { ...build, policy: under }, own, save);
       errors.push(...own);
       return { mode: restored.mode, drift: [...drift, ...restored.drift] };
     }
@@ -345,6 +336,20 @@ export class Reconciler {
     await this.afterApply(previous.policy, under, own, verify, save, this.assertLan(under, own));
     errors.push(...own);
     return { mode: applied.mode, drift: [...drift, ...applied.drift] };
+  }
+
+  /**
+   * Another snapshot with the same ruleset as `previous` (the state file's policy at start, a
+   * setting the ruleset does not use, a client moved to another proxy on the same port): it becomes
+   * the one applied, and the table is checked as an idle run checks it. `errors` judge the LAN
+   * (afterApply's keepLan): only this run's own, never a refused shape's.
+   */
+  private async sameRuleset(previous: Applied, build: PolicyBuild, errors: { cause: ErrorCause; message: string }[], save: (policy: GatewayPolicy) => void): Promise<{ mode: ReconcileOutcome['mode']; drift: string[] }> {
+    this.applied = { policy: build.policy, rendered: previous.rendered };
+    this.lastBuild = build;
+    const restored = await this.restoreIfDrifted(this.applied, errors);
+    await this.afterApply(previous.policy, build.policy, errors, null, save);
+    return restored;
   }
 
   /** What a read-back finds changed: the sets and counts, and the rules against the baseline of this shape (a delta changes no rule). */
