@@ -11,9 +11,14 @@ import { isDnsSafeHostname } from './hostname.js';
 export function checkUrlProblem(checkUrl: string): string | null {
   const url = new URL(checkUrl);
   if (url.username !== '' || url.password !== '') return 'must not carry a username or password (the probe never sends them, and every console user can read the settings)';
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = dialedHost(url);
   if (isIP(host) === 0 && !isDnsSafeHostname(host)) {
     return `host ${JSON.stringify(host.slice(0, 64))} is not an IP address or a hostname of letters, digits, '-' and '_' between dots`;
   }
   return null;
+}
+
+/** The host a URL names as a dial takes it: an IPv6 literal without its brackets. */
+export function dialedHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, '$1');
 }

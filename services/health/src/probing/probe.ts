@@ -3,7 +3,7 @@ import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import { endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
+import { dialedHost, endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
 import { DialError, type DialFailureReason, type DialOptions, type Dialer, type DialStep, type ProxyAddressCheck } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
 import { FirstFlightSocket } from './first-flight.js';
@@ -44,7 +44,7 @@ export interface CheckTarget {
 export function checkTargetFromUrl(checkUrl: string): CheckTarget {
   const url = new URL(checkUrl);
   const tls = url.protocol === 'https:';
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = dialedHost(url);
   const port = url.port === '' ? (tls ? 443 : 80) : Number(url.port);
   return { url, host, port, tls, label: `${url.protocol}//${url.host}${url.pathname}` };
 }
