@@ -87,6 +87,16 @@ export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
     await running.stop(0); // any helper left in its group
   };
 
+  /** Every container (with its anonymous volumes), every volume and every unused network of the engine; `reject`: a failure throws. */
+  const removeAll = async (reject: boolean): Promise<{ containers: number; volumes: number }> => {
+    const ids = (await docker(['ps', '-aq'], { reject })).stdout.split('\n').filter(Boolean);
+    if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids], { reject, timeoutMs: 120_000 });
+    const volumes = (await docker(['volume', 'ls', '-q'], { reject })).stdout.split('\n').filter(Boolean);
+    if (volumes.length > 0) await docker(['volume', 'rm', '-f', ...volumes], { reject });
+    await docker(['network', 'prune', '-f'], { reject });
+    return { containers: ids.length, volumes: volumes.length };
+  };
+
   let stopped = false;
   const unhook = onProcessExit(() => {
     // Last resort on an abrupt exit: dockerd stops its containers when it gets SIGTERM.
@@ -96,10 +106,7 @@ export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
     if (stopped) return;
     stopped = true;
     if (proc?.isAlive()) {
-      const ids = (await docker(['ps', '-aq'], { reject: false })).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids], { reject: false, timeoutMs: 120_000 });
-      await docker(['volume', 'prune', '-f'], { reject: false });
-      await docker(['network', 'prune', '-f'], { reject: false });
+      await removeAll(false);
       await stopEngine();
     }
     unhook();
@@ -114,13 +121,9 @@ export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
   // c7aae9a after a killed run: the old guard refused the positive control, the old Postgres volume
   // failed the migration). Removed, with the nft tables they made here, before any test looks.
   const clearLeftovers = async () => {
-    const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    const volumes = (await docker(['volume', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
-    if (ids.length === 0 && volumes.length === 0) return;
-    console.log(`# docker: removing ${ids.length} container(s) and ${volumes.length} volume(s) an earlier run left in ${dataRoot}`);
-    if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids], { timeoutMs: 120_000 });
-    if (volumes.length > 0) await docker(['volume', 'rm', '-f', ...volumes]);
-    await docker(['network', 'prune', '-f']);
+    const { containers, volumes } = await removeAll(true);
+    if (containers === 0 && volumes === 0) return;
+    console.log(`# docker: removed ${containers} container(s) and ${volumes} volume(s) an earlier run left in ${dataRoot}`);
     const listed = await execa('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'], { reject: false });
     for (const line of listed.stdout.split('\n')) {
       const [keyword, family, name] = line.trim().split(' ');
