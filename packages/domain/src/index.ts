@@ -1,4 +1,5 @@
 export * from './net.js';
+export * from './client-network.js';
 export * from './hostname.js';
 export * from './check-url.js';
 export * from './mac.js';

@@ -84,3 +84,19 @@ test('a reservation settled twice counts once', () => {
   reserved(throttle, '10.0.0.1', 'admin');
   assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 60, 'three in flight again: one refund, not two, and no success');
 });
+
+test('an IPv6 client is counted by its /64: the addresses of one network share its limit', () => {
+  // One host is handed a /64 by its provider: counted per address, it would rotate past the limit.
+  const throttle = new LoginThrottle(limits({ perAddress: 2 }), () => 0);
+  reserved(throttle, '2001:db8:1:2::1', 'alice').failed();
+  reserved(throttle, '2001:db8:1:2:ffff::9', 'bob').failed();
+  assert.equal(retryAfter(throttle, '2001:db8:1:2:abcd::7', 'carol'), 60, 'a third address of the same /64 is refused');
+  reserved(throttle, '2001:db8:1:3::1', 'carol').failed();
+});
+
+test('an IPv4 client is the same whether the socket spells it mapped or not', () => {
+  const throttle = new LoginThrottle(limits(), () => 0);
+  for (let i = 0; i < 3; i++) reserved(throttle, '::ffff:10.0.0.1', 'admin').failed();
+  assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 60);
+  reserved(throttle, '10.0.0.2', 'admin').failed();
+});

@@ -1,3 +1,5 @@
+import { clientNetworkKey } from '@pgw/domain';
+
 /**
  * Login attempts counted in fixed windows, reserved BEFORE the password is checked: concurrent
  * attempts each take a place, so a burst cannot slip past the limit while the checks are running.
@@ -5,7 +7,9 @@
  * Keys: (source address, username), so failures from one address never lock the user out from
  * another; the source address alone, against one address spraying many usernames; and a global
  * ceiling across all addresses, which bounds distributed guessing (it can refuse everyone, but only
- * for its short window and only while the attack goes on).
+ * for its short window and only while the attack goes on). An IPv6 source counts as its /64
+ * (clientNetworkKey): one host holds all of it, and would otherwise rotate past both address keys
+ * to the global ceiling, refusing every login.
  *
  * Kept in memory: the api is a single process, and a throttle that needs Redis would either lock
  * everyone out or let everyone through while Redis is down. The global ceiling also bounds how many
@@ -51,8 +55,9 @@ export class LoginThrottle {
     private readonly now: () => number = Date.now,
   ) {}
 
-  reserve(address: string, username: string): ReserveResult {
+  reserve(sourceAddress: string, username: string): ReserveResult {
     const now = this.now();
+    const address = clientNetworkKey(sourceAddress);
     // An address cannot contain NUL, so the pair key is unambiguous whatever the username holds.
     const keys: [key: string, limit: number, windowMs: number][] = [
       [`pair:${address}\u0000${username.toLowerCase()}`, this.limits.perAddressAndUser, this.limits.windowMs],
