@@ -210,6 +210,8 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
       await page.getByRole('link', { name: 'Authentication' }).click();
       await page.getByText('Only admins can see and manage users.').waitFor();
       assert.equal(await page.locator('tr[data-user]').count(), 0);
+      // Nor the audit entries about users and sessions (the api leaves them out of a viewer's reads).
+      await page.getByTestId('audit-viewer-scope').waitFor();
       // And the server refuses anyway: a well-formed change with a valid CSRF token is forbidden.
       const status = await page.evaluate(async () => {
         const { csrfToken } = (await (await fetch('/api/v1/auth/csrf')).json()) as { csrfToken: string };

@@ -86,6 +86,27 @@ describe('audit of authentication events', () => {
     for (const item of page.body.items) assert.deepEqual([item.sourceIp, item.userAgent], ['203.0.113.90', CLIENT['user-agent']]);
   });
 
+  it("keeps the entries about users and sessions from a viewer (API_SPEC: a viewer reads everything except users)", async () => {
+    // Logins, failed logins and user changes name usernames, roles and the admins' addresses and browsers.
+    const admin = await h.login(ADMIN);
+    const viewer = await h.login(VIEWER);
+    const types = async (bearer: string, query: string) => {
+      const page = await h.call('GET', `/api/v1/audit?${query}`, { auth: { bearer } });
+      assert.equal(page.status, 200, page.text);
+      return new Set((page.body.items as { entityType: string }[]).map((item) => item.entityType));
+    };
+    const all = await types(admin.token, 'limit=1000');
+    assert.ok(all.has('user') && all.has('session'), `the admin reads them: ${[...all].join(', ')}`);
+    for (const query of ['limit=1000', 'entityType=user', 'entityType=session', 'action=login_failed', `q=${encodeURIComponent('203.0.113.90')}`]) {
+      const seen = await types(viewer.token, query);
+      assert.ok(!seen.has('user') && !seen.has('session'), `a viewer read ${[...seen].join(', ')} with ${query}`);
+    }
+    const csv = await h.call('GET', '/api/v1/audit/export', { auth: { bearer: viewer.token } });
+    assert.equal(csv.status, 200, csv.text);
+    assert.doesNotMatch(csv.text, /,(user|session),/, 'nor in the export');
+    assert.doesNotMatch(csv.text, /login_failed|pgw-audit-test/);
+  });
+
   it('does not write a row for a throttled attempt (no password checked, nothing to record but a counter)', async () => {
     const attempt = () => h.call('POST', '/api/v1/auth/login', { body: { username: 'mallory', password: 'guess-guess-1' }, headers: { ...CLIENT, 'x-forwarded-for': '203.0.113.99' } });
     for (let i = 0; i < 5; i++) assert.equal((await attempt()).status, 401);

@@ -44,6 +44,7 @@ export async function searchAudit(db: Db, filter: AuditFilter, limit: number): P
   }
   if (filter.from) query = query.where('at', '>=', filter.from);
   if (filter.to) query = query.where('at', '<', filter.to);
+  if (filter.hiddenEntityTypes?.length) query = query.where('entityType', 'not in', filter.hiddenEntityTypes);
   return query.orderBy('id', 'desc').limit(limit).execute();
 }
 

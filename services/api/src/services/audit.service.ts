@@ -1,5 +1,6 @@
 import type { AuditLogRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
+import type { Role } from '../auth/auth-context.js';
 import { invalid } from '../logic/domain-errors.js';
 import type { AuditFilter, AuditReader } from './ports.js';
 
@@ -24,6 +25,13 @@ export interface AuditExport {
 
 type Query = Readonly<Record<string, unknown>>;
 
+/**
+ * What a viewer does not read (API_SPEC.yaml: a viewer reads everything except users): the rows
+ * about users (created, changed, deleted, failed logins, password changes) and sessions (logins
+ * and logouts), which name usernames, roles and the admins' addresses and browsers.
+ */
+const HIDDEN_FROM: Readonly<Record<Role, readonly string[]>> = { admin: [], viewer: ['user', 'session'] };
+
 const text = (query: Query, name: string): string | undefined => {
   const value = query[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
@@ -41,8 +49,9 @@ const date = (query: Query, name: string): Date | undefined => {
  * The filter of a search or export from its query parameters (the OpenAPI validator already checked
  * their types and lengths). An empty parameter is no filter, as an empty field of the console is.
  */
-export function auditFilter(query: Query): AuditFilter {
+export function auditFilter(query: Query, reader: Role): AuditFilter {
   const filter: AuditFilter = {
+    hiddenEntityTypes: HIDDEN_FROM[reader],
     before: text(query, 'before'),
     actor: text(query, 'actor'),
     entityType: text(query, 'entityType'),
@@ -76,13 +85,14 @@ export class AuditService {
     return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
   }
 
-  async search(query: Query): Promise<AuditPage> {
-    return this.read(auditFilter(query), limitOf(query, AUDIT_PAGE_DEFAULT, 1000));
+  /** `reader`: the caller's role, which decides the rows it may read. */
+  async search(query: Query, reader: Role): Promise<AuditPage> {
+    return this.read(auditFilter(query, reader), limitOf(query, AUDIT_PAGE_DEFAULT, 1000));
   }
 
   /** CSV through the one formatter (@pgw/domain/csv), which defuses spreadsheet formulas. */
-  async exportCsv(query: Query): Promise<AuditExport> {
-    const page = await this.read(auditFilter(query), limitOf(query, AUDIT_EXPORT_MAX, AUDIT_EXPORT_MAX));
+  async exportCsv(query: Query, reader: Role): Promise<AuditExport> {
+    const page = await this.read(auditFilter(query, reader), limitOf(query, AUDIT_EXPORT_MAX, AUDIT_EXPORT_MAX));
     const rows = page.items.map((r) => [
       r.id,
       r.at.toISOString(),

@@ -102,6 +102,8 @@ export interface AuditFilter {
   text?: string | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
+  /** Rows about these kinds of entity are left out, whatever the other filters say (a viewer's reads). */
+  hiddenEntityTypes?: readonly string[] | undefined;
 }
 
 export interface AuditReader {
