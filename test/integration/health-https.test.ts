@@ -19,6 +19,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Registry } from 'prom-client';
 import { loadHealthConfig } from '../../services/health/src/config.js';
 import { type HealthService, startHealthService } from '../../services/health/src/health-service.js';
+import { startOddProxy } from '../../lab/odd-proxy-server.js';
 import { startDante } from '../../lab/proxies.js';
 import { startRedis } from '../../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
@@ -40,10 +41,13 @@ function selfSigned(dir: string, name: string, ip: string): { cert: string; key:
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), certFile };
 }
 
-function httpsEcho(cert: { cert: string; key: string }): Promise<{ server: Server; url: string }> {
+/** An https IP echo; `delayMs`: its answer waits that long after the request (the TLS handshake does not). */
+function httpsEcho(cert: { cert: string; key: string }, delayMs = 0): Promise<{ server: Server; url: string }> {
   const server = createServer(cert, (req, res) => {
     if (req.url !== '/ip') return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress }));
+    const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ip: req.socket.remoteAddress }));
+    if (delayMs === 0) answer();
+    else setTimeout(answer, delayMs);
   });
   return new Promise((resolve, reject) =>
     server.once('error', reject).listen(0, ECHO_IP, () => resolve({ server, url: `https://${ECHO_IP}:${(server.address() as AddressInfo).port}/ip` })),
@@ -61,11 +65,12 @@ describe('health probe of an https check URL', () => {
   let health: HealthService | undefined;
   let queue: Queue<ProbeJobData, ProbeResult>;
   let queueEvents: QueueEvents;
-  const servers: Server[] = [];
+  const servers: { close(): void }[] = [];
   const logger = createLogger('health-https-test', 'warn');
   const secretKey = randomBytes(32);
   let goodUrl: string;
   let wrongAddressUrl: string;
+  let slowUrl: string;
   let caFile: string;
 
   const baseEnv = () => ({
@@ -98,7 +103,10 @@ describe('health probe of an https check URL', () => {
     writeFileSync(caFile, `${good.cert}${elsewhere.cert}`);
     const goodEcho = await httpsEcho(good);
     const wrongEcho = await httpsEcho(elsewhere);
-    servers.push(goodEcho.server, wrongEcho.server);
+    // Slower than the pipelining grace (3000 ms / 4): only the answer, not the TLS handshake.
+    const slowEcho = await httpsEcho(good, 1000);
+    servers.push(goodEcho.server, wrongEcho.server, slowEcho.server);
+    slowUrl = slowEcho.url;
     goodUrl = goodEcho.url;
     wrongAddressUrl = wrongEcho.url;
 
@@ -171,6 +179,35 @@ describe('health probe of an https check URL', () => {
     } finally {
       await setCheckUrl(goodUrl);
       await stopHealth();
+    }
+  });
+
+  it('learns pipelined for a proxy that drops early data, also when the answer is slow but the TLS handshake is not', async () => {
+    // The early-data try stays silent (the ClientHello was dropped); the try without early data is
+    // answered at once by the ServerHello, only its HTTP answer is slow. The silence proves the drop:
+    // the two are judged by their first byte (before: the whole answer, so early-data was kept and
+    // every cold connection through this proxy would have hung).
+    const dropping = await startOddProxy({ behaviour: 'socks5-drops-early-data', ip: `${SUBNET}.12`, port: 1080 });
+    servers.push(dropping);
+    const { id } = await database.db
+      .insertInto('proxies')
+      .values({ name: 'drops-early-data', protocol: 'socks5', host: `${SUBNET}.12`, port: 1080, username: null, passwordEnc: null, handshakeLearned: 'early-data' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await setCheckUrl(slowUrl);
+    const config = loadHealthConfig({ ...baseEnv(), PGW_HEALTH_CA_FILE: caFile });
+    await startHealth(config.PGW_HEALTH_CA_FILE!.certificates);
+    try {
+      const job = await queue.add('probe', { proxyId: id, trigger: 'on_demand' }, { removeOnComplete: true, removeOnFail: true });
+      const result = await job.waitUntilFinished(queueEvents, 10_000);
+      assert.equal(result.error, null);
+      assert.equal(result.exitIp, `${SUBNET}.12`);
+      const row = await database.db.selectFrom('proxies').select(['status', 'handshakeLearned']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.deepEqual(row, { status: 'up', handshakeLearned: 'pipelined' });
+    } finally {
+      await stopHealth();
+      await database.db.deleteFrom('proxies').where('id', '=', id).execute();
+      await setCheckUrl(goodUrl);
     }
   });
 

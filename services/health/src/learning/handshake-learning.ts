@@ -33,11 +33,13 @@ export function pipelineGraceMs(timeoutMs: number): number {
 /**
  * What a probe that fell back from early data learned (`learned`: what the fallback dial learned;
  * `before`: what was learned before this probe). A tunnel that stayed silent means the proxy dropped
- * the early bytes only if the answer without them came within the same grace; when that answer was
- * slow too, the silence proves nothing and a proxy that had learned early-data keeps it.
+ * the early bytes only if the first byte without them came within the same grace; when that byte
+ * was slow too, the silence proves nothing and a proxy that had learned early-data keeps it. First
+ * byte against first byte: over https the whole answer takes more round trips than the ServerHello
+ * the silent tunnel never brought.
  */
-export function learnedAfterEarlyData(before: ProxyHandshake | null, silent: boolean, learned: ProxyHandshake | null, answerMs: number, graceMs: number): ProxyHandshake | null {
-  if (silent && learned === 'pipelined' && before === 'early-data' && answerMs >= graceMs) return 'early-data';
+export function learnedAfterEarlyData(before: ProxyHandshake | null, silent: boolean, learned: ProxyHandshake | null, firstByteMs: number, graceMs: number): ProxyHandshake | null {
+  if (silent && learned === 'pipelined' && before === 'early-data' && firstByteMs >= graceMs) return 'early-data';
   return learned;
 }
 

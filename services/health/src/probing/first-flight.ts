@@ -2,7 +2,8 @@
 // first (an HTTP request, a TLS ClientHello) writes its first flight before any tunnel exists; it
 // is held here so that the dial can send it with the CONNECT, as the forwarder sends a client's
 // first bytes. Once the tunnel is attached the stand-in carries bytes both ways, so Node's http
-// client and TLS run on it unchanged, over plain HTTP and HTTPS alike.
+// client and TLS run on it unchanged, over plain HTTP and HTTPS alike. Put in front of a tunnel
+// that already exists, it times that tunnel's first byte (answered).
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 

@@ -92,9 +92,14 @@ export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, ta
     socket = dialed.socket;
     // Read before TLS wraps the tunnel: the TCP peer is the proxy itself.
     const proxyAddress = unmappedAddress(dialed.socket.remoteAddress);
+    // After a silent early-data try: this tunnel's first byte is what that silence is judged by.
+    const firstByteAt = early?.silent ? timeFirstByte(dialed.socket) : null;
+    if (firstByteAt !== null) socket = firstByteAt.socket;
     if (target.tls) socket = await startTls(socket, target, trustedCa, controller.signal);
     const exitIp = await exitIpFrom(socket, target, controller.signal);
-    const learned = early === null ? dialed.learned : learnedAfterEarlyData(handshake.learned, early.silent, dialed.learned, performance.now() - tunnelAt, pipelineGraceMs(timeoutMs));
+    // The answer came, so its first byte did: `at` is settled.
+    const firstByteMs = firstByteAt === null ? 0 : (await firstByteAt.at) - tunnelAt;
+    const learned = early === null ? dialed.learned : learnedAfterEarlyData(handshake.learned, early.silent, dialed.learned, firstByteMs, pipelineGraceMs(timeoutMs));
     return { ok: true, result: 'ok', latencyMs: elapsedMs(started), exitIp, proxyAddress, handshakeLearned: learned };
   } catch (error) {
     return failure(error, proxy, target, timeoutMs, controller.signal.aborted, handshake.mode === 'early-data' && proxy.protocol === 'socks5');
@@ -180,6 +185,13 @@ async function probeWithEarlyData(dialer: Dialer, proxy: ProxyEndpoint, target: 
     stand.destroy();
     void client.then((socket) => socket.destroy(), ignore);
   }
+}
+
+/** The tunnel behind a stand-in that notes when its first byte arrives (performance.now()). */
+function timeFirstByte(tunnel: Socket): { socket: FirstFlightSocket; at: Promise<number> } {
+  const socket = new FirstFlightSocket();
+  socket.attach(tunnel);
+  return { socket, at: socket.answered.then(() => performance.now()) };
 }
 
 function answeredWithin(stand: FirstFlightSocket, ms: number): Promise<boolean> {
