@@ -26,6 +26,9 @@ export const ODD_BEHAVIOURS = [
   // SOCKS5: takes a pipelined handshake, but refuses a CONNECT that has bytes after it (reply 01,
   // general failure), as a server checking the request's length would.
   'socks5-refuses-early-data',
+  // SOCKS5: serves CONNECT, never answers UDP ASSOCIATE (the connection stays open, silent), as
+  // servers that do not know the command and wait for more.
+  'socks5-udp-silent',
   // HTTP CONNECT answered "HTTP/1.0 200 Connection established".
   'http-1.0',
   // HTTP CONNECT answered with a 200 carrying many extra headers.
@@ -210,6 +213,7 @@ async function serveSocks5(client: net.Socket, opts: OddProxyOptions): Promise<v
       return;
     }
   }
+  if (behaviour === 'socks5-udp-silent' && request[1] === 3) return;
   const target = requestTarget(request);
   if (target === null) {
     await send(client, Buffer.from([5, 7, 0, 1, 0, 0, 0, 0, 0, 0]), split);

@@ -10,9 +10,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Server } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { createDb } from '@pgw/db';
 import { sql } from 'kysely';
+import { startOddProxy } from '../../lab/odd-proxy-server.js';
 import { spawnProcess } from '../../lab/process.js';
 import { startDante, startTinyproxy } from '../../lab/proxies.js';
 import { startRedis } from '../../lab/redis.js';
@@ -28,6 +31,7 @@ const ECHO_IP = `${SUBNET}.100`;
 const DANTE_IP = `${SUBNET}.11`;
 const TINYPROXY_IP = `${SUBNET}.12`;
 const NO_UDP_IP = `${SUBNET}.13`;
+const UDP_SILENT_IP = `${SUBNET}.14`;
 const NPM_SERVER = fileURLToPath(new URL('../../lab/npm-socks5-server.ts', import.meta.url));
 
 describe('health service learns whether each proxy carries UDP', { timeout: 90_000 }, () => {
@@ -39,6 +43,7 @@ describe('health service learns whether each proxy carries UDP', { timeout: 90_0
   let tinyproxy: ProxyHandle;
   let npmSocks: LabProcess;
   let echo: IpEcho;
+  let udpSilent: Server;
   const key = randomBytes(32);
 
   const probe = async (id: number) => {
@@ -61,12 +66,14 @@ describe('health service learns whether each proxy carries UDP', { timeout: 90_0
     tinyproxy = await startTinyproxy({ ip: TINYPROXY_IP, port: 8888 });
     npmSocks = await spawnProcess([process.execPath, '--import', import.meta.resolve('tsx'), NPM_SERVER, NO_UDP_IP, '1080'], { logFile: join(dir, 'npm-socks5.log'), name: 'npm-socks5' });
     await waitProcessPort(npmSocks, undefined, NO_UDP_IP, 1080, 10_000);
+    udpSilent = await startOddProxy({ behaviour: 'socks5-udp-silent', ip: UDP_SILENT_IP, port: 1080 });
     stack = await startHealthStack(database, redis, { name: 'health-udp-support-test', secretKey: key, proxyAllowNetworks: [`${SUBNET}.0/24`] });
   });
 
   after(async () => {
     await stack?.stop();
     echo?.close();
+    udpSilent?.close();
     await npmSocks?.stop();
     await tinyproxy?.stop();
     await dante?.stop();
@@ -123,5 +130,27 @@ describe('health service learns whether each proxy carries UDP', { timeout: 90_0
     }
     await probe(id);
     assert.equal((await rowOf(id)).udpSupport, 'unsupported');
+  });
+
+  it('records a failed probe at once, not after the UDP check beside it (a proxy silent to UDP ASSOCIATE)', async () => {
+    const id = await addProxy('udp-silent', 'socks5', UDP_SILENT_IP, 1080);
+    await probe(id);
+    assert.deepEqual([(await rowOf(id)).status, (await rowOf(id)).udpSupport], ['up', null], 'the check could not tell: no answer');
+    // The proxy stops proxying (its CONNECTs are refused at once) while a UDP check is due again.
+    await database.db.updateTable('settings').set({ checkUrl: `http://${ECHO_IP}:9/ip` }).where('id', '=', 1).execute();
+    await database.db.updateTable('proxies').set({ udpCheckedAt: null }).where('id', '=', id).execute();
+    await stack.health.reconcile();
+    try {
+      const started = performance.now();
+      const result = await stack.probe(id, 15_000);
+      const tookMs = performance.now() - started;
+      assert.equal(result.ok, false);
+      assert.match(result.error ?? '', /refused|unreachable|failure/i);
+      // The probe timeout is 2000 ms: the UDP ASSOCIATE waits all of it. Before, so did the result.
+      assert.ok(tookMs < 1500, `the failure was recorded after ${Math.round(tookMs)} ms`);
+    } finally {
+      await database.db.updateTable('settings').set({ checkUrl: echo.checkUrl }).where('id', '=', 1).execute();
+      await stack.health.reconcile();
+    }
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parsePort, type ProxyEndpoint } from '@pgw/domain';
 import { DialError } from '@pgw/dialers';
-import { checkUdpSupport, type OpenAssociation, UDP_RELEARN_MS, udpCheckDue, udpCheckToStore } from './udp-learning.js';
+import { checkUdpSupport, type OpenAssociation, UDP_RELEARN_MS, udpCheckDue } from './udp-learning.js';
 
 const SOCKS: ProxyEndpoint = { protocol: 'socks5', host: '198.51.100.10', port: parsePort(1080) };
 const OPTIONS = { timeoutMs: 2000, handshake: 'sequential' as const, checkProxyAddress: () => null };
@@ -50,15 +50,5 @@ describe('checkUdpSupport', () => {
       };
       assert.deepEqual(await checkUdpSupport(SOCKS, OPTIONS, open), { support: null, error: error.message });
     }
-  });
-});
-
-describe('udpCheckToStore', () => {
-  it('stores an answer always, a check that told nothing only when the proxy answered the probe, nothing without a check', () => {
-    assert.deepEqual(udpCheckToStore({ support: 'supported', error: null }, false), { support: 'supported' });
-    assert.deepEqual(udpCheckToStore({ support: 'unsupported', error: 'refused' }, true), { support: 'unsupported' });
-    assert.deepEqual(udpCheckToStore({ support: null, error: 'timeout' }, true), { support: null });
-    assert.equal(udpCheckToStore({ support: null, error: 'connect refused' }, false), undefined);
-    assert.equal(udpCheckToStore(undefined, true), undefined);
   });
 });

@@ -50,15 +50,3 @@ export async function checkUdpSupport(proxy: ProxyEndpoint, options: UdpCheckOpt
     return { support: null, error: message };
   }
 }
-
-/**
- * What of a check to store with the probe: an answer always; a check that could not tell only when
- * the proxy answered the probe (then it is asked again after the interval, not on every probe),
- * never while the proxy is unreachable (asked again at the next probe, so a new proxy learns it as
- * soon as it is up). undefined: store nothing.
- */
-export function udpCheckToStore(check: UdpCheck | undefined, probeOk: boolean): { readonly support: ProxyUdpSupport | null } | undefined {
-  if (check === undefined) return undefined;
-  if (check.support === null && !probeOk) return undefined;
-  return { support: check.support };
-}

@@ -10,7 +10,7 @@ import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms } from '../state/e
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
 import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from '../repositories/proxies.js';
 import { judgeCheckTarget, type LatestProbe } from '../state/target-suspicion.js';
-import { checkUdpSupport, type UdpCheck, udpCheckDue, udpCheckToStore } from '../learning/udp-learning.js';
+import { checkUdpSupport, type UdpCheck, udpCheckDue } from '../learning/udp-learning.js';
 
 /** A probe whose proxy was edited meanwhile: its result is about an endpoint the proxy no longer has. */
 const ENDPOINT_CHANGED = Symbol('endpoint changed');
@@ -74,11 +74,19 @@ export class Prober {
     }
     // The UDP check, when due, beside the probe on its own connection: it adds no time to the
     // probe's latency and its answer never decides the status.
-    const [outcome, udp] = await Promise.all([
-      this.run(proxy, endpoint, settings).then((o) => (countProbe(this.deps.metrics, o.result, (performance.now() - started) / 1000), o)),
-      udpCheckDue(proxy.udpCheckedAt, Date.now()) ? this.checkUdp(proxy, endpoint, settings) : undefined,
-    ]);
-    return this.record(proxy, outcome, trigger, udpCheckToStore(udp, outcome.ok));
+    const udpChecking = udpCheckDue(proxy.udpCheckedAt, Date.now()) ? this.checkUdp(proxy, endpoint, settings) : undefined;
+    const outcome = await this.run(proxy, endpoint, settings);
+    countProbe(this.deps.metrics, outcome.result, (performance.now() - started) / 1000);
+    if (outcome.ok) {
+      // Stored whatever it found, a check that told nothing too: asked again after the relearn interval.
+      const udp = await udpChecking;
+      return this.record(proxy, outcome, trigger, udp === undefined ? undefined : { support: udp.support });
+    }
+    // A failure is recorded at once, not when the check is over (up to the probe timeout for a
+    // proxy silent to UDP ASSOCIATE): its clients are blocked on it. Nothing of the check is stored
+    // then: it is asked again at the next probe, so a proxy learns it as soon as it is up.
+    udpChecking?.catch((error: unknown) => this.deps.logger.warn('UDP ASSOCIATE check failed', { proxyId: proxy.id, error: String(error) }));
+    return this.record(proxy, outcome, trigger);
   }
 
   /**
