@@ -9,7 +9,7 @@ import { countProbe, type HealthMetrics } from './metrics.js';
 import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms } from '../state/exit-ip-alarms.js';
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
 import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from '../repositories/proxies.js';
-import { judgeCheckTarget, type LatestProbe } from '../state/target-suspicion.js';
+import { judgeCheckTarget, laterProbe, type LatestProbe } from '../state/target-suspicion.js';
 import { checkUdpSupport, type UdpCheck, udpCheckDue } from '../learning/udp-learning.js';
 
 /** A probe whose proxy was edited meanwhile: its result is about an endpoint the proxy no longer has. */
@@ -124,7 +124,7 @@ export class Prober {
     // proxy's TCP endpoint gone (refused, reset, keepalive unanswered): its clients are blocked now.
     const thresholds = trigger === 'liveness' ? { ...settings, failThreshold: 1 } : settings;
     const checkedAt = new Date();
-    const error = this.observe(proxyId, outcome, settings);
+    const error = this.observe(proxy, outcome, settings);
     const recorded = await recordProbe(
       db,
       {
@@ -217,9 +217,10 @@ export class Prober {
    * Feeds the check-target verdict (one working proxy clears it) and returns the error to record:
    * the failure's message, plus a pointer at the check target when it fails through every proxy.
    */
-  private observe(proxyId: number, outcome: ProbeOutcome, settings: Settings): string | null {
+  private observe(proxy: ProxyToProbe, outcome: ProbeOutcome, settings: Settings): string | null {
     const now = Date.now();
-    this.latest.set(proxyId, { ok: outcome.ok, reachedProxy: outcome.ok || outcome.reachedProxy, atMs: now });
+    const probe = { ok: outcome.ok, reachedProxy: outcome.ok || outcome.reachedProxy, atMs: now, startedAtMs: Date.parse(proxy.readAt) };
+    this.latest.set(proxy.id, laterProbe(this.latest.get(proxy.id), probe));
     const verdict = judgeCheckTarget(this.latest.values(), now, settings.healthIntervalS * 1000 + settings.probeTimeoutMs);
     if (verdict.suspected !== this.targetSuspected) this.reportTargetVerdict(verdict.suspected, verdict.considered, settings);
     if (outcome.ok) return null;

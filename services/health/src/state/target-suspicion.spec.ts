@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { judgeCheckTarget, type LatestProbe } from './target-suspicion.js';
+import { judgeCheckTarget, laterProbe, type LatestProbe } from './target-suspicion.js';
 
-const failedBeyond = (atMs: number): LatestProbe => ({ ok: false, reachedProxy: true, atMs });
-const refused = (atMs: number): LatestProbe => ({ ok: false, reachedProxy: false, atMs });
-const ok = (atMs: number): LatestProbe => ({ ok: true, reachedProxy: true, atMs });
+const failedBeyond = (atMs: number, startedAtMs = atMs): LatestProbe => ({ ok: false, reachedProxy: true, atMs, startedAtMs });
+const refused = (atMs: number): LatestProbe => ({ ok: false, reachedProxy: false, atMs, startedAtMs: atMs });
+const ok = (atMs: number, startedAtMs = atMs): LatestProbe => ({ ok: true, reachedProxy: true, atMs, startedAtMs });
 
 describe('judgeCheckTarget', () => {
   it('suspects the target when every one of several proxies fails beyond the proxy', () => {
@@ -30,5 +30,19 @@ describe('judgeCheckTarget', () => {
   it('ignores probes older than the window', () => {
     const verdict = judgeCheckTarget([ok(0), failedBeyond(50_000), failedBeyond(50_001), failedBeyond(50_002)], 60_000, 35_000);
     assert.deepEqual(verdict, { suspected: true, considered: 3, failing: 3 });
+  });
+});
+
+describe('laterProbe', () => {
+  it('keeps the result of the probe that started later, whichever came last', () => {
+    // A slow probe that started at 100 ends at 5000, after one that started at 200 and ended at 300.
+    const slowFailure = failedBeyond(5_000, 100);
+    const success = ok(300, 200);
+    assert.equal(laterProbe(success, slowFailure), success, 'the late result of the earlier probe is history only');
+    assert.equal(laterProbe(slowFailure, success), success);
+    assert.equal(laterProbe(undefined, slowFailure), slowFailure);
+    // Three proxies, the third's late stale failure does not make the target suspected.
+    const third = laterProbe(success, slowFailure);
+    assert.equal(judgeCheckTarget([failedBeyond(1), failedBeyond(2), third], 6_000, 35_000).suspected, false);
   });
 });

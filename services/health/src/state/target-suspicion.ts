@@ -11,7 +11,19 @@ export interface LatestProbe {
   readonly ok: boolean;
   /** False when the proxy itself refused or could not be connected to: that failure is the proxy's. */
   readonly reachedProxy: boolean;
+  /** When its result came. */
   readonly atMs: number;
+  /** When the probe started (the proxy's row read for it): which of two probes is the later one. */
+  readonly startedAtMs: number;
+}
+
+/**
+ * The probe to keep as a proxy's latest: `probe`, unless the one kept started later. Results can
+ * come out of order (a slow probe ends after a later one); the status keeps the later probe's
+ * result and has the earlier one in its history only, and so does the verdict here.
+ */
+export function laterProbe(kept: LatestProbe | undefined, probe: LatestProbe): LatestProbe {
+  return kept !== undefined && kept.startedAtMs > probe.startedAtMs ? kept : probe;
 }
 
 export interface TargetVerdict {
