@@ -26,15 +26,22 @@ async function deadPort(): Promise<number> {
 }
 
 /** A flow over a stand-in association that returns `outcome` for every send, and reply sockets from `grants`. */
-function flowWith(client: Endpoint, grants: (() => UdpSocketGrant | Promise<UdpSocketGrant>)[], outcome: () => UdpSendOutcome = () => 'sent') {
-  const record = { dropped: [] as string[], relayed: [] as [string, number][], released: 0, asked: 0, sent: 0 };
+function flowWith(
+  client: Endpoint,
+  grants: (() => UdpSocketGrant | Promise<UdpSocketGrant>)[],
+  outcome: () => UdpSendOutcome = () => 'sent',
+  { opened = Promise.resolve(), queueBudget = Infinity }: { opened?: Promise<void>; queueBudget?: number } = {},
+) {
+  const record = { dropped: [] as string[], relayed: [] as [string, number][], released: 0, asked: 0, sent: 0, queuedBytes: 0 };
   let handlers: UdpAssociationHandlers | null = null;
   const association = { send: () => (record.sent++, outcome()), close: () => undefined, relay: { address: '127.0.0.1', port: 9 }, relayIsProxy: true } as unknown as Socks5UdpAssociation;
   const flow = new UdpFlow('k', client, { proxyId: 1, proxy: null }, DEFAULT_UDP_LIMITS, {
-    associate: async (h) => ((handlers = h), association),
+    associate: async (h) => ((handlers = h), await opened, association),
     replySocket: async () => (record.asked++, grants.shift()!()),
     reserveDestination: () => null,
     releaseDestinations: (n) => void (record.released += n),
+    reserveQueued: (bytes) => (record.queuedBytes + bytes > queueBudget ? false : ((record.queuedBytes += bytes), true)),
+    releaseQueued: (bytes) => void (record.queuedBytes -= bytes),
     fromReplySocket: () => undefined,
     dropped: (reason) => void record.dropped.push(reason),
     relayed: (direction, bytes) => void record.relayed.push([direction, bytes]),
@@ -73,6 +80,31 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     delivered.flow.lastActive = 0;
     delivered.answer(destination2, Buffer.from('answer'));
     assert.ok(delivered.flow.lastActive > 0, 'a delivered answer keeps the flow');
+  });
+
+  it('holds at most 64 KiB of datagrams per flow while its association opens, and within the relay-wide budget; all given back once sent', async () => {
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: '127.0.0.1', port: await deadPort() } });
+    let open!: () => void;
+    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40010 }, [() => ({ fd })], undefined, { opened: new Promise((resolve) => (open = resolve)) });
+    cleanups.push(() => flow.close());
+    // A proxy silent to UDP ASSOCIATE: before, all 32 (2 MiB) were held for the whole connect timeout.
+    for (let i = 0; i < 32; i++) flow.send(destination, Buffer.alloc(30_000));
+    assert.equal(record.dropped.filter((r) => r === 'queue_full').length, 30, 'two of 30 000 bytes fit in 64 KiB');
+    assert.equal(record.queuedBytes, 60_000);
+    open();
+    await settle();
+    assert.equal(record.sent, 2);
+    assert.equal(record.queuedBytes, 0, 'the relay-wide budget is given back once they are sent');
+
+    const other: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd2 = transparentUdpSocket(other.ip, other.port, { recvOrigDst: false, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const shared = flowWith({ ip: '127.0.0.1', port: 40011 }, [() => ({ fd: fd2 })], undefined, { opened: new Promise(() => undefined), queueBudget: 1_000 });
+    shared.flow.send(other, Buffer.alloc(600));
+    shared.flow.send(other, Buffer.alloc(600));
+    assert.deepEqual(shared.record.dropped, ['queue_full'], 'over the budget all flows share');
+    shared.flow.close();
+    assert.equal(shared.record.queuedBytes, 0, 'and given back when the flow ends unopened');
   });
 
   it('a send the association refuses (its queue full, or oversize) is counted as dropped, not as relayed', async () => {

@@ -19,6 +19,9 @@ export interface UdpFlowDeps {
   reserveDestination(): UdpDropReason | null;
   /** Gives back the places of the flow's reply sockets once it ended. */
   releaseDestinations(count: number): void;
+  /** Takes `bytes` of the relay-wide budget for datagrams waiting to be sent; false: over it. */
+  reserveQueued(bytes: number): boolean;
+  releaseQueued(bytes: number): void;
   /** A datagram of the client that came in on one of the flow's reply sockets: decided like one from the tproxy socket (DNS upstream, DNS over TCP). */
   fromReplySocket(destination: Endpoint, data: Buffer): void;
   dropped(reason: UdpDropReason, detail?: string): void;
@@ -67,6 +70,7 @@ export class UdpFlow {
   /** `<upstream ip:port>#<query id>` -> the destination the client asked, for answers of redirected queries. */
   private readonly redirected = new Map<string, string>();
   private queued = 0;
+  private queuedBytes = 0;
   private ended = false;
 
   constructor(
@@ -123,8 +127,11 @@ export class UdpFlow {
     }
     if (known.refused) return this.deps.dropped('reply_socket_refused');
     if (this.association !== null && known.fd !== null) return this.toProxy(key, destination, data, redirect);
-    if (this.queued >= this.limits.queuedPerFlow) return this.deps.dropped('queue_full');
+    if (this.queued >= this.limits.queuedPerFlow || this.queuedBytes + data.length > this.limits.queuedBytesPerFlow || !this.deps.reserveQueued(data.length)) {
+      return this.deps.dropped('queue_full');
+    }
     this.queued++;
+    this.queuedBytes += data.length;
     known.waiting.push({ data, redirect });
   }
 
@@ -157,8 +164,7 @@ export class UdpFlow {
     destination.reader?.close();
     if (destination.fd !== null) closeFd(destination.fd);
     destination.fd = null;
-    this.queued -= destination.waiting.length;
-    destination.waiting.length = 0;
+    this.unqueue(destination);
     this.destinations.delete(key);
     this.deps.releaseDestinations(1);
   }
@@ -171,8 +177,7 @@ export class UdpFlow {
         // a refusal kept for good would cut this destination off for the whole flow.
         if (grant.transient && !this.ended && this.destinations.get(key) === known) return this.forget(key, known);
         known.refused = true;
-        this.queued -= known.waiting.length;
-        known.waiting.length = 0;
+        this.unqueue(known);
         return;
       }
       // Ended, or this destination forgotten (the policy refuses it since) while the agent answered.
@@ -191,8 +196,17 @@ export class UdpFlow {
     if (this.association === null || destination.fd === null) return;
     const [ip, port] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
     for (const { data, redirect } of destination.waiting) this.toProxy(key, { ip, port }, data, redirect);
+    this.unqueue(destination);
+  }
+
+  /** Empties a destination's waiting datagrams (sent or dropped) and gives their place and bytes back. */
+  private unqueue(destination: Destination): void {
+    let bytes = 0;
+    for (const { data } of destination.waiting) bytes += data.length;
     this.queued -= destination.waiting.length;
+    this.queuedBytes -= bytes;
     destination.waiting.length = 0;
+    if (bytes > 0) this.deps.releaseQueued(bytes);
   }
 
   private toProxy(key: string, destination: Endpoint, data: Buffer, redirect: DnsRedirect | null): void {

@@ -20,6 +20,13 @@ export interface UdpLimits {
   /** Datagrams held per flow while its association opens; more are dropped. */
   readonly queuedPerFlow: number;
   /**
+   * Their bytes, per flow and across all flows: a datagram holds up to 64 KiB, so a count alone let
+   * one client's flows to a proxy silent to UDP ASSOCIATE hold 256 x 32 x 64 KiB (512 MiB, the
+   * forwarder's MemoryMax) for the connect timeout, again with every new flow.
+   */
+  readonly queuedBytesPerFlow: number;
+  readonly queuedBytesTotal: number;
+  /**
    * DNS over TCP (clients whose proxy carries no UDP, udp-dns-tcp.ts): queries in flight per
    * client and in all (each holds a tunnel, and a reply socket per client port and resolver), and
    * how long one may take, dial through the proxy to answer.
@@ -37,6 +44,8 @@ export const DEFAULT_UDP_LIMITS: UdpLimits = {
   destinationsPerClient: 1_024,
   destinationsTotal: 15_360,
   queuedPerFlow: 32,
+  queuedBytesPerFlow: 64 * 1024,
+  queuedBytesTotal: 16 * 1024 * 1024,
   dnsQueriesPerClient: 32,
   dnsQueriesTotal: 512,
   dnsTimeoutMs: 5_000,

@@ -61,6 +61,8 @@ export class UdpRelay {
   private byIp = new Map<string, MappingRoute>();
   private readonly flows = new Map<string, UdpFlow>();
   private readonly counts: UdpFlowCounts;
+  /** Bytes of the datagrams all flows hold while their associations open (limits.queuedBytesTotal). */
+  private queuedBytes = 0;
   private readonly problems = new Map<number, UdpClientProblem>();
   private readonly noUdp = new Map<number, { reason: string; until: number; proxy: ProxyEndpoint }>();
   private reader: TransparentUdpReader | null = null;
@@ -276,6 +278,12 @@ export class UdpRelay {
         return refusal;
       },
       releaseDestinations: (count) => this.counts.removeDestinations(client.ip, count),
+      reserveQueued: (bytes) => {
+        if (this.queuedBytes + bytes > this.options.limits.queuedBytesTotal) return false;
+        this.queuedBytes += bytes;
+        return true;
+      },
+      releaseQueued: (bytes) => void (this.queuedBytes -= bytes),
       dropped: (reason, detail) => this.drop(route, reason, detail),
       relayed: (direction, bytes) => {
         if (direction === 'up') {
