@@ -13,9 +13,10 @@
  *   cleartext password, which protected nothing); the adverts are confined to the peer link.
  * - Both nodes start BACKUP, the higher priority preempts only after `preemptDelayS` (hold-down),
  *   so a flapping node does not take the address back and forth.
- * - The node gives the address up (FAULT) when its LAN link is down or its agent or forwarder
- *   fails its /readyz (track scripts), and announces priority 0 when it leaves MASTER, so the
- *   peer takes over at once instead of after master-down.
+ * - The node gives the address up (FAULT) when its LAN or WAN link is down or its agent or
+ *   forwarder fails its /readyz (track scripts), and announces priority 0 when it leaves MASTER, so
+ *   the peer takes over at once instead of after master-down. A dedicated VRRP link going down
+ *   faults neither node (see dont_track_primary below).
  */
 import { isIP } from 'node:net';
 
@@ -37,6 +38,9 @@ export interface KeepalivedSettings {
   /** Its prefix length on the LAN, e.g. 24. */
   virtualPrefix: number;
   lanInterface: string;
+  /** The uplink the clients' traffic leaves by (through their proxies). */
+  wanInterface: string;
+  /** The link the adverts go over: the WAN, or a dedicated link between the two nodes. */
   vrrpInterface: string;
   /** 1..255, the same on both nodes and unique on the segment. */
   virtualRouterId: number;
@@ -78,6 +82,8 @@ function validate(s: KeepalivedSettings): void {
   check(s.node.vrrpSourceIp !== s.node.peerIp, 'node.peerIp must differ from node.vrrpSourceIp', s.node.peerIp);
   check(Number.isInteger(s.virtualPrefix) && s.virtualPrefix >= 1 && s.virtualPrefix <= 32, 'virtualPrefix must be an integer in 1..32', s.virtualPrefix);
   check(IFACE.test(s.lanInterface), 'lanInterface must be an interface name', s.lanInterface);
+  check(IFACE.test(s.wanInterface), 'wanInterface must be an interface name', s.wanInterface);
+  check(s.wanInterface !== s.lanInterface, 'wanInterface must not be the LAN interface', s.wanInterface);
   check(IFACE.test(s.vrrpInterface), 'vrrpInterface must be an interface name', s.vrrpInterface);
   check(s.vrrpInterface !== s.lanInterface, 'vrrpInterface must not be the LAN interface (pgw drops VRRP from the LAN, and LAN clients must not speak VRRP to it)', s.vrrpInterface);
   check(Number.isInteger(s.virtualRouterId) && s.virtualRouterId >= 1 && s.virtualRouterId <= 255, 'virtualRouterId must be an integer in 1..255', s.virtualRouterId);
@@ -98,6 +104,7 @@ const SERVICE_USERS = { agent: 'root', forwarder: 'pgw' } as const;
 
 export function renderKeepalivedConf(s: KeepalivedSettings): string {
   validate(s);
+  const dedicatedLink = s.vrrpInterface !== s.wanInterface;
   const track = Object.entries(s.healthPorts).map(([service, port]) => ({ name: `pgw_${service}`, port, user: SERVICE_USERS[service as keyof typeof SERVICE_USERS] }));
   return [
     `# keepalived.conf of ${s.node.routerId}, generated from pgw's HA settings (deploy/keepalived/keepalived-config.ts): do not edit`,
@@ -159,9 +166,15 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     '  virtual_ipaddress {',
     `    ${s.virtualIp}/${s.virtualPrefix} dev ${s.lanInterface}`,
     '  }',
-    // The VRRP interface is tracked by keepalived itself ("own interface"); the LAN link is not.
+    // keepalived tracks the VRRP interface itself: on the WAN that is the node's uplink. A dedicated
+    // link between the nodes is not tracked: its loss (one cable, one NIC) takes the carrier from
+    // both ends, and tracked it put both nodes in FAULT with no node holding the address; untracked,
+    // each node claims it (the same policy on both) until the link is back. The WAN is then tracked
+    // on its own, as the LAN always is: a node that cannot serve gives the address up.
+    ...(dedicatedLink ? ['  dont_track_primary'] : []),
     '  track_interface {',
     `    ${s.lanInterface}`,
+    ...(dedicatedLink ? [`    ${s.wanInterface}`] : []),
     '  }',
     '  track_script {',
     ...track.map((t) => `    ${t.name}`),

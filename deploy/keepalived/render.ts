@@ -17,6 +17,8 @@ const schema = z.object({
   PGW_HA_VIRTUAL_IP: z.string().regex(/^[0-9.]+\/\d{1,2}$/, 'must be an IPv4 address with its prefix, e.g. 192.168.2.1/24'),
   PGW_HA_LAN_IF: z.string().default('ens19'),
   PGW_HA_VRRP_IF: z.string().default('eth0'),
+  /** Default: the VRRP link (adverts over the WAN). */
+  PGW_HA_WAN_IF: z.string().optional(),
   PGW_HA_VRID: z.coerce.number().default(18),
   PGW_HA_ADVERT_S: z.coerce.number().default(0.5),
   PGW_HA_PREEMPT_DELAY_S: z.coerce.number().default(30),
@@ -36,6 +38,7 @@ process.stdout.write(renderKeepalivedConf({
   virtualIp,
   virtualPrefix: Number(prefix),
   lanInterface: env.PGW_HA_LAN_IF,
+  wanInterface: env.PGW_HA_WAN_IF ?? env.PGW_HA_VRRP_IF,
   vrrpInterface: env.PGW_HA_VRRP_IF,
   virtualRouterId: env.PGW_HA_VRID,
   advertIntervalS: env.PGW_HA_ADVERT_S,

@@ -110,6 +110,7 @@ function keepalivedConf(node: DemoNode, peer: DemoNode, repo: string): string {
     virtualIp: HA_ADDR.virtualIp,
     virtualPrefix: 24,
     lanInterface: 'ens19',
+    wanInterface: VRRP_INTERFACE,
     vrrpInterface: VRRP_INTERFACE,
     virtualRouterId: VIRTUAL_ROUTER_ID,
     advertIntervalS: ADVERT_INTERVAL_S,

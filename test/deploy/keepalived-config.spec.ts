@@ -7,6 +7,7 @@ const settings: KeepalivedSettings = {
   virtualIp: '192.168.2.1',
   virtualPrefix: 24,
   lanInterface: 'ens19',
+  wanInterface: 'eth0',
   vrrpInterface: 'eth0',
   virtualRouterId: 18,
   advertIntervalS: 0.5,
@@ -40,11 +41,25 @@ describe('keepalived.conf of an HA node', () => {
     assert.match(conf, /^\s+vrrp_notify_fifo \/run\/pgw-ha-notify\.fifo$/m);
     assert.match(conf, /^\s+vrrp_notify_fifo_script "\/usr\/local\/lib\/pgw\/pgw-ha-notify\.sh \/var\/lib\/pgw\/ha-state \/var\/lib\/pgw\/ha-events\.log"$/m);
     assert.doesNotMatch(conf, /^\s+notify /m);
+    // VRRP on the WAN: that link's state is the node's own (a node whose uplink is down gives the address up).
+    assert.doesNotMatch(conf, /dont_track_primary/);
+  });
+
+  it('on a dedicated VRRP link, a link down puts neither node in FAULT: the link is not tracked, the WAN is', () => {
+    // One cable between the nodes: its loss takes the carrier from both ends. Tracked, both nodes
+    // went FAULT and no node held the gateway address; untracked, each claims it (the same policy
+    // on both) until the link is back, and the WAN and LAN links still decide each node's own fate.
+    const conf = renderKeepalivedConf({ ...settings, vrrpInterface: 'sync0', node: { ...settings.node, vrrpSourceIp: '10.99.0.1', peerIp: '10.99.0.2' } });
+    assert.match(conf, /^\s+interface sync0$/m);
+    assert.match(conf, /^\s+dont_track_primary$/m);
+    assert.match(conf, /track_interface \{\n\s+ens19\n\s+eth0\n\s+\}/);
   });
 
   it('refuses bad settings with a message naming the field', () => {
     const bad: [string, Partial<KeepalivedSettings>, RegExp][] = [
       ['VRRP on the LAN', { vrrpInterface: 'ens19' }, /vrrpInterface must not be the LAN interface/],
+      ['the WAN on the LAN', { wanInterface: 'ens19' }, /wanInterface must not be the LAN interface/],
+      ['a newline in the WAN interface', { wanInterface: 'eth0\n}' }, /wanInterface must be an interface name/],
       ['a hostname for the VIP', { virtualIp: 'gw.lan' }, /virtualIp must be an IPv4 address/],
       ['priority 255 (owner)', { node: { ...settings.node, priority: 255 } }, /node\.priority/],
       ['peer = self', { node: { ...settings.node, peerIp: '198.51.100.1' } }, /node\.peerIp must differ/],

@@ -135,6 +135,7 @@ export async function createHaPair(): Promise<HaPair> {
         virtualIp: ha.virtualIp,
         virtualPrefix: 24,
         lanInterface: 'ens19',
+        wanInterface: VRRP_INTERFACE,
         vrrpInterface: VRRP_INTERFACE,
         virtualRouterId: 18,
         advertIntervalS: ADVERT_INTERVAL_S,
