@@ -167,6 +167,8 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     {
       path: config.listenerSocket,
       inventory: () => forwarder.inventory(),
+      // Asked for anew by the apply onConnected starts.
+      handbackRefused: (ports) => void forwarder.dropListeners(ports),
       // Connected (at start, or the agent restarted): apply what we know, so its sockets are asked for.
       onConnected: () => {
         timeline.agentConnected ??= performance.now();

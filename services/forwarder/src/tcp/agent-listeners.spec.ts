@@ -45,7 +45,7 @@ describe('AgentListeners', () => {
   it('hands over the granted sockets at once, without a retry delay after a full grant', async () => {
     let connected!: () => void;
     const ready = new Promise<void>((resolve) => (connected = resolve));
-    const listeners = new AgentListeners({ path: server.path, inventory: () => new Map(), onConnected: () => connected() }, createLogger('test', 'error'));
+    const listeners = new AgentListeners({ path: server.path, inventory: () => new Map(), handbackRefused: () => undefined, onConnected: () => connected() }, createLogger('test', 'error'));
     listeners.start();
     await ready;
     // No setTimeout fires from here on: an acquire that waited for a retry timer would never end
@@ -68,11 +68,47 @@ describe('AgentListeners', () => {
     }
   });
 
+  it('tells which handed-back sockets the agent refused, before onConnected, across chunks', async () => {
+    // An agent restarted from a state file that lacks a port it had granted: it closes its copy of
+    // the socket, and the port stays the forwarder's alone, its client blocked, unless the
+    // forwarder lets go of it and asks for it anew.
+    const path = join(dir, 'refusing-agent.sock');
+    const refusing = new PacketServer(path, { mode: 0o600, gid: -1 }, (peer) => {
+      const session: PacketSocket = new PacketSocket(peer, {
+        onPacket(packet) {
+          for (const fd of packet.fds) closeFd(fd);
+          const message = parseListenerMessage(forwarderMessageSchema, packet.data);
+          const refused = message.ports.filter((port) => port % 2 === 0).map((port) => ({ port, reason: `port ${port} is not in the agent's desired state` }));
+          session.send(Buffer.from(JSON.stringify({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_result', id: message.id, held: message.ports.filter((port) => port % 2 === 1), refused })), []);
+        },
+        onClose: () => undefined,
+      });
+    }, () => undefined);
+    const events: string[] = [];
+    let connected!: () => void;
+    const ready = new Promise<void>((resolve) => (connected = resolve));
+    // More ports than one message carries (200): two chunks.
+    const ports = Array.from({ length: 250 }, (_, i) => 20_000 + i);
+    const inventory = new Map(ports.map((port, i) => [port, held[i % held.length]!]));
+    const listeners = new AgentListeners(
+      { path, inventory: () => inventory, handbackRefused: (ports) => void events.push(`refused ${ports.join(',')}`), onConnected: () => (events.push('connected'), connected()) },
+      createLogger('test', 'error'),
+    );
+    try {
+      listeners.start();
+      await ready;
+      assert.deepEqual(events, [`refused ${ports.filter((port) => port % 2 === 0).join(',')}`, 'connected']);
+    } finally {
+      listeners.stop();
+      refusing.close();
+    }
+  });
+
   it('connects within 20 ms of the agent serving its socket (the forwarder is often ready first at boot)', async () => {
     const path = join(dir, 'late-agent.sock');
     let connected = false;
     mock.timers.enable({ apis: ['setTimeout'] });
-    const listeners = new AgentListeners({ path, inventory: () => new Map(), onConnected: () => (connected = true) }, createLogger('test', 'error'));
+    const listeners = new AgentListeners({ path, inventory: () => new Map(), handbackRefused: () => undefined, onConnected: () => (connected = true) }, createLogger('test', 'error'));
     let late: PacketServer | undefined;
     try {
       listeners.start();

@@ -16,6 +16,12 @@ export interface AgentListenersOptions {
   readonly path: string;
   /** The sockets this forwarder holds (port -> descriptor), handed back on every (re)connect. */
   inventory(): ReadonlyMap<number, number>;
+  /**
+   * The agent did not take these sockets back (a restarted agent whose state lacks the port, or a
+   * socket it does not accept): it closed its copy, so the port is held here alone and its client
+   * stays blocked until the forwarder lets go of it and asks for it anew. Called before onConnected.
+   */
+  handbackRefused(ports: readonly number[]): void;
   /** Called once connected (and after each reconnect): a good moment to open what is missing. */
   onConnected(): void;
 }
@@ -165,15 +171,19 @@ export class AgentListeners {
   /** After an agent restart the sockets are only in this process: the new agent adopts them. */
   private async handBack(): Promise<void> {
     const inventory = [...this.options.inventory()];
+    const refused: number[] = [];
     for (const chunk of chunkPorts(inventory)) {
       try {
         const { message } = await this.send({ v: LISTENER_PROTOCOL_VERSION, type: 'handback', id: this.nextId++, ports: chunk.map(([port]) => port) }, chunk.map(([, fd]) => fd));
-        if (message.type === 'handback_result' && message.refused.length > 0) this.logger.warn('the agent refused handed-back sockets', { refused: message.refused });
+        if (message.type !== 'handback_result' || message.refused.length === 0) continue;
+        this.logger.warn('the agent refused handed-back sockets: they are closed here and asked for anew', { refused: message.refused });
+        refused.push(...message.refused.map(({ port }) => port));
       } catch (error) {
-        this.logger.warn('cannot hand the listening sockets back to the agent', { error: (error as Error).message });
-        return;
+        // The next chunks are still offered: each port the agent takes back unblocks its client.
+        this.logger.warn('cannot hand listening sockets back to the agent', { ports: chunk.length, error: (error as Error).message });
       }
     }
+    if (refused.length > 0) this.options.handbackRefused(refused);
   }
 
   private onPacket(packet: Packet): void {

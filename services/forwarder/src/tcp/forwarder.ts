@@ -57,6 +57,23 @@ export class Forwarder {
   }
 
   /**
+   * Lets go of the listeners on `ports` (the agent refused them back: forwarder-side they would be
+   * the port's only socket), their connections included, so that the next apply asks the agent for
+   * each port anew. Returns how many there were.
+   */
+  dropListeners(ports: readonly number[]): number {
+    const dropped = new Set(ports);
+    let count = 0;
+    for (const [id, listener] of this.listeners) {
+      if (!dropped.has(listener.currentRoute.listenPort)) continue;
+      listener.close();
+      this.listeners.delete(id);
+      count++;
+    }
+    return count;
+  }
+
+  /**
    * After a change of the destination policy: closes the warm connections to proxies it now
    * refuses and ends the live connections it refuses (MappingListener.enforceDestinations).
    */
