@@ -30,10 +30,12 @@ class FakeKernel {
   table: { elements: Map<string, string[]>; chains: Map<string, number>; rules: Map<string, string> } | null = null;
   scripts: string[] = [];
   failNext = false;
+  /** Every write refused (nft broken, out of memory) until set back. */
+  refuseAll = false;
 
   apply(script: string, policyOfScript: () => GatewayPolicy): void {
     this.scripts.push(script);
-    if (this.failNext) {
+    if (this.failNext || this.refuseAll) {
       this.failNext = false;
       throw new Error('Error: Could not process rule: No such file or directory');
     }
@@ -531,6 +533,23 @@ describe('Reconciler', () => {
     assert.deepEqual(t.outcomes.at(-1)?.errors.map((e) => e.cause), ['nft_apply']);
     assert.equal(t.kernel.table, null);
     assert.deepEqual(t.lan.slice(lans), [['ens19', false]], 'the loopback hole stays closed while no table is in force');
+  });
+
+  it('a changed snapshot (a delta) over a vanished table that nft refuses to restore: route_localnet off at every run, not on', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    t.kernel.table = null;
+    t.kernel.refuseAll = true;
+    // A client unmapped: elements change, the delta path; then the periodic runs while nft still refuses.
+    t.setDesired(policy([c(10)]));
+    for (const trigger of ['event:mapping.changed', 'resync', 'resync'] as const) {
+      await t.reconciler.request(trigger);
+      assert.ok(t.outcomes.at(-1)?.errors.some((e) => e.cause === 'nft_apply'), `${trigger}: the refusal is reported`);
+      assert.deepEqual(t.lan.at(-1), ['ens19', false], `${trigger}: the loopback hole stays closed while no table is in force`);
+    }
+    t.kernel.refuseAll = false;
+    await t.reconciler.request('resync');
+    assert.deepEqual(t.lan.at(-1), ['ens19', true], 'on again once the table is');
   });
 
   it('keeps the previous policy in force when the settings are refused, and reports every reason', async () => {

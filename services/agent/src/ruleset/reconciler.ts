@@ -278,6 +278,10 @@ export class Reconciler {
       await lan;
       const shape = previous ?? this.unverified;
       if (shape !== null && delta === null && errors.some((e) => e.cause === 'nft_apply')) ({ mode, drift } = await this.applyUnderShapeInForce(shape, previous === null, build, errors, save, drift));
+      // The delta and then the full script refused: the table is not what it was (gone, or changed
+      // behind the agent). The LAN follows that, as after a failed restore: route_localnet only
+      // while a table closes the loopback hole (the assertion beside the delta turned it on).
+      else if (delta !== null) await this.keepLan(build.policy, errors);
       return finish();
     }
     this.lastBuild = build;
