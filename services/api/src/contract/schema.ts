@@ -372,8 +372,9 @@ export interface paths {
          *     range: up to 6 h minutes, up to 8 days hours, longer ranges days; a coarser one when the finer
          *     history no longer reaches back to `from` (minutes are kept 24 h, hours 30 days, days 1 year by
          *     default: settings usageMinuteRetentionHours, usageHourRetentionDays, usageDayRetentionDays).
-         *     Buckets without traffic are left out. The history is keyed by client IP: it is the traffic of
-         *     the mapping's current client address.
+         *     Buckets without traffic are left out; the first bucket is the one holding `from` (buckets are
+         *     whole UTC minutes, hours or days), so the totals count it too. The history is keyed by client
+         *     IP: it is the traffic of the mapping's current client address.
          */
         get: operations["getMappingUsage"];
         put?: never;

@@ -36,3 +36,16 @@ export function pickResolution(range: UsageRange, now: Date, retentionMs: Readon
   const candidates: UsageResolution[] = span <= 6 * HOUR_MS ? ['minute', 'hour', 'day'] : span <= 8 * DAY_MS ? ['hour', 'day'] : ['day'];
   return candidates.find((r) => range.from.getTime() >= now.getTime() - retentionMs[r]) ?? 'day';
 }
+
+const BUCKET_MS: Readonly<Record<UsageResolution, number>> = { minute: 60_000, hour: HOUR_MS, day: DAY_MS };
+
+/**
+ * The start of the bucket holding `at` (buckets are whole UTC minutes, hours and days): where a
+ * range's read begins, so that a range starting within a bucket has that bucket's traffic in its
+ * first bar and its totals (read from `at` itself, the console's 24 h, 7 d and 30 d views, which
+ * start at "now minus the span", always drew an empty first bar and left it out of the totals).
+ */
+export function bucketStart(at: Date, resolution: UsageResolution): Date {
+  const step = BUCKET_MS[resolution];
+  return new Date(Math.floor(at.getTime() / step) * step);
+}

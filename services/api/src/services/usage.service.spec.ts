@@ -19,8 +19,8 @@ class FakeHistory implements UsageHistory {
     this.calls.push(`${resolution} ${clientIp} ${from.toISOString()} ${to.toISOString()}`);
     return (this.buckets_.get(`${resolution} ${clientIp}`) ?? []).filter((b) => Date.parse(b.at) >= from.getTime() && Date.parse(b.at) < to.getTime());
   }
-  async top(resolution: 'minute' | 'hour' | 'day', _from: Date, _to: Date, limit: number) {
-    this.calls.push(`top ${resolution} ${limit}`);
+  async top(resolution: 'minute' | 'hour' | 'day', from: Date, _to: Date, limit: number) {
+    this.calls.push(`top ${resolution} ${limit} from ${from.toISOString()}`);
     return [{ clientIp: '192.168.2.10', mappingId: 1, description: 'rig', bytesUp: 5, bytesDown: 50 }];
   }
 }
@@ -51,6 +51,20 @@ test("a client's usage: the mapping's address, the resolution from the range, po
   assert.equal((await usage.client(mappingId, '2026-12-01T11:00:00Z', undefined)).resolution, 'minute');
 });
 
+test('the bucket holding `from` is read too: a range that starts within a bucket has its traffic in its first bar and totals', async () => {
+  history.buckets_.set('hour 192.168.2.10', [
+    { at: '2026-11-30T09:00:00.000Z', bytesUp: 1, bytesDown: 10, connections: 1 },
+    { at: '2026-11-30T10:00:00.000Z', bytesUp: 2, bytesDown: 20, connections: 1 },
+  ]);
+  const result = await usage.client(mappingId, '2026-11-30T09:30:00Z', '2026-12-01T09:30:00Z');
+  assert.equal(result.resolution, 'hour');
+  assert.deepEqual(result.points.map((p) => p.at), ['2026-11-30T09:00:00.000Z', '2026-11-30T10:00:00.000Z']);
+  assert.deepEqual(result.totals, { bytesUp: 3, bytesDown: 30, connections: 2 });
+  assert.equal(result.from, '2026-11-30T09:30:00.000Z', 'the range answered is the one asked');
+  await usage.top('2026-11-01T09:30:00Z', '2026-12-01T09:30:00Z', 10);
+  assert.equal(history.calls.at(-1), 'top day 10 from 2026-11-01T00:00:00.000Z');
+});
+
 test('an unknown mapping is 404; a backwards range is refused naming from, before any read', async () => {
   await assert.rejects(usage.client(99, undefined, undefined), (e: unknown) => e instanceof DomainError && e.kind === 'not_found');
   await assert.rejects(usage.client(mappingId, '2026-12-01T12:00:00Z', '2026-12-01T10:00:00Z'), (e: unknown) => e instanceof DomainError && e.field === 'from');
@@ -59,6 +73,6 @@ test('an unknown mapping is 404; a backwards range is refused naming from, befor
 
 test('top talkers over 30 days read the day buckets', async () => {
   const result = await usage.top('2026-11-01T12:00:00Z', undefined, 5);
-  assert.deepEqual(history.calls, ['top day 5']);
+  assert.deepEqual(history.calls, ['top day 5 from 2026-11-01T00:00:00.000Z']);
   assert.equal(result.items[0]!.clientIp, '192.168.2.10');
 });

@@ -1,6 +1,6 @@
 import type { ClientUsage, TopTalkers, UsageResolution } from '../contract/types.js';
 import { notFound } from '../logic/domain-errors.js';
-import { pickResolution, usageRange } from '../logic/usage-range.js';
+import { bucketStart, pickResolution, usageRange } from '../logic/usage-range.js';
 import type { MappingRepository } from './ports.js';
 
 export interface UsageBucket {
@@ -36,14 +36,14 @@ export class UsageService {
     },
   ) {}
 
-  /** The traffic of the mapping's client address over [from, to) (default the last 24 h). */
+  /** The traffic of the mapping's client address in the buckets over [from, to) (default the last 24 h), the one holding `from` included. */
   async client(mappingId: number, fromText: string | undefined, toText: string | undefined): Promise<ClientUsage> {
     const now = this.now();
     const range = usageRange(fromText, toText, now);
     const mapping = await this.deps.mappings.find(mappingId);
     if (!mapping) throw notFound(`mapping ${mappingId}`);
     const resolution = pickResolution(range, now, await this.deps.history.retentionMs());
-    const points = await this.deps.history.buckets(mapping.clientIp, resolution, range.from, range.to);
+    const points = await this.deps.history.buckets(mapping.clientIp, resolution, bucketStart(range.from, resolution), range.to);
     const totals = { bytesUp: 0, bytesDown: 0, connections: 0 };
     for (const p of points) {
       totals.bytesUp += p.bytesUp;
@@ -57,7 +57,7 @@ export class UsageService {
     const now = this.now();
     const range = usageRange(fromText, toText, now);
     const resolution = pickResolution(range, now, await this.deps.history.retentionMs());
-    const items = await this.deps.history.top(resolution, range.from, range.to, limit);
+    const items = await this.deps.history.top(resolution, bucketStart(range.from, resolution), range.to, limit);
     return { from: range.from.toISOString(), to: range.to.toISOString(), resolution, items };
   }
 
