@@ -43,4 +43,9 @@ test('the hash keeps only samples filed under their own node; staleness is by sa
   assert.deepEqual(samples.map((s) => s.node), ['gw-a']);
   assert.equal(isStaleUsageSample(samples[0]!, new Date('2026-12-01T10:01:00.000Z')), false);
   assert.equal(isStaleUsageSample(samples[0]!, new Date('2026-12-01T10:01:10.001Z')), true);
+  // Dated ahead of the reader's clock (a node whose clock is wrong): taken, it would move the node's
+  // cursor into the future and every true sample after the clock is put right would be skipped.
+  assert.equal(isStaleUsageSample(samples[0]!, new Date('2026-12-01T09:59:10.000Z')), false, 'within the margin');
+  assert.equal(isStaleUsageSample(samples[0]!, new Date('2026-12-01T09:59:09.999Z')), true, 'beyond it');
+  assert.equal(isStaleUsageSample({ sampledAt: new Date('2027-12-01T10:00:00.000Z') }, new Date('2026-12-01T10:00:00.000Z')), true, 'a year ahead');
 });

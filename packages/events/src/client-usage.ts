@@ -91,7 +91,12 @@ export function parseClientUsageHash(hash: Readonly<Record<string, string>>): Cl
   });
 }
 
-/** Whether a sample is too old to be a running node's (shown as unknown; no delta taken from it). */
+/**
+ * Whether a sample is too old to be a running node's, or dated further ahead of `now` (a node whose
+ * clock is wrong): shown as unknown, no delta taken from it. Taken, a sample from the future moved
+ * the node's history cursor ahead, and every true sample after its clock was put right was skipped
+ * until real time caught up (its bytes in a bucket no chart shows).
+ */
 export function isStaleUsageSample(sample: Pick<ClientUsageSample, 'sampledAt'>, now: Date): boolean {
-  return now.getTime() - sample.sampledAt.getTime() > CLIENT_USAGE_STALE_MS;
+  return Math.abs(now.getTime() - sample.sampledAt.getTime()) > CLIENT_USAGE_STALE_MS;
 }
