@@ -6,3 +6,4 @@ export * from './per-key-debouncer.js';
 export * from './gateway-addresses.js';
 export * from './deadline.js';
 export * from './socket-activation.js';
+export * from './timer-delay.js';

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { DialError } from '@pgw/dialers';
 import { spliceUnavailable } from '@pgw/original-dst';
 import type { Logger } from '@pgw/log';
-import { PerKeyDebouncer } from '@pgw/runtime';
+import { PerKeyDebouncer, timerDelay } from '@pgw/runtime';
 import { AgentListeners } from './tcp/agent-listeners.js';
 import type { ForwarderConfig } from './config.js';
 import { ConnectionLimits } from './tcp/connection-limits.js';
@@ -226,7 +226,8 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     const table = buildRoutes(state, opener.open);
     opener.endLoad();
     clearTimeout(recheck);
-    if (table.recheckAt != null) recheck = setTimeout(() => void reconciler.request(), Math.max(0, table.recheckAt - Date.now()) + 1).unref();
+    // A hold-down end beyond what setTimeout keeps (a clock far behind the proxies' status times) fires at its longest delay, not after 1 ms at every run.
+    if (table.recheckAt != null) recheck = setTimeout(() => void reconciler.request(), timerDelay(table.recheckAt + 1, Date.now())).unref();
     const problems = describeProblems(table.problems);
     if (problems !== lastProblems) {
       if (table.problems.length > 0) logger.warn('mappings without a listener', { problems: table.problems });
