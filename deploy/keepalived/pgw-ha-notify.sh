@@ -13,7 +13,13 @@
 # takeover) ran two hooks at once and either could write last: the file said MASTER in FAULT.
 #
 # No `set -e`: one failed write (a full disk) must not end the loop and lose every later event.
+# keepalived sends a script's stdout and stderr to /dev/null: a failure also goes to syslog (the
+# journal under systemd), else the agent would go on reporting the last state written, unseen.
 set -u
+complain() {
+  echo "pgw-ha-notify: $1" >&2
+  logger -t pgw-ha-notify -p daemon.err -- "$1" 2>/dev/null || :
+}
 state_file=$1
 events_file=$2
 fifo=${3:-}
@@ -37,7 +43,7 @@ while read -r type name state priority; do
   line="$(date +%s.%3N) $name $state $priority $keepalived"
   # Written beside it and renamed: the agent never reads half a line.
   if printf '%s\n' "$line" > "$tmp" && mv -f "$tmp" "$state_file"; then :; else
-    echo "pgw-ha-notify: cannot write $state_file: $line" >&2
+    complain "cannot write $state_file (the agent reports the state before this one): $line"
   fi
-  printf '%s\n' "$line" >> "$events_file" || echo "pgw-ha-notify: cannot append to $events_file: $line" >&2
+  printf '%s\n' "$line" >> "$events_file" || complain "cannot append to $events_file: $line"
 done < "$fifo"

@@ -56,6 +56,30 @@ describe('pgw-ha-notify.sh (vrrp_notify_fifo_script)', { timeout: 30_000 }, () =
     assert.equal(ended, 0, `the hook ends with keepalived's end of the FIFO: ${stderr}`);
   });
 
+  it('a write it cannot do goes to syslog too: keepalived sends its scripts\' stderr to /dev/null', async () => {
+    // syslog is the host's (/dev/log, the journal under systemd; this test machine has none): a
+    // logger first on PATH records what the hook hands it, as keepalived runs the hook (stdout and
+    // stderr to /dev/null).
+    const bin = join(dir, 'bin');
+    const logged = join(dir, 'logged');
+    execFileSync('mkdir', ['-p', bin]);
+    writeFileSync(join(bin, 'logger'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${logged}'\n`, { mode: 0o755 });
+    const fifo = join(dir, 'notify-3.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const keepalivedEnd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    // The state file's directory is missing (keepalived set up before the agent ever ran).
+    const hook = spawn('sh', [HOOK, join(dir, 'missing', 'ha-state'), join(dir, 'events-3'), fifo], { stdio: 'ignore', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    try {
+      writeSync(keepalivedEnd, 'INSTANCE "pgw_lan" MASTER 150\n');
+      await waitFor('the failed write in syslog', 5_000, () => existsSync(logged), { intervalMs: 50 });
+      assert.match(readFileSync(logged, 'utf8'), /^-t pgw-ha-notify -p daemon\.err -- cannot write .*missing\/ha-state .*MASTER 150 /m);
+      assert.match(readFileSync(join(dir, 'events-3'), 'utf8'), / pgw_lan MASTER 150 /, 'the events file is still written');
+    } finally {
+      closeSync(keepalivedEnd);
+      hook.kill('SIGKILL');
+    }
+  });
+
   it('refuses, naming the fix, to run from a keepalived.conf of before the FIFO (its `notify` passes INSTANCE where the FIFO goes)', () => {
     writeFileSync(join(dir, 'not-a-fifo'), '');
     for (const args of [['INSTANCE', 'pgw_lan', 'MASTER', '150'], [join(dir, 'not-a-fifo')]]) {
