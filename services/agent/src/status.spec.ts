@@ -14,6 +14,7 @@ describe('agentStatus', () => {
         drift: [],
         refusals: [{ subject: 'mapping 4 (192.168.2.12)', reason: 'port refused (9103 is pgw-health metrics)' }],
         phases: {},
+        tableInForce: true,
         errors: [{ cause: 'conntrack', message: 'conntrack -D failed for 1 client(s)' }],
         build: {
           policy: {
@@ -56,6 +57,7 @@ describe('agentStatus', () => {
         drift: [],
         refusals: [],
         phases: {},
+        tableInForce: true,
         errors: [],
         build: {
           policy: {
@@ -83,7 +85,7 @@ describe('agentStatus', () => {
 
 describe('agentStatus with the shaping not in force', () => {
   it('a rate limit or quota table the agent could not apply is said in the status (it was only logged: a quota client unlimited, nothing shown); the mappings stay applied', () => {
-    const outcome = { trigger: 'resync', mode: 'none' as const, ok: true, durationMs: 1, drift: [], refusals: [], phases: {}, errors: [], build: null };
+    const outcome = { trigger: 'resync', mode: 'none' as const, ok: true, durationMs: 1, drift: [], refusals: [], phases: {}, errors: [], build: null, tableInForce: true };
     const status = agentStatus(outcome, new Date('2025-01-01T00:00:00Z'), new Map(), 'quota: nft -f - failed (exit 1): Error: Could not process rule: No such file or directory');
     assert.equal(status.ok, true, 'the ruleset is in force: the console shows the mappings applied');
     assert.equal(status.error, 'shaping: quota: nft -f - failed (exit 1): Error: Could not process rule: No such file or directory');

@@ -519,6 +519,7 @@ describe('Reconciler', () => {
     await t.reconciler.request('resync');
     assert.deepEqual(t.lan.at(-1), ['ens19', false]);
     assert.equal(t.outcomes.at(-1)?.ok, false);
+    assert.equal(t.outcomes.at(-1)?.tableInForce, false);
   });
 
   it('a new snapshot with the same ruleset over a vanished table that nft refuses to restore: route_localnet off, not on', async () => {
@@ -542,14 +543,17 @@ describe('Reconciler', () => {
     t.kernel.refuseAll = true;
     // A client unmapped: elements change, the delta path; then the periodic runs while nft still refuses.
     t.setDesired(policy([c(10)]));
+    assert.equal(t.outcomes.at(-1)?.tableInForce, true);
     for (const trigger of ['event:mapping.changed', 'resync', 'resync'] as const) {
       await t.reconciler.request(trigger);
       assert.ok(t.outcomes.at(-1)?.errors.some((e) => e.cause === 'nft_apply'), `${trigger}: the refusal is reported`);
       assert.deepEqual(t.lan.at(-1), ['ens19', false], `${trigger}: the loopback hole stays closed while no table is in force`);
+      assert.equal(t.outcomes.at(-1)?.tableInForce, false, `${trigger}: reported (the HA check leaves the address to the peer)`);
     }
     t.kernel.refuseAll = false;
     await t.reconciler.request('resync');
     assert.deepEqual(t.lan.at(-1), ['ens19', true], 'on again once the table is');
+    assert.equal(t.outcomes.at(-1)?.tableInForce, true);
   });
 
   it('keeps the previous policy in force when the settings are refused, and reports every reason', async () => {

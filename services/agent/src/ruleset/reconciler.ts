@@ -53,6 +53,12 @@ export interface ReconcileOutcome {
   readonly refusals: readonly Refusal[];
   /** Milliseconds spent per phase (load, render, apply, verify, lan, conntrack); the last three overlap. */
   readonly phases: Readonly<Record<string, number>>;
+  /**
+   * Whether a table of the agent's closes the loopback hole after this run, as route_localnet was
+   * last set: false once the table is gone (or its read-back failed) and nft did not put it back.
+   * The node then serves no client (the guard drops them all), whatever policy was built.
+   */
+  readonly tableInForce: boolean;
 }
 
 interface Applied {
@@ -110,6 +116,8 @@ export class Reconciler {
   private stateError: string | null = null;
   /** The last successful LAN assertion with route_localnet on: lanKey() of its policy, and when it started. */
   private lanAsserted: { readonly key: string; readonly at: number } | null = null;
+  /** ReconcileOutcome.tableInForce: set with route_localnet, on or off. */
+  private tableInForce = false;
 
   constructor(
     private readonly ports: ReconcilerPorts,
@@ -210,7 +218,7 @@ export class Reconciler {
         errors.push({ cause: 'state_file', message: this.stateError });
         if (this.applied) save(this.applied.policy);
       }
-      this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift, refusals, phases: timer.phases });
+      this.ports.report({ trigger, mode, ok: errors.length === 0, durationMs: this.ports.now() - started, build: this.lastBuild, errors, drift, refusals, phases: timer.phases, tableInForce: this.tableInForce });
     };
 
     let build: PolicyBuild;
@@ -459,6 +467,7 @@ export class Reconciler {
     const inForce = !errors.some((e) => e.cause === 'nft_apply' || e.cause === 'verify');
     if (inForce) return this.assertLan(policy, errors);
     this.lanAsserted = null;
+    this.tableInForce = false;
     try {
       await this.timer.time('lan', () => this.ports.prepareLan(policy, false));
     } catch (error) {
@@ -503,6 +512,7 @@ export class Reconciler {
       const at = this.ports.now();
       await this.timer.time('lan', () => this.ports.prepareLan(policy, true));
       this.lanAsserted = { key: lanKey(policy), at };
+      this.tableInForce = true;
     } catch (error) {
       errors.push({ cause: 'lan_sysctl', message: messageOf(error) });
     }
