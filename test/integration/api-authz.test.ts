@@ -127,6 +127,22 @@ describe('api authorisation', () => {
     });
   }
 
+  it('a second console tab (its own GET /auth/csrf) leaves the first tab\'s CSRF token working, and its logout revokes the session', async () => {
+    const session = await h.login(ADMIN);
+    // The browser's one cookie jar: what a response sets replaces what it held.
+    const jar = new Map(session.cookie.split('; ').map((c) => [c.slice(0, c.indexOf('=')), c] as const));
+    const tabB = await h.call('GET', '/api/v1/auth/csrf', { auth: { session, csrf: false } });
+    assert.equal(tabB.status, 200);
+    for (const c of tabB.headers.getSetCookie()) jar.set(c.slice(0, c.indexOf('=')), c.split(';')[0]!);
+    const shared = { ...session, cookie: [...jar.values()].join('; ') };
+    // Tab A still holds the token it got at login.
+    const created = await h.call('POST', '/api/v1/proxies', { auth: { session: shared }, body: { name: 'two-tabs', url: 'http://198.51.100.31:3128' } });
+    assert.equal(created.status, 201, `tab A's change after tab B opened: ${created.text}`);
+    assert.equal(tabB.body.csrfToken, session.csrfToken, 'both tabs hold the session\'s one token');
+    assert.equal((await h.call('POST', '/api/v1/auth/logout', { auth: { session: shared } })).status, 204);
+    assert.equal((await h.call('GET', '/api/v1/auth/me', { auth: { bearer: session.token } })).status, 401, 'the session is revoked');
+  });
+
   it('cookie sessions need the CSRF token on state-changing requests; bearer tokens do not', async () => {
     const session = await h.login(ADMIN);
     const other = await h.login(ADMIN);

@@ -49,11 +49,18 @@ export async function login(username: string, password: string): Promise<void> {
   adoptSession(await api.login(username, password));
 }
 
+/**
+ * Ends the session at the api, then here. A refused logout (the api unreachable, a refused token)
+ * keeps the console signed in and throws: showing the login page while the session cookie still
+ * works would tell the operator they were signed out when a reload signs them back in.
+ */
 export async function logout(): Promise<void> {
   try {
     await api.logout();
-  } finally {
-    setCsrfToken(null);
-    setUser(null);
+  } catch (error) {
+    // Already over (expired, revoked): signed out all the same.
+    if (!(error instanceof ApiError && error.status === 401)) throw error;
   }
+  setCsrfToken(null);
+  setUser(null);
 }

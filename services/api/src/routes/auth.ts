@@ -83,8 +83,11 @@ export function authRoutes(ctx: ApiContext): Router {
     res.json(toUserDto(user));
   });
 
+  // The session's token as it stands (its cookie, while bound to this session): every tab of the
+  // console asks at its start, and a new token per ask replaced the cookie under the other tabs,
+  // whose changes and logout were then refused. Login makes a new one (startSession).
   router.get('/api/v1/auth/csrf', (req, res) => {
-    res.json({ csrfToken: ctx.csrf.generateCsrfToken(req, res, { overwrite: true, cookieOptions: { secure: req.secure } }) });
+    res.json({ csrfToken: ctx.csrf.generateCsrfToken(req, res, { overwrite: false, cookieOptions: { secure: req.secure } }) });
   });
 
   router.post('/api/v1/auth/password', async (req, res) => {
