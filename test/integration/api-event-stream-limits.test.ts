@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
 import { MAX_STREAMS_PER_USER } from '../../services/api/src/live/sse-streams.js';
@@ -96,5 +97,26 @@ describe('api event streams: bounded per user and per slow client', () => {
     } finally {
       socket.destroy();
     }
+  });
+
+  it('a stream whose client left before the api got to it is not kept: its place is free at once', async () => {
+    // The users table locked: each request waits in the authentication's lookup (its session cache
+    // expired), and the clients give up meanwhile. The handlers run after they left.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const lock = h.db.transaction().execute(async (trx) => {
+      await sql`LOCK TABLE users IN ACCESS EXCLUSIVE MODE`.execute(trx);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const aborts = Array.from({ length: MAX_STREAMS_PER_USER }, () => new AbortController());
+    const gone = aborts.map((abort) => fetch(`${h.url}/api/v1/events`, { headers: { authorization: `Bearer ${viewer.token}` }, signal: abort.signal }).catch(() => 'aborted'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    for (const abort of aborts) abort.abort();
+    await Promise.all(gone);
+    await lock;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const next = await fetch(`${h.url}/api/v1/events`, { headers: { authorization: `Bearer ${viewer.token}` } });
+    await next.body?.cancel();
+    assert.equal(next.status, 200, `${MAX_STREAMS_PER_USER} clients that left before their stream opened still held every place`);
   });
 });

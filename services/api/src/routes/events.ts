@@ -37,6 +37,7 @@ export function eventRoutes(ctx: ApiContext): Router {
     }
     let ended = false;
     let unsubscribe = () => {};
+    let heartbeat: NodeJS.Timeout | undefined;
     const end = () => {
       if (ended) return;
       ended = true;
@@ -51,6 +52,11 @@ export function eventRoutes(ctx: ApiContext): Router {
       res.setHeader('Retry-After', '5');
       throw new ApiError(429, 'too_many_requests', `too many open event streams (at most ${MAX_STREAMS_PER_USER} per user); close another console tab`);
     }
+    // Its client may have left already (while the authentication or lastId() waited): 'close' has
+    // fired then, and a listener added now never would; the stream would keep its place, its
+    // subscription and its heartbeat until the token expired.
+    req.on('close', end);
+    if (req.destroyed || res.destroyed || res.socket === null || res.socket.destroyed) return end();
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 2000\n\n');
     const send = (frame: string) => {
@@ -63,7 +69,7 @@ export function eventRoutes(ctx: ApiContext): Router {
     // kept, as a heartbeat keeps it).
     const subscribe = () => void (ended || (unsubscribe = ctx.events.subscribe(from, send)));
     validSessionUser(ctx.db, auth).then((user) => (user ? subscribe() : end()), subscribe);
-    const heartbeat = setInterval(() => {
+    heartbeat = setInterval(() => {
       if (auth.expiresAt.getTime() <= Date.now()) return end();
       validSessionUser(ctx.db, auth).then(
         (user) => (user ? !ended && res.write(': heartbeat\n\n') : end()),
@@ -71,7 +77,6 @@ export function eventRoutes(ctx: ApiContext): Router {
         () => !ended && res.write(': heartbeat\n\n'),
       );
     }, ctx.sseHeartbeatMs);
-    req.on('close', end);
   });
   return router;
 }
