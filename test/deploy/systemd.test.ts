@@ -141,6 +141,19 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     api = new DeployApi(target.lab, (await machine.exec(['cat', '/etc/pgw/api.env'])).stdout);
   });
 
+  it('the install refuses a /opt/pgw another user could change (root runs the agent and the guard from it), naming the file and the fix', async () => {
+    for (const change of [['chown', 'pgw', '/opt/pgw/guard/pgw-guard.nft'], ['chmod', 'g+w', '/opt/pgw/guard/pgw-guard.nft']]) {
+      await machine.exec(change);
+      try {
+        const run = await machine.exec(['bash', '/opt/pgw/scripts/deploy/install-systemd.sh'], false);
+        assert.notEqual(run.exitCode, 0, `${change.join(' ')}: the install went on`);
+        assert.match(run.stderr, /\/opt\/pgw\/guard\/pgw-guard\.nft is not root's alone .*chown -R root:root \/opt\/pgw && chmod -R go-w \/opt\/pgw/);
+      } finally {
+        await machine.exec(['sh', '-c', 'chown root:root /opt/pgw/guard/pgw-guard.nft && chmod go-w /opt/pgw/guard/pgw-guard.nft']);
+      }
+    }
+  });
+
   it('least privilege in Postgres: the owner role holds no CREATEROLE once installed, nor after the install runs again over an older one that did', async () => {
     // A CREATEROLE role on PostgreSQL 15 may grant itself pg_execute_server_program (COPY ... TO
     // PROGRAM: commands as the postgres user); the install lends it for its role steps only.
