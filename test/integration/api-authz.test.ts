@@ -1,7 +1,7 @@
 // Authorisation matrix: anonymous, viewer and admin against every operation of API_SPEC.yaml, plus
 // CSRF for cookie sessions and login throttling. Real Postgres and Redis (own stream and queue prefix).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -202,6 +202,15 @@ describe('api docs and console', () => {
       assert.equal(await deepLink.text(), '<!doctype html><div id="app"></div>');
       const unknownApi = await fetch(`${h.url}/api/v1/nope`, { headers: { accept: 'text/html' } });
       assert.equal(unknownApi.status, 404, 'API paths never fall back to the console');
+      // After an upgrade: the page is asked for again (its hashed assets changed), and an asset of
+      // the previous build is missing, not the page in its place (a module script that is HTML left
+      // the console blank until the cached page expired).
+      for (const path of ['/', '/index.html', '/mappings']) assert.equal((await fetch(`${h.url}${path}`)).headers.get('cache-control'), 'no-cache', path);
+      const oldAsset = await fetch(`${h.url}/assets/index-0ld0ld.js`, { headers: { accept: '*/*' } });
+      assert.equal(oldAsset.status, 404, 'a missing asset is not the page');
+      mkdirSync(join(uiDir, 'assets'));
+      writeFileSync(join(uiDir, 'assets', 'index-n3w.js'), 'export {};');
+      assert.match((await fetch(`${h.url}/assets/index-n3w.js`)).headers.get('cache-control') ?? '', /max-age=31536000, immutable/, 'hashed assets never change');
     } finally {
       await h.stop();
       rmSync(uiDir, { recursive: true, force: true });

@@ -16,6 +16,9 @@ test("the form's fields: empty is unlimited, anything else a plain decimal numbe
   assert.deepEqual(['', ' 50 ', '0.064', '1.5', 'abc', '-1', '1e3'].map(parseRateMbit), [null, 50_000, 64, 1_500, 'invalid', 'invalid', 'invalid']);
   assert.deepEqual(['', '10', '0.01', 'x'].map(parseQuotaGb), [null, 10_000_000_000, 10_000_000, 'invalid']);
   assert.deepEqual([rateToMbitField(50_000), rateToMbitField(null), quotaToGbField(10_000_000), quotaToGbField(null)], ['50', '', '0.01', '']);
+  // A quota stored by an import or the api to the byte comes back unchanged through the form (before:
+  // "0.0015" was refused, and with it every edit of that mapping, even of its description).
+  for (const bytes of [1_500_000, 1_234_567_891, 1_000_000_000_000_000]) assert.equal(parseQuotaGb(quotaToGbField(bytes)), bytes, String(bytes));
 });
 
 test('quota share: capped at 1, unknown without a count or a quota', () => {

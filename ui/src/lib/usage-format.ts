@@ -39,11 +39,11 @@ export function parseRateMbit(text: string): number | null | 'invalid' {
   return Math.round(Number(t) * 1000);
 }
 
-/** The form's quota field (GB, decimals allowed) -> bytes; '' -> null (no quota). */
+/** The form's quota field (GB, decimals allowed down to the byte: a quota stored to the byte is shown so) -> bytes; '' -> null (no quota). */
 export function parseQuotaGb(text: string): number | null | 'invalid' {
   const t = text.trim();
   if (t === '') return null;
-  if (!/^\d+(\.\d{1,3})?$/.test(t)) return 'invalid';
+  if (!/^\d+(\.\d{1,9})?$/.test(t)) return 'invalid';
   return Math.round(Number(t) * 1e9);
 }
 
