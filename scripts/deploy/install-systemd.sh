@@ -41,9 +41,10 @@ systemctl reload "postgresql@$pg_version-main.service"
 owner_pw=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$etc/postgres.env")
 psql_admin() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
 if [ "$(psql_admin -c "select 1 from pg_roles where rolname = 'pgw_owner'")" != 1 ]; then
-  # The password on stdin, never in an argument: any local user can read a process's argv (ps).
-  # It is hex (generate-env.sh), so it needs no quoting inside \set.
-  printf "\\set pw '%s'\nCREATE ROLE pgw_owner LOGIN PASSWORD :'pw';\n" "$owner_pw" | psql_admin
+  # Its SCRAM verifier, not the password, in the statement (the server may log DDL), computed by
+  # @pgw/crypto from the password on stdin, never in an argument (any local user can read argv: ps).
+  verifier=$(printf '%s' "$owner_pw" | node --input-type=module -e "import { readFileSync } from 'node:fs'; import { scramSha256Verifier } from '$home/packages/crypto/dist/index.js'; process.stdout.write(scramSha256Verifier(readFileSync(0, 'utf8')))")
+  printf "\\set pw '%s'\nCREATE ROLE pgw_owner LOGIN PASSWORD :'pw';\n" "$verifier" | psql_admin
 fi
 [ "$(psql_admin -c "select 1 from pg_database where datname = 'pgw'")" = 1 ] || runuser -u postgres -- createdb -O pgw_owner pgw
 

@@ -1,3 +1,4 @@
+import { scramSha256Verifier } from '@pgw/crypto';
 import { type Db } from '@pgw/db';
 import { sql } from 'kysely';
 
@@ -18,7 +19,14 @@ export async function setServiceRolePasswords(db: Db, env: NodeJS.ProcessEnv, ou
       continue;
     }
     if (password.length < 16) throw new Error(`${variable}: must be at least 16 characters`);
-    await sql`ALTER ROLE ${sql.id(role)} LOGIN PASSWORD ${sql.lit(password)}`.execute(db);
+    let verifier: string;
+    try {
+      verifier = scramSha256Verifier(password);
+    } catch (error) {
+      throw new Error(`${variable}: ${(error as Error).message}`);
+    }
+    // The verifier, not the password: the server logs DDL with log_statement = ddl, and a failing statement.
+    await sql`ALTER ROLE ${sql.id(role)} LOGIN PASSWORD ${sql.lit(verifier)}`.execute(db);
     out(`login enabled for ${role}`);
   }
 }
