@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -86,6 +86,56 @@ describe('forwarder start from its cached desired state with Postgres unreachabl
     } finally {
       silent.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a Postgres that goes silent mid-load does not freeze the forwarder: once it answers again, a new mapping is served', async () => {
+    // Between the forwarder and Postgres, a relay on a Unix socket that can go silent: it then
+    // swallows what it gets on every connection open then or later (a partition, a hung server), as
+    // those connections stay after it heals. The load that went out before stayed unanswered, and
+    // every later run waited behind it until TCP gave up (a quarter of an hour).
+    const dir = await mkdtemp(join(tmpdir(), 'pgw-stalling-pg-'));
+    await chmod(dir, 0o755);
+    // postgres://user:password@/database?host=<socket dir>: no host for WHATWG URL, so by hand.
+    const forwarderUrl = tdb.urlFor('pgw_forwarder');
+    const upstreamSocket = decodeURIComponent(/[?&]host=([^&]+)/.exec(forwarderUrl)?.[1] ?? '%2Fvar%2Frun%2Fpostgresql');
+    let silent = false;
+    const open: Socket[] = [];
+    const relay = createServer((client) => {
+      open.push(client);
+      client.on('error', () => undefined);
+      if (silent) return void client.on('data', () => undefined);
+      const upstream = connect(join(upstreamSocket, '.s.PGSQL.5432'));
+      upstream.on('error', () => client.destroy());
+      client.on('data', (chunk) => void (silent || upstream.write(chunk)));
+      upstream.on('data', (chunk) => void (silent || client.write(chunk)));
+      client.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(join(dir, '.s.PGSQL.5432'), resolve));
+    await chmod(join(dir, '.s.PGSQL.5432'), 0o777);
+    const url = forwarderUrl.replace(/([?&]host=)[^&]+/, `$1${encodeURIComponent(dir)}`);
+    const second = lab.clients[1]!;
+    const getSecond = () => lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: second, timeoutMs: 3000 });
+    try {
+      await gateway.kill('forwarder');
+      await gateway.start('forwarder', { PGW_DATABASE_URL: url });
+      await waitFor('the client served through the relay', 15_000, async () => (await get()).ok);
+      silent = true;
+      // The next runs' loads (the 2 s resync) go out and get nothing.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await gateway.seedMapping(second, (await tdb.db.selectFrom('proxies').select('id').executeTakeFirstOrThrow()).id, PORT + 1);
+      silent = false;
+      const healed = Date.now();
+      await waitFor('the new mapping served by the forwarder after Postgres answers again', 20_000, async () => (await getSecond()).ok);
+      console.log(`# the new mapping served ${Date.now() - healed} ms after Postgres answered again`);
+      const log = await readFile(gateway.process('forwarder')!.logFile, 'utf8');
+      assert.match(log, /the desired state was not read within 5000 ms/);
+    } finally {
+      for (const socket of open) socket.destroy();
+      relay.close();
+      await rm(dir, { recursive: true, force: true });
+      await gateway.kill('forwarder');
+      await gateway.start('forwarder');
     }
   });
 

@@ -6,7 +6,7 @@
 export async function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer = setTimeout(() => reject(new DeadlineExceeded(message)), ms);
   });
   work.catch(() => undefined); // an error after the deadline is nobody's
   try {
@@ -14,4 +14,9 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, message: str
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** withDeadline's rejection when the work did not settle in time (the work itself may still be running). */
+export class DeadlineExceeded extends Error {
+  override readonly name = 'DeadlineExceeded';
 }

@@ -3,7 +3,7 @@ import { createDb, loadDesiredStateWithCredentials } from '@pgw/db';
 import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
-import type { StopFn } from '@pgw/runtime';
+import { DeadlineExceeded, type StopFn, withDeadline } from '@pgw/runtime';
 import type { ForwarderCore } from './boot.js';
 import type { ForwarderConfig } from './config.js';
 import { registerForwarderMetrics } from './observability/forwarder-metrics.js';
@@ -12,13 +12,39 @@ import { startStatusWriter } from './observability/status-writer.js';
 import { registerUdpMetrics } from './observability/udp-metrics.js';
 import { udpStatus } from './observability/udp-status.js';
 
+/**
+ * A load of the desired state that takes longer fails (as the agent's, LOAD_DEADLINE_MS): runs go
+ * one at a time, and a query Postgres never answers (a network partition, a hung server) held every
+ * later notice, resync and hold-down recheck behind it until TCP gave up, up to a quarter of an hour.
+ * The next run loads again, on a new pool (load below).
+ */
+const LOAD_DEADLINE_MS = 5_000;
+
 /** Notices after which the desired state is reloaded; the others are not about the forwarder's inputs. */
 const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.changed', 'proxy.status']);
 
 /** Everything but the boot fast path (boot.ts), which may already serve the cached state. */
 export async function startForwarder(config: ForwarderConfig, logger: Logger, core: ForwarderCore): Promise<StopFn> {
   const { limits, stats, stopAddressWatch, upstreamNotices, agentListeners, forwarder, warmPools, stateCache, reconciler, late, udp } = core;
-  const db = createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
+  const connect = () => createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
+  let db = connect();
+  /**
+   * A load out of time: its connection is stuck (its query unanswered) and would hold its place in
+   * the pool until TCP gives up; the next loads take a new pool, and the old one goes once its
+   * queries end.
+   */
+  const load = async (settings: ForwarderState['settings'] | null) => {
+    const pool = db;
+    try {
+      return await withDeadline(loadDesiredStateWithCredentials(pool, settings), LOAD_DEADLINE_MS, `the desired state was not read within ${LOAD_DEADLINE_MS} ms (Postgres silent?)`);
+    } catch (error) {
+      if (error instanceof DeadlineExceeded && pool === db) {
+        db = connect();
+        void pool.destroy().catch(() => undefined);
+      }
+      throw error;
+    }
+  };
   const bus = new EventBus({ redisUrl: config.redisUrl, logger });
   const redis = connectRedis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
@@ -40,7 +66,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
    */
   late.load = async (): Promise<ForwarderState> => {
     try {
-      const { state, settingsRefused } = await loadDesiredStateWithCredentials(db, lastSettings);
+      const { state, settingsRefused } = await load(lastSettings);
       if (settingsRefused !== null && settingsRefused !== settingsProblem) logger.error('settings refused: the settings last loaded stay in force, the proxies and mappings apply', { problem: settingsRefused });
       settingsProblem = settingsRefused;
       lastSettings = state.settings;
@@ -99,6 +125,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
     await metricsPort.close();
     await bus.close();
     redis.disconnect();
-    await db.destroy();
+    // Bounded: a pool with a query Postgres never answers would wait for it.
+    await withDeadline(db.destroy(), 2_000, 'the Postgres pool did not close').catch(() => undefined);
   };
 }
