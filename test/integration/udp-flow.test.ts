@@ -5,7 +5,7 @@
 // stand-in where the test needs to say what the proxy side did.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { Socks5UdpAssociation, type UdpAssociationHandlers, type UdpSendOutcome } from '@pgw/dialers';
+import { type DialSignal, Socks5UdpAssociation, type UdpAssociationHandlers, type UdpSendOutcome } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
 import { describeSocket, transparentUdpSocket } from '@pgw/original-dst';
 import type { UdpSocketGrant } from '../../services/forwarder/src/udp/udp-agent-sockets.js';
@@ -32,11 +32,11 @@ function flowWith(
   outcome: () => UdpSendOutcome = () => 'sent',
   { opened = Promise.resolve(), queueBudget = Infinity }: { opened?: Promise<void>; queueBudget?: number } = {},
 ) {
-  const record = { dropped: [] as string[], relayed: [] as [string, number][], released: 0, asked: 0, sent: 0, queuedBytes: 0 };
+  const record = { dropped: [] as string[], relayed: [] as [string, number][], released: 0, asked: 0, sent: 0, queuedBytes: 0, openSignal: null as DialSignal | null };
   let handlers: UdpAssociationHandlers | null = null;
   const association = { send: () => (record.sent++, outcome()), close: () => undefined, relay: { address: '127.0.0.1', port: 9 }, relayIsProxy: true } as unknown as Socks5UdpAssociation;
   const flow = new UdpFlow('k', client, { proxyId: 1, proxy: null }, DEFAULT_UDP_LIMITS, {
-    associate: async (h) => ((handlers = h), await opened, association),
+    associate: async (h, signal) => ((handlers = h), (record.openSignal = signal), await opened, association),
     replySocket: async () => (record.asked++, grants.shift()!()),
     reserveDestination: () => null,
     releaseDestinations: (n) => void (record.released += n),
@@ -105,6 +105,9 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     assert.deepEqual(shared.record.dropped, ['queue_full'], 'over the budget all flows share');
     shared.flow.close();
     assert.equal(shared.record.queuedBytes, 0, 'and given back when the flow ends unopened');
+    // Ended while its association opens (a route change, a block, a proxy the policy now refuses):
+    // the open is aborted, so the proxy gets no greeting, login or ASSOCIATE after that.
+    assert.equal(shared.record.openSignal?.aborted, true, 'the open is aborted');
   });
 
   it('a send the association refuses (its queue full, or oversize) is counted as dropped, not as relayed', async () => {

@@ -1,4 +1,4 @@
-import type { Socks5UdpAssociation, UdpAssociationHandlers } from '@pgw/dialers';
+import { DialAbort, type DialSignal, type Socks5UdpAssociation, type UdpAssociationHandlers } from '@pgw/dialers';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
 import type { MappingRoute } from '../routes/routes.js';
 import type { UdpSocketGrant } from './udp-agent-sockets.js';
@@ -11,8 +11,8 @@ export interface Endpoint {
 
 /** What a flow needs from the relay. */
 export interface UdpFlowDeps {
-  /** Opens the flow's association through its client's proxy. */
-  associate(handlers: UdpAssociationHandlers): Promise<Socks5UdpAssociation>;
+  /** Opens the flow's association through its client's proxy; `signal` aborts it once the flow ended. */
+  associate(handlers: UdpAssociationHandlers, signal: DialSignal): Promise<Socks5UdpAssociation>;
   /** A reply socket for `destination` from the agent. */
   replySocket(client: Endpoint, destination: Endpoint): Promise<UdpSocketGrant>;
   /** Takes one place for a reply socket in the relay's budget (per client, in all), or says which limit is hit. */
@@ -66,6 +66,8 @@ export class UdpFlow {
   /** Ended because the policy now refuses its proxy or relay: not a failed association. */
   refused = false;
   private association: Socks5UdpAssociation | null = null;
+  /** Ends the association's open with the flow: a route change, block or refused proxy sends it nothing more. */
+  private readonly opening = new DialAbort();
   private readonly destinations = new Map<string, Destination>();
   /** `<upstream ip:port>#<query id>` -> the destination the client asked, for answers of redirected queries. */
   private readonly redirected = new Map<string, string>();
@@ -82,10 +84,13 @@ export class UdpFlow {
     private readonly deps: UdpFlowDeps,
   ) {
     deps
-      .associate({
-        onMessage: (data, from) => this.fromProxy(data, `${from.address}:${from.port}`),
-        onClose: (error) => this.end(error),
-      })
+      .associate(
+        {
+          onMessage: (data, from) => this.fromProxy(data, `${from.address}:${from.port}`),
+          onClose: (error) => this.end(error),
+        },
+        this.opening,
+      )
       .then(
         (association) => {
           if (this.ended) return association.close();
@@ -247,6 +252,7 @@ export class UdpFlow {
   private end(error: Error | null): void {
     if (this.ended) return;
     this.ended = true;
+    this.opening.abort();
     const opened = this.association !== null;
     this.association?.close();
     for (const [key, destination] of this.destinations) this.forget(key, destination);

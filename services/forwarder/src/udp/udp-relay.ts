@@ -268,8 +268,8 @@ export class UdpRelay {
     if (limit !== null) return this.drop(route, limit), null;
     this.counts.add(client.ip);
     const flow = new UdpFlow(key, client, route, this.options.limits, {
-      associate: (handlers) =>
-        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, route.privateDestinations) }, handlers),
+      associate: (handlers, signal) =>
+        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, signal, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, route.privateDestinations) }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
       fromReplySocket: (destination, data) => this.relay(client, destination, data),
       reserveDestination: () => {
