@@ -1,7 +1,10 @@
 import { execIn } from './netns.js';
 
-/** Users the pgw services run as; the lab creates them so tests can spawn services under them. */
-export const PGW_SYSTEM_USERS = ['pgw', 'pgw-health', 'pgw-api'] as const;
+/**
+ * Users pgw runs as: its services, and keepalived's checks of an HA node (DEFAULT_CHECK_USER of
+ * deploy/keepalived). The lab creates them so tests can spawn services under them.
+ */
+export const PGW_SYSTEM_USERS = ['pgw', 'pgw-health', 'pgw-api', 'keepalived_script'] as const;
 
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** useradd/passwd take a lock on /etc/passwd that fails instead of waiting: serialise lab callers. */
@@ -26,7 +29,7 @@ async function addSystemUser(name: string): Promise<void> {
   if (result.exitCode !== 0) throw new Error(`useradd ${name} failed: ${result.stderr.trim()}`);
 }
 
-/** Idempotently creates the pgw, pgw-health and pgw-api system users. */
+/** Idempotently creates the system users of PGW_SYSTEM_USERS. */
 export async function ensureSystemUsers(): Promise<void> {
   for (const name of PGW_SYSTEM_USERS) await addSystemUser(name);
 }

@@ -32,7 +32,8 @@ if command -v systemctl >/dev/null && [ -e /lib/systemd/system/docker.service ];
   systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
 fi
 
-for user in pgw pgw-health pgw-api; do
+# keepalived_script: the HA checks' user (deploy/keepalived), for the HA lab and demo.
+for user in pgw pgw-health pgw-api keepalived_script; do
   id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
 done
 

@@ -63,11 +63,20 @@ export interface KeepalivedSettings {
    * it; a directory only root may write, and a name no other keepalived on the host uses).
    */
   notifyFifo: string;
+  /**
+   * The user the check scripts run as (`ss` and `curl`: nothing of root's). keepalived drops a
+   * check whose user does not exist and then ignores it in track_script (the node stays master
+   * unchecked): `keepalived -t` fails on it, and render.ts refuses a user this host does not have.
+   */
+  checkUser: string;
 }
 
 const IFACE = /^[A-Za-z0-9_.-]{1,15}$/;
 const ROUTER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const PATH = /^\/[A-Za-z0-9_./-]+$/;
+const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** keepalived's own name for the user of its scripts (its default script_user where it exists). */
+export const DEFAULT_CHECK_USER = 'keepalived_script';
 
 function check(ok: boolean, what: string, value: unknown): void {
   if (!ok) throw new Error(`keepalived settings: ${what}, got ${JSON.stringify(value)}`);
@@ -91,6 +100,8 @@ function validate(s: KeepalivedSettings): void {
   check(Number.isFinite(s.advertIntervalS) && s.advertIntervalS >= 0.05 && s.advertIntervalS <= 40, 'advertIntervalS must be in 0.05..40', s.advertIntervalS);
   check(Number.isInteger(s.preemptDelayS) && s.preemptDelayS >= 0 && s.preemptDelayS <= 1000, 'preemptDelayS must be an integer in 0..1000', s.preemptDelayS);
   for (const [what, port] of Object.entries(s.healthPorts)) check(Number.isInteger(port) && port >= 1 && port <= 65535, `healthPorts.${what} must be a TCP port`, port);
+  check(USER.test(s.checkUser), 'checkUser must be a user name', s.checkUser);
+  check(s.checkUser !== 'root', 'checkUser must not be root (the checks need no privilege)', s.checkUser);
   for (const [what, path] of [['checkScript', s.checkScript], ['notifyScript', s.notifyScript], ['stateFile', s.stateFile], ['eventsFile', s.eventsFile], ['notifyFifo', s.notifyFifo]] as const) {
     check(PATH.test(path), `${what} must be an absolute path of [A-Za-z0-9_./-]`, path);
   }
@@ -111,7 +122,8 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     'global_defs {',
     `  router_id ${s.node.routerId}`,
     '  vrrp_version 3',
-    // Scripts run as root only because pgw's check and notify scripts are root-owned and not writable by others.
+    // The notify hook writes the agent's state file in root's /var/lib/pgw; the checks set their own
+    // user below. Scripts run only because they are root-owned and not writable by others.
     '  script_user root',
     '  enable_script_security',
     // The new master's gratuitous ARPs: at once, again after 1 s (a switch or client that missed the first).
@@ -133,6 +145,7 @@ export function renderKeepalivedConf(s: KeepalivedSettings): string {
     ...track.flatMap((t) => [
       `vrrp_script ${t.name} {`,
       `  script "${s.checkScript} ${t.port} ${t.user}"`,
+      `  user ${s.checkUser}`,
       '  interval 1',
       // A dead service refuses at once (fall 1: FAULT within the second); a slow /readyz on a busy
       // box gets 2 s (the script's curl) before it counts as down, so load alone does not flap the

@@ -6,8 +6,9 @@
  *     > /etc/keepalived/keepalived.conf
  */
 import { fields, loadConfig } from '@pgw/config';
+import { execaSync } from 'execa';
 import { z } from 'zod';
-import { renderKeepalivedConf } from './keepalived-config.js';
+import { DEFAULT_CHECK_USER, renderKeepalivedConf } from './keepalived-config.js';
 
 const schema = z.object({
   PGW_HA_ROUTER_ID: z.string(),
@@ -29,9 +30,15 @@ const schema = z.object({
   PGW_HA_STATE_FILE: z.string().default('/var/lib/pgw/ha-state'),
   PGW_HA_EVENTS_FILE: z.string().default('/var/lib/pgw/ha-events.log'),
   PGW_HA_NOTIFY_FIFO: z.string().default('/run/pgw-ha-notify.fifo'),
+  PGW_HA_CHECK_USER: z.string().default(DEFAULT_CHECK_USER),
 });
 
 const env = loadConfig(schema);
+// keepalived drops a check whose user is missing and runs on unchecked: refuse before that.
+if (execaSync('id', ['-u', '--', env.PGW_HA_CHECK_USER], { reject: false }).exitCode !== 0) {
+  process.stderr.write(`render: PGW_HA_CHECK_USER: no user '${env.PGW_HA_CHECK_USER}' on this host (create it: useradd --system --no-create-home --shell /usr/sbin/nologin ${env.PGW_HA_CHECK_USER})\n`);
+  process.exit(1);
+}
 const [virtualIp, prefix] = env.PGW_HA_VIRTUAL_IP.split('/') as [string, string];
 process.stdout.write(renderKeepalivedConf({
   node: { routerId: env.PGW_HA_ROUTER_ID, priority: env.PGW_HA_PRIORITY, vrrpSourceIp: env.PGW_HA_SOURCE_IP, peerIp: env.PGW_HA_PEER_IP },
@@ -49,4 +56,5 @@ process.stdout.write(renderKeepalivedConf({
   stateFile: env.PGW_HA_STATE_FILE,
   eventsFile: env.PGW_HA_EVENTS_FILE,
   notifyFifo: env.PGW_HA_NOTIFY_FIFO,
+  checkUser: env.PGW_HA_CHECK_USER,
 }));

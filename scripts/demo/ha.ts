@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderKeepalivedConf } from '../../deploy/keepalived/keepalived-config.js';
+import { DEFAULT_CHECK_USER, renderKeepalivedConf } from '../../deploy/keepalived/keepalived-config.js';
 import { HA_ADDR } from '../../lab/ha-topology.js';
 import { nsArgv } from '../../lab/netns.js';
 import { isSameProcessAlive, stopForeignGroup } from '../../lab/proc.js';
@@ -121,6 +121,7 @@ function keepalivedConf(node: DemoNode, peer: DemoNode, repo: string): string {
     stateFile: join(node.dir, 'ha-state'),
     eventsFile: join(node.dir, 'ha-events.log'),
     notifyFifo: join(node.dir, 'ha-notify.fifo'),
+    checkUser: DEFAULT_CHECK_USER,
   });
 }
 

@@ -18,6 +18,7 @@ const settings: KeepalivedSettings = {
   stateFile: '/var/lib/pgw/ha-state',
   eventsFile: '/var/lib/pgw/ha-events.log',
   notifyFifo: '/run/pgw-ha-notify.fifo',
+  checkUser: 'keepalived_script',
 };
 
 describe('keepalived.conf of an HA node', () => {
@@ -32,6 +33,9 @@ describe('keepalived.conf of an HA node', () => {
     assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9101 root"/);
     assert.match(conf, /script "\/usr\/local\/lib\/pgw\/pgw-ha-check\.sh 9102 pgw"/);
     assert.match(conf, /track_script \{\n\s+pgw_agent\n\s+pgw_forwarder\n/);
+    // The checks need nothing of root's (ss and curl): each runs as the unprivileged check user.
+    assert.equal(conf.match(/^\s+user keepalived_script$/gm)?.length, 2);
+    assert.match(conf, /vrrp_script pgw_agent \{\n\s+script "[^"]+"\n\s+user keepalived_script\n/);
     assert.match(conf, /state BACKUP\n/);
     assert.match(conf, /preempt_delay 4\n/);
     // The master's advert timer is not restarted by packets it reads: a VRRP flood from the link cannot silence it.
@@ -66,6 +70,8 @@ describe('keepalived.conf of an HA node', () => {
       ['a quote in a path', { checkScript: '/x" ; rm -rf /' }, /checkScript must be an absolute path/],
       ['a newline in the interface', { lanInterface: 'ens19\n}' }, /lanInterface must be an interface name/],
       ['sub-centisecond advert', { advertIntervalS: 0.001 }, /advertIntervalS/],
+      ['root for the checks', { checkUser: 'root' }, /checkUser must not be root/],
+      ['a space in the check user', { checkUser: 'nobody nogroup' }, /checkUser must be a user name/],
     ];
     for (const [what, patch, message] of bad) assert.throws(() => renderKeepalivedConf({ ...settings, ...patch }), message, what);
   });

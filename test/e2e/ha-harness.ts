@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderKeepalivedConf } from '../../deploy/keepalived/keepalived-config.js';
+import { DEFAULT_CHECK_USER, renderKeepalivedConf } from '../../deploy/keepalived/keepalived-config.js';
 import type { Capture, LabProcess } from '../../lab/index.js';
 import { createHaLab, type HaLab, type HaNode } from '../../lab/ha-topology.js';
 import type { GatewayNodes } from '../../services/api/src/contract/types.js';
@@ -146,6 +146,7 @@ export async function createHaPair(): Promise<HaPair> {
         stateFile: join(byName[name].gw.dir, 'ha-state'),
         eventsFile: join(byName[name].gw.dir, 'ha-events.log'),
         notifyFifo: join(byName[name].gw.dir, 'ha-notify.fifo'),
+        checkUser: DEFAULT_CHECK_USER,
       });
     };
     for (const name of ['a', 'b'] as const) {

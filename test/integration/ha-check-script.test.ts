@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CHECK_USER } from '../../deploy/keepalived/keepalived-config.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = `${REPO}deploy/keepalived/pgw-ha-check.sh`;
@@ -27,8 +28,10 @@ const CGROUP2 = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.sp
 const LIAR_CGROUP = CGROUP2 && join(CGROUP2, `pgw-hacheck-${process.pid} uid:0`);
 
 // nsenter, not `ip netns exec`: the script sees the machine's mounts, as keepalived's does, so ss
-// can name a socket's cgroup (under `ip netns exec`'s own sysfs it prints "unreachable").
-const check = (port: number, user: string) => spawnSync('nsenter', [`--net=/run/netns/${NS}`, 'sh', SCRIPT, String(port), user], { encoding: 'utf8', timeout: 10_000 });
+// can name a socket's cgroup (under `ip netns exec`'s own sysfs it prints "unreachable"). As
+// keepalived runs it: as the unprivileged check user, which reads every socket's owner all the same.
+const check = (port: number, user: string) =>
+  spawnSync('nsenter', [`--net=/run/netns/${NS}`, 'setpriv', `--reuid=${DEFAULT_CHECK_USER}`, `--regid=${DEFAULT_CHECK_USER}`, '--init-groups', 'sh', SCRIPT, String(port), user], { encoding: 'utf8', timeout: 10_000 });
 
 describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
   before(async () => {
