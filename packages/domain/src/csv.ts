@@ -77,6 +77,23 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
   return rows;
 }
 
+/**
+ * A CSV file as a table: its header (names trimmed, lower case) and its rows, refused when its shape
+ * leaves a cell's meaning open: no header, a name repeated (which cell counts?), a row of another
+ * length than the header (which cells are missing, or dropped?).
+ */
+export function parseCsvTable(text: string): { header: string[]; rows: { line: number; fields: string[] }[] } {
+  const [first, ...rows] = parseCsv(text);
+  if (!first) throw new CsvError(1, 'the file is empty (a header row is required)');
+  const header = first.fields.map((name) => name.trim().toLowerCase());
+  const repeated = header.find((name, i) => header.indexOf(name) !== i);
+  if (repeated !== undefined) throw new CsvError(first.line, `column "${repeated}" is repeated in the header`);
+  for (const { line, fields } of rows) {
+    if (fields.length !== header.length) throw new CsvError(line, `has ${fields.length} fields, the header has ${header.length}`);
+  }
+  return { header, rows };
+}
+
 export function formatCsvField(value: string | number | boolean): string {
   const text = String(value);
   // A leading = + - @ would be a formula in a spreadsheet: quote-prefix it (CSV injection).

@@ -1,4 +1,4 @@
-import { CsvError, parseCsv } from '@pgw/domain/csv';
+import { CsvError, parseCsvTable } from '@pgw/domain/csv';
 
 export interface ImportPreview {
   readonly rows: number;
@@ -10,16 +10,11 @@ export interface ImportPreview {
  * wrong file at once; the API validates every value again and imports all or nothing.
  */
 export function previewMappingsCsv(text: string): ImportPreview {
-  const rows = parseCsv(text);
-  const header = rows[0]?.fields.map((h) => h.trim().toLowerCase());
-  if (!header) throw new CsvError(1, 'the file is empty (a header row is required)');
+  const { header, rows } = parseCsvTable(text);
   if (!header.includes('client_ip')) throw new CsvError(1, 'the header has no client_ip column');
   if (!header.includes('proxy_name') && !header.includes('proxy_id')) throw new CsvError(1, 'the header needs a proxy_name or proxy_id column');
-  for (const { line, fields } of rows.slice(1)) {
-    if (fields.length !== header.length) throw new CsvError(line, `has ${fields.length} fields, the header has ${header.length}`);
-  }
-  if (rows.length < 2) throw new CsvError(2, 'no mapping rows after the header');
-  return { rows: rows.length - 1, columns: header };
+  if (rows.length < 1) throw new CsvError(2, 'no mapping rows after the header');
+  return { rows: rows.length, columns: header };
 }
 
 /** The notice after an import: what changed, and that unchanged rows were left alone (no re-apply). */

@@ -187,3 +187,30 @@ test('a row that makes a mapping’s only backup its primary leaves it fail-clos
   const [row] = planImport('client_ip,proxy_name,enabled\n192.168.2.10,tiny,true\n', withBackup);
   assert.deepEqual([row!.proxyId, row!.backupProxyIds, row!.failPolicy], [2, [], 'closed']);
 });
+
+test('a column the file lacks, or an empty enabled cell, keeps what the stored mapping has: a disabled client stays disabled', () => {
+  // An admin disabled 192.168.2.50 (quarantined) and described it; a file of clients and proxies only
+  // must not switch it back on nor wipe the description.
+  const [bare] = planImport('client_ip,proxy_name\n192.168.2.50,tiny\n', snapshot);
+  assert.deepEqual([bare!.enabled, bare!.description, bare!.change], [false, 'printer', 'unchanged']);
+  const [emptyCell] = planImport('client_ip,proxy_name,enabled,description\n192.168.2.50,tiny,,printer\n', snapshot);
+  assert.deepEqual([emptyCell!.enabled, emptyCell!.change], [false, 'unchanged']);
+  // A new client: enabled unless the file says otherwise, no description.
+  const [created] = planImport('client_ip,proxy_name\n192.168.2.77,tiny\n', snapshot);
+  assert.deepEqual([created!.enabled, created!.description, created!.change], [true, '', 'create']);
+  // An empty description cell is a description cleared, as an empty mac_address cell unpins.
+  const [cleared] = planImport('client_ip,proxy_name,description\n192.168.2.50,tiny,\n', snapshot);
+  assert.deepEqual([cleared!.description, cleared!.change], ['', 'update']);
+});
+
+test('a file whose shape is unclear is refused naming the line: repeated or unused columns, rows of another length', () => {
+  const refused = (csv: string, message: RegExp) =>
+    assert.throws(() => planImport(csv, snapshot), (e: unknown) => e instanceof DomainError && e.kind === 'invalid' && message.test(e.message), csv);
+  // The second mac_address would have been read as empty: the pin removed.
+  refused('client_ip,proxy_name,mac_address,mac_address\n192.168.2.50,tiny,,52:54:00:ab:cd:0f\n', /line 1: column "mac_address" is repeated/);
+  // Short: the missing cells read as empty (enabled on). Long: the extra cells dropped.
+  refused('client_ip,proxy_name,enabled\n192.168.2.50,tiny\n', /line 2: has 2 fields, the header has 3/);
+  refused('client_ip,proxy_name,enabled,description\n192.168.2.50,tiny,false,a,b,c\n', /line 2: has 6 fields, the header has 4/);
+  // An id column was accepted and never read: a row meant to update mapping 10 created another.
+  refused('id,client_ip,proxy_name\n10,192.168.2.51,tiny\n', /unknown column "id"/);
+});

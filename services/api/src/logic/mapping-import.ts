@@ -1,6 +1,6 @@
 import type { MappingRow } from '@pgw/db';
 import { addTags, mappingTagSchema, type Settings } from '@pgw/domain';
-import { parseCsv } from '@pgw/domain/csv';
+import { parseCsvTable } from '@pgw/domain/csv';
 import { conflict, invalid } from './domain-errors.js';
 import { promotedFailPolicy } from './fail-policy-input.js';
 import { validClientIp, validListenPort, validMacAddress, validQuotaBytes, validRateKbit } from './mapping-rules.js';
@@ -73,7 +73,7 @@ class Problems {
   }
 }
 
-const BOOLEAN: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false, '': true };
+const BOOLEAN: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false };
 
 /**
  * Turns an uploaded CSV into the rows to create or update, checking everything against a snapshot
@@ -81,17 +81,15 @@ const BOOLEAN: Record<string, boolean> = { true: true, false: false, '1': true, 
  * listed with its line and column.
  */
 export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[] {
-  let rows;
+  let table;
   try {
-    rows = parseCsv(text);
+    table = parseCsvTable(text);
   } catch (error) {
     throw invalid('body', (error as Error).message);
   }
-  const [header, ...data] = rows;
-  if (!header) throw invalid('body', 'the CSV file is empty; expected a header row');
-  const columns = header.fields.map((f) => f.trim().toLowerCase());
+  const { header: columns, rows: data } = table;
   const col = (name: string) => columns.indexOf(name);
-  const unknown = columns.find((c) => ![...EXPORT_COLUMNS, 'proxy_id', 'id'].includes(c));
+  const unknown = columns.find((c) => ![...EXPORT_COLUMNS, 'proxy_id'].includes(c));
   if (unknown !== undefined) throw invalid('body', `unknown column "${unknown}" in the header`);
   if (col('client_ip') < 0) throw invalid('body', 'the header has no client_ip column');
   if (col('proxy_name') < 0 && col('proxy_id') < 0) throw invalid('body', 'the header needs a proxy_name or proxy_id column');
@@ -110,7 +108,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
   const planned: (Omit<PlannedRow, 'listenPort' | 'change'> & { listenPort: number | null })[] = [];
 
   for (const { line, fields } of data) {
-    const get = (name: string) => (col(name) >= 0 ? (fields[col(name)] ?? '').trim() : '');
+    const get = (name: string) => (col(name) >= 0 ? fields[col(name)]!.trim() : '');
     const fail = (field: string, message: string) => problems.add(line, field, message);
     let clientIp: string | null = null;
     try {
@@ -135,9 +133,12 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
         fail('listen_port', (error as Error).message);
       }
     }
-    const enabled = BOOLEAN[get('enabled').toLowerCase()];
+    // Without the column, or in an empty cell, a mapping keeps what it has (a disabled client stays
+    // disabled); a new one is enabled with no description.
+    const existing = clientIp === null ? undefined : existingByIp.get(clientIp);
+    const enabled = get('enabled') === '' ? (existing?.enabled ?? true) : BOOLEAN[get('enabled').toLowerCase()];
     if (enabled === undefined) fail('enabled', `enabled "${get('enabled')}" is not true/false`);
-    const description = col('description') >= 0 ? (fields[col('description')] ?? '') : '';
+    const description = col('description') >= 0 ? fields[col('description')]! : (existing?.description ?? '');
     if (description.length > 500) fail('description', 'description is longer than 500 characters');
     let mac: { macAddress?: string | null } = {};
     if (col('mac_address') >= 0) {
@@ -173,7 +174,6 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
       seenIps.set(clientIp, line);
     }
     if (clientIp !== null && proxyId !== undefined && enabled !== undefined) {
-      const existing = existingByIp.get(clientIp);
       // A backup made the primary leaves the backups, as an edit does (the mapping's own proxy is never its backup).
       const backups = existing?.backupProxyIds.includes(proxyId) ? promotedFailPolicy(existing, proxyId) : {};
       planned.push({ line, existingId: existing?.id ?? null, clientIp, proxyId, listenPort: listenPort ?? existing?.listenPort ?? null, enabled, description, ...mac, ...limits, ...tags, ...backups });
