@@ -4,7 +4,7 @@ import type { ProxyEndpoint } from '@pgw/domain';
 import { DialError } from './dial-error.js';
 import { Socks5Dialer } from './socks5.js';
 import { decodeUdpDatagram, encodeUdpDatagram, parseUdpAssociateReply, socks5UdpAssociateRequest, type UdpRelayAddress } from './socks5-udp-protocol.js';
-import type { DialOptions, DialTarget } from './types.js';
+import type { DialOptions, DialSignal, DialTarget } from './types.js';
 
 export interface UdpAssociationHandlers {
   /** A datagram from `from` (the remote host, as the relay names it). */
@@ -79,7 +79,7 @@ export class Socks5UdpAssociation {
     const control = await dialer.open(proxy, { ...options, allowHalfOpen: false });
     let udp: UdpSocket | null = null;
     try {
-      const relay = await associate(control, proxy.host, Math.max(1, options.timeoutMs - (Date.now() - started)));
+      const relay = await associate(control, proxy.host, Math.max(1, options.timeoutMs - (Date.now() - started)), options.signal);
       const refused = options.checkProxyAddress?.(relay.address) ?? (isProxyPeer(relay.address, control) ? null : (options.checkRelay?.(relay.address) ?? null));
       if (refused) throw new DialError('proxy_forbidden', `SOCKS5 UDP relay ${relay.address} named by the proxy: ${refused.message}`, { cause: refused });
       const socket = (udp = createSocket(relay.address.includes(':') ? 'udp6' : 'udp4'));
@@ -141,12 +141,18 @@ function isProxyPeer(address: string, control: Socket): boolean {
   return peer !== undefined && (peer === address || peer === `::ffff:${address}`);
 }
 
-/** UDP ASSOCIATE on an opened control connection: the relay address, or a DialError. */
-function associate(control: Socket, proxyHost: string, timeoutMs: number): Promise<UdpRelayAddress> {
+/**
+ * UDP ASSOCIATE on an opened control connection: the relay address, or a DialError. The caller's
+ * abort (its flow ended) ends the wait at once: a silent proxy otherwise held the connection and
+ * the timer for the whole timeout.
+ */
+function associate(control: Socket, proxyHost: string, timeoutMs: number, signal: DialSignal | undefined): Promise<UdpRelayAddress> {
   return new Promise<UdpRelayAddress>((resolve, reject) => {
     let reply = Buffer.alloc(0);
+    const onAbort = { handleEvent: () => done(new DialError('aborted', 'UDP ASSOCIATE aborted by the caller')) };
     const done = (error: Error | null, relay?: UdpRelayAddress) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       control.removeListener('data', onData);
       control.removeListener('close', onClose);
       control.removeListener('error', onError);
@@ -166,6 +172,8 @@ function associate(control: Socket, proxyHost: string, timeoutMs: number): Promi
     const onClose = () => done(new DialError('closed', 'SOCKS5 proxy closed the connection before answering UDP ASSOCIATE'));
     const onError = (error: Error) => done(error);
     const timer = setTimeout(() => done(new DialError('connect_timeout', `SOCKS5 UDP ASSOCIATE unanswered after ${timeoutMs} ms`)), timeoutMs);
+    if (signal?.aborted) return done(new DialError('aborted', 'UDP ASSOCIATE aborted by the caller'));
+    signal?.addEventListener('abort', onAbort);
     control.on('data', onData);
     control.once('close', onClose);
     control.once('error', onError);
