@@ -36,6 +36,13 @@ describe('parseProxyUrl', () => {
     assert.equal(redactUrl('socks5://user:pa/ss@host:1080'), 'socks5://user:***@host:1080');
     assert.equal(redactUrl('socks5://us/er:pass@host:1080'), 'socks5://***@host:1080', 'a user part the parser would cut is hidden too');
   });
+  it('never echoes a password of a URL spelled without "//" (http: takes "http:u:p@h", "http:/u:p@h", "http:\\u:p@h")', () => {
+    for (const url of ['http:alice:S3cretPw@bad host:3128', 'http:/alice:S3cretPw@bad host:3128', 'http:\\\\alice:S3cretPw@bad host:3128', 'alice:S3cretPw@bad host:3128', 'socks5:alice:S3cretPw@bad host:1080']) {
+      assert.throws(() => parseProxyUrl(url), (error: Error) => !error.message.includes('S3cretPw'), url);
+      assert.ok(!redactUrl(url).includes('S3cretPw'), redactUrl(url));
+    }
+    assert.equal(redactUrl('http:alice:S3cretPw@h:1'), 'http:alice:***@h:1');
+  });
 });
 
 describe('credentialProblem', () => {

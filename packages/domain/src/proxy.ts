@@ -111,16 +111,19 @@ export function parseProxyUrl(input: string): ProxyEndpoint {
 }
 
 /**
- * For logs and errors: never print a password. Everything up to the last "@" is the user part, as
- * a URL parser reads it: a password holding "/", "?", "#" or "@" makes the URL unparsable, and
- * that is when this text is shown. The user name stays where it has none of those.
+ * For logs and errors: never print a password. Everything between the scheme (with whatever slashes
+ * follow it: a URL parser takes `http:u:p@h`, `http:/u:p@h` and `http:\\u:p@h` as well) and the last
+ * "@" is the user part, as a URL parser reads it: a password holding "/", "?", "#" or "@" makes the
+ * URL unparsable, and that is when this text is shown. The user name stays where it has none of those.
  */
 export function redactUrl(input: string): string {
-  return input.replace(/\/\/(.*)@/s, (_match, userinfo: string) => {
-    const colon = userinfo.indexOf(':');
-    const user = colon === -1 ? null : userinfo.slice(0, colon);
-    return user === null || /[/?#@]/.test(user) ? '//***@' : `//${user}:***@`;
-  });
+  const at = input.lastIndexOf('@');
+  if (at === -1) return input;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:[/\\]*/.exec(input.slice(0, at))?.[0] ?? '';
+  const userinfo = input.slice(scheme.length, at);
+  const colon = userinfo.indexOf(':');
+  const user = colon === -1 ? null : userinfo.slice(0, colon);
+  return `${scheme}${user === null || /[/?#@\\]/.test(user) ? '***' : `${user}:***`}${input.slice(at)}`;
 }
 
 export function endpointLabel(endpoint: ProxyEndpoint): string {
