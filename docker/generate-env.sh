@@ -45,11 +45,12 @@ umask 077
 mkdir -p "$dir"
 secret() { openssl rand -hex "$1"; }
 db_url() { printf 'postgres://%s:%s@/pgw?host=%s' "$1" "$2" "$pg_socket"; }
-# A service's Redis URL: its ACL user pgw-<service> and password (hex, so no escaping is needed).
+# A service's Redis URL: its ACL user pgw-<service> and password (hex, so no escaping is needed),
+# put together by the shell alone: a command's arguments are readable by every local user (ps).
 redis_for() {
   case $redis_url in
     /*) printf '%s?username=pgw-%s&password=%s' "$redis_url" "$1" "$2" ;;
-    *) printf '%s' "$redis_url" | sed "s|://|://pgw-$1:$2@|" ;;
+    *) printf '%s://pgw-%s:%s@%s' "${redis_url%%://*}" "$1" "$2" "${redis_url#*://}" ;;
   esac
 }
 sha256() { printf '%s' "$1" | openssl dgst -sha256 -r | cut -d' ' -f1; }

@@ -4,7 +4,7 @@
 // with the aclfile of both nodes (each node's generated file) lets node a's agent write its own keys
 // and refuses node b's. A name with a glob character is refused and nothing is written.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,5 +72,21 @@ describe('generate-env.sh with PGW_NODE_NAME: per-node Redis users for an HA pai
     await assert.rejects(agentA.set(agentStatusKey('pgw-b'), '{"ok":false}'), /NOPERM/);
     await assert.rejects(agentA.set(haStatusKey('pgw-b'), '{"state":"MASTER"}'), /NOPERM/);
     await assert.rejects(agentB.set(agentStatusKey('pgw-a'), '{}'), /NOPERM/);
+  });
+
+  it('a redis:// base puts each password in the URL without handing it to a command (argv is readable by every local user)', async () => {
+    // A sed first on PATH records its arguments, then does its work; the script may use it elsewhere.
+    const bin = join(dir, 'bin');
+    const argv = join(dir, 'argv.log');
+    execFileSync('mkdir', ['-p', bin]);
+    writeFileSync(join(bin, 'sed'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${argv}\nexec /usr/bin/sed "$@"\n`, { mode: 0o755 });
+    const out = join(dir, 'tcp');
+    const result = await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), out], { env: { PATH: `${bin}:${process.env.PATH}`, PGW_REDIS_URL: 'redis://127.0.0.1:6379' }, reject: false });
+    assert.equal(result.exitCode, 0, result.stderr);
+    const url = envValue(join(out, 'forwarder.env'), 'PGW_REDIS_URL')!;
+    const password = /^redis:\/\/pgw-forwarder:([0-9a-f]{64})@127\.0\.0\.1:6379$/.exec(url)?.[1];
+    assert.ok(password, `the forwarder's URL: ${url}`);
+    const commands = existsSync(argv) ? readFileSync(argv, 'utf8') : '';
+    assert.ok(!commands.includes(password), `a command line held the forwarder's Redis password: ${commands}`);
   });
 });
