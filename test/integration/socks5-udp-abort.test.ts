@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { DialAbort, DialError, Socks5UdpAssociation } from '@pgw/dialers';
+import { portSchema } from '@pgw/domain';
 
 describe('SOCKS5 UDP ASSOCIATE aborted by the caller', { timeout: 20_000 }, () => {
   const sockets = new Set<net.Socket>();
@@ -28,7 +29,7 @@ describe('SOCKS5 UDP ASSOCIATE aborted by the caller', { timeout: 20_000 }, () =
     const port = (server.address() as net.AddressInfo).port;
     const signal = new DialAbort();
     const started = Date.now();
-    const opening = Socks5UdpAssociation.open({ protocol: 'socks5', host: '127.0.0.1', port }, { timeoutMs: 8_000, signal }, { onMessage: () => undefined, onClose: () => undefined });
+    const opening = Socks5UdpAssociation.open({ protocol: 'socks5', host: '127.0.0.1', port: portSchema.parse(port) }, { timeoutMs: 8_000, signal }, { onMessage: () => undefined, onClose: () => undefined });
     setTimeout(() => signal.abort(), 200);
     await assert.rejects(opening, (error: unknown) => error instanceof DialError && error.reason === 'aborted');
     const took = Date.now() - started;
