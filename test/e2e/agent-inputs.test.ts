@@ -239,9 +239,12 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     // Before, the rules moved first: for a few ms ens19 reached loopback with no rule refusing it.
     const ipLog = join(dp.lab.dir, 'ip-rule-deletions.log');
     const ipWrapper = join(dp.lab.dir, 'ip-noting-localnet');
+    const envLog = join(dp.lab.dir, 'ip-environment.log');
     await writeFile(ipWrapper, [
       '#!/bin/sh',
       `case "$*" in "rule del"*) echo "$* | ens19=$(cat /proc/sys/net/ipv4/conf/ens19/route_localnet) lan2=$(cat /proc/sys/net/ipv4/conf/lan2/route_localnet)" >> ${ipLog} ;; esac`,
+      // The names (never the values) of the environment the agent hands its tools.
+      `env | sed -n 's/^\\(PGW_[A-Z_]*\\)=.*/\\1/p' >> ${envLog}`,
       'exec /usr/sbin/ip "$@"',
       '',
     ].join('\n'));
@@ -264,5 +267,9 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     for (const iface of ['ens19', 'lan2']) {
       for (const line of of(iface)) assert.match(line, new RegExp(`\\| .*${iface}=0`), `a rule of ${iface} deleted while its route_localnet was on: ${line}`);
     }
+    // The agent's credentials stay in the agent: none of its tools (ip here, nft and tc alike) needs them.
+    const handed = new Set((await readFile(envLog, 'utf8')).split('\n').filter(Boolean));
+    assert.ok(handed.has('PGW_IP_BIN'), `the tool saw the agent's other settings: ${[...handed].join(' ')}`);
+    for (const secret of ['PGW_DATABASE_URL', 'PGW_REDIS_URL']) assert.ok(!handed.has(secret), `the agent handed ${secret} to ip`);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { postgresUrl, positiveInt, redisUrl, secretKey, tcpPort } from './fields.js';
-import { ConfigError, loadConfig } from './load-config.js';
+import { ConfigError, loadConfig, withdrawFromEnvironment } from './load-config.js';
 
 const schema = z.object({
   PGW_DATABASE_URL: postgresUrl,
@@ -49,5 +49,13 @@ describe('redisUrl', () => {
     refused('redis://pgw-api@127.0.0.1:6379', /user pgw-api has no password/);
     refused('http://pgw-api:s3cr3tpass@127.0.0.1', /must be a redis:\/\/ URL/);
     refused('redis://pgw-api:s3cr3tpass@[bad', /not a valid redis:\/\/ URL/);
+  });
+});
+
+describe('withdrawFromEnvironment', () => {
+  it('takes the named variables out and leaves the rest', () => {
+    const env: NodeJS.ProcessEnv = { PGW_DATABASE_URL: 'postgres://u:pw@/pgw', PGW_REDIS_URL: 'redis://u:pw@h:1', PGW_NFT_BIN: '/usr/sbin/nft' };
+    withdrawFromEnvironment(['PGW_DATABASE_URL', 'PGW_REDIS_URL'], env);
+    assert.deepEqual(env, { PGW_NFT_BIN: '/usr/sbin/nft' });
   });
 });

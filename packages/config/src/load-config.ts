@@ -25,3 +25,12 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.Process
   });
   throw new ConfigError(problems.join('; '));
 }
+
+/**
+ * Takes variables holding credentials out of the environment once a service has loaded them: a
+ * child process inherits the environment (execa's and spawn's default), and none of the tools a
+ * service runs (nft, tc, ip) needs its database or Redis password.
+ */
+export function withdrawFromEnvironment(names: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of names) delete env[name];
+}

@@ -94,6 +94,9 @@ export function underPeer(policy: GatewayPolicy, peer: VrrpPeer | undefined): Ga
   return peer ? { ...rest, vrrpPeer: peer } : rest;
 }
 
+/** The variables of agentConfigSchema that hold passwords: the agent keeps them from its tools (withdrawFromEnvironment). */
+export const AGENT_CREDENTIALS = ['PGW_DATABASE_URL', 'PGW_REDIS_URL'] as const;
+
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   return loadConfig(agentConfigSchema, env);
 }

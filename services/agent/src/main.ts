@@ -1,6 +1,7 @@
+import { withdrawFromEnvironment } from '@pgw/config';
 import { BootLogger, runService } from '@pgw/runtime';
 import { enforceStateFileEarly } from './boot.js';
-import { loadAgentConfig } from './config.js';
+import { AGENT_CREDENTIALS, loadAgentConfig } from './config.js';
 import { ListenerRegistry } from './listeners/listener-registry.js';
 import { nativeListenerSyscalls, startListenerServer, systemUser } from './listeners/listener-server.js';
 import { StateCache } from './policy/state-cache.js';
@@ -16,6 +17,7 @@ const SERVE_FIRST_MAX_MS = 1_000;
 
 await runService('agent', async () => {
   const config = loadAgentConfig();
+  withdrawFromEnvironment(AGENT_CREDENTIALS);
   const bootLogger = new BootLogger('agent', config.PGW_LOG_LEVEL);
   const stateCache = new StateCache(config.PGW_STATE_DIR);
   // The forwarder's listening sockets are the agent's, created before any DNAT rule points at them.
