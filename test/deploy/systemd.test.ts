@@ -208,6 +208,15 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
       assert.match(write.stderr, /Read-only file system/, unit);
       const home = await machine.exec(['nsenter', '-t', String(pid), '-m', 'ls', '-A', '/root'], false);
       assert.ok(home.exitCode !== 0 || home.stdout.trim() === '', `${unit}: ProtectHome hides /root (${home.stdout}${home.stderr})`);
+      // Every service is in group redis for the socket: Redis's dump (every ACL user's keys, group
+      // read and write), its ACL file and logs are out of its mount namespace all the same.
+      // (A file of root's in the data directory stands for the dump, which Redis writes when it saves.)
+      await machine.exec(['install', '-m', '0660', '-g', 'redis', '/dev/null', '/var/lib/redis/probe.rdb']);
+      for (const path of ['/var/lib/redis', '/etc/redis', '/var/log/redis']) {
+        assert.notEqual((await machine.exec(['ls', '-A', path])).stdout.trim(), '', `the machine has files in ${path}`);
+        const listed = await machine.exec(['nsenter', '-t', String(pid), '-m', 'ls', '-A', path], false);
+        assert.ok(listed.exitCode !== 0 || listed.stdout.trim() === '', `${unit}: ${path} shows ${listed.stdout.trim()}`);
+      }
       if (service === 'agent') {
         // Root passes the owner check of the other services' secrets: they are out of its mount namespace.
         // (A file made inaccessible reads as empty to root; a directory's files are not there.)
