@@ -4,6 +4,7 @@
 import { DialError } from './dial-error.js';
 import { formatHostPort } from './target.js';
 import type { DialTarget } from './types.js';
+import { shownText } from './shown-text.js';
 
 /** A response head larger than this is not a CONNECT answer we accept. */
 export const MAX_RESPONSE_HEAD = 8192;
@@ -37,7 +38,7 @@ export function connectRequest(authorizationLine: string, target: DialTarget): B
 function statusLine(response: Buffer, lineEnd: number): string {
   // Shown in errors and logs: printable ASCII only, bounded.
   const end = response[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-  return response.toString('latin1', 0, Math.min(end, STATUS_LINE_SHOWN)).replace(/[^\x20-\x7e]/g, '?');
+  return shownText(response.toString('latin1', 0, Math.min(end, STATUS_LINE_SHOWN)), STATUS_LINE_SHOWN);
 }
 
 function isDigit(byte: number | undefined): boolean {

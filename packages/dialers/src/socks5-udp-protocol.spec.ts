@@ -41,6 +41,15 @@ describe('SOCKS5 UDP ASSOCIATE protocol (RFC 1928 section 7)', () => {
     assert.throws(() => parseUdpAssociateReply(reply, '198.51.100.10'), (e: unknown) => e instanceof DialError && e.reason === 'protocol_error' && /relay\.attacker\.test/.test(e.message));
   });
 
+  it("shows a relay's name as printable ASCII, bounded: the message reaches logs, the client's status and the console", () => {
+    const name = Buffer.from(`relay\nforged\x1b[2J${'x'.repeat(200)}`, 'latin1');
+    const reply = Buffer.concat([Buffer.from([5, 0, 0, 3, name.length]), name, Buffer.from([0x9c, 0x40])]);
+    assert.throws(
+      () => parseUdpAssociateReply(reply, '198.51.100.10'),
+      (e: unknown) => e instanceof DialError && /^[\x20-\x7e]*$/.test(e.message) && e.message.includes('relay?forged?[2J') && e.message.length < 220,
+    );
+  });
+
   it('wraps a datagram for an IPv4, IPv6 or named target and unwraps the relay’s answers', () => {
     const data = Buffer.from('hello');
     assert.deepEqual([...encodeUdpDatagram({ host: '203.0.113.10', port: 7 }, data)], [0, 0, 0, 1, 203, 0, 113, 10, 0, 7, ...data]);

@@ -5,11 +5,14 @@ import { DialError } from './dial-error.js';
 import { writeIpv4, writeIpv6 } from './ip-bytes.js';
 import { parseConnectReply } from './socks5-protocol.js';
 import type { DialTarget } from './types.js';
+import { shownText } from './shown-text.js';
 
 const VERSION = 0x05;
 const CMD_UDP_ASSOCIATE = 0x03;
 const ATYP_IPV4 = 0x01;
 const ATYP_DOMAIN = 0x03;
+/** A relay's name in an error: enough to recognise it. */
+const RELAY_NAME_SHOWN = 100;
 const ATYP_IPV6 = 0x04;
 const MAPPED_IPV4 = '::ffff:';
 
@@ -45,7 +48,7 @@ export function parseUdpAssociateReply(reply: Buffer, proxyAddress: string): Udp
   if (port === 0) throw new DialError('protocol_error', 'SOCKS5 UDP ASSOCIATE reply names relay port 0');
   // Every send would resolve a name anew, past the proxy-address check (a name can point at
   // loopback, the LAN or a metadata address at any time): only an address is taken.
-  if (reply[3] === ATYP_DOMAIN) throw new DialError('protocol_error', `SOCKS5 UDP ASSOCIATE reply names its relay by host name (${address}), not by address`);
+  if (reply[3] === ATYP_DOMAIN) throw new DialError('protocol_error', `SOCKS5 UDP ASSOCIATE reply names its relay by host name (${shownText(address, RELAY_NAME_SHOWN)}), not by address`);
   return { address: address === '0.0.0.0' || address === '::' ? proxyAddress : address, port };
 }
 
