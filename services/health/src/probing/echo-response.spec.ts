@@ -12,6 +12,17 @@ describe('parseEchoBody', () => {
     assert.equal(parseEchoBody('198.51.100.23\n'), '198.51.100.23');
   });
 
+  it('rejects what no exit address can be: a zone, an unspecified, multicast or reserved address', () => {
+    // A zone cannot be stored (Postgres inet has none): the probe's whole record was refused.
+    for (const answer of ['fe80::1%eth0', `2001:db8::1%${'z'.repeat(300)}`, '0.0.0.0', '::', '224.0.0.1', 'ff02::1', '255.255.255.255', '240.0.0.1', '::ffff:0.0.0.0', '::ffff:224.0.0.1']) {
+      assert.throws(() => parseEchoBody(answer), /not an exit address|not an IP address/, answer);
+      assert.throws(() => parseEchoBody(`{"ip":"${answer}"}`), /not an exit address|not an IP address/, answer);
+    }
+    assert.throws(() => parseEchoBody('224.0.0.1'), /answered 224\.0\.0\.1, which is not an exit address \(multicast\)/);
+    // A private exit (a proxy chain inside a network), a check URL on the proxy's own host or link.
+    for (const exit of ['10.1.2.3', '127.62.1.2', 'fe80::1']) assert.equal(parseEchoBody(exit), exit);
+  });
+
   it('rejects JSON without an ip field, naming the problem', () => {
     assert.throws(() => parseEchoBody('{"origin":"1.2.3.4"}'), /without an "ip" field/);
   });
