@@ -291,6 +291,12 @@ describe('api contract', () => {
     assert.deepEqual([orphan.status, orphan.body.error.field], [409, 'lanCidr']);
     const invalid = await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, lanCidr: '192.168.2.1/24' } });
     assert.deepEqual([invalid.status, invalid.body.error.field], [400, 'lanCidr']);
+    // Holding every mapping, and meaning nothing as a LAN: every address a client, every proxy "on the LAN".
+    for (const lanCidr of ['0.0.0.0/0', '192.0.0.0/2']) {
+      const everything = await audited(0, () => h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, lanCidr } }));
+      assert.deepEqual([everything.status, everything.body.error.field], [400, 'lanCidr'], lanCidr);
+      assert.match(everything.body.error.message, /wider than \/8/);
+    }
     const reversed = await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, forwarderPortMin: 30000, forwarderPortMax: 20000 } });
     assert.deepEqual([reversed.status, reversed.body.error.field], [400, 'forwarderPortMin']);
   });

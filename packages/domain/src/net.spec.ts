@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, isUnicastIpv4, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
+import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, isUnicastIpv4, lanNetworkProblem, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
 
 describe('ipv4Schema', () => {
   it('accepts canonical dotted quads', () => {
@@ -56,5 +56,15 @@ describe('isUnicastIpv4', () => {
   it('tells the addresses a host can have from 0/8, loopback, multicast, reserved and broadcast', () => {
     for (const ip of ['1.0.0.1', '10.0.0.1', '126.255.255.255', '128.0.0.1', '169.254.0.1', '198.51.100.2', '223.255.255.255']) assert.equal(isUnicastIpv4(ip), true, ip);
     for (const ip of ['0.0.0.0', '0.1.2.3', '127.0.0.1', '224.0.0.18', '239.1.1.1', '240.0.0.1', '255.255.255.255']) assert.equal(isUnicastIpv4(ip), false, ip);
+  });
+});
+
+describe('lanNetworkProblem', () => {
+  it('refuses a network no LAN can be: too wide or too narrow, loopback, link-local, multicast or reserved space', () => {
+    for (const cidr of ['0.0.0.0/0', '10.0.0.0/7', '127.0.0.0/8', '169.254.0.0/16', '169.0.0.0/8', '224.0.0.0/4', '240.0.0.0/8', '0.0.0.0/8', '192.168.2.0/31', '192.168.2.1/32']) {
+      assert.notEqual(lanNetworkProblem(parseIpv4Cidr(cidr)), null, cidr);
+    }
+    assert.match(lanNetworkProblem(parseIpv4Cidr('127.0.0.0/8'))!, /^lanCidr 127\.0\.0\.0\/8 is in loopback space/);
+    for (const cidr of ['10.0.0.0/8', '192.168.2.0/30', '100.64.0.0/10', '203.0.113.0/24']) assert.equal(lanNetworkProblem(parseIpv4Cidr(cidr)), null, cidr);
   });
 });

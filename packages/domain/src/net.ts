@@ -79,6 +79,29 @@ export function isUnicastIpv4(ip: string): boolean {
   return first !== 0 && first !== 127 && first < 224;
 }
 
+const LINK_LOCAL_START = ipv4ToInt('169.254.0.0');
+const LINK_LOCAL_END = ipv4ToInt('169.254.255.255');
+
+/**
+ * Why a network cannot be a LAN, or null: the gateway and its clients need room (/8 to /30), and
+ * every client address must be one a host can have (unicast, not link-local). A LAN of /0 made every
+ * address a client and every proxy and destination "on the LAN".
+ */
+export function lanNetworkProblem(cidr: Ipv4Cidr): string | null {
+  const [network, bits] = cidr.split('/') as [string, string];
+  const prefix = Number(bits);
+  if (prefix < 8) return `lanCidr ${cidr} is wider than /8: no LAN is`;
+  if (prefix > 30) return `lanCidr ${cidr} is narrower than /30: no room for the gateway and a client`;
+  const first = Number(network.split('.')[0]);
+  if (first === 0) return `lanCidr ${cidr} is in 0.0.0.0/8 ("this network")`;
+  if (first === 127) return `lanCidr ${cidr} is in loopback space (127.0.0.0/8)`;
+  if (first >= 224) return `lanCidr ${cidr} is in ${first < 240 ? 'multicast' : 'reserved'} space`;
+  const start = ipv4ToInt(network);
+  const end = start + 2 ** (32 - prefix) - 1;
+  if (start <= LINK_LOCAL_END && end >= LINK_LOCAL_START) return `lanCidr ${cidr} holds link-local addresses (169.254.0.0/16)`;
+  return null;
+}
+
 function prefixMask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }

@@ -28,6 +28,8 @@ export const settingsSchema = z
   .object({
     lanInterface: interfaceNameSchema,
     wanInterface: interfaceNameSchema,
+    // Only the syntax: a stored row is read with this schema too, and one the api's LAN check
+    // (lanNetworkProblem) would refuse must still load (the agent refuses it, naming it).
     lanCidr: ipv4CidrSchema,
     forwarderPortMin: portSchema,
     forwarderPortMax: portSchema,

@@ -7,6 +7,7 @@ import { buildGatewayPolicy, type HostFacts, prepareMappings, SettingsRefused } 
 /** A gateway with ens19/eth0, the kernel's default ephemeral range and nothing else listening. */
 const HOST: HostFacts = {
   interfaces: new Set(['lo', 'ens19', 'eth0']),
+  defaultRouteInterfaces: new Set(['eth0']),
   localPortRange: { min: 32768, max: 60999 },
   reserved: new Map([[9103, 'pgw-health metrics']]),
   foreignListeners: new Map(),
@@ -159,6 +160,12 @@ describe('buildGatewayPolicy', () => {
       assert.fail('settings accepted');
     };
     assert.deepEqual(refused({ lanInterface: 'lo' as InterfaceName }), [{ subject: 'lanInterface', reason: 'lanInterface "lo" is the loopback interface' }]);
+    // Stored before the api refused them: the whole LAN policy would match every address, or none.
+    assert.deepEqual(refused({ lanCidr: '0.0.0.0/0' as DesiredState['settings']['lanCidr'] }), [{ subject: 'lanCidr', reason: 'lanCidr 0.0.0.0/0 is wider than /8: no LAN is' }]);
+    // LAN and WAN swapped: the LAN's drops and its sysctl backstop would cut the gateway's uplink off.
+    assert.deepEqual(refused({ lanInterface: parseInterfaceName('eth0'), wanInterface: parseInterfaceName('ens19') }), [
+      { subject: 'lanInterface', reason: 'lanInterface "eth0" holds the gateway\'s default route: it is the uplink, not the LAN' },
+    ]);
     assert.deepEqual(refused({ lanInterface: parseInterfaceName('ens20'), forwarderPortMin: parsePort(1), forwarderPortMax: parsePort(65535) }), [
       { subject: 'lanInterface', reason: 'lanInterface "ens20" does not exist on this gateway' },
       { subject: 'forwarderPortMin', reason: 'forwarder port window 1-65535 reaches below 1024' },

@@ -5,6 +5,7 @@ import {
   type Ipv4,
   ipv4Schema,
   ipv4ToInt,
+  lanNetworkProblem,
   type PolicyClient,
   type PolicyUpstream,
   ProxyHostPolicy,
@@ -29,6 +30,8 @@ export interface Refusal {
 /** What the agent sees of the gateway it enforces on (read in its network namespace). */
 export interface HostFacts extends PortFacts {
   readonly interfaces: ReadonlySet<string>;
+  /** The interfaces an IPv4 default route leaves by: the uplink, never the LAN. */
+  readonly defaultRouteInterfaces: ReadonlySet<string>;
 }
 
 /** The settings cannot be enforced on this gateway: nothing of this desired state is applied. */
@@ -83,6 +86,14 @@ export function settingsRefusals(settings: DesiredState['settings'], host: HostF
     const reason = interfaceRefusal(setting, settings[setting], host.interfaces);
     if (reason) refusals.push({ subject: setting, reason });
   }
+  // LAN and WAN swapped: the LAN's drops and its sysctl backstop would cut the uplink off (the
+  // console, ssh and every proxy with it).
+  if (host.defaultRouteInterfaces.has(settings.lanInterface)) {
+    refusals.push({ subject: 'lanInterface', reason: `lanInterface "${settings.lanInterface}" holds the gateway's default route: it is the uplink, not the LAN` });
+  }
+  // Rows stored before the api refused such networks.
+  const lanProblem = lanNetworkProblem(settings.lanCidr);
+  if (lanProblem) refusals.push({ subject: 'lanCidr', reason: lanProblem });
   const window = windowRefusal({ min: settings.forwarderPortMin, max: settings.forwarderPortMax }, host);
   if (window) refusals.push({ subject: 'forwarderPortMin', reason: window });
   return refusals;

@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { HostFacts } from './build-policy.js';
 import { foreignListeners } from './port-window.js';
-import { parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
+import { parseDefaultRouteInterfaces, parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
 
 export interface HostFactsOptions {
   readonly forwarderUid: number;
@@ -37,7 +37,7 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
   let full = true;
   let last: { ports: ReadonlySet<number>; portsKey: string; foreign: Map<number, string> } | null = null;
   const read = async (ports: ReadonlySet<number>): Promise<HostFacts> => {
-    const [dev, range] = await Promise.all([readFile('/proc/net/dev', 'utf8'), readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')]);
+    const [dev, route, range] = await Promise.all([readFile('/proc/net/dev', 'utf8'), readFile('/proc/net/route', 'utf8'), readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')]);
     // The same Set object as last time is the same ports (the caller keeps it while its mappings do not change).
     const portsKey = last !== null && last.ports === ports ? last.portsKey : [...ports].sort((a, b) => a - b).join(',');
     if (full || last === null || last.portsKey !== portsKey) {
@@ -54,6 +54,7 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
     }
     return {
       interfaces: new Set(parseInterfaces(dev)),
+      defaultRouteInterfaces: new Set(parseDefaultRouteInterfaces(route)),
       localPortRange: parsePortRange(range),
       reserved: options.reserved,
       foreignListeners: last.foreign,

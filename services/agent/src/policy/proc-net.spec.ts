@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
+import { parseDefaultRouteInterfaces, parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:238F 00000000:0000 0A 00000000:00000000 00:00000000 00000000   105        0 6532 1 0000000042b80474 100 0 0 10 0
@@ -35,4 +35,17 @@ describe('parseInterfaces (/proc/net/dev)', () => {
 describe('parsePortRange (ip_local_port_range)', () => {
   it('reads the two bounds', () => assert.deepEqual(parsePortRange('32768\t60999\n'), { min: 32768, max: 60999 }));
   it('refuses anything else', () => assert.throws(() => parsePortRange('32768'), /ip_local_port_range/));
+});
+
+describe('parseDefaultRouteInterfaces (/proc/net/route)', () => {
+  it('names the interfaces of default routes only', () => {
+    const text = [
+      'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+      'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+      'ens19\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
+      'wan2\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseDefaultRouteInterfaces(text), ['eth0', 'wan2']);
+  });
 });

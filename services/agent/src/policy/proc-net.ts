@@ -38,6 +38,16 @@ export function parseInterfaces(text: string): string[] {
     .filter((name): name is string => name !== undefined);
 }
 
+/** /proc/net/route: the interfaces an IPv4 default route (destination and mask 0) leaves by. */
+export function parseDefaultRouteInterfaces(text: string): string[] {
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= 8 && fields[1] === '00000000' && fields[7] === '00000000')
+    .map((fields) => fields[0]!);
+}
+
 /** /proc/sys/net/ipv4/ip_local_port_range: the ports the kernel picks for outgoing connections. */
 export function parsePortRange(text: string): { min: number; max: number } {
   const match = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);

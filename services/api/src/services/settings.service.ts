@@ -1,4 +1,4 @@
-import { checkUrlProblem, dnsUpstreamProblem, type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
+import { checkUrlProblem, dnsUpstreamProblem, lanNetworkProblem, type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
 import { conflict, invalid, stale } from '../logic/domain-errors.js';
 import { ifMatchNames, settingsVersion } from '../logic/settings-version.js';
 import type { Actor, Publisher, Store } from './ports.js';
@@ -22,6 +22,8 @@ export class SettingsService {
     const next = parsed.data;
     const urlProblem = checkUrlProblem(next.checkUrl);
     if (urlProblem !== null) throw invalid('checkUrl', `checkUrl: ${urlProblem}`);
+    const lanProblem = lanNetworkProblem(next.lanCidr);
+    if (lanProblem !== null) throw invalid('lanCidr', lanProblem);
     // What the UPDATE left: a field the change leaves out keeps its stored value, and the answer
     // (and the audit) say what is in force, not only what was sent.
     const stored = await this.deps.store.transaction(async (repos) => {
