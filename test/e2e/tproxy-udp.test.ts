@@ -16,7 +16,7 @@ import { connectRedis, forwarderStatusKey } from '@pgw/events';
 import { scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
 import { metricSum } from '../support/prometheus-text.js';
 import { DEFAULT_NODE } from '../support/node-status.js';
-import { addWanAddress, startNpmSocks5 } from '../../lab/interop-proxies.js';
+import { addWanAddress, startNpmSocks5, startOdd } from '../../lab/interop-proxies.js';
 import type { ProxyHandle } from '../../lab/types.js';
 import { createDataplane, type Dataplane, REPO, type WanAnalysis } from './dataplane-harness.js';
 
@@ -25,6 +25,11 @@ const ON_HTTP = '192.168.2.11';
 const ON_NO_UDP = '192.168.2.12';
 /** A SOCKS5 server without UDP ASSOCIATE (the npm one of the interop matrix). */
 const NO_UDP_PROXY = '198.51.100.60';
+const ON_PRIVATE_RELAY = '192.168.2.13';
+/** A SOCKS5 server naming a UDP relay at a private address (as one behind NAT names its own). */
+const PRIVATE_RELAY_PROXY = '198.51.100.61';
+/** The mapped clients, as the agent's lan_mapped set lists them. */
+const MAPPED = [ON_DANTE, ON_HTTP, ON_NO_UDP, ON_PRIVATE_RELAY];
 const FORWARDER_METRICS_PORT = 9102;
 /** A WAN address where no resolver runs: answered only when dnsUpstream sends the query elsewhere. */
 const NO_RESOLVER = '203.0.113.99';
@@ -56,7 +61,7 @@ setTimeout(() => { console.log(JSON.stringify({ txt: 'timeout' })); process.exit
 
 /** Every WAN line that is neither from nor to a proxy's address (any port: a UDP relay port is the proxy's choice). */
 function notWithProxies(wan: WanAnalysis): string[] {
-  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY];
+  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY, PRIVATE_RELAY_PROXY];
   return wan.all.filter((l) => {
     const m = / IP (\S+) > (\S+?): /.exec(l);
     return m !== null && !proxies.some((ip) => m[1]!.startsWith(`${ip}.`) || m[2]!.startsWith(`${ip}.`));
@@ -116,8 +121,12 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     await startNpmSocks5(dp.lab, NO_UDP_PROXY, 1080);
     const noUdp = await dp.tdb.db.insertInto('proxies').values({ name: 'npm-socks5-no-udp', protocol: 'socks5', host: NO_UDP_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
     noUdpMapping = await dp.addMapping(ON_NO_UDP, noUdp.id, 20012);
+    await addWanAddress(dp.lab, PRIVATE_RELAY_PROXY);
+    await startOdd(dp.lab, 'socks5-udp-private-relay', PRIVATE_RELAY_PROXY, 1080);
+    const privateRelay = await dp.tdb.db.insertInto('proxies').values({ name: 'odd-private-relay', protocol: 'socks5', host: PRIVATE_RELAY_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
+    await dp.addMapping(ON_PRIVATE_RELAY, privateRelay.id, 20013);
     await dp.startAgent();
-    await dp.waitFor('the agent to apply the mappings', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify([ON_DANTE, ON_HTTP, ON_NO_UDP]));
+    await dp.waitFor('the agent to apply the mappings', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify(MAPPED));
     await dp.gateway.start('forwarder');
   });
 
@@ -248,6 +257,18 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     }
   });
 
+  it('a SOCKS5 proxy naming a private UDP relay (a server behind NAT): refused by the policy and remembered for the proxy, not asked again per flow; its DNS is answered over TCP through it', async () => {
+    const started = await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'started' });
+    const droppedBefore = await forwarderMetric('pgw_forwarder_udp_dropped_total', {});
+    // Each from a new client port: a new flow. Before, every flow (every DNS query from a
+    // resolver's random port too) cost a TCP connection and an ASSOCIATE, and DNS was dropped.
+    const results = [await udpEcho(ON_PRIVATE_RELAY, 500), await udpEcho(ON_PRIVATE_RELAY, 500), (await whoami(ON_PRIVATE_RELAY)).txt];
+    assert.deepEqual(results.slice(0, 2), ['none', 'none'], 'no datagram reaches the relay the proxy named');
+    assert.equal(results[2], PRIVATE_RELAY_PROXY, `the DNS is answered over TCP through the proxy\n${logTails()}`);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'started' }), started + 1, 'one ASSOCIATE for both echo flows, none for the DNS');
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total', {})) >= droppedBefore + 2, 'both echo datagrams dropped and counted');
+  });
+
   it('dnsUpstream 203.0.113.53: DNS to 203.0.113.99 (no resolver there) is answered by 203.0.113.53 through the client’s proxy (tinyproxy over TCP, UDP and TCP/53; dante by UDP ASSOCIATE), from the address asked; nothing else on eth0', async () => {
     const { ip, port } = dp.lab.description.dns;
     const [dante, tinyproxy] = [dp.lab.proxies[0]!.ip, dp.lab.proxies[1]!.ip];
@@ -326,7 +347,7 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
   it('agent restarted: the forwarder keeps relaying on the transparent socket it holds, and a new flow gets its reply socket from the new agent', async () => {
     await dp.killAgent();
     await dp.startAgent();
-    await dp.waitFor('the agent to apply the mappings again', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify([ON_DANTE, ON_HTTP, ON_NO_UDP]));
+    await dp.waitFor('the agent to apply the mappings again', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify(MAPPED));
     const capture = await dp.captureWan();
     let result = await udpEcho(ON_DANTE);
     // The new agent answers reply-socket requests once it holds a policy: a few tries at most.

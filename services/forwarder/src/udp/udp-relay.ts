@@ -11,8 +11,26 @@ import { DnsOverTcp } from './udp-dns-tcp.js';
 import { type DnsRedirect, type Endpoint, UdpFlow } from './udp-flow.js';
 import { type UdpDropReason, UdpFlowCounts, type UdpLimits } from './udp-limits.js';
 
-/** A proxy that refused UDP ASSOCIATE is not asked again for this long (each refusal would cost a TCP handshake per flow). */
+/**
+ * A proxy whose UDP ASSOCIATE cannot be used is not asked again for this long: each answer would
+ * cost a TCP handshake, a login and a warning per flow, and a resolver's random source ports make
+ * every DNS query a flow.
+ */
 const NO_UDP_REMEMBERED_MS = 30_000;
+
+/**
+ * Why a proxy's UDP cannot be used, remembered for the proxy (while its endpoint stays): it refused
+ * the command, answered what cannot be used (a relay by name, port 0, a malformed reply), or named
+ * a relay the policy refuses (then for the private-ranges setting it was judged under, and until
+ * the policy changes). Not a silence or a close: those may pass.
+ */
+interface UnusableUdp {
+  readonly drop: UdpDropReason;
+  readonly reason: string;
+  readonly until: number;
+  readonly proxy: ProxyEndpoint;
+  readonly judgedUnder?: { readonly privateDestinations: MappingRoute['privateDestinations'] };
+}
 
 /** Why one client's UDP is not relayed, for the status record: the last reason and how many datagrams. */
 export interface UdpClientProblem {
@@ -64,7 +82,7 @@ export class UdpRelay {
   /** Bytes of the datagrams all flows hold while their associations open (limits.queuedBytesTotal). */
   private queuedBytes = 0;
   private readonly problems = new Map<number, UdpClientProblem>();
-  private readonly noUdp = new Map<number, { reason: string; until: number; proxy: ProxyEndpoint }>();
+  private readonly noUdp = new Map<number, UnusableUdp>();
   private reader: TransparentUdpReader | null = null;
   private tproxyFd: number | null = null;
   private readonly sweeper: NodeJS.Timeout;
@@ -157,6 +175,8 @@ export class UdpRelay {
    * that stay are judged again too (enforceDestinations). Returns how many flows ended.
    */
   enforceProxies(): number {
+    // What the policy refused before is judged anew by the next flow.
+    for (const [proxyId, known] of this.noUdp) if (known.judgedUnder !== undefined) this.noUdp.delete(proxyId);
     const check = this.options.destinations.checkProxyAddress;
     let ended = 0;
     for (const flow of [...this.flows.values()]) {
@@ -249,21 +269,22 @@ export class UdpRelay {
   private withoutUdp(route: MappingRoute): boolean {
     if (route.blocked !== null || route.proxy === null) return false; // dropped as blocked by the flow path
     if (route.proxy.protocol !== 'socks5') return true;
-    return this.refusedUdp(route) !== null;
+    return this.unusableUdp(route) !== null;
   }
 
-  /** The proxy's refusal of UDP ASSOCIATE, while it is remembered and the proxy still has the endpoint that refused. */
-  private refusedUdp(route: MappingRoute): string | null {
+  /** Why the proxy's UDP cannot be used, while it is remembered and holds for this route (the proxy's endpoint, the private-ranges setting). */
+  private unusableUdp(route: MappingRoute): UnusableUdp | null {
     const known = this.noUdp.get(route.proxyId);
-    return known !== undefined && known.until > Date.now() && sameEndpoint(known.proxy, route.proxy) ? known.reason : null;
+    if (known === undefined || known.until <= Date.now() || !sameEndpoint(known.proxy, route.proxy)) return null;
+    return known.judgedUnder === undefined || known.judgedUnder.privateDestinations === route.privateDestinations ? known : null;
   }
 
   private open(route: MappingRoute, client: Endpoint, key: string): UdpFlow | null {
     if (route.blocked !== null || route.proxy === null) return this.drop(route, 'blocked', route.blocked ?? 'no proxy'), null;
     const proxy = route.proxy;
     if (proxy.protocol !== 'socks5') return this.drop(route, 'proxy_without_udp', `${proxy.protocol} proxies carry no UDP`), null;
-    const refused = this.refusedUdp(route);
-    if (refused !== null) return this.drop(route, 'associate_failed', refused), null;
+    const unusable = this.unusableUdp(route);
+    if (unusable !== null) return this.drop(route, unusable.drop, unusable.reason), null;
     const limit = this.counts.refusal(client.ip);
     if (limit !== null) return this.drop(route, limit), null;
     this.counts.add(client.ip);
@@ -301,12 +322,16 @@ export class UdpRelay {
         this.counts.remove(ended.client.ip);
         if (opened || ended.refused) return;
         const reason = error === null ? 'closed before it opened' : error.message;
+        const until = Date.now() + NO_UDP_REMEMBERED_MS;
         // The policy refused the proxy or the relay it named: a refusal, the proxy was never asked or is not used.
         const refusal = proxyRefusalOf(error);
-        if (refusal !== null) return this.drop(route, refusal, reason);
+        if (refusal !== null) {
+          this.noUdp.set(route.proxyId, { drop: refusal, reason, until, proxy, judgedUnder: { privateDestinations: route.privateDestinations } });
+          return this.drop(route, refusal, reason);
+        }
         this.stats.associationsFailed++;
-        // The proxy answered and said no (command not supported, ...): remembered for the proxy.
-        if (error instanceof DialError && error.reason === 'proxy_refused') this.noUdp.set(route.proxyId, { reason, until: Date.now() + NO_UDP_REMEMBERED_MS, proxy });
+        // The proxy said no (command not supported, ...) or answered what cannot be used: remembered for the proxy.
+        if (error instanceof DialError && (error.reason === 'proxy_refused' || error.reason === 'protocol_error')) this.noUdp.set(route.proxyId, { drop: 'associate_failed', reason, until, proxy });
         this.drop(route, 'associate_failed', reason);
         this.logger.warn('UDP ASSOCIATE failed: the client’s UDP is dropped', { mappingId: route.mappingId, proxyId: route.proxyId, error: reason });
       },
