@@ -45,7 +45,11 @@ export class MappingService {
     const { fields, proxy } = await this.resolve(store, settings, input, null);
     await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
     const row = await store.transaction(async (repos) => {
-      const inserted = await repos.mappings.insert(await placePort(repos.mappings, settings, fields, undefined));
+      // Checked again against the settings as they stand: another admin may have narrowed the LAN
+      // or the port range during the probe (that change counted only the mappings stored by then).
+      const current = await lockedSettings(repos);
+      const checked = await this.resolve(repos, current, input, null);
+      const inserted = await repos.mappings.insert(await placePort(repos.mappings, current, checked.fields, undefined));
       await repos.audit.write(actor, { action: 'create', entityType: 'mapping', entityId: inserted.id, before: null, after: auditedMapping(inserted) });
       return inserted;
     });
@@ -68,16 +72,16 @@ export class MappingService {
     const probed = needsProbe(existing, fields) ? proxy.id : null;
     if (probed !== null) await requireHealthyProxy(this.deps.prober, proxy, this.probeTimeout(settings));
     await store.transaction(async (repos) => {
-      // The listen-port lock before the row's, in the order an import takes them (it locks every
-      // row under that lock): the other order deadlocks the two, and Postgres aborts one.
-      await repos.mappings.lockListenPorts();
+      // The listen-port lock, the settings', then the row's, in the order an import takes them (it
+      // locks every row under the first two): another order deadlocks the two, and Postgres aborts one.
+      const current = await lockedSettings(repos);
       const before = await repos.mappings.findForUpdate(id);
       if (!before) throw notFound(`mapping ${id}`);
-      const locked = await this.resolve(repos, settings, input, before);
+      const locked = await this.resolve(repos, current, input, before);
       if (needsProbe(before, locked.fields) && locked.fields.proxyId !== probed) {
         throw conflict(undefined, `the mapping of ${before.clientIp} was changed by another edit while this one waited; reload it and send the edit again`);
       }
-      const updated = await repos.mappings.update(id, await placePort(repos.mappings, settings, locked.fields, id));
+      const updated = await repos.mappings.update(id, await placePort(repos.mappings, current, locked.fields, id));
       await repos.audit.write(actor, { action, entityType: 'mapping', entityId: id, before: auditedMapping(before), after: auditedMapping(updated) });
     });
     await this.deps.publisher.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
@@ -151,6 +155,15 @@ export class MappingService {
     };
     return { fields, proxy };
   }
+}
+
+/**
+ * The settings a write is checked against, locked until it commits (a settings change waits for it,
+ * then counts it), taken after the listen-port lock as an import takes them.
+ */
+async function lockedSettings(repos: Repositories): Promise<Settings> {
+  await repos.mappings.lockListenPorts();
+  return repos.settings.load({ lock: true });
 }
 
 /**
