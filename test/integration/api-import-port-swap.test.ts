@@ -1,0 +1,42 @@
+// A CSV import that swaps two mappings' listen ports (or moves ports along a chain). The dry run
+// plans it as valid (each port is free once the file is applied), but the apply wrote the rows one
+// at a time against a unique index checked per statement: the first update collided with the
+// second row's old port, and the import was refused 409 "listenPort is already in use" with no line
+// named. The index is checked at commit now. Real Postgres, the real health service and a dante.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ADMIN, type ApiHarness, type Session } from './api-harness.js';
+import { ApiStack } from './api-stack.js';
+
+describe('api: a CSV import that swaps listen ports', { timeout: 60_000 }, () => {
+  let stack: ApiStack;
+  let h: ApiHarness;
+  let admin: Session;
+  const as = (session: Session) => ({ auth: { bearer: session.token } });
+
+  before(async () => {
+    stack = await ApiStack.start();
+    h = stack.harness;
+    admin = await h.login(ADMIN);
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('applies what its dry run planned: the two mappings exchange their ports', async () => {
+    const proxy = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'swap-proxy', url: stack.dante.url } });
+    assert.equal(proxy.status, 201, proxy.text);
+    await h.db.insertInto('mappings').values([
+      { clientIp: '192.168.2.31', proxyId: proxy.body.id, listenPort: 20031, enabled: true, description: 'a' },
+      { clientIp: '192.168.2.32', proxyId: proxy.body.id, listenPort: 20032, enabled: true, description: 'b' },
+    ]).execute();
+    const csv = 'client_ip,proxy_name,listen_port\n192.168.2.31,swap-proxy,20032\n192.168.2.32,swap-proxy,20031\n';
+    const preview = await h.call('POST', '/api/v1/mappings/import/preview', { ...as(admin), csv });
+    assert.equal(preview.status, 200, preview.text);
+    const imported = await h.call('POST', '/api/v1/mappings/import', { ...as(admin), csv });
+    assert.equal(imported.status, 200, imported.text);
+    assert.deepEqual(imported.body, { created: 0, updated: 2, unchanged: 0 });
+    const ports = await h.db.selectFrom('mappings').select(['clientIp', 'listenPort']).where('clientIp', 'in', ['192.168.2.31', '192.168.2.32']).orderBy('clientIp').execute();
+    assert.deepEqual(ports.map((p) => [p.clientIp, p.listenPort]), [['192.168.2.31', 20032], ['192.168.2.32', 20031]]);
+  });
+});
