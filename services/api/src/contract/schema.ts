@@ -433,8 +433,10 @@ export interface paths {
         put?: never;
         /**
          * Create or update mappings from CSV (admin), all or nothing
-         * @description Columns (header row required, any order): `client_ip` (required), `proxy_name` or `proxy_id` (required),
-         *     `listen_port` (optional: allocated), `enabled` (optional, default true), `description` (optional),
+         * @description Columns (header row required, any order, each once; every row as many fields as the header): `client_ip`
+         *     (required), `proxy_name` or `proxy_id` (required), `listen_port` (optional: allocated), `enabled` (optional:
+         *     a new mapping is enabled; without the column or in an empty cell a mapping keeps its state, so a disabled
+         *     client stays disabled), `description` (optional: without the column a mapping keeps its description),
          *     `mac_address` (optional: pins the client's MAC; an empty cell unpins; without the column pins stay as they are),
          *     `rate_down_kbit`, `rate_up_kbit`, `quota_bytes` (optional, whole numbers in kbit/s and bytes within the bounds of
          *     RateKbit and QuotaBytes; an empty cell lifts the limit; without the column the limit stays as it is).

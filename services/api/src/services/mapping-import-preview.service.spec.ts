@@ -17,7 +17,8 @@ beforeEach(async () => {
   await store.mappings.insert({ clientIp: '192.168.2.11', proxyId: a, listenPort: 20001, enabled: true, description: 'rig' });
 });
 
-const csv = (rows: (string | number | boolean)[][]) => formatCsv(EXPORT_COLUMNS, rows);
+/** A file of every column: the cells a row leaves out are empty (no limit, no tags). */
+const csv = (rows: (string | number | boolean)[][]) => formatCsv(EXPORT_COLUMNS, rows.map((row) => [...row, ...Array<string>(EXPORT_COLUMNS.length - row.length).fill('')]));
 
 test('lists what the import would add and change (with the stored values), counts the unchanged, writes nothing', async () => {
   const before = structuredClone(store.tables.mappings);

@@ -60,7 +60,7 @@ test('create: a full port range is a conflict that names no field', async () => 
   assert.equal(store.tables.mappings.length, 1);
 });
 
-test('create: loads the settings once and the proxy once', async () => {
+test('create: loads the settings and the proxy once before its probe and once in its write (the settings locked)', async () => {
   let settingsLoads = 0;
   let proxyFinds = 0;
   const load = store.settings.load;
@@ -68,7 +68,7 @@ test('create: loads the settings once and the proxy once', async () => {
   store.settings.load = () => (settingsLoads++, load());
   (store.proxies as { find: typeof find }).find = (...args) => (proxyFinds++, find(...args));
   await service.create({ clientIp: '192.168.2.10', proxyId: dante }, ACTOR);
-  assert.deepEqual({ settingsLoads, proxyFinds }, { settingsLoads: 1, proxyFinds: 1 });
+  assert.deepEqual({ settingsLoads, proxyFinds }, { settingsLoads: 2, proxyFinds: 2 });
 });
 
 test('edit: a description or a disable needs no probe; a re-enable or a move does', async () => {
