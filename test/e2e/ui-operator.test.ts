@@ -127,10 +127,15 @@ describe('operator console: defects found by a new operator (chromium, real api 
     // Renamed: same truth.
     await page.getByRole('button', { name: 'Edit form-proxy' }).click();
     dialog = page.getByRole('dialog', { name: /Edit proxy form-proxy/ });
+    // Another admin changes the proxy while this dialog is open: the rename must not put it back.
+    const id = (await h.call('GET', '/api/v1/proxies', bearer())).body.items.find((p: { name: string }) => p.name === 'form-proxy').id as number;
+    const other = await h.call('PATCH', `/api/v1/proxies/${id}`, { ...bearer(), body: { exitDiffers: true } });
+    assert.equal(other.status, 200, other.text);
     await dialog.getByLabel('Name', { exact: true }).fill('form-proxy-2');
     await dialog.getByTestId('form-submit').click();
     await page.locator('tr[data-proxy="form-proxy-2"]').waitFor();
     assert.doesNotMatch((await notice.textContent()) ?? '', /unknown/);
+    assert.equal((await h.call('GET', `/api/v1/proxies/${id}`, bearer())).body.exitDiffers, true, "the rename sent back the form's whole proxy, undoing the other admin's change");
 
     // A conflict names the client, never an id the console does not show.
     await page.getByRole('tab', { name: 'Mappings' }).click();
