@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { leaderSessionConfig } from '../../services/health/src/leadership.js';
+import { createLogger } from '@pgw/log';
+import { leaderSessionConfig, ProberLeadership } from '../../services/health/src/leadership.js';
 
 describe("health: the leader's session is watched by the server", () => {
   it('runs with short server-side keepalives over TCP', async () => {
@@ -20,6 +21,43 @@ describe("health: the leader's session is watched by the server", () => {
       assert.deepEqual(settings, { idle: '5', interval: '2', count: '3', userTimeout: '10000' });
     } finally {
       await client.end();
+    }
+  });
+});
+
+describe('health: a leader whose session fails leads again as soon as Postgres answers', { timeout: 30_000 }, () => {
+  it('takes the lock back within seconds, not half a probe period later', async () => {
+    // One Postgres hiccup (a restart, a query out of time) ended the session: the leader stood down
+    // (right: the lock went with the session) and tried again only half a period later (15 s by
+    // default, 30 min at the longest period), with nobody probing or watching liveness meanwhile.
+    const led: number[] = [];
+    const stoodDown: number[] = [];
+    const leadership = new ProberLeadership({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      periodMs: async () => 60_000,
+      lead: async () => void led.push(Date.now()),
+      standDown: async () => void stoodDown.push(Date.now()),
+      logger: createLogger('health-leader-test', 'error'),
+    });
+    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    leadership.start();
+    try {
+      const until = async (what: string, done: () => boolean, ms: number) => {
+        for (const end = Date.now() + ms; !done(); ) {
+          if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      };
+      await until('leading', () => led.length === 1, 5_000);
+      const killed = Date.now();
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgw-health-leader'`);
+      await until('standing down', () => stoodDown.length === 1, 5_000);
+      await until('leading again', () => led.length === 2, 8_000);
+      console.log(`# the leader's session killed: led again ${led[1]! - killed} ms later`);
+    } finally {
+      await leadership.stop();
+      await admin.end();
     }
   });
 });
