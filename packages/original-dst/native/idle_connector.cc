@@ -70,16 +70,25 @@ void* Run(void* arg) {
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   // Its own name in top -H, ps -L and /proc: its CPU is told apart from the loop's.
   pthread_setname_np(pthread_self(), "pgw-connector");
-  std::unique_lock<std::mutex> lock(c->mutex);
+  // The mutex is held for a push or a pop and nothing else, never across a system call: the loop
+  // thread takes it too (Submit, Deliver), and this thread, at SCHED_IDLE, loses the CPU to any
+  // other as soon as one wakes. Held across uv_async_send, which wakes the loop thread, it was
+  // preempted holding the lock: the loop thread then waited in Deliver until the idle thread got
+  // the CPU back (milliseconds on a busy box, at every warm connection opened).
   for (;;) {
-    c->wake.wait(lock, [c] { return c->stopping || !c->queued.empty(); });
-    if (c->stopping) return nullptr;
-    std::shared_ptr<Job> job = std::move(c->queued.front());
-    c->queued.pop_front();
-    lock.unlock();
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock<std::mutex> lock(c->mutex);
+      c->wake.wait(lock, [c] { return c->stopping || !c->queued.empty(); });
+      if (c->stopping) return nullptr;
+      job = std::move(c->queued.front());
+      c->queued.pop_front();
+    }
     Open(*job);
-    lock.lock();
-    c->done.push_back(std::move(job));
+    {
+      std::lock_guard<std::mutex> lock(c->mutex);
+      c->done.push_back(std::move(job));
+    }
     uv_async_send(c->async);
   }
 }
