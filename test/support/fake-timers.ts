@@ -1,17 +1,27 @@
 import type { Timers } from '@pgw/runtime';
 
-/** Deterministic timers for unit tests: time moves only through advance(). */
+/**
+ * Deterministic timers for unit tests: time moves only through advance(). The clock now() reads can
+ * also be stepped (stepClock, as NTP or a restored VM steps the wall clock) without moving the timers,
+ * which, like Node's, run on a monotonic clock.
+ */
 export class FakeTimers implements Timers {
   time: number;
   private pending: { at: number; fn: () => void; id: number }[] = [];
   private nextId = 1;
+  private step = 0;
 
   constructor(start = 0) {
     this.time = start;
   }
 
   now(): number {
-    return this.time;
+    return this.time + this.step;
+  }
+
+  /** The wall clock jumps by `ms` (negative: back); pending timers fire when they would have. */
+  stepClock(ms: number): void {
+    this.step += ms;
   }
 
   setTimeout(fn: () => void, ms: number): unknown {

@@ -67,4 +67,14 @@ describe('PerKeyDebouncer', () => {
     debouncer.notify(1);
     assert.deepEqual(fired.at(-1), [1, 1_000]);
   });
+
+  it('a clock stepped back ends the window: the next notice fires at once, not after the step', () => {
+    const { timers, fired, debouncer } = setup();
+    debouncer.notify(7);
+    timers.stepClock(-3_600_000);
+    timers.advance(100);
+    debouncer.notify(7);
+    timers.advance(2_000);
+    assert.equal(fired.length, 2, `fired: ${JSON.stringify(fired)}`);
+  });
 });

@@ -31,7 +31,9 @@ export class PerKeyDebouncer<K> {
     if (this.trailing.has(key)) return;
     const now = this.timers.now();
     const last = this.lastFired.get(key);
-    if (last === undefined || now - last >= this.windowMs) {
+    // A clock stepped back (now before the last call) ends the window: else the trailing call
+    // waited for as long as the step, and every notice of the key was folded into it.
+    if (last === undefined || now - last >= this.windowMs || now < last) {
       this.fireNow(key, now);
       return;
     }

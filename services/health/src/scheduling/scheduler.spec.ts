@@ -101,3 +101,17 @@ describe('PeriodicScheduler', () => {
     assert.equal(probes.length, 0);
   });
 });
+
+describe('PeriodicScheduler under a clock step', () => {
+  it('a wall clock stepped back an hour (NTP, a restored VM) delays no probe beyond one interval', () => {
+    const { timers, probes, scheduler } = setup();
+    scheduler.sync([known(1)], INTERVAL);
+    timers.advance(INTERVAL);
+    assert.equal(probes.length, 1);
+    timers.stepClock(-3_600_000);
+    timers.advance(INTERVAL);
+    assert.equal(probes.length, 2, 'no probe within an interval after the step');
+    timers.advance(2 * INTERVAL);
+    assert.equal(probes.length, 4, 'one per interval from then on');
+  });
+});

@@ -84,14 +84,18 @@ export class PeriodicScheduler {
     if (this.stopped || this.dueAt.size === 0) return;
     let earliest = Infinity;
     for (const entry of this.dueAt.values()) earliest = Math.min(earliest, entry.at);
-    this.timer = this.timers.setTimeout(() => this.tick(), Math.max(0, earliest - this.timers.now()));
+    // Never longer than one interval: a due time is at most that far ahead unless the clock stepped back.
+    this.timer = this.timers.setTimeout(() => this.tick(), Math.min(this.intervalMs, Math.max(0, earliest - this.timers.now())));
   }
 
   private tick(): void {
     this.timer = undefined;
     const now = this.timers.now();
     for (const [id, entry] of this.dueAt) {
-      if (entry.at > now) continue;
+      // Due times are on the wall clock (they start from Postgres' last_checked_at). One more than an
+      // interval ahead means the clock stepped back: due now, or every probe (those that find a
+      // proxy that accepts TCP but no longer proxies) waited for as long as the step.
+      if (entry.at > now && entry.at - now <= this.intervalMs) continue;
       entry.at = nextPhaseAt(id, this.intervalMs, now);
       this.dispatch(id, entry.endpointKey);
     }
