@@ -9,6 +9,12 @@ import type { Semaphore } from './semaphore.js';
 
 /** Redis that does not take a job this fast is treated as down for this probe. */
 const ENQUEUE_TIMEOUT_MS = 1_000;
+/**
+ * BullMQ takes jobs without a priority before prioritized ones: the periodic probes get one, so the
+ * probes that decide whether a dying proxy's clients are blocked (an upstream failure, a liveness
+ * loss, an operator's check from the api) never wait behind a period's backlog of them.
+ */
+const PERIODIC_PRIORITY = 10;
 /** A job in these states has not started: its probe is still to come, so a request folds into it. */
 const NOT_STARTED: ReadonlySet<string> = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children']);
 
@@ -86,7 +92,7 @@ export class ProbeDispatcher {
     const last = this.lastJob.get(key);
     if (last !== undefined && last.endpointKey === endpointKey && NOT_STARTED.has(await this.queue.getJobState(last.jobId))) return;
     const jobId = `${key}-${this.prefix}-${++this.sequence}`;
-    await this.queue.add('probe', { proxyId, trigger }, { jobId, removeOnComplete: true, removeOnFail: true });
+    await this.queue.add('probe', { proxyId, trigger }, { jobId, removeOnComplete: true, removeOnFail: true, ...(trigger === 'periodic' ? { priority: PERIODIC_PRIORITY } : {}) });
     this.lastJob.set(key, { endpointKey, jobId });
   }
 
