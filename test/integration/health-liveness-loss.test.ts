@@ -81,4 +81,18 @@ describe('health: a liveness loss (real Postgres, pgw_health)', { timeout: 60_00
     assert.deepEqual(await historyOf(id), []);
     assert.deepEqual(await rowOf(id), { status: 'down', consecutiveSuccesses: 0, consecutiveFailures: 4 });
   });
+
+  it('a loss while down with no recovery begun still marks the time: a success that dialed before it does not bring the proxy up', async () => {
+    // recoverThreshold 1: one success would do. The probe reads the row (0 successes) and dials;
+    // the proxy dies before it records; the watch's loss adds no row (one per outage) but the
+    // probe, older than the loss, must not count.
+    const quick = { ...SETTINGS, recoverThreshold: 1 };
+    const id = await addProxy('down-then-probe', { status: 'down', consecutiveSuccesses: 0, consecutiveFailures: 2 });
+    const early = (await findProxy(health, id))!;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(await prober.recordLoss({ id, ...PROXY }, 'connection refused'), null);
+    const late = await recordProbe(health, { proxyId: id, trigger: 'periodic', checkedAt: new Date(), ok: true, latencyMs: 5, exitIp: '198.51.100.10', error: null, probed: early }, quick);
+    assert.deepEqual(late, { skipped: 'superseded' });
+    assert.equal((await rowOf(id)).status, 'down', 'a dead proxy is not reported up');
+  });
 });

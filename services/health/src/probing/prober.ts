@@ -8,7 +8,7 @@ import type { Logger } from '@pgw/log';
 import { countProbe, type HealthMetrics } from './metrics.js';
 import { EXIT_IP_ALARM_KINDS, ExitIpAlarmMemory, exitIpAlarms } from '../state/exit-ip-alarms.js';
 import { checkTargetFromUrl, type ProbeOutcome, probeThroughProxy } from './probe.js';
-import { findProxy, type ProbeRecord, type ProxyToProbe, recordProbe } from '../repositories/proxies.js';
+import { findProxy, markLoss, type ProbeRecord, type ProxyToProbe, recordProbe } from '../repositories/proxies.js';
 import { judgeCheckTarget, laterProbe, type LatestProbe } from '../state/target-suspicion.js';
 import { checkUdpSupport, type UdpCheck, udpCheckDue } from '../learning/udp-learning.js';
 
@@ -100,8 +100,12 @@ export class Prober {
     if (proxy.host !== watched.host || proxy.port !== watched.port) return null;
     // The watch reports every failed reconnect; one failure on record per outage is enough, unless
     // a recovery began since: the loss resets it, and (recorded as starting now) makes a probe that
-    // dialed before it history only, so that probe's success cannot complete the recovery.
-    if (proxy.status === 'down' && proxy.consecutiveSuccesses === 0) return null;
+    // dialed before it history only, so that probe's success cannot complete the recovery. Not
+    // recorded, the loss still marks its time: a probe that dialed before it cannot begin one.
+    if (proxy.status === 'down' && proxy.consecutiveSuccesses === 0) {
+      await markLoss(this.deps.db, proxy);
+      return null;
+    }
     const result = await this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness');
     return result === ENDPOINT_CHANGED ? null : result;
   }

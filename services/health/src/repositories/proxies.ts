@@ -44,6 +44,19 @@ export async function findProxy(db: Db, id: number): Promise<ProxyToProbe | unde
   return db.selectFrom('proxies').select([...COLUMNS, READ_AT]).where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * A loss the status already shows (down, no recovery begun): nothing to record, but a probe that
+ * started before it is history only all the same (recordProbe's superseded), so its success cannot
+ * begin a recovery of a proxy seen dead after it dialed. Only ever moves the mark forward.
+ */
+export async function markLoss(db: Db, seen: ProxyToProbe): Promise<void> {
+  await db
+    .updateTable('proxies')
+    .set({ lastProbeStartedAt: sql<Date>`greatest(last_probe_started_at, ${seen.readAt}::timestamptz)` })
+    .where('id', '=', seen.id)
+    .execute();
+}
+
 export interface ProbeRecord {
   readonly proxyId: number;
   readonly trigger: ProbeTrigger;
