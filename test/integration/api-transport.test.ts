@@ -144,4 +144,19 @@ describe('api behind a reverse proxy (PGW_TRUST_PROXY)', () => {
       }
     }
   });
+
+  it('a forwarded address that is no IP (a proxy passing a client\'s header on) is not taken: the peer is audited, and a login works', async () => {
+    // Before: req.ip was "foo", the audit insert (source_ip inet) failed, and the login answered 500
+    // with a working session cookie set and no login row in the audit log.
+    const h = await ApiHarness.start({ PGW_TRUST_PROXY: '127.0.0.1' });
+    try {
+      const login = await h.call('POST', '/api/v1/auth/login', { body: ADMIN, headers: { 'x-forwarded-for': 'foo' } });
+      assert.equal(login.status, 200, login.text);
+      const row = await h.db.selectFrom('auditLog').select('sourceIp').where('action', '=', 'login').orderBy('id', 'desc').executeTakeFirstOrThrow();
+      assert.equal(row.sourceIp, '127.0.0.1');
+      assert.equal(await auditedSourceIp(h, 'not-an-address'), '127.0.0.1');
+    } finally {
+      await h.stop();
+    }
+  });
 });

@@ -19,3 +19,8 @@ test('/metrics has a loopback listener of its own by default, beside the API por
 test('a metrics port equal to the API port is refused, naming the variable', () => {
   assert.throws(() => loadApiConfig({ ...env, PGW_API_METRICS_PORT: '8080' }), /PGW_API_METRICS_PORT: must differ from PGW_API_PORT/);
 });
+
+test('PGW_TRUST_PROXY=true is refused: every hop trusted, the client names its own address', () => {
+  assert.throws(() => loadApiConfig({ ...env, PGW_TRUST_PROXY: 'true' }), /PGW_TRUST_PROXY: true would trust every hop/);
+  assert.deepEqual([loadApiConfig({ ...env, PGW_TRUST_PROXY: '1' }).PGW_TRUST_PROXY, loadApiConfig({ ...env, PGW_TRUST_PROXY: '10.0.0.5' }).PGW_TRUST_PROXY], [1, '10.0.0.5']);
+});

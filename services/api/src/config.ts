@@ -8,12 +8,14 @@ const signingSecret = z.string().superRefine((s, ctx) => {
   if (reason) ctx.addIssue({ code: 'custom', message: reason });
 });
 
-/** "false" | "true" | a hop count | addresses/subnets of the reverse proxy, as express "trust proxy" takes them. */
+/** "false" | a hop count | addresses/subnets of the reverse proxy, as express "trust proxy" takes them ("true" is refused). */
 const trustProxy = z
   .string()
   .default('false')
   .transform((s): boolean | number | string => (s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s))
-  .refine((v) => typeof v !== 'string' || /^[0-9A-Fa-f.:/, a-z]+$/.test(v), 'must be false, true, a hop count or comma-separated addresses/subnets');
+  .refine((v) => typeof v !== 'string' || /^[0-9A-Fa-f.:/, a-z]+$/.test(v), 'must be false, a hop count or comma-separated addresses/subnets')
+  // Every hop trusted: the client address is the first X-Forwarded-For entry, which the client writes.
+  .refine((v) => v !== true, 'true would trust every hop, so any client could name its own address (login throttle, audit log): give the proxy\'s address or subnet, or its hop count');
 
 const schema = z
   .object({

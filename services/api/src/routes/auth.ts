@@ -63,7 +63,13 @@ export function authRoutes(ctx: ApiContext): Router {
     reservation.succeeded();
     ctx.logger.info('login', { username, ip });
     const session = startSession(ctx, req, res, user);
-    await writeAudit(ctx.db, actorOf(req), { action: 'login', entityType: 'session', entityId: req.auth!.jti, before: null, after: null });
+    try {
+      await writeAudit(ctx.db, actorOf(req), { action: 'login', entityType: 'session', entityId: req.auth!.jti, before: null, after: null });
+    } catch (error) {
+      // No session without its audit row: the error answer must not carry the cookies.
+      res.removeHeader('Set-Cookie');
+      throw error;
+    }
     res.json(session);
   });
 
