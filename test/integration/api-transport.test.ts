@@ -160,3 +160,21 @@ describe('api behind a reverse proxy (PGW_TRUST_PROXY)', () => {
     }
   });
 });
+
+describe('api: a body it cannot read', () => {
+  it('is refused naming why (a br body that does not decompress: 400; an unknown charset or encoding: 415), not a 500 with a stack trace in the log', async () => {
+    const h = await ApiHarness.start();
+    try {
+      const login = await fetch(`${h.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, body: JSON.stringify(ADMIN) });
+      assert.equal(login.status, 400, await login.text());
+      const encoding = await fetch(`${h.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'x-nope' }, body: JSON.stringify(ADMIN) });
+      assert.equal(encoding.status, 415, await encoding.text());
+      const charset = await fetch(`${h.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json; charset=foo' }, body: JSON.stringify(ADMIN) });
+      const text = await charset.text();
+      assert.equal(charset.status, 415, text);
+      assert.match((JSON.parse(text) as { error: { message: string } }).error.message, /charset/);
+    } finally {
+      await h.stop();
+    }
+  });
+});

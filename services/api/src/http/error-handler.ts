@@ -45,6 +45,13 @@ function toApiError(error: unknown): ApiError | null {
   const e = error as { status?: number; type?: string; code?: string; constraint?: string; errors?: ValidatorIssue[]; message?: string };
   if (e.type === 'entity.too.large') return new ApiError(413, 'payload_too_large', 'request body is too large');
   if (e.type === 'entity.parse.failed') return new ApiError(400, 'validation_failed', 'request body is not valid JSON');
+  // A body the parsers cannot read (an unknown charset or encoding, a compressed body that does not
+  // decompress): the client's to fix. http-errors marks what is safe to show (expose), 4xx only.
+  const parserError = e as { expose?: boolean };
+  if (parserError.expose === true && typeof e.status === 'number' && !Array.isArray(e.errors)) {
+    if (e.status === 415) return new ApiError(415, 'unsupported_media_type', e.message ?? 'unsupported media type');
+    if (e.status === 400) return new ApiError(400, 'validation_failed', `request body could not be read: ${e.message ?? 'malformed'}`);
+  }
   if (e.code === '23505' || e.code === '23503') {
     const field = e.constraint ? CONSTRAINT_FIELDS[e.constraint] : undefined;
     return new ApiError(409, 'conflict', e.code === '23505' ? `${field ?? 'value'} is already in use` : `${field ?? 'entity'} is still referenced`, field);
