@@ -81,6 +81,8 @@ export interface PacketServerOptions {
 export class PacketServer {
   private readonly fd: number;
   private watcher: { close(): void } | null;
+  private paused: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(
     readonly path: string,
@@ -89,14 +91,20 @@ export class PacketServer {
     private readonly onError: (error: Error) => void,
   ) {
     this.fd = binding.seqpacketListen(path, options.mode, options.gid);
-    this.watcher = new binding.FdWatcher(this.fd, () => this.acceptAll());
+    this.watcher = this.watch();
   }
 
   close(): void {
-    if (this.watcher === null) return;
-    this.watcher.close();
+    if (this.closed) return;
+    this.closed = true;
+    if (this.paused !== null) clearTimeout(this.paused);
+    this.watcher?.close();
     this.watcher = null;
     binding.closeFd(this.fd);
+  }
+
+  private watch(): { close(): void } {
+    return new binding.FdWatcher(this.fd, () => this.acceptAll());
   }
 
   private acceptAll(): void {
@@ -105,14 +113,28 @@ export class PacketServer {
       try {
         peer = binding.seqpacketAccept(this.fd);
       } catch (error) {
-        // EMFILE and the like: the peer stays queued; report, and try again on the next wake-up.
+        // EMFILE and the like: the peer stays queued, and the watch (level-triggered) would call
+        // again at once, at every turn of the loop: watched again after a pause, as TcpAcceptor does.
+        this.pause();
         return this.onError(error as Error);
       }
       if (peer === null) return;
       this.onPeer(peer);
     }
   }
+
+  private pause(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    this.paused = setTimeout(() => {
+      this.paused = null;
+      if (!this.closed) this.watcher = this.watch();
+    }, ACCEPT_PAUSE_MS);
+  }
 }
+
+/** How long a PacketServer stops accepting after a failed accept (the native TCP acceptor's pause). */
+const ACCEPT_PAUSE_MS = 100;
 
 /** Connects to a PacketServer; the result's fd is the caller's (wrap it in a PacketSocket). */
 export function connectPacketServer(path: string): PeerCredentials {
