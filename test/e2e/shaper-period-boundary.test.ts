@@ -5,7 +5,9 @@
 // one until the agent's next sync.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { parseClientUsageSample } from '@pgw/events';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
+import { quotaPeriodAt } from '../../services/agent/src/quota/quota-period.js';
 import { quotaName } from '../../services/agent/src/quota/quota-table.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
 import { ShaperSandbox } from '../support/namespace-bins.js';
@@ -37,6 +39,33 @@ describe('Shaper at the end of a quota period (real nft, private namespace)', { 
   });
 
   after(() => sandbox?.destroy());
+
+  /** The bytes a quota object of table inet pgw_quota has counted. */
+  const usedOf = (name: string) => {
+    const listed = JSON.parse(sandbox.nft('-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota')) as { nftables: { quota?: { name: string; used: number } }[] };
+    return listed.nftables.find((item) => item.quota?.name === name)?.quota?.used ?? -1;
+  };
+
+  /** The usage sample this node publishes: the client's count in the period of `at`. */
+  const usageSample = (mappingId: number, usedBytes: number, at: number) => {
+    const window = quotaPeriodAt(new Date(at), SETTINGS.period, SETTINGS.timeZone);
+    const sample = parseClientUsageSample(
+      JSON.stringify({
+        node: 'gw-a',
+        sampledAt: new Date(at - 1_000).toISOString(),
+        countersSince: new Date(at - 3_600_000).toISOString(),
+        sampleMs: 1,
+        clients: {
+          [`192.168.2.${mappingId}`]: {
+            mappingId, bytesUp: 0, bytesDown: usedBytes, connections: 1, overQuota: false,
+            quota: { limitBytes: 1_000_000_000, usedBytes, epoch: 0, period: SETTINGS.period, periodStart: window.start.toISOString(), resetsAt: window.end.toISOString() },
+          },
+        },
+      }),
+    );
+    assert.ok(sample, 'the test sample is not a valid usage sample');
+    return sample;
+  };
 
   const quotaObjects = () => {
     const listed = JSON.parse(sandbox.nft('-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota')) as { nftables: { quota?: { name: string } }[] };
@@ -76,5 +105,22 @@ describe('Shaper at the end of a quota period (real nft, private namespace)', { 
     assert.equal(quota.applied?.window.key, 'm202701', 'the period of the clock as it is now, not the one the wrong clock reached');
     assert.deepEqual(quotaObjects(), [quotaName(1, 0, 'm202701')]);
   });
-});
 
+  it("a clock set ahead and corrected keeps the real period's count: the client over its quota stays counted, not rebuilt from zero", async () => {
+    const shaper = new Shaper({ bins: sandbox.bins, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
+    now = Date.parse('2027-03-15T12:00:00Z');
+    // 900 MB of the client's 1 GB counted this period (what the node published).
+    await shaper.seed([usageSample(1, 900_000_000, now)]);
+    await shaper.sync(policyWith([1]), SETTINGS);
+    assert.equal(usedOf(quotaName(1, 0, 'm202703')), 900_000_000);
+    // A month ahead for a while: the node's next sample is of that period (it overwrites its own in Redis).
+    now = Date.parse('2027-04-15T12:00:00Z');
+    await shaper.sync(policyWith([1]), SETTINGS);
+    await shaper.seed([usageSample(1, 0, now)]);
+    now = Date.parse('2027-03-15T12:05:00Z');
+    await shaper.sync(policyWith([1]), SETTINGS);
+    assert.deepEqual(errors, []);
+    assert.equal(shaper.applied?.window.key, 'm202703');
+    assert.ok(usedOf(quotaName(1, 0, 'm202703')) >= 900_000_000, `the real period's count after the clock came back: ${usedOf(quotaName(1, 0, 'm202703'))} bytes`);
+  });
+});

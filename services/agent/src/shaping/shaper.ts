@@ -4,7 +4,7 @@ import { CoalescedRuns } from '@pgw/runtime';
 import { execa } from 'execa';
 import { quotaPeriodAt, type QuotaPeriodWindow, type QuotaSettings } from '../quota/quota-period.js';
 import { storedQuotaCounts } from '../quota/quota-store.js';
-import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from '../quota/quota-table.js';
+import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotaStem, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from '../quota/quota-table.js';
 import { IFB_DEVICE, parseTcClasses, parseTcFilters, renderTcPlan, type TcPlan, tcShownKbit } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
@@ -357,6 +357,9 @@ function higherCount(listed: QuotaObject | undefined, remembered: QuotaObject | 
  * for those the listing lacks (removed by another writer, not yet restored) the remembered ones.
  * Nothing else is kept: a client unmapped and mapped again starts from zero.
  */
+/** Periods other than the one in force whose counts of a client are remembered (remember()). */
+const OTHER_PERIODS_KEPT = 2;
+
 function remember(memory: QuotaTableReading, listed: QuotaTableReading, policy: GatewayPolicy, periodKey: string): QuotaTableReading {
   const quotas = new Map<string, QuotaObject>();
   for (const c of policy.clients) {
@@ -364,6 +367,15 @@ function remember(memory: QuotaTableReading, listed: QuotaTableReading, policy: 
     const name = quotaName(c.mappingId, c.shaping.quotaEpoch, periodKey);
     const q = higherCount(listed.quotas.get(name), memory.quotas.get(name));
     if (q) quotas.set(name, q);
+    // The client's counts of other periods too, the latest few: a clock set ahead into another
+    // period and put back finds the real period's count here (the kernel object was replaced, and
+    // this node's published sample of it overwritten), instead of counting it anew from zero.
+    const stem = `${quotaStem(c.mappingId, c.shaping.quotaEpoch)}_`;
+    const others = [...new Set([...listed.quotas.keys(), ...memory.quotas.keys()])].filter((other) => other !== name && other.startsWith(stem)).sort().slice(-OTHER_PERIODS_KEPT);
+    for (const other of others) {
+      const kept = higherCount(listed.quotas.get(other), memory.quotas.get(other));
+      if (kept) quotas.set(other, kept);
+    }
   }
   const pick = (set: AccountingSet) => {
     const kept = new Map<string, KernelCounter>();
