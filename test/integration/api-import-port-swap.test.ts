@@ -40,3 +40,41 @@ describe('api: a CSV import that swaps listen ports', { timeout: 60_000 }, () =>
     assert.deepEqual(ports.map((p) => [p.clientIp, p.listenPort]), [['192.168.2.31', 20032], ['192.168.2.32', 20031]]);
   });
 });
+
+describe('api: a CSV import applied after its preview', { timeout: 60_000 }, () => {
+  let stack: ApiStack;
+  let h: ApiHarness;
+  let admin: Session;
+  const as = (session: Session) => ({ auth: { bearer: session.token } });
+
+  before(async () => {
+    stack = await ApiStack.start();
+    h = stack.harness;
+    admin = await h.login(ADMIN);
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it("is refused 412, nothing written, when a mapping it changes was changed since the preview the operator read; applies when nothing was", async () => {
+    const proxy = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'preview-proxy', url: stack.dante.url } });
+    assert.equal(proxy.status, 201, proxy.text);
+    const row = await h.db.insertInto('mappings').values({ clientIp: '192.168.2.41', proxyId: proxy.body.id, listenPort: 20041, enabled: true, description: 'desk' }).returning('id').executeTakeFirstOrThrow();
+    const csv = 'client_ip,proxy_name,description\n192.168.2.41,preview-proxy,front desk\n';
+    const preview = await h.call('POST', '/api/v1/mappings/import/preview', { ...as(admin), csv });
+    assert.equal(preview.status, 200, preview.text);
+    assert.match(preview.body.version, /^"[^"]+"$/);
+    // Another admin disables the client while the operator reads the diff (which showed it enabled).
+    const other = await h.call('PATCH', `/api/v1/mappings/${row.id}`, { ...as(admin), body: { enabled: false } });
+    assert.equal(other.status, 200, other.text);
+    const stale = await h.call('POST', '/api/v1/mappings/import', { ...as(admin), csv, headers: { 'if-match': preview.body.version } });
+    assert.equal(stale.status, 412, stale.text);
+    assert.match(stale.body.error.message, /preview it again/);
+    assert.equal((await h.db.selectFrom('mappings').select('description').where('id', '=', row.id).executeTakeFirstOrThrow()).description, 'desk', 'nothing written');
+    const again = await h.call('POST', '/api/v1/mappings/import/preview', { ...as(admin), csv });
+    const applied = await h.call('POST', '/api/v1/mappings/import', { ...as(admin), csv, headers: { 'if-match': again.body.version } });
+    assert.equal(applied.status, 200, applied.text);
+    const stored = await h.db.selectFrom('mappings').select(['description', 'enabled']).where('id', '=', row.id).executeTakeFirstOrThrow();
+    assert.deepEqual(stored, { description: 'front desk', enabled: false }, 'the file changed what it names, the disable stays');
+  });
+});

@@ -65,8 +65,9 @@ export const api = {
   getMappingUsage: (id: number, from: string, to: string) => request<ClientUsage>(`/mappings/${id}/usage`, { query: { from, to } }),
   getTopTalkers: (limit: number) => request<TopTalkers>('/usage/top', { query: { limit } }),
   exportMappings: () => request<string>('/mappings/export', { accept: 'text/csv' }),
-  importMappings: (csv: string) =>
-    request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' } }),
+  /** `version`: the preview's, so that a mapping changed since the operator read it refuses the import (412). */
+  importMappings: (csv: string, version?: string) =>
+    request<ImportResult>('/mappings/import', { method: 'POST', text: { body: csv, contentType: 'text/csv' }, ...(version !== undefined ? { ifMatch: version } : {}) }),
 
   listDevices: () => request<DeviceList>('/devices'),
   previewMappingsImport: (csv: string) =>

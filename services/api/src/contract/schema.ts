@@ -445,7 +445,9 @@ export interface paths {
          *     A row whose client IP already has a mapping updates it; a row equal to that mapping is counted as
          *     unchanged and not written. Every distinct proxy of an enabled row that changes is probed first (health gate). Any error rejects the whole file: 400 with `details.rows` naming line
          *     and field, 409 for duplicates or when another edit during the probes left a row needing a probe
-         *     that was not run (export again and import anew), 422 when a probe fails.
+         *     that was not run (export again and import anew), 422 when a probe fails. With `If-Match` (the
+         *     `version` of the preview the operator read; the console always sends it) an import is refused
+         *     with 412, nothing written, when its plan or a mapping it changes is not as previewed.
          */
         post: operations["importMappings"];
         delete?: never;
@@ -1200,6 +1202,8 @@ export interface components {
             tags: string[];
         };
         ImportPreview: {
+            /** @description The plan's version, for the import's `If-Match`; null when rows are rejected (the file cannot be imported) */
+            version: string | null;
             added: {
                 line: number;
                 before: null;
@@ -2197,7 +2201,9 @@ export interface operations {
     importMappings: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "If-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2225,6 +2231,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["TooLarge"];
             422: components["responses"]["Unprocessable"];
             503: components["responses"]["Unavailable"];

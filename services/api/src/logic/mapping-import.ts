@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { MappingRow } from '@pgw/db';
 import { addTags, mappingTagSchema, type Settings } from '@pgw/domain';
 import { parseCsvTable } from '@pgw/domain/csv';
@@ -221,4 +222,19 @@ function sameAsStored(row: Omit<PlannedRow, 'change'>, stored: StoredMapping): b
     (row.rateUpKbit === undefined || row.rateUpKbit === stored.rateUpKbit) &&
     (row.quotaBytes === undefined || row.quotaBytes === (stored.quotaBytes === null ? null : Number(stored.quotaBytes)))
   );
+}
+
+/**
+ * The version of what an import of a file would do, an HTTP entity tag: its plan, and the stored
+ * mappings the plan changes as they stand. The preview gives it; an import whose If-Match names
+ * another is refused (412): a mapping changed since the preview the operator read (another admin
+ * disabled it, say) would otherwise be written over unseen.
+ */
+export function importPlanVersion(plan: readonly PlannedRow[], stored: ReadonlyMap<number, StoredMapping>): string {
+  const touched = (id: number | null) => {
+    const m = id === null ? undefined : stored.get(id);
+    return m === undefined ? null : [m.proxyId, m.listenPort, m.enabled, m.description, m.macAddress, m.failPolicy, m.backupProxyIds, m.rateDownKbit, m.rateUpKbit, m.quotaBytes === null ? null : String(m.quotaBytes), m.tags];
+  };
+  const canonical = JSON.stringify(plan.map((p) => [p.line, p.change, p.existingId, touched(p.existingId)]));
+  return `"${createHash('sha256').update(canonical).digest('base64url').slice(0, 22)}"`;
 }

@@ -18,7 +18,7 @@ export function mappingCsvRoutes(ctx: ApiContext): Router {
   });
 
   router.post('/api/v1/mappings/import', async (req, res) => {
-    res.json(await mappingCsv.importCsv(String(req.body ?? ''), actorOf(req)));
+    res.json(await mappingCsv.importCsv(String(req.body ?? ''), actorOf(req), req.get('if-match')));
   });
 
   return router;

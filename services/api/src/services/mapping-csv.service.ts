@@ -1,7 +1,8 @@
 import type { MappingRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
-import { EXPORT_COLUMNS, formatTagsCell, type ImportSnapshot, planImport } from '../logic/mapping-import.js';
-import { conflict } from '../logic/domain-errors.js';
+import { EXPORT_COLUMNS, formatTagsCell, type ImportSnapshot, importPlanVersion, planImport } from '../logic/mapping-import.js';
+import { conflict, stale } from '../logic/domain-errors.js';
+import { ifMatchNames } from '../logic/settings-version.js';
 import { needsProbe } from '../logic/health-gate-rule.js';
 import { auditedMapping } from './mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
@@ -58,10 +59,13 @@ export class MappingCsvService {
    * is planned again in the write; it is refused (409) if a row changed meanwhile now needs a probe
    * of a proxy it did not run.
    */
-  async importCsv(text: string, actor: Actor): Promise<ImportCounts> {
+  async importCsv(text: string, actor: Actor, ifMatch?: string): Promise<ImportCounts> {
     const { store } = this.deps;
     const first = await snapshot(store);
     const draft = planImport(text, first);
+    if (ifMatch !== undefined && !ifMatchNames(ifMatch, importPlanVersion(draft, new Map(first.mappings.map((m) => [m.id, m]))))) {
+      throw stale('the mappings this file changes were changed since its preview (or the file was): preview it again, then import');
+    }
     const gated = new Set(draft.filter((p) => p.enabled && p.change !== 'unchanged').map((p) => p.proxyId));
     const timeoutMs = first.settings.probeTimeoutMs + this.deps.probeWaitMarginMs;
     for (const proxy of first.proxies.filter((p) => gated.has(p.id))) await requireHealthyProxy(this.deps.prober, proxy, timeoutMs);

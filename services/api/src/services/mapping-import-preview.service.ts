@@ -1,6 +1,6 @@
 import type { ImportPreview } from '../contract/types.js';
 import { DomainError } from '../logic/domain-errors.js';
-import { planImport } from '../logic/mapping-import.js';
+import { importPlanVersion, planImport } from '../logic/mapping-import.js';
 import type { Store } from './ports.js';
 
 /** The fields an import row sets, as the console shows them side by side. */
@@ -29,12 +29,12 @@ export class MappingImportPreviewService {
       // Problems of the whole file (empty, no header, unknown column) are no row's: the 400 says it.
       if (!details?.rows) throw error;
       const rejected = details.rows.map((r) => ({ line: r.line, field: r.field, reason: r.message }));
-      return { added: [], changed: [], unchanged: 0, rejected, rejectedTotal: details.count ?? rejected.length };
+      return { added: [], changed: [], unchanged: 0, rejected, rejectedTotal: details.count ?? rejected.length, version: null };
     }
     const shown = (m: { clientIp: string; proxyId: number; listenPort: number; enabled: boolean; description: string; macAddress?: string | null; tags?: readonly string[] }): Shown => ({
       clientIp: m.clientIp, proxyName: nameOf.get(m.proxyId) ?? String(m.proxyId), listenPort: m.listenPort, enabled: m.enabled, description: m.description, macAddress: m.macAddress ?? null, tags: [...(m.tags ?? [])],
     });
-    const preview: ImportPreview = { added: [], changed: [], unchanged: 0, rejected: [] };
+    const preview: ImportPreview = { added: [], changed: [], unchanged: 0, rejected: [], version: importPlanVersion(planned, byId) };
     for (const row of planned) {
       if (row.change === 'unchanged') preview.unchanged++;
       else if (row.change === 'create') preview.added.push({ line: row.line, before: null, after: shown(row) });
