@@ -18,6 +18,7 @@
 
 #include "js_callback.h"
 #include "napi_errors.h"
+#include "napi_numbers.h"
 #include "owned_poll.h"
 
 namespace {
@@ -26,11 +27,7 @@ namespace {
 constexpr size_t kMaxFds = 253;
 
 bool FdArg(const Napi::CallbackInfo& info, size_t i, int* out) {
-  if (info.Length() <= i || !info[i].IsNumber()) return false;
-  const double v = info[i].As<Napi::Number>().DoubleValue();
-  if (v != static_cast<int>(v) || v < 0) return false;
-  *out = static_cast<int>(v);
-  return true;
+  return info.Length() > i && DescriptorArg(info[i], out);
 }
 
 bool PathArg(const Napi::CallbackInfo& info, size_t i, sockaddr_un* addr) {
@@ -174,12 +171,10 @@ Napi::Value SendPacket(const Napi::CallbackInfo& info) {
   }
   std::vector<int> fds(list.Length());
   for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value v = list.Get(i);
-    if (!v.IsNumber() || v.As<Napi::Number>().Int32Value() < 0) {
-      Napi::TypeError::New(env, "sendPacket: descriptors must be non-negative numbers").ThrowAsJavaScriptException();
+    if (!DescriptorArg(list.Get(i), &fds[i])) {
+      Napi::TypeError::New(env, "sendPacket: descriptors must be whole numbers from 0").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    fds[i] = v.As<Napi::Number>().Int32Value();
   }
   iovec iov{data.Data(), data.Length()};
   msghdr msg{};

@@ -69,6 +69,7 @@
 #include "idle_connector.h"
 #include "js_callback.h"
 #include "napi_errors.h"
+#include "napi_numbers.h"
 #include "owned_timer.h"
 #include "reactor.h"
 #include "splice_relay.h"
@@ -156,7 +157,16 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
           .ThrowAsJavaScriptException();
       return;
     }
-    const int upstreamFd = info[0].As<Napi::Number>().Int32Value();
+    int upstreamFd = -1;
+    int port = 0;
+    if (!DescriptorArg(info[0], &upstreamFd, true) || (info.Length() >= 7 && !DescriptorArg(info[6], &earlyFd_, true))) {
+      Napi::TypeError::New(env, "UpstreamDial: descriptors must be whole numbers from 0, or -1 for none").ThrowAsJavaScriptException();
+      return;
+    }
+    if (upstreamFd < 0 && !PortArg(info[2], &port)) {
+      Napi::RangeError::New(env, "UpstreamDial: port must be a whole number from 1 to 65535").ThrowAsJavaScriptException();
+      return;
+    }
     const double timeoutMs = info[4].As<Napi::Number>().DoubleValue();
     if (!(timeoutMs >= 1)) {
       Napi::TypeError::New(env, "UpstreamDial: timeoutMs must be >= 1").ThrowAsJavaScriptException();
@@ -164,7 +174,6 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     }
     if (!ReadStages(env, info[3].As<Napi::Array>())) return;
     if (info.Length() == 10 && info[9].IsObject() && !ReadRelay(env, info[9].As<Napi::Object>())) return;
-    if (info.Length() >= 7) earlyFd_ = info[6].As<Napi::Number>().Int32Value();
     // Nothing to carry (a warm connection's open for HTTP): the SYN would wait for a first write.
     const bool fastOpen = info.Length() >= 8 && info[7].As<Napi::Boolean>().Value() && !stages_.empty() && stages_[0].hasRequest;
     // A connection nobody waits for (a warm pool's refill): connected by the idle connector.
@@ -180,7 +189,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     int connectErr = 0;
     if (upstreamFd < 0 && idle && earlyFd_ < 0 && info[1].IsString()) {
       idle_connector::Request request;
-      if (!ParseAddress(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value(), &request.to, &request.toLen)) return;
+      if (!ParseAddress(env, info[1].As<Napi::String>().Utf8Value(), port, &request.to, &request.toLen)) return;
       request.fastOpen = fastOpen;
       if (fastOpen) request.first = stages_[0].request;
       pending_ = idle_connector::Submit(env, std::move(request), this);
@@ -194,7 +203,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
         Napi::TypeError::New(env, "UpstreamDial: an address is needed without a descriptor").ThrowAsJavaScriptException();
         return;
       }
-      connectErr = Connect(env, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int32Value(), fastOpen);
+      connectErr = Connect(env, info[1].As<Napi::String>().Utf8Value(), port, fastOpen);
       if (fd_ < 0) return;  // thrown: no socket
     }
     if (connectErr == 0 && !pending_) {
@@ -255,13 +264,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     const Napi::Value clientFd = relay.Get("clientFd");
     const Napi::Value idleMs = relay.Get("idleTimeoutMs");
     const Napi::Value onClosed = relay.Get("onClosed");
-    if (!clientFd.IsNumber() || clientFd.As<Napi::Number>().Int32Value() < 0 || !idleMs.IsNumber() ||
+    if (!DescriptorArg(clientFd, &relayClientFd_) || !idleMs.IsNumber() ||
         !(idleMs.As<Napi::Number>().DoubleValue() >= 1) || !onClosed.IsFunction()) {
       Napi::TypeError::New(env, "UpstreamDial: relay must be { clientFd >= 0, idleTimeoutMs >= 1, onClosed: function }")
           .ThrowAsJavaScriptException();
       return false;
     }
-    relayClientFd_ = clientFd.As<Napi::Number>().Int32Value();
     relayIdleMs_ = idleMs.As<Napi::Number>().DoubleValue();
     onRelayClosed_ = Napi::Persistent(onClosed.As<Napi::Function>());
     return true;

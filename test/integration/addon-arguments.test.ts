@@ -1,0 +1,36 @@
+// What the addon takes as a descriptor or a port from JavaScript. V8's Int32Value wraps: NaN became
+// 0 and 2^32 + 1 became 1, so a bad value sent the process's own stdin or stdout to a peer over a
+// packet channel, and a port of 2^32 + 80 dialed port 80. Each is refused now, naming the argument.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { closeFd, connectPacketServer, dialNative, PacketServer, PacketSocket } from '@pgw/original-dst';
+
+describe('addon arguments: descriptors and ports are whole numbers in range', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgw-addon-args-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a descriptor list with NaN, a fraction or a value past 2^31 is refused; nothing is sent', async () => {
+    const peers: number[] = [];
+    const server = new PacketServer(join(dir, 'args.sock'), { mode: 0o600, gid: -1 }, (peer) => peers.push(peer.fd), () => undefined);
+    const peer = connectPacketServer(join(dir, 'args.sock'));
+    const socket = new PacketSocket(peer, { onPacket: () => undefined, onClose: () => undefined });
+    try {
+      for (const fds of [[Number.NaN], [2 ** 32 + 1], [1.5], [-1], [Number.POSITIVE_INFINITY]]) {
+        assert.throws(() => socket.send(Buffer.from('x'), fds), /descriptors must be/, String(fds));
+      }
+    } finally {
+      socket.close();
+      server.close();
+      for (const fd of peers) closeFd(fd);
+    }
+  });
+
+  it('a port past 65535, NaN or 0 is refused before any dial', () => {
+    for (const port of [2 ** 32 + 80, Number.NaN, 0, 65_536, 80.5]) {
+      assert.throws(() => dialNative('127.0.0.1', port, [], 1_000, () => undefined), /port/, String(port));
+    }
+  });
+});
