@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { closeFd, connectPacketServer, dialNative, PacketServer, PacketSocket } from '@pgw/original-dst';
+import { closeFd, connectPacketServer, dialNative, PacketServer, PacketSocket, watchDescriptor } from '@pgw/original-dst';
 
 describe('addon arguments: descriptors and ports are whole numbers in range', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgw-addon-args-'));
@@ -32,5 +32,9 @@ describe('addon arguments: descriptors and ports are whole numbers in range', ()
     for (const port of [2 ** 32 + 80, Number.NaN, 0, 65_536, 80.5]) {
       assert.throws(() => dialNative('127.0.0.1', port, [], 1_000, () => undefined), /port/, String(port));
     }
+  });
+
+  it('a watch of NaN or 2^32 (stdin, wrapped) is refused', () => {
+    for (const fd of [Number.NaN, 2 ** 32, -1, 0.5]) assert.throws(() => watchDescriptor(fd, () => undefined), /DescriptorWatch/, String(fd));
   });
 });

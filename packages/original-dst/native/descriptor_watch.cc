@@ -7,6 +7,7 @@
 // handle it does not keep Node's loop alive (the reactor's handle is unref'd), nor does the warm
 // pool's max-age timer: what waits for clients (the forwarder's listeners) keeps it alive.
 #include "descriptor_watch.h"
+#include "napi_numbers.h"
 
 #include <sys/epoll.h>
 
@@ -24,11 +25,11 @@ class DescriptorWatch : public Napi::ObjectWrap<DescriptorWatch>, public Reactor
 
   explicit DescriptorWatch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DescriptorWatch>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsFunction() || info[0].As<Napi::Number>().Int32Value() < 0) {
+    int fd = -1;
+    if (info.Length() != 2 || !DescriptorArg(info[0], &fd) || !info[1].IsFunction()) {
       Napi::TypeError::New(env, "new DescriptorWatch(fd, onReadable) expected").ThrowAsJavaScriptException();
       return;
     }
-    const int fd = info[0].As<Napi::Number>().Int32Value();
     // Readable and hang-up only: the connection waits with nothing to send, so a writable edge
     // (reported at once on registration) would be a loop turn for nothing.
     const int err = reactor::Watch(env, fd, this, false);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "descriptor_watch.h"
+#include "napi_numbers.h"
 #include "fd_channel.h"
 #include "listen_socket.h"
 #include "netlink_talk.h"
@@ -36,9 +37,9 @@ Napi::Value GetOriginalDst(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "getOriginalDst expects one file descriptor (number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  if (fd < 0) {
-    Napi::Error::New(env, "getOriginalDst: invalid file descriptor " + std::to_string(fd)).ThrowAsJavaScriptException();
+  int fd = -1;
+  if (!DescriptorArg(info[0], &fd)) {
+    Napi::Error::New(env, "getOriginalDst: the file descriptor must be a whole number from 0").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   // The local address tells which table the kernel must be asked (OriginalDst).

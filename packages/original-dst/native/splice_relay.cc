@@ -16,6 +16,7 @@
 // flushed (half-close). Both directions finished, an error, the idle timeout or close() end the
 // relay: every handle is closed, then onClosed(reason) runs once, reason null for a clean end.
 #include "splice_relay.h"
+#include "napi_numbers.h"
 
 #include <array>
 #include <cerrno>
@@ -133,13 +134,14 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
           .ThrowAsJavaScriptException();
       return;
     }
-    const int clientFd = info[0].As<Napi::Number>().Int32Value();
-    const int upstreamFd = info[1].As<Napi::Number>().Int32Value();
-    idleMs_ = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
-    if (clientFd < 0 || upstreamFd < 0 || idleMs_ == 0) {
-      Napi::TypeError::New(env, "SpliceRelay: descriptors must be >= 0 and idleTimeoutMs > 0").ThrowAsJavaScriptException();
+    int clientFd = -1;
+    int upstreamFd = -1;
+    const double idleMs = info[2].As<Napi::Number>().DoubleValue();
+    if (!DescriptorArg(info[0], &clientFd) || !DescriptorArg(info[1], &upstreamFd) || !(idleMs >= 1 && idleMs <= 1e12)) {
+      Napi::TypeError::New(env, "SpliceRelay: descriptors must be whole numbers from 0 and idleTimeoutMs at least 1").ThrowAsJavaScriptException();
       return;
     }
+    idleMs_ = static_cast<uint64_t>(idleMs);
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
       Napi::Error::New(env, "SpliceRelay: no event loop").ThrowAsJavaScriptException();

@@ -13,6 +13,7 @@
 // onError(error) and pause accepting for kPauseMs, so a full descriptor table is not a busy loop;
 // the pending connections wait in the backlog meanwhile. close() stops and closes the descriptor.
 #include "tcp_acceptor.h"
+#include "napi_numbers.h"
 
 #include <cerrno>
 #include <cstring>
@@ -52,9 +53,9 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
       Napi::TypeError::New(env, "new TcpAcceptor(listenFd, backlog, onAccept, onError) expected").ThrowAsJavaScriptException();
       return;
     }
-    const int fd = info[0].As<Napi::Number>().Int32Value();
-    const int backlog = info[1].As<Napi::Number>().Int32Value();
-    if (fd < 0 || backlog < 1) {
+    int fd = -1;
+    int backlog = 0;
+    if (!DescriptorArg(info[0], &fd) || !WholeNumberIn(info[1], 1, 65535, &backlog)) {
       Napi::TypeError::New(env, "TcpAcceptor: listenFd must be >= 0 and backlog >= 1").ThrowAsJavaScriptException();
       return;
     }
@@ -169,11 +170,11 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
 // resetFd(fd): closes a connected socket with a TCP reset (SO_LINGER 0), as net.Socket.resetAndDestroy.
 Napi::Value ResetFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 0) {
+  int fd = -1;
+  if (info.Length() != 1 || !DescriptorArg(info[0], &fd)) {
     Napi::TypeError::New(env, "resetFd(fd) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const int fd = info[0].As<Napi::Number>().Int32Value();
   const linger abortive{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
   if (reactor::Close(fd) != 0 && errno != EINTR) ThrowErrno(env, "resetFd: close", errno);
