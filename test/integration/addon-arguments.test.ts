@@ -3,10 +3,11 @@
 // packet channel, and a port of 2^32 + 80 dialed port 80. Each is refused now, naming the argument.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { closeFd, connectPacketServer, dialNative, PacketServer, PacketSocket, watchDescriptor } from '@pgw/original-dst';
+import { closeFd, connectPacketServer, dialNative, dialNativeOnFd, PacketServer, PacketSocket, watchDescriptor } from '@pgw/original-dst';
 
 describe('addon arguments: descriptors and ports are whole numbers in range', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgw-addon-args-'));
@@ -36,5 +37,26 @@ describe('addon arguments: descriptors and ports are whole numbers in range', ()
 
   it('a watch of NaN or 2^32 (stdin, wrapped) is refused', () => {
     for (const fd of [Number.NaN, 2 ** 32, -1, 0.5]) assert.throws(() => watchDescriptor(fd, () => undefined), /DescriptorWatch/, String(fd));
+  });
+});
+
+describe('native dial cancelled after its exchange and before its outcome is delivered', () => {
+  it('delivers nothing and closes the upstream socket (the caller said it wants neither)', async () => {
+    const server = net.createServer();
+    const closedByDial = new Promise<void>((resolve) => server.once('connection', (socket) => socket.once('close', () => resolve()).resume()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      const fd = await new Promise<number>((resolve, reject) => dialNative('127.0.0.1', port, [], 2_000, (failure, connected) => (failure ? reject(new Error(failure.what)) : resolve(connected))));
+      // No stages: it succeeds inside the constructor; its outcome comes from the loop later.
+      let delivered = false;
+      const dial = dialNativeOnFd(fd, [], 2_000, () => void (delivered = true));
+      dial.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(delivered, false, 'onDone ran after cancel()');
+      await Promise.race([closedByDial, new Promise((_, reject) => setTimeout(() => reject(new Error('the upstream socket was left open')), 2_000))]);
+    } finally {
+      server.close();
+    }
   });
 });

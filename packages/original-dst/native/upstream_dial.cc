@@ -584,6 +584,12 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       // Succeeded and relaying, its outcome not delivered yet: the relay goes too, unannounced.
       onDone_.Reset();
       DropRelay();
+    } else if (succeeded_ && fd_ >= 0 && !onDone_.IsEmpty()) {
+      // Succeeded, not delivered, no relay: the socket would go to an onDone the caller cancelled
+      // (and, with onDone reset, to nobody: the timer's close callback hands over nothing then).
+      onDone_.Reset();
+      reactor::Close(fd_);
+      fd_ = -1;
     }
     return info.Env().Undefined();
   }
