@@ -93,9 +93,11 @@ Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "udpRecv(fd) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  static char buffer[kMaxDatagram];
+  // One buffer per thread (the addon runs in workers too: a process-wide one was shared by all).
+  thread_local char buffer[kMaxDatagram];
   sockaddr_in from{};
-  char control[CMSG_SPACE(sizeof(sockaddr_in))];
+  // Aligned for the cmsghdr CMSG_FIRSTHDR reads from it.
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(sockaddr_in))];
   iovec iov{buffer, sizeof(buffer)};
   msghdr msg{};
   msg.msg_name = &from;
