@@ -1,14 +1,16 @@
-// A CSV import that swaps two mappings' listen ports (or moves ports along a chain). The dry run
-// plans it as valid (each port is free once the file is applied), but the apply wrote the rows one
-// at a time against a unique index checked per statement: the first update collided with the
-// second row's old port, and the import was refused 409 "listenPort is already in use" with no line
-// named. The index is checked at commit now. Real Postgres, the real health service and a dante.
+// A CSV import as applied after its dry run. One that swaps two mappings' listen ports (or moves
+// ports along a chain): the dry run plans it as valid (each port is free once the file is applied),
+// but the apply wrote the rows one at a time against a unique index checked per statement, and the
+// import was refused 409 "listenPort is already in use" with no line named; the index is checked at
+// commit now. And one applied with the preview's version after another admin changed a mapping it
+// touches: refused 412 instead of writing over the change unseen. Real Postgres, the real health
+// service and a dante.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ADMIN, type ApiHarness, type Session } from './api-harness.js';
 import { ApiStack } from './api-stack.js';
 
-describe('api: a CSV import that swaps listen ports', { timeout: 60_000 }, () => {
+describe('api: a CSV import applied (ports swapped, after its preview)', { timeout: 90_000 }, () => {
   let stack: ApiStack;
   let h: ApiHarness;
   let admin: Session;
@@ -38,22 +40,6 @@ describe('api: a CSV import that swaps listen ports', { timeout: 60_000 }, () =>
     assert.deepEqual(imported.body, { created: 0, updated: 2, unchanged: 0 });
     const ports = await h.db.selectFrom('mappings').select(['clientIp', 'listenPort']).where('clientIp', 'in', ['192.168.2.31', '192.168.2.32']).orderBy('clientIp').execute();
     assert.deepEqual(ports.map((p) => [p.clientIp, p.listenPort]), [['192.168.2.31', 20032], ['192.168.2.32', 20031]]);
-  });
-});
-
-describe('api: a CSV import applied after its preview', { timeout: 60_000 }, () => {
-  let stack: ApiStack;
-  let h: ApiHarness;
-  let admin: Session;
-  const as = (session: Session) => ({ auth: { bearer: session.token } });
-
-  before(async () => {
-    stack = await ApiStack.start();
-    h = stack.harness;
-    admin = await h.login(ADMIN);
-  });
-  after(async () => {
-    await stack?.stop();
   });
 
   it("is refused 412, nothing written, when a mapping it changes was changed since the preview the operator read; applies when nothing was", async () => {
