@@ -5,12 +5,11 @@
 // one until the agent's next sync.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseClientUsageSample } from '@pgw/events';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort, type PolicyClient } from '@pgw/domain';
-import { quotaPeriodAt } from '../../services/agent/src/quota/quota-period.js';
 import { quotaName } from '../../services/agent/src/quota/quota-table.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
 import { ShaperSandbox } from '../support/namespace-bins.js';
+import { quotaUsageSample } from '../support/usage-sample.js';
 
 const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
 
@@ -47,25 +46,7 @@ describe('Shaper at the end of a quota period (real nft, private namespace)', { 
   };
 
   /** The usage sample this node publishes: the client's count in the period of `at`. */
-  const usageSample = (mappingId: number, usedBytes: number, at: number) => {
-    const window = quotaPeriodAt(new Date(at), SETTINGS.period, SETTINGS.timeZone);
-    const sample = parseClientUsageSample(
-      JSON.stringify({
-        node: 'gw-a',
-        sampledAt: new Date(at - 1_000).toISOString(),
-        countersSince: new Date(at - 3_600_000).toISOString(),
-        sampleMs: 1,
-        clients: {
-          [`192.168.2.${mappingId}`]: {
-            mappingId, bytesUp: 0, bytesDown: usedBytes, connections: 1, overQuota: false,
-            quota: { limitBytes: 1_000_000_000, usedBytes, epoch: 0, period: SETTINGS.period, periodStart: window.start.toISOString(), resetsAt: window.end.toISOString() },
-          },
-        },
-      }),
-    );
-    assert.ok(sample, 'the test sample is not a valid usage sample');
-    return sample;
-  };
+  const usageSample = (mappingId: number, usedBytes: number, at: number) => quotaUsageSample({ mappingId, ip: `192.168.2.${mappingId}`, usedBytes, limitBytes: 1_000_000_000 }, at, SETTINGS);
 
   const quotaObjects = () => {
     const listed = JSON.parse(sandbox.nft('-j', 'list', 'quotas', 'table', 'inet', 'pgw_quota')) as { nftables: { quota?: { name: string } }[] };

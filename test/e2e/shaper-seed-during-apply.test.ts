@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseClientUsageSample } from '@pgw/events';
 import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
 import { quotaPeriodAt } from '../../services/agent/src/quota/quota-period.js';
 import { quotaName } from '../../services/agent/src/quota/quota-table.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
 import { ShaperSandbox } from '../support/namespace-bins.js';
+import { quotaUsageSample } from '../support/usage-sample.js';
 
 const SETTINGS = { period: 'monthly', timeZone: 'UTC' } as const;
 const NOW = Date.parse('2026-12-04T12:00:00Z');
@@ -31,23 +31,8 @@ const POLICY: GatewayPolicy = {
 
 /** What the other node of a pair last published for the client: 6 of its 10 MB used this period. */
 function storedSample(usedBytes = STORED_BYTES) {
-  const window = quotaPeriodAt(new Date(NOW), SETTINGS.period, SETTINGS.timeZone);
-  const sample = parseClientUsageSample(
-    JSON.stringify({
-      node: 'gw-a',
-      sampledAt: new Date(NOW - 1_000).toISOString(),
-      countersSince: new Date(NOW - 3_600_000).toISOString(),
-      sampleMs: 1,
-      clients: {
-        '192.168.2.10': {
-          mappingId: 1, bytesUp: 1_000_000, bytesDown: 5_000_000, connections: 4, overQuota: false,
-          quota: { limitBytes: QUOTA_BYTES, usedBytes, epoch: 0, period: SETTINGS.period, periodStart: window.start.toISOString(), resetsAt: window.end.toISOString() },
-        },
-      },
-    }),
-  );
-  assert.ok(sample, 'the test sample is not a valid usage sample');
-  return { sample, key: window.key };
+  const sample = quotaUsageSample({ mappingId: 1, ip: '192.168.2.10', usedBytes, limitBytes: QUOTA_BYTES }, NOW, SETTINGS);
+  return { sample, key: quotaPeriodAt(new Date(NOW), SETTINGS.period, SETTINGS.timeZone).key };
 }
 
 describe('Shaper: stored quota counts that arrive during an apply (real nft, private namespace)', { timeout: 60_000 }, () => {
