@@ -5,52 +5,40 @@
 // Postgres, the real health service and a dante (the health gate); the test holds the listen-port
 // lock the save takes in its write, and narrows the LAN through the api meanwhile.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { ADMIN, type ApiHarness, type Session } from './api-harness.js';
-import { ApiStack } from './api-stack.js';
+import type { ApiHarness } from './api-harness.js';
+import { useApiStack } from './api-stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('api: a mapping saved while the settings narrow', { timeout: 60_000 }, () => {
-  let stack: ApiStack;
-  let h: ApiHarness;
-  let admin: Session;
-  const as = (session: Session) => ({ auth: { bearer: session.token } });
-
-  before(async () => {
-    stack = await ApiStack.start();
-    h = stack.harness;
-    admin = await h.login(ADMIN);
-  });
-  after(async () => {
-    await stack?.stop();
-  });
+  const api = useApiStack();
 
   it('a create whose client the narrowed LAN no longer holds is refused, naming the client; nothing is stored', async () => {
-    const proxy = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'race-proxy', url: stack.dante.url } });
+    const proxy = await api.h.call('POST', '/api/v1/proxies', { ...api.as(api.admin), body: { name: 'race-proxy', url: api.stack.dante.url } });
     assert.equal(proxy.status, 201, proxy.text);
-    const settings = (await h.call('GET', '/api/v1/settings', as(admin))).body;
+    const settings = (await api.h.call('GET', '/api/v1/settings', api.as(api.admin))).body;
     let creating: ReturnType<ApiHarness['call']> | undefined;
     let narrowed: Awaited<ReturnType<ApiHarness['call']>> | undefined;
     try {
-      await h.db.transaction().execute(async (trx) => {
+      await api.h.db.transaction().execute(async (trx) => {
         // The save's write waits here, after its checks and its probe.
         await sql`SELECT pg_advisory_xact_lock(hashtext('pgw-mapping-listen-ports'))`.execute(trx);
-        creating = h.call('POST', '/api/v1/mappings', { ...as(admin), body: { clientIp: '192.168.2.200', proxyId: proxy.body.id } });
+        creating = api.h.call('POST', '/api/v1/mappings', { ...api.as(api.admin), body: { clientIp: '192.168.2.200', proxyId: proxy.body.id } });
         await sleep(2_500);
         // Another admin narrows the LAN: no mapping is outside it yet, so the change passes.
-        narrowed = await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, lanCidr: '192.168.2.0/25' } });
+        narrowed = await api.h.call('PUT', '/api/v1/settings', { ...api.as(api.admin), body: { ...settings, lanCidr: '192.168.2.0/25' } });
       });
       assert.equal(narrowed!.status, 200, narrowed!.text);
       const created = await creating!;
-      const stored = await h.db.selectFrom('mappings').select('id').where('clientIp', '=', '192.168.2.200').executeTakeFirst();
+      const stored = await api.h.db.selectFrom('mappings').select('id').where('clientIp', '=', '192.168.2.200').executeTakeFirst();
       assert.equal(stored, undefined, `a mapping outside the LAN 192.168.2.0/25 was stored (answered ${created.status})`);
       assert.equal(created.status, 400, created.text);
       assert.equal(created.body.error.field, 'clientIp');
       assert.match(created.body.error.message, /192\.168\.2\.200 is not inside the LAN 192\.168\.2\.0\/25/);
     } finally {
-      await h.call('PUT', '/api/v1/settings', { ...as(admin), body: settings });
+      await api.h.call('PUT', '/api/v1/settings', { ...api.as(api.admin), body: settings });
     }
   });
 });

@@ -13,7 +13,8 @@ import { startDante } from '../../lab/proxies.js';
 import { startRedis } from '../../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import type { ApiConfig } from '../../services/api/src/config.js';
-import { ApiHarness } from './api-harness.js';
+import { after, before } from 'node:test';
+import { ADMIN, ApiHarness, type Session } from './api-harness.js';
 
 /**
  * The api with everything real behind it: a private Redis (so this file owns the default stream and
@@ -75,4 +76,21 @@ export class ApiStack {
   async stop(): Promise<void> {
     for (const fn of this.cleanup.reverse()) await fn().catch(() => undefined);
   }
+}
+
+/**
+ * An ApiStack for a describe block: started before its tests with the first admin logged in,
+ * stopped after them. Read the fields inside the tests (they are set by then).
+ */
+export function useApiStack(): { readonly stack: ApiStack; readonly h: ApiHarness; readonly admin: Session; readonly as: (session: Session) => { auth: { bearer: string } } } {
+  const hooks = { stack: undefined as unknown as ApiStack, h: undefined as unknown as ApiHarness, admin: undefined as unknown as Session, as: (session: Session) => ({ auth: { bearer: session.token } }) };
+  before(async () => {
+    hooks.stack = await ApiStack.start();
+    hooks.h = hooks.stack.harness;
+    hooks.admin = await hooks.h.login(ADMIN);
+  });
+  after(async () => {
+    await hooks.stack?.stop();
+  });
+  return hooks;
 }
