@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connectRedis, EventBus, type ReceivedEvent } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import type { Redis } from 'ioredis';
+import { CoalescedRuns } from '@pgw/runtime';
 import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
 import { waitFor } from '../../lab/wait.js';
@@ -94,6 +95,27 @@ describe('event bus over a real Redis', () => {
     });
     await sleep(200);
     for (const [who, handled] of Object.entries(seen)) assert.deepEqual(handled.map((e) => e.id), ids, `${who} handled each notice once`);
+    await bus.close();
+  });
+
+  it('a backlog of notices costs a reload or two, not one per notice in turn (a node back after downtime, a burst)', async () => {
+    const bus = new EventBus({ redisUrl: redis.adminUrl, logger, stream: newStream() });
+    // The services' handlers: a notice means "reload", folded into coalesced runs.
+    let runs = 0;
+    const reloads = new CoalescedRuns(async () => {
+      runs++;
+      await sleep(20);
+    });
+    let handled = 0;
+    bus.subscribe({ group: 'forwarder', handler: async () => { handled++; await reloads.request(); }, blockMs: 200, batch: 100 });
+    await sleep(300); // groups are created at '$'
+    for (let i = 0; i < 100; i++) await bus.publish({ type: 'proxy.changed', proxyId: i + 1, action: 'updated' });
+    await waitFor('every notice handled', 10_000, () => handled >= 100, { intervalMs: 20 });
+    await sleep(200);
+    console.log(`# 100 notices: ${runs} reloads`);
+    assert.ok(runs <= 10, `100 notices ran ${runs} reloads, one after another`);
+    const pending = (await admin.xpending(`${stream}:api`, 'forwarder')) as [number, ...unknown[]];
+    assert.equal(pending[0], 0, 'every notice acknowledged');
     await bus.close();
   });
 

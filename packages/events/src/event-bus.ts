@@ -264,23 +264,30 @@ class GroupConsumer {
     }
   }
 
+  /**
+   * A batch's notices are handled together and acknowledged together. A notice means "reload": the
+   * services fold them into coalesced runs, so a backlog (a node back after downtime replays its
+   * group's, a burst of transitions) costs a reload or two; one at a time it cost a full reload per
+   * notice, in turn, with a fresh notice (a proxy down) waiting behind them all. A notice whose
+   * handler failed stays pending (reclaimed later); the first failure is thrown, as before.
+   */
   private async handleBatch(publisher: EventPublisher, entries: Entry[]): Promise<void> {
     const key = this.key(publisher);
-    for (const [id, fields] of entries) {
-      // XAUTOCLAIM returns deleted (trimmed) entries as null fields: nothing to handle, just ack.
-      if (fields === null) {
-        await this.redis.xack(key, this.group, id);
-        continue;
-      }
-      const decoded = decodeEvent(id, fields, publisher);
-      if ('error' in decoded) {
+    const outcomes = await Promise.allSettled(
+      entries.map(async ([id, fields]) => {
+        // XAUTOCLAIM returns deleted (trimmed) entries as null fields: nothing to handle, just ack.
+        if (fields === null) return id;
+        const decoded = decodeEvent(id, fields, publisher);
         // A malformed or misplaced notice would otherwise be redelivered forever; the resync covers its meaning.
-        this.bus.logger.error('dropping malformed event', { stream: key, id, error: decoded.error });
-      } else {
-        await this.options.handler(decoded);
-      }
-      await this.redis.xack(key, this.group, id);
-    }
+        if ('error' in decoded) this.bus.logger.error('dropping malformed event', { stream: key, id, error: decoded.error });
+        else await this.options.handler(decoded);
+        return id;
+      }),
+    );
+    const handled = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    if (handled.length > 0) await this.redis.xack(key, this.group, ...handled);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 }
 
