@@ -23,4 +23,11 @@ describe('event codec', () => {
     assert.equal(decoded.error, 'proxy.status is published only by health, not found in the api stream');
     assert.ok('event' in decodeEvent('1-0', forged, 'health'));
   });
+  it("an `at` that is no time is Redis's: the entry id's milliseconds (an Invalid Date stopped every console's batch)", () => {
+    const fields = encodeEvent({ type: 'config.changed' }, new Date());
+    fields[3] = 'x';
+    const decoded = decodeEvent('1764930000000-0', fields, 'api');
+    assert.ok('event' in decoded);
+    assert.equal(decoded.at.toISOString(), new Date(1764930000000).toISOString());
+  });
 });

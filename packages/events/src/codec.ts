@@ -20,6 +20,9 @@ export function decodeEvent(id: string, fields: string[], from: EventPublisher):
   if (!parsed.success) return { id, error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
   const owner = PUBLISHER_OF[parsed.data.type];
   if (owner !== from) return { id, error: `${parsed.data.type} is published only by ${owner}, not found in the ${from} stream` };
-  const at = new Date(map.get('at') ?? Number(id.split('-')[0]));
+  // The publisher's time when it reads as one, else Redis's: the entry id's milliseconds (an
+  // Invalid Date threw where the console's frames are made, and the rest of the batch was lost).
+  const written = new Date(map.get('at') ?? Number.NaN);
+  const at = Number.isNaN(written.getTime()) ? new Date(Number(id.split('-')[0])) : written;
   return { id, at, event: parsed.data };
 }
