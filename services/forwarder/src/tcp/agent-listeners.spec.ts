@@ -127,6 +127,26 @@ describe('AgentListeners', () => {
   });
 });
 
+describe('AgentListeners against an agent that drops every session unanswered', () => {
+  it('backs off instead of reconnecting every 20 ms (an agent of another protocol version, a wrong uid)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgw-agent-drops-'));
+    let sessions = 0;
+    const dropping = new PacketServer(join(dir, 'drops.sock'), { mode: 0o600, gid: -1 }, (peer) => (sessions++, closeFd(peer.fd)), () => undefined);
+    const listeners = new AgentListeners({ path: dropping.path, inventory: () => new Map(), handbackRefused: () => undefined, onConnected: () => undefined }, createLogger('test', 'error'));
+    try {
+      listeners.start();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Before: 49 sessions in 1 s, each with a warning and a full reconcile, for as long as it lasted.
+      assert.ok(sessions <= 12, `${sessions} sessions in 1 s`);
+      assert.ok(sessions >= 2, 'it does reconnect');
+    } finally {
+      listeners.stop();
+      dropping.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();

@@ -38,6 +38,13 @@ const ANSWER_TIMEOUT_MS = 5_000;
 const RECONNECT_FAST_MS = 20;
 const RECONNECT_FAST_ATTEMPTS = 100;
 const RECONNECT_SLOW_MS = 100;
+/**
+ * Sessions the agent ends before answering anything (a peer of another protocol version, a uid it
+ * does not serve) are retried after 20 ms doubled per such session in a row, up to a second: at
+ * 20 ms each cost a warning on both sides and a full reconcile, 50 times a second, for as long as
+ * it lasted.
+ */
+const UNANSWERED_BACKOFF_MAX_MS = 1_000;
 /** A port the agent does not serve yet (a mapping it has not applied): asked again this soon. */
 const RETRY_MS = [100, 250] as const;
 
@@ -57,6 +64,9 @@ export class AgentListeners {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private attempt = 0;
+  /** Sessions in a row the agent ended before its first answer; whether the one open has answered. */
+  private unanswered = 0;
+  private answered = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastError = '';
@@ -164,8 +174,11 @@ export class AgentListeners {
     }
     if (this.attempt > 0) this.logger.info('reached the agent for listening sockets again', { path: this.options.path });
     this.attempt = 0;
+    this.answered = false;
     this.lastError = '';
-    void this.handBack().finally(() => this.options.onConnected());
+    const session = this.session;
+    // Not for a session the agent has ended meanwhile: the next one reconciles.
+    void this.handBack().finally(() => this.session === session && this.options.onConnected());
   }
 
   /** After an agent restart the sockets are only in this process: the new agent adopts them. */
@@ -194,6 +207,8 @@ export class AgentListeners {
       for (const fd of packet.fds) closeFd(fd);
       return this.session?.close(error as Error);
     }
+    this.answered = true;
+    this.unanswered = 0;
     const pending = this.pending.get(message.id);
     if (pending === undefined) {
       // An answer after its timeout: nobody waits for these descriptors.
@@ -214,12 +229,15 @@ export class AgentListeners {
     }
     if (this.stopped) return;
     this.lastError = error?.message ?? 'the agent closed the connection';
-    this.logger.warn('lost the agent listener socket, reconnecting', { error: this.lastError });
+    if (!this.answered) this.unanswered++;
+    // Once per run of unanswered sessions: the warning of the first says what goes on.
+    if (this.unanswered <= 1) this.logger.warn('lost the agent listener socket, reconnecting', { error: this.lastError, ...(this.unanswered === 1 ? { answered: false } : {}) });
     this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
-    const delay = this.attempt < RECONNECT_FAST_ATTEMPTS ? RECONNECT_FAST_MS : RECONNECT_SLOW_MS;
+    const normal = this.attempt < RECONNECT_FAST_ATTEMPTS ? RECONNECT_FAST_MS : RECONNECT_SLOW_MS;
+    const delay = this.unanswered > 0 ? Math.min(UNANSWERED_BACKOFF_MAX_MS, RECONNECT_FAST_MS * 2 ** this.unanswered) : normal;
     this.attempt++;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
     this.reconnectTimer.unref();
