@@ -201,4 +201,29 @@ describe('WarmPool', () => {
     assert.deepEqual(pool.takes, { used: 0, stale: 1 });
     pool.close();
   });
+
+  it('a CONNECT the proxy refuses by closing, on a warm and then on a new connection, is not a stale warm connection: the pool stays on', async () => {
+    // An ACL or a cap at CONNECT time answers by closing: one such client took a young warm
+    // connection for stale, halved the pool's age below its minimum, and turned it off for 10 min.
+    const calls: string[] = [];
+    const socket = () => new PassThrough() as unknown as Socket;
+    const refused = () => new DialError('closed', 'the proxy closed the connection after the CONNECT');
+    const dialer: Dialer = {
+      protocol: 'socks5',
+      dial: async () => (calls.push('dial'), Promise.reject(refused())),
+      open: async () => (calls.push('open'), socket()),
+      connectOn: async () => (calls.push('connectOn'), Promise.reject(refused())),
+    };
+    const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, STILL);
+    await assert.rejects(pool.dial(TARGET, { timeoutMs: 1_000 }));
+    pool.connectionEnded();
+    await nextTurn();
+    await nextTurn();
+    calls.length = 0;
+    await assert.rejects(pool.dial(TARGET, { timeoutMs: 1_000 }), (e: unknown) => e instanceof DialError && e.reason === 'closed');
+    assert.deepEqual(calls.slice(0, 2), ['connectOn', 'dial']);
+    assert.deepEqual(pool.takes, { used: 1, stale: 0 }, 'the warm connection carried the CONNECT');
+    assert.equal(pool.isOff, false, 'the pool stays on');
+    pool.close();
+  });
 });
