@@ -134,6 +134,22 @@ describe('api events and Redis outages', () => {
     }
   });
 
+  it('a Last-Event-ID beyond the stream (past uint64, or far ahead) resumes from its end: the stream still delivers', async () => {
+    // Taken as is it started the shared tail where Redis refuses to read (or reads nothing for
+    // ever): that stream got nothing, and every later console a Redis connection of its own.
+    for (const ahead of ['99999999999999999999-0', `${Date.now() + 86_400_000}-0`]) {
+      const stream = await openStream(`${h.url}/api/v1/events`, { cookie: admin.cookie, 'last-event-id': ahead });
+      try {
+        await stream.waitFor((m) => m.comment === 'heartbeat', 2_000);
+        const id = await bus.publish({ type: 'config.changed' });
+        const message = await stream.waitFor((m) => m.event === 'config.changed', 1_500);
+        assert.equal(message.id, id, ahead);
+      } finally {
+        await stream.close();
+      }
+    }
+  });
+
   it('a change made through the api reaches SSE clients as a notice', async () => {
     const stream = await openStream(`${h.url}/api/v1/events`, { cookie: admin.cookie });
     try {

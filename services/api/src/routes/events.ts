@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import { compareStreamIds } from '@pgw/events';
 import { strictRouter } from '../http/router.js';
 import type { ApiContext } from '../context.js';
 import { unavailable } from '../logic/domain-errors.js';
@@ -25,16 +26,15 @@ export function eventRoutes(ctx: ApiContext): Router {
   router.get('/api/v1/events', async (req, res) => {
     const auth = req.auth!;
     const resumeFrom = req.get('last-event-id');
-    let from: string;
-    if (resumeFrom && STREAM_ID.test(resumeFrom)) {
-      from = resumeFrom;
-    } else {
-      try {
-        from = await ctx.bus.lastId();
-      } catch {
-        throw unavailable('the event stream (Redis) is unavailable');
-      }
+    let last: string;
+    try {
+      last = await ctx.bus.lastId();
+    } catch {
+      throw unavailable('the event stream (Redis) is unavailable');
     }
+    // The client's id only up to the stream's end: one beyond it (past uint64, which Redis refuses,
+    // or far ahead) started the shared tail where nothing is ever read.
+    const from = resumeFrom && STREAM_ID.test(resumeFrom) && compareStreamIds(resumeFrom, last) <= 0 ? resumeFrom : last;
     let ended = false;
     let unsubscribe = () => {};
     let heartbeat: NodeJS.Timeout | undefined;
