@@ -28,6 +28,21 @@ export function insertUser(db: Db, user: { username: string; passwordHash: strin
   return db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
 }
 
+/**
+ * updateUser() only if the row is still at `tokenVersion` (no role or password change since it was
+ * read); undefined otherwise. A user's own password change hashes for a while after its read: an
+ * admin's reset in between must not be written over.
+ */
+export function updateUserAtVersion(db: Db, id: number, tokenVersion: number, change: { passwordHash: string }): Promise<UserRow | undefined> {
+  return db
+    .updateTable('users')
+    .set({ ...change, tokenVersion: sql`token_version + 1`, updatedAt: new Date() })
+    .where('id', '=', id)
+    .where('tokenVersion', '=', tokenVersion)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 /** A role or password change bumps token_version: every token issued before it stops working. */
 export function updateUser(db: Db, id: number, change: { role?: Role; passwordHash?: string }): Promise<UserRow> {
   return db

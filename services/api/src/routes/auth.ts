@@ -9,7 +9,7 @@ import { ApiError, unauthenticated } from '../http/api-error.js';
 import { revoked } from '../http/revocation.js';
 import { endSession, startSession } from '../http/session.js';
 import { writeAudit } from '../repositories/audit.js';
-import { findUserById, findUserByUsername, revokeToken, toUserDto, updateUser } from '../repositories/users.js';
+import { findUserById, findUserByUsername, revokeToken, toUserDto, updateUserAtVersion } from '../repositories/users.js';
 
 /** 429 with Retry-After: the client may try again then. */
 function tooMany(res: Response, seconds: number, message: string): ApiError {
@@ -122,7 +122,10 @@ export function authRoutes(ctx: ApiContext): Router {
     }
     reservation.succeeded();
     const updated = await ctx.db.transaction().execute(async (trx) => {
-      const row = await updateUser(trx, user.id, { passwordHash: passwordHash! });
+      const row = await updateUserAtVersion(trx, user.id, user.tokenVersion, { passwordHash: passwordHash! });
+      // Changed meanwhile (an admin's reset, a role change, another change of its own): this
+      // session ended with it, and the change is not written over it.
+      if (row === undefined) throw unauthenticated('the password or role was changed meanwhile; log in again');
       await writeAudit(trx, actorOf(req), { action: 'password_change', entityType: 'user', entityId: user.id, before: null, after: { sessionsRevoked: 'all' } });
       return row;
     });
