@@ -53,7 +53,15 @@ describe('pgw-ha-check.sh', { timeout: 30_000 }, () => {
     }
   });
   after(async () => {
-    spawnSync('ip', ['netns', 'exec', NS, 'pkill', '-f', 'createServer']);
+    // Only this namespace's processes: a pattern kill (`pkill -f createServer` under `ip netns
+    // exec`) read the whole machine's /proc and killed the deploy tests' listeners running beside it.
+    for (const pid of spawnSync('ip', ['netns', 'pids', NS], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
     spawnSync('ip', ['netns', 'del', NS]);
     if (!LIAR_CGROUP) return;
     // Removable once its process has exited.
