@@ -48,6 +48,20 @@ function tail(file: string, lines = 15): string {
   }
 }
 
+/**
+ * Proxies started together: each one that started goes into `into` (the caller's cleanup list)
+ * even when another failed, whose error is then thrown; with Promise.all the started ones were
+ * lost to the caller and outlived the test.
+ */
+export async function startProxies(starting: readonly Promise<ProxyHandle>[], into: ProxyHandle[]): Promise<ProxyHandle[]> {
+  const outcomes = await Promise.allSettled(starting);
+  const started = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  into.push(...started);
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return started;
+}
+
 async function startProxy(spec: ProxySpec, opts: ProxyStartOptions): Promise<ProxyHandle> {
   const ownsDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `pgw-${spec.program}-`));
@@ -96,7 +110,13 @@ async function startProxy(spec: ProxySpec, opts: ProxyStartOptions): Promise<Pro
       await proc?.kill();
     },
   };
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    // Not ready (or not started): stopped here, its folder removed, or it outlives the caller, who never got its handle.
+    await handle.stop().catch(() => undefined);
+    throw error;
+  }
   return handle;
 }
 

@@ -10,7 +10,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DialError, dialerFor, type DialFailureReason, type DialOptions, type DialTarget } from '@pgw/dialers';
 import { parseProxyUrl, type ProxyEndpoint } from '@pgw/domain';
-import { startDante, startTinyproxy } from '../../lab/proxies.js';
+import { startDante, startProxies, startTinyproxy } from '../../lab/proxies.js';
 import type { ProxyHandle } from '../../lab/types.js';
 
 const SUBNET = `127.61.${randomInt(1, 250)}`;
@@ -173,13 +173,12 @@ describe('dialers against real proxies on loopback', { timeout: 120_000 }, () =>
     echo = targetOf(echoServer);
     greeter = targetOf(greeterServer);
     silent = { protocol: 'socks5', ...targetOf(silentServer) } as ProxyEndpoint;
-    const started = await Promise.all([
+    const started = await startProxies([
       startDante({ ip: `${SUBNET}.1`, port: 1080 }),
       startDante({ ip: `${SUBNET}.2`, port: 1080, auth: credentials }),
       startTinyproxy({ ip: `${SUBNET}.3`, port: 3128 }),
       startTinyproxy({ ip: `${SUBNET}.4`, port: 3128, auth: credentials }),
-    ]);
-    handles.push(...started);
+    ], handles);
     [socks, socksAuth, http, httpAuth] = started.map((handle) => parseProxyUrl(handle.url)) as [
       ProxyEndpoint,
       ProxyEndpoint,

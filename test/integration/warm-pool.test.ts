@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dialerFor, type DialOptions, type DialTarget, WarmPool } from '@pgw/dialers';
 import { parseProxyUrl, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
-import { startDante, startTinyproxy } from '../../lab/proxies.js';
+import { startDante, startProxies, startTinyproxy } from '../../lab/proxies.js';
 import type { ProxyHandle } from '../../lab/types.js';
 
 const SUBNET = `127.62.${randomInt(1, 250)}`;
@@ -99,12 +99,11 @@ describe('WarmPool against real proxies on loopback', { timeout: 60_000 }, () =>
     const echoServer = await startEcho();
     servers.push(echoServer);
     echo = { host: '127.0.0.1', port: (echoServer.address() as net.AddressInfo).port };
-    const started = await Promise.all([
+    const started = await startProxies([
       startDante({ ip: `${SUBNET}.1`, port: 1080 }),
       startDante({ ip: `${SUBNET}.2`, port: 1080, auth: credentials }),
       startTinyproxy({ ip: `${SUBNET}.3`, port: 3128, auth: credentials }),
-    ]);
-    handles.push(...started);
+    ], handles);
     const [socks, socksAuth, httpAuth] = started.map((handle) => parseProxyUrl(handle.url)) as [ProxyEndpoint, ProxyEndpoint, ProxyEndpoint];
     proxies = [
       ['dante, no auth', socks, 'pipelined'],
