@@ -35,6 +35,17 @@ export async function createTestDatabase(options: { migrate?: boolean; prefix?: 
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   const password = randomBytes(18).toString('base64url');
   const loginFor = (role: ServiceRole) => `${role}_${name}`;
+  let db: Db | undefined;
+  const drop = async () => {
+    await db?.destroy();
+    const cleanup = createDb(urlOf(process.env.PGW_TEST_PG_ADMIN_USER ?? 'root', null, 'postgres'), { applicationName: 'pgw-test', maxConnections: 1 });
+    try {
+      await sql`DROP DATABASE IF EXISTS ${sql.id(name)} WITH (FORCE)`.execute(cleanup);
+      for (const role of SERVICE_ROLES) await sql`DROP ROLE IF EXISTS ${sql.id(loginFor(role))}`.execute(cleanup);
+    } finally {
+      await cleanup.destroy();
+    }
+  };
   const admin = createDb(urlOf(process.env.PGW_TEST_PG_ADMIN_USER ?? 'root', null, 'postgres'), { applicationName: 'pgw-test', maxConnections: 1 });
   try {
     // Logins of test databases that no longer exist (a run that was killed before its drop()).
@@ -48,29 +59,22 @@ export async function createTestDatabase(options: { migrate?: boolean; prefix?: 
       await sql`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${sql.lit(role)}) THEN CREATE ROLE ${sql.id(role)} NOLOGIN; END IF; END $$`.execute(admin);
       await sql`CREATE ROLE ${sql.id(loginFor(role))} LOGIN INHERIT PASSWORD ${sql.lit(password)} IN ROLE ${sql.id(role)}`.execute(admin);
     }
-  } finally {
+  } catch (error) {
+    // Half made (a role refused, say): dropped here, since the caller never gets drop().
     await admin.destroy();
+    await drop().catch(() => undefined);
+    throw error;
   }
+  await admin.destroy();
   const adminUrl = urlOf(process.env.PGW_TEST_PG_ADMIN_USER ?? 'root', null, name);
-  const db = createDb(adminUrl, { applicationName: 'pgw-test', maxConnections: 3 });
+  const migrated = createDb(adminUrl, { applicationName: 'pgw-test', maxConnections: 3 });
+  db = migrated;
   if (options.migrate ?? true) {
-    const { error } = await migrateToLatest(db, MIGRATIONS);
-    if (error) throw error;
+    const { error } = await migrateToLatest(migrated, MIGRATIONS);
+    if (error) {
+      await drop().catch(() => undefined);
+      throw error;
+    }
   }
-  return {
-    name,
-    db,
-    adminUrl,
-    urlFor: (role) => urlOf(loginFor(role), password, name),
-    drop: async () => {
-      await db.destroy();
-      const cleanup = createDb(urlOf(process.env.PGW_TEST_PG_ADMIN_USER ?? 'root', null, 'postgres'), { applicationName: 'pgw-test', maxConnections: 1 });
-      try {
-        await sql`DROP DATABASE IF EXISTS ${sql.id(name)} WITH (FORCE)`.execute(cleanup);
-        for (const role of SERVICE_ROLES) await sql`DROP ROLE IF EXISTS ${sql.id(loginFor(role))}`.execute(cleanup);
-      } finally {
-        await cleanup.destroy();
-      }
-    },
-  };
+  return { name, db: migrated, adminUrl, urlFor: (role) => urlOf(loginFor(role), password, name), drop };
 }
