@@ -9,6 +9,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab, LabProcess } from '../../lab/index.js';
 import { waitFor } from '../../lab/wait.js';
+import { signalGroup } from '../../lab/proc.js';
 
 const HOST_PARAM = /([?&]host=)([^&]*)/;
 
@@ -63,8 +64,9 @@ export class PgRelay {
     process.kill(-this.proc.pid, 'SIGSTOP');
   }
 
+  /** A relay already gone (it exited, or never started) is nothing to thaw: stop() goes on, and the caller's cleanup after it. */
   thaw(): void {
-    if (this.proc) process.kill(-this.proc.pid, 'SIGCONT');
+    if (this.proc) signalGroup(this.proc.pid, 'SIGCONT');
   }
 
   /** Stops the relay and every connection through it. */
