@@ -63,6 +63,9 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
 process.stdout.write(JSON.stringify({ ready: true }) + '\\n');
 `;
 
+/** How long the prober may take to start (a node start in a namespace: well under a second). */
+const PROBER_START_MS = 30_000;
+
 export class Prober {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
@@ -72,10 +75,26 @@ export class Prober {
   constructor(ns: string) {
     this.child = spawn('ip', ['netns', 'exec', ns, 'node', '-e', PROBER]);
     let markReady!: () => void;
-    this.ready = new Promise((resolve) => (markReady = resolve));
+    let failReady!: (error: Error) => void;
+    this.ready = new Promise((resolve, reject) => ((markReady = resolve), (failReady = reject)));
+    // Rejected with nobody waiting (it exits after its harness is gone): not an unhandled rejection.
+    this.ready.catch(() => undefined);
+    // A prober that exits (or never starts) fails what waits on it: a before hook awaiting it has
+    // no timeout of its own, and the run hung.
+    const startTimer = setTimeout(() => failReady(new Error(`the prober in ${ns} did not start within ${PROBER_START_MS} ms`)), PROBER_START_MS);
+    this.child.once('exit', (code, signal) => {
+      clearTimeout(startTimer);
+      const error = new Error(`the prober in ${ns} exited (${signal ?? code})`);
+      failReady(error);
+      for (const [, settle] of this.waiting) settle({ error: error.message });
+      this.waiting.clear();
+    });
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       const reply = JSON.parse(line) as Record<string, unknown>;
-      if (reply.ready) return markReady();
+      if (reply.ready) {
+        clearTimeout(startTimer);
+        return markReady();
+      }
       this.waiting.get(reply.id as number)?.(reply);
       this.waiting.delete(reply.id as number);
     });
@@ -83,8 +102,9 @@ export class Prober {
 
   private send(command: Record<string, unknown>): Promise<Record<string, unknown>> {
     const id = ++this.seq;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
+    return new Promise((resolve, reject) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) return reject(new Error('the prober has exited'));
+      this.waiting.set(id, (reply) => (typeof reply.error === 'string' && reply.id === undefined ? reject(new Error(reply.error)) : resolve(reply)));
       this.child.stdin.write(JSON.stringify({ id, ...command }) + '\n');
     });
   }
