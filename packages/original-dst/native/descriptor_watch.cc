@@ -7,12 +7,12 @@
 // handle it does not keep Node's loop alive (the reactor's handle is unref'd), nor does the warm
 // pool's max-age timer: what waits for clients (the forwarder's listeners) keeps it alive.
 #include "descriptor_watch.h"
-#include "napi_numbers.h"
 
 #include <sys/epoll.h>
 
 #include "js_callback.h"
 #include "napi_errors.h"
+#include "napi_numbers.h"
 #include "reactor.h"
 
 namespace {

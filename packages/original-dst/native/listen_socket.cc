@@ -14,17 +14,14 @@
 #include <unistd.h>
 
 #include "napi_errors.h"
+#include "napi_numbers.h"
 #include "reactor.h"
 #include "tcp_keepalive.h"
 
 namespace {
 
 bool IntArg(const Napi::CallbackInfo& info, size_t i, int min, int max, int* out) {
-  if (info.Length() <= i || !info[i].IsNumber()) return false;
-  const double v = info[i].As<Napi::Number>().DoubleValue();
-  if (v != static_cast<int>(v) || v < min || v > max) return false;
-  *out = static_cast<int>(v);
-  return true;
+  return info.Length() > i && WholeNumberIn(info[i], min, max, out);
 }
 
 }  // namespace

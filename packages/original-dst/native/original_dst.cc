@@ -8,9 +8,9 @@
 #include <sys/socket.h>
 
 #include "descriptor_watch.h"
-#include "napi_numbers.h"
 #include "fd_channel.h"
 #include "listen_socket.h"
+#include "napi_numbers.h"
 #include "netlink_talk.h"
 #include "original_dst_lookup.h"
 #include "splice_relay.h"

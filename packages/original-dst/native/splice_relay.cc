@@ -16,7 +16,6 @@
 // flushed (half-close). Both directions finished, an error, the idle timeout or close() end the
 // relay: every handle is closed, then onClosed(reason) runs once, reason null for a clean end.
 #include "splice_relay.h"
-#include "napi_numbers.h"
 
 #include <array>
 #include <cerrno>
@@ -32,6 +31,7 @@
 
 #include "js_callback.h"
 #include "napi_errors.h"
+#include "napi_numbers.h"
 #include "owned_timer.h"
 #include "reactor.h"
 

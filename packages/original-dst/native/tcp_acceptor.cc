@@ -13,7 +13,6 @@
 // onError(error) and pause accepting for kPauseMs, so a full descriptor table is not a busy loop;
 // the pending connections wait in the backlog meanwhile. close() stops and closes the descriptor.
 #include "tcp_acceptor.h"
-#include "napi_numbers.h"
 
 #include <cerrno>
 #include <cstring>
@@ -25,6 +24,7 @@
 
 #include "js_callback.h"
 #include "napi_errors.h"
+#include "napi_numbers.h"
 #include "original_dst_lookup.h"
 #include "owned_poll.h"
 #include "reactor.h"

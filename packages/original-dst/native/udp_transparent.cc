@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "napi_errors.h"
+#include "napi_numbers.h"
 
 namespace {
 
@@ -23,9 +24,8 @@ namespace {
 constexpr size_t kMaxDatagram = 65507;
 
 bool ParseEndpoint(const Napi::Value& address, const Napi::Value& port, sockaddr_in* out) {
-  if (!address.IsString() || !port.IsNumber()) return false;
-  const double p = port.As<Napi::Number>().DoubleValue();
-  if (p != static_cast<int>(p) || p < 0 || p > 65535) return false;
+  int p = 0;
+  if (!address.IsString() || !WholeNumberIn(port, 0, 65535, &p)) return false;
   *out = sockaddr_in{};
   out->sin_family = AF_INET;
   out->sin_port = htons(static_cast<uint16_t>(p));
@@ -33,11 +33,7 @@ bool ParseEndpoint(const Napi::Value& address, const Napi::Value& port, sockaddr
 }
 
 bool FdArg(const Napi::CallbackInfo& info, size_t i, int* out) {
-  if (info.Length() <= i || !info[i].IsNumber()) return false;
-  const double v = info[i].As<Napi::Number>().DoubleValue();
-  if (v != static_cast<int>(v) || v < 0) return false;
-  *out = static_cast<int>(v);
-  return true;
+  return info.Length() > i && DescriptorArg(info[i], out);
 }
 
 std::string Text(const in_addr& a) {
