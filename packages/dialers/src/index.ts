@@ -7,6 +7,7 @@ import type { DialOptions, DialTarget, Dialer } from './types.js';
 export { DialError, type DialFailureReason, type DialStep } from './dial-error.js';
 export type { DialOptions, DialSignal, DialTarget, Dialer, ProxyAddressCheck } from './types.js';
 export { DialAbort } from './dial-abort.js';
+export { shownText } from './shown-text.js';
 export { type HandshakePlan, type PlannedDialFailure, type PlannedStage, planAborted, planFailure } from './handshake-plan.js';
 export { guardedLookup, literalHostProblem, refuseLiteralHost } from './proxy-address-check.js';
 export { withContext } from './handshake.js';

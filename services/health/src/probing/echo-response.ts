@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { shownText } from '@pgw/dialers';
 
 /** An IP-echo answer is small; anything longer is not one (and is not read further). */
 export const MAX_ECHO_BODY_BYTES = 4096;
@@ -17,15 +18,15 @@ export function parseEchoBody(body: string): string {
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new Error(`check URL answered invalid JSON: "${excerpt(text)}"`);
+      throw new Error(`check URL answered invalid JSON: "${shownText(text, SHOWN)}"`);
     }
     if (typeof parsed !== 'object' || parsed === null || !('ip' in parsed)) {
-      throw new Error(`check URL answered JSON without an "ip" field: "${excerpt(text)}"`);
+      throw new Error(`check URL answered JSON without an "ip" field: "${shownText(text, SHOWN)}"`);
     }
     candidate = parsed.ip;
   }
   if (typeof candidate !== 'string' || isIP(candidate) === 0 || candidate.includes('%')) {
-    throw new Error(`check URL answer is not an IP address (expected {"ip":"..."} or a plain-text IP): "${excerpt(text)}"`);
+    throw new Error(`check URL answer is not an IP address (expected {"ip":"..."} or a plain-text IP): "${shownText(text, SHOWN)}"`);
   }
   const kind = notExit(candidate);
   if (kind !== null) throw new Error(`check URL answered ${candidate}, which is not an exit address (${kind})`);
@@ -53,9 +54,4 @@ function notExit(ip: string): string | null {
   const family = isIP(ip) === 4 ? 'ipv4' : 'ipv6';
   // BlockList matches an IPv4-mapped IPv6 address (::ffff:127.0.0.1) against the IPv4 ranges too.
   return NOT_EXIT_LISTS.find(({ list }) => list.check(ip, family))?.kind ?? null;
-}
-
-function excerpt(text: string): string {
-  const shown = text.slice(0, SHOWN).replace(/[^\x20-\x7e]/g, '?');
-  return text.length > SHOWN ? `${shown}...` : shown;
 }
