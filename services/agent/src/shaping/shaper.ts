@@ -352,14 +352,15 @@ function higherCount(listed: QuotaObject | undefined, remembered: QuotaObject | 
   return { ...listed, used: remembered.used };
 }
 
-/**
- * What to remember of a listing: the listed counts of the policy's clients and quota objects, and
- * for those the listing lacks (removed by another writer, not yet restored) the remembered ones.
- * Nothing else is kept: a client unmapped and mapped again starts from zero.
- */
 /** Periods other than the one in force whose counts of a client are remembered (remember()). */
 const OTHER_PERIODS_KEPT = 2;
 
+/**
+ * What to remember of a listing: the listed counts of the policy's clients and quota objects (those
+ * of the period in force and of the OTHER_PERIODS_KEPT latest others), and for those the listing
+ * lacks (removed by another writer, not yet restored) the remembered ones. Nothing else is kept: a
+ * client unmapped and mapped again starts from zero.
+ */
 function remember(memory: QuotaTableReading, listed: QuotaTableReading, policy: GatewayPolicy, periodKey: string): QuotaTableReading {
   const quotas = new Map<string, QuotaObject>();
   for (const c of policy.clients) {

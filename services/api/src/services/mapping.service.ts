@@ -167,9 +167,10 @@ async function lockedSettings(repos: Repositories): Promise<Settings> {
 }
 
 /**
- * Inside the write transaction, under the listen-port lock (lockedSettings takes it): re-checks a port the user chose (another
- * admin may have taken it during the health probe) or allocates the lowest free one. A full range is
- * not the fault of a field the user left empty, so that error names no field.
+ * Inside the write transaction, under the listen-port lock (lockedSettings takes it): re-checks a
+ * port the user chose (another admin may have taken it during the health probe) or allocates the
+ * lowest free one. A full range is not the fault of a field the user left empty, so that error
+ * names no field.
  */
 async function placePort(mappings: MappingRepository, settings: Settings, fields: ResolvedFields, selfId: number | undefined): Promise<MappingFields> {
   if (fields.listenPort !== null) {
