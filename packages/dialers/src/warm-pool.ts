@@ -160,24 +160,21 @@ export class WarmPool<C = Socket> {
           this.takeCounts.used++;
           throw error;
         }
-        let fresh: T;
-        try {
-          fresh = await via.cold();
-        } catch (coldError) {
-          // Refused by a close on a new connection too: the proxy closes on this CONNECT (an ACL, a
-          // cap), the warm connection was not stale. Counted as stale, one such client turned the
-          // pool off for every mapping on the proxy (a young connection halves the age below its minimum).
-          if (coldError instanceof DialError && coldError.reason === 'closed') {
-            this.takeCounts.used++;
-            throw coldError;
-          }
+        const fresh = via.cold();
+        // Refused by a close on a new connection too: the proxy closes on this CONNECT (an ACL, a
+        // cap), the warm connection was not stale. Counted as stale, one such client turned the
+        // pool off for every mapping on the proxy (a young connection halves the age below its minimum).
+        const refusedAgain = await fresh.then(
+          () => false,
+          (coldError: unknown) => coldError instanceof DialError && coldError.reason === 'closed',
+        );
+        if (refusedAgain) {
+          this.takeCounts.used++;
+        } else {
           this.takeCounts.stale++;
           this.rejected(takenAt - warm.openedAt);
-          throw coldError;
         }
-        this.takeCounts.stale++;
-        this.rejected(takenAt - warm.openedAt);
-        return fresh;
+        return await fresh;
       }
     } finally {
       this.refillAfterServed();
