@@ -67,8 +67,10 @@ export function userRoutes(ctx: ApiContext): Router {
       const before = await findUserById(trx, id);
       if (!before) throw notFound(`user ${id}`);
       if (before.role === 'admin' && (await countAdminsForUpdate(trx)) <= 1) throw conflict(undefined, 'this is the last admin; it cannot be deleted');
-      await deleteUser(trx, id);
+      // Audited first: an admin deleting their own account is the row's actor, and the delete then
+      // clears that reference (ON DELETE SET NULL); the row keeps their name.
       await writeAudit(trx, actorOf(req), { action: 'delete', entityType: 'user', entityId: id, before: toUserDto(before), after: null });
+      await deleteUser(trx, id);
     });
     revoked(ctx, { userId: id });
     res.status(204).end();
