@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createDb } from '@pgw/db';
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDb, migrateToLatest } from '@pgw/db';
 import { execa } from 'execa';
 import { sql } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -107,5 +110,37 @@ describe('pgw migrate against a real Postgres', () => {
     } finally {
       await Promise.all([api.destroy(), health.destroy()]);
     }
+  });
+});
+
+describe('pgw migrate over usernames that differ only in case (0024)', () => {
+  let database: TestDatabase;
+  let earlier: string;
+
+  before(async () => {
+    database = await createTestDatabase({ migrate: false });
+    // The schema as it was before 0024, which let `admin` and `Admin` both exist.
+    earlier = await mkdtemp(join(tmpdir(), 'pgw-migrations-'));
+    for (const file of (await readdir('migrations')).filter((f) => f < '0024')) await copyFile(join('migrations', file), join(earlier, file));
+    const { error } = await migrateToLatest(database.db, earlier);
+    if (error) throw error;
+  });
+  after(async () => {
+    await database?.drop();
+    if (earlier) await rm(earlier, { recursive: true, force: true });
+  });
+
+  it('stops naming the pair, changes nothing, and goes on once one of them is gone', async () => {
+    const cli = (args: string[]) => execa('node', [...CLI, ...args], { env: { PGW_DATABASE_URL: database.adminUrl }, reject: false });
+    await sql`INSERT INTO users (username, password_hash, role) VALUES ('admin', 'x', 'admin'), ('Admin', 'y', 'viewer'), ('bob', 'z', 'viewer')`.execute(database.db);
+    const refused = await cli(['migrate']);
+    assert.notEqual(refused.exitCode, 0);
+    assert.match(refused.stderr, /usernames that differ only in case: Admin, admin;/);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.match((await cli(['migrate', '--status'])).stdout, /pending\s+0024_username_unique_whatever_case/);
+    await sql`DELETE FROM users WHERE username = 'Admin'`.execute(database.db);
+    const applied = await cli(['migrate']);
+    assert.equal(applied.exitCode, 0, applied.stderr);
+    await assert.rejects(sql`INSERT INTO users (username, password_hash, role) VALUES ('BOB', 'x', 'viewer')`.execute(database.db), /users_username_lower/);
   });
 });

@@ -10,6 +10,7 @@ import { doubleCsrf } from 'csrf-csrf';
 import { createApp } from './app.js';
 import { createLoginMetrics } from './auth/login-metrics.js';
 import { LoginThrottle, type ThrottleLimits } from './auth/login-throttle.js';
+import { dummyPasswordHash } from './auth/passwords.js';
 import { SessionCache } from './auth/session-cache.js';
 import { TokenIssuer } from './auth/tokens.js';
 import { WorkGate } from './auth/work-gate.js';
@@ -115,7 +116,9 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     streams: new SseStreams(),
   };
   try {
-    await ensureFirstAdmin(db, logger, { username: config.PGW_ADMIN_USERNAME, password: config.PGW_ADMIN_PASSWORD });
+    // The unknown-user hash is made before the first login: made by that login, it made the first
+    // unknown name answer slower than a known one's wrong password (which names exist, once per start).
+    await Promise.all([ensureFirstAdmin(db, logger, { username: config.PGW_ADMIN_USERNAME, password: config.PGW_ADMIN_PASSWORD }), dummyPasswordHash()]);
   } catch (error) {
     await Promise.allSettled([db.destroy(), bus.close(), probes.close()]);
     redis.disconnect();

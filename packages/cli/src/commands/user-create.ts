@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import type { Db } from '@pgw/db';
+import { sql } from 'kysely';
 
 export interface UserCreateArgs {
   role: 'admin' | 'viewer';
@@ -45,8 +46,9 @@ export async function readNewPassword(env: NodeJS.ProcessEnv, stdin: NodeJS.Read
 export async function createUser(db: Db, args: UserCreateArgs, password: string, out: (line: string) => void): Promise<void> {
   const passwordHash = await argon2.hash(password, { type: argon2.argon2id });
   await db.transaction().execute(async (trx) => {
-    const existing = await trx.selectFrom('users').select('id').where('username', '=', args.username).executeTakeFirst();
-    if (existing) throw new Error(`user "${args.username}" already exists`);
+    // Unique whatever the case (migration 0024), as the api checks it.
+    const existing = await trx.selectFrom('users').select('username').where(sql`lower(username)`, '=', args.username.toLowerCase()).executeTakeFirst();
+    if (existing) throw new Error(`user "${existing.username}" already exists`);
     const row = await trx.insertInto('users').values({ username: args.username, passwordHash, role: args.role }).returning(['id', 'username', 'role']).executeTakeFirstOrThrow();
     await trx
       .insertInto('auditLog')

@@ -718,6 +718,7 @@ export interface components {
         NullableTimestamp: string | null;
         /** @enum {string} */
         Role: "admin" | "viewer";
+        /** @description Unique whatever its case (`Admin` is taken when `admin` exists, 409); a login finds the account whatever case the name is typed in. */
         Username: string;
         NewPassword: string;
         LoginRequest: {

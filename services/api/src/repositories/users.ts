@@ -21,7 +21,8 @@ export function findUserById(db: Db, id: number): Promise<UserRow | undefined> {
 }
 
 export function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  // Unique whatever the case (migration 0024): typed in any case, the name finds its one account.
+  return db.selectFrom('users').selectAll().where(sql`lower(username)`, '=', username.toLowerCase()).executeTakeFirst();
 }
 
 export function insertUser(db: Db, user: { username: string; passwordHash: string; role: Role }): Promise<UserRow> {
