@@ -46,4 +46,21 @@ describe('forwarder metrics', () => {
     registerForwarderMetrics(registry, new ForwarderStats(), new ConnectionLimits(100, 10), noListeners, null);
     assert.doesNotMatch(await registry.metrics(), /^pgw_forwarder_warm_(connections|takes_total)\{/m);
   });
+  it('never counts bytes down while a closed listener\'s relays wait for their release', async () => {
+    const registry = new Registry();
+    const stats = new ForwarderStats();
+    // One listener with a live relay that moved 100 bytes up and 40 down; then the mapping is
+    // removed: the listener leaves the map at once, its relay's release (and its bytes in the
+    // closed totals) follows a loop turn later.
+    const listeners = new Map([[1, { activeConnections: 1, addLiveBytes: (totals: [number, number]) => ((totals[0] += 100), (totals[1] += 40)) }]]);
+    const forwarder = { perMapping: () => listeners, listenerCount: 1 } as unknown as Forwarder;
+    registerForwarderMetrics(registry, stats, new ConnectionLimits(100, 10), forwarder, null);
+    const bytes = async () => [...(await registry.metrics()).matchAll(/^pgw_forwarder_bytes_total\{direction="(up|down)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    assert.deepEqual(await bytes(), ['up 100', 'down 40']);
+    listeners.clear();
+    assert.deepEqual(await bytes(), ['up 100', 'down 40'], 'a counter that goes down reads as a restart (rate() counts the whole total again)');
+    stats.closedBytesUp = 150;
+    stats.closedBytesDown = 40;
+    assert.deepEqual(await bytes(), ['up 150', 'down 40']);
+  });
 });

@@ -37,6 +37,10 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
       this.inc(stats.connectionsTotal);
     },
   });
+  // Never below what was reported: a removed mapping's listener leaves the map at once, and its
+  // relays' bytes reach the closed totals when they are released, a loop turn or more later. A
+  // counter that went down meanwhile would read as a restart (rate() counting the whole total again).
+  const reported: [number, number] = [0, 0];
   new Counter({
     name: 'pgw_forwarder_bytes_total',
     help: 'Bytes relayed; direction up = client to upstream, down = upstream to client',
@@ -45,9 +49,11 @@ export function registerForwarderMetrics(registry: Registry, stats: ForwarderSta
     collect() {
       const totals: [number, number] = [stats.closedBytesUp, stats.closedBytesDown];
       for (const listener of forwarder.perMapping().values()) listener.addLiveBytes(totals);
+      reported[0] = Math.max(reported[0], totals[0]);
+      reported[1] = Math.max(reported[1], totals[1]);
       this.reset();
-      this.inc({ direction: 'up' }, totals[0]);
-      this.inc({ direction: 'down' }, totals[1]);
+      this.inc({ direction: 'up' }, reported[0]);
+      this.inc({ direction: 'down' }, reported[1]);
     },
   });
   new Counter({
