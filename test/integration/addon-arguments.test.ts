@@ -7,7 +7,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { closeFd, connectPacketServer, dialNative, dialNativeOnFd, PacketServer, PacketSocket, watchDescriptor } from '@pgw/original-dst';
+import { createRequire } from 'node:module';
+import { closeFd, connectPacketServer, dialNative, dialNativeOnFd, PacketServer, PacketSocket, setTcpKeepalive, watchDescriptor } from '@pgw/original-dst';
 
 describe('addon arguments: descriptors and ports are whole numbers in range', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgw-addon-args-'));
@@ -33,6 +34,35 @@ describe('addon arguments: descriptors and ports are whole numbers in range', ()
     for (const port of [2 ** 32 + 80, Number.NaN, 0, 65_536, 80.5]) {
       assert.throws(() => dialNative('127.0.0.1', port, [], 1_000, () => undefined), /port/, String(port));
     }
+  });
+
+  it('keepalive timers past their range or not whole are refused, not wrapped (2^32 + 5 was 5 s)', async () => {
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      for (const idleS of [2 ** 32 + 5, Number.NaN, 1.5, 32_768]) {
+        assert.throws(() => setTcpKeepalive(socket, { idleS, intervalS: 1, count: 3 }), /TCP_KEEPIDLE must be/, String(idleS));
+      }
+      assert.throws(() => setTcpKeepalive(socket, { idleS: 5, intervalS: 1, count: 128 }), /TCP_KEEPCNT must be/);
+      setTcpKeepalive(socket, { idleS: 5, intervalS: 1, count: 3 });
+    } finally {
+      socket.destroy();
+      server.close();
+    }
+  });
+
+  it('a packet socket\'s group of NaN (root\'s, wrapped) or past 2^31 is refused; -1 keeps the group', () => {
+    for (const gid of [Number.NaN, 2 ** 32, 0.5, -2]) {
+      assert.throws(() => new PacketServer(join(dir, 'gid.sock'), { mode: 0o660, gid }, () => undefined, () => undefined), /gid/, String(gid));
+    }
+    new PacketServer(join(dir, 'gid.sock'), { mode: 0o660, gid: -1 }, () => undefined, () => undefined).close();
+  });
+
+  it('a netlink protocol of NaN (NETLINK_ROUTE, wrapped) is refused', async () => {
+    const binding = createRequire(import.meta.url)('../../packages/original-dst/build/Release/original_dst.node') as { netlinkTalk(protocol: number, request: Buffer, answers: number): Promise<Buffer> };
+    assert.throws(() => binding.netlinkTalk(Number.NaN, Buffer.alloc(16), 1), /protocol must be/);
   });
 
   it('a watch of NaN or 2^32 (stdin, wrapped) is refused', () => {

@@ -64,11 +64,12 @@ Napi::Value SeqpacketListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sockaddr_un addr{};
   int mode = 0;
-  if (!PathArg(info, 0, &addr) || !FdArg(info, 1, &mode) || info.Length() < 3 || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "seqpacketListen(absolute path, mode, gid) expected").ThrowAsJavaScriptException();
+  int gid = -1;
+  // The gid checked on the double: a cast made NaN root's group 0.
+  if (!PathArg(info, 0, &addr) || !WholeNumberIn(info[1], 0, 07777, &mode) || info.Length() < 3 || !WholeNumberIn(info[2], -1, 2147483647, &gid)) {
+    Napi::TypeError::New(env, "seqpacketListen(absolute path, mode 0..07777, gid -1..2^31-1) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const int gid = info[2].As<Napi::Number>().Int32Value();
   struct stat st {};
   if (lstat(addr.sun_path, &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {

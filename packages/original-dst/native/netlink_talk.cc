@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "napi_numbers.h"
+
 namespace {
 
 // An answer the kernel does not finish within this is abandoned (the request is not retried).
@@ -96,8 +98,8 @@ Napi::Value NetlinkTalk(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "netlinkTalk expects (protocol: number, request: Buffer, answers: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const int protocol = info[0].As<Napi::Number>().Int32Value();
-  if (protocol != NETLINK_ROUTE && protocol != NETLINK_NETFILTER) {
+  int protocol = -1;
+  if (!WholeNumberIn(info[0], 0, 31, &protocol) || (protocol != NETLINK_ROUTE && protocol != NETLINK_NETFILTER)) {
     Napi::TypeError::New(env, "netlinkTalk: protocol must be NETLINK_ROUTE or NETLINK_NETFILTER").ThrowAsJavaScriptException();
     return env.Undefined();
   }

@@ -11,27 +11,38 @@
 #include <string>
 #include <sys/socket.h>
 
+#include "napi_numbers.h"
+
 Napi::Value SetTcpKeepalive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
     Napi::TypeError::New(env, "setTcpKeepalive(fd, idleS, intervalS, count): four numbers expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  const int values[3] = {info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(),
-                         info[3].As<Napi::Number>().Int32Value()};
+  int fd = -1;
+  if (!DescriptorArg(info[0], &fd)) {
+    Napi::TypeError::New(env, "setTcpKeepalive: fd must be a descriptor").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   const int options[3] = {TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT};
   const char* names[3] = {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"};
+  // The kernel's own limits (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT), checked on the
+  // double: a cast wrapped 2^32 + 5 to 5.
+  const double maxima[3] = {32767, 32767, 127};
+  int values[3] = {0, 0, 0};
+  for (int i = 0; i < 3; i++) {
+    if (!WholeNumberIn(info[i + 1], 1, maxima[i], &values[i])) {
+      Napi::RangeError::New(env, std::string("setTcpKeepalive: ") + names[i] + " must be a whole number of 1.." + std::to_string(static_cast<int>(maxima[i])))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
   const int on = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0) {
     Napi::Error::New(env, std::string("setTcpKeepalive: SO_KEEPALIVE: ") + std::strerror(errno)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   for (int i = 0; i < 3; i++) {
-    if (values[i] < 1) {
-      Napi::RangeError::New(env, std::string("setTcpKeepalive: ") + names[i] + " must be at least 1").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
     if (setsockopt(fd, IPPROTO_TCP, options[i], &values[i], sizeof(values[i])) != 0) {
       Napi::Error::New(env, std::string("setTcpKeepalive: ") + names[i] + ": " + std::strerror(errno)).ThrowAsJavaScriptException();
       return env.Undefined();
