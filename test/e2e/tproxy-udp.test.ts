@@ -59,6 +59,22 @@ s.bind({ address: src, port: Number(sport ?? 0) }, () => s.send(query, Number(po
 setTimeout(() => { console.log(JSON.stringify({ txt: 'timeout' })); process.exit(0); }, 3000);
 `;
 
+/**
+ * Runs in the LAN namespace: argv[3] UDP datagrams from argv[1] to argv[2], 50 ms apart, by a raw
+ * socket (a UDP socket cannot send to port 0): alternately to port 0 and from port 0 (to port 7).
+ */
+const PORT_ZERO_FLOOD = `
+import socket, struct, sys, time
+src, dst, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+s.bind((src, 0))
+payload = b'port zero'
+for i in range(count):
+    sport, dport = (41000 + i, 0) if i % 2 == 0 else (0, 7)
+    s.sendto(struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload, (dst, 0))
+    time.sleep(0.05)
+`;
+
 /** Every WAN line that is neither from nor to a proxy's address (any port: a UDP relay port is the proxy's choice). */
 function notWithProxies(wan: WanAnalysis): string[] {
   const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY, PRIVATE_RELAY_PROXY];
@@ -184,6 +200,23 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     for (const host of ['169.254.169.254', '10.20.30.40']) assert.equal((await dp.prober.udp(ON_DANTE, host, 7, 300)).result, 'none', host);
     await dp.waitFor('both drops to be counted', async () => (await forwarderMetric('pgw_forwarder_udp_dropped_total', {})) >= refusedBefore + 2, 5_000);
     assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'started' }), started, 'no UDP ASSOCIATE for a refused destination');
+  });
+
+  it('datagrams to or from port 0 (crafted, a raw socket) are dropped and counted; the agent\'s UDP socket channel stays up, so other new flows keep their answers', async () => {
+    const before = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'invalid_port' });
+    // The agent refuses a reply socket for port 0 by closing the whole channel: every client's
+    // new flow then lost its answers until the forwarder reconnected (250 ms), again per datagram.
+    const flood = dp.lab.exec(dp.lab.ns.lan, ['python3', '-c', PORT_ZERO_FLOOD, ON_DANTE, dp.lab.description.internet.ip, '40'], { reject: false });
+    // New flows (a new client port each) while the datagrams come, 50 ms apart for 2 s.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const echoes: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      echoes.push(await udpEcho(ON_DANTE));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    assert.equal((await flood).exitCode, 0, 'the raw sender ran');
+    assert.deepEqual(echoes, Array(8).fill('reply'), `new flows lost their answers beside the port-0 datagrams\n${logTails()}`);
+    await dp.waitFor('the port-0 datagrams to be counted', async () => (await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'invalid_port' })) >= before + 40, 5_000);
   });
 
   it('dnsMode proxy: `whoami.pgw.test TXT @203.0.113.53` over UDP answers the proxy’s exit address, from the resolver’s address; no DNS packet on eth0 outside the proxy relay', async () => {

@@ -4,6 +4,7 @@ import {
   type UdpAgentMessage,
   udpAgentMessageSchema,
   type UdpForwarderMessageInput,
+  udpForwarderMessageSchema,
   udpSocketPath,
 } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
@@ -66,6 +67,10 @@ export class UdpAgentSockets {
   }
 
   private ask(message: UdpForwarderMessageInput): Promise<UdpSocketGrant> {
+    // A message the agent would refuse costs the channel (it closes on one: every client's pending
+    // asks with it), so it is refused here, for this flow only.
+    const checked = udpForwarderMessageSchema.safeParse(message);
+    if (!checked.success) return Promise.resolve({ reason: `not a UDP socket request the agent takes: ${checked.error.issues[0]?.message ?? 'invalid'}` });
     const session = this.session;
     if (session === null || !session.isOpen) return Promise.resolve({ reason: 'the agent is not reachable for UDP sockets', transient: true });
     return new Promise((resolve) => {

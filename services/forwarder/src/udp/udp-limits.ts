@@ -64,6 +64,8 @@ export type UdpDropReason =
   | DestinationRefusal
   | ProxyHostRefusal
   | 'unmapped'
+  // From or to port 0: only a crafted datagram has it.
+  | 'invalid_port'
   | 'blocked'
   | 'proxy_without_udp'
   | 'associate_failed'

@@ -244,6 +244,8 @@ export class UdpRelay {
   private relay(client: Endpoint, destination: Endpoint, data: Buffer): void {
     const route = this.byIp.get(client.ip);
     if (route === undefined) return this.drop(null, 'unmapped');
+    // Port 0 is nobody's port (a crafted datagram): no proxy relays it, no reply socket is bound to it.
+    if (client.port === 0 || destination.port === 0) return this.drop(route, 'invalid_port', `${client.port === 0 ? 'from' : 'to'} port 0`);
     const dns = destination.port === DNS_PORT && this.options.dns.throughProxy;
     if (dns && this.withoutUdp(route)) return this.dnsOverTcp.query(route, client, destination, this.options.dns.target(destination.ip, destination.port), data);
     let redirect: DnsRedirect | null = null;
