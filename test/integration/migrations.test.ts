@@ -53,6 +53,12 @@ describe('pgw migrate against a real Postgres', () => {
     assert.equal(result.stderr.trim(), 'pgw: PGW_DATABASE_URL: required but not set');
   });
 
+  it('takes an empty PGW_MIGRATIONS_DIR (as .env.template leaves it) as unset: the folder of the install', async () => {
+    const status = await execa('node', [...CLI, 'migrate', '--status'], { env: { PGW_DATABASE_URL: database.adminUrl, PGW_MIGRATIONS_DIR: '' }, reject: false });
+    assert.equal(status.exitCode, 0, status.stderr);
+    assert.match(status.stdout, /^applied \S+  0001_initial_schema$/m);
+  });
+
   it('rejects an unknown command with usage and exit 2', async () => {
     const result = await cli(['migrate', '--sideways']);
     assert.equal(result.exitCode, 2);

@@ -1,12 +1,29 @@
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { z } from 'zod';
 
 /** Reusable environment field parsers: every value arrives as a string. */
 
 export const logLevel = z.enum(['error', 'warn', 'info', 'debug']).default('info');
 
-export const postgresUrl = z
-  .string()
-  .refine((s) => /^postgres(ql)?:\/\//.test(s), 'must be a postgres:// URL (for a socket: postgres://user:pass@/db?host=/var/run/postgresql)');
+/**
+ * Read as pg reads it (pg-connection-string), so a URL it cannot use fails here, naming the
+ * variable, not at the first query. Messages never repeat the value: it holds a password.
+ */
+function postgresUrlProblem(s: string): string | null {
+  if (!/^postgres(ql)?:\/\//.test(s)) return 'must be a postgres:// URL (for a socket: postgres://user:pass@/db?host=/var/run/postgresql)';
+  let database: string | null | undefined;
+  try {
+    ({ database } = parseConnectionString(s));
+  } catch {
+    return 'is not a valid postgres:// URL (a bad port, or characters that must be percent-encoded)';
+  }
+  return database ? null : 'names no database (postgres://user:pass@host:5432/pgw)';
+}
+
+export const postgresUrl = z.string().superRefine((s, ctx) => {
+  const problem = postgresUrlProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const SOCKET_CREDENTIALS = new Set(['username', 'password']);
 
@@ -28,7 +45,8 @@ function redisUrlProblem(s: string): string | null {
   if (!/^rediss?:\/\//.test(s)) return 'must be a redis:// URL or an absolute Unix socket path';
   try {
     const url = new URL(s);
-    if (url.username && !url.password) return `user ${decodeURIComponent(url.username)} has no password`;
+    // Not the name: a password written without its colon (redis://S3cret@host) lands there.
+    if (url.username && !url.password) return 'has a username but no password (redis://user:password@host:port; a password alone: redis://:password@host:port)';
   } catch {
     return 'is not a valid redis:// URL';
   }
@@ -41,21 +59,15 @@ export const redisUrl = z.string().superRefine((s, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-export const tcpPort = z.coerce
-  .number({ error: 'must be a number' })
-  .int('must be a whole number')
-  .min(1, 'must be between 1 and 65535')
-  .max(65535, 'must be between 1 and 65535');
+/** Digits only, then a number: Number() also takes `0x50`, `1e3`, `80.0` and blanks around. */
+const digits = (message: string) => z.string().regex(/^[0-9]{1,16}$/, message).transform(Number);
+
+export const tcpPort = digits('must be a port number (digits only)').pipe(z.number().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535'));
 
 export const listenHost = z.string().regex(/^[0-9A-Za-z.:-]+$/, 'must be an address or hostname to listen on');
 
 export function positiveInt(defaultValue: number, max = Number.MAX_SAFE_INTEGER) {
-  return z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be a whole number')
-    .min(1, 'must be at least 1')
-    .max(max, `must be at most ${max}`)
-    .default(defaultValue);
+  return digits('must be a number (whole, digits only)').pipe(z.number().min(1, 'must be at least 1').max(max, `must be at most ${max}`)).default(defaultValue);
 }
 
 export const booleanFlag = (defaultValue: boolean) =>

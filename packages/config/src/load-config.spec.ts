@@ -25,6 +25,20 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig(schema, { PGW_DATABASE_URL: 'mysql://x', PGW_API_PORT: '70000' }), /PGW_DATABASE_URL: must be a postgres:\/\/ URL.*; PGW_API_PORT: must be between 1 and 65535/);
     assert.throws(() => loadConfig(schema, { PGW_DATABASE_URL: 'postgres://u@/pgw', PGW_HEALTH_CONCURRENCY: 'many' }), /PGW_HEALTH_CONCURRENCY: must be a number/);
   });
+  it('takes a port as plain digits only: no hex, exponent, fraction or blanks', () => {
+    for (const bad of ['0x50', '1e3', '80.0', ' 80', '80 ', '+80']) {
+      assert.throws(() => loadConfig(schema, { PGW_DATABASE_URL: 'postgres://u@/pgw', PGW_API_PORT: bad }), /PGW_API_PORT: must be a port number/, bad);
+    }
+    assert.equal(loadConfig(schema, { PGW_DATABASE_URL: 'postgres://u@/pgw', PGW_API_PORT: '8443' }).PGW_API_PORT, 8443);
+  });
+  it('refuses a postgres URL that names no database or has a bad port, without echoing it', () => {
+    for (const bad of ['postgresql://', 'postgres://pgw:s3cret@h:notaport/db', 'postgres://pgw:s3cret@h:99999/db', 'postgres://pgw:s3cret@[bad/db']) {
+      assert.throws(() => loadConfig(schema, { PGW_DATABASE_URL: bad }), (error: Error) => /^PGW_DATABASE_URL: /.test(error.message) && !error.message.includes('s3cret'), bad);
+    }
+    for (const ok of ['postgres://u@/pgw', 'postgres://u:p@/pgw?host=/var/run/postgresql', 'postgresql://pgw_api:pw@127.0.0.1:5432/pgw']) {
+      assert.equal(loadConfig(schema, { PGW_DATABASE_URL: ok }).PGW_DATABASE_URL, ok);
+    }
+  });
   it('never prints a secret value back', () => {
     const secrets = z.object({ PGW_SECRET_KEY: secretKey });
     assert.throws(() => loadConfig(secrets, { PGW_SECRET_KEY: 'hunter2hunter2' }), (error: Error) => /PGW_SECRET_KEY: must be 32 random bytes/.test(error.message) && !error.message.includes('hunter2'));
@@ -46,7 +60,9 @@ describe('redisUrl', () => {
     refused('/run/redis/redis.sock?username=pgw-api', /needs both username and password/);
     refused('/run/redis/redis.sock?password=s3cr3tpass', /needs both username and password/);
     refused('/run/redis/redis.sock?username=pgw-api&password=s3cr3tpass&db=2', /only username and password parameters \(not db\)/);
-    refused('redis://pgw-api@127.0.0.1:6379', /user pgw-api has no password/);
+    refused('redis://pgw-api@127.0.0.1:6379', /has a username but no password/);
+    // The usual slip, a password without its colon, lands in the username: never echoed.
+    assert.throws(() => loadConfig(schema, { PGW_REDIS_URL: 'redis://S3cretPassw0rd@127.0.0.1:6379' }), (error: Error) => /^PGW_REDIS_URL: /.test(error.message) && !error.message.includes('S3cret'));
     refused('http://pgw-api:s3cr3tpass@127.0.0.1', /must be a redis:\/\/ URL/);
     refused('redis://pgw-api:s3cr3tpass@[bad', /not a valid redis:\/\/ URL/);
   });

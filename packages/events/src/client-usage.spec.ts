@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLIENT_USAGE_MAX_CLIENTS, type ClientUsageSampleRecord, isStaleUsageSample, parseClientUsageHash, parseClientUsageSample } from './client-usage.js';
+import { CLIENT_USAGE_MAX_CLIENTS, type ClientUsageSampleRecord, isStaleUsageSample, nodeNameSetting, parseClientUsageHash, parseClientUsageSample } from './client-usage.js';
 
 const sample: ClientUsageSampleRecord = {
   node: 'gw-a',
@@ -48,4 +48,11 @@ test('the hash keeps only samples filed under their own node; staleness is by sa
   assert.equal(isStaleUsageSample(samples[0]!, new Date('2026-12-01T09:59:10.000Z')), false, 'within the margin');
   assert.equal(isStaleUsageSample(samples[0]!, new Date('2026-12-01T09:59:09.999Z')), true, 'beyond it');
   assert.equal(isStaleUsageSample({ sampledAt: new Date('2027-12-01T10:00:00.000Z') }, new Date('2026-12-01T10:00:00.000Z')), true, 'a year ahead');
+});
+
+test('PGW_NODE_NAME unset: the host name is the node name only if it is one', () => {
+  assert.equal(nodeNameSetting('gw-a').parse(undefined), 'gw-a');
+  assert.equal(nodeNameSetting('gw-a').parse('gw-b'), 'gw-b');
+  // A default skipped its schema: a 64-character or `_`-led host name became the name of every record.
+  for (const hostName of ['x'.repeat(64), '_gateway', 'gw a']) assert.equal(nodeNameSetting(hostName).safeParse(undefined).success, false, hostName);
 });

@@ -35,6 +35,13 @@ const ipv4 = z.ipv4();
 /** A node's name (PGW_NODE_NAME, default the host name): a DNS label-like word, the hash field. */
 export const nodeNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be a host name (letters, digits, . _ -, at most 63)');
 
+/**
+ * PGW_NODE_NAME, this machine's host name when unset. The host name goes through the schema too
+ * (a zod default skips it): one that is no node name made every record the node wrote unreadable
+ * to the others, with no word at start.
+ */
+export const nodeNameSetting = (hostName: string) => nodeNameSchema.prefault(hostName);
+
 /** A client's quota in its current period; the kernel drops its packets once usedBytes reaches limitBytes. */
 export const clientQuotaUsageSchema = z.object({
   limitBytes: counter,

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
 import { type GatewayPolicy, interfaceNameSchema, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
-import { CLIENT_USAGE_INTERVAL_MS, nodeNameSchema } from '@pgw/events/contracts';
+import { CLIENT_USAGE_INTERVAL_MS, nodeNameSetting } from '@pgw/events/contracts';
 import { z } from 'zod';
 
 // guard/pgw-guard.nft of this install: src/ and dist/ are both two levels below services/agent.
@@ -51,7 +51,7 @@ export const agentConfigFields = z.object({
   /** Further ports no client may be DNAT-ed to (e.g. Prometheus, node_exporter). */
   PGW_RESERVED_PORTS: portList.default([]),
   /** This gateway's name: the key of its status records (both nodes of an HA pair run an agent). */
-  PGW_NODE_NAME: nodeNameSchema.default(hostname()),
+  PGW_NODE_NAME: nodeNameSetting(hostname()),
   /** The file keepalived's notify hook writes (deploy/keepalived, issue 18); unset: not part of an HA pair. */
   PGW_HA_STATE_FILE: absolutePath.optional(),
   /**

@@ -1,3 +1,4 @@
+import { isIP, isIPv4 } from 'node:net';
 import { fields, loadConfig } from '@pgw/config';
 import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
@@ -8,12 +9,27 @@ const signingSecret = z.string().superRefine((s, ctx) => {
   if (reason) ctx.addIssue({ code: 'custom', message: reason });
 });
 
+/** One entry of express's "trust proxy" list as proxy-addr reads it: a preset name, an address, or address/prefix. */
+function isTrustedProxyItem(item: string): boolean {
+  if (item === 'loopback' || item === 'linklocal' || item === 'uniquelocal') return true;
+  const [address = '', prefix, ...rest] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (family === 4 && isIPv4(prefix)) return true; // a netmask, 255.255.255.0
+  return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 /** "false" | a hop count | addresses/subnets of the reverse proxy, as express "trust proxy" takes them ("true" is refused). */
 const trustProxy = z
   .string()
   .default('false')
   .transform((s): boolean | number | string => (s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s))
-  .refine((v) => typeof v !== 'string' || /^[0-9A-Fa-f.:/, a-z]+$/.test(v), 'must be false, a hop count or comma-separated addresses/subnets')
+  .superRefine((v, ctx) => {
+    const bad = typeof v === 'string' ? v.split(',').map((item) => item.trim()).find((item) => !isTrustedProxyItem(item)) : undefined;
+    // Checked here, not by express at the first request: it threw only after the api had connected and made the first admin.
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `must be false, a hop count or comma-separated addresses/subnets (or loopback, linklocal, uniquelocal); "${bad}" is none of them` });
+  })
   // Every hop trusted: the client address is the first X-Forwarded-For entry, which the client writes.
   .refine((v) => v !== true, 'true would trust every hop, so any client could name its own address (login throttle, audit log): give the proxy\'s address or subnet, or its hop count');
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { fields, loadConfig } from '@pgw/config';
 import type { WarmPoolSettings } from '@pgw/dialers';
 import { networkListSchema } from '@pgw/domain';
-import { nodeNameSchema } from '@pgw/events/contracts';
+import { nodeNameSetting } from '@pgw/events/contracts';
 import { z } from 'zod';
 import { DIAL_MODES, type DialMode } from './tcp/native-dial.js';
 import { RELAY_MODES, type RelayMode } from './tcp/relay.js';
@@ -17,7 +17,7 @@ export const forwarderEnvSchema = z
     PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
     PGW_METRICS_PORT: fields.tcpPort.default(9102),
     /** This gateway's name, the key of its status record (the agent's PGW_NODE_NAME: both nodes of an HA pair run a forwarder). */
-    PGW_NODE_NAME: nodeNameSchema.default(hostname()),
+    PGW_NODE_NAME: nodeNameSetting(hostname()),
     PGW_LISTENER_SOCKET: fields.unixSocketPath.default('/run/pgw/listeners.sock'),
     PGW_FORWARDER_STATE_DIR: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/var/lib/pgw/forwarder'),
     PGW_MAX_CONNECTIONS: fields.positiveInt(20_000, 1_000_000),
