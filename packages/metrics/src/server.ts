@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
 /**
@@ -10,15 +11,6 @@ export type Readiness = () => string | null;
 
 const ALWAYS_READY: Readiness = () => null;
 
-/** Serves `/metrics` (Prometheus text format), `/healthz` and `/readyz` on the service's own port; `healthz` words its body (e.g. health's prober role). */
-export function startMetricsServer(registry: Registry, host: string, port: number, healthz: () => string = () => 'ok\n'): Promise<Server> {
-  const server = metricsServer(registry, healthz, ALWAYS_READY);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
-}
-
 export interface MetricsPortEvents {
   /** The port is held by another process: told once, the service goes on without it meanwhile. */
   taken(error: Error): void;
@@ -26,16 +18,33 @@ export interface MetricsPortEvents {
   bound(): void;
 }
 
+/** What the metrics port answers beside `/metrics`. */
+export interface MetricsPortAnswers {
+  /** `/readyz`: why the service cannot do its work yet, or null (the default: always ready). */
+  readiness?: Readiness;
+  /** `/healthz`'s body (the health service states its prober role); `ok` by default. */
+  healthz?: () => string;
+  /** How often a taken port is tried again. */
+  retryMs?: number;
+}
+
+/** The metrics port of a running service: where it listens once bound (null while taken). */
+export interface MetricsPort {
+  address(): AddressInfo | null;
+  close(): Promise<void>;
+}
+
 /**
- * startMetricsServer for a dataplane service (agent, forwarder): a port another process holds does
- * not stop the service, whose work (the kill switch, the relays) matters more than its metrics.
- * Any local user can bind a loopback port while the service restarts; exiting on EADDRINUSE made
- * that a way to keep the service down, restart after restart. Resolves once listening or once the
- * port is found taken (then retries every `retryMs` until bound); rejects on any other error of
+ * Serves `/metrics` (Prometheus text format), `/healthz` and `/readyz` on the service's own port. A
+ * port another process holds does not stop the service: any local user can bind a loopback port
+ * while a service restarts, and exiting on EADDRINUSE made that a way to keep it down, restart
+ * after restart (the health service: no probe, so no kill switch). Resolves once listening or once
+ * the port is found taken (then retries every `retryMs` until bound); rejects on any other error of
  * the first try (a wrong address is a configuration error).
  */
-export async function serveMetricsWhenFree(registry: Registry, host: string, port: number, events: MetricsPortEvents, readiness: Readiness = ALWAYS_READY, retryMs = 2_000): Promise<{ close(): Promise<void> }> {
-  const server = metricsServer(registry, () => 'ok\n', readiness);
+export async function serveMetricsWhenFree(registry: Registry, host: string, port: number, events: MetricsPortEvents, answers: MetricsPortAnswers = {}): Promise<MetricsPort> {
+  const server = metricsServer(registry, answers.healthz ?? (() => 'ok\n'), answers.readiness ?? ALWAYS_READY);
+  const retryMs = answers.retryMs ?? 2_000;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let taken = false;
@@ -58,9 +67,11 @@ export async function serveMetricsWhenFree(registry: Registry, host: string, por
     attempt(true);
   });
   return {
+    address: () => (server.listening ? (server.address() as AddressInfo) : null),
     close: () => {
       closed = true;
       clearTimeout(timer);
+      server.closeAllConnections();
       return new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
     },
   };

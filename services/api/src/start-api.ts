@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIPv6 } from 'node:net';
 import { createDb } from '@pgw/db';
 import { connectRedis, EventBus } from '@pgw/events';
 import type { Logger } from '@pgw/log';
-import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
+import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
 import { doubleCsrf } from 'csrf-csrf';
 import { createApp } from './app.js';
 import { createLoginMetrics } from './auth/login-metrics.js';
@@ -137,9 +137,12 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     : createHttpServer(app);
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
-  const metricsServer = await startMetricsServer(registry, config.PGW_API_METRICS_HOST, config.PGW_API_METRICS_PORT);
-  await listenApi(server, config, options.listenFds ?? []).catch((error: unknown) => {
-    metricsServer.close();
+  const metricsPort = await serveMetricsWhenFree(registry, config.PGW_API_METRICS_HOST, config.PGW_API_METRICS_PORT, {
+    taken: (error) => logger.error('the metrics port is held by another process: serving the api without /metrics until it is free', { port: config.PGW_API_METRICS_PORT, error: error.message }),
+    bound: () => logger.info('metrics port free again: serving /metrics', { port: config.PGW_API_METRICS_PORT }),
+  });
+  await listenApi(server, config, options.listenFds ?? []).catch(async (error: unknown) => {
+    await metricsPort.close();
     throw error;
   });
   usage.start();
@@ -147,7 +150,8 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   purge.unref();
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const metricsAddress = metricsServer.address() as AddressInfo;
+  // Where it listens; while the port is taken, where it will (the configured address).
+  const metricsAddress = metricsPort.address() ?? { address: config.PGW_API_METRICS_HOST, family: isIPv6(config.PGW_API_METRICS_HOST) ? 'IPv6' : 'IPv4', port: config.PGW_API_METRICS_PORT };
   const metricsUrl = `http://${metricsAddress.family === 'IPv6' ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}`;
   logger.info('listening', { url: `${tls ? 'https' : 'http'}://${host}:${address.port}`, metrics: metricsUrl });
   return {
@@ -159,8 +163,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     stop: async () => {
       clearInterval(purge);
       await usage.stop();
-      metricsServer.close();
-      metricsServer.closeAllConnections();
+      await metricsPort.close();
       await drainServer(server, ctx.streams, options.drainDeadlineMs ?? 5_000, logger);
       await Promise.allSettled([bus.close(), probes.close()]);
       redis.disconnect();

@@ -1,7 +1,7 @@
 import { createDb } from '@pgw/db';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
-import { createMetricsRegistry, startMetricsServer } from '@pgw/metrics';
+import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
 import { runService } from '@pgw/runtime';
 import { Gauge } from 'prom-client';
 import { loadHealthConfig } from './config.js';
@@ -54,13 +54,16 @@ await runService('health', async () => {
       for (const gauge of [metrics.proxyUp, metrics.proxyLatencyMs, metrics.exitIpAlarm, metrics.checkTargetSuspected]) gauge.reset();
     },
   });
-  const metricsServer = await startMetricsServer(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT, () => `ok ${leadership.role}\n`);
+  const metricsPort = await serveMetricsWhenFree(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT, {
+    taken: (error) => logger.error('the metrics port is held by another process: probing without /metrics and /healthz until it is free', { port: config.PGW_METRICS_PORT, error: error.message }),
+    bound: () => logger.info('metrics port free again: serving /metrics and /healthz', { port: config.PGW_METRICS_PORT }),
+  }, { healthz: () => `ok ${leadership.role}\n` });
   leadership.start();
   logger.info('health started; taking the prober lock if free', { periodMs });
   return {
     logger,
     stop: async () => {
-      metricsServer.close();
+      await metricsPort.close();
       await leadership.stop();
       await bus.close();
       await db.destroy();
