@@ -234,8 +234,14 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
       // ProcSubset=pid (the unprivileged services) leaves no /proc/sys at all.
       const refused = want.privateUsers ? /Read-only file system|nonexistent|No such file/ : /Read-only file system/;
       assert.match(forwarding.stderr, refused, `${unit}: /proc/sys read-only`);
-      if (service === 'agent') assert.equal(tunable.exitCode, 0, `${unit}: ReadWritePaths=/proc/sys/net/ipv4/conf (${tunable.stderr})`);
-      else assert.match(tunable.stderr, refused, `${unit}: /proc/sys/net/ipv4/conf read-only`);
+      const reuse = await machine.exec(['nsenter', '-t', String(pid), '-m', 'sh', '-c', 'cat /proc/sys/net/ipv4/tcp_tw_reuse > /proc/sys/net/ipv4/tcp_tw_reuse'], false);
+      if (service === 'agent') {
+        assert.equal(tunable.exitCode, 0, `${unit}: ReadWritePaths=/proc/sys/net/ipv4/conf (${tunable.stderr})`);
+        assert.equal(reuse.exitCode, 0, `${unit}: ReadWritePaths=/proc/sys/net/ipv4/tcp_tw_reuse (${reuse.stderr})`);
+      } else {
+        assert.match(tunable.stderr, refused, `${unit}: /proc/sys/net/ipv4/conf read-only`);
+        assert.match(reuse.stderr, refused, `${unit}: /proc/sys/net/ipv4/tcp_tw_reuse read-only`);
+      }
       // PrivateUsers: the process's user namespace maps root and its own user only.
       const uidMap = (await machine.exec(['cat', `/proc/${pid}/uid_map`])).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
       if (want.privateUsers) assert.deepEqual(uidMap.sort(), [`0 0 1`, `${uid} ${uid} 1`].sort(), `${unit}: PrivateUsers`);

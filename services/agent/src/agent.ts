@@ -14,6 +14,7 @@ import { createHostFactsReader } from './policy/host-facts.js';
 import { LanNeighbours } from './neighbours/lan-neighbours.js';
 import { NeighbourReporter } from './neighbours/neighbour-report.js';
 import { LanSysctl } from './lan/lan-sysctl.js';
+import { allowTimeWaitReuse } from './lan/time-wait-reuse.js';
 import type { ListenerRegistry } from './listeners/listener-registry.js';
 import { createAgentMetrics } from './metrics.js';
 import { openGuardFile } from './self-heal/guard-restore.js';
@@ -59,6 +60,8 @@ const FINAL_SAMPLE_MS = 2_000;
 export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement, listeners: AgentListeners, logger: Logger): Promise<{ logger: Logger; stop: StopFn }> {
   if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
   else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms), enforcedAt: new Date(early.doneAt).toISOString() });
+  const timeWaitNotReused = await allowTimeWaitReuse();
+  if (timeWaitNotReused !== null) logger.warn('net.ipv4.tcp_tw_reuse not set: one client churning short connections can spend the local ports toward a shared proxy', { error: timeWaitNotReused });
   const passwd = await readFile('/etc/passwd', 'utf8');
   const strictUids = [config.PGW_FORWARDER_USER, config.PGW_HEALTH_USER].map((name, i) => {
     try {

@@ -106,7 +106,7 @@ export class LanSysctl {
   }
 }
 
-async function setSysctl(file: string, value: string): Promise<void> {
+export async function setSysctl(file: string, value: string): Promise<void> {
   if ((await readFile(file, 'utf8')).trim() !== value) await writeFile(file, `${value}\n`);
 }
 
