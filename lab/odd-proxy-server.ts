@@ -29,6 +29,8 @@ export const ODD_BEHAVIOURS = [
   // SOCKS5: serves CONNECT, never answers UDP ASSOCIATE (the connection stays open, silent), as
   // servers that do not know the command and wait for more.
   'socks5-udp-silent',
+  // SOCKS5: serves CONNECT, hangs up on UDP ASSOCIATE (as servers that do not know the command do).
+  'socks5-udp-closes',
   // SOCKS5: serves CONNECT, answers UDP ASSOCIATE naming a relay at a private address (10.9.9.9),
   // as a server behind NAT names its internal one, and keeps the control connection open.
   'socks5-udp-private-relay',
@@ -217,6 +219,7 @@ async function serveSocks5(client: net.Socket, opts: OddProxyOptions): Promise<v
     }
   }
   if (behaviour === 'socks5-udp-silent' && request[1] === 3) return;
+  if (behaviour === 'socks5-udp-closes' && request[1] === 3) return void client.destroy();
   if (behaviour === 'socks5-udp-private-relay' && request[1] === 3) return void (await send(client, Buffer.from([5, 0, 0, 1, 10, 9, 9, 9, 0x27, 0x0f]), split));
   const target = requestTarget(request);
   if (target === null) {

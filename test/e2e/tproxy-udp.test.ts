@@ -28,8 +28,11 @@ const NO_UDP_PROXY = '198.51.100.60';
 const ON_PRIVATE_RELAY = '192.168.2.13';
 /** A SOCKS5 server naming a UDP relay at a private address (as one behind NAT names its own). */
 const PRIVATE_RELAY_PROXY = '198.51.100.61';
+const ON_UDP_CLOSES = '192.168.2.14';
+/** A SOCKS5 server hanging up on UDP ASSOCIATE. */
+const UDP_CLOSES_PROXY = '198.51.100.62';
 /** The mapped clients, as the agent's lan_mapped set lists them. */
-const MAPPED = [ON_DANTE, ON_HTTP, ON_NO_UDP, ON_PRIVATE_RELAY];
+const MAPPED = [ON_DANTE, ON_HTTP, ON_NO_UDP, ON_PRIVATE_RELAY, ON_UDP_CLOSES];
 const FORWARDER_METRICS_PORT = 9102;
 /** A WAN address where no resolver runs: answered only when dnsUpstream sends the query elsewhere. */
 const NO_RESOLVER = '203.0.113.99';
@@ -77,7 +80,7 @@ for i in range(count):
 
 /** Every WAN line that is neither from nor to a proxy's address (any port: a UDP relay port is the proxy's choice). */
 function notWithProxies(wan: WanAnalysis): string[] {
-  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY, PRIVATE_RELAY_PROXY];
+  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY, PRIVATE_RELAY_PROXY, UDP_CLOSES_PROXY];
   return wan.all.filter((l) => {
     const m = / IP (\S+) > (\S+?): /.exec(l);
     return m !== null && !proxies.some((ip) => m[1]!.startsWith(`${ip}.`) || m[2]!.startsWith(`${ip}.`));
@@ -125,7 +128,7 @@ async function forwarderMetric(name: string, labels: Record<string, string>): Pr
 describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never directly (issue 15)', { timeout: 180_000 }, () => {
   before(async () => {
     // socks5-auth: where the dante row is re-pointed (an endpoint and credentials change).
-    dp = await createDataplane({ clients: 4, proxies: ['socks5', 'http', 'socks5-auth'] });
+    dp = await createDataplane({ clients: 5, proxies: ['socks5', 'http', 'socks5-auth'] });
     execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
     await dp.loadGuard();
     await dp.tdb.db.updateTable('settings').set({ interceptMode: 'tproxy', strictOutput: true, dnsMode: 'proxy' }).where('id', '=', 1).execute();
@@ -141,6 +144,10 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     await startOdd(dp.lab, 'socks5-udp-private-relay', PRIVATE_RELAY_PROXY, 1080);
     const privateRelay = await dp.tdb.db.insertInto('proxies').values({ name: 'odd-private-relay', protocol: 'socks5', host: PRIVATE_RELAY_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
     await dp.addMapping(ON_PRIVATE_RELAY, privateRelay.id, 20013);
+    await addWanAddress(dp.lab, UDP_CLOSES_PROXY);
+    await startOdd(dp.lab, 'socks5-udp-closes', UDP_CLOSES_PROXY, 1080);
+    const udpCloses = await dp.tdb.db.insertInto('proxies').values({ name: 'odd-udp-closes', protocol: 'socks5', host: UDP_CLOSES_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
+    await dp.addMapping(ON_UDP_CLOSES, udpCloses.id, 20014);
     await dp.startAgent();
     await dp.waitFor('the agent to apply the mappings', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify(MAPPED));
     await dp.gateway.start('forwarder');
@@ -288,6 +295,16 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('a SOCKS5 proxy that hangs up on UDP ASSOCIATE: asked once, remembered for the proxy; the next flows are dropped without a connection to it', async () => {
+    const failedBefore = await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'failed' });
+    const droppedBefore = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'associate_failed' });
+    // Six flows (a new client port each): each opened a control connection, greeting and all, when
+    // only a refusal or a protocol error was remembered.
+    for (let i = 0; i < 6; i++) assert.equal(await udpEcho(ON_UDP_CLOSES, 300), 'none');
+    await dp.waitFor('the six drops to be counted', async () => (await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'associate_failed' })) >= droppedBefore + 6, 5_000);
+    assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'failed' }), failedBefore + 1, 'one association asked of the proxy');
   });
 
   it('a SOCKS5 proxy naming a private UDP relay (a server behind NAT): refused by the policy and remembered for the proxy, not asked again per flow; its DNS is answered over TCP through it', async () => {

@@ -332,8 +332,10 @@ export class UdpRelay {
           return this.drop(route, refusal, reason);
         }
         this.stats.associationsFailed++;
-        // The proxy said no (command not supported, ...) or answered what cannot be used: remembered for the proxy.
-        if (error instanceof DialError && (error.reason === 'proxy_refused' || error.reason === 'protocol_error')) this.noUdp.set(route.proxyId, { drop: 'associate_failed', reason, until, proxy });
+        // Remembered for the proxy whatever went wrong but this flow's own end: said no (command not
+        // supported), answered what cannot be used, hung up or stayed silent. Each new client port
+        // otherwise opened another control connection, greeting and auth, a flood at the proxy.
+        if (error !== null && !(error instanceof DialError && error.reason === 'aborted')) this.noUdp.set(route.proxyId, { drop: 'associate_failed', reason, until, proxy });
         this.drop(route, 'associate_failed', reason);
         this.logger.warn('UDP ASSOCIATE failed: the client’s UDP is dropped', { mappingId: route.mappingId, proxyId: route.proxyId, error: reason });
       },
