@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_UDP_LIMITS, UdpFlowCounts, worstCaseUdpDescriptors } from './udp-limits.js';
+import { ClientTally, DEFAULT_UDP_LIMITS, UdpFlowCounts, worstCaseUdpDescriptors } from './udp-limits.js';
 
 describe('UdpFlowCounts: flows per client and in all', () => {
   it('refuses the flow over the per-client limit, other clients still fit', () => {
@@ -51,5 +51,33 @@ describe('UDP relay descriptors: bounded whatever the clients send', () => {
     counts.removeDestinations('192.168.2.11', 5);
     counts.removeDestinations('192.168.2.10', 5);
     assert.equal(counts.destinations, 0, 'never below zero');
+  });
+});
+
+describe('ClientTally in amounts: bytes waiting for associations, per client and in all', () => {
+  it('one client cannot take the whole budget: another client\'s first datagram still fits', () => {
+    const limits = DEFAULT_UDP_LIMITS;
+    const queued = new ClientTally(limits.queuedBytesPerClient, limits.queuedBytesTotal);
+    // A client at its flow limit, each flow holding its most (256 x 64 KiB: the whole 16 MiB before).
+    let held = 0;
+    for (let flow = 0; flow < limits.perClient; flow++) {
+      if (queued.over('192.168.2.10', limits.queuedBytesPerFlow) === null) {
+        queued.add('192.168.2.10', limits.queuedBytesPerFlow);
+        held += limits.queuedBytesPerFlow;
+      }
+    }
+    assert.equal(held, limits.queuedBytesPerClient);
+    assert.equal(queued.over('192.168.2.10', 1), 'client');
+    assert.equal(queued.over('192.168.2.11', limits.queuedBytesPerFlow), null, 'another client still has room');
+    queued.remove('192.168.2.10', held);
+    assert.equal(queued.count, 0);
+  });
+
+  it('refuses an amount that would cross either limit, not only once a limit is reached', () => {
+    const tally = new ClientTally(100, 150);
+    tally.add('a', 90);
+    assert.equal(tally.over('a', 20), 'client');
+    assert.equal(tally.over('b', 70), 'total');
+    assert.equal(tally.over('b', 60), null);
   });
 });

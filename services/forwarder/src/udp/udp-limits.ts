@@ -25,6 +25,8 @@ export interface UdpLimits {
    * forwarder's MemoryMax) for the connect timeout, again with every new flow.
    */
   readonly queuedBytesPerFlow: number;
+  /** A quarter of the total: one client's flows (256 x 64 KiB) otherwise held all of it, and every other client's first datagrams were dropped. */
+  readonly queuedBytesPerClient: number;
   readonly queuedBytesTotal: number;
   /**
    * DNS over TCP (clients whose proxy carries no UDP, udp-dns-tcp.ts): queries in flight per
@@ -45,6 +47,7 @@ export const DEFAULT_UDP_LIMITS: UdpLimits = {
   destinationsTotal: 15_360,
   queuedPerFlow: 32,
   queuedBytesPerFlow: 64 * 1024,
+  queuedBytesPerClient: 4 * 1024 * 1024,
   queuedBytesTotal: 16 * 1024 * 1024,
   dnsQueriesPerClient: 32,
   dnsQueriesTotal: 512,
@@ -104,16 +107,16 @@ export class ClientTally {
     return this.all;
   }
 
-  /** Which limit one more of `client`'s would cross; null: it fits. */
-  over(client: string): 'client' | 'total' | null {
-    if (this.all >= this.total) return 'total';
-    if ((this.byClient.get(client) ?? 0) >= this.perClient) return 'client';
+  /** Which limit `amount` more of `client`'s would cross; null: it fits. */
+  over(client: string, amount = 1): 'client' | 'total' | null {
+    if (this.all + amount > this.total) return 'total';
+    if ((this.byClient.get(client) ?? 0) + amount > this.perClient) return 'client';
     return null;
   }
 
-  add(client: string): void {
-    this.byClient.set(client, (this.byClient.get(client) ?? 0) + 1);
-    this.all++;
+  add(client: string, amount = 1): void {
+    this.byClient.set(client, (this.byClient.get(client) ?? 0) + amount);
+    this.all += amount;
   }
 
   remove(client: string, count: number): void {

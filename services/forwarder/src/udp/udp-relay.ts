@@ -9,7 +9,7 @@ import { type MappingRoute, sameEndpoint, sameProxy } from '../routes/routes.js'
 import type { UdpAgentSockets } from './udp-agent-sockets.js';
 import { DnsOverTcp } from './udp-dns-tcp.js';
 import { type DnsRedirect, type Endpoint, UdpFlow } from './udp-flow.js';
-import { type UdpDropReason, UdpFlowCounts, type UdpLimits } from './udp-limits.js';
+import { ClientTally, type UdpDropReason, UdpFlowCounts, type UdpLimits } from './udp-limits.js';
 
 /**
  * A proxy whose UDP ASSOCIATE cannot be used is not asked again for this long: each answer would
@@ -79,8 +79,8 @@ export class UdpRelay {
   private byIp = new Map<string, MappingRoute>();
   private readonly flows = new Map<string, UdpFlow>();
   private readonly counts: UdpFlowCounts;
-  /** Bytes of the datagrams all flows hold while their associations open (limits.queuedBytesTotal). */
-  private queuedBytes = 0;
+  /** Bytes of the datagrams flows hold while their associations open, per client and in all. */
+  private readonly queued: ClientTally;
   private readonly problems = new Map<number, UdpClientProblem>();
   private readonly noUdp = new Map<number, UnusableUdp>();
   private reader: TransparentUdpReader | null = null;
@@ -95,6 +95,7 @@ export class UdpRelay {
     private readonly logger: Logger,
   ) {
     this.counts = new UdpFlowCounts(options.limits);
+    this.queued = new ClientTally(options.limits.queuedBytesPerClient, options.limits.queuedBytesTotal);
     this.dnsOverTcp = new DnsOverTcp(options.limits, options.destinations, {
       dial: (route, target, signal) =>
         dialerFor(route.proxy!.protocol).dial(
@@ -302,11 +303,11 @@ export class UdpRelay {
       },
       releaseDestinations: (count) => this.counts.removeDestinations(client.ip, count),
       reserveQueued: (bytes) => {
-        if (this.queuedBytes + bytes > this.options.limits.queuedBytesTotal) return false;
-        this.queuedBytes += bytes;
+        if (this.queued.over(client.ip, bytes) !== null) return false;
+        this.queued.add(client.ip, bytes);
         return true;
       },
-      releaseQueued: (bytes) => void (this.queuedBytes -= bytes),
+      releaseQueued: (bytes) => this.queued.remove(client.ip, bytes),
       dropped: (reason, detail) => this.drop(route, reason, detail),
       relayed: (direction, bytes) => {
         if (direction === 'up') {
