@@ -14,6 +14,7 @@ export { withContext } from './handshake.js';
 export { HttpConnectDialer } from './http-connect.js';
 export { Socks5Dialer } from './socks5.js';
 export { type RelayRefusal, SEND_QUEUE_BYTES, Socks5UdpAssociation, type UdpAssociationHandlers, type UdpAssociationOptions, type UdpSendOutcome } from './socks5-udp.js';
+export { UdpSendBudget } from './udp-send-budget.js';
 export type { UdpRelayAddress } from './socks5-udp-protocol.js';
 export { type WarmConnector, type WarmLoss, WarmPool, type WarmOpenOptions, type WarmPoolCounts, type WarmVia } from './warm-pool.js';
 export { type WarmPoolSettings, WarmPoolSizing } from './warm-pool-sizing.js';

@@ -5,6 +5,7 @@ import { DialError } from './dial-error.js';
 import { Socks5Dialer } from './socks5.js';
 import { decodeUdpDatagram, encodeUdpDatagram, parseUdpAssociateReply, socks5UdpAssociateRequest, type UdpRelayAddress } from './socks5-udp-protocol.js';
 import type { DialOptions, DialSignal, DialTarget } from './types.js';
+import type { SendQueue, UdpSendBudget } from './udp-send-budget.js';
 
 export interface UdpAssociationHandlers {
   /** A datagram from `from` (the remote host, as the relay names it). */
@@ -37,6 +38,8 @@ export interface UdpAssociationOptions extends DialOptions {
    * hostile proxy could otherwise steer client payloads at a host next to the gateway.
    */
   readonly checkRelay?: (address: string) => RelayRefusal | null;
+  /** Bytes that may wait in the send queues of all associations sharing it (the forwarder's relay), beside each one's own SEND_QUEUE_BYTES. */
+  readonly sendBudget?: UdpSendBudget;
 }
 
 /**
@@ -47,7 +50,7 @@ export interface UdpAssociationOptions extends DialOptions {
  * close() closes both. One association per client flow: datagrams of different clients never
  * share a relay port at the proxy.
  */
-export class Socks5UdpAssociation {
+export class Socks5UdpAssociation implements SendQueue {
   private closed = false;
 
   private constructor(
@@ -56,6 +59,7 @@ export class Socks5UdpAssociation {
     /** Where the proxy relays: its reply's address (the proxy's own for an unspecified one). */
     readonly relay: UdpRelayAddress,
     private readonly handlers: UdpAssociationHandlers,
+    private readonly budget: UdpSendBudget | null,
   ) {
     udp.on('message', (message, rinfo) => {
       // Only the relay speaks for the association; anything else on our port is dropped.
@@ -86,12 +90,17 @@ export class Socks5UdpAssociation {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
         // The same local address as the control connection: the proxy accepts datagrams from it.
+        // Connected to the relay: a send is handed to libuv at once (an unconnected one waits a
+        // tick for a lookup of the address), so its queue size is true right after each send,
+        // and the kernel drops datagrams from any other source.
         socket.bind({ address: control.localAddress, port: 0 }, () => {
-          socket.removeListener('error', reject);
-          resolve();
+          socket.connect(relay.port, relay.address, () => {
+            socket.removeListener('error', reject);
+            resolve();
+          });
         });
       });
-      return new Socks5UdpAssociation(control, socket, relay, handlers);
+      return new Socks5UdpAssociation(control, socket, relay, handlers, options.sendBudget ?? null);
     } catch (error) {
       control.destroy();
       // dgram does not close a socket whose bind failed (EINVAL: an IPv6 relay for an IPv4 control connection).
@@ -110,16 +119,23 @@ export class Socks5UdpAssociation {
    * of it: `sent` (handed to the kernel, or queued behind what it has not taken yet), `oversize`
    * (with the SOCKS5 header no longer one IP datagram: the kernel would refuse it, and an unsent
    * datagram without a callback is dropped without a word), `queue_full` (more than
-   * SEND_QUEUE_BYTES wait already: the path to the proxy is slower than the client, and libuv's
-   * queue would otherwise grow without limit, a copy of every datagram in the forwarder's memory).
+   * SEND_QUEUE_BYTES wait already, or the associations sharing its budget hold all of theirs: the
+   * path to the proxy is slower than the clients, and libuv's queues would otherwise grow without
+   * limit, a copy of every datagram in the forwarder's memory).
    */
   send(target: DialTarget, data: Buffer): UdpSendOutcome {
     if (this.closed) return 'closed';
     const datagram = encodeUdpDatagram(target, data);
     if (datagram.length > MAX_UDP_PAYLOAD[this.udp.address().family === 'IPv6' ? 'IPv6' : 'IPv4']) return 'oversize';
     if (this.udp.getSendQueueSize() > SEND_QUEUE_BYTES) return 'queue_full';
-    this.udp.send(datagram, this.relay.port, this.relay.address);
+    if (this.budget !== null && !this.budget.admits(datagram.length)) return 'queue_full';
+    this.udp.send(datagram);
+    this.budget?.sent(this);
     return 'sent';
+  }
+
+  queuedBytes(): number {
+    return this.closed ? 0 : this.udp.getSendQueueSize();
   }
 
   close(): void {
@@ -129,6 +145,7 @@ export class Socks5UdpAssociation {
   private end(error: Error | null): void {
     if (this.closed) return;
     this.closed = true;
+    this.budget?.forget(this);
     this.control.destroy();
     this.udp.close();
     this.handlers.onClose(error);

@@ -29,6 +29,12 @@ export interface UdpLimits {
   readonly queuedBytesPerClient: number;
   readonly queuedBytesTotal: number;
   /**
+   * Bytes waiting in the associations' send queues (the kernel not taking them: an uplink slower
+   * than the clients), all flows together, beside each association's own 256 KiB: 256 flows per
+   * client held 64 MiB a client, a few clients the forwarder's MemoryMax.
+   */
+  readonly sendQueuedBytesTotal: number;
+  /**
    * DNS over TCP (clients whose proxy carries no UDP, udp-dns-tcp.ts): queries in flight per
    * client and in all (each holds a tunnel, and a reply socket per client port and resolver), and
    * how long one may take, dial through the proxy to answer.
@@ -49,6 +55,7 @@ export const DEFAULT_UDP_LIMITS: UdpLimits = {
   queuedBytesPerFlow: 64 * 1024,
   queuedBytesPerClient: 4 * 1024 * 1024,
   queuedBytesTotal: 16 * 1024 * 1024,
+  sendQueuedBytesTotal: 32 * 1024 * 1024,
   dnsQueriesPerClient: 32,
   dnsQueriesTotal: 512,
   dnsTimeoutMs: 5_000,

@@ -1,4 +1,4 @@
-import { DialError, dialerFor, literalHostProblem, Socks5UdpAssociation } from '@pgw/dialers';
+import { DialError, dialerFor, literalHostProblem, Socks5UdpAssociation, UdpSendBudget } from '@pgw/dialers';
 import { DNS_PORT, type DestinationRefusal, type ProxyEndpoint } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
@@ -81,6 +81,8 @@ export class UdpRelay {
   private readonly counts: UdpFlowCounts;
   /** Bytes of the datagrams flows hold while their associations open, per client and in all. */
   private readonly queued: ClientTally;
+  /** Bytes in all associations' send queues (limits.sendQueuedBytesTotal). */
+  private readonly sendBudget: UdpSendBudget;
   private readonly problems = new Map<number, UdpClientProblem>();
   private readonly noUdp = new Map<number, UnusableUdp>();
   private reader: TransparentUdpReader | null = null;
@@ -96,6 +98,7 @@ export class UdpRelay {
   ) {
     this.counts = new UdpFlowCounts(options.limits);
     this.queued = new ClientTally(options.limits.queuedBytesPerClient, options.limits.queuedBytesTotal);
+    this.sendBudget = new UdpSendBudget(options.limits.sendQueuedBytesTotal);
     this.dnsOverTcp = new DnsOverTcp(options.limits, options.destinations, {
       dial: (route, target, signal) =>
         dialerFor(route.proxy!.protocol).dial(
@@ -293,7 +296,7 @@ export class UdpRelay {
     this.counts.add(client.ip);
     const flow = new UdpFlow(key, client, route, this.options.limits, {
       associate: (handlers, signal) =>
-        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, signal, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, route.privateDestinations) }, handlers),
+        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, signal, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, route.privateDestinations), sendBudget: this.sendBudget }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
       fromReplySocket: (destination, data) => this.relay(client, destination, data),
       reserveDestination: () => {
