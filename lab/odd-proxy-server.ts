@@ -31,6 +31,9 @@ export const ODD_BEHAVIOURS = [
   'socks5-udp-silent',
   // SOCKS5: serves CONNECT, hangs up on UDP ASSOCIATE (as servers that do not know the command do).
   'socks5-udp-closes',
+  // SOCKS5: serves CONNECT, answers UDP ASSOCIATE naming a relay at another public address
+  // (198.51.100.199), as a proxy service whose UDP relays run on other hosts does.
+  'socks5-udp-relay-elsewhere',
   // SOCKS5: serves CONNECT, answers UDP ASSOCIATE naming a relay at a private address (10.9.9.9),
   // as a server behind NAT names its internal one, and keeps the control connection open.
   'socks5-udp-private-relay',
@@ -220,6 +223,7 @@ async function serveSocks5(client: net.Socket, opts: OddProxyOptions): Promise<v
   }
   if (behaviour === 'socks5-udp-silent' && request[1] === 3) return;
   if (behaviour === 'socks5-udp-closes' && request[1] === 3) return void client.destroy();
+  if (behaviour === 'socks5-udp-relay-elsewhere' && request[1] === 3) return void (await send(client, Buffer.from([5, 0, 0, 1, 198, 51, 100, 199, 0x27, 0x0f]), split));
   if (behaviour === 'socks5-udp-private-relay' && request[1] === 3) return void (await send(client, Buffer.from([5, 0, 0, 1, 10, 9, 9, 9, 0x27, 0x0f]), split));
   const target = requestTarget(request);
   if (target === null) {

@@ -31,8 +31,11 @@ const PRIVATE_RELAY_PROXY = '198.51.100.61';
 const ON_UDP_CLOSES = '192.168.2.14';
 /** A SOCKS5 server hanging up on UDP ASSOCIATE. */
 const UDP_CLOSES_PROXY = '198.51.100.62';
+const ON_RELAY_ELSEWHERE = '192.168.2.15';
+/** A SOCKS5 server naming its UDP relay at another public address (198.51.100.199). */
+const RELAY_ELSEWHERE_PROXY = '198.51.100.63';
 /** The mapped clients, as the agent's lan_mapped set lists them. */
-const MAPPED = [ON_DANTE, ON_HTTP, ON_NO_UDP, ON_PRIVATE_RELAY, ON_UDP_CLOSES];
+const MAPPED = [ON_DANTE, ON_HTTP, ON_NO_UDP, ON_PRIVATE_RELAY, ON_UDP_CLOSES, ON_RELAY_ELSEWHERE];
 const FORWARDER_METRICS_PORT = 9102;
 /** A WAN address where no resolver runs: answered only when dnsUpstream sends the query elsewhere. */
 const NO_RESOLVER = '203.0.113.99';
@@ -80,7 +83,7 @@ for i in range(count):
 
 /** Every WAN line that is neither from nor to a proxy's address (any port: a UDP relay port is the proxy's choice). */
 function notWithProxies(wan: WanAnalysis): string[] {
-  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY, PRIVATE_RELAY_PROXY, UDP_CLOSES_PROXY];
+  const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY, PRIVATE_RELAY_PROXY, UDP_CLOSES_PROXY, RELAY_ELSEWHERE_PROXY];
   return wan.all.filter((l) => {
     const m = / IP (\S+) > (\S+?): /.exec(l);
     return m !== null && !proxies.some((ip) => m[1]!.startsWith(`${ip}.`) || m[2]!.startsWith(`${ip}.`));
@@ -128,7 +131,7 @@ async function forwarderMetric(name: string, labels: Record<string, string>): Pr
 describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never directly (issue 15)', { timeout: 180_000 }, () => {
   before(async () => {
     // socks5-auth: where the dante row is re-pointed (an endpoint and credentials change).
-    dp = await createDataplane({ clients: 5, proxies: ['socks5', 'http', 'socks5-auth'] });
+    dp = await createDataplane({ clients: 6, proxies: ['socks5', 'http', 'socks5-auth'] });
     execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
     await dp.loadGuard();
     await dp.tdb.db.updateTable('settings').set({ interceptMode: 'tproxy', strictOutput: true, dnsMode: 'proxy' }).where('id', '=', 1).execute();
@@ -148,6 +151,10 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     await startOdd(dp.lab, 'socks5-udp-closes', UDP_CLOSES_PROXY, 1080);
     const udpCloses = await dp.tdb.db.insertInto('proxies').values({ name: 'odd-udp-closes', protocol: 'socks5', host: UDP_CLOSES_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
     await dp.addMapping(ON_UDP_CLOSES, udpCloses.id, 20014);
+    await addWanAddress(dp.lab, RELAY_ELSEWHERE_PROXY);
+    await startOdd(dp.lab, 'socks5-udp-relay-elsewhere', RELAY_ELSEWHERE_PROXY, 1080);
+    const relayElsewhere = await dp.tdb.db.insertInto('proxies').values({ name: 'odd-relay-elsewhere', protocol: 'socks5', host: RELAY_ELSEWHERE_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
+    await dp.addMapping(ON_RELAY_ELSEWHERE, relayElsewhere.id, 20015);
     await dp.startAgent();
     await dp.waitFor('the agent to apply the mappings', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify(MAPPED));
     await dp.gateway.start('forwarder');
@@ -305,6 +312,15 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     for (let i = 0; i < 6; i++) assert.equal(await udpEcho(ON_UDP_CLOSES, 300), 'none');
     await dp.waitFor('the six drops to be counted', async () => (await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'associate_failed' })) >= droppedBefore + 6, 5_000);
     assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'failed' }), failedBefore + 1, 'one association asked of the proxy');
+  });
+
+  it('strict OUTPUT lets the forwarder send UDP to proxies only: a relay the proxy names elsewhere is refused and remembered (relay_elsewhere), and the client\'s DNS is answered over TCP through that proxy', async () => {
+    const before = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'relay_elsewhere' });
+    const results = [await udpEcho(ON_RELAY_ELSEWHERE, 500), (await whoami(ON_RELAY_ELSEWHERE)).txt];
+    assert.equal(results[0], 'none');
+    // Sent to 198.51.100.199 before, OUTPUT dropped each datagram (EPERM, which dgram does not report): the DNS got no answer.
+    assert.match(String(results[1]), /^(198\.51\.100|203\.0\.113)\.\d+$/, `the DNS is answered through the proxy over TCP\n${logTails()}`);
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'relay_elsewhere' })) >= before + 1);
   });
 
   it('a SOCKS5 proxy naming a private UDP relay (a server behind NAT): refused by the policy and remembered for the proxy, not asked again per flow; its DNS is answered over TCP through it', async () => {

@@ -223,6 +223,10 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
     const state = await load();
     destinations.configure(state.settings);
     dns.configure(state.settings);
+    if (udpRelay.configure(state.settings)) {
+      const flows = udpRelay.enforceProxies();
+      if (flows > 0) logger.warn('UDP flows ended: strict OUTPUT refuses their relay away from the proxy', { flows });
+    }
     const table = buildRoutes(state, opener.open);
     opener.endLoad();
     clearTimeout(recheck);

@@ -107,9 +107,10 @@ function answerOnce<V>(answers: Map<string, V>, key: string, max: number, comput
 /**
  * The refusal reason of a dial that the policy stopped, else null: checkProxyAddress's (the proxy,
  * or its UDP relay, where no proxy may be), or a destination's (a UDP relay the proxy named
- * elsewhere, judged as the client's destination: Socks5UdpAssociation's checkRelay).
+ * elsewhere, judged as the client's destination: Socks5UdpAssociation's checkRelay). `Reason`:
+ * what the caller's checks give (the UDP relay's also `relay_elsewhere`).
  */
-export function proxyRefusalOf(error: unknown): ProxyHostRefusal | DestinationRefusal | null {
+export function proxyRefusalOf<Reason extends string = ProxyHostRefusal | DestinationRefusal>(error: unknown): Reason | null {
   if (!(error instanceof DialError) || error.reason !== 'proxy_forbidden') return null;
-  return (error.cause as { reason: ProxyHostRefusal | DestinationRefusal } | undefined)?.reason ?? null;
+  return (error.cause as { reason: Reason } | undefined)?.reason ?? null;
 }

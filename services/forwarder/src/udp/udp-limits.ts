@@ -76,6 +76,8 @@ export type UdpDropReason =
   | 'unmapped'
   // From or to port 0: only a crafted datagram has it.
   | 'invalid_port'
+  // The proxy named its UDP relay away from its own address while strict OUTPUT lets UDP out to proxies only.
+  | 'relay_elsewhere'
   | 'blocked'
   | 'proxy_without_udp'
   | 'associate_failed'

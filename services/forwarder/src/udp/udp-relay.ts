@@ -1,5 +1,5 @@
 import { DialError, dialerFor, literalHostProblem, Socks5UdpAssociation, UdpSendBudget } from '@pgw/dialers';
-import { DNS_PORT, type DestinationRefusal, type ProxyEndpoint } from '@pgw/domain';
+import { DNS_PORT, type DestinationRefusal, type ProxyEndpoint, type ProxyHostRefusal, type Settings } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import { closeFd, sendTransparentUdp, type TransparentDatagram, TransparentUdpReader } from '@pgw/original-dst';
 import { type DestinationGuard, proxyRefusalOf } from '../routes/destination-guard.js';
@@ -85,6 +85,7 @@ export class UdpRelay {
   private readonly sendBudget: UdpSendBudget;
   private readonly problems = new Map<number, UdpClientProblem>();
   private readonly noUdp = new Map<number, UnusableUdp>();
+  private strictOutput = false;
   private reader: TransparentUdpReader | null = null;
   private tproxyFd: number | null = null;
   private readonly sweeper: NodeJS.Timeout;
@@ -157,6 +158,16 @@ export class UdpRelay {
   }
 
   /** The forwarder's routes changed: flows whose client is gone, blocked, or moved to another proxy or endpoint end now. */
+  /**
+   * The settings of every load; true when strict OUTPUT came on (the caller then ends the flows
+   * whose relay is elsewhere: enforceProxies).
+   */
+  configure(settings: Pick<Settings, 'strictOutput'>): boolean {
+    const tightened = settings.strictOutput && !this.strictOutput;
+    this.strictOutput = settings.strictOutput;
+    return tightened;
+  }
+
   apply(routes: ReadonlyMap<number, MappingRoute>): void {
     const byIp = new Map<string, MappingRoute>();
     for (const route of routes.values()) byIp.set(route.clientIp, route);
@@ -220,7 +231,10 @@ export class UdpRelay {
    * A relay the proxy names away from its own address receives every datagram of the flow from the
    * gateway: it must be a destination this client may reach, judged as its datagrams' destinations are.
    */
-  private relayRefusal(address: string, privateDestinations: MappingRoute['privateDestinations']): { reason: DestinationRefusal; message: string } | null {
+  private relayRefusal(address: string, privateDestinations: MappingRoute['privateDestinations']): { reason: DestinationRefusal | 'relay_elsewhere'; message: string } | null {
+    // Strict OUTPUT lets the forwarder's UDP out to proxies' addresses only (render-tproxy.ts): a
+    // relay elsewhere would take every datagram into a drop that dgram does not report.
+    if (this.strictOutput) return { reason: 'relay_elsewhere', message: `strict OUTPUT sends UDP to proxy addresses only, and the proxy named its relay at ${address}` };
     const reason = this.options.destinations.refusal(address, privateDestinations);
     return reason === null ? null : { reason, message: `a destination this client may not reach (${reason})` };
   }
@@ -330,7 +344,7 @@ export class UdpRelay {
         const reason = error === null ? 'closed before it opened' : error.message;
         const until = Date.now() + NO_UDP_REMEMBERED_MS;
         // The policy refused the proxy or the relay it named: a refusal, the proxy was never asked or is not used.
-        const refusal = proxyRefusalOf(error);
+        const refusal = proxyRefusalOf<ProxyHostRefusal | DestinationRefusal | 'relay_elsewhere'>(error);
         if (refusal !== null) {
           this.noUdp.set(route.proxyId, { drop: refusal, reason, until, proxy, judgedUnder: { privateDestinations: route.privateDestinations } });
           return this.drop(route, refusal, reason);
