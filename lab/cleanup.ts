@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execIn } from './netns.js';
 import { isSameProcessAlive } from './proc.js';
-import { LAB_ROOT, readState, stateFile } from './state.js';
+import { LAB_ROOT, readState, stateFile, trustedLabRoot } from './state.js';
 import { teardownLab } from './teardown.js';
 import { haNodeNamespace, LAB_NS_PATTERN, namespaceNames } from './topology.js';
 import type { LabNamespaces } from './types.js';
@@ -33,7 +33,7 @@ function isLive(id: string): boolean {
  */
 export async function cleanupStaleLabs(): Promise<string[]> {
   const ids = new Set<string>();
-  if (existsSync(LAB_ROOT)) for (const entry of readdirSync(LAB_ROOT)) if (/^[0-9a-f]{6}$/.test(entry)) ids.add(entry);
+  for (const entry of readdirSync(trustedLabRoot())) if (/^[0-9a-f]{6}$/.test(entry)) ids.add(entry);
   const listed = await execIn(undefined, ['ip', 'netns', 'list'], { reject: false });
   for (const line of listed.stdout.split('\n')) {
     const match = LAB_NS_PATTERN.exec(line.split(' ')[0] ?? '');

@@ -17,6 +17,6 @@ export { httpGet } from './http-get.js';
 export { execIn, nsArgv } from './netns.js';
 export { waitTcpPort } from './tcp-probe.js';
 export { ADDR, PORTS, MAX_CLIENTS } from './topology.js';
-export { readState } from './state.js';
+export { LAB_ROOT, readState, trustedLabRoot } from './state.js';
 export { teardownLab } from './teardown.js';
 export { readTcpExt } from './tcp-ext.js';

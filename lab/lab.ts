@@ -12,7 +12,7 @@ import { procStartTime } from './proc.js';
 import { spawnProcess } from './process.js';
 import { startDante, startTinyproxy } from './proxies.js';
 import { startRedis } from './redis.js';
-import { LAB_ROOT, stateFile, writeState } from './state.js';
+import { stateFile, trustedLabRoot, writeState } from './state.js';
 import { ensurePasswordUser, ensureSystemUsers } from './system-users.js';
 import { teardownLab, teardownLabSync } from './teardown.js';
 import { udpEchoArgv } from './udp-echo.js';
@@ -54,8 +54,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const id = randomBytes(3).toString('hex');
   const plan = planTopology(id, options.clients ?? 4, options.proxies ?? DEFAULT_PROXIES);
   const { ns } = plan;
-  const dir = join(LAB_ROOT, id);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const dir = join(trustedLabRoot(), id);
+  mkdirSync(dir, { mode: 0o755 });
 
   const processes: LabProcess[] = []; // tracked for state and teardown: root-ns ones (redis) matter most
   const redisProcesses = new Set<LabProcess>();

@@ -1,10 +1,27 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import type { LabDescription } from './types.js';
 
-/** Every lab keeps its configs, logs, sockets and state.json in LAB_ROOT/<id>. */
-export const LAB_ROOT = join(tmpdir(), 'pgw-lab');
+/**
+ * Every lab keeps its configs, logs, sockets and state.json in LAB_ROOT/<id>. Root's /run, not
+ * /tmp: root reads the state files there to kill the processes and delete the namespaces they
+ * list (cleanupStaleLabs), so a directory another user made first (/tmp/pgw-lab was a fixed name
+ * anyone could create after a reboot) would have let that user steer both.
+ */
+export const LAB_ROOT = '/run/pgw-lab';
+
+/**
+ * LAB_ROOT made if missing, and checked: a directory (not a link) of root's that nobody else may
+ * write. Throws naming what is wrong otherwise; nothing in it is read or written then.
+ */
+export function trustedLabRoot(root = LAB_ROOT): string {
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  const stat = lstatSync(root);
+  if (!stat.isDirectory()) throw new Error(`lab root ${root} is not a directory (a link or a file): remove it`);
+  if (stat.uid !== 0) throw new Error(`lab root ${root} belongs to uid ${stat.uid}, not root: remove it`);
+  if ((stat.mode & 0o022) !== 0) throw new Error(`lab root ${root} is writable by others (mode ${(stat.mode & 0o777).toString(8)}): remove it`);
+  return root;
+}
 
 export function stateFile(dir: string): string {
   return join(dir, 'state.json');

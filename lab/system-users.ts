@@ -8,7 +8,8 @@ export const PGW_SYSTEM_USERS = ['pgw', 'pgw-health', 'pgw-api', 'keepalived_scr
 
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** useradd/passwd take a lock on /etc/passwd that fails instead of waiting: serialise lab callers. */
-const LOCK_FILE = '/tmp/pgw-lab-users.lock';
+/** In root's /run: flock creates it, and a name in /tmp could be another user's link. */
+const LOCK_FILE = '/run/pgw-lab-users.lock';
 
 export function validateUserName(name: string): void {
   if (!USER_NAME.test(name)) throw new Error(`invalid system user name ${JSON.stringify(name)}: expected ${USER_NAME}`);

@@ -4,5 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 require_root
 cd "$REPO_ROOT"
-[ "${1:-up}" = up ] && bash scripts/setup.sh
+# The HA pair needs keepalived, which only `--ha` (or `--tests`) installs.
+if [ "${1:-up}" = up ]; then
+  if [ "${2:-}" = --ha ]; then bash scripts/setup.sh --ha; else bash scripts/setup.sh; fi
+fi
 exec node --import tsx scripts/demo/demo.ts "${@:-up}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent machine setup for a fresh Debian 12 with Node 20, as root: packages, users, npm ci,
-# build, Postgres and Redis running, Postgres access for the pgw roles. `--tests` adds test tools.
+# build, Postgres and Redis running, Postgres access for the pgw roles. `--tests` adds test tools,
+# `--ha` keepalived (the demo's HA pair).
 source "$(dirname "$0")/lib.sh"
 require_root
 cd "$REPO_ROOT"
@@ -9,8 +10,15 @@ cd "$REPO_ROOT"
 RUN_PACKAGES=(nftables iproute2 util-linux postgresql redis-server dante-server tinyproxy tcpdump iperf3 conntrack curl ca-certificates bind9-dnsutils)
 # docker.io, debootstrap, docker-compose: the deploy group (its dockerd runs only inside a lab namespace).
 TEST_PACKAGES=(redsocks chromium docker.io debootstrap docker-compose prometheus squid privoxy openssh-server openssh-client keepalived)
+# keepalived: `demo.sh up --ha` (the HA pair) needs it too.
+HA_PACKAGES=(keepalived)
 packages=("${RUN_PACKAGES[@]}")
-[ "${1:-}" = "--tests" ] && packages+=("${TEST_PACKAGES[@]}")
+case "${1:-}" in
+  --tests) packages+=("${TEST_PACKAGES[@]}") ;;
+  --ha) packages+=("${HA_PACKAGES[@]}") ;;
+  "") ;;
+  *) die "unknown option '$1' (--tests or --ha)" ;;
+esac
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$node_major" -ge 20 ] || die "Node.js 20 or newer is required (found: $(node -v 2>/dev/null || echo none))"
@@ -20,16 +28,20 @@ for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | gr
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   # Keep the packaged daemons (danted, tinyproxy, redsocks, squid, privoxy, sshd, keepalived) from starting on the host: the lab runs its own.
-  created_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1; fi
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    # Removed however apt ends: left behind, it would stop every later package upgrade from restarting its daemon.
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
-# A Docker Engine in the machine's own namespace would add a bridge and iptables rules there: the
-# package's units stay off (the tests start their own dockerd inside a namespace they create).
-if command -v systemctl >/dev/null && [ -e /lib/systemd/system/docker.service ]; then
-  systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+  # A Docker Engine in the machine's own namespace would add a bridge and iptables rules there: when
+  # this run installed it, its units stay off (the tests start their own dockerd inside a namespace
+  # they create). One the machine had before is the operator's (a Compose host's): left as it was.
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+  fi
 fi
 
 # keepalived_script: the HA checks' user (deploy/keepalived), for the HA lab and demo.
@@ -69,5 +81,6 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   mkdir -p /var/lib/redis /var/log/redis
   redis-server --daemonize yes --bind '127.0.0.1 -::1' --port 6379 --save '' --appendonly no --dir /var/lib/redis --logfile /var/log/redis/pgw.log
   for _ in $(seq 50); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli ping >/dev/null 2>&1 || die "Redis did not answer on 127.0.0.1:6379 within 5 s (see /var/log/redis/pgw.log)"
 fi
 say "setup done"

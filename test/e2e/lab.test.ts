@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { cleanupStaleLabs, createLab, echoServerArgv, execIn, waitTcpPort, LAB_PROXY_CREDENTIALS, type Lab, type ProxyHandle } from '../../lab/index.js';
+import { cleanupStaleLabs, createLab, echoServerArgv, execIn, LAB_ROOT, waitTcpPort, LAB_PROXY_CREDENTIALS, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { waitFor } from '../../lab/wait.js';
 
 const ECHO_URL = 'http://203.0.113.10/ip';
@@ -196,7 +196,7 @@ describe('lab cleanup when its owner dies', () => {
     child.kill('SIGTERM');
     await once(child, 'exit');
     assert.deepEqual(await namespacesOf(id), []);
-    assert.equal(existsSync(`/tmp/pgw-lab/${id}`), false);
+    assert.equal(existsSync(`${LAB_ROOT}/${id}`), false);
   });
 
   it('SIGKILL leaves the lab behind; cleanupStaleLabs() removes it and spares live labs', async () => {
