@@ -14,6 +14,11 @@
 # (pgw-agent-<node>, pgw-forwarder-<node>, from docker/redis-node-users.acl.in), granted only the node's
 # keys, instead of the shared ones; redis-users-<node>.acl holds just those two lines for the aclfile
 # of the pair's shared Redis (append the other node's file there too).
+# PGW_SHARED_ENV=<the first node's DIR, copied over> (the second node of a pair, with PGW_NODE_NAME):
+# every shared secret is taken from there (PGW_SECRET_KEY, the database role and owner passwords, the
+# api's JWT/CSRF secrets and first admin, the api's and health's Redis users), only this node's agent
+# and forwarder Redis users are new. Both nodes use one Postgres and one Redis: fresh values there
+# locked the other node out (and a proxy password sealed by one api was unreadable to the other).
 set -eu
 dir=${1:-/etc/pgw}
 redis_url=${PGW_REDIS_URL:-/run/redis/redis.sock}
@@ -35,6 +40,24 @@ if [ -n "$node" ]; then
   [ ${#node} -le 63 ] || { echo "generate-env: PGW_NODE_NAME is longer than 63 characters" >&2; exit 1; }
   [ -r "$node_template" ] || { echo "generate-env: $node_template is missing" >&2; exit 1; }
 fi
+shared=${PGW_SHARED_ENV:-}
+if [ -n "$shared" ]; then
+  [ -n "$node" ] || { echo "generate-env: PGW_SHARED_ENV is for the second node of a pair: give its PGW_NODE_NAME too" >&2; exit 1; }
+  for f in migrate.env api.env health.env; do
+    [ -r "$shared/$f" ] || { echo "generate-env: PGW_SHARED_ENV: $shared/$f is missing or unreadable" >&2; exit 1; }
+  done
+fi
+# A value of the shared files (every generated secret is hex): `file key`, or `file key url`, the
+# password in a URL value. sed reads it from the file; no secret is ever in a command's arguments.
+shared_value() {
+  if [ $# -eq 2 ]; then
+    v=$(sed -n "s/^$2=\([0-9a-f]*\)\$/\1/p" "$shared/$1")
+  else
+    v=$(sed -n -e "s/^$2=.*[?&]password=\([0-9a-f]*\).*/\1/p" -e "s|^$2=[a-z]*://[^:/]*:\([0-9a-f]*\)@.*|\1|p" "$shared/$1")
+  fi
+  [ -n "$v" ] || { echo "generate-env: PGW_SHARED_ENV: no $2 in $shared/$1" >&2; exit 1; }
+  printf '%s' "$v"
+}
 # The agent's and forwarder's Redis user suffix: the service, or the service of this node.
 own() { if [ -n "$node" ]; then printf '%s-%s' "$1" "$node"; else printf '%s' "$1"; fi; }
 node_line() { [ -z "$node" ] || printf 'PGW_NODE_NAME=%s\n' "$node"; }
@@ -55,9 +78,20 @@ redis_for() {
 }
 sha256() { printf '%s' "$1" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 
-owner_pw=$(secret 24); api_pw=$(secret 24); health_pw=$(secret 24); agent_pw=$(secret 24); forwarder_pw=$(secret 24)
-secret_key=$(secret 32)
-redis_api=$(secret 32); redis_health=$(secret 32); redis_agent=$(secret 32); redis_forwarder=$(secret 32)
+if [ -n "$shared" ]; then
+  owner_pw=$(shared_value migrate.env PGW_DATABASE_URL url)
+  api_pw=$(shared_value migrate.env PGW_DB_PASSWORD_API); health_pw=$(shared_value migrate.env PGW_DB_PASSWORD_HEALTH)
+  agent_pw=$(shared_value migrate.env PGW_DB_PASSWORD_AGENT); forwarder_pw=$(shared_value migrate.env PGW_DB_PASSWORD_FORWARDER)
+  secret_key=$(shared_value api.env PGW_SECRET_KEY)
+  jwt_secret=$(shared_value api.env PGW_JWT_SECRET); csrf_secret=$(shared_value api.env PGW_CSRF_SECRET)
+  admin_pw=$(shared_value api.env PGW_ADMIN_PASSWORD)
+  redis_api=$(shared_value api.env PGW_REDIS_URL url); redis_health=$(shared_value health.env PGW_REDIS_URL url)
+else
+  owner_pw=$(secret 24); api_pw=$(secret 24); health_pw=$(secret 24); agent_pw=$(secret 24); forwarder_pw=$(secret 24)
+  secret_key=$(secret 32); jwt_secret=$(secret 32); csrf_secret=$(secret 32); admin_pw=$(secret 12)
+  redis_api=$(secret 32); redis_health=$(secret 32)
+fi
+redis_agent=$(secret 32); redis_forwarder=$(secret 32)
 
 cat > "$dir/postgres.env" <<END
 # Compose only: the official postgres image creates this owner role and database at first start.
@@ -78,10 +112,10 @@ PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_api "$api_pw")
 PGW_REDIS_URL=$(redis_for api "$redis_api")
 PGW_SECRET_KEY=$secret_key
-PGW_JWT_SECRET=$(secret 32)
-PGW_CSRF_SECRET=$(secret 32)
+PGW_JWT_SECRET=$jwt_secret
+PGW_CSRF_SECRET=$csrf_secret
 PGW_ADMIN_USERNAME=admin
-PGW_ADMIN_PASSWORD=$(secret 12)
+PGW_ADMIN_PASSWORD=$admin_pw
 END
 cat > "$dir/health.env" <<END
 PGW_LOG_LEVEL=info

@@ -74,6 +74,32 @@ describe('generate-env.sh with PGW_NODE_NAME: per-node Redis users for an HA pai
     await assert.rejects(agentB.set(agentStatusKey('pgw-a'), '{}'), /NOPERM/);
   });
 
+  it('PGW_SHARED_ENV: the second node takes every shared secret from the first node\'s files; only its agent and forwarder users are its own', async () => {
+    for (const base of [join(dir, 'redis.sock'), 'redis://127.0.0.1:6379']) {
+      const out = (node: string) => join(dir, `shared-${base.length}-${node}`);
+      const first = await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), out('a')], { env: { PGW_NODE_NAME: 'node-a', PGW_REDIS_URL: base }, reject: false });
+      assert.equal(first.exitCode, 0, first.stderr);
+      const second = await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), out('b')], { env: { PGW_NODE_NAME: 'node-b', PGW_REDIS_URL: base, PGW_SHARED_ENV: out('a') }, reject: false });
+      assert.equal(second.exitCode, 0, second.stderr);
+      const [a, b] = [out('a'), out('b')];
+      // Fresh values here locked the other node out of the one Postgres and Redis, and left its
+      // forwarder unable to open the proxy passwords the first node's api sealed.
+      assert.equal(readFileSync(join(b, 'migrate.env'), 'utf8'), readFileSync(join(a, 'migrate.env'), 'utf8'), `migrate.env (${base})`);
+      for (const [file, key] of [['api.env', 'PGW_SECRET_KEY'], ['api.env', 'PGW_JWT_SECRET'], ['api.env', 'PGW_CSRF_SECRET'], ['api.env', 'PGW_ADMIN_PASSWORD'], ['api.env', 'PGW_REDIS_URL'], ['health.env', 'PGW_REDIS_URL'], ['forwarder.env', 'PGW_SECRET_KEY'], ['agent.env', 'PGW_DATABASE_URL'], ['forwarder.env', 'PGW_DATABASE_URL']] as const) {
+        assert.equal(envValue(join(b, file), key), envValue(join(a, file), key), `${file} ${key} (${base})`);
+      }
+      assert.notEqual(envValue(join(b, 'agent.env'), 'PGW_REDIS_URL'), envValue(join(a, 'agent.env'), 'PGW_REDIS_URL'));
+      assert.match(envValue(join(b, 'forwarder.env'), 'PGW_REDIS_URL')!, /pgw-forwarder-node-b/);
+      // The pair's aclfile: node a's and node b's lines for the shared users are the same.
+      const shared = (acl: string) => acl.split('\n').filter((line) => /^user pgw-(api|health) /.test(line));
+      assert.deepEqual(shared(readFileSync(join(b, 'redis-users.acl'), 'utf8')), shared(readFileSync(join(a, 'redis-users.acl'), 'utf8')));
+    }
+    const alone = await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), join(dir, 'shared-alone')], { env: { PGW_SHARED_ENV: join(dir, 'pgw-a') }, reject: false });
+    assert.notEqual(alone.exitCode, 0);
+    assert.match(alone.stderr, /PGW_SHARED_ENV is for the second node of a pair/);
+    assert.equal(existsSync(join(dir, 'shared-alone')), false);
+  });
+
   it('a redis:// base puts each password in the URL without handing it to a command (argv is readable by every local user)', async () => {
     // A sed first on PATH records its arguments, then does its work; the script may use it elsewhere.
     const bin = join(dir, 'bin');
