@@ -49,15 +49,22 @@ fi
 [ "$(psql_admin -c "select 1 from pg_database where datname = 'pgw'")" = 1 ] || runuser -u postgres -- createdb -O pgw_owner pgw
 
 say "Redis: socket /run/redis/redis.sock (group redis, 0770), ACL users from $etc/redis-users.acl"
-install -m 0640 -g redis "$etc/redis-users.acl" /etc/redis/pgw-users.acl
+# $etc/redis-users.acl is the source (an HA pair's peer lines are appended there, DEPLOYMENT.md): the
+# installed copy follows it, and Redis restarts only when the copy or the config changed (a restart
+# drops every client's connection; a second run changes nothing).
+redis_before=$(cat /etc/redis/pgw-users.acl /etc/redis/redis.conf 2>/dev/null | sha256sum)
+cmp -s "$etc/redis-users.acl" /etc/redis/pgw-users.acl || install -m 0640 -g redis "$etc/redis-users.acl" /etc/redis/pgw-users.acl
 conf=/etc/redis/redis.conf
 set_redis() { # $1 directive, $2 value: replaces the directive (commented or not) or appends it
+  grep -qxF "$1 $2" "$conf" && return
   if grep -qE "^#? ?$1 " "$conf"; then sed -i -E "s|^#? ?$1 .*|$1 $2|" "$conf"; else echo "$1 $2" >> "$conf"; fi
 }
 set_redis unixsocket /run/redis/redis.sock
 set_redis unixsocketperm 770
 set_redis aclfile /etc/redis/pgw-users.acl
-systemctl restart redis-server.service
+if [ "$(cat /etc/redis/pgw-users.acl /etc/redis/redis.conf | sha256sum)" != "$redis_before" ] || ! systemctl is-active --quiet redis-server.service; then
+  systemctl restart redis-server.service
+fi
 
 say "units in /etc/systemd/system, each Node service in group redis (the socket's group)"
 install -m 0644 "$home"/systemd/pgw*.service "$home"/systemd/pgw*.socket "$home"/systemd/pgw.target /etc/systemd/system/

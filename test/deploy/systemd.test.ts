@@ -162,8 +162,12 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     assert.equal(await owner('rolsuper'), 'f');
     // An install of an earlier version created the owner with CREATEROLE: running the script again takes it back.
     await machine.exec(['runuser', '-u', 'postgres', '--', 'psql', '-qAt', '-c', 'ALTER ROLE pgw_owner CREATEROLE']);
+    const redisPid = async () => (await machine.exec(['systemctl', 'show', '-p', 'MainPID', '--value', 'redis-server.service'])).stdout.trim();
+    const redisBefore = await redisPid();
     await machine.exec(['bash', '/opt/pgw/scripts/deploy/install-systemd.sh']);
     assert.equal(await owner('rolcreaterole'), 'f', 'pgw_owner after the install ran again');
+    // Nothing of Redis' changed: not restarted (a restart drops every client; it also reinstalled the aclfile over a pair's appended peer lines).
+    assert.equal(await redisPid(), redisBefore, 'redis-server restarted by an install that changed nothing of it');
     await allHealthy(target, 120_000);
     for (const role of ['pgw_api', 'pgw_health', 'pgw_agent', 'pgw_forwarder']) {
       const login = (await machine.exec(['runuser', '-u', 'postgres', '--', 'psql', '-qAt', '-c', `select rolcanlogin from pg_roles where rolname = '${role}'`])).stdout.trim();
