@@ -66,6 +66,10 @@ for f in postgres.env migrate.env api.env health.env agent.env forwarder.env red
 done
 umask 077
 mkdir -p "$dir"
+# Written into a directory of its own, moved into DIR at the end: a run that dies halfway leaves
+# nothing behind, so the next one (which refuses to overwrite) can run.
+work=$(mktemp -d "$dir/.generate-env.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 secret() { openssl rand -hex "$1"; }
 db_url() { printf 'postgres://%s:%s@/pgw?host=%s' "$1" "$2" "$pg_socket"; }
 # A service's Redis URL: its ACL user pgw-<service> and password (hex, so no escaping is needed),
@@ -93,21 +97,21 @@ else
 fi
 redis_agent=$(secret 32); redis_forwarder=$(secret 32)
 
-cat > "$dir/postgres.env" <<END
+cat > "$work/postgres.env" <<END
 # Compose only: the official postgres image creates this owner role and database at first start.
 POSTGRES_USER=pgw_owner
 POSTGRES_PASSWORD=$owner_pw
 POSTGRES_DB=pgw
 POSTGRES_INITDB_ARGS=--auth-local=scram-sha-256 --auth-host=scram-sha-256
 END
-cat > "$dir/migrate.env" <<END
+cat > "$work/migrate.env" <<END
 PGW_DATABASE_URL=$(db_url pgw_owner "$owner_pw")
 PGW_DB_PASSWORD_API=$api_pw
 PGW_DB_PASSWORD_HEALTH=$health_pw
 PGW_DB_PASSWORD_AGENT=$agent_pw
 PGW_DB_PASSWORD_FORWARDER=$forwarder_pw
 END
-cat > "$dir/api.env" <<END
+cat > "$work/api.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_api "$api_pw")
 PGW_REDIS_URL=$(redis_for api "$redis_api")
@@ -117,19 +121,19 @@ PGW_CSRF_SECRET=$csrf_secret
 PGW_ADMIN_USERNAME=admin
 PGW_ADMIN_PASSWORD=$admin_pw
 END
-cat > "$dir/health.env" <<END
+cat > "$work/health.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_health "$health_pw")
 PGW_REDIS_URL=$(redis_for health "$redis_health")
 PGW_SECRET_KEY=$secret_key
 END
-cat > "$dir/agent.env" <<END
+cat > "$work/agent.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_agent "$agent_pw")
 PGW_REDIS_URL=$(redis_for "$(own agent)" "$redis_agent")
 $(node_line)
 END
-cat > "$dir/forwarder.env" <<END
+cat > "$work/forwarder.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_forwarder "$forwarder_pw")
 PGW_REDIS_URL=$(redis_for "$(own forwarder)" "$redis_forwarder")
@@ -139,17 +143,18 @@ END
 sed -e "s/@PGW_REDIS_HASH_API@/$(sha256 "$redis_api")/" \
     -e "s/@PGW_REDIS_HASH_HEALTH@/$(sha256 "$redis_health")/" \
     -e "s/@PGW_REDIS_HASH_AGENT@/$(sha256 "$redis_agent")/" \
-    -e "s/@PGW_REDIS_HASH_FORWARDER@/$(sha256 "$redis_forwarder")/" "$acl_template" > "$dir/redis-users.acl"
+    -e "s/@PGW_REDIS_HASH_FORWARDER@/$(sha256 "$redis_forwarder")/" "$acl_template" > "$work/redis-users.acl"
 if [ -n "$node" ]; then
   sed -e "s|@PGW_NODE_NAME@|$node|g" -e "s/@PGW_REDIS_HASH_AGENT@/$(sha256 "$redis_agent")/" \
-      -e "s/@PGW_REDIS_HASH_FORWARDER@/$(sha256 "$redis_forwarder")/" "$node_template" > "$dir/redis-users-$node.acl"
+      -e "s/@PGW_REDIS_HASH_FORWARDER@/$(sha256 "$redis_forwarder")/" "$node_template" > "$work/redis-users-$node.acl"
   # The pair has no shared agent or forwarder user: only this node's (and the peer's, appended by the operator).
-  grep -v -e '^user pgw-agent ' -e '^user pgw-forwarder ' "$dir/redis-users.acl" > "$dir/redis-users.acl.tmp"
-  cat "$dir/redis-users-$node.acl" >> "$dir/redis-users.acl.tmp"
-  mv "$dir/redis-users.acl.tmp" "$dir/redis-users.acl"
-  chmod 0644 "$dir/redis-users-$node.acl"
+  grep -v -e '^user pgw-agent ' -e '^user pgw-forwarder ' "$work/redis-users.acl" > "$work/redis-users.acl.tmp"
+  cat "$work/redis-users-$node.acl" >> "$work/redis-users.acl.tmp"
+  mv "$work/redis-users.acl.tmp" "$work/redis-users.acl"
+  chmod 0644 "$work/redis-users-$node.acl"
 fi
-chmod 0644 "$dir/redis-users.acl"
+chmod 0644 "$work/redis-users.acl"
+for f in "$work"/*; do mv "$f" "$dir/"; done
 echo "generate-env: wrote postgres, migrate, api, health, agent, forwarder .env files to $dir (mode 0600)"
 echo "generate-env: wrote $dir/redis-users.acl (password hashes only, 0644): redis-server's aclfile"
 [ -z "$node" ] || echo "generate-env: node $node: its agent and forwarder users are also in $dir/redis-users-$node.acl; append that file to the aclfile of the pair's Redis, and the other node's too"

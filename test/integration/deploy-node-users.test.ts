@@ -5,7 +5,7 @@
 // and refuses node b's. A name with a glob character is refused and nothing is written.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -94,6 +94,15 @@ describe('generate-env.sh with PGW_NODE_NAME: per-node Redis users for an HA pai
       const shared = (acl: string) => acl.split('\n').filter((line) => /^user pgw-(api|health) /.test(line));
       assert.deepEqual(shared(readFileSync(join(b, 'redis-users.acl'), 'utf8')), shared(readFileSync(join(a, 'redis-users.acl'), 'utf8')));
     }
+    // A run that fails halfway (a shared file without the JWT secret) leaves nothing: the next run goes through.
+    const broken = join(dir, 'shared-broken');
+    execFileSync('cp', ['-r', join(dir, 'pgw-a'), broken]);
+    writeFileSync(join(broken, 'api.env'), readFileSync(join(broken, 'api.env'), 'utf8').replace(/^PGW_JWT_SECRET=.*\n/m, ''));
+    const half = await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), join(dir, 'shared-half')], { env: { PGW_NODE_NAME: 'node-c', PGW_SHARED_ENV: broken }, reject: false });
+    assert.notEqual(half.exitCode, 0);
+    assert.match(half.stderr, /no PGW_JWT_SECRET in .*api\.env/);
+    assert.deepEqual(readdirSync(join(dir, 'shared-half')), [], 'nothing written by the failed run');
+    assert.equal((await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), join(dir, 'shared-half')], { env: { PGW_NODE_NAME: 'node-c', PGW_SHARED_ENV: join(dir, 'pgw-a') }, reject: false })).exitCode, 0, 'the retry');
     const alone = await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), join(dir, 'shared-alone')], { env: { PGW_SHARED_ENV: join(dir, 'pgw-a') }, reject: false });
     assert.notEqual(alone.exitCode, 0);
     assert.match(alone.stderr, /PGW_SHARED_ENV is for the second node of a pair/);
