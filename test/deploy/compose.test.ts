@@ -38,11 +38,11 @@ const compose = (args: string[], reject = true) =>
  * What docs/DEPLOYMENT.md has a Compose host do outside Docker, which mounts /proc/sys read-only in
  * containers: the guard's kernel backstop (guard/load-guard.sh, as pgw-guard.service runs it at
  * boot) and route_localnet on the LAN interface (/etc/sysctl.d), which the agent's DNAT to
- * 127.0.0.1 needs and which it cannot switch itself there.
+ * 127.0.0.1 needs and which it cannot switch itself there, with tcp_tw_reuse as the same file sets it.
  */
 async function hostSteps(): Promise<void> {
   await target.lab.exec(target.lab.ns.gateway, ['sh', join(REPO, 'guard/load-guard.sh')]);
-  await target.lab.exec(target.lab.ns.gateway, ['sysctl', '-q', '-w', 'net.ipv4.conf.ens19.route_localnet=1']);
+  await target.lab.exec(target.lab.ns.gateway, ['sysctl', '-q', '-w', 'net.ipv4.conf.ens19.route_localnet=1', 'net.ipv4.tcp_tw_reuse=1']);
 }
 const container = (service: string) => `${PROJECT}_${service}_1`;
 const inspect = async (service: string) => JSON.parse((await daemon.docker(['inspect', container(service)])).stdout)[0];
