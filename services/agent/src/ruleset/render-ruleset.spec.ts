@@ -104,6 +104,16 @@ describe('renderRuleset', () => {
     ]);
   });
 
+  it('sends the LAN prefix out by the LAN interface only (or lo, the gateway\'s own address), in both modes', () => {
+    // A transparent socket of a TPROXY relay sends to its client as the remote host: with the LAN's
+    // route gone (link down), its packets took the default route to the WAN.
+    for (const interceptMode of ['dnat', 'tproxy'] as const) {
+      const r = renderRuleset({ ...policy([client(1)]), interceptMode });
+      assert.match(r.script, /chain lan_only \{\n\t\ttype filter hook postrouting priority filter; policy accept;/);
+      assert.deepEqual(chainRules(r.script, 'lan_only'), ['ip daddr 10.0.0.0/8 oifname != { "ens19", "lo" } drop'], interceptMode);
+    }
+  });
+
   it('renders strict OUTPUT only when on, for every interface but lo: uids to upstream endpoints, the forwarder’s LAN replies, root’s replies, kernel answers, nothing else', () => {
     const off = renderRuleset(policy([client(1)]));
     assert.doesNotMatch(off.script, /hook output/);

@@ -111,6 +111,14 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       ],
     },
     {
+      // The LAN prefix leaves by the LAN interface only (lo: the gateway's own address). A TPROXY
+      // relay's transparent socket sends to its client as the remote host: with the LAN's route
+      // gone (link down, ifdown), those packets took the default route and left by the WAN.
+      name: 'lan_only',
+      hook: 'type filter hook postrouting priority filter; policy accept;',
+      rules: [`ip daddr ${cidr} oifname != { ${lan}, "lo" } drop`],
+    },
+    {
       name: 'forward',
       hook: 'type filter hook forward priority filter; policy accept;',
       rules: [
