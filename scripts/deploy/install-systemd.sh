@@ -6,7 +6,9 @@
 # checks first. Ends with `systemctl enable --now pgw-guard.service pgw.target`.
 #   sudo bash /opt/pgw/scripts/deploy/install-systemd.sh
 # PGW_HOME (default /opt/pgw), PGW_ETC (default /etc/pgw).
-set -euo pipefail
+set -Eeuo pipefail
+# set -e ends the run at a failed step, often without a word from it: say where.
+trap 'echo "install-systemd: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 home=${PGW_HOME:-/opt/pgw}
 etc=${PGW_ETC:-/etc/pgw}
 say() { printf 'install-systemd: %s\n' "$*"; }
@@ -52,7 +54,8 @@ say "Redis: socket /run/redis/redis.sock (group redis, 0770), ACL users from $et
 # $etc/redis-users.acl is the source (an HA pair's peer lines are appended there, DEPLOYMENT.md): the
 # installed copy follows it, and Redis restarts only when the copy or the config changed (a restart
 # drops every client's connection; a second run changes nothing).
-redis_before=$(cat /etc/redis/pgw-users.acl /etc/redis/redis.conf 2>/dev/null | sha256sum)
+redis_state() { { cat /etc/redis/pgw-users.acl 2>/dev/null || true; cat /etc/redis/redis.conf; } | sha256sum; }
+redis_before=$(redis_state)
 cmp -s "$etc/redis-users.acl" /etc/redis/pgw-users.acl || install -m 0640 -g redis "$etc/redis-users.acl" /etc/redis/pgw-users.acl
 conf=/etc/redis/redis.conf
 set_redis() { # $1 directive, $2 value: replaces the directive (commented or not) or appends it
@@ -62,7 +65,7 @@ set_redis() { # $1 directive, $2 value: replaces the directive (commented or not
 set_redis unixsocket /run/redis/redis.sock
 set_redis unixsocketperm 770
 set_redis aclfile /etc/redis/pgw-users.acl
-if [ "$(cat /etc/redis/pgw-users.acl /etc/redis/redis.conf | sha256sum)" != "$redis_before" ] || ! systemctl is-active --quiet redis-server.service; then
+if [ "$(redis_state)" != "$redis_before" ] || ! systemctl is-active --quiet redis-server.service; then
   systemctl restart redis-server.service
 fi
 
