@@ -63,6 +63,9 @@ describe('pgw migrate against a real Postgres', () => {
     const result = await cli(['migrate', '--sideways']);
     assert.equal(result.exitCode, 2);
     assert.match(result.stderr, /unknown command "migrate --sideways"/);
+    // Bad arguments of a known command are usage errors too (exit 1 before, as a failed run).
+    const badRole = await cli(['user', 'create', '--role', 'root', '--username', 'x']);
+    assert.deepEqual([badRole.exitCode, /--role must be admin or viewer\nusage: pgw/.test(badRole.stderr)], [2, true], badRole.stderr);
   });
 
   it('gives each service role least privilege', async () => {

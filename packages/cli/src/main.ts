@@ -24,7 +24,14 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${command ? `pgw: unknown command "${invocation}"\n` : ''}${USAGE}\n`);
     return 2;
   }
-  const userArgs = userCreate ? parseUserCreateArgs(rest.slice(1)) : undefined;
+  let userArgs: ReturnType<typeof parseUserCreateArgs> | undefined;
+  try {
+    userArgs = userCreate ? parseUserCreateArgs(rest.slice(1)) : undefined;
+  } catch (error) {
+    // A usage error, as an unknown command is (exit 2): nothing was tried.
+    process.stderr.write(`pgw: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
   const password = userArgs ? await readNewPassword(process.env, process.stdin) : undefined;
   const config = loadConfig(z.object({ PGW_DATABASE_URL: fields.postgresUrl }));
   const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-cli', maxConnections: 1 });
