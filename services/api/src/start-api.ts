@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, isIPv6 } from 'node:net';
+import { join } from 'node:path';
 import { createDb } from '@pgw/db';
 import { connectRedis, EventBus } from '@pgw/events';
 import type { Logger } from '@pgw/log';
@@ -124,9 +125,12 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     redis.disconnect();
     throw new Error(`cannot reach Postgres or create the first admin: ${(error as Error).message}`);
   }
+  const uiDir = config.PGW_UI_DIR ?? DEFAULT_UI_DIR;
+  // Without its index.html the console is off: said once, the api serves as usual.
+  if (!existsSync(join(uiDir, 'index.html'))) logger.warn('no built console (index.html) in the UI directory: the console is off', { uiDir, variable: 'PGW_UI_DIR' });
   const app = createApp(ctx, {
     specPath: API_SPEC_PATH,
-    uiDir: config.PGW_UI_DIR ?? DEFAULT_UI_DIR,
+    uiDir,
     trustProxy: config.PGW_TRUST_PROXY,
     validateResponses: options.validateResponses ?? false,
     registry,
