@@ -238,10 +238,13 @@ describe('DnsOverTcp: UDP DNS answered through a TCP tunnel of the client’s pr
   it('a reply socket the agent refuses: the answer is dropped, never sent another way', async () => {
     const h = new Harness(port);
     h.replyRefusal = 'the gateway is not in TPROXY mode';
+    const seen = queriesSeen.length;
     h.relay.query(route, client, resolver, resolver, dnsQuery(12));
     await h.settled();
     assert.deepEqual(h.sent, []);
     assert.deepEqual(h.drops, [['reply_socket_refused', 'the gateway is not in TPROXY mode']]);
+    // Ended once refused, its tunnel aborted: the query was asked through the proxy, and answered, for nothing.
+    assert.equal(queriesSeen.length, seen, 'the query reached the resolver');
   });
 
   it('a retry that lands on the open reply socket is asked too, through the same socket', async () => {

@@ -138,6 +138,14 @@ export class DnsOverTcp {
     };
     const cancel = (): void => finish('blocked', 'the client’s route changed');
     path.queries.add(cancel);
+    // A reply socket the agent refuses (a LAN resolver, not TPROXY mode): the answer could never
+    // reach the client, so the query ends then, its tunnel aborted, not asked and answered for nothing.
+    path.ready.then(
+      (channel) => {
+        if (typeof channel === 'string') finish('reply_socket_refused', channel);
+      },
+      () => undefined,
+    );
     const timer = setTimeout(() => finish('dns_timeout', `no answer within ${this.limits.dnsTimeoutMs} ms`), this.limits.dnsTimeoutMs);
     const reader = new DnsMessageReader();
     this.deps.dial(route, target, abort).then(
