@@ -155,7 +155,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     listChains: () => nft.listChains(),
     prepareLan: async (policy, localnet) => {
       // TPROXY mode delivers without DNAT to 127.0.0.1: route_localnet stays off (issue 15).
-      await lanSysctl.prepare(policy.lan.interface, policy.lan.cidr, localnet && policy.interceptMode !== 'tproxy', policy.interceptMode === 'tproxy');
+      await lanSysctl.prepare(policy.lan.interface, localnet && policy.interceptMode !== 'tproxy', policy.interceptMode === 'tproxy');
       await neighbours.sync(policy);
     },
     disconnectClients: async (clients) => void (await deleteClientConnections(clients)),

@@ -38,7 +38,7 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
     const { policy } = listeners.hold(cached.policy);
     onHeld();
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
-    await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, policy.lan.cidr, policy.interceptMode !== 'tproxy', policy.interceptMode === 'tproxy');
+    await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, policy.interceptMode !== 'tproxy', policy.interceptMode === 'tproxy');
     return { policy, cached: cached.policy, quota: cached.quota, error: null, ms: performance.now() - started, doneAt: Date.now() };
   } catch (error) {
     return { policy: null, cached: null, quota: null, error: (error as Error).message, ms: performance.now() - started, doneAt: Date.now() };

@@ -1,7 +1,6 @@
 import { access, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type InterfaceName, interfaceNameSchema, type Ipv4Cidr } from '@pgw/domain';
-import { lanPrefixRouteCommands, RT_TABLE_MAIN } from './lan-prefix-route.js';
+import { type InterfaceName, interfaceNameSchema } from '@pgw/domain';
 import { routingCommands, runIpCommands } from './lan-routing.js';
 import { readRoutes, readRules } from '../netlink/kernel-tables.js';
 import { TPROXY_TABLE, tproxyRoutingCommands } from './policy-routing-tproxy.js';
@@ -33,11 +32,11 @@ export class LanSysctl {
   ) {}
 
   /**
-   * Backstop on `lan` (and the LAN prefix's backstop route, lan-prefix-route.ts); route_localnet on
-   * `lan` when `localnet`, off on every other recorded interface. `tproxy`: the ruleset in force intercepts by TPROXY, whose policy routing must then
+   * Backstop on `lan`; route_localnet on `lan` when `localnet`, off on every other recorded
+   * interface. `tproxy`: the ruleset in force intercepts by TPROXY, whose policy routing must then
    * be in force (policy-routing-tproxy.ts).
    */
-  async prepare(lan: InterfaceName, lanCidr: Ipv4Cidr, localnet: boolean, tproxy: boolean): Promise<void> {
+  async prepare(lan: InterfaceName, localnet: boolean, tproxy: boolean): Promise<void> {
     await setSysctl(ipv4(lan, 'forwarding'), '0');
     await disableIpv6(lan);
     // A previous LAN interface's hole is shut before its routing rules move to `lan` below: in
@@ -49,7 +48,7 @@ export class LanSysctl {
     // Before route_localnet can go on: the routing rules that refuse unmarked LAN -> 127/8 (lan-routing.ts).
     // With them, TPROXY mode's local delivery of marked packets (inert in DNAT mode: nothing sets the
     // mark). One listing over netlink serves both; `ip` runs only to change something.
-    await this.assertRouting(lan, lanCidr, tproxy);
+    await this.assertRouting(lan, tproxy);
     if (!localnet) {
       await this.resetAll();
       return;
@@ -59,17 +58,15 @@ export class LanSysctl {
   }
 
   /**
-   * Both sets of rules and the LAN prefix's backstop route from one netlink listing of the rules and
-   * one of the routes, each set's changes run side by side: each touches only its own (protocol 242,
-   * 243 or 244), and on the boot fast path the clients wait for route_localnet.
+   * Both sets of rules from one netlink listing of the rules and of table 243's routes, each set's
+   * changes run side by side: each touches only its own rules (protocol 242 or 243), and on the
+   * boot fast path the clients wait for route_localnet.
    */
-  private async assertRouting(lan: InterfaceName, lanCidr: Ipv4Cidr, tproxy: boolean): Promise<void> {
-    const [rules, routes] = await Promise.all([readRules(), readRoutes()]);
-    const inTable = (table: number) => routes.filter((r) => r.table === table);
+  private async assertRouting(lan: InterfaceName, tproxy: boolean): Promise<void> {
+    const [rules, routes] = await Promise.all([readRules(), readRoutes(TPROXY_TABLE)]);
     await Promise.all([
       runIpCommands(this.ipBin, routingCommands(rules, lan), 'route_localnet closure'),
-      runIpCommands(this.ipBin, tproxyRoutingCommands(rules, inTable(TPROXY_TABLE), lan, tproxy), 'TPROXY policy routing'),
-      runIpCommands(this.ipBin, lanPrefixRouteCommands(inTable(RT_TABLE_MAIN), lanCidr), 'LAN prefix backstop route'),
+      runIpCommands(this.ipBin, tproxyRoutingCommands(rules, routes, lan, tproxy), 'TPROXY policy routing'),
     ]);
   }
 

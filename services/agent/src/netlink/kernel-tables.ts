@@ -27,9 +27,8 @@ export async function readRules(): Promise<RoutingRule[]> {
   return dump('route', () => rulesDumpRequest(next()), parseRules);
 }
 
-/** Every IPv4 route of the namespace, all tables (callers take the tables they judge). */
-export async function readRoutes(): Promise<RouteEntry[]> {
-  return dump('route', () => routesDumpRequest(next()), parseRoutes);
+export async function readRoutes(table: number): Promise<RouteEntry[]> {
+  return (await dump('route', () => routesDumpRequest(next()), parseRoutes)).filter((r) => r.table === table);
 }
 
 /** The chain names of table inet `table`; none when it is absent. */
