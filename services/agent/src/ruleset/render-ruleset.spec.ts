@@ -104,13 +104,13 @@ describe('renderRuleset', () => {
     ]);
   });
 
-  it('sends the LAN prefix out by the LAN interface only (or lo, the gateway\'s own address), in both modes', () => {
+  it('sends the replies of intercepted flows out by the LAN interface only, in both modes; nothing else is judged there', () => {
     // A transparent socket of a TPROXY relay sends to its client as the remote host: with the LAN's
     // route gone (link down), its packets took the default route to the WAN.
     for (const interceptMode of ['dnat', 'tproxy'] as const) {
       const r = renderRuleset({ ...policy([client(1)]), interceptMode });
       assert.match(r.script, /chain lan_only \{\n\t\ttype filter hook postrouting priority filter; policy accept;/);
-      assert.deepEqual(chainRules(r.script, 'lan_only'), ['ip daddr 10.0.0.0/8 oifname != { "ens19", "lo" } drop'], interceptMode);
+      assert.deepEqual(chainRules(r.script, 'lan_only'), ['ct direction reply ct mark & 0x02000000 == 0x02000000 oifname != "ens19" drop'], interceptMode);
     }
   });
 

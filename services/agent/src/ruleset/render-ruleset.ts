@@ -1,7 +1,7 @@
 import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
 import { nftCidr, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
-import { tproxyChains } from './render-tproxy.js';
+import { TPROXY_NFT_MARK, tproxyChains } from './render-tproxy.js';
 
 export const TABLE_FAMILY = 'inet';
 export const TABLE_NAME = 'pgw';
@@ -111,12 +111,14 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       ],
     },
     {
-      // The LAN prefix leaves by the LAN interface only (lo: the gateway's own address). A TPROXY
-      // relay's transparent socket sends to its client as the remote host: with the LAN's route
-      // gone (link down, ifdown), those packets took the default route and left by the WAN.
+      // The replies of an intercepted flow (TPROXY's conntrack mark) leave by the LAN interface
+      // only. A TPROXY relay's transparent socket, and the agent-made UDP reply sockets, send to
+      // the client as the remote host: with the LAN's route gone (link down, ifdown) those packets
+      // took the default route and left by the WAN. Only these flows: a LAN prefix that overlaps
+      // something the gateway reaches by the WAN (a wide 10.0.0.0/8) keeps its routing.
       name: 'lan_only',
       hook: 'type filter hook postrouting priority filter; policy accept;',
-      rules: [`ip daddr ${cidr} oifname != { ${lan}, "lo" } drop`],
+      rules: [`ct direction reply ct mark & ${TPROXY_NFT_MARK} == ${TPROXY_NFT_MARK} oifname != ${lan} drop`],
     },
     {
       name: 'forward',

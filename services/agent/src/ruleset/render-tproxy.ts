@@ -9,7 +9,9 @@ export interface RenderedChain {
   readonly rules: readonly string[];
 }
 
-const mark = `0x${TPROXY_MARK.toString(16).padStart(8, '0')}`;
+/** TPROXY_MARK as nft writes it: on the packets and the conntrack entries of intercepted flows. */
+export const TPROXY_NFT_MARK = `0x${TPROXY_MARK.toString(16).padStart(8, '0')}`;
+const mark = TPROXY_NFT_MARK;
 
 /**
  * The parts of table inet pgw that differ in TPROXY mode (issue 15; flows in docs/SECURITY.md).
