@@ -7,7 +7,7 @@ DECLARE
   twins text;
 BEGIN
   SELECT string_agg(names, '; ') INTO twins FROM (
-    SELECT string_agg(username, ', ' ORDER BY username) AS names FROM users GROUP BY lower(username) HAVING count(*) > 1
+    SELECT string_agg(username, ', ' ORDER BY username COLLATE "C") AS names FROM users GROUP BY lower(username) HAVING count(*) > 1
   ) AS pairs;
   IF twins IS NOT NULL THEN
     RAISE EXCEPTION 'usernames that differ only in case: %; delete all but one of each (console) or rename them (psql), then migrate again', twins;

@@ -23,6 +23,7 @@ const CONSTRAINT_FIELDS: Record<string, string> = {
   mappings_proxy_id_fkey: 'proxyId',
   proxies_name_key: 'name',
   users_username_key: 'username',
+  users_username_lower: 'username',
 };
 
 /** The HTTP status and error code of each kind of domain error. */
