@@ -22,6 +22,9 @@ export type UdpSendOutcome = 'sent' | 'oversize' | 'queue_full' | 'closed';
 /** The largest UDP payload of one datagram: 65535 less the IPv4 (20) and UDP (8) headers; IPv6's header is not counted in its length. */
 const MAX_UDP_PAYLOAD = { IPv4: 65_507, IPv6: 65_527 } as const;
 
+/** What a connected UDP socket reports of an ICMP error about an earlier datagram. */
+const TRANSIENT_ICMP = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
+
 /** Bytes an association lets wait for the kernel's send buffer before it drops (a few ms of a fast uplink). */
 export const SEND_QUEUE_BYTES = 256 * 1024;
 
@@ -67,7 +70,11 @@ export class Socks5UdpAssociation implements SendQueue {
       const datagram = decodeUdpDatagram(message);
       if (datagram !== null) handlers.onMessage(datagram.data, datagram.from);
     });
-    udp.on('error', (error) => this.end(error));
+    // The socket is connected: an ICMP error from the relay's side (unreachable, a relay restarting)
+    // comes back as a read error. Lost datagrams, as on an unconnected socket, not the association's end.
+    udp.on('error', (error: NodeJS.ErrnoException) => {
+      if (!TRANSIENT_ICMP.has(error.code ?? '')) this.end(error);
+    });
     control.on('data', () => undefined); // nothing is expected; reading keeps its close observable
     control.on('error', (error) => this.end(error));
     control.on('close', () => this.end(null));
