@@ -14,8 +14,9 @@ function postgresUrlProblem(s: string): string | null {
   let database: string | null | undefined;
   try {
     ({ database } = parseConnectionString(s));
-  } catch {
-    return 'is not a valid postgres:// URL (a bad port, or characters that must be percent-encoded)';
+  } catch (error) {
+    // pg-connection-string's own words (`Invalid URL`, or an sslcert file it could not read): the URL is never in them.
+    return `is not a usable postgres:// URL: ${(error as Error).message} (a bad port, a character to percent-encode, an sslcert file)`;
   }
   return database ? null : 'names no database (postgres://user:pass@host:5432/pgw)';
 }

@@ -60,6 +60,8 @@ export async function serveMetricsWhenFree(registry: Registry, host: string, por
       });
       server.listen(port, host, () => {
         server.removeAllListeners('error');
+        // Closed while this retry was on its way: it listens no more (a stopped service kept its port).
+        if (closed) return void server.close();
         if (taken) events.bound();
         if (first) resolve();
       });
