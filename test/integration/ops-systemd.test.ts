@@ -86,7 +86,7 @@ describe('privilege split and operability in systemd/', () => {
     assert.equal(one(agent, 'CapabilityBoundingSet'), 'CAP_NET_ADMIN CAP_NET_BIND_SERVICE');
     assert.equal(one(agent, 'AmbientCapabilities'), 'CAP_NET_ADMIN CAP_NET_BIND_SERVICE');
     assert.equal(one(agent, 'StateDirectory'), 'pgw/agent');
-    assert.equal(one(agent, 'ReadWritePaths'), '/proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf', 'the only tunables it may write (route_localnet, LAN forwarding and IPv6 off)');
+    assert.equal(one(agent, 'ReadWritePaths'), '/proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf /proc/sys/net/ipv4/tcp_tw_reuse', 'the only tunables it may write (route_localnet, LAN forwarding and IPv6 off, TIME_WAIT reuse)');
     assert.match(one(agent, 'RestrictAddressFamilies')!, /AF_NETLINK/);
   });
 
