@@ -11,7 +11,8 @@ const USAGE = `usage: pgw <command>
   migrate --status   list migrations and whether each is applied (exit 3 when some are pending)
   db roles           give the service roles their login passwords from PGW_DB_PASSWORD_*
   user create --role admin|viewer --username NAME
-                     create a console/API user; the password is read from PGW_NEW_PASSWORD or stdin`;
+                     create a console/API user; the password is asked for on a terminal
+                     (twice, not shown), or read from PGW_NEW_PASSWORD or a pipe`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -32,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pgw: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const password = userArgs ? await readNewPassword(process.env, process.stdin) : undefined;
+  const password = userArgs ? await readNewPassword(process.env, process.stdin, userArgs.username, process.stderr) : undefined;
   const config = loadConfig(z.object({ PGW_DATABASE_URL: fields.postgresUrl }));
   const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-cli', maxConnections: 1 });
   try {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
 import { parseUserCreateArgs, readNewPassword } from './user-create.js';
 
@@ -12,7 +12,29 @@ test('parses --role and --username in any order and names what is wrong', () => 
 });
 
 test('the password comes from the environment or the first line of stdin, and must be long enough', async () => {
-  assert.equal(await readNewPassword({ PGW_NEW_PASSWORD: 'from-env-password' }, Readable.from([])), 'from-env-password');
-  assert.equal(await readNewPassword({}, Readable.from([Buffer.from('from-stdin-password\nignored\n')])), 'from-stdin-password');
-  await assert.rejects(readNewPassword({}, Readable.from([Buffer.from('short\n')])), /at least 12 characters/);
+  const read = (env: NodeJS.ProcessEnv, input: NodeJS.ReadableStream) => readNewPassword(env, input, 'ops', new PassThrough());
+  assert.equal(await read({ PGW_NEW_PASSWORD: 'from-env-password' }, Readable.from([])), 'from-env-password');
+  assert.equal(await read({}, Readable.from([Buffer.from('from-stdin-password\nignored\n')])), 'from-stdin-password');
+  await assert.rejects(read({}, Readable.from([Buffer.from('short\n')])), /at least 12 characters/);
+});
+
+test('on a terminal it is asked for twice, and two different answers create nothing', async () => {
+  /** A terminal whose user types each answer once its prompt is shown. */
+  const session = (answers: string[]) => {
+    const keyboard = Object.assign(new PassThrough(), { isTTY: true });
+    const screen = new PassThrough();
+    let shown = '';
+    screen.on('data', (chunk: Buffer) => {
+      shown += chunk.toString();
+      // Typed after the prompt is out, Enter as a terminal in raw mode sends it.
+      if (/: $/.test(shown) && answers.length > 0) { const answer = answers.shift(); setImmediate(() => keyboard.write(`${answer}\r`)); }
+    });
+    return { keyboard, screen, shown: () => shown };
+  };
+  const same = session(['typed-password-1', 'typed-password-1']);
+  assert.equal(await readNewPassword({}, same.keyboard, 'ops', same.screen), 'typed-password-1');
+  assert.match(same.shown(), /^password for "ops": [^]*the same password again: /);
+  assert.doesNotMatch(same.shown(), /typed-password/, 'the answers are not shown');
+  const differ = session(['typed-password-1', 'typed-password-2']);
+  await assert.rejects(readNewPassword({}, differ.keyboard, 'ops', differ.screen), /the two passwords differ; nothing was created/);
 });

@@ -1,6 +1,7 @@
 import argon2 from 'argon2';
 import type { Db } from '@pgw/db';
 import { sql } from 'kysely';
+import { read } from 'read';
 
 export interface UserCreateArgs {
   role: 'admin' | 'viewer';
@@ -27,19 +28,32 @@ export function parseUserCreateArgs(args: readonly string[]): UserCreateArgs {
 }
 
 /**
- * The password comes from PGW_NEW_PASSWORD or stdin, never from argv (argv is visible in `ps` and
- * shell history). Only the first line of stdin counts.
+ * The password comes from PGW_NEW_PASSWORD, a terminal or a pipe, never from argv (argv is visible
+ * in `ps` and shell history). On a terminal it is asked for twice with echo off (read as a pipe, it
+ * was shown as typed and only Ctrl-D ended it); from a pipe only the first line counts.
  */
-export async function readNewPassword(env: NodeJS.ProcessEnv, stdin: NodeJS.ReadableStream): Promise<string> {
-  let password = env.PGW_NEW_PASSWORD;
-  if (!password) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
-    password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
-  }
-  if (password.length < 12) throw new Error('the password must be at least 12 characters (set PGW_NEW_PASSWORD or pipe it on stdin)');
+export async function readNewPassword(env: NodeJS.ProcessEnv, stdin: NodeJS.ReadableStream & { isTTY?: boolean }, username: string, terminalOut: NodeJS.WritableStream): Promise<string> {
+  const password = env.PGW_NEW_PASSWORD || (stdin.isTTY ? await askTwice(stdin, terminalOut, username) : await firstLine(stdin));
+  if (password.length < 12) throw new Error('the password must be at least 12 characters (type it at the prompt, set PGW_NEW_PASSWORD or pipe it on stdin)');
   if (password.length > 256) throw new Error('the password must be at most 256 characters');
   return password;
+}
+
+async function askTwice(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, username: string): Promise<string> {
+  const ask = async (prompt: string) => {
+    const answer = await read({ prompt, silent: true, replace: '', input, output });
+    output.write('\n'); // the Enter that echo off did not show
+    return answer;
+  };
+  const first = await ask(`password for "${username}": `);
+  if (first !== (await ask('the same password again: '))) throw new Error('the two passwords differ; nothing was created');
+  return first;
+}
+
+async function firstLine(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
 }
 
 /** Creates a console/API user with an Argon2id hash (same parameters the api uses), audited as the CLI. */
