@@ -35,7 +35,7 @@ export interface AppOptions {
   specPath: string;
   uiDir: string | null;
   /** express "trust proxy": false, true, a hop count or addresses of the reverse proxy. */
-  trustProxy: boolean | number | string;
+  trustProxy: false | string;
   /** Tests: also validate every response against the spec (a mismatch becomes a 500). */
   validateResponses: boolean;
   registry: Registry;

@@ -20,18 +20,24 @@ function isTrustedProxyItem(item: string): boolean {
   return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
-/** "false" | a hop count | addresses/subnets of the reverse proxy, as express "trust proxy" takes them ("true" is refused). */
+/**
+ * "false" | the reverse proxy's addresses/subnets, as express "trust proxy" takes them. "true" and
+ * hop counts are refused: both trust the socket's peer whoever it is, so a client that reaches the
+ * port past the proxy names its own address in X-Forwarded-For (login throttle, audit log).
+ */
 const trustProxy = z
   .string()
   .default('false')
-  .transform((s): boolean | number | string => (s === 'false' ? false : s === 'true' ? true : /^\d+$/.test(s) ? Number(s) : s))
-  .superRefine((v, ctx) => {
-    const bad = typeof v === 'string' ? v.split(',').map((item) => item.trim()).find((item) => !isTrustedProxyItem(item)) : undefined;
+  .superRefine((s, ctx) => {
+    const refuse = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (s === 'false') return;
+    if (s === 'true') return refuse('true would trust every hop, so any client could name its own address (login throttle, audit log): give the proxy\'s address or subnet');
+    if (/^\d+$/.test(s)) return refuse(`a hop count trusts whoever connects, so a client reaching the port past the proxy names its own address: give the proxy's address or subnet (loopback for one on this host) instead of ${s}`);
+    const bad = s.split(',').map((item) => item.trim()).find((item) => !isTrustedProxyItem(item));
     // Checked here, not by express at the first request: it threw only after the api had connected and made the first admin.
-    if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `must be false, a hop count or comma-separated addresses/subnets (or loopback, linklocal, uniquelocal); "${bad}" is none of them` });
+    if (bad !== undefined) refuse(`must be false or comma-separated addresses/subnets (or loopback, linklocal, uniquelocal); "${bad}" is none of them`);
   })
-  // Every hop trusted: the client address is the first X-Forwarded-For entry, which the client writes.
-  .refine((v) => v !== true, 'true would trust every hop, so any client could name its own address (login throttle, audit log): give the proxy\'s address or subnet, or its hop count');
+  .transform((s): false | string => (s === 'false' ? false : s));
 
 const schema = z
   .object({
