@@ -194,7 +194,7 @@ export interface paths {
         put?: never;
         /**
          * Probe the proxy now (admin) and return what the probe saw
-         * @description The probe runs in the health service; a failed probe is still 200 with `ok` false.
+         * @description The probe runs in the health service; a failed probe is still 200 with `ok` false. Audited (action `check`) with the outcome, also when the health service gives no answer.
          */
         post: operations["checkProxy"];
         delete?: never;
@@ -1181,7 +1181,7 @@ export interface components {
             sourceIp: string | null;
             /** @description The client's User-Agent header (first 512 characters) */
             userAgent: string | null;
-            /** @description create, update, delete, enable, disable, import, password_change, password_change_failed, login, login_failed, logout */
+            /** @description create, update, delete, enable, disable, import, check, quota_reset, password_change, password_change_failed, login, login_failed, logout */
             action: string;
             entityType: components["schemas"]["AuditEntityType"];
             entityId: string | null;
@@ -1381,7 +1381,7 @@ export interface components {
         AuditActor: string;
         AuditEntityType: components["schemas"]["AuditEntityType"];
         AuditEntityId: string;
-        /** @description create, update, delete, enable, disable, import, login, login_failed, logout, password_change, ... */
+        /** @description create, update, delete, enable, disable, import, check, login, login_failed, logout, password_change, ... */
         AuditAction: string;
         /** @description The client address the change came from, exactly */
         AuditSourceIp: string;
@@ -2345,7 +2345,7 @@ export interface operations {
                 actor?: components["parameters"]["AuditActor"];
                 entityType?: components["parameters"]["AuditEntityType"];
                 entityId?: components["parameters"]["AuditEntityId"];
-                /** @description create, update, delete, enable, disable, import, login, login_failed, logout, password_change, ... */
+                /** @description create, update, delete, enable, disable, import, check, login, login_failed, logout, password_change, ... */
                 action?: components["parameters"]["AuditAction"];
                 /** @description The client address the change came from, exactly */
                 sourceIp?: components["parameters"]["AuditSourceIp"];
@@ -2388,7 +2388,7 @@ export interface operations {
                 actor?: components["parameters"]["AuditActor"];
                 entityType?: components["parameters"]["AuditEntityType"];
                 entityId?: components["parameters"]["AuditEntityId"];
-                /** @description create, update, delete, enable, disable, import, login, login_failed, logout, password_change, ... */
+                /** @description create, update, delete, enable, disable, import, check, login, login_failed, logout, password_change, ... */
                 action?: components["parameters"]["AuditAction"];
                 /** @description The client address the change came from, exactly */
                 sourceIp?: components["parameters"]["AuditSourceIp"];

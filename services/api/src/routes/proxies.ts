@@ -35,7 +35,7 @@ export function proxyRoutes(ctx: ApiContext): Router {
   });
 
   router.post('/api/v1/proxies/:id/check', async (req, res) => {
-    res.json(await proxies.check(idParam(req)));
+    res.json(await proxies.check(idParam(req), actorOf(req)));
   });
 
   router.get('/api/v1/proxies/:id/checks', async (req, res) => {

@@ -65,7 +65,7 @@ test('check: asks the health service with the settings probe timeout plus the ma
   const prober = { probe: async (proxyId: number, timeoutMs: number) => (calls.push(timeoutMs), new FakeProber().probe(proxyId)) };
   service = new ProxyService({ store, prober, publisher, secretKey, allowedNetworks: [], probeWaitMarginMs: 5_000 });
   const proxy = await service.create({ name: 'dante', protocol: 'socks5', host: '198.51.100.10', port: 1080 }, ACTOR);
-  assert.equal((await service.check(proxy.id)).ok, true);
+  assert.equal((await service.check(proxy.id, ACTOR)).ok, true);
   assert.deepEqual(calls, [store.tables.settings.probeTimeoutMs + 5_000]);
-  await assert.rejects(service.check(999), fails('not_found', undefined, /proxy 999/));
+  await assert.rejects(service.check(999, ACTOR), fails('not_found', undefined, /proxy 999/));
 });

@@ -88,12 +88,22 @@ export class ProxyService {
     await this.deps.publisher.publish({ type: 'proxy.changed', proxyId: id, action: 'deleted' });
   }
 
-  /** An on-demand probe through the health service; its result, good or bad, is the answer. */
-  async check(id: number): Promise<ProbeResult> {
+  /**
+   * An on-demand probe through the health service; its result, good or bad, is the answer. Audited
+   * with its outcome, answered or not: the health service dials the proxy with its credentials.
+   */
+  async check(id: number, actor: Actor): Promise<ProbeResult> {
     const { store } = this.deps;
     if (!(await store.proxies.find(id))) throw notFound(`proxy ${id}`);
     const settings = await store.settings.load();
-    return this.deps.prober.probe(id, settings.probeTimeoutMs + this.deps.probeWaitMarginMs);
+    let outcome: Record<string, unknown> = { ok: false, error: 'no answer from the health service' };
+    try {
+      const result = await this.deps.prober.probe(id, settings.probeTimeoutMs + this.deps.probeWaitMarginMs);
+      outcome = { ok: result.ok, latencyMs: result.latencyMs, exitIp: result.exitIp, error: result.error };
+      return result;
+    } finally {
+      await store.audit.write(actor, { action: 'check', entityType: 'proxy', entityId: id, before: null, after: outcome });
+    }
   }
 
   /** Where proxies may be, as of the settings now (the LAN prefix) and the operator's allowed networks. */
