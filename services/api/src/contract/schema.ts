@@ -1280,7 +1280,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Not logged in, bad credentials, or a revoked/expired token */
+        /** @description Not logged in, bad credentials, a revoked/expired token, or a session that ended while its write ran (role or password changed, user deleted; nothing was changed) */
         Unauthorized: {
             headers: {
                 [name: string]: unknown;

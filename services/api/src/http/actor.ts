@@ -21,7 +21,7 @@ export function clientIp(req: Request): string | null {
 export function actorOf(req: Request): Actor {
   const ip = clientIp(req);
   const userAgent = req.get('user-agent')?.slice(0, USER_AGENT_MAX) ?? null;
-  return { userId: req.auth?.userId ?? null, username: req.auth?.username ?? null, sourceIp: ip, userAgent, requestId: req.requestId };
+  return { userId: req.auth?.userId ?? null, username: req.auth?.username ?? null, sourceIp: ip, userAgent, requestId: req.requestId, tokenVersion: req.auth?.tokenVersion ?? null };
 }
 
 export function idParam(req: Request): number {

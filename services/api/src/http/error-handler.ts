@@ -35,6 +35,7 @@ const DOMAIN_STATUS: Readonly<Record<DomainErrorKind, readonly [number, string]>
   probe_failed: [422, 'probe_failed'],
   unavailable: [503, 'unavailable'],
   probe_timeout: [504, 'probe_timeout'],
+  session_ended: [401, 'unauthenticated'],
 };
 
 function toApiError(error: unknown): ApiError | null {

@@ -3,7 +3,7 @@
  * conflict, the proxy failed its probe, a dependency is down. logic/ and services/ throw these and
  * know nothing of HTTP; http/error-handler.ts maps each kind to its status and error code.
  */
-export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'stale' | 'probe_failed' | 'probe_timeout' | 'unavailable';
+export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'stale' | 'probe_failed' | 'probe_timeout' | 'unavailable' | 'session_ended';
 
 export class DomainError extends Error {
   constructor(
@@ -23,3 +23,4 @@ export const conflict = (field: string | undefined, message: string, details?: u
 /** The change was built on a version that is no longer the stored one (If-Match). */
 export const stale = (message: string) => new DomainError('stale', message);
 export const unavailable = (message: string) => new DomainError('unavailable', message);
+export const sessionEnded = (message: string) => new DomainError('session_ended', message);

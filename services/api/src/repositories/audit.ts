@@ -1,12 +1,27 @@
 import type { AuditLogRow, Db } from '@pgw/db';
 import { sql } from 'kysely';
+import { sessionEnded } from '../logic/domain-errors.js';
 import { redactSecrets } from '../logic/redact.js';
 import type { Actor, AuditEntry, AuditFilter, AuditReader, AuditRepository } from '../services/ports.js';
 
 export type { Actor } from '../services/ports.js';
 
-/** Call inside the transaction of the change it records, so both commit or neither does. */
-export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry): Promise<void> {
+/**
+ * Call inside the transaction of the change it records, so both commit or neither does. A user's
+ * change commits only while that user's session stands: the role was checked when the request
+ * began, and a write may wait seconds for a probe, during which another admin may demote the user,
+ * reset their password or delete them. The user's row is read FOR SHARE, so such a change either
+ * committed before (and this one is refused, rolled back whole) or waits until this one commits.
+ * A change to the actor's own row (their password, their role, their account) is the exception: it
+ * moves the version itself.
+ */
+export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry, confirmed = new WeakSet<Actor>()): Promise<void> {
+  const ownRow = entry.entityType === 'user' && entry.entityId !== null && String(entry.entityId) === String(actor.userId);
+  if (actor.userId !== null && actor.tokenVersion != null && !ownRow && !confirmed.has(actor)) {
+    const current = await trx.selectFrom('users').select('tokenVersion').where('id', '=', actor.userId).forShare().executeTakeFirst();
+    if (current?.tokenVersion !== actor.tokenVersion) throw sessionEnded(`the session of "${actor.username}" ended while the request ran (role or password changed, or the user deleted): nothing was changed`);
+    confirmed.add(actor); // the lock holds to the commit: an import's 4096 rows need one read
+  }
   const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(redactSecrets(value)));
   await trx
     .insertInto('auditLog')
@@ -50,4 +65,7 @@ export async function searchAudit(db: Db, filter: AuditFilter, limit: number): P
 
 export const auditReader = (db: Db): AuditReader => ({ search: (filter, limit) => searchAudit(db, filter, limit) });
 
-export const auditRepository = (db: Db): AuditRepository => ({ write: (actor, entry) => writeAudit(db, actor, entry) });
+export const auditRepository = (db: Db): AuditRepository => {
+  const confirmed = new WeakSet<Actor>();
+  return { write: (actor, entry) => writeAudit(db, actor, entry, confirmed) };
+};

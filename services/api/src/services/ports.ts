@@ -16,6 +16,12 @@ export interface Actor {
   readonly sourceIp: string | null;
   readonly userAgent: string | null;
   readonly requestId: string;
+  /**
+   * The token version the request was authenticated under, when a user's session made it: the
+   * audit write refuses the change if it is no longer the user's (role or password changed, user
+   * deleted while the request ran).
+   */
+  readonly tokenVersion?: number | null;
 }
 
 export type EntityType = 'user' | 'proxy' | 'mapping' | 'settings' | 'session';

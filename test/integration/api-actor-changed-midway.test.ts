@@ -1,0 +1,71 @@
+// An admin's request that is still running when that admin is demoted, has their password reset or
+// is deleted changes nothing: the role was checked once at the start, and a mapping create waits
+// for its proxy's probe (up to the probe timeout) before its transaction; a compromised admin's
+// demotion did not stop a write already past the check (review). Real Postgres and Redis; a BullMQ
+// worker on the harness's queue prefix stands in for the health service and holds the probe open.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { connectRedis, PROBE_QUEUE, type ProbeJobData, type ProbeResult } from '@pgw/events';
+import { Worker } from 'bullmq';
+import { ADMIN, ApiHarness } from './api-harness.js';
+
+const BOB = { username: 'bob-admin', password: 'bob-password-1234' };
+
+describe('a write whose admin changed while it ran', () => {
+  let h: ApiHarness;
+  let proxyId: number;
+  let held: Array<() => void> = [];
+  let jobs = 0;
+  let worker: Worker<ProbeJobData, ProbeResult>;
+  const connection = connectRedis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+
+  before(async () => {
+    h = await ApiHarness.start({}, { probeWaitMarginMs: 5_000 });
+    await h.db.updateTable('settings').set({ probeTimeoutMs: 10_000 }).where('id', '=', 1).execute();
+    const alice = await h.login(ADMIN);
+    const created = await h.call('POST', '/api/v1/proxies', { auth: { session: alice }, body: { name: 'held', protocol: 'socks5', host: '198.51.100.10', port: 1080 } });
+    proxyId = (created.body as { id: number }).id;
+    worker = new Worker<ProbeJobData, ProbeResult>(PROBE_QUEUE, async (job) => {
+      jobs++;
+      await new Promise<void>((release) => held.push(release));
+      return { proxyId: job.data.proxyId, ok: true, latencyMs: 5, exitIp: '198.51.100.10', error: null, checkedAt: new Date().toISOString() };
+    }, { connection, prefix: h.queuePrefix });
+    await worker.waitUntilReady();
+  });
+  after(async () => {
+    for (const release of held) release();
+    await worker?.close();
+    connection.disconnect();
+    await h?.stop();
+  });
+
+  async function until(what: string, check: () => boolean): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within 20 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  for (const change of ['demoted', 'password reset', 'deleted'] as const) {
+    it(`${change} while a mapping create waits for its probe: 401, nothing stored, nothing audited`, async () => {
+      const alice = await h.login(ADMIN);
+      const made = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { ...BOB, username: `${BOB.username}-${jobs}`, role: 'admin' } });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const bobId = (made.body as { id: number }).id;
+      const bob = await h.login({ ...BOB, username: `${BOB.username}-${jobs}` });
+      const before = jobs;
+      const clientIp = `192.168.2.${50 + jobs}`;
+      const pending = h.call('POST', '/api/v1/mappings', { auth: { session: bob }, body: { clientIp, proxyId } });
+      await until('the probe reached the worker', () => jobs > before);
+      if (change === 'deleted') assert.equal((await h.call('DELETE', `/api/v1/users/${bobId}`, { auth: { session: alice } })).status, 204);
+      else assert.equal((await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: change === 'demoted' ? { role: 'viewer' } : { password: 'reset-by-alice-123' } })).status, 200);
+      held.shift()!();
+      const res = await pending;
+      assert.equal(res.status, 401, `bob's create after he was ${change}: ${res.status} ${JSON.stringify(res.body)}`);
+      assert.equal(await h.db.selectFrom('mappings').select('id').where('clientIp', '=', clientIp).executeTakeFirst(), undefined, 'no mapping stored');
+      const audited = await h.db.selectFrom('auditLog').select('id').where('actorUsername', '=', `${BOB.username}-${jobs - 1}`).where('entityType', '=', 'mapping').execute();
+      assert.deepEqual(audited, [], 'no audit row of his');
+    });
+  }
+});
