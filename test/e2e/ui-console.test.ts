@@ -212,6 +212,8 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
       assert.equal(await page.locator('tr[data-user]').count(), 0);
       // Nor the audit entries about users and sessions (the api leaves them out of a viewer's reads).
       await page.getByTestId('audit-viewer-scope').waitFor();
+      // Nor the admins' addresses: no source IP filter (the api refuses it from a viewer).
+      assert.equal(await page.locator('#audit-ip').count(), 0, 'a source IP filter shown to a viewer');
       // And the server refuses anyway: a well-formed change with a valid CSRF token is forbidden.
       const status = await page.evaluate(async () => {
         const { csrfToken } = (await (await fetch('/api/v1/auth/csrf')).json()) as { csrfToken: string };

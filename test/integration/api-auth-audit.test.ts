@@ -107,6 +107,28 @@ describe('audit of authentication events', () => {
     assert.doesNotMatch(csv.text, /login_failed|pgw-audit-test/);
   });
 
+  it("keeps the admins' addresses and browsers from a viewer on every row, not only on sessions' (review: a proxy's row named them)", async () => {
+    const admin = await h.login(ADMIN);
+    const viewer = await h.login(VIEWER);
+    const made = await h.call('POST', '/api/v1/proxies', { auth: { session: admin }, body: { name: 'seen-by-viewer', protocol: 'socks5', host: '198.51.100.20', port: 1080 }, headers: CLIENT });
+    assert.equal(made.status, 201, made.text);
+    const entityId = String((made.body as { id: number }).id);
+    const adminPage = await h.call('GET', `/api/v1/audit?entityType=proxy&entityId=${entityId}`, { auth: { bearer: admin.token } });
+    assert.deepEqual(adminPage.body.items.map((i: { sourceIp: string; userAgent: string }) => [i.sourceIp, i.userAgent]), [['203.0.113.90', CLIENT['user-agent']]], 'the admin reads them');
+    const page = await h.call('GET', `/api/v1/audit?entityType=proxy&entityId=${entityId}`, { auth: { bearer: viewer.token } });
+    assert.equal(page.status, 200, page.text);
+    assert.deepEqual(page.body.items.map((i: { actorUsername: string; sourceIp: string; userAgent: string }) => [i.actorUsername, i.sourceIp, i.userAgent]), [[ADMIN.username, null, null]]);
+    for (const q of ['203.0.113.90', 'pgw-audit-test']) {
+      const found = await h.call('GET', `/api/v1/audit?entityType=proxy&q=${encodeURIComponent(q)}`, { auth: { bearer: viewer.token } });
+      assert.deepEqual([found.status, found.body.items.length], [200, 0], `a viewer's search for ${q} matched on what it may not read`);
+    }
+    const bySource = await h.call('GET', '/api/v1/audit?sourceIp=203.0.113.90', { auth: { bearer: viewer.token } });
+    assert.deepEqual([bySource.status, bySource.body.error?.field], [400, 'sourceIp'], bySource.text);
+    const csv = await h.call('GET', '/api/v1/audit/export?entityType=proxy', { auth: { bearer: viewer.token } });
+    assert.equal(csv.status, 200, csv.text);
+    assert.doesNotMatch(csv.text, /203\.0\.113\.90|pgw-audit-test/, 'nor in the export');
+  });
+
   it('does not write a row for a throttled attempt (no password checked, nothing to record but a counter)', async () => {
     const attempt = () => h.call('POST', '/api/v1/auth/login', { body: { username: 'mallory', password: 'guess-guess-1' }, headers: { ...CLIENT, 'x-forwarded-for': '203.0.113.99' } });
     for (let i = 0; i < 5; i++) assert.equal((await attempt()).status, 401);

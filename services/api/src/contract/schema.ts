@@ -528,7 +528,9 @@ export interface paths {
          * Audit log, newest first, filtered and paginated
          * @description Every filter narrows the result (AND). A viewer reads everything except users: the entries about users
          *     and sessions (`entityType` user or session: logins, failed logins, logouts, user and password changes)
-         *     are left out of a viewer's pages and exports, whatever the filters. Paging is by cursor: `before` = the previous page's `nextCursor`
+         *     are left out of a viewer's pages and exports, whatever the filters; on the rows a viewer reads, the
+         *     admins' addresses and browsers (`sourceIp`, `userAgent`) are null, `q` does not search them, and the
+         *     `sourceIp` filter is refused (400). Paging is by cursor: `before` = the previous page's `nextCursor`
          *     (an id), so rows written meanwhile never shift a page. `q` is a case-insensitive substring of the actor,
          *     action, entity id, source IP, user agent or the before/after JSON (so a client IP or proxy name finds the
          *     changes that named it).

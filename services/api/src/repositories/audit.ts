@@ -54,13 +54,16 @@ export async function searchAudit(db: Db, filter: AuditFilter, limit: number): P
   // host() compares as text: a malformed address matches nothing instead of failing the inet cast.
   if (filter.sourceIp) query = query.where(sql<string>`host(source_ip)`, '=', filter.sourceIp);
   if (filter.text) {
-    const haystack = sql<string>`concat_ws(' ', actor_username, action, entity_id, host(source_ip), user_agent, before::text, after::text)`;
+    const haystack = filter.withoutClients
+      ? sql<string>`concat_ws(' ', actor_username, action, entity_id, before::text, after::text)`
+      : sql<string>`concat_ws(' ', actor_username, action, entity_id, host(source_ip), user_agent, before::text, after::text)`;
     query = query.where(haystack, 'ilike', likePattern(filter.text));
   }
   if (filter.from) query = query.where('at', '>=', filter.from);
   if (filter.to) query = query.where('at', '<', filter.to);
   if (filter.hiddenEntityTypes?.length) query = query.where('entityType', 'not in', filter.hiddenEntityTypes);
-  return query.orderBy('id', 'desc').limit(limit).execute();
+  const rows = await query.orderBy('id', 'desc').limit(limit).execute();
+  return filter.withoutClients ? rows.map((row) => ({ ...row, sourceIp: null, userAgent: null })) : rows;
 }
 
 export const auditReader = (db: Db): AuditReader => ({ search: (filter, limit) => searchAudit(db, filter, limit) });

@@ -31,6 +31,8 @@ type Query = Readonly<Record<string, unknown>>;
  * and logouts), which name usernames, roles and the admins' addresses and browsers.
  */
 const HIDDEN_FROM: Readonly<Record<Role, readonly string[]>> = { admin: [], viewer: ['user', 'session'] };
+/** Nor, on the rows it reads, the admins' addresses and browsers (source IP, User-Agent). */
+const CLIENTS_HIDDEN_FROM: ReadonlySet<Role> = new Set(['viewer']);
 
 const text = (query: Query, name: string): string | undefined => {
   const value = query[name];
@@ -50,8 +52,11 @@ const date = (query: Query, name: string): Date | undefined => {
  * their types and lengths). An empty parameter is no filter, as an empty field of the console is.
  */
 export function auditFilter(query: Query, reader: Role): AuditFilter {
+  const withoutClients = CLIENTS_HIDDEN_FROM.has(reader);
+  if (withoutClients && text(query, 'sourceIp') !== undefined) throw invalid('sourceIp', 'a viewer does not read the source addresses of the audit log');
   const filter: AuditFilter = {
     hiddenEntityTypes: HIDDEN_FROM[reader],
+    withoutClients,
     before: text(query, 'before'),
     actor: text(query, 'actor'),
     entityType: text(query, 'entityType'),

@@ -110,6 +110,8 @@ export interface AuditFilter {
   to?: Date | undefined;
   /** Rows about these kinds of entity are left out, whatever the other filters say (a viewer's reads). */
   hiddenEntityTypes?: readonly string[] | undefined;
+  /** Source IP and User-Agent left out of the rows and of the text search (a viewer's reads). */
+  withoutClients?: boolean | undefined;
 }
 
 export interface AuditReader {
