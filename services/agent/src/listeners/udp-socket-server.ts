@@ -82,12 +82,19 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
     closeFd(fd);
   }
 
+  /**
+   * A full channel (EAGAIN: the forwarder has not read its answers yet, e.g. a burst of new flows
+   * in one turn of its loop) drops this answer only: that flow's ask times out in the forwarder and
+   * is asked again. Closing the channel, as any failed send did, failed every client's pending asks.
+   */
+  let dropped = 0;
   function reply(session: PacketSocket, message: UdpAgentMessageInput, fds: readonly number[]): void {
     const data = Buffer.from(JSON.stringify(udpAgentMessageSchema.parse(message)));
     try {
       session.send(data, fds);
     } catch (error) {
-      session.close(error as Error);
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return session.close(error as Error);
+      if (dropped++ % 1000 === 0) logger.warn('UDP socket server: the forwarder is not reading its answers; answers dropped, their asks will time out', { dropped });
     }
   }
 

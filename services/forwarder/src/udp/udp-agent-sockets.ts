@@ -10,7 +10,6 @@ import {
 import type { Logger } from '@pgw/log';
 import { closeFd, connectPacketServer, type Packet, PacketSocket } from '@pgw/original-dst';
 
-/** A descriptor from the agent (the caller's to close), or why there is none. */
 /**
  * A socket from the agent, or why not: `transient` where the agent was not asked or did not answer
  * (a restart, a timeout), so that asking again later may get one; otherwise the agent's own refusal.
@@ -20,10 +19,25 @@ export type UdpSocketGrant = { readonly fd: number } | { readonly reason: string
 /** How long the agent may take to answer. */
 const ANSWER_TIMEOUT_MS = 2_000;
 const RECONNECT_MS = 250;
+/**
+ * Asks sent and not yet answered, at most: each answer waits in the channel until this process
+ * reads it, and the channel holds about 280 (the agent's send buffer); a burst of new flows beyond
+ * that (a DNS storm) failed here with EAGAIN, or there, where it cost the channel. The rest wait
+ * their turn, in order, up to MAX_WAITING.
+ */
+const MAX_IN_FLIGHT = 128;
+const MAX_WAITING = 8_192;
 
 interface Pending {
   resolve(grant: UdpSocketGrant): void;
   timer: NodeJS.Timeout;
+}
+
+const UNREACHABLE: UdpSocketGrant = { reason: 'the agent is not reachable for UDP sockets', transient: true };
+
+interface Waiting {
+  message: UdpForwarderMessageInput & { id: number };
+  resolve(grant: UdpSocketGrant): void;
 }
 
 /**
@@ -34,6 +48,7 @@ interface Pending {
 export class UdpAgentSockets {
   private session: PacketSocket | null = null;
   private readonly pending = new Map<number, Pending>();
+  private readonly waiting: Waiting[] = [];
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -66,27 +81,40 @@ export class UdpAgentSockets {
     return this.ask({ v: UDP_SOCKET_PROTOCOL_VERSION, type: 'reply_socket', id: this.nextId++, client, destination });
   }
 
-  private ask(message: UdpForwarderMessageInput): Promise<UdpSocketGrant> {
+  private ask(message: UdpForwarderMessageInput & { id: number }): Promise<UdpSocketGrant> {
     // A message the agent would refuse costs the channel (it closes on one: every client's pending
     // asks with it), so it is refused here, for this flow only.
     const checked = udpForwarderMessageSchema.safeParse(message);
     if (!checked.success) return Promise.resolve({ reason: `not a UDP socket request the agent takes: ${checked.error.issues[0]?.message ?? 'invalid'}` });
-    const session = this.session;
-    if (session === null || !session.isOpen) return Promise.resolve({ reason: 'the agent is not reachable for UDP sockets', transient: true });
+    if (this.session === null || !this.session.isOpen) return Promise.resolve(UNREACHABLE);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(message.id);
-        resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true });
-      }, ANSWER_TIMEOUT_MS);
-      this.pending.set(message.id, { resolve, timer });
-      try {
-        session.send(Buffer.from(JSON.stringify(message)));
-      } catch (error) {
-        clearTimeout(timer);
-        this.pending.delete(message.id);
-        resolve({ reason: `cannot ask the agent: ${(error as Error).message}`, transient: true });
-      }
+      if (this.pending.size < MAX_IN_FLIGHT) return this.send({ message, resolve });
+      if (this.waiting.length >= MAX_WAITING) return resolve({ reason: `${MAX_WAITING} UDP socket requests already wait for the agent`, transient: true });
+      this.waiting.push({ message, resolve });
     });
+  }
+
+  private send({ message, resolve }: Waiting): void {
+    const session = this.session;
+    if (session === null || !session.isOpen) return resolve(UNREACHABLE);
+    const timer = setTimeout(() => {
+      this.pending.delete(message.id);
+      resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true });
+      this.sendWaiting();
+    }, ANSWER_TIMEOUT_MS);
+    this.pending.set(message.id, { resolve, timer });
+    try {
+      session.send(Buffer.from(JSON.stringify(message)));
+    } catch (error) {
+      clearTimeout(timer);
+      this.pending.delete(message.id);
+      resolve({ reason: `cannot ask the agent: ${(error as Error).message}`, transient: true });
+    }
+  }
+
+  /** Asks that waited for room, in order, while there is room. */
+  private sendWaiting(): void {
+    while (this.waiting.length > 0 && this.pending.size < MAX_IN_FLIGHT) this.send(this.waiting.shift()!);
   }
 
   private connect(): void {
@@ -126,6 +154,7 @@ export class UdpAgentSockets {
     this.pending.delete(message.id);
     clearTimeout(pending.timer);
     pending.resolve(message.type === 'socket' ? { fd: packet.fds[0]! } : { reason: message.reason });
+    this.sendWaiting();
   }
 
   private onClose(): void {
@@ -135,6 +164,7 @@ export class UdpAgentSockets {
       pending.resolve({ reason: 'the agent closed the UDP socket channel', transient: true });
       this.pending.delete(id);
     }
+    for (const waiting of this.waiting.splice(0)) waiting.resolve({ reason: 'the agent closed the UDP socket channel', transient: true });
     if (this.stopped) return;
     this.timer = setTimeout(() => this.connect(), RECONNECT_MS).unref();
   }
