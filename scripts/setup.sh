@@ -34,6 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # Removed however apt ends: left behind, it would stop every later package upgrade from restarting its daemon.
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
+  had_containerd=$(dpkg-query -W -f='${Status}' containerd 2>/dev/null | grep -c 'install ok installed' || true)
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # A Docker Engine in the machine's own namespace would add a bridge and iptables rules there: when
@@ -41,6 +42,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # they create). One the machine had before is the operator's (a Compose host's): left as it was.
   if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null; then
     systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+    # And containerd, when it came with it: a containerd running at its default address is the one
+    # every dockerd uses, the tests' own included, whose host-network containers would then run in
+    # the machine's namespace (the deploy tests refuse to start then).
+    [ "$had_containerd" = 1 ] || systemctl disable containerd.service >/dev/null 2>&1 || true
   fi
 fi
 

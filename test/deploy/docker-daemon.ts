@@ -38,8 +38,24 @@ export interface DockerDaemon {
   stop(): Promise<void>;
 }
 
+/** Where dockerd looks for a containerd already running (moby's systemContainerdRunning: the file's existence alone). */
+export const SYSTEM_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+
+/**
+ * dockerd uses a containerd found at its default address instead of starting its own, and a
+ * container's network namespace is then that containerd's: with a system containerd (docker.io's
+ * containerd.service on a host that booted with it), the tests' host-network containers, a guard and
+ * an agent with CAP_NET_ADMIN among them, would load their nft tables and write their sysctls in
+ * the machine's own namespace. Refused before dockerd starts, saying how to proceed.
+ */
+export function refuseSystemContainerd(socket = SYSTEM_CONTAINERD_SOCKET): void {
+  if (!existsSync(socket)) return;
+  throw new Error(`a containerd listens on ${socket} (or left its socket there): dockerd would use it, and the deploy tests' host-network containers would run in the machine's own network namespace, not the lab's; stop it first (systemctl stop docker.socket docker containerd) or remove a stale socket`);
+}
+
 /** Starts dockerd in network namespace `ns` (a name under /run/netns); /run/pgw-deploy/<ns> holds its socket, pid and exec root. */
 export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
+  refuseSystemContainerd();
   const dir = join('/run/pgw-deploy', ns);
   mkdirSync(dir, { recursive: true });
   const dataRoot = join(DEPLOY_CACHE, 'docker');
