@@ -28,6 +28,14 @@ test('download shaped on the LAN egress by destination, upload via IFB by source
   assert.doesNotMatch(text, /parent ffff: .*192\.168\.2\.12/);
 });
 
+test('a client pinned to its MAC: the upload filter matches that source MAC too (a spoofer with its address filled its class)', () => {
+  const pinned = policyClient(10, { shaping: limited, mac: '02:00:00:ab:cd:ef' as never });
+  const text = renderTcPlan(policy([pinned, client(11, limited)])).batch.join('\n');
+  assert.match(text, /parent ffff: .* match ip src 192\.168\.2\.10\/32 match u32 0x020000ab 0xffffffff at -8 match u16 0xcdef 0xffff at -4 action mirred/);
+  assert.match(text, /parent ffff: .* match ip src 192\.168\.2\.11\/32 action mirred/, 'an unpinned client: by address alone');
+  assert.throws(() => renderTcPlan(policy([{ ...pinned, mac: 'ff:ff:ff:ff:ff:ff' as never }])), /not a unicast MAC/);
+});
+
 test('a rate or address forced past the types is refused before tc', () => {
   assert.throws(() => renderTcPlan(policy([client(10, { ...limited, rateDownKbit: 1 })])), /not a rate/);
   assert.throws(() => renderTcPlan(policy([{ ...client(10, limited), ip: '1.2.3.4; reboot' as never }])), /not an IPv4/);

@@ -1,5 +1,5 @@
 import { type GatewayPolicy, RATE_KBIT_MAX, RATE_KBIT_MIN } from '@pgw/domain';
-import { nftIpv4 } from '../ruleset/nft-values.js';
+import { nftIpv4, nftMac } from '../ruleset/nft-values.js';
 
 /**
  * Per-client limits (issue 16, docs/SECURITY.md flow 20), rendered purely from the policy.
@@ -73,18 +73,29 @@ function burstBytes(kbit: number): number {
   return Math.max(Math.ceil((kbit * 1000) / 8 / 100), 4 * 65_536);
 }
 
+/**
+ * The Ethernet source address of a client pinned to its MAC, as u32 matches on the ingress packet
+ * (offsets from the IP header: the source MAC is bytes -8 to -3). Without it tc classified by the
+ * source address alone, before nftables drops a spoofer's packets: a LAN host sending with a pinned
+ * client's address from another MAC filled that client's upload class.
+ */
+function sourceMacMatch(mac: string): string {
+  const hex = mac.split(':').join('');
+  return ` match u32 0x${hex.slice(0, 8)} 0xffffffff at -8 match u16 0x${hex.slice(8)} 0xffff at -4`;
+}
+
 /** The tc plan of a policy: one HTB class per limited client and direction, classid minor = client order (hex). */
 export function renderTcPlan(policy: GatewayPolicy, directions: { readonly upload: boolean } = { upload: true }): TcPlan {
   const lan = tcInterface(policy.lan.interface);
   const down: { ip: string; kbit: number }[] = [];
-  const up: { ip: string; kbit: number }[] = [];
+  const up: { ip: string; kbit: number; mac: string | null }[] = [];
   for (const client of policy.clients) {
     const shaping = client.shaping;
     if (!shaping) continue;
     const ip = nftIpv4(client.ip);
     if (shaping.rateDownKbit !== null) down.push({ ip, kbit: tcRate(shaping.rateDownKbit) });
     // Without upload: the download limits alone, where no IFB device can be had (Shaper).
-    if (shaping.rateUpKbit !== null && directions.upload) up.push({ ip, kbit: tcRate(shaping.rateUpKbit) });
+    if (shaping.rateUpKbit !== null && directions.upload) up.push({ ip, kbit: tcRate(shaping.rateUpKbit), mac: client.mac ? nftMac(client.mac) : null });
   }
   if (down.length + up.length > 0xfffe) throw new Error('refusing to render more than 65534 rate-limited clients (HTB class ids)');
   const batch: string[] = [];
@@ -105,8 +116,8 @@ export function renderTcPlan(policy: GatewayPolicy, directions: { readonly uploa
   if (down.length > 0) htb(lan, down, 'dst');
   if (up.length > 0) {
     batch.push(`qdisc add dev ${lan} handle ffff: ingress`);
-    for (const { ip } of up) {
-      batch.push(`filter add dev ${lan} parent ffff: protocol ip prio 1 u32 match ip src ${ip}/32 action mirred egress redirect dev ${IFB_DEVICE}`);
+    for (const { ip, mac } of up) {
+      batch.push(`filter add dev ${lan} parent ffff: protocol ip prio 1 u32 match ip src ${ip}/32${mac === null ? '' : sourceMacMatch(mac)} action mirred egress redirect dev ${IFB_DEVICE}`);
       filter(lan, 'ffff:', tcFilterKey(ip, 12, null));
     }
     htb(IFB_DEVICE, up, 'src');
