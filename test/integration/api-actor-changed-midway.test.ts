@@ -47,6 +47,24 @@ describe('a write whose admin changed while it ran', () => {
     }
   }
 
+  it("a demoted admin's change to their own account waiting for its hash commits nothing: the demotion stands (review)", async () => {
+    const alice = await h.login(ADMIN);
+    const name = `${BOB.username}-self`;
+    const made = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { ...BOB, username: name, role: 'admin' } });
+    const bobId = (made.body as { id: number }).id;
+    const bob = await h.login({ ...BOB, username: name });
+    // The argon2 gate (one at a time) busy with four logins: Bob's hash waits its turn behind them.
+    const logins = Array.from({ length: 4 }, (_, i) => h.call('POST', '/api/v1/auth/login', { body: { username: `nobody-${i}`, password: 'not-a-password-1' } }));
+    const own = h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: bob }, body: { role: 'admin', password: 'bob-new-password-1' } });
+    const demoted = await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: { role: 'viewer' } });
+    assert.equal(demoted.status, 200, JSON.stringify(demoted.body));
+    const res = await own;
+    await Promise.all(logins);
+    assert.equal(res.status, 401, `bob's own change after his demotion: ${res.status} ${JSON.stringify(res.body)}`);
+    const row = await h.db.selectFrom('users').select(['role']).where('id', '=', bobId).executeTakeFirstOrThrow();
+    assert.equal(row.role, 'viewer', 'the demotion stands');
+  });
+
   for (const change of ['demoted', 'password reset', 'deleted'] as const) {
     it(`${change} while a mapping create waits for its probe: 401, nothing stored, nothing audited`, async () => {
       const alice = await h.login(ADMIN);
@@ -57,15 +75,20 @@ describe('a write whose admin changed while it ran', () => {
       const before = jobs;
       const clientIp = `192.168.2.${50 + jobs}`;
       const pending = h.call('POST', '/api/v1/mappings', { auth: { session: bob }, body: { clientIp, proxyId } });
-      await until('the probe reached the worker', () => jobs > before);
-      if (change === 'deleted') assert.equal((await h.call('DELETE', `/api/v1/users/${bobId}`, { auth: { session: alice } })).status, 204);
-      else assert.equal((await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: change === 'demoted' ? { role: 'viewer' } : { password: 'reset-by-alice-123' } })).status, 200);
-      held.shift()!();
-      const res = await pending;
-      assert.equal(res.status, 401, `bob's create after he was ${change}: ${res.status} ${JSON.stringify(res.body)}`);
-      assert.equal(await h.db.selectFrom('mappings').select('id').where('clientIp', '=', clientIp).executeTakeFirst(), undefined, 'no mapping stored');
-      const audited = await h.db.selectFrom('auditLog').select('id').where('actorUsername', '=', `${BOB.username}-${jobs - 1}`).where('entityType', '=', 'mapping').execute();
-      assert.deepEqual(audited, [], 'no audit row of his');
+      // Whatever fails below, the held probe is let go: the one worker would hold the next cases' too.
+      try {
+        await until('the probe reached the worker', () => jobs > before);
+        if (change === 'deleted') assert.equal((await h.call('DELETE', `/api/v1/users/${bobId}`, { auth: { session: alice } })).status, 204);
+        else assert.equal((await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: change === 'demoted' ? { role: 'viewer' } : { password: 'reset-by-alice-123' } })).status, 200);
+        held.shift()!();
+        const res = await pending;
+        assert.equal(res.status, 401, `bob's create after he was ${change}: ${res.status} ${JSON.stringify(res.body)}`);
+        assert.equal(await h.db.selectFrom('mappings').select('id').where('clientIp', '=', clientIp).executeTakeFirst(), undefined, 'no mapping stored');
+        const audited = await h.db.selectFrom('auditLog').select('id').where('actorUsername', '=', `${BOB.username}-${jobs - 1}`).where('entityType', '=', 'mapping').execute();
+        assert.deepEqual(audited, [], 'no audit row of his');
+      } finally {
+        for (const release of held.splice(0)) release();
+      }
     });
   }
 });

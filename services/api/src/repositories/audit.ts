@@ -12,15 +12,16 @@ export type { Actor } from '../services/ports.js';
  * began, and a write may wait seconds for a probe, during which another admin may demote the user,
  * reset their password or delete them. The user's row is read FOR SHARE, so such a change either
  * committed before (and this one is refused, rolled back whole) or waits until this one commits.
- * A change to the actor's own row (their password, their role, their account) is the exception: it
- * moves the version itself.
+ * Not for rows about a session (login, logout) nor about the actor's own row: the user routes lock
+ * and check that first (lockUserChange), and a password change checks its version in its update.
  */
-export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry, confirmed = new WeakSet<Actor>()): Promise<void> {
-  const ownRow = entry.entityType === 'user' && entry.entityId !== null && String(entry.entityId) === String(actor.userId);
-  if (actor.userId !== null && actor.tokenVersion != null && !ownRow && !confirmed.has(actor)) {
+export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry, confirmed?: WeakSet<Actor>): Promise<void> {
+  // Logins and logouts are about the session itself; a change to one's own row checks it first (lockUserChange).
+  const exempt = entry.entityType === 'session' || (entry.entityType === 'user' && entry.entityId !== null && String(entry.entityId) === String(actor.userId));
+  if (actor.userId !== null && actor.tokenVersion != null && !exempt && !confirmed?.has(actor)) {
     const current = await trx.selectFrom('users').select('tokenVersion').where('id', '=', actor.userId).forShare().executeTakeFirst();
     if (current?.tokenVersion !== actor.tokenVersion) throw sessionEnded(`the session of "${actor.username}" ended while the request ran (role or password changed, or the user deleted): nothing was changed`);
-    confirmed.add(actor); // the lock holds to the commit: an import's 4096 rows need one read
+    confirmed?.add(actor); // in a transaction the lock holds to the commit: an import's 4096 rows need one read
   }
   const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(redactSecrets(value)));
   await trx
@@ -68,7 +69,8 @@ export async function searchAudit(db: Db, filter: AuditFilter, limit: number): P
 
 export const auditReader = (db: Db): AuditReader => ({ search: (filter, limit) => searchAudit(db, filter, limit) });
 
-export const auditRepository = (db: Db): AuditRepository => {
-  const confirmed = new WeakSet<Actor>();
+/** `inTransaction`: the actor's session is checked once per transaction (its lock holds to the commit), else at every write. */
+export const auditRepository = (db: Db, inTransaction: boolean): AuditRepository => {
+  const confirmed = inTransaction ? new WeakSet<Actor>() : undefined;
   return { write: (actor, entry) => writeAudit(db, actor, entry, confirmed) };
 };

@@ -60,8 +60,30 @@ export async function deleteUser(db: Db, id: number): Promise<void> {
 
 /** Locks the admin rows so two concurrent demotions cannot both see "another admin exists". */
 export async function countAdminsForUpdate(db: Db): Promise<number> {
-  const rows = await db.selectFrom('users').select('id').where('role', '=', 'admin').forUpdate().execute();
+  // In id order, as lockUserChange takes its rows: two admins' changes never wait on each other in a circle.
+  const rows = await db.selectFrom('users').select('id').where('role', '=', 'admin').orderBy('id').forUpdate().execute();
   return rows.length;
+}
+
+/**
+ * The first step of a change to a user (PATCH, DELETE): the acting admin's row, the target's and
+ * every admin's (the last-admin check) locked in one statement, in id order, so two such changes
+ * never deadlock; then the actor's session checked under that lock. The role was checked when the
+ * request began and the argon2 hash may have waited its turn since: an admin demoted, reset or
+ * deleted meanwhile changes nothing, not even their own account (a demoted admin restoring their
+ * own role). Returns false when the actor's token version is no longer theirs.
+ */
+export async function lockUserChange(db: Db, actor: { userId: number | null; tokenVersion?: number | null }, targetId: number): Promise<boolean> {
+  const ids = actor.userId === null ? [targetId] : [actor.userId, targetId];
+  const rows = await db
+    .selectFrom('users')
+    .select(['id', 'tokenVersion'])
+    .where((eb) => eb.or([eb('id', 'in', ids), eb('role', '=', 'admin')]))
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+  if (actor.userId === null || actor.tokenVersion == null) return true;
+  return rows.find((row) => row.id === actor.userId)?.tokenVersion === actor.tokenVersion;
 }
 
 export async function countUsers(db: Db): Promise<number> {

@@ -4,10 +4,12 @@ import type { Role } from '../auth/auth-context.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { ApiContext } from '../context.js';
 import { actorOf, idParam } from '../http/actor.js';
-import { conflict, notFound } from '../logic/domain-errors.js';
+import { conflict, notFound, sessionEnded } from '../logic/domain-errors.js';
 import { revoked } from '../http/revocation.js';
 import { writeAudit } from '../repositories/audit.js';
-import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, insertUser, listUsers, toUserDto, updateUser } from '../repositories/users.js';
+import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, insertUser, listUsers, lockUserChange, toUserDto, updateUser } from '../repositories/users.js';
+
+const SESSION_ENDED = 'your session ended while the request ran (your role or password was changed, or your account deleted): nothing was changed';
 
 /** Admin-only and rare: waits its turn at the argon2 gate rather than being refused during a login storm. */
 const hashThroughGate = (ctx: ApiContext, password: string) => ctx.passwordGate.run(() => hashPassword(password), { queueAlways: true });
@@ -41,14 +43,16 @@ export function userRoutes(ctx: ApiContext): Router {
     const id = idParam(req);
     const body = req.body as { role?: Role; password?: string };
     const passwordHash = body.password === undefined ? undefined : await hashThroughGate(ctx, body.password);
+    const actor = actorOf(req);
     const user = await ctx.db.transaction().execute(async (trx) => {
+      if (!(await lockUserChange(trx, actor, id))) throw sessionEnded(SESSION_ENDED);
       const before = await findUserById(trx, id);
       if (!before) throw notFound(`user ${id}`);
       if (before.role === 'admin' && body.role === 'viewer' && (await countAdminsForUpdate(trx)) <= 1) {
         throw conflict('role', 'this is the last admin; make another user admin first');
       }
       const row = await updateUser(trx, id, { ...(body.role ? { role: body.role } : {}), ...(passwordHash ? { passwordHash } : {}) });
-      await writeAudit(trx, actorOf(req), {
+      await writeAudit(trx, actor, {
         action: 'update',
         entityType: 'user',
         entityId: id,
@@ -63,13 +67,15 @@ export function userRoutes(ctx: ApiContext): Router {
 
   router.delete('/api/v1/users/:id', async (req, res) => {
     const id = idParam(req);
+    const actor = actorOf(req);
     await ctx.db.transaction().execute(async (trx) => {
+      if (!(await lockUserChange(trx, actor, id))) throw sessionEnded(SESSION_ENDED);
       const before = await findUserById(trx, id);
       if (!before) throw notFound(`user ${id}`);
       if (before.role === 'admin' && (await countAdminsForUpdate(trx)) <= 1) throw conflict(undefined, 'this is the last admin; it cannot be deleted');
       // Audited first: an admin deleting their own account is the row's actor, and the delete then
       // clears that reference (ON DELETE SET NULL); the row keeps their name.
-      await writeAudit(trx, actorOf(req), { action: 'delete', entityType: 'user', entityId: id, before: toUserDto(before), after: null });
+      await writeAudit(trx, actor, { action: 'delete', entityType: 'user', entityId: id, before: toUserDto(before), after: null });
       await deleteUser(trx, id);
     });
     revoked(ctx, { userId: id });

@@ -102,7 +102,8 @@ export class ProxyService {
       outcome = { ok: result.ok, latencyMs: result.latencyMs, exitIp: result.exitIp, error: result.error };
       return result;
     } finally {
-      await store.audit.write(actor, { action: 'check', entityType: 'proxy', entityId: id, before: null, after: outcome });
+      // Recorded whatever became of the asker's session meanwhile: the probe has run, and this row changes nothing.
+      await store.audit.write({ ...actor, tokenVersion: null }, { action: 'check', entityType: 'proxy', entityId: id, before: null, after: outcome });
     }
   }
 
