@@ -3,6 +3,9 @@
 // and in a recorded session) and only Ctrl-D ended it. Now it is asked for twice with echo off.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -52,6 +55,18 @@ describe('pgw user create at a terminal', () => {
     assert.doesNotMatch(run.screen, new RegExp(PASSWORD), `the terminal showed the password:\n${run.screen}`);
     assert.match(run.screen, /password for "at-terminal": [^]*the same password again: [^]*created viewer "at-terminal"/);
     assert.equal(await users('at-terminal'), 1);
+  });
+
+  it('with stderr to a file (where the prompts go) the terminal still shows nothing typed', async () => {
+    const log = join(tmpdir(), `pgw-cli-prompts-${process.pid}.log`);
+    try {
+      const run = await atTerminal(`user create --role viewer --username logged-prompts 2>${log}`, { PGW_DATABASE_URL: database.adminUrl }, [PASSWORD, PASSWORD]);
+      assert.equal(run.code, 0, `${run.screen}\n${readFileSync(log, 'utf8')}`);
+      assert.doesNotMatch(run.screen, new RegExp(PASSWORD), `the terminal showed the password:\n${run.screen}`);
+      assert.equal(await users('logged-prompts'), 1);
+    } finally {
+      rmSync(log, { force: true });
+    }
   });
 
   it('two different answers: refused in one line, nothing created', async () => {

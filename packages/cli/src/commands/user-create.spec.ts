@@ -25,7 +25,8 @@ test('on a terminal it is asked for twice, and two different answers create noth
     const screen = new PassThrough();
     let shown = '';
     screen.on('data', (chunk: Buffer) => {
-      shown += chunk.toString();
+      // What the terminal shows: the cursor movements readline writes (terminal mode) left out.
+      shown += chunk.toString().replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
       // Typed after the prompt is out, Enter as a terminal in raw mode sends it.
       if (/: $/.test(shown) && answers.length > 0) { const answer = answers.shift(); setImmediate(() => keyboard.write(`${answer}\r`)); }
     });

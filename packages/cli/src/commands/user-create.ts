@@ -41,7 +41,8 @@ export async function readNewPassword(env: NodeJS.ProcessEnv, stdin: NodeJS.Read
 
 async function askTwice(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, username: string): Promise<string> {
   const ask = async (prompt: string) => {
-    const answer = await read({ prompt, silent: true, replace: '', input, output });
+    // terminal: read decides it by the output, and stderr may be a log (2>file): the echo is the input's.
+    const answer = await read({ prompt, silent: true, replace: '', input, output, terminal: true });
     output.write('\n'); // the Enter that echo off did not show
     return answer;
   };
