@@ -5,7 +5,7 @@
 // session, failing every client's pending asks until the forwarder reconnected. Run in a network
 // namespace of this test's own (the server binds its transparent UDP socket at start).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,19 +67,19 @@ process.exit(0);
 `;
 
 describe("the agent's UDP socket server under a burst the forwarder is slow to read", { timeout: 60_000 }, () => {
-  let dir: string;
+  let dir: string | undefined;
   before(() => {
     execFileSync('ip', ['netns', 'add', NS]);
     execFileSync('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']);
     dir = mkdtempSync(join(tmpdir(), 'pgw-udpsrv-'));
   });
   after(() => {
-    execFileSync('ip', ['netns', 'del', NS]);
-    rmSync(dir, { recursive: true, force: true });
+    spawnSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps the channel: answers that do not fit are dropped (their asks time out), the next ask is answered', () => {
-    const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', SCRIPT, dir], { encoding: 'utf8', cwd: REPO, timeout: 45_000 });
+    const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', SCRIPT, dir!], { encoding: 'utf8', cwd: REPO, timeout: 45_000 });
     const result = JSON.parse(out.trim().split('\n').at(-1)!) as { sent: number; sendErrors: number; queued: number; closed: string | null; afterwards: string };
     console.log(`# ${ASKS} asks without reading: ${JSON.stringify(result)}`);
     assert.ok(result.queued < result.sent, `every answer fitted (${result.queued} of ${result.sent}): the burst did not fill the channel, this test shows nothing`);
@@ -88,7 +88,7 @@ describe("the agent's UDP socket server under a burst the forwarder is slow to r
   });
 
   it('the forwarder keeps its asks in flight within what the channel holds: a burst of asks is answered whole, none times out', () => {
-    const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', FORWARDER_SCRIPT, dir], { encoding: 'utf8', cwd: REPO, timeout: 45_000 });
+    const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', FORWARDER_SCRIPT, dir!], { encoding: 'utf8', cwd: REPO, timeout: 45_000 });
     const result = JSON.parse(out.trim().split('\n').at(-1)!) as { ms: number; outcomes: Record<string, number> };
     console.log(`# ${ASKS} reply sockets asked at once through UdpAgentSockets: ${JSON.stringify(result)}`);
     // The policy is null: the agent refuses each (no mapping), an answer all the same.

@@ -27,6 +27,8 @@ const RECONNECT_MS = 250;
  */
 const MAX_IN_FLIGHT = 128;
 const MAX_WAITING = 8_192;
+/** After a send the channel refused with nothing in flight to wake the queue. */
+const RETRY_MS = 10;
 
 interface Pending {
   resolve(grant: UdpSocketGrant): void;
@@ -38,6 +40,8 @@ const UNREACHABLE: UdpSocketGrant = { reason: 'the agent is not reachable for UD
 interface Waiting {
   message: UdpForwarderMessageInput & { id: number };
   resolve(grant: UdpSocketGrant): void;
+  /** performance.now() when it was asked. */
+  since: number;
 }
 
 /**
@@ -51,6 +55,7 @@ export class UdpAgentSockets {
   private readonly waiting: Waiting[] = [];
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private warned = false;
 
@@ -68,6 +73,7 @@ export class UdpAgentSockets {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.retry);
     this.session?.close();
   }
 
@@ -88,15 +94,19 @@ export class UdpAgentSockets {
     if (!checked.success) return Promise.resolve({ reason: `not a UDP socket request the agent takes: ${checked.error.issues[0]?.message ?? 'invalid'}` });
     if (this.session === null || !this.session.isOpen) return Promise.resolve(UNREACHABLE);
     return new Promise((resolve) => {
-      if (this.pending.size < MAX_IN_FLIGHT) return this.send({ message, resolve });
       if (this.waiting.length >= MAX_WAITING) return resolve({ reason: `${MAX_WAITING} UDP socket requests already wait for the agent`, transient: true });
-      this.waiting.push({ message, resolve });
+      this.waiting.push({ message, resolve, since: performance.now() });
+      this.sendWaiting();
     });
   }
 
-  private send({ message, resolve }: Waiting): void {
+  /** Sends one ask; false when the channel refused it (that ask is answered as failed). */
+  private send({ message, resolve }: Waiting): boolean {
     const session = this.session;
-    if (session === null || !session.isOpen) return resolve(UNREACHABLE);
+    if (session === null || !session.isOpen) {
+      resolve(UNREACHABLE);
+      return true;
+    }
     const timer = setTimeout(() => {
       this.pending.delete(message.id);
       resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true });
@@ -105,16 +115,32 @@ export class UdpAgentSockets {
     this.pending.set(message.id, { resolve, timer });
     try {
       session.send(Buffer.from(JSON.stringify(message)));
+      return true;
     } catch (error) {
       clearTimeout(timer);
       this.pending.delete(message.id);
       resolve({ reason: `cannot ask the agent: ${(error as Error).message}`, transient: true });
+      return false;
     }
   }
 
-  /** Asks that waited for room, in order, while there is room. */
+  /**
+   * Asks in order while fewer than MAX_IN_FLIGHT are unanswered. One that waited longer than an
+   * answer may take is answered as timed out, unsent (its flow has retried or gone by then). A
+   * refused send ends the round, the rest wait: for the next answer, or a retry shortly.
+   */
   private sendWaiting(): void {
-    while (this.waiting.length > 0 && this.pending.size < MAX_IN_FLIGHT) this.send(this.waiting.shift()!);
+    while (this.waiting.length > 0 && this.pending.size < MAX_IN_FLIGHT) {
+      const next = this.waiting.shift()!;
+      if (performance.now() - next.since > ANSWER_TIMEOUT_MS) {
+        next.resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true });
+        continue;
+      }
+      if (!this.send(next)) {
+        if (this.pending.size === 0) this.retry ??= setTimeout(() => ((this.retry = undefined), this.sendWaiting()), RETRY_MS).unref();
+        return;
+      }
+    }
   }
 
   private connect(): void {
