@@ -6,7 +6,7 @@
 // gateway's ens19, and two LAN hosts on macvlans of the cable's other end, the client (its own
 // MAC) and a spoofer (another), both with the client's address; the plan is renderTcPlan's.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { GatewayPolicy, MacAddress } from '@pgw/domain';
@@ -58,8 +58,9 @@ describe('tc upload shaping of a MAC-pinned client, real kernel', { timeout: 60_
     ip(NS.gateway, `link set ${IFB_DEVICE} up`);
     inNs(NS.gateway, ['tc', '-batch', '-'], plan.batch.join('\n') + '\n');
   });
+  // Every namespace, whichever the setup got to: a failed delete must not hide the setup's own error.
   after(() => {
-    for (const ns of Object.values(NS)) execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   });
 
   it("takes the pinned client's own packets into its class, and none of a spoofer's with its address", () => {

@@ -88,6 +88,19 @@ describe('parseTcFilters', () => {
     assert.deepEqual(parseTcFilters(''), []);
   });
 
+  it("reads a pinned client's source MAC keys with its address, so a filter rewritten by address alone is drift", () => {
+    const pinned = [
+      'filter protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 terminal flowid not_in_hw ',
+      '  match c0a8020a/ffffffff at 12',
+      '  match 020000ab/ffffffff at -8',
+      '  match cdef0000/ffff0000 at -4',
+      '\taction order 1: mirred (Egress Redirect to device pgw-ifb0) stolen',
+    ].join('\n');
+    assert.deepEqual(parseTcFilters(pinned), [tcFilterKey('192.168.2.10', 12, null, '02:00:00:ab:cd:ef')]);
+    const addressOnly = pinned.split('\n').filter((line) => !/at -/.test(line)).join('\n');
+    assert.notDeepEqual(parseTcFilters(addressOnly), parseTcFilters(pinned));
+  });
+
   it('a plan lists the filters it writes, per device and parent', () => {
     const plan = renderTcPlan(policy([client(10, { ...limited, rateUpKbit: null }), client(11, limited)]));
     assert.deepEqual([...plan.filters.keys()].sort(), ['ens19 1:', 'ens19 ffff:', 'pgw-ifb0 1:']);

@@ -31,25 +31,26 @@ export interface TcPlan {
   readonly filters: ReadonlyMap<string, readonly string[]>;
 }
 
-/** A u32 filter on one address as `tc filter show` prints it: the key in hex at its offset (16 dst, 12 src), and its class ('-': a redirect). */
-export function tcFilterKey(ip: string, at: 12 | 16, flowid: string | null): string {
+/**
+ * A u32 filter on one address as `tc filter show` prints it: the key in hex at its offset (16 dst,
+ * 12 src), a pinned client's source MAC keys after it (at -8 and -4), and its class ('-': a redirect).
+ */
+export function tcFilterKey(ip: string, at: 12 | 16, flowid: string | null, mac: string | null = null): string {
   const hex = ip.split('.').map((octet) => Number(octet).toString(16).padStart(2, '0')).join('');
-  return `${hex}/ffffffff at ${at} ${flowid ?? '-'}`;
+  const macHex = mac?.split(':').join('');
+  const macKeys = macHex === undefined ? '' : ` ${macHex.slice(0, 8)}/ffffffff at -8 ${macHex.slice(8)}0000/ffff0000 at -4`;
+  return `${hex}/ffffffff at ${at}${macKeys} ${flowid ?? '-'}`;
 }
 
-/** The filter keys of `tc filter show dev <dev> parent <parent>` (tcFilterKey's form), sorted. */
+/** The filter keys of `tc filter show dev <dev> parent <parent>` (tcFilterKey's form: every match of a filter), sorted. */
 export function parseTcFilters(text: string): string[] {
-  const keys: string[] = [];
-  let flowid: string | null | undefined;
+  const filters: { flowid: string | null; matches: string[] }[] = [];
   for (const line of text.split('\n')) {
-    if (/^filter .* fh \S+::\S+ /.test(line)) flowid = /\bflowid (\d+:[0-9a-f]+)/.exec(line)?.[1] ?? null;
-    const match = /^\s+match ([0-9a-f]{8}\/ffffffff) at (\d+)/.exec(line);
-    if (match && flowid !== undefined) {
-      keys.push(`${match[1]} at ${match[2]} ${flowid ?? '-'}`);
-      flowid = undefined;
-    }
+    if (/^filter .* fh \S+::\S+ /.test(line)) filters.push({ flowid: /\bflowid (\d+:[0-9a-f]+)/.exec(line)?.[1] ?? null, matches: [] });
+    const match = /^\s+match ([0-9a-f]{8}\/[0-9a-f]{8}) at (-?\d+)/.exec(line);
+    if (match) filters.at(-1)?.matches.push(`${match[1]} at ${match[2]}`);
   }
-  return keys.sort();
+  return filters.filter((f) => f.matches.length > 0).map((f) => `${f.matches.join(' ')} ${f.flowid ?? '-'}`).sort();
 }
 
 const IFACE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
@@ -118,7 +119,7 @@ export function renderTcPlan(policy: GatewayPolicy, directions: { readonly uploa
     batch.push(`qdisc add dev ${lan} handle ffff: ingress`);
     for (const { ip, mac } of up) {
       batch.push(`filter add dev ${lan} parent ffff: protocol ip prio 1 u32 match ip src ${ip}/32${mac === null ? '' : sourceMacMatch(mac)} action mirred egress redirect dev ${IFB_DEVICE}`);
-      filter(lan, 'ffff:', tcFilterKey(ip, 12, null));
+      filter(lan, 'ffff:', tcFilterKey(ip, 12, null, mac));
     }
     htb(IFB_DEVICE, up, 'src');
   }
