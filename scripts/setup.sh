@@ -45,7 +45,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # And containerd, when it came with it: a containerd running at its default address is the one
     # every dockerd uses, the tests' own included, whose host-network containers would then run in
     # the machine's namespace (the deploy tests refuse to start then).
-    [ "$had_containerd" = 1 ] || systemctl disable containerd.service >/dev/null 2>&1 || true
+    [ "$had_containerd" = 1 ] || systemctl disable --now containerd.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -55,7 +55,6 @@ export function refuseSystemContainerd(socket = SYSTEM_CONTAINERD_SOCKET): void 
 
 /** Starts dockerd in network namespace `ns` (a name under /run/netns); /run/pgw-deploy/<ns> holds its socket, pid and exec root. */
 export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
-  refuseSystemContainerd();
   const dir = join('/run/pgw-deploy', ns);
   mkdirSync(dir, { recursive: true });
   const dataRoot = join(DEPLOY_CACHE, 'docker');
@@ -82,6 +81,8 @@ export async function startDockerDaemon(ns: string): Promise<DockerDaemon> {
   let proc: LabProcess | undefined;
   const logFile = join(dir, 'dockerd.log');
   const startEngine = async () => {
+    // At every start, a restart of the engine included: a containerd may have come up meanwhile.
+    refuseSystemContainerd();
     proc = await spawnProcess(argv, { logFile, name: 'dockerd', env: { ...process.env } as Record<string, string> });
     const running = proc;
     await waitFor(`dockerd answering on ${socket} (log ${logFile})`, 120_000, async () => {

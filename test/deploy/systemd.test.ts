@@ -371,15 +371,22 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     let plugged: Promise<void> = Promise.resolve();
     // Which layers the gateway held meanwhile, printed with any leak (one at boot failed CI once with no clue which).
     const trace = traceGatewayState(target.lab.ns.gateway, 'ens19', 90);
-    const booted = await target.probes.onWan(() =>
-      firstAnswerAfter(target, async () => {
-        started = monoNowUs();
-        plugged = plugInOnceGuarded();
-        // Awaited after the boot: a boot that fails first must not leave its rejection unhandled.
-        plugged.catch(() => undefined);
-        await daemon.docker(['start', MACHINE]);
-      }),
-    ).finally(() => plugged);
+    let booted;
+    try {
+      booted = await target.probes.onWan(() =>
+        firstAnswerAfter(target, async () => {
+          started = monoNowUs();
+          plugged = plugInOnceGuarded();
+          // Awaited after the boot: a boot that fails first must not leave its rejection unhandled.
+          plugged.catch(() => undefined);
+          await daemon.docker(['start', MACHINE]);
+        }),
+      );
+      await plugged;
+    } catch (error) {
+      await trace.stop();
+      throw error;
+    }
     const held = await trace.stop();
     const { result: answered, wan: bootWan } = booted;
     if (bootWan.fromClients.length > 0) {
