@@ -45,6 +45,10 @@ describe('Shaper: the heal an accounting sample asks for (real nft, private name
       await shaper.sample();
       for (let i = 0; i < 100 && !accountingTable(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
       assert.ok(accountingTable(), 'table inet pgw_acct restored after the sample found it gone');
+      // That heal awaited whole, its read-back included, before the table goes again: deleted while
+      // the read-back ran, the first heal failed with "missing" (CI on 89f68ff..7af3106). A heal
+      // asked now runs after the one in flight, or alone once it is done: none runs after it.
+      await shaper.heal('verify');
       // Now it fails.
       sandbox.nft('delete', 'table', 'inet', 'pgw_acct');
       writeFileSync(refuse, '');
@@ -52,7 +56,7 @@ describe('Shaper: the heal an accounting sample asks for (real nft, private name
       for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
       await new Promise((resolve) => setImmediate(resolve));
       assert.equal(unhandled.length, 0, `unhandled: ${String(unhandled[0])}`);
-      // Once per heal that asked and was coalesced into the failed one (the first part's may still be reading back).
+      // Once per heal that asked and was coalesced into the failed one.
       assert.ok(errors.length >= 1, 'the failed heal reached onError');
       for (const error of errors) assert.match(error.message, /refused by the test/);
     } finally {
