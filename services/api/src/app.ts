@@ -34,7 +34,7 @@ import { userRoutes } from './routes/users.js';
 export interface AppOptions {
   specPath: string;
   uiDir: string | null;
-  /** express "trust proxy": false, true, a hop count or addresses of the reverse proxy. */
+  /** express "trust proxy": false, or the reverse proxy's addresses/subnets (config.ts refuses true and hop counts). */
   trustProxy: false | string;
   /** Tests: also validate every response against the spec (a mismatch becomes a 500). */
   validateResponses: boolean;

@@ -1387,7 +1387,7 @@ export interface components {
         AuditAction: string;
         /** @description The client address the change came from, exactly */
         AuditSourceIp: string;
-        /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after */
+        /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after (a viewer's search leaves out source IP and user agent) */
         AuditText: string;
         /** @description Inclusive lower bound of `at` */
         AuditFrom: string;
@@ -2351,7 +2351,7 @@ export interface operations {
                 action?: components["parameters"]["AuditAction"];
                 /** @description The client address the change came from, exactly */
                 sourceIp?: components["parameters"]["AuditSourceIp"];
-                /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after */
+                /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after (a viewer's search leaves out source IP and user agent) */
                 q?: components["parameters"]["AuditText"];
                 /** @description Inclusive lower bound of `at` */
                 from?: components["parameters"]["AuditFrom"];
@@ -2394,7 +2394,7 @@ export interface operations {
                 action?: components["parameters"]["AuditAction"];
                 /** @description The client address the change came from, exactly */
                 sourceIp?: components["parameters"]["AuditSourceIp"];
-                /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after */
+                /** @description Case-insensitive substring of actor, action, entity id, source IP, user agent, before or after (a viewer's search leaves out source IP and user agent) */
                 q?: components["parameters"]["AuditText"];
                 /** @description Inclusive lower bound of `at` */
                 from?: components["parameters"]["AuditFrom"];
