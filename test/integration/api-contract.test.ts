@@ -329,13 +329,16 @@ describe('api contract', () => {
   });
 
   it('filters and pages the audit log; rows carry actor, source IP and request id', async () => {
-    const page = await h.call('GET', `/api/v1/audit?actor=${ADMIN.username}&entityType=mapping&limit=2`, as(viewer));
+    const page = await h.call('GET', `/api/v1/audit?actor=${ADMIN.username}&entityType=mapping&limit=2`, as(admin));
     assert.equal(page.body.items.length, 2);
     assert.ok(page.body.nextCursor);
     for (const row of page.body.items) {
       assert.deepEqual([row.actorUsername, row.entityType, row.sourceIp], [ADMIN.username, 'mapping', '127.0.0.1']);
       assert.ok(row.requestId);
     }
+    // A viewer reads the same rows without where they came from (source IP, User-Agent).
+    const viewed = await h.call('GET', `/api/v1/audit?actor=${ADMIN.username}&entityType=mapping&limit=2`, as(viewer));
+    assert.deepEqual(viewed.body.items.map((r: { id: string; sourceIp: string | null; userAgent: string | null }) => [r.id, r.sourceIp, r.userAgent]), page.body.items.map((r: { id: string }) => [r.id, null, null]));
     const next = await h.call('GET', `/api/v1/audit?actor=${ADMIN.username}&entityType=mapping&limit=2&before=${page.body.nextCursor}`, as(viewer));
     assert.ok(Number(next.body.items[0].id) < Number(page.body.items[1].id));
     const traced = await h.call('PATCH', `/api/v1/proxies/${danteId}`, { ...as(admin), body: { name: 'dante-1' }, headers: { 'x-request-id': 'trace-42' } });
@@ -348,7 +351,7 @@ describe('api contract', () => {
   });
 
   it('searches the audit log by source IP, free text and time range, and exports the same rows as CSV', async () => {
-    const q = (query: string) => h.call('GET', `/api/v1/audit?${query}`, as(viewer));
+    const q = (query: string) => h.call('GET', `/api/v1/audit?${query}`, as(admin));
     // Free text reaches into the recorded change: the client IP of a mapping finds the changes that named it.
     const byText = await q('q=192.168.2.10&entityType=mapping&limit=1000');
     assert.ok(byText.body.items.length >= 2, `${byText.body.items.length} rows name 192.168.2.10`);
