@@ -107,9 +107,15 @@ describe('event bus over a real Redis', () => {
       await sleep(20);
     });
     let handled = 0;
-    bus.subscribe({ group: 'forwarder', handler: async () => { handled++; await reloads.request(); }, blockMs: 200, batch: 100 });
+    // The first notice's handler waits until all 100 are out: the other 99 are then a backlog
+    // whatever the machine's load (published one by one on a loaded machine, they trickled in and
+    // each batch was a reload of its own: 14 in a CI run).
+    let published!: () => void;
+    const allPublished = new Promise<void>((resolve) => (published = resolve));
+    bus.subscribe({ group: 'forwarder', handler: async () => { if (handled++ === 0) await allPublished; await reloads.request(); }, blockMs: 200, batch: 100 });
     await sleep(300); // groups are created at '$'
     for (let i = 0; i < 100; i++) await bus.publish({ type: 'proxy.changed', proxyId: i + 1, action: 'updated' });
+    published();
     await waitFor('every notice handled', 10_000, () => handled >= 100, { intervalMs: 20 });
     await sleep(200);
     console.log(`# 100 notices: ${runs} reloads`);
