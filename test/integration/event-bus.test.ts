@@ -112,17 +112,23 @@ describe('event bus over a real Redis', () => {
     // each batch was a reload of its own: 14 in a CI run).
     let published!: () => void;
     const allPublished = new Promise<void>((resolve) => (published = resolve));
-    bus.subscribe({ group: 'forwarder', handler: async () => { if (handled++ === 0) await allPublished; await reloads.request(); }, blockMs: 200, batch: 100 });
-    await sleep(300); // groups are created at '$'
-    for (let i = 0; i < 100; i++) await bus.publish({ type: 'proxy.changed', proxyId: i + 1, action: 'updated' });
-    published();
-    await waitFor('every notice handled', 10_000, () => handled >= 100, { intervalMs: 20 });
-    await sleep(200);
-    console.log(`# 100 notices: ${runs} reloads`);
-    assert.ok(runs <= 10, `100 notices ran ${runs} reloads, one after another`);
-    const pending = (await admin.xpending(`${stream}:api`, 'forwarder')) as [number, ...unknown[]];
-    assert.equal(pending[0], 0, 'every notice acknowledged');
-    await bus.close();
+    // Closed however it ends: a failed assertion left its Redis connections open and the file never
+    // exited (the CI run of 89f68ff..7af3106 hung here).
+    try {
+      bus.subscribe({ group: 'forwarder', handler: async () => { if (handled++ === 0) await allPublished; await reloads.request(); }, blockMs: 200, batch: 100 });
+      await sleep(300); // groups are created at '$'
+      for (let i = 0; i < 100; i++) await bus.publish({ type: 'proxy.changed', proxyId: i + 1, action: 'updated' });
+      published();
+      await waitFor('every notice handled', 10_000, () => handled >= 100, { intervalMs: 20 });
+      await sleep(200);
+      console.log(`# 100 notices: ${runs} reloads`);
+      assert.ok(runs <= 10, `100 notices ran ${runs} reloads, one after another`);
+      const pending = (await admin.xpending(`${stream}:api`, 'forwarder')) as [number, ...unknown[]];
+      assert.equal(pending[0], 0, 'every notice acknowledged');
+    } finally {
+      published();
+      await bus.close();
+    }
   });
 
   it('redelivers an event whose consumer crashed before ack: reclaimed by another consumer', async () => {
