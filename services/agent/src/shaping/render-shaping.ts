@@ -37,8 +37,7 @@ export interface TcPlan {
  */
 export function tcFilterKey(ip: string, at: 12 | 16, flowid: string | null, mac: string | null = null): string {
   const hex = ip.split('.').map((octet) => Number(octet).toString(16).padStart(2, '0')).join('');
-  const macHex = mac?.split(':').join('');
-  const macKeys = macHex === undefined ? '' : ` ${macHex.slice(0, 8)}/ffffffff at -8 ${macHex.slice(8)}0000/ffff0000 at -4`;
+  const macKeys = mac === null ? '' : ` ${macHalves(mac).high}/ffffffff at -8 ${macHalves(mac).low}0000/ffff0000 at -4`;
   return `${hex}/ffffffff at ${at}${macKeys} ${flowid ?? '-'}`;
 }
 
@@ -81,8 +80,14 @@ function burstBytes(kbit: number): number {
  * client's address from another MAC filled that client's upload class.
  */
 function sourceMacMatch(mac: string): string {
+  const { high, low } = macHalves(mac);
+  return ` match u32 0x${high} 0xffffffff at -8 match u16 0x${low} 0xffff at -4`;
+}
+
+/** A MAC address's first four octets and last two, in hex: the u32 and u16 of sourceMacMatch. */
+function macHalves(mac: string): { high: string; low: string } {
   const hex = mac.split(':').join('');
-  return ` match u32 0x${hex.slice(0, 8)} 0xffffffff at -8 match u16 0x${hex.slice(8)} 0xffff at -4`;
+  return { high: hex.slice(0, 8), low: hex.slice(8) };
 }
 
 /** The tc plan of a policy: one HTB class per limited client and direction, classid minor = client order (hex). */

@@ -23,4 +23,4 @@ export const conflict = (field: string | undefined, message: string, details?: u
 /** The change was built on a version that is no longer the stored one (If-Match). */
 export const stale = (message: string) => new DomainError('stale', message);
 export const unavailable = (message: string) => new DomainError('unavailable', message);
-export const sessionEnded = (message: string) => new DomainError('session_ended', message);
+export const sessionEnded = () => new DomainError('session_ended', 'the session ended while the request ran (its role or password was changed, or its user deleted): nothing was changed');

@@ -20,7 +20,7 @@ export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry, confi
   const exempt = entry.entityType === 'session' || (entry.entityType === 'user' && entry.entityId !== null && String(entry.entityId) === String(actor.userId));
   if (actor.userId !== null && actor.tokenVersion != null && !exempt && !confirmed?.has(actor)) {
     const current = await trx.selectFrom('users').select('tokenVersion').where('id', '=', actor.userId).forShare().executeTakeFirst();
-    if (current?.tokenVersion !== actor.tokenVersion) throw sessionEnded(`the session of "${actor.username}" ended while the request ran (role or password changed, or the user deleted): nothing was changed`);
+    if (current?.tokenVersion !== actor.tokenVersion) throw sessionEnded();
     confirmed?.add(actor); // in a transaction the lock holds to the commit: an import's 4096 rows need one read
   }
   const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(redactSecrets(value)));

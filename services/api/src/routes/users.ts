@@ -9,8 +9,6 @@ import { revoked } from '../http/revocation.js';
 import { writeAudit } from '../repositories/audit.js';
 import { countAdminsForUpdate, deleteUser, findUserById, findUserByUsername, insertUser, listUsers, lockUserChange, toUserDto, updateUser } from '../repositories/users.js';
 
-const SESSION_ENDED = 'your session ended while the request ran (your role or password was changed, or your account deleted): nothing was changed';
-
 /** Admin-only and rare: waits its turn at the argon2 gate rather than being refused during a login storm. */
 const hashThroughGate = (ctx: ApiContext, password: string) => ctx.passwordGate.run(() => hashPassword(password), { queueAlways: true });
 
@@ -45,7 +43,7 @@ export function userRoutes(ctx: ApiContext): Router {
     const passwordHash = body.password === undefined ? undefined : await hashThroughGate(ctx, body.password);
     const actor = actorOf(req);
     const user = await ctx.db.transaction().execute(async (trx) => {
-      if (!(await lockUserChange(trx, actor, id))) throw sessionEnded(SESSION_ENDED);
+      if (!(await lockUserChange(trx, actor, id))) throw sessionEnded();
       const before = await findUserById(trx, id);
       if (!before) throw notFound(`user ${id}`);
       if (before.role === 'admin' && body.role === 'viewer' && (await countAdminsForUpdate(trx)) <= 1) {
@@ -69,7 +67,7 @@ export function userRoutes(ctx: ApiContext): Router {
     const id = idParam(req);
     const actor = actorOf(req);
     await ctx.db.transaction().execute(async (trx) => {
-      if (!(await lockUserChange(trx, actor, id))) throw sessionEnded(SESSION_ENDED);
+      if (!(await lockUserChange(trx, actor, id))) throw sessionEnded();
       const before = await findUserById(trx, id);
       if (!before) throw notFound(`user ${id}`);
       if (before.role === 'admin' && (await countAdminsForUpdate(trx)) <= 1) throw conflict(undefined, 'this is the last admin; it cannot be deleted');

@@ -36,6 +36,7 @@ interface Pending {
 }
 
 const UNREACHABLE: UdpSocketGrant = { reason: 'the agent is not reachable for UDP sockets', transient: true };
+const TIMED_OUT: UdpSocketGrant = { reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true };
 
 interface Waiting {
   message: UdpForwarderMessageInput & { id: number };
@@ -109,7 +110,7 @@ export class UdpAgentSockets {
     }
     const timer = setTimeout(() => {
       this.pending.delete(message.id);
-      resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true });
+      resolve(TIMED_OUT);
       this.sendWaiting();
     }, ANSWER_TIMEOUT_MS);
     this.pending.set(message.id, { resolve, timer });
@@ -133,7 +134,7 @@ export class UdpAgentSockets {
     while (this.waiting.length > 0 && this.pending.size < MAX_IN_FLIGHT) {
       const next = this.waiting.shift()!;
       if (performance.now() - next.since > ANSWER_TIMEOUT_MS) {
-        next.resolve({ reason: `the agent did not answer within ${ANSWER_TIMEOUT_MS} ms`, transient: true });
+        next.resolve(TIMED_OUT);
         continue;
       }
       if (!this.send(next)) {
