@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "original_dst",
-      "sources": ["native/original_dst.cc", "native/tcp_keepalive.cc", "native/napi_errors.cc", "native/listen_socket.cc", "native/fd_channel.cc", "native/netlink_talk.cc", "native/splice_relay.cc", "native/tun_device.cc", "native/tcp_acceptor.cc", "native/udp_transparent.cc", "native/upstream_dial.cc", "native/reactor.cc", "native/descriptor_watch.cc", "native/owned_timer.cc", "native/owned_poll.cc", "native/original_dst_lookup.cc", "native/js_callback.cc", "native/idle_connector.cc", "native/napi_numbers.cc"],
+      "sources": ["native/original_dst.cc", "native/tcp_keepalive.cc", "native/napi_errors.cc", "native/listen_socket.cc", "native/fd_channel.cc", "native/netlink_talk.cc", "native/splice_relay.cc", "native/tun_device.cc", "native/tcp_acceptor.cc", "native/udp_transparent.cc", "native/upstream_dial.cc", "native/reactor.cc", "native/descriptor_watch.cc", "native/owned_timer.cc", "native/owned_poll.cc", "native/original_dst_lookup.cc", "native/js_callback.cc", "native/idle_connector.cc", "native/napi_numbers.cc", "native/socket_state.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a callback into JavaScript while a worker thread
       # is torn down (Node closing the addon's handles) is dropped instead of aborting the process.

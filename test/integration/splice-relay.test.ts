@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
 import { splicePipesIdle, spliceSockets, type SplicedRelay } from '@pgw/original-dst';
 
 interface Pair {
@@ -52,6 +53,14 @@ function collect(socket: net.Socket): Promise<Buffer> {
   // An accepted socket starts paused (pauseOnConnect, as the forwarder's listener).
   socket.resume();
   return once(socket, 'end').then(() => Buffer.concat(chunks));
+}
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 function splice(p: Pair, idleTimeoutMs = 30_000): { relay: SplicedRelay; closed: Promise<string | null> } {
@@ -228,14 +237,47 @@ describe('splice relay (native, loopback TCP)', () => {
     assert.equal(await closed, 'closed');
   });
 
-  it('a reset from the upstream ends the relay with a reason and closes the client', async () => {
+  // A broken stream must not look whole: a client reading to the end of a close-delimited
+  // response would take a cut one for complete if the upstream's reset reached it as a FIN.
+  it('a reset from the upstream reaches the client as a reset, after every byte sent before it', async () => {
     const p = await pair();
-    const { closed } = splice(p);
-    p.lan.on('error', () => undefined);
-    const lanEnd = once(p.lan.resume(), 'end');
+    // Read as a C client reads it (stream-end.ts: Node could take the reset for an end here).
+    const lan = rawDescriptor(p.lan);
+    const { relay, closed } = splice(p);
+    const down = randomBytes(400_000);
+    // The client does not read yet: when the reset comes, bytes still wait in the relay's socket
+    // to the client (more than the client's receive buffer takes), unacknowledged.
+    p.wan.write(down);
+    await waitUntil(() => relay.bytesDown === down.length, 'the relay wrote every byte to the client');
     p.wan.resetAndDestroy();
+    const outcome = await readUntilEnd(lan);
+    closeSync(lan);
     assert.match((await closed) ?? 'clean', /relay: /);
-    await lanEnd;
+    assert.equal(outcome.bytes.length, down.length, 'every byte the upstream sent before its reset');
+    assert.ok(outcome.bytes.equals(down));
+    assert.equal(outcome.end, 'ECONNRESET', 'the client sees the reset, not an end of stream');
+  });
+
+  it('a reset from the client reaches the upstream as a reset', async () => {
+    const p = await pair();
+    const wan = rawDescriptor(p.wan);
+    const { closed } = splice(p);
+    p.lan.write('request');
+    const outcome = readUntilEnd(wan);
+    p.lan.resetAndDestroy();
+    assert.match((await closed) ?? 'clean', /relay: /);
+    assert.deepEqual(await outcome, { bytes: Buffer.from('request'), end: 'ECONNRESET' }, 'the proxy gets what the client sent, then the reset, not an end of stream');
+    closeSync(wan);
+  });
+
+  it('an end from the upstream still reaches the client as an end', async () => {
+    const p = await pair();
+    const lan = rawDescriptor(p.lan);
+    const { closed } = splice(p);
+    p.wan.end('last words');
+    assert.deepEqual(await readUntilEnd(lan), { bytes: Buffer.from('last words'), end: 'end' });
+    closeSync(lan);
+    assert.equal(await closed, null);
   });
 
   it('leaves no descriptor behind but the pool\'s empty pipes', async () => {

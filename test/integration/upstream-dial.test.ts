@@ -17,6 +17,7 @@ import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
 import { closeFd, describeSocket, type DialRelay, dialNative, dupFd, dialNativeOnFd, type NativeDialFailure, type NativeDialStage, watchDescriptor } from '@pgw/original-dst';
 import { dialUpstream, isNativeUpstream, type NativeUpstream, type NativeWarm, nativeWarmConnector } from '../../services/forwarder/src/tcp/native-dial.js';
 import { Relay, type RelayMode } from '../../services/forwarder/src/tcp/relay.js';
+import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
 import { EPOLLIN, EPOLLOUT, EPOLLRDHUP, epollEntries, epollInterest, epollInterestsOfFile } from '../support/epoll-interest.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
@@ -858,6 +859,34 @@ describe('native upstream dial: the relay it starts itself', () => {
       assert.deepEqual(pool.takes, { used: 1, stale: 0 }, 'the second dial went over a warm connection');
     } finally {
       pool.close();
+    }
+  });
+
+  // The proxy's reset read together with its answer (one wake-up: both were in before the dial
+  // looked) used to be taken off the socket by the dial and lost: the relay then read a clean end
+  // and the client took the tunnel's first bytes for the whole stream.
+  it('a proxy that resets right after its success answer: the client gets the bytes after it, then the reset', async () => {
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      socket.write(Buffer.from([5, 0]));
+      await reader.need(10);
+      socket.write(Buffer.concat([SOCKS_OK_V4, Buffer.from('HELLO ')]));
+      socket.resetAndDestroy();
+    });
+    const pair = await clientPair();
+    // Read as a C client reads it (stream-end.ts: Node could take the reset for an end here).
+    const client = rawDescriptor(pair.client);
+    try {
+      const { relay: handedOver, closed } = handOver(pair.fd);
+      const upstream = await dialNativeOk(proxy, options(), null, pair.fd, handedOver);
+      assert.ok(upstream.relay !== undefined, 'the dial relays');
+      pair.accepted.destroy();
+      const outcome = await readUntilEnd(client);
+      assert.equal(outcome.bytes.toString(), 'HELLO ');
+      assert.equal(outcome.end, 'ECONNRESET', 'the client sees the proxy\'s reset, not an end of stream');
+      assert.match((await closed) ?? 'clean', /relay: /);
+    } finally {
+      closeSync(client);
     }
   });
 

@@ -13,6 +13,7 @@
 #include "napi_numbers.h"
 #include "netlink_talk.h"
 #include "original_dst_lookup.h"
+#include "socket_state.h"
 #include "splice_relay.h"
 #include "tcp_acceptor.h"
 #include "tcp_keepalive.h"
@@ -82,6 +83,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   InitFdWatcher(env, exports);
   InitDescriptorWatch(env, exports);
+  InitSocketState(env, exports);
   InitSpliceRelay(env, exports);
   InitTcpAcceptor(env, exports);
   InitUdpTransparent(env, exports);

@@ -15,12 +15,19 @@
 // EOF of one direction is relayed as shutdown(SHUT_WR) of the other socket once the pipe is
 // flushed (half-close). Both directions finished, an error, the idle timeout or close() end the
 // relay: every handle is closed, then onClosed(reason) runs once, reason null for a clean end.
+// A side that fails (a reset, mostly) is relayed as a reset of the other, never as its end: a
+// client reading a close-delimited response to its end must not take a cut one for whole, nor a
+// server an aborted upload. What the failed side sent before its reset still goes first (it is
+// read until its end), and the survivor is reset only once its kernel has acknowledged those
+// bytes (SIOCOUTQ empty, polled every kAbortPollMs for kAbortFlushMs at most): a reset throws
+// away whatever its socket has not delivered.
 #include "splice_relay.h"
 
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <string>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -43,6 +50,10 @@ constexpr size_t kChunk = 64 * 1024;
 constexpr int kChunksPerWakeup = 16;
 // Empty pipes kept for reuse (per thread: an addon instance lives on one thread).
 constexpr size_t kIdlePipesMax = 128;
+// After one side failed: how often, and how long at most, the survivor's unacknowledged bytes
+// are waited for before its reset (a peer that does not read loses them then, as on a direct connection).
+constexpr uint64_t kAbortPollMs = 1;
+constexpr uint64_t kAbortFlushMs = 1000;
 
 // A direction holds a pipe only while bytes are in it: between wake-ups an idle relay holds none,
 // so it costs 2 descriptors, not 6, and the pipes charged to the user (fs.pipe-user-pages-soft:
@@ -128,9 +139,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   explicit SpliceRelay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SpliceRelay>(info) {
     Napi::Env env = info.Env();
     env_ = env;
-    if (info.Length() != 6 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
-        !info[5].IsFunction()) {
-      Napi::TypeError::New(env, "new SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, toUpstream, onClosed) expected")
+    if (info.Length() < 6 || info.Length() > 7 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
+        !info[5].IsFunction() || (info.Length() == 7 && !info[6].IsNumber())) {
+      Napi::TypeError::New(env, "new SpliceRelay(clientFd, upstreamFd, idleTimeoutMs, toClient, toUpstream, onClosed[, upstreamError]) expected")
           .ThrowAsJavaScriptException();
       return;
     }
@@ -174,8 +185,11 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     open_ = true;
     lastActivity_ = uv_now(loop_);
     timer_.Start(OnTimer, idleMs_);
+    // An upstream that failed already (StartSpliceRelay): before anything moves, or its end would be relayed as one.
+    const int upstreamError = info.Length() == 7 ? info[6].As<Napi::Number>().Int32Value() : 0;
     // Whatever is already queued in either socket flows now.
-    Pump();
+    if (upstreamError > 0) Break(1, upstreamError);
+    else Pump();
   }
 
   ~SpliceRelay() override { CloseFds(); }
@@ -193,7 +207,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       int soError = 0;
       socklen_t len = sizeof(soError);
       getsockopt(fds_[i], SOL_SOCKET, SO_ERROR, &soError, &len);
-      if (soError != 0) return Finish(std::string("relay: ") + std::strerror(soError));
+      // A second failure: of the survivor, nobody is left to tell; of the failed side, nothing new.
+      if (soError != 0 && dead_ < 0) return Break(i, soError);
+      if (soError != 0 && i != dead_) return Finish(reason_);
     }
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_[i] = true;
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) writable_[i] = true;
@@ -208,14 +224,17 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     d->pending.assign(buffer.Data(), buffer.Length());
   }
 
-  // Moves what it can; returns 0 or the errno that ends the relay.
-  int Move(Direction& d) {
+  // Moves what it can; returns 0 or the errno that ends the relay, with *side the socket that
+  // failed (d.src or d.dst), or -1 for a failure of our own (no pipe, epoll refused).
+  int Move(Direction& d, int* side) {
     const int src = fds_[d.src];
     const int dst = fds_[d.dst];
+    *side = -1;
     for (int chunks = 0;; chunks++) {
       while (d.pendingOff < d.pending.size()) {
         if (!writable_[d.dst]) return 0;
         const ssize_t n = send(dst, d.pending.data() + d.pendingOff, d.pending.size() - d.pendingOff, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN) *side = d.dst;
         if (n < 0) return errno == EAGAIN ? WaitWritable(d) : errno;
         d.pendingOff += n;
         d.bytes += n;
@@ -225,15 +244,21 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       while (d.inPipe > 0) {
         if (!writable_[d.dst]) return 0;
         const ssize_t n = splice(d.pipe[0], nullptr, dst, nullptr, d.inPipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (n < 0 && errno != EAGAIN) *side = d.dst;
         if (n < 0) return errno == EAGAIN ? WaitWritable(d) : errno;
         d.inPipe -= n;
         d.bytes += n;
         lastActivity_ = uv_now(loop_);
       }
       if (d.eof) {
+        // From a failed side: its end is not relayed (the survivor gets a reset, see Drain).
+        if (d.src == dead_) return 0;
         if (!d.shutDown) {
           d.shutDown = true;
-          if (shutdown(dst, SHUT_WR) != 0 && errno != ENOTCONN) return errno;
+          if (shutdown(dst, SHUT_WR) != 0 && errno != ENOTCONN) {
+            *side = d.dst;
+            return errno;
+          }
         }
         return 0;
       }
@@ -250,7 +275,10 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       }
       const ssize_t n = splice(src, nullptr, d.pipe[1], nullptr, kChunk, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n < 0) {
-        if (errno != EAGAIN) return errno;
+        if (errno != EAGAIN) {
+          *side = d.src;
+          return errno;
+        }
         readable_[d.src] = false;
         return 0;
       }
@@ -269,27 +297,86 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   }
 
   void Pump() {
-    int err = Move(up_);
-    if (err == 0) err = Move(down_);
-    if (err != 0) return Finish(std::string("relay: ") + std::strerror(err));
+    if (dead_ >= 0) return Drain();
+    int side = -1;
+    int err = Move(up_, &side);
+    if (err == 0) err = Move(down_, &side);
+    if (err != 0) return Break(side, err);
     // A flushed pipe waits in the pool, not here, until the next bytes.
     for (Direction* d : {&up_, &down_}) {
       if (d->pipe[0] >= 0 && d->inPipe == 0) pipePool.Give(d->pipe, true);
     }
     if (up_.finished() && down_.finished()) return Finish("");
+    RearmYielded();
+  }
+
+  void RearmYielded() {
     for (int i = 0; i < 2; i++) {
       if (!rearm_[i]) continue;
       rearm_[i] = false;
       // Without the re-report a yielded direction would wait for the peer's next bytes.
       const int rearmErr = reactor::Rearm(fds_[i]);
-      if (rearmErr != 0) return Finish(std::string("relay: epoll_ctl: ") + std::strerror(rearmErr));
+      if (rearmErr != 0) return Break(-1, rearmErr);
     }
+  }
+
+  // Side `side` failed with `err` (-1: the relay itself did). The direction towards it is dropped;
+  // the one from it goes on until its end (Drain), then the survivor is reset. Our own failure
+  // resets both: neither stream is whole any more.
+  void Break(int side, int err) {
+    reason_ = std::string("relay: ") + std::strerror(err);
+    if (side < 0) {
+      abortive_[0] = abortive_[1] = true;
+      return Finish(reason_);
+    }
+    dead_ = side;
+    abortive_[1 - side] = true;
+    abortBy_ = uv_now(loop_) + kAbortFlushMs;
+    Direction& lost = side == 1 ? up_ : down_;
+    if (lost.pipe[0] >= 0) pipePool.Give(lost.pipe, lost.inPipe == 0);
+    lost.inPipe = 0;
+    std::string().swap(lost.pending);
+    lost.eof = lost.shutDown = true;
+    // Its error is taken: what it still holds reads as bytes, then its end.
+    readable_[side] = true;
+    Drain();
+  }
+
+  // After Break: moves what the failed side sent before it failed, then resets the survivor.
+  void Drain() {
+    Direction& d = dead_ == 1 ? down_ : up_;
+    int side = -1;
+    const int err = Move(d, &side);
+    // The survivor failed too: nobody is left to tell.
+    if (err != 0 && side == d.dst) return Finish(reason_);
+    // A read error from the failed side ends what it has to give; our own failure ends it all.
+    if (err != 0 && side == d.src) d.eof = true;
+    else if (err != 0) return Finish(reason_);
+    if (d.pipe[0] >= 0 && d.inPipe == 0) pipePool.Give(d.pipe, true);
+    if (!d.eof || d.inPipe > 0 || d.pendingOff < d.pending.size()) return RearmYielded();
+    ResetWhenDelivered();
+  }
+
+  void ResetWhenDelivered() {
+    int unacknowledged = 0;
+    const int survivor = 1 - dead_;
+    if (ioctl(fds_[survivor], SIOCOUTQ, &unacknowledged) != 0 || unacknowledged == 0 || uv_now(loop_) >= abortBy_) {
+      return Finish(reason_);
+    }
+    timer_.Start(OnDeliveryPoll, kAbortPollMs);
+  }
+
+  static void OnDeliveryPoll(void* owner) {
+    auto* self = static_cast<SpliceRelay*>(owner);
+    if (self->open_) self->ResetWhenDelivered();
   }
 
   static void OnTimer(void* owner) {
     auto* self = static_cast<SpliceRelay*>(owner);
     if (!self->open_) return;
     const uint64_t idle = uv_now(self->loop_) - self->lastActivity_;
+    // Waiting for a failed side's last bytes: the survivor is reset whatever ends the wait.
+    if (idle >= self->idleMs_ && self->dead_ >= 0) return self->Finish(self->reason_);
     // One timer, re-armed for the rest of the period only when it fires: no per-chunk timer work.
     if (idle >= self->idleMs_) return self->Finish("idle timeout");
     self->timer_.Start(OnTimer, self->idleMs_ - idle);
@@ -297,10 +384,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
 
   // close(reset): ends the relay now; reset sends the client a TCP reset instead of a FIN.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (open_ && info.Length() > 0 && info[0].ToBoolean()) {
-      const linger abortive{1, 0};
-      setsockopt(fds_[0], SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
-    }
+    if (open_ && info.Length() > 0 && info[0].ToBoolean()) abortive_[0] = true;
     if (open_) Finish("closed");
     return info.Env().Undefined();
   }
@@ -331,9 +415,12 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   }
 
   void CloseFds() {
-    for (int* fd : {&fds_[0], &fds_[1]}) {
-      if (*fd >= 0) reactor::Close(*fd);
-      *fd = -1;
+    const linger abortive{1, 0};
+    for (int i = 0; i < 2; i++) {
+      if (fds_[i] < 0) continue;
+      if (abortive_[i]) setsockopt(fds_[i], SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+      reactor::Close(fds_[i]);
+      fds_[i] = -1;
     }
     for (Direction* d : {&up_, &down_}) {
       if (d->pipe[0] >= 0) pipePool.Give(d->pipe, d->inPipe == 0);
@@ -356,6 +443,11 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   uint64_t lastActivity_ = 0;
   bool open_ = false;
   std::string reason_;
+  // The side that failed (-1: none), and which sockets are closed with a reset rather than a FIN.
+  int dead_ = -1;
+  bool abortive_[2] = {false, false};
+  // Until when the survivor's unacknowledged bytes are waited for before its reset.
+  uint64_t abortBy_ = 0;
   Napi::FunctionReference onClosed_;
 };
 
@@ -397,12 +489,13 @@ struct SpliceRelayClass {
 }  // namespace
 
 Napi::Value StartSpliceRelay(Napi::Env env, int clientFd, int upstreamFd, double idleTimeoutMs, const char* toClient,
-                             size_t toClientLength, Napi::Function onClosed) {
+                             size_t toClientLength, Napi::Function onClosed, int upstreamError) {
   auto* cls = env.GetInstanceData<SpliceRelayClass>();
   if (cls == nullptr) return Napi::Value();
   Napi::Value pending = toClientLength == 0 ? env.Undefined() : Napi::Buffer<char>::Copy(env, toClient, toClientLength);
   Napi::Object relay = cls->constructor.New({Napi::Number::New(env, clientFd), Napi::Number::New(env, upstreamFd),
-                                             Napi::Number::New(env, idleTimeoutMs), pending, env.Undefined(), onClosed});
+                                             Napi::Number::New(env, idleTimeoutMs), pending, env.Undefined(), onClosed,
+                                             Napi::Number::New(env, upstreamError)});
   if (env.IsExceptionPending()) {
     // epoll_ctl refused a descriptor: the caller gives both to JavaScript, which relays them itself.
     env.GetAndClearPendingException();

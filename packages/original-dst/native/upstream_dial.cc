@@ -40,7 +40,10 @@
 // the upstream socket, with the bytes after the answer written to the client first, right where the
 // answer is judged: the client's first bytes go up with no JavaScript between the proxy's answer
 // and them. Where that relay cannot start (no descriptor for the duplicate, epoll refused one),
-// the upstream socket is handed over as without it.
+// the upstream socket is handed over as without it. A reset read together with the last answer
+// goes to the relay, which passes it on to the client after the bytes before it (handed over
+// without a relay, the socket reads as ended then: only a warm open, whose watch drops it, or the
+// rare relay that could not start).
 //
 // onDone(failure, fd, leftover, earlyBytes, relay) runs once, from libuv's close callback (never
 // inside a call from JavaScript): on success failure is null, fd the connected upstream socket, now
@@ -435,6 +438,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
   // `reset`: an error the socket reported (SO_ERROR took it off), the failure once the bytes that
   // came before it are judged: a proxy's refusal followed by its reset is worded as the refusal.
   void Receive(int reset = 0) {
+    // Read with the last answer, it is the tunnel's failure: the relay passes it on (StartRelay).
+    if (reset != 0) reset_ = reset;
     while (open_ && !succeeded_) {
       char chunk[kReadChunk];
       ssize_t n;
@@ -543,7 +548,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
     if (client < 0) return;
     Napi::HandleScope scope(env_);
     const char* after = in_.data() + stageStart_;
-    Napi::Value relay = StartSpliceRelay(env_, client, fd_, relayIdleMs_, after, in_.size() - stageStart_, onRelayClosed_.Value());
+    Napi::Value relay = StartSpliceRelay(env_, client, fd_, relayIdleMs_, after, in_.size() - stageStart_, onRelayClosed_.Value(), reset_);
     if (relay.IsEmpty()) {
       reactor::Close(client);
       return;
@@ -669,6 +674,8 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
   bool succeeded_ = false;
   const char* failure_ = "";
   int errno_ = 0;
+  // An error SO_ERROR took off the socket while the answers were read (a reset right behind them).
+  int reset_ = 0;
   Napi::FunctionReference onDone_;
   // relay: the client's descriptor (-1: none asked), the idle timeout, and the relay once started.
   int relayClientFd_ = -1;

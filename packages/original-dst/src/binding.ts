@@ -66,6 +66,8 @@ export interface Binding {
   splicePipesIdle(): number;
   TcpAcceptor: new (listenFd: number, backlog: number, onAccepted: AcceptedHandler, onError: AcceptErrorHandler) => TcpAcceptor;
   resetFd(fd: number): void;
+  takeSocketError(fd: number): number;
+  unacknowledgedBytes(fd: number): number;
   udpTransparentSocket(address: string, port: number, recvOrigDst: boolean, connectAddress: string | null, connectPort: number): number;
   udpRecv(fd: number): TransparentDatagram | null;
   udpSend(fd: number, data: Buffer): boolean;

@@ -7,6 +7,7 @@ export * from './listen-socket.js';
 export * from './native-types.js';
 export * from './netlink.js';
 export * from './packet-channel.js';
+export * from './socket-state.js';
 export * from './splice-relay.js';
 export * from './tcp-acceptor.js';
 export * from './tun.js';

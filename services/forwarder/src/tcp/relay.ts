@@ -9,14 +9,19 @@
 // queued, no descriptor left): the client's descriptor becomes a net.Socket, chunks go from one
 // socket's read straight into the other's write, and a full write buffer pauses the reading side
 // until 'drain'.
+// A side that fails (a reset, mostly) is passed on as a reset of the other, after what is queued
+// for it, never as an end of stream (as the kernel relay does: splice_relay.cc).
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import type { WarmPool } from '@pgw/dialers';
-import { closeFd, type DialRelay, resetFd, type SplicedRelay, spliceDescriptor, spliceDescriptors } from '@pgw/original-dst';
+import { closeFd, type DialRelay, resetFd, type SplicedRelay, spliceDescriptor, spliceDescriptors, takeSocketError, unacknowledgedBytes } from '@pgw/original-dst';
 import type { NativeUpstream } from './native-dial.js';
 
 const RELAY = Symbol('pgw.forwarder.relay');
 /** A dial's relay that ended before the dial's outcome reached us (both come in the same close phase). */
 const ENDED = Symbol('pgw.forwarder.relayEnded');
+
+/** After one side failed: how long the other's undelivered bytes are waited for before its reset (splice_relay.cc's kAbortFlushMs). */
+const FAILURE_FLUSH_MS = 1_000;
 
 export const RELAY_MODES = ['splice', 'js'] as const;
 export type RelayMode = (typeof RELAY_MODES)[number];
@@ -59,6 +64,8 @@ export class Relay {
   private spliced: RelaySplice | null = null;
   /** The client's bytes the native dial sent with the CONNECT (early data), before the relay. */
   private earlyBytes = 0;
+  /** A side failed: the other is reset once it has delivered what it holds (failed()). */
+  private failing = false;
 
   constructor(
     clientFd: number,
@@ -207,12 +214,28 @@ export class Relay {
     this.owner.relayReleased(this);
   }
 
+  /**
+   * `socket` failed (its error, or an end that was a reset): the other socket stops reading (its
+   * bytes have nowhere to go) and is reset once Node and the kernel have delivered what it holds,
+   * FAILURE_FLUSH_MS at most; never ended with a FIN, which would make a cut stream look whole.
+   */
+  failed(socket: RelaySocket): void {
+    const survivor = socket === this.client ? this.upstream : this.client;
+    const first = !this.failing;
+    this.failing = true;
+    socket.destroy();
+    if (!first || survivor === null || survivor.destroyed) return;
+    survivor.pause();
+    resetWhenDelivered(survivor, Date.now() + FAILURE_FLUSH_MS);
+  }
+
   socketClosed(socket: RelaySocket, hadError: boolean): void {
     if (--this.openSockets === 0) {
       this.released = true;
       this.owner.relayReleased(this);
       return;
     }
+    if (this.failing) return;
     // A clean close means this side finished both directions (half-closes done); the other side
     // then still flushes what it has and closes on its own. Anything else takes both down.
     if (hadError || !socket.readableEnded || !socket.writableFinished) {
@@ -250,11 +273,35 @@ function onClientDrain(this: RelaySocket): void {
 }
 
 function onClientEnd(this: RelaySocket): void {
+  if (endedByFailure(this)) return this[RELAY]!.failed(this);
   this[RELAY]!.upstream!.end();
 }
 
 function onUpstreamEnd(this: RelaySocket): void {
+  if (endedByFailure(this)) return this[RELAY]!.failed(this);
   this[RELAY]!.client!.end();
+}
+
+/** Node's handle keeps the descriptor; -1 once closed. */
+function descriptorOf(socket: Socket): number {
+  return (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1;
+}
+
+/** An end libuv reported that was a reset read with the last bytes (socket-state.ts). */
+function endedByFailure(socket: RelaySocket): boolean {
+  const fd = descriptorOf(socket);
+  return fd >= 0 && takeSocketError(fd) !== 0;
+}
+
+function resetWhenDelivered(socket: RelaySocket, deadline: number): void {
+  if (socket.destroyed) return;
+  const fd = descriptorOf(socket);
+  const holding = socket.writableLength > 0 || (fd >= 0 && unacknowledgedBytes(fd) > 0);
+  if (holding && Date.now() < deadline) {
+    setTimeout(resetWhenDelivered, 1, socket, deadline);
+    return;
+  }
+  socket.resetAndDestroy();
 }
 
 function onIdle(this: RelaySocket): void {
@@ -262,8 +309,8 @@ function onIdle(this: RelaySocket): void {
 }
 
 function onSocketError(this: RelaySocket): void {
-  // Resets and broken pipes are normal endings of a relayed connection; 'close' follows.
-  this[RELAY]!.destroy();
+  // Resets and broken pipes are normal endings of a relayed connection, passed on as such; 'close' follows.
+  this[RELAY]!.failed(this);
 }
 
 function onSpliceClosed(this: RelaySplice): void {

@@ -1,0 +1,89 @@
+// The forwarder's JavaScript relay (PGW_FORWARDER_RELAY=js, and where the kernel relay is declined)
+// against real loopback TCP connections: a reset on one side reaches the other as a reset, after
+// the bytes sent before it, never as an end of stream (splice-relay.test.ts holds the kernel
+// relay to the same).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import { dupFd } from '@pgw/original-dst';
+import { Relay, type RelayOwner } from '../../services/forwarder/src/tcp/relay.js';
+import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
+
+const servers: net.Server[] = [];
+after(() => {
+  for (const server of servers) server.close();
+});
+
+async function connectedPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const dialer = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
+  await once(dialer, 'connect');
+  const [socket] = await accepted;
+  server.close();
+  return [dialer, socket];
+}
+
+/**
+ * A JS relay between a LAN client and a proxy side; the side named `raw` is read as a C client
+ * reads it (a raw descriptor), the other stays a Node socket to write and reset from. `released`
+ * resolves once the relay has let both of its sockets go.
+ */
+async function jsRelay(raw: 'lan' | 'wan'): Promise<{ reader: number; writer: net.Socket; released: Promise<void> }> {
+  const [lan, client] = await connectedPair();
+  const [upstream, wan] = await connectedPair();
+  const reader = rawDescriptor(raw === 'lan' ? lan : wan);
+  const writer = raw === 'lan' ? wan : lan;
+  writer.on('error', () => undefined);
+  // The relay takes the client as a bare descriptor, as the acceptor hands it over.
+  const clientFd = dupFd((client as unknown as { _handle: { fd: number } })._handle.fd);
+  client.destroy();
+  let onReleased!: () => void;
+  const released = new Promise<void>((resolve) => (onReleased = resolve));
+  const owner: RelayOwner = { relayStarted: () => undefined, relayReleased: () => onReleased() };
+  new Relay(clientFd, owner).attach(upstream, 30_000, 'js');
+  return { reader, writer, released };
+}
+
+describe('JS relay: resets', () => {
+  it('a reset from the upstream reaches the client as a reset, after every byte sent before it', async () => {
+    const r = await jsRelay('lan');
+    const down = randomBytes(400_000);
+    r.writer.write(down);
+    // Let it reach the relay before the reset (a reset throws away what its own socket still holds).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    r.writer.resetAndDestroy();
+    const outcome = await readUntilEnd(r.reader);
+    closeSync(r.reader);
+    await r.released;
+    assert.equal(outcome.bytes.length, down.length, 'every byte the upstream sent before its reset');
+    assert.ok(outcome.bytes.equals(down));
+    assert.equal(outcome.end, 'ECONNRESET', 'the client sees the reset, not an end of stream');
+  });
+
+  it('a reset from the client reaches the upstream as a reset', async () => {
+    const r = await jsRelay('wan');
+    r.writer.write('request');
+    const outcome = readUntilEnd(r.reader);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    r.writer.resetAndDestroy();
+    assert.deepEqual(await outcome, { bytes: Buffer.from('request'), end: 'ECONNRESET' }, 'the proxy gets what the client sent, then the reset');
+    closeSync(r.reader);
+    await r.released;
+  });
+
+  it('an end from the upstream still reaches the client as an end', async () => {
+    const r = await jsRelay('lan');
+    r.writer.end('last words');
+    assert.deepEqual(await readUntilEnd(r.reader), { bytes: Buffer.from('last words'), end: 'end' });
+    closeSync(r.reader);
+    await r.released;
+    r.writer.destroy();
+  });
+});
