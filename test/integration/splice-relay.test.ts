@@ -2,14 +2,12 @@
 // guarantees (bytes intact both ways, half-close, backpressure, idle timeout, byte counts, reset,
 // no descriptor left behind) must hold when the kernel moves the bytes.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { nodeScriptWithout } from '../support/deny-syscall.js';
 import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
 import { splicePipesIdle, spliceSockets, type SplicedRelay } from '@pgw/original-dst';
 
@@ -70,30 +68,6 @@ function splice(p: Pair, idleTimeoutMs = 30_000): { relay: SplicedRelay; closed:
   assert.ok(relay, 'plain TCP sockets are handed over');
   return { relay, closed };
 }
-
-// Runs a program with splice(2) denied (EPERM) by a seccomp filter, as a hardened unit's
-// SystemCallFilter= or a container runtime's profile could: the kernel's own refusal, no mock.
-const DENY_SPLICE_C = `
-#include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  struct sock_filter filter[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_splice, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = { sizeof filter / sizeof filter[0], filter };
-  if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) return 125;
-  execvp(argv[1], argv + 1);
-  return 127;
-}
-`;
 
 // In the child: a relay through the JavaScript fallback must carry bytes both ways.
 const FALLBACK_SCRIPT = `
@@ -338,20 +312,10 @@ describe('splice relay (native, loopback TCP)', () => {
   });
 
   it('where splice(2) is denied (seccomp), declines every hand-over so the JavaScript relay carries the bytes', { timeout: 60_000 }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgw-deny-splice-'));
-    try {
-      writeFileSync(join(dir, 'deny-splice.c'), DENY_SPLICE_C);
-      execFileSync('cc', ['-O2', '-o', join(dir, 'deny-splice'), join(dir, 'deny-splice.c')]);
-      const out = execFileSync(join(dir, 'deny-splice'), [process.execPath, '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', FALLBACK_SCRIPT], {
-        timeout: 30_000,
-        encoding: 'utf8',
-      });
-      const result = JSON.parse(out.trim().split('\n').at(-1)!) as { handedOver: boolean; unavailable: string | null; up: string; down: string };
-      assert.equal(result.handedOver, false, 'no hand-over to a relay whose first splice would fail');
-      assert.match(result.unavailable ?? '', /splice\(socket -> pipe\): Operation not permitted/);
-      assert.deepEqual([result.up, result.down], ['ping', 'pong']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const out = nodeScriptWithout('splice', FALLBACK_SCRIPT);
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { handedOver: boolean; unavailable: string | null; up: string; down: string };
+    assert.equal(result.handedOver, false, 'no hand-over to a relay whose first splice would fail');
+    assert.match(result.unavailable ?? '', /splice\(socket -> pipe\): Operation not permitted/);
+    assert.deepEqual([result.up, result.down], ['ping', 'pong']);
   });
 });

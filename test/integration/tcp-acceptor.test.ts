@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { acceptTcp, closeFd, describeSocket, resetFd, spliceDescriptor, type TcpAcceptor } from '@pgw/original-dst';
+import { nodeScriptWithout } from '../support/deny-syscall.js';
 import { loopbackListenFd } from '../support/loopback-listen-fd.js';
 
 interface Accepted {
@@ -55,6 +56,31 @@ function acceptor(): { port: number; acceptor: TcpAcceptor; accepted: Accepted[]
   const taken = new Set<Accepted>();
   return { port, acceptor: instance, accepted, next };
 }
+
+// In the child, accept4 denied: a queued connection, and what the acceptor does about it for 1 s.
+const ACCEPT_DENIED_SCRIPT = `
+import net from 'node:net';
+import { acceptTcp, errorCode, listenLoopbackTcp } from '@pgw/original-dst';
+let fd = -1;
+let port = 0;
+for (let attempt = 0; attempt < 20 && fd < 0; attempt++) {
+  port = 20000 + Math.floor(Math.random() * 40000);
+  try { fd = listenLoopbackTcp(port, 16); } catch (error) { if (errorCode(error) !== 'EADDRINUSE') throw error; }
+}
+const errors = [];
+let accepted = 0;
+const acceptor = acceptTcp(fd, 16, () => void accepted++, (error) => errors.push(error.code));
+const client = net.connect({ host: '127.0.0.1', port });
+client.on('error', () => undefined);
+await new Promise((resolve) => client.once('connect', resolve));
+const before = process.cpuUsage();
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const used = process.cpuUsage(before);
+acceptor.close();
+client.destroy();
+console.log(JSON.stringify({ errors, accepted, cpuPercent: (used.user + used.system) / 1e4 }));
+process.exit(0);
+`;
 
 describe('acceptTcp', () => {
   it('hands each connection over once as a descriptor with its addresses, and it relays through spliceDescriptor', async () => {
@@ -157,5 +183,18 @@ describe('acceptTcp', () => {
     const refused = net.connect({ host: '127.0.0.1', port });
     const [failure] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
     assert.equal(failure.code, 'ECONNREFUSED');
+  });
+  // An accept the kernel refuses without taking the connection (a seccomp or LSM denial: EPERM)
+  // leaves it queued, so the level-triggered watch fires again at once: the acceptor must pause
+  // and say why, not spin a core retrying.
+  it('an accept refused for good (EPERM) is reported and paused, not retried in a busy loop', { timeout: 60_000 }, () => {
+    const out = nodeScriptWithout('accept4', ACCEPT_DENIED_SCRIPT);
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { errors: string[]; accepted: number; cpuPercent: number };
+    console.log(`# accept4 denied: ${result.errors.length} errors reported in 1 s, ${result.cpuPercent.toFixed(1)} % of a core`);
+    assert.equal(result.accepted, 0);
+    assert.ok(result.errors.length >= 1, 'the refusal is reported');
+    assert.ok(result.errors.every((code) => code === 'EPERM'), `reported as EPERM: ${result.errors.join(', ')}`);
+    assert.ok(result.errors.length <= 20, `paused between tries: ${result.errors.length} reports in 1 s`);
+    assert.ok(result.cpuPercent < 25, `not a busy loop: ${result.cpuPercent.toFixed(1)} % of a core`);
   });
 });

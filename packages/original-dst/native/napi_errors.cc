@@ -25,15 +25,18 @@ const char* ErrnoName(int err) {
     case EEXIST: return "EEXIST";
     case ENFILE: return "ENFILE";
     case ENOMEM: return "ENOMEM";
+    case ENOBUFS: return "ENOBUFS";
     default: return "EUNKNOWN";
   }
 }
 
 }  // namespace
 
-void ThrowErrno(Napi::Env env, const std::string& what, int err) {
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err) {
   Napi::Error error = Napi::Error::New(env, what + ": " + std::strerror(err));
   error.Set("errno", Napi::Number::New(env, err));
   error.Set("code", Napi::String::New(env, ErrnoName(err)));
-  error.ThrowAsJavaScriptException();
+  return error;
 }
+
+void ThrowErrno(Napi::Env env, const std::string& what, int err) { ErrnoError(env, what, err).ThrowAsJavaScriptException(); }

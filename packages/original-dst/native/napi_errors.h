@@ -5,4 +5,5 @@
 
 #include <string>
 
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err);
 void ThrowErrno(Napi::Env env, const std::string& what, int err);

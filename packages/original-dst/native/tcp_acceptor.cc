@@ -9,9 +9,12 @@
 // address and the original destination (SO_ORIGINAL_DST) and calls
 //   onAccept(fd, peerAddress, dstAddress | null, dstPortOrErrno, localAddress, localPort)
 // with the new descriptor, which is then the caller's (non-blocking, close-on-exec).
-// Failed accepts that say the process is out of something (EMFILE, ENFILE, ENOBUFS, ENOMEM) call
-// onError(error) and pause accepting for kPauseMs, so a full descriptor table is not a busy loop;
-// the pending connections wait in the backlog meanwhile. close() stops and closes the descriptor.
+// A failed accept of one connection that went away (ECONNABORTED, and the network errors accept(2)
+// says to retry like EAGAIN) goes on to the next. Any other failure leaves the connection queued
+// (the process out of descriptors or memory, a seccomp or LSM denial: EPERM), so the level-triggered
+// watch would fire again at once, a core spent retrying: it calls onError(error) (with errno and
+// code) and pauses accepting for kPauseMs; the pending connections wait in the backlog meanwhile.
+// close() stops and closes the descriptor.
 #include "tcp_acceptor.h"
 
 #include <cerrno>
@@ -35,7 +38,17 @@ namespace {
 constexpr int kBatch = 64;
 constexpr uint64_t kPauseMs = 100;
 
-bool OutOfResources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+// The connection itself failed or went away before we took it (accept(2): TCP's pending network
+// errors are reported here and are to be retried like EAGAIN): the next one may be fine.
+bool ConnectionGone(int err) {
+  switch (err) {
+    case ECONNABORTED: case EINTR: case EPROTO: case ENOPROTOOPT: case ENETDOWN: case ENONET:
+    case EHOSTDOWN: case EHOSTUNREACH: case ENETUNREACH: case EOPNOTSUPP:
+      return true;
+    default:
+      return false;
+  }
+}
 
 class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
  public:
@@ -103,14 +116,10 @@ class TcpAcceptor : public Napi::ObjectWrap<TcpAcceptor> {
       if (fd < 0) {
         const int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK) return;
-        // The connection went away before we took it (ECONNABORTED and the like): the next one.
-        if (!OutOfResources(err)) continue;
+        if (ConnectionGone(err)) continue;
         poll_.Stop();
         uv_timer_start(timer_, OnResume, kPauseMs, 0);
-        Napi::Error error = Napi::Error::New(env_, std::string("accept: ") + std::strerror(err));
-        error.Set("errno", Napi::Number::New(env_, err));
-        error.Set("code", Napi::String::New(env_, err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : err == ENOBUFS ? "ENOBUFS" : "ENOMEM"));
-        CallFromLoop(env_, onError_, recv, {error.Value()});
+        CallFromLoop(env_, onError_, recv, {ErrnoError(env_, "accept", err).Value()});
         return;
       }
       sockaddr_storage local{};
