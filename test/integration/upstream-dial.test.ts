@@ -451,6 +451,27 @@ describe('native upstream dial: failures worded as the JavaScript dialer words t
     assert.equal(connections, 0);
   });
 
+  // A connect that fails within connect() itself (a broadcast address: ENETUNREACH, no packet
+  // sent) is still delivered through onDone later; a cancel() before that must silence it, as it
+  // silences every other dial (the forwarder's abort listener words its own failure).
+  it('cancel() right after a connect that failed at once: onDone is not called', async () => {
+    let calls = 0;
+    const dial = dialNative('255.255.255.255', 80, [{ request: Buffer.from([5, 1, 0]), kind: 0, expect0: 5, expect1: 0 }], 1_000, () => void calls++);
+    dial.cancel();
+    await sleep(50);
+    assert.equal(calls, 0, 'a cancelled dial calls nobody back');
+    let failure: NativeDialFailure | null = null;
+    dialNative('255.255.255.255', 80, [{ request: Buffer.from([5, 1, 0]), kind: 0, expect0: 5, expect1: 0 }], 1_000, (f) => void (failure = f));
+    await sleep(50);
+    assert.deepEqual([failure?.what, failure?.errno], ['connect', constants.errno.ENETUNREACH], 'without the cancel, the failure is delivered');
+  });
+
+  it('refuses a timeout that is not a finite number of milliseconds', () => {
+    for (const timeoutMs of [Number.POSITIVE_INFINITY, Number.NaN, 0, 2 ** 53]) {
+      assert.throws(() => dialNative('127.0.0.1', 9, [], timeoutMs, () => undefined), /timeoutMs/, `timeoutMs ${timeoutMs}`);
+    }
+  });
+
   it('an abort while the proxy is silent', async () => {
     const silent = await startProxy('http', async (reader) => {
       await reader.need(40);

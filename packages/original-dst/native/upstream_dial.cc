@@ -43,7 +43,9 @@
 // the upstream socket is handed over as without it. A reset read together with the last answer
 // goes to the relay, which passes it on to the client after the bytes before it (handed over
 // without a relay, the socket reads as ended then: only a warm open, whose watch drops it, or the
-// rare relay that could not start).
+// rare relay that could not start). That relay's onClosed may run before this dial's onDone (a
+// relay that ends at once: both come from close callbacks of one loop phase); the caller takes
+// either order (relay.ts keeps a relay that ended before its dial's outcome as ended).
 //
 // onDone(failure, fd, leftover, earlyBytes, relay) runs once, from libuv's close callback (never
 // inside a call from JavaScript): on success failure is null, fd the connected upstream socket, now
@@ -89,6 +91,8 @@ constexpr size_t kMaxHttpHead = 8192;
 constexpr size_t kReadChunk = 16 * 1024;
 // The client's first bytes sent with the CONNECT at most: an HTTP request head or a TLS ClientHello.
 constexpr size_t kEarlyMax = 16 * 1024;
+// The longest dial deadline taken (24.8 days: far beyond any configured connect timeout).
+constexpr double kMaxTimeoutMs = 2147483647;
 
 struct Stage {
   std::string request;
@@ -170,9 +174,10 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       Napi::RangeError::New(env, "UpstreamDial: port must be a whole number from 1 to 65535").ThrowAsJavaScriptException();
       return;
     }
+    // A libuv timer takes whole milliseconds: Infinity or 2^53 would wrap to an immediate timeout.
     const double timeoutMs = info[4].As<Napi::Number>().DoubleValue();
-    if (!(timeoutMs >= 1)) {
-      Napi::TypeError::New(env, "UpstreamDial: timeoutMs must be >= 1").ThrowAsJavaScriptException();
+    if (!(timeoutMs >= 1 && timeoutMs <= kMaxTimeoutMs)) {
+      Napi::TypeError::New(env, "UpstreamDial: timeoutMs must be from 1 to 2147483647").ThrowAsJavaScriptException();
       return;
     }
     if (!ReadStages(env, info[3].As<Napi::Array>())) return;
@@ -595,6 +600,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       onDone_.Reset();
       reactor::Close(fd_);
       fd_ = -1;
+    } else {
+      // Failed, not delivered yet (a connect that failed within the constructor): nobody to tell.
+      onDone_.Reset();
     }
     return info.Env().Undefined();
   }
