@@ -35,7 +35,7 @@ async function connectedPair(): Promise<[net.Socket, net.Socket]> {
  * reads it (a raw descriptor), the other stays a Node socket to write and reset from. `released`
  * resolves once the relay has let both of its sockets go.
  */
-async function jsRelay(raw: 'lan' | 'wan'): Promise<{ reader: number; writer: net.Socket; released: Promise<void> }> {
+async function jsRelay(raw: 'lan' | 'wan'): Promise<{ relay: Relay; reader: number; writer: net.Socket; released: Promise<void> }> {
   const [lan, client] = await connectedPair();
   const [upstream, wan] = await connectedPair();
   const reader = rawDescriptor(raw === 'lan' ? lan : wan);
@@ -47,8 +47,17 @@ async function jsRelay(raw: 'lan' | 'wan'): Promise<{ reader: number; writer: ne
   let onReleased!: () => void;
   const released = new Promise<void>((resolve) => (onReleased = resolve));
   const owner: RelayOwner = { relayStarted: () => undefined, relayReleased: () => onReleased() };
-  new Relay(clientFd, owner).attach(upstream, 30_000, 'js');
-  return { reader, writer, released };
+  const relay = new Relay(clientFd, owner);
+  relay.attach(upstream, 30_000, 'js');
+  return { relay, reader, writer, released };
+}
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 describe('JS relay: resets', () => {
@@ -56,8 +65,8 @@ describe('JS relay: resets', () => {
     const r = await jsRelay('lan');
     const down = randomBytes(400_000);
     r.writer.write(down);
-    // Let it reach the relay before the reset (a reset throws away what its own socket still holds).
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // All of it read by the relay before the reset (a reset throws away what its own socket still holds).
+    await waitUntil(() => r.relay.bytesDown === down.length, 'the relay took every byte');
     r.writer.resetAndDestroy();
     const outcome = await readUntilEnd(r.reader);
     closeSync(r.reader);
@@ -65,6 +74,25 @@ describe('JS relay: resets', () => {
     assert.equal(outcome.bytes.length, down.length, 'every byte the upstream sent before its reset');
     assert.ok(outcome.bytes.equals(down));
     assert.equal(outcome.end, 'ECONNRESET', 'the client sees the reset, not an end of stream');
+  });
+
+  it('a reset from the upstream behind megabytes a slow client still reads: every byte the relay took reaches it, then the reset', { timeout: 60_000 }, async () => {
+    const r = await jsRelay('lan');
+    const down = randomBytes(16 << 20);
+    r.writer.write(down);
+    // The client reads nothing yet: the relay stops reading when the client's side is full.
+    let last = -1;
+    while (r.relay.bytesDown !== last) {
+      last = r.relay.bytesDown;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    r.writer.resetAndDestroy();
+    const outcome = await readUntilEnd(r.reader, 45_000, { chunk: 32 * 1024, pauseMs: 10 });
+    closeSync(r.reader);
+    await r.released;
+    assert.equal(outcome.end, 'ECONNRESET');
+    assert.equal(outcome.bytes.length, r.relay.bytesDown, 'every byte the relay wrote to the client reached it');
+    assert.ok(outcome.bytes.equals(down.subarray(0, outcome.bytes.length)), 'in order, intact');
   });
 
   it('a reset from the client reaches the upstream as a reset', async () => {

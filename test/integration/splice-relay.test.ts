@@ -232,6 +232,32 @@ describe('splice relay (native, loopback TCP)', () => {
     assert.equal(outcome.end, 'ECONNRESET', 'the client sees the reset, not an end of stream');
   });
 
+  // The wait for the survivor's acknowledgements is bounded from when it begins, not from the
+  // failure: a client still reading what the failed side sent must not lose the end of it.
+  it('a reset from the upstream behind megabytes a slow client still reads: every byte the relay took reaches it, then the reset', { timeout: 60_000 }, async () => {
+    const p = await pair();
+    const lan = rawDescriptor(p.lan);
+    const { relay, closed } = splice(p);
+    const down = randomBytes(16 << 20);
+    p.wan.on('error', () => undefined);
+    p.wan.write(down);
+    // The client reads nothing yet: the relay stops when every buffer on the way is full.
+    let last = -1;
+    while (relay.bytesDown !== last) {
+      last = relay.bytesDown;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    p.wan.resetAndDestroy();
+    const started = Date.now();
+    const outcome = await readUntilEnd(lan, 45_000, { chunk: 32 * 1024, pauseMs: 10 });
+    closeSync(lan);
+    assert.match((await closed) ?? 'clean', /relay: /);
+    console.log(`# ${outcome.bytes.length} bytes read in ${Date.now() - started} ms after the reset, ${relay.bytesDown} written by the relay`);
+    assert.equal(outcome.end, 'ECONNRESET');
+    assert.equal(outcome.bytes.length, relay.bytesDown, 'every byte the relay wrote to the client reached it');
+    assert.ok(outcome.bytes.equals(down.subarray(0, outcome.bytes.length)), 'in order, intact');
+  });
+
   it('a reset from the client reaches the upstream as a reset', async () => {
     const p = await pair();
     const wan = rawDescriptor(p.wan);

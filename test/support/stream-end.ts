@@ -16,16 +16,26 @@ export function rawDescriptor(socket: net.Socket): number {
   return fd;
 }
 
-/** Reads a non-blocking socket descriptor until its end ('end') or an error (its code), `timeoutMs` at most. */
-export async function readUntilEnd(fd: number, timeoutMs = 3_000): Promise<{ bytes: Buffer; end: string }> {
+/** How a slow reader reads: `chunk` bytes at most per read, `pauseMs` after each. */
+export interface ReadPace {
+  readonly chunk: number;
+  readonly pauseMs: number;
+}
+
+/**
+ * Reads a non-blocking socket descriptor until its end ('end') or an error (its code), `timeoutMs`
+ * at most; as fast as it can, or at `pace`.
+ */
+export async function readUntilEnd(fd: number, timeoutMs = 3_000, pace?: ReadPace): Promise<{ bytes: Buffer; end: string }> {
   const chunks: Buffer[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const buffer = Buffer.alloc(65536);
+    const buffer = Buffer.alloc(pace?.chunk ?? 65536);
     try {
       const n = readSync(fd, buffer);
       if (n === 0) return { bytes: Buffer.concat(chunks), end: 'end' };
       chunks.push(buffer.subarray(0, n));
+      if (pace !== undefined) await sleep(pace.pauseMs);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
       if (code !== 'EAGAIN') return { bytes: Buffer.concat(chunks), end: code };

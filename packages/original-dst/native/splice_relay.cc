@@ -19,8 +19,8 @@
 // client reading a close-delimited response to its end must not take a cut one for whole, nor a
 // server an aborted upload. What the failed side sent before its reset still goes first (it is
 // read until its end), and the survivor is reset only once its kernel has acknowledged those
-// bytes (SIOCOUTQ empty, polled every kAbortPollMs for kAbortFlushMs at most): a reset throws
-// away whatever its socket has not delivered.
+// bytes (SIOCOUTQ empty, polled every kAbortPollMs; given up after kAbortFlushMs without any
+// acknowledged, a reader that stopped): a reset throws away whatever its socket has not delivered.
 #include "splice_relay.h"
 
 #include <array>
@@ -50,8 +50,9 @@ constexpr size_t kChunk = 64 * 1024;
 constexpr int kChunksPerWakeup = 16;
 // Empty pipes kept for reuse (per thread: an addon instance lives on one thread).
 constexpr size_t kIdlePipesMax = 128;
-// After one side failed: how often, and how long at most, the survivor's unacknowledged bytes
-// are waited for before its reset (a peer that does not read loses them then, as on a direct connection).
+// After one side failed: how often the survivor's unacknowledged bytes are looked at before its
+// reset, and how long without any of them acknowledged it is waited for (a peer that stopped
+// reading loses them then, as it would lose a server's unsent bytes on a direct connection).
 constexpr uint64_t kAbortPollMs = 1;
 constexpr uint64_t kAbortFlushMs = 1000;
 
@@ -331,7 +332,6 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     }
     dead_ = side;
     abortive_[1 - side] = true;
-    abortBy_ = uv_now(loop_) + kAbortFlushMs;
     Direction& lost = side == 1 ? up_ : down_;
     if (lost.pipe[0] >= 0) pipePool.Give(lost.pipe, lost.inPipe == 0);
     lost.inPipe = 0;
@@ -357,12 +357,18 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     ResetWhenDelivered();
   }
 
+  // A slow reader still acknowledging is waited for (the drain before this is bounded as any
+  // relay's, by the idle timeout); one that stopped, for kAbortFlushMs.
   void ResetWhenDelivered() {
     int unacknowledged = 0;
     const int survivor = 1 - dead_;
-    if (ioctl(fds_[survivor], SIOCOUTQ, &unacknowledged) != 0 || unacknowledged == 0 || uv_now(loop_) >= abortBy_) {
-      return Finish(reason_);
+    if (ioctl(fds_[survivor], SIOCOUTQ, &unacknowledged) != 0 || unacknowledged == 0) return Finish(reason_);
+    const uint64_t now = uv_now(loop_);
+    if (unacknowledgedBefore_ < 0 || unacknowledged < unacknowledgedBefore_) {
+      unacknowledgedBefore_ = unacknowledged;
+      abortBy_ = now + kAbortFlushMs;
     }
+    if (now >= abortBy_) return Finish(reason_);
     timer_.Start(OnDeliveryPoll, kAbortPollMs);
   }
 
@@ -446,7 +452,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   // The side that failed (-1: none), and which sockets are closed with a reset rather than a FIN.
   int dead_ = -1;
   bool abortive_[2] = {false, false};
-  // Until when the survivor's unacknowledged bytes are waited for before its reset.
+  // The survivor's unacknowledged bytes when last fewer (-1: not yet looked at), and until when
+  // they are waited for without any more acknowledged.
+  int unacknowledgedBefore_ = -1;
   uint64_t abortBy_ = 0;
   Napi::FunctionReference onClosed_;
 };

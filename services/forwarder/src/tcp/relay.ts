@@ -20,7 +20,10 @@ const RELAY = Symbol('pgw.forwarder.relay');
 /** A dial's relay that ended before the dial's outcome reached us (both come in the same close phase). */
 const ENDED = Symbol('pgw.forwarder.relayEnded');
 
-/** After one side failed: how long the other's undelivered bytes are waited for before its reset (splice_relay.cc's kAbortFlushMs). */
+/**
+ * After one side failed: how long the other is waited for without any of its undelivered bytes
+ * acknowledged before its reset (splice_relay.cc's kAbortFlushMs); a reader still taking them is given them.
+ */
 const FAILURE_FLUSH_MS = 1_000;
 
 export const RELAY_MODES = ['splice', 'js'] as const;
@@ -185,6 +188,7 @@ export class Relay {
   destroy(): void {
     if (this.spliced !== null) return this.spliced.close(false);
     if (this.client === null) return this.dropDescriptor(false);
+    if (this.failing) return this.resetSurvivor();
     this.client.destroy();
     this.upstream?.destroy();
   }
@@ -193,8 +197,14 @@ export class Relay {
   reset(): void {
     if (this.spliced !== null) return this.spliced.close(true);
     if (this.client === null) return this.dropDescriptor(true);
+    if (this.failing) return this.resetSurvivor();
     if (!this.client.destroyed) this.client.resetAndDestroy();
     this.upstream?.destroy();
+  }
+
+  /** Ended while a side's failure is being passed on: whatever is left of the survivor is reset, never ended. */
+  private resetSurvivor(): void {
+    for (const socket of [this.client, this.upstream]) if (socket !== null && !socket.destroyed) socket.resetAndDestroy();
   }
 
   /** Before attach (a dial in flight or failed): no stream, so the release is now. */
@@ -226,7 +236,7 @@ export class Relay {
     socket.destroy();
     if (!first || survivor === null || survivor.destroyed) return;
     survivor.pause();
-    resetWhenDelivered(survivor, Date.now() + FAILURE_FLUSH_MS);
+    resetWhenDelivered(survivor, Number.POSITIVE_INFINITY, 0);
   }
 
   socketClosed(socket: RelaySocket, hadError: boolean): void {
@@ -293,12 +303,15 @@ function endedByFailure(socket: RelaySocket): boolean {
   return fd >= 0 && takeSocketError(fd) !== 0;
 }
 
-function resetWhenDelivered(socket: RelaySocket, deadline: number): void {
+/** Resets `socket` once Node and the kernel hold nothing of its bytes, or none were taken for FAILURE_FLUSH_MS. */
+function resetWhenDelivered(socket: RelaySocket, before: number, deadline: number): void {
   if (socket.destroyed) return;
   const fd = descriptorOf(socket);
-  const holding = socket.writableLength > 0 || (fd >= 0 && unacknowledgedBytes(fd) > 0);
-  if (holding && Date.now() < deadline) {
-    setTimeout(resetWhenDelivered, 1, socket, deadline);
+  const holding = socket.writableLength + (fd >= 0 ? unacknowledgedBytes(fd) : 0);
+  const now = Date.now();
+  if (holding < before) deadline = now + FAILURE_FLUSH_MS;
+  if (holding > 0 && now < deadline) {
+    setTimeout(resetWhenDelivered, 1, socket, holding, deadline);
     return;
   }
   socket.resetAndDestroy();
