@@ -3,6 +3,9 @@
 // (POLLHUP), the reset left unread: the JavaScript relay asks here whether an end was one.
 // unacknowledgedBytes(fd): bytes sent and not yet acknowledged by the peer, or not yet sent
 // (SIOCOUTQ): a reset throws them away, so a relay passing a failure on waits for none to be left.
+// resetOnClose(fd): SO_LINGER 0, so that the socket's close sends a reset. Node's resetAndDestroy()
+// cannot reset a socket whose end() is still being written (libuv refuses, EINVAL): it then drops
+// the handle unclosed, and the queued FIN goes out later; this and destroy() reset it whatever.
 #include "socket_state.h"
 
 #include <cerrno>
@@ -46,9 +49,19 @@ Napi::Value UnacknowledgedBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, queued);
 }
 
+Napi::Value ResetOnClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!FdArgument(info, "resetOnClose(fd) expected", &fd)) return env.Undefined();
+  const linger abortive{1, 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive)) != 0) ThrowErrno(env, "resetOnClose: setsockopt(SO_LINGER)", errno);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitSocketState(Napi::Env env, Napi::Object exports) {
   exports.Set("takeSocketError", Napi::Function::New(env, TakeSocketError, "takeSocketError"));
   exports.Set("unacknowledgedBytes", Napi::Function::New(env, UnacknowledgedBytes, "unacknowledgedBytes"));
+  exports.Set("resetOnClose", Napi::Function::New(env, ResetOnClose, "resetOnClose"));
 }

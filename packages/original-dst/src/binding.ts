@@ -68,6 +68,7 @@ export interface Binding {
   resetFd(fd: number): void;
   takeSocketError(fd: number): number;
   unacknowledgedBytes(fd: number): number;
+  resetOnClose(fd: number): void;
   udpTransparentSocket(address: string, port: number, recvOrigDst: boolean, connectAddress: string | null, connectPort: number): number;
   udpRecv(fd: number): TransparentDatagram | null;
   udpSend(fd: number, data: Buffer): boolean;

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { binding } from './binding.js';
 
 /**
@@ -11,4 +12,21 @@ export function takeSocketError(fd: number): number {
 /** Bytes the socket holds that its peer has not acknowledged yet (SIOCOUTQ): what a reset would throw away. */
 export function unacknowledgedBytes(fd: number): number {
   return binding.unacknowledgedBytes(fd);
+}
+
+/**
+ * Closes `socket` with a TCP reset, whatever it is doing: SO_LINGER 0 on its descriptor, then
+ * destroy(). Node's resetAndDestroy() cannot while an end() is still being written (libuv refuses
+ * with EINVAL, Node drops the handle unclosed, and the queued FIN goes out later).
+ */
+export function resetSocket(socket: Socket): void {
+  const fd = socketDescriptor(socket);
+  if (fd >= 0) binding.resetOnClose(fd);
+  socket.destroy();
+}
+
+/** A net.Socket's descriptor (Node keeps it on its private libuv handle); -1 when it has none (closed, or not connected). */
+export function socketDescriptor(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
 }

@@ -13,7 +13,7 @@
 // for it, never as an end of stream (as the kernel relay does: splice_relay.cc).
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import type { WarmPool } from '@pgw/dialers';
-import { closeFd, type DialRelay, resetFd, type SplicedRelay, spliceDescriptor, spliceDescriptors, takeSocketError, unacknowledgedBytes } from '@pgw/original-dst';
+import { closeFd, type DialRelay, resetFd, resetSocket, socketDescriptor, type SplicedRelay, spliceDescriptor, spliceDescriptors, takeSocketError, unacknowledgedBytes } from '@pgw/original-dst';
 import type { NativeUpstream } from './native-dial.js';
 
 const RELAY = Symbol('pgw.forwarder.relay');
@@ -198,13 +198,13 @@ export class Relay {
     if (this.spliced !== null) return this.spliced.close(true);
     if (this.client === null) return this.dropDescriptor(true);
     if (this.failing) return this.resetSurvivor();
-    if (!this.client.destroyed) this.client.resetAndDestroy();
+    if (!this.client.destroyed) resetSocket(this.client);
     this.upstream?.destroy();
   }
 
   /** Ended while a side's failure is being passed on: whatever is left of the survivor is reset, never ended. */
   private resetSurvivor(): void {
-    for (const socket of [this.client, this.upstream]) if (socket !== null && !socket.destroyed) socket.resetAndDestroy();
+    for (const socket of [this.client, this.upstream]) if (socket !== null && !socket.destroyed) resetSocket(socket);
   }
 
   /** Before attach (a dial in flight or failed): no stream, so the release is now. */
@@ -292,21 +292,16 @@ function onUpstreamEnd(this: RelaySocket): void {
   this[RELAY]!.client!.end();
 }
 
-/** Node's handle keeps the descriptor; -1 once closed. */
-function descriptorOf(socket: Socket): number {
-  return (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1;
-}
-
 /** An end libuv reported that was a reset read with the last bytes (socket-state.ts). */
 function endedByFailure(socket: RelaySocket): boolean {
-  const fd = descriptorOf(socket);
+  const fd = socketDescriptor(socket);
   return fd >= 0 && takeSocketError(fd) !== 0;
 }
 
 /** Resets `socket` once Node and the kernel hold nothing of its bytes, or none were taken for FAILURE_FLUSH_MS. */
 function resetWhenDelivered(socket: RelaySocket, before: number, deadline: number): void {
   if (socket.destroyed) return;
-  const fd = descriptorOf(socket);
+  const fd = socketDescriptor(socket);
   const holding = socket.writableLength + (fd >= 0 ? unacknowledgedBytes(fd) : 0);
   const now = Date.now();
   if (holding < before) deadline = now + FAILURE_FLUSH_MS;
@@ -314,7 +309,7 @@ function resetWhenDelivered(socket: RelaySocket, before: number, deadline: numbe
     setTimeout(resetWhenDelivered, 1, socket, holding, deadline);
     return;
   }
-  socket.resetAndDestroy();
+  resetSocket(socket);
 }
 
 function onIdle(this: RelaySocket): void {
