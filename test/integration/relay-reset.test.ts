@@ -7,28 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { dupFd } from '@pgw/original-dst';
 import { Relay, type RelayOwner } from '../../services/forwarder/src/tcp/relay.js';
+import { waitFor } from '../../lab/wait.js';
+import { connectedLoopbackPair } from '../support/loopback-pair.js';
 import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
 
-const servers: net.Server[] = [];
-after(() => {
-  for (const server of servers) server.close();
-});
-
-async function connectedPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const dialer = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
-  await once(dialer, 'connect');
-  const [socket] = await accepted;
-  server.close();
-  return [dialer, socket];
-}
 
 /**
  * A JS relay between a LAN client and a proxy side; the side named `raw` is read as a C client
@@ -36,8 +21,8 @@ async function connectedPair(): Promise<[net.Socket, net.Socket]> {
  * resolves once the relay has let both of its sockets go.
  */
 async function jsRelay(raw: 'lan' | 'wan'): Promise<{ relay: Relay; reader: number; writer: net.Socket; released: Promise<void> }> {
-  const [lan, client] = await connectedPair();
-  const [upstream, wan] = await connectedPair();
+  const [lan, client] = await connectedLoopbackPair();
+  const [upstream, wan] = await connectedLoopbackPair();
   const reader = rawDescriptor(raw === 'lan' ? lan : wan);
   const writer = raw === 'lan' ? wan : lan;
   writer.on('error', () => undefined);
@@ -52,13 +37,6 @@ async function jsRelay(raw: 'lan' | 'wan'): Promise<{ relay: Relay; reader: numb
   return { relay, reader, writer, released };
 }
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('JS relay: resets', () => {
   it('a reset from the upstream reaches the client as a reset, after every byte sent before it', async () => {
@@ -66,7 +44,7 @@ describe('JS relay: resets', () => {
     const down = randomBytes(400_000);
     r.writer.write(down);
     // All of it read by the relay before the reset (a reset throws away what its own socket still holds).
-    await waitUntil(() => r.relay.bytesDown === down.length, 'the relay took every byte');
+    await waitFor('the relay took every byte', 10_000, () => r.relay.bytesDown === down.length, { intervalMs: 5 });
     r.writer.resetAndDestroy();
     const outcome = await readUntilEnd(r.reader);
     closeSync(r.reader);

@@ -6,8 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nodeScriptWithout } from '../support/deny-syscall.js';
+import { waitFor } from '../../lab/wait.js';
+import { connectedLoopbackPair } from '../support/loopback-pair.js';
 import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
 import { splicePipesIdle, spliceSockets, type SplicedRelay } from '@pgw/original-dst';
 
@@ -20,28 +22,10 @@ interface Pair {
   wan: net.Socket;
 }
 
-const servers: net.Server[] = [];
-after(() => {
-  for (const server of servers) server.close();
-});
-
-async function connectedPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const dialer = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-  await once(dialer, 'connect');
-  const [socket] = await accepted;
-  server.close();
-  return [dialer, socket];
-}
 
 async function pair(): Promise<Pair> {
-  const [lan, client] = await connectedPair();
-  const [upstream, wan] = await connectedPair();
+  const [lan, client] = await connectedLoopbackPair();
+  const [upstream, wan] = await connectedLoopbackPair();
   return { client, upstream, lan, wan };
 }
 
@@ -53,13 +37,6 @@ function collect(socket: net.Socket): Promise<Buffer> {
   return once(socket, 'end').then(() => Buffer.concat(chunks));
 }
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 function splice(p: Pair, idleTimeoutMs = 30_000): { relay: SplicedRelay; closed: Promise<string | null> } {
   let done!: (reason: string | null) => void;
@@ -222,7 +199,7 @@ describe('splice relay (native, loopback TCP)', () => {
     // The client does not read yet: when the reset comes, bytes still wait in the relay's socket
     // to the client (more than the client's receive buffer takes), unacknowledged.
     p.wan.write(down);
-    await waitUntil(() => relay.bytesDown === down.length, 'the relay wrote every byte to the client');
+    await waitFor('the relay wrote every byte to the client', 10_000, () => relay.bytesDown === down.length, { intervalMs: 5 });
     p.wan.resetAndDestroy();
     const outcome = await readUntilEnd(lan);
     closeSync(lan);
