@@ -11,12 +11,16 @@ const DENY_SYSCALL_C = `
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
-#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
   if (argc < 3) return 126;
-  unsigned int nr = (unsigned int)strtoul(argv[1], 0, 10);
+  unsigned int nr;
+  if (strcmp(argv[1], "splice") == 0) nr = __NR_splice;
+  else if (strcmp(argv[1], "accept4") == 0) nr = __NR_accept4;
+  else return 126;
   struct sock_filter filter[] = {
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
@@ -30,14 +34,13 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** x86-64 system call numbers of the calls tests deny. */
-const SYSCALLS = { splice: 275, accept4: 288 } as const;
+/** The calls tests deny (the wrapper knows their numbers on this machine's architecture). */
+export type DeniedSyscall = 'splice' | 'accept4';
 
 let wrapper: string | null = null;
 
 function compiled(): string {
   if (wrapper !== null) return wrapper;
-  if (process.arch !== 'x64') throw new Error(`deny-syscall knows x86-64 system call numbers only, not ${process.arch}'s`);
   const dir = mkdtempSync(join(tmpdir(), 'pgw-deny-syscall-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'deny-syscall.c'), DENY_SYSCALL_C);
@@ -47,8 +50,8 @@ function compiled(): string {
 }
 
 /** A Node ES module script (`source`, run with the repo's source conditions) under the filter; its stdout. */
-export function nodeScriptWithout(syscall: keyof typeof SYSCALLS, source: string, timeoutMs = 30_000): string {
-  return execFileSync(compiled(), [String(SYSCALLS[syscall]), process.execPath, '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', source], {
+export function nodeScriptWithout(syscall: DeniedSyscall, source: string, timeoutMs = 30_000): string {
+  return execFileSync(compiled(), [syscall, process.execPath, '--conditions=pgw-source', '--import', 'tsx', '--input-type=module', '-e', source], {
     timeout: timeoutMs,
     encoding: 'utf8',
   });

@@ -19,8 +19,9 @@
 // client reading a close-delimited response to its end must not take a cut one for whole, nor a
 // server an aborted upload. What the failed side sent before its reset still goes first (it is
 // read until its end), and the survivor is reset only once its kernel has acknowledged those
-// bytes (SIOCOUTQ empty, polled every kAbortPollMs; given up after kAbortFlushMs without any
-// acknowledged, a reader that stopped): a reset throws away whatever its socket has not delivered.
+// bytes (SIOCOUTQ empty, polled from every kAbortPollMs, the pause doubling up to kAbortPollMaxMs;
+// given up after kAbortFlushMs without any acknowledged, a reader that stopped): a reset throws
+// away whatever its socket has not delivered.
 #include "splice_relay.h"
 
 #include <array>
@@ -54,6 +55,9 @@ constexpr size_t kIdlePipesMax = 128;
 // reset, and how long without any of them acknowledged it is waited for (a peer that stopped
 // reading loses them then, as it would lose a server's unsent bytes on a direct connection).
 constexpr uint64_t kAbortPollMs = 1;
+// The pause between two looks grows to this: many failed connections to slow readers (a proxy's
+// restart under downloads) cost a few looks a second each, not a thousand.
+constexpr uint64_t kAbortPollMaxMs = 64;
 constexpr uint64_t kAbortFlushMs = 1000;
 
 // A direction holds a pipe only while bytes are in it: between wake-ups an idle relay holds none,
@@ -369,7 +373,8 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       abortBy_ = now + kAbortFlushMs;
     }
     if (now >= abortBy_) return Finish(reason_);
-    timer_.Start(OnDeliveryPoll, kAbortPollMs);
+    timer_.Start(OnDeliveryPoll, pollMs_);
+    if (pollMs_ < kAbortPollMaxMs) pollMs_ *= 2;
   }
 
   static void OnDeliveryPoll(void* owner) {
@@ -456,6 +461,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   // they are waited for without any more acknowledged.
   int unacknowledgedBefore_ = -1;
   uint64_t abortBy_ = 0;
+  uint64_t pollMs_ = kAbortPollMs;
   Napi::FunctionReference onClosed_;
 };
 

@@ -21,8 +21,11 @@ export function unacknowledgedBytes(fd: number): number {
  */
 export function resetSocket(socket: Socket): void {
   const fd = socketDescriptor(socket);
-  if (fd >= 0) binding.resetOnClose(fd);
-  socket.destroy();
+  try {
+    if (fd >= 0) binding.resetOnClose(fd);
+  } finally {
+    socket.destroy();
+  }
 }
 
 /** A net.Socket's descriptor (Node keeps it on its private libuv handle); -1 when it has none (closed, or not connected). */

@@ -25,6 +25,8 @@ const ENDED = Symbol('pgw.forwarder.relayEnded');
  * acknowledged before its reset (splice_relay.cc's kAbortFlushMs); a reader still taking them is given them.
  */
 const FAILURE_FLUSH_MS = 1_000;
+/** The pause between two looks at the survivor's undelivered bytes: from 1 ms, doubling to this (splice_relay.cc's kAbortPollMaxMs). */
+const FAILURE_POLL_MAX_MS = 64;
 
 export const RELAY_MODES = ['splice', 'js'] as const;
 export type RelayMode = (typeof RELAY_MODES)[number];
@@ -236,7 +238,9 @@ export class Relay {
     socket.destroy();
     if (!first || survivor === null || survivor.destroyed) return;
     survivor.pause();
-    resetWhenDelivered(survivor, Number.POSITIVE_INFINITY, 0);
+    // Node's idle timer counts its own writes only, not the peer's acknowledgements: the wait below bounds it instead.
+    survivor.setTimeout(0);
+    resetWhenDelivered(survivor, Number.POSITIVE_INFINITY, 0, 1);
   }
 
   socketClosed(socket: RelaySocket, hadError: boolean): void {
@@ -299,14 +303,14 @@ function endedByFailure(socket: RelaySocket): boolean {
 }
 
 /** Resets `socket` once Node and the kernel hold nothing of its bytes, or none were taken for FAILURE_FLUSH_MS. */
-function resetWhenDelivered(socket: RelaySocket, before: number, deadline: number): void {
+function resetWhenDelivered(socket: RelaySocket, before: number, deadline: number, pauseMs: number): void {
   if (socket.destroyed) return;
   const fd = socketDescriptor(socket);
   const holding = socket.writableLength + (fd >= 0 ? unacknowledgedBytes(fd) : 0);
   const now = Date.now();
   if (holding < before) deadline = now + FAILURE_FLUSH_MS;
   if (holding > 0 && now < deadline) {
-    setTimeout(resetWhenDelivered, 1, socket, holding, deadline);
+    setTimeout(resetWhenDelivered, pauseMs, socket, holding, deadline, Math.min(2 * pauseMs, FAILURE_POLL_MAX_MS));
     return;
   }
   resetSocket(socket);
