@@ -53,7 +53,10 @@ describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by th
     await dp.gateway.start('forwarder');
     const { ip } = dp.lab.description.internet;
     await dp.lab.spawn(dp.lab.ns.wan, ['node', '-e', STREAMER, ip, String(STREAM_PORT)], { name: 'streamer' });
-    await dp.waitFor('the client to reach the internet through its proxy', async () => (await dp.prober.tcp(CLIENT, ip, STREAM_PORT)).result === 'connected', 15_000);
+    // Streamed bytes, not a connect: the forwarder accepts before it dials, so a connect succeeded
+    // while the streamer was still starting (dante refused the CONNECT, the client was reset, and
+    // the test read 0 bytes: 1 run in 6 here, and the CI run of e7a08ce).
+    await dp.waitFor('the client to read the stream through its proxy', async () => Number((await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', READER, CLIENT, ip, String(STREAM_PORT), '300'])).stdout.trim()) > 0, 15_000);
   });
 
   after(async () => {
