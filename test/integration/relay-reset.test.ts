@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { dupFd } from '@pgw/original-dst';
+import { dupFd, socketDescriptor } from '@pgw/original-dst';
 import { Relay, type RelayOwner } from '../../services/forwarder/src/tcp/relay.js';
 import { waitFor } from '../../lab/wait.js';
 import { connectedLoopbackPair } from '../support/loopback-pair.js';
@@ -27,7 +27,7 @@ async function jsRelay(raw: 'lan' | 'wan'): Promise<{ relay: Relay; reader: numb
   const writer = raw === 'lan' ? wan : lan;
   writer.on('error', () => undefined);
   // The relay takes the client as a bare descriptor, as the acceptor hands it over.
-  const clientFd = dupFd((client as unknown as { _handle: { fd: number } })._handle.fd);
+  const clientFd = dupFd(socketDescriptor(client));
   client.destroy();
   let onReleased!: () => void;
   const released = new Promise<void>((resolve) => (onReleased = resolve));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { acceptTcp, closeFd, describeSocket, resetFd, spliceDescriptor, type TcpAcceptor } from '@pgw/original-dst';
 import { nodeScriptWithout } from '../support/deny-syscall.js';
@@ -60,13 +61,9 @@ function acceptor(): { port: number; acceptor: TcpAcceptor; accepted: Accepted[]
 // In the child, accept4 denied: a queued connection, and what the acceptor does about it for 1 s.
 const ACCEPT_DENIED_SCRIPT = `
 import net from 'node:net';
-import { acceptTcp, errorCode, listenLoopbackTcp } from '@pgw/original-dst';
-let fd = -1;
-let port = 0;
-for (let attempt = 0; attempt < 20 && fd < 0; attempt++) {
-  port = 20000 + Math.floor(Math.random() * 40000);
-  try { fd = listenLoopbackTcp(port, 16); } catch (error) { if (errorCode(error) !== 'EADDRINUSE') throw error; }
-}
+import { acceptTcp } from '@pgw/original-dst';
+import { loopbackListenFd } from ${JSON.stringify(fileURLToPath(new URL('../support/loopback-listen-fd.ts', import.meta.url)))};
+const { fd, port } = loopbackListenFd(16);
 const errors = [];
 let accepted = 0;
 const acceptor = acceptTcp(fd, 16, () => void accepted++, (error) => errors.push(error.code));

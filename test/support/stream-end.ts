@@ -4,14 +4,14 @@
 import { readSync } from 'node:fs';
 import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dupFd } from '@pgw/original-dst';
+import { dupFd, socketDescriptor } from '@pgw/original-dst';
 
 /**
  * Takes `socket`'s connection out of Node (a duplicate of its descriptor; the socket destroyed,
  * which closes only Node's copy) before anything arrives on it: nothing is read from it but by readUntilEnd.
  */
 export function rawDescriptor(socket: net.Socket): number {
-  const fd = dupFd((socket as unknown as { _handle: { fd: number } })._handle.fd);
+  const fd = dupFd(socketDescriptor(socket));
   socket.destroy();
   return fd;
 }

@@ -42,8 +42,9 @@ Napi::Value UnacknowledgedBytes(const Napi::CallbackInfo& info) {
   int fd = -1;
   if (!FdArgument(info, "unacknowledgedBytes(fd) expected", &fd)) return env.Undefined();
   int queued = 0;
-  if (ioctl(fd, SIOCOUTQ, &queued) != 0) {
-    ThrowErrno(env, "unacknowledgedBytes: ioctl(SIOCOUTQ)", errno);
+  const int err = GetUnacknowledgedBytes(fd, &queued);
+  if (err != 0) {
+    ThrowErrno(env, "unacknowledgedBytes: ioctl(SIOCOUTQ)", err);
     return env.Undefined();
   }
   return Napi::Number::New(env, queued);
@@ -53,12 +54,19 @@ Napi::Value ResetOnClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   if (!FdArgument(info, "resetOnClose(fd) expected", &fd)) return env.Undefined();
-  const linger abortive{1, 0};
-  if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive)) != 0) ThrowErrno(env, "resetOnClose: setsockopt(SO_LINGER)", errno);
+  const int err = SetResetOnClose(fd);
+  if (err != 0) ThrowErrno(env, "resetOnClose: setsockopt(SO_LINGER)", err);
   return env.Undefined();
 }
 
 }  // namespace
+
+int SetResetOnClose(int fd) {
+  const linger abortive{1, 0};
+  return setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive)) == 0 ? 0 : errno;
+}
+
+int GetUnacknowledgedBytes(int fd, int* bytes) { return ioctl(fd, SIOCOUTQ, bytes) == 0 ? 0 : errno; }
 
 void InitSocketState(Napi::Env env, Napi::Object exports) {
   exports.Set("takeSocketError", Napi::Function::New(env, TakeSocketError, "takeSocketError"));

@@ -28,7 +28,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <linux/sockios.h>
 #include <string>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -42,6 +41,7 @@
 #include "napi_numbers.h"
 #include "owned_timer.h"
 #include "reactor.h"
+#include "socket_state.h"
 
 namespace {
 
@@ -366,7 +366,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   void ResetWhenDelivered() {
     int unacknowledged = 0;
     const int survivor = 1 - dead_;
-    if (ioctl(fds_[survivor], SIOCOUTQ, &unacknowledged) != 0 || unacknowledged == 0) return Finish(reason_);
+    if (GetUnacknowledgedBytes(fds_[survivor], &unacknowledged) != 0 || unacknowledged == 0) return Finish(reason_);
     const uint64_t now = uv_now(loop_);
     if (unacknowledgedBefore_ < 0 || unacknowledged < unacknowledgedBefore_) {
       unacknowledgedBefore_ = unacknowledged;
@@ -386,10 +386,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     auto* self = static_cast<SpliceRelay*>(owner);
     if (!self->open_) return;
     const uint64_t idle = uv_now(self->loop_) - self->lastActivity_;
-    // Waiting for a failed side's last bytes: the survivor is reset whatever ends the wait.
-    if (idle >= self->idleMs_ && self->dead_ >= 0) return self->Finish(self->reason_);
     // One timer, re-armed for the rest of the period only when it fires: no per-chunk timer work.
-    if (idle >= self->idleMs_) return self->Finish("idle timeout");
+    // While a failed side's last bytes drain, the idle end keeps that failure's reason (and reset).
+    if (idle >= self->idleMs_) return self->Finish(self->dead_ >= 0 ? self->reason_ : "idle timeout");
     self->timer_.Start(OnTimer, self->idleMs_ - idle);
   }
 
@@ -426,10 +425,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   }
 
   void CloseFds() {
-    const linger abortive{1, 0};
     for (int i = 0; i < 2; i++) {
       if (fds_[i] < 0) continue;
-      if (abortive_[i]) setsockopt(fds_[i], SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+      if (abortive_[i]) SetResetOnClose(fds_[i]);
       reactor::Close(fds_[i]);
       fds_[i] = -1;
     }

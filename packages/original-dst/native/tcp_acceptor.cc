@@ -31,6 +31,7 @@
 #include "original_dst_lookup.h"
 #include "owned_poll.h"
 #include "reactor.h"
+#include "socket_state.h"
 #include "tcp_keepalive.h"
 
 namespace {
@@ -184,8 +185,7 @@ Napi::Value ResetFd(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "resetFd(fd) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const linger abortive{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+  SetResetOnClose(fd);
   if (reactor::Close(fd) != 0 && errno != EINTR) ThrowErrno(env, "resetFd: close", errno);
   return env.Undefined();
 }

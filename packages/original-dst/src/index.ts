@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { binding } from './binding.js';
 import type { OriginalDst } from './native-types.js';
+import { socketDescriptor } from './socket-state.js';
 
 export { errorCode, type PeerCredentials, type SocketDescription } from './binding.js';
 export * from './listen-socket.js';
@@ -14,11 +15,6 @@ export * from './tun.js';
 export * from './udp-transparent.js';
 export * from './upstream-dial.js';
 
-/** Node keeps the fd on its private libuv handle; -1 or absent means no open OS socket. */
-interface SocketWithHandle {
-  _handle?: { fd?: number } | null;
-}
-
 /**
  * The destination the client addressed before nftables redirected or DNAT-ed the connection
  * to us (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). For a connection conntrack tracked but did
@@ -26,8 +22,8 @@ interface SocketWithHandle {
  * (errno ENOENT). Throws when the socket has no file descriptor (not connected, or closed).
  */
 export function getOriginalDst(socket: Socket): OriginalDst {
-  const fd = (socket as unknown as SocketWithHandle)._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) {
+  const fd = socketDescriptor(socket);
+  if (fd < 0) {
     throw new Error('getOriginalDst: socket has no file descriptor (not connected, destroyed, or not a TCP socket)');
   }
   return binding.getOriginalDst(fd);
@@ -47,7 +43,7 @@ export interface KeepaliveTimers {
  * 10 probes 1 s apart). A connected socket is required: call it on 'connect'.
  */
 export function setTcpKeepalive(socket: Socket, timers: KeepaliveTimers): void {
-  const fd = (socket as unknown as SocketWithHandle)._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('setTcpKeepalive: socket has no file descriptor (not connected or destroyed)');
+  const fd = socketDescriptor(socket);
+  if (fd < 0) throw new Error('setTcpKeepalive: socket has no file descriptor (not connected or destroyed)');
   binding.setTcpKeepalive(fd, timers.idleS, timers.intervalS, timers.count);
 }

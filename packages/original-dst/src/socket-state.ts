@@ -28,8 +28,11 @@ export function resetSocket(socket: Socket): void {
   }
 }
 
-/** A net.Socket's descriptor (Node keeps it on its private libuv handle); -1 when it has none (closed, or not connected). */
+/**
+ * A net.Socket's descriptor (Node keeps it on its private libuv handle); -1 when it has none
+ * (closed, not connected, or a TLS socket's, whose handle has no descriptor).
+ */
 export function socketDescriptor(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-  return typeof fd === 'number' ? fd : -1;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }

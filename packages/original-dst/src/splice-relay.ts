@@ -2,15 +2,12 @@ import type { Socket } from 'node:net';
 import { binding } from './binding.js';
 import { onDuplicates } from './duplicates.js';
 import type { SpliceClosed, SplicedRelay } from './native-types.js';
-
-interface HandleSocket extends Socket {
-  _handle?: { fd?: number } | null;
-}
+import { socketDescriptor } from './socket-state.js';
 
 function plainFd(socket: Socket): number | null {
   // A TLS socket's handle has no fd: its bytes must go through OpenSSL, hence through JavaScript.
-  const fd = (socket as HandleSocket)._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : null;
+  const fd = socketDescriptor(socket);
+  return fd >= 0 ? fd : null;
 }
 
 let probed = false;

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { binding } from './binding.js';
 import { onDuplicates } from './duplicates.js';
 import type { DialRelay, NativeDial, NativeDialDone, NativeDialStage } from './native-types.js';
+import { socketDescriptor } from './socket-state.js';
 
 /**
  * The client's socket (a descriptor the caller keeps, open until the dial ends) whose bytes so far
@@ -34,10 +35,6 @@ export function dialNative(address: string, port: number, stages: readonly Nativ
   return new binding.UpstreamDial(-1, address, port, stages, timeoutMs, onDone, options.earlyFd ?? -1, options.fastOpen ?? false, options.idle ?? false, options.relay);
 }
 
-interface HandleSocket extends Socket {
-  _handle?: { fd?: number } | null;
-}
-
 /**
  * Runs `stages` on a connected net.Socket (a warm connection) in the addon, and destroys the
  * socket (the dial takes a duplicate of its descriptor, so nothing is sent or closed on the
@@ -45,8 +42,8 @@ interface HandleSocket extends Socket {
  * writes queued in Node, or no descriptor left for the duplicate.
  */
 export function dialNativeOn(socket: Socket, stages: readonly NativeDialStage[], timeoutMs: number, onDone: NativeDialDone): NativeDial | null {
-  const fd = (socket as HandleSocket)._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
+  const fd = socketDescriptor(socket);
+  if (fd < 0 || socket.readableLength > 0 || socket.writableLength > 0) return null;
   const dial = onDuplicates([fd], ([copy]) => new binding.UpstreamDial(copy!, null, 0, stages, timeoutMs, onDone, -1, false, false, undefined));
   if (dial === null) return null;
   socket.on('error', ignore);

@@ -229,7 +229,8 @@ export class Relay {
   /**
    * `socket` failed (its error, or an end that was a reset): the other socket stops reading (its
    * bytes have nowhere to go) and is reset once Node and the kernel have delivered what it holds,
-   * FAILURE_FLUSH_MS at most; never ended with a FIN, which would make a cut stream look whole.
+   * or after FAILURE_FLUSH_MS with none of it acknowledged; never ended with a FIN, which would
+   * make a cut stream look whole.
    */
   failed(socket: RelaySocket): void {
     const survivor = socket === this.client ? this.upstream : this.client;
