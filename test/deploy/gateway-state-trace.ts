@@ -18,11 +18,14 @@ export function traceGatewayState(ns: string, lanInterface: string, maxSeconds: 
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(lanInterface)) throw new Error(`traceGatewayState: invalid interface ${JSON.stringify(lanInterface)}`);
   // Two processes a sample (nft, sleep) every 20 ms, the clock read only on a change: the boot it
   // watches runs on the same 2 cores. (read's status is ignored: a sysctl file gives its value at
-  // offset 0 only, so the shell's byte-wise read never sees the newline.) The guard's two layers came 150-230 ms apart in 47 boots.
+  // offset 0 only, so the shell's byte-wise read never sees the newline.) The tables are read before
+  // the switch: the loader switches forwarding off before it loads the table, so a sample that lists
+  // the table with forwarding on means that order was broken (the reboot check fails on it).
   const script = `i=0; last=
 while [ $i -lt ${Math.ceil(maxSeconds * 50)} ]; do
+  tables=$(nft list tables 2>&1)
   fwd=; read -r fwd < /proc/sys/net/ipv4/conf/${lanInterface}/forwarding; fwd=\${fwd:-none}
-  now="$(nft list tables 2>&1) fwd=$fwd"
+  now="$tables fwd=$fwd"
   [ "$now" = "$last" ] || echo "$(date +%H:%M:%S.%N) $(echo $now)"
   last=$now; i=$((i + 1)); sleep 0.02
 done`;

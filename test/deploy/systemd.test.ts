@@ -393,6 +393,11 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
       assert.fail(`client packets on eth0 during the boot (first ${bootWan.fromClients[0]}, last ${bootWan.fromClients.at(-1)}, ${bootWan.fromClients.length} in all);\nthe gateway held meanwhile (nft tables, LAN forwarding):\n${held.join('\n')}`);
     }
     assertNoLeak(bootWan);
+    // Every boot, not only one that leaked: the guard's kernel switch came before its table (two CI
+    // boots forwarded a client's connection while the table was listed and forwarding still on).
+    const tableBeforeSwitch = held.filter((line) => line.includes('pgw_guard') && !line.endsWith(' fwd=0'));
+    assert.deepEqual(tableBeforeSwitch, [], `the guard table was in the kernel with LAN forwarding not yet off:\n${held.join('\n')}`);
+    assert.ok(held.some((line) => line.includes('pgw_guard')), `the trace saw the guard's table load:\n${held.join('\n')}`);
     await mappingsEffective(target, 30_000);
     // Where the boot's time went, on systemd's clock (ms after `docker start` was run).
     const at = async (unit: string, prop = 'ActiveEnterTimestampMonotonic') => machine.monotonic(unit, prop);

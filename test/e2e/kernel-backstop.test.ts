@@ -4,8 +4,11 @@
 // loopback service is reached; each control is then switched back on alone to show it was the
 // one stopping the packets (positive controls), so a capture that sees nothing cannot pass.
 import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createDataplane, type Dataplane, type WanAnalysis } from './dataplane-harness.js';
+import { createDataplane, type Dataplane, GUARD_LOADER, type WanAnalysis } from './dataplane-harness.js';
 
 const EFFECTIVE = '192.168.2.10';
 const PORT = 20010;
@@ -116,6 +119,47 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
       }
     } finally {
       await setSysctl('net.ipv4.conf.ens19.route_localnet', '0');
+    }
+  });
+
+  it('a guard loader whose nft is slow (a starved box at boot): LAN forwarding is off before its table is loaded, no client packet leaves eth0 meanwhile', async () => {
+    // A fresh boot's kernel state: no table, forwarding on. Two CI boots forwarded a client's
+    // connection after the guard table was listed and before the loader switched forwarding off
+    // (systemd.test.ts's reboot check; cause in nft not found): the kernel switch, which needs no
+    // parser and no table, now comes first. The real nft, one second late to commit.
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    await setSysctl('net.ipv4.conf.ens19.forwarding', '1');
+    await setSysctl('net.ipv6.conf.ens19.disable_ipv6', '0');
+    const dir = mkdtempSync(join(tmpdir(), 'pgw-slow-nft-'));
+    try {
+      const slowNft = join(dir, 'nft');
+      const reached = join(dir, 'reached');
+      // Marks when the loader first calls nft (its check), where the probes begin: from then on its
+      // commit is a second away.
+      writeFileSync(slowNft, `#!/bin/sh\n: > ${reached}\ncase " $* " in *" -c "*) ;; *) sleep 1 ;; esac\nexec /usr/sbin/nft "$@"\n`);
+      chmodSync(slowNft, 0o755);
+      const capture = await dp.captureWan();
+      const loading = dp.lab.exec(dp.gw, ['env', `NFT=${slowNft}`, GUARD_LOADER]);
+      const results: string[] = [];
+      let done = false;
+      void loading.finally(() => (done = true)).catch(() => undefined);
+      await dp.waitFor('the loader to call nft', async () => existsSync(reached), 5_000);
+      for (let i = 0; i < 60 && !done; i++) {
+        results.push((await dp.prober.tcp(dp.lab.clients[i % dp.lab.clients.length]!, internet, httpPort, 200)).result);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await loading;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // late retransmissions
+      const wan = await capture.stop();
+      console.log(`# slow guard load: ${results.length} probes meanwhile: ${[...new Set(results)].join(', ')}`);
+      assert.ok(results.length >= 3, `the clients probed while the loader ran (${results.length} probes)`);
+      assert.deepEqual(wan.fromClients, [], 'packets with a client address on eth0 while the guard loaded');
+      assert.ok(!results.includes('connected'), `no client connected: ${results.join(', ')}`);
+      assert.equal(await sysctl('net.ipv4.conf.ens19.forwarding'), '0');
+      assert.equal(await sysctl('net.ipv6.conf.ens19.disable_ipv6'), '1');
+      assert.equal((await dp.nft('list', 'table', 'inet', 'pgw_guard')).exitCode, 0, 'and the table is loaded after it');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
