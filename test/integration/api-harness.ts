@@ -63,6 +63,7 @@ export class ApiHarness {
         PGW_API_METRICS_HOST: '127.0.0.1',
         PGW_API_METRICS_PORT: 0,
         PGW_TRUST_PROXY: false,
+        PGW_API_HOSTNAMES: [],
         PGW_UI_DIR: '/nonexistent',
         PGW_PROXY_ALLOW_CIDRS: [],
         ...overrides,

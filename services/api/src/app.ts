@@ -11,6 +11,7 @@ import { enforceAccess } from './http/access.js';
 import { ApiError } from './http/api-error.js';
 import { authenticate } from './http/authenticate.js';
 import { errorHandler } from './http/error-handler.js';
+import { hostCheck } from './http/host-check.js';
 import { requestContext } from './http/request-context.js';
 import { resolveOperation } from './http/resolve-operation.js';
 import { compileOperations, type SpecPaths } from './logic/operation-matcher.js';
@@ -36,6 +37,8 @@ export interface AppOptions {
   uiDir: string | null;
   /** express "trust proxy": false, or the reverse proxy's addresses/subnets (config.ts refuses true and hop counts). */
   trustProxy: false | string;
+  /** The names clients reach the api by, besides IP addresses and localhost (PGW_API_HOSTNAMES). */
+  hostNames: readonly string[];
   /** Tests: also validate every response against the spec (a mismatch becomes a 500). */
   validateResponses: boolean;
   registry: Registry;
@@ -70,6 +73,8 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
 
   app.use(requestContext(ctx.logger, duration));
   app.use(helmet());
+  // Before anything reads the request: a DNS rebinding page names a host the api was not given.
+  app.use(hostCheck(new Set(options.hostNames)));
   // Every request is resolved to one spec operation (or a public docs/console file) before anything
   // else looks at it; everything after this line runs only for operations of API_SPEC.yaml.
   // Parsed once, here, with js-yaml (40 ms where `yaml` takes 170 at start): the validator bundles

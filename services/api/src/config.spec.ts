@@ -31,3 +31,11 @@ test('PGW_TRUST_PROXY=true and hop counts are refused: both trust whoever connec
     assert.throws(() => loadApiConfig({ ...env, PGW_TRUST_PROXY: bad }), /^ConfigError: PGW_TRUST_PROXY: must be false or comma-separated addresses/, bad);
   }
 });
+
+test('PGW_API_HOSTNAMES: names only, normalized; an address, a port or a wildcard is refused naming the variable', () => {
+  assert.deepEqual(loadApiConfig(env).PGW_API_HOSTNAMES, []);
+  assert.deepEqual(loadApiConfig({ ...env, PGW_API_HOSTNAMES: 'Console.Example.net., pgw.lan' }).PGW_API_HOSTNAMES, ['console.example.net', 'pgw.lan']);
+  for (const [bad, reason] of [['192.168.2.1', /is an IP address/], ['pgw.example.net:8080', /no port/], ['*.example.net', /no wildcard/], ['localhost', /always served/]] as const) {
+    assert.throws(() => loadApiConfig({ ...env, PGW_API_HOSTNAMES: bad }), (error: Error) => /PGW_API_HOSTNAMES/.test(error.message) && reason.test(error.message), bad);
+  }
+});

@@ -2,6 +2,7 @@ import { isIP, isIPv4 } from 'node:net';
 import { fields, loadConfig } from '@pgw/config';
 import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
+import { hostNameProblem, normalizeHostName } from './logic/allowed-host.js';
 import { weakSecretReason } from './logic/secret-strength.js';
 
 const signingSecret = z.string().superRefine((s, ctx) => {
@@ -39,6 +40,21 @@ const trustProxy = z
   })
   .transform((s): false | string => (s === 'false' ? false : s));
 
+/**
+ * The DNS names clients reach the api by (a reverse proxy's public name): comma-separated. IP
+ * addresses and localhost are always served; any other Host gets 421 (DNS rebinding, http/host-check.ts).
+ */
+const hostNames = z
+  .string()
+  .default('')
+  .superRefine((s, ctx) => {
+    for (const name of s.split(',').map((n) => n.trim()).filter((n) => n.length > 0)) {
+      const problem = hostNameProblem(name);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    }
+  })
+  .transform((s) => s.split(',').map((n) => n.trim()).filter((n) => n.length > 0).map(normalizeHostName));
+
 const schema = z
   .object({
     PGW_LOG_LEVEL: fields.logLevel,
@@ -56,6 +72,7 @@ const schema = z
     PGW_TLS_CERT_FILE: z.string().optional(),
     PGW_TLS_KEY_FILE: z.string().optional(),
     PGW_TRUST_PROXY: trustProxy,
+    PGW_API_HOSTNAMES: hostNames,
     PGW_ADMIN_USERNAME: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ -').optional(),
     PGW_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
     PGW_UI_DIR: z.string().optional(),

@@ -132,6 +132,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     specPath: API_SPEC_PATH,
     uiDir,
     trustProxy: config.PGW_TRUST_PROXY,
+    hostNames: config.PGW_API_HOSTNAMES,
     validateResponses: options.validateResponses ?? false,
     registry,
   });

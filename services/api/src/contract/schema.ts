@@ -706,7 +706,7 @@ export interface components {
                 /**
                  * @description Stable machine code: validation_failed, unauthenticated, forbidden, csrf_invalid, not_found, conflict,
                  *     precondition_failed, probe_failed, probe_timeout, wrong_password, payload_too_large, unsupported_media_type,
-                 *     too_many_requests, unavailable, internal
+                 *     too_many_requests, unavailable, internal, host_not_allowed
                  */
                 code: string;
                 message: string;
