@@ -14,9 +14,10 @@ interface RawResponse {
   body: string;
 }
 
-function rawCall(url: string, path: string, headers: Record<string, string>, body?: string): Promise<RawResponse> {
+/** `target`: a request-target other than the path (absolute form), written as is. */
+function rawCall(url: string, path: string, headers: Record<string, string>, body?: string, target?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: body === undefined ? 'GET' : 'POST', headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } }, (res) => {
+    const req = request(`${url}${path}`, { method: body === undefined ? 'GET' : 'POST', ...(target === undefined ? {} : { path: target }), headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
@@ -63,10 +64,20 @@ describe('api: the Host header (DNS rebinding)', () => {
     }
   });
 
-  it('behind a trusted proxy the forwarded host is the one judged', async () => {
-    const refused = await rawCall(h.url, '/healthz', { host: '127.0.0.1', 'x-forwarded-host': 'rebind.attacker.example' });
-    assert.equal(refused.status, 421, refused.body);
+  it('every host a request names is judged: Host, each X-Forwarded-Host entry (trusted peer or not), an absolute-form target', async () => {
+    // The rebinding page adds X-Forwarded-Host itself (no preflight for a same-origin request); an
+    // SSH tunnel arrives from loopback, which PGW_TRUST_PROXY=loopback trusts (failed before: 200).
+    for (const headers of [
+      { host: 'rebind.attacker.example', 'x-forwarded-host': '127.0.0.1' },
+      { host: '127.0.0.1', 'x-forwarded-host': 'rebind.attacker.example' },
+      { host: '127.0.0.1', 'x-forwarded-host': 'console.example.net, rebind.attacker.example' },
+    ]) {
+      const refused = await rawCall(h.url, '/healthz', headers);
+      assert.equal(refused.status, 421, `${JSON.stringify(headers)}: ${refused.body}`);
+    }
     const served = await rawCall(h.url, '/healthz', { host: '127.0.0.1', 'x-forwarded-host': 'console.example.net' });
     assert.equal(served.status, 200, served.body);
+    const absolute = await rawCall(h.url.replace(/\/$/, ''), '', { host: '127.0.0.1' }, undefined, 'http://rebind.attacker.example/healthz');
+    assert.equal(absolute.status, 421, absolute.body);
   });
 });

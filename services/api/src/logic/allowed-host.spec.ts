@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hostNameProblem, isAllowedHost } from './allowed-host.js';
+import { hostNameProblem, hostOfAuthority, isAllowedHost } from './allowed-host.js';
 
 describe('allowed-host', () => {
   const names = new Set(['console.example.net']);
@@ -12,7 +12,7 @@ describe('allowed-host', () => {
   });
 
   it('refuses every other name, a missing Host, and look-alikes of the allowed ones', () => {
-    for (const host of [undefined, '', 'rebind.attacker.example', 'console.example.net.attacker.example', 'localhost.attacker.example', 'sub.console.example.net', 'console.example.net..', '127.0.0.1.nip.io', '[::1', 'evil.localhost']) {
+    for (const host of [undefined, '', 'rebind.attacker.example', 'console.example.net.attacker.example', 'localhost.attacker.example', 'sub.console.example.net', 'console.example.net..', '127.0.0.1.nip.io', '[::1', 'evil.localhost', '[127.0.0.1]', '[fe80::1%25eth0]', '::1', '127.1', '0x7f000001']) {
       assert.equal(isAllowedHost(host, names), false, String(host));
     }
   });
@@ -28,5 +28,12 @@ describe('allowed-host', () => {
     assert.match(hostNameProblem('-bad.example')!, /not a DNS name/);
     assert.match(hostNameProblem('')!, /not a DNS name/);
     assert.match(hostNameProblem('10.1')!, /numeric label/);
+  });
+
+  it('takes the host of an authority: the port off, IPv6 brackets kept', () => {
+    assert.equal(hostOfAuthority('console.example.net:8080'), 'console.example.net');
+    assert.equal(hostOfAuthority('[::1]:8080'), '[::1]');
+    assert.equal(hostOfAuthority(' 127.0.0.1 '), '127.0.0.1');
+    assert.equal(hostOfAuthority('::1'), '::1', 'an unbracketed IPv6 stays whole (and is refused)');
   });
 });

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 
 /**
  * Which Host names the api answers to (DNS rebinding, docs/SECURITY.md). A rebinding page's requests
@@ -28,11 +28,24 @@ export function hostNameProblem(name: string): string | null {
   return null;
 }
 
-/** Whether a request whose Host (port removed, as express's req.hostname gives it) may be served. */
-export function isAllowedHost(hostname: string | undefined, names: ReadonlySet<string>): boolean {
-  if (hostname === undefined || hostname.length === 0) return false;
-  const normalized = normalizeHostName(hostname);
-  const literal = normalized.startsWith('[') && normalized.endsWith(']') ? normalized.slice(1, -1) : normalized;
-  if (isIP(literal) !== 0) return true;
+/** The host of an authority (`Host`, an `X-Forwarded-Host` entry): its port removed, IPv6 brackets kept. */
+export function hostOfAuthority(authority: string): string {
+  const value = authority.trim();
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    return end === -1 ? value : value.slice(0, end + 1);
+  }
+  const colon = value.indexOf(':');
+  // One colon: host:port. More, unbracketed: no valid authority; judged whole (and refused as a name).
+  return colon !== -1 && value.indexOf(':', colon + 1) === -1 ? value.slice(0, colon) : value;
+}
+
+/** Whether a request's host (from hostOfAuthority) may be served. */
+export function isAllowedHost(host: string | undefined, names: ReadonlySet<string>): boolean {
+  if (host === undefined || host.length === 0) return false;
+  const normalized = normalizeHostName(host);
+  // IPv6 only in brackets, IPv4 only bare, no zone id: the forms a browser sends for an address.
+  if (normalized.startsWith('[') && normalized.endsWith(']')) return isIPv6(normalized.slice(1, -1)) && !normalized.includes('%');
+  if (isIP(normalized) === 4) return true;
   return normalized === 'localhost' || names.has(normalized);
 }
