@@ -15,15 +15,26 @@ nft=${NFT:-/usr/sbin/nft}
 ip=${IP:-/usr/sbin/ip}
 file="$(cd "$(dirname "$0")" && pwd)/pgw-guard.nft"
 
+# Whatever fails below, the rest is still done (each layer holds alone), and the exit is 1.
+rc=0
 lan=$(sed -n 's/^define PGW_LAN_IF = "\([^"]*\)"$/\1/p' "$file")
 case "$lan" in
-  '' | all | default | lo | *[!A-Za-z0-9_.-]*) echo "load-guard: PGW_LAN_IF in $file is not a usable interface name: '$lan'" >&2; exit 1 ;;
+  '' | all | default | lo | *[!A-Za-z0-9_.-]*)
+    # nft may well take the line (a comment after it, other spacing): the table still loads below.
+    echo "load-guard: PGW_LAN_IF in $file is not a usable interface name: '$lan' (write it as: define PGW_LAN_IF = \"ens19\")" >&2
+    lan=
+    rc=1
+    ;;
 esac
 # Even when the nft file below is refused: forwarding off on the LAN is pgw's state at every moment
 # (the agent asserts it on every run), never a change an operator would have to undo.
-if [ -d "/proc/sys/net/ipv4/conf/$lan" ]; then
-  echo 0 > "/proc/sys/net/ipv4/conf/$lan/forwarding"
-  if [ -e "/proc/sys/net/ipv6/conf/$lan/disable_ipv6" ]; then echo 1 > "/proc/sys/net/ipv6/conf/$lan/disable_ipv6"; fi
+if [ -z "$lan" ]; then
+  :
+elif [ -d "/proc/sys/net/ipv4/conf/$lan" ]; then
+  echo 0 > "/proc/sys/net/ipv4/conf/$lan/forwarding" || { echo "load-guard: cannot switch IPv4 forwarding off on $lan" >&2; rc=1; }
+  if [ -e "/proc/sys/net/ipv6/conf/$lan/disable_ipv6" ]; then
+    echo 1 > "/proc/sys/net/ipv6/conf/$lan/disable_ipv6" || { echo "load-guard: cannot switch IPv6 off on $lan" >&2; rc=1; }
+  fi
 else
   # Not there yet (renamed or created later): the nft table below still drops its forwarding,
   # and pgw-agent sets the backstop when it starts and on every reconcile.
@@ -32,6 +43,7 @@ fi
 
 "$nft" -c -f "$file"
 "$nft" -f "$file"
+[ -n "$lan" ] || exit 1
 
 # The route_localnet closure by policy routing (services/agent/src/lan/lan-routing.ts, same values):
 # a LAN packet to 127.0.0.0/8 is delivered only with the mark table inet pgw sets on the flows it
@@ -48,3 +60,4 @@ add_rule pref 100 iif "$lan" to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup lo
 add_rule pref 101 iif "$lan" to 127.0.0.0/8 blackhole protocol 242
 add_rule pref 102 lookup local protocol 242
 "$ip" rule del pref 0 table local 2>/dev/null || true
+exit "$rc"

@@ -4,9 +4,9 @@
 // loopback service is reached; each control is then switched back on alone to show it was the
 // one stopping the packets (positive controls), so a capture that sees nothing cannot pass.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDataplane, type Dataplane, GUARD_LOADER, type WanAnalysis } from './dataplane-harness.js';
 
@@ -130,6 +130,13 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
     assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
     await setSysctl('net.ipv4.conf.ens19.forwarding', '1');
     await setSysctl('net.ipv6.conf.ens19.disable_ipv6', '0');
+    // Positive control: in this state the probes below do connect, and the capture sees them.
+    const control = await dp.captureWan();
+    const open = await dp.prober.tcp(EFFECTIVE, internet, httpPort, 1000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const controlWan = await control.stop();
+    assert.equal(open.result, 'connected', 'with no table and forwarding on, a client reaches the WAN host');
+    assert.ok(controlWan.fromClients.some((l) => l.includes(`${EFFECTIVE}.`)), 'and the capture sees it on eth0');
     const dir = mkdtempSync(join(tmpdir(), 'pgw-slow-nft-'));
     try {
       const slowNft = join(dir, 'nft');
@@ -158,6 +165,25 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
       assert.equal(await sysctl('net.ipv4.conf.ens19.forwarding'), '0');
       assert.equal(await sysctl('net.ipv6.conf.ens19.disable_ipv6'), '1');
       assert.equal((await dp.nft('list', 'table', 'inet', 'pgw_guard')).exitCode, 0, 'and the table is loaded after it');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a guard file whose LAN name the loader cannot read (nft takes it): the table still loads, the loader exits 1 naming the line', async () => {
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    const dir = mkdtempSync(join(tmpdir(), 'pgw-guard-copy-'));
+    try {
+      const nft = readFileSync(join(dirname(GUARD_LOADER), 'pgw-guard.nft'), 'utf8');
+      const edited = nft.replace('define PGW_LAN_IF = "ens19"', 'define PGW_LAN_IF = "ens19"  # the LAN, as the console names it');
+      assert.notEqual(edited, nft, 'the guard file has the define this test edits');
+      writeFileSync(join(dir, 'pgw-guard.nft'), edited);
+      writeFileSync(join(dir, 'load-guard.sh'), readFileSync(GUARD_LOADER));
+      const run = await dp.lab.exec(dp.gw, ['sh', join(dir, 'load-guard.sh')], { reject: false });
+      assert.equal(run.exitCode, 1, run.stderr);
+      assert.match(run.stderr, /PGW_LAN_IF in .* is not a usable interface name/);
+      // Failed before: the loader read the name first and exited before its nft, leaving no table.
+      assert.equal((await dp.nft('list', 'table', 'inet', 'pgw_guard')).exitCode, 0, 'the guard table is loaded all the same');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
