@@ -70,12 +70,27 @@ export class TransactionWatch {
   }
 }
 
-/** Both tables as `nft -j list table` shows them, handles removed: equal means restored exactly. */
+/** Flow 23's dynamic set in inet pgw (render-ruleset.ts). */
+const FLOW_COUNT_SET = 'client_flows';
+
+/**
+ * Both tables as `nft -j list table` shows them, handles removed, and a dynamic set's elements (the
+ * packet path's own: flow 23's count per client, back with the client's next connection): equal
+ * means restored exactly.
+ */
 export async function tablesSnapshot(dp: Dataplane): Promise<{ guard: string | null; pgw: string | null }> {
   const one = async (name: string) => {
     const r = await dp.nft('-j', 'list', 'table', 'inet', name);
     if (r.exitCode !== 0) return null;
-    return r.stdout.replace(/"handle": \d+,? ?/g, '');
+    const listing = JSON.parse(r.stdout) as { nftables: Record<string, Record<string, unknown>>[] };
+    const items = listing.nftables.map((item) => {
+      const set = item.set;
+      // By name: nft -j does not list a set's dynamic flag.
+      if (set === undefined || set.name !== FLOW_COUNT_SET) return item;
+      const { elem: _elem, ...withoutElements } = set;
+      return { set: withoutElements };
+    });
+    return JSON.stringify(items).replace(/"handle":\d+,?/g, '');
   };
   return { guard: await one('pgw_guard'), pgw: await one('pgw') };
 }
@@ -156,10 +171,19 @@ async function settle(dp: Dataplane, before: Awaited<ReturnType<typeof tablesSna
     const same = now.guard === before.guard && now.pgw === before.pgw;
     if (same) return { exact: true, detail: '' };
     if (performance.now() > deadline) {
-      return { exact: false, detail: `guard ${now.guard === before.guard ? 'same' : now.guard === null ? 'absent' : 'differs'}, pgw ${now.pgw === before.pgw ? 'same' : now.pgw === null ? 'absent' : 'differs'}` };
+      const state = (a: string | null, b: string | null) => (a === b ? 'same' : a === null ? 'absent' : `differs (${firstDifference(b ?? '', a)})`);
+      return { exact: false, detail: `guard ${state(now.guard, before.guard)}, pgw ${state(now.pgw, before.pgw)}` };
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Where two listings part: a little of each from the first character that differs. */
+function firstDifference(before: string, after: string): string {
+  let i = 0;
+  while (i < before.length && before[i] === after[i]) i++;
+  const from = Math.max(0, i - 60);
+  return `before: …${before.slice(from, i + 100)}… after: …${after.slice(from, i + 100)}…`;
 }
 
 /** Nearest-rank percentile; null values (not restored) count as infinitely slow. */

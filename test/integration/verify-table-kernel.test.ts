@@ -18,6 +18,7 @@ const policy: GatewayPolicy = {
   dnsMode: 'drop',
   clients: [{ mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20000), blocked: null }],
   strictOutput: { allowedUids: [999], upstreams: [{ ip: parseIpv4('198.51.100.10'), port: parsePort(1080) }] },
+  flowsPerClient: 64,
 };
 
 describe('the rule baseline of the read-back, real nft', () => {
@@ -34,6 +35,10 @@ describe('the rule baseline of the read-back, real nft', () => {
     const baseline = listing().rules;
     assert.ok(baseline.size >= Object.keys(rendered.chains).length);
     assert.deepEqual(verifyTable(rendered, listing(), baseline), []);
+    // Flow 23's dynamic set fills with the traffic (an element per client, as its packet path adds
+    // one): that is no drift (it would re-apply the table at every read-back under load).
+    nft(['add', 'element', 'inet', 'pgw', 'client_flows', '{ 192.168.2.10 ct count over 64 }']);
+    assert.deepEqual(verifyTable(rendered, listing(), baseline), [], 'a counted client reads back as applied');
 
     const handle = /# handle (\d+)/.exec(nft(['-a', 'list', 'chain', 'inet', 'pgw', 'forward']).split('\n').slice(2).join('\n'))![1]!;
     nft(['replace', 'rule', 'inet', 'pgw', 'forward', 'handle', handle, 'accept']);

@@ -39,6 +39,9 @@ export interface VrrpPeer {
  * The only input of the ruleset renderer: everything the nftables table `inet pgw` enforces.
  * Built from typed, validated values only, so no database string can reach nft syntax.
  */
+/** The highest per-client cap of tracked connections a policy may carry (flowsPerClient). */
+export const MAX_FLOWS_PER_CLIENT = 1_000_000;
+
 export interface GatewayPolicy {
   readonly lan: { readonly interface: InterfaceName; readonly cidr: Ipv4Cidr };
   readonly wan: { readonly interface: InterfaceName };
@@ -48,6 +51,11 @@ export interface GatewayPolicy {
   readonly clients: readonly PolicyClient[];
   /** Absent: not part of an HA pair, VRRP not judged. Otherwise VRRP is taken from this peer only (docs/SECURITY.md flow 22). */
   readonly vrrpPeer?: VrrpPeer;
+  /**
+   * The most connections (any protocol) each client may have tracked at once (docs/SECURITY.md flow
+   * 23): a new one past it is refused. Absent: no cap (state files written before it existed).
+   */
+  readonly flowsPerClient?: number;
   /** null: strict OUTPUT off. Otherwise only these uids may reach these endpoints on the WAN. */
   readonly strictOutput: null | {
     readonly allowedUids: readonly number[];

@@ -129,6 +129,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       uids: strictUids,
       proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
       ...(vrrpPeer ? { vrrpPeer } : {}),
+      flowsPerClient: config.PGW_FLOWS_PER_CLIENT,
     },
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN);

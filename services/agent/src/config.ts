@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
-import { type GatewayPolicy, interfaceNameSchema, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
+import { type GatewayPolicy, interfaceNameSchema, MAX_FLOWS_PER_CLIENT, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, nodeNameSetting } from '@pgw/events/contracts';
 import { z } from 'zod';
 
@@ -48,6 +48,12 @@ export const agentConfigFields = z.object({
   PGW_HEALTH_METRICS_PORT: fields.tcpPort.default(9103),
   PGW_API_PORT: fields.tcpPort.default(8080),
   PGW_API_METRICS_PORT: fields.tcpPort.default(9104),
+  /**
+   * The most connections each client may have tracked in the kernel at once (docs/SECURITY.md flow
+   * 23): one client's flood of new connections (SYNs it never completes, UDP to many ports) would
+   * otherwise fill the conntrack table, and every client's new connections are then dropped.
+   */
+  PGW_FLOWS_PER_CLIENT: fields.positiveInt(4096, MAX_FLOWS_PER_CLIENT),
   /** Further ports no client may be DNAT-ed to (e.g. Prometheus, node_exporter). */
   PGW_RESERVED_PORTS: portList.default([]),
   /** This gateway's name: the key of its status records (both nodes of an HA pair run an agent). */

@@ -77,6 +77,8 @@ export interface AgentPolicyInput {
   readonly proxyAllowNetworks: readonly string[];
   /** PGW_HA_PEER_IP on PGW_HA_VRRP_IF; absent: not part of an HA pair. */
   readonly vrrpPeer?: VrrpPeer;
+  /** PGW_FLOWS_PER_CLIENT; absent: no cap. */
+  readonly flowsPerClient?: number;
 }
 
 /** The settings the agent checks against the host (DesiredSource decides what a refusal stops). */
@@ -222,6 +224,7 @@ export function buildGatewayPolicy(
       ...(settings.interceptMode === 'tproxy' ? { interceptMode: 'tproxy' as const } : {}),
       clients,
       ...(input.vrrpPeer ? { vrrpPeer: input.vrrpPeer } : {}),
+      ...(input.flowsPerClient !== undefined ? { flowsPerClient: input.flowsPerClient } : {}),
       strictOutput,
     },
     rejected: prepared.rejected,

@@ -1,4 +1,4 @@
-import { CLIENT_BLOCK_REASONS, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema, QUOTA_PERIODS, timeZoneSchema } from '@pgw/domain';
+import { CLIENT_BLOCK_REASONS, MAX_FLOWS_PER_CLIENT, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema, QUOTA_PERIODS, timeZoneSchema } from '@pgw/domain';
 import { z } from 'zod';
 import type { QuotaSettings } from '../quota/quota-period.js';
 
@@ -15,6 +15,7 @@ const policySchema = z.object({
     z.object({ mappingId: id, proxyId: id, ip: ipv4Schema, port: portSchema, mac: macAddressSchema.nullable().optional(), blocked: z.enum(CLIENT_BLOCK_REASONS).nullable(), shaping: clientShapingSchema.optional(), onBackup: z.literal(true).optional() }),
   ),
   vrrpPeer: z.object({ interface: interfaceNameSchema, ip: ipv4Schema }).optional(),
+  flowsPerClient: z.number().int().min(1).max(MAX_FLOWS_PER_CLIENT).optional(),
   strictOutput: z
     .object({
       allowedUids: z.array(z.number().int().min(0).max(0xfffffffe)),

@@ -1,4 +1,4 @@
-import type { InterfaceName, Ipv4, Ipv4Cidr, MacAddress, Port } from '@pgw/domain';
+import { type InterfaceName, type Ipv4, type Ipv4Cidr, type MacAddress, MAX_FLOWS_PER_CLIENT, type Port } from '@pgw/domain';
 
 /**
  * Last line of defence before a value is written into nft syntax. The branded types already
@@ -23,6 +23,12 @@ export function nftCidr(value: Ipv4Cidr): string {
 
 export function nftPort(value: Port): string {
   if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`refusing to render ${JSON.stringify(value)}: not a port`);
+  return String(value);
+}
+
+/** A cap of tracked connections (flow 23): a whole number from 1 to MAX_FLOWS_PER_CLIENT. */
+export function nftCount(value: number): string {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_FLOWS_PER_CLIENT) throw new Error(`refusing to render ${JSON.stringify(value)}: not a count of connections`);
   return String(value);
 }
 

@@ -177,5 +177,22 @@ describe('renderRuleset', () => {
       assert.throws(() => renderRuleset(policy([{ ...client(1), mac: mac as MacAddress }])), /refusing to render .*not a unicast MAC address/, mac);
     }
     assert.throws(() => renderRuleset({ ...policy([]), lan: { ...policy([]).lan, cidr: '10.0.0.0/8 accept' as never } }), /not an IPv4 network/);
+    for (const cap of [0, 1.5, -1, 2_000_000, '64 } accept' as never]) {
+      assert.throws(() => renderRuleset({ ...policy([]), flowsPerClient: cap }), /not a count of connections/, String(cap));
+    }
+  });
+
+  it('caps each mapped client\'s tracked connections after the mapped check, TCP refused with a reset (flow 23); no cap without the setting', () => {
+    const capped = renderRuleset({ ...policy([client(1)]), flowsPerClient: 64 });
+    const fromLan = capped.skeleton.slice(capped.skeleton.indexOf('chain from_lan'));
+    const rules = fromLan.slice(0, fromLan.indexOf('\n\t}')).split('\n').map((l) => l.trim());
+    const mappedDrop = rules.indexOf('ip saddr != @lan_mapped drop');
+    assert.equal(rules[mappedDrop + 1], 'ct state new add @client_flows { ip saddr ct count over 64 } counter jump over_flow_cap');
+    assert.match(capped.skeleton, /\tchain over_flow_cap \{\n\t\tmeta l4proto tcp reject with tcp reset\n\t\tdrop\n\t\}/);
+    assert.equal(capped.chains.over_flow_cap, 2);
+    assert.match(capped.skeleton, /\tset client_flows \{ type ipv4_addr; size 65535; flags dynamic; \}/);
+    assert.ok(!('client_flows' in capped.elements), 'the packet path fills it: no elements rendered or read back');
+    const uncapped = renderRuleset(policy([client(1)]));
+    assert.doesNotMatch(uncapped.skeleton, /client_flows|ct count|over_flow_cap/);
   });
 });

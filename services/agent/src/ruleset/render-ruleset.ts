@@ -1,6 +1,6 @@
 import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
-import { nftCidr, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
+import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
 import { TPROXY_NFT_MARK, tproxyChains } from './render-tproxy.js';
 
 export const TABLE_FAMILY = 'inet';
@@ -27,6 +27,10 @@ export const SETS = {
   strict_uids: 'type uid;',
 } as const;
 export type SetName = keyof typeof SETS;
+
+/** The dynamic set of flow 23: each client's count of tracked connections; and what its excess meets. */
+const FLOWS_SET = 'client_flows';
+const FLOWS_CHAIN = 'over_flow_cap';
 
 export interface RenderedRuleset {
   /** One `nft -f -` transaction replacing table inet pgw as a whole (kernel sees old or new). */
@@ -57,6 +61,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   nftInterface(policy.wan.interface);
   const cidr = nftCidr(policy.lan.cidr);
   // TPROXY mode (issue 15): the interception, lan_input and the forwarder's replies differ; the rest is the same.
+  const flowsCap = policy.flowsPerClient === undefined ? null : nftCount(policy.flowsPerClient);
   const tproxy = policy.interceptMode === 'tproxy' ? tproxyChains(lan, (policy.strictOutput?.upstreams ?? []).map((u) => nftIpv4(u.ip))) : null;
 
   const chains: Chain[] = [
@@ -81,9 +86,15 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         'ip saddr @lan_blocked drop',
         'ip saddr != @lan_mapped meta l4proto tcp reject with tcp reset',
         'ip saddr != @lan_mapped drop',
+        // Flow 23: a client's new connection past its cap of tracked ones is refused before DNAT,
+        // so its unconfirmed conntrack entry goes with the packet. One count per packet: a second
+        // rule counting the same new connection counted it twice (the cap halved, measured).
+        ...(flowsCap === null ? [] : [`ct state new add @${FLOWS_SET} { ip saddr ct count over ${flowsCap} } counter jump ${FLOWS_CHAIN}`]),
         tproxy?.lanProtocols ?? 'meta l4proto != tcp drop',
       ],
     },
+    // TCP with a reset, as a full port would answer; the rest dropped.
+    ...(flowsCap === null ? [] : [{ name: FLOWS_CHAIN, rules: ['meta l4proto tcp reject with tcp reset', 'drop'] }]),
     ...(tproxy?.intercept ?? [{
       name: 'lan_dnat',
       hook: 'type nat hook prerouting priority dstnat; policy accept;',
@@ -183,6 +194,9 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   const skeleton = [
     `table ${TABLE} {`,
     ...Object.entries(SETS).map(([name, type]) => `\t${name === 'client_port' ? 'map' : 'set'} ${name} { ${type} }`),
+    // Filled by the packet path (one entry per client with its count), so not among SETS: the
+    // read-back does not compare its elements, and the renderer writes none.
+    ...(flowsCap === null ? [] : [`\tset ${FLOWS_SET} { type ipv4_addr; size 65535; flags dynamic; }`]),
     ...chains.flatMap((chain) => [`\tchain ${chain.name} {`, ...(chain.hook ? [`\t\t${chain.hook}`] : []), ...chain.rules.map((r) => `\t\t${r}`), '\t}']),
     '}',
   ].join('\n');

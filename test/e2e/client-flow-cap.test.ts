@@ -1,0 +1,100 @@
+// Flow 23 of docs/SECURITY.md: each mapped client's tracked connections are capped
+// (PGW_FLOWS_PER_CLIENT). One client's flood of new connections (SYNs it never completes, as an
+// attacker's host does by dropping the answers) filled the gateway's conntrack table, after which
+// the kernel drops every client's new connections: a denial of service of the whole LAN by one host.
+// Real agent and nft in the lab; the client's SYNs crafted on a raw socket. The mapped ports are the
+// agent's own listening sockets (no forwarder): each SYN is answered, and tracked, as it would be.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createDataplane, type Dataplane } from './dataplane-harness.js';
+
+const FLOODER = '192.168.2.10';
+const NEIGHBOUR = '192.168.2.11';
+const PORTS = { [FLOODER]: 20010, [NEIGHBOUR]: 20011 } as const;
+const CAP = 16;
+const SYNS = 300;
+
+/** SYNs from `src` to dst:port, each from its own source port, on a raw socket (no socket of the client's kernel owns them). */
+const SYN_FLOOD = `
+import random, socket, struct, sys
+src, dst, port, count, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def checksum(b):
+    if len(b) % 2: b += b'\\0'
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return (~t) & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s.bind((src, 0))
+for i in range(count):
+    sport = first + i
+    header = struct.pack('!HHIIBBHHH', sport, port, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, socket.IPPROTO_TCP, len(header))
+    header = header[:16] + struct.pack('!H', checksum(pseudo + header)) + header[18:]
+    s.sendto(header, (dst, 0))
+`;
+
+let dp: Dataplane;
+let internet: string;
+let httpPort: number;
+
+const tracked = async (src: string) => {
+  const r = await dp.lab.exec(dp.gw, ['conntrack', '-L', '-p', 'tcp', '-s', src], { reject: false });
+  return r.stdout.split('\n').filter((l) => l.startsWith('tcp')).length;
+};
+const forget = (src: string) => dp.lab.exec(dp.gw, ['conntrack', '-D', '-s', src], { reject: false });
+
+async function flood(firstPort: number): Promise<void> {
+  await dp.lab.exec(dp.lab.ns.lan, ['/usr/bin/python3', '-c', SYN_FLOOD, FLOODER, internet, String(httpPort), String(SYNS), String(firstPort)]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}
+
+async function startAgent(cap: number): Promise<void> {
+  await dp.gateway.stop('agent').catch(() => undefined);
+  dp.agent = await dp.gateway.start('agent', { PGW_FLOWS_PER_CLIENT: String(cap) });
+  // The table the previous agent left stays in force until this one's first apply: wait for its cap.
+  await dp.waitFor(`the cap of ${cap} in force`, async () => (await dp.nft('list', 'chain', 'inet', 'pgw', 'from_lan')).stdout.includes(`ct count over ${cap} `), 20_000);
+  await dp.waitFor('both clients mapped', async () => (await dp.setElements('lan_mapped'))?.length === 2, 20_000);
+}
+
+describe('flow 23: a cap on each client\'s tracked connections', { timeout: 240_000 }, () => {
+  before(async () => {
+    dp = await createDataplane({ clients: 4, proxies: ['socks5'] });
+    internet = dp.lab.description.internet.ip;
+    httpPort = dp.lab.description.internet.httpPort;
+    await dp.loadGuard();
+    const up = await dp.addProxy(0, 'up');
+    for (const [ip, port] of Object.entries(PORTS)) await dp.addMapping(ip, up, port);
+    // The flooder's host drops what the gateway answers, as an attacker's does: its kernel's resets
+    // would end each half-open connection at once.
+    await dp.lab.exec(dp.lab.ns.lan, ['nft', '-f', '-'], { input: `table inet flood {\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n\t\tip saddr ${FLOODER} tcp flags rst drop\n\t}\n}\n` });
+  });
+  after(async () => {
+    await dp?.destroy();
+  });
+
+  it(`positive control: with a cap of a million, ${SYNS} SYNs leave ${SYNS} half-open connections tracked`, async () => {
+    await startAgent(1_000_000);
+    await forget(FLOODER);
+    await flood(10_000);
+    const count = await tracked(FLOODER);
+    console.log(`# cap 1000000: ${count} connections of the flooder tracked after ${SYNS} SYNs`);
+    assert.ok(count >= SYNS * 0.9, `the flood is tracked without the cap: ${count}`);
+  });
+
+  it(`with a cap of ${CAP}: the flood leaves at most ${CAP} tracked, the rest refused with a reset; the neighbour connects meanwhile, the flooder again once its connections end`, async () => {
+    await startAgent(CAP);
+    await forget(FLOODER);
+    await flood(20_000);
+    const count = await tracked(FLOODER);
+    console.log(`# cap ${CAP}: ${count} connections of the flooder tracked after ${SYNS} SYNs`);
+    assert.ok(count <= CAP, `at most the cap tracked: ${count}`);
+    assert.ok(count >= CAP - 2, `the cap is reached, not halved nor everything refused: ${count}`);
+    // Held at its cap: its next connection is refused at once (a reset, not a timeout).
+    assert.equal((await dp.prober.tcp(FLOODER, internet, httpPort, 1000)).result, 'refused');
+    // The neighbour is unaffected: its own count.
+    assert.equal((await dp.prober.tcp(NEIGHBOUR, internet, httpPort, 1000)).result, 'connected');
+    // Once the half-open connections end (here: removed, as their 60 s timeout would), the flooder connects again.
+    await forget(FLOODER);
+    assert.equal((await dp.prober.tcp(FLOODER, internet, httpPort, 1000)).result, 'connected');
+  });
+});
