@@ -36,12 +36,15 @@ export interface VrrpPeer {
 }
 
 /**
+ * The highest per-client cap of tracked connections a policy may carry (flowsPerClient): the kernel
+ * walks a client's list of them under a lock when it counts a new one.
+ */
+export const MAX_FLOWS_PER_CLIENT = 65_536;
+
+/**
  * The only input of the ruleset renderer: everything the nftables table `inet pgw` enforces.
  * Built from typed, validated values only, so no database string can reach nft syntax.
  */
-/** The highest per-client cap of tracked connections a policy may carry (flowsPerClient). */
-export const MAX_FLOWS_PER_CLIENT = 1_000_000;
-
 export interface GatewayPolicy {
   readonly lan: { readonly interface: InterfaceName; readonly cidr: Ipv4Cidr };
   readonly wan: { readonly interface: InterfaceName };

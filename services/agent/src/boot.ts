@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { GatewayPolicy } from '@pgw/domain';
-import { type AgentConfig, underPeer, vrrpPeerOf } from './config.js';
+import { type AgentConfig, underEnvironment } from './config.js';
 import type { QuotaSettings } from './quota/quota-period.js';
 import { LanSysctl } from './lan/lan-sysctl.js';
 import type { ListenerRegistry } from './listeners/listener-registry.js';
@@ -33,7 +33,7 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
   try {
     const file = await stateCache.load();
     if (!file) return { policy: null, cached: null, quota: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
-    const cached = { ...file, policy: underPeer(file.policy, vrrpPeerOf(config)) };
+    const cached = { ...file, policy: underEnvironment(file.policy, config) };
     // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
     const { policy } = listeners.hold(cached.policy);
     onHeld();

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '@pgw/config';
 import { parseInterfaceName, parseIpv4 } from '@pgw/domain';
 import { gatewayPolicy } from './policy/policy-fixtures.js';
-import { loadAgentConfig, underPeer, vrrpPeerOf } from './config.js';
+import { loadAgentConfig, underEnvironment, vrrpPeerOf } from './config.js';
 
 /** A ConfigError whose one line starts with the variable's name. */
 const refusing = (variable: string, why = '') => (e: unknown) => e instanceof ConfigError && e.message.startsWith(`${variable}: ${why}`);
@@ -31,11 +31,20 @@ describe('agent configuration: the HA peer', () => {
     }
   });
 
-  it('puts a saved policy under this start’s peer: set, changed or removed since the file was written', () => {
-    const peer = vrrpPeerOf(loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.3', PGW_HA_VRRP_IF: 'eth1' }))!;
+  it('puts a saved policy under this start’s environment: its peer set, changed or removed since the file was written', () => {
+    const withPeer = loadAgentConfig({ ...BASE, PGW_HA_PEER_IP: '198.51.100.3', PGW_HA_VRRP_IF: 'eth1' });
+    const peer = vrrpPeerOf(withPeer)!;
     const saved = { ...gatewayPolicy([]), vrrpPeer: { interface: parseInterfaceName('eth0'), ip: parseIpv4('198.51.100.2') } };
-    assert.deepEqual(underPeer(saved, peer).vrrpPeer, peer);
-    assert.deepEqual(underPeer(gatewayPolicy([]), peer).vrrpPeer, peer);
-    assert.equal('vrrpPeer' in underPeer(saved, vrrpPeerOf(loadAgentConfig(BASE))), false);
+    assert.deepEqual(underEnvironment(saved, withPeer).vrrpPeer, peer);
+    assert.deepEqual(underEnvironment(gatewayPolicy([]), withPeer).vrrpPeer, peer);
+    assert.equal('vrrpPeer' in underEnvironment(saved, loadAgentConfig(BASE)), false);
+  });
+
+  it('and its cap of tracked connections per client (flow 23): none in a file from before it, another one since', () => {
+    const config = loadAgentConfig({ ...BASE, PGW_FLOWS_PER_CLIENT: '2048' });
+    assert.equal(underEnvironment(gatewayPolicy([]), config).flowsPerClient, 2048, 'a file written before the cap existed');
+    assert.equal(underEnvironment({ ...gatewayPolicy([]), flowsPerClient: 100 }, config).flowsPerClient, 2048, 'a cap changed in agent.env while Postgres was away');
+    assert.equal(loadAgentConfig(BASE).PGW_FLOWS_PER_CLIENT, 4096);
+    assert.throws(() => loadAgentConfig({ ...BASE, PGW_FLOWS_PER_CLIENT: '100000' }), /PGW_FLOWS_PER_CLIENT/);
   });
 });

@@ -91,13 +91,15 @@ export function vrrpPeerOf(config: AgentConfig): VrrpPeer | undefined {
 }
 
 /**
- * A saved policy (the state file) under this start's HA peer: the environment, not the file, says
- * whom VRRP is taken from. A peer changed while Postgres is away would otherwise stay filtered out
- * by the file's rule until the database answered, and both nodes would claim the address.
+ * A saved policy (the state file) under this start's environment, which, not the file, says whom
+ * VRRP is taken from and each client's cap of tracked connections. A peer changed while Postgres is
+ * away would otherwise stay filtered out by the file's rule until the database answered, and both
+ * nodes would claim the address; a file from before the cap existed would enforce none.
  */
-export function underPeer(policy: GatewayPolicy, peer: VrrpPeer | undefined): GatewayPolicy {
+export function underEnvironment(policy: GatewayPolicy, config: AgentConfig): GatewayPolicy {
   const { vrrpPeer: _saved, ...rest } = policy;
-  return peer ? { ...rest, vrrpPeer: peer } : rest;
+  const peer = vrrpPeerOf(config);
+  return { ...rest, ...(peer ? { vrrpPeer: peer } : {}), flowsPerClient: config.PGW_FLOWS_PER_CLIENT };
 }
 
 /** The variables of agentConfigSchema that hold passwords: the agent keeps them from its tools (withdrawFromEnvironment). */

@@ -86,11 +86,13 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         'ip saddr @lan_blocked drop',
         'ip saddr != @lan_mapped meta l4proto tcp reject with tcp reset',
         'ip saddr != @lan_mapped drop',
-        // Flow 23: a client's new connection past its cap of tracked ones is refused before DNAT,
-        // so its unconfirmed conntrack entry goes with the packet. One count per packet: a second
-        // rule counting the same new connection counted it twice (the cap halved, measured).
-        ...(flowsCap === null ? [] : [`ct state new add @${FLOWS_SET} { ip saddr ct count over ${flowsCap} } counter jump ${FLOWS_CHAIN}`]),
         tproxy?.lanProtocols ?? 'meta l4proto != tcp drop',
+        // Flow 23: a client's new connection past its cap of tracked ones is refused before DNAT,
+        // so its unconfirmed conntrack entry goes with the packet. Counted once per connection: on
+        // its first packet (the entry not yet confirmed; a SYN sent again, or a UDP flow's next
+        // datagram before an answer, finds it confirmed), by one rule (a second one, for TCP apart,
+        // counted each connection twice: the cap halved, measured).
+        ...(flowsCap === null ? [] : [`ct state new ct status & confirmed == 0 add @${FLOWS_SET} { ip saddr ct count over ${flowsCap} } counter jump ${FLOWS_CHAIN}`]),
       ],
     },
     // TCP with a reset, as a full port would answer; the rest dropped.
