@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { NftMonitorParser, type NftTransaction, planHeal, type WatchedTable } from '../../services/agent/src/self-heal/nft-monitor-events.js';
+import { FLOWS_SET } from '../../services/agent/src/ruleset/render-ruleset.js';
 import { execIn, nsArgv } from '../../lab/index.js';
 import { Wakeups } from '../support/wakeups.js';
 import type { Dataplane } from './dataplane-harness.js';
@@ -70,9 +71,6 @@ export class TransactionWatch {
   }
 }
 
-/** Flow 23's dynamic set in inet pgw (render-ruleset.ts). */
-const FLOW_COUNT_SET = 'client_flows';
-
 /**
  * Both tables as `nft -j list table` shows them, handles removed, and a dynamic set's elements (the
  * packet path's own: flow 23's count per client, back with the client's next connection): equal
@@ -86,7 +84,7 @@ export async function tablesSnapshot(dp: Dataplane): Promise<{ guard: string | n
     const items = listing.nftables.map((item) => {
       const set = item.set;
       // By name: nft -j does not list a set's dynamic flag.
-      if (set === undefined || set.name !== FLOW_COUNT_SET) return item;
+      if (set === undefined || set.name !== FLOWS_SET) return item;
       const { elem: _elem, ...withoutElements } = set;
       return { set: withoutElements };
     });

@@ -47,13 +47,14 @@ const trustProxy = z
 const hostNames = z
   .string()
   .default('')
-  .superRefine((s, ctx) => {
-    for (const name of s.split(',').map((n) => n.trim()).filter((n) => n.length > 0)) {
+  .transform((s) => s.split(',').map((name) => name.trim()).filter((name) => name !== ''))
+  .superRefine((names, ctx) => {
+    for (const name of names) {
       const problem = hostNameProblem(name);
       if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
     }
   })
-  .transform((s) => s.split(',').map((n) => n.trim()).filter((n) => n.length > 0).map(normalizeHostName));
+  .transform((names) => names.map(normalizeHostName));
 
 const schema = z
   .object({

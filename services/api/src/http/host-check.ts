@@ -24,7 +24,7 @@ export function hostCheck(names: ReadonlySet<string>): RequestHandler {
 
 function absoluteFormHost(target: string): string {
   try {
-    return new URL(target).host.replace(/:\d+$/, '');
+    return hostOfAuthority(new URL(target).host);
   } catch {
     return target;
   }
