@@ -17,6 +17,7 @@ import { Prober } from '../../services/health/src/probing/prober.js';
 import { startDante } from '../../lab/proxies.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import type { TestDatabase } from '../support/database.js';
+import { insertQuietProxy } from '../support/quiet-proxy.js';
 import { type SlowRelay, startSlowRelay } from '../support/slow-relay.js';
 import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
 import { type HealthStack, type HealthStores, startHealthStack, startHealthStores } from './health-stack.js';
@@ -26,6 +27,8 @@ const ECHO_IP = `${SUBNET}.100`;
 /** How long the slow front holds a probe before it lets it through to dante: the edit lands meanwhile. */
 const HOLD_MS = 1_000;
 const FRONT = { host: `${SUBNET}.21`, port: 1080 };
+/** A period far longer than the test, and proxies off their phase for all of it: a probe of the new endpoint within seconds is the edit's own. */
+const QUIET = { intervalS: 300, quietMs: 90_000 };
 
 describe('health service: a probe in flight when its proxy\'s endpoint is edited', { timeout: 90_000 }, () => {
   let database: TestDatabase;
@@ -57,18 +60,17 @@ describe('health service: a probe in flight when its proxy\'s endpoint is edited
    * periodic probe. Returns once that probe is held, with the promise of its end.
    */
   async function addSlowProxy(name: string): Promise<{ id: number; held: Promise<void> }> {
-    const row = await database.db.insertInto('proxies').values({ name, protocol: 'socks5', host: FRONT.host, port: FRONT.port }).returning('id').executeTakeFirstOrThrow();
+    const id = await insertQuietProxy(database.db, { name, protocol: 'socks5', host: FRONT.host, port: FRONT.port }, QUIET);
     const arrived = front.nextConnection();
     await stack.health.reconcile();
-    return { id: row.id, held: (await arrived).ended };
+    return { id, held: (await arrived).ended };
   }
 
   before(async () => {
     stores = await startHealthStores('endpoint-edit-test');
     ({ database, redis } = stores);
     echo = await startIpEcho(ECHO_IP);
-    // A period far longer than the test: a probe of the new endpoint within seconds is the edit's own.
-    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 3000, checkUrl: echo.checkUrl }).where('id', '=', 1).execute();
+    await database.db.updateTable('settings').set({ healthIntervalS: QUIET.intervalS, probeTimeoutMs: 3000, checkUrl: echo.checkUrl }).where('id', '=', 1).execute();
     oldExit = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
     newExit = await startDante({ ip: `${SUBNET}.13`, port: 1080 });
     front = await startSlowRelay(FRONT, { host: oldExit.ip, port: oldExit.port }, HOLD_MS);
@@ -112,7 +114,7 @@ describe('health service: a probe in flight when its proxy\'s endpoint is edited
   });
 
   it('a liveness loss from the watch of the address the proxy had before an edit records nothing', async () => {
-    const { id } = await database.db.insertInto('proxies').values({ name: 'watched', protocol: 'socks5', host: newExit.ip, port: newExit.port }).returning('id').executeTakeFirstOrThrow();
+    const id = await insertQuietProxy(database.db, { name: 'watched', protocol: 'socks5', host: newExit.ip, port: newExit.port }, QUIET);
     const prober = new Prober({
       db: stack.healthDb,
       bus: stack.bus,

@@ -14,12 +14,15 @@ import { type OddBehaviour, startOddProxy } from '../../lab/odd-proxy-server.js'
 import { startDante } from '../../lab/proxies.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import type { TestDatabase } from '../support/database.js';
+import { insertQuietProxy } from '../support/quiet-proxy.js';
 import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
 import { type HealthStack, type HealthStores, startHealthStack, startHealthStores } from './health-stack.js';
 
 const SUBNET = `127.63.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
 const AUTH = { username: 'pgwhandshake', password: 'handshake-test-pass' };
+/** A long period, and proxies off their phase for all of the test: only the on-demand probes below run (plus the first one of each). */
+const QUIET = { intervalS: 300, quietMs: 90_000 };
 
 describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_000 }, () => {
   let database: TestDatabase;
@@ -38,12 +41,7 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     (await database.db.selectFrom('proxies').select('handshakeLearned').where('id', '=', id).executeTakeFirstOrThrow()).handshakeLearned;
 
   async function addProxy(name: string, host: string, port: number, auth?: typeof AUTH): Promise<number> {
-    const row = await database.db
-      .insertInto('proxies')
-      .values({ name, protocol: 'socks5', host, port, username: auth?.username ?? null, passwordEnc: auth ? encryptSecret(auth.password, key) : null })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return row.id;
+    return insertQuietProxy(database.db, { name, protocol: 'socks5', host, port, username: auth?.username ?? null, passwordEnc: auth ? encryptSecret(auth.password, key) : null }, QUIET);
   }
 
   async function odd(behaviour: OddBehaviour, host: string, auth?: typeof AUTH): Promise<number> {
@@ -55,8 +53,7 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     stores = await startHealthStores('handshake-test');
     ({ database, redis } = stores);
     echo = await startIpEcho(ECHO_IP);
-    // Long period: only the on-demand probes below run (plus the first one at start).
-    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl: echo.checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
+    await database.db.updateTable('settings').set({ healthIntervalS: QUIET.intervalS, probeTimeoutMs: 2000, checkUrl: echo.checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
     dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
     stack = await startHealthStack(database, redis, { name: 'health-handshake-test', secretKey: key, proxyAllowNetworks: [`${SUBNET}.0/24`] });
   });

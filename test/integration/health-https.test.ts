@@ -24,9 +24,12 @@ import { startDante } from '../../lab/proxies.js';
 import { startRedis } from '../../lab/redis.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { insertQuietProxy } from '../support/quiet-proxy.js';
 
 const SUBNET = `127.64.${randomInt(1, 250)}`;
 const ECHO_IP = `${SUBNET}.100`;
+/** A long period, and proxies off their phase for all of the test: only the on-demand probes of the test run. */
+const QUIET = { intervalS: 3600, quietMs: 300_000 };
 
 /** A self-signed certificate (its own CA) for `ip`, written as <name>.crt / <name>.key. */
 function selfSigned(dir: string, name: string, ip: string): { cert: string; key: string; certFile: string } {
@@ -113,13 +116,8 @@ describe('health probe of an https check URL', () => {
     database = await createTestDatabase();
     redis = await startRedis({ dir });
     proxy = await startDante({ ip: `${SUBNET}.11`, port: 1080, dir });
-    // A long period: only the on-demand probes of the test run.
-    await database.db.updateTable('settings').set({ healthIntervalS: 3600, probeTimeoutMs: 3000, checkUrl: goodUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
-    ({ id: proxyId } = await database.db
-      .insertInto('proxies')
-      .values({ name: 'dante', protocol: 'socks5', host: proxy.ip, port: proxy.port, username: null, passwordEnc: null })
-      .returning('id')
-      .executeTakeFirstOrThrow());
+    await database.db.updateTable('settings').set({ healthIntervalS: QUIET.intervalS, probeTimeoutMs: 3000, checkUrl: goodUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
+    proxyId = await insertQuietProxy(database.db, { name: 'dante', protocol: 'socks5', host: proxy.ip, port: proxy.port, username: null, passwordEnc: null }, QUIET);
     bus = new EventBus({ redisUrl: redis.url('health'), logger });
     healthDb = createDb(database.urlFor('pgw_health'), { applicationName: 'pgw-health-https-test' });
     queue = new Queue(PROBE_QUEUE, { connection: redis.connection('admin') });
@@ -189,11 +187,7 @@ describe('health probe of an https check URL', () => {
     // every cold connection through this proxy would have hung).
     const dropping = await startOddProxy({ behaviour: 'socks5-drops-early-data', ip: `${SUBNET}.12`, port: 1080 });
     servers.push(dropping);
-    const { id } = await database.db
-      .insertInto('proxies')
-      .values({ name: 'drops-early-data', protocol: 'socks5', host: `${SUBNET}.12`, port: 1080, username: null, passwordEnc: null, handshakeLearned: 'early-data' })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const id = await insertQuietProxy(database.db, { name: 'drops-early-data', protocol: 'socks5', host: `${SUBNET}.12`, port: 1080, username: null, passwordEnc: null, handshakeLearned: 'early-data' }, QUIET);
     await setCheckUrl(slowUrl);
     const config = loadHealthConfig({ ...baseEnv(), PGW_HEALTH_CA_FILE: caFile });
     await startHealth(config.PGW_HEALTH_CA_FILE!.certificates);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { startDante } from '../../lab/proxies.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { waitFor } from '../../lab/wait.js';
+import { insertQuietProxy } from '../support/quiet-proxy.js';
 import type { TestDatabase } from '../support/database.js';
 import { type SlowRelay, startSlowRelay } from '../support/slow-relay.js';
 import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
@@ -19,6 +20,8 @@ const SUBNET = `127.65.${randomInt(1, 250)}`;
 /** How long the slow front holds each probe before it lets it through to dante. */
 const HOLD_MS = 1_500;
 const FRONT = { host: `${SUBNET}.21`, port: 1080 };
+/** A period far longer than the test, and a proxy off its phase for all of it: every probe after the first is one a report asked for. */
+const PERIOD_S = 300;
 
 describe('health service: a probe asked for while the same probe runs', { timeout: 90_000 }, () => {
   let database: TestDatabase;
@@ -36,8 +39,7 @@ describe('health service: a probe asked for while the same probe runs', { timeou
     stores = await startHealthStores('probe-requests-test');
     ({ database, redis } = stores);
     echo = await startIpEcho(`${SUBNET}.100`);
-    // A period far longer than the test: every probe after the first is one a report asked for.
-    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 5000, checkUrl: echo.checkUrl }).where('id', '=', 1).execute();
+    await database.db.updateTable('settings').set({ healthIntervalS: PERIOD_S, probeTimeoutMs: 5000, checkUrl: echo.checkUrl }).where('id', '=', 1).execute();
     dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
     front = await startSlowRelay(FRONT, { host: dante.ip, port: dante.port }, HOLD_MS);
     // The probe path alone: the liveness connection would also reach the slow front.
@@ -53,7 +55,7 @@ describe('health service: a probe asked for while the same probe runs', { timeou
   });
 
   it('an upstream failure reported while its proxy\'s upstream-failure probe runs gets a probe of its own, after it', async () => {
-    const { id } = await database.db.insertInto('proxies').values({ name: 'reported', protocol: 'socks5', host: FRONT.host, port: FRONT.port }).returning('id').executeTakeFirstOrThrow();
+    const id = await insertQuietProxy(database.db, { name: 'reported', protocol: 'socks5', host: FRONT.host, port: FRONT.port }, { intervalS: PERIOD_S, quietMs: 90_000 });
     await stack.health.reconcile(); // status unknown: probed at once
     await waitFor('the new proxy\'s first probe on record', 10_000, async () => (await checksOf(id)).length === 1);
     assert.deepEqual(await checksOf(id), [{ ok: true, trigger: 'periodic' }]);
@@ -69,7 +71,8 @@ describe('health service: a probe asked for while the same probe runs', { timeou
     void second.then(() => (secondArrived = true));
     await waitFor('a probe of its own for the report made while the probe ran', HOLD_MS + 5_000, () => secondArrived);
     await stack.settled(10_000);
-    await waitFor('both reports\' probes on record', 5_000, async () => (await checksOf(id)).length === 3);
+    let seen: Awaited<ReturnType<typeof checksOf>> = [];
+    await waitFor('both reports\' probes on record', 5_000, async () => (seen = await checksOf(id)).length === 3, { detail: () => `on record: ${JSON.stringify(seen)}` });
     assert.deepEqual(await checksOf(id), [
       { ok: true, trigger: 'periodic' },
       { ok: true, trigger: 'upstream_failure' },

@@ -23,6 +23,7 @@ import type { LabProcess, ProxyHandle, RedisHandle } from '../../lab/types.js';
 import { waitProcessPort } from '../../lab/wait.js';
 import { UDP_RELEARN_MS } from '../../services/health/src/learning/udp-learning.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { insertQuietProxy } from '../support/quiet-proxy.js';
 import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
 import { type HealthStack, startHealthStack } from './health-stack.js';
 
@@ -32,6 +33,8 @@ const DANTE_IP = `${SUBNET}.11`;
 const TINYPROXY_IP = `${SUBNET}.12`;
 const NO_UDP_IP = `${SUBNET}.13`;
 const UDP_SILENT_IP = `${SUBNET}.14`;
+/** A long period, and proxies off their phase for all of the test: only the on-demand probes below run (plus the first ones). */
+const QUIET = { intervalS: 300, quietMs: 90_000 };
 const NPM_SERVER = fileURLToPath(new URL('../../lab/npm-socks5-server.ts', import.meta.url));
 
 describe('health service learns whether each proxy carries UDP', { timeout: 90_000 }, () => {
@@ -53,15 +56,14 @@ describe('health service learns whether each proxy carries UDP', { timeout: 90_0
   const rowOf = (id: number) =>
     database.db.selectFrom('proxies').select(['status', 'udpSupport', 'udpCheckedAt']).where('id', '=', id).executeTakeFirstOrThrow();
   const addProxy = async (name: string, protocol: 'socks5' | 'http', host: string, port: number): Promise<number> =>
-    (await database.db.insertInto('proxies').values({ name, protocol, host, port }).returning('id').executeTakeFirstOrThrow()).id;
+    insertQuietProxy(database.db, { name, protocol, host, port }, QUIET);
 
   before(async () => {
     database = await createTestDatabase();
     dir = mkdtempSync(join(tmpdir(), 'pgw-udp-support-test-'));
     redis = await startRedis({ dir });
     echo = await startIpEcho(ECHO_IP);
-    // Long period: only the on-demand probes below run (plus the first ones at start).
-    await database.db.updateTable('settings').set({ healthIntervalS: 300, probeTimeoutMs: 2000, checkUrl: echo.checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
+    await database.db.updateTable('settings').set({ healthIntervalS: QUIET.intervalS, probeTimeoutMs: 2000, checkUrl: echo.checkUrl, recoverThreshold: 1 }).where('id', '=', 1).execute();
     dante = await startDante({ ip: DANTE_IP, port: 1080 });
     tinyproxy = await startTinyproxy({ ip: TINYPROXY_IP, port: 8888 });
     npmSocks = await spawnProcess([process.execPath, '--import', import.meta.resolve('tsx'), NPM_SERVER, NO_UDP_IP, '1080'], { logFile: join(dir, 'npm-socks5.log'), name: 'npm-socks5' });
