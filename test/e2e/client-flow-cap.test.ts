@@ -5,8 +5,11 @@
 // Real agent and nft in the lab; the client's SYNs crafted on a raw socket. The mapped ports are the
 // agent's own listening sockets (no forwarder): each SYN is answered, and tracked, as it would be.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { createDataplane, type Dataplane } from './dataplane-harness.js';
+import { scrapeMetrics } from '../bench/forwarder/gateway-probes.js';
+import { metricSum } from '../support/prometheus-text.js';
+import { AGENT_METRICS_PORT, createDataplane, type Dataplane } from './dataplane-harness.js';
 
 const FLOODER = '192.168.2.10';
 const NEIGHBOUR = '192.168.2.11';
@@ -37,6 +40,8 @@ let dp: Dataplane;
 let internet: string;
 let httpPort: number;
 
+const agentMetrics = () => scrapeMetrics(dp.gw, AGENT_METRICS_PORT);
+
 const tracked = async (src: string) => {
   const r = await dp.lab.exec(dp.gw, ['conntrack', '-L', '-p', 'tcp', '-s', src], { reject: false });
   return r.stdout.split('\n').filter((l) => l.startsWith('tcp')).length;
@@ -50,7 +55,8 @@ async function flood(firstPort: number): Promise<void> {
 
 async function startAgent(cap: number): Promise<void> {
   await dp.gateway.stop('agent').catch(() => undefined);
-  dp.agent = await dp.gateway.start('agent', { PGW_FLOWS_PER_CLIENT: String(cap) });
+  // A sample a second: the refusals' metrics follow it.
+  dp.agent = await dp.gateway.start('agent', { PGW_FLOWS_PER_CLIENT: String(cap), PGW_USAGE_INTERVAL_MS: '1000' });
   // The table the previous agent left stays in force until this one's first apply: wait for its cap.
   await dp.waitFor(`the cap of ${cap} in force`, async () => (await dp.nft('list', 'chain', 'inet', 'pgw', 'from_lan')).stdout.includes(`ct count over ${cap} `), 20_000);
   await dp.waitFor('both clients mapped', async () => (await dp.setElements('lan_mapped'))?.length === 2, 20_000);
@@ -62,6 +68,8 @@ describe('flow 23: a cap on each client\'s tracked connections', { timeout: 240_
     internet = dp.lab.description.internet.ip;
     httpPort = dp.lab.description.internet.httpPort;
     await dp.loadGuard();
+    // The refusals per client too (they are summed over all clients without it).
+    await dp.tdb.db.updateTable('settings').set({ perClientMetrics: true }).where('id', '=', 1).execute();
     const up = await dp.addProxy(0, 'up');
     for (const [ip, port] of Object.entries(PORTS)) await dp.addMapping(ip, up, port);
     // The flooder's host drops what the gateway answers, as an attacker's does: its kernel's resets
@@ -79,6 +87,8 @@ describe('flow 23: a cap on each client\'s tracked connections', { timeout: 240_
     const count = await tracked(FLOODER);
     console.log(`# cap 65536: ${count} connections of the flooder tracked after ${SYNS} SYNs`);
     assert.ok(count >= SYNS * 0.9, `the flood is tracked without the cap: ${count}`);
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // a sample after the flood
+    assert.equal(metricSum(await agentMetrics(), 'pgw_clients_over_flow_cap_total'), 0, 'nothing refused below the cap');
   });
 
   it(`with a cap of ${CAP}: the flood leaves at most ${CAP} tracked, the rest refused with a reset; the neighbour connects meanwhile, the flooder again once its connections end`, async () => {
@@ -93,6 +103,13 @@ describe('flow 23: a cap on each client\'s tracked connections', { timeout: 240_
     const rule = (await dp.nft('list', 'chain', 'inet', 'pgw', 'from_lan')).stdout.split('\n').find((l) => l.includes('ct count over'));
     const refused = Number(/counter packets (\d+)/.exec(rule ?? '')?.[1] ?? NaN);
     assert.ok(refused >= SYNS - CAP, `the cap's rule refused the rest: ${rule}`);
+    // The operator sees it: counted for all clients, per client with per_client_metrics, the client named in the log.
+    let metrics = '';
+    await dp.waitFor('the refusals in the agent\'s metrics', async () => metricSum((metrics = await agentMetrics()), 'pgw_clients_over_flow_cap_total') >= SYNS - CAP, 10_000);
+    assert.ok(metricSum(metrics, 'pgw_client_over_flow_cap_total', { client: FLOODER }) >= SYNS - CAP, 'counted for the flooder');
+    assert.equal(metricSum(metrics, 'pgw_client_over_flow_cap_total', { client: NEIGHBOUR }), 0, 'nothing for the neighbour');
+    const refusalLines = () => readFileSync(dp.agent!.logFile, 'utf8').split('\n').filter((l) => l.includes('refused new connections at their cap'));
+    await dp.waitFor('the flooder named in the agent\'s log', async () => refusalLines().some((l) => l.includes(`"${FLOODER}"`) && !l.includes(`"${NEIGHBOUR}"`)), 5_000);
     // Held at its cap: its next connection is refused at once (a reset, not a timeout).
     assert.equal((await dp.prober.tcp(FLOODER, internet, httpPort, 1000)).result, 'refused');
     // The neighbour is unaffected: its own count.

@@ -17,7 +17,7 @@ const PROMETHEUS_PORT = 9090;
 const EXPECTED: Record<string, string[]> = {
   'pgw-agent': [
     'pgw_agent_reconcile_duration_seconds_bucket', 'pgw_agent_last_success_timestamp_seconds', 'pgw_agent_applied_mappings',
-    'pgw_client_blocked', 'pgw_agent_reconcile_errors_total',
+    'pgw_client_blocked', 'pgw_agent_reconcile_errors_total', 'pgw_clients_over_flow_cap_total',
   ],
   'pgw-forwarder': [
     'pgw_forwarder_active_connections', 'pgw_forwarder_connections_total', 'pgw_forwarder_bytes_total',
@@ -153,7 +153,7 @@ describe('Prometheus scrapes every pgw service in the lab', () => {
       const rules = d.groups.flatMap((g) => g.rules);
       return rules.length > 0 && rules.every((r) => !r.lastEvaluation.startsWith('0001')) ? rules : undefined;
     });
-    assert.equal(data.length, 6);
+    assert.equal(data.length, 7);
     for (const rule of data) assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
   });
 });

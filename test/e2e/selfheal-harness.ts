@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { NftMonitorParser, type NftTransaction, planHeal, type WatchedTable } from '../../services/agent/src/self-heal/nft-monitor-events.js';
-import { FLOWS_SET } from '../../services/agent/src/ruleset/render-ruleset.js';
+import { DYNAMIC_SETS } from '../../services/agent/src/ruleset/render-ruleset.js';
 import { execIn, nsArgv } from '../../lab/index.js';
 import { Wakeups } from '../support/wakeups.js';
 import type { Dataplane } from './dataplane-harness.js';
@@ -84,7 +84,7 @@ export async function tablesSnapshot(dp: Dataplane): Promise<{ guard: string | n
     const items = listing.nftables.map((item) => {
       const set = item.set;
       // By name: nft -j does not list a set's dynamic flag.
-      if (set === undefined || set.name !== FLOWS_SET) return item;
+      if (set === undefined || !DYNAMIC_SETS.includes(String(set.name))) return item;
       const { elem: _elem, ...withoutElements } = set;
       return { set: withoutElements };
     });

@@ -5,6 +5,7 @@ import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
 import { type StopFn, withDeadline } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
 import { AccountingPublisher } from './accounting/accounting-publisher.js';
+import { FlowCapRefusals } from './accounting/flow-cap-refusals.js';
 import type { EarlyEnforcement } from './boot.js';
 import { type AgentConfig, reservedPorts, vrrpPeerOf } from './config.js';
 import { deleteClientConnections } from './conntrack/conntrack.js';
@@ -254,6 +255,14 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     if (statusRedis.status === 'ready') await readStoredCounts();
   };
   const usageTimer = setInterval(() => void accounting.tick().then(afterSample), config.PGW_USAGE_INTERVAL_MS);
+  const refusals = new FlowCapRefusals({
+    read: () => nft.readRefusals(),
+    perClientMetrics: () => desired.settings?.perClientMetrics ?? false,
+    cap: config.PGW_FLOWS_PER_CLIENT,
+    registry,
+    logger,
+  });
+  const refusalTimer = setInterval(() => void refusals.tick(), config.PGW_USAGE_INTERVAL_MS);
   logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
 
   return {
@@ -263,6 +272,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       clearInterval(resync);
       clearInterval(quotaPoll);
       clearInterval(usageTimer);
+      clearInterval(refusalTimer);
       // A last sample: the counts the next agent (or the other node) seeds its quotas from are those
       // of this stop, not of the last periodic sample; the quota objects read now, not at the last
       // poll. Bounded: Redis or nft away must not hold the stop.

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { NftSession } from './nft-session.js';
-import { TABLE_FAMILY, TABLE_NAME } from './render-ruleset.js';
+import { REFUSED_SET, TABLE_FAMILY, TABLE_NAME } from './render-ruleset.js';
+import { type RefusalReading, setPacketCounts, tableHandle } from '../accounting/flow-cap-reading.js';
 import { readInetChainNames } from '../netlink/kernel-tables.js';
 import { parseTableListing, type TableListing } from './verify-table.js';
 
@@ -16,11 +17,13 @@ export interface Nft {
   close(): void;
   listTable(): Promise<TableListing | null>;
   listChains(): Promise<string[]>;
+  /** Flow 23's refusals by client, with the table instance they count in; null without the table or the cap. */
+  readRefusals(): Promise<RefusalReading | null>;
 }
 
 /**
  * The agent's only way to touch nftables: `nft -f -` transactions, deltas through one `nft -i`,
- * `nft -j list table inet pgw`, and its chain names over netlink.
+ * `nft -j list table inet pgw` (and of flow 23's refusal set), and its chain names over netlink.
  * onSpawn gets the pid of the nft writing each transaction, so the self-heal knows it as the agent's own.
  */
 export function createNft(bin: string, onSpawn: (pid: number) => void = () => undefined): Nft {
@@ -43,6 +46,18 @@ export function createNft(bin: string, onSpawn: (pid: number) => void = () => un
     },
     // Cheap (no set elements, no process): well under a ms where the full listing of 4096 mappings takes ~80.
     listChains: () => readInetChainNames(TABLE_NAME),
+    async readRefusals() {
+      // The handle first: a table re-created between the two listings shows as a new instance
+      // with the new table's counts, never as the old one with them.
+      const tables = await execa(bin, ['-j', 'list', 'tables', TABLE_FAMILY], { reject: false, timeout: TIMEOUT_MS });
+      if (tables.exitCode !== 0) throw new Error(`nft list tables failed (exit ${tables.exitCode ?? tables.signal}): ${firstLines(tables.stderr)}`);
+      const table = tableHandle(tables.stdout, TABLE_FAMILY, TABLE_NAME);
+      if (table === null) return null;
+      const set = await execa(bin, ['-j', 'list', 'set', TABLE_FAMILY, TABLE_NAME, REFUSED_SET], { reject: false, timeout: TIMEOUT_MS });
+      if (set.exitCode === 0) return { table, counts: setPacketCounts(set.stdout) };
+      if (/No such file or directory/.test(set.stderr)) return null;
+      throw new Error(`nft list set ${REFUSED_SET} failed (exit ${set.exitCode ?? set.signal}): ${firstLines(set.stderr)}`);
+    },
   };
 }
 

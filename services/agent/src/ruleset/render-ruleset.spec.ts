@@ -189,11 +189,13 @@ describe('renderRuleset', () => {
     // Last: only a mapped client's connection of a protocol it may use is counted.
     assert.equal(rules.at(-2), 'meta l4proto != tcp drop');
     assert.equal(rules.at(-1), 'ct state new ct status & confirmed == 0 add @client_flows { ip saddr ct count over 64 } counter jump over_flow_cap');
-    assert.match(capped.skeleton, /\tchain over_flow_cap \{\n\t\tmeta l4proto tcp reject with tcp reset\n\t\tdrop\n\t\}/);
-    assert.equal(capped.chains.over_flow_cap, 2);
+    // Each refusal counted for its client first, in a rule of its own.
+    assert.match(capped.skeleton, /\tchain over_flow_cap \{\n\t\tadd @flow_cap_refused \{ ip saddr \}\n\t\tmeta l4proto tcp reject with tcp reset\n\t\tdrop\n\t\}/);
+    assert.equal(capped.chains.over_flow_cap, 3);
     assert.match(capped.skeleton, /\tset client_flows \{ type ipv4_addr; size 65535; flags dynamic; \}/);
-    assert.ok(!('client_flows' in capped.elements), 'the packet path fills it: no elements rendered or read back');
+    assert.match(capped.skeleton, /\tset flow_cap_refused \{ type ipv4_addr; size 65535; flags dynamic; counter; \}/);
+    for (const name of ['client_flows', 'flow_cap_refused']) assert.ok(!(name in capped.elements), `the packet path fills ${name}: no elements rendered or read back`);
     const uncapped = renderRuleset(policy([client(1)]));
-    assert.doesNotMatch(uncapped.skeleton, /client_flows|ct count|over_flow_cap/);
+    assert.doesNotMatch(uncapped.skeleton, /client_flows|ct count|over_flow_cap|flow_cap_refused/);
   });
 });

@@ -31,6 +31,10 @@ export type SetName = keyof typeof SETS;
 /** The dynamic set of flow 23 (each client's count of tracked connections; tests leave its elements out), and what its excess meets. */
 export const FLOWS_SET = 'client_flows';
 const FLOWS_CHAIN = 'over_flow_cap';
+/** Flow 23's refusals by client (an element with a counter each), read for the agent's metrics (flow-cap-refusals.ts). */
+export const REFUSED_SET = 'flow_cap_refused';
+/** The sets the packet path fills, whose elements the renderer never writes nor the read-back compares. */
+export const DYNAMIC_SETS: readonly string[] = [FLOWS_SET, REFUSED_SET];
 
 export interface RenderedRuleset {
   /** One `nft -f -` transaction replacing table inet pgw as a whole (kernel sees old or new). */
@@ -96,7 +100,9 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       ],
     },
     // TCP with a reset, as a full port would answer; the rest dropped.
-    ...(flowsCap === null ? [] : [{ name: FLOWS_CHAIN, rules: ['meta l4proto tcp reject with tcp reset', 'drop'] }]),
+    // Its own rule first: a full set (65535 clients refused since the table was applied) fails the
+    // add and ends that rule only, the refusal goes on.
+    ...(flowsCap === null ? [] : [{ name: FLOWS_CHAIN, rules: [`add @${REFUSED_SET} { ip saddr }`, 'meta l4proto tcp reject with tcp reset', 'drop'] }]),
     ...(tproxy?.intercept ?? [{
       name: 'lan_dnat',
       hook: 'type nat hook prerouting priority dstnat; policy accept;',
@@ -198,7 +204,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
     ...Object.entries(SETS).map(([name, type]) => `\t${name === 'client_port' ? 'map' : 'set'} ${name} { ${type} }`),
     // Filled by the packet path (one entry per client with its count), so not among SETS: the
     // read-back does not compare its elements, and the renderer writes none.
-    ...(flowsCap === null ? [] : [`\tset ${FLOWS_SET} { type ipv4_addr; size 65535; flags dynamic; }`]),
+    ...(flowsCap === null ? [] : [`\tset ${FLOWS_SET} { type ipv4_addr; size 65535; flags dynamic; }`, `\tset ${REFUSED_SET} { type ipv4_addr; size 65535; flags dynamic; counter; }`]),
     ...chains.flatMap((chain) => [`\tchain ${chain.name} {`, ...(chain.hook ? [`\t\t${chain.hook}`] : []), ...chain.rules.map((r) => `\t\t${r}`), '\t}']),
     '}',
   ].join('\n');

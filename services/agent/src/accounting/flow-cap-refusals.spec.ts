@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it, mock } from 'node:test';
+import { createLogger } from '@pgw/log';
+import { Registry } from 'prom-client';
+import type { RefusalReading } from './flow-cap-reading.js';
+import { FlowCapRefusals } from './flow-cap-refusals.js';
+
+function harness(readings: (RefusalReading | null | Error)[], perClient = false) {
+  const registry = new Registry();
+  const logger = createLogger('flow-cap-refusals-spec', 'error');
+  const warn = mock.method(logger, 'warn', () => logger);
+  const info = mock.method(logger, 'info', () => logger);
+  let perClientMetrics = perClient;
+  const refusals = new FlowCapRefusals({
+    read: async () => {
+      const next = readings.shift();
+      if (next instanceof Error) throw next;
+      return next ?? null;
+    },
+    perClientMetrics: () => perClientMetrics,
+    cap: 16,
+    registry,
+    logger,
+  });
+  const value = async (name: string, client?: string) => (await registry.getSingleMetric(name)!.get()).values.find((v) => client === undefined || v.labels.client === client)?.value;
+  return { refusals, value, warn, info, setPerClient: (on: boolean) => (perClientMetrics = on) };
+}
+const reading = (table: number, counts: Record<string, number>): RefusalReading => ({ table, counts: new Map(Object.entries(counts)) });
+
+describe('FlowCapRefusals', () => {
+  it('adds each interval\'s refusals to the total, across a re-created table, and is 0 before any', async () => {
+    const h = harness([reading(3, { '192.168.2.10': 5 }), reading(3, { '192.168.2.10': 9 }), reading(4, { '192.168.2.10': 2, '192.168.2.11': 1 })]);
+    assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 0);
+    for (let i = 0; i < 3; i++) await h.refusals.tick();
+    assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 5 + 4 + 3);
+    assert.equal((await h.value('pgw_client_over_flow_cap_total')), undefined, 'no per-client series without the setting');
+  });
+
+  it('counts per client only while per_client_metrics is on, and drops those series when it goes off', async () => {
+    const h = harness([reading(3, { '192.168.2.10': 5 }), reading(3, { '192.168.2.10': 7, '192.168.2.11': 1 }), reading(3, { '192.168.2.10': 8 })], true);
+    await h.refusals.tick();
+    await h.refusals.tick();
+    assert.equal(await h.value('pgw_client_over_flow_cap_total', '192.168.2.10'), 7);
+    assert.equal(await h.value('pgw_client_over_flow_cap_total', '192.168.2.11'), 1);
+    h.setPerClient(false);
+    await h.refusals.tick();
+    assert.equal(await h.value('pgw_client_over_flow_cap_total'), undefined);
+    assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 9);
+  });
+
+  it('names the refused clients, the most refused first, at most once a minute, and nothing when none was refused', async () => {
+    const h = harness([reading(3, {}), reading(3, { '192.168.2.10': 2, '192.168.2.11': 40 }), reading(3, { '192.168.2.10': 5, '192.168.2.11': 40 }), reading(3, { '192.168.2.10': 6, '192.168.2.11': 40 })]);
+    await h.refusals.tick(0);
+    assert.equal(h.warn.mock.callCount(), 0);
+    await h.refusals.tick(1_000);
+    assert.equal(h.warn.mock.callCount(), 1);
+    const [message, meta] = h.warn.mock.calls[0]!.arguments as unknown as [string, { cap: number; refused: Record<string, number> }];
+    assert.match(message, /refused new connections at their cap/);
+    assert.deepEqual(meta, { cap: 16, refused: { '192.168.2.11': 40, '192.168.2.10': 2 } });
+    assert.deepEqual(Object.keys(meta.refused), ['192.168.2.11', '192.168.2.10']);
+    await h.refusals.tick(30_000);
+    assert.equal(h.warn.mock.callCount(), 1, 'within the minute: kept for the next line');
+    await h.refusals.tick(61_000);
+    assert.equal(h.warn.mock.callCount(), 2);
+    assert.deepEqual((h.warn.mock.calls[1]!.arguments as unknown as [string, { refused: Record<string, number> }])[1].refused, { '192.168.2.10': 4 });
+  });
+
+  it('logs a failed read once until it reads again; nothing is counted from a missing table', async () => {
+    const h = harness([new Error('nft: no such binary'), new Error('nft: no such binary'), null, reading(3, { '192.168.2.10': 1 })]);
+    await h.refusals.tick();
+    await h.refusals.tick();
+    assert.equal(h.warn.mock.callCount(), 1);
+    assert.match(String(h.warn.mock.calls[0]!.arguments[0]), /cannot read the flow cap refusals/);
+    await h.refusals.tick();
+    assert.equal(h.info.mock.callCount(), 1);
+    assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 0);
+    await h.refusals.tick();
+    assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 1);
+  });
+});

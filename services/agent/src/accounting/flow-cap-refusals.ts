@@ -1,0 +1,85 @@
+import type { Logger } from '@pgw/log';
+import { Counter, type Registry } from 'prom-client';
+import { type RefusalReading, refusalsSince } from './flow-cap-reading.js';
+
+export interface FlowCapRefusalsDeps {
+  /** The kernel's refusal counts (nft.ts readRefusals); null without the table or the cap. */
+  readonly read: () => Promise<RefusalReading | null>;
+  /** The setting per_client_metrics now. */
+  readonly perClientMetrics: () => boolean;
+  /** PGW_FLOWS_PER_CLIENT, named in the log line. */
+  readonly cap: number;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** At most one log line naming the refused clients per this many ms. */
+  readonly logEveryMs?: number;
+}
+
+/** The most clients one log line names (the rest are counted). */
+const NAMED_IN_LOG = 16;
+
+/**
+ * Flow 23's refusals (docs/SECURITY.md), from the kernel to the operator: every interval one
+ * listing of table inet pgw's set flow_cap_refused, added to `pgw_clients_over_flow_cap_total`
+ * (always), to `pgw_client_over_flow_cap_total{client}` with per_client_metrics, and a warning
+ * naming the clients at most once a minute. The refusals happen before DNAT: the forwarder never
+ * sees them, so without this a client at its cap (a flood, or a cap too low for it) was silent.
+ */
+export class FlowCapRefusals {
+  private last: RefusalReading | null = null;
+  private readonly total: Counter;
+  private readonly perClient: Counter<'client'>;
+  private perClientShown = false;
+  private readonly unlogged = new Map<string, number>();
+  private loggedAt = -Infinity;
+  private readFailing = false;
+
+  constructor(private readonly deps: FlowCapRefusalsDeps) {
+    const registers = [deps.registry];
+    this.total = new Counter({ name: 'pgw_clients_over_flow_cap_total', help: 'New connections of mapped clients refused at their cap of tracked connections (PGW_FLOWS_PER_CLIENT; each retransmitted first packet counts again)', registers });
+    this.total.inc(0);
+    this.perClient = new Counter({ name: 'pgw_client_over_flow_cap_total', help: 'Refusals at the connection cap per client (only with the setting per_client_metrics)', labelNames: ['client'], registers });
+  }
+
+  /** One reading; never throws (a failure is logged once until it recovers). */
+  async tick(now = Date.now()): Promise<void> {
+    let reading: RefusalReading | null;
+    try {
+      reading = await this.deps.read();
+      if (this.readFailing) this.deps.logger.info('flow cap refusals readable again');
+      this.readFailing = false;
+    } catch (error) {
+      if (!this.readFailing) this.deps.logger.warn('cannot read the flow cap refusals', { error: (error as Error).message });
+      this.readFailing = true;
+      return;
+    }
+    if (reading === null) return;
+    const since = refusalsSince(this.last, reading);
+    this.last = reading;
+    this.record(since);
+    this.log(since, now);
+  }
+
+  private record(since: ReadonlyMap<string, number>): void {
+    const perClient = this.deps.perClientMetrics();
+    if (!perClient && this.perClientShown) this.perClient.reset();
+    this.perClientShown = perClient;
+    for (const [client, refused] of since) {
+      this.total.inc(refused);
+      if (perClient) this.perClient.inc({ client }, refused);
+    }
+  }
+
+  private log(since: ReadonlyMap<string, number>, now: number): void {
+    for (const [client, refused] of since) this.unlogged.set(client, (this.unlogged.get(client) ?? 0) + refused);
+    if (this.unlogged.size === 0 || now - this.loggedAt < (this.deps.logEveryMs ?? 60_000)) return;
+    const worst = [...this.unlogged].sort((a, b) => b[1] - a[1]);
+    this.deps.logger.warn('clients refused new connections at their cap (PGW_FLOWS_PER_CLIENT; docs/OPERATIONS.md)', {
+      cap: this.deps.cap,
+      refused: Object.fromEntries(worst.slice(0, NAMED_IN_LOG)),
+      ...(worst.length > NAMED_IN_LOG ? { otherClients: worst.length - NAMED_IN_LOG } : {}),
+    });
+    this.unlogged.clear();
+    this.loggedAt = now;
+  }
+}
