@@ -65,6 +65,34 @@ describe('FlowCapRefusals', () => {
     assert.deepEqual((h.warn.mock.calls[1]!.arguments as unknown as [string, { refused: Record<string, number> }])[1].refused, { '192.168.2.10': 4 });
   });
 
+  it('reads once at a time: a tick while a read runs is skipped (a late older reading counted everything again)', async () => {
+    const registry = new Registry();
+    const logger = createLogger('flow-cap-refusals-spec', 'error');
+    const pending: ((r: RefusalReading) => void)[] = [];
+    const refusals = new FlowCapRefusals({ read: () => new Promise((resolve) => pending.push(resolve)), perClientMetrics: () => false, cap: 16, registry, logger });
+    const total = async () => (await registry.getSingleMetric('pgw_clients_over_flow_cap_total')!.get()).values[0]!.value;
+    await (async () => {
+      const first = refusals.tick();
+      const second = refusals.tick();
+      assert.equal(pending.length, 1, 'no second read while the first runs');
+      pending[0]!(reading(3, { '192.168.2.10': 1000 }));
+      await Promise.all([first, second]);
+    })();
+    const third = refusals.tick();
+    assert.equal(pending.length, 2);
+    pending[1]!(reading(3, { '192.168.2.10': 1020 }));
+    await third;
+    assert.equal(await total(), 1020);
+  });
+
+  it('drops the per-client series of clients a new table instance has not refused', async () => {
+    const h = harness([reading(3, { '192.168.2.10': 5, '192.168.2.11': 2 }), reading(4, { '192.168.2.11': 1 })], true);
+    await h.refusals.tick();
+    await h.refusals.tick();
+    assert.equal(await h.value('pgw_client_over_flow_cap_total', '192.168.2.10'), undefined);
+    assert.equal(await h.value('pgw_client_over_flow_cap_total', '192.168.2.11'), 3);
+  });
+
   it('logs a failed read once until it reads again; nothing is counted from a missing table', async () => {
     const h = harness([new Error('nft: no such binary'), new Error('nft: no such binary'), null, reading(3, { '192.168.2.10': 1 })]);
     await h.refusals.tick();

@@ -29,10 +29,12 @@ export class FlowCapRefusals {
   private last: RefusalReading | null = null;
   private readonly total: Counter;
   private readonly perClient: Counter<'client'>;
-  private perClientShown = false;
   private readonly unlogged = new Map<string, number>();
   private loggedAt = -Infinity;
   private readFailing = false;
+  private reading = false;
+  /** The clients with a per-client series: those the set holds, refused since the table was applied. */
+  private readonly shown = new Set<string>();
 
   constructor(private readonly deps: FlowCapRefusalsDeps) {
     const registers = [deps.registry];
@@ -41,8 +43,14 @@ export class FlowCapRefusals {
     this.perClient = new Counter({ name: 'pgw_client_over_flow_cap_total', help: 'Refusals at the connection cap per client (only with the setting per_client_metrics)', labelNames: ['client'], registers });
   }
 
-  /** One reading; never throws (a failure is logged once until it recovers). */
+  /**
+   * One reading; never throws (a failure is logged once until it recovers). Skipped while the last
+   * one runs: an older reading landing after a newer one would look like counts gone down, and be
+   * counted whole again.
+   */
   async tick(now = Date.now()): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
     let reading: RefusalReading | null;
     try {
       reading = await this.deps.read();
@@ -52,21 +60,32 @@ export class FlowCapRefusals {
       if (!this.readFailing) this.deps.logger.warn('cannot read the flow cap refusals', { error: (error as Error).message });
       this.readFailing = true;
       return;
+    } finally {
+      this.reading = false;
     }
     if (reading === null) return;
     const since = refusalsSince(this.last, reading);
     this.last = reading;
-    this.record(since);
+    this.record(since, reading.counts);
     this.log(since, now);
   }
 
-  private record(since: ReadonlyMap<string, number>): void {
-    const perClient = this.deps.perClientMetrics();
-    if (!perClient && this.perClientShown) this.perClient.reset();
-    this.perClientShown = perClient;
+  /** `present`: the set's clients now; a series of one no longer in it goes (the table was re-created). */
+  private record(since: ReadonlyMap<string, number>, present: ReadonlyMap<string, number>): void {
+    for (const refused of since.values()) this.total.inc(refused);
+    if (!this.deps.perClientMetrics()) {
+      if (this.shown.size > 0) this.perClient.reset();
+      this.shown.clear();
+      return;
+    }
     for (const [client, refused] of since) {
-      this.total.inc(refused);
-      if (perClient) this.perClient.inc({ client }, refused);
+      this.perClient.inc({ client }, refused);
+      this.shown.add(client);
+    }
+    for (const client of this.shown) {
+      if (present.has(client)) continue;
+      this.perClient.remove({ client });
+      this.shown.delete(client);
     }
   }
 

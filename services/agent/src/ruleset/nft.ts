@@ -47,16 +47,22 @@ export function createNft(bin: string, onSpawn: (pid: number) => void = () => un
     // Cheap (no set elements, no process): well under a ms where the full listing of 4096 mappings takes ~80.
     listChains: () => readInetChainNames(TABLE_NAME),
     async readRefusals() {
-      // The handle first: a table re-created between the two listings shows as a new instance
-      // with the new table's counts, never as the old one with them.
-      const tables = await execa(bin, ['-j', 'list', 'tables', TABLE_FAMILY], { reject: false, timeout: TIMEOUT_MS });
-      if (tables.exitCode !== 0) throw new Error(`nft list tables failed (exit ${tables.exitCode ?? tables.signal}): ${firstLines(tables.stderr)}`);
-      const table = tableHandle(tables.stdout, TABLE_FAMILY, TABLE_NAME);
+      const handle = async () => {
+        const tables = await execa(bin, ['-j', 'list', 'tables', TABLE_FAMILY], { reject: false, timeout: TIMEOUT_MS });
+        if (tables.exitCode !== 0) throw new Error(`nft list tables failed (exit ${tables.exitCode ?? tables.signal}): ${firstLines(tables.stderr)}`);
+        return tableHandle(tables.stdout, TABLE_FAMILY, TABLE_NAME);
+      };
+      const table = await handle();
       if (table === null) return null;
       const set = await execa(bin, ['-j', 'list', 'set', TABLE_FAMILY, TABLE_NAME, REFUSED_SET], { reject: false, timeout: TIMEOUT_MS });
-      if (set.exitCode === 0) return { table, counts: setPacketCounts(set.stdout) };
-      if (/No such file or directory/.test(set.stderr)) return null;
-      throw new Error(`nft list set ${REFUSED_SET} failed (exit ${set.exitCode ?? set.signal}): ${firstLines(set.stderr)}`);
+      if (set.exitCode !== 0) {
+        if (/No such file or directory/.test(set.stderr)) return null;
+        throw new Error(`nft list set ${REFUSED_SET} failed (exit ${set.exitCode ?? set.signal}): ${firstLines(set.stderr)}`);
+      }
+      // The table re-created between the listings: these counts may be the new instance's under
+      // the old handle (then counted again at the next reading). Nothing this time.
+      if ((await handle()) !== table) return null;
+      return { table, counts: setPacketCounts(set.stdout) };
     },
   };
 }
