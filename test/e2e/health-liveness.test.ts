@@ -48,7 +48,8 @@ describe('liveness: a dead proxy blocks its idle clients without waiting for a p
       .set({ healthIntervalS: HEALTH_INTERVAL_S, probeTimeoutMs: PROBE_TIMEOUT_MS, checkUrl: lab.description.internet.echoUrl, failThreshold: 1, recoverThreshold: 1 })
       .where('id', '=', 1)
       .execute();
-    proxyId = await gateway.seedProxy(proxy);
+    // Off its periodic phase for the whole file: every failure on record is the liveness watch's.
+    proxyId = await gateway.seedProxy(proxy, { quiet: { intervalS: HEALTH_INTERVAL_S, quietMs: 180_000 } });
     await gateway.seedMapping(clientIp, proxyId, LISTEN_PORT);
     await gateway.start('agent');
     await gateway.start('forwarder');

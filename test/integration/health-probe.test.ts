@@ -15,6 +15,7 @@ import { pruneHistory } from '../../services/health/src/repositories/checks.js';
 import { startDante, startTinyproxy } from '../../lab/proxies.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import type { TestDatabase } from '../support/database.js';
+import { quietIntervalS } from '../support/quiet-proxy.js';
 import { waitFor } from '../../lab/wait.js';
 import { type HealthStack, type HealthStores, startHealthStack, startHealthStores } from './health-stack.js';
 
@@ -171,8 +172,8 @@ describe('health service against real proxies', () => {
   });
 
   it('reports a stopped proxy down with a useful error, and up again only after recoverThreshold successes', async () => {
-    // A long period keeps periodic probes out of the way of the counted on-demand ones.
-    await setSettings({ healthIntervalS: 3600, recoverThreshold: 2 });
+    // A long period, none of its phases near: periodic probes keep out of the way of the counted on-demand ones.
+    await setSettings({ healthIntervalS: quietIntervalS(proxies.map((p) => p.id), 120_000), recoverThreshold: 2 });
     await sleep(PERIOD_S * 1000);
     const { handle, id } = proxies[0]!;
     await handle.stop();

@@ -16,6 +16,7 @@ import { EventBus, type PgwEvent } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import type { Lab, LabProcess, ProxyHandle } from '../../lab/index.js';
 import type { ServiceRole, TestDatabase } from './database.js';
+import { insertQuietProxy } from './quiet-proxy.js';
 import { waitFor } from '../../lab/wait.js';
 
 export { AGENT_SUPERVISOR, niceArgv, REPO_ROOT, SERVICE_SPECS, SERVICES, serviceEntry, serviceMainArgv, type ServiceName, type ServiceSpec } from '../../lab/services.js';
@@ -230,22 +231,23 @@ export class Gateway {
 
   /** Inserts a proxy row for a lab proxy, its password sealed as the api would. */
   /** handshakeLearned: as if the health probe had learned it (benches run without the health service). */
-  async seedProxy(proxy: ProxyHandle, options: { name?: string; status?: 'up' | 'down' | 'unknown'; handshakeLearned?: ProxyHandshake } = {}): Promise<number> {
-    const row = await this.database.db
-      .insertInto('proxies')
-      .values({
-        name: options.name ?? `${proxy.kind}-${proxy.ip}-${proxy.port}`,
-        protocol: proxy.kind.startsWith('socks5') ? 'socks5' : 'http',
-        host: proxy.ip,
-        port: proxy.port,
-        username: proxy.username ?? null,
-        passwordEnc: proxy.password ? encryptSecret(proxy.password, this.secretKey) : null,
-        status: options.status ?? 'unknown',
-        handshakeLearned: options.handshakeLearned ?? null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return row.id;
+  async seedProxy(
+    proxy: ProxyHandle,
+    options: { name?: string; status?: 'up' | 'down' | 'unknown'; handshakeLearned?: ProxyHandshake; quiet?: { readonly intervalS: number; readonly quietMs: number } } = {},
+  ): Promise<number> {
+    const values = {
+      name: options.name ?? `${proxy.kind}-${proxy.ip}-${proxy.port}`,
+      protocol: proxy.kind.startsWith('socks5') ? ('socks5' as const) : ('http' as const),
+      host: proxy.ip,
+      port: proxy.port,
+      username: proxy.username ?? null,
+      passwordEnc: proxy.password ? encryptSecret(proxy.password, this.secretKey) : null,
+      status: options.status ?? ('unknown' as const),
+      handshakeLearned: options.handshakeLearned ?? null,
+    };
+    // With `quiet`, its periodic probe stays out of the test (quiet-proxy.ts).
+    if (options.quiet !== undefined) return insertQuietProxy(this.database.db, values, options.quiet);
+    return (await this.database.db.insertInto('proxies').values(values).returning('id').executeTakeFirstOrThrow()).id;
   }
 
   async seedMapping(clientIp: string, proxyId: number, listenPort: number, enabled = true): Promise<number> {

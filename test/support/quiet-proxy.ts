@@ -23,3 +23,15 @@ export async function insertQuietProxy(db: Db, proxy: Omit<NewProxy, 'id'>, { in
   await sql`SELECT setval(pg_get_serial_sequence('proxies', 'id'), ${id})`.execute(db);
   return id;
 }
+
+/**
+ * The longest period from `fromS` down (at most halved) at which none of `ids` has its periodic
+ * probe within `quietMs`: for a test that lengthens the period of proxies it already has, so that
+ * only the probes it asks for run from then on. The phase moves with the period (spread.ts).
+ */
+export function quietIntervalS(ids: readonly number[], quietMs: number, fromS = 3600, now = Date.now()): number {
+  for (let intervalS = fromS; intervalS >= fromS / 2; intervalS--) {
+    if (ids.every((id) => nextPhaseAt(id, intervalS * 1000, now) - now >= quietMs)) return intervalS;
+  }
+  throw new Error(`no period from ${fromS} s down to ${fromS / 2} s keeps the periodic probes of ${ids.length} proxies ${quietMs} ms away`);
+}
