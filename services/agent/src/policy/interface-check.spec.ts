@@ -15,6 +15,12 @@ describe('interfaceRefusal', () => {
     assert.equal(interfaceRefusal('wanInterface', 'default', PRESENT), 'wanInterface "default" is not an interface (it names every interface in sysctl)');
   });
 
+  it('refuses pgw\'s own device (the IFB its upload shaping redirects to), present or not', () => {
+    for (const present of [PRESENT, new Set([...PRESENT, 'pgw-ifb0'])]) {
+      assert.equal(interfaceRefusal('lanInterface', 'pgw-ifb0', present), 'lanInterface "pgw-ifb0" is pgw\'s own shaping device, not the LAN or the uplink');
+    }
+  });
+
   it('refuses a name that does not exist in the gateway namespace', () => {
     assert.equal(interfaceRefusal('lanInterface', 'ens20', PRESENT), 'lanInterface "ens20" does not exist on this gateway');
   });
