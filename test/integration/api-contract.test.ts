@@ -143,6 +143,9 @@ describe('api contract', () => {
     await rejected({ clientIp: '192.168.2.11', proxyId: danteId, listenPort: 20000 }, 409, 'listenPort');
     await rejected({ clientIp: '192.168.2.11', proxyId: danteId, listenPort: 40000 }, 400, 'listenPort');
     await rejected({ clientIp: '192.168.2.11', proxyId: danteId, colour: 'red' }, 400, 'colour');
+    // Past Postgres' integer: a clear 400, not its out-of-range error as a 500.
+    await rejected({ clientIp: '192.168.2.11', proxyId: 3_000_000_000 }, 400, 'proxyId');
+    await rejected({ clientIp: '192.168.2.11', proxyId: danteId, failPolicy: 'backup', backupProxyIds: [3_000_000_000] }, 400, 'backupProxyIds.0');
     const gate = await rejected({ clientIp: '192.168.2.11', proxyId: deadId }, 422, 'proxyId');
     assert.equal(gate.body.error.code, 'probe_failed');
     assert.match(gate.body.error.message, /failed its health check: .+/);
@@ -155,6 +158,12 @@ describe('api contract', () => {
     assert.deepEqual([list.body.total, list.body.items[0].id], [1, mappingId]);
     assert.equal((await h.call('GET', '/api/v1/mappings?state=effective', as(viewer))).body.total, 0);
     assert.equal((await h.call('GET', '/api/v1/mappings?limit=5000', as(viewer))).status, 400);
+    for (const query of ['proxyId=3000000000', 'offset=1e300', 'offset=3000000000']) {
+      const res = await h.call('GET', `/api/v1/mappings?${query}`, as(viewer));
+      assert.deepEqual([res.status, res.body.error?.field], [400, query.split('=')[0]], `${query}: ${res.text}`);
+    }
+    const bulk = await h.call('POST', '/api/v1/mappings/bulk', { ...as(admin), body: { ids: [3_000_000_000], action: 'enable' } });
+    assert.deepEqual([bulk.status, bulk.body.error?.field], [400, 'ids.0'], bulk.text);
     const edited = await audited(1, () => h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...as(admin), body: { description: 'desk 2' } }));
     assert.equal(edited.body.description, 'desk 2');
     const toDead = await audited(0, () => h.call('PATCH', `/api/v1/mappings/${mappingId}`, { ...as(admin), body: { proxyId: deadId } }));
@@ -299,6 +308,16 @@ describe('api contract', () => {
     }
     const reversed = await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, forwarderPortMin: 30000, forwarderPortMax: 20000 } });
     assert.deepEqual([reversed.status, reversed.body.error.field], [400, 'forwarderPortMin']);
+    // A narrower LAN whose broadcast address a stored client has: no host's address, refused as a new client's is.
+    const edge = await h.call('POST', '/api/v1/mappings', { ...as(admin), body: { clientIp: '192.168.2.31', proxyId: danteId } });
+    assert.equal(edge.status, 201);
+    try {
+      const narrowed = await audited(0, () => h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, lanCidr: '192.168.2.0/27' } }));
+      assert.deepEqual([narrowed.status, narrowed.body.error.field], [409, 'lanCidr']);
+      assert.match(narrowed.body.error.message, /1 mapping\(s\) have a client at the network or broadcast address of 192\.168\.2\.0\/27/);
+    } finally {
+      assert.equal((await h.call('DELETE', `/api/v1/mappings/${edge.body.id}`, as(admin))).status, 204);
+    }
   });
 
   it('refuses to delete a proxy in use, deletes an unused one', async () => {
@@ -341,6 +360,9 @@ describe('api contract', () => {
     assert.deepEqual(viewed.body.items.map((r: { id: string; sourceIp: string | null; userAgent: string | null }) => [r.id, r.sourceIp, r.userAgent]), page.body.items.map((r: { id: string }) => [r.id, null, null]));
     const next = await h.call('GET', `/api/v1/audit?actor=${ADMIN.username}&entityType=mapping&limit=2&before=${page.body.nextCursor}`, as(viewer));
     assert.ok(Number(next.body.items[0].id) < Number(page.body.items[1].id));
+    // A cursor past Postgres' bigint is refused naming it (was its out-of-range error as a 500).
+    const pastBigint = await h.call('GET', '/api/v1/audit?before=9999999999999999999', as(viewer));
+    assert.deepEqual([pastBigint.status, pastBigint.body.error?.field], [400, 'before'], pastBigint.text);
     const traced = await h.call('PATCH', `/api/v1/proxies/${danteId}`, { ...as(admin), body: { name: 'dante-1' }, headers: { 'x-request-id': 'trace-42' } });
     assert.equal(traced.status, 200);
     const byId = await h.call('GET', `/api/v1/audit?entityType=proxy&entityId=${danteId}&action=update&limit=1`, as(viewer));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, isUnicastIpv4, lanNetworkProblem, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
+import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, isUnicastIpv4, lanNetworkProblem, networkEndOf, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
 
 describe('ipv4Schema', () => {
   it('accepts canonical dotted quads', () => {
@@ -66,5 +66,19 @@ describe('lanNetworkProblem', () => {
     }
     assert.match(lanNetworkProblem(parseIpv4Cidr('127.0.0.0/8'))!, /^lanCidr 127\.0\.0\.0\/8 is in loopback space/);
     for (const cidr of ['10.0.0.0/8', '192.168.2.0/30', '100.64.0.0/10', '203.0.113.0/24']) assert.equal(lanNetworkProblem(parseIpv4Cidr(cidr)), null, cidr);
+  });
+});
+
+describe('networkEndOf', () => {
+  it('names the network and broadcast address of a /8 to /30, null for a host and for /31 and /32', () => {
+    const end = (cidr: string, ip: string) => networkEndOf(parseIpv4Cidr(cidr), parseIpv4(ip));
+    assert.equal(end('192.168.2.0/24', '192.168.2.0'), 'network');
+    assert.equal(end('192.168.2.0/24', '192.168.2.255'), 'broadcast');
+    assert.equal(end('192.168.2.0/24', '192.168.2.1'), null);
+    assert.equal(end('10.0.0.0/8', '10.255.255.255'), 'broadcast');
+    assert.equal(end('192.168.2.4/30', '192.168.2.7'), 'broadcast');
+    assert.equal(end('192.168.2.4/30', '192.168.2.6'), null);
+    assert.equal(end('255.255.255.0/24', '255.255.255.255'), 'broadcast', 'no sign trouble at the top');
+    assert.equal(end('192.168.2.4/31', '192.168.2.4'), null);
   });
 });

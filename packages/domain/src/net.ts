@@ -111,3 +111,17 @@ export function cidrContains(cidr: Ipv4Cidr, ip: Ipv4): boolean {
   const mask = prefixMask(Number(bits));
   return ((ipv4ToInt(ip) & mask) >>> 0) === ipv4ToInt(network);
 }
+
+/**
+ * Which end of the network `ip` is, or null for any other address: the network and broadcast
+ * addresses of a LAN (/8 to /30, lanNetworkProblem) are no host's, so no client's.
+ */
+export function networkEndOf(cidr: Ipv4Cidr, ip: Ipv4): 'network' | 'broadcast' | null {
+  const [network, bits] = cidr.split('/') as [string, string];
+  const prefix = Number(bits);
+  if (prefix > 30) return null;
+  const first = ipv4ToInt(network);
+  const n = ipv4ToInt(ip);
+  if (n === first) return 'network';
+  return n === ((first + 2 ** (32 - prefix) - 1) >>> 0) ? 'broadcast' : null;
+}

@@ -1,5 +1,5 @@
 import type { MappingRow, ProxyRow } from '@pgw/db';
-import { cidrContains, DEFAULT_SETTINGS, ipv4CidrSchema, ipv4Schema, type Settings } from '@pgw/domain';
+import { cidrContains, DEFAULT_SETTINGS, ipv4CidrSchema, ipv4Schema, networkEndOf, type Settings } from '@pgw/domain';
 import type { PgwEvent, ProbeResult } from '@pgw/events';
 import type {
   Actor, AuditEntry, MappingFilter, MappingRepository, MappingWithProxy, Prober, ProxyRepository, Publisher, Repositories, Store,
@@ -105,6 +105,7 @@ export class FakeStore implements Store {
       countForProxy: async (proxyId) => t().mappings.filter((m) => m.proxyId === proxyId || m.backupProxyIds.includes(proxyId)).length,
       countOutside: async (lanCidr, portMin, portMax) => ({
         outsideCidr: t().mappings.filter((m) => !cidrContains(ipv4CidrSchema.parse(lanCidr), ipv4Schema.parse(m.clientIp))).length,
+        atNetworkEnds: t().mappings.filter((m) => networkEndOf(ipv4CidrSchema.parse(lanCidr), ipv4Schema.parse(m.clientIp)) !== null).length,
         outsideRange: t().mappings.filter((m) => m.listenPort < portMin || m.listenPort > portMax).length,
       }),
     };

@@ -7,6 +7,7 @@ import { buildGatewayPolicy, type HostFacts, prepareMappings, SettingsRefused } 
 /** A gateway with ens19/eth0, the kernel's default ephemeral range and nothing else listening. */
 const HOST: HostFacts = {
   interfaces: new Set(['lo', 'ens19', 'eth0']),
+  localAddresses: new Set(),
   defaultRouteInterfaces: new Set(['eth0']),
   localPortRange: { min: 32768, max: 60999 },
   reserved: new Map([[9103, 'pgw-health metrics']]),
@@ -65,6 +66,17 @@ describe('buildGatewayPolicy', () => {
     assert.deepEqual(rejected, [
       { mappingId: 7, reason: 'invalid client_ip' },
       { mappingId: 1, reason: 'client 10.9.9.9 is outside the LAN 192.168.2.0/24' },
+    ]);
+  });
+
+  it('leaves out a client that is not a host of the LAN: its network or broadcast address (a LAN narrowed under stored rows), or the gateway\'s own address', () => {
+    const desired = state([mapping(1, '192.168.2.0', 1), mapping(2, '192.168.2.255', 1), mapping(3, '192.168.2.1', 1), mapping(4, '192.168.2.10', 1)], [proxy(1, 'up')]);
+    const { policy, rejected } = buildGatewayPolicy(desired, new Map(), NO_UIDS, { ...HOST, localAddresses: new Set(['192.168.2.1', '203.0.113.2']) });
+    assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.10']);
+    assert.deepEqual(rejected, [
+      { mappingId: 1, reason: 'client 192.168.2.0 is the network address of the LAN 192.168.2.0/24' },
+      { mappingId: 2, reason: 'client 192.168.2.255 is the broadcast address of the LAN 192.168.2.0/24' },
+      { mappingId: 3, reason: 'client 192.168.2.1 is an address of this gateway' },
     ]);
   });
 

@@ -6,6 +6,7 @@ import {
   ipv4Schema,
   ipv4ToInt,
   lanNetworkProblem,
+  networkEndOf,
   type PolicyClient,
   type PolicyUpstream,
   ProxyHostPolicy,
@@ -30,6 +31,8 @@ export interface Refusal {
 /** What the agent sees of the gateway it enforces on (read in its network namespace). */
 export interface HostFacts extends PortFacts {
   readonly interfaces: ReadonlySet<string>;
+  /** The IPv4 addresses on the gateway's interfaces (the HA virtual address too, while this node holds it). */
+  readonly localAddresses: ReadonlySet<string>;
   /** The interfaces an IPv4 default route leaves by: the uplink, never the LAN. */
   readonly defaultRouteInterfaces: ReadonlySet<string>;
 }
@@ -142,6 +145,18 @@ export function prepareMappingsUnder(state: DesiredState, host: HostFacts): Prep
   for (const mapping of [...state.mappings].sort((a, b) => a.id - b.id)) {
     if (!cidrContains(settings.lanCidr, mapping.clientIp)) {
       rejected.push({ mappingId: mapping.id, reason: `client ${mapping.clientIp} is outside the LAN ${settings.lanCidr}` });
+      continue;
+    }
+    // No host's address: the api refuses them, but a LAN narrowed under stored rows makes them so.
+    const end = networkEndOf(settings.lanCidr, mapping.clientIp);
+    if (end !== null) {
+      rejected.push({ mappingId: mapping.id, reason: `client ${mapping.clientIp} is the ${end} address of the LAN ${settings.lanCidr}` });
+      continue;
+    }
+    // Its packets would be the gateway's own: the kernel drops them arriving on the LAN, and a pin
+    // or a shaping class would be written for an address that is no client.
+    if (host.localAddresses.has(mapping.clientIp)) {
+      rejected.push({ mappingId: mapping.id, reason: `client ${mapping.clientIp} is an address of this gateway` });
       continue;
     }
     // The database forbids these; if it ever holds them, the later row is left out rather than

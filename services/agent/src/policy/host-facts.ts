@@ -1,5 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import type { HostFacts } from './build-policy.js';
 import { foreignListeners } from './port-window.js';
 import { parseDefaultRouteInterfaces, parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
@@ -54,6 +55,7 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
     }
     return {
       interfaces: new Set(parseInterfaces(dev)),
+      localAddresses: localIpv4Addresses(),
       defaultRouteInterfaces: new Set(parseDefaultRouteInterfaces(route)),
       localPortRange: parsePortRange(range),
       reserved: options.reserved,
@@ -82,7 +84,12 @@ function ownSocketInodes(): Set<string> {
   return inodes;
 }
 
+/** The IPv4 addresses on this namespace's interfaces (a netlink dump, no process). */
+function localIpv4Addresses(): Set<string> {
+  return new Set(Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
+}
+
 /** A stable key of the facts that change a build, so an unchanged host does not force a re-render. */
 export function hostFactsKey(facts: HostFacts): string {
-  return JSON.stringify([[...facts.interfaces].sort(), facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b)]);
+  return JSON.stringify([[...facts.interfaces].sort(), [...facts.localAddresses].sort(), facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b)]);
 }

@@ -701,6 +701,8 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A row's id (Postgres integer) */
+        RowId: number;
         Error: {
             error: {
                 /**
@@ -961,7 +963,7 @@ export interface components {
          * @description The proxies a client with fail policy backup uses while its own is down, in order of preference.
          *     Not its own proxy; a proxy listed here cannot be deleted. An edit that leaves it out keeps it.
          */
-        BackupProxyIds: number[];
+        BackupProxyIds: components["schemas"]["RowId"][];
         /**
          * @description Bandwidth limit in kbit/s (1000 bit/s), enforced by the agent with tc (download: to the client;
          *     upload: from it). 64 kbit/s to 10 Gbit/s; null: unlimited (the default).
@@ -1015,7 +1017,7 @@ export interface components {
         };
         MappingCreate: {
             clientIp: components["schemas"]["ClientIp"];
-            proxyId: number;
+            proxyId: components["schemas"]["RowId"];
             /** @description Omit to allocate the lowest free port */
             listenPort?: number;
             /** @default true */
@@ -1032,7 +1034,7 @@ export interface components {
         };
         MappingUpdate: {
             clientIp?: components["schemas"]["ClientIp"];
-            proxyId?: number;
+            proxyId?: components["schemas"]["RowId"];
             listenPort?: number;
             enabled?: boolean;
             description?: components["schemas"]["Description"];
@@ -1227,11 +1229,11 @@ export interface components {
             rejectedTotal?: number;
         };
         BulkMappingRequest: {
-            ids: number[];
+            ids: components["schemas"]["RowId"][];
             /** @enum {string} */
             action: "assignProxy" | "enable" | "disable" | "addTags" | "removeTags" | "delete";
             /** @description assignProxy: the proxy */
-            proxyId?: number;
+            proxyId?: components["schemas"]["RowId"];
             /** @description addTags, removeTags: the tags */
             tags?: string[];
         };
@@ -1375,7 +1377,7 @@ export interface components {
         };
     };
     parameters: {
-        Id: number;
+        Id: components["schemas"]["RowId"];
         Limit: number;
         /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
         AuditBefore: string;
@@ -1889,7 +1891,7 @@ export interface operations {
             query?: {
                 limit?: components["parameters"]["Limit"];
                 offset?: number;
-                proxyId?: number;
+                proxyId?: components["schemas"]["RowId"];
                 state?: components["schemas"]["MappingStateKind"];
                 /** @description Substring of the client IP or the description */
                 q?: string;

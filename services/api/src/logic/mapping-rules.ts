@@ -1,4 +1,4 @@
-import { cidrContains, type Ipv4, ipv4Schema, ipv4ToInt, type MacAddress, macAddressSchema, quotaBytesSchema, rateKbitSchema, type Settings } from '@pgw/domain';
+import { cidrContains, type Ipv4, ipv4Schema, type MacAddress, networkEndOf, macAddressSchema, quotaBytesSchema, rateKbitSchema, type Settings } from '@pgw/domain';
 import { invalid } from './domain-errors.js';
 
 /** A client IP must be a usable host address inside the LAN (not its network or broadcast address). */
@@ -7,14 +7,8 @@ export function validClientIp(value: string, settings: Pick<Settings, 'lanCidr'>
   if (!parsed.success) throw invalid(field, `${field} "${value}" ${parsed.error.issues[0]!.message}`);
   const ip = parsed.data;
   if (!cidrContains(settings.lanCidr, ip)) throw invalid(field, `${field} ${ip} is not inside the LAN ${settings.lanCidr}`);
-  const [network, bits] = settings.lanCidr.split('/') as [string, string];
-  const prefix = Number(bits);
-  if (prefix <= 30) {
-    const first = ipv4ToInt(network);
-    const last = (first + 2 ** (32 - prefix) - 1) >>> 0;
-    const n = ipv4ToInt(ip);
-    if (n === first || n === last) throw invalid(field, `${field} ${ip} is the ${n === first ? 'network' : 'broadcast'} address of ${settings.lanCidr}`);
-  }
+  const end = networkEndOf(settings.lanCidr, ip);
+  if (end !== null) throw invalid(field, `${field} ${ip} is the ${end} address of ${settings.lanCidr}`);
   return ip;
 }
 

@@ -1,6 +1,6 @@
 import type { Db, MappingRow } from '@pgw/db';
 import { sql } from 'kysely';
-import type { MappingFields, MappingFilter, MappingRepository, MappingWithProxy } from '../services/ports.js';
+import type { MappingFields, MappingFilter, MappingRepository, MappingsOutside, MappingWithProxy } from '../services/ports.js';
 
 /** to_char truncates to milliseconds as pg's Date parsing did, so the strings equal the old Date#toJSON output. */
 const isoUtc = (column: 'mappings.createdAt' | 'mappings.updatedAt') => sql<string>`to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -91,15 +91,17 @@ export async function deleteMapping(db: Db, id: number): Promise<void> {
   await db.deleteFrom('mappings').where('id', '=', id).execute();
 }
 
-export async function mappingsOutside(db: Db, lanCidr: string, portMin: number, portMax: number): Promise<{ outsideCidr: number; outsideRange: number }> {
+export async function mappingsOutside(db: Db, lanCidr: string, portMin: number, portMax: number): Promise<MappingsOutside> {
   const row = await db
     .selectFrom('mappings')
     .select([
       sql<string>`count(*) filter (where not (client_ip <<= ${lanCidr}::cidr))`.as('outsideCidr'),
+      // A LAN is /8 to /30 (lanNetworkProblem): both ends are no host's (networkEndOf).
+      sql<string>`count(*) filter (where host(client_ip) in (host(network(${lanCidr}::cidr)), host(broadcast(${lanCidr}::cidr))))`.as('atNetworkEnds'),
       sql<string>`count(*) filter (where listen_port < ${portMin} or listen_port > ${portMax})`.as('outsideRange'),
     ])
     .executeTakeFirstOrThrow();
-  return { outsideCidr: Number(row.outsideCidr), outsideRange: Number(row.outsideRange) };
+  return { outsideCidr: Number(row.outsideCidr), atNetworkEnds: Number(row.atNetworkEnds), outsideRange: Number(row.outsideRange) };
 }
 
 export async function mappingCountOf(db: Db, proxyId: number): Promise<number> {

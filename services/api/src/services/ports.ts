@@ -42,6 +42,14 @@ export interface MappingFilter {
   q?: string | undefined;
 }
 
+/** The stored mappings a settings change would leave without a usable client address or port. */
+export interface MappingsOutside {
+  readonly outsideCidr: number;
+  /** Clients at the network or broadcast address of the new LAN. */
+  readonly atNetworkEnds: number;
+  readonly outsideRange: number;
+}
+
 export interface MappingRepository {
   /** One page in id order and the total that matches the filter. */
   page(filter: MappingFilter, limit: number, offset: number): Promise<{ items: MappingWithProxy[]; total: number }>;
@@ -68,7 +76,7 @@ export interface MappingRepository {
   remove(id: number): Promise<void>;
   countForProxy(proxyId: number): Promise<number>;
   /** For a settings change: mappings the new LAN CIDR or port range would leave outside. */
-  countOutside(lanCidr: string, portMin: number, portMax: number): Promise<{ outsideCidr: number; outsideRange: number }>;
+  countOutside(lanCidr: string, portMin: number, portMax: number): Promise<MappingsOutside>;
 }
 
 /** The columns of a proxy an operator sets; the rest are the health service's or generated. */

@@ -42,6 +42,9 @@ export class SettingsService {
       }
       const outside = await repos.mappings.countOutside(next.lanCidr, next.forwarderPortMin, next.forwarderPortMax);
       if (outside.outsideCidr > 0) throw conflict('lanCidr', `${outside.outsideCidr} mapping(s) have a client outside ${next.lanCidr}; change or delete them first`);
+      if (outside.atNetworkEnds > 0) {
+        throw conflict('lanCidr', `${outside.atNetworkEnds} mapping(s) have a client at the network or broadcast address of ${next.lanCidr}; change or delete them first`);
+      }
       if (outside.outsideRange > 0) {
         throw conflict('forwarderPortMin', `${outside.outsideRange} mapping(s) listen outside ${next.forwarderPortMin}-${next.forwarderPortMax}; change or delete them first`);
       }
