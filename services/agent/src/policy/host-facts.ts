@@ -1,6 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { networkInterfaces } from 'node:os';
+import { gatewayAddresses } from '@pgw/runtime';
 import type { HostFacts } from './build-policy.js';
 import { foreignListeners } from './port-window.js';
 import { parseDefaultRouteInterfaces, parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
@@ -84,9 +84,9 @@ function ownSocketInodes(): Set<string> {
   return inodes;
 }
 
-/** The IPv4 addresses on this namespace's interfaces (a netlink dump, no process). */
+/** The gateway's own IPv4 addresses in this namespace (what the forwarder refuses as destination_gateway). */
 function localIpv4Addresses(): Set<string> {
-  return new Set(Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)));
+  return new Set(gatewayAddresses().filter((address) => !address.includes(':')));
 }
 
 /** A stable key of the facts that change a build, so an unchanged host does not force a re-render. */
