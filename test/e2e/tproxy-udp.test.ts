@@ -356,6 +356,18 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
       assert.deepEqual(wan.fromClients, []);
       assert.deepEqual(notWithProxies(wan), []);
       assert.deepEqual(dnsLines(wan), [], 'no DNS packet on eth0 outside the proxy connections');
+      // Asked at the gateway's own WAN address or at link-local: no answer comes from there, and
+      // no transparent socket is bound there (one on the gateway's :53 kept its resolver off the port).
+      const refusedBefore = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'destination_gateway' });
+      const linkLocalBefore = await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'destination_link_local' });
+      const gatewayWan = dp.lab.description.gateway.wanIp;
+      assert.doesNotMatch(await dig(ON_DANTE, gatewayWan), /^"/, 'no answer from the gateway\'s address');
+      assert.doesNotMatch(await dig(ON_DANTE, '169.254.169.254'), /^"/, 'no answer from link-local');
+      await dp.waitFor('both refusals counted by the forwarder', async () =>
+        (await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'destination_gateway' })) >= refusedBefore + 1 &&
+        (await forwarderMetric('pgw_forwarder_udp_dropped_total', { reason: 'destination_link_local' })) >= linkLocalBefore + 1, 5_000);
+      const bound = (await dp.lab.exec(dp.gw, ['ss', '-Huan', 'sport', '= :53'], { reject: false })).stdout;
+      assert.doesNotMatch(bound, new RegExp(`${gatewayWan.replace(/\./g, '\\.')}:53|169\\.254\\.169\\.254:53`), `no socket on :53 of those addresses:\n${bound}`);
     } finally {
       await setDnsUpstream(null);
     }

@@ -1,5 +1,5 @@
 import { withdrawFromEnvironment } from '@pgw/config';
-import { BootLogger, runService } from '@pgw/runtime';
+import { BootLogger, GatewayAddressReader, runService } from '@pgw/runtime';
 import { enforceStateFileEarly } from './boot.js';
 import { AGENT_CREDENTIALS, loadAgentConfig } from './config.js';
 import { ListenerRegistry } from './listeners/listener-registry.js';
@@ -46,8 +46,15 @@ await runService('agent', async () => {
   // No cached policy (or it could not be read): served now, with nothing held yet.
   const listenerServer = serve();
   // TPROXY mode's transparent UDP sockets (issue 15): beside the listener socket, for the same forwarder.
+  const addresses = new GatewayAddressReader((error) => bootLogger.logger.warn('cannot read the gateway\'s addresses: the last ones read stand in', { error: error.message }));
   const udpServer = startUdpSocketServer(
-    { listenerSocket: config.PGW_LISTENER_SOCKET, forwarderUid: forwarder.uid, forwarderGid: forwarder.gid, policy: () => listeners.policy },
+    {
+      listenerSocket: config.PGW_LISTENER_SOCKET,
+      forwarderUid: forwarder.uid,
+      forwarderGid: forwarder.gid,
+      policy: () => listeners.policy,
+      gatewayAddresses: () => new Set(addresses.current()),
+    },
     bootLogger.logger,
   );
   if (early.policy !== null) await Promise.race([forwarderAnswered, new Promise((resolve) => setTimeout(resolve, SERVE_FIRST_MAX_MS))]);

@@ -1,4 +1,6 @@
-import { cidrContains, type GatewayPolicy, type Ipv4, isUnicastIpv4 } from '@pgw/domain';
+import { cidrContains, type GatewayPolicy, type Ipv4, isUnicastIpv4, parseIpv4Cidr } from '@pgw/domain';
+
+const LINK_LOCAL = parseIpv4Cidr('169.254.0.0/16');
 
 /**
  * The port of the transparent UDP socket nft's tproxy feeds (render-tproxy.ts), on 127.0.0.1.
@@ -13,9 +15,9 @@ export const TPROXY_UDP_PORT = 15301;
  * `client`, or null. Such a socket sends to a LAN client from an address that is not the
  * gateway's, so it is made only for a client that is effective in TPROXY mode right now, and
  * never with an address the client could not have reached through its proxy: the gateway's own
- * LAN, loopback, "this network", multicast and broadcast.
+ * LAN and addresses, loopback, link-local, "this network", multicast and broadcast.
  */
-export function replySocketRefusal(policy: GatewayPolicy | null, client: string, destination: string): string | null {
+export function replySocketRefusal(policy: GatewayPolicy | null, client: string, destination: string, gatewayAddresses: ReadonlySet<string>): string | null {
   if (policy === null) return 'the agent has no policy in force yet';
   if (policy.interceptMode !== 'tproxy') return 'the gateway is not in TPROXY mode';
   const known = policy.clients.find((c) => c.ip === client);
@@ -23,5 +25,9 @@ export function replySocketRefusal(policy: GatewayPolicy | null, client: string,
   if (known.blocked !== null) return `client ${client} is blocked (${known.blocked})`;
   if (!isUnicastIpv4(destination)) return `destination ${destination} is not a unicast remote address`;
   if (cidrContains(policy.lan.cidr, destination as Ipv4)) return `destination ${destination} is on the LAN (${policy.lan.cidr})`;
+  // The forwarder refuses these for a client's datagrams; a redirected DNS query is asked for at
+  // the address the client wrote, which only this check judges then.
+  if (cidrContains(LINK_LOCAL, destination as Ipv4)) return `destination ${destination} is link-local`;
+  if (gatewayAddresses.has(destination)) return `destination ${destination} is an address of this gateway`;
   return null;
 }

@@ -19,6 +19,8 @@ export interface UdpSocketServerOptions {
   readonly forwarderGid: number;
   /** The policy in force (the registry's last hold): who may get a reply socket. */
   policy(): GatewayPolicy | null;
+  /** The gateway's own addresses now: never a reply socket's. */
+  gatewayAddresses(): ReadonlySet<string>;
 }
 
 /**
@@ -69,7 +71,7 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
       return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'socket', id: message.id }, [tproxyFd]);
     }
     const { client, destination } = message;
-    const refusal = replySocketRefusal(options.policy(), client.ip, destination.ip);
+    const refusal = replySocketRefusal(options.policy(), client.ip, destination.ip, options.gatewayAddresses());
     if (refusal !== null) return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: refusal }, []);
     let fd: number;
     try {

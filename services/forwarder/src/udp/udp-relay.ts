@@ -265,6 +265,13 @@ export class UdpRelay {
     // Port 0 is nobody's port (a crafted datagram): no proxy relays it, no reply socket is bound to it.
     if (client.port === 0 || destination.port === 0) return this.drop(route, 'invalid_port', `${client.port === 0 ? 'from' : 'to'} port 0`);
     const dns = destination.port === DNS_PORT && this.options.dns.throughProxy;
+    // Redirected to dnsUpstream (by association or over TCP), the answer still comes from the
+    // address the client asked (its reply socket): never the gateway's own, loopback, link-local or
+    // the LAN, whatever resolver answers. Not redirected, the guard below judges that address.
+    if (dns && this.options.dns.current !== null && route.blocked === null) {
+      const asked = this.options.destinations.refusal(destination.ip, 'allow');
+      if (asked !== null) return this.drop(route, asked, `destination ${destination.ip}`);
+    }
     if (dns && this.withoutUdp(route)) return this.dnsOverTcp.query(route, client, destination, this.options.dns.target(destination.ip, destination.port), data);
     let redirect: DnsRedirect | null = null;
     const upstream = dns ? this.options.dns.current : null;
