@@ -69,15 +69,11 @@ describe('buildGatewayPolicy', () => {
     ]);
   });
 
-  it('leaves out a client that is not a host of the LAN: its network or broadcast address (a LAN narrowed under stored rows), or the gateway\'s own address', () => {
+  it('leaves out a client at the gateway\'s own address; the prefix\'s first and last address stay clients (a LAN routed as /32s uses them)', () => {
     const desired = state([mapping(1, '192.168.2.0', 1), mapping(2, '192.168.2.255', 1), mapping(3, '192.168.2.1', 1), mapping(4, '192.168.2.10', 1)], [proxy(1, 'up')]);
     const { policy, rejected } = buildGatewayPolicy(desired, new Map(), NO_UIDS, { ...HOST, localAddresses: new Set(['192.168.2.1', '203.0.113.2']) });
-    assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.10']);
-    assert.deepEqual(rejected, [
-      { mappingId: 1, reason: 'client 192.168.2.0 is the network address of the LAN 192.168.2.0/24' },
-      { mappingId: 2, reason: 'client 192.168.2.255 is the broadcast address of the LAN 192.168.2.0/24' },
-      { mappingId: 3, reason: 'client 192.168.2.1 is an address of this gateway' },
-    ]);
+    assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.0', '192.168.2.10', '192.168.2.255']);
+    assert.deepEqual(rejected, [{ mappingId: 3, reason: 'client 192.168.2.1 is an address of this gateway' }]);
   });
 
   it('never gives one client two ports or two clients one port', () => {

@@ -6,7 +6,6 @@ import {
   ipv4Schema,
   ipv4ToInt,
   lanNetworkProblem,
-  networkEndOf,
   type PolicyClient,
   type PolicyUpstream,
   ProxyHostPolicy,
@@ -145,12 +144,6 @@ export function prepareMappingsUnder(state: DesiredState, host: HostFacts): Prep
   for (const mapping of [...state.mappings].sort((a, b) => a.id - b.id)) {
     if (!cidrContains(settings.lanCidr, mapping.clientIp)) {
       rejected.push({ mappingId: mapping.id, reason: `client ${mapping.clientIp} is outside the LAN ${settings.lanCidr}` });
-      continue;
-    }
-    // No host's address: the api refuses them, but a LAN narrowed under stored rows makes them so.
-    const end = networkEndOf(settings.lanCidr, mapping.clientIp);
-    if (end !== null) {
-      rejected.push({ mappingId: mapping.id, reason: `client ${mapping.clientIp} is the ${end} address of the LAN ${settings.lanCidr}` });
       continue;
     }
     // Its packets would be the gateway's own: the kernel drops them arriving on the LAN, and a pin
