@@ -23,7 +23,7 @@ import { connectPacketServer } from '@pgw/original-dst';
 import { binding } from './packages/original-dst/src/binding.ts';
 import { startUdpSocketServer } from './services/agent/src/listeners/udp-socket-server.ts';
 const listenerSocket = process.argv[1] + '/listeners.sock';
-const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null }, createLogger('agent-test', 'error'));
+const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null, gatewayAddresses: () => new Set() }, createLogger('agent-test', 'error'));
 // The forwarder's end, driven by hand: it asks and does not read until the burst is over.
 const { fd } = connectPacketServer(udpSocketPath(listenerSocket));
 const ask = (id) => binding.sendPacket(fd, Buffer.from(JSON.stringify({ v: UDP_SOCKET_PROTOCOL_VERSION, type: 'reply_socket', id, client: { ip: '192.168.2.10', port: 40000 + (id % 20000) }, destination: { ip: '198.51.100.53', port: 53 } })), []);
@@ -51,7 +51,7 @@ const FORWARDER_SCRIPT = `import { createLogger } from '@pgw/log';
 import { startUdpSocketServer } from './services/agent/src/listeners/udp-socket-server.ts';
 import { UdpAgentSockets } from './services/forwarder/src/udp/udp-agent-sockets.ts';
 const listenerSocket = process.argv[1] + '/listeners.sock';
-const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null }, createLogger('agent-test', 'error'));
+const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null, gatewayAddresses: () => new Set() }, createLogger('agent-test', 'error'));
 let connected;
 const up = new Promise((r) => (connected = r));
 const sockets = new UdpAgentSockets(listenerSocket, () => connected(), createLogger('forwarder-test', 'error'));

@@ -17,7 +17,7 @@ export const TPROXY_UDP_PORT = 15301;
  * never with an address the client could not have reached through its proxy: the gateway's own
  * LAN and addresses, loopback, link-local, "this network", multicast and broadcast.
  */
-export function replySocketRefusal(policy: GatewayPolicy | null, client: string, destination: string, gatewayAddresses: ReadonlySet<string>): string | null {
+export function replySocketRefusal(policy: GatewayPolicy | null, client: string, destination: string, gatewayAddresses: () => ReadonlySet<string>): string | null {
   if (policy === null) return 'the agent has no policy in force yet';
   if (policy.interceptMode !== 'tproxy') return 'the gateway is not in TPROXY mode';
   const known = policy.clients.find((c) => c.ip === client);
@@ -28,6 +28,7 @@ export function replySocketRefusal(policy: GatewayPolicy | null, client: string,
   // The forwarder refuses these for a client's datagrams; a redirected DNS query is asked for at
   // the address the client wrote, which only this check judges then.
   if (cidrContains(LINK_LOCAL, destination as Ipv4)) return `destination ${destination} is link-local`;
-  if (gatewayAddresses.has(destination)) return `destination ${destination} is an address of this gateway`;
+  // Read last, and only for an ask that passed the rest: a burst of refused asks reads nothing.
+  if (gatewayAddresses().has(destination)) return `destination ${destination} is an address of this gateway`;
   return null;
 }

@@ -71,7 +71,7 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
       return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'socket', id: message.id }, [tproxyFd]);
     }
     const { client, destination } = message;
-    const refusal = replySocketRefusal(options.policy(), client.ip, destination.ip, options.gatewayAddresses());
+    const refusal = replySocketRefusal(options.policy(), client.ip, destination.ip, options.gatewayAddresses);
     if (refusal !== null) return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: refusal }, []);
     let fd: number;
     try {
