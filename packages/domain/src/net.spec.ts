@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, isUnicastIpv4, lanNetworkProblem, networkEndOf, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
+import { cidrContains, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, isLinkLocalIpv4, isUnicastIpv4, lanNetworkProblem, networkEndOf, parseIpv4, parseIpv4Cidr, portSchema } from './net.js';
 
 describe('ipv4Schema', () => {
   it('accepts canonical dotted quads', () => {
@@ -80,5 +80,12 @@ describe('networkEndOf', () => {
     assert.equal(end('192.168.2.4/30', '192.168.2.6'), null);
     assert.equal(end('255.255.255.0/24', '255.255.255.255'), 'broadcast', 'no sign trouble at the top');
     assert.equal(end('192.168.2.4/31', '192.168.2.4'), null);
+  });
+});
+
+describe('isLinkLocalIpv4', () => {
+  it('holds for 169.254.0.0/16 only', () => {
+    for (const ip of ['169.254.0.0', '169.254.169.254', '169.254.255.255']) assert.equal(isLinkLocalIpv4(ip), true, ip);
+    for (const ip of ['169.253.255.255', '169.255.0.0', '192.168.2.1']) assert.equal(isLinkLocalIpv4(ip), false, ip);
   });
 });

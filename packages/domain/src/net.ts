@@ -82,6 +82,12 @@ export function isUnicastIpv4(ip: string): boolean {
 const LINK_LOCAL_START = ipv4ToInt('169.254.0.0');
 const LINK_LOCAL_END = ipv4ToInt('169.254.255.255');
 
+/** Whether an IPv4 address is link-local (169.254.0.0/16: a cloud metadata service among them). */
+export function isLinkLocalIpv4(ip: string): boolean {
+  const n = ipv4ToInt(ip);
+  return n >= LINK_LOCAL_START && n <= LINK_LOCAL_END;
+}
+
 /**
  * Why a network cannot be a LAN, or null: the gateway and its clients need room (/8 to /30), and
  * every client address must be one a host can have (unicast, not link-local). A LAN of /0 made every

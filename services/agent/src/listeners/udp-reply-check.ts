@@ -1,6 +1,4 @@
-import { cidrContains, type GatewayPolicy, type Ipv4, isUnicastIpv4, parseIpv4Cidr } from '@pgw/domain';
-
-const LINK_LOCAL = parseIpv4Cidr('169.254.0.0/16');
+import { cidrContains, type GatewayPolicy, type Ipv4, isLinkLocalIpv4, isUnicastIpv4 } from '@pgw/domain';
 
 /**
  * The port of the transparent UDP socket nft's tproxy feeds (render-tproxy.ts), on 127.0.0.1.
@@ -27,7 +25,7 @@ export function replySocketRefusal(policy: GatewayPolicy | null, client: string,
   if (cidrContains(policy.lan.cidr, destination as Ipv4)) return `destination ${destination} is on the LAN (${policy.lan.cidr})`;
   // The forwarder refuses these for a client's datagrams; a redirected DNS query is asked for at
   // the address the client wrote, which only this check judges then.
-  if (cidrContains(LINK_LOCAL, destination as Ipv4)) return `destination ${destination} is link-local`;
+  if (isLinkLocalIpv4(destination)) return `destination ${destination} is link-local`;
   // Read last, and only for an ask that passed the rest: a burst of refused asks reads nothing.
   if (gatewayAddresses().has(destination)) return `destination ${destination} is an address of this gateway`;
   return null;
