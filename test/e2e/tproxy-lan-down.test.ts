@@ -5,12 +5,21 @@
 // is safe by itself (those sockets send from 127.0.0.1, which the kernel keeps off other
 // interfaces). Real agent, forwarder, dante; strict OUTPUT off (it let the agent-made UDP reply
 // sockets out anyway: root's).
+// Then the agent's transparent UDP sockets in a compromised forwarder's hands: a reply socket is
+// bound to a remote host's address and connected to a client, but sendto() and a new connect()
+// take any peer, so the forwarder could send as that host to anyone. Only strict OUTPUT stopped it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { UDP_SOCKET_PROTOCOL_VERSION, udpSocketPath } from '@pgw/domain';
+import { setprivArgv } from '../../lab/privileges.js';
+import { TRANSPARENT_UDP_NFT_MARK } from '../../services/agent/src/listeners/transparent-udp-mark.js';
+import { SERVICE_SPECS } from '../../lab/services.js';
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 
 const CLIENT = '192.168.2.10';
+/** A remote host a client sends UDP to (a resolver): its reply socket is bound to this address. */
+const SPOOFED = '198.51.100.53';
 const STREAM_PORT = 5055;
 
 /** Runs in the WAN namespace: on each connection, 1 KiB every 50 ms for 20 s. */
@@ -34,8 +43,61 @@ s.on('error', () => {});
 setTimeout(() => { console.log(bytes); process.exit(0); }, Number(ms));
 `;
 
+/**
+ * Runs in the gateway namespace as the forwarder's uid: asks the agent's UDP socket server for the
+ * reply socket of a flow (client argv[3]:argv[4] to argv[5]:argv[6]), then uses it to send to
+ * argv[7]:argv[8] by sendto(), and by connect() + send(). Prints the answer and each attempt's result.
+ */
+const REPLY_SOCKET_ESCAPE = `
+import json, socket, sys
+path, version, client, cport, dest, dport, target, tport = sys.argv[1:9]
+channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+channel.connect(path)
+channel.send(json.dumps({'v': int(version), 'type': 'reply_socket', 'id': 1, 'client': {'ip': client, 'port': int(cport)}, 'destination': {'ip': dest, 'port': int(dport)}}).encode())
+data, fds, _, _ = socket.recv_fds(channel, 65536, 4)
+out = {'answer': json.loads(data).get('type'), 'fds': len(fds)}
+if fds:
+    u = socket.socket(fileno=fds[0])
+    out['bound'] = '%s:%d' % u.getsockname()
+    for way in ('sendto', 'connect'):
+        try:
+            if way == 'sendto': u.sendto(b'escape by sendto', (target, int(tport)))
+            else:
+                u.connect((target, int(tport)))
+                u.send(b'escape by connect')
+            out[way] = 'sent'
+        except OSError as e:
+            out[way] = e.strerror
+print(json.dumps(out))
+`;
+
+/**
+ * Runs in the gateway namespace as root: a UDP socket as the agent makes its transparent ones
+ * (IP_TRANSPARENT, SO_MARK argv[1]) bound to argv[2]:argv[3], sending to argv[4]:argv[5].
+ */
+const MARKED_SOCKET_SEND = `
+import json, socket, sys
+mark, addr, port, target, tport = sys.argv[1:6]
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
+u.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, int(mark, 0))
+u.bind((addr, int(port)))
+try:
+    u.sendto(b'marked, no table', (target, int(tport)))
+    print(json.dumps({'sendto': 'sent'}))
+except OSError as e:
+    print(json.dumps({'sendto': e.strerror}))
+`;
+
+/** Packets dropped by table inet pgw's chain transparent_udp (its counter). */
+async function transparentUdpDrops(): Promise<number> {
+  const listed = (await dp.nft('list', 'chain', 'inet', 'pgw', 'transparent_udp')).stdout;
+  return Number(/counter packets (\d+)/.exec(listed)?.[1] ?? NaN);
+}
+
+let dp: Dataplane;
+
 describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by the WAN', { timeout: 180_000 }, () => {
-  let dp: Dataplane;
 
   before(async () => {
     dp = await createDataplane({ clients: 2, proxies: ['socks5'] });
@@ -79,5 +141,29 @@ describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by th
     const read = Number((await reading).stdout.trim());
     assert.ok(read > 0, 'the stream reached the client before the link went down');
     assert.deepEqual(wan.fromClients, [], `packets with the client's address on eth0 while the LAN link was down`);
+  });
+  it('a compromised forwarder holding a reply socket sends as the remote host to another WAN host (sendto, connect again): refused, nothing on eth0', async () => {
+    const { ip } = dp.lab.description.internet;
+    const capture = await dp.captureWan();
+    const run = await dp.lab.exec(dp.gw, [...setprivArgv(SERVICE_SPECS.forwarder.uid), '/usr/bin/python3', '-c', REPLY_SOCKET_ESCAPE, udpSocketPath(dp.gateway.listenerSocket), String(UDP_SOCKET_PROTOCOL_VERSION), CLIENT, '40123', SPOOFED, '53', ip, '9']);
+    const wan = await capture.stop();
+    const dropped = await transparentUdpDrops();
+    const out = JSON.parse(run.stdout.trim()) as Record<string, string | number>;
+    assert.equal(out.answer, 'socket', `the agent gives the forwarder the flow's reply socket: ${run.stdout}`);
+    assert.equal(out.bound, `${SPOOFED}:53`);
+    assert.deepEqual(wan.all.filter((l) => l.includes(`${SPOOFED}.53 >`)), [], `packets sent as ${SPOOFED}:53 left by eth0 (${run.stdout.trim()})`);
+    assert.deepEqual([out.sendto, out.connect], ['Operation not permitted', 'Operation not permitted'], 'the kernel refuses both sends');
+    assert.equal(dropped, 2, 'inet pgw chain transparent_udp counts both');
+  });
+
+  it('with table inet pgw gone, the guard still keeps a marked transparent socket\'s datagrams off eth0', async () => {
+    const { ip } = dp.lab.description.internet;
+    await dp.killAgent();
+    await dp.nft('delete', 'table', 'inet', 'pgw');
+    const capture = await dp.captureWan();
+    const run = await dp.lab.exec(dp.gw, ['/usr/bin/python3', '-c', MARKED_SOCKET_SEND, TRANSPARENT_UDP_NFT_MARK, SPOOFED, '53', ip, '9']);
+    const wan = await capture.stop();
+    assert.deepEqual(wan.all.filter((l) => l.includes(`${SPOOFED}.53 >`)), [], `a marked socket's datagram left by eth0 (${run.stdout.trim()})`);
+    assert.equal((JSON.parse(run.stdout.trim()) as { sendto: string }).sendto, 'Operation not permitted');
   });
 });

@@ -42,22 +42,29 @@ std::string Text(const in_addr& a) {
   return text;
 }
 
-// udpTransparentSocket(address, port, recvOrigDst, connectAddress|null, connectPort) -> fd:
+// udpTransparentSocket(address, port, recvOrigDst, connectAddress|null, connectPort, mark) -> fd:
 // an IPv4 UDP socket with IP_TRANSPARENT (so it may be bound to, and send from, an address that
 // is not the host's), non-blocking. recvOrigDst: IP_RECVORIGDSTADDR, for the socket nft's tproxy
 // feeds (no SO_REUSEADDR: for UDP that would let another socket of any uid share its port).
-// connectAddress: the only peer it may send to (a reply socket is connected to its client); with
-// SO_REUSEADDR, since the reply sockets of several clients share one remote host's address.
+// connectAddress: the peer it answers (a reply socket is connected to its client); with
+// SO_REUSEADDR, since the reply sockets of several clients share one remote host's address. A
+// connect is no bound on whoever holds the socket (sendto() and a new connect() take any peer):
+// mark (SO_MARK, which that holder cannot change without CAP_NET_ADMIN) is what the ruleset
+// confines its datagrams by.
 Napi::Value UdpTransparentSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sockaddr_in local{};
   sockaddr_in peer{};
-  const bool connectTo = info.Length() >= 5 && !info[3].IsNull();
-  if (info.Length() < 5 || !ParseEndpoint(info[0], info[1], &local) || !info[2].IsBoolean() ||
-      (connectTo && !ParseEndpoint(info[3], info[4], &peer))) {
-    Napi::TypeError::New(env, "udpTransparentSocket(IPv4 address, port, recvOrigDst boolean, connect IPv4 address or null, connect port) expected").ThrowAsJavaScriptException();
+  const bool connectTo = info.Length() >= 6 && !info[3].IsNull();
+  double markValue = -1;
+  if (info.Length() >= 6 && info[5].IsNumber()) markValue = info[5].As<Napi::Number>().DoubleValue();
+  // A mark of 0 would confine nothing: every transparent socket carries one.
+  if (info.Length() != 6 || !ParseEndpoint(info[0], info[1], &local) || !info[2].IsBoolean() ||
+      (connectTo && !ParseEndpoint(info[3], info[4], &peer)) || !(markValue >= 1 && markValue <= 0xffffffff) || markValue != static_cast<double>(static_cast<uint32_t>(markValue))) {
+    Napi::TypeError::New(env, "udpTransparentSocket(IPv4 address, port, recvOrigDst boolean, connect IPv4 address or null, connect port, mark 1..0xffffffff) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  const uint32_t mark = static_cast<uint32_t>(markValue);
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) {
     ThrowErrno(env, "socket(AF_INET, SOCK_DGRAM)", errno);
@@ -65,7 +72,9 @@ Napi::Value UdpTransparentSocket(const Napi::CallbackInfo& info) {
   }
   const int on = 1;
   const char* step = nullptr;
-  if (connectTo && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) step = "setsockopt(SO_REUSEADDR)";
+  // The mark first: no datagram can leave the socket before it carries it.
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) step = "setsockopt(SO_MARK)";
+  else if (connectTo && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) step = "setsockopt(SO_REUSEADDR)";
   else if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on)) != 0) step = "setsockopt(IP_TRANSPARENT)";
   else if (info[2].As<Napi::Boolean>().Value() && setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &on, sizeof(on)) != 0) step = "setsockopt(IP_RECVORIGDSTADDR)";
   else if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) step = "bind";

@@ -4,17 +4,22 @@ import type { TransparentDatagram } from './native-types.js';
 export interface TransparentUdpOptions {
   /** IP_RECVORIGDSTADDR: each datagram read carries its original destination (the tproxy socket). */
   readonly recvOrigDst: boolean;
-  /** The only peer the socket may talk to (a reply socket and its client). */
+  /** The peer the socket answers (a reply socket and its client); no bound on whoever holds it, `mark` is. */
   readonly connect?: { readonly address: string; readonly port: number };
+  /**
+   * SO_MARK on every datagram it sends (1..0xffffffff): the holder of the socket (the forwarder)
+   * cannot change it, so the ruleset can confine them (the agent's TRANSPARENT_UDP_MARK).
+   */
+  readonly mark: number;
 }
 
 /**
  * An IPv4 UDP socket with IP_TRANSPARENT bound to address:port, which need not be the host's
- * (needs CAP_NET_ADMIN: the agent creates these and hands them over). Non-blocking; SO_REUSEADDR
- * only for a connected (reply) socket. Throws with the errno's `code`.
+ * (needs CAP_NET_ADMIN: the agent creates these and hands them over), marked. Non-blocking;
+ * SO_REUSEADDR only for a connected (reply) socket. Throws with the errno's `code`.
  */
 export function transparentUdpSocket(address: string, port: number, options: TransparentUdpOptions): number {
-  return binding.udpTransparentSocket(address, port, options.recvOrigDst, options.connect?.address ?? null, options.connect?.port ?? 0);
+  return binding.udpTransparentSocket(address, port, options.recvOrigDst, options.connect?.address ?? null, options.connect?.port ?? 0, options.mark);
 }
 
 /**

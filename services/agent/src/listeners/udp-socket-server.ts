@@ -10,6 +10,7 @@ import {
 import type { Logger } from '@pgw/log';
 import { closeFd, type Packet, type PacketSocket, transparentUdpSocket } from '@pgw/original-dst';
 import { serveForwarderOnly } from './forwarder-only-server.js';
+import { TRANSPARENT_UDP_MARK } from './transparent-udp-mark.js';
 import { replySocketRefusal, TPROXY_UDP_PORT } from './udp-reply-check.js';
 
 export interface UdpSocketServerOptions {
@@ -29,7 +30,8 @@ export interface UdpSocketServerOptions {
  * the one on 127.0.0.1:TPROXY_UDP_PORT that nft's tproxy feeds (made once, at start, so no other
  * user can bind the port; handed to the forwarder on request), and a reply socket per client flow
  * and destination, bound to the destination and connected to the client, so that the forwarder can
- * answer from where the client sent and to nobody else. Any peer but the forwarder is refused.
+ * answer from where the client sent. Each is marked (TRANSPARENT_UDP_MARK): the ruleset, not the
+ * connect, keeps its datagrams to answers on the LAN. Any peer but the forwarder is refused.
  */
 export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Logger): { close(): void } {
   let tproxyFd: number | null = null;
@@ -42,7 +44,8 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
   const bindTproxy = () => {
     if (tproxyFd !== null) return;
     try {
-      tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true });
+      // Marked too: it only receives, and IP_PKTINFO would let its holder send from any address.
+      tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true, mark: TRANSPARENT_UDP_MARK });
       tproxyProblem = '';
     } catch (error) {
       // Without it tproxy places no datagram: the LAN's UDP is dropped (lan_tproxy), never routed.
@@ -75,7 +78,7 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
     if (refusal !== null) return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: refusal }, []);
     let fd: number;
     try {
-      fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: client.ip, port: client.port } });
+      fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: client.ip, port: client.port }, mark: TRANSPARENT_UDP_MARK });
     } catch (error) {
       return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: (error as Error).message.slice(0, 300) }, []);
     }

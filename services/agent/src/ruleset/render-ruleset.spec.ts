@@ -114,9 +114,25 @@ describe('renderRuleset', () => {
     }
   });
 
+  it('lets a datagram of the agent’s transparent UDP sockets (their mark) out only as an answer of an intercepted flow to the LAN, in both modes, strict OUTPUT or not', () => {
+    // Their holder (the forwarder) can sendto() any host, or connect again, as the remote address
+    // a reply socket is bound to; it cannot change the mark.
+    for (const interceptMode of ['dnat', 'tproxy'] as const) {
+      for (const strict of [false, true]) {
+        const r = renderRuleset({ ...policy([client(1)], strict), interceptMode });
+        assert.match(r.script, /chain transparent_udp \{\n\t\ttype filter hook output priority filter; policy accept;/);
+        assert.deepEqual(chainRules(r.script, 'transparent_udp'), [
+          'meta mark & 0x04000000 != 0x04000000 return',
+          'ct direction reply ct mark & 0x02000000 == 0x02000000 oifname "ens19" return',
+          'counter drop',
+        ], `${interceptMode}, strict ${strict}`);
+      }
+    }
+  });
+
   it('renders strict OUTPUT only when on, for every interface but lo: uids to upstream endpoints, the forwarder’s LAN replies, root’s replies, kernel answers, nothing else', () => {
     const off = renderRuleset(policy([client(1)]));
-    assert.doesNotMatch(off.script, /hook output/);
+    assert.doesNotMatch(off.script, /chain (output|strict_output) \{/);
     assert.deepEqual(off.elements.upstreams, []);
     const on = renderRuleset(policy([client(1)], true));
     assert.deepEqual(on.elements.upstreams, ['198.51.100.10 . 1080']);

@@ -2,6 +2,7 @@ import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
 import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
 import { TPROXY_NFT_MARK, tproxyChains } from './render-tproxy.js';
+import { TRANSPARENT_UDP_NFT_MARK } from '../listeners/transparent-udp-mark.js';
 
 export const TABLE_FAMILY = 'inet';
 export const TABLE_NAME = 'pgw';
@@ -138,6 +139,19 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       name: 'lan_only',
       hook: 'type filter hook postrouting priority filter; policy accept;',
       rules: [`ct direction reply ct mark & ${TPROXY_NFT_MARK} == ${TPROXY_NFT_MARK} oifname != ${lan} drop`],
+    },
+    {
+      // The agent's transparent UDP sockets (their mark: transparent-udp-mark.ts), in either mode
+      // (the tproxy socket is made at start, and a forwarder keeps its reply sockets across a mode
+      // switch): a datagram leaves only as an answer of an intercepted flow, to the LAN. Their holder
+      // may sendto() any host, or connect again, as the remote address it is bound to. Counted.
+      name: 'transparent_udp',
+      hook: 'type filter hook output priority filter; policy accept;',
+      rules: [
+        `meta mark & ${TRANSPARENT_UDP_NFT_MARK} != ${TRANSPARENT_UDP_NFT_MARK} return`,
+        `ct direction reply ct mark & ${TPROXY_NFT_MARK} == ${TPROXY_NFT_MARK} oifname ${lan} return`,
+        'counter drop',
+      ],
     },
     {
       name: 'forward',
