@@ -1,5 +1,6 @@
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { z } from 'zod';
+import { hostNameProblem, normalizeHostName } from './allowed-host.js';
 
 /** Reusable environment field parsers: every value arrives as a string. */
 
@@ -93,3 +94,19 @@ export const unixSocketPath = z
   .refine((s) => s.startsWith('/'), 'must be an absolute path')
   .refine((s) => Buffer.byteLength(s) <= 107, 'must be at most 107 bytes (the limit of a Unix socket path)')
   .refine((s) => !s.includes('\0'), 'must not contain a NUL byte');
+
+/**
+ * Comma-separated DNS names an HTTP listener answers to besides IP addresses and localhost (any
+ * other Host gets 421: DNS rebinding, allowed-host.ts); normalized, an empty list by default.
+ */
+export const hostNames = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((name) => name.trim()).filter((name) => name !== ''))
+  .superRefine((names, ctx) => {
+    for (const name of names) {
+      const problem = hostNameProblem(name);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    }
+  })
+  .transform((names) => names.map(normalizeHostName));

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostOfAuthority, isAllowedHost } from '@pgw/config';
 import type { Registry } from 'prom-client';
 
 /**
@@ -18,8 +19,20 @@ export interface MetricsPortEvents {
   bound(): void;
 }
 
-/** What the metrics port answers beside `/metrics`. */
+/**
+ * The Host names a metrics port answers to besides IP addresses and localhost (DNS rebinding: a
+ * page whose name is re-pointed at 127.0.0.1 must not read `/metrics` through an operator's browser),
+ * and the variable that lists them, named in the 421 that every other Host gets.
+ */
+export interface MetricsPortHosts {
+  readonly names: ReadonlySet<string>;
+  readonly variable: string;
+}
+
+/** What the metrics port answers, and to whom. */
 export interface MetricsPortAnswers {
+  /** Which Host names are served (every path: `/readyz` tells a stranger why the node is not ready too). */
+  hosts: MetricsPortHosts;
   /** `/readyz`: why the service cannot do its work yet, or null (the default: always ready). */
   readiness?: Readiness;
   /** `/healthz`'s body (the health service states its prober role); `ok` by default. */
@@ -42,8 +55,8 @@ export interface MetricsPort {
  * the port is found taken (then retries every `retryMs` until bound); rejects on any other error of
  * the first try (a wrong address is a configuration error).
  */
-export async function serveMetricsWhenFree(registry: Registry, host: string, port: number, events: MetricsPortEvents, answers: MetricsPortAnswers = {}): Promise<MetricsPort> {
-  const server = metricsServer(registry, answers.healthz ?? (() => 'ok\n'), answers.readiness ?? ALWAYS_READY);
+export async function serveMetricsWhenFree(registry: Registry, host: string, port: number, events: MetricsPortEvents, answers: MetricsPortAnswers): Promise<MetricsPort> {
+  const server = metricsServer(registry, answers.hosts, answers.healthz ?? (() => 'ok\n'), answers.readiness ?? ALWAYS_READY);
   const retryMs = answers.retryMs ?? 2_000;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -79,9 +92,13 @@ export async function serveMetricsWhenFree(registry: Registry, host: string, por
   };
 }
 
-function metricsServer(registry: Registry, healthz: () => string, readiness: Readiness): Server {
+function metricsServer(registry: Registry, hosts: MetricsPortHosts, healthz: () => string, readiness: Readiness): Server {
+  const refusal = `this port answers to IP addresses, localhost and the names in ${hosts.variable}\n`;
   return createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') {
+    // Host only: nothing in front of a metrics port forwards (no X-Forwarded-Host is read anywhere here).
+    if (!isAllowedHost(req.headers.host === undefined ? undefined : hostOfAuthority(req.headers.host), hosts.names)) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end(refusal);
+    } else if (req.method === 'GET' && req.url === '/metrics') {
       registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
         (error: Error) => res.writeHead(500).end(error.message),

@@ -191,7 +191,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const metricsPort = await serveMetricsWhenFree(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT, {
     taken: (error) => logger.error('the metrics port is held by another process: enforcing without /metrics, /healthz and /readyz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.PGW_METRICS_PORT, error: error.message }),
     bound: () => logger.info('metrics port free again: serving /metrics, /healthz and /readyz', { port: config.PGW_METRICS_PORT }),
-  }, { readiness: readiness.readiness });
+  }, { hosts: { names: new Set(config.PGW_METRICS_HOSTNAMES), variable: 'PGW_METRICS_HOSTNAMES' }, readiness: readiness.readiness });
   const subscription = bus.subscribe({
     group: 'agent',
     node: config.PGW_NODE_NAME,

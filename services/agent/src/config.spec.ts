@@ -48,3 +48,13 @@ describe('agent configuration: the HA peer', () => {
     assert.throws(() => loadAgentConfig({ ...BASE, PGW_FLOWS_PER_CLIENT: '100000' }), /PGW_FLOWS_PER_CLIENT/);
   });
 });
+
+describe('agent configuration: the metrics port’s names', () => {
+  it('PGW_METRICS_HOSTNAMES: none by default, names normalized; an address, a port or a wildcard is refused naming the variable', () => {
+    assert.deepEqual(loadAgentConfig(BASE).PGW_METRICS_HOSTNAMES, []);
+    assert.deepEqual(loadAgentConfig({ ...BASE, PGW_METRICS_HOSTNAMES: 'Gw1.Example.net., prometheus.lan' }).PGW_METRICS_HOSTNAMES, ['gw1.example.net', 'prometheus.lan']);
+    for (const bad of ['127.0.0.1', 'gw1.example.net:9101', '*.example.net', 'localhost']) {
+      assert.throws(() => loadAgentConfig({ ...BASE, PGW_METRICS_HOSTNAMES: bad }), refusing('PGW_METRICS_HOSTNAMES'), bad);
+    }
+  });
+});

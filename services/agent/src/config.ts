@@ -25,6 +25,8 @@ export const agentConfigFields = z.object({
   PGW_REDIS_URL: fields.redisUrl,
   PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
   PGW_METRICS_PORT: fields.tcpPort.default(9101),
+  /** Names the metrics port answers to besides IP addresses and localhost (DNS rebinding: any other Host gets 421). */
+  PGW_METRICS_HOSTNAMES: fields.hostNames,
   PGW_STATE_DIR: absolutePath.default('/var/lib/pgw/agent'),
   PGW_RESYNC_INTERVAL_MS: fields.positiveInt(1000, 2000),
   PGW_NFT_BIN: absolutePath.default('/usr/sbin/nft'),

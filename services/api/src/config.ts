@@ -2,7 +2,6 @@ import { isIP, isIPv4 } from 'node:net';
 import { fields, loadConfig } from '@pgw/config';
 import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
-import { hostNameProblem, normalizeHostName } from './logic/allowed-host.js';
 import { weakSecretReason } from './logic/secret-strength.js';
 
 const signingSecret = z.string().superRefine((s, ctx) => {
@@ -40,22 +39,6 @@ const trustProxy = z
   })
   .transform((s): false | string => (s === 'false' ? false : s));
 
-/**
- * The DNS names clients reach the api by (a reverse proxy's public name): comma-separated. IP
- * addresses and localhost are always served; any other Host gets 421 (DNS rebinding, http/host-check.ts).
- */
-const hostNames = z
-  .string()
-  .default('')
-  .transform((s) => s.split(',').map((name) => name.trim()).filter((name) => name !== ''))
-  .superRefine((names, ctx) => {
-    for (const name of names) {
-      const problem = hostNameProblem(name);
-      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
-    }
-  })
-  .transform((names) => names.map(normalizeHostName));
-
 const schema = z
   .object({
     PGW_LOG_LEVEL: fields.logLevel,
@@ -73,7 +56,8 @@ const schema = z
     PGW_TLS_CERT_FILE: z.string().optional(),
     PGW_TLS_KEY_FILE: z.string().optional(),
     PGW_TRUST_PROXY: trustProxy,
-    PGW_API_HOSTNAMES: hostNames,
+    // The DNS names clients reach the api by (a reverse proxy's public name); its metrics port answers to them too.
+    PGW_API_HOSTNAMES: fields.hostNames,
     PGW_ADMIN_USERNAME: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ -').optional(),
     PGW_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
     PGW_UI_DIR: z.string().optional(),

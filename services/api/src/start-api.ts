@@ -145,7 +145,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const metricsPort = await serveMetricsWhenFree(registry, config.PGW_API_METRICS_HOST, config.PGW_API_METRICS_PORT, {
     taken: (error) => logger.error('the metrics port is held by another process: serving the api without /metrics until it is free', { port: config.PGW_API_METRICS_PORT, error: error.message }),
     bound: () => logger.info('metrics port free again: serving /metrics', { port: config.PGW_API_METRICS_PORT }),
-  });
+  }, { hosts: { names: new Set(config.PGW_API_HOSTNAMES), variable: 'PGW_API_HOSTNAMES' } });
   await listenApi(server, config, options.listenFds ?? []).catch(async (error: unknown) => {
     await metricsPort.close();
     throw error;

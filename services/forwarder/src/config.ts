@@ -16,6 +16,8 @@ export const forwarderEnvSchema = z
     PGW_SECRET_KEY: fields.secretKey,
     PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
     PGW_METRICS_PORT: fields.tcpPort.default(9102),
+    /** Names the metrics port answers to besides IP addresses and localhost (DNS rebinding: any other Host gets 421). */
+    PGW_METRICS_HOSTNAMES: fields.hostNames,
     /** This gateway's name, the key of its status record (the agent's PGW_NODE_NAME: both nodes of an HA pair run a forwarder). */
     PGW_NODE_NAME: nodeNameSetting(hostname()),
     PGW_LISTENER_SOCKET: fields.unixSocketPath.default('/run/pgw/listeners.sock'),
@@ -55,6 +57,8 @@ export interface ForwarderConfig {
   readonly secretKey: Buffer;
   readonly metricsHost: string;
   readonly metricsPort: number;
+  /** PGW_METRICS_HOSTNAMES: names the metrics port answers to besides IP addresses and localhost. */
+  readonly metricsHostNames: readonly string[];
   readonly nodeName: string;
   /** The agent's listener socket: the agent creates and holds the mapped ports' listening sockets. */
   readonly listenerSocket: string;
@@ -92,6 +96,7 @@ export function loadForwarderConfig(env: NodeJS.ProcessEnv = process.env): Forwa
     secretKey: e.PGW_SECRET_KEY,
     metricsHost: e.PGW_METRICS_HOST,
     metricsPort: e.PGW_METRICS_PORT,
+    metricsHostNames: e.PGW_METRICS_HOSTNAMES,
     nodeName: e.PGW_NODE_NAME,
     listenerSocket: e.PGW_LISTENER_SOCKET,
     stateDir: e.PGW_FORWARDER_STATE_DIR,

@@ -105,7 +105,7 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
   const metricsPort = await serveMetricsWhenFree(registry, config.metricsHost, config.metricsPort, {
     taken: (error) => logger.error('the metrics port is held by another process: relaying without /metrics, /healthz and /readyz until it is free (keepalived sees this node unhealthy meanwhile)', { port: config.metricsPort, error: error.message }),
     bound: () => logger.info('metrics port free again: serving /metrics, /healthz and /readyz', { port: config.metricsPort }),
-  }, { readiness: () => (loadedOnce ? null : `no mappings loaded yet (${notLoadedWhy})`) });
+  }, { hosts: { names: new Set(config.metricsHostNames), variable: 'PGW_METRICS_HOSTNAMES' }, readiness: () => (loadedOnce ? null : `no mappings loaded yet (${notLoadedWhy})`) });
   logger.info('ready', { listeners: forwarder.listenerCount, listenerSocket: config.listenerSocket, metrics: `${config.metricsHost}:${config.metricsPort}` });
 
   return async () => {

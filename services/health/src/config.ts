@@ -31,6 +31,8 @@ const schema = z.object({
   PGW_SECRET_KEY: fields.secretKey,
   PGW_METRICS_HOST: fields.listenHost.default('127.0.0.1'),
   PGW_METRICS_PORT: fields.tcpPort.default(9103),
+  /** Names the metrics port answers to besides IP addresses and localhost (DNS rebinding: any other Host gets 421). */
+  PGW_METRICS_HOSTNAMES: fields.hostNames,
   PGW_HEALTH_CONCURRENCY: fields.positiveInt(32, 1024),
   PGW_HEALTH_CA_FILE: caFile.optional(),
   /** One idle connection per proxy that notices its death without client traffic. */

@@ -57,7 +57,7 @@ await runService('health', async () => {
   const metricsPort = await serveMetricsWhenFree(registry, config.PGW_METRICS_HOST, config.PGW_METRICS_PORT, {
     taken: (error) => logger.error('the metrics port is held by another process: probing without /metrics and /healthz until it is free', { port: config.PGW_METRICS_PORT, error: error.message }),
     bound: () => logger.info('metrics port free again: serving /metrics and /healthz', { port: config.PGW_METRICS_PORT }),
-  }, { healthz: () => `ok ${leadership.role}\n` });
+  }, { hosts: { names: new Set(config.PGW_METRICS_HOSTNAMES), variable: 'PGW_METRICS_HOSTNAMES' }, healthz: () => `ok ${leadership.role}\n` });
   leadership.start();
   logger.info('health started; taking the prober lock if free', { periodMs });
   return {

@@ -1,10 +1,10 @@
 import type { RequestHandler } from 'express';
-import { hostOfAuthority, isAllowedHost } from '../logic/allowed-host.js';
+import { hostOfAuthority, isAllowedHost } from '@pgw/config';
 import { ApiError } from './api-error.js';
 
 /**
  * Refuses, before anything else reads the request, a host the api was not given (DNS rebinding:
- * logic/allowed-host.ts). Every host the request names must pass: its Host, each X-Forwarded-Host
+ * @pgw/config allowed-host.ts). Every host the request names must pass: its Host, each X-Forwarded-Host
  * entry whoever sent it (a rebinding page may add one: judging only the forwarded host, as
  * express's req.hostname does behind a trusted proxy, let it name 127.0.0.1 past an SSH tunnel that
  * arrives from loopback), and the authority of an absolute-form target.

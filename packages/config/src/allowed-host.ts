@@ -1,10 +1,11 @@
 import { isIP, isIPv6 } from 'node:net';
 
 /**
- * Which Host names the api answers to (DNS rebinding, docs/SECURITY.md). A rebinding page's requests
- * carry the attacker's own name in Host, whatever address it now resolves to; an address typed as
- * such (an IP literal) or localhost cannot be an attacker's name, so those are always served and
- * only names must be given (PGW_API_HOSTNAMES).
+ * Which Host names the api and the services' metrics ports answer to (DNS rebinding,
+ * docs/SECURITY.md). A rebinding page's requests carry the attacker's own name in Host, whatever
+ * address it now resolves to; an address typed as such (an IP literal) or localhost cannot be an
+ * attacker's name, so those are always served and only names must be given (PGW_API_HOSTNAMES,
+ * PGW_METRICS_HOSTNAMES: fields.hostNames).
  */
 
 /** A DNS name as given or received: lower case, without the root's trailing dot. */
@@ -15,7 +16,7 @@ export function normalizeHostName(name: string): string {
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** Why a name given in PGW_API_HOSTNAMES cannot be one, or null. */
+/** Why a name given in PGW_API_HOSTNAMES or PGW_METRICS_HOSTNAMES cannot be one, or null. */
 export function hostNameProblem(name: string): string | null {
   const normalized = normalizeHostName(name);
   if (isIP(normalized) !== 0 || isIP(normalized.replace(/^\[(.*)\]$/, '$1')) !== 0) return `${name} is an IP address: addresses are always served, list names only`;
