@@ -11,13 +11,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { UDP_SOCKET_PROTOCOL_VERSION, udpSocketPath } from '@pgw/domain';
+import { readFileSync } from 'node:fs';
+import { LISTENER_PROTOCOL_VERSION, UDP_SOCKET_PROTOCOL_VERSION, udpSocketPath } from '@pgw/domain';
 import { setprivArgv } from '../../lab/privileges.js';
-import { TRANSPARENT_UDP_NFT_MARK } from '../../services/agent/src/listeners/transparent-udp-mark.js';
+import { AGENT_SOCKET_NFT_MARK } from '../../services/agent/src/listeners/agent-socket-mark.js';
 import { SERVICE_SPECS } from '../../lab/services.js';
 import { createDataplane, type Dataplane, REPO } from './dataplane-harness.js';
 
 const CLIENT = '192.168.2.10';
+/** A WAN host a compromised forwarder tries to reach as someone else. */
+const ESCAPE_TARGET = '198.51.100.254';
 /** A remote host a client sends UDP to (a resolver): its reply socket is bound to this address. */
 const SPOOFED = '198.51.100.53';
 const STREAM_PORT = 5055;
@@ -72,6 +75,37 @@ print(json.dumps(out))
 `;
 
 /**
+ * Runs in the gateway namespace as the forwarder's uid: asks the agent for mapped port argv[3]'s
+ * listening socket (the listener protocol, version argv[2], at argv[1]), accepts one client's
+ * connection (TPROXY: bound to the address the client dialed), disconnects it (connect(AF_UNSPEC))
+ * and connects it to argv[4]:argv[5]. Prints the accepted connection's addresses and the connect's outcome.
+ */
+const ACCEPTED_ESCAPE = `
+import ctypes, json, socket, sys
+path, version, port, target, tport = sys.argv[1:6]
+channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+channel.connect(path)
+channel.send(json.dumps({'v': int(version), 'type': 'request', 'id': 1, 'ports': [int(port)]}).encode())
+data, fds, _, _ = socket.recv_fds(channel, 65536, 4)
+out = {'answer': json.loads(data).get('granted')}
+listener = socket.socket(fileno=fds[0])
+listener.settimeout(10)
+print('listening', flush=True)
+conn, peer = listener.accept()
+out['peer'] = '%s:%d' % peer
+out['bound'] = '%s:%d' % conn.getsockname()
+unspec = (ctypes.c_ubyte * 16)()
+out['disconnect'] = ctypes.CDLL(None, use_errno=True).connect(conn.fileno(), unspec, 16)
+conn.settimeout(2)
+try:
+    conn.connect((target, int(tport)))
+    out['connect'] = 'connected'
+except OSError as e:
+    out['connect'] = e.strerror or type(e).__name__
+print(json.dumps(out), flush=True)
+`;
+
+/**
  * Runs in the gateway namespace as root: a UDP socket as the agent makes its transparent ones
  * (IP_TRANSPARENT, SO_MARK argv[1]) bound to argv[2]:argv[3], sending to argv[4]:argv[5].
  */
@@ -89,9 +123,9 @@ except OSError as e:
     print(json.dumps({'sendto': e.strerror}))
 `;
 
-/** Packets dropped by table inet pgw's chain transparent_udp (its counter). */
-async function transparentUdpDrops(): Promise<number> {
-  const listed = (await dp.nft('list', 'chain', 'inet', 'pgw', 'transparent_udp')).stdout;
+/** Packets dropped by table inet pgw's chain agent_sockets (its counter). */
+async function agentSocketDrops(): Promise<number> {
+  const listed = (await dp.nft('list', 'chain', 'inet', 'pgw', 'agent_sockets')).stdout;
   return Number(/counter packets (\d+)/.exec(listed)?.[1] ?? NaN);
 }
 
@@ -144,16 +178,39 @@ describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by th
   });
   it('a compromised forwarder holding a reply socket sends as the remote host to another WAN host (sendto, connect again): refused, nothing on eth0', async () => {
     const { ip } = dp.lab.description.internet;
+    const droppedBefore = await agentSocketDrops();
     const capture = await dp.captureWan();
     const run = await dp.lab.exec(dp.gw, [...setprivArgv(SERVICE_SPECS.forwarder.uid), '/usr/bin/python3', '-c', REPLY_SOCKET_ESCAPE, udpSocketPath(dp.gateway.listenerSocket), String(UDP_SOCKET_PROTOCOL_VERSION), CLIENT, '40123', SPOOFED, '53', ip, '9']);
     const wan = await capture.stop();
-    const dropped = await transparentUdpDrops();
+    const dropped = (await agentSocketDrops()) - droppedBefore;
     const out = JSON.parse(run.stdout.trim()) as Record<string, string | number>;
     assert.equal(out.answer, 'socket', `the agent gives the forwarder the flow's reply socket: ${run.stdout}`);
     assert.equal(out.bound, `${SPOOFED}:53`);
     assert.deepEqual(wan.all.filter((l) => l.includes(`${SPOOFED}.53 >`)), [], `packets sent as ${SPOOFED}:53 left by eth0 (${run.stdout.trim()})`);
     assert.deepEqual([out.sendto, out.connect], ['Operation not permitted', 'Operation not permitted'], 'the kernel refuses both sends');
-    assert.equal(dropped, 2, 'inet pgw chain transparent_udp counts both');
+    assert.equal(dropped, 2, 'inet pgw chain agent_sockets counts both');
+  });
+
+  it('a compromised forwarder with an accepted TPROXY connection connects it again to a WAN host, as the address its client dialed: refused, no SYN on eth0', async () => {
+    const { ip } = dp.lab.description.internet;
+    await dp.gateway.stop('forwarder');
+    const droppedBefore = await agentSocketDrops();
+    const capture = await dp.captureWan();
+    const attacker = dp.lab.spawn(dp.gw, [...setprivArgv(SERVICE_SPECS.forwarder.uid), '/usr/bin/python3', '-c', ACCEPTED_ESCAPE, dp.gateway.listenerSocket, String(LISTENER_PROTOCOL_VERSION), '20010', ESCAPE_TARGET, '9'], { name: 'accepted-escape' });
+    const proc = await attacker;
+    await dp.waitFor('the stand-in forwarder to hold the listener', async () => readFileSync(proc.logFile, 'utf8').includes('listening'));
+    await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', READER, CLIENT, ip, String(STREAM_PORT), '1500'], { timeoutMs: 10_000 });
+    await dp.waitFor('the stand-in forwarder to report', async () => readFileSync(proc.logFile, 'utf8').includes('"connect"'), 10_000);
+    const wan = await capture.stop();
+    const dropped = (await agentSocketDrops()) - droppedBefore;
+    const out = JSON.parse(readFileSync(proc.logFile, 'utf8').split('\n').find((l) => l.startsWith('{'))!) as Record<string, unknown>;
+    assert.equal(out.bound, `${ip}:${STREAM_PORT}`, 'the accepted connection is bound to the address the client dialed');
+    assert.equal(out.disconnect, 0, 'connect(AF_UNSPEC) needs no capability');
+    assert.deepEqual(wan.all.filter((l) => l.includes(`> ${ESCAPE_TARGET}.9:`)), [], `a SYN as ${ip}:${STREAM_PORT} left by eth0 (${JSON.stringify(out)})`);
+    // TCP retransmits a SYN netfilter dropped, so the connect times out rather than failing at once.
+    assert.notEqual(out.connect, 'connected');
+    assert.ok(dropped >= 1, `counted by inet pgw chain agent_sockets (${dropped})`);
+    await dp.gateway.start('forwarder');
   });
 
   it('with table inet pgw gone, the guard still keeps a marked transparent socket\'s datagrams off eth0', async () => {
@@ -161,7 +218,7 @@ describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by th
     await dp.killAgent();
     await dp.nft('delete', 'table', 'inet', 'pgw');
     const capture = await dp.captureWan();
-    const run = await dp.lab.exec(dp.gw, ['/usr/bin/python3', '-c', MARKED_SOCKET_SEND, TRANSPARENT_UDP_NFT_MARK, SPOOFED, '53', ip, '9']);
+    const run = await dp.lab.exec(dp.gw, ['/usr/bin/python3', '-c', MARKED_SOCKET_SEND, AGENT_SOCKET_NFT_MARK, SPOOFED, '53', ip, '9']);
     const wan = await capture.stop();
     assert.deepEqual(wan.all.filter((l) => l.includes(`${SPOOFED}.53 >`)), [], `a marked socket's datagram left by eth0 (${run.stdout.trim()})`);
     assert.equal((JSON.parse(run.stdout.trim()) as { sendto: string }).sendto, 'Operation not permitted');

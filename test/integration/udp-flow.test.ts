@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { type DialSignal, Socks5UdpAssociation, type UdpAssociationHandlers, type UdpSendOutcome } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
 import { describeSocket, transparentUdpSocket } from '@pgw/original-dst';
-import { TRANSPARENT_UDP_MARK } from '../../services/agent/src/listeners/transparent-udp-mark.js';
+import { AGENT_SOCKET_MARK } from '../../services/agent/src/listeners/agent-socket-mark.js';
 import type { UdpSocketGrant } from '../../services/forwarder/src/udp/udp-agent-sockets.js';
 import { type Endpoint, UdpFlow } from '../../services/forwarder/src/udp/udp-flow.js';
 import { DEFAULT_UDP_LIMITS } from '../../services/forwarder/src/udp/udp-limits.js';
@@ -59,7 +59,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
   it('answers the kernel refuses to deliver (a client over quota, blocked or gone) do not keep the flow alive; delivered ones do', async () => {
     const client: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
     const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
-    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: client.ip, port: client.port } });
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: client.ip, port: client.port } });
     const { flow, record, answer } = flowWith(client, [() => ({ fd })]);
     cleanups.push(() => flow.close());
     flow.send(destination, Buffer.from('query'));
@@ -73,7 +73,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     const live = await udpListener('127.0.0.1');
     cleanups.push(() => live.socket.close());
     const destination2: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
-    const fd2 = transparentUdpSocket(destination2.ip, destination2.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: '127.0.0.1', port: live.port } });
+    const fd2 = transparentUdpSocket(destination2.ip, destination2.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: live.port } });
     const delivered = flowWith({ ip: '127.0.0.1', port: live.port }, [() => ({ fd: fd2 })]);
     cleanups.push(() => delivered.flow.close());
     delivered.flow.send(destination2, Buffer.from('query'));
@@ -85,7 +85,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
 
   it('holds at most 64 KiB of datagrams per flow while its association opens, and within the relay-wide budget; all given back once sent', async () => {
     const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
-    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
     let open!: () => void;
     const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40010 }, [() => ({ fd })], undefined, { opened: new Promise((resolve) => (open = resolve)) });
     cleanups.push(() => flow.close());
@@ -99,7 +99,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     assert.equal(record.queuedBytes, 0, 'the relay-wide budget is given back once they are sent');
 
     const other: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
-    const fd2 = transparentUdpSocket(other.ip, other.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const fd2 = transparentUdpSocket(other.ip, other.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
     const shared = flowWith({ ip: '127.0.0.1', port: 40011 }, [() => ({ fd: fd2 })], undefined, { opened: new Promise(() => undefined), queueBudget: 1_000 });
     shared.flow.send(other, Buffer.alloc(600));
     shared.flow.send(other, Buffer.alloc(600));
@@ -113,7 +113,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
 
   it('a send the association refuses (its queue full, or oversize) is counted as dropped, not as relayed', async () => {
     const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
-    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
     const outcomes: UdpSendOutcome[] = ['sent', 'queue_full', 'oversize'];
     const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40000 }, [() => ({ fd })], () => outcomes.shift()!);
     cleanups.push(() => flow.close());
@@ -144,7 +144,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
     const live = await udpListener('127.0.0.1');
     cleanups.push(() => live.socket.close());
-    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: '127.0.0.1', port: live.port } });
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: live.port } });
     const { flow, record, answer } = flowWith({ ip: '127.0.0.1', port: live.port }, [() => ({ fd })]);
     cleanups.push(() => flow.close());
     flow.send(destination, Buffer.from('query'));
@@ -162,7 +162,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
 
   it('a destination forgotten while the agent is still answering for its reply socket: the socket that comes is closed, not kept', async () => {
     const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
-    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
     let answer!: () => void;
     const answered = new Promise<void>((resolve) => (answer = resolve));
     // The agent's answer held until the destination is forgotten.
@@ -178,7 +178,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
 
   it('a reply socket the agent could not give for a moment (a restart, a timeout) is asked for again by the next datagram', async () => {
     const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
-    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: TRANSPARENT_UDP_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
     const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40001 }, [() => ({ reason: 'the agent did not answer within 2000 ms', transient: true }), () => ({ fd })]);
     cleanups.push(() => flow.close());
     flow.send(destination, Buffer.from('first'));

@@ -24,20 +24,31 @@ bool IntArg(const Napi::CallbackInfo& info, size_t i, int min, int max, int* out
   return info.Length() > i && WholeNumberIn(info[i], min, max, out);
 }
 
+// A socket mark: a whole number 0..0xffffffff (beyond int, so not WholeNumberIn).
+bool MarkArg(const Napi::Value& value, uint32_t* out) {
+  if (!value.IsNumber()) return false;
+  const double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 0xffffffff) || d != static_cast<double>(static_cast<uint32_t>(d))) return false;
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
 }  // namespace
 
-// tcpListenLoopback(port, backlog, transparent) -> fd: 127.0.0.1:port, SO_REUSEADDR (rebinding
+// tcpListenLoopback(port, backlog, transparent, mark) -> fd: 127.0.0.1:port, SO_REUSEADDR (rebinding
 // over TIME_WAIT entries; Linux still refuses any bind that overlaps a LISTEN socket), never
 // SO_REUSEPORT, so no other socket of any uid can bind the port while this one is open.
 // transparent: IP_TRANSPARENT (needs CAP_NET_ADMIN), so nft's tproxy can place a client's
 // connection on it with its original destination (TPROXY mode, issue 15); the accepted sockets
-// inherit it, and using them needs no capability.
+// inherit it, and using them needs no capability. mark: SO_MARK (0: none), set before listen() so
+// that every connection it accepts carries it too (net.ipv4.tcp_fwmark_accept 0).
 Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int port = 0;
   int backlog = 0;
-  if (!IntArg(info, 0, 1, 65535, &port) || !IntArg(info, 1, 1, 65535, &backlog) || info.Length() < 3 || !info[2].IsBoolean()) {
-    Napi::TypeError::New(env, "tcpListenLoopback(port 1-65535, backlog 1-65535, transparent boolean) expected").ThrowAsJavaScriptException();
+  uint32_t mark = 0;
+  if (!IntArg(info, 0, 1, 65535, &port) || !IntArg(info, 1, 1, 65535, &backlog) || info.Length() != 4 || !info[2].IsBoolean() || !MarkArg(info[3], &mark)) {
+    Napi::TypeError::New(env, "tcpListenLoopback(port 1-65535, backlog 1-65535, transparent boolean, mark 0-0xffffffff) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   const bool transparent = info[2].As<Napi::Boolean>().Value();
@@ -55,6 +66,7 @@ Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
   std::string optionStep;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) step = "setsockopt(SO_REUSEADDR)";
   else if (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on)) != 0) step = "setsockopt(IP_TRANSPARENT)";
+  else if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) step = "setsockopt(SO_MARK)";
   else if (const char* option = SetClientSocketOptions(fd); option != nullptr) step = (optionStep = std::string("setsockopt(") + option + ")").c_str();
   else if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) step = "bind 127.0.0.1";
   else if (listen(fd, backlog) != 0) step = "listen";
@@ -147,17 +159,20 @@ Napi::Value DescribeSocket(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// setTransparent(fd): IP_TRANSPARENT on a socket the agent adopted from the forwarder (created
-// before TPROXY mode existed, or by an agent that did not set it). Needs CAP_NET_ADMIN.
+// setTransparent(fd, mark): IP_TRANSPARENT and SO_MARK (0: none) on a socket the agent adopted from
+// the forwarder (created before TPROXY mode existed, or by an agent that did not set them), as
+// tcpListenLoopback sets them. Needs CAP_NET_ADMIN. Connections already queued keep what they had.
 Napi::Value SetTransparent(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
-  if (!IntArg(info, 0, 0, 1 << 30, &fd)) {
-    Napi::TypeError::New(env, "setTransparent(fd) expects a file descriptor").ThrowAsJavaScriptException();
+  uint32_t mark = 0;
+  if (!IntArg(info, 0, 0, 1 << 30, &fd) || info.Length() != 2 || !MarkArg(info[1], &mark)) {
+    Napi::TypeError::New(env, "setTransparent(fd, mark 0-0xffffffff) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   const int on = 1;
   if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on)) != 0) ThrowErrno(env, "setsockopt(IP_TRANSPARENT)", errno);
+  else if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) ThrowErrno(env, "setsockopt(SO_MARK)", errno);
   return env.Undefined();
 }
 

@@ -37,8 +37,8 @@ export interface RawPacket {
 export interface Binding {
   getOriginalDst(fd: number): OriginalDst;
   setTcpKeepalive(fd: number, idleS: number, intervalS: number, count: number): void;
-  tcpListenLoopback(port: number, backlog: number, transparent: boolean): number;
-  setTransparent(fd: number): void;
+  tcpListenLoopback(port: number, backlog: number, transparent: boolean, mark: number): number;
+  setTransparent(fd: number, mark: number): void;
   describeSocket(fd: number): SocketDescription;
   closeFd(fd: number): void;
   dupFd(fd: number): number;

@@ -8,7 +8,7 @@ export interface TransparentUdpOptions {
   readonly connect?: { readonly address: string; readonly port: number };
   /**
    * SO_MARK on every datagram it sends (1..0xffffffff): the holder of the socket (the forwarder)
-   * cannot change it, so the ruleset can confine them (the agent's TRANSPARENT_UDP_MARK).
+   * cannot change it, so the ruleset can confine them (the agent's AGENT_SOCKET_MARK).
    */
   readonly mark: number;
 }

@@ -7,7 +7,7 @@ export interface ListenerSyscalls {
   /** A listening 127.0.0.1:port socket; throws with `code` EADDRINUSE when another socket holds the port. */
   listen(port: number): number;
   describe(fd: number): SocketDescription;
-  /** IP_TRANSPARENT on an adopted socket: nft's tproxy places connections only on transparent listeners. */
+  /** IP_TRANSPARENT and the agent's mark on an adopted socket: nft's tproxy places connections only on transparent listeners. */
   makeTransparent(fd: number): void;
   close(fd: number): void;
   /** The creator uids of the sockets bound to the port (see listener-proc.ts). */
@@ -157,7 +157,7 @@ export class ListenerRegistry {
     }
     if (problem === null) {
       try {
-        // A socket of an agent from before TPROXY mode: made transparent like the ones created now.
+        // A socket of an agent from before TPROXY mode or the mark: made like the ones created now.
         this.sys.makeTransparent(fd);
       } catch (error) {
         problem = `cannot make it transparent: ${(error as Error).message}`;

@@ -16,6 +16,7 @@ import {
   type PacketSocket,
   setTransparent,
 } from '@pgw/original-dst';
+import { AGENT_SOCKET_MARK } from './agent-socket-mark.js';
 import { serveForwarderOnly } from './forwarder-only-server.js';
 import type { ListenerRegistry, ListenerSyscalls } from './listener-registry.js';
 import { uidsBoundToPort } from './listener-proc.js';
@@ -26,9 +27,10 @@ export const LISTEN_BACKLOG = 1024;
 
 /** The real syscalls: the native addon and /proc/net/tcp{,6} of the agent's network namespace. */
 export const nativeListenerSyscalls: ListenerSyscalls = {
-  // Transparent in every mode (the agent has CAP_NET_ADMIN): a switch to TPROXY mode needs no new sockets.
-  listen: (port) => listenLoopbackTcp(port, LISTEN_BACKLOG, { transparent: true }),
-  makeTransparent: setTransparent,
+  // Transparent in every mode (the agent has CAP_NET_ADMIN): a switch to TPROXY mode needs no new
+  // sockets. Marked, as every socket the agent hands the forwarder (agent-socket-mark.ts).
+  listen: (port) => listenLoopbackTcp(port, LISTEN_BACKLOG, { transparent: true, mark: AGENT_SOCKET_MARK }),
+  makeTransparent: (fd) => setTransparent(fd, AGENT_SOCKET_MARK),
   describe: describeSocket,
   close: closeFd,
   uidsBoundToPort: (port) => ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => uidsBoundToPort(readProc(file), port)),

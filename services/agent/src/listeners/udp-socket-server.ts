@@ -10,7 +10,7 @@ import {
 import type { Logger } from '@pgw/log';
 import { closeFd, type Packet, type PacketSocket, transparentUdpSocket } from '@pgw/original-dst';
 import { serveForwarderOnly } from './forwarder-only-server.js';
-import { TRANSPARENT_UDP_MARK } from './transparent-udp-mark.js';
+import { AGENT_SOCKET_MARK } from './agent-socket-mark.js';
 import { replySocketRefusal, TPROXY_UDP_PORT } from './udp-reply-check.js';
 
 export interface UdpSocketServerOptions {
@@ -30,7 +30,7 @@ export interface UdpSocketServerOptions {
  * the one on 127.0.0.1:TPROXY_UDP_PORT that nft's tproxy feeds (made once, at start, so no other
  * user can bind the port; handed to the forwarder on request), and a reply socket per client flow
  * and destination, bound to the destination and connected to the client, so that the forwarder can
- * answer from where the client sent. Each is marked (TRANSPARENT_UDP_MARK): the ruleset, not the
+ * answer from where the client sent. Each is marked (AGENT_SOCKET_MARK): the ruleset, not the
  * connect, keeps its datagrams to answers on the LAN. Any peer but the forwarder is refused.
  */
 export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Logger): { close(): void } {
@@ -45,7 +45,7 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
     if (tproxyFd !== null) return;
     try {
       // Marked too: it only receives, and IP_PKTINFO would let its holder send from any address.
-      tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true, mark: TRANSPARENT_UDP_MARK });
+      tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true, mark: AGENT_SOCKET_MARK });
       tproxyProblem = '';
     } catch (error) {
       // Without it tproxy places no datagram: the LAN's UDP is dropped (lan_tproxy), never routed.
@@ -78,7 +78,7 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
     if (refusal !== null) return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: refusal }, []);
     let fd: number;
     try {
-      fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: client.ip, port: client.port }, mark: TRANSPARENT_UDP_MARK });
+      fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, connect: { address: client.ip, port: client.port }, mark: AGENT_SOCKET_MARK });
     } catch (error) {
       return reply(session, { v: UDP_SOCKET_PROTOCOL_VERSION, type: 'refused', id: message.id, reason: (error as Error).message.slice(0, 300) }, []);
     }

@@ -114,16 +114,19 @@ describe('renderRuleset', () => {
     }
   });
 
-  it('lets a datagram of the agent’s transparent UDP sockets (their mark) out only as an answer of an intercepted flow to the LAN, in both modes, strict OUTPUT or not', () => {
-    // Their holder (the forwarder) can sendto() any host, or connect again, as the remote address
-    // a reply socket is bound to; it cannot change the mark.
+  it('lets a packet of the sockets the agent hands the forwarder (their mark) out only as a reply of an intercepted flow to the LAN or to a local peer, in both modes, strict OUTPUT or not', () => {
+    // Their holder (the forwarder) can send as the remote address a socket is bound to (a UDP reply
+    // socket by sendto() or a new connect(), a TPROXY connection after connect(AF_UNSPEC)); it
+    // cannot change the mark.
     for (const interceptMode of ['dnat', 'tproxy'] as const) {
       for (const strict of [false, true]) {
         const r = renderRuleset({ ...policy([client(1)], strict), interceptMode });
-        assert.match(r.script, /chain transparent_udp \{\n\t\ttype filter hook output priority filter; policy accept;/);
-        assert.deepEqual(chainRules(r.script, 'transparent_udp'), [
+        assert.match(r.script, /chain agent_sockets \{\n\t\ttype filter hook output priority -180; policy accept;/);
+        assert.deepEqual(chainRules(r.script, 'agent_sockets'), [
           'meta mark & 0x04000000 != 0x04000000 return',
           'ct direction reply ct mark & 0x02000000 == 0x02000000 oifname "ens19" return',
+          'ct direction reply ct status dnat oifname "ens19" return',
+          'ct direction reply oifname "lo" ip saddr 127.0.0.0/8 return',
           'counter drop',
         ], `${interceptMode}, strict ${strict}`);
       }

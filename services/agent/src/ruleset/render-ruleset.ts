@@ -2,7 +2,7 @@ import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
 import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
 import { TPROXY_NFT_MARK, tproxyChains } from './render-tproxy.js';
-import { TRANSPARENT_UDP_NFT_MARK } from '../listeners/transparent-udp-mark.js';
+import { AGENT_SOCKET_NFT_MARK } from '../listeners/agent-socket-mark.js';
 
 export const TABLE_FAMILY = 'inet';
 export const TABLE_NAME = 'pgw';
@@ -141,15 +141,20 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       rules: [`ct direction reply ct mark & ${TPROXY_NFT_MARK} == ${TPROXY_NFT_MARK} oifname != ${lan} drop`],
     },
     {
-      // The agent's transparent UDP sockets (their mark: transparent-udp-mark.ts), in either mode
-      // (the tproxy socket is made at start, and a forwarder keeps its reply sockets across a mode
-      // switch): a datagram leaves only as an answer of an intercepted flow, to the LAN. Their holder
-      // may sendto() any host, or connect again, as the remote address it is bound to. Counted.
-      name: 'transparent_udp',
-      hook: 'type filter hook output priority filter; policy accept;',
+      // The sockets the agent hands the forwarder (their mark: agent-socket-mark.ts), in either mode
+      // (a forwarder keeps its sockets across a mode switch): a packet leaves only as a reply of an
+      // intercepted flow to the LAN (TPROXY's conntrack mark, or DNAT), or from loopback to a local
+      // peer (from another address it would be an answer forged into a local process's flow). Their
+      // holder may send as the remote address they are bound to: a UDP reply socket by sendto() or
+      // a new connect(), an accepted TPROXY connection after connect(AF_UNSPEC). Counted. After
+      // conntrack (-200), before any mangle rule (-150) that could rewrite the mark.
+      name: 'agent_sockets',
+      hook: 'type filter hook output priority -180; policy accept;',
       rules: [
-        `meta mark & ${TRANSPARENT_UDP_NFT_MARK} != ${TRANSPARENT_UDP_NFT_MARK} return`,
+        `meta mark & ${AGENT_SOCKET_NFT_MARK} != ${AGENT_SOCKET_NFT_MARK} return`,
         `ct direction reply ct mark & ${TPROXY_NFT_MARK} == ${TPROXY_NFT_MARK} oifname ${lan} return`,
+        `ct direction reply ct status dnat oifname ${lan} return`,
+        'ct direction reply oifname "lo" ip saddr 127.0.0.0/8 return',
         'counter drop',
       ],
     },
