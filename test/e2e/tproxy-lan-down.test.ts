@@ -5,9 +5,11 @@
 // is safe by itself (those sockets send from 127.0.0.1, which the kernel keeps off other
 // interfaces). Real agent, forwarder, dante; strict OUTPUT off (it let the agent-made UDP reply
 // sockets out anyway: root's).
-// Then the agent's transparent UDP sockets in a compromised forwarder's hands: a reply socket is
-// bound to a remote host's address and connected to a client, but sendto() and a new connect()
-// take any peer, so the forwarder could send as that host to anyone. Only strict OUTPUT stopped it.
+// Then the sockets the agent hands the forwarder, in a compromised forwarder's hands: a UDP reply
+// socket is bound to a remote host's address and connected to a client, but sendto() and a new
+// connect() take any peer; an accepted TPROXY connection can be disconnected and connected again
+// from the address its client dialed. Only strict OUTPUT stopped either; now their mark does
+// (docs/SECURITY.md flow 12b), while a UDP answer to the client still comes back.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
@@ -176,6 +178,14 @@ describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by th
     assert.ok(read > 0, 'the stream reached the client before the link went down');
     assert.deepEqual(wan.fromClients, [], `packets with the client's address on eth0 while the LAN link was down`);
   });
+  it('strict OUTPUT off: a UDP echo through dante comes back through the agent’s marked reply socket', async () => {
+    const { ip, udpEchoPort } = dp.lab.description.internet;
+    let result = '';
+    // The forwarder asks the agent for its sockets once started: a few tries at most.
+    for (let i = 0; i < 10 && result !== 'reply'; i++) result = (await dp.prober.udp(CLIENT, ip, udpEchoPort, 1500)).result;
+    assert.equal(result, 'reply');
+  });
+
   it('a compromised forwarder holding a reply socket sends as the remote host to another WAN host (sendto, connect again): refused, nothing on eth0', async () => {
     const { ip } = dp.lab.description.internet;
     const droppedBefore = await agentSocketDrops();
