@@ -23,6 +23,7 @@ import { CSRF_COOKIE } from './http/authenticate.js';
 import { drainServer } from './http/drain.js';
 import { Notifier } from './live/notifier.js';
 import { API_SPEC_PATH, DEFAULT_UI_DIR } from './paths.js';
+import { plainHttpExposure } from './logic/plain-http.js';
 import { ProbeGate } from './services/probe-gate.js';
 import { readComponentStatus, readNodes } from './reports/component-status-reader.js';
 import { auditReader } from './repositories/audit.js';
@@ -159,6 +160,8 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const metricsAddress = metricsPort.address() ?? { address: config.PGW_API_METRICS_HOST, family: isIPv6(config.PGW_API_METRICS_HOST) ? 'IPv6' : 'IPv4', port: config.PGW_API_METRICS_PORT };
   const metricsUrl = `http://${metricsAddress.family === 'IPv6' ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}`;
   logger.info('listening', { url: `${tls ? 'https' : 'http'}://${host}:${address.port}`, metrics: metricsUrl });
+  const exposure = plainHttpExposure(address.address, Boolean(tls), config.PGW_TRUST_PROXY);
+  if (exposure !== null) logger.warn(exposure);
   return {
     url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,
     metricsUrl,
