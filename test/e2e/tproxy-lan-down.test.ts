@@ -48,6 +48,19 @@ s.on('error', () => {});
 setTimeout(() => { console.log(bytes); process.exit(0); }, Number(ms));
 `;
 
+/** Runs in the LAN namespace: connects from argv[1] to argv[2]:argv[3], reads for argv[4] ms; prints the bytes read and how and when (ms from its start) the connection ended. */
+const READ_UNTIL_END = `
+const [src, host, port, ms] = process.argv.slice(1);
+const started = Date.now();
+let bytes = 0;
+const done = (end) => { console.log(JSON.stringify({ bytes, end, atMs: Date.now() - started })); process.exit(0); };
+const s = require('node:net').connect({ host, port: Number(port), localAddress: src });
+s.on('data', (d) => (bytes += d.length));
+s.on('error', (e) => done(e.code));
+s.on('close', () => done('closed'));
+setTimeout(() => done('none'), Number(ms));
+`;
+
 /**
  * Runs in the gateway namespace as the forwarder's uid: asks the agent's UDP socket server for the
  * reply socket of a flow (client argv[3]:argv[4] to argv[5]:argv[6]), then uses it to send to
@@ -125,6 +138,13 @@ except OSError as e:
     print(json.dumps({'sendto': e.strerror}))
 `;
 
+/** Moves the client's mapping to `port`, as the api does, and waits until the agent has applied it. */
+async function moveMapping(port: number): Promise<void> {
+  await dp.tdb.db.updateTable('mappings').set({ listenPort: port }).where('id', '=', mappingId).execute();
+  await dp.gateway.publish({ type: 'mapping.changed', mappingId, action: 'updated' });
+  await dp.waitFor(`the agent to move the client to port ${port}`, async () => (await dp.nft('list', 'map', 'inet', 'pgw', 'client_port')).stdout.includes(`${CLIENT} : ${port}`));
+}
+
 /** Packets dropped by table inet pgw's chain agent_sockets (its counter). */
 async function agentSocketDrops(): Promise<number> {
   const listed = (await dp.nft('list', 'chain', 'inet', 'pgw', 'agent_sockets')).stdout;
@@ -132,6 +152,7 @@ async function agentSocketDrops(): Promise<number> {
 }
 
 let dp: Dataplane;
+let mappingId: number;
 
 describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by the WAN', { timeout: 180_000 }, () => {
 
@@ -145,7 +166,7 @@ describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by th
     await dp.loadGuard();
     await dp.tdb.db.updateTable('settings').set({ interceptMode: 'tproxy', strictOutput: false }).where('id', '=', 1).execute();
     const proxy = await dp.addProxy(0, 'up');
-    await dp.addMapping(CLIENT, proxy, 20010);
+    mappingId = await dp.addMapping(CLIENT, proxy, 20010);
     await dp.startAgent();
     await dp.waitFor('the agent to apply the mapping', async () => JSON.stringify(await dp.setElements('lan_mapped')) === JSON.stringify([CLIENT]));
     await dp.gateway.start('forwarder');
@@ -178,6 +199,20 @@ describe('TPROXY mode, LAN link down: nothing addressed to a client leaves by th
     assert.ok(read > 0, 'the stream reached the client before the link went down');
     assert.deepEqual(wan.fromClients, [], `packets with the client's address on eth0 while the LAN link was down`);
   });
+  it('the mapping moves to another port: the client\'s live connection is reset at once (the forwarder\'s reset reaches it), and it reconnects through the new port', async () => {
+    const { ip } = dp.lab.description.internet;
+    const reading = dp.lab.exec(dp.lab.ns.lan, ['node', '-e', READ_UNTIL_END, CLIENT, ip, String(STREAM_PORT), '8000'], { timeoutMs: 15_000 });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const movedAt = 1_500;
+    await moveMapping(20011);
+    const ended = JSON.parse((await reading).stdout.trim()) as { bytes: number; end: string; atMs: number };
+    assert.ok(ended.bytes > 0, 'the stream reached the client first');
+    assert.equal(ended.end, 'ECONNRESET', `the client learns its connection ended (${JSON.stringify(ended)})`);
+    assert.ok(ended.atMs - movedAt < 3_000, `within 3 s of the move (${ended.atMs - movedAt} ms)`);
+    await dp.waitFor('the client to read the stream through its new port', async () => Number((await dp.lab.exec(dp.lab.ns.lan, ['node', '-e', READER, CLIENT, ip, String(STREAM_PORT), '300'])).stdout.trim()) > 0, 15_000);
+    await moveMapping(20010);
+  });
+
   it('strict OUTPUT off: a UDP echo through dante comes back through the agent’s marked reply socket', async () => {
     const { ip, udpEchoPort } = dp.lab.description.internet;
     let result = '';

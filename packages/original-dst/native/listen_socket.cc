@@ -41,7 +41,8 @@ bool MarkArg(const Napi::Value& value, uint32_t* out) {
 // transparent: IP_TRANSPARENT (needs CAP_NET_ADMIN), so nft's tproxy can place a client's
 // connection on it with its original destination (TPROXY mode, issue 15); the accepted sockets
 // inherit it, and using them needs no capability. mark: SO_MARK (0: none), set before listen() so
-// that every connection it accepts carries it too (net.ipv4.tcp_fwmark_accept 0).
+// that every connection it accepts carries it too (inet_request_mark: the listener's mark when set,
+// whatever net.ipv4.tcp_fwmark_accept says).
 Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int port = 0;

@@ -23,6 +23,14 @@ describe('clientsToDisconnect', () => {
     assert.deepEqual(clientsToDisconnect(before, after), []);
   });
 
+  it('leaves the entries of connections made in TPROXY mode: nothing binds them to the old port, and they carry the forwarder\'s reset back', () => {
+    const before = { ...p([c(13)]), interceptMode: 'tproxy' as const };
+    const after = { ...p([c(13, { port: parsePort(29999) })]), interceptMode: 'tproxy' as const };
+    assert.deepEqual(clientsToDisconnect(before, after), []);
+    // Made in DNAT mode, they still are DNAT-ed to the old port after a switch to TPROXY mode.
+    assert.deepEqual(clientsToDisconnect({ ...before, interceptMode: 'dnat' }, after), [{ ip: '192.168.2.13', keepPort: 29999 }]);
+  });
+
   it('leaves everyone alone when nothing changed, and at first start', () => {
     assert.deepEqual(clientsToDisconnect(p([c(10)]), p([c(10)])), []);
     assert.deepEqual(clientsToDisconnect(null, p([c(10), c(11, { blocked: 'mapping_disabled' })])), []);

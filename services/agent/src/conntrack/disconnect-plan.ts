@@ -19,9 +19,13 @@ export interface ClientDisconnect {
  * whatever its conntrack state, and the entry is what carries the forwarder's reset back to the
  * client (un-NAT-ed, so the client's stack accepts it) when it closes their relays. A client moved
  * to another proxy on the same port needs nothing here: the forwarder resets its relays itself.
+ *
+ * Connections made in TPROXY mode keep their entries too: no NAT binds them to the old port (tproxy
+ * finds their established socket whatever the port map says), the forwarder resets them itself, and
+ * without its entry that reset is no reply of an intercepted flow: chain agent_sockets drops it.
  */
 export function clientsToDisconnect(previous: GatewayPolicy | null, next: GatewayPolicy): ClientDisconnect[] {
-  if (previous === null) return [];
+  if (previous === null || previous.interceptMode === 'tproxy') return [];
   const nextByIp = new Map<string, PolicyClient>(next.clients.map((c) => [c.ip, c]));
   const result: ClientDisconnect[] = [];
   for (const before of previous.clients) {

@@ -1,8 +1,9 @@
 /**
  * The mark (SO_MARK) the agent puts on every socket it makes for the forwarder: the transparent UDP
  * sockets (the tproxy socket, each reply socket: udp-socket-server.ts) and the mapped ports'
- * listening sockets (listener-server.ts), whose accepted connections inherit it (while
- * net.ipv4.tcp_fwmark_accept is 0, the default). The forwarder holds them without any capability,
+ * listening sockets (listener-server.ts), whose accepted connections inherit it (whatever
+ * net.ipv4.tcp_fwmark_accept says: the SYN's mark is taken only for an unmarked listener). The
+ * forwarder holds them without any capability,
  * so it can neither change the mark nor send without it; and each can send as a remote host
  * (IP_TRANSPARENT): a reply socket to whatever peer sendto() or a new connect() names, an accepted
  * TPROXY connection after connect(AF_UNSPEC) and a new connect() from the client's destination's
