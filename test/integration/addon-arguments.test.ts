@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
-import { closeFd, connectPacketServer, dialNative, dialNativeOnFd, PacketServer, PacketSocket, setTcpKeepalive, watchDescriptor } from '@pgw/original-dst';
+import { closeFd, connectPacketServer, dialNative, dialNativeOnFd, listenLoopbackTcp, PacketServer, PacketSocket, setTcpKeepalive, transparentUdpSocket, watchDescriptor } from '@pgw/original-dst';
 
 describe('addon arguments: descriptors and ports are whole numbers in range', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgw-addon-args-'));
@@ -27,6 +27,15 @@ describe('addon arguments: descriptors and ports are whole numbers in range', ()
       socket.close();
       server.close();
       for (const fd of peers) closeFd(fd);
+    }
+  });
+
+  it('a socket mark past 2^32 - 1, NaN, negative or a fraction is refused before any socket exists; a transparent socket needs one', () => {
+    for (const mark of [2 ** 32, Number.NaN, -1, 0.5]) {
+      assert.throws(() => listenLoopbackTcp(1, 16, { transparent: false, mark }), /mark 0-0xffffffff/, String(mark));
+    }
+    for (const mark of [0, 2 ** 32 + 1, Number.NaN]) {
+      assert.throws(() => transparentUdpSocket('127.0.0.1', 1, { recvOrigDst: false, mark }), /mark 1\.\.0xffffffff/, String(mark));
     }
   });
 

@@ -24,15 +24,6 @@ bool IntArg(const Napi::CallbackInfo& info, size_t i, int min, int max, int* out
   return info.Length() > i && WholeNumberIn(info[i], min, max, out);
 }
 
-// A socket mark: a whole number 0..0xffffffff (beyond int, so not WholeNumberIn).
-bool MarkArg(const Napi::Value& value, uint32_t* out) {
-  if (!value.IsNumber()) return false;
-  const double d = value.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 0xffffffff) || d != static_cast<double>(static_cast<uint32_t>(d))) return false;
-  *out = static_cast<uint32_t>(d);
-  return true;
-}
-
 }  // namespace
 
 // tcpListenLoopback(port, backlog, transparent, mark) -> fd: 127.0.0.1:port, SO_REUSEADDR (rebinding
@@ -48,7 +39,7 @@ Napi::Value TcpListenLoopback(const Napi::CallbackInfo& info) {
   int port = 0;
   int backlog = 0;
   uint32_t mark = 0;
-  if (!IntArg(info, 0, 1, 65535, &port) || !IntArg(info, 1, 1, 65535, &backlog) || info.Length() != 4 || !info[2].IsBoolean() || !MarkArg(info[3], &mark)) {
+  if (!IntArg(info, 0, 1, 65535, &port) || !IntArg(info, 1, 1, 65535, &backlog) || info.Length() != 4 || !info[2].IsBoolean() || !MarkArg(info[3], 0, &mark)) {
     Napi::TypeError::New(env, "tcpListenLoopback(port 1-65535, backlog 1-65535, transparent boolean, mark 0-0xffffffff) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -167,7 +158,7 @@ Napi::Value SetTransparent(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   uint32_t mark = 0;
-  if (!IntArg(info, 0, 0, 1 << 30, &fd) || info.Length() != 2 || !MarkArg(info[1], &mark)) {
+  if (!IntArg(info, 0, 0, 1 << 30, &fd) || info.Length() != 2 || !MarkArg(info[1], 0, &mark)) {
     Napi::TypeError::New(env, "setTransparent(fd, mark 0-0xffffffff) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }

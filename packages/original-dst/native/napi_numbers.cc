@@ -18,3 +18,11 @@ bool DescriptorArg(const Napi::Value& v, int* out, bool allowNone) {
 bool PortArg(const Napi::Value& v, int* out) {
   return WholeNumberIn(v, 1, 65535, out);
 }
+
+bool MarkArg(const Napi::Value& v, uint32_t min, uint32_t* out) {
+  if (!v.IsNumber()) return false;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < min || d > 0xffffffffu) return false;
+  *out = static_cast<uint32_t>(d);
+  return true;
+}

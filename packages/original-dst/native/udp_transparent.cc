@@ -56,15 +56,13 @@ Napi::Value UdpTransparentSocket(const Napi::CallbackInfo& info) {
   sockaddr_in local{};
   sockaddr_in peer{};
   const bool connectTo = info.Length() >= 6 && !info[3].IsNull();
-  double markValue = -1;
-  if (info.Length() >= 6 && info[5].IsNumber()) markValue = info[5].As<Napi::Number>().DoubleValue();
+  uint32_t mark = 0;
   // A mark of 0 would confine nothing: every transparent socket carries one.
   if (info.Length() != 6 || !ParseEndpoint(info[0], info[1], &local) || !info[2].IsBoolean() ||
-      (connectTo && !ParseEndpoint(info[3], info[4], &peer)) || !(markValue >= 1 && markValue <= 0xffffffff) || markValue != static_cast<double>(static_cast<uint32_t>(markValue))) {
+      (connectTo && !ParseEndpoint(info[3], info[4], &peer)) || !MarkArg(info[5], 1, &mark)) {
     Napi::TypeError::New(env, "udpTransparentSocket(IPv4 address, port, recvOrigDst boolean, connect IPv4 address or null, connect port, mark 1..0xffffffff) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const uint32_t mark = static_cast<uint32_t>(markValue);
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) {
     ThrowErrno(env, "socket(AF_INET, SOCK_DGRAM)", errno);
