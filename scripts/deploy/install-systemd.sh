@@ -90,3 +90,6 @@ trap - EXIT
 say "systemctl enable --now pgw-guard.service pgw.target"
 systemctl daemon-reload
 systemctl enable --now pgw-guard.service pgw.target
+# An upgrade: an active guard keeps the previous file's table until reloaded (enable --now leaves
+# an active oneshot alone); loading it again is one transaction, never a moment without it.
+systemctl reload pgw-guard.service

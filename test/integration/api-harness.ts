@@ -64,6 +64,7 @@ export class ApiHarness {
         PGW_API_METRICS_PORT: 0,
         PGW_TRUST_PROXY: false,
         PGW_API_HOSTNAMES: [],
+        PGW_API_PUBLISHED_ON_LOOPBACK: false,
         PGW_UI_DIR: '/nonexistent',
         PGW_PROXY_ALLOW_CIDRS: [],
         ...overrides,

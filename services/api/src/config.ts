@@ -56,6 +56,8 @@ const schema = z
     PGW_TLS_CERT_FILE: z.string().optional(),
     PGW_TLS_KEY_FILE: z.string().optional(),
     PGW_TRUST_PROXY: trustProxy,
+    /** The api's port reaches the network only through a port published on the host's loopback (the shipped docker-compose.yml): plain HTTP there is no warning. */
+    PGW_API_PUBLISHED_ON_LOOPBACK: fields.booleanFlag(false),
     // The DNS names clients reach the api by (a reverse proxy's public name); its metrics port answers to them too.
     PGW_API_HOSTNAMES: fields.hostNames,
     PGW_ADMIN_USERNAME: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ -').optional(),

@@ -160,7 +160,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const metricsAddress = metricsPort.address() ?? { address: config.PGW_API_METRICS_HOST, family: isIPv6(config.PGW_API_METRICS_HOST) ? 'IPv6' : 'IPv4', port: config.PGW_API_METRICS_PORT };
   const metricsUrl = `http://${metricsAddress.family === 'IPv6' ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}`;
   logger.info('listening', { url: `${tls ? 'https' : 'http'}://${host}:${address.port}`, metrics: metricsUrl });
-  const exposure = plainHttpExposure(address.address, Boolean(tls), config.PGW_TRUST_PROXY);
+  const exposure = plainHttpExposure(address.address, { tls: Boolean(tls), trustProxy: config.PGW_TRUST_PROXY, publishedOnLoopback: config.PGW_API_PUBLISHED_ON_LOOPBACK });
   if (exposure !== null) logger.warn(exposure);
   return {
     url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,

@@ -23,7 +23,7 @@ describe('AGENT_SOCKET_MARK', () => {
 
   it('the guard writes out the same marks as table inet pgw: a marked packet leaves only as a reply of an intercepted flow or to a local peer', () => {
     assert.deepEqual(guardChain('agent_sockets'), [
-      `meta mark & ${AGENT_SOCKET_NFT_MARK} != ${AGENT_SOCKET_NFT_MARK} return`,
+      `meta mark != ${AGENT_SOCKET_NFT_MARK} return`,
       `ct direction reply ct mark & ${TPROXY_NFT_MARK} == ${TPROXY_NFT_MARK} return`,
       'ct direction reply ct status dnat return',
       'ct direction reply oifname "lo" ip saddr 127.0.0.0/8 return',

@@ -123,7 +123,7 @@ describe('renderRuleset', () => {
         const r = renderRuleset({ ...policy([client(1)], strict), interceptMode });
         assert.match(r.script, /chain agent_sockets \{\n\t\ttype filter hook output priority -180; policy accept;/);
         assert.deepEqual(chainRules(r.script, 'agent_sockets'), [
-          'meta mark & 0x04000000 != 0x04000000 return',
+          'meta mark != 0x04000000 return',
           'ct direction reply ct mark & 0x02000000 == 0x02000000 oifname "ens19" return',
           'ct direction reply ct status dnat oifname "ens19" return',
           'ct direction reply oifname "lo" ip saddr 127.0.0.0/8 return',

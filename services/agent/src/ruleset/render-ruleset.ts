@@ -151,7 +151,8 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       name: 'agent_sockets',
       hook: 'type filter hook output priority -180; policy accept;',
       rules: [
-        `meta mark & ${AGENT_SOCKET_NFT_MARK} != ${AGENT_SOCKET_NFT_MARK} return`,
+        // Exactly the mark: another program's mark that shares its bit is none of ours (the guard's chain stays loaded without pgw).
+        `meta mark != ${AGENT_SOCKET_NFT_MARK} return`,
         `ct direction reply ct mark & ${TPROXY_NFT_MARK} == ${TPROXY_NFT_MARK} oifname ${lan} return`,
         `ct direction reply ct status dnat oifname ${lan} return`,
         'ct direction reply oifname "lo" ip saddr 127.0.0.0/8 return',
