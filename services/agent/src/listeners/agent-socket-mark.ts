@@ -1,10 +1,12 @@
+import { nftMark } from '../ruleset/nft-values.js';
+
 /**
  * The mark (SO_MARK) the agent puts on every socket it makes for the forwarder: the transparent UDP
  * sockets (the tproxy socket, each reply socket: udp-socket-server.ts) and the mapped ports'
  * listening sockets (listener-server.ts), whose accepted connections inherit it (whatever
  * net.ipv4.tcp_fwmark_accept says: the SYN's mark is taken only for an unmarked listener). The
- * forwarder holds them without any capability,
- * so it can neither change the mark nor send without it; and each can send as a remote host
+ * forwarder holds them without any capability, so it can neither change the mark nor send without
+ * it; and each can send as a remote host
  * (IP_TRANSPARENT): a reply socket to whatever peer sendto() or a new connect() names, an accepted
  * TPROXY connection after connect(AF_UNSPEC) and a new connect() from the client's destination's
  * address. table inet pgw (chain agent_sockets) and the guard (guard/pgw-guard.nft, the same value
@@ -15,4 +17,4 @@
 export const AGENT_SOCKET_MARK = 0x0400_0000;
 
 /** AGENT_SOCKET_MARK as nft writes it. */
-export const AGENT_SOCKET_NFT_MARK = `0x${AGENT_SOCKET_MARK.toString(16).padStart(8, '0')}`;
+export const AGENT_SOCKET_NFT_MARK = nftMark(AGENT_SOCKET_MARK);

@@ -49,3 +49,9 @@ export function nftMac(value: MacAddress): string {
   }
   return value;
 }
+
+/** A packet or conntrack mark as nft writes it: 0x and eight hex digits. */
+export function nftMark(value: number): string {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) throw new Error(`invalid mark for nft: ${JSON.stringify(value)}`);
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}

@@ -1,6 +1,6 @@
 import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
-import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftPort, nftUid } from './nft-values.js';
+import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftMark, nftPort, nftUid } from './nft-values.js';
 import { TPROXY_NFT_MARK, tproxyChains } from './render-tproxy.js';
 import { AGENT_SOCKET_NFT_MARK } from '../listeners/agent-socket-mark.js';
 
@@ -115,7 +115,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
       // of lan-routing.ts requires for LAN -> 127/8. No table, no mark: the kernel refuses them.
       name: 'lan_mark',
       hook: 'type filter hook prerouting priority -90; policy accept;',
-      rules: [`iifname ${lan} ct status dnat meta mark set meta mark | 0x${LOCAL_MARK.toString(16).padStart(8, '0')}`],
+      rules: [`iifname ${lan} ct status dnat meta mark set meta mark | ${nftMark(LOCAL_MARK)}`],
     }]),
     {
       name: 'input',

@@ -1,4 +1,5 @@
 import { TPROXY_MARK } from '../lan/policy-routing-tproxy.js';
+import { nftMark } from './nft-values.js';
 import { TPROXY_UDP_PORT } from '../listeners/udp-reply-check.js';
 
 /** A chain of table inet pgw as render-ruleset.ts writes it. */
@@ -10,7 +11,7 @@ export interface RenderedChain {
 }
 
 /** TPROXY_MARK as nft writes it: on the packets and the conntrack entries of intercepted flows. */
-export const TPROXY_NFT_MARK = `0x${TPROXY_MARK.toString(16).padStart(8, '0')}`;
+export const TPROXY_NFT_MARK = nftMark(TPROXY_MARK);
 const mark = TPROXY_NFT_MARK;
 
 /**
