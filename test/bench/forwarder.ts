@@ -22,6 +22,7 @@ import { measureFootprint, printFootprint } from './footprint.js';
 import { rssMiB } from './ops-machine.js';
 import { LanClient } from './forwarder/lan-client-handle.js';
 import { gatewayWithoutPgw } from './forwarder/gateway-without-pgw.js';
+import { waitEffective, waitInterceptMode } from './forwarder/intercept-mode.js';
 import { FORWARDER_WARMUP } from './forwarder/jit-warmup.js';
 import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
 import { benchSocks5Handshake } from './socks5-handshake.js';
@@ -50,7 +51,6 @@ const CLIENT = {
 } as const;
 
 type Setup = 'direct' | 'redsocks' | 'pgw' | 'pgw-tproxy';
-type InterceptMode = 'dnat' | 'tproxy';
 type ProxyKind = 'none' | 'socks5' | 'http';
 
 interface Row {
@@ -130,32 +130,6 @@ function median(values: readonly number[]): number {
 
 function loadAverage(): number {
   return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
-}
-
-async function waitEffective(lab: Lab, pairs: readonly (readonly [string, ProxyHandle])[]): Promise<void> {
-  for (const [client, proxy] of pairs) {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 2_000 });
-      if (r.ok && (JSON.parse(r.body) as { ip: string }).ip === proxy.ip) break;
-      if (Date.now() > deadline) throw new Error(`pgw client ${client} not effective through ${proxy.url} within 15 s`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
-
-/**
- * The rows are labelled by the mode the agent rendered, not only the one the bench asked for. Waited
- * for: the agent's boot fast path may first apply its state file, written in the other mode.
- */
-async function waitInterceptMode(lab: Lab, mode: InterceptMode): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const table = (await lab.exec(lab.ns.gateway, ['nft', 'list', 'table', 'inet', 'pgw'], { reject: false })).stdout;
-    if (/chain lan_tproxy\b/.test(table) === (mode === 'tproxy')) return;
-    if (Date.now() > deadline) throw new Error(`interceptMode ${mode} set, but the agent's inet pgw ${mode === 'tproxy' ? 'lacks' : 'still has'} chain lan_tproxy after 15 s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 function minus(a: Summary, b: Summary): Summary {

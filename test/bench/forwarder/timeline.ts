@@ -16,9 +16,11 @@
  *   total     client SYN in         -> FIN out to the client (relay + others)
  *   cpu       the relay process's CPU time per try, all its threads (schedstat, ns resolution): load-independent
  *
- *   node --conditions=pgw-source --import tsx test/bench/forwarder/timeline.ts [--tries 200] [--gap <ms>] [--profile]
+ *   node --conditions=pgw-source --import tsx test/bench/forwarder/timeline.ts [--tries 200] [--gap <ms>] [--tproxy] [--profile]
  *
  * --gap: each try waits that long after the previous one (default 0: back to back).
+ * --tproxy: the pgw rows again with interceptMode tproxy (agent restarted, same forwarder), after
+ * the DNAT ones: what the interception path itself costs, apart from the forwarder's work.
  * --profile: the forwarder runs under the V8 CPU profiler (cpu-profile-preload.cjs) through its
  * tries; self and total time per function are printed after the table.
  *
@@ -39,6 +41,7 @@ import { FORWARDER_WARMUP } from './jit-warmup.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
 import { gatewayWithoutPgw } from './gateway-without-pgw.js';
+import { waitEffective, waitInterceptMode } from './intercept-mode.js';
 import { startRedsocks } from './redsocks.js';
 
 const STAGES = ['accept', 'attach', 'down', 'close', 'relay', 'others', 'w:client', 'w:answer', 'w:response', 'w:fin', 'total', 'cpu'] as const;
@@ -245,24 +248,24 @@ async function main(): Promise<void> {
       process.stderr.write(`${label}: ${found.length}/${tries} tries matched (${[...skipped].map(([why, n]) => `${why}: ${n}`).join(', ') || 'all'}), client-side p50 ${median(measured.samples ?? []).toFixed(3)} ms, ${userSystem} (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})\n`);
     };
 
-    await gateway.start('agent');
-    for (const [client, proxy] of [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]] as const) {
-      for (let i = 0; ; i++) {
-        const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 2_000 });
-        if (r.ok && r.body.includes(proxy.ip)) break;
-        if (i === 150) throw new Error(`${client} not effective through ${proxy.url} within 15 s`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+    for (const mode of process.argv.includes('--tproxy') ? (['dnat', 'tproxy'] as const) : (['dnat'] as const)) {
+      // Written behind the api's back: the agent reads it when it starts.
+      await tdb.db.updateTable('settings').set({ interceptMode: mode }).where('id', '=', 1).execute();
+      await gateway.start('agent');
+      await waitInterceptMode(lab, mode);
+      await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
+      const label = mode === 'dnat' ? 'pgw' : 'pgw-tproxy';
+      await run(`${label} socks5`, CLIENT.pgwSocks5, dante, forwarder.pid);
+      await run(`${label} http`, CLIENT.pgwHttp, tinyproxy, forwarder.pid);
+      await gateway.stop('agent');
+      // Back to a gateway without pgw: the next mode's agent, or redsocks, starts from none of its state.
+      await gatewayWithoutPgw(lab);
     }
-    await run('pgw socks5', CLIENT.pgwSocks5, dante, forwarder.pid);
-    await run('pgw http', CLIENT.pgwHttp, tinyproxy, forwarder.pid);
-    await gateway.stop('agent');
     if (profile !== null) {
       await gateway.stop('forwarder');
       if (!existsSync(profile)) throw new Error(`the forwarder wrote no profile to ${profile}`);
       profileLines = ['self time:', ...summariseProfile(profile, 30), 'total time:', ...inclusiveProfile(profile, 60)];
     }
-    await gatewayWithoutPgw(lab);
     const redsocks = await startRedsocks(lab, [
       { client: CLIENT.redsocksSocks5, localPort: 12345, proxy: { ip: dante.ip, port: dante.port, type: 'socks5' } },
       { client: CLIENT.redsocksHttp, localPort: 12346, proxy: { ip: tinyproxy.ip, port: tinyproxy.port, type: 'http-connect' } },
