@@ -12,6 +12,7 @@ import { ApiError } from './http/api-error.js';
 import { authenticate } from './http/authenticate.js';
 import { errorHandler } from './http/error-handler.js';
 import { hostCheck } from './http/host-check.js';
+import { onlyStringCookies, refuseNul } from './http/hostile-input.js';
 import { requestContext } from './http/request-context.js';
 import { resolveOperation } from './http/resolve-operation.js';
 import { compileOperations, type SpecPaths } from './logic/operation-matcher.js';
@@ -84,6 +85,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
   const console = options.uiDir ? consoleRoutes(options.uiDir, matcher.prefixes) : null;
   app.use(resolveOperation(matcher, [docsRoutes(options.specPath), ...(console ? [console] : [])]));
   app.use(cookieParser());
+  app.use(onlyStringCookies);
   app.use(express.json({ limit: '256kb' }));
   app.use(express.text({ type: 'text/csv', limit: '2mb' }));
   const validator = OpenApiValidator.middleware({
@@ -96,6 +98,7 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
       validateSecurity: false,
   }) as unknown as RequestHandler[];
   app.use(...validateRequests(validator));
+  app.use(refuseNul);
   app.use(authenticate(ctx));
   app.use(enforceAccess(ctx));
   for (const router of [

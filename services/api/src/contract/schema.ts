@@ -1380,7 +1380,7 @@ export interface components {
         Id: components["schemas"]["RowId"];
         Limit: number;
         /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
-        AuditBefore: string;
+        IdCursor: string;
         /** @description Username of the actor, exactly */
         AuditActor: string;
         AuditEntityType: components["schemas"]["AuditEntityType"];
@@ -1831,8 +1831,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: components["parameters"]["Limit"];
-                /** @description Cursor from `nextCursor` of the previous page */
-                before?: string;
+                /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
+                before?: components["parameters"]["IdCursor"];
             };
             header?: never;
             path: {
@@ -2344,7 +2344,7 @@ export interface operations {
             query?: {
                 limit?: components["parameters"]["Limit"];
                 /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
-                before?: components["parameters"]["AuditBefore"];
+                before?: components["parameters"]["IdCursor"];
                 /** @description Username of the actor, exactly */
                 actor?: components["parameters"]["AuditActor"];
                 entityType?: components["parameters"]["AuditEntityType"];
@@ -2387,7 +2387,7 @@ export interface operations {
             query?: {
                 limit?: number;
                 /** @description Cursor from `nextCursor` of the previous page (rows with a smaller id) */
-                before?: components["parameters"]["AuditBefore"];
+                before?: components["parameters"]["IdCursor"];
                 /** @description Username of the actor, exactly */
                 actor?: components["parameters"]["AuditActor"];
                 entityType?: components["parameters"]["AuditEntityType"];

@@ -2,6 +2,7 @@ import type { UserRow } from '@pgw/db';
 import type { Request, Response, Router } from 'express';
 import { strictRouter } from '../http/router.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
+import { countedCheck } from '../auth/counted-check.js';
 import { GateFull } from '../auth/work-gate.js';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../http/actor.js';
@@ -40,14 +41,13 @@ export function authRoutes(ctx: ApiContext): Router {
     let checked: { user: UserRow | undefined; ok: boolean };
     try {
       // The user lookup is inside the gate too, so a storm cannot drain the Postgres pool either.
-      checked = await ctx.passwordGate.run(async () => {
+      checked = await countedCheck(ctx.passwordGate, reservation, async () => {
         const user = await findUserByUsername(ctx.db, username);
         const hash = user?.passwordHash ?? (await dummyPasswordHash());
         ctx.loginMetrics.passwordChecks.inc();
         return { user, ok: await verifyPassword(hash, password) };
       });
     } catch (error) {
-      reservation.abandoned();
       if (!(error instanceof GateFull)) throw error;
       ctx.loginMetrics.refusals.inc({ reason: 'busy' });
       throw busy(res);
@@ -109,9 +109,8 @@ export function authRoutes(ctx: ApiContext): Router {
     let passwordHash: string | null;
     try {
       // Both argon2 runs in one turn of the gate: a change that got in is not refused halfway.
-      passwordHash = await ctx.passwordGate.run(async () => ((await verifyPassword(user.passwordHash, currentPassword)) ? hashPassword(newPassword) : null));
+      passwordHash = await countedCheck(ctx.passwordGate, reservation, async () => ((await verifyPassword(user.passwordHash, currentPassword)) ? hashPassword(newPassword) : null));
     } catch (error) {
-      reservation.abandoned();
       if (error instanceof GateFull) throw busy(res);
       throw error;
     }
