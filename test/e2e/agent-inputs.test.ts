@@ -28,6 +28,7 @@ let dp: Dataplane;
 let token = '';
 let metricsStandIn: LabProcess;
 let foreignListener: LabProcess;
+let besideListeners: LabProcess[];
 let internet: string;
 let httpPort: number;
 const ids = { proxy: 0, metrics: 0, foreign: 0 };
@@ -94,6 +95,9 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     // a socket of another local user (uid pgw-api stands for any user that is not the forwarder).
     metricsStandIn = await dp.startListenersAs('pgw-health', [PORTS.metrics], 'health-metrics-stand-in');
     foreignListener = await dp.startListenersAs('pgw-api', [PORTS.foreign], 'foreign-user-listener');
+    // Beside the effective client's port, on addresses no client is sent to: any local user may
+    // bind those, and they must not get that client blocked (they did: port_refused).
+    besideListeners = [await dp.startListenersAs('pgw-api', [PORTS.effective], 'beside-on-127.0.0.2', '127.0.0.2'), await dp.startListenersAs('pgw-api', [PORTS.effective], 'beside-on-::1', '::1')];
     await dp.startAgent();
     await dp.gateway.start('api');
     const login = await fetch(`${dp.gateway.apiUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN_CREDENTIALS) });
@@ -114,6 +118,7 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     assert.deepEqual(probes.map((p) => p.result), ['connected', 'refused', 'refused']);
     assert.deepEqual(await accepted(metricsStandIn), [], 'the metrics socket received no client');
     assert.deepEqual(await accepted(foreignListener), [], 'the other user’s socket received no client');
+    for (const beside of besideListeners) assert.deepEqual(await accepted(beside), [], 'a socket beside the forwarder port received no client');
     // Never DNAT-ed: blocked, and the DNAT map holds only the effective client.
     assert.deepEqual(await dnatTargets(), [`${EFFECTIVE} : ${PORTS.effective}`]);
     assert.deepEqual(await dp.setElements('lan_blocked'), [ON_METRICS, ON_FOREIGN].sort());

@@ -134,7 +134,8 @@ export class Prober {
  */
 export const PORT_LISTENER = `
 const net = require('node:net');
-for (const port of process.argv.slice(1).map(Number)) net.createServer((s) => { console.log('accepted ' + port + ' from ' + s.remoteAddress); s.on('error', () => {}); s.end('listener-' + port); }).listen(port, '127.0.0.1');
+const host = process.env.LISTEN_HOST || '127.0.0.1';
+for (const port of process.argv.slice(1).map(Number)) net.createServer((s) => { console.log('accepted ' + port + ' from ' + s.remoteAddress); s.on('error', () => {}); s.end('listener-' + port); }).listen(port, host);
 `;
 /** A service on every gateway address (as an operator's SSH would be). */
 export const ANY_LISTENER = `require('node:net').createServer((s) => s.end('gateway-service')).listen({ port: Number(process.argv[1]), host: '::', ipv6Only: false });`;
@@ -197,7 +198,8 @@ export interface Dataplane {
   /** Stand-ins for the forwarder's listeners: uid pgw, as the agent requires of a forwarder port. */
   startPortListeners(ports: number[]): Promise<void>;
   /** Listeners on 127.0.0.1 as another user (a local user or another service): their process, whose log lists what they accepted. */
-  startListenersAs(uid: string, ports: number[], name: string): Promise<LabProcess>;
+  /** Listeners of that user on 127.0.0.1 (or `host`), one per port. */
+  startListenersAs(uid: string, ports: number[], name: string, host?: string): Promise<LabProcess>;
   startGatewayService(port: number): Promise<void>;
   captureWan(): Promise<{ stop(): Promise<WanAnalysis> }>;
   destroy(): Promise<void>;
@@ -265,11 +267,11 @@ export async function createDataplane(options: DataplaneOptions = {}): Promise<D
       async startPortListeners(ports) {
         await lab.spawn(gw, ['node', '-e', PORT_LISTENER, ...ports.map(String)], { name: 'forwarder-port-stand-in', uid: 'pgw' });
       },
-      async startListenersAs(uid, ports, name) {
-        const proc = await lab.spawn(gw, ['node', '-e', PORT_LISTENER, ...ports.map(String)], { name, uid });
+      async startListenersAs(uid, ports, name, host = '127.0.0.1') {
+        const proc = await lab.spawn(gw, ['node', '-e', PORT_LISTENER, ...ports.map(String)], { name, uid, env: { LISTEN_HOST: host } });
         await waitFor(`${name} listening on ${ports.join(', ')}`, 10_000, async () => {
           const listening = (await lab.exec(gw, ['ss', '-Hltn'])).stdout;
-          return ports.every((p) => listening.includes(`127.0.0.1:${p} `));
+          return ports.every((p) => listening.includes(`${host.includes(':') ? `[${host}]` : host}:${p} `));
         });
         return proc;
       },

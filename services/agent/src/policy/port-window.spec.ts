@@ -61,12 +61,12 @@ describe('portRefusal: one mapping port', () => {
 
 describe('foreignListeners', () => {
   const listeners = [
-    { port: 20000, uid: 999, inode: '1' },
-    { port: 20001, uid: 0, inode: '2' },
-    { port: 20002, uid: 0, inode: '3' },
-    { port: 22, uid: 0, inode: '4' },
-    { port: 20003, uid: 1001, inode: '5' },
-    { port: 20003, uid: 999, inode: '6' },
+    { port: 20000, address: '127.0.0.1', uid: 999, inode: '1' },
+    { port: 20001, address: '127.0.0.1', uid: 0, inode: '2' },
+    { port: 20002, address: '127.0.0.1', uid: 0, inode: '3' },
+    { port: 22, address: '0.0.0.0', uid: 0, inode: '4' },
+    { port: 20003, address: '::', uid: 1001, inode: '5' },
+    { port: 20003, address: '127.0.0.1', uid: 999, inode: '6' },
   ];
 
   it('keeps sockets neither of the forwarder uid nor held by the agent itself', () => {
@@ -76,5 +76,15 @@ describe('foreignListeners', () => {
       [22, 'a listening socket of uid 0, not the forwarder'],
       [20003, 'a listening socket of uid 1001, not the forwarder'],
     ]);
+  });
+
+  it('counts only sockets that 127.0.0.1:<port> reaches or that keep it from being bound', () => {
+    // Any local user may listen on another loopback address, the LAN address or ::1 beside the
+    // agent's 127.0.0.1:<port>: no client is redirected there, and counting it let that user have
+    // any client blocked (port_refused) for as long as the socket stayed open.
+    const beside = ['127.0.0.2', '192.168.2.1', '::1', '::ffff:127.0.0.2'].map((address, i) => ({ port: 21000 + i, address, uid: 65534, inode: `b${i}` }));
+    assert.deepEqual([...foreignListeners(beside, 999, new Set())], []);
+    const over = ['127.0.0.1', '0.0.0.0', '::', '::ffff:127.0.0.1', '::ffff:0.0.0.0'].map((address, i) => ({ port: 22000 + i, address, uid: 65534, inode: `o${i}` }));
+    assert.deepEqual([...foreignListeners(over, 999, new Set())].map(([port]) => port), [22000, 22001, 22002, 22003, 22004]);
   });
 });

@@ -54,14 +54,24 @@ export function portRefusal(port: number, window: PortWindow, facts: PortFacts):
 }
 
 /**
+ * The addresses of a listener that takes what is sent to 127.0.0.1:<port> (where DNAT and TPROXY
+ * put a client: the agent's listener) or that keeps that address from being bound: itself, and the
+ * wildcards (`::` may be dual-stack; /proc does not say whether it is IPv6 only).
+ */
+const OVER_LOOPBACK_PORT = new Set(['127.0.0.1', '0.0.0.0', '::', '::ffff:127.0.0.1', '::ffff:0.0.0.0']);
+
+/**
  * Listening sockets that are not the forwarder's: owned by another uid, unless the agent itself
  * holds them (sockets it creates for the forwarder are owned by root). A port with any such
- * socket would hand the client, or the forwarder's bind, to someone else.
+ * socket would hand the client, or the forwarder's bind, to someone else. Only those on
+ * 127.0.0.1 or a wildcard: any local user may listen on the same port of another address (another
+ * loopback address, the LAN address, ::1), which no client reaches, and counting those let that
+ * user have any client blocked for as long as the socket stayed open.
  */
 export function foreignListeners(listeners: readonly Listener[], forwarderUid: number, ownInodes: ReadonlySet<string>): Map<number, string> {
   const foreign = new Map<number, string>();
   for (const l of listeners) {
-    if (l.uid === forwarderUid || ownInodes.has(l.inode) || foreign.has(l.port)) continue;
+    if (!OVER_LOOPBACK_PORT.has(l.address) || l.uid === forwarderUid || ownInodes.has(l.inode) || foreign.has(l.port)) continue;
     foreign.set(l.port, `a listening socket of uid ${l.uid}, not the forwarder`);
   }
   return foreign;

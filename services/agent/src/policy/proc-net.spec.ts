@@ -14,10 +14,18 @@ const TCP6 = `  sl  local_address                         remote_address        
 describe('parseListeners (/proc/net/tcp, tcp6)', () => {
   it('keeps LISTEN sockets only, with port, owner uid and inode', () => {
     assert.deepEqual(parseListeners(TCP + TCP6.split('\n').slice(1).join('\n')), [
-      { port: 9103, uid: 105, inode: '6532' },
-      { port: 20000, uid: 999, inode: '1202' },
-      { port: 22, uid: 0, inode: '5256' },
+      { port: 9103, address: '127.0.0.1', uid: 105, inode: '6532' },
+      { port: 20000, address: '0.0.0.0', uid: 999, inode: '1202' },
+      { port: 22, address: '::', uid: 0, inode: '5256' },
     ]);
+  });
+
+  it('reads the local address: IPv4 in the byte order of the kernel, IPv6 as four such words', () => {
+    const line = (local: string) => `   0: ${local} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 77 1 0 100 0 0 10 0\n`;
+    assert.deepEqual(
+      ['0200007F:4E21', '0102A8C0:4E21', '00000000000000000000000001000000:4E21', '0000000000000000FFFF00000100007F:4E21', 'B80D0120000000000000000001000000:4E21'].map((local) => parseListeners(line(local))[0]!.address),
+      ['127.0.0.2', '192.168.2.1', '::1', '::ffff:127.0.0.1', '2001:db8::1'],
+    );
   });
 
   it('refuses a line it cannot read rather than overlooking a listener', () => {

@@ -5,6 +5,8 @@
 
 export interface Listener {
   readonly port: number;
+  /** The local address it is bound to: dotted IPv4, or IPv6 as RFC 5952 writes it (`::`, `::1`, `::ffff:a.b.c.d`). */
+  readonly address: string;
   /** Owner of the socket: the uid that created it. */
   readonly uid: number;
   readonly inode: string;
@@ -19,14 +21,27 @@ export function parseListeners(text: string): Listener[] {
     const fields = line.trim().split(/\s+/);
     if (fields.length < 2 || fields[0] === 'sl') continue;
     const [, local, , state, , , , uid, , inode] = fields;
-    const port = /:([0-9A-F]{4})$/.exec(local ?? '');
+    const endpoint = /^([0-9A-F]{8}|[0-9A-F]{32}):([0-9A-F]{4})$/.exec(local ?? '');
     // A line we cannot read could be the very listener we must not overlook.
-    if (!port || !/^[0-9A-F]{2}$/.test(state ?? '') || !/^\d+$/.test(uid ?? '') || !/^\d+$/.test(inode ?? '')) {
+    if (!endpoint || !/^[0-9A-F]{2}$/.test(state ?? '') || !/^\d+$/.test(uid ?? '') || !/^\d+$/.test(inode ?? '')) {
       throw new Error(`cannot read /proc/net/tcp line: ${line.trim().slice(0, 120)}`);
     }
-    if (state === TCP_LISTEN) listeners.push({ port: parseInt(port[1]!, 16), uid: Number(uid), inode: inode! });
+    if (state === TCP_LISTEN) listeners.push({ port: parseInt(endpoint[2]!, 16), address: procAddress(endpoint[1]!), uid: Number(uid), inode: inode! });
   }
   return listeners;
+}
+
+/**
+ * An address as /proc/net/tcp{,6} writes it: 32-bit words in hex, each in the kernel's (little
+ * endian) byte order; one word for IPv4, four for IPv6.
+ */
+function procAddress(hex: string): string {
+  const bytes = Buffer.from(hex, 'hex');
+  for (let word = 0; word < bytes.length; word += 4) bytes.subarray(word, word + 4).reverse();
+  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes.readUInt16BE(10) === 0xffff) return `::ffff:${[...bytes.subarray(12)].join('.')}`;
+  // The URL parser writes an IPv6 address in its canonical form (RFC 5952: zeros compressed).
+  return new URL(`http://[${Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(2 * i).toString(16)).join(':')}]`).hostname.slice(1, -1);
 }
 
 /** Interface names of /proc/net/dev. */
