@@ -43,6 +43,7 @@ let dp: Dataplane;
 let danteProxy: number;
 let httpMapping: number;
 let noUdpMapping: number;
+let privateRelayMapping: number;
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 /**
@@ -146,7 +147,7 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     await addWanAddress(dp.lab, PRIVATE_RELAY_PROXY);
     await startOdd(dp.lab, 'socks5-udp-private-relay', PRIVATE_RELAY_PROXY, 1080);
     const privateRelay = await dp.tdb.db.insertInto('proxies').values({ name: 'odd-private-relay', protocol: 'socks5', host: PRIVATE_RELAY_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
-    await dp.addMapping(ON_PRIVATE_RELAY, privateRelay.id, 20013);
+    privateRelayMapping = await dp.addMapping(ON_PRIVATE_RELAY, privateRelay.id, 20013);
     await addWanAddress(dp.lab, UDP_CLOSES_PROXY);
     await startOdd(dp.lab, 'socks5-udp-closes', UDP_CLOSES_PROXY, 1080);
     const udpCloses = await dp.tdb.db.insertInto('proxies').values({ name: 'odd-udp-closes', protocol: 'socks5', host: UDP_CLOSES_PROXY, port: 1080, status: 'up' }).returning('id').executeTakeFirstOrThrow();
@@ -333,6 +334,44 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     assert.equal(results[2], PRIVATE_RELAY_PROXY, `the DNS is answered over TCP through the proxy\n${logTails()}`);
     assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'started' }), started + 1, 'one ASSOCIATE for both echo flows, none for the DNS');
     assert.ok((await forwarderMetric('pgw_forwarder_udp_dropped_total', {})) >= droppedBefore + 2, 'both echo datagrams dropped and counted');
+  });
+
+  it('strict OUTPUT off, a mapping allowed private destinations: its flow to the private relay the proxy named ends when the mapping alone is tightened; nothing more is sent there', async () => {
+    /** The relay socks5-udp-private-relay names (lab/odd-proxy-server.ts): nothing listens there. */
+    const relayLines = (wan: WanAnalysis) => wan.all.filter((l) => l.includes(' > 10.9.9.9.9999'));
+    const setPrivate = async (value: 'allow' | null) => {
+      await dp.tdb.db.updateTable('mappings').set({ privateDestinations: value }).where('id', '=', privateRelayMapping).execute();
+      await dp.gateway.publish({ type: 'mapping.changed', mappingId: privateRelayMapping, action: 'updated' });
+    };
+    // One client port throughout: one flow, which the forwarder keeps while it is active.
+    const CLIENT_PORT = 41_999;
+    // A route there through the WAN router (the namespace's own): the relay is reachable, as one behind NAT would be from its LAN.
+    await dp.lab.exec(dp.gw, ['ip', 'route', 'add', '10.9.9.9/32', 'via', dp.lab.description.wan.routerIp]);
+    await dp.tdb.db.updateTable('settings').set({ strictOutput: false }).where('id', '=', 1).execute();
+    await dp.gateway.publish({ type: 'config.changed' });
+    await setPrivate('allow');
+    try {
+      // The private relay is a destination this mapping may reach now: the association opens, the datagrams go there.
+      let allowed: string[] = [];
+      for (let i = 0; i < 20 && allowed.length === 0; i++) {
+        const capture = await dp.captureWan();
+        await whoami(ON_PRIVATE_RELAY, undefined, CLIENT_PORT);
+        allowed = relayLines(await capture.stop());
+      }
+      assert.ok(allowed.length > 0, `the allowed mapping's datagrams reach the private relay\n${logTails()}`);
+      // Tightened for this mapping only (the global setting unchanged): the flow's relay is judged again.
+      await setPrivate(null);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const capture = await dp.captureWan();
+      await whoami(ON_PRIVATE_RELAY, undefined, CLIENT_PORT);
+      await whoami(ON_PRIVATE_RELAY, undefined, CLIENT_PORT);
+      assert.deepEqual(relayLines(await capture.stop()), [], 'sent on to the private relay after the mapping was tightened');
+    } finally {
+      await dp.lab.exec(dp.gw, ['ip', 'route', 'del', '10.9.9.9/32'], { reject: false });
+      await setPrivate(null);
+      await dp.tdb.db.updateTable('settings').set({ strictOutput: true }).where('id', '=', 1).execute();
+      await dp.gateway.publish({ type: 'config.changed' });
+    }
   });
 
   it('dnsUpstream 203.0.113.53: DNS to 203.0.113.99 (no resolver there) is answered by 203.0.113.53 through the client’s proxy (tinyproxy over TCP, UDP and TCP/53; dante by UDP ASSOCIATE), from the address asked; nothing else on eth0', async () => {

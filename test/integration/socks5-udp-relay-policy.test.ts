@@ -66,6 +66,29 @@ describe('SOCKS5 UDP: the relay a proxy names', { timeout: 30_000 }, () => {
     assert.equal(own.received.length, 2);
   });
 
+  it('a relay the kernel will not connect to (the broadcast address: EACCES) fails the opening; no association sends from an unconnected socket', async () => {
+    // dgram hands a connect error to the connect callback, not to 'error': taken for a success,
+    // the association opened on an unconnected socket and its first send threw (a port is
+    // required then), an unhandled rejection that ended the forwarder: any proxy could stop
+    // every client's relay by naming such a relay (one with no route, too).
+    const proxy = await scriptedProxy(ipv4(255, 255, 255, 255), 9999);
+    cleanups.push(proxy.close);
+    const before = udpHandles();
+    let association: Socks5UdpAssociation | null = null;
+    try {
+      association = await Socks5UdpAssociation.open(proxy.endpoint, { timeoutMs: 2_000, checkRelay: () => null }, handlers);
+      assert.equal(association.send({ host: '203.0.113.53', port: 53 }, Buffer.from('x')), 'closed', 'a send on the association of a relay it could not connect to');
+    } catch (error) {
+      assert.ok(error instanceof DialError && error.reason === 'connect_failed', String(error));
+      assert.match(error.message, /SOCKS5 UDP relay 255\.255\.255\.255:9999.*EACCES/);
+    } finally {
+      association?.close();
+    }
+    assert.equal(association, null, 'the association opened');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(udpHandles() - before, 0, 'the UDP socket of the failed opening is left open');
+  });
+
   it('a relay it cannot bind for (IPv6 named to an IPv4 control connection) leaves no UDP socket behind', async () => {
     const proxy = await scriptedProxy(Buffer.from([4, ...Array<number>(15).fill(0), 1]), 9);
     cleanups.push(proxy.close);

@@ -101,9 +101,13 @@ export class Socks5UdpAssociation implements SendQueue {
         // tick for a lookup of the address), so its queue size is true right after each send,
         // and the kernel drops datagrams from any other source.
         socket.bind({ address: control.localAddress, port: 0 }, () => {
-          socket.connect(relay.port, relay.address, () => {
+          // dgram hands a connect error (no route, EACCES for a broadcast address) to this
+          // callback, not to 'error'; taken for a success, the socket stayed unconnected and the
+          // first send threw.
+          socket.connect(relay.port, relay.address, (error?: Error) => {
             socket.removeListener('error', reject);
-            resolve();
+            if (error) reject(new DialError('connect_failed', `SOCKS5 UDP relay ${relay.address}:${relay.port} named by the proxy: ${error.message}`, { cause: error }));
+            else resolve();
           });
         });
       });
@@ -136,7 +140,14 @@ export class Socks5UdpAssociation implements SendQueue {
     if (datagram.length > MAX_UDP_PAYLOAD[this.udp.address().family === 'IPv6' ? 'IPv6' : 'IPv4']) return 'oversize';
     if (this.udp.getSendQueueSize() > SEND_QUEUE_BYTES) return 'queue_full';
     if (this.budget !== null && !this.budget.admits(datagram.length)) return 'queue_full';
-    this.udp.send(datagram);
+    try {
+      this.udp.send(datagram);
+    } catch (error) {
+      // dgram throws at once for a socket it cannot send on (closed under us): the association
+      // ends, its flow with it, rather than the exception reaching whoever relayed the datagram.
+      this.end(error as Error);
+      return 'closed';
+    }
     this.budget?.sent(this);
     return 'sent';
   }

@@ -48,7 +48,8 @@ export async function runService(name: string, start: () => Promise<StartedServi
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('unhandledRejection', (reason) => {
-    logger.error('unhandled rejection, exiting', { error: reason instanceof Error ? reason.message : String(reason) });
+    // A programming error: its stack is what finds it (a message alone named no place).
+    logger.error('unhandled rejection, exiting', { error: reason instanceof Error ? reason.message : String(reason), stack: reason instanceof Error ? reason.stack : undefined });
     process.exit(1);
   });
 }

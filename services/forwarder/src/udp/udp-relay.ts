@@ -176,7 +176,9 @@ export class UdpRelay {
     for (const flow of this.flows.values()) {
       const route = byIp.get(flow.client.ip);
       if (route === undefined || route.blocked !== null || !sameProxy(route, flow.via)) flow.close();
-      else if (route.privateDestinations !== before.get(flow.client.ip)?.privateDestinations) this.judgeDestinations(flow);
+      // The mapping's own private-ranges choice changed: a relay its proxy named elsewhere is a
+      // destination judged under it, as the flow's destinations are.
+      else if (route.privateDestinations !== before.get(flow.client.ip)?.privateDestinations && !this.endIfRefused(flow)) this.judgeDestinations(flow);
     }
     this.dnsOverTcp.retain(byIp);
     for (const id of this.problems.keys()) if (!routes.has(id)) this.problems.delete(id);
@@ -192,22 +194,25 @@ export class UdpRelay {
   enforceProxies(): number {
     // What the policy refused before is judged anew by the next flow.
     for (const [proxyId, known] of this.noUdp) if (known.judgedUnder !== undefined) this.noUdp.delete(proxyId);
-    const check = this.options.destinations.checkProxyAddress;
     let ended = 0;
-    for (const flow of [...this.flows.values()]) {
-      const proxyHost = flow.via.proxy?.host;
-      const relay = flow.relayAddress;
-      const elsewhere = flow.relayElsewhere;
-      const problem =
-        (proxyHost !== undefined ? literalHostProblem(proxyHost, check) : null) ?? (relay !== null ? check(relay) : null) ?? (elsewhere !== null ? this.relayRefusal(elsewhere, this.byIp.get(flow.client.ip)?.privateDestinations ?? null) : null);
-      if (problem === null) continue;
-      // Counted as the refusal it is, not as a failed association.
-      this.drop(this.byIp.get(flow.client.ip) ?? null, problem.reason, problem.message);
-      flow.closeRefused();
-      ended++;
-    }
+    for (const flow of [...this.flows.values()]) if (this.endIfRefused(flow)) ended++;
     this.enforceDestinations();
     return ended;
+  }
+
+  /** Ends a flow whose proxy, or the UDP relay its proxy named, the policy in force refuses; true when it did. */
+  private endIfRefused(flow: UdpFlow): boolean {
+    const check = this.options.destinations.checkProxyAddress;
+    const proxyHost = flow.via.proxy?.host;
+    const relay = flow.relayAddress;
+    const elsewhere = flow.relayElsewhere;
+    const problem =
+      (proxyHost !== undefined ? literalHostProblem(proxyHost, check) : null) ?? (relay !== null ? check(relay) : null) ?? (elsewhere !== null ? this.relayRefusal(elsewhere, this.byIp.get(flow.client.ip)?.privateDestinations ?? null) : null);
+    if (problem === null) return false;
+    // Counted as the refusal it is, not as a failed association.
+    this.drop(this.byIp.get(flow.client.ip) ?? null, problem.reason, problem.message);
+    flow.closeRefused();
+    return true;
   }
 
   /**
@@ -317,7 +322,7 @@ export class UdpRelay {
     this.counts.add(client.ip);
     const flow = new UdpFlow(key, client, route, this.options.limits, {
       associate: (handlers, signal) =>
-        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, signal, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, route.privateDestinations), sendBudget: this.sendBudget }, handlers),
+        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, signal, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, this.byIp.get(client.ip)?.privateDestinations ?? route.privateDestinations), sendBudget: this.sendBudget }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
       fromReplySocket: (destination, data) => this.relay(client, destination, data),
       reserveDestination: () => {
