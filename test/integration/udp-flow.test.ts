@@ -83,6 +83,29 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     assert.ok(delivered.flow.lastActive > 0, 'a delivered answer keeps the flow');
   });
 
+  it('answers alone keep a flow no longer than clientSilenceMs: the proxy may forge them from any destination the client addressed', async () => {
+    const live = await udpListener('127.0.0.1');
+    cleanups.push(() => live.socket.close());
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: live.port } });
+    const { flow, answer } = flowWith({ ip: '127.0.0.1', port: live.port }, [() => ({ fd })]);
+    cleanups.push(() => flow.close());
+    flow.send(destination, Buffer.from('query'));
+    await settle();
+    answer(destination, Buffer.from('answer'));
+    const now = Date.now();
+    assert.equal(flow.expired(now), false, 'a flow the client and its answers use');
+    assert.equal(flow.expired(now + DEFAULT_UDP_LIMITS.idleMs + 1), true, 'idle both ways');
+    // The client went quiet; answers (real, or the proxy's own, "from" a destination the client
+    // addressed) keep coming and are delivered: before, each refreshed the flow, forever, and a
+    // proxy held its clients' flows until the relay's global limits refused every client.
+    const later = now + DEFAULT_UDP_LIMITS.clientSilenceMs - 1_000;
+    (flow as unknown as { lastActive: number }).lastActive = later;
+    assert.equal(flow.expired(later + 500), false, 'within the client silence allowed, answers keep it');
+    assert.equal(flow.expired(now + DEFAULT_UDP_LIMITS.clientSilenceMs + 1), true, 'answers alone held the flow past clientSilenceMs');
+    assert.ok(DEFAULT_UDP_LIMITS.clientSilenceMs >= 120_000, 'RFC 4787 REQ-5: a UDP mapping lasts at least 2 minutes');
+  });
+
   it('holds at most 64 KiB of datagrams per flow while its association opens, and within the relay-wide budget; all given back once sent', async () => {
     const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
     const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });

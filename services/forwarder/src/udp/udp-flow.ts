@@ -63,6 +63,8 @@ interface Destination {
  */
 export class UdpFlow {
   lastActive = Date.now();
+  /** The client's own last datagram (answers refresh lastActive only): limits.clientSilenceMs. */
+  private lastFromClient = this.lastActive;
   /** Ended because the policy now refuses its proxy or relay: not a failed association. */
   refused = false;
   private association: Socks5UdpAssociation | null = null;
@@ -111,6 +113,11 @@ export class UdpFlow {
     return this.association !== null && !this.association.relayIsProxy ? this.association.relay.address : null;
   }
 
+  /** Whether the idle sweep ends it at `now`: no datagram either way for idleMs, or none from the client for clientSilenceMs. */
+  expired(now: number): boolean {
+    return now - this.lastActive > this.limits.idleMs || now - this.lastFromClient > this.limits.clientSilenceMs;
+  }
+
   get opened(): boolean {
     return this.association !== null;
   }
@@ -119,7 +126,7 @@ export class UdpFlow {
   send(destination: Endpoint, data: Buffer, redirect: DnsRedirect | null = null): void {
     if (this.ended) return;
     // The client speaks: the flow is in use, whatever becomes of this datagram.
-    this.lastActive = Date.now();
+    this.lastActive = this.lastFromClient = Date.now();
     const key = `${destination.ip}:${destination.port}`;
     let known = this.destinations.get(key);
     if (known === undefined) {

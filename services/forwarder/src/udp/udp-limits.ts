@@ -4,6 +4,13 @@ import type { DestinationRefusal, ProxyHostRefusal } from '@pgw/domain';
 export interface UdpLimits {
   /** A flow (client ip:port) with no datagram either way this long is closed with its association. */
   readonly idleMs: number;
+  /**
+   * A flow whose client has sent nothing this long is closed whatever answers it still gets: the
+   * proxy writes each answer's source itself, so answers alone could hold a flow, and the relay's
+   * limits with it, for ever. Refreshed by the client only, as a NAT's mapping (RFC 4787 REQ-6),
+   * and longer than its two-minute floor (REQ-5) for clients that mostly listen.
+   */
+  readonly clientSilenceMs: number;
   /** Open flows (associations) per client address. */
   readonly perClient: number;
   /** Open flows in all. */
@@ -46,6 +53,7 @@ export interface UdpLimits {
 
 export const DEFAULT_UDP_LIMITS: UdpLimits = {
   idleMs: 60_000,
+  clientSilenceMs: 300_000,
   perClient: 256,
   total: 8_192,
   destinationsPerFlow: 64,

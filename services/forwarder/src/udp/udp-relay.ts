@@ -388,7 +388,7 @@ export class UdpRelay {
   }
 
   private sweep(): void {
-    const idleBefore = Date.now() - this.options.limits.idleMs;
-    for (const flow of [...this.flows.values()]) if (flow.lastActive < idleBefore) flow.close();
+    const now = Date.now();
+    for (const flow of [...this.flows.values()]) if (flow.expired(now)) flow.close();
   }
 }
