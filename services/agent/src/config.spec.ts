@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '@pgw/config';
 import { parseInterfaceName, parseIpv4 } from '@pgw/domain';
 import { gatewayPolicy } from './policy/policy-fixtures.js';
-import { loadAgentConfig, underEnvironment, vrrpPeerOf } from './config.js';
+import { loadAgentConfig, reservedPorts, underEnvironment, vrrpPeerOf } from './config.js';
 
 /** A ConfigError whose one line starts with the variable's name. */
 const refusing = (variable: string, why = '') => (e: unknown) => e instanceof ConfigError && e.message.startsWith(`${variable}: ${why}`);
@@ -56,5 +56,18 @@ describe('agent configuration: the metrics port’s names', () => {
     for (const bad of ['127.0.0.1', 'gw1.example.net:9101', '*.example.net', 'localhost']) {
       assert.throws(() => loadAgentConfig({ ...BASE, PGW_METRICS_HOSTNAMES: bad }), refusing('PGW_METRICS_HOSTNAMES'), bad);
     }
+  });
+});
+
+describe('agent configuration: the ports no mapping may take', () => {
+  it('reserves the ports of pgw’s own Postgres and Redis (with their defaults), beside the services’ own', () => {
+    // Not listened on while one of them restarts: a mapping given the port meanwhile had the agent
+    // bind it, and every service's next connection (its credentials first) reached the forwarder.
+    const reserved = reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgres://pgw_agent@localhost:5433/pgw', PGW_REDIS_URL: 'redis://pgw-agent:secret@127.0.0.1:6380' }));
+    assert.equal(reserved.get(5433), 'pgw’s Postgres (PGW_DATABASE_URL)');
+    assert.equal(reserved.get(6380), 'pgw’s Redis (PGW_REDIS_URL)');
+    const defaults = reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgresql:///pgw?host=/run/postgresql', PGW_REDIS_URL: 'redis://127.0.0.1' }));
+    assert.deepEqual([defaults.get(5432), defaults.get(6379)], ['pgw’s Postgres (PGW_DATABASE_URL)', 'pgw’s Redis (PGW_REDIS_URL)']);
+    assert.equal(defaults.get(9101), 'pgw-agent metrics');
   });
 });

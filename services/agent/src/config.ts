@@ -111,6 +111,12 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   return loadConfig(agentConfigSchema, env);
 }
 
+/** The TCP port a service URL names, else the protocol's default (a Unix socket host too: the server may listen on both). */
+function urlPort(url: string, defaultPort: number): number {
+  const port = Number(new URL(url).port);
+  return port > 0 ? port : defaultPort;
+}
+
 /** Port -> what it is, for the agent's port checks and its refusal messages. */
 export function reservedPorts(config: AgentConfig): Map<number, string> {
   const entries: [number, string][] = [
@@ -119,6 +125,10 @@ export function reservedPorts(config: AgentConfig): Map<number, string> {
     [config.PGW_HEALTH_METRICS_PORT, 'pgw-health metrics'],
     [config.PGW_API_PORT, 'the pgw-api port'],
     [config.PGW_API_METRICS_PORT, 'pgw-api metrics'],
+    // Not listened on while that service restarts: a mapping given the port meanwhile would have the
+    // agent bind it, and every service's next connection, its credentials first, reach the forwarder.
+    [urlPort(config.PGW_DATABASE_URL, 5432), 'pgw’s Postgres (PGW_DATABASE_URL)'],
+    [urlPort(config.PGW_REDIS_URL, 6379), 'pgw’s Redis (PGW_REDIS_URL)'],
     ...config.PGW_RESERVED_PORTS.map((port): [number, string] => [port, 'reserved (PGW_RESERVED_PORTS)']),
   ];
   const reserved = new Map<number, string>();
