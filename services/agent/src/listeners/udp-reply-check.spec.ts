@@ -20,6 +20,13 @@ describe('replySocketRefusal: which reply sockets the agent makes for the forwar
     assert.match(replySocketRefusal(tproxy, '192.168.2.11', '203.0.113.53', () => OWN)!, /blocked \(proxy_down\)/);
   });
 
+  it('refused for an address inside a range the gateway takes as its own (a local route: AnyIP)', () => {
+    // gatewayAddresses() lists such a range as a prefix; a lookup by the address missed it.
+    const withRange = new Set([...OWN, '10.9.0.0/16']);
+    assert.match(replySocketRefusal(tproxy, '192.168.2.10', '10.9.0.5', () => withRange)!, /address of this gateway/);
+    assert.equal(replySocketRefusal(tproxy, '192.168.2.10', '10.10.0.5', () => withRange), null);
+  });
+
   it('refused for destinations no proxy reaches for the client: the LAN, loopback, 0/8, multicast, broadcast, link-local, the gateway\'s own', () => {
     for (const destination of ['192.168.2.1', '192.168.2.77', '127.0.0.1', '0.1.2.3', '224.0.0.251', '255.255.255.255', '169.254.169.254', '198.51.100.2']) {
       assert.notEqual(replySocketRefusal(tproxy, '192.168.2.10', destination, () => OWN), null, destination);

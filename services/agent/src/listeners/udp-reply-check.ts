@@ -1,4 +1,4 @@
-import { cidrContains, type GatewayPolicy, type Ipv4, isLinkLocalIpv4, isUnicastIpv4 } from '@pgw/domain';
+import { cidrContains, GatewayAddresses, type GatewayPolicy, type Ipv4, isLinkLocalIpv4, isUnicastIpv4 } from '@pgw/domain';
 
 /**
  * The port of the transparent UDP socket nft's tproxy feeds (render-tproxy.ts), on 127.0.0.1.
@@ -27,6 +27,7 @@ export function replySocketRefusal(policy: GatewayPolicy | null, client: string,
   // the address the client wrote, which only this check judges then.
   if (isLinkLocalIpv4(destination)) return `destination ${destination} is link-local`;
   // Read last, and only for an ask that passed the rest: a burst of refused asks reads nothing.
-  if (gatewayAddresses().has(destination)) return `destination ${destination} is an address of this gateway`;
+  // The entries hold ranges (local routes) as prefixes: judged as the forwarder judges them.
+  if (new GatewayAddresses(gatewayAddresses()).has(destination)) return `destination ${destination} is an address of this gateway`;
   return null;
 }

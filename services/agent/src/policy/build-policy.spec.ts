@@ -76,6 +76,13 @@ describe('buildGatewayPolicy', () => {
     assert.deepEqual(rejected, [{ mappingId: 3, reason: 'client 192.168.2.1 is an address of this gateway' }]);
   });
 
+  it('leaves out a client inside a range the gateway takes as its own (a local route: AnyIP)', () => {
+    const desired = state([mapping(1, '192.168.2.200', 1), mapping(2, '192.168.2.10', 1)], [proxy(1, 'up')]);
+    const { policy, rejected } = buildGatewayPolicy(desired, new Map(), NO_UIDS, { ...HOST, localAddresses: new Set(['192.168.2.1', '192.168.2.192/26']) });
+    assert.deepEqual(policy.clients.map((c) => c.ip), ['192.168.2.10']);
+    assert.deepEqual(rejected, [{ mappingId: 1, reason: 'client 192.168.2.200 is an address of this gateway' }]);
+  });
+
   it('never gives one client two ports or two clients one port', () => {
     const twice = { ...mapping(2, '192.168.2.10', 1) };
     const samePort = { ...mapping(3, '192.168.2.11', 1), listenPort: parsePort(20001) };

@@ -1,6 +1,7 @@
 import type { DesiredState } from '@pgw/db';
 import {
   cidrContains,
+  GatewayAddresses,
   type GatewayPolicy,
   type Ipv4,
   ipv4Schema,
@@ -30,7 +31,10 @@ export interface Refusal {
 /** What the agent sees of the gateway it enforces on (read in its network namespace). */
 export interface HostFacts extends PortFacts {
   readonly interfaces: ReadonlySet<string>;
-  /** The IPv4 addresses on the gateway's interfaces (the HA virtual address too, while this node holds it). */
+  /**
+   * The IPv4 addresses on the gateway's interfaces (the HA virtual address too, while this node
+   * holds it), and as prefixes the ranges it takes as its own (local routes: AnyIP).
+   */
   readonly localAddresses: ReadonlySet<string>;
   /** The interfaces an IPv4 default route leaves by: the uplink, never the LAN. */
   readonly defaultRouteInterfaces: ReadonlySet<string>;
@@ -140,6 +144,8 @@ export function prepareMappingsUnder(state: DesiredState, host: HostFacts): Prep
   const rejected: RejectedMapping[] = [...state.rejected];
   const seenIps = new Set<string>();
   const seenPorts = new Set<number>();
+  // A range's addresses too: a lookup of the set missed them.
+  const own = new GatewayAddresses(host.localAddresses);
   const kept: { client: PreparedClient; ipInt: number }[] = [];
   for (const mapping of [...state.mappings].sort((a, b) => a.id - b.id)) {
     if (!cidrContains(settings.lanCidr, mapping.clientIp)) {
@@ -148,7 +154,7 @@ export function prepareMappingsUnder(state: DesiredState, host: HostFacts): Prep
     }
     // Its packets would be the gateway's own: the kernel drops them arriving on the LAN, and a pin
     // or a shaping class would be written for an address that is no client.
-    if (host.localAddresses.has(mapping.clientIp)) {
+    if (own.has(mapping.clientIp)) {
       rejected.push({ mappingId: mapping.id, reason: `client ${mapping.clientIp} is an address of this gateway` });
       continue;
     }
