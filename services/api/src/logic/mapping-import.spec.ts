@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS, ipv4CidrSchema, portSchema } from '@pgw/domain';
 import { DomainError } from './domain-errors.js';
-import { planImport } from './mapping-import.js';
+import { importPlanVersion, planImport } from './mapping-import.js';
 
 const UNLIMITED_ROW = { rateDownKbit: null, rateUpKbit: null, quotaBytes: null, failPolicy: 'closed' as const };
 const snapshot = {
@@ -213,4 +213,17 @@ test('a file whose shape is unclear is refused naming the line: repeated or unus
   refused('client_ip,proxy_name,enabled,description\n192.168.2.50,tiny,false,a,b,c\n', /line 2: has 6 fields, the header has 4/);
   // An id column was accepted and never read: a row meant to update mapping 10 created another.
   refused('id,client_ip,proxy_name\n10,192.168.2.51,tiny\n', /unknown column "id"/);
+});
+
+test('the plan version covers what each row would write, not only its line and kind', () => {
+  // An import sent with the preview's If-Match but another file of the same rows and kinds (other
+  // proxies, ports, descriptions) was written: API_SPEC promises a 412 when the plan is not as previewed.
+  const stored = new Map(snapshot.mappings.map((m) => [m.id, m]));
+  const version = (file: string) => importPlanVersion(planImport(file, snapshot), stored);
+  const header = 'client_ip,proxy_name,listen_port,description\n';
+  const previewed = version(`${header}192.168.2.10,tiny,,desk\n192.168.2.11,dante,20005,\n`);
+  assert.equal(version(`${header}192.168.2.10,tiny,,desk\n192.168.2.11,dante,20005,\n`), previewed, 'the same file');
+  for (const other of [`${header}192.168.2.10,tiny,,kiosk\n192.168.2.11,dante,20005,\n`, `${header}192.168.2.10,tiny,,desk\n192.168.2.11,tiny,20005,\n`, `${header}192.168.2.10,tiny,,desk\n192.168.2.11,dante,20006,\n`, `${header}192.168.2.10,tiny,,desk\n192.168.2.12,dante,20005,\n`]) {
+    assert.notEqual(version(other), previewed, other);
+  }
 });

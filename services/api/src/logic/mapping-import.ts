@@ -225,8 +225,8 @@ function sameAsStored(row: Omit<PlannedRow, 'change'>, stored: StoredMapping): b
 }
 
 /**
- * The version of what an import of a file would do, an HTTP entity tag: its plan, and the stored
- * mappings the plan changes as they stand. The preview gives it; an import whose If-Match names
+ * The version of what an import of a file would do, an HTTP entity tag: its plan (every row's
+ * values), and the stored mappings the plan changes as they stand. The preview gives it; an import whose If-Match names
  * another is refused (412): a mapping changed since the preview the operator read (another admin
  * disabled it, say) would otherwise be written over unseen.
  */
@@ -235,6 +235,8 @@ export function importPlanVersion(plan: readonly PlannedRow[], stored: ReadonlyM
     const m = id === null ? undefined : stored.get(id);
     return m === undefined ? null : [m.proxyId, m.listenPort, m.enabled, m.description, m.macAddress, m.failPolicy, m.backupProxyIds, m.rateDownKbit, m.rateUpKbit, m.quotaBytes === null ? null : String(m.quotaBytes), m.tags];
   };
-  const canonical = JSON.stringify(plan.map((p) => [p.line, p.change, p.existingId, touched(p.existingId)]));
+  // Each planned row whole (what it would write: client, proxy, port, ...), not only its line and
+  // kind: another file of the same rows and kinds under the preview's version was written unseen.
+  const canonical = JSON.stringify(plan.map((p) => [p, touched(p.existingId)]));
   return `"${createHash('sha256').update(canonical).digest('base64url').slice(0, 22)}"`;
 }
