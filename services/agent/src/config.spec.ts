@@ -66,8 +66,9 @@ describe('agent configuration: the ports no mapping may take', () => {
     const reserved = reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgres://pgw_agent@localhost:5433/pgw', PGW_REDIS_URL: 'redis://pgw-agent:secret@127.0.0.1:6380' }));
     assert.equal(reserved.get(5433), 'pgw’s Postgres (PGW_DATABASE_URL)');
     assert.equal(reserved.get(6380), 'pgw’s Redis (PGW_REDIS_URL)');
-    const defaults = reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgresql:///pgw?host=/run/postgresql', PGW_REDIS_URL: 'redis://127.0.0.1' }));
+    const defaults = reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgres://pgw_agent:secret@/pgw?host=%2Frun%2Fpostgresql', PGW_REDIS_URL: 'redis://127.0.0.1' }));
     assert.deepEqual([defaults.get(5432), defaults.get(6379)], ['pgw’s Postgres (PGW_DATABASE_URL)', 'pgw’s Redis (PGW_REDIS_URL)']);
     assert.equal(defaults.get(9101), 'pgw-agent metrics');
+    assert.equal(reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgres://u@[::1]:5544/pgw', PGW_REDIS_URL: 'redis://:pw@[::1]:6390/0' })).get(6390), 'pgw’s Redis (PGW_REDIS_URL)');
   });
 });

@@ -111,10 +111,14 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   return loadConfig(agentConfigSchema, env);
 }
 
-/** The TCP port a service URL names, else the protocol's default (a Unix socket host too: the server may listen on both). */
+/**
+ * The TCP port a service URL names, else the protocol's default (for a Unix socket too: the server
+ * may listen on both). Read by hand: libpq's and ioredis' forms (`postgres://user@/db?host=/run`,
+ * an empty host) are not all URLs the URL parser takes.
+ */
 function urlPort(url: string, defaultPort: number): number {
-  const port = Number(new URL(url).port);
-  return port > 0 ? port : defaultPort;
+  const port = Number(/^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d{1,5})(?:[/?#]|$)/i.exec(url)?.[1] ?? 0);
+  return port > 0 && port < 65_536 ? port : defaultPort;
 }
 
 /** Port -> what it is, for the agent's port checks and its refusal messages. */

@@ -167,6 +167,21 @@ describe('ListenerRegistry', () => {
     assert.equal(kernel.open.size, 1);
   });
 
+  it('closes the socket of a port the checks came to refuse (reserved since, or bound from the state file at boot)', () => {
+    const { kernel, registry } = setup();
+    const effective = policy(20001);
+    registry.hold(effective);
+    registry.release(effective);
+    assert.equal(kernel.open.size, 1);
+    // PGW_RESERVED_PORTS now names 20001 (the operator's own service wants it): the client is
+    // blocked, and the port must be free for that service, not held by the agent for nobody.
+    const refused = { ...effective, clients: effective.clients.map((c) => ({ ...c, blocked: 'port_refused' as const })) };
+    registry.hold(refused);
+    assert.deepEqual(registry.release(refused), [20001]);
+    assert.equal(kernel.open.size, 0);
+    assert.deepEqual(registry.grant(20001), { reason: "port 20001 is not in the agent's desired state" });
+  });
+
   it('never binds a port that the agent port checks refused (it may be a pgw service port)', () => {
     const { kernel, registry } = setup();
     const p = policy(9103);

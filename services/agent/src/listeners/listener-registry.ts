@@ -108,14 +108,16 @@ export class ListenerRegistry {
   }
 
   /**
-   * After an apply: closes the sockets of ports that neither the policy in force nor the last hold()
-   * uses. Before the first hold() (every run failed so far) it closes nothing: what it holds then
+   * After an apply: closes the sockets of ports that neither the policy in force (its clients the
+   * port checks refused aside) nor the last hold() uses. Before the first hold() (every run failed so far) it closes nothing: what it holds then
    * are the forwarder's handed-back sockets, judged against the first desired state.
    */
   release(inForce: GatewayPolicy | null): number[] {
     if (this.last === null) return [];
     const keep = new Set(this.granted);
-    for (const client of inForce?.clients ?? []) keep.add(client.port);
+    // A port the checks refuse is DNAT-ed by no rule in force: its socket goes (it may be bound
+    // from the state file at boot, or a port reserved since), freeing the port for its owner.
+    for (const client of inForce?.clients ?? []) if (client.blocked !== 'port_refused') keep.add(client.port);
     const closed: number[] = [];
     for (const [port, fd] of this.held) {
       if (keep.has(port)) continue;
