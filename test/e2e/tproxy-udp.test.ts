@@ -461,6 +461,24 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     await dp.waitFor('the client answered through dante again', async () => (await whoami(ON_DANTE, undefined, sourcePort)).txt === dante.ip, 10_000);
   });
 
+  it('leaving TPROXY mode ends every UDP flow at once, not at the idle sweep (its reply sockets would carry answers, the proxy\'s own too, to a client whose UDP is dropped)', async () => {
+    const dante = dp.lab.proxies[0]!;
+    assert.equal((await whoami(ON_DANTE, undefined, 40055)).txt, dante.ip, 'a flow through dante');
+    assert.ok((await forwarderMetric('pgw_forwarder_udp_flows', {})) >= 1, 'the flow is open');
+    const setMode = async (mode: 'dnat' | 'tproxy') => {
+      await dp.tdb.db.updateTable('settings').set({ interceptMode: mode }).where('id', '=', 1).execute();
+      await dp.gateway.publish({ type: 'config.changed' });
+    };
+    await setMode('dnat');
+    try {
+      // Before, the flows stayed until 60 s without a datagram either way, for ever while answers came.
+      await dp.waitFor('the forwarder to end its UDP flows', async () => (await forwarderMetric('pgw_forwarder_udp_flows', {})) === 0, 5_000);
+    } finally {
+      await setMode('tproxy');
+    }
+    await dp.waitFor('the client answered through dante again', async () => (await whoami(ON_DANTE)).txt === dante.ip, 20_000);
+  });
+
   it('agent restarted: the forwarder keeps relaying on the transparent socket it holds, and a new flow gets its reply socket from the new agent', async () => {
     await dp.killAgent();
     await dp.startAgent();

@@ -182,6 +182,18 @@ describe('ListenerRegistry', () => {
     assert.deepEqual(registry.grant(20001), { reason: "port 20001 is not in the agent's desired state" });
   });
 
+  it('keeps a handed-back socket of a port whose own bind failed (not refused by the checks) through the release after the apply', () => {
+    const { kernel, registry } = setup();
+    // The forwarder still holds 20002 (a restarted agent): the bind fails, the client waits, blocked.
+    kernel.taken.set(20002, 0);
+    const p = policy(20002);
+    const held = registry.hold(p).policy;
+    assert.equal(held.clients[0]!.blocked, 'port_refused');
+    assert.equal(registry.adopt(20002, kernel.add({ port: 20002 })), null);
+    assert.deepEqual(registry.release(held), [], 'the handed-back socket was closed before the next hold could use it');
+    assert.equal(registry.hold(p).policy, p, 'served again');
+  });
+
   it('never binds a port that the agent port checks refused (it may be a pgw service port)', () => {
     const { kernel, registry } = setup();
     const p = policy(9103);

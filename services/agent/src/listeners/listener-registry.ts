@@ -115,9 +115,11 @@ export class ListenerRegistry {
   release(inForce: GatewayPolicy | null): number[] {
     if (this.last === null) return [];
     const keep = new Set(this.granted);
-    // A port the checks refuse is DNAT-ed by no rule in force: its socket goes (it may be bound
-    // from the state file at boot, or a port reserved since), freeing the port for its owner.
-    for (const client of inForce?.clients ?? []) if (client.blocked !== 'port_refused') keep.add(client.port);
+    // A port the checks refused (in hold()'s input: a service port, reserved since, outside the
+    // window) is DNAT-ed by no rule: its socket goes, freeing the port for its owner. Not one that
+    // hold() itself refused (its bind failed: the forwarder's handback of it may be coming).
+    const refusedByChecks = new Set(this.last.input.clients.filter((c) => c.blocked === 'port_refused').map((c) => c.port));
+    for (const client of inForce?.clients ?? []) if (!refusedByChecks.has(client.port)) keep.add(client.port);
     const closed: number[] = [];
     for (const [port, fd] of this.held) {
       if (keep.has(port)) continue;

@@ -160,11 +160,19 @@ export class UdpRelay {
   /** The forwarder's routes changed: flows whose client is gone, blocked, or moved to another proxy or endpoint end now. */
   /**
    * The settings of every load; true when strict OUTPUT came on (the caller then ends the flows
-   * whose relay is elsewhere: enforceProxies).
+   * whose relay is elsewhere: enforceProxies). Out of TPROXY mode every flow and DNS query over
+   * TCP ends: the client's UDP is dropped then, and the answers their reply sockets would still
+   * carry to it (its proxy's among them) must end with the mode, not at the idle sweep.
    */
-  configure(settings: Pick<Settings, 'strictOutput'>): boolean {
+  configure(settings: Pick<Settings, 'strictOutput' | 'interceptMode'>): boolean {
     const tightened = settings.strictOutput && !this.strictOutput;
     this.strictOutput = settings.strictOutput;
+    if (settings.interceptMode !== 'tproxy' && (this.flows.size > 0 || this.dnsOverTcp.queries > 0)) {
+      const flows = this.flows.size;
+      for (const flow of [...this.flows.values()]) flow.close();
+      this.dnsOverTcp.stop();
+      this.logger.info('UDP flows ended: the gateway left TPROXY mode', { flows });
+    }
     return tightened;
   }
 
