@@ -22,6 +22,12 @@ function postgresUrlProblem(s: string): string | null {
   return database ? null : 'names no database (postgres://user:pass@host:5432/pgw)';
 }
 
+/** The TCP port a valid postgres:// URL names, read as pg reads it; null for none (a socket, or pg's default). */
+export function postgresUrlPort(s: string): number | null {
+  const { port } = parseConnectionString(s);
+  return port ? Number(port) : null;
+}
+
 export const postgresUrl = z.string().superRefine((s, ctx) => {
   const problem = postgresUrlProblem(s);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -53,6 +59,13 @@ function redisUrlProblem(s: string): string | null {
     return 'is not a valid redis:// URL';
   }
   return null;
+}
+
+/** The TCP port a valid Redis URL names; null for none (a socket path, or the default). */
+export function redisUrlPort(s: string): number | null {
+  if (s.startsWith('/')) return null;
+  const { port } = new URL(s);
+  return port ? Number(port) : null;
 }
 
 /** A redis:// URL, or an absolute path to a Unix socket (how services inside the gateway namespace reach Redis). */

@@ -69,6 +69,7 @@ describe('agent configuration: the ports no mapping may take', () => {
     const defaults = reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgres://pgw_agent:secret@/pgw?host=%2Frun%2Fpostgresql', PGW_REDIS_URL: 'redis://127.0.0.1' }));
     assert.deepEqual([defaults.get(5432), defaults.get(6379)], ['pgw’s Postgres (PGW_DATABASE_URL)', 'pgw’s Redis (PGW_REDIS_URL)']);
     assert.equal(defaults.get(9101), 'pgw-agent metrics');
+    assert.equal(reservedPorts(loadAgentConfig({ ...BASE, PGW_REDIS_URL: '/run/redis/redis.sock?username=pgw-agent&password=secret' })).get(6379), 'pgw’s Redis (PGW_REDIS_URL)');
     assert.equal(reservedPorts(loadAgentConfig({ PGW_DATABASE_URL: 'postgres://u@[::1]:5544/pgw', PGW_REDIS_URL: 'redis://:pw@[::1]:6390/0' })).get(6390), 'pgw’s Redis (PGW_REDIS_URL)');
   });
 });

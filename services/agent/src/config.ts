@@ -111,16 +111,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   return loadConfig(agentConfigSchema, env);
 }
 
-/**
- * The TCP port a service URL names, else the protocol's default (for a Unix socket too: the server
- * may listen on both). Read by hand: libpq's and ioredis' forms (`postgres://user@/db?host=/run`,
- * an empty host) are not all URLs the URL parser takes.
- */
-function urlPort(url: string, defaultPort: number): number {
-  const port = Number(/^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d{1,5})(?:[/?#]|$)/i.exec(url)?.[1] ?? 0);
-  return port > 0 && port < 65_536 ? port : defaultPort;
-}
-
 /** Port -> what it is, for the agent's port checks and its refusal messages. */
 export function reservedPorts(config: AgentConfig): Map<number, string> {
   const entries: [number, string][] = [
@@ -131,8 +121,9 @@ export function reservedPorts(config: AgentConfig): Map<number, string> {
     [config.PGW_API_METRICS_PORT, 'pgw-api metrics'],
     // Not listened on while that service restarts: a mapping given the port meanwhile would have the
     // agent bind it, and every service's next connection, its credentials first, reach the forwarder.
-    [urlPort(config.PGW_DATABASE_URL, 5432), 'pgw’s Postgres (PGW_DATABASE_URL)'],
-    [urlPort(config.PGW_REDIS_URL, 6379), 'pgw’s Redis (PGW_REDIS_URL)'],
+    // The default port too for a socket URL: the server may listen on both.
+    [fields.postgresUrlPort(config.PGW_DATABASE_URL) ?? 5432, 'pgw’s Postgres (PGW_DATABASE_URL)'],
+    [fields.redisUrlPort(config.PGW_REDIS_URL) ?? 6379, 'pgw’s Redis (PGW_REDIS_URL)'],
     ...config.PGW_RESERVED_PORTS.map((port): [number, string] => [port, 'reserved (PGW_RESERVED_PORTS)']),
   ];
   const reserved = new Map<number, string>();
