@@ -18,12 +18,12 @@ const ASKS = 2000;
 
 /** In the namespace: the agent's server, and a forwarder stand-in that asks ASKS times (in turns of 100) before it reads anything. */
 const SCRIPT = `import { createLogger } from '@pgw/log';
-import { udpSocketPath, UDP_SOCKET_PROTOCOL_VERSION } from '@pgw/domain';
+import { GatewayAddresses, udpSocketPath, UDP_SOCKET_PROTOCOL_VERSION } from '@pgw/domain';
 import { connectPacketServer } from '@pgw/original-dst';
 import { binding } from './packages/original-dst/src/binding.ts';
 import { startUdpSocketServer } from './services/agent/src/listeners/udp-socket-server.ts';
 const listenerSocket = process.argv[1] + '/listeners.sock';
-const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null, gatewayAddresses: () => new Set() }, createLogger('agent-test', 'error'));
+const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null, gatewayAddresses: () => new GatewayAddresses([]) }, createLogger('agent-test', 'error'));
 // The forwarder's end, driven by hand: it asks and does not read until the burst is over.
 const { fd } = connectPacketServer(udpSocketPath(listenerSocket));
 const ask = (id) => binding.sendPacket(fd, Buffer.from(JSON.stringify({ v: UDP_SOCKET_PROTOCOL_VERSION, type: 'reply_socket', id, client: { ip: '192.168.2.10', port: 40000 + (id % 20000) }, destination: { ip: '198.51.100.53', port: 53 } })), []);
@@ -48,10 +48,11 @@ process.exit(0);
 
 /** In the namespace: the agent's server and the forwarder's real end (UdpAgentSockets) asking ASKS reply sockets at once. */
 const FORWARDER_SCRIPT = `import { createLogger } from '@pgw/log';
+import { GatewayAddresses } from '@pgw/domain';
 import { startUdpSocketServer } from './services/agent/src/listeners/udp-socket-server.ts';
 import { UdpAgentSockets } from './services/forwarder/src/udp/udp-agent-sockets.ts';
 const listenerSocket = process.argv[1] + '/listeners.sock';
-const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null, gatewayAddresses: () => new Set() }, createLogger('agent-test', 'error'));
+const server = startUdpSocketServer({ listenerSocket, forwarderUid: 0, forwarderGid: 0, policy: () => null, gatewayAddresses: () => new GatewayAddresses([]) }, createLogger('agent-test', 'error'));
 let connected;
 const up = new Promise((r) => (connected = r));
 const sockets = new UdpAgentSockets(listenerSocket, () => connected(), createLogger('forwarder-test', 'error'));

@@ -1,4 +1,5 @@
 import { withdrawFromEnvironment } from '@pgw/config';
+import { GatewayAddresses } from '@pgw/domain';
 import { BootLogger, GatewayAddressReader, runService } from '@pgw/runtime';
 import { enforceStateFileEarly } from './boot.js';
 import { AGENT_CREDENTIALS, loadAgentConfig } from './config.js';
@@ -53,7 +54,7 @@ await runService('agent', async () => {
       forwarderUid: forwarder.uid,
       forwarderGid: forwarder.gid,
       policy: () => listeners.policy,
-      gatewayAddresses: () => new Set(addresses.current()),
+      gatewayAddresses: () => new GatewayAddresses(addresses.current()),
     },
     bootLogger.logger,
   );

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { GatewayPolicy } from '@pgw/domain';
+import { GatewayAddresses, type GatewayPolicy } from '@pgw/domain';
 import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
 import { replySocketRefusal } from './udp-reply-check.js';
 
 describe('replySocketRefusal: which reply sockets the agent makes for the forwarder', () => {
   /** The gateway's own addresses: its LAN and WAN ones. */
-  const OWN = new Set(['192.168.2.1', '198.51.100.2']);
+  const OWN = new GatewayAddresses(['192.168.2.1', '198.51.100.2']);
   const tproxy: GatewayPolicy = { ...gatewayPolicy([policyClient(10), policyClient(11, { blocked: 'proxy_down' })]), interceptMode: 'tproxy' };
 
   it('an effective TPROXY client and a remote unicast destination: made', () => {
@@ -22,7 +22,7 @@ describe('replySocketRefusal: which reply sockets the agent makes for the forwar
 
   it('refused for an address inside a range the gateway takes as its own (a local route: AnyIP)', () => {
     // gatewayAddresses() lists such a range as a prefix; a lookup by the address missed it.
-    const withRange = new Set([...OWN, '10.9.0.0/16']);
+    const withRange = new GatewayAddresses(['192.168.2.1', '198.51.100.2', '10.9.0.0/16']);
     assert.match(replySocketRefusal(tproxy, '192.168.2.10', '10.9.0.5', () => withRange)!, /address of this gateway/);
     assert.equal(replySocketRefusal(tproxy, '192.168.2.10', '10.10.0.5', () => withRange), null);
   });

@@ -1,4 +1,4 @@
-import { cidrContains, GatewayAddresses, type GatewayPolicy, type Ipv4, isLinkLocalIpv4, isUnicastIpv4 } from '@pgw/domain';
+import { cidrContains, type GatewayAddresses, type GatewayPolicy, type Ipv4, isLinkLocalIpv4, isUnicastIpv4 } from '@pgw/domain';
 
 /**
  * The port of the transparent UDP socket nft's tproxy feeds (render-tproxy.ts), on 127.0.0.1.
@@ -15,7 +15,7 @@ export const TPROXY_UDP_PORT = 15301;
  * never with an address the client could not have reached through its proxy: the gateway's own
  * LAN and addresses, loopback, link-local, "this network", multicast and broadcast.
  */
-export function replySocketRefusal(policy: GatewayPolicy | null, client: string, destination: string, gatewayAddresses: () => ReadonlySet<string>): string | null {
+export function replySocketRefusal(policy: GatewayPolicy | null, client: string, destination: string, gatewayAddresses: () => GatewayAddresses): string | null {
   if (policy === null) return 'the agent has no policy in force yet';
   if (policy.interceptMode !== 'tproxy') return 'the gateway is not in TPROXY mode';
   const known = policy.clients.find((c) => c.ip === client);
@@ -27,7 +27,6 @@ export function replySocketRefusal(policy: GatewayPolicy | null, client: string,
   // the address the client wrote, which only this check judges then.
   if (isLinkLocalIpv4(destination)) return `destination ${destination} is link-local`;
   // Read last, and only for an ask that passed the rest: a burst of refused asks reads nothing.
-  // The entries hold ranges (local routes) as prefixes: judged as the forwarder judges them.
-  if (new GatewayAddresses(gatewayAddresses()).has(destination)) return `destination ${destination} is an address of this gateway`;
+  if (gatewayAddresses().has(destination)) return `destination ${destination} is an address of this gateway`;
   return null;
 }

@@ -1,4 +1,5 @@
 import {
+  type GatewayAddresses,
   type GatewayPolicy,
   UDP_SOCKET_PROTOCOL_VERSION,
   type UdpAgentMessageInput,
@@ -20,8 +21,8 @@ export interface UdpSocketServerOptions {
   readonly forwarderGid: number;
   /** The policy in force (the registry's last hold): who may get a reply socket. */
   policy(): GatewayPolicy | null;
-  /** The gateway's own addresses now: never a reply socket's. */
-  gatewayAddresses(): ReadonlySet<string>;
+  /** The gateway's own addresses now (the ranges of its local routes too): never a reply socket's. */
+  gatewayAddresses(): GatewayAddresses;
 }
 
 /**
