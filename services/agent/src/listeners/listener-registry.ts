@@ -109,7 +109,8 @@ export class ListenerRegistry {
 
   /**
    * After an apply: closes the sockets of ports that neither the policy in force (its clients the
-   * port checks refused aside) nor the last hold() uses. Before the first hold() (every run failed so far) it closes nothing: what it holds then
+   * port checks refused aside) nor the last hold() uses. Before the first hold() (every run failed
+   * so far) it closes nothing: what it holds then
    * are the forwarder's handed-back sockets, judged against the first desired state.
    */
   release(inForce: GatewayPolicy | null): number[] {

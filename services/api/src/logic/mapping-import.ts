@@ -226,9 +226,9 @@ function sameAsStored(row: Omit<PlannedRow, 'change'>, stored: StoredMapping): b
 
 /**
  * The version of what an import of a file would do, an HTTP entity tag: its plan (every row's
- * values), and the stored mappings the plan changes as they stand. The preview gives it; an import whose If-Match names
- * another is refused (412): a mapping changed since the preview the operator read (another admin
- * disabled it, say) would otherwise be written over unseen.
+ * values), and the stored mappings the plan changes as they stand. The preview gives it; an import
+ * whose If-Match names another is refused (412): a mapping changed since the preview the operator
+ * read (another admin disabled it, say) would otherwise be written over unseen.
  */
 export function importPlanVersion(plan: readonly PlannedRow[], stored: ReadonlyMap<number, StoredMapping>): string {
   const touched = (id: number | null) => {
