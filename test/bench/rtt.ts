@@ -27,6 +27,7 @@ import { createLab, type Lab, type LabProcess, PROXY_HOST_FASTOPEN, type ProxyHa
 import { createTestDatabase } from '../support/database.js';
 import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../support/gateway.js';
 import { gatewayWithoutPgw } from './forwarder/gateway-without-pgw.js';
+import { waitEffective } from './forwarder/intercept-mode.js';
 import { startRedsocks } from './forwarder/redsocks.js';
 import { planDelayLine, TUN_A, TUN_B } from './rtt/delay-plan.js';
 import { parseWarmSetupMs } from './rtt/warm-setup.js';
@@ -219,18 +220,6 @@ async function setProxyHostFastOpen(lab: Lab, on: boolean): Promise<void> {
   if (!on) await lab.exec(lab.ns.gateway, ['ip', 'tcp_metrics', 'flush', 'all']);
 }
 
-async function waitEffective(lab: Lab, pairs: readonly (readonly [string, ProxyHandle])[]): Promise<void> {
-  for (const [client, proxy] of pairs) {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: client, timeoutMs: 3_000 });
-      if (r.ok && (JSON.parse(r.body) as { ip: string }).ip === proxy.ip) break;
-      if (Date.now() > deadline) throw new Error(`pgw client ${client} not effective through ${proxy.url} within 20 s`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}
-
 function printTable(rows: readonly Row[], rttMs: number): void {
   const header = ['setup', 'protocol', 'TTFB p50 ms', 'p90 ms', 'RTTs', 'added ms', 'added RTTs', 'failed'];
   const lines = rows.map((r) => [r.setup, r.protocol, r.ttfbP50Ms.toFixed(1), r.ttfbP90Ms.toFixed(1), r.ttfbRtt.toFixed(2), r.addedMs === null ? '-' : r.addedMs.toFixed(1), r.addedRtt === null ? '-' : r.addedRtt.toFixed(2), String(r.failures)]);
@@ -295,7 +284,7 @@ async function main(): Promise<void> {
       for (const { setup, warmPool, proxyHostFastOpen } of PGW_RUNS) {
         await setProxyHostFastOpen(lab, proxyHostFastOpen);
         await gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: warmPool });
-        await waitEffective(lab, PROTOCOLS.map((protocol) => [CLIENTS[`pgw/${protocol}`]!, proxies.get(protocol)!] as const));
+        await waitEffective(lab, PROTOCOLS.map((protocol) => [CLIENTS[`pgw/${protocol}`]!, proxies.get(protocol)!] as const), 20_000);
         for (const protocol of PROTOCOLS) await measure(lab, `${setup}/${protocol}`, CLIENTS[`pgw/${protocol}`]!, samples);
         if (warmPool === 'true') await countWarmTakes(lab, proxyIds, warmTakes, warmSetups);
         await gateway.stop('forwarder');

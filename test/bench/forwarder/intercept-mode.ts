@@ -1,6 +1,6 @@
 /**
- * Waits of the benches that switch pgw's interception mode between rows: the agent's table in the
- * mode asked for, and each pgw client's traffic leaving by its proxy.
+ * Waits of the benches that start pgw between rows: each pgw client's traffic leaving by its proxy,
+ * and the agent's table in the interception mode asked for.
  */
 import type { Lab, ProxyHandle } from '../../../lab/index.js';
 

@@ -25,6 +25,7 @@ import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../../support/gateway.js';
 import { metricSamples } from '../../support/prometheus-text.js';
 import { cpuMs, rssMiB, threadCpuMs } from '../ops-machine.js';
 import { FORWARDER_WARMUP } from './jit-warmup.js';
+import { waitEffective } from './intercept-mode.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
 import { summarize } from './stats.js';
@@ -171,21 +172,12 @@ async function main(): Promise<void> {
         warmSetupMs: setup === undefined ? null : setup.value * 1000,
       };
     };
-    const waitEffective = async () => {
-      for (let i = 0; i < 150; i++) {
-        const r = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: CLIENT, timeoutMs: 2_000 });
-        if (r.ok && r.body.includes(upstreamProxy.ip)) return;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new Error(`client not effective through the ${proxy} proxy within 15 s`);
-    };
-
     const trials = new Map<string, Trial[]>(variants.map((v) => [v.name, []]));
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();
       for (const variant of order) {
         const proc = await gateway.start('forwarder', variant.env, variant.nodeFlags);
-        await waitEffective();
+        await waitEffective(lab, [[CLIENT, upstreamProxy]]);
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
         // Each variant's forwarder is new: its path compiled before it is timed (jit-warmup.ts).
         await lan.run({ op: 'latency', ...target, count: FORWARDER_WARMUP, concurrency: 1 }, 120_000);
@@ -231,7 +223,7 @@ async function main(): Promise<void> {
       const file = join(dir, 'forwarder.cpuprofile');
       const nodeOptions = `${first.env.NODE_OPTIONS ?? ''} --require ${PROFILE_PRELOAD}`.trim();
       await gateway.start('forwarder', { ...first.env, NODE_OPTIONS: nodeOptions, PGW_BENCH_CPU_PROFILE: file }, first.nodeFlags);
-      await waitEffective();
+      await waitEffective(lab, [[CLIENT, upstreamProxy]]);
       let what: string;
       if (profile === 'iperf') what = `one iperf3 run (${(await iperf()).toFixed(2)} Gbit/s under the profiler)`;
       else {
@@ -250,7 +242,7 @@ async function main(): Promise<void> {
     if (strace) {
       for (const variant of variants) {
         const proc = await gateway.start('forwarder', variant.env, variant.nodeFlags);
-        await waitEffective();
+        await waitEffective(lab, [[CLIENT, upstreamProxy]]);
         const target = { src: CLIENT, host: ip, port: httpPort, request, timeoutMs: 5_000 };
         await lan.run({ op: 'latency', ...target, count: 100, concurrency: 1 });
         syscalls[variant.name] = await straceCalls(proc.pid, STRACED_CONNECTIONS, () => lan.run({ op: 'latency', ...target, count: STRACED_CONNECTIONS, concurrency: 1 }, 240_000));
