@@ -6,6 +6,7 @@
 // published once a minute, so the count the agent keeps is the kernel's, not Redis'.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { dailyZoneFarFromMidnight } from '../support/quiet-time-zone.js';
 import type { Dataplane } from './dataplane-harness.js';
 import { iperfBytes, oneQuotaClient } from './shaping-harness.js';
 
@@ -27,7 +28,11 @@ async function quotaObjects(): Promise<Map<string, number>> {
 describe('a daily quota across an agent restart (kernel tables kept)', { timeout: 180_000 }, () => {
   before(async () => {
     ({ dp, mappingId } = await oneQuotaClient(CLIENT, QUOTA_BYTES));
-    await dp.tdb.db.updateTable('settings').set({ quotaPeriod: 'daily', quotaResetTimezone: 'Europe/Berlin' }).where('id', '=', 1).execute();
+    // A zone hours from its midnight: the day must not roll over during the test (a CI run near
+    // Berlin's midnight saw the next day's object appear, rightly, with Europe/Berlin fixed here).
+    const { timeZone, marginMs } = dailyZoneFarFromMidnight(new Date());
+    assert.ok(marginMs > 30 * 60_000, `no zone is far enough from its midnight: ${timeZone}, ${marginMs} ms`);
+    await dp.tdb.db.updateTable('settings').set({ quotaPeriod: 'daily', quotaResetTimezone: timeZone }).where('id', '=', 1).execute();
     dp.agent = await dp.gateway.start('agent', AGENT_ENV);
     await dp.gateway.start('forwarder', { PGW_FORWARDER_WARM_POOL: 'false' });
     const { ip, httpPort } = dp.lab.description.internet;
