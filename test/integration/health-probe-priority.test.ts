@@ -16,6 +16,7 @@ import { startRedis } from '../../lab/redis.js';
 import type { RedisHandle } from '../../lab/types.js';
 import type { Prober } from '../../services/health/src/probing/prober.js';
 import { ProbeDispatcher } from '../../services/health/src/scheduling/dispatcher.js';
+import { ProbeRuns } from '../../services/health/src/scheduling/probe-runs.js';
 import { Semaphore } from '../../services/health/src/scheduling/semaphore.js';
 
 describe('health: probes that decide a block go before the periodic backlog', { timeout: 30_000 }, () => {
@@ -35,7 +36,7 @@ describe('health: probes that decide a block go before the periodic backlog', { 
   });
 
   it('an upstream failure and a liveness loss queued behind 20 periodic probes are taken first', async () => {
-    const dispatcher = new ProbeDispatcher(queue, {} as Prober, new Semaphore(1), createLogger('probe-priority-test', 'error'));
+    const dispatcher = new ProbeDispatcher(queue, new ProbeRuns({} as Prober, new Semaphore(1)), createLogger('probe-priority-test', 'error'));
     for (let proxyId = 1; proxyId <= 20; proxyId++) dispatcher.dispatch(proxyId, 'periodic');
     dispatcher.dispatch(99, 'upstream_failure');
     dispatcher.dispatch(98, 'liveness');

@@ -20,6 +20,8 @@ const SUBNET = `127.65.${randomInt(1, 250)}`;
 /** How long the slow front holds each probe before it lets it through to dante. */
 const HOLD_MS = 1_500;
 const FRONT = { host: `${SUBNET}.21`, port: 1080 };
+/** A second front for the flood of reports, so that its connections are its proxy's alone. */
+const FLOODED_FRONT = { host: `${SUBNET}.22`, port: 1080 };
 /** A period far longer than the test, and a proxy off its phase for all of it: every probe after the first is one a report asked for. */
 const PERIOD_S = 300;
 
@@ -30,6 +32,7 @@ describe('health service: a probe asked for while the same probe runs', { timeou
   let stack: HealthStack;
   let dante: ProxyHandle;
   let front: SlowRelay;
+  let floodedFront: SlowRelay;
   let echo: IpEcho;
 
   const checksOf = (id: number) => database.db.selectFrom('proxyChecks').select(['ok', 'trigger']).where('proxyId', '=', id).orderBy('id').execute();
@@ -42,6 +45,7 @@ describe('health service: a probe asked for while the same probe runs', { timeou
     await database.db.updateTable('settings').set({ healthIntervalS: PERIOD_S, probeTimeoutMs: 5000, checkUrl: echo.checkUrl }).where('id', '=', 1).execute();
     dante = await startDante({ ip: `${SUBNET}.11`, port: 1080 });
     front = await startSlowRelay(FRONT, { host: dante.ip, port: dante.port }, HOLD_MS);
+    floodedFront = await startSlowRelay(FLOODED_FRONT, { host: dante.ip, port: dante.port }, HOLD_MS);
     // The probe path alone: the liveness connection would also reach the slow front.
     stack = await startHealthStack(database, redis, { name: 'probe-requests-test', secretKey: randomBytes(32), proxyAllowNetworks: [`${SUBNET}.0/24`], liveness: false, upstreamDebounceMs: 20 });
   });
@@ -49,6 +53,7 @@ describe('health service: a probe asked for while the same probe runs', { timeou
   after(async () => {
     await stack?.stop();
     front?.close();
+    floodedFront?.close();
     echo?.close();
     await dante?.stop();
     await stores?.stop();
@@ -78,6 +83,30 @@ describe('health service: a probe asked for while the same probe runs', { timeou
       { ok: true, trigger: 'upstream_failure' },
       { ok: true, trigger: 'upstream_failure' },
     ]);
+  });
+
+  it('reports arriving faster than the probe finishes run one probe of the proxy at a time, and one more after the last report', async () => {
+    // A proxy crash-looping (accepting, then refusing) makes the liveness watch ask for a probe
+    // every half second, and a forwarder reports failures as fast: a job was added for each request
+    // made while the last one ran, and each took a worker slot of its own, up to the 32 shared by
+    // every proxy's probes (a proxy holding each probe for the whole timeout held them all).
+    const id = await insertQuietProxy(database.db, { name: 'flooded', protocol: 'socks5', host: FLOODED_FRONT.host, port: FLOODED_FRONT.port }, { intervalS: PERIOD_S, quietMs: 90_000 });
+    await stack.health.reconcile();
+    await waitFor('the flooded proxy\'s first probe on record', 10_000, async () => (await checksOf(id)).length === 1);
+    // What one probe holds open at the front (the UDP support check has a connection of its own).
+    const oneProbe = floodedFront.mostAtOnce();
+    const REPORTS = 20;
+    for (let i = 0; i < REPORTS; i++) {
+      await reportFailure(id, 3 + i);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const lastReportAt = Date.now();
+    await stack.settled(20_000);
+    assert.equal(floodedFront.mostAtOnce(), oneProbe, `connections of the one proxy's probes held at its front at once: ${floodedFront.mostAtOnce()}, one probe's ${oneProbe}`);
+    const probes = await database.db.selectFrom('proxyChecks').select(['trigger', 'checkedAt', 'latencyMs']).where('proxyId', '=', id).where('trigger', '=', 'upstream_failure').orderBy('id').execute();
+    const last = probes.at(-1);
+    assert.ok(last !== undefined && last.checkedAt.getTime() - (last.latencyMs ?? 0) >= lastReportAt - 150, `a probe started after the last report: ${JSON.stringify(probes)}`);
+    console.log(`# ${REPORTS} reports in ${REPORTS * 100} ms, probes held ${HOLD_MS} ms each: ${probes.length} probes, at most ${floodedFront.mostAtOnce()} connections at once, one probe's ${oneProbe}`);
   });
 
 });

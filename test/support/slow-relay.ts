@@ -10,6 +10,8 @@ export interface HostPort {
 export interface SlowRelay {
   /** Resolves at the next connection, with the promise of that connection's end. */
   nextConnection(): Promise<{ readonly ended: Promise<void> }>;
+  /** The most connections that were open at once so far. */
+  mostAtOnce(): number;
   close(): void;
 }
 
@@ -19,7 +21,11 @@ export interface SlowRelay {
  */
 export function startSlowRelay(at: HostPort, target: HostPort, delayMs: number): Promise<SlowRelay> {
   let next: ((held: { ended: Promise<void> }) => void) | null = null;
+  let open = 0;
+  let most = 0;
   const server = net.createServer((client) => {
+    most = Math.max(most, ++open);
+    client.once('close', () => open--);
     next?.({ ended: new Promise((resolve) => client.once('close', () => resolve())) });
     next = null;
     client.pause();
@@ -38,6 +44,7 @@ export function startSlowRelay(at: HostPort, target: HostPort, delayMs: number):
     server.once('error', reject).listen(at.port, at.host, () =>
       resolve({
         nextConnection: () => new Promise((arrived) => (next = arrived)),
+        mostAtOnce: () => most,
         close: () => server.close(),
       }),
     ),

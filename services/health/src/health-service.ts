@@ -7,6 +7,7 @@ import { CoalescedRuns, GatewayAddressReader, PerKeyDebouncer, withDeadline } fr
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import { ProbeDispatcher } from './scheduling/dispatcher.js';
+import { ProbeRuns } from './scheduling/probe-runs.js';
 import { EXIT_IP_ALARM_KINDS } from './state/exit-ip-alarms.js';
 import { createHealthMetrics, type HealthMetrics } from './probing/metrics.js';
 import { Prober } from './probing/prober.js';
@@ -90,7 +91,8 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   for (const connection of [queueConnection, workerConnection]) connection.on('error', () => undefined);
   const queue = new Queue<ProbeJobData, ProbeResult>(PROBE_QUEUE, { connection: queueConnection });
   queue.on('error', () => undefined);
-  const worker = startProbeWorker(workerConnection, prober, semaphore);
+  const runs = new ProbeRuns(prober, semaphore);
+  const worker = startProbeWorker(workerConnection, prober, semaphore, runs);
   let workerErrorLogged = 0;
   worker.on('error', (error) => {
     // Redis outages repeat the same error many times a second; one line per minute is enough.
@@ -100,7 +102,7 @@ export async function startHealthService(options: HealthServiceOptions): Promise
   });
   worker.on('failed', (job, error) => logger.warn('probe job failed', { jobId: job?.id, error: error.message }));
 
-  const dispatcher = new ProbeDispatcher(queue, prober, semaphore, logger);
+  const dispatcher = new ProbeDispatcher(queue, runs, logger);
   const scheduler = new PeriodicScheduler((proxyId, endpoint) => dispatcher.dispatch(proxyId, 'periodic', endpoint));
   const upstreamFailures = new PerKeyDebouncer<number>(options.upstreamDebounceMs ?? 2_000, (proxyId) => dispatcher.dispatch(proxyId, 'upstream_failure'));
   const liveness =

@@ -5,6 +5,7 @@ import { createLogger } from '@pgw/log';
 import type { Queue } from 'bullmq';
 import type { Prober } from '../probing/prober.js';
 import { ProbeDispatcher } from './dispatcher.js';
+import { ProbeRuns } from './probe-runs.js';
 import { Semaphore } from './semaphore.js';
 
 /** The two calls the dispatcher makes of BullMQ's queue, with the states a test sets. */
@@ -42,7 +43,7 @@ class ProberDouble {
 const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
 
 function dispatcherWith(queue: QueueDouble, prober = new ProberDouble()) {
-  const dispatcher = new ProbeDispatcher(queue as unknown as Queue<ProbeJobData, ProbeResult>, prober as unknown as Prober, new Semaphore(4), createLogger('dispatcher-spec', 'error'));
+  const dispatcher = new ProbeDispatcher(queue as unknown as Queue<ProbeJobData, ProbeResult>, new ProbeRuns(prober as unknown as Prober, new Semaphore(4)), createLogger('dispatcher-spec', 'error'));
   return { dispatcher, prober };
 }
 

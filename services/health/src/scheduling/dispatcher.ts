@@ -3,9 +3,8 @@ import { PROBE_TRIGGERS } from '@pgw/domain';
 import type { Logger } from '@pgw/log';
 import type { ProbeJobData, ProbeResult, ProbeTrigger } from '@pgw/events';
 import type { Queue } from 'bullmq';
-import { CoalescedRuns, withDeadline } from '@pgw/runtime';
-import type { Prober } from '../probing/prober.js';
-import type { Semaphore } from './semaphore.js';
+import { withDeadline } from '@pgw/runtime';
+import type { ProbeRuns } from './probe-runs.js';
 
 /** Redis that does not take a job this fast is treated as down for this probe. */
 const ENQUEUE_TIMEOUT_MS = 1_000;
@@ -41,13 +40,12 @@ export class ProbeDispatcher {
   private sequence = 0;
   private readonly lastJob = new Map<string, { readonly endpointKey: string | undefined; readonly jobId: string }>();
   private readonly adding = new Map<string, Promise<void>>();
-  private readonly local = new Map<string, CoalescedRuns>();
   private redisDown = false;
 
   constructor(
     private readonly queue: Queue<ProbeJobData, ProbeResult>,
-    private readonly prober: Prober,
-    private readonly semaphore: Semaphore,
+    /** The probes this process runs, shared with the worker: a job and a local run of one probe are one run. */
+    private readonly runs: ProbeRuns,
     private readonly logger: Logger,
   ) {}
 
@@ -62,19 +60,15 @@ export class ProbeDispatcher {
     );
   }
 
-  /** Drops what is remembered of a deleted proxy's jobs. */
+  /** Drops what is remembered of a deleted proxy's jobs and runs. */
   forget(proxyId: number): void {
-    for (const trigger of PROBE_TRIGGERS) {
-      const key = jobKey(trigger, proxyId);
-      this.lastJob.delete(key);
-      const runs = this.local.get(key);
-      if (runs !== undefined) void runs.idle().then(() => this.local.get(key) === runs && this.local.delete(key));
-    }
+    for (const trigger of PROBE_TRIGGERS) this.lastJob.delete(jobKey(trigger, proxyId));
+    this.runs.forget(proxyId);
   }
 
-  /** Resolves once every local probe has finished. */
+  /** Resolves once every probe this process runs has finished. */
   async drain(): Promise<void> {
-    await Promise.all([...this.local.values()].map((runs) => runs.idle()));
+    await this.runs.drain();
   }
 
   /** Adds the request's job, unless a job for the same proxy, trigger and endpoint still waits. */
@@ -96,15 +90,9 @@ export class ProbeDispatcher {
     this.lastJob.set(key, { endpointKey, jobId });
   }
 
-  /** A request while the same probe runs here is run once more after it (CoalescedRuns). */
+  /** A request while the same probe runs here is run once more after it (ProbeRuns). */
   private runLocally({ proxyId, trigger }: Request): void {
-    const key = jobKey(trigger, proxyId);
-    let runs = this.local.get(key);
-    if (runs === undefined) {
-      runs = new CoalescedRuns(async () => void (await this.semaphore.run(() => this.prober.probe(proxyId, trigger))));
-      this.local.set(key, runs);
-    }
-    runs.request().catch((error: Error) => this.logger.warn('local probe failed', { proxyId, trigger, error: error.message }));
+    this.runs.request(proxyId, trigger).done.catch((error: Error) => this.logger.warn('local probe failed', { proxyId, trigger, error: error.message }));
   }
 
   private noteRedis(down: boolean, error?: Error): void {
