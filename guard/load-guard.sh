@@ -41,8 +41,13 @@ else
   echo "load-guard: interface $lan does not exist yet; forwarding backstop left to pgw-agent" >&2
 fi
 
-"$nft" -c -f "$file"
-"$nft" -f "$file"
+# A file nft refuses (a typo in an edit) loads nothing, all or nothing: the routing rules below
+# still go in (with route_localnet on at boot, as Compose hosts have it, they alone keep the LAN
+# off 127.0.0.0/8).
+if ! out=$("$nft" -c -f "$file" 2>&1 && "$nft" -f "$file" 2>&1); then
+  echo "load-guard: nft refused $file, table inet pgw_guard not loaded: $out" >&2
+  rc=1
+fi
 [ -n "$lan" ] || exit 1
 
 # The route_localnet closure by policy routing (services/agent/src/lan/lan-routing.ts, same values):
@@ -50,14 +55,17 @@ fi
 # DNAT-ed, otherwise blackholed, even with every nft table flushed. The default local rule (pref 0)
 # moves after ours: ours are added first, so local delivery never lacks a rule. iif matches by
 # name, so the rules hold for an interface created later.
+# One refused rule does not stop the next: the blackhole (101) holds without the marked pass (100).
 add_rule() {
   out=$("$ip" rule add "$@" 2>&1) || case "$out" in
     *'File exists'*) ;;
-    *) echo "load-guard: ip rule add $*: $out" >&2; exit 1 ;;
+    *) echo "load-guard: ip rule add $*: $out" >&2; rc=1; return 1 ;;
   esac
 }
-add_rule pref 100 iif "$lan" to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242
-add_rule pref 101 iif "$lan" to 127.0.0.0/8 blackhole protocol 242
-add_rule pref 102 lookup local protocol 242
-"$ip" rule del pref 0 table local 2>/dev/null || true
+add_rule pref 100 iif "$lan" to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242 || :
+add_rule pref 101 iif "$lan" to 127.0.0.0/8 blackhole protocol 242 || :
+# The kernel's pref 0 goes only once local delivery has pgw's rule: the box's own loopback needs one.
+if add_rule pref 102 lookup local protocol 242; then
+  "$ip" rule del pref 0 table local 2>/dev/null || true
+fi
 exit "$rc"

@@ -189,6 +189,37 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
     }
   });
 
+  it('a guard file nft refuses (a typo when editing it): forwarding off and the routing rules all the same, the loader exits 1 naming nft', async () => {
+    // A boot without the guard's layers: no table, LAN forwarding on, the kernel's own pref 0 local rule.
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    await dp.lab.exec(dp.gw, ['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local']);
+    for (const pref of ['100', '101', '102']) await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', pref, 'protocol', '242']);
+    await setSysctl('net.ipv4.conf.ens19.forwarding', '1');
+    const dir = mkdtempSync(join(tmpdir(), 'pgw-guard-refused-'));
+    try {
+      const nft = readFileSync(join(dirname(GUARD_LOADER), 'pgw-guard.nft'), 'utf8');
+      writeFileSync(join(dir, 'pgw-guard.nft'), `${nft}\nthis line is no nft syntax\n`);
+      writeFileSync(join(dir, 'load-guard.sh'), readFileSync(GUARD_LOADER));
+      const run = await dp.lab.exec(dp.gw, ['sh', join(dir, 'load-guard.sh')], { reject: false });
+      assert.equal(run.exitCode, 1, run.stderr);
+      assert.match(run.stderr, /load-guard: nft refused .*pgw-guard\.nft/);
+      assert.notEqual((await dp.nft('list', 'table', 'inet', 'pgw_guard')).exitCode, 0, 'no guard table: the file was refused whole');
+      assert.equal(await sysctl('net.ipv4.conf.ens19.forwarding'), '0', 'LAN forwarding off');
+      // Exited at the refused file before: no rule, and route_localnet on (Compose sets it at boot) opened loopback to the LAN.
+      const rules = (await dp.lab.exec(dp.gw, ['ip', 'rule', 'show'])).stdout;
+      assert.match(rules, /^101:\s+from all to 127\.0\.0\.0\/8 iif ens19 blackhole proto 242/m, `the blackhole rule: ${rules}`);
+      assert.doesNotMatch(rules, /^0:/m, `the kernel's pref 0 local rule moved behind pgw's: ${rules}`);
+      await setSysctl('net.ipv4.conf.ens19.route_localnet', '1');
+      try {
+        assert.equal((await dp.prober.tcp(dp.lab.clients[1]!, '127.0.0.1', LOOPBACK_SERVICE_PORT)).result, 'timeout', 'with route_localnet on and the file refused, the routing rules refuse the hole');
+      } finally {
+        await setSysctl('net.ipv4.conf.ens19.route_localnet', '0');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a restarted agent restores its rules and route_localnet; a graceful stop switches route_localnet off too', async () => {
     await dp.loadGuard();
     await dp.startAgent();
