@@ -24,12 +24,16 @@ let target: DeployLab;
 let daemon: DockerDaemon;
 let envDir: string;
 let api: DeployApi;
+/** The host's guard (loader and file), as pgw-guard.service has it: a copy with a chain the images' files lack. */
+let hostGuardDir: string;
+const HOST_FILE_MARK = 'host_file_only';
 
 const composeEnv = () => ({
   PGW_ENV_DIR: envDir,
   PGW_VERSION: VERSION,
   PGW_POSTGRES_IMAGE: `pgw-postgres:${VERSION}`,
   PGW_REDIS_IMAGE: `pgw-redis:${VERSION}`,
+  PGW_HOST_GUARD_FILE: join(hostGuardDir, 'pgw-guard.nft'),
 });
 const compose = (args: string[], reject = true) =>
   daemon.run(['docker-compose', '-p', PROJECT, '-f', join(REPO, 'docker-compose.yml'), '-f', join(envDir, 'machine-limits.yml'), ...args], { env: composeEnv(), reject, cwd: REPO });
@@ -41,9 +45,11 @@ const compose = (args: string[], reject = true) =>
  * 127.0.0.1 needs and which it cannot switch itself there, with tcp_tw_reuse as the same file sets it.
  */
 async function hostSteps(): Promise<void> {
-  await target.lab.exec(target.lab.ns.gateway, ['sh', join(REPO, 'guard/load-guard.sh')]);
+  await loadHostGuard();
   await target.lab.exec(target.lab.ns.gateway, ['sysctl', '-q', '-w', 'net.ipv4.conf.ens19.route_localnet=1', 'net.ipv4.tcp_tw_reuse=1']);
 }
+const loadHostGuard = async () => void (await target.lab.exec(target.lab.ns.gateway, ['sh', join(hostGuardDir, 'load-guard.sh')]));
+const guardTable = async () => (await target.lab.exec(target.lab.ns.gateway, ['nft', 'list', 'table', 'inet', 'pgw_guard'], { reject: false })).stdout;
 const container = (service: string) => `${PROJECT}_${service}_1`;
 const inspect = async (service: string) => JSON.parse((await daemon.docker(['inspect', container(service)])).stdout)[0];
 const healthOf = async (service: string): Promise<string> => {
@@ -79,6 +85,10 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     const built = await daemon.run(['bash', 'scripts/deploy/build-images.sh'], { cwd: REPO });
     for (const line of built.stdout.split('\n').filter((l) => / image | built /.test(l))) console.log(`# ${line.replace(/\x1b\[[0-9;]*m/g, '')}`);
     console.log(`# compose: images ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    hostGuardDir = join(lab.dir, 'host-guard');
+    mkdirSync(hostGuardDir);
+    writeFileSync(join(hostGuardDir, 'load-guard.sh'), readFileSync(join(REPO, 'guard/load-guard.sh')));
+    writeFileSync(join(hostGuardDir, 'pgw-guard.nft'), `${readFileSync(join(REPO, 'guard/pgw-guard.nft'), 'utf8')}\ntable inet pgw_guard {\n\tchain ${HOST_FILE_MARK} {\n\t}\n}\n`);
     envDir = join(lab.dir, 'env');
     mkdirSync(envDir);
     await daemon.run(['sh', join(REPO, 'docker/generate-env.sh'), envDir]);
@@ -143,6 +153,16 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     assert.equal((await target.lab.exec(target.lab.ns.gateway, ['nft', 'list', 'table', 'inet', 'pgw_guard'], { reject: false })).exitCode, 0);
   });
 
+  it("the guard container and the agent's re-load after a flush load the host's guard file, not their images' copies", async () => {
+    // The container deletes and re-creates the table: from the image's copy it lost what only the
+    // host's file has (an operator's edit of the interface names, here a chain of its own).
+    assert.match(await guardTable(), new RegExp(`chain ${HOST_FILE_MARK}`), "the guard one-shot loaded the host's file");
+    await target.lab.exec(target.lab.ns.gateway, ['nft', 'flush', 'ruleset']);
+    let listed = '';
+    await waitFor('table inet pgw_guard re-loaded by the agent', 15_000, async () => (listed = await guardTable()) !== '', { intervalMs: 100 });
+    assert.match(listed, new RegExp(`chain ${HOST_FILE_MARK}`), "the agent re-loaded the host's file");
+  });
+
   it('a mapped client exits through its proxy once mapped through the api (time to all mappings effective)', async () => {
     const started = Date.now();
     await mapThroughApi(target, api);
@@ -156,7 +176,7 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
   agentDownFlows(() => target, () => ({
     stop: async () => void (await daemon.docker(['stop', '-t', '20', container('agent')], { timeoutMs: 60_000 })),
     start: async () => void (await daemon.docker(['start', container('agent')])),
-    reloadGuard: async () => void (await target.lab.exec(target.lab.ns.gateway, ['sh', join(REPO, 'guard/load-guard.sh')])),
+    reloadGuard: loadHostGuard,
     localnetWhileDown: '1',
   }));
 
