@@ -8,9 +8,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DialAbort, DialError, type DialOptions, dialerFor, WarmPool } from '@pgw/dialers';
 import type { ProxyEndpoint, ProxyHandshake } from '@pgw/domain';
@@ -21,6 +23,7 @@ import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
 import { EPOLLIN, EPOLLOUT, EPOLLRDHUP, epollEntries, epollInterest, epollInterestsOfFile } from '../support/epoll-interest.js';
 
 const TARGET = { host: '203.0.113.10', port: 80 };
+const CANCELLED_IDLE_DIALS = fileURLToPath(new URL('./fixtures/cancelled-idle-dials.ts', import.meta.url));
 const servers: net.Server[] = [];
 const proxyConnections = new Set<net.Socket>();
 after(() => {
@@ -686,6 +689,26 @@ describe('native upstream dial: the idle connector (warm opens)', () => {
     await sleep(300);
     assert.equal(called, 0);
     assert.equal(openFds(), before);
+  });
+  it('a warm open cancelled while still queued never connects (the pool of a proxy dropped or down dials nothing after)', async () => {
+    // The connector ran every queued job, cancelled or not: a refill for a pool closed because its
+    // proxy changed or was marked down connected to it later all the same (with Fast Open, its
+    // greeting and credentials in the SYN), and a busy box's backlog of them connected in a burst.
+    let connections = 0;
+    const server = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const DIALS = 50;
+    const child = spawn('taskset', ['-c', '0', process.execPath, '--conditions=pgw-source', '--import', 'tsx', CANCELLED_IDLE_DIALS, String(port), String(DIALS)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+    await sleep(100);
+    // At most the one the connector may have taken before its cancel came.
+    assert.ok(connections <= 1, `${connections} of ${DIALS} cancelled warm opens connected`);
   });
 });
 

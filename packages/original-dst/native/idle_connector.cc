@@ -7,6 +7,7 @@
 
 #include "tcp_keepalive.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -176,7 +177,17 @@ std::shared_ptr<Job> Submit(napi_env env, Request request, Owner* owner) {
 }
 
 void Abandon(const std::shared_ptr<Job>& job) {
-  if (job) job->owner = nullptr;
+  if (!job) return;
+  job->owner = nullptr;
+  // Still queued: it never connects. A warm pool closed because its proxy changed or was marked
+  // down dials nothing after (with Fast Open the SYN carries the greeting and credentials), and a
+  // busy box's backlog of cancelled opens does not connect in a burst once the CPU frees. One the
+  // connector has taken already is closed when it comes back (Deliver).
+  Connector* c = current;
+  if (c == nullptr) return;
+  std::lock_guard<std::mutex> lock(c->mutex);
+  const auto queued = std::find(c->queued.begin(), c->queued.end(), job);
+  if (queued != c->queued.end()) c->queued.erase(queued);
 }
 
 }  // namespace idle_connector

@@ -42,7 +42,8 @@ struct Request {
 // connects itself).
 std::shared_ptr<Job> Submit(napi_env env, Request request, Owner* owner);
 
-// The owner is gone or no longer wants the result: nothing is called, the socket is closed.
+// The owner is gone or no longer wants the result: nothing is called; a job still queued never
+// connects, one already taken has its socket closed when it comes back. Loop thread only.
 void Abandon(const std::shared_ptr<Job>& job);
 
 }  // namespace idle_connector
