@@ -26,6 +26,9 @@ export const ODD_BEHAVIOURS = [
   // SOCKS5: takes a pipelined handshake, but refuses a CONNECT that has bytes after it (reply 01,
   // general failure), as a server checking the request's length would.
   'socks5-refuses-early-data',
+  // SOCKS5: answers its CONNECT only SLOW_TARGET_MS after it reached the target, as a proxy does
+  // whose way to the target is slow (a far target, a slow DNS lookup on its side).
+  'socks5-slow-target',
   // SOCKS5: serves CONNECT, never answers UDP ASSOCIATE (the connection stays open, silent), as
   // servers that do not know the command and wait for more.
   'socks5-udp-silent',
@@ -54,6 +57,9 @@ export interface OddProxyOptions {
   port: number;
   auth?: { username: string; password: string };
 }
+
+/** How much later than its reach of the target socks5-slow-target answers a CONNECT. */
+export const SLOW_TARGET_MS = 800;
 
 /** How long http-same-segment waits for the target to speak first before it sends its 200 alone. */
 const SAME_SEGMENT_WAIT_MS = 300;
@@ -239,6 +245,7 @@ async function serveSocks5(client: net.Socket, opts: OddProxyOptions): Promise<v
     client.end();
     return;
   }
+  if (behaviour === 'socks5-slow-target') await sleep(SLOW_TARGET_MS);
   await send(client, Buffer.concat([Buffer.from([5, 0, 0]), bndAddress(behaviour, opts.ip, upstream.localPort ?? 0)]), split);
   const early = reader.rest();
   tunnel(client, upstream, behaviour === 'socks5-drops-early-data' ? Buffer.alloc(0) : early);

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { encryptSecret } from '@pgw/crypto';
 import { createDb } from '@pgw/db';
 import type { ProbeResult } from '@pgw/events';
-import { type OddBehaviour, startOddProxy } from '../../lab/odd-proxy-server.js';
+import { type OddBehaviour, SLOW_TARGET_MS, startOddProxy } from '../../lab/odd-proxy-server.js';
 import { startDante } from '../../lab/proxies.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
 import type { TestDatabase } from '../support/database.js';
@@ -143,11 +143,26 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     await database.db.updateTable('proxies').set({ handshakeMode: 'pipelined' }).where('id', '=', id).execute();
     const forced = await probe(id);
     assert.equal(forced.ok, false);
-    assert.match(forced.error ?? '', /SOCKS5 reply: no answer to the pipelined CONNECT after the method selection .*set the handshake to auto or sequential/);
+    // No grace when forced (nothing to fall back to): the probe's timeout ends it, naming the step and the setting.
+    assert.match(forced.error ?? '', /within 2000 ms \(waiting for the proxy's CONNECT reply\); handshake pipelined: a proxy that drops what is pipelined after its greeting never answers \(set the handshake to auto or sequential\)/);
     await database.db.updateTable('proxies').set({ handshakeMode: 'sequential' }).where('id', '=', id).execute();
     const sequential = await probe(id);
     assert.equal(sequential.ok, true, String(sequential.error));
     assert.equal(await learnedOf(id), null);
+  });
+
+  it('forced pipelined or early-data on a proxy slow to reach the target (its CONNECT reply after the pipelining grace): up, not down for pipelining', async () => {
+    // The grace (a quarter of the timeout: 500 ms here) tells a proxy that dropped the pipelined
+    // CONNECT from one that answers it, so that mode auto can fall back in time. Forced, there is no
+    // fall-back: the grace only made a working proxy whose target is slow down, its clients blocked.
+    const id = await odd('socks5-slow-target', `${SUBNET}.52`);
+    for (const mode of ['pipelined', 'early-data'] as const) {
+      await database.db.updateTable('proxies').set({ handshakeMode: mode }).where('id', '=', id).execute();
+      const forced = await probe(id);
+      assert.equal(forced.ok, true, `${mode}: ${forced.error}`);
+      assert.ok((forced.latencyMs ?? 0) >= SLOW_TARGET_MS, `${mode}: the probe waited for the slow reply: ${forced.latencyMs} ms`);
+      assert.equal((await statusOf(id)).status, 'up', mode);
+    }
   });
 
   it('re-learns after an endpoint change (Postgres resets what was learned)', async () => {

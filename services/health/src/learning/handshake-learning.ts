@@ -48,8 +48,10 @@ export async function dialAndLearn(dialer: Dialer, proxy: ProxyEndpoint, target:
   if (proxy.protocol !== 'socks5') return { socket: await dialer.dial(proxy, target, options), learned: null };
   const grace = pipelineGraceMs(options.timeoutMs);
   if (plan.mode !== 'auto') {
-    // Forced: used as set. The grace turns a pipelining failure into an error that says so.
-    return { socket: await dialer.dial(proxy, target, { ...options, handshake: plan.mode, pipelineGraceMs: grace }), learned: null };
+    // Forced: used as set, with nothing to fall back to, so no grace: it also ends a pipelined
+    // CONNECT whose reply waits for a slow target (down, where the forwarder's clients get through).
+    // A dropped pipelined CONNECT fails at the timeout, with an error that names pipelining.
+    return { socket: await dialer.dial(proxy, target, { ...options, handshake: plan.mode }), learned: null };
   }
   if (plan.learned === 'sequential') {
     return { socket: await dialer.dial(proxy, target, { ...options, handshake: 'sequential' }), learned: 'sequential' };

@@ -3,7 +3,7 @@ import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import { dialedHost, endpointLabel, type ProxyEndpoint, type ProxyHandshake } from '@pgw/domain';
+import { dialedHost, endpointLabel, type ProxyEndpoint, type ProxyHandshake, type ProxyHandshakeMode } from '@pgw/domain';
 import { DialError, type DialFailureReason, type DialOptions, type Dialer, type DialStep, type ProxyAddressCheck } from '@pgw/dialers';
 import { MAX_ECHO_BODY_BYTES, parseEchoBody } from './echo-response.js';
 import { FirstFlightSocket } from './first-flight.js';
@@ -102,7 +102,7 @@ export async function probeThroughProxy(dialer: Dialer, proxy: ProxyEndpoint, ta
     const learned = early === null ? dialed.learned : learnedAfterEarlyData(handshake.learned, early.silent, dialed.learned, firstByteMs, pipelineGraceMs(timeoutMs));
     return { ok: true, result: 'ok', latencyMs: elapsedMs(started), exitIp, proxyAddress, handshakeLearned: learned };
   } catch (error) {
-    return failure(error, proxy, target, timeoutMs, controller.signal.aborted, handshake.mode === 'early-data' && proxy.protocol === 'socks5');
+    return failure(error, proxy, target, timeoutMs, controller.signal.aborted, proxy.protocol === 'socks5' && handshake.mode !== 'auto' ? handshake.mode : null);
   } finally {
     clearTimeout(timer);
     socket?.destroy();
@@ -164,7 +164,8 @@ async function probeWithEarlyData(dialer: Dialer, proxy: ProxyEndpoint, target: 
     const earlyData = await stand.firstFlight;
     let tunnel: Socket;
     try {
-      tunnel = await dialer.dial(proxy, { host: target.host, port: target.port }, { ...options, handshake: 'pipelined', pipelineGraceMs: grace, earlyData });
+      // The grace only where there is a fall-back (auto): forced, it ended a CONNECT reply that waits for a slow target.
+      tunnel = await dialer.dial(proxy, { host: target.host, port: target.port }, { ...options, handshake: 'pipelined', ...(learning ? { pipelineGraceMs: grace } : {}), earlyData });
     } catch (error) {
       if (learning && earlyDataSuspect(error)) return { outcome: null, silent: false };
       throw error;
@@ -220,22 +221,29 @@ class AnswerError extends Error {
 /** What the proxy had yet to send at each step of its handshake. */
 const STEP_ANSWER: Readonly<Record<Exclude<DialStep, 'connect'>, string>> = { greeting: 'greeting answer (method selection)', auth: 'auth status', reply: 'CONNECT reply' };
 
-function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number, timedOut: boolean, earlyDataForced: boolean): ProbeOutcome {
+/**
+ * `forced`: the SOCKS5 handshake mode when set by hand (not auto), whose failures can be the mode's
+ * doing: a hint to the setting goes with them.
+ */
+function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number, timedOut: boolean, forced: ProxyHandshakeMode | null): ProbeOutcome {
   if (error instanceof DialError) {
-    if (error.reason === 'aborted' || (timedOut && error.reason === 'connect_timeout')) {
+    if (error.reason === 'aborted' || (timedOut && (error.reason === 'connect_timeout' || error.reason === 'pipelining_unanswered'))) {
       // The probe's time ran out (its own timer, or the dial's over the time left): said with the
       // probe's timeout, at the step the dial had reached. No TCP connection: the proxy was not
       // reached (a blackholed proxy is not the check target's fault).
       if (error.step === 'connect') return { ok: false, result: 'timeout', reachedProxy: false, error: `${endpointLabel(proxy)}: no TCP connection to the proxy within ${timeoutMs} ms` };
       const at = error.step === undefined ? '' : ` (waiting for the proxy's ${STEP_ANSWER[error.step]})`;
-      return { ok: false, result: 'timeout', reachedProxy: true, error: `${endpointLabel(proxy)}: no tunnel to ${target.host}:${target.port} within ${timeoutMs} ms${at}` };
+      // Forced pipelining has no grace (nothing to fall back to): a proxy that drops what follows
+      // its greeting is told from a slow one only by the timeout.
+      const hint = (forced === 'pipelined' || forced === 'early-data') && (error.step === 'auth' || error.step === 'reply') ? `; handshake ${forced}: a proxy that drops what is pipelined after its greeting never answers (set the handshake to auto or sequential)` : '';
+      return { ok: false, result: 'timeout', reachedProxy: true, error: `${endpointLabel(proxy)}: no tunnel to ${target.host}:${target.port} within ${timeoutMs} ms${at}${hint}` };
     }
     return { ok: false, result: error.reason, reachedProxy: !PROXY_UNREACHED.has(error.reason), error: error.message };
   }
   const where = `${endpointLabel(proxy)} -> ${target.label}`;
   if (timedOut) {
     // The tunnel came up but nothing came back: with early data forced, the proxy may have dropped the request.
-    const hint = earlyDataForced ? ' (handshake early-data: a proxy that drops bytes sent before its CONNECT reply never answers; set the handshake to auto or pipelined)' : '';
+    const hint = forced === 'early-data' ? ' (handshake early-data: a proxy that drops bytes sent before its CONNECT reply never answers; set the handshake to auto or pipelined)' : '';
     return { ok: false, result: 'timeout', reachedProxy: true, error: `${where}: no complete answer within ${timeoutMs} ms${hint}` };
   }
   if (error instanceof AnswerError) return { ok: false, result: error.result, reachedProxy: true, error: `${where}: ${error.message}` };
