@@ -13,6 +13,7 @@ import type { ProbeResult } from '@pgw/events';
 import { type OddBehaviour, SLOW_TARGET_MS, startOddProxy } from '../../lab/odd-proxy-server.js';
 import { startDante } from '../../lab/proxies.js';
 import type { ProxyHandle, RedisHandle } from '../../lab/types.js';
+import { waitFor } from '../../lab/wait.js';
 import type { TestDatabase } from '../support/database.js';
 import { insertQuietProxy } from '../support/quiet-proxy.js';
 import { type IpEcho, startIpEcho } from '../support/ip-echo.js';
@@ -183,5 +184,26 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     assert.equal(result.ok, true, String(result.error));
     assert.equal(result.exitIp, oneRead);
     assert.equal(await learnedOf(id), 'sequential');
+  });
+
+  it('a changed handshake mode is probed before it is used: the status is unknown until a probe in the new mode, which runs at once', async () => {
+    // Up in auto (learned pipelined: it drops early data); the operator forces early-data. The
+    // forwarder dials in the new mode at once and the proxy drops its clients' first bytes, while
+    // the status said up until the next period (up to an hour), and a probe in flight under the old
+    // mode counted for the new one.
+    const id = await odd('socks5-drops-early-data', `${SUBNET}.75`);
+    assert.equal((await probe(id)).ok, true);
+    assert.equal((await statusOf(id)).status, 'up');
+    const apiDb = createDb(database.urlFor('pgw_api'), { applicationName: 'pgw-handshake-test-api' });
+    try {
+      await apiDb.updateTable('proxies').set({ handshakeMode: 'early-data', updatedAt: new Date() }).where('id', '=', id).execute();
+    } finally {
+      await apiDb.destroy();
+    }
+    assert.equal((await statusOf(id)).status, 'unknown', 'no longer up once the mode changed');
+    await stack.bus.publish({ type: 'proxy.changed', proxyId: id, action: 'updated' });
+    let seen = '';
+    await waitFor('a probe in the new mode', 10_000, async () => (seen = (await statusOf(id)).status) === 'down', { detail: () => `status ${seen}` });
+    assert.match((await statusOf(id)).lastError ?? '', /early-data/);
   });
 });

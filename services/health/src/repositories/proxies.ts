@@ -71,18 +71,21 @@ export interface ProbeRecord {
    * readAt is when the probe started: a result older than the one the status holds is history only.
    */
   readonly probed: ProxyToProbe;
-  /** The SOCKS5 handshake the probe learned: stored while the row also keeps the mode probed (a mode edit re-learns). */
+  /** The SOCKS5 handshake the probe learned (a mode edit meanwhile drops the whole result). */
   readonly learned?: ProxyHandshake;
   /** The UDP check of this probe (udp-learning.ts). support null: it could not tell, only the time of the check is stored (what was known stays). */
   readonly udp?: { readonly support: ProxyUdpSupport | null };
 }
 
-/** What a probe dials: an edit of any of these makes what was learned about the proxy stale. */
-export type EndpointColumns = Pick<ProxyToProbe, 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'>;
+/**
+ * What a probe dials and how: an edit of any of these makes what was learned about the proxy stale
+ * (migration 0025 resets its status for each, the handshake mode included).
+ */
+export type EndpointColumns = Pick<ProxyToProbe, 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc' | 'handshakeMode'>;
 
-/** The row still dials the proxy the probe asked: what it learned holds for it. */
+/** The row still dials the proxy the probe asked, as it asked: what it learned holds for it. */
 function sameEndpoint(row: EndpointColumns, probed: EndpointColumns): boolean {
-  return row.protocol === probed.protocol && row.host === probed.host && row.port === probed.port && row.username === probed.username && row.passwordEnc === probed.passwordEnc;
+  return row.protocol === probed.protocol && row.host === probed.host && row.port === probed.port && row.username === probed.username && row.passwordEnc === probed.passwordEnc && row.handshakeMode === probed.handshakeMode;
 }
 
 export interface RecordedProbe {
@@ -131,7 +134,7 @@ export async function recordProbe(db: Db, probe: ProbeRecord, thresholds: Thresh
     const previous: HealthState = { status: row.status, consecutiveSuccesses: row.consecutiveSuccesses, consecutiveFailures: row.consecutiveFailures };
     const next = applyProbe(previous, probe.ok, thresholds);
     const { learned, udp } = probe;
-    const learnedNow = learned !== undefined && learned !== row.handshakeLearned && row.handshakeMode === probe.probed.handshakeMode;
+    const learnedNow = learned !== undefined && learned !== row.handshakeLearned;
     const udpSupport = udp?.support ?? row.udpSupport;
     await trx
       .updateTable('proxies')

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { endpointKey } from './endpoint-key.js';
 
-const proxy = { protocol: 'socks5', host: '203.0.113.10', port: 1080, username: 'user', passwordEnc: 'v1:sealed-password' } as const;
+const proxy = { protocol: 'socks5', host: '203.0.113.10', port: 1080, username: 'user', passwordEnc: 'v1:sealed-password', handshakeMode: 'auto' } as const;
 
 describe('endpointKey', () => {
   it('is the same for the same endpoint, 16 hex digits that hold no field', () => {
@@ -20,6 +20,7 @@ describe('endpointKey', () => {
       { username: 'other' },
       { username: null, passwordEnc: null },
       { passwordEnc: 'v1:resealed' },
+      { handshakeMode: 'early-data' as const },
       // Text that would join the same without the lengths: "user" + "v1:..." moved across the boundary.
       { username: 'userv', passwordEnc: '1:sealed-password' },
     ];
