@@ -591,6 +591,30 @@ describe('native upstream dial: descriptors', () => {
     closeFd(fd);
   });
 
+  it('a stage the addon cannot read throws and leaves the descriptor the caller\'s: nothing sent, nothing closed', async () => {
+    // A kind whose number conversion throws (a Symbol) left the exception pending while the
+    // constructor went on with kind 0: it watched the socket, sent the request, and node-addon-api
+    // then deleted the half-built dial, whose destructor closed the caller's descriptor, which the
+    // caller closes again on a throw (a double close of a number the connector thread may reuse).
+    let received = 0;
+    const proxy = await startProxy('socks5', async (_reader, socket) => {
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    });
+    const connected = net.connect(proxy.port, proxy.host);
+    await once(connected, 'connect');
+    const fd = dupFd((connected as unknown as { _handle: { fd: number } })._handle.fd);
+    connected.destroy();
+    try {
+      const unreadable = [{ request: Buffer.from([5, 1, 0]), kind: Symbol('kind'), expect0: 5, expect1: 0 }] as unknown as NativeDialStage[];
+      assert.throws(() => dialNativeOnFd(fd, unreadable, 1_000, () => undefined), TypeError);
+      await sleep(100);
+      assert.doesNotThrow(() => describeSocket(fd), 'the descriptor is still open');
+      assert.equal(received, 0, 'nothing was sent');
+    } finally {
+      closeFd(fd);
+    }
+  });
+
   it('a descriptor a watch holds is refused to a dial (EBUSY) until the watch lets go', async () => {
     const { fd, watch } = await watchedTunnel();
     assert.throws(() => dialNativeOnFd(fd, [], 1_000, () => undefined), { code: 'EBUSY' }, 'a stage that did not let go first is an error, not a silent hang');

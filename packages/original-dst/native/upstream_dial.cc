@@ -251,20 +251,32 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       Napi::Object o = value.As<Napi::Object>();
       Stage s;
       Napi::Value request = o.Get("request");
+      if (env.IsExceptionPending()) return false;
       if (request.IsBuffer()) {
         auto buffer = request.As<Napi::Buffer<char>>();
         s.request.assign(buffer.Data(), buffer.Length());
         s.hasRequest = true;
       }
-      s.kind = o.Get("kind").ToNumber().Int32Value();
-      s.expect[0] = o.Get("expect0").ToNumber().Int32Value();
-      s.expect[1] = o.Get("expect1").ToNumber().Int32Value();
+      if (!ReadInt(env, o, "kind", &s.kind) || !ReadInt(env, o, "expect0", &s.expect[0]) || !ReadInt(env, o, "expect1", &s.expect[1])) return false;
       if (s.kind < kFixed2 || s.kind > kHttpHead) {
         Napi::TypeError::New(env, "UpstreamDial: unknown stage kind").ThrowAsJavaScriptException();
         return false;
       }
       stages_.push_back(std::move(s));
     }
+    return true;
+  }
+
+  // A getter or a conversion that throws (a Symbol for a number) leaves its exception pending: false
+  // then, and nothing more is asked of the engine. C++ exceptions are off, so nothing unwinds by
+  // itself: going on with a 0 sent the request, and the next call with the exception pending was a
+  // fatal error of node-addon-api (the process gone).
+  static bool ReadInt(Napi::Env env, Napi::Object o, const char* name, int* out) {
+    const Napi::Value value = o.Get(name);
+    if (env.IsExceptionPending()) return false;
+    const Napi::Number number = value.ToNumber();
+    if (env.IsExceptionPending()) return false;
+    *out = number.Int32Value();
     return true;
   }
 
