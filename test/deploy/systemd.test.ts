@@ -276,6 +276,8 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     const agent = await at('pgw-agent.service', 'ExecMainStartTimestampMonotonic');
     const forwarder = await at('pgw-forwarder.service', 'ExecMainStartTimestampMonotonic');
     assert.ok(guardDone > 0 && guardDone <= agent && guardDone <= forwarder, `guard ${guardDone}, agent ${agent}, forwarder ${forwarder}`);
+    // The boot's sysctl.d files first: an ip_forward=1 there, applied after the loader, turned LAN forwarding back on.
+    assert.match((await machine.show('pgw-guard.service', ['After'])).After ?? '', /(^| )systemd-sysctl\.service( |$)/);
     for (const late of ['pgw-api.service', 'pgw-health.service']) {
       const start = await at(late, 'ExecMainStartTimestampMonotonic');
       assert.ok(start >= agent && start >= forwarder, `${late} ${start} after agent ${agent} and forwarder ${forwarder}`);
