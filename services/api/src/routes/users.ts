@@ -4,6 +4,7 @@ import type { Role } from '../auth/auth-context.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { ApiContext } from '../context.js';
 import { actorOf, idParam } from '../http/actor.js';
+import { forbidden } from '../http/api-error.js';
 import { conflict, notFound, sessionEnded } from '../logic/domain-errors.js';
 import { revoked } from '../http/revocation.js';
 import { writeAudit } from '../repositories/audit.js';
@@ -40,8 +41,11 @@ export function userRoutes(ctx: ApiContext): Router {
   router.patch('/api/v1/users/:id', async (req, res) => {
     const id = idParam(req);
     const body = req.body as { role?: Role; password?: string };
-    const passwordHash = body.password === undefined ? undefined : await hashThroughGate(ctx, body.password);
     const actor = actorOf(req);
+    // One's own password needs the current one (POST /auth/password, counted as a login): here it
+    // asked for nothing, and a stolen admin session took the account for good.
+    if (body.password !== undefined && id === actor.userId) throw forbidden('your own password is changed with POST /api/v1/auth/password, which asks for the current one');
+    const passwordHash = body.password === undefined ? undefined : await hashThroughGate(ctx, body.password);
     const user = await ctx.db.transaction().execute(async (trx) => {
       if (!(await lockUserChange(trx, actor, id))) throw sessionEnded();
       const before = await findUserById(trx, id);
