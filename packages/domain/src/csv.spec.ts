@@ -23,6 +23,15 @@ test('round-trips what it formats and neutralises spreadsheet formulas', () => {
   assert.equal(formatCsv(['a', 'b'], [['x', 'b,c']]), 'a,b\r\nx,"b,c"\r\n');
 });
 
+test('a field with a semicolon or a tab is quoted: a spreadsheet that splits on them (a ; list-separator locale) keeps it one cell, never a formula', () => {
+  // A User-Agent an anonymous failed login planted in the audit log: unquoted, Excel in a ; locale
+  // split it and read the second cell as a formula (the first-character check saw only "M").
+  const planted = "Mozilla;=-2+3+cmd|' /C calc'!A0";
+  const text = formatCsv(['user_agent'], [[planted], ['tab\t=1+1']]);
+  assert.equal(text, `user_agent\r\n"${planted}"\r\n"tab\t=1+1"\r\n`);
+  assert.deepEqual(parseCsv(text).map((r) => r.fields), [['user_agent'], [planted], ['tab\t=1+1']]);
+});
+
 test('malformed CSV names the line', () => {
   assert.throws(() => parseCsv('a,b\n"open,2\n'), (e: unknown) => e instanceof CsvError && e.line === 2);
   assert.throws(() => parseCsv('a,b\n1,x"y\n'), /line 2: quote inside an unquoted field/);

@@ -99,7 +99,9 @@ export function formatCsvField(value: string | number | boolean): string {
   // A leading = + - @ would be a formula in a spreadsheet: quote-prefix it (CSV injection).
   // A value already starting with quotes and one of those gets one more, so the reader's undo is exact.
   const safe = /^'*[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+  // Quoted too with a ; or a tab: a spreadsheet whose list separator it is (Excel in many locales)
+  // splits there otherwise, and a piece after it starting with = is a formula the check above never saw.
+  return /[",;\t\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
 export function formatCsv(header: readonly string[], rows: readonly (readonly (string | number | boolean)[])[]): string {
