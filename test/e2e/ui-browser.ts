@@ -1,6 +1,8 @@
 // Browser helpers for the console tests: Debian's chromium through playwright-core (never a
 // browser download), screenshots under docs/screenshots/.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
@@ -8,12 +10,26 @@ export const SCREENSHOT_DIR = fileURLToPath(new URL('../../docs/screenshots/', i
 export const DESKTOP = { width: 1280, height: 860 } as const;
 export const PHONE = { width: 375, height: 812 } as const;
 
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    timeout: 30_000,
-  });
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
+}
+
+/**
+ * Chromium in network namespace `ns` (a lab's): it reaches the addresses there, as a browser on
+ * that network would. Playwright talks to it over inherited pipes, which `ip netns exec` keeps.
+ */
+export async function launchBrowserIn(ns: string): Promise<Browser> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgw-chromium-ns-'));
+  try {
+    const wrapper = join(dir, 'chromium');
+    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} /usr/bin/chromium "$@"\n`, { mode: 0o755 });
+    return await chromium.launch({ executablePath: wrapper, args: CHROMIUM_ARGS, timeout: 30_000 });
+  } finally {
+    // The browser runs by now (or never will): its wrapper is not needed again.
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A fresh cookie jar per user, so an admin and a viewer never share a session. */

@@ -1,14 +1,16 @@
 // The operator console in Debian's chromium against the real services in a lab: api, health,
 // agent and forwarder with a fresh database, real dante proxies. Saves the README screenshots.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { createLab, type Lab, type ProxyHandle } from '../../lab/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN_CREDENTIALS, Gateway, REPO_ROOT } from '../support/gateway.js';
-import { horizontalOverflow, launchBrowser, logIn, newSession, screenshotBoth } from './ui-browser.js';
+import { horizontalOverflow, launchBrowser, launchBrowserIn, logIn, newSession, screenshotBoth } from './ui-browser.js';
 
 const VIEWER = { username: 'watcher', password: 'viewer-password-for-tests' };
 const LIVE_PROXY = 'lab-socks';
@@ -231,6 +233,37 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
       assert.equal(status, 403);
     } finally {
       await viewer.context.close();
+    }
+  });
+
+  it('loads over plain HTTP at the gateway\'s LAN address: nothing is upgraded to https', async () => {
+    // helmet's default CSP has upgrade-insecure-requests: a browser at http://<LAN address> fetched
+    // the console's scripts as https:// on the same port (an SSL error) and showed a blank page.
+    // Loopback is exempt, so every other console test passed. The api reached at 192.168.2.1 from
+    // inside the gateway's namespace, through a socket file to its loopback port (socat).
+    const dir = mkdtempSync(join(tmpdir(), 'pgw-console-lan-'));
+    const socket = join(dir, 'api.sock');
+    const apiPort = new URL(gateway!.apiUrl).port;
+    const lanIp = lab!.description.gateway.lanIp;
+    const bridges = [
+      spawn('socat', [`UNIX-LISTEN:${socket},fork`, `TCP:127.0.0.1:${apiPort}`], { stdio: 'ignore' }),
+      spawn('ip', ['netns', 'exec', lab!.ns.gateway, 'socat', `TCP-LISTEN:18080,bind=${lanIp},reuseaddr,fork`, `UNIX-CONNECT:${socket}`], { stdio: 'ignore' }),
+    ];
+    let lanBrowser: Browser | undefined;
+    try {
+      lanBrowser = await launchBrowserIn(lab!.ns.gateway);
+      const page = await lanBrowser.newPage();
+      const failed: string[] = [];
+      page.on('requestfailed', (request) => failed.push(`${request.url()} ${request.failure()?.errorText}`));
+      const consoleUrl = `http://${lanIp}:18080/`;
+      for (let i = 0; i < 50 && !(await page.goto(consoleUrl).then(() => true, () => false)); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      await page.getByLabel('Username').waitFor({ timeout: 10_000 }).catch(() => undefined);
+      assert.deepEqual(failed, [], 'requests that failed');
+      assert.equal(await page.getByLabel('Username').count(), 1, `the login form at ${consoleUrl}`);
+    } finally {
+      await lanBrowser?.close().catch(() => undefined);
+      for (const bridge of bridges) bridge.kill();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -73,7 +73,10 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
   });
 
   app.use(requestContext(ctx.logger, duration));
-  app.use(helmet());
+  // helmet's defaults less upgrade-insecure-requests: plain HTTP at an address is a way the console
+  // is reached (the LAN address, docs/DEPLOYMENT.md), and there the browser fetched its scripts as
+  // https:// on the same port and showed a blank page. Behind TLS every fetch is https already.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   // Before anything reads the request: a DNS rebinding page names a host the api was not given.
   app.use(hostCheck(new Set(options.hostNames)));
   // Every request is resolved to one spec operation (or a public docs/console file) before anything
