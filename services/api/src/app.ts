@@ -87,6 +87,14 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
   const matcher = compileOperations(spec);
   const console = options.uiDir ? consoleRoutes(options.uiDir, matcher.prefixes) : null;
   app.use(resolveOperation(matcher, [docsRoutes(options.specPath), ...(console ? [console] : [])]));
+  // An operation's answer (users, audit rows, exports, the CSRF token, a refusal) is stored by no
+  // browser or proxy cache: it outlived the session on a shared workstation's disk, and a caching
+  // reverse proxy could serve a cookie-authenticated answer to someone else. The console's files
+  // (served above) keep their own caching.
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   app.use(cookieParser());
   app.use(onlyStringCookies);
   app.use(express.json({ limit: '256kb' }));

@@ -57,7 +57,7 @@ export function eventRoutes(ctx: ApiContext): Router {
     // subscription and its heartbeat until the token expired.
     req.on('close', end);
     if (req.destroyed || res.destroyed || res.socket === null || res.socket.destroyed) return end();
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write('retry: 2000\n\n');
     const send = (frame: string) => {
       if (ended) return;
