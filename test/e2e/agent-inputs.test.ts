@@ -219,6 +219,35 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     agent = await waitAgent('settings accepted again', (a) => !a.refusals.some((r) => r.subject === 'lanInterface'));
   });
 
+  it('a LAN interface made a bridge port (the LAN address on the bridge) is refused, naming the interface that carries the LAN', async () => {
+    // The L3 hooks, the guard and the sysctl backstop see a bridge port's packets as the bridge's:
+    // lanInterface ens19 inside br-lan matched nothing (no DNAT, no drop, clients forwarded out
+    // eth0 in the clear), and the agent took it, as it existed and held no default route.
+    const gw = (argv: string[]) => dp.lab.exec(dp.gw, argv);
+    const lanAddress = `${dp.lab.description.gateway.lanIp}/24`;
+    await gw(['ip', 'link', 'add', 'br-lan', 'type', 'bridge']);
+    try {
+      await gw(['ip', 'addr', 'del', lanAddress, 'dev', 'ens19']);
+      await gw(['ip', 'link', 'set', 'ens19', 'master', 'br-lan']);
+      await gw(['ip', 'addr', 'add', lanAddress, 'dev', 'br-lan']);
+      await gw(['ip', 'link', 'set', 'br-lan', 'up']);
+      await dp.bus.publish({ type: 'config.changed' });
+      const agent = await waitAgent('ens19 refused as a bridge port', (a) => a.refusals.some((r) => r.subject === 'lanInterface'));
+      assert.equal(agent.ok, false);
+      assert.deepEqual(agent.refusals.filter((r) => r.subject === 'lanInterface'), [
+        { subject: 'lanInterface', reason: 'lanInterface "ens19" does not carry the LAN 192.168.2.0/24: the kernel routes it by br-lan (a bridge, bond or VLAN over ens19, or another interface); set lanInterface to that one' },
+      ]);
+    } finally {
+      await gw(['ip', 'link', 'set', 'ens19', 'nomaster']).catch(() => undefined);
+      await gw(['ip', 'link', 'del', 'br-lan']).catch(() => undefined);
+      await gw(['ip', 'addr', 'add', lanAddress, 'dev', 'ens19']).catch(() => undefined);
+      await gw(['ip', 'link', 'set', 'ens19', 'up']).catch(() => undefined);
+    }
+    await dp.bus.publish({ type: 'config.changed' });
+    await waitAgent('ens19 accepted again', (a) => !a.refusals.some((r) => r.subject === 'lanInterface'));
+    assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 10_000)).gaveUp, undefined, 'the client is served again');
+  });
+
   it('a local user holding the metrics port (9101) while the agent starts does not keep it from enforcing; /healthz answers once the port is free', async () => {
     // Before, the agent exited on EADDRINUSE and systemd restarted it into the same wall: any local
     // user could keep the kill switch down (and answer keepalived's health check in its place).
@@ -259,6 +288,9 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     await dp.lab.exec(dp.gw, ['ip', 'link', 'add', 'lan2', 'type', 'veth', 'peer', 'name', 'lan2p']);
     await dp.lab.exec(dp.gw, ['ip', 'link', 'set', 'lan2', 'up']);
     await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.lan2.forwarding=1']);
+    // A LAN interface must carry (a part of) the LAN: the agent refuses one the kernel does not
+    // route the LAN prefix by. The upper half of the lab's /24 (its clients are in the lower).
+    await dp.lab.exec(dp.gw, ['ip', 'route', 'add', '192.168.2.128/25', 'dev', 'lan2']);
     assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1');
     assert.equal((await putSettings({ lanInterface: 'lan2' })).status, 200);
     await dp.waitFor('route_localnet on lan2 and off on ens19', async () => (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '0');

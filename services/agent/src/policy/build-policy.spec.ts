@@ -8,7 +8,7 @@ import { buildGatewayPolicy, type HostFacts, prepareMappings, SettingsRefused } 
 const HOST: HostFacts = {
   interfaces: new Set(['lo', 'ens19', 'eth0']),
   localAddresses: new Set(),
-  defaultRouteInterfaces: new Set(['eth0']),
+  defaultRouteInterfaces: new Set(['eth0']), linkRoutes: [],
   localPortRange: { min: 32768, max: 60999 },
   reserved: new Map([[9103, 'pgw-health metrics']]),
   foreignListeners: new Map(),

@@ -13,7 +13,9 @@ import {
   upstreamChooser,
   type VrrpPeer,
 } from '@pgw/domain';
+import { lanRouteRefusal } from './lan-route-check.js';
 import { interfaceRefusal } from './interface-check.js';
+import type { LinkRoute } from './proc-net.js';
 import { type PortFacts, portRefusal, windowRefusal } from './port-window.js';
 
 export interface RejectedMapping {
@@ -38,6 +40,8 @@ export interface HostFacts extends PortFacts {
   readonly localAddresses: ReadonlySet<string>;
   /** The interfaces an IPv4 default route leaves by: the uplink, never the LAN. */
   readonly defaultRouteInterfaces: ReadonlySet<string>;
+  /** The prefixes interfaces reach directly: the LAN's must be lanInterface's. */
+  readonly linkRoutes: readonly LinkRoute[];
 }
 
 /** The settings cannot be enforced on this gateway: nothing of this desired state is applied. */
@@ -102,6 +106,10 @@ export function settingsRefusals(settings: DesiredState['settings'], host: HostF
   // Rows stored before the api refused such networks.
   const lanProblem = lanNetworkProblem(settings.lanCidr);
   if (lanProblem) refusals.push({ subject: 'lanCidr', reason: lanProblem });
+  else if (!refusals.some((r) => r.subject === 'lanInterface')) {
+    const elsewhere = lanRouteRefusal(settings.lanInterface, settings.lanCidr, host.linkRoutes);
+    if (elsewhere) refusals.push({ subject: 'lanInterface', reason: elsewhere });
+  }
   const window = windowRefusal({ min: settings.forwarderPortMin, max: settings.forwarderPortMax }, host);
   if (window) refusals.push({ subject: 'forwarderPortMin', reason: window });
   return refusals;

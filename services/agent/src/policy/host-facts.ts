@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { gatewayAddresses } from '@pgw/runtime';
 import type { HostFacts } from './build-policy.js';
 import { foreignListeners } from './port-window.js';
-import { parseDefaultRouteInterfaces, parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
+import { parseDefaultRouteInterfaces, parseLinkRoutes, parseInterfaces, parseListeners, parsePortRange } from './proc-net.js';
 
 export interface HostFactsOptions {
   readonly forwarderUid: number;
@@ -57,6 +57,7 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
       interfaces: new Set(parseInterfaces(dev)),
       localAddresses: localIpv4Addresses(),
       defaultRouteInterfaces: new Set(parseDefaultRouteInterfaces(route)),
+      linkRoutes: parseLinkRoutes(route),
       localPortRange: parsePortRange(range),
       reserved: options.reserved,
       foreignListeners: last.foreign,

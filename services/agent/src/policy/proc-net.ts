@@ -63,6 +63,26 @@ export function parseDefaultRouteInterfaces(text: string): string[] {
     .map((fields) => fields[0]!);
 }
 
+/** A route with no gateway: the prefix an interface reaches directly (its address's subnet). */
+export interface LinkRoute {
+  readonly iface: string;
+  /** Dotted IPv4 network address. */
+  readonly network: string;
+  readonly prefixLength: number;
+}
+
+/** /proc/net/route (the main table): its link routes, default routes left out. */
+export function parseLinkRoutes(text: string): LinkRoute[] {
+  const routes: LinkRoute[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const [iface, destination, gateway, , , , , mask] = line.trim().split(/\s+/);
+    if (iface === undefined || !/^[0-9A-F]{8}$/.test(destination ?? '') || gateway !== '00000000' || !/^[0-9A-F]{8}$/.test(mask ?? '') || mask === '00000000') continue;
+    const prefixLength = Buffer.from(mask!, 'hex').reduce((bits, byte) => bits + byte.toString(2).replace(/0/g, '').length, 0);
+    routes.push({ iface, network: [...Buffer.from(destination!, 'hex').reverse()].join('.'), prefixLength });
+  }
+  return routes;
+}
+
 /** /proc/sys/net/ipv4/ip_local_port_range: the ports the kernel picks for outgoing connections. */
 export function parsePortRange(text: string): { min: number; max: number } {
   const match = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);
