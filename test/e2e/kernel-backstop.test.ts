@@ -15,6 +15,26 @@ const PORT = 20010;
 /** A loopback-only service on the gateway, as the services' metrics endpoints are. */
 const LOOPBACK_SERVICE_PORT = 9199;
 
+/**
+ * A raw ICMP echo (python3 -c SPOOFED_ECHO <source> <destination>): an IPv4 header with the given
+ * source address, as a LAN host forging another host's address sends it.
+ */
+const SPOOFED_ECHO = `
+import socket, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+payload = b'pgw-forged-source-payload!'
+icmp = struct.pack('!BBHHH', 8, 0, 0, 0x4242, 1) + payload
+icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
+header = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, socket.inet_aton(src), socket.inet_aton(dst))
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for _ in range(3):
+    s.sendto(header + icmp, (dst, 0))
+`;
+
 let dp: Dataplane;
 let internet: string;
 let httpPort: number;
@@ -218,6 +238,24 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('flow 12 with only the guard: a LAN host forging a WAN host\'s address gets no answer sent to that host by the WAN', async () => {
+    // Only inet pgw checked source addresses: with it absent (boot before the agent's first apply, a
+    // flush, the agent stopped and its table deleted), an ICMP echo to the gateway's LAN address
+    // with a WAN host's source was answered to that host out eth0, its payload with it (and a port
+    // unreachable quotes the packet, a service answers a SYN): a channel from the LAN to the WAN.
+    const forgedEcho = async () => {
+      const capture = await dp.captureWan();
+      await dp.lab.exec(dp.lab.ns.lan, ['python3', '-c', SPOOFED_ECHO, internet, dp.lab.description.gateway.lanIp]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return (await capture.stop()).toOtherHosts;
+    };
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    const unguarded = await forgedEcho();
+    assert.ok(unguarded.some((l) => l.includes(`> ${internet}: ICMP echo reply`)), `positive control: with no table the echo reply goes to the forged WAN host by eth0: ${unguarded.join(' | ')}`);
+    await dp.loadGuard();
+    assert.deepEqual(await forgedEcho(), [], 'packets to the forged WAN host on eth0 with the guard in force');
   });
 
   it('a restarted agent restores its rules and route_localnet; a graceful stop switches route_localnet off too', async () => {
