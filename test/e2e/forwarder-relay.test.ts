@@ -364,6 +364,36 @@ describe('forwarder in the lab (uid pgw, real agent ruleset, real dante and tiny
     assert.equal(await exitIpVia(lab, CLIENTS.socks5), labProxy(lab, 'socks5').ip);
   });
 
+  it('a mapping moved to another proxy while the forwarder drains: its held relay is cut at once, not at the drain deadline', async () => {
+    // A graceful stop waits up to PGW_FORWARDER_DRAIN_TIMEOUT_MS (up to 600 s) for open relays. The
+    // reconciler and the notices stopped with it, and an apply in flight returned before its
+    // closes: a client moved to another proxy (the forwarder's job alone, the agent keeps it
+    // effective) went on through the old proxy and its exit IP until the deadline.
+    const LONG_DRAIN_MS = 20_000;
+    await gateway.stop('forwarder');
+    await gateway.start('forwarder', { PGW_FORWARDER_DRAIN_TIMEOUT_MS: String(LONG_DRAIN_MS) });
+    const echoAt = { host: internet.ip, port: internet.tcpEchoPort };
+    const { proxyId: before } = await tdb.db.selectFrom('mappings').select('proxyId').where('id', '=', mappingOf.moved!).executeTakeFirstOrThrow();
+    const other = before === httpAuthProxyId ? movableProxyId : httpAuthProxyId;
+    await lan.run({ op: 'hold', key: 'draining-move', src: CLIENTS.moved, ...echoAt });
+    await lan.run({ op: 'hold', key: 'draining-bystander', src: CLIENTS.socks5, ...echoAt });
+    const stopped = gateway.stop('forwarder');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await tdb.db.updateTable('mappings').set({ proxyId: other }).where('id', '=', mappingOf.moved!).execute();
+      const changed = Date.now();
+      await gateway.publish({ type: 'mapping.changed', mappingId: mappingOf.moved!, action: 'updated' });
+      const closed = await lan.closed('draining-move', 5_000);
+      console.log(`# draining forwarder: a moved mapping's relay ended (${closed.how}) ${Date.now() - changed} ms after the notice (drain deadline ${LONG_DRAIN_MS} ms)`);
+      await assert.rejects(lan.closed('draining-bystander', 300), /still open/, 'an unchanged mapping\'s relay may still finish');
+      await lan.run({ op: 'release', keys: ['draining-bystander'] });
+    } finally {
+      await stopped;
+      await tdb.db.updateTable('mappings').set({ proxyId: before }).where('id', '=', mappingOf.moved!).execute();
+      await gateway.start('forwarder');
+    }
+  });
+
   it('SIGKILL and restart restore service; meanwhile nothing from the client crosses eth0', async () => {
     const capture = await lab.capture({ ns: gw, iface: 'eth0' });
     await gateway.kill('forwarder');

@@ -109,11 +109,12 @@ export async function startForwarder(config: ForwarderConfig, logger: Logger, co
   logger.info('ready', { listeners: forwarder.listenerCount, listenerSocket: config.listenerSocket, metrics: `${config.metricsHost}:${config.metricsPort}` });
 
   return async () => {
-    // Draining starts at once: it also stops any later apply from opening listeners again.
-    const drained = forwarder.drain(config.drainTimeoutMs);
+    // Draining starts at once: it also stops any later apply from opening listeners again. The
+    // notices and the reconciler run on until it ends: a mapping moved, disabled or deleted
+    // meanwhile still has its relays cut, not left on the old proxy until the deadline.
+    const { remaining } = await forwarder.drain(config.drainTimeoutMs);
     // subscription.stop() and bus.close() settle within 0.5 s even with Redis unreachable (@pgw/events).
     await Promise.all([reconciler.stop(), subscription.stop()]);
-    const { remaining } = await drained;
     logger.info('drained', { closedAtDeadline: remaining });
     agentListeners.stop();
     udp.sockets.stop();

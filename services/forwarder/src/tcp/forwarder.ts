@@ -86,7 +86,6 @@ export class Forwarder {
   }
 
   async apply(table: RouteTable): Promise<ApplyResult> {
-    if (!this.accepting) return { opened: 0, closed: 0, updated: 0, failedMappings: [] };
     // Before anything else: a proxy marked down or changed keeps no warm connection a moment longer.
     this.ctx.warmPools?.retain(table.routes.values());
     const diff = diffRoutes(this.routes(), table.routes);
@@ -96,6 +95,9 @@ export class Forwarder {
       this.listeners.delete(id);
     }
     for (const { route, closeConnections } of diff.update) this.listeners.get(route.mappingId)?.update(route, closeConnections);
+    // Draining: a mapping moved, disabled or deleted still has its relays cut (they would go on
+    // through the old proxy until the deadline), and nothing is opened again.
+    if (!this.accepting) return { opened: 0, closed: diff.close.length, updated: diff.update.length, failedMappings: [] };
     const failedMappings: number[] = [];
     const fail = (route: MappingRoute, message: string) => {
       failedMappings.push(route.mappingId);
