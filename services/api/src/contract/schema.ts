@@ -132,7 +132,7 @@ export interface paths {
         head?: never;
         /**
          * Change a user's role or password (admin); revokes that user's tokens
-         * @description The last admin cannot be demoted (409).
+         * @description The last admin cannot be demoted (409). One's own password is refused here (403); it is changed with POST /api/v1/auth/password, which asks for the current one.
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -804,7 +804,9 @@ export interface components {
          *     `early-data` is pipelined with the client's first bytes in the same write (a new connection answered one
          *     round trip sooner; the proxy must relay bytes sent before its reply); `auto` (default) lets the health
          *     probe learn the most the proxy accepts (`handshakeLearned`; early data is tried with the probe's own check
-         *     request, over TLS its ClientHello), learned again after a change of endpoint, credentials or mode.
+         *     request, over TLS its ClientHello), learned again after a change of endpoint, credentials or mode. A
+         *     changed mode, as a changed endpoint or credentials, sets the status back to `unknown` until a probe in
+         *     the new mode, which runs at once (the proxy's clients wait for it).
          * @enum {string}
          */
         ProxyHandshakeMode: "auto" | "pipelined" | "sequential" | "early-data";
