@@ -124,11 +124,12 @@ class Handshake {
     return this.pipelined && this.index === 1 && (this.buffered === null || this.buffered.length === 0);
   }
 
-  private pipeliningError(why: string, verdict = 'the proxy does not accept pipelining'): DialError {
+  private pipeliningError(why: string): DialError {
     const step = this.exchanges[1]!.step;
     return this.stepError(
       'pipelining_unanswered',
-      `no answer to the pipelined ${step === 'auth' ? 'auth' : 'CONNECT'} after the method selection (${why}): ${verdict}; set the handshake to auto or sequential`,
+      `no answer to the pipelined ${step === 'auth' ? 'auth' : 'CONNECT'} after the method selection (${why}): ` +
+        'the proxy does not accept pipelining; set the handshake to auto or sequential',
       step,
     );
   }
@@ -141,9 +142,6 @@ class Handshake {
   timedOut(): void {
     this.timer = undefined;
     const ms = this.options.timeoutMs;
-    // Without a grace (a forced pipelined dial), the silence may be a proxy that dropped the
-    // pipelined bytes or one whose way to the target is slower than the whole timeout.
-    if (this.unansweredPipelining()) return this.fail(this.pipeliningError(`none within the ${ms} ms timeout`, 'the proxy may not accept pipelining, or its way to the target is slow'));
     this.fail(
       this.socket.connecting
         ? this.stepError('connect_timeout', `no TCP connection to the proxy within ${ms} ms`, 'connect')

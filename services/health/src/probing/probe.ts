@@ -227,7 +227,7 @@ const STEP_ANSWER: Readonly<Record<Exclude<DialStep, 'connect'>, string>> = { gr
  */
 function failure(error: unknown, proxy: ProxyEndpoint, target: CheckTarget, timeoutMs: number, timedOut: boolean, forced: ProxyHandshakeMode | null): ProbeOutcome {
   if (error instanceof DialError) {
-    if (error.reason === 'aborted' || (timedOut && (error.reason === 'connect_timeout' || error.reason === 'pipelining_unanswered'))) {
+    if (error.reason === 'aborted' || (timedOut && error.reason === 'connect_timeout')) {
       // The probe's time ran out (its own timer, or the dial's over the time left): said with the
       // probe's timeout, at the step the dial had reached. No TCP connection: the proxy was not
       // reached (a blackholed proxy is not the check target's fault).
