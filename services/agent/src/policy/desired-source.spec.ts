@@ -136,6 +136,15 @@ describe('DesiredSource', () => {
     assert.equal(build.policy.clients[0]?.blocked, 'proxy_down');
   });
 
+  it('rows unchanged while the LAN moves onto a bridge over ens19 (only the routes change): refused at the next load', async () => {
+    const t = setup(state('up'));
+    assert.equal((await t.source.load()).settingsRefused, undefined);
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), linkRoutes: [{ iface: 'br-lan', network: '192.168.2.0', prefixLength: 24 }], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    const build = await t.source.load();
+    assert.equal(build.settingsRefused?.[0]?.subject, 'lanInterface');
+    assert.match(build.settingsRefused?.[0]?.reason ?? '', /routes it by br-lan/);
+  });
+
   it('rows unreadable after a read: the build of the rows last read, marked loadFailed, the same object while nothing changes', async () => {
     const t = setup(state('up'));
     const first = await t.source.load();

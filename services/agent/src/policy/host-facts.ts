@@ -92,5 +92,6 @@ function localIpv4Addresses(): Set<string> {
 
 /** A stable key of the facts that change a build, so an unchanged host does not force a re-render. */
 export function hostFactsKey(facts: HostFacts): string {
-  return JSON.stringify([[...facts.interfaces].sort(), [...facts.localAddresses].sort(), facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b)]);
+  const routes = facts.linkRoutes.map((r) => `${r.iface} ${r.network}/${r.prefixLength}`).sort();
+  return JSON.stringify([[...facts.interfaces].sort(), [...facts.localAddresses].sort(), [...facts.defaultRouteInterfaces].sort(), routes, facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b)]);
 }

@@ -17,8 +17,14 @@ describe('lanRouteRefusal', () => {
       lanRouteRefusal('ens19', '192.168.2.0/24', [route('eth0', '203.0.113.0', 24), route('br-lan', '192.168.2.0', 24)]),
       'lanInterface "ens19" does not carry the LAN 192.168.2.0/24: the kernel routes it by br-lan (a bridge, bond or VLAN over ens19, or another interface); set lanInterface to that one',
     );
-    assert.match(lanRouteRefusal('ens19', '192.168.0.0/16', [route('ens19.20', '192.168.20.0', 24), route('ens19.10', '192.168.10.0', 24)]) ?? '', /routes it by ens19\.10, ens19\.20 /);
+    assert.match(lanRouteRefusal('ens19', '192.168.0.0/16', [route('ens19.20', '192.168.0.0', 16), route('ens19.10', '192.168.0.0', 16)]) ?? '', /routes it by ens19\.10, ens19\.20 /);
     assert.match(lanRouteRefusal('ens19', '192.168.2.0/24', [route('ens20', '192.168.0.0', 16)]) ?? '', /routes it by ens20 /, 'a wider route holding the LAN');
+  });
+
+  it('takes it while only parts of the LAN are elsewhere, or its carrier is a blackhole: a wide LAN beside docker0, a boot before the address', () => {
+    assert.equal(lanRouteRefusal('ens19', '172.16.0.0/12', [route('docker0', '172.17.0.0', 16)]), null);
+    assert.equal(lanRouteRefusal('ens19', '192.168.0.0/16', [route('ens19.20', '192.168.20.0', 24), route('ens19.10', '192.168.10.0', 24)]), null);
+    assert.equal(lanRouteRefusal('ens19', '192.168.2.0/24', [route('*', '192.168.2.0', 24)]), null);
   });
 });
 
