@@ -196,11 +196,15 @@ describe('health service learns each SOCKS5 proxy\'s handshake', { timeout: 90_0
     assert.equal((await statusOf(id)).status, 'up');
     const apiDb = createDb(database.urlFor('pgw_api'), { applicationName: 'pgw-handshake-test-api' });
     try {
+      // To sequential (or auto, sequential until learned): what every server that answered a probe
+      // takes; the status stays, and with it the clients' live connections.
+      await apiDb.updateTable('proxies').set({ handshakeMode: 'sequential', updatedAt: new Date() }).where('id', '=', id).execute();
+      assert.equal((await statusOf(id)).status, 'up', 'a change to sequential keeps the status');
       await apiDb.updateTable('proxies').set({ handshakeMode: 'early-data', updatedAt: new Date() }).where('id', '=', id).execute();
     } finally {
       await apiDb.destroy();
     }
-    assert.equal((await statusOf(id)).status, 'unknown', 'no longer up once the mode changed');
+    assert.equal((await statusOf(id)).status, 'unknown', 'no longer up once forced to early-data');
     await stack.bus.publish({ type: 'proxy.changed', proxyId: id, action: 'updated' });
     let seen = '';
     await waitFor('a probe in the new mode', 10_000, async () => (seen = (await statusOf(id)).status) === 'down', { detail: () => `status ${seen}` });

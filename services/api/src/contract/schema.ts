@@ -805,8 +805,9 @@ export interface components {
          *     round trip sooner; the proxy must relay bytes sent before its reply); `auto` (default) lets the health
          *     probe learn the most the proxy accepts (`handshakeLearned`; early data is tried with the probe's own check
          *     request, over TLS its ClientHello), learned again after a change of endpoint, credentials or mode. A
-         *     changed mode, as a changed endpoint or credentials, sets the status back to `unknown` until a probe in
-         *     the new mode, which runs at once (the proxy's clients wait for it).
+         *     change to `pipelined` or `early-data`, as a changed endpoint or credentials, sets the status back to
+         *     `unknown` until a probe in the new mode, which runs at once (the proxy's clients wait for it, and
+         *     their live connections end); a change to `sequential` or `auto` keeps the status.
          * @enum {string}
          */
         ProxyHandshakeMode: "auto" | "pipelined" | "sequential" | "early-data";
