@@ -10,8 +10,9 @@ export interface HostPort {
 export interface SlowRelay {
   /** Resolves at the next connection, with the promise of that connection's end. */
   nextConnection(): Promise<{ readonly ended: Promise<void> }>;
-  /** The most connections that were open at once so far. */
+  /** The most connections that were open at once since the relay started or the last reset. */
   mostAtOnce(): number;
+  resetMostAtOnce(): void;
   close(): void;
 }
 
@@ -45,6 +46,7 @@ export function startSlowRelay(at: HostPort, target: HostPort, delayMs: number):
       resolve({
         nextConnection: () => new Promise((arrived) => (next = arrived)),
         mostAtOnce: () => most,
+        resetMostAtOnce: () => void (most = open),
         close: () => server.close(),
       }),
     ),
