@@ -244,6 +244,7 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
   bool ReadStages(Napi::Env env, Napi::Array stages) {
     for (uint32_t i = 0; i < stages.Length(); i++) {
       Napi::Value value = stages.Get(i);
+      if (env.IsExceptionPending()) return false;
       if (!value.IsObject()) {
         Napi::TypeError::New(env, "UpstreamDial: each stage is an object").ThrowAsJavaScriptException();
         return false;
