@@ -47,22 +47,29 @@ describe('a write whose admin changed while it ran', () => {
     }
   }
 
-  it("a demoted admin's change to their own account waiting for its hash commits nothing: the demotion stands (review)", async () => {
+  // Bob's own password is no longer changed through this route (403, api-user-own-password.test.ts):
+  // the change that waits for its hash is a reset of another account's password.
+  it("a demoted admin's password reset waiting for its hash commits nothing: the demotion stands, the password is unchanged (review)", async () => {
     const alice = await h.login(ADMIN);
     const name = `${BOB.username}-self`;
     const made = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { ...BOB, username: name, role: 'admin' } });
     const bobId = (made.body as { id: number }).id;
+    const carol = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { username: 'carol-midway', password: 'carol-password-123', role: 'viewer' } });
+    const carolId = (carol.body as { id: number }).id;
+    const carolHash = async () => (await h.db.selectFrom('users').select('passwordHash').where('id', '=', carolId).executeTakeFirstOrThrow()).passwordHash;
+    const hashBefore = await carolHash();
     const bob = await h.login({ ...BOB, username: name });
     // The argon2 gate (one at a time) busy with four logins: Bob's hash waits its turn behind them.
     const logins = Array.from({ length: 4 }, (_, i) => h.call('POST', '/api/v1/auth/login', { body: { username: `nobody-${i}`, password: 'not-a-password-1' } }));
-    const own = h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: bob }, body: { role: 'admin', password: 'bob-new-password-1' } });
+    const reset = h.call('PATCH', `/api/v1/users/${carolId}`, { auth: { session: bob }, body: { password: 'carol-new-password-1' } });
     const demoted = await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: { role: 'viewer' } });
     assert.equal(demoted.status, 200, JSON.stringify(demoted.body));
-    const res = await own;
+    const res = await reset;
     await Promise.all(logins);
-    assert.equal(res.status, 401, `bob's own change after his demotion: ${res.status} ${JSON.stringify(res.body)}`);
+    assert.equal(res.status, 401, `bob's reset after his demotion: ${res.status} ${JSON.stringify(res.body)}`);
     const row = await h.db.selectFrom('users').select(['role']).where('id', '=', bobId).executeTakeFirstOrThrow();
     assert.equal(row.role, 'viewer', 'the demotion stands');
+    assert.equal(await carolHash(), hashBefore, "carol's password is unchanged");
   });
 
   for (const change of ['demoted', 'password reset', 'deleted'] as const) {
