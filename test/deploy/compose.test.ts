@@ -3,7 +3,7 @@
 // network namespace is the lab's gateway (network_mode: host services live there, with the lab's
 // LAN on ens19 and WAN on eth0), then the lab's leak battery against it.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO } from '../e2e/dataplane-harness.js';
@@ -33,7 +33,7 @@ const composeEnv = () => ({
   PGW_VERSION: VERSION,
   PGW_POSTGRES_IMAGE: `pgw-postgres:${VERSION}`,
   PGW_REDIS_IMAGE: `pgw-redis:${VERSION}`,
-  PGW_HOST_GUARD_FILE: join(hostGuardDir, 'pgw-guard.nft'),
+  PGW_HOST_GUARD_DIR: hostGuardDir,
 });
 const compose = (args: string[], reject = true) =>
   daemon.run(['docker-compose', '-p', PROJECT, '-f', join(REPO, 'docker-compose.yml'), '-f', join(envDir, 'machine-limits.yml'), ...args], { env: composeEnv(), reject, cwd: REPO });
@@ -157,10 +157,16 @@ describe('Compose deployment on a real Docker Engine in the lab gateway', { time
     // The container deletes and re-creates the table: from the image's copy it lost what only the
     // host's file has (an operator's edit of the interface names, here a chain of its own).
     assert.match(await guardTable(), new RegExp(`chain ${HOST_FILE_MARK}`), "the guard one-shot loaded the host's file");
+    // The operator edits the file as an editor saves it, a new file renamed over the old (a new
+    // inode, which a mount of the file itself would never show the running agent), and reloads.
+    const guardFile = join(hostGuardDir, 'pgw-guard.nft');
+    writeFileSync(`${guardFile}.new`, readFileSync(guardFile, 'utf8').replace(`chain ${HOST_FILE_MARK} {`, `chain ${HOST_FILE_MARK}_edited {`));
+    renameSync(`${guardFile}.new`, guardFile);
+    await loadHostGuard();
     await target.lab.exec(target.lab.ns.gateway, ['nft', 'flush', 'ruleset']);
     let listed = '';
     await waitFor('table inet pgw_guard re-loaded by the agent', 15_000, async () => (listed = await guardTable()) !== '', { intervalMs: 100 });
-    assert.match(listed, new RegExp(`chain ${HOST_FILE_MARK}`), "the agent re-loaded the host's file");
+    assert.match(listed, new RegExp(`chain ${HOST_FILE_MARK}_edited`), "the agent re-loaded the host's file as edited");
   });
 
   it('a mapped client exits through its proxy once mapped through the api (time to all mappings effective)', async () => {
