@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lanRouteRefusal } from './lan-route-check.js';
+import { type Ipv4Cidr } from '@pgw/domain';
+import { lanRouteRefusal as refusalFor } from './lan-route-check.js';
 import { parseLinkRoutes } from './proc-net.js';
 
 const route = (iface: string, network: string, prefixLength: number) => ({ iface, network, prefixLength });
+const lanRouteRefusal = (lanInterface: string, lanCidr: string, routes: Parameters<typeof refusalFor>[2]) => refusalFor(lanInterface, lanCidr as Ipv4Cidr, routes);
 
 describe('lanRouteRefusal', () => {
   it('takes a LAN interface that holds the LAN prefix, or a part of it, or with no link route into the LAN at all', () => {
