@@ -78,8 +78,9 @@ export interface ProbeRecord {
 }
 
 /**
- * What a probe dials and how: an edit of any of these makes what was learned about the proxy stale
- * (migration 0025 resets its status for each, the handshake mode included).
+ * What a probe dials and how: an edit of any of these makes what the probe found stale (0004 resets
+ * the status for the endpoint's and credentials' columns, 0025 for a mode forced to pipelined or
+ * early-data).
  */
 export type EndpointColumns = Pick<ProxyToProbe, 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc' | 'handshakeMode'>;
 

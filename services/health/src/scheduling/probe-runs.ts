@@ -13,7 +13,7 @@ import type { Semaphore } from './semaphore.js';
  * here.
  */
 export class ProbeRuns {
-  private readonly runs = new Map<string, CoalescedRuns>();
+  private readonly byProxy = new Map<number, Map<ProbeTrigger, CoalescedRuns>>();
 
   constructor(
     private readonly prober: Prober,
@@ -25,11 +25,12 @@ export class ProbeRuns {
    * runs was in progress: the probe asked for is the one due after it, and `done` is that run's.
    */
   request(proxyId: number, trigger: ProbeTrigger): { readonly folded: boolean; readonly done: Promise<void> } {
-    const key = `${trigger}-${proxyId}`;
-    let runs = this.runs.get(key);
+    let ofProxy = this.byProxy.get(proxyId);
+    if (ofProxy === undefined) this.byProxy.set(proxyId, (ofProxy = new Map()));
+    let runs = ofProxy.get(trigger);
     if (runs === undefined) {
       runs = new CoalescedRuns(async () => void (await this.semaphore.run(() => this.prober.probe(proxyId, trigger))));
-      this.runs.set(key, runs);
+      ofProxy.set(trigger, runs);
     }
     const folded = runs.busy;
     return { folded, done: runs.request() };
@@ -37,14 +38,15 @@ export class ProbeRuns {
 
   /** Drops what is kept of a deleted proxy's runs once they have ended. */
   forget(proxyId: number): void {
-    for (const [key, runs] of this.runs) {
-      if (!key.endsWith(`-${proxyId}`)) continue;
-      void runs.idle().then(() => !runs.busy && this.runs.get(key) === runs && this.runs.delete(key));
-    }
+    const ofProxy = this.byProxy.get(proxyId);
+    if (ofProxy === undefined) return;
+    void Promise.all([...ofProxy.values()].map((runs) => runs.idle())).then(() => {
+      if (this.byProxy.get(proxyId) === ofProxy && ![...ofProxy.values()].some((runs) => runs.busy)) this.byProxy.delete(proxyId);
+    });
   }
 
   /** Resolves once no run is in progress. */
   async drain(): Promise<void> {
-    await Promise.all([...this.runs.values()].map((runs) => runs.idle()));
+    await Promise.all([...this.byProxy.values()].flatMap((ofProxy) => [...ofProxy.values()].map((runs) => runs.idle())));
   }
 }
