@@ -10,7 +10,8 @@ export interface ScriptedSocks5 {
   close(): void;
 }
 
-export async function startScriptedSocks5(host: string, relay: Buffer, relayPort: () => number): Promise<ScriptedSocks5> {
+/** `replyDelayMs`: the ASSOCIATE reply waits that long (a slow or stalling proxy). */
+export async function startScriptedSocks5(host: string, relay: Buffer, relayPort: () => number, replyDelayMs = 0): Promise<ScriptedSocks5> {
   const server = net.createServer((socket) => {
     socket.on('error', () => socket.destroy());
     let greeted = false;
@@ -24,7 +25,9 @@ export async function startScriptedSocks5(host: string, relay: Buffer, relayPort
       if (chunk[1] !== 3) return void socket.destroy();
       const port = Buffer.alloc(2);
       port.writeUInt16BE(relayPort());
-      socket.write(Buffer.concat([Buffer.from([5, 0, 0]), relay, port]));
+      const reply = Buffer.concat([Buffer.from([5, 0, 0]), relay, port]);
+      if (replyDelayMs === 0) socket.write(reply);
+      else setTimeout(() => socket.writable && socket.write(reply), replyDelayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));

@@ -208,6 +208,16 @@ export class UdpRelay {
     return ended;
   }
 
+  /**
+   * The client's choice for private destinations as it stands now (null: the global setting), the
+   * flow's own only when its route is gone: a choice cleared while an ASSOCIATE was pending must
+   * not fall back to the "allow" the flow opened with (`??` took null for missing).
+   */
+  private currentPrivateDestinations(clientIp: string, atOpen: MappingRoute): MappingRoute['privateDestinations'] {
+    const current = this.byIp.get(clientIp);
+    return current === undefined ? atOpen.privateDestinations : current.privateDestinations;
+  }
+
   /** Ends a flow whose proxy, or the UDP relay its proxy named, the policy in force refuses; true when it did. */
   private endIfRefused(flow: UdpFlow): boolean {
     const check = this.options.destinations.checkProxyAddress;
@@ -330,7 +340,7 @@ export class UdpRelay {
     this.counts.add(client.ip);
     const flow = new UdpFlow(key, client, route, this.options.limits, {
       associate: (handlers, signal) =>
-        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, signal, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, this.byIp.get(client.ip)?.privateDestinations ?? route.privateDestinations), sendBudget: this.sendBudget }, handlers),
+        Socks5UdpAssociation.open(proxy, { timeoutMs: this.options.connectTimeoutMs, signal, handshake: route.handshake, checkProxyAddress: this.options.destinations.checkProxyAddress, checkRelay: (address) => this.relayRefusal(address, this.currentPrivateDestinations(client.ip, route)), sendBudget: this.sendBudget }, handlers),
       replySocket: (c, destination) => this.sockets.replySocket(c, destination),
       fromReplySocket: (destination, data) => this.relay(client, destination, data),
       reserveDestination: () => {
