@@ -150,14 +150,40 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
     await page.getByRole('button', { name: 'Discard changes' }).click();
   });
 
-  it('adds a viewer on the Authentication tab', async () => {
+  it('adds a viewer on the Authentication tab once the admin types their own password, and names a wrong one', async () => {
     const { page } = admin;
     await page.getByRole('link', { name: 'Authentication' }).click();
     await page.locator('#nu-name').fill(VIEWER.username);
     await page.locator('#nu-pass').fill(VIEWER.password);
     await page.locator('#nu-role').selectOption('viewer');
+    await page.locator('#nu-current').fill('not-the-admins-password');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.locator('#nu-current-err').filter({ hasText: /current password is wrong/ }).waitFor();
+    assert.equal(await page.locator(`tr[data-user="${VIEWER.username}"]`).count(), 0, 'no user added with a wrong password');
+    await page.locator('#nu-current').fill(ADMIN_CREDENTIALS.password);
     await page.getByRole('button', { name: 'Add user' }).click();
     await page.locator(`tr[data-user="${VIEWER.username}"]`).waitFor();
+  });
+
+  it('makes an admin only through the dialog that asks for the own password; the select keeps the stored role until then', async () => {
+    const { page } = admin;
+    const spare = { username: 'spare-ops', password: 'spare-ops-password-1' };
+    await page.locator('#nu-name').fill(spare.username);
+    await page.locator('#nu-pass').fill(spare.password);
+    await page.locator('#nu-current').fill(ADMIN_CREDENTIALS.password);
+    await page.getByRole('button', { name: 'Add user' }).click();
+    const row = page.locator(`tr[data-user="${spare.username}"]`);
+    await row.waitFor();
+    await row.getByRole('combobox').selectOption('admin');
+    const dialog = page.getByRole('dialog', { name: `Make ${spare.username} an admin` });
+    await dialog.waitFor();
+    assert.equal(await row.getByRole('combobox').inputValue(), 'viewer', 'the select shows the stored role while the dialog is open');
+    await dialog.getByLabel('Your password').fill(ADMIN_CREDENTIALS.password);
+    await dialog.getByRole('button', { name: 'Make admin' }).click();
+    await page.getByTestId('users-notice').filter({ hasText: `${spare.username} is now admin` }).waitFor();
+    assert.equal(await row.getByRole('combobox').inputValue(), 'admin');
+    await row.getByRole('combobox').selectOption('viewer');
+    await page.getByTestId('users-notice').filter({ hasText: `${spare.username} is now viewer` }).waitFor();
   });
 
   it('saves every tab at desktop width and at 375 px without page-wide horizontal scrolling', async () => {

@@ -345,7 +345,7 @@ describe('operator console: defects found by a new operator (chromium, real api 
       const users = (await h.call('GET', '/api/v1/users', bearer())).body.items as { id: number; username: string }[];
       const victor = users.find((u) => u.username === VIEWER.username)!;
       const revokedAt = Date.now();
-      assert.equal((await h.call('PATCH', `/api/v1/users/${victor.id}`, { ...bearer(), body: { password: 'a-new-password-for-victor' } })).status, 200);
+      assert.equal((await h.call('PATCH', `/api/v1/users/${victor.id}`, { ...bearer(), body: { password: 'a-new-password-for-victor', currentPassword: ADMIN.password } })).status, 200);
       await viewer.page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: 5_000 });
       console.log(`login page ${Date.now() - revokedAt} ms after the revocation`);
       assert.equal(await viewer.page.locator('tr[data-proxy]').count(), 0, 'data still shown after the revocation');

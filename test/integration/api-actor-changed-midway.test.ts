@@ -52,16 +52,16 @@ describe('a write whose admin changed while it ran', () => {
   it("a demoted admin's password reset waiting for its hash commits nothing: the demotion stands, the password is unchanged (review)", async () => {
     const alice = await h.login(ADMIN);
     const name = `${BOB.username}-self`;
-    const made = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { ...BOB, username: name, role: 'admin' } });
+    const made = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { ...BOB, username: name, role: 'admin', currentPassword: ADMIN.password } });
     const bobId = (made.body as { id: number }).id;
-    const carol = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { username: 'carol-midway', password: 'carol-password-123', role: 'viewer' } });
+    const carol = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { username: 'carol-midway', password: 'carol-password-123', role: 'viewer', currentPassword: ADMIN.password } });
     const carolId = (carol.body as { id: number }).id;
     const carolHash = async () => (await h.db.selectFrom('users').select('passwordHash').where('id', '=', carolId).executeTakeFirstOrThrow()).passwordHash;
     const hashBefore = await carolHash();
     const bob = await h.login({ ...BOB, username: name });
     // The argon2 gate (one at a time) busy with four logins: Bob's hash waits its turn behind them.
     const logins = Array.from({ length: 4 }, (_, i) => h.call('POST', '/api/v1/auth/login', { body: { username: `nobody-${i}`, password: 'not-a-password-1' } }));
-    const reset = h.call('PATCH', `/api/v1/users/${carolId}`, { auth: { session: bob }, body: { password: 'carol-new-password-1' } });
+    const reset = h.call('PATCH', `/api/v1/users/${carolId}`, { auth: { session: bob }, body: { password: 'carol-new-password-1', currentPassword: BOB.password } });
     const demoted = await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: { role: 'viewer' } });
     assert.equal(demoted.status, 200, JSON.stringify(demoted.body));
     const res = await reset;
@@ -75,7 +75,7 @@ describe('a write whose admin changed while it ran', () => {
   for (const change of ['demoted', 'password reset', 'deleted'] as const) {
     it(`${change} while a mapping create waits for its probe: 401, nothing stored, nothing audited`, async () => {
       const alice = await h.login(ADMIN);
-      const made = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { ...BOB, username: `${BOB.username}-${jobs}`, role: 'admin' } });
+      const made = await h.call('POST', '/api/v1/users', { auth: { session: alice }, body: { ...BOB, username: `${BOB.username}-${jobs}`, role: 'admin', currentPassword: ADMIN.password } });
       assert.equal(made.status, 201, JSON.stringify(made.body));
       const bobId = (made.body as { id: number }).id;
       const bob = await h.login({ ...BOB, username: `${BOB.username}-${jobs}` });
@@ -86,7 +86,7 @@ describe('a write whose admin changed while it ran', () => {
       try {
         await until('the probe reached the worker', () => jobs > before);
         if (change === 'deleted') assert.equal((await h.call('DELETE', `/api/v1/users/${bobId}`, { auth: { session: alice } })).status, 204);
-        else assert.equal((await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: change === 'demoted' ? { role: 'viewer' } : { password: 'reset-by-alice-123' } })).status, 200);
+        else assert.equal((await h.call('PATCH', `/api/v1/users/${bobId}`, { auth: { session: alice }, body: change === 'demoted' ? { role: 'viewer' } : { password: 'reset-by-alice-123', currentPassword: ADMIN.password } })).status, 200);
         held.shift()!();
         const res = await pending;
         assert.equal(res.status, 401, `bob's create after he was ${change}: ${res.status} ${JSON.stringify(res.body)}`);

@@ -56,7 +56,7 @@ describe('api authorisation', () => {
     { op: 'getCsrfToken', method: 'GET', path: '/api/v1/auth/csrf', expect: user(200) },
     { op: 'changePassword', method: 'POST', path: '/api/v1/auth/password', body: { currentPassword: 'not-my-password', newPassword: 'a-new-password-1' }, expect: user(422) },
     { op: 'listUsers', method: 'GET', path: '/api/v1/users', expect: adminOnly(200) },
-    { op: 'createUser', method: 'POST', path: '/api/v1/users', body: { username: 'newbie', password: 'newbie-password-1', role: 'viewer' }, expect: adminOnly(201) },
+    { op: 'createUser', method: 'POST', path: '/api/v1/users', body: { username: 'newbie', password: 'newbie-password-1', role: 'viewer', currentPassword: ADMIN.password }, expect: adminOnly(201) },
     { op: 'getUser', method: 'GET', path: `/api/v1/users/${ids.victor}`, expect: adminOnly(200) },
     { op: 'updateUser', method: 'PATCH', path: `/api/v1/users/${ids.spareUser}`, body: { role: 'viewer' }, expect: adminOnly(200) },
     { op: 'deleteUser', method: 'DELETE', path: `/api/v1/users/${ids.spareUser}`, expect: adminOnly(204) },

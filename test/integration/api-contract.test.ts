@@ -329,14 +329,14 @@ describe('api contract', () => {
 
   it('manages users and keeps the last admin', async () => {
     assert.equal((await h.call('GET', '/api/v1/users', as(admin))).body.items.length, 2);
-    const created = await audited(1, () => h.call('POST', '/api/v1/users', { ...as(admin), body: { username: 'carol', password: 'carol-password-1', role: 'viewer' } }));
+    const created = await audited(1, () => h.call('POST', '/api/v1/users', { ...as(admin), body: { username: 'carol', password: 'carol-password-1', role: 'viewer', currentPassword: ADMIN.password } }));
     assert.equal(created.status, 201);
-    assert.equal((await h.call('POST', '/api/v1/users', { ...as(admin), body: { username: 'carol', password: 'carol-password-1', role: 'viewer' } })).status, 409);
-    assert.equal((await h.call('POST', '/api/v1/users', { ...as(admin), body: { username: 'dave', password: 'short', role: 'viewer' } })).body.error.field, 'password');
+    assert.equal((await h.call('POST', '/api/v1/users', { ...as(admin), body: { username: 'carol', password: 'carol-password-1', role: 'viewer', currentPassword: ADMIN.password } })).status, 409);
+    assert.equal((await h.call('POST', '/api/v1/users', { ...as(admin), body: { username: 'dave', password: 'short', role: 'viewer', currentPassword: ADMIN.password } })).body.error.field, 'password');
     assert.equal((await h.call('GET', `/api/v1/users/${created.body.id}`, as(admin))).body.username, 'carol');
     assert.equal((await h.call('GET', '/api/v1/users/999', as(admin))).status, 404);
     const carol = await h.login({ username: 'carol', password: 'carol-password-1' });
-    assert.equal((await audited(1, () => h.call('PATCH', `/api/v1/users/${created.body.id}`, { ...as(admin), body: { role: 'admin' } }))).body.role, 'admin');
+    assert.equal((await audited(1, () => h.call('PATCH', `/api/v1/users/${created.body.id}`, { ...as(admin), body: { role: 'admin', currentPassword: ADMIN.password } }))).body.role, 'admin');
     assert.equal((await h.call('GET', '/api/v1/auth/me', as(carol))).status, 401, 'a role change revokes the old tokens');
     const me = (await h.call('GET', '/api/v1/auth/me', as(admin))).body;
     assert.equal((await audited(1, () => h.call('DELETE', `/api/v1/users/${created.body.id}`, as(admin)))).status, 204);

@@ -30,9 +30,9 @@ describe('api: an admin\'s own password is not changed through the users route',
 
     // Another admin resetting it (a forgotten password) is what the route is for.
     const second = { username: 'cecile', password: 'cecile-password-12' };
-    assert.equal((await h.call('POST', '/api/v1/users', { auth: { session: admin }, body: { ...second, role: 'admin' } })).status, 201);
+    assert.equal((await h.call('POST', '/api/v1/users', { auth: { session: admin }, body: { ...second, role: 'admin', currentPassword: ADMIN.password } })).status, 201);
     const other = await h.login(second);
-    const reset = await h.call('PATCH', `/api/v1/users/${me.id}`, { auth: { session: other }, body: { password: 'reset-by-cecile-123' } });
+    const reset = await h.call('PATCH', `/api/v1/users/${me.id}`, { auth: { session: other }, body: { password: 'reset-by-cecile-123', currentPassword: second.password } });
     assert.equal(reset.status, 200, reset.text);
     assert.equal((await h.call('POST', '/api/v1/auth/login', { body: { username: ADMIN.username, password: 'reset-by-cecile-123' } })).status, 200);
   });

@@ -18,7 +18,7 @@ describe('api: an admin deletes their own account', { timeout: 60_000 }, () => {
   it('is deleted, audited under their name, and their session ends', async () => {
     const admin = await h.login(ADMIN);
     const second = { username: 'bernard', password: 'bernard-password-1' };
-    assert.equal((await h.call('POST', '/api/v1/users', { auth: { session: admin }, body: { ...second, role: 'admin' } })).status, 201);
+    assert.equal((await h.call('POST', '/api/v1/users', { auth: { session: admin }, body: { ...second, role: 'admin', currentPassword: ADMIN.password } })).status, 201);
     const leaving = await h.login(second);
     const me = (await h.call('GET', '/api/v1/auth/me', { auth: { session: leaving } })).body;
     const deleted = await h.call('DELETE', `/api/v1/users/${me.id}`, { auth: { session: leaving } });

@@ -14,7 +14,7 @@ export interface AuditFilterForm {
 
 export const AUDIT_FILTER_KEYS = ['q', 'actor', 'action', 'entityType', 'sourceIp', 'from', 'to'] as const satisfies readonly (keyof AuditFilterForm)[];
 export const AUDIT_ENTITY_TYPES = ['user', 'proxy', 'mapping', 'settings', 'session'] as const satisfies readonly NonNullable<AuditQuery['entityType']>[];
-export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'enable', 'disable', 'import', 'check', 'quota_reset', 'login', 'login_failed', 'logout', 'password_change', 'password_change_failed'] as const;
+export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'enable', 'disable', 'import', 'check', 'quota_reset', 'login', 'login_failed', 'logout', 'password_change', 'password_change_failed', 'reauth_failed'] as const;
 
 const LOCAL_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/;
 

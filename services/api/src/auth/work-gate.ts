@@ -20,10 +20,9 @@ export class WorkGate {
     private readonly maxWaiting: number,
   ) {}
 
-  /** `queueAlways`: wait however long the queue is (rare, authenticated work such as an admin setting a password). */
-  async run<T>(work: () => Promise<T>, options: { queueAlways?: boolean } = {}): Promise<T> {
+  async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
-      if (!options.queueAlways && this.waiting.length >= this.maxWaiting) throw new GateFull();
+      if (this.waiting.length >= this.maxWaiting) throw new GateFull();
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {
       this.running++;

@@ -105,7 +105,10 @@ export interface paths {
         /** All users (admin) */
         get: operations["listUsers"];
         put?: never;
-        /** Create a user (admin) */
+        /**
+         * Create a user (admin); asks for the acting admin's own password
+         * @description `currentPassword` is the acting admin's own password, checked under the login's limits (422 `wrong_password` naming it, 429 with Retry-After beyond; audited as `reauth_failed`): a new account outlives the session, so a stolen session alone cannot mint one.
+         */
         post: operations["createUser"];
         delete?: never;
         options?: never;
@@ -132,7 +135,7 @@ export interface paths {
         head?: never;
         /**
          * Change a user's role or password (admin); revokes that user's tokens
-         * @description The last admin cannot be demoted (409). One's own password is refused here (403); it is changed with POST /api/v1/auth/password, which asks for the current one.
+         * @description The last admin cannot be demoted (409). One's own password is refused here (403); it is changed with POST /api/v1/auth/password, which asks for the current one. Setting a password or the role `admin` needs `currentPassword`, the acting admin's own password (400 naming it when missing; checked as in createUser); a demotion to viewer does not.
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -724,6 +727,8 @@ export interface components {
         Role: "admin" | "viewer";
         /** @description Unique whatever its case (`Admin` is taken when `admin` exists, 409); a login finds the account whatever case the name is typed in. */
         Username: string;
+        /** @description The acting user's own password, typed again */
+        CurrentPassword: string;
         NewPassword: string;
         LoginRequest: {
             username: string;
@@ -738,7 +743,7 @@ export interface components {
             user: components["schemas"]["User"];
         };
         ChangePasswordRequest: {
-            currentPassword: string;
+            currentPassword: components["schemas"]["CurrentPassword"];
             newPassword: components["schemas"]["NewPassword"];
         };
         User: {
@@ -752,11 +757,14 @@ export interface components {
             username: components["schemas"]["Username"];
             password: components["schemas"]["NewPassword"];
             role: components["schemas"]["Role"];
+            currentPassword: components["schemas"]["CurrentPassword"];
         };
+        /** @description A role, a password or both; `currentPassword` alone changes nothing and is refused. */
         UserUpdate: {
             role?: components["schemas"]["Role"];
             password?: components["schemas"]["NewPassword"];
-        };
+            currentPassword?: components["schemas"]["CurrentPassword"];
+        } | unknown | unknown;
         /** @enum {string} */
         ProxyProtocol: "http" | "socks5";
         /**
@@ -1188,7 +1196,7 @@ export interface components {
             sourceIp: string | null;
             /** @description The client's User-Agent header (first 512 characters) */
             userAgent: string | null;
-            /** @description create, update, delete, enable, disable, import, check, quota_reset, password_change, password_change_failed, login, login_failed, logout */
+            /** @description create, update, delete, enable, disable, import, check, quota_reset, password_change, password_change_failed, reauth_failed, login, login_failed, logout */
             action: string;
             entityType: components["schemas"]["AuditEntityType"];
             entityId: string | null;
@@ -1583,6 +1591,8 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getUser: {
@@ -1665,6 +1675,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     listProxies: {

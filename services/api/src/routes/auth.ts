@@ -3,23 +3,15 @@ import type { Request, Response, Router } from 'express';
 import { strictRouter } from '../http/router.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
 import { countedCheck } from '../auth/counted-check.js';
+import { busy, tooMany, withCurrentPassword } from '../auth/current-password.js';
 import { GateFull } from '../auth/work-gate.js';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../http/actor.js';
-import { ApiError, unauthenticated } from '../http/api-error.js';
+import { unauthenticated } from '../http/api-error.js';
 import { revoked } from '../http/revocation.js';
 import { endSession, startSession } from '../http/session.js';
 import { writeAudit } from '../repositories/audit.js';
 import { findUserById, findUserByUsername, revokeToken, toUserDto, updateUserAtVersion } from '../repositories/users.js';
-
-/** 429 with Retry-After: the client may try again then. */
-function tooMany(res: Response, seconds: number, message: string): ApiError {
-  res.setHeader('Retry-After', String(seconds));
-  return new ApiError(429, 'too_many_requests', message);
-}
-
-/** The password-check queue was full: nothing was checked, the attempt is not held against anyone. */
-const busy = (res: Response) => tooMany(res, 1, 'too many logins are being checked; try again in 1 s');
 
 export function authRoutes(ctx: ApiContext): Router {
   const router = strictRouter();
@@ -100,28 +92,9 @@ export function authRoutes(ctx: ApiContext): Router {
     const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string };
     const user = await findUserById(ctx.db, req.auth!.userId);
     if (!user) throw unauthenticated();
-    // The current password is checked here: with a stolen token this is a password oracle, so it
-    // is counted as a login is, before the check (and cannot keep the check queue full either).
-    const ip = actorOf(req).sourceIp ?? 'unknown';
-    const reserved = ctx.throttle.reserve(ip, user.username);
-    if ('retryAfterSeconds' in reserved) throw tooMany(res, reserved.retryAfterSeconds, `too many wrong passwords; try again in ${reserved.retryAfterSeconds} s`);
-    const { reservation } = reserved;
-    let passwordHash: string | null;
-    try {
-      // Both argon2 runs in one turn of the gate: a change that got in is not refused halfway.
-      passwordHash = await countedCheck(ctx.passwordGate, reservation, async () => ((await verifyPassword(user.passwordHash, currentPassword)) ? hashPassword(newPassword) : null));
-    } catch (error) {
-      if (error instanceof GateFull) throw busy(res);
-      throw error;
-    }
-    if (passwordHash === null) {
-      reservation.failed();
-      await writeAudit(ctx.db, actorOf(req), { action: 'password_change_failed', entityType: 'user', entityId: user.id, before: null, after: null });
-      throw new ApiError(422, 'wrong_password', 'the current password is wrong', 'currentPassword');
-    }
-    reservation.succeeded();
+    const passwordHash = await withCurrentPassword(ctx, req, res, user, currentPassword, 'password_change_failed', () => hashPassword(newPassword));
     const updated = await ctx.db.transaction().execute(async (trx) => {
-      const row = await updateUserAtVersion(trx, user.id, user.tokenVersion, { passwordHash: passwordHash! });
+      const row = await updateUserAtVersion(trx, user.id, user.tokenVersion, { passwordHash });
       // Changed meanwhile (an admin's reset, a role change, another change of its own): this
       // session ended with it, and the change is not written over it.
       if (row === undefined) throw unauthenticated('the password or role was changed meanwhile; log in again');
