@@ -82,6 +82,40 @@ for i in range(count):
     time.sleep(0.05)
 `;
 
+/** argv: source, destination, seconds. UDP to destination:9 from one port as fast as it goes; prints the count sent. */
+const UDP_FLOOD = `
+import socket, sys, time
+src, dst, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+s.setblocking(False)
+payload, sent, end = b'f' * 32, 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    for _ in range(256):
+        try:
+            s.sendto(payload, (dst, 9))
+            sent += 1
+        except (BlockingIOError, PermissionError):
+            pass
+print(sent)
+`;
+
+/** The drops counted on the gateway's shared transparent UDP socket (127.0.0.1:15301), /proc/net/udp's last column. */
+async function sharedSocketDrops(): Promise<number> {
+  const table = (await dp.lab.exec(dp.gw, ['cat', '/proc/net/udp'])).stdout;
+  const line = table.split('\n').find((l) => / 0100007F:3BC5 /.test(l));
+  assert.ok(line, `127.0.0.1:15301 in /proc/net/udp:\n${table}`);
+  return Number(line.trim().split(/\s+/).at(-1));
+}
+
+/** What the per-client limit of unanswered UDP (flow 24) has dropped so far: its rule's counter. */
+async function limitedByKernel(): Promise<number> {
+  const chain = (await dp.nft('list', 'chain', 'inet', 'pgw', 'lan_tproxy')).stdout;
+  const counted = /@udp_new_rate .* counter packets (\d+)/.exec(chain);
+  assert.ok(counted, `the limit's rule in lan_tproxy:\n${chain}`);
+  return Number(counted[1]);
+}
+
 /** Every WAN line that is neither from nor to a proxy's address (any port: a UDP relay port is the proxy's choice). */
 function notWithProxies(wan: WanAnalysis): string[] {
   const proxies = [...dp.lab.proxies.map((p) => p.ip), NO_UDP_PROXY, PRIVATE_RELAY_PROXY, UDP_CLOSES_PROXY, RELAY_ELSEWHERE_PROXY];
@@ -215,6 +249,27 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     for (const host of ['169.254.169.254', '10.20.30.40']) assert.equal((await dp.prober.udp(ON_DANTE, host, 7, 300)).result, 'none', host);
     await dp.waitFor('both drops to be counted', async () => (await forwarderMetric('pgw_forwarder_udp_dropped_total', {})) >= refusedBefore + 2, 5_000);
     assert.equal(await forwarderMetric('pgw_forwarder_udp_associations_total', { outcome: 'started' }), started, 'no UDP ASSOCIATE for a refused destination');
+  });
+
+  it("one client's UDP flood at a refused destination (each datagram on the shared socket: no flow opens) does not starve another client's new flows; the kernel limits it per client", async () => {
+    const memory = (await dp.lab.exec(dp.gw, ['ss', '-Huam', 'sport', '=', ':15301'])).stdout;
+    assert.ok(Number(/\brb(\d+)/.exec(memory)?.[1] ?? 0) >= 4 * 1024 * 1024, `the shared socket's receive buffer (4 MiB asked, the kernel doubles it): ${memory}`);
+    const dropsBefore = await sharedSocketDrops();
+    const limitedBefore = await limitedByKernel();
+    // Two senders of one client, 4 s: a refused destination never gets a reply socket, so every
+    // datagram lands on the one socket every client's first datagram of a flow shares.
+    const floods = [0, 1].map(() => dp.lab.exec(dp.lab.ns.lan, ['python3', '-c', UDP_FLOOD, ON_UDP_CLOSES, '10.255.0.1', '4'], { reject: false }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const echoes: string[] = [];
+    for (let i = 0; i < 10; i++) echoes.push(await udpEcho(ON_DANTE, 1000));
+    const sent = (await Promise.all(floods)).map((run) => Number(run.stdout.trim()));
+    const drops = (await sharedSocketDrops()) - dropsBefore;
+    const limited = (await limitedByKernel()) - limitedBefore;
+    console.log(`# flood: ${sent.join(' + ')} datagrams sent in 4 s, ${limited} dropped by the kernel's limit; shared socket drops ${drops}; echoes ${echoes.join(' ')} (load ${loadavg()})`);
+    assert.ok(sent.every((n) => n > 10_000), `the flood ran: ${sent.join(', ')}`);
+    assert.deepEqual(echoes, Array(10).fill('reply'), `another client's new flows lost datagrams beside the flood\n${logTails()}`);
+    assert.equal(drops, 0, 'the shared socket dropped datagrams (any client\'s)');
+    assert.ok(limited > 10_000, `the kernel dropped ${limited} of ${sent[0]! + sent[1]!} flood datagrams`);
   });
 
   it('datagrams to or from port 0 (crafted, a raw socket) are dropped and counted; the agent\'s UDP socket channel stays up, so other new flows keep their answers', async () => {

@@ -37,6 +37,9 @@ describe('addon arguments: descriptors and ports are whole numbers in range', ()
     for (const mark of [0, 2 ** 32 + 1, Number.NaN]) {
       assert.throws(() => transparentUdpSocket('127.0.0.1', 1, { recvOrigDst: false, mark }), /mark 1\.\.0xffffffff/, String(mark));
     }
+    for (const receiveBuffer of [-1, 0.5, Number.NaN, 64 * 1024 * 1024 + 1]) {
+      assert.throws(() => transparentUdpSocket('127.0.0.1', 1, { recvOrigDst: false, mark: 1, receiveBuffer }), /receiveBuffer 0\.\.64 MiB/, String(receiveBuffer));
+    }
   });
 
   it('a port past 65535, NaN or 0 is refused before any dial', () => {

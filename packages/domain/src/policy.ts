@@ -41,6 +41,9 @@ export interface VrrpPeer {
  */
 export const MAX_FLOWS_PER_CLIENT = 65_536;
 
+/** The highest per-client rate of unanswered UDP datagrams a policy may carry (udpNewPerSecond). */
+export const MAX_UDP_NEW_PER_SECOND = 100_000;
+
 /**
  * The only input of the ruleset renderer: everything the nftables table `inet pgw` enforces.
  * Built from typed, validated values only, so no database string can reach nft syntax.
@@ -59,6 +62,13 @@ export interface GatewayPolicy {
    * 23): a new one past it is refused. Absent: no cap (state files written before it existed).
    */
   readonly flowsPerClient?: number;
+  /**
+   * TPROXY mode: the most UDP datagrams per second (as many at once) each client may send in
+   * flows no answer has come back for yet (docs/SECURITY.md flow 24). Those all land on the one
+   * transparent socket every client's new flows share; past it they are dropped in the kernel.
+   * Absent: no limit (state files written before it existed).
+   */
+  readonly udpNewPerSecond?: number;
   /** null: strict OUTPUT off. Otherwise only these uids may reach these endpoints on the WAN. */
   readonly strictOutput: null | {
     readonly allowedUids: readonly number[];

@@ -42,7 +42,7 @@ std::string Text(const in_addr& a) {
   return text;
 }
 
-// udpTransparentSocket(address, port, recvOrigDst, connectAddress|null, connectPort, mark) -> fd:
+// udpTransparentSocket(address, port, recvOrigDst, connectAddress|null, connectPort, mark, receiveBuffer) -> fd:
 // an IPv4 UDP socket with IP_TRANSPARENT (so it may be bound to, and send from, an address that
 // is not the host's), non-blocking. recvOrigDst: IP_RECVORIGDSTADDR, for the socket nft's tproxy
 // feeds (no SO_REUSEADDR: for UDP that would let another socket of any uid share its port).
@@ -50,17 +50,30 @@ std::string Text(const in_addr& a) {
 // SO_REUSEADDR, since the reply sockets of several clients share one remote host's address. A
 // connect is no bound on whoever holds the socket (sendto() and a new connect() take any peer):
 // mark (SO_MARK, which that holder cannot change without CAP_NET_ADMIN) is what the ruleset
-// confines its datagrams by.
+// confines its datagrams by. receiveBuffer > 0: SO_RCVBUFFORCE (past net.core.rmem_max, which
+// CAP_NET_ADMIN may), for the one socket every client's new flows share (docs/SECURITY.md flow 24).
+// A receive buffer asked for at most: 64 MiB of kernel memory for one socket.
+constexpr double kMaxReceiveBuffer = 64 * 1024 * 1024;
+
+// SO_RCVBUFFORCE where the caller may (CAP_NET_ADMIN), else SO_RCVBUF, which the kernel caps at
+// net.core.rmem_max: a smaller queue, not a socket refused.
+bool ReceiveBuffer(int fd, int bytes) {
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0) return true;
+  return errno == EPERM && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) == 0;
+}
+
 Napi::Value UdpTransparentSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sockaddr_in local{};
   sockaddr_in peer{};
   const bool connectTo = info.Length() >= 6 && !info[3].IsNull();
   uint32_t mark = 0;
+  int receiveBuffer = 0;
   // A mark of 0 would confine nothing: every transparent socket carries one.
-  if (info.Length() != 6 || !ParseEndpoint(info[0], info[1], &local) || !info[2].IsBoolean() ||
-      (connectTo && !ParseEndpoint(info[3], info[4], &peer)) || !MarkArg(info[5], 1, &mark)) {
-    Napi::TypeError::New(env, "udpTransparentSocket(IPv4 address, port, recvOrigDst boolean, connect IPv4 address or null, connect port, mark 1..0xffffffff) expected").ThrowAsJavaScriptException();
+  if (info.Length() != 7 || !ParseEndpoint(info[0], info[1], &local) || !info[2].IsBoolean() ||
+      (connectTo && !ParseEndpoint(info[3], info[4], &peer)) || !MarkArg(info[5], 1, &mark) ||
+      !WholeNumberIn(info[6], 0, kMaxReceiveBuffer, &receiveBuffer)) {
+    Napi::TypeError::New(env, "udpTransparentSocket(IPv4 address, port, recvOrigDst boolean, connect IPv4 address or null, connect port, mark 1..0xffffffff, receiveBuffer 0..64 MiB) expected").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
@@ -74,6 +87,7 @@ Napi::Value UdpTransparentSocket(const Napi::CallbackInfo& info) {
   if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) step = "setsockopt(SO_MARK)";
   else if (connectTo && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) step = "setsockopt(SO_REUSEADDR)";
   else if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on)) != 0) step = "setsockopt(IP_TRANSPARENT)";
+  else if (receiveBuffer > 0 && !ReceiveBuffer(fd, receiveBuffer)) step = "setsockopt(SO_RCVBUF)";
   else if (info[2].As<Napi::Boolean>().Value() && setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &on, sizeof(on)) != 0) step = "setsockopt(IP_RECVORIGDSTADDR)";
   else if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) step = "bind";
   else if (connectTo && connect(fd, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0) step = "connect";

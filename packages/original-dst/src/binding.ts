@@ -69,7 +69,7 @@ export interface Binding {
   takeSocketError(fd: number): number;
   unacknowledgedBytes(fd: number): number;
   resetOnClose(fd: number): void;
-  udpTransparentSocket(address: string, port: number, recvOrigDst: boolean, connectAddress: string | null, connectPort: number, mark: number): number;
+  udpTransparentSocket(address: string, port: number, recvOrigDst: boolean, connectAddress: string | null, connectPort: number, mark: number, receiveBuffer: number): number;
   udpRecv(fd: number): TransparentDatagram | null;
   udpSend(fd: number, data: Buffer): boolean;
   UpstreamDial: new (

@@ -11,6 +11,8 @@ export interface TransparentUdpOptions {
    * cannot change it, so the ruleset can confine them (the agent's AGENT_SOCKET_MARK).
    */
   readonly mark: number;
+  /** Bytes of receive buffer (SO_RCVBUFFORCE, up to 64 MiB); absent: the kernel's default. */
+  readonly receiveBuffer?: number;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface TransparentUdpOptions {
  * SO_REUSEADDR only for a connected (reply) socket. Throws with the errno's `code`.
  */
 export function transparentUdpSocket(address: string, port: number, options: TransparentUdpOptions): number {
-  return binding.udpTransparentSocket(address, port, options.recvOrigDst, options.connect?.address ?? null, options.connect?.port ?? 0, options.mark);
+  return binding.udpTransparentSocket(address, port, options.recvOrigDst, options.connect?.address ?? null, options.connect?.port ?? 0, options.mark, options.receiveBuffer ?? 0);
 }
 
 /**

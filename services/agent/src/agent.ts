@@ -131,6 +131,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       proxyAllowNetworks: config.PGW_PROXY_ALLOW_CIDRS,
       ...(vrrpPeer ? { vrrpPeer } : {}),
       flowsPerClient: config.PGW_FLOWS_PER_CLIENT,
+      udpNewPerSecond: config.PGW_UDP_NEW_PER_CLIENT,
     },
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN);

@@ -47,6 +47,14 @@ describe('agent configuration: the HA peer', () => {
     assert.equal(loadAgentConfig(BASE).PGW_FLOWS_PER_CLIENT, 4096);
     assert.throws(() => loadAgentConfig({ ...BASE, PGW_FLOWS_PER_CLIENT: '100000' }), /PGW_FLOWS_PER_CLIENT/);
   });
+
+  it('and its rate of unanswered UDP per client (flow 24): 200 by default, the environment\'s over a file\'s', () => {
+    const config = loadAgentConfig({ ...BASE, PGW_UDP_NEW_PER_CLIENT: '500' });
+    assert.equal(underEnvironment(gatewayPolicy([]), config).udpNewPerSecond, 500, 'a file written before the limit existed');
+    assert.equal(underEnvironment({ ...gatewayPolicy([]), udpNewPerSecond: 50 }, config).udpNewPerSecond, 500);
+    assert.equal(loadAgentConfig(BASE).PGW_UDP_NEW_PER_CLIENT, 200);
+    for (const bad of ['0', '1.5', '100001', '10/second']) assert.throws(() => loadAgentConfig({ ...BASE, PGW_UDP_NEW_PER_CLIENT: bad }), /PGW_UDP_NEW_PER_CLIENT/, bad);
+  });
 });
 
 describe('agent configuration: the metrics port’s names', () => {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
-import { type GatewayPolicy, interfaceNameSchema, MAX_FLOWS_PER_CLIENT, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
+import { type GatewayPolicy, interfaceNameSchema, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, nodeNameSetting } from '@pgw/events/contracts';
 import { z } from 'zod';
 
@@ -56,6 +56,12 @@ export const agentConfigFields = z.object({
    * otherwise fill the conntrack table, and every client's new connections are then dropped.
    */
   PGW_FLOWS_PER_CLIENT: fields.positiveInt(4096, MAX_FLOWS_PER_CLIENT),
+  /**
+   * TPROXY mode: UDP datagrams per second each client may send in flows not yet answered (docs/
+   * SECURITY.md flow 24). They share one socket with every client's new flows and DNS queries: one
+   * client's flood at a destination that never answers filled it, and the others' were dropped.
+   */
+  PGW_UDP_NEW_PER_CLIENT: fields.positiveInt(200, MAX_UDP_NEW_PER_SECOND),
   /** Further ports no client may be DNAT-ed to (e.g. Prometheus, node_exporter). */
   PGW_RESERVED_PORTS: portList.default([]),
   /** This gateway's name: the key of its status records (both nodes of an HA pair run an agent). */
@@ -94,14 +100,15 @@ export function vrrpPeerOf(config: AgentConfig): VrrpPeer | undefined {
 
 /**
  * A saved policy (the state file) under this start's environment, which, not the file, says whom
- * VRRP is taken from and each client's cap of tracked connections. A peer changed while Postgres is
- * away would otherwise stay filtered out by the file's rule until the database answered, and both
- * nodes would claim the address; a file from before the cap existed would enforce none.
+ * VRRP is taken from, each client's cap of tracked connections and its rate of unanswered UDP. A
+ * peer changed while Postgres is away would otherwise stay filtered out by the file's rule until the
+ * database answered, and both nodes would claim the address; a file from before a limit existed
+ * would enforce none.
  */
 export function underEnvironment(policy: GatewayPolicy, config: AgentConfig): GatewayPolicy {
   const { vrrpPeer: _saved, ...rest } = policy;
   const peer = vrrpPeerOf(config);
-  return { ...rest, ...(peer ? { vrrpPeer: peer } : {}), flowsPerClient: config.PGW_FLOWS_PER_CLIENT };
+  return { ...rest, ...(peer ? { vrrpPeer: peer } : {}), flowsPerClient: config.PGW_FLOWS_PER_CLIENT, udpNewPerSecond: config.PGW_UDP_NEW_PER_CLIENT };
 }
 
 /** The variables of agentConfigSchema that hold passwords: the agent keeps them from its tools (withdrawFromEnvironment). */

@@ -34,6 +34,9 @@ export interface UdpSocketServerOptions {
  * answer from where the client sent. Each is marked (AGENT_SOCKET_MARK): the ruleset, not the
  * connect, keeps its datagrams to answers on the LAN. Any peer but the forwarder is refused.
  */
+/** The shared transparent UDP socket's receive buffer: 4 MiB, about 5000 small datagrams. */
+const TPROXY_UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
+
 export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Logger): { close(): void } {
   let tproxyFd: number | null = null;
   let tproxyProblem = '';
@@ -46,7 +49,9 @@ export function startUdpSocketServer(options: UdpSocketServerOptions, logger: Lo
     if (tproxyFd !== null) return;
     try {
       // Marked too: it only receives, and IP_PKTINFO would let its holder send from any address.
-      tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true, mark: AGENT_SOCKET_MARK });
+      // A queue of thousands of datagrams (the default holds about 270 small ones): every client's
+      // new flows share it, each within its rate (flow 24), and it must take their bursts at once.
+      tproxyFd = transparentUdpSocket('127.0.0.1', TPROXY_UDP_PORT, { recvOrigDst: true, mark: AGENT_SOCKET_MARK, receiveBuffer: TPROXY_UDP_RECEIVE_BUFFER });
       tproxyProblem = '';
     } catch (error) {
       // Without it tproxy places no datagram: the LAN's UDP is dropped (lan_tproxy), never routed.

@@ -89,6 +89,8 @@ export interface AgentPolicyInput {
   readonly vrrpPeer?: VrrpPeer;
   /** PGW_FLOWS_PER_CLIENT; absent: no cap. */
   readonly flowsPerClient?: number;
+  /** PGW_UDP_NEW_PER_CLIENT; absent: no limit. */
+  readonly udpNewPerSecond?: number;
 }
 
 /** The settings the agent checks against the host (DesiredSource decides what a refusal stops). */
@@ -247,6 +249,7 @@ export function buildGatewayPolicy(
       clients,
       ...(input.vrrpPeer ? { vrrpPeer: input.vrrpPeer } : {}),
       ...(input.flowsPerClient !== undefined ? { flowsPerClient: input.flowsPerClient } : {}),
+      ...(input.udpNewPerSecond !== undefined ? { udpNewPerSecond: input.udpNewPerSecond } : {}),
       strictOutput,
     },
     rejected: prepared.rejected,

@@ -1,4 +1,4 @@
-import { type InterfaceName, type Ipv4, type Ipv4Cidr, type MacAddress, MAX_FLOWS_PER_CLIENT, type Port } from '@pgw/domain';
+import { type InterfaceName, type Ipv4, type Ipv4Cidr, type MacAddress, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, type Port } from '@pgw/domain';
 
 /**
  * Last line of defence before a value is written into nft syntax. The branded types already
@@ -29,6 +29,12 @@ export function nftPort(value: Port): string {
 /** A cap of tracked connections (flow 23): a whole number from 1 to MAX_FLOWS_PER_CLIENT. */
 export function nftCount(value: number): string {
   if (!Number.isInteger(value) || value < 1 || value > MAX_FLOWS_PER_CLIENT) throw new Error(`refusing to render ${JSON.stringify(value)}: not a count of connections`);
+  return String(value);
+}
+
+/** A per-client rate of datagrams (flow 24): a whole number from 1 to MAX_UDP_NEW_PER_SECOND. */
+export function nftRate(value: number): string {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_UDP_NEW_PER_SECOND) throw new Error(`refusing to render ${JSON.stringify(value)}: not a rate of datagrams`);
   return String(value);
 }
 

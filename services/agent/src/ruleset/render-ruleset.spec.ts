@@ -217,4 +217,20 @@ describe('renderRuleset', () => {
     const uncapped = renderRuleset(policy([client(1)]));
     assert.doesNotMatch(uncapped.skeleton, /client_flows|ct count|over_flow_cap|flow_cap_refused/);
   });
+
+  it('TPROXY: limits each client\'s unanswered UDP before the shared socket, after the TCP placement (flow 24); nothing in DNAT mode or without the setting', () => {
+    const limited = renderRuleset({ ...policy([client(1)]), interceptMode: 'tproxy', udpNewPerSecond: 200 });
+    const chain = limited.skeleton.slice(limited.skeleton.indexOf('chain lan_tproxy'));
+    const rules = chain.slice(0, chain.indexOf('\n\t}')).split('\n').map((l) => l.trim()).slice(2);
+    assert.match(rules[0]!, /meta l4proto tcp tproxy/);
+    assert.equal(rules[1], 'iifname "ens19" meta l4proto udp ct state new add @udp_new_rate { ip saddr limit rate over 200/second burst 200 packets } counter drop');
+    assert.match(rules[2]!, /meta l4proto udp tproxy ip to 127\.0\.0\.1 : 15301/);
+    assert.match(limited.skeleton, /\tset udp_new_rate \{ type ipv4_addr; size 65535; flags dynamic; \}/);
+    assert.ok(!('udp_new_rate' in limited.elements), 'the packet path fills udp_new_rate: no elements rendered or read back');
+    assert.doesNotMatch(renderRuleset({ ...policy([client(1)]), udpNewPerSecond: 200 }).skeleton, /udp_new_rate/, 'DNAT mode drops UDP anyway');
+    assert.doesNotMatch(renderRuleset({ ...policy([client(1)]), interceptMode: 'tproxy' }).skeleton, /udp_new_rate/);
+    for (const rate of [0, 2.5, -1, 100_001, '5/second } accept' as never]) {
+      assert.throws(() => renderRuleset({ ...policy([]), interceptMode: 'tproxy', udpNewPerSecond: rate }), /not a rate of datagrams/, String(rate));
+    }
+  });
 });

@@ -67,7 +67,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   const cidr = nftCidr(policy.lan.cidr);
   // TPROXY mode (issue 15): the interception, lan_input and the forwarder's replies differ; the rest is the same.
   const flowsCap = policy.flowsPerClient === undefined ? null : nftCount(policy.flowsPerClient);
-  const tproxy = policy.interceptMode === 'tproxy' ? tproxyChains(lan, (policy.strictOutput?.upstreams ?? []).map((u) => nftIpv4(u.ip))) : null;
+  const tproxy = policy.interceptMode === 'tproxy' ? tproxyChains(lan, (policy.strictOutput?.upstreams ?? []).map((u) => nftIpv4(u.ip)), policy.udpNewPerSecond) : null;
 
   const chains: Chain[] = [
     {
@@ -225,6 +225,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
     // Filled by the packet path (one entry per client with its count), so not among SETS: the
     // read-back does not compare its elements, and the renderer writes none.
     ...(flowsCap === null ? [] : [`\tset ${FLOWS_SET} { type ipv4_addr; size 65535; flags dynamic; }`, `\tset ${REFUSED_SET} { type ipv4_addr; size 65535; flags dynamic; counter; }`]),
+    ...(tproxy?.sets ?? []),
     ...chains.flatMap((chain) => [`\tchain ${chain.name} {`, ...(chain.hook ? [`\t\t${chain.hook}`] : []), ...chain.rules.map((r) => `\t\t${r}`), '\t}']),
     '}',
   ].join('\n');

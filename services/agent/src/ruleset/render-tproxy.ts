@@ -1,5 +1,5 @@
 import { TPROXY_MARK } from '../lan/policy-routing-tproxy.js';
-import { nftMark } from './nft-values.js';
+import { nftMark, nftRate } from './nft-values.js';
 import { TPROXY_UDP_PORT } from '../listeners/udp-reply-check.js';
 
 /** A chain of table inet pgw as render-ruleset.ts writes it. */
@@ -9,6 +9,12 @@ export interface RenderedChain {
   readonly hook?: string;
   readonly rules: readonly string[];
 }
+
+/**
+ * Each client's bucket of unanswered UDP datagrams (flow 24): filled by the packet path, one entry
+ * per client, so not among the sets the renderer writes and the read-back compares.
+ */
+export const UDP_NEW_SET = 'udp_new_rate';
 
 /** TPROXY_MARK as nft writes it: on the packets and the conntrack entries of intercepted flows. */
 export const TPROXY_NFT_MARK = nftMark(TPROXY_MARK);
@@ -39,8 +45,16 @@ const mark = TPROXY_NFT_MARK;
  * Its answers leave through the reply sockets (the flow's conntrack mark, as above); the relay's
  * datagrams to the proxy only from the strict uids to a proxy's address (`upstreamIps`: the relay
  * port is the proxy's choice, so the address is all a rule can know).
+ *
+ * Flow 24: until its first answer every datagram of a UDP flow is conntrack state new, and lands on
+ * that one socket (a flow's reply socket exists only once the forwarder opened the flow; a
+ * destination the forwarder refuses never gets one). `udpNewPerSecond` limits each client's such
+ * datagrams before tproxy places them (burst: one second's worth): one client's flood at a
+ * destination that never answers filled the socket's queue, and every other client's new flows
+ * and DNS queries were dropped with it (tproxy-udp e2e).
  */
-export function tproxyChains(lan: string, upstreamIps: readonly string[]): { intercept: RenderedChain[]; lanInput: string[]; strictReplies: string[]; strictUdp: string[]; lanProtocols: string } {
+export function tproxyChains(lan: string, upstreamIps: readonly string[], udpNewPerSecond?: number): { intercept: RenderedChain[]; lanInput: string[]; strictReplies: string[]; strictUdp: string[]; lanProtocols: string; sets: string[] } {
+  const rate = udpNewPerSecond === undefined ? null : nftRate(udpNewPerSecond);
   return {
     intercept: [
       {
@@ -48,6 +62,7 @@ export function tproxyChains(lan: string, upstreamIps: readonly string[]): { int
         hook: 'type filter hook prerouting priority -140; policy accept;',
         rules: [
           `iifname ${lan} meta l4proto tcp tproxy ip to 127.0.0.1 : ip saddr map @client_port meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
+          ...(rate === null ? [] : [`iifname ${lan} meta l4proto udp ct state new add @${UDP_NEW_SET} { ip saddr limit rate over ${rate}/second burst ${rate} packets } counter drop`]),
           `iifname ${lan} meta l4proto udp tproxy ip to 127.0.0.1 : ${TPROXY_UDP_PORT} meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
           `iifname ${lan} meta l4proto tcp reject with tcp reset`,
           `iifname ${lan} drop`,
@@ -64,5 +79,6 @@ export function tproxyChains(lan: string, upstreamIps: readonly string[]): { int
     // An empty anonymous set is not valid nft: no proxy, no rule (nothing to relay to).
     strictUdp: upstreamIps.length === 0 ? [] : [`meta l4proto udp ip daddr { ${[...new Set(upstreamIps)].sort().join(', ')} } meta skuid @strict_uids accept`],
     lanProtocols: 'meta l4proto != { tcp, udp } drop',
+    sets: rate === null ? [] : [`\tset ${UDP_NEW_SET} { type ipv4_addr; size 65535; flags dynamic; }`],
   };
 }
