@@ -27,9 +27,9 @@ import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './policy/resolve-hosts.js';
 import { SelfHeal } from './self-heal/self-heal.js';
 import type { StateCache } from './policy/state-cache.js';
-import { QuotaBlocks } from './quota/quota-block.js';
+import { QuotaBlocks, quotaBlocksAtBoot } from './quota/quota-block.js';
 import { type PolicyBuild, SettingsRefused } from './policy/build-policy.js';
-import type { QuotaSettings } from './quota/quota-period.js';
+import { quotaPeriodAt, type QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
 import { Shaper } from './shaping/shaper.js';
 import { PolicyReadiness } from './readiness.js';
@@ -97,7 +97,14 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const quotaSettings = (): QuotaSettings | null =>
     // (Absent in a settings row: the columns' defaults.)
     desired.settings ? { period: desired.settings.quotaPeriod ?? 'monthly', timeZone: desired.settings.quotaResetTimezone ?? 'UTC' } : early.quota;
+  const periodKeyNow = (quota: QuotaSettings | null) => (quota ? quotaPeriodAt(new Date(), quota.period, quota.timeZone).key : null);
   const quotaBlocks = new QuotaBlocks();
+  // The state file's quota blocks stand until the stored counts are read and seeded (quota-block.ts):
+  // after a reboot every quota object counts from zero until Redis answers, and the first run from
+  // Postgres would otherwise serve a client that had used its whole quota (fail closed).
+  const heldAtBoot = quotaBlocksAtBoot(early.cached, early.quotaPeriodKey, periodKeyNow(early.quota));
+  quotaBlocks.hold(heldAtBoot);
+  if (heldAtBoot.length > 0) logger.info('clients over quota in the state file stay blocked until the stored quota counts are read', { quotas: heldAtBoot });
   const readiness = new PolicyReadiness(early);
   const report = (outcome: ReconcileOutcome) => {
     readiness.observe(outcome);
@@ -165,7 +172,9 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     saveState: async (policy) => {
       const started = performance.now();
       // After the run's report and before its notice is acknowledged: timed apart from the run.
-      if (await stateCache.save({ policy, quota: quotaSettings() })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
+      const quota = quotaSettings();
+      const quotaPeriodKey = periodKeyNow(quota);
+      if (await stateCache.save({ policy, quota, ...(quotaPeriodKey ? { quotaPeriodKey } : {}) })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
     },
     report,
     now: () => performance.now(),
@@ -215,12 +224,18 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const quotaPoll = setInterval(() => {
     if (quotaPolling) return;
     quotaPolling = true;
+    // A poll begun once the stored counts were seeded reads objects that hold them: only its
+    // verdict may replace the state file's held blocks.
+    const afterSeed = storedSeeded;
     shaper
       .exceeded()
       .then(
         (over) => {
           status.setOverQuota(over);
-          if (quotaBlocks.setOver([...over.values()].map((q) => stemOf(q.name)))) void reconciler.request('quota');
+          const changed = quotaBlocks.setOver([...over.values()].map((q) => stemOf(q.name)));
+          const released = afterSeed && quotaBlocks.releaseHeld();
+          if (released) logger.info('stored quota counts read: the state file\'s quota blocks now follow the counts');
+          if (changed || released) void reconciler.request('quota');
         },
         (error: Error) => logger.warn('cannot read the quota objects', { error: error.message }),
       )
@@ -238,11 +253,13 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // read at each connection to Redis (at start, before this agent's first sample can overwrite its
   // own field: one connection keeps the order), then after each sample (the other HA node's counts).
   let storedUnreadable = false;
+  let storedSeeded = false;
   const readStoredCounts = () =>
     statusRedis.hgetall(CLIENT_USAGE_KEY).then(
-      (hash) => {
+      async (hash) => {
         storedUnreadable = false;
-        return shaper.seed(parseClientUsageHash(hash));
+        await shaper.seed(parseClientUsageHash(hash));
+        storedSeeded = true;
       },
       (error: Error) => {
         if (!storedUnreadable) logger.warn('cannot read the stored quota counts', { key: CLIENT_USAGE_KEY, error: error.message });

@@ -23,6 +23,13 @@ describe('state file codec', () => {
     assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota: null })), { policy, quota: null });
     const quota = { period: 'daily', timeZone: 'Europe/Berlin' } as const;
     assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota })), { policy, quota });
+    assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota, quotaPeriodKey: 'd20261207' })), { policy, quota, quotaPeriodKey: 'd20261207' });
+  });
+
+  it('rejects a quota period key that is not a window key, naming it', () => {
+    for (const key of ['m2026', 'd20261207; x', 'x202612', '']) {
+      assert.throws(() => decodeStateFile(JSON.stringify({ version: 1, policy, quotaPeriodKey: key })), /quotaPeriodKey/, key);
+    }
   });
 
   it('rejects injection attempts in every field that reaches nft, naming the field', () => {

@@ -33,12 +33,18 @@ const policySchema = z.object({
 export interface StateFile {
   readonly policy: GatewayPolicy;
   readonly quota: QuotaSettings | null;
+  /**
+   * The quota period (its window key, d20261207 or m202612) the file was written in: its
+   * quota_exceeded blocks are held at boot only within that period (quota-block.ts). Absent in
+   * files from before it was kept, and without quota settings.
+   */
+  readonly quotaPeriodKey?: string;
 }
 
 const quotaSchema = z.object({ period: z.enum(QUOTA_PERIODS), timeZone: timeZoneSchema });
 
 export function encodeStateFile(state: StateFile): string {
-  return JSON.stringify({ version: 1, policy: state.policy, ...(state.quota ? { quota: state.quota } : {}) }) + '\n';
+  return JSON.stringify({ version: 1, policy: state.policy, ...(state.quota ? { quota: state.quota } : {}), ...(state.quotaPeriodKey ? { quotaPeriodKey: state.quotaPeriodKey } : {}) }) + '\n';
 }
 
 /** Throws an Error naming the first invalid field. */
@@ -49,10 +55,10 @@ export function decodeStateFile(text: string): StateFile {
   } catch {
     throw new Error('state file is not JSON');
   }
-  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional() }).safeParse(raw);
+  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional() }).safeParse(raw);
   if (!envelope.success) {
     const issue = envelope.error.issues[0]!;
     throw new Error(`state file ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null };
+  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}) };
 }
