@@ -173,8 +173,8 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     flow.send(destination, Buffer.from('query'));
     await settle();
     answer(destination, Buffer.from('before'));
-    assert.equal(flow.forgetDestinations((ip) => ip === '10.0.0.1'), 0, 'an allowed destination stays');
-    assert.equal(flow.forgetDestinations((ip) => ip === destination.ip), 1);
+    assert.equal(flow.forgetDestinations(({ ip }) => ip === '10.0.0.1'), 0, 'an allowed destination stays');
+    assert.equal(flow.forgetDestinations(({ ip }) => ip === destination.ip), 1);
     answer(destination, Buffer.from('after'));
     await settle();
     assert.deepEqual(live.received.map(String), ['before']);
@@ -192,7 +192,7 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40003 }, [async () => (await answered, { fd })]);
     cleanups.push(() => flow.close());
     flow.send(destination, Buffer.from('query'));
-    assert.equal(flow.forgetDestinations((ip) => ip === destination.ip), 1);
+    assert.equal(flow.forgetDestinations(({ ip }) => ip === destination.ip), 1);
     answer();
     await settle();
     assert.throws(() => describeSocket(fd), 'the late reply socket is closed');

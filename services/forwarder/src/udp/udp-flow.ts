@@ -162,10 +162,11 @@ export class UdpFlow {
    * gateway took): their reply sockets close, so nothing of theirs reaches the client any more;
    * the client's own datagrams there are refused before they reach the flow. Returns how many.
    */
-  forgetDestinations(refused: (ip: string) => boolean): number {
+  forgetDestinations(refused: (destination: Endpoint) => boolean): number {
     let forgotten = 0;
     for (const [key, destination] of this.destinations) {
-      if (!refused(key.slice(0, key.lastIndexOf(':')))) continue;
+      const colon = key.lastIndexOf(':');
+      if (!refused({ ip: key.slice(0, colon), port: Number(key.slice(colon + 1)) })) continue;
       this.forget(key, destination);
       forgotten++;
     }

@@ -246,8 +246,23 @@ export class UdpRelay {
   /** One flow's destinations judged again (its mapping's private-ranges choice, or the policy, changed). */
   private judgeDestinations(flow: UdpFlow): void {
     const privateDestinations = this.byIp.get(flow.client.ip)?.privateDestinations ?? null;
-    const forgotten = flow.forgetDestinations((ip) => this.options.destinations.refusal(ip, privateDestinations) !== null);
+    const forgotten = flow.forgetDestinations((destination) => this.askedRefusal(destination, privateDestinations) !== null);
     if (forgotten > 0) this.logger.info('UDP destinations forgotten: the destination policy now refuses them', { client: flow.client.ip, destinations: forgotten });
+  }
+
+  /** DNS sent to dnsUpstream instead of the address the client asked (by association or over TCP). */
+  private redirectedDns(destination: Endpoint): boolean {
+    return destination.port === DNS_PORT && this.options.dns.throughProxy && this.options.dns.current !== null;
+  }
+
+  /**
+   * The refusal of an address a client sent to, whose reply socket answers it. Redirected DNS only
+   * answers from there (the upstream is judged as the destination): never the gateway's own,
+   * loopback, link-local or the LAN, whatever resolver answers, and a private resolver is fine. The
+   * same judgment at the first datagram and on every policy change, or a change forgot it.
+   */
+  private askedRefusal(destination: Endpoint, privateDestinations: MappingRoute['privateDestinations']): DestinationRefusal | null {
+    return this.options.destinations.refusal(destination.ip, this.redirectedDns(destination) ? 'allow' : privateDestinations);
   }
 
   /**
@@ -288,11 +303,8 @@ export class UdpRelay {
     // Port 0 is nobody's port (a crafted datagram): no proxy relays it, no reply socket is bound to it.
     if (client.port === 0 || destination.port === 0) return this.drop(route, 'invalid_port', `${client.port === 0 ? 'from' : 'to'} port 0`);
     const dns = destination.port === DNS_PORT && this.options.dns.throughProxy;
-    // Redirected to dnsUpstream (by association or over TCP), the answer still comes from the
-    // address the client asked (its reply socket): never the gateway's own, loopback, link-local or
-    // the LAN, whatever resolver answers. Not redirected, the guard below judges that address.
-    if (dns && this.options.dns.current !== null && route.blocked === null) {
-      const asked = this.options.destinations.refusal(destination.ip, 'allow');
+    if (this.redirectedDns(destination) && route.blocked === null) {
+      const asked = this.askedRefusal(destination, route.privateDestinations);
       if (asked !== null) return this.drop(route, asked, `destination ${destination.ip}`);
     }
     if (dns && this.withoutUdp(route)) return this.dnsOverTcp.query(route, client, destination, this.options.dns.target(destination.ip, destination.port), data);
