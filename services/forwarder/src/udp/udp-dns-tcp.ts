@@ -43,9 +43,19 @@ interface ReplyPath {
   /** The channel once the agent granted the socket, or why not. */
   readonly ready: Promise<DnsReplyChannel | string>;
   channel: DnsReplyChannel | null;
-  readonly queries: Set<() => void>;
+  readonly queries: Set<QueryInFlight>;
   closed: boolean;
 }
+
+/** A query in flight: the route and target it was sent with, and how to end it (by default: its route changed). */
+interface QueryInFlight {
+  readonly route: MappingRoute;
+  readonly target: Endpoint;
+  cancel(reason?: UdpDropReason, detail?: string): void;
+}
+
+/** Why the policy in force now refuses a query's proxy or target; null: it may go on. */
+export type QueryRefusal = (route: MappingRoute, target: Endpoint) => { readonly reason: UdpDropReason; readonly detail: string } | null;
 
 /**
  * DNS over TCP through the tunnel (issue 15, docs/ARCHITECTURE.md "UDP in TPROXY mode"): a
@@ -93,12 +103,26 @@ export class DnsOverTcp {
   retain(byIp: ReadonlyMap<string, MappingRoute>): void {
     for (const path of [...this.paths.values()]) {
       const route = byIp.get(path.client.ip);
-      if (route === undefined || route.blocked !== null || !sameProxy(route, path.route)) for (const cancel of [...path.queries]) cancel();
+      if (route === undefined || route.blocked !== null || !sameProxy(route, path.route)) for (const query of [...path.queries]) query.cancel();
+    }
+  }
+
+  /**
+   * The policy tightened (the LAN prefix over a proxy, an address the gateway took, private ranges
+   * denied): a query through a proxy, or to a resolver, it now refuses ends now, as a TCP relay
+   * there is reset, not at its answer or its timeout.
+   */
+  enforce(refusal: QueryRefusal): void {
+    for (const path of [...this.paths.values()]) {
+      for (const query of [...path.queries]) {
+        const refused = refusal(query.route, query.target);
+        if (refused !== null) query.cancel(refused.reason, refused.detail);
+      }
     }
   }
 
   stop(): void {
-    for (const path of [...this.paths.values()]) for (const cancel of [...path.queries]) cancel();
+    for (const path of [...this.paths.values()]) for (const query of [...path.queries]) query.cancel();
   }
 
   private openPath(key: string, route: MappingRoute, client: Endpoint, destination: Endpoint): ReplyPath {
@@ -131,13 +155,13 @@ export class DnsOverTcp {
       clearTimeout(timer);
       abort.abort();
       tunnel?.destroy();
-      path.queries.delete(cancel);
+      path.queries.delete(inFlight);
       this.inFlight.remove(client.ip, 1);
       if (reason !== null) this.deps.dropped(route, reason, detail);
       if (path.queries.size === 0) this.closePath(path);
     };
-    const cancel = (): void => finish('blocked', 'the client’s route changed');
-    path.queries.add(cancel);
+    const inFlight: QueryInFlight = { route, target, cancel: (reason = 'blocked', detail = 'the client’s route changed') => finish(reason, detail) };
+    path.queries.add(inFlight);
     // A reply socket the agent refuses (a LAN resolver, not TPROXY mode): the answer could never
     // reach the client, so the query ends then, its tunnel aborted, not asked and answered for nothing.
     path.ready.then(

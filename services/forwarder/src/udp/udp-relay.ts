@@ -189,6 +189,7 @@ export class UdpRelay {
       else if (route.privateDestinations !== before.get(flow.client.ip)?.privateDestinations && !this.endIfRefused(flow)) this.judgeDestinations(flow);
     }
     this.dnsOverTcp.retain(byIp);
+    this.enforceDnsOverTcp();
     for (const id of this.problems.keys()) if (!routes.has(id)) this.problems.delete(id);
   }
 
@@ -205,7 +206,23 @@ export class UdpRelay {
     let ended = 0;
     for (const flow of [...this.flows.values()]) if (this.endIfRefused(flow)) ended++;
     this.enforceDestinations();
+    this.enforceDnsOverTcp();
     return ended;
+  }
+
+  /**
+   * DNS over TCP in flight is judged again as a TCP relay is: a query whose proxy, or whose
+   * resolver under the client's choice as it stands, the policy now refuses ends now, not at its
+   * answer or its timeout.
+   */
+  private enforceDnsOverTcp(): void {
+    this.dnsOverTcp.enforce((route, target) => {
+      const proxyHost = route.proxy?.host;
+      const proxy = proxyHost === undefined ? null : literalHostProblem(proxyHost, this.options.destinations.checkProxyAddress);
+      if (proxy !== null) return { reason: proxy.reason, detail: `proxy ${proxyHost}: ${proxy.message}` };
+      const resolver = this.options.destinations.refusal(target.ip, this.currentPrivateDestinations(route.clientIp, route));
+      return resolver === null ? null : { reason: resolver, detail: `destination ${target.ip}` };
+    });
   }
 
   /**
@@ -383,7 +400,10 @@ export class UdpRelay {
         if (this.flows.get(ended.key) === ended) this.flows.delete(ended.key);
         this.counts.remove(ended.client.ip);
         if (opened || ended.refused) return;
-        const reason = error === null ? 'closed before it opened' : error.message;
+        // Ended here before the proxy answered (a block, a move, leaving TPROXY, a stop, the idle
+        // sweep): nothing failed at the proxy, and what ended it is reported by its own path.
+        if (error === null || (error instanceof DialError && error.reason === 'aborted')) return;
+        const reason = error.message;
         const until = Date.now() + NO_UDP_REMEMBERED_MS;
         // The policy refused the proxy or the relay it named: a refusal, the proxy was never asked or is not used.
         const refusal = proxyRefusalOf<ProxyHostRefusal | DestinationRefusal | 'relay_elsewhere'>(error);
@@ -392,10 +412,10 @@ export class UdpRelay {
           return this.drop(route, refusal, reason);
         }
         this.stats.associationsFailed++;
-        // Remembered for the proxy whatever went wrong but this flow's own end: said no (command not
-        // supported), answered what cannot be used, hung up or stayed silent. Each new client port
-        // otherwise opened another control connection, greeting and auth, a flood at the proxy.
-        if (error !== null && !(error instanceof DialError && error.reason === 'aborted')) this.noUdp.set(route.proxyId, { drop: 'associate_failed', reason, until, proxy });
+        // Remembered for the proxy whatever went wrong: said no (command not supported), answered
+        // what cannot be used, hung up or stayed silent. Each new client port otherwise opened
+        // another control connection, greeting and auth, a flood at the proxy.
+        this.noUdp.set(route.proxyId, { drop: 'associate_failed', reason, until, proxy });
         this.drop(route, 'associate_failed', reason);
         this.logger.warn('UDP ASSOCIATE failed: the client’s UDP is dropped', { mappingId: route.mappingId, proxyId: route.proxyId, error: reason });
       },
