@@ -8,19 +8,14 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import type { Ipv4, Ipv4Cidr, Port } from '@pgw/domain';
-import { createLogger } from '@pgw/log';
+import type { Port } from '@pgw/domain';
 import { transparentUdpSocket } from '@pgw/original-dst';
 import { AGENT_SOCKET_MARK } from '../../services/agent/src/listeners/agent-socket-mark.js';
 import { DnsUpstreamSetting } from '../../services/forwarder/src/dns/dns-upstream-setting.js';
-import { DestinationGuard } from '../../services/forwarder/src/routes/destination-guard.js';
-import type { MappingRoute } from '../../services/forwarder/src/routes/routes.js';
-import type { UdpAgentSockets } from '../../services/forwarder/src/udp/udp-agent-sockets.js';
-import { DEFAULT_UDP_LIMITS } from '../../services/forwarder/src/udp/udp-limits.js';
-import { UdpRelay } from '../../services/forwarder/src/udp/udp-relay.js';
+import { dnsQuery } from '../../services/forwarder/src/dns/dns-test-messages.js';
+import { udpRelayUnderTest } from '../support/udp-relay-under-test.js';
 
-const CLIENT = '192.168.2.10' as Ipv4;
-const QUERY = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, ...Buffer.from('example'), 0, 0, 1, 0, 1]);
+const QUERY = dnsQuery(0x1234);
 
 describe('UDP relay: DNS over TCP in flight when the policy tightens', { timeout: 30_000 }, () => {
   const cleanups: (() => void)[] = [];
@@ -33,30 +28,26 @@ describe('UDP relay: DNS over TCP in flight when the policy tightens', { timeout
     });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => silent.close());
-    const guard = new DestinationGuard(['127.0.0.0/8'], () => []);
-    guard.configure({ lanCidr: '192.168.2.0/24' as Ipv4Cidr, privateDestinations: 'deny' });
     const dns = new DnsUpstreamSetting();
     dns.configure({ dnsMode: 'proxy', dnsUpstream: null });
-    const sockets = {
-      replySocket: async (client: { ip: string; port: number }, destination: { ip: string; port: number }) => ({
+    const t = udpRelayUnderTest({
+      proxyPort: (silent.address() as net.AddressInfo).port,
+      protocol: 'http',
+      dns,
+      replySocket: async (client, destination) => ({
         fd: transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: client.ip, port: client.port } }),
       }),
-    } as unknown as UdpAgentSockets;
-    const relay = new UdpRelay(sockets, { connectTimeoutMs: 3_000, limits: DEFAULT_UDP_LIMITS, destinations: guard, dns }, createLogger('udp-relay-test', 'error'));
-    cleanups.push(() => relay.stop());
-    const route = (privateDestinations: 'allow' | null, listenPort = 20001): MappingRoute => ({
-      mappingId: 1, clientIp: CLIENT, listenPort: listenPort as Port, proxyId: 7,
-      proxy: { protocol: 'http', host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port } as MappingRoute['proxy'],
-      handshake: 'sequential', blocked: null, privateDestinations,
     });
-    relay.apply(new Map([[1, route('allow')]]));
-    (relay as unknown as { relay(client: object, destination: object, data: Buffer): void }).relay({ ip: CLIENT, port: 5555 }, { ip: '10.0.0.53', port: 53 }, QUERY);
+    cleanups.push(t.stop);
+    const relay = t.relay;
+    relay.apply(new Map([[1, t.route({ privateDestinations: 'allow' })]]));
+    t.send({ ip: '10.0.0.53', port: 53 }, QUERY);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(relay.dnsOverTcpQueries, 1, 'the query is in flight through the silent tunnel');
-    relay.apply(new Map([[1, route('allow', 20002)]]));
+    relay.apply(new Map([[1, t.route({ privateDestinations: 'allow', listenPort: 20002 as Port })]]));
     relay.enforceProxies();
     assert.equal(relay.dnsOverTcpQueries, 1, 'a change that refuses nothing ends nothing');
-    relay.apply(new Map([[1, route(null, 20002)]]));
+    relay.apply(new Map([[1, t.route({ listenPort: 20002 as Port })]]));
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(relay.dnsOverTcpQueries, 0, 'the query to a private resolver went on under the global deny');
     assert.equal(relay.stats.dropped.get('destination_private'), 1, JSON.stringify(Object.fromEntries(relay.stats.dropped)));
