@@ -42,10 +42,16 @@ export async function ensureSystemUsers(): Promise<void> {
  * yescrypt costs ~65 ms of dante's CPU per login on the lab machines, more than a whole round
  * trip of bench:rtt's delay line, so every SOCKS5 + auth figure would measure the hash function
  * (docs/benchmarks.md, session 17). A proxy's own password store is not what the lab tests.
+ * The account is expired at once (1970-01-02): its password is in this repository, and on a host
+ * whose sshd takes passwords it opened a session with TCP forwarding (a nologin shell does not stop
+ * `ssh -N -D`) into the host's own namespace. PAM and sshd refuse an expired account; dante's
+ * `username` method checks the password only.
  */
 export async function ensurePasswordUser(username: string, password: string): Promise<void> {
   if (password.length === 0 || /[\n\r]/.test(password)) throw new Error(`invalid password for ${username}: empty or contains a line break`);
   await addSystemUser(username);
   const result = await execIn(undefined, ['flock', LOCK_FILE, 'chpasswd', '--crypt-method', 'SHA512', '--sha-rounds', '5000'], { input: `${username}:${password}\n`, reject: false });
   if (result.exitCode !== 0) throw new Error(`chpasswd for ${username} failed: ${result.stderr.trim()}`);
+  const expired = await execIn(undefined, ['flock', LOCK_FILE, 'usermod', '--expiredate', '1', username], { reject: false });
+  if (expired.exitCode !== 0) throw new Error(`usermod --expiredate for ${username} failed: ${expired.stderr.trim()}`);
 }

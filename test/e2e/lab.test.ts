@@ -81,6 +81,12 @@ describe('lab (4 clients, default proxies)', () => {
     assert.match(hash, /^\$6\$/, `${LAB_PROXY_CREDENTIALS.username}'s password hash is not SHA-512 (it starts ${JSON.stringify(hash.slice(0, 4))})`);
   });
 
+  it("dante's user cannot log in to the host: its account is expired (its password is in the repository), dante accepts it all the same (above)", async () => {
+    const { stdout } = await execIn(undefined, ['getent', 'shadow', LAB_PROXY_CREDENTIALS.username]);
+    // Field 8: the account's expiry in days since 1970-01-01; PAM's account check and sshd refuse it from then on.
+    assert.equal(stdout.trim().split(':')[7], '1', `${LAB_PROXY_CREDENTIALS.username}'s shadow entry: ${stdout.trim().replace(/:\$6\$[^:]*/, ':<hash>')}`);
+  });
+
   it('a proxy can be killed and started again', async () => {
     const socks = lab.proxies.find((p) => p.kind === 'socks5') as ProxyHandle;
     await socks.kill();

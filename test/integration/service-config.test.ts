@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { SERVICES, serviceEntry } from '../support/gateway.js';
@@ -12,7 +13,7 @@ const VALID_BASE = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   PGW_DATABASE_URL: 'postgres://nobody:pw@/pgw?host=/nonexistent',
   PGW_REDIS_URL: '/nonexistent/redis.sock',
-  PGW_SECRET_KEY: 'ab'.repeat(32),
+  PGW_SECRET_KEY: randomBytes(32).toString('hex'),
   PGW_JWT_SECRET: 'x1'.repeat(24),
   PGW_CSRF_SECRET: 'y2'.repeat(24),
 };

@@ -91,11 +91,20 @@ export const booleanFlag = (defaultValue: boolean) =>
     .transform((s) => s === 'true' || s === '1' || s === 'yes')
     .default(defaultValue);
 
-/** The AES-256-GCM key that encrypts proxy passwords at rest: 32 bytes as 64 hex chars or base64. */
+/**
+ * The AES-256-GCM key that encrypts proxy passwords at rest: 32 bytes as 64 hex chars or base64
+ * (43 characters and `=`). Random bytes: 32 of them hold fewer than 16 distinct values about never,
+ * so a key that does is typed, not generated (64 zeros, `ab` 32 times, a word repeated), and is
+ * refused; so is text that only lenient base64 decoding turned into 32 bytes.
+ */
 export const secretKey = z.string().transform((s, ctx) => {
-  const bytes = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : Buffer.from(s, 'base64');
-  if (bytes.length !== 32) {
+  const bytes = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : /^[A-Za-z0-9+/]{43}=?$/.test(s) ? Buffer.from(s, 'base64') : null;
+  if (bytes === null || bytes.length !== 32) {
     ctx.addIssue({ code: 'custom', message: 'must be 32 random bytes as 64 hex characters or base64 (openssl rand -hex 32)' });
+    return z.NEVER;
+  }
+  if (new Set(bytes).size < 16) {
+    ctx.addIssue({ code: 'custom', message: 'does not look random (too few distinct bytes); generate one with: openssl rand -hex 32' });
     return z.NEVER;
   }
   return bytes;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { postgresUrl, positiveInt, redisUrl, secretKey, tcpPort } from './fields.js';
@@ -42,7 +43,19 @@ describe('loadConfig', () => {
   it('never prints a secret value back', () => {
     const secrets = z.object({ PGW_SECRET_KEY: secretKey });
     assert.throws(() => loadConfig(secrets, { PGW_SECRET_KEY: 'hunter2hunter2' }), (error: Error) => /PGW_SECRET_KEY: must be 32 random bytes/.test(error.message) && !error.message.includes('hunter2'));
-    assert.equal(loadConfig(secrets, { PGW_SECRET_KEY: 'ab'.repeat(32) }).PGW_SECRET_KEY.length, 32);
+    const random = randomBytes(32);
+    assert.deepEqual(loadConfig(secrets, { PGW_SECRET_KEY: random.toString('hex') }).PGW_SECRET_KEY, random);
+    assert.deepEqual(loadConfig(secrets, { PGW_SECRET_KEY: random.toString('base64') }).PGW_SECRET_KEY, random);
+  });
+  it('refuses a key that is typed, not generated, naming why', () => {
+    const secrets = z.object({ PGW_SECRET_KEY: secretKey });
+    for (const typed of ['0'.repeat(64), 'ab'.repeat(32), '0123456789abcdef'.repeat(4).slice(0, 64).replace(/[89a-f]/g, '0')]) {
+      assert.throws(() => loadConfig(secrets, { PGW_SECRET_KEY: typed }), /PGW_SECRET_KEY: does not look random/, typed);
+    }
+    // Lenient base64 took any 43 to 44 characters, and "a" 43 times decoded to a repeating pattern.
+    for (const text of ['a'.repeat(43), 'correct horse battery staple, more than 32 ok']) {
+      assert.throws(() => loadConfig(secrets, { PGW_SECRET_KEY: text }), /PGW_SECRET_KEY: (does not look random|must be 32 random bytes)/, text);
+    }
   });
 });
 

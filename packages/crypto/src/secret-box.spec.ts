@@ -19,4 +19,9 @@ describe('secret box', () => {
     assert.throws(() => decryptSecret(parts.join('.'), key), /wrong PGW_SECRET_KEY or tampered/);
     assert.throws(() => decryptSecret('plain', key), /unknown format/);
   });
+  it('refuses a shortened tag (Node takes 4 bytes unless the length is pinned)', () => {
+    const parts = encryptSecret('proxy-pass', key).split('.');
+    parts[2] = Buffer.from(parts[2]!, 'base64url').subarray(0, 4).toString('base64url');
+    assert.throws(() => decryptSecret(parts.join('.'), key), /wrong PGW_SECRET_KEY or tampered/);
+  });
 });

@@ -2,6 +2,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 const VERSION = 'v1';
 
+/** GCM's whole tag: Node takes a shorter one unless told (4 bytes: a forgery in about 2^32 tries). */
+const TAG_BYTES = 16;
+
 /** AES-256-GCM: `v1.<iv>.<tag>.<ciphertext>` in base64url, so a stored proxy password is useless without the key. */
 export function encryptSecret(plaintext: string, key: Buffer): string {
   const iv = randomBytes(12);
@@ -15,8 +18,10 @@ export function decryptSecret(sealed: string, key: Buffer): string {
   if (version !== VERSION || iv === undefined || tag === undefined || ciphertext === undefined) {
     throw new Error('stored secret has an unknown format');
   }
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  const authTag = Buffer.from(tag, 'base64url');
+  if (authTag.length !== TAG_BYTES) throw new Error('stored secret cannot be decrypted: wrong PGW_SECRET_KEY or tampered data');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: TAG_BYTES });
+  decipher.setAuthTag(authTag);
   try {
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
   } catch {
