@@ -292,7 +292,7 @@ describe('dialers against real proxies on loopback', { timeout: 120_000 }, () =>
   it('a target the proxy cannot reach is reported as such', async () => {
     const target = { host: '127.0.0.1', port: await closedPort('127.0.0.1') };
     await dialFails(socks, target, DIAL, 'target_unreachable', /connection refused by destination \(SOCKS5 reply 5\)/);
-    await dialFails(http, target, DIAL, 'proxy_refused', /proxy refused the CONNECT: "HTTP\/1.\d 5\d\d/);
+    await dialFails(http, target, DIAL, 'target_unreachable', /proxy refused the CONNECT: "HTTP\/1.\d 5\d\d/);
   });
 
   it('a proxy that never answers the handshake gives connect_timeout within the timeout', async () => {

@@ -351,7 +351,7 @@ describe('native upstream dial: success answers', () => {
 
 describe('native upstream dial: failures worded as the JavaScript dialer words them', () => {
   for (const [code, reason] of [
-    [2, 'proxy_refused'],
+    [2, 'target_refused'],
     [5, 'target_unreachable'],
   ] as const) {
     it(`SOCKS5 reply ${code}, split`, async () => {
@@ -380,7 +380,7 @@ describe('native upstream dial: failures worded as the JavaScript dialer words t
       await reader.head();
       socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
     });
-    assert.equal((await sameFailure(refusing, options())).reason, 'proxy_refused');
+    assert.equal((await sameFailure(refusing, options())).reason, 'target_unreachable');
     const garbage = await startProxy('http', async (reader, socket) => {
       await reader.head();
       socket.end('SSH-2.0-OpenSSH\r\n');

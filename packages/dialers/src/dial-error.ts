@@ -3,7 +3,8 @@
  * - connect_refused / connect_timeout / connect_failed: the proxy itself was not reachable
  *   (connect_timeout also covers a proxy that accepted but never finished the handshake);
  * - auth_failed: credentials missing or rejected; proxy_refused: the proxy denied the request;
- * - target_unreachable: the proxy works but could not reach the target (SOCKS5 replies 3-6);
+ * - target_refused: the proxy works but its rules refuse this target (SOCKS5 reply 2, HTTP 403);
+ * - target_unreachable: the proxy works but could not reach the target (SOCKS5 replies 3-6, HTTP 5xx);
  * - protocol_error: the proxy spoke something else; closed: it hung up mid-handshake;
  * - aborted: the caller's signal fired; invalid_request: bad target or credentials, nothing sent;
  * - proxy_forbidden: the proxy's address is one where no proxy may be (DialOptions.checkProxyAddress), nothing sent;
@@ -16,6 +17,7 @@ export type DialFailureReason =
   | 'connect_failed'
   | 'auth_failed'
   | 'proxy_refused'
+  | 'target_refused'
   | 'target_unreachable'
   | 'protocol_error'
   | 'closed'

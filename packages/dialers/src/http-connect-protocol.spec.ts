@@ -82,9 +82,11 @@ describe('parseConnectResponse', () => {
     );
   });
 
-  it('maps other statuses to proxy_refused as soon as the status line is complete', () => {
-    rejects('HTTP/1.0 403 Access violation\r\n', 'proxy_refused', /refused the CONNECT: "HTTP\/1.0 403 Access violation"/);
-    rejects('HTTP/1.1 500 Unable to connect\r\nContent-Type: text/html', 'proxy_refused', /"HTTP\/1.1 500 Unable to connect"/);
+  it('maps other statuses as soon as the status line is complete: 403 the target refused, 5xx the target unreached, the rest the proxy refusing', () => {
+    rejects('HTTP/1.0 403 Access violation\r\n', 'target_refused', /refused the CONNECT: "HTTP\/1.0 403 Access violation"/);
+    rejects('HTTP/1.1 500 Unable to connect\r\nContent-Type: text/html', 'target_unreachable', /"HTTP\/1.1 500 Unable to connect"/);
+    for (const status of ['502 Bad Gateway', '503 Service Unavailable', '504 Gateway Timeout']) rejects(`HTTP/1.1 ${status}\r\n`, 'target_unreachable', new RegExp(status));
+    rejects('HTTP/1.1 405 Method Not Allowed\r\n', 'proxy_refused', /405 Method Not Allowed/);
     rejects('HTTP/1.1 100 Continue\r\n\r\n', 'proxy_refused', /100 Continue/);
     rejects('HTTP/1.1 302 Found\r\n', 'proxy_refused', /302 Found/);
   });

@@ -81,7 +81,12 @@ export function parseConnectResponse(response: Buffer, credentials: HttpCredenti
     );
   }
   if (status < 200 || status > 299) {
-    throw new DialError('proxy_refused', `proxy refused the CONNECT: "${statusLine(response, lineEnd)}"`);
+    // A proxy that answers is alive: 403 is its rules refusing this target (squid's CONNECT to a
+    // port not in SSL_ports, tinyproxy's ConnectPort), a 5xx its failure to reach it (502-504,
+    // tinyproxy's "500 Unable to connect"). Neither says the proxy fails, which a client could
+    // otherwise claim at will by asking for such targets (forwarder: upstream-failures.ts).
+    const reason = status === 403 ? 'target_refused' : status >= 500 ? 'target_unreachable' : 'proxy_refused';
+    throw new DialError(reason, `proxy refused the CONNECT: "${statusLine(response, lineEnd)}"`);
   }
   const headEnd = response.indexOf(HEAD_END, lineEnd - 1);
   if (headEnd === -1) {

@@ -144,7 +144,7 @@ describe('parseMethodSelection / parseAuthStatus / parseConnectReply in turn', (
   it('maps every CONNECT reply code as soon as it arrives', () => {
     const cases: Array<[number, string, RegExp]> = [
       [1, 'proxy_refused', /general SOCKS server failure \(SOCKS5 reply 1\)/],
-      [2, 'proxy_refused', /connection not allowed by ruleset \(SOCKS5 reply 2\)/],
+      [2, 'target_refused', /connection not allowed by ruleset \(SOCKS5 reply 2\)/],
       [3, 'target_unreachable', /network unreachable \(SOCKS5 reply 3\)/],
       [4, 'target_unreachable', /host unreachable \(SOCKS5 reply 4\)/],
       [5, 'target_unreachable', /connection refused by destination \(SOCKS5 reply 5\)/],

@@ -80,7 +80,7 @@ export function socks5Request(preamble: Buffer, target: DialTarget): Buffer {
 const REPLIES: ReadonlyArray<readonly [DialFailureReason, string]> = [
   ['proxy_refused', 'succeeded'], // 0 is success and never looked up
   ['proxy_refused', 'general SOCKS server failure'],
-  ['proxy_refused', 'connection not allowed by ruleset'],
+  ['target_refused', 'connection not allowed by ruleset'],
   ['target_unreachable', 'network unreachable'],
   ['target_unreachable', 'host unreachable'],
   ['target_unreachable', 'connection refused by destination'],

@@ -35,6 +35,7 @@ describe('UpstreamFailureTracker', () => {
   it('ignores failures that are not the proxy\'s fault', () => {
     const tracker = new UpstreamFailureTracker(1);
     assert.equal(tracker.failure(1, 'target_unreachable'), false);
+    assert.equal(tracker.failure(1, 'target_refused'), false);
     assert.equal(tracker.failure(1, 'aborted'), false);
     assert.equal(tracker.failure(1, 'invalid_request'), false);
     assert.equal(tracker.notice(1), null);

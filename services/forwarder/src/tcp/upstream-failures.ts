@@ -1,11 +1,16 @@
 import type { DialFailureReason } from '@pgw/dialers';
 
+/** Failures that say nothing of the proxy: it answered about the target, or we ended or never sent the request. */
+const NOT_THE_PROXY: ReadonlySet<DialFailureReason> = new Set(['target_unreachable', 'target_refused', 'aborted', 'invalid_request']);
+
 /**
- * Dial failures that say something about the proxy itself. A target that is unreachable
- * through a working proxy, a dial we aborted, or a request we never sent do not.
+ * Dial failures that say something about the proxy itself. A target that is unreachable through
+ * a working proxy or that its rules refuse (a client picks those: three connections to a port the
+ * proxy forbids asked health for a probe and told every console the proxy could not be reached),
+ * a dial we aborted, or a request we never sent do not.
  */
 export function countsAgainstProxy(reason: DialFailureReason): boolean {
-  return reason !== 'target_unreachable' && reason !== 'aborted' && reason !== 'invalid_request';
+  return !NOT_THE_PROXY.has(reason);
 }
 
 export interface FailureNotice {
