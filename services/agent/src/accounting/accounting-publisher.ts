@@ -22,10 +22,15 @@ type Direction = 'up' | 'down';
  * usage sample to Redis (docs/contracts.md "Client usage"), and the Prometheus counters: the sums
  * always, per client only with the setting per_client_metrics (4096 clients would be 8192 series).
  * The counters grow by the difference to the last sample; a counter lower than before (its client
- * unmapped and mapped again, the table re-created from zero) adds its whole value.
+ * unmapped and mapped again, the table re-created from zero) adds its whole value. The first sample
+ * of this process only sets where they start: the kernel's counters outlive an agent restart, and
+ * adding them whole made the new process's total their sum since the table was made. Below the old
+ * process's total (which held the bytes of clients unmapped since), Prometheus read a reset and
+ * counted that whole sum as new traffic within one scrape; a client mapped later starts from 0 in
+ * the kernel, so its whole value is its traffic.
  */
 export class AccountingPublisher {
-  private last = new Map<string, { up: number; down: number; flows: number; since: string }>();
+  private last: Map<string, { up: number; down: number; flows: number; since: string }> | null = null;
   private readonly totalBytes: Counter<'direction'>;
   private readonly totalConnections: Counter;
   private readonly clientBytes: Counter<'client' | 'direction'>;
@@ -77,9 +82,12 @@ export class AccountingPublisher {
     }
     this.perClientShown = perClient;
     const next = new Map<string, { up: number; down: number; flows: number; since: string }>();
+    const first = this.last === null;
     for (const [ip, c] of Object.entries(sample.clients)) {
       const now = { up: c.bytesUp, down: c.bytesDown, flows: c.connections, since: sample.countersSince };
-      const before = this.last.get(ip);
+      next.set(ip, now);
+      if (first) continue;
+      const before = this.last!.get(ip);
       const delta = (key: 'up' | 'down' | 'flows') => (before && before.since === now.since && now[key] >= before[key] ? now[key] - before[key] : now[key]);
       for (const direction of ['up', 'down'] as Direction[]) {
         const d = delta(direction);
@@ -88,10 +96,9 @@ export class AccountingPublisher {
       }
       this.totalConnections.inc(delta('flows'));
       if (perClient) this.clientConnections.inc({ client: ip }, delta('flows'));
-      next.set(ip, now);
     }
-    if (perClient) {
-      for (const ip of this.last.keys()) {
+    if (perClient && !first) {
+      for (const ip of this.last!.keys()) {
         if (next.has(ip)) continue;
         for (const direction of ['up', 'down'] as Direction[]) this.clientBytes.remove({ client: ip, direction });
         this.clientConnections.remove({ client: ip });
