@@ -33,6 +33,7 @@ import { quotaPeriodAt, type QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
 import { Shaper } from './shaping/shaper.js';
 import { PolicyReadiness } from './readiness.js';
+import { RepeatedFailure } from './repeated-failure.js';
 import { StatusReporter } from './status.js';
 
 /** Notices that can change the desired state; the others (our own, the forwarder's) cannot. */
@@ -106,6 +107,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   quotaBlocks.hold(heldAtBoot);
   if (heldAtBoot.length > 0) logger.info('clients over quota in the state file stay blocked until the stored quota counts are read', { quotas: heldAtBoot });
   const readiness = new PolicyReadiness(early);
+  const failureLog = new RepeatedFailure();
   const report = (outcome: ReconcileOutcome) => {
     readiness.observe(outcome);
     recordMetrics(outcome);
@@ -124,8 +126,13 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
     const fields = { trigger: outcome.trigger, mode: outcome.mode, durationMs: Math.round(outcome.durationMs), phases: outcome.phases, drift: outcome.drift };
-    if (!outcome.ok) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors });
-    else if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
+    if (!outcome.ok) {
+      const told = failureLog.failed(outcome.errors.map((e) => `${e.cause}: ${e.message}`).join('; '), Date.now());
+      if (told) logger.error('reconcile failed, previous ruleset kept where not applied', { ...fields, errors: outcome.errors, ...(told.repeatedSince > 0 ? { sameFailureSinceLastLine: told.repeatedSince } : {}) });
+    } else {
+      failureLog.succeeded();
+      if (outcome.mode !== 'none') logger.info('ruleset applied', { ...fields, clients: outcome.build?.policy.clients.length });
+    }
   };
   const vrrpPeer = vrrpPeerOf(config);
   const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config) });

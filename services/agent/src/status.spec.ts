@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
-import { agentStatus } from './status.js';
+import { agentStatus, StatusReporter } from './status.js';
 
 describe('agentStatus', () => {
   it('shows per client why it is blocked, the rejected mappings, the refusals and the errors', () => {
@@ -90,5 +90,31 @@ describe('agentStatus with the shaping not in force', () => {
     assert.equal(status.ok, true, 'the ruleset is in force: the console shows the mappings applied');
     assert.equal(status.error, 'shaping: quota: nft -f - failed (exit 1): Error: Could not process rule: No such file or directory');
     assert.deepEqual([agentStatus(outcome, new Date(), new Map(), null).ok, agentStatus(outcome, new Date(), new Map(), null).error], [true, null]);
+  });
+});
+
+describe('StatusReporter: agent.reconciled notices', () => {
+  it('a failure that lasts is told once, a new one and the recovery each once more; a run that changed something always', async () => {
+    const published: { ok: boolean; error: string | null }[] = [];
+    const pipeline = () => {
+      const p = { set: () => p, zadd: () => p, zremrangebyscore: () => p, exec: async () => [] };
+      return p;
+    };
+    const reporter = new StatusReporter({ pipeline } as never, { publish: async (e: { ok: boolean; error: string | null }) => void published.push(e) } as never, { warn() {} } as never, 'gw');
+    const run = (mode: 'none' | 'delta', error: string | null) =>
+      reporter.report({ trigger: 'resync', mode, ok: error === null, durationMs: 3, build: null, errors: error === null ? [] : [{ cause: 'state_file', message: error }], drift: [], refusals: [], phases: {}, tableInForce: true } as never);
+    for (let i = 0; i < 30; i++) run('none', 'ENOSPC: no space left on device');
+    run('none', 'EACCES: permission denied');
+    run('none', 'EACCES: permission denied');
+    run('none', null);
+    run('none', null);
+    run('delta', null);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(published.map((e) => [e.ok, e.error]), [
+      [false, 'state_file: ENOSPC: no space left on device'],
+      [false, 'state_file: EACCES: permission denied'],
+      [true, null],
+      [true, null],
+    ]);
   });
 });

@@ -59,6 +59,8 @@ export class StatusReporter {
   private lastOutcome: ReconcileOutcome | null = null;
   private overQuota: QuotaReport = new Map();
   private shaping: string | null = null;
+  /** The failure the last agent.reconciled notice told (null: it told success, or none was sent). */
+  private toldFailure: string | null = null;
   /** This node's key (one definition, with the record's schema, in @pgw/events). */
   private readonly key: string;
 
@@ -109,7 +111,13 @@ export class StatusReporter {
           this.logger.warn('cannot write agent status to Redis', { error: error.message });
         });
     }
-    if (outcome.mode !== 'none' || !outcome.ok) {
+    // A run that changed something, and every change of failure (a new one, another, recovery):
+    // one that lasts is told once, not at every resync (every 2 s it filled each console's live
+    // feed and made each console reload its tables).
+    const failure = outcome.ok ? null : (status.error ?? 'failed');
+    const failureChanged = failure !== this.toldFailure;
+    this.toldFailure = failure;
+    if (outcome.mode !== 'none' || failureChanged) {
       this.bus
         .publish({
           type: 'agent.reconciled',
