@@ -5,7 +5,7 @@
  * socket would feed (its reader's callback, private: no transparent socket of the agent here).
  */
 import type { Ipv4, Ipv4Cidr, Port } from '@pgw/domain';
-import { createLogger } from '@pgw/log';
+import { createLogger, type Logger } from '@pgw/log';
 import { DnsUpstreamSetting } from '../../services/forwarder/src/dns/dns-upstream-setting.js';
 import { DestinationGuard } from '../../services/forwarder/src/routes/destination-guard.js';
 import type { MappingRoute } from '../../services/forwarder/src/routes/routes.js';
@@ -21,8 +21,8 @@ export interface UdpRelayUnderTest {
   readonly guard: DestinationGuard;
   /** Mapping 1 of UDP_CLIENT through the proxy on 127.0.0.1:`proxyPort`. */
   route(changes?: Partial<MappingRoute>): MappingRoute;
-  /** A datagram of UDP_CLIENT (port 5555) to `destination`, as the tproxy socket hands it over. */
-  send(destination: Endpoint, data: Buffer): void;
+  /** A datagram of UDP_CLIENT (from `clientPort`, 5555 unless given) to `destination`, as the tproxy socket hands it over. */
+  send(destination: Endpoint, data: Buffer, clientPort?: number): void;
   stop(): void;
 }
 
@@ -34,11 +34,12 @@ export function udpRelayUnderTest(options: {
   /** The gateway's own addresses, read again at guard.refreshAddresses(). */
   addresses?: () => string[];
   connectTimeoutMs?: number;
+  logger?: Logger;
 }): UdpRelayUnderTest {
   const guard = new DestinationGuard(['127.0.0.0/8'], options.addresses ?? (() => []));
   guard.configure({ lanCidr: '192.168.2.0/24' as Ipv4Cidr, privateDestinations: 'deny' });
   const sockets = { replySocket: options.replySocket } as unknown as UdpAgentSockets;
-  const relay = new UdpRelay(sockets, { connectTimeoutMs: options.connectTimeoutMs ?? 3_000, limits: DEFAULT_UDP_LIMITS, destinations: guard, dns: options.dns ?? new DnsUpstreamSetting() }, createLogger('udp-relay-test', 'error'));
+  const relay = new UdpRelay(sockets, { connectTimeoutMs: options.connectTimeoutMs ?? 3_000, limits: DEFAULT_UDP_LIMITS, destinations: guard, dns: options.dns ?? new DnsUpstreamSetting() }, options.logger ?? createLogger('udp-relay-test', 'error'));
   const entry = relay as unknown as { relay(client: Endpoint, destination: Endpoint, data: Buffer): void };
   return {
     relay,
@@ -54,7 +55,7 @@ export function udpRelayUnderTest(options: {
       privateDestinations: null,
       ...changes,
     }),
-    send: (destination, data) => entry.relay({ ip: UDP_CLIENT, port: 5555 }, destination, data),
+    send: (destination, data, clientPort = 5555) => entry.relay({ ip: UDP_CLIENT, port: clientPort }, destination, data),
     stop: () => relay.stop(),
   };
 }
