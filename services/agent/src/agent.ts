@@ -231,9 +231,10 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const quotaPoll = setInterval(() => {
     if (quotaPolling) return;
     quotaPolling = true;
-    // A poll begun once the stored counts were seeded reads objects that hold them: only its
-    // verdict may replace the state file's held blocks.
-    const afterSeed = storedSeeded;
+    // A poll begun once the stored counts were seeded into applied objects reads counts that hold
+    // them: only its verdict may replace the state file's held blocks. (Counts read before the
+    // first apply wait in the shaper for it; until then a poll reads no object at all.)
+    const afterSeed = storedSeeded && shaper.applied !== null;
     shaper
       .exceeded()
       .then(
