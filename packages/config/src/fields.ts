@@ -93,12 +93,14 @@ export const booleanFlag = (defaultValue: boolean) =>
 
 /**
  * The AES-256-GCM key that encrypts proxy passwords at rest: 32 bytes as 64 hex chars or base64
- * (43 characters and `=`). Random bytes: 32 of them hold fewer than 16 distinct values about never,
- * so a key that does is typed, not generated (64 zeros, `ab` 32 times, a word repeated), and is
- * refused; so is text that only lenient base64 decoding turned into 32 bytes.
+ * (43 characters and `=`; base64url's `-` and `_` too, which the decoder always took: a key made by
+ * `secrets.token_urlsafe(32)` stays the same key). Random bytes: 32 of them hold fewer than 16
+ * distinct values about never, so a key that does is typed, not generated (64 zeros, `ab` 32
+ * times, a word repeated), and is refused; so is text that only lenient base64 decoding turned into
+ * 32 bytes.
  */
 export const secretKey = z.string().transform((s, ctx) => {
-  const bytes = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : /^[A-Za-z0-9+/]{43}=?$/.test(s) ? Buffer.from(s, 'base64') : null;
+  const bytes = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(s) ? Buffer.from(s, 'base64') : null;
   if (bytes === null || bytes.length !== 32) {
     ctx.addIssue({ code: 'custom', message: 'must be 32 random bytes as 64 hex characters or base64 (openssl rand -hex 32)' });
     return z.NEVER;

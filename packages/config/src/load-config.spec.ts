@@ -46,6 +46,7 @@ describe('loadConfig', () => {
     const random = randomBytes(32);
     assert.deepEqual(loadConfig(secrets, { PGW_SECRET_KEY: random.toString('hex') }).PGW_SECRET_KEY, random);
     assert.deepEqual(loadConfig(secrets, { PGW_SECRET_KEY: random.toString('base64') }).PGW_SECRET_KEY, random);
+    assert.deepEqual(loadConfig(secrets, { PGW_SECRET_KEY: random.toString('base64url') }).PGW_SECRET_KEY, random, 'a base64url key (token_urlsafe) read as before');
   });
   it('refuses a key that is typed, not generated, naming why', () => {
     const secrets = z.object({ PGW_SECRET_KEY: secretKey });

@@ -6,7 +6,7 @@ import { loadApiConfig } from './config.js';
 const env = {
   PGW_DATABASE_URL: 'postgres://pgw_api:pw@/pgw?host=/var/run/postgresql',
   PGW_REDIS_URL: '/run/redis/redis.sock',
-  PGW_SECRET_KEY: 'ab'.repeat(32),
+  PGW_SECRET_KEY: randomBytes(32).toString('hex'),
   PGW_JWT_SECRET: randomBytes(32).toString('hex'),
   PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
 };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ConfigError } from '@pgw/config';
 import { loadForwarderConfig } from './config.js';
@@ -6,7 +7,7 @@ import { loadForwarderConfig } from './config.js';
 const BASE = {
   PGW_DATABASE_URL: 'postgres://pgw_forwarder:pw@/pgw?host=/var/run/postgresql',
   PGW_REDIS_URL: '/run/redis/redis.sock',
-  PGW_SECRET_KEY: 'ab'.repeat(32),
+  PGW_SECRET_KEY: randomBytes(32).toString('hex'),
 };
 
 describe('loadForwarderConfig', () => {
@@ -21,7 +22,7 @@ describe('loadForwarderConfig', () => {
     assert.equal(config.upstreamFailureThreshold, 3);
     assert.equal(config.resyncIntervalMs, 2_000);
     assert.equal(config.drainTimeoutMs, 5_000);
-    assert.deepEqual(config.secretKey, Buffer.alloc(32, 0xab));
+    assert.deepEqual(config.secretKey, Buffer.from(BASE.PGW_SECRET_KEY, 'hex'));
     assert.deepEqual(config.warmPool, { maxAgeMs: 3_000, maxPerProxy: 4, demandWindowMs: 30_000 });
   });
 

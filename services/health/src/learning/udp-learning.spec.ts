@@ -38,6 +38,13 @@ describe('checkUdpSupport', () => {
     assert.deepEqual(await checkUdpSupport(SOCKS, OPTIONS, open), { support: 'unsupported', error: 'SOCKS5 proxy refused: command not supported' });
   });
 
+  it('unsupported: its rules refuse the ASSOCIATE (SOCKS5 reply 2, a dante without a udpassociate rule)', async () => {
+    const open: OpenAssociation = async () => {
+      throw new DialError('target_refused', 'connection not allowed by ruleset (SOCKS5 reply 2)');
+    };
+    assert.deepEqual(await checkUdpSupport(SOCKS, OPTIONS, open), { support: 'unsupported', error: 'connection not allowed by ruleset (SOCKS5 reply 2)' });
+  });
+
   it('an HTTP CONNECT proxy is unsupported without asking', async () => {
     const open: OpenAssociation = async () => assert.fail('an HTTP proxy is not asked');
     assert.deepEqual(await checkUdpSupport({ ...SOCKS, protocol: 'http', port: parsePort(3128) }, OPTIONS, open), { support: 'unsupported', error: null });

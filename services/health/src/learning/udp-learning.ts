@@ -46,7 +46,9 @@ export async function checkUdpSupport(proxy: ProxyEndpoint, options: UdpCheckOpt
     return { support: 'supported', error: null };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof DialError && error.reason === 'proxy_refused') return { support: 'unsupported', error: message };
+    // An ASSOCIATE refused by the proxy (command not supported) or by its rules (reply 2, worded
+    // target_refused as for a CONNECT): it carries no UDP for us.
+    if (error instanceof DialError && (error.reason === 'proxy_refused' || error.reason === 'target_refused')) return { support: 'unsupported', error: message };
     return { support: null, error: message };
   }
 }
