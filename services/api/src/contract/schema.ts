@@ -759,12 +759,12 @@ export interface components {
             role: components["schemas"]["Role"];
             currentPassword: components["schemas"]["CurrentPassword"];
         };
-        /** @description A role, a password or both; `currentPassword` alone changes nothing and is refused. */
+        /** @description A role, a password or both; `currentPassword` alone changes nothing and is refused (400). */
         UserUpdate: {
             role?: components["schemas"]["Role"];
             password?: components["schemas"]["NewPassword"];
             currentPassword?: components["schemas"]["CurrentPassword"];
-        } | unknown | unknown;
+        };
         /** @enum {string} */
         ProxyProtocol: "http" | "socks5";
         /**

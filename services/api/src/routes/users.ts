@@ -56,6 +56,7 @@ export function userRoutes(ctx: ApiContext): Router {
     // One's own password needs the current one (POST /auth/password, counted as a login): here it
     // asked for nothing, and a stolen admin session took the account for good.
     if (body.password !== undefined && id === actor.userId) throw forbidden('your own password is changed with POST /api/v1/auth/password, which asks for the current one');
+    if (body.role === undefined && body.password === undefined) throw invalid(undefined, 'nothing to change: give role, password or both');
     const mintsCredential = body.password !== undefined || body.role === 'admin';
     const passwordHash = mintsCredential || body.currentPassword !== undefined ? await afterReauthentication(ctx, req, res, body.currentPassword, body.password) : undefined;
     const user = await ctx.db.transaction().execute(async (trx) => {
