@@ -27,7 +27,7 @@ import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './policy/resolve-hosts.js';
 import { SelfHeal } from './self-heal/self-heal.js';
 import type { StateCache } from './policy/state-cache.js';
-import { QuotaBlocks, quotaBlocksAtBoot } from './quota/quota-block.js';
+import { QuotaBlocks, quotaStemsAtBoot } from './quota/quota-block.js';
 import { type PolicyBuild, SettingsRefused } from './policy/build-policy.js';
 import { quotaPeriodAt, type QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
@@ -103,8 +103,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // The state file's quota blocks stand until the stored counts are read and seeded (quota-block.ts):
   // after a reboot every quota object counts from zero until Redis answers, and the first run from
   // Postgres would otherwise serve a client that had used its whole quota (fail closed).
-  const heldAtBoot = quotaBlocksAtBoot(early.cached, early.quotaPeriodKey, periodKeyNow(early.quota));
-  quotaBlocks.hold(heldAtBoot);
+  const heldAtBoot = quotaStemsAtBoot(early.quotaOver, early.quotaPeriodKey, periodKeyNow(early.quota));
+  if (early.quotaPeriodKey !== null) quotaBlocks.hold(heldAtBoot, early.quotaPeriodKey);
   if (heldAtBoot.length > 0) logger.info('clients over quota in the state file stay blocked until the stored quota counts are read', { quotas: heldAtBoot });
   const readiness = new PolicyReadiness(early);
   const failureLog = new RepeatedFailure();
@@ -181,7 +181,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       // After the run's report and before its notice is acknowledged: timed apart from the run.
       const quota = quotaSettings();
       const quotaPeriodKey = periodKeyNow(quota);
-      if (await stateCache.save({ policy, quota, ...(quotaPeriodKey ? { quotaPeriodKey } : {}) })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
+      if (await stateCache.save({ policy, quota, ...(quotaPeriodKey ? { quotaPeriodKey } : {}), quotaOver: quotaBlocks.stems })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
     },
     report,
     now: () => performance.now(),
@@ -241,7 +241,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
         (over) => {
           status.setOverQuota(over);
           const changed = quotaBlocks.setOver([...over.values()].map((q) => stemOf(q.name)));
-          const released = afterSeed && quotaBlocks.releaseHeld();
+          const periodKey = shaper.applied?.window.key;
+          const released = (afterSeed && quotaBlocks.releaseHeld()) || (periodKey !== undefined && quotaBlocks.releaseHeldOutside(periodKey));
           if (released) logger.info('stored quota counts read: the state file\'s quota blocks now follow the counts');
           if (changed || released) void reconciler.request('quota');
         },
@@ -266,8 +267,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     statusRedis.hgetall(CLIENT_USAGE_KEY).then(
       async (hash) => {
         storedUnreadable = false;
-        await shaper.seed(parseClientUsageHash(hash));
-        storedSeeded = true;
+        // A raise that failed leaves the objects below the stored counts: the held blocks stay.
+        if (await shaper.seed(parseClientUsageHash(hash))) storedSeeded = true;
       },
       (error: Error) => {
         if (!storedUnreadable) logger.warn('cannot read the stored quota counts', { key: CLIENT_USAGE_KEY, error: error.message });

@@ -23,13 +23,14 @@ describe('state file codec', () => {
     assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota: null })), { policy, quota: null });
     const quota = { period: 'daily', timeZone: 'Europe/Berlin' } as const;
     assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota })), { policy, quota });
-    assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota, quotaPeriodKey: 'd20261207' })), { policy, quota, quotaPeriodKey: 'd20261207' });
+    assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota, quotaPeriodKey: 'd20261207', quotaOver: ['q1_0', 'q12_3'] })), { policy, quota, quotaPeriodKey: 'd20261207', quotaOver: ['q1_0', 'q12_3'] });
   });
 
-  it('rejects a quota period key that is not a window key, naming it', () => {
+  it('rejects a quota period key that is not a window key, or a stem that is not one, naming it', () => {
     for (const key of ['m2026', 'd20261207; x', 'x202612', '']) {
       assert.throws(() => decodeStateFile(JSON.stringify({ version: 1, policy, quotaPeriodKey: key })), /quotaPeriodKey/, key);
     }
+    assert.throws(() => decodeStateFile(JSON.stringify({ version: 1, policy, quotaOver: ['q1_0', 'q1_0 }'] })), /quotaOver\.1/);
   });
 
   it('rejects injection attempts in every field that reaches nft, naming the field', () => {

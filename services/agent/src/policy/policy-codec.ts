@@ -35,16 +35,21 @@ export interface StateFile {
   readonly quota: QuotaSettings | null;
   /**
    * The quota period (its window key, d20261207 or m202612) the file was written in: its
-   * quota_exceeded blocks are held at boot only within that period (quota-block.ts). Absent in
-   * files from before it was kept, and without quota settings.
+   * `quotaOver` are held at boot only within that period (quota-block.ts). Absent in files from
+   * before it was kept, and without quota settings.
    */
   readonly quotaPeriodKey?: string;
+  /**
+   * The quota stems (q<mapping>_<epoch>) over their quota when the file was written, whatever
+   * else blocks their clients (a client over quota whose proxy is down is saved proxy_down).
+   */
+  readonly quotaOver?: readonly string[];
 }
 
 const quotaSchema = z.object({ period: z.enum(QUOTA_PERIODS), timeZone: timeZoneSchema });
 
 export function encodeStateFile(state: StateFile): string {
-  return JSON.stringify({ version: 1, policy: state.policy, ...(state.quota ? { quota: state.quota } : {}), ...(state.quotaPeriodKey ? { quotaPeriodKey: state.quotaPeriodKey } : {}) }) + '\n';
+  return JSON.stringify({ version: 1, policy: state.policy, ...(state.quota ? { quota: state.quota } : {}), ...(state.quotaPeriodKey ? { quotaPeriodKey: state.quotaPeriodKey } : {}), ...(state.quotaOver?.length ? { quotaOver: state.quotaOver } : {}) }) + '\n';
 }
 
 /** Throws an Error naming the first invalid field. */
@@ -55,10 +60,10 @@ export function decodeStateFile(text: string): StateFile {
   } catch {
     throw new Error('state file is not JSON');
   }
-  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional() }).safeParse(raw);
+  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional(), quotaOver: z.array(z.string().regex(/^q\d{1,10}_\d{1,10}$/)).max(65_536).optional() }).safeParse(raw);
   if (!envelope.success) {
     const issue = envelope.error.issues[0]!;
     throw new Error(`state file ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}) };
+  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}), ...(envelope.data.quotaOver ? { quotaOver: envelope.data.quotaOver } : {}) };
 }

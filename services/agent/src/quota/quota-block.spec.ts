@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { PolicyClient } from '@pgw/domain';
 import type { PolicyBuild } from '../policy/build-policy.js';
 import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
-import { QuotaBlocks, quotaBlocksAtBoot } from './quota-block.js';
+import { QuotaBlocks, quotaStemsAtBoot } from './quota-block.js';
 
 const quota = { rateDownKbit: null, rateUpKbit: null, quotaBytes: 10_000_000, quotaEpoch: 0 };
 const client = policyClient;
@@ -43,24 +43,27 @@ test('a reset (new epoch) is not over, before any poll', () => {
   assert.equal(blocks.apply(reset), reset);
 });
 
-test('held stems (the state file\'s blocks at boot) count as over beside the polled ones until released', () => {
+test('held stems (the state file\'s at boot) count as over beside the polled ones until released, or until their period ends', () => {
   const blocks = new QuotaBlocks();
-  const b = build([client(10, { shaping: quota }), client(11, { shaping: quota })]);
-  blocks.hold(['q10_0']);
-  assert.deepEqual(blocks.apply(b).policy.clients.map((c) => c.blocked), ['quota_exceeded', null]);
+  const b = build([client(10, { shaping: quota }), client(11, { shaping: quota }), client(12, { shaping: quota, blocked: 'proxy_down' })]);
+  blocks.hold(['q10_0', 'q12_0'], 'm202612');
+  assert.deepEqual(blocks.apply(b).policy.clients.map((c) => c.blocked), ['quota_exceeded', null, 'proxy_down']);
+  assert.deepEqual(blocks.stems, ['q10_0', 'q12_0'], 'kept for the next boot, whatever else blocks the client');
   assert.equal(blocks.setOver([]), false, 'a poll from zero counts does not lift a held block');
   assert.equal(blocks.setOver(['q11_0']), true);
-  assert.deepEqual(blocks.apply(b).policy.clients.map((c) => c.blocked), ['quota_exceeded', 'quota_exceeded']);
+  assert.deepEqual(blocks.apply(b).policy.clients.map((c) => c.blocked), ['quota_exceeded', 'quota_exceeded', 'proxy_down']);
+  assert.equal(blocks.releaseHeldOutside('m202612'), false, 'the same period: still held');
   assert.equal(blocks.releaseHeld(), true);
-  assert.deepEqual(blocks.apply(b).policy.clients.map((c) => c.blocked), [null, 'quota_exceeded']);
+  assert.deepEqual(blocks.apply(b).policy.clients.map((c) => c.blocked), [null, 'quota_exceeded', 'proxy_down']);
   assert.equal(blocks.releaseHeld(), false, 'nothing held any more');
+  blocks.hold(['q10_0'], 'm202612');
+  assert.equal(blocks.releaseHeldOutside('m202701'), true, 'a new period: its objects count from zero by design');
+  assert.deepEqual(blocks.stems, ['q11_0']);
 });
 
-test('quotaBlocksAtBoot: the saved quota_exceeded clients of the period in force, none of another or of an unknown one', () => {
-  const saved = gatewayPolicy([client(10, { shaping: quota, blocked: 'quota_exceeded' }), client(11, { shaping: { ...quota, quotaEpoch: 3 }, blocked: 'quota_exceeded' }), client(12, { shaping: quota, blocked: 'proxy_down' }), client(13)]);
-  assert.deepEqual(quotaBlocksAtBoot(saved, 'm202612', 'm202612'), ['q10_0', 'q11_3']);
-  assert.deepEqual(quotaBlocksAtBoot(saved, 'm202611', 'm202612'), [], 'written in an earlier period');
-  assert.deepEqual(quotaBlocksAtBoot(saved, null, 'm202612'), [], 'a file from before the period key was kept');
-  assert.deepEqual(quotaBlocksAtBoot(saved, 'm202612', null), [], 'no quota settings now');
-  assert.deepEqual(quotaBlocksAtBoot(null, 'm202612', 'm202612'), []);
+test('quotaStemsAtBoot: the saved stems of the period in force, none of another or of an unknown one', () => {
+  assert.deepEqual(quotaStemsAtBoot(['q10_0', 'q11_3'], 'm202612', 'm202612'), ['q10_0', 'q11_3']);
+  assert.deepEqual(quotaStemsAtBoot(['q10_0'], 'm202611', 'm202612'), [], 'written in an earlier period');
+  assert.deepEqual(quotaStemsAtBoot(['q10_0'], null, 'm202612'), [], 'a file from before the period key was kept');
+  assert.deepEqual(quotaStemsAtBoot(['q10_0'], 'm202612', null), [], 'no quota settings now');
 });

@@ -1,4 +1,4 @@
-import type { GatewayPolicy, PolicyClient } from '@pgw/domain';
+import type { PolicyClient } from '@pgw/domain';
 import type { PolicyBuild } from '../policy/build-policy.js';
 import { quotaStem } from './quota-table.js';
 
@@ -9,9 +9,10 @@ import { quotaStem } from './quota-table.js';
  * reset (a new epoch) is not over the moment the policy carries it; a new period is the poll's
  * (it reports the new period's objects, not over).
  *
- * Held stems (`hold`, from the state file at boot) count as over until `releaseHeld`: after a
- * reboot the quota objects start from zero until the stored counts are read (Redis), so only the
- * saved block keeps a client that had used its whole quota blocked meanwhile.
+ * Held stems (`hold`, the state file's at boot) count as over until `releaseHeld`: after a reboot
+ * the quota objects start from zero until the stored counts are read (Redis), so only the saved
+ * stems keep a client that had used its whole quota blocked meanwhile. They are of one quota
+ * period, and end with it.
  *
  * The build comes back as the very same object when no effective client is over quota, and as
  * the same derived object for the same build and names: the reconciler tells "unchanged" by identity.
@@ -19,6 +20,7 @@ import { quotaStem } from './quota-table.js';
 export class QuotaBlocks {
   private reported: ReadonlySet<string> = new Set();
   private held: ReadonlySet<string> = new Set();
+  private heldPeriod: string | null = null;
   private over: ReadonlySet<string> = new Set();
   private key = '';
   private memo = new WeakMap<PolicyBuild, { key: string; build: PolicyBuild }>();
@@ -29,10 +31,21 @@ export class QuotaBlocks {
     return this.update();
   }
 
-  /** Stems over their quota before any count can be judged (the state file's blocks at boot). */
-  hold(keys: Iterable<string>): void {
+  /** Stems over their quota in `periodKey` before any count can be judged (the state file's at boot). */
+  hold(keys: Iterable<string>, periodKey: string): void {
     this.held = new Set(keys);
+    this.heldPeriod = periodKey;
     this.update();
+  }
+
+  /** The stems over quota now, polled or held: what the state file keeps for the next boot. */
+  get stems(): string[] {
+    return [...this.over].sort();
+  }
+
+  /** The held stems' period ended (`periodKey` is the one in force): theirs are stale; true when that changes which are over. */
+  releaseHeldOutside(periodKey: string): boolean {
+    return periodKey !== this.heldPeriod && this.releaseHeld();
   }
 
   /** The counts can be judged again (the stored ones read and seeded); true when that changes which are over. */
@@ -69,11 +82,9 @@ export class QuotaBlocks {
 }
 
 /**
- * The quota blocks a saved policy held that still stand at boot: its clients blocked
- * quota_exceeded, when the file was written in the quota period in force now (`savedPeriodKey`,
- * null in files from before it was kept: none). A block of an earlier period ended with it.
+ * The stems a state file holds over quota that still stand at boot: those of a file written in the
+ * quota period in force now (`savedPeriodKey`; null in files from before it was kept: none).
  */
-export function quotaBlocksAtBoot(saved: GatewayPolicy | null, savedPeriodKey: string | null, currentPeriodKey: string | null): string[] {
-  if (saved === null || savedPeriodKey === null || savedPeriodKey !== currentPeriodKey) return [];
-  return saved.clients.filter((c) => c.blocked === 'quota_exceeded' && c.shaping?.quotaBytes != null).map((c) => quotaStem(c.mappingId, c.shaping!.quotaEpoch));
+export function quotaStemsAtBoot(savedStems: readonly string[], savedPeriodKey: string | null, currentPeriodKey: string | null): string[] {
+  return savedPeriodKey !== null && savedPeriodKey === currentPeriodKey ? [...savedStems] : [];
 }

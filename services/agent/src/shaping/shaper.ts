@@ -138,19 +138,25 @@ export class Shaper {
    * The stored counts arrived (at start, then every usage interval): kept for every later apply,
    * and a quota object now counting less than its stored count is raised at once. That is a
    * restarted node's own count from before, or the other HA node's while this one stood by.
+   * True when the objects hold them now (or the first apply, still to come, will write them);
+   * false when raising them failed (reported).
    */
-  async seed(samples: readonly ClientUsageSample[]): Promise<void> {
+  async seed(samples: readonly ClientUsageSample[]): Promise<boolean> {
     this.stored = samples;
     // Judged under the write lock: an apply under way may have read the counts before these arrived
     // and written its objects from zero; its policy and window are known only once it is done.
-    await this.exclusive(async () => {
+    return this.exclusive(async () => {
       const target = this.target;
       const window = this.window;
-      if (target === null || window === null) return; // the first apply, still to come, reads them
-      if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, storedQuotaCounts(samples, window)).length === 0) return;
+      if (target === null || window === null) return true; // the first apply, still to come, reads them
+      if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, storedQuotaCounts(samples, window)).length === 0) return true;
       this.quotaChecked = null;
       await this.applyQuota(target.policy, target.settings, false);
-    }).catch((error: Error) => this.deps.onError(error));
+      return true;
+    }).catch((error: Error) => {
+      this.deps.onError(error);
+      return false;
+    });
   }
 
   /** The policy and quota period last applied (null before the first sync). */
