@@ -100,6 +100,22 @@ while time.monotonic() < end:
 print(sent)
 `;
 
+/**
+ * argv: source, destination, port, count. One datagram from a fixed port, a pause for the flow to
+ * open (its reply socket), then `count` more as fast as they go; prints how many were sent.
+ */
+const ONE_FLOW_BURST = `
+import socket, sys, time
+src, dst, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+s.sendto(b'open', (dst, port))
+time.sleep(0.5)
+for _ in range(count):
+    s.sendto(b'b' * 32, (dst, port))
+print(count)
+`;
+
 /** The drops counted on the gateway's shared transparent UDP socket (127.0.0.1:15301), /proc/net/udp's last column. */
 async function sharedSocketDrops(): Promise<number> {
   const table = (await dp.lab.exec(dp.gw, ['cat', '/proc/net/udp'])).stdout;
@@ -270,6 +286,16 @@ describe('TPROXY mode: client UDP through the client’s SOCKS5 proxy, never dir
     assert.deepEqual(echoes, Array(10).fill('reply'), `another client's new flows lost datagrams beside the flood\n${logTails()}`);
     assert.equal(drops, 0, 'the shared socket dropped datagrams (any client\'s)');
     assert.ok(limited > 10_000, `the kernel dropped ${limited} of ${sent[0]! + sent[1]!} flood datagrams`);
+  });
+
+  it("the limit is only for datagrams bound for the shared socket: a flow's own datagrams, on its reply socket, are not limited before an answer", async () => {
+    const limitedBefore = await limitedByKernel();
+    // A port nothing answers on: the flow opens (its association, its reply socket), no answer comes back.
+    const run = await dp.lab.exec(dp.lab.ns.lan, ['python3', '-c', ONE_FLOW_BURST, ON_DANTE, dp.lab.description.internet.ip, '9', '2000'], { reject: false });
+    assert.equal(run.stdout.trim(), '2000', run.stderr);
+    const limited = (await limitedByKernel()) - limitedBefore;
+    console.log(`# 2000 datagrams of one opened, unanswered flow: ${limited} dropped by the limit`);
+    assert.ok(limited < 100, `the limit dropped ${limited} datagrams of a flow with its own reply socket`);
   });
 
   it('datagrams to or from port 0 (crafted, a raw socket) are dropped and counted; the agent\'s UDP socket channel stays up, so other new flows keep their answers', async () => {

@@ -71,7 +71,7 @@ export const upstreamFailure = z.object({
   failures: z.number().int().positive(),
 });
 
-/** Published by the agent after each reconcile that changed something or failed. */
+/** Published by the agent after each reconcile that changed something, and when its runs start or stop failing or fail otherwise. */
 export const agentReconciled = z.object({
   type: z.literal('agent.reconciled'),
   ok: z.boolean(),

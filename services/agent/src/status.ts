@@ -50,7 +50,8 @@ function sameStatus(a: AgentStatusRecord, b: AgentStatusRecord): boolean {
 
 /**
  * Writes the status key (on change, and refreshed before its TTL runs out) and publishes
- * agent.reconciled after a run that changed something or failed. Redis being down is logged,
+ * agent.reconciled after a run that changed something, and when runs start or stop failing or fail
+ * otherwise (a failure that lasts is told once). Redis being down is logged,
  * never fatal: enforcement does not depend on it.
  */
 export class StatusReporter {
@@ -59,8 +60,8 @@ export class StatusReporter {
   private lastOutcome: ReconcileOutcome | null = null;
   private overQuota: QuotaReport = new Map();
   private shaping: string | null = null;
-  /** The failure the last agent.reconciled notice told (null: it told success, or none was sent). */
-  private toldFailure: string | null = null;
+  /** The failure the last agent.reconciled notice told (null: it told success, or none was sent; undefined: its publish failed). */
+  private toldFailure: string | null | undefined = null;
   /** This node's key (one definition, with the record's schema, in @pgw/events). */
   private readonly key: string;
 
@@ -127,7 +128,11 @@ export class StatusReporter {
           blockedClients: Object.keys(status.blocked).length,
           error: status.error,
         })
-        .catch((error: Error) => this.logger.warn('cannot publish agent.reconciled', { error: error.message }));
+        .catch((error: Error) => {
+          // Not told: the next run tells it again.
+          this.toldFailure = undefined;
+          this.logger.warn('cannot publish agent.reconciled', { error: error.message });
+        });
     }
   }
 }

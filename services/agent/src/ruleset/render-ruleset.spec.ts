@@ -223,8 +223,9 @@ describe('renderRuleset', () => {
     const chain = limited.skeleton.slice(limited.skeleton.indexOf('chain lan_tproxy'));
     const rules = chain.slice(0, chain.indexOf('\n\t}')).split('\n').map((l) => l.trim()).slice(2);
     assert.match(rules[0]!, /meta l4proto tcp tproxy/);
-    assert.equal(rules[1], 'iifname "ens19" meta l4proto udp ct state new add @udp_new_rate { ip saddr limit rate over 200/second burst 200 packets } counter drop');
-    assert.match(rules[2]!, /meta l4proto udp tproxy ip to 127\.0\.0\.1 : 15301/);
+    assert.equal(rules[1], 'iifname "ens19" meta l4proto udp socket transparent 1 meta mark set meta mark | 0x02000000 ct mark set ct mark | 0x02000000 accept', 'a flow\'s reply socket first');
+    assert.equal(rules[2], 'iifname "ens19" meta l4proto udp ct state new add @udp_new_rate { ip saddr limit rate over 200/second burst 200 packets } counter drop');
+    assert.match(rules[3]!, /meta l4proto udp tproxy ip to 127\.0\.0\.1 : 15301/);
     assert.match(limited.skeleton, /\tset udp_new_rate \{ type ipv4_addr; size 65535; flags dynamic; \}/);
     assert.ok(!('udp_new_rate' in limited.elements), 'the packet path fills udp_new_rate: no elements rendered or read back');
     assert.doesNotMatch(renderRuleset({ ...policy([client(1)]), udpNewPerSecond: 200 }).skeleton, /udp_new_rate/, 'DNAT mode drops UDP anyway');

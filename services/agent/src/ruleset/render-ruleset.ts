@@ -1,7 +1,7 @@
 import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
 import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftMark, nftPort, nftUid } from './nft-values.js';
-import { TPROXY_NFT_MARK, tproxyChains } from './render-tproxy.js';
+import { TPROXY_NFT_MARK, tproxyChains, UDP_NEW_SET } from './render-tproxy.js';
 import { AGENT_SOCKET_NFT_MARK } from '../listeners/agent-socket-mark.js';
 
 export const TABLE_FAMILY = 'inet';
@@ -35,7 +35,7 @@ const FLOWS_CHAIN = 'over_flow_cap';
 /** Flow 23's refusals by client (an element with a counter each), read for the agent's metrics (flow-cap-refusals.ts). */
 export const REFUSED_SET = 'flow_cap_refused';
 /** The sets the packet path fills, whose elements the renderer never writes nor the read-back compares. */
-export const DYNAMIC_SETS: readonly string[] = [FLOWS_SET, REFUSED_SET];
+export const DYNAMIC_SETS: readonly string[] = [FLOWS_SET, REFUSED_SET, UDP_NEW_SET];
 
 export interface RenderedRuleset {
   /** One `nft -f -` transaction replacing table inet pgw as a whole (kernel sees old or new). */

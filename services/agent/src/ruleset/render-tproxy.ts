@@ -46,10 +46,11 @@ const mark = TPROXY_NFT_MARK;
  * datagrams to the proxy only from the strict uids to a proxy's address (`upstreamIps`: the relay
  * port is the proxy's choice, so the address is all a rule can know).
  *
- * Flow 24: until its first answer every datagram of a UDP flow is conntrack state new, and lands on
- * that one socket (a flow's reply socket exists only once the forwarder opened the flow; a
- * destination the forwarder refuses never gets one). `udpNewPerSecond` limits each client's such
- * datagrams before tproxy places them (burst: one second's worth): one client's flood at a
+ * Flow 24: a datagram for which no reply socket exists yet (a flow's first, one to a destination
+ * the forwarder refuses, which never gets one) lands on that one socket. `udpNewPerSecond` limits
+ * each client's such datagrams (conntrack state new, not answered yet) before tproxy places them
+ * (burst: one second's worth); those a flow's reply socket takes are passed before the limit, as
+ * tproxy's own lookup would place them there. One client's flood at a
  * destination that never answers filled the socket's queue, and every other client's new flows
  * and DNS queries were dropped with it (tproxy-udp e2e).
  */
@@ -62,7 +63,15 @@ export function tproxyChains(lan: string, upstreamIps: readonly string[], udpNew
         hook: 'type filter hook prerouting priority -140; policy accept;',
         rules: [
           `iifname ${lan} meta l4proto tcp tproxy ip to 127.0.0.1 : ip saddr map @client_port meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
-          ...(rate === null ? [] : [`iifname ${lan} meta l4proto udp ct state new add @${UDP_NEW_SET} { ip saddr limit rate over ${rate}/second burst ${rate} packets } counter drop`]),
+          ...(rate === null
+            ? []
+            : [
+                // A flow's own datagrams, for its reply socket (connected, transparent: found by the
+                // packet's addresses), are delivered by the mark as tproxy would place them, and
+                // not limited: only the shared socket is.
+                `iifname ${lan} meta l4proto udp socket transparent 1 meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
+                `iifname ${lan} meta l4proto udp ct state new add @${UDP_NEW_SET} { ip saddr limit rate over ${rate}/second burst ${rate} packets } counter drop`,
+              ]),
           `iifname ${lan} meta l4proto udp tproxy ip to 127.0.0.1 : ${TPROXY_UDP_PORT} meta mark set meta mark | ${mark} ct mark set ct mark | ${mark} accept`,
           `iifname ${lan} meta l4proto tcp reject with tcp reset`,
           `iifname ${lan} drop`,
