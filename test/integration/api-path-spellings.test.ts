@@ -135,8 +135,9 @@ describe('api path spellings', () => {
     login: () => json(VIEWER),
     // The same password again: a call that got through would still rewrite the hash and end sessions.
     changePassword: (me) => json({ currentPassword: me.password, newPassword: me.password }),
-    createUser: () => json({ username: 'intruder', password: 'intruder-password-1', role: 'admin' }),
-    updateUser: () => json({ role: 'admin' }),
+    // The caller's own password: a spelling that got through would mint the credential.
+    createUser: (me) => json({ username: 'intruder', password: 'intruder-password-1', role: 'admin', currentPassword: me.password }),
+    updateUser: (me) => json({ role: 'admin', currentPassword: me.password }),
     createProxy: () => json({ name: 'intruder', url: 'http://198.51.100.20:3128' }),
     updateProxy: () => json({ name: 'renamed' }),
     createMapping: () => json({ clientIp: '192.168.2.50', proxyId: ids.proxies!.main, enabled: false }),
