@@ -430,10 +430,12 @@ export class UdpRelay {
     // The agent's refusals say what is wrong on the gateway: logged once per kind of answer. Its
     // addresses are the client's choice: keyed by them, a client's datagrams to 100 addresses it
     // refuses used up every line, and no later refusal was ever logged.
-    const kind = detail.replace(/\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?/g, '<address>');
-    if (reason === 'reply_socket_refused' && !this.loggedRefusals.has(kind) && this.loggedRefusals.size < 100) {
-      this.loggedRefusals.add(kind);
-      this.logger.warn('the agent refused a UDP reply socket: datagrams to that destination are dropped', { mappingId: route?.mappingId, reason: detail });
+    if (reason === 'reply_socket_refused') {
+      const kind = detail.replace(/\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?/g, '<address>');
+      if (!this.loggedRefusals.has(kind) && this.loggedRefusals.size < 100) {
+        this.loggedRefusals.add(kind);
+        this.logger.warn('the agent refused a UDP reply socket: datagrams to that destination are dropped', { mappingId: route?.mappingId, reason: detail });
+      }
     }
     if (route === null) return;
     const previous = this.problems.get(route.mappingId);
