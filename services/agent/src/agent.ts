@@ -104,8 +104,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // after a reboot every quota object counts from zero until Redis answers, and the first run from
   // Postgres would otherwise serve a client that had used its whole quota (fail closed).
   const heldAtBoot = quotaStemsAtBoot(early.quotaOver, early.quotaPeriodKey, periodKeyNow(early.quota));
-  if (early.quotaPeriodKey !== null) quotaBlocks.hold(heldAtBoot, early.quotaPeriodKey);
-  if (heldAtBoot.length > 0) logger.info('clients over quota in the state file stay blocked until the stored quota counts are read', { quotas: heldAtBoot });
+  if (heldAtBoot.length > 0) {
+    // Non-empty only for a file of the period in force: its key is known.
+    quotaBlocks.hold(heldAtBoot, early.quotaPeriodKey!);
+    logger.info('clients over quota in the state file stay blocked until the stored quota counts are read', { quotas: heldAtBoot });
+  }
   const readiness = new PolicyReadiness(early);
   const failureLog = new RepeatedFailure();
   const report = (outcome: ReconcileOutcome) => {
@@ -242,9 +245,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
           status.setOverQuota(over);
           const changed = quotaBlocks.setOver([...over.values()].map((q) => stemOf(q.name)));
           const periodKey = shaper.applied?.window.key;
-          const released = (afterSeed && quotaBlocks.releaseHeld()) || (periodKey !== undefined && quotaBlocks.releaseHeldOutside(periodKey));
-          if (released) logger.info('stored quota counts read: the state file\'s quota blocks now follow the counts');
-          if (changed || released) void reconciler.request('quota');
+          const seeded = afterSeed && quotaBlocks.releaseHeld();
+          const periodEnded = !seeded && periodKey !== undefined && quotaBlocks.releaseHeldOutside(periodKey);
+          if (seeded) logger.info('stored quota counts read: the state file\'s quota blocks now follow the counts');
+          if (periodEnded) logger.info('the state file\'s quota blocks ended with their quota period');
+          if (changed || seeded || periodEnded) void reconciler.request('quota');
         },
         (error: Error) => logger.warn('cannot read the quota objects', { error: error.message }),
       )
