@@ -219,6 +219,40 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     agent = await waitAgent('settings accepted again', (a) => !a.refusals.some((r) => r.subject === 'lanInterface'));
   });
 
+  it('an agent restarted while its settings are refused (by the host, or by the schema: a row written past the api) keeps those in force: a dead proxy still blocks its client', async () => {
+    // After a restart nothing was accepted yet: every run threw "settings refused", the state
+    // file's ruleset stayed, and a proxy that died was never blocked by the kernel (nor a mapping
+    // disabled or deleted). The state file now keeps the settings its policy was built under.
+    const cut = async (why: string) => {
+      await dp.setProxyStatus(ids.proxy, 'down', false);
+      const blocked = await dp.prober.until(EFFECTIVE, internet, httpPort, 'refused', 8_000);
+      assert.equal(blocked.gaveUp, undefined, `${why}: a dead proxy's client is still served; lan_blocked: ${(await dp.setElements('lan_blocked'))?.join(' ')}`);
+      await dp.setProxyStatus(ids.proxy, 'up', false);
+      assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 8_000)).gaveUp, undefined, `${why}: served again once its proxy is up`);
+    };
+    const restart = async () => {
+      await dp.killAgent();
+      await dp.startAgent();
+    };
+    try {
+      assert.equal((await putSettings({ lanInterface: 'ens99' })).status, 200);
+      await waitAgent('ens99 refused', (a) => a.refusals.some((r) => r.subject === 'lanInterface'));
+      await restart();
+      const agent = await waitAgent('ens99 refused after the restart', (a) => a.refusals.some((r) => r.subject === 'lanInterface'));
+      assert.equal(agent.ok, false, 'the refusal is reported');
+      await cut('host-refused settings, agent restarted');
+
+      await dp.tdb.db.updateTable('settings').set({ lanInterface: 'ens19', dnsUpstream: '192.168.2.1' }).where('id', '=', 1).execute();
+      await restart();
+      await waitAgent('the LAN resolver refused after the restart', (a) => a.refusals.some((r) => r.reason.includes('dnsUpstream')));
+      await cut('a settings row the schema refuses, agent restarted');
+    } finally {
+      await dp.tdb.db.updateTable('settings').set({ lanInterface: 'ens19', dnsUpstream: null }).where('id', '=', 1).execute();
+      await dp.bus.publish({ type: 'config.changed' });
+    }
+    await waitAgent('settings accepted again', (a) => a.refusals.every((r) => r.subject !== 'lanInterface' && !r.reason.includes('dnsUpstream')));
+  });
+
   it('a LAN interface made a bridge port (the LAN address on the bridge) is refused, naming the interface that carries the LAN', async () => {
     // The L3 hooks, the guard and the sysctl backstop see a bridge port's packets as the bridge's:
     // lanInterface ens19 inside br-lan matched nothing (no DNAT, no drop, clients forwarded out

@@ -140,7 +140,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const vrrpPeer = vrrpPeerOf(config);
   const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config) });
   const desired = new DesiredSource({
-    loadIfChanged: (known, tables) => loadDesiredStateIfChanged(db, known, tables),
+    loadIfChanged: (known, tables, standIn) => loadDesiredStateIfChanged(db, known, tables, standIn),
+    inForceAtStart: early.settings,
     resolve: resolveHosts,
     hostFacts,
     policyInput: {
@@ -184,7 +185,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       // After the run's report and before its notice is acknowledged: timed apart from the run.
       const quota = quotaSettings();
       const quotaPeriodKey = periodKeyNow(quota);
-      if (await stateCache.save({ policy, quota, ...(quotaPeriodKey ? { quotaPeriodKey } : {}), quotaOver: quotaBlocks.stems })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
+      if (await stateCache.save({ policy, quota, ...(quotaPeriodKey ? { quotaPeriodKey } : {}), quotaOver: quotaBlocks.stems, ...(desired.settings ? { settings: desired.settings } : {}) })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
     },
     report,
     now: () => performance.now(),

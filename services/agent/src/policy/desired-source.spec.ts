@@ -15,7 +15,7 @@ function state(status: 'up' | 'down', host = '198.51.100.10', strictOutput = fal
   };
 }
 
-function setup(initial: DesiredState) {
+function setup(initial: DesiredState, inForceAtStart: DesiredState['settings'] | null = null) {
   let rows = initial;
   let fingerprint = 'f1';
   let addresses: Ipv4[] = [parseIpv4('203.0.113.50')];
@@ -35,6 +35,7 @@ function setup(initial: DesiredState) {
     resolve: async (hosts) => new Map(hosts.filter((h) => !/^\d/.test(h)).map((h) => [h, addresses])),
     hostFacts: async () => host,
     policyInput: { uids: [999], proxyAllowNetworks: [] },
+    inForceAtStart,
     loadDeadlineMs: 100,
   });
   return {
@@ -112,6 +113,17 @@ describe('DesiredSource', () => {
     const bad = state('up');
     const t = setup({ ...bad, settings: { ...bad.settings, lanInterface: parseInterfaceName('ens99') } });
     await assert.rejects(t.source.load(), /settings refused: lanInterface "ens99" does not exist/);
+  });
+
+  it('settings refused at the first load after a restart: built under those the state file kept, the dead proxy blocking its client', async () => {
+    const bad = state('down');
+    const kept = state('up').settings;
+    const t = setup({ ...bad, settings: { ...bad.settings, lanInterface: parseInterfaceName('ens99') } }, kept);
+    const build = await t.source.load();
+    assert.equal(build.policy.lan.interface, 'ens19', 'the settings in force before the restart');
+    assert.equal(build.policy.clients[0]?.blocked, 'proxy_down');
+    assert.match(build.settingsRefused?.[0]?.reason ?? '', /ens99/);
+    assert.equal(t.source.settings, kept);
   });
 
   it('settings the host no longer allows either (the accepted interface is gone too): built under the accepted ones, every refusal reported', async () => {

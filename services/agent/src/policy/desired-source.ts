@@ -17,13 +17,19 @@ export interface DesiredSourceDeps {
    * The rows when their fingerprint differs from `known`'s, else only the fingerprint (one snapshot);
    * tables unchanged since `known` may be taken from its state.
    */
-  loadIfChanged(known: LoadedRows | null, tables: ReadonlySet<DesiredTable>): Promise<RowsRead>;
+  loadIfChanged(known: LoadedRows | null, tables: ReadonlySet<DesiredTable>, standIn: DesiredState['settings'] | null): Promise<RowsRead>;
   /** Strict OUTPUT only: proxy hostnames -> IPv4 addresses. */
   resolve(hosts: readonly string[]): Promise<ReadonlyMap<string, readonly Ipv4[]>>;
   /** The gateway's interfaces, ephemeral port range, reserved ports and foreign listeners on `ports`, read now. */
   hostFacts(ports: ReadonlySet<number>): Promise<HostFacts>;
   /** Strict OUTPUT's uids, the proxy networks the operator allows, the HA peer (buildGatewayPolicy). */
   readonly policyInput: AgentPolicyInput;
+  /**
+   * The settings in force before any were accepted since this start: those the state file's policy
+   * was built under. Settings refused at the first loads (by the host, or a row the schema
+   * refuses) then leave the rest of the desired state applying under these, as before the restart.
+   */
+  readonly inForceAtStart?: DesiredState['settings'] | null;
   /** LOAD_DEADLINE_MS unless given (tests). */
   readonly loadDeadlineMs?: number;
 }
@@ -84,9 +90,11 @@ export class DesiredSource {
   private lastFailed: { of: PolicyBuild; build: PolicyBuild } | null = null;
 
   /** The settings of the last build that applied them: what the ruleset is built under while newer ones are refused. */
-  private accepted: DesiredState['settings'] | null = null;
+  private accepted: DesiredState['settings'] | null;
 
-  constructor(private readonly deps: DesiredSourceDeps) {}
+  constructor(private readonly deps: DesiredSourceDeps) {
+    this.accepted = deps.inForceAtStart ?? null;
+  }
 
   /** Whether the rows were ever read since start (else a failed load throws: nothing to build from). */
   get everRead(): boolean {
@@ -109,7 +117,7 @@ export class DesiredSource {
     let loadFailed: string | null = null;
     try {
       const deadlineMs = this.deps.loadDeadlineMs ?? LOAD_DEADLINE_MS;
-      loaded = await withDeadline(this.deps.loadIfChanged(this.last, tables), deadlineMs, `the desired state was not read within ${deadlineMs} ms (Postgres silent?)`);
+      loaded = await withDeadline(this.deps.loadIfChanged(this.last, tables, this.accepted), deadlineMs, `the desired state was not read within ${deadlineMs} ms (Postgres silent?)`);
     } catch (error) {
       if (this.last === null || error instanceof SettingsRefused) throw error;
       loadFailed = error instanceof Error ? error.message : String(error);
@@ -170,7 +178,7 @@ export class DesiredSource {
    * the forwarder. That holds when the host refuses the accepted settings too (an interface gone,
    * the port range widened over the window while the rows stay): they are what the kernel enforces
    * already, so the build keeps them, with every refusal reported, rather than apply nothing more.
-   * Refused whole only when nothing was accepted yet.
+   * Refused whole only when nothing was accepted yet, nor kept in the state file.
    */
   private build(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, host: HostFacts, hostKey: string, now: number): PolicyBuild {
     const under = (settings: DesiredState['settings']) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort } from '@pgw/domain';
+import { DEFAULT_SETTINGS, type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort } from '@pgw/domain';
 import { decodeStateFile, encodeStateFile } from './policy-codec.js';
 
 const policy: GatewayPolicy = {
@@ -24,6 +24,12 @@ describe('state file codec', () => {
     const quota = { period: 'daily', timeZone: 'Europe/Berlin' } as const;
     assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota })), { policy, quota });
     assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota, quotaPeriodKey: 'd20261207', quotaOver: ['q1_0', 'q12_3'] })), { policy, quota, quotaPeriodKey: 'd20261207', quotaOver: ['q1_0', 'q12_3'] });
+  });
+
+  it('keeps the settings the policy was built under, validated as the database row is (a refused one names the field)', () => {
+    const settings = { ...DEFAULT_SETTINGS, lanInterface: parseInterfaceName('ens19') };
+    assert.deepEqual(decodeStateFile(encodeStateFile({ policy, quota: null, settings })), { policy, quota: null, settings });
+    assert.throws(() => decodeStateFile(JSON.stringify({ version: 1, policy, settings: { ...settings, lanInterface: 'lo;' } })), /settings\.lanInterface/);
   });
 
   it('rejects a quota period key that is not a window key, or a stem that is not one, naming it', () => {

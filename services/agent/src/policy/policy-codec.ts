@@ -1,4 +1,4 @@
-import { CLIENT_BLOCK_REASONS, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema, QUOTA_PERIODS, timeZoneSchema } from '@pgw/domain';
+import { type Settings, settingsSchema, CLIENT_BLOCK_REASONS, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema, QUOTA_PERIODS, timeZoneSchema } from '@pgw/domain';
 import { z } from 'zod';
 import type { QuotaSettings } from '../quota/quota-period.js';
 
@@ -44,12 +44,19 @@ export interface StateFile {
    * else blocks their clients (a client over quota whose proxy is down is saved proxy_down).
    */
   readonly quotaOver?: readonly string[];
+  /**
+   * The settings `policy` was built under. After a restart they are the ones in force until the
+   * database's are accepted: settings refused then (by the host, or a row the schema refuses)
+   * leave the proxies and mappings applying under these, as before the restart, instead of
+   * freezing the file's ruleset. Absent in files written before they were kept.
+   */
+  readonly settings?: Settings;
 }
 
 const quotaSchema = z.object({ period: z.enum(QUOTA_PERIODS), timeZone: timeZoneSchema });
 
 export function encodeStateFile(state: StateFile): string {
-  return JSON.stringify({ version: 1, policy: state.policy, ...(state.quota ? { quota: state.quota } : {}), ...(state.quotaPeriodKey ? { quotaPeriodKey: state.quotaPeriodKey } : {}), ...(state.quotaOver?.length ? { quotaOver: state.quotaOver } : {}) }) + '\n';
+  return JSON.stringify({ version: 1, policy: state.policy, ...(state.quota ? { quota: state.quota } : {}), ...(state.quotaPeriodKey ? { quotaPeriodKey: state.quotaPeriodKey } : {}), ...(state.quotaOver?.length ? { quotaOver: state.quotaOver } : {}), ...(state.settings ? { settings: state.settings } : {}) }) + '\n';
 }
 
 /** Throws an Error naming the first invalid field. */
@@ -60,10 +67,10 @@ export function decodeStateFile(text: string): StateFile {
   } catch {
     throw new Error('state file is not JSON');
   }
-  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional(), quotaOver: z.array(z.string().regex(/^q\d{1,10}_\d{1,10}$/)).max(65_536).optional() }).safeParse(raw);
+  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional(), quotaOver: z.array(z.string().regex(/^q\d{1,10}_\d{1,10}$/)).max(65_536).optional(), settings: settingsSchema.optional() }).safeParse(raw);
   if (!envelope.success) {
     const issue = envelope.error.issues[0]!;
     throw new Error(`state file ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}), ...(envelope.data.quotaOver ? { quotaOver: envelope.data.quotaOver } : {}) };
+  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}), ...(envelope.data.quotaOver ? { quotaOver: envelope.data.quotaOver } : {}), ...(envelope.data.settings ? { settings: envelope.data.settings } : {}) };
 }

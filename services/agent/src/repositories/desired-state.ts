@@ -32,6 +32,8 @@ export async function loadDesiredStateIfChanged(
    * looks at every table). Ignored without `known`.
    */
   tables?: ReadonlySet<DesiredTable>,
+  /** The settings that stand in for a row the schema refuses when `known` has none (the ones in force). */
+  standIn: DesiredState['settings'] | null = null,
 ): Promise<RowsRead> {
   if (known !== null && tables?.size === 1 && tables.has('proxies')) return loadProxiesOnly(db, known);
   const [knownSettings, knownProxies, knownMappings] = known === null ? [] : known.fingerprint.split('.');
@@ -49,7 +51,7 @@ export async function loadDesiredStateIfChanged(
       const fingerprint = `${parts.settings}.${parts.proxies}.${parts.mappings}`;
       if (known !== null && fingerprint === known.fingerprint) return { fingerprint, state: null };
       const previous = known?.state;
-      const { settings, settingsRefused } = previous && knownSettings === parts.settings ? { settings: previous.settings, settingsRefused: known!.settingsRefused } : await settingsOrStandIn(trx, previous?.settings ?? null);
+      const { settings, settingsRefused } = previous && knownSettings === parts.settings ? { settings: previous.settings, settingsRefused: known!.settingsRefused } : await settingsOrStandIn(trx, previous?.settings ?? standIn);
       const proxies =
         previous && knownProxies === parts.proxies
           ? previous.proxies
