@@ -20,7 +20,7 @@ import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
  * reads it (a raw descriptor), the other stays a Node socket to write and reset from. `released`
  * resolves once the relay has let both of its sockets go.
  */
-async function jsRelay(raw: 'lan' | 'wan'): Promise<{ relay: Relay; reader: number; writer: net.Socket; released: Promise<void> }> {
+async function jsRelay(raw: 'lan' | 'wan', idleTimeoutMs = 30_000): Promise<{ relay: Relay; reader: number; writer: net.Socket; released: Promise<void> }> {
   const [lan, client] = await connectedLoopbackPair();
   const [upstream, wan] = await connectedLoopbackPair();
   const reader = rawDescriptor(raw === 'lan' ? lan : wan);
@@ -33,7 +33,7 @@ async function jsRelay(raw: 'lan' | 'wan'): Promise<{ relay: Relay; reader: numb
   const released = new Promise<void>((resolve) => (onReleased = resolve));
   const owner: RelayOwner = { relayStarted: () => undefined, relayReleased: () => onReleased() };
   const relay = new Relay(clientFd, owner);
-  relay.attach(upstream, 30_000, 'js');
+  relay.attach(upstream, idleTimeoutMs, 'js');
   return { relay, reader, writer, released };
 }
 
@@ -82,6 +82,28 @@ describe('JS relay: resets', () => {
     assert.deepEqual(await outcome, { bytes: Buffer.from('request'), end: 'ECONNRESET' }, 'the proxy gets what the client sent, then the reset');
     closeSync(r.reader);
     await r.released;
+  });
+
+  // The gateway cutting a stream neither end ended resets both far ends (a FIN would tell the
+  // proxy's target, or the client, that it ended whole).
+  it('reset() (a policy cutting the connection) resets the upstream too, not only the client', async () => {
+    const r = await jsRelay('wan');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    r.relay.reset();
+    assert.equal((await readUntilEnd(r.reader)).end, 'ECONNRESET', 'the proxy side gets a reset, not an end of stream');
+    closeSync(r.reader);
+    await r.released;
+    r.writer.destroy();
+  });
+
+  it('the idle timeout resets both sides', async () => {
+    for (const side of ['lan', 'wan'] as const) {
+      const r = await jsRelay(side, 300);
+      assert.equal((await readUntilEnd(r.reader, 3_000)).end, 'ECONNRESET', `the ${side} side gets a reset after the idle timeout`);
+      closeSync(r.reader);
+      await r.released;
+      r.writer.destroy();
+    }
   });
 
   it('an end from the upstream still reaches the client as an end', async () => {

@@ -11,7 +11,7 @@ import { nodeScriptWithout } from '../support/deny-syscall.js';
 import { waitFor } from '../../lab/wait.js';
 import { connectedLoopbackPair } from '../support/loopback-pair.js';
 import { rawDescriptor, readUntilEnd } from '../support/stream-end.js';
-import { splicePipesIdle, spliceSockets, type SplicedRelay } from '@pgw/original-dst';
+import { dupFd, socketDescriptor, splicePipesIdle, spliceSockets, type SplicedRelay } from '@pgw/original-dst';
 
 interface Pair {
   /** The relay's two sockets (what the forwarder accepted and dialed). */
@@ -27,6 +27,11 @@ async function pair(): Promise<Pair> {
   const [lan, client] = await connectedLoopbackPair();
   const [upstream, wan] = await connectedLoopbackPair();
   return { client, upstream, lan, wan };
+}
+
+/** A raw descriptor of `socket`'s connection read apart, while the socket stays to write from. */
+function dupFdOf(socket: net.Socket): number {
+  return dupFd(socketDescriptor(socket));
 }
 
 function collect(socket: net.Socket): Promise<Buffer> {
@@ -159,32 +164,39 @@ describe('splice relay (native, loopback TCP)', () => {
     assert.equal(await closed, null);
   });
 
-  it('closes both sides after the idle timeout, and activity in either direction postpones it', async () => {
+  // The gateway cutting a stream neither end ended (the idle timeout, a policy's reset) resets both
+  // far ends: a FIN would tell the proxy's target, or the client, that the stream ended whole.
+  it('resets both sides after the idle timeout, and activity in either direction postpones it', async () => {
     const p = await pair();
     const { closed } = splice(p, 300);
     let ended = false;
     void closed.then(() => (ended = true));
-    // Both far ends see the relay's FIN (they are half-open sockets: 'end', not 'close').
-    const farEnds = Promise.all([once(p.lan, 'end'), once(p.wan.resume(), 'end')]);
-    p.lan.on('data', () => undefined);
+    const writer = p.wan;
+    const [lan, wan] = [rawDescriptor(p.lan), dupFdOf(writer)];
     for (let i = 0; i < 6; i++) {
-      p.wan.write('x');
+      writer.write('x');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(ended, false, 'traffic every 100 ms keeps a 300 ms idle timeout away');
     assert.equal(await closed, 'idle timeout');
-    await farEnds;
+    writer.destroy();
+    const [toLan, toWan] = await Promise.all([readUntilEnd(lan), readUntilEnd(wan)]);
+    closeSync(lan);
+    closeSync(wan);
+    assert.deepEqual([toLan.bytes.toString(), toLan.end], ['xxxxxx', 'ECONNRESET'], 'the client: every byte, then a reset');
+    assert.equal(toWan.end, 'ECONNRESET', 'the proxy side: a reset, not an end of stream');
   });
 
-  it('close(true) resets the client and closes the upstream', async () => {
+  it('close(true) resets the client and the upstream', async () => {
     const p = await pair();
     const { relay, closed } = splice(p);
-    const lanError = once(p.lan, 'error');
-    const wanEnd = once(p.wan.resume(), 'end');
+    const [lan, wan] = [rawDescriptor(p.lan), rawDescriptor(p.wan)];
     relay.close(true);
-    const [error] = (await lanError) as [NodeJS.ErrnoException];
-    assert.equal(error.code, 'ECONNRESET');
-    await wanEnd;
+    const [toLan, toWan] = await Promise.all([readUntilEnd(lan), readUntilEnd(wan)]);
+    closeSync(lan);
+    closeSync(wan);
+    assert.equal(toLan.end, 'ECONNRESET');
+    assert.equal(toWan.end, 'ECONNRESET', 'the proxy side gets a reset too: its target must not take the cut stream for whole');
     assert.equal(await closed, 'closed');
   });
 

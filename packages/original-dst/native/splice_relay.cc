@@ -388,13 +388,18 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     const uint64_t idle = uv_now(self->loop_) - self->lastActivity_;
     // One timer, re-armed for the rest of the period only when it fires: no per-chunk timer work.
     // While a failed side's last bytes drain, the idle end keeps that failure's reason (and reset).
-    if (idle >= self->idleMs_) return self->Finish(self->dead_ >= 0 ? self->reason_ : "idle timeout");
+    if (idle >= self->idleMs_) {
+      // Neither end ended the stream: both get a reset, as a policy's cut does (a FIN would read as whole).
+      self->abortive_[0] = self->abortive_[1] = true;
+      return self->Finish(self->dead_ >= 0 ? self->reason_ : "idle timeout");
+    }
     self->timer_.Start(OnTimer, self->idleMs_ - idle);
   }
 
-  // close(reset): ends the relay now; reset sends the client a TCP reset instead of a FIN.
+  // close(reset): ends the relay now; reset sends both sides a TCP reset instead of a FIN: the
+  // gateway cut a stream neither end ended, and the proxy's target must not take it for whole.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (open_ && info.Length() > 0 && info[0].ToBoolean()) abortive_[0] = true;
+    if (open_ && info.Length() > 0 && info[0].ToBoolean()) abortive_[0] = abortive_[1] = true;
     if (open_) Finish("closed");
     return info.Env().Undefined();
   }

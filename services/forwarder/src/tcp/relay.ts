@@ -195,16 +195,17 @@ export class Relay {
     this.upstream?.destroy();
   }
 
-  /** Refuses with a TCP reset so the client's application fails fast instead of hanging. */
+  /**
+   * Ends the connection with a TCP reset on both sides: the client's application fails fast
+   * instead of hanging, and the proxy's target does not take a stream the gateway cut for whole.
+   */
   reset(): void {
     if (this.spliced !== null) return this.spliced.close(true);
     if (this.client === null) return this.dropDescriptor(true);
-    if (this.failing) return this.resetSurvivor();
-    if (!this.client.destroyed) resetSocket(this.client);
-    this.upstream?.destroy();
+    this.resetSurvivor();
   }
 
-  /** Ended while a side's failure is being passed on: whatever is left of the survivor is reset, never ended. */
+  /** Resets whichever socket is still open (while a side's failure is passed on: the survivor), never ends it. */
   private resetSurvivor(): void {
     for (const socket of [this.client, this.upstream]) if (socket !== null && !socket.destroyed) resetSocket(socket);
   }
@@ -318,7 +319,8 @@ function resetWhenDelivered(socket: RelaySocket, before: number, deadline: numbe
 }
 
 function onIdle(this: RelaySocket): void {
-  this[RELAY]!.destroy();
+  // Neither end ended the stream: a reset both ways, as the kernel relay's idle end.
+  this[RELAY]!.reset();
 }
 
 function onSocketError(this: RelaySocket): void {
