@@ -24,6 +24,8 @@ namespace {
 constexpr time_t kTimeoutS = 5;
 // Room for a dump's batch of messages per recv; the kernel fills at most the receive buffer.
 constexpr size_t kChunk = 256 * 1024;
+// The receive buffer asked for (the kernel doubles it for its bookkeeping).
+constexpr int kReceiveBuffer = 1 << 20;
 
 class TalkWorker : public Napi::AsyncWorker {
  public:
@@ -58,6 +60,11 @@ class TalkWorker : public Napi::AsyncWorker {
     // Acknowledgements without a copy of the request: thousands of them fit the receive buffer.
     const int one = 1;
     setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+    // The kernel queues every acknowledgement of a request before we read one, each costing a
+    // socket buffer (~768 bytes): room for a batch beyond the default 208 KiB where allowed
+    // (CAP_NET_ADMIN), the default where not (callers keep their batches within it).
+    const int receiveBuffer = kReceiveBuffer;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBuffer, sizeof(receiveBuffer)) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof(receiveBuffer));
     timeval timeout{kTimeoutS, 0};
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) != 0) return failed("setsockopt(SO_RCVTIMEO)", errno);
     sockaddr_nl kernel{};

@@ -3,8 +3,14 @@ import { netlinkTalk } from '@pgw/original-dst';
 import { deleteRequests, dumpRequest, parseAcks, parseDump } from '../netlink/ctnetlink.js';
 import type { ClientDisconnect } from './disconnect-plan.js';
 
-/** Deletes per request: their acknowledgements (36 bytes each) stay far below the socket's receive buffer. */
-const DELETES_PER_REQUEST = 1000;
+/**
+ * Deletes per request. The kernel acknowledges each before we read any, and each acknowledgement is
+ * a socket buffer of its own (~768 bytes of receive buffer, though its message is 36): 1000 overran
+ * the default 208 KiB after ~270, the rest were dropped and recv failed ENOBUFS, leaving the later
+ * requests unsent (test/e2e/conntrack-many-deletes.test.ts). 128 fit the default buffer by itself;
+ * netlinkTalk also asks for a larger one.
+ */
+const DELETES_PER_REQUEST = 128;
 /** A dump the table's changes interrupted is taken again, at most this many times. */
 const DUMP_ATTEMPTS = 3;
 
