@@ -6,6 +6,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../lab/index.js';
+import { REPO_ROOT } from '../../lab/services.js';
 import { ADMIN_CREDENTIALS } from '../support/gateway.js';
 import { createDataplane, type Dataplane } from './dataplane-harness.js';
 
@@ -317,8 +318,12 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
       '',
     ].join('\n'));
     await chmod(ipWrapper, 0o755);
+    // The guard names the LAN interface in its own file (PGW_LAN_IF): the operator edits it too.
+    const guardFile = join(dp.lab.dir, 'pgw-guard.nft');
+    const guardNaming = async (lan: string) => writeFile(guardFile, (await readFile(join(REPO_ROOT, 'guard/pgw-guard.nft'), 'utf8')).replace('define PGW_LAN_IF = "ens19"', `define PGW_LAN_IF = "${lan}"`));
+    await guardNaming('ens19');
     await dp.killAgent();
-    dp.agent = await dp.gateway.start('agent', { PGW_IP_BIN: ipWrapper });
+    dp.agent = await dp.gateway.start('agent', { PGW_IP_BIN: ipWrapper, PGW_GUARD_FILE: guardFile });
     await dp.lab.exec(dp.gw, ['ip', 'link', 'add', 'lan2', 'type', 'veth', 'peer', 'name', 'lan2p']);
     await dp.lab.exec(dp.gw, ['ip', 'link', 'set', 'lan2', 'up']);
     await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.lan2.forwarding=1']);
@@ -327,8 +332,16 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     await dp.lab.exec(dp.gw, ['ip', 'route', 'add', '192.168.2.128/25', 'dev', 'lan2']);
     assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1');
     assert.equal((await putSettings({ lanInterface: 'lan2' })).status, 200);
+    // While the guard still names ens19 the change is refused: its forward drop, 127/8 drop, source
+    // check and sysctl backstop would stay on ens19, so with table inet pgw gone (boot, another
+    // tool) nothing would drop lan2's forwarding. Before, the agent took lan2 all the same.
+    const refused = await waitAgent('lan2 refused while the guard names ens19', (a) => a.refusals.some((r) => r.subject === 'lanInterface' && r.reason.includes('PGW_LAN_IF')));
+    assert.deepEqual(refused.refusals.filter((r) => r.subject === 'lanInterface'), [{ subject: 'lanInterface', reason: `lanInterface "lan2" is not the guard's LAN interface "ens19" (PGW_LAN_IF in ${guardFile}): edit that file, then reload the guard (systemctl reload pgw-guard)` }]);
+    assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1', 'ens19 stays the LAN in force');
+    await guardNaming('lan2');
     await dp.waitFor('route_localnet on lan2 and off on ens19', async () => (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '0');
     assert.equal(await sysctl('net.ipv4.conf.lan2.forwarding'), '0');
+    await guardNaming('ens19');
     assert.equal((await putSettings({ lanInterface: 'ens19' })).status, 200);
     await dp.waitFor('back on ens19, off on lan2', async () => (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '0');
     assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 5_000)).gaveUp, undefined);

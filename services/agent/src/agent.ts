@@ -138,7 +138,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     }
   };
   const vrrpPeer = vrrpPeerOf(config);
-  const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config) });
+  const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config), guardFile: config.PGW_GUARD_FILE });
   const desired = new DesiredSource({
     loadIfChanged: (known, tables, standIn) => loadDesiredStateIfChanged(db, known, tables, standIn),
     inForceAtStart: early.settings,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { guardLanInterface } from './host-facts.js';
 import { describe, it } from 'node:test';
 import type { DesiredProxy, DesiredState } from '@pgw/db';
 import { DEFAULT_SETTINGS, type InterfaceName, type Ipv4, type Mapping, parseInterfaceName, parseIpv4, parseMacAddress, parsePort, type ProxyStatus } from '@pgw/domain';
@@ -8,7 +9,7 @@ import { buildGatewayPolicy, type HostFacts, prepareMappings, SettingsRefused } 
 const HOST: HostFacts = {
   interfaces: new Set(['lo', 'ens19', 'eth0']),
   localAddresses: new Set(),
-  defaultRouteInterfaces: new Set(['eth0']), linkRoutes: [],
+  defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [],
   localPortRange: { min: 32768, max: 60999 },
   reserved: new Map([[9103, 'pgw-health metrics']]),
   foreignListeners: new Map(),
@@ -185,6 +186,30 @@ describe('buildGatewayPolicy', () => {
       { subject: 'lanInterface', reason: 'lanInterface "ens20" does not exist on this gateway' },
       { subject: 'forwarderPortMin', reason: 'forwarder port window 1-65535 reaches below 1024' },
     ]);
+  });
+
+  it('refuses a LAN interface the guard file does not name: the guard\'s drops and backstop would not cover it', () => {
+    const rows = state([mapping(1, '192.168.2.10', 1)], [proxy(1, 'up')]);
+    const onGuard = (lanInterface: string | null) => ({ ...HOST, guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface } });
+    const refusalsOn = (host: typeof HOST) => {
+      try {
+        buildGatewayPolicy(rows, new Map(), NO_UIDS, host);
+        return [];
+      } catch (error) {
+        assert.ok(error instanceof SettingsRefused);
+        return error.refusals;
+      }
+    };
+    assert.deepEqual(refusalsOn(onGuard('ens19')), [], 'the guard names the LAN interface');
+    assert.deepEqual(refusalsOn(onGuard('ens20')), [{ subject: 'lanInterface', reason: 'lanInterface "ens19" is not the guard\'s LAN interface "ens20" (PGW_LAN_IF in /etc/pgw/pgw-guard.nft): edit that file, then reload the guard (systemctl reload pgw-guard)' }]);
+    assert.deepEqual(refusalsOn(onGuard(null)), [{ subject: 'lanInterface', reason: 'lanInterface "ens19" is not covered by the guard: PGW_LAN_IF in /etc/pgw/pgw-guard.nft names no usable interface: edit that file, then reload the guard (systemctl reload pgw-guard)' }]);
+  });
+
+  it('reads the guard file\'s LAN interface as its loader does', () => {
+    assert.equal(guardLanInterface('# x\ndefine PGW_LAN_IF = "ens19"\ndefine PGW_WAN_IF = "eth0"\n'), 'ens19');
+    for (const text of ['', 'define PGW_LAN_IF = ens19', 'define PGW_LAN_IF = "lo"', 'define PGW_LAN_IF = "a b"', '#define PGW_LAN_IF = "ens19"', 'define PGW_LAN_IF = "ens19" # lan']) {
+      assert.equal(guardLanInterface(text), null, text);
+    }
   });
 
   it('reuses the prepared mappings on a proxy change: the same result, and each unchanged client the very same object', () => {

@@ -42,6 +42,8 @@ export interface HostFacts extends PortFacts {
   readonly defaultRouteInterfaces: ReadonlySet<string>;
   /** The prefixes interfaces reach directly: the LAN's must be lanInterface's. */
   readonly linkRoutes: readonly LinkRoute[];
+  /** The guard file (PGW_GUARD_FILE) and the LAN interface it names (PGW_LAN_IF; null: none usable). */
+  readonly guard: { readonly file: string; readonly lanInterface: string | null };
 }
 
 /** The settings cannot be enforced on this gateway: nothing of this desired state is applied. */
@@ -111,6 +113,14 @@ export function settingsRefusals(settings: DesiredState['settings'], host: HostF
   else if (!refusals.some((r) => r.subject === 'lanInterface')) {
     const elsewhere = lanRouteRefusal(settings.lanInterface, settings.lanCidr, host.linkRoutes);
     if (elsewhere) refusals.push({ subject: 'lanInterface', reason: elsewhere });
+  }
+  // The guard's drops (flows 4, 8, 12) and the sysctl backstop its loader sets hold with no pgw
+  // process and no table inet pgw (boot, another tool deleting it), on the interface its file
+  // names: a LAN it does not name has none of them.
+  // Asked only of a LAN interface nothing else refuses (one reason at a time).
+  if (host.guard.lanInterface !== settings.lanInterface && !refusals.some((r) => r.subject === 'lanInterface')) {
+    const what = host.guard.lanInterface === null ? `is not covered by the guard: PGW_LAN_IF in ${host.guard.file} names no usable interface` : `is not the guard's LAN interface "${host.guard.lanInterface}" (PGW_LAN_IF in ${host.guard.file})`;
+    refusals.push({ subject: 'lanInterface', reason: `lanInterface "${settings.lanInterface}" ${what}: edit that file, then reload the guard (systemctl reload pgw-guard)` });
   }
   const window = windowRefusal({ min: settings.forwarderPortMin, max: settings.forwarderPortMax }, host);
   if (window) refusals.push({ subject: 'forwarderPortMin', reason: window });

@@ -9,6 +9,8 @@ export interface HostFactsOptions {
   readonly forwarderUid: number;
   /** pgw's own service ports and the operator's reserved ones: port -> what it is. */
   readonly reserved: ReadonlyMap<number, string>;
+  /** PGW_GUARD_FILE: read at every call for the LAN interface it names (the operator edits it). */
+  readonly guardFile: string;
 }
 
 /**
@@ -38,7 +40,13 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
   let full = true;
   let last: { ports: ReadonlySet<number>; portsKey: string; foreign: Map<number, string> } | null = null;
   const read = async (ports: ReadonlySet<number>): Promise<HostFacts> => {
-    const [dev, route, range] = await Promise.all([readFile('/proc/net/dev', 'utf8'), readFile('/proc/net/route', 'utf8'), readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')]);
+    const [dev, route, range, guardText] = await Promise.all([
+      readFile('/proc/net/dev', 'utf8'),
+      readFile('/proc/net/route', 'utf8'),
+      readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'),
+      // Unreadable now (moved, a permission changed): it names nothing, which refuses every LAN.
+      readFile(options.guardFile, 'utf8').catch(() => ''),
+    ]);
     // The same Set object as last time is the same ports (the caller keeps it while its mappings do not change).
     const portsKey = last !== null && last.ports === ports ? last.portsKey : [...ports].sort((a, b) => a - b).join(',');
     if (full || last === null || last.portsKey !== portsKey) {
@@ -61,6 +69,7 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
       localPortRange: parsePortRange(range),
       reserved: options.reserved,
       foreignListeners: last.foreign,
+      guard: { file: options.guardFile, lanInterface: guardLanInterface(guardText) },
     };
   };
   return Object.assign(read, { invalidate: () => void (full = true) });
@@ -91,7 +100,16 @@ function localIpv4Addresses(): Set<string> {
 }
 
 /** A stable key of the facts that change a build, so an unchanged host does not force a re-render. */
+/**
+ * The LAN interface a guard file names: its `define PGW_LAN_IF = "name"` line, read as
+ * guard/load-guard.sh reads it (null: none, or a name it would refuse).
+ */
+export function guardLanInterface(text: string): string | null {
+  const name = /^define PGW_LAN_IF = "([^"]*)"$/m.exec(text)?.[1];
+  return name !== undefined && /^[A-Za-z0-9_.-]{1,15}$/.test(name) && !['all', 'default', 'lo'].includes(name) ? name : null;
+}
+
 export function hostFactsKey(facts: HostFacts): string {
   const routes = facts.linkRoutes.map((r) => `${r.iface} ${r.network}/${r.prefixLength}`).sort();
-  return JSON.stringify([[...facts.interfaces].sort(), [...facts.localAddresses].sort(), [...facts.defaultRouteInterfaces].sort(), routes, facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b)]);
+  return JSON.stringify([[...facts.interfaces].sort(), [...facts.localAddresses].sort(), [...facts.defaultRouteInterfaces].sort(), routes, facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b), facts.guard.lanInterface]);
 }
