@@ -39,8 +39,20 @@ describe('DestinationPolicy', () => {
       ['239.255.255.250', 'destination_multicast'],
       ['ff02::1', 'destination_multicast'],
       ['255.255.255.255', 'destination_broadcast'],
+      // Class E: reserved for future use, no host has such an address (some stacks route it).
+      ['240.0.0.1', 'destination_reserved'],
+      ['255.255.255.254', 'destination_reserved'],
+      ['::ffff:250.1.2.3', 'destination_reserved'],
     ] as const) {
       assert.equal(allow.refusal(address), reason, address);
+    }
+  });
+
+  it('the documentation ranges the lab WAN uses stay relayable; benchmarking and IETF protocol ranges are private (networks use them inside)', () => {
+    for (const address of ['198.51.100.10', '203.0.113.10', '192.0.2.1']) assert.equal(deny.refusal(address), null, address);
+    for (const address of ['198.18.0.1', '198.19.255.255', '192.0.0.8', '192.0.0.170']) {
+      assert.equal(deny.refusal(address), 'destination_private', address);
+      assert.equal(allow.refusal(address), null, address);
     }
   });
 

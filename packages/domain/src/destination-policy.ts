@@ -12,7 +12,7 @@ export type PrivateDestinations = (typeof PRIVATE_DESTINATION_MODES)[number];
 export const privateDestinationsSchema = z.enum(PRIVATE_DESTINATION_MODES);
 
 /** Classes of addresses that are refused (private only when the policy says so). */
-export const ADDRESS_CLASSES = ['invalid', 'unspecified', 'loopback', 'link_local', 'multicast', 'broadcast', 'gateway', 'lan', 'private'] as const;
+export const ADDRESS_CLASSES = ['invalid', 'unspecified', 'loopback', 'link_local', 'multicast', 'broadcast', 'reserved', 'gateway', 'lan', 'private'] as const;
 export type AddressClass = (typeof ADDRESS_CLASSES)[number];
 
 export type DestinationRefusal = `destination_${AddressClass}`;
@@ -23,7 +23,7 @@ export const DESTINATION_REFUSALS: readonly DestinationRefusal[] = ADDRESS_CLASS
  * one of its own addresses: a proxy, or a SOCKS5 UDP relay a proxy names, there would reach the
  * gateway's own services), a link, or the LAN.
  */
-const PROXY_REFUSED = ['unspecified', 'loopback', 'link_local', 'multicast', 'broadcast', 'gateway', 'lan'] as const;
+const PROXY_REFUSED = ['unspecified', 'loopback', 'link_local', 'multicast', 'broadcast', 'reserved', 'gateway', 'lan'] as const;
 export type ProxyHostRefusal = `proxy_${(typeof PROXY_REFUSED)[number]}`;
 export const PROXY_HOST_REFUSALS: readonly ProxyHostRefusal[] = PROXY_REFUSED.map((c) => `proxy_${c}` as const);
 
@@ -46,6 +46,25 @@ const SPECIAL: Readonly<Record<string, RangeClass>> = {
   deprecatedSiteLocal: 'private',
 };
 
+/**
+ * Ranges ipaddr.js files under one name with others of another meaning ('reserved' holds the
+ * documentation ranges the lab's WAN uses too): 240.0.0.0/4 is reserved for future use (no host
+ * has such an address, and some stacks route it); 198.18.0.0/15 (benchmarking) and 192.0.0.0/24
+ * (IETF protocol assignments: DS-Lite, NAT64 discovery) are used inside networks, as private ones.
+ */
+const SPECIAL_IPV4: readonly [Network, RangeClass][] = [
+  [parseNetwork('240.0.0.0/4'), 'reserved'],
+  [parseNetwork('198.18.0.0/15'), 'private'],
+  [parseNetwork('192.0.0.0/24'), 'private'],
+];
+
+/** The class of an address's range (undefined: a public address); 255.255.255.255 is the broadcast address, not class E. */
+function rangeClass(address: Address): RangeClass | undefined {
+  const named = SPECIAL[address.range()];
+  if (named !== undefined) return named;
+  return SPECIAL_IPV4.find(([network]) => inNetwork(address, network))?.[1];
+}
+
 const DESCRIPTION: Readonly<Record<AddressClass, string>> = {
   invalid: 'not an IP address',
   unspecified: 'the unspecified address',
@@ -53,9 +72,10 @@ const DESCRIPTION: Readonly<Record<AddressClass, string>> = {
   link_local: 'a link-local address (169.254.0.0/16 or fe80::/10, e.g. a cloud metadata service)',
   multicast: 'a multicast address',
   broadcast: 'the broadcast address',
+  reserved: 'in 240.0.0.0/4, reserved for future use',
   gateway: "one of the gateway's own addresses",
   lan: 'inside the LAN prefix',
-  private: 'in a private range (RFC 1918, 100.64.0.0/10 or fc00::/7)',
+  private: 'in a private range (RFC 1918, 100.64.0.0/10, 198.18.0.0/15, 192.0.0.0/24 or fc00::/7)',
 };
 
 export function describeAddressClass(cls: AddressClass): string {
@@ -141,7 +161,7 @@ export class DestinationPolicy {
   refusal(destination: string, override: PrivateDestinations | null = null): DestinationRefusal | null {
     const address = parseAddress(destination);
     if (address === null) return 'destination_invalid';
-    const special = SPECIAL[address.range()];
+    const special = rangeClass(address);
     if (special !== undefined && special !== 'private') return `destination_${special}`;
     if (this.gateway.has(address)) return 'destination_gateway';
     if (inNetwork(address, this.lan)) return 'destination_lan';
@@ -192,7 +212,7 @@ export class ProxyHostPolicy {
     if (LOCALHOST.test(host)) return problem(host, 'loopback');
     const address = parseAddress(host);
     if (address === null || this.allowed.some((network) => inNetwork(address, network))) return null;
-    const special = SPECIAL[address.range()];
+    const special = rangeClass(address);
     if (special !== undefined && special !== 'private') return problem(host, special);
     // The LAN first: the gateway's LAN address is named as the LAN, as it always was.
     if (inNetwork(address, this.lan)) return problem(host, 'lan');

@@ -1178,7 +1178,7 @@ export interface components {
                 listeners: number;
                 /**
                  * @description Connections the destination policy refused since the forwarder started, by reason:
-                 *     destination_<class> (loopback, link_local, unspecified, multicast, broadcast, gateway, lan,
+                 *     destination_<class> (loopback, link_local, unspecified, multicast, broadcast, reserved, gateway, lan,
                  *     private, invalid) for a client's destination, proxy_<class> for a proxy at such an address.
                  */
                 refused?: {
