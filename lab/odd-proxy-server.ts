@@ -46,6 +46,9 @@ export const ODD_BEHAVIOURS = [
   'http-headers',
   // HTTP CONNECT whose 200 and the target's first bytes leave in one write (one segment).
   'http-same-segment',
+  // HTTP CONNECT answered with bare LF line ends ("HTTP/1.0 200 OK\n...\n\n"), as small proxies
+  // written against lenient clients do (RFC 9112 section 2.2 lets a recipient take them).
+  'http-bare-lf',
   // Not a proxy: a target that speaks first ("hello <peer address>\n"), for http-same-segment.
   'banner',
 ] as const;
@@ -282,6 +285,8 @@ async function serveHttp(client: net.Socket, opts: OddProxyOptions): Promise<voi
   }
   if (opts.behaviour === 'http-1.0') {
     client.write('HTTP/1.0 200 Connection established\r\n\r\n');
+  } else if (opts.behaviour === 'http-bare-lf') {
+    client.write('HTTP/1.0 200 Connection established\nProxy-Agent: odd/1.0\n\n');
   } else if (opts.behaviour === 'http-headers') {
     client.write(
       'HTTP/1.1 200 Connection established\r\nProxy-Agent: odd/1.0\r\nVia: 1.1 odd-proxy\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\n' +

@@ -88,6 +88,7 @@ const ROWS: Row[] = [
   { server: 'test: HTTP/1.0 200 Connection established', auth: 'none', start: odd(get, 'http-1.0', 'http'), expect: { up: true, learned: null } },
   { server: 'test: extra response headers', auth: 'username', credentials: AUTH, start: odd(get, 'http-headers', 'http', AUTH), expect: { up: true, learned: null } },
   { server: 'test: 200 and first tunnel bytes in one segment', auth: 'none', start: odd(get, 'http-same-segment', 'http'), expect: { up: true, learned: null } },
+  { server: 'test: bare LF line ends', auth: 'none', start: odd(get, 'http-bare-lf', 'http'), expect: { up: true, learned: null } },
   {
     server: 'test: wrong credentials answered 407',
     auth: 'wrong password',

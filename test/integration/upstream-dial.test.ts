@@ -270,6 +270,17 @@ describe('native upstream dial: success answers', () => {
     assert.equal(await useTunnel(upstream), 'early PING');
   });
 
+  it('an HTTP proxy ending its head\'s lines with a bare LF: the tunnel opens (it waited for a CRLF CRLF that never came)', async () => {
+    const proxy = await startProxy('http', async (reader, socket) => {
+      await reader.head();
+      socket.write('HTTP/1.0 200 Connection established\nProxy-Agent: small\n\nearly ');
+      await echoUpper(reader, socket);
+    });
+    const upstream = await dialNativeOk(proxy, options());
+    assert.equal(upstream.leftover?.toString(), 'early ');
+    assert.equal(await useTunnel(upstream), 'early PING');
+  });
+
   /** A native warm pool (descriptors, no net.Socket) for `proxy`. */
   function nativePool(proxy: ProxyEndpoint, maxAgeMs = 2_000): WarmPool<NativeWarm> {
     return new WarmPool<NativeWarm>(dialerFor(proxy.protocol), proxy, 'pipelined', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 2, maxAgeMs, demandWindowMs: 5_000 }, undefined, nativeWarmConnector(false));

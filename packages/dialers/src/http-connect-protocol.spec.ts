@@ -70,6 +70,15 @@ describe('parseConnectResponse', () => {
     }
   });
 
+  // RFC 9112 section 2.2: a recipient may take a bare LF for a line's end; small proxies send them.
+  it('takes bare LF line ends (alone or mixed with CRLF) as ending the head, the tunnel bytes after it kept apart', () => {
+    for (const head of ['HTTP/1.0 200 OK\n\n', 'HTTP/1.1 200 Connection established\nProxy-Agent: x\n\n', 'HTTP/1.1 200 OK\r\nA: b\n\n', 'HTTP/1.1 200 OK\nA: b\r\n\r\n', 'HTTP/1.1 200 OK\n\r\n']) {
+      assert.equal(parseConnectResponse(Buffer.from(`${head}early`, 'latin1'), HTTP_WITHOUT_CREDENTIALS), head.length, JSON.stringify(head));
+      assert.equal(parseConnectResponse(Buffer.from(head.slice(0, -1), 'latin1'), HTTP_WITHOUT_CREDENTIALS), 0, `${JSON.stringify(head)} without its last byte is not complete`);
+    }
+    assert.equal(parseConnectResponse(Buffer.from('HTTP/1.1 200 OK\nA: b\rc\n', 'latin1'), HTTP_WITHOUT_CREDENTIALS), 0, 'a lone CR is no line end');
+  });
+
   it('maps 407 and 401 to auth_failed, worded by whether credentials were sent', () => {
     const head = 'HTTP/1.1 407 Proxy Authentication Required\r\n';
     rejects(head, 'auth_failed', /requires authentication but no credentials .*"HTTP\/1.1 407 Proxy Authentication Required"$/);

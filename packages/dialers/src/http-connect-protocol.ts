@@ -16,7 +16,6 @@ export type HttpCredentialsFlag = typeof HTTP_WITHOUT_CREDENTIALS | typeof HTTP_
 
 const CR = 0x0d;
 const LF = 0x0a;
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
 const STATUS_LINE_SHOWN = 120;
 
@@ -88,14 +87,26 @@ export function parseConnectResponse(response: Buffer, credentials: HttpCredenti
     const reason = status === 403 ? 'target_refused' : status >= 500 ? 'target_unreachable' : 'proxy_refused';
     throw new DialError(reason, `proxy refused the CONNECT: "${statusLine(response, lineEnd)}"`);
   }
-  const headEnd = response.indexOf(HEAD_END, lineEnd - 1);
-  if (headEnd === -1) {
+  const length = headLength(response, lineEnd);
+  if (length === 0) {
     if (response.length >= MAX_RESPONSE_HEAD) throw oversize();
     return 0;
   }
-  const length = headEnd + HEAD_END.length;
   if (length > MAX_RESPONSE_HEAD) throw oversize();
   return length;
+}
+
+/**
+ * The head's length up to and including its empty line, 0 while there is none yet. Lines end with
+ * CRLF or a bare LF (RFC 9112 section 2.2 lets a recipient take one; small proxies send them):
+ * the head ends at the first LF followed by LF, or by CR LF. `lineEnd`: the status line's LF.
+ */
+function headLength(response: Buffer, lineEnd: number): number {
+  for (let lf = lineEnd; lf !== -1; lf = response.indexOf(LF, lf + 1)) {
+    if (response[lf + 1] === LF) return lf + 2;
+    if (response[lf + 1] === CR && response[lf + 2] === LF) return lf + 3;
+  }
+  return 0;
 }
 
 function oversize(): DialError {

@@ -138,11 +138,13 @@ long ParseHttpHead(const unsigned char* p, size_t n) {
   }
   const int status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
   if (status < 200 || status > 299) return -1;
-  for (size_t i = lineEnd - 1; i + 4 <= n; i++) {
-    if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n') {
-      const size_t length = i + 4;
-      return length > kMaxHttpHead ? -1 : static_cast<long>(length);
-    }
+  // The first LF followed by LF or by CR LF ends the head (lines end with CRLF or a bare LF).
+  for (size_t lf = lineEnd; lf < n; lf++) {
+    if (p[lf] != '\n') continue;
+    size_t length = 0;
+    if (lf + 1 < n && p[lf + 1] == '\n') length = lf + 2;
+    else if (lf + 2 < n && p[lf + 1] == '\r' && p[lf + 2] == '\n') length = lf + 3;
+    if (length != 0) return length > kMaxHttpHead ? -1 : static_cast<long>(length);
   }
   return n >= kMaxHttpHead ? -1 : 0;
 }
