@@ -8,7 +8,7 @@ import type { LoginThrottle } from './auth/login-throttle.js';
 import type { SessionCache } from './auth/session-cache.js';
 import type { EventFanout } from './live/event-fanout.js';
 import type { TokenIssuer } from './auth/tokens.js';
-import type { WorkGate } from './auth/work-gate.js';
+import type { WorkGate } from './logic/work-gate.js';
 import type { ApiServices } from './services/api-services.js';
 import type { SseStreams } from './live/sse-streams.js';
 

@@ -14,7 +14,7 @@ import { LoginThrottle, type ThrottleLimits } from './auth/login-throttle.js';
 import { dummyPasswordHash } from './auth/passwords.js';
 import { SessionCache } from './auth/session-cache.js';
 import { TokenIssuer } from './auth/tokens.js';
-import { WorkGate } from './auth/work-gate.js';
+import { WorkGate } from './logic/work-gate.js';
 import type { ApiConfig } from './config.js';
 import type { ApiContext } from './context.js';
 import { EventFanout } from './live/event-fanout.js';
@@ -36,6 +36,13 @@ import { listenApi } from './http/listen-api.js';
 import { SseStreams } from './live/sse-streams.js';
 import { UsageRecorder } from './repositories/usage-recorder.js';
 import { usageHistory } from './repositories/usage.js';
+
+/**
+ * No statement of the api runs longer: a request's query holds one of the pool's ten connections, which
+ * every other request (a login, the dashboard) shares. The slowest legitimate one (an audit search
+ * over a large log) takes about a second.
+ */
+const API_STATEMENT_TIMEOUT_MS = 10_000;
 
 export interface StartApiOptions {
   config: ApiConfig;
@@ -69,7 +76,7 @@ export interface RunningApi {
 
 export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const { config, logger } = options;
-  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-api', maxConnections: options.dbConnections ?? 10 });
+  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-api', maxConnections: options.dbConnections ?? 10, statementTimeoutMs: API_STATEMENT_TIMEOUT_MS });
   const redis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger, ...(options.stream ? { stream: options.stream } : {}) });

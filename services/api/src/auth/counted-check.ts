@@ -1,5 +1,5 @@
 import type { Reservation } from './login-throttle.js';
-import { GateFull, type WorkGate } from './work-gate.js';
+import { GateFull, type WorkGate } from '../logic/work-gate.js';
 
 /**
  * A password check in the gate, its throttle reservation settled for what went wrong: refunded only

@@ -2,17 +2,11 @@ import type { UserRow } from '@pgw/db';
 import type { Request, Response } from 'express';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../http/actor.js';
-import { ApiError } from '../http/api-error.js';
+import { ApiError, tooMany } from '../http/api-error.js';
 import { writeAudit } from '../repositories/audit.js';
 import { countedCheck } from './counted-check.js';
 import { verifyPassword } from './passwords.js';
-import { GateFull } from './work-gate.js';
-
-/** 429 with Retry-After: the client may try again then. */
-export function tooMany(res: Response, seconds: number, message: string): ApiError {
-  res.setHeader('Retry-After', String(seconds));
-  return new ApiError(429, 'too_many_requests', message);
-}
+import { GateFull } from '../logic/work-gate.js';
 
 /** The password-check queue was full: nothing was checked, the attempt is not held against anyone. */
 export const busy = (res: Response) => tooMany(res, 1, 'too many logins are being checked; try again in 1 s');

@@ -16,6 +16,7 @@ import { StatusService } from './status.service.js';
 import { type UsageHistory, UsageService } from './usage.service.js';
 import type { QuotaCounts } from '../logic/quota-view.js';
 import { type UdpDrops, udpDropsOf } from '../logic/udp-drops.js';
+import { WorkGate } from '../logic/work-gate.js';
 
 /** The use cases the routes call. */
 export interface ApiServices {
@@ -78,7 +79,8 @@ export function createServices(deps: ServiceDeps): ApiServices {
     settings: new SettingsService(writes),
     status: new StatusService({ counts: deps.dashboardCounts, components: deps.components, cache }),
     nodes: new NodeService({ nodes: deps.nodes, cache }),
-    audit: new AuditService(deps.auditReader),
+    // Two audit reads at once (a third of the api's Postgres connections at most), four waiting.
+    audit: new AuditService(deps.auditReader, new WorkGate(2, 4)),
     mappingBulk: new MappingBulkService(writes),
     importPreview: new MappingImportPreviewService(deps),
     devices: new DeviceService({ neighbours: deps.neighbours, mappedIps: async () => new Map((await deps.store.mappings.rows()).map((m) => [m.clientIp, m.id])) }),

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { AuditLogRow } from '@pgw/db';
 import { parseCsv } from '@pgw/domain/csv';
 import { DomainError } from '../logic/domain-errors.js';
+import { WorkGate } from '../logic/work-gate.js';
 import { AUDIT_CSV_COLUMNS, AuditService, auditFilter } from './audit.service.js';
 import type { AuditFilter, AuditReader } from './ports.js';
 
@@ -37,7 +38,7 @@ function reader(rows: AuditLogRow[]): AuditReader & { calls: { filter: AuditFilt
 
 test('pages by id cursor: one row more than the page tells whether there is a next one', async () => {
   const source = reader(Array.from({ length: 5 }, (_, i) => row(i + 1)));
-  const audit = new AuditService(source);
+  const audit = new AuditService(source, new WorkGate(2, 4));
   const first = await audit.search({ limit: '2' }, 'admin');
   assert.deepEqual([first.items.map((r) => r.id), first.nextCursor], [['5', '4'], '4']);
   const second = await audit.search({ limit: '2', before: first.nextCursor! }, 'admin');
@@ -63,14 +64,14 @@ test("a viewer's filter leaves out users and sessions, whatever it asked for; an
 
 test('a time range that ends before it starts, or a limit out of range, is refused naming the field', async () => {
   assert.throws(() => auditFilter({ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }, 'admin'), (e: unknown) => e instanceof DomainError && e.kind === 'invalid' && e.field === 'to');
-  const audit = new AuditService(reader([]));
+  const audit = new AuditService(reader([]), new WorkGate(2, 4));
   await assert.rejects(audit.search({ limit: '1001' }, 'admin'), (e: unknown) => e instanceof DomainError && e.field === 'limit');
   await assert.rejects(audit.exportCsv({ limit: '10001' }, 'admin'), (e: unknown) => e instanceof DomainError && e.field === 'limit');
 });
 
 test('the CSV export has one row per entry, JSON before/after, and no field a spreadsheet would run', async () => {
   const hostile = row(7, { actorUsername: '=cmd|calc', userAgent: '@SUM(1)', before: { description: '+1,"x"' }, after: null, entityId: '-3' });
-  const { csv, nextCursor } = await new AuditService(reader([row(6), hostile])).exportCsv({}, 'admin');
+  const { csv, nextCursor } = await new AuditService(reader([row(6), hostile]), new WorkGate(2, 4)).exportCsv({}, 'admin');
   const [header, ...rows] = parseCsv(csv).map((r) => r.fields);
   assert.deepEqual(header, [...AUDIT_CSV_COLUMNS]);
   assert.equal(nextCursor, null);
@@ -81,7 +82,7 @@ test('the CSV export has one row per entry, JSON before/after, and no field a sp
 });
 
 test('an export is bounded and says where the next one starts', async () => {
-  const { csv, nextCursor } = await new AuditService(reader(Array.from({ length: 4 }, (_, i) => row(i + 1)))).exportCsv({ limit: '3' }, 'admin');
+  const { csv, nextCursor } = await new AuditService(reader(Array.from({ length: 4 }, (_, i) => row(i + 1))), new WorkGate(2, 4)).exportCsv({ limit: '3' }, 'admin');
   assert.equal(parseCsv(csv).length, 4);
   assert.equal(nextCursor, '2');
 });

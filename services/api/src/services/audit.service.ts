@@ -2,6 +2,7 @@ import type { AuditLogRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
 import type { Role } from '../auth/auth-context.js';
 import { invalid } from '../logic/domain-errors.js';
+import type { WorkGate } from '../logic/work-gate.js';
 import type { AuditFilter, AuditReader } from './ports.js';
 
 /** A page of the search; the spec's default and maximum (API_SPEC.yaml, parameters Limit). */
@@ -81,11 +82,19 @@ const json = (value: unknown) => (value === null || value === undefined ? '' : J
 
 /** The audit log as operators search it: filtered, newest first, paged by id cursor, and as CSV. */
 export class AuditService {
-  constructor(private readonly reader: AuditReader) {}
+  /**
+   * `gate` bounds the reads running at once (GateFull past its queue: the route answers 429): a
+   * text search reads every row of a log that only grows, and sixteen of them held the whole
+   * Postgres pool for seconds, failing every other request of the api, logins included.
+   */
+  constructor(
+    private readonly reader: AuditReader,
+    private readonly gate: WorkGate,
+  ) {}
 
   /** One more row than asked for tells whether there is a next page, without a count over the whole log. */
   private async read(filter: AuditFilter, limit: number): Promise<AuditPage> {
-    const rows = await this.reader.search(filter, limit + 1);
+    const rows = await this.gate.run(() => this.reader.search(filter, limit + 1));
     const items = rows.slice(0, limit);
     return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
   }
