@@ -164,4 +164,25 @@ describe('agent self-heal on nft events (issue 11.2)', { timeout: 300_000 }, () 
     assert.ok(trial.exact, trial.detail);
     assert.ok(trial.ms !== null && trial.ms <= SINGLE_SAMPLE_MS, `restored in ${trial.ms} ms`);
   });
+
+  it('a guard emptied while no nft monitor ran (between a monitor\'s death and its restart) is loaded again', async () => {
+    // Nothing saw that transaction: the restart's check only asked whether table inet pgw_guard
+    // was there, and an emptied guard is there, so it stayed empty for good (no LAN drop at all
+    // while inet pgw was absent). A restarted monitor now reloads the guard from its file.
+    const first = await agentMonitorPid(dp);
+    assert.ok(first, 'the agent runs nft monitor');
+    process.kill(first, 'SIGKILL');
+    await dp.nft('flush', 'chain', 'inet', 'pgw_guard', 'forward');
+    await dp.waitFor('a new nft monitor', async () => {
+      const pid = await agentMonitorPid(dp);
+      return pid !== null && pid !== first;
+    }, 5_000);
+    const forward = async () => (await dp.nft('list', 'chain', 'inet', 'pgw_guard', 'forward')).stdout;
+    try {
+      await dp.waitFor('the guard\'s forward drop back', async () => (await forward()).includes('iifname "ens19" drop'), 5_000);
+    } catch {
+      assert.fail(`the guard stayed emptied after the monitor restarted: ${(await forward()).replace(/\s+/g, ' ')}`);
+    }
+    assert.equal((await tablesSnapshot(dp)).guard, before_.guard, 'the guard exactly as its file loads it');
+  });
 });

@@ -34,6 +34,8 @@ export class SelfHeal {
   private pidsComparable = false;
   private readonly monitor: NftMonitor;
   private readonly restores: Counter<'table'>;
+  /** Whether a monitor was subscribed before: the next subscription follows a gap no event covered. */
+  private monitorStarted = false;
 
   constructor(private readonly deps: SelfHealDeps) {
     this.restores = new Counter({ name: 'pgw_agent_selfheal_restores_total', help: 'Tables restored by the self-heal after another writer removed or edited them', labelNames: ['table'], registers: [deps.registry] });
@@ -46,8 +48,13 @@ export class SelfHeal {
       onReady: (comparable) => {
         this.pidsComparable = comparable;
         if (!comparable) deps.logger.warn('nft monitor: writer pids are not the agent’s (own pid namespace); every edit of inet pgw is verified before a restore');
-        // Whatever happened while no monitor ran: load the guard if it is gone, verify inet pgw.
-        this.request({ guard: 'verify', pgw: 'verify' }, 'monitor started');
+        // Whatever happened while no monitor ran: inet pgw is verified against what is in force.
+        // The guard has no such record here: at the first start it is loaded only if absent (the
+        // boot loaded it); after a monitor died it is loaded again from its file, whole, since a
+        // guard emptied meanwhile is still present and was otherwise never restored.
+        const restarted = this.monitorStarted;
+        this.monitorStarted = true;
+        this.request({ guard: restarted ? 'restore' : 'verify', pgw: 'verify' }, restarted ? 'monitor restarted' : 'monitor started');
         this.healQuota('verify', 'monitor started');
       },
       onUp: (isUp) => up.set(isUp ? 1 : 0),
