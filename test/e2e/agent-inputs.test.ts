@@ -332,15 +332,17 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     await dp.lab.exec(dp.gw, ['ip', 'route', 'add', '192.168.2.128/25', 'dev', 'lan2']);
     assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1');
     assert.equal((await putSettings({ lanInterface: 'lan2' })).status, 200);
-    // While the guard still names ens19 the change is refused: its forward drop, 127/8 drop, source
-    // check and sysctl backstop would stay on ens19, so with table inet pgw gone (boot, another
-    // tool) nothing would drop lan2's forwarding. Before, the agent took lan2 all the same.
-    const refused = await waitAgent('lan2 refused while the guard names ens19', (a) => a.refusals.some((r) => r.subject === 'lanInterface' && r.reason.includes('PGW_LAN_IF')));
-    assert.deepEqual(refused.refusals.filter((r) => r.subject === 'lanInterface'), [{ subject: 'lanInterface', reason: `lanInterface "lan2" is not the guard's LAN interface "ens19" (PGW_LAN_IF in ${guardFile}): edit that file, then reload the guard (systemctl reload pgw-guard)` }]);
-    assert.equal(await sysctl('net.ipv4.conf.ens19.route_localnet'), '1', 'ens19 stays the LAN in force');
-    await guardNaming('lan2');
+    // While the guard still names ens19 the new LAN lacks its forward drop, 127/8 drop, source check
+    // and sysctl backstop (with table inet pgw gone: boot, another tool): the agent says so as an
+    // error naming the file, and applies lan2 all the same (refusing it would leave lan2 without
+    // table inet pgw too). Before, nothing told the operator.
+    const reported = await waitAgent('the guard not covering lan2 reported', (a) => a.refusals.some((r) => r.subject === 'lanInterface' && r.reason.includes('PGW_LAN_IF')));
+    assert.equal(reported.ok, false, 'reported as an error');
+    assert.deepEqual(reported.refusals.filter((r) => r.subject === 'lanInterface'), [{ subject: 'lanInterface', reason: `lanInterface "lan2" is not the guard's LAN interface "ens19" (PGW_LAN_IF in ${guardFile}): edit that file, then load it again (guard/load-guard.sh, or systemctl reload pgw-guard)` }]);
     await dp.waitFor('route_localnet on lan2 and off on ens19', async () => (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '0');
     assert.equal(await sysctl('net.ipv4.conf.lan2.forwarding'), '0');
+    await guardNaming('lan2');
+    await waitAgent('the guard names lan2: nothing reported', (a) => !a.refusals.some((r) => r.subject === 'lanInterface'));
     await guardNaming('ens19');
     assert.equal((await putSettings({ lanInterface: 'ens19' })).status, 200);
     await dp.waitFor('back on ens19, off on lan2', async () => (await sysctl('net.ipv4.conf.ens19.route_localnet')) === '1' && (await sysctl('net.ipv4.conf.lan2.route_localnet')) === '0');

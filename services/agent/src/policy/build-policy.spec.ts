@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { guardLanInterface } from './host-facts.js';
 import { describe, it } from 'node:test';
 import type { DesiredProxy, DesiredState } from '@pgw/db';
 import { DEFAULT_SETTINGS, type InterfaceName, type Ipv4, type Mapping, parseInterfaceName, parseIpv4, parseMacAddress, parsePort, type ProxyStatus } from '@pgw/domain';
-import { buildGatewayPolicy, type HostFacts, prepareMappings, SettingsRefused } from './build-policy.js';
+import { buildGatewayPolicy, guardRefusal, type HostFacts, prepareMappings, SettingsRefused } from './build-policy.js';
+import { guardLanInterface } from './host-facts.js';
 
 /** A gateway with ens19/eth0, the kernel's default ephemeral range and nothing else listening. */
 const HOST: HostFacts = {
@@ -188,21 +188,14 @@ describe('buildGatewayPolicy', () => {
     ]);
   });
 
-  it('refuses a LAN interface the guard file does not name: the guard\'s drops and backstop would not cover it', () => {
-    const rows = state([mapping(1, '192.168.2.10', 1)], [proxy(1, 'up')]);
+  it('names a LAN interface the guard file does not cover (reported, not blocking: guardRefusal)', () => {
+    const settings = state([], []).settings;
     const onGuard = (lanInterface: string | null) => ({ ...HOST, guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface } });
-    const refusalsOn = (host: typeof HOST) => {
-      try {
-        buildGatewayPolicy(rows, new Map(), NO_UIDS, host);
-        return [];
-      } catch (error) {
-        assert.ok(error instanceof SettingsRefused);
-        return error.refusals;
-      }
-    };
-    assert.deepEqual(refusalsOn(onGuard('ens19')), [], 'the guard names the LAN interface');
-    assert.deepEqual(refusalsOn(onGuard('ens20')), [{ subject: 'lanInterface', reason: 'lanInterface "ens19" is not the guard\'s LAN interface "ens20" (PGW_LAN_IF in /etc/pgw/pgw-guard.nft): edit that file, then reload the guard (systemctl reload pgw-guard)' }]);
-    assert.deepEqual(refusalsOn(onGuard(null)), [{ subject: 'lanInterface', reason: 'lanInterface "ens19" is not covered by the guard: PGW_LAN_IF in /etc/pgw/pgw-guard.nft names no usable interface: edit that file, then reload the guard (systemctl reload pgw-guard)' }]);
+    assert.equal(guardRefusal(settings, onGuard('ens19')), null, 'the guard names the LAN interface');
+    assert.deepEqual(guardRefusal(settings, onGuard('ens20')), { subject: 'lanInterface', reason: 'lanInterface "ens19" is not the guard\'s LAN interface "ens20" (PGW_LAN_IF in /etc/pgw/pgw-guard.nft): edit that file, then load it again (guard/load-guard.sh, or systemctl reload pgw-guard)' });
+    assert.deepEqual(guardRefusal(settings, onGuard(null)), { subject: 'lanInterface', reason: 'lanInterface "ens19" is not covered by the guard: PGW_LAN_IF in /etc/pgw/pgw-guard.nft names no usable interface: edit that file, then load it again (guard/load-guard.sh, or systemctl reload pgw-guard)' });
+    // The settings still apply: refusing them would leave the LAN without table inet pgw too.
+    assert.doesNotThrow(() => buildGatewayPolicy(state([mapping(1, '192.168.2.10', 1)], [proxy(1, 'up')]), new Map(), NO_UIDS, onGuard('ens20')));
   });
 
   it('reads the guard file\'s LAN interface as its loader does', () => {

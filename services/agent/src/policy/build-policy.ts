@@ -62,6 +62,8 @@ export interface PolicyBuild {
    * proxies (or some of their addresses) that open no upstream, with the reason.
    */
   readonly refusals: readonly Refusal[];
+  /** The guard does not cover the LAN in force (guardRefusal): reported as an error, the build applies. */
+  readonly guardRefused?: Refusal;
   /**
    * When a client's upstream changes by time alone (a recovered proxy's hold-down ends, issue 17),
    * ms on this process's clock; null or absent: only new input changes it. This build is stale from then on.
@@ -114,17 +116,22 @@ export function settingsRefusals(settings: DesiredState['settings'], host: HostF
     const elsewhere = lanRouteRefusal(settings.lanInterface, settings.lanCidr, host.linkRoutes);
     if (elsewhere) refusals.push({ subject: 'lanInterface', reason: elsewhere });
   }
-  // The guard's drops (flows 4, 8, 12) and the sysctl backstop its loader sets hold with no pgw
-  // process and no table inet pgw (boot, another tool deleting it), on the interface its file
-  // names: a LAN it does not name has none of them.
-  // Asked only of a LAN interface nothing else refuses (one reason at a time).
-  if (host.guard.lanInterface !== settings.lanInterface && !refusals.some((r) => r.subject === 'lanInterface')) {
-    const what = host.guard.lanInterface === null ? `is not covered by the guard: PGW_LAN_IF in ${host.guard.file} names no usable interface` : `is not the guard's LAN interface "${host.guard.lanInterface}" (PGW_LAN_IF in ${host.guard.file})`;
-    refusals.push({ subject: 'lanInterface', reason: `lanInterface "${settings.lanInterface}" ${what}: edit that file, then reload the guard (systemctl reload pgw-guard)` });
-  }
   const window = windowRefusal({ min: settings.forwarderPortMin, max: settings.forwarderPortMax }, host);
   if (window) refusals.push({ subject: 'forwarderPortMin', reason: window });
   return refusals;
+}
+
+/**
+ * Why the guard does not cover `settings`' LAN, or null. The guard's drops (flows 4, 8, 12) and the
+ * sysctl backstop its loader sets hold with no pgw process and no table inet pgw (boot, another
+ * tool deleting it), on the interface its file names: a LAN it does not name has none of them.
+ * Reported, never blocking: refusing the settings would leave that LAN without table inet pgw
+ * either (a first start has nothing else to build under), which is worse.
+ */
+export function guardRefusal(settings: DesiredState['settings'], host: HostFacts): Refusal | null {
+  if (host.guard.lanInterface === settings.lanInterface) return null;
+  const what = host.guard.lanInterface === null ? `is not covered by the guard: PGW_LAN_IF in ${host.guard.file} names no usable interface` : `is not the guard's LAN interface "${host.guard.lanInterface}" (PGW_LAN_IF in ${host.guard.file})`;
+  return { subject: 'lanInterface', reason: `lanInterface "${settings.lanInterface}" ${what}: edit that file, then load it again (guard/load-guard.sh, or systemctl reload pgw-guard)` };
 }
 
 /**

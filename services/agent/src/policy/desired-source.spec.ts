@@ -115,6 +115,15 @@ describe('DesiredSource', () => {
     await assert.rejects(t.source.load(), /settings refused: lanInterface "ens99" does not exist/);
   });
 
+  it('a LAN interface the guard does not name: built under those settings all the same, the guard named in the build', async () => {
+    const t = setup(state('up'));
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens20' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    const build = await t.source.load();
+    assert.equal(build.policy.lan.interface, 'ens19');
+    assert.equal(build.settingsRefused, undefined, 'not a refusal of the settings');
+    assert.match(build.guardRefused?.reason ?? '', /not the guard's LAN interface "ens20"/);
+  });
+
   it('settings refused at the first load after a restart: built under those the state file kept, the dead proxy blocking its client', async () => {
     const bad = state('down');
     const kept = state('up').settings;

@@ -1,7 +1,7 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
 import { withDeadline } from '@pgw/runtime';
-import { buildGatewayPolicy, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals, type AgentPolicyInput } from './build-policy.js';
+import { buildGatewayPolicy, guardRefusal, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals, type AgentPolicyInput } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
 
 /**
@@ -181,9 +181,11 @@ export class DesiredSource {
    * Refused whole only when nothing was accepted yet, nor kept in the state file.
    */
   private build(state: DesiredState, resolved: ReadonlyMap<string, readonly Ipv4[]>, host: HostFacts, hostKey: string, now: number): PolicyBuild {
-    const under = (settings: DesiredState['settings']) => {
+    const under = (settings: DesiredState['settings']): PolicyBuild => {
       const inForce = settings === state.settings ? state : { ...state, settings };
-      return buildGatewayPolicy(inForce, resolved, this.deps.policyInput, host, this.preparedFor(inForce, host, hostKey), now);
+      const build = buildGatewayPolicy(inForce, resolved, this.deps.policyInput, host, this.preparedFor(inForce, host, hostKey), now);
+      const guardRefused = guardRefusal(settings, host);
+      return guardRefused === null ? build : { ...build, guardRefused };
     };
     const refused = settingsRefusals(state.settings, host);
     if (refused.length === 0) {

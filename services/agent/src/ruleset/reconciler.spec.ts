@@ -82,6 +82,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let dbDown = false;
   let refused: SettingsRefused | null = null;
   let settingsRefused: PolicyBuild['settingsRefused'] | null = null;
+  let guardRefused: PolicyBuild['guardRefused'] | null = null;
   let loadFailed: string | null = null;
   let listFailures = 0;
   const lan: [string, boolean][] = [];
@@ -97,7 +98,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
       await loadGate;
       if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
       if (refused) throw refused;
-      return { policy: desired, rejected: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}), ...(loadFailed !== null ? { loadFailed } : {}) } satisfies PolicyBuild;
+      return { policy: desired, rejected: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}), ...(guardRefused ? { guardRefused } : {}), ...(loadFailed !== null ? { loadFailed } : {}) } satisfies PolicyBuild;
     },
     applyScript: async (script) => {
       await applyGate;
@@ -138,6 +139,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     refuse: (error: SettingsRefused | null) => void (refused = error),
     failListings: (n: number) => void (listFailures = n),
     refuseSettingsOnly: (refusals: PolicyBuild['settingsRefused'] | null) => void (settingsRefused = refusals),
+    guardNotCovering: (refusal: PolicyBuild['guardRefused'] | null) => void (guardRefused = refusal),
     rowsUnreadable: (reason: string | null) => void (loadFailed = reason),
     lan,
     gateApply: (g: Promise<void>) => void (applyGate = g),
@@ -584,6 +586,20 @@ describe('Reconciler', () => {
     assert.deepEqual(outcome.errors, [{ cause: 'refused', message: `settings refused: ${refusal.reason}` }]);
     assert.deepEqual(outcome.refusals, [refusal]);
     assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'the dead proxy\'s client is blocked in the kernel');
+  });
+
+  it('a LAN the guard does not cover: the build applies, the run reports the guard as an error', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    const refusal = { subject: 'lanInterface', reason: 'lanInterface "ens19" is not the guard\'s LAN interface "ens20"' };
+    t.guardNotCovering(refusal);
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await t.reconciler.request('event:proxy.status');
+    const outcome = t.outcomes.at(-1)!;
+    assert.equal(outcome.ok, false);
+    assert.deepEqual(outcome.errors, [{ cause: 'guard', message: refusal.reason }]);
+    assert.deepEqual(outcome.refusals, [refusal]);
+    assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'applied all the same');
   });
 
   it('a build of the rows last read (Postgres away) applies the agent\'s own change, a client over quota blocked, and the run reports the failed load', async () => {
