@@ -2,8 +2,9 @@
 // text (no index can serve `%…%`), so one that matches nothing reads the whole table. Sixteen of
 // them at once held all ten of the api's Postgres connections for seconds, and everything else
 // (a login, the dashboard) waited past the pool's 3 s and failed. The api now runs at most two
-// audit reads at once, a few more waiting, and answers the rest 429 busy at once; and no statement
-// of the api runs past its statement timeout. Real Postgres and Redis.
+// audit reads at once, a few more waiting, and answers the rest 429 busy at once; and a search
+// runs with a time limit of its own (10 s; here shortened), past which it is answered 400, asking
+// for a narrower search. Real Postgres and Redis.
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { after, before, describe, it } from 'node:test';
@@ -12,15 +13,20 @@ import { ADMIN, ApiHarness, VIEWER } from './api-harness.js';
 const ROWS = 400_000;
 const SEARCHES = 16;
 
+/** `rows` audit rows no text search matches (each its own mapping id), as a log of long use has. */
+async function fill(api: ApiHarness, rows: number): Promise<void> {
+  await sql`INSERT INTO audit_log (action, entity_type, entity_id, after)
+    SELECT 'update', 'mapping', g::text, jsonb_build_object('description', repeat('padding ', 40), 'n', g)
+    FROM generate_series(1, ${rows}) AS g`.execute(api.db);
+  await sql`ANALYZE audit_log`.execute(api.db);
+}
+
 describe('audit searches cannot starve the api', { timeout: 120_000 }, () => {
   let h: ApiHarness;
 
   before(async () => {
-    h = await ApiHarness.start();
-    await sql`INSERT INTO audit_log (action, entity_type, entity_id, after)
-      SELECT 'update', 'mapping', g::text, jsonb_build_object('description', repeat('padding ', 40), 'n', g)
-      FROM generate_series(1, ${ROWS}) AS g`.execute(h.db);
-    await sql`ANALYZE audit_log`.execute(h.db);
+    h = await ApiHarness.start({}, { auditSearchTimeoutMs: 60_000 });
+    await fill(h, ROWS);
   });
   after(async () => {
     await sql`DELETE FROM audit_log WHERE entity_type = 'mapping' AND action = 'update' AND actor_username IS NULL`.execute(h.db).catch(() => undefined);
@@ -48,5 +54,22 @@ describe('audit searches cannot starve the api', { timeout: 120_000 }, () => {
     const busy = answers.filter((a) => a.status === 429);
     assert.ok(busy.length > 0, 'the searches beyond the gate are refused');
     assert.ok(busy.every((a) => Number(a.headers.get('retry-after')) >= 1), 'with Retry-After');
+  });
+
+  it('a search past its time limit is cancelled and answered 400, asking for a narrower one; a narrow one is served', async () => {
+    const quick = await ApiHarness.start({}, { auditSearchTimeoutMs: 50 });
+    try {
+      await fill(quick, ROWS);
+      const viewer = await quick.login(VIEWER);
+      const broad = await quick.call('GET', '/api/v1/audit?q=no-row-has-this-text&limit=10', { auth: { bearer: viewer.token } });
+      assert.equal(broad.status, 400, broad.text);
+      assert.equal(broad.body.error?.field, 'q');
+      assert.match(broad.body.error?.message ?? '', /read the audit log for 0\.05 s without finishing: narrow it/);
+      const narrow = await quick.call('GET', '/api/v1/audit?entityType=mapping&entityId=17&limit=10', { auth: { bearer: viewer.token } });
+      assert.equal(narrow.status, 200, narrow.text);
+      assert.equal(narrow.body.items.length, 1);
+    } finally {
+      await quick.stop();
+    }
   });
 });

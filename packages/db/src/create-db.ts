@@ -6,11 +6,6 @@ export interface DbOptions {
   /** Shown in pg_stat_activity, so an operator sees which service holds a connection. */
   applicationName: string;
   maxConnections?: number;
-  /**
-   * Postgres cancels any statement of this pool running longer (ms; absent: no limit). Bounds how
-   * long one slow query can hold a connection of a pool every request shares.
-   */
-  statementTimeoutMs?: number;
 }
 
 export type Db = Kysely<Database>;
@@ -22,7 +17,6 @@ export function createDb(url: string, options: DbOptions): Db {
     max: options.maxConnections ?? 5,
     connectionTimeoutMillis: 3_000,
     idleTimeoutMillis: 30_000,
-    ...(options.statementTimeoutMs !== undefined ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client losing its server must not crash the service; the next query reconnects.
   pool.on('error', () => undefined);

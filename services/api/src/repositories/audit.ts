@@ -2,7 +2,7 @@ import type { AuditLogRow, Db } from '@pgw/db';
 import { sql } from 'kysely';
 import { sessionEnded } from '../logic/domain-errors.js';
 import { redactSecrets } from '../logic/redact.js';
-import type { Actor, AuditEntry, AuditFilter, AuditReader, AuditRepository } from '../services/ports.js';
+import { AuditSearchTimeout, type Actor, type AuditEntry, type AuditFilter, type AuditReader, type AuditRepository } from '../services/ports.js';
 
 export type { Actor } from '../services/ports.js';
 
@@ -44,8 +44,27 @@ export async function writeAudit(trx: Db, actor: Actor, entry: AuditEntry, confi
 /** LIKE's own wildcards in an operator's text are literal characters. */
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-/** Newest first by id (the primary key), so a cursor page is an index range scan however large the log. */
-export async function searchAudit(db: Db, filter: AuditFilter, limit: number): Promise<AuditLogRow[]> {
+/** Postgres' code for a statement cancelled by statement_timeout. */
+const QUERY_CANCELED = '57014';
+
+/**
+ * Newest first by id (the primary key), so a cursor page is an index range scan however large the
+ * log. A text search cannot use an index (`%…%`) and reads every row: it runs with a time limit of
+ * its own (`timeoutMs`), so one never holds a connection of the api's pool for long.
+ */
+export async function searchAudit(db: Db, filter: AuditFilter, limit: number, timeoutMs: number): Promise<AuditLogRow[]> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      await sql.raw(`SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}`).execute(trx);
+      return await searchIn(trx, filter, limit);
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === QUERY_CANCELED) throw new AuditSearchTimeout(timeoutMs);
+    throw error;
+  }
+}
+
+async function searchIn(db: Db, filter: AuditFilter, limit: number): Promise<AuditLogRow[]> {
   let query = db.selectFrom('auditLog').selectAll();
   if (filter.before) query = query.where('id', '<', filter.before);
   if (filter.actor) query = query.where('actorUsername', '=', filter.actor);
@@ -67,7 +86,7 @@ export async function searchAudit(db: Db, filter: AuditFilter, limit: number): P
   return filter.withoutClients ? rows.map((row) => ({ ...row, sourceIp: null, userAgent: null })) : rows;
 }
 
-export const auditReader = (db: Db): AuditReader => ({ search: (filter, limit) => searchAudit(db, filter, limit) });
+export const auditReader = (db: Db, timeoutMs: number): AuditReader => ({ search: (filter, limit) => searchAudit(db, filter, limit, timeoutMs) });
 
 /** `inTransaction`: the actor's session is checked once per transaction (its lock holds to the commit), else at every write. */
 export const auditRepository = (db: Db, inTransaction: boolean): AuditRepository => {

@@ -3,7 +3,7 @@ import { formatCsv } from '@pgw/domain/csv';
 import type { Role } from '../auth/auth-context.js';
 import { invalid } from '../logic/domain-errors.js';
 import type { WorkGate } from '../logic/work-gate.js';
-import type { AuditFilter, AuditReader } from './ports.js';
+import { AuditSearchTimeout, type AuditFilter, type AuditReader } from './ports.js';
 
 /** A page of the search; the spec's default and maximum (API_SPEC.yaml, parameters Limit). */
 export const AUDIT_PAGE_DEFAULT = 100;
@@ -94,7 +94,13 @@ export class AuditService {
 
   /** One more row than asked for tells whether there is a next page, without a count over the whole log. */
   private async read(filter: AuditFilter, limit: number): Promise<AuditPage> {
-    const rows = await this.gate.run(() => this.reader.search(filter, limit + 1));
+    let rows: AuditLogRow[];
+    try {
+      rows = await this.gate.run(() => this.reader.search(filter, limit + 1));
+    } catch (error) {
+      if (!(error instanceof AuditSearchTimeout)) throw error;
+      throw invalid(filter.text ? 'q' : 'from', `the search read the audit log for ${error.limitMs / 1000} s without finishing: narrow it (a time range, an entity type, an actor or an action)`);
+    }
     const items = rows.slice(0, limit);
     return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
   }

@@ -123,8 +123,15 @@ export interface AuditFilter {
 }
 
 export interface AuditReader {
-  /** Up to `limit` matching rows, newest (highest id) first. */
+  /** Up to `limit` matching rows, newest (highest id) first; rejects with AuditSearchTimeout past its time limit. */
   search(filter: AuditFilter, limit: number): Promise<AuditLogRow[]>;
+}
+
+/** An audit search that ran past its time limit and was cancelled (a text search over a large log). */
+export class AuditSearchTimeout extends Error {
+  constructor(readonly limitMs: number) {
+    super(`the audit search was cancelled after ${limitMs} ms`);
+  }
 }
 
 export interface Repositories {
