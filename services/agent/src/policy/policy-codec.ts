@@ -51,6 +51,8 @@ export interface StateFile {
    * freezing the file's ruleset. Absent in files written before they were kept.
    */
   readonly settings?: Settings;
+  /** Read only: why the file's settings were left out (the schema refuses them now); its policy stands. */
+  readonly settingsDropped?: string;
 }
 
 const quotaSchema = z.object({ period: z.enum(QUOTA_PERIODS), timeZone: timeZoneSchema });
@@ -67,10 +69,16 @@ export function decodeStateFile(text: string): StateFile {
   } catch {
     throw new Error('state file is not JSON');
   }
-  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional(), quotaOver: z.array(z.string().regex(/^q\d{1,10}_\d{1,10}$/)).max(65_536).optional(), settings: settingsSchema.optional() }).safeParse(raw);
+  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional(), quotaOver: z.array(z.string().regex(/^q\d{1,10}_\d{1,10}$/)).max(65_536).optional(), settings: z.unknown().optional() }).safeParse(raw);
   if (!envelope.success) {
     const issue = envelope.error.issues[0]!;
     throw new Error(`state file ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}), ...(envelope.data.quotaOver ? { quotaOver: envelope.data.quotaOver } : {}), ...(envelope.data.settings ? { settings: envelope.data.settings } : {}) };
+  const file: StateFile = { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}), ...(envelope.data.quotaOver ? { quotaOver: envelope.data.quotaOver } : {}) };
+  if (envelope.data.settings === undefined) return file;
+  // Apart from the rest: settings a later schema refuses cost the boot only themselves, not its policy.
+  const settings = settingsSchema.safeParse(envelope.data.settings);
+  if (settings.success) return { ...file, settings: settings.data };
+  const issue = settings.error.issues[0]!;
+  return { ...file, settingsDropped: `state file settings.${issue.path.join('.')}: ${issue.message}` };
 }
