@@ -96,6 +96,20 @@ describe('JS relay: resets', () => {
     r.writer.destroy();
   });
 
+  it('reset() after the client ended its stream cleanly: the proxy side, reading late, gets every byte and a FIN', async () => {
+    const r = await jsRelay('wan'); // the proxy side not read until after the reset: the bytes wait in the kernel
+    const request = randomBytes(512 * 1024);
+    r.writer.end(request);
+    await waitFor('the request relayed', 5_000, () => r.relay.bytesUp === request.length, { intervalMs: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    r.relay.reset();
+    const toWan = await readUntilEnd(r.reader);
+    closeSync(r.reader);
+    await r.released;
+    assert.equal(toWan.end, 'end', `the stream the client ended stays whole (${toWan.bytes.length} of ${request.length} bytes, then ${toWan.end})`);
+    assert.ok(toWan.bytes.equals(request));
+  });
+
   it('the idle timeout resets both sides', async () => {
     for (const side of ['lan', 'wan'] as const) {
       const r = await jsRelay(side, 300);

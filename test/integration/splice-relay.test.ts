@@ -34,6 +34,9 @@ function dupFdOf(socket: net.Socket): number {
   return dupFd(socketDescriptor(socket));
 }
 
+/** A request that fits the kernel's buffers between the relay and a peer not reading yet. */
+const REQUEST_IN_KERNEL = 512 * 1024;
+
 function collect(socket: net.Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -197,6 +200,24 @@ describe('splice relay (native, loopback TCP)', () => {
     closeSync(wan);
     assert.equal(toLan.end, 'ECONNRESET');
     assert.equal(toWan.end, 'ECONNRESET', 'the proxy side gets a reset too: its target must not take the cut stream for whole');
+    assert.equal(await closed, 'closed');
+  });
+
+  it('close(true) after the client ended its stream cleanly: the proxy side, reading late, gets every byte and a FIN', async () => {
+    const p = await pair();
+    const { relay, closed } = splice(p);
+    const wan = rawDescriptor(p.wan); // not read until after the close: the bytes wait in the kernel
+    p.lan.on('error', () => undefined);
+    const request = randomBytes(REQUEST_IN_KERNEL);
+    p.lan.end(request);
+    // Every byte handed to the kernel, and the client's end passed on (shutdown) behind them.
+    await waitFor('the request relayed', 5_000, () => relay.bytesUp === request.length, { intervalMs: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    relay.close(true);
+    const toWan = await readUntilEnd(wan);
+    closeSync(wan);
+    assert.equal(toWan.end, 'end', `the stream the client ended stays whole (${toWan.bytes.length} of ${request.length} bytes, then ${toWan.end})`);
+    assert.ok(toWan.bytes.equals(request));
     assert.equal(await closed, 'closed');
   });
 

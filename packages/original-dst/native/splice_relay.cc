@@ -389,17 +389,26 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     // One timer, re-armed for the rest of the period only when it fires: no per-chunk timer work.
     // While a failed side's last bytes drain, the idle end keeps that failure's reason (and reset).
     if (idle >= self->idleMs_) {
-      // Neither end ended the stream: both get a reset, as a policy's cut does (a FIN would read as whole).
-      self->abortive_[0] = self->abortive_[1] = true;
+      self->ResetCutSides();
       return self->Finish(self->dead_ >= 0 ? self->reason_ : "idle timeout");
     }
     self->timer_.Start(OnTimer, self->idleMs_ - idle);
   }
 
-  // close(reset): ends the relay now; reset sends both sides a TCP reset instead of a FIN: the
-  // gateway cut a stream neither end ended, and the proxy's target must not take it for whole.
+  // The gateway ends the relay (close(reset), the idle timeout). A side whose incoming stream was
+  // already ended cleanly (the other side's FIN passed on behind every byte) is closed as usual, so
+  // its kernel still delivers those bytes and the FIN to a peer reading late; any other side gets a
+  // reset: its stream was cut, and a FIN would make the cut one look whole to the proxy's target.
+  void ResetCutSides() {
+    const Direction* towards[2] = {&down_, &up_};
+    for (int i = 0; i < 2; i++) {
+      if (!towards[i]->shutDown || towards[i]->src == dead_) abortive_[i] = true;
+    }
+  }
+
+  // close(reset): ends the relay now; reset: ResetCutSides.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (open_ && info.Length() > 0 && info[0].ToBoolean()) abortive_[0] = abortive_[1] = true;
+    if (open_ && info.Length() > 0 && info[0].ToBoolean()) ResetCutSides();
     if (open_) Finish("closed");
     return info.Env().Undefined();
   }

@@ -196,13 +196,20 @@ export class Relay {
   }
 
   /**
-   * Ends the connection with a TCP reset on both sides: the client's application fails fast
-   * instead of hanging, and the proxy's target does not take a stream the gateway cut for whole.
+   * Ends the connection, cutting what is still open with a TCP reset: the client's application
+   * fails fast instead of hanging, and the proxy's target does not take a cut stream for whole. A
+   * side whose incoming stream was already ended cleanly (the other's end passed on behind every
+   * byte, all of it in the kernel) is closed as usual: its kernel still delivers them and the FIN.
    */
   reset(): void {
     if (this.spliced !== null) return this.spliced.close(true);
     if (this.client === null) return this.dropDescriptor(true);
-    this.resetSurvivor();
+    if (this.failing) return this.resetSurvivor();
+    for (const socket of [this.client, this.upstream]) {
+      if (socket === null || socket.destroyed) continue;
+      if (socket.writableFinished) socket.destroy();
+      else resetSocket(socket);
+    }
   }
 
   /** Resets whichever socket is still open (while a side's failure is passed on: the survivor), never ends it. */
@@ -319,7 +326,7 @@ function resetWhenDelivered(socket: RelaySocket, before: number, deadline: numbe
 }
 
 function onIdle(this: RelaySocket): void {
-  // Neither end ended the stream: a reset both ways, as the kernel relay's idle end.
+  // Cut as a policy's reset is (reset(): a stream already ended cleanly keeps its FIN), as the kernel relay's idle end.
   this[RELAY]!.reset();
 }
 
