@@ -14,12 +14,14 @@ export function createAgentMetrics(registry: Registry) {
   const blocked = new Gauge({ name: 'pgw_client_blocked', help: '1 while a mapped client is blocked, by reason', labelNames: ['client', 'reason'], registers: [registry] });
   const errors = new Counter({ name: 'pgw_agent_reconcile_errors_total', help: 'Reconcile errors by cause', labelNames: ['cause'], registers: [registry] });
   for (const cause of ERROR_CAUSES) errors.inc({ cause }, 0);
+  const guardUncovered = new Gauge({ name: 'pgw_agent_guard_lan_mismatch', help: "1 while the guard file's PGW_LAN_IF is not the LAN interface in force (the guard's layer is missing on the LAN)", registers: [registry] });
 
   return (outcome: ReconcileOutcome): void => {
     duration.observe(outcome.durationMs / 1000);
     for (const error of outcome.errors) errors.inc({ cause: error.cause });
     if (outcome.ok) lastSuccess.set(Date.now() / 1000);
     if (outcome.build) {
+      guardUncovered.set(outcome.build.guardRefused ? 1 : 0);
       const clients = outcome.build.policy.clients;
       applied.set(clients.filter((c) => c.blocked === null).length);
       blocked.reset();

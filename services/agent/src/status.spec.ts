@@ -91,6 +91,14 @@ describe('agentStatus with the shaping not in force', () => {
     assert.equal(status.error, 'shaping: quota: nft -f - failed (exit 1): Error: Could not process rule: No such file or directory');
     assert.deepEqual([agentStatus(outcome, new Date(), new Map(), null).ok, agentStatus(outcome, new Date(), new Map(), null).error], [true, null]);
   });
+
+  it('a LAN the guard does not cover is said in the status error while ok stays the ruleset\'s', () => {
+    const guardRefused = { subject: 'lanInterface', reason: 'lanInterface "lan2" is not the guard\'s LAN interface "ens19"' };
+    const build = { policy: { clients: [] }, rejected: [], refusals: [], guardRefused };
+    const outcome = { trigger: 'resync', mode: 'none' as const, ok: true, durationMs: 1, drift: [], refusals: [guardRefused], phases: {}, errors: [], build: build as never, tableInForce: true };
+    const status = agentStatus(outcome, new Date('2025-01-01T00:00:00Z'));
+    assert.deepEqual([status.ok, status.error], [true, `guard: ${guardRefused.reason}`]);
+  });
 });
 
 describe('StatusReporter: agent.reconciled notices', () => {

@@ -9,8 +9,9 @@ const REFRESH_MS = 20_000;
 
 /**
  * `shaping`: why the rate limits or the quota tables are not in force (Shaper.problem), null when
- * they are: said in `error` (the dashboard shows it), while `ok` stays the ruleset's (the console
- * reads it as whether the mappings are applied, which they are).
+ * they are; and the guard not covering the LAN in force (PolicyBuild.guardRefused). Both are said
+ * in `error` (the dashboard shows it), while `ok` stays the ruleset's (the console reads it as
+ * whether the mappings are applied, which they are).
  */
 export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: QuotaReport = new Map(), shaping: string | null = null): AgentStatusRecord {
   const clients = outcome.build?.policy.clients ?? [];
@@ -20,7 +21,8 @@ export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: Quot
       return q ? [[c.ip, { mappingId: c.mappingId, quotaBytes: q.bytes, usedBytes: q.used }]] : [];
     }),
   );
-  const errors = [...outcome.errors.map((e) => `${e.cause}: ${e.message}`), ...(shaping === null ? [] : [`shaping: ${shaping}`])];
+  const guard = outcome.build?.guardRefused;
+  const errors = [...outcome.errors.map((e) => `${e.cause}: ${e.message}`), ...(shaping === null ? [] : [`shaping: ${shaping}`]), ...(guard ? [`guard: ${guard.reason}`] : [])];
   return {
     ok: outcome.ok,
     at: at.toISOString(),

@@ -6,7 +6,7 @@ import { renderDelta } from './render-delta.js';
 import { type RenderedRuleset, renderRuleset } from './render-ruleset.js';
 import { type TableListing, verifyChainNames, verifyTable } from './verify-table.js';
 
-export const ERROR_CAUSES = ['desired_state', 'refused', 'guard', 'render', 'nft_apply', 'verify', 'lan_sysctl', 'conntrack', 'state_file'] as const;
+export const ERROR_CAUSES = ['desired_state', 'refused', 'render', 'nft_apply', 'verify', 'lan_sysctl', 'conntrack', 'state_file'] as const;
 export type ErrorCause = (typeof ERROR_CAUSES)[number];
 
 export interface ReconcilerPorts {
@@ -247,11 +247,9 @@ export class Reconciler {
       refusals = [...build.settingsRefused, ...build.refusals];
       errors.push({ cause: 'refused', message: new SettingsRefused(build.settingsRefused).message });
     }
-    if (build.guardRefused) {
-      // The LAN in force lacks the guard's layer: said as an error while the build applies.
-      refusals = [build.guardRefused, ...refusals];
-      errors.push({ cause: 'guard', message: build.guardRefused.reason });
-    }
+    // The LAN in force lacks the guard's layer: listed, and said in the status (agentStatus), while
+    // the run stays the ruleset's success or failure (the rules are applied).
+    if (build.guardRefused) refusals = [build.guardRefused, ...refusals];
 
     const previous = this.applied;
     if (previous && build.policy === previous.policy) {
