@@ -61,8 +61,8 @@ const FINAL_SAMPLE_MS = 2_000;
 /** Everything but the boot fast path (boot.ts), which has already put the state file in force. */
 export async function startAgent(config: AgentConfig, stateCache: StateCache, early: EarlyEnforcement, listeners: AgentListeners, logger: Logger): Promise<{ logger: Logger; stop: StopFn }> {
   if (early.error) logger.error('state file not enforced at boot, waiting for Postgres', { error: early.error });
-  if (early.settingsDropped) logger.warn('state file settings left out (its policy is enforced): refused settings wait for the database\'s', { reason: early.settingsDropped });
-  else if (early.policy) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms), enforcedAt: new Date(early.doneAt).toISOString() });
+  if (early.leftOut) logger.warn('state file partly left out (its policy is enforced): what is left out waits for the database', { reason: early.leftOut });
+  if (early.policy && !early.error) logger.info('state file enforced at boot', { clients: early.policy.clients.length, ms: Math.round(early.ms), enforcedAt: new Date(early.doneAt).toISOString() });
   const timeWaitNotReused = await allowTimeWaitReuse();
   if (timeWaitNotReused !== null) logger.warn('net.ipv4.tcp_tw_reuse not set: one client churning short connections can spend the local ports toward a shared proxy', { error: timeWaitNotReused });
   const passwd = await readFile('/etc/passwd', 'utf8');

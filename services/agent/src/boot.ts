@@ -20,7 +20,7 @@ export interface EarlyEnforcement {
   /** The settings the state file's policy was built under (null: a file from before they were kept, or none). */
   readonly settings: Settings | null;
   /** Why the file's settings were left out (its policy enforced all the same), or null. */
-  readonly settingsDropped: string | null;
+  readonly leftOut: string | null;
   readonly error: string | null;
   readonly ms: number;
   /** Date.now() when it ended: the boot bench's milestone. */
@@ -39,16 +39,16 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
   const started = performance.now();
   try {
     const file = await stateCache.load();
-    if (!file) return { policy: null, cached: null, quota: null, quotaPeriodKey: null, quotaOver: [], settings: null, settingsDropped: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
+    if (!file) return { policy: null, cached: null, quota: null, quotaPeriodKey: null, quotaOver: [], settings: null, leftOut: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
     const cached = { ...file, policy: underEnvironment(file.policy, config) };
     // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
     const { policy } = listeners.hold(cached.policy);
     onHeld();
     await applyScript(config.PGW_NFT_BIN, renderRuleset(policy).script);
     await new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN).prepare(policy.lan.interface, policy.interceptMode !== 'tproxy', policy.interceptMode === 'tproxy');
-    return { policy, cached: cached.policy, quota: cached.quota, quotaPeriodKey: file.quotaPeriodKey ?? null, quotaOver: file.quotaOver ?? [], settings: file.settings ?? null, settingsDropped: file.settingsDropped ?? null, error: null, ms: performance.now() - started, doneAt: Date.now() };
+    return { policy, cached: cached.policy, quota: cached.quota, quotaPeriodKey: file.quotaPeriodKey ?? null, quotaOver: file.quotaOver ?? [], settings: file.settings ?? null, leftOut: file.leftOut ?? null, error: null, ms: performance.now() - started, doneAt: Date.now() };
   } catch (error) {
-    return { policy: null, cached: null, quota: null, quotaPeriodKey: null, quotaOver: [], settings: null, settingsDropped: null, error: (error as Error).message, ms: performance.now() - started, doneAt: Date.now() };
+    return { policy: null, cached: null, quota: null, quotaPeriodKey: null, quotaOver: [], settings: null, leftOut: null, error: (error as Error).message, ms: performance.now() - started, doneAt: Date.now() };
   }
 }
 

@@ -34,7 +34,7 @@ describe('state file codec', () => {
     const stale = decodeStateFile(JSON.stringify({ version: 1, policy, settings: { ...settings, lanInterface: 'lo;' } }));
     assert.deepEqual(stale.policy, policy);
     assert.equal(stale.settings, undefined);
-    assert.match(stale.settingsDropped ?? '', /settings\.lanInterface/);
+    assert.match(stale.leftOut ?? '', /settings\.lanInterface/);
   });
 
   it('rejects a quota period key that is not a window key, or a stem that is not one, naming it', () => {
@@ -65,10 +65,15 @@ describe('state file codec', () => {
     for (const [label, edit, pattern] of cases) assert.throws(() => decodeStateFile(tampered(edit)), pattern, label);
   });
 
-  it('rejects a quota period or time zone that is not one, naming the field', () => {
-    const withQuota = (quota: unknown) => JSON.stringify({ version: 1, policy, quota });
-    assert.throws(() => decodeStateFile(withQuota({ period: 'weekly', timeZone: 'UTC' })), /quota\.period/);
-    assert.throws(() => decodeStateFile(withQuota({ period: 'daily', timeZone: 'Mars/Olympus' })), /quota\.timeZone/);
+  it('leaves out a quota period or time zone that is not one (a zone gone from ICU), naming the field, and keeps the policy', () => {
+    const withQuota = (quota: unknown) => JSON.stringify({ version: 1, policy, quota, quotaPeriodKey: 'd20261207', quotaOver: ['q1_0'] });
+    for (const [quota, field] of [[{ period: 'weekly', timeZone: 'UTC' }, /quota\.period/], [{ period: 'daily', timeZone: 'Mars/Olympus' }, /quota\.timeZone/]] as const) {
+      const file = decodeStateFile(withQuota(quota));
+      assert.deepEqual(file.policy, policy);
+      assert.equal(file.quota, null, 'the quota tables wait for the database\'s settings');
+      assert.equal(file.quotaPeriodKey, undefined, 'no stem is held without its period');
+      assert.match(file.leftOut ?? '', field);
+    }
   });
 
   it('reads a state file written before MAC pins existed: its clients are not pinned', () => {

@@ -51,8 +51,8 @@ export interface StateFile {
    * freezing the file's ruleset. Absent in files written before they were kept.
    */
   readonly settings?: Settings;
-  /** Read only: why the file's settings were left out (the schema refuses them now); its policy stands. */
-  readonly settingsDropped?: string;
+  /** Read only: what of the file was left out and why (its settings or quota period, refused by the schema now); its policy stands. */
+  readonly leftOut?: string;
 }
 
 const quotaSchema = z.object({ period: z.enum(QUOTA_PERIODS), timeZone: timeZoneSchema });
@@ -69,16 +69,31 @@ export function decodeStateFile(text: string): StateFile {
   } catch {
     throw new Error('state file is not JSON');
   }
-  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: quotaSchema.optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional(), quotaOver: z.array(z.string().regex(/^q\d{1,10}_\d{1,10}$/)).max(65_536).optional(), settings: z.unknown().optional() }).safeParse(raw);
+  const envelope = z.object({ version: z.literal(1), policy: policySchema, quota: z.unknown().optional(), quotaPeriodKey: z.string().regex(/^(d\d{8}|m\d{6})$/).optional(), quotaOver: z.array(z.string().regex(/^q\d{1,10}_\d{1,10}$/)).max(65_536).optional(), settings: z.unknown().optional() }).safeParse(raw);
   if (!envelope.success) {
     const issue = envelope.error.issues[0]!;
     throw new Error(`state file ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  const file: StateFile = { policy: envelope.data.policy, quota: envelope.data.quota ?? null, ...(envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}), ...(envelope.data.quotaOver ? { quotaOver: envelope.data.quotaOver } : {}) };
-  if (envelope.data.settings === undefined) return file;
-  // Apart from the rest: settings a later schema refuses cost the boot only themselves, not its policy.
-  const settings = settingsSchema.safeParse(envelope.data.settings);
-  if (settings.success) return { ...file, settings: settings.data };
-  const issue = settings.error.issues[0]!;
-  return { ...file, settingsDropped: `state file settings.${issue.path.join('.')}: ${issue.message}` };
+  // Apart from the policy: settings or a quota period a later schema refuses (a time zone gone
+  // from ICU) cost the boot only themselves, not its policy. Without the quota period the quota
+  // tables wait for the database's settings; its stems are held only within a known period.
+  const leftOut: string[] = [];
+  const part = <T>(name: string, schema: z.ZodType<T>, value: unknown): T | undefined => {
+    if (value === undefined) return undefined;
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0]!;
+    leftOut.push(`state file ${[name, ...issue.path].join('.')}: ${issue.message}`);
+    return undefined;
+  };
+  const quota = part('quota', quotaSchema, envelope.data.quota);
+  const settings = part('settings', settingsSchema, envelope.data.settings);
+  return {
+    policy: envelope.data.policy,
+    quota: quota ?? null,
+    ...(quota && envelope.data.quotaPeriodKey ? { quotaPeriodKey: envelope.data.quotaPeriodKey } : {}),
+    ...(envelope.data.quotaOver ? { quotaOver: envelope.data.quotaOver } : {}),
+    ...(settings ? { settings } : {}),
+    ...(leftOut.length > 0 ? { leftOut: leftOut.join('; ') } : {}),
+  };
 }
