@@ -399,10 +399,11 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   // already ended cleanly (the other side's FIN passed on behind every byte) is closed as usual, so
   // its kernel still delivers those bytes and the FIN to a peer reading late; any other side gets a
   // reset: its stream was cut, and a FIN would make the cut one look whole to the proxy's target.
+  // A failed side (dead_) is reset too: Break dropped the bytes meant for it.
   void ResetCutSides() {
     const Direction* towards[2] = {&down_, &up_};
     for (int i = 0; i < 2; i++) {
-      if (!towards[i]->shutDown || towards[i]->src == dead_) abortive_[i] = true;
+      if (!towards[i]->shutDown || towards[i]->src == dead_ || i == dead_) abortive_[i] = true;
     }
   }
 
