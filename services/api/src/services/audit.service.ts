@@ -99,7 +99,7 @@ export class AuditService {
       rows = await this.gate.run(() => this.reader.search(filter, limit + 1));
     } catch (error) {
       if (!(error instanceof AuditSearchTimeout)) throw error;
-      throw invalid(filter.text ? 'q' : 'from', `the search read the audit log for ${error.limitMs / 1000} s without finishing: narrow it (a time range, an entity type, an actor or an action)`);
+      throw invalid(filter.text ? 'q' : undefined, `the search read the audit log for ${error.limitMs / 1000} s without finishing: narrow it (a time range, an entity type, an actor or an action)`);
     }
     const items = rows.slice(0, limit);
     return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
