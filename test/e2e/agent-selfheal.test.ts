@@ -185,4 +185,18 @@ describe('agent self-heal on nft events (issue 11.2)', { timeout: 300_000 }, () 
     }
     assert.equal((await tablesSnapshot(dp)).guard, before_.guard, 'the guard exactly as its file loads it');
   });
+
+  it('a guard emptied while the agent was stopped is loaded again when it starts', async () => {
+    // The first subscription only loaded a guard that was absent: one emptied meanwhile stayed so.
+    await dp.killAgent();
+    await dp.nft('flush', 'chain', 'inet', 'pgw_guard', 'forward');
+    await dp.startAgent();
+    const forward = async () => (await dp.nft('list', 'chain', 'inet', 'pgw_guard', 'forward')).stdout;
+    try {
+      await dp.waitFor('the guard\'s forward drop back', async () => (await forward()).includes('iifname "ens19" drop'), 10_000);
+    } catch {
+      assert.fail(`the guard stayed emptied after the agent started: ${(await forward()).replace(/\s+/g, ' ')}`);
+    }
+    assert.equal((await tablesSnapshot(dp)).guard, before_.guard, 'the guard exactly as its file loads it');
+  });
 });

@@ -18,6 +18,9 @@ export interface SelfHealDeps {
   quota: { heal(mode: 'verify' | 'restore'): Promise<'restored' | 'intact' | 'idle'> };
 }
 
+/** The cause of the heal each nft monitor subscription asks for (no event covered the time before it). */
+const SUBSCRIBED = 'monitor subscribed';
+
 /**
  * Event-driven self-heal (issue 11.2): every nft transaction by another writer that removes or
  * edits table inet pgw_guard or inet pgw is undone at once, the guard first (the fail-closed
@@ -34,8 +37,6 @@ export class SelfHeal {
   private pidsComparable = false;
   private readonly monitor: NftMonitor;
   private readonly restores: Counter<'table'>;
-  /** Whether a monitor was subscribed before: the next subscription follows a gap no event covered. */
-  private monitorStarted = false;
 
   constructor(private readonly deps: SelfHealDeps) {
     this.restores = new Counter({ name: 'pgw_agent_selfheal_restores_total', help: 'Tables restored by the self-heal after another writer removed or edited them', labelNames: ['table'], registers: [deps.registry] });
@@ -48,13 +49,11 @@ export class SelfHeal {
       onReady: (comparable) => {
         this.pidsComparable = comparable;
         if (!comparable) deps.logger.warn('nft monitor: writer pids are not the agent’s (own pid namespace); every edit of inet pgw is verified before a restore');
-        // Whatever happened while no monitor ran: inet pgw is verified against what is in force.
-        // The guard has no such record here: at the first start it is loaded only if absent (the
-        // boot loaded it); after a monitor died it is loaded again from its file, whole, since a
-        // guard emptied meanwhile is still present and was otherwise never restored.
-        const restarted = this.monitorStarted;
-        this.monitorStarted = true;
-        this.request({ guard: restarted ? 'restore' : 'verify', pgw: 'verify' }, restarted ? 'monitor restarted' : 'monitor started');
+        // Whatever happened while no monitor ran (before the agent started, or since a monitor
+        // died): inet pgw is verified against what is in force; the guard, of which the agent
+        // keeps no record, is loaded again from its file, whole, since a guard emptied meanwhile
+        // is still present (checking that it exists left it empty for good).
+        this.request({ guard: 'restore', pgw: 'verify' }, SUBSCRIBED);
         this.healQuota('verify', 'monitor started');
       },
       onUp: (isUp) => up.set(isUp ? 1 : 0),
@@ -118,8 +117,10 @@ export class SelfHeal {
       try {
         if (plan.guard === 'restore' || !(await guard.present())) {
           await guard.load();
-          this.restores.inc({ table: 'guard' });
-          done.guard = 'restored';
+          // A load at a subscription alone is routine (every agent start): not counted as a restore.
+          const routine = causes.every((cause) => cause === SUBSCRIBED);
+          if (!routine) this.restores.inc({ table: 'guard' });
+          done.guard = routine ? 'reloaded' : 'restored';
           done.guardMs = Math.round(now() - started);
         } else done.guard = 'intact';
       } catch (error) {
