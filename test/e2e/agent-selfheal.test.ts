@@ -177,13 +177,7 @@ describe('agent self-heal on nft events (issue 11.2)', { timeout: 300_000 }, () 
       const pid = await agentMonitorPid(dp);
       return pid !== null && pid !== first;
     }, 5_000);
-    const forward = async () => (await dp.nft('list', 'chain', 'inet', 'pgw_guard', 'forward')).stdout;
-    try {
-      await dp.waitFor('the guard\'s forward drop back', async () => (await forward()).includes('iifname "ens19" drop'), 5_000);
-    } catch {
-      assert.fail(`the guard stayed emptied after the monitor restarted: ${(await forward()).replace(/\s+/g, ' ')}`);
-    }
-    assert.equal((await tablesSnapshot(dp)).guard, before_.guard, 'the guard exactly as its file loads it');
+    await guardLoadedAgain('after the monitor restarted', 5_000);
   });
 
   it('a guard emptied while the agent was stopped is loaded again when it starts', async () => {
@@ -191,12 +185,17 @@ describe('agent self-heal on nft events (issue 11.2)', { timeout: 300_000 }, () 
     await dp.killAgent();
     await dp.nft('flush', 'chain', 'inet', 'pgw_guard', 'forward');
     await dp.startAgent();
+    await guardLoadedAgain('after the agent started', 10_000);
+  });
+
+  /** Waits for the guard's forward drop (flushed by the test) to be back, then for the whole guard as its file loads it. */
+  async function guardLoadedAgain(when: string, timeoutMs: number): Promise<void> {
     const forward = async () => (await dp.nft('list', 'chain', 'inet', 'pgw_guard', 'forward')).stdout;
     try {
-      await dp.waitFor('the guard\'s forward drop back', async () => (await forward()).includes('iifname "ens19" drop'), 10_000);
+      await dp.waitFor('the guard\'s forward drop back', async () => (await forward()).includes('iifname "ens19" drop'), timeoutMs);
     } catch {
-      assert.fail(`the guard stayed emptied after the agent started: ${(await forward()).replace(/\s+/g, ' ')}`);
+      assert.fail(`the guard stayed emptied ${when}: ${(await forward()).replace(/\s+/g, ' ')}`);
     }
     assert.equal((await tablesSnapshot(dp)).guard, before_.guard, 'the guard exactly as its file loads it');
-  });
+  }
 });
