@@ -62,7 +62,7 @@ export interface PolicyBuild {
    * proxies (or some of their addresses) that open no upstream, with the reason.
    */
   readonly refusals: readonly Refusal[];
-  /** The guard does not cover the LAN in force (guardRefusal): reported as an error, the build applies. */
+  /** The guard does not cover the LAN in force (guardRefusal): listed and said in the status while the build applies. */
   readonly guardRefused?: Refusal;
   /**
    * When a client's upstream changes by time alone (a recovered proxy's hold-down ends, issue 17),

@@ -12,8 +12,6 @@ const TIMEOUT_MS = 10_000;
 export interface GuardLoader {
   readonly file: string;
   load(): Promise<void>;
-  /** Whether table inet pgw_guard is in the kernel. */
-  present(): Promise<boolean>;
 }
 
 /**
@@ -36,12 +34,6 @@ export async function openGuardFile(nftBin: string, file: string, onSpawn: (pid:
       if (child.pid !== undefined) onSpawn(child.pid);
       const result = await child;
       if (result.exitCode !== 0) throw new Error(`nft -f ${file} failed (exit ${result.exitCode ?? result.signal}): ${firstLine(result.stderr)}`);
-    },
-    async present() {
-      const result = await execa(nftBin, ['list', 'table', 'inet', 'pgw_guard'], { reject: false, timeout: TIMEOUT_MS });
-      if (result.exitCode === 0) return true;
-      if (/No such file or directory/.test(result.stderr)) return false;
-      throw new Error(`nft list table inet pgw_guard failed (exit ${result.exitCode ?? result.signal}): ${firstLine(result.stderr)}`);
     },
   };
 }

@@ -97,7 +97,7 @@ function watchedName(table: string): MonitoredTable | null {
   return null;
 }
 
-/** none < verify (inet pgw: restore only when the kernel differs from what is in force; the guard: load it only when absent) < restore. */
+/** none < verify (inet pgw: restore only when the kernel differs from what is in force) < restore (the guard: loaded again from its file). */
 export type HealAction = 'none' | 'verify' | 'restore';
 export type HealPlan = Readonly<Record<WatchedTable, HealAction>>;
 export const NO_HEAL: HealPlan = { guard: 'none', pgw: 'none' };

@@ -113,16 +113,15 @@ export class SelfHeal {
     const { guard, reconciler, logger, now } = this.deps;
     const started = now();
     const done: Record<string, string | number> = {};
+    // The guard is only ever loaded again whole (planHeal and a subscription ask restore or nothing).
     if (plan.guard !== 'none') {
       try {
-        if (plan.guard === 'restore' || !(await guard.present())) {
-          await guard.load();
-          // A load at a subscription alone is routine (every agent start): not counted as a restore.
-          const routine = causes.every((cause) => cause === SUBSCRIBED);
-          if (!routine) this.restores.inc({ table: 'guard' });
-          done.guard = routine ? 'reloaded' : 'restored';
-          done.guardMs = Math.round(now() - started);
-        } else done.guard = 'intact';
+        await guard.load();
+        // A load at a subscription alone is routine (every agent start): not counted as a restore.
+        const routine = causes.every((cause) => cause === SUBSCRIBED);
+        if (!routine) this.restores.inc({ table: 'guard' });
+        done.guard = routine ? 'reloaded' : 'restored';
+        done.guardMs = Math.round(now() - started);
       } catch (error) {
         logger.error('self-heal: guard not restored', { file: guard.file, error: (error as Error).message, causes });
         done.guard = 'failed';
