@@ -343,6 +343,30 @@ describe('native upstream dial: success answers', () => {
     }
   });
 
+  it('a warm connection whose proxy sent bytes unasked with its method selection is dropped, as the JavaScript pool drops it', async () => {
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      // A warm open sends the greeting alone; a client's dial has its CONNECT pipelined behind it.
+      const warmOpen = reader.pending === 0;
+      socket.write(warmOpen ? Buffer.from([5, 0, 0x58, 0x58]) : Buffer.from([5, 0]));
+      await reader.need(10);
+      socket.write(SOCKS_OK_V4);
+      await echoUpper(reader, socket);
+    });
+    const pool = nativePool(proxy);
+    try {
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options(), pool)), 'PING');
+      // The opens end (with their stray bytes read) before the pool sees them lost.
+      for (let i = 0; i < 100 && pool.counts.opening > 0; i++) await sleep(10);
+      await sleep(50);
+      assert.equal(pool.counts.ready, 0, 'no warm connection with a stray answer is kept for a client');
+      assert.equal(await useTunnel(await dialNativeOk(proxy, options(), pool)), 'PING');
+      assert.deepEqual(pool.takes, { used: 0, stale: 0 });
+    } finally {
+      pool.close();
+    }
+  });
+
   it('a proxy given by name: dialed by the JavaScript dialer, its warm connections taken over as descriptors', async () => {
     const greetingAges: number[] = [];
     const proxy = { ...(await timedSocks(greetingAges)), host: 'localhost' };

@@ -44,7 +44,11 @@ export interface NativeUpstream {
 export class NativeWarm {
   watcher: { close(): void } | null = null;
 
-  constructor(readonly fd: number) {}
+  constructor(
+    readonly fd: number,
+    /** The proxy sent more than its answers before any CONNECT (read with them, so the descriptor's watch cannot see it). */
+    readonly unasked: boolean,
+  ) {}
 }
 
 const RUN = Symbol('pgw.forwarder.nativeDial');
@@ -260,7 +264,7 @@ function openWarm(proxy: ProxyEndpoint, options: DialOptions, fastOpen: boolean)
 }
 
 function toWarm(upstream: NativeUpstream): NativeWarm {
-  return new NativeWarm(upstream.fd);
+  return new NativeWarm(upstream.fd, upstream.leftover !== undefined && upstream.leftover.length > 0);
 }
 
 function unwatch(warm: NativeWarm): void {
@@ -276,6 +280,10 @@ export function nativeWarmConnector(fastOpen: boolean): WarmConnector<NativeWarm
   return {
     open: (proxy, options) => openWarm(proxy, options, fastOpen),
     watch(warm: NativeWarm, loss: WarmLoss) {
+      // Bytes the open already read are as unasked as later ones: lost, as the JavaScript pool's
+      // socket is (its handshake unshifts them, its watch sees them readable). After the pool has
+      // kept it (a loss is ignored for a connection it does not hold yet).
+      if (warm.unasked) return void queueMicrotask(() => loss.lost());
       // Readable or hung up before any CONNECT: the proxy closed it or sent something unasked.
       warm.watcher = watchDescriptor(warm.fd, () => loss.lost());
     },
