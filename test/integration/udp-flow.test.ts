@@ -31,12 +31,12 @@ function flowWith(
   client: Endpoint,
   grants: (() => UdpSocketGrant | Promise<UdpSocketGrant>)[],
   outcome: () => UdpSendOutcome = () => 'sent',
-  { opened = Promise.resolve(), queueBudget = Infinity }: { opened?: Promise<void>; queueBudget?: number } = {},
+  { opened = Promise.resolve(), queueBudget = Infinity, refusalHoldMs = DEFAULT_UDP_LIMITS.refusalHoldMs }: { opened?: Promise<void>; queueBudget?: number; refusalHoldMs?: number } = {},
 ) {
   const record = { dropped: [] as string[], relayed: [] as [string, number][], released: 0, asked: 0, sent: 0, queuedBytes: 0, openSignal: null as DialSignal | null };
   let handlers: UdpAssociationHandlers | null = null;
   const association = { send: () => (record.sent++, outcome()), close: () => undefined, relay: { address: '127.0.0.1', port: 9 }, relayIsProxy: true } as unknown as Socks5UdpAssociation;
-  const flow = new UdpFlow('k', client, { proxyId: 1, proxy: null }, DEFAULT_UDP_LIMITS, {
+  const flow = new UdpFlow('k', client, { proxyId: 1, proxy: null }, { ...DEFAULT_UDP_LIMITS, refusalHoldMs }, {
     associate: async (h, signal) => ((handlers = h), (record.openSignal = signal), await opened, association),
     replySocket: async () => (record.asked++, grants.shift()!()),
     reserveDestination: () => null,
@@ -214,14 +214,22 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     assert.equal(record.released, 1, 'the failed ask gave its place back');
   });
 
-  it('the agent’s own refusal stands for the flow: not asked again', async () => {
-    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40002 }, [() => ({ reason: 'the gateway is not in TPROXY mode' })]);
+  it('the agent’s own refusal holds for refusalHoldMs, then the next datagram asks again (a refusal of a moment, no policy yet or EMFILE, cut a client that kept sending for good)', async () => {
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40002 }, [() => ({ reason: 'the agent has no policy in force yet' }), () => ({ fd })], undefined, { refusalHoldMs: 200 });
     cleanups.push(() => flow.close());
-    const destination: Endpoint = { ip: '127.0.0.1', port: 9 };
     flow.send(destination, Buffer.from('first'));
     await settle();
+    // Within the hold: refused without asking (a client cannot make the agent answer every datagram).
     flow.send(destination, Buffer.from('second'));
     assert.equal(record.asked, 1);
     assert.deepEqual(record.dropped, ['reply_socket_refused', 'reply_socket_refused']);
+    await settle(250);
+    flow.send(destination, Buffer.from('third'));
+    await settle();
+    assert.equal(record.asked, 2, 'asked again after the hold');
+    assert.deepEqual(record.relayed, [['up', 5]], 'the datagram after the hold went out');
+    assert.equal(record.released, 1, 'the refused destination gave its place back before it was asked for again');
   });
 });

@@ -47,7 +47,8 @@ const REDIRECTED_PENDING_MAX = 256;
 interface Destination {
   fd: number | null;
   reader: TransparentUdpReader | null;
-  refused: boolean;
+  /** When the agent refused its reply socket (Date.now()); null while not refused. */
+  refusedAt: number | null;
   /** Datagrams to send once both the association and this reply socket are there. */
   readonly waiting: { readonly data: Buffer; readonly redirect: DnsRedirect | null }[];
 }
@@ -129,15 +130,20 @@ export class UdpFlow {
     this.lastActive = this.lastFromClient = Date.now();
     const key = `${destination.ip}:${destination.port}`;
     let known = this.destinations.get(key);
+    // A refusal stands for limits.refusalHoldMs; the datagram after it asks the agent again.
+    if (known?.refusedAt != null && this.lastFromClient - known.refusedAt >= this.limits.refusalHoldMs) {
+      this.forget(key, known);
+      known = undefined;
+    }
     if (known === undefined) {
       if (this.destinations.size >= this.limits.destinationsPerFlow) return this.deps.dropped('limit_destinations');
       const overBudget = this.deps.reserveDestination();
       if (overBudget !== null) return this.deps.dropped(overBudget);
-      known = { fd: null, reader: null, refused: false, waiting: [] };
+      known = { fd: null, reader: null, refusedAt: null, waiting: [] };
       this.destinations.set(key, known);
       this.requestReplySocket(key, destination, known);
     }
-    if (known.refused) return this.deps.dropped('reply_socket_refused');
+    if (known.refusedAt !== null) return this.deps.dropped('reply_socket_refused');
     if (this.association !== null && known.fd !== null) return this.toProxy(key, destination, data, redirect);
     if (this.queued >= this.limits.queuedPerFlow || this.queuedBytes + data.length > this.limits.queuedBytesPerFlow || !this.deps.reserveQueued(data.length)) {
       return this.deps.dropped('queue_full');
@@ -189,7 +195,7 @@ export class UdpFlow {
         // The agent away for a moment (a restart, a timeout): the next datagram asks again, where
         // a refusal kept for good would cut this destination off for the whole flow.
         if (grant.transient && !this.ended && this.destinations.get(key) === known) return this.forget(key, known);
-        known.refused = true;
+        known.refusedAt = Date.now();
         this.unqueue(known);
         return;
       }

@@ -24,6 +24,13 @@ export interface UdpLimits {
    */
   readonly destinationsPerClient: number;
   readonly destinationsTotal: number;
+  /**
+   * How long the agent's refusal of a destination's reply socket stands for a flow: the next
+   * datagram after it asks again. A refusal may be of a moment (no policy in force yet after a
+   * restart, out of descriptors, a block the flow's route has not seen yet), and a client that keeps
+   * sending (a VPN's keepalives) would otherwise hold its flow, and the refusal, for good.
+   */
+  readonly refusalHoldMs: number;
   /** Datagrams held per flow while its association opens; more are dropped. */
   readonly queuedPerFlow: number;
   /**
@@ -59,6 +66,7 @@ export const DEFAULT_UDP_LIMITS: UdpLimits = {
   destinationsPerFlow: 64,
   destinationsPerClient: 1_024,
   destinationsTotal: 15_360,
+  refusalHoldMs: 5_000,
   queuedPerFlow: 32,
   queuedBytesPerFlow: 64 * 1024,
   queuedBytesPerClient: 4 * 1024 * 1024,
