@@ -4,6 +4,7 @@
 // a scripted proxy for what the association itself refuses. The flow's association is a recording
 // stand-in where the test needs to say what the proxy side did.
 import assert from 'node:assert/strict';
+import { fstatSync, openSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { type DialSignal, Socks5UdpAssociation, type UdpAssociationHandlers, type UdpSendOutcome } from '@pgw/dialers';
 import type { ProxyEndpoint } from '@pgw/domain';
@@ -212,6 +213,30 @@ describe('a UDP flow of TPROXY mode against real sockets', { timeout: 30_000 }, 
     assert.equal(record.asked, 2, 'asked again');
     assert.deepEqual(record.relayed, [['up', 6]]);
     assert.equal(record.released, 1, 'the failed ask gave its place back');
+  });
+
+  it('a reply socket that cannot be watched (not pollable: out of watches) is closed and asked for again; the forwarder goes on', async () => {
+    const unpollable = openSync('/dev/null', 'r');
+    const destination: Endpoint = { ip: '127.0.0.1', port: await deadPort() };
+    const fd = transparentUdpSocket(destination.ip, destination.port, { recvOrigDst: false, mark: AGENT_SOCKET_MARK, connect: { address: '127.0.0.1', port: await deadPort() } });
+    const { flow, record } = flowWith({ ip: '127.0.0.1', port: 40003 }, [() => ({ fd: unpollable }), () => ({ fd })]);
+    cleanups.push(() => flow.close());
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      flow.send(destination, Buffer.from('first'));
+      await settle();
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    assert.deepEqual(rejections, [], 'an unhandled rejection: the forwarder would have exited');
+    assert.deepEqual(record.dropped, ['reply_socket_refused']);
+    assert.throws(() => fstatSync(unpollable), 'the descriptor that could not be watched was closed');
+    flow.send(destination, Buffer.from('second'));
+    await settle();
+    assert.equal(record.asked, 2, 'asked again');
+    assert.deepEqual(record.relayed, [['up', 6]]);
   });
 
   it('the agent’s own refusal holds for refusalHoldMs, then the next datagram asks again (a refusal of a moment, no policy yet or EMFILE, cut a client that kept sending for good)', async () => {

@@ -40,6 +40,8 @@ class Harness {
   currentTarget: Endpoint | null = null;
   behaviour: Behaviour = 'answer';
   replyRefusal: string | null = null;
+  /** The agent's answer for a reply socket comes this late (it answers up to 128 asks in turn). */
+  replyDelayMs = 0;
   sendThrows = false;
   readonly relay: DnsOverTcp;
 
@@ -59,6 +61,7 @@ class Harness {
       },
       replySocket: async (c, d) => {
         this.replySockets.push([c, d]);
+        if (this.replyDelayMs > 0) await new Promise((r) => setTimeout(r, this.replyDelayMs));
         return this.replyRefusal === null ? { fd: 99 } : { reason: this.replyRefusal };
       },
       replyChannel: (_fd, onQuery) => {
@@ -245,6 +248,18 @@ describe('DnsOverTcp: UDP DNS answered through a TCP tunnel of the client’s pr
     assert.deepEqual(h.drops, [['reply_socket_refused', 'the gateway is not in TPROXY mode']]);
     // Ended once refused, its tunnel aborted: the query was asked through the proxy, and answered, for nothing.
     assert.equal(queriesSeen.length, seen, 'the query reached the resolver');
+  });
+
+  it('a reply socket the agent refuses after the tunnel is up: the query never leaves through it (the agent judges before anything is sent)', async () => {
+    const h = new Harness(port);
+    h.replyRefusal = 'client 192.168.2.10 is blocked (proxy_down)';
+    h.replyDelayMs = 100;
+    const seen = queriesSeen.length;
+    h.relay.query(route, client, resolver, resolver, dnsQuery(13));
+    await h.settled();
+    assert.equal(h.dials.length, 1, 'the tunnel was dialed while the agent was asked');
+    assert.deepEqual(h.drops, [['reply_socket_refused', 'client 192.168.2.10 is blocked (proxy_down)']]);
+    assert.equal(queriesSeen.length, seen, 'the query reached the resolver before the agent had answered');
   });
 
   it('a retry that lands on the open reply socket is asked too, through the same socket', async () => {

@@ -128,8 +128,14 @@ export class DnsOverTcp {
   private openPath(key: string, route: MappingRoute, client: Endpoint, destination: Endpoint): ReplyPath {
     const ready = this.deps.replySocket(client, destination).then((grant): DnsReplyChannel | string => {
       if ('reason' in grant) return grant.reason;
-      // The client's retries from the same port to the same resolver land on this socket while it is open.
-      const channel = this.deps.replyChannel(grant.fd, (data) => this.deps.fromReplySocket(client, destination, data));
+      let channel: DnsReplyChannel;
+      try {
+        // The client's retries from the same port to the same resolver land on this socket while it is open.
+        channel = this.deps.replyChannel(grant.fd, (data) => this.deps.fromReplySocket(client, destination, data));
+      } catch (error) {
+        // Not watchable (out of memory or watches); replyChannel gave the descriptor back.
+        return `the reply socket cannot be read: ${(error as Error).message}`;
+      }
       if (path.closed) {
         channel.close();
         return 'closed';
@@ -201,7 +207,14 @@ export class DnsOverTcp {
         socket.on('close', () => {
           if (!answered) finish('dns_tunnel_failed', 'the tunnel closed before the answer');
         });
-        socket.write(frameDnsMessage(query));
+        // Sent once the agent gave the reply socket: its refusal (a client blocked since, a LAN
+        // resolver) must keep the query from leaving, as a flow's datagram waits for its socket.
+        path.ready.then(
+          (channel) => {
+            if (!done && typeof channel !== 'string') socket.write(frameDnsMessage(query));
+          },
+          () => undefined,
+        );
       },
       (error: Error) => finish('dns_tunnel_failed', error.message),
     );

@@ -201,12 +201,20 @@ export class UdpFlow {
       }
       // Ended, or this destination forgotten (the policy refuses it since) while the agent answered.
       if (this.ended || this.destinations.get(key) !== known) return closeFd(grant.fd);
+      try {
+        known.reader = new TransparentUdpReader(
+          grant.fd,
+          (datagram: TransparentDatagram) => this.deps.fromReplySocket({ ip: datagram.dstAddress, port: datagram.dstPort }, datagram.data),
+          () => undefined, // a failed read ends nothing else: the flow's idle timer closes it
+        );
+      } catch (error) {
+        // Not watchable (out of memory or watches): refused for a moment; thrown from here it would
+        // be an unhandled rejection, which ends the whole forwarder.
+        closeFd(grant.fd);
+        for (let i = 0; i < known.waiting.length; i++) this.deps.dropped('reply_socket_refused', (error as Error).message);
+        return this.forget(key, known);
+      }
       known.fd = grant.fd;
-      known.reader = new TransparentUdpReader(
-        grant.fd,
-        (datagram: TransparentDatagram) => this.deps.fromReplySocket({ ip: datagram.dstAddress, port: datagram.dstPort }, datagram.data),
-        () => undefined, // a failed read ends nothing else: the flow's idle timer closes it
-      );
       this.flush(key, known);
     });
   }

@@ -109,7 +109,13 @@ export class UdpRelay {
         ),
       replySocket: (client, destination) => this.sockets.replySocket(client, destination),
       replyChannel: (fd, onQuery) => {
-        const reader = new TransparentUdpReader(fd, (datagram) => onQuery(datagram.data), () => undefined);
+        let reader: TransparentUdpReader;
+        try {
+          reader = new TransparentUdpReader(fd, (datagram) => onQuery(datagram.data), () => undefined);
+        } catch (error) {
+          closeFd(fd);
+          throw error;
+        }
         return {
           send: (data) => sendTransparentUdp(fd, data),
           close: () => {
