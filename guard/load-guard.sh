@@ -65,7 +65,9 @@ add_rule() {
 add_rule pref 100 iif "$lan" to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242 || :
 add_rule pref 101 iif "$lan" to 127.0.0.0/8 blackhole protocol 242 || :
 # The kernel's pref 0 goes only once local delivery has pgw's rule: the box's own loopback needs one.
-if add_rule pref 102 lookup local protocol 242; then
+# Made with the kernel's protocol, as pref 0 was: a network manager that deletes the rules it did
+# not make but the kernel's (systemd-networkd by default) leaves it (lan-routing.ts says more).
+if add_rule pref 102 lookup local protocol kernel; then
   "$ip" rule del pref 0 table local 2>/dev/null || true
 fi
 exit "$rc"

@@ -213,7 +213,8 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
     // A boot without the guard's layers: no table, LAN forwarding on, the kernel's own pref 0 local rule.
     assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
     await dp.lab.exec(dp.gw, ['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local']);
-    for (const pref of ['100', '101', '102']) await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', pref, 'protocol', '242']);
+    for (const pref of ['100', '101']) await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', pref, 'protocol', '242']);
+    await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', '102', 'protocol', 'kernel']);
     await setSysctl('net.ipv4.conf.ens19.forwarding', '1');
     const dir = mkdtempSync(join(tmpdir(), 'pgw-guard-refused-'));
     try {
@@ -229,6 +230,8 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
       const rules = (await dp.lab.exec(dp.gw, ['ip', 'rule', 'show'])).stdout;
       assert.match(rules, /^101:\s+from all to 127\.0\.0\.0\/8 iif ens19 blackhole proto 242/m, `the blackhole rule: ${rules}`);
       assert.doesNotMatch(rules, /^0:/m, `the kernel's pref 0 local rule moved behind pgw's: ${rules}`);
+      // iproute2 names no protocol for the kernel's own (RTPROT_KERNEL).
+      assert.match(rules, /^102:\s+from all lookup local$/m, `the moved local rule keeps the kernel's protocol: ${rules}`);
       await setSysctl('net.ipv4.conf.ens19.route_localnet', '1');
       try {
         assert.equal((await dp.prober.tcp(dp.lab.clients[1]!, '127.0.0.1', LOOPBACK_SERVICE_PORT)).result, 'timeout', 'with route_localnet on and the file refused, the routing rules refuse the hole');

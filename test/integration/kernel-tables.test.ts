@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { interfaceNameSchema } from '@pgw/domain';
-import { routingCommands } from '../../services/agent/src/lan/lan-routing.js';
+import { deleteRule, routingCommands } from '../../services/agent/src/lan/lan-routing.js';
 import type { NeighbourRow, RouteEntry, RoutingRule } from '../../services/agent/src/netlink/rtnetlink.js';
 import { TPROXY_TABLE, tproxyRoutingCommands } from '../../services/agent/src/lan/policy-routing-tproxy.js';
 
@@ -81,11 +81,27 @@ describe('netlink reads of rules, routes and nft chains (agent, in a namespace)'
       assert.equal(r.fwmark === null ? null : `0x${r.fwmark.toString(16)}`, theirs.fwmark ?? null, `fwmark of pref ${r.priority}`);
       assert.equal(r.action === 'blackhole', theirs.action === 'blackhole', `action of pref ${r.priority}`);
     }
-    assert.deepEqual(rules.filter((r) => r.protocol === 242).map((r) => r.priority), [100, 101, 102]);
+    assert.deepEqual(rules.filter((r) => r.protocol === 242).map((r) => r.priority), [100, 101]);
+    assert.ok(rules.some((r) => r.priority === 102 && r.table === 255 && r.protocol === 2), 'the moved local rule keeps the kernel\'s protocol');
     assert.deepEqual(rules.filter((r) => r.protocol === 243).map((r) => r.priority), [99]);
     assert.equal(rules.some((r) => r.priority === 0), false, 'pref 0 local rule moved after ours');
     assert.deepEqual(routes, [{ table: 243, type: 2, dst: '0.0.0.0/0', oif: 1, protocol: 243 }]);
     assert.deepEqual(await enforce(lan), [], 'a second assertion changes nothing');
+  });
+
+  it("a network manager that deletes every rule it did not make but the kernel's (systemd-networkd's ManageForeignRoutingPolicyRules): local delivery keeps its rule", async () => {
+    const { rules } = await read();
+    // What networkd does at its start and at a link's reconfiguration, with no .network rule of its own.
+    for (const r of rules.filter((r) => r.protocol !== 2)) await ip(...deleteRule(r).split(' '));
+    const left = (await read()).rules;
+    assert.ok(
+      left.some((r) => r.action === 'lookup' && r.table === 255 && r.iif === null && r.dst === null && r.fwmark === null),
+      `no rule looks up the local table: the box's own loopback and addresses are unreachable (${left.map((r) => `${r.priority}:${r.table}/${r.protocol}`).join(' ')})`,
+    );
+    // The kernel's own route lookup, through the rules as they are: delivered locally, not unreachable.
+    assert.match((await ip('route', 'get', '127.0.0.1')).stdout, /^local 127\.0\.0\.1 dev lo table local/);
+    await enforce(lan);
+    assert.deepEqual(await enforce(lan), [], 'put back whole by the next assertion');
   });
 
   it('a rule removed by hand, an edited one and a route gone are seen and put back', async () => {

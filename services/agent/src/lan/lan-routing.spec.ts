@@ -11,7 +11,7 @@ const kernelDefault: RoutingRule[] = [rule({ priority: 0, table: 255 }), rule({ 
 const oursFor = (iif: string): RoutingRule[] => [
   rule({ priority: 100, iif, dst: '127.0.0.0/8', fwmark: 0x1000000, fwmask: 0x1000000, table: 255, protocol: 242 }),
   rule({ priority: 101, iif, dst: '127.0.0.0/8', action: 'blackhole', table: 0, protocol: 242 }),
-  rule({ priority: 102, table: 255, protocol: 242 }),
+  rule({ priority: 102, table: 255 }),
 ];
 
 describe('routingCommands (route_localnet closure)', () => {
@@ -19,9 +19,14 @@ describe('routingCommands (route_localnet closure)', () => {
     assert.deepEqual(routingCommands(kernelDefault, lan), [
       'rule add pref 100 iif ens19 to 127.0.0.0/8 fwmark 0x1000000/0x1000000 lookup local protocol 242',
       'rule add pref 101 iif ens19 to 127.0.0.0/8 blackhole protocol 242',
-      'rule add pref 102 lookup local protocol 242',
+      'rule add pref 102 lookup local protocol kernel',
       'rule del pref 0 table local',
     ]);
+  });
+
+  it('an older pgw-protocol local rule is replaced by one with the kernel\'s protocol, added first', () => {
+    const older = [...oursFor('ens19').slice(0, 2), rule({ priority: 102, table: 255, protocol: 242 }), ...kernelDefault.slice(1)];
+    assert.deepEqual(routingCommands(older, lan), ['rule add pref 102 lookup local protocol kernel', 'rule del pref 102 lookup 255 protocol 242']);
   });
 
   it('does nothing when the rules are in force', () => {

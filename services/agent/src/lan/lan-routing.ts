@@ -14,7 +14,11 @@ const run = promisify(execFile);
  * packet to 127.0.0.0/8 only when it carries the mark, and blackhole the rest. The mark cannot
  * come from the wire: with every table flushed (`nft flush ruleset`, Debian's nftables.conf) no
  * packet has it, so the kernel refuses LAN -> 127/8 by routing even while route_localnet=1.
- * The default `from all lookup local` rule (pref 0) would match first, so it moves after ours.
+ * The default `from all lookup local` rule (pref 0) would match first, so it moves after ours,
+ * keeping the kernel's protocol: a network manager that deletes every rule it did not make but
+ * the kernel's (systemd-networkd's ManageForeignRoutingPolicyRules, on by default) then leaves it,
+ * where a pgw-protocol local rule went and left the box without local delivery (its loopback and
+ * its own addresses) until an agent put it back: never, while the agent is stopped.
  * The same rules are set at boot by guard/load-guard.sh.
  */
 export const LOCAL_MARK = 0x0100_0000;
@@ -23,6 +27,8 @@ export const PGW_RULE_PROTOCOL = 242;
 export const PREF_MARKED = 100;
 export const PREF_REFUSE = 101;
 export const PREF_LOCAL = 102;
+/** RTPROT_KERNEL: what the moved local rule is made with, as the kernel's own pref 0 rule was. */
+const RTPROT_KERNEL = 2;
 
 const LOOPBACK_NET = '127.0.0.0/8';
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -37,9 +43,9 @@ function wanted(lan: InterfaceName): WantedRule[] {
   const base = { iif: null, dst: null, fwmark: null, fwmask: null, action: 'lookup', table: RT_TABLE_LOCAL, protocol: PGW_RULE_PROTOCOL } as const;
   const mark = hex(LOCAL_MARK);
   return [
-    { rule: { ...base, priority: PREF_MARKED, iif: lan, dst: LOOPBACK_NET, fwmark: LOCAL_MARK, fwmask: LOCAL_MARK }, add: `pref ${PREF_MARKED} iif ${lan} to ${LOOPBACK_NET} fwmark ${mark}/${mark} lookup local` },
-    { rule: { ...base, priority: PREF_REFUSE, iif: lan, dst: LOOPBACK_NET, action: 'blackhole', table: 0 }, add: `pref ${PREF_REFUSE} iif ${lan} to ${LOOPBACK_NET} blackhole` },
-    { rule: { ...base, priority: PREF_LOCAL }, add: `pref ${PREF_LOCAL} lookup local` },
+    { rule: { ...base, priority: PREF_MARKED, iif: lan, dst: LOOPBACK_NET, fwmark: LOCAL_MARK, fwmask: LOCAL_MARK }, add: `pref ${PREF_MARKED} iif ${lan} to ${LOOPBACK_NET} fwmark ${mark}/${mark} lookup local protocol ${PGW_RULE_PROTOCOL}` },
+    { rule: { ...base, priority: PREF_REFUSE, iif: lan, dst: LOOPBACK_NET, action: 'blackhole', table: 0 }, add: `pref ${PREF_REFUSE} iif ${lan} to ${LOOPBACK_NET} blackhole protocol ${PGW_RULE_PROTOCOL}` },
+    { rule: { ...base, priority: PREF_LOCAL, protocol: RTPROT_KERNEL }, add: `pref ${PREF_LOCAL} lookup local protocol kernel` },
   ];
 }
 
@@ -74,11 +80,12 @@ const defaultLocal = (r: RoutingRule) => r.priority === 0 && r.action === 'looku
  */
 export function routingCommands(current: readonly RoutingRule[], lan: InterfaceName): string[] {
   const want = wanted(lan);
+  // Only rules of our protocol are ever deleted; the moved local rule has the kernel's (wanted()).
   const ours = current.filter((r) => r.protocol === PGW_RULE_PROTOCOL);
-  const have = new Set(ours.map(ruleKey));
+  const have = new Set(current.map(ruleKey));
   const wantKeys = new Set(want.map((w) => ruleKey(w.rule)));
   return [
-    ...want.filter((w) => !have.has(ruleKey(w.rule))).map((w) => `rule add ${w.add} protocol ${PGW_RULE_PROTOCOL}`),
+    ...want.filter((w) => !have.has(ruleKey(w.rule))).map((w) => `rule add ${w.add}`),
     ...ours.filter((r) => !wantKeys.has(ruleKey(r))).map(deleteRule),
     ...current.filter(defaultLocal).map(() => 'rule del pref 0 table local'),
   ];
