@@ -35,6 +35,27 @@ for _ in range(3):
     s.sendto(header + icmp, (dst, 0))
 `;
 
+/** python3 -c UDP_LISTEN <address> <port>: prints the first datagram received within 1.5 s, or "nothing". */
+const UDP_LISTEN = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(1.5)
+try:
+    print(s.recv(100).decode())
+except socket.timeout:
+    print('nothing')
+`;
+
+/** python3 -c UDP_SEND <source> <destination> <port>: three datagrams from the given source address. */
+const UDP_SEND = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for _ in range(3):
+    s.sendto(b'pgw-from-the-wan', (sys.argv[2], int(sys.argv[3])))
+`;
+
 let dp: Dataplane;
 let internet: string;
 let httpPort: number;
@@ -259,6 +280,23 @@ describe('kernel backstop: LAN forwarding off, route_localnet only while the age
     assert.ok(unguarded.some((l) => l.includes(`> ${internet}: ICMP echo reply`)), `positive control: with no table the echo reply goes to the forged WAN host by eth0: ${unguarded.join(' | ')}`);
     await dp.loadGuard();
     assert.deepEqual(await forgedEcho(), [], 'packets to the forged WAN host on eth0 with the guard in force');
+  });
+
+  it('flow 4 with only the guard: a WAN host routing to the LAN through the gateway reaches no client', async () => {
+    // The gateway forwards (ip_forward=1, as dockerd sets it); the LAN's forwarding=0 covers only
+    // packets arriving on the LAN. inet pgw drops forwarding into the LAN; with it absent (boot, a
+    // flush, the agent stopped and its table deleted) the guard alone stood, and it dropped only
+    // forwarding from the LAN.
+    const wanToClient = async () => {
+      const listen = dp.lab.exec(dp.lab.ns.lan, ['python3', '-c', UDP_LISTEN, EFFECTIVE, '40999']);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await dp.lab.exec(dp.lab.ns.wan, ['python3', '-c', UDP_SEND, internet, EFFECTIVE, '40999']);
+      return (await listen).stdout.trim();
+    };
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    assert.equal(await wanToClient(), 'pgw-from-the-wan', 'positive control: with no table the WAN host reaches the client through the gateway');
+    await dp.loadGuard();
+    assert.equal(await wanToClient(), 'nothing', 'the WAN host reached a LAN client with the guard in force');
   });
 
   it('a restarted agent restores its rules and route_localnet; a graceful stop switches route_localnet off too', async () => {
