@@ -157,6 +157,8 @@ describe('privilege split and operability in systemd/', () => {
   it('the api’s port is its socket unit’s, at the api’s default address, and stopping pgw.target stops it', () => {
     const socket = readUnit('pgw-api.socket');
     assert.deepEqual(socket.get('ListenStream'), ['127.0.0.1:8080']);
+    // IP_FREEBIND: an address not configured yet when socket units start (before the network) binds all the same.
+    assert.equal(one(socket, 'FreeBind'), 'true');
     assert.equal(one(socket, 'PartOf'), 'pgw.target');
     const api = readUnit('pgw-api.service');
     assert.equal(one(api, 'Requires'), 'pgw-api.socket');
