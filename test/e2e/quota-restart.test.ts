@@ -188,4 +188,42 @@ describe('quota counts survive a reboot and a failover (issue 16)', { timeout: 4
     await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES * 3, quotaEpoch: epoch }, true);
     assert.equal((await dp.prober.until(CLIENT, ip, httpPort, 'connected', 20_000)).gaveUp, undefined, 'still blocked under a raised limit: the held block was never released');
   });
+  // Redis answering with nothing of the client's (a Redis that lost its data, a sample no reader
+  // can parse) was taken as "counts read": the state file's block was released and the quota object
+  // counted from zero, so a client over its whole quota was served a whole quota again after a
+  // reboot (review). The state file's over-quota stems now count as used up to the limit the
+  // saved policy gave them, in their period.
+  it('a client over its quota stays blocked through a reboot whose Redis lost the stored counts; a raised limit serves it', async () => {
+    const node = agentNode;
+    const epoch = 3;
+    const { ip, httpPort } = dp.lab.description.internet;
+    await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES, quotaEpoch: epoch }, true);
+    await dp.waitFor('the new epoch\'s quota object', async () => (await quotaUsed(dp, mappingId, epoch)) !== null, 45_000);
+    assert.equal((await dp.prober.until(CLIENT, ip, httpPort, 'connected', 15_000)).gaveUp, undefined, 'served again after the reset');
+    await iperfServerFree();
+    await useUntilBlocked(epoch);
+    await dp.waitFor('the client in lan_blocked (quota_exceeded), so in the state file', async () => (await dp.setElements('lan_blocked'))?.includes(CLIENT) ?? false, 10_000);
+    await dp.killAgent();
+    const admin = connectRedis(dp.lab.redis.adminUrl);
+    try {
+      await admin.del(CLIENT_USAGE_KEY);
+    } finally {
+      admin.disconnect();
+    }
+    assert.equal((await dp.nft('flush', 'ruleset')).exitCode, 0);
+    await dp.loadGuard();
+    dp.agent = await dp.gateway.start('agent', { PGW_USAGE_INTERVAL_MS: '1000', ...(node === DEFAULT_NODE ? {} : { PGW_NODE_NAME: node }) });
+    await dp.waitFor('the agent\'s first run from Postgres', async () => (await dp.setElements('lan_mapped'))?.includes(OTHER) ?? false, 30_000);
+    await dp.waitFor('the agent\'s first sample in Redis (the stored counts read before it)', async () => (await sampleOf(node)) !== null, 10_000);
+    // Past a few quota polls (1 s each) after the empty read.
+    const served: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const probe = await dp.prober.tcp(CLIENT, ip, httpPort, 500);
+      if (probe.result === 'connected') served.push(`try ${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.deepEqual(served, [], `a client over its quota was served after a reboot whose Redis had lost the counts; quota object ${await quotaUsed(dp, mappingId, epoch)} B, lan_blocked: ${(await dp.setElements('lan_blocked'))?.join(' ')}`);
+    await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES * 3, quotaEpoch: epoch }, true);
+    assert.equal((await dp.prober.until(CLIENT, ip, httpPort, 'connected', 20_000)).gaveUp, undefined, 'still blocked under a raised limit: the state file\'s count must be its saved limit, not the new one');
+  });
 });

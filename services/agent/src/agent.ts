@@ -27,7 +27,7 @@ import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
 import { resolveHosts } from './policy/resolve-hosts.js';
 import { SelfHeal } from './self-heal/self-heal.js';
 import type { StateCache } from './policy/state-cache.js';
-import { QuotaBlocks, quotaStemsAtBoot } from './quota/quota-block.js';
+import { heldQuotaCounts, QuotaBlocks, quotaStemsAtBoot } from './quota/quota-block.js';
 import { type PolicyBuild, SettingsRefused } from './policy/build-policy.js';
 import { quotaPeriodAt, type QuotaSettings } from './quota/quota-period.js';
 import { stemOf } from './quota/quota-table.js';
@@ -108,6 +108,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   if (heldAtBoot.length > 0) {
     // Non-empty only for a file of the period in force: its key is known.
     quotaBlocks.hold(heldAtBoot, early.quotaPeriodKey!);
+    shaper.hold(heldQuotaCounts(heldAtBoot, early.quotaPeriodKey!, early.cached));
     logger.info('clients over quota in the state file stay blocked until the stored quota counts are read', { quotas: heldAtBoot });
   }
   const readiness = new PolicyReadiness(early);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { PolicyClient } from '@pgw/domain';
 import type { PolicyBuild } from '../policy/build-policy.js';
 import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
-import { QuotaBlocks, quotaStemsAtBoot } from './quota-block.js';
+import { heldQuotaCounts, QuotaBlocks, quotaStemsAtBoot } from './quota-block.js';
 
 const quota = { rateDownKbit: null, rateUpKbit: null, quotaBytes: 10_000_000, quotaEpoch: 0 };
 const client = policyClient;
@@ -66,4 +66,21 @@ test('quotaStemsAtBoot: the saved stems of the period in force, none of another 
   assert.deepEqual(quotaStemsAtBoot(['q10_0'], 'm202611', 'm202612'), [], 'written in an earlier period');
   assert.deepEqual(quotaStemsAtBoot(['q10_0'], null, 'm202612'), [], 'a file from before the period key was kept');
   assert.deepEqual(quotaStemsAtBoot(['q10_0'], 'm202612', null), [], 'no quota settings now');
+});
+
+test('heldQuotaCounts: each held stem used up to the limit the saved policy gave it, in the held period; other stems and clients none', () => {
+  const saved = gatewayPolicy([
+    client(10, { shaping: quota, blocked: 'quota_exceeded' }),
+    client(11, { shaping: { ...quota, quotaBytes: 5_000, quotaEpoch: 2 } }),
+    client(12, { shaping: { ...quota, quotaBytes: null } }),
+    client(13),
+  ]);
+  assert.deepEqual(
+    [...heldQuotaCounts(['q10_0', 'q11_2', 'q12_0', 'q13_0', 'q11_1'], 'm202612', saved)],
+    [
+      ['q10_0_m202612', 10_000_000],
+      ['q11_2_m202612', 5_000],
+    ],
+  );
+  assert.deepEqual([...heldQuotaCounts(['q10_0'], 'm202612', null)], [], 'no saved policy: nothing known');
 });

@@ -1,6 +1,6 @@
-import type { PolicyClient } from '@pgw/domain';
+import type { GatewayPolicy, PolicyClient } from '@pgw/domain';
 import type { PolicyBuild } from '../policy/build-policy.js';
-import { quotaStem } from './quota-table.js';
+import { quotaName, quotaStem } from './quota-table.js';
 
 /**
  * Clients over quota join the block path of every other blocked client (`lan_blocked`, reason
@@ -87,4 +87,23 @@ export class QuotaBlocks {
  */
 export function quotaStemsAtBoot(savedStems: readonly string[], savedPeriodKey: string | null, currentPeriodKey: string | null): string[] {
   return savedPeriodKey !== null && savedPeriodKey === currentPeriodKey ? [...savedStems] : [];
+}
+
+/**
+ * The held stems as quota counts of their period (quota object name -> bytes): each used up to the
+ * limit the saved policy (the state file's) gave it. Seeded like a stored count (Shaper.hold), they
+ * keep the client blocked by the kernel's own count once the held block is released, which happens
+ * as soon as Redis answers, whatever it holds: one that lost its data answered nothing of the
+ * client, and its quota counted from zero again. The saved limit, not the one in force: a limit
+ * raised since leaves the client its difference, as a count would.
+ */
+export function heldQuotaCounts(stems: readonly string[], periodKey: string, savedPolicy: GatewayPolicy | null): Map<string, number> {
+  const held = new Set(stems);
+  const counts = new Map<string, number>();
+  for (const client of savedPolicy?.clients ?? []) {
+    const bytes = client.shaping?.quotaBytes;
+    if (bytes == null || !held.has(quotaStem(client.mappingId, client.shaping!.quotaEpoch))) continue;
+    counts.set(quotaName(client.mappingId, client.shaping!.quotaEpoch, periodKey), bytes);
+  }
+  return counts;
 }

@@ -60,6 +60,8 @@ export class Shaper {
   private memory: QuotaTableReading = EMPTY_READING;
   /** Every node's last published usage sample (quota-store.ts), read from Redis. */
   private stored: readonly ClientUsageSample[] = [];
+  /** Counts known besides the stored ones: the state file's over-quota stems (heldQuotaCounts). */
+  private held: ReadonlyMap<string, number> = new Map();
 
   /** What the last sync could not put in force, per part (the status shows it; logged by onError too). */
   private readonly problems = new Map<'quota' | 'tc', string>();
@@ -141,6 +143,21 @@ export class Shaper {
    * True when the objects hold them now (or the first apply, still to come, will write them);
    * false when raising them failed (reported).
    */
+  /**
+   * Counts the state file knew (quota object name -> bytes; heldQuotaCounts), kept for every later
+   * apply like the stored ones: a quota object never counts less. Before the first sync.
+   */
+  hold(counts: ReadonlyMap<string, number>): void {
+    this.held = counts;
+  }
+
+  /** The stored counts of `window` (every node's samples), raised to the held ones. */
+  private knownCounts(window: QuotaPeriodWindow): Map<string, number> {
+    const counts = storedQuotaCounts(this.stored, window);
+    for (const [name, bytes] of this.held) counts.set(name, Math.max(counts.get(name) ?? 0, bytes));
+    return counts;
+  }
+
   async seed(samples: readonly ClientUsageSample[]): Promise<boolean> {
     this.stored = samples;
     // Judged under the write lock: an apply under way may have read the counts before these arrived
@@ -149,7 +166,7 @@ export class Shaper {
       const target = this.target;
       const window = this.window;
       if (target === null || window === null) return true; // the first apply, still to come, reads them
-      if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, storedQuotaCounts(samples, window)).length === 0) return true;
+      if (quotasBelowSeed(target.policy, window.key, this.memory, this.memory, this.knownCounts(window)).length === 0) return true;
       this.quotaChecked = null;
       await this.applyQuota(target.policy, target.settings, false);
       return true;
@@ -307,7 +324,7 @@ export class Shaper {
     let listed = parseQuotaTable(quotaJson, periodic ? null : await this.list('pgw_acct'));
     const checked: CountingTable[] = periodic ? ['pgw_quota'] : ['pgw_quota', 'pgw_acct'];
     let result: 'restored' | 'intact' = 'intact';
-    const stored = storedQuotaCounts(this.stored, window);
+    const stored = this.knownCounts(window);
     if (force || quotaTableDrift(policy, window.key, listed, checked).length > 0 || quotasBelowSeed(policy, window.key, listed, this.memory, stored).length > 0) {
       if (periodic) listed = parseQuotaTable(quotaJson, await this.list('pgw_acct'));
       this.memory = remember(this.memory, listed, policy, window.key);
