@@ -104,6 +104,8 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   // The state file's quota blocks stand until the stored counts are read and seeded (quota-block.ts):
   // after a reboot every quota object counts from zero until Redis answers, and the first run from
   // Postgres would otherwise serve a client that had used its whole quota (fail closed).
+  // pgw's qdiscs may still be on the LAN interface the state file's policy had (moved while stopped).
+  if (early.cached) shaper.leftOn(early.cached.lan.interface);
   const heldAtBoot = quotaStemsAtBoot(early.quotaOver, early.quotaPeriodKey, periodKeyNow(early.quota));
   if (heldAtBoot.length > 0) {
     // Non-empty only for a file of the period in force: its key is known.

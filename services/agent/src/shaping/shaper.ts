@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { quotaPeriodAt, type QuotaPeriodWindow, type QuotaSettings } from '../quota/quota-period.js';
 import { storedQuotaCounts } from '../quota/quota-store.js';
 import { type AccountingSet, type CountingTable, EMPTY_READING, type KernelCounter, parseQuotaTable, type QuotaObject, type QuotaTableReading, quotaExceeded, quotaName, quotaStem, quotasBelowSeed, quotaTableDrift, renderQuotaScript } from '../quota/quota-table.js';
+import { isPgwQdisc, parseQdiscs, qdiscConflict } from './lan-qdiscs.js';
 import { IFB_DEVICE, parseTcClasses, parseTcFilters, renderTcPlan, type TcPlan, tcShownKbit } from './render-shaping.js';
 
 const TIMEOUT_MS = 10_000;
@@ -40,6 +41,8 @@ export interface ShaperDeps {
  */
 export class Shaper {
   private appliedTc: string | null = null;
+  /** The LAN interface pgw's qdiscs may be on from an earlier plan (the state file's at start): cleared of them when the LAN moves. */
+  private tcLan: string | null = null;
   private tcVerifiedAt = 0;
   /** The quota part of the last policy checked against the kernel, and when. */
   private quotaChecked: { readonly key: string; readonly at: number } | null = null;
@@ -274,16 +277,36 @@ export class Shaper {
         throw new IfbUnavailable(error as Error);
       }
     }
-    // Ours alone on these devices: the root and ingress qdiscs are removed (absent is fine) and
-    // written again whole. A client's shaping pauses for the milliseconds of the batch, never its traffic.
-    await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'root'], true);
-    await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', plan.lan, 'ingress'], true);
+    // pgw's root and ingress qdiscs are removed and written again whole (a client's shaping pauses
+    // for the milliseconds of the batch, never its traffic), on the LAN interface and on the one
+    // before it; another tool's are left alone, and limits that would replace them are refused.
+    const lan = await this.qdiscsOf(plan.lan);
+    const conflict = qdiscConflict(plan, lan);
+    if (conflict !== null) throw new Error(conflict);
+    if (this.tcLan !== null && this.tcLan !== plan.lan) await this.removePgwQdiscs(this.tcLan, await this.qdiscsOf(this.tcLan));
+    this.tcLan = plan.lan;
+    await this.removePgwQdiscs(plan.lan, lan);
     if (plan.ifb) await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', IFB_DEVICE, 'root'], true);
     else await this.run(this.deps.bins.ip, ['link', 'del', 'dev', IFB_DEVICE], true);
     if (plan.batch.length > 0) await this.run(this.deps.bins.tc, ['-batch', '-'], false, plan.batch.join('\n') + '\n');
     if (!(await this.verifyTc(plan))) throw new Error('tc read-back differs from the plan just applied');
     this.appliedTc = key;
     this.tcVerifiedAt = this.deps.now();
+  }
+
+  /** The LAN interface of an earlier policy (the state file's, at start), whose pgw qdiscs go at the first write. */
+  leftOn(lan: string): void {
+    this.tcLan ??= lan;
+  }
+
+  /** `tc -j qdisc show dev <dev>`; none for a device that is not there. */
+  private async qdiscsOf(dev: string): Promise<ReturnType<typeof parseQdiscs>> {
+    const listed = await this.run(this.deps.bins.tc, ['-j', 'qdisc', 'show', 'dev', dev], true);
+    return listed === '' ? [] : parseQdiscs(listed);
+  }
+
+  private async removePgwQdiscs(dev: string, listed: ReturnType<typeof parseQdiscs>): Promise<void> {
+    for (const q of listed.filter(isPgwQdisc)) await this.run(this.deps.bins.tc, ['qdisc', 'del', 'dev', dev, q.root ? 'root' : 'ingress'], true);
   }
 
   /** Every planned class is there with its rate, no other class of ours, and every planned filter (this tc prints them as text only). */
