@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type GatewayPolicy, type MacAddress, parseInterfaceName, parseIpv4, parseIpv4Cidr, parseMacAddress, parsePort } from '@pgw/domain';
-import { neighbourCommands, parseOurNeighbours } from './lan-neighbours.js';
+import { neighbourCommands, parseNeighbours } from './lan-neighbours.js';
 
 const policy = (pins: Record<string, string | null>): GatewayPolicy => ({
   lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
@@ -12,12 +12,25 @@ const policy = (pins: Record<string, string | null>): GatewayPolicy => ({
 });
 
 describe('MAC-pin neighbour entries', () => {
-  it('reads only entries with pgw’s protocol number (the operator’s static entries are not ours)', () => {
+  it('tells entries with pgw’s protocol number from the operator’s static entries', () => {
     const json = JSON.stringify([
       { dst: '192.168.2.10', dev: 'ens19', lladdr: '52:54:00:ab:cd:0f', state: ['PERMANENT'], protocol: '241' },
       { dst: '192.168.2.1', dev: 'ens19', lladdr: '52:54:00:00:00:01', state: ['PERMANENT'] },
     ]);
-    assert.deepEqual(parseOurNeighbours(json), [{ ip: '192.168.2.10', dev: 'ens19', mac: '52:54:00:ab:cd:0f' }]);
+    assert.deepEqual(parseNeighbours(json), {
+      ours: [{ ip: '192.168.2.10', dev: 'ens19', mac: '52:54:00:ab:cd:0f' }],
+      theirs: [{ ip: '192.168.2.1', dev: 'ens19', mac: '52:54:00:00:00:01' }],
+    });
+  });
+
+  it('pins no entry where the operator holds a permanent one for the address on the LAN (one on another device does not count)', () => {
+    const theirs = [
+      { ip: '192.168.2.10', dev: 'ens19', mac: '02:00:00:00:0a:0a' },
+      { ip: '192.168.2.11', dev: 'ens20', mac: '02:00:00:00:0a:0b' },
+    ];
+    assert.deepEqual(neighbourCommands([], policy({ '192.168.2.10': '52:54:00:ab:cd:0f', '192.168.2.11': '52:54:00:ab:cd:11' }), theirs), [
+      'neigh replace 192.168.2.11 lladdr 52:54:00:ab:cd:11 dev ens19 nud permanent protocol 241',
+    ]);
   });
 
   it('adds a pin, leaves one in force alone, re-points a changed one and deletes one no longer pinned (deletes first)', () => {

@@ -17,19 +17,35 @@ export interface NeighbourEntry {
   readonly mac: string;
 }
 
-/** Entries pgw set earlier, from `ip -j neigh show nud permanent`. */
-export function parseOurNeighbours(json: string): NeighbourEntry[] {
+/** The permanent entries of `ip -j neigh show nud permanent`: pgw's (set earlier) and the operator's. */
+export function parseNeighbours(json: string): { readonly ours: NeighbourEntry[]; readonly theirs: NeighbourEntry[] } {
   const rows = JSON.parse(json || '[]') as { dst?: string; dev?: string; lladdr?: string; protocol?: string | number }[];
-  return rows
-    .filter((r) => String(r.protocol) === String(PGW_NEIGH_PROTOCOL) && r.dst && r.dev && r.lladdr)
-    .map((r) => ({ ip: r.dst!, dev: r.dev!, mac: r.lladdr! }));
+  const ours: NeighbourEntry[] = [];
+  const theirs: NeighbourEntry[] = [];
+  for (const r of rows) {
+    if (!r.dst || !r.dev) continue;
+    if (String(r.protocol) === String(PGW_NEIGH_PROTOCOL)) {
+      if (r.lladdr) ours.push({ ip: r.dst, dev: r.dev, mac: r.lladdr });
+    } else {
+      theirs.push({ ip: r.dst, dev: r.dev, mac: r.lladdr ?? '' });
+    }
+  }
+  return { ours, theirs };
 }
 
-/** `ip -batch` lines that turn our current entries into the policy's pins (deletes first). */
-export function neighbourCommands(current: readonly NeighbourEntry[], policy: GatewayPolicy): string[] {
+/**
+ * `ip -batch` lines that turn our current entries into the policy's pins (deletes first). An
+ * address the operator holds a permanent entry for (`theirs`) gets none of ours: `neigh replace`
+ * would take theirs over, and the pin's removal would delete it. Its nft pin holds all the same.
+ */
+export function neighbourCommands(current: readonly NeighbourEntry[], policy: GatewayPolicy, theirs: readonly NeighbourEntry[] = []): string[] {
   // Rendered from the same validated values as the ruleset; the device name unquoted for ip.
   const dev = nftInterface(policy.lan.interface).slice(1, -1);
-  const desired = policy.clients.filter((c) => c.mac).map((c) => ({ ip: nftIpv4(c.ip), dev, mac: nftMac(c.mac!) }));
+  const operators = new Set(theirs.map((e) => `${e.ip}|${e.dev}`));
+  const desired = policy.clients
+    .filter((c) => c.mac)
+    .map((c) => ({ ip: nftIpv4(c.ip), dev, mac: nftMac(c.mac!) }))
+    .filter((e) => !operators.has(`${e.ip}|${e.dev}`));
   const key = (e: NeighbourEntry) => `${e.ip}|${e.dev}|${e.mac}`;
   const want = new Set(desired.map(key));
   const have = new Set(current.map(key));
@@ -55,7 +71,8 @@ export class LanNeighbours {
     const pinned = policy.clients.some((c) => c.mac);
     if (!pinned && this.clean) return;
     const listed = await execa(this.ipBin, ['-j', 'neigh', 'show', 'nud', 'permanent'], { timeout: 5_000 });
-    const commands = neighbourCommands(parseOurNeighbours(listed.stdout), policy);
+    const { ours, theirs } = parseNeighbours(listed.stdout);
+    const commands = neighbourCommands(ours, policy, theirs);
     if (commands.length > 0) {
       const result = await execa(this.ipBin, ['-batch', '-'], { input: commands.join('\n') + '\n', reject: false, timeout: 5_000 });
       if (result.exitCode !== 0) throw new Error(`ip neigh (MAC pins) failed: ${result.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
