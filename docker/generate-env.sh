@@ -16,7 +16,8 @@
 # of the pair's shared Redis (append the other node's file there too).
 # PGW_SHARED_ENV=<the first node's DIR, copied over> (the second node of a pair, with PGW_NODE_NAME):
 # every shared secret is taken from there (PGW_SECRET_KEY, the database role and owner passwords, the
-# api's JWT/CSRF secrets and first admin, the api's and health's Redis users), only this node's agent
+# api's JWT/CSRF secrets, the api's and health's Redis users; no first admin: the shared database
+# holds it), only this node's agent
 # and forwarder Redis users are new. Both nodes use one Postgres and one Redis: fresh values there
 # locked the other node out (and a proxy password sealed by one api was unreadable to the other).
 set -eu
@@ -88,7 +89,9 @@ if [ -n "$shared" ]; then
   agent_pw=$(shared_value migrate.env PGW_DB_PASSWORD_AGENT); forwarder_pw=$(shared_value migrate.env PGW_DB_PASSWORD_FORWARDER)
   secret_key=$(shared_value api.env PGW_SECRET_KEY)
   jwt_secret=$(shared_value api.env PGW_JWT_SECRET); csrf_secret=$(shared_value api.env PGW_CSRF_SECRET)
-  admin_pw=$(shared_value api.env PGW_ADMIN_PASSWORD)
+  # No first admin: it is in the shared database already, and its password stays out of this node's
+  # files (DEPLOYMENT.md has it removed from the first node's after its first start).
+  admin_pw=
   redis_api=$(shared_value api.env PGW_REDIS_URL url); redis_health=$(shared_value health.env PGW_REDIS_URL url)
 else
   owner_pw=$(secret 24); api_pw=$(secret 24); health_pw=$(secret 24); agent_pw=$(secret 24); forwarder_pw=$(secret 24)
@@ -118,8 +121,7 @@ PGW_REDIS_URL=$(redis_for api "$redis_api")
 PGW_SECRET_KEY=$secret_key
 PGW_JWT_SECRET=$jwt_secret
 PGW_CSRF_SECRET=$csrf_secret
-PGW_ADMIN_USERNAME=admin
-PGW_ADMIN_PASSWORD=$admin_pw
+$([ -z "$admin_pw" ] || printf 'PGW_ADMIN_USERNAME=admin\nPGW_ADMIN_PASSWORD=%s\n' "$admin_pw")
 END
 cat > "$work/health.env" <<END
 PGW_LOG_LEVEL=info
@@ -158,4 +160,5 @@ for f in "$work"/*; do mv "$f" "$dir/"; done
 echo "generate-env: wrote postgres, migrate, api, health, agent, forwarder .env files to $dir (mode 0600)"
 echo "generate-env: wrote $dir/redis-users.acl (password hashes only, 0644): redis-server's aclfile"
 [ -z "$node" ] || echo "generate-env: node $node: its agent and forwarder users are also in $dir/redis-users-$node.acl; append that file to the aclfile of the pair's Redis, and the other node's too"
-echo "generate-env: the first admin's password is PGW_ADMIN_PASSWORD in $dir/api.env"
+if [ -n "$admin_pw" ]; then echo "generate-env: the first admin's password is PGW_ADMIN_PASSWORD in $dir/api.env"
+else echo "generate-env: no first admin written: the shared database has the first node's"; fi

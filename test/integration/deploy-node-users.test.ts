@@ -5,7 +5,7 @@
 // and refuses node b's. A name with a glob character is refused and nothing is written.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -85,15 +85,25 @@ describe('generate-env.sh with PGW_NODE_NAME: per-node Redis users for an HA pai
       // Fresh values here locked the other node out of the one Postgres and Redis, and left its
       // forwarder unable to open the proxy passwords the first node's api sealed.
       assert.equal(readFileSync(join(b, 'migrate.env'), 'utf8'), readFileSync(join(a, 'migrate.env'), 'utf8'), `migrate.env (${base})`);
-      for (const [file, key] of [['api.env', 'PGW_SECRET_KEY'], ['api.env', 'PGW_JWT_SECRET'], ['api.env', 'PGW_CSRF_SECRET'], ['api.env', 'PGW_ADMIN_PASSWORD'], ['api.env', 'PGW_REDIS_URL'], ['health.env', 'PGW_REDIS_URL'], ['forwarder.env', 'PGW_SECRET_KEY'], ['agent.env', 'PGW_DATABASE_URL'], ['forwarder.env', 'PGW_DATABASE_URL']] as const) {
+      for (const [file, key] of [['api.env', 'PGW_SECRET_KEY'], ['api.env', 'PGW_JWT_SECRET'], ['api.env', 'PGW_CSRF_SECRET'], ['api.env', 'PGW_REDIS_URL'], ['health.env', 'PGW_REDIS_URL'], ['forwarder.env', 'PGW_SECRET_KEY'], ['agent.env', 'PGW_DATABASE_URL'], ['forwarder.env', 'PGW_DATABASE_URL']] as const) {
         assert.equal(envValue(join(b, file), key), envValue(join(a, file), key), `${file} ${key} (${base})`);
       }
+      // The first admin is in the shared database already: its password is not written again in
+      // plain text on the second node (DEPLOYMENT.md says to remove it from the first after its start).
+      assert.equal(envValue(join(b, 'api.env'), 'PGW_ADMIN_PASSWORD'), undefined, 'the first admin\'s password copied to the second node');
+      assert.equal(envValue(join(b, 'api.env'), 'PGW_ADMIN_USERNAME'), undefined);
       assert.notEqual(envValue(join(b, 'agent.env'), 'PGW_REDIS_URL'), envValue(join(a, 'agent.env'), 'PGW_REDIS_URL'));
       assert.match(envValue(join(b, 'forwarder.env'), 'PGW_REDIS_URL')!, /pgw-forwarder-node-b/);
       // The pair's aclfile: node a's and node b's lines for the shared users are the same.
       const shared = (acl: string) => acl.split('\n').filter((line) => /^user pgw-(api|health) /.test(line));
       assert.deepEqual(shared(readFileSync(join(b, 'redis-users.acl'), 'utf8')), shared(readFileSync(join(a, 'redis-users.acl'), 'utf8')));
     }
+    // The first node's api.env without its PGW_ADMIN_* lines, as DEPLOYMENT.md says after the first start: the second node is generated all the same.
+    const removed = join(dir, 'shared-admin-removed');
+    cpSync(join(dir, 'pgw-a'), removed, { recursive: true });
+    writeFileSync(join(removed, 'api.env'), readFileSync(join(removed, 'api.env'), 'utf8').replace(/^PGW_ADMIN_\w+=.*\n/gm, ''));
+    const afterRemoval = await execa('sh', [join(REPO_ROOT, 'docker/generate-env.sh'), join(dir, 'shared-after-removal')], { env: { PGW_NODE_NAME: 'node-d', PGW_SHARED_ENV: removed }, reject: false });
+    assert.equal(afterRemoval.exitCode, 0, `the first node's admin lines removed, as documented: ${afterRemoval.stderr}`);
     // A run that fails halfway (a shared file without the JWT secret) leaves nothing: the next run goes through.
     const broken = join(dir, 'shared-broken');
     execFileSync('cp', ['-r', join(dir, 'pgw-a'), broken]);
