@@ -6,6 +6,7 @@
 // probe that dialed before the loss cannot complete the recovery after it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createDb, type Db } from '@pgw/db';
 import { DEFAULT_SETTINGS } from '@pgw/domain';
@@ -94,5 +95,17 @@ describe('health: a liveness loss (real Postgres, pgw_health)', { timeout: 60_00
     const late = await recordProbe(health, { proxyId: id, trigger: 'periodic', checkedAt: new Date(), ok: true, latencyMs: 5, exitIp: '198.51.100.10', error: null, probed: early }, quick);
     assert.deepEqual(late, { skipped: 'superseded' });
     assert.equal((await rowOf(id)).status, 'down', 'a dead proxy is not reported up');
+  });
+  it('a probe the watch asks for (a slow connect, a reconnect after a loss) counts against fail_threshold like any probe: one failure leaves an up proxy up', async () => {
+    // Only the watch's own loss (refused, reset, keepalive unanswered) is down at once; its slow
+    // connect is a reason to probe, and a probe's failure is the same evidence as a periodic one's.
+    const dead = createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const { port } = dead.address() as AddressInfo;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const id = (await stores!.database.db.insertInto('proxies').values({ name: 'slow-connect', protocol: 'socks5', host: '127.0.0.1', port, status: 'up', consecutiveSuccesses: 5, consecutiveFailures: 0 }).returning('id').executeTakeFirstOrThrow()).id;
+    const result = await prober.probe(id, 'liveness');
+    assert.equal(result.ok, false);
+    assert.deepEqual(await rowOf(id), { status: 'up', consecutiveSuccesses: 0, consecutiveFailures: 1 }, 'one failed probe took the proxy down with fail_threshold 3');
   });
 });

@@ -106,7 +106,7 @@ export class Prober {
       await markLoss(this.deps.db, proxy);
       return null;
     }
-    const result = await this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness');
+    const result = await this.record(proxy, { ok: false, result: 'connect_failed', reachedProxy: false, error }, 'liveness', undefined, true);
     return result === ENDPOINT_CHANGED ? null : result;
   }
 
@@ -119,14 +119,17 @@ export class Prober {
   /**
    * Applies an outcome to the proxy's status and history, then metrics and the transition notice;
    * ENDPOINT_CHANGED, nothing applied, when the row no longer has the endpoint `proxy` had.
+   * `endpointGone`: the liveness watch's own loss (recordLoss).
    */
-  private async record(proxy: ProxyToProbe, outcome: ProbeOutcome, trigger: ProbeTrigger, udp?: ProbeRecord['udp']): Promise<ProbeResult | typeof ENDPOINT_CHANGED> {
+  private async record(proxy: ProxyToProbe, outcome: ProbeOutcome, trigger: ProbeTrigger, udp?: ProbeRecord['udp'], endpointGone = false): Promise<ProbeResult | typeof ENDPOINT_CHANGED> {
     const { db, logger, metrics } = this.deps;
     const proxyId = proxy.id;
     const settings = this.deps.settings();
     // fail_threshold counts layer-7 probes, which can fail once for nothing; a liveness loss is the
     // proxy's TCP endpoint gone (refused, reset, keepalive unanswered): its clients are blocked now.
-    const thresholds = trigger === 'liveness' ? { ...settings, failThreshold: 1 } : settings;
+    // Not a probe the watch asked for (its trigger is 'liveness' too): a slow connect, or a
+    // reconnect after a loss, only asks; that probe's failure is a probe's, counted as any.
+    const thresholds = endpointGone ? { ...settings, failThreshold: 1 } : settings;
     const checkedAt = new Date();
     const error = this.observe(proxy, outcome, settings);
     const recorded = await recordProbe(
