@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { closeSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { describe, it } from 'node:test';
@@ -80,6 +81,18 @@ wan.write('pong');
 const [fromWan] = await once(lan, 'data');
 console.log(JSON.stringify({ handedOver: relay !== null, unavailable: spliceUnavailable(), up: String(fromLan), down: String(fromWan) }));
 process.exit(0);
+`;
+
+/** python3 -c URGENT_SENDER <port> fin|open: sends "hello", one urgent byte, "world"; then its FIN, or stays open 3 s. */
+const URGENT_SENDER = `
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.send(b"hello"); time.sleep(0.1)
+s.send(b"X", socket.MSG_OOB); time.sleep(0.1)
+s.send(b"world"); time.sleep(0.1)
+if sys.argv[2] == "fin":
+    s.shutdown(socket.SHUT_WR)
+time.sleep(3)
 `;
 
 function openFds(): number {
@@ -288,6 +301,40 @@ describe('splice relay (native, loopback TCP)', () => {
     assert.deepEqual(await readUntilEnd(lan), { bytes: Buffer.from('last words'), end: 'end' });
     closeSync(lan);
     assert.equal(await closed, null);
+  });
+
+  it('TCP urgent data: the bytes behind the urgent mark are relayed at once, and the stream ends whole (splice stops at the mark)', async () => {
+    // The kernel's splice read stops at the urgent mark (EAGAIN, then 0 once the FIN is in) with bytes
+    // queued behind it: the direction froze, and at the FIN the relay passed a clean end on without
+    // them. The out-of-band byte itself is not relayed (neither does Node's relay, nor redsocks).
+    for (const ending of ['fin', 'open'] as const) {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const accepted = once(server, 'connection');
+      const sender = spawn('python3', ['-c', URGENT_SENDER, String((server.address() as net.AddressInfo).port), ending], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const [client] = (await accepted) as [net.Socket];
+      server.close();
+      const [upstream, wan] = await connectedLoopbackPair();
+      const p = { client, upstream, lan: client, wan };
+      const { relay, closed } = splice(p);
+      try {
+        if (ending === 'fin') {
+          assert.equal((await collect(wan)).toString(), 'helloworld', 'the bytes after the urgent byte, then the FIN');
+          wan.end();
+          assert.equal(await closed, null, 'both ends relayed: a clean end');
+          assert.equal(relay.bytesUp, 10);
+        } else {
+          let got = '';
+          wan.on('data', (chunk: Buffer) => (got += chunk.toString()));
+          wan.resume();
+          await waitFor('the bytes after the urgent mark at the upstream', 1_500, async () => got === 'helloworld', { detail: () => `got ${JSON.stringify(got)}` });
+        }
+      } finally {
+        relay.close(true);
+        sender.kill();
+        wan.destroy();
+      }
+    }
   });
 
   it('leaves no descriptor behind but the pool\'s empty pipes', async () => {

@@ -1043,7 +1043,19 @@ describe('native upstream dial: the relay it starts itself', () => {
     // the cancel finds the dial open, nothing relayed): every try must call nobody and end the
     // client, and at least one must have cancelled a running relay.
     let cancel: () => void = () => undefined;
-    const proxy = await greetingSocks(() => void setImmediate(() => setImmediate(() => cancel())));
+    // How each connection at the proxy ended: a cut tunnel must end in a reset, never a FIN that
+    // passes the client's partial stream on to the target as whole.
+    const proxyEnds: string[] = [];
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      socket.on('end', () => proxyEnds.push('FIN'));
+      socket.on('error', (error: NodeJS.ErrnoException) => proxyEnds.push(error.code ?? 'error'));
+      await reader.need(3);
+      socket.write(Buffer.from([5, 0]));
+      await reader.need(10);
+      socket.write(Buffer.concat([SOCKS_OK_V4, Buffer.from('HELLO ')]));
+      setImmediate(() => setImmediate(() => cancel()));
+      await echoUpper(reader, socket);
+    });
     const warmUp = await clientPair();
     await new Promise<void>((resolve) => dialNative('127.0.0.1', proxy.port, SOCKS5_TO_TARGET, 2_000, (_f, fd) => (closeFd(fd), resolve())));
     warmUp.close();
@@ -1068,6 +1080,9 @@ describe('native upstream dial: the relay it starts itself', () => {
       assert.equal(pair.client.destroyed, true, 'the client\'s connection ended');
       assert.deepEqual([done, closedCalls], [0, 0], 'a cancelled dial calls nobody');
       relayed.push(Buffer.concat(chunks).toString());
+      const ends = proxyEnds.length;
+      for (let wait = 0; wait < 100 && proxyEnds.length === ends; wait++) await sleep(10);
+      if (relayed.at(-1) === 'HELLO ') assert.equal(proxyEnds.at(-1), 'ECONNRESET', `a running relay the dial's cancel ended reached the proxy as ${proxyEnds.at(-1) ?? 'nothing'}: the cut stream looks whole`);
       pair.close();
     }
     // 'HELLO ': the relay had begun (the target's first bytes reached the client) and went with the dial.

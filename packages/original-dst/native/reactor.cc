@@ -22,8 +22,10 @@
 namespace {
 
 constexpr int kEventsPerWake = 64;
-constexpr uint32_t kInterest = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-constexpr uint32_t kReadInterest = EPOLLIN | EPOLLRDHUP | EPOLLET;
+// EPOLLPRI: TCP urgent data, which the splice relay must step over (splice_relay.cc StepOverMark);
+// every other watcher looks only at the events it knows.
+constexpr uint32_t kInterest = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr uint32_t kReadInterest = EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLET;
 
 struct Record {
   uint32_t generation = 0;

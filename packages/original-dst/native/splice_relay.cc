@@ -199,10 +199,14 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
 
   ~SpliceRelay() override { CloseFds(); }
 
-  // Ends the relay without calling onClosed (DropSpliceRelay: nobody had it yet).
+  // Ends the relay without calling onClosed (DropSpliceRelay: nobody had it yet: a dial cancelled
+  // once its relay ran, or JavaScript gone). A cut as close(true) is: the stream may have gone
+  // partly, and a FIN would pass it on to the proxy's target as whole.
   void Drop() {
     onClosed_.Reset();
-    if (open_) Finish("closed");
+    if (!open_) return;
+    ResetCutSides();
+    Finish("closed");
   }
 
   void OnSide(int i, uint32_t events) {
@@ -216,7 +220,8 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       if (soError != 0 && dead_ < 0) return Break(i, soError);
       if (soError != 0 && i != dead_) return Finish(reason_);
     }
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_[i] = true;
+    if ((events & EPOLLPRI) != 0) urgent_[i] = true;
+    if ((events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_[i] = true;
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) writable_[i] = true;
     Pump();
   }
@@ -279,11 +284,20 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
         if (err != 0) return err;
       }
       const ssize_t n = splice(src, nullptr, d.pipe[1], nullptr, kChunk, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-      if (n < 0) {
-        if (errno != EAGAIN) {
+      if (n < 0 && errno != EAGAIN) {
+        *side = d.src;
+        return errno;
+      }
+      if (n <= 0 && urgent_[d.src]) {
+        // splice stops at the urgent mark: EAGAIN, or 0 once the FIN is in, with bytes behind it.
+        const ssize_t stepped = StepOverMark(d);
+        if (stepped < 0) {
           *side = d.src;
-          return errno;
+          return static_cast<int>(-stepped);
         }
+        if (stepped > 0) continue;
+      }
+      if (n < 0) {
         readable_[d.src] = false;
         return 0;
       }
@@ -291,6 +305,31 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
       d.inPipe = static_cast<size_t>(n);
       lastActivity_ = uv_now(loop_);
     }
+  }
+
+  // TCP urgent data (a telnet interrupt, an FTP abort, or a peer sending MSG_OOB on purpose): the
+  // kernel's splice read stops at the urgent mark and never steps over it, so the direction froze
+  // and, once the FIN was in, its end was relayed without the bytes behind the mark (a cut stream
+  // passed on as whole). recv() steps over the out-of-band byte (not relayed, as Node's relay and
+  // redsocks do not) and reads what follows into `pending`, written before the next splice. Only
+  // for a socket that reported urgent data: no extra syscall on the common path. Returns the bytes
+  // read, 0 when not at the mark or nothing is behind it yet, or -errno.
+  ssize_t StepOverMark(Direction& d) {
+    const int src = fds_[d.src];
+    int atMark = 0;
+    if (ioctl(src, SIOCATMARK, &atMark) != 0 || atMark != 1) return 0;
+    d.pending.resize(kChunk);
+    d.pendingOff = 0;
+    const ssize_t n = recv(src, &d.pending[0], kChunk, MSG_DONTWAIT);
+    if (n > 0) {
+      d.pending.resize(static_cast<size_t>(n));
+      urgent_[d.src] = false;
+      lastActivity_ = uv_now(loop_);
+      return n;
+    }
+    std::string().swap(d.pending);
+    if (n < 0 && errno != EAGAIN) return -errno;
+    return 0;
   }
 
   // The peer's buffer is full: this direction waits for its writable edge, reading nothing meanwhile.
@@ -460,6 +499,8 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   bool writable_[2] = {true, true};
   // A direction stopped short of EAGAIN to let others run: ask the reactor for its socket again.
   bool rearm_[2] = {false, false};
+  // The socket reported urgent data (EPOLLPRI) not stepped over yet (StepOverMark).
+  bool urgent_[2] = {false, false};
   OwnedTimer timer_;
   Direction up_;
   Direction down_;
