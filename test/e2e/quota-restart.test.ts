@@ -93,6 +93,21 @@ async function useUntilBlocked(epoch: number): Promise<{ movedBytes: number; con
   return { movedBytes, connects: probe.result };
 }
 
+/**
+ * The operator's reset to `epoch` (a fresh count, the client served again), then the client
+ * downloads until its whole quota is used and it is in lan_blocked (quota_exceeded), so in the
+ * state file the next agent reads.
+ */
+async function overQuotaUnder(epoch: number): Promise<void> {
+  const { ip, httpPort } = dp.lab.description.internet;
+  await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES, quotaEpoch: epoch }, true);
+  await dp.waitFor('the new epoch\'s quota object', async () => (await quotaUsed(dp, mappingId, epoch)) !== null, 45_000);
+  assert.equal((await dp.prober.until(CLIENT, ip, httpPort, 'connected', 15_000)).gaveUp, undefined, 'served again after the reset');
+  await iperfServerFree();
+  await useUntilBlocked(epoch);
+  await dp.waitFor('the client in lan_blocked (quota_exceeded), so in the state file', async () => (await dp.setElements('lan_blocked'))?.includes(CLIENT) ?? false, 10_000);
+}
+
 describe('quota counts survive a reboot and a failover (issue 16)', { timeout: 420_000 }, () => {
   before(async () => {
     execFileSync('npx', ['tsc', '-b', 'services/forwarder'], { cwd: REPO, stdio: 'inherit', timeout: 240_000 });
@@ -156,13 +171,8 @@ describe('quota counts survive a reboot and a failover (issue 16)', { timeout: 4
     const node = agentNode;
     const epoch = 2;
     const { ip, httpPort } = dp.lab.description.internet;
-    await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES, quotaEpoch: epoch }, true);
-    await dp.waitFor('the new epoch\'s quota object', async () => (await quotaUsed(dp, mappingId, epoch)) !== null, 45_000);
-    assert.equal((await dp.prober.until(CLIENT, ip, httpPort, 'connected', 15_000)).gaveUp, undefined, 'served again after the reset');
-    await iperfServerFree();
-    await useUntilBlocked(epoch);
+    await overQuotaUnder(epoch);
     await storedCount(node, epoch, QUOTA_BYTES);
-    await dp.waitFor('the client in lan_blocked (quota_exceeded), so in the state file', async () => (await dp.setElements('lan_blocked'))?.includes(CLIENT) ?? false, 10_000);
     const redisPid = dp.lab.redis.pid!;
     process.kill(redisPid, 'SIGSTOP');
     try {
@@ -197,12 +207,7 @@ describe('quota counts survive a reboot and a failover (issue 16)', { timeout: 4
     const node = agentNode;
     const epoch = 3;
     const { ip, httpPort } = dp.lab.description.internet;
-    await setShaping(dp, mappingId, { quotaBytes: QUOTA_BYTES, quotaEpoch: epoch }, true);
-    await dp.waitFor('the new epoch\'s quota object', async () => (await quotaUsed(dp, mappingId, epoch)) !== null, 45_000);
-    assert.equal((await dp.prober.until(CLIENT, ip, httpPort, 'connected', 15_000)).gaveUp, undefined, 'served again after the reset');
-    await iperfServerFree();
-    await useUntilBlocked(epoch);
-    await dp.waitFor('the client in lan_blocked (quota_exceeded), so in the state file', async () => (await dp.setElements('lan_blocked'))?.includes(CLIENT) ?? false, 10_000);
+    await overQuotaUnder(epoch);
     await dp.killAgent();
     const admin = connectRedis(dp.lab.redis.adminUrl);
     try {

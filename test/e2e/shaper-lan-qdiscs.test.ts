@@ -6,7 +6,8 @@
 // root qdisc on the LAN (a tbf, a cake) was deleted at every agent start, limits or none.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ClientShaping, type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { type ClientShaping, type GatewayPolicy, parseInterfaceName } from '@pgw/domain';
+import { gatewayPolicy, policyClient } from '../../services/agent/src/policy/policy-fixtures.js';
 import { Shaper } from '../../services/agent/src/shaping/shaper.js';
 import { ShaperSandbox } from '../support/namespace-bins.js';
 
@@ -15,15 +16,11 @@ const NOW = Date.parse('2026-12-15T12:00:00Z');
 const LIMITS: ClientShaping = { rateDownKbit: 1_000, rateUpKbit: 1_000, quotaBytes: null, quotaEpoch: 0 };
 const NONE: ClientShaping = { rateDownKbit: null, rateUpKbit: null, quotaBytes: null, quotaEpoch: 0 };
 
-function policyWith(lan: string, shaping: ClientShaping): GatewayPolicy {
-  return {
-    lan: { interface: parseInterfaceName(lan), cidr: parseIpv4Cidr('192.168.2.0/24') },
-    wan: { interface: parseInterfaceName('wan0') },
-    dnsMode: 'drop',
-    clients: [{ mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20010), blocked: null, shaping }],
-    strictOutput: null,
-  };
-}
+/** Mapping 10 with this shaping, on LAN interface `lan`. */
+const policyWith = (lan: string, shaping: ClientShaping): GatewayPolicy => {
+  const policy = gatewayPolicy([policyClient(10, { shaping })]);
+  return { ...policy, lan: { ...policy.lan, interface: parseInterfaceName(lan) } };
+};
 
 describe('Shaper: pgw removes its own qdiscs only, wherever it left them (real tc, private namespace)', { timeout: 60_000 }, () => {
   let sandbox: ShaperSandbox;
