@@ -44,11 +44,7 @@ export interface NativeUpstream {
 export class NativeWarm {
   watcher: { close(): void } | null = null;
 
-  constructor(
-    readonly fd: number,
-    /** The proxy sent more than its answers before any CONNECT (read with them, so the descriptor's watch cannot see it). */
-    readonly unasked: boolean,
-  ) {}
+  constructor(readonly fd: number) {}
 }
 
 const RUN = Symbol('pgw.forwarder.nativeDial');
@@ -260,11 +256,18 @@ function openWarm(proxy: ProxyEndpoint, options: DialOptions, fastOpen: boolean)
         }
       }, reject);
   });
-  return opened.then(toWarm);
+  return opened.then((upstream) => toWarm(upstream, proxy));
 }
 
-function toWarm(upstream: NativeUpstream): NativeWarm {
-  return new NativeWarm(upstream.fd, upstream.leftover !== undefined && upstream.leftover.length > 0);
+/**
+ * The opened connection as a warm one; refused when the proxy sent more than its answers: bytes
+ * unasked before any CONNECT, read with the answers, so the descriptor's watch could not see them
+ * (the JavaScript pool drops such a connection as lost). The pool counts the refusal as a rejection.
+ */
+function toWarm(upstream: NativeUpstream, proxy: ProxyEndpoint): NativeWarm {
+  if (upstream.leftover === undefined || upstream.leftover.length === 0) return new NativeWarm(upstream.fd);
+  closeFd(upstream.fd);
+  throw withContext(new DialError('protocol_error', `the proxy sent ${upstream.leftover.length} bytes unasked before any CONNECT`), proxy, null);
 }
 
 function unwatch(warm: NativeWarm): void {
@@ -280,10 +283,6 @@ export function nativeWarmConnector(fastOpen: boolean): WarmConnector<NativeWarm
   return {
     open: (proxy, options) => openWarm(proxy, options, fastOpen),
     watch(warm: NativeWarm, loss: WarmLoss) {
-      // Bytes the open already read are as unasked as later ones: lost, as the JavaScript pool's
-      // socket is (its handshake unshifts them, its watch sees them readable). After the pool has
-      // kept it (a loss is ignored for a connection it does not hold yet).
-      if (warm.unasked) return void queueMicrotask(() => loss.lost());
       // Readable or hung up before any CONNECT: the proxy closed it or sent something unasked.
       warm.watcher = watchDescriptor(warm.fd, () => loss.lost());
     },
