@@ -5,6 +5,8 @@
 // with the last upload limit (so the old interface's uploads were dropped); and an operator's own
 // root qdisc on the LAN (a tbf, a cake) was deleted at every agent start, limits or none.
 import assert from 'node:assert/strict';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type ClientShaping, type GatewayPolicy, parseInterfaceName } from '@pgw/domain';
 import { gatewayPolicy, policyClient } from '../../services/agent/src/policy/policy-fixtures.js';
@@ -56,7 +58,17 @@ describe('Shaper: pgw removes its own qdiscs only, wherever it left them (real t
 
   it('an operator\'s root qdisc on the LAN stays; limits that need the root are refused naming it', async () => {
     exec(['tc', 'qdisc', 'add', 'dev', 'lan2', 'root', 'handle', '5:', 'tbf', 'rate', '1mbit', 'burst', '32kbit', 'latency', '400ms']);
-    const { shaper, errors } = shaperHere();
+    // Every tc and ip the Shaper runs, logged: a refused plan is not tried again at every sync.
+    const calls = join(sandbox.dir, 'calls.log');
+    const logged = (name: 'tc' | 'ip') => {
+      const file = join(sandbox.dir, `logged-${name}`);
+      writeFileSync(file, `#!/bin/sh\necho "${name} $*" >> ${calls}\nexec ${sandbox.bins[name]} "$@"\n`);
+      chmodSync(file, 0o755);
+      return file;
+    };
+    const errors: Error[] = [];
+    let now = NOW;
+    const shaper = new Shaper({ bins: { ...sandbox.bins, tc: logged('tc'), ip: logged('ip') }, onError: (e) => errors.push(e), onWriter: () => undefined, now: () => now });
     await shaper.sync(policyWith('lan2', NONE), SETTINGS);
     assert.equal(errors.length, 0, errors.map((e) => e.message).join('; '));
     assert.deepEqual(qdiscs('lan2'), ['tbf 5: root'], 'the operator\'s qdisc was deleted with no limit to apply');
@@ -65,5 +77,16 @@ describe('Shaper: pgw removes its own qdiscs only, wherever it left them (real t
     assert.match(errors[0]!.message, /lan2 has a root qdisc pgw did not add \(tbf 5:\)/);
     assert.match(shaper.problem ?? '', /^tc: /);
     assert.deepEqual(qdiscs('lan2'), ['tbf 5: root'], 'the operator\'s qdisc was replaced');
+    assert.doesNotMatch(readFileSync(calls, 'utf8'), /ip link add name pgw-ifb0/, 'the IFB device was made for a refused plan');
+    // The next syncs (one a second in the agent) within 10 s run no tc or ip for it; after, it is looked at again.
+    const before = readFileSync(calls, 'utf8');
+    now += 1_000;
+    await shaper.sync(policyWith('lan2', LIMITS), SETTINGS);
+    assert.equal(readFileSync(calls, 'utf8'), before, 'a refused plan was tried again within 10 s');
+    assert.match(shaper.problem ?? '', /did not add \(tbf 5:\)/, 'still reported');
+    now += 10_000;
+    await shaper.sync(policyWith('lan2', LIMITS), SETTINGS);
+    assert.match(readFileSync(calls, 'utf8').slice(before.length), /tc -j qdisc show dev lan2/, 'looked at again after 10 s');
+    assert.equal(errors.length, 1, 'the same problem is logged once');
   });
 });

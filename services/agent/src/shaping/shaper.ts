@@ -41,6 +41,8 @@ export interface ShaperDeps {
  */
 export class Shaper {
   private appliedTc: string | null = null;
+  /** A plan refused for another tool's qdisc on the LAN (qdiscConflict), when, and why. */
+  private refusedPlan: { readonly key: string; readonly at: number; readonly error: Error } | null = null;
   /** The LAN interface pgw's qdiscs may be on from an earlier plan (the state file's at start): cleared of them when the LAN moves. */
   private tcLan: string | null = null;
   private tcVerifiedAt = 0;
@@ -268,6 +270,14 @@ export class Shaper {
       this.tcVerifiedAt = this.deps.now();
       return;
     }
+    // Another tool's qdisc where the plan needs a place: refused before anything is made (the IFB
+    // device too), and looked at again after VERIFY_EVERY_MS, not at every sync (one a second).
+    const now = this.deps.now();
+    if (this.refusedPlan?.key === key && now - this.refusedPlan.at < VERIFY_EVERY_MS) throw this.refusedPlan.error;
+    const lan = await this.qdiscsOf(plan.lan);
+    const conflict = qdiscConflict(plan, lan);
+    this.refusedPlan = conflict === null ? null : { key, at: now, error: new Error(conflict) };
+    if (this.refusedPlan !== null) throw this.refusedPlan.error;
     // The IFB device first: where none can be had (no ifb module), nothing of ours is removed yet.
     if (plan.ifb) {
       await this.run(this.deps.bins.ip, ['link', 'add', 'name', IFB_DEVICE, 'type', 'ifb'], true);
@@ -279,10 +289,7 @@ export class Shaper {
     }
     // pgw's root and ingress qdiscs are removed and written again whole (a client's shaping pauses
     // for the milliseconds of the batch, never its traffic), on the LAN interface and on the one
-    // before it; another tool's are left alone, and limits that would replace them are refused.
-    const lan = await this.qdiscsOf(plan.lan);
-    const conflict = qdiscConflict(plan, lan);
-    if (conflict !== null) throw new Error(conflict);
+    // before it; another tool's are left alone (refused above where the plan needs their place).
     if (this.tcLan !== null && this.tcLan !== plan.lan) await this.removePgwQdiscs(this.tcLan, await this.qdiscsOf(this.tcLan));
     this.tcLan = plan.lan;
     await this.removePgwQdiscs(plan.lan, lan);
