@@ -85,7 +85,9 @@ async function kernelOfAFreshBoot(): Promise<void> {
   await gatewayExec(['nft', 'flush', 'ruleset']);
   for (const key of ['net.ipv4.conf.ens19.route_localnet=0', 'net.ipv4.conf.ens19.forwarding=1', 'net.ipv6.conf.ens19.disable_ipv6=0']) await gatewayExec(['sysctl', '-q', '-w', key]);
   await gatewayExec(['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local'], false);
-  for (const pref of ['100', '101', '102']) await gatewayExec(['ip', 'rule', 'del', 'pref', pref, 'protocol', '242'], false);
+  for (const pref of ['100', '101']) await gatewayExec(['ip', 'rule', 'del', 'pref', pref, 'protocol', '242'], false);
+  // The moved local rule: the kernel's protocol since session 42, pgw's before (either goes).
+  await gatewayExec(['ip', 'rule', 'del', 'pref', '102', 'lookup', 'local'], false);
 }
 
 /** The LAN cable of kernelOfAFreshBoot, plugged back as networking would: once the guard's table is in force. */

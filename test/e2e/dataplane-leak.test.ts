@@ -142,7 +142,9 @@ describe('dataplane leak tests (docs/SECURITY.md flows)', { timeout: 240_000 }, 
     // And the policy routing that refuses LAN -> 127/8 without pgw's mark (lan-routing.ts): the
     // kernel's default rules again (local lookup at pref 0). The guard loader puts ours back.
     await dp.lab.exec(dp.gw, ['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local']);
-    for (const pref of ['100', '101', '102']) assert.equal((await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', pref, 'protocol', '242'])).exitCode, 0);
+    for (const pref of ['100', '101']) assert.equal((await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', pref, 'protocol', '242'])).exitCode, 0);
+    // The moved local rule has the kernel's protocol (lan-routing.ts).
+    assert.equal((await dp.lab.exec(dp.gw, ['ip', 'rule', 'del', 'pref', '102', 'lookup', 'local'])).exitCode, 0);
     await dp.lab.exec(dp.gw, ['ip', 'addr', 'replace', `${dp.lab.description.gateway.lanIp6}/64`, 'dev', 'ens19', 'nodad']);
     try {
       const { result, wan } = await onWan(async () => ({
