@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type GatewayPolicy, parseInterfaceName, parseIpv4, parseIpv4Cidr, parsePort } from '@pgw/domain';
+import { gatewayPolicy, policyClient } from '../policy/policy-fixtures.js';
 import { isPgwQdisc, parseQdiscs, qdiscConflict } from './lan-qdiscs.js';
 import { renderTcPlan } from './render-shaping.js';
 
 const plan = (rateDownKbit: number | null, rateUpKbit: number | null) =>
-  renderTcPlan({
-    lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('192.168.2.0/24') },
-    wan: { interface: parseInterfaceName('eth0') },
-    dnsMode: 'drop',
-    clients: [{ mappingId: 1, proxyId: 1, ip: parseIpv4('192.168.2.10'), port: parsePort(20010), blocked: null, shaping: { rateDownKbit, rateUpKbit, quotaBytes: null, quotaEpoch: 0 } }],
-    strictOutput: null,
-  } as GatewayPolicy);
+  renderTcPlan(gatewayPolicy([policyClient(10, { shaping: { rateDownKbit, rateUpKbit, quotaBytes: null, quotaEpoch: 0 } })]));
 
 // As tc -j lists them: the kernel's default root, pgw's two, and other tools'.
 const DEFAULT = { kind: 'fq_codel', handle: '0:', root: true };

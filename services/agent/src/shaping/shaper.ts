@@ -142,13 +142,6 @@ export class Shaper {
   }
 
   /**
-   * The stored counts arrived (at start, then every usage interval): kept for every later apply,
-   * and a quota object now counting less than its stored count is raised at once. That is a
-   * restarted node's own count from before, or the other HA node's while this one stood by.
-   * True when the objects hold them now (or the first apply, still to come, will write them);
-   * false when raising them failed (reported).
-   */
-  /**
    * Counts the state file knew (quota object name -> bytes; heldQuotaCounts), kept for every later
    * apply like the stored ones: a quota object never counts less. Before the first sync.
    */
@@ -163,6 +156,13 @@ export class Shaper {
     return counts;
   }
 
+  /**
+   * The stored counts arrived (at start, then every usage interval): kept for every later apply,
+   * and a quota object now counting less than its stored count is raised at once. That is a
+   * restarted node's own count from before, or the other HA node's while this one stood by.
+   * True when the objects hold them now (or the first apply, still to come, will write them);
+   * false when raising them failed (reported).
+   */
   async seed(samples: readonly ClientUsageSample[]): Promise<boolean> {
     this.stored = samples;
     // Judged under the write lock: an apply under way may have read the counts before these arrived
