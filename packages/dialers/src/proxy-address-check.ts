@@ -1,9 +1,10 @@
 // Applies DialOptions.checkProxyAddress to the proxy's address before any packet is sent to it:
 // directly for a literal host, and through net.connect's `lookup` hook for a name, so that the
 // address actually dialed is the one checked (no second resolution that could answer otherwise).
-import dns from 'node:dns';
+import type dns from 'node:dns';
 import net from 'node:net';
 import { DialError } from './dial-error.js';
+import { sharedLookup } from './shared-lookup.js';
 import type { ProxyAddressCheck } from './types.js';
 
 type LookupFunction = NonNullable<net.TcpSocketConnectOpts['lookup']>;
@@ -22,12 +23,12 @@ export function refuseLiteralHost(host: string, check: ProxyAddressCheck): DialE
   return problem === null ? null : new DialError('proxy_forbidden', problem.message, { cause: problem });
 }
 
-/** A dns.lookup that fails with a DialError when any resolved address is refused. */
+/** A dns.lookup (shared: sharedLookup) that fails with a DialError when any resolved address is refused. */
 export function guardedLookup(check: ProxyAddressCheck): LookupFunction {
   let lookup = lookups.get(check);
   if (lookup === undefined) {
     lookup = ((hostname: string, options: dns.LookupOptions, callback: (error: Error | null, address: string | dns.LookupAddress[], family?: number) => void) => {
-      dns.lookup(hostname, options, (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => {
+      sharedLookup(hostname, options, (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => {
         if (error) return callback(error, address, family);
         for (const entry of Array.isArray(address) ? address : [{ address, family: family ?? 0 }]) {
           const problem = check(entry.address);

@@ -24,7 +24,7 @@ import { OwnWriters } from './self-heal/nft-monitor-events.js';
 import { uidFromPasswd } from './listeners/passwd.js';
 import { type ReconcileOutcome, Reconciler } from './ruleset/reconciler.js';
 import { loadDesiredStateIfChanged } from './repositories/desired-state.js';
-import { resolveHosts } from './policy/resolve-hosts.js';
+import { ProxyHostResolver } from './policy/resolve-hosts.js';
 import { SelfHeal } from './self-heal/self-heal.js';
 import type { StateCache } from './policy/state-cache.js';
 import { heldQuotaCounts, QuotaBlocks, quotaStemsAtBoot } from './quota/quota-block.js';
@@ -143,10 +143,11 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   };
   const vrrpPeer = vrrpPeerOf(config);
   const hostFacts = createHostFactsReader({ forwarderUid: strictUids[0]!, reserved: reservedPorts(config), guardFile: config.PGW_GUARD_FILE });
+  const proxyHosts = new ProxyHostResolver();
   const desired = new DesiredSource({
     loadIfChanged: (known, tables, standIn) => loadDesiredStateIfChanged(db, known, tables, standIn),
     inForceAtStart: early.settings,
-    resolve: resolveHosts,
+    resolve: (hosts) => proxyHosts.resolve(hosts),
     hostFacts,
     policyInput: {
       uids: strictUids,
