@@ -73,6 +73,30 @@ describe('JS relay: resets', () => {
     assert.ok(outcome.bytes.equals(down.subarray(0, outcome.bytes.length)), 'in order, intact');
   });
 
+  // Bounded all the same: a reader taking a little now and then (a proxy or a server trickling its
+  // window open, the client gone) kept the relay, its connection slots and buffers, for as long as it
+  // liked. This relay sees the reset only behind the upstream's last bytes (a paused Node socket
+  // reads no error), so the idle timeout counts from there: the test asserts the cut, not its time.
+  it('a reset from the upstream behind a reader that takes a little at a time: the client is reset an idle timeout after the relay saw the failure, bytes left untaken', { timeout: 60_000 }, async () => {
+    const idleTimeoutMs = 2_000;
+    const r = await jsRelay('lan', idleTimeoutMs);
+    r.writer.write(randomBytes(16 << 20));
+    let last = -1;
+    while (r.relay.bytesDown !== last) {
+      last = r.relay.bytesDown;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    r.writer.resetAndDestroy();
+    const started = Date.now();
+    const outcome = await readUntilEnd(r.reader, 45_000, { chunk: 16 * 1024, pauseMs: 20 });
+    const waitedMs = Date.now() - started;
+    closeSync(r.reader);
+    await r.released;
+    console.log(`# reset after ${waitedMs} ms, ${outcome.bytes.length} of ${r.relay.bytesDown} bytes read`);
+    assert.equal(outcome.end, 'ECONNRESET');
+    assert.ok(outcome.bytes.length < r.relay.bytesDown, 'the reader still had bytes to take: the wait is what is bounded');
+  });
+
   it('a reset from the client reaches the upstream as a reset', async () => {
     const r = await jsRelay('wan');
     r.writer.write('request');

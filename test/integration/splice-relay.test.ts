@@ -281,6 +281,32 @@ describe('splice relay (native, loopback TCP)', () => {
     assert.ok(outcome.bytes.equals(down.subarray(0, outcome.bytes.length)), 'in order, intact');
   });
 
+  // Bounded all the same: a reader taking a little now and then (a proxy or a server trickling its
+  // window open, the client gone) kept the relay, its connection slots and buffers, for as long as it liked.
+  it('a reset from the upstream behind a reader that takes a little at a time: the client is reset an idle timeout after the failure, bytes left untaken', { timeout: 60_000 }, async () => {
+    const idleTimeoutMs = 2_000;
+    const p = await pair();
+    const lan = rawDescriptor(p.lan);
+    const { relay, closed } = splice(p, idleTimeoutMs);
+    p.wan.on('error', () => undefined);
+    p.wan.write(randomBytes(16 << 20));
+    let last = -1;
+    while (relay.bytesDown !== last) {
+      last = relay.bytesDown;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    p.wan.resetAndDestroy();
+    const started = Date.now();
+    const outcome = await readUntilEnd(lan, 45_000, { chunk: 16 * 1024, pauseMs: 20 });
+    const waitedMs = Date.now() - started;
+    closeSync(lan);
+    assert.match((await closed) ?? 'clean', /relay: /);
+    console.log(`# reset after ${waitedMs} ms, ${outcome.bytes.length} of ${relay.bytesDown} bytes read`);
+    assert.equal(outcome.end, 'ECONNRESET');
+    assert.ok(outcome.bytes.length < relay.bytesDown, 'the reader still had bytes to take: the wait is what is bounded');
+    assert.ok(waitedMs < idleTimeoutMs + 3_000, `reset ${waitedMs} ms after the failure (idle timeout ${idleTimeoutMs} ms)`);
+  });
+
   it('a reset from the client reaches the upstream as a reset', async () => {
     const p = await pair();
     const wan = rawDescriptor(p.wan);

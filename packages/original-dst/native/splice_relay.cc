@@ -20,10 +20,12 @@
 // server an aborted upload. What the failed side sent before its reset still goes first (it is
 // read until its end), and the survivor is reset only once its kernel has acknowledged those
 // bytes (SIOCOUTQ empty, polled from every kAbortPollMs, the pause doubling up to kAbortPollMaxMs;
-// given up after kAbortFlushMs without any acknowledged, a reader that stopped): a reset throws
+// given up after kAbortFlushMs without any acknowledged, a reader that stopped, and an idle
+// timeout after the failure in all, a reader that takes a little at a time): a reset throws
 // away whatever its socket has not delivered.
 #include "splice_relay.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -375,6 +377,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     }
     dead_ = side;
     abortive_[1 - side] = true;
+    waitUntil_ = uv_now(loop_) + idleMs_;
     Direction& lost = side == 1 ? up_ : down_;
     if (lost.pipe[0] >= 0) pipePool.Give(lost.pipe, lost.inPipe == 0);
     lost.inPipe = 0;
@@ -401,7 +404,9 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   }
 
   // A slow reader still acknowledging is waited for (the drain before this is bounded as any
-  // relay's, by the idle timeout); one that stopped, for kAbortFlushMs.
+  // relay's, by the idle timeout); one that stopped, for kAbortFlushMs. The drain and this wait end
+  // an idle timeout after the failure in all (waitUntil_): a peer opening its window a little at a
+  // time, the other side gone, would otherwise hold the relay and its connection slots at will.
   void ResetWhenDelivered() {
     int unacknowledged = 0;
     const int survivor = 1 - dead_;
@@ -409,7 +414,7 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
     const uint64_t now = uv_now(loop_);
     if (unacknowledgedBefore_ < 0 || unacknowledged < unacknowledgedBefore_) {
       unacknowledgedBefore_ = unacknowledged;
-      abortBy_ = now + kAbortFlushMs;
+      abortBy_ = std::min(now + kAbortFlushMs, waitUntil_);
     }
     if (now >= abortBy_) return Finish(reason_);
     timer_.Start(OnDeliveryPoll, pollMs_);
@@ -424,14 +429,18 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   static void OnTimer(void* owner) {
     auto* self = static_cast<SpliceRelay*>(owner);
     if (!self->open_) return;
-    const uint64_t idle = uv_now(self->loop_) - self->lastActivity_;
+    const uint64_t now = uv_now(self->loop_);
+    const uint64_t idle = now - self->lastActivity_;
     // One timer, re-armed for the rest of the period only when it fires: no per-chunk timer work.
-    // While a failed side's last bytes drain, the idle end keeps that failure's reason (and reset).
-    if (idle >= self->idleMs_) {
+    // While a failed side's last bytes drain, the idle end keeps that failure's reason (and reset),
+    // and the drain ends an idle timeout after the failure however the survivor reads.
+    const bool drainOver = self->dead_ >= 0 && now >= self->waitUntil_;
+    if (idle >= self->idleMs_ || drainOver) {
       self->ResetCutSides();
       return self->Finish(self->dead_ >= 0 ? self->reason_ : "idle timeout");
     }
-    self->timer_.Start(OnTimer, self->idleMs_ - idle);
+    const uint64_t rest = self->idleMs_ - idle;
+    self->timer_.Start(OnTimer, self->dead_ >= 0 ? std::min(rest, self->waitUntil_ - now) : rest);
   }
 
   // The gateway ends the relay (close(reset), the idle timeout). A side whose incoming stream was
@@ -515,6 +524,8 @@ class SpliceRelay : public Napi::ObjectWrap<SpliceRelay> {
   // they are waited for without any more acknowledged.
   int unacknowledgedBefore_ = -1;
   uint64_t abortBy_ = 0;
+  // Past this the survivor is reset whatever it still takes (the idle timeout after the failure, Break).
+  uint64_t waitUntil_ = 0;
   uint64_t pollMs_ = kAbortPollMs;
   Napi::FunctionReference onClosed_;
 };

@@ -249,7 +249,7 @@ export class Relay {
     survivor.pause();
     // Node's idle timer counts its own writes only, not the peer's acknowledgements: the wait below bounds it instead.
     survivor.setTimeout(0);
-    resetWhenDelivered(survivor, Number.POSITIVE_INFINITY, 0, 1);
+    resetWhenDelivered(survivor, Number.POSITIVE_INFINITY, 0, Date.now() + this.idleTimeoutMs, 1);
   }
 
   socketClosed(socket: RelaySocket, hadError: boolean): void {
@@ -311,15 +311,20 @@ function endedByFailure(socket: RelaySocket): boolean {
   return fd >= 0 && takeSocketError(fd) !== 0;
 }
 
-/** Resets `socket` once Node and the kernel hold nothing of its bytes, or none were taken for FAILURE_FLUSH_MS. */
-function resetWhenDelivered(socket: RelaySocket, before: number, deadline: number, pauseMs: number): void {
+/**
+ * Resets `socket` once Node and the kernel hold nothing of its bytes, none were taken for
+ * FAILURE_FLUSH_MS, or at `until` (the idle timeout after the wait began) whatever is still taken:
+ * a peer opening its window a little at a time, the other side gone, would otherwise hold the
+ * relay and its connection slots for as long as it liked.
+ */
+function resetWhenDelivered(socket: RelaySocket, before: number, deadline: number, until: number, pauseMs: number): void {
   if (socket.destroyed) return;
   const fd = socketDescriptor(socket);
   const holding = socket.writableLength + (fd >= 0 ? unacknowledgedBytes(fd) : 0);
   const now = Date.now();
-  if (holding < before) deadline = now + FAILURE_FLUSH_MS;
+  if (holding < before) deadline = Math.min(now + FAILURE_FLUSH_MS, until);
   if (holding > 0 && now < deadline) {
-    setTimeout(resetWhenDelivered, pauseMs, socket, holding, deadline, Math.min(2 * pauseMs, FAILURE_POLL_MAX_MS));
+    setTimeout(resetWhenDelivered, pauseMs, socket, holding, deadline, until, Math.min(2 * pauseMs, FAILURE_POLL_MAX_MS));
     return;
   }
   resetSocket(socket);
