@@ -227,3 +227,13 @@ test('the plan version covers what each row would write, not only its line and k
     assert.notEqual(version(other), previewed, other);
   }
 });
+
+test("an enabled cell naming an Object property (constructor, __proto__, toString) is refused as not true/false", () => {
+  for (const cell of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    assert.throws(
+      () => planImport(`client_ip,proxy_name,enabled\n192.168.2.60,dante,${cell}\n`, snapshot),
+      (e: unknown) => e instanceof DomainError && e.kind === 'invalid' && e.field === 'enabled',
+      cell,
+    );
+  }
+});

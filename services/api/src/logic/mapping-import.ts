@@ -74,7 +74,8 @@ class Problems {
   }
 }
 
-const BOOLEAN: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, yes: true, no: false };
+/** A Map, not an object literal: a cell such as `constructor` must not find Object.prototype's members. */
+const BOOLEAN: ReadonlyMap<string, boolean> = new Map([['true', true], ['false', false], ['1', true], ['0', false], ['yes', true], ['no', false]]);
 
 /**
  * Turns an uploaded CSV into the rows to create or update, checking everything against a snapshot
@@ -137,7 +138,7 @@ export function planImport(text: string, snapshot: ImportSnapshot): PlannedRow[]
     // Without the column, or in an empty cell, a mapping keeps what it has (a disabled client stays
     // disabled); a new one is enabled with no description.
     const existing = clientIp === null ? undefined : existingByIp.get(clientIp);
-    const enabled = get('enabled') === '' ? (existing?.enabled ?? true) : BOOLEAN[get('enabled').toLowerCase()];
+    const enabled = get('enabled') === '' ? (existing?.enabled ?? true) : BOOLEAN.get(get('enabled').toLowerCase());
     if (enabled === undefined) fail('enabled', `enabled "${get('enabled')}" is not true/false`);
     const description = col('description') >= 0 ? fields[col('description')]! : (existing?.description ?? '');
     if (description.length > 500) fail('description', 'description is longer than 500 characters');
