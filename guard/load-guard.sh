@@ -41,6 +41,12 @@ else
   echo "load-guard: interface $lan does not exist yet; forwarding backstop left to pgw-agent" >&2
 fi
 
+# The kernel ORs all's route_localnet with the LAN's: at 1 the LAN is open to 127.0.0.0/8 whatever
+# pgw writes on it. Another tool's setting, said and left (the agent reports it while it runs).
+if [ "$(cat /proc/sys/net/ipv4/conf/all/route_localnet 2>/dev/null)" = 1 ]; then
+  echo "load-guard: net.ipv4.conf.all.route_localnet is 1, so every interface, the LAN included, accepts packets to 127.0.0.0/8; set it to 0" >&2
+fi
+
 # A file nft refuses (a typo in an edit) loads nothing, all or nothing: the routing rules below
 # still go in (with route_localnet on at boot, as Compose hosts have it, they alone keep the LAN
 # off 127.0.0.0/8).

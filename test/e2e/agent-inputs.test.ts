@@ -283,6 +283,20 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
     assert.equal((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 10_000)).gaveUp, undefined, 'the client is served again');
   });
 
+  it('net.ipv4.conf.all.route_localnet=1 (the kernel ORs it with the LAN\'s) is reported in the status while it lasts', async () => {
+    // Another tool's sysctl (kube-proxy, a sysctl.d file) kept the LAN open to 127.0.0.0/8 whatever
+    // pgw wrote on it (TPROXY mode, the agent stopped), and nothing said so.
+    await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1']);
+    try {
+      const reported = await waitAgent('all.route_localnet reported', (a) => a.refusals.some((r) => r.subject === 'route_localnet'));
+      assert.equal(reported.ok, true, 'the rules are applied');
+      assert.match(reported.error ?? '', /route_localnet: net\.ipv4\.conf\.all\.route_localnet is 1/);
+    } finally {
+      await dp.lab.exec(dp.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=0']);
+    }
+    await waitAgent('the report gone once it is 0', (a) => !a.refusals.some((r) => r.subject === 'route_localnet') && !(a.error ?? '').includes('route_localnet'));
+  });
+
   it('a local user holding the metrics port (9101) while the agent starts does not keep it from enforcing; /healthz answers once the port is free', async () => {
     // Before, the agent exited on EADDRINUSE and systemd restarted it into the same wall: any local
     // user could keep the kill switch down (and answer keepalived's health check in its place).

@@ -99,6 +99,15 @@ describe('agentStatus with the shaping not in force', () => {
     const status = agentStatus(outcome, new Date('2025-01-01T00:00:00Z'));
     assert.deepEqual([status.ok, status.error], [true, `guard: ${guardRefused.reason}`]);
   });
+
+  it('all.route_localnet on is said in the status error, after the guard, while ok stays the ruleset\'s', () => {
+    const guardRefused = { subject: 'lanInterface', reason: 'lanInterface "lan2" is not the guard\'s LAN interface "ens19"' };
+    const localnetRefused = { subject: 'route_localnet', reason: 'net.ipv4.conf.all.route_localnet is 1' };
+    const build = { policy: { clients: [] }, rejected: [], refusals: [], guardRefused, localnetRefused };
+    const outcome = { trigger: 'resync', mode: 'none' as const, ok: true, durationMs: 1, drift: [], refusals: [guardRefused, localnetRefused], phases: {}, errors: [], build: build as never, tableInForce: true };
+    const status = agentStatus(outcome, new Date('2025-01-01T00:00:00Z'));
+    assert.deepEqual([status.ok, status.error], [true, `guard: ${guardRefused.reason}; route_localnet: ${localnetRefused.reason}`]);
+  });
 });
 
 describe('StatusReporter: agent.reconciled notices', () => {

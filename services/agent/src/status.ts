@@ -9,7 +9,8 @@ const REFRESH_MS = 20_000;
 
 /**
  * `shaping`: why the rate limits or the quota tables are not in force (Shaper.problem), null when
- * they are; and the guard not covering the LAN in force (PolicyBuild.guardRefused). Both are said
+ * they are; the guard not covering the LAN in force (PolicyBuild.guardRefused); all.route_localnet
+ * opening the LAN to 127.0.0.0/8 (PolicyBuild.localnetRefused). Each is said
  * in `error` (the dashboard shows it), while `ok` stays the ruleset's (the console reads it as
  * whether the mappings are applied, which they are).
  */
@@ -22,7 +23,13 @@ export function agentStatus(outcome: ReconcileOutcome, at: Date, overQuota: Quot
     }),
   );
   const guard = outcome.build?.guardRefused;
-  const errors = [...outcome.errors.map((e) => `${e.cause}: ${e.message}`), ...(shaping === null ? [] : [`shaping: ${shaping}`]), ...(guard ? [`guard: ${guard.reason}`] : [])];
+  const localnet = outcome.build?.localnetRefused;
+  const errors = [
+    ...outcome.errors.map((e) => `${e.cause}: ${e.message}`),
+    ...(shaping === null ? [] : [`shaping: ${shaping}`]),
+    ...(guard ? [`guard: ${guard.reason}`] : []),
+    ...(localnet ? [`route_localnet: ${localnet.reason}`] : []),
+  ];
   return {
     ok: outcome.ok,
     at: at.toISOString(),

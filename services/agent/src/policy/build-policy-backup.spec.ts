@@ -6,7 +6,7 @@ import { DEFAULT_SETTINGS, type Mapping, parseIpv4, parsePort, type ProxyStatus 
 import { buildGatewayPolicy, type HostFacts } from './build-policy.js';
 import { agentStatus } from '../status.js';
 
-const HOST: HostFacts = { interfaces: new Set(['lo', 'ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
+const HOST: HostFacts = { interfaces: new Set(['lo', 'ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
 const NOW = 5_000_000;
 const proxy = (id: number, status: ProxyStatus, sinceAgoMs = 3_600_000): DesiredProxy => ({ id, protocol: 'socks5', host: `198.51.100.${10 + id}`, port: parsePort(1080), status, statusSince: NOW - sinceAgoMs });
 const mapping = (id: number, proxyId: number, extra: Partial<Mapping> = {}): Mapping => ({

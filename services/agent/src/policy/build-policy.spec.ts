@@ -9,7 +9,7 @@ import { guardLanInterface } from './host-facts.js';
 const HOST: HostFacts = {
   interfaces: new Set(['lo', 'ens19', 'eth0']),
   localAddresses: new Set(),
-  defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [],
+  defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [],
   localPortRange: { min: 32768, max: 60999 },
   reserved: new Map([[9103, 'pgw-health metrics']]),
   foreignListeners: new Map(),

@@ -44,6 +44,8 @@ export interface HostFacts extends PortFacts {
   readonly linkRoutes: readonly LinkRoute[];
   /** The guard file (PGW_GUARD_FILE) and the LAN interface it names (PGW_LAN_IF; null: none usable). */
   readonly guard: { readonly file: string; readonly lanInterface: string | null };
+  /** net.ipv4.conf.all.route_localnet is 1 (localnetRefusal). */
+  readonly routeLocalnetAll: boolean;
 }
 
 /** The settings cannot be enforced on this gateway: nothing of this desired state is applied. */
@@ -64,6 +66,8 @@ export interface PolicyBuild {
   readonly refusals: readonly Refusal[];
   /** The guard does not cover the LAN in force (guardRefusal): listed and said in the status while the build applies. */
   readonly guardRefused?: Refusal;
+  /** all.route_localnet is 1 (localnetRefusal): listed and said as the guard's is, the build applied all the same. */
+  readonly localnetRefused?: Refusal;
   /**
    * When a client's upstream changes by time alone (a recovered proxy's hold-down ends, issue 17),
    * ms on this process's clock; null or absent: only new input changes it. This build is stale from then on.
@@ -132,6 +136,18 @@ export function guardRefusal(settings: DesiredState['settings'], host: HostFacts
   if (host.guard.lanInterface === settings.lanInterface) return null;
   const what = host.guard.lanInterface === null ? `is not covered by the guard: PGW_LAN_IF in ${host.guard.file} names no usable interface` : `is not the guard's LAN interface "${host.guard.lanInterface}" (PGW_LAN_IF in ${host.guard.file})`;
   return { subject: 'lanInterface', reason: `lanInterface "${settings.lanInterface}" ${what}: edit that file, then load it again (guard/load-guard.sh, or systemctl reload pgw-guard)` };
+}
+
+/**
+ * The kernel ORs `all`'s route_localnet with each interface's: at 1 the LAN is open to 127.0.0.0/8
+ * whatever pgw writes on it (TPROXY mode, which keeps it 0; the agent stopped, ExecStopPost writing
+ * 0). The policy routing blackhole and the rulesets still refuse those packets, but a layer
+ * docs/SECURITY.md counts on is gone: said, while everything applies. pgw does not write `all`
+ * (another tool set it, kube-proxy for one, and Compose mounts /proc/sys read-only).
+ */
+export function localnetRefusal(host: HostFacts): Refusal | null {
+  if (!host.routeLocalnetAll) return null;
+  return { subject: 'route_localnet', reason: 'net.ipv4.conf.all.route_localnet is 1: the kernel ORs it with every interface\'s, so the LAN accepts packets to 127.0.0.0/8 even where pgw switches it off (TPROXY mode, the agent stopped); set it to 0 (sysctl -w net.ipv4.conf.all.route_localnet=0, and in the /etc/sysctl.d file that sets it)' };
 }
 
 /**

@@ -19,7 +19,7 @@ function setup(initial: DesiredState, inForceAtStart: DesiredState['settings'] |
   let rows = initial;
   let fingerprint = 'f1';
   let addresses: Ipv4[] = [parseIpv4('203.0.113.50')];
-  let host: HostFacts = { interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
+  let host: HostFacts = { interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
   const asked: (string | null)[] = [];
   let down: Error | null = null;
   let silent = false;
@@ -79,7 +79,7 @@ describe('DesiredSource', () => {
     const t = setup(state('up'));
     const first = await t.source.load();
     assert.equal(first.policy.clients[0]?.blocked, null);
-    const facts = { interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
+    const facts = { interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() };
     t.hostIs(facts);
     assert.equal(await t.source.load(), first, 'equal facts: the same build');
     t.hostIs({ ...facts, foreignListeners: new Map([[20000, 'a listening socket of uid 1001, not the forwarder']]) });
@@ -117,11 +117,20 @@ describe('DesiredSource', () => {
 
   it('a LAN interface the guard does not name: built under those settings all the same, the guard named in the build', async () => {
     const t = setup(state('up'));
-    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens20' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens20' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
     const build = await t.source.load();
     assert.equal(build.policy.lan.interface, 'ens19');
     assert.equal(build.settingsRefused, undefined, 'not a refusal of the settings');
     assert.match(build.guardRefused?.reason ?? '', /not the guard's LAN interface "ens20"/);
+  });
+
+  it('all.route_localnet on: built all the same, the open hole named in the build', async () => {
+    const t = setup(state('up'));
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: true, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    const build = await t.source.load();
+    assert.equal(build.policy.clients.length, 1);
+    assert.equal(build.guardRefused, undefined);
+    assert.match(build.localnetRefused?.reason ?? '', /net\.ipv4\.conf\.all\.route_localnet is 1/);
   });
 
   it('settings refused at the first load after a restart: built under those the state file kept, the dead proxy blocking its client', async () => {
@@ -140,7 +149,7 @@ describe('DesiredSource', () => {
     await t.source.load();
     const refused = state('down');
     t.change({ ...refused, settings: { ...refused.settings, lanInterface: parseInterfaceName('ens99') } }, 'f2');
-    t.hostIs({ interfaces: new Set(['eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    t.hostIs({ interfaces: new Set(['eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
     const build = await t.source.load();
     assert.deepEqual(build.settingsRefused?.map((r) => r.reason.match(/ens\d+/)?.[0]), ['ens99', 'ens19']);
     assert.equal(build.policy.lan.interface, 'ens19', 'the settings in force');
@@ -150,7 +159,7 @@ describe('DesiredSource', () => {
   it('settings unchanged while the host comes to refuse them (the port range widened over the window): a dead proxy still blocks its client', async () => {
     const t = setup(state('up'));
     assert.equal((await t.source.load()).settingsRefused, undefined);
-    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [], localPortRange: { min: 25000, max: 65000 }, reserved: new Map(), foreignListeners: new Map() });
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 25000, max: 65000 }, reserved: new Map(), foreignListeners: new Map() });
     t.change(state('down'), 'f2');
     const build = await t.source.load();
     assert.equal(build.settingsRefused?.[0]?.subject, 'forwarderPortMin');
@@ -160,7 +169,7 @@ describe('DesiredSource', () => {
   it('rows unchanged while the LAN moves onto a bridge over ens19 (only the routes change): refused at the next load', async () => {
     const t = setup(state('up'));
     assert.equal((await t.source.load()).settingsRefused, undefined);
-    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [{ iface: 'br-lan', network: '192.168.2.0', prefixLength: 24 }], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [{ iface: 'br-lan', network: '192.168.2.0', prefixLength: 24 }], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
     const build = await t.source.load();
     assert.equal(build.settingsRefused?.[0]?.subject, 'lanInterface');
     assert.match(build.settingsRefused?.[0]?.reason ?? '', /routes it by br-lan/);
@@ -175,7 +184,7 @@ describe('DesiredSource', () => {
     assert.equal(failed.policy, first.policy, 'the policy of the rows last read');
     assert.equal(await t.source.load(), failed, 'the same build again: nothing for the reconciler to render');
     // The host is still read: another user on a mapped port is refused during the outage too.
-    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map([[20000, 'uid 1001']]) });
+    t.hostIs({ interfaces: new Set(['ens19', 'eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map([[20000, 'uid 1001']]) });
     const hostChanged = await t.source.load();
     assert.equal(hostChanged.loadFailed, 'connect ECONNREFUSED /run/postgresql');
     assert.equal(hostChanged.policy.clients[0]?.blocked, 'port_refused');
@@ -208,7 +217,7 @@ describe('DesiredSource', () => {
     const lo = { subject: 'lanInterface', reason: 'lanInterface: "lo" cannot be used: it is the loopback interface' };
     t.settingsRowRefused([lo]);
     t.change(state('down'), 'f2');
-    t.hostIs({ interfaces: new Set(['eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
+    t.hostIs({ interfaces: new Set(['eth0']), localAddresses: new Set<string>(), defaultRouteInterfaces: new Set(['eth0']), guard: { file: '/etc/pgw/pgw-guard.nft', lanInterface: 'ens19' }, routeLocalnetAll: false, linkRoutes: [], localPortRange: { min: 32768, max: 60999 }, reserved: new Map(), foreignListeners: new Map() });
     const build = await t.source.load();
     assert.equal(build.settingsRefused?.[0], lo);
     assert.match(build.settingsRefused?.[1]?.reason ?? '', /ens19/);

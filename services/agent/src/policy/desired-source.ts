@@ -1,7 +1,7 @@
 import type { DesiredState } from '@pgw/db';
 import type { Ipv4 } from '@pgw/domain';
 import { withDeadline } from '@pgw/runtime';
-import { buildGatewayPolicy, guardRefusal, type HostFacts, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals, type AgentPolicyInput } from './build-policy.js';
+import { buildGatewayPolicy, guardRefusal, type HostFacts, localnetRefusal, type PolicyBuild, type PreparedMappings, prepareMappingsUnder, type Refusal, SettingsRefused, settingsRefusals, type AgentPolicyInput } from './build-policy.js';
 import { hostFactsKey } from './host-facts.js';
 
 /**
@@ -185,7 +185,8 @@ export class DesiredSource {
       const inForce = settings === state.settings ? state : { ...state, settings };
       const build = buildGatewayPolicy(inForce, resolved, this.deps.policyInput, host, this.preparedFor(inForce, host, hostKey), now);
       const guardRefused = guardRefusal(settings, host);
-      return guardRefused === null ? build : { ...build, guardRefused };
+      const localnetRefused = localnetRefusal(host);
+      return { ...build, ...(guardRefused === null ? {} : { guardRefused }), ...(localnetRefused === null ? {} : { localnetRefused }) };
     };
     const refused = settingsRefusals(state.settings, host);
     if (refused.length === 0) {

@@ -40,10 +40,11 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
   let full = true;
   let last: { ports: ReadonlySet<number>; portsKey: string; foreign: Map<number, string> } | null = null;
   const read = async (ports: ReadonlySet<number>): Promise<HostFacts> => {
-    const [dev, route, range, guardText] = await Promise.all([
+    const [dev, route, range, localnetAll, guardText] = await Promise.all([
       readFile('/proc/net/dev', 'utf8'),
       readFile('/proc/net/route', 'utf8'),
       readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'),
+      readFile('/proc/sys/net/ipv4/conf/all/route_localnet', 'utf8'),
       // Unreadable now (moved, a permission changed): it names nothing, which refuses every LAN.
       readFile(options.guardFile, 'utf8').catch(() => ''),
     ]);
@@ -70,6 +71,7 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
       reserved: options.reserved,
       foreignListeners: last.foreign,
       guard: { file: options.guardFile, lanInterface: guardLanInterface(guardText) },
+      routeLocalnetAll: localnetAll.trim() !== '0',
     };
   };
   return Object.assign(read, { invalidate: () => void (full = true) });
@@ -111,5 +113,5 @@ export function guardLanInterface(text: string): string | null {
 
 export function hostFactsKey(facts: HostFacts): string {
   const routes = facts.linkRoutes.map((r) => `${r.iface} ${r.network}/${r.prefixLength}`).sort();
-  return JSON.stringify([[...facts.interfaces].sort(), [...facts.localAddresses].sort(), [...facts.defaultRouteInterfaces].sort(), routes, facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b), facts.guard.lanInterface]);
+  return JSON.stringify([[...facts.interfaces].sort(), [...facts.localAddresses].sort(), [...facts.defaultRouteInterfaces].sort(), routes, facts.localPortRange, [...facts.reserved].sort(([a], [b]) => a - b), [...facts.foreignListeners].sort(([a], [b]) => a - b), facts.guard.lanInterface, facts.routeLocalnetAll]);
 }

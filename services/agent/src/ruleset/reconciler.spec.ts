@@ -83,6 +83,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
   let refused: SettingsRefused | null = null;
   let settingsRefused: PolicyBuild['settingsRefused'] | null = null;
   let guardRefused: PolicyBuild['guardRefused'] | null = null;
+  let localnetRefused: PolicyBuild['localnetRefused'] | null = null;
   let loadFailed: string | null = null;
   let listFailures = 0;
   const lan: [string, boolean][] = [];
@@ -98,7 +99,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
       await loadGate;
       if (dbDown) throw new Error('connect ECONNREFUSED /var/run/postgresql/.s.PGSQL.5432');
       if (refused) throw refused;
-      return { policy: desired, rejected: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}), ...(guardRefused ? { guardRefused } : {}), ...(loadFailed !== null ? { loadFailed } : {}) } satisfies PolicyBuild;
+      return { policy: desired, rejected: [], refusals: [], ...(settingsRefused ? { settingsRefused } : {}), ...(guardRefused ? { guardRefused } : {}), ...(localnetRefused ? { localnetRefused } : {}), ...(loadFailed !== null ? { loadFailed } : {}) } satisfies PolicyBuild;
     },
     applyScript: async (script) => {
       await applyGate;
@@ -140,6 +141,7 @@ function setup(initial: GatewayPolicy, fullVerifyEvery = 1) {
     failListings: (n: number) => void (listFailures = n),
     refuseSettingsOnly: (refusals: PolicyBuild['settingsRefused'] | null) => void (settingsRefused = refusals),
     guardNotCovering: (refusal: PolicyBuild['guardRefused'] | null) => void (guardRefused = refusal),
+    localnetOpen: (refusal: PolicyBuild['localnetRefused'] | null) => void (localnetRefused = refusal),
     rowsUnreadable: (reason: string | null) => void (loadFailed = reason),
     lan,
     gateApply: (g: Promise<void>) => void (applyGate = g),
@@ -600,6 +602,20 @@ describe('Reconciler', () => {
     assert.deepEqual(outcome.errors, []);
     assert.deepEqual(outcome.refusals, [refusal]);
     assert.deepEqual(t.kernel.table!.elements.get('lan_blocked'), ['192.168.2.11'], 'applied all the same');
+  });
+
+  it('all.route_localnet on: the build applies and succeeds, the open hole listed among the refusals after the guard', async () => {
+    const t = setup(policy([c(10), c(11)]));
+    await t.reconciler.request('start');
+    const guard = { subject: 'lanInterface', reason: 'lanInterface "ens19" is not the guard\'s LAN interface "ens20"' };
+    const localnet = { subject: 'route_localnet', reason: 'net.ipv4.conf.all.route_localnet is 1' };
+    t.guardNotCovering(guard);
+    t.localnetOpen(localnet);
+    t.setDesired(policy([c(10), c(11, 'proxy_down')]));
+    await t.reconciler.request('event:proxy.status');
+    const outcome = t.outcomes.at(-1)!;
+    assert.equal(outcome.ok, true, 'the rules are applied');
+    assert.deepEqual(outcome.refusals, [guard, localnet]);
   });
 
   it('a build of the rows last read (Postgres away) applies the agent\'s own change, a client over quota blocked, and the run reports the failed load', async () => {

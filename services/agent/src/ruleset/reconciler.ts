@@ -247,9 +247,10 @@ export class Reconciler {
       refusals = [...build.settingsRefused, ...build.refusals];
       errors.push({ cause: 'refused', message: new SettingsRefused(build.settingsRefused).message });
     }
-    // The LAN in force lacks the guard's layer: listed, and said in the status (agentStatus), while
-    // the run stays the ruleset's success or failure (the rules are applied).
-    if (build.guardRefused) refusals = [build.guardRefused, ...refusals];
+    // The LAN in force lacks the guard's layer, or all.route_localnet opens it: listed, and said in
+    // the status (agentStatus), while the run stays the ruleset's success or failure (the rules are applied).
+    const layersMissing = [build.guardRefused, build.localnetRefused].filter((r) => r !== undefined);
+    if (layersMissing.length > 0) refusals = [...layersMissing, ...refusals];
 
     const previous = this.applied;
     if (previous && build.policy === previous.policy) {
