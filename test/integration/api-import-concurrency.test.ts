@@ -40,4 +40,26 @@ describe('api: a CSV import beside another change of the same mapping', { timeou
     assert.match(imported.body.error.message, /changed by another edit while the import waited/);
     assert.equal(row.description, 'desk', 'nothing of the file was written');
   });
+
+  it('an import whose row another admin deleted while it waited does not bring the mapping back', async () => {
+    const created = await api.h.call('POST', '/api/v1/proxies', { ...api.as(api.admin), body: { name: 'kept-proxy', url: api.stack.dante.url } });
+    assert.equal(created.status, 201, created.text);
+    const p = { id: created.body.id as number };
+    const x = await api.h.db.insertInto('mappings').values({ clientIp: '192.168.2.78', proxyId: p.id, listenPort: 20778, enabled: true, description: 'desk' }).returning('id').executeTakeFirstOrThrow();
+    // The importing admin's file: exported before the delete, only the description changed.
+    const csv = 'client_ip,proxy_name,listen_port,enabled,description\n192.168.2.78,kept-proxy,20778,true,front desk\n';
+
+    let importing: ReturnType<ApiHarness['call']> | undefined;
+    await api.h.db.transaction().execute(async (trx) => {
+      // The other admin cuts the client off (its delete committed while the import probes).
+      await trx.deleteFrom('mappings').where('id', '=', x.id).execute();
+      importing = api.h.call('POST', '/api/v1/mappings/import', { ...api.as(api.admin), csv });
+      await sleep(2_500);
+    });
+    const imported = await importing!;
+    const rows = await api.h.db.selectFrom('mappings').select(['id', 'enabled']).where('clientIp', '=', '192.168.2.78').execute();
+    assert.deepEqual(rows, [], `the deleted mapping came back (answered ${imported.status}: ${imported.text})`);
+    assert.equal(imported.status, 409, imported.text);
+    assert.match(imported.body.error.message, /deleted by another edit while the import waited/);
+  });
 });

@@ -82,6 +82,13 @@ export class MappingCsvService {
       if (overtaken !== undefined) {
         throw conflict(undefined, `the mapping of ${overtaken.clientIp} was changed by another edit while the import waited for its probes; export again and import the file anew`);
       }
+      // A row the file meant as an update whose mapping another admin deleted meanwhile: planned
+      // now as a new mapping, it would bring back a client that was cut off on purpose.
+      const draftIds = new Map(draft.map((p) => [p.clientIp, p.existingId]));
+      const deleted = plan.find((p) => p.existingId === null && (draftIds.get(p.clientIp) ?? null) !== null);
+      if (deleted !== undefined) {
+        throw conflict(undefined, `the mapping of ${deleted.clientIp} was deleted by another edit while the import waited for its probes; export again and import the file anew`);
+      }
       // A row another admin changed meanwhile may now need a probe this import did not run (as edit() refuses it).
       const unprobed = plan.find((p) => p.change !== 'unchanged' && needsProbe(p.existingId === null ? null : before.get(p.existingId)!, p) && !gated.has(p.proxyId));
       if (unprobed !== undefined) {
