@@ -71,4 +71,23 @@ describe('api: proxy hosts on loopback, link-local or the LAN are refused', () =
       await h.db.updateTable('settings').set({ lanCidr: '192.168.2.0/24' }).where('id', '=', 1).execute();
     }
   });
+
+  it('a LAN change that would put a stored proxy inside the LAN prefix is refused (409 naming it), and changes nothing', async () => {
+    // Every dial to it would then be refused as proxy_lan (health, forwarder, strict OUTPUT): its
+    // clients blocked by a settings save that answered 200.
+    const outside = await h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'next-door', protocol: 'socks5', host: '192.168.10.5', port: 1080 } });
+    assert.equal(outside.status, 201, JSON.stringify(outside.body));
+    const current = (await h.call('GET', '/api/v1/settings', as(admin))).body as Record<string, unknown>;
+    const { updatedAt: _updatedAt, ...settings } = current;
+    const before = JSON.stringify({ proxies: await snapshot(), settings: await h.db.selectFrom('settings').selectAll().execute() });
+    const widened = await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, lanCidr: '192.168.0.0/16' } });
+    assert.deepEqual([widened.status, widened.body.error?.field], [409, 'lanCidr'], JSON.stringify(widened.body));
+    assert.match(widened.body.error.message, /next-door \(192\.168\.10\.5\)/);
+    assert.equal(JSON.stringify({ proxies: await snapshot(), settings: await h.db.selectFrom('settings').selectAll().execute() }), before);
+    // A change that leaves it outside passes.
+    const other = await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings, lanCidr: '192.168.2.0/23' } });
+    assert.equal(other.status, 200, JSON.stringify(other.body));
+    assert.equal((await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings } })).status, 200);
+    assert.equal((await h.call('DELETE', `/api/v1/proxies/${outside.body.id as number}`, as(admin))).status, 204);
+  });
 });

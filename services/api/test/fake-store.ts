@@ -117,6 +117,7 @@ export class FakeStore implements Store {
       find: async (id) => t().proxies.find((p) => p.id === id),
       findByName: async (name) => t().proxies.find((p) => p.name === name),
       names: async () => t().proxies.map(({ id, name }) => ({ id, name })),
+      hosts: async () => t().proxies.map(({ id, name, host }) => ({ id, name, host })),
       insert: async (fields) => {
         this.unique(t().proxies, 'name', fields.name, undefined, 'proxies_name_key');
         const row = this.addProxy(fields.name, 'unknown');

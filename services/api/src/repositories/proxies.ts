@@ -70,6 +70,7 @@ export const proxyRepository = (db: Db): ProxyRepository => ({
   find: (id, options) => findProxyRow(db, id, options?.lock ?? false),
   findByName: (name) => findProxyByName(db, name),
   names: () => db.selectFrom('proxies').select(['id', 'name']).execute(),
+  hosts: () => db.selectFrom('proxies').select(['id', 'name', 'host']).orderBy('id').execute(),
   insert: (fields) => insertProxy(db, fields),
   update: (id, fields) => updateProxy(db, id, fields),
   remove: (id) => deleteProxy(db, id),

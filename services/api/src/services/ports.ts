@@ -86,6 +86,8 @@ export interface ProxyRepository {
   find(id: number, options?: { lock: boolean }): Promise<ProxyRow | undefined>;
   findByName(name: string): Promise<ProxyRow | undefined>;
   names(): Promise<{ id: number; name: string }[]>;
+  /** Every proxy's host as stored (a settings change judges them against the new LAN). */
+  hosts(): Promise<{ id: number; name: string; host: string }[]>;
   insert(fields: ProxyFields): Promise<ProxyRow>;
   /** A changed endpoint sets the status back to unknown in Postgres (migration 0004): fail closed until probed. */
   update(id: number, fields: Partial<ProxyFields>): Promise<ProxyRow>;

@@ -12,7 +12,7 @@ let service: SettingsService;
 beforeEach(async () => {
   store = new FakeStore();
   publisher = new FakePublisher();
-  service = new SettingsService({ store, publisher });
+  service = new SettingsService({ store, publisher, allowedNetworks: [] });
   const mappings = new MappingService({ store, prober: new FakeProber(), publisher: new FakePublisher(), probeWaitMarginMs: 0 });
   await mappings.create({ clientIp: '192.168.2.10', proxyId: store.addProxy('dante').id, listenPort: 21000 }, ACTOR);
 });

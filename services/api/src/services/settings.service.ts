@@ -1,11 +1,14 @@
-import { checkUrlProblem, dnsUpstreamProblem, lanNetworkProblem, type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
+import { checkUrlProblem, dnsUpstreamProblem, lanNetworkProblem, ProxyHostPolicy, type Settings, settingsSchema, usageRetentionIssues } from '@pgw/domain';
 import { conflict, invalid, stale } from '../logic/domain-errors.js';
 import { ifMatchNames, settingsVersion } from '../logic/settings-version.js';
-import type { Actor, Publisher, Store } from './ports.js';
+import type { Actor, Publisher, Repositories, Store } from './ports.js';
 
-/** Changing the operator settings: never so that a stored mapping would fall outside the LAN or the port range. */
+/**
+ * Changing the operator settings: never so that a stored mapping would fall outside the LAN or the
+ * port range, nor a stored proxy inside the LAN.
+ */
 export class SettingsService {
-  constructor(private readonly deps: { readonly store: Store; readonly publisher: Publisher }) {}
+  constructor(private readonly deps: { readonly store: Store; readonly publisher: Publisher; readonly allowedNetworks: readonly string[] }) {}
 
   /**
    * Returns the settings as stored. `ifMatch`: the version (settingsVersion) the change was built
@@ -48,6 +51,7 @@ export class SettingsService {
       if (outside.outsideRange > 0) {
         throw conflict('forwarderPortMin', `${outside.outsideRange} mapping(s) listen outside ${next.forwarderPortMin}-${next.forwarderPortMax}; change or delete them first`);
       }
+      if (next.lanCidr !== before.lanCidr) await this.refuseProxiesInside(repos, before.lanCidr, next.lanCidr);
       await repos.settings.save(next);
       const after = await repos.settings.load();
       await repos.audit.write(actor, { action: 'update', entityType: 'settings', entityId: null, before, after });
@@ -55,5 +59,18 @@ export class SettingsService {
     });
     await this.deps.publisher.publish({ type: 'config.changed' });
     return stored;
+  }
+
+  /**
+   * A proxy the new LAN would take in (refused on save, docs/SECURITY.md "Destinations"): every dial
+   * to it would then be refused as proxy_lan, and its clients blocked by a save that answered 200.
+   * One already inside the old LAN (stored before that rule) does not hold up other changes.
+   */
+  private async refuseProxiesInside(repos: Repositories, lanBefore: string, lanNext: string): Promise<void> {
+    const inside = (lanCidr: string, host: string) => new ProxyHostPolicy({ lanCidr, allowedNetworks: this.deps.allowedNetworks }).problem(host)?.reason === 'proxy_lan';
+    const taken = (await repos.proxies.hosts()).filter((p) => inside(lanNext, p.host) && !inside(lanBefore, p.host));
+    if (taken.length === 0) return;
+    const named = taken.slice(0, 5).map((p) => `${p.name} (${p.host})`).join(', ');
+    throw conflict('lanCidr', `lanCidr ${lanNext} takes in ${taken.length} proxy host(s): ${named}${taken.length > 5 ? ', ...' : ''}; change or delete them first`);
   }
 }
