@@ -42,6 +42,22 @@ describe('api: hostile input answered 400, and a failing password check stays co
     }
   });
 
+  it('refuses a proxy name with a leading or trailing space or a control character, naming the field, in create and update', async () => {
+    // A CSV import looks proxy names up trimmed: "office " beside "office" moved a re-imported
+    // client to the other proxy, and a name made of spaces was not re-importable at all.
+    const admin = await h.login(ADMIN);
+    const made = await h.call('POST', '/api/v1/proxies', { auth: { session: admin }, body: { name: 'office', protocol: 'socks5', host: '198.51.100.11', port: 1080 } });
+    assert.equal(made.status, 201, made.text);
+    for (const name of ['office ', ' office', ' ', 'off\nice', 'off\tice', 'office\u007f']) {
+      const created = await h.call('POST', '/api/v1/proxies', { auth: { session: admin }, body: { name, protocol: 'socks5', host: '198.51.100.12', port: 1080 } });
+      assert.deepEqual([created.status, created.body.error?.field], [400, 'name'], `create ${JSON.stringify(name)}: ${created.text}`);
+      const renamed = await h.call('PATCH', `/api/v1/proxies/${made.body.id as number}`, { auth: { session: admin }, body: { name } });
+      assert.deepEqual([renamed.status, renamed.body.error?.field], [400, 'name'], `update ${JSON.stringify(name)}: ${renamed.text}`);
+    }
+    const inner = await h.call('POST', '/api/v1/proxies', { auth: { session: admin }, body: { name: 'office 2 · Zürich', protocol: 'socks5', host: '198.51.100.13', port: 1080 } });
+    assert.equal(inner.status, 201, `spaces inside and letters beyond ASCII are names: ${inner.text}`);
+  });
+
   it('refuses a checks cursor past the bigint column', async () => {
     const viewer = await h.login(VIEWER);
     const proxyId = await h.seedProxy();

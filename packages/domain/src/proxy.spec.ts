@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { credentialProblem, endpointLabel, parseProxyUrl, redactUrl } from './proxy.js';
+import { credentialProblem, endpointLabel, parseProxyUrl, proxyNameProblem, redactUrl } from './proxy.js';
 
 describe('parseProxyUrl', () => {
   it('parses socks5 with credentials', () => {
@@ -54,4 +54,9 @@ describe('credentialProblem', () => {
     assert.equal(credentialProblem('socks5', 'u'.repeat(255), 'é'.repeat(127)), null);
     assert.equal(credentialProblem('http', null, undefined), null);
   });
+});
+
+it('proxyNameProblem: a space at either end or a control character is refused; spaces inside and any letter are names', () => {
+  for (const bad of ['office ', ' office', ' ', 'off\nice', 'off\tice', 'office\u007f', 'a\u0000']) assert.notEqual(proxyNameProblem(bad), null, JSON.stringify(bad));
+  for (const good of ['office', 'office 2', 'Zürich · dante', 'a']) assert.equal(proxyNameProblem(good), null, good);
 });

@@ -66,6 +66,17 @@ export const proxyEndpointSchema = z.object({
  * refuse at every dial, refused when a proxy is saved: HTTP Basic joins user and password with
  * ":", and SOCKS5 (RFC 1929) gives each one byte of length.
  */
+/**
+ * What is wrong with a proxy name, or null: a space at either end (a CSV import finds proxies by
+ * their trimmed name, so "office " beside "office" moved a re-imported client to the other) or a
+ * control character (one name shown as two lines in the console and the logs).
+ */
+export function proxyNameProblem(name: string): string | null {
+  if (name.trim() !== name) return 'name must not start or end with a space';
+  if (/[\x00-\x1f\x7f]/.test(name)) return 'name must not contain a control character (a line break, a tab)';
+  return null;
+}
+
 export function credentialProblem(protocol: ProxyProtocol, username: string | null | undefined, password: string | null | undefined): { field: 'username' | 'password'; message: string } | null {
   if (protocol === 'http' && username?.includes(':')) return { field: 'username', message: 'username: an HTTP proxy user name cannot contain ":" (Basic authentication joins it to the password with one)' };
   if (protocol === 'socks5') {

@@ -827,6 +827,7 @@ export interface components {
          *     server exits from its own address.
          */
         ProxyExitDiffers: boolean;
+        /** @description No space at either end and no control character (400 naming `name`); a CSV import finds proxies by their trimmed name */
         ProxyName: string;
         ProxyHost: string;
         ProxyPort: number;

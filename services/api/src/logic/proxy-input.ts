@@ -1,4 +1,4 @@
-import { credentialProblem, parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, type ProxyProtocol } from '@pgw/domain';
+import { credentialProblem, parseProxyUrl, proxyEndpointSchema, type ProxyHostPolicy, proxyNameProblem, type ProxyProtocol } from '@pgw/domain';
 import type { ProxyUpdate } from '../contract/types.js';
 import { conflict, invalid } from './domain-errors.js';
 
@@ -87,4 +87,10 @@ export function refuseUncarriableCredentials(change: EndpointChange, input: Prox
   if (problem === null) return;
   const field = input.url !== undefined ? 'url' : problem.field;
   throw invalid(field, field === 'url' ? `url ${problem.message}` : problem.message);
+}
+
+/** A proxy name the domain refuses (proxyNameProblem): 400 naming `name`. */
+export function refuseProxyName(name: string): void {
+  const problem = proxyNameProblem(name);
+  if (problem !== null) throw invalid('name', problem);
 }

@@ -3,7 +3,7 @@ import { ProxyHostPolicy } from '@pgw/domain';
 import type { ProbeResult } from '@pgw/events';
 import type { Proxy, ProxyCreate, ProxyUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../logic/domain-errors.js';
-import { type EndpointChange, endpointFromInput, refuseCredentialMove, refuseUncarriableCredentials } from '../logic/proxy-input.js';
+import { type EndpointChange, endpointFromInput, refuseCredentialMove, refuseProxyName, refuseUncarriableCredentials } from '../logic/proxy-input.js';
 import { auditedProxy, toProxyDto } from './proxy-dto.js';
 import type { Actor, Prober, ProxyFields, Publisher, Store } from './ports.js';
 
@@ -24,6 +24,7 @@ export class ProxyService {
 
   async create(input: ProxyCreate, actor: Actor): Promise<Proxy> {
     const { store } = this.deps;
+    refuseProxyName(input.name);
     const endpoint = endpointFromInput(input, 'create', await this.hosts());
     refuseUncarriableCredentials(endpoint, input);
     if (await store.proxies.findByName(input.name)) throw conflict('name', `a proxy named "${input.name}" already exists`);
@@ -48,6 +49,7 @@ export class ProxyService {
 
   async update(id: number, input: ProxyUpdate, actor: Actor): Promise<Proxy> {
     const { store } = this.deps;
+    if (input.name !== undefined) refuseProxyName(input.name);
     const endpoint = endpointFromInput(input, 'update', await this.hosts());
     if (input.name !== undefined) {
       const other = await store.proxies.findByName(input.name);
