@@ -23,3 +23,10 @@ export interface Mapping {
   /** Policy backup: the proxies to use instead, in order; absent: none. */
   readonly backupProxyIds?: readonly number[];
 }
+
+/**
+ * The most mappings a gateway holds (a /20 LAN's clients): what the benchmarks size it for, and
+ * what one usage sample of the agent carries (@pgw/events CLIENT_USAGE_MAX_CLIENTS); the api
+ * refuses the mapping past it.
+ */
+export const MAX_MAPPINGS = 4096;

@@ -1,4 +1,4 @@
-import { QUOTA_PERIODS } from '@pgw/domain';
+import { MAX_MAPPINGS, QUOTA_PERIODS } from '@pgw/domain';
 import { z } from 'zod';
 import { parseRecord } from './parse-record.js';
 
@@ -25,8 +25,8 @@ import { parseRecord } from './parse-record.js';
 export const CLIENT_USAGE_KEY = 'pgw:usage';
 export const CLIENT_USAGE_INTERVAL_MS = 10_000;
 export const CLIENT_USAGE_STALE_MS = 60_000;
-/** The most clients one sample may hold (the LAN /20 a gateway is sized for); a larger sample does not parse. */
-export const CLIENT_USAGE_MAX_CLIENTS = 4096;
+/** The most clients one sample may hold (the mappings a gateway holds, @pgw/domain MAX_MAPPINGS); a larger sample does not parse. */
+export const CLIENT_USAGE_MAX_CLIENTS = MAX_MAPPINGS;
 
 const isoTime = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
 /** Bytes and counts as JSON numbers: exact up to 2^53 (9 PB), beyond any counter a node reaches. */

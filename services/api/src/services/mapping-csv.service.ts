@@ -2,6 +2,7 @@ import type { MappingRow } from '@pgw/db';
 import { formatCsv } from '@pgw/domain/csv';
 import { EXPORT_COLUMNS, formatTagsCell, type ImportSnapshot, importPlanVersion, planImport } from '../logic/mapping-import.js';
 import { conflict, stale } from '../logic/domain-errors.js';
+import { refuseOverCapacity } from '../logic/mapping-capacity.js';
 import { ifMatchNames } from '../logic/settings-version.js';
 import { needsProbe } from '../logic/health-gate-rule.js';
 import { auditedMapping } from './mapping-dto.js';
@@ -94,6 +95,7 @@ export class MappingCsvService {
       if (unprobed !== undefined) {
         throw conflict(undefined, `the mapping of ${unprobed.clientIp} was changed by another edit while the import waited for its probes; export again and import the file anew`);
       }
+      refuseOverCapacity(current.mappings.length, plan.filter((p) => p.existingId === null).length);
       const counts: ImportCounts = { created: 0, updated: 0, unchanged: 0 };
       for (const { line: _line, existingId, change, ...fields } of plan) {
         if (change === 'unchanged') {

@@ -9,6 +9,7 @@ import { lowestFreePort } from '../logic/port-allocation.js';
 import { auditedMapping } from './mapping-dto.js';
 import { requireHealthyProxy } from './health-gate.js';
 import type { Actor, MappingFields, MappingRepository, Prober, Publisher, Repositories, Store } from './ports.js';
+import { refuseOverCapacity } from '../logic/mapping-capacity.js';
 
 /** A create or edit as the operator sends it (API_SPEC.yaml); what is absent is kept (edit) or defaulted (create). */
 type MappingInput = MappingCreate | MappingUpdate;
@@ -49,6 +50,7 @@ export class MappingService {
       // or the port range during the probe (that change counted only the mappings stored by then).
       const current = await lockedSettings(repos);
       const checked = await this.resolve(repos, current, input, null);
+      refuseOverCapacity((await repos.mappings.usedPorts()).length, 1);
       const inserted = await repos.mappings.insert(await placePort(repos.mappings, current, checked.fields, undefined));
       await repos.audit.write(actor, { action: 'create', entityType: 'mapping', entityId: inserted.id, before: null, after: auditedMapping(inserted) });
       return inserted;
