@@ -23,13 +23,25 @@ test('round-trips what it formats and neutralises spreadsheet formulas', () => {
   assert.equal(formatCsv(['a', 'b'], [['x', 'b,c']]), 'a,b\r\nx,"b,c"\r\n');
 });
 
-test('a field with a semicolon or a tab is quoted: a spreadsheet that splits on them (a ; list-separator locale) keeps it one cell, never a formula', () => {
+test('a field with a semicolon or a tab is quoted, and the piece after it defused: a spreadsheet that splits on them (a ; list-separator locale) never reads a formula', () => {
   // A User-Agent an anonymous failed login planted in the audit log: unquoted, Excel in a ; locale
   // split it and read the second cell as a formula (the first-character check saw only "M").
   const planted = "Mozilla;=-2+3+cmd|' /C calc'!A0";
   const text = formatCsv(['user_agent'], [[planted], ['tab\t=1+1']]);
-  assert.equal(text, `user_agent\r\n"${planted}"\r\n"tab\t=1+1"\r\n`);
+  assert.equal(text, `user_agent\r\n"Mozilla;'=-2+3+cmd|' /C calc'!A0"\r\n"tab\t'=1+1"\r\n`);
   assert.deepEqual(parseCsv(text).map((r) => r.fields), [['user_agent'], [planted], ['tab\t=1+1']]);
+});
+
+test('a piece after a ; or a tab starting a formula is defused in any column: a ; locale reads the quote there as text, not as the start of a field', () => {
+  // In a later column the field's quote is in the middle of the line: Excel in a ; locale split at
+  // the ; inside it and read the piece after it as a formula all the same.
+  const planted = "Mozilla;=-2+3+cmd|' /C calc'!A0;";
+  const values = [planted, 'a\t+1', "x;'=kept", 'semi; plain', 'b;@SUM(1)'];
+  const text = formatCsv(['when', 'source_ip', 'user_agent'], values.map((v) => ['2026-12-07', '198.51.100.7', v]));
+  for (const line of text.split('\r\n')) {
+    for (const piece of line.split(/[;\t]/).slice(1)) assert.doesNotMatch(piece.replace(/^"/, ''), /^[=+\-@]/, `a formula after a separator: ${JSON.stringify(line)}`);
+  }
+  assert.deepEqual(parseCsv(text).slice(1).map((r) => r.fields[2]), values, 'imported back exactly');
 });
 
 test('malformed CSV names the line', () => {

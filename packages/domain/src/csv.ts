@@ -15,12 +15,13 @@ export class CsvError extends Error {
 }
 
 /**
- * formatCsvField's defusal undone: one leading quote before a formula character comes off, so an
- * exported value imports back exactly (a value that itself starts with quotes and a formula character
- * gets one more quote on export, so it too comes back as it was).
+ * formatCsvField's defusal undone: one leading quote before a formula character comes off, and one
+ * after each ; or tab before one, so an exported value imports back exactly (a value that itself has
+ * quotes there before a formula character gets one more quote on export, so it too comes back as it was).
  */
 const DEFUSED = /^'+[=+\-@\t\r]/;
-const undefused = (field: string) => (DEFUSED.test(field) ? field.slice(1) : field);
+const DEFUSED_AFTER_SEPARATOR = /([;\t])'('*[=+\-@])/g;
+const undefused = (field: string) => (DEFUSED.test(field) ? field.slice(1) : field).replace(DEFUSED_AFTER_SEPARATOR, '$1$2');
 
 /** Rows of fields, each with the 1-based line it starts on; blank lines are skipped. Defused formula cells come back as they were. */
 export function parseCsv(text: string): { line: number; fields: string[] }[] {
@@ -98,9 +99,11 @@ export function formatCsvField(value: string | number | boolean): string {
   const text = String(value);
   // A leading = + - @ would be a formula in a spreadsheet: quote-prefix it (CSV injection).
   // A value already starting with quotes and one of those gets one more, so the reader's undo is exact.
-  const safe = /^'*[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
-  // Quoted too with a ; or a tab: a spreadsheet whose list separator it is (Excel in many locales)
-  // splits there otherwise, and a piece after it starting with = is a formula the check above never saw.
+  const leading = /^'*[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
+  // A spreadsheet whose list separator is ; or a tab (Excel in many locales) splits there whatever
+  // the quoting: a quote in a later column is in the middle of its line, text to it. Each piece after
+  // one is defused as a leading formula is; quoted too, so a , separator keeps the value one cell.
+  const safe = typeof value === 'string' ? leading.replace(/([;\t])('*[=+\-@])/g, "$1'$2") : leading;
   return /[",;\t\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
