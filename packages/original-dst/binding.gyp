@@ -7,7 +7,10 @@
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a callback into JavaScript while a worker thread
       # is torn down (Node closing the addon's handles) is dropped instead of aborting the process.
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"]
+      # Hardened as Debian builds its packages (the agent loads this as root): stack protector,
+      # fortified libc calls, stack clash protection, read-only relocations bound at load.
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fstack-clash-protection"],
+      "ldflags": ["-Wl,-z,relro", "-Wl,-z,now", "-Wl,-z,noexecstack"]
     }
   ]
 }

@@ -80,6 +80,16 @@ describe('addon arguments: descriptors and ports are whole numbers in range', ()
   it('a watch of NaN or 2^32 (stdin, wrapped) is refused', () => {
     for (const fd of [Number.NaN, 2 ** 32, -1, 0.5]) assert.throws(() => watchDescriptor(fd, () => undefined), /DescriptorWatch/, String(fd));
   });
+
+  it('a watch of a large number that is no open descriptor is refused without growing the reactor\'s table to it', () => {
+    // The table grew to the number first (16 bytes a slot) and the kernel refused it after: 2^31 - 1
+    // asked for 34 GB, an abort or the OOM killer. 2^24 shows it at 256 MiB, which the RSS keeps.
+    globalThis.gc?.();
+    const before = process.memoryUsage().rss;
+    assert.throws(() => watchDescriptor(2 ** 24, () => undefined), /EBADF|bad file descriptor/i);
+    const grownMiB = (process.memoryUsage().rss - before) / 2 ** 20;
+    assert.ok(grownMiB < 64, `the process grew by ${grownMiB.toFixed(0)} MiB for a descriptor that does not exist`);
+  });
 });
 
 describe('native dial cancelled after its exchange and before its outcome is delivered', () => {

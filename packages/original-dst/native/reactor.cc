@@ -14,6 +14,7 @@
 #include "reactor.h"
 
 #include <cerrno>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <uv.h>
@@ -110,7 +111,12 @@ int Watch(napi_env env, int fd, ReactorWatch* watch, bool writable) {
   if (fd < 0) return EBADF;
   const int err = Start(env);
   if (err != 0) return err;
-  if (static_cast<size_t>(fd) >= current.records.size()) current.records.resize(static_cast<size_t>(fd) + 64);
+  if (static_cast<size_t>(fd) >= current.records.size()) {
+    // Only an open descriptor grows the table: a number from JavaScript that is none (2^31 - 1 asked
+    // for 34 GB, 16 bytes a slot) is refused before, not by epoll_ctl after the growth.
+    if (fcntl(fd, F_GETFD) < 0) return errno;
+    current.records.resize(static_cast<size_t>(fd) + 64);
+  }
   Record& record = current.records[fd];
   epoll_event event{};
   event.events = writable ? kInterest : kReadInterest;
