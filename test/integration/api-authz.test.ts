@@ -163,6 +163,9 @@ describe('api authorisation', () => {
     const setCookie = login.headers.getSetCookie().find((c) => c.startsWith('pgw_session='))!;
     assert.match(setCookie, /HttpOnly/i);
     assert.match(setCookie, /SameSite=Strict/i);
+    // A browser-session cookie: closing the browser ends the console's session on a shared machine
+    // (the token's own expiry still bounds it at the server). With Expires it outlived the browser.
+    assert.doesNotMatch(setCookie, /Expires=|Max-Age=/i, setCookie);
   });
 
   it('never accepts a token in the URL', async () => {
