@@ -63,6 +63,11 @@ describe('pgw migrate against a real Postgres', () => {
     const result = await cli(['migrate', '--sideways']);
     assert.equal(result.exitCode, 2);
     assert.match(result.stderr, /unknown command "migrate --sideways"/);
+    // A password typed in the wrong place is not printed back (a terminal, a CI log, the journal).
+    const typed = await cli(['db', 'roles', '--password=Hunter2Hunter2', 'Hunter3Hunter3']);
+    assert.equal(typed.exitCode, 2);
+    assert.match(typed.stderr, /unknown command "db roles --password …"/);
+    assert.doesNotMatch(typed.stderr, /Hunter/);
     // Bad arguments of a known command are usage errors too (exit 1 before, as a failed run).
     const badRole = await cli(['user', 'create', '--role', 'root', '--username', 'x']);
     assert.deepEqual([badRole.exitCode, /--role must be admin or viewer\nusage: pgw/.test(badRole.stderr)], [2, true], badRole.stderr);

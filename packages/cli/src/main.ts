@@ -16,13 +16,18 @@ const USAGE = `usage: pgw <command>
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
+/** The words of the commands USAGE lists: an unknown invocation shows these and hides the rest. */
+const COMMAND_WORDS = new Set(['migrate', 'db', 'roles', 'user', 'create']);
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const known = new Set(['migrate', 'migrate --status', 'db roles']);
   const invocation = [command, ...rest].join(' ');
   const userCreate = command === 'user' && rest[0] === 'create';
   if (!known.has(invocation) && !userCreate) {
-    process.stderr.write(`${command ? `pgw: unknown command "${invocation}"\n` : ''}${USAGE}\n`);
+    // Flags by name only, and no word but the commands' own: one may be a password typed in the wrong place.
+    const shown = argv.map((word) => (word.startsWith('--') ? word.split('=')[0] : COMMAND_WORDS.has(word) ? word : '…')).join(' ');
+    process.stderr.write(`${command ? `pgw: unknown command "${shown}"\n` : ''}${USAGE}\n`);
     return 2;
   }
   let userArgs: ReturnType<typeof parseUserCreateArgs> | undefined;

@@ -11,6 +11,23 @@ test('parses --role and --username in any order and names what is wrong', () => 
   assert.throws(() => parseUserCreateArgs(['--role', '--username', 'a']), /--role needs a value/);
 });
 
+test('an unknown option or a stray word is named without its value: a password typed on the command line is not printed back', () => {
+  const refused = (args: string[]) => {
+    try {
+      parseUserCreateArgs(args);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    assert.fail('accepted');
+  };
+  const withValue = refused(['--role', 'admin', '--username', 'ops', '--password=Hunter2Hunter2']);
+  assert.match(withValue, /unknown option "--password"/);
+  assert.doesNotMatch(withValue, /Hunter2/);
+  const stray = refused(['--role', 'admin', '--username', 'ops', 'Hunter2Hunter2']);
+  assert.doesNotMatch(stray, /Hunter2/);
+  assert.match(stray, /argument 5/);
+});
+
 test('the password comes from the environment or the first line of stdin, and must be long enough', async () => {
   const read = (env: NodeJS.ProcessEnv, input: NodeJS.ReadableStream) => readNewPassword(env, input, 'ops', new PassThrough());
   assert.equal(await read({ PGW_NEW_PASSWORD: 'from-env-password' }, Readable.from([])), 'from-env-password');

@@ -16,7 +16,7 @@ export function parseUserCreateArgs(args: readonly string[]): UserCreateArgs {
   for (let i = 0; i < args.length; i += 2) {
     const flag = args[i]!;
     const value = args[i + 1];
-    if (flag !== '--role' && flag !== '--username') throw new Error(`unknown option "${flag}" (use --role admin|viewer --username NAME)`);
+    if (flag !== '--role' && flag !== '--username') throw new Error(`${unknownArgument(flag, i)} (use --role admin|viewer --username NAME)`);
     if (value === undefined || value.startsWith('--')) throw new Error(`${flag} needs a value`);
     values.set(flag, value);
   }
@@ -25,6 +25,14 @@ export function parseUserCreateArgs(args: readonly string[]): UserCreateArgs {
   if (role !== 'admin' && role !== 'viewer') throw new Error('--role must be admin or viewer');
   if (!username || !USERNAME.test(username)) throw new Error('--username must be 1-64 of A-Z a-z 0-9 _ . @ -');
   return { role, username };
+}
+
+/**
+ * An argument named without what may be a secret: a password typed on the command line (an option's
+ * `=value`, or a word of its own) is not printed back into a terminal, a CI log or the journal.
+ */
+export function unknownArgument(word: string, index: number): string {
+  return word.startsWith('--') ? `unknown option "${word.split('=')[0]}"` : `unexpected argument ${index + 1} (not shown)`;
 }
 
 /**
