@@ -71,4 +71,14 @@ describe('mappings fail policy columns (migration 0013)', () => {
       await assert.rejects(sql`UPDATE mappings SET fail_policy = 'closed'`.execute(db), /permission denied/);
     }
   });
+
+  it('a temporary table named mappings cannot stand in for the real one: no service role makes temporary tables, every trigger function has its search_path', async () => {
+    // pg_temp is searched first: the api's own temp table "mappings" hid the listed backup from the
+    // delete trigger, and the proxy went (migration 0026).
+    for (const db of [api, agent, forwarder]) await assert.rejects(sql`CREATE TEMP TABLE mappings (backup_proxy_ids integer[])`.execute(db), /permission denied/);
+    await assert.rejects(sql`DELETE FROM public.proxies WHERE id = ${ids[2]}`.execute(api), (e: Error & { code?: string }) => e.code === '23503', 'still a listed backup');
+    const { rows } = await sql<{ proname: string; proconfig: string[] | null }>`SELECT proname, proconfig FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prokind = 'f' ORDER BY proname`.execute(database.db);
+    assert.ok(rows.length >= 6, rows.map((r) => r.proname).join(', '));
+    for (const r of rows) assert.deepEqual(r.proconfig, ['search_path=pg_catalog, public, pg_temp'], r.proname);
+  });
 });
