@@ -15,6 +15,7 @@ export function createAgentMetrics(registry: Registry) {
   const errors = new Counter({ name: 'pgw_agent_reconcile_errors_total', help: 'Reconcile errors by cause', labelNames: ['cause'], registers: [registry] });
   for (const cause of ERROR_CAUSES) errors.inc({ cause }, 0);
   const guardUncovered = new Gauge({ name: 'pgw_agent_guard_lan_mismatch', help: "1 while the guard file's PGW_LAN_IF is not the LAN interface in force (the guard's layer is missing on the LAN)", registers: [registry] });
+  const localnetAll = new Gauge({ name: 'pgw_agent_route_localnet_all', help: '1 while net.ipv4.conf.all.route_localnet is 1 (the kernel ORs it with the LAN\'s: the LAN open to 127.0.0.0/8)', registers: [registry] });
 
   return (outcome: ReconcileOutcome): void => {
     duration.observe(outcome.durationMs / 1000);
@@ -22,6 +23,7 @@ export function createAgentMetrics(registry: Registry) {
     if (outcome.ok) lastSuccess.set(Date.now() / 1000);
     if (outcome.build) {
       guardUncovered.set(outcome.build.guardRefused ? 1 : 0);
+      localnetAll.set(outcome.build.localnetRefused ? 1 : 0);
       const clients = outcome.build.policy.clients;
       applied.set(clients.filter((c) => c.blocked === null).length);
       blocked.reset();
