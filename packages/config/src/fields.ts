@@ -13,12 +13,14 @@ export const logLevel = z.enum(['error', 'warn', 'info', 'debug']).default('info
 function postgresUrlProblem(s: string): string | null {
   if (!/^postgres(ql)?:\/\//.test(s)) return 'must be a postgres:// URL (for a socket: postgres://user:pass@/db?host=/var/run/postgresql)';
   let database: string | null | undefined;
+  let port: string | null | undefined;
   try {
-    ({ database } = parseConnectionString(s));
+    ({ database, port } = parseConnectionString(s));
   } catch (error) {
     // pg-connection-string's own words (`Invalid URL`, or an sslcert file it could not read): the URL is never in them.
     return `is not a usable postgres:// URL: ${(error as Error).message} (a bad port, a character to percent-encode, an sslcert file)`;
   }
+  if (port === '0') return 'names port 0 (postgres://user:pass@host:5432/pgw)';
   return database ? null : 'names no database (postgres://user:pass@host:5432/pgw)';
 }
 
@@ -55,6 +57,8 @@ function redisUrlProblem(s: string): string | null {
     const url = new URL(s);
     // Not the name: a password written without its colon (redis://S3cret@host) lands there.
     if (url.username && !url.password) return 'has a username but no password (redis://user:password@host:port; a password alone: redis://:password@host:port)';
+    if (url.hostname === '') return 'names no host (redis://user:password@host:6379)';
+    if (url.port === '0') return 'names port 0 (redis://user:password@host:6379)';
   } catch {
     return 'is not a valid redis:// URL';
   }

@@ -33,7 +33,7 @@ describe('loadConfig', () => {
     assert.equal(loadConfig(schema, { PGW_DATABASE_URL: 'postgres://u@/pgw', PGW_API_PORT: '8443' }).PGW_API_PORT, 8443);
   });
   it('refuses a postgres URL that names no database or has a bad port, without echoing it', () => {
-    for (const bad of ['postgresql://', 'postgres://pgw:s3cret@h:notaport/db', 'postgres://pgw:s3cret@h:99999/db', 'postgres://pgw:s3cret@[bad/db']) {
+    for (const bad of ['postgresql://', 'postgres://pgw:s3cret@h:notaport/db', 'postgres://pgw:s3cret@h:99999/db', 'postgres://pgw:s3cret@[bad/db', 'postgres://pgw:s3cret@h:0/db']) {
       assert.throws(() => loadConfig(schema, { PGW_DATABASE_URL: bad }), (error: Error) => /^PGW_DATABASE_URL: /.test(error.message) && !error.message.includes('s3cret'), bad);
     }
     for (const ok of ['postgres://u@/pgw', 'postgres://u:p@/pgw?host=/var/run/postgresql', 'postgresql://pgw_api:pw@127.0.0.1:5432/pgw']) {
@@ -79,6 +79,10 @@ describe('redisUrl', () => {
     assert.throws(() => loadConfig(schema, { PGW_REDIS_URL: 'redis://S3cretPassw0rd@127.0.0.1:6379' }), (error: Error) => /^PGW_REDIS_URL: /.test(error.message) && !error.message.includes('S3cret'));
     refused('http://pgw-api:s3cr3tpass@127.0.0.1', /must be a redis:\/\/ URL/);
     refused('redis://pgw-api:s3cr3tpass@[bad', /not a valid redis:\/\/ URL/);
+    // Port 0 (ioredis then retried forever with no word) and no host at all.
+    refused('redis://pgw-api:s3cr3tpass@127.0.0.1:0', /port 0/);
+    refused('redis://pgw-api:s3cr3tpass@:6379', /names no host|not a valid redis/);
+    refused('redis://', /names no host|not a valid redis/);
   });
 });
 
