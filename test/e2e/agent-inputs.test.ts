@@ -272,6 +272,18 @@ describe('the agent distrusts its inputs (issue 10 point 2)', { timeout: 300_000
       assert.deepEqual(agent.refusals.filter((r) => r.subject === 'lanInterface'), [
         { subject: 'lanInterface', reason: 'lanInterface "ens19" does not carry the LAN 192.168.2.0/24: the kernel routes it by br-lan (a bridge, bond or VLAN over ens19, or another interface); set lanInterface to that one' },
       ]);
+      // Meanwhile nothing from the LAN leaves by the WAN, whatever interface it comes in by: with the
+      // bridge forwarding (ip_forward=1 set it so: dockerd, a sysctl.d file), the rules matching
+      // ens19 by name saw none of it, and the clients' SYNs went out eth0 from their own addresses.
+      await gw(['sysctl', '-q', '-w', 'net.ipv4.conf.br-lan.forwarding=1']);
+      const wan = await dp.lab.capture({ ns: dp.gw, iface: 'eth0', filter: 'src net 192.168.2.0/24' });
+      let leaked: string[];
+      try {
+        assert.ok((await dp.prober.until(EFFECTIVE, internet, httpPort, 'connected', 3_000)).gaveUp !== undefined, 'the client got through the bridge to the internet host');
+      } finally {
+        leaked = await wan.stop();
+      }
+      assert.deepEqual(leaked, [], 'LAN packets left by the WAN');
     } finally {
       await gw(['ip', 'link', 'set', 'ens19', 'nomaster']).catch(() => undefined);
       await gw(['ip', 'link', 'del', 'br-lan']).catch(() => undefined);

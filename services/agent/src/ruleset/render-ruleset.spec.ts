@@ -101,6 +101,10 @@ describe('renderRuleset', () => {
       'iifname "ens19" meta l4proto tcp reject with tcp reset',
       'iifname "ens19" drop',
       'oifname "ens19" drop',
+      // The LAN by address too: a LAN interface made a bridge port matched none of the above.
+      'ip saddr 10.0.0.0/8 meta l4proto tcp reject with tcp reset',
+      'ip saddr 10.0.0.0/8 drop',
+      'ip daddr 10.0.0.0/8 drop',
     ]);
   });
 

@@ -167,6 +167,13 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         `iifname ${lan} meta l4proto tcp reject with tcp reset`,
         `iifname ${lan} drop`,
         `oifname ${lan} drop`,
+        // The LAN by its addresses too, whatever interface it comes in or goes out by: the interface
+        // put into a bridge, bond or VLAN after the settings were taken (the agent reports it, and
+        // builds under them meanwhile) left every rule above matching nothing, and a forwarding
+        // bridge routed the clients out the WAN from their own addresses.
+        `ip saddr ${cidr} meta l4proto tcp reject with tcp reset`,
+        `ip saddr ${cidr} drop`,
+        `ip daddr ${cidr} drop`,
       ],
     },
   ];
