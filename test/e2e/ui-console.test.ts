@@ -303,4 +303,30 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
     await gateway!.start('api');
     await page.locator('[data-testid="stream-indicator"][data-state="live"]').waitFor({ timeout: 20_000 });
   });
+
+  it('logs out a tab whose CSRF token another tab\'s password change made stale', async () => {
+    // Tab B's password change sets a new session cookie and CSRF cookie for the whole browser; tab A
+    // kept its old token, every change it asked for was refused 403, its Log out too: it stayed
+    // signed in, showing an error, for whoever sat down next.
+    const { context, page: tabA } = await newSession(browser!, gateway!.apiUrl);
+    try {
+      await logIn(tabA, VIEWER.username, VIEWER.password);
+      const tabB = await context.newPage();
+      await tabB.goto('/#/auth');
+      await tabB.locator('#pw-current').fill(VIEWER.password);
+      await tabB.locator('#pw-new').fill(`${VIEWER.password}-2`);
+      await tabB.locator('#pw-confirm').fill(`${VIEWER.password}-2`);
+      await tabB.getByRole('button', { name: 'Change password' }).click();
+      await tabB.getByRole('status').filter({ hasText: 'Password changed' }).waitFor();
+      await tabA.getByTestId('logout').click();
+      await tabA.getByRole('button', { name: 'Log in' }).waitFor();
+      assert.equal(await tabA.getByRole('alert').count(), 0, 'no error shown');
+      // The session is over at the api too: tab B, on the same cookie, is sent to the login page.
+      await tabB.reload();
+      await tabB.getByRole('button', { name: 'Log in' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
 });
+

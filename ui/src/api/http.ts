@@ -1,5 +1,5 @@
 import { ApiError } from '@pgw/api/contract/api-error';
-import type { ApiErrorBody } from './types.js';
+import type { ApiErrorBody, CsrfToken } from './types.js';
 
 export { ApiError };
 
@@ -40,7 +40,7 @@ export async function requestVersioned<T>(path: string, options: RequestOptions 
   return { body, version: headers.get('ETag') };
 }
 
-async function exchange<T>(path: string, options: RequestOptions): Promise<{ body: T; headers: Headers }> {
+async function exchange<T>(path: string, options: RequestOptions, csrfRenewed = false): Promise<{ body: T; headers: Headers }> {
   const method = options.method ?? 'GET';
   const headers: Record<string, string> = { Accept: options.accept ?? 'application/json' };
   let body: string | undefined;
@@ -59,9 +59,25 @@ async function exchange<T>(path: string, options: RequestOptions): Promise<{ bod
   if (!response.ok) {
     const error = await readError(response, contentType);
     if (response.status === 401 && !options.anonymous) onUnauthenticated();
+    // Another tab's login or password change gave the browser a new session and CSRF cookie: this
+    // tab's token is stale, and every change it asks for (its Log out too) would be refused. The
+    // request was refused before it did anything: asked again once, with a token for this cookie.
+    if (error.code === 'csrf_invalid' && !csrfRenewed && UNSAFE.has(method) && (await renewCsrfToken())) return exchange(path, options, true);
     throw error;
   }
   return { body: (contentType.includes('application/json') ? await response.json() : await response.text()) as T, headers: response.headers };
+}
+
+/** A CSRF token for the session cookie the browser holds now; false when there is none to get. */
+async function renewCsrfToken(): Promise<boolean> {
+  try {
+    const response = await fetch(`${API_BASE}/auth/csrf`, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    if (!response.ok) return false;
+    csrfToken = ((await response.json()) as CsrfToken).csrfToken;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readError(response: Response, contentType: string): Promise<ApiError> {
