@@ -49,7 +49,12 @@ export const MAX_UDP_NEW_PER_SECOND = 100_000;
  * Built from typed, validated values only, so no database string can reach nft syntax.
  */
 export interface GatewayPolicy {
-  readonly lan: { readonly interface: InterfaceName; readonly cidr: Ipv4Cidr };
+  /**
+   * `carriers`: the interfaces that hold the whole LAN prefix while `interface` holds none of it (a
+   * bridge, bond or VLAN made over it after the settings were taken: the agent refuses them and
+   * builds under them meanwhile); forwarding through them is dropped as through the LAN interface.
+   */
+  readonly lan: { readonly interface: InterfaceName; readonly cidr: Ipv4Cidr; readonly carriers?: readonly InterfaceName[] };
   readonly wan: { readonly interface: InterfaceName };
   readonly dnsMode: DnsMode;
   /** Absent: dnat (policies cached before issue 15). */

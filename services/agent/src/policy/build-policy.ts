@@ -3,6 +3,7 @@ import {
   cidrContains,
   GatewayAddresses,
   type GatewayPolicy,
+  interfaceNameSchema,
   type Ipv4,
   ipv4Schema,
   ipv4ToInt,
@@ -13,7 +14,7 @@ import {
   upstreamChooser,
   type VrrpPeer,
 } from '@pgw/domain';
-import { lanRouteRefusal } from './lan-route-check.js';
+import { lanCarriers, lanRouteRefusal } from './lan-route-check.js';
 import { interfaceRefusal } from './interface-check.js';
 import type { LinkRoute } from './proc-net.js';
 import { type PortFacts, portRefusal, windowRefusal } from './port-window.js';
@@ -136,6 +137,19 @@ export function guardRefusal(settings: DesiredState['settings'], host: HostFacts
   if (host.guard.lanInterface === settings.lanInterface) return null;
   const what = host.guard.lanInterface === null ? `is not covered by the guard: PGW_LAN_IF in ${host.guard.file} names no usable interface` : `is not the guard's LAN interface "${host.guard.lanInterface}" (PGW_LAN_IF in ${host.guard.file})`;
   return { subject: 'lanInterface', reason: `lanInterface "${settings.lanInterface}" ${what}: edit that file, then load it again (guard/load-guard.sh, or systemctl reload pgw-guard)` };
+}
+
+/**
+ * The interfaces that carry the LAN in lanInterface's place (lanCarriers; refused by
+ * settingsRefusals, built under meanwhile): the ruleset drops forwarding through them too. Names the
+ * kernel listed that are no interface name nft takes are left out.
+ */
+function carriersOf(settings: DesiredState['settings'], host: HostFacts): Pick<GatewayPolicy['lan'], 'carriers'> {
+  const carriers = lanCarriers(settings.lanInterface, settings.lanCidr, host.linkRoutes).flatMap((name) => {
+    const parsed = interfaceNameSchema.safeParse(name);
+    return parsed.success ? [parsed.data] : [];
+  });
+  return carriers.length > 0 ? { carriers } : {};
 }
 
 /**
@@ -275,7 +289,7 @@ export function buildGatewayPolicy(
 
   return {
     policy: {
-      lan: { interface: settings.lanInterface, cidr: settings.lanCidr },
+      lan: { interface: settings.lanInterface, cidr: settings.lanCidr, ...carriersOf(settings, host) },
       wan: { interface: settings.wanInterface },
       dnsMode: settings.dnsMode,
       ...(settings.interceptMode === 'tproxy' ? { interceptMode: 'tproxy' as const } : {}),

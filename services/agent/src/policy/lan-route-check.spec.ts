@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Ipv4Cidr } from '@pgw/domain';
-import { lanRouteRefusal as refusalFor } from './lan-route-check.js';
+import { lanCarriers, lanRouteRefusal as refusalFor } from './lan-route-check.js';
 import { parseLinkRoutes } from './proc-net.js';
 
 const route = (iface: string, network: string, prefixLength: number) => ({ iface, network, prefixLength });
@@ -45,5 +45,15 @@ describe('parseLinkRoutes', () => {
       { iface: 'br-lan', network: '192.168.2.0', prefixLength: 24 },
       { iface: 'ens20', network: '10.0.0.0', prefixLength: 8 },
     ]);
+  });
+});
+
+describe('lanCarriers', () => {
+  const carriers = (lanInterface: string, lanCidr: string, routes: Parameters<typeof refusalFor>[2]) => lanCarriers(lanInterface, lanCidr as Ipv4Cidr, routes);
+  it('names the interfaces holding the whole LAN in its interface\'s place, and none beside a part of a wide LAN', () => {
+    assert.deepEqual(carriers('ens19', '192.168.2.0/24', [route('eth0', '203.0.113.0', 24), route('br-lan', '192.168.2.0', 24)]), ['br-lan']);
+    assert.deepEqual(carriers('ens19', '192.168.2.0/24', [route('ens19', '192.168.2.0', 24), route('br-lan', '192.168.2.0', 24)]), [], 'the LAN interface carries it');
+    assert.deepEqual(carriers('ens19', '172.16.0.0/12', [route('ens19', '172.16.0.0', 16), route('docker0', '172.17.0.0', 16)]), [], 'docker0 holds a part only');
+    assert.deepEqual(carriers('ens19', '172.16.0.0/12', [route('docker0', '172.17.0.0', 16)]), [], 'a part proves nothing');
   });
 });

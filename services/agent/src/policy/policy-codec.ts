@@ -6,7 +6,7 @@ const id = z.number().int().positive();
 
 /** The state file is read by a root process and rendered into nft: it is validated like any input. */
 const policySchema = z.object({
-  lan: z.object({ interface: interfaceNameSchema, cidr: ipv4CidrSchema }),
+  lan: z.object({ interface: interfaceNameSchema, cidr: ipv4CidrSchema, carriers: z.array(interfaceNameSchema).max(16).optional() }),
   wan: z.object({ interface: interfaceNameSchema }),
   dnsMode: z.enum(DNS_MODES),
   interceptMode: z.enum(INTERCEPT_MODES).optional(),

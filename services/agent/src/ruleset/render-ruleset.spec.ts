@@ -101,11 +101,20 @@ describe('renderRuleset', () => {
       'iifname "ens19" meta l4proto tcp reject with tcp reset',
       'iifname "ens19" drop',
       'oifname "ens19" drop',
-      // The LAN by address too: a LAN interface made a bridge port matched none of the above.
-      'ip saddr 10.0.0.0/8 meta l4proto tcp reject with tcp reset',
-      'ip saddr 10.0.0.0/8 drop',
-      'ip daddr 10.0.0.0/8 drop',
     ]);
+  });
+
+  it('drops forwarding through the interfaces carrying the LAN in its interface\'s place, by name', () => {
+    // A LAN interface made a bridge port: the rules above match none of the bridge's packets, and a
+    // forwarding bridge routed the clients out the WAN. By name: a wide LAN prefix may hold another
+    // interface's network (docker0's 172.17/16 in 172.16/12), which keeps its routing.
+    const r = renderRuleset({ ...policy([client(1)]), lan: { interface: parseInterfaceName('ens19'), cidr: parseIpv4Cidr('10.0.0.0/8'), carriers: [parseInterfaceName('br-lan'), parseInterfaceName('bond0')] } });
+    assert.deepEqual(chainRules(r.script, 'forward').slice(4), [
+      'iifname { "br-lan", "bond0" } meta l4proto tcp reject with tcp reset',
+      'iifname { "br-lan", "bond0" } drop',
+      'oifname { "br-lan", "bond0" } drop',
+    ]);
+    assert.doesNotMatch(r.script, /ip [sd]addr 10\.0\.0\.0\/8 drop/, 'nothing by the LAN prefix in forward');
   });
 
   it('sends the replies of intercepted flows out by the LAN interface only, in both modes; nothing else is judged there', () => {

@@ -1,4 +1,4 @@
-import type { GatewayPolicy, PolicyClient, VrrpPeer } from '@pgw/domain';
+import type { GatewayPolicy, InterfaceName, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
 import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftMark, nftPort, nftUid } from './nft-values.js';
 import { TPROXY_NFT_MARK, tproxyChains, UDP_NEW_SET } from './render-tproxy.js';
@@ -167,13 +167,12 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         `iifname ${lan} meta l4proto tcp reject with tcp reset`,
         `iifname ${lan} drop`,
         `oifname ${lan} drop`,
-        // The LAN by its addresses too, whatever interface it comes in or goes out by: the interface
-        // put into a bridge, bond or VLAN after the settings were taken (the agent reports it, and
-        // builds under them meanwhile) left every rule above matching nothing, and a forwarding
-        // bridge routed the clients out the WAN from their own addresses.
-        `ip saddr ${cidr} meta l4proto tcp reject with tcp reset`,
-        `ip saddr ${cidr} drop`,
-        `ip daddr ${cidr} drop`,
+        // The interfaces carrying the LAN in its place (a bridge, bond or VLAN made over it after the
+        // settings were taken; refused, built under meanwhile): the rules above match none of their
+        // packets, and a forwarding bridge routed the clients out the WAN from their own addresses.
+        // By name, not by the LAN's addresses: a wide LAN prefix may hold a network another
+        // interface routes (docker0's 172.17/16 in 172.16/12).
+        ...carrierRules(policy.lan.carriers ?? []),
       ],
     },
   ];
@@ -339,6 +338,13 @@ export function addElementLines(elements: Readonly<Partial<Record<SetName, reado
  * packet it read restarted a master's advert timer: a flood from anyone on the link silenced the
  * master. After lan_input's jump, whose last rule drops: VRRP from the LAN never reaches these.
  */
+/** Forwarding through the interfaces that carry the LAN in its interface's place, dropped as through it (GatewayPolicy lan.carriers). */
+function carrierRules(carriers: readonly InterfaceName[]): string[] {
+  if (carriers.length === 0) return [];
+  const set = `{ ${carriers.map(nftInterface).join(', ')} }`;
+  return [`iifname ${set} meta l4proto tcp reject with tcp reset`, `iifname ${set} drop`, `oifname ${set} drop`];
+}
+
 function vrrpInput(peer: VrrpPeer): string[] {
   return [
     `meta l4proto vrrp iifname ${nftInterface(peer.interface)} ip saddr ${nftIpv4(peer.ip)} ip ttl 255 accept`,

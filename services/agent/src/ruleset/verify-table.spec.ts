@@ -70,7 +70,7 @@ describe('verifyTable', () => {
     const problems = verifyTable(rendered, listing);
     assert.ok(problems.includes('set lan_blocked holds 0 elements, expected 1'));
     assert.ok(problems.includes('set client_ports holds other elements than expected'));
-    assert.ok(problems.includes('chain forward has 1 rules, expected 7'));
+    assert.ok(problems.includes('chain forward has 1 rules, expected 4'));
     assert.ok(problems.includes('unexpected chain extra'));
   });
 
