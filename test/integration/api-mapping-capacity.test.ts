@@ -36,5 +36,11 @@ describe(`api: at most ${MAX_MAPPINGS} mappings`, { timeout: 120_000 }, () => {
     assert.equal(imported.status, 409, imported.text);
     assert.match(imported.body.error.message, new RegExp(`at most ${MAX_MAPPINGS} mappings`));
     assert.equal(await count(), MAX_MAPPINGS, 'nothing stored past the limit');
+
+    // A gateway already past the limit (rows from before it) still edits its mappings by import.
+    await h.db.insertInto('mappings').values({ clientIp: clientIp(MAX_MAPPINGS), proxyId, listenPort: 20000 + MAX_MAPPINGS, enabled: true, description: '' }).execute();
+    const updated = await h.call('POST', '/api/v1/mappings/import', { ...api.as(api.admin), csv: `client_ip,proxy_name,description\n${clientIp(0)},dante,moved desk\n` });
+    assert.equal(updated.status, 200, updated.text);
+    assert.deepEqual(updated.body, { created: 0, updated: 1, unchanged: 0 });
   });
 });

@@ -21,9 +21,15 @@ export function sharedLookup(hostname: string, options: dns.LookupOptions, callb
   }
   const callbacks = [callback];
   inFlight.set(key, callbacks);
-  dns.lookup(hostname, options, (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => {
+  try {
+    dns.lookup(hostname, options, (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => {
+      inFlight.delete(key);
+      // Each caller its own list: net's connect keeps the one it is given.
+      for (const waiter of callbacks) waiter(error, Array.isArray(address) ? address.slice() : address, family);
+    });
+  } catch (error) {
+    // Refused before it started (options dns.lookup does not take): no later dial may wait for it.
     inFlight.delete(key);
-    // Each caller its own list: net's connect keeps the one it is given.
-    for (const waiter of callbacks) waiter(error, Array.isArray(address) ? address.slice() : address, family);
-  });
+    throw error;
+  }
 }

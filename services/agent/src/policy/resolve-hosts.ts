@@ -14,8 +14,8 @@ interface NameState {
 }
 
 /**
- * Proxy hostnames to IPv4 addresses, for strict OUTPUT's set of upstreams: a host that fails maps
- * to none. A run gets each name's last answer at once and starts the next lookup, which the next
+ * Proxy hostnames to IPv4 addresses, for strict OUTPUT's set of upstreams: a host that does not
+ * resolve maps to none (a resolver's passing failure keeps the last answer). A run gets each name's last answer at once and starts the next lookup, which the next
  * run gets (a changed record is in force one resync later); only a name never asked for before is
  * waited for, up to 2 s. A run used to look every name up afresh and wait for it: a name whose
  * resolver took longer than 2 s was never in the set, every run (a proxy's death among them: the
@@ -45,8 +45,12 @@ export class ProxyHostResolver {
     try {
       const found = await this.lookupAll(name);
       state.answer = found.flatMap((a) => (ipv4Schema.safeParse(a.address).success ? [a.address as Ipv4] : []));
-    } catch {
-      state.answer = [];
+    } catch (error) {
+      // A name that does not exist (any more) has no address; a resolver that failed for a moment
+      // (EAI_AGAIN, a timeout) leaves the last answer: emptied, strict OUTPUT reset every connection
+      // to the proxy on that blip.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (state.answer === null || code === 'ENOTFOUND' || code === 'ENODATA') state.answer = [];
     } finally {
       state.pending = null;
     }

@@ -7,6 +7,7 @@ import { conflict } from './domain-errors.js';
  * Called under the listen-port lock, which every mapping insert takes.
  */
 export function refuseOverCapacity(stored: number, adding: number): void {
-  if (stored + adding <= MAX_MAPPINGS) return;
+  // Nothing added (an import of updates only): a gateway already past it (rows from before the limit) still edits its mappings.
+  if (adding === 0 || stored + adding <= MAX_MAPPINGS) return;
   throw conflict(undefined, `the gateway holds at most ${MAX_MAPPINGS} mappings (${stored} stored, ${adding} more asked for); delete some first`);
 }
