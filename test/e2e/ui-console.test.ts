@@ -328,5 +328,30 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
       await context.close();
     }
   });
+
+  it('a tab whose cookie another login in the browser took over is signed out, and does not act as that user', async () => {
+    // Tab B logs in as the admin: the browser's cookie is the admin's now. Tab A (the viewer) had a
+    // stale CSRF token; renewed blindly, its Log out ran as the admin and ended the admin's session.
+    const viewerPassword = `${VIEWER.password}-2`;
+    const { context, page: tabA } = await newSession(browser!, gateway!.apiUrl);
+    try {
+      await logIn(tabA, VIEWER.username, viewerPassword);
+      const tabB = await context.newPage();
+      await tabB.goto('/#/login');
+      const status = await tabB.evaluate(
+        async (body) => (await fetch('/api/v1/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, credentials: 'same-origin' })).status,
+        JSON.stringify(ADMIN_CREDENTIALS),
+      );
+      assert.equal(status, 200);
+      await tabA.getByTestId('logout').click();
+      await tabA.getByRole('button', { name: 'Log in' }).waitFor();
+      await tabB.goto('/#/dashboard');
+      await tabB.reload();
+      await tabB.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+      assert.equal(await tabB.getByRole('button', { name: 'Log in' }).count(), 0, "the admin's session still stands");
+    } finally {
+      await context.close();
+    }
+  });
 });
 

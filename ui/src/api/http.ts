@@ -1,5 +1,5 @@
 import { ApiError } from '@pgw/api/contract/api-error';
-import type { ApiErrorBody, CsrfToken } from './types.js';
+import type { ApiErrorBody, CsrfToken, User } from './types.js';
 
 export { ApiError };
 
@@ -8,9 +8,15 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 let csrfToken: string | null = null;
 let onUnauthenticated: () => void = () => undefined;
+/** Who this tab is signed in as: a renewed CSRF token must be that user's (renewCsrfToken). */
+let sessionUserId: number | null = null;
 
 export function setCsrfToken(token: string | null): void {
   csrfToken = token;
+}
+
+export function setSessionUserId(id: number | null): void {
+  sessionUserId = id;
 }
 
 /** Called when a request answers 401 (session expired or revoked elsewhere). */
@@ -68,10 +74,21 @@ async function exchange<T>(path: string, options: RequestOptions, csrfRenewed = 
   return { body: (contentType.includes('application/json') ? await response.json() : await response.text()) as T, headers: response.headers };
 }
 
-/** A CSRF token for the session cookie the browser holds now; false when there is none to get. */
+/**
+ * A CSRF token for the session cookie the browser holds now, when that session is still this tab's
+ * user; false otherwise. Another login in the browser (another user's) took the cookie over: this
+ * tab is signed out instead, never made to act as that user.
+ */
 async function renewCsrfToken(): Promise<boolean> {
+  const get = (path: string) => fetch(API_BASE + path, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
   try {
-    const response = await fetch(`${API_BASE}/auth/csrf`, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    const me = await get('/auth/me');
+    if (!me.ok) return false;
+    if (((await me.json()) as User).id !== sessionUserId) {
+      onUnauthenticated();
+      return false;
+    }
+    const response = await get('/auth/csrf');
     if (!response.ok) return false;
     csrfToken = ((await response.json()) as CsrfToken).csrfToken;
     return true;

@@ -1,6 +1,6 @@
 import { computed, reactive } from 'vue';
 import { api } from '../api/client.js';
-import { ApiError, setCsrfToken, setUnauthenticatedHandler } from '../api/http.js';
+import { ApiError, setCsrfToken, setSessionUserId, setUnauthenticatedHandler } from '../api/http.js';
 import type { Session, User } from '../api/types.js';
 
 /** Who is logged in. The cookie is httpOnly, so the console learns it from /auth/me. */
@@ -16,6 +16,7 @@ export function onSessionChange(listener: (user: User | null) => void): void {
 
 function setUser(user: User | null): void {
   session.user = user;
+  setSessionUserId(user?.id ?? null);
   for (const listener of listeners) listener(user);
 }
 
