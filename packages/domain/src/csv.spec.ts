@@ -36,10 +36,10 @@ test('a piece after a ; or a tab starting a formula is defused in any column: a 
   // In a later column the field's quote is in the middle of the line: Excel in a ; locale split at
   // the ; inside it and read the piece after it as a formula all the same.
   const planted = "Mozilla;=-2+3+cmd|' /C calc'!A0;";
-  const values = [planted, 'a\t+1', "x;'=kept", 'semi; plain', 'b;@SUM(1)'];
+  const values = [planted, 'a\t+1', "x;'=kept", 'semi; plain', 'b;@SUM(1)', 'x;"=cmd|\' /C calc\'!A0;', "y;'\"=kept"];
   const text = formatCsv(['when', 'source_ip', 'user_agent'], values.map((v) => ['2026-12-07', '198.51.100.7', v]));
   for (const line of text.split('\r\n')) {
-    for (const piece of line.split(/[;\t]/).slice(1)) assert.doesNotMatch(piece.replace(/^"/, ''), /^[=+\-@]/, `a formula after a separator: ${JSON.stringify(line)}`);
+    for (const piece of line.split(/[;\t]/).slice(1)) assert.doesNotMatch(piece, /^"*[=+\-@]/, `a formula after a separator: ${JSON.stringify(line)}`);
   }
   assert.deepEqual(parseCsv(text).slice(1).map((r) => r.fields[2]), values, 'imported back exactly');
 });

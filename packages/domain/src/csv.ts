@@ -20,7 +20,7 @@ export class CsvError extends Error {
  * quotes there before a formula character gets one more quote on export, so it too comes back as it was).
  */
 const DEFUSED = /^'+[=+\-@\t\r]/;
-const DEFUSED_AFTER_SEPARATOR = /([;\t])'('*[=+\-@])/g;
+const DEFUSED_AFTER_SEPARATOR = /([;\t])'(["']*[=+\-@])/g;
 const undefused = (field: string) => (DEFUSED.test(field) ? field.slice(1) : field).replace(DEFUSED_AFTER_SEPARATOR, '$1$2');
 
 /** Rows of fields, each with the 1-based line it starts on; blank lines are skipped. Defused formula cells come back as they were. */
@@ -103,7 +103,8 @@ export function formatCsvField(value: string | number | boolean): string {
   // A spreadsheet whose list separator is ; or a tab (Excel in many locales) splits there whatever
   // the quoting: a quote in a later column is in the middle of its line, text to it. Each piece after
   // one is defused as a leading formula is; quoted too, so a , separator keeps the value one cell.
-  const safe = typeof value === 'string' ? leading.replace(/([;\t])('*[=+\-@])/g, "$1'$2") : leading;
+  // Quotes skipped too: a spreadsheet may read `""=` there as an empty quoted string, then the formula.
+  const safe = typeof value === 'string' ? leading.replace(/([;\t])(["']*[=+\-@])/g, "$1'$2") : leading;
   return /[",;\t\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
