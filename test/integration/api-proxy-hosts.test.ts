@@ -90,4 +90,27 @@ describe('api: proxy hosts on loopback, link-local or the LAN are refused', () =
     assert.equal((await h.call('PUT', '/api/v1/settings', { ...as(admin), body: { ...settings } })).status, 200);
     assert.equal((await h.call('DELETE', `/api/v1/proxies/${outside.body.id as number}`, as(admin))).status, 204);
   });
+
+  it('a proxy saved while a LAN change that takes its host in commits is refused: the save judges the host under the LAN in force when it writes', async () => {
+    // The save read the LAN before its transaction, unlocked: a settings change that had checked the
+    // stored proxies, committing meanwhile, left a proxy inside the new LAN. The test's transaction
+    // stands in for that change (it holds the settings row as the api's settings save does).
+    let saving: ReturnType<ApiHarness['call']> | undefined;
+    await h.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('settings').select('id').where('id', '=', 1).forUpdate().execute();
+      await trx.updateTable('settings').set({ lanCidr: '192.168.0.0/16' }).where('id', '=', 1).execute();
+      saving = h.call('POST', '/api/v1/proxies', { ...as(admin), body: { name: 'raced-in', protocol: 'socks5', host: '192.168.20.5', port: 1080 } });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+    });
+    try {
+      const saved = await saving!;
+      assert.deepEqual([saved.status, saved.body.error?.field], [400, 'host'], saved.text);
+      assert.match(saved.body.error.message, /192\.168\.20\.5 is inside the LAN prefix/);
+      assert.equal((await h.db.selectFrom('proxies').select('id').where('name', '=', 'raced-in').execute()).length, 0);
+    } finally {
+      await h.db.updateTable('settings').set({ lanCidr: '192.168.2.0/24' }).where('id', '=', 1).execute();
+      await h.db.deleteFrom('proxies').where('name', '=', 'raced-in').execute();
+    }
+  });
 });
+

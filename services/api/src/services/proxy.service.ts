@@ -5,7 +5,7 @@ import type { Proxy, ProxyCreate, ProxyUpdate } from '../contract/types.js';
 import { conflict, notFound } from '../logic/domain-errors.js';
 import { type EndpointChange, endpointFromInput, refuseCredentialMove, refuseProxyName, refuseUncarriableCredentials } from '../logic/proxy-input.js';
 import { auditedProxy, toProxyDto } from './proxy-dto.js';
-import type { Actor, Prober, ProxyFields, Publisher, Store } from './ports.js';
+import type { Actor, Prober, ProxyFields, Publisher, Repositories, Store } from './ports.js';
 
 export interface ProxyServiceDeps {
   readonly store: Store;
@@ -29,6 +29,7 @@ export class ProxyService {
     refuseUncarriableCredentials(endpoint, input);
     if (await store.proxies.findByName(input.name)) throw conflict('name', `a proxy named "${input.name}" already exists`);
     const row = await store.transaction(async (repos) => {
+      await this.judgeUnderLockedLan(repos, input, 'create');
       const fields = this.storedFields(endpoint);
       const inserted = await repos.proxies.insert({
         name: input.name,
@@ -58,6 +59,7 @@ export class ProxyService {
     const { row, mappingCount } = await store.transaction(async (repos) => {
       const before = await repos.proxies.find(id, { lock: true });
       if (!before) throw notFound(`proxy ${id}`);
+      await this.judgeUnderLockedLan(repos, input, 'update');
       refuseCredentialMove(before, endpoint);
       refuseUncarriableCredentials(endpoint, input, before);
       const fields = {
@@ -112,6 +114,16 @@ export class ProxyService {
   /** Where proxies may be, as of the settings now (the LAN prefix) and the operator's allowed networks. */
   private async hosts(): Promise<ProxyHostPolicy> {
     return new ProxyHostPolicy({ lanCidr: (await this.deps.store.settings.load()).lanCidr, allowedNetworks: this.deps.allowedNetworks });
+  }
+
+  /**
+   * The endpoint judged again in the write, under the settings row locked until it commits: a LAN
+   * change committed since the first judgement is seen, and one still to come waits and then counts
+   * this proxy (SettingsService refuses a LAN that takes a stored proxy in).
+   */
+  private async judgeUnderLockedLan(repos: Repositories, input: ProxyCreate | ProxyUpdate, mode: 'create' | 'update'): Promise<void> {
+    const { lanCidr } = await repos.settings.load({ lock: true });
+    endpointFromInput(input, mode, new ProxyHostPolicy({ lanCidr, allowedNetworks: this.deps.allowedNetworks }));
   }
 
   /** Endpoint input -> stored columns; the password is sealed here and never kept in plaintext. */
