@@ -47,6 +47,17 @@ function collect(socket: net.Socket): Promise<Buffer> {
 }
 
 
+/** The proxy side sends `down` to a client that reads nothing yet: back once the relay stopped, every buffer on the way full. */
+async function sendUntilStalled(p: Pair, relay: SplicedRelay, down: Buffer): Promise<void> {
+  p.wan.on('error', () => undefined);
+  p.wan.write(down);
+  let last = -1;
+  while (relay.bytesDown !== last) {
+    last = relay.bytesDown;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 function splice(p: Pair, idleTimeoutMs = 30_000): { relay: SplicedRelay; closed: Promise<string | null> } {
   let done!: (reason: string | null) => void;
   const closed = new Promise<string | null>((resolve) => (done = resolve));
@@ -255,21 +266,14 @@ describe('splice relay (native, loopback TCP)', () => {
     assert.equal(outcome.end, 'ECONNRESET', 'the client sees the reset, not an end of stream');
   });
 
-  // The wait for the survivor's acknowledgements is bounded from when it begins, not from the
-  // failure: a client still reading what the failed side sent must not lose the end of it.
+  // A client still reading what the failed side sent does not lose the end of it: the second of no
+  // progress that gives up on a stopped reader counts from when the wait begins, not from the failure.
   it('a reset from the upstream behind megabytes a slow client still reads: every byte the relay took reaches it, then the reset', { timeout: 60_000 }, async () => {
     const p = await pair();
     const lan = rawDescriptor(p.lan);
     const { relay, closed } = splice(p);
     const down = randomBytes(16 << 20);
-    p.wan.on('error', () => undefined);
-    p.wan.write(down);
-    // The client reads nothing yet: the relay stops when every buffer on the way is full.
-    let last = -1;
-    while (relay.bytesDown !== last) {
-      last = relay.bytesDown;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await sendUntilStalled(p, relay, down);
     p.wan.resetAndDestroy();
     const started = Date.now();
     const outcome = await readUntilEnd(lan, 45_000, { chunk: 32 * 1024, pauseMs: 10 });
@@ -288,13 +292,7 @@ describe('splice relay (native, loopback TCP)', () => {
     const p = await pair();
     const lan = rawDescriptor(p.lan);
     const { relay, closed } = splice(p, idleTimeoutMs);
-    p.wan.on('error', () => undefined);
-    p.wan.write(randomBytes(16 << 20));
-    let last = -1;
-    while (relay.bytesDown !== last) {
-      last = relay.bytesDown;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await sendUntilStalled(p, relay, randomBytes(16 << 20));
     p.wan.resetAndDestroy();
     const started = Date.now();
     const outcome = await readUntilEnd(lan, 45_000, { chunk: 16 * 1024, pauseMs: 20 });
