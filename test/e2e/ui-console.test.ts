@@ -317,42 +317,42 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
     // change too, which also ends tab A's session: its event stream then sends it to the login page
     // first, unless that stream is between reconnects). Tab A kept its old token: every change it
     // asked for was refused 403, its Log out too, and it stayed signed in for whoever sat down next.
-    const { context, page: tabA } = await newSession(browser!, gateway!.apiUrl);
-    try {
-      await logIn(tabA, VIEWER.username, VIEWER.password);
-      const tabB = await context.newPage();
-      await tabB.goto('/#/login');
-      assert.equal(await logInByFetch(tabB, VIEWER), 200);
-      await tabA.getByTestId('logout').click();
-      await tabA.getByRole('button', { name: 'Log in' }).waitFor();
+    await logOutBesideLogin(VIEWER, async (tabA, tabB) => {
       assert.equal(await tabA.getByRole('alert').count(), 0, 'no error shown');
       // The session is over at the api too: tab B, on the same cookie, is sent to the login page.
-      await tabB.goto('/#/dashboard');
-      await tabB.reload();
       await tabB.getByRole('button', { name: 'Log in' }).waitFor();
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('a tab whose cookie another login in the browser took over is signed out, and does not act as that user', async () => {
     // Tab B logs in as the admin: the browser's cookie is the admin's now. Tab A (the viewer) had a
     // stale CSRF token; renewed blindly, its Log out ran as the admin and ended the admin's session.
+    await logOutBesideLogin(ADMIN_CREDENTIALS, async (_tabA, tabB) => {
+      await tabB.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+      assert.equal(await tabB.getByRole('button', { name: 'Log in' }).count(), 0, "the admin's session still stands");
+    });
+  });
+
+  /**
+   * The viewer signed in in tab A; tab B of the same browser logs in as `other` (its cookies the
+   * browser's now); tab A's Log out must bring it to the login page. Then `afterwards` judges both,
+   * tab B reloaded on its dashboard.
+   */
+  async function logOutBesideLogin(other: { username: string; password: string }, afterwards: (tabA: Page, tabB: Page) => Promise<void>): Promise<void> {
     const { context, page: tabA } = await newSession(browser!, gateway!.apiUrl);
     try {
       await logIn(tabA, VIEWER.username, VIEWER.password);
       const tabB = await context.newPage();
       await tabB.goto('/#/login');
-      assert.equal(await logInByFetch(tabB, ADMIN_CREDENTIALS), 200);
+      assert.equal(await logInByFetch(tabB, other), 200);
       await tabA.getByTestId('logout').click();
       await tabA.getByRole('button', { name: 'Log in' }).waitFor();
       await tabB.goto('/#/dashboard');
       await tabB.reload();
-      await tabB.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
-      assert.equal(await tabB.getByRole('button', { name: 'Log in' }).count(), 0, "the admin's session still stands");
+      await afterwards(tabA, tabB);
     } finally {
       await context.close();
     }
-  });
+  }
 });
 

@@ -67,8 +67,9 @@ export class SettingsService {
    * One already inside the old LAN (stored before that rule) does not hold up other changes.
    */
   private async refuseProxiesInside(repos: Repositories, lanBefore: string, lanNext: string): Promise<void> {
-    const inside = (lanCidr: string, host: string) => new ProxyHostPolicy({ lanCidr, allowedNetworks: this.deps.allowedNetworks }).problem(host)?.reason === 'proxy_lan';
-    const taken = (await repos.proxies.hosts()).filter((p) => inside(lanNext, p.host) && !inside(lanBefore, p.host));
+    const [before, next] = [lanBefore, lanNext].map((lanCidr) => new ProxyHostPolicy({ lanCidr, allowedNetworks: this.deps.allowedNetworks }));
+    const inside = (lan: ProxyHostPolicy | undefined, host: string) => lan!.problem(host)?.reason === 'proxy_lan';
+    const taken = (await repos.proxies.hosts()).filter((p) => inside(next, p.host) && !inside(before, p.host));
     if (taken.length === 0) return;
     const named = taken.slice(0, 5).map((p) => `${p.name} (${p.host})`).join(', ');
     throw conflict('lanCidr', `lanCidr ${lanNext} takes in ${taken.length} proxy host(s): ${named}${taken.length > 5 ? ', ...' : ''}; change or delete them first`);
