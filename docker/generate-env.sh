@@ -1,7 +1,8 @@
 #!/bin/sh
 # Writes one env file per service into DIR (default /etc/pgw), mode 0600, with fresh random secrets,
 # so that the passwords agree across files (each service role's password in migrate.env and in that
-# service's database URL; one PGW_SECRET_KEY for api, health and forwarder). Used by both the Compose
+# service's database URL; one PGW_SECRET_KEY for health and forwarder, which open the proxy passwords,
+# and its public key PGW_SECRET_PUBLIC_KEY for the api, which only seals them). Used by both the Compose
 # and the systemd deployment. Never overwrites a file: rotating a secret is a deliberate, manual step.
 # Redis: each service gets its own ACL user and password in its PGW_REDIS_URL, and redis-users.acl
 # (for redis-server's aclfile) holds those users with only the SHA-256 of each password, so it is
@@ -15,7 +16,7 @@
 # keys, instead of the shared ones; redis-users-<node>.acl holds just those two lines for the aclfile
 # of the pair's shared Redis (append the other node's file there too).
 # PGW_SHARED_ENV=<the first node's DIR, copied over> (the second node of a pair, with PGW_NODE_NAME):
-# every shared secret is taken from there (PGW_SECRET_KEY, the database role and owner passwords, the
+# every shared secret is taken from there (PGW_SECRET_KEY from health.env, the database role and owner passwords, the
 # api's JWT/CSRF secrets, the api's and health's Redis users; no first admin: the shared database
 # holds it), only this node's agent
 # and forwarder Redis users are new. Both nodes use one Postgres and one Redis: fresh values there
@@ -82,12 +83,20 @@ redis_for() {
   esac
 }
 sha256() { printf '%s' "$1" | openssl dgst -sha256 -r | cut -d' ' -f1; }
+# The api's PGW_SECRET_PUBLIC_KEY, as @pgw/crypto's sealingPublicKey derives it (sealed-box.ts): the
+# X25519 private key is SHA-256 of a label and the secret's hex, put in a PKCS#8 frame (RFC 8410);
+# its public key is the last 32 bytes of the SubjectPublicKeyInfo. The secret goes through a pipe.
+public_key() {
+  { printf '\060\056\002\001\000\060\005\006\003\053\145\156\004\042\004\040'
+    { printf 'pgw proxy password sealing key v2\n'; printf '%s' "$1"; } | openssl dgst -sha256 -binary
+  } | openssl pkey -inform DER -pubout -outform DER | tail -c 32 | openssl base64 -A
+}
 
 if [ -n "$shared" ]; then
   owner_pw=$(shared_value migrate.env PGW_DATABASE_URL url)
   api_pw=$(shared_value migrate.env PGW_DB_PASSWORD_API); health_pw=$(shared_value migrate.env PGW_DB_PASSWORD_HEALTH)
   agent_pw=$(shared_value migrate.env PGW_DB_PASSWORD_AGENT); forwarder_pw=$(shared_value migrate.env PGW_DB_PASSWORD_FORWARDER)
-  secret_key=$(shared_value api.env PGW_SECRET_KEY)
+  secret_key=$(shared_value health.env PGW_SECRET_KEY)
   jwt_secret=$(shared_value api.env PGW_JWT_SECRET); csrf_secret=$(shared_value api.env PGW_CSRF_SECRET)
   # No first admin: it is in the shared database already, and its password stays out of this node's
   # files (DEPLOYMENT.md has it removed from the first node's after its first start).
@@ -99,6 +108,8 @@ else
   redis_api=$(secret 32); redis_health=$(secret 32)
 fi
 redis_agent=$(secret 32); redis_forwarder=$(secret 32)
+secret_public_key=$(public_key "$secret_key")
+[ ${#secret_public_key} -eq 44 ] || { echo "generate-env: openssl could not derive PGW_SECRET_PUBLIC_KEY (X25519 needs OpenSSL 1.1.1 or later)" >&2; exit 1; }
 
 cat > "$work/postgres.env" <<END
 # Compose only: the official postgres image creates this owner role and database at first start.
@@ -118,7 +129,7 @@ cat > "$work/api.env" <<END
 PGW_LOG_LEVEL=info
 PGW_DATABASE_URL=$(db_url pgw_api "$api_pw")
 PGW_REDIS_URL=$(redis_for api "$redis_api")
-PGW_SECRET_KEY=$secret_key
+PGW_SECRET_PUBLIC_KEY=$secret_public_key
 PGW_JWT_SECRET=$jwt_secret
 PGW_CSRF_SECRET=$csrf_secret
 $([ -z "$admin_pw" ] || printf 'PGW_ADMIN_USERNAME=admin\nPGW_ADMIN_PASSWORD=%s\n' "$admin_pw")

@@ -9,6 +9,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sealingPublicKey } from '@pgw/crypto';
 import { labRedisUrl } from '../../lab/redis.js';
 import { readState } from '../../lab/state.js';
 import type { LabDescription } from '../../lab/types.js';
@@ -73,7 +74,7 @@ function serviceEnv(service: DemoService, lab: LabDescription, secrets: DemoSecr
       return {
         ...common,
         PGW_DATABASE_URL: dbUrl('pgw_api', secrets.PGW_DB_PASSWORD_API),
-        PGW_SECRET_KEY: secrets.PGW_SECRET_KEY,
+        PGW_SECRET_PUBLIC_KEY: sealingPublicKey(Buffer.from(secrets.PGW_SECRET_KEY, 'hex')).toString('base64'),
         PGW_JWT_SECRET: secrets.PGW_JWT_SECRET,
         PGW_CSRF_SECRET: secrets.PGW_CSRF_SECRET,
         PGW_ADMIN_USERNAME: ADMIN,

@@ -167,8 +167,17 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
     await machine.exec(['runuser', '-u', 'postgres', '--', 'psql', '-qAt', '-c', 'ALTER ROLE pgw_owner CREATEROLE']);
     const redisPid = async () => (await machine.exec(['systemctl', 'show', '-p', 'MainPID', '--value', 'redis-server.service'])).stdout.trim();
     const redisBefore = await redisPid();
+    // And its api.env held PGW_SECRET_KEY, which the api now refuses (it seals to the public key and opens nothing).
+    const apiEnv = async () => (await machine.exec(['cat', '/etc/pgw/api.env'])).stdout;
+    const publicKey = /^PGW_SECRET_PUBLIC_KEY=(.+)$/m.exec(await apiEnv())?.[1];
+    assert.ok(publicKey, 'a fresh install gives the api the public key');
+    await machine.exec(['sh', '-c', 'key=$(sed -n "s/^PGW_SECRET_KEY=//p" /etc/pgw/health.env) && sed -i "s/^PGW_SECRET_PUBLIC_KEY=.*/PGW_SECRET_KEY=$key/" /etc/pgw/api.env']);
     await machine.exec(['bash', '/opt/pgw/scripts/deploy/install-systemd.sh']);
     assert.equal(await owner('rolcreaterole'), 'f', 'pgw_owner after the install ran again');
+    const upgraded = await apiEnv();
+    assert.deepEqual([/^PGW_SECRET_KEY=/m.test(upgraded), /^PGW_SECRET_PUBLIC_KEY=(.+)$/m.exec(upgraded)?.[1]], [false, publicKey], 'the install replaced the secret key by its public key');
+    assert.equal((await machine.exec(['stat', '-c', '%a %U', '/etc/pgw/api.env'])).stdout.trim(), '600 root');
+    await machine.systemctl('restart', 'pgw-api.service');
     // Nothing of Redis' changed: not restarted (a restart drops every client; it also reinstalled the aclfile over a pair's appended peer lines).
     assert.equal(await redisPid(), redisBefore, 'redis-server restarted by an install that changed nothing of it');
     await allHealthy(target, 120_000);

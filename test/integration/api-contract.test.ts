@@ -83,7 +83,7 @@ describe('api contract', () => {
     assert.equal(secret.text.includes('p4ssw0rd-secret'), false);
     const stored = await h.db.selectFrom('proxies').select('passwordEnc').where('id', '=', deadId).executeTakeFirstOrThrow();
     assert.notEqual(stored.passwordEnc, 'p4ssw0rd-secret');
-    assert.equal(decryptSecret(stored.passwordEnc!, h.config.PGW_SECRET_KEY), 'p4ssw0rd-secret');
+    assert.equal(decryptSecret(stored.passwordEnc!, h.secretKey), 'p4ssw0rd-secret');
     const audit = await h.db.selectFrom('auditLog').select('after').where('entityType', '=', 'proxy').where('entityId', '=', String(deadId)).executeTakeFirstOrThrow();
     assert.equal(JSON.stringify(audit.after).includes('p4ssw0rd'), false);
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sealingPublicKey } from '@pgw/crypto';
 import { createLogger } from '@pgw/log';
 import type { ApiConfig } from '../../services/api/src/config.js';
 import { hashPassword } from '../../services/api/src/auth/passwords.js';
@@ -42,6 +43,8 @@ export class ApiHarness {
     readonly database: TestDatabase,
     public api: RunningApi,
     readonly config: ApiConfig,
+    /** PGW_SECRET_KEY of the services that open proxy passwords; the api has its public key only. */
+    readonly secretKey: Buffer,
   ) {}
 
   static async start(overrides: Partial<ApiConfig> = {}, options: Partial<StartApiOptions> = {}): Promise<ApiHarness> {
@@ -50,11 +53,12 @@ export class ApiHarness {
       for (const user of [{ ...ADMIN, role: 'admin' as const }, { ...VIEWER, role: 'viewer' as const }]) {
         await database.db.insertInto('users').values({ username: user.username, passwordHash: await hashPassword(user.password), role: user.role }).execute();
       }
+      const secretKey = randomBytes(32);
       const config: ApiConfig = {
         PGW_LOG_LEVEL: 'error',
         PGW_DATABASE_URL: database.urlFor('pgw_api'),
         PGW_REDIS_URL: 'redis://127.0.0.1:6379',
-        PGW_SECRET_KEY: randomBytes(32),
+        PGW_SECRET_PUBLIC_KEY: sealingPublicKey(secretKey),
         PGW_JWT_SECRET: randomBytes(32).toString('hex'),
         PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
         PGW_TOKEN_TTL_S: 3600,
@@ -69,7 +73,7 @@ export class ApiHarness {
         PGW_PROXY_ALLOW_CIDRS: [],
         ...overrides,
       };
-      const harness = new ApiHarness(database, undefined as unknown as RunningApi, config);
+      const harness = new ApiHarness(database, undefined as unknown as RunningApi, config, secretKey);
       if ('stream' in options && options.stream === undefined) harness.stream = 'pgw:events';
       harness.api = await startApi({
         config,

@@ -58,7 +58,7 @@ export class ApiStack {
       const healthDb: Db = createDb(harness.database.urlFor('pgw_health'), { applicationName: 'pgw-health-test' });
       const bus = new EventBus({ redisUrl: redis.url('health'), logger });
       const health: HealthService = await startHealthService({
-        db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey: harness.config.PGW_SECRET_KEY, concurrency: 4,
+        db: healthDb, bus, redisUrl: redis.url('health'), logger, registry: new Registry(), secretKey: harness.secretKey, concurrency: 4,
         proxyAllowNetworks: [`${subnet}.0/24`],
       });
       cleanup.push(async () => {

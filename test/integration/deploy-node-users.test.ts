@@ -85,7 +85,7 @@ describe('generate-env.sh with PGW_NODE_NAME: per-node Redis users for an HA pai
       // Fresh values here locked the other node out of the one Postgres and Redis, and left its
       // forwarder unable to open the proxy passwords the first node's api sealed.
       assert.equal(readFileSync(join(b, 'migrate.env'), 'utf8'), readFileSync(join(a, 'migrate.env'), 'utf8'), `migrate.env (${base})`);
-      for (const [file, key] of [['api.env', 'PGW_SECRET_KEY'], ['api.env', 'PGW_JWT_SECRET'], ['api.env', 'PGW_CSRF_SECRET'], ['api.env', 'PGW_REDIS_URL'], ['health.env', 'PGW_REDIS_URL'], ['forwarder.env', 'PGW_SECRET_KEY'], ['agent.env', 'PGW_DATABASE_URL'], ['forwarder.env', 'PGW_DATABASE_URL']] as const) {
+      for (const [file, key] of [['api.env', 'PGW_SECRET_PUBLIC_KEY'], ['health.env', 'PGW_SECRET_KEY'], ['api.env', 'PGW_JWT_SECRET'], ['api.env', 'PGW_CSRF_SECRET'], ['api.env', 'PGW_REDIS_URL'], ['health.env', 'PGW_REDIS_URL'], ['forwarder.env', 'PGW_SECRET_KEY'], ['agent.env', 'PGW_DATABASE_URL'], ['forwarder.env', 'PGW_DATABASE_URL']] as const) {
         assert.equal(envValue(join(b, file), key), envValue(join(a, file), key), `${file} ${key} (${base})`);
       }
       // The first admin is in the shared database already: its password is not written again in

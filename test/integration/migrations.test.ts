@@ -90,6 +90,10 @@ describe('pgw migrate against a real Postgres', () => {
       await sql`UPDATE proxies SET status = 'up', latency_ms = 5`.execute(health);
       await assert.rejects(sql`UPDATE proxies SET host = 'evil.example'`.execute(health), denied, 'health writes only status columns');
       await assert.rejects(sql`SELECT * FROM users`.execute(health), denied);
+      // The api seals passwords to a public key and never reads one back (0027): a second layer to its not holding PGW_SECRET_KEY.
+      await assert.rejects(sql`SELECT password_enc FROM proxies`.execute(api), denied, 'the api never reads a sealed password');
+      await assert.rejects(sql`SELECT * FROM proxies`.execute(api), denied);
+      assert.deepEqual((await sql`SELECT name, has_password FROM proxies`.execute(api)).rows, [{ name: 'p', hasPassword: true }]);
       await sql`INSERT INTO audit_log (action, entity_type) VALUES ('create', 'proxy')`.execute(api);
       await assert.rejects(sql`UPDATE audit_log SET action = 'forged'`.execute(api), denied, 'the audit log is append-only');
       await assert.rejects(sql`DELETE FROM audit_log`.execute(api), denied);

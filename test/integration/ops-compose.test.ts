@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { sealingPublicKey } from '@pgw/crypto';
 import { connectRedis, redisAclTemplate, redisUser, sha256Hex } from '@pgw/events';
 import type { Redis } from 'ioredis';
 import { parse } from 'yaml';
@@ -245,10 +246,16 @@ describe('docker/generate-env.sh', () => {
       assert.ok(url.password.length >= 16);
     }
     assert.equal(userinfo(migrate.PGW_DATABASE_URL!).password, read('postgres').POSTGRES_PASSWORD);
-    const keys = ['api', 'health', 'forwarder'].map((s) => read(s).PGW_SECRET_KEY);
+    const keys = ['health', 'forwarder'].map((s) => read(s).PGW_SECRET_KEY);
     assert.match(keys[0]!, /^[0-9a-f]{64}$/);
     assert.equal(new Set(keys).size, 1);
     assert.equal(read('agent').PGW_SECRET_KEY, undefined, 'the agent never gets the key to the proxy passwords');
+    // The api seals and cannot open: the public key only, the one the CLI and @pgw/crypto derive.
+    assert.equal(read('api').PGW_SECRET_KEY, undefined, 'the api never gets the key to the proxy passwords');
+    const publicKey = read('api').PGW_SECRET_PUBLIC_KEY;
+    assert.equal(publicKey, sealingPublicKey(Buffer.from(keys[0]!, 'hex')).toString('base64'));
+    const cli = spawnSync('node', [join(REPO, 'packages/cli/dist/main.js'), 'secret', 'public-key'], { env: { PATH: process.env.PATH, PGW_SECRET_KEY: keys[0] }, encoding: 'utf8' });
+    assert.deepEqual([cli.status, cli.stdout], [0, `${publicKey}\n`], cli.stderr);
   });
 
   it('refuses to overwrite existing files', () => {

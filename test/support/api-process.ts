@@ -3,6 +3,7 @@
  * node flags), for tests and benchmarks that need the api alone, without a lab.
  */
 import { randomBytes } from 'node:crypto';
+import { sealingPublicKey } from '@pgw/crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnProcess } from '../../lab/process.js';
@@ -49,7 +50,7 @@ export async function startApiProcess(options: ApiProcessOptions): Promise<ApiPr
       PGW_LOG_LEVEL: options.logLevel ?? 'info',
       PGW_DATABASE_URL: options.database.urlFor('pgw_api'),
       PGW_REDIS_URL: options.redisUrl,
-      PGW_SECRET_KEY: randomBytes(32).toString('hex'),
+      PGW_SECRET_PUBLIC_KEY: sealingPublicKey(randomBytes(32)).toString('base64'),
       PGW_JWT_SECRET: randomBytes(32).toString('hex'),
       PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
       PGW_API_PORT: String(port),

@@ -10,7 +10,7 @@ import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encryptSecret } from '@pgw/crypto';
+import { PasswordSealer, sealingPublicKey } from '@pgw/crypto';
 import type { ProxyHandshake } from '@pgw/domain';
 import { EventBus, type PgwEvent } from '@pgw/events';
 import { createLogger } from '@pgw/log';
@@ -125,7 +125,7 @@ export class Gateway {
       forwarder: { PGW_SECRET_KEY: this.secretKey.toString('hex'), PGW_LISTENER_SOCKET: this.listenerSocket, PGW_FORWARDER_STATE_DIR: this.forwarderStateDir },
       health: { PGW_SECRET_KEY: this.secretKey.toString('hex') },
       api: {
-        PGW_SECRET_KEY: this.secretKey.toString('hex'),
+        PGW_SECRET_PUBLIC_KEY: sealingPublicKey(this.secretKey).toString('base64'),
         PGW_JWT_SECRET: this.jwtSecret,
         PGW_CSRF_SECRET: this.csrfSecret,
         PGW_API_HOST: '127.0.0.1',
@@ -241,7 +241,7 @@ export class Gateway {
       host: proxy.ip,
       port: proxy.port,
       username: proxy.username ?? null,
-      passwordEnc: proxy.password ? encryptSecret(proxy.password, this.secretKey) : null,
+      passwordEnc: proxy.password ? new PasswordSealer(sealingPublicKey(this.secretKey)).seal(proxy.password) : null, // as the api seals (v2)
       status: options.status ?? ('unknown' as const),
       handshakeLearned: options.handshakeLearned ?? null,
     };

@@ -1,2 +1,3 @@
 export * from './secret-box.js';
+export { openSealed, PasswordSealer, sealingPublicKey } from './sealed-box.js';
 export * from './scram-verifier.js';

@@ -1,5 +1,5 @@
 import type { ProbeTrigger } from '@pgw/domain';
-import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways, Insertable, Selectable, Updateable } from 'kysely';
 
 /** Tables as kysely sees them (CamelCasePlugin maps snake_case columns). Mirrors migrations/*.sql. */
 export interface Database {
@@ -34,7 +34,10 @@ export interface ProxiesTable {
   host: string;
   port: number;
   username: string | null;
+  /** Sealed (crypto's `v1` or `v2`); pgw_api may write it and never select it (migration 0027). */
   passwordEnc: string | null;
+  /** password_enc IS NOT NULL, what the api reads instead (migration 0027). */
+  hasPassword: GeneratedAlways<boolean>;
   status: Generated<'unknown' | 'up' | 'down'>;
   /** SOCKS5 handshake setting and what mode auto learned (migration 0008). */
   handshakeMode: Generated<'auto' | 'pipelined' | 'sequential' | 'early-data'>;
@@ -152,6 +155,8 @@ export interface RevokedTokensTable {
 
 export type UserRow = Selectable<UsersTable>;
 export type ProxyRow = Selectable<ProxiesTable>;
+/** A proxy as pgw_api may select it: every column but the sealed password (migration 0027). */
+export type ApiProxyRow = Omit<ProxyRow, 'passwordEnc'>;
 export type NewProxy = Insertable<ProxiesTable>;
 export type ProxyUpdate = Updateable<ProxiesTable>;
 export type MappingRow = Selectable<MappingsTable>;

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { sealingPublicKey } from '@pgw/crypto';
 import { loadApiConfig } from './config.js';
+
+const secretKey = randomBytes(32);
 
 const env = {
   PGW_DATABASE_URL: 'postgres://pgw_api:pw@/pgw?host=/var/run/postgresql',
   PGW_REDIS_URL: '/run/redis/redis.sock',
-  PGW_SECRET_KEY: randomBytes(32).toString('hex'),
+  PGW_SECRET_PUBLIC_KEY: sealingPublicKey(secretKey).toString('base64'),
   PGW_JWT_SECRET: randomBytes(32).toString('hex'),
   PGW_CSRF_SECRET: randomBytes(32).toString('hex'),
 };
@@ -37,5 +40,19 @@ test('PGW_API_HOSTNAMES: names only, normalized; an address, a port or a wildcar
   assert.deepEqual(loadApiConfig({ ...env, PGW_API_HOSTNAMES: 'Console.Example.net., pgw.lan' }).PGW_API_HOSTNAMES, ['console.example.net', 'pgw.lan']);
   for (const [bad, reason] of [['192.168.2.1', /is an IP address/], ['pgw.example.net:8080', /no port/], ['*.example.net', /no wildcard/], ['localhost', /always served/]] as const) {
     assert.throws(() => loadApiConfig({ ...env, PGW_API_HOSTNAMES: bad }), (error: Error) => /PGW_API_HOSTNAMES/.test(error.message) && reason.test(error.message), bad);
+  }
+});
+
+test('the api seals with the public key alone: PGW_SECRET_KEY in its environment is refused, a bad public key named', () => {
+  assert.deepEqual(loadApiConfig(env).PGW_SECRET_PUBLIC_KEY, sealingPublicKey(secretKey));
+  // The key that opens every stored proxy password has no business in the service facing the console.
+  assert.throws(
+    () => loadApiConfig({ ...env, PGW_SECRET_KEY: secretKey.toString('hex') }),
+    (error: Error) => /^ConfigError: PGW_SECRET_KEY: must not be given to the api/.test(String(error)) && error.message.includes('PGW_SECRET_PUBLIC_KEY') && !error.message.includes(secretKey.toString('hex')),
+  );
+  const { PGW_SECRET_PUBLIC_KEY: _, ...without } = env;
+  assert.throws(() => loadApiConfig(without), /PGW_SECRET_PUBLIC_KEY/);
+  for (const bad of ['abc', randomBytes(31).toString('base64'), Buffer.alloc(32).toString('base64'), secretKey.toString('hex')]) {
+    assert.throws(() => loadApiConfig({ ...env, PGW_SECRET_PUBLIC_KEY: bad }), /^ConfigError: PGW_SECRET_PUBLIC_KEY: /, bad);
   }
 });

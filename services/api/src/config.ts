@@ -1,5 +1,6 @@
 import { isIP, isIPv4 } from 'node:net';
 import { fields, loadConfig } from '@pgw/config';
+import { PasswordSealer } from '@pgw/crypto';
 import { networkListSchema } from '@pgw/domain';
 import { z } from 'zod';
 import { weakSecretReason } from './logic/secret-strength.js';
@@ -8,6 +9,35 @@ const signingSecret = z.string().superRefine((s, ctx) => {
   const reason = weakSecretReason(s);
   if (reason) ctx.addIssue({ code: 'custom', message: reason });
 });
+
+/**
+ * The public key proxy passwords are sealed to (base64 of 32 bytes, `pgw secret public-key`
+ * prints it from PGW_SECRET_KEY); a key that cannot seal (a low-order point) is refused here.
+ */
+const sealingPublicKey = z.string().transform((s, ctx): Buffer => {
+  const bytes = /^[A-Za-z0-9+/]{43}=$/.test(s) ? Buffer.from(s, 'base64') : null;
+  if (bytes === null || bytes.length !== 32) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes in base64 (44 characters), as `pgw secret public-key` prints it from PGW_SECRET_KEY' });
+    return z.NEVER;
+  }
+  try {
+    new PasswordSealer(bytes);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/**
+ * The api seals and never opens: the key that opens every stored proxy password is refused in its
+ * environment, not ignored (an env file from before 1.2 still holds it; it must leave the file).
+ */
+const notTheSecretKey = z
+  .undefined({
+    error: 'must not be given to the api (it opens every stored proxy password): remove it from api.env and give PGW_SECRET_PUBLIC_KEY instead (pgw secret public-key prints it; docs/DEPLOYMENT.md)',
+  })
+  .optional();
 
 /** One entry of express's "trust proxy" list as proxy-addr reads it: a preset name, an address, or address/prefix. */
 function isTrustedProxyItem(item: string): boolean {
@@ -44,7 +74,8 @@ const schema = z
     PGW_LOG_LEVEL: fields.logLevel,
     PGW_DATABASE_URL: fields.postgresUrl,
     PGW_REDIS_URL: fields.redisUrl,
-    PGW_SECRET_KEY: fields.secretKey,
+    PGW_SECRET_KEY: notTheSecretKey,
+    PGW_SECRET_PUBLIC_KEY: sealingPublicKey,
     PGW_JWT_SECRET: signingSecret,
     PGW_CSRF_SECRET: signingSecret,
     PGW_TOKEN_TTL_S: fields.positiveInt(28_800, 7 * 86_400),

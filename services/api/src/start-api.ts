@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, isIPv6 } from 'node:net';
 import { join } from 'node:path';
+import { PasswordSealer } from '@pgw/crypto';
 import { createDb } from '@pgw/db';
 import { connectRedis, EventBus } from '@pgw/events';
 import type { Logger } from '@pgw/log';
@@ -105,7 +106,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       neighbours: () => readNeighbours(redis),
       usageHistory: usageHistory(db),
       quotaCounts: async () => usage.quotaCounts(),
-      secretKey: config.PGW_SECRET_KEY,
+      sealer: new PasswordSealer(config.PGW_SECRET_PUBLIC_KEY),
       allowedNetworks: config.PGW_PROXY_ALLOW_CIDRS,
       probeWaitMarginMs: options.probeWaitMarginMs ?? 5_000,
     }),

@@ -41,7 +41,7 @@ export class FakeStore implements Store {
   /** A proxy as the health service left it. */
   addProxy(name: string, status: ProxyRow['status'] = 'up'): ProxyRow {
     const row: ProxyRow = {
-      id: this.tables.nextId++, name, protocol: 'socks5', host: '198.51.100.10', port: 1080, username: null, passwordEnc: null, status,
+      id: this.tables.nextId++, name, protocol: 'socks5', host: '198.51.100.10', port: 1080, username: null, passwordEnc: null, hasPassword: false, status,
       handshakeMode: 'auto', handshakeLearned: null, udpSupport: null, udpCheckedAt: null, exitDiffers: false, statusChangedAt: null, latencyMs: null, exitIp: null, lastError: null, lastCheckedAt: null,
       consecutiveSuccesses: 0, consecutiveFailures: 0, lastProbeStartedAt: null, createdAt: at, updatedAt: at,
     };
@@ -122,6 +122,7 @@ export class FakeStore implements Store {
         this.unique(t().proxies, 'name', fields.name, undefined, 'proxies_name_key');
         const row = this.addProxy(fields.name, 'unknown');
         Object.assign(row, fields);
+        row.hasPassword = row.passwordEnc !== null; // generated in Postgres (migration 0027)
         return row;
       },
       update: async (id, fields) => {
@@ -130,6 +131,7 @@ export class FakeStore implements Store {
         // As migration 0004's trigger does: a changed endpoint is unknown until probed again.
         const endpoint = (['protocol', 'host', 'port', 'username', 'passwordEnc'] as const).some((k) => fields[k] !== undefined && fields[k] !== row[k]);
         Object.assign(row, fields, { updatedAt: new Date() }, endpoint ? { status: 'unknown' } : {});
+        row.hasPassword = row.passwordEnc !== null;
         return row;
       },
       remove: async (id) => void (t().proxies = t().proxies.filter((p) => p.id !== id)),

@@ -68,8 +68,8 @@ function parseEndpoint(input: ProxyInput, mode: 'create' | 'update'): EndpointCh
  * health probe and the forwarder would hand the stored credentials, in plaintext, to whatever the
  * new endpoint is, although the api never shows them to anyone.
  */
-export function refuseCredentialMove(stored: { protocol: string; host: string; port: number; passwordEnc: string | null }, change: EndpointChange): void {
-  if (stored.passwordEnc === null || change.password !== undefined) return;
+export function refuseCredentialMove(stored: { protocol: string; host: string; port: number; hasPassword: boolean }, change: EndpointChange): void {
+  if (!stored.hasPassword || change.password !== undefined) return;
   const moved = (['protocol', 'host', 'port'] as const).filter((field) => change[field] !== undefined && change[field] !== stored[field]);
   if (moved.length > 0) throw conflict('password', `password: the proxy moves (${moved.join(', ')}); give its password again, or null to remove it: the stored one goes only to the endpoint it was saved for`);
 }

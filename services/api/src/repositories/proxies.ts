@@ -1,18 +1,25 @@
-import type { Db, ProxyCheckRow, ProxyRow } from '@pgw/db';
+import type { ApiProxyRow, Db, ProxyCheckRow } from '@pgw/db';
 import type { Proxy } from '../contract/types.js';
 import { toProxyDto } from '../services/proxy-dto.js';
 import type { ProxyFields, ProxyRepository } from '../services/ports.js';
 
 export type { ProxyFields } from '../services/ports.js';
 
+/** Every column pgw_api may select: all but password_enc (migration 0027). */
+const API_COLUMNS = [
+  'id', 'name', 'protocol', 'host', 'port', 'username', 'hasPassword', 'status', 'statusChangedAt', 'latencyMs', 'exitIp', 'lastError', 'lastCheckedAt',
+  'consecutiveSuccesses', 'consecutiveFailures', 'handshakeMode', 'handshakeLearned', 'exitDiffers', 'udpSupport', 'udpCheckedAt', 'lastProbeStartedAt',
+  'createdAt', 'updatedAt',
+] as const satisfies readonly (keyof ApiProxyRow)[];
+
 function withMappingCount(db: Db) {
   return db
     .selectFrom('proxies')
-    .selectAll('proxies')
+    .select(API_COLUMNS.map((column) => `proxies.${column}` as const))
     .select((eb) => eb.selectFrom('mappings').select((e) => e.fn.countAll<string>().as('n')).whereRef('mappings.proxyId', '=', 'proxies.id').as('mappingCount'));
 }
 
-export async function listProxies(db: Db, status?: ProxyRow['status']): Promise<Proxy[]> {
+export async function listProxies(db: Db, status?: ApiProxyRow['status']): Promise<Proxy[]> {
   let query = withMappingCount(db);
   if (status) query = query.where('status', '=', status);
   const rows = await query.orderBy('id').execute();
@@ -26,17 +33,17 @@ export async function getProxyDto(db: Db, id: number): Promise<Proxy | undefined
   return toProxyDto(rest, Number(mappingCount ?? 0));
 }
 
-export function findProxyRow(db: Db, id: number, lock = false): Promise<ProxyRow | undefined> {
-  const query = db.selectFrom('proxies').selectAll().where('id', '=', id);
+export function findProxyRow(db: Db, id: number, lock = false): Promise<ApiProxyRow | undefined> {
+  const query = db.selectFrom('proxies').select(API_COLUMNS).where('id', '=', id);
   return (lock ? query.forUpdate() : query).executeTakeFirst();
 }
 
-export function findProxyByName(db: Db, name: string): Promise<ProxyRow | undefined> {
-  return db.selectFrom('proxies').selectAll().where('name', '=', name).executeTakeFirst();
+export function findProxyByName(db: Db, name: string): Promise<ApiProxyRow | undefined> {
+  return db.selectFrom('proxies').select(API_COLUMNS).where('name', '=', name).executeTakeFirst();
 }
 
-export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
-  return db.insertInto('proxies').values(fields).returningAll().executeTakeFirstOrThrow();
+export function insertProxy(db: Db, fields: ProxyFields): Promise<ApiProxyRow> {
+  return db.insertInto('proxies').values(fields).returning(API_COLUMNS).executeTakeFirstOrThrow();
 }
 
 /**
@@ -44,12 +51,12 @@ export function insertProxy(db: Db, fields: ProxyFields): Promise<ProxyRow> {
  * (fail closed) until it is probed again (migration 0004; pgw_api may not write the status columns),
  * and forgets the learned SOCKS5 handshake on an endpoint, credential or mode change (migration 0008).
  */
-export function updateProxy(db: Db, id: number, fields: Partial<ProxyFields>): Promise<ProxyRow> {
+export function updateProxy(db: Db, id: number, fields: Partial<ProxyFields>): Promise<ApiProxyRow> {
   return db
     .updateTable('proxies')
     .set({ ...fields, updatedAt: new Date() })
     .where('id', '=', id)
-    .returningAll()
+    .returning(API_COLUMNS)
     .executeTakeFirstOrThrow();
 }
 

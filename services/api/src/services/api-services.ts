@@ -1,3 +1,4 @@
+import type { PasswordSealer } from '@pgw/crypto';
 import type { AgentStatus, ForwarderStatus, NeighbourRecord } from '@pgw/events';
 import { AuditService } from './audit.service.js';
 import { DeviceService } from './device.service.js';
@@ -49,7 +50,7 @@ export interface ServiceDeps {
   /** The accounting history (migration 0011) and each client's quota count from the agents' usage samples. */
   readonly usageHistory: UsageHistory;
   readonly quotaCounts: () => Promise<QuotaCounts>;
-  readonly secretKey: Buffer;
+  readonly sealer: PasswordSealer;
   readonly allowedNetworks: readonly string[];
   /** Added to the probe timeout of the settings while a use case waits for the health service. */
   readonly probeWaitMarginMs: number;

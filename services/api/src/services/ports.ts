@@ -1,4 +1,4 @@
-import type { AuditLogRow, MappingRow, ProxyRow } from '@pgw/db';
+import type { ApiProxyRow, AuditLogRow, MappingRow, ProxyRow } from '@pgw/db';
 import type { ProxyStatus, Settings } from '@pgw/domain';
 import type { PgwEvent, ProbeResult } from '@pgw/events';
 import type { MappingFields, MappingWithProxy } from '../logic/mapping-shapes.js';
@@ -83,14 +83,14 @@ export interface MappingRepository {
 export type ProxyFields = Pick<ProxyRow, 'name' | 'protocol' | 'host' | 'port' | 'username' | 'passwordEnc'> & { handshakeMode?: ProxyRow['handshakeMode']; exitDiffers?: boolean };
 
 export interface ProxyRepository {
-  find(id: number, options?: { lock: boolean }): Promise<ProxyRow | undefined>;
-  findByName(name: string): Promise<ProxyRow | undefined>;
+  find(id: number, options?: { lock: boolean }): Promise<ApiProxyRow | undefined>;
+  findByName(name: string): Promise<ApiProxyRow | undefined>;
   names(): Promise<{ id: number; name: string }[]>;
   /** Every proxy's host as stored (a settings change judges them against the new LAN). */
   hosts(): Promise<{ id: number; name: string; host: string }[]>;
-  insert(fields: ProxyFields): Promise<ProxyRow>;
+  insert(fields: ProxyFields): Promise<ApiProxyRow>;
   /** A changed endpoint sets the status back to unknown in Postgres (migration 0004): fail closed until probed. */
-  update(id: number, fields: Partial<ProxyFields>): Promise<ProxyRow>;
+  update(id: number, fields: Partial<ProxyFields>): Promise<ApiProxyRow>;
   remove(id: number): Promise<void>;
 }
 

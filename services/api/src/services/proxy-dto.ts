@@ -1,8 +1,8 @@
-import type { ProxyRow } from '@pgw/db';
+import type { ApiProxyRow } from '@pgw/db';
 import type { Proxy } from '../contract/types.js';
 
 /** The only shape a proxy leaves the API in: the sealed password never does. */
-export function toProxyDto(row: ProxyRow, mappingCount: number): Proxy {
+export function toProxyDto(row: ApiProxyRow, mappingCount: number): Proxy {
   return {
     id: row.id,
     name: row.name,
@@ -10,7 +10,7 @@ export function toProxyDto(row: ProxyRow, mappingCount: number): Proxy {
     host: row.host,
     port: row.port,
     username: row.username,
-    hasPassword: row.passwordEnc !== null,
+    hasPassword: row.hasPassword,
     status: row.status,
     statusChangedAt: row.statusChangedAt?.toISOString() ?? null,
     latencyMs: row.latencyMs,
@@ -28,4 +28,4 @@ export function toProxyDto(row: ProxyRow, mappingCount: number): Proxy {
 }
 
 /** What the audit log keeps of a proxy: its API shape (never the sealed password). */
-export const auditedProxy = (row: ProxyRow) => toProxyDto(row, 0);
+export const auditedProxy = (row: ApiProxyRow) => toProxyDto(row, 0);

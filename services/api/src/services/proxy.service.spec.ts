@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { beforeEach, test } from 'node:test';
-import { decryptSecret } from '@pgw/crypto';
+import { decryptSecret, PasswordSealer, sealingPublicKey } from '@pgw/crypto';
 import { DomainError } from '../logic/domain-errors.js';
 import { ACTOR, FakeProber, FakePublisher, FakeStore } from '../../test/fake-store.js';
 import { MappingService } from './mapping.service.js';
 import { ProxyService } from './proxy.service.js';
 
 const secretKey = randomBytes(32);
+const sealer = new PasswordSealer(sealingPublicKey(secretKey));
 let store: FakeStore;
 let publisher: FakePublisher;
 let service: ProxyService;
@@ -15,7 +16,7 @@ let service: ProxyService;
 beforeEach(() => {
   store = new FakeStore();
   publisher = new FakePublisher();
-  service = new ProxyService({ store, prober: new FakeProber(), publisher, secretKey, allowedNetworks: [], probeWaitMarginMs: 5_000 });
+  service = new ProxyService({ store, prober: new FakeProber(), publisher, sealer, allowedNetworks: [], probeWaitMarginMs: 5_000 });
 });
 
 const fails = (kind: DomainError['kind'], field: string | undefined, message: RegExp) => (e: unknown) =>
@@ -63,7 +64,7 @@ test('remove: refused while a mapping uses the proxy, with the count', async () 
 test('check: asks the health service with the settings probe timeout plus the margin', async () => {
   const calls: number[] = [];
   const prober = { probe: async (proxyId: number, timeoutMs: number) => (calls.push(timeoutMs), new FakeProber().probe(proxyId)) };
-  service = new ProxyService({ store, prober, publisher, secretKey, allowedNetworks: [], probeWaitMarginMs: 5_000 });
+  service = new ProxyService({ store, prober, publisher, sealer, allowedNetworks: [], probeWaitMarginMs: 5_000 });
   const proxy = await service.create({ name: 'dante', protocol: 'socks5', host: '198.51.100.10', port: 1080 }, ACTOR);
   assert.equal((await service.check(proxy.id, ACTOR)).ok, true);
   assert.deepEqual(calls, [store.tables.settings.probeTimeoutMs + 5_000]);

@@ -1,4 +1,4 @@
-import { encryptSecret } from '@pgw/crypto';
+import type { PasswordSealer } from '@pgw/crypto';
 import { ProxyHostPolicy } from '@pgw/domain';
 import type { ProbeResult } from '@pgw/events';
 import type { Proxy, ProxyCreate, ProxyUpdate } from '../contract/types.js';
@@ -11,8 +11,8 @@ export interface ProxyServiceDeps {
   readonly store: Store;
   readonly prober: Prober;
   readonly publisher: Publisher;
-  /** Seals proxy passwords (AES-256-GCM). */
-  readonly secretKey: Buffer;
+  /** Seals proxy passwords to PGW_SECRET_PUBLIC_KEY: the api cannot open what it stores. */
+  readonly sealer: PasswordSealer;
   /** PGW_PROXY_ALLOW_CIDRS: networks where proxies may be saved although loopback, link-local or LAN. */
   readonly allowedNetworks: readonly string[];
   readonly probeWaitMarginMs: number;
@@ -69,7 +69,7 @@ export class ProxyService {
         ...(input.exitDiffers !== undefined ? { exitDiffers: input.exitDiffers } : {}),
       };
       const username = 'username' in fields ? fields.username : before.username;
-      const hasPassword = 'passwordEnc' in fields ? fields.passwordEnc !== null : before.passwordEnc !== null;
+      const hasPassword = 'passwordEnc' in fields ? fields.passwordEnc !== null : before.hasPassword;
       if (hasPassword && !username) throw conflict('password', 'a password needs a username');
       const updated = await repos.proxies.update(id, fields);
       await repos.audit.write(actor, { action: 'update', entityType: 'proxy', entityId: id, before: auditedProxy(before), after: auditedProxy(updated) });
@@ -129,6 +129,6 @@ export class ProxyService {
   /** Endpoint input -> stored columns; the password is sealed here and never kept in plaintext. */
   private storedFields(change: EndpointChange): Partial<ProxyFields> {
     const { password, ...rest } = change;
-    return { ...rest, ...(password === undefined ? {} : { passwordEnc: password === null ? null : encryptSecret(password, this.deps.secretKey) }) };
+    return { ...rest, ...(password === undefined ? {} : { passwordEnc: password === null ? null : this.deps.sealer.seal(password) }) };
   }
 }
