@@ -5,15 +5,14 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ServiceRole } from '@pgw/db';
 // The bundler stays in scripts/ although the lab uses it: the image's build runs it there, and the
 // Docker context leaves lab/ out (.dockerignore). Moving it into lab/ broke the image build (CI, session 16).
 import { bundleEntry, ensureServiceBundle } from '../scripts/bundle-services.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-/** The Postgres roles the services log in as (the migrations create and grant them). */
-export const SERVICE_ROLES = ['pgw_api', 'pgw_health', 'pgw_agent', 'pgw_forwarder'] as const;
-export type ServiceRole = (typeof SERVICE_ROLES)[number];
+export { SERVICE_ROLES, type ServiceRole } from '@pgw/db';
 
 export const SERVICES = ['agent', 'forwarder', 'health', 'api'] as const;
 export type ServiceName = (typeof SERVICES)[number];

@@ -79,7 +79,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
   const ownWriters = new OwnWriters(() => performance.now());
   const nft = createNft(config.PGW_NFT_BIN, (pid) => ownWriters.add(pid));
   const guard = await openGuardFile(config.PGW_NFT_BIN, config.PGW_GUARD_FILE, (pid) => ownWriters.add(pid));
-  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-agent', maxConnections: 2 });
+  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-agent', maxConnections: 2, serviceRole: 'pgw_agent' });
   const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger });
   const statusRedis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   statusRedis.on('error', () => undefined);

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { PasswordSealer } from '@pgw/crypto';
-import { createDb } from '@pgw/db';
+import { createDb, refuseWiderLogin } from '@pgw/db';
 import { connectRedis, EventBus } from '@pgw/events';
 import type { Logger } from '@pgw/log';
 import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
@@ -73,7 +73,11 @@ export interface RunningApi {
 
 export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const { config, logger } = options;
-  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-api', maxConnections: options.dbConnections ?? 10 });
+  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-api', maxConnections: options.dbConnections ?? 10, serviceRole: 'pgw_api' });
+  await refuseWiderLogin(db).catch(async (error: unknown) => {
+    await db.destroy();
+    throw error;
+  });
   const redis = connectRedis(config.PGW_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger, ...(options.stream ? { stream: options.stream } : {}) });

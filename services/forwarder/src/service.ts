@@ -26,7 +26,7 @@ const RELEVANT_EVENTS = new Set(['mapping.changed', 'proxy.changed', 'config.cha
 /** Everything but the boot fast path (boot.ts), which may already serve the cached state. */
 export async function startForwarder(config: ForwarderConfig, logger: Logger, core: ForwarderCore): Promise<StopFn> {
   const { limits, stats, stopAddressWatch, upstreamNotices, agentListeners, forwarder, warmPools, stateCache, reconciler, late, udp } = core;
-  const connect = () => createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2 });
+  const connect = () => createDb(config.databaseUrl, { applicationName: 'pgw-forwarder', maxConnections: 2, serviceRole: 'pgw_forwarder' });
   let db = connect();
   /**
    * A load out of time: its connection is stuck (its query unanswered) and would hold its place in

@@ -1,4 +1,4 @@
-import { createDb } from '@pgw/db';
+import { createDb, refuseWiderLogin } from '@pgw/db';
 import { EventBus } from '@pgw/events';
 import { createLogger } from '@pgw/log';
 import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
@@ -14,7 +14,8 @@ await runService('health', async () => {
   const config = loadHealthConfig();
   const logger = createLogger('health', config.PGW_LOG_LEVEL);
   // Each probe holds a connection only for its short record transaction.
-  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-health', maxConnections: 10 });
+  const db = createDb(config.PGW_DATABASE_URL, { applicationName: 'pgw-health', maxConnections: 10, serviceRole: 'pgw_health' });
+  await refuseWiderLogin(db);
   const bus = new EventBus({ redisUrl: config.PGW_REDIS_URL, logger });
   const registry = createMetricsRegistry('health');
   // Registered once: the prober starts and stops with the leadership, the series stay.
