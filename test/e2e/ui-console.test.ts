@@ -221,6 +221,38 @@ describe('operator console (chromium, real services in a lab)', { timeout: 240_0
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
+  it('runs every tab and /api/docs under a CSP of its own origin only, with no violation', async () => {
+    // helmet's defaults let styles and fonts come from any https: origin: an injected <link> could
+    // read the page out through CSS selectors. The console and Swagger UI need their own origin,
+    // inline styles (Vue's style bindings) and data: images and fonts, nothing more.
+    const { context } = admin;
+    const page = await context.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    try {
+      const answer = await page.goto('/#/dashboard');
+      const policy = new Map((answer?.headers()['content-security-policy'] ?? '').split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...sources]) => [name!, sources]));
+      const allowed: Record<string, string[]> = { 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'], 'font-src': ["'self'", 'data:'] };
+      for (const [name, sources] of policy) {
+        if (name === '' ) continue;
+        for (const source of sources) assert.ok((allowed[name] ?? ["'self'", "'none'"]).includes(source), `${name} allows ${source}`);
+      }
+      assert.deepEqual(policy.get('frame-ancestors'), ["'none'"]);
+      assert.deepEqual(policy.get('connect-src'), ["'self'"]);
+      for (const [heading, path] of [['Dashboard', '/#/dashboard'], ['Proxy Mappings', '/#/mappings'], ['Proxy Mappings', '/#/mappings?section=proxies'], ['Configuration', '/#/config'], ['Authentication', '/#/auth']] as const) {
+        await page.goto(path);
+        await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      }
+      await page.goto('/api/docs/');
+      await page.locator('.opblock').first().waitFor();
+      assert.deepEqual(violations, []);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('gives a viewer everything to see and nothing to edit', async () => {
     const viewer = await newSession(browser!, gateway!.apiUrl);
     try {

@@ -73,10 +73,34 @@ export function createApp(ctx: ApiContext, options: AppOptions): Express {
   });
 
   app.use(requestContext(ctx.logger, duration));
-  // helmet's defaults less upgrade-insecure-requests: plain HTTP at an address is a way the console
-  // is reached (the LAN address, docs/DEPLOYMENT.md), and there the browser fetched its scripts as
-  // https:// on the same port and showed a blank page. Behind TLS every fetch is https already.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  // The console and Swagger UI need their own origin, inline styles (Vue's style bindings) and data:
+  // images and fonts: helmet's defaults also let styles and fonts come from any https: origin (an
+  // injected <link> could read the page out through CSS selectors), and no page may frame them.
+  // No upgrade-insecure-requests: plain HTTP at an address is a way the console is reached (the LAN
+  // address, docs/DEPLOYMENT.md), and there the browser fetched its scripts as https:// on the same
+  // port and showed a blank page. Behind TLS every fetch is https already.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          baseUri: ["'self'"],
+          connectSrc: ["'self'"],
+          fontSrc: ["'self'", 'data:'],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          imgSrc: ["'self'", 'data:'],
+          objectSrc: ["'none'"],
+          scriptSrc: ["'self'"],
+          scriptSrcAttr: ["'none'"],
+          styleSrc: ["'self'", "'unsafe-inline'"],
+        },
+      },
+      // The CSP's frame-ancestors says it to browsers that read it; X-Frame-Options to the rest.
+      xFrameOptions: { action: 'deny' },
+    }),
+  );
   // Before anything reads the request: a DNS rebinding page names a host the api was not given.
   app.use(hostCheck(new Set(options.hostNames)));
   // Every request is resolved to one spec operation (or a public docs/console file) before anything
