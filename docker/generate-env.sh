@@ -83,14 +83,6 @@ redis_for() {
   esac
 }
 sha256() { printf '%s' "$1" | openssl dgst -sha256 -r | cut -d' ' -f1; }
-# The api's PGW_SECRET_PUBLIC_KEY, as @pgw/crypto's sealingPublicKey derives it (sealed-box.ts): the
-# X25519 private key is SHA-256 of a label and the secret's hex, put in a PKCS#8 frame (RFC 8410);
-# its public key is the last 32 bytes of the SubjectPublicKeyInfo. The secret goes through a pipe.
-public_key() {
-  { printf '\060\056\002\001\000\060\005\006\003\053\145\156\004\042\004\040'
-    { printf 'pgw proxy password sealing key v2\n'; printf '%s' "$1"; } | openssl dgst -sha256 -binary
-  } | openssl pkey -inform DER -pubout -outform DER | tail -c 32 | openssl base64 -A
-}
 
 if [ -n "$shared" ]; then
   owner_pw=$(shared_value migrate.env PGW_DATABASE_URL url)
@@ -108,8 +100,8 @@ else
   redis_api=$(secret 32); redis_health=$(secret 32)
 fi
 redis_agent=$(secret 32); redis_forwarder=$(secret 32)
-secret_public_key=$(public_key "$secret_key")
-[ ${#secret_public_key} -eq 44 ] || { echo "generate-env: openssl could not derive PGW_SECRET_PUBLIC_KEY (X25519 needs OpenSSL 1.1.1 or later)" >&2; exit 1; }
+# The api's key seals the proxy passwords and opens none (the secret goes through a pipe).
+secret_public_key=$(printf '%s\n' "$secret_key" | sh "$(dirname "$0")/secret-public-key.sh")
 
 cat > "$work/postgres.env" <<END
 # Compose only: the official postgres image creates this owner role and database at first start.

@@ -18,7 +18,7 @@ COPY --from=app /opt/pgw /opt/pgw
 # pgw-guard.service), the units, the env file generator and the installer.
 COPY guard /opt/pgw/guard
 COPY systemd /opt/pgw/systemd
-COPY docker/generate-env.sh docker/redis-users.acl.in /opt/pgw/docker/
+COPY docker/generate-env.sh docker/secret-public-key.sh docker/redis-users.acl.in /opt/pgw/docker/
 COPY scripts/deploy/install-systemd.sh /opt/pgw/scripts/deploy/
 # A container has no getty to start and no udev to settle; the kernel variables are the real host's
 # (Docker keeps /proc/sys read-only, so systemd-sysctl would skip them anyway: masked so that no

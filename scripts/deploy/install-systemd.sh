@@ -31,10 +31,10 @@ say "env files in $etc"
 [ -e "$etc/api.env" ] || sh "$home/docker/generate-env.sh" "$etc" >/dev/null
 if grep -q '^PGW_SECRET_KEY=' "$etc/api.env"; then
   # An api.env from before 1.2: the api now seals proxy passwords to the public key and refuses the
-  # secret one, which opens them all. The key comes from health.env (the one that opens them), read
-  # by the CLI from its environment, never from an argument; the file is replaced whole, 0600.
+  # secret one, which opens them all. The key comes from health.env (the one that opens them), through
+  # a pipe, never an argument; the file is replaced whole, 0600.
   say "api.env: PGW_SECRET_KEY replaced by its public key PGW_SECRET_PUBLIC_KEY (the api seals proxy passwords and cannot open them)"
-  public_key=$(set -a; . "$etc/health.env"; node "$home/packages/cli/dist/main.js" secret public-key)
+  public_key=$(sed -n 's/^PGW_SECRET_KEY=//p' "$etc/health.env" | sh "$home/docker/secret-public-key.sh")
   (umask 077; { grep -v -e '^PGW_SECRET_KEY=' -e '^PGW_SECRET_PUBLIC_KEY=' "$etc/api.env"; printf 'PGW_SECRET_PUBLIC_KEY=%s\n' "$public_key"; } > "$etc/api.env.new")
   mv "$etc/api.env.new" "$etc/api.env"
 fi

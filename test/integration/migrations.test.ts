@@ -123,8 +123,14 @@ describe('pgw migrate against a real Postgres', () => {
         (await sql<{ name: string; status: string; latencyMs: number | null; consecutiveSuccesses: number }>`SELECT name, status, latency_ms, consecutive_successes FROM proxies WHERE id = ${id}`.execute(api)).rows[0]!;
       await sql`UPDATE proxies SET name = 'renamed', updated_at = now() WHERE id = ${id}`.execute(api);
       assert.deepEqual(await row(), { name: 'renamed', status: 'up', latencyMs: 12, consecutiveSuccesses: 3 }, 'a rename keeps the status');
-      await sql`UPDATE proxies SET host = '198.51.100.22', updated_at = now() WHERE id = ${id}`.execute(api);
+      // The api moves a proxy only with a password given again or removed (0028): with the stored one
+      // kept, the probe would hand it to the new endpoint, which code running as the api chose.
+      await assert.rejects(sql`UPDATE proxies SET host = '198.51.100.22', updated_at = now() WHERE id = ${id}`.execute(api), /a proxy with a stored password moves only with its password given again or removed/);
+      await assert.rejects(sql`UPDATE proxies SET port = 1081, password_enc = password_enc WHERE id = ${id}`.execute(api), /permission denied|moves only with its password/);
+      await assert.rejects(sql`UPDATE proxies SET protocol = 'http' WHERE id = ${id}`.execute(api), /moves only with its password/);
+      await sql`UPDATE proxies SET host = '198.51.100.22', password_enc = 'sealed again', updated_at = now() WHERE id = ${id}`.execute(api);
       assert.deepEqual(await row(), { name: 'renamed', status: 'unknown', latencyMs: 12, consecutiveSuccesses: 0 }, 'a new endpoint is unknown until probed');
+      await sql`UPDATE proxies SET port = 1082, password_enc = NULL, username = NULL WHERE id = ${id}`.execute(api);
     } finally {
       await Promise.all([api.destroy(), health.destroy()]);
     }

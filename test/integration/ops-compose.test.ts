@@ -250,12 +250,14 @@ describe('docker/generate-env.sh', () => {
     assert.match(keys[0]!, /^[0-9a-f]{64}$/);
     assert.equal(new Set(keys).size, 1);
     assert.equal(read('agent').PGW_SECRET_KEY, undefined, 'the agent never gets the key to the proxy passwords');
-    // The api seals and cannot open: the public key only, the one the CLI and @pgw/crypto derive.
+    // The api seals and cannot open: the public key only, the one the script and @pgw/crypto derive.
     assert.equal(read('api').PGW_SECRET_KEY, undefined, 'the api never gets the key to the proxy passwords');
     const publicKey = read('api').PGW_SECRET_PUBLIC_KEY;
     assert.equal(publicKey, sealingPublicKey(Buffer.from(keys[0]!, 'hex')).toString('base64'));
-    const cli = spawnSync('node', [join(REPO, 'packages/cli/dist/main.js'), 'secret', 'public-key'], { env: { PATH: process.env.PATH, PGW_SECRET_KEY: keys[0] }, encoding: 'utf8' });
-    assert.deepEqual([cli.status, cli.stdout], [0, `${publicKey}\n`], cli.stderr);
+    const script = spawnSync('sh', [join(REPO, 'docker/secret-public-key.sh')], { input: `${keys[0]!.toUpperCase()}\n`, encoding: 'utf8' });
+    assert.deepEqual([script.status, script.stdout], [0, `${publicKey}\n`], script.stderr);
+    const typed = spawnSync('sh', [join(REPO, 'docker/secret-public-key.sh')], { input: 'hunter2\n', encoding: 'utf8' });
+    assert.deepEqual([typed.status, typed.stdout, /must be PGW_SECRET_KEY as 64 hex characters/.test(typed.stderr), typed.stderr.includes('hunter2')], [1, '', true, false]);
   });
 
   it('refuses to overwrite existing files', () => {

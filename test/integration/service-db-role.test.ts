@@ -46,10 +46,23 @@ describe('a service refuses a Postgres login that holds more than its own role',
     await refused(urlAs(await login('creator', 'CREATEDB CREATEROLE', ['pgw_api'])), 'pgw_api', /holds CREATEROLE, CREATEDB/);
     await refused(database.urlFor('pgw_health'), 'pgw_api', /which is not pgw_api nor a member of it/);
     await refused(urlAs(await login('both', '', ['pgw_api', 'pgw_forwarder'])), 'pgw_api', /which also holds pgw_forwarder/);
+    // Reaching more through a membership: a superuser role (SET ROLE), a predefined role that reads
+    // every table, the owner through a NOINHERIT role in between; and a superuser's URL that only
+    // sets the role in its options (SET ROLE NONE gives it all back).
+    const superRole = `super_${database.name}`;
+    await sql.raw(`CREATE ROLE ${superRole} NOLOGIN SUPERUSER`).execute(database.db);
+    made.push(superRole);
+    await refused(urlAs(await login('viasuper', '', ['pgw_api', superRole])), 'pgw_api', new RegExp(`which also holds ${superRole}`));
+    await refused(urlAs(await login('readall', '', ['pgw_api', 'pg_read_all_data'])), 'pgw_api', /which also holds pg_read_all_data/);
+    await refused(`${database.adminUrl}&options=${encodeURIComponent('-c role=pgw_api')}`, 'pgw_api', /logs in as "root", which holds superuser/);
     // The migrations' role: it owns the tables, so every grant of the service roles is moot.
     const owner = await login('owner', '', []);
     await sql.raw(`ALTER TABLE proxies OWNER TO ${owner}`).execute(database.db);
     await refused(urlAs(await login('owning', '', ['pgw_api', owner])), 'pgw_api', /which owns pgw's tables/);
+    const middle = `middle_${database.name}`;
+    await sql.raw(`CREATE ROLE ${middle} NOLOGIN NOINHERIT IN ROLE ${owner}`).execute(database.db);
+    made.push(middle);
+    await refused(urlAs(await login('indirect', '', ['pgw_api', middle])), 'pgw_api', /which owns pgw's tables/);
   });
 
   for (const service of ['api', 'health'] as const) {

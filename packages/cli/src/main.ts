@@ -4,14 +4,12 @@ import { createDb } from '@pgw/db';
 import { z } from 'zod';
 import { setServiceRolePasswords } from './commands/db-roles.js';
 import { migrate, printMigrationStatus } from './commands/migrate.js';
-import { secretPublicKey } from './commands/secret-public-key.js';
 import { createUser, parseUserCreateArgs, readNewPassword } from './commands/user-create.js';
 
 const USAGE = `usage: pgw <command>
   migrate            apply pending migrations (safe to re-run)
   migrate --status   list migrations and whether each is applied (exit 3 when some are pending)
   db roles           give the service roles their login passwords from PGW_DB_PASSWORD_*
-  secret public-key  print the api's PGW_SECRET_PUBLIC_KEY for the PGW_SECRET_KEY of the environment
   user create --role admin|viewer --username NAME
                      create a console/API user; the password is asked for on a terminal
                      (twice, not shown), or read from PGW_NEW_PASSWORD or a pipe`;
@@ -19,11 +17,11 @@ const USAGE = `usage: pgw <command>
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 /** The words of the commands USAGE lists: an unknown invocation shows these and hides the rest. */
-const COMMAND_WORDS = new Set(['migrate', 'db', 'roles', 'user', 'create', 'secret', 'public-key']);
+const COMMAND_WORDS = new Set(['migrate', 'db', 'roles', 'user', 'create']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const known = new Set(['migrate', 'migrate --status', 'db roles', 'secret public-key']);
+  const known = new Set(['migrate', 'migrate --status', 'db roles']);
   const invocation = [command, ...rest].join(' ');
   const userCreate = command === 'user' && rest[0] === 'create';
   if (!known.has(invocation) && !userCreate) {
@@ -31,10 +29,6 @@ async function main(argv: string[]): Promise<number> {
     const shown = argv.map((word) => (word.startsWith('--') ? word.split('=')[0] : COMMAND_WORDS.has(word) ? word : '…')).join(' ');
     process.stderr.write(`${command ? `pgw: unknown command "${shown}"\n` : ''}${USAGE}\n`);
     return 2;
-  }
-  if (invocation === 'secret public-key') {
-    out(secretPublicKey(process.env));
-    return 0;
   }
   let userArgs: ReturnType<typeof parseUserCreateArgs> | undefined;
   try {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { openSealed, PasswordSealer, sealingPublicKey } from './sealed-box.js';
 import { decryptSecret, encryptSecret } from './secret-box.js';
 
@@ -41,12 +42,19 @@ describe('sealed box (v2)', () => {
   it('refuses a public key that cannot seal: wrong length, or a low-order point', () => {
     assert.throws(() => new PasswordSealer(randomBytes(31)), /must be 32 bytes/);
     assert.throws(() => new PasswordSealer(Buffer.alloc(32)), /not a usable X25519 key/);
+    // A key that is not in canonical form: the seal's HKDF salt would hold bytes the opener never derives.
+    const topBit = Buffer.from(sealingPublicKey(randomBytes(32)));
+    topBit[31]! |= 0x80;
+    assert.throws(() => new PasswordSealer(topBit), /not a canonical X25519 public key/);
+    const pPlusOne = Buffer.alloc(32, 0xff);
+    pPlusOne[0] = 0xee;
+    pPlusOne[31] = 0x7f;
+    assert.throws(() => new PasswordSealer(pPlusOne), /not a canonical X25519 public key/);
   });
 
-  it('derives the public key as docker/generate-env.sh does with openssl', () => {
-    const hex = secretKey.toString('hex');
-    const script = `{ printf '\\060\\056\\002\\001\\000\\060\\005\\006\\003\\053\\145\\156\\004\\042\\004\\040'; { printf 'pgw proxy password sealing key v2\\n'; printf '%s' "$KEY"; } | openssl dgst -sha256 -binary; } | openssl pkey -inform DER -pubout -outform DER | tail -c 32 | openssl base64 -A`;
-    const shell = execFileSync('sh', ['-c', script], { env: { PATH: process.env.PATH, KEY: hex }, encoding: 'utf8' });
-    assert.equal(shell, sealingPublicKey(secretKey).toString('base64'));
+  it('derives the public key as docker/secret-public-key.sh does with openssl (generate-env.sh, the install)', () => {
+    const script = fileURLToPath(new URL('../../../docker/secret-public-key.sh', import.meta.url));
+    const shell = execFileSync('sh', [script], { input: `${secretKey.toString('hex')}\n`, encoding: 'utf8' });
+    assert.equal(shell, `${sealingPublicKey(secretKey).toString('base64')}\n`);
   });
 });

@@ -9,7 +9,7 @@ import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createP
  */
 export const SEALED_VERSION = 'v2';
 
-/** Domain label of the derivation; docker/generate-env.sh computes the same with openssl. */
+/** Domain label of the derivation; docker/secret-public-key.sh computes the same with openssl. */
 const DERIVATION_LABEL = 'pgw proxy password sealing key v2\n';
 const HKDF_INFO = 'pgw sealed proxy password v2';
 const TAG_BYTES = 16;
@@ -33,17 +33,27 @@ function contentKey(shared: Buffer, ephemeral: Buffer, recipient: Buffer): Buffe
   return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephemeral, recipient]), HKDF_INFO, 32));
 }
 
-/** Seals passwords to one public key; refuses at construction a key that cannot seal (a low-order point). */
+/** 2^255 - 19: a canonical X25519 public key is a little-endian number below it. */
+const FIELD_PRIME = (1n << 255n) - 19n;
+
+function isCanonical(publicKey: Buffer): boolean {
+  return BigInt(`0x${Buffer.from(publicKey).reverse().toString('hex')}`) < FIELD_PRIME;
+}
+
+/** Seals passwords to one public key; refuses at construction a key that cannot seal (a low-order point) or is not canonical. */
 export class PasswordSealer {
   private readonly recipient: KeyObject;
 
   constructor(private readonly publicKey: Buffer) {
     if (publicKey.length !== 32) throw new Error('the sealing public key must be 32 bytes');
+    // Another spelling of a key (the top bit set, or at least the prime) seals under a salt the
+    // opener never derives: every password saved with it would be lost.
+    if (!isCanonical(publicKey)) throw new Error('the sealing public key is not a canonical X25519 public key: give the value docker/secret-public-key.sh prints');
     this.recipient = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
     try {
       this.seal('');
     } catch {
-      throw new Error('the sealing public key is not a usable X25519 key (a low-order point): give the value pgw secret public-key prints');
+      throw new Error('the sealing public key is not a usable X25519 key (a low-order point): give the value docker/secret-public-key.sh prints');
     }
   }
 

@@ -60,7 +60,7 @@ function roleCheckedPool(pool: pg.Pool, role: ServiceRole): PostgresPool {
       if (judged.has(client)) return client;
       let problem: string | null;
       try {
-        problem = serviceRoleProblem(await readLoginFacts(client, role), role);
+        problem = serviceRoleProblem(await readLoginFacts(client), role);
       } catch (error) {
         client.release(error as Error);
         throw error;

@@ -6,45 +6,58 @@ export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 /** What a session's login may do beyond its service role's grants. */
 export interface LoginFacts {
+  /** session_user: who logged in (the URL's `options` may set another role for the session). */
   readonly login: string;
+  /** current_user is the login: no role set by the URL's options. */
+  readonly sameUser: boolean;
   readonly superuser: boolean;
   readonly createRole: boolean;
   readonly createDb: boolean;
   readonly bypassRls: boolean;
-  /** Holds the service role's privileges (is it, or a member of it). */
-  readonly inRole: boolean;
-  /** The other service roles whose privileges it holds too. */
-  readonly otherRoles: readonly string[];
-  /** Holds the privileges of the owner of pgw's tables (the role migrations run as). */
+  /** Every role the login is a member of, directly or not, whatever INHERIT says (SET ROLE reaches them). */
+  readonly memberOf: readonly string[];
+  /** Is, or may become, the owner of pgw's tables (the role migrations run as). */
   readonly owner: boolean;
 }
 
 /**
  * Why a login must not serve as `role`, or null. An owner's or superuser's URL copied into a
  * service's env file ran that service with every privilege: the grants of migration 0002 on were
- * then no layer at all, and nothing said so.
+ * then no layer at all, and nothing said so. A login serves when it is the role, or a member of it
+ * and of nothing else (a second membership is a way to more: SET ROLE to a superuser role, a
+ * NOINHERIT role in between, pg_read_all_data).
  */
 export function serviceRoleProblem(facts: LoginFacts, role: ServiceRole): string | null {
   const as = `PGW_DATABASE_URL logs in as "${facts.login}"`;
   const fix = `give this service a login of its own role ${role} (docs/DEPLOYMENT.md): nothing was read or written`;
   const powers = [facts.superuser && 'superuser', facts.createRole && 'CREATEROLE', facts.createDb && 'CREATEDB', facts.bypassRls && 'BYPASSRLS'].filter(Boolean);
   if (powers.length > 0) return `${as}, which holds ${powers.join(', ')}: ${fix}`;
+  if (!facts.sameUser) return `${as} and sets another role in its options: ${fix}`;
   if (facts.owner) return `${as}, which owns pgw's tables (the migrations' role): ${fix}`;
-  if (!facts.inRole) return `${as}, which is not ${role} nor a member of it: ${fix}`;
-  if (facts.otherRoles.length > 0) return `${as}, which also holds ${facts.otherRoles.join(', ')}: ${fix}`;
+  if (facts.login !== role && !facts.memberOf.includes(role)) return `${as}, which is not ${role} nor a member of it: ${fix}`;
+  const others = facts.memberOf.filter((other) => other !== role);
+  if (others.length > 0) return `${as}, which also holds ${others.join(', ')}: ${fix}`;
   return null;
 }
 
+const CHECK_DEADLINE_MS = 5_000;
+
 /** The facts of the session's login, read on that connection. */
-export async function readLoginFacts(client: Pick<pg.ClientBase, 'query'>, role: ServiceRole): Promise<LoginFacts> {
-  const { rows } = await client.query<{ login: string; superuser: boolean; createRole: boolean; createDb: boolean; bypassRls: boolean; inRole: boolean; otherRoles: string[]; owner: boolean | null }>(
-    `SELECT r.rolname AS login, r.rolsuper AS "superuser", r.rolcreaterole AS "createRole", r.rolcreatedb AS "createDb", r.rolbypassrls AS "bypassRls",
-            EXISTS (SELECT 1 FROM pg_roles s WHERE s.rolname = $1 AND pg_has_role(r.oid, s.oid, 'USAGE')) AS "inRole",
-            ARRAY(SELECT s.rolname::text FROM pg_roles s WHERE s.rolname = ANY($2::text[]) AND s.rolname <> $1 AND pg_has_role(r.oid, s.oid, 'USAGE') ORDER BY 1) AS "otherRoles",
-            (SELECT pg_has_role(r.oid, c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass('public.proxies')) AS owner
-       FROM pg_roles r WHERE r.rolname = current_user`,
-    [role, SERVICE_ROLES],
+export async function readLoginFacts(client: Pick<pg.ClientBase, 'query'>): Promise<LoginFacts> {
+  const query = client.query<Omit<LoginFacts, 'owner'> & { owner: boolean | null }>(
+    `SELECT r.rolname AS login, session_user = current_user AS "sameUser", r.rolsuper AS "superuser", r.rolcreaterole AS "createRole",
+            r.rolcreatedb AS "createDb", r.rolbypassrls AS "bypassRls",
+            ARRAY(SELECT m.rolname::text FROM pg_roles m WHERE m.oid <> r.oid AND pg_has_role(r.oid, m.oid, 'MEMBER') ORDER BY 1) AS "memberOf",
+            (SELECT pg_has_role(r.oid, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = to_regclass('public.proxies')) AS owner
+       FROM pg_roles r WHERE r.rolname = session_user`,
   );
+  // Bounded: a check Postgres never answers would hold its pool client (the caller drops the client).
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the login check got no answer within ${CHECK_DEADLINE_MS} ms`)), CHECK_DEADLINE_MS);
+  });
+  query.catch(() => undefined);
+  const { rows } = await Promise.race([query, late]).finally(() => clearTimeout(timer));
   const row = rows[0];
   if (row === undefined) throw new Error('the login of this session is not in pg_roles');
   return { ...row, owner: row.owner ?? false };

@@ -11,13 +11,13 @@ const signingSecret = z.string().superRefine((s, ctx) => {
 });
 
 /**
- * The public key proxy passwords are sealed to (base64 of 32 bytes, `pgw secret public-key`
- * prints it from PGW_SECRET_KEY); a key that cannot seal (a low-order point) is refused here.
+ * The public key proxy passwords are sealed to (base64 of 32 bytes, docker/secret-public-key.sh
+ * prints it from PGW_SECRET_KEY); a key that cannot seal (a low-order point, not canonical) is refused here.
  */
 const sealingPublicKey = z.string().transform((s, ctx): Buffer => {
   const bytes = /^[A-Za-z0-9+/]{43}=$/.test(s) ? Buffer.from(s, 'base64') : null;
   if (bytes === null || bytes.length !== 32) {
-    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes in base64 (44 characters), as `pgw secret public-key` prints it from PGW_SECRET_KEY' });
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes in base64 (44 characters), as `docker/secret-public-key.sh` prints it from PGW_SECRET_KEY' });
     return z.NEVER;
   }
   try {
@@ -35,7 +35,7 @@ const sealingPublicKey = z.string().transform((s, ctx): Buffer => {
  */
 const notTheSecretKey = z
   .undefined({
-    error: 'must not be given to the api (it opens every stored proxy password): remove it from api.env and give PGW_SECRET_PUBLIC_KEY instead (pgw secret public-key prints it; docs/DEPLOYMENT.md)',
+    error: 'must not be given to the api (it opens every stored proxy password): remove it from api.env and give PGW_SECRET_PUBLIC_KEY instead (docker/secret-public-key.sh prints it; docs/DEPLOYMENT.md)',
   })
   .optional();
 
