@@ -19,7 +19,7 @@ COPY --from=app /opt/pgw /opt/pgw
 COPY guard /opt/pgw/guard
 COPY systemd /opt/pgw/systemd
 COPY docker/generate-env.sh docker/secret-public-key.sh docker/redis-users.acl.in /opt/pgw/docker/
-COPY scripts/deploy/install-systemd.sh /opt/pgw/scripts/deploy/
+COPY scripts/deploy/install-systemd.sh scripts/deploy/check-root-tree.sh /opt/pgw/scripts/deploy/
 # A container has no getty to start and no udev to settle; the kernel variables are the real host's
 # (Docker keeps /proc/sys read-only, so systemd-sysctl would skip them anyway: masked so that no
 # other way of running this image writes the machine's global sysctls); no apt or fsck timers.

@@ -15,12 +15,9 @@ say() { printf 'install-systemd: %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "install-systemd: run as root" >&2; exit 1; }
 [ -f "$home/services/agent/bundle/main.js" ] || { echo "install-systemd: no built pgw at $home (npm ci && npm run build)" >&2; exit 1; }
 # Root runs the agent, its ExecStopPost and the guard's nft file from $home: whoever may change a
-# file there (its owner, or its group or everyone by its mode) would be root with the firewall.
-foreign=$(find "$home" -xdev ! -type l \( ! -user root -o -perm /022 \) -print -quit)
-if [ -n "$foreign" ]; then
-  echo "install-systemd: $foreign is not root's alone ($(stat -c '%U:%G %A' "$foreign")): root runs pgw from $home; chown -R root:root $home && chmod -R go-w $home" >&2
-  exit 1
-fi
+# file there (its owner, or its group or everyone by its mode), what a symlink there points at, or
+# a directory above it would be root with the firewall.
+sh "$home/scripts/deploy/check-root-tree.sh" "$home"
 
 say "users pgw, pgw-api, pgw-health"
 for user in pgw pgw-api pgw-health; do
