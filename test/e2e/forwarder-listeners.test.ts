@@ -5,8 +5,9 @@
 // connection (SIGKILL: none refused; graceful: none refused or reset) and how soon a restarted
 // forwarder serves again, and that a restarted agent adopts the sockets the forwarder kept.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { type ContinuousResult, type LanClientPlan, startContinuous, startUntilEffective } from '../bench/ops-lan-load.js';
 import { createLab, type Lab, type LabProcess } from '../../lab/index.js';
@@ -154,6 +155,29 @@ function forwarderReadyAt(): number {
   return Date.parse(ready.timestamp);
 }
 
+/**
+ * A connection from `src` to the internet's TCP echo, through the gateway, written to every 100 ms:
+ * resolves with the Date.now() its relay ended (reset or closed), `maxMs` at most (then null).
+ */
+async function heldConnection(src: string): Promise<{ ended: Promise<number | null>; close: () => void }> {
+  const { ip, tcpEchoPort } = lab.description.internet;
+  const script = `const s = require('node:net').connect({ host: '${ip}', port: ${tcpEchoPort}, localAddress: '${src}' });
+s.on('connect', () => { console.log('open'); setInterval(() => s.write('x'), 100); });
+const end = () => { console.log('end ' + Date.now()); process.exit(0); };
+s.on('error', end); s.on('close', end);`;
+  const child = spawn('ip', ['netns', 'exec', lab.ns.lan, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const opened = new Promise<void>((resolve, reject) => {
+    lines.once('line', (line) => (line === 'open' ? resolve() : reject(new Error(`held connection: ${line}`))));
+  });
+  const ended = new Promise<number | null>((resolve) => {
+    lines.on('line', (line) => line.startsWith('end ') && resolve(Number(line.slice(4))));
+    child.once('exit', () => resolve(null));
+  });
+  await opened;
+  return { ended, close: () => child.kill('SIGKILL') };
+}
+
 describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
   before(async () => {
     execFileSync('npx', ['tsc', '-b', 'services/forwarder', 'services/agent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 240_000 });
@@ -268,5 +292,41 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
       await moveTo(FIRST_PORT);
       await allEffective(15_000);
     });
+  });
+
+  it('a client disabled while the forwarder waits for a new port from a frozen agent has its relays cut at once', async () => {
+    // The forwarder's runs go one at a time, and one that opens a listener waited for the agent's
+    // answer (5 s a try, 3 tries): with the agent frozen, a client disabled meanwhile kept relaying
+    // through its proxy for 15 s, the forwarder the only layer left (the frozen agent applies no rule).
+    const [disabled, moving] = [plan[0]!, plan[1]!];
+    const moved = FIRST_PORT + 200;
+    const mappingOf = (ip: string) => tdb.db.selectFrom('mappings').select('id').where('clientIp', '=', ip).executeTakeFirstOrThrow();
+    const change = async (ip: string, set: { listenPort?: number; enabled?: boolean }) => {
+      const { id } = await mappingOf(ip);
+      await tdb.db.updateTable('mappings').set(set).where('id', '=', id).execute();
+      await gateway.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
+    };
+    const held = await heldConnection(disabled.ip);
+    gateway.signal('agent', 'SIGSTOP');
+    let cutMs: number | null;
+    try {
+      await change(moving.ip, { listenPort: moved });
+      // The forwarder's run for the move is waiting on the agent now.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const disabledAt = Date.now();
+      await change(disabled.ip, { enabled: false });
+      const endedAt = await Promise.race([held.ended, new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000))]);
+      cutMs = endedAt === null ? null : endedAt - disabledAt;
+    } finally {
+      held.close();
+      gateway.signal('agent', 'SIGCONT');
+    }
+    console.log(`# a disabled client's relay cut ${cutMs} ms after the change, with the agent frozen mid-acquire`);
+    assert.ok(cutMs !== null && cutMs < 2_500, `relay cut after ${cutMs} ms`);
+    // Thawed, the agent answers: the moved mapping is served on its new port without a resync.
+    await waitFor('the moved client served on its new port', 15_000, async () => (await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: moving.ip, timeoutMs: 1000 })).ok, { intervalMs: 200 });
+    await change(disabled.ip, { enabled: true });
+    await change(moving.ip, { listenPort: FIRST_PORT + 1 });
+    await allEffective(15_000);
   });
 });

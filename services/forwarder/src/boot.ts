@@ -184,7 +184,7 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       return sockets;
     },
   };
-  const forwarder: Forwarder = new Forwarder(ctx, timedSource, logger);
+  const forwarder: Forwarder = new Forwarder(ctx, timedSource, logger, () => void reconciler.request());
   const udpSockets: UdpAgentSockets = new UdpAgentSockets(config.listenerSocket, () => void udpRelay.attach(), logger);
   const udpRelay = new UdpRelay(udpSockets, { connectTimeoutMs: config.connectTimeoutMs, limits: DEFAULT_UDP_LIMITS, destinations, dns }, logger);
   // A tightened policy (private ranges denied, an address the gateway took, a proxy now in the LAN)

@@ -1,8 +1,8 @@
 import type { Logger } from '@pgw/log';
 import { closeFd } from '@pgw/original-dst';
-import type { PortSocket } from './agent-listeners.js';
 import type { ListenerContext } from './mapping-listener.js';
 import { MappingListener } from './mapping-listener.js';
+import { type ListenerSource, PENDING, PortSockets } from './port-sockets.js';
 import { diffRoutes } from '../routes/route-diff.js';
 import type { MappingRoute, RouteTable } from '../routes/routes.js';
 
@@ -14,10 +14,11 @@ export interface ApplyResult {
   readonly failedMappings: readonly number[];
 }
 
-/** Where the listening sockets come from: the agent creates and holds them (agent-listeners.ts). */
-export interface ListenerSource {
-  acquire(ports: readonly number[]): Promise<ReadonlyMap<number, PortSocket>>;
-}
+/**
+ * How long a run waits for the agent's sockets before its other changes are done with: a client
+ * blocked meanwhile must not wait behind a frozen agent's answer (PortSockets).
+ */
+const SOCKETS_WAIT_MS = 1_000;
 
 /** All mapping listeners: converges them to a route table, and drains them on shutdown. */
 export class Forwarder {
@@ -25,12 +26,17 @@ export class Forwarder {
   /** Mapping id -> last listen error, so a port that stays busy is logged once, not every resync. */
   private readonly listenErrors = new Map<number, string>();
   private accepting = true;
+  private readonly sockets: PortSockets;
 
+  /** `socketsArrived`: the agent's answer came after its run went on; a run then opens what it sent. */
   constructor(
     private readonly ctx: ListenerContext,
-    private readonly source: ListenerSource,
+    source: ListenerSource,
     private readonly logger: Logger,
-  ) {}
+    socketsArrived: () => void,
+  ) {
+    this.sockets = new PortSockets(source, SOCKETS_WAIT_MS, socketsArrived);
+  }
 
   get listenerCount(): number {
     return this.listeners.size;
@@ -106,10 +112,13 @@ export class Forwarder {
         this.listenErrors.set(route.mappingId, message);
       }
     };
-    const sockets = diff.open.length > 0 ? await this.source.acquire(diff.open.map((route) => route.listenPort)) : new Map<number, PortSocket>();
+    const sockets = await this.sockets.take(diff.open.map((route) => route.listenPort));
+    let pending = 0;
     await Promise.all(
       diff.open.map(async (route) => {
         const socket = sockets.get(route.listenPort) ?? { reason: 'not asked' };
+        // Neither opened nor failed: the run the agent's answer asks for opens it.
+        if (socket === PENDING) return void pending++;
         if (!('fd' in socket)) return fail(route, `no listening socket from the agent: ${socket.reason}`);
         if (!this.accepting) return closeFd(socket.fd);
         const listener = new MappingListener(route, this.ctx);
@@ -125,7 +134,7 @@ export class Forwarder {
       }),
     );
     for (const id of this.listenErrors.keys()) if (!table.routes.has(id)) this.listenErrors.delete(id);
-    return { opened: diff.open.length - failedMappings.length, closed: diff.close.length, updated: diff.update.length, failedMappings };
+    return { opened: diff.open.length - failedMappings.length - pending, closed: diff.close.length, updated: diff.update.length, failedMappings };
   }
 
   /**
@@ -134,6 +143,7 @@ export class Forwarder {
    */
   async drain(timeoutMs: number): Promise<{ remaining: number }> {
     this.accepting = false;
+    this.sockets.close();
     this.ctx.warmPools?.close();
     for (const listener of this.listeners.values()) listener.stopAccepting();
     const deadline = Date.now() + timeoutMs;
