@@ -250,7 +250,9 @@ export async function serveCachedStateEarly(config: ForwarderConfig, logger: Log
       listenRetry = setTimeout(() => void reconciler.request(), listenRetryMs).unref();
       listenRetryMs = Math.min(listenRetryMs * 2, LISTEN_RETRY_MAX_MS);
     }
-    if (state === cached && !cacheServed && agentListeners.connected) {
+    // Served once every listener of the cache is open: one whose socket the agent sends later is
+    // opened by the run that asks for (main.ts loads the heavy modules only after this).
+    if (state === cached && !cacheServed && agentListeners.connected && result.pending === 0) {
       cacheServed = true;
       timeline.listening = performance.now();
       logger.info('cached desired state served', { opened: result.opened, failed: result.failedMappings.length, msSinceProcessStart: roundAll(timeline) });

@@ -12,6 +12,8 @@ export interface ApplyResult {
   readonly updated: number;
   /** The mappings whose port could not be opened this time (retried on the next apply). */
   readonly failedMappings: readonly number[];
+  /** The mappings whose socket the agent has not sent yet: the run its answer asks for opens them. */
+  readonly pending: number;
 }
 
 /**
@@ -52,9 +54,9 @@ export class Forwarder {
     return this.listeners;
   }
 
-  /** Port -> descriptor of every listening socket held, for the handback to a restarted agent. */
+  /** Port -> descriptor of every listening socket held (the ones kept for the next run too), for the handback to a restarted agent. */
   inventory(): Map<number, number> {
-    const held = new Map<number, number>();
+    const held = this.sockets.held();
     for (const listener of this.listeners.values()) {
       const fd = listener.fd;
       if (fd !== null) held.set(listener.currentRoute.listenPort, fd);
@@ -69,6 +71,7 @@ export class Forwarder {
    */
   dropListeners(ports: readonly number[]): number {
     const dropped = new Set(ports);
+    this.sockets.drop(dropped);
     let count = 0;
     for (const [id, listener] of this.listeners) {
       if (!dropped.has(listener.currentRoute.listenPort)) continue;
@@ -103,7 +106,7 @@ export class Forwarder {
     for (const { route, closeConnections } of diff.update) this.listeners.get(route.mappingId)?.update(route, closeConnections);
     // Draining: a mapping moved, disabled or deleted still has its relays cut (they would go on
     // through the old proxy until the deadline), and nothing is opened again.
-    if (!this.accepting) return { opened: 0, closed: diff.close.length, updated: diff.update.length, failedMappings: [] };
+    if (!this.accepting) return { opened: 0, closed: diff.close.length, updated: diff.update.length, failedMappings: [], pending: 0 };
     const failedMappings: number[] = [];
     const fail = (route: MappingRoute, message: string) => {
       failedMappings.push(route.mappingId);
@@ -134,7 +137,7 @@ export class Forwarder {
       }),
     );
     for (const id of this.listenErrors.keys()) if (!table.routes.has(id)) this.listenErrors.delete(id);
-    return { opened: diff.open.length - failedMappings.length - pending, closed: diff.close.length, updated: diff.update.length, failedMappings };
+    return { opened: diff.open.length - failedMappings.length - pending, closed: diff.close.length, updated: diff.update.length, failedMappings, pending };
   }
 
   /**

@@ -48,8 +48,8 @@ describe('PortSockets', () => {
     const started = Date.now();
     assert.deepEqual(await sockets.take([20000]), new Map([[20000, PENDING]]));
     assert.ok(Date.now() - started < 500, 'the run went on after the wait');
-    // Another run meanwhile asks for another port: it waits for the request in flight to end.
-    assert.deepEqual(await sockets.take([20002]), new Map([[20002, PENDING]]));
+    // Another run meanwhile (a mapping added): its new port waits for the request in flight to end.
+    assert.deepEqual(await sockets.take([20000, 20002]), new Map([[20000, PENDING], [20002, PENDING]]));
     assert.deepEqual(source.asked, [[20000]]);
     const fd = openFd();
     source.answer(new Map([[20000, { fd }]]));
@@ -60,6 +60,33 @@ describe('PortSockets', () => {
     assert.deepEqual(source.asked, [[20000], [20002]], 'only the port still missing is asked for');
     source.answer(new Map<number, PortSocket>([[20002, { reason: 'not held' }]]));
     assert.deepEqual(await next, new Map<number, unknown>([[20000, { fd }], [20002, { reason: 'not held' }]]));
+  });
+
+  it('closes at once a late socket for a port the latest run did not ask for (a mapping moved away and back holds no old socket)', async () => {
+    const source = new ManualSource();
+    const sockets = new PortSockets(source, 10, () => undefined);
+    await sockets.take([20000]);
+    // The mapping moved to 20001 meanwhile: the latest run wants that port, not 20000.
+    await sockets.take([20001]);
+    const late = openFd();
+    source.answer(new Map([[20000, { fd: late }]]));
+    await tick();
+    assert.equal(isOpen(late), false, 'a socket of 20000 kept would hold the port against the agent binding it again');
+    assert.deepEqual([...sockets.held()], []);
+  });
+
+  it('lists the sockets it keeps, for the handback to a restarted agent', async () => {
+    const source = new ManualSource();
+    const sockets = new PortSockets(source, 10, () => undefined);
+    await sockets.take([20000]);
+    const fd = openFd();
+    source.answer(new Map([[20000, { fd }]]));
+    await tick();
+    assert.deepEqual([...sockets.held()], [[20000, fd]]);
+    // The agent refused it back: closed, and asked for anew at the next run.
+    sockets.drop([20000]);
+    assert.equal(isOpen(fd), false);
+    assert.deepEqual([...sockets.held()], []);
   });
 
   it('closes a socket that arrived for a port no run wants any more, and every one after close()', async () => {

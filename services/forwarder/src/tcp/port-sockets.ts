@@ -21,6 +21,8 @@ export class PortSockets {
   private readonly arrived = new Map<number, PortSocket>();
   /** A run left ports waiting for another request to end first. */
   private deferred = false;
+  /** The ports of the latest run: a socket that arrives for another is closed at once. */
+  private wanted: ReadonlySet<number> = new Set();
   private closed = false;
 
   constructor(
@@ -34,6 +36,7 @@ export class PortSockets {
    * not asked for any more are closed: this run's ports are all that is wanted now.
    */
   async take(ports: readonly number[]): Promise<Map<number, PortSocket | typeof PENDING>> {
+    this.wanted = new Set(ports);
     const missing = ports.filter((port) => !this.arrived.has(port) && !this.inFlight?.ports.has(port));
     if (missing.length > 0) {
       if (this.inFlight === null) this.request(missing);
@@ -53,6 +56,26 @@ export class PortSockets {
     }
     this.discard();
     return taken;
+  }
+
+  /**
+   * Port -> descriptor of each socket kept for the next run: a restarted agent must be handed it
+   * back as the listeners' (it cannot bind a port this process holds).
+   */
+  held(): Map<number, number> {
+    const held = new Map<number, number>();
+    for (const [port, socket] of this.arrived) if ('fd' in socket) held.set(port, socket.fd);
+    return held;
+  }
+
+  /** Closes the kept sockets of these ports (the agent refused them back: asked for anew). */
+  drop(ports: Iterable<number>): void {
+    for (const port of ports) {
+      const socket = this.arrived.get(port);
+      if (socket === undefined) continue;
+      if ('fd' in socket) closeFd(socket.fd);
+      this.arrived.delete(port);
+    }
   }
 
   /** Every socket not taken is closed, and any that arrives later (the forwarder drains). */
@@ -87,7 +110,9 @@ export class PortSockets {
   private keep(port: number, socket: PortSocket): void {
     const earlier = this.arrived.get(port);
     if (earlier !== undefined && 'fd' in earlier) closeFd(earlier.fd);
-    if (this.closed && 'fd' in socket) return closeFd(socket.fd);
+    // Not kept for a port the latest run did not ask for (its mapping moved away): held here, the
+    // port could not be bound again by the agent when the mapping comes back.
+    if ((this.closed || !this.wanted.has(port)) && 'fd' in socket) return closeFd(socket.fd);
     this.arrived.set(port, socket);
   }
 
