@@ -39,7 +39,11 @@ export async function enforceStateFileEarly(config: AgentConfig, stateCache: Sta
   const started = performance.now();
   try {
     const file = await stateCache.load();
-    if (!file) return { policy: null, cached: null, quota: null, quotaPeriodKey: null, quotaOver: [], settings: null, leftOut: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
+    if (!file) {
+      // No policy to enforce (none yet, or set aside unwritten): the quota blocks of one set aside stand.
+      const aside = await stateCache.unwrittenQuota().catch(() => null);
+      return { policy: null, cached: null, quota: aside?.quota ?? null, quotaPeriodKey: aside?.quotaPeriodKey ?? null, quotaOver: aside?.quotaOver ?? [], settings: null, leftOut: null, error: null, ms: performance.now() - started, doneAt: Date.now() };
+    }
     const cached = { ...file, policy: underEnvironment(file.policy, config) };
     // Sockets first: a DNAT rule never points at a port that no socket of ours holds.
     const { policy } = listeners.hold(cached.policy);
