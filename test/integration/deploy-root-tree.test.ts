@@ -62,6 +62,41 @@ describe('check-root-tree.sh: a tree root runs pgw from is root\'s alone', () =>
     assert.match(check(inside).stderr, /extra\.nft -> .*outside\.nft is not root's alone \(root:root -rw-rw-rw-\)/);
   });
 
+  it('refuses a link in the tree that leads out of it, to a root-only file too (its directory is not the tree\'s), or dangles out of it', () => {
+    const out = tree('leads-out');
+    const dir = join(base, 'dev-files');
+    mkdirSync(dir, { mode: 0o755 });
+    chownSync(dir, NOBODY, NOBODY);
+    writeFileSync(join(dir, 'root-file.js'), '', { mode: 0o644 });
+    symlinkSync(join(dir, 'root-file.js'), join(out, 'guard', 'helper.js'));
+    assert.match(check(out).stderr, /helper\.js -> .*dev-files\/root-file\.js is not root's alone .*a symlink in the tree leads out of it/);
+    const dangling = tree('dangles-out');
+    symlinkSync(join(dir, 'later.js'), join(dangling, 'guard', 'later.js'));
+    assert.match(check(dangling).stderr, /later\.js -> .*dev-files\/later\.js is not root's alone \(dangling\)/);
+  });
+
+  it('refuses a way to the tree through a link another user may repoint', () => {
+    const release = tree('release');
+    const dev = join(base, 'home-dev2');
+    mkdirSync(dev, { mode: 0o755 });
+    chownSync(dev, NOBODY, NOBODY);
+    symlinkSync(release, join(dev, 'current'));
+    const opt = join(base, 'opt-pgw-chain');
+    symlinkSync(join(dev, 'current'), opt);
+    const result = check(opt);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /home-dev2 is not root's alone \(nobody:nogroup/);
+  });
+
+  it('refuses another filesystem mounted in the tree (find -xdev did not look inside it)', () => {
+    const mountedIn = tree('mounted-in');
+    mkdirSync(join(mountedIn, 'plugins'));
+    // In a mount namespace of its own: the machine's mounts are not touched.
+    const result = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o mode=0777 pgw-test "$1/plugins" && sh "$2" "$1"`, 'sh', mountedIn, SCRIPT], { encoding: 'utf8' });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /mounted-in\/plugins is not root's alone .*another filesystem is mounted in the tree/);
+  });
+
   it('refuses a tree under a directory another user may change (they could swap the tree)', () => {
     const home = join(base, 'home-dev');
     mkdirSync(home, { mode: 0o755 });
