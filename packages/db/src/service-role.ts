@@ -1,3 +1,4 @@
+import { withDeadline } from '@pgw/runtime';
 import type pg from 'pg';
 
 /** The Postgres roles the services log in as (migration 0002 creates and grants them). */
@@ -44,20 +45,18 @@ const CHECK_DEADLINE_MS = 5_000;
 
 /** The facts of the session's login, read on that connection. */
 export async function readLoginFacts(client: Pick<pg.ClientBase, 'query'>): Promise<LoginFacts> {
-  const query = client.query<Omit<LoginFacts, 'owner'> & { owner: boolean | null }>(
-    `SELECT r.rolname AS login, session_user = current_user AS "sameUser", r.rolsuper AS "superuser", r.rolcreaterole AS "createRole",
-            r.rolcreatedb AS "createDb", r.rolbypassrls AS "bypassRls",
-            ARRAY(SELECT m.rolname::text FROM pg_roles m WHERE m.oid <> r.oid AND pg_has_role(r.oid, m.oid, 'MEMBER') ORDER BY 1) AS "memberOf",
-            (SELECT pg_has_role(r.oid, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = to_regclass('public.proxies')) AS owner
-       FROM pg_roles r WHERE r.rolname = session_user`,
-  );
   // Bounded: a check Postgres never answers would hold its pool client (the caller drops the client).
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the login check got no answer within ${CHECK_DEADLINE_MS} ms`)), CHECK_DEADLINE_MS);
-  });
-  query.catch(() => undefined);
-  const { rows } = await Promise.race([query, late]).finally(() => clearTimeout(timer));
+  const { rows } = await withDeadline(
+    client.query<Omit<LoginFacts, 'owner'> & { owner: boolean | null }>(
+      `SELECT r.rolname AS login, session_user = current_user AS "sameUser", r.rolsuper AS "superuser", r.rolcreaterole AS "createRole",
+              r.rolcreatedb AS "createDb", r.rolbypassrls AS "bypassRls",
+              ARRAY(SELECT m.rolname::text FROM pg_roles m WHERE m.oid <> r.oid AND pg_has_role(r.oid, m.oid, 'MEMBER') ORDER BY 1) AS "memberOf",
+              (SELECT pg_has_role(r.oid, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = to_regclass('public.proxies')) AS owner
+         FROM pg_roles r WHERE r.rolname = session_user`,
+    ),
+    CHECK_DEADLINE_MS,
+    `the login check got no answer within ${CHECK_DEADLINE_MS} ms`,
+  );
   const row = rows[0];
   if (row === undefined) throw new Error('the login of this session is not in pg_roles');
   return { ...row, owner: row.owner ?? false };
