@@ -23,6 +23,7 @@ function privateKeyOf(secretKey: Buffer): KeyObject {
 }
 
 const rawPublic = (key: KeyObject): Buffer => key.export({ format: 'der', type: 'spki' }).subarray(-32);
+const publicKeyOfRaw = (raw: Buffer): KeyObject => createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 
 /** The public key the api seals with (PGW_SECRET_PUBLIC_KEY), as 32 raw bytes. */
 export function sealingPublicKey(secretKey: Buffer): Buffer {
@@ -49,7 +50,7 @@ export class PasswordSealer {
     // Another spelling of a key (the top bit set, or at least the prime) seals under a salt the
     // opener never derives: every password saved with it would be lost.
     if (!isCanonical(publicKey)) throw new Error('the sealing public key is not a canonical X25519 public key: give the value docker/secret-public-key.sh prints');
-    this.recipient = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    this.recipient = publicKeyOfRaw(publicKey);
     try {
       this.seal('');
     } catch {
@@ -81,7 +82,7 @@ export function openSealed(sealed: string, secretKey: Buffer): string {
   if (ephemeralPublic.length !== 32 || authTag.length !== TAG_BYTES) throw refused;
   try {
     const privateKey = privateKeyOf(secretKey);
-    const shared = diffieHellman({ privateKey, publicKey: createPublicKey({ key: Buffer.concat([SPKI_PREFIX, ephemeralPublic]), format: 'der', type: 'spki' }) });
+    const shared = diffieHellman({ privateKey, publicKey: publicKeyOfRaw(ephemeralPublic) });
     const decipher = createDecipheriv('aes-256-gcm', contentKey(shared, ephemeralPublic, rawPublic(createPublicKey(privateKey))), Buffer.from(iv, 'base64url'), { authTagLength: TAG_BYTES });
     decipher.setAuthTag(authTag);
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
