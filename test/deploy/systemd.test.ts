@@ -344,23 +344,22 @@ describe('systemd deployment: the units under a real systemd as PID 1 in the lab
   });
 
   it('Restart=always: a SIGKILLed agent and a forwarder sent a stray SIGTERM are restarted by systemd, and the mappings work again', async () => {
-    const before = await machine.show('pgw-agent.service', ['NRestarts', 'MainPID']);
+    /** Sends the unit's main process `signal` and waits for systemd to have restarted it once. */
+    const signalAndAwaitRestart = async (unit: string, signal: string, timeoutMs: number) => {
+      const before = await machine.show(unit, ['NRestarts', 'MainPID']);
+      await machine.systemctl('kill', '--kill-who=main', `--signal=${signal}`, unit);
+      await waitFor(`systemd to restart ${unit} after ${signal}`, timeoutMs, async () => {
+        const now = await machine.show(unit, ['NRestarts', 'MainPID', 'ActiveState']);
+        return Number(now.NRestarts) === Number(before.NRestarts) + 1 && now.MainPID !== before.MainPID && now.MainPID !== '0' && now.ActiveState === 'active';
+      }, { intervalMs: 100 });
+    };
     const killed = Date.now();
-    await machine.systemctl('kill', '--kill-who=main', '--signal=SIGKILL', 'pgw-agent.service');
-    await waitFor('systemd to restart the agent', 15_000, async () => {
-      const now = await machine.show('pgw-agent.service', ['NRestarts', 'MainPID', 'ActiveState']);
-      return Number(now.NRestarts) === Number(before.NRestarts) + 1 && now.MainPID !== before.MainPID && now.MainPID !== '0' && now.ActiveState === 'active';
-    }, { intervalMs: 100 });
+    await signalAndAwaitRestart('pgw-agent.service', 'SIGKILL', 15_000);
     await mappingsEffective(target, 30_000);
     console.log(`# systemd: agent SIGKILL -> restarted by systemd -> mappings effective ${((Date.now() - killed) / 1000).toFixed(1)} s`);
     // A stray SIGTERM (kill <pid>, not systemctl stop): the forwarder drains and exits 0, a clean
     // exit to systemd, which Restart=on-failure left down (every client held by the guard).
-    const forwarder = await machine.show('pgw-forwarder.service', ['NRestarts', 'MainPID']);
-    await machine.systemctl('kill', '--kill-who=main', '--signal=SIGTERM', 'pgw-forwarder.service');
-    await waitFor('systemd to restart the forwarder after a stray SIGTERM', 30_000, async () => {
-      const now = await machine.show('pgw-forwarder.service', ['NRestarts', 'MainPID', 'ActiveState']);
-      return Number(now.NRestarts) === Number(forwarder.NRestarts) + 1 && now.MainPID !== forwarder.MainPID && now.MainPID !== '0' && now.ActiveState === 'active';
-    }, { intervalMs: 100 });
+    await signalAndAwaitRestart('pgw-forwarder.service', 'SIGTERM', 30_000);
     await mappingsEffective(target, 30_000);
   });
 
