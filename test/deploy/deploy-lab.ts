@@ -82,13 +82,33 @@ export async function mapThroughApi({ lab }: DeployLab, api: DeployApi): Promise
 /** The mappings are in force: the effective client exits through its proxy, the blocked one is refused. */
 export async function mappingsEffective({ lab, prober, probes }: DeployLab, timeoutMs: number): Promise<void> {
   let seen = '';
+  let why = '';
+  let whyAt = 0;
   await waitFor('the effective client to exit through its proxy and the blocked one to be refused', timeoutMs, async () => {
     const got = await lab.httpGet({ ns: lab.ns.lan, url: lab.description.internet.echoUrl, sourceIp: EFFECTIVE, timeoutMs: 1500 });
     const blocked = await prober.tcp(BLOCKED, probes.internet, probes.httpPort);
     seen = `effective: ${JSON.stringify(got)}, blocked: ${blocked.result}`;
     // The echo answers {"ip": <source address it saw>}: the proxy's address, not the client's.
-    return got.ok && (JSON.parse(got.body) as { ip?: string }).ip === lab.proxies[0]!.ip && blocked.result === 'refused';
-  }, { intervalMs: 100, detail: () => seen });
+    const effective = got.ok && (JSON.parse(got.body) as { ip?: string }).ip === lab.proxies[0]!.ip && blocked.result === 'refused';
+    // What the services say meanwhile, every few seconds: a wait that times out in CI names its cause.
+    if (!effective && Date.now() - whyAt > 3_000) {
+      whyAt = Date.now();
+      why = await servicesView(lab);
+    }
+    return effective;
+  }, { intervalMs: 100, detail: () => `${seen}; ${why}` });
+}
+
+/** The agent's blocked clients, health's proxy verdicts and the sockets listening on the mapped ports, as seen from the gateway. */
+async function servicesView(lab: Lab): Promise<string> {
+  const read = async (argv: string[]) => (await lab.exec(lab.ns.gateway, argv, { reject: false })).stdout;
+  const gauges = async (url: string, name: string) => (await read(['curl', '-fsS', '--max-time', '2', url])).split('\n').filter((l) => l.startsWith(name)).join(' ');
+  const [blocked, up, listening] = await Promise.all([
+    gauges('http://127.0.0.1:9101/metrics', 'pgw_client_blocked{'),
+    gauges('http://127.0.0.1:9103/metrics', 'pgw_proxy_up{'),
+    read(['ss', '-Hltn', `( ${Object.values(PORTS).map((p) => `sport = :${p}`).join(' or ')} )`]),
+  ]);
+  return `agent: ${blocked || 'no client blocked'}; health: ${up || 'no proxy verdict'}; listening: ${listening.trim().replace(/\s+/g, ' ') || 'none'}`;
 }
 
 /** The positive control, before any pgw runs: the unmapped client reaches the internet and the capture sees it. */
