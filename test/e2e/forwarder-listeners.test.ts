@@ -259,6 +259,33 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
     await allEffective(15_000);
   });
 
+  it('an agent that crashes before the forwarder handed its sockets back: the next one adopts them and keeps them, every mapping effective', async () => {
+    // The forwarder frozen, a restarted agent cannot bind the ports (the forwarder holds them) and
+    // blocks their clients until the handback; the state it saves meanwhile is what the next agent
+    // boots from. Saved with those blocks, the next agent took them for its port checks' refusals
+    // and closed the sockets handed back to it: every client blocked until the forwarder restarted.
+    gateway.signal('forwarder', 'SIGSTOP');
+    try {
+      await gateway.stop('agent');
+      await gateway.start('agent');
+      await waitFor('the restarted agent to block every client whose port the frozen forwarder holds', 10_000, async () => {
+        const metrics = (await lab.exec(lab.ns.gateway, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:9101/metrics'], { reject: false })).stdout;
+        return metrics.split('\n').filter((l) => l.startsWith('pgw_client_blocked{') && l.includes('reason="port_refused"') && l.endsWith(' 1')).length === CLIENTS;
+      }, { intervalMs: 100 });
+      // Its run's state is saved right after its report.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await gateway.kill('agent');
+    } finally {
+      gateway.signal('forwarder', 'SIGCONT');
+    }
+    await gateway.start('agent');
+    await allEffective(15_000);
+    for (let i = 0; i < CLIENTS; i++) {
+      const holders = await holdersOf(FIRST_PORT + i);
+      assert.ok(holders.some((cmd) => cmd.includes('services/agent/bundle/main.js')), `the agent holds port ${FIRST_PORT + i} again: ${holders.join(' | ')}`);
+    }
+  });
+
   it('a mapping moved to a port the agent does not hold yet is served once the agent holds it, not at the forwarder\'s next resync', async () => {
     const client = plan[0]!;
     const moved = FIRST_PORT + 100;

@@ -185,11 +185,13 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       await neighbours.sync(policy);
     },
     disconnectClients: async (clients) => void (await deleteClientConnections(clients)),
-    saveState: async (policy) => {
+    saveState: async (inForce) => {
       const started = performance.now();
       // After the run's report and before its notice is acknowledged: timed apart from the run.
       const quota = quotaSettings();
       const quotaPeriodKey = periodKeyNow(quota);
+      // Sockets are judged anew by the next agent: our refusals are not saved, a quota block is.
+      const policy = quotaBlocks.applyTo(listeners.registry.withoutOwnRefusals(inForce));
       if (await stateCache.save({ policy, quota, ...(quotaPeriodKey ? { quotaPeriodKey } : {}), quotaOver: quotaBlocks.stems, ...(desired.settings ? { settings: desired.settings } : {}) })) logger.info('state file written', { clients: policy.clients.length, ms: Math.round((performance.now() - started) * 10) / 10 });
     },
     report,

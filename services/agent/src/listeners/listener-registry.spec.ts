@@ -102,6 +102,29 @@ describe('ListenerRegistry', () => {
     assert.ok(!kernel.open.has(again), 'and its duplicate descriptor is closed');
   });
 
+  it('saves no refusal of its own: the next agent adopts the handed-back socket and keeps it after its first apply', () => {
+    // An agent that stops before the forwarder's handback reached it: the policy in force blocks
+    // the client whose port the forwarder holds (port_refused), a check's refusal stays.
+    const first = setup();
+    first.kernel.taken.set(20000, 0);
+    const desired = policy(20000, 20001, 20002);
+    const input = { ...desired, clients: desired.clients.map((c) => (c.port === 20001 ? { ...c, blocked: 'proxy_down' as const } : c.port === 20002 ? { ...c, blocked: 'port_refused' as const } : c)) };
+    first.kernel.taken.set(20001, 0);
+    const inForce = first.registry.hold(input).policy;
+    assert.deepEqual(inForce.clients.map((c) => c.blocked), ['port_refused', 'port_refused', 'port_refused']);
+    const saved = first.registry.withoutOwnRefusals(inForce);
+    assert.deepEqual(saved.clients.map((c) => c.blocked), [null, 'proxy_down', 'port_refused'], 'as the input had them: only the check refusal is saved');
+
+    // The next agent boots from the saved state while the forwarder still holds the ports.
+    const next = new ListenerRegistry(first.kernel, new Set([0, FORWARDER_UID]));
+    const booted = next.hold(saved);
+    const handedBack = first.kernel.add({ port: 20000 });
+    assert.equal(next.adopt(20000, handedBack), null);
+    assert.deepEqual(next.release(booted.policy), [], 'the handed-back socket is kept: a DNAT rule will point at it');
+    assert.deepEqual(next.heldPorts(), [20000]);
+    assert.equal(next.hold(saved).policy.clients[0]!.blocked, null, 'its client is effective on the next run');
+  });
+
   it('refuses and closes a handed-back descriptor that is not a plain listening TCP socket on 127.0.0.1:port', () => {
     const cases: [Partial<SocketDescription>, RegExp][] = [
       [{ address: '0.0.0.0' }, /bound to 0.0.0.0:20000, not 127.0.0.1:20000/],

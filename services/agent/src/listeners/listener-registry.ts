@@ -1,4 +1,4 @@
-import type { GatewayPolicy, Port } from '@pgw/domain';
+import type { GatewayPolicy, PolicyClient, Port } from '@pgw/domain';
 import type { SocketDescription } from '@pgw/original-dst';
 import type { PolicyBuild } from '../policy/build-policy.js';
 
@@ -105,6 +105,26 @@ export class ListenerRegistry {
     const output: PolicyBuild = { ...build, policy: held.policy, refusals: [...build.refusals, ...refusals] };
     this.lastBuild = { input: build, output };
     return output;
+  }
+
+  /**
+   * `policy` (the one in force) as the state file keeps it: every client this registry refused in
+   * its last hold() as that hold's input had it. Our refusal is a fact of this process (a socket the
+   * forwarder has not handed back yet, a port another user holds now), not of the policy: saved, the
+   * next agent's hold() took it for a port check's `port_refused`, bound nothing for it, and its
+   * release() closed the very socket the forwarder handed back (every client blocked until the
+   * forwarder restarted). The next agent judges the sockets anew.
+   */
+  withoutOwnRefusals(policy: GatewayPolicy): GatewayPolicy {
+    const last = this.last;
+    if (last === null || last.output.refused.length === 0) return policy;
+    const refused = new Map(last.output.refused.map((r) => [r.mappingId, r.port]));
+    const asInput = new Map(last.input.clients.map((c) => [c.mappingId, c]));
+    const restored = (client: PolicyClient): PolicyClient => {
+      const input = asInput.get(client.mappingId);
+      return input !== undefined && client.blocked === 'port_refused' && refused.get(client.mappingId) === client.port ? { ...client, blocked: input.blocked } : client;
+    };
+    return { ...policy, clients: policy.clients.map(restored) };
   }
 
   /**

@@ -1,4 +1,3 @@
-import { readdirSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { gatewayAddresses } from '@pgw/runtime';
 import type { HostFacts } from './build-policy.js';
@@ -20,23 +19,15 @@ export interface HostFactsOptions {
  * the listeners are read again when the mapped ports change and after invalidate() (the agent
  * calls it from its periodic resync, about every 10 s, so that no notice-driven run pays for the
  * scan): between those, the agent holds every mapped port's socket itself (no other socket can
- * bind 127.0.0.1 or 0.0.0.0 on it). The sockets it holds (uid 0) are told apart from anyone else's
- * by inode; its descriptors (thousands with 4096 mappings, ~20 ms to read) are scanned again only
- * when a listener is not known as its own, and after invalidate().
+ * bind 127.0.0.1 or 0.0.0.0 on it). Root's sockets are left to the listener registry (port-window.ts).
  */
 export interface HostFactsReader {
   (ports: ReadonlySet<number>): Promise<HostFacts>;
-  /**
-   * The listeners and the agent's own sockets are read again at the next call: the periodic full
-   * read, and a handback (the sockets a forwarder kept across an agent restart, uid 0, the previous
-   * agent's, were another process's at the last read and are the agent's own now; until re-read
-   * their clients would stay port_refused).
-   */
+  /** The listeners are read again at the next call: the periodic full read, and after a handback. */
   invalidate(): void;
 }
 
 export function createHostFactsReader(options: HostFactsOptions): HostFactsReader {
-  let own = new Set<string>();
   let full = true;
   let last: { ports: ReadonlySet<number>; portsKey: string; foreign: Map<number, string> } | null = null;
   const read = async (ports: ReadonlySet<number>): Promise<HostFacts> => {
@@ -57,10 +48,8 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
         readFile('/proc/net/tcp6', 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error))),
       ]);
       const listeners = [...parseListeners(tcp), ...parseListeners(tcp6)].filter((l) => ports.has(l.port));
-      const suspects = listeners.filter((l) => l.uid !== options.forwarderUid).map((l) => l.inode);
-      if (full || suspects.some((inode) => !own.has(inode))) own = ownSocketInodes();
       full = false;
-      last = { ports, portsKey, foreign: foreignListeners(listeners, options.forwarderUid, own) };
+      last = { ports, portsKey, foreign: foreignListeners(listeners, options.forwarderUid) };
     }
     return {
       interfaces: new Set(parseInterfaces(dev)),
@@ -75,25 +64,6 @@ export function createHostFactsReader(options: HostFactsOptions): HostFactsReade
     };
   };
   return Object.assign(read, { invalidate: () => void (full = true) });
-}
-
-/**
- * Inodes of the sockets this process holds. Synchronous on purpose: thousands of tiny readlink
- * calls cost ~15 ms this way and ten times that through the thread pool.
- */
-function ownSocketInodes(): Set<string> {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    let target: string;
-    try {
-      target = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // closed since the listing
-    }
-    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-    if (inode) inodes.add(inode);
-  }
-  return inodes;
 }
 
 /** The gateway's own IPv4 addresses in this namespace (what the forwarder refuses as destination_gateway). */

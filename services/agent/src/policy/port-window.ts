@@ -61,17 +61,22 @@ export function portRefusal(port: number, window: PortWindow, facts: PortFacts):
 const OVER_LOOPBACK_PORT = new Set(['127.0.0.1', '0.0.0.0', '::', '::ffff:127.0.0.1', '::ffff:0.0.0.0']);
 
 /**
- * Listening sockets that are not the forwarder's: owned by another uid, unless the agent itself
- * holds them (sockets it creates for the forwarder are owned by root). A port with any such
- * socket would hand the client, or the forwarder's bind, to someone else. Only those on
- * 127.0.0.1 or a wildcard: any local user may listen on the same port of another address (another
- * loopback address, the LAN address, ::1), which no client reaches, and counting those let that
- * user have any client blocked for as long as the socket stayed open.
+ * Listening sockets of a uid other than root's and the forwarder's. A port with any such socket
+ * would hand the client, or the forwarder's bind, to someone else. Root's are the listener
+ * registry's to judge: the agent's own, or the previous agent's that the forwarder keeps until
+ * its handback, which the registry adopts (any other root socket keeps the registry from binding
+ * the port: its client stays blocked). Judged here by inode, the handed-back socket was foreign
+ * until the facts were read again, and a run in between refused its port as a check would and
+ * closed the socket just adopted, while the forwarder's copy kept the port: every such client
+ * blocked until the forwarder restarted. Only those on 127.0.0.1 or a wildcard: any local user
+ * may listen on the same port of another address (another loopback address, the LAN address,
+ * ::1), which no client reaches, and counting those let that user have any client blocked for as
+ * long as the socket stayed open.
  */
-export function foreignListeners(listeners: readonly Listener[], forwarderUid: number, ownInodes: ReadonlySet<string>): Map<number, string> {
+export function foreignListeners(listeners: readonly Listener[], forwarderUid: number): Map<number, string> {
   const foreign = new Map<number, string>();
   for (const l of listeners) {
-    if (!OVER_LOOPBACK_PORT.has(l.address) || l.uid === forwarderUid || ownInodes.has(l.inode) || foreign.has(l.port)) continue;
+    if (!OVER_LOOPBACK_PORT.has(l.address) || l.uid === forwarderUid || l.uid === 0 || foreign.has(l.port)) continue;
     foreign.set(l.port, `a listening socket of uid ${l.uid}, not the forwarder`);
   }
   return foreign;

@@ -59,16 +59,22 @@ export class QuotaBlocks {
     if (this.over.size === 0) return build;
     const known = this.memo.get(build);
     if (known?.key === this.key) return known.build;
+    const policy = this.applyTo(build.policy);
+    const result = policy === build.policy ? build : { ...build, policy };
+    this.memo.set(build, { key: this.key, build: result });
+    return result;
+  }
+
+  /** apply() of a bare policy (the very same object when no client is over its quota). */
+  applyTo(policy: GatewayPolicy): GatewayPolicy {
     let changed = false;
-    const clients = build.policy.clients.map((client): PolicyClient => {
+    const clients = policy.clients.map((client): PolicyClient => {
       if (client.blocked !== null || client.shaping?.quotaBytes == null) return client;
       if (!this.over.has(quotaStem(client.mappingId, client.shaping.quotaEpoch))) return client;
       changed = true;
       return { ...client, blocked: 'quota_exceeded' };
     });
-    const result = changed ? { ...build, policy: { ...build.policy, clients } } : build;
-    this.memo.set(build, { key: this.key, build: result });
-    return result;
+    return changed ? { ...policy, clients } : policy;
   }
 
   private update(): boolean {
