@@ -264,6 +264,7 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
     // blocks their clients until the handback; the state it saves meanwhile is what the next agent
     // boots from. Saved with those blocks, the next agent took them for its port checks' refusals
     // and closed the sockets handed back to it: every client blocked until the forwarder restarted.
+    const agentLogFile = gateway.process('agent')!.logFile;
     gateway.signal('forwarder', 'SIGSTOP');
     try {
       await gateway.stop('agent');
@@ -278,12 +279,42 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
     } finally {
       gateway.signal('forwarder', 'SIGCONT');
     }
+    const logged = readFileSync(agentLogFile, 'utf8').length;
     await gateway.start('agent');
     await allEffective(15_000);
+    // Not closed and asked for again (handback_wanted would recover that): kept from the handback on.
+    const closed = readFileSync(agentLogFile, 'utf8').slice(logged).split('\n').filter((l) => l.includes('closed the listening sockets of unmapped ports'));
+    assert.deepEqual(closed, [], 'the new agent closed none of the sockets handed back to it');
     for (let i = 0; i < CLIENTS; i++) {
       const holders = await holdersOf(FIRST_PORT + i);
       assert.ok(holders.some((cmd) => cmd.includes('services/agent/bundle/main.js')), `the agent holds port ${FIRST_PORT + i} again: ${holders.join(' | ')}`);
     }
+  });
+
+  it('a mapping moved away and back while the forwarder was frozen: the agent asks for the socket the forwarder kept, and the client is served', async () => {
+    // The agent let go of the port once the move was in force; the frozen forwarder kept its copy
+    // and, thawed, found the mapping where it was (its listener unchanged): the agent could not bind
+    // the port back, and nothing made the forwarder hand it over. Its client stayed blocked until
+    // the forwarder restarted.
+    const client = plan[2]!;
+    const home = FIRST_PORT + 2;
+    const away = FIRST_PORT + 300;
+    const moveTo = async (port: number) => {
+      const { id } = await tdb.db.updateTable('mappings').set({ listenPort: port }).where('clientIp', '=', client.ip).returning('id').executeTakeFirstOrThrow();
+      await gateway.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
+    };
+    const agentHolds = async (port: number) => (await holdersOf(port)).some((cmd) => cmd.includes('services/agent/bundle/main.js'));
+    gateway.signal('forwarder', 'SIGSTOP');
+    try {
+      await moveTo(away);
+      await waitFor('the agent to let go of the port the mapping left', 10_000, async () => !(await agentHolds(home)) && (await agentHolds(away)), { intervalMs: 100 });
+      await moveTo(home);
+      await waitFor('the agent to give up its socket on the port it moved from', 10_000, async () => !(await agentHolds(away)), { intervalMs: 100 });
+    } finally {
+      gateway.signal('forwarder', 'SIGCONT');
+    }
+    await allEffective(15_000);
+    assert.ok(await agentHolds(home), 'the agent holds the port again');
   });
 
   it('a mapping moved to a port the agent does not hold yet is served once the agent holds it, not at the forwarder\'s next resync', async () => {

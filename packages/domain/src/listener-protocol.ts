@@ -25,12 +25,18 @@ export const forwarderMessageSchema = z.discriminatedUnion('type', [
 ]);
 export type ForwarderMessage = z.infer<typeof forwarderMessageSchema>;
 
-/** Agent -> forwarder: the answer to the message with the same id. */
+/** Agent -> forwarder: the answer to the message with the same id, or a handback the agent asks for. */
 export const agentMessageSchema = z.discriminatedUnion('type', [
   /** Handback: which sockets the agent now holds (adopted, or already its own), and which it refused. */
   z.object({ v: z.literal(LISTENER_PROTOCOL_VERSION), type: z.literal('handback_result'), id: requestId, held: ports, refused: z.array(refusal).max(MAX_PORTS_PER_MESSAGE) }).strict(),
   /** Request: `granted` lists the ports whose descriptors are attached, in that order. */
   z.object({ v: z.literal(LISTENER_PROTOCOL_VERSION), type: z.literal('sockets'), id: requestId, granted: ports, refused: z.array(refusal).max(MAX_PORTS_PER_MESSAGE) }).strict(),
+  /**
+   * Unasked: the agent cannot bind these ports, a root socket holds them (the forwarder's copy of
+   * one the agent let go of): the forwarder hands back those it holds. A forwarder of an older
+   * version ends the session on it, and hands back everything when it reconnects.
+   */
+  z.object({ v: z.literal(LISTENER_PROTOCOL_VERSION), type: z.literal('handback_wanted'), ports: ports.min(1) }).strict(),
 ]);
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
 export type AgentMessageInput = z.input<typeof agentMessageSchema>;

@@ -50,7 +50,7 @@ const HA_POLL_MS = 200;
 export interface AgentListeners {
   readonly registry: ListenerRegistry;
   readonly forwarder: { readonly uid: number; readonly gid: number };
-  readonly server: { close(): void };
+  readonly server: { close(): void; askHandback(ports: readonly number[]): void };
   /** What to do once the forwarder handed back sockets (until set: nothing, the start run reads them anyway). */
   onAdopted(handler: () => void): void;
 }
@@ -132,6 +132,9 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     // After the apply: a socket closes only once no DNAT rule in force points at its port.
     const closed = listeners.registry.release(outcome.build?.policy ?? null);
     if (closed.length > 0) logger.info('closed the listening sockets of unmapped ports', { ports: closed });
+    // A root socket keeps a port from us (the forwarder's copy of one we let go of): it hands it back when asked.
+    const awaited = listeners.registry.awaitingHandback();
+    if (awaited.length > 0) listeners.server.askHandback(awaited);
     const fields = { trigger: outcome.trigger, mode: outcome.mode, durationMs: Math.round(outcome.durationMs), phases: outcome.phases, drift: outcome.drift };
     if (!outcome.ok) {
       const told = failureLog.failed(outcome.errors.map((e) => `${e.cause}: ${e.message}`).join('; '), Date.now());

@@ -4,7 +4,7 @@ import { BootLogger, GatewayAddressReader, runService } from '@pgw/runtime';
 import { enforceStateFileEarly } from './boot.js';
 import { AGENT_CREDENTIALS, loadAgentConfig } from './config.js';
 import { ListenerRegistry } from './listeners/listener-registry.js';
-import { nativeListenerSyscalls, startListenerServer, systemUser } from './listeners/listener-server.js';
+import { type ListenerServer, nativeListenerSyscalls, startListenerServer, systemUser } from './listeners/listener-server.js';
 import { StateCache } from './policy/state-cache.js';
 import { startUdpSocketServer } from './listeners/udp-socket-server.js';
 
@@ -30,7 +30,7 @@ await runService('agent', async () => {
   // The forwarder gets the sockets of the cached policy as soon as they are held, while nft applies
   // and before the heavy modules load, so the start of the rest of the agent is not on the path of
   // a rebooted gateway's first relayed connection. Its lines go out through the boot logger until then.
-  let server: { close(): void } | null = null;
+  let server: ListenerServer | null = null;
   const serve = () =>
     (server ??= startListenerServer(
       {
@@ -64,5 +64,5 @@ await runService('agent', async () => {
   const logger = createLogger('agent', config.PGW_LOG_LEVEL);
   bootLogger.attach(logger);
   const { startAgent } = await import('./agent.js');
-  return startAgent(config, stateCache, early, { registry: listeners, forwarder, server: { close: () => (listenerServer.close(), udpServer.close()) }, onAdopted: (handler) => void (onAdopted = handler) }, logger);
+  return startAgent(config, stateCache, early, { registry: listeners, forwarder, server: { close: () => (listenerServer.close(), udpServer.close()), askHandback: (ports) => listenerServer.askHandback(ports) }, onAdopted: (handler) => void (onAdopted = handler) }, logger);
 });

@@ -19,7 +19,7 @@ export function serveForwarderOnly(
   name: string,
   logger: Logger,
   handlers: ForwarderOnlyHandlers,
-): { close(): void } {
+): { close(): void; broadcast(data: Buffer): number } {
   const sessions = new Set<PacketSocket>();
   const server = new PacketServer(
     path,
@@ -46,6 +46,19 @@ export function serveForwarderOnly(
     close() {
       server.close();
       for (const session of sessions) session.close();
+    },
+    /** Sends `data` on every open session; returns on how many it went. */
+    broadcast(data) {
+      let sent = 0;
+      for (const session of sessions) {
+        try {
+          session.send(data, []);
+          sent++;
+        } catch (error) {
+          session.close(error as Error);
+        }
+      }
+      return sent;
     },
   };
 }

@@ -92,8 +92,10 @@ describe('ListenerRegistry', () => {
     assert.deepEqual(held.refused, [{ mappingId: 1, port: 20000, reason: "port 20000 awaits the forwarder's handback of its socket" }]);
     assert.equal(held.policy.clients[0]!.blocked, 'port_refused', 'no DNAT to a socket the agent does not hold');
     assert.deepEqual(registry.grant(20000), { reason: "port 20000 is not in the agent's desired state" });
+    assert.deepEqual(registry.awaitingHandback(), [20000], 'the forwarder is asked for it');
     const handedBack = kernel.add({ port: 20000 });
     assert.equal(registry.adopt(20000, handedBack), null);
+    assert.deepEqual(registry.awaitingHandback(), []);
     assert.equal(kernel.describe(handedBack).transparent, true, 'made transparent for TPROXY mode (issue 15)');
     assert.equal(registry.hold(p).policy, p, 'held again: the client is effective on the next run');
     assert.deepEqual(registry.grant(20000), { fd: handedBack });
@@ -112,6 +114,10 @@ describe('ListenerRegistry', () => {
     first.kernel.taken.set(20001, 0);
     const inForce = first.registry.hold(input).policy;
     assert.deepEqual(inForce.clients.map((c) => c.blocked), ['port_refused', 'port_refused', 'port_refused']);
+    // Saved after its run, when a later run may have held anew without a refusal (the handback
+    // came meanwhile): the state file is written late.
+    for (const port of [20000, 20001]) assert.equal(first.registry.adopt(port, first.kernel.add({ port })), null);
+    assert.deepEqual(first.registry.hold(input).refused, []);
     const saved = first.registry.withoutOwnRefusals(inForce);
     assert.deepEqual(saved.clients.map((c) => c.blocked), [null, 'proxy_down', 'port_refused'], 'as the input had them: only the check refusal is saved');
 

@@ -46,6 +46,13 @@ export class ListenerRegistry {
   private granted = new Set<number>();
   /** Every client port of the last hold(): the ones whose handed-back socket may be adopted. */
   private candidates = new Set<number>();
+  /**
+   * Each client object a hold() blocked itself -> that client as the hold's input had it. By object,
+   * not by the last hold: a state file is written after its run, when a later run may have held.
+   */
+  private readonly ownRefusals = new WeakMap<PolicyClient, PolicyClient>();
+  /** Ports a root socket kept us from binding at the last hold() (or grant since), not adopted since. */
+  private awaiting = new Set<number>();
   private last: { input: GatewayPolicy; output: HeldPolicy } | null = null;
   private lastBuild: { input: PolicyBuild; output: PolicyBuild } | null = null;
 
@@ -57,6 +64,16 @@ export class ListenerRegistry {
   /** The policy of the last hold(), its refusals applied (null before the first): who the UDP socket server serves. */
   get policy(): GatewayPolicy | null {
     return this.last?.output.policy ?? null;
+  }
+
+  /**
+   * Ports of the last hold() that a root socket holds, not the agent's: the forwarder's copy of a
+   * socket the agent let go of (a mapping moved away and back while the forwarder lagged), or a
+   * restarted agent's before the handback. The forwarder hands such a socket back only when asked
+   * or when it reconnects; until then the client stays blocked.
+   */
+  awaitingHandback(): number[] {
+    return [...this.awaiting].sort((a, b) => a - b);
   }
 
   /** Ports whose socket the agent holds. */
@@ -72,6 +89,7 @@ export class ListenerRegistry {
   hold(policy: GatewayPolicy): HeldPolicy {
     const refused: RefusedClient[] = [];
     const granted = new Set<number>();
+    this.awaiting = new Set();
     this.candidates = new Set(policy.clients.map((c) => c.port));
     for (const client of policy.clients) {
       // Refused by the agent's port checks (a service port, outside the window, ...): never bound.
@@ -84,9 +102,13 @@ export class ListenerRegistry {
     const last = this.last;
     if (last !== null && last.input === policy && sameRefusals(last.output.refused, refused)) return last.output;
     const refusedPorts = new Set(refused.map((r) => r.port));
-    const output: HeldPolicy = refused.length === 0
-      ? { policy, refused }
-      : { policy: { ...policy, clients: policy.clients.map((c) => (refusedPorts.has(c.port) ? { ...c, blocked: 'port_refused' as const } : c)) }, refused };
+    const refuse = (client: PolicyClient): PolicyClient => {
+      if (!refusedPorts.has(client.port)) return client;
+      const blocked = { ...client, blocked: 'port_refused' as const };
+      this.ownRefusals.set(blocked, client);
+      return blocked;
+    };
+    const output: HeldPolicy = refused.length === 0 ? { policy, refused } : { policy: { ...policy, clients: policy.clients.map(refuse) }, refused };
     this.last = { input: policy, output };
     return output;
   }
@@ -108,23 +130,16 @@ export class ListenerRegistry {
   }
 
   /**
-   * `policy` (the one in force) as the state file keeps it: every client this registry refused in
-   * its last hold() as that hold's input had it. Our refusal is a fact of this process (a socket the
+   * `policy` (the one in force) as the state file keeps it: every client a hold() of this registry
+   * refused as that hold's input had it. Our refusal is a fact of this process (a socket the
    * forwarder has not handed back yet, a port another user holds now), not of the policy: saved, the
    * next agent's hold() took it for a port check's `port_refused`, bound nothing for it, and its
    * release() closed the very socket the forwarder handed back (every client blocked until the
    * forwarder restarted). The next agent judges the sockets anew.
    */
   withoutOwnRefusals(policy: GatewayPolicy): GatewayPolicy {
-    const last = this.last;
-    if (last === null || last.output.refused.length === 0) return policy;
-    const refused = new Map(last.output.refused.map((r) => [r.mappingId, r.port]));
-    const asInput = new Map(last.input.clients.map((c) => [c.mappingId, c]));
-    const restored = (client: PolicyClient): PolicyClient => {
-      const input = asInput.get(client.mappingId);
-      return input !== undefined && client.blocked === 'port_refused' && refused.get(client.mappingId) === client.port ? { ...client, blocked: input.blocked } : client;
-    };
-    return { ...policy, clients: policy.clients.map(restored) };
+    if (!policy.clients.some((client) => this.ownRefusals.has(client))) return policy;
+    return { ...policy, clients: policy.clients.map((client) => this.ownRefusals.get(client) ?? client) };
   }
 
   /**
@@ -193,6 +208,7 @@ export class ListenerRegistry {
       return problem;
     }
     this.held.set(port, fd);
+    this.awaiting.delete(port);
     return null;
   }
 
@@ -208,7 +224,10 @@ export class ListenerRegistry {
     }
     const uids = this.sys.uidsBoundToPort(port);
     // Root's socket is the previous agent's, kept by the forwarder (only root creates uid-0 sockets).
-    if (uids.length > 0 && uids.every((uid) => this.trustedUids.has(uid))) return `port ${port} awaits the forwarder's handback of its socket`;
+    if (uids.length > 0 && uids.every((uid) => this.trustedUids.has(uid))) {
+      this.awaiting.add(port);
+      return `port ${port} awaits the forwarder's handback of its socket`;
+    }
     const others = [...new Set(uids.filter((uid) => !this.trustedUids.has(uid)))];
     return `blocked: port ${port} held by another socket${others.length > 0 ? ` (uid ${others.join(', ')})` : ''}`;
   }

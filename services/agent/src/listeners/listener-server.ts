@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import {
   type AgentMessageInput,
   agentMessageSchema,
+  chunkPorts,
   type ForwarderMessage,
   forwarderMessageSchema,
   LISTENER_PROTOCOL_VERSION,
@@ -67,18 +68,44 @@ export interface ListenerServerOptions {
 }
 
 /**
+ * The same ports are asked for again no sooner than this: a root daemon listening on a mapped port
+ * (no forwarder holds it) would otherwise be asked about at every run.
+ */
+const ASK_AGAIN_MS = 5_000;
+
+export interface ListenerServer {
+  close(): void;
+  /** Asks the forwarder to hand back the sockets of these ports it holds (handback_wanted). */
+  askHandback(ports: readonly number[]): void;
+}
+
+/**
  * The agent's end of the listener protocol (@pgw/domain listener-protocol): serves the forwarder
  * the listening sockets of its desired state, and adopts the ones it hands back after an agent
- * restart. Any other peer is disconnected before it is read.
+ * restart or when asked. Any other peer is disconnected before it is read.
  */
-export function startListenerServer(options: ListenerServerOptions, registry: ListenerRegistry, logger: Logger): { close(): void } {
-  return serveForwarderOnly(options.path, { uid: options.forwarderUid, gid: options.forwarderGid }, 'listener socket', logger, {
+export function startListenerServer(options: ListenerServerOptions, registry: ListenerRegistry, logger: Logger): ListenerServer {
+  const server = serveForwarderOnly(options.path, { uid: options.forwarderUid, gid: options.forwarderGid }, 'listener socket', logger, {
     onPacket: (session, packet) => handle(session, packet, registry, logger, options),
     onConnect: (pid) => logger.info('listener socket: forwarder connected', { pid }),
     onClose: (error, pid) => {
       if (error) logger.warn('listener socket: forwarder session ended', { pid, error: error.message });
     },
   });
+  let asked = { key: '', at: -Infinity };
+  return {
+    close: () => server.close(),
+    askHandback(ports) {
+      const key = ports.join(',');
+      const now = performance.now();
+      if (key === asked.key && now - asked.at < ASK_AGAIN_MS) return;
+      const repeated = key === asked.key;
+      asked = { key, at: now };
+      let sent = 0;
+      for (const chunk of chunkPorts(ports)) sent = server.broadcast(Buffer.from(JSON.stringify(agentMessageSchema.parse({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_wanted', ports: chunk }))));
+      if (sent > 0 && !repeated) logger.info('listener socket: a root socket keeps these ports from the agent; asked the forwarder to hand back the ones it holds', { ports });
+    },
+  };
 }
 
 function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistry, logger: Logger, options: ListenerServerOptions): void {

@@ -104,6 +104,47 @@ describe('AgentListeners', () => {
     }
   });
 
+  it('hands back, when the agent asks, the sockets it holds of the ports asked for, and only those', async () => {
+    // The agent let go of a port (a mapping moved away and back while the forwarder lagged) and
+    // cannot bind it again: this process's copy holds it, and before, nothing made it hand it back.
+    const path = join(dir, 'asking-agent.sock');
+    const handbacks: number[][] = [];
+    let asked!: PacketSocket;
+    let connected!: () => void;
+    const ready = new Promise<void>((resolve) => (connected = resolve));
+    const asking = new PacketServer(path, { mode: 0o600, gid: -1 }, (peer) => {
+      asked = new PacketSocket(peer, {
+        onPacket(packet) {
+          const message = parseListenerMessage(forwarderMessageSchema, packet.data);
+          assert.equal(packet.fds.length, message.ports.length, 'one descriptor per port');
+          for (const fd of packet.fds) closeFd(fd);
+          handbacks.push(message.ports);
+          asked.send(Buffer.from(JSON.stringify({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_result', id: message.id, held: message.ports, refused: [] })), []);
+        },
+        onClose: () => undefined,
+      });
+    }, () => undefined);
+    const inventory = new Map([[20_001, held[0]!], [20_002, held[1]!], [20_003, held[2]!]]);
+    let runs = 0;
+    const listeners = new AgentListeners({ path, inventory: () => inventory, handbackRefused: () => undefined, onConnected: () => (runs++, connected()) }, createLogger('test', 'error'));
+    try {
+      listeners.start();
+      await ready;
+      assert.deepEqual(handbacks, [[20_001, 20_002, 20_003]], 'everything at the connect');
+      asked.send(Buffer.from(JSON.stringify({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_wanted', ports: [20_002, 20_009] })), []);
+      await waitUntil(() => runs === 2);
+      assert.deepEqual(handbacks.at(-1), [20_002], 'the port asked for that it holds, not one it does not');
+      asked.send(Buffer.from(JSON.stringify({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_wanted', ports: [20_009] })), []);
+      await wallClock(200);
+      assert.equal(handbacks.length, 2, 'nothing sent for ports it does not hold');
+      assert.equal(runs, 2, 'and no run for them');
+      assert.ok(listeners.connected, 'the session goes on');
+    } finally {
+      listeners.stop();
+      asking.close();
+    }
+  });
+
   it('connects within 20 ms of the agent serving its socket (the forwarder is often ready first at boot)', async () => {
     const path = join(dir, 'late-agent.sock');
     let connected = false;
@@ -162,4 +203,9 @@ function freeLoopbackPort(): Promise<number> {
 async function wallClock(ms: number): Promise<void> {
   const end = performance.now() + ms;
   while (performance.now() < end) await new Promise((resolve) => setImmediate(resolve));
+}
+
+async function waitUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await wallClock(20);
+  assert.ok(done(), 'within 2 s');
 }

@@ -181,9 +181,12 @@ export class AgentListeners {
     void this.handBack().finally(() => this.session === session && this.options.onConnected());
   }
 
-  /** After an agent restart the sockets are only in this process: the new agent adopts them. */
-  private async handBack(): Promise<void> {
-    const inventory = [...this.options.inventory()];
+  /**
+   * After an agent restart the sockets are only in this process: the new agent adopts them. `only`:
+   * the ports the agent asked for (handback_wanted), of those this process holds.
+   */
+  private async handBack(only?: ReadonlySet<number>): Promise<void> {
+    const inventory = [...this.options.inventory()].filter(([port]) => only === undefined || only.has(port));
     const refused: number[] = [];
     for (const chunk of chunkPorts(inventory)) {
       try {
@@ -209,6 +212,18 @@ export class AgentListeners {
     }
     this.answered = true;
     this.unanswered = 0;
+    if (message.type === 'handback_wanted') {
+      for (const fd of packet.fds) closeFd(fd);
+      const wanted = new Set<number>(message.ports);
+      const held = [...this.options.inventory().keys()].filter((port) => wanted.has(port));
+      // None of ours (another root socket holds them): nothing to hand back, the agent asks again later.
+      if (held.length === 0) return;
+      this.logger.info('the agent asked for listening sockets back', { ports: held });
+      const session = this.session;
+      // Then a run: a socket the agent refused back is closed here and asked for anew.
+      void this.handBack(wanted).finally(() => this.session === session && this.options.onConnected());
+      return;
+    }
     const pending = this.pending.get(message.id);
     if (pending === undefined) {
       // An answer after its timeout: nobody waits for these descriptors.
