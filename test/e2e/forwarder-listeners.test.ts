@@ -99,6 +99,13 @@ async function holdersOf(port: number): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
+/** A holder (command line, from holdersOf) that is the agent. */
+const isAgent = (cmd: string) => cmd.includes('services/agent/bundle/main.js');
+
+async function agentHolds(port: number): Promise<boolean> {
+  return (await holdersOf(port)).some(isAgent);
+}
+
 async function allEffective(timeoutMs: number): Promise<void> {
   const load = await startUntilEffective({
     ns: lab.ns.lan, clients: plan, url: lab.description.internet.echoUrl, connectTimeoutMs: 1000, responseTimeoutMs: 3000, retry: { firstMs: 100, maxMs: 400, jitter: 0.2 }, maxRunMs: timeoutMs,
@@ -210,7 +217,7 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
       assert.deepEqual(report.accepted, [], "the client's connection reached no other process");
       assert.ok(!attempt.ok, 'and the client got no answer from anyone while the forwarder is down');
       const holders = await holdersOf(port);
-      assert.ok(holders.some((cmd) => cmd.includes('services/agent/bundle/main.js')), `the agent holds the listening socket: ${holders.join(' | ')}`);
+      assert.ok(holders.some(isAgent), `the agent holds the listening socket: ${holders.join(' | ')}`);
     } finally {
       await gateway.start('forwarder');
     }
@@ -244,7 +251,7 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
     await gateway.stop('agent');
     await gateway.start('agent');
     await waitFor('the restarted agent to hold every mapped port again', 10_000, async () => {
-      for (let i = 0; i < CLIENTS; i++) if (!(await holdersOf(FIRST_PORT + i)).some((cmd) => cmd.includes('services/agent/bundle/main.js'))) return false;
+      for (let i = 0; i < CLIENTS; i++) if (!(await agentHolds(FIRST_PORT + i))) return false;
       return true;
     });
     await allEffective(15_000);
@@ -287,7 +294,7 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
     assert.deepEqual(closed, [], 'the new agent closed none of the sockets handed back to it');
     for (let i = 0; i < CLIENTS; i++) {
       const holders = await holdersOf(FIRST_PORT + i);
-      assert.ok(holders.some((cmd) => cmd.includes('services/agent/bundle/main.js')), `the agent holds port ${FIRST_PORT + i} again: ${holders.join(' | ')}`);
+      assert.ok(holders.some(isAgent), `the agent holds port ${FIRST_PORT + i} again: ${holders.join(' | ')}`);
     }
   });
 
@@ -303,7 +310,6 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
       const { id } = await tdb.db.updateTable('mappings').set({ listenPort: port }).where('clientIp', '=', client.ip).returning('id').executeTakeFirstOrThrow();
       await gateway.publish({ type: 'mapping.changed', mappingId: id, action: 'updated' });
     };
-    const agentHolds = async (port: number) => (await holdersOf(port)).some((cmd) => cmd.includes('services/agent/bundle/main.js'));
     gateway.signal('forwarder', 'SIGSTOP');
     try {
       await moveTo(away);

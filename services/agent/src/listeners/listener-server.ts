@@ -102,7 +102,7 @@ export function startListenerServer(options: ListenerServerOptions, registry: Li
       const repeated = key === asked.key;
       asked = { key, at: now };
       let sent = 0;
-      for (const chunk of chunkPorts(ports)) sent = server.broadcast(Buffer.from(JSON.stringify(agentMessageSchema.parse({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_wanted', ports: chunk }))));
+      for (const chunk of chunkPorts(ports)) sent = server.broadcast(encode({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_wanted', ports: chunk }));
       if (sent > 0 && !repeated) logger.info('listener socket: a root socket keeps these ports from the agent; asked the forwarder to hand back the ones it holds', { ports });
     },
   };
@@ -153,9 +153,13 @@ function handle(session: PacketSocket, packet: Packet, registry: ListenerRegistr
   options.onAnswered();
 }
 
+/** Validated on the way out too: the forwarder would refuse anything else. */
+function encode(message: AgentMessageInput): Buffer {
+  return Buffer.from(JSON.stringify(agentMessageSchema.parse(message)));
+}
+
 function reply(session: PacketSocket, message: AgentMessageInput, fds: readonly number[]): void {
-  // Validated on the way out too: the forwarder would refuse anything else.
-  const data = Buffer.from(JSON.stringify(agentMessageSchema.parse(message)));
+  const data = encode(message);
   try {
     session.send(data, fds);
   } catch (error) {

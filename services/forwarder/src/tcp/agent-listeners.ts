@@ -176,19 +176,23 @@ export class AgentListeners {
     this.attempt = 0;
     this.answered = false;
     this.lastError = '';
-    const session = this.session;
-    // Not for a session the agent has ended meanwhile: the next one reconciles.
-    void this.handBack().finally(() => this.session === session && this.options.onConnected());
+    this.handBackThenRun([...this.options.inventory()]);
   }
 
   /**
-   * After an agent restart the sockets are only in this process: the new agent adopts them. `only`:
-   * the ports the agent asked for (handback_wanted), of those this process holds.
+   * Hands `sockets` (port, descriptor) back, then runs (a socket the agent refused back is closed
+   * here and asked for anew): every socket at a (re)connect, or those the agent asked for.
    */
-  private async handBack(only?: ReadonlySet<number>): Promise<void> {
-    const inventory = [...this.options.inventory()].filter(([port]) => only === undefined || only.has(port));
+  private handBackThenRun(sockets: readonly (readonly [number, number])[]): void {
+    const session = this.session;
+    // Not for a session the agent has ended meanwhile: the next one reconciles.
+    void this.handBack(sockets).finally(() => this.session === session && this.options.onConnected());
+  }
+
+  /** After an agent restart the sockets are only in this process: the new agent adopts them. */
+  private async handBack(sockets: readonly (readonly [number, number])[]): Promise<void> {
     const refused: number[] = [];
-    for (const chunk of chunkPorts(inventory)) {
+    for (const chunk of chunkPorts(sockets)) {
       try {
         const { message } = await this.send({ v: LISTENER_PROTOCOL_VERSION, type: 'handback', id: this.nextId++, ports: chunk.map(([port]) => port) }, chunk.map(([, fd]) => fd));
         if (message.type !== 'handback_result' || message.refused.length === 0) continue;
@@ -215,14 +219,11 @@ export class AgentListeners {
     if (message.type === 'handback_wanted') {
       for (const fd of packet.fds) closeFd(fd);
       const wanted = new Set<number>(message.ports);
-      const held = [...this.options.inventory().keys()].filter((port) => wanted.has(port));
+      const held = [...this.options.inventory()].filter(([port]) => wanted.has(port));
       // None of ours (another root socket holds them): nothing to hand back, the agent asks again later.
       if (held.length === 0) return;
-      this.logger.info('the agent asked for listening sockets back', { ports: held });
-      const session = this.session;
-      // Then a run: a socket the agent refused back is closed here and asked for anew.
-      void this.handBack(wanted).finally(() => this.session === session && this.options.onConnected());
-      return;
+      this.logger.info('the agent asked for listening sockets back', { ports: held.map(([port]) => port) });
+      return this.handBackThenRun(held);
     }
     const pending = this.pending.get(message.id);
     if (pending === undefined) {
