@@ -24,6 +24,24 @@ describe('uidsBoundToPort', () => {
     assert.deepEqual(uidsBoundToPort(TCP6, 20002), [1000]);
   });
 
+  it('counts only sockets that can keep 127.0.0.1:port from the agent: on it or a wildcard, not on another address', () => {
+    // uid 1000 listens on 127.0.0.2:20004, the LAN address 192.168.2.1:20004 and ::1:20004 (none
+    // conflicts with the agent's 127.0.0.1:20004); uid 1001 on ::ffff:127.0.0.1:20005 and uid 1002
+    // on ::ffff:0.0.0.0:20005 (both do).
+    const v4 = `  sl  local_address rem_address   st
+   0: 0200007F:4E24 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 41005 1
+   1: 0102A8C0:4E24 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 41006 1
+`;
+    const v6 = `  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000001000000:4E24 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 41007 1
+   1: 0000000000000000FFFF00000100007F:4E25 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 41008 1
+   2: 0000000000000000FFFF000000000000:4E25 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1002        0 41009 1
+`;
+    assert.deepEqual(uidsBoundToPort(v4, 20004), []);
+    assert.deepEqual(uidsBoundToPort(v6, 20004), []);
+    assert.deepEqual(uidsBoundToPort(v6, 20005), [1001, 1002]);
+  });
+
   it('finds nothing for a port no socket uses, and ignores the header and blank lines', () => {
     assert.deepEqual(uidsBoundToPort(TCP, 20003), []);
     assert.deepEqual(uidsBoundToPort('', 20000), []);
