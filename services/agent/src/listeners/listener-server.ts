@@ -19,6 +19,7 @@ import {
 } from '@pgw/original-dst';
 import { AGENT_SOCKET_MARK } from './agent-socket-mark.js';
 import { serveForwarderOnly } from './forwarder-only-server.js';
+import { HandbackAsks } from './handback-asks.js';
 import type { ListenerRegistry, ListenerSyscalls } from './listener-registry.js';
 import { uidsBoundToPort } from './listener-proc.js';
 import { gidFromPasswd, uidFromPasswd } from './passwd.js';
@@ -67,12 +68,6 @@ export interface ListenerServerOptions {
   onAnswered(): void;
 }
 
-/**
- * The same ports are asked for again no sooner than this: a root daemon listening on a mapped port
- * (no forwarder holds it) would otherwise be asked about at every run.
- */
-const ASK_AGAIN_MS = 5_000;
-
 export interface ListenerServer {
   close(): void;
   /** Asks the forwarder to hand back the sockets of these ports it holds (handback_wanted). */
@@ -92,15 +87,12 @@ export function startListenerServer(options: ListenerServerOptions, registry: Li
       if (error) logger.warn('listener socket: forwarder session ended', { pid, error: error.message });
     },
   });
-  let asked = { key: '', at: -Infinity };
+  const asks = new HandbackAsks();
   return {
     close: () => server.close(),
     askHandback(ports) {
-      const key = ports.join(',');
-      const now = performance.now();
-      if (key === asked.key && now - asked.at < ASK_AGAIN_MS) return;
-      const repeated = key === asked.key;
-      asked = { key, at: now };
+      const { send, repeated } = asks.next(ports, performance.now());
+      if (!send) return;
       let sent = 0;
       for (const chunk of chunkPorts(ports)) sent = server.broadcast(encode({ v: LISTENER_PROTOCOL_VERSION, type: 'handback_wanted', ports: chunk }));
       if (sent > 0 && !repeated) logger.info('listener socket: a root socket keeps these ports from the agent; asked the forwarder to hand back the ones it holds', { ports });
