@@ -32,6 +32,10 @@ keepalived=$PPID
 # transitions still in the FIFO (STOP on shutdown) are written first. EOF comes once keepalived,
 # which holds the FIFO's other end, is gone (or reloads and starts a new hook on a new FIFO).
 trap '' HUP INT TERM PIPE
+# The events file is history for people: past this size it becomes <file>.1 (the one before is
+# dropped), so a pair that flaps for months cannot fill the disk (1 MiB is ~25000 transitions).
+events_max=${PGW_HA_EVENTS_MAX_BYTES:-1048576}
+case "$events_max" in '' | *[!0-9]*) complain "PGW_HA_EVENTS_MAX_BYTES='$events_max' is not a byte count: using 1048576"; events_max=1048576 ;; esac
 # Each hook its own temporary file: after a reload the old one may still be writing.
 tmp="$state_file.tmp.$$"
 while read -r type name state priority; do
@@ -44,6 +48,10 @@ while read -r type name state priority; do
   # Written beside it and renamed: the agent never reads half a line.
   if printf '%s\n' "$line" > "$tmp" && mv -f "$tmp" "$state_file"; then :; else
     complain "cannot write $state_file (the agent reports the state before this one): $line"
+  fi
+  size=$(wc -c < "$events_file" 2>/dev/null) || size=0
+  if [ "${size:-0}" -ge "$events_max" ]; then
+    mv -f "$events_file" "$events_file.1" || complain "cannot rotate $events_file to $events_file.1 (it keeps growing)"
   fi
   printf '%s\n' "$line" >> "$events_file" || complain "cannot append to $events_file: $line"
 done < "$fifo"

@@ -80,6 +80,35 @@ describe('pgw-ha-notify.sh (vrrp_notify_fifo_script)', { timeout: 30_000 }, () =
     }
   });
 
+  it('keeps the events file bounded: past PGW_HA_EVENTS_MAX_BYTES it becomes <file>.1 (one generation kept) and a new one starts', async () => {
+    const fifo = join(dir, 'notify-4.fifo');
+    const eventsFile = join(dir, 'events-4');
+    execFileSync('mkfifo', [fifo]);
+    // A flapping pair's history so far: just under the limit.
+    const history = '1764590000.000 pgw_lan FAULT 0 1\n'.repeat(31);
+    writeFileSync(eventsFile, history);
+    const keepalivedEnd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const hook = spawn('sh', [HOOK, join(dir, 'state-4'), eventsFile, fifo], { stdio: 'ignore', env: { ...process.env, PGW_HA_EVENTS_MAX_BYTES: '1024' } });
+    try {
+      const transitions = 60;
+      // Then a STOP: the last line, once every transition before it is written.
+      writeSync(keepalivedEnd, `${Array.from({ length: transitions }, (_, i) => `INSTANCE "pgw_lan" ${i % 2 === 0 ? 'MASTER' : 'BACKUP'} 150\n`).join('')}INSTANCE "pgw_lan" STOP 0\n`);
+      const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
+      await waitFor('the last transition written', 10_000, () => lines(eventsFile).at(-1)?.includes(' STOP ') === true, { intervalMs: 50 });
+      for (const file of [eventsFile, `${eventsFile}.1`]) {
+        const size = readFileSync(file).length;
+        assert.ok(size > 0 && size <= 1024 + 64, `${file}: ${size} bytes, limit 1024 (one line may cross it)`);
+      }
+      assert.equal(existsSync(`${eventsFile}.2`), false, 'one old generation only');
+      // Nothing lost between the two files: the newest lines are the last transitions, in order.
+      const kept = [...lines(`${eventsFile}.1`), ...lines(eventsFile)].map((l) => l.split(' ')[2]);
+      assert.deepEqual(kept.slice(-11), [...Array.from({ length: 10 }, (_, i) => ((transitions - 10 + i) % 2 === 0 ? 'MASTER' : 'BACKUP')), 'STOP']);
+    } finally {
+      closeSync(keepalivedEnd);
+      hook.kill('SIGKILL');
+    }
+  });
+
   it('refuses, naming the fix, to run from a keepalived.conf of before the FIFO (its `notify` passes INSTANCE where the FIFO goes)', () => {
     writeFileSync(join(dir, 'not-a-fifo'), '');
     for (const args of [['INSTANCE', 'pgw_lan', 'MASTER', '150'], [join(dir, 'not-a-fifo')]]) {
