@@ -23,6 +23,7 @@ import { rssMiB } from './ops-machine.js';
 import { LanClient } from './forwarder/lan-client-handle.js';
 import { gatewayWithoutPgw } from './forwarder/gateway-without-pgw.js';
 import { waitEffective, waitInterceptMode } from './forwarder/intercept-mode.js';
+import { BENCH_AGENT_ENV } from './forwarder/bench-agent-env.js';
 import { FORWARDER_WARMUP } from './forwarder/jit-warmup.js';
 import { type Redsocks, startRedsocks } from './forwarder/redsocks.js';
 import { benchSocks5Handshake } from './socks5-handshake.js';
@@ -211,7 +212,7 @@ async function main(): Promise<void> {
         say(`round ${round}/${ROUNDS}: pgw, interceptMode ${mode} (agent ruleset + forwarder as uid pgw)`);
         // Written behind the api's back (no notice): the agent stopped between the modes reads it when it starts.
         await tdb.db.updateTable('settings').set({ interceptMode: mode }).where('id', '=', 1).execute();
-        await gateway.start('agent');
+        await gateway.start('agent', BENCH_AGENT_ENV);
         await waitInterceptMode(lab, mode);
         await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
         for (const [, proxy, client] of keys.filter(([s]) => s === setup)) {

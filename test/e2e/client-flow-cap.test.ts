@@ -1,5 +1,5 @@
-// Flow 23 of docs/SECURITY.md: each mapped client's tracked connections are capped
-// (PGW_FLOWS_PER_CLIENT). One client's flood of new connections (SYNs it never completes, as an
+// Flows 23 and 25 of docs/SECURITY.md: each mapped client's tracked connections are capped
+// (PGW_FLOWS_PER_CLIENT), and its new TCP connections a second limited (PGW_TCP_NEW_PER_CLIENT). One client's flood of new connections (SYNs it never completes, as an
 // attacker's host does by dropping the answers) filled the gateway's conntrack table, after which
 // the kernel drops every client's new connections: a denial of service of the whole LAN by one host.
 // Real agent and nft in the lab; the client's SYNs crafted on a raw socket. The mapped ports are the
@@ -16,6 +16,8 @@ const NEIGHBOUR = '192.168.2.11';
 const PORTS = { [FLOODER]: 20010, [NEIGHBOUR]: 20011 } as const;
 const CAP = 16;
 const SYNS = 300;
+/** Flow 25's rate in the last case: well under the flood's, above what the prober needs. */
+const RATE = 50;
 
 /** SYNs from `src` to dst:port, each from its own source port, on a raw socket (no socket of the client's kernel owns them). */
 const SYN_FLOOD = `
@@ -53,16 +55,22 @@ async function flood(firstPort: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 300));
 }
 
-async function startAgent(cap: number): Promise<void> {
+/** The highest rate (PGW_TCP_NEW_PER_CLIENT): the flow 23 cases count every SYN the cap lets through. */
+const NO_RATE = 100_000;
+
+async function startAgent(cap: number, rate = NO_RATE): Promise<void> {
   await dp.gateway.stop('agent').catch(() => undefined);
   // A sample a second: the refusals' metrics follow it.
-  dp.agent = await dp.gateway.start('agent', { PGW_FLOWS_PER_CLIENT: String(cap), PGW_USAGE_INTERVAL_MS: '1000' });
-  // The table the previous agent left stays in force until this one's first apply: wait for its cap.
-  await dp.waitFor(`the cap of ${cap} in force`, async () => (await dp.nft('list', 'chain', 'inet', 'pgw', 'from_lan')).stdout.includes(`ct count over ${cap} `), 20_000);
+  dp.agent = await dp.gateway.start('agent', { PGW_FLOWS_PER_CLIENT: String(cap), PGW_TCP_NEW_PER_CLIENT: String(rate), PGW_USAGE_INTERVAL_MS: '1000' });
+  // The table the previous agent left stays in force until this one's first apply: wait for its cap and rate.
+  await dp.waitFor(`the cap of ${cap} and the rate of ${rate} in force`, async () => {
+    const chain = (await dp.nft('list', 'chain', 'inet', 'pgw', 'from_lan')).stdout;
+    return chain.includes(`ct count over ${cap} `) && chain.includes(`limit rate over ${rate}/second `);
+  }, 20_000);
   await dp.waitFor('both clients mapped', async () => (await dp.setElements('lan_mapped'))?.length === 2, 20_000);
 }
 
-describe('flow 23: a cap on each client\'s tracked connections', { timeout: 240_000 }, () => {
+describe('flows 23 and 25: a cap on each client\'s tracked connections, a rate of its new ones', { timeout: 240_000 }, () => {
   before(async () => {
     dp = await createDataplane({ clients: 4, proxies: ['socks5'] });
     internet = dp.lab.description.internet.ip;
@@ -120,5 +128,35 @@ describe('flow 23: a cap on each client\'s tracked connections', { timeout: 240_
     await forget(FLOODER);
     const again = await dp.prober.until(FLOODER, internet, httpPort, 'connected', 5_000);
     assert.equal(again.gaveUp, undefined, `the flooder connects again once its connections are gone: ${JSON.stringify(again)}`);
+  });
+
+  it(`with a rate of ${RATE} new connections a second: a flood of ${SYNS} SYNs leaves about one second's worth tracked, the rest dropped in the kernel; the neighbour connects meanwhile, the flooder again a second later`, async () => {
+    // The cap out of the way (its highest): what is refused here is the rate's.
+    await startAgent(65_536, RATE);
+    await forget(FLOODER);
+    const started = Date.now();
+    await flood(30_000);
+    const floodSeconds = (Date.now() - started) / 1000;
+    const count = await tracked(FLOODER);
+    console.log(`# rate ${RATE}/s: ${count} connections of the flooder tracked after ${SYNS} SYNs in ${floodSeconds.toFixed(2)} s (flood and the 0.3 s after it)`);
+    // The burst (one second's worth) and what the rate let through while the flood lasted, at most.
+    assert.ok(count <= RATE + Math.ceil(RATE * floodSeconds) + 2, `about a second's worth tracked: ${count}`);
+    assert.ok(count >= RATE - 2, `the burst passes, not everything dropped: ${count}`);
+    const rule = (await dp.nft('list', 'chain', 'inet', 'pgw', 'from_lan')).stdout.split('\n').find((l) => l.includes('@tcp_new_rate'));
+    const dropped = Number(/counter packets (\d+)/.exec(rule ?? '')?.[1] ?? NaN);
+    assert.ok(dropped >= SYNS - count - 2, `the rate's rule dropped the rest: ${rule}`);
+    // The operator sees it, as flow 23's refusals: counted for all clients, per client, the client named in the log.
+    let metrics = '';
+    await dp.waitFor('the drops in the agent\'s metrics', async () => metricSum((metrics = await agentMetrics()), 'pgw_clients_over_tcp_rate_total') >= SYNS - count - 2, 10_000);
+    assert.ok(metricSum(metrics, 'pgw_client_over_tcp_rate_total', { client: FLOODER }) >= SYNS - count - 2, 'counted for the flooder');
+    assert.equal(metricSum(metrics, 'pgw_client_over_tcp_rate_total', { client: NEIGHBOUR }), 0, 'nothing for the neighbour');
+    const dropLines = () => readFileSync(dp.agent!.logFile, 'utf8').split('\n').filter((l) => l.includes('faster than their rate'));
+    await dp.waitFor('the flooder named in the agent\'s log', async () => dropLines().some((l) => l.includes(`"${FLOODER}"`) && l.includes(`"ratePerSecond":${RATE}`)), 5_000);
+    // The neighbour has its own bucket.
+    assert.equal((await dp.prober.tcp(NEIGHBOUR, internet, httpPort, 1000)).result, 'connected');
+    // Dropped, not refused: the flooder's next connection within the second is answered by its SYN's
+    // retransmission once the bucket refills (a burst slowed, not failed).
+    const again = await dp.prober.until(FLOODER, internet, httpPort, 'connected', 5_000);
+    assert.equal(again.gaveUp, undefined, `the flooder connects again: ${JSON.stringify(again)}`);
   });
 });

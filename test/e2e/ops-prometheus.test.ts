@@ -17,7 +17,7 @@ const PROMETHEUS_PORT = 9090;
 const EXPECTED: Record<string, string[]> = {
   'pgw-agent': [
     'pgw_agent_reconcile_duration_seconds_bucket', 'pgw_agent_last_success_timestamp_seconds', 'pgw_agent_applied_mappings',
-    'pgw_client_blocked', 'pgw_agent_reconcile_errors_total', 'pgw_clients_over_flow_cap_total',
+    'pgw_client_blocked', 'pgw_agent_reconcile_errors_total', 'pgw_clients_over_flow_cap_total', 'pgw_clients_over_tcp_rate_total',
   ],
   'pgw-forwarder': [
     'pgw_forwarder_active_connections', 'pgw_forwarder_connections_total', 'pgw_forwarder_bytes_total',

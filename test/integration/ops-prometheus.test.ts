@@ -13,7 +13,7 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(REPO, 'deploy/prometheus');
 /** Scrape targets fixed by the contracts: api 9104 (its metrics listener), agent 9101, forwarder 9102, health 9103. */
 const TARGETS = { 'pgw-api': '127.0.0.1:9104', 'pgw-agent': '127.0.0.1:9101', 'pgw-forwarder': '127.0.0.1:9102', 'pgw-health': '127.0.0.1:9103' };
-const REQUIRED_ALERTS = ['PgwServiceDown', 'PgwProxyDown', 'PgwClientBlocked', 'PgwReconcileFailing', 'PgwReconcileErrors', 'PgwClientsAtFlowCap', 'PgwForwarderSaturated', 'PgwGuardNotCoveringLan', 'PgwHealthNoLeader', 'PgwRouteLocalnetAllOpen'];
+const REQUIRED_ALERTS = ['PgwServiceDown', 'PgwProxyDown', 'PgwClientBlocked', 'PgwReconcileFailing', 'PgwReconcileErrors', 'PgwClientsAtFlowCap', 'PgwClientsOverTcpRate', 'PgwForwarderSaturated', 'PgwGuardNotCoveringLan', 'PgwHealthNoLeader', 'PgwRouteLocalnetAllOpen'];
 
 function promtool(args: string[], cwd = DIR) {
   return spawnSync('promtool', args, { cwd, encoding: 'utf8', timeout: 60_000 });

@@ -44,6 +44,9 @@ export const MAX_FLOWS_PER_CLIENT = 65_536;
 /** The highest per-client rate of unanswered UDP datagrams a policy may carry (udpNewPerSecond). */
 export const MAX_UDP_NEW_PER_SECOND = 100_000;
 
+/** The highest per-client rate of new TCP connections a policy may carry (tcpNewPerSecond). */
+export const MAX_TCP_NEW_PER_SECOND = 100_000;
+
 /**
  * The only input of the ruleset renderer: everything the nftables table `inet pgw` enforces.
  * Built from typed, validated values only, so no database string can reach nft syntax.
@@ -74,6 +77,13 @@ export interface GatewayPolicy {
    * Absent: no limit (state files written before it existed).
    */
   readonly udpNewPerSecond?: number;
+  /**
+   * The most new TCP connections per second (as many at once) each client may open (docs/
+   * SECURITY.md flow 25): each is a dial through its proxy, so past it they are dropped in the
+   * kernel before one client's flood takes the forwarder's time from every other client.
+   * Absent: no limit (state files written before it existed).
+   */
+  readonly tcpNewPerSecond?: number;
   /** null: strict OUTPUT off. Otherwise only these uids may reach these endpoints on the WAN. */
   readonly strictOutput: null | {
     readonly allowedUids: readonly number[];

@@ -5,7 +5,8 @@ import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
 import { type StopFn, withDeadline } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
 import { AccountingPublisher } from './accounting/accounting-publisher.js';
-import { FlowCapRefusals } from './accounting/flow-cap-refusals.js';
+import { ClientRefusals } from './accounting/client-refusals.js';
+import { flowCapRefusals, tcpRateRefusals } from './accounting/refusal-kinds.js';
 import type { EarlyEnforcement } from './boot.js';
 import { type AgentConfig, reservedPorts, vrrpPeerOf } from './config.js';
 import { deleteClientConnections } from './conntrack/conntrack.js';
@@ -158,6 +159,7 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
       ...(vrrpPeer ? { vrrpPeer } : {}),
       flowsPerClient: config.PGW_FLOWS_PER_CLIENT,
       udpNewPerSecond: config.PGW_UDP_NEW_PER_CLIENT,
+      tcpNewPerSecond: config.PGW_TCP_NEW_PER_CLIENT,
     },
   });
   const lanSysctl = new LanSysctl(config.PGW_STATE_DIR, config.PGW_IP_BIN);
@@ -298,14 +300,10 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     if (statusRedis.status === 'ready') await readStoredCounts();
   };
   const usageTimer = setInterval(() => void accounting.tick().then(afterSample), config.PGW_USAGE_INTERVAL_MS);
-  const refusals = new FlowCapRefusals({
-    read: () => nft.readRefusals(),
-    perClientMetrics: () => desired.settings?.perClientMetrics ?? false,
-    cap: config.PGW_FLOWS_PER_CLIENT,
-    registry,
-    logger,
-  });
-  const refusalTimer = setInterval(() => void refusals.tick(), config.PGW_USAGE_INTERVAL_MS);
+  const refusals = [flowCapRefusals(config.PGW_FLOWS_PER_CLIENT), tcpRateRefusals(config.PGW_TCP_NEW_PER_CLIENT)].map(
+    (kind) => new ClientRefusals({ kind, read: () => nft.readRefusals(kind.set), perClientMetrics: () => desired.settings?.perClientMetrics ?? false, registry, logger }),
+  );
+  const refusalTimer = setInterval(() => refusals.forEach((r) => void r.tick()), config.PGW_USAGE_INTERVAL_MS);
   logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
 
   return {

@@ -48,13 +48,19 @@ describe('agent configuration: the HA peer', () => {
     assert.throws(() => loadAgentConfig({ ...BASE, PGW_FLOWS_PER_CLIENT: '100000' }), /PGW_FLOWS_PER_CLIENT/);
   });
 
-  it('and its rate of unanswered UDP per client (flow 24): 200 by default, the environment\'s over a file\'s', () => {
-    const config = loadAgentConfig({ ...BASE, PGW_UDP_NEW_PER_CLIENT: '500' });
-    assert.equal(underEnvironment(gatewayPolicy([]), config).udpNewPerSecond, 500, 'a file written before the limit existed');
-    assert.equal(underEnvironment({ ...gatewayPolicy([]), udpNewPerSecond: 50 }, config).udpNewPerSecond, 500);
-    assert.equal(loadAgentConfig(BASE).PGW_UDP_NEW_PER_CLIENT, 200);
-    for (const bad of ['0', '1.5', '100001', '10/second']) assert.throws(() => loadAgentConfig({ ...BASE, PGW_UDP_NEW_PER_CLIENT: bad }), /PGW_UDP_NEW_PER_CLIENT/, bad);
-  });
+  const RATES = [
+    { flow: 'new TCP connections per client (flow 25)', variable: 'PGW_TCP_NEW_PER_CLIENT', field: 'tcpNewPerSecond', byDefault: 1000 },
+    { flow: 'unanswered UDP per client (flow 24)', variable: 'PGW_UDP_NEW_PER_CLIENT', field: 'udpNewPerSecond', byDefault: 200 },
+  ] as const;
+  for (const { flow, variable, field, byDefault } of RATES) {
+    it(`and its rate of ${flow}: ${byDefault} by default, the environment's over a file's`, () => {
+      const config = loadAgentConfig({ ...BASE, [variable]: '300' });
+      assert.equal(underEnvironment(gatewayPolicy([]), config)[field], 300, 'a file written before the limit existed');
+      assert.equal(underEnvironment({ ...gatewayPolicy([]), [field]: 50 }, config)[field], 300);
+      assert.equal(loadAgentConfig(BASE)[variable], byDefault);
+      for (const bad of ['0', '1.5', '100001', '10/second']) assert.throws(() => loadAgentConfig({ ...BASE, [variable]: bad }), new RegExp(variable), bad);
+    });
+  }
 });
 
 describe('agent configuration: the metrics port’s names', () => {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fields, loadConfig } from '@pgw/config';
-import { type GatewayPolicy, interfaceNameSchema, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
+import { type GatewayPolicy, interfaceNameSchema, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, MAX_TCP_NEW_PER_SECOND, ipv4Schema, isUnicastIpv4, networkListSchema, type VrrpPeer } from '@pgw/domain';
 import { CLIENT_USAGE_INTERVAL_MS, nodeNameSetting } from '@pgw/events/contracts';
 import { z } from 'zod';
 
@@ -62,6 +62,12 @@ export const agentConfigFields = z.object({
    * client's flood at a destination that never answers filled it, and the others' were dropped.
    */
   PGW_UDP_NEW_PER_CLIENT: fields.positiveInt(200, MAX_UDP_NEW_PER_SECOND),
+  /**
+   * New TCP connections per second each client may open (docs/SECURITY.md flow 25), as many at
+   * once; past it their SYNs are dropped (sent again by the client a second later). Each is a dial
+   * through a proxy: one client's flood of short connections took the forwarder's time from all.
+   */
+  PGW_TCP_NEW_PER_CLIENT: fields.positiveInt(1000, MAX_TCP_NEW_PER_SECOND),
   /** Further ports no client may be DNAT-ed to (e.g. Prometheus, node_exporter). */
   PGW_RESERVED_PORTS: portList.default([]),
   /** This gateway's name: the key of its status records (both nodes of an HA pair run an agent). */
@@ -100,7 +106,7 @@ export function vrrpPeerOf(config: AgentConfig): VrrpPeer | undefined {
 
 /**
  * A saved policy (the state file) under this start's environment, which, not the file, says whom
- * VRRP is taken from, each client's cap of tracked connections and its rate of unanswered UDP. A
+ * VRRP is taken from, each client's cap of tracked connections and its rates of new TCP connections and unanswered UDP. A
  * peer changed while Postgres is away would otherwise stay filtered out by the file's rule until the
  * database answered, and both nodes would claim the address; a file from before a limit existed
  * would enforce none.
@@ -108,7 +114,7 @@ export function vrrpPeerOf(config: AgentConfig): VrrpPeer | undefined {
 export function underEnvironment(policy: GatewayPolicy, config: AgentConfig): GatewayPolicy {
   const { vrrpPeer: _saved, ...rest } = policy;
   const peer = vrrpPeerOf(config);
-  return { ...rest, ...(peer ? { vrrpPeer: peer } : {}), flowsPerClient: config.PGW_FLOWS_PER_CLIENT, udpNewPerSecond: config.PGW_UDP_NEW_PER_CLIENT };
+  return { ...rest, ...(peer ? { vrrpPeer: peer } : {}), flowsPerClient: config.PGW_FLOWS_PER_CLIENT, udpNewPerSecond: config.PGW_UDP_NEW_PER_CLIENT, tcpNewPerSecond: config.PGW_TCP_NEW_PER_CLIENT };
 }
 
 /** The variables of agentConfigSchema that hold passwords: the agent keeps them from its tools (withdrawFromEnvironment). */

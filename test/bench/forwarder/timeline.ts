@@ -37,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type ProxyHandle } from '../../../lab/index.js';
 import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT } from '../../support/gateway.js';
+import { BENCH_AGENT_ENV } from './bench-agent-env.js';
 import { FORWARDER_WARMUP } from './jit-warmup.js';
 import { LanClient } from './lan-client-handle.js';
 import { inclusiveProfile, summariseProfile } from './profile-summary.js';
@@ -251,7 +252,7 @@ async function main(): Promise<void> {
     for (const mode of process.argv.includes('--tproxy') ? (['dnat', 'tproxy'] as const) : (['dnat'] as const)) {
       // Written behind the api's back: the agent reads it when it starts.
       await tdb.db.updateTable('settings').set({ interceptMode: mode }).where('id', '=', 1).execute();
-      await gateway.start('agent');
+      await gateway.start('agent', BENCH_AGENT_ENV);
       await waitInterceptMode(lab, mode);
       await waitEffective(lab, [[CLIENT.pgwSocks5, dante], [CLIENT.pgwHttp, tinyproxy]]);
       const label = mode === 'dnat' ? 'pgw' : 'pgw-tproxy';

@@ -24,6 +24,7 @@ import { createTestDatabase } from '../../support/database.js';
 import { Gateway, REPO_ROOT, SERVICE_SPECS } from '../../support/gateway.js';
 import { metricSamples } from '../../support/prometheus-text.js';
 import { cpuMs, rssMiB, threadCpuMs } from '../ops-machine.js';
+import { BENCH_AGENT_ENV } from './bench-agent-env.js';
 import { FORWARDER_WARMUP } from './jit-warmup.js';
 import { waitEffective } from './intercept-mode.js';
 import { LanClient } from './lan-client-handle.js';
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
     cleanups.push(() => gateway.destroy());
     const upstreamProxy = lab.proxies[0]!;
     await gateway.seedMapping(CLIENT, await gateway.seedProxy(upstreamProxy, { status: 'up' }), PORT);
-    await gateway.start('agent');
+    await gateway.start('agent', BENCH_AGENT_ENV);
     const { ip, httpPort, iperfPort } = lab.description.internet;
     const request = `GET /ip HTTP/1.1\r\nHost: ${ip}\r\nConnection: close\r\n\r\n`;
     const iperf = async (): Promise<number> => {

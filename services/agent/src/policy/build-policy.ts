@@ -100,6 +100,8 @@ export interface AgentPolicyInput {
   readonly flowsPerClient?: number;
   /** PGW_UDP_NEW_PER_CLIENT; absent: no limit. */
   readonly udpNewPerSecond?: number;
+  /** PGW_TCP_NEW_PER_CLIENT; absent: no limit. */
+  readonly tcpNewPerSecond?: number;
 }
 
 /** The settings the agent checks against the host (DesiredSource decides what a refusal stops). */
@@ -297,6 +299,7 @@ export function buildGatewayPolicy(
       ...(input.vrrpPeer ? { vrrpPeer: input.vrrpPeer } : {}),
       ...(input.flowsPerClient !== undefined ? { flowsPerClient: input.flowsPerClient } : {}),
       ...(input.udpNewPerSecond !== undefined ? { udpNewPerSecond: input.udpNewPerSecond } : {}),
+      ...(input.tcpNewPerSecond !== undefined ? { tcpNewPerSecond: input.tcpNewPerSecond } : {}),
       strictOutput,
     },
     rejected: prepared.rejected,

@@ -1,4 +1,4 @@
-import { type Settings, settingsSchema, CLIENT_BLOCK_REASONS, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema, QUOTA_PERIODS, timeZoneSchema } from '@pgw/domain';
+import { type Settings, settingsSchema, CLIENT_BLOCK_REASONS, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, MAX_TCP_NEW_PER_SECOND, clientShapingSchema, DNS_MODES, type GatewayPolicy, INTERCEPT_MODES, interfaceNameSchema, ipv4CidrSchema, ipv4Schema, macAddressSchema, portSchema, QUOTA_PERIODS, timeZoneSchema } from '@pgw/domain';
 import { z } from 'zod';
 import type { QuotaSettings } from '../quota/quota-period.js';
 
@@ -17,6 +17,7 @@ const policySchema = z.object({
   vrrpPeer: z.object({ interface: interfaceNameSchema, ip: ipv4Schema }).optional(),
   flowsPerClient: z.number().int().min(1).max(MAX_FLOWS_PER_CLIENT).optional(),
   udpNewPerSecond: z.number().int().min(1).max(MAX_UDP_NEW_PER_SECOND).optional(),
+  tcpNewPerSecond: z.number().int().min(1).max(MAX_TCP_NEW_PER_SECOND).optional(),
   strictOutput: z
     .object({
       allowedUids: z.array(z.number().int().min(0).max(0xfffffffe)),

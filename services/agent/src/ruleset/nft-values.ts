@@ -1,4 +1,4 @@
-import { type InterfaceName, type Ipv4, type Ipv4Cidr, type MacAddress, MAX_FLOWS_PER_CLIENT, MAX_UDP_NEW_PER_SECOND, type Port } from '@pgw/domain';
+import { type InterfaceName, type Ipv4, type Ipv4Cidr, type MacAddress, MAX_FLOWS_PER_CLIENT, MAX_TCP_NEW_PER_SECOND, MAX_UDP_NEW_PER_SECOND, type Port } from '@pgw/domain';
 
 /**
  * Last line of defence before a value is written into nft syntax. The branded types already
@@ -32,9 +32,11 @@ export function nftCount(value: number): string {
   return String(value);
 }
 
-/** A per-client rate of datagrams (flow 24): a whole number from 1 to MAX_UDP_NEW_PER_SECOND. */
-export function nftRate(value: number): string {
-  if (!Number.isInteger(value) || value < 1 || value > MAX_UDP_NEW_PER_SECOND) throw new Error(`refusing to render ${JSON.stringify(value)}: not a rate of datagrams`);
+const RATE_LIMITS = { datagrams: MAX_UDP_NEW_PER_SECOND, connections: MAX_TCP_NEW_PER_SECOND } as const;
+
+/** A per-client rate of datagrams (flow 24) or new connections (flow 25): a whole number from 1 to its MAX_*_NEW_PER_SECOND. */
+export function nftRate(value: number, of: keyof typeof RATE_LIMITS): string {
+  if (!Number.isInteger(value) || value < 1 || value > RATE_LIMITS[of]) throw new Error(`refusing to render ${JSON.stringify(value)}: not a rate of ${of}`);
   return String(value);
 }
 

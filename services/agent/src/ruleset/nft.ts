@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { NftSession } from './nft-session.js';
-import { REFUSED_SET, TABLE_FAMILY, TABLE_NAME } from './render-ruleset.js';
-import { type RefusalReading, setPacketCounts, tableHandle } from '../accounting/flow-cap-reading.js';
+import { TABLE_FAMILY, TABLE_NAME } from './render-ruleset.js';
+import { type RefusalReading, setPacketCounts, tableHandle } from '../accounting/client-refusal-reading.js';
 import { readInetChainNames } from '../netlink/kernel-tables.js';
 import { parseTableListing, type TableListing } from './verify-table.js';
 
@@ -17,13 +17,13 @@ export interface Nft {
   close(): void;
   listTable(): Promise<TableListing | null>;
   listChains(): Promise<string[]>;
-  /** Flow 23's refusals by client, with the table instance they count in; null without the table or the cap. */
-  readRefusals(): Promise<RefusalReading | null>;
+  /** A limit's refusals by client (its set: flow 23's, flow 25's), with the table instance they count in; null without the table or the limit. */
+  readRefusals(set: string): Promise<RefusalReading | null>;
 }
 
 /**
  * The agent's only way to touch nftables: `nft -f -` transactions, deltas through one `nft -i`,
- * `nft -j list table inet pgw` (and of flow 23's refusal set), and its chain names over netlink.
+ * `nft -j list table inet pgw` (and of the limits' refusal sets), and its chain names over netlink.
  * onSpawn gets the pid of the nft writing each transaction, so the self-heal knows it as the agent's own.
  */
 export function createNft(bin: string, onSpawn: (pid: number) => void = () => undefined): Nft {
@@ -46,7 +46,7 @@ export function createNft(bin: string, onSpawn: (pid: number) => void = () => un
     },
     // Cheap (no set elements, no process): well under a ms where the full listing of 4096 mappings takes ~80.
     listChains: () => readInetChainNames(TABLE_NAME),
-    async readRefusals() {
+    async readRefusals(set) {
       const handle = async () => {
         const tables = await execa(bin, ['-j', 'list', 'tables', TABLE_FAMILY], { reject: false, timeout: TIMEOUT_MS });
         if (tables.exitCode !== 0) throw new Error(`nft list tables failed (exit ${tables.exitCode ?? tables.signal}): ${firstLines(tables.stderr)}`);
@@ -54,15 +54,15 @@ export function createNft(bin: string, onSpawn: (pid: number) => void = () => un
       };
       const table = await handle();
       if (table === null) return null;
-      const set = await execa(bin, ['-j', 'list', 'set', TABLE_FAMILY, TABLE_NAME, REFUSED_SET], { reject: false, timeout: TIMEOUT_MS });
-      if (set.exitCode !== 0) {
-        if (/No such file or directory/.test(set.stderr)) return null;
-        throw new Error(`nft list set ${REFUSED_SET} failed (exit ${set.exitCode ?? set.signal}): ${firstLines(set.stderr)}`);
+      const listing = await execa(bin, ['-j', 'list', 'set', TABLE_FAMILY, TABLE_NAME, set], { reject: false, timeout: TIMEOUT_MS });
+      if (listing.exitCode !== 0) {
+        if (/No such file or directory/.test(listing.stderr)) return null;
+        throw new Error(`nft list set ${set} failed (exit ${listing.exitCode ?? listing.signal}): ${firstLines(listing.stderr)}`);
       }
       // The table re-created between the listings: these counts may be the new instance's under
       // the old handle (then counted again at the next reading). Nothing this time.
       if ((await handle()) !== table) return null;
-      return { table, counts: setPacketCounts(set.stdout) };
+      return { table, counts: setPacketCounts(listing.stdout) };
     },
   };
 }

@@ -231,6 +231,26 @@ describe('renderRuleset', () => {
     assert.doesNotMatch(uncapped.skeleton, /client_flows|ct count|over_flow_cap|flow_cap_refused/);
   });
 
+  it('limits each mapped client\'s new TCP connections a second before its cap counts them, the excess dropped (flow 25); in both modes, none without the setting', () => {
+    for (const interceptMode of ['dnat', 'tproxy'] as const) {
+      const limited = renderRuleset({ ...policy([client(1)]), interceptMode, tcpNewPerSecond: 500, flowsPerClient: 64 });
+      const fromLan = limited.skeleton.slice(limited.skeleton.indexOf('chain from_lan'));
+      const rules = fromLan.slice(0, fromLan.indexOf('\n\t}')).split('\n').map((l) => l.trim());
+      assert.match(rules.at(-3)!, /^meta l4proto != (tcp|\{ tcp, udp \}) drop$/, interceptMode);
+      assert.equal(rules.at(-2), 'meta l4proto tcp ct state new ct status & confirmed == 0 add @tcp_new_rate { ip saddr limit rate over 500/second burst 500 packets } counter jump over_tcp_rate', interceptMode);
+      assert.match(rules.at(-1)!, /ct count over 64 /, `${interceptMode}: the cap counts only what the rate let through`);
+      // Each drop counted for its client first, in a rule of its own (the agent's metrics read the set).
+      assert.match(limited.skeleton, /\tchain over_tcp_rate \{\n\t\tadd @tcp_rate_refused \{ ip saddr \}\n\t\tdrop\n\t\}/);
+      assert.match(limited.skeleton, /\tset tcp_new_rate \{ type ipv4_addr; size 65535; flags dynamic; \}/);
+      assert.match(limited.skeleton, /\tset tcp_rate_refused \{ type ipv4_addr; size 65535; flags dynamic; counter; \}/);
+      for (const name of ['tcp_new_rate', 'tcp_rate_refused']) assert.ok(!(name in limited.elements), `the packet path fills ${name}: no elements rendered or read back`);
+    }
+    assert.doesNotMatch(renderRuleset(policy([client(1)])).skeleton, /tcp_new_rate|over_tcp_rate|tcp_rate_refused/);
+    for (const rate of [0, 2.5, -1, 100_001, '5/second } accept' as never]) {
+      assert.throws(() => renderRuleset({ ...policy([]), tcpNewPerSecond: rate }), /not a rate of connections/, String(rate));
+    }
+  });
+
   it('TPROXY: limits each client\'s unanswered UDP before the shared socket, after the TCP placement (flow 24); nothing in DNAT mode or without the setting', () => {
     const limited = renderRuleset({ ...policy([client(1)]), interceptMode: 'tproxy', udpNewPerSecond: 200 });
     const chain = limited.skeleton.slice(limited.skeleton.indexOf('chain lan_tproxy'));

@@ -1,6 +1,6 @@
 import type { GatewayPolicy, InterfaceName, PolicyClient, VrrpPeer } from '@pgw/domain';
 import { LOCAL_MARK } from '../lan/lan-routing.js';
-import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftMark, nftPort, nftUid } from './nft-values.js';
+import { nftCidr, nftCount, nftInterface, nftIpv4, nftMac, nftMark, nftPort, nftRate, nftUid } from './nft-values.js';
 import { TPROXY_NFT_MARK, tproxyChains, UDP_NEW_SET } from './render-tproxy.js';
 import { AGENT_SOCKET_NFT_MARK } from '../listeners/agent-socket-mark.js';
 
@@ -32,10 +32,15 @@ export type SetName = keyof typeof SETS;
 /** The dynamic set of flow 23 (each client's count of tracked connections; tests leave its elements out), and what its excess meets. */
 export const FLOWS_SET = 'client_flows';
 const FLOWS_CHAIN = 'over_flow_cap';
-/** Flow 23's refusals by client (an element with a counter each), read for the agent's metrics (flow-cap-refusals.ts). */
-export const REFUSED_SET = 'flow_cap_refused';
+/** Flow 23's refusals by client (an element with a counter each), read for the agent's metrics (client-refusals.ts). */
+export const FLOW_CAP_REFUSED_SET = 'flow_cap_refused';
+/** Flow 25's dynamic set: each client's bucket of new TCP connections; what is over it meets this chain. */
+const TCP_NEW_SET = 'tcp_new_rate';
+const TCP_RATE_CHAIN = 'over_tcp_rate';
+/** Flow 25's refusals by client, as FLOW_CAP_REFUSED_SET's. */
+export const TCP_RATE_REFUSED_SET = 'tcp_rate_refused';
 /** The sets the packet path fills, whose elements the renderer never writes nor the read-back compares. */
-export const DYNAMIC_SETS: readonly string[] = [FLOWS_SET, REFUSED_SET, UDP_NEW_SET];
+export const DYNAMIC_SETS: readonly string[] = [FLOWS_SET, FLOW_CAP_REFUSED_SET, UDP_NEW_SET, TCP_NEW_SET, TCP_RATE_REFUSED_SET];
 
 export interface RenderedRuleset {
   /** One `nft -f -` transaction replacing table inet pgw as a whole (kernel sees old or new). */
@@ -67,6 +72,7 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
   const cidr = nftCidr(policy.lan.cidr);
   // TPROXY mode (issue 15): the interception, lan_input and the forwarder's replies differ; the rest is the same.
   const flowsCap = policy.flowsPerClient === undefined ? null : nftCount(policy.flowsPerClient);
+  const tcpRate = policy.tcpNewPerSecond === undefined ? null : nftRate(policy.tcpNewPerSecond, 'connections');
   const tproxy = policy.interceptMode === 'tproxy' ? tproxyChains(lan, (policy.strictOutput?.upstreams ?? []).map((u) => nftIpv4(u.ip)), policy.udpNewPerSecond) : null;
 
   const chains: Chain[] = [
@@ -92,6 +98,10 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
         'ip saddr != @lan_mapped meta l4proto tcp reject with tcp reset',
         'ip saddr != @lan_mapped drop',
         tproxy?.lanProtocols ?? 'meta l4proto != tcp drop',
+        // Flow 25: a client's new TCP connections past its rate are dropped (its SYN comes again a
+        // second later: a burst slowed, not failed), before flow 23 counts them. Each is a dial
+        // through a proxy: one client's flood of short connections took the forwarder's time from all.
+        ...(tcpRate === null ? [] : [`meta l4proto tcp ct state new ct status & confirmed == 0 add @${TCP_NEW_SET} { ip saddr limit rate over ${tcpRate}/second burst ${tcpRate} packets } counter jump ${TCP_RATE_CHAIN}`]),
         // Flow 23: a client's new connection past its cap of tracked ones is refused before DNAT,
         // so its unconfirmed conntrack entry goes with the packet. Counted once per connection: on
         // its first packet (the entry not yet confirmed; a SYN sent again, or a UDP flow's next
@@ -103,7 +113,9 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
     // TCP with a reset, as a full port would answer; the rest dropped.
     // Its own rule first: a full set (65535 clients refused since the table was applied) fails the
     // add and ends that rule only, the refusal goes on.
-    ...(flowsCap === null ? [] : [{ name: FLOWS_CHAIN, rules: [`add @${REFUSED_SET} { ip saddr }`, 'meta l4proto tcp reject with tcp reset', 'drop'] }]),
+    ...(flowsCap === null ? [] : [{ name: FLOWS_CHAIN, rules: [`add @${FLOW_CAP_REFUSED_SET} { ip saddr }`, 'meta l4proto tcp reject with tcp reset', 'drop'] }]),
+    // Counted for its client in a rule of its own, as flow 23's; dropped, not reset.
+    ...(tcpRate === null ? [] : [{ name: TCP_RATE_CHAIN, rules: [`add @${TCP_RATE_REFUSED_SET} { ip saddr }`, 'drop'] }]),
     ...(tproxy?.intercept ?? [{
       name: 'lan_dnat',
       hook: 'type nat hook prerouting priority dstnat; policy accept;',
@@ -230,8 +242,9 @@ export function renderRuleset(policy: GatewayPolicy): RenderedRuleset {
     ...Object.entries(SETS).map(([name, type]) => `\t${name === 'client_port' ? 'map' : 'set'} ${name} { ${type} }`),
     // Filled by the packet path (one entry per client with its count), so not among SETS: the
     // read-back does not compare its elements, and the renderer writes none.
-    ...(flowsCap === null ? [] : [`\tset ${FLOWS_SET} { type ipv4_addr; size 65535; flags dynamic; }`, `\tset ${REFUSED_SET} { type ipv4_addr; size 65535; flags dynamic; counter; }`]),
+    ...(flowsCap === null ? [] : [`\tset ${FLOWS_SET} { type ipv4_addr; size 65535; flags dynamic; }`, `\tset ${FLOW_CAP_REFUSED_SET} { type ipv4_addr; size 65535; flags dynamic; counter; }`]),
     ...(tproxy?.sets ?? []),
+    ...(tcpRate === null ? [] : [`\tset ${TCP_NEW_SET} { type ipv4_addr; size 65535; flags dynamic; }`, `\tset ${TCP_RATE_REFUSED_SET} { type ipv4_addr; size 65535; flags dynamic; counter; }`]),
     ...chains.flatMap((chain) => [`\tchain ${chain.name} {`, ...(chain.hook ? [`\t\t${chain.hook}`] : []), ...chain.rules.map((r) => `\t\t${r}`), '\t}']),
     '}',
   ].join('\n');

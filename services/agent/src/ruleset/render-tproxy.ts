@@ -55,7 +55,7 @@ const mark = TPROXY_NFT_MARK;
  * and DNS queries were dropped with it (tproxy-udp e2e).
  */
 export function tproxyChains(lan: string, upstreamIps: readonly string[], udpNewPerSecond?: number): { intercept: RenderedChain[]; lanInput: string[]; strictReplies: string[]; strictUdp: string[]; lanProtocols: string; sets: string[] } {
-  const rate = udpNewPerSecond === undefined ? null : nftRate(udpNewPerSecond);
+  const rate = udpNewPerSecond === undefined ? null : nftRate(udpNewPerSecond, 'datagrams');
   return {
     intercept: [
       {

@@ -1,14 +1,28 @@
 import type { Logger } from '@pgw/log';
 import { Counter, type Registry } from 'prom-client';
-import { type RefusalReading, refusalsSince } from './flow-cap-reading.js';
+import { type RefusalReading, refusalsSince } from './client-refusal-reading.js';
 
-export interface FlowCapRefusalsDeps {
-  /** The kernel's refusal counts (nft.ts readRefusals); null without the table or the cap. */
+/** One per-client limit whose refusals the kernel counts by client (refusal-kinds.ts). */
+export interface RefusalKind {
+  /** What is refused, in the line logged when the set cannot be read ("flow cap"). */
+  readonly name: string;
+  /** The dynamic set of refusals by client in table inet pgw (render-ruleset.ts). */
+  readonly set: string;
+  /** Every client's refusals, always exported. */
+  readonly total: { readonly name: string; readonly help: string };
+  /** Per client, only with the setting per_client_metrics. */
+  readonly perClient: { readonly name: string; readonly help: string };
+  /** The warning naming the refused clients, and the limit in force logged with it ({ cap: 4096 }). */
+  readonly warning: string;
+  readonly limit: Readonly<Record<string, number>>;
+}
+
+export interface ClientRefusalsDeps {
+  readonly kind: RefusalKind;
+  /** The kernel's refusal counts (nft.ts readRefusals of kind.set); null without the table or the limit. */
   readonly read: () => Promise<RefusalReading | null>;
   /** The setting per_client_metrics now. */
   readonly perClientMetrics: () => boolean;
-  /** PGW_FLOWS_PER_CLIENT, named in the log line. */
-  readonly cap: number;
   readonly registry: Registry;
   readonly logger: Logger;
   /** At most one log line naming the refused clients per this many ms. */
@@ -19,13 +33,13 @@ export interface FlowCapRefusalsDeps {
 const NAMED_IN_LOG = 16;
 
 /**
- * Flow 23's refusals (docs/SECURITY.md), from the kernel to the operator: every interval one
- * listing of table inet pgw's set flow_cap_refused, added to `pgw_clients_over_flow_cap_total`
- * (always), to `pgw_client_over_flow_cap_total{client}` with per_client_metrics, and a warning
- * naming the clients at most once a minute. The refusals happen before DNAT: the forwarder never
- * sees them, so without this a client at its cap (a flood, or a cap too low for it) was silent.
+ * A per-client limit's refusals (flow 23's cap, flow 25's rate: docs/SECURITY.md), from the kernel
+ * to the operator: every interval one listing of the kind's set in table inet pgw, added to its
+ * total (always), to its per-client series with per_client_metrics, and a warning naming the
+ * clients at most once a minute. The refusals happen before DNAT: the forwarder never sees them,
+ * so without this a client at its limit (a flood, or a limit too low for it) was silent.
  */
-export class FlowCapRefusals {
+export class ClientRefusals {
   private last: RefusalReading | null = null;
   private readonly total: Counter;
   private readonly perClient: Counter<'client'>;
@@ -36,11 +50,11 @@ export class FlowCapRefusals {
   /** The clients with a per-client series: those the set holds, refused since the table was applied. */
   private readonly shown = new Set<string>();
 
-  constructor(private readonly deps: FlowCapRefusalsDeps) {
+  constructor(private readonly deps: ClientRefusalsDeps) {
     const registers = [deps.registry];
-    this.total = new Counter({ name: 'pgw_clients_over_flow_cap_total', help: 'New connections of mapped clients refused at their cap of tracked connections (PGW_FLOWS_PER_CLIENT; each retransmitted first packet counts again)', registers });
+    this.total = new Counter({ ...deps.kind.total, registers });
     this.total.inc(0);
-    this.perClient = new Counter({ name: 'pgw_client_over_flow_cap_total', help: 'Refusals at the connection cap per client (only with the setting per_client_metrics)', labelNames: ['client'], registers });
+    this.perClient = new Counter({ ...deps.kind.perClient, labelNames: ['client'], registers });
   }
 
   /**
@@ -54,10 +68,10 @@ export class FlowCapRefusals {
     let reading: RefusalReading | null;
     try {
       reading = await this.deps.read();
-      if (this.readFailing) this.deps.logger.info('flow cap refusals readable again');
+      if (this.readFailing) this.deps.logger.info(`${this.deps.kind.name} refusals readable again`);
       this.readFailing = false;
     } catch (error) {
-      if (!this.readFailing) this.deps.logger.warn('cannot read the flow cap refusals', { error: (error as Error).message });
+      if (!this.readFailing) this.deps.logger.warn(`cannot read the ${this.deps.kind.name} refusals`, { error: (error as Error).message });
       this.readFailing = true;
       return;
     } finally {
@@ -93,8 +107,8 @@ export class FlowCapRefusals {
     for (const [client, refused] of since) this.unlogged.set(client, (this.unlogged.get(client) ?? 0) + refused);
     if (this.unlogged.size === 0 || now - this.loggedAt < (this.deps.logEveryMs ?? 60_000)) return;
     const worst = [...this.unlogged].sort((a, b) => b[1] - a[1]);
-    this.deps.logger.warn('clients refused new connections at their cap (PGW_FLOWS_PER_CLIENT; docs/OPERATIONS.md)', {
-      cap: this.deps.cap,
+    this.deps.logger.warn(this.deps.kind.warning, {
+      ...this.deps.kind.limit,
       refused: Object.fromEntries(worst.slice(0, NAMED_IN_LOG)),
       ...(worst.length > NAMED_IN_LOG ? { otherClients: worst.length - NAMED_IN_LOG } : {}),
     });

@@ -2,23 +2,24 @@ import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import { createLogger } from '@pgw/log';
 import { Registry } from 'prom-client';
-import type { RefusalReading } from './flow-cap-reading.js';
-import { FlowCapRefusals } from './flow-cap-refusals.js';
+import type { RefusalReading } from './client-refusal-reading.js';
+import { ClientRefusals, type RefusalKind } from './client-refusals.js';
+import { flowCapRefusals, tcpRateRefusals } from './refusal-kinds.js';
 
-function harness(readings: (RefusalReading | null | Error)[], perClient = false) {
+function harness(readings: (RefusalReading | null | Error)[], perClient = false, kind: RefusalKind = flowCapRefusals(16)) {
   const registry = new Registry();
-  const logger = createLogger('flow-cap-refusals-spec', 'error');
+  const logger = createLogger('client-refusals-spec', 'error');
   const warn = mock.method(logger, 'warn', () => logger);
   const info = mock.method(logger, 'info', () => logger);
   let perClientMetrics = perClient;
-  const refusals = new FlowCapRefusals({
+  const refusals = new ClientRefusals({
+    kind,
     read: async () => {
       const next = readings.shift();
       if (next instanceof Error) throw next;
       return next ?? null;
     },
     perClientMetrics: () => perClientMetrics,
-    cap: 16,
     registry,
     logger,
   });
@@ -27,7 +28,7 @@ function harness(readings: (RefusalReading | null | Error)[], perClient = false)
 }
 const reading = (table: number, counts: Record<string, number>): RefusalReading => ({ table, counts: new Map(Object.entries(counts)) });
 
-describe('FlowCapRefusals', () => {
+describe('ClientRefusals', () => {
   it('adds each interval\'s refusals to the total, across a re-created table, and is 0 before any', async () => {
     const h = harness([reading(3, { '192.168.2.10': 5 }), reading(3, { '192.168.2.10': 9 }), reading(4, { '192.168.2.10': 2, '192.168.2.11': 1 })]);
     assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 0);
@@ -67,9 +68,9 @@ describe('FlowCapRefusals', () => {
 
   it('reads once at a time: a tick while a read runs is skipped (a late older reading counted everything again)', async () => {
     const registry = new Registry();
-    const logger = createLogger('flow-cap-refusals-spec', 'error');
+    const logger = createLogger('client-refusals-spec', 'error');
     const pending: ((r: RefusalReading) => void)[] = [];
-    const refusals = new FlowCapRefusals({ read: () => new Promise((resolve) => pending.push(resolve)), perClientMetrics: () => false, cap: 16, registry, logger });
+    const refusals = new ClientRefusals({ kind: flowCapRefusals(16), read: () => new Promise((resolve) => pending.push(resolve)), perClientMetrics: () => false, registry, logger });
     const total = async () => (await registry.getSingleMetric('pgw_clients_over_flow_cap_total')!.get()).values[0]!.value;
     await (async () => {
       const first = refusals.tick();
@@ -104,5 +105,17 @@ describe('FlowCapRefusals', () => {
     assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 0);
     await h.refusals.tick();
     assert.equal(await h.value('pgw_clients_over_flow_cap_total'), 1);
+  });
+
+  it('flow 25\'s kind: its own metrics, its warning naming the rate, its read-failure line', async () => {
+    const h = harness([new Error('nft: no such binary'), reading(3, { '192.168.2.10': 250 })], true, tcpRateRefusals(50));
+    await h.refusals.tick();
+    assert.match(String(h.warn.mock.calls[0]!.arguments[0]), /cannot read the TCP rate refusals/);
+    await h.refusals.tick();
+    assert.equal(await h.value('pgw_clients_over_tcp_rate_total'), 250);
+    assert.equal(await h.value('pgw_client_over_tcp_rate_total', '192.168.2.10'), 250);
+    const [message, meta] = h.warn.mock.calls[1]!.arguments as unknown as [string, Record<string, unknown>];
+    assert.match(message, /faster than their rate.*PGW_TCP_NEW_PER_CLIENT/);
+    assert.deepEqual(meta, { ratePerSecond: 50, refused: { '192.168.2.10': 250 } });
   });
 });

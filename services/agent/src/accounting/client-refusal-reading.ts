@@ -1,7 +1,8 @@
 /**
- * What flow 23 (docs/SECURITY.md) refused, as the kernel counts it: table inet pgw's dynamic set
- * flow_cap_refused holds one element per client refused at its connection cap, with a counter of
- * the refused packets (a connection's first packet, and each retransmission of it). Pure.
+ * What a per-client limit of table inet pgw refused, as the kernel counts it (flow 23's cap, flow
+ * 25's rate: docs/SECURITY.md): its dynamic set (flow_cap_refused, tcp_rate_refused) holds one
+ * element per client refused, with a counter of the refused packets (a connection's first packet,
+ * and each retransmission of it). Pure.
  */
 export interface RefusalReading {
   /** The table's handle: a new one for each instance of the table (every full apply re-creates it, counts from zero). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { refusalsSince, setPacketCounts, tableHandle } from './flow-cap-reading.js';
+import { refusalsSince, setPacketCounts, tableHandle } from './client-refusal-reading.js';
 
 const reading = (table: number, counts: Record<string, number>) => ({ table, counts: new Map(Object.entries(counts)) });
 
