@@ -102,6 +102,11 @@ async function holdersOf(port: number): Promise<string[]> {
 /** A holder (command line, from holdersOf) that is the agent. */
 const isAgent = (cmd: string) => cmd.includes('services/agent/bundle/main.js');
 
+/** The agent's metrics page, as its Prometheus would read it ('' while it does not answer). */
+async function agentMetrics(): Promise<string> {
+  return (await lab.exec(lab.ns.gateway, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:9101/metrics'], { reject: false })).stdout;
+}
+
 async function agentHolds(port: number): Promise<boolean> {
   return (await holdersOf(port)).some(isAgent);
 }
@@ -277,11 +282,13 @@ describe('listening sockets held by the agent', { timeout: 300_000 }, () => {
       await gateway.stop('agent');
       await gateway.start('agent');
       await waitFor('the restarted agent to block every client whose port the frozen forwarder holds', 10_000, async () => {
-        const metrics = (await lab.exec(lab.ns.gateway, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:9101/metrics'], { reject: false })).stdout;
-        return metrics.split('\n').filter((l) => l.startsWith('pgw_client_blocked{') && l.includes('reason="port_refused"') && l.endsWith(' 1')).length === CLIENTS;
+        return (await agentMetrics()).split('\n').filter((l) => l.startsWith('pgw_client_blocked{') && l.includes('reason="port_refused"') && l.endsWith(' 1')).length === CLIENTS;
       }, { intervalMs: 100 });
-      // Its run's state is saved right after its report.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // A run's state is saved right after its report, before the next run starts: once two more
+      // runs have ended (a resync a second), the one that blocked has saved what it would.
+      const runs = async () => Number((await agentMetrics()).split('\n').find((l) => l.startsWith('pgw_agent_reconcile_duration_seconds_count'))?.split(' ')[1]);
+      const runsWhenBlocked = await runs();
+      await waitFor('two more runs of the agent to end', 10_000, async () => (await runs()) >= runsWhenBlocked + 2, { intervalMs: 100 });
       await gateway.kill('agent');
     } finally {
       gateway.signal('forwarder', 'SIGCONT');
