@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GatewayPolicy, Ipv4, Port } from '@pgw/domain';
 import type { SocketDescription } from '@pgw/original-dst';
-import { type ListenerSyscalls, ListenerRegistry } from './listener-registry.js';
+import { AWAIT_HANDBACK_MS, type ListenerSyscalls, ListenerRegistry } from './listener-registry.js';
 
 /** A kernel stand-in: which ports are taken and by which uid, which descriptors are open. */
 class FakeKernel implements ListenerSyscalls {
@@ -82,6 +82,30 @@ describe('ListenerRegistry', () => {
     kernel.taken.delete(20001);
     assert.equal(registry.hold(p).policy, p);
     assert.deepEqual(registry.heldPorts(), [20000, 20001]);
+  });
+
+  it('names a root socket that is not handed back within AWAIT_HANDBACK_MS for what it likely is: a root daemon on the port', () => {
+    const kernel = new FakeKernel();
+    let now = 0;
+    const registry = new ListenerRegistry(kernel, new Set([0, FORWARDER_UID]), () => now);
+    kernel.taken.set(20000, 0);
+    const p = policy(20000);
+    const awaits = "port 20000 awaits the forwarder's handback of its socket";
+    assert.equal(registry.hold(p).refused[0]!.reason, awaits);
+    now = AWAIT_HANDBACK_MS - 1;
+    assert.equal(registry.hold(p).refused[0]!.reason, awaits);
+    now = AWAIT_HANDBACK_MS;
+    const daemon = registry.hold(p).refused[0]!.reason;
+    assert.match(daemon, /^port 20000 is held by a root socket the forwarder has not handed back in 10 s: a root daemon listening on it\? .*PGW_RESERVED_PORTS/);
+    assert.deepEqual(registry.awaitingHandback(), [20000], 'still asked for');
+    // The daemon stops: bound on the next run; a later wait starts again from its own beginning.
+    kernel.taken.delete(20000);
+    assert.equal(registry.hold(p).policy, p);
+    // The mapping goes (its socket closed), the daemon is back (the fake kernel keeps the port taken), the mapping too.
+    registry.hold(policy());
+    assert.deepEqual(registry.release(policy()), [20000]);
+    now += 60_000;
+    assert.equal(registry.hold(p).refused[0]!.reason, awaits);
   });
 
   it('blocks a port a root-created socket holds (a previous agent) until the forwarder hands it back, then adopts it', () => {

@@ -39,6 +39,14 @@ export type Grant = { readonly fd: number } | { readonly reason: string };
  * socket it kept (created by the previous agent, so owned by root); any other holder (uid) is named
  * in the reason.
  */
+/**
+ * How long a root socket may keep a port from the agent before the reason names what it likely
+ * is: the forwarder hands its copy back within a run of being asked (handback_wanted), so one it
+ * still has not is most likely a root daemon's (which the registry cannot tell from the forwarder's
+ * copy: both are root's sockets).
+ */
+export const AWAIT_HANDBACK_MS = 10_000;
+
 export class ListenerRegistry {
   /** Port -> the descriptor of our listening socket. */
   private readonly held = new Map<number, number>();
@@ -53,12 +61,15 @@ export class ListenerRegistry {
   private readonly ownRefusals = new WeakMap<PolicyClient, PolicyClient>();
   /** Ports a root socket kept us from binding at the last hold() (or grant since), not adopted since. */
   private awaiting = new Set<number>();
+  /** Since when (the clock's ms) each port has awaited a handback without a break. */
+  private awaitingSince = new Map<number, number>();
   private last: { input: GatewayPolicy; output: HeldPolicy } | null = null;
   private lastBuild: { input: PolicyBuild; output: PolicyBuild } | null = null;
 
   constructor(
     private readonly sys: ListenerSyscalls,
     private readonly trustedUids: ReadonlySet<number>,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** The policy of the last hold(), its refusals applied (null before the first): who the UDP socket server serves. */
@@ -99,6 +110,8 @@ export class ListenerRegistry {
       else refused.push({ mappingId: client.mappingId, port: client.port, reason });
     }
     this.granted = granted;
+    // A wait that ended (bound, adopted, the client gone) starts again from its own beginning.
+    for (const port of this.awaitingSince.keys()) if (!this.awaiting.has(port)) this.awaitingSince.delete(port);
     const last = this.last;
     if (last !== null && last.input === policy && sameRefusals(last.output.refused, refused)) return last.output;
     const refusedPorts = new Set(refused.map((r) => r.port));
@@ -226,7 +239,10 @@ export class ListenerRegistry {
     // Root's socket is the previous agent's, kept by the forwarder (only root creates uid-0 sockets).
     if (uids.length > 0 && uids.every((uid) => this.trustedUids.has(uid))) {
       this.awaiting.add(port);
-      return `port ${port} awaits the forwarder's handback of its socket`;
+      const since = this.awaitingSince.get(port) ?? this.now();
+      this.awaitingSince.set(port, since);
+      if (this.now() - since < AWAIT_HANDBACK_MS) return `port ${port} awaits the forwarder's handback of its socket`;
+      return `port ${port} is held by a root socket the forwarder has not handed back in ${AWAIT_HANDBACK_MS / 1000} s: a root daemon listening on it? Stop it, or list the port in PGW_RESERVED_PORTS so that no mapping uses it`;
     }
     const others = [...new Set(uids.filter((uid) => !this.trustedUids.has(uid)))];
     return `blocked: port ${port} held by another socket${others.length > 0 ? ` (uid ${others.join(', ')})` : ''}`;
