@@ -423,6 +423,34 @@ describe('native upstream dial: failures worded as the JavaScript dialer words t
     assert.equal((await sameFailure(garbage, options())).reason, 'protocol_error');
   });
 
+  it('a hostile HTTP proxy dribbling a head that never ends (2 bytes a segment): oversize on both dials, the CPU each took printed', async () => {
+    // "HTTP/1.1 200 OK" and then lines of one letter, two bytes a write, each after the reader had
+    // its turn (same event loop): about 4000 reads until the head limit. Each read rescanned the
+    // head from its status line (every LF of it): the forwarder's loop, shared by every mapping,
+    // spent a quadratic time per such dial.
+    const dribbling = await startProxy('http', async (reader, socket) => {
+      await reader.head();
+      socket.write('HTTP/1.1 200 OK\r\n');
+      for (let i = 0; i < 4_200 && !socket.destroyed; i++) {
+        socket.write('a\n');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+    const cpuMs = async (dial: () => Promise<unknown>) => {
+      const before = process.cpuUsage();
+      const error = await errorOf(dial() as Promise<unknown>);
+      const used = process.cpuUsage(before);
+      return { error, ms: (used.user + used.system) / 1000 };
+    };
+    const js = await cpuMs(() => dialerFor('http').dial(dribbling, TARGET, options('pipelined', 10_000)));
+    const native = await cpuMs(() => dialUpstream(dribbling, TARGET, options('pipelined', 10_000), null));
+    console.log(`# a head dribbled 2 bytes a segment to the limit: JavaScript dial ${js.ms.toFixed(1)} ms CPU, native ${native.ms.toFixed(1)} ms (this process: the proxy's writes included)`);
+    for (const { error } of [js, native]) {
+      assert.equal(error.reason, 'protocol_error');
+      assert.match(error.message, /exceeds 8192 bytes without ending/);
+    }
+  });
+
   it('SOCKS5 method 0xff, and rejected credentials', async () => {
     const noMethod = await startProxy('socks5', async (reader, socket) => {
       await reader.need(3);

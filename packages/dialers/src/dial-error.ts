@@ -37,10 +37,17 @@ export class DialError extends Error {
   readonly reason: DialFailureReason;
   /** Unset for failures before any packet (bad input, a forbidden proxy address, an early abort). */
   readonly step: DialStep | undefined;
+  /**
+   * A `closed` failure after the proxy had sent some of its answers to this dial: it read the
+   * request (and any early data with it), so a new dial would send them again. A warm connection
+   * found stale fails before any answer.
+   */
+  readonly answered: boolean;
 
-  constructor(reason: DialFailureReason, message: string, options?: ErrorOptions & { step?: DialStep | undefined }) {
+  constructor(reason: DialFailureReason, message: string, options?: ErrorOptions & { step?: DialStep | undefined; answered?: boolean }) {
     super(message, options);
     this.reason = reason;
     this.step = options?.step;
+    this.answered = options?.answered ?? false;
   }
 }

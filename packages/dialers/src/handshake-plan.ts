@@ -78,7 +78,8 @@ export function planAborted(plan: HandshakePlan, proxy: ProxyEndpoint, target: D
 function wordFailure(plan: HandshakePlan, failure: PlannedDialFailure, timeoutMs: number): DialError {
   const exchanges = plan.exchanges;
   const step: DialStep = failure.connecting ? 'connect' : (exchanges[failure.stage]?.step ?? 'connect');
-  const stepError = (reason: DialFailureReason, message: string, at: DialStep = step): DialError => new DialError(reason, `${stepName(plan, at)}: ${message}`, { step: at });
+  const stepError = (reason: DialFailureReason, message: string, at: DialStep = step, answered = false): DialError => new DialError(reason, `${stepName(plan, at)}: ${message}`, { step: at, answered });
+  const answered = failure.bytes.length > 0 || failure.stage > 0;
   const code = ERRNO_NAMES.get(failure.errno) ?? `errno ${failure.errno}`;
   const pipelinedUnanswered = exchanges.length > 1 && exchanges[1]!.request === null && failure.stage === 1 && failure.bytes.length === 0;
   const pipeliningError = (why: string): DialError => {
@@ -98,7 +99,7 @@ function wordFailure(plan: HandshakePlan, failure: PlannedDialFailure, timeoutMs
     }
     case 'io':
       if (pipelinedUnanswered) return pipeliningError(`the connection failed: ${code}`);
-      return stepError('closed', `connection to the proxy failed during the ${plan.protocolName} handshake (${code})`);
+      return stepError('closed', `connection to the proxy failed during the ${plan.protocolName} handshake (${code})`, step, answered);
     case 'closed': {
       if (pipelinedUnanswered) return pipeliningError('the proxy closed the connection');
       const where =
@@ -107,7 +108,7 @@ function wordFailure(plan: HandshakePlan, failure: PlannedDialFailure, timeoutMs
           : failure.stage === 0
             ? `before answering the ${exchanges[0]?.step === 'greeting' ? 'greeting' : 'CONNECT'}`
             : `after the ${ANSWER_NAME[exchanges[failure.stage - 1]!.step]}`;
-      return stepError('closed', `proxy closed the connection ${where}`);
+      return stepError('closed', `proxy closed the connection ${where}`, step, answered);
     }
     case 'timeout':
       return failure.connecting

@@ -13,7 +13,12 @@ import { formatHostPort } from './target.js';
 import type { DialOptions, DialTarget } from './types.js';
 
 /** Returns 0 while the answer is incomplete, else its length; throws DialError. */
-export type ReplyParser = (reply: Buffer) => number;
+/**
+ * An answer's length in `reply`, 0 while incomplete, or a DialError. `seen`: how many of its bytes
+ * an earlier call judged incomplete (they came before this chunk), so a parser that looks for an
+ * end need not scan them again (a proxy dribbling a long head made each read rescan it whole).
+ */
+export type ReplyParser = (reply: Buffer, seen?: number) => number;
 
 /** One request and the answer it waits for. */
 export interface Exchange {
@@ -85,12 +90,14 @@ class Handshake {
       clearTimeout(this.graceTimer);
       this.graceTimer = undefined;
     }
+    let seen = this.buffered === null ? 0 : this.buffered.length;
     let reply = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
     for (;;) {
       const exchange = this.exchanges[this.index]!;
       let length: number;
       try {
-        length = exchange.parse(reply);
+        length = exchange.parse(reply, seen);
+        seen = 0;
       } catch (error) {
         const failure = error instanceof DialError ? error : new DialError('protocol_error', String(error));
         this.fail(this.stepError(failure.reason, failure.message, failure.step ?? exchange.step));
@@ -173,7 +180,7 @@ class Handshake {
       message = `connection to the proxy failed during the ${this.protocolName} handshake (${code})`;
     }
     const connecting = reason !== 'closed';
-    this.fail(new DialError(reason, `${connecting ? 'connect' : this.stepName()}: ${message}`, { cause: error, step: connecting ? 'connect' : this.currentStep() }));
+    this.fail(new DialError(reason, `${connecting ? 'connect' : this.stepName()}: ${message}`, { cause: error, step: connecting ? 'connect' : this.currentStep(), answered: !connecting && this.answeredAny() }));
   }
 
   closed(): void {
@@ -184,7 +191,12 @@ class Handshake {
       : this.index === 0
         ? `before answering the ${this.exchanges[0]?.step === 'greeting' ? 'greeting' : 'CONNECT'}`
         : `after the ${ANSWER_NAME[this.exchanges[this.index - 1]!.step]}`;
-    this.fail(this.stepError('closed', `proxy closed the connection ${where}`));
+    this.fail(new DialError('closed', `${this.stepName()}: proxy closed the connection ${where}`, { step: this.currentStep(), answered: this.answeredAny() }));
+  }
+
+  /** Some of the proxy's answers to this dial came (DialError.answered). */
+  private answeredAny(): boolean {
+    return this.index > 0 || (this.buffered !== null && this.buffered.length > 0);
   }
 
   private currentStep(): DialStep {

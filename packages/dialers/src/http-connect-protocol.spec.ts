@@ -59,6 +59,28 @@ describe('parseConnectResponse', () => {
     assert.equal(parseConnectResponse(bytes, HTTP_WITHOUT_CREDENTIALS), bytes.length);
   });
 
+  it('finds the same end whatever the chunks, told how many bytes an earlier call saw (seen): every split of every head', () => {
+    const heads = ['HTTP/1.1 200 OK\r\nA: b\r\n\r\ntunnel', 'HTTP/1.0 200 OK\n\nx', 'HTTP/1.1 200 OK\r\nA: b\n\r\n', 'HTTP/1.1 200 OK\nA: b\r\nC: d\n\n', 'HTTP/1.1 204\r\n\r\n'];
+    for (const head of heads) {
+      const bytes = Buffer.from(head, 'latin1');
+      const whole = parseConnectResponse(bytes, HTTP_WITHOUT_CREDENTIALS);
+      assert.ok(whole > 0, head);
+      // Two chunks split anywhere, then three: the second call knows the first call's bytes.
+      for (let a = 1; a < bytes.length; a++) {
+        for (let b = a; b <= bytes.length; b++) {
+          let seen = 0;
+          let found = 0;
+          for (const end of [a, b, bytes.length]) {
+            if (end <= seen || found > 0) continue;
+            found = parseConnectResponse(bytes.subarray(0, end), HTTP_WITHOUT_CREDENTIALS, seen);
+            seen = end;
+          }
+          assert.equal(found, whole, `${JSON.stringify(head)} split at ${a}, ${b}`);
+        }
+      }
+    }
+  });
+
   it('returns the head length so pipelined target bytes stay for the caller', () => {
     const bytes = Buffer.from(`${ok}SSH-2.0-banner\r\n\r\n`, 'latin1');
     assert.equal(parseConnectResponse(bytes, HTTP_WITHOUT_CREDENTIALS), ok.length);

@@ -49,7 +49,7 @@ function isDigit(byte: number | undefined): boolean {
  * length of the head including its blank line (anything after it is the target's data). Throws
  * DialError: non-2xx as soon as the status line is complete, oversize or malformed heads.
  */
-export function parseConnectResponse(response: Buffer, credentials: HttpCredentialsFlag): number {
+export function parseConnectResponse(response: Buffer, credentials: HttpCredentialsFlag, seen = 0): number {
   const lineEnd = response.indexOf(LF);
   if (lineEnd === -1) {
     if (response.length >= MAX_RESPONSE_HEAD) throw oversize();
@@ -87,7 +87,7 @@ export function parseConnectResponse(response: Buffer, credentials: HttpCredenti
     const reason = status === 403 ? 'target_refused' : status >= 500 ? 'target_unreachable' : 'proxy_refused';
     throw new DialError(reason, `proxy refused the CONNECT: "${statusLine(response, lineEnd)}"`);
   }
-  const length = headLength(response, lineEnd);
+  const length = headLength(response, lineEnd, seen);
   if (length === 0) {
     if (response.length >= MAX_RESPONSE_HEAD) throw oversize();
     return 0;
@@ -100,9 +100,11 @@ export function parseConnectResponse(response: Buffer, credentials: HttpCredenti
  * The head's length up to and including its empty line, 0 while there is none yet. Lines end with
  * CRLF or a bare LF (RFC 9112 section 2.2 lets a recipient take one; small proxies send them):
  * the head ends at the first LF followed by LF, or by CR LF. `lineEnd`: the status line's LF.
+ * `seen`: bytes already found without that end, so it ends at `seen` or later: its LF is at
+ * `seen - 2` at the earliest, and the scan starts there (linear over a dribbled head, not quadratic).
  */
-function headLength(response: Buffer, lineEnd: number): number {
-  for (let lf = lineEnd; lf !== -1; lf = response.indexOf(LF, lf + 1)) {
+function headLength(response: Buffer, lineEnd: number, seen: number): number {
+  for (let lf = seen - 2 > lineEnd ? response.indexOf(LF, seen - 2) : lineEnd; lf !== -1; lf = response.indexOf(LF, lf + 1)) {
     if (response[lf + 1] === LF) return lf + 2;
     if (response[lf + 1] === CR && response[lf + 2] === LF) return lf + 3;
   }

@@ -16,8 +16,8 @@ interface HttpPrepared {
   readonly parse: ReplyParser;
 }
 
-const PARSE_WITHOUT: ReplyParser = (reply) => parseConnectResponse(reply, HTTP_WITHOUT_CREDENTIALS);
-const PARSE_WITH: ReplyParser = (reply) => parseConnectResponse(reply, HTTP_WITH_CREDENTIALS);
+const PARSE_WITHOUT: ReplyParser = (reply, seen) => parseConnectResponse(reply, HTTP_WITHOUT_CREDENTIALS, seen);
+const PARSE_WITH: ReplyParser = (reply, seen) => parseConnectResponse(reply, HTTP_WITH_CREDENTIALS, seen);
 
 /** HTTP CONNECT dialer with optional Basic proxy authentication: one request, one answer. */
 export class HttpConnectDialer extends ProxyDialer<HttpPrepared> {

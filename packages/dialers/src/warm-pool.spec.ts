@@ -226,4 +226,41 @@ describe('WarmPool', () => {
     assert.equal(pool.isOff, false, 'the pool stays on');
     pool.close();
   });
+  it('a warm CONNECT the proxy answered in part before closing is not retried (it read the CONNECT and any early bytes); a stale one is, within the time left', async () => {
+    for (const answered of [true, false]) {
+      const calls: string[] = [];
+      const timeouts: number[] = [];
+      let clock = 0;
+      const socket = () => new PassThrough() as unknown as Socket;
+      const dialer: Dialer = {
+        protocol: 'socks5',
+        dial: async (_proxy, _target, options) => (calls.push('dial'), timeouts.push(options.timeoutMs), socket()),
+        open: async () => (calls.push('open'), socket()),
+        connectOn: async () => {
+          calls.push('connectOn');
+          // The proxy took 400 ms of the dial's 1000 to fail (its reply's first bytes, then its close).
+          await nextTurn();
+          clock += 400;
+          throw new DialError('closed', 'proxy closed the connection in the middle of its reply', { answered });
+        },
+      };
+      const pool = new WarmPool(dialer, PROXY, 'pipelined', { timeoutMs: 1_000 }, SETTINGS, () => clock);
+      await pool.dial(TARGET, { timeoutMs: 1_000 });
+      pool.connectionEnded();
+      await nextTurn();
+      await nextTurn();
+      calls.length = 0;
+      timeouts.length = 0;
+      if (answered) {
+        await assert.rejects(pool.dial(TARGET, { timeoutMs: 1_000 }), (e: unknown) => e instanceof DialError && e.answered);
+        assert.deepEqual(calls.slice(0, 2), ['connectOn'], 'no new dial: the CONNECT is not sent twice');
+        assert.deepEqual(pool.takes, { used: 1, stale: 0 });
+      } else {
+        await pool.dial(TARGET, { timeoutMs: 1_000 });
+        assert.deepEqual(calls.slice(0, 2), ['connectOn', 'dial']);
+        assert.deepEqual(timeouts, [600], 'the new dial gets what is left of the 1000 ms, not 1000 ms again');
+      }
+      pool.close();
+    }
+  });
 });

@@ -63,8 +63,11 @@ class WarmConnection<C> implements WarmLoss {
 export interface WarmVia<C, T> {
   /** The CONNECT on a warm connection (consumed: destroyed or handed on, whatever the outcome). */
   warm(connection: C): Promise<T>;
-  /** A new dial: no warm connection was ready, or the one taken was found closed. */
-  cold(): Promise<T>;
+  /**
+   * A new dial: no warm connection was ready, or the one taken was found closed (then within
+   * `timeoutMs`, what is left of the dial's time, not the whole of it again).
+   */
+  cold(timeoutMs?: number): Promise<T>;
 }
 
 export interface WarmPoolCounts {
@@ -156,11 +159,14 @@ export class WarmPool<C = Socket> {
         this.takeCounts.used++;
         return connection;
       } catch (error) {
-        if (!(error instanceof DialError) || error.reason !== 'closed' || options.signal?.aborted) {
+        // Not stale if the proxy answered before it closed: it read the CONNECT (and the client's
+        // early bytes with it), which a new dial would send again; nor if no time is left.
+        const left = options.timeoutMs - (this.now() - takenAt);
+        if (!(error instanceof DialError) || error.reason !== 'closed' || error.answered || left < 1 || options.signal?.aborted) {
           this.takeCounts.used++;
           throw error;
         }
-        const fresh = via.cold();
+        const fresh = via.cold(Math.floor(left));
         // Refused by a close on a new connection too: the proxy closes on this CONNECT (an ACL, a
         // cap), the warm connection was not stale. Counted as stale, one such client turned the
         // pool off for every mapping on the proxy (a young connection halves the age below its minimum).
@@ -369,8 +375,8 @@ class DialerVia implements WarmVia<Socket, Socket> {
     return this.dialer.connectOn(socket, this.proxy, this.target, this.options);
   }
 
-  cold(): Promise<Socket> {
-    return this.dialer.dial(this.proxy, this.target, this.options);
+  cold(timeoutMs?: number): Promise<Socket> {
+    return this.dialer.dial(this.proxy, this.target, timeoutMs === undefined ? this.options : { ...this.options, timeoutMs });
   }
 }
 

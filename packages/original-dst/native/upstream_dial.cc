@@ -127,8 +127,10 @@ long ParseSocks5Reply(const unsigned char* p, size_t n) {
   return n < end ? 0 : static_cast<long>(end);
 }
 
-// Accepts exactly what packages/dialers' parseConnectResponse accepts as a success.
-long ParseHttpHead(const unsigned char* p, size_t n) {
+// Accepts exactly what packages/dialers' parseConnectResponse accepts as a success. `seen`: bytes
+// an earlier call found without the head's end, so its LF is at seen - 2 at the earliest (a proxy
+// dribbling a long head made each read rescan it whole).
+long ParseHttpHead(const unsigned char* p, size_t n, size_t seen) {
   const void* lf = memchr(p, '\n', n);
   if (lf == nullptr) return n >= kMaxHttpHead ? -1 : 0;
   const size_t lineEnd = static_cast<const unsigned char*>(lf) - p;
@@ -139,7 +141,7 @@ long ParseHttpHead(const unsigned char* p, size_t n) {
   const int status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
   if (status < 200 || status > 299) return -1;
   // The first LF followed by LF or by CR LF ends the head (lines end with CRLF or a bare LF).
-  for (size_t lf = lineEnd; lf < n; lf++) {
+  for (size_t lf = seen > lineEnd + 2 ? seen - 2 : lineEnd; lf < n; lf++) {
     if (p[lf] != '\n') continue;
     size_t length = 0;
     if (lf + 1 < n && p[lf + 1] == '\n') length = lf + 2;
@@ -482,9 +484,13 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
       const auto* p = reinterpret_cast<const unsigned char*>(in_.data()) + stageStart_;
       const size_t avail = in_.size() - stageStart_;
       const Stage& s = stages_[index_];
-      const long length = s.kind == kFixed2 ? ParseFixed(s, p, avail) : s.kind == kSocks5Reply ? ParseSocks5Reply(p, avail) : ParseHttpHead(p, avail);
+      const long length = s.kind == kFixed2 ? ParseFixed(s, p, avail) : s.kind == kSocks5Reply ? ParseSocks5Reply(p, avail) : ParseHttpHead(p, avail, stageSeen_);
       if (length < 0) return Fail("answer", 0);
-      if (length == 0) return;
+      if (length == 0) {
+        stageSeen_ = avail;
+        return;
+      }
+      stageSeen_ = 0;
       stageStart_ += static_cast<size_t>(length);
       index_++;
       if (index_ == stages_.size()) return Succeed();
@@ -675,8 +681,9 @@ class UpstreamDial : public Napi::ObjectWrap<UpstreamDial>, public ReactorWatch,
   OwnedTimer timer_;
   std::vector<Stage> stages_;
   size_t index_ = 0;
-  // Where the current stage's answer starts in in_.
+  // Where the current stage's answer starts in in_, and how much of it was judged incomplete.
   size_t stageStart_ = 0;
+  size_t stageSeen_ = 0;
   std::string in_;
   std::string out_;
   size_t outOff_ = 0;

@@ -159,8 +159,9 @@ class NativeVia implements WarmVia<NativeWarm, NativeUpstream | Socket> {
     return dialWarm(warm, this.proxy, this.target, this.options, this.earlyFd, this.relay);
   }
 
-  cold(): Promise<NativeUpstream | Socket> {
-    return dialCold(this.proxy, this.target, this.options, this.earlyFd, this.fastOpen, this.relay);
+  cold(timeoutMs?: number): Promise<NativeUpstream | Socket> {
+    const options = timeoutMs === undefined ? this.options : { ...this.options, timeoutMs };
+    return dialCold(this.proxy, this.target, options, this.earlyFd, this.fastOpen, this.relay);
   }
 }
 
