@@ -24,18 +24,19 @@ const STORM = 200;
 interface LoginResult {
   status: number;
   retryAfter: string | undefined;
+  setCookie: string[];
 }
 
-/** One login on its own connection from `from` (a loopback address), so the api sees that source address. */
-function login(url: string, from: string, body: { username: string; password: string }): Promise<LoginResult> {
+/** One login on its own connection from `from` (a loopback address), so the api sees that source address; `cookie`: the browser's. */
+function login(url: string, from: string, body: { username: string; password: string }, cookie?: string): Promise<LoginResult> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
       `${url}/api/v1/auth/login`,
-      { method: 'POST', localAddress: from, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      { method: 'POST', localAddress: from, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...(cookie ? { cookie } : {}) } },
       (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] }));
+        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], setCookie: res.headers['set-cookie'] ?? [] }));
       },
     );
     req.on('error', reject);
@@ -144,5 +145,37 @@ describe('login storm against the built api process', () => {
     assert.ok(api.proc.isAlive(), 'the api is still running');
     assert.ok(peak < memoryMax, `peak RSS ${mib(peak)} stays under MemoryMax ${mib(memoryMax)}`);
     await realAdminLogsIn('127.0.0.4');
+  });
+  it('a distributed storm that keeps the global ceiling full: a browser that logged in before (its device cookie) still logs in at once; a new one waits', async () => {
+    // The browser the admin used before the attack: its login left a device cookie (OWASP's device
+    // cookies): its attempts have a limit of their own, outside the address and global ones.
+    const before = await login(api.url, '127.0.0.5', ADMIN);
+    assert.equal(before.status, 200);
+    const device = before.setCookie.map((c) => c.split(';')[0]!).find((c) => c.startsWith('pgw_device='));
+    assert.ok(device, `the login set a device cookie: ${before.setCookie.join(' | ')}`);
+    // The storm: wrong passwords from many addresses, a few usernames, about as many in flight as
+    // the password queue takes (more would only be told "busy" and not counted), until a fresh
+    // address and username is refused: every login without a device cookie is refused then.
+    const users = ['root', 'admin', ADMIN.username, 'operator'];
+    let sent = 0;
+    const globalFull = async () => (await login(api.url, '127.0.3.250', { username: `nobody-${sent}`, password: 'x' })).status === 429;
+    const deadline = Date.now() + 50_000;
+    let full = false;
+    while (!full && Date.now() < deadline) {
+      await Promise.all(Array.from({ length: 8 }, () => {
+        const i = sent++;
+        return login(api.url, `127.0.3.${(i % 60) + 1}`, { username: users[i % users.length]!, password: `guess-${i}` });
+      }));
+      full = await globalFull();
+    }
+    assert.ok(full, `the storm filled the global ceiling within 50 s (${sent} attempts)`);
+    console.log(`# global ceiling full after ${sent} attempts from 60 addresses`);
+    const stranger = await login(api.url, '127.0.0.7', ADMIN);
+    assert.equal(stranger.status, 429, 'a browser without a device cookie waits for the window (the ceiling bounds distributed guessing)');
+    const known = await login(api.url, '127.0.0.6', ADMIN, device);
+    assert.equal(known.status, 200, `the admin's own browser logs in during the storm (got ${known.status}, Retry-After ${known.retryAfter})`);
+    // A device cookie is the user's: for another username it counts for nothing.
+    const other = await login(api.url, '127.0.0.8', { username: 'someone-else', password: 'x' }, device);
+    assert.equal(other.status, 429);
   });
 });

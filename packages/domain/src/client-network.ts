@@ -1,13 +1,17 @@
 import ipaddr from 'ipaddr.js';
 
-/** The prefix one IPv6 subscriber is routinely given (RFC 6177): every address in it is one client's to pick. */
-const IPV6_SUBSCRIBER_PREFIX = 64;
+/**
+ * The prefix one IPv6 subscriber is routinely given, every address in it one client's to pick: a
+ * /56 is common for homes and RFC 6177 recommends no longer (a /48 for sites). Counted per /64, one
+ * home rotated through 256 keys of its own past the address limits to the global ceiling.
+ */
+const IPV6_SUBSCRIBER_PREFIX = 56;
 
 /**
  * The network a client address stands for when counting what one client does (the login throttle):
- * an IPv4 address itself (an IPv4-mapped IPv6 spelling read as IPv4), an IPv6 address its /64, as
- * `2001:db8:1:2::/64`. Counted per IPv6 address, one host would rotate through its /64 past any
- * per-address limit. Text that is no address is returned as it is (its own key).
+ * an IPv4 address itself (an IPv4-mapped IPv6 spelling read as IPv4), an IPv6 address its /56, as
+ * `2001:db8:1:200::/56`. Counted per IPv6 address, one host would rotate through its prefix past
+ * any per-address limit. Text that is no address is returned as it is (its own key).
  */
 export function clientNetworkKey(address: string): string {
   if (!ipaddr.isValid(address)) return address;

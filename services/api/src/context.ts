@@ -4,6 +4,7 @@ import type { Logger } from '@pgw/log';
 import type { DoubleCsrfUtilities } from 'csrf-csrf';
 import type { Redis } from 'ioredis';
 import type { LoginMetrics } from './auth/login-metrics.js';
+import type { DeviceCookies } from './auth/device-cookies.js';
 import type { LoginThrottle } from './auth/login-throttle.js';
 import type { SessionCache } from './auth/session-cache.js';
 import type { EventFanout } from './live/event-fanout.js';
@@ -26,6 +27,8 @@ export interface ApiContext {
   /** Forget a user's or token's entries after every revocation, or it stays valid for up to its TTL. */
   readonly sessions: SessionCache;
   readonly throttle: LoginThrottle;
+  /** Known browsers' login cookies: their attempts are counted apart from a storm's (device-cookies.ts). */
+  readonly devices: DeviceCookies;
   /** Every argon2 check or hash runs through it (64 MiB each while it runs): bounds memory under a login storm. */
   readonly passwordGate: WorkGate;
   readonly loginMetrics: LoginMetrics;

@@ -11,6 +11,7 @@ import { createMetricsRegistry, serveMetricsWhenFree } from '@pgw/metrics';
 import { doubleCsrf } from 'csrf-csrf';
 import { createApp } from './app.js';
 import { createLoginMetrics } from './auth/login-metrics.js';
+import { DeviceCookies } from './auth/device-cookies.js';
 import { LoginThrottle, type ThrottleLimits } from './auth/login-throttle.js';
 import { dummyPasswordHash } from './auth/passwords.js';
 import { SessionCache } from './auth/session-cache.js';
@@ -117,6 +118,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     tokens: new TokenIssuer(config.PGW_JWT_SECRET, config.PGW_TOKEN_TTL_S),
     sessions: new SessionCache(),
     throttle: new LoginThrottle(options.throttle),
+    devices: new DeviceCookies(config.PGW_JWT_SECRET),
     // One argon2 at a time (64 MiB each; on 2 cores a second one in parallel gains little, measured
     // ~90 ms alone vs ~75 ms each 8 at once), and up to 8 waiting (under a second): beyond that a
     // login gets 429 with Retry-After instead of holding memory.

@@ -8,9 +8,9 @@ import { GateFull, type WorkGate } from '../logic/work-gate.js';
  * user lookup throw) went uncounted and kept the queue full for every operator. The caller settles
  * a check that ran (succeeded or failed).
  */
-export async function countedCheck<T>(gate: WorkGate, reservation: Reservation, check: () => Promise<T>): Promise<T> {
+export async function countedCheck<T>(gate: WorkGate, reservation: Reservation, check: () => Promise<T>, first = false): Promise<T> {
   try {
-    return await gate.run(check);
+    return await gate.run(check, first);
   } catch (error) {
     if (error instanceof GateFull) reservation.abandoned();
     else reservation.failed();

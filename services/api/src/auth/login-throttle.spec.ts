@@ -85,13 +85,13 @@ test('a reservation settled twice counts once', () => {
   assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 60, 'three in flight again: one refund, not two, and no success');
 });
 
-test('an IPv6 client is counted by its /64: the addresses of one network share its limit', () => {
-  // One host is handed a /64 by its provider: counted per address, it would rotate past the limit.
+test('an IPv6 client is counted by its /56: the addresses and /64s of one home share its limit', () => {
+  // A home is handed a /56 by its provider: counted per address or /64, it would rotate past the limit.
   const throttle = new LoginThrottle(limits({ perAddress: 2 }), () => 0);
   reserved(throttle, '2001:db8:1:2::1', 'alice').failed();
   reserved(throttle, '2001:db8:1:2:ffff::9', 'bob').failed();
-  assert.equal(retryAfter(throttle, '2001:db8:1:2:abcd::7', 'carol'), 60, 'a third address of the same /64 is refused');
-  reserved(throttle, '2001:db8:1:3::1', 'carol').failed();
+  assert.equal(retryAfter(throttle, '2001:db8:1:fe:abcd::7', 'carol'), 60, 'an address of another /64 of the same /56 is refused');
+  reserved(throttle, '2001:db8:1:100::1', 'carol').failed();
 });
 
 test('an IPv4 client is the same whether the socket spells it mapped or not', () => {
@@ -99,4 +99,26 @@ test('an IPv4 client is the same whether the socket spells it mapped or not', ()
   for (let i = 0; i < 3; i++) reserved(throttle, '::ffff:10.0.0.1', 'admin').failed();
   assert.equal(retryAfter(throttle, '10.0.0.1', 'admin'), 60);
   reserved(throttle, '10.0.0.2', 'admin').failed();
+});
+
+test('a known browser (device cookie) is counted by its device alone: past a full global ceiling, limited like an address and username pair', () => {
+  let now = 0;
+  const throttle = new LoginThrottle(limits({ global: 5, perAddressAndUser: 3 }), () => now);
+  for (let i = 0; i < 5; i++) reserved(throttle, `10.0.1.${i}`, 'admin').failed();
+  assert.equal(retryAfter(throttle, '10.0.9.9', 'admin'), 10, 'the storm filled the ceiling');
+  const device = (id: string) => {
+    const result = throttle.reserveDevice(id);
+    return 'reservation' in result ? result.reservation : result.retryAfterSeconds;
+  };
+  // Its own limit: three wrong passwords, then it waits its window (60 s) as a pair would.
+  for (let i = 0; i < 3; i++) (device('d1') as Reservation).failed();
+  assert.equal(device('d1'), 60);
+  // Another device has its own count; a success forgets it, and takes nothing from the ceiling's count.
+  (device('d2') as Reservation).succeeded();
+  (device('d2') as Reservation).succeeded();
+  // A new ceiling window: a device's wrong passwords take none of its five places.
+  now = 10_000;
+  for (let i = 0; i < 2; i++) (device('d3') as Reservation).failed();
+  for (let i = 0; i < 5; i++) reserved(throttle, `10.0.2.${i}`, 'admin').failed();
+  assert.equal(retryAfter(throttle, '10.0.9.9', 'admin'), 10);
 });

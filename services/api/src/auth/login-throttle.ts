@@ -37,7 +37,7 @@ interface Counted {
 
 /** One reserved attempt: settle it exactly once with what the check found. */
 export interface Reservation {
-  /** Right password: the (address, username) counter starts over, the attempt is refunded elsewhere. */
+  /** Right password: the (address, username) or device counter starts over, the attempt is refunded elsewhere. */
   succeeded(): void;
   /** Wrong username or password: the attempt stays counted. */
   failed(): void;
@@ -56,14 +56,28 @@ export class LoginThrottle {
   ) {}
 
   reserve(sourceAddress: string, username: string): ReserveResult {
-    const now = this.now();
     const address = clientNetworkKey(sourceAddress);
     // An address cannot contain NUL, so the pair key is unambiguous whatever the username holds.
-    const keys: [key: string, limit: number, windowMs: number][] = [
+    return this.reserveKeys([
       [`pair:${address}\u0000${username.toLowerCase()}`, this.limits.perAddressAndUser, this.limits.windowMs],
       [`addr:${address}`, this.limits.perAddress, this.limits.windowMs],
       ['global', this.limits.global, this.limits.globalWindowMs],
-    ];
+    ]);
+  }
+
+  /**
+   * An attempt from a browser that logged in as this user before (its device cookie: device-
+   * cookies.ts): counted by the device alone, as an address and username pair would be, outside the
+   * address and global limits, which a distributed storm fills for everyone else. Only a correct
+   * password issues such a cookie, so their windows are as many as the browsers that logged in.
+   */
+  reserveDevice(deviceId: string): ReserveResult {
+    return this.reserveKeys([[`device:${deviceId}`, this.limits.perAddressAndUser, this.limits.windowMs]]);
+  }
+
+  /** Reserves an attempt in every window of `keys`, or none; a success forgets the first and refunds the others. */
+  private reserveKeys(keys: readonly [key: string, limit: number, windowMs: number][]): ReserveResult {
+    const now = this.now();
     const waits = keys.map(([key, limit]) => {
       const w = this.live(key, now);
       return w && w.count >= limit ? Math.ceil((w.resetAt - now) / 1000) : 0;
@@ -72,7 +86,7 @@ export class LoginThrottle {
     // Windows are created only for attempts that are counted, and dropped again when refunded to
     // zero: refused attempts leave nothing behind.
     const counted = keys.map(([key, , windowMs]) => this.count(key, windowMs, now));
-    const [pair, addr, global] = counted as [Counted, Counted, Counted];
+    const [own, ...shared] = counted as [Counted, ...Counted[]];
     let settled = false;
     const settle = (action: () => void) => {
       if (settled) return;
@@ -83,9 +97,8 @@ export class LoginThrottle {
       reservation: {
         succeeded: () =>
           settle(() => {
-            this.forget(pair);
-            this.refund(addr);
-            this.refund(global);
+            this.forget(own);
+            for (const c of shared) this.refund(c);
           }),
         failed: () => settle(() => undefined),
         abandoned: () => settle(() => counted.forEach((c) => this.refund(c))),

@@ -1434,7 +1434,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Logged in. `Set-Cookie` carries `pgw_session` (httpOnly, SameSite=Strict) and the CSRF cookie. */
+            /** @description Logged in. `Set-Cookie` carries `pgw_session` (httpOnly, SameSite=Strict), the CSRF cookie, and `pgw_device` (httpOnly, SameSite=Strict, path `/api/v1/auth/login`, 180 days): sent back with this browser's next logins, it counts them apart from the address and global limits (for the same username only), so a distributed login storm does not keep a known browser out. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -52,3 +52,20 @@ test('a failing job frees its slot', async () => {
   await next;
   assert.equal(j.peak(), 1);
 });
+
+test('work run first goes ahead of the queue and is never refused for a full one', async () => {
+  const gate = new WorkGate(1, 1);
+  const j = jobs();
+  const order: string[] = [];
+  const running = gate.run(j.job()).then(() => order.push('running'));
+  const queued = gate.run(j.job()).then(() => order.push('queued'));
+  await tick();
+  await assert.rejects(gate.run(j.job()), GateFull);
+  const first = gate.run(j.job(), true).then(() => order.push('first'));
+  while (j.releases.length > 0 || j.active() > 0) {
+    j.releases.shift()?.();
+    await tick();
+  }
+  await Promise.all([running, queued, first]);
+  assert.deepEqual(order, ['running', 'first', 'queued']);
+});

@@ -20,10 +20,15 @@ export class WorkGate {
     private readonly maxWaiting: number,
   ) {}
 
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * `first`: queued ahead of every other waiter and never refused for a full queue: for work whose
+   * own count is bounded elsewhere (a known browser's login: LoginThrottle.reserveDevice), which a
+   * storm holding the queue full would otherwise keep out.
+   */
+  async run<T>(work: () => Promise<T>, first = false): Promise<T> {
     if (this.running >= this.concurrency) {
-      if (this.waiting.length >= this.maxWaiting) throw new GateFull();
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      if (!first && this.waiting.length >= this.maxWaiting) throw new GateFull();
+      await new Promise<void>((resolve) => (first ? this.waiting.unshift(resolve) : this.waiting.push(resolve)));
     } else {
       this.running++;
     }

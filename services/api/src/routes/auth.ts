@@ -3,6 +3,7 @@ import type { Request, Response, Router } from 'express';
 import { strictRouter } from '../http/router.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
 import { countedCheck } from '../auth/counted-check.js';
+import { DEVICE_COOKIE, DEVICE_COOKIE_PATH, DEVICE_TTL_SECONDS } from '../auth/device-cookies.js';
 import { busy, withCurrentPassword } from '../auth/current-password.js';
 import { GateFull } from '../logic/work-gate.js';
 import type { ApiContext } from '../context.js';
@@ -23,8 +24,11 @@ export function authRoutes(ctx: ApiContext): Router {
   router.post('/api/v1/auth/login', async (req, res) => {
     const { username, password } = req.body as { username: string; password: string };
     const ip = actorOf(req).sourceIp ?? 'unknown';
+    // A browser that logged in as this user before is counted by its device cookie alone, and goes
+    // first in the password queue: a storm from many addresses cannot keep the operator out.
+    const device = ctx.devices.deviceOf((req.cookies as Record<string, unknown> | undefined)?.[DEVICE_COOKIE], username);
     // Counted before the password is checked: concurrent attempts cannot all pass a limit that only failures would fill.
-    const reserved = ctx.throttle.reserve(ip, username);
+    const reserved = device === null ? ctx.throttle.reserve(ip, username) : ctx.throttle.reserveDevice(device);
     if ('retryAfterSeconds' in reserved) {
       ctx.loginMetrics.refusals.inc({ reason: 'throttled' });
       throw tooMany(res, reserved.retryAfterSeconds, `too many failed logins; try again in ${reserved.retryAfterSeconds} s`);
@@ -38,7 +42,7 @@ export function authRoutes(ctx: ApiContext): Router {
         const hash = user?.passwordHash ?? (await dummyPasswordHash());
         ctx.loginMetrics.passwordChecks.inc();
         return { user, ok: await verifyPassword(hash, password) };
-      });
+      }, device !== null);
     } catch (error) {
       if (!(error instanceof GateFull)) throw error;
       ctx.loginMetrics.refusals.inc({ reason: 'busy' });
@@ -55,6 +59,7 @@ export function authRoutes(ctx: ApiContext): Router {
     reservation.succeeded();
     ctx.logger.info('login', { username, ip });
     const session = startSession(ctx, req, res, user);
+    res.cookie(DEVICE_COOKIE, ctx.devices.issue(user.username), { httpOnly: true, sameSite: 'strict', secure: req.secure, path: DEVICE_COOKIE_PATH, maxAge: DEVICE_TTL_SECONDS * 1000 });
     try {
       await writeAudit(ctx.db, actorOf(req), { action: 'login', entityType: 'session', entityId: req.auth!.jti, before: null, after: null });
     } catch (error) {
