@@ -168,6 +168,21 @@ describe('api authorisation', () => {
     assert.doesNotMatch(setCookie, /Expires=|Max-Age=/i, setCookie);
   });
 
+  it('refuses an anonymous request to a non-public operation before reading its body: 401, not what the body would get', async () => {
+    // Parsed and validated before the login check, a 2 MB CSV or a malformed JSON body cost the api
+    // its work for nobody and told an anonymous caller which bodies would be valid (400/413/415).
+    const csv = `client_ip,proxy,listen_port\n${'x,'.repeat(1_100_000)}`;
+    for (const [path, options] of [
+      ['/api/v1/mappings/import', { csv }],
+      ['/api/v1/mappings/import', { headers: { 'content-type': 'application/xml' }, raw: '<a/>' }],
+      ['/api/v1/proxies', { headers: { 'content-type': 'application/json' }, raw: '{"name": ' }],
+      ['/api/v1/proxies', { body: { name: 7 } }],
+    ] as const) {
+      const res = await h.call('POST', path, options as CallOptions);
+      assert.equal(res.status, 401, `${path} ${JSON.stringify(options).slice(0, 60)}: ${JSON.stringify(res.body).slice(0, 200)}`);
+    }
+  });
+
   it('never accepts a token in the URL', async () => {
     const res = await fetch(`${h.url}/api/v1/mappings?token=${sessions.viewer!.token}`);
     assert.notEqual(res.status, 200);

@@ -26,6 +26,8 @@ export interface Session {
 export interface CallOptions {
   body?: unknown;
   csv?: string;
+  /** A body sent as it is, with the content-type of `headers`. */
+  raw?: string;
   /** Bearer token, or a cookie session (with its CSRF token unless csrf is false). */
   auth?: { bearer: string } | { session: Session; csrf?: boolean | string };
   headers?: Record<string, string>;
@@ -122,7 +124,7 @@ export class ApiHarness {
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers,
-      body: options.body !== undefined ? JSON.stringify(options.body) : options.csv,
+      body: options.body !== undefined ? JSON.stringify(options.body) : (options.csv ?? options.raw),
       redirect: 'manual',
     });
     const text = await res.text();
