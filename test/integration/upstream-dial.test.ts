@@ -308,6 +308,42 @@ describe('native upstream dial: success answers', () => {
     });
   }
 
+  it('a warm CONNECT the proxy answers in part and then closes is not dialed again (it read the CONNECT): native and JavaScript pools', async () => {
+    let connects = 0;
+    const proxy = await startProxy('socks5', async (reader, socket) => {
+      await reader.need(3);
+      socket.write(Buffer.from([5, 0]));
+      await reader.need(10);
+      connects++;
+      // The reply's first bytes, then the close: the CONNECT was read.
+      socket.write(SOCKS_OK_V4.subarray(0, 4));
+      await sleep(20);
+      socket.destroy();
+    });
+    const native = nativePool(proxy);
+    const js = new WarmPool(dialerFor('socks5'), proxy, 'pipelined', { timeoutMs: 2_000, allowHalfOpen: true }, { maxPerProxy: 2, maxAgeMs: 2_000, demandWindowMs: 5_000 });
+    try {
+      for (const [name, dial] of [
+        ['native', () => dialUpstream(proxy, TARGET, options(), native)],
+        ['js', () => js.dial(TARGET, options())],
+      ] as const) {
+        // A first dial makes the pool open a warm connection for the next.
+        await errorOf(dial() as Promise<unknown>);
+        const pool = name === 'native' ? native : js;
+        for (let i = 0; i < 100 && pool.counts.ready === 0; i++) await sleep(10);
+        assert.ok(pool.counts.ready > 0, `${name}: a warm connection is ready`);
+        connects = 0;
+        const error = await errorOf(dial() as Promise<unknown>);
+        assert.equal(error.answered, true, `${name}: ${error.message}`);
+        assert.match(error.message, /in the middle of its reply/);
+        assert.equal(connects, 1, `${name}: one CONNECT, on the warm connection; no new dial sent it again`);
+      }
+    } finally {
+      native.close();
+      js.close();
+    }
+  });
+
   it('a warm connection kept as a descriptor: opened natively, the CONNECT alone on it', async () => {
     const greetingAges: number[] = [];
     const proxy = await timedSocks(greetingAges);

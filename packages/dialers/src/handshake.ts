@@ -262,7 +262,7 @@ function onGrace(handshake: Handshake): void {
 /** Prefixes the message with proxy and target (never the credentials) for logs; no target: a warm connection. */
 export function withContext(error: DialError, proxy: ProxyEndpoint, target: DialTarget | null): DialError {
   const where = `${endpointLabel(proxy)} -> ${target === null ? '(warm, no target yet)' : formatHostPort(target.host, target.port)}`;
-  return new DialError(error.reason, `${where}: ${error.message}`, { cause: error.cause, step: error.step });
+  return new DialError(error.reason, `${where}: ${error.message}`, { cause: error.cause, step: error.step, answered: error.answered });
 }
 
 /**
