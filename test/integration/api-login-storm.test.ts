@@ -25,6 +25,7 @@ interface LoginResult {
   status: number;
   retryAfter: string | undefined;
   setCookie: string[];
+  body: string;
 }
 
 /** One login on its own connection from `from` (a loopback address), so the api sees that source address; `cookie`: the browser's. */
@@ -35,8 +36,10 @@ function login(url: string, from: string, body: { username: string; password: st
       `${url}/api/v1/auth/login`,
       { method: 'POST', localAddress: from, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...(cookie ? { cookie } : {}) } },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], setCookie: res.headers['set-cookie'] ?? [] }));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], setCookie: res.headers['set-cookie'] ?? [], body }));
       },
     );
     req.on('error', reject);
@@ -177,5 +180,11 @@ describe('login storm against the built api process', () => {
     // A device cookie is the user's: for another username it counts for nothing.
     const other = await login(api.url, '127.0.0.8', { username: 'someone-else', password: 'x' }, device);
     assert.equal(other.status, 429);
+    // A password change (here another admin's reset: the change is itself throttled like a login
+    // while the storm lasts) bumps the token version, which ends every device cookie of the user
+    // as it ends every session.
+    await database.db.updateTable('users').set((eb) => ({ tokenVersion: eb('tokenVersion', '+', 1) })).where('username', '=', ADMIN.username).execute();
+    const stale = await login(api.url, '127.0.0.9', ADMIN, device);
+    assert.equal(stale.status, 429, 'a cookie from before the password change: counted as any browser, refused while the storm lasts');
   });
 });

@@ -101,24 +101,24 @@ test('an IPv4 client is the same whether the socket spells it mapped or not', ()
   reserved(throttle, '10.0.0.2', 'admin').failed();
 });
 
-test('a known browser (device cookie) is counted by its device alone: past a full global ceiling, limited like an address and username pair', () => {
+test('a known browser (device cookie) is counted apart from the storm: past a full global ceiling, every attempt counted, per device and per user', () => {
   let now = 0;
   const throttle = new LoginThrottle(limits({ global: 5, perAddressAndUser: 3 }), () => now);
   for (let i = 0; i < 5; i++) reserved(throttle, `10.0.1.${i}`, 'admin').failed();
   assert.equal(retryAfter(throttle, '10.0.9.9', 'admin'), 10, 'the storm filled the ceiling');
-  const device = (id: string) => {
-    const result = throttle.reserveDevice(id);
+  const device = (id: string, username = 'admin') => {
+    const result = throttle.reserveDevice(id, username);
     return 'reservation' in result ? result.reservation : result.retryAfterSeconds;
   };
-  // Its own limit: three wrong passwords, then it waits its window (60 s) as a pair would.
-  for (let i = 0; i < 3; i++) (device('d1') as Reservation).failed();
+  // Its own limit, successes counted too (new cookies at every login would otherwise be free lanes).
+  for (let i = 0; i < 3; i++) (device('d1') as Reservation).succeeded();
   assert.equal(device('d1'), 60);
-  // Another device has its own count; a success forgets it, and takes nothing from the ceiling's count.
-  (device('d2') as Reservation).succeeded();
-  (device('d2') as Reservation).succeeded();
-  // A new ceiling window: a device's wrong passwords take none of its five places.
+  // A user's devices together: twice a device's limit.
+  for (let i = 0; i < 3; i++) (device('d2') as Reservation).failed();
+  assert.equal(device('d3'), 60, 'six attempts of admin\'s devices in the window: the next device waits too');
+  assert.equal(typeof device('d4', 'bob'), 'object', 'another user\'s devices have their own count');
+  // A new ceiling window: the devices' attempts took none of its five places.
   now = 10_000;
-  for (let i = 0; i < 2; i++) (device('d3') as Reservation).failed();
   for (let i = 0; i < 5; i++) reserved(throttle, `10.0.2.${i}`, 'admin').failed();
   assert.equal(retryAfter(throttle, '10.0.9.9', 'admin'), 10);
 });

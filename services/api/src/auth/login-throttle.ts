@@ -23,6 +23,9 @@ export interface ThrottleLimits {
   globalWindowMs: number;
 }
 
+/** A user's known browsers together may try this many times a device's limit a window. */
+const DEVICES_PER_USER_FACTOR = 2;
+
 export const DEFAULT_THROTTLE: ThrottleLimits = { perAddressAndUser: 5, perAddress: 20, windowMs: 15 * 60_000, global: 120, globalWindowMs: 60_000 };
 
 interface Window {
@@ -71,12 +74,24 @@ export class LoginThrottle {
    * address and global limits, which a distributed storm fills for everyone else. Only a correct
    * password issues such a cookie, so their windows are as many as the browsers that logged in.
    */
-  reserveDevice(deviceId: string): ReserveResult {
-    return this.reserveKeys([[`device:${deviceId}`, this.limits.perAddressAndUser, this.limits.windowMs]]);
+  reserveDevice(deviceId: string, username: string): ReserveResult {
+    // Every attempt counts, successes too, per device and for all of a user's devices together: a
+    // user could otherwise log in again and again for new cookies, each a lane past the storm's
+    // limits and first in the password queue, and keep the queue full for everyone.
+    return this.reserveKeys(
+      [
+        [`device:${deviceId}`, this.limits.perAddressAndUser, this.limits.windowMs],
+        [`devices:${username.toLowerCase()}`, DEVICES_PER_USER_FACTOR * this.limits.perAddressAndUser, this.limits.windowMs],
+      ],
+      false,
+    );
   }
 
-  /** Reserves an attempt in every window of `keys`, or none; a success forgets the first and refunds the others. */
-  private reserveKeys(keys: readonly [key: string, limit: number, windowMs: number][]): ReserveResult {
+  /**
+   * Reserves an attempt in every window of `keys`, or none. `successFree`: a success forgets the
+   * first window and refunds the others (an address and username pair); otherwise it counts.
+   */
+  private reserveKeys(keys: readonly [key: string, limit: number, windowMs: number][], successFree = true): ReserveResult {
     const now = this.now();
     const waits = keys.map(([key, limit]) => {
       const w = this.live(key, now);
@@ -97,6 +112,7 @@ export class LoginThrottle {
       reservation: {
         succeeded: () =>
           settle(() => {
+            if (!successFree) return;
             this.forget(own);
             for (const c of shared) this.refund(c);
           }),

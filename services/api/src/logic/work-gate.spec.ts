@@ -53,7 +53,7 @@ test('a failing job frees its slot', async () => {
   assert.equal(j.peak(), 1);
 });
 
-test('work run first goes ahead of the queue and is never refused for a full one', async () => {
+test('work run first goes ahead of the queue, first come first served among its own, and is never refused for a full queue', async () => {
   const gate = new WorkGate(1, 1);
   const j = jobs();
   const order: string[] = [];
@@ -61,11 +61,11 @@ test('work run first goes ahead of the queue and is never refused for a full one
   const queued = gate.run(j.job()).then(() => order.push('queued'));
   await tick();
   await assert.rejects(gate.run(j.job()), GateFull);
-  const first = gate.run(j.job(), true).then(() => order.push('first'));
+  const firsts = ['first 1', 'first 2', 'first 3'].map((name) => gate.run(j.job(), true).then(() => order.push(name)));
   while (j.releases.length > 0 || j.active() > 0) {
     j.releases.shift()?.();
     await tick();
   }
-  await Promise.all([running, queued, first]);
-  assert.deepEqual(order, ['running', 'first', 'queued']);
+  await Promise.all([running, queued, ...firsts]);
+  assert.deepEqual(order, ['running', 'first 1', 'first 2', 'first 3', 'queued']);
 });

@@ -14,6 +14,8 @@ export class GateFull extends Error {
 export class WorkGate {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  /** Work run `first`, in its own order, ahead of `waiting`. */
+  private readonly waitingFirst: (() => void)[] = [];
 
   constructor(
     private readonly concurrency: number,
@@ -21,14 +23,15 @@ export class WorkGate {
   ) {}
 
   /**
-   * `first`: queued ahead of every other waiter and never refused for a full queue: for work whose
+   * `first`: queued ahead of the other waiters (first come, first served among its own) and never
+   * refused for a full queue: for work whose
    * own count is bounded elsewhere (a known browser's login: LoginThrottle.reserveDevice), which a
    * storm holding the queue full would otherwise keep out.
    */
   async run<T>(work: () => Promise<T>, first = false): Promise<T> {
     if (this.running >= this.concurrency) {
       if (!first && this.waiting.length >= this.maxWaiting) throw new GateFull();
-      await new Promise<void>((resolve) => (first ? this.waiting.unshift(resolve) : this.waiting.push(resolve)));
+      await new Promise<void>((resolve) => (first ? this.waitingFirst : this.waiting).push(resolve));
     } else {
       this.running++;
     }
@@ -36,7 +39,7 @@ export class WorkGate {
       return await work();
     } finally {
       // The slot passes straight to the next waiter, so `running` never drops below what is in flight.
-      const next = this.waiting.shift();
+      const next = this.waitingFirst.shift() ?? this.waiting.shift();
       if (next) next();
       else this.running--;
     }

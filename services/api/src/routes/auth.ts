@@ -3,7 +3,8 @@ import type { Request, Response, Router } from 'express';
 import { strictRouter } from '../http/router.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
 import { countedCheck } from '../auth/counted-check.js';
-import { DEVICE_COOKIE, DEVICE_COOKIE_PATH, DEVICE_TTL_SECONDS } from '../auth/device-cookies.js';
+import { DEVICE_COOKIE, DEVICE_COOKIE_PATH, DEVICE_TTL_SECONDS, deviceMatches } from '../auth/device-cookies.js';
+import type { Reservation } from '../auth/login-throttle.js';
 import { busy, withCurrentPassword } from '../auth/current-password.js';
 import { GateFull } from '../logic/work-gate.js';
 import type { ApiContext } from '../context.js';
@@ -24,11 +25,13 @@ export function authRoutes(ctx: ApiContext): Router {
   router.post('/api/v1/auth/login', async (req, res) => {
     const { username, password } = req.body as { username: string; password: string };
     const ip = actorOf(req).sourceIp ?? 'unknown';
-    // A browser that logged in as this user before is counted by its device cookie alone, and goes
-    // first in the password queue: a storm from many addresses cannot keep the operator out.
-    const device = ctx.devices.deviceOf((req.cookies as Record<string, unknown> | undefined)?.[DEVICE_COOKIE], username);
     // Counted before the password is checked: concurrent attempts cannot all pass a limit that only failures would fill.
-    const reserved = device === null ? ctx.throttle.reserve(ip, username) : ctx.throttle.reserveDevice(device);
+    // A browser that logged in as this user before, since the last password change, is counted
+    // apart (its device cookie) and goes first in the password queue: a storm from many addresses
+    // cannot keep the operator out. Any other attempt, or one past the device's own limit, is
+    // counted as an address's.
+    const known = await knownDevice(req, username);
+    const reserved = known?.reservation ?? ctx.throttle.reserve(ip, username);
     if ('retryAfterSeconds' in reserved) {
       ctx.loginMetrics.refusals.inc({ reason: 'throttled' });
       throw tooMany(res, reserved.retryAfterSeconds, `too many failed logins; try again in ${reserved.retryAfterSeconds} s`);
@@ -38,11 +41,11 @@ export function authRoutes(ctx: ApiContext): Router {
     try {
       // The user lookup is inside the gate too, so a storm cannot drain the Postgres pool either.
       checked = await countedCheck(ctx.passwordGate, reservation, async () => {
-        const user = await findUserByUsername(ctx.db, username);
+        const user = known?.user ?? (await findUserByUsername(ctx.db, username));
         const hash = user?.passwordHash ?? (await dummyPasswordHash());
         ctx.loginMetrics.passwordChecks.inc();
         return { user, ok: await verifyPassword(hash, password) };
-      }, device !== null);
+      }, known !== null);
     } catch (error) {
       if (!(error instanceof GateFull)) throw error;
       ctx.loginMetrics.refusals.inc({ reason: 'busy' });
@@ -59,7 +62,7 @@ export function authRoutes(ctx: ApiContext): Router {
     reservation.succeeded();
     ctx.logger.info('login', { username, ip });
     const session = startSession(ctx, req, res, user);
-    res.cookie(DEVICE_COOKIE, ctx.devices.issue(user.username), { httpOnly: true, sameSite: 'strict', secure: req.secure, path: DEVICE_COOKIE_PATH, maxAge: DEVICE_TTL_SECONDS * 1000 });
+    res.cookie(DEVICE_COOKIE, ctx.devices.issue(user), { httpOnly: true, sameSite: 'strict', secure: req.secure, path: DEVICE_COOKIE_PATH, maxAge: DEVICE_TTL_SECONDS * 1000 });
     try {
       await writeAudit(ctx.db, actorOf(req), { action: 'login', entityType: 'session', entityId: req.auth!.jti, before: null, after: null });
     } catch (error) {
@@ -69,6 +72,25 @@ export function authRoutes(ctx: ApiContext): Router {
     }
     res.json(session);
   });
+
+  /**
+   * The device lane of a login (device-cookies.ts): a cookie of ours for this username, within its
+   * limits, whose user row is still the one it was issued to. The row is read before the password
+   * queue only for such cookies, as many as their limits let through; null: the address lane.
+   */
+  async function knownDevice(req: Request, username: string): Promise<{ reservation: { reservation: Reservation }; user: UserRow } | null> {
+    const claims = ctx.devices.claimsOf((req.cookies as Record<string, unknown> | undefined)?.[DEVICE_COOKIE], username);
+    if (claims === null) return null;
+    const reserved = ctx.throttle.reserveDevice(claims.deviceId, username);
+    if (!('reservation' in reserved)) return null;
+    const user = await findUserByUsername(ctx.db, username).catch((error: unknown) => {
+      reserved.reservation.abandoned();
+      throw error;
+    });
+    if (user !== undefined && deviceMatches(claims, user)) return { reservation: reserved, user };
+    reserved.reservation.abandoned();
+    return null;
+  }
 
   router.post('/api/v1/auth/logout', async (req, res) => {
     await ctx.db.transaction().execute(async (trx) => {
