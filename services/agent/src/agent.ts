@@ -6,6 +6,7 @@ import { type StopFn, withDeadline } from '@pgw/runtime';
 import type { Logger } from '@pgw/log';
 import { AccountingPublisher } from './accounting/accounting-publisher.js';
 import { ClientRefusals } from './accounting/client-refusals.js';
+import type { RefusalReading } from './accounting/client-refusal-reading.js';
 import { flowCapRefusals, tcpRateRefusals } from './accounting/refusal-kinds.js';
 import type { EarlyEnforcement } from './boot.js';
 import { type AgentConfig, reservedPorts, vrrpPeerOf } from './config.js';
@@ -300,10 +301,15 @@ export async function startAgent(config: AgentConfig, stateCache: StateCache, ea
     if (statusRedis.status === 'ready') await readStoredCounts();
   };
   const usageTimer = setInterval(() => void accounting.tick().then(afterSample), config.PGW_USAGE_INTERVAL_MS);
-  const refusals = [flowCapRefusals(config.PGW_FLOWS_PER_CLIENT), tcpRateRefusals(config.PGW_TCP_NEW_PER_CLIENT)].map(
-    (kind) => new ClientRefusals({ kind, read: () => nft.readRefusals(kind.set), perClientMetrics: () => desired.settings?.perClientMetrics ?? false, registry, logger }),
-  );
-  const refusalTimer = setInterval(() => refusals.forEach((r) => void r.tick()), config.PGW_USAGE_INTERVAL_MS);
+  // One reading of the kernel's sets an interval, shared by the limits (each keeps its own counts and log).
+  const kinds = [flowCapRefusals(config.PGW_FLOWS_PER_CLIENT), tcpRateRefusals(config.PGW_TCP_NEW_PER_CLIENT)];
+  let reading: Promise<ReadonlyMap<string, RefusalReading> | null> = Promise.resolve(null);
+  const refusals = kinds.map((kind) => new ClientRefusals({ kind, read: async () => (await reading)?.get(kind.set) ?? null, perClientMetrics: () => desired.settings?.perClientMetrics ?? false, registry, logger }));
+  const refusalTimer = setInterval(() => {
+    reading = nft.readRefusals(kinds.map((kind) => kind.set));
+    reading.catch(() => undefined); // each limit logs the failure it reads
+    for (const r of refusals) void r.tick();
+  }, config.PGW_USAGE_INTERVAL_MS);
   logger.info('started', { stateDir: config.PGW_STATE_DIR, resyncIntervalMs: config.PGW_RESYNC_INTERVAL_MS });
 
   return {

@@ -19,7 +19,7 @@ export interface RefusalKind {
 
 export interface ClientRefusalsDeps {
   readonly kind: RefusalKind;
-  /** The kernel's refusal counts (nft.ts readRefusals of kind.set); null without the table or the limit. */
+  /** The kernel's refusal counts of kind.set (nft.ts readRefusals); null without the table or the limit. */
   readonly read: () => Promise<RefusalReading | null>;
   /** The setting per_client_metrics now. */
   readonly perClientMetrics: () => boolean;

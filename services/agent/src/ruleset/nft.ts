@@ -17,8 +17,12 @@ export interface Nft {
   close(): void;
   listTable(): Promise<TableListing | null>;
   listChains(): Promise<string[]>;
-  /** A limit's refusals by client (its set: flow 23's, flow 25's), with the table instance they count in; null without the table or the limit. */
-  readRefusals(set: string): Promise<RefusalReading | null>;
+  /**
+   * The limits' refusals by client (their sets: flow 23's, flow 25's), each with the table instance
+   * it counts in, in one reading (the table's handle read once before and once after the sets);
+   * null without the table, a set absent without its limit.
+   */
+  readRefusals(sets: readonly string[]): Promise<ReadonlyMap<string, RefusalReading> | null>;
 }
 
 /**
@@ -46,7 +50,7 @@ export function createNft(bin: string, onSpawn: (pid: number) => void = () => un
     },
     // Cheap (no set elements, no process): well under a ms where the full listing of 4096 mappings takes ~80.
     listChains: () => readInetChainNames(TABLE_NAME),
-    async readRefusals(set) {
+    async readRefusals(sets) {
       const handle = async () => {
         const tables = await execa(bin, ['-j', 'list', 'tables', TABLE_FAMILY], { reject: false, timeout: TIMEOUT_MS });
         if (tables.exitCode !== 0) throw new Error(`nft list tables failed (exit ${tables.exitCode ?? tables.signal}): ${firstLines(tables.stderr)}`);
@@ -54,15 +58,16 @@ export function createNft(bin: string, onSpawn: (pid: number) => void = () => un
       };
       const table = await handle();
       if (table === null) return null;
-      const listing = await execa(bin, ['-j', 'list', 'set', TABLE_FAMILY, TABLE_NAME, set], { reject: false, timeout: TIMEOUT_MS });
-      if (listing.exitCode !== 0) {
-        if (/No such file or directory/.test(listing.stderr)) return null;
-        throw new Error(`nft list set ${set} failed (exit ${listing.exitCode ?? listing.signal}): ${firstLines(listing.stderr)}`);
+      const readings = new Map<string, RefusalReading>();
+      for (const set of sets) {
+        const listing = await execa(bin, ['-j', 'list', 'set', TABLE_FAMILY, TABLE_NAME, set], { reject: false, timeout: TIMEOUT_MS });
+        if (listing.exitCode === 0) readings.set(set, { table, counts: setPacketCounts(listing.stdout) });
+        else if (!/No such file or directory/.test(listing.stderr)) throw new Error(`nft list set ${set} failed (exit ${listing.exitCode ?? listing.signal}): ${firstLines(listing.stderr)}`);
       }
       // The table re-created between the listings: these counts may be the new instance's under
       // the old handle (then counted again at the next reading). Nothing this time.
       if ((await handle()) !== table) return null;
-      return { table, counts: setPacketCounts(listing.stdout) };
+      return readings;
     },
   };
 }
