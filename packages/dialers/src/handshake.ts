@@ -12,7 +12,6 @@ import { guardedLookup, refuseLiteralHost } from './proxy-address-check.js';
 import { formatHostPort } from './target.js';
 import type { DialOptions, DialTarget } from './types.js';
 
-/** Returns 0 while the answer is incomplete, else its length; throws DialError. */
 /**
  * An answer's length in `reply`, 0 while incomplete, or a DialError. `seen`: how many of its bytes
  * an earlier call judged incomplete (they came before this chunk), so a parser that looks for an
@@ -191,7 +190,7 @@ class Handshake {
       : this.index === 0
         ? `before answering the ${this.exchanges[0]?.step === 'greeting' ? 'greeting' : 'CONNECT'}`
         : `after the ${ANSWER_NAME[this.exchanges[this.index - 1]!.step]}`;
-    this.fail(new DialError('closed', `${this.stepName()}: proxy closed the connection ${where}`, { step: this.currentStep(), answered: this.answeredAny() }));
+    this.fail(this.stepError('closed', `proxy closed the connection ${where}`, this.currentStep(), this.answeredAny()));
   }
 
   /** Some of the proxy's answers to this dial came (DialError.answered). */
@@ -207,8 +206,8 @@ class Handshake {
     return step === 'connect' ? 'connect' : `${this.protocolName} ${step}`;
   }
 
-  private stepError(reason: DialFailureReason, message: string, step: DialStep = this.currentStep()): DialError {
-    return new DialError(reason, `${this.stepName(step)}: ${message}`, { step });
+  private stepError(reason: DialFailureReason, message: string, step: DialStep = this.currentStep(), answered = false): DialError {
+    return new DialError(reason, `${this.stepName(step)}: ${message}`, { step, answered });
   }
 
   private fail(error: DialError): void {

@@ -29,6 +29,14 @@ export interface HeldPolicy {
 export type Grant = { readonly fd: number } | { readonly reason: string };
 
 /**
+ * How long a root socket may keep a port from the agent before the reason names what it likely
+ * is: the forwarder hands its copy back within a run of being asked (handback_wanted), so one it
+ * still has not is most likely a root daemon's (which the registry cannot tell from the forwarder's
+ * copy: both are root's sockets).
+ */
+export const AWAIT_HANDBACK_MS = 10_000;
+
+/**
  * The listening sockets of the forwarder's ports, created and held by the agent so that no other
  * local user can bind a mapped port (whether the forwarder runs or not) and so that they outlive
  * forwarder restarts. Order: a port's socket exists before its DNAT rule (hold() runs before the
@@ -39,14 +47,6 @@ export type Grant = { readonly fd: number } | { readonly reason: string };
  * socket it kept (created by the previous agent, so owned by root); any other holder (uid) is named
  * in the reason.
  */
-/**
- * How long a root socket may keep a port from the agent before the reason names what it likely
- * is: the forwarder hands its copy back within a run of being asked (handback_wanted), so one it
- * still has not is most likely a root daemon's (which the registry cannot tell from the forwarder's
- * copy: both are root's sockets).
- */
-export const AWAIT_HANDBACK_MS = 10_000;
-
 export class ListenerRegistry {
   /** Port -> the descriptor of our listening socket. */
   private readonly held = new Map<number, number>();
@@ -62,7 +62,7 @@ export class ListenerRegistry {
   /** Ports a root socket kept us from binding at the last hold() (or grant since), not adopted since. */
   private awaiting = new Set<number>();
   /** Since when (the clock's ms) each port has awaited a handback without a break. */
-  private awaitingSince = new Map<number, number>();
+  private readonly awaitingSince = new Map<number, number>();
   private last: { input: GatewayPolicy; output: HeldPolicy } | null = null;
   private lastBuild: { input: PolicyBuild; output: PolicyBuild } | null = null;
 

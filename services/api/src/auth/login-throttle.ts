@@ -40,7 +40,7 @@ interface Counted {
 
 /** One reserved attempt: settle it exactly once with what the check found. */
 export interface Reservation {
-  /** Right password: the (address, username) or device counter starts over, the attempt is refunded elsewhere. */
+  /** Right password: the (address, username) counter starts over, the attempt is refunded elsewhere (a device's attempts stay counted). */
   succeeded(): void;
   /** Wrong username or password: the attempt stays counted. */
   failed(): void;
@@ -70,14 +70,12 @@ export class LoginThrottle {
 
   /**
    * An attempt from a browser that logged in as this user before (its device cookie: device-
-   * cookies.ts): counted by the device alone, as an address and username pair would be, outside the
-   * address and global limits, which a distributed storm fills for everyone else. Only a correct
-   * password issues such a cookie, so their windows are as many as the browsers that logged in.
+   * cookies.ts): counted per device and for all of the user's devices together, outside the address
+   * and global limits, which a distributed storm fills for everyone else. Every attempt counts,
+   * successes too: a user could otherwise log in again and again for new cookies, each a lane past
+   * the storm's limits and first in the password queue, and keep the queue full for everyone.
    */
   reserveDevice(deviceId: string, username: string): ReserveResult {
-    // Every attempt counts, successes too, per device and for all of a user's devices together: a
-    // user could otherwise log in again and again for new cookies, each a lane past the storm's
-    // limits and first in the password queue, and keep the queue full for everyone.
     return this.reserveKeys(
       [
         [`device:${deviceId}`, this.limits.perAddressAndUser, this.limits.windowMs],

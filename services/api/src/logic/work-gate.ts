@@ -24,9 +24,8 @@ export class WorkGate {
 
   /**
    * `first`: queued ahead of the other waiters (first come, first served among its own) and never
-   * refused for a full queue: for work whose
-   * own count is bounded elsewhere (a known browser's login: LoginThrottle.reserveDevice), which a
-   * storm holding the queue full would otherwise keep out.
+   * refused for a full queue: for work whose own count is bounded elsewhere (a known browser's
+   * login: LoginThrottle.reserveDevice), which a storm holding the queue full would otherwise keep out.
    */
   async run<T>(work: () => Promise<T>, first = false): Promise<T> {
     if (this.running >= this.concurrency) {
